@@ -1,0 +1,72 @@
+"""The exception tree. Stdlib only; every module raises these, never bare library errors.
+
+``App`` catches :class:`FeedError` per feed and :class:`ExtractError` per story, records
+them and carries on; anything else is a bug and propagates. The CLI maps
+:class:`AggregatorError` to one line on stderr and an exit status.
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(AggregatorError, ValueError):
+    """Bad feeds.yaml / OPML, settings or CLI input."""
+
+
+class FeedError(AggregatorError):
+    """A problem with one feed; recorded on that feed, never fatal to the cycle."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.message = message
+
+
+class FetchError(FeedError):
+    """Network, TLS, HTTP status, refused address, size or time cap.
+
+    ``http_status`` is set for HTTP error responses; ``retry_after_s`` when the server
+    asked us to come back later (429/503 Retry-After); ``gone`` for 410.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+        gone: bool = False,
+    ) -> None:
+        super().__init__(url, message)
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+        self.gone = gone
+
+
+class ParseError(FeedError):
+    """The body is not a feed (HTML page, broken XML/JSON, empty)."""
+
+
+class ExtractError(AggregatorError):
+    """An article page was unusable; the story is kept without full text."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.message = message
+
+
+class ModelError(AggregatorError):
+    """Missing or incompatible classifier artifact, or taxonomy mismatch."""
+
+
+class StoreError(AggregatorError):
+    """Wraps SQLAlchemy / driver errors."""
+
+
+class NotFoundError(StoreError):
+    """A story, feed or topic that does not exist."""

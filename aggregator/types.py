@@ -1,0 +1,273 @@
+"""Frozen data that crosses the seams between stages. Stdlib only; no behaviour.
+
+One new object per stage: FeedSource/Feed -> FetchResult -> ParsedFeed (ParsedEntry)
+-> StoryDraft -> Story, with Article and Prediction attached along the way and one
+UpdateResult per feed update. Datetimes are timezone-aware UTC everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+FetchStatus = Literal["ok", "not_modified"]
+FeedStatus = Literal["active", "error", "gone", "disabled"]
+UpdateStatus = Literal["ok", "not_modified", "unchanged", "error", "skipped"]
+ExtractionStatus = Literal["pending", "ok", "skipped", "failed"]
+TopicSource = Literal["model", "feed-category", "rule", "user"]
+
+
+def utc_now() -> datetime:
+    """The one clock; inject another through ``make_app(now=...)``."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSource:
+    """One feed as the user configured it (feeds.yaml, OPML or ``feeds add``)."""
+
+    url: str
+    name: str | None = None
+    topics: tuple[str, ...] = ()
+    interval: timedelta | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheState:
+    """What we remember between polls of one feed for conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feed:
+    """A stored feed with its polling state."""
+
+    id: int
+    url: str
+    name: str | None
+    title: str | None
+    site: str | None
+    topics: tuple[str, ...]
+    status: FeedStatus
+    enabled: bool
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    interval: timedelta | None  # user override; None = adaptive
+    next_check: datetime | None
+    last_check: datetime | None
+    last_success: datetime | None
+    error_count: int
+    first_error_at: datetime | None
+    last_error: str | None
+    redirect_url: str | None  # pending permanent redirect target
+    redirect_count: int
+    redirect_first_seen: datetime | None
+    stories: int = 0
+
+    @property
+    def cache(self) -> CacheState:
+        return CacheState(
+            etag=self.etag, last_modified=self.last_modified, body_hash=self.body_hash
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchResult:
+    """The outcome of one successful HTTP exchange; errors are ``FetchError``.
+
+    ``status`` is "not_modified" for a 304; then ``body`` is empty. ``url`` is the URL
+    requested, ``final_url`` the one after redirects. ``permanent_redirect`` is the
+    target of the first hop when that hop was a 301/308 (adopted only after it is seen
+    consistently). ``max_age`` comes from Cache-Control / Expires.
+    """
+
+    url: str
+    final_url: str
+    status: FetchStatus
+    http_status: int
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    max_age: timedelta | None = None
+    permanent_redirect: str | None = None
+    elapsed_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedEntry:
+    """One entry, normalised: absolute links, UTC datetimes, sanitised HTML."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    summary: str | None = None  # sanitised HTML
+    content: str | None = None  # sanitised HTML, the longest full-content variant
+    categories: tuple[str, ...] = ()
+    enclosures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedFeed:
+    """A parsed feed document.
+
+    ``version`` is feedparser's version string ("rss20", "atom10", ...) or
+    "json10"/"json11" for JSON Feed. ``ttl`` is the publisher's hint (RSS <ttl>,
+    sy:updatePeriod/sy:updateFrequency) for how often to poll. ``warnings`` holds
+    non-fatal problems (e.g. a recovered not-well-formed document).
+    """
+
+    url: str
+    version: str
+    title: str | None
+    link: str | None
+    description: str | None = None
+    entries: tuple[ParsedEntry, ...] = ()
+    ttl: timedelta | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryDraft:
+    """An entry with its identity inside its feed, ready to be stored.
+
+    ``key`` is the versioned identity within the feed ("v1:guid:...", "v1:link:...",
+    "v1:hash:..."); ``content_hash`` changes when the story's text changes.
+    ``canonical_url`` has tracking parameters removed and is the cross-feed key.
+    """
+
+    key: str
+    guid: str | None
+    link: str | None
+    canonical_url: str | None
+    title: str
+    author: str | None
+    published: datetime | None
+    updated: datetime | None
+    summary: str | None
+    content: str | None
+    categories: tuple[str, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Article:
+    """Full text extracted from a story's page."""
+
+    url: str
+    text: str
+    title: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicScore:
+    topic: str
+    score: float
+    source: TopicSource = "model"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prediction:
+    """Topics given to one story; ``topics`` sorted by score, highest first."""
+
+    topics: tuple[TopicScore, ...]
+    model_version: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Story:
+    """A stored story as queries return it."""
+
+    id: int
+    feed_id: int
+    feed_url: str
+    feed_title: str | None
+    key: str
+    guid: str | None
+    link: str | None
+    canonical_url: str | None
+    title: str
+    author: str | None
+    published: datetime | None
+    first_seen: datetime
+    summary: str | None
+    content: str | None
+    full_text: str | None
+    extraction_status: ExtractionStatus
+    extraction_error: str | None
+    categories: tuple[str, ...]
+    topics: tuple[TopicScore, ...] = ()
+    cluster_id: int | None = None
+    model_version: str | None = None
+
+    @property
+    def date(self) -> datetime:
+        """The date to sort and filter by: published, else first seen."""
+        return self.published or self.first_seen
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryQuery:
+    """Filters for ``Store.stories``; empty fields do not filter."""
+
+    topics: tuple[str, ...] = ()
+    feed: str | None = None  # feed URL, name or title (substring, case-insensitive)
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None  # full-text search
+    limit: int | None = 50  # None = no limit
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateResult:
+    """What one feed update did; one per feed per cycle, logged and shown by the CLI."""
+
+    feed_id: int
+    url: str
+    title: str | None
+    status: UpdateStatus
+    new: int = 0
+    updated: int = 0
+    extracted: int = 0
+    error: str | None = None
+    ms: int = 0
+    next_check: datetime | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Document:
+    """What the classifier reads of a story: plain text only, no HTML."""
+
+    id: str
+    title: str
+    summary: str = ""
+    text: str = ""  # extracted full text when there is one
+    categories: tuple[str, ...] = ()  # the feed's own category strings
+
+
+ExampleSource = Literal["user", "feed-category", "seed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Example:
+    """A labelled document for training. ``negative`` lists topics known NOT to apply
+    (user labels like ``-Cybersecurity``); topics in neither tuple are unknown for user
+    and feed-category examples and absent for seed examples."""
+
+    doc: Document
+    topics: tuple[str, ...]
+    negative: tuple[str, ...] = ()
+    source: ExampleSource = "seed"
