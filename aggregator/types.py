@@ -271,3 +271,48 @@ class Example:
     topics: tuple[str, ...]
     negative: tuple[str, ...] = ()
     source: ExampleSource = "seed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryRecord:
+    """A new or changed story with what the pipeline added to it, ready to be written."""
+
+    draft: StoryDraft
+    full_text: str | None = None
+    extraction_status: ExtractionStatus = "skipped"
+    extraction_error: str | None = None
+    prediction: Prediction | None = None
+    fingerprint: int | None = None  # 64-bit SimHash of the story's text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedCheck:
+    """The outcome of one poll of one feed; the store applies it atomically with the
+    stories. The app decides every value (see schedule.py); the store only writes."""
+
+    feed_id: int
+    at: datetime
+    outcome: UpdateStatus
+    next_check: datetime
+    status: FeedStatus
+    error_count: int
+    first_error_at: datetime | None
+    last_error: str | None
+    http_status: int | None = None
+    ms: int = 0
+    url: str | None = None  # a permanent redirect adopted as the feed's new URL
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    title: str | None = None
+    site: str | None = None
+    redirect_url: str | None = None
+    redirect_count: int = 0
+    redirect_first_seen: datetime | None = None
+    success: bool = False  # stamps last_success and keeps caching fields
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveResult:
+    new: tuple[int, ...] = ()  # story ids
+    updated: tuple[int, ...] = ()

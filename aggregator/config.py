@@ -1,0 +1,256 @@
+"""Settings and the feed list: environment variables -> Settings, feeds.yaml / OPML -> FeedSource.
+
+Owns the names of every ``AGGREGATOR_*`` variable and the format of feeds.yaml. Must not
+do I/O beyond reading the files it is pointed at, and must stay cheap to import (the CLI
+loads it on every command).
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .types import FeedSource
+
+ENV_PREFIX = "AGGREGATOR_"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_MODELS_DIR = PACKAGE_DIR.parent / "models"
+
+
+def _env_bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in {"1", "true", "yes", "on"}:
+        return True
+    if v in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"expected a boolean (1/0, true/false), got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every knob, with the defaults DESIGN.md promises users."""
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    feeds_path: Path = Path("feeds.yaml")
+    models_dir: Path = REPO_MODELS_DIR
+    allow_private_addresses: bool = False
+    user_agent: str | None = None
+    timeout_s: float = 20.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    per_host: int = 2
+    max_connections: int = 64
+    default_interval: timedelta = timedelta(minutes=60)
+    min_interval: timedelta = timedelta(minutes=5)
+    max_interval: timedelta = timedelta(hours=24)
+    disable_after: timedelta = timedelta(days=30)
+    extract: bool = True
+    extract_timeout_s: float = 15.0
+    extract_min_chars: int = 600  # feed content shorter than this gets its page fetched
+    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL: AGGREGATOR_DATABASE_URL, else SQLite under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'aggregator.db').as_posix()}"
+
+    @property
+    def model_dir(self) -> Path:
+        """The active classifier artifact: a user-trained one in data_dir wins."""
+        trained = self.data_dir / "model"
+        if (trained / "manifest.json").exists():
+            return trained
+        return self.models_dir / "classifier"
+
+    @property
+    def taxonomy_path(self) -> Path:
+        return self.models_dir / "taxonomy.yaml"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``AGGREGATOR_*`` variables, then explicit overrides (CLI flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+
+        def get(name: str) -> str | None:
+            v = env.get(ENV_PREFIX + name)
+            return v if v not in (None, "") else None
+
+        if (v := get("DATA_DIR")) is not None:
+            values["data_dir"] = Path(v)
+        if (v := get("DATABASE_URL")) is not None:
+            values["database_url"] = v
+        if (v := get("FEEDS")) is not None:
+            values["feeds_path"] = Path(v)
+        if (v := get("MODELS_DIR")) is not None:
+            values["models_dir"] = Path(v)
+        if (v := get("ALLOW_PRIVATE_ADDRESSES")) is not None:
+            values["allow_private_addresses"] = _env_bool(v)
+        if (v := get("USER_AGENT")) is not None:
+            values["user_agent"] = v
+        if (v := get("EXTRACT")) is not None:
+            values["extract"] = _env_bool(v)
+        try:
+            if (v := get("TIMEOUT")) is not None:
+                values["timeout_s"] = float(v)
+            if (v := get("MAX_BODY_BYTES")) is not None:
+                values["max_body_bytes"] = int(v)
+            if (v := get("PER_HOST")) is not None:
+                values["per_host"] = int(v)
+            if (v := get("MAX_CONNECTIONS")) is not None:
+                values["max_connections"] = int(v)
+            if (v := get("WORKERS")) is not None:
+                values["workers"] = int(v)
+            if (v := get("DEFAULT_INTERVAL")) is not None:
+                values["default_interval"] = timedelta(minutes=float(v))
+        except ValueError as e:
+            raise ConfigError(f"bad {ENV_PREFIX}* setting: {e}") from e
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.timeout_s <= 0:
+            raise ConfigError("timeout must be positive")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max body must be at least 1 KiB")
+        if self.per_host < 1 or self.max_connections < 1:
+            raise ConfigError("concurrency limits must be at least 1")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+# --- feeds.yaml / OPML -------------------------------------------------------------------
+
+
+def _source_from_mapping(item: Any, where: str) -> FeedSource:
+    if isinstance(item, str):
+        item = {"url": item}
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'url', got {type(item).__name__}")
+    unknown = set(item) - {"url", "name", "topics", "interval", "enabled"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    url = item.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"{where}: 'url' is required")
+    url = url.strip()
+    if not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: only http(s) URLs are supported, got {url!r}")
+    name = item.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{where}: 'name' must be a string")
+    topics_raw = item.get("topics") or []
+    if isinstance(topics_raw, str):
+        topics_raw = [topics_raw]
+    if not isinstance(topics_raw, list) or not all(isinstance(t, str) for t in topics_raw):
+        raise ConfigError(f"{where}: 'topics' must be a list of topic names")
+    interval_raw = item.get("interval")
+    interval: timedelta | None = None
+    if interval_raw is not None:
+        if isinstance(interval_raw, bool) or not isinstance(interval_raw, int | float):
+            raise ConfigError(f"{where}: 'interval' is in minutes and must be a number")
+        if interval_raw <= 0:
+            raise ConfigError(f"{where}: 'interval' must be positive")
+        interval = timedelta(minutes=float(interval_raw))
+    enabled = item.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}: 'enabled' must be true or false")
+    return FeedSource(
+        url=url,
+        name=name.strip() if isinstance(name, str) else None,
+        topics=tuple(t.strip() for t in topics_raw),
+        interval=interval,
+        enabled=enabled,
+    )
+
+
+def parse_feeds_yaml(text: str, *, origin: str = "feeds.yaml") -> list[FeedSource]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{origin}: not valid YAML: {e}") from e
+    if data is None:
+        return []
+    items = data.get("feeds") if isinstance(data, dict) else data
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: expected a list under 'feeds'")
+    sources = [
+        _source_from_mapping(item, f"{origin}: feed #{i + 1}") for i, item in enumerate(items)
+    ]
+    seen: set[str] = set()
+    for s in sources:
+        if s.url in seen:
+            raise ConfigError(f"{origin}: {s.url} is listed twice")
+        seen.add(s.url)
+    return sources
+
+
+def parse_opml(text: str | bytes, *, origin: str = "OPML") -> list[FeedSource]:
+    """Every ``<outline xmlUrl=...>`` at any depth; a parent outline's text is ignored."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as e:
+        raise ConfigError(f"{origin}: not valid OPML/XML: {e}") from e
+    if root.tag.lower() != "opml":
+        raise ConfigError(f"{origin}: root element is <{root.tag}>, expected <opml>")
+    sources: list[FeedSource] = []
+    seen: set[str] = set()
+    for outline in root.iter("outline"):
+        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        if not url or url in seen:
+            continue
+        if not url.lower().startswith(("http://", "https://")):
+            continue
+        seen.add(url)
+        name = outline.get("title") or outline.get("text")
+        sources.append(FeedSource(url=url, name=name.strip() if name else None))
+    return sources
+
+
+def load_feeds(path: Path) -> list[FeedSource]:
+    """Read feeds.yaml or an OPML file (by extension or content)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise ConfigError(f"feeds file not found: {path}") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read feeds file {path}: {e}") from e
+    head = raw.lstrip()[:200].lower()
+    if path.suffix.lower() in {".opml", ".xml"} or head.startswith(b"<?xml") or b"<opml" in head:
+        return parse_opml(raw, origin=str(path))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text") from e
+    return parse_feeds_yaml(text, origin=str(path))
+
+
+def to_opml(sources: list[FeedSource], title: str = "aggregator feeds") -> str:
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = title
+    body = ET.SubElement(root, "body")
+    for s in sources:
+        attrs = {"type": "rss", "xmlUrl": s.url, "text": s.name or s.url}
+        if s.name:
+            attrs["title"] = s.name
+        ET.SubElement(body, "outline", attrs)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,189 @@
+"""The parts of storage that differ between SQLite and PostgreSQL, each in one small
+function: engine set-up (WAL, busy timeout, foreign keys), schema migrations, the full-text
+index (FTS5 vs tsvector) and the full-text filter. Everything else is shared SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    column,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel
+
+from ..errors import StoreError
+from . import tables
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    if url.startswith("postgresql"):
+        if url.startswith("postgresql://"):  # default to psycopg 3, the driver we ship
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise StoreError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that writers can say BEGIN IMMEDIATE:
+        # a deferred transaction that reads and then writes fails at once with
+        # SQLITE_BUSY_SNAPSHOT under WAL when another writer got in between (no retry).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+# --- migrations ----------------------------------------------------------------------------
+# Append only. Each runs once, in its own transaction, recorded in schema_version.
+
+
+def _m1_initial(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn, tables=[tables.table(t) for t in _TABLES])
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS story_fts USING fts5("
+            "title, body, tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
+    else:
+        conn.exec_driver_sql("ALTER TABLE story ADD COLUMN IF NOT EXISTS search tsvector")
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_story_search ON story USING GIN (search)"
+        )
+
+
+_TABLES = (
+    tables.SchemaVersionRow,
+    tables.FeedRow,
+    tables.StoryRow,
+    tables.TopicRow,
+    tables.StoryTopicRow,
+    tables.LabelRow,
+    tables.FetchLogRow,
+)
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial schema with full-text index", _m1_initial),
+]
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema up to date; returns the version. Safe to run concurrently from
+    several processes (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE)."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
+        tables.table(tables.SchemaVersionRow).create(conn, checkfirst=True)
+        done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+        for version, description, fn in MIGRATIONS:
+            if version in done:
+                continue
+            fn(conn)
+            conn.execute(
+                text(
+                    "INSERT INTO schema_version (version, applied, description) "
+                    "VALUES (:v, CURRENT_TIMESTAMP, :d)"
+                ),
+                {"v": version, "d": description},
+            )
+        return MIGRATIONS[-1][0]
+
+
+# --- full-text search ----------------------------------------------------------------------
+
+_WORD = re.compile(r'"[^"]+"|[^\s"]+')
+
+
+def fts5_query(user_query: str) -> str:
+    """Turn what a user types into a safe FTS5 query: every term quoted (so '-', ':' and
+    '.' in 'ipv4-market' or 'example.com' are not syntax), AND-ed, ``term*`` kept as a
+    prefix search, ``OR`` kept as an operator."""
+    parts: list[str] = []
+    for tok in _WORD.findall(user_query):
+        if tok == "OR" and parts and parts[-1] != "OR":
+            parts.append("OR")
+            continue
+        prefix = tok.endswith("*") and len(tok) > 1
+        body = tok.strip('"').rstrip("*").replace('"', "")
+        if not body.strip():
+            continue
+        parts.append(f'"{body}"' + ("*" if prefix else ""))
+    while parts and parts[-1] == "OR":
+        parts.pop()
+    if not parts:
+        raise StoreError("empty search query")
+    return " ".join(parts)
+
+
+def write_search_index(conn: Connection, story_id: int, title: str, body: str) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DELETE FROM story_fts WHERE rowid = :id"), {"id": story_id})
+        conn.execute(
+            text("INSERT INTO story_fts (rowid, title, body) VALUES (:id, :t, :b)"),
+            {"id": story_id, "t": title, "b": body},
+        )
+    else:
+        conn.execute(
+            text(
+                "UPDATE story SET search = setweight(to_tsvector('english', :t), 'A') "
+                "|| setweight(to_tsvector('english', :b), 'B') WHERE id = :id"
+            ),
+            {"id": story_id, "t": title, "b": body[:400_000]},
+        )
+
+
+def delete_search_index(conn: Connection, story_ids: list[int]) -> None:
+    if conn.dialect.name == "sqlite" and story_ids:
+        conn.execute(
+            text("DELETE FROM story_fts WHERE rowid IN (" + ",".join(map(str, story_ids)) + ")")
+        )
+
+
+def search_filter(dialect: str, query: str) -> ColumnElement[bool]:
+    """A WHERE clause on ``story.id`` matching the full-text query."""
+    story = tables.table(tables.StoryRow)
+    if dialect == "sqlite":
+        fts = table("story_fts", column("rowid"))
+        sub = select(fts.c.rowid).where(literal_column("story_fts").op("MATCH")(fts5_query(query)))
+        return story.c.id.in_(sub)
+    return literal_column("story.search").bool_op("@@")(func.websearch_to_tsquery("english", query))

@@ -1,0 +1,747 @@
+"""``SqlStore``: the one Store implementation, over SQLModel/SQLAlchemy, for SQLite and
+PostgreSQL. Only this package talks SQL. Every write is one transaction; every method
+wraps driver errors in ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col
+from sqlmodel import select as mselect
+
+from ..errors import ConfigError, NotFoundError, StoreError
+from ..types import (
+    Feed,
+    FeedCheck,
+    FeedSource,
+    FeedStatus,
+    Prediction,
+    SaveResult,
+    Story,
+    StoryQuery,
+    StoryRecord,
+    TopicScore,
+)
+from . import dialect
+from .tables import (
+    FeedRow,
+    FetchLogRow,
+    LabelRow,
+    StoryRow,
+    StoryTopicRow,
+    TopicRow,
+    columns,
+)
+
+FC = columns(FeedRow)
+SC = columns(StoryRow)
+TC = columns(TopicRow)
+STC = columns(StoryTopicRow)
+LC = columns(LabelRow)
+LGC = columns(FetchLogRow)
+
+FETCH_LOG_KEEP = 50
+NEAR_DUP_WINDOW = timedelta(days=14)
+NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicInfo:
+    name: str
+    description: str | None
+    stories: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchLogEntry:
+    at: datetime
+    outcome: str
+    http_status: int | None
+    ms: int
+    new: int
+    updated: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelledStory:
+    story: Story
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+
+
+def _signed64(v: int | None) -> int | None:
+    if v is None:
+        return None
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = dialect.make_engine(url)
+            dialect.migrate(self.engine)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot open database: {_brief(e)}") from e
+        self.dialect = self.engine.dialect.name
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._topic_ids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- sessions -----------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine) as s:
+                yield s
+        except SQLAlchemyError as e:
+            raise StoreError(_brief(e)) from e
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with Session(self._writer) as s, s.begin():
+                yield s
+        except IntegrityError as e:
+            raise StoreError(f"constraint violated: {_brief(e)}") from e
+        except SQLAlchemyError as e:
+            raise StoreError(_brief(e)) from e
+
+    # --- topics -------------------------------------------------------------------------
+
+    def sync_topics(self, topics: Sequence[tuple[str, str | None]]) -> None:
+        with self._write() as s:
+            existing = {r.name: r for r in s.exec(mselect(TopicRow))}
+            for name, description in topics:
+                row = existing.get(name)
+                if row is None:
+                    s.add(TopicRow(name=name, description=description))
+                elif row.description != description:
+                    row.description = description
+        self._topic_ids.clear()
+
+    def _topic_map(self, s: Session) -> dict[str, int]:
+        if not self._topic_ids:
+            self._topic_ids = {r.name: r.id for r in s.exec(mselect(TopicRow)) if r.id}
+        return self._topic_ids
+
+    def topics(self) -> list[TopicInfo]:
+        with self._read() as s:
+            counts = dict(
+                s.execute(select(STC.topic_id, func.count()).group_by(STC.topic_id)).all()
+            )
+            rows = s.exec(mselect(TopicRow).order_by(TC.id)).all()
+            return [
+                TopicInfo(name=r.name, description=r.description, stories=counts.get(r.id, 0))
+                for r in rows
+            ]
+
+    # --- feeds --------------------------------------------------------------------------
+
+    def upsert_feeds(self, sources: Sequence[FeedSource], now: datetime) -> tuple[int, int]:
+        added = changed = 0
+        with self._write() as s:
+            rows = {r.url: r for r in s.exec(mselect(FeedRow))}
+            for src in sources:
+                row = rows.get(src.url)
+                interval_s = int(src.interval.total_seconds()) if src.interval else None
+                if row is None:
+                    s.add(_new_feed_row(src, now))
+                    added += 1
+                    continue
+                new = (src.name, list(src.topics), interval_s, src.enabled)
+                if (row.name, row.topics, row.interval_s, row.enabled) != new:
+                    row.name, row.topics, row.interval_s, row.enabled = new
+                    if src.enabled and row.status == "disabled":
+                        row.status, row.error_count, row.first_error_at = "active", 0, None
+                        row.next_check = now
+                    changed += 1
+        return added, changed
+
+    def add_feed(self, source: FeedSource, now: datetime) -> tuple[Feed, bool]:
+        with self._write() as s:
+            row = s.exec(mselect(FeedRow).where(FC.url == source.url)).first()
+            created = row is None
+            if row is None:
+                row = _new_feed_row(source, now)
+                s.add(row)
+                s.flush()
+            return _feed(row, 0), created
+
+    def remove_feed(self, url: str) -> None:
+        with self._write() as s:
+            row = s.exec(mselect(FeedRow).where(FC.url == url)).first()
+            if row is None:
+                raise NotFoundError(f"no feed with URL {url}")
+            ids = list(s.exec(mselect(SC.id).where(SC.feed_id == row.id)))
+            dialect.delete_search_index(s.connection(), [i for i in ids if i is not None])
+            s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
+            s.delete(row)
+
+    def feeds(self) -> list[Feed]:
+        with self._read() as s:
+            counts = dict(s.execute(select(SC.feed_id, func.count()).group_by(SC.feed_id)).all())
+            rows = s.exec(mselect(FeedRow).order_by(FC.id)).all()
+            return [_feed(r, counts.get(r.id, 0)) for r in rows]
+
+    def get_feed(self, ref: int | str) -> Feed:
+        with self._read() as s:
+            cond = FC.id == ref if isinstance(ref, int) else FC.url == ref
+            row = s.exec(mselect(FeedRow).where(cond)).first()
+            if row is None:
+                raise NotFoundError(f"no feed {ref}")
+            n = s.execute(
+                select(func.count()).select_from(StoryRow).where(SC.feed_id == row.id)
+            ).scalar_one()
+            return _feed(row, int(n))
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease: timedelta,
+        limit: int | None = None,
+        include_not_due: bool = False,
+    ) -> list[Feed]:
+        """Lease due feeds to ``owner`` so that several daemons never poll one feed at once.
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the IMMEDIATE write lock. A lease
+        that is not released (a daemon died) expires after ``lease``."""
+        with self._write() as s:
+            q = select(FC.id).where(
+                FC.enabled == True,  # noqa: E712
+                col(FC.status).in_(("active", "error")),
+                or_(col(FC.lease_until).is_(None), col(FC.lease_until) < now),
+            )
+            if not include_not_due:
+                q = q.where(or_(col(FC.next_check).is_(None), col(FC.next_check) <= now))
+            q = q.order_by(col(FC.next_check).asc().nulls_first(), FC.id)
+            if limit is not None:
+                q = q.limit(limit)
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            ids = list(s.execute(q).scalars())
+            if not ids:
+                return []
+            s.execute(
+                update(FeedRow)
+                .where(col(FC.id).in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = s.exec(mselect(FeedRow).where(col(FC.id).in_(ids))).all()
+            by_id = {r.id: r for r in rows}
+            return [_feed(by_id[i], 0) for i in ids]
+
+    def release(self, feed_ids: Sequence[int], owner: str) -> None:
+        if not feed_ids:
+            return
+        with self._write() as s:
+            s.execute(
+                update(FeedRow)
+                .where(col(FC.id).in_(list(feed_ids)), FC.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def next_due(self) -> datetime | None:
+        with self._read() as s:
+            v = s.execute(
+                select(func.min(FC.next_check)).where(
+                    FC.enabled == True,  # noqa: E712
+                    col(FC.status).in_(("active", "error")),
+                )
+            ).scalar_one_or_none()
+            return _utc(v)  # func.min keeps the column type, so UTCDateTime applies
+
+    def fetch_log(self, feed_id: int, limit: int = 20) -> list[FetchLogEntry]:
+        with self._read() as s:
+            rows = s.exec(
+                mselect(FetchLogRow)
+                .where(LGC.feed_id == feed_id)
+                .order_by(col(LGC.at).desc(), col(LGC.id).desc())
+                .limit(limit)
+            )
+            return [
+                FetchLogEntry(
+                    at=_aware(r.at),
+                    outcome=r.outcome,
+                    http_status=r.http_status,
+                    ms=r.ms,
+                    new=r.new,
+                    updated=r.updated,
+                    error=r.error,
+                )
+                for r in rows
+            ]
+
+    def post_dates(self, feed_id: int, since: datetime) -> list[datetime]:
+        """First-seen times of the feed's stories since ``since`` (for adaptive polling)."""
+        with self._read() as s:
+            rows = s.execute(
+                select(SC.first_seen).where(SC.feed_id == feed_id, col(SC.first_seen) >= since)
+            ).scalars()
+            return sorted(_aware(r) for r in rows if r is not None)
+
+    # --- stories ------------------------------------------------------------------------
+
+    def known_stories(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        out: dict[str, str] = {}
+        with self._read() as s:
+            for chunk in _chunks(list(keys), 500):
+                rows = s.execute(
+                    select(SC.key, SC.content_hash).where(
+                        SC.feed_id == feed_id, col(SC.key).in_(chunk)
+                    )
+                ).all()
+                out.update(dict(rows))
+        return out
+
+    def save_update(self, check: FeedCheck, records: Sequence[StoryRecord]) -> SaveResult:
+        """Write one feed's poll atomically: its stories (insert or update by key), their
+        topics, the search index, clusters, the feed's new state and a fetch-log row."""
+        new_ids: list[int] = []
+        updated_ids: list[int] = []
+        with self._write() as s:
+            feed = s.get(FeedRow, check.feed_id)
+            if feed is None:
+                raise NotFoundError(f"no feed {check.feed_id}")
+            conn = s.connection()
+            topic_ids = self._topic_map(s)
+            keys = [r.draft.key for r in records]
+            existing = {
+                row.key: row
+                for chunk in _chunks(keys, 500)
+                for row in s.exec(
+                    mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
+                )
+            }
+            for rec in records:
+                d = rec.draft
+                row = existing.get(d.key)
+                is_new = row is None
+                if row is None:
+                    row = StoryRow(feed_id=check.feed_id, key=d.key, title=d.title)
+                    row.first_seen = check.at
+                    row.extraction_status = rec.extraction_status
+                row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
+                row.title, row.author = d.title, d.author
+                row.published, row.updated = d.published, d.updated
+                row.sort_date = d.published or row.first_seen
+                row.summary, row.content = d.summary, d.content
+                row.categories = list(d.categories)
+                row.content_hash = d.content_hash
+                if rec.full_text is not None or rec.extraction_status != "skipped" or is_new:
+                    row.full_text = rec.full_text
+                    row.extraction_status = rec.extraction_status
+                    row.extraction_error = rec.extraction_error
+                row.fingerprint = _signed64(rec.fingerprint)
+                s.add(row)
+                s.flush()
+                assert row.id is not None
+                if is_new:
+                    row.cluster_id = self._cluster_for(s, row, check.at)
+                    new_ids.append(row.id)
+                else:
+                    updated_ids.append(row.id)
+                if rec.prediction is not None:
+                    self._write_topics(s, row.id, rec.prediction, topic_ids)
+                    row.model_version = rec.prediction.model_version
+                dialect.write_search_index(conn, row.id, row.title, _search_body(row))
+            self._apply_check(s, feed, check, len(new_ids), len(updated_ids))
+        return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
+
+    def _cluster_for(self, s: Session, row: StoryRow, now: datetime) -> int:
+        """Same canonical URL in another feed, else a near-identical SimHash among recent
+        stories of other feeds: join that story's cluster; else start a new one."""
+        assert row.id is not None
+        if row.canonical_url:
+            other = s.execute(
+                select(SC.cluster_id)
+                .where(
+                    SC.canonical_url == row.canonical_url,
+                    SC.id != row.id,
+                    col(SC.cluster_id).is_not(None),
+                )
+                .order_by(SC.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if other is not None:
+                return int(other)
+        if row.fingerprint is not None:
+            fp = row.fingerprint & ((1 << 64) - 1)
+            candidates = s.execute(
+                select(SC.cluster_id, SC.fingerprint).where(
+                    SC.feed_id != row.feed_id,
+                    col(SC.fingerprint).is_not(None),
+                    col(SC.first_seen) >= now - NEAR_DUP_WINDOW,
+                )
+            ).all()
+            for cluster_id, other_fp in candidates:
+                if cluster_id is None:
+                    continue
+                if ((other_fp & ((1 << 64) - 1)) ^ fp).bit_count() <= NEAR_DUP_MAX_DISTANCE:
+                    return int(cluster_id)
+        return row.id
+
+    def _write_topics(
+        self, s: Session, story_id: int, pred: Prediction, topic_ids: dict[str, int]
+    ) -> None:
+        labels = dict(s.execute(select(LC.topic_id, LC.value).where(LC.story_id == story_id)).all())
+        s.execute(delete(StoryTopicRow).where(col(STC.story_id) == story_id))
+        written: set[int] = set()
+        for ts in pred.topics:
+            tid = topic_ids.get(ts.topic)
+            if tid is None or tid in written or labels.get(tid) is False:
+                continue
+            if labels.get(tid) is True:
+                continue  # the user's label is written below
+            written.add(tid)
+            s.add(
+                StoryTopicRow(
+                    story_id=story_id,
+                    topic_id=tid,
+                    score=float(ts.score),
+                    source=ts.source,
+                    model_version=pred.model_version,
+                )
+            )
+        for tid, value in labels.items():
+            if value:
+                s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
+
+    def _apply_check(
+        self, s: Session, feed: FeedRow, check: FeedCheck, new: int, updated: int
+    ) -> None:
+        if check.url and check.url != feed.url:
+            clash = s.exec(mselect(FC.id).where(FC.url == check.url)).first()
+            if clash is None:
+                feed.url = check.url
+        feed.last_check = check.at
+        feed.next_check = check.next_check
+        feed.status = check.status
+        feed.error_count = check.error_count
+        feed.first_error_at = check.first_error_at
+        feed.last_error = check.last_error
+        feed.redirect_url = check.redirect_url
+        feed.redirect_count = check.redirect_count
+        feed.redirect_first_seen = check.redirect_first_seen
+        feed.lease_owner = feed.lease_until = None
+        if check.status == "disabled":
+            feed.enabled = False
+        if check.success:
+            feed.last_success = check.at
+            if check.outcome == "ok":
+                feed.etag, feed.last_modified = check.etag, check.last_modified
+                feed.body_hash = check.body_hash
+            if check.title:
+                feed.title = check.title
+            if check.site:
+                feed.site = check.site
+        s.add(feed)
+        s.add(
+            FetchLogRow(
+                feed_id=check.feed_id,
+                at=check.at,
+                outcome=check.outcome,
+                http_status=check.http_status,
+                ms=check.ms,
+                new=new,
+                updated=updated,
+                error=check.last_error if check.outcome == "error" else None,
+            )
+        )
+        s.flush()
+        keep = (
+            select(LGC.id)
+            .where(LGC.feed_id == check.feed_id)
+            .order_by(col(LGC.at).desc(), col(LGC.id).desc())
+            .limit(FETCH_LOG_KEEP)
+        )
+        s.execute(
+            delete(FetchLogRow).where(
+                LGC.feed_id == check.feed_id,
+                col(LGC.id).not_in(keep.scalar_subquery()),
+            )
+        )
+
+    def stories(self, query: StoryQuery) -> list[Story]:
+        with self._read() as s:
+            q = (
+                select(StoryRow, FC.url, FC.title, FC.name)
+                .join(FeedRow, col(FC.id) == SC.feed_id)
+                .where(or_(col(SC.cluster_id).is_(None), SC.cluster_id == SC.id))
+            )
+            if query.topics:
+                topic_rows = s.exec(
+                    mselect(TopicRow).where(
+                        func.lower(TC.name).in_([t.lower() for t in query.topics])
+                    )
+                ).all()
+                if len(topic_rows) != len({t.lower() for t in query.topics}):
+                    known = {r.name.lower() for r in topic_rows}
+                    missing = [t for t in query.topics if t.lower() not in known]
+                    raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
+                for tr in topic_rows:
+                    q = q.where(col(SC.id).in_(select(STC.story_id).where(STC.topic_id == tr.id)))
+            if query.feed:
+                needle = f"%{query.feed.lower()}%"
+                q = q.where(
+                    or_(
+                        FC.url == query.feed,
+                        func.lower(FC.name).like(needle),
+                        func.lower(FC.title).like(needle),
+                    )
+                )
+            if query.since:
+                q = q.where(col(SC.sort_date) >= query.since)
+            if query.until:
+                q = q.where(col(SC.sort_date) < query.until)
+            if query.text:
+                q = q.where(dialect.search_filter(self.dialect, query.text))
+            q = q.order_by(col(SC.sort_date).desc(), col(SC.id).desc())
+            if query.offset:
+                q = q.offset(query.offset)
+            if query.limit is not None:
+                q = q.limit(query.limit)
+            rows = s.execute(q).all()
+            return self._to_stories(s, rows)
+
+    def _to_stories(self, s: Session, rows: Sequence[Any]) -> list[Story]:
+        ids = [r[0].id for r in rows]
+        topics: dict[int, list[TopicScore]] = defaultdict(list)
+        names = {v: k for k, v in self._topic_map(s).items()}
+        for chunk in _chunks(ids, 500):
+            for st in s.exec(mselect(StoryTopicRow).where(col(STC.story_id).in_(chunk))):
+                topics[st.story_id].append(
+                    TopicScore(topic=names.get(st.topic_id, "?"), score=st.score, source=st.source)  # type: ignore[arg-type]
+                )
+        out = []
+        for row, url, title, name in rows:
+            ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
+            out.append(_story(row, url, title or name, ts))
+        return out
+
+    def _select_stories(self, s: Session, *conds: Any) -> list[Story]:
+        q = (
+            select(StoryRow, FC.url, FC.title, FC.name)
+            .join(FeedRow, col(FC.id) == SC.feed_id)
+            .where(*conds)
+            .order_by(SC.id)
+        )
+        return self._to_stories(s, s.execute(q).all())
+
+    def get_story(self, story_id: int) -> Story:
+        with self._read() as s:
+            found = self._select_stories(s, SC.id == story_id)
+            if not found:
+                raise NotFoundError(f"no story {story_id}")
+            return found[0]
+
+    def get_stories(self, ids: Sequence[int]) -> list[Story]:
+        out: list[Story] = []
+        with self._read() as s:
+            for chunk in _chunks(list(ids), 500):
+                out.extend(self._select_stories(s, col(SC.id).in_(chunk)))
+        return out
+
+    def cluster_members(self, story: Story) -> list[Story]:
+        if story.cluster_id is None:
+            return []
+        with self._read() as s:
+            return self._select_stories(s, SC.cluster_id == story.cluster_id, SC.id != story.id)
+
+    def story_ids(self) -> list[int]:
+        with self._read() as s:
+            return [int(i) for i in s.execute(select(SC.id).order_by(SC.id)).scalars()]
+
+    def set_predictions(self, items: Sequence[tuple[int, Prediction]]) -> int:
+        """Replace model topics of the given stories (user labels stay); returns how many
+        stories' topic sets changed."""
+        changed = 0
+        with self._write() as s:
+            topic_ids = self._topic_map(s)
+            names = {v: k for k, v in topic_ids.items()}
+            for story_id, pred in items:
+                before = {
+                    names.get(t)
+                    for t in s.execute(
+                        select(STC.topic_id).where(STC.story_id == story_id)
+                    ).scalars()
+                }
+                self._write_topics(s, story_id, pred, topic_ids)
+                s.execute(
+                    update(StoryRow)
+                    .where(col(SC.id) == story_id)
+                    .values(model_version=pred.model_version)
+                )
+                s.flush()
+                after = {
+                    names.get(t)
+                    for t in s.execute(
+                        select(STC.topic_id).where(STC.story_id == story_id)
+                    ).scalars()
+                }
+                changed += before != after
+        return changed
+
+    # --- labels -------------------------------------------------------------------------
+
+    def add_labels(
+        self, story_id: int, positive: Sequence[str], negative: Sequence[str], now: datetime
+    ) -> None:
+        with self._write() as s:
+            if s.get(StoryRow, story_id) is None:
+                raise NotFoundError(f"no story {story_id}")
+            topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
+            for name, value in [(p, True) for p in positive] + [(n, False) for n in negative]:
+                tid = topic_ids.get(name.lower())
+                if tid is None:
+                    raise ConfigError(f"unknown topic {name!r} (see `aggregator topics`)")
+                row = s.exec(
+                    mselect(LabelRow).where(LC.story_id == story_id, LC.topic_id == tid)
+                ).first()
+                if row is None:
+                    s.add(LabelRow(story_id=story_id, topic_id=tid, value=value, created=now))
+                else:
+                    row.value, row.created = value, now
+                s.execute(
+                    delete(StoryTopicRow).where(and_(STC.story_id == story_id, STC.topic_id == tid))
+                )
+                if value:
+                    s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
+
+    def labelled_stories(self) -> list[LabelledStory]:
+        with self._read() as s:
+            names = {v: k for k, v in self._topic_map(s).items()}
+            by_story: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+            for r in s.exec(mselect(LabelRow).order_by(LC.id)):
+                by_story[r.story_id][0 if r.value else 1].append(names[r.topic_id])
+            stories = {
+                st.id: st
+                for chunk in _chunks(list(by_story), 500)
+                for st in self._select_stories(s, col(SC.id).in_(chunk))
+            }
+        return [
+            LabelledStory(story=stories[i], positive=tuple(p), negative=tuple(n))
+            for i, (p, n) in by_story.items()
+            if i in stories
+        ]
+
+
+# --- conversions --------------------------------------------------------------------------
+
+
+def _new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
+    return FeedRow(
+        url=src.url,
+        name=src.name,
+        topics=list(src.topics),
+        enabled=src.enabled,
+        status="active",
+        interval_s=int(src.interval.total_seconds()) if src.interval else None,
+        next_check=now,
+        created=now,
+    )
+
+
+def _utc(v: Any) -> datetime | None:
+    if v is None:
+        return None
+    assert isinstance(v, datetime)
+    return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+
+def _aware(v: datetime | None) -> datetime:
+    assert v is not None
+    return v
+
+
+def _feed(r: FeedRow, stories: int) -> Feed:
+    assert r.id is not None
+    status: FeedStatus = r.status  # type: ignore[assignment]
+    return Feed(
+        id=r.id,
+        url=r.url,
+        name=r.name,
+        title=r.title,
+        site=r.site,
+        topics=tuple(r.topics or ()),
+        status=status,
+        enabled=r.enabled,
+        etag=r.etag,
+        last_modified=r.last_modified,
+        body_hash=r.body_hash,
+        interval=timedelta(seconds=r.interval_s) if r.interval_s else None,
+        next_check=r.next_check,
+        last_check=r.last_check,
+        last_success=r.last_success,
+        error_count=r.error_count,
+        first_error_at=r.first_error_at,
+        last_error=r.last_error,
+        redirect_url=r.redirect_url,
+        redirect_count=r.redirect_count,
+        redirect_first_seen=r.redirect_first_seen,
+        stories=stories,
+    )
+
+
+def _story(
+    r: StoryRow, feed_url: str, feed_title: str | None, topics: tuple[TopicScore, ...]
+) -> Story:
+    assert r.id is not None
+    assert r.first_seen is not None
+    return Story(
+        id=r.id,
+        feed_id=r.feed_id,
+        feed_url=feed_url,
+        feed_title=feed_title,
+        key=r.key,
+        guid=r.guid,
+        link=r.link,
+        canonical_url=r.canonical_url,
+        title=r.title,
+        author=r.author,
+        published=r.published,
+        first_seen=r.first_seen,
+        summary=r.summary,
+        content=r.content,
+        full_text=r.full_text,
+        extraction_status=r.extraction_status,  # type: ignore[arg-type]
+        extraction_error=r.extraction_error,
+        categories=tuple(r.categories or ()),
+        topics=topics,
+        cluster_id=r.cluster_id,
+        model_version=r.model_version,
+    )
+
+
+def _search_body(row: StoryRow) -> str:
+    from ..textutil import html_to_text  # light; avoids a parse.py import in the store
+
+    parts = [html_to_text(row.summary or ""), html_to_text(row.content or ""), row.full_text or ""]
+    return "\n".join(p for p in parts if p)
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def _brief(e: BaseException) -> str:
+    msg = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return msg[0] if msg else type(e).__name__

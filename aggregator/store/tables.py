@@ -1,0 +1,170 @@
+"""SQLModel table definitions. Private to the store package: nothing outside ``store/``
+imports these; the store converts rows to ``aggregator.types`` before returning.
+
+Datetimes are stored as naive UTC and come back timezone-aware through ``UTCDateTime``,
+so SQLite (which has no time zones) and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Table, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.schema import Column
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _dt(**kw: Any) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, **kw)
+
+
+class FeedRow(SQLModel, table=True):
+    __tablename__ = "feed"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=Text, unique=True)
+    name: str | None = Field(default=None, sa_type=Text)
+    title: str | None = Field(default=None, sa_type=Text)
+    site: str | None = Field(default=None, sa_type=Text)
+    topics: list[str] = Field(default_factory=list, sa_type=JSON)
+    status: str = Field(default="active")
+    enabled: bool = Field(default=True)
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    body_hash: str | None = None
+    interval_s: int | None = None  # user override
+    next_check: datetime | None = _dt(index=True)
+    last_check: datetime | None = _dt()
+    last_success: datetime | None = _dt()
+    error_count: int = 0
+    first_error_at: datetime | None = _dt()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    redirect_url: str | None = Field(default=None, sa_type=Text)
+    redirect_count: int = 0
+    redirect_first_seen: datetime | None = _dt()
+    lease_owner: str | None = None
+    lease_until: datetime | None = _dt()
+    created: datetime | None = _dt()
+
+
+class StoryRow(SQLModel, table=True):
+    __tablename__ = "story"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "key", name="uq_story_feed_key"),
+        Index("ix_story_sort", "sort_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(foreign_key="feed.id", index=True, ondelete="CASCADE")
+    key: str = Field(sa_type=Text)
+    guid: str | None = Field(default=None, sa_type=Text)
+    link: str | None = Field(default=None, sa_type=Text)
+    canonical_url: str | None = Field(default=None, sa_type=Text, index=True)
+    title: str = Field(sa_type=Text)
+    author: str | None = Field(default=None, sa_type=Text)
+    published: datetime | None = _dt()
+    updated: datetime | None = _dt()
+    first_seen: datetime | None = _dt()
+    sort_date: datetime | None = _dt()  # published, else first_seen
+    summary: str | None = Field(default=None, sa_type=Text)
+    content: str | None = Field(default=None, sa_type=Text)
+    full_text: str | None = Field(default=None, sa_type=Text)
+    extraction_status: str = "pending"
+    extraction_error: str | None = Field(default=None, sa_type=Text)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    content_hash: str = ""
+    fingerprint: int | None = Field(default=None, sa_type=BigInteger)
+    cluster_id: int | None = Field(default=None, index=True)
+    model_version: str | None = None
+
+
+class TopicRow(SQLModel, table=True):
+    __tablename__ = "topic"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    description: str | None = Field(default=None, sa_type=Text)
+
+
+class StoryTopicRow(SQLModel, table=True):
+    __tablename__ = "story_topic"
+    __table_args__ = (Index("ix_story_topic_topic", "topic_id", "story_id"),)
+
+    story_id: int = Field(foreign_key="story.id", primary_key=True, ondelete="CASCADE")
+    topic_id: int = Field(foreign_key="topic.id", primary_key=True, ondelete="CASCADE")
+    score: float
+    source: str = "model"
+    model_version: str | None = None
+
+
+class LabelRow(SQLModel, table=True):
+    """A user's judgement: kept forever, never pruned, survives retraining."""
+
+    __tablename__ = "label"
+    __table_args__ = (UniqueConstraint("story_id", "topic_id", name="uq_label_story_topic"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    story_id: int = Field(foreign_key="story.id", index=True, ondelete="CASCADE")
+    topic_id: int = Field(foreign_key="topic.id", ondelete="CASCADE")
+    value: bool
+    created: datetime | None = _dt()
+
+
+class FetchLogRow(SQLModel, table=True):
+    """Bounded history per feed (the newest ``FETCH_LOG_KEEP`` rows)."""
+
+    __tablename__ = "fetch_log"
+    __table_args__ = (Index("ix_fetch_log_feed_at", "feed_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(foreign_key="feed.id", ondelete="CASCADE")
+    at: datetime | None = _dt()
+    outcome: str
+    http_status: int | None = None
+    ms: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    __tablename__ = "schema_version"
+
+    version: int = Field(primary_key=True)
+    applied: datetime | None = _dt()
+    description: str = ""
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table behind a model (typed, for query building)."""
+    t = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(t, Table)
+    return t
+
+
+def columns(model: type[SQLModel]) -> ReadOnlyColumnCollection[str, Column[Any]]:
+    return table(model).c
