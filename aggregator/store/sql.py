@@ -288,10 +288,11 @@ class SqlStore:
             ]
 
     def post_dates(self, feed_id: int, since: datetime) -> list[datetime]:
-        """First-seen times of the feed's stories since ``since`` (for adaptive polling)."""
+        """Dates (published, else first seen) of the feed's stories since ``since``, for
+        adaptive polling."""
         with self._read() as s:
             rows = s.execute(
-                select(SC.first_seen).where(SC.feed_id == feed_id, col(SC.first_seen) >= since)
+                select(SC.sort_date).where(SC.feed_id == feed_id, col(SC.sort_date) >= since)
             ).scalars()
             return sorted(_aware(r) for r in rows if r is not None)
 

@@ -1,0 +1,423 @@
+"""The store, against a real SQLite file and a real PostgreSQL database (one suite, both)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.errors import ConfigError, NotFoundError, StoreError
+from aggregator.store import open_store
+from aggregator.store.dialect import fts5_query
+from aggregator.types import (
+    FeedCheck,
+    FeedSource,
+    Prediction,
+    StoryDraft,
+    StoryQuery,
+    StoryRecord,
+    TopicScore,
+)
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def draft(
+    key: str,
+    title: str,
+    *,
+    link: str | None = None,
+    summary: str = "",
+    h: str = "h1",
+    published: datetime | None = None,
+    categories: tuple[str, ...] = (),
+) -> StoryDraft:
+    return StoryDraft(
+        key=key,
+        guid=key,
+        link=link,
+        canonical_url=link,
+        title=title,
+        author="Ana",
+        published=published,
+        updated=None,
+        summary=summary,
+        content=None,
+        categories=categories,
+        content_hash=h,
+    )
+
+
+def check(feed_id: int, at: datetime = T0, **kw: object) -> FeedCheck:
+    base = dict(
+        feed_id=feed_id,
+        at=at,
+        outcome="ok",
+        next_check=at + timedelta(hours=1),
+        status="active",
+        error_count=0,
+        first_error_at=None,
+        last_error=None,
+        success=True,
+    )
+    base.update(kw)
+    return FeedCheck(**base)  # type: ignore[arg-type]
+
+
+def pred(*topics: tuple[str, float], version: str = "m1") -> Prediction:
+    return Prediction(
+        topics=tuple(TopicScore(topic=t, score=s) for t, s in topics), model_version=version
+    )
+
+
+@pytest.fixture
+def store(db_url: str):  # type: ignore[no-untyped-def]
+    s = open_store(db_url)
+    s.sync_topics([("DNS", "Domain Name System"), ("Cybersecurity", None), ("IPv4 Markets", None)])
+    s.upsert_feeds(
+        [
+            FeedSource(url="https://a.example/feed", name="Alpha"),
+            FeedSource(url="https://b.example/feed", name="Beta"),
+        ],
+        T0,
+    )
+    yield s
+    s.close()
+
+
+def test_migrations_are_idempotent(db_url: str) -> None:
+    open_store(db_url).close()
+    s = open_store(db_url)  # second open: nothing to migrate, nothing breaks
+    assert s.feeds() == []
+    s.close()
+
+
+def test_upsert_feeds_adds_then_updates(store) -> None:  # type: ignore[no-untyped-def]
+    added, changed = store.upsert_feeds(
+        [FeedSource(url="https://a.example/feed", name="Alpha 2", interval=timedelta(minutes=30))],
+        T0,
+    )
+    assert (added, changed) == (0, 1)
+    f = store.get_feed("https://a.example/feed")
+    assert f.name == "Alpha 2"
+    assert f.interval == timedelta(minutes=30)
+    assert f.next_check == T0  # a new feed is due at once
+
+
+def test_save_update_is_idempotent_by_key(store) -> None:  # type: ignore[no-untyped-def]
+    feed = store.get_feed("https://a.example/feed")
+    recs = [
+        StoryRecord(
+            draft=draft("g1", "Resolver news", link="https://n.example/1"),
+            prediction=pred(("DNS", 0.9)),
+        )
+    ]
+    r1 = store.save_update(check(feed.id), recs)
+    assert len(r1.new) == 1
+    assert store.known_stories(feed.id, ["g1", "nope"]) == {"g1": "h1"}
+    r2 = store.save_update(
+        check(feed.id, T0 + timedelta(hours=1)),
+        [
+            replace(
+                recs[0],
+                draft=replace(recs[0].draft, title="Resolver news, updated", content_hash="h2"),
+            )
+        ],
+    )
+    assert r2.new == () and len(r2.updated) == 1
+    stories = store.stories(StoryQuery())
+    assert [s.title for s in stories] == ["Resolver news, updated"]
+    assert stories[0].first_seen == T0  # first_seen never moves
+    assert store.get_feed(feed.id).stories == 1
+
+
+def test_feed_state_and_fetch_log(store) -> None:  # type: ignore[no-untyped-def]
+    feed = store.get_feed("https://a.example/feed")
+    store.save_update(
+        check(
+            feed.id,
+            etag='"v1"',
+            last_modified="Sun, 01 Nov 2026 10:00:00 GMT",
+            body_hash="bh",
+            title="Alpha Feed",
+        ),
+        [],
+    )
+    f = store.get_feed(feed.id)
+    assert (f.etag, f.last_modified, f.body_hash, f.title) == (
+        '"v1"',
+        "Sun, 01 Nov 2026 10:00:00 GMT",
+        "bh",
+        "Alpha Feed",
+    )
+    assert f.last_success == T0
+    # an error keeps caching fields and last success, records the error
+    store.save_update(
+        check(
+            feed.id,
+            T0 + timedelta(hours=1),
+            outcome="error",
+            success=False,
+            status="error",
+            error_count=1,
+            first_error_at=T0 + timedelta(hours=1),
+            last_error="HTTP 500",
+            http_status=500,
+        ),
+        [],
+    )
+    f = store.get_feed(feed.id)
+    assert (f.status, f.error_count, f.last_error, f.etag, f.last_success) == (
+        "error",
+        1,
+        "HTTP 500",
+        '"v1"',
+        T0,
+    )
+    log = store.fetch_log(feed.id)
+    assert [e.outcome for e in log] == ["error", "ok"]
+    assert log[0].http_status == 500
+
+
+def test_fetch_log_is_bounded(store) -> None:  # type: ignore[no-untyped-def]
+    from aggregator.store.sql import FETCH_LOG_KEEP
+
+    feed = store.get_feed("https://a.example/feed")
+    for i in range(FETCH_LOG_KEEP + 7):
+        store.save_update(check(feed.id, T0 + timedelta(minutes=i), outcome="not_modified"), [])
+    assert len(store.fetch_log(feed.id, limit=1000)) == FETCH_LOG_KEEP
+
+
+def test_claim_due_leases_feeds(store) -> None:  # type: ignore[no-untyped-def]
+    lease = timedelta(minutes=10)
+    a = store.claim_due(T0, owner="d1", lease=lease)
+    assert {f.url for f in a} == {"https://a.example/feed", "https://b.example/feed"}
+    assert store.claim_due(T0, owner="d2", lease=lease) == []  # leased to d1
+    store.release([a[0].id], "d2")  # not d2's lease: no effect
+    assert store.claim_due(T0, owner="d2", lease=lease) == []
+    store.release([a[0].id], "d1")
+    assert [f.id for f in store.claim_due(T0, owner="d2", lease=lease)] == [a[0].id]
+    # a dead daemon's lease expires
+    assert len(store.claim_due(T0 + lease + timedelta(seconds=1), owner="d3", lease=lease)) == 2
+
+
+def test_claim_due_respects_next_check_and_status(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    store.save_update(check(a.id, next_check=T0 + timedelta(hours=2)), [])
+    store.save_update(
+        check(
+            b.id,
+            outcome="error",
+            success=False,
+            status="gone",
+            error_count=1,
+            first_error_at=T0,
+            last_error="HTTP 410 Gone",
+        ),
+        [],
+    )
+    assert store.claim_due(T0 + timedelta(hours=1), owner="x", lease=timedelta(minutes=1)) == []
+    assert [
+        f.id
+        for f in store.claim_due(
+            T0 + timedelta(hours=1), owner="x", lease=timedelta(minutes=1), include_not_due=True
+        )
+    ] == [a.id]
+    assert store.next_due() == T0 + timedelta(hours=2)
+
+
+def test_concurrent_claims_never_share_a_feed(db_url: str) -> None:
+    s = open_store(db_url)
+    s.upsert_feeds([FeedSource(url=f"https://h{i}.example/feed") for i in range(40)], T0)
+    claimed: list[list[int]] = []
+
+    def worker(n: int) -> None:
+        st = open_store(db_url)
+        got: list[int] = []
+        while batch := st.claim_due(T0, owner=f"d{n}", lease=timedelta(minutes=5), limit=3):
+            got += [f.id for f in batch]
+        claimed.append(got)
+        st.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for c in claimed for i in c]
+    assert sorted(ids) == sorted({*ids}) and len(ids) == 40
+    s.close()
+
+
+def test_query_filters(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    store.save_update(
+        check(a.id),
+        [
+            StoryRecord(
+                draft=draft(
+                    "1",
+                    "DNSSEC rollover planned",
+                    link="https://n/1",
+                    summary="<p>The root <b>KSK</b> rolls</p>",
+                    published=T0 - timedelta(days=10),
+                ),
+                prediction=pred(("DNS", 0.9), ("Cybersecurity", 0.6)),
+            ),
+            StoryRecord(
+                draft=draft(
+                    "2",
+                    "IPv4 prices climb",
+                    link="https://n/2",
+                    summary="Brokers report /24 blocks",
+                    published=T0 - timedelta(days=1),
+                ),
+                prediction=pred(("IPv4 Markets", 0.8)),
+            ),
+        ],
+    )
+    store.save_update(
+        check(b.id),
+        [
+            StoryRecord(
+                draft=draft("3", "Ransomware hits registrar", link="https://n/3", published=T0),
+                prediction=pred(("Cybersecurity", 0.95)),
+            ),
+        ],
+    )
+    titles = lambda q: [s.title for s in store.stories(q)]  # noqa: E731
+    assert titles(StoryQuery()) == [
+        "Ransomware hits registrar",
+        "IPv4 prices climb",
+        "DNSSEC rollover planned",
+    ]
+    assert titles(StoryQuery(topics=("Cybersecurity",))) == [
+        "Ransomware hits registrar",
+        "DNSSEC rollover planned",
+    ]
+    assert titles(StoryQuery(topics=("cybersecurity", "dns"))) == ["DNSSEC rollover planned"]
+    assert titles(StoryQuery(feed="beta")) == ["Ransomware hits registrar"]
+    assert titles(StoryQuery(feed="https://a.example/feed")) == [
+        "IPv4 prices climb",
+        "DNSSEC rollover planned",
+    ]
+    assert titles(StoryQuery(since=T0 - timedelta(days=2))) == [
+        "Ransomware hits registrar",
+        "IPv4 prices climb",
+    ]
+    assert titles(StoryQuery(until=T0 - timedelta(days=2))) == ["DNSSEC rollover planned"]
+    assert titles(StoryQuery(text="ksk")) == ["DNSSEC rollover planned"]
+    assert titles(StoryQuery(text="brokers blocks")) == ["IPv4 prices climb"]
+    assert titles(StoryQuery(text="ipv4-prices")) in (
+        [],
+        ["IPv4 prices climb"],
+    )  # punctuation is not syntax
+    assert titles(StoryQuery(limit=1, offset=1)) == ["IPv4 prices climb"]
+    s = store.stories(StoryQuery(topics=("DNS",)))[0]
+    assert [(t.topic, t.score) for t in s.topics] == [("DNS", 0.9), ("Cybersecurity", 0.6)]
+    with pytest.raises(NotFoundError, match="unknown topic"):
+        store.stories(StoryQuery(topics=("Gardening",)))
+
+
+def test_cross_feed_duplicates_form_one_cluster(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    store.save_update(
+        check(a.id),
+        [StoryRecord(draft=draft("x", "Same story", link="https://n/same"), fingerprint=0b1011)],
+    )
+    store.save_update(
+        check(b.id), [StoryRecord(draft=draft("y", "Same story (copy)", link="https://n/same"))]
+    )
+    # near-duplicate text under another URL joins by SimHash (1 bit apart)
+    store.save_update(
+        check(b.id),
+        [
+            StoryRecord(
+                draft=draft("z", "Same story again", link="https://other/z"), fingerprint=0b1010
+            )
+        ],
+    )
+    # a different story stays apart (many bits apart), also with the top bit set
+    store.save_update(
+        check(b.id),
+        [
+            StoryRecord(
+                draft=draft("w", "Other story", link="https://other/w"),
+                fingerprint=(1 << 63) | 0xFFFF,
+            )
+        ],
+    )
+    shown = store.stories(StoryQuery())
+    assert sorted(s.title for s in shown) == ["Other story", "Same story"]
+    first = next(s for s in shown if s.title == "Same story")
+    assert sorted(o.title for o in store.cluster_members(first)) == [
+        "Same story (copy)",
+        "Same story again",
+    ]
+
+
+def test_labels_survive_retagging(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    r = store.save_update(
+        check(a.id), [StoryRecord(draft=draft("1", "Story"), prediction=pred(("DNS", 0.7)))]
+    )
+    sid = r.new[0]
+    store.add_labels(sid, ["Cybersecurity"], ["DNS"], T0)
+    assert [(t.topic, t.source) for t in store.get_story(sid).topics] == [("Cybersecurity", "user")]
+    changed = store.set_predictions(
+        [(sid, pred(("DNS", 0.99), ("IPv4 Markets", 0.8), version="m2"))]
+    )
+    s = store.get_story(sid)
+    assert sorted((t.topic, t.source) for t in s.topics) == [
+        ("Cybersecurity", "user"),
+        ("IPv4 Markets", "model"),
+    ]
+    assert changed == 1 and s.model_version == "m2"
+    (ls,) = store.labelled_stories()
+    assert (ls.positive, ls.negative) == (("Cybersecurity",), ("DNS",))
+    with pytest.raises(ConfigError):
+        store.add_labels(sid, ["Gardening"], [], T0)
+    with pytest.raises(NotFoundError):
+        store.add_labels(99999, ["DNS"], [], T0)
+
+
+def test_remove_feed_removes_its_stories(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    store.save_update(check(a.id), [StoryRecord(draft=draft("1", "Findable words here"))])
+    store.remove_feed(a.url)
+    assert store.stories(StoryQuery(text="findable")) == []
+    with pytest.raises(NotFoundError):
+        store.remove_feed(a.url)
+
+
+def test_naive_datetimes_are_refused(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    with pytest.raises((StoreError, ValueError)):
+        store.save_update(check(a.id, at=datetime(2026, 1, 1)), [])  # noqa: DTZ001
+    # and the failed transaction left nothing behind
+    assert store.fetch_log(a.id) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("dns", '"dns"'),
+        ("ipv4-market", '"ipv4-market"'),
+        ("example.com OR icann", '"example.com" OR "icann"'),
+        ('"new gTLD" round*', '"new gTLD" "round"*'),
+        ('bad"quote', '"bad" "quote"'),
+    ],
+    ids=["word", "hyphen", "or", "phrase-prefix", "stray-quote"],
+)
+def test_fts5_query_is_safe(typed: str, expected: str) -> None:
+    assert fts5_query(typed) == expected
+
+
+def test_bad_database_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="unsupported database URL"):
+        open_store("mysql://nope")
