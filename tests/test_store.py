@@ -51,17 +51,17 @@ def draft(
 
 
 def check(feed_id: int, at: datetime = T0, **kw: object) -> FeedCheck:
-    base = dict(
-        feed_id=feed_id,
-        at=at,
-        outcome="ok",
-        next_check=at + timedelta(hours=1),
-        status="active",
-        error_count=0,
-        first_error_at=None,
-        last_error=None,
-        success=True,
-    )
+    base = {
+        "feed_id": feed_id,
+        "at": at,
+        "outcome": "ok",
+        "next_check": at + timedelta(hours=1),
+        "status": "active",
+        "error_count": 0,
+        "first_error_at": None,
+        "last_error": None,
+        "success": True,
+    }
     base.update(kw)
     return FeedCheck(**base)  # type: ignore[arg-type]
 
@@ -398,7 +398,7 @@ def test_remove_feed_removes_its_stories(store) -> None:  # type: ignore[no-unty
 def test_naive_datetimes_are_refused(store) -> None:  # type: ignore[no-untyped-def]
     a = store.get_feed("https://a.example/feed")
     with pytest.raises((StoreError, ValueError)):
-        store.save_update(check(a.id, at=datetime(2026, 1, 1)), [])  # noqa: DTZ001
+        store.save_update(check(a.id, at=datetime(2026, 1, 1)), [])
     # and the failed transaction left nothing behind
     assert store.fetch_log(a.id) == []
 
