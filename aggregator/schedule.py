@@ -1,0 +1,180 @@
+"""When to poll a feed next, and what its state becomes after a poll. Pure functions of
+(feed, outcome, clock): no I/O, so every rule is tested with a fixed clock.
+
+Rules (DESIGN.md "Limits a user can rely on"):
+- interval: the user's override, else adaptive to the posting rate over the last two
+  weeks (aim to see each post within half the mean gap), never below the publisher's own
+  hints (RSS <ttl>, sy:updatePeriod, Cache-Control max-age / Expires), clamped to
+  [min, max] (5 min .. 24 h), plus up to ±10 % jitter so feeds added together spread out;
+- errors: exponential backoff from the interval, capped at max; Retry-After (429/503) is
+  a floor; 410 Gone marks the feed gone; a feed failing for 30 days is disabled (kept);
+- permanent redirects (301/308) are adopted only after the same target was seen on 3 polls
+  spanning at least a day, so a maintenance redirect does not lose the feed; 302/307
+  never rewrite the URL (RFC 9110 §15.4).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import FeedError, FetchError
+from .types import Feed, FeedCheck, FetchResult, UpdateStatus
+
+RATE_WINDOW = timedelta(days=14)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    default_interval: timedelta = timedelta(minutes=60)
+    min_interval: timedelta = timedelta(minutes=5)
+    max_interval: timedelta = timedelta(hours=24)
+    disable_after: timedelta = timedelta(days=30)
+    jitter: float = 0.1
+    redirect_polls: int = 3
+    redirect_span: timedelta = timedelta(days=1)
+
+
+def _clamp(v: timedelta, policy: Policy) -> timedelta:
+    return max(policy.min_interval, min(policy.max_interval, v))
+
+
+def adaptive_interval(
+    post_dates: Sequence[datetime],
+    now: datetime,
+    policy: Policy,
+    *,
+    hints: Sequence[timedelta | None] = (),
+    override: timedelta | None = None,
+) -> timedelta:
+    """The base interval before jitter."""
+    if override is not None:
+        return _clamp(override, policy)
+    recent = [d for d in post_dates if now - RATE_WINDOW <= d <= now + timedelta(hours=1)]
+    if len(recent) >= 2:
+        interval = RATE_WINDOW / (2 * len(recent))
+    elif len(recent) == 1:
+        interval = max(policy.default_interval, RATE_WINDOW / 4)
+    elif post_dates:
+        interval = policy.max_interval  # a feed that has been quiet for two weeks
+    else:
+        interval = policy.default_interval
+    for hint in hints:
+        if hint is not None and hint > interval:
+            interval = hint  # the publisher asked us not to come back sooner
+    return _clamp(interval, policy)
+
+
+def jittered(feed_id: int, base: timedelta, now: datetime, policy: Policy) -> timedelta:
+    """Deterministic for (feed, time), so tests with a fixed clock are repeatable."""
+    if policy.jitter <= 0:
+        return base
+    rng = random.Random(f"{feed_id}:{now.isoformat()}")
+    factor: float = 1 + rng.uniform(-policy.jitter, policy.jitter)
+    return base * factor
+
+
+def backoff(error_count: int, base: timedelta, policy: Policy) -> timedelta:
+    base = max(base, policy.min_interval)
+    exp = min(error_count - 1, 16)
+    factor: int = 1 << max(0, exp)
+    return min(base * factor, max(policy.max_interval, base))
+
+
+def after_success(
+    feed: Feed,
+    result: FetchResult,
+    *,
+    outcome: UpdateStatus,
+    now: datetime,
+    policy: Policy,
+    post_dates: Sequence[datetime],
+    ttl: timedelta | None = None,
+    title: str | None = None,
+    site: str | None = None,
+    ms: int = 0,
+) -> FeedCheck:
+    base = adaptive_interval(
+        post_dates, now, policy, hints=(ttl, result.max_age), override=feed.interval
+    )
+    url, r_url, r_count, r_first = _redirect_state(feed, result, now, policy)
+    return FeedCheck(
+        feed_id=feed.id,
+        at=now,
+        outcome=outcome,
+        next_check=now + jittered(feed.id, base, now, policy),
+        status="active",
+        error_count=0,
+        first_error_at=None,
+        last_error=None,
+        http_status=result.http_status,
+        ms=ms,
+        url=url,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=result.body_hash,
+        title=title,
+        site=site,
+        redirect_url=r_url,
+        redirect_count=r_count,
+        redirect_first_seen=r_first,
+        success=True,
+    )
+
+
+def after_error(
+    feed: Feed,
+    error: FeedError,
+    *,
+    now: datetime,
+    policy: Policy,
+    post_dates: Sequence[datetime] = (),
+    ms: int = 0,
+) -> FeedCheck:
+    count = feed.error_count + 1
+    first = feed.first_error_at or now
+    base = adaptive_interval(post_dates, now, policy, override=feed.interval)
+    wait = backoff(count, base, policy)
+    http_status = None
+    status: str = "error"
+    if isinstance(error, FetchError):
+        http_status = error.http_status
+        if error.retry_after_s is not None:
+            wait = max(wait, timedelta(seconds=error.retry_after_s))
+        if error.gone:
+            status = "gone"
+    if status != "gone" and now - first >= policy.disable_after:
+        status = "disabled"
+    return FeedCheck(
+        feed_id=feed.id,
+        at=now,
+        outcome="error",
+        next_check=now + wait,
+        status=status,  # type: ignore[arg-type]
+        error_count=count,
+        first_error_at=first,
+        last_error=error.message,
+        http_status=http_status,
+        ms=ms,
+        redirect_url=feed.redirect_url,
+        redirect_count=feed.redirect_count,
+        redirect_first_seen=feed.redirect_first_seen,
+    )
+
+
+def _redirect_state(
+    feed: Feed, result: FetchResult, now: datetime, policy: Policy
+) -> tuple[str | None, str | None, int, datetime | None]:
+    """(new feed URL or None, pending target, times seen, first seen)."""
+    target = result.permanent_redirect
+    if not target or target == feed.url:
+        return None, None, 0, None
+    if target == feed.redirect_url and feed.redirect_first_seen is not None:
+        count, first = feed.redirect_count + 1, feed.redirect_first_seen
+    else:
+        count, first = 1, now
+    if count >= policy.redirect_polls and now - first >= policy.redirect_span:
+        return target, None, 0, None
+    return None, target, count, first
