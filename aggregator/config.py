@@ -65,12 +65,17 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'aggregator.db').as_posix()}"
 
     @property
-    def model_dir(self) -> Path:
-        """The active classifier artifact: a user-trained one in data_dir wins."""
-        trained = self.data_dir / "model"
-        if (trained / "manifest.json").exists():
-            return trained
-        return self.models_dir / "classifier"
+    def trained_models_dir(self) -> Path:
+        """Where ``aggregator train`` writes the user's model (beside the database)."""
+        return self.data_dir / "models"
+
+    @property
+    def active_models_dir(self) -> Path:
+        """The models directory whose ``classifier/`` is used: the user's trained model
+        when there is one, else the one shipped in ``models/``."""
+        if (self.trained_models_dir / "classifier" / "manifest.json").exists():
+            return self.trained_models_dir
+        return self.models_dir
 
     @property
     def taxonomy_path(self) -> Path:

@@ -1,0 +1,76 @@
+"""The daemon: poll due feeds forever through ``App.update_due`` (the same code path as
+``aggregator poll``), sleep until the next feed is due, and stop cleanly on SIGTERM or
+SIGINT: the feed being stored is finished, feeds not yet stored are handed back (their
+leases released) for the next run or another daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime
+from types import FrameType
+
+from .app import App
+
+log = logging.getLogger(__name__)
+
+
+class Stopper:
+    """Turns SIGTERM/SIGINT into an event the loop checks between feeds and while asleep."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signal = signum
+        self.event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self.event.is_set()
+
+
+def seconds_until(when: datetime | None, now: datetime, max_sleep: float) -> float:
+    if when is None:
+        return max_sleep
+    return max(0.0, min(max_sleep, (when - now).total_seconds()))
+
+
+def run_daemon(
+    app: App,
+    *,
+    extract: bool = True,
+    max_sleep: float = 300.0,
+    stopper: Stopper | None = None,
+    max_cycles: int | None = None,
+) -> int:
+    """Run until stopped; returns the number of cycles run."""
+    stopper = stopper or Stopper()
+    if threading.current_thread() is threading.main_thread():
+        stopper.install()
+    log.info("daemon started owner=%s", app.owner)
+    cycles = 0
+    while not stopper.stopped:
+        updates = app.update_due(extract=extract)
+        try:
+            for _ in updates:
+                if stopper.stopped:
+                    break
+        finally:
+            updates.close()  # releases the leases of feeds not stored yet
+        cycles += 1
+        if max_cycles is not None and cycles >= max_cycles:
+            break
+        wait = seconds_until(app.next_due(), app.now(), max_sleep)
+        if wait > 0:
+            log.info("sleeping %.0fs until the next feed is due", wait)
+            stopper.event.wait(wait)
+    log.info("daemon stopped%s", f" by signal {stopper.signal}" if stopper.signal else "")
+    return cycles

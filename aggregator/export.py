@@ -1,0 +1,206 @@
+"""Merged feeds from stories: RSS 2.0, Atom 1.0 (RFC 4287) and JSON Feed 1.1.
+
+Pure rendering: stories in, a document out; no queries, no I/O. Topics become
+categories/tags (with scheme ``aggregator:topic``), so a reader can filter on them.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from .textutil import html_to_text, one_line
+from .types import Story
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+TOPIC_SCHEME = "aggregator:topic"
+GENERATOR = "aggregator"
+
+
+def _id(story: Story) -> str:
+    return story.link or f"urn:aggregator:story:{story.id}:{story.key}"
+
+
+def _summary_html(story: Story) -> str | None:
+    return story.summary or (story.content if story.content and len(story.content) < 4000 else None)
+
+
+def _content_html(story: Story) -> str | None:
+    if story.content:
+        return story.content
+    if story.full_text:
+        paragraphs = [p for p in story.full_text.split("\n") if p.strip()]
+        from html import escape
+
+        return "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return None
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def render(
+    stories: Sequence[Story],
+    fmt: str,
+    *,
+    title: str,
+    updated: datetime,
+    self_url: str | None = None,
+    home_url: str | None = None,
+) -> str:
+    if fmt == "atom":
+        return render_atom(stories, title=title, updated=updated, self_url=self_url)
+    if fmt == "rss":
+        return render_rss(
+            stories, title=title, updated=updated, self_url=self_url, home_url=home_url
+        )
+    if fmt == "json":
+        return render_json(stories, title=title, self_url=self_url, home_url=home_url)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def render_atom(
+    stories: Sequence[Story], *, title: str, updated: datetime, self_url: str | None = None
+) -> str:
+    ET.register_namespace("", ATOM_NS)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    sub(feed, "id", self_url or f"urn:aggregator:export:{title}")
+    sub(feed, "title", title)
+    newest = max((s.date for s in stories), default=updated)
+    sub(feed, "updated", _iso(newest))
+    sub(feed, "generator", GENERATOR)
+    if self_url:
+        sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    for s in stories:
+        entry = sub(feed, "entry")
+        sub(entry, "id", _id(s))
+        sub(entry, "title", s.title)
+        if s.link:
+            sub(entry, "link", rel="alternate", href=s.link)
+        sub(entry, "updated", _iso(s.date))
+        if s.published:
+            sub(entry, "published", _iso(s.published))
+        author = sub(entry, "author")
+        sub(author, "name", s.author or s.feed_title or s.feed_url)
+        for t in s.topics:
+            sub(
+                entry,
+                "category",
+                term=t.topic,
+                scheme=TOPIC_SCHEME,
+                label=f"{t.topic} ({t.score:.2f})",
+            )
+        summary = _summary_html(s)
+        if summary:
+            sub(entry, "summary", summary, type="html")
+        content = _content_html(s)
+        if content and content != summary:
+            sub(entry, "content", content, type="html")
+        source = sub(entry, "source")
+        sub(source, "id", s.feed_url)
+        sub(source, "title", s.feed_title or s.feed_url)
+        sub(source, "link", rel="self", href=s.feed_url)
+    ET.indent(feed)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
+
+
+def render_rss(
+    stories: Sequence[Story],
+    *,
+    title: str,
+    updated: datetime,
+    self_url: str | None = None,
+    home_url: str | None = None,
+) -> str:
+    ET.register_namespace("atom", ATOM_NS)
+    rss = ET.Element("rss", version="2.0")
+    channel = ET.SubElement(rss, "channel")
+    ET.SubElement(channel, "title").text = title
+    ET.SubElement(channel, "link").text = home_url or self_url or "urn:aggregator"
+    ET.SubElement(channel, "description").text = f"{title}: merged, deduplicated and tagged"
+    ET.SubElement(channel, "generator").text = GENERATOR
+    ET.SubElement(channel, "lastBuildDate").text = format_datetime(updated, usegmt=True)
+    if self_url:
+        ET.SubElement(
+            channel, f"{{{ATOM_NS}}}link", href=self_url, rel="self", type="application/rss+xml"
+        )
+    for s in stories:
+        item = ET.SubElement(channel, "item")
+        ET.SubElement(item, "title").text = s.title
+        if s.link:
+            ET.SubElement(item, "link").text = s.link
+        guid = ET.SubElement(item, "guid", isPermaLink="true" if s.link else "false")
+        guid.text = _id(s)
+        ET.SubElement(item, "pubDate").text = format_datetime(s.date, usegmt=True)
+        if s.author:
+            ET.SubElement(item, "dc_creator").text = s.author
+        for t in s.topics:
+            ET.SubElement(item, "category", domain=TOPIC_SCHEME).text = t.topic
+        desc = _summary_html(s) or _content_html(s)
+        if desc:
+            ET.SubElement(item, "description").text = desc
+        ET.SubElement(item, "source", url=s.feed_url).text = s.feed_title or s.feed_url
+    # RSS 2.0 has no author-name element (only an e-mail address); use Dublin Core.
+    for el in rss.iter("dc_creator"):
+        el.tag = "{http://purl.org/dc/elements/1.1/}creator"
+    ET.register_namespace("dc", "http://purl.org/dc/elements/1.1/")
+    ET.indent(rss)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
+
+
+def render_json(
+    stories: Sequence[Story],
+    *,
+    title: str,
+    self_url: str | None = None,
+    home_url: str | None = None,
+) -> str:
+    items: list[dict[str, Any]] = []
+    for s in stories:
+        item: dict[str, Any] = {"id": _id(s), "title": s.title}
+        if s.link:
+            item["url"] = s.link
+        content = _content_html(s)
+        if content:
+            item["content_html"] = content
+        else:
+            item["content_text"] = html_to_text(s.summary or "") or s.title
+        summary = s.summary and one_line(html_to_text(s.summary), 500)
+        if summary:
+            item["summary"] = summary
+        if s.published:
+            item["date_published"] = _iso(s.published)
+        else:
+            item["date_published"] = _iso(s.first_seen)
+        if s.author:
+            item["authors"] = [{"name": s.author}]
+        if s.topics:
+            item["tags"] = [t.topic for t in s.topics]
+        item["_aggregator"] = {
+            "story_id": s.id,
+            "feed": s.feed_url,
+            "feed_title": s.feed_title,
+            "topics": [
+                {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
+            ],
+        }
+        items.append(item)
+    doc: dict[str, Any] = {"version": "https://jsonfeed.org/version/1.1", "title": title}
+    if home_url:
+        doc["home_page_url"] = home_url
+    if self_url:
+        doc["feed_url"] = self_url
+    doc["items"] = items
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,183 @@
+"""A small HTTP server for merged feeds, so a feed reader can subscribe to "DNS, all
+sources, deduplicated".
+
+Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parameters
+``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date) and ``limit``;
+``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
+Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2). Rendering goes
+through ``App.export``; this module only speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from .app import App
+from .errors import AggregatorError
+from .types import StoryQuery
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    "atom": "application/atom+xml; charset=utf-8",
+    "rss": "application/rss+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+}
+_FEED_PATH = re.compile(r"^/(?:feed|topics/(?P<topic>[^/]+))\.(?P<fmt>atom|rss|json)$")
+_SINCE = re.compile(r"^(\d+)([mhdw])$")
+MAX_LIMIT = 1000
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    m = _SINCE.match(value.strip())
+    now = datetime.now(UTC)
+    if m:
+        n = int(m.group(1))
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return now - timedelta(**{unit: n})
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "aggregator"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(
+            self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _error(self, status: HTTPStatus, message: str) -> None:
+            self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8")
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path in ("/", "/index.html"):
+                self._index()
+                return
+            m = _FEED_PATH.match(url.path)
+            if not m:
+                self._error(HTTPStatus.NOT_FOUND, "not found; try /feed.atom?topic=DNS")
+                return
+            params = parse_qs(url.query)
+            topics = list(params.get("topic", []))
+            if m.group("topic"):
+                topics.append(unquote(m.group("topic")))
+            fmt = m.group("fmt")
+            try:
+                limit = min(MAX_LIMIT, int(params.get("limit", ["100"])[0]))
+                query = StoryQuery(
+                    topics=tuple(topics),
+                    feed=params.get("feed", [None])[0],
+                    text=params.get("q", [None])[0],
+                    since=_since(params.get("since", [None])[0]),
+                    limit=max(1, limit),
+                )
+                body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]
+            except (AggregatorError, ValueError) as e:
+                self._error(HTTPStatus.BAD_REQUEST, str(e))
+                return
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            headers = {"ETag": etag, "Cache-Control": "max-age=300"}
+            inm = self.headers.get("If-None-Match")
+            if inm and etag in [t.strip() for t in inm.split(",")]:
+                self.send_response(HTTPStatus.NOT_MODIFIED)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._send(HTTPStatus.OK, body, CONTENT_TYPES[fmt], headers)
+
+        def _self_url(self) -> str:
+            host = self.headers.get("Host")
+            if not host:
+                addr = self.server.server_address
+                host = f"{addr[0]!s}:{addr[1]!s}" if isinstance(addr, tuple) else str(addr)
+            return f"http://{host}{self.path}"
+
+        def _index(self) -> None:
+            rows = []
+            for t in app.topics():
+                q = quote(t.name, safe="")
+                rows.append(
+                    f"<li>{html.escape(t.name)} ({t.stories}): "
+                    f'<a href="/topics/{q}.atom">Atom</a> · <a href="/topics/{q}.rss">RSS</a> · '
+                    f'<a href="/topics/{q}.json">JSON</a></li>'
+                )
+            page = (
+                "<!doctype html><meta charset=utf-8><title>aggregator feeds</title>"
+                "<h1>aggregator</h1><p>All stories: <a href=/feed.atom>Atom</a> · "
+                "<a href=/feed.rss>RSS</a> · <a href=/feed.json>JSON Feed</a></p>"
+                "<h2>By topic</h2><ul>" + "".join(rows) + "</ul>"
+            )
+            self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
+
+    return Handler
+
+
+class FeedServer:
+    """``with FeedServer(app, port=0) as s: s.url``: serves on a background thread."""
+
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.httpd = ThreadingHTTPServer((host, port), make_handler(app))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> FeedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def serve_forever(
+    app: App,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    httpd = ThreadingHTTPServer((host, port), make_handler(app))
+    httpd.daemon_threads = True
+    h, p = httpd.server_address[:2]
+    if announce:
+        announce(f"http://{h!s}:{p}/")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
