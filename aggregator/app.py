@@ -163,8 +163,7 @@ class App:
             if self._loop is None:
                 self._loop = _Loop()
             if self._fetcher is None:
-                from . import __version__
-                from .fetch import Fetcher, FetchOptions
+                from .fetch import DEFAULT_USER_AGENT, Fetcher, FetchOptions
 
                 opts = FetchOptions(
                     timeout=self.settings.timeout_s,
@@ -172,8 +171,7 @@ class App:
                     per_host=self.settings.per_host,
                     max_connections=self.settings.max_connections,
                     allow_private=self.settings.allow_private_addresses,
-                    user_agent=self.settings.user_agent
-                    or f"aggregator/{__version__} (feed fetcher; +https://github.com/aggregator)",
+                    user_agent=self.settings.user_agent or DEFAULT_USER_AGENT,
                 )
                 fetcher = Fetcher(opts)
                 self._loop.run(fetcher.__aenter__())

@@ -1,0 +1,1002 @@
+"""The HTTP layer: turns a URL into a :class:`~aggregator.types.FetchResult` or a
+:class:`~aggregator.errors.FetchError`, and nothing else.
+
+It owns conditional GET, the wall-clock deadline, the body cap (before and after
+decompression), manual redirects, Retry-After, caching hints, the global and per-host
+concurrency limits, and the refusal of non-public addresses. It does not parse feeds,
+touch the store or retry: a failure is one ``FetchError`` the caller records.
+
+Address safety. Every hop is checked: literal IP hosts (in any form the C resolver
+accepts, such as ``2130706433`` or ``0x7f.1``) before connecting; host names when the
+connection is made. The connection pool's network backend resolves the name once with
+the event loop's ``getaddrinfo``, refuses if ANY address is non-public, and connects to
+the addresses it checked, so DNS rebinding cannot slip in between check and connect.
+When the environment configures a proxy (``HTTP_PROXY`` and friends, honoured through
+httpx ``trust_env``), the proxy resolves names itself; each hop is then resolved and
+checked here first, which leaves a rebinding gap between our lookup and the proxy's.
+
+asyncio only: the resolver is the running loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import http.cookiejar
+import ipaddress
+import logging
+import re
+import socket
+import urllib.request
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import urljoin, urlsplit
+
+import brotli
+import httpcore
+import httpx
+
+from aggregator import __version__
+from aggregator.errors import ConfigError, FetchError
+from aggregator.types import CacheState, FetchResult, utc_now
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FetchOptions",
+    "FetchStats",
+    "Fetcher",
+    "address_refusal",
+    "cache_lifetime",
+    "discover_feeds",
+    "looks_like_html",
+    "parse_ip_host",
+    "parse_retry_after",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = f"aggregator/{__version__} (+https://github.com/aggregator; feed fetcher)"
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "
+    "application/json;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_STATUSES = frozenset({301, 308})
+_PIECE = 64 * 1024  # largest decoded piece produced at once, whatever the ratio
+# Bounded brotli output needs brotli >= 1.2 (output_buffer_limit); without it we do not
+# advertise br rather than risk a decompression bomb.
+_BROTLI_BOUNDED = hasattr(brotli.Decompressor(), "can_accept_more_data")
+_ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI_BOUNDED else "gzip, deflate"
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOptions:
+    """Limits and policy for one :class:`Fetcher`; defaults are the documented ones.
+
+    ``timeout`` is a wall-clock deadline for the whole exchange (connect, every
+    redirect hop and the body) because httpx timeouts apply per read, so a server
+    dribbling one byte a second never trips them (encode/httpx#1450). Time spent
+    queued for a concurrency slot does not count. ``connect_timeout`` and
+    ``read_timeout`` (gap between reads) give earlier, clearer errors inside it.
+
+    Non-public addresses are refused unless ``allow_private``; ``allowed_networks``
+    (CIDR strings) lets specific ones through, e.g. ``("127.0.0.1/32",)`` for tests.
+    """
+
+    timeout: float = 20.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 10.0
+    max_body: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    per_host: int = 2
+    max_connections: int = 64
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private: bool = False
+    allowed_networks: tuple[str, ...] = ()
+    trust_env: bool = True
+    _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "connect_timeout", "read_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"fetch option {name} must be positive")
+        for name in ("max_body", "per_host", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"fetch option {name} must be at least 1")
+        if self.max_redirects < 0:
+            raise ConfigError("fetch option max_redirects must not be negative")
+        try:
+            networks = tuple(ipaddress.ip_network(n, strict=False) for n in self.allowed_networks)
+        except ValueError as e:
+            raise ConfigError(f"fetch option allowed_networks: {e}") from e
+        object.__setattr__(self, "_networks", networks)
+
+    def refusal(self, ip: IPAddress) -> str | None:
+        """Why ``ip`` may not be contacted under these options, or None if it may."""
+        if self.allow_private:
+            return None
+        candidates = [ip]
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            candidates.append(ip.ipv4_mapped)
+        if any(c in net for c in candidates for net in self._networks):
+            return None
+        return address_refusal(ip)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchStats:
+    """Counters over a Fetcher's life: requests sent (one per hop), requests in flight
+    now, and the most ever in flight overall and to any single host."""
+
+    requests: int
+    in_flight: int
+    peak_in_flight: int
+    peak_host_in_flight: int
+
+
+# --------------------------------------------------------------------------- addresses
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: embeds an IPv4 address
+_NON_PUBLIC_V6 = (ipaddress.IPv6Network("64:ff9b:1::/48"),)  # RFC 8215 local-use NAT64
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598 shared address space
+_NUMERIC_V4 = re.compile(r"[0-9a-fA-FxX.]+")
+
+
+def parse_ip_host(host: str) -> IPAddress | None:
+    """The IP address a URL host denotes as a literal, or None for a name.
+
+    Accepts every form the C resolver's ``inet_aton`` does (``2130706433``,
+    ``0x7f.1``, ``0177.0.0.1``, ``127.1``) so odd spellings cannot dodge the check.
+    """
+    h = host.strip()
+    if h.startswith("[") and h.endswith("]"):
+        h = h[1:-1]
+    try:
+        return ipaddress.ip_address(h)
+    except ValueError:
+        pass
+    if _NUMERIC_V4.fullmatch(h) and h.count(".") <= 3:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(h))
+        except OSError:
+            return None
+    return None
+
+
+def address_refusal(ip: IPAddress) -> str | None:
+    """The kind of non-public address ``ip`` is ("loopback", "private", ...), or None
+    when it is a public unicast address. IPv4 embedded in IPv6 (mapped, 6to4, NAT64)
+    is judged by the IPv4 address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return address_refusal(embedded)
+        if ip.is_site_local or any(ip in net for net in _NON_PUBLIC_V6):
+            return "private"
+    checks: tuple[tuple[bool, str], ...] = (
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local"),
+        (ip.is_multicast, "multicast"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "shared (CGNAT)"),
+        (ip.is_private, "private"),
+        (ip.is_reserved, "reserved"),
+        (not ip.is_global, "non-global"),
+    )
+    return next((reason for hit, reason in checks if hit), None)
+
+
+class _Refused(Exception):
+    """A host resolved to an address the options refuse; becomes a FetchError."""
+
+
+def _check_all(options: FetchOptions, host: str, addresses: Iterable[IPAddress]) -> None:
+    for ip in addresses:
+        reason = options.refusal(ip)
+        if reason is not None:
+            shown = "" if parse_ip_host(host) == ip else f" (resolved from {host})"
+            raise _Refused(f"refused {reason} address {ip}{shown}")
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: dict[IPAddress, None] = {}
+    for family, _, _, _, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            found[ipaddress.ip_address(sockaddr[0])] = None
+    return list(found)
+
+
+class _CheckingBackend(httpcore.AsyncNetworkBackend):
+    """Resolves once, refuses if any address is non-public, then connects to the
+    checked addresses in resolver order, so there is nothing left to rebind."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        self._options = options
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await _resolve(host, port)
+        except TimeoutError as e:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from e
+        except OSError as e:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {e.strerror or e}") from e
+        if not addresses:
+            raise httpcore.ConnectError(f"cannot resolve {host}: no IP addresses")
+        _check_all(self._options, host, addresses)
+        error: Exception | None = None
+        for ip in addresses:  # like urllib3: each address in turn, each with the timeout
+            try:
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                error = e
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used for fetching")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+# --------------------------------------------------------------------------- transport
+
+_HTTPCORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.ProxyError, httpx.ProxyError),
+)
+
+
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as e:
+        for source, target in _HTTPCORE_TO_HTTPX:
+            if isinstance(e, source):
+                raise target(str(e)) from e
+        raise
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        closer = getattr(self._stream, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+class _PinnedTransport(httpx.AsyncBaseTransport):
+    """httpx's default transport, rebuilt on public httpcore API so the pool can use
+    :class:`_CheckingBackend` (httpx does not take a network backend)."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=options.trust_env),
+            max_connections=options.max_connections,
+            max_keepalive_connections=options.max_connections,
+            keepalive_expiry=5.0,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=_CheckingBackend(options),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = await self._pool.handle_async_request(core_request)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Stream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+# --------------------------------------------------------------------------- limits
+
+
+@dataclass(slots=True)
+class _Host:
+    semaphore: asyncio.Semaphore
+    users: int = 0
+    active: int = 0
+
+
+class _Slots:
+    """Global and per-host concurrency limits.
+
+    The per-host slot is taken FIRST: a burst to one slow host then waits without
+    holding global slots, so it cannot starve other hosts. Hosts nobody uses are
+    forgotten, so thousands of feeds do not leave thousands of semaphores behind.
+    """
+
+    def __init__(self, per_host: int, total: int) -> None:
+        self._per_host = per_host
+        self._total = asyncio.Semaphore(total)
+        self._hosts: dict[str, _Host] = {}
+        self.requests = 0
+        self.in_flight = 0
+        self.peak = 0
+        self.peak_host = 0
+
+    @contextlib.asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        entry = self._hosts.get(host)
+        if entry is None:
+            entry = self._hosts[host] = _Host(asyncio.Semaphore(self._per_host))
+        entry.users += 1
+        try:
+            async with entry.semaphore, self._total:
+                entry.active += 1
+                self.in_flight += 1
+                self.requests += 1
+                self.peak = max(self.peak, self.in_flight)
+                self.peak_host = max(self.peak_host, entry.active)
+                try:
+                    yield
+                finally:
+                    entry.active -= 1
+                    self.in_flight -= 1
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._hosts[host]
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _DecodeError(Exception):
+    pass
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes) -> Iterator[bytes]: ...
+    def finish(self) -> Iterator[bytes]: ...
+
+
+class _Identity:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if data:
+            yield data
+
+    def finish(self) -> Iterator[bytes]:
+        return iter(())
+
+
+class _Zlib:
+    """gzip or deflate, never producing more than _PIECE bytes per step, so a bomb is
+    stopped by the body cap after at most one piece past it."""
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data:
+            return
+        if not self._started:
+            self._started = True
+            # RFC 9110 "deflate" is zlib-wrapped, but some servers send raw deflate.
+            zlib_header = (
+                len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            )
+            if not self._gzip and not zlib_header:
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+        while not self._d.eof:  # bytes after the end of the stream are ignored
+            try:
+                out = self._d.decompress(data, _PIECE)
+            except zlib.error as e:
+                raise _DecodeError(f"bad {self._name} body: {e}") from e
+            data = self._d.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < _PIECE:
+                break
+
+    def finish(self) -> Iterator[bytes]:
+        if self._started and not self._d.eof:
+            raise _DecodeError(f"truncated {self._name} body")
+        return iter(())
+
+    @property
+    def _name(self) -> str:
+        return "gzip" if self._gzip else "deflate"
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        self._d = brotli.Decompressor()
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data or self._d.is_finished():  # bytes after the end are ignored
+            return
+        self._started = True
+        try:
+            out: bytes = self._d.process(data, output_buffer_limit=_PIECE)
+            while True:
+                if out:
+                    yield out
+                if self._d.is_finished():
+                    break
+                # New input is allowed only once the decoder has drained its output.
+                out = self._d.process(b"", output_buffer_limit=_PIECE)
+                if not out and self._d.can_accept_more_data():
+                    break
+        except brotli.error as e:
+            raise _DecodeError(f"bad brotli body: {e}") from e
+
+    def finish(self) -> Iterator[bytes]:
+        if self._started and not self._d.is_finished():
+            raise _DecodeError("truncated brotli body")
+        return iter(())
+
+
+class _Chain:
+    """Content-Encoding lists codings in the order applied; undo them in reverse."""
+
+    def __init__(self, decoders: list[_Decoder]) -> None:
+        self._decoders = decoders
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, data)
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self._decoders):
+            yield data
+            return
+        for piece in self._decoders[index].feed(data):
+            yield from self._through(index + 1, piece)
+
+    def finish(self) -> Iterator[bytes]:
+        for index, decoder in enumerate(self._decoders):
+            for piece in decoder.finish():
+                yield from self._through(index + 1, piece)
+
+
+def _decoder_for(codings: list[str]) -> _Decoder:
+    decoders: list[_Decoder] = []
+    for coding in reversed([c.strip().lower() for c in codings]):
+        if coding in ("gzip", "x-gzip"):
+            decoders.append(_Zlib(gzip=True))
+        elif coding == "deflate":
+            decoders.append(_Zlib(gzip=False))
+        elif coding == "br":
+            if not _BROTLI_BOUNDED:
+                raise _DecodeError("brotli body but brotli >= 1.2 is not installed")
+            decoders.append(_Brotli())
+        # "identity" and unknown tokens pass through, as in httpx and browsers.
+    if not decoders:
+        return _Identity()
+    return decoders[0] if len(decoders) == 1 else _Chain(decoders)
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_retry_after(
+    value: str | None, *, date: str | None = None, now: datetime | None = None
+) -> float | None:
+    """Seconds to wait from a Retry-After value: delay-seconds or an HTTP-date, the
+    latter measured from the response's Date header (so clock skew cancels out), else
+    from ``now``. None when absent or unparseable; never negative."""
+    if value is None or not value.strip():
+        return None
+    v = value.strip()
+    if v.isdigit():
+        return float(int(v))
+    when = _http_date(v)
+    if when is None:
+        return None
+    reference = _http_date(date) or now or utc_now()
+    return max(0.0, (when - reference).total_seconds())
+
+
+def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> timedelta | None:
+    """How long from now the response stays fresh, from Cache-Control and Expires.
+
+    RFC 9111: no-store/no-cache mean zero; s-maxage beats max-age (we are a shared
+    cache: one fetch serves every reader of a merged feed); either beats Expires, which
+    is measured from the Date header (else ``now``) and counts as expired when
+    unparseable. The Age header is subtracted. None when the response says nothing.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    directives: dict[str, str] = {}
+    for part in lower.get("cache-control", "").split(","):
+        name, _, value = part.partition("=")
+        name = name.strip().lower()
+        if name and name not in directives:
+            directives[name] = value.strip().strip('"')
+    lifetime: float | None = None
+    if "no-store" in directives or "no-cache" in directives:
+        return timedelta(0)
+    for name in ("s-maxage", "max-age"):
+        if directives.get(name, "").isdigit():
+            lifetime = float(directives[name])
+            break
+    if lifetime is None and "expires" in lower:
+        expires = _http_date(lower["expires"])
+        reference = _http_date(lower.get("date")) or now or utc_now()
+        lifetime = 0.0 if expires is None else (expires - reference).total_seconds()
+    if lifetime is None:
+        return None
+    age = lower.get("age", "").strip()
+    if age.isdigit():
+        lifetime -= int(age)
+    # RFC 9111 1.2.2: treat delta-seconds beyond 2**31 as 2**31 (and keep timedelta sane).
+    return timedelta(seconds=min(max(0.0, lifetime), float(2**31)))
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read timed out (server stopped sending)"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return _one_line(f"cannot connect: {exc}")
+    if isinstance(exc, httpx.ProtocolError):
+        return _one_line(f"bad HTTP response: {exc}")
+    if isinstance(exc, httpx.InvalidURL):
+        return _one_line(f"invalid URL: {exc}")
+    if isinstance(exc, _DecodeError):
+        return _one_line(str(exc))
+    return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+# Everything network input can make httpx, httpcore or the OS raise. Anything else
+# escaping fetch() is a bug in this module and should propagate.
+_NETWORK_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.StreamError,
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+    httpcore.UnsupportedProtocol,
+    OSError,
+    UnicodeError,
+    _DecodeError,
+)
+
+
+# --------------------------------------------------------------------------- fetcher
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    status: int
+    target: httpx.URL
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+class Fetcher:
+    """Fetches feeds and pages over one pooled httpx client; an async context manager.
+
+    ``fetch(url, cache)`` sends If-None-Match / If-Modified-Since from ``cache`` and
+    returns status "not_modified" for a 304; a 200 carries ``body_hash`` (sha256 of
+    the decoded body) for the caller to compare with ``cache.body_hash``.
+    ``fetch_page(url)`` is the same exchange for article pages. Every failure is a
+    :class:`FetchError`. ``elapsed_ms`` counts network time, not time queued for a slot.
+    """
+
+    def __init__(
+        self, options: FetchOptions | None = None, *, now: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.options = options or FetchOptions()
+        self._now = now
+        opts = self.options
+        self._slots = _Slots(opts.per_host, opts.max_connections)
+        env_proxies = urllib.request.getproxies() if opts.trust_env else {}
+        # With a proxy the proxy connects, so names are checked before each hop instead.
+        self._preflight = any(env_proxies.get(k) for k in ("http", "https", "all"))
+        self._client = httpx.AsyncClient(
+            transport=None if self._preflight else _PinnedTransport(opts),
+            trust_env=opts.trust_env,
+            follow_redirects=False,
+            http2=False,
+            limits=httpx.Limits(
+                max_connections=opts.max_connections,
+                max_keepalive_connections=opts.max_connections,
+            ),
+            timeout=httpx.Timeout(
+                opts.timeout,
+                connect=min(opts.connect_timeout, opts.timeout),
+                read=min(opts.read_timeout, opts.timeout),
+            ),
+            headers={"User-Agent": opts.user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
+            # Keep no cookies: across thousands of feeds a jar only grows and leaks
+            # one site's state into the next request.
+            cookies=http.cookiejar.CookieJar(
+                policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def stats(self) -> FetchStats:
+        s = self._slots
+        return FetchStats(
+            requests=s.requests,
+            in_flight=s.in_flight,
+            peak_in_flight=s.peak,
+            peak_host_in_flight=s.peak_host,
+        )
+
+    async def fetch(self, url: str, cache: CacheState | None = None) -> FetchResult:
+        """Fetch a feed, conditionally when ``cache`` has validators."""
+        headers = {"Accept": FEED_ACCEPT}
+        if cache is not None and cache.etag:
+            headers["If-None-Match"] = cache.etag
+        if cache is not None and cache.last_modified:
+            headers["If-Modified-Since"] = cache.last_modified
+        return await self._fetch(url, headers, cache)
+
+    async def fetch_page(self, url: str) -> FetchResult:
+        """Fetch an article page (HTML); same limits, never conditional."""
+        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None)
+
+    async def _fetch(
+        self, url: str, headers: dict[str, str], cache: CacheState | None
+    ) -> FetchResult:
+        try:
+            return await self._follow(url, headers, cache)
+        except FetchError:
+            raise
+        except _Refused as e:
+            raise FetchError(url, str(e)) from e
+        except _NETWORK_ERRORS as e:
+            raise FetchError(url, _describe(e)) from e
+
+    async def _follow(
+        self, url: str, headers: dict[str, str], cache: CacheState | None
+    ) -> FetchResult:
+        opts = self.options
+        loop = asyncio.get_running_loop()
+        target = self._checked(url, url)
+        permanent: str | None = None
+        spent = 0.0
+        for hop in range(opts.max_redirects + 1):
+            async with self._slots.hold(target.host):
+                started = loop.time()
+                deadline = asyncio.timeout(opts.timeout - spent)
+                try:
+                    async with deadline:
+                        outcome = await self._exchange(url, target, headers, cache)
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise  # an OS-level timeout; reported like other network errors
+                    raise FetchError(url, f"timed out after {opts.timeout:g} s") from None
+                finally:
+                    spent += loop.time() - started
+            if isinstance(outcome, _Final):
+                return self._result(url, target, outcome, cache, permanent, spent)
+            if hop == 0 and outcome.status in _PERMANENT_STATUSES:
+                permanent = str(outcome.target)
+            target = outcome.target
+        raise FetchError(url, f"too many redirects (more than {opts.max_redirects})")
+
+    def _checked(self, url: str, candidate: str | httpx.URL) -> httpx.URL:
+        """Parse and vet a URL (the one asked for or a redirect target)."""
+        hop = "" if candidate is url else " in redirect"
+        try:
+            target = httpx.URL(candidate)
+        except (httpx.InvalidURL, TypeError) as e:
+            raise FetchError(url, _one_line(f"invalid URL{hop}: {e}")) from e
+        if target.scheme not in ("http", "https"):
+            scheme = target.scheme or "(none)"
+            raise FetchError(url, _one_line(f"unsupported URL scheme{hop}: {scheme}"))
+        if not target.host:
+            raise FetchError(url, f"URL without a host{hop}")
+        ip = parse_ip_host(target.host)
+        if ip is not None:
+            _check_all(self.options, target.host, [ip])
+        return target
+
+    async def _exchange(
+        self, url: str, target: httpx.URL, headers: dict[str, str], cache: CacheState | None
+    ) -> _Final | _Redirect:
+        if self._preflight and parse_ip_host(target.host) is None:
+            port = target.port or (443 if target.scheme == "https" else 80)
+            addresses = await _resolve(target.raw_host.decode("ascii"), port)
+            _check_all(self.options, target.host, addresses)
+        request = self._client.build_request("GET", target, headers=headers)
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.InvalidURL as e:
+            # httpx parses Location even with follow_redirects=False and raises
+            # InvalidURL (not an HTTPError) for e.g. javascript: or data: targets.
+            raise FetchError(url, _one_line(f"invalid URL in redirect: {e}")) from e
+        try:
+            status = response.status_code
+            if status in _REDIRECT_STATUSES:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(url, f"HTTP {status} redirect without a Location header")
+                try:
+                    joined = target.join(location.strip())
+                except httpx.InvalidURL as e:
+                    raise FetchError(url, _one_line(f"invalid URL in redirect: {e}")) from e
+                return _Redirect(status, self._checked(url, joined))
+            if status == 304:
+                if cache is None or not (cache.etag or cache.last_modified):
+                    raise FetchError(url, "HTTP 304 to an unconditional request", http_status=304)
+                return _Final(status, response.headers, b"")
+            if not 200 <= status < 300:
+                raise self._status_error(url, response)
+            return _Final(status, response.headers, await self._read_body(url, response))
+        finally:
+            await response.aclose()
+
+    def _status_error(self, url: str, response: httpx.Response) -> FetchError:
+        status = response.status_code
+        message = _one_line(f"HTTP {status} {response.reason_phrase}".strip())
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"),
+                date=response.headers.get("date"),
+                now=self._now(),
+            )
+            if retry_after is not None:
+                message += f" (retry after {retry_after:g} s)"
+        return FetchError(
+            url, message, http_status=status, retry_after_s=retry_after, gone=status == 410
+        )
+
+    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        """Stream the body, counting raw and decoded bytes against the cap as they come;
+        decoding is ours (bounded per step) because httpx inflates a chunk in one go."""
+        limit = self.options.max_body
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise FetchError(url, f"body too large: Content-Length {declared} > {limit} bytes")
+        decoder = _decoder_for(response.headers.get_list("content-encoding", split_commas=True))
+        chunks: list[bytes] = []
+        raw = size = 0
+
+        def take(pieces: Iterator[bytes]) -> None:
+            nonlocal size
+            for piece in pieces:
+                size += len(piece)
+                if size > limit:
+                    raise FetchError(url, f"body too large: more than {limit} bytes decoded")
+                chunks.append(piece)
+
+        async for chunk in response.aiter_raw():
+            raw += len(chunk)
+            if raw > limit:
+                raise FetchError(url, f"body too large: more than {limit} bytes")
+            take(decoder.feed(chunk))
+        take(decoder.finish())
+        return b"".join(chunks)
+
+    def _result(
+        self,
+        url: str,
+        final: httpx.URL,
+        outcome: _Final,
+        cache: CacheState | None,
+        permanent: str | None,
+        spent: float,
+    ) -> FetchResult:
+        headers = outcome.headers
+        not_modified = outcome.status == 304
+        etag = headers.get("etag")
+        last_modified = headers.get("last-modified")
+        if not_modified and cache is not None:
+            etag = etag or cache.etag
+            last_modified = last_modified or cache.last_modified
+        body_hash = (
+            (cache.body_hash if cache is not None else None)
+            if not_modified
+            else hashlib.sha256(outcome.body).hexdigest()
+        )
+        result = FetchResult(
+            url=url,
+            final_url=str(final),
+            status="not_modified" if not_modified else "ok",
+            http_status=outcome.status,
+            body=outcome.body,
+            content_type=headers.get("content-type"),
+            etag=etag,
+            last_modified=last_modified,
+            body_hash=body_hash,
+            max_age=cache_lifetime(headers, self._now()),
+            permanent_redirect=permanent,
+            elapsed_ms=round(spent * 1000),
+        )
+        log.debug("fetched url=%s status=%s ms=%d", url, outcome.status, result.elapsed_ms)
+        return result
+
+
+# --------------------------------------------------------------------------- HTML helpers
+
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
+_GENERIC_JSON = "application/json"
+
+
+class _Done(Exception):
+    pass
+
+
+class _LinkFinder(HTMLParser):
+    """Collects <base href> and <link rel=alternate type=feed-type> until the head ends
+    (rel=alternate is not allowed in the body, and the body is most of the bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.links: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            raise _Done
+        values = {k: (v or "").strip() for k, v in attrs}
+        if tag == "base" and self.base is None and values.get("href"):
+            self.base = values["href"]
+        elif tag == "link" and "alternate" in values.get("rel", "").lower().split():
+            kind = values.get("type", "").split(";")[0].strip().lower()
+            if values.get("href") and (kind in _FEED_TYPES or kind == _GENERIC_JSON):
+                self.links.append((kind, values["href"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "head":
+            raise _Done
+
+
+def discover_feeds(html: bytes, base_url: str) -> list[str]:
+    """Feed URLs a page advertises with <link rel="alternate">, absolute and unique.
+
+    RSS, Atom and JSON Feed links come in document order, then plain
+    ``application/json`` ones (older JSON Feeds), minus WordPress REST API links
+    (``/wp-json/``), which use that type on nearly every WordPress page.
+    """
+    finder = _LinkFinder()
+    with contextlib.suppress(_Done):
+        finder.feed(html.decode("utf-8", errors="replace"))
+        finder.close()
+    base = urljoin(base_url, finder.base) if finder.base else base_url
+    specific: list[str] = []
+    generic: list[str] = []
+    for kind, href in finder.links:
+        absolute = urljoin(base, href)
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        if kind == _GENERIC_JSON:
+            if "/wp-json/" not in parts.path:
+                generic.append(absolute)
+        else:
+            specific.append(absolute)
+    return list(dict.fromkeys(specific + generic))
+
+
+_PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
+_FEED_STARTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"{", b"[")
+
+
+def looks_like_html(body: bytes, content_type: str | None) -> bool:
+    """True when a response is an HTML page rather than a feed: judged by the first
+    markup after any BOM, XML declaration and comments, and only when that is
+    inconclusive by the media type (feeds are often mislabelled text/html)."""
+    head = body[:4096].removeprefix(b"\xef\xbb\xbf")
+    match = _PROLOG.match(head)
+    start = head[match.end() if match else 0 :].lower()
+    if start.startswith(_HTML_STARTS):
+        return True
+    if start.startswith(_FEED_STARTS):
+        return False
+    mime = (content_type or "").split(";")[0].strip().lower()
+    return mime in ("text/html", "application/xhtml+xml")
