@@ -24,6 +24,9 @@ class FeedError(AggregatorError):
         self.url = url
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:  # survive pickling across worker processes
+        return (self.__class__, (self.url, self.message), self.__dict__)
+
 
 class FetchError(FeedError):
     """Network, TLS, HTTP status, refused address, size or time cap.
@@ -46,6 +49,9 @@ class FetchError(FeedError):
         self.retry_after_s = retry_after_s
         self.gone = gone
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (self.__class__, (self.url, self.message), self.__dict__)
+
 
 class ParseError(FeedError):
     """The body is not a feed (HTML page, broken XML/JSON, empty)."""
@@ -58,6 +64,9 @@ class ExtractError(AggregatorError):
         super().__init__(f"{url}: {message}")
         self.url = url
         self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (self.__class__, (self.url, self.message), self.__dict__)
 
 
 class ModelError(AggregatorError):

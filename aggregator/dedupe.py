@@ -1,0 +1,371 @@
+"""Story identity and near-duplicate keys. Pure functions: no I/O, no clock, no store.
+
+Owns: URL canonicalisation (:func:`canonicalize_url`), the versioned identity of an entry
+inside its feed (:func:`story_drafts`), the content hash that says "this story changed",
+and the keys used to cluster the same story across feeds (:func:`simhash`,
+:func:`hamming`, :func:`title_key`).
+
+Must not: fetch (so redirectors that hide their target, such as t.co or
+feedproxy.google.com/~r/..., stay as they are — parse.py prefers feedburner:origLink),
+import sibling modules (parse, extract, ...), or change what an existing key means:
+the ``v1:`` prefix is the identity scheme's version, and a new scheme must get a new prefix
+plus a migration, never a silent change (stored stories would be duplicated).
+
+Identity of an entry within one document, strongest first:
+
+1. ``v1:guid:<guid>`` — the entry's guid/id as given;
+2. ``v1:link:<canonical link>``;
+3. ``v1:hash:<sha1 of title, summary and content text>``.
+
+A source is skipped for an entry when it does not identify anything: a guid or link that
+equals the feed's own URL or home page, or one shared by several entries of the same
+document whose text differs (some feeds repeat one link or guid for every item). Such
+entries fall through to the next source. Entries with the same key and the same text are
+one entry repeated, and collapse to the first. The check only sees one document: a feed
+that repeats a guid across polls but never twice in one document is not detected here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from html import unescape
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aggregator.types import ParsedEntry, ParsedFeed, StoryDraft
+
+__all__ = ["canonicalize_url", "content_hash", "hamming", "simhash", "story_drafts", "title_key"]
+
+KEY_VERSION = "v1"
+
+# --- URL canonicalisation -----------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid",
+        "twclid", "ttclid", "li_fat_id", "igshid", "mc_cid", "mc_eid", "_hsenc", "_hsmi",
+        "__hstc", "__hssc", "__hsfp", "hsctatracking", "mkt_tok", "_ga", "_gl", "oly_anon_id",
+        "oly_enc_id", "vero_id", "vero_conv", "wickedid", "rb_clickid", "s_cid", "ref_src",
+        "ref_url", "at_medium", "at_campaign", "spm", "cmpid", "ncid", "sr_share",
+    }
+)  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "piwik_", "matomo_", "_hs", "hsa_", "ga_")
+# Hosts whose only job is to bounce to the URL held in a query parameter:
+# host -> (path of the redirect endpoint, or None for any path; parameters holding the target)
+_REDIRECTORS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "news.google.com": (None, ("url",)),
+    "www.google.com": ("/url", ("url", "q")),
+    "google.com": ("/url", ("url", "q")),
+    "l.facebook.com": ("/l.php", ("u",)),
+    "lm.facebook.com": ("/l.php", ("u",)),
+    "m.facebook.com": ("/l.php", ("u",)),
+    "l.messenger.com": ("/l.php", ("u",)),
+    "l.instagram.com": (None, ("u",)),
+    "www.youtube.com": ("/redirect", ("q",)),
+    "out.reddit.com": (None, ("url",)),
+    "slack-redir.net": ("/link", ("url",)),
+    "www.linkedin.com": ("/redir/redirect", ("url",)),
+    "duckduckgo.com": ("/l/", ("uddg",)),
+    "href.li": ("/", ()),  # href.li/?https://target: the whole query is the target
+}
+_MAX_UNWRAP = 16
+_REDIRECTOR_SUFFIXES = {".safelinks.protection.outlook.com": (None, ("url",))}
+
+_HEX = "0123456789ABCDEFabcdef"
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# RFC 3986 pchar minus "%" (handled separately): what may stay literal in a path segment.
+_PATH_SAFE = _UNRESERVED | frozenset("!$&'()*+,;=:@/")
+_QUERY_PART_SAFE = _UNRESERVED | frozenset("!$'()*+,;:@/?")  # "&" and "=" delimit pairs
+_FRAGMENT_SAFE = _PATH_SAFE | frozenset("?")
+
+
+def canonicalize_url(url: str) -> str:
+    """The canonical form of ``url`` for identity and cross-feed matching.
+
+    For absolute http(s) URLs: redirector wrappers unwrapped, scheme and host lower-cased,
+    IDN hosts in punycode, default port and empty query dropped, tracking parameters
+    removed and the rest sorted, percent-encoding normalised (RFC 3986 §6.2.2), dot
+    segments removed, fragment dropped (except ``#!`` routes, which name distinct pages).
+    Paths are otherwise kept as they are: ``/a``, ``/a/`` and ``/a/index.html`` may be
+    different pages. Anything else is returned stripped but unchanged. Never raises;
+    ``canonicalize_url(canonicalize_url(u)) == canonicalize_url(u)``.
+    """
+    current = url.strip()
+    for _ in range(_MAX_UNWRAP):
+        canonical = _normalise(current)
+        if canonical is None:
+            return current
+        inner = _unwrap(canonical)
+        if inner is None:
+            return canonical
+        current = inner
+    # Absurdly deep nesting: stop here (idempotence holds for anything shallower).
+    return _normalise(current) or current
+
+
+def _normalise(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+        return None
+    netloc = _netloc(scheme, parts.netloc)
+    if netloc is None:
+        return None
+    path = _remove_dot_segments(_quote(parts.path, _PATH_SAFE)) or "/"
+    query = _query(parts.query)
+    fragment = _quote(parts.fragment, _FRAGMENT_SAFE) if parts.fragment.startswith("!") else ""
+    return (
+        f"{scheme}://{netloc}{path}"
+        + (f"?{query}" if query else "")
+        + (f"#{fragment}" if fragment else "")
+    )
+
+
+def _netloc(scheme: str, netloc: str) -> str | None:
+    userinfo, at, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):  # IPv6 literal
+        host, bracket, port = hostport.partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return None
+        host, port = host + "]", port[1:]
+    else:
+        host, _, port = hostport.partition(":")
+        if ":" in port:
+            return None
+    canonical_host = _host(host)
+    if canonical_host is None:
+        return None
+    if port:
+        if not port.isascii() or not port.isdigit():
+            return None
+        port = str(int(port))
+    if not port or port == _DEFAULT_PORTS[scheme]:
+        port = ""
+    return f"{userinfo}{at}{canonical_host}" + (f":{port}" if port else "")
+
+
+def _host(host: str) -> str | None:
+    host = host.rstrip(".").lower()  # "example.com." is the same host (fully qualified)
+    if not host:
+        return None
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDN: leave the whole URL as it is
+        return None
+
+
+def _quote(text: str, safe: frozenset[str]) -> str:
+    """Percent-encoding normalised: unreserved characters decoded, hex upper-cased, other
+    unsafe characters (and a "%" that starts no escape) encoded as UTF-8."""
+    if text.isascii() and all(c in safe for c in text):
+        return text  # the common case; "%" is never in ``safe``
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char, escaped = text[i], text[i + 1 : i + 3]
+        if char == "%" and len(escaped) == 2 and all(c in _HEX for c in escaped):
+            decoded = chr(int(escaped, 16))
+            out.append(decoded if decoded in _UNRESERVED else "%" + escaped.upper())
+            i += 3
+            continue
+        if char in safe:
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+        i += 1
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 for an absolute path."""
+    if "." not in path:
+        return path
+    output: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments[1:], start=1):
+        last = i == len(segments) - 1
+        if segment == "..":
+            if len(output) > 0:
+                output.pop()
+            if last:
+                output.append("")
+        elif segment == ".":
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    return "/" + "/".join(output)
+
+
+def _query(query: str) -> str:
+    pairs: list[tuple[str, str]] = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        key, eq, value = pair.partition("=")
+        key = _quote(key, _QUERY_PART_SAFE)
+        if _is_tracking(key):
+            continue
+        pairs.append((key, eq + _quote(value, _QUERY_PART_SAFE | frozenset("="))))
+    pairs.sort()
+    return "&".join(key + value for key, value in pairs)
+
+
+def _is_tracking(key: str) -> bool:
+    # ``key`` is normalised, so "%75tm_source" already reads "utm_source".
+    name = key.lower()
+    return name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES)
+
+
+def _unwrap(canonical: str) -> str | None:
+    """The target URL when ``canonical`` is a known redirector wrapping one, else None."""
+    parts = urlsplit(canonical)
+    host = parts.hostname or ""
+    rule = _REDIRECTORS.get(host) or next(
+        (rule for suffix, rule in _REDIRECTOR_SUFFIXES.items() if host.endswith(suffix)), None
+    )
+    if rule is None or (rule[0] is not None and parts.path != rule[0]):
+        return None
+    if rule[1]:
+        values = dict(parse_qsl(parts.query))
+        candidates = [values[name] for name in rule[1] if name in values]
+    else:
+        candidates = [unquote(parts.query)]
+    for candidate in candidates:
+        target = candidate.strip()
+        if target.lower().startswith(("http://", "https://")) and len(target) < len(canonical):
+            return target
+    return None
+
+
+# --- identity -----------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def story_drafts(parsed: ParsedFeed) -> list[StoryDraft]:
+    """One draft per distinct entry of ``parsed``, keyed as the module docstring says."""
+    entries = parsed.entries
+    hashes = [content_hash(e.title, e.summary, e.content) for e in entries]
+    links = [canonicalize_url(e.link) if e.link else None for e in entries]
+    guids = [e.guid for e in entries]
+    own = {canonicalize_url(url) for url in (parsed.url, parsed.link) if url}
+    guid_ok = _identifying(guids, hashes, own)
+    link_ok = _identifying(links, hashes, own)
+
+    drafts: dict[str, StoryDraft] = {}
+    for i, entry in enumerate(entries):
+        if guid_ok[i]:
+            key = f"{KEY_VERSION}:guid:{guids[i]}"
+        elif link_ok[i]:
+            key = f"{KEY_VERSION}:link:{links[i]}"
+        else:
+            key = f"{KEY_VERSION}:hash:{hashes[i]}"
+        # A key shared by entries with different text was refused above, so a repeated
+        # key is the same entry repeated: keep the first.
+        if key not in drafts:
+            drafts[key] = _draft(key, entry, links[i], hashes[i])
+    return list(drafts.values())
+
+
+def _identifying(values: list[str | None], hashes: list[str], own: set[str]) -> list[bool]:
+    """Whether each value identifies its entry: present, not the feed's own URL or home
+    page, and not shared with an entry whose text differs."""
+    texts: defaultdict[str, set[str]] = defaultdict(set)
+    for value, digest in zip(values, hashes, strict=True):
+        if value is not None:
+            texts[value].add(digest)
+    return [
+        value is not None and len(texts[value]) == 1 and _as_url(value) not in own
+        for value in values
+    ]
+
+
+def content_hash(title: str, summary: str | None, content: str | None) -> str:
+    """SHA-1 over the *text* of title, summary and content: markup-only changes (or a new
+    sanitiser version re-serialising the same HTML) do not count as an edit."""
+    material = "\x1f".join(_plain_text(part) for part in (title, summary or "", content or ""))
+    return hashlib.sha1(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _draft(key: str, entry: ParsedEntry, canonical_url: str | None, digest: str) -> StoryDraft:
+    return StoryDraft(
+        key=key,
+        guid=entry.guid,
+        link=entry.link,
+        canonical_url=canonical_url,
+        title=entry.title,
+        author=entry.author,
+        published=entry.published,
+        updated=entry.updated,
+        summary=entry.summary,
+        content=entry.content,
+        categories=entry.categories,
+        content_hash=digest,
+    )
+
+
+def _plain_text(html: str) -> str:
+    # Deliberately tiny and dependency-free: it must give the same answer for years.
+    return " ".join(unescape(_TAG.sub(" ", html)).split())
+
+
+def _as_url(value: str) -> str:
+    return (
+        canonicalize_url(value) if value[:8].lower().startswith(("http://", "https://")) else value
+    )
+
+
+# --- near duplicates ----------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+_SHINGLE = 3
+
+
+def simhash(text: str) -> int:
+    """64-bit SimHash (Charikar) over word 3-shingles of ``text``, case-folded.
+
+    Near-identical texts get hashes a few bits apart (see :func:`hamming`); 0 for text
+    without words. Uses BLAKE2b, so values are stable across processes and versions.
+    """
+    words = _WORD.findall(text.casefold())
+    if not words:
+        return 0
+    size = min(_SHINGLE, len(words))
+    shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+    blob = b"".join(hashlib.blake2b(s.encode(), digest_size=8).digest() for s in shingles)
+    # Count, for each of the 64 bit positions, how many shingle hashes set it. Counting
+    # byte values per column first keeps the Python-level work independent of text length.
+    result = 0
+    for column in range(8):
+        byte_counts = Counter(blob[column::8])
+        for bit in range(8):
+            ones = sum(n for value, n in byte_counts.items() if value >> bit & 1)
+            if 2 * ones > len(shingles):
+                result |= 1 << (column * 8 + bit)
+    return result
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two SimHash values."""
+    return (a ^ b).bit_count()
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def title_key(title: str) -> str:
+    """A title normalised for similarity: NFKD without accents, case-folded, punctuation
+    and runs of whitespace collapsed to single spaces. Site suffixes such as " - Site"
+    are kept: stripping them would also cut real titles."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NOT_WORD.sub(" ", bare.casefold()).split())

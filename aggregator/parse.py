@@ -1,0 +1,534 @@
+"""Feed documents -> :class:`ParsedFeed`: RSS 0.9x/1.0/2.0 and Atom via feedparser, JSON Feed
+1.0/1.1 by hand, plus :func:`html_to_text`.
+
+Owns: turning one fetched body into normalised data — timezone-aware UTC datetimes, absolute
+http(s) links only, HTML cleaned with nh3 (allowlisted tags, http/https/mailto URLs,
+``rel="noopener noreferrer"``, relative URLs resolved), plain-text titles, de-duplicated
+categories, the publisher's polling hint (``ttl``) and non-fatal warnings.
+
+Must not: do any I/O. feedparser is handed a ``BytesIO`` — never a URL, and never the raw
+bytes, because ``feedparser.parse(bytes)`` first tries ``open(bytes)`` as a *file path*.
+Must not know about story identity (dedupe.py), the store or HTTP.
+
+Choices worth knowing:
+
+- Relative links resolve against the element's ``xml:base`` (feedparser applies it), then
+  for RSS and JSON Feed the site link (channel ``<link>``, ``home_page_url``: neither format
+  defines a base, and the site is what publishers mean), then the feed URL (the retrieval
+  URI of RFC 3986 §5.1.3, which is also Atom's rule).
+- RSS titles are read as HTML (the spec does not say; publishers put markup and entities
+  in them), Atom titles as their ``type`` says, JSON Feed titles as plain text (its spec).
+- ``published`` falls back to ``updated`` (Atom only requires ``updated``; RSS 1.0's
+  ``dc:date`` arrives as ``updated``), so an entry lacks a date only when it has none.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import io
+import json
+import re
+import xml.sax
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from html import escape, unescape
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import nh3
+
+from aggregator.errors import ParseError
+from aggregator.types import ParsedEntry, ParsedFeed
+
+__all__ = ["html_to_text", "parse_feed"]
+
+_LINK_SCHEMES = frozenset({"http", "https"})
+_HTML_URL_SCHEMES = {"http", "https", "mailto"}
+
+_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details",
+    "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6",
+    "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small",
+    "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "time", "tr", "u", "ul", "var",
+}  # fmt: skip
+# Only href/src carry URLs: nh3 checks their scheme and rewrites them when relative.
+_ATTRIBUTES = {
+    "a": {"href", "title", "hreflang"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"},
+    "ol": {"start"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "time": {"datetime"},
+}
+# Dropped together with their content: code, styling, or fallback text that is not prose.
+_DROP_WITH_CONTENT = {
+    "script", "style", "iframe", "object", "embed", "noembed", "noframes", "template", "svg",
+    "math", "select", "textarea", "button",
+}  # fmt: skip
+
+_TEXT_ONLY = nh3.Cleaner(
+    tags=set(), clean_content_tags=_DROP_WITH_CONTENT, attributes={}, link_rel=None
+)
+_BLOCK_START = re.compile(
+    r"<(?:br|hr|/?(?:p|div|li|dt|dd|h[1-6]|tr|blockquote|pre|table|ul|ol|dl|section|article"
+    r"|header|footer|aside|figure|figcaption|address|details|summary))\b",
+    re.IGNORECASE,
+)
+# A URL that says "scheme:" once character references and the whitespace/control characters
+# browsers ignore are removed (WHATWG URL: tab/newline stripped, C0/space trimmed).
+_REF = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|(colon|Tab|NewLine));?")
+_IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
+_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_NAMED = {"colon": ":", "Tab": "\t", "NewLine": "\n"}
+
+_PERIODS = {
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "weekly": timedelta(weeks=1),
+    "monthly": timedelta(days=30),
+    "yearly": timedelta(days=365),
+}
+_FALLBACK_TITLE_WORDS = 12
+_HTML_PAGE = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
+_JSON_TYPES = ("application/feed+json", "application/json")
+
+
+def parse_feed(body: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
+    """Parse one feed document; raise :class:`ParseError` when ``body`` is not a feed.
+
+    ``url`` is the URL the body came from (the base for relative links). ``content_type``
+    is the HTTP Content-Type, if known: it selects JSON Feed and may carry the charset.
+    """
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
+        raise ParseError(url, "empty body")
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if head.startswith(b"{") or (media_type in _JSON_TYPES and not head.startswith(b"<")):
+        return _parse_json_feed(body, url)
+    return _parse_xml_feed(body, url, content_type)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: tags dropped (script/style with their content),
+    entities decoded, one line per block element, whitespace collapsed."""
+    if "<" not in html and "&" not in html:
+        return " ".join(html.split())
+    # Source newlines are spaces in HTML; block boundaries become the line breaks.
+    marked = _BLOCK_START.sub(r"\n\g<0>", " ".join(html.split()))
+    text = unescape(_TEXT_ONLY.clean(marked))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# --- XML (feedparser) ---------------------------------------------------------------------
+
+
+def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    headers = {}
+    # RFC 3023 made text/* without a charset mean us-ascii; RFC 7303 dropped that, but
+    # feedparser still applies it (and then warns). Pass the header only when it helps.
+    if content_type and (
+        "charset=" in content_type.lower() or not content_type.lower().startswith("text/")
+    ):
+        headers["content-type"] = content_type
+    try:
+        doc = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=headers,
+            sanitize_html=False,  # nh3 below is faster and stricter
+            resolve_relative_uris=False,  # nh3 rewrites relative URLs while sanitising
+        )
+    except Exception as e:  # feedparser reports bad input as "bozo"; a raise is its bug
+        raise ParseError(url, f"feedparser failed: {type(e).__name__}: {e}") from e
+
+    version: str = doc.get("version") or ""
+    raw_entries: list[Any] = doc.get("entries") or []
+    problem = doc.get("bozo_exception") if doc.get("bozo") else None
+    broken = isinstance(problem, xml.sax.SAXException | feedparser.UndeclaredNamespace)
+    if not raw_entries and (not version or broken):
+        raise ParseError(url, _not_a_feed(body, problem if broken else None))
+
+    # Plain dict copies: FeedParserDict.get() is slow and aliases keys ("updated" silently
+    # falls back to "published"; "enclosures" is computed from "links").
+    feed = dict(doc.get("feed") or {})
+    is_atom = version.startswith("atom")
+    feed_link = _first_link(_alternates(feed), url)
+    base = url if is_atom or feed_link is None else feed_link
+    feed_authors = _atom_authors(feed) if is_atom else None
+    entries = tuple(_xml_entry(dict(e), base, is_atom, feed_authors) for e in raw_entries)
+
+    warnings: list[str] = []
+    if problem is not None:
+        warnings.append(_describe(problem))
+    return ParsedFeed(
+        url=url,
+        version=version or "unknown",
+        title=_text_of(feed.get("title_detail"), is_atom) or None,
+        link=feed_link,
+        description=_text_of(feed.get("subtitle_detail"), is_atom) or None,
+        entries=entries,
+        ttl=_ttl(feed),
+        warnings=tuple(warnings),
+    )
+
+
+def _xml_entry(
+    e: dict[str, Any], base: str, is_atom: bool, feed_authors: str | None
+) -> ParsedEntry:
+    content_detail = max(e.get("content") or [{}], key=lambda c: len(c.get("value") or ""))
+    content = _html_of(content_detail, base)
+    summary_detail = e.get("summary_detail") or {}
+    summary: str | None
+    if content is not None and summary_detail.get("value") == content_detail.get("value"):
+        summary = content  # the same text in both (common in RSS): sanitise once
+    else:
+        summary = _html_of(summary_detail, base)
+    published = _struct_time_utc(e.get("published_parsed"))
+    updated = _struct_time_utc(e.get("updated_parsed"))
+    links = e.get("links") or []
+    candidates = [e.get("feedburner_origlink")]  # the publisher's URL behind feedproxy
+    candidates += _alternates(e)
+    if not is_atom:  # RSS: <guid isPermaLink="true"> doubles as the link; an Atom id never
+        candidates.append(e.get("link"))
+    return ParsedEntry(
+        guid=_clean_str(e.get("id")),
+        link=_first_link(candidates, base),
+        title=_text_of(e.get("title_detail"), is_atom) or _fallback_title(summary or content),
+        author=(_atom_authors(e) or feed_authors) if is_atom else _rss_author(e.get("author")),
+        published=published or updated,
+        updated=updated,
+        summary=summary,
+        content=content,
+        categories=_unique(t.get("label") or t.get("term") for t in e.get("tags") or []),
+        enclosures=_links(
+            (link.get("href") for link in links if link.get("rel") == "enclosure"), base
+        ),
+    )
+
+
+def _alternates(element: Mapping[str, Any]) -> list[str | None]:
+    """rel=alternate hrefs, HTML ones first (Atom entries may also link a PDF, say)."""
+    links = [
+        link
+        for link in element.get("links") or []
+        if link.get("rel", "alternate") == "alternate" and link.get("href")
+    ]
+    links.sort(
+        key=lambda link: link.get("type") not in (None, "text/html", "application/xhtml+xml")
+    )
+    return [link["href"] for link in links]
+
+
+def _html_of(detail: Mapping[str, Any], base: str) -> str | None:
+    value = detail.get("value")
+    if not value or value.isspace():
+        return None
+    kind = detail.get("type") or "text/html"
+    if "html" not in kind:  # text/plain: literal text, so escape instead of parsing
+        return _text_to_html(value)
+    scope = detail.get("base")  # the xml:base in scope, possibly relative
+    return _sanitize(value, (_join(base, scope) or base) if scope else base)
+
+
+def _text_of(detail: Mapping[str, Any] | None, is_atom: bool) -> str:
+    """One line of plain text. Atom says whether a text construct is HTML; for RSS
+    feedparser guesses, and a literal "<script>" in a title is better dropped than shown."""
+    if not detail or not detail.get("value"):
+        return ""
+    value: str = detail["value"]
+    if not is_atom or "html" in (detail.get("type") or ""):
+        value = html_to_text(value)
+    return " ".join(value.split())
+
+
+def _atom_authors(element: Mapping[str, Any]) -> str | None:
+    names = _unique(author.get("name") for author in element.get("authors") or [])
+    return ", ".join(names) or None
+
+
+_EMAIL_AND_NAME = re.compile(r"^\s*\S+@\S+\s*\((.+)\)\s*$")
+
+
+def _rss_author(raw: object) -> str | None:
+    # RSS 2.0 <author> is "email (Name)". feedparser's own split truncates long TLDs.
+    author = _clean_str(raw)
+    if author is None:
+        return None
+    match = _EMAIL_AND_NAME.match(author)
+    return " ".join((match.group(1) if match else author).split())
+
+
+def _ttl(feed: Mapping[str, Any]) -> timedelta | None:
+    minutes = _positive_int(feed.get("ttl"))
+    if minutes is not None:
+        return timedelta(minutes=minutes)
+    period = _PERIODS.get(str(feed.get("sy_updateperiod") or "").strip().lower())
+    if period is None:
+        return None
+    return period / (_positive_int(feed.get("sy_updatefrequency")) or 1)
+
+
+def _describe(problem: object) -> str:
+    if isinstance(problem, xml.sax.SAXException | feedparser.UndeclaredNamespace):
+        return f"not well-formed, recovered: {_xml_error(problem)}"
+    return f"{type(problem).__name__}: {problem}"
+
+
+def _not_a_feed(body: bytes, problem: object | None) -> str:
+    if _HTML_PAGE.search(body[:2048]):
+        return "not a feed: looks like an HTML page"
+    if problem is not None:
+        return f"not a feed: not well-formed XML: {_xml_error(problem)}"
+    return "not a feed: no RSS, Atom or JSON Feed document found"
+
+
+def _xml_error(problem: object) -> str:
+    if isinstance(problem, xml.sax.SAXParseException):
+        where = f"line {problem.getLineNumber()}, column {problem.getColumnNumber()}"
+        return f"{problem.getMessage()} ({where})"
+    return str(problem)
+
+
+def _struct_time_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:  # feedparser normalises dates to a UTC struct_time
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+# --- JSON Feed ----------------------------------------------------------------------------
+
+
+def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+    try:
+        doc = json.loads(body)  # detects UTF-8/16/32 and skips a UTF-8 BOM (RFC 8259)
+    except (ValueError, RecursionError) as e:
+        raise ParseError(url, f"not a feed: invalid JSON: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise ParseError(url, "not a feed: JSON document has no 'items' list")
+    declared = doc.get("version")
+    version = {"1": "json10", "1.1": "json11"}.get(
+        declared.rsplit("/", 1)[-1] if isinstance(declared, str) else "", "json"
+    )
+    warnings = [] if version != "json" else [f"unknown JSON Feed version: {declared!r}"]
+    feed_authors = _json_authors(doc)
+    home = _first_link([_str(doc.get("home_page_url"))], url)
+    entries = [
+        _json_entry(i, home or url, feed_authors) for i in doc["items"] if isinstance(i, dict)
+    ]
+    if skipped := len(doc["items"]) - len(entries):
+        warnings.append(f"skipped {skipped} item{'s' if skipped > 1 else ''}: not a JSON object")
+    return ParsedFeed(
+        url=url,
+        version=version,
+        title=_plain(doc.get("title")),
+        link=home,
+        description=_plain(doc.get("description")),
+        entries=tuple(entries),
+        warnings=tuple(warnings),
+    )
+
+
+def _json_entry(item: Mapping[str, Any], base: str, feed_authors: str | None) -> ParsedEntry:
+    html = _str(item.get("content_html"))
+    text = _str(item.get("content_text"))
+    if html and not html.isspace():
+        content: str | None = _sanitize(html, base)
+    else:
+        content = _text_to_html(text) if text and not text.isspace() else None
+    summary_text = _str(item.get("summary"))
+    summary = _text_to_html(summary_text) if summary_text and not summary_text.isspace() else None
+    raw_id = item.get("id")  # a string per spec; some publishers emit numbers
+    guid = _clean_str(str(raw_id)) if isinstance(raw_id, str | int) else None
+    if isinstance(raw_id, bool):
+        guid = None
+    tags = item.get("tags")
+    attachments = item.get("attachments")
+    updated = _iso_utc(item.get("date_modified"))
+    return ParsedEntry(
+        guid=guid,
+        link=_first_link([_str(item.get("url")), _str(item.get("external_url"))], base),
+        title=_plain(item.get("title")) or _fallback_title(summary or content),
+        author=_json_authors(item) or feed_authors,
+        published=_iso_utc(item.get("date_published")) or updated,
+        updated=updated,
+        summary=summary,
+        content=content,
+        categories=_unique(tag for tag in tags if isinstance(tag, str))
+        if isinstance(tags, list)
+        else (),
+        enclosures=_links((_str(a.get("url")) for a in attachments if isinstance(a, dict)), base)
+        if isinstance(attachments, list)
+        else (),
+    )
+
+
+def _json_authors(obj: Mapping[str, Any]) -> str | None:
+    authors = obj.get("authors")  # 1.1
+    if not isinstance(authors, list):
+        authors = [obj.get("author")]  # 1.0
+    names = _unique(_str(a.get("name")) for a in authors if isinstance(a, dict))
+    return ", ".join(names) or None
+
+
+def _iso_utc(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().upper())  # RFC 3339 per JSON Feed
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)  # some publishers use RFC 822 dates
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+# --- shared helpers -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _cleaner(base: str) -> nh3.Cleaner:
+    """One nh3 Cleaner per base URL (few per feed); relative href/src are resolved by
+    ammonia itself, much faster than a per-attribute Python callback."""
+    relative: Any = "deny"  # without an absolute base a relative URL can only mislead
+    if _is_http(base):
+        relative = ("rewrite_with_base", base)
+    try:
+        return _new_cleaner(relative)
+    except ValueError:  # ammonia rejected the base URL
+        return _new_cleaner("deny")
+
+
+def _new_cleaner(relative: Any) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=_TAGS,
+        clean_content_tags=_DROP_WITH_CONTENT,
+        attributes=_ATTRIBUTES,
+        url_schemes=_HTML_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+        url_relative=relative,
+    )
+
+
+def _sanitize(html: str, base: str) -> str | None:
+    return _cleaner(base).clean(html).strip() or None
+
+
+def _text_to_html(text: str) -> str:
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", text))
+    return "".join(
+        "<p>" + escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs if p
+    )
+
+
+def _fallback_title(html: str | None) -> str:
+    words = html_to_text(html).split() if html else []
+    if not words:
+        return "(untitled)"
+    more = len(words) > _FALLBACK_TITLE_WORDS
+    return " ".join(words[:_FALLBACK_TITLE_WORDS]) + ("…" if more else "")
+
+
+def _first_link(candidates: Iterable[str | None], base: str) -> str | None:
+    for candidate in candidates:
+        link = _http_url(candidate, base)
+        if link is not None:
+            return link
+    return None
+
+
+def _links(candidates: Iterable[str | None], base: str) -> tuple[str, ...]:
+    links = (_http_url(candidate, base) for candidate in candidates)
+    return tuple(dict.fromkeys(link for link in links if link is not None))
+
+
+def _http_url(raw: object, base: str) -> str | None:
+    """``raw`` resolved against ``base`` if it is, or becomes, an http(s) URL; else None.
+
+    Checks the scheme both as written and as a browser would read it (character references
+    decoded, ignored characters removed) so ``jav&#x61;script:`` and ``java\\tscript:`` are
+    refused even when a later consumer decodes once more.
+    """
+    if not isinstance(raw, str):
+        return None
+    link = raw.strip()
+    if not link:
+        return None
+    probe = _IGNORED_IN_URL.sub("", _REF.sub(_ref_char, link)).lower()
+    scheme = _SCHEME.match(probe)
+    if scheme is not None and scheme.group(1) not in _LINK_SCHEMES:
+        return None
+    absolute = _join(base, link)
+    if absolute is None or not _is_http(absolute):
+        return None
+    return absolute
+
+
+def _ref_char(match: re.Match[str]) -> str:
+    decimal, hexadecimal, name = match.groups()
+    if name:
+        return _NAMED[name]
+    try:
+        return chr(int(decimal) if decimal else int(hexadecimal, 16))
+    except (ValueError, OverflowError):
+        return ""
+
+
+def _is_http(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in _LINK_SCHEMES and bool(parts.netloc)
+
+
+def _join(base: str, ref: str) -> str | None:
+    try:
+        return urljoin(base, ref)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+
+
+def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
+    """Stripped, non-empty, first spelling kept, compared case-insensitively."""
+    seen: dict[str, str] = {}
+    for value in values:
+        if isinstance(value, str):
+            text = " ".join(value.split())
+            if text and text.casefold() not in seen:
+                seen[text.casefold()] = text
+    return tuple(seen.values())
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _clean_str(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _plain(value: object) -> str | None:
+    return " ".join(value.split()) or None if isinstance(value, str) else None
+
+
+def _positive_int(value: object) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number > 0 else None

@@ -1,0 +1,373 @@
+"""A small process pool for CPU-bound tasks (parse, extract, classify), each with its own
+wall-clock limit.
+
+Owns: worker processes started with "forkserver" (or "spawn" where there is none) — never
+a plain fork, because the app also runs threads and asyncio; handing queued tasks to idle
+workers; killing a worker whose task overruns its limit (that task's future gets
+``TimeoutError``) and starting a replacement; clean shutdown.
+
+Must not: know what the tasks are (they are top-level, picklable functions), or let one
+task's overrun or crash reach any other task.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one running task, and a
+worker that dies marks the whole executor broken.
+
+Shape: one dispatcher thread owns the workers. Each worker has its own pipe and runs one
+task at a time; the dispatcher waits on those pipes plus a wake-up socket (``submit``,
+``close``) with a timeout set by the nearest deadline. A task's limit counts from when a
+worker starts it, not from ``submit``. Workers are daemonic (they die with the parent even
+without ``close``), so tasks cannot start processes of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack
+
+__all__ = ["RemoteTraceback", "WorkerDiedError", "WorkerPool"]
+
+log = logging.getLogger(__name__)
+
+StartMethod = Literal["forkserver", "spawn"]
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+_STOP = b""  # an empty message tells a worker to exit
+_STOP_GRACE_S = 5.0
+
+
+class WorkerDiedError(RuntimeError):
+    """The worker running a task exited without answering (crashed, killed from outside)."""
+
+
+class RemoteTraceback(Exception):
+    """Set as ``__cause__`` of an exception raised in a worker: the worker's traceback."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(eq=False, slots=True)
+class _Task:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    timeout: float | None
+    future: Future[Any]
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+
+@dataclass(eq=False, slots=True)
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    pid: int
+    task: _Task | None = None
+    deadline: float | None = None
+
+
+class WorkerPool:
+    """``processes`` workers (default: CPU count) running tasks given to :meth:`submit`.
+
+    Use as a context manager, or call :meth:`close`. Thread-safe: submit from any thread.
+    """
+
+    def __init__(
+        self, processes: int | None = None, *, start_method: StartMethod | None = None
+    ) -> None:
+        if start_method is None:
+            methods = multiprocessing.get_all_start_methods()
+            start_method = "forkserver" if "forkserver" in methods else "spawn"
+        self._ctx: ForkServerContext | SpawnContext
+        if start_method == "forkserver":
+            self._ctx = multiprocessing.get_context("forkserver")
+        elif start_method == "spawn":
+            self._ctx = multiprocessing.get_context("spawn")
+        else:  # plain fork copies locks held by other threads: unsafe in this app
+            raise ValueError(f"unsupported start method: {start_method!r}")
+        self._size = processes or os.cpu_count() or 1
+        self._lock = threading.Lock()  # guards _queue and _closing
+        self._queue: deque[_Task] = deque()
+        self._closing = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._workers = [self._start_worker() for _ in range(self._size)]
+        self._thread = threading.Thread(target=self._run, name="worker-pool", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, fn: Callable[[Unpack[Ts]], T], /, *args: *Ts, timeout: float | None = None
+    ) -> Future[T]:
+        """Run ``fn(*args)`` in a worker. ``timeout`` (seconds, from the moment a worker
+        starts the task) kills the worker when exceeded; the future then raises
+        ``TimeoutError``. An exception raised by ``fn`` is raised by ``future.result()``,
+        with the worker's traceback as its ``__cause__``. Done-callbacks run on the pool's
+        dispatcher thread: keep them short, and never call :meth:`close` from one."""
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be positive")
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("cannot submit to a closed WorkerPool")
+            self._queue.append(_Task(fn, args, timeout, future))
+        self._wake()
+        return future
+
+    def close(self, *, cancel_pending: bool = False) -> None:
+        """Stop accepting tasks, finish queued ones (or cancel them), stop the workers and
+        wait for them to exit. Idempotent."""
+        with self._lock:
+            self._closing = True
+            cancelled = list(self._queue) if cancel_pending else []
+            if cancel_pending:
+                self._queue.clear()
+        for task in cancelled:
+            task.future.cancel()
+        self._wake()
+        self._thread.join()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Process ids of the current workers (after ``close``: of the last ones)."""
+        return tuple(w.pid for w in list(self._workers))
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(cancel_pending=exc_type is not None)
+
+    # --- dispatcher thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._dispatch()
+                busy = [w for w in self._workers if w.task is not None]
+                with self._lock:
+                    if self._closing and not self._queue and not busy:
+                        break
+                ready = wait([self._wake_r, *(w.conn for w in busy)], self._wait_time(busy))
+                for obj in ready:
+                    if obj is self._wake_r:
+                        self._drain_wake()
+                    else:
+                        self._collect(next(w for w in busy if w.conn is obj))
+                self._expire()
+        except BaseException as e:  # a bug here must not leave callers waiting forever
+            log.exception("worker pool dispatcher failed")
+            self._fail_everything(e)
+        finally:
+            self._stop_workers()
+
+    def _dispatch(self) -> None:
+        for index, worker in enumerate(self._workers):
+            if worker.task is not None:
+                continue
+            task = self._next_task()
+            if task is None:
+                return
+            try:
+                payload = pickle.dumps((task.fn, task.args), pickle.HIGHEST_PROTOCOL)
+            except Exception as e:  # unpicklable function or arguments: the caller's error
+                task.future.set_exception(e)
+                continue
+            try:
+                worker.conn.send_bytes(payload)
+            except OSError:  # the worker died while idle: the task deserves a live one
+                worker = self._workers[index] = self._replace(worker)
+                worker.conn.send_bytes(payload)
+            worker.task = task
+            worker.deadline = None if task.timeout is None else time.monotonic() + task.timeout
+
+    def _next_task(self) -> _Task | None:
+        with self._lock:
+            while self._queue:
+                task = self._queue.popleft()
+                if task.future.set_running_or_notify_cancel():
+                    return task
+        return None
+
+    def _collect(self, worker: _Worker) -> None:
+        task = worker.task
+        assert task is not None
+        worker.task = worker.deadline = None
+        try:
+            data = worker.conn.recv_bytes()
+        except (EOFError, OSError):
+            worker.process.join(_STOP_GRACE_S)  # it closed the pipe: it is exiting
+            code = worker.process.exitcode
+            self._workers[self._workers.index(worker)] = self._replace(worker)
+            message = f"worker exited (code {code}) while running {task.name}"
+            task.future.set_exception(WorkerDiedError(message))
+            return
+        try:
+            ok, value, remote_tb = pickle.loads(data)
+        except Exception as e:  # e.g. the result's class cannot be imported here
+            task.future.set_exception(e)
+            return
+        if ok:
+            task.future.set_result(value)
+        else:
+            value.__cause__ = RemoteTraceback(remote_tb)
+            task.future.set_exception(value)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for index, worker in enumerate(self._workers):
+            task = worker.task
+            if task is None or worker.deadline is None or worker.deadline > now:
+                continue
+            self._workers[index] = self._replace(worker)
+            message = f"{task.name} exceeded its {task.timeout:g} s limit; its worker was killed"
+            task.future.set_exception(TimeoutError(message))
+
+    def _wait_time(self, busy: list[_Worker]) -> float | None:
+        deadlines = [w.deadline for w in busy if w.deadline is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _start_worker(self) -> _Worker:
+        parent_end, child_end = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=_worker_main, args=(child_end,), name="aggregator-worker", daemon=True
+        )
+        process.start()
+        child_end.close()  # only the child holds it now, so its death reads as EOF here
+        assert process.pid is not None  # set by start()
+        return _Worker(process=process, conn=parent_end, pid=process.pid)
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        _terminate(worker)
+        return self._start_worker()
+
+    def _stop_workers(self) -> None:
+        for worker in self._workers:
+            with contextlib.suppress(OSError):  # already dead: joined below all the same
+                worker.conn.send_bytes(_STOP)
+        give_up = time.monotonic() + _STOP_GRACE_S
+        for worker in self._workers:
+            worker.process.join(max(0.0, give_up - time.monotonic()))
+            _terminate(worker)
+
+    def _fail_everything(self, error: BaseException) -> None:
+        with self._lock:
+            self._closing = True
+            queued = list(self._queue)
+            self._queue.clear()
+        failure = RuntimeError(f"worker pool failed: {error!r}")
+        for task in queued:
+            if task.future.set_running_or_notify_cancel():
+                task.future.set_exception(failure)
+        for worker in self._workers:
+            if worker.task is not None and not worker.task.future.done():
+                worker.task.future.set_exception(failure)
+
+    def _wake(self) -> None:
+        # OSError: the buffer is full (a wake-up is pending anyway) or the pool is closed.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(4096):
+                pass
+
+
+def _terminate(worker: _Worker) -> None:
+    if worker.process.is_alive():
+        worker.process.kill()
+    worker.process.join()
+    worker.conn.close()
+    worker.process.close()
+
+
+# --- worker process -----------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except EOFError:
+            return
+        if data == _STOP:
+            return
+        try:
+            fn, args = pickle.loads(data)
+            reply = _reply(True, fn(*args))
+        except BaseException as e:  # report everything, SystemExit included
+            reply = _reply(False, e)
+        conn.send_bytes(reply)
+
+
+def _reply(ok: bool, value: Any) -> bytes:
+    if ok:
+        try:
+            return pickle.dumps((True, value, ""), pickle.HIGHEST_PROTOCOL)
+        except Exception as e:
+            return _reply(False, e)
+    remote_tb = "".join(traceback.format_exception(value))
+    # Exceptions whose __init__ takes other arguments than .args do not survive a plain
+    # pickle round trip (e.g. FeedError(url, message)); rebuild those without __init__.
+    for error in (value, _Rebuilt(value)):
+        try:
+            data = pickle.dumps((False, error, remote_tb), pickle.HIGHEST_PROTOCOL)
+            pickle.loads(data)
+        except Exception:
+            continue
+        return data
+    fallback = RuntimeError(f"{type(value).__qualname__}: {value}")
+    return pickle.dumps((False, fallback, remote_tb), pickle.HIGHEST_PROTOCOL)
+
+
+class _Rebuilt:
+    """Pickles as an exception of the same class, args and attributes, made without
+    calling its ``__init__``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        exc = self.exc
+        return (_rebuild, (type(exc), exc.args, dict(getattr(exc, "__dict__", {}))))
+
+
+def _rebuild(
+    cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]
+) -> BaseException:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc

@@ -1,0 +1,328 @@
+"""URL canonicalisation, story identity and near-duplicate keys."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from hypothesis import given, provisional, settings
+from hypothesis import strategies as st
+
+from aggregator.dedupe import (
+    canonicalize_url,
+    content_hash,
+    hamming,
+    simhash,
+    story_drafts,
+    title_key,
+)
+from aggregator.parse import parse_feed
+from aggregator.types import ParsedEntry, ParsedFeed
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+FEED_URL = "https://feeds.example.org/"
+
+# --- canonicalize_url -----------------------------------------------------------------------
+
+CASES = [
+    ("lowercase-scheme-host", "HTTPS://News.Example.COM/Path/A", "https://news.example.com/Path/A"),
+    ("default-port-http", "http://example.com:80/a", "http://example.com/a"),
+    ("default-port-https", "https://example.com:443/a", "https://example.com/a"),
+    ("other-port-kept", "https://example.com:8443/a", "https://example.com:8443/a"),
+    ("port-leading-zeros", "http://example.com:0080/a", "http://example.com/a"),
+    ("empty-path", "https://example.com", "https://example.com/"),
+    ("trailing-dot-host", "https://example.com./a", "https://example.com/a"),
+    ("fragment-dropped", "https://example.com/a#section-2", "https://example.com/a"),
+    ("hashbang-kept", "https://example.com/#!/story/9", "https://example.com/#!/story/9"),
+    ("utm", "https://example.com/a?utm_source=rss&utm_medium=feed", "https://example.com/a"),
+    ("utm-case", "https://example.com/a?UTM_Campaign=x&id=3", "https://example.com/a?id=3"),
+    ("fbclid-gclid", "https://example.com/a?fbclid=1&gclid=2&p=3", "https://example.com/a?p=3"),
+    ("mailchimp", "https://example.com/a?mc_cid=1&mc_eid=2", "https://example.com/a"),
+    ("hubspot", "https://example.com/a?_hsenc=1&_hsmi=2&__hstc=3", "https://example.com/a"),
+    ("misc-tracking", "https://example.com/a?igshid=1&yclid=2&ref_src=3", "https://example.com/a"),
+    ("encoded-tracking-key", "https://example.com/a?%75tm_source=x", "https://example.com/a"),
+    ("sorted-query", "https://example.com/s?b=2&a=1&c=3", "https://example.com/s?a=1&b=2&c=3"),
+    ("repeated-keys", "https://example.com/s?t=b&t=a", "https://example.com/s?t=a&t=b"),
+    ("empty-pairs", "https://example.com/s?&a=1&&", "https://example.com/s?a=1"),
+    ("empty-query", "https://example.com/s?", "https://example.com/s"),
+    ("ref-kept", "https://example.com/s?ref=main", "https://example.com/s?ref=main"),
+    ("plus-kept", "https://example.com/s?q=a+b", "https://example.com/s?q=a+b"),
+    ("pct-unreserved", "https://example.com/%7Euser/%41%62c", "https://example.com/~user/Abc"),
+    ("pct-uppercase", "https://example.com/a%2fb?q=%3d", "https://example.com/a%2Fb?q=%3D"),
+    ("pct-lone", "https://example.com/100%/x", "https://example.com/100%25/x"),
+    ("space-encoded", "https://example.com/a b", "https://example.com/a%20b"),
+    ("unicode-path", "https://example.com/café", "https://example.com/caf%C3%A9"),
+    ("idn-host", "https://Bücher.example/a", "https://xn--bcher-kva.example/a"),
+    ("dot-segments", "https://example.com/a/./b/../c", "https://example.com/a/c"),
+    ("trailing-slash-kept", "https://example.com/a/", "https://example.com/a/"),
+    ("index-html-kept", "https://example.com/a/index.html", "https://example.com/a/index.html"),
+    ("whitespace", "  https://example.com/a \n", "https://example.com/a"),
+    ("ipv6", "http://[2001:DB8::1]:80/a", "http://[2001:db8::1]/a"),
+    (
+        "google-news",
+        "https://news.google.com/news/url?sa=t&url=https://example.com/story%3Fid%3D4",
+        "https://example.com/story?id=4",
+    ),
+    (
+        "google-url",
+        "https://www.google.com/url?q=https%3A%2F%2Fexample.com%2Fa%3Futm_source%3Dx&sa=D",
+        "https://example.com/a",
+    ),
+    (
+        "google-search-kept",
+        "https://www.google.com/search?q=dns",
+        "https://www.google.com/search?q=dns",
+    ),
+    (
+        "facebook",
+        "https://l.facebook.com/l.php?u=https%3A%2F%2Fexample.com%2Fb&h=AT0",
+        "https://example.com/b",
+    ),
+    (
+        "nested",
+        "https://l.facebook.com/l.php?u="
+        "https%3A%2F%2Fwww.google.com%2Furl%3Fq%3Dhttps%253A%252F%252Fexample.com%252Fc",
+        "https://example.com/c",
+    ),
+    (
+        "linkedin-share-kept",
+        "https://www.linkedin.com/sharing/share-offsite/?url=https://example.com/a",
+        "https://www.linkedin.com/sharing/share-offsite/?url=https://example.com/a",
+    ),
+    (
+        "safelinks",
+        "https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fexample.com%2Fd&data=0",
+        "https://example.com/d",
+    ),
+    (
+        "non-http-target-kept",
+        "https://l.facebook.com/l.php?u=javascript:x",
+        "https://l.facebook.com/l.php?u=javascript:x",
+    ),
+    ("tco-kept", "https://t.co/AbCdEf123", "https://t.co/AbCdEf123"),
+    (
+        "feedproxy-kept",
+        "http://feedproxy.google.com/~r/Example/~3/AbC/story",
+        "http://feedproxy.google.com/~r/Example/~3/AbC/story",
+    ),
+    ("mailto-unchanged", "mailto:someone@example.com", "mailto:someone@example.com"),
+    ("relative-unchanged", "/just/a/path?utm_source=x", "/just/a/path?utm_source=x"),
+    ("garbage-unchanged", "not a url at all", "not a url at all"),
+    ("bad-ipv6-unchanged", "http://[::1/a", "http://[::1/a"),
+    ("bad-port-unchanged", "http://example.com:http/a", "http://example.com:http/a"),
+    ("empty", "", ""),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_canonicalize_url(url: str, expected: str) -> None:
+    assert canonicalize_url(url) == expected
+    assert canonicalize_url(expected) == expected
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key.startswith("utm_") or key in {"fbclid", "gclid", "mc_cid", "mc_eid", "igshid"}
+
+
+TRACKING = st.sampled_from(
+    ["utm_source", "UTM_MEDIUM", "utm_campaign", "fbclid", "gclid", "mc_cid", "mc_eid", "igshid"]
+)
+URLS = provisional.urls()
+
+
+@settings(max_examples=300)
+@given(URLS)
+def test_idempotent_on_urls(url: str) -> None:
+    once = canonicalize_url(url)
+    assert canonicalize_url(once) == once
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=120))
+def test_never_raises_and_idempotent_on_any_text(text: str) -> None:
+    once = canonicalize_url(text)
+    assert canonicalize_url(once) == once
+
+
+@settings(max_examples=300)
+@given(st.from_regex(r"\Ahttps?://[a-zA-Z0-9.\-\[\]:@%]{0,30}[/?#][ -~]{0,40}\Z"))
+def test_idempotent_on_url_like_text(text: str) -> None:
+    once = canonicalize_url(text)
+    assert canonicalize_url(once) == once
+
+
+@settings(max_examples=200)
+@given(URLS, st.lists(st.tuples(TRACKING, st.text(max_size=10)), min_size=1, max_size=4))
+def test_tracking_params_never_survive(url: str, tracking: list[tuple[str, str]]) -> None:
+    base, _, fragment = url.partition("#")
+    query = "&".join(f"{key}={value}" for key, value in tracking)
+    tracked = f"{base}{'&' if '?' in base else '?'}{query}" + (f"#{fragment}" if fragment else "")
+    canonical = canonicalize_url(tracked)
+    keys = [key for key, _ in parse_qsl(urlsplit(canonical).query, keep_blank_values=True)]
+    assert not any(_is_tracking(key) for key in keys)
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def drafts_of(name: str) -> list:  # type: ignore[type-arg]
+    path = FEEDS / name
+    return story_drafts(parse_feed(path.read_bytes(), FEED_URL + name))
+
+
+def test_keys_follow_guid_then_link_then_hash() -> None:
+    keys = [d.key for d in drafts_of("rss20.xml")]
+    assert keys[:3] == [
+        "v1:guid:domaindesk-1001",
+        "v1:guid:domaindesk-1002",
+        "v1:guid:https://archive.example.com/2019/first-round.html",
+    ]
+    assert keys[3].startswith("v1:hash:") and len(keys[3]) == len("v1:hash:") + 40
+    # RSS 0.91 has no guids: the canonical link (tracking parameters removed) identifies.
+    assert [d.key for d in drafts_of("rss091.xml")] == [
+        "v1:link:https://zonefile.example.org/notes/maintenance-window",
+        "v1:link:https://zonefile.example.org/notes/cache-sizes",
+    ]
+
+
+def test_repeated_link_falls_back_to_hash_and_duplicates_collapse() -> None:
+    drafts = drafts_of("repeated_link.xml")
+    titles = [d.title for d in drafts]
+    assert titles == [
+        "Bulletin 12: transfer lock changes",
+        "Bulletin 11: WHOIS field cleanup",
+        "Bulletin 10: homepage link",
+        "Bulletin 9: a real permalink",  # twice in the document, same text: one story
+    ]
+    kinds = [d.key.split(":")[1] for d in drafts]
+    # 12 and 11 share one link with different text; 10 links to the feed's home page.
+    assert kinds == ["hash", "hash", "hash", "link"]
+    assert drafts[3].key == "v1:link:https://bulletins.example.com/b/9"
+    assert drafts[0].canonical_url == "https://bulletins.example.com/latest"
+
+
+def test_repeated_guid_falls_back_to_link_then_hash() -> None:
+    drafts = drafts_of("repeated_guid.xml")
+    assert [d.key for d in drafts][:3] == [
+        "v1:link:https://advisories.example.net/a/3",  # guid is the feed's own URL
+        "v1:link:https://advisories.example.net/a/2",  # guid "advisory" shared, texts differ
+        "v1:link:https://advisories.example.net/a/1",
+    ]
+    # Guid and link both shared with different text: only the content can tell them apart.
+    assert [d.key.split(":")[1] for d in drafts[3:]] == ["hash", "hash"]
+    assert drafts[3].key != drafts[4].key
+    assert drafts[1].guid == "advisory"  # the guid itself is kept, just not as the key
+
+
+@pytest.mark.parametrize(
+    "name", ["rss20.xml", "atom10.xml", "jsonfeed11.json", "repeated_link.xml", "hostile.xml"]
+)
+def test_reparsing_gives_the_same_keys(name: str) -> None:
+    first, second = drafts_of(name), drafts_of(name)
+    assert [(d.key, d.content_hash) for d in first] == [(d.key, d.content_hash) for d in second]
+    assert len({d.key for d in first}) == len(first)
+
+
+def _entry(**kw: object) -> ParsedEntry:
+    values: dict[str, object] = {"guid": None, "link": None, "title": "t"} | kw
+    return ParsedEntry(**values)  # type: ignore[arg-type]
+
+
+def test_guid_equal_to_home_page_is_not_an_identity() -> None:
+    feed = ParsedFeed(
+        url="https://feeds.example.org/x",
+        version="rss20",
+        title="x",
+        link="https://site.example.com/",
+        entries=(_entry(guid="https://SITE.example.com", link="https://site.example.com/p/1"),),
+    )
+    assert story_drafts(feed)[0].key == "v1:link:https://site.example.com/p/1"
+
+
+def test_same_guid_and_same_text_collapse() -> None:
+    entry = _entry(guid="g1", summary="same")
+    feed = ParsedFeed(url=FEED_URL, version="rss20", title="x", link=None, entries=(entry, entry))
+    assert [d.key for d in story_drafts(feed)] == ["v1:guid:g1"]
+
+
+def test_content_hash_is_pinned_and_ignores_markup() -> None:
+    # Pinned: changing this value re-keys every hash-identified story already stored.
+    assert content_hash("Title", "<p>Sum &amp; mary</p>", None) == (
+        "241dc93c6a164bc92521c01163ce458769a200be"  # sha1("Title␟Sum & mary␟")
+    )
+    assert content_hash("Title", "<p>Sum &amp; mary</p>", None) == content_hash(
+        "Title", "<div>Sum\n&amp;   mary</div>", ""
+    )
+    assert content_hash("Title", "Sum & mary", None) != content_hash("Title", "Sum & Mary", None)
+    assert content_hash("A", "B", None) != content_hash("A B", None, None)
+
+
+# --- near duplicates ------------------------------------------------------------------------
+
+ARTICLE = (
+    "The registry said every second-level zone is now signed with DNSSEC, completing a project "
+    "that began three years ago with a single pilot zone. Engineers moved the keys into hardware "
+    "security modules and rolled the key signing key twice as a rehearsal before the switch. "
+    "Validation rates among resolvers climbed from about a third to just over half."
+)
+
+
+def test_simhash_is_close_for_near_duplicates_and_far_otherwise() -> None:
+    edited = ARTICLE.replace("three years", "3 years").upper() + " Updated at 10:00."
+    unrelated = (
+        "Phishing reports involving new generic top-level domains fell for the second quarter in "
+        "a row while reports involving long-established domains stayed roughly flat overall."
+    )
+    assert hamming(simhash(ARTICLE), simhash(ARTICLE)) == 0
+    assert hamming(simhash(ARTICLE), simhash(edited)) <= 12
+    assert hamming(simhash(ARTICLE), simhash(unrelated)) >= 20
+    assert simhash("") == 0 and simhash("  ...  ") == 0
+    assert 0 < simhash("one two") < 2**64
+
+
+def _textbook_simhash(text: str) -> int:
+    """Charikar's SimHash written the slow, obvious way: one vote per bit per shingle."""
+    words = re.findall(r"\w+", text.casefold())
+    size = min(3, len(words))
+    shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+    votes = [0] * 64
+    for shingle in shingles:
+        value = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "little")
+        for bit in range(64):
+            votes[bit] += 1 if value >> bit & 1 else -1
+    return sum(1 << bit for bit in range(64) if votes[bit] > 0) if words else 0
+
+
+@pytest.mark.parametrize("text", [ARTICLE, "one", "one two", "a b c d", "x " * 50, ""])
+def test_simhash_matches_the_textbook_algorithm(text: str) -> None:
+    assert simhash(text) == _textbook_simhash(text)
+
+
+def test_simhash_is_pinned() -> None:
+    # Pinned: stored fingerprints must stay comparable across releases.
+    assert simhash("registry signs every zone") == simhash("Registry signs every zone!")
+    assert simhash("registry signs every zone") == 0x31598C00C8080010
+
+
+@pytest.mark.parametrize(
+    ("title", "key"),
+    [
+        ("Registry Signs  Every Zone!", "registry signs every zone"),
+        ("Café — prices in €", "cafe prices in"),
+        ("ＤＮＳ　ｒｅｐｏｒｔ", "dns report"),
+        ("foo_bar-baz", "foo bar baz"),
+        ("", ""),
+    ],
+)
+def test_title_key(title: str, key: str) -> None:
+    assert title_key(title) == key
+
+
+def test_hamming() -> None:
+    assert hamming(0, 0) == 0
+    assert hamming(0b1011, 0b0001) == 2
+    assert hamming(2**64 - 1, 0) == 64

@@ -1,0 +1,334 @@
+"""parse_feed and html_to_text: golden feeds, refusals, security and property tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import fields
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator.errors import ParseError
+from aggregator.parse import html_to_text, parse_feed
+from aggregator.types import ParsedFeed
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+URL = "https://feeds.example.org/feed"
+
+
+def _load_regen() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("feeds_regen", FEEDS / "regen.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+regen = _load_regen()
+
+
+def rss(items: str, channel: str = "", *, namespaces: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" {namespaces}><channel>'
+        f"<title>T</title><link>https://site.example.com/</link>{channel}{items}"
+        "</channel></rss>"
+    ).encode()
+
+
+# --- golden files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", regen.fixtures(), ids=lambda p: p.name)
+def test_golden(fixture: Path) -> None:
+    expected = json.loads(regen.expected_path(fixture).read_text(encoding="utf-8"))
+    assert regen.snapshot(fixture) == expected
+
+
+def test_golden_set_covers_the_formats() -> None:
+    versions = {json.loads(regen.expected_path(f).read_text())["version"] for f in regen.fixtures()}
+    assert {"rss091n", "rss10", "rss20", "atom10", "json10", "json11"} <= versions
+
+
+# --- not a feed -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        pytest.param(b"", None, "empty body", id="empty"),
+        pytest.param(b" \r\n\t ", None, "empty body", id="whitespace"),
+        pytest.param(b"\xef\xbb\xbf\n", None, "empty body", id="bom-only"),
+        pytest.param((FEEDS / "bad/page.html").read_bytes(), "text/html", "HTML page", id="html"),
+        pytest.param(b"<html><body><p>hi</p></body></html>", None, "HTML page", id="xhtml-ish"),
+        pytest.param((FEEDS / "bad/truncated.json").read_bytes(), None, "invalid JSON", id="json"),
+        pytest.param(b"{nope}", "application/feed+json", "invalid JSON", id="json-garbage"),
+        pytest.param(b"[1, 2]", "application/json", "no .items. list", id="json-array"),
+        pytest.param(
+            (FEEDS / "bad/not-a-feed.json").read_bytes(), None, "no 'items'", id="json-api"
+        ),
+        pytest.param(
+            (FEEDS / "bad/truncated.xml").read_bytes(), None, "not well-formed", id="truncated-xml"
+        ),
+        pytest.param(b"just some words", None, "not a feed", id="text"),
+        pytest.param(b"<catalog><book/></catalog>", None, "not a feed", id="other-xml"),
+    ],
+)
+def test_not_a_feed(body: bytes, content_type: str | None, reason: str) -> None:
+    with pytest.raises(ParseError, match=reason) as raised:
+        parse_feed(body, URL, content_type=content_type)
+    assert raised.value.url == URL
+
+
+def test_body_is_never_treated_as_a_path_or_url(tmp_path: Path) -> None:
+    # feedparser.parse(bytes) would open() a body that happens to name a file.
+    feed_file = tmp_path / "real.xml"
+    feed_file.write_bytes(rss("<item><title>secret</title></item>"))
+    for body in (str(feed_file).encode(), b"/etc/hostname", b"http://127.0.0.1:9/feed.xml"):
+        with pytest.raises(ParseError):
+            parse_feed(body, URL)
+
+
+def test_external_entities_are_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE")
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file://{secret}">]>'
+        '<rss version="2.0"><channel><title>T</title>'
+        "<item><title>a &x; b</title><description>&x;</description></item></channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, URL)
+    assert "TOP-SECRET" not in repr(parsed)
+    assert parsed.entries[0].title == "a b"
+
+
+# --- JSON Feed detection and fields ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(
+            b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', None, id="brace"
+        ),
+        pytest.param(b'\xef\xbb\xbf \n{"items": []}', None, id="bom-whitespace"),
+        pytest.param(b'{"items": []}', "application/feed+json; charset=utf-8", id="feed+json"),
+    ],
+)
+def test_json_feed_detected(body: bytes, content_type: str | None) -> None:
+    assert parse_feed(body, URL, content_type=content_type).version.startswith("json")
+
+
+def test_xml_wins_over_a_wrong_json_content_type() -> None:
+    parsed = parse_feed(rss("<item><title>x</title></item>"), URL, content_type="application/json")
+    assert parsed.version == "rss20"
+
+
+def test_json_feed_tolerates_wrong_types() -> None:
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": 7,
+            "items": [
+                {
+                    "id": True,
+                    "url": ["x"],
+                    "title": None,
+                    "tags": "dns",
+                    "authors": "me",
+                    "date_published": "yesterday",
+                    "attachments": [1, {"url": 2}],
+                }
+            ],
+        }
+    ).encode()
+    parsed = parse_feed(body, URL)
+    (entry,) = parsed.entries
+    assert parsed.title is None
+    assert (entry.guid, entry.link, entry.title, entry.categories) == (None, None, "(untitled)", ())
+    assert (entry.author, entry.published, entry.enclosures) == (None, None, ())
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("2024-07-01T10:00:00-07:00", "2024-07-01T17:00:00+00:00"),
+        ("2024-07-01t10:00:00z", "2024-07-01T10:00:00+00:00"),
+        ("2024-07-01T10:00:00.123456789Z", "2024-07-01T10:00:00.123456+00:00"),
+        ("2024-07-01T10:00:00", "2024-07-01T10:00:00+00:00"),
+        ("Mon, 01 Jul 2024 10:00:00 +0200", "2024-07-01T08:00:00+00:00"),
+        ("not a date", None),
+        ("", None),
+    ],
+)
+def test_json_feed_dates_become_utc(value: str, iso: str | None) -> None:
+    body = json.dumps({"items": [{"id": "1", "title": "t", "date_published": value}]}).encode()
+    published = parse_feed(body, URL).entries[0].published
+    assert (published.isoformat() if published else None) == iso
+
+
+# --- normalisation details ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "ttl"),
+    [
+        pytest.param("<ttl>30</ttl>", timedelta(minutes=30), id="ttl"),
+        pytest.param("<ttl> 90 </ttl>", timedelta(minutes=90), id="ttl-spaces"),
+        pytest.param("<ttl>0</ttl>", None, id="ttl-zero"),
+        pytest.param("<ttl>soon</ttl>", None, id="ttl-garbage"),
+        pytest.param("<sy:updatePeriod>hourly</sy:updatePeriod>", timedelta(hours=1), id="hourly"),
+        pytest.param(
+            "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>",
+            timedelta(minutes=15),
+            id="hourly/4",
+        ),
+        pytest.param("<sy:updatePeriod>Weekly</sy:updatePeriod>", timedelta(weeks=1), id="weekly"),
+        pytest.param(
+            "<sy:updatePeriod>yearly</sy:updatePeriod><sy:updateFrequency>x</sy:updateFrequency>",
+            timedelta(days=365),
+            id="yearly-bad-frequency",
+        ),
+        pytest.param("<sy:updatePeriod>fortnightly</sy:updatePeriod>", None, id="unknown"),
+        pytest.param(
+            "<ttl>10</ttl><sy:updatePeriod>daily</sy:updatePeriod>",
+            timedelta(minutes=10),
+            id="ttl-wins",
+        ),
+        pytest.param("", None, id="none"),
+    ],
+)
+def test_ttl(channel: str, ttl: timedelta | None) -> None:
+    ns = 'xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"'
+    parsed = parse_feed(rss("<item><title>x</title></item>", channel, namespaces=ns), URL)
+    assert parsed.ttl == ttl
+
+
+def test_dates_are_utc_and_missing_dates_are_none() -> None:
+    items = (
+        "<item><title>a</title><pubDate>Wed, 01 May 2024 14:00:00 +0930</pubDate></item>"
+        "<item><title>b</title></item>"
+        "<item><title>c</title><pubDate>not a date</pubDate></item>"
+    )
+    a, b, c = parse_feed(rss(items), URL).entries
+    assert a.published is not None and a.published.utcoffset() == timedelta(0)
+    assert a.published.isoformat() == "2024-05-01T04:30:00+00:00"
+    assert b.published is None and b.updated is None
+    assert c.published is None
+
+
+def test_relative_links_without_any_base_resolve_against_the_feed_url() -> None:
+    body = (
+        b'<rss version="2.0"><channel><title>T</title>'
+        b"<item><title>a</title><link>/p/1</link></item></channel></rss>"
+    )
+    assert parse_feed(body, "https://host.example/feeds/x.xml").entries[0].link == (
+        "https://host.example/p/1"
+    )
+
+
+def test_content_is_the_longest_variant() -> None:
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+    <entry><title>x</title><id>1</id>
+      <content type="html">&lt;p&gt;short&lt;/p&gt;</content>
+      <content type="html">&lt;p&gt;the much longer body&lt;/p&gt;</content>
+    </entry></feed>"""
+    assert parse_feed(atom, URL).entries[0].content == "<p>the much longer body</p>"
+
+
+def test_sanitised_links_get_rel_noopener() -> None:
+    body = rss(
+        "<item><title>x</title><description>&lt;a href='https://a.example/'"
+        " rel='opener' target='_blank'&gt;a&lt;/a&gt;</description></item>"
+    )
+    summary = parse_feed(body, URL).entries[0].summary
+    assert summary == '<a href="https://a.example/" rel="noopener noreferrer">a</a>'
+
+
+def test_text_xml_without_charset_gives_no_encoding_warning() -> None:
+    parsed = parse_feed(rss("<item><title>café</title></item>"), URL, content_type="text/xml")
+    assert parsed.warnings == ()
+    assert parsed.entries[0].title == "café"
+
+
+def test_content_type_charset_is_used() -> None:
+    body = '<rss version="2.0"><channel><title>Caf\xe9</title></channel></rss>'.encode("latin-1")
+    parsed = parse_feed(body, URL, content_type="application/rss+xml; charset=iso-8859-1")
+    assert parsed.title == "Café"
+
+
+def test_hostile_feed_keeps_nothing_executable() -> None:
+    parsed = parse_feed((FEEDS / "hostile.xml").read_bytes(), URL)
+    dump = repr(parsed).lower()
+    for needle in ("javascript", "vbscript", "data:", "<script", "onerror", "onmouseover",
+                   "<iframe", "<form", "<input", "<svg", "style=", "alert("):  # fmt: skip
+        assert needle not in dump, needle
+    assert "mailto:abuse@example.com" in dump  # an allowed scheme survives
+
+
+# --- html_to_text ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        pytest.param("plain  text\n here", "plain text here", id="plain"),
+        pytest.param("<p>One</p><p>Two <b>bold</b></p>", "One\nTwo bold", id="blocks"),
+        pytest.param("a<br>b<br/>c", "a\nb\nc", id="br"),
+        pytest.param("<ul><li>x</li><li>y</li></ul>", "x\ny", id="list"),
+        pytest.param("AT&amp;T &lt;tag&gt; &#x2014; &eacute;", "AT&T <tag> — é", id="entities"),
+        pytest.param("a<script>alert(1)</script>b<style>p{}</style>c", "abc", id="script"),
+        pytest.param("a<!-- hidden -->b", "ab", id="comment"),
+        pytest.param("<p>unclosed <b>bold<p>next", "unclosed bold\nnext", id="broken"),
+        pytest.param("x&nbsp;&nbsp;y\u00a0z", "x y z", id="nbsp"),
+        pytest.param("5 < 6 and 7 > 3", "5 < 6 and 7 > 3", id="bare-angle"),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_html_to_text(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+# --- properties -----------------------------------------------------------------------------
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_parse_or_raise_parse_error(body: bytes) -> None:
+    try:
+        parsed = parse_feed(body, URL)
+    except ParseError:
+        return
+    assert isinstance(parsed, ParsedFeed)
+
+
+_FIELD_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=_FIELD_TEXT, link=_FIELD_TEXT, description=_FIELD_TEXT, date=_FIELD_TEXT)
+def test_entry_invariants_hold_for_any_field_text(
+    title: str, link: str, description: str, date: str
+) -> None:
+    from xml.sax.saxutils import escape
+
+    item = (
+        f"<item><title>{escape(title)}</title><link>{escape(link)}</link>"
+        f"<description>{escape(description)}</description>"
+        f"<pubDate>{escape(date)}</pubDate></item>"
+    )
+    try:
+        parsed = parse_feed(rss(item), URL)
+    except ParseError:
+        return  # e.g. control characters make the XML unrecoverable
+    for entry in parsed.entries:
+        assert entry.title and "\n" not in entry.title and entry.title == entry.title.strip()
+        assert entry.link is None or entry.link.startswith(("http://", "https://"))
+        for value in (entry.published, entry.updated):
+            assert value is None or value.utcoffset() == timedelta(0)
+        for name in (f.name for f in fields(entry)):
+            assert "<script" not in repr(getattr(entry, name)).lower()

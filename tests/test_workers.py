@@ -1,0 +1,167 @@
+"""WorkerPool: real worker processes, real timeouts, real kills.
+
+Tasks are stdlib or aggregator functions, so the workers can import them whatever
+sys.path the forkserver started with.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import CancelledError, as_completed
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import ParseError
+from aggregator.parse import parse_feed
+from aggregator.workers import RemoteTraceback, WorkerDiedError, WorkerPool
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    give_up = time.monotonic() + within
+    while time.monotonic() < give_up:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[WorkerPool]:
+    with WorkerPool(2) as p:
+        yield p
+
+
+def test_results_come_back(pool: WorkerPool) -> None:
+    futures = [pool.submit(pow, 2, n) for n in range(20)]
+    assert [f.result(timeout=10) for f in futures] == [2**n for n in range(20)]
+    assert sorted(f.result() for f in as_completed(pool.submit(abs, -n) for n in range(5))) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+def test_exceptions_propagate_with_the_remote_traceback(pool: WorkerPool) -> None:
+    with pytest.raises(ValueError, match="invalid literal") as raised:
+        pool.submit(int, "not a number").result(timeout=10)
+    assert isinstance(raised.value.__cause__, RemoteTraceback)
+    assert "Traceback" in str(raised.value.__cause__)
+
+
+def test_aggregator_errors_keep_their_type_and_fields(pool: WorkerPool) -> None:
+    # FeedError.__init__(url, message) does not survive a plain pickle round trip.
+    with pytest.raises(ParseError) as raised:
+        pool.submit(parse_feed, b"", "https://feeds.example.org/x").result(timeout=10)
+    assert raised.value.url == "https://feeds.example.org/x"
+    assert raised.value.message == "empty body"
+
+
+def test_parse_feed_runs_in_a_worker(pool: WorkerPool) -> None:
+    body = (FEEDS / "atom10.xml").read_bytes()
+    url = "https://feeds.example.org/atom10.xml"
+    assert pool.submit(parse_feed, body, url, timeout=30).result() == parse_feed(body, url)
+
+
+def test_unpicklable_task_fails_only_its_future(pool: WorkerPool) -> None:
+    lock = threading.Lock()
+    with pytest.raises(TypeError):
+        pool.submit(repr, lock).result(timeout=10)
+    assert pool.submit(pow, 3, 2).result(timeout=10) == 9
+
+
+def test_submit_from_another_thread(pool: WorkerPool) -> None:
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(pool.submit(len, "abc").result(10)))
+    thread.start()
+    thread.join(10)
+    assert results == [3]
+
+
+def test_overrun_times_out_kills_the_worker_and_spares_the_rest() -> None:
+    with WorkerPool(2) as pool:
+        before = set(pool.pids)
+        started = time.monotonic()
+        hung = pool.submit(time.sleep, 30, timeout=0.5)
+        fine = pool.submit(time.sleep, 1.0, timeout=5)  # runs beside it, longer than 0.5 s
+        with pytest.raises(TimeoutError, match=r"sleep exceeded its 0\.5 s limit"):
+            hung.result(timeout=10)
+        assert time.monotonic() - started < 5
+        assert fine.result(timeout=10) is None  # not affected by its neighbour's kill
+        after = set(pool.pids)
+        (killed,) = before - after
+        assert len(after) == 2
+        assert _gone(killed)
+        assert pool.submit(pow, 2, 3, timeout=5).result(timeout=10) == 8  # still working
+
+
+def test_timeout_counts_from_start_not_from_submit() -> None:
+    with WorkerPool(1) as pool:
+        first = pool.submit(time.sleep, 0.6, timeout=5)
+        queued = pool.submit(time.sleep, 0.3, timeout=0.5)  # waits ~0.6 s for the worker
+        assert first.result(timeout=10) is None
+        assert queued.result(timeout=10) is None
+
+
+def test_a_crashed_worker_is_replaced() -> None:
+    with WorkerPool(1) as pool:
+        (pid,) = pool.pids
+        with pytest.raises(WorkerDiedError, match="code 3"):
+            pool.submit(os._exit, 3).result(timeout=10)
+        assert _gone(pid)
+        assert pool.submit(pow, 5, 2).result(timeout=10) == 25
+
+
+def test_a_worker_killed_while_idle_is_replaced() -> None:
+    with WorkerPool(1) as pool:
+        (pid,) = pool.pids
+        os.kill(pid, 9)
+        assert _gone(pid)
+        assert pool.submit(pow, 4, 2).result(timeout=10) == 16
+
+
+def test_close_finishes_queued_tasks_and_leaves_no_children() -> None:
+    pool = WorkerPool(2)
+    pids = pool.pids
+    futures = [pool.submit(time.sleep, 0.05) for _ in range(6)]
+    pool.close()
+    assert all(f.done() and f.result() is None for f in futures)
+    assert all(_gone(pid) for pid in pids)
+    assert not {c.pid for c in multiprocessing.active_children()} & set(pids)
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(pow, 1, 1)
+    pool.close()  # idempotent
+
+
+def test_leaving_the_block_with_an_error_cancels_queued_tasks() -> None:
+    pool = WorkerPool(1)
+    pids = pool.pids
+    running = pool.submit(time.sleep, 0.3)
+    queued = [pool.submit(pow, 2, 2) for _ in range(3)]
+    time.sleep(0.1)
+    pool.__exit__(KeyError, KeyError("boom"), None)  # what a with-block does on an error
+    assert running.result(timeout=1) is None
+    for future in queued:
+        with pytest.raises(CancelledError):
+            future.result(timeout=1)
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_fork_is_refused() -> None:
+    with pytest.raises(ValueError, match="fork"):
+        WorkerPool(1, start_method="fork")  # type: ignore[arg-type]
+
+
+def test_timeout_must_be_positive(pool: WorkerPool) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        pool.submit(pow, 1, 1, timeout=0)
