@@ -1,0 +1,178 @@
+"""Settings, feeds.yaml / OPML loading, and the merged-feed HTTP server."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from aggregator.app import make_app
+from aggregator.config import Settings, load_feeds, parse_feeds_yaml, parse_opml, to_opml
+from aggregator.errors import ConfigError
+from aggregator.serve import FeedServer
+from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord, TopicScore
+
+
+def test_settings_precedence(tmp_path: Path) -> None:
+    env = {
+        "AGGREGATOR_DATA_DIR": "/env/data",
+        "AGGREGATOR_TIMEOUT": "5",
+        "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    s = Settings.from_env(env)
+    assert (s.data_dir, s.timeout_s, s.allow_private_addresses) == (Path("/env/data"), 5.0, True)
+    assert s.url == "sqlite:////env/data/aggregator.db"
+    s = Settings.from_env(env, data_dir=tmp_path)  # a flag beats the environment
+    assert s.data_dir == tmp_path
+    assert (
+        Settings.from_env({"AGGREGATOR_DATABASE_URL": "postgresql://x/y"}).url == "postgresql://x/y"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AGGREGATOR_TIMEOUT": "soon"}, "bad AGGREGATOR_"),
+        ({"AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "perhaps"}, "boolean"),
+        ({"AGGREGATOR_PER_HOST": "0"}, "at least 1"),
+    ],
+    ids=["timeout", "bool", "per-host"],
+)
+def test_bad_settings(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_feeds_yaml() -> None:
+    sources = parse_feeds_yaml(
+        "feeds:\n"
+        "  - url: https://a.example/feed\n    name: A\n    topics: [DNS]\n    interval: 30\n"
+        "  - https://b.example/rss\n"
+        "  - url: https://c.example/feed\n    enabled: false\n"
+    )
+    assert sources[0] == FeedSource(
+        url="https://a.example/feed", name="A", topics=("DNS",), interval=timedelta(minutes=30)
+    )
+    assert sources[1].url == "https://b.example/rss"
+    assert sources[2].enabled is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("feeds:\n  - name: x\n", "feed #1: 'url' is required"),
+        ("feeds:\n  - url: ftp://x/feed\n", "only http"),
+        ("feeds:\n  - url: https://x/f\n    interval: soon\n", "minutes"),
+        ("feeds:\n  - url: https://x/f\n    colour: red\n", "unknown field"),
+        ("feeds:\n  - url: https://x/f\n  - url: https://x/f\n", "listed twice"),
+        ("feeds: {url: 1}\n", "expected a list"),
+        ("feeds: [\n", "not valid YAML"),
+    ],
+    ids=["no-url", "scheme", "interval", "unknown-field", "duplicate", "not-list", "yaml"],
+)
+def test_bad_feeds_yaml(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_feeds_yaml(text)
+
+
+def test_opml_round_trip(tmp_path: Path) -> None:
+    opml = (
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline text="Security"><outline text="Krebs" xmlUrl="https://krebsonsecurity.com/feed/"/></outline>'
+        '<outline title="RIPE Labs" text="x" xmlUrl="https://labs.ripe.net/rss/"/>'
+        '<outline text="no url"/><outline text="bad" xmlUrl="javascript:alert(1)"/>'
+        "</body></opml>"
+    )
+    sources = parse_opml(opml)
+    assert [(s.url, s.name) for s in sources] == [
+        ("https://krebsonsecurity.com/feed/", "Krebs"),
+        ("https://labs.ripe.net/rss/", "RIPE Labs"),
+    ]
+    path = tmp_path / "feeds.opml"
+    path.write_text(to_opml(sources))
+    assert load_feeds(path) == sources
+    with pytest.raises(ConfigError, match="not valid OPML"):
+        parse_opml("<opml><body>")
+    with pytest.raises(ConfigError, match="not found"):
+        load_feeds(tmp_path / "missing.yaml")
+
+
+def test_repo_feeds_yaml_is_valid() -> None:
+    sources = load_feeds(Path(__file__).resolve().parents[1] / "feeds.yaml")
+    assert len(sources) >= 25
+    assert all(s.url.startswith("https://") for s in sources)
+
+
+def test_serve_merged_feeds_with_conditional_get(tmp_path: Path) -> None:
+    s = Settings.from_env({}, data_dir=tmp_path)
+    with make_app(s) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://a.example/feed", name="A"), app.now())
+        drafts = [
+            ("1", "Root zone KSK rollover", "DNS"),
+            ("2", "Registrar fined for abuse", "Domain Names"),
+        ]
+        recs = [
+            StoryRecord(
+                draft=StoryDraft(
+                    key=k,
+                    guid=k,
+                    link=f"https://a.example/{k}",
+                    canonical_url=None,
+                    title=t,
+                    author=None,
+                    published=None,
+                    updated=None,
+                    summary="<p>x &amp; y</p>",
+                    content=None,
+                    categories=(),
+                    content_hash=k,
+                ),
+                prediction=Prediction(
+                    topics=(TopicScore(topic=topic, score=0.9),), model_version="t"
+                ),
+            )
+            for k, t, topic in drafts
+        ]
+        now = app.now()
+        app.store.save_update(
+            FeedCheck(
+                feed_id=feed.id,
+                at=now,
+                outcome="ok",
+                next_check=now,
+                status="active",
+                error_count=0,
+                first_error_at=None,
+                last_error=None,
+                success=True,
+            ),
+            recs,
+        )
+        with FeedServer(app) as srv:
+            body = urllib.request.urlopen(srv.url + "/feed.atom?topic=DNS").read()
+            d = feedparser.parse(body)
+            assert not d.bozo
+            assert [e.title for e in d.entries] == ["Root zone KSK rollover"]
+            resp = urllib.request.urlopen(srv.url + "/topics/Domain%20Names.rss")
+            etag = resp.headers["ETag"]
+            assert [e.title for e in feedparser.parse(resp.read()).entries] == [
+                "Registrar fined for abuse"
+            ]
+            req = urllib.request.Request(
+                srv.url + "/topics/Domain%20Names.rss", headers={"If-None-Match": etag}
+            )
+            with pytest.raises(urllib.error.HTTPError) as e304:
+                urllib.request.urlopen(req)
+            assert e304.value.code == 304
+            assert (
+                b'"version": "https://jsonfeed.org/version/1.1"'
+                in urllib.request.urlopen(srv.url + "/feed.json").read()
+            )
+            with pytest.raises(urllib.error.HTTPError) as bad:
+                urllib.request.urlopen(srv.url + "/feed.atom?topic=Gardening")
+            assert bad.value.code == 400
+            assert b"Domain Names" in urllib.request.urlopen(srv.url + "/").read()
