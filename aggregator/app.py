@@ -449,7 +449,9 @@ class App:
         # feeds that carry none.
         post_dates = [e.published for e in parsed.entries if e.published]
         if len(post_dates) < 2:
-            post_dates = self.store.post_dates(feed.id, now - schedule.RATE_WINDOW)
+            post_dates = sorted(
+                {*post_dates, *self.store.post_dates(feed.id, now - schedule.RATE_WINDOW)}
+            )
         check = schedule.after_success(
             feed,
             result,

@@ -3,9 +3,10 @@
 
 Rules (DESIGN.md "Limits a user can rely on"):
 - interval: the user's override, else adaptive to the posting rate over the last two
-  weeks (aim to see each post within half the mean gap), never below the publisher's own
-  hints (RSS <ttl>, sy:updatePeriod, Cache-Control max-age / Expires), clamped to
-  [min, max] (5 min .. 24 h), plus up to ±10 % jitter so feeds added together spread out;
+  weeks (n posts since the oldest of them: aim to see each within half the mean gap),
+  never below the publisher's own hints (RSS <ttl>, sy:updatePeriod, Cache-Control
+  max-age / Expires), clamped to [min, max] (5 min .. 24 h), plus up to ±10 % jitter
+  so feeds added together spread out;
 - errors: exponential backoff from the interval, capped at max; Retry-After (429/503) is
   a floor; 410 Gone marks the feed gone; a feed failing for 30 days is disabled (kept);
 - permanent redirects (301/308) are adopted only after the same target was seen on 3 polls
@@ -54,9 +55,12 @@ def adaptive_interval(
         return _clamp(override, policy)
     recent = [d for d in post_dates if now - RATE_WINDOW <= d <= now + timedelta(hours=1)]
     if len(recent) >= 2:
-        interval = RATE_WINDOW / (2 * len(recent))
+        # n posts since the oldest recent one: a mean gap of span / n; poll twice per gap.
+        # The span, not the whole window, because a feed only holds its newest entries.
+        span = max(now - min(recent), timedelta(hours=1))
+        interval = span / (2 * len(recent))
     elif len(recent) == 1:
-        interval = max(policy.default_interval, RATE_WINDOW / 4)
+        interval = policy.default_interval
     elif post_dates:
         interval = policy.max_interval  # a feed that has been quiet for two weeks
     else:

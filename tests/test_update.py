@@ -1,0 +1,193 @@
+"""The update pipeline's politeness rules through the real App, a real local server and
+a fixed clock: Retry-After, backoff, 410 Gone, the permanent-redirect rule, unchanged
+bodies, a bad Location, refused private addresses and feed discovery."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.errors import ConfigError
+from aggregator.types import UpdateResult
+
+
+def rss(*titles: str, ttl: int | None = None) -> bytes:
+    items = "".join(
+        f"<item><title>{t}</title><link>http://example.org/{i}</link><guid>g{i}</guid>"
+        f"<pubDate>Sat, 28 Nov 2026 0{i % 10}:00:00 GMT</pubDate>"
+        f"<description>Story {i} about resolvers and registries.</description></item>"
+        for i, t in enumerate(titles)
+    )
+    ttl_el = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>http://example.org/</link>{ttl_el}{items}</channel></rss>"
+    ).encode()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw: float) -> None:
+        self.t += timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
+    )
+    with make_app(s, now=clock) as a:
+        yield a
+
+
+def poll(app: App) -> list[UpdateResult]:
+    return list(app.update_due())
+
+
+def test_retry_after_is_respected(app: App, server: LocalServer, clock: Clock) -> None:
+    url = server.route("/feed", status=429, headers={"Retry-After": "3600"})
+    app.add_feed(url, discover=False)
+    (r,) = poll(app)
+    assert r.status == "error" and "429" in (r.error or "")
+    clock.advance(minutes=59)
+    assert poll(app) == []  # not due: no request to that feed before Retry-After
+    assert len(server.requests_for("/feed")) == 1
+    clock.advance(minutes=2)
+    server.route("/feed", body=rss("a"))
+    (r,) = poll(app)
+    assert r.status == "ok" and r.new == 1
+
+
+def test_backoff_grows_and_success_resets(app: App, server: LocalServer, clock: Clock) -> None:
+    url = server.route("/feed", status=500)
+    app.add_feed(url, discover=False)
+    gaps = []
+    for _ in range(4):
+        (r,) = poll(app)
+        assert r.status == "error" and r.next_check is not None
+        gaps.append(r.next_check - clock())
+        clock.t = r.next_check
+    assert all(b > a for a, b in itertools.pairwise(gaps)), gaps
+    feed = app.feeds()[0]
+    assert (feed.status, feed.error_count) == ("error", 4)
+    assert "500" in (feed.last_error or "")
+    server.route("/feed", body=rss("a"))
+    poll(app)
+    feed = app.feeds()[0]
+    assert (feed.status, feed.error_count, feed.last_error) == ("active", 0, None)
+
+
+def test_gone_feed_is_never_polled_again(app: App, server: LocalServer, clock: Clock) -> None:
+    url = server.route("/feed", status=410)
+    app.add_feed(url, discover=False)
+    poll(app)
+    assert app.feeds()[0].status == "gone"
+    clock.advance(days=3)
+    assert poll(app) == []
+    assert list(app.update_due(all_feeds=True)) == []
+    assert len(server.requests_for("/feed")) == 1
+
+
+def test_permanent_redirect_adopted_after_consistent_polls(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    new = server.route("/new", body=rss("a"))
+    old = server.redirect("/old", new, status=301)
+    app.add_feed(old, discover=False)
+    urls = []
+    for _ in range(4):
+        list(app.update_due(all_feeds=True))
+        urls.append(app.feeds()[0].url)
+        clock.advance(hours=10)
+    # polls at 0 h, 10 h, 20 h see it (3 polls, but < a day); the 4th, at 30 h, adopts it
+    assert urls == [old, old, old, new]
+
+
+def test_temporary_redirect_never_rewrites(app: App, server: LocalServer, clock: Clock) -> None:
+    new = server.route("/new", body=rss("a"))
+    old = server.redirect("/old", new, status=302)
+    app.add_feed(old, discover=False)
+    for _ in range(4):
+        list(app.update_due(all_feeds=True))
+        clock.advance(days=1)
+    assert app.feeds()[0].url == old
+
+
+def test_unchanged_body_skips_parsing(app: App, server: LocalServer) -> None:
+    url = server.route("/feed", body=rss("a", "b"))  # no ETag / Last-Modified
+    app.add_feed(url, discover=False)
+    (r1,) = list(app.update_due(all_feeds=True))
+    (r2,) = list(app.update_due(all_feeds=True))
+    assert (r1.status, r1.new) == ("ok", 2)
+    assert (r2.status, r2.new) == ("unchanged", 0)
+
+
+def test_bad_location_is_one_feed_error(app: App, server: LocalServer) -> None:
+    bad = server.route(
+        "/bad", status=301, headers={"Location": "javascript:alert(1)"}, content_type=None
+    )
+    good = server.route("/good", body=rss("a"))
+    app.add_feed(bad, discover=False)
+    app.add_feed(good, discover=False)
+    results = {r.url: r for r in app.update_due()}
+    assert results[bad].status == "error"
+    assert results[good].status == "ok"
+
+
+def test_private_addresses_refused_by_default(tmp_path: Path, server: LocalServer) -> None:
+    url = server.route("/feed", body=rss("a"))
+    s = Settings.from_env({}, data_dir=tmp_path, extract=False)
+    with make_app(s) as a:
+        a.add_feed(url, discover=False)
+        (r,) = list(a.update_due())
+    assert r.status == "error"
+    assert "loopback" in (r.error or "")
+    assert server.requests_for("/feed") == []
+
+
+def test_adaptive_interval_follows_posting_rate(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    busy = server.route("/busy", body=rss(*[f"t{i}" for i in range(10)]))
+    slow = server.route("/slow", body=rss("only one"))
+    hinted = server.route("/hinted", body=rss(*[f"t{i}" for i in range(10)], ttl=600))
+    for u in (busy, slow, hinted):
+        app.add_feed(u, discover=False)
+    nxt = {r.url: r.next_check - clock() for r in app.update_due() if r.next_check}
+    assert nxt[busy] < nxt[slow]
+    assert nxt[hinted] >= timedelta(minutes=600 * 0.9)  # <ttl> is a floor (minus jitter)
+
+
+def test_feeds_add_discovers_feed_from_html(app: App, server: LocalServer) -> None:
+    feed = server.route("/blog/feed/", body=rss("a"))
+    page = server.route(
+        "/blog/",
+        body=b'<html><head><link rel="alternate" type="application/rss+xml" href="/blog/feed/">'
+        b"</head><body>hi</body></html>",
+        content_type="text/html",
+    )
+    added = app.add_feed(page)
+    assert added.feed.url == feed
+    assert added.discovered_from == page
+    plain = server.route(
+        "/plain/", body=b"<html><body>no feed</body></html>", content_type="text/html"
+    )
+    with pytest.raises(ConfigError, match="links to no feed"):
+        app.add_feed(plain)
