@@ -421,3 +421,42 @@ def test_fts5_query_is_safe(typed: str, expected: str) -> None:
 def test_bad_database_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="unsupported database URL"):
         open_store("mysql://nope")
+
+
+def test_migration_2_backfills_simhash_bands(db_url: str) -> None:
+    """A database made before migration 2 (no band columns) is upgraded in place and its
+    stored fingerprints take part in near-duplicate lookup."""
+    from sqlalchemy import text
+
+    s = open_store(db_url)
+    s.sync_topics([])
+    s.upsert_feeds(
+        [FeedSource(url="https://a.example/f"), FeedSource(url="https://b.example/f")], T0
+    )
+    a, b = (f.id for f in s.feeds())
+    s.save_update(
+        check(a),
+        [
+            StoryRecord(
+                draft=draft("x", "Old story", link="https://n/1"), fingerprint=0xABCD_0000_1234_5678
+            )
+        ],
+    )
+    with s.engine.begin() as c:  # turn it into a version-1 database
+        for i in range(4):
+            c.execute(text(f"DROP INDEX IF EXISTS ix_story_fp_band{i}"))
+            c.execute(text(f"ALTER TABLE story DROP COLUMN fp_band{i}"))
+        c.execute(text("DELETE FROM schema_version WHERE version = 2"))
+    s.close()
+    s = open_store(db_url)
+    s.save_update(
+        check(b),
+        [
+            StoryRecord(
+                draft=draft("y", "Old story, again", link="https://m/2"),
+                fingerprint=0xABCD_0000_1234_5679,
+            )
+        ],
+    )
+    assert [st.title for st in s.stories(StoryQuery())] == ["Old story"]
+    s.close()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     literal_column,
     select,
     table,
@@ -79,6 +80,8 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def _m1_initial(conn: Connection) -> None:
+    # create_all builds the tables as the models stand today; later migrations therefore
+    # add their columns only when missing, so old and new databases end up the same.
     SQLModel.metadata.create_all(conn, tables=[tables.table(t) for t in _TABLES])
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
@@ -90,6 +93,34 @@ def _m1_initial(conn: Connection) -> None:
         conn.exec_driver_sql(
             "CREATE INDEX IF NOT EXISTS ix_story_search ON story USING GIN (search)"
         )
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _m2_simhash_bands(conn: Connection) -> None:
+    have = _columns(conn, "story")
+    for i in range(4):
+        if f"fp_band{i}" not in have:
+            conn.exec_driver_sql(f"ALTER TABLE story ADD COLUMN fp_band{i} INTEGER")
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_story_fp_band{i} ON story (fp_band{i})"
+        )
+    rows = conn.execute(text("SELECT id, fingerprint FROM story WHERE fingerprint IS NOT NULL"))
+    for story_id, fp in rows.all():
+        conn.execute(
+            text(
+                "UPDATE story SET fp_band0=:b0, fp_band1=:b1, fp_band2=:b2, fp_band3=:b3 "
+                "WHERE id=:id"
+            ),
+            {"id": story_id, **simhash_bands(fp)},
+        )
+
+
+def simhash_bands(fp: int) -> dict[str, int]:
+    u = fp & ((1 << 64) - 1)
+    return {f"b{i}": (u >> (16 * i)) & 0xFFFF for i in range(4)}
 
 
 _TABLES = (
@@ -104,6 +135,7 @@ _TABLES = (
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
+    (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
 ]
 
 

@@ -351,6 +351,9 @@ class SqlStore:
                     row.extraction_status = rec.extraction_status
                     row.extraction_error = rec.extraction_error
                 row.fingerprint = _signed64(rec.fingerprint)
+                bands = dialect.simhash_bands(rec.fingerprint) if rec.fingerprint else {}
+                row.fp_band0, row.fp_band1 = bands.get("b0"), bands.get("b1")
+                row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
                 s.add(row)
                 s.flush()
                 assert row.id is not None
@@ -388,7 +391,12 @@ class SqlStore:
             candidates = s.execute(
                 select(SC.cluster_id, SC.fingerprint).where(
                     SC.feed_id != row.feed_id,
-                    col(SC.fingerprint).is_not(None),
+                    or_(
+                        SC.fp_band0 == row.fp_band0,
+                        SC.fp_band1 == row.fp_band1,
+                        SC.fp_band2 == row.fp_band2,
+                        SC.fp_band3 == row.fp_band3,
+                    ),
                     col(SC.first_seen) >= now - NEAR_DUP_WINDOW,
                 )
             ).all()

@@ -98,6 +98,12 @@ class StoryRow(SQLModel, table=True):
     categories: list[str] = Field(default_factory=list, sa_type=JSON)
     content_hash: str = ""
     fingerprint: int | None = Field(default=None, sa_type=BigInteger)
+    # The fingerprint's four 16-bit bands: two SimHashes at most 3 bits apart agree
+    # exactly on at least one band (pigeonhole), so candidates come from an index.
+    fp_band0: int | None = None
+    fp_band1: int | None = None
+    fp_band2: int | None = None
+    fp_band3: int | None = None
     cluster_id: int | None = Field(default=None, index=True)
     model_version: str | None = None
 
