@@ -60,6 +60,7 @@ from .types import (
 if TYPE_CHECKING:
     from .classify import Classifier
     from .fetch import Fetcher
+    from .learning import Learning
     from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,18 @@ class App:
                 self.settings.active_models_dir, taxonomy=self.taxonomy
             )
         return self._classifier
+
+    def reload_classifier(self) -> None:
+        """Forget the loaded model (after training) so the next use loads the new one."""
+        self._classifier = None
+        self._model_error = None
+
+    @property
+    def learning(self) -> Learning:
+        """Training, evaluation, explanation and label suggestions."""
+        from .learning import Learning
+
+        return Learning(self)
 
     def _ensure_fetcher(self) -> tuple[_Loop, Fetcher]:
         with self._lock:

@@ -1,0 +1,954 @@
+"""Build, fit and evaluate the topic classifier; write artifact + manifest + report.
+
+Owns the training recipe (features, per-topic linear heads on partially known labels,
+out-of-fold Platt calibration and per-topic thresholds, held-out scoring), evaluation
+reports and ``python -m aggregator.train``, which rebuilds the shipped model in
+``models/classifier/`` from ``models/taxonomy.yaml`` and ``models/seeds/*.jsonl``.
+It imports :mod:`aggregator.classify` (the one allowed sibling import) so that training
+and prediction read stories through the same :func:`~aggregator.classify.text_for`.
+It never touches the store: callers turn stored labels into :class:`Example` objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy
+import scipy.sparse as sp
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from aggregator.classify import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    REPORT_FILE,
+    Classifier,
+    PhraseFeatures,
+    TopicHeads,
+    artifact_paths,
+    file_sha256,
+    normalize_for_chars,
+    text_for,
+)
+from aggregator.errors import ConfigError, ModelError
+from aggregator.taxonomy import Taxonomy
+from aggregator.types import Document, Example, ExampleSource
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "EvalReport",
+    "ReportDelta",
+    "TopicMetrics",
+    "TrainReport",
+    "cross_validate",
+    "evaluate",
+    "examples_from_feed_categories",
+    "load_report",
+    "load_seed_examples",
+    "main",
+    "read_examples",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+#: Every knob of the recipe; ``train(params=...)`` overrides any subset and the merged
+#: values are written to the manifest.
+DEFAULT_PARAMS: dict[str, Any] = {
+    # word uni+bigrams and character 3-5-grams inside words, both sublinear TF-IDF
+    "word_ngrams": [1, 2],
+    "word_min_df": 2,
+    "word_max_features": 40_000,
+    "char_ngrams": [3, 5],
+    "char_min_df": 2,
+    "char_max_features": 40_000,
+    # one feature per topic counting its taxonomy seed phrases, with this weight
+    "phrase_weight": 1.0,
+    # logistic regression per topic
+    "C": 4.0,
+    "class_weight": "balanced",
+    "solver": "lbfgs",
+    # relevance gate: score = P(internet-industry story) * P(topic | such a story)
+    "gate": True,
+    # label strength by source (users first, then feed categories, then our seeds)
+    "source_weights": {"user": 3.0, "feed-category": 1.0, "seed": 1.0},
+    # thresholds: chosen per topic on out-of-fold scores, maximising F-beta
+    "cv_folds": 5,
+    "threshold_beta": 0.5,  # precision first: a wrong tag costs more than a missing one
+    "threshold_bounds": [0.1, 0.9],
+    "min_positives": 3,  # fewer known positives: threshold 0.5, no tuning
+    # share of examples kept back for the held-out scores in the manifest (0 = none)
+    "holdout": 0.2,
+}
+
+
+# -- reading examples -------------------------------------------------------------------
+
+
+def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example]:
+    """Labelled stories from a JSON-lines file: ``{"title", "text", "topics"}`` per line
+    (``text`` is the summary; optional ``summary``, ``full_text``, ``negative``,
+    ``categories``, ``id``, ``source``). ``topics: []`` means "belongs to no topic".
+    :class:`ConfigError` on a malformed line."""
+    examples: list[Example] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ConfigError(f"cannot read examples {path}: {e.strerror or e}") from e
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise ConfigError(f"{where}: not JSON: {e}") from e
+        if not isinstance(row, dict) or not isinstance(row.get("title"), str):
+            raise ConfigError(f"{where}: expected an object with a 'title' string")
+        topics = row.get("topics", [])
+        negative = row.get("negative", [])
+        categories = row.get("categories", [])
+        for name, value in (("topics", topics), ("negative", negative), ("categories", categories)):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: '{name}' must be a list of strings")
+        row_source = row.get("source", source)
+        if row_source not in ("seed", "user", "feed-category"):
+            row_source = source
+        summary = row.get("summary") or row.get("text") or ""
+        full_text = row.get("full_text") or ""
+        if not isinstance(summary, str) or not isinstance(full_text, str):
+            raise ConfigError(f"{where}: 'text' / 'full_text' must be strings")
+        doc = Document(
+            id=str(row.get("id") or f"{Path(path).name}:{number}"),
+            title=row["title"],
+            summary=summary,
+            text=full_text,
+            categories=tuple(categories),
+        )
+        examples.append(
+            Example(doc=doc, topics=tuple(topics), negative=tuple(negative), source=row_source)
+        )
+    return examples
+
+
+def load_seed_examples(models_dir: Path) -> list[Example]:
+    """Every example in ``models_dir/seeds/*.jsonl``, files in name order."""
+    seeds_dir = Path(models_dir) / "seeds"
+    files = sorted(seeds_dir.glob("*.jsonl"))
+    if not files:
+        raise ConfigError(f"no seed examples: {seeds_dir}/*.jsonl not found")
+    examples: list[Example] = []
+    for path in files:
+        examples.extend(read_examples(path, source="seed"))
+    return examples
+
+
+def examples_from_feed_categories(docs: Sequence[Document], taxonomy: Taxonomy) -> list[Example]:
+    """Training examples from stories whose feed categories map to topics through the
+    taxonomy aliases: those topics are known positives, every other topic is unknown."""
+    out: list[Example] = []
+    for doc in docs:
+        topics = taxonomy.topics_for_categories(doc.categories)
+        if topics:
+            out.append(Example(doc=doc, topics=topics, source="feed-category"))
+    return out
+
+
+# -- evaluation reports -----------------------------------------------------------------
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicMetrics:
+    """Counts for one topic over the (story, topic) pairs whose truth is known."""
+
+    topic: str
+    support: int  # stories that have the topic
+    predicted: int  # stories given the topic
+    true_positives: int
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.true_positives, self.predicted)
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.true_positives, self.support)
+
+    @property
+    def f1(self) -> float:
+        return _f1(self.precision, self.recall)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportDelta:
+    """This report minus a previous one (positive = better now)."""
+
+    micro_f1: float
+    macro_f1: float
+    micro_precision: float
+    micro_recall: float
+    topics: tuple[tuple[str, float | None, float], ...]  # (topic, f1 before, f1 now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "micro_f1": round(self.micro_f1, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "micro_precision": round(self.micro_precision, 4),
+            "micro_recall": round(self.micro_recall, 4),
+            "topics": {
+                t: {
+                    "f1_before": None if b is None else round(b, 4),
+                    "f1_now": round(a, 4),
+                    "delta": None if b is None else round(a - b, 4),
+                }
+                for t, b, a in self.topics
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalReport:
+    """Per-topic precision / recall / F1 with micro and macro averages. Macro averages
+    run over topics with support (F1 is undefined for a topic nobody has); a topic given
+    without support still costs micro precision."""
+
+    topics: tuple[TopicMetrics, ...]
+    examples: int
+    label: str = ""
+
+    @property
+    def _totals(self) -> tuple[int, int, int]:
+        return (
+            sum(m.true_positives for m in self.topics),
+            sum(m.predicted for m in self.topics),
+            sum(m.support for m in self.topics),
+        )
+
+    @property
+    def micro_precision(self) -> float:
+        tp, pred, _ = self._totals
+        return _ratio(tp, pred)
+
+    @property
+    def micro_recall(self) -> float:
+        tp, _, sup = self._totals
+        return _ratio(tp, sup)
+
+    @property
+    def micro_f1(self) -> float:
+        return _f1(self.micro_precision, self.micro_recall)
+
+    def _macro(self, attr: str) -> float:
+        supported = [getattr(m, attr) for m in self.topics if m.support]
+        return float(sum(supported) / len(supported)) if supported else 0.0
+
+    @property
+    def macro_precision(self) -> float:
+        return self._macro("precision")
+
+    @property
+    def macro_recall(self) -> float:
+        return self._macro("recall")
+
+    @property
+    def macro_f1(self) -> float:
+        return self._macro("f1")
+
+    def topic(self, name: str) -> TopicMetrics | None:
+        return next((m for m in self.topics if m.topic == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(x: float) -> float:
+            return round(x, 4)
+
+        return {
+            "label": self.label,
+            "examples": self.examples,
+            "micro": {
+                "precision": r(self.micro_precision),
+                "recall": r(self.micro_recall),
+                "f1": r(self.micro_f1),
+            },
+            "macro": {
+                "precision": r(self.macro_precision),
+                "recall": r(self.macro_recall),
+                "f1": r(self.macro_f1),
+            },
+            "topics": {
+                m.topic: {
+                    "precision": r(m.precision),
+                    "recall": r(m.recall),
+                    "f1": r(m.f1),
+                    "support": m.support,
+                    "predicted": m.predicted,
+                    "true_positives": m.true_positives,
+                }
+                for m in self.topics
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalReport:
+        """Read back :meth:`to_dict` output (e.g. a previous model's report.json)."""
+        try:
+            topics = tuple(
+                TopicMetrics(
+                    topic=str(name),
+                    support=int(m["support"]),
+                    predicted=int(m["predicted"]),
+                    true_positives=int(m["true_positives"]),
+                )
+                for name, m in data["topics"].items()
+            )
+            label = str(data.get("label", ""))
+            return cls(topics=topics, examples=int(data["examples"]), label=label)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelError(f"not an evaluation report: {e!r}") from e
+
+    def compare(self, previous: EvalReport | Mapping[str, Any]) -> ReportDelta:
+        """Deltas against a previous report (an :class:`EvalReport` or its dict)."""
+        prev = previous if isinstance(previous, EvalReport) else EvalReport.from_dict(previous)
+        before = {m.topic: m for m in prev.topics}
+        rows = []
+        for m in self.topics:
+            b = before.get(m.topic)
+            rows.append((m.topic, None if b is None or not b.support else b.f1, m.f1))
+        return ReportDelta(
+            micro_f1=self.micro_f1 - prev.micro_f1,
+            macro_f1=self.macro_f1 - prev.macro_f1,
+            micro_precision=self.micro_precision - prev.micro_precision,
+            micro_recall=self.micro_recall - prev.micro_recall,
+            topics=tuple(rows),
+        )
+
+
+def load_report(artifact_dir: Path) -> EvalReport | None:
+    """The evaluation saved beside a trained model (``report.json``): its held-out
+    report when it has one, else the cross-validated one; None when there is none.
+    Use it as the "previous model" side of :meth:`EvalReport.compare`."""
+    path = artifact_paths(Path(artifact_dir)) / REPORT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    section = data.get("heldout") or data.get("cv") if isinstance(data, dict) else None
+    return EvalReport.from_dict(section) if isinstance(section, dict) else None
+
+
+def _report_from_arrays(
+    names: Sequence[str], Y: np.ndarray, K: np.ndarray, P: np.ndarray, label: str
+) -> EvalReport:
+    metrics = []
+    for j, name in enumerate(names):
+        known = K[:, j]
+        y = Y[known, j]
+        p = P[known, j]
+        metrics.append(
+            TopicMetrics(
+                topic=name,
+                support=int(y.sum()),
+                predicted=int(p.sum()),
+                true_positives=int((y & p).sum()),
+            )
+        )
+    return EvalReport(topics=tuple(metrics), examples=int(Y.shape[0]), label=label)
+
+
+def evaluate(
+    classifier: Classifier,
+    examples: Sequence[Example],
+    *,
+    topics: Sequence[str] | None = None,
+    label: str = "",
+) -> EvalReport:
+    """Score ``classifier.predict`` against labelled examples. Only (story, topic) pairs
+    whose truth is known count: all topics for seed examples, the listed positives and
+    negatives for user and feed-category examples. ``topics`` restricts the report to
+    those topics (e.g. the label space of an external test set)."""
+    names = list(classifier.topics)
+    if topics is not None:
+        wanted = {classifier.taxonomy.canonical(t) for t in topics}
+        names = [n for n in names if n in wanted]
+    Y, K = _label_arrays(examples, names, classifier.taxonomy)
+    P = np.zeros_like(Y)
+    col = {n: j for j, n in enumerate(names)}
+    for i, pred in enumerate(classifier.predict([e.doc for e in examples])):
+        for ts in pred.topics:
+            j = col.get(ts.topic)
+            if j is not None:
+                P[i, j] = True
+    return _report_from_arrays(names, Y, K, P, label)
+
+
+# -- labels -----------------------------------------------------------------------------
+
+
+def _label_arrays(
+    examples: Sequence[Example], names: Sequence[str], taxonomy: Taxonomy
+) -> tuple[np.ndarray, np.ndarray]:
+    """Y[i, t]: example i has topic t; K[i, t]: that is known (True or False)."""
+    col = {n: j for j, n in enumerate(names)}
+    n = len(examples)
+    Y = np.zeros((n, len(names)), dtype=bool)
+    K = np.zeros((n, len(names)), dtype=bool)
+    unknown: set[str] = set()
+    for i, ex in enumerate(examples):
+        if ex.source == "seed":
+            K[i, :] = True
+        for value, row in ((True, ex.topics), (False, ex.negative)):
+            for topic in row:
+                td = taxonomy.get(topic)
+                if td is None:
+                    unknown.add(topic)
+                    continue
+                j = col.get(td.name)
+                if j is None:
+                    continue
+                K[i, j] = True
+                if value:
+                    Y[i, j] = True
+    if unknown:
+        raise ConfigError(f"examples name unknown topics: {', '.join(sorted(unknown))}")
+    return Y, K
+
+
+# -- the recipe -------------------------------------------------------------------------
+
+
+def _merge_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    merged = json.loads(json.dumps(DEFAULT_PARAMS))
+    for key, value in (params or {}).items():
+        if key not in merged:
+            raise ConfigError(f"unknown training parameter {key!r}")
+        if isinstance(merged[key], dict) and isinstance(value, Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return dict(json.loads(json.dumps(merged)))
+
+
+def _features(params: Mapping[str, Any], taxonomy: Taxonomy) -> FeatureUnion:
+    blocks: list[tuple[str, Any]] = [
+        (
+            "words",
+            TfidfVectorizer(
+                ngram_range=tuple(params["word_ngrams"]),
+                min_df=params["word_min_df"],
+                max_features=params["word_max_features"],
+                sublinear_tf=True,
+                strip_accents="unicode",
+                dtype=np.float32,
+            ),
+        )
+    ]
+    weights = {"words": 1.0}
+    if params["char_ngrams"]:
+        blocks.append(
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    preprocessor=normalize_for_chars,
+                    ngram_range=tuple(params["char_ngrams"]),
+                    min_df=params["char_min_df"],
+                    max_features=params["char_max_features"],
+                    sublinear_tf=True,
+                    dtype=np.float32,
+                ),
+            )
+        )
+        weights["chars"] = 1.0
+    if params["phrase_weight"]:
+        blocks.append(
+            (
+                "phrases",
+                PhraseFeatures(
+                    topics=taxonomy.names,
+                    phrases=tuple(t.seeds for t in taxonomy.topics),
+                ),
+            )
+        )
+        weights["phrases"] = float(params["phrase_weight"])
+    return FeatureUnion(blocks, transformer_weights=weights)
+
+
+def _fit_head(
+    X: sp.csr_matrix,
+    y: np.ndarray,
+    w: np.ndarray,
+    params: Mapping[str, Any],
+    random_state: int,
+) -> tuple[np.ndarray, float]:
+    """One logistic-regression head; a constant one when only one class is known."""
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == len(y):
+        prior = (n_pos + 0.5) / (len(y) + 1.0)
+        return np.zeros(X.shape[1]), float(np.log(prior / (1 - prior)))
+    model = LogisticRegression(
+        C=float(params["C"]),
+        class_weight=params["class_weight"],
+        solver=params["solver"],
+        max_iter=1000,
+        random_state=random_state,
+    )
+    model.fit(X, y, sample_weight=w)
+    return np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0])
+
+
+def _platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    """Platt scaling (with Platt's smoothed targets) of decision values ``z`` -> P(y)."""
+    if len(z) == 0 or y.all() or not y.any():
+        base = (y.sum() + 1.0) / (len(y) + 2.0)
+        return 0.0, float(np.log(base / (1 - base)))
+    w = np.ones(len(z)) if w is None else w
+    n_pos = float(w[y].sum())
+    n_neg = float(w[~y].sum())
+    t = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    a, c = 1.0, float(np.log((n_pos + 1.0) / (n_neg + 1.0)))
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + c, -40, 40)))
+        g = w * (p - t)
+        h = w * p * (1 - p) + 1e-12
+        grad = np.array([np.dot(g, z), g.sum()])
+        hess = np.array([[np.dot(h, z * z), np.dot(h, z)], [np.dot(h, z), h.sum()]])
+        hess += np.eye(2) * 1e-6
+        step = np.linalg.solve(hess, grad)
+        a, c = a - float(step[0]), c - float(step[1])
+        if np.abs(step).max() < 1e-8:
+            break
+    return max(a, 0.0), c  # a negative slope would invert the head; never trust it
+
+
+def _best_threshold(
+    s: np.ndarray, y: np.ndarray, beta: float, bounds: tuple[float, float], min_pos: int
+) -> float:
+    """The threshold maximising F-beta of ``s >= thr`` on out-of-fold scores; halfway
+    to the next lower score so that it is not balanced on one example's score."""
+    lo, hi = bounds
+    if int(y.sum()) < min_pos:
+        return 0.5
+    order = np.argsort(-s, kind="stable")
+    s_sorted = s[order]
+    y_sorted = y[order]
+    tp = np.cumsum(y_sorted)
+    pred = np.arange(1, len(s) + 1)
+    b2 = beta * beta
+    fbeta = (1 + b2) * tp / (pred + b2 * y.sum())
+    # only cut between distinct scores
+    distinct = np.append(s_sorted[1:] < s_sorted[:-1], True)
+    fbeta = np.where(distinct, fbeta, -1.0)
+    k = int(np.argmax(fbeta))
+    nxt = s_sorted[k + 1] if k + 1 < len(s_sorted) else 0.0
+    thr = (float(s_sorted[k]) + float(nxt)) / 2.0
+    return float(min(max(thr, lo), hi))
+
+
+@dataclass(slots=True)
+class _Fitted:
+    pipeline: Pipeline
+    thresholds: dict[str, float]
+    oof_scores: np.ndarray
+    Y: np.ndarray
+    K: np.ndarray
+    names: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _fit_all(
+    examples: Sequence[Example],
+    taxonomy: Taxonomy,
+    params: Mapping[str, Any],
+    random_state: int,
+) -> _Fitted:
+    names = taxonomy.names
+    Y, K = _label_arrays(examples, names, taxonomy)
+    texts = [text_for(e.doc) for e in examples]
+    sw = params["source_weights"]
+    w = np.asarray([float(sw.get(e.source, 1.0)) for e in examples])
+
+    features = _features(params, taxonomy)
+    X = sp.csr_matrix(features.fit_transform(texts), dtype=np.float32)
+    for _, transformer in features.transformer_list:
+        if hasattr(transformer, "stop_words_"):
+            transformer.stop_words_ = None  # only for introspection; bloats the pickle
+        # id() of the stop-word list, cached by scikit-learn: a memory address that would
+        # make two identical trainings pickle to different bytes.
+        transformer.__dict__.pop("_stop_words_id", None)
+
+    gate = bool(params["gate"])
+    rel_y: np.ndarray = np.asarray(Y.any(axis=1))
+    rel_known: np.ndarray = np.asarray(rel_y | (K.all(axis=1) & ~rel_y))
+    # With the gate, topic heads learn P(topic | internet-industry story): stories known
+    # to belong to no topic teach the gate, not the heads.
+    in_pop: np.ndarray = (rel_y | ~rel_known) if gate else np.ones(len(examples), dtype=bool)
+
+    n = len(examples)
+    folds = max(2, min(int(params["cv_folds"]), n))
+    rng = np.random.RandomState(random_state)
+    fold_of = rng.permutation(n) % folds
+    Z = np.zeros((n, len(names)))
+    Zr = np.zeros(n)
+    for f in range(folds):
+        tr = fold_of != f
+        te = ~tr
+        for j in range(len(names)):
+            rows = tr & K[:, j] & in_pop
+            coef, b = _fit_head(X[rows], Y[rows, j], w[rows], params, random_state)
+            Z[te, j] = X[te] @ coef + b
+        if gate:
+            rows = tr & rel_known
+            coef, b = _fit_head(X[rows], rel_y[rows], w[rows], params, random_state)
+            Zr[te] = X[te] @ coef + b
+
+    # Final heads on everything; calibration from the out-of-fold decisions.
+    coefs = np.zeros((len(names), X.shape[1]))
+    intercepts = np.zeros(len(names))
+    calibration = np.zeros((len(names), 2))
+    for j in range(len(names)):
+        rows = K[:, j] & in_pop
+        coefs[j], intercepts[j] = _fit_head(X[rows], Y[rows, j], w[rows], params, random_state)
+        calibration[j] = _platt(Z[rows, j], Y[rows, j], w[rows])
+    heads = TopicHeads(
+        coef=coefs.astype(np.float16),
+        intercept=intercepts,
+        calibration=calibration,
+    )
+    if gate:
+        rows = rel_known
+        gcoef, gb = _fit_head(X[rows], rel_y[rows], w[rows], params, random_state)
+        heads.gate_coef = gcoef.astype(np.float16)
+        heads.gate_intercept = gb
+        heads.gate_calibration = _platt(Zr[rows], rel_y[rows], w[rows])
+    oof = heads.calibrate(Z, Zr if gate else None)
+
+    bounds = (float(params["threshold_bounds"][0]), float(params["threshold_bounds"][1]))
+    thresholds = {}
+    for j, name in enumerate(names):
+        known = K[:, j]
+        thresholds[name] = round(
+            _best_threshold(
+                oof[known, j],
+                Y[known, j],
+                float(params["threshold_beta"]),
+                bounds,
+                int(params["min_positives"]),
+            ),
+            4,
+        )
+    pipeline = Pipeline([("features", features), ("heads", heads)])
+    return _Fitted(pipeline, thresholds, oof, Y, K, names)
+
+
+def _in_memory(fitted: _Fitted, taxonomy: Taxonomy, version: str) -> Classifier:
+    manifest = {
+        "model_version": version,
+        "topics": list(fitted.names),
+        "thresholds": fitted.thresholds,
+    }
+    return Classifier(fitted.pipeline, taxonomy, manifest, None)
+
+
+def _holdout_split(examples: Sequence[Example], fraction: float, random_state: int) -> np.ndarray:
+    """Boolean mask of held-out rows, stratified by each example's rarest topic."""
+    counts: dict[str, int] = {}
+    for e in examples:
+        for t in e.topics:
+            counts[t] = counts.get(t, 0) + 1
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        key = min(e.topics, key=lambda t: (counts[t], t)) if e.topics else ""
+        groups.setdefault(key, []).append(i)
+    rng = np.random.RandomState(random_state + 1)
+    mask = np.zeros(len(examples), dtype=bool)
+    for key in sorted(groups):
+        idx = np.asarray(groups[key])
+        rng.shuffle(idx)
+        k = round(len(idx) * fraction)
+        if len(idx) >= 3:
+            mask[idx[:k]] = True
+    return mask
+
+
+def _data_hash(examples: Sequence[Example]) -> str:
+    digest = hashlib.sha256()
+    for e in examples:
+        row = [
+            e.source,
+            e.doc.title,
+            e.doc.summary,
+            e.doc.text,
+            list(e.doc.categories),
+            sorted(e.topics),
+            sorted(e.negative),
+        ]
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainReport:
+    """What one training run produced."""
+
+    out_dir: Path
+    model_version: str
+    examples: int
+    by_source: Mapping[str, int]
+    thresholds: Mapping[str, float]
+    cv: EvalReport
+    heldout: EvalReport | None
+    seconds: float
+    size_bytes: int
+
+
+def train(
+    examples: Sequence[Example],
+    taxonomy: Taxonomy,
+    out_dir: Path,
+    *,
+    params: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+) -> TrainReport:
+    """Fit the pipeline on ``examples`` and write ``out_dir/{model.joblib, manifest.json,
+    report.json}`` atomically (a crash leaves the previous artifact in place).
+
+    Per topic, only examples whose label for that topic is known train its head: all
+    topics of seed examples, the listed positives/negatives of user and feed-category
+    examples. Scores are Platt-calibrated and thresholds chosen on out-of-fold scores;
+    with ``holdout`` > 0 the manifest also carries scores of a model trained without a
+    stratified share of the examples, measured on that share. Same inputs and
+    ``random_state`` give the same scores.
+    """
+    started = time.perf_counter()
+    if not examples:
+        raise ConfigError("no training examples")
+    p = _merge_params(params)
+    # One BLAS thread: sums are then reduced in a fixed order (same inputs -> same bytes),
+    # and the solver's small dense operations do not fight the daemon's other workers.
+    with threadpool_limits(limits=1):
+        return _train(examples, taxonomy, Path(out_dir), p, random_state, started)
+
+
+def _train(
+    examples: Sequence[Example],
+    taxonomy: Taxonomy,
+    out_dir: Path,
+    p: dict[str, Any],
+    random_state: int,
+    started: float,
+) -> TrainReport:
+    names = taxonomy.names
+    data_hash = _data_hash(examples)
+    libraries = {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+    version_key = json.dumps(
+        [FORMAT_VERSION, data_hash, taxonomy.hash, p, random_state, libraries["scikit-learn"]],
+        sort_keys=True,
+    )
+    version = "clf-" + hashlib.sha256(version_key.encode()).hexdigest()[:12]
+
+    heldout: EvalReport | None = None
+    if float(p["holdout"]) > 0:
+        mask = _holdout_split(examples, float(p["holdout"]), random_state)
+        if mask.any() and (~mask).sum() >= 10:
+            part = [e for e, m in zip(examples, mask, strict=True) if not m]
+            kept = [e for e, m in zip(examples, mask, strict=True) if m]
+            fitted_part = _fit_all(part, taxonomy, p, random_state)
+            heldout = evaluate(_in_memory(fitted_part, taxonomy, version), kept, label="held-out")
+
+    fitted = _fit_all(examples, taxonomy, p, random_state)
+    thr = np.asarray([fitted.thresholds[n] for n in names])
+    cv = _report_from_arrays(
+        names, fitted.Y, fitted.K, fitted.oof_scores >= thr, "cross-validated (out-of-fold)"
+    )
+
+    by_source: dict[str, int] = {}
+    for e in examples:
+        by_source[e.source] = by_source.get(e.source, 0) + 1
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        model_path = tmp / MODEL_FILE
+        joblib.dump(fitted.pipeline, model_path, compress=3)
+        size = model_path.stat().st_size
+        report = {
+            "model_version": version,
+            "heldout": heldout.to_dict() if heldout else None,
+            "cv": cv.to_dict(),
+        }
+        manifest = {
+            "format": FORMAT_VERSION,
+            "model_version": version,
+            "created_by": "aggregator.train",
+            "libraries": libraries,
+            "taxonomy": {"hash": taxonomy.hash, "version": taxonomy.version},
+            "topics": list(names),
+            "thresholds": fitted.thresholds,
+            "data": {
+                "sha256": data_hash,
+                "examples": len(examples),
+                "by_source": dict(sorted(by_source.items())),
+                "positives": {n: int(fitted.Y[:, j].sum()) for j, n in enumerate(names)},
+            },
+            "params": p,
+            "random_state": random_state,
+            "scores": {
+                "cv": _summary(cv),
+                "heldout": _summary(heldout) if heldout else None,
+            },
+            "artifact": {"file": MODEL_FILE, "sha256": file_sha256(model_path), "bytes": size},
+        }
+        _write_json(tmp / REPORT_FILE, report)
+        _write_json(tmp / MANIFEST_FILE, manifest)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - started
+    log.info("trained model=%s examples=%d s=%.1f", version, len(examples), seconds)
+    return TrainReport(
+        out_dir=out_dir,
+        model_version=version,
+        examples=len(examples),
+        by_source=by_source,
+        thresholds=fitted.thresholds,
+        cv=cv,
+        heldout=heldout,
+        seconds=seconds,
+        size_bytes=size,
+    )
+
+
+def cross_validate(
+    examples: Sequence[Example],
+    taxonomy: Taxonomy,
+    *,
+    also_train_on: Sequence[Example] = (),
+    params: Mapping[str, Any] | None = None,
+    folds: int = 5,
+    random_state: int = 0,
+) -> EvalReport:
+    """Per-topic scores of the whole recipe (thresholds included) by k-fold
+    cross-validation over ``examples`` (e.g. the users' labels). ``also_train_on``
+    (e.g. seeds and feed-category examples) joins every training fold but is never
+    scored, so the report says how well the full recipe predicts ``examples``."""
+    if len(examples) < folds:
+        raise ConfigError(f"need at least {folds} examples to cross-validate")
+    p = _merge_params({**(params or {}), "holdout": 0})
+    names = taxonomy.names
+    Y, K = _label_arrays(examples, names, taxonomy)
+    P = np.zeros_like(Y)
+    fold_of = np.random.RandomState(random_state).permutation(len(examples)) % folds
+    col = {n: j for j, n in enumerate(names)}
+    with threadpool_limits(limits=1):
+        for f in range(folds):
+            part = [e for e, k in zip(examples, fold_of, strict=True) if k != f]
+            fitted = _fit_all([*also_train_on, *part], taxonomy, p, random_state)
+            clf = _in_memory(fitted, taxonomy, "cv")
+            test_idx = np.flatnonzero(fold_of == f)
+            test_docs = [examples[int(i)].doc for i in test_idx]
+            for i, pred in zip(test_idx, clf.predict(test_docs), strict=True):
+                for ts in pred.topics:
+                    P[i, col[ts.topic]] = True
+    return _report_from_arrays(names, Y, K, P, f"{folds}-fold cross-validation")
+
+
+def _summary(report: EvalReport) -> dict[str, Any]:
+    d = report.to_dict()
+    return {"examples": d["examples"], "micro": d["micro"], "macro": d["macro"]}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``tmp`` with two renames; the old artifact survives as
+    ``.<name>.old-<pid>`` until the new one is in place."""
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if out_dir.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+# -- command line -----------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m aggregator.train``: rebuild the shipped model from the repository."""
+    parser = argparse.ArgumentParser(
+        prog="python -m aggregator.train",
+        description="Train the topic classifier from models/taxonomy.yaml and "
+        "models/seeds/*.jsonl and write models/classifier/.",
+    )
+    parser.add_argument("--models-dir", type=Path, default=REPO_MODELS_DIR)
+    parser.add_argument("--out", type=Path, default=None, help="default: MODELS_DIR/classifier")
+    parser.add_argument("--random-state", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    models_dir: Path = args.models_dir
+    try:
+        taxonomy = Taxonomy.load(models_dir / "taxonomy.yaml")
+        examples = load_seed_examples(models_dir)
+        report = train(
+            examples,
+            taxonomy,
+            args.out or models_dir / "classifier",
+            random_state=args.random_state,
+        )
+    except (ConfigError, ModelError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"model {report.model_version}: {report.examples} examples {dict(report.by_source)}")
+    size_mb = report.size_bytes / 1e6
+    print(f"written to {report.out_dir} ({size_mb:.2f} MB) in {report.seconds:.1f}s")
+    for label, r in (("cross-validated", report.cv), ("held-out", report.heldout)):
+        if r is not None:
+            print(
+                f"{label}: micro P/R/F1 {r.micro_precision:.3f}/{r.micro_recall:.3f}/"
+                f"{r.micro_f1:.3f}  macro F1 {r.macro_f1:.3f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""The classifier through the real CLI: classify's JSONL contract and its errors, label,
+label --suggest, train (with re-tagging), evaluate and explain."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aggregator.app import make_app
+from aggregator.cli import main
+from aggregator.config import Settings
+from aggregator.types import Document, FeedCheck, FeedSource, StoryDraft, StoryRecord
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    c = capsys.readouterr()
+    return code, c.out, c.err
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    return tmp_path
+
+
+STORIES = [
+    (
+        "DNSSEC signing outage at a ccTLD",
+        "The registry's DNSSEC signer failed and resolvers returned SERVFAIL.",
+        ("dns",),
+    ),
+    (
+        "Ransomware gang leaks hospital data",
+        "Attackers encrypted systems and published stolen patient records.",
+        (),
+    ),
+    (
+        "IPv4 block sells for record price",
+        "A broker sold a /16 of IPv4 address space through an RIR transfer.",
+        ("ipv4",),
+    ),
+    (
+        "UDRP panel orders transfer of lookalike domain",
+        "A trademark owner won a domain dispute.",
+        (),
+    ),
+    ("Football club wins the cup final", "The home side scored twice in extra time.", ()),
+    (
+        "New gTLD round application window opens",
+        "ICANN opens applications for new top-level domains.",
+        ("new gtlds",),
+    ),
+]
+
+
+def seed_stories(data_dir: Path) -> list[int]:
+    s = Settings.from_env({}, data_dir=data_dir)
+    with make_app(s) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://news.example/feed"), app.now())
+        recs = [
+            StoryRecord(
+                draft=StoryDraft(
+                    key=f"k{i}",
+                    guid=f"k{i}",
+                    link=f"https://news.example/{i}",
+                    canonical_url=None,
+                    title=t,
+                    author=None,
+                    published=None,
+                    updated=None,
+                    summary=x,
+                    content=None,
+                    categories=c,
+                    content_hash=f"h{i}",
+                ),
+                prediction=app.classifier.predict(
+                    [Document(id=str(i), title=t, summary=x, categories=c)]
+                )[0],
+            )
+            for i, (t, x, c) in enumerate(STORIES)
+        ]
+        now = app.now()
+        saved = app.store.save_update(
+            FeedCheck(
+                feed_id=feed.id,
+                at=now,
+                outcome="ok",
+                next_check=now,
+                status="active",
+                error_count=0,
+                first_error_at=None,
+                last_error=None,
+                success=True,
+            ),
+            recs,
+        )
+        return list(saved.new)
+
+
+def test_classify_jsonl_contract_and_bad_lines(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = env / "in.jsonl"
+    src.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "title": "DNSSEC key rollover at the root zone",
+                "text": "Resolvers must update trust anchors.",
+            }
+        )
+        + "\n"
+        + "{not json\n"
+        + json.dumps(
+            {
+                "id": "c",
+                "title": "Striker scores hat-trick in derby",
+                "text": "The match ended 3-1.",
+            }
+        )
+        + "\n"
+        + json.dumps(["not", "an", "object"])
+        + "\n"
+        + "\n"
+        + json.dumps(
+            {
+                "id": "e",
+                "title": "Phishing kit targets bank customers",
+                "text": "Criminals sold the kit on forums.",
+            }
+        )
+        + "\n"
+    )
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 1  # some lines were bad...
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [x["id"] for x in lines] == ["a", "c", "e"]  # ...but nothing else was lost
+    assert "line 2: not valid JSON" in err and "line 4: expected a JSON object" in err
+    topics = {x["id"]: {t["topic"] for t in x["topics"]} for x in lines}
+    assert {"DNS", "DNS Security"} & topics["a"]
+    assert topics["c"] == set()  # general news: untagged
+    assert "Cybercrime" in topics["e"] or "Cybersecurity" in topics["e"]
+    assert all(0 <= t["score"] <= 1 for x in lines for t in x["topics"])
+
+    code, out, _ = run(
+        capsys, "classify", "--text", "ICANN board approves new gTLD applicant guidebook"
+    )
+    assert code == 0
+    (one,) = [json.loads(x) for x in out.splitlines()]
+    assert "New TLDs" in {t["topic"] for t in one["topics"]}
+
+    code, _, err = run(capsys, "classify", str(env / "missing.jsonl"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_label_suggest_explain(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = seed_stories(env / "data")
+    code, out, _ = run(capsys, "label", str(ids[1]), "+Cyberattack", "-Privacy", "--format", "json")
+    assert code == 0
+    story = json.loads(out)
+    assert {"topic": "Cyberattack", "score": 1.0, "source": "user"} in story["topics"]
+    assert "Privacy" not in {t["topic"] for t in story["topics"]}
+
+    code, _, err = run(capsys, "label", str(ids[1]), "+Gardening")
+    assert code == 2 and "unknown topic" in err
+    code, _, err = run(capsys, "label", str(ids[1]), "DNS")
+    assert code == 2 and "+Topic" in err
+
+    code, out, _ = run(capsys, "label", "--suggest", "3", "--format", "json")
+    assert code == 0
+    suggested = json.loads(out)
+    assert len(suggested) == 3
+    assert ids[1] not in {s["id"] for s in suggested}  # labelled stories are not suggested
+    assert suggested == sorted(suggested, key=lambda s: -s["uncertainty"])
+
+    code, out, _ = run(capsys, "explain", str(ids[0]), "--format", "json")
+    assert code == 0
+    exp = json.loads(out)
+    dns = next(t for t in exp["topics"] if t["topic"] in ("DNS", "DNS Security"))
+    assert dns["up"] and 0 <= dns["threshold"] <= 1
+    code, out, _ = run(capsys, "explain", str(ids[0]))
+    assert "threshold" in out and "up:" in out
+
+
+def test_train_from_labels_retags_and_evaluate(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a small models dir (the real taxonomy, a slice of the real seeds) keeps training quick
+    models = env / "models"
+    (models / "seeds").mkdir(parents=True)
+    shutil.copy(REPO / "models" / "taxonomy.yaml", models / "taxonomy.yaml")
+    for f in sorted((REPO / "models" / "seeds").glob("*.jsonl")):
+        lines = f.read_text(encoding="utf-8").splitlines()
+        (models / "seeds" / f.name).write_text("\n".join(lines[::3]) + "\n", encoding="utf-8")
+    shutil.copytree(REPO / "models" / "classifier", models / "classifier")
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+
+    ids = seed_stories(env / "data")
+    football = ids[4]
+    # teach it something the seeds never say: this football story is about Networks
+    run(capsys, "label", str(football), "+Networks")
+    code, out, err = run(capsys, "train")
+    assert code == 0, err
+    assert "re-tagged 6 stories" in out
+    assert (env / "data" / "models" / "classifier" / "manifest.json").exists()
+    manifest = json.loads((env / "data" / "models" / "classifier" / "manifest.json").read_text())
+    assert manifest["data"]["by_source"]["user"] == 1
+    assert manifest["data"]["by_source"]["feed-category"] >= 2  # dns / ipv4 / new gtlds aliases
+    code, out, _ = run(capsys, "show", str(football), "--format", "json")
+    assert {"topic": "Networks", "score": 1.0, "source": "user"} in json.loads(out)["topics"]
+
+    gold = env / "gold.jsonl"
+    gold.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {
+                    "title": "Registry suffers DNSSEC validation failure",
+                    "text": "Signatures expired.",
+                    "topics": ["DNS", "DNS Security"],
+                },
+                {
+                    "title": "Broker reports IPv4 prices falling",
+                    "text": "Transfers slowed.",
+                    "topics": ["IPv4 Markets", "IP Addressing"],
+                },
+                {
+                    "title": "Tennis star retires",
+                    "text": "After twenty years on tour.",
+                    "topics": [],
+                },
+            ]
+        )
+        + "\n"
+    )
+    code, out, _ = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0
+    rep = json.loads(out)
+    assert {"micro", "macro", "topics"} <= set(rep)
+    assert 0 <= rep["micro"]["f1"] <= 1
+    assert "compared_with" in rep
+    code, _, err = run(capsys, "evaluate")  # one user label: too few to cross-validate
+    assert code == 2 and "at least 5" in err
