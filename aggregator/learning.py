@@ -114,26 +114,29 @@ class Learning:
         from .train import EvalReport, cross_validate, evaluate, read_examples
 
         if gold is not None:
-            examples = read_examples(gold, source="user")
+            # a gold file is fully labelled: topics not listed are known not to apply
+            examples = read_examples(gold, source="seed")
             report = evaluate(self.app.classifier, examples)
-            against = "the model's cross-validated scores at training time"
         else:
-            user = [e for e in self.examples() if e.source == "user"]
+            everything = self.examples()
+            user = [e for e in everything if e.source == "user"]
             if len(user) < 5:
                 raise ConfigError(
                     f"only {len(user)} labelled stories: give at least 5 labels "
                     "(`aggregator label ID +Topic`) or pass a labelled file"
                 )
-            report = cross_validate(user, self.app.taxonomy)
-            against = "the model's cross-validated scores at training time"
+            # the whole recipe: each fold also trains on the other sources, as `train` does
+            rest = [e for e in everything if e.source != "user"]
+            report = cross_validate(user, self.app.taxonomy, also_train_on=rest)
+        against = "the model's cross-validated scores at training time"
         delta = None
         previous = self._current_report()
         if previous is not None:
             prev = previous.get("cv") or previous.get("heldout") or previous
             try:
                 delta = report.compare(EvalReport.from_dict(prev))
-            except (KeyError, TypeError, ValueError):
-                delta = None
+            except (ModelError, KeyError, TypeError, ValueError):
+                delta = None  # an unreadable old report is no reason to fail evaluation
         return Evaluation(report=report, delta=delta, against=against)
 
     # --- explain / suggest --------------------------------------------------------------
