@@ -283,6 +283,7 @@ class StoryRecord:
     extraction_error: str | None = None
     prediction: Prediction | None = None
     fingerprint: int | None = None  # 64-bit SimHash of the story's text
+    text: str | None = None  # plain text of summary, content and full text, for search
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

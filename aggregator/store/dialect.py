@@ -6,7 +6,7 @@ index (FTS5 vs tsvector) and the full-text filter. Everything else is shared SQL
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,12 +187,17 @@ def fts5_query(user_query: str) -> str:
     return " ".join(parts)
 
 
-def write_search_index(conn: Connection, story_id: int, title: str, body: str) -> None:
+def write_search_index(conn: Connection, items: Sequence[tuple[int, str, str]]) -> None:
+    """(story id, title, plain-text body) for each story written; executemany."""
+    if not items:
+        return
     if conn.dialect.name == "sqlite":
-        conn.execute(text("DELETE FROM story_fts WHERE rowid = :id"), {"id": story_id})
+        conn.execute(
+            text("DELETE FROM story_fts WHERE rowid = :id"), [{"id": i} for i, _, _ in items]
+        )
         conn.execute(
             text("INSERT INTO story_fts (rowid, title, body) VALUES (:id, :t, :b)"),
-            {"id": story_id, "t": title, "b": body},
+            [{"id": i, "t": t, "b": b} for i, t, b in items],
         )
     else:
         conn.execute(
@@ -200,7 +205,7 @@ def write_search_index(conn: Connection, story_id: int, title: str, body: str) -
                 "UPDATE story SET search = setweight(to_tsvector('english', :t), 'A') "
                 "|| setweight(to_tsvector('english', :b), 'B') WHERE id = :id"
             ),
-            {"id": story_id, "t": title, "b": body[:400_000]},
+            [{"id": i, "t": t, "b": b[:400_000]} for i, t, b in items],
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
@@ -31,7 +31,7 @@ from ..types import (
     StoryRecord,
     TopicScore,
 )
-from . import dialect
+from . import dialect, tables
 from .tables import (
     FeedRow,
     FetchLogRow,
@@ -315,8 +315,6 @@ class SqlStore:
     def save_update(self, check: FeedCheck, records: Sequence[StoryRecord]) -> SaveResult:
         """Write one feed's poll atomically: its stories (insert or update by key), their
         topics, the search index, clusters, the feed's new state and a fetch-log row."""
-        new_ids: list[int] = []
-        updated_ids: list[int] = []
         with self._write() as s:
             feed = s.get(FeedRow, check.feed_id)
             if feed is None:
@@ -331,81 +329,134 @@ class SqlStore:
                     mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
                 )
             }
+            fresh: list[tuple[StoryRow, StoryRecord]] = []
+            changed: list[tuple[StoryRow, StoryRecord]] = []
             for rec in records:
-                d = rec.draft
-                row = existing.get(d.key)
-                is_new = row is None
+                row = existing.get(rec.draft.key)
                 if row is None:
-                    row = StoryRow(feed_id=check.feed_id, key=d.key, title=d.title)
+                    row = StoryRow(feed_id=check.feed_id, key=rec.draft.key, title=rec.draft.title)
                     row.first_seen = check.at
-                    row.extraction_status = rec.extraction_status
-                row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
-                row.title, row.author = d.title, d.author
-                row.published, row.updated = d.published, d.updated
-                row.sort_date = d.published or row.first_seen
-                row.summary, row.content = d.summary, d.content
-                row.categories = list(d.categories)
-                row.content_hash = d.content_hash
-                if rec.full_text is not None or rec.extraction_status != "skipped" or is_new:
-                    row.full_text = rec.full_text
-                    row.extraction_status = rec.extraction_status
-                    row.extraction_error = rec.extraction_error
-                row.fingerprint = _signed64(rec.fingerprint)
-                bands = dialect.simhash_bands(rec.fingerprint) if rec.fingerprint else {}
-                row.fp_band0, row.fp_band1 = bands.get("b0"), bands.get("b1")
-                row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
-                s.add(row)
-                s.flush()
-                assert row.id is not None
-                if is_new:
-                    row.cluster_id = self._cluster_for(s, row, check.at)
-                    new_ids.append(row.id)
+                    _fill_row(row, rec, is_new=True)
+                    fresh.append((row, rec))
                 else:
-                    updated_ids.append(row.id)
+                    _fill_row(row, rec, is_new=False)
+                    changed.append((row, rec))
+            s.add_all([row for row, _ in fresh])
+            s.flush()  # one batched INSERT … RETURNING for the new stories' ids
+            self._assign_clusters(s, [row for row, _ in fresh], check.feed_id, check.at)
+            topic_rows: list[dict[str, Any]] = []
+            for row, rec in fresh:
+                if rec.prediction is None:
+                    continue
+                row.model_version = rec.prediction.model_version
+                seen: set[int] = set()
+                for ts in rec.prediction.topics:
+                    tid = topic_ids.get(ts.topic)
+                    if tid is not None and tid not in seen:
+                        seen.add(tid)
+                        topic_rows.append(
+                            {
+                                "story_id": row.id,
+                                "topic_id": tid,
+                                "score": float(ts.score),
+                                "source": ts.source,
+                                "model_version": rec.prediction.model_version,
+                            }
+                        )
+            if topic_rows:
+                conn.execute(insert(tables.table(StoryTopicRow)), topic_rows)
+            for row, rec in changed:  # rare: a story whose text changed
+                assert row.id is not None
                 if rec.prediction is not None:
                     self._write_topics(s, row.id, rec.prediction, topic_ids)
                     row.model_version = rec.prediction.model_version
-                dialect.write_search_index(conn, row.id, row.title, _search_body(row))
+            dialect.write_search_index(
+                conn,
+                [
+                    (row.id, row.title, rec.text if rec.text is not None else _search_body(row))
+                    for row, rec in (*fresh, *changed)
+                    if row.id is not None
+                ],
+            )
+            new_ids = [row.id for row, _ in fresh if row.id is not None]
+            updated_ids = [row.id for row, _ in changed if row.id is not None]
             self._apply_check(s, feed, check, len(new_ids), len(updated_ids))
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
 
-    def _cluster_for(self, s: Session, row: StoryRow, now: datetime) -> int:
-        """Same canonical URL in another feed, else a near-identical SimHash among recent
-        stories of other feeds: join that story's cluster; else start a new one."""
-        assert row.id is not None
-        if row.canonical_url:
-            other = s.execute(
-                select(SC.cluster_id)
+    def save_checks(self, checks: Sequence[FeedCheck]) -> None:
+        """Apply several story-less outcomes (304s, errors) in one transaction."""
+        if not checks:
+            return
+        with self._write() as s:
+            for check in checks:
+                feed = s.get(FeedRow, check.feed_id)
+                if feed is None:
+                    raise NotFoundError(f"no feed {check.feed_id}")
+                self._apply_check(s, feed, check, 0, 0)
+
+    def _assign_clusters(
+        self, s: Session, rows: Sequence[StoryRow], feed_id: int, now: datetime
+    ) -> None:
+        """Same canonical URL as a stored story (of any feed), else a near-identical SimHash
+        among recent stories of other feeds: join that story's cluster; else start one.
+        Batched: one query for the URLs, one per SimHash band."""
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+        by_url: dict[str, int] = {}
+        urls = sorted({r.canonical_url for r in rows if r.canonical_url})
+        for chunk in _chunks(urls, 500):
+            for url, cluster in s.execute(
+                select(SC.canonical_url, func.min(SC.cluster_id))
                 .where(
-                    SC.canonical_url == row.canonical_url,
-                    SC.id != row.id,
+                    col(SC.canonical_url).in_(chunk),
                     col(SC.cluster_id).is_not(None),
+                    col(SC.id).not_in(ids),
                 )
-                .order_by(SC.id)
-                .limit(1)
-            ).scalar_one_or_none()
-            if other is not None:
-                return int(other)
-        if row.fingerprint is not None:
+                .group_by(SC.canonical_url)
+            ).all():
+                by_url[url] = int(cluster)
+        pending: list[StoryRow] = []
+        for row in rows:
+            assert row.id is not None
+            if row.canonical_url and row.canonical_url in by_url:
+                row.cluster_id = by_url[row.canonical_url]
+                continue
+            row.cluster_id = row.id
+            if row.canonical_url:  # later rows of this batch with the same URL join it
+                by_url[row.canonical_url] = row.id
+            if row.fingerprint is not None:
+                pending.append(row)
+        if not pending:
+            return
+        cands: dict[tuple[int, int | None], list[tuple[int, int]]] = defaultdict(list)
+        for i in range(4):
+            band = SC[f"fp_band{i}"]
+            values = sorted({v for r in pending if (v := _band(r, i)) is not None})
+            for chunk in _chunks(values, 500):
+                for cluster, fp, value in s.execute(
+                    select(SC.cluster_id, SC.fingerprint, band).where(
+                        band.in_(chunk),
+                        SC.feed_id != feed_id,
+                        col(SC.cluster_id).is_not(None),
+                        col(SC.first_seen) >= now - NEAR_DUP_WINDOW,
+                    )
+                ).all():
+                    cands[(i, int(value))].append((int(cluster), int(fp)))
+        for row in pending:
+            assert row.fingerprint is not None
             fp = row.fingerprint & ((1 << 64) - 1)
-            candidates = s.execute(
-                select(SC.cluster_id, SC.fingerprint).where(
-                    SC.feed_id != row.feed_id,
-                    or_(
-                        SC.fp_band0 == row.fp_band0,
-                        SC.fp_band1 == row.fp_band1,
-                        SC.fp_band2 == row.fp_band2,
-                        SC.fp_band3 == row.fp_band3,
-                    ),
-                    col(SC.first_seen) >= now - NEAR_DUP_WINDOW,
-                )
-            ).all()
-            for cluster_id, other_fp in candidates:
-                if cluster_id is None:
-                    continue
-                if ((other_fp & ((1 << 64) - 1)) ^ fp).bit_count() <= NEAR_DUP_MAX_DISTANCE:
-                    return int(cluster_id)
-        return row.id
+            match = next(
+                (
+                    cluster
+                    for i in range(4)
+                    for cluster, other in cands.get((i, _band(row, i)), ())
+                    if ((other & ((1 << 64) - 1)) ^ fp).bit_count() <= NEAR_DUP_MAX_DISTANCE
+                ),
+                None,
+            )
+            if match is not None:
+                row.cluster_id = match
 
     def _write_topics(
         self, s: Session, story_id: int, pred: Prediction, topic_ids: dict[str, int]
@@ -653,6 +704,30 @@ class SqlStore:
 
 
 # --- conversions --------------------------------------------------------------------------
+
+
+def _fill_row(row: StoryRow, rec: StoryRecord, *, is_new: bool) -> None:
+    d = rec.draft
+    row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
+    row.title, row.author = d.title, d.author
+    row.published, row.updated = d.published, d.updated
+    row.sort_date = d.published or row.first_seen
+    row.summary, row.content = d.summary, d.content
+    row.categories = list(d.categories)
+    row.content_hash = d.content_hash
+    if is_new or rec.full_text is not None or rec.extraction_status != "skipped":
+        row.full_text = rec.full_text
+        row.extraction_status = rec.extraction_status
+        row.extraction_error = rec.extraction_error
+    row.fingerprint = _signed64(rec.fingerprint)
+    bands = dialect.simhash_bands(rec.fingerprint) if rec.fingerprint is not None else {}
+    row.fp_band0, row.fp_band1 = bands.get("b0"), bands.get("b1")
+    row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
+
+
+def _band(row: StoryRow, i: int) -> int | None:
+    v = getattr(row, f"fp_band{i}")
+    return v if isinstance(v, int) else None
 
 
 def _new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
