@@ -42,24 +42,23 @@ from .textutil import html_to_text
 from .types import (
     Article,
     Document,
+    ExtractionStatus,
     Feed,
     FeedCheck,
     FeedSource,
     FetchResult,
-    ParsedFeed,
     Prediction,
     Story,
-    StoryDraft,
     StoryQuery,
     StoryRecord,
     UpdateResult,
-    UpdateStatus,
     utc_now,
 )
 
 if TYPE_CHECKING:
     from .classify import Classifier
     from .fetch import Fetcher
+    from .jobs import ModelRef, ParseOutcome, Prepared
     from .learning import Learning
     from .workers import WorkerPool
 
@@ -69,6 +68,16 @@ T = TypeVar("T")
 LEASE = timedelta(minutes=15)
 EXPORT_FORMATS = ("atom", "rss", "json")
 ExportFormat = Literal["atom", "rss", "json"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extracted:
+    """What extraction gave one story: the article (or why not), and the fingerprint and
+    topics recomputed over its full text."""
+
+    article: Article | ExtractError
+    fingerprint: int | None = None
+    prediction: Prediction | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,15 +258,18 @@ class App:
         1. claim: lease the feed so that no other daemon polls it meanwhile;
         2. fetch: conditional GET on the event-loop thread (global and per-host limits);
            a 304, or a 200 whose body hash is unchanged, stops here;
-        3. parse + identify: feedparser / JSON Feed -> entries -> StoryDrafts, in a
-           worker process;
+        3. parse, identify, classify: feedparser / JSON Feed -> entries -> StoryDrafts
+           with plain text, SimHash and topics from the feed's own text, in a worker
+           process (the fetched body is dropped once handed over);
         4. diff: drop drafts the store already holds with the same content hash;
-        5. extract: fetch the pages of new stories whose feed text is short and run
-           trafilatura on them in worker processes (time-limited per page);
-        6. classify: topics with scores from the model and the feed's categories;
-        7. store: stories, topics, search index, clusters and the feed's next state in
-           one transaction, so a crash loses at most the feed in flight.
+        5. extract: fetch the pages of new stories whose feed text is short, run
+           trafilatura on them in worker processes (time-limited per page) and classify
+           those stories again with their full text;
+        6. store: stories, topics, search index, clusters and the feed's next state in
+           one transaction, so a crash loses at most the feed in flight. Outcomes without
+           stories (304s, errors) are written several at a time.
 
+        This thread only talks to the database; everything CPU-heavy runs in the pool.
         A ``FeedError`` is recorded on its feed (error count, backoff, last error) and the
         cycle goes on; any other exception is a bug and propagates.
         """
@@ -270,14 +282,16 @@ class App:
             return
         loop, fetcher = self._ensure_fetcher()
         pool = self._ensure_pool()
+        model = self._model_ref()
         events: queue.Queue[tuple[str, Feed, Any]] = queue.Queue()
         started = {f.id: time.monotonic() for f in feeds}
         pending = {f.id for f in feeds}
+        min_chars = self.settings.extract_min_chars
 
         def on_fetched(feed: Feed, fut: Future[FetchResult]) -> None:
             try:
                 result = fut.result()
-            except BaseException as e:  # delivered to the main thread as an outcome
+            except BaseException as e:  # delivered to the consuming thread as an outcome
                 events.put(("error", feed, e))
                 return
             if result.status == "not_modified" or (
@@ -288,11 +302,13 @@ class App:
             from .jobs import parse_job
 
             pf = pool.submit(
-                parse_job, result.body, result.final_url, result.content_type, timeout=60.0
-            )
+                parse_job, result.body, result.final_url, result.content_type, model, min_chars,
+                timeout=60.0,
+            )  # fmt: skip
+            light = replace(result, body=b"")  # the worker has the bytes now
 
-            def parsed(p: Future[tuple[ParsedFeed, list[StoryDraft]]]) -> None:
-                events.put(("parsed", feed, (result, p)))
+            def parsed(p: Future[ParseOutcome]) -> None:
+                events.put(("parsed", feed, (light, p)))
 
             pf.add_done_callback(parsed)
 
@@ -302,16 +318,32 @@ class App:
 
         try:
             while pending:
-                kind, feed, payload = events.get()
-                try:
-                    res = self._handle(kind, feed, payload, events, extract, started[feed.id])
-                except FeedError as e:
-                    res = self._record_error(feed, e, started[feed.id])
-                if res is not None:
-                    pending.discard(feed.id)
+                batch = [events.get()]
+                while len(batch) < 256:  # take what else is ready: story-less outcomes batch
+                    try:
+                        batch.append(events.get_nowait())
+                    except queue.Empty:
+                        break
+                quick: list[tuple[Feed, FeedCheck]] = []
+                done: list[UpdateResult] = []
+                for kind, feed, payload in batch:
+                    t0 = started[feed.id]
+                    try:
+                        outcome = self._handle(kind, feed, payload, events, extract, model, t0)
+                    except FeedError as e:
+                        outcome = self._error_check(feed, e, t0)
+                    if isinstance(outcome, FeedCheck):
+                        quick.append((feed, outcome))
+                    elif outcome is not None:
+                        done.append(outcome)
+                if quick:
+                    self.store.save_checks([c for _, c in quick])
+                    done.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
+                for res in done:
+                    pending.discard(res.feed_id)
                     log.info(
                         "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
-                        feed.url,
+                        res.url,
                         res.status,
                         res.new,
                         res.updated,
@@ -323,6 +355,23 @@ class App:
             if pending:  # the consumer stopped early (SIGTERM): hand the rest back
                 self.store.release(sorted(pending), self.owner)
 
+    def _model_ref(self) -> ModelRef | None:
+        from .jobs import ModelRef
+
+        if self._model_error is not None:
+            return None
+        return ModelRef(
+            models_dir=str(self.settings.active_models_dir.resolve()),
+            taxonomy_path=str(self.settings.taxonomy_path.resolve()),
+        )
+
+    def _note_model_error(self, message: str | None) -> None:
+        if message and self._model_error is None:
+            # Said once per run; stories are stored untagged and `aggregator train` (or a
+            # fixed model) re-tags them later.
+            self._model_error = ModelError(message)
+            log.warning("stories stored untagged: %s", message)
+
     def _handle(
         self,
         kind: str,
@@ -330,141 +379,132 @@ class App:
         payload: Any,
         events: queue.Queue[tuple[str, Feed, Any]],
         extract: bool,
+        model: ModelRef | None,
         t0: float,
-    ) -> UpdateResult | None:
+    ) -> UpdateResult | FeedCheck | None:
+        """One event of one feed: a FeedCheck to write in a batch, an UpdateResult already
+        written, or None while the feed is still in flight."""
         if kind == "error":
-            if isinstance(payload, FeedError):
-                raise payload
-            raise payload  # a bug: propagate
+            raise payload  # a FeedError is recorded by the caller; anything else is a bug
         if kind == "unchanged":
             result: FetchResult = payload
-            outcome: UpdateStatus = (
-                "not_modified" if result.status == "not_modified" else "unchanged"
-            )
-            check = schedule.after_success(
+            return schedule.after_success(
                 feed,
                 result,
-                outcome=outcome,
+                outcome="not_modified" if result.status == "not_modified" else "unchanged",
                 now=self.now(),
                 policy=self.policy,
-                post_dates=self.store.post_dates(feed.id, self.now() - schedule.RATE_WINDOW),
+                post_dates=self._post_dates(feed),
                 ms=_ms(t0),
             )
-            self.store.save_update(check, [])
-            return self._result(feed, check, 0, 0, 0)
         if kind == "parsed":
             result, pf = payload
             try:
-                parsed, drafts = pf.result()
-            except ParseError:
-                raise
+                parsed: ParseOutcome = pf.result()
             except TimeoutError as e:
                 raise ParseError(feed.url, "parsing took too long") from e
-            known = self.store.known_stories(feed.id, [d.key for d in drafts])
-            fresh = [d for d in drafts if known.get(d.key) != d.content_hash]
-            to_extract = [d for d in fresh if extract and _needs_extraction(d, self.settings)]
+            self._note_model_error(parsed.model_error)
+            known = self.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
+            fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
+            to_extract = [p for p in fresh if extract and p.needs_extraction]
             if not to_extract:
-                return self._finish(feed, result, parsed, fresh, {}, extract, known, t0)
+                return self._finish(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self._ensure_fetcher()
-            fut = loop.submit(self._extract_many(fetcher, to_extract))
+            fut = loop.submit(self._extract_many(fetcher, to_extract, model))
             fut.add_done_callback(
-                lambda f: events.put(("extracted", feed, (result, parsed, fresh, known, f)))
+                lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
             )
             return None
         if kind == "extracted":
-            result, parsed, fresh, known, f = payload
-            articles: dict[str, Article | ExtractError] = f.result()
-            return self._finish(feed, result, parsed, fresh, articles, extract, known, t0)
+            result, parsed, fresh, f = payload
+            return self._finish(feed, result, parsed, fresh, f.result(), extract, t0)
         raise AssertionError(kind)
 
     async def _extract_many(
-        self, fetcher: Fetcher, drafts: Sequence[StoryDraft]
-    ) -> dict[str, Article | ExtractError]:
-        from .jobs import extract_job
+        self, fetcher: Fetcher, stories: Sequence[Prepared], model: ModelRef | None
+    ) -> dict[str, Extracted]:
+        from .jobs import classify_job, document, extract_job
 
         pool = self._ensure_pool()
         timeout = self.settings.extract_timeout_s
 
-        async def one(d: StoryDraft) -> tuple[str, Article | ExtractError]:
-            assert d.link is not None
+        async def one(p: Prepared) -> tuple[str, Article | ExtractError, int | None]:
+            link = p.draft.link
+            assert link is not None
             try:
-                page = await fetcher.fetch_page(d.link)
-                art = await asyncio.wrap_future(
-                    pool.submit(extract_job, page.body, page.final_url, timeout=timeout)
+                page = await fetcher.fetch_page(link)
+                art, fp = await asyncio.wrap_future(
+                    pool.submit(
+                        extract_job, page.body, page.final_url, p.draft.title, timeout=timeout
+                    )
                 )
             except FetchError as e:
-                return d.key, ExtractError(d.link, f"page fetch failed: {e.message}")
+                return p.draft.key, ExtractError(link, f"page fetch failed: {e.message}"), None
             except TimeoutError:
-                return d.key, ExtractError(d.link, f"extraction took over {timeout:g} s")
+                return p.draft.key, ExtractError(link, f"extraction took over {timeout:g} s"), None
             except ExtractError as e:
-                return d.key, e
+                return p.draft.key, e, None
             if art is None:
-                return d.key, ExtractError(d.link, "no article text found on the page")
-            return d.key, art
+                return p.draft.key, ExtractError(link, "no article text found on the page"), None
+            return p.draft.key, art, fp
 
-        pairs = await asyncio.gather(*(one(d) for d in drafts))
-        return dict(pairs)
+        got = await asyncio.gather(*(one(p) for p in stories))
+        by_key = {p.draft.key: p for p in stories}
+        texts = [(k, a) for k, a, _ in got if isinstance(a, Article)]
+        preds: list[Prediction] | None = None
+        if texts and model is not None:
+            docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
+            preds, error = await asyncio.wrap_future(pool.submit(classify_job, docs, model))
+            self._note_model_error(error)
+        new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
+        return {
+            k: Extracted(article=a, fingerprint=fp, prediction=new_pred.get(k)) for k, a, fp in got
+        }
 
     def _finish(
         self,
         feed: Feed,
         result: FetchResult,
-        parsed: ParsedFeed,
-        fresh: Sequence[StoryDraft],
-        articles: dict[str, Article | ExtractError],
+        parsed: ParseOutcome,
+        fresh: Sequence[Prepared],
+        extracted: dict[str, Extracted],
         extract: bool,
-        known: dict[str, str],
         t0: float,
     ) -> UpdateResult:
-        from .dedupe import simhash
-
         records: list[StoryRecord] = []
-        docs: list[Document] = []
-        extracted = 0
-        for d in fresh:
-            art = articles.get(d.key)
-            full_text = None
-            error = None
-            if isinstance(art, Article):
-                full_text, status = art.text, "ok"
-                extracted += 1
-            elif isinstance(art, ExtractError):
-                status, error = "failed", art.message
-            elif _needs_extraction(d, self.settings):
-                status = "pending" if not extract else "skipped"
-            else:
-                status = "skipped"
-            summary = html_to_text(d.summary or "")
-            body = full_text or html_to_text(d.content or "") or summary
-            docs.append(
-                Document(
-                    id=d.key,
-                    title=d.title,
-                    summary=summary,
-                    text=body if body != summary else "",
-                    categories=d.categories,
-                )
-            )
+        n_extracted = 0
+        for p in fresh:
+            ex = extracted.get(p.draft.key)
+            full_text = error = None
+            prediction, fingerprint = p.prediction, p.fingerprint
+            status: ExtractionStatus = "skipped"
+            if ex is not None and isinstance(ex.article, Article):
+                full_text, status = ex.article.text, "ok"
+                prediction = ex.prediction or prediction
+                fingerprint = ex.fingerprint or fingerprint
+                n_extracted += 1
+            elif ex is not None and isinstance(ex.article, ExtractError):
+                status, error = "failed", ex.article.message
+            elif p.needs_extraction and not extract:
+                status = "pending"
+            text = "\n".join(t for t in (p.summary_text, p.body_text, full_text) if t)
             records.append(
                 StoryRecord(
-                    draft=d,
+                    draft=p.draft,
                     full_text=full_text,
-                    extraction_status=status,  # type: ignore[arg-type]
+                    extraction_status=status,
                     extraction_error=error,
-                    fingerprint=simhash(f"{d.title}\n{body}") if body else None,
+                    prediction=prediction,
+                    fingerprint=fingerprint,
+                    text=text,
                 )
             )
-        predictions = self._predict(docs)
-        if predictions is not None:
-            records = [replace(r, prediction=p) for r, p in zip(records, predictions, strict=True)]
         now = self.now()
         # The document's own dates show the posting rate best; stored dates stand in for
         # feeds that carry none.
-        post_dates = [e.published for e in parsed.entries if e.published]
+        post_dates = [d for d in parsed.post_dates if isinstance(d, datetime)]
         if len(post_dates) < 2:
-            post_dates = sorted(
-                {*post_dates, *self.store.post_dates(feed.id, now - schedule.RATE_WINDOW)}
-            )
+            post_dates = sorted({*post_dates, *self._post_dates(feed)})
         check = schedule.after_success(
             feed,
             result,
@@ -472,49 +512,35 @@ class App:
             now=now,
             policy=self.policy,
             post_dates=post_dates,
-            ttl=parsed.ttl,
-            title=parsed.title,
-            site=parsed.link,
+            ttl=parsed.feed.ttl,
+            title=parsed.feed.title,
+            site=parsed.feed.link,
             ms=_ms(t0),
         )
-        if parsed.warnings:  # stored, but the user should know the feed is not well-formed
-            check = replace(check, last_error="; ".join(parsed.warnings)[:1000])
+        if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
+            check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
         saved = self.store.save_update(check, records)
         return self._result(
             feed,
             check,
             len(saved.new),
             len(saved.updated),
-            extracted,
-            warnings=parsed.warnings,
+            n_extracted,
+            warnings=parsed.feed.warnings,
         )
 
-    def _predict(self, docs: Sequence[Document]) -> list[Prediction] | None:
-        if not docs:
-            return []
-        if self._model_error is not None:
-            return None
-        try:
-            return self.classifier.predict(docs)
-        except ModelError as e:
-            # Said once per run; stories are stored untagged and `aggregator train` (or a
-            # fixed model) re-tags them later.
-            self._model_error = e
-            log.warning("stories stored untagged: %s", e)
-            return None
+    def _post_dates(self, feed: Feed) -> list[datetime]:
+        return self.store.post_dates(feed.id, self.now() - schedule.RATE_WINDOW)
 
-    def _record_error(self, feed: Feed, error: FeedError, t0: float) -> UpdateResult:
-        now = self.now()
-        check = schedule.after_error(
+    def _error_check(self, feed: Feed, error: FeedError, t0: float) -> FeedCheck:
+        return schedule.after_error(
             feed,
             error,
-            now=now,
+            now=self.now(),
             policy=self.policy,
-            post_dates=self.store.post_dates(feed.id, now - schedule.RATE_WINDOW),
+            post_dates=self._post_dates(feed),
             ms=_ms(t0),
         )
-        self.store.save_update(check, [])
-        return self._result(feed, check, 0, 0, 0)
 
     def _result(
         self,
@@ -630,13 +656,6 @@ def _export_title(query: StoryQuery) -> str:
     if query.text:
         parts.append(f"“{query.text}”")
     return " — ".join(parts)
-
-
-def _needs_extraction(d: StoryDraft, settings: Settings) -> bool:
-    if not d.link:
-        return False
-    text = html_to_text(d.content or d.summary or "")
-    return len(text) < settings.extract_min_chars
 
 
 def _ms(t0: float) -> int:

@@ -1,24 +1,152 @@
 """The CPU-bound steps of a feed update, as top-level functions that run in worker
-processes (picklable, importing only what they use). No I/O, no database.
+processes (picklable, importing only what they use). No I/O but reading the model once
+per process; no database.
+
+Everything per story that costs CPU happens here, so the app's own thread only talks to
+the database: HTML to plain text, the SimHash fingerprint, and classification.
 """
 
 from __future__ import annotations
 
-from .types import Article, ParsedFeed, StoryDraft
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ModelError
+from .textutil import html_to_text
+from .types import Article, Document, ParsedFeed, Prediction, StoryDraft
+
+if TYPE_CHECKING:
+    from .classify import Classifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRef:
+    """Where a worker finds the classifier (it loads it once and keeps it)."""
+
+    models_dir: str
+    taxonomy_path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """A story draft with what the pipeline derives from it in a worker."""
+
+    draft: StoryDraft
+    summary_text: str
+    body_text: str  # plain text of the feed's full content ("" when it carries none)
+    needs_extraction: bool
+    fingerprint: int | None
+    prediction: Prediction | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParseOutcome:
+    feed: ParsedFeed  # without entries: the stories travel as ``stories``
+    stories: list[Prepared]
+    post_dates: list[object]  # the entries' published datetimes, for adaptive polling
+    model_error: str | None = None
+
+
+_models: dict[tuple[str, str, float], Classifier] = {}
+
+
+def _classifier(ref: ModelRef) -> Classifier:
+    from .classify import Classifier
+    from .taxonomy import Taxonomy
+
+    manifest = Path(ref.models_dir) / "classifier" / "manifest.json"
+    try:
+        stamp = manifest.stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    key = (ref.models_dir, ref.taxonomy_path, stamp)
+    clf = _models.get(key)
+    if clf is None:
+        _models.clear()  # a retrained model replaces the old one
+        clf = Classifier.load(Path(ref.models_dir), taxonomy=Taxonomy.load(Path(ref.taxonomy_path)))
+        _models[key] = clf
+    return clf
+
+
+def classify_docs(
+    docs: list[Document], model: ModelRef | None
+) -> tuple[list[Prediction] | None, str | None]:
+    if model is None or not docs:
+        return None, None
+    try:
+        return _classifier(model).predict(docs), None
+    except ModelError as e:
+        return None, str(e)
+
+
+def document(d: StoryDraft, summary: str, body: str) -> Document:
+    return Document(
+        id=d.key,
+        title=d.title,
+        summary=summary,
+        text=body if body != summary else "",
+        categories=d.categories,
+    )
 
 
 def parse_job(
-    body: bytes, url: str, content_type: str | None
-) -> tuple[ParsedFeed, list[StoryDraft]]:
-    """Bytes -> parsed feed and the stories it holds, with their identities."""
-    from .dedupe import story_drafts
+    body: bytes,
+    url: str,
+    content_type: str | None,
+    model: ModelRef | None = None,
+    min_chars: int = 600,
+) -> ParseOutcome:
+    """Bytes -> the feed, its stories with their identities, plain text, fingerprints and
+    topics (from the feed's own text; stories whose page is extracted are classified again
+    with the full text)."""
+    from .dedupe import simhash, story_drafts
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type)
-    return parsed, story_drafts(parsed)
+    drafts = story_drafts(parsed)
+    texts = []
+    for d in drafts:
+        summary = html_to_text(d.summary or "")
+        content = html_to_text(d.content) if d.content else ""
+        texts.append((summary, content))
+    preds, error = classify_docs(
+        [document(d, s, c or s) for d, (s, c) in zip(drafts, texts, strict=True)], model
+    )
+    stories = []
+    for i, (d, (summary, content)) in enumerate(zip(drafts, texts, strict=True)):
+        body_text = content or summary
+        stories.append(
+            Prepared(
+                draft=d,
+                summary_text=summary,
+                body_text=content,
+                needs_extraction=bool(d.link) and len(body_text) < min_chars,
+                fingerprint=simhash(f"{d.title}\n{body_text}") if body_text else None,
+                prediction=preds[i] if preds is not None else None,
+            )
+        )
+    return ParseOutcome(
+        feed=replace(parsed, entries=()),
+        stories=stories,
+        post_dates=[e.published for e in parsed.entries if e.published],
+        model_error=error,
+    )
 
 
-def extract_job(html: bytes, url: str) -> Article | None:
+def extract_job(html: bytes, url: str, title: str) -> tuple[Article | None, int | None]:
+    """The page's article text and the story's fingerprint over it."""
+    from .dedupe import simhash
     from .extract import extract_article
 
-    return extract_article(html, url)
+    art = extract_article(html, url)
+    return art, (simhash(f"{title}\n{art.text}") if art is not None else None)
+
+
+def classify_job(
+    docs: list[Document], model: ModelRef
+) -> tuple[list[Prediction] | None, str | None]:
+    return classify_docs(docs, model)
