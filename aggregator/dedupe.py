@@ -30,9 +30,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from html import unescape
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import numpy as np
 
 from aggregator.types import ParsedEntry, ParsedFeed, StoryDraft
 
@@ -342,16 +344,13 @@ def simhash(text: str) -> int:
     size = min(_SHINGLE, len(words))
     shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
     blob = b"".join(hashlib.blake2b(s.encode(), digest_size=8).digest() for s in shingles)
-    # Count, for each of the 64 bit positions, how many shingle hashes set it. Counting
-    # byte values per column first keeps the Python-level work independent of text length.
-    result = 0
-    for column in range(8):
-        byte_counts = Counter(blob[column::8])
-        for bit in range(8):
-            ones = sum(n for value, n in byte_counts.items() if value >> bit & 1)
-            if 2 * ones > len(shingles):
-                result |= 1 << (column * 8 + bit)
-    return result
+    # For each of the 64 bit positions (byte-major, least significant bit first), count
+    # the shingle hashes that set it; the majority decides the bit.
+    bits = np.unpackbits(
+        np.frombuffer(blob, dtype=np.uint8).reshape(-1, 8), axis=1, bitorder="little"
+    )
+    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(shingles)
+    return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little")
 
 
 def hamming(a: int, b: int) -> int:
