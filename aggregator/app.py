@@ -388,13 +388,15 @@ class App:
             raise payload  # a FeedError is recorded by the caller; anything else is a bug
         if kind == "unchanged":
             result: FetchResult = payload
+            last = feed.poll_interval if feed.error_count == 0 else None
             return schedule.after_success(
                 feed,
                 result,
                 outcome="not_modified" if result.status == "not_modified" else "unchanged",
                 now=self.now(),
                 policy=self.policy,
-                post_dates=self._post_dates(feed),
+                post_dates=[] if last else self._post_dates(feed),
+                base=last,
                 ms=_ms(t0),
             )
         if kind == "parsed":

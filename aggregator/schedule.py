@@ -99,10 +99,16 @@ def after_success(
     title: str | None = None,
     site: str | None = None,
     ms: int = 0,
+    base: timedelta | None = None,
 ) -> FeedCheck:
-    base = adaptive_interval(
-        post_dates, now, policy, hints=(ttl, result.max_age), override=feed.interval
-    )
+    """``base``: an interval already known (a 304 reuses the last one: nothing new was
+    posted, so the rate estimate stands); else computed from ``post_dates``."""
+    if base is None or feed.interval is not None:
+        base = adaptive_interval(
+            post_dates, now, policy, hints=(ttl, result.max_age), override=feed.interval
+        )
+    elif result.max_age is not None and result.max_age > base:
+        base = _clamp(result.max_age, policy)
     url, r_url, r_count, r_first = _redirect_state(feed, result, now, policy)
     return FeedCheck(
         feed_id=feed.id,
@@ -125,6 +131,7 @@ def after_success(
         redirect_count=r_count,
         redirect_first_seen=r_first,
         success=True,
+        interval=base,
     )
 
 

@@ -69,6 +69,7 @@ class Feed:
     redirect_count: int
     redirect_first_seen: datetime | None
     stories: int = 0
+    poll_interval: timedelta | None = None  # the base interval last chosen (no jitter)
 
     @property
     def cache(self) -> CacheState:
@@ -311,6 +312,7 @@ class FeedCheck:
     redirect_count: int = 0
     redirect_first_seen: datetime | None = None
     success: bool = False  # stamps last_success and keeps caching fields
+    interval: timedelta | None = None  # the base interval chosen (before jitter)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

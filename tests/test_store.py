@@ -460,3 +460,56 @@ def test_migration_2_backfills_simhash_bands(db_url: str) -> None:
     )
     assert [st.title for st in s.stories(StoryQuery())] == ["Old story"]
     s.close()
+
+
+def test_save_checks_batches_story_less_outcomes(store) -> None:  # type: ignore[no-untyped-def]
+    from aggregator.store.sql import FETCH_LOG_KEEP
+
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    store.save_update(check(a.id, etag='"v1"', body_hash="h", interval=timedelta(hours=2)), [])
+    for i in range(FETCH_LOG_KEEP + 3):
+        store.save_checks(
+            [
+                check(a.id, T0 + timedelta(minutes=i), outcome="not_modified", etag=None),
+                check(
+                    b.id,
+                    T0 + timedelta(minutes=i),
+                    outcome="error",
+                    success=False,
+                    status="error",
+                    error_count=i + 1,
+                    first_error_at=T0,
+                    last_error="HTTP 503",
+                    http_status=503,
+                ),
+            ]
+        )
+    fa, fb = store.get_feed(a.id), store.get_feed(b.id)
+    # a 304 keeps the validators and the base interval, stamps the success
+    assert (fa.etag, fa.body_hash, fa.poll_interval) == ('"v1"', "h", timedelta(hours=2))
+    assert fa.last_success == T0 + timedelta(minutes=FETCH_LOG_KEEP + 2)
+    assert (fb.status, fb.error_count, fb.last_error, fb.last_success) == (
+        "error",
+        FETCH_LOG_KEEP + 3,
+        "HTTP 503",
+        None,
+    )
+    assert len(store.fetch_log(a.id, limit=1000)) == FETCH_LOG_KEEP
+    assert len(store.fetch_log(b.id, limit=1000)) == FETCH_LOG_KEEP
+    assert store.fetch_log(b.id)[0].http_status == 503
+    # a disabled feed is switched off
+    store.save_checks(
+        [
+            check(
+                b.id,
+                status="disabled",
+                outcome="error",
+                success=False,
+                error_count=99,
+                first_error_at=T0,
+                last_error="gone for a month",
+            )
+        ]
+    )
+    assert store.get_feed(b.id).enabled is False

@@ -118,6 +118,11 @@ def _m2_simhash_bands(conn: Connection) -> None:
         )
 
 
+def _m3_poll_interval(conn: Connection) -> None:
+    if "poll_interval_s" not in _columns(conn, "feed"):
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN poll_interval_s INTEGER")
+
+
 def simhash_bands(fp: int) -> dict[str, int]:
     u = fp & ((1 << 64) - 1)
     return {f"b{i}": (u >> (16 * i)) & 0xFFFF for i in range(4)}
@@ -136,6 +141,7 @@ _TABLES = (
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
+    (3, "remember each feed's base polling interval", _m3_poll_interval),
 ]
 
 

@@ -13,7 +13,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
@@ -384,15 +399,39 @@ class SqlStore:
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
 
     def save_checks(self, checks: Sequence[FeedCheck]) -> None:
-        """Apply several story-less outcomes (304s, errors) in one transaction."""
+        """Apply several story-less outcomes (304s, errors) in one transaction: one
+        executemany UPDATE, one executemany INSERT into the fetch log, one prune."""
         if not checks:
             return
         with self._write() as s:
-            for check in checks:
-                feed = s.get(FeedRow, check.feed_id)
-                if feed is None:
-                    raise NotFoundError(f"no feed {check.feed_id}")
-                self._apply_check(s, feed, check, 0, 0)
+            simple = [c for c in checks if not c.url and not c.title and not c.site]
+            for check in checks:  # rare: a URL adopted or a title learnt: the full path
+                if check not in simple:
+                    feed = s.get(FeedRow, check.feed_id)
+                    if feed is None:
+                        raise NotFoundError(f"no feed {check.feed_id}")
+                    self._apply_check(s, feed, check, 0, 0)
+            if not simple:
+                return
+            conn = s.connection()
+            conn.execute(_CHECK_UPDATE, [_check_params(c) for c in simple])
+            conn.execute(
+                insert(tables.table(FetchLogRow)),
+                [
+                    {
+                        "feed_id": c.feed_id,
+                        "at": c.at,
+                        "outcome": c.outcome,
+                        "http_status": c.http_status,
+                        "ms": c.ms,
+                        "new": 0,
+                        "updated": 0,
+                        "error": c.last_error if c.outcome == "error" else None,
+                    }
+                    for c in simple
+                ],
+            )
+            _prune_fetch_log(conn, sorted({c.feed_id for c in simple}))
 
     def _assign_clusters(
         self, s: Session, rows: Sequence[StoryRow], feed_id: int, now: datetime
@@ -501,6 +540,8 @@ class SqlStore:
         feed.redirect_count = check.redirect_count
         feed.redirect_first_seen = check.redirect_first_seen
         feed.lease_owner = feed.lease_until = None
+        if check.interval is not None:
+            feed.poll_interval_s = int(check.interval.total_seconds())
         if check.status == "disabled":
             feed.enabled = False
         if check.success:
@@ -526,18 +567,7 @@ class SqlStore:
             )
         )
         s.flush()
-        keep = (
-            select(LGC.id)
-            .where(LGC.feed_id == check.feed_id)
-            .order_by(col(LGC.at).desc(), col(LGC.id).desc())
-            .limit(FETCH_LOG_KEEP)
-        )
-        s.execute(
-            delete(FetchLogRow).where(
-                LGC.feed_id == check.feed_id,
-                col(LGC.id).not_in(keep.scalar_subquery()),
-            )
-        )
+        _prune_fetch_log(s.connection(), [check.feed_id])
 
     def stories(self, query: StoryQuery) -> list[Story]:
         with self._read() as s:
@@ -706,6 +736,85 @@ class SqlStore:
 # --- conversions --------------------------------------------------------------------------
 
 
+def _prune_fetch_log(conn: Any, feed_ids: Sequence[int]) -> None:
+    """Keep the newest FETCH_LOG_KEEP rows of each feed (one statement for many feeds)."""
+    for chunk in _chunks(list(feed_ids), 500):
+        ranked = (
+            select(
+                LGC.id,
+                func.row_number()
+                .over(partition_by=LGC.feed_id, order_by=(LGC.at.desc(), LGC.id.desc()))
+                .label("rank"),
+            )
+            .where(LGC.feed_id.in_(chunk))
+            .subquery()
+        )
+        old = select(ranked.c.id).where(ranked.c.rank > FETCH_LOG_KEEP)
+        conn.execute(delete(tables.table(FetchLogRow)).where(LGC.id.in_(old)))
+
+
+_F = tables.table(FeedRow)
+_CHECK_UPDATE = (
+    update(_F)
+    .where(_F.c.id == bindparam("fid"))
+    .values(
+        last_check=bindparam("at"),
+        next_check=bindparam("next_check"),
+        status=bindparam("status"),
+        enabled=case((bindparam("disable", type_=Boolean) == true(), false()), else_=_F.c.enabled),
+        error_count=bindparam("error_count"),
+        first_error_at=bindparam("first_error_at"),
+        last_error=bindparam("last_error"),
+        redirect_url=bindparam("redirect_url"),
+        redirect_count=bindparam("redirect_count"),
+        redirect_first_seen=bindparam("redirect_first_seen"),
+        lease_owner=None,
+        lease_until=None,
+        poll_interval_s=func.coalesce(
+            bindparam("poll_interval_s", type_=Integer), _F.c.poll_interval_s
+        ),
+        last_success=func.coalesce(
+            bindparam("last_success", type_=_F.c.last_success.type), _F.c.last_success
+        ),
+        etag=case(
+            (bindparam("cache", type_=Boolean) == true(), bindparam("etag")), else_=_F.c.etag
+        ),
+        last_modified=case(
+            (bindparam("cache", type_=Boolean) == true(), bindparam("last_modified")),
+            else_=_F.c.last_modified,
+        ),
+        body_hash=case(
+            (bindparam("cache", type_=Boolean) == true(), bindparam("body_hash")),
+            else_=_F.c.body_hash,
+        ),
+    )
+)
+
+
+def _check_params(c: FeedCheck) -> dict[str, Any]:
+    # A 304 keeps the validators we sent; a 200 with an unchanged body may bring new ones.
+    cache = c.success and c.outcome == "unchanged"
+    return {
+        "fid": c.feed_id,
+        "at": c.at,
+        "next_check": c.next_check,
+        "status": c.status,
+        "disable": c.status == "disabled",
+        "error_count": c.error_count,
+        "first_error_at": c.first_error_at,
+        "last_error": c.last_error,
+        "redirect_url": c.redirect_url,
+        "redirect_count": c.redirect_count,
+        "redirect_first_seen": c.redirect_first_seen,
+        "poll_interval_s": int(c.interval.total_seconds()) if c.interval is not None else None,
+        "last_success": c.at if c.success else None,
+        "cache": cache,
+        "etag": c.etag,
+        "last_modified": c.last_modified,
+        "body_hash": c.body_hash,
+    }
+
+
 def _fill_row(row: StoryRow, rec: StoryRecord, *, is_new: bool) -> None:
     d = rec.draft
     row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
@@ -771,6 +880,7 @@ def _feed(r: FeedRow, stories: int) -> Feed:
         last_modified=r.last_modified,
         body_hash=r.body_hash,
         interval=timedelta(seconds=r.interval_s) if r.interval_s else None,
+        poll_interval=timedelta(seconds=r.poll_interval_s) if r.poll_interval_s else None,
         next_check=r.next_check,
         last_check=r.last_check,
         last_success=r.last_success,

@@ -57,6 +57,7 @@ class FeedRow(SQLModel, table=True):
     last_modified: str | None = Field(default=None, sa_type=Text)
     body_hash: str | None = None
     interval_s: int | None = None  # user override
+    poll_interval_s: int | None = None  # the base interval last chosen (before jitter)
     next_check: datetime | None = _dt(index=True)
     last_check: datetime | None = _dt()
     last_success: datetime | None = _dt()
