@@ -13,11 +13,10 @@ import csv
 import io
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .app import App, make_app
-from .config import Settings
+from .config import Settings, parse_when
 from .errors import AggregatorError, ConfigError, NotFoundError
 from .textutil import html_to_text, one_line
 from .types import Document, Feed, Story, StoryQuery, UpdateResult
@@ -208,33 +207,6 @@ def stories_table(stories: Sequence[Story], title: str | None = None) -> Table:
             topics_text(s),
         )
     return t
-
-
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.I)
-
-
-def parse_when(value: str | None, *, now: datetime | None = None) -> datetime | None:
-    """'7d', '24h', '30m', '2w', or an ISO date / datetime (UTC when no zone is given)."""
-    if value is None or not value.strip():
-        return None
-    now = now or datetime.now(UTC)
-    m = _SINCE.match(value)
-    if m:
-        n, unit = float(m.group(1)), m.group(2).lower()
-        delta = {
-            "m": timedelta(minutes=n),
-            "h": timedelta(hours=n),
-            "d": timedelta(days=n),
-            "w": timedelta(weeks=n),
-        }
-        return now - delta[unit]
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as e:
-        raise ConfigError(
-            f"cannot read {value!r} as a time: use 7d, 24h, 30m, 2w or 2026-11-01"
-        ) from e
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def build_query(

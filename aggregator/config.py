@@ -8,10 +8,11 @@ loads it on every command).
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,33 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.I)
+
+
+def parse_when(value: str | None, *, now: datetime | None = None) -> datetime | None:
+    """'7d', '24h', '30m', '2w', or an ISO date / datetime (UTC when no zone is given)."""
+    if value is None or not value.strip():
+        return None
+    now = now or datetime.now(UTC)
+    m = _SINCE.match(value)
+    if m:
+        n, unit = float(m.group(1)), m.group(2).lower()
+        delta = {
+            "m": timedelta(minutes=n),
+            "h": timedelta(hours=n),
+            "d": timedelta(days=n),
+            "w": timedelta(weeks=n),
+        }
+        return now - delta[unit]
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ConfigError(
+            f"cannot read {value!r} as a time: use 7d, 24h, 30m, 2w or 2026-11-01"
+        ) from e
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 # --- feeds.yaml / OPML -------------------------------------------------------------------

@@ -16,12 +16,12 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .app import App
+from .config import parse_when
 from .errors import AggregatorError
 from .types import StoryQuery
 
@@ -33,21 +33,7 @@ CONTENT_TYPES = {
     "json": "application/feed+json; charset=utf-8",
 }
 _FEED_PATH = re.compile(r"^/(?:feed|topics/(?P<topic>[^/]+))\.(?P<fmt>atom|rss|json)$")
-_SINCE = re.compile(r"^(\d+)([mhdw])$")
 MAX_LIMIT = 1000
-
-
-def _since(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    m = _SINCE.match(value.strip())
-    now = datetime.now(UTC)
-    if m:
-        n = int(m.group(1))
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: n})
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
@@ -96,7 +82,7 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                     topics=tuple(topics),
                     feed=params.get("feed", [None])[0],
                     text=params.get("q", [None])[0],
-                    since=_since(params.get("since", [None])[0]),
+                    since=parse_when(params.get("since", [None])[0]),
                     limit=max(1, limit),
                 )
                 body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]

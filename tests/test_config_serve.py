@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
 
 from aggregator.app import make_app
-from aggregator.config import Settings, load_feeds, parse_feeds_yaml, parse_opml, to_opml
+from aggregator.config import (
+    Settings,
+    load_feeds,
+    parse_feeds_yaml,
+    parse_opml,
+    parse_when,
+    to_opml,
+)
 from aggregator.errors import ConfigError
 from aggregator.serve import FeedServer
 from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord, TopicScore
@@ -176,3 +183,25 @@ def test_serve_merged_feeds_with_conditional_get(tmp_path: Path) -> None:
                 urllib.request.urlopen(srv.url + "/feed.atom?topic=Gardening")
             assert bad.value.code == 400
             assert b"Domain Names" in urllib.request.urlopen(srv.url + "/").read()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7d", datetime(2026, 11, 21, 12, tzinfo=UTC)),
+        ("24h", datetime(2026, 11, 27, 12, tzinfo=UTC)),
+        ("30m", datetime(2026, 11, 28, 11, 30, tzinfo=UTC)),
+        ("2w", datetime(2026, 11, 14, 12, tzinfo=UTC)),
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T10:00:00+02:00", datetime(2026, 11, 1, 8, tzinfo=UTC)),
+        ("", None),
+    ],
+    ids=["days", "hours", "minutes", "weeks", "date", "offset", "empty"],
+)
+def test_parse_when(text: str, expected: datetime | None) -> None:
+    assert parse_when(text, now=datetime(2026, 11, 28, 12, tzinfo=UTC)) == expected
+
+
+def test_parse_when_refuses_prose() -> None:
+    with pytest.raises(ConfigError, match="7d, 24h"):
+        parse_when("last tuesday")
