@@ -23,7 +23,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
+from rich.text import Text
 
 from .app import App, make_app
 from .config import Settings, parse_when
@@ -202,8 +204,8 @@ def stories_table(stories: Sequence[Story], title: str | None = None) -> Table:
         t.add_row(
             str(s.id),
             s.date.strftime("%Y-%m-%d %H:%M"),
-            s.feed_title or s.feed_url,
-            s.title,
+            Text(s.feed_title or s.feed_url),
+            Text(s.title),  # feed text is data, never rich markup ("[Webinar] …")
             topics_text(s),
         )
     return t
@@ -298,13 +300,13 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     for r in sorted(results, key=lambda r: (r.status != "error", (r.title or r.url).lower())):
         style = {"error": "red", "ok": "green"}.get(r.status, "")
         t.add_row(
-            r.title or r.url,
+            Text(r.title or r.url),
             f"[{style}]{r.status}[/]" if style else r.status,
             str(r.new),
             str(r.updated),
             str(r.extracted),
             str(r.ms),
-            r.error or f"next {_ago(r.next_check)}",
+            Text(r.error or f"next {_ago(r.next_check)}"),
         )
     out.print(t)
     failed = [r for r in results if r.status == "error"]
@@ -357,7 +359,7 @@ def poll(
         elif quiet:
             for r in results:
                 if r.status == "error":
-                    err.print(f"[red]failed[/] {r.url}: {r.error}", highlight=False)
+                    err.print(f"[red]failed[/] {esc(r.url)}: {esc(r.error or '')}", highlight=False)
         else:
             if not results:
                 out.print("No feeds are due. Use --all to poll every feed now.")
@@ -429,32 +431,33 @@ def show(
         )
         emit_json(data)
         return
-    out.print(f"[bold]{s.title}[/]", highlight=False)
+    out.print(f"[bold]{esc(s.title)}[/]", highlight=False)
     out.print(
-        f"[cyan]#{s.id}[/] · {s.feed_title or s.feed_url} · {s.date:%Y-%m-%d %H:%M} UTC",
+        f"[cyan]#{s.id}[/] · {esc(s.feed_title or s.feed_url)} · {s.date:%Y-%m-%d %H:%M} UTC",
         highlight=False,
     )
     if s.link:
-        out.print(s.link, highlight=False)
+        out.print(s.link, highlight=False, markup=False)
     if s.author:
-        out.print(f"by {s.author}", highlight=False)
+        out.print(f"by {s.author}", highlight=False, markup=False)
     if s.categories:
-        out.print("feed categories: " + ", ".join(s.categories), highlight=False)
+        out.print("feed categories: " + ", ".join(s.categories), highlight=False, markup=False)
     out.print(
         "topics: "
         + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in s.topics) or "none")
     )
     summary = html_to_text(s.summary or "")
     if summary:
-        out.print("\n" + summary, highlight=False)
+        out.print("\n" + summary, highlight=False, markup=False)
     status = s.extraction_status + (f": {s.extraction_error}" if s.extraction_error else "")
-    out.print(f"\n[dim]full text: {status}[/]")
+    out.print(f"\n[dim]full text: {esc(status)}[/]")
     if s.full_text:
-        out.print(one_line(s.full_text, 1200), highlight=False)
+        out.print(one_line(s.full_text, 1200), highlight=False, markup=False)
     if others:
         out.print("\nalso covered by:")
         for o in others:
-            out.print(f"  #{o.id} {o.feed_title or o.feed_url} {o.link or ''}", highlight=False)
+            line = f"  #{o.id} {o.feed_title or o.feed_url} {o.link or ''}"
+            out.print(line, highlight=False, markup=False)
 
 
 @app.command()
@@ -512,13 +515,13 @@ def feeds_list(
             f.status, ""
         )
         t.add_row(
-            f.title or f.name or f.url,
+            Text(f.title or f.name or f.url),
             f"[{style}]{f.status}[/]",
             str(f.stories),
             _ago(f.last_success, now),
             str(f.error_count),
             _ago(f.next_check, now) if f.status in ("active", "error") else "—",
-            f.last_error or "",
+            Text(f.last_error or ""),
         )
     out.print(t)
 
@@ -544,7 +547,7 @@ def feeds_add(
                     url, name=name if len(urls) == 1 else None, discover=not no_discover
                 )
             except AggregatorError as e:
-                err.print(f"[red]not added[/] {url}: {e}", highlight=False)
+                err.print(f"[red]not added[/] {esc(url)}: {esc(str(e))}", highlight=False)
                 failed += 1
                 continue
             what = "added" if added.created else "already present"
@@ -752,7 +755,7 @@ def classify(
         try:
             for _, item in _read_jsonl_docs(stream, "stdin" if file == "-" else file):
                 if isinstance(item, str):
-                    err.print(f"[red]error:[/] {item}", highlight=False)
+                    err.print(f"[red]error:[/] {esc(item)}", highlight=False)
                     bad += 1
                     continue
                 batch.append(item)
@@ -828,7 +831,7 @@ def label(
     if fmt == PollFmt.json:
         emit_json(story_json(story))
     else:
-        out.print(f"#{story.id} {story.title}", highlight=False)
+        out.print(f"#{story.id} {story.title}", highlight=False, markup=False)
         out.print(
             "topics: "
             + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in story.topics) or "none")
@@ -935,7 +938,7 @@ def explain(
             }
         )
         return
-    out.print(f"[bold]#{story.id} {story.title}[/]", highlight=False)
+    out.print(f"[bold]#{story.id} {esc(story.title)}[/]", highlight=False)
     if not exps:
         out.print("No topic was given or came close.")
     for e in exps:
@@ -944,11 +947,15 @@ def explain(
         out.print(f"\n{e.topic}: score {e.score:.2f} / threshold {e.threshold:.2f} — {mark}{via}")
         if e.terms_up:
             out.print(
-                "  up:   " + ", ".join(f"{w} (+{v:.2f})" for w, v in e.terms_up), highlight=False
+                "  up:   " + ", ".join(f"{w} (+{v:.2f})" for w, v in e.terms_up),
+                highlight=False,
+                markup=False,
             )
         if e.terms_down:
             out.print(
-                "  down: " + ", ".join(f"{w} ({v:.2f})" for w, v in e.terms_down), highlight=False
+                "  down: " + ", ".join(f"{w} ({v:.2f})" for w, v in e.terms_down),
+                highlight=False,
+                markup=False,
             )
 
 
@@ -964,5 +971,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         if state.traceback:
             raise
         kind = "not found" if isinstance(e, NotFoundError) else "error"
-        err.print(f"[red]{kind}:[/] {e}", highlight=False)
+        err.print(f"[red]{kind}:[/] {esc(str(e))}", highlight=False)
         raise SystemExit(2 if isinstance(e, ConfigError | NotFoundError) else 1) from None

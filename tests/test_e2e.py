@@ -207,3 +207,26 @@ def test_bad_cli_input_is_one_clear_line(env: Path, capsys: pytest.CaptureFixtur
     code, _, err = run(capsys, "show", "12345")
     assert code == 2
     assert "no story 12345" in err
+
+
+def test_feed_text_is_never_rich_markup(
+    site: LocalServer, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    title = "[Webinar] Registry [bold]abuse[/bold] update [/]"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>[Feed] x</title>'
+        f"<link>http://h.example/</link><item><title>{title}</title>"
+        "<link>http://h.example/1</link><description>[red]not red[/red]</description>"
+        "</item></channel></rss>"
+    ).encode()
+    url = site.route("/brackets", body=body)
+    (env / "feeds.yaml").write_text(f"feeds:\n  - url: {url}\n")
+    assert run(capsys, "poll", "--all", "--no-extract")[0] == 0
+    code, out, err = run(capsys, "stories")
+    assert code == 0, err
+    assert "[Webinar]" in out
+    assert "[/bold]" in out  # shown as text, not swallowed as a style
+    code, out, err = run(capsys, "show", "1")
+    assert code == 0, err
+    assert title in out
+    assert "[red]not red[/red]" in out
