@@ -54,6 +54,7 @@ from .types import (
     UpdateResult,
     utc_now,
 )
+from .workers import WorkerDiedError
 
 if TYPE_CHECKING:
     from .classify import Classifier
@@ -405,6 +406,8 @@ class App:
                 parsed: ParseOutcome = pf.result()
             except TimeoutError as e:
                 raise ParseError(feed.url, "parsing took too long") from e
+            except WorkerDiedError as e:  # e.g. a parser crash on a hostile document
+                raise ParseError(feed.url, f"the parser crashed on this feed ({e})") from e
             self._note_model_error(parsed.model_error)
             known = self.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
             fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
@@ -444,6 +447,8 @@ class App:
                 return p.draft.key, ExtractError(link, f"page fetch failed: {e.message}"), None
             except TimeoutError:
                 return p.draft.key, ExtractError(link, f"extraction took over {timeout:g} s"), None
+            except WorkerDiedError as e:
+                return p.draft.key, ExtractError(link, f"the extractor crashed ({e})"), None
             except ExtractError as e:
                 return p.draft.key, e, None
             if art is None:
