@@ -445,14 +445,18 @@ def _rss10(spec: FeedSpec, entries: list[_Entry], site: str, title: str, text: T
     return "".join(out)
 
 
-def build_corpus(seed: int, n: int, hosts: int, corpus_dir: Path) -> list[ServedFeed]:
+def corpus_dir(workdir: Path, seed: int) -> Path:
+    return workdir / f"corpus-seed{seed}"
+
+
+def build_corpus(seed: int, n: int, hosts: int, directory: Path) -> list[ServedFeed]:
     """Feed i lives on host 127.0.0.(1 + i % hosts) at /feeds/i.xml; bodies are also
-    written to ``corpus_dir`` (the parse microbenchmark reads them from there)."""
-    corpus_dir.mkdir(parents=True, exist_ok=True)
+    written to ``directory`` (the parse microbenchmark reads them from there)."""
+    directory.mkdir(parents=True, exist_ok=True)
     feeds = []
     for i in range(n):
         spec = feed_spec(seed, i)
-        path = corpus_dir / f"{i:05d}.xml"
+        path = directory / f"{i:05d}.xml"
         if path.exists():
             raw = path.read_bytes()
         else:
@@ -1203,7 +1207,8 @@ def one_run(
 ) -> Run:
     run = Run(n=n)
     rundir = workdir / f"n{n}-r{rep}"
-    rundir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(rundir, ignore_errors=True)  # fresh databases, even in a reused workdir
+    rundir.mkdir(parents=True)
     urls = server.serve(feeds)
     feeds_yaml = rundir / "feeds.yaml"
     feeds_yaml.write_text("feeds:\n" + "".join(f"  - url: {u}\n" for u in urls))
@@ -1423,7 +1428,8 @@ def profile_run(
     a: argparse.Namespace, n: int, feeds: list[ServedFeed], server: FeedServer, workdir: Path
 ) -> dict[str, Any]:
     pdir = workdir / f"profile-n{n}"
-    pdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(pdir, ignore_errors=True)
+    pdir.mkdir(parents=True)
     urls = server.serve(feeds)
     feeds_yaml = pdir / "feeds.yaml"
     feeds_yaml.write_text("feeds:\n" + "".join(f"  - url: {u}\n" for u in urls))
@@ -1441,7 +1447,7 @@ def profile_run(
     manifest.write_text(
         json.dumps([{**asdict(f.spec), "updated": None, "size": len(f.raw)} for f in feeds])
     )
-    corpus = workdir / "corpus"
+    corpus = corpus_dir(workdir, a.seed)
     cmd = [sys.executable, str(HERE), "--child", "parse", "--manifest", str(manifest)]
     cmd += ["--corpus", str(corpus), "--cprofile", str(pdir / "parse.prof")]
     out["parse"] = run_child("profile-parse", cmd, env, server, pdir).result
@@ -1688,7 +1694,7 @@ def main(argv: list[str] | None = None) -> int:
     profiles = {}
     try:
         t0 = time.perf_counter()
-        all_feeds = build_corpus(a.seed, max(a.feeds), a.hosts, workdir / "corpus")
+        all_feeds = build_corpus(a.seed, max(a.feeds), a.hosts, corpus_dir(workdir, a.seed))
         print(f"corpus of {len(all_feeds)} feeds ready in {time.perf_counter() - t0:.1f} s")
         server.serve(all_feeds)
         print(server_selfcheck(server, all_feeds), flush=True)
