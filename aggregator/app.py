@@ -282,8 +282,6 @@ class App:
         if not feeds:
             return
         loop, fetcher = self._ensure_fetcher()
-        pool = self._ensure_pool()
-        model = self._model_ref()
         events: queue.Queue[tuple[str, Feed, Any]] = queue.Queue()
         started = {f.id: time.monotonic() for f in feeds}
         pending = {f.id for f in feeds}
@@ -302,10 +300,17 @@ class App:
                 return
             from .jobs import parse_job
 
-            pf = pool.submit(
-                parse_job, result.body, result.final_url, result.content_type, model, min_chars,
+            # The pool starts on the first body to parse (an all-304 poll never needs it);
+            # the model reference is read per job, so a missing model is tried only once.
+            pf = self._ensure_pool().submit(
+                parse_job,
+                result.body,
+                result.final_url,
+                result.content_type,
+                self._model_ref(),
+                min_chars,
                 timeout=60.0,
-            )  # fmt: skip
+            )
             light = replace(result, body=b"")  # the worker has the bytes now
 
             def parsed(p: Future[ParseOutcome]) -> None:
@@ -330,7 +335,7 @@ class App:
                 for kind, feed, payload in batch:
                     t0 = started[feed.id]
                     try:
-                        outcome = self._handle(kind, feed, payload, events, extract, model, t0)
+                        outcome = self._handle(kind, feed, payload, events, extract, t0)
                     except FeedError as e:
                         outcome = self._error_check(feed, e, t0)
                     if isinstance(outcome, FeedCheck):
@@ -380,7 +385,6 @@ class App:
         payload: Any,
         events: queue.Queue[tuple[str, Feed, Any]],
         extract: bool,
-        model: ModelRef | None,
         t0: float,
     ) -> UpdateResult | FeedCheck | None:
         """One event of one feed: a FeedCheck to write in a batch, an UpdateResult already
@@ -415,7 +419,7 @@ class App:
             if not to_extract:
                 return self._finish(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self._ensure_fetcher()
-            fut = loop.submit(self._extract_many(fetcher, to_extract, model))
+            fut = loop.submit(self._extract_many(fetcher, to_extract, self._model_ref()))
             fut.add_done_callback(
                 lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
             )
