@@ -182,7 +182,7 @@ def test_feed_state_and_fetch_log(store) -> None:  # type: ignore[no-untyped-def
 
 
 def test_fetch_log_is_bounded(store) -> None:  # type: ignore[no-untyped-def]
-    from aggregator.store.sql import FETCH_LOG_KEEP
+    from aggregator.store.rows import FETCH_LOG_KEEP
 
     feed = store.get_feed("https://a.example/feed")
     for i in range(FETCH_LOG_KEEP + 7):
@@ -463,7 +463,7 @@ def test_migration_2_backfills_simhash_bands(db_url: str) -> None:
 
 
 def test_save_checks_batches_story_less_outcomes(store) -> None:  # type: ignore[no-untyped-def]
-    from aggregator.store.sql import FETCH_LOG_KEEP
+    from aggregator.store.rows import FETCH_LOG_KEEP
 
     a = store.get_feed("https://a.example/feed")
     b = store.get_feed("https://b.example/feed")

@@ -10,23 +10,17 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Engine,
-    Integer,
     and_,
-    bindparam,
-    case,
     delete,
-    false,
     func,
     insert,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -38,7 +32,6 @@ from ..types import (
     Feed,
     FeedCheck,
     FeedSource,
-    FeedStatus,
     Prediction,
     SaveResult,
     Story,
@@ -47,6 +40,21 @@ from ..types import (
     TopicScore,
 )
 from . import dialect, tables
+from .rows import (
+    CHECK_UPDATE,
+    aware,
+    band,
+    brief,
+    check_params,
+    chunks,
+    feed_from_row,
+    fill_row,
+    new_feed_row,
+    prune_fetch_log,
+    search_body,
+    story_from_row,
+    utc,
+)
 from .tables import (
     FeedRow,
     FetchLogRow,
@@ -64,7 +72,6 @@ STC = columns(StoryTopicRow)
 LC = columns(LabelRow)
 LGC = columns(FetchLogRow)
 
-FETCH_LOG_KEEP = 50
 NEAR_DUP_WINDOW = timedelta(days=14)
 NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
 
@@ -94,20 +101,13 @@ class LabelledStory:
     negative: tuple[str, ...]
 
 
-def _signed64(v: int | None) -> int | None:
-    if v is None:
-        return None
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
 class SqlStore:
     def __init__(self, url: str) -> None:
         try:
             self.engine: Engine = dialect.make_engine(url)
             dialect.migrate(self.engine)
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot open database: {_brief(e)}") from e
+            raise StoreError(f"cannot open database: {brief(e)}") from e
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._topic_ids: dict[str, int] = {}
@@ -124,7 +124,7 @@ class SqlStore:
             with Session(self.engine) as s:
                 yield s
         except SQLAlchemyError as e:
-            raise StoreError(_brief(e)) from e
+            raise StoreError(brief(e)) from e
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -132,9 +132,9 @@ class SqlStore:
             with Session(self._writer) as s, s.begin():
                 yield s
         except IntegrityError as e:
-            raise StoreError(f"constraint violated: {_brief(e)}") from e
+            raise StoreError(f"constraint violated: {brief(e)}") from e
         except SQLAlchemyError as e:
-            raise StoreError(_brief(e)) from e
+            raise StoreError(brief(e)) from e
 
     # --- topics -------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class SqlStore:
                 row = rows.get(src.url)
                 interval_s = int(src.interval.total_seconds()) if src.interval else None
                 if row is None:
-                    s.add(_new_feed_row(src, now))
+                    s.add(new_feed_row(src, now))
                     added += 1
                     continue
                 new = (src.name, list(src.topics), interval_s, src.enabled)
@@ -192,10 +192,10 @@ class SqlStore:
             row = s.exec(mselect(FeedRow).where(FC.url == source.url)).first()
             created = row is None
             if row is None:
-                row = _new_feed_row(source, now)
+                row = new_feed_row(source, now)
                 s.add(row)
                 s.flush()
-            return _feed(row, 0), created
+            return feed_from_row(row, 0), created
 
     def remove_feed(self, url: str) -> None:
         with self._write() as s:
@@ -211,7 +211,7 @@ class SqlStore:
         with self._read() as s:
             counts = dict(s.execute(select(SC.feed_id, func.count()).group_by(SC.feed_id)).all())
             rows = s.exec(mselect(FeedRow).order_by(FC.id)).all()
-            return [_feed(r, counts.get(r.id, 0)) for r in rows]
+            return [feed_from_row(r, counts.get(r.id, 0)) for r in rows]
 
     def get_feed(self, ref: int | str) -> Feed:
         with self._read() as s:
@@ -222,7 +222,7 @@ class SqlStore:
             n = s.execute(
                 select(func.count()).select_from(StoryRow).where(SC.feed_id == row.id)
             ).scalar_one()
-            return _feed(row, int(n))
+            return feed_from_row(row, int(n))
 
     def claim_due(
         self,
@@ -259,7 +259,7 @@ class SqlStore:
             )
             rows = s.exec(mselect(FeedRow).where(col(FC.id).in_(ids))).all()
             by_id = {r.id: r for r in rows}
-            return [_feed(by_id[i], 0) for i in ids]
+            return [feed_from_row(by_id[i], 0) for i in ids]
 
     def release(self, feed_ids: Sequence[int], owner: str) -> None:
         if not feed_ids:
@@ -279,7 +279,7 @@ class SqlStore:
                     col(FC.status).in_(("active", "error")),
                 )
             ).scalar_one_or_none()
-            return _utc(v)  # func.min keeps the column type, so UTCDateTime applies
+            return utc(v)  # func.min keeps the column type, so UTCDateTime applies
 
     def fetch_log(self, feed_id: int, limit: int = 20) -> list[FetchLogEntry]:
         with self._read() as s:
@@ -291,7 +291,7 @@ class SqlStore:
             )
             return [
                 FetchLogEntry(
-                    at=_aware(r.at),
+                    at=aware(r.at),
                     outcome=r.outcome,
                     http_status=r.http_status,
                     ms=r.ms,
@@ -309,7 +309,7 @@ class SqlStore:
             rows = s.execute(
                 select(SC.sort_date).where(SC.feed_id == feed_id, col(SC.sort_date) >= since)
             ).scalars()
-            return sorted(_aware(r) for r in rows if r is not None)
+            return sorted(aware(r) for r in rows if r is not None)
 
     # --- stories ------------------------------------------------------------------------
 
@@ -318,7 +318,7 @@ class SqlStore:
             return {}
         out: dict[str, str] = {}
         with self._read() as s:
-            for chunk in _chunks(list(keys), 500):
+            for chunk in chunks(list(keys), 500):
                 rows = s.execute(
                     select(SC.key, SC.content_hash).where(
                         SC.feed_id == feed_id, col(SC.key).in_(chunk)
@@ -339,7 +339,7 @@ class SqlStore:
             keys = [r.draft.key for r in records]
             existing = {
                 row.key: row
-                for chunk in _chunks(keys, 500)
+                for chunk in chunks(keys, 500)
                 for row in s.exec(
                     mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
                 )
@@ -351,10 +351,10 @@ class SqlStore:
                 if row is None:
                     row = StoryRow(feed_id=check.feed_id, key=rec.draft.key, title=rec.draft.title)
                     row.first_seen = check.at
-                    _fill_row(row, rec, is_new=True)
+                    fill_row(row, rec, is_new=True)
                     fresh.append((row, rec))
                 else:
-                    _fill_row(row, rec, is_new=False)
+                    fill_row(row, rec, is_new=False)
                     changed.append((row, rec))
             s.add_all([row for row, _ in fresh])
             s.flush()  # one batched INSERT … RETURNING for the new stories' ids
@@ -388,7 +388,7 @@ class SqlStore:
             dialect.write_search_index(
                 conn,
                 [
-                    (row.id, row.title, rec.text if rec.text is not None else _search_body(row))
+                    (row.id, row.title, rec.text if rec.text is not None else search_body(row))
                     for row, rec in (*fresh, *changed)
                     if row.id is not None
                 ],
@@ -414,7 +414,7 @@ class SqlStore:
             if not simple:
                 return
             conn = s.connection()
-            conn.execute(_CHECK_UPDATE, [_check_params(c) for c in simple])
+            conn.execute(CHECK_UPDATE, [check_params(c) for c in simple])
             conn.execute(
                 insert(tables.table(FetchLogRow)),
                 [
@@ -431,7 +431,7 @@ class SqlStore:
                     for c in simple
                 ],
             )
-            _prune_fetch_log(conn, sorted({c.feed_id for c in simple}))
+            prune_fetch_log(conn, sorted({c.feed_id for c in simple}))
 
     def _assign_clusters(
         self, s: Session, rows: Sequence[StoryRow], feed_id: int, now: datetime
@@ -444,7 +444,7 @@ class SqlStore:
         ids = [r.id for r in rows]
         by_url: dict[str, int] = {}
         urls = sorted({r.canonical_url for r in rows if r.canonical_url})
-        for chunk in _chunks(urls, 500):
+        for chunk in chunks(urls, 500):
             for url, cluster in s.execute(
                 select(SC.canonical_url, func.min(SC.cluster_id))
                 .where(
@@ -470,12 +470,12 @@ class SqlStore:
             return
         cands: dict[tuple[int, int | None], list[tuple[int, int]]] = defaultdict(list)
         for i in range(4):
-            band = SC[f"fp_band{i}"]
-            values = sorted({v for r in pending if (v := _band(r, i)) is not None})
-            for chunk in _chunks(values, 500):
+            column = SC[f"fp_band{i}"]
+            values = sorted({v for r in pending if (v := band(r, i)) is not None})
+            for chunk in chunks(values, 500):
                 for cluster, fp, value in s.execute(
-                    select(SC.cluster_id, SC.fingerprint, band).where(
-                        band.in_(chunk),
+                    select(SC.cluster_id, SC.fingerprint, column).where(
+                        column.in_(chunk),
                         SC.feed_id != feed_id,
                         col(SC.cluster_id).is_not(None),
                         col(SC.first_seen) >= now - NEAR_DUP_WINDOW,
@@ -489,7 +489,7 @@ class SqlStore:
                 (
                     cluster
                     for i in range(4)
-                    for cluster, other in cands.get((i, _band(row, i)), ())
+                    for cluster, other in cands.get((i, band(row, i)), ())
                     if ((other & ((1 << 64) - 1)) ^ fp).bit_count() <= NEAR_DUP_MAX_DISTANCE
                 ),
                 None,
@@ -567,7 +567,7 @@ class SqlStore:
             )
         )
         s.flush()
-        _prune_fetch_log(s.connection(), [check.feed_id])
+        prune_fetch_log(s.connection(), [check.feed_id])
 
     def stories(self, query: StoryQuery) -> list[Story]:
         with self._read() as s:
@@ -615,7 +615,7 @@ class SqlStore:
         ids = [r[0].id for r in rows]
         topics: dict[int, list[TopicScore]] = defaultdict(list)
         names = {v: k for k, v in self._topic_map(s).items()}
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             for st in s.exec(mselect(StoryTopicRow).where(col(STC.story_id).in_(chunk))):
                 topics[st.story_id].append(
                     TopicScore(topic=names.get(st.topic_id, "?"), score=st.score, source=st.source)  # type: ignore[arg-type]
@@ -623,7 +623,7 @@ class SqlStore:
         out = []
         for row, url, title, name in rows:
             ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
-            out.append(_story(row, url, title or name, ts))
+            out.append(story_from_row(row, url, title or name, ts))
         return out
 
     def _select_stories(self, s: Session, *conds: Any) -> list[Story]:
@@ -645,7 +645,7 @@ class SqlStore:
     def get_stories(self, ids: Sequence[int]) -> list[Story]:
         out: list[Story] = []
         with self._read() as s:
-            for chunk in _chunks(list(ids), 500):
+            for chunk in chunks(list(ids), 500):
                 out.extend(self._select_stories(s, col(SC.id).in_(chunk)))
         return out
 
@@ -723,7 +723,7 @@ class SqlStore:
                 by_story[r.story_id][0 if r.value else 1].append(names[r.topic_id])
             stories = {
                 st.id: st
-                for chunk in _chunks(list(by_story), 500)
+                for chunk in chunks(list(by_story), 500)
                 for st in self._select_stories(s, col(SC.id).in_(chunk))
             }
         return [
@@ -731,211 +731,3 @@ class SqlStore:
             for i, (p, n) in by_story.items()
             if i in stories
         ]
-
-
-# --- conversions --------------------------------------------------------------------------
-
-
-def _prune_fetch_log(conn: Any, feed_ids: Sequence[int]) -> None:
-    """Keep the newest FETCH_LOG_KEEP rows of each feed (one statement for many feeds)."""
-    for chunk in _chunks(list(feed_ids), 500):
-        ranked = (
-            select(
-                LGC.id,
-                func.row_number()
-                .over(partition_by=LGC.feed_id, order_by=(LGC.at.desc(), LGC.id.desc()))
-                .label("rank"),
-            )
-            .where(LGC.feed_id.in_(chunk))
-            .subquery()
-        )
-        old = select(ranked.c.id).where(ranked.c.rank > FETCH_LOG_KEEP)
-        conn.execute(delete(tables.table(FetchLogRow)).where(LGC.id.in_(old)))
-
-
-_F = tables.table(FeedRow)
-_CHECK_UPDATE = (
-    update(_F)
-    .where(_F.c.id == bindparam("fid"))
-    .values(
-        last_check=bindparam("at"),
-        next_check=bindparam("next_check"),
-        status=bindparam("status"),
-        enabled=case((bindparam("disable", type_=Boolean) == true(), false()), else_=_F.c.enabled),
-        error_count=bindparam("error_count"),
-        first_error_at=bindparam("first_error_at"),
-        last_error=bindparam("last_error"),
-        redirect_url=bindparam("redirect_url"),
-        redirect_count=bindparam("redirect_count"),
-        redirect_first_seen=bindparam("redirect_first_seen"),
-        lease_owner=None,
-        lease_until=None,
-        poll_interval_s=func.coalesce(
-            bindparam("poll_interval_s", type_=Integer), _F.c.poll_interval_s
-        ),
-        last_success=func.coalesce(
-            bindparam("last_success", type_=_F.c.last_success.type), _F.c.last_success
-        ),
-        etag=case(
-            (bindparam("cache", type_=Boolean) == true(), bindparam("etag")), else_=_F.c.etag
-        ),
-        last_modified=case(
-            (bindparam("cache", type_=Boolean) == true(), bindparam("last_modified")),
-            else_=_F.c.last_modified,
-        ),
-        body_hash=case(
-            (bindparam("cache", type_=Boolean) == true(), bindparam("body_hash")),
-            else_=_F.c.body_hash,
-        ),
-    )
-)
-
-
-def _check_params(c: FeedCheck) -> dict[str, Any]:
-    # A 304 keeps the validators we sent; a 200 with an unchanged body may bring new ones.
-    cache = c.success and c.outcome == "unchanged"
-    return {
-        "fid": c.feed_id,
-        "at": c.at,
-        "next_check": c.next_check,
-        "status": c.status,
-        "disable": c.status == "disabled",
-        "error_count": c.error_count,
-        "first_error_at": c.first_error_at,
-        "last_error": c.last_error,
-        "redirect_url": c.redirect_url,
-        "redirect_count": c.redirect_count,
-        "redirect_first_seen": c.redirect_first_seen,
-        "poll_interval_s": int(c.interval.total_seconds()) if c.interval is not None else None,
-        "last_success": c.at if c.success else None,
-        "cache": cache,
-        "etag": c.etag,
-        "last_modified": c.last_modified,
-        "body_hash": c.body_hash,
-    }
-
-
-def _fill_row(row: StoryRow, rec: StoryRecord, *, is_new: bool) -> None:
-    d = rec.draft
-    row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
-    row.title, row.author = d.title, d.author
-    row.published, row.updated = d.published, d.updated
-    row.sort_date = d.published or row.first_seen
-    row.summary, row.content = d.summary, d.content
-    row.categories = list(d.categories)
-    row.content_hash = d.content_hash
-    if is_new or rec.full_text is not None or rec.extraction_status != "skipped":
-        row.full_text = rec.full_text
-        row.extraction_status = rec.extraction_status
-        row.extraction_error = rec.extraction_error
-    row.fingerprint = _signed64(rec.fingerprint)
-    bands = dialect.simhash_bands(rec.fingerprint) if rec.fingerprint is not None else {}
-    row.fp_band0, row.fp_band1 = bands.get("b0"), bands.get("b1")
-    row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
-
-
-def _band(row: StoryRow, i: int) -> int | None:
-    v = getattr(row, f"fp_band{i}")
-    return v if isinstance(v, int) else None
-
-
-def _new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
-    return FeedRow(
-        url=src.url,
-        name=src.name,
-        topics=list(src.topics),
-        enabled=src.enabled,
-        status="active",
-        interval_s=int(src.interval.total_seconds()) if src.interval else None,
-        next_check=now,
-        created=now,
-    )
-
-
-def _utc(v: Any) -> datetime | None:
-    if v is None:
-        return None
-    assert isinstance(v, datetime)
-    return v if v.tzinfo else v.replace(tzinfo=UTC)
-
-
-def _aware(v: datetime | None) -> datetime:
-    assert v is not None
-    return v
-
-
-def _feed(r: FeedRow, stories: int) -> Feed:
-    assert r.id is not None
-    status: FeedStatus = r.status  # type: ignore[assignment]
-    return Feed(
-        id=r.id,
-        url=r.url,
-        name=r.name,
-        title=r.title,
-        site=r.site,
-        topics=tuple(r.topics or ()),
-        status=status,
-        enabled=r.enabled,
-        etag=r.etag,
-        last_modified=r.last_modified,
-        body_hash=r.body_hash,
-        interval=timedelta(seconds=r.interval_s) if r.interval_s else None,
-        poll_interval=timedelta(seconds=r.poll_interval_s) if r.poll_interval_s else None,
-        next_check=r.next_check,
-        last_check=r.last_check,
-        last_success=r.last_success,
-        error_count=r.error_count,
-        first_error_at=r.first_error_at,
-        last_error=r.last_error,
-        redirect_url=r.redirect_url,
-        redirect_count=r.redirect_count,
-        redirect_first_seen=r.redirect_first_seen,
-        stories=stories,
-    )
-
-
-def _story(
-    r: StoryRow, feed_url: str, feed_title: str | None, topics: tuple[TopicScore, ...]
-) -> Story:
-    assert r.id is not None
-    assert r.first_seen is not None
-    return Story(
-        id=r.id,
-        feed_id=r.feed_id,
-        feed_url=feed_url,
-        feed_title=feed_title,
-        key=r.key,
-        guid=r.guid,
-        link=r.link,
-        canonical_url=r.canonical_url,
-        title=r.title,
-        author=r.author,
-        published=r.published,
-        first_seen=r.first_seen,
-        summary=r.summary,
-        content=r.content,
-        full_text=r.full_text,
-        extraction_status=r.extraction_status,  # type: ignore[arg-type]
-        extraction_error=r.extraction_error,
-        categories=tuple(r.categories or ()),
-        topics=topics,
-        cluster_id=r.cluster_id,
-        model_version=r.model_version,
-    )
-
-
-def _search_body(row: StoryRow) -> str:
-    from ..textutil import html_to_text  # light; avoids a parse.py import in the store
-
-    parts = [html_to_text(row.summary or ""), html_to_text(row.content or ""), row.full_text or ""]
-    return "\n".join(p for p in parts if p)
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-def _brief(e: BaseException) -> str:
-    msg = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return msg[0] if msg else type(e).__name__

@@ -1,0 +1,252 @@
+"""Row conversions and the batch statements of the store: ORM rows <-> ``aggregator.types``
+and the executemany statements ``SqlStore`` uses for story-less outcomes. Private to the
+store package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
+
+from ..types import (
+    Feed,
+    FeedCheck,
+    FeedSource,
+    FeedStatus,
+    Story,
+    StoryRecord,
+    TopicScore,
+)
+from . import dialect, tables
+from .tables import FeedRow, FetchLogRow, StoryRow, columns
+
+LGC = columns(FetchLogRow)
+FETCH_LOG_KEEP = 50
+
+
+def signed64(v: int | None) -> int | None:
+    if v is None:
+        return None
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def prune_fetch_log(conn: Any, feed_ids: Sequence[int]) -> None:
+    """Keep the newest FETCH_LOG_KEEP rows of each feed (one statement for many feeds)."""
+    for chunk in chunks(list(feed_ids), 500):
+        ranked = (
+            select(
+                LGC.id,
+                func.row_number()
+                .over(partition_by=LGC.feed_id, order_by=(LGC.at.desc(), LGC.id.desc()))
+                .label("rank"),
+            )
+            .where(LGC.feed_id.in_(chunk))
+            .subquery()
+        )
+        old = select(ranked.c.id).where(ranked.c.rank > FETCH_LOG_KEEP)
+        conn.execute(delete(tables.table(FetchLogRow)).where(LGC.id.in_(old)))
+
+
+FEED = tables.table(FeedRow)
+CHECK_UPDATE = (
+    update(FEED)
+    .where(FEED.c.id == bindparam("fid"))
+    .values(
+        last_check=bindparam("at"),
+        next_check=bindparam("next_check"),
+        status=bindparam("status"),
+        enabled=case(
+            (bindparam("disable", type_=Boolean) == true(), false()), else_=FEED.c.enabled
+        ),
+        error_count=bindparam("error_count"),
+        first_error_at=bindparam("first_error_at"),
+        last_error=bindparam("last_error"),
+        redirect_url=bindparam("redirect_url"),
+        redirect_count=bindparam("redirect_count"),
+        redirect_first_seen=bindparam("redirect_first_seen"),
+        lease_owner=None,
+        lease_until=None,
+        poll_interval_s=func.coalesce(
+            bindparam("poll_interval_s", type_=Integer), FEED.c.poll_interval_s
+        ),
+        last_success=func.coalesce(
+            bindparam("last_success", type_=FEED.c.last_success.type), FEED.c.last_success
+        ),
+        etag=case(
+            (bindparam("cache", type_=Boolean) == true(), bindparam("etag")), else_=FEED.c.etag
+        ),
+        last_modified=case(
+            (bindparam("cache", type_=Boolean) == true(), bindparam("last_modified")),
+            else_=FEED.c.last_modified,
+        ),
+        body_hash=case(
+            (bindparam("cache", type_=Boolean) == true(), bindparam("body_hash")),
+            else_=FEED.c.body_hash,
+        ),
+    )
+)
+
+
+def check_params(c: FeedCheck) -> dict[str, Any]:
+    # A 304 keeps the validators we sent; a 200 with an unchanged body may bring new ones.
+    cache = c.success and c.outcome == "unchanged"
+    return {
+        "fid": c.feed_id,
+        "at": c.at,
+        "next_check": c.next_check,
+        "status": c.status,
+        "disable": c.status == "disabled",
+        "error_count": c.error_count,
+        "first_error_at": c.first_error_at,
+        "last_error": c.last_error,
+        "redirect_url": c.redirect_url,
+        "redirect_count": c.redirect_count,
+        "redirect_first_seen": c.redirect_first_seen,
+        "poll_interval_s": int(c.interval.total_seconds()) if c.interval is not None else None,
+        "last_success": c.at if c.success else None,
+        "cache": cache,
+        "etag": c.etag,
+        "last_modified": c.last_modified,
+        "body_hash": c.body_hash,
+    }
+
+
+def fill_row(row: StoryRow, rec: StoryRecord, *, is_new: bool) -> None:
+    d = rec.draft
+    row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
+    row.title, row.author = d.title, d.author
+    row.published, row.updated = d.published, d.updated
+    row.sort_date = d.published or row.first_seen
+    row.summary, row.content = d.summary, d.content
+    row.categories = list(d.categories)
+    row.content_hash = d.content_hash
+    if is_new or rec.full_text is not None or rec.extraction_status != "skipped":
+        row.full_text = rec.full_text
+        row.extraction_status = rec.extraction_status
+        row.extraction_error = rec.extraction_error
+    row.fingerprint = signed64(rec.fingerprint)
+    bands = dialect.simhash_bands(rec.fingerprint) if rec.fingerprint is not None else {}
+    row.fp_band0, row.fp_band1 = bands.get("b0"), bands.get("b1")
+    row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
+
+
+def band(row: StoryRow, i: int) -> int | None:
+    v = getattr(row, f"fp_band{i}")
+    return v if isinstance(v, int) else None
+
+
+def new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
+    return FeedRow(
+        url=src.url,
+        name=src.name,
+        topics=list(src.topics),
+        enabled=src.enabled,
+        status="active",
+        interval_s=int(src.interval.total_seconds()) if src.interval else None,
+        next_check=now,
+        created=now,
+    )
+
+
+def utc(v: Any) -> datetime | None:
+    if v is None:
+        return None
+    assert isinstance(v, datetime)
+    return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+
+def aware(v: datetime | None) -> datetime:
+    assert v is not None
+    return v
+
+
+def feed_from_row(r: FeedRow, stories: int) -> Feed:
+    assert r.id is not None
+    status: FeedStatus = r.status  # type: ignore[assignment]
+    return Feed(
+        id=r.id,
+        url=r.url,
+        name=r.name,
+        title=r.title,
+        site=r.site,
+        topics=tuple(r.topics or ()),
+        status=status,
+        enabled=r.enabled,
+        etag=r.etag,
+        last_modified=r.last_modified,
+        body_hash=r.body_hash,
+        interval=timedelta(seconds=r.interval_s) if r.interval_s else None,
+        poll_interval=timedelta(seconds=r.poll_interval_s) if r.poll_interval_s else None,
+        next_check=r.next_check,
+        last_check=r.last_check,
+        last_success=r.last_success,
+        error_count=r.error_count,
+        first_error_at=r.first_error_at,
+        last_error=r.last_error,
+        redirect_url=r.redirect_url,
+        redirect_count=r.redirect_count,
+        redirect_first_seen=r.redirect_first_seen,
+        stories=stories,
+    )
+
+
+def story_from_row(
+    r: StoryRow, feed_url: str, feed_title: str | None, topics: tuple[TopicScore, ...]
+) -> Story:
+    assert r.id is not None
+    assert r.first_seen is not None
+    return Story(
+        id=r.id,
+        feed_id=r.feed_id,
+        feed_url=feed_url,
+        feed_title=feed_title,
+        key=r.key,
+        guid=r.guid,
+        link=r.link,
+        canonical_url=r.canonical_url,
+        title=r.title,
+        author=r.author,
+        published=r.published,
+        first_seen=r.first_seen,
+        summary=r.summary,
+        content=r.content,
+        full_text=r.full_text,
+        extraction_status=r.extraction_status,  # type: ignore[arg-type]
+        extraction_error=r.extraction_error,
+        categories=tuple(r.categories or ()),
+        topics=topics,
+        cluster_id=r.cluster_id,
+        model_version=r.model_version,
+    )
+
+
+def search_body(row: StoryRow) -> str:
+    from ..textutil import html_to_text  # light; avoids a parse.py import in the store
+
+    parts = [html_to_text(row.summary or ""), html_to_text(row.content or ""), row.full_text or ""]
+    return "\n".join(p for p in parts if p)
+
+
+def chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def brief(e: BaseException) -> str:
+    msg = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return msg[0] if msg else type(e).__name__
