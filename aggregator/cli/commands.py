@@ -1,0 +1,476 @@
+"""Feed and story commands: poll, stories, show, topics, feeds, export, daemon, serve, demo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape as esc
+from rich.table import Table
+from rich.text import Text
+
+from ..app import App, make_app
+from ..config import Settings
+from ..errors import AggregatorError, ConfigError
+from ..textutil import html_to_text, one_line
+from ..types import StoryQuery, UpdateResult
+from .common import (
+    ExportFmt,
+    FeedOpt,
+    Fmt,
+    PollFmt,
+    SearchOpt,
+    SinceOpt,
+    TopicOpt,
+    UntilOpt,
+    _ago,
+    _dt,
+    _write,
+    app,
+    build_query,
+    emit_csv,
+    emit_json,
+    err,
+    feed_json,
+    feeds_app,
+    open_app,
+    out,
+    state,
+    stories_table,
+    story_json,
+)
+
+# --- poll ----------------------------------------------------------------------------------
+
+
+def _sync_feeds(a: App) -> None:
+    path = a.settings.feeds_path
+    if path.exists():
+        a.sync_feeds(path)
+    elif state.feeds is not None:
+        raise ConfigError(f"feeds file not found: {path}")
+
+
+def run_poll(
+    a: App, *, all_feeds: bool, extract: bool, quiet: bool, as_json: bool
+) -> list[UpdateResult]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    results: list[UpdateResult] = []
+    show_progress = not quiet and not as_json and err.is_terminal
+    total = sum(1 for f in a.feeds() if f.enabled and f.status in ("active", "error"))
+    with Progress(
+        TextColumn("[bold]polling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[new]} new · {task.fields[errors]} errors"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_progress,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("poll", total=total or None, new=0, errors=0)
+        new = errors = 0
+        for r in a.update_due(all_feeds=all_feeds, extract=extract):
+            results.append(r)
+            new += r.new
+            errors += r.status == "error"
+            progress.update(task, advance=1, new=new, errors=errors)
+    return results
+
+
+def print_poll_summary(results: Sequence[UpdateResult]) -> None:
+    t = Table(title="Feeds polled", expand=False)
+    t.add_column("feed", max_width=40, overflow="ellipsis", no_wrap=True)
+    t.add_column("status")
+    t.add_column("new", justify="right")
+    t.add_column("upd", justify="right")
+    t.add_column("text", justify="right")
+    t.add_column("ms", justify="right")
+    t.add_column("error / next check", max_width=60, overflow="fold")
+    for r in sorted(results, key=lambda r: (r.status != "error", (r.title or r.url).lower())):
+        style = {"error": "red", "ok": "green"}.get(r.status, "")
+        t.add_row(
+            Text(r.title or r.url),
+            f"[{style}]{r.status}[/]" if style else r.status,
+            str(r.new),
+            str(r.updated),
+            str(r.extracted),
+            str(r.ms),
+            Text(r.error or f"next {_ago(r.next_check)}"),
+        )
+    out.print(t)
+    failed = [r for r in results if r.status == "error"]
+    new = sum(r.new for r in results)
+    out.print(f"{len(results)} feeds, {new} new stories, {len(failed)} failed")
+
+
+@app.command()
+def poll(
+    all_feeds: Annotated[
+        bool, typer.Option("--all", help="Poll every enabled feed, due or not.")
+    ] = False,
+    no_extract: Annotated[
+        bool, typer.Option("--no-extract", help="Do not fetch article pages for full text.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only failures.")] = False,
+    fmt: Annotated[
+        PollFmt, typer.Option("--format", help="table for people, json for scripts.")
+    ] = PollFmt.table,
+    show: Annotated[
+        int, typer.Option("--show", help="Then list the N newest tagged stories (0: none).")
+    ] = 0,
+) -> None:
+    """Run one update cycle over due feeds (all feeds with --all) and exit.
+
+    Exits 1 only when every polled feed failed; each failure is reported on its own line.
+    """
+    with open_app() as a:
+        _sync_feeds(a)
+        results = run_poll(
+            a, all_feeds=all_feeds, extract=not no_extract, quiet=quiet, as_json=fmt == PollFmt.json
+        )
+        if fmt == PollFmt.json:
+            emit_json(
+                [
+                    {
+                        "url": r.url,
+                        "title": r.title,
+                        "status": r.status,
+                        "new": r.new,
+                        "updated": r.updated,
+                        "extracted": r.extracted,
+                        "error": r.error,
+                        "ms": r.ms,
+                        "next_check": _dt(r.next_check),
+                    }
+                    for r in results
+                ]
+            )
+        elif quiet:
+            for r in results:
+                if r.status == "error":
+                    err.print(f"[red]failed[/] {esc(r.url)}: {esc(r.error or '')}", highlight=False)
+        else:
+            if not results:
+                out.print("No feeds are due. Use --all to poll every feed now.")
+            else:
+                print_poll_summary(results)
+            if show:
+                stories = a.stories(StoryQuery(limit=show))
+                if stories:
+                    out.print(stories_table(stories, title=f"Newest {len(stories)} stories"))
+        if results and all(r.status == "error" for r in results):
+            raise typer.Exit(1)
+
+
+# --- stories / show / topics ------------------------------------------------------------------
+
+
+@app.command()
+def stories(
+    topic: TopicOpt = None,
+    feed: FeedOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    search: SearchOpt = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most N stories; 0 means no limit.")
+    ] = 50,
+    fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
+) -> None:
+    """Query stored stories, newest first, one per cluster of duplicates."""
+    q = build_query(topic, feed, since, until, search, limit)
+    with open_app() as a:
+        found = a.stories(q)
+    if fmt == Fmt.json:
+        emit_json([story_json(s) for s in found])
+    elif fmt == Fmt.csv:
+        rows = [
+            {**story_json(s), "topics": ";".join(f"{t.topic}:{t.score:.3f}" for t in s.topics)}
+            for s in found
+        ]
+        emit_csv(
+            rows, ["id", "published", "first_seen", "feed", "feed_title", "title", "link", "topics"]
+        )
+    elif not found:
+        out.print("No stories match.")
+    else:
+        out.print(stories_table(found))
+
+
+@app.command()
+def show(
+    story_id: Annotated[int, typer.Argument(help="Story id (see `aggregator stories`).")],
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """Show one story: metadata, topics with their source, text, and other sources."""
+    with open_app() as a:
+        s = a.story(story_id)
+        others = a.also_covered(s)
+    if fmt == PollFmt.json:
+        data = story_json(s)
+        data.update(
+            author=s.author,
+            summary=html_to_text(s.summary or ""),
+            full_text=s.full_text,
+            extraction_status=s.extraction_status,
+            extraction_error=s.extraction_error,
+            categories=list(s.categories),
+            model_version=s.model_version,
+            also_covered_by=[{"id": o.id, "feed": o.feed_url, "link": o.link} for o in others],
+        )
+        emit_json(data)
+        return
+    out.print(f"[bold]{esc(s.title)}[/]", highlight=False)
+    out.print(
+        f"[cyan]#{s.id}[/] · {esc(s.feed_title or s.feed_url)} · {s.date:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+    if s.link:
+        out.print(s.link, highlight=False, markup=False)
+    if s.author:
+        out.print(f"by {s.author}", highlight=False, markup=False)
+    if s.categories:
+        out.print("feed categories: " + ", ".join(s.categories), highlight=False, markup=False)
+    out.print(
+        "topics: "
+        + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in s.topics) or "none")
+    )
+    summary = html_to_text(s.summary or "")
+    if summary:
+        out.print("\n" + summary, highlight=False, markup=False)
+    status = s.extraction_status + (f": {s.extraction_error}" if s.extraction_error else "")
+    out.print(f"\n[dim]full text: {esc(status)}[/]")
+    if s.full_text:
+        out.print(one_line(s.full_text, 1200), highlight=False, markup=False)
+    if others:
+        out.print("\nalso covered by:")
+        for o in others:
+            line = f"  #{o.id} {o.feed_title or o.feed_url} {o.link or ''}"
+            out.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def topics(
+    fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
+) -> None:
+    """List the taxonomy's topics with how many stories carry each."""
+    with open_app() as a:
+        infos = a.topics()
+    rows = [{"topic": t.name, "stories": t.stories, "description": t.description} for t in infos]
+    if fmt == Fmt.json:
+        emit_json(rows)
+    elif fmt == Fmt.csv:
+        emit_csv(rows, ["topic", "stories", "description"])
+    else:
+        t = Table(expand=False)
+        t.add_column("topic", style="green")
+        t.add_column("stories", justify="right")
+        t.add_column("description", max_width=80, overflow="fold")
+        for r in rows:
+            t.add_row(str(r["topic"]), str(r["stories"]), str(r["description"] or ""))
+        out.print(t)
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+
+@feeds_app.command("list")
+def feeds_list(
+    fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
+) -> None:
+    """Every feed with its status, last success, errors and next check."""
+    with open_app() as a:
+        if a.settings.feeds_path.exists():
+            a.sync_feeds()
+        feeds = a.feeds()
+    rows = [feed_json(f) for f in feeds]
+    if fmt == Fmt.json:
+        emit_json(rows)
+        return
+    if fmt == Fmt.csv:
+        emit_csv(rows, list(rows[0]) if rows else ["url"])
+        return
+    t = Table(expand=False)
+    t.add_column("feed", max_width=36, overflow="ellipsis", no_wrap=True)
+    t.add_column("status")
+    t.add_column("stories", justify="right")
+    t.add_column("last ok", no_wrap=True)
+    t.add_column("errors", justify="right")
+    t.add_column("next check", no_wrap=True)
+    t.add_column("last error", max_width=50, overflow="fold")
+    now = datetime.now(UTC)
+    for f in feeds:
+        style = {"active": "green", "error": "yellow", "gone": "red", "disabled": "dim"}.get(
+            f.status, ""
+        )
+        t.add_row(
+            Text(f.title or f.name or f.url),
+            f"[{style}]{f.status}[/]",
+            str(f.stories),
+            _ago(f.last_success, now),
+            str(f.error_count),
+            _ago(f.next_check, now) if f.status in ("active", "error") else "—",
+            Text(f.last_error or ""),
+        )
+    out.print(t)
+
+
+@feeds_app.command("add")
+def feeds_add(
+    urls: Annotated[
+        list[str], typer.Argument(help="Feed URLs, or site URLs whose page links to a feed.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Display name (with a single URL).")
+    ] = None,
+    no_discover: Annotated[
+        bool, typer.Option("--no-discover", help="Add the URL as is, without fetching it.")
+    ] = False,
+) -> None:
+    """Add feeds to the database (feeds.yaml is not rewritten)."""
+    failed = 0
+    with open_app() as a:
+        for url in urls:
+            try:
+                added = a.add_feed(
+                    url, name=name if len(urls) == 1 else None, discover=not no_discover
+                )
+            except AggregatorError as e:
+                err.print(f"[red]not added[/] {esc(url)}: {esc(str(e))}", highlight=False)
+                failed += 1
+                continue
+            what = "added" if added.created else "already present"
+            via = f" (found on {added.discovered_from})" if added.discovered_from else ""
+            out.print(f"{what}: {added.feed.url}{via}", highlight=False)
+    if failed == len(urls):
+        raise typer.Exit(2)
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    url: Annotated[str, typer.Argument(help="The feed's URL as `feeds list` shows it.")],
+) -> None:
+    """Remove a feed and its stories."""
+    with open_app() as a:
+        a.remove_feed(url)
+    out.print(f"removed: {url}", highlight=False)
+
+
+@feeds_app.command("import")
+def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yaml file.")]) -> None:
+    """Add or update feeds from an OPML or feeds.yaml file."""
+    with open_app() as a:
+        added, changed = a.sync_feeds(path)
+    out.print(f"{added} added, {changed} updated")
+
+
+@feeds_app.command("export")
+def feeds_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write every feed as OPML 2.0."""
+    from ..config import to_opml
+    from ..types import FeedSource
+
+    with open_app() as a:
+        text = to_opml([FeedSource(url=f.url, name=f.name or f.title) for f in a.feeds()])
+    _write(text, output)
+
+
+# --- export / serve / daemon ------------------------------------------------------------------
+
+
+@app.command()
+def export(
+    fmt: Annotated[
+        ExportFmt, typer.Option("--format", help="atom, rss or json (JSON Feed 1.1).")
+    ] = ExportFmt.atom,
+    topic: TopicOpt = None,
+    feed: FeedOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    search: SearchOpt = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most N stories; 0 means no limit.")
+    ] = 100,
+    title: Annotated[str | None, typer.Option("--title", help="The merged feed's title.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write a merged, deduplicated feed of the matching stories."""
+    q = build_query(topic, feed, since, until, search, limit)
+    with open_app() as a:
+        text = a.export(q, fmt.value, title=title)
+    _write(text, output)
+
+
+@app.command()
+def daemon(
+    no_extract: Annotated[
+        bool, typer.Option("--no-extract", help="Do not fetch article pages.")
+    ] = False,
+    max_sleep: Annotated[
+        float, typer.Option("--max-sleep", help="Wake at least this often (seconds).")
+    ] = 300.0,
+) -> None:
+    """Poll due feeds forever; stop cleanly on SIGTERM / SIGINT after the work in flight."""
+    from ..daemon import run_daemon
+
+    with open_app() as a:
+        _sync_feeds(a)
+        run_daemon(a, extract=not no_extract, max_sleep=max_sleep)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8080,
+) -> None:
+    """Serve merged feeds over HTTP: /feed.atom, /feed.rss, /feed.json (?topic=&feed=&q=&since=)."""
+    from ..serve import serve_forever
+
+    with open_app() as a:
+        serve_forever(a, host=host, port=port, announce=lambda url: err.print(f"serving on {url}"))
+
+
+@app.command()
+def demo(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the merged Atom feed.")
+    ] = Path("demo-output/merged.atom"),
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Keep the demo database in this directory.")
+    ] = None,
+) -> None:
+    """Offline demo: serve bundled sample feeds on 127.0.0.1, run the whole pipeline into a
+    temporary database, print the tagged stories and write a merged Atom feed."""
+    import tempfile
+
+    from ..demo_server import DemoServer
+
+    with tempfile.TemporaryDirectory(prefix="aggregator-demo-") as tmp, DemoServer() as server:
+        data_dir = keep or Path(tmp)
+        feeds_file = Path(tmp) / "feeds.yaml"
+        feeds_file.write_text(server.feeds_yaml(), encoding="utf-8")
+        s = Settings.from_env(
+            {},
+            data_dir=data_dir,
+            feeds_path=feeds_file,
+            allow_private_addresses=True,
+        )
+        with make_app(s) as a:
+            a.sync_feeds(feeds_file)
+            results = run_poll(a, all_feeds=True, extract=True, quiet=False, as_json=False)
+            print_poll_summary(results)
+            found = a.stories(StoryQuery(limit=None))
+            out.print(stories_table(found, title=f"{len(found)} stories, tagged"))
+            text = a.export(StoryQuery(limit=None), "atom", title="aggregator demo — all topics")
+        _write(text, output)

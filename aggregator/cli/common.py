@@ -1,0 +1,252 @@
+"""Shared plumbing of the command line: the typer app, settings from flags, the consoles,
+and rendering helpers (tables, JSON, CSV) with stable field names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..app import App, make_app
+from ..config import Settings, parse_when
+from ..errors import ConfigError
+from ..types import Feed, Story, StoryQuery
+
+app = typer.Typer(
+    name="aggregator",
+    help="Fetch, extract, classify and query internet-industry news feeds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+feeds_app = typer.Typer(help="List, add, remove, import and export feeds.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+
+class Fmt(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class PollFmt(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ExportFmt(StrEnum):
+    atom = "atom"
+    rss = "rss"
+    json = "json"
+
+
+class _State:
+    traceback = False
+    data_dir: Path | None = None
+    database_url: str | None = None
+    feeds: Path | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
+    ] = 0,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the full traceback on errors.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Data directory (env AGGREGATOR_DATA_DIR; default ./data)."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="SQLAlchemy URL (env AGGREGATOR_DATABASE_URL)."),
+    ] = None,
+    feeds: Annotated[
+        Path | None,
+        typer.Option(
+            "--feeds", help="feeds.yaml or OPML file (env AGGREGATOR_FEEDS; default ./feeds.yaml)."
+        ),
+    ] = None,
+) -> None:
+    state.traceback = traceback
+    state.data_dir, state.database_url, state.feeds = data_dir, database_url, feeds
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings.from_env(
+        data_dir=state.data_dir,
+        database_url=state.database_url,
+        feeds_path=state.feeds,
+        **overrides,
+    )
+
+
+@contextmanager
+def open_app(**overrides: Any) -> Iterator[App]:
+    with make_app(settings(**overrides)) as a:
+        yield a
+
+
+# --- rendering helpers ---------------------------------------------------------------------
+
+
+def _dt(v: datetime | None) -> str | None:
+    return v.isoformat().replace("+00:00", "Z") if v else None
+
+
+def _ago(v: datetime | None, now: datetime | None = None) -> str:
+    if v is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    s = (now - v).total_seconds()
+    future = s < 0
+    s = abs(s)
+    if s < 90:
+        txt = f"{int(s)}s"
+    elif s < 5400:
+        txt = f"{int(s // 60)}m"
+    elif s < 172800:
+        txt = f"{int(s // 3600)}h"
+    else:
+        txt = f"{int(s // 86400)}d"
+    return f"in {txt}" if future else f"{txt} ago"
+
+
+def story_json(s: Story) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "title": s.title,
+        "link": s.link,
+        "feed": s.feed_url,
+        "feed_title": s.feed_title,
+        "published": _dt(s.published),
+        "first_seen": _dt(s.first_seen),
+        "topics": [
+            {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
+        ],
+    }
+
+
+def feed_json(f: Feed) -> dict[str, Any]:
+    return {
+        "url": f.url,
+        "name": f.name,
+        "title": f.title,
+        "status": f.status,
+        "enabled": f.enabled,
+        "last_error": f.last_error,
+        "error_count": f.error_count,
+        "last_check": _dt(f.last_check),
+        "last_success": _dt(f.last_success),
+        "next_check": _dt(f.next_check),
+        "stories": f.stories,
+    }
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def emit_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    sys.stdout.write(buf.getvalue())
+
+
+def topics_text(s: Story, limit: int = 4) -> str:
+    return ", ".join(f"{t.topic} {t.score:.2f}" for t in s.topics[:limit]) or "—"
+
+
+def stories_table(stories: Sequence[Story], title: str | None = None) -> Table:
+    t = Table(title=title, show_lines=False, expand=False)
+    t.add_column("id", justify="right", style="cyan", no_wrap=True)
+    t.add_column("date", no_wrap=True)
+    t.add_column("feed", max_width=22, no_wrap=True, overflow="ellipsis")
+    t.add_column("title", max_width=60, overflow="fold")
+    t.add_column("topics", max_width=48, overflow="fold", style="green")
+    for s in stories:
+        t.add_row(
+            str(s.id),
+            s.date.strftime("%Y-%m-%d %H:%M"),
+            Text(s.feed_title or s.feed_url),
+            Text(s.title),  # feed text is data, never rich markup ("[Webinar] …")
+            topics_text(s),
+        )
+    return t
+
+
+def build_query(
+    topic: list[str] | None,
+    feed: str | None,
+    since: str | None,
+    until: str | None,
+    search: str | None,
+    limit: int,
+) -> StoryQuery:
+    if limit < 0:
+        raise ConfigError("--limit must be 0 (no limit) or more")
+    return StoryQuery(
+        topics=tuple(topic or ()),
+        feed=feed,
+        since=parse_when(since),
+        until=parse_when(until),
+        text=search,
+        limit=None if limit == 0 else limit,
+    )
+
+
+TopicOpt = Annotated[
+    list[str] | None,
+    typer.Option("--topic", "-t", help="Only stories with this topic (repeat: all of them)."),
+]
+FeedOpt = Annotated[
+    str | None,
+    typer.Option("--feed", "-f", help="Only stories of feeds whose URL, name or title matches."),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", "-s", help="Newer than: 7d, 24h, 30m, 2w or an ISO date.")
+]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Older than: same forms as --since.")]
+SearchOpt = Annotated[
+    str | None,
+    typer.Option("--search", "-q", help="Full-text search over title, summary and text."),
+]
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None or str(output) == "-":
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(output)
+    err.print(f"wrote {output}", highlight=False)

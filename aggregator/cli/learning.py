@@ -1,0 +1,291 @@
+"""Classifier commands: classify, label, train, evaluate, explain."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape as esc
+from rich.table import Table
+
+from ..errors import ConfigError
+from ..types import Document
+from .common import (
+    PollFmt,
+    app,
+    emit_json,
+    err,
+    open_app,
+    out,
+    stories_table,
+    story_json,
+)
+
+# --- the classifier: classify / label / train / evaluate / explain ---------------------------
+
+CLASSIFY_BATCH = 2000
+
+
+def _read_jsonl_docs(stream: Any, name: str) -> Iterator[tuple[int, Document | str]]:
+    """(line number, Document) per good line, (line number, error) per bad one."""
+    for n, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield n, f"{name} line {n}: not valid JSON ({e.msg} at column {e.colno})"
+            continue
+        if not isinstance(obj, dict):
+            yield n, f"{name} line {n}: expected a JSON object"
+            continue
+        title, text = obj.get("title"), obj.get("text", obj.get("summary", ""))
+        if not isinstance(title, str) and not isinstance(text, str):
+            yield n, f"{name} line {n}: needs a string 'title' or 'text'"
+            continue
+        cats = obj.get("categories") or []
+        yield (
+            n,
+            Document(
+                id=str(obj.get("id", n)),
+                title=title if isinstance(title, str) else "",
+                summary=text if isinstance(text, str) else "",
+                categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
+            ),
+        )
+
+
+@app.command()
+def classify(
+    file: Annotated[
+        str | None, typer.Argument(help='JSON Lines file of {"id", "title", "text"}; - for stdin.')
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="Classify this one text instead.")
+    ] = None,
+) -> None:
+    """Tag stories with topics: JSON Lines in, JSON Lines out ({"id", "topics": [...]}).
+
+    A bad line is reported on stderr with its line number and skipped; every other line is
+    still classified (exit status 1 if any line was bad)."""
+    if (file is None) == (text is None):
+        raise ConfigError("give a FILE (or - for stdin) or --text, not both")
+    with open_app() as a:
+        learning = a.learning
+        if text is not None:
+            (pred,) = learning.classify([Document(id="text", title="", summary=text)])
+            _emit_prediction("text", pred)
+            return
+        assert file is not None
+        stream = sys.stdin if file == "-" else _open_text(Path(file))
+        bad = 0
+        batch: list[Document] = []
+        try:
+            for _, item in _read_jsonl_docs(stream, "stdin" if file == "-" else file):
+                if isinstance(item, str):
+                    err.print(f"[red]error:[/] {esc(item)}", highlight=False)
+                    bad += 1
+                    continue
+                batch.append(item)
+                if len(batch) >= CLASSIFY_BATCH:
+                    _classify_batch(learning, batch)
+                    batch = []
+            _classify_batch(learning, batch)
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+    if bad:
+        raise typer.Exit(1)
+
+
+def _open_text(path: Path) -> Any:
+    try:
+        return path.open(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+
+
+def _classify_batch(learning: Any, batch: list[Document]) -> None:
+    if batch:
+        for doc, pred in zip(batch, learning.classify(batch), strict=True):
+            _emit_prediction(doc.id, pred)
+        sys.stdout.flush()
+
+
+def _emit_prediction(doc_id: str, pred: Any) -> None:
+    topics = [
+        {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in pred.topics
+    ]
+    sys.stdout.write(json.dumps({"id": doc_id, "topics": topics}, ensure_ascii=False) + "\n")
+
+
+@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
+def label(
+    story_id: Annotated[int | None, typer.Argument(help="Story id.")] = None,
+    changes: Annotated[
+        list[str] | None,
+        typer.Argument(help="+Topic adds a topic, -Topic removes it (quote names with spaces)."),
+    ] = None,
+    suggest: Annotated[
+        int | None,
+        typer.Option(
+            "--suggest", help="List the N stories whose labels would teach the model most."
+        ),
+    ] = None,
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """Record your judgement on a story's topics (kept forever, used by `train`), or ask
+    which stories to label next."""
+    with open_app() as a:
+        if suggest is not None:
+            ranked = a.learning.suggest(suggest)
+            if fmt == PollFmt.json:
+                emit_json([{**story_json(s), "uncertainty": round(u, 4)} for s, u in ranked])
+                return
+            t = stories_table(
+                [s for s, _ in ranked], title="Label these next (most uncertain first)"
+            )
+            out.print(t)
+            return
+        if story_id is None or not changes:
+            raise ConfigError("usage: aggregator label ID +Topic -Topic …  (or --suggest N)")
+        pos: list[str] = []
+        neg: list[str] = []
+        for c in changes:
+            if len(c) < 2 or c[0] not in "+-":
+                raise ConfigError(f"{c!r}: write +Topic to add a topic or -Topic to remove it")
+            (pos if c[0] == "+" else neg).append(c[1:].strip())
+        story = a.label(story_id, pos, neg)
+    if fmt == PollFmt.json:
+        emit_json(story_json(story))
+    else:
+        out.print(f"#{story.id} {story.title}", highlight=False, markup=False)
+        out.print(
+            "topics: "
+            + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in story.topics) or "none")
+        )
+
+
+@app.command()
+def train(
+    no_retag: Annotated[
+        bool, typer.Option("--no-retag", help="Do not re-tag stored stories.")
+    ] = False,
+) -> None:
+    """Retrain the classifier from your labels, feed categories and the seed examples,
+    then re-tag stored stories whose topics change."""
+    with open_app() as a, err.status("training…"):
+        outcome = a.learning.train(retag=not no_retag)
+    r = outcome.report
+    out.print(
+        f"trained {r.model_version} on {r.examples} examples "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}) in {r.seconds:.1f} s"
+    )
+    out.print(
+        f"cross-validated: micro-F1 {r.cv.micro_f1:.3f}, macro-F1 {r.cv.macro_f1:.3f}"
+        + (f"; held out: micro-F1 {r.heldout.micro_f1:.3f}" if r.heldout else "")
+    )
+    if not no_retag:
+        out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
+    out.print(f"model written to {r.out_dir}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    gold: Annotated[
+        Path | None, typer.Argument(help='Labelled JSON Lines: {"title", "text", "topics"}.')
+    ] = None,
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """Per-topic precision / recall / F1 (micro and macro) against a labelled file, or by
+    cross-validation over your labels; compared with the current model's report."""
+    with open_app() as a:
+        ev = a.learning.evaluate(gold)
+    rep = ev.report
+    if fmt == PollFmt.json:
+        data = rep.to_dict()
+        if ev.delta is not None:
+            data["compared_with"] = {"what": ev.against, **ev.delta.to_dict()}
+        emit_json(data)
+        return
+    t = Table(title=f"Evaluation: {rep.to_dict().get('source', '')}", expand=False)
+    for col_name in ("topic", "precision", "recall", "F1", "support"):
+        t.add_column(col_name, justify="left" if col_name == "topic" else "right")
+    for m in rep.topics:
+        if m.support or m.predicted:
+            t.add_row(
+                m.topic, f"{m.precision:.3f}", f"{m.recall:.3f}", f"{m.f1:.3f}", str(m.support)
+            )
+    t.add_row(
+        "[bold]micro[/]",
+        f"{rep.micro_precision:.3f}",
+        f"{rep.micro_recall:.3f}",
+        f"{rep.micro_f1:.3f}",
+        "",
+    )
+    t.add_row(
+        "[bold]macro[/]",
+        f"{rep.macro_precision:.3f}",
+        f"{rep.macro_recall:.3f}",
+        f"{rep.macro_f1:.3f}",
+        "",
+    )
+    out.print(t)
+    if ev.delta is not None:
+        d = ev.delta.to_dict()
+        micro, macro = d.get("micro_f1", 0.0), d.get("macro_f1", 0.0)
+        out.print(f"vs {ev.against}: micro-F1 {micro:+.3f}, macro-F1 {macro:+.3f}")
+
+
+@app.command()
+def explain(
+    story_id: Annotated[int, typer.Argument(help="Story id.")],
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """Why a story got its topics: for each topic given or nearly given, its score,
+    threshold and the terms that pushed it up or down."""
+    with open_app() as a:
+        story, exps = a.learning.explain(story_id)
+    if fmt == PollFmt.json:
+        emit_json(
+            {
+                "id": story.id,
+                "title": story.title,
+                "topics": [
+                    {
+                        "topic": e.topic,
+                        "score": round(e.score, 4),
+                        "threshold": round(e.threshold, 4),
+                        "given": e.given,
+                        "source": e.source,
+                        "up": [[w, round(v, 4)] for w, v in e.terms_up],
+                        "down": [[w, round(v, 4)] for w, v in e.terms_down],
+                    }
+                    for e in exps
+                ],
+            }
+        )
+        return
+    out.print(f"[bold]#{story.id} {esc(story.title)}[/]", highlight=False)
+    if not exps:
+        out.print("No topic was given or came close.")
+    for e in exps:
+        mark = "[green]given[/]" if e.given else "[yellow]not given[/]"
+        via = f" via {e.source}" if e.source else ""
+        out.print(f"\n{e.topic}: score {e.score:.2f} / threshold {e.threshold:.2f} — {mark}{via}")
+        if e.terms_up:
+            out.print(
+                "  up:   " + ", ".join(f"{w} (+{v:.2f})" for w, v in e.terms_up),
+                highlight=False,
+                markup=False,
+            )
+        if e.terms_down:
+            out.print(
+                "  down: " + ", ".join(f"{w} ({v:.2f})" for w, v in e.terms_down),
+                highlight=False,
+                markup=False,
+            )
