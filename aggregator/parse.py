@@ -33,7 +33,7 @@ import xml.sax
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from html import escape, unescape
+from html import escape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -41,6 +41,8 @@ import feedparser
 import nh3
 
 from aggregator.errors import ParseError
+from aggregator.textutil import DROP_WITH_CONTENT as _DROP_WITH_CONTENT
+from aggregator.textutil import html_to_text
 from aggregator.types import ParsedEntry, ParsedFeed
 
 __all__ = ["html_to_text", "parse_feed"]
@@ -65,20 +67,6 @@ _ATTRIBUTES = {
     "th": {"colspan", "rowspan", "scope"},
     "time": {"datetime"},
 }
-# Dropped together with their content: code, styling, or fallback text that is not prose.
-_DROP_WITH_CONTENT = {
-    "script", "style", "iframe", "object", "embed", "noembed", "noframes", "template", "svg",
-    "math", "select", "textarea", "button",
-}  # fmt: skip
-
-_TEXT_ONLY = nh3.Cleaner(
-    tags=set(), clean_content_tags=_DROP_WITH_CONTENT, attributes={}, link_rel=None
-)
-_BLOCK_START = re.compile(
-    r"<(?:br|hr|/?(?:p|div|li|dt|dd|h[1-6]|tr|blockquote|pre|table|ul|ol|dl|section|article"
-    r"|header|footer|aside|figure|figcaption|address|details|summary))\b",
-    re.IGNORECASE,
-)
 # A URL that says "scheme:" once character references and the whitespace/control characters
 # browsers ignore are removed (WHATWG URL: tab/newline stripped, C0/space trimmed).
 _REF = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|(colon|Tab|NewLine));?")
@@ -111,18 +99,6 @@ def parse_feed(body: bytes, url: str, *, content_type: str | None = None) -> Par
     if head.startswith(b"{") or (media_type in _JSON_TYPES and not head.startswith(b"<")):
         return _parse_json_feed(body, url)
     return _parse_xml_feed(body, url, content_type)
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: tags dropped (script/style with their content),
-    entities decoded, one line per block element, whitespace collapsed."""
-    if "<" not in html and "&" not in html:
-        return " ".join(html.split())
-    # Source newlines are spaces in HTML; block boundaries become the line breaks.
-    marked = _BLOCK_START.sub(r"\n\g<0>", " ".join(html.split()))
-    text = unescape(_TEXT_ONLY.clean(marked))
-    lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
 
 
 # --- XML (feedparser) ---------------------------------------------------------------------

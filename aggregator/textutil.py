@@ -1,86 +1,42 @@
 """Small text helpers shared by several stages (HTML fragment -> plain text, whitespace).
 
-Stdlib only and cheap to import: the store and the CLI use it on query paths.
+Cheap to import (stdlib and nh3, a few milliseconds): the store and the CLI use it on query
+paths, the parser and the worker jobs in hot loops.
 """
 
 from __future__ import annotations
 
-import html
 import re
-from html.parser import HTMLParser
+from html import unescape
 
-_BLOCK = frozenset(
-    [
-        "p",
-        "div",
-        "br",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "blockquote",
-        "pre",
-        "tr",
-        "table",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "figure",
-        "figcaption",
-        "dt",
-        "dd",
-        "hr",
-    ]
+import nh3
+
+# Dropped together with their content: code, styling, or fallback text that is not prose.
+DROP_WITH_CONTENT = {
+    "script", "style", "iframe", "object", "embed", "noembed", "noframes", "template", "svg",
+    "math", "select", "textarea", "button",
+}  # fmt: skip
+
+_TEXT_ONLY = nh3.Cleaner(
+    tags=set(), clean_content_tags=DROP_WITH_CONTENT, attributes={}, link_rel=None
 )
-_SKIP = frozenset({"script", "style", "template", "noscript", "head"})
-_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NL = re.compile(r"\s*\n\s*")
-_TAG_HINT = re.compile(r"<[A-Za-z/!]")
+_BLOCK_START = re.compile(
+    r"<(?:br|hr|/?(?:p|div|li|dt|dd|h[1-6]|tr|blockquote|pre|table|ul|ol|dl|section|article"
+    r"|header|footer|aside|figure|figcaption|address|details|summary))\b",
+    re.IGNORECASE,
+)
 
 
-class _TextParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skip += 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
-def html_to_text(fragment: str) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities decoded, block elements
-    become line breaks, runs of white space collapsed."""
-    if not fragment:
-        return ""
-    if not _TAG_HINT.search(fragment):
-        text = html.unescape(fragment)
-    else:
-        p = _TextParser()
-        p.feed(fragment)
-        p.close()
-        text = "".join(p.parts)
-    text = _WS.sub(" ", text)
-    return _NL.sub("\n", text).strip()
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: tags dropped (script/style with their content),
+    entities decoded, one line per block element, whitespace collapsed."""
+    if "<" not in html and "&" not in html:
+        return " ".join(html.split())
+    # Source newlines are spaces in HTML; block boundaries become the line breaks.
+    marked = _BLOCK_START.sub(r"\n\g<0>", " ".join(html.split()))
+    text = unescape(_TEXT_ONLY.clean(marked))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 def one_line(text: str, limit: int | None = None) -> str:
