@@ -36,7 +36,7 @@ from .errors import (
     NotFoundError,
     ParseError,
 )
-from .store import LabelledStory, SqlStore, TopicInfo, open_store
+from .store import LabelledStory, Store, TopicInfo, open_store
 from .taxonomy import Taxonomy
 from .textutil import html_to_text
 from .types import (
@@ -110,7 +110,7 @@ class _Loop:
 
 
 class App:
-    def __init__(self, settings: Settings, store: SqlStore, *, now: Callable[[], datetime]) -> None:
+    def __init__(self, settings: Settings, store: Store, *, now: Callable[[], datetime]) -> None:
         self.settings = settings
         self.store = store
         self.now = now
@@ -513,7 +513,7 @@ class App:
         now = self.now()
         # The document's own dates show the posting rate best; stored dates stand in for
         # feeds that carry none.
-        post_dates = [d for d in parsed.post_dates if isinstance(d, datetime)]
+        post_dates = list(parsed.post_dates)
         if len(post_dates) < 2:
             post_dates = sorted({*post_dates, *self._post_dates(feed)})
         check = schedule.after_success(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,7 @@ class Prepared:
 class ParseOutcome:
     feed: ParsedFeed  # without entries: the stories travel as ``stories``
     stories: list[Prepared]
-    post_dates: list[object]  # the entries' published datetimes, for adaptive polling
+    post_dates: list[datetime]  # the entries' published datetimes, for adaptive polling
     model_error: str | None = None
 
 

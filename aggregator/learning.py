@@ -153,9 +153,6 @@ class Learning:
         pool = [s for s in self.app.stories(StoryQuery(limit=SUGGEST_POOL)) if s.id not in labelled]
         if not pool:
             return []
-        try:
-            scores = self.app.classifier.uncertainty([self.app.document(s) for s in pool])
-        except ModelError:
-            raise
+        scores = self.app.classifier.uncertainty([self.app.document(s) for s in pool])
         ranked = sorted(zip(pool, scores, strict=True), key=lambda p: (-p[1], -p[0].id))
         return ranked[:n]

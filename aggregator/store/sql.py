@@ -5,7 +5,6 @@ wraps driver errors in ``StoreError``.
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -113,7 +112,6 @@ class SqlStore:
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._topic_ids: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
