@@ -217,6 +217,10 @@ def _check_all(options: FetchOptions, host: str, addresses: Iterable[IPAddress])
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:  # an IP literal needs no resolver round trip through the executor
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     found: dict[IPAddress, None] = {}
     for family, _, _, _, sockaddr in infos:
@@ -327,8 +331,12 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
     def __init__(self, options: FetchOptions) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=options.trust_env),
-            max_connections=options.max_connections,
-            max_keepalive_connections=options.max_connections,
+            # _Slots bounds the requests in flight; the pool may keep more connections
+            # idle so that a host's next feed reuses one instead of a new handshake (with
+            # the pool capped at the global limit, 100 hosts churn through 64 sockets and
+            # almost every request reconnects).
+            max_connections=options.max_connections * 4,
+            max_keepalive_connections=options.max_connections * 4,
             keepalive_expiry=5.0,
             http1=True,
             http2=False,
