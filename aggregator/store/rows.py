@@ -126,7 +126,42 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
     }
 
 
-def fill_row(row: StoryRow, rec: StoryRecord, *, is_new: bool) -> None:
+class NewStory:
+    """A story about to be inserted: plain attributes named like ``StoryRow``'s columns.
+
+    Not a ``StoryRow``: building a SQLModel instance runs pydantic's default handling,
+    which calls ``inspect.signature`` on every ``default_factory`` (~0.15 ms a row, over
+    a quarter of the app thread's time when a first poll stores 35,000 stories). New
+    rows go in with one Core INSERT, so they only need to carry values.
+    """
+
+    def __init__(self, feed_id: int, key: str, title: str, first_seen: datetime) -> None:
+        self.id: int | None = None
+        self.feed_id, self.key, self.title, self.first_seen = feed_id, key, title, first_seen
+        self.guid: str | None = None
+        self.link: str | None = None
+        self.canonical_url: str | None = None
+        self.author: str | None = None
+        self.published: datetime | None = None
+        self.updated: datetime | None = None
+        self.sort_date: datetime | None = None
+        self.summary: str | None = None
+        self.content: str | None = None
+        self.full_text: str | None = None
+        self.extraction_status = "pending"
+        self.extraction_error: str | None = None
+        self.categories: list[str] = []
+        self.content_hash = ""
+        self.fingerprint: int | None = None
+        self.fp_band0: int | None = None
+        self.fp_band1: int | None = None
+        self.fp_band2: int | None = None
+        self.fp_band3: int | None = None
+        self.cluster_id: int | None = None
+        self.model_version: str | None = None
+
+
+def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> None:
     d = rec.draft
     row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
     row.title, row.author = d.title, d.author
@@ -145,7 +180,7 @@ def fill_row(row: StoryRow, rec: StoryRecord, *, is_new: bool) -> None:
     row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
 
 
-def band(row: StoryRow, i: int) -> int | None:
+def band(row: StoryRow | NewStory, i: int) -> int | None:
     v = getattr(row, f"fp_band{i}")
     return v if isinstance(v, int) else None
 
@@ -235,7 +270,7 @@ def story_from_row(
     )
 
 
-def search_body(row: StoryRow) -> str:
+def search_body(row: StoryRow | NewStory) -> str:
     from ..textutil import html_to_text  # light; avoids a parse.py import in the store
 
     parts = [html_to_text(row.summary or ""), html_to_text(row.content or ""), row.full_text or ""]

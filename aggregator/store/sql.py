@@ -42,6 +42,7 @@ from ..types import (
 from . import dialect, tables
 from .rows import (
     CHECK_UPDATE,
+    NewStory,
     aware,
     band,
     brief,
@@ -344,15 +345,14 @@ class SqlStore:
                     mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
                 )
             }
-            fresh: list[tuple[StoryRow, StoryRecord]] = []
+            fresh: list[tuple[NewStory, StoryRecord]] = []
             changed: list[tuple[StoryRow, StoryRecord]] = []
             for rec in records:
                 row = existing.get(rec.draft.key)
                 if row is None:
-                    row = StoryRow(feed_id=check.feed_id, key=rec.draft.key, title=rec.draft.title)
-                    row.first_seen = check.at
-                    fill_row(row, rec, is_new=True)
-                    fresh.append((row, rec))
+                    new = NewStory(check.feed_id, rec.draft.key, rec.draft.title, check.at)
+                    fill_row(new, rec, is_new=True)
+                    fresh.append((new, rec))
                 else:
                     fill_row(row, rec, is_new=False)
                     changed.append((row, rec))
@@ -366,7 +366,7 @@ class SqlStore:
                     [{"sid": row.id, "cid": row.cluster_id} for row, _ in fresh],
                 )
             topic_rows: list[dict[str, Any]] = []
-            for row, rec in fresh:
+            for new_row, rec in fresh:
                 if rec.prediction is None:
                     continue
                 seen: set[int] = set()
@@ -376,7 +376,7 @@ class SqlStore:
                         seen.add(tid)
                         topic_rows.append(
                             {
-                                "story_id": row.id,
+                                "story_id": new_row.id,
                                 "topic_id": tid,
                                 "score": float(ts.score),
                                 "source": ts.source,
@@ -385,6 +385,7 @@ class SqlStore:
                         )
             if topic_rows:
                 conn.execute(insert(tables.table(StoryTopicRow)), topic_rows)
+            both: list[tuple[StoryRow | NewStory, StoryRecord]] = [*fresh, *changed]
             for row, rec in changed:  # rare: a story whose text changed
                 assert row.id is not None
                 if rec.prediction is not None:
@@ -394,7 +395,7 @@ class SqlStore:
                 conn,
                 [
                     (row.id, row.title, rec.text if rec.text is not None else search_body(row))
-                    for row, rec in (*fresh, *changed)
+                    for row, rec in both
                     if row.id is not None
                 ],
             )
@@ -404,7 +405,7 @@ class SqlStore:
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
 
     @staticmethod
-    def _insert_stories(conn: Any, fresh: Sequence[tuple[StoryRow, StoryRecord]]) -> None:
+    def _insert_stories(conn: Any, fresh: Sequence[tuple[NewStory, StoryRecord]]) -> None:
         """New stories in one executemany INSERT … RETURNING (Core, not the ORM unit of
         work: at 35 stories per feed the flush machinery was the app thread's biggest
         cost); the rows stay plain data holders and get their ids."""
@@ -457,7 +458,7 @@ class SqlStore:
             prune_fetch_log(conn, sorted({c.feed_id for c in simple}))
 
     def _assign_clusters(
-        self, s: Session, rows: Sequence[StoryRow], feed_id: int, now: datetime
+        self, s: Session, rows: Sequence[NewStory], feed_id: int, now: datetime
     ) -> None:
         """Same canonical URL as a stored story (of any feed), else a near-identical SimHash
         among recent stories of other feeds: join that story's cluster; else start one.
@@ -478,7 +479,7 @@ class SqlStore:
                 .group_by(SC.canonical_url)
             ).all():
                 by_url[url] = int(cluster)
-        pending: list[StoryRow] = []
+        pending: list[NewStory] = []
         for row in rows:
             assert row.id is not None
             if row.canonical_url and row.canonical_url in by_url:
