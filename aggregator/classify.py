@@ -16,11 +16,8 @@ term contributions add up to its decision value).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +29,17 @@ import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from aggregator.errors import ConfigError, ModelError
+from aggregator.scoring import (
+    ARTIFACT_DIRNAME,
+    FEED_CATEGORY_SCORE,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    PhraseIndex,
+    artifact_paths,
+    file_sha256,
+    normalize_for_chars,
+    text_for,
+)
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Document, Prediction, TopicScore, TopicSource
 
@@ -48,77 +56,9 @@ __all__ = [
 ]
 
 #: Sub-directory of ``models/`` (or of a data directory) that holds one artifact.
-ARTIFACT_DIRNAME = "classifier"
 MODEL_FILE = "model.joblib"
-MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.json"
-#: Bumped whenever the pickled pipeline's classes change shape; older artifacts are
-#: refused with a retrain hint rather than unpickled into the wrong code.
-FORMAT_VERSION = 1
-#: A topic named by the publisher's own feed category is a statement, not a guess.
-FEED_CATEGORY_SCORE = 1.0
 RETRAIN_HINT = "retrain with `python -m aggregator.train` (or `aggregator train`)"
-
-# The title is repeated so its words weigh about 1.7x those of the body under sublinear
-# TF-IDF; full text is cut so that a long page does not drown headline and summary.
-TITLE_REPEAT = 2
-SUMMARY_CHARS = 1_000
-TEXT_CHARS = 1_500
-
-_WS = re.compile(r"\s+")
-
-
-def _clean(value: str) -> str:
-    return _WS.sub(" ", value).strip()
-
-
-def _cut(value: str, limit: int) -> str:
-    if len(value) <= limit:
-        return value
-    cut = value[:limit]
-    space = cut.rfind(" ")
-    return cut[:space] if space > limit // 2 else cut
-
-
-def text_for(doc: Document) -> str:
-    """The one text a story is classified by, at training and at prediction time:
-    the title twice, then the summary, then the start of the extracted full text
-    (skipped when it merely repeats the summary), one per line."""
-    title = _clean(doc.title)
-    summary = _cut(_clean(doc.summary), SUMMARY_CHARS)
-    text = _clean(doc.text)
-    if summary and text.startswith(summary[:200]):
-        summary = ""
-    parts = [title] * TITLE_REPEAT + [summary, _cut(text, TEXT_CHARS)]
-    return "\n".join(p for p in parts if p)
-
-
-_CHAR_JUNK = re.compile(r"[^\w.&+]+|(?<!\w)[.&+]|[.&+](?!\w)|_")
-
-
-# Character n-grams see only the head of the text (the title twice and the start of the
-# summary): they carry spelling variants of names and jargon, which the headline has, and
-# over a whole article they cost 4x the time of everything else together (measured: ~600
-# vs ~2,500 stories/s with ~2,000-character texts). Words still see all of the text.
-CHAR_CHARS = 600
-
-
-def normalize_for_chars(text: str) -> str:
-    """Preprocessor of the character n-gram vectorizer: the head of the text, lower
-    case, punctuation to spaces (dots, '&' and '+' kept inside tokens such as ``at&t``)."""
-    return _CHAR_JUNK.sub(" ", unicodedata.normalize("NFKC", text[:CHAR_CHARS]).casefold())
-
-
-# -- seed-phrase features ---------------------------------------------------------------
-
-_PHRASE_TOKEN = re.compile(r"\.?[0-9a-z]+(?:[./&@+][0-9a-z]+)*")
-
-
-def phrase_tokens(text: str) -> list[str]:
-    """Tokens for seed-phrase matching: lower case; hyphens and apostrophes split words
-    (so "zero-day" matches "zero day"); dots inside a token are kept ("1.1.1.1",
-    ".com", "example.com")."""
-    return _PHRASE_TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
 class PhraseFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -136,39 +76,13 @@ class PhraseFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def fit(self, X: Any = None, y: Any = None) -> PhraseFeatures:
         if len(self.topics) != len(self.phrases):
             raise ValueError("topics and phrases must have the same length")
-        index: dict[str, list[tuple[tuple[str, ...], int]]] = {}
-        suffixes: dict[str, list[int]] = {}
-        for col, phrases in enumerate(self.phrases):
-            for phrase in phrases:
-                toks = tuple(phrase_tokens(phrase))
-                if not toks:
-                    continue
-                if len(toks) == 1 and toks[0].startswith(".") and toks[0].count(".") == 1:
-                    suffixes.setdefault(toks[0], []).append(col)
-                    continue
-                entries = index.setdefault(toks[0], [])
-                if (toks, col) not in entries:
-                    entries.append((toks, col))
-        self.index_ = {k: tuple(v) for k, v in index.items()}
-        self.suffixes_ = {k: tuple(sorted(set(v))) for k, v in suffixes.items()}
+        built = PhraseIndex.build(self.phrases)
+        self.index_, self.suffixes_ = built.index, built.suffixes
         return self
 
     def matches(self, text: str) -> list[tuple[int, str]]:
         """(topic column, matched phrase) for every seed-phrase occurrence in ``text``."""
-        tokens = phrase_tokens(text)
-        index, suffixes = self.index_, self.suffixes_
-        found: list[tuple[int, str]] = []
-        n = len(tokens)
-        for i, tok in enumerate(tokens):
-            for toks, col in index.get(tok, ()):
-                k = len(toks)
-                if k == 1 or (i + k <= n and tuple(tokens[i : i + k]) == toks):
-                    found.append((col, " ".join(toks)))
-            if suffixes and "." in tok:
-                suffix = tok[tok.rfind(".") :]
-                for col in suffixes.get(suffix, ()):
-                    found.append((col, suffix))
-        return found
+        return PhraseIndex(self.index_, self.suffixes_).matches(text)
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         rows: list[int] = []
@@ -295,23 +209,6 @@ class TopicExplanation:
     terms_up: tuple[tuple[str, float], ...]
     terms_down: tuple[tuple[str, float], ...]
     relevance: float | None = None  # the gate's P(internet-industry story), if gated
-
-
-def artifact_paths(models_dir: Path) -> Path:
-    """The artifact directory for ``models_dir``: the directory itself when it holds a
-    manifest, else its ``classifier/`` sub-directory."""
-    models_dir = Path(models_dir)
-    if (models_dir / MANIFEST_FILE).is_file():
-        return models_dir
-    return models_dir / ARTIFACT_DIRNAME
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Classifier:

@@ -20,6 +20,7 @@ from .types import Article, Document, ParsedFeed, Prediction, StoryDraft
 
 if TYPE_CHECKING:
     from .classify import Classifier
+    from .scoring import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +53,32 @@ class ParseOutcome:
     model_error: str | None = None
 
 
-_models: dict[tuple[str, str, float], Classifier] = {}
+_models: dict[tuple[str, str, float], Classifier | Scorer] = {}
 
 
-def _classifier(ref: ModelRef) -> Classifier:
-    from .classify import Classifier
+def _classifier(ref: ModelRef) -> Classifier | Scorer:
+    """The model for ``ref``, loaded once per process: its numpy-only scorer when the
+    artifact has a valid one (no scikit-learn in the workers), else the pipeline."""
+    from .scoring import artifact_paths, load_scorer
     from .taxonomy import Taxonomy
 
-    manifest = Path(ref.models_dir) / "classifier" / "manifest.json"
+    manifest = artifact_paths(Path(ref.models_dir)) / "manifest.json"
     try:
         stamp = manifest.stat().st_mtime
     except OSError:
         stamp = 0.0
     key = (ref.models_dir, ref.taxonomy_path, stamp)
-    clf = _models.get(key)
-    if clf is None:
+    model = _models.get(key)
+    if model is None:
         _models.clear()  # a retrained model replaces the old one
-        clf = Classifier.load(Path(ref.models_dir), taxonomy=Taxonomy.load(Path(ref.taxonomy_path)))
-        _models[key] = clf
-    return clf
+        taxonomy = Taxonomy.load(Path(ref.taxonomy_path))
+        model = load_scorer(Path(ref.models_dir), taxonomy)
+        if model is None:
+            from .classify import Classifier
+
+            model = Classifier.load(Path(ref.models_dir), taxonomy=taxonomy)
+        _models[key] = model
+    return model
 
 
 def classify_docs(

@@ -37,18 +37,22 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from aggregator.classify import (
     FORMAT_VERSION,
-    MANIFEST_FILE,
     MODEL_FILE,
     REPORT_FILE,
     Classifier,
     PhraseFeatures,
     TopicHeads,
-    artifact_paths,
-    file_sha256,
     normalize_for_chars,
     text_for,
 )
 from aggregator.errors import ConfigError, ModelError
+from aggregator.scoring import (
+    MANIFEST_FILE,
+    SCORER_FILE,
+    Scorer,
+    artifact_paths,
+    file_sha256,
+)
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Document, Example, ExampleSource
 
@@ -94,7 +98,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "source_weights": {"user": 3.0, "feed-category": 1.0, "seed": 1.0},
     # thresholds: chosen per topic on out-of-fold scores, maximising F-beta
     "cv_folds": 5,
-    "threshold_beta": 0.5,  # precision first: a wrong tag costs more than a missing one
+    "threshold_beta": 0.75,  # leaning to precision: a wrong tag costs more than a missing one
     "threshold_bounds": [0.1, 0.9],
     "min_positives": 3,  # fewer known positives: threshold 0.5, no tuning
     # share of examples kept back for the held-out scores in the manifest (0 = none)
@@ -833,6 +837,10 @@ def _train(
             },
             "artifact": {"file": MODEL_FILE, "sha256": file_sha256(model_path), "bytes": size},
         }
+        # The same model as plain arrays, for the worker processes (aggregator.scoring).
+        scorer_path = tmp / SCORER_FILE
+        Scorer.from_pipeline(fitted.pipeline, manifest, taxonomy).save(scorer_path)
+        manifest["scorer"] = {"file": SCORER_FILE, "sha256": file_sha256(scorer_path)}
         _write_json(tmp / REPORT_FILE, report)
         _write_json(tmp / MANIFEST_FILE, manifest)
         _swap_into_place(tmp, out_dir)

@@ -15,6 +15,7 @@ import yaml
 
 from aggregator.classify import FEED_CATEGORY_SCORE, Classifier, text_for
 from aggregator.errors import ConfigError, ModelError
+from aggregator.scoring import file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.train import (
     EvalReport,
@@ -187,6 +188,7 @@ def test_train_writes_artifact_manifest_and_report(models_dir: Path, taxonomy: T
         "manifest.json",
         "model.joblib",
         "report.json",
+        "scorer.npz",
     ]
     assert [p.name for p in models_dir.iterdir() if p.name.startswith(".")] == []
     manifest = json.loads((artifact / "manifest.json").read_text())
@@ -197,6 +199,7 @@ def test_train_writes_artifact_manifest_and_report(models_dir: Path, taxonomy: T
     assert len(manifest["data"]["sha256"]) == 64
     assert manifest["params"]["cv_folds"] == 4
     assert manifest["artifact"]["bytes"] == (artifact / "model.joblib").stat().st_size
+    assert manifest["scorer"]["sha256"] == file_sha256(artifact / "scorer.npz")
     for kind in ("cv", "heldout"):
         assert 0.0 <= manifest["scores"][kind]["micro"]["f1"] <= 1.0
     report = json.loads((artifact / "report.json").read_text())

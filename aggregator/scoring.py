@@ -1,0 +1,589 @@
+"""The trained topic pipeline's arithmetic without scikit-learn: ``Scorer``.
+
+Owns what a story is read as (:func:`text_for`, shared with training), the seed-phrase
+matcher, and a scorer that reproduces ``Classifier.predict`` from plain arrays saved
+beside the pickled pipeline (``scorer.npz``, written by :mod:`aggregator.train`).
+
+Why: the worker processes that parse feeds classify every new story. Unpickling the
+scikit-learn pipeline there imports scikit-learn and SciPy (~75 MB of RSS in each worker,
+more than everything else a worker holds) and routes every batch through the generic
+vectorizer code. The scorer needs numpy only, counts n-grams with ``collections.Counter``
+(C speed) instead of a Python loop per n-gram, and gives the same scores to within float32
+rounding (``tests/test_scoring.py`` checks it against the pipeline on the seed corpus).
+
+Must not import scikit-learn or SciPy, directly or through another module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aggregator.errors import ModelError
+from aggregator.taxonomy import Taxonomy
+from aggregator.types import Document, Prediction, TopicScore, TopicSource
+
+__all__ = [
+    "ARTIFACT_DIRNAME",
+    "FORMAT_VERSION",
+    "MANIFEST_FILE",
+    "SCORER_FILE",
+    "PhraseIndex",
+    "Scorer",
+    "artifact_paths",
+    "file_sha256",
+    "load_scorer",
+    "normalize_for_chars",
+    "phrase_tokens",
+    "text_for",
+]
+
+#: Sub-directory of ``models/`` (or of a data directory) that holds one artifact.
+ARTIFACT_DIRNAME = "classifier"
+MANIFEST_FILE = "manifest.json"
+#: Bumped whenever the pickled pipeline's classes change shape; older artifacts are
+#: refused with a retrain hint rather than unpickled into the wrong code.
+FORMAT_VERSION = 1
+SCORER_FILE = "scorer.npz"
+#: Bumped whenever the arrays in ``scorer.npz`` change meaning.
+SCORER_FORMAT = 1
+#: A topic named by the publisher's own feed category is a statement, not a guess.
+FEED_CATEGORY_SCORE = 1.0
+
+# The title is repeated so its words weigh about 1.7x those of the body under sublinear
+# TF-IDF; full text is cut so that a long page does not drown headline and summary.
+TITLE_REPEAT = 2
+SUMMARY_CHARS = 1_000
+TEXT_CHARS = 1_500
+
+_WS = re.compile(r"\s+")
+
+
+def _clean(value: str) -> str:
+    return _WS.sub(" ", value).strip()
+
+
+def _cut(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    cut = value[:limit]
+    space = cut.rfind(" ")
+    return cut[:space] if space > limit // 2 else cut
+
+
+def text_for(doc: Document) -> str:
+    """The one text a story is classified by, at training and at prediction time:
+    the title twice, then the summary, then the start of the extracted full text
+    (skipped when it merely repeats the summary), one per line."""
+    title = _clean(doc.title)
+    summary = _cut(_clean(doc.summary), SUMMARY_CHARS)
+    text = _clean(doc.text)
+    if summary and text.startswith(summary[:200]):
+        summary = ""
+    parts = [title] * TITLE_REPEAT + [summary, _cut(text, TEXT_CHARS)]
+    return "\n".join(p for p in parts if p)
+
+
+_CHAR_JUNK = re.compile(r"[^\w.&+]+|(?<!\w)[.&+]|[.&+](?!\w)|_")
+
+# Character n-grams see only the head of the text (the title twice and the start of the
+# summary): they carry spelling variants of names and jargon, which the headline has, and
+# over a whole article they cost 4x the time of everything else together (measured: ~600
+# vs ~2,500 stories/s with ~2,000-character texts). Words still see all of the text.
+CHAR_CHARS = 600
+
+
+def normalize_for_chars(text: str) -> str:
+    """Preprocessor of the character n-gram vectorizer: the head of the text, lower
+    case, punctuation to spaces (dots, '&' and '+' kept inside tokens such as ``at&t``)."""
+    return _CHAR_JUNK.sub(" ", unicodedata.normalize("NFKC", text[:CHAR_CHARS]).casefold())
+
+
+def artifact_paths(models_dir: Path) -> Path:
+    """The artifact directory for ``models_dir``: the directory itself when it holds a
+    manifest, else its ``classifier/`` sub-directory."""
+    models_dir = Path(models_dir)
+    if (models_dir / MANIFEST_FILE).is_file():
+        return models_dir
+    return models_dir / ARTIFACT_DIRNAME
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_scorer(models_dir: Path, taxonomy: Taxonomy) -> Scorer | None:
+    """The artifact's scorer when everything checks out exactly as ``Classifier.load``
+    would check it (format, scikit-learn version, taxonomy hash, checksum); None
+    otherwise, and the caller loads the pipeline, which reports what is wrong."""
+    artifact = artifact_paths(models_dir)
+    try:
+        manifest = json.loads((artifact / MANIFEST_FILE).read_text(encoding="utf-8"))
+        trained_with = manifest["libraries"]["scikit-learn"]
+        installed = package_version("scikit-learn")
+        entry = manifest["scorer"]
+        ok = (
+            manifest.get("format") == FORMAT_VERSION
+            and trained_with == installed
+            and manifest["taxonomy"]["hash"] == taxonomy.hash
+            and tuple(manifest["topics"]) == taxonomy.names
+            and entry["sha256"] == file_sha256(artifact / entry["file"])
+        )
+    except (OSError, ValueError, KeyError, TypeError, PackageNotFoundError):
+        return None
+    if not ok:
+        return None
+    scorer = Scorer.load(artifact / entry["file"], taxonomy)
+    return scorer if scorer.version == manifest["model_version"] else None
+
+
+# -- seed phrases ------------------------------------------------------------------------
+
+_PHRASE_TOKEN = re.compile(r"\.?[0-9a-z]+(?:[./&@+][0-9a-z]+)*")
+
+
+def phrase_tokens(text: str) -> list[str]:
+    """Tokens for seed-phrase matching: lower case; hyphens and apostrophes split words
+    (so "zero-day" matches "zero day"); dots inside a token are kept ("1.1.1.1",
+    ".com", "example.com")."""
+    return _PHRASE_TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseIndex:
+    """Seed phrases by first token, plus domain suffixes (``.com``), per topic column."""
+
+    index: dict[str, tuple[tuple[tuple[str, ...], int], ...]]
+    suffixes: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def build(cls, phrases: Sequence[Sequence[str]]) -> PhraseIndex:
+        index: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        suffixes: dict[str, list[int]] = {}
+        for col, topic_phrases in enumerate(phrases):
+            for phrase in topic_phrases:
+                toks = tuple(phrase_tokens(phrase))
+                if not toks:
+                    continue
+                if len(toks) == 1 and toks[0].startswith(".") and toks[0].count(".") == 1:
+                    suffixes.setdefault(toks[0], []).append(col)
+                    continue
+                entries = index.setdefault(toks[0], [])
+                if (toks, col) not in entries:
+                    entries.append((toks, col))
+        return cls(
+            {k: tuple(v) for k, v in index.items()},
+            {k: tuple(sorted(set(v))) for k, v in suffixes.items()},
+        )
+
+    def matches(self, text: str) -> list[tuple[int, str]]:
+        """(topic column, matched phrase) for every seed-phrase occurrence in ``text``."""
+        tokens = phrase_tokens(text)
+        index, suffixes = self.index, self.suffixes
+        found: list[tuple[int, str]] = []
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            for toks, col in index.get(tok, ()):
+                k = len(toks)
+                if k == 1 or (i + k <= n and tuple(tokens[i : i + k]) == toks):
+                    found.append((col, " ".join(toks)))
+            if suffixes and "." in tok:
+                suffix = tok[tok.rfind(".") :]
+                for col in suffixes.get(suffix, ()):
+                    found.append((col, suffix))
+        return found
+
+    def counts(self, text: str) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for col, _ in self.matches(text):
+            out[col] = out.get(col, 0) + 1
+        return out
+
+
+# -- n-gram analyzers, as scikit-learn's TfidfVectorizer runs them ------------------------
+
+_WORD_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def _strip_accents(s: str) -> str:
+    # scikit-learn's strip_accents_unicode, exactly
+    try:
+        s.encode("ASCII", errors="strict")
+        return s
+    except UnicodeEncodeError:
+        normalized = unicodedata.normalize("NFKD", s)
+        return "".join([c for c in normalized if not unicodedata.combining(c)])
+
+
+def word_grams(text: str, lo: int, hi: int) -> list[str]:
+    """analyzer="word", lowercase, strip_accents="unicode", the default token pattern."""
+    tokens = _WORD_TOKEN.findall(_strip_accents(text.lower()))
+    out = list(tokens) if lo == 1 else []
+    join = " ".join
+    for n in range(max(lo, 2), min(hi + 1, len(tokens) + 1)):
+        out.extend(join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return out
+
+
+def _word_char_grams(w: str, lo: int, hi: int) -> list[str]:
+    w = " " + w + " "
+    w_len = len(w)
+    out: list[str] = []
+    for n in range(lo, hi + 1):
+        if n >= w_len:  # a short word counts once, as scikit-learn does
+            out.append(w)
+            break
+        out.extend([w[i : i + n] for i in range(w_len - n + 1)])
+    return out
+
+
+def char_wb_grams(text: str, lo: int, hi: int) -> list[str]:
+    """analyzer="char_wb" with ``normalize_for_chars`` as preprocessor (each distinct
+    word is cut into n-grams once; the title, repeated, costs nothing the second time)."""
+    out: list[str] = []
+    for word, count in Counter(_WHITE_SPACES.sub(" ", normalize_for_chars(text)).split()).items():
+        grams = _word_char_grams(word, lo, hi)
+        out.extend(grams * count if count > 1 else grams)
+    return out
+
+
+#: Distinct words whose character n-gram columns a scorer remembers (~10 MB at most).
+_WORD_CACHE_MAX = 100_000
+
+# -- the scorer --------------------------------------------------------------------------
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
+
+
+@dataclass(slots=True)
+class _Block:
+    kind: str  # "words" | "chars" | "phrases"
+    weight: float
+    offset: int  # first column in the union
+    width: int
+    ngrams: tuple[int, int] = (1, 1)
+    vocab: dict[str, int] | None = None
+    idf: np.ndarray | None = None
+
+
+class Scorer:
+    """``Classifier.predict`` from arrays: TF-IDF blocks -> linear heads -> Platt
+    calibration (times the relevance gate) -> per-topic thresholds, plus the "rule"
+    source and feed-category topics. Built by :meth:`from_pipeline` at training time,
+    saved with :meth:`save`, loaded in workers with :meth:`load`."""
+
+    def __init__(
+        self,
+        *,
+        blocks: list[_Block],
+        phrases: PhraseIndex | None,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        calibration: np.ndarray,
+        gate: tuple[np.ndarray, float, float, float] | None,
+        topics: tuple[str, ...],
+        thresholds: np.ndarray,
+        version: str,
+        taxonomy: Taxonomy,
+    ) -> None:
+        self.blocks = blocks
+        self.phrases = phrases
+        self.coef_t = np.ascontiguousarray(coef.astype(np.float32).T)  # (features, topics)
+        self.intercept = intercept.astype(np.float64)
+        self.calibration = calibration.astype(np.float64)
+        self.gate = gate
+        self.topics = topics
+        self.thr = thresholds.astype(np.float64)
+        self.version = version
+        self.taxonomy = taxonomy
+        self._phrase_block = next((b for b in blocks if b.kind == "phrases"), None)
+        columns = [self.coef_t]
+        if gate is not None:
+            columns.append(np.asarray(gate[0], dtype=np.float32).reshape(-1, 1))
+        self._weights = np.ascontiguousarray(np.hstack(columns))  # (features, topics [+ gate])
+        self._word_cols: dict[str, np.ndarray] = {}
+
+    # -- building and persistence ---------------------------------------------------------
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any, manifest: dict[str, Any], taxonomy: Taxonomy) -> Scorer:
+        """Read the arrays out of a fitted pipeline (scikit-learn is loaded by then)."""
+        features = pipeline.named_steps["features"]
+        heads = pipeline.named_steps["heads"]
+        weights = features.transformer_weights or {}
+        blocks: list[_Block] = []
+        phrases = None
+        offset = 0
+        for name, tr in features.transformer_list:
+            weight = float(weights.get(name, 1.0))
+            if name == "phrases":
+                phrases = PhraseIndex.build(tr.phrases)
+                blocks.append(_Block("phrases", weight, offset, len(tr.topics)))
+                offset += len(tr.topics)
+                continue
+            kind = {"word": "words", "char_wb": "chars"}.get(tr.analyzer)
+            supported = (
+                kind is not None
+                and tr.lowercase
+                and tr.sublinear_tf
+                and tr.use_idf
+                and tr.norm == "l2"
+                and tr.stop_words is None
+                and tr.tokenizer is None
+                and (
+                    (kind == "words" and tr.preprocessor is None and tr.strip_accents == "unicode")
+                    or (kind == "chars" and tr.preprocessor is normalize_for_chars)
+                )
+            )
+            if not supported or kind is None:
+                raise ModelError(f"feature block {name!r} has settings the scorer cannot run")
+            vocab = {str(k): int(v) for k, v in tr.vocabulary_.items()}
+            block = _Block(kind, weight, offset, len(vocab), tuple(tr.ngram_range), vocab)
+            block.idf = np.asarray(tr.idf_, dtype=np.float32)
+            blocks.append(block)
+            offset += len(vocab)
+        gate = None
+        if heads.gate_coef is not None:
+            a, c = heads.gate_calibration
+            gate = (np.asarray(heads.gate_coef), float(heads.gate_intercept), float(a), float(c))
+        topics = tuple(manifest["topics"])
+        return cls(
+            blocks=blocks,
+            phrases=phrases,
+            coef=np.asarray(heads.coef),
+            intercept=np.asarray(heads.intercept),
+            calibration=np.asarray(heads.calibration),
+            gate=gate,
+            topics=topics,
+            thresholds=np.asarray([float(manifest["thresholds"][t]) for t in topics]),
+            version=str(manifest["model_version"]),
+            taxonomy=taxonomy,
+        )
+
+    def save(self, path: Path) -> None:
+        meta: dict[str, Any] = {
+            "format": SCORER_FORMAT,
+            "version": self.version,
+            "topics": list(self.topics),
+            "blocks": [
+                {"kind": b.kind, "weight": b.weight, "width": b.width, "ngrams": list(b.ngrams)}
+                for b in self.blocks
+            ],
+            "phrases": None
+            if self.phrases is None
+            else {
+                "index": {k: [[list(t), c] for t, c in v] for k, v in self.phrases.index.items()},
+                "suffixes": {k: list(v) for k, v in self.phrases.suffixes.items()},
+            },
+            "gate": None if self.gate is None else list(self.gate[1:]),
+        }
+        arrays: dict[str, np.ndarray] = {
+            "meta": np.asarray(json.dumps(meta, sort_keys=True)),
+            "coef": self.coef_t.T.astype(np.float16),
+            "intercept": self.intercept,
+            "calibration": self.calibration,
+            "thresholds": self.thr,
+        }
+        if self.gate is not None:
+            arrays["gate_coef"] = np.asarray(self.gate[0], dtype=np.float16)
+        for i, b in enumerate(self.blocks):
+            if b.vocab is not None and b.idf is not None:
+                terms = sorted(b.vocab, key=b.vocab.__getitem__)
+                if any("\n" in t for t in terms):
+                    raise ModelError("a vocabulary term contains a newline")
+                joined = "\n".join(terms).encode("utf-8")
+                arrays[f"vocab{i}"] = np.frombuffer(joined, dtype=np.uint8)
+                arrays[f"idf{i}"] = b.idf
+        with path.open("wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types kwargs as bool
+
+    @classmethod
+    def load(cls, path: Path, taxonomy: Taxonomy) -> Scorer:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+            meta = json.loads(str(data["meta"]))
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelError(f"cannot read {path}: {e}") from e
+        if meta.get("format") != SCORER_FORMAT:
+            raise ModelError(f"{path} has scorer format {meta.get('format')}")
+        blocks: list[_Block] = []
+        offset = 0
+        for i, b in enumerate(meta["blocks"]):
+            block = _Block(
+                b["kind"], float(b["weight"]), offset, int(b["width"]), tuple(b["ngrams"])
+            )
+            if f"vocab{i}" in data:
+                terms = data[f"vocab{i}"].tobytes().decode("utf-8").split("\n")
+                block.vocab = dict(zip(terms, range(len(terms)), strict=True))
+                block.idf = data[f"idf{i}"].astype(np.float32)
+            blocks.append(block)
+            offset += block.width
+        phrases = None
+        if meta["phrases"] is not None:
+            phrases = PhraseIndex(
+                {
+                    k: tuple((tuple(t), int(c)) for t, c in v)
+                    for k, v in meta["phrases"]["index"].items()
+                },
+                {k: tuple(v) for k, v in meta["phrases"]["suffixes"].items()},
+            )
+        gate = None
+        if meta["gate"] is not None:
+            b0, a, c = meta["gate"]
+            gate = (data["gate_coef"], float(b0), float(a), float(c))
+        return cls(
+            blocks=blocks,
+            phrases=phrases,
+            coef=data["coef"],
+            intercept=data["intercept"],
+            calibration=data["calibration"],
+            gate=gate,
+            topics=tuple(meta["topics"]),
+            thresholds=data["thresholds"],
+            version=str(meta["version"]),
+            taxonomy=taxonomy,
+        )
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def _char_columns(self, b: _Block, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, counts) of the character n-grams in the vocabulary. Each distinct
+        word's columns are computed once per process (news reuses its vocabulary)."""
+        assert b.vocab is not None
+        cache = self._word_cols
+        if len(cache) > _WORD_CACHE_MAX:
+            cache.clear()
+        lo, hi = b.ngrams
+        get = b.vocab.get
+        parts: list[np.ndarray] = []
+        for word, count in Counter(
+            _WHITE_SPACES.sub(" ", normalize_for_chars(text)).split()
+        ).items():
+            cols = cache.get(word)
+            if cols is None:
+                found = [c for c in map(get, _word_char_grams(word, lo, hi)) if c is not None]
+                cols = cache[word] = np.asarray(found, dtype=np.int64)
+            parts.extend([cols] * count)
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        idx, counts = np.unique(np.concatenate(parts), return_counts=True)
+        return idx, counts.astype(np.float32)
+
+    def _block_features(self, b: _Block, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """One TF-IDF block's non-zero (union columns, weighted values) for ``text``."""
+        assert b.vocab is not None and b.idf is not None
+        if b.kind == "chars":
+            idx, tf = self._char_columns(b, text)
+        else:
+            counts = Counter(word_grams(text, *b.ngrams))
+            idx = np.fromiter(map(b.vocab.get, counts, repeat(-1)), np.int64, len(counts))
+            tf = np.fromiter(counts.values(), np.float32, len(counts))
+            known = idx >= 0
+            idx, tf = idx[known], tf[known]
+        if not len(idx):
+            return None
+        tf = (np.log(tf) + np.float32(1.0)) * b.idf[idx]
+        norm = np.sqrt(np.dot(tf, tf))
+        if norm > 0:
+            tf = tf / norm
+        return idx + b.offset, tf * np.float32(b.weight)
+
+    def _phrase_features(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        b = self._phrase_block
+        if b is None or self.phrases is None:
+            return None
+        counts = self.phrases.counts(text)
+        if not counts:
+            return None
+        keys = sorted(counts)
+        values = np.asarray([math.log1p(counts[k]) for k in keys], dtype=np.float32)
+        return np.asarray(keys, dtype=np.int64) + b.offset, values * np.float32(b.weight)
+
+    def _decisions(
+        self, docs: Sequence[Document]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """Per story: topic decisions z, gate decision zr, and the same without the seed
+        phrases' contribution (for the "rule" source). The gate is one more column of the
+        weight matrix, so each story costs one gather-and-sum per block."""
+        n, k = len(docs), len(self.topics)
+        both = np.zeros((n, self._weights.shape[1]))  # with the phrases
+        bare = np.zeros((n, self._weights.shape[1]))  # without them
+        W = self._weights
+        for i, doc in enumerate(docs):
+            text = text_for(doc)
+            for b in self.blocks:
+                if b.kind == "phrases":
+                    continue
+                got = self._block_features(b, text)
+                if got is not None:
+                    bare[i] += got[1] @ W[got[0]]
+            both[i] = bare[i]
+            phrase = self._phrase_features(text)
+            if phrase is not None:
+                both[i] += phrase[1] @ W[phrase[0]]
+        z = both[:, :k] + self.intercept
+        z0 = bare[:, :k] + self.intercept
+        if self.gate is None:
+            return z, None, z0, None
+        return z, both[:, k] + self.gate[1], z0, bare[:, k] + self.gate[1]
+
+    def _calibrate(self, z: np.ndarray, zr: np.ndarray | None) -> np.ndarray:
+        p = _sigmoid(self.calibration[:, 0] * z + self.calibration[:, 1])
+        if zr is not None and self.gate is not None:
+            _, _, a, c = self.gate
+            p = p * _sigmoid(a * zr + c)[:, None]
+        return p
+
+    def scores(self, docs: Sequence[Document]) -> np.ndarray:
+        """Calibrated model scores, shape (len(docs), len(topics)), in topic order."""
+        if not docs:
+            return np.zeros((0, len(self.topics)))
+        z, zr, _, _ = self._decisions(docs)
+        return self._calibrate(z, zr)
+
+    def predict(self, docs: Sequence[Document]) -> list[Prediction]:
+        """What ``Classifier.predict`` returns for ``docs``."""
+        if not docs:
+            return []
+        z, zr, z0, zr0 = self._decisions(docs)
+        scores = self._calibrate(z, zr)
+        given = scores >= self.thr
+        rule = given & (self._calibrate(z0, zr0) < self.thr / 2)
+        order = {t: i for i, t in enumerate(self.topics)}
+        out: list[Prediction] = []
+        for i, doc in enumerate(docs):
+            topics: dict[str, TopicScore] = {}
+            for j in np.flatnonzero(given[i]):
+                name = self.topics[j]
+                source: TopicSource = "rule" if rule[i, j] else "model"
+                topics[name] = TopicScore(topic=name, score=float(scores[i, j]), source=source)
+            if doc.categories:
+                for name in self.taxonomy.topics_for_categories(doc.categories):
+                    if name in order:
+                        topics[name] = TopicScore(
+                            topic=name, score=FEED_CATEGORY_SCORE, source="feed-category"
+                        )
+            ranked = sorted(topics.values(), key=lambda s: (-s.score, order[s.topic]))
+            out.append(Prediction(topics=tuple(ranked), model_version=self.version))
+        return out

@@ -1,0 +1,149 @@
+"""The numpy-only scorer (aggregator.scoring) against the scikit-learn pipeline it is read
+from: same analyzers, same scores, same topics and sources; the workers use it and never
+import scikit-learn; a damaged or stale scorer is ignored in favour of the pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from aggregator.classify import Classifier
+from aggregator.jobs import ModelRef, classify_docs
+from aggregator.scoring import (
+    SCORER_FILE,
+    Scorer,
+    char_wb_grams,
+    load_scorer,
+    normalize_for_chars,
+    word_grams,
+)
+from aggregator.taxonomy import Taxonomy
+from aggregator.train import load_seed_examples
+from aggregator.types import Document
+
+REPO = Path(__file__).resolve().parent.parent
+
+TEXTS = [
+    "Zero-day in NimbusGate VPN exploited; CISA adds CVE-2026-1234 to KEV",
+    "Café owners' Wi‑Fi hijacked — naïve résumé phishing hits Zürich & São Paulo",
+    "a b cd  efg\t\thijk\nlmnop  1.1.1.1 at&t c++ .com example.com",
+    "",
+    "x",
+    "ICANN ICANN icann: new gTLD round opens; .brand applicants line up",
+    "日本語のテキストとEnglish words mixed 123",
+]
+
+
+@pytest.mark.parametrize("ngrams", [(1, 1), (1, 2), (2, 3)])
+def test_word_grams_match_scikit_learn(ngrams: tuple[int, int]) -> None:
+    analyzer = TfidfVectorizer(ngram_range=ngrams, strip_accents="unicode").build_analyzer()
+    for text in TEXTS:
+        assert sorted(word_grams(text, *ngrams)) == sorted(analyzer(text)), text
+
+
+@pytest.mark.parametrize("ngrams", [(3, 5), (2, 4), (1, 3)])
+def test_char_grams_match_scikit_learn(ngrams: tuple[int, int]) -> None:
+    analyzer = TfidfVectorizer(
+        analyzer="char_wb", preprocessor=normalize_for_chars, ngram_range=ngrams
+    ).build_analyzer()
+    for text in TEXTS:
+        assert sorted(char_wb_grams(text, *ngrams)) == sorted(analyzer(text)), text
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Classifier:
+    return Classifier.load(REPO / "models")
+
+
+def _docs() -> list[Document]:
+    docs = [e.doc for e in load_seed_examples(REPO / "models")]
+    docs += [Document(id=f"t{i}", title=t, summary=t[::-1]) for i, t in enumerate(TEXTS)]
+    docs.append(Document(id="cat", title="Registry news", categories=("Domain Names", "DNS")))
+    return docs
+
+
+def test_scorer_reproduces_the_pipeline_on_every_seed(shipped: Classifier) -> None:
+    scorer = load_scorer(REPO / "models", shipped.taxonomy)
+    assert scorer is not None, "the shipped artifact carries a valid scorer.npz"
+    assert scorer.version == shipped.version
+    docs = _docs()
+    np.testing.assert_allclose(scorer.scores(docs), shipped.scores(docs), rtol=0, atol=1e-5)
+
+    def topics(preds: list) -> list[list[tuple[str, str]]]:
+        return [[(t.topic, t.source) for t in p.topics] for p in preds]
+
+    ours, theirs = scorer.predict(docs), shipped.predict(docs)
+    assert topics(ours) == topics(theirs)
+    assert {p.model_version for p in ours} == {shipped.version}
+    assert any(t.source == "rule" for p in ours for t in p.topics)
+    assert [t.source for t in ours[-1].topics].count("feed-category") == 2
+
+
+def test_save_and_load_round_trip(shipped: Classifier, tmp_path: Path) -> None:
+    scorer = Scorer.from_pipeline(shipped.pipeline, shipped.manifest, shipped.taxonomy)
+    scorer.save(tmp_path / SCORER_FILE)
+    again = Scorer.load(tmp_path / SCORER_FILE, shipped.taxonomy)
+    docs = _docs()[:200]
+    np.testing.assert_allclose(again.scores(docs), scorer.scores(docs), rtol=0, atol=1e-6)
+
+
+def _copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "models"
+    shutil.copytree(REPO / "models", dest, ignore=shutil.ignore_patterns("seeds"))
+    return dest
+
+
+@pytest.mark.parametrize("damage", ["checksum", "no-entry", "taxonomy", "sklearn"])
+def test_a_damaged_or_stale_scorer_is_not_used(tmp_path: Path, damage: str) -> None:
+    models = _copy(tmp_path)
+    manifest_path = models / "classifier" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    taxonomy = Taxonomy.load(models / "taxonomy.yaml")
+    if damage == "checksum":
+        with (models / "classifier" / SCORER_FILE).open("ab") as f:
+            f.write(b"junk")
+    elif damage == "no-entry":
+        del manifest["scorer"]
+    elif damage == "taxonomy":
+        manifest["taxonomy"]["hash"] = "0" * 64
+    else:
+        manifest["libraries"]["scikit-learn"] = "0.0.1"
+    manifest_path.write_text(json.dumps(manifest))
+    assert load_scorer(models, taxonomy) is None
+
+
+def test_workers_classify_without_importing_scikit_learn(tmp_path: Path) -> None:
+    """What a parse worker does, in a fresh interpreter: no scikit-learn, no SciPy."""
+    code = f"""
+import sys
+from aggregator.jobs import ModelRef, classify_docs
+from aggregator.types import Document
+ref = ModelRef(models_dir={str(REPO / "models")!r},
+               taxonomy_path={str(REPO / "models" / "taxonomy.yaml")!r})
+preds, error = classify_docs([Document(id="1", title="Ransomware gang hits hospital")], ref)
+assert error is None and preds and preds[0].topics, (preds, error)
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("sklearn", "scipy"))
+assert not leaked, leaked
+print("ok")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_worker_falls_back_to_the_pipeline_without_a_scorer(tmp_path: Path) -> None:
+    models = _copy(tmp_path)
+    (models / "classifier" / SCORER_FILE).unlink()
+    ref = ModelRef(models_dir=str(models), taxonomy_path=str(models / "taxonomy.yaml"))
+    doc = Document(id="1", title="Registrar loses UDRP case over lookalike domain")
+    preds, error = classify_docs([doc], ref)
+    assert error is None and preds is not None
+    assert preds == Classifier.load(models).predict([doc])
