@@ -9,7 +9,6 @@ export and labelling are thin calls into the store and the other stages.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import queue
@@ -295,16 +294,18 @@ class App:
         def release() -> None:
             loop.loop.call_soon_threadsafe(ahead.release)
 
-        async def fetch(feed: Feed) -> FetchResult:
+        async def fetch(feed: Feed) -> None:
             await ahead.acquire()
-            return await fetcher.fetch(feed.url, feed.cache)
-
-        def on_fetched(feed: Feed, fut: Future[FetchResult]) -> None:
             try:
-                result = fut.result()
+                on_fetched(feed, await fetcher.fetch(feed.url, feed.cache))
             except BaseException as e:  # delivered to the consuming thread as an outcome
                 events.put(("error", feed, e))
-                return
+
+        async def fetch_all() -> None:
+            # One hand-over to the loop thread for the whole batch, not one per feed.
+            await asyncio.gather(*(fetch(feed) for feed in feeds))
+
+        def on_fetched(feed: Feed, result: FetchResult) -> None:
             if result.status == "not_modified" or (
                 result.body_hash is not None and result.body_hash == feed.body_hash
             ):
@@ -330,9 +331,7 @@ class App:
 
             pf.add_done_callback(parsed)
 
-        for feed in feeds:
-            fut = loop.submit(fetch(feed))
-            fut.add_done_callback(functools.partial(on_fetched, feed))
+        loop.submit(fetch_all())
 
         try:
             while pending:
