@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import http.cookiejar
 import ipaddress
@@ -30,6 +31,7 @@ import re
 import socket
 import urllib.request
 import zlib
+from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -310,8 +312,11 @@ def _httpx_errors() -> Iterator[None]:
 
 
 class _Stream(httpx.AsyncByteStream):
-    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+    def __init__(
+        self, stream: AsyncIterable[bytes], on_close: Callable[[], None] | None = None
+    ) -> None:
         self._stream = stream
+        self._on_close = on_close
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _httpx_errors():
@@ -319,33 +324,75 @@ class _Stream(httpx.AsyncByteStream):
                 yield part
 
     async def aclose(self) -> None:
-        closer = getattr(self._stream, "aclose", None)
-        if closer is not None:
-            await closer()
+        try:
+            closer = getattr(self._stream, "aclose", None)
+            if closer is not None:
+                await closer()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+                self._on_close = None
+
+
+_PoolKey = tuple[bytes, bytes, int | None]
 
 
 class _PinnedTransport(httpx.AsyncBaseTransport):
-    """httpx's default transport, rebuilt on public httpcore API so the pool can use
-    :class:`_CheckingBackend` (httpx does not take a network backend)."""
+    """httpx's default transport, rebuilt on public httpcore API so the pools can use
+    :class:`_CheckingBackend` (httpx does not take a network backend), with one small
+    connection pool per origin.
+
+    Why per origin: httpcore's pool matches every queued request against every pooled
+    connection on each state change (and polls each idle socket), so one pool shared by
+    64 requests in flight over hundreds of kept-alive connections spent most of an
+    all-304 poll's CPU in that scan (encode/httpx#3215). A pool per origin holds at most
+    ``per_host`` connections, so the scan is over one or two; idle pools beyond
+    :data:`_IDLE_POOLS` are closed, least recently used first.
+    """
 
     def __init__(self, options: FetchOptions) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=options.trust_env),
-            # _Slots bounds the requests in flight; the pool may keep more connections
-            # idle so that a host's next feed reuses one instead of a new handshake (with
-            # the pool capped at the global limit, 100 hosts churn through 64 sockets and
-            # almost every request reconnects).
-            max_connections=options.max_connections * 4,
-            max_keepalive_connections=options.max_connections * 4,
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=_CheckingBackend(options),
-        )
+        self._options = options
+        self._ssl = httpx.create_ssl_context(trust_env=options.trust_env)
+        self._backend = _CheckingBackend(options)
+        self._pools: OrderedDict[_PoolKey, httpcore.AsyncConnectionPool] = OrderedDict()
+        self._busy: dict[_PoolKey, int] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _pool(self, key: _PoolKey) -> httpcore.AsyncConnectionPool:
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = httpcore.AsyncConnectionPool(
+                ssl_context=self._ssl,
+                max_connections=self._options.per_host,
+                max_keepalive_connections=self._options.per_host,
+                keepalive_expiry=5.0,
+                http1=True,
+                http2=False,
+                retries=0,
+                network_backend=self._backend,
+            )
+        else:
+            self._pools.move_to_end(key)
+        self._busy[key] = self._busy.get(key, 0) + 1
+        return pool
+
+    def _release(self, key: _PoolKey) -> None:
+        self._busy[key] -= 1
+        if len(self._pools) <= _IDLE_POOLS:
+            return
+        for old in list(self._pools):  # oldest first
+            if len(self._pools) <= _IDLE_POOLS:
+                break
+            if self._busy.get(old, 0) == 0:
+                pool = self._pools.pop(old)
+                self._busy.pop(old, None)
+                task = asyncio.get_running_loop().create_task(pool.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.AsyncByteStream)
+        key: _PoolKey = (request.url.raw_scheme, request.url.raw_host, request.url.port)
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -358,18 +405,42 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _httpx_errors():
-            response = await self._pool.handle_async_request(core_request)
+        pool = self._pool(key)
+        try:
+            with _httpx_errors():
+                response = await pool.handle_async_request(core_request)
+        except BaseException:
+            self._release(key)
+            raise
         assert isinstance(response.stream, AsyncIterable)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=_Stream(response.stream),
+            stream=_Stream(response.stream, functools.partial(self._release, key)),
             extensions=response.extensions,
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+#: Origins whose idle pools (and their kept-alive connections) a fetcher keeps.
+_IDLE_POOLS = 256
+
+
+async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
+    """Read a body we do not need (304, redirect) to its end, so that the connection goes
+    back to the pool for the host's next feed; closing a response mid-message makes
+    httpcore drop the connection, and an all-304 poll then reconnected for every feed."""
+    seen = 0
+    async for chunk in response.aiter_raw():
+        seen += len(chunk)
+        if seen > limit:  # not worth reading: let the connection go
+            return
 
 
 # --------------------------------------------------------------------------- limits
@@ -835,10 +906,12 @@ class Fetcher:
                     joined = target.join(location.strip())
                 except httpx.InvalidURL as e:
                     raise FetchError(url, _one_line(f"invalid URL in redirect: {e}")) from e
+                await _drain(response)
                 return _Redirect(status, self._checked(url, joined))
             if status == 304:
                 if cache is None or not (cache.etag or cache.last_modified):
                     raise FetchError(url, "HTTP 304 to an unconditional request", http_status=304)
+                await _drain(response)
                 return _Final(status, response.headers, b"")
             if not 200 <= status < 300:
                 raise self._status_error(url, response)
@@ -847,6 +920,7 @@ class Fetcher:
             await response.aclose()
 
     def _status_error(self, url: str, response: httpx.Response) -> FetchError:
+        # (the body of an error response is not read: the connection is dropped with it)
         status = response.status_code
         message = _one_line(f"HTTP {status} {response.reason_phrase}".strip())
         retry_after = None

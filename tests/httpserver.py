@@ -91,6 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.owner._lock:
             self.server.owner._connections.add(self.connection)
+            self.server.owner.connections_opened += 1
 
     def finish(self) -> None:
         with self.server.owner._lock:
@@ -231,6 +232,7 @@ class LocalServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._connections: set[socket.socket] = set()
+        self.connections_opened = 0  # accepted since start (keep-alive reuse shows here)
         self._log: list[Request] = []
         self._in_flight = 0
         self._host_in_flight: dict[str, int] = {}

@@ -578,6 +578,26 @@ def test_global_limit_with_64_in_flight(server: LocalServer) -> None:
     assert stats.peak_in_flight == 64
 
 
+def test_connections_are_reused_across_feeds_of_a_host(server: LocalServer) -> None:
+    """Feeds of one host share its (at most per_host) kept-alive connections, whether the
+    answers are 200s or bodiless 304s; another host gets its own."""
+    urls = [server.route(f"/f{i}.xml", body=FEED, etag='"v1"') for i in range(8)]
+    other = server.url("/f0.xml", host="localhost")
+
+    async def go() -> list[str]:
+        async with Fetcher(options()) as fetcher:
+            first = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+            again = await asyncio.gather(
+                *(fetcher.fetch(u, CacheState(etag=r.etag)) for u, r in zip(urls, first))
+            )
+            await fetcher.fetch(other)
+            return [r.status for r in (*first, *again)]
+
+    statuses = run(go())
+    assert statuses == ["ok"] * 8 + ["not_modified"] * 8
+    assert server.connections_opened == 2 + 1  # two for 127.0.0.1 (per_host), one for localhost
+
+
 def test_global_limit_across_hosts(server: LocalServer) -> None:
     server.route("/slow", body=FEED, delay=0.1)
     urls = [server.url("/slow", host=h) for h in ("localhost", "127.0.0.1")] * 6
