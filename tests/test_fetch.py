@@ -588,7 +588,10 @@ def test_connections_are_reused_across_feeds_of_a_host(server: LocalServer) -> N
         async with Fetcher(options()) as fetcher:
             first = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
             again = await asyncio.gather(
-                *(fetcher.fetch(u, CacheState(etag=r.etag)) for u, r in zip(urls, first))
+                *(
+                    fetcher.fetch(u, CacheState(etag=r.etag))
+                    for u, r in zip(urls, first, strict=True)
+                )
             )
             await fetcher.fetch(other)
             return [r.status for r in (*first, *again)]
