@@ -40,6 +40,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import nh3
 
+from aggregator import fastparse
 from aggregator.errors import ParseError
 from aggregator.textutil import DROP_WITH_CONTENT as _DROP_WITH_CONTENT
 from aggregator.textutil import html_to_text
@@ -86,11 +87,15 @@ _HTML_PAGE = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 _JSON_TYPES = ("application/feed+json", "application/json")
 
 
-def parse_feed(body: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
+def parse_feed(
+    body: bytes, url: str, *, content_type: str | None = None, fast: bool = True
+) -> ParsedFeed:
     """Parse one feed document; raise :class:`ParseError` when ``body`` is not a feed.
 
     ``url`` is the URL the body came from (the base for relative links). ``content_type``
     is the HTTP Content-Type, if known: it selects JSON Feed and may carry the charset.
+    ``fast=False`` skips the lxml fast path (fastparse.py) and always runs feedparser, the
+    reference the fast path is checked against (benchmarks/parse_fidelity.py).
     """
     head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
@@ -98,20 +103,21 @@ def parse_feed(body: bytes, url: str, *, content_type: str | None = None) -> Par
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if head.startswith(b"{") or (media_type in _JSON_TYPES and not head.startswith(b"<")):
         return _parse_json_feed(body, url)
-    return _parse_xml_feed(body, url, content_type)
+    return _parse_xml_feed(body, url, content_type, fast=fast)
 
 
 # --- XML (feedparser) ---------------------------------------------------------------------
 
 
-def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
-    headers = {}
-    # RFC 3023 made text/* without a charset mean us-ascii; RFC 7303 dropped that, but
-    # feedparser still applies it (and then warns). Pass the header only when it helps.
-    if content_type and (
-        "charset=" in content_type.lower() or not content_type.lower().startswith("text/")
-    ):
-        headers["content-type"] = content_type
+def _parse_xml_feed(
+    body: bytes, url: str, content_type: str | None, *, fast: bool = True
+) -> ParsedFeed:
+    headers = feedparser_headers(content_type)
+    if fast:
+        # The same raw dictionaries feedparser would build, or None (not provably the same).
+        raw = fastparse.extract(body, headers)
+        if raw is not None:
+            return _xml_feed(url, raw.version, raw.feed, raw.entries, None, body)
     try:
         doc = feedparser.parse(
             io.BytesIO(body),
@@ -122,16 +128,44 @@ def _parse_xml_feed(body: bytes, url: str, content_type: str | None) -> ParsedFe
     except Exception as e:  # feedparser reports bad input as "bozo"; a raise is its bug
         raise ParseError(url, f"feedparser failed: {type(e).__name__}: {e}") from e
 
-    version: str = doc.get("version") or ""
-    raw_entries: list[Any] = doc.get("entries") or []
     problem = doc.get("bozo_exception") if doc.get("bozo") else None
+    return _xml_feed(
+        url,
+        doc.get("version") or "",
+        doc.get("feed") or {},
+        doc.get("entries") or [],
+        problem,
+        body,
+    )
+
+
+def feedparser_headers(content_type: str | None) -> dict[str, str]:
+    """The response headers feedparser (and the fast path) are given for ``content_type``."""
+    # RFC 3023 made text/* without a charset mean us-ascii; RFC 7303 dropped that, but
+    # feedparser still applies it (and then warns). Pass the header only when it helps.
+    if content_type and (
+        "charset=" in content_type.lower() or not content_type.lower().startswith("text/")
+    ):
+        return {"content-type": content_type}
+    return {}
+
+
+def _xml_feed(
+    url: str,
+    version: str,
+    raw_feed: Mapping[str, Any],
+    raw_entries: list[Any],
+    problem: object | None,
+    body: bytes,
+) -> ParsedFeed:
+    """feedparser-shaped data (from feedparser or fastparse) -> :class:`ParsedFeed`."""
     broken = isinstance(problem, xml.sax.SAXException | feedparser.UndeclaredNamespace)
     if not raw_entries and (not version or broken):
         raise ParseError(url, _not_a_feed(body, problem if broken else None))
 
     # Plain dict copies: FeedParserDict.get() is slow and aliases keys ("updated" silently
     # falls back to "published"; "enclosures" is computed from "links").
-    feed = dict(doc.get("feed") or {})
+    feed = dict(raw_feed)
     is_atom = version.startswith("atom")
     feed_link = _first_link(_alternates(feed), url)
     base = url if is_atom or feed_link is None else feed_link
