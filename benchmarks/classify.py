@@ -37,6 +37,7 @@ DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
 from aggregator.classify import Classifier, PhraseFeatures  # noqa: E402
+from aggregator.scoring import Scorer, load_scorer  # noqa: E402
 from aggregator.taxonomy import Taxonomy  # noqa: E402
 from aggregator.train import (  # noqa: E402
     EvalReport,
@@ -115,7 +116,7 @@ def _keyword_baseline(
     return EvalReport(topics=tuple(metrics), examples=len(examples), label="keywords"), fp
 
 
-def _throughput(clf: Classifier, docs: list[Document], batch: int = 1000) -> float:
+def _throughput(clf: Classifier | Scorer, docs: list[Document], batch: int = 1000) -> float:
     clf.predict(docs[:batch])  # warm caches
     best = 0.0
     for _ in range(3):
@@ -225,8 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     for d in docs[:200]:
         clf.predict([d])
     single = (time.perf_counter() - started) / 200 * 1000
+    scorer = load_scorer(REPO / "models", clf.taxonomy)
+    scorer_rate = _throughput(scorer, docs) if scorer is not None else 0.0
     print("\n== speed (one core)")
     print(f"classify: {rate:,.0f} stories/s in batches of 1000; one story alone {single:.2f} ms")
+    print(
+        f"numpy scorer (what the poll's workers run): {scorer_rate:,.0f} stories/s, "
+        f"{scorer_rate / rate:.2f}x the pipeline"
+    )
+    out["scorer_throughput_per_s"] = round(scorer_rate)
     size = _dir_size(artifact)
     print(f"shipped artifact: {size / 1e6:.2f} MB on disk ({artifact.relative_to(REPO)})")
     out["throughput_per_s"] = round(rate)
