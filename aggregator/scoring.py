@@ -265,8 +265,8 @@ def char_wb_grams(text: str, lo: int, hi: int) -> list[str]:
     return out
 
 
-#: Distinct words whose character n-gram columns a scorer remembers (~10 MB at most).
-_WORD_CACHE_MAX = 100_000
+#: Distinct words whose character n-gram columns a scorer remembers (a few MB at most).
+_WORD_CACHE_MAX = 20_000
 
 # -- the scorer --------------------------------------------------------------------------
 
@@ -308,7 +308,7 @@ class Scorer:
     ) -> None:
         self.blocks = blocks
         self.phrases = phrases
-        self.coef_t = np.ascontiguousarray(coef.astype(np.float32).T)  # (features, topics)
+        coef16 = np.asarray(coef, dtype=np.float16)  # (topics, features), as stored
         self.intercept = intercept.astype(np.float64)
         self.calibration = calibration.astype(np.float64)
         self.gate = gate
@@ -317,10 +317,13 @@ class Scorer:
         self.version = version
         self.taxonomy = taxonomy
         self._phrase_block = next((b for b in blocks if b.kind == "phrases"), None)
-        columns = [self.coef_t]
+        # One (features, topics [+ gate]) float32 matrix: a story's decisions are one
+        # gather-and-sum over its non-zero features.
+        width = len(topics) + (gate is not None)
+        self._weights = np.empty((coef16.shape[1], width), dtype=np.float32)
+        self._weights[:, : len(topics)] = coef16.T
         if gate is not None:
-            columns.append(np.asarray(gate[0], dtype=np.float32).reshape(-1, 1))
-        self._weights = np.ascontiguousarray(np.hstack(columns))  # (features, topics [+ gate])
+            self._weights[:, len(topics)] = np.asarray(gate[0], dtype=np.float32)
         self._word_cols: dict[str, np.ndarray] = {}
 
     # -- building and persistence ---------------------------------------------------------
@@ -399,7 +402,7 @@ class Scorer:
         }
         arrays: dict[str, np.ndarray] = {
             "meta": np.asarray(json.dumps(meta, sort_keys=True)),
-            "coef": self.coef_t.T.astype(np.float16),
+            "coef": self._weights[:, : len(self.topics)].T.astype(np.float16),  # exact
             "intercept": self.intercept,
             "calibration": self.calibration,
             "thresholds": self.thr,
