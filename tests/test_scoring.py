@@ -147,3 +147,37 @@ def test_worker_falls_back_to_the_pipeline_without_a_scorer(tmp_path: Path) -> N
     preds, error = classify_docs([doc], ref)
     assert error is None and preds is not None
     assert preds == Classifier.load(models).predict([doc])
+
+
+def _reference_text_for(doc: Document) -> str:
+    """text_for as first written: clean everything, then cut."""
+    import re
+
+    def clean(v: str) -> str:
+        return re.sub(r"\s+", " ", v).strip()
+
+    def cut(v: str, limit: int) -> str:
+        if len(v) <= limit:
+            return v
+        c = v[:limit]
+        space = c.rfind(" ")
+        return c[:space] if space > limit // 2 else c
+
+    title, summary, text = clean(doc.title), cut(clean(doc.summary), 1_000), clean(doc.text)
+    if summary and text.startswith(summary[:200]):
+        summary = ""
+    return "\n".join(p for p in [title, title, summary, cut(text, 1_500)] if p)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_text_for_cleans_only_the_head_it_needs_with_the_same_result(seed: int) -> None:
+    import random
+
+    from aggregator.scoring import text_for
+
+    rng = random.Random(seed)
+    pieces = ["word", "  ", "\n\n\t", "x" * rng.randint(1, 40), " " * rng.randint(0, 3000)]
+    body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3000)))
+    summary = body[: rng.randint(0, 8000)]
+    doc = Document(id="d", title=" T  i t\nle ", summary=summary, text=body)
+    assert text_for(doc) == _reference_text_for(doc)
