@@ -361,6 +361,39 @@ def test_cross_feed_duplicates_form_one_cluster(store) -> None:  # type: ignore[
     ]
 
 
+def test_clusters_within_one_batch(store) -> None:  # type: ignore[no-untyped-def]
+    """Rows of one feed's batch: a later row with an earlier row's URL joins its cluster,
+    also when that earlier row joined another feed's story by SimHash; the rest start
+    their own cluster (cluster id = story id)."""
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    store.save_update(
+        check(a.id),
+        [StoryRecord(draft=draft("x", "Original", link="https://n/orig"), fingerprint=0b1111)],
+    )
+    saved = store.save_update(
+        check(b.id),
+        [
+            StoryRecord(draft=draft("p", "Near copy", link="https://b/p"), fingerprint=0b1110),
+            StoryRecord(draft=draft("q", "Near copy, again", link="https://b/p")),
+            StoryRecord(draft=draft("r", "Alone", link="https://b/r")),
+            StoryRecord(draft=draft("s", "Alone, again", link="https://b/r")),
+            StoryRecord(draft=draft("t", "Unrelated", link="https://b/t"), fingerprint=1 << 40),
+        ],
+    )
+    shown = store.stories(StoryQuery())
+    assert sorted(s.title for s in shown) == ["Alone", "Original", "Unrelated"]
+    original = next(s for s in shown if s.title == "Original")
+    assert sorted(o.title for o in store.cluster_members(original)) == [
+        "Near copy",
+        "Near copy, again",
+    ]
+    alone = next(s for s in shown if s.title == "Alone")
+    assert [o.title for o in store.cluster_members(alone)] == ["Alone, again"]
+    unrelated = next(s for s in shown if s.title == "Unrelated")
+    assert store.cluster_members(unrelated) == [] and unrelated.id == saved.new[-1]
+
+
 def test_labels_survive_retagging(store) -> None:  # type: ignore[no-untyped-def]
     a = store.get_feed("https://a.example/feed")
     r = store.save_update(

@@ -356,15 +356,10 @@ class SqlStore:
                 else:
                     fill_row(row, rec, is_new=False)
                     changed.append((row, rec))
+            new_rows = [row for row, _ in fresh]
+            followers = self._assign_clusters(s, new_rows, check.feed_id, check.at)
             self._insert_stories(conn, fresh)
-            self._assign_clusters(s, [row for row, _ in fresh], check.feed_id, check.at)
-            if fresh:
-                conn.execute(
-                    update(_STORY)
-                    .where(_STORY.c.id == bindparam("sid"))
-                    .values(cluster_id=bindparam("cid")),
-                    [{"sid": row.id, "cid": row.cluster_id} for row, _ in fresh],
-                )
+            self._own_clusters(conn, new_rows, followers)
             topic_rows: list[dict[str, Any]] = []
             for new_row, rec in fresh:
                 if rec.prediction is None:
@@ -459,39 +454,39 @@ class SqlStore:
 
     def _assign_clusters(
         self, s: Session, rows: Sequence[NewStory], feed_id: int, now: datetime
-    ) -> None:
-        """Same canonical URL as a stored story (of any feed), else a near-identical SimHash
-        among recent stories of other feeds: join that story's cluster; else start one.
-        Batched: one query for the URLs, one per SimHash band."""
+    ) -> list[tuple[NewStory, NewStory]]:
+        """Before the rows are inserted: a row with the canonical URL of a stored story (of
+        any feed), else with a near-identical SimHash among recent stories of other feeds,
+        gets that story's cluster. Returns (row, leader) for later rows of this batch that
+        share a URL with an earlier, new-cluster row; rows left without a cluster start their
+        own (:meth:`_own_clusters`, once ids exist). One query for the URLs, one per band."""
         if not rows:
-            return
-        ids = [r.id for r in rows]
+            return []
         by_url: dict[str, int] = {}
         urls = sorted({r.canonical_url for r in rows if r.canonical_url})
         for chunk in chunks(urls, 500):
             for url, cluster in s.execute(
                 select(SC.canonical_url, func.min(SC.cluster_id))
-                .where(
-                    col(SC.canonical_url).in_(chunk),
-                    col(SC.cluster_id).is_not(None),
-                    col(SC.id).not_in(ids),
-                )
+                .where(col(SC.canonical_url).in_(chunk), col(SC.cluster_id).is_not(None))
                 .group_by(SC.canonical_url)
             ).all():
                 by_url[url] = int(cluster)
+        leaders: dict[str, NewStory] = {}
+        followers: list[tuple[NewStory, NewStory]] = []
         pending: list[NewStory] = []
         for row in rows:
-            assert row.id is not None
-            if row.canonical_url and row.canonical_url in by_url:
-                row.cluster_id = by_url[row.canonical_url]
-                continue
-            row.cluster_id = row.id
-            if row.canonical_url:  # later rows of this batch with the same URL join it
-                by_url[row.canonical_url] = row.id
-            if row.fingerprint is not None:
-                pending.append(row)
+            url = row.canonical_url
+            if url and url in by_url:
+                row.cluster_id = by_url[url]
+            elif url and url in leaders:
+                followers.append((row, leaders[url]))
+            else:
+                if url:
+                    leaders[url] = row
+                if row.fingerprint is not None:
+                    pending.append(row)
         if not pending:
-            return
+            return followers
         cands: dict[tuple[int, int | None], list[tuple[int, int]]] = defaultdict(list)
         for i in range(4):
             column = SC[f"fp_band{i}"]
@@ -520,6 +515,34 @@ class SqlStore:
             )
             if match is not None:
                 row.cluster_id = match
+        return followers
+
+    @staticmethod
+    def _own_clusters(
+        conn: Any, rows: Sequence[NewStory], followers: Sequence[tuple[NewStory, NewStory]]
+    ) -> None:
+        """After the insert: rows without a cluster start their own (id = cluster id), in
+        one UPDATE; batch followers join their leader's cluster."""
+        following = {id(row) for row, _ in followers}
+        for row in rows:
+            if row.cluster_id is None and id(row) not in following:
+                row.cluster_id = row.id
+        for row, leader in followers:
+            row.cluster_id = leader.cluster_id
+        own = [row.id for row in rows if row.id is not None and row.cluster_id == row.id]
+        for chunk in chunks(own, 500):
+            conn.execute(
+                update(_STORY)
+                .where(_STORY.c.id.in_(chunk), _STORY.c.cluster_id.is_(None))
+                .values(cluster_id=_STORY.c.id)
+            )
+        if followers:
+            conn.execute(
+                update(_STORY)
+                .where(_STORY.c.id == bindparam("sid"))
+                .values(cluster_id=bindparam("cid")),
+                [{"sid": row.id, "cid": row.cluster_id} for row, _ in followers],
+            )
 
     def _write_topics(
         self, s: Session, story_id: int, pred: Prediction, topic_ids: dict[str, int]
