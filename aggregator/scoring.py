@@ -17,10 +17,12 @@ Must not import scikit-learn or SciPy, directly or through another module.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
 import unicodedata
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -327,13 +329,14 @@ class Scorer:
         self.version = version
         self.taxonomy = taxonomy
         self._phrase_block = next((b for b in blocks if b.kind == "phrases"), None)
-        # One (features, topics [+ gate]) float32 matrix: a story's decisions are one
-        # gather-and-sum over its non-zero features.
+        # One (features, topics [+ gate]) matrix, kept in float16 as trained (half the
+        # memory of float32 in every worker); a story's decisions are one gather of its
+        # non-zero features' rows, widened to float32 exactly as the pipeline widens them.
         width = len(topics) + (gate is not None)
-        self._weights = np.empty((coef16.shape[1], width), dtype=np.float32)
+        self._weights = np.empty((coef16.shape[1], width), dtype=np.float16)
         self._weights[:, : len(topics)] = coef16.T
         if gate is not None:
-            self._weights[:, len(topics)] = np.asarray(gate[0], dtype=np.float32)
+            self._weights[:, len(topics)] = np.asarray(gate[0], dtype=np.float16)
         self._word_cols: dict[str, np.ndarray] = {}
 
     # -- building and persistence ---------------------------------------------------------
@@ -412,7 +415,7 @@ class Scorer:
         }
         arrays: dict[str, np.ndarray] = {
             "meta": np.asarray(json.dumps(meta, sort_keys=True)),
-            "coef": self._weights[:, : len(self.topics)].T.astype(np.float16),  # exact
+            "coef": np.ascontiguousarray(self._weights[:, : len(self.topics)].T),
             "intercept": self.intercept,
             "calibration": self.calibration,
             "thresholds": self.thr,
@@ -427,8 +430,15 @@ class Scorer:
                 joined = "\n".join(terms).encode("utf-8")
                 arrays[f"vocab{i}"] = np.frombuffer(joined, dtype=np.uint8)
                 arrays[f"idf{i}"] = b.idf
-        with path.open("wb") as f:
-            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types kwargs as bool
+        # np.savez stamps each member with the current time; a fixed stamp keeps a rebuilt
+        # model byte-for-byte identical (np.load reads it all the same).
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, array in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, buf.getvalue())
 
     @classmethod
     def load(cls, path: Path, taxonomy: Taxonomy) -> Scorer:
@@ -550,11 +560,11 @@ class Scorer:
                     continue
                 got = self._block_features(b, text)
                 if got is not None:
-                    bare[i] += got[1] @ W[got[0]]
+                    bare[i] += got[1] @ W[got[0]].astype(np.float32)
             both[i] = bare[i]
             phrase = self._phrase_features(text)
             if phrase is not None:
-                both[i] += phrase[1] @ W[phrase[0]]
+                both[i] += phrase[1] @ W[phrase[0]].astype(np.float32)
         z = both[:, :k] + self.intercept
         z0 = bare[:, :k] + self.intercept
         if self.gate is None:
