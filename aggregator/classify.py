@@ -38,10 +38,11 @@ from aggregator.scoring import (
     artifact_paths,
     file_sha256,
     normalize_for_chars,
+    predictions,
     text_for,
 )
 from aggregator.taxonomy import Taxonomy
-from aggregator.types import Document, Prediction, TopicScore, TopicSource
+from aggregator.types import Document, Prediction, TopicSource
 
 __all__ = [
     "ARTIFACT_DIRNAME",
@@ -327,23 +328,7 @@ class Classifier:
         if not docs:
             return []
         scores, rule = self._scores_and_rule_flags(self._transform(docs))
-        order = {t: i for i, t in enumerate(self.topics)}
-        out: list[Prediction] = []
-        for i, doc in enumerate(docs):
-            given: dict[str, TopicScore] = {}
-            for j in np.flatnonzero(scores[i] >= self._thr):
-                name = self.topics[j]
-                source: TopicSource = "rule" if rule[i, j] else "model"
-                given[name] = TopicScore(topic=name, score=float(scores[i, j]), source=source)
-            if doc.categories:
-                for name in self.taxonomy.topics_for_categories(doc.categories):
-                    if name in order:
-                        given[name] = TopicScore(
-                            topic=name, score=FEED_CATEGORY_SCORE, source="feed-category"
-                        )
-            ranked = sorted(given.values(), key=lambda s: (-s.score, order[s.topic]))
-            out.append(Prediction(topics=tuple(ranked), model_version=self.version))
-        return out
+        return predictions(docs, scores, rule, self._thr, self.topics, self.taxonomy, self.version)
 
     def uncertainty(self, docs: Sequence[Document]) -> list[float]:
         """How unsure the model is about each document, in [0, 1]: 1 when some topic's

@@ -591,22 +591,38 @@ class Scorer:
             return []
         z, zr, z0, zr0 = self._decisions(docs)
         scores = self._calibrate(z, zr)
-        given = scores >= self.thr
-        rule = given & (self._calibrate(z0, zr0) < self.thr / 2)
-        order = {t: i for i, t in enumerate(self.topics)}
-        out: list[Prediction] = []
-        for i, doc in enumerate(docs):
-            topics: dict[str, TopicScore] = {}
-            for j in np.flatnonzero(given[i]):
-                name = self.topics[j]
-                source: TopicSource = "rule" if rule[i, j] else "model"
-                topics[name] = TopicScore(topic=name, score=float(scores[i, j]), source=source)
-            if doc.categories:
-                for name in self.taxonomy.topics_for_categories(doc.categories):
-                    if name in order:
-                        topics[name] = TopicScore(
-                            topic=name, score=FEED_CATEGORY_SCORE, source="feed-category"
-                        )
-            ranked = sorted(topics.values(), key=lambda s: (-s.score, order[s.topic]))
-            out.append(Prediction(topics=tuple(ranked), model_version=self.version))
-        return out
+        rule = (scores >= self.thr) & (self._calibrate(z0, zr0) < self.thr / 2)
+        return predictions(docs, scores, rule, self.thr, self.topics, self.taxonomy, self.version)
+
+
+def predictions(
+    docs: Sequence[Document],
+    scores: np.ndarray,
+    rule: np.ndarray,
+    thresholds: np.ndarray,
+    topics: tuple[str, ...],
+    taxonomy: Taxonomy,
+    version: str,
+) -> list[Prediction]:
+    """The topics of each document, as ``Classifier`` and ``Scorer`` both give them: those
+    whose calibrated score reaches the topic's threshold (source "model", or "rule" where
+    ``rule`` is set) plus those its feed categories name through the taxonomy's aliases
+    (source "feed-category", score :data:`FEED_CATEGORY_SCORE`); sorted by score, highest
+    first, ties in taxonomy order."""
+    order = {t: i for i, t in enumerate(topics)}
+    out: list[Prediction] = []
+    for i, doc in enumerate(docs):
+        given: dict[str, TopicScore] = {}
+        for j in np.flatnonzero(scores[i] >= thresholds):
+            name = topics[j]
+            source: TopicSource = "rule" if rule[i, j] else "model"
+            given[name] = TopicScore(topic=name, score=float(scores[i, j]), source=source)
+        if doc.categories:
+            for name in taxonomy.topics_for_categories(doc.categories):
+                if name in order:
+                    given[name] = TopicScore(
+                        topic=name, score=FEED_CATEGORY_SCORE, source="feed-category"
+                    )
+        ranked = sorted(given.values(), key=lambda s: (-s.score, order[s.topic]))
+        out.append(Prediction(topics=tuple(ranked), model_version=version))
+    return out
