@@ -59,10 +59,10 @@ _models: dict[tuple[str, str, float], Classifier | Scorer] = {}
 def _classifier(ref: ModelRef) -> Classifier | Scorer:
     """The model for ``ref``, loaded once per process: its numpy-only scorer when the
     artifact has a valid one (no scikit-learn in the workers), else the pipeline."""
-    from .scoring import artifact_paths, load_scorer
+    from .scoring import MANIFEST_FILE, artifact_paths, load_scorer
     from .taxonomy import Taxonomy
 
-    manifest = artifact_paths(Path(ref.models_dir)) / "manifest.json"
+    manifest = artifact_paths(Path(ref.models_dir)) / MANIFEST_FILE
     try:
         stamp = manifest.stat().st_mtime
     except OSError:

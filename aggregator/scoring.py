@@ -267,11 +267,16 @@ def _word_char_grams(w: str, lo: int, hi: int) -> list[str]:
     return out
 
 
+def char_words(text: str) -> Counter[str]:
+    """The words the char_wb analyzer cuts into n-grams, with how often each occurs."""
+    return Counter(_WHITE_SPACES.sub(" ", normalize_for_chars(text)).split())
+
+
 def char_wb_grams(text: str, lo: int, hi: int) -> list[str]:
-    """analyzer="char_wb" with ``normalize_for_chars`` as preprocessor (each distinct
-    word is cut into n-grams once; the title, repeated, costs nothing the second time)."""
+    """analyzer="char_wb" with ``normalize_for_chars`` as preprocessor: what the scorer's
+    character block counts (it caches each word's columns instead of its n-grams)."""
     out: list[str] = []
-    for word, count in Counter(_WHITE_SPACES.sub(" ", normalize_for_chars(text)).split()).items():
+    for word, count in char_words(text).items():
         grams = _word_char_grams(word, lo, hi)
         out.extend(grams * count if count > 1 else grams)
     return out
@@ -500,9 +505,7 @@ class Scorer:
         lo, hi = b.ngrams
         get = b.vocab.get
         parts: list[np.ndarray] = []
-        for word, count in Counter(
-            _WHITE_SPACES.sub(" ", normalize_for_chars(text)).split()
-        ).items():
+        for word, count in char_words(text).items():
             cols = cache.get(word)
             if cols is None:
                 found = [c for c in map(get, _word_char_grams(word, lo, hi)) if c is not None]
