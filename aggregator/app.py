@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from .fetch import Fetcher
     from .jobs import ModelRef, ParseOutcome, Prepared
     from .learning import Learning
+    from .scoring import Scorer
     from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class App:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._taxonomy: Taxonomy | None = None
         self._classifier: Classifier | None = None
+        self._predictor: Classifier | Scorer | None = None
         self._model_error: ModelError | None = None
         self._loop: _Loop | None = None
         self._fetcher: Fetcher | None = None
@@ -168,9 +170,22 @@ class App:
             )
         return self._classifier
 
+    @property
+    def predictor(self) -> Classifier | Scorer:
+        """What tags stories: the artifact's numpy scorer (the same predictions, ~2x the
+        pipeline's speed, no scikit-learn import) when it checks out, else the pipeline.
+        Explanations, evaluation and label suggestions use :attr:`classifier`."""
+        if self._predictor is None:
+            from .scoring import load_scorer
+
+            scorer = load_scorer(self.settings.active_models_dir, self.taxonomy)
+            self._predictor = scorer if scorer is not None else self.classifier
+        return self._predictor
+
     def reload_classifier(self) -> None:
         """Forget the loaded model (after training) so the next use loads the new one."""
         self._classifier = None
+        self._predictor = None
         self._model_error = None
 
     @property
@@ -643,7 +658,7 @@ class App:
         changed = 0
         for i in range(0, len(ids), batch):
             stories = self.store.get_stories(ids[i : i + batch])
-            preds = self.classifier.predict([self.document(s) for s in stories])
+            preds = self.predictor.predict([self.document(s) for s in stories])
             changed += self.store.set_predictions(
                 [(s.id, p) for s, p in zip(stories, preds, strict=True)]
             )

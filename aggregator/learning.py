@@ -52,7 +52,7 @@ class Learning:
     # --- classify ---------------------------------------------------------------------
 
     def classify(self, docs: Sequence[Document]) -> list[Prediction]:
-        return self.app.classifier.predict(docs)
+        return self.app.predictor.predict(docs)
 
     # --- training data ------------------------------------------------------------------
 

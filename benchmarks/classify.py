@@ -229,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     scorer = load_scorer(REPO / "models", clf.taxonomy)
     scorer_rate = _throughput(scorer, docs) if scorer is not None else 0.0
     print("\n== speed (one core)")
-    print(f"classify: {rate:,.0f} stories/s in batches of 1000; one story alone {single:.2f} ms")
     print(
-        f"numpy scorer (what the poll's workers run): {scorer_rate:,.0f} stories/s, "
-        f"{scorer_rate / rate:.2f}x the pipeline"
+        f"classify (numpy scorer: what `aggregator classify`, retagging and the poll's "
+        f"workers run): {scorer_rate:,.0f} stories/s in batches of 1000"
+    )
+    print(
+        f"scikit-learn pipeline (explain, evaluate): {rate:,.0f} stories/s; one story alone "
+        f"{single:.2f} ms; the scorer is {scorer_rate / rate:.2f}x the pipeline"
     )
     out["scorer_throughput_per_s"] = round(scorer_rate)
     size = _dir_size(artifact)
