@@ -342,14 +342,15 @@ def simhash(text: str) -> int:
     if not words:
         return 0
     size = min(_SHINGLE, len(words))
-    shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
-    blob = b"".join(hashlib.blake2b(s.encode(), digest_size=8).digest() for s in shingles)
+    shingles = map(" ".join, zip(*(words[i:] for i in range(size)), strict=False))
+    blake2b = hashlib.blake2b
+    blob = b"".join([blake2b(s, digest_size=8).digest() for s in map(str.encode, shingles)])
     # For each of the 64 bit positions (byte-major, least significant bit first), count
     # the shingle hashes that set it; the majority decides the bit.
     bits = np.unpackbits(
         np.frombuffer(blob, dtype=np.uint8).reshape(-1, 8), axis=1, bitorder="little"
     )
-    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(shingles)
+    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(words) - size + 1
     return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little")
 
 

@@ -16,11 +16,13 @@ Must not import scikit-learn or SciPy, directly or through another module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import math
 import re
+import sys
 import unicodedata
 import zipfile
 from collections import Counter
@@ -234,14 +236,30 @@ class PhraseIndex:
 _WORD_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 
 
+@functools.cache
+def _combining_class() -> re.Pattern[str]:
+    """A regex class of every code point with a non-zero canonical combining class
+    (built on first use: scanning all of Unicode takes ~0.3 s)."""
+    marks = [i for i in range(sys.maxunicode + 1) if unicodedata.combining(chr(i))]
+    ranges: list[str] = []
+    start = prev = marks[0]
+    for i in [*marks[1:], -1]:
+        if i != prev + 1:
+            ranges.append(
+                re.escape(chr(start)) + ("-" + re.escape(chr(prev)) if prev > start else "")
+            )
+            start = i
+        prev = i
+    return re.compile("[" + "".join(ranges) + "]+")
+
+
 def _strip_accents(s: str) -> str:
-    # scikit-learn's strip_accents_unicode, exactly
-    try:
-        s.encode("ASCII", errors="strict")
+    """scikit-learn's strip_accents_unicode, exactly: NFKD, then drop the combining
+    characters (by one regex rather than a Python loop over every character: news in
+    other scripts made that loop a tenth of the scorer's time)."""
+    if s.isascii():
         return s
-    except UnicodeEncodeError:
-        normalized = unicodedata.normalize("NFKD", s)
-        return "".join([c for c in normalized if not unicodedata.combining(c)])
+    return _combining_class().sub("", unicodedata.normalize("NFKD", s))
 
 
 def word_grams(text: str, lo: int, hi: int) -> list[str]:

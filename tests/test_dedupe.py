@@ -302,6 +302,13 @@ def test_simhash_matches_the_textbook_algorithm(text: str) -> None:
     assert simhash(text) == _textbook_simhash(text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_simhash_matches_the_textbook_algorithm_on_any_text(text: str) -> None:
+    # multi-byte characters, combining marks, digits and underscores inside words
+    assert simhash(text) == _textbook_simhash(text)
+
+
 def test_simhash_is_pinned() -> None:
     # Pinned: stored fingerprints must stay comparable across releases.
     assert simhash("registry signs every zone") == simhash("Registry signs every zone!")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from aggregator.classify import Classifier
@@ -46,6 +48,14 @@ def test_word_grams_match_scikit_learn(ngrams: tuple[int, int]) -> None:
     analyzer = TfidfVectorizer(ngram_range=ngrams, strip_accents="unicode").build_analyzer()
     for text in TEXTS:
         assert sorted(word_grams(text, *ngrams)) == sorted(analyzer(text)), text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_word_grams_match_scikit_learn_on_any_text(text: str) -> None:
+    # accents and other combining marks, scripts without case, digits, underscores
+    analyzer = TfidfVectorizer(ngram_range=(1, 2), strip_accents="unicode").build_analyzer()
+    assert sorted(word_grams(text, 1, 2)) == sorted(analyzer(text))
 
 
 @pytest.mark.parametrize("ngrams", [(3, 5), (2, 4), (1, 3)])
