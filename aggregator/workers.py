@@ -22,17 +22,20 @@ without ``close``), so tasks cannot start processes of their own.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import importlib.machinery
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -104,6 +107,9 @@ class WorkerPool:
         self._ctx: ForkServerContext | SpawnContext
         if start_method == "forkserver":
             self._ctx = multiprocessing.get_context("forkserver")
+            # The forkserver imports only this module, not the main script (its default,
+            # ["__main__"], would import the whole CLI into it).
+            self._ctx.set_forkserver_preload([__name__])
         elif start_method == "spawn":
             self._ctx = multiprocessing.get_context("spawn")
         else:  # plain fork copies locks held by other threads: unsafe in this app
@@ -262,7 +268,8 @@ class WorkerPool:
         process = self._ctx.Process(
             target=_worker_main, args=(child_end,), name="aggregator-worker", daemon=True
         )
-        process.start()
+        with _main_not_rerun():
+            process.start()
         child_end.close()  # only the child holds it now, so its death reads as EOF here
         assert process.pid is not None  # set by start()
         return _Worker(process=process, conn=parent_end, pid=process.pid)
@@ -304,6 +311,26 @@ class WorkerPool:
                 pass
 
 
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start processes without re-running the main script in them. multiprocessing's
+    spawn and forkserver re-execute ``__main__`` from its path in every child unless its
+    module name ends in ``.__main__`` (as with ``python -m pkg``). Run from the
+    ``aggregator`` console script that meant importing the CLI (typer, rich, SQLAlchemy,
+    pydantic) into every worker: 104 MB per worker instead of 72. Tasks are importable
+    functions by design, so the workers never need the main script: for the duration
+    of the start, the main module is named ``<script>.__main__``, which spawn skips."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("aggregator_script.__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
+
+
 def _terminate(worker: _Worker) -> None:
     if worker.process.is_alive():
         worker.process.kill()
@@ -315,8 +342,30 @@ def _terminate(worker: _Worker) -> None:
 # --- worker process -----------------------------------------------------------------------
 
 
+def return_freed_memory() -> None:
+    """Make glibc's malloc give large freed blocks back to the system. By default its
+    mmap threshold grows with every large block freed (up to 32 MiB), so after a few
+    big feeds each parse's buffers come from the heap, which fragments and never
+    shrinks: a worker parsing 1,000 feeds grew from 65 to 90 MB, and holds 80 with
+    blocks over 128 KiB mmapped and the heap trimmed past 256 KiB free. No-op where the
+    C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    mallopt(_M_TRIM_THRESHOLD, 256 * 1024)
+
+
+_M_TRIM_THRESHOLD = -1  # glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+
+
 def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    if sys.platform.startswith("linux"):
+        return_freed_memory()
     while True:
         try:
             data = conn.recv_bytes()

@@ -165,3 +165,36 @@ def test_fork_is_refused() -> None:
 def test_timeout_must_be_positive(pool: WorkerPool) -> None:
     with pytest.raises(ValueError, match="positive"):
         pool.submit(pow, 1, 1, timeout=0)
+
+
+SCRIPT = """
+import os, sys
+sys.path.insert(0, {repo!r})
+with open({marker!r}, "a") as f:  # top-level side effect: runs wherever this file runs
+    f.write(f"{{os.getpid()}}\\n")
+import aggregator.store  # SQLAlchemy, as the CLI's imports bring it
+from aggregator.workers import WorkerPool
+
+if __name__ == "__main__":
+    with WorkerPool(2) as pool:
+        pid = pool.submit(os.getpid).result()
+        print(pid != os.getpid(), "sqlalchemy" in open(f"/proc/{{pid}}/maps").read())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
+    """A console script's top level (the whole CLI) must not run again in the forkserver
+    and in every worker: multiprocessing re-executes a main script by default."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "main_script.py"
+    repo = str(Path(__file__).resolve().parent.parent)
+    script.write_text(SCRIPT.format(repo=repo, marker=str(marker)))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["True", "False"], out.stderr
+    assert len(marker.read_text().split()) == 1  # the main process only
