@@ -45,21 +45,30 @@ def signed64(v: int | None) -> int | None:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
+def _prune_statement() -> Any:
+    ranked = (
+        select(
+            LGC.id,
+            func.row_number()
+            .over(partition_by=LGC.feed_id, order_by=(LGC.at.desc(), LGC.id.desc()))
+            .label("rank"),
+        )
+        .where(LGC.feed_id.in_(bindparam("feed_ids", expanding=True)))
+        .subquery()
+    )
+    old = select(ranked.c.id).where(ranked.c.rank > FETCH_LOG_KEEP)
+    return delete(tables.table(FetchLogRow)).where(LGC.id.in_(old))
+
+
+#: Built once: an all-304 poll prunes once per batch of outcomes, and building the
+#: statement each time cost more than running it.
+_PRUNE = _prune_statement()
+
+
 def prune_fetch_log(conn: Any, feed_ids: Sequence[int]) -> None:
     """Keep the newest FETCH_LOG_KEEP rows of each feed (one statement for many feeds)."""
     for chunk in chunks(list(feed_ids), 500):
-        ranked = (
-            select(
-                LGC.id,
-                func.row_number()
-                .over(partition_by=LGC.feed_id, order_by=(LGC.at.desc(), LGC.id.desc()))
-                .label("rank"),
-            )
-            .where(LGC.feed_id.in_(chunk))
-            .subquery()
-        )
-        old = select(ranked.c.id).where(ranked.c.rank > FETCH_LOG_KEEP)
-        conn.execute(delete(tables.table(FetchLogRow)).where(LGC.id.in_(old)))
+        conn.execute(_PRUNE, {"feed_ids": chunk})
 
 
 FEED = tables.table(FeedRow)
