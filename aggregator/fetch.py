@@ -28,6 +28,7 @@ import ipaddress
 import logging
 import re
 import socket
+import ssl
 import urllib.request
 import zlib
 from collections import OrderedDict
@@ -352,7 +353,7 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, options: FetchOptions) -> None:
         self._options = options
-        self._ssl = httpx.create_ssl_context(trust_env=options.trust_env)
+        self._ssl: ssl.SSLContext | None = None  # made on the first https origin (~30 ms)
         self._backend = _CheckingBackend(options)
         self._pools: OrderedDict[_PoolKey, httpcore.AsyncConnectionPool] = OrderedDict()
         self._busy: dict[_PoolKey, int] = {}
@@ -361,8 +362,10 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
     def _pool(self, key: _PoolKey) -> httpcore.AsyncConnectionPool:
         pool = self._pools.get(key)
         if pool is None:
+            if key[0] == b"https" and self._ssl is None:
+                self._ssl = httpx.create_ssl_context(trust_env=self._options.trust_env)
             pool = self._pools[key] = httpcore.AsyncConnectionPool(
-                ssl_context=self._ssl,
+                ssl_context=self._ssl if key[0] == b"https" else None,
                 max_connections=self._options.per_host,
                 max_keepalive_connections=self._options.per_host,
                 keepalive_expiry=5.0,
