@@ -66,6 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: How long the store thread gathers finished feeds into one batch (seconds).
+BATCH_WAIT = 0.02
+
 LEASE = timedelta(minutes=15)
 EXPORT_FORMATS = ("atom", "rss", "json")
 ExportFormat = Literal["atom", "rss", "json"]
@@ -309,11 +312,18 @@ class App:
         def release() -> None:
             loop.loop.call_soon_threadsafe(ahead.release)
 
+        # Outcomes without a body (304s, unchanged bodies, errors) give their place back
+        # at once, on the loop thread: only bodies need holding back.
+        held: set[int] = set()
+
         async def fetch(feed: Feed) -> None:
             await ahead.acquire()
+            held.add(feed.id)
             try:
                 on_fetched(feed, await fetcher.fetch(feed.url, feed.cache))
             except BaseException as e:  # delivered to the consuming thread as an outcome
+                held.discard(feed.id)
+                ahead.release()
                 events.put(("error", feed, e))
 
         async def fetch_all() -> None:
@@ -324,6 +334,8 @@ class App:
             if result.status == "not_modified" or (
                 result.body_hash is not None and result.body_hash == feed.body_hash
             ):
+                held.discard(feed.id)
+                ahead.release()
                 events.put(("unchanged", feed, result))
                 return
             from .jobs import parse_job
@@ -351,9 +363,13 @@ class App:
         try:
             while pending:
                 batch = [events.get()]
-                while len(batch) < 256:  # take what else is ready: story-less outcomes batch
+                # Take what else arrives within a few milliseconds: story-less outcomes
+                # (304s, errors) are written in one transaction per batch, and 64 fetches
+                # in flight finish in a trickle, not all at once.
+                until = time.monotonic() + BATCH_WAIT
+                while len(batch) < 256:
                     try:
-                        batch.append(events.get_nowait())
+                        batch.append(events.get(timeout=max(until - time.monotonic(), 0)))
                     except queue.Empty:
                         break
                 quick: list[tuple[Feed, FeedCheck]] = []
@@ -373,7 +389,9 @@ class App:
                     done.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
                 for res in done:
                     pending.discard(res.feed_id)
-                    release()
+                    if res.feed_id in held:
+                        held.discard(res.feed_id)
+                        release()
                     log.info(
                         "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
                         res.url,
