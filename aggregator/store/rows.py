@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Integer,
+    Row,
     bindparam,
     case,
     delete,
@@ -219,7 +220,8 @@ def aware(v: datetime | None) -> datetime:
     return v
 
 
-def feed_from_row(r: FeedRow, stories: int) -> Feed:
+def feed_from_row(r: FeedRow | Row[Any], stories: int) -> Feed:
+    """A Feed from an ORM row or a Core row of the feed table (same attribute names)."""
     assert r.id is not None
     status: FeedStatus = r.status  # type: ignore[assignment]
     return Feed(

@@ -42,6 +42,7 @@ from ..types import (
 from . import dialect, tables
 from .rows import (
     CHECK_UPDATE,
+    FEED,
     NewStory,
     aware,
     band,
@@ -258,7 +259,9 @@ class SqlStore:
                 .where(col(FC.id).in_(ids))
                 .values(lease_owner=owner, lease_until=now + lease)
             )
-            rows = s.exec(mselect(FeedRow).where(col(FC.id).in_(ids))).all()
+            # Core rows, not ORM objects: the same attributes at a fraction of the cost
+            # (a poll of 1,000 feeds claims them all)
+            rows = s.execute(select(FEED).where(FEED.c.id.in_(ids))).all()
             by_id = {r.id: r for r in rows}
             return [feed_from_row(by_id[i], 0) for i in ids]
 
