@@ -78,6 +78,29 @@ LGC = columns(FetchLogRow)
 NEAR_DUP_WINDOW = timedelta(days=14)
 NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
 
+# Statements run for every feed of a poll, built once (with expanding IN parameters):
+# building them per call cost more Python time than SQLite spent running them.
+_KNOWN = select(SC.key, SC.content_hash).where(
+    SC.feed_id == bindparam("feed_id"), col(SC.key).in_(bindparam("keys", expanding=True))
+)
+_URL_CLUSTERS = (
+    select(SC.canonical_url, func.min(SC.cluster_id))
+    .where(
+        col(SC.canonical_url).in_(bindparam("urls", expanding=True)),
+        col(SC.cluster_id).is_not(None),
+    )
+    .group_by(SC.canonical_url)
+)
+_BAND_MATCHES = tuple(
+    select(SC.cluster_id, SC.fingerprint, SC[f"fp_band{i}"]).where(
+        SC[f"fp_band{i}"].in_(bindparam("values", expanding=True)),
+        SC.feed_id != bindparam("feed_id"),
+        col(SC.cluster_id).is_not(None),
+        col(SC.first_seen) >= bindparam("since"),
+    )
+    for i in range(4)
+)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopicInfo:
@@ -323,11 +346,7 @@ class SqlStore:
         out: dict[str, str] = {}
         with self._read() as s:
             for chunk in chunks(list(keys), 500):
-                rows = s.execute(
-                    select(SC.key, SC.content_hash).where(
-                        SC.feed_id == feed_id, col(SC.key).in_(chunk)
-                    )
-                ).all()
+                rows = s.execute(_KNOWN, {"feed_id": feed_id, "keys": chunk}).all()
                 out.update(dict(rows))
         return out
 
@@ -468,11 +487,7 @@ class SqlStore:
         by_url: dict[str, int] = {}
         urls = sorted({r.canonical_url for r in rows if r.canonical_url})
         for chunk in chunks(urls, 500):
-            for url, cluster in s.execute(
-                select(SC.canonical_url, func.min(SC.cluster_id))
-                .where(col(SC.canonical_url).in_(chunk), col(SC.cluster_id).is_not(None))
-                .group_by(SC.canonical_url)
-            ).all():
+            for url, cluster in s.execute(_URL_CLUSTERS, {"urls": chunk}).all():
                 by_url[url] = int(cluster)
         leaders: dict[str, NewStory] = {}
         followers: list[tuple[NewStory, NewStory]] = []
@@ -491,18 +506,12 @@ class SqlStore:
         if not pending:
             return followers
         cands: dict[tuple[int, int | None], list[tuple[int, int]]] = defaultdict(list)
+        since = now - NEAR_DUP_WINDOW
         for i in range(4):
-            column = SC[f"fp_band{i}"]
             values = sorted({v for r in pending if (v := band(r, i)) is not None})
             for chunk in chunks(values, 500):
-                for cluster, fp, value in s.execute(
-                    select(SC.cluster_id, SC.fingerprint, column).where(
-                        column.in_(chunk),
-                        SC.feed_id != feed_id,
-                        col(SC.cluster_id).is_not(None),
-                        col(SC.first_seen) >= now - NEAR_DUP_WINDOW,
-                    )
-                ).all():
+                params = {"values": chunk, "feed_id": feed_id, "since": since}
+                for cluster, fp, value in s.execute(_BAND_MATCHES[i], params).all():
                     cands[(i, int(value))].append((int(cluster), int(fp)))
         for row in pending:
             assert row.fingerprint is not None
