@@ -232,13 +232,12 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return list(found)
 
 
-class _CheckingBackend(httpcore.AsyncNetworkBackend):
+class _CheckingBackend(AsyncioBackend):
     """Resolves once, refuses if any address is non-public, then connects to the
     checked addresses in resolver order, so there is nothing left to rebind."""
 
     def __init__(self, options: FetchOptions) -> None:
         self._options = options
-        self._inner = AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -261,24 +260,13 @@ class _CheckingBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for ip in addresses:  # like urllib3: each address in turn, each with the timeout
             try:
-                return await self._inner.connect_tcp(
+                return await super().connect_tcp(
                     str(ip), port, timeout, local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
                 error = e
         assert error is not None
         raise error
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used for fetching")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 # --------------------------------------------------------------------------- transport
