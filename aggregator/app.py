@@ -489,7 +489,12 @@ class App:
                 page = await fetcher.fetch_page(link)
                 art, fp = await asyncio.wrap_future(
                     pool.submit(
-                        extract_job, page.body, page.final_url, p.draft.title, timeout=timeout
+                        extract_job,
+                        page.body,
+                        page.final_url,
+                        p.draft.title,
+                        page.content_type,
+                        timeout=timeout,
                     )
                 )
             except FetchError as e:

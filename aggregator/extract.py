@@ -1,7 +1,8 @@
 """Article pages -> :class:`Article`: the main text of a story's web page, via trafilatura.
 
-Owns: decoding the page bytes without HTTP headers (BOM, then ``<meta charset>`` / XML
-declaration, else UTF-8 with replacement characters) and running trafilatura tuned for
+Owns: decoding the page bytes (BOM, then the HTTP ``Content-Type`` charset, then
+``<meta charset>`` / XML declaration, else UTF-8 with replacement characters, as the
+WHATWG encoding-sniffing order has it) and running trafilatura tuned for
 precision (no comments, no tables, no links or images), plus the "too little text to be
 an article" cut-off.
 
@@ -40,12 +41,14 @@ _DECLARED = re.compile(
 _AS_WINDOWS_1252 = {"ascii", "iso8859-1", "cp1252"}
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b")
 _MAX_REPLACEMENT_SHARE = 0.2
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:+-]+)""", re.IGNORECASE)
 
 
-def extract_article(html: bytes, url: str) -> Article | None:
-    """The article in ``html`` (the page at ``url``), or None when there is not enough
-    text to be one. Raises :class:`ExtractError` for input that cannot be read as text."""
-    text = decode_html(html, url)
+def extract_article(html: bytes, url: str, content_type: str | None = None) -> Article | None:
+    """The article in ``html`` (the page at ``url``, served with ``content_type``), or
+    None when there is not enough text to be one. Raises :class:`ExtractError` for input
+    that cannot be read as text."""
+    text = decode_html(html, url, content_type)
     try:
         doc = trafilatura.bare_extraction(
             text,
@@ -70,15 +73,18 @@ def extract_article(html: bytes, url: str) -> Article | None:
     )
 
 
-def decode_html(html: bytes, url: str = "") -> str:
-    """Decode a page without HTTP headers; raise :class:`ExtractError` for binary data."""
+def decode_html(html: bytes, url: str = "", content_type: str | None = None) -> str:
+    """Decode a page: its BOM, else the charset of ``content_type`` (the HTTP header),
+    else what the page declares; raise :class:`ExtractError` for binary data."""
     for bom, encoding in _BOMS:
         if html.startswith(bom):
             return html[len(bom) :].decode(encoding, "replace")
     head = html[:4096]
     if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
         raise ExtractError(url, "not text: binary content")
-    text = html.decode(_declared_encoding(head), "replace")
+    header = _HEADER_CHARSET.search(content_type or "")
+    sent = _encoding(header.group(1)) if header else None
+    text = html.decode(sent or _declared_encoding(head), "replace")
     if text.count("\ufffd") > _MAX_REPLACEMENT_SHARE * len(text):
         raise ExtractError(url, "not text: undecodable bytes")
     return text
@@ -88,16 +94,22 @@ def _declared_encoding(head: bytes) -> str:
     match = _DECLARED.search(head)
     if match is None:
         return "utf-8"
-    label = (match.group(1) or match.group(2)).decode("ascii").lower()
-    try:
-        name = codecs.lookup(label).name
-    except LookupError:
+    name = _encoding((match.group(1) or match.group(2)).decode("ascii"))
+    if name is None:
         return "utf-8"
-    if name in _AS_WINDOWS_1252:
-        return "cp1252"
     if name.startswith(("utf-16", "utf-32")):
         return "utf-8"  # a readable ASCII <meta> means it is not UTF-16 (WHATWG rule)
     return name
+
+
+def _encoding(label: str) -> str | None:
+    """Python's codec for a charset label, None when unknown (latin-1 and ASCII read as
+    windows-1252, as browsers read them)."""
+    try:
+        name = codecs.lookup(label.strip().lower()).name
+    except LookupError:
+        return None
+    return "cp1252" if name in _AS_WINDOWS_1252 else name
 
 
 def _clean(value: object) -> str | None:

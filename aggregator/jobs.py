@@ -146,12 +146,14 @@ def parse_job(
     )
 
 
-def extract_job(html: bytes, url: str, title: str) -> tuple[Article | None, int | None]:
+def extract_job(
+    html: bytes, url: str, title: str, content_type: str | None = None
+) -> tuple[Article | None, int | None]:
     """The page's article text and the story's fingerprint over it."""
     from .dedupe import simhash
     from .extract import extract_article
 
-    art = extract_article(html, url)
+    art = extract_article(html, url, content_type)
     return art, (simhash(f"{title}\n{art.text}") if art is not None else None)
 
 

@@ -230,3 +230,44 @@ def test_feed_text_is_never_rich_markup(
     assert code == 0, err
     assert title in out
     assert "[red]not red[/red]" in out
+
+
+def test_page_charset_from_the_http_header(
+    site: LocalServer, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page whose only charset is in its Content-Type header (no <meta>) is decoded with
+    it, not as UTF-8."""
+    sentences = [
+        "The café owners’ association said the registry’s “quiet period” for new"
+        " domain names ends on Monday, after which applications reopen.",
+        "Registrars expect a rush of applications from small businesses in the first week.",
+        "The registry published its updated pricing table and a list of reserved names.",
+        "Trademark holders can still file objections through the usual dispute process.",
+        "Analysts said the change follows two years of consultation with the community.",
+        "A spokesperson added that technical testing of the new zone had been completed.",
+    ]
+    body = "".join(
+        f"<p>{s} It was paragraph {i} of the notice.</p>" for i, s in enumerate(sentences)
+    )
+    page = f"<html><body><article><h1>Café registry</h1>{body}</article></body></html>"
+    page = page.encode("cp1252")  # é, ’, “, ” as single bytes, which UTF-8 cannot read
+    link = site.route("/pages/cp1252", body=page, content_type="text/html; charset=windows-1252")
+    feed = site.route(
+        "/feeds/one.xml",
+        body=(
+            "<?xml version='1.0'?><rss version='2.0'><channel><title>One</title>"
+            f"<item><title>Registry news</title><link>{link}</link>"
+            "<description>Short.</description></item></channel></rss>"
+        ).encode(),
+    )
+    (env / "feeds.yaml").write_text(f"feeds:\n  - url: {feed}\n")
+    code, out, _ = run(capsys, "poll", "--all", "--format", "json")
+    assert code == 0
+    code, out, _ = run(capsys, "stories", "--format", "json")
+    (story,) = json.loads(out)
+    code, out, _ = run(capsys, "show", str(story["id"]), "--format", "json")
+    shown = json.loads(out)
+    assert shown["extraction_status"] == "ok", shown["extraction_error"]
+    text = shown["full_text"]
+    assert "café owners’ association" in text and "“quiet period”" in text, text
+    assert "\ufffd" not in text

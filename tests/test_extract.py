@@ -120,3 +120,40 @@ def test_undecodable_input_raises(html: bytes) -> None:
 )
 def test_decode_html(html: bytes, text: str) -> None:
     assert decode_html(html) == text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "html", "text"),
+    [
+        pytest.param(
+            "text/html; charset=windows-1252", b"<p>caf\xe9</p>", "<p>café</p>", id="header"
+        ),
+        pytest.param(
+            'text/html; Charset="ISO-8859-1"',
+            b"<p>\x93q\x94</p>",
+            "<p>\u201cq\u201d</p>",
+            id="header-latin1-read-as-1252",
+        ),
+        pytest.param(
+            "text/html; charset=utf-8",
+            b'<meta charset="windows-1252"><p>caf\xc3\xa9</p>',
+            '<meta charset="windows-1252"><p>café</p>',
+            id="header-over-meta",
+        ),
+        pytest.param(
+            "text/html; charset=bogus",
+            b'<meta charset="windows-1252"><p>caf\xe9</p>',
+            '<meta charset="windows-1252"><p>café</p>',
+            id="unknown-header-label-falls-back-to-meta",
+        ),
+        pytest.param(
+            "text/html; charset=windows-1252",
+            b"\xef\xbb\xbf<p>caf\xc3\xa9</p>",
+            "<p>café</p>",
+            id="bom-over-header",
+        ),
+        pytest.param("text/html", b"<p>caf\xc3\xa9</p>", "<p>café</p>", id="no-charset"),
+    ],
+)
+def test_decode_html_with_the_http_charset(content_type: str, html: bytes, text: str) -> None:
+    assert decode_html(html, content_type=content_type) == text
