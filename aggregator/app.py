@@ -320,7 +320,15 @@ class App:
             await ahead.acquire()
             held.add(feed.id)
             try:
-                on_fetched(feed, await fetcher.fetch(feed.url, feed.cache))
+                result = await fetcher.fetch(feed.url, feed.cache)
+                known = None
+                if feed.last_success is not None and not unchanged(feed, result):
+                    # what the feed's stories were, so the worker skips the entries it would
+                    # only find unchanged (read off the loop, in its executor)
+                    known = await asyncio.get_running_loop().run_in_executor(
+                        None, self.store.recent_story_hashes, feed.id
+                    )
+                on_fetched(feed, result, known)
             except BaseException as e:  # delivered to the consuming thread as an outcome
                 held.discard(feed.id)
                 ahead.release()
@@ -330,10 +338,13 @@ class App:
             # One hand-over to the loop thread for the whole batch, not one per feed.
             await asyncio.gather(*(fetch(feed) for feed in feeds))
 
-        def on_fetched(feed: Feed, result: FetchResult) -> None:
-            if result.status == "not_modified" or (
+        def unchanged(feed: Feed, result: FetchResult) -> bool:
+            return result.status == "not_modified" or (
                 result.body_hash is not None and result.body_hash == feed.body_hash
-            ):
+            )
+
+        def on_fetched(feed: Feed, result: FetchResult, known: dict[str, str] | None) -> None:
+            if unchanged(feed, result):
                 held.discard(feed.id)
                 ahead.release()
                 events.put(("unchanged", feed, result))
@@ -349,6 +360,7 @@ class App:
                 result.content_type,
                 self._model_ref(),
                 min_chars,
+                known,
                 timeout=60.0,
             )
             light = replace(result, body=b"")  # the worker has the bytes now

@@ -9,6 +9,7 @@ the database: HTML to plain text, the SimHash fingerprint, and classification.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -108,15 +109,20 @@ def parse_job(
     content_type: str | None,
     model: ModelRef | None = None,
     min_chars: int = 600,
+    known: Mapping[str, str] | None = None,
 ) -> ParseOutcome:
     """Bytes -> the feed, its stories with their identities, plain text, fingerprints and
     topics (from the feed's own text; stories whose page is extracted are classified again
-    with the full text)."""
+    with the full text). Entries whose key ``known`` maps to their content hash are stored
+    already, unchanged: they are left out before any of that per-story work (a feed that
+    changed usually has one new item among dozens)."""
     from .dedupe import simhash, story_drafts
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type)
     drafts = story_drafts(parsed)
+    if known:
+        drafts = [d for d in drafts if known.get(d.key) != d.content_hash]
     texts = []
     for d in drafts:
         summary = html_to_text(d.summary or "")

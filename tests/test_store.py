@@ -117,6 +117,8 @@ def test_save_update_is_idempotent_by_key(store) -> None:  # type: ignore[no-unt
     r1 = store.save_update(check(feed.id), recs)
     assert len(r1.new) == 1
     assert store.known_stories(feed.id, ["g1", "nope"]) == {"g1": "h1"}
+    assert store.recent_story_hashes(feed.id) == {"g1": "h1"}
+    assert store.recent_story_hashes(feed.id, limit=0) == {}
     r2 = store.save_update(
         check(feed.id, T0 + timedelta(hours=1)),
         [

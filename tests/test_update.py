@@ -15,7 +15,8 @@ from httpserver import LocalServer
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.errors import ConfigError
-from aggregator.types import UpdateResult
+from aggregator.jobs import parse_job
+from aggregator.types import StoryQuery, UpdateResult
 
 
 def rss(*titles: str, ttl: int | None = None) -> bytes:
@@ -137,6 +138,32 @@ def test_unchanged_body_skips_parsing(app: App, server: LocalServer) -> None:
     (r2,) = list(app.update_due(all_feeds=True))
     assert (r1.status, r1.new) == ("ok", 2)
     assert (r2.status, r2.new) == ("unchanged", 0)
+
+
+def test_changed_feed_stores_only_new_and_changed_entries(app: App, server: LocalServer) -> None:
+    url = server.route("/feed", body=rss("a", "b", "c"))
+    feed = app.add_feed(url, discover=False).feed
+    (r1,) = list(app.update_due(all_feeds=True))
+    assert (r1.new, r1.updated) == (3, 0)
+    known = app.store.recent_story_hashes(feed.id)
+    assert len(known) == 3
+    # "b" gets a new title (same guid: an update), "d" is new, "a" and "c" are unchanged
+    server.route("/feed", body=rss("a", "b, corrected", "c", "d"))
+    (r2,) = list(app.update_due(all_feeds=True))
+    assert (r2.status, r2.new, r2.updated) == ("ok", 1, 1)
+    titles = sorted(s.title for s in app.stories(StoryQuery(limit=100)))
+    assert titles == ["a", "b, corrected", "c", "d"]
+
+
+def test_parse_job_skips_entries_stored_unchanged() -> None:
+    body = rss("a", "b", "c")
+    every = parse_job(body, "http://example.org/feed", "application/rss+xml")
+    assert [p.draft.title for p in every.stories] == ["a", "b", "c"]
+    known = {p.draft.key: p.draft.content_hash for p in every.stories}
+    known[every.stories[1].draft.key] = "an older hash"  # "b" changed since
+    fewer = parse_job(body, "http://example.org/feed", "application/rss+xml", known=known)
+    assert [p.draft.title for p in fewer.stories] == ["b"]
+    assert fewer.post_dates == every.post_dates  # the schedule still sees every entry
 
 
 def test_bad_location_is_one_feed_error(app: App, server: LocalServer) -> None:

@@ -83,6 +83,12 @@ NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate c
 _KNOWN = select(SC.key, SC.content_hash).where(
     SC.feed_id == bindparam("feed_id"), col(SC.key).in_(bindparam("keys", expanding=True))
 )
+_RECENT_HASHES = (
+    select(SC.key, SC.content_hash)
+    .where(SC.feed_id == bindparam("feed_id"))
+    .order_by(col(SC.id).desc())
+    .limit(bindparam("limit"))
+)
 _URL_CLUSTERS = (
     select(SC.canonical_url, func.min(SC.cluster_id))
     .where(
@@ -339,6 +345,13 @@ class SqlStore:
             return sorted(aware(r) for r in rows if r is not None)
 
     # --- stories ------------------------------------------------------------------------
+
+    def recent_story_hashes(self, feed_id: int, limit: int = 500) -> dict[str, str]:
+        """key -> content hash of the feed's ``limit`` newest stories: what a parse worker
+        needs to skip the entries it would only find unchanged."""
+        with self._read() as s:
+            rows = s.execute(_RECENT_HASHES, {"feed_id": feed_id, "limit": limit}).all()
+        return dict(rows)
 
     def known_stories(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
