@@ -22,7 +22,6 @@ without ``close``), so tasks cannot start processes of their own.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.machinery
 import logging
 import multiprocessing
@@ -342,13 +341,15 @@ def _terminate(worker: _Worker) -> None:
 # --- worker process -----------------------------------------------------------------------
 
 
-def return_freed_memory() -> None:
+def _return_freed_memory() -> None:
     """Make glibc's malloc give large freed blocks back to the system. By default its
     mmap threshold grows with every large block freed (up to 32 MiB), so after a few
     big feeds each parse's buffers come from the heap, which fragments and never
     shrinks: a worker parsing 1,000 feeds grew from 65 to 90 MB, and holds 80 with
     blocks over 128 KiB mmapped and the heap trimmed past 256 KiB free. No-op where the
     C library is not glibc."""
+    import ctypes  # here, not at import: the CLI imports this module on every start
+
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
@@ -364,8 +365,7 @@ _M_MMAP_THRESHOLD = -3
 
 def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    if sys.platform.startswith("linux"):
-        return_freed_memory()
+    _return_freed_memory()
     while True:
         try:
             data = conn.recv_bytes()
