@@ -8,7 +8,7 @@ touch the store or retry: a failure is one ``FetchError`` the caller records.
 
 Address safety. Every hop is checked: literal IP hosts (in any form the C resolver
 accepts, such as ``2130706433`` or ``0x7f.1``) before connecting; host names when the
-connection is made. The connection pool's network backend resolves the name once with
+connection is made. The transport's network backend resolves the name once with
 the event loop's ``getaddrinfo``, refuses if ANY address is non-public, and connects to
 the addresses it checked, so DNS rebinding cannot slip in between check and connect.
 When the environment configures a proxy (``HTTP_PROXY`` and friends, honoured through
@@ -28,11 +28,9 @@ import ipaddress
 import logging
 import re
 import socket
-import ssl
 import urllib.request
 import zlib
-from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -47,6 +45,7 @@ import httpx
 
 from aggregator import __version__
 from aggregator.errors import ConfigError, FetchError
+from aggregator.http11 import Http11Transport
 from aggregator.netstream import AsyncioBackend
 from aggregator.types import CacheState, FetchResult, utc_now
 
@@ -271,162 +270,14 @@ class _CheckingBackend(AsyncioBackend):
 
 # --------------------------------------------------------------------------- transport
 
-_HTTPCORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.ProxyError, httpx.ProxyError),
-)
-
-
-@contextlib.contextmanager
-def _httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as e:
-        for source, target in _HTTPCORE_TO_HTTPX:
-            if isinstance(e, source):
-                raise target(str(e)) from e
-        raise
-
-
-class _Stream(httpx.AsyncByteStream):
-    def __init__(
-        self, stream: AsyncIterable[bytes], on_close: Callable[[], None] | None = None
-    ) -> None:
-        self._stream = stream
-        self._on_close = on_close
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
-            async for part in self._stream:
-                yield part
-
-    async def aclose(self) -> None:
-        try:
-            closer = getattr(self._stream, "aclose", None)
-            if closer is not None:
-                await closer()
-        finally:
-            if self._on_close is not None:
-                self._on_close()
-                self._on_close = None
-
-
-_PoolKey = tuple[bytes, bytes, int | None]
-
-
-class _PinnedTransport(httpx.AsyncBaseTransport):
-    """httpx's default transport, rebuilt on public httpcore API so the pools can use
-    :class:`_CheckingBackend` (httpx does not take a network backend), with one small
-    connection pool per origin.
-
-    Why per origin: httpcore's pool matches every queued request against every pooled
-    connection on each state change (and polls each idle socket), so one pool shared by
-    64 requests in flight over hundreds of kept-alive connections spent most of an
-    all-304 poll's CPU in that scan (encode/httpx#3215). A pool per origin holds at most
-    ``per_host`` connections, so the scan is over one or two; idle pools beyond
-    :data:`_IDLE_POOLS` are closed, least recently used first.
-    """
-
-    def __init__(self, options: FetchOptions) -> None:
-        self._options = options
-        self._ssl: ssl.SSLContext | None = None  # made on the first https origin (~30 ms)
-        self._backend = _CheckingBackend(options)
-        self._pools: OrderedDict[_PoolKey, httpcore.AsyncConnectionPool] = OrderedDict()
-        self._busy: dict[_PoolKey, int] = {}
-        self._closing: set[asyncio.Task[None]] = set()
-
-    def _pool(self, key: _PoolKey) -> httpcore.AsyncConnectionPool:
-        pool = self._pools.get(key)
-        if pool is None:
-            if key[0] == b"https" and self._ssl is None:
-                self._ssl = httpx.create_ssl_context(trust_env=self._options.trust_env)
-            pool = self._pools[key] = httpcore.AsyncConnectionPool(
-                ssl_context=self._ssl if key[0] == b"https" else None,
-                max_connections=self._options.per_host,
-                max_keepalive_connections=self._options.per_host,
-                keepalive_expiry=5.0,
-                http1=True,
-                http2=False,
-                retries=0,
-                network_backend=self._backend,
-            )
-        else:
-            self._pools.move_to_end(key)
-        self._busy[key] = self._busy.get(key, 0) + 1
-        return pool
-
-    def _release(self, key: _PoolKey) -> None:
-        self._busy[key] -= 1
-        if len(self._pools) <= _IDLE_POOLS:
-            return
-        for old in list(self._pools):  # oldest first
-            if len(self._pools) <= _IDLE_POOLS:
-                break
-            if self._busy.get(old, 0) == 0:
-                pool = self._pools.pop(old)
-                self._busy.pop(old, None)
-                task = asyncio.get_running_loop().create_task(pool.aclose())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        key: _PoolKey = (request.url.raw_scheme, request.url.raw_host, request.url.port)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        pool = self._pool(key)
-        try:
-            with _httpx_errors():
-                response = await pool.handle_async_request(core_request)
-        except BaseException:
-            self._release(key)
-            raise
-        assert isinstance(response.stream, AsyncIterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Stream(response.stream, functools.partial(self._release, key)),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), OrderedDict()
-        for pool in pools:
-            await pool.aclose()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
-
-
-#: Origins whose idle pools (and their kept-alive connections) a fetcher keeps.
-_IDLE_POOLS = 256
+#: Origins whose idle connections a fetcher keeps.
+_IDLE_ORIGINS = 256
 
 
 async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
     """Read a body we do not need (304, redirect) to its end, so that the connection goes
-    back to the pool for the host's next feed; closing a response mid-message makes
-    httpcore drop the connection, and an all-304 poll then reconnected for every feed."""
+    back to the pool for the host's next feed; closing a response mid-message drops the
+    connection, and an all-304 poll would then reconnect for every feed."""
     seen = 0
     async for chunk in response.aiter_raw():
         seen += len(chunk)
@@ -781,7 +632,18 @@ class Fetcher:
         env_proxies = urllib.request.getproxies() if opts.trust_env else {}
         # With a proxy the proxy connects, so names are checked before each hop instead.
         self._preflight = any(env_proxies.get(k) for k in ("http", "https", "all"))
-        self._direct = None if self._preflight else _PinnedTransport(opts)
+        # Without a proxy: our HTTP/1.1 transport (aggregator.http11) on connections the
+        # checking backend opens. With one: httpx's transports, mounted from the env.
+        self._direct = (
+            None
+            if self._preflight
+            else Http11Transport(
+                _CheckingBackend(opts),
+                functools.partial(httpx.create_ssl_context, trust_env=opts.trust_env),
+                keep_per_origin=opts.per_host,
+                idle_origins=_IDLE_ORIGINS,
+            )
+        )
         self._client = _Client(
             transport=self._direct,
             trust_env=opts.trust_env,

@@ -117,6 +117,15 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._transport = transport
         self._protocol = protocol
 
+    @property
+    def transport(self) -> asyncio.Transport:
+        return self._transport
+
+    @property
+    def protocol(self) -> _Protocol:
+        """The protocol holding the bytes received and not yet read."""
+        return self._protocol
+
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         p = self._protocol
         if not p.buffer and not p.eof:

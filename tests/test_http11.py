@@ -1,0 +1,239 @@
+"""aggregator.http11: the fetcher's HTTP/1.1 transport against a raw local server that
+answers each request with scripted bytes, so framing edge cases (chunked bodies,
+close-delimited bodies, interim responses, sloppy heads) and connection reuse are
+exercised on a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from aggregator.http11 import MAX_HEAD, Http11Transport
+from aggregator.netstream import AsyncioBackend
+
+
+class Scripted:
+    """Serves ``answers`` in order, one per request (across connections); after an
+    answer ending in ``CLOSE`` the server closes that connection."""
+
+    CLOSE = b"<close>"
+
+    def __init__(self, answers: Sequence[bytes]) -> None:
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Scripted:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while self.answers:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                self.requests.append(head)
+                answer = self.answers.pop(0)
+                close = answer.endswith(self.CLOSE)
+                writer.write(answer.removesuffix(self.CLOSE))
+                await writer.drain()
+                if close:
+                    return
+        finally:
+            writer.close()
+
+
+def _client() -> httpx.AsyncClient:
+    transport = Http11Transport(AsyncioBackend(), ssl.create_default_context)
+    return httpx.AsyncClient(transport=transport, timeout=5.0)
+
+
+Got = list[Any]  # (status, body, headers) per request, or the httpx error raised
+
+
+def _run(answers: Sequence[bytes], paths: Sequence[str] = ("/",)) -> tuple[Got, Scripted]:
+    async def go() -> tuple[Got, Scripted]:
+        async with Scripted(answers) as server, _client() as client:
+            out: Got = []
+            for path in paths:
+                try:
+                    r = await client.get(server.url + path)
+                    out.append((r.status_code, r.content, r.headers))
+                except httpx.HTTPError as e:
+                    out.append(e)
+            return out, server
+
+    return asyncio.run(go())
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+
+def test_keep_alive_reuses_one_connection() -> None:
+    got, server = _run([OK, OK, OK], ["/a", "/b", "/c"])
+    assert [g[1] for g in got] == [b"hello"] * 3
+    assert server.connections == 1
+    assert server.requests[1].startswith(b"GET /b HTTP/1.1\r\n")
+    assert b"\r\nhost: 127.0.0.1:" in server.requests[0].lower()
+
+
+def test_connection_close_and_http10_are_not_reused() -> None:
+    close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi" + Scripted.CLOSE
+    old = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi" + Scripted.CLOSE
+    got, server = _run([close, old, OK], ["/", "/", "/"])
+    assert [g[1] for g in got] == [b"hi", b"hi", b"hello"]
+    assert server.connections == 3
+
+
+def test_chunked_body_with_extensions_and_trailers() -> None:
+    body = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;name=value\r\nhello\r\n1\r\n \r\n"
+        b"5\r\nworld\r\n0\r\nExpires: never\r\n\r\n"
+    )
+    got, server = _run([body, OK], ["/", "/"])
+    assert got[0][1] == b"hello world"
+    assert got[1][1] == b"hello"
+    assert server.connections == 1  # the trailers were consumed: the connection is clean
+
+
+def test_transfer_encoding_wins_over_content_length() -> None:
+    body = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\nwiki\r\n0\r\n\r\n"
+    )
+    got, _ = _run([body])
+    assert got[0][1] == b"wiki"
+
+
+def test_body_without_length_runs_to_the_end_of_the_connection() -> None:
+    got, server = _run([b"HTTP/1.1 200 OK\r\n\r\nuntil close" + Scripted.CLOSE, OK], ["/", "/"])
+    assert got[0][1] == b"until close"
+    assert got[1][1] == b"hello"
+    assert server.connections == 2
+
+
+def test_no_body_for_304_204_and_interim_responses_are_skipped() -> None:
+    answers = [
+        b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n',
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK,
+    ]
+    got, server = _run(answers, ["/", "/", "/"])
+    assert [(g[0], g[1]) for g in got] == [(304, b""), (204, b""), (200, b"hello")]
+    assert got[0][2]["etag"] == '"x"'
+    assert server.connections == 1
+
+
+def test_sloppy_but_unambiguous_heads_are_read() -> None:
+    answers = [
+        b"HTTP/1.1 200\nContent-Length: 2\nX-Folded: one\n two\n\nok",  # bare LF, no reason
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+    ]
+    got, _ = _run(answers, ["/", "/"])
+    assert got[0][1] == b"ok"
+    assert got[0][2]["x-folded"] == "one two"
+    assert got[1][1] == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "conflicting"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokay\r\n", "chunk longer"),
+        (b"HTTP/2 200\r\n\r\n", "status line"),
+        (b"ICY 200 OK\r\n\r\n", "status line"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "status code"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header line"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "protocol switch"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort" + Scripted.CLOSE, "5 of 10"),
+        (b"HTTP/1.1 200 OK\r\n" + Scripted.CLOSE, "inside the response head"),
+        (Scripted.CLOSE, "without sending a response"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n", "longer than"),
+    ],
+)
+def test_malformed_responses_are_protocol_errors(answer: bytes, message: str) -> None:
+    got, _ = _run([answer])
+    assert isinstance(got[0], httpx.RemoteProtocolError), got[0]
+    assert message in str(got[0])
+
+
+def test_a_kept_alive_connection_closed_by_the_server_is_replaced() -> None:
+    # The server closes after the first answer without saying so: the second request
+    # finds the connection closed and goes out again on a new one.
+    got, server = _run([OK + Scripted.CLOSE, OK], ["/", "/"])
+    assert [g[1] for g in got] == [b"hello", b"hello"]
+    assert server.connections == 2
+
+
+def test_header_injection_is_refused_before_sending() -> None:
+    async def go() -> None:
+        async with Scripted([OK]) as server, _client() as client:
+            with pytest.raises(httpx.LocalProtocolError):
+                await client.get(server.url, headers={"If-None-Match": '"a"\r\nX-Evil: 1'})
+            assert server.requests == []
+
+    asyncio.run(go())
+
+
+def test_early_close_drops_the_connection_and_streams_are_bounded() -> None:
+    big = gzip.compress(b"x" * 200_000)
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(big) + big
+    )
+
+    async def go() -> tuple[int, int]:
+        async with Scripted([answer, OK]) as server, _client() as client:
+            async with client.stream("GET", server.url) as r:
+                async for chunk in r.aiter_raw():
+                    assert len(chunk) <= 64 * 1024
+                    break  # stop reading mid-body: the connection cannot be reused
+            again = await client.get(server.url)
+            return again.status_code, server.connections
+
+    assert asyncio.run(go()) == (200, 2)
+
+
+def test_read_timeout_while_waiting_for_the_head() -> None:
+    async def go() -> None:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport = Http11Transport(AsyncioBackend(), ssl.create_default_context)
+        async with httpx.AsyncClient(transport=transport, timeout=0.3) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(f"http://127.0.0.1:{port}/")
+        server.close()
+
+    asyncio.run(go())
+
+
+def test_refused_connection_is_connect_error() -> None:
+    async def go() -> None:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        async with _client() as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
+
+    asyncio.run(go())
