@@ -458,9 +458,11 @@ class SqlStore:
         if not checks:
             return
         with self._write() as s:
-            simple = [c for c in checks if not c.url and not c.title and not c.site]
-            for check in checks:  # rare: a URL adopted or a title learnt: the full path
-                if check not in simple:
+            simple = []
+            for check in checks:
+                if not check.url and not check.title and not check.site:
+                    simple.append(check)
+                else:  # rare: a URL adopted or a title learnt: the full path
                     feed = s.get(FeedRow, check.feed_id)
                     if feed is None:
                         raise NotFoundError(f"no feed {check.feed_id}")
