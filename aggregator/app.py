@@ -9,6 +9,7 @@ export and labelling are thin calls into the store and the other stages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -130,6 +131,7 @@ class App:
         self._model_error: ModelError | None = None
         self._loop: _Loop | None = None
         self._fetcher: Fetcher | None = None
+        self._fetcher_future: Future[Fetcher] | None = None
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()
 
@@ -142,6 +144,10 @@ class App:
         self.close()
 
     def close(self) -> None:
+        if self._fetcher is None and self._fetcher_future is not None:
+            with contextlib.suppress(Exception):  # started but never used
+                self._fetcher = self._fetcher_future.result()
+        self._fetcher_future = None
         if self._fetcher is not None and self._loop is not None:
             try:
                 self._loop.run(self._fetcher.__aexit__(None, None, None))
@@ -198,25 +204,44 @@ class App:
 
         return Learning(self)
 
-    def _ensure_fetcher(self) -> tuple[_Loop, Fetcher]:
+    def _start_fetcher(self) -> Future[Fetcher]:
+        """Build the fetcher on the loop thread (importing httpx and friends there); a
+        poll starts this before it claims its feeds, so the two overlap."""
         with self._lock:
             if self._loop is None:
                 self._loop = _Loop()
-            if self._fetcher is None:
-                from .fetch import DEFAULT_USER_AGENT, Fetcher, FetchOptions
+            if self._fetcher_future is None:
+                self._fetcher_future = self._loop.submit(self._new_fetcher())
+            return self._fetcher_future
 
-                opts = FetchOptions(
-                    timeout=self.settings.timeout_s,
-                    max_body=self.settings.max_body_bytes,
-                    per_host=self.settings.per_host,
-                    max_connections=self.settings.max_connections,
-                    allow_private=self.settings.allow_private_addresses,
-                    user_agent=self.settings.user_agent or DEFAULT_USER_AGENT,
-                )
-                fetcher = Fetcher(opts)
-                self._loop.run(fetcher.__aenter__())
-                self._fetcher = fetcher
-            return self._loop, self._fetcher
+    async def _new_fetcher(self) -> Fetcher:
+        from .fetch import DEFAULT_USER_AGENT, Fetcher, FetchOptions
+
+        opts = FetchOptions(
+            timeout=self.settings.timeout_s,
+            max_body=self.settings.max_body_bytes,
+            per_host=self.settings.per_host,
+            max_connections=self.settings.max_connections,
+            allow_private=self.settings.allow_private_addresses,
+            user_agent=self.settings.user_agent or DEFAULT_USER_AGENT,
+        )
+        fetcher = Fetcher(opts)
+        await fetcher.__aenter__()
+        return fetcher
+
+    def _ensure_fetcher(self) -> tuple[_Loop, Fetcher]:
+        started = self._start_fetcher()
+        try:
+            fetcher = started.result()
+        except BaseException:
+            with self._lock:  # e.g. bad options: the next poll tries again
+                if self._fetcher_future is started:
+                    self._fetcher_future = None
+            raise
+        with self._lock:
+            self._fetcher = fetcher
+            assert self._loop is not None
+            return self._loop, fetcher
 
     def _ensure_pool(self) -> WorkerPool:
         with self._lock:
@@ -293,6 +318,7 @@ class App:
         """
         extract = self.settings.extract if extract is None else extract
         now = self.now()
+        self._start_fetcher()  # built on the loop thread while this one claims
         feeds = self.store.claim_due(
             now, owner=self.owner, lease=LEASE, limit=limit, include_not_due=all_feeds
         )
