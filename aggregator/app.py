@@ -272,7 +272,7 @@ class App:
             raise ConfigError(f"only http(s) URLs can be added, got {url!r}")
         feed_url, found_from = url, None
         if discover:
-            from .fetch import discover_feeds, looks_like_html
+            from .discover import discover_feeds, looks_like_html
 
             loop, fetcher = self._ensure_fetcher()
             try:

@@ -26,25 +26,22 @@ import functools
 import hashlib
 import ipaddress
 import logging
-import re
 import socket
 import urllib.request
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
-from urllib.parse import urljoin, urlsplit
+from typing import Any, Self
 
-import brotli
 import httpcore
 import httpx
 
 from aggregator import __version__
+from aggregator.addresses import IPAddress, IPNetwork, address_refusal, parse_ip_host
+from aggregator.codings import ACCEPT_ENCODING, DecodeError, decoder_for
 from aggregator.errors import ConfigError, FetchError
+from aggregator.freshness import cache_lifetime, parse_retry_after
 from aggregator.http11 import Http11Transport
 from aggregator.netstream import AsyncioBackend
 from aggregator.types import CacheState, FetchResult, utc_now
@@ -54,12 +51,6 @@ __all__ = [
     "FetchOptions",
     "FetchStats",
     "Fetcher",
-    "address_refusal",
-    "cache_lifetime",
-    "discover_feeds",
-    "looks_like_html",
-    "parse_ip_host",
-    "parse_retry_after",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,16 +63,9 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_STATUSES = frozenset({301, 308})
-_PIECE = 64 * 1024  # largest decoded piece produced at once, whatever the ratio
-# Bounded brotli output needs brotli >= 1.2 (output_buffer_limit); without it we do not
-# advertise br rather than risk a decompression bomb.
-_BROTLI_BOUNDED = hasattr(brotli.Decompressor(), "can_accept_more_data")
-_ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI_BOUNDED else "gzip, deflate"
 
 
 # --------------------------------------------------------------------------- options
@@ -150,60 +134,6 @@ class FetchStats:
     in_flight: int
     peak_in_flight: int
     peak_host_in_flight: int
-
-
-# --------------------------------------------------------------------------- addresses
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: embeds an IPv4 address
-_NON_PUBLIC_V6 = (ipaddress.IPv6Network("64:ff9b:1::/48"),)  # RFC 8215 local-use NAT64
-_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598 shared address space
-_NUMERIC_V4 = re.compile(r"[0-9a-fA-FxX.]+")
-
-
-def parse_ip_host(host: str) -> IPAddress | None:
-    """The IP address a URL host denotes as a literal, or None for a name.
-
-    Accepts every form the C resolver's ``inet_aton`` does (``2130706433``,
-    ``0x7f.1``, ``0177.0.0.1``, ``127.1``) so odd spellings cannot dodge the check.
-    """
-    h = host.strip()
-    if h.startswith("[") and h.endswith("]"):
-        h = h[1:-1]
-    try:
-        return ipaddress.ip_address(h)
-    except ValueError:
-        pass
-    if _NUMERIC_V4.fullmatch(h) and h.count(".") <= 3:
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(h))
-        except OSError:
-            return None
-    return None
-
-
-def address_refusal(ip: IPAddress) -> str | None:
-    """The kind of non-public address ``ip`` is ("loopback", "private", ...), or None
-    when it is a public unicast address. IPv4 embedded in IPv6 (mapped, 6to4, NAT64)
-    is judged by the IPv4 address."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return address_refusal(embedded)
-        if ip.is_site_local or any(ip in net for net in _NON_PUBLIC_V6):
-            return "private"
-    checks: tuple[tuple[bool, str], ...] = (
-        (ip.is_unspecified, "unspecified"),
-        (ip.is_loopback, "loopback"),
-        (ip.is_link_local, "link-local"),
-        (ip.is_multicast, "multicast"),
-        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "shared (CGNAT)"),
-        (ip.is_private, "private"),
-        (ip.is_reserved, "reserved"),
-        (not ip.is_global, "non-global"),
-    )
-    return next((reason for hit, reason in checks if hit), None)
 
 
 class _Refused(Exception):
@@ -336,202 +266,6 @@ class _Slots:
                 del self._hosts[host]
 
 
-# --------------------------------------------------------------------------- decoding
-
-
-class _DecodeError(Exception):
-    pass
-
-
-class _Decoder(Protocol):
-    def feed(self, data: bytes) -> Iterator[bytes]: ...
-    def finish(self) -> Iterator[bytes]: ...
-
-
-class _Identity:
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if data:
-            yield data
-
-    def finish(self) -> Iterator[bytes]:
-        return iter(())
-
-
-class _Zlib:
-    """gzip or deflate, never producing more than _PIECE bytes per step, so a bomb is
-    stopped by the body cap after at most one piece past it."""
-
-    def __init__(self, gzip: bool) -> None:
-        self._gzip = gzip
-        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
-        self._started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if not data:
-            return
-        if not self._started:
-            self._started = True
-            # RFC 9110 "deflate" is zlib-wrapped, but some servers send raw deflate.
-            zlib_header = (
-                len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
-            )
-            if not self._gzip and not zlib_header:
-                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
-        while not self._d.eof:  # bytes after the end of the stream are ignored
-            try:
-                out = self._d.decompress(data, _PIECE)
-            except zlib.error as e:
-                raise _DecodeError(f"bad {self._name} body: {e}") from e
-            data = self._d.unconsumed_tail
-            if out:
-                yield out
-            if not data and len(out) < _PIECE:
-                break
-
-    def finish(self) -> Iterator[bytes]:
-        if self._started and not self._d.eof:
-            raise _DecodeError(f"truncated {self._name} body")
-        return iter(())
-
-    @property
-    def _name(self) -> str:
-        return "gzip" if self._gzip else "deflate"
-
-
-class _Brotli:
-    def __init__(self) -> None:
-        self._d = brotli.Decompressor()
-        self._started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if not data or self._d.is_finished():  # bytes after the end are ignored
-            return
-        self._started = True
-        try:
-            out: bytes = self._d.process(data, output_buffer_limit=_PIECE)
-            while True:
-                if out:
-                    yield out
-                if self._d.is_finished():
-                    break
-                # New input is allowed only once the decoder has drained its output.
-                out = self._d.process(b"", output_buffer_limit=_PIECE)
-                if not out and self._d.can_accept_more_data():
-                    break
-        except brotli.error as e:
-            raise _DecodeError(f"bad brotli body: {e}") from e
-
-    def finish(self) -> Iterator[bytes]:
-        if self._started and not self._d.is_finished():
-            raise _DecodeError("truncated brotli body")
-        return iter(())
-
-
-class _Chain:
-    """Content-Encoding lists codings in the order applied; undo them in reverse."""
-
-    def __init__(self, decoders: list[_Decoder]) -> None:
-        self._decoders = decoders
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        return self._through(0, data)
-
-    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
-        if index == len(self._decoders):
-            yield data
-            return
-        for piece in self._decoders[index].feed(data):
-            yield from self._through(index + 1, piece)
-
-    def finish(self) -> Iterator[bytes]:
-        for index, decoder in enumerate(self._decoders):
-            for piece in decoder.finish():
-                yield from self._through(index + 1, piece)
-
-
-def _decoder_for(codings: list[str]) -> _Decoder:
-    decoders: list[_Decoder] = []
-    for coding in reversed([c.strip().lower() for c in codings]):
-        if coding in ("gzip", "x-gzip"):
-            decoders.append(_Zlib(gzip=True))
-        elif coding == "deflate":
-            decoders.append(_Zlib(gzip=False))
-        elif coding == "br":
-            if not _BROTLI_BOUNDED:
-                raise _DecodeError("brotli body but brotli >= 1.2 is not installed")
-            decoders.append(_Brotli())
-        # "identity" and unknown tokens pass through, as in httpx and browsers.
-    if not decoders:
-        return _Identity()
-    return decoders[0] if len(decoders) == 1 else _Chain(decoders)
-
-
-# --------------------------------------------------------------------------- headers
-
-
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def parse_retry_after(
-    value: str | None, *, date: str | None = None, now: datetime | None = None
-) -> float | None:
-    """Seconds to wait from a Retry-After value: delay-seconds or an HTTP-date, the
-    latter measured from the response's Date header (so clock skew cancels out), else
-    from ``now``. None when absent or unparseable; never negative."""
-    if value is None or not value.strip():
-        return None
-    v = value.strip()
-    if v.isdigit():
-        return float(int(v))
-    when = _http_date(v)
-    if when is None:
-        return None
-    reference = _http_date(date) or now or utc_now()
-    return max(0.0, (when - reference).total_seconds())
-
-
-def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> timedelta | None:
-    """How long from now the response stays fresh, from Cache-Control and Expires.
-
-    RFC 9111: no-store/no-cache mean zero; s-maxage beats max-age (we are a shared
-    cache: one fetch serves every reader of a merged feed); either beats Expires, which
-    is measured from the Date header (else ``now``) and counts as expired when
-    unparseable. The Age header is subtracted. None when the response says nothing.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    directives: dict[str, str] = {}
-    for part in lower.get("cache-control", "").split(","):
-        name, _, value = part.partition("=")
-        name = name.strip().lower()
-        if name and name not in directives:
-            directives[name] = value.strip().strip('"')
-    lifetime: float | None = None
-    if "no-store" in directives or "no-cache" in directives:
-        return timedelta(0)
-    for name in ("s-maxage", "max-age"):
-        if directives.get(name, "").isdigit():
-            lifetime = float(directives[name])
-            break
-    if lifetime is None and "expires" in lower:
-        expires = _http_date(lower["expires"])
-        reference = _http_date(lower.get("date")) or now or utc_now()
-        lifetime = 0.0 if expires is None else (expires - reference).total_seconds()
-    if lifetime is None:
-        return None
-    age = lower.get("age", "").strip()
-    if age.isdigit():
-        lifetime -= int(age)
-    # RFC 9111 1.2.2: treat delta-seconds beyond 2**31 as 2**31 (and keep timedelta sane).
-    return timedelta(seconds=min(max(0.0, lifetime), float(2**31)))
-
-
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -550,7 +284,7 @@ def _describe(exc: BaseException) -> str:
         return _one_line(f"bad HTTP response: {exc}")
     if isinstance(exc, httpx.InvalidURL):
         return _one_line(f"invalid URL: {exc}")
-    if isinstance(exc, _DecodeError):
+    if isinstance(exc, DecodeError):
         return _one_line(str(exc))
     return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
@@ -568,7 +302,7 @@ _NETWORK_ERRORS: tuple[type[Exception], ...] = (
     httpcore.UnsupportedProtocol,
     OSError,
     UnicodeError,
-    _DecodeError,
+    DecodeError,
 )
 
 
@@ -658,7 +392,7 @@ class Fetcher:
                 connect=min(opts.connect_timeout, opts.timeout),
                 read=min(opts.read_timeout, opts.timeout),
             ),
-            headers={"User-Agent": opts.user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
+            headers={"User-Agent": opts.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
         self._timeouts = {"timeout": self._client.timeout.as_dict()}
 
@@ -828,7 +562,7 @@ class Fetcher:
         declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
             raise FetchError(url, f"body too large: Content-Length {declared} > {limit} bytes")
-        decoder = _decoder_for(response.headers.get_list("content-encoding", split_commas=True))
+        decoder = decoder_for(response.headers.get_list("content-encoding", split_commas=True))
         chunks: list[bytes] = []
         raw = size = 0
 
@@ -885,85 +619,3 @@ class Fetcher:
         )
         log.debug("fetched url=%s status=%s ms=%d", url, outcome.status, result.elapsed_ms)
         return result
-
-
-# --------------------------------------------------------------------------- HTML helpers
-
-_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
-_GENERIC_JSON = "application/json"
-
-
-class _Done(Exception):
-    pass
-
-
-class _LinkFinder(HTMLParser):
-    """Collects <base href> and <link rel=alternate type=feed-type> until the head ends
-    (rel=alternate is not allowed in the body, and the body is most of the bytes)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.links: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":
-            raise _Done
-        values = {k: (v or "").strip() for k, v in attrs}
-        if tag == "base" and self.base is None and values.get("href"):
-            self.base = values["href"]
-        elif tag == "link" and "alternate" in values.get("rel", "").lower().split():
-            kind = values.get("type", "").split(";")[0].strip().lower()
-            if values.get("href") and (kind in _FEED_TYPES or kind == _GENERIC_JSON):
-                self.links.append((kind, values["href"]))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "head":
-            raise _Done
-
-
-def discover_feeds(html: bytes, base_url: str) -> list[str]:
-    """Feed URLs a page advertises with <link rel="alternate">, absolute and unique.
-
-    RSS, Atom and JSON Feed links come in document order, then plain
-    ``application/json`` ones (older JSON Feeds), minus WordPress REST API links
-    (``/wp-json/``), which use that type on nearly every WordPress page.
-    """
-    finder = _LinkFinder()
-    with contextlib.suppress(_Done):
-        finder.feed(html.decode("utf-8", errors="replace"))
-        finder.close()
-    base = urljoin(base_url, finder.base) if finder.base else base_url
-    specific: list[str] = []
-    generic: list[str] = []
-    for kind, href in finder.links:
-        absolute = urljoin(base, href)
-        parts = urlsplit(absolute)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            continue
-        if kind == _GENERIC_JSON:
-            if "/wp-json/" not in parts.path:
-                generic.append(absolute)
-        else:
-            specific.append(absolute)
-    return list(dict.fromkeys(specific + generic))
-
-
-_PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
-_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
-_FEED_STARTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"{", b"[")
-
-
-def looks_like_html(body: bytes, content_type: str | None) -> bool:
-    """True when a response is an HTML page rather than a feed: judged by the first
-    markup after any BOM, XML declaration and comments, and only when that is
-    inconclusive by the media type (feeds are often mislabelled text/html)."""
-    head = body[:4096].removeprefix(b"\xef\xbb\xbf")
-    match = _PROLOG.match(head)
-    start = head[match.end() if match else 0 :].lower()
-    if start.startswith(_HTML_STARTS):
-        return True
-    if start.startswith(_FEED_STARTS):
-        return False
-    mime = (content_type or "").split(";")[0].strip().lower()
-    return mime in ("text/html", "application/xhtml+xml")

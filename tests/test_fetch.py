@@ -27,17 +27,11 @@ from httpserver import LocalServer, closed_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aggregator.addresses import address_refusal, parse_ip_host
+from aggregator.discover import discover_feeds, looks_like_html
 from aggregator.errors import ConfigError, FetchError
-from aggregator.fetch import (
-    Fetcher,
-    FetchOptions,
-    address_refusal,
-    cache_lifetime,
-    discover_feeds,
-    looks_like_html,
-    parse_ip_host,
-    parse_retry_after,
-)
+from aggregator.fetch import Fetcher, FetchOptions
+from aggregator.freshness import cache_lifetime, parse_retry_after
 from aggregator.types import CacheState, FetchResult
 
 T = TypeVar("T")

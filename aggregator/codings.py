@@ -1,0 +1,145 @@
+"""Content codings (gzip, deflate, brotli) decoded in bounded pieces, so a small
+compressed body cannot expand into memory before the body cap stops it."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import Protocol
+
+import brotli
+
+__all__ = ["ACCEPT_ENCODING", "DecodeError", "Decoder", "decoder_for"]
+
+_PIECE = 64 * 1024  # largest decoded piece produced at once, whatever the ratio
+# Bounded brotli output needs brotli >= 1.2 (output_buffer_limit); without it we do not
+# advertise br rather than risk a decompression bomb.
+_BROTLI_BOUNDED = hasattr(brotli.Decompressor(), "can_accept_more_data")
+ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI_BOUNDED else "gzip, deflate"
+
+
+class DecodeError(Exception):
+    pass
+
+
+class Decoder(Protocol):
+    def feed(self, data: bytes) -> Iterator[bytes]: ...
+    def finish(self) -> Iterator[bytes]: ...
+
+
+class _Identity:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if data:
+            yield data
+
+    def finish(self) -> Iterator[bytes]:
+        return iter(())
+
+
+class _Zlib:
+    """gzip or deflate, never producing more than _PIECE bytes per step, so a bomb is
+    stopped by the body cap after at most one piece past it."""
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data:
+            return
+        if not self._started:
+            self._started = True
+            # RFC 9110 "deflate" is zlib-wrapped, but some servers send raw deflate.
+            zlib_header = (
+                len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            )
+            if not self._gzip and not zlib_header:
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+        while not self._d.eof:  # bytes after the end of the stream are ignored
+            try:
+                out = self._d.decompress(data, _PIECE)
+            except zlib.error as e:
+                raise DecodeError(f"bad {self._name} body: {e}") from e
+            data = self._d.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < _PIECE:
+                break
+
+    def finish(self) -> Iterator[bytes]:
+        if self._started and not self._d.eof:
+            raise DecodeError(f"truncated {self._name} body")
+        return iter(())
+
+    @property
+    def _name(self) -> str:
+        return "gzip" if self._gzip else "deflate"
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        self._d = brotli.Decompressor()
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data or self._d.is_finished():  # bytes after the end are ignored
+            return
+        self._started = True
+        try:
+            out: bytes = self._d.process(data, output_buffer_limit=_PIECE)
+            while True:
+                if out:
+                    yield out
+                if self._d.is_finished():
+                    break
+                # New input is allowed only once the decoder has drained its output.
+                out = self._d.process(b"", output_buffer_limit=_PIECE)
+                if not out and self._d.can_accept_more_data():
+                    break
+        except brotli.error as e:
+            raise DecodeError(f"bad brotli body: {e}") from e
+
+    def finish(self) -> Iterator[bytes]:
+        if self._started and not self._d.is_finished():
+            raise DecodeError("truncated brotli body")
+        return iter(())
+
+
+class _Chain:
+    """Content-Encoding lists codings in the order applied; undo them in reverse."""
+
+    def __init__(self, decoders: list[Decoder]) -> None:
+        self._decoders = decoders
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, data)
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self._decoders):
+            yield data
+            return
+        for piece in self._decoders[index].feed(data):
+            yield from self._through(index + 1, piece)
+
+    def finish(self) -> Iterator[bytes]:
+        for index, decoder in enumerate(self._decoders):
+            for piece in decoder.finish():
+                yield from self._through(index + 1, piece)
+
+
+def decoder_for(codings: list[str]) -> Decoder:
+    decoders: list[Decoder] = []
+    for coding in reversed([c.strip().lower() for c in codings]):
+        if coding in ("gzip", "x-gzip"):
+            decoders.append(_Zlib(gzip=True))
+        elif coding == "deflate":
+            decoders.append(_Zlib(gzip=False))
+        elif coding == "br":
+            if not _BROTLI_BOUNDED:
+                raise DecodeError("brotli body but brotli >= 1.2 is not installed")
+            decoders.append(_Brotli())
+        # "identity" and unknown tokens pass through, as in httpx and browsers.
+    if not decoders:
+        return _Identity()
+    return decoders[0] if len(decoders) == 1 else _Chain(decoders)
