@@ -23,7 +23,8 @@ from .types import Document, Example, Prediction, Story, StoryQuery
 if TYPE_CHECKING:
     from .app import App
     from .classify import TopicExplanation
-    from .train import EvalReport, ReportDelta, TrainReport
+    from .evaluation import EvalReport, ReportDelta
+    from .train import TrainReport
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class Learning:
         """Against a labelled JSONL file ({"title", "text", "topics"}), or by 5-fold
         cross-validation over the users' labels; compared with the current model's own
         report."""
-        from .train import EvalReport, cross_validate, evaluate, read_examples
+        from .evaluation import EvalReport, evaluate
+        from .train import cross_validate, read_examples
 
         if gold is not None:
             # a gold file is fully labelled: topics not listed are known not to apply

@@ -37,15 +37,10 @@ DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
 from aggregator.classify import Classifier, PhraseFeatures  # noqa: E402
+from aggregator.evaluation import EvalReport, TopicMetrics, evaluate  # noqa: E402
 from aggregator.scoring import Scorer, load_scorer  # noqa: E402
 from aggregator.taxonomy import Taxonomy  # noqa: E402
-from aggregator.train import (  # noqa: E402
-    EvalReport,
-    TopicMetrics,
-    evaluate,
-    load_seed_examples,
-    train,
-)
+from aggregator.train import load_seed_examples, train  # noqa: E402
 from aggregator.types import Document, Example  # noqa: E402
 
 MODELS = REPO / "models"

@@ -15,15 +15,12 @@ import yaml
 
 from aggregator.classify import FEED_CATEGORY_SCORE, Classifier, text_for
 from aggregator.errors import ConfigError, ModelError
+from aggregator.evaluation import EvalReport, TopicMetrics, evaluate, load_report
 from aggregator.scoring import file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.train import (
-    EvalReport,
-    TopicMetrics,
     cross_validate,
-    evaluate,
     examples_from_feed_categories,
-    load_report,
     load_seed_examples,
     read_examples,
     train,
