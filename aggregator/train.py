@@ -257,7 +257,12 @@ def _fit_head(
 
 
 def _platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
-    """Platt scaling (with Platt's smoothed targets) of decision values ``z`` -> P(y)."""
+    """Platt scaling (with Platt's smoothed targets) of decision values ``z`` -> P(y).
+
+    Newton's method with a backtracking line search (Lin, Lin & Weng 2007, "A note on
+    Platt's probabilistic outputs for support vector machines"): plain Newton steps from
+    a = 1 overshoot when the positives and negatives barely overlap, as the seed examples
+    of most small topics do, and ran off to slopes of ~1e10, i.e. scores of 0 or 1."""
     if len(z) == 0 or y.all() or not y.any():
         base = (y.sum() + 1.0) / (len(y) + 2.0)
         return 0.0, float(np.log(base / (1 - base)))
@@ -265,17 +270,34 @@ def _platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[f
     n_pos = float(w[y].sum())
     n_neg = float(w[~y].sum())
     t = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    a, c = 1.0, float(np.log((n_pos + 1.0) / (n_neg + 1.0)))
+
+    def loss(a: float, c: float) -> float:  # weighted cross-entropy against the targets
+        f = a * z + c
+        return float(np.sum(w * (np.logaddexp(0.0, f) - t * f)))
+
+    a, c = 0.0, float(np.log((n_pos + 1.0) / (n_neg + 1.0)))
+    current = loss(a, c)
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(a * z + c, -40, 40)))
         g = w * (p - t)
-        h = w * p * (1 - p) + 1e-12
         grad = np.array([np.dot(g, z), g.sum()])
+        if np.abs(grad).max() < 1e-5:
+            break
+        h = w * p * (1 - p) + 1e-12
         hess = np.array([[np.dot(h, z * z), np.dot(h, z)], [np.dot(h, z), h.sum()]])
-        hess += np.eye(2) * 1e-6
-        step = np.linalg.solve(hess, grad)
-        a, c = a - float(step[0]), c - float(step[1])
-        if np.abs(step).max() < 1e-8:
+        step = np.linalg.solve(hess + np.eye(2) * 1e-12, grad)
+        descent = float(grad @ step)
+        s = 1.0
+        while s >= 1e-10:  # halve the step until the loss drops enough (Armijo)
+            na, nc = a - s * float(step[0]), c - s * float(step[1])
+            candidate = loss(na, nc)
+            if candidate < current - 1e-4 * s * descent:
+                break
+            s /= 2.0
+        else:
+            break
+        a, c, current = na, nc, candidate
+        if s * np.abs(step).max() < 1e-10:
             break
     return max(a, 0.0), c  # a negative slope would invert the head; never trust it
 

@@ -19,6 +19,7 @@ from aggregator.evaluation import EvalReport, TopicMetrics, evaluate, load_repor
 from aggregator.scoring import file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.train import (
+    _platt,
     cross_validate,
     examples_from_feed_categories,
     load_seed_examples,
@@ -566,3 +567,60 @@ def test_shipped_model_tags_obvious_headlines() -> None:
         [Document(id="x", title="Striker scores twice as United beat City in the derby")]
     )
     assert sports.topics == ()
+
+
+def test_shipped_model_is_calibrated_not_a_step_function() -> None:
+    # Platt scaling that diverged left most small topics with slopes of ~1e10: every
+    # score 0 or 1, thresholds meaningless, explain/uncertainty blind.
+    shipped = Classifier.load(REPO / "models")
+    heads = shipped.pipeline.named_steps["heads"]
+    slopes = np.asarray(heads.calibration)[:, 0]
+    assert np.all(np.isfinite(slopes)) and slopes.max() < 50, slopes
+    assert 0 < heads.gate_calibration[0] < 50
+
+
+# -- Platt scaling ----------------------------------------------------------------------
+
+
+def _platt_reference(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """The same objective (Platt's smoothed targets, weights) by a general optimiser."""
+    from scipy.optimize import minimize
+
+    n_pos, n_neg = float(w[y].sum()), float(w[~y].sum())
+    t = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+
+    def loss(v: np.ndarray) -> float:
+        f = v[0] * z + v[1]
+        return float(np.sum(w * (np.logaddexp(0.0, f) - t * f)))
+
+    res = minimize(
+        loss,
+        np.zeros(2),
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000},
+    )
+    return float(res.x[0]), float(res.x[1])
+
+
+@pytest.mark.parametrize("gap", [0.0, 2.0, 6.0])  # overlapping, barely and well separated
+def test_platt_finds_the_optimum_even_when_classes_barely_overlap(gap: float) -> None:
+    rng = np.random.default_rng(7)
+    y = np.zeros(300, dtype=bool)
+    y[:40] = True
+    z = np.where(y, rng.normal(1.0 + gap, 1.0, 300), rng.normal(-1.0, 1.0, 300))
+    w = rng.uniform(0.5, 2.0, 300)
+    a, c = _platt(z, y, w)
+    ra, rc = _platt_reference(z, y, w)
+    assert 0 < a < 100
+    assert a == pytest.approx(ra, rel=1e-3, abs=1e-3)
+    assert c == pytest.approx(rc, rel=1e-3, abs=1e-3)
+
+
+def test_platt_on_separable_scores_stays_finite() -> None:
+    z = np.array([-3.0, -2.5, -2.0, -1.0, 4.0, 5.0])
+    y = np.array([False, False, False, False, True, True])
+    a, c = _platt(z, y)
+    assert 0 < a < 50
+    p = 1 / (1 + np.exp(-(a * z + c)))
+    assert p[y].min() > 0.5 > p[~y].max()
+    assert p[y].max() < 0.99  # smoothed targets: never certain from two examples
