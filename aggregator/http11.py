@@ -167,9 +167,13 @@ class _Head:
             headers.append((name, value))
             lower = name.lower()
             if lower == b"content-length":
-                if length is not None and value != length:
+                # RFC 9110 8.6: a list of identical values (as some proxies send) is one
+                values = {v.strip() for v in value.split(b",")} if b"," in value else {value}
+                if length is not None:
+                    values.add(length)
+                if len(values) > 1:
                     raise _framing_error("conflicting Content-Length values")
-                length = value
+                length = values.pop()
             elif lower == b"transfer-encoding":
                 coding = coding + b"," + value if coding else value
             elif lower == b"connection":

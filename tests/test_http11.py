@@ -146,11 +146,13 @@ def test_sloppy_but_unambiguous_heads_are_read() -> None:
     answers = [
         b"HTTP/1.1 200\nContent-Length: 2\nX-Folded: one\n two\n\nok",  # bare LF, no reason
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",  # RFC 9110 8.6
     ]
-    got, _ = _run(answers, ["/", "/"])
+    got, _ = _run(answers, ["/", "/", "/"])
     assert got[0][1] == b"ok"
     assert got[0][2]["x-folded"] == "one two"
     assert got[1][1] == b"ok"
+    assert got[2][1] == b"ok"
 
 
 @pytest.mark.parametrize(
@@ -158,6 +160,7 @@ def test_sloppy_but_unambiguous_heads_are_read() -> None:
     [
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "conflicting"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok", "conflicting"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n", "chunk size"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokay\r\n", "chunk longer"),
         (b"HTTP/2 200\r\n\r\n", "status line"),
