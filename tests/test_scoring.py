@@ -58,6 +58,34 @@ def test_word_grams_match_scikit_learn_on_any_text(text: str) -> None:
     assert sorted(word_grams(text, 1, 2)) == sorted(analyzer(text))
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=80))
+def test_strip_accents_is_scikit_learns(text: str) -> None:
+    from sklearn.feature_extraction.text import strip_accents_unicode
+
+    from aggregator.scoring import _strip_accents
+
+    assert _strip_accents(text) == strip_accents_unicode(text)
+    # marks outside the Basic Multilingual Plane, in runs and next to ASCII quotes
+    rare = "Ca\u0301fe\u0301 \u2019x\U0001d167\U0001d168y\u2014 \u0928\u093f \U0001e944z"
+    assert _strip_accents(rare + text) == strip_accents_unicode(rare + text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8") | st.sampled_from(" \t\n\x1c\x85\u2028\u3000\xa0"),
+        max_size=80,
+    )
+)
+def test_clean_is_the_whitespace_regex(text: str) -> None:
+    import re
+
+    from aggregator.scoring import _clean
+
+    assert _clean(text) == re.sub(r"\s+", " ", text).strip()
+
+
 @pytest.mark.parametrize("ngrams", [(3, 5), (2, 4), (1, 3)])
 def test_char_grams_match_scikit_learn(ngrams: tuple[int, int]) -> None:
     analyzer = TfidfVectorizer(
