@@ -20,6 +20,7 @@ from aggregator.classify import Classifier
 from aggregator.jobs import ModelRef, classify_docs
 from aggregator.scoring import (
     SCORER_FILE,
+    PhraseIndex,
     Scorer,
     char_wb_grams,
     load_scorer,
@@ -84,6 +85,20 @@ def test_clean_is_the_whitespace_regex(text: str) -> None:
     from aggregator.scoring import _clean
 
     assert _clean(text) == re.sub(r"\s+", " ", text).strip()
+
+
+def test_phrase_counts_are_the_matches_counted() -> None:
+    from collections import Counter
+
+    taxonomy = Taxonomy.load(REPO / "models" / "taxonomy.yaml")
+    index = PhraseIndex.build([t.seeds for t in taxonomy.topics])
+    texts = [
+        *TEXTS,
+        *(f"{e.doc.title}\n{e.doc.summary}" for e in load_seed_examples(REPO / "models")),
+    ]
+    texts.append("zero-day in example.com and .org names; DNS over HTTPS, 1.1.1.1 resolver")
+    for text in texts:
+        assert index.counts(text) == dict(Counter(col for col, _ in index.matches(text))), text
 
 
 @pytest.mark.parametrize("ngrams", [(3, 5), (2, 4), (1, 3)])
