@@ -114,6 +114,9 @@ class WorkerPool:
         else:  # plain fork copies locks held by other threads: unsafe in this app
             raise ValueError(f"unsupported start method: {start_method!r}")
         self._size = processes or os.cpu_count() or 1
+        # This process receives every result as one pickled block (a parsed feed is
+        # ~240 KB): the same malloc tuning keeps those blocks out of its heap.
+        _return_freed_memory()
         self._lock = threading.Lock()  # guards _queue and _closing
         self._queue: deque[_Task] = deque()
         self._closing = False
