@@ -338,8 +338,18 @@ class App:
         # at the main process's peak, no faster).
         ahead = asyncio.Semaphore(self.settings.max_connections + 2 * self.settings.workers)
 
-        def release() -> None:
+        # A parsed feed waiting for the store is ~3x its XML in memory, and the store
+        # thread is the first poll's bottleneck: at most this many bodies go to the
+        # workers before their outcomes are stored; the rest wait as bytes (at 8 per
+        # worker, parsed feeds queued for the store were ~30 MB of the app's peak).
+        parsing = asyncio.Semaphore(4 * self.settings.workers)
+        parsing_held: set[int] = set()
+
+        def release(feed_id: int) -> None:
             loop.loop.call_soon_threadsafe(ahead.release)
+            if feed_id in parsing_held:
+                parsing_held.discard(feed_id)
+                loop.loop.call_soon_threadsafe(parsing.release)
 
         # Outcomes without a body (304s, unchanged bodies, errors) give their place back
         # at once, on the loop thread: only bodies need holding back.
@@ -351,16 +361,22 @@ class App:
             try:
                 result = await fetcher.fetch(feed.url, feed.cache)
                 known = None
-                if feed.last_success is not None and not unchanged(feed, result):
-                    # what the feed's stories were, so the worker skips the entries it would
-                    # only find unchanged (read off the loop, in its executor)
-                    known = await asyncio.get_running_loop().run_in_executor(
-                        None, self.store.recent_story_hashes, feed.id
-                    )
+                if not unchanged(feed, result):
+                    await parsing.acquire()
+                    parsing_held.add(feed.id)
+                    if feed.last_success is not None:
+                        # what the feed's stories were, so the worker skips the entries it
+                        # would only find unchanged (read off the loop, in its executor)
+                        known = await asyncio.get_running_loop().run_in_executor(
+                            None, self.store.recent_story_hashes, feed.id
+                        )
                 on_fetched(feed, result, known)
             except BaseException as e:  # delivered to the consuming thread as an outcome
                 held.discard(feed.id)
                 ahead.release()
+                if feed.id in parsing_held:
+                    parsing_held.discard(feed.id)
+                    parsing.release()
                 events.put(("error", feed, e))
 
         async def fetch_all() -> None:
@@ -432,7 +448,7 @@ class App:
                     pending.discard(res.feed_id)
                     if res.feed_id in held:
                         held.discard(res.feed_id)
-                        release()
+                        release(res.feed_id)
                     log.info(
                         "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
                         res.url,
