@@ -113,6 +113,16 @@ class _Loop:
         self.loop.close()
 
 
+@dataclass(slots=True)
+class PollStats:
+    """The most one poll held at once: feeds between the start of their fetch and their
+    stored outcome (``ahead_peak``), and bodies handed to the workers whose outcomes were
+    not stored yet (``parsing_peak``). The two memory bounds of ``update_due``."""
+
+    ahead_peak: int = 0
+    parsing_peak: int = 0
+
+
 class App:
     def __init__(self, settings: Settings, store: Store, *, now: Callable[[], datetime]) -> None:
         self.settings = settings
@@ -132,6 +142,7 @@ class App:
         self._loop: _Loop | None = None
         self._fetcher: Fetcher | None = None
         self._fetcher_future: Future[Fetcher] | None = None
+        self.last_poll_stats = PollStats()
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()
 
@@ -344,6 +355,7 @@ class App:
         # worker, parsed feeds queued for the store were ~30 MB of the app's peak).
         parsing = asyncio.Semaphore(4 * self.settings.workers)
         parsing_held: set[int] = set()
+        stats = self.last_poll_stats = PollStats()
 
         def release(feed_id: int) -> None:
             loop.loop.call_soon_threadsafe(ahead.release)
@@ -358,12 +370,14 @@ class App:
         async def fetch(feed: Feed) -> None:
             await ahead.acquire()
             held.add(feed.id)
+            stats.ahead_peak = max(stats.ahead_peak, len(held))
             try:
                 result = await fetcher.fetch(feed.url, feed.cache)
                 known = None
                 if not unchanged(feed, result):
                     await parsing.acquire()
                     parsing_held.add(feed.id)
+                    stats.parsing_peak = max(stats.parsing_peak, len(parsing_held))
                     if feed.last_success is not None:
                         # what the feed's stories were, so the worker skips the entries it
                         # would only find unchanged (read off the loop, in its executor)

@@ -5,6 +5,7 @@ bodies, a bad Location, refused private addresses and feed discovery."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,3 +219,30 @@ def test_feeds_add_discovers_feed_from_html(app: App, server: LocalServer) -> No
     )
     with pytest.raises(ConfigError, match="links to no feed"):
         app.add_feed(plain)
+
+
+def test_a_slow_store_bounds_what_the_poll_holds(tmp_path: Path, server: LocalServer) -> None:
+    # The consumer of update_due is the store's thread: made slow here, fetched bodies
+    # and parsed feeds must not pile up beyond the poll's two bounds.
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        extract=False,
+        workers=1,
+        max_connections=4,
+        per_host=4,
+    )
+    with make_app(s) as app:
+        for i in range(30):
+            app.add_feed(
+                server.route(f"/f{i}", body=rss(f"story {i}", f"other {i}")), discover=False
+            )
+        results = []
+        for res in app.update_due(all_feeds=True):
+            results.append(res)
+            time.sleep(0.03)
+        stats = app.last_poll_stats
+    assert len(results) == 30 and all(r.status == "ok" for r in results)
+    assert stats.parsing_peak == 4 * s.workers  # reached, never passed
+    assert 4 < stats.ahead_peak <= s.max_connections + 2 * s.workers
