@@ -841,6 +841,7 @@ def child_ours(a: argparse.Namespace) -> dict[str, Any]:
         worker_pids = list(pool.pids) if pool is not None else []
         fetcher = getattr(app, "_fetcher", None)
         fetch_stats = asdict(fetcher.stats) if fetcher is not None else {}
+        poll_stats = asdict(app.last_poll_stats)
         model_error = getattr(app, "_model_error", None)
         model_error = str(model_error) if model_error is not None else None
     if profiler is not None:
@@ -871,6 +872,7 @@ def child_ours(a: argparse.Namespace) -> dict[str, Any]:
         "stories": stories,
         "errors": errors,
         "fetch": fetch_stats,
+        "poll": poll_stats,
         "workers": settings.workers,
         "per_host": settings.per_host,
         "max_connections": settings.max_connections,
@@ -1412,6 +1414,8 @@ def print_report(a: argparse.Namespace, s: dict[str, Any]) -> None:
     model = child["model"] or f"none ({child['model_error'] or 'no manifest'})"
     print(f"classifier model during our polls: {model}")
     print(f"our fetcher: {child['fetch']}")
+    if "poll" in child:  # the most the first poll held at once (its memory bounds)
+        print(f"our first poll held at most: {child['poll']}")
     for name in ("ours-1", "ours-2", "reader-1"):
         if name in ph and ph[name]["errors"]:
             print(f"{name} errors (first 5): {ph[name]['errors']}")
