@@ -28,18 +28,16 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from aggregator.analyzers import PhraseIndex, normalize_for_chars, text_for
 from aggregator.errors import ConfigError, ModelError
 from aggregator.scoring import (
     ARTIFACT_DIRNAME,
     FEED_CATEGORY_SCORE,
     FORMAT_VERSION,
     MANIFEST_FILE,
-    PhraseIndex,
     artifact_paths,
     file_sha256,
-    normalize_for_chars,
     predictions,
-    text_for,
 )
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Document, Prediction, TopicSource

@@ -16,17 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from aggregator.analyzers import PhraseIndex, char_wb_grams, normalize_for_chars, word_grams
 from aggregator.classify import Classifier
 from aggregator.jobs import ModelRef, classify_docs
-from aggregator.scoring import (
-    SCORER_FILE,
-    PhraseIndex,
-    Scorer,
-    char_wb_grams,
-    load_scorer,
-    normalize_for_chars,
-    word_grams,
-)
+from aggregator.scoring import SCORER_FILE, Scorer, load_scorer
 from aggregator.taxonomy import Taxonomy
 from aggregator.train import load_seed_examples
 from aggregator.types import Document
@@ -64,12 +57,12 @@ def test_word_grams_match_scikit_learn_on_any_text(text: str) -> None:
 def test_strip_accents_is_scikit_learns(text: str) -> None:
     from sklearn.feature_extraction.text import strip_accents_unicode
 
-    from aggregator.scoring import _strip_accents
+    from aggregator.analyzers import strip_accents
 
-    assert _strip_accents(text) == strip_accents_unicode(text)
+    assert strip_accents(text) == strip_accents_unicode(text)
     # marks outside the Basic Multilingual Plane, in runs and next to ASCII quotes
     rare = "Ca\u0301fe\u0301 \u2019x\U0001d167\U0001d168y\u2014 \u0928\u093f \U0001e944z"
-    assert _strip_accents(rare + text) == strip_accents_unicode(rare + text)
+    assert strip_accents(rare + text) == strip_accents_unicode(rare + text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -82,7 +75,7 @@ def test_strip_accents_is_scikit_learns(text: str) -> None:
 def test_clean_is_the_whitespace_regex(text: str) -> None:
     import re
 
-    from aggregator.scoring import _clean
+    from aggregator.analyzers import _clean
 
     assert _clean(text) == re.sub(r"\s+", " ", text).strip()
 
@@ -226,7 +219,7 @@ def _reference_text_for(doc: Document) -> str:
 def test_text_for_cleans_only_the_head_it_needs_with_the_same_result(seed: int) -> None:
     import random
 
-    from aggregator.scoring import text_for
+    from aggregator.analyzers import text_for
 
     rng = random.Random(seed)
     pieces = ["word", "  ", "\n\n\t", "x" * rng.randint(1, 40), " " * rng.randint(0, 3000)]
