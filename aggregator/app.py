@@ -116,8 +116,9 @@ class _Loop:
 @dataclass(slots=True)
 class PollStats:
     """The most one poll held at once: feeds between the start of their fetch and their
-    stored outcome (``ahead_peak``), and bodies handed to the workers whose outcomes were
-    not stored yet (``parsing_peak``). The two memory bounds of ``update_due``."""
+    stored outcome (``ahead_peak``), and bodies handed to the workers whose outcomes the
+    store thread had not taken up yet (``parsing_peak``). The two memory bounds of
+    ``update_due``."""
 
     ahead_peak: int = 0
     parsing_peak: int = 0
@@ -349,19 +350,24 @@ class App:
         # at the main process's peak, no faster).
         ahead = asyncio.Semaphore(self.settings.max_connections + 2 * self.settings.workers)
 
-        # A parsed feed waiting for the store is ~3x its XML in memory, and the store
-        # thread is the first poll's bottleneck: at most this many bodies go to the
-        # workers before their outcomes are stored; the rest wait as bytes (at 8 per
-        # worker, parsed feeds queued for the store were ~30 MB of the app's peak).
+        # A parsed feed waiting for this thread is ~3x its XML in memory, and this thread
+        # (the store) is the first poll's bottleneck: at most this many bodies go to the
+        # workers before this thread takes up their outcomes; the rest wait as bytes (at
+        # 8 per worker, parsed feeds queued here were ~30 MB of the app's peak). A feed
+        # whose pages are then extracted gives its place back on being taken up, so page
+        # fetching and extraction keep their concurrency.
         parsing = asyncio.Semaphore(4 * self.settings.workers)
         parsing_held: set[int] = set()
         stats = self.last_poll_stats = PollStats()
 
-        def release(feed_id: int) -> None:
-            loop.loop.call_soon_threadsafe(ahead.release)
+        def release_parsing(feed_id: int) -> None:
             if feed_id in parsing_held:
                 parsing_held.discard(feed_id)
                 loop.loop.call_soon_threadsafe(parsing.release)
+
+        def release(feed_id: int) -> None:
+            loop.loop.call_soon_threadsafe(ahead.release)
+            release_parsing(feed_id)
 
         # Outcomes without a body (304s, unchanged bodies, errors) give their place back
         # at once, on the loop thread: only bodies need holding back.
@@ -447,6 +453,8 @@ class App:
                 done: list[UpdateResult] = []
                 for kind, feed, payload in batch:
                     t0 = started[feed.id]
+                    if kind == "parsed":
+                        release_parsing(feed.id)
                     try:
                         outcome = self._handle(kind, feed, payload, events, extract, t0)
                     except FeedError as e:
