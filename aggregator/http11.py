@@ -101,13 +101,7 @@ class _Connection:
             raise httpx.ReadTimeout("timed out waiting for the server") from e
 
     def take(self, n: int) -> bytes:
-        p = self.protocol
-        data = bytes(p.buffer[:n])
-        del p.buffer[:n]
-        if p.reading_paused and len(p.buffer) <= _PIECE // 4:
-            p.reading_paused = False
-            self.transport.resume_reading()
-        return data
+        return self.protocol.take(n)
 
     def closed_error(self, what: str) -> Exception:
         error = self.protocol.error

@@ -63,6 +63,17 @@ class _Protocol(asyncio.Protocol):
         self.writing_paused = False
         self._wake_writer()
 
+    def take(self, n: int) -> bytes:
+        """Up to ``n`` buffered bytes, removed from the buffer; reading resumes once the
+        buffer has drained to a quarter of the high-water mark."""
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        if self.reading_paused and len(self.buffer) <= _HIGH_WATER // 4:
+            self.reading_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        return data
+
     def pause_writing(self) -> None:
         self.writing_paused = True
 
@@ -131,12 +142,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if not p.buffer and not p.eof:
             await p.wait_readable(timeout)
         if p.buffer:
-            data = bytes(p.buffer[:max_bytes])
-            del p.buffer[:max_bytes]
-            if p.reading_paused and len(p.buffer) <= _HIGH_WATER // 4:
-                p.reading_paused = False
-                self._transport.resume_reading()
-            return data
+            return p.take(max_bytes)
         if p.error is not None:
             raise httpcore.ReadError(str(p.error) or type(p.error).__name__)
         return b""

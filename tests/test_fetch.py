@@ -649,6 +649,14 @@ def test_https_verifies_the_name_not_the_pinned_address(tls_server: LocalServer)
     assert "certificate" in error.message.lower()
 
 
+def test_large_https_body_arrives_whole(tls_server: LocalServer) -> None:
+    # Several times the connection's read buffer: reading pauses and resumes under TLS.
+    body = hashlib.sha256(b"feed").hexdigest().encode() * (3 * MiB // 64)
+    tls_server.route("/big.xml", body=body, content_type="application/octet-stream")
+    result = run(fetch(tls_server.url("/big.xml", host="localhost")))
+    assert result.body == body
+
+
 def test_environment_proxy_is_used_and_targets_still_checked(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
