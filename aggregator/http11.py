@@ -276,14 +276,12 @@ class _Body(httpx.AsyncByteStream):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._done and not self._head.close and self._head_framed():
+        # A body read to the close has left the connection closed: the release finds it
+        # not reusable and closes it, so only Connection: close needs saying here.
+        if self._done and not self._head.close:
             self._release(conn)
         else:
             conn.close()
-
-    def _head_framed(self) -> bool:
-        head = self._head
-        return not self._has_body or head.chunked or head.length is not None
 
 
 class _Origin:
