@@ -1,53 +1,54 @@
 """A small process pool for CPU-bound tasks (parse, extract, classify), each with its own
 wall-clock limit.
 
-Owns: worker processes started with "forkserver" (or "spawn" where there is none) — never
-a plain fork, because the app also runs threads and asyncio; handing queued tasks to idle
-workers; killing a worker whose task overruns its limit (that task's future gets
+Owns: worker processes, each a fresh interpreter (never a fork: the app also runs threads
+and asyncio) that imports only this module until its first task; handing queued tasks to
+idle workers; killing a worker whose task overruns its limit (that task's future gets
 ``TimeoutError``) and starting a replacement; clean shutdown.
 
 Must not: know what the tasks are (they are top-level, picklable functions), or let one
 task's overrun or crash reach any other task.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one running task, and a
-worker that dies marks the whole executor broken.
+worker that dies marks the whole executor broken. Why not multiprocessing's processes:
+its "forkserver" and "spawn" methods each keep two more processes alive (the fork server
+and the resource tracker, ~28 MB of RSS together), need the main script kept from
+running again in every child, and bring nothing a pipe and ``subprocess`` do not.
 
 Shape: one dispatcher thread owns the workers. Each worker has its own pipe and runs one
 task at a time; the dispatcher waits on those pipes plus a wake-up socket (``submit``,
 ``close``) with a timeout set by the nearest deadline. A task's limit counts from when a
 worker starts it, not from ``submit``. Workers are daemonic (they die with the parent even
-without ``close``), so tasks cannot start processes of their own.
+without ``close``); a worker whose parent is gone reads end-of-file on its pipe and exits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.machinery
+import json
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import ForkServerContext, SpawnContext
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 __all__ = ["RemoteTraceback", "WorkerDiedError", "WorkerPool"]
 
 log = logging.getLogger(__name__)
 
-StartMethod = Literal["forkserver", "spawn"]
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
@@ -84,11 +85,12 @@ class _Task:
 
 @dataclass(eq=False, slots=True)
 class _Worker:
-    process: BaseProcess
+    process: subprocess.Popen[bytes]
     conn: Connection
     pid: int
     task: _Task | None = None
     deadline: float | None = None
+    served: int = 0  # tasks answered
 
 
 class WorkerPool:
@@ -97,22 +99,7 @@ class WorkerPool:
     Use as a context manager, or call :meth:`close`. Thread-safe: submit from any thread.
     """
 
-    def __init__(
-        self, processes: int | None = None, *, start_method: StartMethod | None = None
-    ) -> None:
-        if start_method is None:
-            methods = multiprocessing.get_all_start_methods()
-            start_method = "forkserver" if "forkserver" in methods else "spawn"
-        self._ctx: ForkServerContext | SpawnContext
-        if start_method == "forkserver":
-            self._ctx = multiprocessing.get_context("forkserver")
-            # The forkserver imports only this module, not the main script (its default,
-            # ["__main__"], would import the whole CLI into it).
-            self._ctx.set_forkserver_preload([__name__])
-        elif start_method == "spawn":
-            self._ctx = multiprocessing.get_context("spawn")
-        else:  # plain fork copies locks held by other threads: unsafe in this app
-            raise ValueError(f"unsupported start method: {start_method!r}")
+    def __init__(self, processes: int | None = None) -> None:
         self._size = processes or os.cpu_count() or 1
         # This process receives every result as one pickled block (a parsed feed is
         # ~240 KB): the same malloc tuning keeps those blocks out of its heap.
@@ -120,6 +107,8 @@ class WorkerPool:
         self._lock = threading.Lock()  # guards _queue and _closing
         self._queue: deque[_Task] = deque()
         self._closing = False
+        self._failure: BaseException | None = None  # what stopped the dispatcher
+        self._stillborn = 0  # workers in a row that died before their first task
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -139,6 +128,8 @@ class WorkerPool:
             raise ValueError("timeout must be positive")
         future: Future[T] = Future()
         with self._lock:
+            if self._failure is not None:
+                raise RuntimeError(f"worker pool failed: {self._failure}") from self._failure
             if self._closing:
                 raise RuntimeError("cannot submit to a closed WorkerPool")
             self._queue.append(_Task(fn, args, timeout, future))
@@ -186,12 +177,17 @@ class WorkerPool:
                 with self._lock:
                     if self._closing and not self._queue and not busy:
                         break
-                ready = wait([self._wake_r, *(w.conn for w in busy)], self._wait_time(busy))
+                conns = [w.conn for w in self._workers]
+                ready = wait([self._wake_r, *conns], self._wait_time(busy))
                 for obj in ready:
                     if obj is self._wake_r:
                         self._drain_wake()
-                    else:
-                        self._collect(next(w for w in busy if w.conn is obj))
+                        continue
+                    index = conns.index(obj)  # type: ignore[arg-type]
+                    if self._workers[index].task is not None:
+                        self._collect(self._workers[index])
+                    else:  # an idle worker's pipe speaks only at its end: it died
+                        self._workers[index] = self._replace_idle(self._workers[index])
                 self._expire()
         except BaseException as e:  # a bug here must not leave callers waiting forever
             log.exception("worker pool dispatcher failed")
@@ -211,11 +207,16 @@ class WorkerPool:
             except Exception as e:  # unpicklable function or arguments: the caller's error
                 task.future.set_exception(e)
                 continue
-            try:
-                worker.conn.send_bytes(payload)
-            except OSError:  # the worker died while idle: the task deserves a live one
-                worker = self._workers[index] = self._replace(worker)
-                worker.conn.send_bytes(payload)
+            while True:
+                try:
+                    worker.conn.send_bytes(payload)
+                    break
+                except OSError:  # the worker died while idle: the task deserves a live one
+                    try:
+                        worker = self._workers[index] = self._replace_idle(worker)
+                    except BaseException as e:
+                        task.future.set_exception(RuntimeError(f"worker pool failed: {e}"))
+                        raise
             worker.task = task
             worker.deadline = None if task.timeout is None else time.monotonic() + task.timeout
 
@@ -234,12 +235,12 @@ class WorkerPool:
         try:
             data = worker.conn.recv_bytes()
         except (EOFError, OSError):
-            worker.process.join(_STOP_GRACE_S)  # it closed the pipe: it is exiting
-            code = worker.process.exitcode
+            code = _join(worker.process, _STOP_GRACE_S)  # it closed the pipe: it is exiting
             self._workers[self._workers.index(worker)] = self._replace(worker)
             message = f"worker exited (code {code}) while running {task.name}"
             task.future.set_exception(WorkerDiedError(message))
             return
+        worker.served += 1
         try:
             ok, value, remote_tb = pickle.loads(data)
         except Exception as e:  # e.g. the result's class cannot be imported here
@@ -266,15 +267,32 @@ class WorkerPool:
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _start_worker(self) -> _Worker:
-        parent_end, child_end = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=_worker_main, args=(child_end,), name="aggregator-worker", daemon=True
-        )
-        with _main_not_rerun():
-            process.start()
-        child_end.close()  # only the child holds it now, so its death reads as EOF here
-        assert process.pid is not None  # set by start()
-        return _Worker(process=process, conn=parent_end, pid=process.pid)
+        parent_end, child_end = socket.socketpair()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, str(child_end.fileno()), json.dumps(sys.path)],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(child_end.fileno(),),
+                env={**os.environ, "PYTHONPATH": _pythonpath()},
+            )
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # only the child holds it now, so its death reads as EOF here
+        return _Worker(process=process, conn=Connection(parent_end.detach()), pid=process.pid)
+
+    def _replace_idle(self, worker: _Worker) -> _Worker:
+        """A new worker for one that died idle; an error once three in a row die before
+        their first task (they cannot start: respawning them would only spin)."""
+        if worker.served:
+            self._stillborn = 0
+        else:
+            self._stillborn += 1
+            if self._stillborn >= 3:
+                code = _join(worker.process, _STOP_GRACE_S)
+                raise RuntimeError(f"worker processes exit as they start (exit code {code})")
+        return self._replace(worker)
 
     def _replace(self, worker: _Worker) -> _Worker:
         _terminate(worker)
@@ -286,15 +304,16 @@ class WorkerPool:
                 worker.conn.send_bytes(_STOP)
         give_up = time.monotonic() + _STOP_GRACE_S
         for worker in self._workers:
-            worker.process.join(max(0.0, give_up - time.monotonic()))
+            _join(worker.process, max(0.0, give_up - time.monotonic()))
             _terminate(worker)
 
     def _fail_everything(self, error: BaseException) -> None:
         with self._lock:
             self._closing = True
+            self._failure = error
             queued = list(self._queue)
             self._queue.clear()
-        failure = RuntimeError(f"worker pool failed: {error!r}")
+        failure = RuntimeError(f"worker pool failed: {error}")
         for task in queued:
             if task.future.set_running_or_notify_cancel():
                 task.future.set_exception(failure)
@@ -313,32 +332,32 @@ class WorkerPool:
                 pass
 
 
-@contextlib.contextmanager
-def _main_not_rerun() -> Iterator[None]:
-    """Start processes without re-running the main script in them. multiprocessing's
-    spawn and forkserver re-execute ``__main__`` from its path in every child unless its
-    module name ends in ``.__main__`` (as with ``python -m pkg``). Run from the
-    ``aggregator`` console script that meant importing the CLI (typer, rich, SQLAlchemy,
-    pydantic) into every worker: 104 MB per worker instead of 72. Tasks are importable
-    functions by design, so the workers never need the main script: for the duration
-    of the start, the main module is named ``<script>.__main__``, which spawn skips."""
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None:
-        yield
-        return
-    main.__spec__ = importlib.machinery.ModuleSpec("aggregator_script.__main__", None)
-    try:
-        yield
-    finally:
-        main.__spec__ = None
+def _join(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The process's exit code once it exits within ``timeout`` seconds, else None."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return process.wait(timeout)
+    return None
 
 
 def _terminate(worker: _Worker) -> None:
-    if worker.process.is_alive():
+    if worker.process.poll() is None:
         worker.process.kill()
-    worker.process.join()
+    worker.process.wait()
     worker.conn.close()
-    worker.process.close()
+
+
+# The directory holding the ``aggregator`` package, put first on a worker's sys.path so it
+# finds this module whatever the current directory; the parent's sys.path follows (tasks'
+# modules are found where the parent found them).
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _pythonpath() -> str:
+    rest = os.environ.get("PYTHONPATH")
+    return f"{_PACKAGE_ROOT}{os.pathsep}{rest}" if rest else _PACKAGE_ROOT
+
+
+_CHILD = "from aggregator.workers import _worker_entry; _worker_entry()"
 
 
 # --- worker process -----------------------------------------------------------------------
@@ -364,6 +383,13 @@ def _return_freed_memory() -> None:
 
 _M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
+
+
+def _worker_entry() -> None:
+    """A worker's program: ``python -c _CHILD FD SYS_PATH_JSON``."""
+    fd, path = int(sys.argv[1]), json.loads(sys.argv[2])
+    sys.path[:] = path + [p for p in sys.path if p not in path]
+    _worker_main(Connection(fd))
 
 
 def _worker_main(conn: Connection) -> None:

@@ -685,8 +685,8 @@ def _role(pid: int, parent: int, root: int, tree: dict[int, int]) -> str:
         cmd = ""
     if "resource_tracker" in cmd:
         return "resource tracker"
-    if "forkserver" in cmd:
-        return "forkserver" if parent == root else "worker"
+    if "_worker_entry" in cmd:
+        return "worker"
     return "other" if tree.get(parent, -1) != root else "child"
 
 

@@ -1,13 +1,14 @@
 """WorkerPool: real worker processes, real timeouts, real kills.
 
 Tasks are stdlib or aggregator functions, so the workers can import them whatever
-sys.path the forkserver started with.
+the current directory.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -130,6 +131,19 @@ def test_a_worker_killed_while_idle_is_replaced() -> None:
         assert pool.submit(pow, 4, 2).result(timeout=10) == 16
 
 
+def test_workers_that_cannot_start_fail_the_tasks_instead_of_respawning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once
+    # a task given at once dies with its worker
+    with WorkerPool(1) as pool, pytest.raises(RuntimeError, match="exit"):
+        pool.submit(pow, 2, 2).result(timeout=10)
+    with WorkerPool(1) as pool:
+        time.sleep(0.3)  # the dispatcher sees them die while idle
+        with pytest.raises(RuntimeError, match="exit as they start"):
+            pool.submit(pow, 2, 2).result(timeout=10)
+
+
 def test_close_finishes_queued_tasks_and_leaves_no_children() -> None:
     pool = WorkerPool(2)
     pids = pool.pids
@@ -157,11 +171,6 @@ def test_leaving_the_block_with_an_error_cancels_queued_tasks() -> None:
     assert all(_gone(pid) for pid in pids)
 
 
-def test_fork_is_refused() -> None:
-    with pytest.raises(ValueError, match="fork"):
-        WorkerPool(1, start_method="fork")  # type: ignore[arg-type]
-
-
 def test_timeout_must_be_positive(pool: WorkerPool) -> None:
     with pytest.raises(ValueError, match="positive"):
         pool.submit(pow, 1, 1, timeout=0)
@@ -184,8 +193,8 @@ if __name__ == "__main__":
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
 def test_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
-    """A console script's top level (the whole CLI) must not run again in the forkserver
-    and in every worker: multiprocessing re-executes a main script by default."""
+    """A console script's top level (the whole CLI) must not run again in every worker
+    (multiprocessing re-executes a main script by default; our workers never do)."""
     import subprocess
     import sys
 
