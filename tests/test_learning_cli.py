@@ -254,3 +254,43 @@ def test_train_from_labels_retags_and_evaluate(
     assert "compared_with" in rep
     code, _, err = run(capsys, "evaluate")  # one user label: too few to cross-validate
     assert code == 2 and "at least 5" in err
+
+
+def test_stories_table_keeps_each_topic_with_its_score_on_one_line() -> None:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from aggregator.cli.common import stories_table
+    from aggregator.types import Story, TopicScore
+
+    names = ["Policy & Regulation", "Internet Governance", "Domain Names", "Law", "DNS"]
+    story = Story(
+        id=7,
+        feed_id=1,
+        feed_url="https://example.org/feed",
+        feed_title="A feed with a rather long name indeed",
+        key="k",
+        guid=None,
+        link=None,
+        canonical_url=None,
+        title="Regulators clash over investigators' access to domain registration data",
+        author=None,
+        published=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
+        first_seen=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
+        summary=None,
+        content=None,
+        full_text=None,
+        extraction_status="done",
+        extraction_error=None,
+        categories=(),
+        topics=tuple(TopicScore(topic=n, score=0.9 - i / 10) for i, n in enumerate(names)),
+    )
+    console = Console(width=100, record=True, color_system=None)
+    console.print(stories_table([story]))
+    lines = console.export_text().splitlines()
+    assert len(max(lines, key=len)) <= 100
+    for shown in ("Policy & Regulation 0.90", "Internet Governance 0.80", "Law 0.60", "+1 more"):
+        assert sum(shown in line for line in lines) == 1, (shown, lines)
+    assert "DNS" not in "\n".join(lines)  # the fifth topic is counted, not listed
+    assert any("Regulators clash over" in line for line in lines)

@@ -182,16 +182,22 @@ def emit_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
 
 
 def topics_text(s: Story, limit: int = 4) -> str:
-    return ", ".join(f"{t.topic} {t.score:.2f}" for t in s.topics[:limit]) or "—"
+    """One topic per line ("Policy & Regulation 0.95"): a list wrapped across lines
+    split names from their scores in narrow columns."""
+    lines = [f"{t.topic} {t.score:.2f}" for t in s.topics[:limit]]
+    if len(s.topics) > limit:
+        lines.append(f"+{len(s.topics) - limit} more")
+    return "\n".join(lines) or "—"
 
 
 def stories_table(stories: Sequence[Story], title: str | None = None) -> Table:
     t = Table(title=title, show_lines=False, expand=False)
     t.add_column("id", justify="right", style="cyan", no_wrap=True)
     t.add_column("date", no_wrap=True)
-    t.add_column("feed", max_width=22, no_wrap=True, overflow="ellipsis")
-    t.add_column("title", max_width=60, overflow="fold")
-    t.add_column("topics", max_width=48, overflow="fold", style="green")
+    t.add_column("feed", max_width=18, no_wrap=True, overflow="ellipsis")
+    # The title takes what the other columns leave: it is what people read.
+    t.add_column("title", min_width=16, max_width=72, ratio=3, overflow="fold")
+    t.add_column("topics", min_width=12, max_width=28, ratio=1, overflow="fold", style="green")
     for s in stories:
         t.add_row(
             str(s.id),
