@@ -271,3 +271,15 @@ def test_page_charset_from_the_http_header(
     text = shown["full_text"]
     assert "café owners’ association" in text and "“quiet period”" in text, text
     assert "\ufffd" not in text
+
+
+def test_feeds_list_says_due_rather_than_a_past_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.cli.commands import _next_check
+
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert _next_check(now - timedelta(hours=3), now) == "due"
+    assert _next_check(now, now) == "due"
+    assert _next_check(now + timedelta(hours=3), now) == "in 3h"
+    assert _next_check(None, now) == "—"

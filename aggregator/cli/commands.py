@@ -314,10 +314,15 @@ def feeds_list(
             str(f.stories),
             _ago(f.last_success, now),
             str(f.error_count),
-            _ago(f.next_check, now) if f.status in ("active", "error") else "—",
+            _next_check(f.next_check, now) if f.status in ("active", "error") else "—",
             Text(f.last_error or ""),
         )
     out.print(t)
+
+
+def _next_check(v: datetime | None, now: datetime) -> str:
+    """When a feed is checked next: "in 2h", or "due" once that time has come."""
+    return "due" if v is not None and v <= now else _ago(v, now)
 
 
 @feeds_app.command("add")
