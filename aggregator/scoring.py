@@ -182,6 +182,11 @@ class _WordIndex:
         )
 
 
+# Stories per dense product in Scorer._accumulate: 64 long feed stories have ~15k distinct
+# columns, a 4 MB matrix.
+_GROUP = 64
+
+
 class Scorer:
     """``Classifier.predict`` from arrays: TF-IDF blocks -> linear heads -> Platt
     calibration (times the relevance gate) -> per-topic thresholds, plus the "rule"
@@ -465,14 +470,23 @@ class Scorer:
     def _accumulate(
         self, out: np.ndarray, story: np.ndarray, cols: np.ndarray, value: np.ndarray
     ) -> None:
-        """out[s] += sum over s's entries of value * W[col]: one gather of weight rows
-        for the whole batch, summed per story (entries are sorted by story)."""
+        """out[s] += sum over s's entries of value * W[col] (entries sorted by story).
+        Per group of stories: their distinct columns' weight rows, widened to float32 once
+        each, times a small dense (stories x distinct columns) matrix of the values, one
+        BLAS product. Widening a row per entry and summing with ``np.add.reduceat`` cost
+        a third more on feed stories (and half again as much in batches of 1,000)."""
         if not len(story):
             return
-        rows = self._weights[cols].astype(np.float32)
-        rows *= value[:, None]
-        starts = np.flatnonzero(np.r_[True, story[1:] != story[:-1]])
-        out[story[starts]] += np.add.reduceat(rows, starts, axis=0)
+        m = out.shape[0]
+        bounds = np.searchsorted(story, np.arange(0, m + _GROUP, _GROUP))
+        for first in range(0, m, _GROUP):
+            lo, hi = bounds[first // _GROUP], bounds[first // _GROUP + 1]
+            if lo == hi:
+                continue
+            distinct, inverse = np.unique(cols[lo:hi], return_inverse=True)
+            dense = np.zeros((min(_GROUP, m - first), len(distinct)), dtype=np.float32)
+            dense[story[lo:hi] - first, inverse] = value[lo:hi]  # (story, col) pairs are unique
+            out[first : first + len(dense)] += dense @ self._weights[distinct].astype(np.float32)
 
     def _decisions(
         self, docs: Sequence[Document]

@@ -273,7 +273,7 @@ class WorkerPool:
                 [sys.executable, "-c", _CHILD, str(child_end.fileno()), json.dumps(sys.path)],
                 stdin=subprocess.DEVNULL,
                 pass_fds=(child_end.fileno(),),
-                env={**os.environ, "PYTHONPATH": _pythonpath()},
+                env=_worker_env(),
             )
         except BaseException:
             parent_end.close()
@@ -350,6 +350,16 @@ def _terminate(worker: _Worker) -> None:
 # finds this module whatever the current directory; the parent's sys.path follows (tasks'
 # modules are found where the parent found them).
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _worker_env() -> dict[str, str]:
+    """The parent's environment, with this package importable and one BLAS thread per
+    worker unless the user set otherwise: the pool is the parallelism, and BLAS threads
+    in each worker would compete with the other workers for the same cores."""
+    env = {**os.environ, "PYTHONPATH": _pythonpath()}
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")
+    return env
 
 
 def _pythonpath() -> str:

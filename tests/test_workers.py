@@ -207,3 +207,13 @@ def test_workers_do_not_rerun_the_main_script(tmp_path: Path) -> None:
     )
     assert out.stdout.split() == ["True", "False"], out.stderr
     assert len(marker.read_text().split()) == 1  # the main process only
+
+
+def test_workers_run_one_blas_thread_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice is kept
+    with WorkerPool(1) as pool:
+        assert pool.submit(os.getenv, "OPENBLAS_NUM_THREADS").result(timeout=10) == "1"
+        assert pool.submit(os.getenv, "OMP_NUM_THREADS").result(timeout=10) == "3"
