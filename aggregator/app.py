@@ -426,7 +426,7 @@ class App:
                 self._model_ref(),
                 min_chars,
                 known,
-                timeout=60.0,
+                timeout=self.settings.parse_timeout_s,
             )
             light = replace(result, body=b"")  # the worker has the bytes now
 
@@ -533,7 +533,8 @@ class App:
             try:
                 parsed: ParseOutcome = pf.result()
             except TimeoutError as e:
-                raise ParseError(feed.url, "parsing took too long") from e
+                limit = self.settings.parse_timeout_s
+                raise ParseError(feed.url, f"parsing took over {limit:g} s") from e
             except WorkerDiedError as e:  # e.g. a parser crash on a hostile document
                 raise ParseError(feed.url, f"the parser crashed on this feed ({e})") from e
             self._note_model_error(parsed.model_error)

@@ -53,6 +53,7 @@ class Settings:
     min_interval: timedelta = timedelta(minutes=5)
     max_interval: timedelta = timedelta(hours=24)
     disable_after: timedelta = timedelta(days=30)
+    parse_timeout_s: float = 60.0  # one feed's parse job in a worker (killed past it)
     extract: bool = True
     extract_timeout_s: float = 15.0
     extract_min_chars: int = 600  # feed content shorter than this gets its page fetched
@@ -117,6 +118,10 @@ class Settings:
                 values["max_connections"] = int(v)
             if (v := get("WORKERS")) is not None:
                 values["workers"] = int(v)
+            if (v := get("PARSE_TIMEOUT")) is not None:
+                values["parse_timeout_s"] = float(v)
+            if (v := get("EXTRACT_TIMEOUT")) is not None:
+                values["extract_timeout_s"] = float(v)
             if (v := get("DEFAULT_INTERVAL")) is not None:
                 values["default_interval"] = timedelta(minutes=float(v))
         except ValueError as e:
@@ -127,8 +132,8 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if self.timeout_s <= 0:
-            raise ConfigError("timeout must be positive")
+        if self.timeout_s <= 0 or self.parse_timeout_s <= 0 or self.extract_timeout_s <= 0:
+            raise ConfigError("timeouts must be positive")
         if self.max_body_bytes < 1024:
             raise ConfigError("max body must be at least 1 KiB")
         if self.per_host < 1 or self.max_connections < 1:

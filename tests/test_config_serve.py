@@ -33,6 +33,9 @@ def test_settings_precedence(tmp_path: Path) -> None:
     s = Settings.from_env(env)
     assert (s.data_dir, s.timeout_s, s.allow_private_addresses) == (Path("/env/data"), 5.0, True)
     assert s.url == "sqlite:////env/data/aggregator.db"
+    limits = {"AGGREGATOR_PARSE_TIMEOUT": "30", "AGGREGATOR_EXTRACT_TIMEOUT": "5.5"}
+    s2 = Settings.from_env(limits)
+    assert (s2.parse_timeout_s, s2.extract_timeout_s) == (30.0, 5.5)
     s = Settings.from_env(env, data_dir=tmp_path)  # a flag beats the environment
     assert s.data_dir == tmp_path
     assert (
@@ -46,8 +49,9 @@ def test_settings_precedence(tmp_path: Path) -> None:
         ({"AGGREGATOR_TIMEOUT": "soon"}, "bad AGGREGATOR_"),
         ({"AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "perhaps"}, "boolean"),
         ({"AGGREGATOR_PER_HOST": "0"}, "at least 1"),
+        ({"AGGREGATOR_PARSE_TIMEOUT": "0"}, "timeouts must be positive"),
     ],
-    ids=["timeout", "bool", "per-host"],
+    ids=["timeout", "bool", "per-host", "parse-timeout"],
 )
 def test_bad_settings(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

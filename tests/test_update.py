@@ -246,3 +246,56 @@ def test_a_slow_store_bounds_what_the_poll_holds(tmp_path: Path, server: LocalSe
     assert len(results) == 30 and all(r.status == "ok" for r in results)
     assert stats.parsing_peak == 4 * s.workers  # reached, never passed
     assert 4 < stats.ahead_peak <= s.max_connections + 2 * s.workers
+
+
+def test_parse_over_its_limit_kills_the_worker_and_fails_only_that_feed(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    """A parse job past its limit: the worker is killed and replaced, the feed records the
+    error, the other feeds of the same poll are stored, and the next poll parses it."""
+    urls = [server.route(f"/limit/{i}", body=rss(f"story {i}")) for i in range(3)]
+    base = {"data_dir": tmp_path, "allow_private_addresses": True, "extract": False}
+    strict = Settings.from_env({}, **base, parse_timeout_s=1e-6, workers=1)
+    with make_app(strict, now=clock) as a:
+        for url in urls:
+            a.add_feed(url, discover=False)
+        pids = a._ensure_pool().pids
+        results = list(a.update_due(all_feeds=True))
+        assert [r.status for r in results] == ["error"] * 3
+        assert all("parsing took over 1e-06 s" in (r.error or "") for r in results)
+        assert a._ensure_pool().pids != pids  # killed and replaced
+        assert a.stories(StoryQuery(limit=10)) == []
+    with make_app(Settings.from_env({}, **base), now=clock) as a:
+        results = list(a.update_due(all_feeds=True))
+        assert sorted((r.status, r.new) for r in results) == [("ok", 1)] * 3
+        assert {f.status for f in a.feeds()} == {"active"}
+
+
+def test_extraction_over_its_limit_keeps_the_story(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    page = b"<html><body><article><p>" + b"A long paragraph about registries. " * 60
+    page += b"</p></article></body></html>"
+    links = [server.route(f"/page/{i}", body=page, content_type="text/html") for i in range(2)]
+    items = "".join(
+        f"<item><title>t{i}</title><link>{link}</link><guid>g{i}</guid>"
+        f"<description>short</description></item>"
+        for i, link in enumerate(links)
+    )
+    url = server.route(
+        "/feed",
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}'
+        f"</channel></rss>".encode(),
+    )
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, extract_timeout_s=1e-6, workers=1
+    )
+    with make_app(s, now=clock) as a:
+        a.add_feed(url, discover=False)
+        (r,) = list(a.update_due(all_feeds=True))
+        assert (r.status, r.new) == ("ok", 2)
+        stories = a.stories(StoryQuery(limit=10))
+        assert len(stories) == 2
+        for story in stories:
+            assert story.extraction_status == "failed"
+            assert "extraction took over 1e-06 s" in (story.extraction_error or "")
