@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from aggregator.config import (
     to_opml,
 )
 from aggregator.errors import ConfigError
-from aggregator.serve import FeedServer
+from aggregator.serve import GZIP_MIN_BYTES, FeedServer, accepts_gzip
 from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord, TopicScore
 
 
@@ -183,6 +184,27 @@ def test_serve_merged_feeds_with_conditional_get(tmp_path: Path) -> None:
                 b'"version": "https://jsonfeed.org/version/1.1"'
                 in urllib.request.urlopen(srv.url + "/feed.json").read()
             )
+            # gzip for a client that accepts it, with its own ETag; either ETag gets a 304
+            plain = urllib.request.urlopen(srv.url + "/feed.atom")
+            plain_body = plain.read()
+            assert len(plain_body) >= GZIP_MIN_BYTES
+            assert plain.headers["Content-Encoding"] is None
+            assert plain.headers["Vary"] == "Accept-Encoding"
+            req = urllib.request.Request(
+                srv.url + "/feed.atom", headers={"Accept-Encoding": "br;q=1.0, gzip;q=0.8"}
+            )
+            zipped = urllib.request.urlopen(req)
+            assert zipped.headers["Content-Encoding"] == "gzip"
+            assert zipped.headers["ETag"] == plain.headers["ETag"][:-1] + '-gzip"'
+            assert gzip.decompress(zipped.read()) == plain_body
+            for tag in (plain.headers["ETag"], zipped.headers["ETag"]):
+                req = urllib.request.Request(
+                    srv.url + "/feed.atom",
+                    headers={"Accept-Encoding": "gzip", "If-None-Match": tag},
+                )
+                with pytest.raises(urllib.error.HTTPError) as again:
+                    urllib.request.urlopen(req)
+                assert again.value.code == 304
             with pytest.raises(urllib.error.HTTPError) as bad:
                 urllib.request.urlopen(srv.url + "/feed.atom?topic=Gardening")
             assert bad.value.code == 400
@@ -209,3 +231,24 @@ def test_parse_when(text: str, expected: datetime | None) -> None:
 def test_parse_when_refuses_prose() -> None:
     with pytest.raises(ConfigError, match="7d, 24h"):
         parse_when("last tuesday")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("GZIP, deflate", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0, *;q=1", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("x-gzip", True),
+        ("identity", False),
+        ("gzip;q=bogus", False),
+    ],
+)
+def test_accept_encoding(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
