@@ -18,8 +18,9 @@ running again in every child, and bring nothing a pipe and ``subprocess`` do not
 Shape: one dispatcher thread owns the workers. Each worker has its own pipe and runs one
 task at a time; the dispatcher waits on those pipes plus a wake-up socket (``submit``,
 ``close``) with a timeout set by the nearest deadline. A task's limit counts from when a
-worker starts it, not from ``submit``. Workers are daemonic (they die with the parent even
-without ``close``); a worker whose parent is gone reads end-of-file on its pipe and exits.
+worker starts it, not from ``submit``. Workers end with the parent even without ``close``:
+an idle one reads end-of-file on its pipe, a busy one's watchdog thread sees it
+re-parented (within a second) and exits.
 """
 
 from __future__ import annotations
@@ -399,6 +400,8 @@ def _worker_entry() -> None:
     """A worker's program: ``python -c _CHILD FD SYS_PATH_JSON``."""
     fd, path = int(sys.argv[1]), json.loads(sys.argv[2])
     sys.path[:] = path + [p for p in sys.path if p not in path]
+    watch = threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True)
+    watch.start()
     _worker_main(Connection(fd))
 
 
@@ -408,7 +411,7 @@ def _worker_main(conn: Connection) -> None:
     while True:
         try:
             data = conn.recv_bytes()
-        except EOFError:
+        except (EOFError, OSError):  # the parent closed the pipe or is gone
             return
         if data == _STOP:
             return
@@ -417,7 +420,18 @@ def _worker_main(conn: Connection) -> None:
             reply = _reply(True, fn(*args))
         except BaseException as e:  # report everything, SystemExit included
             reply = _reply(False, e)
-        conn.send_bytes(reply)
+        try:
+            conn.send_bytes(reply)
+        except OSError:  # nobody is waiting for the answer any more
+            return
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Watch for the parent's death (this process is then re-parented) and exit, even in
+    the middle of a task: a parent killed outright never closes the pool."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _reply(ok: bool, value: Any) -> bytes:

@@ -217,3 +217,37 @@ def test_workers_run_one_blas_thread_unless_told_otherwise(
     with WorkerPool(1) as pool:
         assert pool.submit(os.getenv, "OPENBLAS_NUM_THREADS").result(timeout=10) == "1"
         assert pool.submit(os.getenv, "OMP_NUM_THREADS").result(timeout=10) == "3"
+
+
+PARENT = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from aggregator.workers import WorkerPool
+
+pool = WorkerPool(2)
+pool.submit(time.sleep, 60)  # one worker busy, one idle
+print(*pool.pids, flush=True)
+time.sleep(60)
+"""
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """A parent killed outright (no close, no atexit): the idle worker sees its pipe end,
+    the busy one's watchdog sees it re-parented; neither outlives it by long."""
+    import signal
+    import subprocess
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT.format(repo=str(Path(__file__).resolve().parent.parent)))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        time.sleep(0.5)  # the task is running
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        assert all(_gone(pid, within=10) for pid in pids)
+    finally:
+        parent.kill()
+        parent.wait()
