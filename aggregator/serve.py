@@ -124,8 +124,9 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             etag = f'"{digest}-gzip"' if zipped else f'"{digest}"'
             headers = {"ETag": etag, "Cache-Control": "max-age=300", "Vary": "Accept-Encoding"}
             inm = self.headers.get("If-None-Match")
-            # Either coding of the same body satisfies the client's cached copy.
-            if inm and {f'"{digest}"', f'"{digest}-gzip"'} & {t.strip() for t in inm.split(",")}:
+            # Either coding of the same body satisfies the client's cached copy; "*" any.
+            tags = {t.strip() for t in (inm or "").split(",")}
+            if tags & {f'"{digest}"', f'"{digest}-gzip"', "*"}:
                 self.send_response(HTTPStatus.NOT_MODIFIED)
                 for k, v in headers.items():
                     self.send_header(k, v)
