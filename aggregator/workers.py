@@ -11,9 +11,9 @@ task's overrun or crash reach any other task.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one running task, and a
 worker that dies marks the whole executor broken. Why not multiprocessing's processes:
-its "forkserver" and "spawn" methods each keep two more processes alive (the fork server
-and the resource tracker, ~28 MB of RSS together), need the main script kept from
-running again in every child, and bring nothing a pipe and ``subprocess`` do not.
+"forkserver" keeps two more processes alive (the fork server and the resource tracker,
+~28 MB of RSS together; "spawn" keeps the tracker), both re-run the main script in every
+child unless told not to, and they bring nothing a pipe and ``subprocess`` do not.
 
 Shape: one dispatcher thread owns the workers. Each worker has its own pipe and runs one
 task at a time; the dispatcher waits on those pipes plus a wake-up socket (``submit``,
