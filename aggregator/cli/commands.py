@@ -84,13 +84,14 @@ def run_poll(
 
 def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     t = Table(title="Feeds polled", expand=False)
-    t.add_column("feed", max_width=40, overflow="ellipsis", no_wrap=True)
-    t.add_column("status")
+    # The feed's name gives way to the error, which is what a failed row is read for.
+    t.add_column("feed", max_width=22, overflow="ellipsis", no_wrap=True)
+    t.add_column("status", no_wrap=True)
     t.add_column("new", justify="right")
     t.add_column("upd", justify="right")
     t.add_column("text", justify="right")
     t.add_column("ms", justify="right")
-    t.add_column("error / next check", max_width=60, overflow="fold")
+    t.add_column("error / next check", max_width=72, overflow="fold")
     for r in sorted(results, key=lambda r: (r.status != "error", (r.title or r.url).lower())):
         style = {"error": "red", "ok": "green"}.get(r.status, "")
         t.add_row(
@@ -296,13 +297,13 @@ def feeds_list(
         emit_csv(rows, list(rows[0]) if rows else ["url"])
         return
     t = Table(expand=False)
-    t.add_column("feed", max_width=36, overflow="ellipsis", no_wrap=True)
-    t.add_column("status")
+    t.add_column("feed", max_width=22, overflow="ellipsis", no_wrap=True)
+    t.add_column("status", no_wrap=True)
     t.add_column("stories", justify="right")
     t.add_column("last ok", no_wrap=True)
     t.add_column("errors", justify="right")
     t.add_column("next check", no_wrap=True)
-    t.add_column("last error", max_width=50, overflow="fold")
+    t.add_column("last error", max_width=60, overflow="fold")
     now = datetime.now(UTC)
     for f in feeds:
         style = {"active": "green", "error": "yellow", "gone": "red", "disabled": "dim"}.get(
