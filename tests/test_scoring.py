@@ -227,3 +227,14 @@ def test_text_for_cleans_only_the_head_it_needs_with_the_same_result(seed: int) 
     summary = body[: rng.randint(0, 8000)]
     doc = Document(id="d", title=" T  i t\nle ", summary=summary, text=body)
     assert text_for(doc) == _reference_text_for(doc)
+
+
+def test_the_scorer_runs_one_blas_thread() -> None:
+    """Its products are small: a second OpenBLAS thread only spins (twice the CPU)."""
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+    from aggregator.scoring import _one_blas_thread
+
+    blas = ThreadpoolController().select(user_api="blas")
+    with blas.limit(limits=2), _one_blas_thread():
+        assert {lib["num_threads"] for lib in blas.info()} == {1}
