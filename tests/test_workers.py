@@ -251,3 +251,17 @@ def test_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_workers_import_tasks_from_the_parents_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's module is found where the parent found it, even outside the current
+    directory and PYTHONPATH (the parent's sys.path goes to each worker)."""
+    (tmp_path / "elsewhere_tasks.py").write_text("def triple(x):\n    return 3 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir("/")
+    import elsewhere_tasks  # type: ignore[import-not-found]
+
+    with WorkerPool(1) as pool:
+        assert pool.submit(elsewhere_tasks.triple, 14).result(timeout=10) == 42
