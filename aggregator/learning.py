@@ -59,7 +59,7 @@ class Learning:
 
     def examples(self) -> list[Example]:
         """Every training example with its source: user, feed-category, seed."""
-        from .train import load_seed_examples
+        from .examples import load_seed_examples
 
         taxonomy = self.app.taxonomy
         out: list[Example] = []
@@ -113,7 +113,8 @@ class Learning:
         cross-validation over the users' labels; compared with the current model's own
         report."""
         from .evaluation import EvalReport, evaluate
-        from .train import cross_validate, read_examples
+        from .examples import read_examples
+        from .train import cross_validate
 
         if gold is not None:
             # a gold file is fully labelled: topics not listed are known not to apply

@@ -6,7 +6,8 @@ out-of-fold Platt calibration and per-topic thresholds, held-out scoring) and
 from ``models/taxonomy.yaml`` and ``models/seeds/*.jsonl``; the reports it writes are
 :mod:`aggregator.evaluation`'s. It imports :mod:`aggregator.classify` so that training and
 prediction read stories through the same :func:`~aggregator.classify.text_for`.
-It never touches the store: callers turn stored labels into :class:`Example` objects.
+It never touches the store: callers turn stored labels into :class:`Example` objects
+(reading them from files is :mod:`aggregator.examples`'s, re-exported here).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from aggregator.classify import (
 )
 from aggregator.errors import ConfigError, ModelError
 from aggregator.evaluation import EvalReport, evaluate, label_arrays, report_from_arrays
+from aggregator.examples import examples_from_feed_categories, load_seed_examples, read_examples
 from aggregator.scoring import (
     MANIFEST_FILE,
     SCORER_FILE,
@@ -54,7 +56,7 @@ from aggregator.scoring import (
     file_sha256,
 )
 from aggregator.taxonomy import Taxonomy
-from aggregator.types import Document, Example, ExampleSource
+from aggregator.types import Example
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -99,78 +101,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # share of examples kept back for the held-out scores in the manifest (0 = none)
     "holdout": 0.2,
 }
-
-
-# -- reading examples -------------------------------------------------------------------
-
-
-def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example]:
-    """Labelled stories from a JSON-lines file: ``{"title", "text", "topics"}`` per line
-    (``text`` is the summary; optional ``summary``, ``full_text``, ``negative``,
-    ``categories``, ``id``, ``source``). ``topics: []`` means "belongs to no topic".
-    :class:`ConfigError` on a malformed line."""
-    examples: list[Example] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise ConfigError(f"cannot read examples {path}: {e.strerror or e}") from e
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            raise ConfigError(f"{where}: not JSON: {e}") from e
-        if not isinstance(row, dict) or not isinstance(row.get("title"), str):
-            raise ConfigError(f"{where}: expected an object with a 'title' string")
-        topics = row.get("topics", [])
-        negative = row.get("negative", [])
-        categories = row.get("categories", [])
-        for name, value in (("topics", topics), ("negative", negative), ("categories", categories)):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where}: '{name}' must be a list of strings")
-        row_source = row.get("source", source)
-        if row_source not in ("seed", "user", "feed-category"):
-            row_source = source
-        summary = row.get("summary") or row.get("text") or ""
-        full_text = row.get("full_text") or ""
-        if not isinstance(summary, str) or not isinstance(full_text, str):
-            raise ConfigError(f"{where}: 'text' / 'full_text' must be strings")
-        doc = Document(
-            id=str(row.get("id") or f"{Path(path).name}:{number}"),
-            title=row["title"],
-            summary=summary,
-            text=full_text,
-            categories=tuple(categories),
-        )
-        examples.append(
-            Example(doc=doc, topics=tuple(topics), negative=tuple(negative), source=row_source)
-        )
-    return examples
-
-
-def load_seed_examples(models_dir: Path) -> list[Example]:
-    """Every example in ``models_dir/seeds/*.jsonl``, files in name order."""
-    seeds_dir = Path(models_dir) / "seeds"
-    files = sorted(seeds_dir.glob("*.jsonl"))
-    if not files:
-        raise ConfigError(f"no seed examples: {seeds_dir}/*.jsonl not found")
-    examples: list[Example] = []
-    for path in files:
-        examples.extend(read_examples(path, source="seed"))
-    return examples
-
-
-def examples_from_feed_categories(docs: Sequence[Document], taxonomy: Taxonomy) -> list[Example]:
-    """Training examples from stories whose feed categories map to topics through the
-    taxonomy aliases: those topics are known positives, every other topic is unknown."""
-    out: list[Example] = []
-    for doc in docs:
-        topics = taxonomy.topics_for_categories(doc.categories)
-        if topics:
-            out.append(Example(doc=doc, topics=topics, source="feed-category"))
-    return out
 
 
 # -- the recipe -------------------------------------------------------------------------
