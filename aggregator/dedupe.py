@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import zlib
 from collections import defaultdict
 from html import unescape
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -38,7 +39,15 @@ import numpy as np
 
 from aggregator.types import ParsedEntry, ParsedFeed, StoryDraft
 
-__all__ = ["canonicalize_url", "content_hash", "hamming", "simhash", "story_drafts", "title_key"]
+__all__ = [
+    "SIMHASH_VERSION",
+    "canonicalize_url",
+    "content_hash",
+    "hamming",
+    "simhash",
+    "story_drafts",
+    "title_key",
+]
 
 KEY_VERSION = "v1"
 
@@ -331,26 +340,64 @@ def _as_url(value: str) -> str:
 _WORD = re.compile(r"\w+")
 _SHINGLE = 3
 
+#: The fingerprint scheme. Stored fingerprints are only comparable within one scheme: a
+#: new one needs a store migration that recomputes the recent ones (see store.dialect,
+#: migration 4, which moved stores from scheme 1 to 2).
+SIMHASH_VERSION = 2
+
+_U64 = np.uint64
+_MIX1, _MIX2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser, in place on uint64 (multiplication wraps): every input bit
+    reaches every output bit."""
+    x ^= x >> _U64(30)
+    x *= _MIX1
+    x ^= x >> _U64(27)
+    x *= _MIX2
+    x ^= x >> _U64(31)
+    return x
+
+
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << _U64(r)) | (x >> _U64(64 - r))
+
 
 def simhash(text: str) -> int:
     """64-bit SimHash (Charikar) over word 3-shingles of ``text``, case-folded.
 
     Near-identical texts get hashes a few bits apart (see :func:`hamming`); 0 for text
-    without words. Uses BLAKE2b, so values are stable across processes and versions.
+    without words. Scheme 2: each word's CRC-32 (UTF-8) is spread to 64 bits by
+    SplitMix64's finaliser; a shingle's hash is the finaliser over its words' hashes,
+    rotated by 0, 21 and 42 bits and XOR-ed. Values are stable across processes and
+    versions (nothing depends on Python's per-process ``hash``). Scheme 1 hashed each
+    shingle's text with BLAKE2b: twice the CPU, which was ~15 % of a first poll's.
     """
     words = _WORD.findall(text.casefold())
-    if not words:
+    n = len(words)
+    if not n:
         return 0
-    size = min(_SHINGLE, len(words))
-    shingles = map(" ".join, zip(*(words[i:] for i in range(size)), strict=False))
-    blake2b = hashlib.blake2b
-    blob = b"".join([blake2b(s, digest_size=8).digest() for s in map(str.encode, shingles)])
-    # For each of the 64 bit positions (byte-major, least significant bit first), count
-    # the shingle hashes that set it; the majority decides the bit.
-    bits = np.unpackbits(
-        np.frombuffer(blob, dtype=np.uint8).reshape(-1, 8), axis=1, bitorder="little"
-    )
-    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(words) - size + 1
+    try:
+        crcs = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=_U64, count=n)
+    except UnicodeEncodeError:  # lone surrogates, as JSON's "\\ud800" can give
+        crcs = np.fromiter(
+            (zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words), dtype=_U64, count=n
+        )
+    h = _mix64(crcs)
+    if n >= _SHINGLE:
+        x = h[:-2] ^ _rotl(h[1:-1], 21) ^ _rotl(h[2:], 42)
+    elif n == 2:
+        x = h[:-1] ^ _rotl(h[1:], 21)
+    else:
+        x = h
+    x = _mix64(x)
+    # For each of the 64 bit positions (byte-major, least significant bit first, as the
+    # machine's little-endian bytes are), count the shingle hashes that set it; the
+    # majority decides the bit.
+    octets = x.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)
+    bits = np.unpackbits(octets, axis=1, bitorder="little")
+    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(x)
     return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little")
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
+import zlib
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,6 +12,7 @@ from hypothesis import given, provisional, settings
 from hypothesis import strategies as st
 
 from aggregator.dedupe import (
+    SIMHASH_VERSION,
     canonicalize_url,
     content_hash,
     hamming,
@@ -284,35 +285,59 @@ def test_simhash_is_close_for_near_duplicates_and_far_otherwise() -> None:
     assert 0 < simhash("one two") < 2**64
 
 
+_M64 = (1 << 64) - 1
+
+
+def _splitmix(x: int) -> int:
+    x ^= x >> 30
+    x = x * 0xBF58476D1CE4E5B9 & _M64
+    x ^= x >> 27
+    x = x * 0x94D049BB133111EB & _M64
+    return x ^ x >> 31
+
+
+def _rotl(x: int, r: int) -> int:
+    return (x << r | x >> (64 - r)) & _M64
+
+
 def _textbook_simhash(text: str) -> int:
-    """Charikar's SimHash written the slow, obvious way: one vote per bit per shingle."""
+    """Charikar's SimHash, scheme 2, written the slow, obvious way: one vote per bit per
+    shingle; a shingle's hash mixes its words' hashes (CRC-32 spread by SplitMix64)."""
     words = re.findall(r"\w+", text.casefold())
     size = min(3, len(words))
-    shingles = [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+    word_hash = [_splitmix(zlib.crc32(w.encode("utf-8", "surrogatepass"))) for w in words]
     votes = [0] * 64
-    for shingle in shingles:
-        value = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "little")
+    for i in range(len(words) - size + 1):
+        value = 0
+        for j in range(size):
+            value ^= _rotl(word_hash[i + j], 21 * j) if j else word_hash[i]
+        value = _splitmix(value)
         for bit in range(64):
             votes[bit] += 1 if value >> bit & 1 else -1
     return sum(1 << bit for bit in range(64) if votes[bit] > 0) if words else 0
 
 
-@pytest.mark.parametrize("text", [ARTICLE, "one", "one two", "a b c d", "x " * 50, ""])
+@pytest.mark.parametrize(
+    "text", [ARTICLE, "one", "one two", "a b c d", "x " * 50, "", "lone \ud800 surrogate"]
+)
 def test_simhash_matches_the_textbook_algorithm(text: str) -> None:
     assert simhash(text) == _textbook_simhash(text)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+@given(st.text(max_size=200))
 def test_simhash_matches_the_textbook_algorithm_on_any_text(text: str) -> None:
-    # multi-byte characters, combining marks, digits and underscores inside words
+    # multi-byte characters, combining marks, digits and underscores inside words, and
+    # lone surrogates (JSON Feed's "\\ud800" decodes to one)
     assert simhash(text) == _textbook_simhash(text)
 
 
 def test_simhash_is_pinned() -> None:
-    # Pinned: stored fingerprints must stay comparable across releases.
+    # Pinned: stored fingerprints must stay comparable across releases. Changing this value
+    # means a new SIMHASH_VERSION and a store migration (scheme 1 gave 0x31598C00C8080010).
+    assert SIMHASH_VERSION == 2
     assert simhash("registry signs every zone") == simhash("Registry signs every zone!")
-    assert simhash("registry signs every zone") == 0x31598C00C8080010
+    assert simhash("registry signs every zone") == 0x010216230180A028
 
 
 @pytest.mark.parametrize(

@@ -497,6 +497,85 @@ def test_migration_2_backfills_simhash_bands(db_url: str) -> None:
     s.close()
 
 
+def test_migration_4_moves_recent_fingerprints_to_simhash_scheme_2(db_url: str) -> None:
+    """A version-3 database holds scheme-1 fingerprints: the last 14 days' (before its
+    newest story) are recomputed from the stored text, as the jobs compute them, and
+    still find their near duplicates; older ones are cleared."""
+    from sqlalchemy import text
+
+    from aggregator.dedupe import simhash
+
+    s = open_store(db_url)
+    s.sync_topics([])
+    s.upsert_feeds(
+        [FeedSource(url="https://a.example/f"), FeedSource(url="https://b.example/f")], T0
+    )
+    a, b = (f.id for f in s.feeds())
+    old_day = T0 - timedelta(days=20)
+    body = "<p>The registry signed every zone with DNSSEC after a three-year pilot.</p>"
+    s.save_update(
+        check(a, old_day),
+        [
+            StoryRecord(
+                draft=draft("o", "Old news", link="https://n/o", summary="<p>Last month</p>"),
+                fingerprint=0x1234,
+            )
+        ],
+    )
+    s.save_update(
+        check(a),
+        [
+            StoryRecord(
+                draft=draft("x", "Zones signed", link="https://n/x", summary=body),
+                fingerprint=0x31598C00C8080010,  # what scheme 1 gave; nothing speaks it now
+            ),
+            StoryRecord(draft=draft("e", "No text", link="https://n/e"), fingerprint=None),
+        ],
+    )
+    with s.engine.begin() as c:  # turn it into a version-3 database
+        c.execute(text("DELETE FROM schema_version WHERE version = 4"))
+    s.close()
+
+    s = open_store(db_url)
+    with s.engine.connect() as c:
+        got = dict(c.execute(text("SELECT title, fingerprint FROM story")).all())
+        bands = c.execute(text("SELECT fp_band0 FROM story WHERE title = 'Old news'")).scalar()
+    expected = simhash(
+        "Zones signed\nThe registry signed every zone with DNSSEC after a three-year pilot."
+    )
+    assert got["Zones signed"] & ((1 << 64) - 1) == expected
+    assert got["Old news"] is None and bands is None
+    assert got["No text"] is None
+    # the recomputed fingerprint meets the same story's scheme-2 fingerprint from elsewhere
+    s.save_update(
+        check(b, T0 + timedelta(hours=1)),
+        [StoryRecord(draft=draft("y", "Zones signed!", link="https://m/y"), fingerprint=expected)],
+    )
+    # listed once: the copy is folded into the first story's cluster
+    assert sorted(st.title for st in s.stories(StoryQuery())) == [
+        "No text",
+        "Old news",
+        "Zones signed",
+    ]
+    s.close()
+
+
+def test_a_database_from_a_newer_aggregator_is_refused(db_url: str) -> None:
+    from sqlalchemy import text
+
+    s = open_store(db_url)
+    with s.engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO schema_version (version, applied, description) "
+                "VALUES (99, CURRENT_TIMESTAMP, 'from the future')"
+            )
+        )
+    s.close()
+    with pytest.raises(StoreError, match="schema version 99, newer than this aggregator"):
+        open_store(db_url)
+
+
 def test_save_checks_batches_story_less_outcomes(store) -> None:  # type: ignore[no-untyped-def]
     from aggregator.store.rows import FETCH_LOG_KEEP
 

@@ -123,6 +123,59 @@ def _m3_poll_interval(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN poll_interval_s INTEGER")
 
 
+def _m4_simhash_v2(conn: Connection) -> None:
+    """Fingerprints move from SimHash scheme 1 to 2 (``dedupe.SIMHASH_VERSION``). Only
+    stories of the last ``NEAR_DUP_WINDOW`` are ever compared, counted back from the
+    newest story stored (no clock is read): their fingerprints are recomputed from the
+    text stored with them, the extracted article where there is one, else the feed's
+    text, as the parse and extraction jobs compute them. Older fingerprints, never
+    compared again, are cleared rather than left in a scheme nothing else speaks."""
+    from ..dedupe import simhash
+    from ..textutil import html_to_text
+    from .sql import NEAR_DUP_WINDOW
+
+    story = tables.table(tables.StoryRow)
+    c = story.c
+    has_fp = c.fingerprint.is_not(None)
+    newest = conn.execute(select(func.max(c.first_seen)).where(has_fp)).scalar()
+    if newest is None:
+        return
+    since = newest - NEAR_DUP_WINDOW
+    ids = conn.execute(select(c.id).where(has_fp, c.first_seen >= since)).scalars().all()
+    cols = (c.id, c.title, c.summary, c.content, c.full_text, c.extraction_status)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        values = []
+        for sid, title, summary, content, full_text, status in conn.execute(
+            select(*cols).where(c.id.in_(chunk))
+        ):
+            fp: int | None = None
+            if status == "ok" and full_text:
+                fp = simhash(f"{title}\n{full_text}") or None
+            if fp is None:
+                body = (html_to_text(content) if content else "") or html_to_text(summary or "")
+                fp = simhash(f"{title}\n{body}") if body else None
+            if fp is None:
+                values.append(
+                    {"id": sid, "fp": None, "b0": None, "b1": None, "b2": None, "b3": None}
+                )
+            else:
+                signed = fp - (1 << 64) if fp >= 1 << 63 else fp
+                values.append({"id": sid, "fp": signed, **simhash_bands(fp)})
+        conn.execute(
+            text(
+                "UPDATE story SET fingerprint=:fp, fp_band0=:b0, fp_band1=:b1, fp_band2=:b2, "
+                "fp_band3=:b3 WHERE id=:id"
+            ),
+            values,
+        )
+    conn.execute(
+        story.update()
+        .where(has_fp, c.first_seen < since)
+        .values(fingerprint=None, fp_band0=None, fp_band1=None, fp_band2=None, fp_band3=None)
+    )
+
+
 def simhash_bands(fp: int) -> dict[str, int]:
     u = fp & ((1 << 64) - 1)
     return {f"b{i}": (u >> (16 * i)) & 0xFFFF for i in range(4)}
@@ -142,6 +195,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
     (3, "remember each feed's base polling interval", _m3_poll_interval),
+    (4, "SimHash scheme 2 fingerprints", _m4_simhash_v2),
 ]
 
 
@@ -153,6 +207,14 @@ def migrate(engine: Engine) -> int:
             conn.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
         tables.table(tables.SchemaVersionRow).create(conn, checkfirst=True)
         done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+        latest = MIGRATIONS[-1][0]
+        if done and max(done) > latest:
+            # A newer aggregator migrated it: writing with this one would mix schemes
+            # (fingerprints, keys) that the newer code no longer reads.
+            raise StoreError(
+                f"the database is at schema version {max(done)}, newer than this "
+                f"aggregator knows (up to {latest}): upgrade aggregator to use it"
+            )
         for version, description, fn in MIGRATIONS:
             if version in done:
                 continue
@@ -164,7 +226,7 @@ def migrate(engine: Engine) -> int:
                 ),
                 {"v": version, "d": description},
             )
-        return MIGRATIONS[-1][0]
+        return latest
 
 
 # --- full-text search ----------------------------------------------------------------------
