@@ -2,8 +2,14 @@
 
 ``make_app(settings, now=...)`` is the only constructor. ``App`` owns the store, the HTTP
 fetcher (on an event-loop thread), the worker pool and the classifier, and is a context
-manager. The per-feed update pipeline is ``App.update_due`` (see its docstring); queries,
-export and labelling are thin calls into the store and the other stages.
+manager. ``App.update_due`` is the entry point of the per-feed update pipeline (its
+docstring lists the stages), which lives in :mod:`aggregator.polling` and borrows these
+resources for one poll; feeds, queries, export, labelling and re-tagging are thin calls
+into the store and the other stages.
+
+It must not grow the pipeline back: no fetch / parse / extract orchestration here, only
+the resources it needs (``_ensure_fetcher``, ``_ensure_pool``, ``_model_ref``) and the
+state that outlives a poll (``last_poll_stats``, the remembered model error).
 """
 
 from __future__ import annotations
@@ -12,15 +18,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -29,37 +33,28 @@ from .config import Settings, load_feeds
 from .errors import (
     AggregatorError,
     ConfigError,
-    ExtractError,
-    FeedError,
     FetchError,
     ModelError,
     NotFoundError,
-    ParseError,
 )
+from .polling import Poller, PollStats
 from .store import LabelledStory, Store, TopicInfo, open_store
 from .taxonomy import Taxonomy
 from .textutil import html_to_text
 from .types import (
-    Article,
     Document,
-    ExtractionStatus,
     Feed,
-    FeedCheck,
     FeedSource,
-    FetchResult,
-    Prediction,
     Story,
     StoryQuery,
-    StoryRecord,
     UpdateResult,
     utc_now,
 )
-from .workers import WorkerDiedError
 
 if TYPE_CHECKING:
     from .classify import Classifier
     from .fetch import Fetcher
-    from .jobs import ModelRef, ParseOutcome, Prepared
+    from .jobs import ModelRef
     from .learning import Learning
     from .scoring import Scorer
     from .workers import WorkerPool
@@ -67,22 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How long the store thread gathers finished feeds into one batch (seconds).
-BATCH_WAIT = 0.02
-
-LEASE = timedelta(minutes=15)
 EXPORT_FORMATS = ("atom", "rss", "json")
 ExportFormat = Literal["atom", "rss", "json"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Extracted:
-    """What extraction gave one story: the article (or why not), and the fingerprint and
-    topics recomputed over its full text."""
-
-    article: Article | ExtractError
-    fingerprint: int | None = None
-    prediction: Prediction | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,17 +92,6 @@ class _Loop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         self.loop.close()
-
-
-@dataclass(slots=True)
-class PollStats:
-    """The most one poll held at once: feeds between the start of their fetch and their
-    stored outcome (``ahead_peak``), and bodies handed to the workers whose outcomes the
-    store thread had not taken up yet (``parsing_peak``). The two memory bounds of
-    ``update_due``."""
-
-    ahead_peak: int = 0
-    parsing_peak: int = 0
 
 
 class App:
@@ -328,164 +298,11 @@ class App:
         A ``FeedError`` is recorded on its feed (error count, backoff, last error) and the
         cycle goes on; any other exception is a bug and propagates.
         """
-        extract = self.settings.extract if extract is None else extract
-        now = self.now()
-        self._start_fetcher()  # built on the loop thread while this one claims
-        feeds = self.store.claim_due(
-            now, owner=self.owner, lease=LEASE, limit=limit, include_not_due=all_feeds
-        )
-        if not feeds:
-            return
-        loop, fetcher = self._ensure_fetcher()
-        events: queue.Queue[tuple[str, Feed, Any]] = queue.Queue()
-        started = {f.id: time.monotonic() for f in feeds}
-        pending = {f.id for f in feeds}
-        min_chars = self.settings.extract_min_chars
-        # Backpressure: a feed holds a place from the start of its fetch until its outcome
-        # is stored, so fetching never runs far ahead of the parsers and the store and
-        # piles bodies up in memory (the first poll of 1,000 feeds held ~130 MB of XML
-        # waiting for a worker). Two places per worker beyond the fetches keep a body
-        # queued for each; a larger margin only held more parsed feeds waiting for the
-        # store thread, which is the first poll's bottleneck (8 per worker: ~6 MB more
-        # at the main process's peak, no faster).
-        ahead = asyncio.Semaphore(self.settings.max_connections + 2 * self.settings.workers)
-
-        # A parsed feed waiting for this thread is ~3x its XML in memory, and this thread
-        # (the store) is the first poll's bottleneck: at most this many bodies go to the
-        # workers before this thread takes up their outcomes; the rest wait as bytes (at
-        # 8 per worker, parsed feeds queued here were ~30 MB of the app's peak). A feed
-        # whose pages are then extracted gives its place back on being taken up, so page
-        # fetching and extraction keep their concurrency.
-        parsing = asyncio.Semaphore(4 * self.settings.workers)
-        parsing_held: set[int] = set()
-        stats = self.last_poll_stats = PollStats()
-
-        def release_parsing(feed_id: int) -> None:
-            if feed_id in parsing_held:
-                parsing_held.discard(feed_id)
-                loop.loop.call_soon_threadsafe(parsing.release)
-
-        def release(feed_id: int) -> None:
-            loop.loop.call_soon_threadsafe(ahead.release)
-            release_parsing(feed_id)
-
-        # Outcomes without a body (304s, unchanged bodies, errors) give their place back
-        # at once, on the loop thread: only bodies need holding back.
-        held: set[int] = set()
-
-        async def fetch(feed: Feed) -> None:
-            await ahead.acquire()
-            held.add(feed.id)
-            stats.ahead_peak = max(stats.ahead_peak, len(held))
-            try:
-                result = await fetcher.fetch(feed.url, feed.cache)
-                known = None
-                if not unchanged(feed, result):
-                    await parsing.acquire()
-                    parsing_held.add(feed.id)
-                    stats.parsing_peak = max(stats.parsing_peak, len(parsing_held))
-                    if feed.last_success is not None:
-                        # what the feed's stories were, so the worker skips the entries it
-                        # would only find unchanged (read off the loop, in its executor)
-                        known = await asyncio.get_running_loop().run_in_executor(
-                            None, self.store.recent_story_hashes, feed.id
-                        )
-                on_fetched(feed, result, known)
-            except BaseException as e:  # delivered to the consuming thread as an outcome
-                held.discard(feed.id)
-                ahead.release()
-                if feed.id in parsing_held:
-                    parsing_held.discard(feed.id)
-                    parsing.release()
-                events.put(("error", feed, e))
-
-        async def fetch_all() -> None:
-            # One hand-over to the loop thread for the whole batch, not one per feed.
-            await asyncio.gather(*(fetch(feed) for feed in feeds))
-
-        def unchanged(feed: Feed, result: FetchResult) -> bool:
-            return result.status == "not_modified" or (
-                result.body_hash is not None and result.body_hash == feed.body_hash
-            )
-
-        def on_fetched(feed: Feed, result: FetchResult, known: dict[str, str] | None) -> None:
-            if unchanged(feed, result):
-                held.discard(feed.id)
-                ahead.release()
-                events.put(("unchanged", feed, result))
-                return
-            from .jobs import parse_job
-
-            # The pool starts on the first body to parse (an all-304 poll never needs it);
-            # the model reference is read per job, so a missing model is tried only once.
-            pf = self._ensure_pool().submit(
-                parse_job,
-                result.body,
-                result.final_url,
-                result.content_type,
-                self._model_ref(),
-                min_chars,
-                known,
-                timeout=self.settings.parse_timeout_s,
-            )
-            light = replace(result, body=b"")  # the worker has the bytes now
-
-            def parsed(p: Future[ParseOutcome]) -> None:
-                events.put(("parsed", feed, (light, p)))
-
-            pf.add_done_callback(parsed)
-
-        loop.submit(fetch_all())
-
-        try:
-            while pending:
-                batch = [events.get()]
-                # Take what else arrives within a few milliseconds: story-less outcomes
-                # (304s, errors) are written in one transaction per batch, and 64 fetches
-                # in flight finish in a trickle, not all at once.
-                until = time.monotonic() + BATCH_WAIT
-                while len(batch) < 256:
-                    try:
-                        batch.append(events.get(timeout=max(until - time.monotonic(), 0)))
-                    except queue.Empty:
-                        break
-                quick: list[tuple[Feed, FeedCheck]] = []
-                done: list[UpdateResult] = []
-                for kind, feed, payload in batch:
-                    t0 = started[feed.id]
-                    if kind == "parsed":
-                        release_parsing(feed.id)
-                    try:
-                        outcome = self._handle(kind, feed, payload, events, extract, t0)
-                    except FeedError as e:
-                        outcome = self._error_check(feed, e, t0)
-                    if isinstance(outcome, FeedCheck):
-                        quick.append((feed, outcome))
-                    elif outcome is not None:
-                        done.append(outcome)
-                if quick:
-                    self.store.save_checks([c for _, c in quick])
-                    done.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
-                for res in done:
-                    pending.discard(res.feed_id)
-                    if res.feed_id in held:
-                        held.discard(res.feed_id)
-                        release(res.feed_id)
-                    log.info(
-                        "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
-                        res.url,
-                        res.status,
-                        res.new,
-                        res.updated,
-                        res.ms,
-                        f" error={res.error!r}" if res.error else "",
-                    )
-                    yield res
-        finally:
-            if pending:  # the consumer stopped early (SIGTERM): hand the rest back
-                self.store.release(sorted(pending), self.owner)
+        yield from Poller(self).run(all_feeds=all_feeds, extract=extract, limit=limit)
 
     def _model_ref(self) -> ModelRef | None:
+        """The model for worker jobs, or None once it failed to load this run (the App
+        owns that memory: ``reload_classifier`` forgets it)."""
         from .jobs import ModelRef
 
         if self._model_error is not None:
@@ -501,210 +318,6 @@ class App:
             # fixed model) re-tags them later.
             self._model_error = ModelError(message)
             log.warning("stories stored untagged: %s", message)
-
-    def _handle(
-        self,
-        kind: str,
-        feed: Feed,
-        payload: Any,
-        events: queue.Queue[tuple[str, Feed, Any]],
-        extract: bool,
-        t0: float,
-    ) -> UpdateResult | FeedCheck | None:
-        """One event of one feed: a FeedCheck to write in a batch, an UpdateResult already
-        written, or None while the feed is still in flight."""
-        if kind == "error":
-            raise payload  # a FeedError is recorded by the caller; anything else is a bug
-        if kind == "unchanged":
-            result: FetchResult = payload
-            last = feed.poll_interval if feed.error_count == 0 else None
-            return schedule.after_success(
-                feed,
-                result,
-                outcome="not_modified" if result.status == "not_modified" else "unchanged",
-                now=self.now(),
-                policy=self.policy,
-                post_dates=[] if last else self._post_dates(feed),
-                base=last,
-                ms=_ms(t0),
-            )
-        if kind == "parsed":
-            result, pf = payload
-            try:
-                parsed: ParseOutcome = pf.result()
-            except TimeoutError as e:
-                limit = self.settings.parse_timeout_s
-                raise ParseError(feed.url, f"parsing took over {limit:g} s") from e
-            except WorkerDiedError as e:  # e.g. a parser crash on a hostile document
-                raise ParseError(feed.url, f"the parser crashed on this feed ({e})") from e
-            self._note_model_error(parsed.model_error)
-            known = self.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
-            fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
-            to_extract = [p for p in fresh if extract and p.needs_extraction]
-            if not to_extract:
-                return self._finish(feed, result, parsed, fresh, {}, extract, t0)
-            loop, fetcher = self._ensure_fetcher()
-            fut = loop.submit(self._extract_many(fetcher, to_extract, self._model_ref()))
-            fut.add_done_callback(
-                lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
-            )
-            return None
-        if kind == "extracted":
-            result, parsed, fresh, f = payload
-            return self._finish(feed, result, parsed, fresh, f.result(), extract, t0)
-        raise AssertionError(kind)
-
-    async def _extract_many(
-        self, fetcher: Fetcher, stories: Sequence[Prepared], model: ModelRef | None
-    ) -> dict[str, Extracted]:
-        from .jobs import classify_job, document, extract_job
-
-        pool = self._ensure_pool()
-        timeout = self.settings.extract_timeout_s
-
-        async def one(p: Prepared) -> tuple[str, Article | ExtractError, int | None]:
-            link = p.draft.link
-            assert link is not None
-            try:
-                page = await fetcher.fetch_page(link)
-                art, fp = await asyncio.wrap_future(
-                    pool.submit(
-                        extract_job,
-                        page.body,
-                        page.final_url,
-                        p.draft.title,
-                        page.content_type,
-                        timeout=timeout,
-                    )
-                )
-            except FetchError as e:
-                return p.draft.key, ExtractError(link, f"page fetch failed: {e.message}"), None
-            except TimeoutError:
-                return p.draft.key, ExtractError(link, f"extraction took over {timeout:g} s"), None
-            except WorkerDiedError as e:
-                return p.draft.key, ExtractError(link, f"the extractor crashed ({e})"), None
-            except ExtractError as e:
-                return p.draft.key, e, None
-            if art is None:
-                return p.draft.key, ExtractError(link, "no article text found on the page"), None
-            return p.draft.key, art, fp
-
-        got = await asyncio.gather(*(one(p) for p in stories))
-        by_key = {p.draft.key: p for p in stories}
-        texts = [(k, a) for k, a, _ in got if isinstance(a, Article)]
-        preds: list[Prediction] | None = None
-        if texts and model is not None:
-            docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
-            preds, error = await asyncio.wrap_future(pool.submit(classify_job, docs, model))
-            self._note_model_error(error)
-        new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
-        return {
-            k: Extracted(article=a, fingerprint=fp, prediction=new_pred.get(k)) for k, a, fp in got
-        }
-
-    def _finish(
-        self,
-        feed: Feed,
-        result: FetchResult,
-        parsed: ParseOutcome,
-        fresh: Sequence[Prepared],
-        extracted: dict[str, Extracted],
-        extract: bool,
-        t0: float,
-    ) -> UpdateResult:
-        records: list[StoryRecord] = []
-        n_extracted = 0
-        for p in fresh:
-            ex = extracted.get(p.draft.key)
-            full_text = error = None
-            prediction, fingerprint = p.prediction, p.fingerprint
-            status: ExtractionStatus = "skipped"
-            if ex is not None and isinstance(ex.article, Article):
-                full_text, status = ex.article.text, "ok"
-                prediction = ex.prediction or prediction
-                fingerprint = ex.fingerprint or fingerprint
-                n_extracted += 1
-            elif ex is not None and isinstance(ex.article, ExtractError):
-                status, error = "failed", ex.article.message
-            elif p.needs_extraction and not extract:
-                status = "pending"
-            text = "\n".join(t for t in (p.summary_text, p.body_text, full_text) if t)
-            records.append(
-                StoryRecord(
-                    draft=p.draft,
-                    full_text=full_text,
-                    extraction_status=status,
-                    extraction_error=error,
-                    prediction=prediction,
-                    fingerprint=fingerprint,
-                    text=text,
-                )
-            )
-        now = self.now()
-        # The document's own dates show the posting rate best; stored dates stand in for
-        # feeds that carry none.
-        post_dates = list(parsed.post_dates)
-        if len(post_dates) < 2:
-            post_dates = sorted({*post_dates, *self._post_dates(feed)})
-        check = schedule.after_success(
-            feed,
-            result,
-            outcome="ok",
-            now=now,
-            policy=self.policy,
-            post_dates=post_dates,
-            ttl=parsed.feed.ttl,
-            title=parsed.feed.title,
-            site=parsed.feed.link,
-            ms=_ms(t0),
-        )
-        if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
-            check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
-        saved = self.store.save_update(check, records)
-        return self._result(
-            feed,
-            check,
-            len(saved.new),
-            len(saved.updated),
-            n_extracted,
-            warnings=parsed.feed.warnings,
-        )
-
-    def _post_dates(self, feed: Feed) -> list[datetime]:
-        return self.store.post_dates(feed.id, self.now() - schedule.RATE_WINDOW)
-
-    def _error_check(self, feed: Feed, error: FeedError, t0: float) -> FeedCheck:
-        return schedule.after_error(
-            feed,
-            error,
-            now=self.now(),
-            policy=self.policy,
-            post_dates=self._post_dates(feed),
-            ms=_ms(t0),
-        )
-
-    def _result(
-        self,
-        feed: Feed,
-        check: FeedCheck,
-        new: int,
-        updated: int,
-        extracted: int,
-        warnings: tuple[str, ...] = (),
-    ) -> UpdateResult:
-        return UpdateResult(
-            feed_id=feed.id,
-            url=check.url or feed.url,
-            title=check.title or feed.title or feed.name,
-            status=check.outcome,
-            new=new,
-            updated=updated,
-            extracted=extracted,
-            error=check.last_error if check.outcome == "error" else None,
-            ms=check.ms,
-            next_check=check.next_check,
-            warnings=warnings,
-        )
 
     def next_due(self) -> datetime | None:
         return self.store.next_due()
@@ -797,10 +410,6 @@ def _export_title(query: StoryQuery) -> str:
     if query.text:
         parts.append(f"“{query.text}”")
     return " — ".join(parts)
-
-
-def _ms(t0: float) -> int:
-    return int((time.monotonic() - t0) * 1000)
 
 
 def make_app(settings: Settings | None = None, *, now: Callable[[], datetime] = utc_now) -> App:

@@ -1,0 +1,454 @@
+"""The per-feed update pipeline behind ``App.update_due``: one poll of the due feeds.
+
+Owns the stages of a poll (claim, fetch, parse / identify / classify, diff, extract,
+store; the list is in :meth:`aggregator.app.App.update_due`'s docstring), the two memory
+bounds that keep fetching from running ahead of the parsers and the store
+(:class:`PollStats` records their peaks), the batching of story-less outcomes into one
+transaction, and turning each feed's outcome into a ``FeedCheck`` / ``UpdateResult``.
+
+It must not own resources: the store, the fetcher and its event-loop thread, the worker
+pool and the model are the App's, borrowed through the App for one poll and never closed
+here. It must not import :mod:`aggregator.app` at run time (``app -> polling`` only; the
+App type is for annotations), nor anything heavy at import time (the jobs run in worker
+processes and are imported when the first one is submitted), nor do CPU-heavy work on the
+calling thread, which only talks to the database. Front ends call ``App.update_due``, not
+this module. Only ``FeedError`` is caught (recorded on its feed); anything else propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Generator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import schedule
+from .errors import ExtractError, FeedError, FetchError, ParseError
+from .types import (
+    Article,
+    ExtractionStatus,
+    Feed,
+    FeedCheck,
+    FetchResult,
+    Prediction,
+    StoryRecord,
+    UpdateResult,
+)
+from .workers import WorkerDiedError
+
+if TYPE_CHECKING:
+    from .app import App
+    from .fetch import Fetcher
+    from .jobs import ModelRef, ParseOutcome, Prepared
+
+log = logging.getLogger(__name__)
+
+#: How long the store thread gathers finished feeds into one batch (seconds).
+BATCH_WAIT = 0.02
+
+LEASE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extracted:
+    """What extraction gave one story: the article (or why not), and the fingerprint and
+    topics recomputed over its full text."""
+
+    article: Article | ExtractError
+    fingerprint: int | None = None
+    prediction: Prediction | None = None
+
+
+@dataclass(slots=True)
+class PollStats:
+    """The most one poll held at once: feeds between the start of their fetch and their
+    stored outcome (``ahead_peak``), and bodies handed to the workers whose outcomes the
+    store thread had not taken up yet (``parsing_peak``). The two memory bounds of
+    ``update_due``."""
+
+    ahead_peak: int = 0
+    parsing_peak: int = 0
+
+
+class Poller:
+    """The update pipeline of one App: :meth:`run` is the body of ``App.update_due``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def run(
+        self, *, all_feeds: bool, extract: bool | None, limit: int | None
+    ) -> Generator[UpdateResult, None, None]:
+        """Poll the due feeds once, yielding one ``UpdateResult`` per feed as it finishes
+        (the stages are listed in ``App.update_due``'s docstring); sets
+        ``app.last_poll_stats``."""
+        app = self.app
+        extract = app.settings.extract if extract is None else extract
+        now = app.now()
+        app._start_fetcher()  # built on the loop thread while this one claims
+        feeds = app.store.claim_due(
+            now, owner=app.owner, lease=LEASE, limit=limit, include_not_due=all_feeds
+        )
+        if not feeds:
+            return
+        loop, fetcher = app._ensure_fetcher()
+        events: queue.Queue[tuple[str, Feed, Any]] = queue.Queue()
+        started = {f.id: time.monotonic() for f in feeds}
+        pending = {f.id for f in feeds}
+        min_chars = app.settings.extract_min_chars
+        # Backpressure: a feed holds a place from the start of its fetch until its outcome
+        # is stored, so fetching never runs far ahead of the parsers and the store and
+        # piles bodies up in memory (the first poll of 1,000 feeds held ~130 MB of XML
+        # waiting for a worker). Two places per worker beyond the fetches keep a body
+        # queued for each; a larger margin only held more parsed feeds waiting for the
+        # store thread, which is the first poll's bottleneck (8 per worker: ~6 MB more
+        # at the main process's peak, no faster).
+        ahead = asyncio.Semaphore(app.settings.max_connections + 2 * app.settings.workers)
+
+        # A parsed feed waiting for this thread is ~3x its XML in memory, and this thread
+        # (the store) is the first poll's bottleneck: at most this many bodies go to the
+        # workers before this thread takes up their outcomes; the rest wait as bytes (at
+        # 8 per worker, parsed feeds queued here were ~30 MB of the app's peak). A feed
+        # whose pages are then extracted gives its place back on being taken up, so page
+        # fetching and extraction keep their concurrency.
+        parsing = asyncio.Semaphore(4 * app.settings.workers)
+        parsing_held: set[int] = set()
+        stats = app.last_poll_stats = PollStats()
+
+        def release_parsing(feed_id: int) -> None:
+            if feed_id in parsing_held:
+                parsing_held.discard(feed_id)
+                loop.loop.call_soon_threadsafe(parsing.release)
+
+        def release(feed_id: int) -> None:
+            loop.loop.call_soon_threadsafe(ahead.release)
+            release_parsing(feed_id)
+
+        # Outcomes without a body (304s, unchanged bodies, errors) give their place back
+        # at once, on the loop thread: only bodies need holding back.
+        held: set[int] = set()
+
+        async def fetch(feed: Feed) -> None:
+            await ahead.acquire()
+            held.add(feed.id)
+            stats.ahead_peak = max(stats.ahead_peak, len(held))
+            try:
+                result = await fetcher.fetch(feed.url, feed.cache)
+                known = None
+                if not unchanged(feed, result):
+                    await parsing.acquire()
+                    parsing_held.add(feed.id)
+                    stats.parsing_peak = max(stats.parsing_peak, len(parsing_held))
+                    if feed.last_success is not None:
+                        # what the feed's stories were, so the worker skips the entries it
+                        # would only find unchanged (read off the loop, in its executor)
+                        known = await asyncio.get_running_loop().run_in_executor(
+                            None, app.store.recent_story_hashes, feed.id
+                        )
+                on_fetched(feed, result, known)
+            except BaseException as e:  # delivered to the consuming thread as an outcome
+                held.discard(feed.id)
+                ahead.release()
+                if feed.id in parsing_held:
+                    parsing_held.discard(feed.id)
+                    parsing.release()
+                events.put(("error", feed, e))
+
+        async def fetch_all() -> None:
+            # One hand-over to the loop thread for the whole batch, not one per feed.
+            await asyncio.gather(*(fetch(feed) for feed in feeds))
+
+        def unchanged(feed: Feed, result: FetchResult) -> bool:
+            return result.status == "not_modified" or (
+                result.body_hash is not None and result.body_hash == feed.body_hash
+            )
+
+        def on_fetched(feed: Feed, result: FetchResult, known: dict[str, str] | None) -> None:
+            if unchanged(feed, result):
+                held.discard(feed.id)
+                ahead.release()
+                events.put(("unchanged", feed, result))
+                return
+            from .jobs import parse_job
+
+            # The pool starts on the first body to parse (an all-304 poll never needs it);
+            # the model reference is read per job, so a missing model is tried only once.
+            pf = app._ensure_pool().submit(
+                parse_job,
+                result.body,
+                result.final_url,
+                result.content_type,
+                app._model_ref(),
+                min_chars,
+                known,
+                timeout=app.settings.parse_timeout_s,
+            )
+            light = replace(result, body=b"")  # the worker has the bytes now
+
+            def parsed(p: Future[ParseOutcome]) -> None:
+                events.put(("parsed", feed, (light, p)))
+
+            pf.add_done_callback(parsed)
+
+        loop.submit(fetch_all())
+
+        try:
+            while pending:
+                batch = [events.get()]
+                # Take what else arrives within a few milliseconds: story-less outcomes
+                # (304s, errors) are written in one transaction per batch, and 64 fetches
+                # in flight finish in a trickle, not all at once.
+                until = time.monotonic() + BATCH_WAIT
+                while len(batch) < 256:
+                    try:
+                        batch.append(events.get(timeout=max(until - time.monotonic(), 0)))
+                    except queue.Empty:
+                        break
+                quick: list[tuple[Feed, FeedCheck]] = []
+                done: list[UpdateResult] = []
+                for kind, feed, payload in batch:
+                    t0 = started[feed.id]
+                    if kind == "parsed":
+                        release_parsing(feed.id)
+                    try:
+                        outcome = self._handle(kind, feed, payload, events, extract, t0)
+                    except FeedError as e:
+                        outcome = self._error_check(feed, e, t0)
+                    if isinstance(outcome, FeedCheck):
+                        quick.append((feed, outcome))
+                    elif outcome is not None:
+                        done.append(outcome)
+                if quick:
+                    app.store.save_checks([c for _, c in quick])
+                    done.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
+                for res in done:
+                    pending.discard(res.feed_id)
+                    if res.feed_id in held:
+                        held.discard(res.feed_id)
+                        release(res.feed_id)
+                    log.info(
+                        "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
+                        res.url,
+                        res.status,
+                        res.new,
+                        res.updated,
+                        res.ms,
+                        f" error={res.error!r}" if res.error else "",
+                    )
+                    yield res
+        finally:
+            if pending:  # the consumer stopped early (SIGTERM): hand the rest back
+                app.store.release(sorted(pending), app.owner)
+
+    def _handle(
+        self,
+        kind: str,
+        feed: Feed,
+        payload: Any,
+        events: queue.Queue[tuple[str, Feed, Any]],
+        extract: bool,
+        t0: float,
+    ) -> UpdateResult | FeedCheck | None:
+        """One event of one feed: a FeedCheck to write in a batch, an UpdateResult already
+        written, or None while the feed is still in flight."""
+        if kind == "error":
+            raise payload  # a FeedError is recorded by the caller; anything else is a bug
+        if kind == "unchanged":
+            result: FetchResult = payload
+            last = feed.poll_interval if feed.error_count == 0 else None
+            return schedule.after_success(
+                feed,
+                result,
+                outcome="not_modified" if result.status == "not_modified" else "unchanged",
+                now=self.app.now(),
+                policy=self.app.policy,
+                post_dates=[] if last else self._post_dates(feed),
+                base=last,
+                ms=_ms(t0),
+            )
+        if kind == "parsed":
+            result, pf = payload
+            try:
+                parsed: ParseOutcome = pf.result()
+            except TimeoutError as e:
+                limit = self.app.settings.parse_timeout_s
+                raise ParseError(feed.url, f"parsing took over {limit:g} s") from e
+            except WorkerDiedError as e:  # e.g. a parser crash on a hostile document
+                raise ParseError(feed.url, f"the parser crashed on this feed ({e})") from e
+            self.app._note_model_error(parsed.model_error)
+            known = self.app.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
+            fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
+            to_extract = [p for p in fresh if extract and p.needs_extraction]
+            if not to_extract:
+                return self._finish(feed, result, parsed, fresh, {}, extract, t0)
+            loop, fetcher = self.app._ensure_fetcher()
+            fut = loop.submit(self._extract_many(fetcher, to_extract, self.app._model_ref()))
+            fut.add_done_callback(
+                lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
+            )
+            return None
+        if kind == "extracted":
+            result, parsed, fresh, f = payload
+            return self._finish(feed, result, parsed, fresh, f.result(), extract, t0)
+        raise AssertionError(kind)
+
+    async def _extract_many(
+        self, fetcher: Fetcher, stories: Sequence[Prepared], model: ModelRef | None
+    ) -> dict[str, Extracted]:
+        from .jobs import classify_job, document, extract_job
+
+        pool = self.app._ensure_pool()
+        timeout = self.app.settings.extract_timeout_s
+
+        async def one(p: Prepared) -> tuple[str, Article | ExtractError, int | None]:
+            link = p.draft.link
+            assert link is not None
+            try:
+                page = await fetcher.fetch_page(link)
+                art, fp = await asyncio.wrap_future(
+                    pool.submit(
+                        extract_job,
+                        page.body,
+                        page.final_url,
+                        p.draft.title,
+                        page.content_type,
+                        timeout=timeout,
+                    )
+                )
+            except FetchError as e:
+                return p.draft.key, ExtractError(link, f"page fetch failed: {e.message}"), None
+            except TimeoutError:
+                return p.draft.key, ExtractError(link, f"extraction took over {timeout:g} s"), None
+            except WorkerDiedError as e:
+                return p.draft.key, ExtractError(link, f"the extractor crashed ({e})"), None
+            except ExtractError as e:
+                return p.draft.key, e, None
+            if art is None:
+                return p.draft.key, ExtractError(link, "no article text found on the page"), None
+            return p.draft.key, art, fp
+
+        got = await asyncio.gather(*(one(p) for p in stories))
+        by_key = {p.draft.key: p for p in stories}
+        texts = [(k, a) for k, a, _ in got if isinstance(a, Article)]
+        preds: list[Prediction] | None = None
+        if texts and model is not None:
+            docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
+            preds, error = await asyncio.wrap_future(pool.submit(classify_job, docs, model))
+            self.app._note_model_error(error)
+        new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
+        return {
+            k: Extracted(article=a, fingerprint=fp, prediction=new_pred.get(k)) for k, a, fp in got
+        }
+
+    def _finish(
+        self,
+        feed: Feed,
+        result: FetchResult,
+        parsed: ParseOutcome,
+        fresh: Sequence[Prepared],
+        extracted: dict[str, Extracted],
+        extract: bool,
+        t0: float,
+    ) -> UpdateResult:
+        records: list[StoryRecord] = []
+        n_extracted = 0
+        for p in fresh:
+            ex = extracted.get(p.draft.key)
+            full_text = error = None
+            prediction, fingerprint = p.prediction, p.fingerprint
+            status: ExtractionStatus = "skipped"
+            if ex is not None and isinstance(ex.article, Article):
+                full_text, status = ex.article.text, "ok"
+                prediction = ex.prediction or prediction
+                fingerprint = ex.fingerprint or fingerprint
+                n_extracted += 1
+            elif ex is not None and isinstance(ex.article, ExtractError):
+                status, error = "failed", ex.article.message
+            elif p.needs_extraction and not extract:
+                status = "pending"
+            text = "\n".join(t for t in (p.summary_text, p.body_text, full_text) if t)
+            records.append(
+                StoryRecord(
+                    draft=p.draft,
+                    full_text=full_text,
+                    extraction_status=status,
+                    extraction_error=error,
+                    prediction=prediction,
+                    fingerprint=fingerprint,
+                    text=text,
+                )
+            )
+        now = self.app.now()
+        # The document's own dates show the posting rate best; stored dates stand in for
+        # feeds that carry none.
+        post_dates = list(parsed.post_dates)
+        if len(post_dates) < 2:
+            post_dates = sorted({*post_dates, *self._post_dates(feed)})
+        check = schedule.after_success(
+            feed,
+            result,
+            outcome="ok",
+            now=now,
+            policy=self.app.policy,
+            post_dates=post_dates,
+            ttl=parsed.feed.ttl,
+            title=parsed.feed.title,
+            site=parsed.feed.link,
+            ms=_ms(t0),
+        )
+        if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
+            check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
+        saved = self.app.store.save_update(check, records)
+        return self._result(
+            feed,
+            check,
+            len(saved.new),
+            len(saved.updated),
+            n_extracted,
+            warnings=parsed.feed.warnings,
+        )
+
+    def _post_dates(self, feed: Feed) -> list[datetime]:
+        return self.app.store.post_dates(feed.id, self.app.now() - schedule.RATE_WINDOW)
+
+    def _error_check(self, feed: Feed, error: FeedError, t0: float) -> FeedCheck:
+        return schedule.after_error(
+            feed,
+            error,
+            now=self.app.now(),
+            policy=self.app.policy,
+            post_dates=self._post_dates(feed),
+            ms=_ms(t0),
+        )
+
+    def _result(
+        self,
+        feed: Feed,
+        check: FeedCheck,
+        new: int,
+        updated: int,
+        extracted: int,
+        warnings: tuple[str, ...] = (),
+    ) -> UpdateResult:
+        return UpdateResult(
+            feed_id=feed.id,
+            url=check.url or feed.url,
+            title=check.title or feed.title or feed.name,
+            status=check.outcome,
+            new=new,
+            updated=updated,
+            extracted=extracted,
+            error=check.last_error if check.outcome == "error" else None,
+            ms=check.ms,
+            next_check=check.next_check,
+            warnings=warnings,
+        )
+
+
+def _ms(t0: float) -> int:
+    return int((time.monotonic() - t0) * 1000)
