@@ -627,3 +627,19 @@ def test_save_checks_batches_story_less_outcomes(store) -> None:  # type: ignore
         ]
     )
     assert store.get_feed(b.id).enabled is False
+
+
+def test_opening_a_new_store_stays_light(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migrations on an empty database import nothing heavy: the poll's main process only
+    talks to the database, and numpy there cost ~15 MB of the first poll's peak."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from aggregator.store import open_store; "
+        f"open_store('sqlite:///{tmp_path / 'new.db'}').close(); "
+        "heavy = [m for m in ('numpy', 'sklearn', 'scipy') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -130,16 +130,18 @@ def _m4_simhash_v2(conn: Connection) -> None:
     text stored with them, the extracted article where there is one, else the feed's
     text, as the parse and extraction jobs compute them. Older fingerprints, never
     compared again, are cleared rather than left in a scheme nothing else speaks."""
-    from ..dedupe import simhash
-    from ..textutil import html_to_text
-    from .sql import NEAR_DUP_WINDOW
-
     story = tables.table(tables.StoryRow)
     c = story.c
     has_fp = c.fingerprint.is_not(None)
     newest = conn.execute(select(func.max(c.first_seen)).where(has_fp)).scalar()
     if newest is None:
         return
+    # Imported only with fingerprints to recompute: numpy would add ~15 MB to every
+    # process that opens a new store (the poll's main process never needs it).
+    from ..dedupe import simhash
+    from ..textutil import html_to_text
+    from .sql import NEAR_DUP_WINDOW
+
     since = newest - NEAR_DUP_WINDOW
     ids = conn.execute(select(c.id).where(has_fp, c.first_seen >= since)).scalars().all()
     cols = (c.id, c.title, c.summary, c.content, c.full_text, c.extraction_status)
