@@ -280,7 +280,8 @@ class App:
         """Poll the due feeds (every enabled feed with ``all_feeds``) once and yield one
         ``UpdateResult`` per feed as it finishes. Stages, per feed:
 
-        1. claim: lease the feed so that no other daemon polls it meanwhile;
+        1. claim: lease the feed so that no other daemon polls it meanwhile (a chunk of
+           feeds at a time, as the poll makes room);
         2. fetch: conditional GET on the event-loop thread (global and per-host limits);
            a 304, or a 200 whose body hash is unchanged, stops here;
         3. parse, identify, classify: feedparser / JSON Feed -> entries -> StoryDrafts

@@ -205,6 +205,20 @@ def test_claim_due_leases_feeds(store) -> None:  # type: ignore[no-untyped-def]
     assert len(store.claim_due(T0 + lease + timedelta(seconds=1), owner="d3", lease=lease)) == 2
 
 
+def test_due_ids_are_claimed_by_chunk(store) -> None:  # type: ignore[no-untyped-def]
+    lease = timedelta(minutes=10)
+    ids = store.due_feed_ids(T0)
+    assert len(ids) == 2 and store.due_feed_ids(T0, limit=1) == ids[:1]
+    assert store.due_feed_ids(T0) == ids  # reading leases nothing
+    (first,) = store.claim_due(T0, owner="d1", lease=lease, ids=ids[:1])
+    assert first.id == ids[0]
+    assert store.due_feed_ids(T0) == ids[1:]  # leased to d1 now
+    # a chunk whose feeds another daemon took meanwhile gives only the rest
+    assert [f.id for f in store.claim_due(T0, owner="d2", lease=lease, ids=ids)] == ids[1:]
+    assert store.claim_due(T0, owner="d3", lease=lease, ids=ids) == []
+    assert store.claim_due(T0, owner="d3", lease=lease, ids=[]) == []
+
+
 def test_claim_due_respects_next_check_and_status(store) -> None:  # type: ignore[no-untyped-def]
     a = store.get_feed("https://a.example/feed")
     b = store.get_feed("https://b.example/feed")

@@ -5,6 +5,7 @@ bodies, a bad Location, refused private addresses and feed discovery."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -299,3 +300,39 @@ def test_extraction_over_its_limit_keeps_the_story(
         for story in stories:
             assert story.extraction_status == "failed"
             assert "extraction took over 1e-06 s" in (story.extraction_error or "")
+
+
+def test_two_daemons_share_a_backlog_claimed_a_chunk_at_a_time(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    """Each poll leases due feeds a chunk at a time (2 x max_connections, at least 16) as
+    it makes room, so a second daemon on the same database takes part of a backlog
+    instead of finding it all leased to the first; no feed is polled twice."""
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=5,
+        max_connections=2,
+        per_host=2,
+    )
+    urls = [server.route(f"/f{i}", body=rss(f"story {i}"), delay=0.05) for i in range(40)]
+    with make_app(s, now=clock) as a, make_app(s, now=clock) as b:
+        for url in urls:
+            a.add_feed(url, discover=False)
+        got: dict[str, list[str]] = {"a": [], "b": []}
+
+        def run(name: str, app: App) -> None:
+            got[name] = [r.url for r in app.update_due() if r.status == "ok"]
+
+        first = threading.Thread(target=run, args=("a", a))
+        first.start()
+        deadline = time.monotonic() + 10
+        while not server.requests and time.monotonic() < deadline:
+            time.sleep(0.005)
+        run("b", b)  # starts while the first is at work
+        first.join(30)
+    assert got["a"] and got["b"], got
+    assert sorted(got["a"] + got["b"]) == sorted(urls)
+    assert all(len(server.requests_for(f"/f{i}")) == 1 for i in range(40))

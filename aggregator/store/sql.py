@@ -255,6 +255,28 @@ class SqlStore:
             ).scalar_one()
             return feed_from_row(row, int(n))
 
+    @staticmethod
+    def _due(now: datetime, include_not_due: bool) -> Any:
+        q = select(FC.id).where(
+            FC.enabled == True,  # noqa: E712
+            col(FC.status).in_(("active", "error")),
+            or_(col(FC.lease_until).is_(None), col(FC.lease_until) < now),
+        )
+        if not include_not_due:
+            q = q.where(or_(col(FC.next_check).is_(None), col(FC.next_check) <= now))
+        return q.order_by(col(FC.next_check).asc().nulls_first(), FC.id)
+
+    def due_feed_ids(
+        self, now: datetime, *, limit: int | None = None, include_not_due: bool = False
+    ) -> list[int]:
+        """The ids ``claim_due`` would lease now, most overdue first, without leasing
+        them: a poll claims them a chunk at a time as it makes room."""
+        q = self._due(now, include_not_due)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as s:
+            return list(s.execute(q).scalars())
+
     def claim_due(
         self,
         now: datetime,
@@ -263,19 +285,18 @@ class SqlStore:
         lease: timedelta,
         limit: int | None = None,
         include_not_due: bool = False,
+        ids: Sequence[int] | None = None,
     ) -> list[Feed]:
         """Lease due feeds to ``owner`` so that several daemons never poll one feed at once.
         PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the IMMEDIATE write lock. A lease
-        that is not released (a daemon died) expires after ``lease``."""
+        that is not released (a daemon died) expires after ``lease``. With ``ids``, only
+        those of them still due and not leased to anyone else."""
         with self._write() as s:
-            q = select(FC.id).where(
-                FC.enabled == True,  # noqa: E712
-                col(FC.status).in_(("active", "error")),
-                or_(col(FC.lease_until).is_(None), col(FC.lease_until) < now),
-            )
-            if not include_not_due:
-                q = q.where(or_(col(FC.next_check).is_(None), col(FC.next_check) <= now))
-            q = q.order_by(col(FC.next_check).asc().nulls_first(), FC.id)
+            q = self._due(now, include_not_due)
+            if ids is not None:
+                if not ids:
+                    return []
+                q = q.where(col(FC.id).in_(list(ids)))
             if limit is not None:
                 q = q.limit(limit)
             if self.dialect == "postgresql":
