@@ -323,6 +323,10 @@ class App:
     def next_due(self) -> datetime | None:
         return self.store.next_due()
 
+    def due_count(self, *, all_feeds: bool = False) -> int:
+        """How many feeds a poll would take now (not leased to another daemon)."""
+        return len(self.store.due_feed_ids(self.now(), include_not_due=all_feeds))
+
     # --- queries ------------------------------------------------------------------------
 
     def stories(self, query: StoryQuery) -> list[Story]:

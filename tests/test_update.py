@@ -336,3 +336,12 @@ def test_two_daemons_share_a_backlog_claimed_a_chunk_at_a_time(
     assert got["a"] and got["b"], got
     assert sorted(got["a"] + got["b"]) == sorted(urls)
     assert all(len(server.requests_for(f"/f{i}")) == 1 for i in range(40))
+
+
+def test_due_count_is_what_a_poll_would_take(app: App, server: LocalServer) -> None:
+    # the CLI's progress bar total: due feeds, not every enabled one
+    for i in range(3):
+        app.add_feed(server.route(f"/d{i}", body=rss("a")), discover=False)
+    assert app.due_count() == 3
+    assert len(poll(app)) == 3
+    assert app.due_count() == 0 and app.due_count(all_feeds=True) == 3

@@ -61,7 +61,7 @@ def run_poll(
 
     results: list[UpdateResult] = []
     show_progress = not quiet and not as_json and err.is_terminal
-    total = sum(1 for f in a.feeds() if f.enabled and f.status in ("active", "error"))
+    total = a.due_count(all_feeds=all_feeds)
     with Progress(
         TextColumn("[bold]polling"),
         BarColumn(),
