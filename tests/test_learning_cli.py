@@ -256,16 +256,13 @@ def test_train_from_labels_retags_and_evaluate(
     assert code == 2 and "at least 5" in err
 
 
-def test_stories_table_keeps_each_topic_with_its_score_on_one_line() -> None:
+def _story_with_five_topics():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
-    from rich.console import Console
-
-    from aggregator.cli.common import stories_table
     from aggregator.types import Story, TopicScore
 
     names = ["Policy & Regulation", "Internet Governance", "Domain Names", "Law", "DNS"]
-    story = Story(
+    return Story(
         id=7,
         feed_id=1,
         feed_url="https://example.org/feed",
@@ -286,11 +283,25 @@ def test_stories_table_keeps_each_topic_with_its_score_on_one_line() -> None:
         categories=(),
         topics=tuple(TopicScore(topic=n, score=0.9 - i / 10) for i, n in enumerate(names)),
     )
-    console = Console(width=100, record=True, color_system=None)
-    console.print(stories_table([story]))
+
+
+@pytest.mark.parametrize("width", [80, 100, 140])
+def test_stories_table_keeps_each_topic_with_its_score_on_one_line(width: int) -> None:
+    from rich.console import Console
+
+    from aggregator.cli.common import stories_table
+
+    console = Console(width=width, record=True, color_system=None)
+    console.print(stories_table([_story_with_five_topics()], width=width))
     lines = console.export_text().splitlines()
-    assert len(max(lines, key=len)) <= 100
+    assert len(max(lines, key=len)) <= width  # nothing cropped at the right edge
+    assert lines[0].rstrip().endswith(("┓", "┐"))
     for shown in ("Policy & Regulation 0.90", "Internet Governance 0.80", "Law 0.60", "+1 more"):
         assert sum(shown in line for line in lines) == 1, (shown, lines)
     assert "DNS" not in "\n".join(lines)  # the fifth topic is counted, not listed
-    assert any("Regulators clash over" in line for line in lines)
+    text = " ".join(" ".join(line.strip("│ ").split()) for line in lines)
+    assert "Regulators clash over" in text
+    # under 100 columns the date drops its time and the title keeps ~40 columns
+    assert ("09:30" in text) == (width >= 100)
+    if width < 100:
+        assert any("Regulators clash over investigators'" in line for line in lines), lines

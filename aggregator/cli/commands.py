@@ -163,7 +163,11 @@ def poll(
             if show:
                 stories = a.stories(StoryQuery(limit=show))
                 if stories:
-                    out.print(stories_table(stories, title=f"Newest {len(stories)} stories"))
+                    out.print(
+                        stories_table(
+                            stories, title=f"Newest {len(stories)} stories", width=out.width
+                        )
+                    )
         if results and all(r.status == "error" for r in results):
             raise typer.Exit(1)
 
@@ -200,7 +204,7 @@ def stories(
     elif not found:
         out.print("No stories match.")
     else:
-        out.print(stories_table(found))
+        out.print(stories_table(found, width=out.width))
 
 
 @app.command()
@@ -477,6 +481,6 @@ def demo(
             results = run_poll(a, all_feeds=True, extract=True, quiet=False, as_json=False)
             print_poll_summary(results)
             found = a.stories(StoryQuery(limit=None))
-            out.print(stories_table(found, title=f"{len(found)} stories, tagged"))
+            out.print(stories_table(found, title=f"{len(found)} stories, tagged", width=out.width))
             text = a.export(StoryQuery(limit=None), "atom", title="aggregator demo — all topics")
         _write(text, output)

@@ -181,19 +181,56 @@ def emit_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
     sys.stdout.write(buf.getvalue())
 
 
+def _topic_entries(s: Story, limit: int) -> list[str]:
+    entries = [f"{t.topic} {t.score:.2f}" for t in s.topics[:limit]]
+    if len(s.topics) > limit:
+        entries.append(f"+{len(s.topics) - limit} more")
+    return entries
+
+
 def topics_text(s: Story, limit: int = 4) -> str:
     """One topic per line ("Policy & Regulation 0.95"): a list wrapped across lines
     split names from their scores in narrow columns."""
-    lines = [f"{t.topic} {t.score:.2f}" for t in s.topics[:limit]]
-    if len(s.topics) > limit:
-        lines.append(f"+{len(s.topics) - limit} more")
-    return "\n".join(lines) or "—"
+    return "\n".join(_topic_entries(s, limit)) or "—"
 
 
-def stories_table(stories: Sequence[Story], title: str | None = None) -> Table:
+def _packed(entries: list[str], width: int) -> str:
+    """Whole "Topic 0.95" entries joined by " · ", a new line where the next would not
+    fit: a name is never split from its score."""
+    lines: list[str] = []
+    for e in entries:
+        if lines and len(lines[-1]) + 3 + len(e) <= width:
+            lines[-1] += " · " + e
+        else:
+            lines.append(e)
+    return "\n".join(lines)
+
+
+#: Below this many columns the stories table puts each story's topics under its title.
+COMPACT_BELOW = 100
+
+
+def stories_table(
+    stories: Sequence[Story], title: str | None = None, *, width: int | None = None
+) -> Table:
+    """The stories as a table for people. Given the console ``width``: under
+    ``COMPACT_BELOW`` columns, four columns (dates without the time, topics on the
+    lines under the title), so that titles keep ~40 columns of 80."""
     t = Table(title=title, show_lines=False, expand=False)
     t.add_column("id", justify="right", style="cyan", no_wrap=True)
     t.add_column("date", no_wrap=True)
+    if width is not None and width < COMPACT_BELOW:
+        t.add_column("feed", max_width=14, no_wrap=True, overflow="ellipsis")
+        t.add_column("story", overflow="fold")
+        ids = max((len(str(s.id)) for s in stories), default=1)
+        room = max(width - ids - 10 - 14 - 13, 16)  # the other columns, borders, padding
+        for s in stories:
+            cell = Text(s.title)  # feed text is data, never rich markup ("[Webinar] …")
+            cell.append("\n" + (_packed(_topic_entries(s, 4), room) or "—"), style="green")
+            t.add_row(
+                str(s.id), s.date.strftime("%Y-%m-%d"), Text(s.feed_title or s.feed_url), cell
+            )
+        return t
     t.add_column("feed", max_width=18, no_wrap=True, overflow="ellipsis")
     # The title takes what the other columns leave: it is what people read.
     t.add_column("title", min_width=16, max_width=72, ratio=3, overflow="fold")
@@ -203,7 +240,7 @@ def stories_table(stories: Sequence[Story], title: str | None = None) -> Table:
             str(s.id),
             s.date.strftime("%Y-%m-%d %H:%M"),
             Text(s.feed_title or s.feed_url),
-            Text(s.title),  # feed text is data, never rich markup ("[Webinar] …")
+            Text(s.title),
             topics_text(s),
         )
     return t

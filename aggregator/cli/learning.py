@@ -147,7 +147,9 @@ def label(
                 emit_json([{**story_json(s), "uncertainty": round(u, 4)} for s, u in ranked])
                 return
             t = stories_table(
-                [s for s, _ in ranked], title="Label these next (most uncertain first)"
+                [s for s, _ in ranked],
+                title="Label these next (most uncertain first)",
+                width=out.width,
             )
             out.print(t)
             return
