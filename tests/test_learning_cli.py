@@ -305,3 +305,55 @@ def test_stories_table_keeps_each_topic_with_its_score_on_one_line(width: int) -
     assert ("09:30" in text) == (width >= 100)
     if width < 100:
         assert any("Regulators clash over investigators'" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_feeds_table_shows_the_whole_last_error_at_any_width(width: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from rich.console import Console
+
+    from aggregator.cli.commands import feeds_table
+    from aggregator.types import Feed
+
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    error = "GET http://feeds.example.net/rss: connection refused (after 3 attempts)"
+    feed = Feed(
+        id=1,
+        url="http://feeds.example.net/rss",
+        name="Example Networks Operations Journal",
+        title=None,
+        site=None,
+        topics=(),
+        status="error",
+        enabled=True,
+        etag=None,
+        last_modified=None,
+        body_hash=None,
+        interval=None,
+        next_check=now + timedelta(hours=2),
+        last_check=now,
+        last_success=now - timedelta(days=3),
+        error_count=4,
+        first_error_at=now - timedelta(days=1),
+        last_error=error,
+        redirect_url=None,
+        redirect_count=0,
+        redirect_first_seen=None,
+        stories=12,
+    )
+    console = Console(width=width, record=True, color_system=None)
+    console.print(feeds_table([feed], now, width=width))
+    lines = console.export_text().splitlines()
+    assert len(max(lines, key=len)) <= width and lines[0].rstrip().endswith("┓")
+    # the whole error, in one column however folded, and readable: a few lines, not a
+    # 7-character strip down the right edge (16 lines at 80 columns before)
+    body = [line for line in lines if line.startswith("│")]
+    columns = len(body[0].split("│")) - 2
+    assert any(
+        error.replace(" ", "") in "".join(line.split("│")[c] for line in body).replace(" ", "")
+        for c in range(1, columns + 1)
+    )
+    assert len(body) <= 6, lines
+    text = "\n".join(lines)
+    assert "error" in text and "in 2h" in text and "3d ago" in text

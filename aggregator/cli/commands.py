@@ -16,8 +16,9 @@ from ..app import App, make_app
 from ..config import Settings
 from ..errors import AggregatorError, ConfigError
 from ..textutil import html_to_text, one_line
-from ..types import StoryQuery, UpdateResult
+from ..types import Feed, StoryQuery, UpdateResult
 from .common import (
+    COMPACT_BELOW,
     ExportFmt,
     FeedOpt,
     Fmt,
@@ -300,29 +301,46 @@ def feeds_list(
     if fmt == Fmt.csv:
         emit_csv(rows, list(rows[0]) if rows else ["url"])
         return
+    out.print(feeds_table(feeds, datetime.now(UTC), width=out.width))
+
+
+_STATUS_STYLE = {"active": "green", "error": "yellow", "gone": "red", "disabled": "dim"}
+
+
+def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -> Table:
+    """Feeds with status, stories, last success, errors, next check and last error. Under
+    ``COMPACT_BELOW`` columns the last error goes under the feed's name, where it has
+    the feed column's width instead of the few columns left at the right edge."""
+    compact = width is not None and width < COMPACT_BELOW
     t = Table(expand=False)
-    t.add_column("feed", max_width=22, overflow="ellipsis", no_wrap=True)
+    if compact:
+        t.add_column("feed / last error", min_width=20, ratio=1, overflow="fold")
+    else:
+        t.add_column("feed", max_width=22, overflow="ellipsis", no_wrap=True)
     t.add_column("status", no_wrap=True)
     t.add_column("stories", justify="right")
     t.add_column("last ok", no_wrap=True)
     t.add_column("errors", justify="right")
     t.add_column("next check", no_wrap=True)
-    t.add_column("last error", max_width=60, overflow="fold")
-    now = datetime.now(UTC)
+    if not compact:
+        t.add_column("last error", max_width=60, overflow="fold")
     for f in feeds:
-        style = {"active": "green", "error": "yellow", "gone": "red", "disabled": "dim"}.get(
-            f.status, ""
-        )
-        t.add_row(
-            Text(f.title or f.name or f.url),
+        style = _STATUS_STYLE.get(f.status, "")
+        name = Text(f.title or f.name or f.url)  # feed text is data, never rich markup
+        cells = [
             f"[{style}]{f.status}[/]",
             str(f.stories),
             _ago(f.last_success, now),
             str(f.error_count),
             _next_check(f.next_check, now) if f.status in ("active", "error") else "—",
-            Text(f.last_error or ""),
-        )
-    out.print(t)
+        ]
+        if compact:
+            if f.last_error:
+                name.append("\n" + f.last_error, style="yellow")
+            t.add_row(name, *cells)
+        else:
+            t.add_row(name, *cells, Text(f.last_error or ""))
+    return t
 
 
 def _next_check(v: datetime | None, now: datetime) -> str:
