@@ -106,6 +106,42 @@ def test_upsert_feeds_adds_then_updates(store) -> None:  # type: ignore[no-untyp
     assert f.next_check == T0  # a new feed is due at once
 
 
+def test_new_stories_get_their_own_ids_topics_and_search_rows(db_url: str) -> None:
+    """Each new story's id carries its own topics and search text, also when the newest
+    stories were deleted before (SQLite: ids come from last_insert_rowid, not RETURNING)."""
+    s = open_store(db_url)
+    s.sync_topics([("DNS", None), ("Cybersecurity", None), ("IPv4 Markets", None)])
+    s.upsert_feeds(
+        [FeedSource(url="https://a.example/f"), FeedSource(url="https://b.example/f")], T0
+    )
+    a, b = (f.id for f in s.feeds())
+    topics = ["DNS", "Cybersecurity", "IPv4 Markets"]
+
+    def records(prefix: str) -> list[StoryRecord]:
+        return [
+            StoryRecord(
+                draft=draft(f"{prefix}{i}", f"{prefix} story {i}", link=f"https://n/{prefix}{i}"),
+                prediction=pred((topic, 0.9)),
+                text=f"body{prefix}{i} words",
+            )
+            for i, topic in enumerate(topics)
+        ]
+
+    s.save_update(check(a), records("a"))
+    s.remove_feed("https://a.example/f")  # the highest ids are free again
+    s.upsert_feeds([FeedSource(url="https://a.example/f")], T0)
+    first = s.save_update(check(b), records("b"))
+    second = s.save_update(check(b, T0 + timedelta(hours=1)), records("c"))
+    assert len(set(first.new + second.new)) == 6
+    for story_id in first.new + second.new:
+        story = s.get_story(story_id)
+        i = int(story.title[-1])
+        assert [t.topic for t in story.topics] == [topics[i]]
+        word = f"body{story.title[0]}{i}"
+        assert [x.id for x in s.stories(StoryQuery(text=word))] == [story_id]
+    s.close()
+
+
 def test_save_update_is_idempotent_by_key(store) -> None:  # type: ignore[no-untyped-def]
     feed = store.get_feed("https://a.example/feed")
     recs = [

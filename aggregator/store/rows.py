@@ -113,8 +113,8 @@ CHECK_UPDATE = (
 
 
 def check_params(c: FeedCheck) -> dict[str, Any]:
-    # A 304 keeps the validators we sent; a 200 with an unchanged body may bring new ones.
-    cache = c.success and c.outcome == "unchanged"
+    # A 304 keeps the validators we sent; a 200 (its body new or unchanged) brings its own.
+    cache = c.success and c.outcome in ("ok", "unchanged")
     return {
         "fid": c.feed_id,
         "at": c.at,
