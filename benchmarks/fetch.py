@@ -818,6 +818,7 @@ def child_ours(a: argparse.Namespace) -> dict[str, Any]:
     new = 0
     errors: list[str] = []
     with make_app(settings) as app:
+        app.prepare_poll()  # as `aggregator poll` does: the HTTP stack loads during the sync
         app.sync_feeds()
         before = tree_cpu_snapshot()
         t0 = time.perf_counter()

@@ -345,3 +345,15 @@ def test_due_count_is_what_a_poll_would_take(app: App, server: LocalServer) -> N
     assert app.due_count() == 3
     assert len(poll(app)) == 3
     assert app.due_count() == 0 and app.due_count(all_feeds=True) == 3
+
+
+def test_prepare_poll_overlaps_start_up_and_is_harmless_unused(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, extract=False)
+    with make_app(s, now=clock) as a:  # prepared, never polled: closes cleanly
+        a.prepare_poll()
+    with make_app(s, now=clock) as a:
+        a.prepare_poll()
+        a.add_feed(server.route("/p", body=rss("a")), discover=False)
+        assert [r.status for r in poll(a)] == ["ok"]

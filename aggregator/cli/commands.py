@@ -131,6 +131,7 @@ def poll(
     Exits 1 only when every polled feed failed; each failure is reported on its own line.
     """
     with open_app() as a:
+        a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
         _sync_feeds(a)
         results = run_poll(
             a, all_feeds=all_feeds, extract=not no_extract, quiet=quiet, as_json=fmt == PollFmt.json
@@ -453,6 +454,7 @@ def daemon(
     from ..daemon import run_daemon
 
     with open_app() as a:
+        a.prepare_poll()
         _sync_feeds(a)
         run_daemon(a, extract=not no_extract, max_sleep=max_sleep)
 
@@ -495,6 +497,7 @@ def demo(
             allow_private_addresses=True,
         )
         with make_app(s) as a:
+            a.prepare_poll()
             a.sync_feeds(feeds_file)
             results = run_poll(a, all_feeds=True, extract=True, quiet=False, as_json=False)
             print_poll_summary(results)
