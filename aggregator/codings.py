@@ -44,18 +44,44 @@ class _Zlib:
         self._gzip = gzip
         self._d = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
         self._started = False
+        # deflate: RFC 9110 §8.4.1.2 "deflate" is zlib-wrapped (RFC 1950), but some servers
+        # send raw deflate (RFC 1951). The 2-byte zlib header tells them apart, and a read
+        # may end after its first byte, so the start is held until two bytes have come.
+        self._sniffing = not gzip
+        self._held = b""
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if not data:
             return
-        if not self._started:
-            self._started = True
-            # RFC 9110 "deflate" is zlib-wrapped, but some servers send raw deflate.
-            zlib_header = (
-                len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
-            )
-            if not self._gzip and not zlib_header:
-                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._started = True
+        if self._sniffing:
+            data = self._held + data
+            if len(data) < 2:
+                self._held = data
+                return
+            self._choose(data)
+        yield from self._inflate(data)
+
+    def finish(self) -> Iterator[bytes]:
+        if self._sniffing and self._held:
+            # A 1-byte body: too short for a zlib header, and for any whole stream too, so
+            # this ends in a DecodeError (bad or truncated), never a wait for more.
+            data = self._held
+            self._choose(data)
+            yield from self._inflate(data)
+        if self._started and not self._d.eof:
+            raise DecodeError(f"truncated {self._name} body")
+
+    def _choose(self, data: bytes) -> None:
+        self._sniffing = False
+        self._held = b""
+        zlib_header = (
+            len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
+        )
+        if not zlib_header:
+            self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
         while not self._d.eof:  # bytes after the end of the stream are ignored
             try:
                 out = self._d.decompress(data, _PIECE)
@@ -66,11 +92,6 @@ class _Zlib:
                 yield out
             if not data and len(out) < _PIECE:
                 break
-
-    def finish(self) -> Iterator[bytes]:
-        if self._started and not self._d.eof:
-            raise DecodeError(f"truncated {self._name} body")
-        return iter(())
 
     @property
     def _name(self) -> str:

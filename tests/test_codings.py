@@ -1,0 +1,95 @@
+"""aggregator.codings at the decoder level: a body split at every byte boundary decodes the
+same as one read (the network decides where reads end), a body too short to be a stream
+is a DecodeError, and no step yields more than one bounded piece however the body is fed."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+
+import pytest
+
+from aggregator import codings
+from aggregator.codings import DecodeError, decoder_for
+
+BODY = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>' * 20
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # no zlib header
+    return c.compress(data) + c.flush()
+
+
+# (Content-Encoding, encoder): both forms servers send as "deflate" (RFC 9110 §8.4.1.2).
+FORMS = [
+    pytest.param("deflate", zlib.compress, id="deflate-zlib"),
+    pytest.param("deflate", _raw_deflate, id="deflate-raw"),
+    pytest.param("gzip", gzip.compress, id="gzip"),
+]
+
+
+def decode(coding: str, chunks: Iterable[bytes]) -> bytes:
+    d = decoder_for([coding])
+    out = [piece for chunk in chunks for piece in d.feed(chunk)]
+    out.extend(d.finish())
+    return b"".join(out)
+
+
+def split_at(data: bytes, cut: int) -> Iterator[bytes]:
+    yield data[:cut]
+    yield data[cut:]
+
+
+@pytest.mark.parametrize(("coding", "encode"), FORMS)
+def test_every_split_point_decodes(coding: str, encode: Callable[[bytes], bytes]) -> None:
+    body = encode(BODY)
+    assert len(body) > 10
+    for cut in range(len(body) + 1):  # includes a 1-byte first read and empty chunks
+        assert decode(coding, split_at(body, cut)) == BODY, cut
+
+
+@pytest.mark.parametrize(("coding", "encode"), FORMS)
+def test_byte_by_byte_decodes(coding: str, encode: Callable[[bytes], bytes]) -> None:
+    body = encode(BODY)
+    assert decode(coding, (body[i : i + 1] for i in range(len(body)))) == BODY
+    # An empty read between bytes changes nothing.
+    assert decode(coding, (c for i in range(len(body)) for c in (b"", body[i : i + 1]))) == BODY
+
+
+@pytest.mark.parametrize("coding", ["deflate", "gzip"])
+def test_one_byte_body_is_a_decode_error(coding: str) -> None:
+    # No zlib, raw deflate or gzip stream fits in one byte (an empty raw deflate stream is 2).
+    for byte in range(256):
+        with pytest.raises(DecodeError, match=coding):
+            decode(coding, [bytes([byte])])
+
+
+@pytest.mark.parametrize("coding", ["deflate", "gzip"])
+def test_empty_body_is_empty(coding: str) -> None:
+    assert decode(coding, []) == b""
+    assert decode(coding, [b""]) == b""
+
+
+@pytest.mark.parametrize(("coding", "encode"), FORMS)
+@pytest.mark.parametrize("first", [1, 2, None], ids=["1-byte-first", "2-byte-first", "whole"])
+def test_bomb_comes_out_in_bounded_pieces(
+    coding: str, encode: Callable[[bytes], bytes], first: int | None
+) -> None:
+    """The body cap in fetch counts decoded pieces, so a bomb is stopped only if no step
+    yields more than _PIECE bytes, however the reads were cut."""
+    bomb = encode(b"\0" * (4 * 1024 * 1024))
+    assert len(bomb) < 10_000
+    d = decoder_for([coding])
+    chunks = [bomb] if first is None else [bomb[:first], bomb[first:]]
+    sizes = [len(piece) for chunk in chunks for piece in d.feed(chunk)]
+    assert list(d.finish()) == []
+    assert max(sizes) <= codings._PIECE
+    assert sum(sizes) == 4 * 1024 * 1024
+
+
+def test_truncated_deflate_is_an_error() -> None:
+    for encode in (zlib.compress, _raw_deflate):
+        body = encode(BODY)
+        with pytest.raises(DecodeError, match="truncated deflate body"):
+            decode("deflate", [body[:1], body[1:-4]])
