@@ -8,14 +8,16 @@ touch the store or retry: a failure is one ``FetchError`` the caller records.
 
 Address safety. Every hop is checked: literal IP hosts (in any form the C resolver
 accepts, such as ``2130706433`` or ``0x7f.1``) before connecting; host names when the
-connection is made. The transport's network backend resolves the name once with
-the event loop's ``getaddrinfo``, refuses if ANY address is non-public, and connects to
-the addresses it checked, so DNS rebinding cannot slip in between check and connect.
-When the environment configures a proxy (``HTTP_PROXY`` and friends, honoured through
-httpx ``trust_env``), the proxy resolves names itself; each hop is then resolved and
-checked here first, which leaves a rebinding gap between our lookup and the proxy's.
+connection is made. The transport's network backend resolves the name once through the
+fetcher's own resolver (:class:`_Resolver`: threads of its own, one lookup per name at a
+time, so a dead name server delays only the feeds of its names), refuses if ANY address
+is non-public, and connects to the addresses it checked, so DNS rebinding cannot slip in
+between check and connect. When the environment configures a proxy (``HTTP_PROXY`` and
+friends, honoured through httpx ``trust_env``), the proxy resolves names itself; each hop
+is then resolved and checked here first, which leaves a rebinding gap between our lookup
+and the proxy's.
 
-asyncio only: the resolver is the running loop's.
+asyncio only.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import logging
 import socket
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -148,25 +151,84 @@ def _check_all(options: FetchOptions, host: str, addresses: Iterable[IPAddress])
             raise _Refused(f"refused {reason} address {ip}{shown}")
 
 
-async def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:  # an IP literal needs no resolver round trip through the executor
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+def _getaddrinfo(host: str) -> tuple[IPAddress, ...]:
+    """The system resolver's addresses for ``host``, in its order; blocks its thread."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     found: dict[IPAddress, None] = {}
     for family, _, _, _, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6):
             found[ipaddress.ip_address(sockaddr[0])] = None
-    return list(found)
+    return tuple(found)
+
+
+#: How long a finished lookup keeps answering for its name: about one poll, so the feeds
+#: of a host share one lookup (and those of a dead name fail at once instead of each
+#: waiting out its deadline), while a host that moves is seen by a later poll.
+_RESOLVED_FOR = 30.0
+
+
+class _Resolver:
+    """Host names to addresses, on threads of its own; one lookup per name at a time.
+
+    ``getaddrinfo`` holds a thread for as long as the system resolver waits: tens of
+    seconds behind a dead name server. A fetch's deadline stops waiting for it but cannot
+    stop the thread. On the loop's default executor (cpu + 4 threads, shared with other
+    work such as the store's) a few such names took every thread, and every other host's
+    lookup queued behind them until its feeds timed out too. So here:
+
+    - IP literals (every spelling :func:`parse_ip_host` knows) are never looked up;
+    - a name has at most one lookup in flight, which all of its callers await (through
+      a shield: a caller that gives up does not cancel it for the others), and its
+      answer or error then serves the name for ``_RESOLVED_FOR`` seconds;
+    - lookups run on this resolver's executor of ``threads`` threads, ended by
+      :meth:`close` (a thread stuck in ``getaddrinfo`` ends when that returns).
+
+    A slow name thus holds one thread however many feeds it has, and delays those feeds
+    only: others wait for a thread only if ``threads`` distinct names are stuck at once.
+    This caches lookups, not verdicts: callers check the addresses on every hop.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="aggregator-resolve")
+        self._lookups: dict[str, asyncio.Future[tuple[IPAddress, ...]]] = {}
+
+    async def resolve(self, host: str) -> tuple[IPAddress, ...]:
+        ip = parse_ip_host(host)
+        if ip is not None:
+            return (ip,)
+        lookup = self._lookups.get(host)
+        if lookup is None:
+            lookup = self._lookups[host] = self._start(host)
+        return await asyncio.shield(lookup)
+
+    def _start(self, host: str) -> asyncio.Future[tuple[IPAddress, ...]]:
+        loop = asyncio.get_running_loop()
+        lookup = loop.run_in_executor(self._executor, _getaddrinfo, host)
+
+        def finished(done: asyncio.Future[tuple[IPAddress, ...]]) -> None:
+            if not done.cancelled():
+                done.exception()  # retrieved: every caller may have given up already
+            loop.call_later(_RESOLVED_FOR, self._forget, host, done)
+
+        lookup.add_done_callback(finished)
+        return lookup
+
+    def _forget(self, host: str, lookup: asyncio.Future[tuple[IPAddress, ...]]) -> None:
+        if self._lookups.get(host) is lookup:
+            del self._lookups[host]
+
+    def close(self) -> None:
+        """End the threads without waiting for lookups stuck in the system resolver."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _CheckingBackend(AsyncioBackend):
     """Resolves once, refuses if any address is non-public, then connects to the
     checked addresses in resolver order, so there is nothing left to rebind."""
 
-    def __init__(self, options: FetchOptions) -> None:
+    def __init__(self, options: FetchOptions, resolver: _Resolver) -> None:
         self._options = options
+        self._resolver = resolver
 
     async def connect_tcp(
         self,
@@ -178,7 +240,7 @@ class _CheckingBackend(AsyncioBackend):
     ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
-                addresses = await _resolve(host, port)
+                addresses = await self._resolver.resolve(host)
         except TimeoutError as e:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from e
         except OSError as e:
@@ -363,6 +425,10 @@ class Fetcher:
         self._now = now
         opts = self.options
         self._slots = _Slots(opts.per_host, opts.max_connections)
+        # Every caller awaiting a lookup holds a connection slot, so max_connections threads
+        # serve them all; as many again leave room for lookups still stuck in getaddrinfo
+        # after their feeds' deadlines have passed.
+        self._resolver = _Resolver(2 * opts.max_connections)
         env_proxies = urllib.request.getproxies() if opts.trust_env else {}
         # With a proxy the proxy connects, so names are checked before each hop instead.
         self._preflight = any(env_proxies.get(k) for k in ("http", "https", "all"))
@@ -372,7 +438,7 @@ class Fetcher:
             None
             if self._preflight
             else Http11Transport(
-                _CheckingBackend(opts),
+                _CheckingBackend(opts, self._resolver),
                 functools.partial(httpx.create_ssl_context, trust_env=opts.trust_env),
                 keep_per_origin=opts.per_host,
                 idle_origins=_IDLE_ORIGINS,
@@ -408,7 +474,10 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        try:
+            await self._client.aclose()
+        finally:
+            self._resolver.close()
 
     @property
     def stats(self) -> FetchStats:
@@ -493,9 +562,8 @@ class Fetcher:
     async def _exchange(
         self, url: str, target: httpx.URL, headers: dict[str, str], cache: CacheState | None
     ) -> _Final | _Redirect:
-        if self._preflight and parse_ip_host(target.host) is None:
-            port = target.port or (443 if target.scheme == "https" else 80)
-            addresses = await _resolve(target.raw_host.decode("ascii"), port)
+        if self._preflight:
+            addresses = await self._resolver.resolve(target.raw_host.decode("ascii"))
             _check_all(self.options, target.host, addresses)
         if self._direct is not None:
             # Straight to our transport: the client's send() wraps it in auth, redirect,

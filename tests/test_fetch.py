@@ -10,11 +10,14 @@ import gzip
 import hashlib
 import ipaddress
 import shutil
+import socket
 import ssl
 import subprocess
+import threading
 import time
 import tracemalloc
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, formatdate
@@ -606,6 +609,106 @@ def test_global_limit_across_hosts(server: LocalServer) -> None:
     run(go())
     assert server.max_in_flight == 3
     assert max(server.max_in_flight_by_host.values()) == 2
+
+
+class StuckResolver:
+    """The OS resolver (socket.getaddrinfo, not our code) with every name under
+    ``.slow.test`` stuck, as behind a dead name server, until ``release`` is set; then
+    they fail as glibc reports it. Other names resolve for real. Counts lookups per name."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.release = threading.Event()
+        self._names: list[str] = []  # list.append is atomic across resolver threads
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            self._names.append(name)
+            if name.endswith(".slow.test"):
+                self.release.wait(10)
+                raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            return real(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    @property
+    def lookups(self) -> Counter[str]:
+        return Counter(self._names)
+
+
+@pytest.fixture
+def stuck_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[StuckResolver]:
+    resolver = StuckResolver(monkeypatch)
+    yield resolver
+    resolver.release.set()  # let any lookup still stuck in its thread end
+
+
+def test_slow_names_delay_only_their_own_feeds(
+    server: LocalServer, stuck_resolver: StuckResolver
+) -> None:
+    """40 feeds on 20 dead names, then healthy feeds. Lookups used to share the loop's
+    default executor (at most 32 threads), so the stuck ones took every thread and
+    'localhost' queued behind them until its own deadline."""
+    server.route("/feed.xml", body=FEED)
+    dead = [f"http://feed{i}.slow.test:{server.port}/feed.xml" for i in range(20)] * 2
+    healthy = [server.url("/feed.xml", host="localhost")] * 4 + [server.url("/feed.xml")]
+
+    async def go() -> tuple[list[tuple[object, float]], ...]:
+        loop = asyncio.get_running_loop()
+        async with Fetcher(options(timeout=1.5)) as fetcher:
+            start = loop.time()
+            stuck = [asyncio.create_task(_timed(start, fetcher.fetch(u))) for u in dead]
+            await asyncio.sleep(0.1)  # every dead name's lookup is under way by now
+            start = loop.time()
+            fine = await asyncio.gather(*(_timed(start, fetcher.fetch(u)) for u in healthy))
+            timed_out = await asyncio.gather(*stuck)
+            stuck_resolver.release.set()  # the name server answers at last: a failure
+            start = loop.time()
+            again = await _timed(start, fetcher.fetch(dead[0]))
+        return fine, timed_out, [again]
+
+    fine, timed_out, [(again, again_s)] = run(go())
+    for outcome, elapsed in fine:
+        assert isinstance(outcome, FetchResult)
+        assert elapsed < 1.0
+    for outcome, elapsed in timed_out:
+        assert isinstance(outcome, FetchError)
+        assert "timed out" in outcome.message
+        assert 1.4 <= elapsed < 2.5
+    # Later feeds of a dead name get its lookup's answer, not a lookup of their own.
+    assert isinstance(again, FetchError)
+    assert "cannot resolve feed0.slow.test" in again.message
+    assert again_s < 1.0
+    lookups = stuck_resolver.lookups
+    assert lookups == Counter({f"feed{i}.slow.test": 1 for i in range(20)} | {"localhost": 1})
+    assert "127.0.0.1" not in lookups  # literal IP hosts are never resolved
+
+
+def test_literal_ip_hosts_in_any_spelling_are_not_resolved(
+    server: LocalServer, stuck_resolver: StuckResolver
+) -> None:
+    server.route("/feed.xml", body=FEED)
+    for host in ("2130706433", "0x7f.1", "127.1"):
+        assert run(fetch(server.url("/feed.xml", host=host))).body == FEED
+    assert stuck_resolver.lookups == Counter()
+
+
+def test_resolver_threads_end_with_the_fetcher(server: LocalServer) -> None:
+    server.route("/feed.xml", body=FEED)
+    url = server.url("/feed.xml", host="localhost")  # a name: each fetcher resolves it
+
+    async def go() -> tuple[int, int]:
+        before = threading.active_count()
+        for _ in range(5):
+            async with Fetcher(options()) as fetcher:
+                await asyncio.gather(*(fetcher.fetch(url) for _ in range(4)))
+        give_up = time.monotonic() + 2.0
+        while threading.active_count() > before and time.monotonic() < give_up:
+            await asyncio.sleep(0.01)
+        return before, threading.active_count()
+
+    before, after = run(go())
+    assert after == before
 
 
 # --------------------------------------------------------------------------- headers
