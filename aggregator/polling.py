@@ -21,11 +21,12 @@ import asyncio
 import logging
 import queue
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from . import schedule
 from .errors import ExtractError, FeedError, FetchError, ParseError
@@ -151,12 +152,53 @@ class Poller:
         # at once, on the loop thread: only bodies need holding back.
         held: set[int] = set()
 
+        # Feeds queue for their host BEFORE taking a place ahead: the fetcher lets only
+        # ``per_host`` requests at a time to one host, and feeds waiting for a slow host
+        # must not fill the places every other host's feeds need (80 feeds of one hanging
+        # host held back all others for four rounds of timeouts). ``queued`` counts them,
+        # so that claiming goes on while they wait.
+        hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+        per_host = app.settings.per_host
+        queued = [0]
+
         async def fetch(feed: Feed) -> None:
+            host = (urlsplit(feed.url).hostname or "").lower()
+            gate, users = hosts.setdefault(host, (asyncio.Semaphore(per_host), [0]))
+            users[0] += 1
+            queued[0] += 1
+            left = False
+            try:
+                await gate.acquire()
+            except BaseException:  # cancelled: the poll is being torn down
+                left = True
+                users[0] -= 1
+                raise
+            finally:
+                queued[0] -= 1
+
+            def leave_host() -> None:  # once the request is over, whatever came of it
+                nonlocal left
+                if not left:
+                    left = True
+                    gate.release()
+                    users[0] -= 1
+                    if not users[0]:
+                        del hosts[host]
+
+            try:
+                await fetch_admitted(feed, leave_host)
+            finally:
+                leave_host()
+
+        async def fetch_admitted(feed: Feed, leave_host: Callable[[], None]) -> None:
             await ahead.acquire()
             held.add(feed.id)
             stats.ahead_peak = max(stats.ahead_peak, len(held))
             try:
-                result = await fetcher.fetch(feed.url, feed.cache)
+                try:
+                    result = await fetcher.fetch(feed.url, feed.cache)
+                finally:
+                    leave_host()
                 known = None
                 if not unchanged(feed, result):
                     await parsing.acquire()
@@ -224,7 +266,7 @@ class Poller:
 
         try:
             while True:
-                if len(pending) < chunk and taken < len(candidates):
+                if len(pending) - queued[0] < chunk and taken < len(candidates):
                     begin(claim())  # room for another chunk
                 if not pending:
                     break

@@ -123,6 +123,34 @@ def test_permanent_redirect_adopted_after_consistent_polls(
     assert urls == [old, old, old, new]
 
 
+def test_feeds_of_a_hanging_host_do_not_hold_back_other_hosts(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    # 7 feeds on a host that never answers, listed first, then 3 on another host; at
+    # most 4 connections, 2 per host, one worker: 6 places ahead of the store in all.
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=1,
+        max_connections=4,
+        per_host=2,
+        workers=1,
+    )
+    server.route("/hang", hang=True)
+    server.route("/fast", body=rss("a"))
+    with make_app(s) as app:
+        for i in range(7):
+            app.add_feed(server.url(f"/hang?{i}", host="localhost"), discover=False)
+        for i in range(3):
+            app.add_feed(server.url(f"/fast?{i}"), discover=False)
+        order = [r.url for r in app.update_due()]
+    # the other host's feeds finish while the first two hanging requests still wait
+    assert ["fast" in u for u in order[:3]] == [True, True, True], order
+    assert len(order) == 10
+
+
 def test_temporary_redirect_never_rewrites(app: App, server: LocalServer, clock: Clock) -> None:
     new = server.route("/new", body=rss("a"))
     old = server.redirect("/old", new, status=302)
