@@ -276,8 +276,14 @@ class App:
         feed, created = self.store.add_feed(FeedSource(url=feed_url, name=name), self.now())
         return AddedFeed(feed=feed, created=created, discovered_from=found_from)
 
-    def remove_feed(self, url: str) -> None:
-        self.store.remove_feed(url)
+    def remove_feed(self, url: str) -> int:
+        """Remove a feed and its stories; returns how many of them carried user labels,
+        which stay in the label archive for training."""
+        return self.store.remove_feed(url, self.now())
+
+    def enable_feed(self, ref: int | str) -> Feed:
+        """Turn a stopped feed (disabled by hand or by the 30-day rule, or gone) back on."""
+        return self.store.enable_feed(ref, self.now())
 
     # --- the update pipeline ------------------------------------------------------------
 

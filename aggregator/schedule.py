@@ -5,10 +5,13 @@ Rules (DESIGN.md "Limits a user can rely on"):
 - interval: the user's override, else adaptive to the posting rate over the last two
   weeks (n posts since the oldest of them: aim to see each within half the mean gap),
   never below the publisher's own hints (RSS <ttl>, sy:updatePeriod, Cache-Control
-  max-age / Expires), clamped to [min, max] (5 min .. 24 h), plus up to ±10 % jitter
-  so feeds added together spread out;
-- errors: exponential backoff from the interval, capped at max; Retry-After (429/503) is
-  a floor; 410 Gone marks the feed gone; a feed failing for 30 days is disabled (kept);
+  max-age / Expires), clamped to [min, max] (5 min .. 24 h); the wait is that interval
+  with up to ±10 % jitter so feeds added together spread out, clamped again after the
+  jitter so it never leaves [min, max];
+- errors: exponential backoff from the interval, capped at max, with the same jitter and
+  clamp so feeds failing together do not retry together (never before 90 % of the
+  backoff); Retry-After (429/503) is a floor that jitter only pushes later (by up to
+  10 %); 410 Gone marks the feed gone; a feed failing for 30 days is disabled (kept);
 - permanent redirects (301/308) are adopted only after the same target was seen on 3 polls
   spanning at least a day, so a maintenance redirect does not lose the feed; 302/307
   never rewrite the URL (RFC 9110 §15.4).
@@ -71,13 +74,42 @@ def adaptive_interval(
     return _clamp(interval, policy)
 
 
-def jittered(feed_id: int, base: timedelta, now: datetime, policy: Policy) -> timedelta:
-    """Deterministic for (feed, time), so tests with a fixed clock are repeatable."""
+def _jitter_factor(feed_id: int, now: datetime, policy: Policy) -> float:
+    """In [1 - jitter, 1 + jitter]; deterministic for (feed, time), so tests with a fixed
+    clock are repeatable."""
     if policy.jitter <= 0:
-        return base
+        return 1.0
     rng = random.Random(f"{feed_id}:{now.isoformat()}")
     factor: float = 1 + rng.uniform(-policy.jitter, policy.jitter)
-    return base * factor
+    return factor
+
+
+def jittered(feed_id: int, base: timedelta, now: datetime, policy: Policy) -> timedelta:
+    """``base`` times up to ±jitter, unclamped; deterministic for (feed, time)."""
+    if policy.jitter <= 0:
+        return base
+    return base * _jitter_factor(feed_id, now, policy)
+
+
+def error_wait(
+    feed_id: int,
+    wait: timedelta,
+    retry_after: timedelta | None,
+    now: datetime,
+    policy: Policy,
+) -> timedelta:
+    """The wait before retrying a failed feed: the backoff ``wait`` with the success
+    path's ±jitter, clamped to [min, max] afterwards, so it lies in
+    [max(min, (1 - jitter) * wait), min(max, (1 + jitter) * wait)]: never before 90 % of
+    the backoff by default. A server's ``retry_after`` is a floor, never undercut: the same
+    draw, mapped onto [1, 1 + jitter], may only push it later, so feeds a host told to come
+    back at one instant do not all come back at that instant."""
+    factor = _jitter_factor(feed_id, now, policy)
+    out = _clamp(wait * factor, policy)
+    if retry_after is not None:
+        later = 1 + (factor - 1 + policy.jitter) / 2 if policy.jitter > 0 else 1.0
+        out = max(out, retry_after * later)
+    return out
 
 
 def backoff(error_count: int, base: timedelta, policy: Policy) -> timedelta:
@@ -102,7 +134,9 @@ def after_success(
     base: timedelta | None = None,
 ) -> FeedCheck:
     """``base``: an interval already known (a 304 reuses the last one: nothing new was
-    posted, so the rate estimate stands); else computed from ``post_dates``."""
+    posted, so the rate estimate stands); else computed from ``post_dates``. The wait is
+    ``base`` ± jitter, clamped to [min, max] after the jitter (clamping before it let
+    4.5 min or 26.4 h through); ``interval`` records ``base`` before jitter."""
     if base is None or feed.interval is not None:
         base = adaptive_interval(
             post_dates, now, policy, hints=(ttl, result.max_age), override=feed.interval
@@ -114,7 +148,7 @@ def after_success(
         feed_id=feed.id,
         at=now,
         outcome=outcome,
-        next_check=now + jittered(feed.id, base, now, policy),
+        next_check=now + _clamp(jittered(feed.id, base, now, policy), policy),
         status="active",
         error_count=0,
         first_error_at=None,
@@ -144,25 +178,29 @@ def after_error(
     post_dates: Sequence[datetime] = (),
     ms: int = 0,
 ) -> FeedCheck:
+    """``next_check`` is ``now`` plus :func:`error_wait`: the backoff with jitter, and no
+    sooner than a Retry-After the server gave."""
     count = feed.error_count + 1
     first = feed.first_error_at or now
     base = adaptive_interval(post_dates, now, policy, override=feed.interval)
-    wait = backoff(count, base, policy)
+    retry_after = None
     http_status = None
     status: str = "error"
     if isinstance(error, FetchError):
         http_status = error.http_status
         if error.retry_after_s is not None:
-            wait = max(wait, timedelta(seconds=error.retry_after_s))
+            retry_after = timedelta(seconds=error.retry_after_s)
         if error.gone:
             status = "gone"
     if status != "gone" and now - first >= policy.disable_after:
         status = "disabled"
+    wait = error_wait(feed.id, backoff(count, base, policy), retry_after, now, policy)
     return FeedCheck(
         feed_id=feed.id,
         at=now,
         outcome="error",
         next_check=now + wait,
+        not_before=now + retry_after if retry_after is not None else None,
         status=status,  # type: ignore[arg-type]
         error_count=count,
         first_error_at=first,

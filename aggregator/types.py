@@ -313,6 +313,7 @@ class FeedCheck:
     redirect_first_seen: datetime | None = None
     success: bool = False  # stamps last_success and keeps caching fields
     interval: timedelta | None = None  # the base interval chosen (before jitter)
+    not_before: datetime | None = None  # the server's Retry-After, if it gave one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

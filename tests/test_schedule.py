@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator import schedule
 from aggregator.errors import FetchError, ParseError
@@ -196,3 +198,144 @@ def test_redirect_interrupted_starts_over() -> None:
         post_dates=[],
     )
     assert (c.url, c.redirect_url, c.redirect_count) == (None, "https://elsewhere/feed", 1)
+
+
+# Jitter is seeded by (feed id, now), so "many seeds" means many feeds and many clocks.
+FEED_IDS = st.integers(min_value=1, max_value=10**9)
+CLOCKS = st.integers(min_value=0, max_value=10**9).map(lambda s: NOW + timedelta(seconds=s))
+NARROW = replace(P, min_interval=timedelta(minutes=10), max_interval=timedelta(hours=2))
+HISTORIES = st.sampled_from(
+    [
+        (),  # the default interval
+        tuple(posts(5000, timedelta(days=14))),  # busy: the base is min_interval
+        (NOW - timedelta(days=40),),  # quiet: the base is max_interval
+        tuple(posts(10, timedelta(hours=13.3))),  # in between
+    ]
+)
+
+
+def _at(dates: tuple[datetime, ...], now: datetime) -> list[datetime]:
+    return [d + (now - NOW) for d in dates]  # the same history relative to `now`
+
+
+@settings(max_examples=400)
+@given(
+    feed_id=FEED_IDS,
+    now=CLOCKS,
+    dates=HISTORIES,
+    override=st.sampled_from([None, timedelta(minutes=1), timedelta(minutes=45), P.max_interval]),
+    policy=st.sampled_from([P, NARROW]),
+)
+def test_success_interval_with_jitter_stays_in_bounds(
+    feed_id: int,
+    now: datetime,
+    dates: tuple[datetime, ...],
+    override: timedelta | None,
+    policy: schedule.Policy,
+) -> None:
+    f = feed(id=feed_id, interval=override)
+    c = schedule.after_success(
+        f, ok(), outcome="ok", now=now, policy=policy, post_dates=_at(dates, now)
+    )
+    assert c.interval is not None
+    assert policy.min_interval <= c.interval <= policy.max_interval
+    waited = c.next_check - now
+    assert policy.min_interval <= waited <= policy.max_interval
+    assert abs(waited - c.interval) <= c.interval * policy.jitter  # jitter, then the clamp
+
+
+def test_success_jitter_still_spreads_feeds_at_the_bounds() -> None:
+    busy, quiet = posts(5000, timedelta(days=14)), [NOW - timedelta(days=40)]
+    for dates, edge in ((busy, P.min_interval), (quiet, P.max_interval)):
+        waits = [
+            schedule.after_success(
+                feed(id=i), ok(), outcome="ok", now=NOW, policy=P, post_dates=dates
+            ).next_check
+            - NOW
+            for i in range(200)
+        ]
+        assert all(P.min_interval <= w <= P.max_interval for w in waits)
+        assert waits.count(edge) < 150  # the clamped half sits on the edge
+        assert len(set(waits)) > 50  # the other half is still spread
+
+
+def _error(retry_after_s: float | None) -> FetchError:
+    status = 500 if retry_after_s is None else 503
+    return FetchError("u", f"HTTP {status}", http_status=status, retry_after_s=retry_after_s)
+
+
+@settings(max_examples=400)
+@given(
+    feed_id=FEED_IDS,
+    now=CLOCKS,
+    dates=HISTORIES,
+    errors=st.integers(min_value=0, max_value=40),
+    retry_after_s=st.one_of(st.none(), st.integers(min_value=0, max_value=3 * 86400)),
+    policy=st.sampled_from([P, NARROW]),
+)
+def test_error_wait_is_jittered_backoff_floored_by_retry_after(
+    feed_id: int,
+    now: datetime,
+    dates: tuple[datetime, ...],
+    errors: int,
+    retry_after_s: int | None,
+    policy: schedule.Policy,
+) -> None:
+    f = feed(id=feed_id, error_count=errors, first_error_at=now - timedelta(hours=errors))
+    history = _at(dates, now)
+    c = schedule.after_error(f, _error(retry_after_s), now=now, policy=policy, post_dates=history)
+    unjittered = schedule.after_error(
+        f, _error(None), now=now, policy=replace(policy, jitter=0), post_dates=history
+    )
+    backoff = unjittered.next_check - now
+    waited = c.next_check - now
+    # The documented range: the backoff ± jitter, clamped to [min, max] ...
+    low = max(policy.min_interval, backoff * (1 - policy.jitter))
+    high = min(policy.max_interval, backoff * (1 + policy.jitter))
+    if retry_after_s is None:
+        assert low <= waited <= high
+    else:
+        # ... and never before Retry-After, which jitter only pushes later.
+        retry_after = timedelta(seconds=retry_after_s)
+        assert waited >= retry_after
+        assert low <= waited <= max(high, retry_after * (1 + policy.jitter))
+    assert c.error_count == errors + 1
+    assert c == schedule.after_error(
+        f, _error(retry_after_s), now=now, policy=policy, post_dates=history
+    )  # repeatable for a fixed clock
+
+
+@pytest.mark.parametrize(
+    ("errors", "dates", "backoff"),
+    [
+        (0, [], timedelta(hours=1)),
+        (3, [], timedelta(hours=8)),
+        (9, [], timedelta(hours=24)),  # capped: the jitter may only go below
+        (0, [NOW - timedelta(days=40)], timedelta(hours=24)),  # a quiet feed starts capped
+    ],
+    ids=["first-error", "fourth-error", "capped", "quiet-feed"],
+)
+def test_feeds_failing_together_do_not_retry_together(
+    errors: int, dates: list[datetime], backoff: timedelta
+) -> None:
+    waits = [
+        schedule.after_error(
+            feed(id=i, error_count=errors), _error(None), now=NOW, policy=P, post_dates=dates
+        ).next_check
+        - NOW
+        for i in range(200)
+    ]
+    assert len(set(waits)) > (150 if backoff < P.max_interval else 50)
+    assert all(backoff * 0.9 <= w <= min(backoff * 1.1, P.max_interval) for w in waits)
+
+
+def test_feeds_given_one_retry_after_spread_out_after_it() -> None:
+    """A host answering 503 + Retry-After to all its feeds must not get them all back at
+    the instant it named."""
+    waits = [
+        schedule.after_error(feed(id=i), _error(7200), now=NOW, policy=P).next_check - NOW
+        for i in range(200)
+    ]
+    assert len(set(waits)) > 150
+    assert min(waits) >= timedelta(hours=2)
+    assert max(waits) <= timedelta(hours=2.2)

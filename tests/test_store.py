@@ -128,7 +128,7 @@ def test_new_stories_get_their_own_ids_topics_and_search_rows(db_url: str) -> No
         ]
 
     s.save_update(check(a), records("a"))
-    s.remove_feed("https://a.example/f")  # the highest ids are free again
+    s.remove_feed("https://a.example/f", T0)  # the highest ids are free again
     s.upsert_feeds([FeedSource(url="https://a.example/f")], T0)
     first = s.save_update(check(b), records("b"))
     second = s.save_update(check(b, T0 + timedelta(hours=1)), records("c"))
@@ -474,10 +474,10 @@ def test_labels_survive_retagging(store) -> None:  # type: ignore[no-untyped-def
 def test_remove_feed_removes_its_stories(store) -> None:  # type: ignore[no-untyped-def]
     a = store.get_feed("https://a.example/feed")
     store.save_update(check(a.id), [StoryRecord(draft=draft("1", "Findable words here"))])
-    store.remove_feed(a.url)
+    store.remove_feed(a.url, T0)
     assert store.stories(StoryQuery(text="findable")) == []
     with pytest.raises(NotFoundError):
-        store.remove_feed(a.url)
+        store.remove_feed(a.url, T0)
 
 
 def test_naive_datetimes_are_refused(store) -> None:  # type: ignore[no-untyped-def]
@@ -610,6 +610,38 @@ def test_migration_4_moves_recent_fingerprints_to_simhash_scheme_2(db_url: str) 
     s.close()
 
 
+def test_migration_5_adds_feed_columns_and_label_archive(db_url: str) -> None:
+    """A version-4 database: feed.source_url, feed.not_before and label_archive are
+    added; a feed the 30-day rule had switched off (enabled cleared, as version 4 did)
+    gets the user's enabled flag back and stays disabled."""
+    from sqlalchemy import text
+
+    s = open_store(db_url)
+    s.upsert_feeds(
+        [FeedSource(url="https://a.example/f"), FeedSource(url="https://b.example/f")], T0
+    )
+    a, b = (f.id for f in s.feeds())
+    with s.engine.begin() as c:  # turn it into a version-4 database
+        c.execute(text("DELETE FROM schema_version WHERE version = 5"))
+        c.execute(text("DROP TABLE label_archive"))
+        c.execute(text("ALTER TABLE feed DROP COLUMN source_url"))
+        c.execute(text("ALTER TABLE feed DROP COLUMN not_before"))
+        c.execute(
+            text("UPDATE feed SET status = 'disabled', enabled = :f WHERE id = :b"),
+            {"f": False, "b": b},
+        )
+    s.close()
+
+    s = open_store(db_url)
+    fa, fb = s.get_feed(a), s.get_feed(b)
+    assert (fa.status, fa.enabled) == ("active", True)
+    assert (fb.status, fb.enabled) == ("disabled", True)
+    assert s.due_feed_ids(T0 + timedelta(days=1), include_not_due=True) == [a]
+    assert s.upsert_feeds([FeedSource(url="https://b.example/f")], T0) == (0, 0)
+    assert s.labelled_stories() == []  # the archive table is there, empty
+    s.close()
+
+
 def test_a_database_from_a_newer_aggregator_is_refused(db_url: str) -> None:
     from sqlalchemy import text
 
@@ -662,7 +694,8 @@ def test_save_checks_batches_story_less_outcomes(store) -> None:  # type: ignore
     assert len(store.fetch_log(a.id, limit=1000)) == FETCH_LOG_KEEP
     assert len(store.fetch_log(b.id, limit=1000)) == FETCH_LOG_KEEP
     assert store.fetch_log(b.id)[0].http_status == 503
-    # a disabled feed is switched off
+    # a feed disabled by the 30-day rule is never due again; ``enabled`` stays the
+    # user's own setting (feeds.yaml), so syncing the file does not turn it back on
     store.save_checks(
         [
             check(
@@ -676,7 +709,10 @@ def test_save_checks_batches_story_less_outcomes(store) -> None:  # type: ignore
             )
         ]
     )
-    assert store.get_feed(b.id).enabled is False
+    fb = store.get_feed(b.id)
+    assert (fb.status, fb.enabled) == ("disabled", True)
+    later = T0 + timedelta(days=60)
+    assert b.id not in store.due_feed_ids(later, include_not_due=True)
 
 
 def test_opening_a_new_store_stays_light(tmp_path) -> None:  # type: ignore[no-untyped-def]

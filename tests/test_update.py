@@ -72,10 +72,63 @@ def test_retry_after_is_respected(app: App, server: LocalServer, clock: Clock) -
     clock.advance(minutes=59)
     assert poll(app) == []  # not due: no request to that feed before Retry-After
     assert len(server.requests_for("/feed")) == 1
-    clock.advance(minutes=2)
+    clock.advance(minutes=8)  # jitter may push the retry up to 10 % past Retry-After
     server.route("/feed", body=rss("a"))
     (r,) = poll(app)
     assert r.status == "ok" and r.new == 1
+
+
+def test_retry_after_binds_poll_all_too(app: App, server: LocalServer, clock: Clock) -> None:
+    url = server.route("/feed", status=503, headers={"Retry-After": "86400"})
+    app.add_feed(url, discover=False)
+    (r,) = poll(app)
+    assert r.status == "error"
+    clock.advance(minutes=1)
+    # `poll --all` polls feeds that are not due, but not before the server's Retry-After
+    assert list(app.update_due(all_feeds=True)) == []
+    app.enable_feed(url)  # nor does turning the feed back on by hand
+    assert list(app.update_due(all_feeds=True)) == []
+    assert len(server.requests_for("/feed")) == 1
+    clock.advance(days=1)
+    server.route("/feed", body=rss("a"))
+    (r,) = list(app.update_due(all_feeds=True))
+    assert r.status == "ok"
+    clock.advance(minutes=1)  # a success clears it: --all may poll at once again
+    assert [r.status for r in app.update_due(all_feeds=True)] == ["unchanged"]
+
+
+def test_feeds_enable_cli_turns_a_gone_feed_back_on(
+    tmp_path: Path,
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from aggregator.cli import main
+
+    url = server.route("/feed", status=410)
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, extract=False)
+    with make_app(s) as app:
+        app.add_feed(url, discover=False)
+        list(app.update_due())
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "none.yaml"))
+    (tmp_path / "none.yaml").write_text("feeds: []\n")
+
+    def cli(*argv: str) -> tuple[int, str]:
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        return code, capsys.readouterr().out
+
+    assert json.loads(cli("feeds", "list", "--format", "json")[1])[0]["status"] == "gone"
+    assert cli("feeds", "enable", url) == (0, f"enabled: {url}\n")
+    (feed,) = json.loads(cli("feeds", "list", "--format", "json")[1])
+    assert (feed["status"], feed["error_count"]) == ("active", 0)
+    assert cli("feeds", "enable", "https://nowhere.example/feed")[0] != 0
 
 
 def test_backoff_grows_and_success_resets(app: App, server: LocalServer, clock: Clock) -> None:
@@ -121,6 +174,89 @@ def test_permanent_redirect_adopted_after_consistent_polls(
         clock.advance(hours=10)
     # polls at 0 h, 10 h, 20 h see it (3 polls, but < a day); the 4th, at 30 h, adopts it
     assert urls == [old, old, old, new]
+
+
+def _yaml_app(tmp_path: Path, clock: Clock, url: str) -> App:
+    (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - name: X\n    url: {url}\n")
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        feeds_path=tmp_path / "feeds.yaml",
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=3,
+    )
+    return make_app(s, now=clock)
+
+
+def test_adopted_redirect_survives_feeds_yaml_sync(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    new = server.route("/new", body=rss("a"))
+    old = server.redirect("/old", new, status=301)
+    with _yaml_app(tmp_path, clock, old) as app:
+        for _ in range(4):
+            app.sync_feeds()  # as every `aggregator poll` does first
+            list(app.update_due(all_feeds=True))
+            clock.advance(hours=10)
+        assert [f.url for f in app.feeds()] == [new]
+        # feeds.yaml still lists the old URL: the sync finds the adopted feed by it
+        assert app.sync_feeds() == (0, 0)
+        assert [f.url for f in app.feeds()] == [new]
+        # and a change to its entry there reaches it
+        (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - name: Renamed\n    url: {old}\n")
+        assert app.sync_feeds() == (0, 1)
+        assert [(f.url, f.name) for f in app.feeds()] == [(new, "Renamed")]
+        assert app.add_feed(old, discover=False).created is False
+        app.remove_feed(old)  # the URL the user knows still names it
+        assert app.feeds() == []
+
+
+def test_feed_disabled_after_30_days_stays_disabled_across_syncs(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    url = server.route("/feed", status=500)
+    with _yaml_app(tmp_path, clock, url) as app:
+        app.sync_feeds()
+        while app.feeds()[0].status != "disabled":
+            (r,) = list(app.update_due())
+            assert r.next_check is not None
+            clock.t = r.next_check
+        assert clock() - datetime(2026, 11, 28, 12, tzinfo=UTC) >= timedelta(days=30)
+        requests = len(server.requests_for("/feed"))
+        for _ in range(3):
+            clock.advance(days=2)
+            assert app.sync_feeds() == (0, 0)  # feeds.yaml's enabled: true is not news
+            assert list(app.update_due()) == []
+            assert list(app.update_due(all_feeds=True)) == []
+        feed = app.feeds()[0]
+        assert (feed.status, feed.enabled) == ("disabled", True)
+        assert len(server.requests_for("/feed")) == requests
+        # turned back on by hand: due at once, errors forgotten
+        server.route("/feed", body=rss("a"))
+        feed = app.enable_feed(url)
+        assert (feed.status, feed.error_count) == ("active", 0)
+        (r,) = list(app.update_due())
+        assert (r.status, r.new) == ("ok", 1)
+
+
+def test_feeds_yaml_enabled_false_then_true_reactivates(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    url = server.route("/feed", status=410)
+    with _yaml_app(tmp_path, clock, url) as app:
+        app.sync_feeds()
+        list(app.update_due())
+        assert app.feeds()[0].status == "gone"
+        (tmp_path / "feeds.yaml").write_text(
+            f"feeds:\n  - name: X\n    url: {url}\n    enabled: false\n"
+        )
+        assert app.sync_feeds() == (0, 1)
+        assert (app.feeds()[0].enabled, app.feeds()[0].status) == (False, "gone")
+        (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - name: X\n    url: {url}\n")
+        server.route("/feed", body=rss("a"))
+        assert app.sync_feeds() == (0, 1)
+        assert [r.status for r in app.update_due()] == ["ok"]
 
 
 def test_feeds_of_a_hanging_host_do_not_hold_back_other_hosts(

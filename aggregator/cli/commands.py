@@ -386,8 +386,22 @@ def feeds_remove(
 ) -> None:
     """Remove a feed and its stories."""
     with open_app() as a:
-        a.remove_feed(url)
-    out.print(f"removed: {url}", highlight=False)
+        kept = a.remove_feed(url)
+    note = f" (the labels of {kept} stories are kept for training)" if kept else ""
+    out.print(f"removed: {url}{note}", highlight=False)
+
+
+@feeds_app.command("enable")
+def feeds_enable(
+    refs: Annotated[list[str], typer.Argument(help="Feeds by URL (current or subscribed) or id.")],
+) -> None:
+    """Turn feeds back on after the 30-day rule disabled them or a 410 marked them gone:
+    each is due at once, its error count cleared. (feeds.yaml's `enabled: false` wins
+    again at the next sync: set it to true there instead.)"""
+    with open_app() as a:
+        for ref in refs:
+            feed = a.enable_feed(int(ref) if ref.isdigit() else ref)
+            out.print(f"enabled: {feed.url}", highlight=False)
 
 
 @feeds_app.command("import")

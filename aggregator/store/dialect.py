@@ -191,13 +191,33 @@ _TABLES = (
     tables.StoryTopicRow,
     tables.LabelRow,
     tables.FetchLogRow,
+    tables.LabelArchiveRow,
 )
+
+
+def _m5_feeds_and_label_archive(conn: Connection) -> None:
+    """``feed.source_url`` remembers the subscribed URL across an adopted redirect,
+    ``feed.not_before`` a server's Retry-After (which ``poll --all`` must honour too),
+    ``label_archive`` the labels of removed feeds' stories; and the 30-day rule now
+    only sets the status: ``enabled`` is the user's setting alone
+    (clearing it made every feeds.yaml sync take the file's ``enabled: true`` for the
+    user turning the feed back on)."""
+    have = _columns(conn, "feed")
+    if "source_url" not in have:
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN source_url TEXT")
+    if "not_before" not in have:
+        kind = "TIMESTAMP" if conn.dialect.name == "postgresql" else "DATETIME"  # naive UTC
+        conn.exec_driver_sql(f"ALTER TABLE feed ADD COLUMN not_before {kind}")
+    conn.execute(text("UPDATE feed SET enabled = :t WHERE status = 'disabled'"), {"t": True})
+    tables.table(tables.LabelArchiveRow).create(conn, checkfirst=True)
+
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
     (3, "remember each feed's base polling interval", _m3_poll_interval),
     (4, "SimHash scheme 2 fingerprints", _m4_simhash_v2),
+    (5, "feed source URL and Retry-After, label archive", _m5_feeds_and_label_archive),
 ]
 
 

@@ -16,7 +16,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    false,
     func,
     select,
     true,
@@ -79,10 +78,8 @@ CHECK_UPDATE = (
     .values(
         last_check=bindparam("at"),
         next_check=bindparam("next_check"),
+        not_before=bindparam("not_before"),
         status=bindparam("status"),
-        enabled=case(
-            (bindparam("disable", type_=Boolean) == true(), false()), else_=FEED.c.enabled
-        ),
         error_count=bindparam("error_count"),
         first_error_at=bindparam("first_error_at"),
         last_error=bindparam("last_error"),
@@ -119,8 +116,8 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
         "fid": c.feed_id,
         "at": c.at,
         "next_check": c.next_check,
+        "not_before": c.not_before,
         "status": c.status,
-        "disable": c.status == "disabled",
         "error_count": c.error_count,
         "first_error_at": c.first_error_at,
         "last_error": c.last_error,

@@ -62,6 +62,7 @@ from .rows import (
 from .tables import (
     FeedRow,
     FetchLogRow,
+    LabelArchiveRow,
     LabelRow,
     StoryRow,
     StoryTopicRow,
@@ -87,6 +88,7 @@ _KNOWN = select(SC.key, SC.content_hash).where(
 )
 _FEED_URL = select(FC.url).where(FC.id == bindparam("fid"))
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
+
 _RECENT_HASHES = (
     select(SC.key, SC.content_hash)
     .where(SC.feed_id == bindparam("feed_id"))
@@ -122,6 +124,44 @@ _OWN_CLUSTERS = (
 _JOIN_CLUSTER = (
     update(_STORY).where(_STORY.c.id == bindparam("sid")).values(cluster_id=bindparam("cid"))
 )
+
+
+def _feed_ref(ref: int | str) -> Any:
+    """A feed by id, or by URL: its current one or the one it was subscribed under."""
+    if isinstance(ref, int):
+        return FC.id == ref
+    return or_(FC.url == ref, FC.source_url == ref)
+
+
+def _archived_story(r: LabelArchiveRow) -> Story:
+    first_seen = r.first_seen or r.archived
+    assert r.id is not None and first_seen is not None
+    return Story(
+        id=-r.id,
+        feed_id=0,
+        feed_url=r.feed_url,
+        feed_title=None,
+        key=f"archived:{r.id}",
+        guid=None,
+        link=r.link,
+        canonical_url=None,
+        title=r.title,
+        author=None,
+        published=r.published,
+        first_seen=first_seen,
+        summary=r.summary,
+        content=r.content,
+        full_text=r.full_text,
+        extraction_status="skipped",
+        extraction_error=None,
+        categories=tuple(r.categories or ()),
+    )
+
+
+def _reactivate(row: FeedRow, now: datetime) -> None:
+    if row.status in ("disabled", "gone", "error"):
+        row.status = "active"
+    row.error_count, row.first_error_at, row.next_check = 0, None, now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,28 +255,49 @@ class SqlStore:
     # --- feeds --------------------------------------------------------------------------
 
     def upsert_feeds(self, sources: Sequence[FeedSource], now: datetime) -> tuple[int, int]:
+        """Add the sources' feeds and update the settings they carry (name, topics,
+        interval, enabled). A feed is found by its URL or by the URL it was subscribed
+        under before a permanent redirect was adopted. Only the user's settings are
+        compared: the 30-day rule's ``disabled`` status stays until the file turns the
+        feed from ``enabled: false`` to true or ``feeds enable`` is run."""
         added = changed = 0
         with self._write() as s:
-            rows = {r.url: r for r in s.exec(mselect(FeedRow))}
+            rows: dict[str, FeedRow] = {}
+            for r in s.exec(mselect(FeedRow)):
+                rows[r.url] = r
+                if r.source_url:
+                    rows.setdefault(r.source_url, r)
             for src in sources:
                 row = rows.get(src.url)
                 interval_s = int(src.interval.total_seconds()) if src.interval else None
                 if row is None:
-                    s.add(new_feed_row(src, now))
+                    rows[src.url] = row = new_feed_row(src, now)
+                    s.add(row)
                     added += 1
                     continue
                 new = (src.name, list(src.topics), interval_s, src.enabled)
                 if (row.name, row.topics, row.interval_s, row.enabled) != new:
+                    if src.enabled and not row.enabled:
+                        _reactivate(row, now)
                     row.name, row.topics, row.interval_s, row.enabled = new
-                    if src.enabled and row.status == "disabled":
-                        row.status, row.error_count, row.first_error_at = "active", 0, None
-                        row.next_check = now
                     changed += 1
         return added, changed
 
+    def enable_feed(self, ref: int | str, now: datetime) -> Feed:
+        """Turn a feed back on, whatever stopped it (``enabled: false``, the 30-day rule,
+        410 Gone): due at once, its error count cleared."""
+        with self._write() as s:
+            row = s.exec(mselect(FeedRow).where(_feed_ref(ref))).first()
+            if row is None:
+                raise NotFoundError(f"no feed {ref}")
+            row.enabled = True
+            _reactivate(row, now)
+            s.flush()
+            return feed_from_row(row, 0)
+
     def add_feed(self, source: FeedSource, now: datetime) -> tuple[Feed, bool]:
         with self._write() as s:
-            row = s.exec(mselect(FeedRow).where(FC.url == source.url)).first()
+            row = s.exec(mselect(FeedRow).where(_feed_ref(source.url))).first()
             created = row is None
             if row is None:
                 row = new_feed_row(source, now)
@@ -244,15 +305,38 @@ class SqlStore:
                 s.flush()
             return feed_from_row(row, 0), created
 
-    def remove_feed(self, url: str) -> None:
+    def remove_feed(self, url: str, now: datetime) -> int:
+        """Delete a feed and its stories; the labels users gave any of them move to the
+        label archive with the text training reads (returns how many stories had
+        labels)."""
         with self._write() as s:
-            row = s.exec(mselect(FeedRow).where(FC.url == url)).first()
+            row = s.exec(mselect(FeedRow).where(_feed_ref(url))).first()
             if row is None:
                 raise NotFoundError(f"no feed with URL {url}")
+            kept = self._labels_of(s, SC.feed_id == row.id)
+            for ls in kept:
+                st = ls.story
+                s.add(
+                    LabelArchiveRow(
+                        feed_url=row.url,
+                        link=st.link,
+                        title=st.title,
+                        summary=st.summary,
+                        content=st.content,
+                        full_text=st.full_text,
+                        categories=list(st.categories),
+                        positive=list(ls.positive),
+                        negative=list(ls.negative),
+                        published=st.published,
+                        first_seen=st.first_seen,
+                        archived=now,
+                    )
+                )
             ids = list(s.exec(mselect(SC.id).where(SC.feed_id == row.id)))
             dialect.delete_search_index(s.connection(), [i for i in ids if i is not None])
             s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
             s.delete(row)
+        return len(kept)
 
     def feeds(self) -> list[Feed]:
         with self._read() as s:
@@ -262,8 +346,7 @@ class SqlStore:
 
     def get_feed(self, ref: int | str) -> Feed:
         with self._read() as s:
-            cond = FC.id == ref if isinstance(ref, int) else FC.url == ref
-            row = s.exec(mselect(FeedRow).where(cond)).first()
+            row = s.exec(mselect(FeedRow).where(_feed_ref(ref))).first()
             if row is None:
                 raise NotFoundError(f"no feed {ref}")
             n = s.execute(
@@ -280,6 +363,8 @@ class SqlStore:
         )
         if not include_not_due:
             q = q.where(or_(col(FC.next_check).is_(None), col(FC.next_check) <= now))
+        # a server's Retry-After binds `poll --all` and `feeds enable` too
+        q = q.where(or_(col(FC.not_before).is_(None), col(FC.not_before) <= now))
         return q.order_by(col(FC.next_check).asc().nulls_first(), FC.id)
 
     def due_feed_ids(
@@ -642,6 +727,8 @@ class SqlStore:
                 clash = conn.execute(_FEED_ID_BY_URL, {"url": check.url}).first()
                 if clash is None:
                     extra["url"] = check.url
+                    # SET sees the row as it was: the first URL subscribed stays known
+                    extra["source_url"] = func.coalesce(FEED.c.source_url, FEED.c.url)
             if check.success and check.title:
                 extra["title"] = check.title
             if check.success and check.site:
@@ -813,16 +900,33 @@ class SqlStore:
                     s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
 
     def labelled_stories(self) -> list[LabelledStory]:
+        """Every story a user labelled, then the archived ones of removed feeds (their
+        ``story.id`` is minus the archive row's id: no stored story has it)."""
         with self._read() as s:
-            names = {v: k for k, v in self._topic_map(s).items()}
-            by_story: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-            for r in s.exec(mselect(LabelRow).order_by(LC.id)):
-                by_story[r.story_id][0 if r.value else 1].append(names[r.topic_id])
-            stories = {
-                st.id: st
-                for chunk in chunks(list(by_story), 500)
-                for st in self._select_stories(s, col(SC.id).in_(chunk))
-            }
+            out = self._labels_of(s)
+            for r in s.exec(mselect(LabelArchiveRow).order_by(col(LabelArchiveRow.id))):
+                out.append(
+                    LabelledStory(
+                        story=_archived_story(r),
+                        positive=tuple(r.positive),
+                        negative=tuple(r.negative),
+                    )
+                )
+        return out
+
+    def _labels_of(self, s: Session, *conds: Any) -> list[LabelledStory]:
+        names = {v: k for k, v in self._topic_map(s).items()}
+        by_story: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        q = mselect(LabelRow).order_by(LC.id)
+        if conds:
+            q = q.join(StoryRow, col(SC.id) == LC.story_id).where(*conds)
+        for r in s.exec(q):
+            by_story[r.story_id][0 if r.value else 1].append(names[r.topic_id])
+        stories = {
+            st.id: st
+            for chunk in chunks(list(by_story), 500)
+            for st in self._select_stories(s, col(SC.id).in_(chunk))
+        }
         return [
             LabelledStory(story=stories[i], positive=tuple(p), negative=tuple(n))
             for i, (p, n) in by_story.items()

@@ -47,6 +47,9 @@ class FeedRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(sa_type=Text, unique=True)
+    # The URL the user subscribed to (feeds.yaml, OPML, `feeds add`) once a permanent
+    # redirect has moved ``url`` away from it: syncing feeds.yaml still finds the feed.
+    source_url: str | None = Field(default=None, sa_type=Text)
     name: str | None = Field(default=None, sa_type=Text)
     title: str | None = Field(default=None, sa_type=Text)
     site: str | None = Field(default=None, sa_type=Text)
@@ -59,6 +62,8 @@ class FeedRow(SQLModel, table=True):
     interval_s: int | None = None  # user override
     poll_interval_s: int | None = None  # the base interval last chosen (before jitter)
     next_check: datetime | None = _dt(index=True)
+    # A server's Retry-After: no request before it, not even from `poll --all`.
+    not_before: datetime | None = _dt()
     last_check: datetime | None = _dt()
     last_success: datetime | None = _dt()
     error_count: int = 0
@@ -139,6 +144,28 @@ class LabelRow(SQLModel, table=True):
     topic_id: int = Field(foreign_key="topic.id", ondelete="CASCADE")
     value: bool
     created: datetime | None = _dt()
+
+
+class LabelArchiveRow(SQLModel, table=True):
+    """The labels of a story whose feed was removed, with what training reads of the
+    story: user labels are kept forever, and ``aggregator train`` still learns from
+    them. Topics by name, so that a later taxonomy change cannot re-point them."""
+
+    __tablename__ = "label_archive"
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_url: str = Field(sa_type=Text)
+    link: str | None = Field(default=None, sa_type=Text)
+    title: str = Field(sa_type=Text)
+    summary: str | None = Field(default=None, sa_type=Text)
+    content: str | None = Field(default=None, sa_type=Text)
+    full_text: str | None = Field(default=None, sa_type=Text)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    positive: list[str] = Field(default_factory=list, sa_type=JSON)
+    negative: list[str] = Field(default_factory=list, sa_type=JSON)
+    published: datetime | None = _dt()
+    first_seen: datetime | None = _dt()
+    archived: datetime | None = _dt()
 
 
 class FetchLogRow(SQLModel, table=True):
