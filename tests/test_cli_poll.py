@@ -1,0 +1,119 @@
+"""`aggregator poll` and `feeds list` as a user sees them: the progress bar on a real
+terminal (a pty), the polling columns of `feeds list --format json`, and the configured
+User-Agent reaching the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from httpserver import LocalServer
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+
+RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+    b"<item><title>a</title><guid>g1</guid></item></channel></rss>"
+)
+
+
+def _env(tmp_path: Path, *urls: str) -> dict[str, str]:
+    (tmp_path / "feeds.yaml").write_text(
+        "feeds:\n" + "".join(f"  - url: {u}\n" for u in urls), encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    env.update(
+        AGGREGATOR_DATA_DIR=str(tmp_path / "data"),
+        AGGREGATOR_FEEDS=str(tmp_path / "feeds.yaml"),
+        AGGREGATOR_ALLOW_PRIVATE_ADDRESSES="1",
+        AGGREGATOR_EXTRACT="0",
+        COLUMNS="100",
+        TERM="xterm-256color",
+    )
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def _aggregator(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_poll_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, server: LocalServer) -> None:
+    env = _env(tmp_path, server.route("/a.xml", body=RSS), server.url("/missing.xml"))
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "poll"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(slave)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        stdout, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    # the bar's last frame: feeds done of the total, new stories and errors so far
+    assert "polling" in terminal and "2/2" in terminal, terminal
+    assert "1 new · 1 errors" in terminal, terminal
+    assert "2 feeds, 1 new stories, 1 failed" in stdout.decode()
+    # not a terminal (a pipe, as in scripts): no bar, no control sequences
+    piped = _aggregator(env, "poll", "--all")
+    assert "polling" not in piped.stderr and "\x1b[" not in piped.stderr
+    quiet = _aggregator(env, "poll", "--all", "--quiet")
+    assert (quiet.returncode, quiet.stdout) == (0, "")
+
+
+def test_feeds_list_json_shows_the_polling_state(tmp_path: Path, server: LocalServer) -> None:
+    ok, bad = server.route("/a.xml", body=RSS), server.route("/b.xml", status=500)
+    env = _env(tmp_path, ok, bad)
+    before = datetime.now().astimezone()
+    assert _aggregator(env, "poll").returncode == 0
+    listed = json.loads(_aggregator(env, "feeds", "list", "--format", "json").stdout)
+    by_url = {f["url"]: f for f in listed}
+    a, b = by_url[ok], by_url[bad]
+    assert (a["status"], a["error_count"], a["last_error"], a["stories"]) == ("active", 0, None, 1)
+    assert (b["status"], b["error_count"], b["stories"]) == ("error", 1, 0)
+    assert "500" in b["last_error"] and b["last_success"] is None
+    assert datetime.fromisoformat(a["last_success"]) >= before
+    for f in (a, b):
+        assert datetime.fromisoformat(f["next_check"]) > datetime.fromisoformat(f["last_check"])
+
+
+def test_configured_user_agent_reaches_the_server(tmp_path: Path, server: LocalServer) -> None:
+    url = server.route("/f.xml", body=RSS)
+    agent = "IndustryWatch/2.1 (+mailto:ops@example.org)"
+    s = Settings.from_env(
+        {"AGGREGATOR_USER_AGENT": agent},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        extract=False,
+    )
+    with make_app(s) as app:
+        app.add_feed(url, discover=False)
+        list(app.update_due())
+    assert server.requests_for("/f.xml")[0].headers.get("user-agent") == agent
