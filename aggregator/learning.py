@@ -58,32 +58,52 @@ class Learning:
     # --- training data ------------------------------------------------------------------
 
     def examples(self) -> list[Example]:
-        """Every training example with its source: user, feed-category, seed."""
+        """Every training example with its source: user, feed-category, seed.
+
+        A labelled story's feed categories still count for the topics its labels leave
+        open (a second, feed-category example of the same story). Labels of topics the
+        taxonomy no longer has are skipped with a warning, and kept."""
         from .examples import load_seed_examples
 
         taxonomy = self.app.taxonomy
         out: list[Example] = []
-        labelled: set[int] = set()
+        labels: dict[int, set[str]] = {}
+        dropped: set[str] = set()
         for ls in self.app.labelled():
-            labelled.add(ls.story.id)
-            out.append(
-                Example(
-                    doc=self.app.document(ls.story),
-                    topics=ls.positive,
-                    negative=ls.negative,
-                    source="user",
+            dropped.update(t for t in (*ls.positive, *ls.negative) if taxonomy.get(t) is None)
+            positive = tuple(t for t in ls.positive if taxonomy.get(t) is not None)
+            negative = tuple(t for t in ls.negative if taxonomy.get(t) is not None)
+            labels[ls.story.id] = {taxonomy.canonical(t) for t in (*positive, *negative)}
+            if positive or negative:
+                out.append(
+                    Example(
+                        doc=self.app.document(ls.story),
+                        topics=positive,
+                        negative=negative,
+                        source="user",
+                    )
                 )
+            if ls.story.id < 0:  # archived with a removed feed: not among stored stories
+                out.extend(self._category_example(ls.story, labels[ls.story.id]))
+        if dropped:
+            log.warning(
+                "user labels of topics no longer in the taxonomy are skipped: %s",
+                ", ".join(sorted(dropped)),
             )
         for story in self.app.stories(StoryQuery(limit=None)):
-            if story.id in labelled or not story.categories:
-                continue
-            mapped = taxonomy.topics_for_categories(story.categories)
-            if mapped:
-                out.append(
-                    Example(doc=self.app.document(story), topics=mapped, source="feed-category")
-                )
+            out.extend(self._category_example(story, labels.get(story.id, set())))
         out.extend(load_seed_examples(self.app.settings.models_dir))
         return out
+
+    def _category_example(self, story: Story, labelled: set[str]) -> list[Example]:
+        """The story's feed categories mapped to topics, less those a user labelled."""
+        if not story.categories:
+            return []
+        mapped = self.app.taxonomy.topics_for_categories(story.categories)
+        topics = tuple(t for t in mapped if t not in labelled)
+        if not topics:
+            return []
+        return [Example(doc=self.app.document(story), topics=topics, source="feed-category")]
 
     # --- train / evaluate ---------------------------------------------------------------
 
