@@ -3,8 +3,10 @@ label --suggest, train (with re-tagging), evaluate and explain."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,6 +166,121 @@ def test_classify_jsonl_contract_and_bad_lines(
 
     code, _, err = run(capsys, "classify", str(env / "missing.jsonl"))
     assert code == 2 and "cannot read" in err
+
+
+def classify_bytes(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    data: bytes,
+    *,
+    stdin: bool,
+) -> tuple[int, str, str]:
+    """Run ``classify`` on raw bytes, from a file or from stdin."""
+    if stdin:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+        return run(capsys, "classify", "-")
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(data)
+    return run(capsys, "classify", str(src))
+
+
+@pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
+def test_classify_invalid_utf8_is_one_bad_line(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: bool
+) -> None:
+    data = (
+        b'{"id":"a","title":"DNS resolver"}\n'
+        b'{"id":"b","title":"caf\xe9 DNS"}\n'  # Latin-1, not UTF-8
+        b'{"id":"c","title":"DNS"}\n'
+    )
+    code, out, err = classify_bytes(capsys, monkeypatch, env, data, stdin=stdin)
+    assert code == 1
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ["a", "c"]
+    assert "line 2: not valid UTF-8" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
+def test_classify_skips_a_utf8_bom(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: bool
+) -> None:
+    data = b'\xef\xbb\xbf{"id":"a","title":"DNS resolver"}\r\n{"id":"b","title":"DNS"}\r\n'
+    code, out, err = classify_bytes(capsys, monkeypatch, env, data, stdin=stdin)
+    assert (code, err) == (0, "")
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ["a", "b"]
+
+
+def test_classify_output_is_valid_utf8_json_for_lone_surrogates(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = env / "in.jsonl"
+    src.write_text(
+        '{"id":"a","title":"DNS"}\n'
+        '{"id":"\\ud800","title":"x \\udfff DNS"}\n'
+        '{"id":"caf\\u00e9","title":"DNS"}\n'
+    )
+    code, out, err = run(capsys, "classify", str(src))
+    assert (code, err) == (0, "")
+    out.encode("utf-8")  # strict: no lone surrogate reached stdout
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ["a", "\ud800", "caf\u00e9"]
+
+
+def test_classify_echoes_ids_as_given(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids: list[object] = ["a", 42, None, 1.5, True, -7, "42"]
+    lines = [json.dumps({"id": i, "title": "DNS"}) for i in ids]
+    lines.append(json.dumps({"title": "no id here"}))  # a missing id: the line number
+    lines.append('{"id": 1e400, "title": "DNS"}')  # not representable in JSON output
+    src = env / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    code, out, err = run(capsys, "classify", str(src))
+    got = [json.loads(x)["id"] for x in out.splitlines()]
+    assert got == [*ids, "8"]
+    assert [type(x) for x in got] == [type(x) for x in [*ids, "8"]]
+    assert code == 1 and "line 9: 'id' must be a finite number" in err
+
+
+def test_classify_survives_pathological_json(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = "1" + "0" * 5000  # past int()'s 4300-digit conversion limit
+    deep = "[" * 100_000 + "]" * 100_000  # past the recursion limit
+    lines = [
+        '{"id":"a","title":"DNS"}',
+        f'{{"id":{huge},"title":"DNS"}}',
+        deep,
+        '{"id":[NaN],"title":"DNS"}',
+        '{"id":"e","title":"DNS"}',
+    ]
+    src = env / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 1
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ["a", "e"]
+    assert "line 2: not valid JSON (a number is too long)" in err
+    assert "line 3: not valid JSON (nested too deeply)" in err
+    assert "line 4: 'id' must be a finite number" in err
+
+
+def test_classify_says_which_input_is_wrong(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "classify")
+    assert code == 2 and "give a FILE" in err and "not both" not in err
+    code, _, err = run(capsys, "classify", "-", "--text", "DNS")
+    assert code == 2 and "not both" in err
+
+
+def test_classify_errors_are_not_wrapped_when_stderr_is_not_a_terminal(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    missing = env / ("a-long-directory-name " * 4) / "stories.jsonl"
+    code, _, err = run(capsys, "classify", str(missing))
+    assert code == 2
+    assert err.splitlines() == [f"error: cannot read {missing}: No such file or directory"]
+
+    src = env / ("a long file name " * 4 + ".jsonl")
+    src.write_text("{not json\n")
+    code, _, err = run(capsys, "classify", str(src))
+    assert code == 1
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: {src} line 1: not valid JSON")
 
 
 def test_label_suggest_explain(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

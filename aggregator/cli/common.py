@@ -36,7 +36,9 @@ feeds_app = typer.Typer(help="List, add, remove, import and export feeds.", no_a
 app.add_typer(feeds_app, name="feeds")
 
 out = Console(soft_wrap=False)
-err = Console(stderr=True)
+# soft_wrap: one message is one line, whatever the width (a pipe gets 80 columns), so
+# scripts can grep stderr; the terminal wraps long lines itself.
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Fmt(StrEnum):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.markup import escape as esc
@@ -30,15 +31,34 @@ from .common import (
 CLASSIFY_BATCH = 2000
 
 
-def _read_jsonl_docs(stream: Any, name: str) -> Iterator[tuple[int, Document | str]]:
-    """(line number, Document) per good line, (line number, error) per bad one."""
-    for n, line in enumerate(stream, 1):
-        if not line.strip():
+def _read_jsonl_docs(
+    lines: Iterable[bytes], name: str
+) -> Iterator[tuple[int, tuple[Any, Document] | str]]:
+    """(line number, (id as given, Document)) per good line, (line number, error) per bad
+    one. Lines come in as bytes and are decoded one by one, so a line that is not UTF-8 is
+    one bad line, not the end of the batch; a UTF-8 byte-order mark before line 1 is
+    skipped. A line without an id gets its line number as a string ("3")."""
+    for n, raw in enumerate(lines, 1):
+        if n == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad = raw[e.start]
+            yield n, f"{name} line {n}: not valid UTF-8 (byte 0x{bad:02x} at offset {e.start})"
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             yield n, f"{name} line {n}: not valid JSON ({e.msg} at column {e.colno})"
+            continue
+        except ValueError:  # an integer past Python's 4300-digit conversion limit
+            yield n, f"{name} line {n}: not valid JSON (a number is too long)"
+            continue
+        except RecursionError:
+            yield n, f"{name} line {n}: not valid JSON (nested too deeply)"
             continue
         if not isinstance(obj, dict):
             yield n, f"{name} line {n}: expected a JSON object"
@@ -47,16 +67,28 @@ def _read_jsonl_docs(stream: Any, name: str) -> Iterator[tuple[int, Document | s
         if not isinstance(title, str) and not isinstance(text, str):
             yield n, f"{name} line {n}: needs a string 'title' or 'text'"
             continue
+        # The id is echoed exactly as given (42 stays a number, null stays null); only
+        # non-finite numbers (1e400, NaN) are refused: they have no JSON spelling to echo.
+        doc_id = obj.get("id", str(n))
+        if not isinstance(doc_id, str) and not _finite(doc_id):
+            yield n, f"{name} line {n}: 'id' must be a finite number"
+            continue
         cats = obj.get("categories") or []
-        yield (
-            n,
-            Document(
-                id=str(obj.get("id", n)),
-                title=title if isinstance(title, str) else "",
-                summary=text if isinstance(text, str) else "",
-                categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
-            ),
+        doc = Document(
+            id=str(doc_id),
+            title=title if isinstance(title, str) else "",
+            summary=text if isinstance(text, str) else "",
+            categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
         )
+        yield n, (doc_id, doc)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 @app.command()
@@ -72,8 +104,10 @@ def classify(
 
     A bad line is reported on stderr with its line number and skipped; every other line is
     still classified (exit status 1 if any line was bad)."""
-    if (file is None) == (text is None):
-        raise ConfigError("give a FILE (or - for stdin) or --text, not both")
+    if file is None and text is None:
+        raise ConfigError("give a FILE of JSON Lines (or - for stdin), or --text")
+    if file is not None and text is not None:
+        raise ConfigError("give a FILE or --text, not both")
     with open_app() as a:
         learning = a.learning
         if text is not None:
@@ -81,9 +115,10 @@ def classify(
             _emit_prediction("text", pred)
             return
         assert file is not None
-        stream = sys.stdin if file == "-" else _open_text(Path(file))
+        # Bytes, not text: _read_jsonl_docs decodes line by line (a bad line stays one line).
+        stream = sys.stdin.buffer if file == "-" else _open_input(Path(file))
         bad = 0
-        batch: list[Document] = []
+        batch: list[tuple[Any, Document]] = []
         try:
             for _, item in _read_jsonl_docs(stream, "stdin" if file == "-" else file):
                 if isinstance(item, str):
@@ -96,31 +131,34 @@ def classify(
                     batch = []
             _classify_batch(learning, batch)
         finally:
-            if stream is not sys.stdin:
+            if file != "-":
                 stream.close()
     if bad:
         raise typer.Exit(1)
 
 
-def _open_text(path: Path) -> Any:
+def _open_input(path: Path) -> BinaryIO:
     try:
-        return path.open(encoding="utf-8")
+        return path.open("rb")
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
 
 
-def _classify_batch(learning: Any, batch: list[Document]) -> None:
+def _classify_batch(learning: Any, batch: list[tuple[Any, Document]]) -> None:
     if batch:
-        for doc, pred in zip(batch, learning.classify(batch), strict=True):
-            _emit_prediction(doc.id, pred)
+        preds = learning.classify([doc for _, doc in batch])
+        for (doc_id, _), pred in zip(batch, preds, strict=True):
+            _emit_prediction(doc_id, pred)
         sys.stdout.flush()
 
 
-def _emit_prediction(doc_id: str, pred: Any) -> None:
+def _emit_prediction(doc_id: Any, pred: Any) -> None:
     topics = [
         {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in pred.topics
     ]
-    sys.stdout.write(json.dumps({"id": doc_id, "topics": topics}, ensure_ascii=False) + "\n")
+    # ASCII with \u escapes: valid UTF-8 whatever the ids hold (a lone surrogate such as
+    # "\ud800" is legal JSON but cannot be encoded) and whatever stdout's encoding is.
+    sys.stdout.write(json.dumps({"id": doc_id, "topics": topics}) + "\n")
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
