@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ __all__ = [
     "ARTIFACT_DIRNAME",
     "FEED_CATEGORY_SCORE",
     "FORMAT_VERSION",
+    "NEAR_FRACTION",
+    "NEAR_MARGIN",
     "Classifier",
     "PhraseFeatures",
     "TopicExplanation",
@@ -58,6 +60,11 @@ __all__ = [
 MODEL_FILE = "model.joblib"
 REPORT_FILE = "report.json"
 RETRAIN_HINT = "retrain with `python -m aggregator.train` (or `aggregator train`)"
+#: ``explain``'s "nearly given": a score below its threshold by at most NEAR_MARGIN *and*
+#: at least NEAR_FRACTION of the threshold. The margin alone listed hopeless topics:
+#: thresholds go down to ~0.1, so a score of 0.0004 was "near" a 0.145 threshold.
+NEAR_MARGIN = 0.15
+NEAR_FRACTION = 0.5
 
 
 class PhraseFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -194,19 +201,32 @@ class TopicHeads(BaseEstimator):  # type: ignore[misc]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopicExplanation:
-    """Why one topic was (nearly) given: ``terms_up`` / ``terms_down`` are (term, weight)
-    pairs, largest magnitude first; weight = the term's contribution to the topic's
-    calibrated log-odds, plus its effect through the relevance gate when the gate is
-    unsure (``(1 - relevance)`` times its gate log-odds contribution). ``source`` is how
-    the topic was given (None if it was not)."""
+    """Why one topic was, or nearly was, given.
+
+    ``score`` and ``threshold`` are the model's own, whatever gave the topic (None only
+    for a topic the model does not have, such as a label on a since-renamed topic);
+    ``model_given`` is what the model alone decides (score >= threshold). ``given`` and
+    ``source`` say whether and how the story carries the topic (``source`` None if it
+    does not) and ``given_score`` the score it carries it with: from
+    :meth:`Classifier.explain`, as a prediction would (feed categories, then rule or
+    model); from ``App.learning.explain``, as stored, user labels first.
+    ``removed_by_label``: the user's "-Topic" label keeps the topic off the story.
+
+    ``terms_up`` / ``terms_down`` are (term, weight) pairs, largest magnitude first;
+    weight = the term's contribution to the topic's calibrated log-odds, plus its effect
+    through the relevance gate when the gate is unsure (``(1 - relevance)`` times its gate
+    log-odds contribution)."""
 
     topic: str
-    score: float
-    threshold: float
+    score: float | None
+    threshold: float | None
     given: bool
     source: TopicSource | None
     terms_up: tuple[tuple[str, float], ...]
     terms_down: tuple[tuple[str, float], ...]
+    model_given: bool = False
+    given_score: float | None = None
+    removed_by_label: bool = False
     relevance: float | None = None  # the gate's P(internet-industry story), if gated
 
 
@@ -343,10 +363,20 @@ class Classifier:
     # -- explanation ------------------------------------------------------------------
 
     def explain(
-        self, doc: Document, top_terms: int = 8, *, margin: float = 0.15
+        self,
+        doc: Document,
+        top_terms: int = 8,
+        *,
+        margin: float = NEAR_MARGIN,
+        fraction: float = NEAR_FRACTION,
+        include: Collection[str] = (),
     ) -> list[TopicExplanation]:
-        """For each topic given, or whose score is within ``margin`` of its threshold,
-        the score, threshold and the terms that pushed it up or down most."""
+        """The model's score, threshold and the terms that pushed the score up or down
+        most, for each topic given (as :meth:`predict` gives it), each topic named in
+        ``include`` and each topic nearly given: its score is below the threshold by at
+        most ``margin`` and is at least ``fraction`` of the threshold (by default: with a
+        0.14 threshold, a score of 0.07 or more). Given topics come first, by the score they
+        are given with, then the others by score; ties in taxonomy order."""
         text = text_for(doc)
         X = sp.csr_matrix(self._features.transform([text]))
         scores, rule = self._scores_and_rule_flags(X)
@@ -370,7 +400,8 @@ class Classifier:
             thr = float(self._thr[j])
             by_model = score >= thr
             in_feed = topic in feed_topics
-            if not (by_model or in_feed or score >= thr - margin):
+            near = score >= thr - margin and score >= fraction * thr
+            if not (by_model or in_feed or near or topic in include):
                 continue
             source: TopicSource | None
             if in_feed:
@@ -392,19 +423,25 @@ class Classifier:
             ]
             up = tuple((k, v) for k, v in ranked if v > 0)[:top_terms]
             down = tuple((k, v) for k, v in ranked if v < 0)[:top_terms]
+            given_score = FEED_CATEGORY_SCORE if in_feed else score if by_model else None
             out.append(
                 TopicExplanation(
                     topic=topic,
-                    score=FEED_CATEGORY_SCORE if in_feed else score,
+                    score=score,
                     threshold=thr,
                     given=by_model or in_feed,
                     source=source,
                     terms_up=up,
                     terms_down=down,
+                    model_given=by_model,
+                    given_score=given_score,
                     relevance=relevance,
                 )
             )
-        out.sort(key=lambda e: (-e.score, self.topics.index(e.topic)))
+        order = {t: i for i, t in enumerate(self.topics)}
+        out.sort(
+            key=lambda e: (not e.given, -(e.given_score or 0.0), -(e.score or 0.0), order[e.topic])
+        )
         return out
 
     def _feature_names(self) -> np.ndarray:

@@ -1,32 +1,46 @@
 """How well a classifier tags labelled stories: per-topic and micro/macro precision,
-recall and F1 over the (story, topic) pairs whose truth is known, reports saved beside a
-model and compared with the previous one's."""
+recall and F1 over the (story, topic) pairs whose truth is known; reading gold files;
+reports saved beside a model; and the evaluation history that compares a model with the
+previous one on the same data. Never touches the store or trains anything."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from aggregator.classify import REPORT_FILE, Classifier
 from aggregator.errors import ConfigError, ModelError
+from aggregator.examples import read_examples
 from aggregator.scoring import artifact_paths
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
 
 __all__ = [
+    "HISTORY_FILE",
+    "EvalData",
+    "EvalHistory",
+    "EvalRecord",
     "EvalReport",
     "ReportDelta",
     "TopicMetrics",
     "evaluate",
+    "examples_sha256",
     "label_arrays",
     "load_report",
+    "read_gold",
     "report_from_arrays",
 ]
+
+log = logging.getLogger(__name__)
 
 # -- evaluation reports -----------------------------------------------------------------
 
@@ -69,9 +83,18 @@ class ReportDelta:
     macro_f1: float
     micro_precision: float
     micro_recall: float
-    topics: tuple[tuple[str, float | None, float], ...]  # (topic, f1 before, f1 now)
+    # (topic, f1 before or None when it had no support then, f1 now), for each topic
+    # with support in either report
+    topics: tuple[tuple[str, float | None, float], ...]
+
+    @property
+    def changed(self) -> tuple[tuple[str, float | None, float], ...]:
+        """The topics whose F1 moved (F1 comes from integer counts, so equal counts give
+        equal floats and ``!=`` is exact)."""
+        return tuple(row for row in self.topics if row[1] is None or row[1] != row[2])
 
     def to_dict(self) -> dict[str, Any]:
+        """Micro/macro deltas and, per topic whose F1 changed, before / now / delta."""
         return {
             "micro_f1": round(self.micro_f1, 4),
             "macro_f1": round(self.macro_f1, 4),
@@ -83,7 +106,7 @@ class ReportDelta:
                     "f1_now": round(a, 4),
                     "delta": None if b is None else round(a - b, 4),
                 }
-                for t, b, a in self.topics
+                for t, b, a in self.changed
             },
         }
 
@@ -194,7 +217,9 @@ class EvalReport:
         rows = []
         for m in self.topics:
             b = before.get(m.topic)
-            rows.append((m.topic, None if b is None or not b.support else b.f1, m.f1))
+            had = b is not None and b.support > 0
+            if m.support or had:
+                rows.append((m.topic, b.f1 if b is not None and had else None, m.f1))
         return ReportDelta(
             micro_f1=self.micro_f1 - prev.micro_f1,
             macro_f1=self.macro_f1 - prev.macro_f1,
@@ -204,17 +229,27 @@ class EvalReport:
         )
 
 
-def load_report(artifact_dir: Path) -> EvalReport | None:
-    """The evaluation saved beside a trained model (``report.json``): its held-out
-    report when it has one, else the cross-validated one; None when there is none.
-    Use it as the "previous model" side of :meth:`EvalReport.compare`."""
+def load_report(
+    artifact_dir: Path, *, section: Literal["heldout", "cv"] | None = None
+) -> EvalReport | None:
+    """The evaluation saved beside a trained model (``report.json``): the ``section``
+    asked for, or by default the held-out report when it has one, else the
+    cross-validated one; None when there is none or it cannot be read (an old model's
+    broken report is no reason to stop training a new one). ``aggregator train`` uses
+    it as the replaced model's side of :meth:`EvalReport.compare`."""
     path = artifact_paths(Path(artifact_dir)) / REPORT_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    section = data.get("heldout") or data.get("cv") if isinstance(data, dict) else None
-    return EvalReport.from_dict(section) if isinstance(section, dict) else None
+    if not isinstance(data, dict):
+        return None
+    found = data.get(section) if section else data.get("heldout") or data.get("cv")
+    try:
+        return EvalReport.from_dict(found) if isinstance(found, dict) else None
+    except ModelError:
+        log.warning("unreadable evaluation report %s", path)
+        return None
 
 
 def report_from_arrays(
@@ -292,3 +327,161 @@ def label_arrays(
     if unknown:
         raise ConfigError(f"examples name unknown topics: {', '.join(sorted(unknown))}")
     return Y, K
+
+
+# -- gold files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalData:
+    """What an evaluation scored, so that two models are only compared on the same data:
+    a gold file (by the sha256 of its bytes) or cross-validation over the users' labels
+    (by :func:`examples_sha256` of those labelled stories)."""
+
+    kind: Literal["gold", "cv"]
+    sha256: str
+    what: str  # for people: "gold.jsonl (120 stories)", "cv over 12 user labels"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sha256": self.sha256, "what": self.what}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalData:
+        kind = data["kind"]
+        if kind not in ("gold", "cv"):
+            raise ValueError(f"unknown evaluation data kind {kind!r}")
+        return cls(kind=kind, sha256=str(data["sha256"]), what=str(data["what"]))
+
+
+def read_gold(path: Path) -> tuple[list[Example], EvalData]:
+    """A gold file: JSON Lines of ``{"title", "text", "topics"}``, fully labelled (topics
+    not listed are known not to apply; ``"topics": []`` is a story in no topic).
+
+    :class:`ConfigError` naming the line when a line has no ``"topics"`` at all: in gold
+    data a missing field is a mistake, and scoring that story as off-topic would quietly
+    count every topic the model gives it as wrong. Also for a file without a single
+    story, which would otherwise score zero everywhere."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    examples = read_examples(path, source="seed")  # reports malformed lines by number
+    if not examples:
+        raise ConfigError(
+            f'{path}: no labelled stories (expected one {{"title", "text", "topics"}} per line)'
+        )
+    # read_examples takes a missing "topics" for []; here it must be said
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() and "topics" not in json.loads(line):
+            raise ConfigError(
+                f'{path}:{number}: no "topics"; every gold story needs its topics '
+                '(write "topics": [] for a story that belongs to no topic)'
+            )
+    data = EvalData(
+        kind="gold",
+        sha256=hashlib.sha256(raw).hexdigest(),
+        what=f"{path.name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
+    )
+    return examples, data
+
+
+def examples_sha256(examples: Sequence[Example]) -> str:
+    """Identity of a set of labelled stories (text and labels, in order)."""
+    digest = hashlib.sha256()
+    for e in examples:
+        row = [e.doc.title, e.doc.summary, e.doc.text, sorted(e.topics), sorted(e.negative)]
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+# -- evaluation history -----------------------------------------------------------------
+
+#: Beside the user's model (``DATA_DIR/models/``), outside ``classifier/``, which
+#: training replaces as a whole.
+HISTORY_FILE = "evaluations.json"
+HISTORY_FORMAT = 1
+#: Records kept (one per model version and data); the oldest go first.
+HISTORY_KEEP = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvalRecord:
+    """One ``aggregator evaluate`` result: which model scored what, when, and how."""
+
+    model_version: str
+    data: EvalData
+    at: datetime
+    report: EvalReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_version": self.model_version,
+            "data": self.data.to_dict(),
+            "at": self.at.isoformat(),
+            "report": self.report.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalRecord:
+        at = datetime.fromisoformat(data["at"])
+        if at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return cls(
+            model_version=str(data["model_version"]),
+            data=EvalData.from_dict(data["data"]),
+            at=at,
+            report=EvalReport.from_dict(data["report"]),
+        )
+
+
+class EvalHistory:
+    """Every evaluation's result in one small JSON file, so that the next model can be
+    compared with this one on the same data. A record replaces an earlier one of the same
+    model version and data (a re-run of the same model says nothing new)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def records(self) -> list[EvalRecord]:
+        """Oldest first. A missing file is an empty history; an unreadable one, or an
+        unreadable record, is logged and left out (the history only informs)."""
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            rows = raw["evaluations"]
+            if not isinstance(rows, list):
+                raise TypeError("'evaluations' is not a list")
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("evaluation history %s unreadable, starting afresh: %s", self.path, e)
+            return []
+        out = []
+        for row in rows:
+            try:
+                out.append(EvalRecord.from_dict(row))
+            except (ModelError, ValueError, KeyError, TypeError) as e:
+                log.warning("skipping a bad record in %s: %r", self.path, e)
+        return out
+
+    def previous(self, data: EvalData, model_version: str) -> EvalRecord | None:
+        """The latest evaluation of the same data by a different model version."""
+        for r in reversed(self.records()):
+            same = (r.data.kind, r.data.sha256) == (data.kind, data.sha256)
+            if same and r.model_version != model_version:
+                return r
+        return None
+
+    def add(self, record: EvalRecord) -> None:
+        """Record an evaluation (written to a temporary file, then renamed into place)."""
+        key = (record.model_version, record.data.kind, record.data.sha256)
+        kept = [r for r in self.records() if (r.model_version, r.data.kind, r.data.sha256) != key]
+        kept = [*kept, record][-HISTORY_KEEP:]
+        body = {"format": HISTORY_FORMAT, "evaluations": [r.to_dict() for r in kept]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)

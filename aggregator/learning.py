@@ -10,20 +10,19 @@ in ``models/seeds/``. A user's model is written beside the database
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .errors import ConfigError, ModelError
+from .errors import ConfigError
 from .types import Document, Example, Prediction, Story, StoryQuery
 
 if TYPE_CHECKING:
     from .app import App
     from .classify import TopicExplanation
-    from .evaluation import EvalReport, ReportDelta
+    from .evaluation import EvalData, EvalRecord, EvalReport, ReportDelta
     from .train import TrainReport
 
 log = logging.getLogger(__name__)
@@ -34,16 +33,27 @@ SUGGEST_POOL = 5000  # newest stories considered for label suggestions
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainOutcome:
     report: TrainReport
-    previous: dict[str, Any] | None  # the replaced model's report.json
+    previous: EvalReport | None  # the replaced model's cross-validated report
     retagged: int
     changed: int
+
+    @property
+    def delta(self) -> ReportDelta | None:
+        """The new model's cross-validated scores minus the replaced model's (each over
+        its own training data)."""
+        return None if self.previous is None else self.report.cv.compare(self.previous)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluation:
     report: EvalReport
-    delta: ReportDelta | None
-    against: str  # what the delta compares with
+    model_version: str  # the model evaluated
+    data: EvalData  # what it was evaluated on
+    previous: EvalRecord | None  # latest evaluation of the same data by another model version
+
+    @property
+    def delta(self) -> ReportDelta | None:
+        return None if self.previous is None else self.report.compare(self.previous.report)
 
 
 class Learning:
@@ -109,9 +119,11 @@ class Learning:
 
     def train(self, *, retag: bool = True) -> TrainOutcome:
         """Retrain from all sources into the data directory, then re-tag stored stories."""
+        from .evaluation import load_report
         from .train import train
 
-        previous = self._current_report()
+        # the model being replaced: the user's previous one, or the shipped one
+        previous = load_report(self.app.settings.active_models_dir, section="cv")
         out_dir = self.app.settings.trained_models_dir / "classifier"
         report = train(self.examples(), self.app.taxonomy, out_dir)
         self.app.reload_classifier()
@@ -120,26 +132,27 @@ class Learning:
             seen, changed = self.app.retag()
         return TrainOutcome(report=report, previous=previous, retagged=seen, changed=changed)
 
-    def _current_report(self) -> dict[str, Any] | None:
-        path = self.app.settings.active_models_dir / "classifier" / "report.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def evaluate(self, gold: Path | None = None) -> Evaluation:
-        """Against a labelled JSONL file ({"title", "text", "topics"}), or by 5-fold
-        cross-validation over the users' labels; compared with the current model's own
-        report."""
-        from .evaluation import EvalReport, evaluate
-        from .examples import read_examples
+        """Against a gold JSONL file ({"title", "text", "topics"} on every line), or by
+        5-fold cross-validation over the users' labels. The result is recorded in the
+        evaluation history beside the user's model (``DATA_DIR/models/evaluations.json``)
+        and compared with the latest evaluation of the same data (the same file bytes, or
+        the same labels) by a different model version."""
+        from .evaluation import (
+            HISTORY_FILE,
+            EvalData,
+            EvalHistory,
+            EvalRecord,
+            evaluate,
+            examples_sha256,
+            read_gold,
+        )
         from .train import cross_validate
 
         if gold is not None:
-            # a gold file is fully labelled: topics not listed are known not to apply
-            examples = read_examples(gold, source="seed")
-            report = evaluate(self.app.classifier, examples)
+            examples, data = read_gold(gold)  # before loading the model: bad input fails fast
+            model_version = self.app.classifier.version
+            report = evaluate(self.app.classifier, examples, label=data.what)
         else:
             everything = self.examples()
             user = [e for e in everything if e.source == "user"]
@@ -148,25 +161,81 @@ class Learning:
                     f"only {len(user)} labelled stories: give at least 5 labels "
                     "(`aggregator label ID +Topic`) or pass a labelled file"
                 )
-            # the whole recipe: each fold also trains on the other sources, as `train` does
-            rest = [e for e in everything if e.source != "user"]
-            report = cross_validate(user, self.app.taxonomy, also_train_on=rest)
-        against = "the model's cross-validated scores at training time"
-        delta = None
-        previous = self._current_report()
-        if previous is not None:
-            prev = previous.get("cv") or previous.get("heldout") or previous
-            try:
-                delta = report.compare(EvalReport.from_dict(prev))
-            except (ModelError, KeyError, TypeError, ValueError):
-                delta = None  # an unreadable old report is no reason to fail evaluation
-        return Evaluation(report=report, delta=delta, against=against)
+            # the whole recipe: each fold also trains on the other sources, as `train` does,
+            # less the feed-category examples of labelled stories: a held-out story's text
+            # would otherwise be trained on
+            labelled = {e.doc.id for e in user}
+            rest = [
+                e
+                for e in everything
+                if e.source == "seed" or (e.source == "feed-category" and e.doc.id not in labelled)
+            ]
+            data = EvalData(
+                kind="cv", sha256=examples_sha256(user), what=f"cv over {len(user)} user labels"
+            )
+            # recorded under the model in use: the one trained by this recipe on this data
+            # when `train` ran since the last labels
+            model_version = self.app.predictor.version
+            report = replace(
+                cross_validate(user, self.app.taxonomy, also_train_on=rest), label=data.what
+            )
+        history = EvalHistory(self.app.settings.trained_models_dir / HISTORY_FILE)
+        previous = history.previous(data, model_version)
+        history.add(
+            EvalRecord(model_version=model_version, data=data, at=self.app.now(), report=report)
+        )
+        return Evaluation(report=report, model_version=model_version, data=data, previous=previous)
 
     # --- explain / suggest --------------------------------------------------------------
 
     def explain(self, story_id: int) -> tuple[Story, list[TopicExplanation]]:
+        """Why the story has the topics ``show`` lists: each topic it carries, as stored
+        (the store applied the user's labels over the pipeline's feed categories, rules
+        and model, so ``given`` / ``source`` are read back, not decided again here), in
+        ``show``'s order; then each topic a "-Topic" label removed and each the model
+        gives or nearly gives (see ``Classifier.explain``) that the story does not carry,
+        by score. Every entry keeps the model's own score, threshold and terms, so the
+        user sees what the model alone would do."""
+        from .classify import TopicExplanation
+
         story = self.app.story(story_id)
-        return story, self.app.classifier.explain(self.app.document(story))
+        removed = next((ls.negative for ls in self.app.labelled() if ls.story.id == story_id), ())
+        clf = self.app.classifier
+        model = {
+            e.topic: e
+            for e in clf.explain(
+                self.app.document(story), include={t.topic for t in story.topics} | set(removed)
+            )
+        }
+
+        def entry(topic: str) -> TopicExplanation:
+            # a topic the model lacks (a label on a since-renamed topic) has no score
+            return model.get(topic) or TopicExplanation(
+                topic=topic,
+                score=None,
+                threshold=None,
+                given=False,
+                source=None,
+                terms_up=(),
+                terms_down=(),
+            )
+
+        carried = [
+            replace(entry(t.topic), given=True, source=t.source, given_score=t.score)
+            for t in story.topics
+        ]
+        order = {t: i for i, t in enumerate(clf.topics)}
+        others = sorted(
+            ({*model, *removed} - {t.topic for t in story.topics}),
+            key=lambda t: (-(model[t].score or 0.0) if t in model else 1.0, order.get(t, 0), t),
+        )
+        rest = [
+            replace(
+                entry(t), given=False, source=None, given_score=None, removed_by_label=t in removed
+            )
+            for t in others
+        ]
+        return story, carried + rest
 
     def suggest(self, n: int) -> list[tuple[Story, float]]:
         """The unlabelled stories the model is least sure about (uncertainty sampling)."""

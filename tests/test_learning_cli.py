@@ -312,6 +312,62 @@ def test_label_suggest_explain(env: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "threshold" in out and "up:" in out
 
 
+def test_explain_agrees_with_show_after_labels(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dnssec = seed_stories(env / "data")[0]  # DNS from its feed category, DNS Security by rule
+    _, out, _ = run(capsys, "show", str(dnssec), "--format", "json")
+    assert {(t["topic"], t["source"]) for t in json.loads(out)["topics"]} >= {
+        ("DNS", "feed-category"),
+        ("DNS Security", "rule"),
+    }
+    code, _, _ = run(capsys, "label", str(dnssec), "+Censorship", "-DNS", "-DNS Security")
+    assert code == 0
+
+    _, out, _ = run(capsys, "show", str(dnssec), "--format", "json")
+    shown = [(t["topic"], t["source"]) for t in json.loads(out)["topics"]]
+    assert ("Censorship", "user") in shown
+    code, out, _ = run(capsys, "explain", str(dnssec), "--format", "json")
+    assert code == 0
+    topics = {t["topic"]: t for t in json.loads(out)["topics"]}
+    assert [(t["topic"], t["source"]) for t in topics.values() if t["given"]] == shown
+    censorship = topics["Censorship"]  # the user's label, with what the model alone says
+    assert censorship["given_score"] == 1.0
+    assert censorship["score"] < censorship["threshold"] and not censorship["model_given"]
+    for removed in ("DNS", "DNS Security"):  # removed by the label, the model still shown
+        t = topics[removed]
+        assert not t["given"] and t["source"] is None and t["removed_by_label"]
+        assert t["model_given"] and t["score"] >= t["threshold"] and t["up"]
+
+    code, out, _ = run(capsys, "explain", str(dnssec))
+    assert code == 0
+    text = " ".join(out.split())  # whatever the terminal's width
+    assert "Censorship: score" in text
+    assert "given via user; the model alone would not give it" in text
+    assert "DNS Security: score" in text
+    assert "not given: removed by your label; the model alone would give it" in text
+    assert "via feed-category" not in text and "via rule" not in text
+
+
+def test_explain_lists_a_label_on_a_topic_the_model_lacks(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    football = seed_stories(env / "data")[4]
+    with make_app(Settings.from_env({}, data_dir=env / "data")) as app:
+        # a topic since renamed in the taxonomy: its row and the user's label stay
+        app.store.sync_topics([("Old Topic", None)])
+        app.store.add_labels(football, ["Old Topic"], [], app.now())
+    _, out, _ = run(capsys, "show", str(football), "--format", "json")
+    assert [(t["topic"], t["source"]) for t in json.loads(out)["topics"]] == [("Old Topic", "user")]
+    code, out, _ = run(capsys, "explain", str(football), "--format", "json")
+    assert code == 0
+    (old,) = [t for t in json.loads(out)["topics"] if t["given"]]
+    assert old["topic"] == "Old Topic" and old["source"] == "user"
+    assert old["score"] is None and old["threshold"] is None and not old["model_given"]
+    code, out, _ = run(capsys, "explain", str(football))
+    assert code == 0 and "Old Topic: not a topic of the current model" in out
+
+
 def test_train_from_labels_retags_and_evaluate(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

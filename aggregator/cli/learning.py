@@ -229,6 +229,15 @@ def train(
         f"cross-validated: micro-F1 {r.cv.micro_f1:.3f}, macro-F1 {r.cv.macro_f1:.3f}"
         + (f"; held out: micro-F1 {r.heldout.micro_f1:.3f}" if r.heldout else "")
     )
+    if outcome.previous is None or outcome.delta is None:
+        out.print("the previous model has no cross-validated report to compare with")
+    else:
+        p, d = outcome.previous, outcome.delta
+        out.print(
+            "vs the previous model (cross-validated, each over its own training data): "
+            f"micro-F1 {p.micro_f1:.3f} → {r.cv.micro_f1:.3f} ({d.micro_f1:+.3f}), "
+            f"macro-F1 {p.macro_f1:.3f} → {r.cv.macro_f1:.3f} ({d.macro_f1:+.3f})"
+        )
     if not no_retag:
         out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
     out.print(f"model written to {r.out_dir}", highlight=False)
@@ -237,28 +246,52 @@ def train(
 @app.command()
 def evaluate(
     gold: Annotated[
-        Path | None, typer.Argument(help='Labelled JSON Lines: {"title", "text", "topics"}.')
+        Path | None,
+        typer.Argument(
+            help='Gold JSON Lines, one {"title", "text", "topics"} per line. Every line must '
+            'have "topics" ([] for a story in no topic): a line without it, or a file without '
+            "stories, is rejected (exit 2). Without a file: cross-validation over your labels."
+        ),
     ] = None,
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
 ) -> None:
-    """Per-topic precision / recall / F1 (micro and macro) against a labelled file, or by
-    cross-validation over your labels; compared with the current model's report."""
+    """Per-topic precision / recall / F1 (micro and macro) against a gold file, or by
+    5-fold cross-validation over your labels.
+
+    Each run is recorded beside your model (DATA_DIR/models/evaluations.json) and compared
+    with the latest evaluation of the same data (the same file contents, or the same
+    labels) by a different model version: micro/macro deltas and the topics whose F1
+    changed. JSON: the report plus "model_version", "data" and "compared_with" (null when
+    there is nothing to compare with)."""
     with open_app() as a:
         ev = a.learning.evaluate(gold)
-    rep = ev.report
+    rep, prev, delta = ev.report, ev.previous, ev.delta
     if fmt == PollFmt.json:
-        data = rep.to_dict()
-        if ev.delta is not None:
-            data["compared_with"] = {"what": ev.against, **ev.delta.to_dict()}
+        data = {
+            **rep.to_dict(),
+            "model_version": ev.model_version,
+            "data": ev.data.to_dict(),
+            "compared_with": None,
+        }
+        if prev is not None and delta is not None:
+            data["compared_with"] = {
+                "model_version": prev.model_version,
+                "evaluated_at": prev.at.isoformat(),
+                "delta": delta.to_dict(),
+            }
         emit_json(data)
         return
-    t = Table(title=f"Evaluation: {rep.to_dict().get('source', '')}", expand=False)
+    t = Table(title=f"Evaluation of {ev.model_version}: {esc(rep.label)}", expand=False)
     for col_name in ("topic", "precision", "recall", "F1", "support"):
         t.add_column(col_name, justify="left" if col_name == "topic" else "right")
     for m in rep.topics:
         if m.support or m.predicted:
             t.add_row(
-                m.topic, f"{m.precision:.3f}", f"{m.recall:.3f}", f"{m.f1:.3f}", str(m.support)
+                esc(m.topic),
+                f"{m.precision:.3f}",
+                f"{m.recall:.3f}",
+                f"{m.f1:.3f}",
+                str(m.support),
             )
     t.add_row(
         "[bold]micro[/]",
@@ -275,10 +308,30 @@ def evaluate(
         "",
     )
     out.print(t)
-    if ev.delta is not None:
-        d = ev.delta.to_dict()
-        micro, macro = d.get("micro_f1", 0.0), d.get("macro_f1", 0.0)
-        out.print(f"vs {ev.against}: micro-F1 {micro:+.3f}, macro-F1 {macro:+.3f}")
+    if prev is None or delta is None:
+        out.print(
+            f"No earlier evaluation of the same data ({ev.data.kind} {ev.data.sha256[:12]}) "
+            "by another model version to compare with; this one is recorded for the next.",
+            highlight=False,
+            markup=False,
+        )
+        return
+    out.print(
+        f"vs {prev.model_version} on the same data (evaluated {prev.at:%Y-%m-%d %H:%M %Z}): "
+        f"micro-F1 {prev.report.micro_f1:.3f} → {rep.micro_f1:.3f} ({delta.micro_f1:+.3f}), "
+        f"macro-F1 {prev.report.macro_f1:.3f} → {rep.macro_f1:.3f} ({delta.macro_f1:+.3f})",
+        highlight=False,
+        markup=False,
+    )
+    changed = delta.changed
+    if not changed:
+        out.print("F1 unchanged for every topic")
+    else:
+        out.print("F1 changed for:")
+    for topic, before, now in changed:
+        was = "no support" if before is None else f"{before:.3f}"
+        change = "" if before is None else f" ({now - before:+.3f})"
+        out.print(f"  {topic}: {was} → {now:.3f}{change}", highlight=False, markup=False)
 
 
 @app.command()
@@ -286,8 +339,11 @@ def explain(
     story_id: Annotated[int, typer.Argument(help="Story id.")],
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
 ) -> None:
-    """Why a story got its topics: for each topic given or nearly given, its score,
-    threshold and the terms that pushed it up or down."""
+    """Why a story has its topics: each topic it has (as `show` lists them: your labels,
+    then feed categories, rules, the model), each your "-Topic" label removed and each
+    the model nearly gives (score below the threshold by at most 0.15 and at least half
+    of it), with the model's own score, threshold and the terms that pushed it up or
+    down."""
     with open_app() as a:
         story, exps = a.learning.explain(story_id)
     if fmt == PollFmt.json:
@@ -298,10 +354,13 @@ def explain(
                 "topics": [
                     {
                         "topic": e.topic,
-                        "score": round(e.score, 4),
-                        "threshold": round(e.threshold, 4),
+                        "score": None if e.score is None else round(e.score, 4),
+                        "threshold": None if e.threshold is None else round(e.threshold, 4),
                         "given": e.given,
                         "source": e.source,
+                        "given_score": None if e.given_score is None else round(e.given_score, 4),
+                        "model_given": e.model_given,
+                        "removed_by_label": e.removed_by_label,
                         "up": [[w, round(v, 4)] for w, v in e.terms_up],
                         "down": [[w, round(v, 4)] for w, v in e.terms_down],
                     }
@@ -314,9 +373,19 @@ def explain(
     if not exps:
         out.print("No topic was given or came close.")
     for e in exps:
-        mark = "[green]given[/]" if e.given else "[yellow]not given[/]"
-        via = f" via {e.source}" if e.source else ""
-        out.print(f"\n{e.topic}: score {e.score:.2f} / threshold {e.threshold:.2f} — {mark}{via}")
+        if e.given:
+            mark = f"[green]given[/] via {e.source}"
+        elif e.removed_by_label:
+            mark = "[yellow]not given[/]: removed by your label"
+        else:
+            mark = "[yellow]not given[/]"
+        if e.score is None or e.threshold is None:
+            out.print(f"\n{esc(e.topic)}: not a topic of the current model — {mark}")
+            continue
+        line = f"\n{esc(e.topic)}: score {e.score:.2f} / threshold {e.threshold:.2f} — {mark}"
+        if e.removed_by_label or e.source in ("user", "feed-category") or e.model_given != e.given:
+            line += f"; the model alone would {'give' if e.model_given else 'not give'} it"
+        out.print(line)
         if e.terms_up:
             out.print(
                 "  up:   " + ", ".join(f"{w} (+{v:.2f})" for w, v in e.terms_up),

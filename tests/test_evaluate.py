@@ -1,0 +1,432 @@
+"""`aggregator evaluate` and the train comparison through the real CLI: gold files are
+checked before scoring, every evaluation is recorded beside the user's model and compared
+with the latest evaluation of the same data by a different model version, and `train`
+compares the new model's cross-validated scores with the replaced model's. Plus the
+evaluation history and report deltas on their own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.app import make_app
+from aggregator.cli import main
+from aggregator.config import Settings
+from aggregator.evaluation import (
+    HISTORY_FILE,
+    HISTORY_KEEP,
+    EvalData,
+    EvalHistory,
+    EvalRecord,
+    EvalReport,
+    TopicMetrics,
+)
+from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    c = capsys.readouterr()
+    return code, c.out, c.err
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    monkeypatch.delenv("AGGREGATOR_MODELS_DIR", raising=False)
+    monkeypatch.setenv("COLUMNS", "120")
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    return tmp_path
+
+
+def small_models_dir(
+    env: Path, monkeypatch: pytest.MonkeyPatch, *, shipped: bool, every: int = 8
+) -> Path:
+    """The real taxonomy and every ``every``-th real seed (quick to train); with
+    ``shipped``, a copy of the shipped classifier as the model in use before the first
+    `train`."""
+    import shutil
+
+    models = env / "models"
+    (models / "seeds").mkdir(parents=True)
+    shutil.copy(REPO / "models" / "taxonomy.yaml", models / "taxonomy.yaml")
+    for f in sorted((REPO / "models" / "seeds").glob("*.jsonl")):
+        lines = f.read_text(encoding="utf-8").splitlines()
+        (models / "seeds" / f.name).write_text("\n".join(lines[::every]) + "\n", encoding="utf-8")
+    if shipped:
+        shutil.copytree(REPO / "models" / "classifier", models / "classifier")
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    return models
+
+
+STORIES = [
+    ("DNSSEC signing outage at a ccTLD", "The DNSSEC signer failed; resolvers said SERVFAIL."),
+    ("Ransomware gang leaks hospital data", "Attackers encrypted systems, leaked records."),
+    ("IPv4 block sells for record price", "A broker sold a /16 through an RIR transfer."),
+    ("New gTLD round application window opens", "ICANN opens applications for new TLDs."),
+    ("Football club wins the cup final", "The home side scored twice in extra time."),
+    ("Backbone operator lights new subsea cable", "More capacity between two continents."),
+]
+LABELS = ["+DNS", "+Cyberattack", "+IPv4 Markets", "+New TLDs", "-DNS", "+Networks"]
+
+
+def seed_stories(data_dir: Path) -> list[int]:
+    """Stored stories without topics (no model is needed to store them)."""
+    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://news.example/feed"), app.now())
+        recs = [
+            StoryRecord(
+                draft=StoryDraft(
+                    key=f"k{i}",
+                    guid=f"k{i}",
+                    link=f"https://news.example/{i}",
+                    canonical_url=None,
+                    title=title,
+                    author=None,
+                    published=None,
+                    updated=None,
+                    summary=text,
+                    content=None,
+                    categories=(),
+                    content_hash=f"h{i}",
+                ),
+                prediction=Prediction(topics=(), model_version="none"),
+            )
+            for i, (title, text) in enumerate(STORIES)
+        ]
+        now = app.now()
+        check = FeedCheck(
+            feed_id=feed.id,
+            at=now,
+            outcome="ok",
+            next_check=now,
+            status="active",
+            error_count=0,
+            first_error_at=None,
+            last_error=None,
+            success=True,
+        )
+        return list(app.store.save_update(check, recs).new)
+
+
+GOLD = [
+    {"title": "Registry suffers DNSSEC validation failure", "text": "Signatures expired.",
+     "topics": ["DNS", "DNS Security"]},
+    {"title": "Broker reports IPv4 prices falling", "text": "Fewer /24 transfers at RIRs.",
+     "topics": ["IPv4 Markets", "IP Addressing"]},
+    {"title": "Phishing kit targets bank customers", "text": "Lookalike domains and spam.",
+     "topics": ["Cybercrime"]},
+    {"title": "Ransomware attack shuts down hospital", "text": "Systems were encrypted.",
+     "topics": ["Cyberattack", "Cybersecurity"]},
+    {"title": "UDRP panel transfers lookalike domain", "text": "A WIPO panel found bad faith.",
+     "topics": ["UDRP", "Domain Names"]},
+    {"title": "Operator completes IPv6 rollout", "text": "All mobile customers get IPv6.",
+     "topics": ["IPv6"]},
+    {"title": "Tennis star retires", "text": "After twenty years on tour.", "topics": []},
+]  # fmt: skip
+
+
+def write_gold(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def history(env: Path) -> list[dict[str, object]]:
+    data = json.loads((env / "data" / "models" / HISTORY_FILE).read_text(encoding="utf-8"))
+    rows: list[dict[str, object]] = data["evaluations"]
+    return rows
+
+
+# --- gold files: bad input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"", "no labelled stories", id="empty-file"),
+        pytest.param(b"\n  \n\n", "no labelled stories", id="blank-lines-only"),
+        pytest.param(
+            b'{"title": "a", "text": "x", "topics": []}\n\n{"title": "b", "text": "y"}\n',
+            'gold.jsonl:3: no "topics"',
+            id="line-without-topics",
+        ),
+        pytest.param(
+            b'{"title": "a", "topics": null}\n', "'topics' must be a list", id="topics-null"
+        ),
+        pytest.param(b'{"title": "a", "topics": ["Gardening"]}\n', "Gardening", id="unknown"),
+        pytest.param(b'{"title": "caf\xe9", "topics": []}\n', "not UTF-8", id="not-utf8"),
+    ],
+)
+def test_bad_gold_file_is_rejected_with_exit_2(
+    env: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    gold = env / "gold.jsonl"
+    gold.write_bytes(content)
+    code, out, err = run(capsys, "evaluate", str(gold))
+    assert code == 2
+    assert message in err
+    assert out == ""
+    assert not (env / "data" / "models" / HISTORY_FILE).exists()  # nothing recorded
+
+
+def test_missing_gold_file_is_bad_input(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "evaluate", str(env / "nowhere.jsonl"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_empty_topics_is_an_off_topic_story(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gold = write_gold(
+        env / "offtopic.jsonl",
+        [{"title": "Tennis star retires", "text": "After twenty years on tour.", "topics": []}],
+    )
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    rep = json.loads(out)
+    assert rep["examples"] == 1
+    assert rep["label"] == "offtopic.jsonl (1 story)"
+    # every topic is known not to apply: none has support
+    assert all(m["support"] == 0 for m in rep["topics"].values())
+
+
+def test_help_says_what_a_gold_file_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "evaluate", "--help")
+    assert code == 0
+    flat = " ".join(out.replace("│", " ").split())
+    assert '"topics" ([] for a story in no topic)' in flat
+    assert "rejected (exit 2)" in flat
+
+
+# --- gold files: comparison with the previous model version ------------------------------
+
+
+@pytest.mark.slow
+def test_gold_evaluation_is_compared_with_the_previous_model_version(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = small_models_dir(env, monkeypatch, shipped=True)
+    shipped = json.loads((models / "classifier" / "manifest.json").read_text())["model_version"]
+    shipped_cv = json.loads((models / "classifier" / "report.json").read_text())["cv"]
+    gold = write_gold(env / "gold.jsonl", GOLD)
+
+    # the first evaluation of this file: nothing to compare with, and said so
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["model_version"] == shipped
+    assert first["data"] == {
+        "kind": "gold",
+        "sha256": hashlib.sha256(gold.read_bytes()).hexdigest(),
+        "what": "gold.jsonl (7 stories)",
+    }
+    assert first["label"] == "gold.jsonl (7 stories)"
+    assert first["compared_with"] is None
+    code, out, _ = run(capsys, "evaluate", str(gold))
+    assert code == 0
+    assert f"Evaluation of {shipped}: gold.jsonl (7 stories)" in out  # the title is not blank
+    assert "No earlier evaluation of the same data" in out  # same version: not a comparison
+    (record,) = history(env)  # a re-run of the same model replaces its record
+    assert record["model_version"] == shipped
+
+    # train: the new model's cross-validated scores against the replaced (shipped) one's
+    code, out, err = run(capsys, "train")
+    assert code == 0, err
+    manifest = json.loads((env / "data" / "models" / "classifier" / "manifest.json").read_text())
+    new = manifest["model_version"]
+    assert new != shipped
+    cv_now = manifest["scores"]["cv"]
+    assert (
+        "vs the previous model (cross-validated, each over its own training data): "
+        f"micro-F1 {shipped_cv['micro']['f1']:.3f} → {cv_now['micro']['f1']:.3f} "
+        f"({cv_now['micro']['f1'] - shipped_cv['micro']['f1']:+.3f}), "
+        f"macro-F1 {shipped_cv['macro']['f1']:.3f} → {cv_now['macro']['f1']:.3f}"
+    ) in " ".join(out.split())
+
+    # the new model on the same file is compared with the shipped model's evaluation
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    now = json.loads(out)
+    assert now["model_version"] == new
+    cmp = now["compared_with"]
+    assert cmp["model_version"] == shipped
+    assert datetime.fromisoformat(cmp["evaluated_at"]).tzinfo is not None
+    delta = cmp["delta"]
+    assert delta["micro_f1"] == pytest.approx(now["micro"]["f1"] - first["micro"]["f1"], abs=2e-4)
+    assert delta["macro_f1"] == pytest.approx(now["macro"]["f1"] - first["macro"]["f1"], abs=2e-4)
+    changed = {
+        t for t, m in now["topics"].items() if m["support"] and m["f1"] != first["topics"][t]["f1"]
+    }
+    assert set(delta["topics"]) == changed  # only the topics whose F1 moved
+    assert changed, "the small model should score some gold topic differently"
+    for t in changed:
+        d = delta["topics"][t]
+        assert d["f1_before"] == first["topics"][t]["f1"]
+        assert d["f1_now"] == now["topics"][t]["f1"]
+        assert d["delta"] == pytest.approx(d["f1_now"] - d["f1_before"], abs=2e-4)
+
+    code, out, _ = run(capsys, "evaluate", str(gold))
+    assert code == 0
+    text = " ".join(out.split())
+    assert f"Evaluation of {new}: gold.jsonl (7 stories)" in text
+    assert f"vs {shipped} on the same data" in text
+    assert f"micro-F1 {first['micro']['f1']:.3f} → {now['micro']['f1']:.3f}" in text
+    assert "F1 changed for:" in text
+    for t in changed:
+        before, after = first["topics"][t]["f1"], now["topics"][t]["f1"]
+        assert f"{t}: {before:.3f} → {after:.3f} ({after - before:+.3f})" in text
+    unchanged = {t for t, m in now["topics"].items() if m["support"]} - changed
+    for t in unchanged:
+        assert f"{t}: " not in text.split("F1 changed for:")[1]
+    assert {r["model_version"] for r in history(env)} == {shipped, new}
+
+    # other data (one more story): no earlier evaluation of it, whatever the model
+    write_gold(gold, [*GOLD, {"title": "Spam volumes drop", "text": "x", "topics": ["Spam"]}])
+    code, out, _ = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0
+    assert json.loads(out)["compared_with"] is None
+    assert len(history(env)) == 3
+
+
+# --- cross-validation over user labels ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cross_validation_is_recorded_and_compared_across_models(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cross-validation trains five times per run: fewer seeds still
+    models = small_models_dir(env, monkeypatch, shipped=False, every=30)
+    ids = seed_stories(env / "data")
+    for story_id, change in zip(ids, LABELS, strict=True):
+        code, _, err = run(capsys, "label", str(story_id), change)
+        assert code == 0, err
+
+    # no model before this one: train says there is nothing to compare with
+    code, out, err = run(capsys, "train", "--no-retag")
+    assert code == 0, err
+    assert "the previous model has no cross-validated report to compare with" in out
+    code, out, err = run(capsys, "evaluate", "--format", "json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["data"]["kind"] == "cv"
+    assert first["data"]["what"] == first["label"] == "cv over 6 user labels"
+    assert first["compared_with"] is None
+
+    # fewer seeds, same labels: a different model, compared on the same labels
+    seed_file = sorted((models / "seeds").glob("*.jsonl"))[0]
+    seed_file.write_text(
+        "\n".join(seed_file.read_text(encoding="utf-8").splitlines()[:-5]) + "\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "train", "--no-retag")
+    assert code == 0, err
+    assert "vs the previous model (cross-validated" in out
+    code, out, err = run(capsys, "evaluate")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert ": cv over 6 user labels" in text
+    assert f"vs {first['model_version']} on the same data" in text
+    assert [r["data"]["kind"] for r in history(env)] == ["cv", "cv"]
+
+
+# --- the history and report deltas on their own -----------------------------------------
+
+
+def report(tp: int, support: int = 4, predicted: int = 4) -> EvalReport:
+    return EvalReport(
+        topics=(
+            TopicMetrics(topic="A", support=support, predicted=predicted, true_positives=tp),
+            TopicMetrics(topic="B", support=2, predicted=2, true_positives=1),
+            TopicMetrics(topic="C", support=0, predicted=1, true_positives=0),
+        ),
+        examples=10,
+        label="gold.jsonl (10 stories)",
+    )
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+GOLD_A = EvalData(kind="gold", sha256="a" * 64, what="a.jsonl (10 stories)")
+GOLD_B = EvalData(kind="gold", sha256="b" * 64, what="b.jsonl (10 stories)")
+CV_A = EvalData(kind="cv", sha256="a" * 64, what="cv over 10 user labels")
+
+
+def rec(version: str, data: EvalData, minutes: int, tp: int = 2) -> EvalRecord:
+    return EvalRecord(
+        model_version=version, data=data, at=T0 + timedelta(minutes=minutes), report=report(tp)
+    )
+
+
+def test_history_finds_the_latest_evaluation_of_the_same_data_by_another_model(
+    tmp_path: Path,
+) -> None:
+    h = EvalHistory(tmp_path / "models" / HISTORY_FILE)
+    assert h.records() == [] and h.previous(GOLD_A, "v1") is None
+    for r in (
+        rec("v1", GOLD_A, 0, tp=1),
+        rec("v2", GOLD_A, 1, tp=2),
+        rec("v2", GOLD_B, 2),
+        rec("v3", CV_A, 3),  # same hash, but cross-validation: other data
+        rec("v3", GOLD_A, 4, tp=3),
+    ):
+        h.add(r)
+    assert EvalHistory(h.path).records()[-1] == rec("v3", GOLD_A, 4, tp=3)  # round trip
+    got = h.previous(GOLD_A, "v3")
+    assert got is not None and (got.model_version, got.report.topic("A")) == (
+        "v2",
+        TopicMetrics(topic="A", support=4, predicted=4, true_positives=2),
+    )
+    assert h.previous(GOLD_A, "v4") == rec("v3", GOLD_A, 4, tp=3)
+    assert h.previous(GOLD_B, "v2") is None  # only its own evaluation
+    assert h.previous(CV_A, "v4") == rec("v3", CV_A, 3)
+
+    # a re-run of the same model on the same data replaces its record
+    h.add(rec("v3", GOLD_A, 9, tp=4))
+    assert [(r.model_version, r.data.kind) for r in h.records()] == [
+        ("v1", "gold"),
+        ("v2", "gold"),
+        ("v2", "gold"),
+        ("v3", "cv"),
+        ("v3", "gold"),
+    ]
+    assert h.records()[-1].at == T0 + timedelta(minutes=9)
+
+
+def test_history_is_capped_and_survives_a_broken_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = EvalHistory(tmp_path / HISTORY_FILE)
+    h.path.write_text("{not json", encoding="utf-8")
+    assert h.records() == []
+    assert "unreadable" in caplog.text
+    for i in range(HISTORY_KEEP + 3):
+        h.add(rec(f"v{i}", GOLD_A, i))
+    kept = h.records()
+    assert len(kept) == HISTORY_KEEP
+    assert kept[0].model_version == "v3"  # the oldest went first
+    raw = json.loads(h.path.read_text(encoding="utf-8"))
+    raw["evaluations"].insert(0, {"model_version": "broken"})
+    h.path.write_text(json.dumps(raw), encoding="utf-8")
+    assert len(h.records()) == HISTORY_KEEP  # the bad record is skipped, the rest kept
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_delta_lists_only_topics_whose_f1_changed() -> None:
+    before, after = report(tp=2), report(tp=3)
+    delta = after.compare(before)
+    assert delta.micro_f1 == pytest.approx(after.micro_f1 - before.micro_f1)
+    # B has the same counts; C has no support on either side
+    assert [t for t, _, _ in delta.changed] == ["A"]
+    assert delta.to_dict()["topics"] == {"A": {"f1_before": 0.5, "f1_now": 0.75, "delta": 0.25}}
+    assert after.compare(after).changed == ()
+    assert after.compare(after).to_dict()["topics"] == {}
