@@ -59,7 +59,11 @@ __all__ = [
 #: Sub-directory of ``models/`` (or of a data directory) that holds one artifact.
 MODEL_FILE = "model.joblib"
 REPORT_FILE = "report.json"
-RETRAIN_HINT = "retrain with `python -m aggregator.train` (or `aggregator train`)"
+RETRAIN_HINT = (
+    "retrain with `aggregator train` (it writes DATA_DIR/models/classifier, which is used "
+    "whenever it exists); `make model` / `python -m aggregator.train` rebuilds only the "
+    "shipped model in models/"
+)
 #: ``explain``'s "nearly given": a score below its threshold by at most NEAR_MARGIN *and*
 #: at least NEAR_FRACTION of the threshold. The margin alone listed hopeless topics:
 #: thresholds go down to ~0.1, so a score of 0.0004 was "near" a 0.145 threshold.
