@@ -56,6 +56,15 @@ class Evaluation:
         return None if self.previous is None else self.report.compare(self.previous.report)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suggestion:
+    story: Story
+    uncertainty: float  # 1: a score exactly on its threshold
+    topic: str  # the topic it comes from
+    score: float
+    threshold: float
+
+
 class Learning:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -237,14 +246,25 @@ class Learning:
         ]
         return story, carried + rest
 
-    def suggest(self, n: int) -> list[tuple[Story, float]]:
-        """The unlabelled stories the model is least sure about (uncertainty sampling)."""
+    def suggest(self, n: int) -> list[Suggestion]:
+        """The unlabelled stories the model is least sure about (uncertainty sampling),
+        each with the topic whose score sits nearest its threshold."""
         if n < 1:
             raise ConfigError("--suggest takes a positive number")
         labelled = {ls.story.id for ls in self.app.labelled()}
         pool = [s for s in self.app.stories(StoryQuery(limit=SUGGEST_POOL)) if s.id not in labelled]
         if not pool:
             return []
-        scores = self.app.classifier.uncertainty([self.app.document(s) for s in pool])
-        ranked = sorted(zip(pool, scores, strict=True), key=lambda p: (-p[1], -p[0].id))
-        return ranked[:n]
+        clf = self.app.classifier
+        found = clf.uncertain_topics([self.app.document(s) for s in pool])
+        ranked = sorted(zip(pool, found, strict=True), key=lambda p: (-p[1][0], -p[0].id))
+        return [
+            Suggestion(
+                story=story,
+                uncertainty=u,
+                topic=about.topic,
+                score=about.score,
+                threshold=clf.thresholds[about.topic],
+            )
+            for story, (u, about) in ranked[:n]
+        ]

@@ -164,6 +164,15 @@ def test_classify_jsonl_contract_and_bad_lines(
     (one,) = [json.loads(x) for x in out.splitlines()]
     assert "New TLDs" in {t["topic"] for t in one["topics"]}
 
+    # --text reads a headline as a title, as the same story in JSON Lines is read
+    headline = "Registry signs the root zone with a new KSK"
+    body = "Resolvers must update their trust anchors before the rollover."
+    src.write_text(json.dumps({"id": "x", "title": headline, "text": body}) + "\n")
+    code, as_jsonl, _ = run(capsys, "classify", str(src))
+    code2, as_text, _ = run(capsys, "classify", "--text", f"{headline}\n{body}")
+    assert code == code2 == 0
+    assert json.loads(as_text)["topics"] == json.loads(as_jsonl)["topics"]
+
     code, _, err = run(capsys, "classify", str(env / "missing.jsonl"))
     assert code == 2 and "cannot read" in err
 
@@ -302,6 +311,14 @@ def test_label_suggest_explain(env: Path, capsys: pytest.CaptureFixture[str]) ->
     assert len(suggested) == 3
     assert ids[1] not in {s["id"] for s in suggested}  # labelled stories are not suggested
     assert suggested == sorted(suggested, key=lambda s: -s["uncertainty"])
+    for s in suggested:  # the topic a label would settle: its score nearest its threshold
+        about = s["about"]
+        thr, score = about["threshold"], about["score"]
+        span = 1 - thr if score >= thr else thr
+        assert s["uncertainty"] == pytest.approx(1 - abs(score - thr) / span, abs=2e-4)
+    code, out, _ = run(capsys, "label", "--suggest", "2")
+    assert code == 0 and "unsure about" in out
+    assert suggested[0]["about"]["topic"] in out and "label one:" in out
 
     code, out, _ = run(capsys, "explain", str(ids[0]), "--format", "json")
     assert code == 0
@@ -530,3 +547,12 @@ def test_feeds_table_shows_the_whole_last_error_at_any_width(width: int) -> None
     assert len(body) <= 6, lines
     text = "\n".join(lines)
     assert "error" in text and "in 2h" in text and "3d ago" in text
+
+
+def test_label_suggest_with_no_stories_says_so(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "label", "--suggest", "5")
+    assert code == 0 and "no unlabelled stories to suggest" in out
+    code, out, _ = run(capsys, "label", "--suggest", "5", "--format", "json")
+    assert code == 0 and json.loads(out) == []

@@ -12,6 +12,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ConfigError
 from ..types import Document
@@ -22,7 +23,6 @@ from .common import (
     err,
     open_app,
     out,
-    stories_table,
     story_json,
 )
 
@@ -97,7 +97,12 @@ def classify(
         str | None, typer.Argument(help='JSON Lines file of {"id", "title", "text"}; - for stdin.')
     ] = None,
     text: Annotated[
-        str | None, typer.Option("--text", help="Classify this one text instead.")
+        str | None,
+        typer.Option(
+            "--text",
+            help="Classify this one story instead: its first line is the title, the rest "
+            "(if any) the text.",
+        ),
     ] = None,
 ) -> None:
     """Tag stories with topics: JSON Lines in, JSON Lines out ({"id", "topics": [...]}).
@@ -111,7 +116,9 @@ def classify(
     with open_app() as a:
         learning = a.learning
         if text is not None:
-            (pred,) = learning.classify([Document(id="text", title="", summary=text)])
+            # a headline is read as one, with the title's weight (as in JSON Lines input)
+            title, _, body = text.strip().partition("\n")
+            (pred,) = learning.classify([Document(id="text", title=title, summary=body.strip())])
             _emit_prediction("text", pred)
             return
         assert file is not None
@@ -182,14 +189,38 @@ def label(
         if suggest is not None:
             ranked = a.learning.suggest(suggest)
             if fmt == PollFmt.json:
-                emit_json([{**story_json(s), "uncertainty": round(u, 4)} for s, u in ranked])
+                emit_json(
+                    [
+                        {
+                            **story_json(g.story),
+                            "uncertainty": round(g.uncertainty, 4),
+                            "about": {
+                                "topic": g.topic,
+                                "score": round(g.score, 4),
+                                "threshold": round(g.threshold, 4),
+                            },
+                        }
+                        for g in ranked
+                    ]
+                )
                 return
-            t = stories_table(
-                [s for s, _ in ranked],
-                title="Label these next (most uncertain first)",
-                width=out.width,
-            )
+            if not ranked:
+                out.print("no unlabelled stories to suggest: poll some feeds first")
+                return
+            t = Table(title="Label these next (most uncertain first)", expand=False)
+            t.add_column("id", justify="right", no_wrap=True)
+            t.add_column("title", ratio=1, overflow="fold")
+            t.add_column("unsure about", no_wrap=True)
+            t.add_column("score / thr", justify="right", no_wrap=True)
+            for g in ranked:
+                t.add_row(
+                    str(g.story.id),
+                    Text(g.story.title),
+                    g.topic,
+                    f"{g.score:.2f} / {g.threshold:.2f}",
+                )
             out.print(t)
+            out.print("label one: aggregator label ID +Topic or -Topic", highlight=False)
             return
         if story_id is None or not changes:
             raise ConfigError("usage: aggregator label ID +Topic -Topic …  (or --suggest N)")
