@@ -372,6 +372,10 @@ class App:
         self.store.add_labels(story_id, pos, neg, self.now())
         return self.store.get_story(story_id)
 
+    def story_labels(self, story_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(topics you added, topics you removed) on one story."""
+        return self.store.story_labels(story_id)
+
     def labelled(self) -> list[LabelledStory]:
         return self.store.labelled_stories()
 

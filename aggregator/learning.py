@@ -208,7 +208,7 @@ class Learning:
         from .classify import TopicExplanation
 
         story = self.app.story(story_id)
-        removed = next((ls.negative for ls in self.app.labelled() if ls.story.id == story_id), ())
+        removed = self.app.story_labels(story_id)[1]
         clf = self.app.classifier
         model = {
             e.topic: e

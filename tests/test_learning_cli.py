@@ -556,3 +556,18 @@ def test_label_suggest_with_no_stories_says_so(
     assert code == 0 and "no unlabelled stories to suggest" in out
     code, out, _ = run(capsys, "label", "--suggest", "5", "--format", "json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_show_lists_your_labels_removals_included(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_stories(env / "data")
+    code, out, _ = run(capsys, "show", str(ids[0]), "--format", "json")
+    assert code == 0 and json.loads(out)["labels"] == {"added": [], "removed": []}
+    assert run(capsys, "label", str(ids[0]), "+Censorship", "-DNS")[0] == 0
+    code, out, _ = run(capsys, "show", str(ids[0]), "--format", "json")
+    shown = json.loads(out)
+    assert shown["labels"] == {"added": ["Censorship"], "removed": ["DNS"]}
+    assert "DNS" not in {t["topic"] for t in shown["topics"]}  # a removal shows nowhere else
+    code, out, _ = run(capsys, "show", str(ids[0]))
+    assert "your labels: +Censorship, -DNS" in out

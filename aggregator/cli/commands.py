@@ -218,6 +218,7 @@ def show(
     with open_app() as a:
         s = a.story(story_id)
         others = a.also_covered(s)
+        added, removed = a.story_labels(story_id)
     if fmt == PollFmt.json:
         data = story_json(s)
         data.update(
@@ -228,6 +229,7 @@ def show(
             extraction_error=s.extraction_error,
             categories=list(s.categories),
             model_version=s.model_version,
+            labels={"added": list(added), "removed": list(removed)},
             also_covered_by=[{"id": o.id, "feed": o.feed_url, "link": o.link} for o in others],
         )
         emit_json(data)
@@ -247,6 +249,9 @@ def show(
         "topics: "
         + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in s.topics) or "none")
     )
+    if added or removed:
+        marks = [f"+{t}" for t in added] + [f"-{t}" for t in removed]
+        out.print("your labels: " + ", ".join(marks), highlight=False, markup=False)
     summary = html_to_text(s.summary or "")
     if summary:
         out.print("\n" + summary, highlight=False, markup=False)

@@ -914,6 +914,12 @@ class SqlStore:
                 )
         return out
 
+    def story_labels(self, story_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The topics a user gave the story (+) and took from it (-)."""
+        with self._read() as s:
+            found = self._labels_of(s, SC.id == story_id)
+        return (found[0].positive, found[0].negative) if found else ((), ())
+
     def _labels_of(self, s: Session, *conds: Any) -> list[LabelledStory]:
         names = {v: k for k, v in self._topic_map(s).items()}
         by_story: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
