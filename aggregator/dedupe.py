@@ -23,6 +23,13 @@ document whose text differs (some feeds repeat one link or guid for every item).
 entries fall through to the next source. Entries with the same key and the same text are
 one entry repeated, and collapse to the first. The check only sees one document: a feed
 that repeats a guid across polls but never twice in one document is not detected here.
+
+A link refused as identity is no cross-feed key either: such a draft's ``canonical_url``
+is None (its ``link`` is kept). The store clusters stories by canonical URL, so a link
+every item shares (a podcast's or status page's home page, one "latest" URL) would
+otherwise put all those stories into one cluster and show only the first. A link that
+identifies its entry stays the key across polls and feeds: a guid that changes on every
+poll while the link stays is the same story, and so is one article in two feeds.
 """
 
 from __future__ import annotations
@@ -283,7 +290,8 @@ def story_drafts(parsed: ParsedFeed) -> list[StoryDraft]:
         # A key shared by entries with different text was refused above, so a repeated
         # key is the same entry repeated: keep the first.
         if key not in drafts:
-            drafts[key] = _draft(key, entry, links[i], hashes[i])
+            url = links[i] if link_ok[i] else None  # see the module docstring
+            drafts[key] = _draft(key, entry, url, hashes[i])
     return list(drafts.values())
 
 

@@ -155,11 +155,14 @@ def parse_job(
 def extract_job(
     html: bytes, url: str, title: str, content_type: str | None = None
 ) -> tuple[Article | None, int | None]:
-    """The page's article text and the story's fingerprint over it."""
+    """The page's article text and the story's fingerprint over it. Text that does not
+    mention the story's ``title`` (a consent or paywall page) is refused with
+    :class:`~aggregator.errors.ExtractError`, so it neither stands in for the story nor
+    clusters it with the other stories given the same notice."""
     from .dedupe import simhash
     from .extract import extract_article
 
-    art = extract_article(html, url, content_type)
+    art = extract_article(html, url, content_type, title=title)
     return art, (simhash(f"{title}\n{art.text}") if art is not None else None)
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from httpserver import LocalServer
 from hypothesis import given, provisional, settings
 from hypothesis import strategies as st
 
+from aggregator.app import App, make_app
+from aggregator.config import Settings
 from aggregator.dedupe import (
     SIMHASH_VERSION,
     canonicalize_url,
@@ -21,7 +27,7 @@ from aggregator.dedupe import (
     title_key,
 )
 from aggregator.parse import parse_feed
-from aggregator.types import ParsedEntry, ParsedFeed
+from aggregator.types import ParsedEntry, ParsedFeed, StoryQuery
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example.org/"
@@ -203,7 +209,15 @@ def test_repeated_link_falls_back_to_hash_and_duplicates_collapse() -> None:
     # 12 and 11 share one link with different text; 10 links to the feed's home page.
     assert kinds == ["hash", "hash", "hash", "link"]
     assert drafts[3].key == "v1:link:https://bulletins.example.com/b/9"
-    assert drafts[0].canonical_url == "https://bulletins.example.com/latest"
+    # A link refused as identity is no cluster key either (the store clusters by it), but
+    # the link itself is kept.
+    assert [d.canonical_url for d in drafts] == [
+        None,
+        None,
+        None,
+        "https://bulletins.example.com/b/9",
+    ]
+    assert drafts[0].link and drafts[0].link.startswith("https://bulletins.example.com/latest")
 
 
 def test_repeated_guid_falls_back_to_link_then_hash() -> None:
@@ -242,6 +256,38 @@ def test_guid_equal_to_home_page_is_not_an_identity() -> None:
         entries=(_entry(guid="https://SITE.example.com", link="https://site.example.com/p/1"),),
     )
     assert story_drafts(feed)[0].key == "v1:link:https://site.example.com/p/1"
+
+
+def test_guid_identified_entries_linking_the_home_page_have_no_cluster_url() -> None:
+    feed = ParsedFeed(
+        url="https://feeds.example.org/x",
+        version="rss20",
+        title="x",
+        link="https://site.example.com/",
+        entries=(
+            _entry(guid="ep1", link="https://site.example.com/", title="Episode 1"),
+            _entry(guid="ep2", link="https://site.example.com/p/2", title="Episode 2"),
+        ),
+    )
+    drafts = story_drafts(feed)
+    assert [d.key for d in drafts] == ["v1:guid:ep1", "v1:guid:ep2"]
+    assert [d.canonical_url for d in drafts] == [None, "https://site.example.com/p/2"]
+
+
+def test_same_link_with_the_same_text_stays_a_cluster_key() -> None:
+    # Two guids for one item (a publisher re-posting it): the link still identifies the
+    # item, so both drafts carry it and the store folds them into one cluster.
+    feed = ParsedFeed(
+        url=FEED_URL,
+        version="rss20",
+        title="x",
+        link=None,
+        entries=(
+            _entry(guid="a", link="https://site.example.com/p/1", summary="same"),
+            _entry(guid="b", link="https://site.example.com/p/1", summary="same"),
+        ),
+    )
+    assert [d.canonical_url for d in story_drafts(feed)] == ["https://site.example.com/p/1"] * 2
 
 
 def test_same_guid_and_same_text_collapse() -> None:
@@ -358,3 +404,116 @@ def test_hamming() -> None:
     assert hamming(0, 0) == 0
     assert hamming(0b1011, 0b0001) == 2
     assert hamming(2**64 - 1, 0) == 64
+
+
+# --- identity and clusters through the App ----------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
+    )
+    with make_app(s, now=clock) as a:
+        yield a
+
+
+def _rss(items: str, link: str = "http://example.org/") -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>{link}</link>'
+        f"{items}</channel></rss>"
+    ).encode()
+
+
+def _item(title: str, link: str, guid: str | None = None) -> str:
+    words = " ".join(f"{title.lower()}{i}" for i in range(30))  # texts far apart (SimHash)
+    guid_el = f"<guid isPermaLink='false'>{guid}</guid>" if guid else ""
+    return (
+        f"<item><title>{title}</title><link>{link}</link>{guid_el}"
+        f"<description>Unique text for {title}: {words}</description></item>"
+    )
+
+
+def _poll(app: App, clock: Clock) -> None:
+    results = list(app.update_due(all_feeds=True))
+    assert all(r.status in ("ok", "unchanged") for r in results), results
+    clock.t += timedelta(hours=2)
+
+
+def _titles(app: App, **query: Any) -> list[str]:
+    return sorted(s.title for s in app.stories(StoryQuery(limit=None, **query)))
+
+
+def test_stories_sharing_a_link_all_stay_visible(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    home = "http://podcast.example/"
+    # every item links the channel's home page (podcasts, status pages, job boards) ...
+    podcast = _rss("".join(_item(f"Episode{i}", home, guid=f"ep{i}") for i in range(3)), home)
+    # ... or one "latest" URL that is not the home page, with and without guids
+    latest = "http://status.example/latest"
+    status = _rss(
+        _item("Outage", latest) + _item("Maintenance", latest) + _item("Resolved", latest, "r1"),
+        "http://status.example/",
+    )
+    app.add_feed(server.route("/podcast", body=podcast), discover=False)
+    app.add_feed(server.route("/status", body=status), discover=False)
+    _poll(app, clock)
+
+    everything = [f"Episode{i}" for i in range(3)] + ["Maintenance", "Outage", "Resolved"]
+    assert _titles(app) == sorted(everything)
+    assert _titles(app, feed=server.url("/podcast")) == ["Episode0", "Episode1", "Episode2"]
+    assert _titles(app, text="Maintenance") == ["Maintenance"]
+    for story in app.stories(StoryQuery(limit=None)):
+        assert story.canonical_url is None and story.link in (home, latest)
+        assert app.also_covered(story) == []
+    assert app.export(StoryQuery(limit=None), "json").count('"title"') >= len(everything)
+
+    # a later poll adds one more item with the same link: the stored ones are untouched
+    server.route(
+        "/status", body=status.replace(b"<item>", _item("Update", latest).encode() + b"<item>", 1)
+    )
+    _poll(app, clock)
+    assert _titles(app) == sorted([*everything, "Update"])
+
+
+def test_a_rotating_guid_with_a_stable_link_is_shown_once(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    url = server.route("/feed", body=_rss(_item("Rotating", "http://example.org/a", "g0")))
+    app.add_feed(url, discover=False)
+    for i in range(1, 4):
+        _poll(app, clock)
+        server.route("/feed", body=_rss(_item("Rotating", "http://example.org/a", f"g{i}")))
+    (story,) = app.stories(StoryQuery(limit=None))
+    assert story.title == "Rotating" and story.canonical_url == "http://example.org/a"
+    assert len(app.also_covered(story)) == 2  # stored three times, shown once
+
+
+def test_one_article_linked_from_two_feeds_is_one_cluster(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    article = "https://news.example.com/story-1"
+    first = _item("Registry", f"{article}?utm_source=rss", "a1") + _item("Other", "http://a/2")
+    second = _item("Resolver", f"{article}?utm_medium=feed", "b1")
+    app.add_feed(server.route("/one", body=_rss(first, "http://a/")), discover=False)
+    app.add_feed(server.route("/two", body=_rss(second, "http://b/")), discover=False)
+    _poll(app, clock)
+    visible = app.stories(StoryQuery(limit=None))
+    assert len(visible) == 2 and "Other" in {s.title for s in visible}
+    (shared,) = [s for s in visible if s.title != "Other"]
+    assert shared.canonical_url == article
+    assert [s.canonical_url for s in app.also_covered(shared)] == [article]
