@@ -310,7 +310,10 @@ class App:
 
         This thread only talks to the database; everything CPU-heavy runs in the pool.
         A ``FeedError`` is recorded on its feed (error count, backoff, last error) and the
-        cycle goes on; any other exception is a bug and propagates.
+        cycle goes on. Any other exception while taking up one feed's outcome (a bug, or
+        data the store cannot write) rolls that feed back and is recorded the same way
+        ("could not store: ...", "internal error: ..."), logged as an error with its
+        traceback at debug level; only a failure to record it propagates.
         """
         yield from Poller(self).run(all_feeds=all_feeds, extract=extract, limit=limit)
 

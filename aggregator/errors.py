@@ -1,7 +1,9 @@
 """The exception tree. Stdlib only; every module raises these, never bare library errors.
 
 ``App`` catches :class:`FeedError` per feed and :class:`ExtractError` per story, records
-them and carries on; anything else is a bug and propagates. The CLI maps
+them and carries on; any other exception while taking up one feed's outcome is contained
+the same way (rolled back, recorded on that feed, logged) so that one bad feed never stops
+a poll; elsewhere anything else is a bug and propagates. The CLI maps
 :class:`AggregatorError` to one line on stderr and an exit status.
 """
 

@@ -12,7 +12,16 @@ here. It must not import :mod:`aggregator.app` at run time (``app -> polling`` o
 App type is for annotations), nor anything heavy at import time (the jobs run in worker
 processes and are imported when the first one is submitted), nor do CPU-heavy work on the
 calling thread, which only talks to the database. Front ends call ``App.update_due``, not
-this module. Only ``FeedError`` is caught (recorded on its feed); anything else propagates.
+this module.
+
+Errors: a ``FeedError`` is recorded on its feed. Any other ``Exception`` raised while
+taking up one feed's outcome (building its records, writing its stories or state) is a
+bug or bad data that got past the parser, but it is that feed's alone: its transaction
+is rolled back, it is logged with its traceback and recorded as that feed's error (so it
+backs off like any other), and the poll goes on with the other feeds, because one
+broken feed must never stop the others. What is not one feed's (recording that error
+failing too, e.g. the database gone; ``BaseException`` such as KeyboardInterrupt,
+SystemExit or a cancelled fetch) propagates.
 """
 
 from __future__ import annotations
@@ -283,6 +292,8 @@ class Poller:
                 quick: list[tuple[Feed, FeedCheck]] = []
                 done: list[UpdateResult] = []
                 for kind, feed, payload in batch:
+                    if feed.id not in pending:  # recorded already: never written twice
+                        continue
                     t0 = started[feed.id]
                     if kind == "parsed":
                         release_parsing(feed.id)
@@ -290,13 +301,14 @@ class Poller:
                         outcome = self._handle(kind, feed, payload, events, extract, t0)
                     except FeedError as e:
                         outcome = self._error_check(feed, e, t0)
+                    except Exception as e:  # this feed's alone: recorded, the poll goes on
+                        outcome = self._contained(feed, "internal error", e, t0)
                     if isinstance(outcome, FeedCheck):
                         quick.append((feed, outcome))
                     elif outcome is not None:
                         done.append(outcome)
                 if quick:
-                    app.store.save_checks([c for _, c in quick])
-                    done.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
+                    done.extend(self._save_checks(quick, started))
                 for res in done:
                     pending.discard(res.feed_id)
                     if res.feed_id in held:
@@ -425,7 +437,9 @@ class Poller:
         extracted: dict[str, Extracted],
         extract: bool,
         t0: float,
-    ) -> UpdateResult:
+    ) -> UpdateResult | FeedCheck:
+        """Store one feed's stories and state in one transaction: its UpdateResult, or,
+        should the store fail, the FeedCheck recording that as the feed's error."""
         records: list[StoryRecord] = []
         n_extracted = 0
         for p in fresh:
@@ -474,7 +488,10 @@ class Poller:
         )
         if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
             check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
-        saved = self.app.store.save_update(check, records)
+        try:
+            saved = self.app.store.save_update(check, records)
+        except Exception as e:  # rolled back with its transaction: nothing of it was stored
+            return self._contained(feed, "could not store", e, t0)
         return self._result(
             feed,
             check,
@@ -488,7 +505,7 @@ class Poller:
         return self.app.store.post_dates(feed.id, self.app.now() - schedule.RATE_WINDOW)
 
     def _error_check(self, feed: Feed, error: FeedError, t0: float) -> FeedCheck:
-        return schedule.after_error(
+        check = schedule.after_error(
             feed,
             error,
             now=self.app.now(),
@@ -496,6 +513,48 @@ class Poller:
             post_dates=self._post_dates(feed),
             ms=_ms(t0),
         )
+        # An error message may quote the feed (e.g. a lone surrogate the store cannot
+        # encode): recording the error must not fail on the very data that caused it.
+        return replace(check, last_error=_storable(check.last_error))
+
+    def _contained(self, feed: Feed, what: str, error: Exception, t0: float) -> FeedCheck:
+        """An unexpected exception while taking up one feed's outcome, as that feed's error
+        (status error, error count, backoff): one error line in the log (its traceback at
+        debug level, ``-vv``) and the message on the feed, so that a bug stays visible
+        without burying a poll's output in tracebacks; it stops only this feed. Its stories
+        were not stored: the store writes a feed in one transaction, rolled back by the
+        exception."""
+        log.error("feed update feed=%s failed: %s: %s", feed.url, what, type(error).__name__)
+        log.debug("traceback of the failed update of %s", feed.url, exc_info=error)
+        detail = str(error).strip().splitlines()
+        message = f"{what}: {type(error).__name__}" + (f": {detail[0]}" if detail else "")
+        return self._error_check(feed, FeedError(feed.url, message[:500]), t0)
+
+    def _save_checks(
+        self, quick: Sequence[tuple[Feed, FeedCheck]], started: dict[int, float]
+    ) -> list[UpdateResult]:
+        """Write story-less outcomes in one transaction; should that fail, one feed at a
+        time, so that a feed whose state cannot be written costs only itself (recorded as
+        its error). Recording an error failing is not one feed's problem: it propagates."""
+        store = self.app.store
+        try:
+            store.save_checks([c for _, c in quick])
+        except Exception:
+            log.debug(
+                "writing %d outcomes failed; writing them one at a time", len(quick), exc_info=True
+            )
+            written: list[tuple[Feed, FeedCheck]] = []
+            for feed, check in quick:
+                try:
+                    store.save_checks([check])
+                except Exception as e:
+                    if check.outcome == "error":
+                        raise
+                    check = self._contained(feed, "could not store", e, started[feed.id])
+                    store.save_checks([check])
+                written.append((feed, check))
+            quick = written
+        return [self._result(f, c, 0, 0, 0) for f, c in quick]
 
     def _result(
         self,
@@ -523,3 +582,8 @@ class Poller:
 
 def _ms(t0: float) -> int:
     return int((time.monotonic() - t0) * 1000)
+
+
+def _storable(text: str | None) -> str | None:
+    """``text`` with what UTF-8 cannot encode (lone surrogates) escaped."""
+    return text if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,0 +1,346 @@
+"""One feed the store cannot take never stops the others: its transaction is rolled back
+(nothing of it half-written), it is recorded as that feed's error with the usual backoff,
+and the poll (and the daemon) goes on. The failures are real ones of the database: a
+trigger that aborts the write, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpserver import LocalServer
+from sqlalchemy import create_engine, text
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.daemon import Stopper, run_daemon
+from aggregator.errors import StoreError
+from aggregator.types import Feed, UpdateResult
+
+
+def rss(channel: str, *titles: str, title: str | None = None) -> bytes:
+    items = "".join(
+        f"<item><title>{t}</title><link>http://example.org/{channel}/{i}</link>"
+        f"<guid>{channel}-{i}</guid><description>Story {i} of {channel}.</description></item>"
+        for i, t in enumerate(titles)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title or channel}</title>'
+        f"<link>http://example.org/{channel}/</link>{items}</channel></rss>"
+    ).encode()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
+    """Run statements on the test database through a connection of its own; returns the
+    last one's rows."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as c:
+            rows: list[tuple[Any, ...]] = []
+            for st in statements:
+                res = c.execute(text(st))
+                rows = [tuple(r) for r in res] if res.returns_rows else []
+            return rows
+    finally:
+        engine.dispose()
+
+
+def poison(url: str, name: str, event: str, table: str, when: str) -> None:
+    """A real trigger that aborts ``event`` on ``table`` for rows matching ``when``."""
+    if url.startswith("sqlite"):
+        sql(
+            url,
+            f"CREATE TRIGGER {name} BEFORE {event} ON {table} WHEN {when} "
+            "BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+    else:
+        sql(
+            url,
+            "CREATE OR REPLACE FUNCTION poisoned() RETURNS trigger AS "
+            "$$ BEGIN RAISE EXCEPTION 'poisoned'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW "
+            f"WHEN ({when}) EXECUTE FUNCTION poisoned()",
+        )
+
+
+def cure(url: str, name: str, table: str) -> None:
+    sql(url, f"DROP TRIGGER {name}" + ("" if url.startswith("sqlite") else f" ON {table}"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[App]:
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=3,
+    )
+    with make_app(s, now=clock) as a:
+        yield a
+
+
+def by_url(app: App) -> dict[str, Feed]:
+    return {f.url: f for f in app.feeds()}
+
+
+def statuses(results: list[UpdateResult]) -> dict[str, str]:
+    return {r.url: r.status for r in results}
+
+
+def story_count(url: str, feed_id: int) -> int:
+    ((n,),) = sql(url, f"SELECT count(*) FROM story WHERE feed_id = {feed_id}")
+    return int(n)
+
+
+def fetch_log(url: str, feed_id: int) -> list[tuple[Any, ...]]:
+    return sql(url, f"SELECT outcome, error FROM fetch_log WHERE feed_id = {feed_id} ORDER BY id")
+
+
+def assert_search_index_matches_stories(url: str) -> None:
+    if url.startswith("sqlite"):  # FTS5 is a table of its own; PostgreSQL's is a column
+        assert sql(url, "SELECT rowid FROM story_fts ORDER BY rowid") == sql(
+            url, "SELECT id FROM story ORDER BY id"
+        )
+
+
+def test_a_story_the_store_refuses_costs_only_its_feed(
+    app: App, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    good1 = server.route("/one.xml", body=rss("one", "First", "Second"))
+    bad = server.route("/bad.xml", body=rss("bad", "Fine before", "poison", "Fine after"))
+    good2 = server.route("/two.xml", body=rss("two", "Third"))
+    for u in (good1, bad, good2):
+        app.add_feed(u, discover=False)
+    poison(db_url, "poison_story", "INSERT", "story", "NEW.title = 'poison'")
+
+    results = list(app.update_due())
+
+    assert statuses(results) == {good1: "ok", bad: "error", good2: "ok"}
+    (res,) = [r for r in results if r.url == bad]
+    assert res.new == 0 and res.error and res.error.startswith("could not store: ")
+    feeds = by_url(app)
+    assert (feeds[good1].stories, feeds[good2].stories) == (2, 1)
+    f = feeds[bad]
+    assert f.status == "error" and f.error_count == 1 and f.last_success is None
+    assert f.last_error == res.error and "poisoned" in f.last_error
+    # nothing of the poisoned feed was written: not the stories before the bad one,
+    # not its search index, not its state (title, caching headers) or a success log row
+    assert story_count(db_url, f.id) == 0 and f.title is None and f.body_hash is None
+    assert fetch_log(db_url, f.id) == [("error", res.error)]
+    assert_search_index_matches_stories(db_url)
+    # no lease is left behind, and the feed backs off like any other failing feed
+    assert sql(db_url, "SELECT count(*) FROM feed WHERE lease_owner IS NOT NULL") == [(0,)]
+    assert f.next_check is not None and f.next_check - clock.t >= timedelta(minutes=5)
+    assert app.due_count() == 0
+
+    def poll_bad() -> list[UpdateResult]:  # the good feeds come due too, meanwhile
+        return [r for r in app.update_due() if r.url == bad]
+
+    clock.t = f.next_check - timedelta(seconds=1)
+    assert poll_bad() == []  # not before the backoff
+    clock.t = f.next_check
+    (again,) = poll_bad()  # retried, and still failing: backs off further
+    assert again.status == "error"
+    f2 = by_url(app)[bad]
+    assert f2.error_count == 2 and f2.next_check is not None
+    assert f.last_check is not None
+    assert f2.next_check - clock.t > f.next_check - f.last_check
+
+    cure(db_url, "poison_story", "story")
+    clock.t = f2.next_check
+    (fixed,) = poll_bad()
+    assert fixed.status == "ok" and fixed.new == 3
+    f3 = by_url(app)[bad]
+    assert f3.status == "active" and f3.error_count == 0 and f3.last_error is None
+    assert story_count(db_url, f3.id) == 3
+    assert_search_index_matches_stories(db_url)
+
+
+def test_a_failure_after_the_stories_were_written_rolls_all_of_them_back(
+    app: App, server: LocalServer, db_url: str
+) -> None:
+    # The feed's own row is written last in its transaction, after its stories, their
+    # clusters and search index: aborting there must take all of those back with it.
+    bad = server.route("/bad.xml", body=rss("bad", "A", "B", title="Poisoned channel"), etag='"v1"')
+    good = server.route("/good.xml", body=rss("good", "C"))
+    app.add_feed(bad, discover=False)
+    app.add_feed(good, discover=False)
+    poison(db_url, "poison_feed", "UPDATE", "feed", "NEW.title = 'Poisoned channel'")
+
+    results = list(app.update_due())
+
+    assert statuses(results) == {bad: "error", good: "ok"}
+    feeds = by_url(app)
+    f = feeds[bad]
+    assert f.status == "error" and f.error_count == 1
+    assert f.last_error is not None and f.last_error.startswith("could not store: ")
+    assert story_count(db_url, f.id) == 0 and feeds[good].stories == 1
+    assert f.etag is None and f.title is None and f.last_success is None
+    assert [o for o, _ in fetch_log(db_url, f.id)] == ["error"]
+    assert sql(db_url, "SELECT count(*) FROM story WHERE cluster_id IS NOT NULL") == [(1,)]
+    assert_search_index_matches_stories(db_url)
+
+
+def test_a_story_less_outcome_the_store_refuses_costs_only_its_feed(
+    app: App, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    # 304s are written several feeds to a transaction: one that cannot be written must
+    # not take the others with it.
+    urls = [server.route(f"/f{i}.xml", body=rss(f"f{i}", "X"), etag=f'"e{i}"') for i in range(4)]
+    for u in urls:
+        app.add_feed(u, discover=False)
+    assert set(statuses(list(app.update_due())).values()) == {"ok"}
+    bad = by_url(app)[urls[2]]
+    poison(
+        db_url,
+        "poison_log",
+        "INSERT",
+        "fetch_log",
+        f"NEW.feed_id = {bad.id} AND NEW.outcome <> 'error'",
+    )
+
+    clock.t += timedelta(minutes=1)
+    results = list(app.update_due(all_feeds=True))
+
+    assert statuses(results) == {u: "error" if u == urls[2] else "not_modified" for u in urls}
+    feeds = by_url(app)
+    f = feeds[urls[2]]
+    assert f.status == "error" and f.error_count == 1
+    assert f.last_error is not None and f.last_error.startswith("could not store: ")
+    assert [o for o, _ in fetch_log(db_url, f.id)] == ["ok", "error"]
+    for u in urls:
+        if u != urls[2]:
+            assert feeds[u].error_count == 0 and feeds[u].last_check == clock.t
+            assert [o for o, _ in fetch_log(db_url, feeds[u].id)] == ["ok", "not_modified"]
+
+
+def test_when_recording_the_error_fails_too_it_propagates_and_leases_are_released(
+    app: App, server: LocalServer, db_url: str
+) -> None:
+    # Not one feed's problem any more: the poll stops, but hands every lease back.
+    bad = server.route("/bad.xml", body=rss("bad", "A"))
+    app.add_feed(bad, discover=False)
+    f = by_url(app)[bad]
+    poison(db_url, "poison_all_logs", "INSERT", "fetch_log", f"NEW.feed_id = {f.id}")
+
+    with pytest.raises(StoreError, match="poisoned"):
+        list(app.update_due())
+
+    assert sql(db_url, f"SELECT lease_owner FROM feed WHERE id = {f.id}") == [(None,)]
+    assert story_count(db_url, f.id) == 0 and fetch_log(db_url, f.id) == []
+    assert app.due_count() == 1  # still due: the next poll tries it again
+
+
+def test_bad_text_from_a_feed_does_not_stop_the_poll(app: App, server: LocalServer) -> None:
+    # A lone surrogate in a JSON Feed title: SQLite's driver cannot encode it. Whether the
+    # parser repairs it or the store refuses it, the other feed is stored and the poll ends.
+    raw = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": '
+        b'[{"id": "a", "url": "http://example.org/a", "title": "Lone \\ud800 title", '
+        b'"content_text": "x"}]}'
+    )
+    bad = server.route("/j.json", body=raw, content_type="application/feed+json")
+    good = server.route("/good.xml", body=rss("good", "Good"))
+    app.add_feed(bad, discover=False)
+    app.add_feed(good, discover=False)
+
+    results = statuses(list(app.update_due()))
+
+    assert results[good] == "ok" and by_url(app)[good].stories == 1
+    f = by_url(app)[bad]
+    if results[bad] == "error":
+        assert f.error_count == 1 and f.stories == 0
+        assert f.last_error is not None and "UnicodeEncodeError" in f.last_error
+    else:
+        assert results[bad] == "ok" and f.stories == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_daemon_survives_a_cycle_with_a_poisoned_feed(
+    app: App, server: LocalServer, db_url: str
+) -> None:
+    bad = server.route("/bad.xml", body=rss("bad", "poison"))
+    good = server.route("/good.xml", body=rss("good", "Good"))
+    app.add_feed(bad, discover=False)
+    app.add_feed(good, discover=False)
+    poison(db_url, "poison_story", "INSERT", "story", "NEW.title = 'poison'")
+
+    assert run_daemon(app, stopper=Stopper(), max_cycles=2, max_sleep=0.01) == 2
+
+    feeds = by_url(app)
+    assert feeds[good].stories == 1 and feeds[good].status == "active"
+    assert feeds[bad].status == "error" and feeds[bad].error_count == 1
+
+
+def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
+    tmp_path: Path, server: LocalServer, sqlite_url: str
+) -> None:
+    bad = server.route("/bad.xml", body=rss("bad", "poison"))
+    good = server.route("/good.xml", body=rss("good", "Good"))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {bad}\n  - url: {good}\n")
+    env = {
+        **os.environ,
+        "AGGREGATOR_DATA_DIR": str(tmp_path / "data"),
+        "AGGREGATOR_FEEDS": str(feeds),
+        "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    env.pop("AGGREGATOR_DATABASE_URL", None)
+    s = Settings.from_env(env)
+    assert s.url == sqlite_url
+    with make_app(s) as a:  # the database exists before the daemon starts: poison it
+        a.sync_feeds()
+    poison(sqlite_url, "poison_story", "INSERT", "story", "NEW.title = 'poison'")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "-vv", "daemon", "--no-extract", "--max-sleep", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            not server.requests_for("/bad.xml") or not server.requests_for("/good.xml")
+        ):
+            time.sleep(0.1)
+        assert server.requests_for("/bad.xml"), "the daemon never polled"
+        time.sleep(1.5)  # let it store the feeds and go to sleep
+        assert proc.poll() is None, "the daemon exited after a poisoned feed"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    # contained, but visible: one error line, and the traceback at debug level (-vv)
+    assert "could not store: StoreError" in err and "Traceback" in err
+    assert "daemon stopped by signal" in err
+    with make_app(s) as a:
+        got = {f.url: f for f in a.feeds()}
+    assert got[good].stories == 1 and got[good].status == "active"
+    assert got[bad].status == "error" and got[bad].error_count == 1
