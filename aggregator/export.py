@@ -2,6 +2,12 @@
 
 Pure rendering: stories in, a document out; no queries, no I/O. Topics become
 categories/tags (with scheme ``aggregator:topic``), so a reader can filter on them.
+
+Every text and attribute value written passes ``textutil.xml_chars`` on the way out:
+ElementTree writes a control character or a lone surrogate as it is, giving XML no
+parser accepts (and ``json.dumps(ensure_ascii=False)`` a surrogate UTF-8 cannot encode).
+The parser no longer lets such characters in, but a database written before it did may
+hold them, so the documents are made safe here whatever the stories contain.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from .textutil import html_to_text, one_line
+from .textutil import html_to_text, one_line, xml_chars
 from .types import Story
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -42,6 +48,30 @@ def _content_html(story: Story) -> str | None:
 
 def _iso(dt: datetime) -> str:
     return dt.isoformat().replace("+00:00", "Z")
+
+
+def _xml_safe(root: ET.Element) -> ET.Element:
+    """``root`` with every text, tail and attribute value reduced to XML characters."""
+    for el in root.iter():
+        if el.text:
+            el.text = xml_chars(el.text)
+        if el.tail:
+            el.tail = xml_chars(el.tail)
+        for name, value in el.attrib.items():
+            el.attrib[name] = xml_chars(value)
+    return root
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` (JSON-ready) with every string, keys included, reduced to XML characters:
+    valid Unicode, and nothing a JSON Feed reader would show as a control character."""
+    if isinstance(value, str):
+        return xml_chars(value)
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def render(
@@ -112,7 +142,7 @@ def render_atom(
         sub(source, "id", s.feed_url)
         sub(source, "title", s.feed_title or s.feed_url)
         sub(source, "link", rel="self", href=s.feed_url)
-    ET.indent(feed)
+    ET.indent(_xml_safe(feed))
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
 
 
@@ -156,7 +186,7 @@ def render_rss(
     for el in rss.iter("dc_creator"):
         el.tag = "{http://purl.org/dc/elements/1.1/}creator"
     ET.register_namespace("dc", "http://purl.org/dc/elements/1.1/")
-    ET.indent(rss)
+    ET.indent(_xml_safe(rss))
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
 
 
@@ -203,4 +233,4 @@ def render_json(
     if self_url:
         doc["feed_url"] = self_url
     doc["items"] = items
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(_json_safe(doc), ensure_ascii=False, indent=2) + "\n"

@@ -110,16 +110,18 @@ def parse_job(
     model: ModelRef | None = None,
     min_chars: int = 600,
     known: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> ParseOutcome:
     """Bytes -> the feed, its stories with their identities, plain text, fingerprints and
     topics (from the feed's own text; stories whose page is extracted are classified again
     with the full text). Entries whose key ``known`` maps to their content hash are stored
     already, unchanged: they are left out before any of that per-story work (a feed that
-    changed usually has one new item among dozens)."""
+    changed usually has one new item among dozens). ``now``: the app's clock, against which
+    dates too far in the future are not trusted (see :func:`aggregator.parse.parse_feed`)."""
     from .dedupe import simhash, story_drafts
     from .parse import parse_feed
 
-    parsed = parse_feed(body, url, content_type=content_type)
+    parsed = parse_feed(body, url, content_type=content_type, now=now)
     drafts = story_drafts(parsed)
     if known:
         drafts = [d for d in drafts if known.get(d.key) != d.content_hash]

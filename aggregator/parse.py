@@ -20,6 +20,16 @@ Choices worth knowing:
   in them), Atom titles as their ``type`` says, JSON Feed titles as plain text (its spec).
 - ``published`` falls back to ``updated`` (Atom only requires ``updated``; RSS 1.0's
   ``dc:date`` arrives as ``updated``), so an entry lacks a date only when it has none.
+- A date more than a day (:data:`FUTURE_SLACK`) after the time of parsing is not trusted:
+  it is treated as missing, so the story sorts by when it was first seen instead of
+  heading every listing (and passing every ``since``) until the year 2099. A day absorbs
+  clocks and time zones that are merely wrong; nothing else about the entry is recorded.
+- Every string in the result is valid Unicode holding only characters XML 1.0 allows
+  (``textutil.xml_chars``): a lone surrogate (JSON's ``"\\ud800"``, XML's ``&#xd800;``)
+  becomes U+FFFD, other control characters are dropped (HTML after sanitising too: nh3
+  decodes ``&#1;``). Such input would otherwise be refused by the store's UTF-8 encoder,
+  by nh3, or by feedparser (the whole feed lost), or make the exported feeds not
+  well-formed.
 """
 
 from __future__ import annotations
@@ -43,10 +53,12 @@ import nh3
 from aggregator import fastparse
 from aggregator.errors import ParseError
 from aggregator.textutil import DROP_WITH_CONTENT as _DROP_WITH_CONTENT
-from aggregator.textutil import html_to_text
-from aggregator.types import ParsedEntry, ParsedFeed
+from aggregator.textutil import html_to_text, nh3_clean, xml_chars
+from aggregator.types import ParsedEntry, ParsedFeed, utc_now
 
-__all__ = ["html_to_text", "parse_feed"]
+__all__ = ["FUTURE_SLACK", "html_to_text", "parse_feed"]
+
+FUTURE_SLACK = timedelta(days=1)
 
 _LINK_SCHEMES = frozenset({"http", "https"})
 _HTML_URL_SCHEMES = {"http", "https", "mailto"}
@@ -85,10 +97,21 @@ _PERIODS = {
 _FALLBACK_TITLE_WORDS = 12
 _HTML_PAGE = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 _JSON_TYPES = ("application/feed+json", "application/json")
+# Numeric character references to a surrogate (U+D800-U+DFFF) or past U+10FFFF, as
+# candidates (the value is checked in _charref_fix): no XML parser may accept them, and
+# feedparser's recovering parser raises UnicodeEncodeError on the first, losing the feed.
+_SUSPECT_REF = re.compile(
+    rb"&#(?:[xX]0*([dD][89a-fA-F][0-9a-fA-F]{2}|[0-9a-fA-F]{6,})|0*(5[5-7][0-9]{3}|[0-9]{7,}));"
+)
 
 
 def parse_feed(
-    body: bytes, url: str, *, content_type: str | None = None, fast: bool = True
+    body: bytes,
+    url: str,
+    *,
+    content_type: str | None = None,
+    fast: bool = True,
+    now: datetime | None = None,
 ) -> ParsedFeed:
     """Parse one feed document; raise :class:`ParseError` when ``body`` is not a feed.
 
@@ -96,28 +119,33 @@ def parse_feed(
     is the HTTP Content-Type, if known: it selects JSON Feed and may carry the charset.
     ``fast=False`` skips the lxml fast path (fastparse.py) and always runs feedparser, the
     reference the fast path is checked against (benchmarks/parse_fidelity.py).
+    ``now`` is the time of parsing (default: the wall clock): an entry date later than
+    ``now + FUTURE_SLACK`` is not trusted and becomes ``None``.
     """
     head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         raise ParseError(url, "empty body")
+    latest = (now or utc_now()) + FUTURE_SLACK
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if head.startswith(b"{") or (media_type in _JSON_TYPES and not head.startswith(b"<")):
-        return _parse_json_feed(body, url)
-    return _parse_xml_feed(body, url, content_type, fast=fast)
+        return _parse_json_feed(body, url, latest)
+    return _parse_xml_feed(body, url, content_type, latest, fast=fast)
 
 
 # --- XML (feedparser) ---------------------------------------------------------------------
 
 
 def _parse_xml_feed(
-    body: bytes, url: str, content_type: str | None, *, fast: bool = True
+    body: bytes, url: str, content_type: str | None, latest: datetime, *, fast: bool = True
 ) -> ParsedFeed:
     headers = feedparser_headers(content_type)
+    if b"&#" in body:  # both paths get the same bytes, so they still read them identically
+        body = _SUSPECT_REF.sub(_charref_fix, body)
     if fast:
         # The same raw dictionaries feedparser would build, or None (not provably the same).
         raw = fastparse.extract(body, headers)
         if raw is not None:
-            return _xml_feed(url, raw.version, raw.feed, raw.entries, None, body)
+            return _xml_feed(url, raw.version, raw.feed, raw.entries, None, body, latest)
     try:
         doc = feedparser.parse(
             io.BytesIO(body),
@@ -136,7 +164,21 @@ def _parse_xml_feed(
         doc.get("entries") or [],
         problem,
         body,
+        latest,
     )
+
+
+def _charref_fix(match: re.Match[bytes]) -> bytes:
+    """A reference to no character becomes one to U+FFFD (same length for the usual
+    ``&#xd800;`` / ``&#55296;``, so error positions still point at the right column).
+    Only ASCII-compatible encodings are caught; in UTF-16 feedparser still fails."""
+    hexadecimal, decimal = match.groups()
+    digits = (hexadecimal or decimal).lstrip(b"0")
+    # int() refuses over 4,300 decimal digits; eight digits already exceed U+10FFFF.
+    value = int(digits, 16 if hexadecimal else 10) if len(digits) <= 8 else 0x110000
+    if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+        return b"&#xFFFD;" if hexadecimal else b"&#65533;"
+    return match.group()
 
 
 def feedparser_headers(content_type: str | None) -> dict[str, str]:
@@ -157,6 +199,7 @@ def _xml_feed(
     raw_entries: list[Any],
     problem: object | None,
     body: bytes,
+    latest: datetime,
 ) -> ParsedFeed:
     """feedparser-shaped data (from feedparser or fastparse) -> :class:`ParsedFeed`."""
     broken = isinstance(problem, xml.sax.SAXException | feedparser.UndeclaredNamespace)
@@ -170,11 +213,11 @@ def _xml_feed(
     feed_link = _first_link(_alternates(feed), url)
     base = url if is_atom or feed_link is None else feed_link
     feed_authors = _atom_authors(feed) if is_atom else None
-    entries = tuple(_xml_entry(dict(e), base, is_atom, feed_authors) for e in raw_entries)
+    entries = tuple(_xml_entry(dict(e), base, is_atom, feed_authors, latest) for e in raw_entries)
 
     warnings: list[str] = []
     if problem is not None:
-        warnings.append(_describe(problem))
+        warnings.append(xml_chars(_describe(problem)))
     return ParsedFeed(
         url=url,
         version=version or "unknown",
@@ -188,7 +231,7 @@ def _xml_feed(
 
 
 def _xml_entry(
-    e: dict[str, Any], base: str, is_atom: bool, feed_authors: str | None
+    e: dict[str, Any], base: str, is_atom: bool, feed_authors: str | None, latest: datetime
 ) -> ParsedEntry:
     content_detail = max(e.get("content") or [{}], key=lambda c: len(c.get("value") or ""))
     content = _html_of(content_detail, base)
@@ -198,8 +241,8 @@ def _xml_entry(
         summary = content  # the same text in both (common in RSS): sanitise once
     else:
         summary = _html_of(summary_detail, base)
-    published = _struct_time_utc(e.get("published_parsed"))
-    updated = _struct_time_utc(e.get("updated_parsed"))
+    published = _trusted(_struct_time_utc(e.get("published_parsed")), latest)
+    updated = _trusted(_struct_time_utc(e.get("updated_parsed")), latest)
     links = e.get("links") or []
     candidates = [e.get("feedburner_origlink")]  # the publisher's URL behind feedproxy
     candidates += _alternates(e)
@@ -240,7 +283,7 @@ def _html_of(detail: Mapping[str, Any], base: str) -> str | None:
         return None
     kind = detail.get("type") or "text/html"
     if "html" not in kind:  # text/plain: literal text, so escape instead of parsing
-        return _text_to_html(value)
+        return _text_to_html(value) or None
     scope = detail.get("base")  # the xml:base in scope, possibly relative
     return _sanitize(value, (_join(base, scope) or base) if scope else base)
 
@@ -250,7 +293,7 @@ def _text_of(detail: Mapping[str, Any] | None, is_atom: bool) -> str:
     feedparser guesses, and a literal "<script>" in a title is better dropped than shown."""
     if not detail or not detail.get("value"):
         return ""
-    value: str = detail["value"]
+    value: str = xml_chars(detail["value"])
     if not is_atom or "html" in (detail.get("type") or ""):
         value = html_to_text(value)
     return " ".join(value.split())
@@ -304,6 +347,11 @@ def _xml_error(problem: object) -> str:
     return str(problem)
 
 
+def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
+    """``value``, unless it is later than ``latest`` (see FUTURE_SLACK)."""
+    return None if value is None or value > latest else value
+
+
 def _struct_time_utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -316,7 +364,7 @@ def _struct_time_utc(value: Any) -> datetime | None:
 # --- JSON Feed ----------------------------------------------------------------------------
 
 
-def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
     try:
         doc = json.loads(body)  # detects UTF-8/16/32 and skips a UTF-8 BOM (RFC 8259)
     except (ValueError, RecursionError) as e:
@@ -331,7 +379,9 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     feed_authors = _json_authors(doc)
     home = _first_link([_str(doc.get("home_page_url"))], url)
     entries = [
-        _json_entry(i, home or url, feed_authors) for i in doc["items"] if isinstance(i, dict)
+        _json_entry(i, home or url, feed_authors, latest)
+        for i in doc["items"]
+        if isinstance(i, dict)
     ]
     if skipped := len(doc["items"]) - len(entries):
         warnings.append(f"skipped {skipped} item{'s' if skipped > 1 else ''}: not a JSON object")
@@ -346,7 +396,9 @@ def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     )
 
 
-def _json_entry(item: Mapping[str, Any], base: str, feed_authors: str | None) -> ParsedEntry:
+def _json_entry(
+    item: Mapping[str, Any], base: str, feed_authors: str | None, latest: datetime
+) -> ParsedEntry:
     html = _str(item.get("content_html"))
     text = _str(item.get("content_text"))
     if html and not html.isspace():
@@ -361,13 +413,13 @@ def _json_entry(item: Mapping[str, Any], base: str, feed_authors: str | None) ->
         guid = None
     tags = item.get("tags")
     attachments = item.get("attachments")
-    updated = _iso_utc(item.get("date_modified"))
+    updated = _trusted(_iso_utc(item.get("date_modified")), latest)
     return ParsedEntry(
         guid=guid,
         link=_first_link([_str(item.get("url")), _str(item.get("external_url"))], base),
         title=_plain(item.get("title")) or _fallback_title(summary or content),
         author=_json_authors(item) or feed_authors,
-        published=_iso_utc(item.get("date_published")) or updated,
+        published=_trusted(_iso_utc(item.get("date_published")), latest) or updated,
         updated=updated,
         summary=summary,
         content=content,
@@ -435,11 +487,11 @@ def _new_cleaner(relative: Any) -> nh3.Cleaner:
 
 
 def _sanitize(html: str, base: str) -> str | None:
-    return _cleaner(base).clean(html).strip() or None
+    return xml_chars(nh3_clean(_cleaner(base), html)).strip() or None
 
 
 def _text_to_html(text: str) -> str:
-    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", text))
+    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", xml_chars(text)))
     return "".join(
         "<p>" + escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs if p
     )
@@ -475,7 +527,7 @@ def _http_url(raw: object, base: str) -> str | None:
     """
     if not isinstance(raw, str):
         return None
-    link = raw.strip()
+    link = xml_chars(raw).strip()
     if not link:
         return None
     probe = _IGNORED_IN_URL.sub("", _REF.sub(_ref_char, link)).lower()
@@ -518,22 +570,22 @@ def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
     seen: dict[str, str] = {}
     for value in values:
         if isinstance(value, str):
-            text = " ".join(value.split())
+            text = " ".join(xml_chars(value).split())
             if text and text.casefold() not in seen:
                 seen[text.casefold()] = text
     return tuple(seen.values())
 
 
 def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    return xml_chars(value) if isinstance(value, str) else None
 
 
 def _clean_str(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    return xml_chars(value).strip() or None if isinstance(value, str) else None
 
 
 def _plain(value: object) -> str | None:
-    return " ".join(value.split()) or None if isinstance(value, str) else None
+    return " ".join(xml_chars(value).split()) or None if isinstance(value, str) else None
 
 
 def _positive_int(value: object) -> int | None:

@@ -262,6 +262,7 @@ class Poller:
                 app._model_ref(),
                 min_chars,
                 known,
+                app.now(),
                 timeout=app.settings.parse_timeout_s,
             )
             light = replace(result, body=b"")  # the worker has the bytes now

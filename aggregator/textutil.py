@@ -1,4 +1,5 @@
-"""Small text helpers shared by several stages (HTML fragment -> plain text, whitespace).
+"""Small text helpers shared by several stages (HTML fragment -> plain text, whitespace,
+characters that are not valid Unicode or not allowed in XML).
 
 Cheap to import (stdlib and nh3, a few milliseconds): the store and the CLI use it on query
 paths, the parser and the worker jobs in hot loops.
@@ -20,6 +21,11 @@ DROP_WITH_CONTENT = {
 _TEXT_ONLY = nh3.Cleaner(
     tags=set(), clean_content_tags=DROP_WITH_CONTENT, attributes={}, link_rel=None
 )
+# Not XML 1.0 characters (§2.2: Char ::= #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD]
+# | [#x10000-#x10FFFF]): C0 controls but tab/LF/CR, U+FFFE/U+FFFF, and lone UTF-16
+# surrogates. A surrogate is not even valid Unicode text (JSON's "\ud800" decodes to one;
+# UTF-8 cannot encode it, so SQLite, nh3 and every writer refuse it).
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _BLOCK_START = re.compile(
     r"<(?:br|hr|/?(?:p|div|li|dt|dd|h[1-6]|tr|blockquote|pre|table|ul|ol|dl|section|article"
     r"|header|footer|aside|figure|figcaption|address|details|summary))\b",
@@ -27,14 +33,40 @@ _BLOCK_START = re.compile(
 )
 
 
+def xml_chars(text: str) -> str:
+    """``text`` with only characters XML 1.0 allows: a lone surrogate becomes U+FFFD (a
+    character was there, mangled), other control characters and U+FFFE/U+FFFF are dropped
+    (nothing a reader could see). The result is valid Unicode, encodable as UTF-8."""
+    if _NOT_XML_CHAR.search(text) is None:  # the common case: one scan, no copy
+        return text
+    return _NOT_XML_CHAR.sub(_replacement, text)
+
+
+def _replacement(match: re.Match[str]) -> str:
+    return "\ufffd" if "\ud800" <= match.group() <= "\udfff" else ""
+
+
+def nh3_clean(cleaner: nh3.Cleaner, html: str) -> str:
+    """``cleaner.clean(html)``, also when ``html`` holds a lone surrogate, which nh3 (Rust
+    strings are UTF-8) refuses: retried with :func:`xml_chars` applied. Scanning only then
+    keeps the common case to nh3's own pass; its output may still hold control characters
+    (it decodes "&#1;"), so callers that need XML characters clean the result."""
+    try:
+        return cleaner.clean(html)
+    except UnicodeEncodeError:
+        return cleaner.clean(xml_chars(html))
+
+
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: tags dropped (script/style with their content),
-    entities decoded, one line per block element, whitespace collapsed."""
+    entities decoded, one line per block element, whitespace collapsed, only characters
+    XML allows (:func:`xml_chars`, also applied to what character references decode to)."""
     if "<" not in html and "&" not in html:
-        return " ".join(html.split())
+        return " ".join(xml_chars(html).split())
     # Source newlines are spaces in HTML; block boundaries become the line breaks.
     marked = _BLOCK_START.sub(r"\n\g<0>", " ".join(html.split()))
-    text = unescape(_TEXT_ONLY.clean(marked))
+    # Cleaned after nh3, which decodes "&#1;" to a raw U+0001 (unescape would drop it).
+    text = xml_chars(unescape(nh3_clean(_TEXT_ONLY, marked)))
     lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import fields
-from datetime import timedelta
+import re
+from collections.abc import Iterator
+from dataclasses import fields, is_dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
-from aggregator.parse import html_to_text, parse_feed
+from aggregator.parse import FUTURE_SLACK, html_to_text, parse_feed
 from aggregator.types import ParsedFeed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -332,3 +334,248 @@ def test_entry_invariants_hold_for_any_field_text(
             assert value is None or value.utcoffset() == timedelta(0)
         for name in (f.name for f in fields(entry)):
             assert "<script" not in repr(getattr(entry, name)).lower()
+
+
+# --- characters: valid Unicode, XML 1.0 characters only --------------------------------------
+
+# What XML 1.0 (§2.2) forbids, lone surrogates included: no string parse_feed returns holds one.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, tuple):
+        for v in value:
+            yield from _strings(v)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from _strings(getattr(value, f.name))
+
+
+def assert_clean(parsed: ParsedFeed) -> None:
+    for s in _strings(parsed):
+        assert _NOT_XML.search(s) is None, s
+        s.encode("utf-8")  # what the store does; a surrogate raises here
+
+
+def json_feed(**item: object) -> bytes:
+    # ensure_ascii (the default) writes a lone surrogate as the escape "\ud800", as publishers do
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [item]}).encode()
+
+
+@pytest.mark.parametrize("field", ["title", "summary", "content_text", "content_html"])
+def test_json_lone_surrogate_becomes_replacement_character(field: str) -> None:
+    item: dict[str, object] = {"id": "1", "title": "T", field: "a \ud800 b \udfff"}
+    parsed = parse_feed(json_feed(**item), URL)
+    assert_clean(parsed)
+    (entry,) = parsed.entries
+    value = {"title": entry.title, "summary": entry.summary}.get(field, entry.content)
+    assert value is not None and "a \ufffd b \ufffd" in value
+
+
+def test_json_every_string_field_is_cleaned() -> None:
+    bad = "x\ud800\x01\x0b\ufffe\uffff\x00y"
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": bad,
+            "description": bad,
+            "home_page_url": "https://site.example/\x01\ud800",
+            "authors": [{"name": bad}],
+            "items": [
+                {
+                    "id": bad,
+                    "url": "https://site.example/p\x01/\ud800",
+                    "title": bad,
+                    "summary": bad,
+                    "content_html": f"<p title='{bad}'>{bad} &#1; &#xd800; &#xFFFE;</p>",
+                    "tags": [bad, "ok\x02"],
+                    "authors": [{"name": bad}],
+                    "attachments": [{"url": "https://cdn.example/a\x01.mp3"}],
+                },
+            ],
+        }
+    ).encode()
+    parsed = parse_feed(body, URL)
+    assert_clean(parsed)
+    (entry,) = parsed.entries
+    assert parsed.title == "x\ufffdy" and entry.title == "x\ufffdy"
+    assert (entry.guid, entry.author, entry.categories) == (
+        "x\ufffdy",
+        "x\ufffdy",
+        ("x\ufffdy", "ok"),
+    )
+    assert (parsed.link, entry.link) == (
+        "https://site.example/\ufffd",
+        "https://site.example/p/\ufffd",
+    )
+    assert entry.enclosures == ("https://cdn.example/a.mp3",)
+    assert entry.content == '<p title="x\ufffdy">x\ufffdy  \ufffd </p>'
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "&#xd800;",
+        "&#xDFFF;",
+        "&#55296;",
+        "&#x0000d800;",
+        "&#x110000;",
+        "&#99999999;",
+        "&#" + "9" * 5000 + ";",  # past int()'s 4,300-digit limit
+    ],
+    ids=lambda ref: ref[:12],
+)
+def test_xml_reference_to_no_character_keeps_the_feed(ref: str, fast: bool) -> None:
+    # feedparser's recovering parser raised UnicodeEncodeError on these: the feed was lost.
+    body = rss(
+        f"<item><title>A {ref} B</title><link>https://site.example/a</link>"
+        f"<description>d {ref} e</description><category>c{ref}</category></item>"
+        "<item><title>Second</title></item>"
+    )
+    parsed = parse_feed(body, URL, fast=fast)
+    assert_clean(parsed)
+    first, second = parsed.entries
+    assert (first.title, first.summary, first.categories) == (
+        "A \ufffd B",
+        "d \ufffd e",
+        ("c\ufffd",),
+    )
+    assert second.title == "Second"
+
+
+def test_a_reference_inside_cdata_html_is_decoded_to_a_valid_character() -> None:
+    body = rss("<item><title>t</title><description><![CDATA[<p>a &#xd800; &#1; b</p>]]>"
+               "</description></item>")  # fmt: skip
+    (entry,) = parse_feed(body, URL).entries
+    assert entry.summary == "<p>a \ufffd  b</p>"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize("ref", ["&#x1;", "&#0;", "&#x8;", "&#x1F;", "&#xFFFE;", "&#xFFFF;"])
+def test_xml_control_characters_are_dropped(ref: str, fast: bool) -> None:
+    dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    body = rss(
+        f"<item><title>Registry {ref}update</title><link>https://site.example/a{ref}</link>"
+        f"<guid isPermaLink='false'>g{ref}1</guid><dc:creator>Ann{ref}</dc:creator>"
+        f"<category>DNS{ref}</category><description>Body {ref}text &amp;#1;</description>"
+        "</item>",
+        namespaces=dc,
+    )
+    parsed = parse_feed(body, URL, fast=fast)
+    assert_clean(parsed)
+    (entry,) = parsed.entries
+    assert (entry.title, entry.guid, entry.author, entry.categories) == (
+        "Registry update",
+        "g1",
+        "Ann",
+        ("DNS",),
+    )
+    assert entry.summary == "Body text"
+    assert entry.link == "https://site.example/a"
+
+
+def test_atom_plain_text_and_xhtml_are_cleaned() -> None:
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">
+    <title>Feed &#x1;title</title><author><name>N&#x2;</name></author>
+    <entry><title type="text">a &#x1;&lt;b&gt;</title><id>urn:1&#xd800;</id>
+      <summary type="text">s &#x7;one</summary>
+      <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>c &#x3;</p></div></content>
+    </entry></feed>"""
+    parsed = parse_feed(atom, URL)
+    assert_clean(parsed)
+    (entry,) = parsed.entries
+    assert (parsed.title, entry.title, entry.guid, entry.author) == (
+        "Feed title",
+        "a <b>",
+        "urn:1\ufffd",
+        "N",
+    )
+    assert entry.summary == "<p>s one</p>"
+
+
+def test_html_to_text_leaves_only_xml_characters() -> None:
+    assert html_to_text("a\x01b \ud800 &#1;c&#xd800;") == "ab \ufffd c\ufffd"
+    assert html_to_text("<p>x\x01y\x0cw &#xFFFE;z</p>") == "xy w z"  # U+000C: whitespace
+    assert html_to_text("<p>\ud800</p>") == "\ufffd"  # nh3 refuses it: cleaned, retried
+
+
+_ANY_TEXT = st.text(max_size=60)  # surrogates and control characters included
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=_ANY_TEXT, summary=_ANY_TEXT, html=_ANY_TEXT, tag=_ANY_TEXT)
+def test_any_json_string_gives_only_valid_characters(
+    title: str, summary: str, html: str, tag: str
+) -> None:
+    item = {"id": title, "title": title, "summary": summary, "content_html": html, "tags": [tag]}
+    assert_clean(parse_feed(json_feed(**item), URL))
+
+
+@settings(max_examples=150, deadline=None)
+@given(codes=st.lists(st.integers(min_value=0, max_value=0x11_0000), min_size=1, max_size=8))
+def test_any_character_reference_parses_cleanly_or_raises_parse_error(codes: list[int]) -> None:
+    refs = "".join(f"&#{c};" if i % 2 else f"&#x{c:x};" for i, c in enumerate(codes))
+    for fast in (True, False):
+        try:
+            parsed = parse_feed(rss(f"<item><title>t{refs}</title></item>"), URL, fast=fast)
+        except ParseError:
+            continue
+        assert_clean(parsed)
+
+
+# --- dates in the future --------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "trusted"),
+    [
+        pytest.param("Fri, 01 Jan 2099 00:00:00 GMT", False, id="2099"),
+        pytest.param("Sun, 29 Nov 2026 13:00:00 GMT", False, id="25h-ahead"),
+        pytest.param("Sun, 29 Nov 2026 11:00:00 GMT", True, id="23h-ahead"),
+        pytest.param("Sat, 28 Nov 2026 12:00:00 GMT", True, id="now"),
+        pytest.param("Sat, 01 Jan 2000 00:00:00 GMT", True, id="past"),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_a_date_more_than_a_day_ahead_is_not_trusted(
+    pub_date: str, trusted: bool, fast: bool
+) -> None:
+    body = rss(f"<item><title>t</title><pubDate>{pub_date}</pubDate></item>")
+    (entry,) = parse_feed(body, URL, now=NOW, fast=fast).entries
+    assert (entry.published is not None) is trusted
+    assert entry.published is None or entry.published <= NOW + FUTURE_SLACK
+
+
+def test_an_untrusted_published_falls_back_to_a_trusted_updated() -> None:
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+    <entry><title>a</title><id>1</id><published>2099-01-01T00:00:00Z</published>
+      <updated>2026-11-27T10:00:00Z</updated></entry>
+    <entry><title>b</title><id>2</id><updated>2098-01-01T00:00:00Z</updated></entry>
+    </feed>"""
+    a, b = parse_feed(atom, URL, now=NOW).entries
+    assert a.published == a.updated == datetime(2026, 11, 27, 10, tzinfo=UTC)
+    assert (b.published, b.updated) == (None, None)
+
+
+def test_json_feed_future_dates_are_not_trusted() -> None:
+    body = json_feed(
+        id="1",
+        title="t",
+        date_published="2099-01-01T00:00:00Z",
+        date_modified="2099-01-02T00:00:00Z",
+    )
+    (entry,) = parse_feed(body, URL, now=NOW).entries
+    assert (entry.published, entry.updated) == (None, None)
+    body = json_feed(id="1", title="t", date_published="2026-11-29T11:00:00Z")
+    (entry,) = parse_feed(body, URL, now=NOW).entries
+    assert entry.published == datetime(2026, 11, 29, 11, tzinfo=UTC)
+
+
+def test_the_wall_clock_is_the_default_now() -> None:
+    body = rss("<item><title>t</title><pubDate>Fri, 01 Jan 2999 00:00:00 GMT</pubDate></item>")
+    assert parse_feed(body, URL).entries[0].published is None

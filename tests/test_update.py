@@ -521,3 +521,26 @@ def test_prepare_poll_overlaps_start_up_and_is_harmless_unused(
         a.prepare_poll()
         a.add_feed(server.route("/p", body=rss("a")), discover=False)
         assert [r.status for r in poll(a)] == ["ok"]
+
+
+def test_dates_too_far_ahead_of_the_apps_clock_are_not_trusted(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    # the app's clock is 2026-11-28 12:00: a day's slack, judged by it (not the wall clock)
+    items = "".join(
+        f"<item><title>{t}</title><guid>{t}</guid><pubDate>{d}</pubDate></item>"
+        for t, d in (
+            ("tonight", "Sat, 28 Nov 2026 23:00:00 GMT"),
+            ("overmorrow", "Mon, 30 Nov 2026 09:00:00 GMT"),
+        )
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    )
+    url = server.route("/feed", body=body.encode())
+    app.add_feed(url, discover=False)
+    (r,) = poll(app)
+    assert r.status == "ok" and r.new == 2
+    got = {s.title: s.published for s in app.stories(StoryQuery(limit=10))}
+    assert got["tonight"] == datetime(2026, 11, 28, 23, tzinfo=UTC)
+    assert got["overmorrow"] is None  # sorts by when it was first seen
