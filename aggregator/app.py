@@ -190,8 +190,13 @@ class App:
         """Start building the fetcher (importing the HTTP stack: ~0.1 s of a fresh
         process) on the loop thread, so that it overlaps whatever the caller does before
         polling, such as syncing feeds.yaml. ``update_due`` starts it anyway; the front
-        ends that are about to poll call this first. Errors surface in ``update_due``."""
+        ends that are about to poll call this first. Errors surface in ``update_due``.
+
+        It also releases the leases of this host's crashed polls (kill -9 leaves them
+        for 15 minutes), so that their feeds are due again at once."""
         self._start_fetcher()
+        if n := self.store.release_dead_leases(socket.gethostname(), self.now()):
+            log.info("released %d feed leases of ended processes on this host", n)
 
     def _start_fetcher(self) -> Future[Fetcher]:
         """Build the fetcher on the loop thread (importing httpx and friends there); a

@@ -729,3 +729,115 @@ def test_opening_a_new_store_stays_light(tmp_path) -> None:  # type: ignore[no-u
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_removing_a_feed_rehomes_the_clusters_it_started(store) -> None:  # type: ignore[no-untyped-def]
+    """Other feeds' copies of a removed feed's story stay listed: the cluster moves to
+    its smallest remaining id, where later copies still join it."""
+    store.upsert_feeds([FeedSource(url="https://c.example/feed", name="Gamma")], T0)
+    a, b, c = (store.get_feed(f"https://{h}.example/feed") for h in "abc")
+    link = "https://n/same"
+    (first,) = store.save_update(check(a.id), [StoryRecord(draft=draft("x", "A", link=link))]).new
+    (copy,) = store.save_update(check(b.id), [StoryRecord(draft=draft("y", "B", link=link))]).new
+    (later,) = store.save_update(check(c.id), [StoryRecord(draft=draft("z", "C", link=link))]).new
+    assert [s.id for s in store.stories(StoryQuery())] == [first]
+
+    store.remove_feed(a.url, T0)
+    (shown,) = store.stories(StoryQuery())
+    assert (shown.id, shown.cluster_id) == (copy, copy)
+    assert [s.id for s in store.cluster_members(shown)] == [later]
+    store.upsert_feeds([FeedSource(url="https://d.example/feed")], T0)
+    d = store.get_feed("https://d.example/feed")
+    (newest,) = store.save_update(check(d.id), [StoryRecord(draft=draft("w", "D", link=link))]).new
+    assert store.get_story(newest).cluster_id == copy
+    # removing a feed whose story was not the cluster's first leaves the cluster alone
+    store.remove_feed(c.url, T0)
+    assert [(s.id, s.cluster_id) for s in store.stories(StoryQuery())] == [(copy, copy)]
+    assert [s.id for s in store.cluster_members(store.get_story(copy))] == [newest]
+
+
+def test_next_due_waits_for_leases_and_retry_after(store) -> None:  # type: ignore[no-untyped-def]
+    """The earliest time a feed can be claimed, not merely its next_check: otherwise a
+    daemon beside another one (or a dead one) that holds the due feeds busy-loops."""
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    assert store.next_due() == T0  # both new feeds are due at once
+    lease = timedelta(minutes=10)
+    assert len(store.claim_due(T0, owner="other-host:1:x", lease=lease)) == 2
+    assert store.next_due() == T0 + lease
+    # Retry-After later than next_check binds; a lease shorter than both does not
+    store.save_update(
+        check(a.id, next_check=T0 + timedelta(hours=1), not_before=T0 + timedelta(hours=2)), []
+    )
+    store.save_update(check(b.id, next_check=T0 + timedelta(hours=3)), [])
+    assert store.next_due() == T0 + timedelta(hours=2)
+    later = T0 + timedelta(hours=2)
+    assert store.claim_due(later, owner="d", lease=lease, include_not_due=True)[0].id == a.id
+    assert store.next_due() == later + lease
+    # an overdue feed under a lease: claimable when the lease ends
+    store.release([a.id], "d")
+    store.save_update(check(a.id, next_check=T0 - timedelta(hours=1)), [])
+    store.claim_due(T0, owner="d", lease=timedelta(minutes=1), ids=[a.id])
+    assert store.next_due() == T0 + timedelta(minutes=1)
+
+
+def _ended_pid() -> int:
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def test_leases_of_ended_processes_on_this_host_are_released(store) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    store.upsert_feeds([FeedSource(url=f"https://{h}.example/feed") for h in "cd"], T0)
+    ids = store.due_feed_ids(T0)
+    dead, me = _ended_pid(), os.getpid()
+    owners = [f"here:{dead}:1", f"here:{me}:2", f"elsewhere:{dead}:3", "not-ours"]
+    for fid, owner in zip(ids, owners, strict=True):
+        store.claim_due(T0, owner=owner, lease=timedelta(minutes=15), ids=[fid])
+    assert store.due_feed_ids(T0) == []
+    assert store.release_dead_leases("here", T0) == 1
+    assert store.due_feed_ids(T0) == ids[:1]
+    assert store.release_dead_leases("here", T0) == 0
+
+
+def test_a_poll_starts_by_releasing_this_hosts_dead_leases(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+
+    s = Settings.from_env({}, data_dir=tmp_path, database_url=sqlite_url, extract=False)
+    with make_app(s, now=lambda: T0) as app:
+        app.store.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
+        owner = f"{socket.gethostname()}:{_ended_pid()}:gone"
+        assert app.store.claim_due(T0, owner=owner, lease=timedelta(minutes=15))
+        assert app.due_count() == 0
+        app.prepare_poll()
+        assert app.due_count() == 1
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://", "sqlite:///:memory:"])
+def test_a_sqlite_url_without_a_file_is_refused(url: str) -> None:
+    """SQLite would open these as a private in-memory database: nothing kept."""
+    with pytest.raises(StoreError, match=r"sqlite:////abs/path\.db"):
+        open_store(url)
+
+
+def test_a_postgresql_server_that_never_answers_times_out() -> None:
+    """A port that accepts TCP but never speaks: one clear StoreError, not a hang."""
+    import socket
+    import time
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)  # the kernel completes the handshake; nobody ever answers
+        port = server.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="cannot open database"):
+            open_store(f"postgresql://postgres@127.0.0.1:{port}/x", connect_timeout=2)
+        assert time.monotonic() - started < 4.5

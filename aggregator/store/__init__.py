@@ -22,6 +22,7 @@ from ..types import (
     StoryQuery,
     StoryRecord,
 )
+from .dialect import PG_CONNECT_TIMEOUT_S
 from .sql import FetchLogEntry, LabelledStory, SqlStore, TopicInfo
 
 __all__ = [
@@ -62,6 +63,7 @@ class Store(Protocol):
         ids: Sequence[int] | None = None,
     ) -> list[Feed]: ...
     def release(self, feed_ids: Sequence[int], owner: str) -> None: ...
+    def release_dead_leases(self, host: str, now: datetime) -> int: ...
     def next_due(self) -> datetime | None: ...
     def fetch_log(self, feed_id: int, limit: int = 20) -> list[FetchLogEntry]: ...
     def post_dates(self, feed_id: int, since: datetime) -> list[datetime]: ...
@@ -86,6 +88,7 @@ class Store(Protocol):
     def labelled_stories(self) -> list[LabelledStory]: ...
 
 
-def open_store(url: str) -> SqlStore:
-    """Connect, migrate the schema if needed, and return the store."""
-    return SqlStore(url)
+def open_store(url: str, *, connect_timeout: int = PG_CONNECT_TIMEOUT_S) -> SqlStore:
+    """Connect, migrate the schema if needed, and return the store. ``connect_timeout``
+    (seconds, at least 2) bounds each PostgreSQL connection attempt."""
+    return SqlStore(url, connect_timeout=connect_timeout)

@@ -22,7 +22,7 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
@@ -30,24 +30,53 @@ from ..errors import StoreError
 from . import tables
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A PostgreSQL URL that points at something which accepts TCP but never answers (a
+# firewall, a wrong port) would otherwise hold the open for psycopg's default of 130 s
+# per address, and every pool reconnection after it. libpq counts whole seconds, at
+# least 2.
+PG_CONNECT_TIMEOUT_S = 10
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connect_timeout: int = PG_CONNECT_TIMEOUT_S) -> Engine:
+    """The engine for ``url``. ``connect_timeout`` bounds each PostgreSQL connection
+    attempt (psycopg / psycopg2) unless the URL sets its own ``connect_timeout``."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith("postgresql"):
         if url.startswith("postgresql://"):  # default to psycopg 3, the driver we ship
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        connect_args: dict[str, Any] = {}
+        parsed = make_url(url)
+        if parsed.get_driver_name() in ("psycopg", "psycopg2") and (
+            "connect_timeout" not in parsed.query
+        ):
+            connect_args["connect_timeout"] = connect_timeout
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+        )
     raise StoreError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
 
 
 def _sqlite_engine(url: str) -> Engine:
-    path = url.split("///", 1)[1] if "///" in url else ""
-    if path and path != ":memory:":
+    parsed = make_url(url)
+    path = parsed.database or ""
+    # SQLite opens an empty path or ":memory:" as a private in-memory database: nothing
+    # would be kept, and with a connection per thread the poll's threads would not even
+    # share it. A URL with no path is almost always a mistyped one, so say so.
+    if not path:
+        raise StoreError(
+            f"{url!r} has no file path; use sqlite:////abs/path.db (four slashes for an "
+            "absolute path) or sqlite:///relative/path.db"
+        )
+    if path == ":memory:" or parsed.query.get("mode") == "memory":
+        raise StoreError(
+            f"{url!r} is an in-memory database and nothing in it would be kept; "
+            "use sqlite:////abs/path.db"
+        )
+    if not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     )
 
     @event.listens_for(engine, "connect")

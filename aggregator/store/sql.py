@@ -5,6 +5,7 @@ wraps driver errors in ``StoreError``.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,12 +17,14 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
     literal,
     or_,
     select,
+    type_coerce,
     union_all,
     update,
 )
@@ -67,6 +70,7 @@ from .tables import (
     StoryRow,
     StoryTopicRow,
     TopicRow,
+    UTCDateTime,
     columns,
 )
 
@@ -158,6 +162,23 @@ def _archived_story(r: LabelArchiveRow) -> Story:
     )
 
 
+def _dead_owner_on(host: str, owner: str) -> bool:
+    """Whether a lease owner ``host:pid:tag`` is a process of ``host`` that has ended."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3:
+        return False
+    name, pid_text, _ = parts
+    if name != host or not pid_text.isdigit() or int(pid_text) <= 0:
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # PermissionError: it runs, as another user
+        return False
+    return False
+
+
 def _reactivate(row: FeedRow, now: datetime) -> None:
     if row.status in ("disabled", "gone", "error"):
         row.status = "active"
@@ -190,9 +211,9 @@ class LabelledStory:
 
 
 class SqlStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_timeout: int = dialect.PG_CONNECT_TIMEOUT_S) -> None:
         try:
-            self.engine: Engine = dialect.make_engine(url)
+            self.engine: Engine = dialect.make_engine(url, connect_timeout=connect_timeout)
             dialect.migrate(self.engine)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open database: {brief(e)}") from e
@@ -332,11 +353,36 @@ class SqlStore:
                         archived=now,
                     )
                 )
-            ids = list(s.exec(mselect(SC.id).where(SC.feed_id == row.id)))
-            dialect.delete_search_index(s.connection(), [i for i in ids if i is not None])
+            conn = s.connection()
+            gone = conn.execute(select(SC.id, SC.cluster_id).where(SC.feed_id == row.id)).all()
+            dialect.delete_search_index(conn, [int(i) for i, _ in gone])
             s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
+            self._rehome_clusters(conn, sorted(int(i) for i, c in gone if c == i))
             s.delete(row)
         return len(kept)
+
+    @staticmethod
+    def _rehome_clusters(conn: Any, deleted_roots: Sequence[int]) -> None:
+        """After stories are deleted: a cluster whose id was one of theirs (its first
+        story) moves to its smallest remaining member id. Queries show a story only when
+        ``cluster_id = id``, so otherwise other feeds' copies of a removed feed's story
+        vanished from every list and export; and new stories join a cluster by its
+        ``cluster_id``, which stays the first (smallest) member's id this way."""
+        moves: list[dict[str, int]] = []
+        for chunk in chunks(list(deleted_roots), 500):
+            for old, new in conn.execute(
+                select(_STORY.c.cluster_id, func.min(_STORY.c.id))
+                .where(_STORY.c.cluster_id.in_(chunk))
+                .group_by(_STORY.c.cluster_id)
+            ).all():
+                moves.append({"old": int(old), "new": int(new)})
+        if moves:
+            conn.execute(
+                update(_STORY)
+                .where(_STORY.c.cluster_id == bindparam("old"))
+                .values(cluster_id=bindparam("new")),
+                moves,
+            )
 
     def feeds(self) -> list[Feed]:
         with self._read() as s:
@@ -426,15 +472,49 @@ class SqlStore:
                 .values(lease_owner=None, lease_until=None)
             )
 
+    def release_dead_leases(self, host: str, now: datetime) -> int:
+        """Release the leases of crashed processes of this host: owners are
+        ``host:pid:tag`` (``App.owner``); those named ``host`` whose pid no longer runs
+        would otherwise keep their unstored feeds from every poll until the leases
+        expire. Other hosts' leases are never touched (their pids mean nothing here).
+        Returns how many feeds were released."""
+        with self._read() as s:
+            owners = s.execute(
+                select(FC.lease_owner)
+                .where(col(FC.lease_owner).is_not(None), col(FC.lease_until) > now)
+                .distinct()
+            ).scalars()
+            dead = sorted(o for o in owners if o and _dead_owner_on(host, o))
+        if not dead:
+            return 0
+        with self._write() as s:
+            done = s.execute(
+                update(FeedRow)
+                .where(col(FC.lease_owner).in_(dead))
+                .values(lease_owner=None, lease_until=None)
+            )
+            return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
     def next_due(self) -> datetime | None:
+        """When the next enabled feed can be claimed: the earliest over the active and
+        error feeds of the latest of its ``next_check``, ``not_before`` (a server's
+        Retry-After) and ``lease_until`` (another daemon's, or a dead one's, lease). A
+        past time means something is due now. Ignoring leases and ``not_before`` made a
+        daemon beside another one busy-loop: the feeds the other held stayed "due"."""
+        nc, nb, lu = FC.next_check, FC.not_before, FC.lease_until
+        # CASE, not greatest()/max(): SQLite's scalar max() is NULL if any argument is.
+        checked = case((and_(nb.is_not(None), or_(nc.is_(None), nb > nc)), nb), else_=nc)
+        claimable = case(
+            (and_(lu.is_not(None), or_(checked.is_(None), lu > checked)), lu), else_=checked
+        )
         with self._read() as s:
             v = s.execute(
-                select(func.min(FC.next_check)).where(
+                select(func.min(type_coerce(claimable, UTCDateTime))).where(
                     FC.enabled == True,  # noqa: E712
                     col(FC.status).in_(("active", "error")),
                 )
             ).scalar_one_or_none()
-            return utc(v)  # func.min keeps the column type, so UTCDateTime applies
+            return utc(v)
 
     def fetch_log(self, feed_id: int, limit: int = 20) -> list[FetchLogEntry]:
         with self._read() as s:
