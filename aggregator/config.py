@@ -67,6 +67,18 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'aggregator.db').as_posix()}"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for PostgreSQL and in-memory databases."""
+        if not self.database_url:
+            return self.data_dir / "aggregator.db"
+        if not self.database_url.startswith("sqlite"):
+            return None
+        from sqlalchemy.engine import make_url
+
+        database = make_url(self.database_url).database
+        return Path(database) if database and database != ":memory:" else None
+
+    @property
     def trained_models_dir(self) -> Path:
         """Where ``aggregator train`` writes the user's model (beside the database)."""
         return self.data_dir / "models"
@@ -140,36 +152,81 @@ class Settings:
             raise ConfigError("concurrency limits must be at least 1")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.database_url:
+            check_database_url(self.database_url)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.I)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_when(value: str | None, *, now: datetime | None = None) -> datetime | None:
-    """'7d', '24h', '30m', '2w', or an ISO date / datetime (UTC when no zone is given)."""
+def parse_when(
+    value: str | None, *, now: datetime | None = None, option: str = "--since"
+) -> datetime | None:
+    """'7d', '24h', '30m', '2w', or an ISO date / datetime (UTC when no zone is given).
+
+    ``option`` names the value in errors (``--until``, or ``since`` for a query parameter):
+    a span reaching before year 1 (``999999999d``) is a ConfigError, not an OverflowError.
+    """
     if value is None or not value.strip():
         return None
     now = now or datetime.now(UTC)
     m = _SINCE.match(value)
     if m:
         n, unit = float(m.group(1)), m.group(2).lower()
-        delta = {
-            "m": timedelta(minutes=n),
-            "h": timedelta(hours=n),
-            "d": timedelta(days=n),
-            "w": timedelta(weeks=n),
-        }
-        return now - delta[unit]
+        try:
+            # Only the unit given: timedelta(days=n) overflows long before weeks=n does.
+            return now - timedelta(**{_UNITS[unit]: n})
+        except OverflowError as e:
+            raise ConfigError(f"{option} {value.strip()} is too far back") from e
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as e:
         raise ConfigError(
             f"cannot read {value!r} as a time: use 7d, 24h, 30m, 2w or 2026-11-01"
         ) from e
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except OverflowError as e:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ConfigError(f"{option} {value.strip()} is out of range") from e
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a database URL the store could not open, as one clear ConfigError: one that
+    does not parse (a port that is not a number), another database, or a driver that is
+    not installed (``postgresql+psycopg2``; aggregator ships psycopg 3). Loads SQLAlchemy,
+    and a driver other than the shipped ones, only when a URL is set."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (ArgumentError, ValueError) as e:
+        # The URL is not echoed: it may hold a password.
+        bad_port = re.search(r"with base 10: (.*)$", str(e))
+        why = f"the port {bad_port.group(1)} is not a number" if bad_port else str(e)
+        raise ConfigError(f"cannot read the database URL: {why}") from e
+    shown = parsed.render_as_string(hide_password=True)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"unsupported database URL {shown}: use sqlite:///PATH or postgresql+psycopg://…"
+        )
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"database URL {shown}: port {port} is out of range (1-65535)")
+    if driver in ("", "psycopg" if backend == "postgresql" else "pysqlite"):
+        return
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError) as e:
+        use = "postgresql+psycopg://… (psycopg 3)" if backend == "postgresql" else "sqlite:///PATH"
+        raise ConfigError(
+            f"database driver {driver!r} ({shown}) is not available: use {use}"
+        ) from e
 
 
 # --- feeds.yaml / OPML -------------------------------------------------------------------

@@ -2,6 +2,12 @@
 
 Pure rendering: stories in, a document out; no queries, no I/O. Topics become
 categories/tags (with scheme ``aggregator:topic``), so a reader can filter on them.
+The same stories give the same bytes (the feed's date is its newest story's, never the
+clock), so ``serve``'s ETag holds until the content changes.
+
+Only http(s) URLs are written as links (story links, feed links, the self and home
+links): the parser refuses the others, but a row written before it did, or by hand, may
+hold ``javascript:``, and a reader would render it as a link.
 
 Every text and attribute value written passes ``textutil.xml_chars`` on the way out:
 ElementTree writes a control character or a lone surrogate as it is, giving XML no
@@ -18,6 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from .textutil import html_to_text, one_line, xml_chars
 from .types import Story
@@ -27,8 +34,25 @@ TOPIC_SCHEME = "aggregator:topic"
 GENERATOR = "aggregator"
 
 
+def _http(url: str | None) -> str | None:
+    """``url`` (made XML-safe, as it will be written) if it is an absolute http(s) URL,
+    else None. The scheme must be the very first characters: a browser skips leading
+    spaces and control characters and drops tabs and newlines, so ``" javascript:"`` or
+    ``java<TAB>script:`` would still run."""
+    if not url:
+        return None
+    url = xml_chars(url)
+    if not url[:8].lower().startswith(("http://", "https://")):
+        return None
+    try:
+        return url if urlsplit(url).netloc else None
+    except ValueError:  # an unbalanced IPv6 bracket
+        return None
+
+
 def _id(story: Story) -> str:
-    return story.link or f"urn:aggregator:story:{story.id}:{story.key}"
+    # An RSS guid with isPermaLink="true" is a link too.
+    return _http(story.link) or f"urn:aggregator:story:{story.id}:{story.key}"
 
 
 def _summary_html(story: Story) -> str | None:
@@ -44,6 +68,11 @@ def _content_html(story: Story) -> str | None:
 
         return "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     return None
+
+
+def _newest(stories: Sequence[Story], default: datetime) -> datetime:
+    """The feed's date: its newest story's, ``default`` only for an empty feed."""
+    return max((s.date for s in stories), default=default)
 
 
 def _iso(dt: datetime) -> str:
@@ -106,10 +135,10 @@ def render_atom(
         return el
 
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    self_url = _http(self_url)
     sub(feed, "id", self_url or f"urn:aggregator:export:{title}")
     sub(feed, "title", title)
-    newest = max((s.date for s in stories), default=updated)
-    sub(feed, "updated", _iso(newest))
+    sub(feed, "updated", _iso(_newest(stories, updated)))
     sub(feed, "generator", GENERATOR)
     if self_url:
         sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
@@ -117,8 +146,9 @@ def render_atom(
         entry = sub(feed, "entry")
         sub(entry, "id", _id(s))
         sub(entry, "title", s.title)
-        if s.link:
-            sub(entry, "link", rel="alternate", href=s.link)
+        link = _http(s.link)
+        if link:
+            sub(entry, "link", rel="alternate", href=link)
         sub(entry, "updated", _iso(s.date))
         if s.published:
             sub(entry, "published", _iso(s.published))
@@ -139,9 +169,11 @@ def render_atom(
         if content and content != summary:
             sub(entry, "content", content, type="html")
         source = sub(entry, "source")
-        sub(source, "id", s.feed_url)
-        sub(source, "title", s.feed_title or s.feed_url)
-        sub(source, "link", rel="self", href=s.feed_url)
+        feed_link = _http(s.feed_url)
+        sub(source, "id", feed_link or f"urn:aggregator:feed:{s.feed_id}")
+        sub(source, "title", s.feed_title or feed_link or f"feed {s.feed_id}")
+        if feed_link:
+            sub(source, "link", rel="self", href=feed_link)
     ET.indent(_xml_safe(feed))
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
 
@@ -158,10 +190,14 @@ def render_rss(
     rss = ET.Element("rss", version="2.0")
     channel = ET.SubElement(rss, "channel")
     ET.SubElement(channel, "title").text = title
+    home_url, self_url = _http(home_url), _http(self_url)
     ET.SubElement(channel, "link").text = home_url or self_url or "urn:aggregator"
     ET.SubElement(channel, "description").text = f"{title}: merged, deduplicated and tagged"
     ET.SubElement(channel, "generator").text = GENERATOR
-    ET.SubElement(channel, "lastBuildDate").text = format_datetime(updated, usegmt=True)
+    # The newest story's date, as Atom's <updated>: the time of rendering would change
+    # the bytes, and so serve's ETag, every second.
+    last_build = _newest(stories, updated)
+    ET.SubElement(channel, "lastBuildDate").text = format_datetime(last_build, usegmt=True)
     if self_url:
         ET.SubElement(
             channel, f"{{{ATOM_NS}}}link", href=self_url, rel="self", type="application/rss+xml"
@@ -169,9 +205,10 @@ def render_rss(
     for s in stories:
         item = ET.SubElement(channel, "item")
         ET.SubElement(item, "title").text = s.title
-        if s.link:
-            ET.SubElement(item, "link").text = s.link
-        guid = ET.SubElement(item, "guid", isPermaLink="true" if s.link else "false")
+        link = _http(s.link)
+        if link:
+            ET.SubElement(item, "link").text = link
+        guid = ET.SubElement(item, "guid", isPermaLink="true" if link else "false")
         guid.text = _id(s)
         ET.SubElement(item, "pubDate").text = format_datetime(s.date, usegmt=True)
         if s.author:
@@ -181,7 +218,9 @@ def render_rss(
         desc = _summary_html(s) or _content_html(s)
         if desc:
             ET.SubElement(item, "description").text = desc
-        ET.SubElement(item, "source", url=s.feed_url).text = s.feed_title or s.feed_url
+        feed_link = _http(s.feed_url)
+        if feed_link:  # RSS requires the url attribute
+            ET.SubElement(item, "source", url=feed_link).text = s.feed_title or feed_link
     # RSS 2.0 has no author-name element (only an e-mail address); use Dublin Core.
     for el in rss.iter("dc_creator"):
         el.tag = "{http://purl.org/dc/elements/1.1/}creator"
@@ -200,8 +239,9 @@ def render_json(
     items: list[dict[str, Any]] = []
     for s in stories:
         item: dict[str, Any] = {"id": _id(s), "title": s.title}
-        if s.link:
-            item["url"] = s.link
+        link = _http(s.link)
+        if link:
+            item["url"] = link
         content = _content_html(s)
         if content:
             item["content_html"] = content
@@ -228,6 +268,7 @@ def render_json(
         }
         items.append(item)
     doc: dict[str, Any] = {"version": "https://jsonfeed.org/version/1.1", "title": title}
+    home_url, self_url = _http(home_url), _http(self_url)
     if home_url:
         doc["home_page_url"] = home_url
     if self_url:

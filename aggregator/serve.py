@@ -110,7 +110,7 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                     topics=tuple(topics),
                     feed=params.get("feed", [None])[0],
                     text=params.get("q", [None])[0],
-                    since=parse_when(params.get("since", [None])[0]),
+                    since=parse_when(params.get("since", [None])[0], option="since"),
                     limit=max(1, limit),
                 )
                 body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import json
+import re
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -11,7 +14,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.app import make_app
+from aggregator.app import App, make_app
+from aggregator.cli import main
 from aggregator.config import (
     Settings,
     load_feeds,
@@ -21,8 +25,17 @@ from aggregator.config import (
     to_opml,
 )
 from aggregator.errors import ConfigError
+from aggregator.export import render
 from aggregator.serve import GZIP_MIN_BYTES, FeedServer, accepts_gzip
-from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord, TopicScore
+from aggregator.types import (
+    FeedCheck,
+    FeedSource,
+    Prediction,
+    StoryDraft,
+    StoryQuery,
+    StoryRecord,
+    TopicScore,
+)
 
 
 def test_settings_precedence(tmp_path: Path) -> None:
@@ -252,3 +265,180 @@ def test_parse_when_refuses_prose() -> None:
 )
 def test_accept_encoding(header: str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+# --- stable bodies, overflowing spans, link schemes ------------------------------------------
+
+
+def _store_stories(
+    app: App, feed_url: str, stories: list[tuple[str, str | None, str]], *, day: int = 27
+) -> None:
+    """``(key, link, title)`` rows saved straight through the store, as an older version
+    (or a hand) may have written them: no parser in between to refuse a link."""
+    feed, _ = app.store.add_feed(FeedSource(url=feed_url, name="A"), app.now())
+    recs = [
+        StoryRecord(
+            draft=StoryDraft(
+                key=key,
+                guid=key,
+                link=link,
+                canonical_url=None,
+                title=title,
+                author=None,
+                published=datetime(2026, 11, day, 9, i, tzinfo=UTC),
+                updated=None,
+                summary="<p>x</p>",
+                content=None,
+                categories=(),
+                content_hash=key,
+            ),
+            prediction=Prediction(topics=(TopicScore(topic="DNS", score=0.9),), model_version="t"),
+        )
+        for i, (key, link, title) in enumerate(stories)
+    ]
+    now = app.now()
+    app.store.save_update(
+        FeedCheck(
+            feed_id=feed.id,
+            at=now,
+            outcome="ok",
+            next_check=now,
+            status="active",
+            error_count=0,
+            first_error_at=None,
+            last_error=None,
+            success=True,
+        ),
+        recs,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom", "json"])
+def test_conditional_get_holds_across_seconds(tmp_path: Path, fmt: str) -> None:
+    """The body depends on the stories only (RSS's lastBuildDate once was the clock), so a
+    reader's If-None-Match still gets a 304 a second later."""
+    with make_app(Settings.from_env({}, data_dir=tmp_path)) as app:
+        _store_stories(app, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+        with FeedServer(app) as srv:
+            first = urllib.request.urlopen(f"{srv.url}/feed.{fmt}")
+            body = first.read()
+            time.sleep(1.1)
+            req = urllib.request.Request(
+                f"{srv.url}/feed.{fmt}", headers={"If-None-Match": first.headers["ETag"]}
+            )
+            with pytest.raises(urllib.error.HTTPError) as again:
+                urllib.request.urlopen(req)
+            assert again.value.code == 304
+    if fmt == "rss":
+        assert b"<lastBuildDate>Fri, 27 Nov 2026 09:00:00 GMT</lastBuildDate>" in body
+
+
+def test_export_twice_gives_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    with make_app(Settings.from_env()) as app:
+        _store_stories(app, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+    for fmt in ("rss", "atom", "json"):
+        outputs = []
+        for attempt in range(2):
+            if attempt:
+                time.sleep(1.1)
+            with pytest.raises(SystemExit) as done:
+                main(["export", "--format", fmt])
+            assert done.value.code == 0
+            outputs.append(capsys.readouterr().out)
+        assert outputs[0] == outputs[1]
+        assert "https://a.example/1" in outputs[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("999999999d", "--since 999999999d is too far back"),
+        ("99999999999d", "too far back"),
+        ("999999999w", "too far back"),
+        ("9" * 400 + "m", "too far back"),  # float("9" * 400) is inf
+        ("3000000d", "too far back"),  # a valid timedelta, but before year 1
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+    ],
+    ids=["days", "more-days", "weeks", "infinite", "before-year-1", "iso-before-year-1"],
+)
+def test_parse_when_refuses_spans_out_of_range(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_when(value)
+    with pytest.raises(ConfigError, match=r"^--until "):
+        parse_when(value, option="--until")
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    assert parse_when("5000d", now=now) == now - timedelta(days=5000)
+
+
+def test_serve_answers_400_to_a_span_out_of_range(tmp_path: Path) -> None:
+    with make_app(Settings.from_env({}, data_dir=tmp_path)) as app, FeedServer(app) as srv:
+        for query, message in [
+            ("since=999999999d", b"since 999999999d is too far back\n"),
+            ("since=0001-01-01T00:00%2B01:00", b"since 0001-01-01T00:00+01:00 is out of range\n"),
+        ]:
+            with pytest.raises(urllib.error.HTTPError) as bad:
+                urllib.request.urlopen(f"{srv.url}/feed.atom?{query}")
+            assert (bad.value.code, bad.value.read()) == (400, message)
+        assert urllib.request.urlopen(srv.url + "/feed.atom?since=7d").status == 200
+
+
+BAD_LINKS = [
+    "javascript:alert(1)",
+    "JavaScript:alert(2)",
+    " javascript:alert(3)",
+    "java\tscript:alert(4)",
+    "data:text/html,<script>alert(5)</script>",
+    "vbscript:msgbox(6)",
+    "//evil.example/7",
+    "https:///no-host",
+]
+
+
+def test_export_writes_only_http_links(tmp_path: Path) -> None:
+    """Links already in the database (an older version, a hand) are checked again on the
+    way out: a story keeps its place, without the link."""
+    with make_app(Settings.from_env({}, data_dir=tmp_path)) as app:
+        rows: list[tuple[str, str | None, str]] = [
+            (f"bad{i}", link, f"Story {i}") for i, link in enumerate(BAD_LINKS)
+        ]
+        _store_stories(app, "https://a.example/feed", [*rows, ("ok", "https://a.example/ok", "OK")])
+        _store_stories(app, "javascript:alert(9)", [("f", "https://b.example/f", "From F")], day=26)
+        documents = {
+            fmt: app.export(StoryQuery(limit=None), fmt, self_url="javascript:alert(10)")
+            for fmt in ("atom", "rss", "json")
+        }
+    for fmt, doc in documents.items():
+        if fmt == "json":  # the extension's "feed" is the stored URL, data and not a link
+            data = json.loads(doc)
+            assert {i["_aggregator"].pop("feed") for i in data["items"]} == {
+                "https://a.example/feed",
+                "javascript:alert(9)",
+            }
+            doc = json.dumps(data)
+        for needle in ("script:", "data:", "evil.example", "no-host"):
+            assert needle not in doc.lower(), (fmt, needle)
+        assert "https://a.example/ok" in doc
+        assert "https://b.example/f" in doc
+        assert all(f"Story {i}" in doc for i in range(len(BAD_LINKS))), fmt
+    atom = feedparser.parse(documents["atom"])
+    assert not atom.bozo
+    links = {e.title: [link.href for link in e.get("links", [])] for e in atom.entries}
+    assert links["Story 0"] == []
+    assert links["OK"] == ["https://a.example/ok"]
+    rss = feedparser.parse(documents["rss"])
+    assert not rss.bozo
+    assert {e.title: e.get("link") for e in rss.entries}["Story 0"] is None
+    items = {i["title"]: i for i in json.loads(documents["json"])["items"]}
+    assert "url" not in items["Story 0"]
+    assert items["Story 0"]["id"].startswith("urn:aggregator:story:")
+    assert "feed_url" not in json.loads(documents["json"])
+    rendered = render(
+        [], "rss", title="t", updated=datetime(2026, 1, 1, tzinfo=UTC), home_url="data:x,y"
+    )
+    assert "data:" not in rendered
+    assert "<link>urn:aggregator</link>" in rendered

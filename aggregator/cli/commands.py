@@ -39,6 +39,7 @@ from .common import (
     feeds_app,
     open_app,
     out,
+    prepare_data_dir,
     state,
     stories_table,
     story_json,
@@ -515,6 +516,7 @@ def demo(
             feeds_path=feeds_file,
             allow_private_addresses=True,
         )
+        prepare_data_dir(s)
         with make_app(s) as a:
             a.prepare_poll()
             a.sync_feeds(feeds_file)

@@ -108,9 +108,30 @@ def settings(**overrides: Any) -> Settings:
     )
 
 
+def prepare_data_dir(s: Settings) -> None:
+    """Create the directory the SQLite file goes in: one that cannot be made (a read-only
+    parent, a file in the way, /proc/x) is one clear ConfigError, not an OSError traceback
+    from deep in the store."""
+    path = s.sqlite_path
+    if path is None:
+        return
+    where = path.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:
+        raise ConfigError(f"cannot use {where} as the data directory: it is not a directory") from e
+    except OSError as e:
+        because = e.strerror or str(e)
+        if e.filename and str(e.filename) != str(where):
+            because += f" ({e.filename})"
+        raise ConfigError(f"cannot create the data directory {where}: {because}") from e
+
+
 @contextmanager
 def open_app(**overrides: Any) -> Iterator[App]:
-    with make_app(settings(**overrides)) as a:
+    s = settings(**overrides)
+    prepare_data_dir(s)
+    with make_app(s) as a:
         yield a
 
 
@@ -261,8 +282,8 @@ def build_query(
     return StoryQuery(
         topics=tuple(topic or ()),
         feed=feed,
-        since=parse_when(since),
-        until=parse_when(until),
+        since=parse_when(since, option="--since"),
+        until=parse_when(until, option="--until"),
         text=search,
         limit=None if limit == 0 else limit,
     )

@@ -1,0 +1,123 @@
+"""Bad input and configuration give one clear line on stderr and exit status 2, never a
+traceback: a data directory that cannot be made, a database URL the store could not open,
+a --since / --until span too large for a date.
+
+The real ``python -m aggregator`` in a subprocess, so that whatever reaches the terminal
+(a traceback included) is what the test reads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def aggregator(
+    cwd: Path, *argv: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    environ.update(
+        AGGREGATOR_DATA_DIR=str(cwd / "data"),
+        AGGREGATOR_FEEDS=str(cwd / "feeds.yaml"),
+        COLUMNS="200",
+        **(env or {}),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *argv],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for text in expected:
+        assert text in lines[0]
+    assert result.returncode == 2
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("data_dir", "expected"),
+    [
+        ("a-file", ["cannot use a-file as the data directory: it is not a directory"]),
+        ("a-file/data", ["cannot create the data directory a-file/data", "Not a directory"]),
+        ("/proc/x/y", ["cannot create the data directory /proc/x/y", "No such file"]),
+    ],
+    ids=["is-a-file", "under-a-file", "proc"],
+)
+def test_a_data_directory_that_cannot_be_made(
+    tmp_path: Path, data_dir: str, expected: list[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory\n")
+    assert_one_clear_line(aggregator(tmp_path, "--data-dir", data_dir, "stories"), *expected)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_data_directory_under_a_read_only_one(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = aggregator(tmp_path, "--data-dir", str(locked / "data"), "stories")
+    finally:
+        locked.chmod(0o755)
+    assert_one_clear_line(result, "cannot create the data directory", "Permission denied")
+
+
+def test_the_demo_keep_directory_is_checked_too(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x\n")
+    result = aggregator(tmp_path, "demo", "--keep", "a-file/db", "-o", str(tmp_path / "o.atom"))
+    assert_one_clear_line(result, "cannot create the data directory a-file/db")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgresql+psycopg2://u:secret@127.0.0.1/db",
+            ["'psycopg2'", "is not available", "use postgresql+psycopg://"],
+        ),
+        ("postgresql://u:secret@127.0.0.1:notaport/db", ["port 'notaport' is not a number"]),
+        ("postgresql://u:secret@127.0.0.1:99999/db", ["port 99999 is out of range"]),
+        ("mysql://u:secret@127.0.0.1/db", ["unsupported database URL", "postgresql+psycopg://"]),
+    ],
+    ids=["psycopg2", "port-not-a-number", "port-out-of-range", "mysql"],
+)
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_a_database_url_the_store_cannot_open(
+    tmp_path: Path, url: str, expected: list[str], how: str
+) -> None:
+    if how == "flag":
+        result = aggregator(tmp_path, "--database-url", url, "stories")
+    else:
+        result = aggregator(tmp_path, "stories", env={"AGGREGATOR_DATABASE_URL": url})
+    assert_one_clear_line(result, *expected)
+    assert "secret" not in result.stderr  # the password is never echoed
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["stories", "--since", "999999999d"], "--since 999999999d is too far back"),
+        (["export", "--since", "99999999999d"], "--since 99999999999d is too far back"),
+        (["stories", "--until", "999999999w"], "--until 999999999w is too far back"),
+        (
+            ["stories", "--since", "0001-01-01T00:00:00+01:00"],
+            "--since 0001-01-01T00:00:00+01:00 is out of range",
+        ),
+    ],
+    ids=["stories-since", "export-since", "until-weeks", "iso-before-year-1"],
+)
+def test_a_span_too_large_for_a_date(tmp_path: Path, argv: list[str], expected: str) -> None:
+    assert_one_clear_line(aggregator(tmp_path, *argv), expected)
