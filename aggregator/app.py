@@ -88,7 +88,35 @@ class _Loop:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.submit(coro).result()
 
+    def cancel_all(self, timeout: float = 1.0) -> None:
+        """Cancel every task still on the loop (a poll whose consumer walked away) and
+        wait up to ``timeout`` for them to unwind there. A task still pending when the
+        loop closes is destroyed half-way: "Task was destroyed but it is pending!", and
+        its finally blocks fail with "Event loop is closed", one of each per feed."""
+
+        async def cancel() -> None:
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
+
+        self._run_briefly(cancel(), timeout + 1)
+
+    def _run_briefly(self, coro: Coroutine[Any, Any, None], timeout: float) -> None:
+        """Run ``coro`` on the loop for at most ``timeout`` seconds, on the way out."""
+        if self.loop.is_closed() or not self.thread.is_alive():
+            coro.close()
+            return
+        try:
+            self.submit(coro).result(timeout=timeout)
+        except Exception:  # closing must not mask the original error
+            log.debug("finishing the loop's work failed", exc_info=True)
+
     def close(self) -> None:
+        self.cancel_all()
+        self._run_briefly(self.loop.shutdown_asyncgens(), 1.0)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         self.loop.close()
@@ -130,6 +158,8 @@ class App:
             with contextlib.suppress(Exception):  # started but never used
                 self._fetcher = self._fetcher_future.result()
         self._fetcher_future = None
+        if self._loop is not None:  # before the fetcher they use goes
+            self._loop.cancel_all()
         if self._fetcher is not None and self._loop is not None:
             try:
                 self._loop.run(self._fetcher.__aexit__(None, None, None))
@@ -293,7 +323,12 @@ class App:
     # --- the update pipeline ------------------------------------------------------------
 
     def update_due(
-        self, *, all_feeds: bool = False, extract: bool | None = None, limit: int | None = None
+        self,
+        *,
+        all_feeds: bool = False,
+        extract: bool | None = None,
+        limit: int | None = None,
+        stop: threading.Event | None = None,
     ) -> Generator[UpdateResult, None, None]:
         """Poll the due feeds (every enabled feed with ``all_feeds``) once and yield one
         ``UpdateResult`` per feed as it finishes. Stages, per feed:
@@ -318,9 +353,15 @@ class App:
         cycle goes on. Any other exception while taking up one feed's outcome (a bug, or
         data the store cannot write) rolls that feed back and is recorded the same way
         ("could not store: ...", "internal error: ..."), logged as an error with its
-        traceback at debug level; only a failure to record it propagates.
+        traceback at debug level; only a failure to record it propagates. A feed removed
+        meanwhile (``feeds remove``) is dropped from the poll.
+
+        Once ``stop`` is set (the daemon's SIGTERM), the poll ends as soon as the feed
+        being stored is, without waiting for the fetches in flight: they are cancelled
+        and the feeds not stored are handed back (their leases released), as they are
+        when the consumer closes the generator early.
         """
-        yield from Poller(self).run(all_feeds=all_feeds, extract=extract, limit=limit)
+        yield from Poller(self).run(all_feeds=all_feeds, extract=extract, limit=limit, stop=stop)
 
     def _model_ref(self) -> ModelRef | None:
         """The model for worker jobs, or None once it failed to load this run (the App

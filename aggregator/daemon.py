@@ -1,7 +1,12 @@
 """The daemon: poll due feeds forever through ``App.update_due`` (the same code path as
 ``aggregator poll``), sleep until the next feed is due, and stop cleanly on SIGTERM or
-SIGINT: the feed being stored is finished, feeds not yet stored are handed back (their
-leases released) for the next run or another daemon.
+SIGINT: the feed being stored is finished, fetches in flight are cancelled, feeds not yet
+stored are handed back (their leases released) for the next run or another daemon.
+
+It must never busy-loop: after a cycle that polled nothing it sleeps at least
+``IDLE_SLEEP``, whatever the store's ``next_due`` says (a due time it cannot claim, such
+as another daemon's lease ending this instant, or a clock that disagrees with the
+database's).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from types import FrameType
 from .app import App
 
 log = logging.getLogger(__name__)
+
+#: The least a daemon sleeps after a cycle that polled nothing (seconds).
+IDLE_SLEEP = 1.0
 
 
 class Stopper:
@@ -50,25 +58,32 @@ def run_daemon(
     max_sleep: float = 300.0,
     stopper: Stopper | None = None,
     max_cycles: int | None = None,
+    idle_sleep: float = IDLE_SLEEP,
 ) -> int:
-    """Run until stopped; returns the number of cycles run."""
+    """Run until stopped; returns the number of cycles run. Sleeps until the next feed
+    is due, at most ``max_sleep`` and, after a cycle that polled nothing, at least
+    ``idle_sleep``; a stop signal ends the sleep, and the poll, at once."""
     stopper = stopper or Stopper()
     if threading.current_thread() is threading.main_thread():
         stopper.install()
     log.info("daemon started owner=%s", app.owner)
     cycles = 0
     while not stopper.stopped:
-        updates = app.update_due(extract=extract)
+        updates = app.update_due(extract=extract, stop=stopper.event)
+        polled = 0
         try:
             for _ in updates:
+                polled += 1
                 if stopper.stopped:
                     break
         finally:
-            updates.close()  # releases the leases of feeds not stored yet
+            updates.close()  # cancels the fetches, releases the leases of feeds not stored
         cycles += 1
-        if max_cycles is not None and cycles >= max_cycles:
+        if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
             break
         wait = seconds_until(app.next_due(), app.now(), max_sleep)
+        if not polled:
+            wait = max(wait, idle_sleep)
         if wait > 0:
             log.info("sleeping %.0fs until the next feed is due", wait)
             stopper.event.wait(wait)

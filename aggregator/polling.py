@@ -19,9 +19,15 @@ taking up one feed's outcome (building its records, writing its stories or state
 bug or bad data that got past the parser, but it is that feed's alone: its transaction
 is rolled back, it is logged with its traceback and recorded as that feed's error (so it
 backs off like any other), and the poll goes on with the other feeds, because one
-broken feed must never stop the others. What is not one feed's (recording that error
-failing too, e.g. the database gone; ``BaseException`` such as KeyboardInterrupt,
+broken feed must never stop the others. A feed deleted while the poll has it
+(``aggregator feeds remove``) has nowhere to record anything: it is dropped from the poll
+(logged at info), not stored and not yielded. What is not one feed's (recording that
+error failing too, e.g. the database gone; ``BaseException`` such as KeyboardInterrupt,
 SystemExit or a cancelled fetch) propagates.
+
+A poll that ends before its feeds are stored (``stop`` set, an exception, a consumer
+that closes the generator) cancels its tasks on the event loop and waits briefly for them
+to unwind there, then releases the leases of the feeds it did not store.
 """
 
 from __future__ import annotations
@@ -29,16 +35,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import schedule
-from .errors import ExtractError, FeedError, FetchError, ParseError
+from .errors import ExtractError, FeedError, FetchError, NotFoundError, ParseError
 from .types import (
     Article,
     ExtractionStatus,
@@ -52,14 +59,23 @@ from .types import (
 from .workers import WorkerDiedError
 
 if TYPE_CHECKING:
-    from .app import App
+    from .app import App, _Loop
     from .fetch import Fetcher
     from .jobs import ModelRef, ParseOutcome, Prepared
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How long the store thread gathers finished feeds into one batch (seconds).
 BATCH_WAIT = 0.02
+
+#: While waiting for outcomes, how often a poll given a ``stop`` event looks at it
+#: (seconds): a daemon told to stop mid-fetch must not wait for the next feed to finish,
+#: which behind slow servers is a whole fetch timeout.
+STOP_CHECK = 0.1
+
+#: How long a poll that ends early waits for its cancelled tasks to unwind (seconds).
+CANCEL_WAIT = 1.0
 
 LEASE = timedelta(minutes=15)
 
@@ -72,6 +88,15 @@ class Extracted:
     article: Article | ExtractError
     fingerprint: int | None = None
     prediction: Prediction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A feed deleted while the poll had it: nothing of it was stored, nothing is yielded,
+    but its places and its entry among the feeds in flight are given back like any
+    other's."""
+
+    feed_id: int
 
 
 @dataclass(slots=True)
@@ -90,13 +115,24 @@ class Poller:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        # This poll's tasks on the event loop (touched there only), so that a poll that
+        # ends early can cancel them and let them unwind before the loop closes; left to
+        # be destroyed with the loop, they printed "Task was destroyed but it is pending!"
+        # and, from their finally blocks, "Event loop is closed", one per feed.
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def run(
-        self, *, all_feeds: bool, extract: bool | None, limit: int | None
+        self,
+        *,
+        all_feeds: bool,
+        extract: bool | None,
+        limit: int | None,
+        stop: threading.Event | None = None,
     ) -> Generator[UpdateResult, None, None]:
         """Poll the due feeds once, yielding one ``UpdateResult`` per feed as it finishes
         (the stages are listed in ``App.update_due``'s docstring); sets
-        ``app.last_poll_stats``."""
+        ``app.last_poll_stats``. Once ``stop`` is set the poll ends as soon as the feed
+        being stored is, even while waiting for fetches; the rest is handed back."""
         app = self.app
         extract = app.settings.extract if extract is None else extract
         app._start_fetcher()  # built on the loop thread while this one claims
@@ -237,7 +273,18 @@ class Poller:
             for feed in batch:
                 started[feed.id] = t
                 pending.add(feed.id)
-            loop.submit(fetch_all(batch))
+            self._submit(loop, lambda: fetch_all(batch))
+
+        def next_event() -> tuple[str, Feed, Any] | None:
+            """The next outcome, or None once ``stop`` is set."""
+            if stop is None:
+                return events.get()
+            while not stop.is_set():
+                try:
+                    return events.get(timeout=STOP_CHECK)
+                except queue.Empty:
+                    pass
+            return None
 
         def unchanged(feed: Feed, result: FetchResult) -> bool:
             return result.status == "not_modified" or (
@@ -276,11 +323,16 @@ class Poller:
 
         try:
             while True:
+                if stop is not None and stop.is_set():
+                    break
                 if len(pending) - queued[0] < chunk and taken < len(candidates):
                     begin(claim())  # room for another chunk
                 if not pending:
                     break
-                batch = [events.get()]
+                first = next_event()
+                if first is None:
+                    break  # stopped while waiting
+                batch = [first]
                 # Take what else arrives within a few milliseconds: story-less outcomes
                 # (304s, errors) are written in one transaction per batch, and 64 fetches
                 # in flight finish in a trickle, not all at once.
@@ -291,7 +343,7 @@ class Poller:
                     except queue.Empty:
                         break
                 quick: list[tuple[Feed, FeedCheck]] = []
-                done: list[UpdateResult] = []
+                done: list[UpdateResult | Removed] = []
                 for kind, feed, payload in batch:
                     if feed.id not in pending:  # recorded already: never written twice
                         continue
@@ -315,6 +367,8 @@ class Poller:
                     if res.feed_id in held:
                         held.discard(res.feed_id)
                         release(res.feed_id)
+                    if isinstance(res, Removed):
+                        continue
                     log.info(
                         "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
                         res.url,
@@ -326,8 +380,50 @@ class Poller:
                     )
                     yield res
         finally:
-            if pending:  # the consumer stopped early (SIGTERM): hand the rest back
-                app.store.release(sorted(pending), app.owner)
+            if pending:  # stopped early (SIGTERM, an exception): hand the rest back
+                log.info("poll stopped with %d feeds not stored; handing them back", len(pending))
+                try:
+                    self._cancel_tasks(loop)
+                finally:
+                    app.store.release(sorted(pending), app.owner)
+
+    def _submit(self, loop: _Loop, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
+        """Run ``make()`` on the loop as one of this poll's tasks. The coroutine is made
+        there, so that a task cancelled before its first step leaves none un-awaited."""
+
+        async def tracked() -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            self._tasks.add(task)
+            try:
+                return await make()
+            finally:
+                self._tasks.discard(task)
+
+        return loop.submit(tracked())
+
+    def _cancel_tasks(self, loop: _Loop) -> None:
+        """Cancel this poll's fetches and page extractions and wait (at most
+        ``CANCEL_WAIT``) for them to unwind on the loop: their places and host slots are
+        given back there, their connections closed, and none is left pending when the
+        App closes the loop. Outcomes they still queue are never taken up."""
+
+        async def cancel() -> None:
+            live = [t for t in self._tasks if not t.done()]
+            for t in live:
+                t.cancel()
+            if live:
+                await asyncio.wait(live, timeout=CANCEL_WAIT)
+
+        if loop.loop.is_closed():  # the App was closed first: nothing runs there any more
+            return
+        coro = cancel()
+        try:
+            loop.submit(coro).result(timeout=CANCEL_WAIT + 1)
+        except RuntimeError:  # the loop closed meanwhile
+            coro.close()
+        except TimeoutError:  # the loop thread is stuck: the leases matter more
+            log.warning("the poll's fetches did not stop within %g s", CANCEL_WAIT + 1)
 
     def _handle(
         self,
@@ -337,9 +433,10 @@ class Poller:
         events: queue.Queue[tuple[str, Feed, Any]],
         extract: bool,
         t0: float,
-    ) -> UpdateResult | FeedCheck | None:
+    ) -> UpdateResult | FeedCheck | Removed | None:
         """One event of one feed: a FeedCheck to write in a batch, an UpdateResult already
-        written, or None while the feed is still in flight."""
+        written (or Removed: the feed was deleted meanwhile), or None while the feed is
+        still in flight."""
         if kind == "error":
             raise payload  # a FeedError is recorded by the caller; anything else is a bug
         if kind == "unchanged":
@@ -371,7 +468,8 @@ class Poller:
             if not to_extract:
                 return self._finish(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self.app._ensure_fetcher()
-            fut = loop.submit(self._extract_many(fetcher, to_extract, self.app._model_ref()))
+            model = self.app._model_ref()
+            fut = self._submit(loop, lambda: self._extract_many(fetcher, to_extract, model))
             fut.add_done_callback(
                 lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
             )
@@ -438,9 +536,10 @@ class Poller:
         extracted: dict[str, Extracted],
         extract: bool,
         t0: float,
-    ) -> UpdateResult | FeedCheck:
+    ) -> UpdateResult | FeedCheck | Removed:
         """Store one feed's stories and state in one transaction: its UpdateResult, or,
-        should the store fail, the FeedCheck recording that as the feed's error."""
+        should the store fail, the FeedCheck recording that as the feed's error (Removed
+        if it failed because the feed was deleted meanwhile)."""
         records: list[StoryRecord] = []
         n_extracted = 0
         for p in fresh:
@@ -492,6 +591,8 @@ class Poller:
         try:
             saved = self.app.store.save_update(check, records)
         except Exception as e:  # rolled back with its transaction: nothing of it was stored
+            if self._removed(feed):
+                return Removed(feed.id)
             return self._contained(feed, "could not store", e, t0)
         return self._result(
             feed,
@@ -533,29 +634,50 @@ class Poller:
 
     def _save_checks(
         self, quick: Sequence[tuple[Feed, FeedCheck]], started: dict[int, float]
-    ) -> list[UpdateResult]:
+    ) -> list[UpdateResult | Removed]:
         """Write story-less outcomes in one transaction; should that fail, one feed at a
         time, so that a feed whose state cannot be written costs only itself (recorded as
-        its error). Recording an error failing is not one feed's problem: it propagates."""
-        store = self.app.store
+        its error) and a feed deleted meanwhile is dropped. Recording an error failing is
+        not one feed's problem: it propagates."""
         try:
-            store.save_checks([c for _, c in quick])
+            self.app.store.save_checks([c for _, c in quick])
         except Exception:
             log.debug(
                 "writing %d outcomes failed; writing them one at a time", len(quick), exc_info=True
             )
-            written: list[tuple[Feed, FeedCheck]] = []
-            for feed, check in quick:
-                try:
-                    store.save_checks([check])
-                except Exception as e:
-                    if check.outcome == "error":
-                        raise
-                    check = self._contained(feed, "could not store", e, started[feed.id])
-                    store.save_checks([check])
-                written.append((feed, check))
-            quick = written
+            return [self._save_check(f, c, started[f.id]) for f, c in quick]
         return [self._result(f, c, 0, 0, 0) for f, c in quick]
+
+    def _save_check(self, feed: Feed, check: FeedCheck, t0: float) -> UpdateResult | Removed:
+        """One story-less outcome on its own."""
+        store = self.app.store
+        try:
+            store.save_checks([check])
+        except Exception as e:
+            if self._removed(feed):
+                return Removed(feed.id)
+            if check.outcome == "error":
+                raise
+            check = self._contained(feed, "could not store", e, t0)
+            try:
+                store.save_checks([check])
+            except Exception:
+                if self._removed(feed):
+                    return Removed(feed.id)
+                raise
+        return self._result(feed, check, 0, 0, 0)
+
+    def _removed(self, feed: Feed) -> bool:
+        """Whether ``feed`` was deleted (``aggregator feeds remove``) while this poll had
+        it, asked after a write failed: then there is nowhere to store its outcome or an
+        error, and it is dropped from the poll. (That failure used to be taken for the
+        database's: removing a feed a daemon was polling made the daemon exit.)"""
+        try:
+            self.app.store.get_feed(feed.id)
+        except NotFoundError:
+            log.info("feed update feed=%s dropped: feed removed during the poll", feed.url)
+            return True
+        return False
 
     def _result(
         self,

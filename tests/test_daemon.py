@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from httpserver import LocalServer
 
 from aggregator.app import make_app
@@ -88,3 +90,102 @@ def test_sigterm_stops_a_real_daemon_cleanly(tmp_path: Path, server: LocalServer
     )
     (feed,) = json.loads(listed.stdout)
     assert feed["stories"] == 1 and feed["status"] == "active"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.mark.parametrize(
+    "lease_left",
+    [
+        pytest.param(timedelta(minutes=15), id="leased-by-another-daemon"),
+        # next_due says "now" (the lease's end) but a claim needs it to have ended
+        # before now: only the daemon's own floor stands between it and a busy loop
+        pytest.param(timedelta(0), id="lease-ends-this-instant"),
+    ],
+)
+def test_a_daemon_with_nothing_it_can_claim_does_not_spin(
+    tmp_path: Path, server: LocalServer, lease_left: timedelta
+) -> None:
+    urls = [server.route(f"/f{i}.xml", body=RSS) for i in range(3)]
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, extract=False)
+    clock = Clock()  # fixed: no lease runs out during the test
+    with make_app(s, now=clock) as app, make_app(s, now=clock) as other:
+        for u in urls:
+            app.add_feed(u, discover=False)
+        # every due feed is held by another daemon
+        taken = other.store.claim_due(
+            clock.t - (timedelta(minutes=15) - lease_left),
+            owner="elsewhere:1:other",
+            lease=timedelta(minutes=15),
+            include_not_due=True,
+        )
+        assert len(taken) == 3 and app.due_count() == 0
+        stopper = Stopper()
+        cycles: list[int] = []
+        daemon = threading.Thread(
+            target=lambda: cycles.append(run_daemon(app, stopper=stopper, max_sleep=300)),
+            name="daemon",
+        )
+        t0 = time.monotonic()
+        daemon.start()
+        time.sleep(2.5)
+        stopper.event.set()
+        daemon.join(timeout=10)
+        stopped_in = time.monotonic() - t0 - 2.5
+    assert not daemon.is_alive() and stopped_in < 1.0  # the stop ends its sleep at once
+    # at most one cycle per second (IDLE_SLEEP), not thousands
+    assert 1 <= cycles[0] <= 3, cycles
+    assert server.requests == []
+
+
+def test_sigterm_mid_poll_cancels_the_fetches_quietly(tmp_path: Path, server: LocalServer) -> None:
+    # 50 feeds whose server answers only after 30 s: SIGTERM arrives while every fetch is
+    # in flight or queued for its host. The daemon must not wait for them (a fetch
+    # timeout), and its fetch tasks must end on the loop before it closes: left pending,
+    # each printed "Task was destroyed but it is pending!" and "Event loop is closed".
+    urls = [server.route(f"/slow{i}.xml", body=RSS, delay=30) for i in range(50)]
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n" + "".join(f"  - url: {u}\n" for u in urls))
+    env = {
+        **os.environ,
+        "AGGREGATOR_DATA_DIR": str(tmp_path / "data"),
+        "AGGREGATOR_FEEDS": str(feeds),
+        "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
+        "AGGREGATOR_PER_HOST": "16",
+    }
+    env.pop("AGGREGATOR_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "-v", "daemon", "--no-extract"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.in_flight < 16:
+            time.sleep(0.05)
+        assert server.in_flight == 16, "the daemon never fetched"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < 5, f"stopping took {took:.1f} s"
+    for noise in ("Task was destroyed", "Event loop is closed", "Traceback", "ERROR"):
+        assert noise not in err, err
+    assert "poll stopped with 50 feeds not stored" in err and "daemon stopped by signal" in err
+    # every lease was handed back: the next run takes all 50 at once
+    with make_app(Settings.from_env(env)) as app:
+        assert app.due_count() == 50
+        assert not [f for f in app.feeds() if f.last_check is not None]

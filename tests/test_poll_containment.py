@@ -5,18 +5,20 @@ trigger that aborts the write, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from httpserver import LocalServer
+from httpserver import LocalServer, Request
 from sqlalchemy import create_engine, text
 
 from aggregator.app import App, make_app
@@ -344,3 +346,179 @@ def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
         got = {f.url: f for f in a.feeds()}
     assert got[good].stories == 1 and got[good].status == "active"
     assert got[bad].status == "error" and got[bad].error_count == 1
+
+
+# --- a feed removed while the poll has it -------------------------------------------------
+
+
+def wait_for_request(server: LocalServer, path: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.requests_for(path):
+        assert time.monotonic() < deadline, f"{path} was never requested"
+        time.sleep(0.02)
+
+
+def poll_in_thread(app: App, **options: Any) -> tuple[threading.Thread, list[Any]]:
+    """``list(app.update_due(**options))`` on a thread of its own; the list receives the
+    results, or the exception the poll raised."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.extend(app.update_due(**options))
+        except BaseException as e:
+            out.append(e)
+
+    t = threading.Thread(target=run, name="poll")
+    t.start()
+    return t, out
+
+
+@pytest.mark.parametrize("kind", ["new-stories", "not-modified", "http-error"])
+def test_a_feed_removed_while_it_is_fetched_is_dropped_and_the_poll_goes_on(
+    app: App,
+    server: LocalServer,
+    clock: Clock,
+    db_url: str,
+    kind: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # `aggregator feeds remove` deletes the row (and its stories) while a daemon is
+    # fetching the feed: storing the outcome, or its error, then finds no feed. That was
+    # taken for the database failing, and the daemon exited ("not found: no feed 5").
+    others = [
+        server.route(f"/o{i}.xml", body=rss(f"o{i}", f"Story {i}"), etag=f'"o{i}"')
+        for i in range(3)
+    ]
+    body = rss("gone", "A", "B")
+    gone = server.route("/gone.xml", body=body, etag='"g1"')
+    for u in [*others, gone]:
+        app.add_feed(u, discover=False)
+    gone_id = by_url(app)[gone].id
+    if kind == "not-modified":  # stored once, so that the next poll gets 304s
+        assert set(statuses(list(app.update_due())).values()) == {"ok"}
+        clock.t += timedelta(minutes=1)
+    server.route(
+        "/gone.xml",
+        body=body,
+        etag='"g1"',
+        delay=1.0,
+        status=500 if kind == "http-error" else 200,
+    )
+    server.reset()
+    caplog.set_level(logging.INFO, logger="aggregator.polling")
+
+    with make_app(app.settings, now=clock) as other:  # another process, as `feeds remove`
+        poll, out = poll_in_thread(app, all_feeds=True)
+        wait_for_request(server, "/gone.xml")
+        other.remove_feed(gone)
+        poll.join(timeout=30)
+    assert not poll.is_alive(), "the poll never ended"
+
+    assert not [r for r in out if isinstance(r, BaseException)], out
+    expected = "not_modified" if kind == "not-modified" else "ok"
+    assert statuses(out) == dict.fromkeys(others, expected)  # nothing yielded for the removed
+    assert any(
+        "feed removed during the poll" in r.getMessage() and gone in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    feeds = by_url(app)
+    assert set(feeds) == set(others) and all(feeds[u].stories == 1 for u in others)
+    assert all(feeds[u].error_count == 0 and feeds[u].last_check == clock.t for u in others)
+    # nothing was written for it, no lease is left, and the next poll takes the others
+    assert sql(db_url, f"SELECT count(*) FROM story WHERE feed_id = {gone_id}") == [(0,)]
+    assert fetch_log(db_url, gone_id) == []
+    assert sql(db_url, "SELECT count(*) FROM feed WHERE lease_owner IS NOT NULL") == [(0,)]
+    clock.t += timedelta(minutes=1)
+    assert set(statuses(list(app.update_due(all_feeds=True)))) == set(others)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_removed_feeds_give_their_places_back(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    # One connection and one worker: three places for feeds between fetch and store. Four
+    # feeds removed mid-fetch that kept their places would leave none for the rest, and
+    # the poll would wait forever.
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=5,
+        max_connections=1,
+        workers=1,
+    )
+    with make_app(s, now=clock) as app, make_app(s, now=clock) as other:
+
+        def removed_as_served(path: str) -> Callable[[Request], bytes]:
+            def serve(_: Request) -> bytes:  # on the server's thread, mid-fetch
+                other.remove_feed(server.url(path))
+                return rss(path.strip("/"), "Never stored")
+
+            return serve
+
+        gone = [server.route(f"/g{i}.xml", body=removed_as_served(f"/g{i}.xml")) for i in range(4)]
+        kept = [server.route(f"/k{i}.xml", body=rss(f"k{i}", "Kept")) for i in range(3)]
+        for u in [*gone, *kept]:
+            app.add_feed(u, discover=False)
+
+        poll, out = poll_in_thread(app)
+        poll.join(timeout=60)
+        assert not poll.is_alive(), "the poll waits for places the removed feeds kept"
+
+        assert not [r for r in out if isinstance(r, BaseException)], out
+        assert statuses(out) == dict.fromkeys(kept, "ok")
+        assert set(by_url(app)) == set(kept)
+        assert app.last_poll_stats.ahead_peak <= 3
+        assert sql(db_url, "SELECT count(*) FROM feed WHERE lease_owner IS NOT NULL") == [(0,)]
+
+
+def test_a_real_daemon_survives_feeds_remove_mid_fetch(
+    tmp_path: Path, server: LocalServer, sqlite_url: str
+) -> None:
+    slow = server.route("/slow.xml", body=rss("slow", "Slow"), delay=1.5)
+    good = server.route("/good.xml", body=rss("good", "Good"))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {slow}\n  - url: {good}\n")
+    env = {
+        **os.environ,
+        "AGGREGATOR_DATA_DIR": str(tmp_path / "data"),
+        "AGGREGATOR_FEEDS": str(feeds),
+        "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    env.pop("AGGREGATOR_DATABASE_URL", None)
+    aggregator = [sys.executable, "-m", "aggregator"]
+    proc = subprocess.Popen(
+        [*aggregator, "-v", "daemon", "--no-extract", "--max-sleep", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_request(server, "/slow.xml", timeout=60)
+        removed = subprocess.run(
+            [*aggregator, "feeds", "remove", slow], env=env, capture_output=True, text=True
+        )
+        assert removed.returncode == 0, removed.stderr
+        time.sleep(2.5)  # the slow answer arrives, and the daemon goes to sleep
+        assert proc.poll() is None, "the daemon exited after a feed was removed"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"feed update feed={slow} dropped: feed removed during the poll" in err
+    assert f"feed update feed={good} status=ok" in err
+    assert "daemon stopped by signal" in err and "Traceback" not in err
+    s = Settings.from_env(env)
+    assert s.url == sqlite_url
+    with make_app(s) as a:
+        (feed,) = a.feeds()
+    assert feed.url == good and feed.stories == 1
