@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
 
@@ -35,6 +37,23 @@ class Stopper:
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._handle)
+
+    @contextmanager
+    def installed(self) -> Iterator[Stopper]:
+        """Handle SIGTERM/SIGINT inside the block, then put the previous handlers back (a
+        command run in-process, as in tests, must not leave its handler behind). Off the
+        main thread, where Python allows no handlers, the block runs without them."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.install()
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                if handler is not None:  # None: set outside Python, cannot be restored
+                    signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signal = signum

@@ -1,17 +1,22 @@
 """`aggregator poll` and `feeds list` as a user sees them: the progress bar on a real
-terminal (a pty), the polling columns of `feeds list --format json`, and the configured
-User-Agent reaching the server."""
+terminal (a pty), the polling columns of `feeds list --format json`, the configured
+User-Agent reaching the server, and SIGTERM / Ctrl-C stopping a poll mid-fetch."""
 
 from __future__ import annotations
 
 import json
 import os
 import pty
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from httpserver import LocalServer
 
 from aggregator.app import make_app
@@ -117,3 +122,71 @@ def test_configured_user_agent_reaches_the_server(tmp_path: Path, server: LocalS
         app.add_feed(url, discover=False)
         list(app.update_due())
     assert server.requests_for("/f.xml")[0].headers.get("user-agent") == agent
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "fmt"),
+    [(signal.SIGTERM, 143, "table"), (signal.SIGINT, 130, "json")],
+    ids=["SIGTERM-table", "SIGINT-json"],
+)
+def test_a_signal_stops_a_poll_mid_fetch_and_hands_its_leases_back(
+    tmp_path: Path, server: LocalServer, sig: signal.Signals, status: int, fmt: str
+) -> None:
+    # One feed answers at once, four only after 30 s: the signal comes once the first is
+    # stored and the others are in flight. The poll must not wait for them, must report
+    # the one it polled, and must leave no lease behind (a PostgreSQL daemon elsewhere
+    # would wait out the lease, 15 minutes, before polling those feeds).
+    fast = server.route("/fast.xml", body=RSS)
+    slow = [server.route(f"/slow{i}.xml", body=RSS, delay=30) for i in range(4)]
+    env = _env(tmp_path, fast, *slow)
+    env["AGGREGATOR_PER_HOST"] = "16"
+    db = tmp_path / "data" / "aggregator.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "poll", "--format", fmt],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            server.in_flight == 4 and _checked(db) == [fast]
+        ):
+            time.sleep(0.05)
+        assert server.in_flight == 4 and _checked(db) == [fast], "the poll never got there"
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == status, stderr
+    assert took < 3, f"stopping took {took:.1f} s"
+    assert "poll interrupted: 4 feeds not polled" in stderr
+    for noise in ("Traceback", "KeyboardInterrupt", "Task was destroyed", "Event loop is closed"):
+        assert noise not in stderr, stderr
+    if fmt == "json":
+        assert [(r["url"], r["status"], r["new"]) for r in json.loads(stdout)] == [(fast, "ok", 1)]
+    else:
+        assert "1 feeds, 1 new stories, 0 failed" in stdout
+    # nothing more was stored, and every lease was handed back
+    assert _checked(db) == [fast]
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        leased = conn.execute("SELECT url FROM feed WHERE lease_owner IS NOT NULL").fetchall()
+        (feeds,) = conn.execute("SELECT count(*) FROM feed").fetchone()
+    assert (leased, feeds) == ([], 5)
+
+
+def _checked(db: Path) -> list[str]:
+    """The URLs of the feeds whose outcome is stored, read as another process would."""
+    if not db.exists():
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("SELECT url FROM feed WHERE last_check IS NOT NULL").fetchall()
+    except sqlite3.OperationalError:  # the schema is still being created
+        return []
+    return [url for (url,) in rows]

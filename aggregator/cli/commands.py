@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,13 +59,24 @@ def _sync_feeds(a: App) -> None:
 
 
 def run_poll(
-    a: App, *, all_feeds: bool, extract: bool, quiet: bool, as_json: bool
-) -> list[UpdateResult]:
+    a: App,
+    *,
+    all_feeds: bool,
+    extract: bool,
+    quiet: bool,
+    as_json: bool,
+    stop: threading.Event | None = None,
+) -> tuple[list[UpdateResult], int]:
+    """Poll once, with a progress bar on a terminal; returns the results and how many
+    feeds were due when the poll began. Once ``stop`` is set the poll ends as the
+    daemon's does (fetches cancelled, the feeds not stored handed back)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     results: list[UpdateResult] = []
     show_progress = not quiet and not as_json and err.is_terminal
     total = a.due_count(all_feeds=all_feeds)
+    if stop is not None and stop.is_set():  # stopped before it began: claim nothing
+        return results, total
     with Progress(
         TextColumn("[bold]polling"),
         BarColumn(),
@@ -76,12 +89,12 @@ def run_poll(
     ) as progress:
         task = progress.add_task("poll", total=total or None, new=0, errors=0)
         new = errors = 0
-        for r in a.update_due(all_feeds=all_feeds, extract=extract):
+        for r in a.update_due(all_feeds=all_feeds, extract=extract, stop=stop):
             results.append(r)
             new += r.new
             errors += r.status == "error"
             progress.update(task, advance=1, new=new, errors=errors)
-    return results
+    return results, total
 
 
 def print_poll_summary(results: Sequence[UpdateResult]) -> None:
@@ -130,13 +143,25 @@ def poll(
     """Run one update cycle over due feeds (all feeds with --all) and exit.
 
     Exits 1 only when every polled feed failed; each failure is reported on its own line.
+    SIGINT (Ctrl-C) or SIGTERM stops the poll as it stops the daemon: fetches in flight are
+    cancelled, the feeds not yet stored are handed back, what was polled is reported, and
+    the exit status is 128 + the signal's number (130, 143).
     """
-    with open_app() as a:
+    from ..daemon import Stopper
+
+    # The handlers cover the App's closing too: a second signal must not kill it there.
+    with Stopper().installed() as stopper, open_app() as a:
         a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
         _sync_feeds(a)
-        results = run_poll(
-            a, all_feeds=all_feeds, extract=not no_extract, quiet=quiet, as_json=fmt == PollFmt.json
+        results, due = run_poll(
+            a,
+            all_feeds=all_feeds,
+            extract=not no_extract,
+            quiet=quiet,
+            as_json=fmt == PollFmt.json,
+            stop=stopper.event,
         )
+        interrupted = stopper.stopped
         if fmt == PollFmt.json:
             emit_json(
                 [
@@ -159,11 +184,11 @@ def poll(
                 if r.status == "error":
                     err.print(f"[red]failed[/] {esc(r.url)}: {esc(r.error or '')}", highlight=False)
         else:
-            if not results:
-                out.print("No feeds are due. Use --all to poll every feed now.")
-            else:
+            if results:
                 print_poll_summary(results)
-            if show:
+            elif not interrupted:
+                out.print("No feeds are due. Use --all to poll every feed now.")
+            if show and not interrupted:
                 stories = a.stories(StoryQuery(limit=show))
                 if stories:
                     out.print(
@@ -171,6 +196,12 @@ def poll(
                             stories, title=f"Newest {len(stories)} stories", width=out.width
                         )
                     )
+        if interrupted:
+            # due - polled: the feeds left when it stopped (another process may have
+            # polled a few of them meanwhile; the count is what this run did not do)
+            left = max(due - len(results), 0)
+            err.print(f"[yellow]poll interrupted:[/] {left} feeds not polled", highlight=False)
+            raise typer.Exit(128 + (stopper.signal or signal.SIGINT))
         if results and all(r.status == "error" for r in results):
             raise typer.Exit(1)
 
@@ -520,7 +551,7 @@ def demo(
         with make_app(s) as a:
             a.prepare_poll()
             a.sync_feeds(feeds_file)
-            results = run_poll(a, all_feeds=True, extract=True, quiet=False, as_json=False)
+            results, _ = run_poll(a, all_feeds=True, extract=True, quiet=False, as_json=False)
             print_poll_summary(results)
             found = a.stories(StoryQuery(limit=None))
             out.print(stories_table(found, title=f"{len(found)} stories, tagged", width=out.width))
