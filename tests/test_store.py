@@ -841,3 +841,140 @@ def test_a_postgresql_server_that_never_answers_times_out() -> None:
         with pytest.raises(StoreError, match="cannot open database"):
             open_store(f"postgresql://postgres@127.0.0.1:{port}/x", connect_timeout=2)
         assert time.monotonic() - started < 4.5
+
+
+def _story_state(s) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with s.engine.connect() as c:
+        return [
+            tuple(r)
+            for r in c.execute(
+                text(
+                    "SELECT id, title, canonical_url, cluster_id, published, updated, sort_date "
+                    "FROM story ORDER BY id"
+                )
+            )
+        ]
+
+
+def test_migration_6_repairs_rows_written_before_session_7(db_url: str) -> None:
+    """A version-5 database holds what the code before session 7 wrote: links refused
+    as identity kept as canonical URLs (one story shown per shared link), dates far
+    ahead, control characters in titles, clusters named after a removed feed's story.
+    Migration 6 repairs them as the fixed code would have written them, once."""
+    from sqlalchemy import text
+
+    s = open_store(db_url)
+    s.upsert_feeds(
+        [FeedSource(url=f"https://{h}.example/feed") for h in ("pod", "b", "c", "d")], T0
+    )
+    a, b, c, d = (f.id for f in s.feeds())
+
+    def rec(key: str, title: str, link: str | None, h: str, **kw: object) -> StoryRecord:
+        return StoryRecord(draft=replace(draft(key, title, link=link, h=h), **kw))  # type: ignore[arg-type]
+
+    def save(feed_id: int, at: datetime, *records: StoryRecord) -> list[int]:
+        return list(s.save_update(check(feed_id, at, site="https://POD.example"), records).new)
+
+    # The old story_drafts: a link shared by items of one document, or the feed's home
+    # page, was refused as the key but still stored as canonical_url.
+    latest, home = "https://pod.example/latest", "https://pod.example/"
+    (a0,) = save(a, T0 - timedelta(days=1), rec(f"v1:link:{latest}", "A0", latest, "h0"))
+    a1, a2, a3, a4, a7 = save(
+        a,
+        T0,
+        rec("v1:guid:a1", "A1", home, "h1"),
+        rec("v1:guid:a2", "A2", home, "h2"),
+        rec("v1:guid:a3", "A3", latest, "h3"),
+        rec("v1:hash:h4", "A4", latest, "h4"),
+        rec("v1:guid:r1", "A7", "https://pod.example/ep7", "h7"),
+    )
+    # a guid that changes on every poll while link and text stay: one story, kept so
+    (a8,) = save(
+        a, T0 + timedelta(hours=1), rec("v1:guid:r2", "A8", "https://pod.example/ep7", "h7")
+    )
+    s.save_update(check(b, T0), [])
+    b1, b3, b4, b5, b6 = s.save_update(
+        check(b, T0),
+        [
+            rec("v1:guid:b1", "B1", "https://news.example/x", "hb1"),
+            rec("v1:guid:b3", "B3", None, "hb3", published=T0 + timedelta(days=30)),
+            rec(
+                "v1:guid:b4",
+                "B4",
+                None,
+                "hb4",
+                published=T0 + timedelta(days=30),
+                updated=T0 - timedelta(hours=1),
+            ),
+            rec("v1:guid:b5", "B5", None, "hb5", published=T0 - timedelta(hours=2)),
+            rec("v1:guid:b6", "Root\x07zone\x1b news", None, "hb6"),
+        ],
+    ).new
+    # another feed's story linking to the podcast's home page joined A1's cluster
+    (b2,) = s.save_update(
+        check(b, T0 + timedelta(hours=1)), [rec("v1:guid:b2", "B2", home, "hb2")]
+    ).new
+    # edited three days later: the new date was not in the future when it was read
+    edited = T0 + timedelta(days=3)
+    s.save_update(check(b, edited), [rec("v1:guid:b5", "B5", None, "hb5'", published=edited)])
+    # one article in two feeds, its URL unique in each: a legitimate cluster
+    c1, c2 = s.save_update(
+        check(c, T0),
+        [
+            rec("v1:link:https://news.example/x", "C1", "https://news.example/x", "hc1"),
+            rec("v1:guid:c2", "C2", latest, "hc2"),
+        ],
+    ).new
+    (d1,) = s.save_update(
+        check(d, T0 - timedelta(days=2)), [rec("v1:guid:d1", "D1", "https://o.example/1", "hd")]
+    ).new
+    (c3,) = s.save_update(
+        check(c, T0 + timedelta(hours=2)), [rec("v1:guid:c3", "C3", "https://o.example/1", "hc3")]
+    ).new
+    with s.engine.begin() as conn:  # `feeds remove` before it re-homed clusters
+        conn.execute(text("DELETE FROM story WHERE feed_id = :d"), {"d": d})
+        conn.execute(text("DELETE FROM feed WHERE id = :d"), {"d": d})
+    shown = {st.title for st in s.stories(StoryQuery())}
+    assert shown == {"A0", "A1", "A7", "B1", "B3", "B4", "B5", "Root\x07zone\x1b news"}
+    with s.engine.begin() as conn:  # turn it into a version-5 database
+        conn.execute(text("DELETE FROM schema_version WHERE version = 6"))
+    s.close()
+
+    s = open_store(db_url)
+    by_id = {st.id: st for st in s.stories(StoryQuery())}
+    assert sorted(by_id) == sorted([a0, a1, a2, a3, a4, a7, b1, b2, b3, b4, b5, b6, c3])
+    for sid in (a1, a2, a3, a4):  # each shown alone, with no cross-feed key
+        assert (by_id[sid].canonical_url, by_id[sid].cluster_id) == (None, sid)
+        assert s.cluster_members(by_id[sid]) == []
+    # a link that was the story's key stays its key, and the other feed's copy with it
+    assert by_id[a0].canonical_url == latest
+    assert [st.id for st in s.cluster_members(by_id[a0])] == [c2]
+    assert [st.id for st in s.cluster_members(by_id[a7])] == [a8]
+    assert [st.id for st in s.cluster_members(by_id[b1])] == [c1]
+    assert (by_id[b2].canonical_url, by_id[b2].cluster_id) == (home, b2)
+    assert by_id[c3].cluster_id == c3 and d1 not in s.story_ids()
+    # dates: too far ahead is none (the parser's fallback to a trusted `updated` applies)
+    assert by_id[b3].published is None
+    assert by_id[b4].published == T0 - timedelta(hours=1)
+    assert by_id[b5].published == edited
+    since = [st.id for st in s.stories(StoryQuery(since=T0 + timedelta(days=1)))]
+    assert since == [b5]
+    with s.engine.connect() as conn:
+        sort_date = conn.execute(text("SELECT sort_date FROM story WHERE id = :i"), {"i": b3})
+        first_seen = conn.execute(text("SELECT first_seen FROM story WHERE id = :i"), {"i": b3})
+        assert sort_date.scalar() == first_seen.scalar()
+    assert by_id[b6].title == "Rootzone news"  # and searched as it reads now
+    assert [st.id for st in s.stories(StoryQuery(text="rootzone"))] == [b6]
+
+    before = _story_state(s)
+    s.close()
+    s = open_store(db_url)  # reopened: nothing left to migrate
+    assert _story_state(s) == before
+    with s.engine.begin() as conn:  # and migration 6 run again changes nothing
+        conn.execute(text("DELETE FROM schema_version WHERE version = 6"))
+    s.close()
+    s = open_store(db_url)
+    assert _story_state(s) == before
+    s.close()
