@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_learning_cli import run
 
 from aggregator.app import make_app
-from aggregator.cli import main
 from aggregator.config import Settings
 from aggregator.evaluation import (
     HISTORY_FILE,
@@ -29,16 +29,6 @@ from aggregator.evaluation import (
 from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    c = capsys.readouterr()
-    return code, c.out, c.err
 
 
 @pytest.fixture

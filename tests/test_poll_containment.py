@@ -13,13 +13,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from httpserver import LocalServer, Request
 from sqlalchemy import create_engine, text
+from test_update import Clock
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
@@ -38,14 +39,6 @@ def rss(channel: str, *titles: str, title: str | None = None) -> bytes:
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title or channel}</title>'
         f"<link>http://example.org/{channel}/</link>{items}</channel></rss>"
     ).encode()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
 
 
 def sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
