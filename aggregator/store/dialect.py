@@ -284,7 +284,8 @@ def _m6_repair_session7_rows(conn: Connection) -> None:
 
 
 def _m6_titles(conn: Connection) -> None:
-    from ..textutil import html_to_text, xml_chars
+    from ..textutil import xml_chars
+    from .rows import search_text  # rows imports this module: only at run time
 
     c = tables.table(tables.StoryRow).c
     fixed: list[dict[str, Any]] = []
@@ -312,18 +313,10 @@ def _m6_titles(conn: Connection) -> None:
                 c.id.in_([v["sid"] for v in chunk])
             )
         )
-        write_search_index(  # the body as the store's search_body() builds it
+        write_search_index(
             conn,
             [
-                (
-                    sid,
-                    title,
-                    "\n".join(
-                        p
-                        for p in (html_to_text(summary or ""), html_to_text(content or ""), full)
-                        if p
-                    ),
-                )
+                (sid, title, search_text(summary, content, full))
                 for sid, title, summary, content, full in rows
             ],
         )

@@ -279,9 +279,15 @@ def story_from_row(
 
 
 def search_body(row: StoryRow | NewStory) -> str:
+    return search_text(row.summary, row.content, row.full_text)
+
+
+def search_text(summary: str | None, content: str | None, full_text: str | None) -> str:
+    """The body the full-text index holds for a story: its summary and content as plain
+    text, then the extracted article."""
     from ..textutil import html_to_text  # light; avoids a parse.py import in the store
 
-    parts = [html_to_text(row.summary or ""), html_to_text(row.content or ""), row.full_text or ""]
+    parts = [html_to_text(summary or ""), html_to_text(content or ""), full_text or ""]
     return "\n".join(p for p in parts if p)
 
 
