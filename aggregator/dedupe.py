@@ -3,7 +3,8 @@
 Owns: URL canonicalisation (:func:`canonicalize_url`), the versioned identity of an entry
 inside its feed (:func:`story_drafts`), the content hash that says "this story changed",
 and the keys used to cluster the same story across feeds (:func:`simhash`,
-:func:`hamming`, :func:`title_key`).
+:func:`hamming`, :func:`title_key`), and the http<->https twin of a key or canonical URL
+(:func:`scheme_twin`).
 
 Must not: fetch (so redirectors that hide their target, such as t.co or
 feedproxy.google.com/~r/..., stay as they are — parse.py prefers feedburner:origLink),
@@ -30,6 +31,11 @@ every item shares (a podcast's or status page's home page, one "latest" URL) wou
 otherwise put all those stories into one cluster and show only the first. A link that
 identifies its entry stays the key across polls and feeds: a guid that changes on every
 poll while the link stays is the same story, and so is one article in two feeds.
+
+Keys and canonical URLs keep the scheme (changing that would change every stored key).
+A site moving from http:// to https:// would then make every story of its feed new; so
+the store also looks up each key's and URL's :func:`scheme_twin` and takes a stored twin
+for the same story (moving its key to the new form). Only that exact swap counts.
 """
 
 from __future__ import annotations
@@ -40,17 +46,20 @@ import unicodedata
 import zlib
 from collections import defaultdict
 from html import unescape
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import numpy as np
-
 from aggregator.types import ParsedEntry, ParsedFeed, StoryDraft
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "SIMHASH_VERSION",
     "canonicalize_url",
     "content_hash",
     "hamming",
+    "scheme_twin",
     "simhash",
     "story_drafts",
     "title_key",
@@ -343,6 +352,24 @@ def _as_url(value: str) -> str:
     )
 
 
+_TWIN_PREFIXES = (f"{KEY_VERSION}:guid:", f"{KEY_VERSION}:link:", "")
+_SCHEMES = {"http://": "https://", "https://": "http://"}
+
+
+def scheme_twin(value: str) -> str | None:
+    """``value`` with ``http://`` and ``https://`` swapped, for a story key of the form
+    ``v1:guid:http…`` / ``v1:link:http…`` or a URL starting with the (lower-case) scheme;
+    None for anything else (hash keys, non-URL guids). Nothing else is changed: the twin
+    of ``http://x:443/a`` keeps its port, and ``HTTP://x`` has no twin."""
+    for prefix in _TWIN_PREFIXES:
+        if value.startswith(prefix):
+            rest = value[len(prefix) :]
+            for scheme, other in _SCHEMES.items():
+                if rest.startswith(scheme) and len(rest) > len(scheme):
+                    return prefix + other + rest[len(scheme) :]
+    return None
+
+
 # --- near duplicates ----------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+")
@@ -353,23 +380,27 @@ _SHINGLE = 3
 #: migration 4, which moved stores from scheme 1 to 2).
 SIMHASH_VERSION = 2
 
-_U64 = np.uint64
-_MIX1, _MIX2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
+# numpy is imported by simhash itself: the store imports this module (scheme_twin), and
+# the poll's main process stays without numpy (~15 MB; see tests/test_store.py).
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser, in place on uint64 (multiplication wraps): every input bit
     reaches every output bit."""
-    x ^= x >> _U64(30)
-    x *= _MIX1
-    x ^= x >> _U64(27)
-    x *= _MIX2
-    x ^= x >> _U64(31)
+    u64 = x.dtype.type  # numpy.uint64
+    x ^= x >> u64(30)
+    x *= u64(_MIX1)
+    x ^= x >> u64(27)
+    x *= u64(_MIX2)
+    x ^= x >> u64(31)
     return x
 
 
 def _rotl(x: np.ndarray, r: int) -> np.ndarray:
-    return (x << _U64(r)) | (x >> _U64(64 - r))
+    u64 = x.dtype.type
+    rotated: np.ndarray = (x << u64(r)) | (x >> u64(64 - r))
+    return rotated
 
 
 def simhash(text: str) -> int:
@@ -386,11 +417,14 @@ def simhash(text: str) -> int:
     n = len(words)
     if not n:
         return 0
+    import numpy as np
+
+    u64 = np.uint64
     try:
-        crcs = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=_U64, count=n)
+        crcs = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=u64, count=n)
     except UnicodeEncodeError:  # lone surrogates, as JSON's "\\ud800" can give
         crcs = np.fromiter(
-            (zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words), dtype=_U64, count=n
+            (zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words), dtype=u64, count=n
         )
     h = _mix64(crcs)
     if n >= _SHINGLE:

@@ -22,6 +22,7 @@ from aggregator.dedupe import (
     canonicalize_url,
     content_hash,
     hamming,
+    scheme_twin,
     simhash,
     story_drafts,
     title_key,
@@ -517,3 +518,48 @@ def test_one_article_linked_from_two_feeds_is_one_cluster(
     (shared,) = [s for s in visible if s.title != "Other"]
     assert shared.canonical_url == article
     assert [s.canonical_url for s in app.also_covered(shared)] == [article]
+
+
+# --- scheme_twin ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "twin"),
+    [
+        ("v1:guid:http://example.org/?p=1", "v1:guid:https://example.org/?p=1"),
+        ("v1:guid:https://example.org/?p=1", "v1:guid:http://example.org/?p=1"),
+        ("v1:link:http://example.org/a", "v1:link:https://example.org/a"),
+        ("v1:link:https://example.org/a", "v1:link:http://example.org/a"),
+        ("http://example.org/a", "https://example.org/a"),
+        ("https://example.org/a", "http://example.org/a"),
+        ("http://example.org:443/a", "https://example.org:443/a"),  # only the swap
+        ("v1:guid:tag:example.org,2026:1", None),
+        ("v1:guid:HTTP://example.org/a", None),  # guids are as given: no case folding
+        ("v1:guid:ftp://example.org/a", None),
+        ("v1:hash:http", None),
+        ("v2:guid:http://example.org/a", None),  # another scheme version is not ours
+        ("v1:guid:http://", None),
+        ("http://", None),
+        ("", None),
+    ],
+    ids=lambda v: (v or "empty") if isinstance(v, str) else "none",
+)
+def test_scheme_twin(value: str, twin: str | None) -> None:
+    assert scheme_twin(value) == twin
+    if twin is not None:
+        assert scheme_twin(twin) == value
+
+
+def test_importing_dedupe_stays_light() -> None:
+    """The store imports dedupe (scheme_twin); numpy loads only with simhash."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from aggregator.dedupe import scheme_twin; "
+        "assert 'numpy' not in sys.modules; "
+        "from aggregator.dedupe import simhash; assert simhash('a b c d') != 0; "
+        "assert 'numpy' in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

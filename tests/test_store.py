@@ -978,3 +978,71 @@ def test_migration_6_repairs_rows_written_before_session_7(db_url: str) -> None:
     s = open_store(db_url)
     assert _story_state(s) == before
     s.close()
+
+
+def test_a_feed_moving_to_https_updates_its_stories(store) -> None:  # type: ignore[no-untyped-def]
+    """A stored story whose key's http<->https twin comes back is that story: updated, its
+    key moved to the new form (found directly from then on); other keys stay new."""
+    feed = store.get_feed("https://a.example/feed")
+    old = [
+        StoryRecord(draft=draft("v1:guid:http://a.example/?p=1", "One", link="http://a.example/1")),
+        StoryRecord(draft=draft("v1:link:http://a.example/2", "Two", link="http://a.example/2")),
+    ]
+    first = store.save_update(check(feed.id), old)
+    assert len(first.new) == 2
+
+    def https(rec: StoryRecord) -> StoryRecord:
+        d = rec.draft
+        link = (d.link or "").replace("http://", "https://")
+        key = d.key.replace("http://", "https://")
+        return replace(rec, draft=replace(d, key=key, guid=key, link=link, canonical_url=link))
+
+    moved = [https(r) for r in old]
+    unrelated = StoryRecord(
+        draft=draft("v1:guid:https://a.example/?p=3", "Three", link="https://a.example/3")
+    )
+    second = store.save_update(check(feed.id, T0 + timedelta(hours=1)), [*moved, unrelated])
+    assert sorted(second.updated) == sorted(first.new)
+    assert len(second.new) == 1 and second.new[0] not in first.new
+    stories = {s.title: s for s in store.stories(StoryQuery(limit=None))}
+    assert sorted(stories) == ["One", "Three", "Two"]
+    assert stories["One"].key == "v1:guid:https://a.example/?p=1"
+    assert stories["Two"].canonical_url == "https://a.example/2"
+    assert store.get_feed(feed.id).stories == 3
+    keys = [r.draft.key for r in moved]
+    assert set(store.known_stories(feed.id, keys)) == set(keys)
+    # the next poll finds the https keys directly
+    third = store.save_update(check(feed.id, T0 + timedelta(hours=2)), moved)
+    assert third.new == () and sorted(third.updated) == sorted(first.new)
+
+
+def test_a_story_and_its_scheme_twin_in_one_poll_stay_two(store) -> None:  # type: ignore[no-untyped-def]
+    """When a poll sends both a key and its twin, each is its own entry: no remapping."""
+    feed = store.get_feed("https://a.example/feed")
+    store.save_update(check(feed.id), [StoryRecord(draft=draft("v1:link:http://x/a", "Http"))])
+    both = [
+        StoryRecord(draft=draft("v1:link:http://x/a", "Http")),
+        StoryRecord(draft=draft("v1:link:https://x/a", "Https")),
+    ]
+    saved = store.save_update(check(feed.id, T0 + timedelta(hours=1)), both)
+    assert len(saved.new) == 1 and len(saved.updated) == 1
+    assert store.get_feed(feed.id).stories == 2
+
+
+def test_http_and_https_copies_of_one_article_cluster(store) -> None:  # type: ignore[no-untyped-def]
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    store.save_update(
+        check(a.id), [StoryRecord(draft=draft("a1", "Article", link="http://n.example/story"))]
+    )
+    store.save_update(
+        check(b.id),
+        [
+            StoryRecord(draft=draft("b1", "Article (copy)", link="https://n.example/story")),
+            StoryRecord(draft=draft("b2", "Other", link="https://n.example/other")),
+        ],
+    )
+    shown = {s.title: s for s in store.stories(StoryQuery(limit=None))}
+    assert sorted(shown) == ["Article", "Other"]
+    assert [o.title for o in store.cluster_members(shown["Article"])] == ["Article (copy)"]
+    assert store.cluster_members(shown["Other"]) == []

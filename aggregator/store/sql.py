@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
+from ..dedupe import scheme_twin
 from ..errors import ConfigError, NotFoundError, StoreError
 from ..types import (
     Feed,
@@ -575,11 +576,20 @@ class SqlStore:
                 raise NotFoundError(f"no feed {check.feed_id}")
             topic_ids = self._topic_map(s)
             # Which keys are stored already, in Core; ORM rows only for those (a poll sends
-            # mostly new stories: the parse job left out the unchanged ones).
+            # mostly new stories: the parse job left out the unchanged ones). A key's
+            # http<->https twin is looked up in the same query: a stored twin is this
+            # story from before the site moved scheme (dedupe.scheme_twin), unless the
+            # twin is itself one of this poll's keys.
             keys = [r.draft.key for r in records]
+            sent = set(keys)
+            twins = {
+                key: twin
+                for key in keys
+                if (twin := scheme_twin(key)) is not None and twin not in sent
+            }
             stored = [
                 key
-                for chunk in chunks(keys, 500)
+                for chunk in chunks([*keys, *twins.values()], 500)
                 for key, _ in conn.execute(_KNOWN, {"feed_id": check.feed_id, "keys": chunk})
             ]
             existing = {
@@ -593,6 +603,10 @@ class SqlStore:
             changed: list[tuple[StoryRow, StoryRecord]] = []
             for rec in records:
                 row = existing.get(rec.draft.key)
+                if row is None and rec.draft.key in twins:
+                    row = existing.get(twins[rec.draft.key])
+                    if row is not None:
+                        row.key = rec.draft.key  # later polls find it directly
                 if row is None:
                     new = NewStory(check.feed_id, rec.draft.key, rec.draft.title, check.at)
                     fill_row(new, rec, is_new=True)
@@ -693,17 +707,20 @@ class SqlStore:
     def _assign_clusters(
         self, conn: Any, rows: Sequence[NewStory], feed_id: int, now: datetime
     ) -> list[tuple[NewStory, NewStory]]:
-        """Before the rows are inserted: a row with the canonical URL of a stored story (of
-        any feed), else with a near-identical SimHash among recent stories of other feeds,
-        gets that story's cluster. Returns (row, leader) for later rows of this batch that
-        share a URL with an earlier, new-cluster row; rows left without a cluster start their
-        own (:meth:`_own_clusters`, once ids exist). One query for the URLs and one for the
-        four bands, on the connection: through the ORM session each cost ~0.4 ms more."""
+        """Before the rows are inserted: a row with the canonical URL (or its http<->https
+        twin) of a stored story (of any feed), else with a near-identical SimHash among
+        recent stories of other feeds, gets that story's cluster. Returns (row, leader) for
+        later rows of this batch that share a URL with an earlier, new-cluster row; rows left
+        without a cluster start their own (:meth:`_own_clusters`, once ids exist). One query
+        for the URLs and one for the four bands, on the connection: through the ORM session
+        each cost ~0.4 ms more."""
         if not rows:
             return []
         by_url: dict[str, int] = {}
-        urls = sorted({r.canonical_url for r in rows if r.canonical_url})
-        for chunk in chunks(urls, 500):
+        urls = {r.canonical_url for r in rows if r.canonical_url}
+        # The http<->https twin of a URL is the same article (dedupe.scheme_twin).
+        twins = {url: twin for url in urls if (twin := scheme_twin(url)) is not None}
+        for chunk in chunks(sorted(urls | set(twins.values())), 500):
             for url, cluster in conn.execute(_URL_CLUSTERS, {"urls": chunk}).all():
                 by_url[url] = int(cluster)
         leaders: dict[str, NewStory] = {}
@@ -711,8 +728,11 @@ class SqlStore:
         pending: list[NewStory] = []
         for row in rows:
             url = row.canonical_url
+            twin = twins.get(url) if url else None
             if url and url in by_url:
                 row.cluster_id = by_url[url]
+            elif twin and twin in by_url:
+                row.cluster_id = by_url[twin]
             elif url and url in leaders:
                 followers.append((row, leaders[url]))
             else:
