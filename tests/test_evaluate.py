@@ -13,10 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_learning_cli import run
+from test_learning_cli import run, seed_stories
 
-from aggregator.app import make_app
-from aggregator.config import Settings
 from aggregator.evaluation import (
     HISTORY_FILE,
     HISTORY_KEEP,
@@ -26,7 +24,6 @@ from aggregator.evaluation import (
     EvalReport,
     TopicMetrics,
 )
-from aggregator.types import FeedCheck, FeedSource, Prediction, StoryDraft, StoryRecord
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,45 +68,6 @@ STORIES = [
     ("Backbone operator lights new subsea cable", "More capacity between two continents."),
 ]
 LABELS = ["+DNS", "+Cyberattack", "+IPv4 Markets", "+New TLDs", "-DNS", "+Networks"]
-
-
-def seed_stories(data_dir: Path) -> list[int]:
-    """Stored stories without topics (no model is needed to store them)."""
-    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
-        feed, _ = app.store.add_feed(FeedSource(url="https://news.example/feed"), app.now())
-        recs = [
-            StoryRecord(
-                draft=StoryDraft(
-                    key=f"k{i}",
-                    guid=f"k{i}",
-                    link=f"https://news.example/{i}",
-                    canonical_url=None,
-                    title=title,
-                    author=None,
-                    published=None,
-                    updated=None,
-                    summary=text,
-                    content=None,
-                    categories=(),
-                    content_hash=f"h{i}",
-                ),
-                prediction=Prediction(topics=(), model_version="none"),
-            )
-            for i, (title, text) in enumerate(STORIES)
-        ]
-        now = app.now()
-        check = FeedCheck(
-            feed_id=feed.id,
-            at=now,
-            outcome="ok",
-            next_check=now,
-            status="active",
-            error_count=0,
-            first_error_at=None,
-            last_error=None,
-            success=True,
-        )
-        return list(app.store.save_update(check, recs).new)
 
 
 GOLD = [
@@ -313,7 +271,7 @@ def test_cross_validation_is_recorded_and_compared_across_models(
 ) -> None:
     # cross-validation trains five times per run: fewer seeds still
     models = small_models_dir(env, monkeypatch, shipped=False, every=30)
-    ids = seed_stories(env / "data")
+    ids = seed_stories(env / "data", [(t, x, ()) for t, x in STORIES], classify=False)
     for story_id, change in zip(ids, LABELS, strict=True):
         code, _, err = run(capsys, "label", str(story_id), change)
         assert code == 0, err

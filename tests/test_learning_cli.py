@@ -14,7 +14,14 @@ import pytest
 from aggregator.app import make_app
 from aggregator.cli import main
 from aggregator.config import Settings
-from aggregator.types import Document, FeedCheck, FeedSource, StoryDraft, StoryRecord
+from aggregator.types import (
+    Document,
+    FeedCheck,
+    FeedSource,
+    Prediction,
+    StoryDraft,
+    StoryRecord,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +75,14 @@ STORIES = [
 ]
 
 
-def seed_stories(data_dir: Path) -> list[int]:
+def seed_stories(
+    data_dir: Path,
+    stories: list[tuple[str, str, tuple[str, ...]]] = STORIES,
+    *,
+    classify: bool = True,
+) -> list[int]:
+    """``stories`` (title, text, feed categories) stored in one feed; their topics from
+    the model in use, or none (``classify=False``: no model is needed to store them)."""
     s = Settings.from_env({}, data_dir=data_dir)
     with make_app(s) as app:
         feed, _ = app.store.add_feed(FeedSource(url="https://news.example/feed"), app.now())
@@ -90,9 +104,11 @@ def seed_stories(data_dir: Path) -> list[int]:
                 ),
                 prediction=app.classifier.predict(
                     [Document(id=str(i), title=t, summary=x, categories=c)]
-                )[0],
+                )[0]
+                if classify
+                else Prediction(topics=(), model_version="none"),
             )
-            for i, (t, x, c) in enumerate(STORIES)
+            for i, (t, x, c) in enumerate(stories)
         ]
         now = app.now()
         saved = app.store.save_update(

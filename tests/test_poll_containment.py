@@ -290,13 +290,10 @@ def test_daemon_survives_a_cycle_with_a_poisoned_feed(
     assert feeds[bad].status == "error" and feeds[bad].error_count == 1
 
 
-def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
-    tmp_path: Path, server: LocalServer, sqlite_url: str
-) -> None:
-    bad = server.route("/bad.xml", body=rss("bad", "poison"))
-    good = server.route("/good.xml", body=rss("good", "Good"))
+def _daemon_env(tmp_path: Path, *urls: str) -> dict[str, str]:
+    """The environment of a real `aggregator` process polling ``urls`` into tmp_path."""
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  - url: {bad}\n  - url: {good}\n")
+    feeds.write_text("feeds:\n" + "".join(f"  - url: {u}\n" for u in urls))
     env = {
         **os.environ,
         "AGGREGATOR_DATA_DIR": str(tmp_path / "data"),
@@ -304,6 +301,15 @@ def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
         "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
     }
     env.pop("AGGREGATOR_DATABASE_URL", None)
+    return env
+
+
+def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
+    tmp_path: Path, server: LocalServer, sqlite_url: str
+) -> None:
+    bad = server.route("/bad.xml", body=rss("bad", "poison"))
+    good = server.route("/good.xml", body=rss("good", "Good"))
+    env = _daemon_env(tmp_path, bad, good)
     s = Settings.from_env(env)
     assert s.url == sqlite_url
     with make_app(s) as a:  # the database exists before the daemon starts: poison it
@@ -475,15 +481,7 @@ def test_a_real_daemon_survives_feeds_remove_mid_fetch(
 ) -> None:
     slow = server.route("/slow.xml", body=rss("slow", "Slow"), delay=1.5)
     good = server.route("/good.xml", body=rss("good", "Good"))
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  - url: {slow}\n  - url: {good}\n")
-    env = {
-        **os.environ,
-        "AGGREGATOR_DATA_DIR": str(tmp_path / "data"),
-        "AGGREGATOR_FEEDS": str(feeds),
-        "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
-    }
-    env.pop("AGGREGATOR_DATABASE_URL", None)
+    env = _daemon_env(tmp_path, slow, good)
     aggregator = [sys.executable, "-m", "aggregator"]
     proc = subprocess.Popen(
         [*aggregator, "-v", "daemon", "--no-extract", "--max-sleep", "60"],
