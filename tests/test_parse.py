@@ -223,6 +223,39 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
     assert c.published is None
 
 
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("Wed, 01 May 2024 14:00:00 CEST", "2024-05-01T12:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 cet", "2024-05-01T13:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00 IST", "2024-05-01T08:30:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 AEST", "2024-05-01T04:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 JST", "2024-05-01T05:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 BST", "2024-05-01T13:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 GMT+2", "2024-05-01T12:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 GMT-03:30", "2024-05-01T17:30:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 UTC+0545", "2024-05-01T08:15:00+00:00"),
+        ("2024-05-01T14:00:00 CEST", "2024-05-01T12:00:00+00:00"),
+        # RFC 822's own names and numeric offsets are unchanged; unknown names stay UTC.
+        ("Wed, 01 May 2024 14:00:00 EDT", "2024-05-01T18:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 XYZ", "2024-05-01T14:00:00+00:00"),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss", "rss-not-well-formed", "json"])
+def test_zone_names_publishers_use(value: str, iso: str | None, form: str) -> None:
+    if form == "json":
+        body = json.dumps({"items": [{"id": "1", "title": "t", "date_published": value}]})
+        parsed = parse_feed(body.encode(), URL)
+    else:
+        title = "a & b" if form == "rss-not-well-formed" else "a"  # the feedparser path
+        item = f"<item><title>{title}</title><pubDate>{value}</pubDate></item>"
+        parsed = parse_feed(rss(item), URL)
+        assert ("not well-formed" in " ".join(parsed.warnings)) == (form != "rss")
+    published = parsed.entries[0].published
+    assert (published.isoformat() if published else None) == iso
+
+
 def test_relative_links_without_any_base_resolve_against_the_feed_url() -> None:
     body = (
         b'<rss version="2.0"><channel><title>T</title>'
