@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -450,6 +450,26 @@ class App:
                 [(s.id, p) for s, p in zip(stories, preds, strict=True)]
             )
         return len(ids), changed
+
+    # --- retention ----------------------------------------------------------------------
+
+    def prune(
+        self, older_than: timedelta, *, keep_per_feed: int | None = None, dry_run: bool = False
+    ) -> int:
+        """Delete stories first seen and dated more than ``older_than`` ago, except each
+        feed's newest ``keep_per_feed`` (default: the setting) and every labelled story;
+        returns how many were (or would be) deleted."""
+        keep = self.settings.keep_per_feed if keep_per_feed is None else keep_per_feed
+        if keep < 0:
+            raise ConfigError("--keep must be 0 or more")
+        try:
+            before = self.now() - older_than
+        except OverflowError as e:
+            raise ConfigError("that span reaches before year 1") from e
+        return self.store.prune_stories(before, keep, dry_run=dry_run)
+
+    def compact(self) -> None:
+        self.store.compact()
 
     # --- export -------------------------------------------------------------------------
 

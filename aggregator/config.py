@@ -58,6 +58,11 @@ class Settings:
     extract_timeout_s: float = 15.0
     extract_min_chars: int = 600  # feed content shorter than this gets its page fetched
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    # Story retention: None keeps everything; else the daemon (daily) and `aggregator
+    # prune` delete stories older than this, except each feed's newest keep_per_feed and
+    # every story a user labelled.
+    retention: timedelta | None = None
+    keep_per_feed: int = 200
 
     @property
     def url(self) -> str:
@@ -136,8 +141,12 @@ class Settings:
                 values["extract_timeout_s"] = float(v)
             if (v := get("DEFAULT_INTERVAL")) is not None:
                 values["default_interval"] = timedelta(minutes=float(v))
+            if (v := get("KEEP_PER_FEED")) is not None:
+                values["keep_per_feed"] = int(v)
         except ValueError as e:
             raise ConfigError(f"bad {ENV_PREFIX}* setting: {e}") from e
+        if (v := get("RETENTION")) is not None:
+            values["retention"] = parse_span(v, name=ENV_PREFIX + "RETENTION")
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
@@ -152,6 +161,10 @@ class Settings:
             raise ConfigError("concurrency limits must be at least 1")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.keep_per_feed < 0:
+            raise ConfigError("keep per feed must be 0 or more")
+        if self.retention is not None and self.retention <= timedelta(0):
+            raise ConfigError("retention must be a positive span such as 180d")
         if self.database_url:
             check_database_url(self.database_url)
 
@@ -161,6 +174,32 @@ class Settings:
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.I)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_span(value: str, *, name: str = "--older-than") -> timedelta | None:
+    """'180d', '26w', '12h' (as ``--since`` reads them) -> a span; 'off', 'never' or
+    '0' -> None (keep everything)."""
+    if value.strip().lower() in {"off", "never", "none", "0"}:
+        return None
+    m = _SINCE.match(value)
+    if not m:
+        raise ConfigError(f"{name}: cannot read {value!r} as a span: use 180d, 26w or 12h")
+    try:
+        span = timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+    except OverflowError as e:
+        raise ConfigError(f"{name}: {value.strip()} is too long") from e
+    if span <= timedelta(0):
+        raise ConfigError(f"{name}: {value.strip()} is not a positive span")
+    return span
+
+
+def describe_span(span: timedelta) -> str:
+    """180 days, 12 hours, 1.5 days: a span as ``parse_span`` reads it, for messages."""
+    days = span.total_seconds() / 86400
+    if days >= 1:
+        return f"{days:g} day{'s' if days != 1 else ''}"
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} hour{'s' if hours != 1 else ''}"
 
 
 def parse_when(

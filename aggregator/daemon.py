@@ -3,6 +3,10 @@
 SIGINT: the feed being stored is finished, fetches in flight are cancelled, feeds not yet
 stored are handed back (their leases released) for the next run or another daemon.
 
+With a retention setting (``AGGREGATOR_RETENTION``) it also prunes old stories after
+its first cycle and then once every :data:`PRUNE_EVERY`; a failed prune is logged and
+tried again at the next interval, the polling goes on.
+
 It must never busy-loop: after a cycle that polled nothing it sleeps at least
 ``IDLE_SLEEP``, whatever the store's ``next_due`` says (a due time it cannot claim, such
 as another daemon's lease ending this instant, or a clock that disagrees with the
@@ -16,15 +20,19 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 
 from .app import App
+from .config import describe_span
+from .errors import AggregatorError
 
 log = logging.getLogger(__name__)
 
 #: The least a daemon sleeps after a cycle that polled nothing (seconds).
 IDLE_SLEEP = 1.0
+#: How often a daemon with a retention setting prunes old stories.
+PRUNE_EVERY = timedelta(days=1)
 
 
 class Stopper:
@@ -87,6 +95,7 @@ def run_daemon(
         stopper.install()
     log.info("daemon started owner=%s", app.owner)
     cycles = 0
+    last_prune: datetime | None = None
     while not stopper.stopped:
         updates = app.update_due(extract=extract, stop=stopper.event)
         polled = 0
@@ -98,6 +107,11 @@ def run_daemon(
         finally:
             updates.close()  # cancels the fetches, releases the leases of feeds not stored
         cycles += 1
+        retention = app.settings.retention
+        due = last_prune is None or app.now() - last_prune >= PRUNE_EVERY
+        if retention is not None and due and not stopper.stopped:
+            last_prune = app.now()
+            _prune(app, retention)
         if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
             break
         wait = seconds_until(app.next_due(), app.now(), max_sleep)
@@ -108,3 +122,12 @@ def run_daemon(
             stopper.event.wait(wait)
     log.info("daemon stopped%s", f" by signal {stopper.signal}" if stopper.signal else "")
     return cycles
+
+
+def _prune(app: App, retention: timedelta) -> None:
+    try:
+        deleted = app.prune(retention)
+    except AggregatorError as e:
+        log.error("pruning stories failed (tried again in %s): %s", PRUNE_EVERY, e)
+        return
+    log.info("pruned %d stories older than %s", deleted, describe_span(retention))

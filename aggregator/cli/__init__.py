@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from rich.markup import escape as esc
 
 from ..errors import AggregatorError, ConfigError, NotFoundError
-from . import commands, learning  # noqa: F401  (importing them registers the commands)
+from . import commands, learning, maintenance  # noqa: F401  (importing registers the commands)
 from .common import app, err, state
 
 __all__ = ["app", "main"]

@@ -385,6 +385,77 @@ class SqlStore:
                 moves,
             )
 
+    def prune_stories(
+        self, before: datetime, keep_per_feed: int, *, dry_run: bool = False, batch: int = 500
+    ) -> int:
+        """Delete the stories first seen and dated before ``before``, except each feed's
+        ``keep_per_feed`` newest (a feed's document still lists them: deleted, they would
+        come back as new at its next change) and every story a user labelled (kept forever:
+        training reads them). Returns how many were deleted (or, with ``dry_run``, would
+        be). Deletes ``batch`` stories per transaction, so a poll writing meanwhile waits
+        for one batch at most; the label check is repeated inside each one."""
+        dated = func.coalesce(_STORY.c.sort_date, _STORY.c.first_seen)
+        rank = (
+            func.row_number()
+            .over(partition_by=_STORY.c.feed_id, order_by=(dated.desc(), _STORY.c.id.desc()))
+            .label("rank")
+        )
+        ranked = select(_STORY.c.id, _STORY.c.first_seen, dated.label("dated"), rank).subquery()
+        with self._read() as s:
+            candidates = [
+                int(i)
+                for i in s.execute(
+                    select(ranked.c.id)
+                    .where(
+                        ranked.c.rank > keep_per_feed,
+                        ranked.c.first_seen < utc(before),
+                        ranked.c.dated < utc(before),
+                        ~select(LC.story_id).where(LC.story_id == ranked.c.id).exists(),
+                    )
+                    .order_by(ranked.c.id)
+                ).scalars()
+            ]
+        if dry_run:
+            return len(candidates)
+        deleted = 0
+        for chunk in chunks(candidates, batch):
+            with self._write() as s:
+                conn = s.connection()
+                gone = conn.execute(
+                    select(_STORY.c.id, _STORY.c.cluster_id).where(
+                        _STORY.c.id.in_(chunk),
+                        ~select(LC.story_id).where(LC.story_id == _STORY.c.id).exists(),
+                    )
+                ).all()
+                ids = [int(i) for i, _ in gone]
+                if not ids:
+                    continue
+                dialect.delete_search_index(conn, ids)
+                conn.execute(delete(_STORY).where(_STORY.c.id.in_(ids)))
+                self._rehome_clusters(conn, [int(i) for i, c in gone if c == i])
+                deleted += len(ids)
+        return deleted
+
+    def compact(self) -> None:
+        """Give the space of deleted stories back to the file system (SQLite: merge the
+        search index's segments, then VACUUM; PostgreSQL's autovacuum does this itself)."""
+        if self.dialect != "sqlite":
+            return
+        import sqlite3
+
+        raw = self.engine.raw_connection()
+        try:
+            # The driver connection runs in autocommit (dialect.make_engine), which VACUUM
+            # needs: SQLAlchemy's Connection would BEGIN first.
+            conn = raw.driver_connection
+            assert conn is not None
+            conn.execute("INSERT INTO story_fts(story_fts) VALUES ('optimize')")
+            conn.execute("VACUUM")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot compact the database: {brief(e)}") from e
+        finally:
+            raw.close()
+
     def feeds(self) -> list[Feed]:
         with self._read() as s:
             counts = dict(s.execute(select(SC.feed_id, func.count()).group_by(SC.feed_id)).all())
@@ -938,6 +1009,10 @@ class SqlStore:
             return []
         with self._read() as s:
             return self._select_stories(s, SC.cluster_id == story.cluster_id, SC.id != story.id)
+
+    def story_count(self) -> int:
+        with self._read() as s:
+            return int(s.execute(select(func.count()).select_from(_STORY)).scalar_one())
 
     def story_ids(self) -> list[int]:
         with self._read() as s:

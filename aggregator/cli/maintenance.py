@@ -1,0 +1,78 @@
+"""Maintenance commands: ``prune`` (story retention)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..config import describe_span, parse_span
+from ..errors import ConfigError
+from .common import PollFmt, app, emit_json, open_app, out, settings
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Delete stories first seen and dated longer ago than this (180d, 26w); "
+            "default: AGGREGATOR_RETENTION.",
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            help="Keep each feed's newest N stories whatever their age "
+            "(default: AGGREGATOR_KEEP_PER_FEED, 200).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; delete nothing.")
+    ] = False,
+    vacuum: Annotated[
+        bool,
+        typer.Option(
+            "--vacuum",
+            help="Then give the space back to the file system (SQLite; takes an exclusive "
+            "lock while it runs).",
+        ),
+    ] = False,
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """Delete old stories. Each feed's newest stories stay (its document still lists them;
+    deleted, they would come back as new), and so does every story you labelled: labels
+    are kept forever, and training reads them."""
+    span = parse_span(older_than, name="--older-than") if older_than else settings().retention
+    if span is None:
+        raise ConfigError(
+            "say how old a story must be to go: --older-than 180d, or set AGGREGATOR_RETENTION"
+        )
+    with open_app() as a:
+        keep_n = a.settings.keep_per_feed if keep is None else keep
+        deleted = a.prune(span, keep_per_feed=keep_n, dry_run=dry_run)
+        remaining = a.store.story_count()
+        if vacuum and not dry_run:
+            a.compact()
+    if fmt == PollFmt.json:
+        emit_json(
+            {
+                "deleted": 0 if dry_run else deleted,
+                "would_delete": deleted if dry_run else None,
+                "remaining": remaining,
+                "older_than_days": round(span.total_seconds() / 86400, 3),
+                "kept_per_feed": keep_n,
+                "vacuumed": vacuum and not dry_run,
+            }
+        )
+        return
+    verb = "would delete" if dry_run else "deleted"
+    out.print(
+        f"{verb} {deleted:,} stories first seen and dated over {describe_span(span)} ago "
+        f"(each feed's newest {keep_n:,} and every labelled story kept); "
+        f"{remaining:,} stories {'now ' if not dry_run else ''}stored"
+        + ("; database compacted" if vacuum and not dry_run else ""),
+        highlight=False,
+    )
