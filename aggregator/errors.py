@@ -9,6 +9,8 @@ a poll; elsewhere anything else is a bug and propagates. The CLI maps
 
 from __future__ import annotations
 
+from .credentials import display_url
+
 
 class AggregatorError(Exception):
     """Base of every error this package raises on purpose."""
@@ -22,7 +24,7 @@ class FeedError(AggregatorError):
     """A problem with one feed; recorded on that feed, never fatal to the cycle."""
 
     def __init__(self, url: str, message: str) -> None:
-        super().__init__(f"{url}: {message}")
+        super().__init__(f"{display_url(url)}: {message}")
         self.url = url
         self.message = message
 

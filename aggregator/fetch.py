@@ -17,12 +17,21 @@ friends, honoured through httpx ``trust_env``), the proxy resolves names itself;
 is then resolved and checked here first, which leaves a rebinding gap between our lookup
 and the proxy's.
 
+Credentials. A feed URL may carry HTTP Basic credentials (``https://user:pass@host/feed``,
+as private feeds are often given). They are sent as an ``Authorization`` header, never in
+the URL on the wire, and follow redirects only within the same origin (or its upgrade
+from http to https, the rule browsers and httpx apply): another host never sees them.
+The URL handed on for parsing (``final_url``, the base relative links resolve against)
+has no credentials, so they cannot end up in story links; an adopted permanent redirect
+within the origin keeps them, or the feed would lose its access when it moves.
+
 asyncio only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import hashlib
@@ -36,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import unquote
 
 import httpcore
 import httpx
@@ -43,6 +53,7 @@ import httpx
 from aggregator import __version__
 from aggregator.addresses import IPAddress, IPNetwork, address_refusal, parse_ip_host
 from aggregator.codings import ACCEPT_ENCODING, DecodeError, decoder_for
+from aggregator.credentials import display_url
 from aggregator.errors import ConfigError, FetchError
 from aggregator.freshness import cache_lifetime, parse_retry_after
 from aggregator.http11 import Http11Transport
@@ -372,6 +383,39 @@ _NETWORK_ERRORS: tuple[type[Exception], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class _Login:
+    """HTTP Basic credentials from a URL's userinfo, for the origin they were given for."""
+
+    header: str
+    userinfo: bytes
+    origin_url: httpx.URL  # the URL they came with, without them
+
+    @classmethod
+    def of(cls, url: httpx.URL) -> _Login | None:
+        if not url.userinfo:
+            return None
+        user, _, password = url.userinfo.decode("ascii").partition(":")
+        pair = f"{unquote(user)}:{unquote(password)}".encode()
+        return cls(
+            header="Basic " + base64.b64encode(pair).decode("ascii"),
+            userinfo=url.userinfo,
+            origin_url=url.copy_with(userinfo=b""),
+        )
+
+    def covers(self, url: httpx.URL) -> bool:
+        """Same origin, or the same host moving from http to https on default ports."""
+        mine = self.origin_url
+        if url.host != mine.host:
+            return False
+        if url.scheme == mine.scheme:
+            return url.port == mine.port
+        return mine.scheme == "http" and url.scheme == "https" and not mine.port and not url.port
+
+    def on(self, url: httpx.URL) -> httpx.URL:
+        return url.copy_with(userinfo=self.userinfo)
+
+
+@dataclass(frozen=True, slots=True)
 class _Redirect:
     status: int
     target: httpx.URL
@@ -520,15 +564,19 @@ class Fetcher:
         opts = self.options
         loop = asyncio.get_running_loop()
         target = self._checked(url, url)
+        login = _Login.of(target)
+        if login is not None:
+            target = login.origin_url
         permanent: str | None = None
         spent = 0.0
         for hop in range(opts.max_redirects + 1):
+            sent = headers if login is None else {**headers, "Authorization": login.header}
             async with self._slots.hold(target.host):
                 started = loop.time()
                 deadline = asyncio.timeout(opts.timeout - spent)
                 try:
                     async with deadline:
-                        outcome = await self._exchange(url, target, headers, cache)
+                        outcome = await self._exchange(url, target, sent, cache)
                 except TimeoutError:
                     if not deadline.expired():
                         raise  # an OS-level timeout; reported like other network errors
@@ -537,9 +585,13 @@ class Fetcher:
                     spent += loop.time() - started
             if isinstance(outcome, _Final):
                 return self._result(url, target, outcome, cache, permanent, spent)
-            if hop == 0 and outcome.status in _PERMANENT_STATUSES:
-                permanent = str(outcome.target)
             target = outcome.target
+            if (given := _Login.of(target)) is not None:
+                login, target = given, given.origin_url
+            elif login is not None and not login.covers(target):
+                login = None  # credentials never leave their origin
+            if hop == 0 and outcome.status in _PERMANENT_STATUSES:
+                permanent = str(target if login is None else login.on(target))
         raise FetchError(url, f"too many redirects (more than {opts.max_redirects})")
 
     def _checked(self, url: str, candidate: str | httpx.URL) -> httpx.URL:
@@ -685,5 +737,7 @@ class Fetcher:
             permanent_redirect=permanent,
             elapsed_ms=round(spent * 1000),
         )
-        log.debug("fetched url=%s status=%s ms=%d", url, outcome.status, result.elapsed_ms)
+        log.debug(
+            "fetched url=%s status=%s ms=%d", display_url(url), outcome.status, result.elapsed_ms
+        )
         return result

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import schedule
+from .credentials import display_url
 from .errors import ExtractError, FeedError, FetchError, NotFoundError, ParseError
 from .types import (
     Article,
@@ -371,7 +372,7 @@ class Poller:
                         continue
                     log.info(
                         "feed update feed=%s status=%s new=%d updated=%d ms=%d%s",
-                        res.url,
+                        display_url(res.url),
                         res.status,
                         res.new,
                         res.updated,
@@ -626,8 +627,9 @@ class Poller:
         without burying a poll's output in tracebacks; it stops only this feed. Its stories
         were not stored: the store writes a feed in one transaction, rolled back by the
         exception."""
-        log.error("feed update feed=%s failed: %s: %s", feed.url, what, type(error).__name__)
-        log.debug("traceback of the failed update of %s", feed.url, exc_info=error)
+        shown = display_url(feed.url)
+        log.error("feed update feed=%s failed: %s: %s", shown, what, type(error).__name__)
+        log.debug("traceback of the failed update of %s", shown, exc_info=error)
         detail = str(error).strip().splitlines()
         message = f"{what}: {type(error).__name__}" + (f": {detail[0]}" if detail else "")
         return self._error_check(feed, FeedError(feed.url, message[:500]), t0)
@@ -675,7 +677,9 @@ class Poller:
         try:
             self.app.store.get_feed(feed.id)
         except NotFoundError:
-            log.info("feed update feed=%s dropped: feed removed during the poll", feed.url)
+            log.info(
+                "feed update feed=%s dropped: feed removed during the poll", display_url(feed.url)
+            )
             return True
         return False
 

@@ -5,6 +5,7 @@ caching hints and the HTML helpers. Only 127.0.0.0/8 and 'localhost' are contact
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -229,6 +230,73 @@ def test_redirect_chain(server: LocalServer, first_status: int, permanent: bool)
     assert result.body == FEED
     assert result.permanent_redirect == (server.url("/b") if permanent else None)
     assert [r.path for r in server.requests] == ["/a", "/b", "/c"]
+
+
+def _with_login(url: str, login: str = "ann:s%40cret") -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{login}@{rest}"
+
+
+ANN = "Basic " + base64.b64encode(b"ann:s@cret").decode()
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(server: LocalServer) -> None:
+    """Percent-decoded, as a header, never in the request line; the URL handed on (the
+    base of relative links) has none."""
+    server.route("/private.xml", body=FEED)
+    result = run(fetch(_with_login(server.url("/private.xml"))))
+    (request,) = server.requests
+    assert request.headers["authorization"] == ANN
+    assert request.path == "/private.xml"
+    assert result.final_url == server.url("/private.xml")
+    assert result.url == _with_login(server.url("/private.xml"))
+    run(fetch(_with_login(server.url("/private.xml"), "token123")))
+    token = "Basic " + base64.b64encode(b"token123:").decode()
+    assert server.requests[-1].headers["authorization"] == token
+
+
+def test_credentials_follow_redirects_only_within_their_origin(
+    server: LocalServer, other_server: LocalServer
+) -> None:
+    other = other_server.route("/elsewhere.xml", body=FEED)
+    server.redirect("/a", "/b", 302)  # same origin: credentials go along
+    server.redirect("/b", server.url("/c", host="localhost"), 302)  # another host: dropped
+    server.route("/c", body=FEED)
+    run(fetch(_with_login(server.url("/a"))))
+    assert [(r.path, r.host, r.headers.get("authorization")) for r in server.requests] == [
+        ("/a", "127.0.0.1", ANN),
+        ("/b", "127.0.0.1", ANN),
+        ("/c", "localhost", None),
+    ]
+    server.reset()
+    server.redirect("/d", other, 302)  # same host, another port: another origin
+    run(fetch(_with_login(server.url("/d"))))
+    assert [r.headers.get("authorization") for r in other_server.requests] == [None]
+    # a redirect that names its own credentials uses them
+    server.reset()
+    server.redirect("/e", _with_login(server.url("/c"), "bob:pw"), 302)
+    run(fetch(_with_login(server.url("/e"))))
+    bob = "Basic " + base64.b64encode(b"bob:pw").decode()
+    assert [r.headers.get("authorization") for r in server.requests] == [ANN, bob]
+
+
+def test_an_adopted_permanent_redirect_keeps_credentials_within_the_origin(
+    server: LocalServer,
+) -> None:
+    server.redirect("/old.xml", "/new.xml", 301)
+    server.route("/new.xml", body=FEED)
+    result = run(fetch(_with_login(server.url("/old.xml"))))
+    assert result.permanent_redirect == _with_login(server.url("/new.xml"))
+    server.redirect("/moved.xml", server.url("/new.xml", host="localhost"), 301)
+    result = run(fetch(_with_login(server.url("/moved.xml"))))
+    assert result.permanent_redirect == server.url("/new.xml", host="localhost")
+
+
+def test_an_error_about_a_feed_with_credentials_does_not_show_them(server: LocalServer) -> None:
+    server.route("/private.xml", status=401, body=b"")
+    error = fetch_error(_with_login(server.url("/private.xml")))
+    assert error.http_status == 401
+    assert "s%40cret" not in str(error) and "ann:***@" in str(error)
 
 
 @pytest.mark.parametrize(("hops", "ok"), [(5, True), (6, False)], ids=["5-hops", "6-hops"])

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from ..app import App, make_app
 from ..config import Settings
+from ..credentials import display_url
 from ..errors import AggregatorError, ConfigError
 from ..textutil import html_to_text, one_line
 from ..types import Feed, StoryQuery, UpdateResult
@@ -110,7 +111,7 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     for r in sorted(results, key=lambda r: (r.status != "error", (r.title or r.url).lower())):
         style = {"error": "red", "ok": "green"}.get(r.status, "")
         t.add_row(
-            Text(r.title or r.url),
+            Text(r.title or display_url(r.url)),
             f"[{style}]{r.status}[/]" if style else r.status,
             str(r.new),
             str(r.updated),
@@ -166,7 +167,7 @@ def poll(
             emit_json(
                 [
                     {
-                        "url": r.url,
+                        "url": display_url(r.url),
                         "title": r.title,
                         "status": r.status,
                         "new": r.new,
@@ -182,7 +183,10 @@ def poll(
         elif quiet:
             for r in results:
                 if r.status == "error":
-                    err.print(f"[red]failed[/] {esc(r.url)}: {esc(r.error or '')}", highlight=False)
+                    err.print(
+                        f"[red]failed[/] {esc(display_url(r.url))}: {esc(r.error or '')}",
+                        highlight=False,
+                    )
         else:
             if results:
                 print_poll_summary(results)
@@ -364,7 +368,7 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
         t.add_column("last error", max_width=60, overflow="fold")
     for f in feeds:
         style = _STATUS_STYLE.get(f.status, "")
-        name = Text(f.title or f.name or f.url)  # feed text is data, never rich markup
+        name = Text(f.title or f.name or display_url(f.url))  # data, never rich markup
         cells = [
             f"[{style}]{f.status}[/]",
             str(f.stories),
@@ -412,7 +416,7 @@ def feeds_add(
                 continue
             what = "added" if added.created else "already present"
             via = f" (found on {added.discovered_from})" if added.discovered_from else ""
-            out.print(f"{what}: {added.feed.url}{via}", highlight=False)
+            out.print(f"{what}: {display_url(added.feed.url)}{via}", highlight=False)
     if failed == len(urls):
         raise typer.Exit(2)
 
@@ -438,7 +442,7 @@ def feeds_enable(
     with open_app() as a:
         for ref in refs:
             feed = a.enable_feed(int(ref) if ref.isdigit() else ref)
-            out.print(f"enabled: {feed.url}", highlight=False)
+            out.print(f"enabled: {display_url(feed.url)}", highlight=False)
 
 
 @feeds_app.command("import")

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from ..app import App, make_app
 from ..config import Settings, parse_when
+from ..credentials import display_url
 from ..errors import ConfigError
 from ..types import Feed, Story, StoryQuery
 
@@ -177,7 +178,7 @@ def story_json(s: Story) -> dict[str, Any]:
 
 def feed_json(f: Feed) -> dict[str, Any]:
     return {
-        "url": f.url,
+        "url": display_url(f.url),
         "name": f.name,
         "title": f.title,
         "status": f.status,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 
+from ..credentials import without_credentials
 from ..types import (
     Feed,
     FeedCheck,
@@ -256,7 +257,7 @@ def story_from_row(
     return Story(
         id=r.id,
         feed_id=r.feed_id,
-        feed_url=feed_url,
+        feed_url=without_credentials(feed_url),  # shown and exported: never a password
         feed_title=feed_title,
         key=r.key,
         guid=r.guid,
