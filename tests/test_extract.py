@@ -222,6 +222,18 @@ NEWS_TITLE = "Registry finishes DNSSEC signing of all second-level zones"
         pytest.param(CONSENT, "Q3 2026: 4.5%", True, id="no-content-words"),
         pytest.param(CONSENT, "Why that is so", True, id="only-stop-words"),
         pytest.param(CONSENT, "東京でドメイン登録が急増", True, id="spaceless-script"),
+        pytest.param(
+            "Крупнейший регистратор доменов объявил о повышении цен на регистрацию с марта.",
+            "Регистратор повысил цены на домены",
+            True,
+            id="inflected-language-2-of-4-by-prefix",
+        ),
+        pytest.param(
+            "Мы используем файлы cookie, чтобы улучшить работу сайта и показывать рекламу.",
+            "Регистратор повысил цены на домены",
+            False,
+            id="inflected-language-notice",
+        ),
     ],
 )
 def test_mentions_story(text: str, title: str, expected: bool) -> None:
