@@ -521,8 +521,20 @@ class Poller:
         preds: list[Prediction] | None = None
         if texts and model is not None:
             docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
-            preds, error = await asyncio.wrap_future(pool.submit(classify_job, docs, model))
-            self.app._note_model_error(error)
+            limit = self.app.settings.parse_timeout_s
+            try:
+                preds, error = await asyncio.wrap_future(
+                    pool.submit(classify_job, docs, model, timeout=limit)
+                )
+                self.app._note_model_error(error)
+            except (TimeoutError, WorkerDiedError) as e:
+                # The stories keep the topics their feed text was given in the parse job.
+                what = f"took over {limit:g} s" if isinstance(e, TimeoutError) else f"crashed ({e})"
+                log.warning(
+                    "classifying %d extracted articles %s; they keep their feed text's topics",
+                    len(docs),
+                    what,
+                )
         new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
         return {
             k: Extracted(article=a, fingerprint=fp, prediction=new_pred.get(k)) for k, a, fp in got
@@ -548,7 +560,13 @@ class Poller:
             full_text = error = None
             prediction, fingerprint = p.prediction, p.fingerprint
             status: ExtractionStatus = "skipped"
-            if ex is not None and isinstance(ex.article, Article):
+            if (
+                ex is not None
+                and isinstance(ex.article, Article)
+                and len(ex.article.text) <= len(p.body_text or p.summary_text)
+            ):
+                pass  # the page gave less than the feed (a teaser, a paywall): feed text stands
+            elif ex is not None and isinstance(ex.article, Article):
                 full_text, status = ex.article.text, "ok"
                 prediction = ex.prediction or prediction
                 fingerprint = ex.fingerprint or fingerprint

@@ -181,3 +181,56 @@ def test_a_page_on_a_refused_address_is_not_fetched(server: LocalServer, hop: st
         with pytest.raises(FetchError, match=r"refused loopback address 127\.0\.0\.2"):
             asyncio.run(go())
         assert other.requests == []
+
+
+def _feed(server: LocalServer, description: str) -> str:
+    link = server.url("/page/0")
+    return server.route(
+        "/feed",
+        body=(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"<item><title>{TITLE}</title><link>{link}</link><guid>g0</guid>"
+            f"<description>{description}</description></item></channel></rss>"
+        ).encode(),
+    )
+
+
+def test_an_edited_story_keeps_its_article_when_the_page_fails_this_time(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """Its full text was overwritten with nothing by a transient page error; the search
+    index keeps the article's words too."""
+    server.route("/page/0", body=article_page().encode(), content_type="text/html")
+    feed = _feed(server, "Teaser.")
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+    with make_app(s) as app:
+        app.add_feed(feed, discover=False)
+        assert [(r.status, r.new) for r in app.update_due(all_feeds=True)] == [("ok", 1)]
+        server.route("/page/0", status=503, body=b"")
+        _feed(server, "Teaser, edited.")
+        assert [(r.status, r.updated) for r in app.update_due(all_feeds=True)] == [("ok", 1)]
+        (story,) = app.stories(StoryQuery(limit=None))
+        assert story.summary == "Teaser, edited."
+        assert story.full_text and "signed with DNSSEC" in story.full_text
+        assert story.extraction_status == "ok"
+        found = app.stories(StoryQuery(text="laggards", limit=None))
+        assert [s.id for s in found] == [story.id]
+
+
+def test_a_page_giving_less_than_the_feed_leaves_the_feed_text(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """Feed text under the extraction threshold (600 characters) but longer than what
+    the page gives (a teaser behind a paywall): the page's text does not replace it."""
+    feed_text = ARTICLE + "It ran without incident."  # 445 characters
+    page_text = ARTICLE[:260]  # the page repeats it; trafilatura keeps it once
+    server.route("/page/0", body=article_page(page_text).encode(), content_type="text/html")
+    feed = _feed(server, feed_text)
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+    with make_app(s) as app:
+        app.add_feed(feed, discover=False)
+        assert [(r.status, r.new) for r in app.update_due(all_feeds=True)] == [("ok", 1)]
+        (story,) = app.stories(StoryQuery(limit=None))
+    assert len(server.requests_for("/page/0")) == 1  # it was tried
+    assert story.full_text is None and story.extraction_status == "skipped"
+    assert story.summary == feed_text

@@ -178,7 +178,10 @@ def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> Non
     row.summary, row.content = d.summary, d.content
     row.categories = list(d.categories)
     row.content_hash = d.content_hash
-    if is_new or rec.full_text is not None or rec.extraction_status != "skipped":
+    # An edited story whose page gave nothing this time (failed, or not fetched) keeps
+    # the article text it had: a transient page error must not erase it.
+    keep = not is_new and rec.full_text is None and bool(row.full_text)
+    if not keep and (is_new or rec.full_text is not None or rec.extraction_status != "skipped"):
         row.full_text = rec.full_text
         row.extraction_status = rec.extraction_status
         row.extraction_error = rec.extraction_error

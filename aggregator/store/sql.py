@@ -204,6 +204,14 @@ class FetchLogEntry:
     error: str | None
 
 
+def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
+    """The record's own text (built in the worker), unless it has none or the row kept an
+    article text the record does not carry (fill_row): then the row's."""
+    if rec.text is None or (rec.full_text is None and row.full_text):
+        return search_body(row)
+    return rec.text
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LabelledStory:
     story: Story
@@ -718,7 +726,7 @@ class SqlStore:
             dialect.write_search_index(
                 conn,
                 [
-                    (row.id, row.title, rec.text if rec.text is not None else search_body(row))
+                    (row.id, row.title, _index_text(row, rec))
                     for row, rec in both
                     if row.id is not None
                 ],
