@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import format_datetime
@@ -50,9 +51,21 @@ def _http(url: str | None) -> str | None:
         return None
 
 
-def _id(story: Story) -> str:
-    # An RSS guid with isPermaLink="true" is a link too.
-    return _http(story.link) or f"urn:aggregator:story:{story.id}:{story.key}"
+def _ids(stories: Sequence[Story]) -> list[str]:
+    """Each story's entry id: its link, which readers have remembered it by, unless the
+    link does not identify it (a feed that points every item at its home page: the store
+    leaves such a story without a canonical URL) or another story in the document has the
+    same link. Ids must be unique within a feed (RFC 4287 §4.2.6; a reader keeps one of
+    two RSS items with the same guid), so those get a URN of the story instead; the
+    canonical-URL test keeps that choice the same in every export, whichever of the
+    stories sharing the link it holds."""
+    links = Counter(_http(s.link) for s in stories)
+    return [
+        link
+        if link and s.canonical_url is not None and links[link] == 1
+        else f"urn:aggregator:story:{s.id}:{s.key}"
+        for s, link in ((s, _http(s.link)) for s in stories)
+    ]
 
 
 def _summary_html(story: Story) -> str | None:
@@ -142,9 +155,9 @@ def render_atom(
     sub(feed, "generator", GENERATOR)
     if self_url:
         sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
-    for s in stories:
+    for s, entry_id in zip(stories, _ids(stories), strict=True):
         entry = sub(feed, "entry")
-        sub(entry, "id", _id(s))
+        sub(entry, "id", entry_id)
         sub(entry, "title", s.title)
         link = _http(s.link)
         if link:
@@ -202,14 +215,15 @@ def render_rss(
         ET.SubElement(
             channel, f"{{{ATOM_NS}}}link", href=self_url, rel="self", type="application/rss+xml"
         )
-    for s in stories:
+    for s, entry_id in zip(stories, _ids(stories), strict=True):
         item = ET.SubElement(channel, "item")
         ET.SubElement(item, "title").text = s.title
         link = _http(s.link)
         if link:
             ET.SubElement(item, "link").text = link
-        guid = ET.SubElement(item, "guid", isPermaLink="true" if link else "false")
-        guid.text = _id(s)
+        # isPermaLink="true" says the guid is the item's URL (RSS 2.0), and readers open it.
+        guid = ET.SubElement(item, "guid", isPermaLink="true" if entry_id == link else "false")
+        guid.text = entry_id
         ET.SubElement(item, "pubDate").text = format_datetime(s.date, usegmt=True)
         if s.author:
             ET.SubElement(item, "dc_creator").text = s.author
@@ -237,8 +251,8 @@ def render_json(
     home_url: str | None = None,
 ) -> str:
     items: list[dict[str, Any]] = []
-    for s in stories:
-        item: dict[str, Any] = {"id": _id(s), "title": s.title}
+    for s, entry_id in zip(stories, _ids(stories), strict=True):
+        item: dict[str, Any] = {"id": entry_id, "title": s.title}
         link = _http(s.link)
         if link:
             item["url"] = link

@@ -2,7 +2,8 @@
 sources, deduplicated".
 
 Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parameters
-``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date) and ``limit``;
+``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date) and ``limit`` (100;
+0 or more than 1000 gives 1000);
 ``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
 Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2); the body is gzipped
 for clients that accept it (every feed reader does; merged feeds with full text compress
@@ -18,6 +19,7 @@ import hashlib
 import html
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -26,7 +28,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .app import App
 from .config import parse_when
-from .errors import AggregatorError
+from .errors import AggregatorError, ConfigError
 from .types import StoryQuery
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ CONTENT_TYPES = {
     "json": "application/feed+json; charset=utf-8",
 }
 _FEED_PATH = re.compile(r"^/(?:feed|topics/(?P<topic>[^/]+))\.(?P<fmt>atom|rss|json)$")
+DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 GZIP_MIN_BYTES = 1024  # smaller bodies gain less than the header costs
 
@@ -61,6 +64,29 @@ def accepts_gzip(header: str | None) -> bool:
     for name in ("gzip", "x-gzip", "*"):
         if name in quality:
             return quality[name] > 0
+    return False
+
+
+def _limit(value: str) -> int:
+    """The ``limit`` parameter: 0 is "no limit" as for the CLI's ``--limit``; either way
+    at most MAX_LIMIT stories, so one request cannot make the server render them all."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ConfigError("limit must be a whole number, 0 for no limit")
+    return MAX_LIMIT if n == 0 else min(n, MAX_LIMIT)
+
+
+def _matches(if_none_match: str | None, tags: set[str]) -> bool:
+    """Whether an If-None-Match value names one of ``tags`` or is ``*``. The comparison is
+    weak (RFC 9110 §13.1.2, §13.1.3): ``W/"x"`` matches ``"x"``, as a cache or proxy may
+    have weakened our strong tag."""
+    for tag in (if_none_match or "").split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") in tags:
+            return True
     return False
 
 
@@ -105,13 +131,13 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 topics.append(unquote(m.group("topic")))
             fmt = m.group("fmt")
             try:
-                limit = min(MAX_LIMIT, int(params.get("limit", ["100"])[0]))
+                limit = _limit(params.get("limit", [str(DEFAULT_LIMIT)])[0])
                 query = StoryQuery(
                     topics=tuple(topics),
                     feed=params.get("feed", [None])[0],
                     text=params.get("q", [None])[0],
                     since=parse_when(params.get("since", [None])[0], option="since"),
-                    limit=max(1, limit),
+                    limit=limit,
                 )
                 body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]
             except (AggregatorError, ValueError) as e:
@@ -123,10 +149,8 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             )
             etag = f'"{digest}-gzip"' if zipped else f'"{digest}"'
             headers = {"ETag": etag, "Cache-Control": "max-age=300", "Vary": "Accept-Encoding"}
-            inm = self.headers.get("If-None-Match")
             # Either coding of the same body satisfies the client's cached copy; "*" any.
-            tags = {t.strip() for t in (inm or "").split(",")}
-            if tags & {f'"{digest}"', f'"{digest}-gzip"', "*"}:
+            if _matches(self.headers.get("If-None-Match"), {f'"{digest}"', f'"{digest}-gzip"'}):
                 self.send_response(HTTPStatus.NOT_MODIFIED)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -142,7 +166,7 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             host = self.headers.get("Host")
             if not host:
                 addr = self.server.server_address
-                host = f"{addr[0]!s}:{addr[1]!s}" if isinstance(addr, tuple) else str(addr)
+                host = _hostport(addr[0], addr[1]) if isinstance(addr, tuple) else str(addr)
             return f"http://{host}{self.path}"
 
         def _index(self) -> None:
@@ -165,18 +189,45 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def _hostport(host: object, port: object) -> str:
+    return f"[{host!s}]:{port!s}" if ":" in str(host) else f"{host!s}:{port!s}"
+
+
+def listen(app: App, host: str, port: int) -> ThreadingHTTPServer:
+    """A server bound to ``host``:``port`` (an IPv6 address such as ``::1`` too). An address
+    that cannot be used (the port taken, a name that does not resolve, a port past 65535)
+    is one ConfigError naming it, not a traceback from socketserver."""
+    server = _Server6 if ":" in host else _Server
+    try:
+        return server((host, port), make_handler(app))
+    except (OSError, OverflowError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"cannot listen on {_hostport(host, port)}: {why}") from e
+
+
+def _url(httpd: ThreadingHTTPServer) -> str:
+    host, port = httpd.server_address[:2]
+    return f"http://{_hostport(host, port)}"
+
+
 class FeedServer:
     """``with FeedServer(app, port=0) as s: s.url``: serves on a background thread."""
 
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(app))
-        self.httpd.daemon_threads = True
+        self.httpd = listen(app, host, port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return _url(self.httpd)
 
     def __enter__(self) -> FeedServer:
         self.thread.start()
@@ -194,11 +245,9 @@ def serve_forever(
     port: int = 8080,
     announce: Callable[[str], None] | None = None,
 ) -> None:
-    httpd = ThreadingHTTPServer((host, port), make_handler(app))
-    httpd.daemon_threads = True
-    h, p = httpd.server_address[:2]
+    httpd = listen(app, host, port)
     if announce:
-        announce(f"http://{h!s}:{p}/")
+        announce(_url(httpd) + "/")
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

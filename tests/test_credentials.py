@@ -44,7 +44,9 @@ def test_a_private_feed_is_polled_and_its_password_is_never_shown(
 ) -> None:
     plain = server.route("/members.xml", body=FEED)
     url = plain.replace("http://", "http://ann:hunter2@")
-    s = Settings.from_env({}, data_dir=tmp_path / "data", allow_private_addresses=True, extract=False)
+    s = Settings.from_env(
+        {}, data_dir=tmp_path / "data", allow_private_addresses=True, extract=False
+    )
     with make_app(s) as app:
         app.store.upsert_feeds([], app.now())
         app.add_feed(url, discover=False)

@@ -35,6 +35,7 @@ from .common import (
     _write,
     app,
     build_query,
+    csv_text,
     emit_csv,
     emit_json,
     err,
@@ -233,7 +234,12 @@ def stories(
         emit_json([story_json(s) for s in found])
     elif fmt == Fmt.csv:
         rows = [
-            {**story_json(s), "topics": ";".join(f"{t.topic}:{t.score:.3f}" for t in s.topics)}
+            {
+                **story_json(s),
+                "title": csv_text(s.title),
+                "feed_title": csv_text(s.feed_title),
+                "topics": ";".join(f"{t.topic}:{t.score:.3f}" for t in s.topics),
+            }
             for s in found
         ]
         emit_csv(

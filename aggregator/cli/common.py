@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -196,6 +197,33 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+# What a terminal would act on rather than show: C0 and C1 controls (ESC starts colour,
+# screen-clearing and title-setting sequences, and U+009B is a one-character CSI) and the
+# bidi embedding/override/isolate controls, which reorder the rest of the line.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Whole escape sequences go, not only their ESC: CSI (ESC [ or U+009B … final byte) and
+# OSC (ESC ] … BEL or ESC \\), so "\x1b[31mred" shows as "red", not "[31mred".
+_ESCAPE_SEQUENCE = re.compile(
+    "(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?"
+)
+
+
+def for_terminal(text: str) -> str:
+    """A story's text (data, not ours) made safe to print in a table: control
+    characters dropped, line breaks and tabs as spaces."""
+    return _TERMINAL_CONTROLS.sub("", _ESCAPE_SEQUENCE.sub("", " ".join(text.split())))
+
+
+# Cells a spreadsheet reads as a formula (OWASP "CSV injection"); a feed's author chooses
+# its titles, and `stories --format csv > stories.csv` is made to be opened in one.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str | None) -> str | None:
+    """``value`` for a CSV text cell: a leading ' before what a spreadsheet would run."""
+    return "'" + value if value and value.startswith(_FORMULA_START) else value
+
+
 def emit_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
@@ -249,10 +277,13 @@ def stories_table(
         ids = max((len(str(s.id)) for s in stories), default=1)
         room = max(width - ids - 10 - 14 - 13, 16)  # the other columns, borders, padding
         for s in stories:
-            cell = Text(s.title)  # feed text is data, never rich markup ("[Webinar] …")
+            cell = Text(for_terminal(s.title))  # data, never rich markup ("[Webinar] …")
             cell.append("\n" + (_packed(_topic_entries(s, 4), room) or "—"), style="green")
             t.add_row(
-                str(s.id), s.date.strftime("%Y-%m-%d"), Text(s.feed_title or s.feed_url), cell
+                str(s.id),
+                s.date.strftime("%Y-%m-%d"),
+                Text(for_terminal(s.feed_title or s.feed_url)),
+                cell,
             )
         return t
     t.add_column("feed", max_width=18, no_wrap=True, overflow="ellipsis")
@@ -263,8 +294,8 @@ def stories_table(
         t.add_row(
             str(s.id),
             s.date.strftime("%Y-%m-%d %H:%M"),
-            Text(s.feed_title or s.feed_url),
-            Text(s.title),
+            Text(for_terminal(s.feed_title or s.feed_url)),
+            Text(for_terminal(s.title)),
             topics_text(s),
         )
     return t

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from . import tables
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -488,27 +488,65 @@ def migrate(engine: Engine) -> int:
 # --- full-text search ----------------------------------------------------------------------
 
 _WORD = re.compile(r'"[^"]+"|[^\s"]+')
+_LEXEME = re.compile(r"\w+")
+
+
+def search_terms(user_query: str) -> list[list[tuple[str, bool]]]:
+    """What a user types, read once for both backends so that a search means the same on
+    SQLite and PostgreSQL: OR-ed groups of AND-ed ``(text, prefix)`` terms. A term is a
+    word or a "quoted phrase"; ``term*`` is a prefix search and ``OR`` between terms an
+    operator; every other character is text, not syntax (``ipv4-market``, ``-fined``,
+    ``example.com``, ``C++``). A query with no word in it is a ConfigError (bad input)."""
+    groups: list[list[tuple[str, bool]]] = [[]]
+    for tok in _WORD.findall(user_query):
+        if tok == "OR":
+            if groups[-1]:
+                groups.append([])
+            continue
+        prefix = tok.endswith("*") and len(tok) > 1
+        body = tok.strip('"').rstrip("*").replace('"', "")
+        if _LEXEME.search(body):
+            groups[-1].append((body, prefix))
+    found = [g for g in groups if g]
+    if not found:
+        raise ConfigError(f"search {user_query!r} has no words to look for")
+    return found
 
 
 def fts5_query(user_query: str) -> str:
     """Turn what a user types into a safe FTS5 query: every term quoted (so '-', ':' and
     '.' in 'ipv4-market' or 'example.com' are not syntax), AND-ed, ``term*`` kept as a
-    prefix search, ``OR`` kept as an operator."""
-    parts: list[str] = []
-    for tok in _WORD.findall(user_query):
-        if tok == "OR" and parts and parts[-1] != "OR":
-            parts.append("OR")
-            continue
-        prefix = tok.endswith("*") and len(tok) > 1
-        body = tok.strip('"').rstrip("*").replace('"', "")
-        if not body.strip():
-            continue
-        parts.append(f'"{body}"' + ("*" if prefix else ""))
-    while parts and parts[-1] == "OR":
-        parts.pop()
-    if not parts:
-        raise StoreError("empty search query")
-    return " ".join(parts)
+    prefix search, ``OR`` kept as an operator (FTS5's AND binds tighter, as in tsquery)."""
+    return " OR ".join(
+        " ".join(f'"{body}"' + ("*" if prefix else "") for body, prefix in group)
+        for group in search_terms(user_query)
+    )
+
+
+def pg_tsquery(user_query: str) -> ColumnElement[Any]:
+    """The tsquery of the same terms as :func:`fts5_query`: a phrase through
+    ``phraseto_tsquery``, a prefix as its words followed by each other with ``:*`` on the
+    last (``websearch_to_tsquery`` has no prefix search and reads ``-word`` as NOT, so the
+    two backends answered differently). The words passed to ``to_tsquery`` are word
+    characters only, quoted: nothing a user types is tsquery syntax."""
+
+    def term(body: str, prefix: bool) -> ColumnElement[Any]:
+        if not prefix:
+            return func.phraseto_tsquery("english", body)
+        words = " <-> ".join(f"'{w}'" for w in _LEXEME.findall(body))
+        return func.to_tsquery("english", words + ":*")
+
+    def all_of(group: list[tuple[str, bool]]) -> ColumnElement[Any]:
+        q = term(*group[0])
+        for t in group[1:]:
+            q = q.op("&&")(term(*t))
+        return q
+
+    groups = search_terms(user_query)
+    q = all_of(groups[0])
+    for group in groups[1:]:
+        q = q.op("||")(all_of(group))
+    return q
 
 
 def write_search_index(conn: Connection, items: Sequence[tuple[int, str, str]]) -> None:
@@ -547,4 +585,4 @@ def search_filter(dialect: str, query: str) -> ColumnElement[bool]:
         fts = table("story_fts", column("rowid"))
         sub = select(fts.c.rowid).where(literal_column("story_fts").op("MATCH")(fts5_query(query)))
         return story.c.id.in_(sub)
-    return literal_column("story.search").bool_op("@@")(func.websearch_to_tsquery("english", query))
+    return literal_column("story.search").bool_op("@@")(pg_tsquery(query))
