@@ -1046,3 +1046,43 @@ def test_http_and_https_copies_of_one_article_cluster(store) -> None:  # type: i
     assert sorted(shown) == ["Article", "Other"]
     assert [o.title for o in store.cluster_members(shown["Article"])] == ["Article (copy)"]
     assert store.cluster_members(shown["Other"]) == []
+
+
+def test_filters_find_a_story_through_any_copy_and_show_it_once(store) -> None:  # type: ignore[no-untyped-def]
+    """One story per cluster among the *matching* stories: `--feed B` lists B's copy of a
+    story A had first, and a topic or date only B's copy has still finds the story."""
+    a, b = (store.get_feed(f"https://{h}.example/feed") for h in "ab")
+    link = "https://news.example/registry-outage"
+    old = T0 - timedelta(days=3)
+    first = store.save_update(
+        check(a.id),
+        [
+            StoryRecord(
+                draft=draft("x", "Registry outage", link=link, published=old),
+                prediction=pred(("IPv4 Markets", 0.9)),
+            )
+        ],
+    ).new[0]
+    copy = store.save_update(
+        check(b.id),
+        [
+            StoryRecord(
+                draft=draft("y", "Registry outage, day two", link=link, published=T0),
+                prediction=pred(("DNS", 0.9)),
+            )
+        ],
+    ).new[0]
+    assert store.get_story(copy).cluster_id == first
+
+    def ids(**kw: object) -> list[int]:
+        return [s.id for s in store.stories(StoryQuery(limit=None, **kw))]  # type: ignore[arg-type]
+
+    assert ids() == [first]
+    assert ids(feed="Beta") == [copy]
+    assert ids(feed="Alpha") == [first]
+    assert ids(topics=("DNS",)) == [copy]
+    assert ids(topics=("IPv4 Markets",)) == [first]
+    assert ids(since=T0 - timedelta(days=1)) == [copy]
+    assert ids(text="outage") == [first]  # both match: the cluster's first, once
+    assert ids(text="two") == [copy]
+    assert [s.id for s in store.cluster_members(store.get_story(copy))] == [first]

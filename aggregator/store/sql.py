@@ -933,12 +933,12 @@ class SqlStore:
         prune_fetch_log(conn, sorted({c.feed_id for c, _ in checks}))
 
     def stories(self, query: StoryQuery) -> list[Story]:
+        """The stories matching ``query``, newest first, one per cluster: the cluster's
+        first story when nothing filters, else its first story *among those matching*
+        (``--feed B`` shows feed B's copy of a story feed A had first; a topic, date or
+        search filter finds a story through any of its copies)."""
         with self._read() as s:
-            q = (
-                select(StoryRow, FC.url, FC.title, FC.name)
-                .join(FeedRow, col(FC.id) == SC.feed_id)
-                .where(or_(col(SC.cluster_id).is_(None), SC.cluster_id == SC.id))
-            )
+            conds: list[Any] = []
             if query.topics:
                 topic_rows = s.exec(
                     mselect(TopicRow).where(
@@ -950,10 +950,10 @@ class SqlStore:
                     missing = [t for t in query.topics if t.lower() not in known]
                     raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
                 for tr in topic_rows:
-                    q = q.where(col(SC.id).in_(select(STC.story_id).where(STC.topic_id == tr.id)))
+                    conds.append(col(SC.id).in_(select(STC.story_id).where(STC.topic_id == tr.id)))
             if query.feed:
                 needle = f"%{query.feed.lower()}%"
-                q = q.where(
+                conds.append(
                     or_(
                         FC.url == query.feed,
                         func.lower(FC.name).like(needle),
@@ -961,11 +961,25 @@ class SqlStore:
                     )
                 )
             if query.since:
-                q = q.where(col(SC.sort_date) >= query.since)
+                conds.append(col(SC.sort_date) >= query.since)
             if query.until:
-                q = q.where(col(SC.sort_date) < query.until)
+                conds.append(col(SC.sort_date) < query.until)
             if query.text:
-                q = q.where(dialect.search_filter(self.dialect, query.text))
+                conds.append(dialect.search_filter(self.dialect, query.text))
+            q = select(StoryRow, FC.url, FC.title, FC.name).join(FeedRow, col(FC.id) == SC.feed_id)
+            if not conds:  # every cluster's first story matches: the indexed path
+                q = q.where(or_(col(SC.cluster_id).is_(None), SC.cluster_id == SC.id))
+            else:
+                first = func.row_number().over(
+                    partition_by=func.coalesce(SC.cluster_id, SC.id), order_by=col(SC.id)
+                )
+                matching = (
+                    select(col(SC.id).label("id"), first.label("nth"))
+                    .join(FeedRow, col(FC.id) == SC.feed_id)
+                    .where(*conds)
+                    .subquery()
+                )
+                q = q.join(matching, matching.c.id == SC.id).where(matching.c.nth == 1)
             q = q.order_by(col(SC.sort_date).desc(), col(SC.id).desc())
             if query.offset:
                 q = q.offset(query.offset)
