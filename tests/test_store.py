@@ -1086,3 +1086,31 @@ def test_filters_find_a_story_through_any_copy_and_show_it_once(store) -> None: 
     assert ids(text="outage") == [first]  # both match: the cluster's first, once
     assert ids(text="two") == [copy]
     assert [s.id for s in store.cluster_members(store.get_story(copy))] == [first]
+
+
+def test_queries_do_not_wait_for_another_processs_write_lock(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Opening the app migrated and synced topics under a write lock, so `stories`,
+    `export` or a new `serve` waited out the 30 s busy timeout behind a long write (a
+    VACUUM, a retag) and failed with "database is locked"."""
+    import sqlite3
+    import time
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+
+    settings = Settings.from_env({}, data_dir=tmp_path)
+    with make_app(settings) as app:
+        app.store.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
+        feed = app.store.get_feed("https://a.example/feed")
+        app.store.save_update(check(feed.id), [StoryRecord(draft=draft("k", "Held story"))])
+    writer = sqlite3.connect(tmp_path / "aggregator.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE feed SET name = 'busy'")
+    try:
+        started = time.monotonic()
+        with make_app(settings) as app:
+            assert [s.title for s in app.stories(StoryQuery())] == ["Held story"]
+        assert time.monotonic() - started < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

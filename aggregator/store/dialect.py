@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
@@ -457,20 +458,24 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 
 def migrate(engine: Engine) -> int:
     """Bring the schema up to date; returns the version. Safe to run concurrently from
-    several processes (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE)."""
+    several processes (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE). A schema
+    already up to date is seen with a plain read first, so that opening the store for a
+    query never waits for another process's write lock."""
+    latest = MIGRATIONS[-1][0]
+    try:
+        with engine.connect() as conn:
+            done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+    except DBAPIError:  # no schema_version table yet: a new database
+        done = set()
+    _refuse_newer(done, latest)
+    if done >= {version for version, _, _ in MIGRATIONS}:
+        return latest
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
         tables.table(tables.SchemaVersionRow).create(conn, checkfirst=True)
         done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
-        latest = MIGRATIONS[-1][0]
-        if done and max(done) > latest:
-            # A newer aggregator migrated it: writing with this one would mix schemes
-            # (fingerprints, keys) that the newer code no longer reads.
-            raise StoreError(
-                f"the database is at schema version {max(done)}, newer than this "
-                f"aggregator knows (up to {latest}): upgrade aggregator to use it"
-            )
+        _refuse_newer(done, latest)
         for version, description, fn in MIGRATIONS:
             if version in done:
                 continue
@@ -483,6 +488,16 @@ def migrate(engine: Engine) -> int:
                 {"v": version, "d": description},
             )
         return latest
+
+
+def _refuse_newer(done: set[int], latest: int) -> None:
+    if done and max(done) > latest:
+        # A newer aggregator migrated it: writing with this one would mix schemes
+        # (fingerprints, keys) that the newer code no longer reads.
+        raise StoreError(
+            f"the database is at schema version {max(done)}, newer than this "
+            f"aggregator knows (up to {latest}): upgrade aggregator to use it"
+        )
 
 
 # --- full-text search ----------------------------------------------------------------------

@@ -256,6 +256,12 @@ class SqlStore:
     # --- topics -------------------------------------------------------------------------
 
     def sync_topics(self, topics: Sequence[tuple[str, str | None]]) -> None:
+        """Add the taxonomy's new topics and update descriptions; a read when nothing
+        changed (every command syncs, and a query must not wait for a write lock)."""
+        with self._read() as s:
+            stored = {(r.name, r.description) for r in s.exec(mselect(TopicRow))}
+        if set(topics) <= stored:
+            return
         with self._write() as s:
             existing = {r.name: r for r in s.exec(mselect(TopicRow))}
             for name, description in topics:
