@@ -45,6 +45,7 @@ import calendar
 import functools
 import io
 import json
+import math
 import re
 import xml.sax
 from collections.abc import Iterable, Mapping
@@ -431,10 +432,7 @@ def _json_entry(
         content = _text_to_html(text) if text and not text.isspace() else None
     summary_text = _str(item.get("summary"))
     summary = _text_to_html(summary_text) if summary_text and not summary_text.isspace() else None
-    raw_id = item.get("id")  # a string per spec; some publishers emit numbers
-    guid = _clean_str(str(raw_id)) if isinstance(raw_id, str | int) else None
-    if isinstance(raw_id, bool):
-        guid = None
+    guid = _json_id(item.get("id"))
     tags = item.get("tags")
     attachments = item.get("attachments")
     updated = _trusted(_iso_utc(item.get("date_modified")), latest)
@@ -454,6 +452,18 @@ def _json_entry(
         if isinstance(attachments, list)
         else (),
     )
+
+
+def _json_id(raw: object) -> str | None:
+    """An item's id: a string per spec; some publishers emit numbers, which are the same
+    id written as a JSON number (``12``, ``12.0`` and ``1.2e1`` are all "12")."""
+    if isinstance(raw, bool) or (isinstance(raw, float) and not math.isfinite(raw)):
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, str | int | float):
+        return _clean_str(str(raw))
+    return None
 
 
 def _json_authors(obj: Mapping[str, Any]) -> str | None:

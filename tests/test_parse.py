@@ -130,6 +130,24 @@ def test_xml_wins_over_a_wrong_json_content_type() -> None:
     assert parsed.version == "rss20"
 
 
+@pytest.mark.parametrize(
+    ("raw", "guid"),
+    [
+        ('"a1"', "a1"),
+        ("12", "12"),
+        ("12.0", "12"),
+        ("1.2e1", "12"),
+        ("2.5", "2.5"),
+        ("1e400", None),
+        ("true", None),
+        ("[1]", None),
+    ],
+)
+def test_json_feed_ids_given_as_numbers(raw: str, guid: str | None) -> None:
+    body = '{"items": [{"id": ' + raw + ', "title": "t", "url": "https://x.example/1"}]}'
+    assert parse_feed(body.encode(), URL).entries[0].guid == guid
+
+
 def test_json_feed_tolerates_wrong_types() -> None:
     body = json.dumps(
         {
