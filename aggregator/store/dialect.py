@@ -593,11 +593,13 @@ def delete_search_index(conn: Connection, story_ids: list[int]) -> None:
         )
 
 
-def search_filter(dialect: str, query: str) -> ColumnElement[bool]:
-    """A WHERE clause on ``story.id`` matching the full-text query."""
-    story = tables.table(tables.StoryRow)
+def search_filter(dialect: str, query: str, story: Any = None) -> ColumnElement[bool]:
+    """A WHERE clause on ``story`` (the story table or an alias of it) matching the
+    full-text query."""
+    if story is None:
+        story = tables.table(tables.StoryRow)
     if dialect == "sqlite":
         fts = table("story_fts", column("rowid"))
         sub = select(fts.c.rowid).where(literal_column("story_fts").op("MATCH")(fts5_query(query)))
-        return story.c.id.in_(sub)
-    return literal_column("story.search").bool_op("@@")(pg_tsquery(query))
+        return story.c.id.in_(sub)  # type: ignore[no-any-return]
+    return literal_column(f"{story.name}.search").bool_op("@@")(pg_tsquery(query))

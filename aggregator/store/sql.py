@@ -939,12 +939,17 @@ class SqlStore:
         prune_fetch_log(conn, sorted({c.feed_id for c, _ in checks}))
 
     def stories(self, query: StoryQuery) -> list[Story]:
-        """The stories matching ``query``, newest first, one per cluster: the cluster's
-        first story when nothing filters, else its first story *among those matching*
-        (``--feed B`` shows feed B's copy of a story feed A had first; a topic, date or
-        search filter finds a story through any of its copies)."""
+        """The stories matching ``query``, newest first, one per cluster: its first
+        (smallest id) story *among those matching* — the cluster's own first story when
+        nothing filters; with ``--feed B``, feed B's copy of a story feed A had first; a
+        topic, date or search filter finds a story through any of its copies.
+
+        A copy is shown when no earlier copy of its cluster matches (a correlated NOT
+        EXISTS on the cluster index, only for rows that are not their cluster's first), so
+        the query still walks the date index and stops at ``limit``; a window function
+        over every match cost seconds for a big topic."""
         with self._read() as s:
-            conds: list[Any] = []
+            topic_ids: list[int] = []
             if query.topics:
                 topic_rows = s.exec(
                     mselect(TopicRow).where(
@@ -955,37 +960,48 @@ class SqlStore:
                     known = {r.name.lower() for r in topic_rows}
                     missing = [t for t in query.topics if t.lower() not in known]
                     raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
-                for tr in topic_rows:
-                    conds.append(col(SC.id).in_(select(STC.story_id).where(STC.topic_id == tr.id)))
-            if query.feed:
-                needle = f"%{query.feed.lower()}%"
-                conds.append(
-                    or_(
-                        FC.url == query.feed,
-                        func.lower(FC.name).like(needle),
-                        func.lower(FC.title).like(needle),
+                topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
+
+            def matches(story: Any, feed: Any) -> list[Any]:
+                conds: list[Any] = [
+                    story.c.id.in_(select(STC.story_id).where(STC.topic_id == tid))
+                    for tid in topic_ids
+                ]
+                if query.feed:
+                    needle = f"%{query.feed.lower()}%"
+                    conds.append(
+                        or_(
+                            feed.c.url == query.feed,
+                            func.lower(feed.c.name).like(needle),
+                            func.lower(feed.c.title).like(needle),
+                        )
+                    )
+                if query.since:
+                    conds.append(story.c.sort_date >= query.since)
+                if query.until:
+                    conds.append(story.c.sort_date < query.until)
+                if query.text:
+                    conds.append(dialect.search_filter(self.dialect, query.text, story))
+                return conds
+
+            feed_t = tables.table(FeedRow)
+            q = select(StoryRow, FC.url, FC.title, FC.name).join(FeedRow, col(FC.id) == SC.feed_id)
+            first = or_(_STORY.c.cluster_id.is_(None), _STORY.c.cluster_id == _STORY.c.id)
+            conds = matches(_STORY, feed_t)
+            if not conds:  # every cluster's first story matches
+                q = q.where(first)
+            else:
+                other, other_feed = _STORY.alias("earlier"), feed_t.alias("earlier_feed")
+                earlier = (
+                    select(other.c.id)
+                    .join(other_feed, other_feed.c.id == other.c.feed_id)
+                    .where(
+                        other.c.cluster_id == _STORY.c.cluster_id,
+                        other.c.id < _STORY.c.id,
+                        *matches(other, other_feed),
                     )
                 )
-            if query.since:
-                conds.append(col(SC.sort_date) >= query.since)
-            if query.until:
-                conds.append(col(SC.sort_date) < query.until)
-            if query.text:
-                conds.append(dialect.search_filter(self.dialect, query.text))
-            q = select(StoryRow, FC.url, FC.title, FC.name).join(FeedRow, col(FC.id) == SC.feed_id)
-            if not conds:  # every cluster's first story matches: the indexed path
-                q = q.where(or_(col(SC.cluster_id).is_(None), SC.cluster_id == SC.id))
-            else:
-                first = func.row_number().over(
-                    partition_by=func.coalesce(SC.cluster_id, SC.id), order_by=col(SC.id)
-                )
-                matching = (
-                    select(col(SC.id).label("id"), first.label("nth"))
-                    .join(FeedRow, col(FC.id) == SC.feed_id)
-                    .where(*conds)
-                    .subquery()
-                )
-                q = q.join(matching, matching.c.id == SC.id).where(matching.c.nth == 1)
+                q = q.where(*conds, or_(first, ~earlier.exists()))
             q = q.order_by(col(SC.sort_date).desc(), col(SC.id).desc())
             if query.offset:
                 q = q.offset(query.offset)
