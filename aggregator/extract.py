@@ -23,6 +23,7 @@ import unicodedata
 import trafilatura
 
 from aggregator.errors import ExtractError
+from aggregator.textutil import xml_chars
 from aggregator.types import Article
 
 __all__ = ["MIN_TEXT_CHARS", "NOT_THE_STORY", "decode_html", "extract_article", "mentions_story"]
@@ -106,6 +107,14 @@ _DETECTABLE = (
 _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\x1f\x8b")
 _MAX_REPLACEMENT_SHARE = 0.2
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:+-]+)""", re.IGNORECASE)
+# Numeric character references that may name a character XML 1.0 does not allow (C0
+# controls but tab, LF and CR; surrogates; past U+10FFFF), as candidates checked in
+# _ref_fix. libxml2's HTML parser gives up on the document at one of them ("&#27;" in a
+# paragraph cost the whole article: trafilatura found no text).
+_SUSPECT_REF = re.compile(
+    r"&#(?:[xX]0*([0-8bcefBCEF]|1[0-9a-fA-F]|[dD][89a-fA-F][0-9a-fA-F]{2}|[0-9a-fA-F]{6,})"
+    r"(?![0-9a-fA-F])|0*([0-8]|1[124-9]|2[0-9]|3[01]|5[5-7][0-9]{3}|[0-9]{7,})(?![0-9]));?"
+)
 
 
 def extract_article(
@@ -121,6 +130,8 @@ def extract_article(
     if media_type and "html" not in media_type and not media_type.endswith("xml"):
         raise ExtractError(url, f"not an HTML page ({_one_line(media_type)})")
     text = decode_html(html, url, content_type)
+    if "&#" in text:
+        text = _SUSPECT_REF.sub(_ref_fix, text)
     try:
         doc = trafilatura.bare_extraction(
             text,
@@ -134,7 +145,7 @@ def extract_article(
         )
     except Exception as e:  # a crash on one hostile page must cost only that page
         raise ExtractError(url, f"extraction failed: {type(e).__name__}: {e}") from e
-    body = (getattr(doc, "text", None) or "").strip()
+    body = xml_chars(getattr(doc, "text", None) or "").strip()
     if len(body) < MIN_TEXT_CHARS:
         return None
     if title is not None and not mentions_story(body, title):
@@ -347,4 +358,12 @@ def _one_line(text: str, limit: int = 100) -> str:
 def _clean(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    return " ".join(value.split()) or None
+    return " ".join(xml_chars(value).split()) or None
+
+
+def _ref_fix(match: re.Match[str]) -> str:
+    """A space for a reference to a character XML does not allow; others stay."""
+    hex_digits, digits = match.group(1), match.group(2)
+    code = int(hex_digits, 16) if hex_digits else int(digits)
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0x10FFFF
+    return match.group(0) if allowed else " "

@@ -41,6 +41,7 @@ from .common import (
     err,
     feed_json,
     feeds_app,
+    for_terminal,
     open_app,
     out,
     prepare_data_dir,
@@ -276,17 +277,17 @@ def show(
         )
         emit_json(data)
         return
-    out.print(f"[bold]{esc(s.title)}[/]", highlight=False)
-    out.print(
-        f"[cyan]#{s.id}[/] · {esc(s.feed_title or s.feed_url)} · {s.date:%Y-%m-%d %H:%M} UTC",
-        highlight=False,
-    )
+    # Story text is data from the web: shown without what a terminal would act on.
+    out.print(f"[bold]{esc(for_terminal(s.title))}[/]", highlight=False)
+    feed = for_terminal(s.feed_title or s.feed_url)
+    out.print(f"[cyan]#{s.id}[/] · {esc(feed)} · {s.date:%Y-%m-%d %H:%M} UTC", highlight=False)
     if s.link:
-        out.print(s.link, highlight=False, markup=False)
+        out.print(for_terminal(s.link), highlight=False, markup=False)
     if s.author:
-        out.print(f"by {s.author}", highlight=False, markup=False)
+        out.print(f"by {for_terminal(s.author)}", highlight=False, markup=False)
     if s.categories:
-        out.print("feed categories: " + ", ".join(s.categories), highlight=False, markup=False)
+        cats = ", ".join(s.categories)
+        out.print("feed categories: " + for_terminal(cats), highlight=False, markup=False)
     out.print(
         "topics: "
         + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in s.topics) or "none")
@@ -294,18 +295,18 @@ def show(
     if added or removed:
         marks = [f"+{t}" for t in added] + [f"-{t}" for t in removed]
         out.print("your labels: " + ", ".join(marks), highlight=False, markup=False)
-    summary = html_to_text(s.summary or "")
+    summary = "\n".join(for_terminal(line) for line in html_to_text(s.summary or "").splitlines())
     if summary:
         out.print("\n" + summary, highlight=False, markup=False)
     status = s.extraction_status + (f": {s.extraction_error}" if s.extraction_error else "")
     out.print(f"\n[dim]full text: {esc(status)}[/]")
     if s.full_text:
-        out.print(one_line(s.full_text, 1200), highlight=False, markup=False)
+        out.print(for_terminal(one_line(s.full_text, 1200)), highlight=False, markup=False)
     if others:
         out.print("\nalso covered by:")
         for o in others:
             line = f"  #{o.id} {o.feed_title or o.feed_url} {o.link or ''}"
-            out.print(line, highlight=False, markup=False)
+            out.print(for_terminal(line), highlight=False, markup=False)
 
 
 @app.command()
