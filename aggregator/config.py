@@ -7,17 +7,21 @@ loads it on every command).
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from .credentials import display_url
 from .errors import ConfigError
 from .types import FeedSource
 
@@ -270,21 +274,109 @@ def check_database_url(url: str) -> None:
 
 # --- feeds.yaml / OPML -------------------------------------------------------------------
 
+_FEED_FIELDS = ("url", "name", "topics", "interval", "enabled")
+_OPML_SUFFIXES = (".opml", ".xml")
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+_MINUTES = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
+# Characters XML 1.0 cannot carry, not even escaped (XML 1.0 §2.2): one in a feed's title
+# would make the exported OPML unreadable by every importer, ours included.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedList:
+    """A feeds file as read: its feeds, and the OPML entries left out, each with why (in
+    feeds.yaml a bad entry is an error instead: that file is yours to fix)."""
+
+    sources: tuple[FeedSource, ...]
+    skipped: tuple[str, ...] = ()
+    kind: Literal["yaml", "opml"] = "yaml"
+
+
+def check_feed_url(url: str) -> str:
+    """``url`` stripped, or a ConfigError saying why it cannot be a feed's URL: http(s)
+    only, with a host, a port in range and no spaces (the error shows no password)."""
+    url = url.strip()
+    shown = display_url(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        hint = "" if sep or ":" in url.split("/")[0] else " (add https:// in front)"
+        raise ConfigError(f"only http(s) URLs are supported, got {shown!r}{hint}")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ConfigError(f"{shown!r} contains spaces or control characters")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - validates it
+    except ValueError as e:
+        raise ConfigError(f"{shown!r} has a bad port: {e}") from e
+    if not parts.hostname:
+        raise ConfigError(f"{shown!r} has no host")
+    return url
+
+
+def feed_key(url: str) -> str:
+    """What two subscription URLs must share to be the same feed: http and https, the
+    host's case and trailing dot, a default port, a trailing slash and a fragment make no
+    difference (sites serve one feed at both, and readers treat them as one); the
+    credentials, the path's case and the query do."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if userinfo else "") + host
+    if port not in (None, 80, 443):
+        netloc += f":{port}"
+    return urlunsplit(("", netloc, parts.path.rstrip("/"), parts.query, ""))
+
+
+def _interval(value: Any, where: str) -> timedelta:
+    """Minutes as a number (``30``), or a span as ``--since`` reads it (``30m``, ``2h``)."""
+    bad = f"{where}: 'interval' is minutes (30) or a span such as 30m, 2h or 1d, got {value!r}"
+    if isinstance(value, str) and _MINUTES.match(value):
+        value = float(value)
+    if isinstance(value, str):
+        m = _SINCE.match(value)
+        if not m:
+            raise ConfigError(bad)
+        amount, unit = float(m.group(1)), _UNITS[m.group(2).lower()]
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        amount, unit = float(value), "minutes"
+    else:
+        raise ConfigError(bad)
+    if not math.isfinite(amount) or amount <= 0:
+        raise ConfigError(f"{where}: 'interval' must be positive, got {value!r}")
+    try:
+        return timedelta(**{unit: amount})
+    except OverflowError as e:
+        raise ConfigError(f"{where}: 'interval' {value!r} is too long") from e
+
 
 def _source_from_mapping(item: Any, where: str) -> FeedSource:
     if isinstance(item, str):
         item = {"url": item}
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: expected a mapping with 'url', got {type(item).__name__}")
-    unknown = set(item) - {"url", "name", "topics", "interval", "enabled"}
+    unknown = sorted(str(k) for k in set(item) - set(_FEED_FIELDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        close = [m for k in unknown for m in difflib.get_close_matches(k, _FEED_FIELDS, 1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}{hint}")
     url = item.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"{where}: 'url' is required")
-    url = url.strip()
-    if not url.lower().startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: only http(s) URLs are supported, got {url!r}")
+    try:
+        url = check_feed_url(url)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     name = item.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"{where}: 'name' must be a string")
@@ -294,19 +386,13 @@ def _source_from_mapping(item: Any, where: str) -> FeedSource:
     if not isinstance(topics_raw, list) or not all(isinstance(t, str) for t in topics_raw):
         raise ConfigError(f"{where}: 'topics' must be a list of topic names")
     interval_raw = item.get("interval")
-    interval: timedelta | None = None
-    if interval_raw is not None:
-        if isinstance(interval_raw, bool) or not isinstance(interval_raw, int | float):
-            raise ConfigError(f"{where}: 'interval' is in minutes and must be a number")
-        if interval_raw <= 0:
-            raise ConfigError(f"{where}: 'interval' must be positive")
-        interval = timedelta(minutes=float(interval_raw))
+    interval = None if interval_raw is None else _interval(interval_raw, where)
     enabled = item.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError(f"{where}: 'enabled' must be true or false")
     return FeedSource(
         url=url,
-        name=name.strip() if isinstance(name, str) else None,
+        name=name.strip() or None if isinstance(name, str) else None,
         topics=tuple(t.strip() for t in topics_raw),
         interval=interval,
         enabled=enabled,
@@ -314,13 +400,26 @@ def _source_from_mapping(item: Any, where: str) -> FeedSource:
 
 
 def parse_feeds_yaml(text: str, *, origin: str = "feeds.yaml") -> list[FeedSource]:
+    """The feeds of a feeds.yaml (see README): a list under ``feeds:``, or a bare list.
+    A URL listed twice, also as the same feed spelled differently (``feed_key``), is an
+    error: which entry's settings should win is for the user to say."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{origin}: not valid YAML: {e}") from e
     if data is None:
         return []
-    items = data.get("feeds") if isinstance(data, dict) else data
+    if isinstance(data, dict):
+        # A typo here ("feed:") would otherwise read as an empty list and stop every feed.
+        unknown = sorted(str(k) for k in data if k != "feeds")
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown top-level key(s) {', '.join(unknown)}: "
+                "the feeds go in a list under 'feeds:'"
+            )
+        items = data.get("feeds")
+    else:
+        items = data
     if items is None:
         return []
     if not isinstance(items, list):
@@ -328,63 +427,189 @@ def parse_feeds_yaml(text: str, *, origin: str = "feeds.yaml") -> list[FeedSourc
     sources = [
         _source_from_mapping(item, f"{origin}: feed #{i + 1}") for i, item in enumerate(items)
     ]
-    seen: set[str] = set()
-    for s in sources:
-        if s.url in seen:
-            raise ConfigError(f"{origin}: {s.url} is listed twice")
-        seen.add(s.url)
+    seen: dict[str, tuple[int, str]] = {}
+    for i, s in enumerate(sources):
+        first = seen.setdefault(feed_key(s.url), (i, s.url))
+        if first[0] != i:
+            same = "" if first[1] == s.url else f" (as {display_url(first[1])})"
+            raise ConfigError(
+                f"{origin}: feed #{i + 1}: {display_url(s.url)} is listed twice, "
+                f"first as feed #{first[0] + 1}{same}"
+            )
     return sources
 
 
-def parse_opml(text: str | bytes, *, origin: str = "OPML") -> list[FeedSource]:
-    """Every ``<outline xmlUrl=...>`` at any depth; a parent outline's text is ignored."""
+def _category_topics(value: str | None) -> list[str]:
+    """OPML 2.0 ``category``: comma-separated, slash-delimited paths (``/DNS,/Tech/IPv6``)."""
+    return [part.strip() for item in (value or "").split(",") for part in item.split("/")]
+
+
+def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
+    """Every feed outline at any depth, as Feedly, Inoreader, NewsBlur, Miniflux and
+    FreshRSS write them: ``xmlUrl`` in any case (or ``url`` on a ``type="rss"`` outline),
+    the name from ``title`` else ``text`` (none when it is just the URL). The folders
+    around a feed (outlines without a feed URL) and its ``category`` attribute become its
+    ``topics`` hint, so folders survive an export and import. A feed listed again (in a
+    second folder) is merged into the first, its topics added; entries that cannot be a
+    feed are skipped with the reason. DTD entity expansion is bounded by expat (a
+    "billion laughs" file is an error, not a hang); external entities are never loaded."""
     try:
         root = ET.fromstring(text)
     except ET.ParseError as e:
         raise ConfigError(f"{origin}: not valid OPML/XML: {e}") from e
+    except ValueError:
+        # expat reads UTF-8/16 and single-byte encodings; others it knows by name only
+        # through Python (UTF-16BE without a BOM, Shift_JIS) fail with a bare ValueError.
+        root = _decoded_root(text, origin)
     if root.tag.lower() != "opml":
         raise ConfigError(f"{origin}: root element is <{root.tag}>, expected <opml>")
-    sources: list[FeedSource] = []
-    seen: set[str] = set()
-    for outline in root.iter("outline"):
-        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
-        if not url or url in seen:
+    found: dict[str, FeedSource] = {}
+    skipped: list[str] = []
+    # Depth-first by hand, in document order: a file nesting outlines thousands deep must
+    # not end in RecursionError.
+    stack: list[tuple[Iterator[ET.Element], tuple[str, ...]]] = [(iter(root), ())]
+    while stack:
+        children, folders = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
             continue
-        if not url.lower().startswith(("http://", "https://")):
+        if not isinstance(child.tag, str):
             continue
-        seen.add(url)
-        name = outline.get("title") or outline.get("text")
-        sources.append(FeedSource(url=url, name=name.strip() if name else None))
-    return sources
+        if child.tag.lower() != "outline":
+            stack.append((iter(child), folders))
+            continue
+        attrs = {k.lower(): (v or "").strip() for k, v in child.attrib.items()}
+        label = attrs.get("title") or attrs.get("text") or ""
+        url = attrs.get("xmlurl") or ""
+        if not url and attrs.get("type", "").lower() in ("rss", "atom"):
+            url = attrs.get("url") or ""
+        if not url:
+            stack.append((iter(child), (*folders, label) if label else folders))
+            continue
+        try:
+            url = check_feed_url(url)
+        except ConfigError as e:
+            skipped.append(f"{label or display_url(url)}: {e}")
+            continue
+        topics = [*folders, *_category_topics(attrs.get("category"))]
+        key = feed_key(url)
+        if key in found:
+            first = found[key]
+            skipped.append(f"{display_url(url)}: listed twice, merged into the first")
+            topics = [*first.topics, *topics]
+            found[key] = replace(first, topics=tuple(dict.fromkeys(t for t in topics if t)))
+            continue
+        name = label if label and label != url else None
+        found[key] = FeedSource(
+            url=url, name=name, topics=tuple(dict.fromkeys(t for t in topics if t))
+        )
+    return FeedList(tuple(found.values()), tuple(skipped), "opml")
 
 
-def load_feeds(path: Path) -> list[FeedSource]:
-    """Read feeds.yaml or an OPML file (by extension or content)."""
+_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["'][^>]*\?>""")
+
+
+def _decoded_root(text: str | bytes, origin: str) -> ET.Element:
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if raw.startswith((b"\x00<", b"<\x00")):
+        encoding = "utf-16-be" if raw.startswith(b"\x00") else "utf-16-le"
+    else:
+        declared = _DECLARED.match(raw.lstrip())
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        decoded = raw.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{origin}: cannot read it as {encoding}: {e}") from e
+    try:
+        return ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", decoded))
+    except (ET.ParseError, ValueError) as e:
+        raise ConfigError(f"{origin}: not valid OPML/XML: {e}") from e
+
+
+def parse_opml(text: str | bytes, *, origin: str = "OPML") -> list[FeedSource]:
+    """The feeds of an OPML file (see ``read_opml``)."""
+    return list(read_opml(text, origin=origin).sources)
+
+
+def _first_character(raw: bytes) -> str:
+    if raw.startswith((b"\x00<", b"<\x00")):  # UTF-16 without a BOM (XML 1.0 Appendix F)
+        return "<"
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            return raw[len(bom) : 1024].decode(encoding, "ignore").lstrip()[:1]
+    return raw[:1024].decode("utf-8", "ignore").lstrip()[:1]
+
+
+def load_feed_list(path: Path) -> FeedList:
+    """Read feeds.yaml or an OPML file. The content decides (markup is OPML, anything
+    else YAML), so a feeds.yaml saved as ``.xml`` or an OPML file named ``feeds.yaml``
+    still reads; an empty ``.opml`` file is an error rather than no feeds."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError as e:
         raise ConfigError(f"feeds file not found: {path}") from e
     except OSError as e:
         raise ConfigError(f"cannot read feeds file {path}: {e}") from e
-    head = raw.lstrip()[:200].lower()
-    if path.suffix.lower() in {".opml", ".xml"} or head.startswith(b"<?xml") or b"<opml" in head:
-        return parse_opml(raw, origin=str(path))
+    first = _first_character(raw)
+    if first == "<":
+        return read_opml(raw, origin=str(path))
+    if not first and path.suffix.lower() in _OPML_SUFFIXES:
+        raise ConfigError(f"{path}: the file is empty")
+    encoding = next((enc for bom, enc in _BOMS[1:] if raw.startswith(bom)), "utf-8-sig")
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text") from e
-    return parse_feeds_yaml(text, origin=str(path))
+    return FeedList(tuple(parse_feeds_yaml(text.removeprefix("\ufeff"), origin=str(path))))
 
 
-def to_opml(sources: list[FeedSource], title: str = "aggregator feeds") -> str:
+def load_feeds(path: Path) -> list[FeedSource]:
+    """Read feeds.yaml or an OPML file (see ``load_feed_list``)."""
+    return list(load_feed_list(path).sources)
+
+
+def _xml_text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
+def to_opml(
+    sources: Sequence[FeedSource],
+    title: str = "aggregator feeds",
+    *,
+    sites: Mapping[str, str] | None = None,
+) -> str:
+    """OPML 2.0 as Feedly, Inoreader, Miniflux and FreshRSS import it: each feed an
+    ``<outline type="rss">`` with ``text``, ``title``, ``xmlUrl`` and, from ``sites``
+    (feed URL -> web page), ``htmlUrl``; a feed with topics sits in a folder named after
+    the first (readers keep one folder per feed) with all of them in ``category``, so
+    ``read_opml`` gives the same topics back. Characters XML cannot carry are dropped.
+    Credentials in a feed URL are kept: this is the user's own subscription list."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
-    ET.SubElement(head, "title").text = title
+    ET.SubElement(head, "title").text = _xml_text(title)
     body = ET.SubElement(root, "body")
+    folders: dict[str, ET.Element] = {}
     for s in sources:
-        attrs = {"type": "rss", "xmlUrl": s.url, "text": s.name or s.url}
-        if s.name:
-            attrs["title"] = s.name
-        ET.SubElement(body, "outline", attrs)
+        parent = body
+        topics = [t for t in (_xml_text(t).strip() for t in s.topics) if t]
+        if topics:
+            if topics[0] not in folders:
+                folders[topics[0]] = ET.SubElement(
+                    body, "outline", {"text": topics[0], "title": topics[0]}
+                )
+            parent = folders[topics[0]]
+        name = _xml_text(s.name or "").strip()
+        attrs = {"type": "rss", "text": name or _xml_text(s.url)}
+        if name:
+            attrs["title"] = name
+        attrs["xmlUrl"] = _xml_text(s.url)
+        site = (sites or {}).get(s.url)
+        if site and site.lower().startswith(("http://", "https://")):
+            attrs["htmlUrl"] = _xml_text(site)
+        # "/" and "," delimit OPML categories: a topic holding one stays in its folder only.
+        if len(topics) > 1:
+            attrs["category"] = ",".join("/" + t for t in topics if not set(t) & {"/", ","})
+        ET.SubElement(parent, "outline", attrs)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

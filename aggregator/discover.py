@@ -1,14 +1,26 @@
-"""Feed discovery: the feeds an HTML page announces with <link rel="alternate">, and
-whether a fetched body is an HTML page rather than a feed."""
+"""Feed discovery: the feeds an HTML page announces with <link rel="alternate">, whether a
+fetched body is an HTML page rather than a feed, and ``find_feed``: what ``feeds add``
+subscribes to for a URL the user gave (the page's feed, else a few usual feed paths).
+
+Fetches only through the function it is handed (no HTTP client of its own) and never
+touches the store: ``known_feed`` is given the feeds to look through.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-__all__ = ["discover_feeds", "looks_like_html"]
+from .config import check_feed_url, feed_key
+from .credentials import display_url
+from .errors import ConfigError, FetchError
+from .types import Feed, FetchResult
+
+__all__ = ["Discovery", "discover_feeds", "find_feed", "known_feed", "looks_like_html"]
 
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 _GENERIC_JSON = "application/json"
@@ -25,7 +37,7 @@ class _LinkFinder(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.base: str | None = None
-        self.links: list[tuple[str, str]] = []
+        self.links: list[tuple[str, str, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "body":
@@ -36,11 +48,47 @@ class _LinkFinder(HTMLParser):
         elif tag == "link" and "alternate" in values.get("rel", "").lower().split():
             kind = values.get("type", "").split(";")[0].strip().lower()
             if values.get("href") and (kind in _FEED_TYPES or kind == _GENERIC_JSON):
-                self.links.append((kind, values["href"]))
+                self.links.append((kind, values["href"], values.get("title", "")))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "head":
             raise _Done
+
+
+# WordPress announces "Site » Comments Feed" beside the main feed, and on a post or
+# category page "Post » Comments Feed" too (…/comments/feed/, …/post/feed/?withcomments):
+# a subscriber to the site wants its posts, not its comments.
+_COMMENTS_TITLE = re.compile(r"\bcomments?\b|\bkommentare\b|\bcommentaires\b", re.I)
+_COMMENTS_PATH = re.compile(r"/comments/(?:feed|rss|atom)|[?&]withcomments=", re.I)
+
+
+def _is_comments_feed(url: str, title: str) -> bool:
+    return bool(_COMMENTS_TITLE.search(title) or _COMMENTS_PATH.search(url))
+
+
+def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool]]:
+    """(absolute URL, is a comments feed) for each feed link, unique, best first."""
+    finder = _LinkFinder()
+    with contextlib.suppress(_Done):
+        finder.feed(html.decode("utf-8", errors="replace"))
+        finder.close()
+    base = urljoin(base_url, finder.base) if finder.base else base_url
+    specific: list[tuple[str, bool]] = []
+    generic: list[tuple[str, bool]] = []
+    for kind, href, title in finder.links:
+        absolute = urljoin(base, href)
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        link = (absolute, _is_comments_feed(absolute, title))
+        if kind == _GENERIC_JSON:
+            if "/wp-json/" not in parts.path:
+                generic.append(link)
+        else:
+            specific.append(link)
+    ordered = [x for x in specific if not x[1]] + [x for x in generic if not x[1]]
+    ordered += [x for x in specific + generic if x[1]]
+    return list(dict.fromkeys(ordered))
 
 
 def discover_feeds(html: bytes, base_url: str) -> list[str]:
@@ -48,26 +96,94 @@ def discover_feeds(html: bytes, base_url: str) -> list[str]:
 
     RSS, Atom and JSON Feed links come in document order, then plain
     ``application/json`` ones (older JSON Feeds), minus WordPress REST API links
-    (``/wp-json/``), which use that type on nearly every WordPress page.
+    (``/wp-json/``), which use that type on nearly every WordPress page; comment feeds
+    (by title or ``/comments/feed``) come last, whatever their place in the page.
     """
-    finder = _LinkFinder()
-    with contextlib.suppress(_Done):
-        finder.feed(html.decode("utf-8", errors="replace"))
-        finder.close()
-    base = urljoin(base_url, finder.base) if finder.base else base_url
-    specific: list[str] = []
-    generic: list[str] = []
-    for kind, href in finder.links:
-        absolute = urljoin(base, href)
-        parts = urlsplit(absolute)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            continue
-        if kind == _GENERIC_JSON:
-            if "/wp-json/" not in parts.path:
-                generic.append(absolute)
-        else:
-            specific.append(absolute)
-    return list(dict.fromkeys(specific + generic))
+    return list(dict.fromkeys(url for url, _ in _alternates(html, base_url)))
+
+
+# Where sites without a <link rel="alternate"> usually keep their feed: WordPress /feed,
+# Ghost and many others /rss, Jekyll /feed.xml, Hugo /index.xml, /atom.xml and /rss.xml
+# (Drupal, static generators). Tried in order, next to the page and at the site's root,
+# one request at a time, at most _MAX_PROBES, stopping at the first feed.
+_PROBE_PATHS = ("feed", "rss", "feed.xml", "atom.xml", "index.xml", "rss.xml")
+_MAX_PROBES = 8
+_NOT_THERE = frozenset({400, 401, 403, 404, 405, 406, 410})
+
+
+def _probe_urls(page_url: str) -> list[str]:
+    here = urljoin(page_url, ".")
+    root = urljoin(page_url, "/")
+    candidates = [urljoin(here, p) for p in _PROBE_PATHS]
+    if here != root:
+        candidates += [urljoin(root, p) for p in _PROBE_PATHS]
+    return list(dict.fromkeys(candidates))[:_MAX_PROBES]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Discovery:
+    """What ``feeds add URL`` subscribes to: ``url``, found on the page ``found_from``
+    (None when the URL given is the feed), and every URL the feed was seen under (the
+    one given, the end of its redirects), to look for among the feeds already there."""
+
+    url: str
+    found_from: str | None = None
+    seen_as: tuple[str, ...] = ()
+
+
+def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
+    """The feed behind ``url``: ``url`` itself when it answers with a feed (also one
+    mislabelled text/html); else the best feed its HTML page links to (the site's main
+    feed before its comment feeds); else the first of a few usual feed paths
+    (``/feed``, ``/rss``, ``/index.xml``…) that answers with a feed, stopping early when
+    the site answers with anything but a 404-like status (5xx, 429, a timeout: it is not
+    asked again for a guess); else a comment feed, the page's only offer. Failures are
+    ConfigErrors saying what was tried."""
+    url = check_feed_url(url)
+    try:
+        page = fetch_page(url)
+    except FetchError as e:
+        raise ConfigError(f"cannot add {display_url(url)}: {e.message}") from e
+    if not looks_like_html(page.body, page.content_type):
+        return Discovery(url=url, seen_as=_seen(url, page))
+    links = _alternates(page.body, page.final_url)
+    main = [u for u, comments in links if not comments]
+    if main:
+        return Discovery(url=main[0], found_from=url, seen_as=(main[0],))
+    tried: list[str] = []
+    for candidate in _probe_urls(page.final_url):
+        tried.append(urlsplit(candidate).path)
+        try:
+            result = fetch_page(candidate)
+        except FetchError as e:
+            if e.http_status in _NOT_THERE:
+                continue
+            break  # 5xx, 429, a timeout: the site is not asked again for a guess
+        if _looks_like_feed(result.body, result.content_type):
+            return Discovery(url=candidate, found_from=url, seen_as=_seen(candidate, result))
+    if links:
+        return Discovery(url=links[0][0], found_from=url, seen_as=(links[0][0],))
+    raise ConfigError(
+        f"{display_url(url)} is an HTML page that links to no feed "
+        f"(and none of {', '.join(tried)} answered with one)"
+    )
+
+
+def _seen(url: str, result: FetchResult) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(u for u in (url, result.permanent_redirect, result.final_url) if u))
+
+
+def known_feed(urls: Iterable[str], feeds: Sequence[Feed]) -> Feed | None:
+    """The feed among ``feeds`` that any of ``urls`` names, spelled as it may be
+    (``feed_key``: http or https, host case, a trailing slash), by its URL or the
+    permanent redirect it is about to adopt; None when it is a new feed."""
+    keys = {feed_key(u) for u in urls}
+    for feed in feeds:
+        if feed_key(feed.url) in keys or (
+            feed.redirect_url and feed_key(feed.redirect_url) in keys
+        ):
+            return feed
+    return None
 
 
 _PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
@@ -88,3 +204,17 @@ def looks_like_html(body: bytes, content_type: str | None) -> bool:
         return False
     mime = (content_type or "").split(";")[0].strip().lower()
     return mime in ("text/html", "application/xhtml+xml")
+
+
+def _looks_like_feed(body: bytes, content_type: str | None) -> bool:
+    """True for an RSS, Atom, RDF or JSON Feed document (a probe's answer is only taken
+    when it is one: many sites answer /feed with their home page or a soft 404)."""
+    head = body[:4096].removeprefix(b"\xef\xbb\xbf")
+    match = _PROLOG.match(head)
+    start = head[match.end() if match else 0 :].lower()
+    if start.startswith(b"<!doctype"):  # RSS 0.91's DTD
+        after = start.find(b">")
+        start = start[after + 1 :].lstrip() if after >= 0 else b""
+    if start.startswith((b"<rss", b"<feed", b"<rdf")):
+        return True
+    return start.startswith(b"{") and b"jsonfeed.org/version" in start

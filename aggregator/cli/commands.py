@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -428,15 +429,35 @@ def feeds_add(
         raise typer.Exit(2)
 
 
+def _resolve_feed(a: App, ref: str) -> Feed | None:
+    """The feed ``ref`` names: its id, its URL as stored or as `feeds list` shows it
+    (the password as ``***``), or spelled another way (http/https, host case, a trailing
+    slash). None leaves the store to look further (the URL it was subscribed under)."""
+    from ..config import feed_key
+
+    feeds = a.feeds()
+    if ref.isdigit():
+        return next((f for f in feeds if f.id == int(ref)), None)
+    for f in feeds:
+        if ref in (f.url, display_url(f.url)):
+            return f
+    key = feed_key(ref)
+    return next((f for f in feeds if feed_key(f.url) == key), None)
+
+
 @feeds_app.command("remove")
 def feeds_remove(
-    url: Annotated[str, typer.Argument(help="The feed's URL as `feeds list` shows it.")],
+    url: Annotated[
+        str, typer.Argument(help="The feed's URL (as `feeds list` shows it) or its id.")
+    ],
 ) -> None:
     """Remove a feed and its stories."""
     with open_app() as a:
-        kept = a.remove_feed(url)
+        feed = _resolve_feed(a, url)
+        kept = a.remove_feed(feed.url if feed is not None else url)
+    shown = display_url(feed.url if feed is not None else url)
     note = f" (the labels of {kept} stories are kept for training)" if kept else ""
-    out.print(f"removed: {url}{note}", highlight=False)
+    out.print(f"removed: {shown}{note}", highlight=False)
 
 
 @feeds_app.command("enable")
@@ -448,16 +469,49 @@ def feeds_enable(
     again at the next sync: set it to true there instead.)"""
     with open_app() as a:
         for ref in refs:
-            feed = a.enable_feed(int(ref) if ref.isdigit() else ref)
+            found = _resolve_feed(a, ref)
+            feed = a.enable_feed(found.id if found is not None else ref)
             out.print(f"enabled: {display_url(feed.url)}", highlight=False)
 
 
 @feeds_app.command("import")
 def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yaml file.")]) -> None:
-    """Add or update feeds from an OPML or feeds.yaml file."""
+    """Add or update feeds from an OPML or feeds.yaml file.
+
+    OPML (Feedly, Inoreader, NewsBlur, Miniflux, FreshRSS): a feed's folders become its
+    topics hint; a feed already here keeps its interval and enabled setting, and its
+    name and topics when the file gives none. feeds.yaml sets all of a feed's settings.
+    A feed already here under another spelling of its URL (http/https, host case, a
+    trailing slash) is updated, not added twice. Prints what was added, updated, left
+    unchanged and skipped, with each skipped entry and why.
+    """
+    from ..config import feed_key, load_feed_list
+
+    listing = load_feed_list(path)
     with open_app() as a:
-        added, changed = a.sync_feeds(path)
-    out.print(f"{added} added, {changed} updated")
+        existing = {feed_key(f.url): f for f in a.feeds()}
+        sources = []
+        for src in listing.sources:
+            known = existing.get(feed_key(src.url))
+            if known is not None:
+                src = replace(src, url=known.url)
+                if listing.kind == "opml":  # OPML has no interval or enabled: keep what is set here
+                    src = replace(
+                        src,
+                        name=src.name or known.name,
+                        topics=src.topics or known.topics,
+                        interval=known.interval,
+                        enabled=known.enabled,
+                    )
+            sources.append(src)
+        added, changed = a.store.upsert_feeds(sources, a.now())
+    for why in listing.skipped:
+        err.print(f"[yellow]skipped[/] {esc(why)}", highlight=False)
+    same = len(sources) - added - changed
+    out.print(
+        f"{added} added, {changed} updated, {same} unchanged, {len(listing.skipped)} skipped",
+        highlight=False,
+    )
 
 
 @feeds_app.command("export")
@@ -466,12 +520,17 @@ def feeds_export(
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
 ) -> None:
-    """Write every feed as OPML 2.0."""
+    """Write every feed as OPML 2.0 (topics as folders, the site as htmlUrl); credentials
+    in a feed URL are kept, as this is your own subscription list."""
     from ..config import to_opml
     from ..types import FeedSource
 
     with open_app() as a:
-        text = to_opml([FeedSource(url=f.url, name=f.name or f.title) for f in a.feeds()])
+        feeds = a.feeds()
+    text = to_opml(
+        [FeedSource(url=f.url, name=f.name or f.title, topics=f.topics) for f in feeds],
+        sites={f.url: f.site for f in feeds if f.site},
+    )
     _write(text, output)
 
 

@@ -1,0 +1,369 @@
+"""Subscription management as a user meets it: feeds.yaml validation, OPML from other
+readers (folders, attribute spellings, encodings, hostile DTDs), OPML export and its
+round trip, `feeds add` discovery on a real local server, and duplicates spelled
+differently."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+from test_learning_cli import run
+
+from aggregator.app import make_app
+from aggregator.config import (
+    Settings,
+    load_feeds,
+    parse_feeds_yaml,
+    parse_opml,
+    read_opml,
+    to_opml,
+)
+from aggregator.discover import discover_feeds, find_feed, known_feed
+from aggregator.errors import ConfigError
+from aggregator.fetch import Fetcher, FetchOptions
+from aggregator.types import FeedSource, FetchResult
+
+RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+HTML = "text/html; charset=utf-8"
+
+# --------------------------------------------------------------------------- feeds.yaml
+
+
+def test_a_misspelt_top_level_key_is_an_error_not_an_empty_list() -> None:
+    with pytest.raises(ConfigError, match=r"unknown top-level key.*feed"):
+        parse_feeds_yaml("feed:\n  - url: https://a.example/f\n")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://", "has no host"),
+        ("https://a.example/f x", "spaces"),
+        ("https://a.example:99999/f", "bad port"),
+        ("a.example/feed", r"add https://"),
+        ("feed://a.example/f", "only http"),
+        ("https://ann:secret@/f", "has no host"),
+    ],
+)
+def test_urls_that_cannot_be_fetched_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_feeds_yaml(f"feeds:\n  - url: '{url}'\n")
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"),
+    [("90", 90), ("1h", 60), ("'30m'", 30), ("'45'", 45), ("1.5h", 90), ("1d", 1440)],
+)
+def test_interval_takes_minutes_or_a_span(value: str, minutes: float) -> None:
+    (src,) = parse_feeds_yaml(f"feeds:\n  - url: https://a.example/f\n    interval: {value}\n")
+    assert src.interval == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "0", "-5", "soon", "true", "1e300"])
+def test_bad_intervals_are_one_clear_error(value: str) -> None:
+    with pytest.raises(ConfigError, match="feed #1: 'interval'"):
+        parse_feeds_yaml(f"feeds:\n  - url: https://a.example/f\n    interval: {value}\n")
+
+
+def test_a_typo_in_a_field_name_suggests_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) intervall \(did you mean interval"):
+        parse_feeds_yaml("feeds:\n  - url: https://a.example/f\n    intervall: 30\n")
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "https://A.Example/f",
+        "http://a.example/f",
+        "https://a.example/f/",
+        "https://a.example:443/f",
+    ],
+)
+def test_the_same_feed_spelled_twice_is_an_error(other: str) -> None:
+    with pytest.raises(ConfigError, match=r"feed #2: .* listed twice, first as feed #1"):
+        parse_feeds_yaml(f"feeds:\n  - https://a.example/f\n  - {other}\n")
+    # a different path, query or case of the path is another feed
+    assert len(parse_feeds_yaml("- https://a.example/f\n- https://a.example/F?x=1\n")) == 2
+
+
+def test_the_file_kind_is_read_from_its_content(tmp_path: Path) -> None:
+    yaml_as_xml = tmp_path / "feeds.xml"
+    yaml_as_xml.write_text("feeds:\n  - url: https://a.example/f\n")
+    assert [s.url for s in load_feeds(yaml_as_xml)] == ["https://a.example/f"]
+    opml_as_yaml = tmp_path / "feeds.yaml"
+    opml_as_yaml.write_text('<opml><body><outline xmlUrl="https://b.example/f"/></body></opml>')
+    assert [s.url for s in load_feeds(opml_as_yaml)] == ["https://b.example/f"]
+    empty = tmp_path / "subs.opml"
+    empty.write_bytes(b"")
+    with pytest.raises(ConfigError, match="empty"):
+        load_feeds(empty)
+    empty_yaml = tmp_path / "empty.yaml"
+    empty_yaml.write_text("")
+    assert load_feeds(empty_yaml) == []
+
+
+# --------------------------------------------------------------------------- OPML import
+
+FEEDLY = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="1.0">
+  <head><title>Ann subscriptions in feedly Cloud</title></head>
+  <body>
+    <outline text="DNS" title="DNS">
+      <outline type="rss" text="CircleID" title="CircleID" xmlUrl="https://circleid.com/rss"
+        htmlUrl="https://circleid.com"/>
+      <outline type="rss" text="R&amp;D &lt;Labs&gt;" XMLURL="https://labs.example/feed/"/>
+    </outline>
+    <outline text="Security">
+      <outline text="Krebs" type="rss" url="https://krebsonsecurity.com/feed/"/>
+      <outline text="CircleID again" type="rss" xmlUrl="https://CircleID.com/rss/"/>
+      <outline text="Nested"><outline type="rss" text="https://deep.example/f"
+        xmlUrl="https://deep.example/f" category="/Malware,/Threats/Botnets"/></outline>
+    </outline>
+    <outline type="link" text="A web page" url="https://example.org/"/>
+    <outline text="bad" xmlUrl="javascript:alert(1)"/>
+    <outline text="no host" xmlUrl="https:///feed"/>
+  </body>
+</opml>
+"""
+
+
+def test_opml_from_other_readers() -> None:
+    listing = read_opml(FEEDLY.encode())
+    assert [(s.url, s.name, s.topics) for s in listing.sources] == [
+        ("https://circleid.com/rss", "CircleID", ("DNS", "Security")),
+        ("https://labs.example/feed/", "R&D <Labs>", ("DNS",)),
+        ("https://krebsonsecurity.com/feed/", "Krebs", ("Security",)),
+        ("https://deep.example/f", None, ("Security", "Nested", "Malware", "Threats", "Botnets")),
+    ]
+    assert len(listing.skipped) == 3
+    assert "listed twice" in listing.skipped[0]
+    assert listing.skipped[1].startswith("bad: only http")
+    assert "has no host" in listing.skipped[2]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be"])
+def test_opml_in_any_declared_encoding(tmp_path: Path, encoding: str) -> None:
+    text = FEEDLY.replace('encoding="UTF-8"', f'encoding="{encoding.removesuffix("-sig")}"')
+    text = text.replace('CircleID" title', 'Café CircleID" title')
+    path = tmp_path / "subscriptions"  # no extension: the content decides
+    path.write_bytes(text.encode(encoding))
+    assert load_feeds(path)[0].url == "https://circleid.com/rss"
+
+
+def test_a_billion_laughs_file_is_a_quick_clear_error() -> None:
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    bomb = f'<?xml version="1.0"?><!DOCTYPE opml [{entities}]><opml><body>'
+    bomb += '<outline text="&l9;" xmlUrl="https://a.example/f"/></body></opml>'
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"not valid OPML.*amplification"):
+        parse_opml(bomb)
+    assert time.monotonic() - started < 5
+    external = '<!DOCTYPE opml [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+    with pytest.raises(ConfigError, match="not valid OPML"):
+        parse_opml(
+            external + '<opml><body><outline text="&e;" xmlUrl="https://a/f"/></body></opml>'
+        )
+
+
+def test_deeply_nested_outlines_and_big_files() -> None:
+    deep = "<outline text='f'>" * 5000 + "<outline xmlUrl='https://a.example/f'/>"
+    deep += "</outline>" * 5000
+    (src,) = parse_opml(f"<opml><body>{deep}</body></opml>")
+    assert len(src.topics) == 1  # the folders' names, each once
+    many = "".join(f"<outline xmlUrl='https://a.example/{i}'/>" for i in range(20000))
+    assert len(parse_opml(f"<opml><body>{many}</body></opml>")) == 20000
+
+
+# --------------------------------------------------------------------------- OPML export
+
+
+def test_export_reads_back_the_same(tmp_path: Path) -> None:
+    sources = [
+        FeedSource(url="https://ann:pw@private.example/f", name='A & B <"x">'),
+        FeedSource(url="https://b.example/f", name="Bell\x07 \x0bTitle\U0001f600"),
+        FeedSource(url="https://c.example/f", topics=("DNS", "DNS Security")),
+        FeedSource(url="https://d.example/f", name="D", topics=("DNS",)),
+    ]
+    text = to_opml(sources, sites={"https://c.example/f": "https://c.example/"})
+    assert 'htmlUrl="https://c.example/"' in text
+    path = tmp_path / "out.opml"
+    path.write_text(text, encoding="utf-8")
+    back = {s.url: s for s in load_feeds(path)}
+    assert back["https://ann:pw@private.example/f"].name == 'A & B <"x">'
+    assert back["https://b.example/f"].name == "Bell Title\U0001f600"
+    assert back["https://c.example/f"].topics == ("DNS", "DNS Security")
+    assert back["https://c.example/f"].name is None
+    assert back["https://d.example/f"].topics == ("DNS",)
+    assert text.count('text="DNS"') == 1  # one folder per topic
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        pytest.param(
+            b'<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Comments Feed"'
+            b' href="/comments/feed/">'
+            b'<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Feed"'
+            b' href="/feed/">',
+            ["https://example.com/feed/", "https://example.com/comments/feed/"],
+            id="comments-listed-first",
+        ),
+        pytest.param(
+            b'<link rel="alternate" type="application/rss+xml" title="Post Comments Feed"'
+            b' href="/2026/post/feed/">'
+            b'<link rel="alternate feed" type="application/atom+xml" href="/?a=1&amp;b=2">',
+            ["https://example.com/?a=1&b=2", "https://example.com/2026/post/feed/"],
+            id="post-comments-and-entities",
+        ),
+    ],
+)
+def test_the_main_feed_comes_before_comment_feeds(html: bytes, expected: list[str]) -> None:
+    assert discover_feeds(html, "https://example.com/blog/") == expected
+
+
+def fetcher_for(server: LocalServer):  # type: ignore[no-untyped-def]
+    def fetch_page(url: str) -> FetchResult:
+        async def go() -> FetchResult:
+            opts = FetchOptions(allowed_networks=("127.0.0.0/8",), timeout=5.0)
+            async with Fetcher(opts) as fetcher:
+                return await fetcher.fetch_page(url)
+
+        return asyncio.run(go())
+
+    return fetch_page
+
+
+def page(*links: str) -> bytes:
+    return (
+        "<!doctype html><html><head>" + "".join(links) + "</head><body>x</body></html>"
+    ).encode()
+
+
+def test_find_feed_prefers_the_main_feed(server: LocalServer) -> None:
+    url = server.route(
+        "/blog/",
+        body=page(
+            '<link rel="alternate" type="application/rss+xml" title="B » Comments Feed" '
+            'href="/blog/comments/feed/">',
+            '<link rel="alternate" type="application/rss+xml" title="B » Feed" href="feed/">',
+        ),
+        content_type=HTML,
+    )
+    found = find_feed(url, fetcher_for(server))
+    assert found.url == server.url("/blog/feed/") and found.found_from == url
+
+
+def test_find_feed_probes_usual_paths_when_the_page_links_none(server: LocalServer) -> None:
+    url = server.route("/site/", body=page(), content_type=HTML)
+    server.route("/site/feed", status=302, headers={"Location": "/site/"}, content_type=None)
+    server.route("/site/rss", body=b"<html><body>soft 404</body></html>", content_type=HTML)
+    server.route("/site/feed.xml", body=RSS, content_type="text/html")  # mislabelled
+    found = find_feed(url, fetcher_for(server))
+    assert found.url == server.url("/site/feed.xml")
+    assert [r.path for r in server.requests][-1] == "/site/feed.xml"
+
+
+def test_probing_stops_when_the_site_is_unhappy(server: LocalServer) -> None:
+    url = server.route("/busy/", body=page(), content_type=HTML)
+    server.route("/busy/feed", status=503)
+    with pytest.raises(ConfigError, match="links to no feed"):
+        find_feed(url, fetcher_for(server))
+    assert [r.path for r in server.requests] == ["/busy/", "/busy/feed"]
+
+
+def test_only_a_comment_feed_is_taken_when_nothing_else_is_found(server: LocalServer) -> None:
+    url = server.route(
+        "/x/post/",
+        body=page(
+            '<link rel="alternate" type="application/rss+xml" title="Post Comments Feed" '
+            'href="/x/post/feed/">'
+        ),
+        content_type=HTML,
+    )
+    found = find_feed(url, fetcher_for(server))
+    assert found.url == server.url("/x/post/feed/")
+    assert len(server.requests) <= 1 + 8  # the page, then at most eight guesses
+
+
+def test_a_feed_is_recognised_by_content_and_its_redirect_noted(server: LocalServer) -> None:
+    feed = server.route("/new.xml", body=RSS, content_type="text/html")
+    old = server.redirect("/old.xml", feed, status=301)
+    found = find_feed(old, fetcher_for(server))
+    assert found.url == old and found.found_from is None
+    assert feed in found.seen_as
+
+
+def test_known_feed_finds_the_same_feed_spelled_differently(tmp_path: Path) -> None:
+    s = Settings.from_env({}, data_dir=tmp_path, extract=False)
+    with make_app(s) as app:
+        app.store.add_feed(FeedSource(url="https://Blog.example/feed/"), app.now())
+        feeds = app.feeds()
+    for spelled in ("http://blog.example/feed", "https://blog.example:443/feed/#x"):
+        assert known_feed([spelled], feeds) is not None
+    assert known_feed(["https://blog.example/feed/comments"], feeds) is None
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "none.yaml"))
+    return tmp_path
+
+
+def test_import_reports_and_keeps_settings_opml_cannot_carry(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    yaml_file = env / "mine.yaml"
+    yaml_file.write_text(
+        "feeds:\n  - url: https://circleid.com/rss\n    interval: 2h\n    enabled: false\n"
+    )
+    assert run(capsys, "feeds", "import", str(yaml_file))[1].startswith("1 added")
+    opml = env / "feedly.opml"
+    opml.write_text(FEEDLY)
+    code, out, err = run(capsys, "feeds", "import", str(opml))
+    assert code == 0
+    assert out.strip() == "3 added, 1 updated, 0 unchanged, 3 skipped"
+    assert err.count("skipped") == 3 and "javascript" in err
+    code, out, _ = run(capsys, "feeds", "list", "--format", "json")
+    rows = {r["url"]: r for r in json.loads(out)}
+    assert len(rows) == 4  # https://CircleID.com/rss/ was the same feed
+    assert rows["https://circleid.com/rss"]["enabled"] is False
+    s = Settings.from_env({}, data_dir=env / "data")
+    with make_app(s) as app:
+        (circleid,) = [f for f in app.feeds() if "circleid" in f.url]
+    assert circleid.interval == timedelta(hours=2) and circleid.topics == ("DNS", "Security")
+    # export and import again: nothing changes
+    code, exported, _ = run(capsys, "feeds", "export")
+    (env / "back.opml").write_text(exported)
+    code, out, _ = run(capsys, "feeds", "import", str(env / "back.opml"))
+    assert out.strip() == "0 added, 0 updated, 4 unchanged, 0 skipped"
+
+
+def test_remove_and_enable_by_the_url_feeds_list_shows(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = Settings.from_env({}, data_dir=env / "data")
+    with make_app(s) as app:
+        app.store.add_feed(FeedSource(url="https://ann:hunter2@p.example/f"), app.now())
+        app.store.add_feed(FeedSource(url="https://q.example/f/"), app.now())
+        ids = [f.id for f in app.feeds()]
+    code, out, err = run(capsys, "feeds", "enable", "https://ann:***@p.example/f")
+    assert code == 0, err
+    code, out, err = run(capsys, "feeds", "remove", "https://ann:***@p.example/f")
+    assert code == 0 and "hunter2" not in out, err
+    code, out, err = run(capsys, "feeds", "remove", str(ids[1]))
+    assert code == 0 and "q.example" in out, err
+    assert json.loads(run(capsys, "feeds", "list", "--format", "json")[1]) == []
