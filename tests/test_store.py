@@ -1114,3 +1114,27 @@ def test_queries_do_not_wait_for_another_processs_write_lock(tmp_path) -> None: 
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_feed_respelled_in_the_file_is_the_same_feed(store) -> None:  # type: ignore[no-untyped-def]
+    """http/https, host case or a trailing slash: the sync updates the stored feed (and
+    takes the new spelling) instead of adding a second one that stores every story
+    again."""
+    a = store.get_feed("https://a.example/feed")
+    store.save_update(check(a.id), [StoryRecord(draft=draft("k", "Kept"))])
+    added, changed = store.upsert_feeds(
+        [
+            FeedSource(url="https://A.example/feed/", name="Alpha"),
+            FeedSource(url="http://b.example/feed", name="Beta"),
+        ],
+        T0,
+    )
+    assert (added, changed) == (0, 2)
+    urls = sorted(f.url for f in store.feeds())
+    assert urls == ["http://b.example/feed", "https://A.example/feed/"]
+    assert store.get_feed("https://A.example/feed/").id == a.id
+    assert store.get_feed(a.id).stories == 1
+    assert store.upsert_feeds([FeedSource(url="https://A.example/feed/", name="Alpha")], T0) == (
+        0,
+        0,
+    )

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
+from ..config import feed_key
 from ..dedupe import scheme_twin
 from ..errors import ConfigError, NotFoundError, StoreError
 from ..types import (
@@ -293,18 +294,27 @@ class SqlStore:
     def upsert_feeds(self, sources: Sequence[FeedSource], now: datetime) -> tuple[int, int]:
         """Add the sources' feeds and update the settings they carry (name, topics,
         interval, enabled). A feed is found by its URL or by the URL it was subscribed
-        under before a permanent redirect was adopted. Only the user's settings are
-        compared: the 30-day rule's ``disabled`` status stays until the file turns the
-        feed from ``enabled: false`` to true or ``feeds enable`` is run."""
+        under before a permanent redirect was adopted, else as the same feed spelled
+        differently (``config.feed_key``: http or https, host case, a trailing slash),
+        which then takes the source's spelling, as the user has edited the URL. Only the
+        user's settings are compared: the 30-day rule's ``disabled`` status stays until
+        the file turns the feed from ``enabled: false`` to true or ``feeds enable`` is
+        run."""
         added = changed = 0
         with self._write() as s:
             rows: dict[str, FeedRow] = {}
+            by_key: dict[str, FeedRow] = {}
             for r in s.exec(mselect(FeedRow)):
                 rows[r.url] = r
                 if r.source_url:
                     rows.setdefault(r.source_url, r)
+                by_key.setdefault(feed_key(r.url), r)
             for src in sources:
                 row = rows.get(src.url)
+                if row is None and (row := by_key.get(feed_key(src.url))) is not None:
+                    rows[src.url] = row
+                    row.url = src.url
+                    changed += 1
                 interval_s = int(src.interval.total_seconds()) if src.interval else None
                 if row is None:
                     rows[src.url] = row = new_feed_row(src, now)
