@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import schedule
-from .config import Settings, load_feeds
+from .config import Settings, check_feed_url, load_feeds
 from .errors import (
     AggregatorError,
     ConfigError,
-    FetchError,
     ModelError,
     NotFoundError,
 )
@@ -290,26 +289,22 @@ class App:
         return self.store.feeds()
 
     def add_feed(self, url: str, *, name: str | None = None, discover: bool = True) -> AddedFeed:
-        """Add a feed; when ``url`` is an HTML page, find its feed through
-        ``<link rel="alternate">`` first."""
-        if not url.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"only http(s) URLs can be added, got {url!r}")
-        feed_url, found_from = url, None
-        if discover:
-            from .discover import discover_feeds, looks_like_html
+        """Add a feed; when ``url`` is a web page, find its feed (discover.find_feed: the
+        page's ``<link rel="alternate">``, else the usual feed paths). A feed already
+        there under another spelling (http/https, a trailing slash, host case) or about
+        to move to this URL is reported as present, not added twice."""
+        from .discover import Discovery, find_feed, known_feed
 
+        found = Discovery(url=check_feed_url(url), seen_as=(url,))
+        if discover:
             loop, fetcher = self._ensure_fetcher()
-            try:
-                result = loop.run(fetcher.fetch_page(url))
-            except FetchError as e:
-                raise ConfigError(f"cannot add {url}: {e.message}") from e
-            if looks_like_html(result.body, result.content_type):
-                found = discover_feeds(result.body, result.final_url)
-                if not found:
-                    raise ConfigError(f"{url} is an HTML page that links to no feed")
-                feed_url, found_from = found[0], url
-        feed, created = self.store.add_feed(FeedSource(url=feed_url, name=name), self.now())
-        return AddedFeed(feed=feed, created=created, discovered_from=found_from)
+            found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u)))
+        feed = known_feed({url, found.url, *found.seen_as}, self.store.feeds())
+        created = False
+        if feed is None:
+            source = FeedSource(url=found.url, name=name)
+            feed, created = self.store.add_feed(source, self.now())
+        return AddedFeed(feed=feed, created=created, discovered_from=found.found_from)
 
     def remove_feed(self, url: str) -> int:
         """Remove a feed and its stories; returns how many of them carried user labels,

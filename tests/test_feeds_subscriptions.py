@@ -367,3 +367,45 @@ def test_remove_and_enable_by_the_url_feeds_list_shows(
     code, out, err = run(capsys, "feeds", "remove", str(ids[1]))
     assert code == 0 and "q.example" in out, err
     assert json.loads(run(capsys, "feeds", "list", "--format", "json")[1]) == []
+
+
+def test_feeds_add_through_the_cli(
+    env: Path,
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`feeds add` runs find_feed and known_feed: the main feed of a page that lists its
+    comment feed first, the usual paths for a page that links none, a respelled URL
+    already present, and a URL with no host."""
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    server.route("/blog/feed/", body=RSS, content_type="application/rss+xml")
+    blog = server.route(
+        "/blog/",
+        body=page(
+            '<link rel="alternate" type="application/rss+xml" title="B » Comments Feed" '
+            'href="/blog/comments/feed/">',
+            '<link rel="alternate" type="application/rss+xml" title="B » Feed" href="feed/">',
+        ),
+        content_type=HTML,
+    )
+    code, out, err = run(capsys, "feeds", "add", blog)
+    assert code == 0, err
+    assert out.startswith(f"added: {server.url('/blog/feed/')} (found on {blog})")
+
+    server.route("/plain/", body=page(), content_type=HTML)
+    server.route("/plain/index.xml", body=RSS, content_type="application/xml")
+    code, out, err = run(capsys, "feeds", "add", server.url("/plain/"))
+    assert code == 0 and out.startswith(f"added: {server.url('/plain/index.xml')}"), err
+
+    respelled = server.url("/blog/feed").replace("127.0.0.1", "127.0.0.1.")
+    code, out, err = run(capsys, "feeds", "add", "--no-discover", respelled)
+    assert code == 0 and out.startswith("already present:"), err
+
+    code, out, err = run(capsys, "feeds", "add", "https://")
+    assert code == 2 and "has no host" in err
+    listed = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
+    assert sorted(f["url"] for f in listed) == [
+        server.url("/blog/feed/"),
+        server.url("/plain/index.xml"),
+    ]
