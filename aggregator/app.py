@@ -9,7 +9,8 @@ into the store and the other stages.
 
 It must not grow the pipeline back: no fetch / parse / extract orchestration here, only
 the resources it needs (``_ensure_fetcher``, ``_ensure_pool``, ``_model_ref``) and the
-state that outlives a poll (``last_poll_stats``, the remembered model error).
+state that outlives a poll (``last_poll_stats``, the remembered model error, the leases a
+failed poll could not hand back).
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ class App:
         self.last_poll_stats = PollStats()
         self._pool: WorkerPool | None = None
         self._lock = threading.Lock()
+        # Feeds a poll could not hand back (the database was gone when it ended): the
+        # next poll releases them first, rather than waiting out the 15-minute leases.
+        self._kept_leases: set[int] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -171,6 +175,9 @@ class App:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._kept_leases:  # the database may be back; else they expire (15 min)
+            with contextlib.suppress(AggregatorError):
+                self._hand_back_kept_leases()
         self.store.close()
 
     @property
@@ -273,6 +280,44 @@ class App:
 
                 self._pool = WorkerPool(self.settings.workers)
             return self._pool
+
+    def _replace_failed_pool(self) -> None:
+        """Drop a worker pool that failed for good (its workers exited as they started,
+        e.g. killed as fast as they came up) so that the next body starts a new one. Once
+        per poll, not per task: a cause that persists costs one poll's parses, never a
+        loop of spawning workers."""
+        with self._lock:
+            pool = self._pool
+            if pool is None or pool.failure is None:
+                return
+            self._pool = None
+        log.warning("starting new worker processes: the last ones failed (%s)", pool.failure)
+        pool.close(cancel_pending=True)
+
+    def _hand_back(self, feed_ids: Sequence[int], *, quiet: bool = False) -> None:
+        """Release this App's leases on ``feed_ids`` (a poll that ended before storing
+        them). Should the database refuse, the ids are kept for the next poll to hand back
+        and this is logged (at info level when ``quiet``: the error that ended the poll is
+        being reported anyway); another daemon can take them once the leases expire."""
+        try:
+            self.store.release(feed_ids, self.owner)
+        except AggregatorError as e:
+            self._kept_leases.update(feed_ids)
+            log.log(
+                logging.INFO if quiet else logging.WARNING,
+                "could not hand back %d feeds (the next poll tries again): %s",
+                len(feed_ids),
+                e,
+            )
+
+    def _hand_back_kept_leases(self) -> None:
+        """Release the leases a poll could not hand back; raises ``StoreError`` while the
+        database still refuses (the poll then fails before claiming anything)."""
+        if self._kept_leases:
+            kept = sorted(self._kept_leases)
+            self.store.release(kept, self.owner)
+            self._kept_leases.difference_update(kept)
+            log.info("handed back %d feeds an earlier poll could not", len(kept))
 
     # --- feeds --------------------------------------------------------------------------
 

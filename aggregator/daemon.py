@@ -11,6 +11,13 @@ It must never busy-loop: after a cycle that polled nothing it sleeps at least
 ``IDLE_SLEEP``, whatever the store's ``next_due`` says (a due time it cannot claim, such
 as another daemon's lease ending this instant, or a clock that disagrees with the
 database's).
+
+It must outlive the database's bad hours: a cycle that fails with an ``AggregatorError``
+(the database unreachable, locked past its busy timeout, a disk that refuses writes) is
+one error line in the log (the traceback at debug level, ``-vv``), and the next cycle is
+tried after ``RETRY_SLEEP``, doubling after each failure in a row up to ``max_sleep``.
+The feeds that cycle held are handed back when the database lets it (see
+``App.update_due``). Anything else is a bug and ends the daemon.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: The least a daemon sleeps after a cycle that polled nothing (seconds).
 IDLE_SLEEP = 1.0
+#: The first wait after a failed cycle (seconds); it doubles with each failure in a row,
+#: up to the daemon's ``max_sleep``.
+RETRY_SLEEP = 5.0
 #: How often a daemon with a retention setting prunes old stories.
 PRUNE_EVERY = timedelta(days=1)
 
@@ -86,42 +96,68 @@ def run_daemon(
     stopper: Stopper | None = None,
     max_cycles: int | None = None,
     idle_sleep: float = IDLE_SLEEP,
+    retry_sleep: float = RETRY_SLEEP,
 ) -> int:
-    """Run until stopped; returns the number of cycles run. Sleeps until the next feed
-    is due, at most ``max_sleep`` and, after a cycle that polled nothing, at least
-    ``idle_sleep``; a stop signal ends the sleep, and the poll, at once."""
+    """Run until stopped; returns the number of cycles run (failed ones included). Sleeps
+    until the next feed is due, at most ``max_sleep`` and, after a cycle that polled
+    nothing, at least ``idle_sleep``; after a failed cycle, ``retry_sleep`` doubled for
+    each failure in a row before it (at most ``max_sleep``, at least ``idle_sleep``). A
+    stop signal ends the sleep, and the poll, at once."""
     stopper = stopper or Stopper()
     if threading.current_thread() is threading.main_thread():
         stopper.install()
     log.info("daemon started owner=%s", app.owner)
-    cycles = 0
+    cycles = failures = 0
     last_prune: datetime | None = None
     while not stopper.stopped:
-        updates = app.update_due(extract=extract, stop=stopper.event)
-        polled = 0
         try:
-            for _ in updates:
-                polled += 1
-                if stopper.stopped:
-                    break
-        finally:
-            updates.close()  # cancels the fetches, releases the leases of feeds not stored
+            polled = _cycle(app, extract, stopper)
+        except AggregatorError as e:
+            failures += 1
+            polled = 0
+            wait = max(idle_sleep, min(max_sleep, retry_sleep * 2 ** min(failures - 1, 20)))
+            log.error("poll cycle failed (trying again in %.0fs): %s", wait, e)
+            log.debug("traceback of the failed poll cycle", exc_info=e)
+        else:
+            if failures:
+                log.warning("poll cycle succeeded again after %d failed", failures)
+            failures = 0
         cycles += 1
         retention = app.settings.retention
         due = last_prune is None or app.now() - last_prune >= PRUNE_EVERY
-        if retention is not None and due and not stopper.stopped:
+        if retention is not None and due and not failures and not stopper.stopped:
             last_prune = app.now()
             _prune(app, retention)
         if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
             break
-        wait = seconds_until(app.next_due(), app.now(), max_sleep)
-        if not polled:
-            wait = max(wait, idle_sleep)
+        if not failures:
+            try:
+                wait = seconds_until(app.next_due(), app.now(), max_sleep)
+            except AggregatorError as e:  # the database went away after the cycle
+                failures = 1
+                wait = max(idle_sleep, min(max_sleep, retry_sleep))
+                log.error("reading the next due time failed (trying again in %.0fs): %s", wait, e)
+            if not polled:
+                wait = max(wait, idle_sleep)
         if wait > 0:
-            log.info("sleeping %.0fs until the next feed is due", wait)
+            log.info("sleeping %.0fs until the next %s", wait, "try" if failures else "feed is due")
             stopper.event.wait(wait)
     log.info("daemon stopped%s", f" by signal {stopper.signal}" if stopper.signal else "")
     return cycles
+
+
+def _cycle(app: App, extract: bool, stopper: Stopper) -> int:
+    """One poll of the due feeds; returns how many were polled."""
+    updates = app.update_due(extract=extract, stop=stopper.event)
+    polled = 0
+    try:
+        for _ in updates:
+            polled += 1
+            if stopper.stopped:
+                break
+    finally:
+        updates.close()  # cancels the fetches, releases the leases of feeds not stored
+    return polled
 
 
 def _prune(app: App, retention: timedelta) -> None:

@@ -27,7 +27,9 @@ SystemExit or a cancelled fetch) propagates.
 
 A poll that ends before its feeds are stored (``stop`` set, an exception, a consumer
 that closes the generator) cancels its tasks on the event loop and waits briefly for them
-to unwind there, then releases the leases of the feeds it did not store.
+to unwind there, then releases the leases of the feeds it did not store. When the
+database refuses that too (it is gone), the App keeps their ids and the next poll hands
+them back before it claims anything.
 """
 
 from __future__ import annotations
@@ -137,6 +139,11 @@ class Poller:
         app = self.app
         extract = app.settings.extract if extract is None else extract
         app._start_fetcher()  # built on the loop thread while this one claims
+        # Before claiming anything: a pool that failed last time is replaced, and the
+        # leases a poll could not hand back (the database was gone) are handed back now;
+        # otherwise this process would keep those feeds from itself until they expire.
+        app._replace_failed_pool()
+        app._hand_back_kept_leases()
         # Feeds are leased a chunk at a time, as the poll makes room, not all at once:
         # fetching starts after the first chunk's claim (leasing 1,000 feeds took ~0.1 s,
         # a sixth of an all-304 poll); several daemons on one database share a large
@@ -322,6 +329,7 @@ class Poller:
 
         begin(feeds)
 
+        failed = False
         try:
             while True:
                 if stop is not None and stop.is_set():
@@ -380,13 +388,16 @@ class Poller:
                         f" error={res.error!r}" if res.error else "",
                     )
                     yield res
+        except Exception:
+            failed = True  # the caller reports it: handing back failing is not news
+            raise
         finally:
             if pending:  # stopped early (SIGTERM, an exception): hand the rest back
                 log.info("poll stopped with %d feeds not stored; handing them back", len(pending))
                 try:
                     self._cancel_tasks(loop)
                 finally:
-                    app.store.release(sorted(pending), app.owner)
+                    app._hand_back(sorted(pending), quiet=failed)
 
     def _submit(self, loop: _Loop, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
         """Run ``make()`` on the loop as one of this poll's tasks. The coroutine is made
@@ -644,13 +655,15 @@ class Poller:
         debug level, ``-vv``) and the message on the feed, so that a bug stays visible
         without burying a poll's output in tracebacks; it stops only this feed. Its stories
         were not stored: the store writes a feed in one transaction, rolled back by the
-        exception."""
+        exception. Logged once the check is built: when building it fails too (it reads
+        the store), the database is the problem, reported by whoever gets that error."""
+        detail = str(error).strip().splitlines()
+        message = f"{what}: {type(error).__name__}" + (f": {detail[0]}" if detail else "")
+        check = self._error_check(feed, FeedError(feed.url, message[:500]), t0)
         shown = display_url(feed.url)
         log.error("feed update feed=%s failed: %s: %s", shown, what, type(error).__name__)
         log.debug("traceback of the failed update of %s", shown, exc_info=error)
-        detail = str(error).strip().splitlines()
-        message = f"{what}: {type(error).__name__}" + (f": {detail[0]}" if detail else "")
-        return self._error_check(feed, FeedError(feed.url, message[:500]), t0)
+        return check
 
     def _save_checks(
         self, quick: Sequence[tuple[Feed, FeedCheck]], started: dict[int, float]

@@ -153,6 +153,13 @@ class WorkerPool:
         self._wake_w.close()
 
     @property
+    def failure(self) -> BaseException | None:
+        """What stopped the pool for good (every submit then raises), or None. Such a
+        pool is not repaired; its owner closes it and starts another."""
+        with self._lock:
+            return self._failure
+
+    @property
     def pids(self) -> tuple[int, ...]:
         """Process ids of the current workers (after ``close``: of the last ones)."""
         return tuple(w.pid for w in list(self._workers))
@@ -191,7 +198,9 @@ class WorkerPool:
                         self._workers[index] = self._replace_idle(self._workers[index])
                 self._expire()
         except BaseException as e:  # a bug here must not leave callers waiting forever
-            log.exception("worker pool dispatcher failed")
+            # one line; the traceback at debug level (the tasks' callers report it too)
+            log.error("worker pool failed: %s", e)
+            log.debug("traceback of the worker pool's failure", exc_info=e)
             self._fail_everything(e)
         finally:
             self._stop_workers()

@@ -82,10 +82,20 @@ def _sqlite_engine(url: str) -> Engine:
             f"{url!r} is an in-memory database and nothing in it would be kept; "
             "use sqlite:////abs/path.db"
         )
+    # How long a write waits for another process's write lock before "database is
+    # locked": ``?timeout=SECONDS`` in the URL, as pysqlite names it (it was ignored).
+    busy_ms = SQLITE_BUSY_TIMEOUT_MS
+    if "timeout" in parsed.query:
+        try:
+            busy_ms = round(float(str(parsed.query["timeout"])) * 1000)
+        except ValueError:
+            busy_ms = -1
+        if not 0 <= busy_ms < 2**31:
+            raise StoreError(f"{url!r}: timeout must be a number of seconds, 0 or more")
     if not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        parsed, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False}
     )
 
     @event.listens_for(engine, "connect")
@@ -96,7 +106,7 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()

@@ -1,0 +1,181 @@
+"""The daemon outlives SQLite's bad hours: another process holding the write lock past
+the busy timeout, and a disk that refuses writes for a while.
+
+Both are real: a second process holds ``BEGIN IMMEDIATE`` on the file; the daemon
+process's file-size limit (``RLIMIT_FSIZE``, set from outside with ``prlimit``) makes its
+writes past the database's current size fail as a full disk does (``disk I/O error``),
+and lifting the limit is the disk getting space again."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.daemon import Stopper, run_daemon
+from aggregator.errors import StoreError
+from aggregator.store import open_store
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Resilience</title>
+<link>http://example.org/</link><item><title>Registry operators meet</title>
+<link>http://example.org/a</link><guid>a</guid><description>Operators met to discuss
+DNSSEC key rollovers.</description></item></channel></rss>"""
+
+
+def wait_for(what: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_busy_timeout_comes_from_the_url(tmp_path: Path) -> None:
+    db = (tmp_path / "a.db").as_posix()
+    for url, ms in ((f"sqlite:///{db}", 30_000), (f"sqlite:///{db}?timeout=0.25", 250)):
+        store = open_store(url)
+        try:
+            with store.engine.connect() as c:
+                assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == ms
+        finally:
+            store.close()
+    with pytest.raises(StoreError, match="timeout must be a number of seconds"):
+        open_store(f"sqlite:///{db}?timeout=soon")
+
+
+def test_a_daemon_outlives_a_write_lock_held_past_the_busy_timeout(
+    tmp_path: Path, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = server.route("/f.xml", body=RSS)
+    db = tmp_path / "data" / "aggregator.db"
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{db.as_posix()}?timeout=0.3",
+        allow_private_addresses=True,
+        extract=False,
+    )
+    cycles: list[int] = []
+    stopper = Stopper()
+    daemon: threading.Thread | None = None
+    holder: subprocess.Popen[str] | None = None
+    try:
+        with make_app(s) as app:
+            app.add_feed(url, discover=False)
+            holder = subprocess.Popen(  # another process, in the middle of a long write
+                [
+                    sys.executable,
+                    "-c",
+                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None)"
+                    "; c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+                    str(db),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            caplog.set_level(logging.DEBUG, logger="aggregator")
+            daemon = threading.Thread(
+                target=lambda: cycles.append(
+                    run_daemon(app, stopper=stopper, max_sleep=0.5, idle_sleep=0.1, retry_sleep=0.2)
+                )
+            )
+            daemon.start()
+            wait_for(lambda: "database is locked" in caplog.text)
+            time.sleep(1.0)  # a few more tries while the lock is held
+            assert daemon.is_alive()
+            assert not server.requests_for("/f.xml")
+            holder.communicate("", timeout=10)  # the other process commits and ends
+            wait_for(lambda: app.feeds()[0].stories == 1)
+            stopper.event.set()
+            daemon.join(timeout=10)
+            (feed,) = app.feeds()
+            assert (feed.status, feed.error_count) == ("active", 0)
+    finally:
+        stopper.event.set()
+        if daemon is not None:
+            daemon.join(timeout=10)
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+            holder.communicate()
+    assert cycles and cycles[0] >= 3
+    failures = [r for r in caplog.records if "poll cycle failed" in r.getMessage()]
+    # about one try per 0.2 s doubling to 0.5 s: no busy loop; each one line, no traceback
+    assert 2 <= len(failures) <= 8, [r.getMessage() for r in failures]
+    for r in failures:
+        assert r.levelno == logging.ERROR and r.exc_info is None
+        assert r.getMessage().endswith("database is locked")
+    assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="Linux only")
+def test_a_real_daemon_outlives_a_disk_that_refuses_writes(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    import resource
+
+    slow = server.route("/slow.xml", body=RSS, delay=1.0)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {slow}\n")
+    env = {
+        **os.environ,
+        "AGGREGATOR_DATA_DIR": str(tmp_path / "data"),
+        "AGGREGATOR_FEEDS": str(feeds),
+        "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1",
+    }
+    env.pop("AGGREGATOR_DATABASE_URL", None)
+    db = tmp_path / "data" / "aggregator.db"
+
+    def feed_row() -> tuple[object, ...]:
+        with sqlite3.connect(db) as c:
+            row = c.execute("SELECT lease_owner, status, error_count FROM feed").fetchone()
+            n = c.execute("SELECT count(*) FROM story").fetchone()[0]
+        return (*row, n)
+
+    proc = subprocess.Popen(  # default log level: what an operator sees
+        [sys.executable, "-m", "aggregator", "daemon", "--no-extract", "--max-sleep", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the feed is being fetched when the disk fills: its outcome cannot be written,
+        # nor its error, nor its lease released
+        wait_for(lambda: server.in_flight == 1)
+        soft, hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (4096, hard))
+        time.sleep(2.0)  # a few tries against the full disk
+        assert proc.poll() is None, proc.communicate()[1]
+        lease_owner, *_ = feed_row()
+        assert lease_owner is not None  # kept: the daemon could not hand it back
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (soft, hard))  # space again
+        # handed back and polled again at once, not after the 15-minute lease
+        wait_for(lambda: feed_row() == (None, "active", 0, 1), timeout=15)
+        assert len(server.requests_for("/slow.xml")) == 2
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    failed = [line for line in lines if "poll cycle failed" in line]
+    assert 1 <= len(failed) <= 4 and all("disk I/O error" in line for line in failed), err
+    assert any("poll cycle succeeded again" in line for line in lines), err
+    assert "Traceback" not in err
+    assert all(re.match(r"\d{4}-\d\d-\d\d ", line) for line in lines), err
