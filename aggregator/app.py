@@ -528,7 +528,9 @@ class App:
                 f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
             )
         stories = self.stories(query)
-        name = title or _export_title(query)
+        # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
+        topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
+        name = title or _export_title(replace(query, topics=topics))
         return render(stories, fmt, title=name, self_url=self_url, updated=self.now())
 
 

@@ -75,3 +75,9 @@ def test_stories_sharing_a_link_keep_unique_entry_ids(app: App, server: LocalSer
         (urns[0], "false"),
         (urns[1], "false"),
     ]
+
+
+def test_an_export_is_titled_with_the_taxonomys_spelling_of_its_topic(app: App) -> None:
+    """`?topic=dns` (topics match case-insensitively) titled the feed "aggregator — dns"."""
+    doc = json.loads(app.export(StoryQuery(topics=("dns", "domain names")), "json"))
+    assert doc["title"] == "aggregator — DNS + Domain Names"
