@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .config import check_feed_url, feed_key
 from .credentials import display_url
@@ -149,9 +149,10 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
     links = _alternates(page.body, page.final_url)
     main = [u for u, comments in links if not comments]
     if main:
-        return Discovery(url=main[0], found_from=url, seen_as=(main[0],))
+        found = _logged_in(main[0], url)
+        return Discovery(url=found, found_from=url, seen_as=(found,))
     tried: list[str] = []
-    for candidate in _probe_urls(page.final_url):
+    for candidate in (_logged_in(u, url) for u in _probe_urls(page.final_url)):
         tried.append(urlsplit(candidate).path)
         try:
             result = fetch_page(candidate)
@@ -162,15 +163,42 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
         if _looks_like_feed(result.body, result.content_type):
             return Discovery(url=candidate, found_from=url, seen_as=_seen(candidate, result))
     if links:
-        return Discovery(url=links[0][0], found_from=url, seen_as=(links[0][0],))
+        found = _logged_in(links[0][0], url)
+        return Discovery(url=found, found_from=url, seen_as=(found,))
     raise ConfigError(
         f"{display_url(url)} is an HTML page that links to no feed "
         f"(and none of {', '.join(tried)} answered with one)"
     )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _logged_in(candidate: str, given: str) -> str:
+    """``candidate`` (a URL found from the page ``given``, which the fetcher reports
+    without credentials) with the credentials ``given`` carries, when it is where the
+    fetcher sends them: the same origin, or its upgrade from http to https. A private
+    site's feed needs the site's login; another host never gets it."""
+    g, c = urlsplit(given), urlsplit(candidate)
+    if "@" not in g.netloc or "@" in c.netloc:
+        return candidate
+    try:
+        g_port = g.port or _DEFAULT_PORTS.get(g.scheme.lower())
+        c_port = c.port or _DEFAULT_PORTS.get(c.scheme.lower())
+    except ValueError:
+        return candidate
+    scheme = (g.scheme.lower(), c.scheme.lower())
+    same = scheme[0] == scheme[1] and g_port == c_port
+    upgrade = scheme == ("http", "https") and (g_port, c_port) == (80, 443)
+    if c.hostname != g.hostname or not (same or upgrade):
+        return candidate
+    userinfo = g.netloc.rpartition("@")[0]
+    return urlunsplit(c._replace(netloc=f"{userinfo}@{c.netloc}"))
+
+
 def _seen(url: str, result: FetchResult) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(u for u in (url, result.permanent_redirect, result.final_url) if u))
+    final = _logged_in(result.final_url, url)  # credentials make it another feed (feed_key)
+    return tuple(dict.fromkeys(u for u in (url, result.permanent_redirect, final) if u))
 
 
 def known_feed(urls: Iterable[str], feeds: Sequence[Feed]) -> Feed | None:

@@ -120,7 +120,7 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
             str(r.updated),
             str(r.extracted),
             str(r.ms),
-            Text(r.error or f"next {_ago(r.next_check)}"),
+            Text(for_terminal(r.error) if r.error else f"next {_ago(r.next_check)}"),
         )
     out.print(t)
     failed = [r for r in results if r.status == "error"]
@@ -186,9 +186,9 @@ def poll(
         elif quiet:
             for r in results:
                 if r.status == "error":
+                    why = for_terminal(r.error or "")  # may quote a server
                     err.print(
-                        f"[red]failed[/] {esc(display_url(r.url))}: {esc(r.error or '')}",
-                        highlight=False,
+                        f"[red]failed[/] {esc(display_url(r.url))}: {esc(why)}", highlight=False
                     )
         else:
             if results:
@@ -300,7 +300,7 @@ def show(
     if summary:
         out.print("\n" + summary, highlight=False, markup=False)
     status = s.extraction_status + (f": {s.extraction_error}" if s.extraction_error else "")
-    out.print(f"\n[dim]full text: {esc(status)}[/]")
+    out.print(f"\n[dim]full text: {esc(for_terminal(status))}[/]")  # may quote a server
     if s.full_text:
         out.print(for_terminal(one_line(s.full_text, 1200)), highlight=False, markup=False)
     if others:
@@ -386,10 +386,10 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
         ]
         if compact:
             if f.last_error:
-                name.append("\n" + f.last_error, style="yellow")
+                name.append("\n" + for_terminal(f.last_error), style="yellow")
             t.add_row(name, *cells)
         else:
-            t.add_row(name, *cells, Text(f.last_error or ""))
+            t.add_row(name, *cells, Text(for_terminal(f.last_error or "")))
     return t
 
 
@@ -419,11 +419,13 @@ def feeds_add(
                     url, name=name if len(urls) == 1 else None, discover=not no_discover
                 )
             except AggregatorError as e:
-                err.print(f"[red]not added[/] {esc(url)}: {esc(str(e))}", highlight=False)
+                why = for_terminal(str(e))  # may quote a server
+                err.print(f"[red]not added[/] {esc(display_url(url))}: {esc(why)}", highlight=False)
                 failed += 1
                 continue
             what = "added" if added.created else "already present"
-            via = f" (found on {added.discovered_from})" if added.discovered_from else ""
+            found_on = added.discovered_from
+            via = f" (found on {display_url(found_on)})" if found_on else ""
             out.print(f"{what}: {display_url(added.feed.url)}{via}", highlight=False)
     if failed == len(urls):
         raise typer.Exit(2)

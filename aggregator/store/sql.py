@@ -33,6 +33,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
 from ..config import feed_key
+from ..credentials import without_credentials
 from ..dedupe import scheme_twin
 from ..errors import ConfigError, NotFoundError, StoreError
 from ..types import (
@@ -145,7 +146,7 @@ def _archived_story(r: LabelArchiveRow) -> Story:
     return Story(
         id=-r.id,
         feed_id=0,
-        feed_url=r.feed_url,
+        feed_url=without_credentials(r.feed_url),
         feed_title=None,
         key=f"archived:{r.id}",
         guid=None,
@@ -296,7 +297,9 @@ class SqlStore:
         interval, enabled). A feed is found by its URL or by the URL it was subscribed
         under before a permanent redirect was adopted, else as the same feed spelled
         differently (``config.feed_key``: http or https, host case, a trailing slash),
-        which then takes the source's spelling, as the user has edited the URL. Only the
+        which then takes the source's spelling, as the user has edited the URL (a feed a
+        redirect moved keeps its URL: the spelling becomes the one it was subscribed
+        under, which is matched by its key too, so it is not added again). Only the
         user's settings are compared: the 30-day rule's ``disabled`` status stays until
         the file turns the feed from ``enabled: false`` to true or ``feeds enable`` is
         run."""
@@ -304,17 +307,25 @@ class SqlStore:
         with self._write() as s:
             rows: dict[str, FeedRow] = {}
             by_key: dict[str, FeedRow] = {}
-            for r in s.exec(mselect(FeedRow)):
+            stored = list(s.exec(mselect(FeedRow)))
+            for r in stored:
                 rows[r.url] = r
                 if r.source_url:
                     rows.setdefault(r.source_url, r)
                 by_key.setdefault(feed_key(r.url), r)
+            for r in stored:  # the subscribed URL respelled, after a redirect moved the feed
+                if r.source_url:
+                    by_key.setdefault(feed_key(r.source_url), r)
             for src in sources:
                 row = rows.get(src.url)
+                updated = False  # counted once, respelled or with new settings or both
                 if row is None and (row := by_key.get(feed_key(src.url))) is not None:
                     rows[src.url] = row
-                    row.url = src.url
-                    changed += 1
+                    if row.source_url:  # url is where a redirect moved it: it stays there
+                        row.source_url = src.url
+                    else:
+                        row.url = src.url
+                    updated = True
                 interval_s = int(src.interval.total_seconds()) if src.interval else None
                 if row is None:
                     rows[src.url] = row = new_feed_row(src, now)
@@ -326,7 +337,8 @@ class SqlStore:
                     if src.enabled and not row.enabled:
                         _reactivate(row, now)
                     row.name, row.topics, row.interval_s, row.enabled = new
-                    changed += 1
+                    updated = True
+                changed += updated
         return added, changed
 
     def enable_feed(self, ref: int | str, now: datetime) -> Feed:
@@ -364,7 +376,7 @@ class SqlStore:
                 st = ls.story
                 s.add(
                     LabelArchiveRow(
-                        feed_url=row.url,
+                        feed_url=without_credentials(row.url),  # kept forever: no password
                         link=st.link,
                         title=st.title,
                         summary=st.summary,
@@ -445,6 +457,18 @@ class SqlStore:
         for chunk in chunks(candidates, batch):
             with self._write() as s:
                 conn = s.connection()
+                # PostgreSQL: lock the rows before looking for labels, in a statement of
+                # its own. A label given meanwhile holds a key-share lock on its story
+                # until it commits; the check below, a later statement, then sees it (a
+                # check in the DELETE itself would not, and the cascade would delete the
+                # label). A label given after this waits and then finds no story.
+                # (SQLite: the write transaction excludes every other writer already.)
+                conn.execute(
+                    select(_STORY.c.id)
+                    .where(_STORY.c.id.in_(chunk))
+                    .order_by(_STORY.c.id)
+                    .with_for_update()
+                )
                 gone = conn.execute(
                     select(_STORY.c.id, _STORY.c.cluster_id).where(
                         _STORY.c.id.in_(chunk),
@@ -971,6 +995,16 @@ class SqlStore:
                     missing = [t for t in query.topics if t.lower() not in known]
                     raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
                 topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
+            feed_ids: list[int] = []
+            if query.feed:
+                # A feed by its URL as stories and `feeds list` show it: the password
+                # (bare, ``***`` or any other) makes no difference, so none can be tested.
+                wanted = without_credentials(query.feed)
+                feed_ids = [
+                    int(i)
+                    for i, url in s.execute(select(FC.id, FC.url))
+                    if without_credentials(url) == wanted
+                ]
 
             def matches(story: Any, feed: Any) -> list[Any]:
                 conds: list[Any] = [
@@ -981,7 +1015,7 @@ class SqlStore:
                     needle = f"%{query.feed.lower()}%"
                     conds.append(
                         or_(
-                            feed.c.url == query.feed,
+                            feed.c.id.in_(feed_ids),
                             func.lower(feed.c.name).like(needle),
                             func.lower(feed.c.title).like(needle),
                         )
