@@ -206,3 +206,18 @@ def test_the_daemon_prunes_after_its_first_cycle_then_daily(
         app.now = later  # type: ignore[method-assign]
         run_daemon(app, stopper=Stopper(), max_cycles=4, max_sleep=0.01, idle_sleep=0)
         assert sum(r.getMessage().startswith("pruned") for r in caplog.records) >= 2
+
+
+@pytest.mark.postgres
+def test_vacuum_on_postgresql_says_autovacuum_does_it(
+    pg_url: str,
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGGREGATOR_DATABASE_URL", pg_url)
+    code, out, err = run(capsys, "prune", "--older-than", "1d", "--vacuum", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["vacuumed"] is False
+    code, out, err = run(capsys, "prune", "--older-than", "1d", "--vacuum")
+    assert code == 0 and "autovacuum" in out, err

@@ -54,7 +54,9 @@ def prune(
         keep_n = a.settings.keep_per_feed if keep is None else keep
         deleted = a.prune(span, keep_per_feed=keep_n, dry_run=dry_run)
         remaining = a.store.story_count()
-        if vacuum and not dry_run:
+        # PostgreSQL's autovacuum gives the space back itself; only SQLite is compacted.
+        vacuumed = vacuum and not dry_run and a.settings.sqlite_path is not None
+        if vacuumed:
             a.compact()
     if fmt == PollFmt.json:
         emit_json(
@@ -64,7 +66,7 @@ def prune(
                 "remaining": remaining,
                 "older_than_days": round(span.total_seconds() / 86400, 3),
                 "kept_per_feed": keep_n,
-                "vacuumed": vacuum and not dry_run,
+                "vacuumed": vacuumed,
             }
         )
         return
@@ -73,6 +75,11 @@ def prune(
         f"{verb} {deleted:,} stories first seen and dated over {describe_span(span)} ago "
         f"(each feed's newest {keep_n:,} and every labelled story kept); "
         f"{remaining:,} stories {'now ' if not dry_run else ''}stored"
-        + ("; database compacted" if vacuum and not dry_run else ""),
+        + ("; database compacted" if vacuumed else "")
+        + (
+            "; PostgreSQL's autovacuum reclaims the space"
+            if vacuum and not dry_run and not vacuumed
+            else ""
+        ),
         highlight=False,
     )
