@@ -145,6 +145,12 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
     except FetchError as e:
         raise ConfigError(f"cannot add {display_url(url)}: {e.message}") from e
     if not looks_like_html(page.body, page.content_type):
+        if not _looks_like_feed(page.body, page.content_type, whole=True):
+            # A JSON API, a PDF, an image: subscribed, it would fail at every poll.
+            kind = (page.content_type or "no content type").split(";")[0].strip()
+            raise ConfigError(
+                f"{display_url(url)} answers with neither a feed nor a web page ({kind})"
+            )
         return Discovery(url=url, seen_as=_seen(url, page))
     links = _alternates(page.body, page.final_url)
     main = [u for u, comments in links if not comments]
@@ -234,10 +240,16 @@ def looks_like_html(body: bytes, content_type: str | None) -> bool:
     return mime in ("text/html", "application/xhtml+xml")
 
 
-def _looks_like_feed(body: bytes, content_type: str | None) -> bool:
+def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = False) -> bool:
     """True for an RSS, Atom, RDF or JSON Feed document (a probe's answer is only taken
-    when it is one: many sites answer /feed with their home page or a soft 404)."""
+    when it is one: many sites answer /feed with their home page or a soft 404). A JSON
+    Feed names its version in its first 4 KiB as publishers write it; ``whole`` looks
+    through the whole body (the URL the user gave, not a guess)."""
     head = body[:4096].removeprefix(b"\xef\xbb\xbf")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):  # UTF-16 XML
+        big = head.startswith((b"\xfe\xff", b"\x00<"))
+        text = head.decode("utf-16-be" if big else "utf-16-le", "ignore").lstrip("\ufeff")
+        head = text.encode("utf-8")
     match = _PROLOG.match(head)
     start = head[match.end() if match else 0 :].lower()
     if start.startswith(b"<!doctype"):  # RSS 0.91's DTD
@@ -245,4 +257,4 @@ def _looks_like_feed(body: bytes, content_type: str | None) -> bool:
         start = start[after + 1 :].lstrip() if after >= 0 else b""
     if start.startswith((b"<rss", b"<feed", b"<rdf")):
         return True
-    return start.startswith(b"{") and b"jsonfeed.org/version" in start
+    return start.startswith(b"{") and b"jsonfeed.org/version" in (body if whole else start)

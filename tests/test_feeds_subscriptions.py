@@ -409,3 +409,23 @@ def test_feeds_add_through_the_cli(
         server.url("/blog/feed/"),
         server.url("/plain/index.xml"),
     ]
+
+
+def test_feeds_add_refuses_what_is_neither_a_feed_nor_a_page(server: LocalServer) -> None:
+    """A JSON API or a PDF was subscribed and then failed at every poll."""
+    api = server.route("/api/v1/items", body=b'{"items": [1, 2]}', content_type="application/json")
+    pdf = server.route("/report.pdf", body=b"%PDF-1.7\n...", content_type="application/pdf")
+    for url, kind in ((api, "application/json"), (pdf, "application/pdf")):
+        with pytest.raises(ConfigError, match=rf"neither a feed nor a web page \({kind}\)"):
+            find_feed(url, fetcher_for(server))
+    # feeds that are feeds still are, whatever they are labelled
+    late = b'{"title": "T", "items": [' + b'{"id": "x"},' * 400 + b'{"id": "y"}],'
+    late += b' "version": "https://jsonfeed.org/version/1.1"}'
+    utf16 = '<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel/></rss>'
+    for path, body, ctype in (
+        ("/late.json", late, "application/json"),
+        ("/utf16.xml", "\ufeff".encode("utf-16-le") + utf16.encode("utf-16-le"), "text/xml"),
+        ("/feed.rss", RSS, "application/octet-stream"),
+    ):
+        url = server.route(path, body=body, content_type=ctype)
+        assert find_feed(url, fetcher_for(server)).url == url
