@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from httpserver import LocalServer, closed_port
 from sqlalchemy import create_engine, text
+from test_poll_containment import sql
 
 from aggregator.app import make_app
 from aggregator.config import Settings
@@ -108,17 +109,6 @@ def through(pg_url: str, f: Forwarder) -> str:
     return re.sub(r"@127\.0\.0\.1:5432/", f"@127.0.0.1:{f.port}/", pg_url)
 
 
-def admin_sql(pg_url: str, statement: str) -> list[tuple[object, ...]]:
-    """Run one statement on the test database directly (not through the forwarder)."""
-    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as c:
-            res = c.execute(text(statement))
-            return [tuple(r) for r in res] if res.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def terminate_backends(pg_url: str) -> int:
     name = pg_url.rsplit("/", 1)[1]
     engine = create_engine(pg_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
@@ -193,14 +183,14 @@ def test_feeds_a_failed_poll_could_not_hand_back_are_polled_once_it_is_back(
         cut.join()
         # the fetch was done, nothing stored, the lease still the poll's
         assert len(server.requests_for("/slow.xml")) == 1
-        assert admin_sql(pg_url, "SELECT lease_owner, last_check FROM feed") == [(app.owner, None)]
+        assert sql(pg_url, "SELECT lease_owner, last_check FROM feed") == [(app.owner, None)]
 
         with pytest.raises(StoreError):  # still gone: the next poll fails at once
             list(app.update_due())
         forwarder.restore()
         results = list(app.update_due())
         assert [(r.url, r.status) for r in results] == [(slow, "ok")]
-        assert admin_sql(pg_url, "SELECT lease_owner, status FROM feed") == [(None, "active")]
+        assert sql(pg_url, "SELECT lease_owner, status FROM feed") == [(None, "active")]
         assert app.feeds()[0].stories == 1
 
 
@@ -226,8 +216,8 @@ def test_feeds_a_failed_poll_could_not_hand_back_are_handed_back_on_closing(
             list(app.update_due())
         cut.join()
         forwarder.restore()
-        assert admin_sql(pg_url, "SELECT lease_owner FROM feed") == [(app.owner,)]
-    assert admin_sql(pg_url, "SELECT lease_owner FROM feed") == [(None,)]
+        assert sql(pg_url, "SELECT lease_owner FROM feed") == [(app.owner,)]
+    assert sql(pg_url, "SELECT lease_owner FROM feed") == [(None,)]
 
 
 def daemon_env(tmp_path: Path, url: str, feeds: list[str]) -> dict[str, str]:
@@ -256,14 +246,14 @@ def test_a_real_daemon_outlives_a_postgres_outage(
         text=True,
     )
     try:
-        wait_for(lambda: admin_sql(pg_url, "SELECT count(*) FROM story") == [(1,)])
+        wait_for(lambda: sql(pg_url, "SELECT count(*) FROM story") == [(1,)])
         forwarder.cut()
         time.sleep(2.5)  # a few wake-ups against a database that is not there
         assert proc.poll() is None, proc.communicate()[1]
-        admin_sql(pg_url, "UPDATE feed SET next_check = now() - interval '1 second'")
+        sql(pg_url, "UPDATE feed SET next_check = now() - interval '1 second'")
         forwarder.restore()
         wait_for(lambda: len(server.requests_for("/f.xml")) == 2)  # polled again
-        wait_for(lambda: admin_sql(pg_url, "SELECT lease_owner FROM feed") == [(None,)])
+        wait_for(lambda: sql(pg_url, "SELECT lease_owner FROM feed") == [(None,)])
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
     finally:
@@ -323,9 +313,7 @@ def test_a_poll_that_loses_its_database_says_so_and_the_next_poll_takes_its_feed
     (line,) = err.strip().splitlines()  # one line, no traceback
     assert line.startswith("error: connection failed") and "refused" in line, err
     # the dead process's lease is handed back by the next poll on this host
-    assert admin_sql(pg_url, "SELECT lease_owner IS NOT NULL, last_check FROM feed") == [
-        (True, None)
-    ]
+    assert sql(pg_url, "SELECT lease_owner IS NOT NULL, last_check FROM feed") == [(True, None)]
     forwarder.restore()
     done = subprocess.run(poll, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

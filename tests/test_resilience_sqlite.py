@@ -17,11 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from test_resilience_postgres import wait_for
 
 from aggregator.app import make_app
 from aggregator.config import Settings
@@ -33,13 +33,6 @@ RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Resilience</ti
 <link>http://example.org/</link><item><title>Registry operators meet</title>
 <link>http://example.org/a</link><guid>a</guid><description>Operators met to discuss
 DNSSEC key rollovers.</description></item></channel></rss>"""
-
-
-def wait_for(what: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_the_busy_timeout_comes_from_the_url(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer, Request
+from test_resilience_postgres import wait_for
 from test_update import Clock
 
 from aggregator.app import make_app
@@ -53,13 +53,6 @@ def workers() -> set[int]:
         if ppid == os.getpid() and b"aggregator.workers" in cmdline and " Z " not in stat:
             found.add(int(entry))
     return found
-
-
-def wait_for(what: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def kill_all(pids: set[int], then: int) -> set[int]:
