@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import schedule
-from .config import Settings, check_feed_url, load_feeds
+from .config import FeedList, Settings, check_feed_url, feed_key, load_feeds
 from .errors import (
     AggregatorError,
     ConfigError,
@@ -326,6 +326,31 @@ class App:
         path = path or self.settings.feeds_path
         sources = load_feeds(path)
         return self.store.upsert_feeds(sources, self.now())
+
+    def import_feeds(self, listing: FeedList) -> tuple[int, int]:
+        """Add or update the feeds of an imported list; returns (added, updated). A feed
+        already here under another spelling keeps its stored URL; one from OPML, which
+        has no interval or enabled, keeps those (and its name and topics when the file
+        gives none)."""
+        existing = {feed_key(f.url): f for f in self.feeds()}
+        sources = []
+        for src in listing.sources:
+            known = existing.get(feed_key(src.url))
+            if known is not None:
+                src = replace(src, url=known.url)
+                if listing.kind == "opml":
+                    src = replace(
+                        src,
+                        name=src.name or known.name,
+                        topics=src.topics or known.topics,
+                        interval=known.interval,
+                        enabled=known.enabled,
+                    )
+            sources.append(src)
+        return self.store.upsert_feeds(sources, self.now())
+
+    def story_count(self) -> int:
+        return self.store.story_count()
 
     def sync_topics(self) -> None:
         self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -487,29 +486,14 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yam
     trailing slash) is updated, not added twice. Prints what was added, updated, left
     unchanged and skipped, with each skipped entry and why.
     """
-    from ..config import feed_key, load_feed_list
+    from ..config import load_feed_list
 
     listing = load_feed_list(path)
     with open_app() as a:
-        existing = {feed_key(f.url): f for f in a.feeds()}
-        sources = []
-        for src in listing.sources:
-            known = existing.get(feed_key(src.url))
-            if known is not None:
-                src = replace(src, url=known.url)
-                if listing.kind == "opml":  # OPML has no interval or enabled: keep what is set here
-                    src = replace(
-                        src,
-                        name=src.name or known.name,
-                        topics=src.topics or known.topics,
-                        interval=known.interval,
-                        enabled=known.enabled,
-                    )
-            sources.append(src)
-        added, changed = a.store.upsert_feeds(sources, a.now())
+        added, changed = a.import_feeds(listing)
     for why in listing.skipped:
         err.print(f"[yellow]skipped[/] {esc(why)}", highlight=False)
-    same = len(sources) - added - changed
+    same = len(listing.sources) - added - changed
     out.print(
         f"{added} added, {changed} updated, {same} unchanged, {len(listing.skipped)} skipped",
         highlight=False,

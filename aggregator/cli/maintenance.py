@@ -53,7 +53,7 @@ def prune(
     with open_app() as a:
         keep_n = a.settings.keep_per_feed if keep is None else keep
         deleted = a.prune(span, keep_per_feed=keep_n, dry_run=dry_run)
-        remaining = a.store.story_count()
+        remaining = a.story_count()
         # PostgreSQL's autovacuum gives the space back itself; only SQLite is compacted.
         vacuumed = vacuum and not dry_run and a.settings.sqlite_path is not None
         if vacuumed:
