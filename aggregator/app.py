@@ -522,8 +522,9 @@ class App:
         self, older_than: timedelta, *, keep_per_feed: int | None = None, dry_run: bool = False
     ) -> int:
         """Delete stories first seen and dated more than ``older_than`` ago, except each
-        feed's newest ``keep_per_feed`` (default: the setting) and every labelled story;
-        returns how many were (or would be) deleted."""
+        feed's newest ``keep_per_feed`` (default: the setting), what each feed's latest
+        document lists and every labelled story; returns how many were (or would be)
+        deleted."""
         keep = self.settings.keep_per_feed if keep_per_feed is None else keep_per_feed
         if keep < 0:
             raise ConfigError("--keep must be 0 or more")

@@ -59,6 +59,7 @@ __all__ = [
     "canonicalize_url",
     "content_hash",
     "hamming",
+    "listing_digest",
     "scheme_twin",
     "simhash",
     "story_drafts",
@@ -322,6 +323,14 @@ def content_hash(title: str, summary: str | None, content: str | None) -> str:
     sanitiser version re-serialising the same HTML) do not count as an edit."""
     material = "\x1f".join(_plain_text(part) for part in (title, summary or "", content or ""))
     return hashlib.sha1(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def listing_digest(key: str) -> str:
+    """A short, stable stand-in for a story key (16 hex digits of BLAKE2b): the store
+    remembers which keys a feed's latest document lists by these, so that pruning spares
+    the stories the document would otherwise bring back as new (a few hundred bytes per
+    feed instead of its full keys)."""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def _draft(key: str, entry: ParsedEntry, canonical_url: str | None, digest: str) -> StoryDraft:

@@ -52,6 +52,9 @@ class ParseOutcome:
     stories: list[Prepared]
     post_dates: list[datetime]  # the entries' published datetimes, for adaptive polling
     model_error: str | None = None
+    # dedupe.listing_digest of every entry's key, unchanged ones included: what the
+    # document lists, which pruning must spare
+    listed: tuple[str, ...] = ()
 
 
 _models: dict[tuple[str, str, float], Classifier | Scorer] = {}
@@ -118,11 +121,12 @@ def parse_job(
     already, unchanged: they are left out before any of that per-story work (a feed that
     changed usually has one new item among dozens). ``now``: the app's clock, against which
     dates too far in the future are not trusted (see :func:`aggregator.parse.parse_feed`)."""
-    from .dedupe import simhash, story_drafts
+    from .dedupe import listing_digest, simhash, story_drafts
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
     drafts = story_drafts(parsed)
+    listed = tuple(listing_digest(d.key) for d in drafts)
     if known:
         drafts = [d for d in drafts if known.get(d.key) != d.content_hash]
     texts = []
@@ -151,6 +155,7 @@ def parse_job(
         stories=stories,
         post_dates=[e.published for e in parsed.entries if e.published],
         model_error=error,
+        listed=listed,
     )
 
 

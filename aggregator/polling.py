@@ -616,6 +616,7 @@ class Poller:
             site=parsed.feed.link,
             ms=_ms(t0),
         )
+        check = replace(check, listed=parsed.listed)
         if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
             check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
         try:

@@ -314,6 +314,8 @@ class FeedCheck:
     success: bool = False  # stamps last_success and keeps caching fields
     interval: timedelta | None = None  # the base interval chosen (before jitter)
     not_before: datetime | None = None  # the server's Retry-After, if it gave one
+    # dedupe.listing_digest of the keys the document lists (None: not parsed this time)
+    listed: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

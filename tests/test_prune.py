@@ -107,6 +107,84 @@ def test_a_story_labelled_while_pruning_runs_is_kept(store) -> None:  # type: ig
     assert [s.id for s in store.stories(StoryQuery(limit=None))] == [ids[3]]
 
 
+def test_listed_keys_survive_pruning_and_a_version_6_database_gets_them(store, db_url: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The store side on both backends: a check carrying the document's listing spares
+    those stories; a poll that did not parse (None) keeps the last listing. Migration 7
+    adds the column to a version-6 database, whose feeds have no listing yet (pruned as
+    before)."""
+    from sqlalchemy import text
+
+    from aggregator.dedupe import listing_digest
+    from aggregator.store import open_store
+
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    ids = {k: _save(store, a.id, k, at=OLD) for k in ("x", "y", "z")}
+    old_b = _save(store, b.id, "w", at=OLD)
+    listing = tuple(listing_digest(k) for k in ("v1:guid:x", "y"))  # x's key is "x"
+    store.save_update(check(a.id, at=NOW, listed=listing), [])
+    store.save_checks([check(a.id, at=NOW, outcome="not_modified", listed=None)])
+    before = NOW - timedelta(days=180)
+    assert store.prune_stories(before, 0) == 3  # x is not listed under its own key
+    assert {s.id for s in store.stories(StoryQuery(limit=None))} == {ids["y"]}
+    assert old_b not in {s.id for s in store.stories(StoryQuery(limit=None))}
+
+    with store.engine.begin() as c:  # turn it into a version-6 database
+        c.execute(text("DELETE FROM schema_version WHERE version = 7"))
+        c.execute(text("ALTER TABLE feed DROP COLUMN listed"))
+    store.close()
+    again = open_store(db_url)
+    try:
+        assert again.prune_stories(before, 0) == 1  # no listing: y goes too
+        again.save_update(check(a.id, at=NOW, listed=(listing_digest("k"),)), [])
+        assert again.prune_stories(before, 0) == 0
+    finally:
+        again.close()
+
+
+def _archive(*guids: str) -> bytes:
+    items = "".join(
+        f"<item><title>Story {g} about resolvers</title><guid>{g}</guid>"
+        f"<link>http://example.org/{g}</link>"
+        f"<pubDate>Mon, 0{i + 1} Sep 2025 08:00:00 GMT</pubDate></item>"
+        for i, g in enumerate(guids)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Archive</title>'
+        f"<link>http://example.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+def test_stories_the_feeds_document_still_lists_are_kept(tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
+    """A feed listing its whole archive (more items than --keep): pruning what it still
+    lists would bring those stories back as new at its next change, once per retention
+    period. What the latest document lists stays; what it dropped goes."""
+    from test_update import Clock
+
+    clock = Clock()
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
+    )
+    with make_app(s, now=clock) as app:
+        url = server.route("/archive", body=_archive("a", "b", "c", "d", "e"))
+        app.add_feed(url, discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True)] == [5]
+        clock.advance(days=400)
+        assert app.prune(timedelta(days=180), keep_per_feed=0) == 0
+
+        # the feed drops "a" and "b" and adds "f": only "a" and "b" may go
+        server.route("/archive", body=_archive("f", "c", "d", "e"))
+        assert [r.new for r in app.update_due(all_feeds=True)] == [1]
+        assert app.prune(timedelta(days=180), keep_per_feed=0) == 2
+        titles = sorted(s.title for s in app.stories(StoryQuery(limit=None)))
+        assert titles == [f"Story {g} about resolvers" for g in "cdef"]
+
+        # its next change brings nothing back
+        server.route("/archive", body=_archive("g", "f", "c", "d", "e"))
+        assert [r.new for r in app.update_due(all_feeds=True)] == [1]
+        assert app.store.story_count() == 5
+
+
 @pytest.mark.parametrize(
     ("text", "span"),
     [

@@ -42,9 +42,9 @@ def prune(
     ] = False,
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
 ) -> None:
-    """Delete old stories. Each feed's newest stories stay (its document still lists them;
-    deleted, they would come back as new), and so does every story you labelled: labels
-    are kept forever, and training reads them."""
+    """Delete old stories. What a feed's latest document still lists stays (deleted, it
+    would come back as new), as do each feed's newest stories and every story you
+    labelled: labels are kept forever, and training reads them."""
     span = parse_span(older_than, name="--older-than") if older_than else settings().retention
     if span is None:
         raise ConfigError(
@@ -73,7 +73,8 @@ def prune(
     verb = "would delete" if dry_run else "deleted"
     out.print(
         f"{verb} {deleted:,} stories first seen and dated over {describe_span(span)} ago "
-        f"(each feed's newest {keep_n:,} and every labelled story kept); "
+        f"(what feeds still list, each feed's newest {keep_n:,} and every labelled story "
+        "kept); "
         f"{remaining:,} stories {'now ' if not dry_run else ''}stored"
         + ("; database compacted" if vacuumed else "")
         + (

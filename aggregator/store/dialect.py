@@ -456,6 +456,12 @@ def _m6_recluster(conn: Connection, affected: list[int]) -> None:
         )
 
 
+def _m7_listed_keys(conn: Connection) -> None:
+    """``feed.listed``: which keys the latest document lists, which prune spares."""
+    if "listed" not in _columns(conn, "feed"):
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN listed TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -463,6 +469,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "SimHash scheme 2 fingerprints", _m4_simhash_v2),
     (5, "feed source URL and Retry-After, label archive", _m5_feeds_and_label_archive),
     (6, "repair rows written before session 7's fixes", _m6_repair_session7_rows),
+    (7, "the story keys each feed's latest document lists", _m7_listed_keys),
 ]
 
 

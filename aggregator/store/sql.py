@@ -34,7 +34,7 @@ from sqlmodel import select as mselect
 
 from ..config import feed_key
 from ..credentials import without_credentials
-from ..dedupe import scheme_twin
+from ..dedupe import listing_digest, scheme_twin
 from ..errors import ConfigError, NotFoundError, StoreError
 from ..types import (
     Feed,
@@ -93,6 +93,8 @@ NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate c
 _KNOWN = select(SC.key, SC.content_hash).where(
     SC.feed_id == bindparam("feed_id"), col(SC.key).in_(bindparam("keys", expanding=True))
 )
+# A feed's columns but its listed keys (only prune reads those; up to tens of KB a feed)
+_FEED_POLL_COLS = [c for c in FEED.c if c.name != "listed"]
 _FEED_URL = select(FC.url).where(FC.id == bindparam("fid"))
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
 
@@ -425,32 +427,44 @@ class SqlStore:
         self, before: datetime, keep_per_feed: int, *, dry_run: bool = False, batch: int = 500
     ) -> int:
         """Delete the stories first seen and dated before ``before``, except each feed's
-        ``keep_per_feed`` newest (a feed's document still lists them: deleted, they would
-        come back as new at its next change) and every story a user labelled (kept forever:
-        training reads them). Returns how many were deleted (or, with ``dry_run``, would
-        be). Deletes ``batch`` stories per transaction, so a poll writing meanwhile waits
-        for one batch at most; the label check is repeated inside each one."""
+        ``keep_per_feed`` newest, every story its feed's latest document still lists
+        (deleted, it would come back as new at the document's next change: a feed listing
+        its whole archive would bring it all back once per retention period) and every
+        story a user labelled (kept forever: training reads them). Returns how many were
+        deleted (or, with ``dry_run``, would be). Deletes ``batch`` stories per
+        transaction, so a poll writing meanwhile waits for one batch at most; the label
+        check is repeated inside each one."""
         dated = func.coalesce(_STORY.c.sort_date, _STORY.c.first_seen)
         rank = (
             func.row_number()
             .over(partition_by=_STORY.c.feed_id, order_by=(dated.desc(), _STORY.c.id.desc()))
             .label("rank")
         )
-        ranked = select(_STORY.c.id, _STORY.c.first_seen, dated.label("dated"), rank).subquery()
+        story = (_STORY.c.id, _STORY.c.feed_id, _STORY.c.key, _STORY.c.first_seen)
+        ranked = select(*story, dated.label("dated"), rank).subquery()
         with self._read() as s:
-            candidates = [
-                int(i)
-                for i in s.execute(
-                    select(ranked.c.id)
-                    .where(
-                        ranked.c.rank > keep_per_feed,
-                        ranked.c.first_seen < utc(before),
-                        ranked.c.dated < utc(before),
-                        ~select(LC.story_id).where(LC.story_id == ranked.c.id).exists(),
-                    )
-                    .order_by(ranked.c.id)
-                ).scalars()
-            ]
+            rows = s.execute(
+                select(ranked.c.id, ranked.c.feed_id, ranked.c.key)
+                .where(
+                    ranked.c.rank > keep_per_feed,
+                    ranked.c.first_seen < utc(before),
+                    ranked.c.dated < utc(before),
+                    ~select(LC.story_id).where(LC.story_id == ranked.c.id).exists(),
+                )
+                .order_by(ranked.c.id)
+            ).all()
+            feed_ids = {int(r.feed_id) for r in rows}
+            listings = s.execute(
+                select(FEED.c.id, FEED.c.listed).where(
+                    FEED.c.id.in_(feed_ids), FEED.c.listed.is_not(None)
+                )
+            ).all()
+        listed = {int(fid): frozenset(digests.split()) for fid, digests in listings}
+        candidates = [
+            int(r.id)
+            for r in rows
+            if listing_digest(r.key) not in listed.get(int(r.feed_id), frozenset())
+        ]
         if dry_run:
             return len(candidates)
         deleted = 0
@@ -578,7 +592,7 @@ class SqlStore:
             )
             # Core rows, not ORM objects: the same attributes at a fraction of the cost
             # (a poll of 1,000 feeds claims them all)
-            rows = s.execute(select(FEED).where(FEED.c.id.in_(ids))).all()
+            rows = s.execute(select(*_FEED_POLL_COLS).where(FEED.c.id.in_(ids))).all()
             by_id = {r.id: r for r in rows}
             return [feed_from_row(by_id[i], 0) for i in ids]
 
@@ -952,6 +966,8 @@ class SqlStore:
                 extra["title"] = check.title
             if check.success and check.site:
                 extra["site"] = check.site
+            if check.success and check.listed is not None:
+                extra["listed"] = " ".join(check.listed)
             if extra:
                 conn.execute(update(FEED).where(FEED.c.id == check.feed_id).values(**extra))
         conn.execute(

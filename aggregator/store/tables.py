@@ -59,6 +59,10 @@ class FeedRow(SQLModel, table=True):
     etag: str | None = Field(default=None, sa_type=Text)
     last_modified: str | None = Field(default=None, sa_type=Text)
     body_hash: str | None = None
+    # dedupe.listing_digest of each key the latest parsed document lists, space-separated
+    # (None until a document is parsed): prune spares these stories, which the document
+    # would otherwise bring back as new at its next change
+    listed: str | None = Field(default=None, sa_type=Text)
     interval_s: int | None = None  # user override
     poll_interval_s: int | None = None  # the base interval last chosen (before jitter)
     next_check: datetime | None = _dt(index=True)
