@@ -45,6 +45,7 @@ model: install
 bench: install-dev
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/fetch.py
+	$(BIN)/python benchmarks/store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

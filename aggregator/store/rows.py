@@ -253,8 +253,9 @@ def feed_from_row(r: FeedRow | Row[Any], stories: int) -> Feed:
 
 
 def story_from_row(
-    r: StoryRow, feed_url: str, feed_title: str | None, topics: tuple[TopicScore, ...]
+    r: StoryRow | Row[Any], feed_url: str, feed_title: str | None, topics: tuple[TopicScore, ...]
 ) -> Story:
+    """A Story from an ORM row or a Core row of the story table (same attribute names)."""
     assert r.id is not None
     assert r.first_seen is not None
     return Story(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +86,10 @@ LC = columns(LabelRow)
 LGC = columns(FetchLogRow)
 
 NEAR_DUP_WINDOW = timedelta(days=14)
+# SQLite: how many of the newest stories a filtered page is first looked for among,
+# and at most (SqlStore._recent_page)
+_RECENT_WINDOW = 2000
+_RECENT_MAX = 50_000
 NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
 
 # Statements run for every feed of a poll, built once (with expanding IN parameters):
@@ -97,6 +101,17 @@ _KNOWN = select(SC.key, SC.content_hash).where(
 _FEED_POLL_COLS = [c for c in FEED.c if c.name != "listed"]
 _FEED_URL = select(FC.url).where(FC.id == bindparam("fid"))
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
+
+# What a Story is built from (rows.story_from_row), as Core rows
+_STORY_READ = (
+    *_STORY.c,
+    FC.url.label("feed_url"),
+    FC.title.label("feed_title"),
+    FC.name.label("feed_name"),
+)
+_TOPICS_OF = select(STC.story_id, STC.topic_id, STC.score, STC.source).where(
+    col(STC.story_id).in_(bindparam("ids", expanding=True))
+)
 
 _RECENT_HASHES = (
     select(SC.key, SC.content_hash)
@@ -521,7 +536,8 @@ class SqlStore:
     def feeds(self) -> list[Feed]:
         with self._read() as s:
             counts = dict(s.execute(select(SC.feed_id, func.count()).group_by(SC.feed_id)).all())
-            rows = s.exec(mselect(FeedRow).order_by(FC.id)).all()
+            # Core rows, as claim_due reads them: ORM objects cost more than the count
+            rows = s.execute(select(*_FEED_POLL_COLS).order_by(FEED.c.id)).all()
             return [feed_from_row(r, counts.get(r.id, 0)) for r in rows]
 
     def get_feed(self, ref: int | str) -> Feed:
@@ -997,7 +1013,13 @@ class SqlStore:
         A copy is shown when no earlier copy of its cluster matches (a correlated NOT
         EXISTS on the cluster index, only for rows that are not their cluster's first), so
         the query still walks the date index and stops at ``limit``; a window function
-        over every match cost seconds for a big topic."""
+        over every match cost seconds for a big topic.
+
+        A page is found as ids, then read in full (see ``benchmarks/store.py`` for what
+        each step saves on a store of 300,000 stories): the unfiltered list from
+        ``ix_story_first_sort``; on SQLite a filtered page first among the newest
+        stories (``_recent_page``); otherwise every match sorted by (sort_date, id)
+        alone. A feed filter is resolved to feed ids first."""
         with self._read() as s:
             topic_ids: list[int] = []
             if query.topics:
@@ -1016,81 +1038,201 @@ class SqlStore:
                 # A feed by its URL as stories and `feeds list` show it: the password
                 # (bare, ``***`` or any other) makes no difference, so none can be tested.
                 wanted = without_credentials(query.feed)
-                feed_ids = [
+                by_url = [
                     int(i)
                     for i, url in s.execute(select(FC.id, FC.url))
                     if without_credentials(url) == wanted
                 ]
-
-            def matches(story: Any, feed: Any) -> list[Any]:
-                conds: list[Any] = [
-                    story.c.id.in_(select(STC.story_id).where(STC.topic_id == tid))
-                    for tid in topic_ids
-                ]
-                if query.feed:
-                    needle = f"%{query.feed.lower()}%"
-                    conds.append(
-                        or_(
-                            feed.c.id.in_(feed_ids),
-                            func.lower(feed.c.name).like(needle),
-                            func.lower(feed.c.title).like(needle),
+                # or by name or title (substring, case-insensitive), resolved here on the
+                # feed table: as a condition on each story's feed it could use no index,
+                # and a small feed's list read every story of the store
+                needle = f"%{query.feed.lower()}%"
+                feed_ids = list(
+                    s.execute(
+                        select(FC.id).where(
+                            or_(
+                                col(FC.id).in_(by_url),
+                                func.lower(FC.name).like(needle),
+                                func.lower(FC.title).like(needle),
+                            )
                         )
-                    )
+                    ).scalars()
+                )
+
+            def matches(
+                story: Any, *, earlier: bool = False, min_id: int | None = None
+            ) -> list[Any]:
+                """The filters on ``story``; a topic's or a search's stories as a list of
+                ids, only from ``min_id`` on when given (``_recent_page``)."""
+                conds: list[Any] = []
+                for tid in topic_ids:
+                    tagged = select(STC.story_id).where(STC.topic_id == tid)
+                    if min_id is None:
+                        conds.append(story.c.id.in_(tagged))
+                    else:  # "+ 0": a filter on the date index's walk (_recent_page)
+                        tagged = tagged.where(STC.story_id >= min_id)
+                        conds.append((story.c.id + 0).in_(tagged))
+                if query.feed:
+                    # An earlier copy is looked for on the cluster's index, a recent page
+                    # on the date index: "+ 0" keeps SQLite (no statistics) from walking
+                    # a big feed's stories instead
+                    off_index = earlier or min_id is not None
+                    feed_id = story.c.feed_id + 0 if off_index else story.c.feed_id
+                    conds.append(feed_id.in_(feed_ids))
                 if query.since:
                     conds.append(story.c.sort_date >= query.since)
                 if query.until:
                     conds.append(story.c.sort_date < query.until)
                 if query.text:
-                    conds.append(dialect.search_filter(self.dialect, query.text, story))
+                    conds.append(
+                        dialect.search_filter(self.dialect, query.text, story, min_id=min_id)
+                    )
                 return conds
 
-            feed_t = tables.table(FeedRow)
-            q = select(StoryRow, FC.url, FC.title, FC.name).join(FeedRow, col(FC.id) == SC.feed_id)
-            first = or_(_STORY.c.cluster_id.is_(None), _STORY.c.cluster_id == _STORY.c.id)
-            conds = matches(_STORY, feed_t)
-            if not conds:  # every cluster's first story matches
-                q = q.where(first)
-            else:
-                other, other_feed = _STORY.alias("earlier"), feed_t.alias("earlier_feed")
-                earlier = (
-                    select(other.c.id)
-                    .join(other_feed, other_feed.c.id == other.c.feed_id)
-                    .where(
-                        other.c.cluster_id == _STORY.c.cluster_id,
-                        other.c.id < _STORY.c.id,
-                        *matches(other, other_feed),
-                    )
+            def where(story: Any, min_id: int | None = None) -> list[Any]:
+                """``matches`` on ``story``, and its cluster shows it: no earlier copy
+                matches as well. ``min_id``: neither the stories looked at nor their
+                clusters' other copies have a smaller id (``_recent_page``)."""
+                # FIRST_OF_CLUSTER as an expression: alone, ix_story_first_sort serves it
+                first = or_(story.c.cluster_id.is_(None), story.c.cluster_id == story.c.id)
+                conds = matches(story, min_id=min_id)
+                if not conds:
+                    return [first]
+                other = _STORY.alias("earlier")
+                earlier = select(other.c.id).where(
+                    other.c.cluster_id == story.c.cluster_id,
+                    other.c.id < story.c.id,
+                    *matches(other, earlier=True, min_id=min_id),
                 )
-                q = q.where(*conds, or_(first, ~earlier.exists()))
-            q = q.order_by(col(SC.sort_date).desc(), col(SC.id).desc())
-            if query.offset:
-                q = q.offset(query.offset)
-            if query.limit is not None:
-                q = q.limit(query.limit)
+                return [*conds, or_(first, ~earlier.exists())]
+
+            newest_first = (_STORY.c.sort_date.desc(), _STORY.c.id.desc())
+            with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
+            if query.limit is None and not query.offset:
+                q = select(*_STORY_READ).select_from(with_feed).where(*where(_STORY))
+            elif (ids := self._recent_page(s, query, where)) is not None:
+                q = select(*_STORY_READ).select_from(with_feed).where(_STORY.c.id.in_(ids))
+            else:
+                # A page: its ids first, sorted and cut with nothing but (sort_date, id) in
+                # hand, then those rows in full. Sorting the full rows of every match
+                # (texts and all) to keep 50 was most of a topic or search query's time.
+                page = select(_STORY.c.id).where(*where(_STORY)).order_by(*newest_first)
+                if query.offset:
+                    page = page.offset(query.offset)
+                if query.limit is not None:
+                    page = page.limit(query.limit)
+                sub = page.subquery("page")
+                q = select(*_STORY_READ).select_from(with_feed.join(sub, sub.c.id == _STORY.c.id))
+            q = q.order_by(*newest_first)
             rows = s.execute(q).all()
             return self._to_stories(s, rows)
 
+    def _recent_page(
+        self, s: Session, query: StoryQuery, where: Callable[[Any, int | None], list[Any]]
+    ) -> list[int] | None:
+        """SQLite, a filtered page: its ids looked for among the newest stories of the
+        date range, or None when too few match there to be worth it. A first window of
+        ``_RECENT_WINDOW`` stories (20 per story the page needs, if more), then, when
+        it held at least a quarter of the page, one sized by the share of it that
+        matched, up to ``_RECENT_MAX``.
+
+        SQLite has no statistics to choose by: given a topic or a search it gathered
+        every story having it, read each one and sorted them all, whether the topic
+        tags a fifth of the store (60,000 rows read to show 50) or a hundred stories.
+        A rare filter fails the windows (a few ms each) and is gathered as before,
+        which is cheap for it. PostgreSQL's planner has per-topic and per-word
+        statistics and chooses well by itself."""
+        if self.dialect != "sqlite" or query.limit is None:
+            return None
+        if not (query.topics or query.feed or query.text):
+            return None  # unfiltered: ix_story_first_sort is the list itself
+        need = query.offset + query.limit
+        size = max(_RECENT_WINDOW, 20 * need)
+        for _ in range(2):
+            if size > _RECENT_MAX:
+                return None
+            ids = self._page_within(s, query, where, size, need)
+            if ids is None:
+                return None
+            if len(ids) == need:
+                return ids[query.offset :]
+            if len(ids) * 4 < need:
+                return None  # a rare filter: gathering its matches is cheap
+            size = size * need // len(ids) * 3 // 2
+        return None
+
+    @staticmethod
+    def _page_within(
+        s: Session,
+        query: StoryQuery,
+        where: Callable[[Any, int | None], list[Any]],
+        size: int,
+        need: int,
+    ) -> list[int] | None:
+        """The first ``need`` ids of the list among the ``size`` newest stories of the
+        date range (from the ``size``-th newest one's date on), walking the date index
+        newest first; None when the range holds fewer (or undated ones within reach).
+        Exact when ``need`` are found: every story before that date sorts after every
+        story from it on."""
+        c = _STORY.c
+        newest_first = (c.sort_date.desc(), c.id.desc())
+        dated = [c.sort_date >= query.since] if query.since else []
+        dated += [c.sort_date < query.until] if query.until else []
+        edge = s.execute(
+            select(c.sort_date).where(*dated).order_by(*newest_first).offset(size - 1).limit(1)
+        ).scalar()
+        if edge is None:  # a small range, or undated stories (sorted last) within reach
+            return None
+        window = [*dated, c.sort_date >= edge]
+        # The smallest id among them and the other copies of their clusters: the topic's
+        # and the search's lists are read from there on, and "+ 0" keeps them (and the
+        # feed's) off the plan's lead, so that the date index leads (on the id, min()
+        # walked the table from its start).
+        copies = _STORY.alias("copies")
+        clusters = select(c.cluster_id).where(*window, c.cluster_id != c.id)
+        lows = s.execute(
+            select(
+                select(func.min(c.id + 0)).where(*window).scalar_subquery(),
+                select(func.min(copies.c.id + 0))
+                .where(copies.c.cluster_id.in_(clusters))
+                .scalar_subquery(),
+            )
+        ).one()
+        if lows[0] is None:
+            return None
+        lowest = int(min(i for i in lows if i is not None))
+        return list(
+            s.execute(
+                select(c.id)
+                .where(*window, *where(_STORY, lowest))
+                .order_by(*newest_first)
+                .limit(need)
+            ).scalars()
+        )
+
     def _to_stories(self, s: Session, rows: Sequence[Any]) -> list[Story]:
-        ids = [r[0].id for r in rows]
+        """Stories from rows of ``_STORY_READ`` (Core rows: building ORM objects cost
+        more than the query for a long list)."""
+        ids = [r.id for r in rows]
         topics: dict[int, list[TopicScore]] = defaultdict(list)
         names = {v: k for k, v in self._topic_map(s).items()}
         for chunk in chunks(ids, 500):
-            for st in s.exec(mselect(StoryTopicRow).where(col(STC.story_id).in_(chunk))):
-                topics[st.story_id].append(
-                    TopicScore(topic=names.get(st.topic_id, "?"), score=st.score, source=st.source)  # type: ignore[arg-type]
+            for story_id, topic_id, score, source in s.execute(_TOPICS_OF, {"ids": chunk}):
+                topics[story_id].append(
+                    TopicScore(topic=names.get(topic_id, "?"), score=score, source=source)
                 )
         out = []
-        for row, url, title, name in rows:
+        for row in rows:
             ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
-            out.append(story_from_row(row, url, title or name, ts))
+            out.append(story_from_row(row, row.feed_url, row.feed_title or row.feed_name, ts))
         return out
 
     def _select_stories(self, s: Session, *conds: Any) -> list[Story]:
         q = (
-            select(StoryRow, FC.url, FC.title, FC.name)
-            .join(FeedRow, col(FC.id) == SC.feed_id)
+            select(*_STORY_READ)
+            .select_from(_STORY.join(FEED, FEED.c.id == _STORY.c.feed_id))
             .where(*conds)
-            .order_by(SC.id)
+            .order_by(_STORY.c.id)
         )
         return self._to_stories(s, s.execute(q).all())
 
