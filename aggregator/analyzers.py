@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, repeat
 
 from aggregator.types import Document
@@ -111,6 +111,10 @@ class PhraseIndex:
 
     index: dict[str, tuple[tuple[tuple[str, ...], int], ...]]
     suffixes: dict[str, tuple[int, ...]]
+    # ``index`` regrouped for :meth:`counts`, made on first use: per first token, the
+    # columns of the phrase that is that token alone, then per longer length the phrases
+    # of that length with their columns
+    _grouped: dict[str, _Group] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, phrases: Sequence[Sequence[str]]) -> PhraseIndex:
@@ -155,18 +159,45 @@ class PhraseIndex:
         loop: most of a story's hundred-odd tokens start none."""
         tokens = phrase_tokens(text)
         index, suffixes = self.index, self.suffixes
+        grouped = self._grouped
+        if not grouped and index:
+            grouped.update(_group_phrases(index))
         out: dict[int, int] = {}
         n = len(tokens)
+        # A frequent first token ("dns", "domain") starts a few dozen phrases: one look-up
+        # per phrase length, not one comparison per phrase.
         for i in compress(range(n), map(index.__contains__, tokens)):
-            for toks, col in index[tokens[i]]:
-                k = len(toks)
-                if k == 1 or (i + k <= n and tuple(tokens[i : i + k]) == toks):
+            alone, longer = grouped[tokens[i]]
+            for col in alone:
+                out[col] = out.get(col, 0) + 1
+            for k, phrases in longer:
+                if i + k > n:
+                    break
+                for col in phrases.get(tuple(tokens[i : i + k]), ()):
                     out[col] = out.get(col, 0) + 1
         if suffixes:
             for tok in compress(tokens, map(str.__contains__, tokens, repeat("."))):
                 for col in suffixes.get(tok[tok.rfind(".") :], ()):
                     out[col] = out.get(col, 0) + 1
         return out
+
+
+_Group = tuple[tuple[int, ...], tuple[tuple[int, dict[tuple[str, ...], tuple[int, ...]]], ...]]
+
+
+def _group_phrases(index: dict[str, tuple[tuple[tuple[str, ...], int], ...]]) -> dict[str, _Group]:
+    out: dict[str, _Group] = {}
+    for first, entries in index.items():
+        by_length: dict[int, dict[tuple[str, ...], list[int]]] = {}
+        for toks, col in entries:
+            by_length.setdefault(len(toks), {}).setdefault(toks, []).append(col)
+        alone = tuple(col for cols in by_length.pop(1, {}).values() for col in cols)
+        longer = tuple(
+            (k, {toks: tuple(cols) for toks, cols in phrases.items()})
+            for k, phrases in sorted(by_length.items())
+        )
+        out[first] = (alone, longer)
+    return out
 
 
 # -- n-gram analyzers, as scikit-learn's TfidfVectorizer runs them ------------------------

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,8 +19,8 @@ import numpy as np
 
 from aggregator.classify import REPORT_FILE, Classifier
 from aggregator.errors import ConfigError, ModelError
-from aggregator.examples import read_examples
-from aggregator.scoring import artifact_paths
+from aggregator.examples import example_from_line, jsonl_lines
+from aggregator.scoring import artifact_paths, file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
 
@@ -353,37 +353,46 @@ class EvalData:
         return cls(kind=kind, sha256=str(data["sha256"]), what=str(data["what"]))
 
 
-def read_gold(path: Path) -> tuple[list[Example], EvalData]:
+def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Example], EvalData]:
     """A gold file: JSON Lines of ``{"title", "text", "topics"}``, fully labelled (topics
-    not listed are known not to apply; ``"topics": []`` is a story in no topic).
+    not listed are known not to apply; ``"topics": []`` is a story in no topic), read as
+    :func:`~aggregator.examples.read_examples` reads examples (``summary``, ``full_text``
+    and ``categories`` too), except that every story is fully labelled whatever its
+    ``source`` says.
 
-    :class:`ConfigError` naming the line when a line has no ``"topics"`` at all: in gold
-    data a missing field is a mistake, and scoring that story as off-topic would quietly
-    count every topic the model gives it as wrong. Also for a file without a single
-    story, which would otherwise score zero everywhere."""
+    UTF-8, with or without a byte-order mark, lines ending in LF or CRLF; only a line feed
+    ends a line (U+2028 or U+0085 inside a JSON string is text, not a line break).
+    :class:`ConfigError` naming the line for a line that is not a JSON object with a
+    ``title``, one without ``"topics"`` at all (in gold data a missing field is a mistake,
+    and scoring that story as off-topic would quietly count every topic the model gives it
+    as wrong) and, given the ``taxonomy``, one naming a topic it does not have. Also for a
+    file without a single story, which would otherwise score zero everywhere."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from e
-    examples = read_examples(path, source="seed")  # reports malformed lines by number
+    examples = []
+    for number, line in jsonl_lines(path):
+        where = f"{path}:{number}"
+        # every gold story is fully labelled, whatever "source" its line names
+        example = replace(
+            example_from_line(line, where, f"{path.name}:{number}", gold=True), source="seed"
+        )
+        unknown = [
+            t
+            for t in (*example.topics, *example.negative)
+            if taxonomy is not None and t not in taxonomy
+        ]
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown topic{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(t) for t in unknown)} (see `aggregator topics`)"
+            )
+        examples.append(example)
     if not examples:
         raise ConfigError(
             f'{path}: no labelled stories (expected one {{"title", "text", "topics"}} per line)'
         )
-    # read_examples takes a missing "topics" for []; here it must be said
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip() and "topics" not in json.loads(line):
-            raise ConfigError(
-                f'{path}:{number}: no "topics"; every gold story needs its topics '
-                '(write "topics": [] for a story that belongs to no topic)'
-            )
     data = EvalData(
         kind="gold",
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=file_sha256(path),
         what=f"{path.name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
     )
     return examples, data

@@ -11,6 +11,7 @@ touch the store.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,13 @@ from aggregator.errors import ConfigError
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Document, Example, ExampleSource
 
-__all__ = ["examples_from_feed_categories", "load_seed_examples", "read_examples"]
+__all__ = [
+    "example_from_line",
+    "examples_from_feed_categories",
+    "jsonl_lines",
+    "load_seed_examples",
+    "read_examples",
+]
 
 
 def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example]:
@@ -27,45 +34,79 @@ def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example
     (``text`` is the summary; optional ``summary``, ``full_text``, ``negative``,
     ``categories``, ``id``, ``source``). ``topics: []`` means "belongs to no topic".
     :class:`ConfigError` on a malformed line."""
-    examples: list[Example] = []
+    return [
+        example_from_line(line, f"{path}:{number}", f"{Path(path).name}:{number}", source=source)
+        for number, line in jsonl_lines(path)
+    ]
+
+
+def jsonl_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, line) for each non-blank line of a UTF-8 JSON-lines file, with or
+    without a byte-order mark, lines ending in LF or CRLF. Only a line feed ends a line:
+    U+2028 or U+0085 inside a JSON string is text (``str.splitlines`` broke such a line in
+    two). :class:`ConfigError` naming the file (and the line, for bytes not UTF-8)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        raw = Path(path).read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read examples {path}: {e.strerror or e}") from e
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            raise ConfigError(f"{where}: not JSON: {e}") from e
-        if not isinstance(row, dict) or not isinstance(row.get("title"), str):
-            raise ConfigError(f"{where}: expected an object with a 'title' string")
-        topics = row.get("topics", [])
-        negative = row.get("negative", [])
-        categories = row.get("categories", [])
-        for name, value in (("topics", topics), ("negative", negative), ("categories", categories)):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where}: '{name}' must be a list of strings")
-        row_source = row.get("source", source)
-        if row_source not in ("seed", "user", "feed-category"):
-            row_source = source
-        summary = row.get("summary") or row.get("text") or ""
-        full_text = row.get("full_text") or ""
-        if not isinstance(summary, str) or not isinstance(full_text, str):
-            raise ConfigError(f"{where}: 'text' / 'full_text' must be strings")
-        doc = Document(
-            id=str(row.get("id") or f"{Path(path).name}:{number}"),
-            title=row["title"],
-            summary=summary,
-            text=full_text,
-            categories=tuple(categories),
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = body.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{body[e.start]:02x} at offset {e.start})"
+        ) from e
+    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
+def example_from_line(
+    line: str, where: str, default_id: str, *, source: ExampleSource = "seed", gold: bool = False
+) -> Example:
+    """One line of an examples file (see :func:`read_examples`); ``where`` names it in
+    errors, ``default_id`` is the id of a line without one. A line's own ``source``
+    overrides ``source``. ``gold``: a line without ``"topics"`` is an error (in gold data
+    a missing field is a mistake, and scoring that story as off-topic would quietly count
+    every topic the model gives it as wrong)."""
+    try:
+        row = json.loads(line)
+    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+        raise ConfigError(f"{where}: not JSON: {e}") from e
+    except RecursionError as e:
+        raise ConfigError(f"{where}: not JSON: nested too deeply") from e
+    if not isinstance(row, dict) or not isinstance(row.get("title"), str):
+        raise ConfigError(f"{where}: expected an object with a 'title' string")
+    if gold and "topics" not in row:
+        raise ConfigError(
+            f'{where}: no "topics"; every gold story needs its topics '
+            '(write "topics": [] for a story that belongs to no topic)'
         )
-        examples.append(
-            Example(doc=doc, topics=tuple(topics), negative=tuple(negative), source=row_source)
-        )
-    return examples
+    fields: dict[str, list[str]] = {}
+    for name in ("topics", "negative", "categories"):
+        value = row.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: '{name}' must be a list of strings")
+        fields[name] = value
+    row_source = row.get("source", source)
+    if row_source not in ("seed", "user", "feed-category"):
+        row_source = source
+    summary = row.get("summary") or row.get("text") or ""
+    full_text = row.get("full_text") or ""
+    if not isinstance(summary, str) or not isinstance(full_text, str):
+        raise ConfigError(f"{where}: 'text' / 'full_text' must be strings")
+    doc = Document(
+        id=str(row.get("id") or default_id),
+        title=row["title"],
+        summary=summary,
+        text=full_text,
+        categories=tuple(fields["categories"]),
+    )
+    return Example(
+        doc=doc,
+        topics=tuple(fields["topics"]),
+        negative=tuple(fields["negative"]),
+        source=row_source,
+    )
 
 
 def load_seed_examples(models_dir: Path) -> list[Example]:

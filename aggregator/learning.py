@@ -36,6 +36,9 @@ class TrainOutcome:
     previous: EvalReport | None  # the replaced model's cross-validated report
     retagged: int
     changed: int
+    # the model in use was already trained on exactly these examples: it was kept, and
+    # ``report`` is its own (``previous`` is then None)
+    unchanged: bool = False
 
     @property
     def delta(self) -> ReportDelta | None:
@@ -126,20 +129,50 @@ class Learning:
 
     # --- train / evaluate ---------------------------------------------------------------
 
-    def train(self, *, retag: bool = True) -> TrainOutcome:
-        """Retrain from all sources into the data directory, then re-tag stored stories."""
-        from .evaluation import load_report
-        from .train import train
+    def version_in_use(self) -> str | None:
+        """The version of the model in use, from its manifest (None if unreadable)."""
+        import json
 
-        # the model being replaced: the user's previous one, or the shipped one
-        previous = load_report(self.app.settings.active_models_dir, section="cv")
-        out_dir = self.app.settings.trained_models_dir / "classifier"
-        report = train(self.examples(), self.app.taxonomy, out_dir)
-        self.app.reload_classifier()
+        from .scoring import MANIFEST_FILE, artifact_paths
+
+        path = artifact_paths(self.app.settings.active_models_dir) / MANIFEST_FILE
+        try:
+            version = json.loads(path.read_text(encoding="utf-8")).get("model_version")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return version if isinstance(version, str) else None
+
+    def train(self, *, retag: bool = True, force: bool = False) -> TrainOutcome:
+        """Retrain from all sources into the data directory, then re-tag stored stories.
+
+        When the model in use was trained on exactly these examples (the same labels,
+        feed categories, seeds, taxonomy and recipe: the same model version), fitting
+        again would write the same model after minutes of work: it is kept (unless
+        ``force``), and the stories are still re-tagged."""
+        from .evaluation import load_report
+        from .train import model_version, train, trained_report
+
+        active = self.app.settings.active_models_dir
+        examples = self.examples()
+        kept = None if force else trained_report(active, model_version(examples, self.app.taxonomy))
+        if kept is not None:
+            report, previous = kept, None
+        else:
+            # the model being replaced: the user's previous one, or the shipped one
+            previous = load_report(active, section="cv")
+            out_dir = self.app.settings.trained_models_dir / "classifier"
+            report = train(examples, self.app.taxonomy, out_dir)
+            self.app.reload_classifier()
         seen = changed = 0
         if retag:
             seen, changed = self.app.retag()
-        return TrainOutcome(report=report, previous=previous, retagged=seen, changed=changed)
+        return TrainOutcome(
+            report=report,
+            previous=previous,
+            retagged=seen,
+            changed=changed,
+            unchanged=kept is not None,
+        )
 
     def evaluate(self, gold: Path | None = None) -> Evaluation:
         """Against a gold JSONL file ({"title", "text", "topics"} on every line), or by
@@ -159,7 +192,8 @@ class Learning:
         from .train import cross_validate
 
         if gold is not None:
-            examples, data = read_gold(gold)  # before loading the model: bad input fails fast
+            # before loading the model: bad input fails fast
+            examples, data = read_gold(gold, self.app.taxonomy)
             model_version = self.app.classifier.version
             report = evaluate(self.app.classifier, examples, label=data.what)
         else:

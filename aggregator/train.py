@@ -19,9 +19,11 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +49,19 @@ from aggregator.classify import (
     text_for,
 )
 from aggregator.errors import ConfigError, ModelError
-from aggregator.evaluation import EvalReport, evaluate, label_arrays, report_from_arrays
+from aggregator.evaluation import (
+    EvalReport,
+    evaluate,
+    label_arrays,
+    load_report,
+    report_from_arrays,
+)
 from aggregator.examples import examples_from_feed_categories, load_seed_examples, read_examples
 from aggregator.scoring import (
     MANIFEST_FILE,
     SCORER_FILE,
     Scorer,
+    artifact_paths,
     file_sha256,
 )
 from aggregator.taxonomy import Taxonomy
@@ -65,8 +74,10 @@ __all__ = [
     "examples_from_feed_categories",
     "load_seed_examples",
     "main",
+    "model_version",
     "read_examples",
     "train",
+    "trained_report",
 ]
 
 log = logging.getLogger(__name__)
@@ -441,6 +452,63 @@ def train(
         return _train(examples, taxonomy, Path(out_dir), p, random_state, started)
 
 
+def model_version(
+    examples: Sequence[Example],
+    taxonomy: Taxonomy,
+    *,
+    params: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+) -> str:
+    """The version :func:`train` gives the model it would fit on these inputs: the same
+    version means the same examples, taxonomy, parameters, random state and
+    scikit-learn, i.e. the same model (training is deterministic)."""
+    return _version(_data_hash(examples), taxonomy, _merge_params(params), random_state)
+
+
+def _version(data_hash: str, taxonomy: Taxonomy, p: Mapping[str, Any], random_state: int) -> str:
+    version_key = json.dumps(
+        [FORMAT_VERSION, data_hash, taxonomy.hash, p, random_state, sklearn.__version__],
+        sort_keys=True,
+    )
+    return "clf-" + hashlib.sha256(version_key.encode()).hexdigest()[:12]
+
+
+def trained_report(artifact_dir: Path, version: str) -> TrainReport | None:
+    """The :class:`TrainReport` of the model already at ``artifact_dir`` when it is
+    ``version`` (see :func:`model_version`) and intact (its files match the manifest's
+    checksums, its report reads back); else None. Retraining it would only write the
+    same model again."""
+    artifact = artifact_paths(Path(artifact_dir))
+    try:
+        manifest = json.loads((artifact / MANIFEST_FILE).read_text(encoding="utf-8"))
+        if manifest.get("model_version") != version or manifest.get("format") != FORMAT_VERSION:
+            return None
+        info, scorer, data = manifest["artifact"], manifest["scorer"], manifest["data"]
+        if file_sha256(artifact / MODEL_FILE) != info["sha256"]:
+            return None
+        if file_sha256(artifact / str(scorer["file"])) != scorer["sha256"]:
+            return None
+        thresholds = {str(k): float(v) for k, v in manifest["thresholds"].items()}
+        by_source = {str(k): int(v) for k, v in data["by_source"].items()}
+        examples, size = int(data["examples"]), int(info["bytes"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    cv = load_report(artifact, section="cv")
+    if cv is None:
+        return None
+    return TrainReport(
+        out_dir=artifact,
+        model_version=version,
+        examples=examples,
+        by_source=by_source,
+        thresholds=thresholds,
+        cv=cv,
+        heldout=load_report(artifact, section="heldout"),
+        seconds=0.0,
+        size_bytes=size,
+    )
+
+
 def _train(
     examples: Sequence[Example],
     taxonomy: Taxonomy,
@@ -458,11 +526,7 @@ def _train(
         "scipy": scipy.__version__,
         "joblib": joblib.__version__,
     }
-    version_key = json.dumps(
-        [FORMAT_VERSION, data_hash, taxonomy.hash, p, random_state, libraries["scikit-learn"]],
-        sort_keys=True,
-    )
-    version = "clf-" + hashlib.sha256(version_key.encode()).hexdigest()[:12]
+    version = _version(data_hash, taxonomy, p, random_state)
 
     heldout: EvalReport | None = None
     if float(p["holdout"]) > 0:
@@ -588,15 +652,40 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by ``tmp`` with two renames; the old artifact survives as
-    ``.<name>.old-<pid>`` until the new one is in place."""
+    ``.<name>.old-<pid>`` until the new one is in place. SIGINT and SIGTERM wait for the
+    two renames (where they can be held back): a handler that raises between them would
+    leave no artifact at ``out_dir``, the user's model set aside and the shipped one in
+    use."""
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        out_dir.rename(old)
-    tmp.rename(out_dir)
     if old.exists():
         shutil.rmtree(old)
+    with _signals_held():
+        if out_dir.exists():
+            out_dir.rename(old)
+        try:
+            tmp.rename(out_dir)
+        except BaseException:
+            if old.exists() and not out_dir.exists():
+                old.rename(out_dir)
+            raise
+    if old.exists():
+        shutil.rmtree(old)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM are delivered after the block, not inside it (POSIX, main
+    thread; elsewhere a no-op)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # -- command line -----------------------------------------------------------------------

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import io
 import json
+import os
+import select
+import signal
+import stat
 import sys
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -14,7 +21,7 @@ from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ConfigError
+from ..errors import AggregatorError, ConfigError
 from ..types import Document
 from .common import (
     PollFmt,
@@ -32,13 +39,19 @@ CLASSIFY_BATCH = 2000
 
 
 def _read_jsonl_docs(
-    lines: Iterable[bytes], name: str
-) -> Iterator[tuple[int, tuple[Any, Document] | str]]:
+    lines: Iterable[bytes | None], name: str
+) -> Iterator[tuple[int, tuple[Any, Document] | str | None]]:
     """(line number, (id as given, Document)) per good line, (line number, error) per bad
     one. Lines come in as bytes and are decoded one by one, so a line that is not UTF-8 is
     one bad line, not the end of the batch; a UTF-8 byte-order mark before line 1 is
-    skipped. A line without an id gets its line number as a string ("3")."""
-    for n, raw in enumerate(lines, 1):
+    skipped. A line without an id gets its line number as a string ("3"). A None in
+    ``lines`` (the input has nothing more for now) is passed on as (last line, None)."""
+    n = 0
+    for raw in lines:
+        if raw is None:
+            yield n, None
+            continue
+        n += 1
         if n == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         if not raw.strip():
@@ -127,7 +140,11 @@ def classify(
         bad = 0
         batch: list[tuple[Any, Document]] = []
         try:
-            for _, item in _read_jsonl_docs(stream, "stdin" if file == "-" else file):
+            for _, item in _read_jsonl_docs(_input_lines(stream), "stdin" if file == "-" else file):
+                if item is None:  # the writer is slow: answer what it sent before waiting
+                    _classify_batch(learning, batch)
+                    batch = []
+                    continue
                 if isinstance(item, str):
                     err.print(f"[red]error:[/] {esc(item)}", highlight=False)
                     bad += 1
@@ -144,6 +161,44 @@ def classify(
         raise typer.Exit(1)
 
 
+def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """The lines of ``stream`` as bytes, with a None whenever the next line has not
+    arrived yet, so that the lines read so far are classified and written out before
+    waiting: a script that sends one story and waits for its answer (a co-process, a
+    ``tail -f`` pipe) gets it at once, while input that is already there (a file, a fast
+    pipe) is still classified in full batches. Files and streams without a pollable file
+    descriptor are read as they are."""
+    try:
+        fd = stream.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        select.select([fd], [], [], 0)  # pipes cannot be polled everywhere (Windows)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        yield from stream
+        return
+    if regular:
+        yield from stream
+        return
+    buf = bytearray()
+    sent = False  # lines went out since the last None
+    while True:
+        if sent and not select.select([fd], [], [], 0)[0]:
+            sent = False
+            yield None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        buf += chunk
+        if b"\n" not in chunk:
+            continue  # a long line still arriving
+        *lines, rest = buf.split(b"\n")
+        buf = rest
+        for line in lines:
+            yield bytes(line) + b"\n"
+        sent = True
+    if buf:
+        yield bytes(buf)
+
+
 def _open_input(path: Path) -> BinaryIO:
     try:
         return path.open("rb")
@@ -154,9 +209,26 @@ def _open_input(path: Path) -> BinaryIO:
 def _classify_batch(learning: Any, batch: list[tuple[Any, Document]]) -> None:
     if batch:
         preds = learning.classify([doc for _, doc in batch])
-        for (doc_id, _), pred in zip(batch, preds, strict=True):
-            _emit_prediction(doc_id, pred)
-        sys.stdout.flush()
+        try:
+            for (doc_id, _), pred in zip(batch, preds, strict=True):
+                _emit_prediction(doc_id, pred)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): not worth a message
+        except OSError as e:  # a full disk, a quota: one line, not a traceback
+            _drop_stdout()
+            raise AggregatorError(f"cannot write the output: {e.strerror or e}") from e
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that what it still holds is not written again (and
+    reported as a second error) at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 def _emit_prediction(doc_id: Any, pred: Any) -> None:
@@ -185,6 +257,9 @@ def label(
 ) -> None:
     """Record your judgement on a story's topics (kept forever, used by `train`), or ask
     which stories to label next."""
+    if suggest is not None and (story_id is not None or changes):
+        # one or the other: a label given beside --suggest would otherwise go unrecorded
+        raise ConfigError("give --suggest N, or a story ID with +Topic / -Topic labels, not both")
     with open_app() as a:
         if suggest is not None:
             ranked = a.learning.suggest(suggest)
@@ -205,7 +280,14 @@ def label(
                 )
                 return
             if not ranked:
-                out.print("no unlabelled stories to suggest: poll some feeds first")
+                out.print(
+                    "no unlabelled stories to suggest: "
+                    + (
+                        "the stories it looks at (the newest) are all labelled"
+                        if a.story_count()
+                        else "poll some feeds first"
+                    )
+                )
                 return
             t = Table(title="Label these next (most uncertain first)", expand=False)
             t.add_column("id", justify="right", no_wrap=True)
@@ -241,17 +323,89 @@ def label(
         )
 
 
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM raise :class:`_Stopped` in the main thread, so that
+    what is being written is cleaned up (``train`` removes its temporary directory) and
+    the command can say what state it left; further signals are ignored meanwhile, so
+    the clean-up is not cut short."""
+
+    def stop(signum: int, frame: Any) -> None:
+        for s in watched:
+            signal.signal(s, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    watched = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+    previous = {s: signal.signal(s, stop) for s in watched}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 @app.command()
 def train(
     no_retag: Annotated[
         bool, typer.Option("--no-retag", help="Do not re-tag stored stories.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Train even when the model in use was trained on exactly the same examples.",
+        ),
+    ] = False,
 ) -> None:
     """Retrain the classifier from your labels, feed categories and the seed examples,
-    then re-tag stored stories whose topics change."""
-    with open_app() as a, err.status("training…"):
-        outcome = a.learning.train(retag=not no_retag)
+    then re-tag stored stories whose topics change. When nothing changed since the model
+    in use was trained (labels, feed categories, seeds), that model is kept."""
+    learning: Any = None
+    before: str | None = None
+    try:
+        with _stopped_by_signals(), open_app() as a, err.status("training…"):
+            learning = a.learning
+            before = learning.version_in_use()
+            outcome = learning.train(retag=not no_retag, force=force)
+    except _Stopped as stop:
+        # the new model is swapped in whole or not at all (a temporary directory, then
+        # renames); what stopped is the fitting or the re-tagging after it
+        now = before if learning is None else learning.version_in_use()
+        if now == before:
+            why = "nothing was written" + (f"; the model in use is still {now}" if now else "")
+        else:
+            why = (
+                f"the new model {now} is in use, but not every story was re-tagged with it "
+                "(`aggregator train` again re-tags them, and keeps the model)"
+            )
+        err.print(f"[yellow]train interrupted:[/] {esc(why)}", highlight=False)
+        raise typer.Exit(128 + stop.signum) from None
     r = outcome.report
+    if outcome.unchanged:
+        out.print(
+            f"nothing new to learn: the model in use, {r.model_version}, was trained on "
+            f"exactly these {r.examples} examples "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}); kept "
+            "(--force trains it again)",
+            highlight=False,
+        )
+        out.print(
+            f"cross-validated: micro-F1 {r.cv.micro_f1:.3f}, macro-F1 {r.cv.macro_f1:.3f}"
+            + (f"; held out: micro-F1 {r.heldout.micro_f1:.3f}" if r.heldout else "")
+        )
+        if not no_retag:
+            out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
+        out.print(f"model in use: {r.out_dir}", highlight=False)
+        return
     out.print(
         f"trained {r.model_version} on {r.examples} examples "
         f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}) in {r.seconds:.1f} s"
