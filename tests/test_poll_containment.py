@@ -479,7 +479,16 @@ def test_removed_feeds_give_their_places_back(
 def test_a_real_daemon_survives_feeds_remove_mid_fetch(
     tmp_path: Path, server: LocalServer, sqlite_url: str
 ) -> None:
-    slow = server.route("/slow.xml", body=rss("slow", "Slow"), delay=1.5)
+    removed_now = threading.Event()
+
+    def answer_once_removed(_: Request) -> bytes:
+        # mid-fetch until `feeds remove` has returned (a fixed delay raced the CLI's
+        # start-up on a loaded machine, and the answer was stored first)
+        removed_now.wait(60)
+        time.sleep(0.2)
+        return rss("slow", "Slow")
+
+    slow = server.route("/slow.xml", body=answer_once_removed)
     good = server.route("/good.xml", body=rss("good", "Good"))
     env = _daemon_env(tmp_path, slow, good)
     aggregator = [sys.executable, "-m", "aggregator"]
@@ -496,7 +505,8 @@ def test_a_real_daemon_survives_feeds_remove_mid_fetch(
             [*aggregator, "feeds", "remove", slow], env=env, capture_output=True, text=True
         )
         assert removed.returncode == 0, removed.stderr
-        time.sleep(2.5)  # the slow answer arrives, and the daemon goes to sleep
+        removed_now.set()
+        time.sleep(3)  # the slow answer arrives, and the daemon goes to sleep
         assert proc.poll() is None, "the daemon exited after a feed was removed"
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
