@@ -32,7 +32,16 @@ What it does, for each backend (``--backend sqlite|postgresql|both``):
    ``due_feed_ids``, ``claim_due`` (then released), and ``App.export`` (``aggregator
    export --topic X``, atom, 100 stories).
 
-3. prints a table (query, backend, cold ms, warm median ms, rows) and, with ``--json
+3. times the write path on the built store (``--writes`` K, default 100; 0: not at
+   all): a poll of K feeds bringing 35 new stories each, K ``save_update`` calls of
+   freshly generated records (later than every stored story, 6 % of them copies of
+   the store's newest ones from other feeds, so that URL and SimHash look-ups find
+   clusters), on a freshly opened store. The records are made before the clock starts;
+   the figure is stories/s and the median ms per call. Afterwards the stories, their
+   fetch-log rows and the feeds' state are put back as they were, so ``--reuse`` times
+   the same store again.
+
+4. prints a table (query, backend, cold ms, warm median ms, rows) and, with ``--json
    FILE``, writes the figures there.
 
 Running (under ``nice``: the build is CPU-bound for minutes)::
@@ -408,23 +417,15 @@ def build(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     feed_ids = [ids[s.url] for s in corpus.feed_sources()]
     chunks = corpus.chunks()
     crng = random.Random(args.seed + 1)
-    # A server with autovacuum off never gathers statistics: without them PostgreSQL's
-    # plans for the poll's own look-ups (SimHash bands) went to parallel scans and the
-    # build slowed to ~20 stories/s past 250,000. Stand in for autovacuum's ANALYZE.
-    analyze_every = 0
-    if store.dialect == "postgresql":
-        with store.engine.connect() as c:
-            if c.exec_driver_sql("SHOW autovacuum").scalar() == "off":
-                analyze_every = 25_000
+    # No ANALYZE here on a server with autovacuum off: the store gathers the statistics
+    # its look-ups need itself (SqlStore._keep_statistics; without them the build slowed
+    # to ~20 stories/s past 250,000).
     done = 0
     last = time.perf_counter()
     for i, chunk in enumerate(chunks):
         records = corpus.records(chunk)
         at = datetime.fromtimestamp(chunk.at, UTC)
         store.save_update(feed_check(feed_ids[chunk.feed], at, records, crng), records)
-        if analyze_every and done // analyze_every != (done + len(records)) // analyze_every:
-            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.exec_driver_sql("ANALYZE")
         done += len(records)
         if time.perf_counter() - last > 10 or i == len(chunks) - 1:
             last = time.perf_counter()
@@ -460,6 +461,119 @@ def store_count(url: str) -> int:
 
 
 # --- timing --------------------------------------------------------------------------------
+
+
+# The feed columns a poll's save_update sets (SqlStore._apply_checks)
+_POLL_STATE = [
+    "url",
+    "source_url",
+    "title",
+    "site",
+    "listed",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "poll_interval_s",
+    "next_check",
+    "not_before",
+    "last_check",
+    "last_success",
+    "status",
+    "error_count",
+    "first_error_at",
+    "last_error",
+    "redirect_url",
+    "redirect_count",
+    "redirect_first_seen",
+    "lease_owner",
+    "lease_until",
+]
+
+
+def write_rate(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A poll's writes into the built store (``--writes`` calls of 35 new stories, each
+    to another feed), then the store put back as it was. See the module docstring."""
+    from sqlalchemy import text
+
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    try:
+        with store.engine.connect() as c:
+            last_story = int(c.execute(text("SELECT max(id) FROM story")).scalar() or 0)
+            last_log = int(c.execute(text("SELECT max(id) FROM fetch_log")).scalar() or 0)
+            feed_state = [
+                dict(r._mapping)
+                for r in c.execute(text(f"SELECT id, {', '.join(_POLL_STATE)} FROM feed"))
+            ]
+            newest = c.execute(
+                text(
+                    "SELECT f.url, s.link, s.fingerprint, s.title FROM story s "
+                    "JOIN feed f ON f.id = s.feed_id ORDER BY s.id DESC LIMIT 3000"
+                )
+            ).all()
+        by_url = {f["url"]: f["id"] for f in feed_state}
+        corpus = Corpus(args.stories, args.feeds, args.seed + 3)
+        corpus.made = 10 * max(args.stories, last_story)  # keys no stored story has
+        index = {src.url: i for i, src in enumerate(corpus.feed_sources())}
+        for feed_url, link, fp, title in reversed(newest):
+            if feed_url in index and fp is not None:
+                corpus.recent.append((index[feed_url], link, fp & ((1 << 64) - 1), title))
+        rng = random.Random(args.seed + 4)
+        start = int(NOW.timestamp())
+        calls = []
+        for k, f in enumerate(rng.sample(range(args.feeds), min(args.writes, args.feeds))):
+            at = start + 2 * k
+            dates = sorted(rng.randint(at - 86_400, at - 60) for _ in range(PER_CALL))
+            records = corpus.records(Chunk(at=at, feed=f, dates=dates))
+            when = datetime.fromtimestamp(at, UTC)
+            check = feed_check(by_url[corpus.feed_sources()[f].url], when, records, rng)
+            calls.append((check, records))
+        times = []
+        t0 = time.perf_counter()
+        for check, records in calls:
+            t = time.perf_counter()
+            store.save_update(check, records)
+            times.append(time.perf_counter() - t)
+        total = time.perf_counter() - t0
+    finally:
+        store.close()
+    _undo_writes(url, last_story, last_log, feed_state)
+    n = sum(len(r) for _, r in calls)
+    return {
+        "calls": len(calls),
+        "stories": n,
+        "seconds": round(total, 2),
+        "stories_per_s": round(n / total) if total else 0,
+        "median_ms_per_call": round(statistics.median(times) * 1000, 1) if times else 0,
+    }
+
+
+def _undo_writes(
+    url: str, last_story: int, last_log: int, feed_state: list[dict[str, Any]]
+) -> None:
+    """The store as it was before ``write_rate``: its new stories (their topics go with
+    them), search rows and fetch-log rows deleted, the feeds' columns restored."""
+    from sqlalchemy import text
+
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    try:
+        with store.engine.begin() as c:
+            if store.dialect == "sqlite":
+                c.execute(text("DELETE FROM story_fts WHERE rowid > :n"), {"n": last_story})
+            c.execute(text("DELETE FROM story WHERE id > :n"), {"n": last_story})
+            c.execute(text("DELETE FROM fetch_log WHERE id > :n"), {"n": last_log})
+            if feed_state:
+                c.execute(
+                    text(
+                        "UPDATE feed SET "
+                        + ", ".join(f"{k} = :{k}" for k in _POLL_STATE)
+                        + " WHERE id = :id"
+                    ),
+                    feed_state,
+                )
+    finally:
+        store.close()
 
 
 @dataclass(slots=True)
@@ -590,6 +704,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the built stores")
     p.add_argument("--reuse", action="store_true", help="time a kept store, do not rebuild")
     p.add_argument("--only", nargs="*", help="time only queries whose name contains these")
+    p.add_argument(
+        "--writes",
+        type=int,
+        default=100,
+        help="time a poll of this many feeds writing 35 new stories each (0: no writes)",
+    )
     p.add_argument("--seed", type=int, default=20261101)
     p.add_argument("--json", help="write the results to this file")
     args = p.parse_args(argv)
@@ -617,6 +737,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{backend}: {meta[backend]}", file=sys.stderr)
                 print(f"  {'query':<48} {'cold ms':>9} {'warm ms':>9} {'rows':>7}", file=sys.stderr)
                 results.extend(time_paths(url, backend, args, workdir))
+                if args.writes > 0:
+                    w = write_rate(url, args)
+                    meta[backend]["writes"] = w
+                    print(
+                        f"  save_update, {w['calls']} polls of {PER_CALL}: "
+                        f"{w['stories_per_s']:,} stories/s, "
+                        f"median {w['median_ms_per_call']} ms a call",
+                        file=sys.stderr,
+                    )
     finally:
         if cleanup:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -628,6 +757,14 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r.query:<48} | {r.backend:<10} | {r.cold_ms:>8.1f} | {r.warm_ms:>8.1f} | "
             f"{r.rows:>6} |"
         )
+    for backend in backends:
+        w = meta.get(backend, {}).get("writes")
+        if w:
+            print(
+                f"\nwrite rate, {backend}, {args.stories:,} stories stored: {w['calls']} "
+                f"save_update calls of {PER_CALL} new stories, {w['stories_per_s']:,} "
+                f"stories/s (median {w['median_ms_per_call']} ms a call)"
+            )
     if args.json:
         Path(args.json).write_text(
             json.dumps(

@@ -530,8 +530,9 @@ def test_migration_2_backfills_simhash_bands(db_url: str) -> None:
     with s.engine.begin() as c:  # turn it into a version-1 database
         for i in range(4):
             c.execute(text(f"DROP INDEX IF EXISTS ix_story_fp_band{i}"))
+            c.execute(text(f"DROP INDEX IF EXISTS ix_story_fp_band{i}_seen"))  # migration 9
             c.execute(text(f"ALTER TABLE story DROP COLUMN fp_band{i}"))
-        c.execute(text("DELETE FROM schema_version WHERE version = 2"))
+        c.execute(text("DELETE FROM schema_version WHERE version IN (2, 9)"))
     s.close()
     s = open_store(db_url)
     s.save_update(

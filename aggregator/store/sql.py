@@ -14,7 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Engine,
+    MetaData,
+    Table,
+    Text,
     and_,
     bindparam,
     case,
@@ -24,10 +28,12 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
@@ -140,13 +146,44 @@ _BAND_MATCHES = union_all(
         for i in range(4)
     )
 )
-_OWN_CLUSTERS = (
-    update(_STORY)
-    .where(_STORY.c.id.in_(bindparam("ids", expanding=True)), _STORY.c.cluster_id.is_(None))
-    .values(cluster_id=_STORY.c.id)
+# PostgreSQL's planner statistics (SqlStore._keep_statistics): for each table a poll
+# writes, its row count at its last ANALYZE (-1: never; 0 also when none has run since it
+# was created empty), its changes since then, and whether it has no statistics at all
+# though it holds over _STATS_MIN_CHANGES rows (the change count restarts at 0 after a
+# crash, pg_upgrade or a copy of the database, which may leave it without statistics)
+_STATS_TABLES = ("story", "story_topic", "fetch_log", "feed")
+_STATS_STATE = text(
+    " UNION ALL ".join(
+        f"SELECT '{t}', c.reltuples, s.n_mod_since_analyze, "
+        "NOT EXISTS (SELECT 1 FROM pg_stats p "
+        "WHERE p.schemaname = s.schemaname AND p.tablename = s.relname) "
+        f"AND EXISTS (SELECT 1 FROM {t} OFFSET :min_rows) "
+        "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+        f"WHERE s.relid = to_regclass('{t}')"
+        for t in _STATS_TABLES
+    )
 )
-_JOIN_CLUSTER = (
-    update(_STORY).where(_STORY.c.id == bindparam("sid")).values(cluster_id=bindparam("cid"))
+_STATS_MIN_CHANGES = 1000
+_STATS_SCALE = 0.2
+
+# A new story is inserted whole, with its id (SqlStore._insert_stories)
+_STORY_COLUMNS = [c.name for c in _STORY.c]
+_MAX_STORY_ID = select(func.max(_STORY.c.id))
+_NEXT_STORY_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('story', 'id')) FROM generate_series(1, :n)"
+)
+# PostgreSQL: the story table with the search column migration 1 adds to it, so that a
+# new row's search vector is computed in its INSERT
+_PG_STORY = Table(
+    "story",
+    MetaData(),
+    *(Column(c.name, c.type, primary_key=c.primary_key) for c in _STORY.c),
+    Column("search", TSVECTOR),
+)
+_PG_INSERT_STORY = insert(_PG_STORY).values(
+    search=dialect.pg_search_vector(
+        bindparam("search_title", type_=Text), bindparam("search_body", type_=Text)
+    )
 )
 
 
@@ -248,6 +285,10 @@ class SqlStore:
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._topic_ids: dict[str, int] = {}
+        # PostgreSQL: stories written by this process since the planner's statistics were
+        # last looked at, and how many more before the next look (_keep_statistics)
+        self._written = 0
+        self._next_stats_check = 1
 
     def close(self) -> None:
         self.engine.dispose()
@@ -765,8 +806,7 @@ class SqlStore:
                     changed.append((row, rec))
             new_rows = [row for row, _ in fresh]
             followers = self._assign_clusters(conn, new_rows, check.feed_id, check.at)
-            self._insert_stories(conn, fresh)
-            self._own_clusters(conn, new_rows, followers)
+            self._insert_stories(conn, fresh, followers)
             topic_rows: list[dict[str, Any]] = []
             for new_row, rec in fresh:
                 if rec.prediction is None:
@@ -787,7 +827,10 @@ class SqlStore:
                         )
             if topic_rows:
                 conn.execute(insert(tables.table(StoryTopicRow)), topic_rows)
-            both: list[tuple[StoryRow | NewStory, StoryRecord]] = [*fresh, *changed]
+            # PostgreSQL: the new rows got their search vector with the INSERT
+            indexed: list[tuple[StoryRow | NewStory, StoryRecord]] = [*changed]
+            if self.dialect == "sqlite":
+                indexed = [*fresh, *changed]
             for row, rec in changed:  # rare: a story whose text changed
                 assert row.id is not None
                 if rec.prediction is not None:
@@ -797,42 +840,96 @@ class SqlStore:
                 conn,
                 [
                     (row.id, row.title, _index_text(row, rec))
-                    for row, rec in both
+                    for row, rec in indexed
                     if row.id is not None
                 ],
             )
             new_ids = [row.id for row, _ in fresh if row.id is not None]
             updated_ids = [row.id for row, _ in changed if row.id is not None]
             self._apply_checks(conn, [(check, feed_url)], len(new_ids), len(updated_ids))
+        self._keep_statistics(len(new_ids) + len(updated_ids))
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
 
+    def _keep_statistics(self, written: int) -> None:
+        """PostgreSQL: ANALYZE the tables a poll writes when the server has no statistics
+        for them or they are well out of date, as autovacuum would (a server may run with
+        it off). Without statistics the planner takes an IN list of 35 URLs or SimHash
+        bands for a sixth of the table (0.5 % a value): the poll's own look-ups went to
+        (parallel) sequential scans, 100 ms a feed at 100,000 stories and growing with
+        the store, ~3x the whole write with statistics.
+
+        Cheap: looked at on a process's first write, then once this process has written
+        a tenth of the stories there were (at least ``_STATS_MIN_CHANGES``); a table is
+        analyzed when its changes since its last ANALYZE pass ``_STATS_MIN_CHANGES`` +
+        ``_STATS_SCALE`` x its rows (laxer than autovacuum's 50 + 10 %, so that a server
+        running it does the work), about 40 times on the way to 1,000,000 stories, ~1 s
+        each. In its own transaction, after the poll's, with SKIP_LOCKED: another
+        process analyzing the table meanwhile is not waited for. A failure is not the
+        poll's: its stories are stored, and the next look tries again."""
+        if self.dialect != "postgresql" or written <= 0:
+            return
+        self._written += written
+        if self._written < self._next_stats_check:
+            return
+        self._written = 0
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                rows = c.execute(_STATS_STATE, {"min_rows": _STATS_MIN_CHANGES}).all()
+                stale = [
+                    str(name)
+                    for name, reltuples, changes, unseen in rows
+                    if unseen or changes > _STATS_MIN_CHANGES + _STATS_SCALE * max(reltuples, 0)
+                ]
+                stories = max((max(r, 0) for name, r, *_ in rows if name == "story"), default=0.0)
+                self._next_stats_check = max(_STATS_MIN_CHANGES, int(stories / 10))
+                if stale:
+                    version = self.engine.dialect.server_version_info or (0,)
+                    skip = "(SKIP_LOCKED) " if int(version[0]) >= 12 else ""
+                    c.exec_driver_sql(f"ANALYZE {skip}{', '.join(sorted(stale))}")
+        except SQLAlchemyError:
+            self._next_stats_check = _STATS_MIN_CHANGES
+
     @staticmethod
-    def _insert_stories(conn: Any, fresh: Sequence[tuple[NewStory, StoryRecord]]) -> None:
-        """New stories in one executemany INSERT … RETURNING (Core, not the ORM unit of
-        work: at 35 stories per feed the flush machinery was the app thread's biggest
-        cost); the rows stay plain data holders and get their ids."""
+    def _insert_stories(
+        conn: Any,
+        fresh: Sequence[tuple[NewStory, StoryRecord]],
+        followers: Sequence[tuple[NewStory, NewStory]],
+    ) -> None:
+        """New stories in one executemany INSERT (Core, not the ORM unit of work: at 35
+        stories per feed the flush machinery was the app thread's biggest cost), each
+        written once, whole: its id is taken first, so its cluster (:meth:`_own_clusters`)
+        goes in with it, and on PostgreSQL its search vector too. An UPDATE of the new
+        rows after the insert (their own cluster, then the search vector, a statement
+        per row) wrote every new story three times there, each version with an entry in
+        each of the table's ten indexes, two of them dead rows that only VACUUM clears:
+        a third of a poll's write time, and a table and indexes three times their size
+        on a server without autovacuum. The rows stay plain data holders and get their
+        ids."""
         if not fresh:
             return
-        names = [c.name for c in _STORY.c if c.name != "id"]
+        if conn.dialect.name == "sqlite":
+            # The writer holds BEGIN IMMEDIATE, so nothing else inserts: the ids SQLite
+            # would give (max(rowid) + 1 on, the table has no AUTOINCREMENT).
+            last = int(conn.execute(_MAX_STORY_ID).scalar() or 0)
+            ids = list(range(last + 1, last + 1 + len(fresh)))
+        else:
+            ids = sorted(conn.execute(_NEXT_STORY_IDS, {"n": len(fresh)}).scalars())
+        for (row, _), story_id in zip(fresh, ids, strict=True):
+            row.id = int(story_id)
+        SqlStore._own_clusters([row for row, _ in fresh], followers)
         values = []
         for row, rec in fresh:
             if rec.prediction is not None:
                 row.model_version = rec.prediction.model_version
-            values.append({n: getattr(row, n) for n in names})
+            v = {n: getattr(row, n) for n in _STORY_COLUMNS}
+            if conn.dialect.name != "sqlite":
+                v["search_title"] = row.title
+                v["search_body"] = _index_text(row, rec)[: dialect.PG_SEARCH_BODY_MAX]
+            values.append(v)
         if conn.dialect.name == "sqlite":
-            # No RETURNING: to keep RETURNING in parameter order SQLAlchemy inserts one
-            # row per statement on SQLite (a third of save_update's time). The writer
-            # holds BEGIN IMMEDIATE, so nothing else inserts, and a row given no rowid
-            # gets max(rowid) + 1: one executemany makes consecutive ids that end at
-            # last_insert_rowid().
             conn.execute(insert(_STORY), values)
-            last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
-            ids = list(range(last - len(values) + 1, last + 1))
         else:
-            stmt = insert(_STORY).returning(_STORY.c.id, sort_by_parameter_order=True)
-            ids = conn.execute(stmt, values).scalars().all()
-        for (row, _), story_id in zip(fresh, ids, strict=True):
-            row.id = int(story_id)
+            conn.execute(_PG_INSERT_STORY, values)
 
     def save_checks(self, checks: Sequence[FeedCheck]) -> None:
         """Apply several story-less outcomes (304s, errors) in one transaction: one
@@ -917,23 +1014,16 @@ class SqlStore:
 
     @staticmethod
     def _own_clusters(
-        conn: Any, rows: Sequence[NewStory], followers: Sequence[tuple[NewStory, NewStory]]
+        rows: Sequence[NewStory], followers: Sequence[tuple[NewStory, NewStory]]
     ) -> None:
-        """After the insert: rows without a cluster start their own (id = cluster id), in
-        one UPDATE; batch followers join their leader's cluster."""
+        """Once the rows have ids, before they are inserted: rows without a cluster start
+        their own (id = cluster id); batch followers join their leader's cluster."""
         following = {id(row) for row, _ in followers}
         for row in rows:
             if row.cluster_id is None and id(row) not in following:
                 row.cluster_id = row.id
         for row, leader in followers:
             row.cluster_id = leader.cluster_id
-        own = [row.id for row in rows if row.id is not None and row.cluster_id == row.id]
-        for chunk in chunks(own, 500):
-            conn.execute(_OWN_CLUSTERS, {"ids": chunk})
-        if followers:
-            conn.execute(
-                _JOIN_CLUSTER, [{"sid": row.id, "cid": row.cluster_id} for row, _ in followers]
-            )
 
     def _write_topics(
         self, s: Session, story_id: int, pred: Prediction, topic_ids: dict[str, int]
