@@ -291,6 +291,22 @@ def test_classify_says_which_input_is_wrong(env: Path, capsys: pytest.CaptureFix
     assert code == 2 and "not both" in err
 
 
+def test_a_story_without_text_is_bad_input_in_both_forms(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: a line with no text is a bad line; `--text` with nothing in it likewise
+    (both used to come back untagged, exit 0, as if general news)."""
+    src = env / "in.jsonl"
+    lines = [{"id": 1, "title": "", "text": "  "}, {"id": 2, "title": "DNSSEC at the root"}]
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 1 and "line 1: no text to classify" in err
+    assert [json.loads(x)["id"] for x in out.splitlines()] == [2]
+    for blank in ("", " \n "):
+        code, out, err = run(capsys, "classify", "--text", blank)
+        assert (code, out) == (2, "") and "--text is empty" in err
+
+
 def test_classify_errors_are_not_wrapped_when_stderr_is_not_a_terminal(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

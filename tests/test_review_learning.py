@@ -205,6 +205,55 @@ def test_classify_to_a_full_disk_is_one_error_line(env: Path) -> None:
     assert done.stderr.splitlines() == ["error: cannot write the output: No space left on device"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["stories", "--format", "json"], ["topics"], ["stories", "--format", "csv"]],
+    ids=["stories-json", "topics", "stories-csv"],
+)
+def test_other_commands_to_a_full_disk_are_one_error_line(env: Path, args: list[str]) -> None:
+    """Before: a traceback ending in OSError: [Errno 28] from every command but classify."""
+    seed_stories(env / "data", classify=False)
+    environ = {**os.environ, "AGGREGATOR_DATA_DIR": str(env / "data")}
+    environ["AGGREGATOR_FEEDS"] = str(env / "feeds.yaml")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=environ,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+            text=True,
+        )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["error: cannot write the output: No space left on device"]
+
+
+def test_a_reader_that_goes_away_ends_classify_quietly(env: Path) -> None:
+    """`aggregator classify big.jsonl | head -1`: exit 1, nothing on stderr."""
+    src = env / "in.jsonl"
+    src.write_text(
+        "".join(json.dumps({"id": i, "title": "DNS outage"}) + "\n" for i in range(20_000)),
+        encoding="utf-8",
+    )
+    environ = {**os.environ, "AGGREGATOR_DATA_DIR": str(env / "data")}
+    environ["AGGREGATOR_FEEDS"] = str(env / "feeds.yaml")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "classify", str(src)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["id"] == 0
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert stderr == ""
+
+
 # --- train: nothing new to learn --------------------------------------------------------------
 
 

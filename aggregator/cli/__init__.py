@@ -5,11 +5,17 @@ renders. Start-up stays light: scikit-learn, trafilatura, feedparser and httpx a
 imported by the commands that need them. Errors from the package become one line on
 stderr (``--traceback`` shows the rest); exit codes: 0 ok, 1 the work failed (e.g. every
 feed failed), 2 bad input or configuration, 130 / 143 ``poll`` stopped by SIGINT / SIGTERM
-(what it polled is kept and printed; the rest is handed back for the next run).
+(what it polled is kept and printed; the rest is handed back for the next run). A
+closed pipe (``| head``) ends a command quietly with 1 (typer's handling); a full disk
+while writing the output is one line, exit 1.
 """
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+import sys
 from collections.abc import Sequence
 
 from rich.markup import escape as esc
@@ -32,3 +38,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         kind = "not found" if isinstance(e, NotFoundError) else "error"
         err.print(f"[red]{kind}:[/] {esc(str(e))}", highlight=False)
         raise SystemExit(2 if isinstance(e, ConfigError | NotFoundError) else 1) from None
+    except OSError as e:
+        # A full disk or a quota while writing the output (or any other OS error no
+        # command turned into one of ours): one line, not a traceback. (A closed pipe,
+        # EPIPE, typer has already turned into a quiet exit 1.)
+        if state.traceback:
+            raise
+        if e.filename is None and e.errno in _FULL:
+            _drop_stdout()
+            what = f"cannot write the output: {e.strerror or e}"
+        else:
+            what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        err.print(f"[red]error:[/] {esc(what)}", highlight=False)
+        raise SystemExit(1) from None
+
+
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that what it still holds is not written again (and
+    reported as a second error) at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass

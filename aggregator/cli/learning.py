@@ -21,7 +21,7 @@ from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import AggregatorError, ConfigError
+from ..errors import ConfigError
 from ..types import Document
 from .common import (
     PollFmt,
@@ -80,6 +80,9 @@ def _read_jsonl_docs(
         if not isinstance(title, str) and not isinstance(text, str):
             yield n, f"{name} line {n}: needs a string 'title' or 'text'"
             continue
+        if not "".join(v for v in (title, text) if isinstance(v, str)).strip():
+            yield n, f"{name} line {n}: no text to classify ('title' and 'text' are empty)"
+            continue
         # The id is echoed exactly as given (42 stays a number, null stays null); only
         # non-finite numbers (1e400, NaN) are refused: they have no JSON spelling to echo.
         doc_id = obj.get("id", str(n))
@@ -130,6 +133,8 @@ def classify(
         learning = a.learning
         if text is not None:
             # a headline is read as one, with the title's weight (as in JSON Lines input)
+            if not text.strip():
+                raise ConfigError("--text is empty: nothing to classify")
             title, _, body = text.strip().partition("\n")
             (pred,) = learning.classify([Document(id="text", title=title, summary=body.strip())])
             _emit_prediction("text", pred)
@@ -207,28 +212,12 @@ def _open_input(path: Path) -> BinaryIO:
 
 
 def _classify_batch(learning: Any, batch: list[tuple[Any, Document]]) -> None:
+    # a full disk or a closed pipe while writing is cli.main's to report
     if batch:
         preds = learning.classify([doc for _, doc in batch])
-        try:
-            for (doc_id, _), pred in zip(batch, preds, strict=True):
-                _emit_prediction(doc_id, pred)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            raise  # the reader went away (`| head`): not worth a message
-        except OSError as e:  # a full disk, a quota: one line, not a traceback
-            _drop_stdout()
-            raise AggregatorError(f"cannot write the output: {e.strerror or e}") from e
-
-
-def _drop_stdout() -> None:
-    """Point stdout at /dev/null, so that what it still holds is not written again (and
-    reported as a second error) at exit."""
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-        os.close(null)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        pass
+        for (doc_id, _), pred in zip(batch, preds, strict=True):
+            _emit_prediction(doc_id, pred)
+        sys.stdout.flush()
 
 
 def _emit_prediction(doc_id: Any, pred: Any) -> None:
