@@ -478,12 +478,28 @@ class App:
 
     # --- labels and the model -------------------------------------------------------------
 
-    def label(self, story_id: int, positive: Sequence[str], negative: Sequence[str]) -> Story:
+    def label(
+        self,
+        story_id: int,
+        positive: Sequence[str],
+        negative: Sequence[str],
+        forget: Sequence[str] = (),
+    ) -> Story:
+        """Record labels (``positive`` topics apply, ``negative`` do not); ``forget``
+        withdraws earlier ones, and the model decides those topics again."""
         pos = [self._topic_name(t) for t in positive]
         neg = [self._topic_name(t) for t in negative]
+        gone = [self._topic_name(t) for t in forget]
         if set(pos) & set(neg):
             raise ConfigError("a topic cannot be both added and removed")
-        self.store.add_labels(story_id, pos, neg, self.now())
+        if set(gone) & (set(pos) | set(neg)):
+            raise ConfigError("a topic cannot be both labelled and forgotten")
+        if pos or neg:
+            self.store.add_labels(story_id, pos, neg, self.now())
+        if gone and self.store.forget_labels(story_id, gone):
+            story = self.store.get_story(story_id)
+            (pred,) = self.predictor.predict([self.document(story)])
+            self.store.set_predictions([(story_id, pred)])
         return self.store.get_story(story_id)
 
     def story_labels(self, story_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -361,6 +361,40 @@ def test_label_suggest_explain(env: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "threshold" in out and "up:" in out
 
 
+def test_a_label_can_be_withdrawn_and_the_model_decides_again(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dnssec = seed_stories(env / "data")[0]  # DNS from its feed category, DNS Security by rule
+
+    def topics() -> dict[str, str]:
+        _, out, _ = run(capsys, "show", str(dnssec), "--format", "json")
+        return {t["topic"]: t["source"] for t in json.loads(out)["topics"]}
+
+    before = topics()
+    assert before["DNS"] == "feed-category"
+    code, _, err = run(capsys, "label", str(dnssec), "-DNS", "+Censorship")
+    assert code == 0, err
+    assert "DNS" not in topics() and topics()["Censorship"] == "user"
+
+    forget = ["--forget", "dns", "--forget", "Censorship"]
+    code, out, err = run(capsys, "label", str(dnssec), *forget, "--format", "json")
+    assert code == 0, err
+    assert {t["topic"]: t["source"] for t in json.loads(out)["topics"]} == before
+    assert topics() == before
+    with make_app(Settings.from_env({}, data_dir=env / "data")) as app:
+        assert app.story_labels(dnssec) == ((), ())
+        assert app.labelled() == []  # train no longer learns from them
+
+    code, _, err = run(capsys, "label", str(dnssec), "+DNS", "--forget", "DNS")
+    assert code == 2 and "both labelled and forgotten" in err
+    code, _, err = run(capsys, "label", str(dnssec), "--forget", "Gardening")
+    assert code == 2 and "unknown topic" in err
+    code, _, err = run(capsys, "label", "999999", "--forget", "DNS")
+    assert code == 2 and "no story 999999" in err
+    code, _, err = run(capsys, "label", "--suggest", "2", "--forget", "DNS")
+    assert code == 2 and "not both" in err
+
+
 def test_explain_agrees_with_show_after_labels(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

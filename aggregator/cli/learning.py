@@ -242,11 +242,18 @@ def label(
             "--suggest", help="List the N stories whose labels would teach the model most."
         ),
     ] = None,
+    forget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forget",
+            help="Withdraw your label on this topic (repeatable): the model decides it again.",
+        ),
+    ] = None,
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
 ) -> None:
-    """Record your judgement on a story's topics (kept forever, used by `train`), or ask
-    which stories to label next."""
-    if suggest is not None and (story_id is not None or changes):
+    """Record your judgement on a story's topics (kept until you withdraw it with
+    --forget; used by `train`), or ask which stories to label next."""
+    if suggest is not None and (story_id is not None or changes or forget):
         # one or the other: a label given beside --suggest would otherwise go unrecorded
         raise ConfigError("give --suggest N, or a story ID with +Topic / -Topic labels, not both")
     with open_app() as a:
@@ -293,15 +300,17 @@ def label(
             out.print(t)
             out.print("label one: aggregator label ID +Topic or -Topic", highlight=False)
             return
-        if story_id is None or not changes:
-            raise ConfigError("usage: aggregator label ID +Topic -Topic …  (or --suggest N)")
+        if story_id is None or not (changes or forget):
+            raise ConfigError(
+                "usage: aggregator label ID +Topic -Topic [--forget Topic] …  (or --suggest N)"
+            )
         pos: list[str] = []
         neg: list[str] = []
-        for c in changes:
+        for c in changes or ():
             if len(c) < 2 or c[0] not in "+-":
                 raise ConfigError(f"{c!r}: write +Topic to add a topic or -Topic to remove it")
             (pos if c[0] == "+" else neg).append(c[1:].strip())
-        story = a.label(story_id, pos, neg)
+        story = a.label(story_id, pos, neg, forget or ())
     if fmt == PollFmt.json:
         emit_json(story_json(story))
     else:

@@ -44,7 +44,7 @@ def prune(
 ) -> None:
     """Delete old stories. What a feed's latest document still lists stays (deleted, it
     would come back as new), as do each feed's newest stories and every story you
-    labelled: labels are kept forever, and training reads them."""
+    labelled: labels are kept until you withdraw them, and training reads them."""
     span = parse_span(older_than, name="--older-than") if older_than else settings().retention
     if span is None:
         raise ConfigError(

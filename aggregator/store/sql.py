@@ -486,7 +486,7 @@ class SqlStore:
         ``keep_per_feed`` newest, every story its feed's latest document still lists
         (deleted, it would come back as new at the document's next change: a feed listing
         its whole archive would bring it all back once per retention period) and every
-        story a user labelled (kept forever: training reads them). Returns how many were
+        story a user labelled (kept until withdrawn: training reads them). Returns how many were
         deleted (or, with ``dry_run``, would be). Deletes ``batch`` stories per
         transaction, so a poll writing meanwhile waits for one batch at most; the label
         check is repeated inside each one."""
@@ -1409,6 +1409,34 @@ class SqlStore:
                 )
                 if value:
                     s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
+
+    def forget_labels(self, story_id: int, topics: Sequence[str]) -> int:
+        """Withdraw the user's labels (either way) of ``topics`` on a story; its topics
+        then come from the model again (the caller writes them). Returns how many labels
+        there were."""
+        with self._write() as s:
+            if s.get(StoryRow, story_id) is None:
+                raise NotFoundError(f"no story {story_id}")
+            topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
+            tids = []
+            for name in topics:
+                tid = topic_ids.get(name.lower())
+                if tid is None:
+                    raise ConfigError(f"unknown topic {name!r} (see `aggregator topics`)")
+                tids.append(tid)
+            gone = s.execute(
+                delete(LabelRow).where(and_(LC.story_id == story_id, col(LC.topic_id).in_(tids)))
+            ).rowcount  # type: ignore[attr-defined]
+            s.execute(
+                delete(StoryTopicRow).where(
+                    and_(
+                        STC.story_id == story_id,
+                        col(STC.topic_id).in_(tids),
+                        STC.source == "user",
+                    )
+                )
+            )
+            return int(gone or 0)
 
     def labelled_stories(self) -> list[LabelledStory]:
         """Every story a user labelled, then the archived ones of removed feeds (their

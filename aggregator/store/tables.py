@@ -165,7 +165,8 @@ class StoryTopicRow(SQLModel, table=True):
 
 
 class LabelRow(SQLModel, table=True):
-    """A user's judgement: kept forever, never pruned, survives retraining."""
+    """A user's judgement: kept until withdrawn (``label --forget``), never pruned,
+    survives retraining."""
 
     __tablename__ = "label"
     __table_args__ = (UniqueConstraint("story_id", "topic_id", name="uq_label_story_topic"),)
