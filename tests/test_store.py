@@ -168,6 +168,9 @@ def test_save_update_is_idempotent_by_key(store) -> None:  # type: ignore[no-unt
     stories = store.stories(StoryQuery())
     assert [s.title for s in stories] == ["Resolver news, updated"]
     assert stories[0].first_seen == T0  # first_seen never moves
+    # the edited story's search row follows its new text (PostgreSQL: an UPDATE of the
+    # search vector; new stories get theirs in the INSERT)
+    assert [s.id for s in store.stories(StoryQuery(text="updated"))] == [stories[0].id]
     assert store.get_feed(feed.id).stories == 1
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    Text,
     and_,
     bindparam,
     column,
@@ -647,12 +648,11 @@ def write_search_index(conn: Connection, items: Sequence[tuple[int, str, str]]) 
             [{"id": i, "t": t, "b": b} for i, t, b in items],
         )
     else:
+        story = table("story", column("id"), column("search"))
+        vector = pg_search_vector(bindparam("t", type_=Text), bindparam("b", type_=Text))
         conn.execute(
-            text(
-                "UPDATE story SET search = setweight(to_tsvector('english', :t), 'A') "
-                "|| setweight(to_tsvector('english', :b), 'B') WHERE id = :id"
-            ),
-            [{"id": i, "t": t, "b": b[:PG_SEARCH_BODY_MAX]} for i, t, b in items],
+            update(story).where(story.c.id == bindparam("sid")).values(search=vector),
+            [{"sid": i, "t": t, "b": b[:PG_SEARCH_BODY_MAX]} for i, t, b in items],
         )
 
 
