@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from test_store import check
 
 from aggregator.store import SqlStore, open_store
 from aggregator.store.dialect import MIGRATIONS
 from aggregator.types import (
-    FeedCheck,
     FeedSource,
     Prediction,
     StoryDraft,
@@ -26,20 +26,6 @@ from aggregator.types import (
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TOPICS = ("DNS", "Cybersecurity", "IPv4 Markets")
 WORDS = ("registry", "registrar", "ransomware", "transfer", "phishing", "resolver", "zone")
-
-
-def _check(feed_id: int, at: datetime) -> FeedCheck:
-    return FeedCheck(
-        feed_id=feed_id,
-        at=at,
-        outcome="ok",
-        next_check=at + timedelta(hours=1),
-        status="active",
-        error_count=0,
-        first_error_at=None,
-        last_error=None,
-        success=True,
-    )
 
 
 def _record(n: int, feed: int, rng: random.Random, link: str | None) -> StoryRecord:
@@ -95,7 +81,7 @@ def _fill(s: SqlStore, rng: random.Random) -> None:
                 used.add(link)
                 links.append(link)
                 records.append(_record(n, fid, rng, link))
-            s.save_update(_check(fid, T0 + timedelta(minutes=poll)), records)
+            s.save_update(check(fid, T0 + timedelta(minutes=poll)), records)
 
 
 QUERIES = [

@@ -11,26 +11,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from test_store import check
 
 from aggregator.store import SqlStore, open_store
 from aggregator.store.dialect import MIGRATIONS
-from aggregator.types import FeedCheck, FeedSource, StoryDraft, StoryQuery, StoryRecord
+from aggregator.types import FeedSource, StoryDraft, StoryQuery, StoryRecord
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-def _check(feed_id: int, at: datetime = T0) -> FeedCheck:
-    return FeedCheck(
-        feed_id=feed_id,
-        at=at,
-        outcome="ok",
-        next_check=at + timedelta(hours=1),
-        status="active",
-        error_count=0,
-        first_error_at=None,
-        last_error=None,
-        success=True,
-    )
 
 
 def _record(key: str, title: str, *, link: str | None, fp: int | None, body: str) -> StoryRecord:
@@ -87,9 +74,9 @@ def _near_dup_world(s: SqlStore) -> tuple[int, int, int]:
     """Feed a's story, then feed b's near-identical one (1 bit apart), 3 days later."""
     a, b, c = _feeds(s, 3)
     fp = 0x0123_4567_89AB_CDEF
-    s.save_update(_check(a), [_record("a1", "Story", link=None, fp=fp, body="one two")])
+    s.save_update(check(a), [_record("a1", "Story", link=None, fp=fp, body="one two")])
     later = T0 + timedelta(days=3)
-    s.save_update(_check(b, later), [_record("b1", "Story", link=None, fp=fp ^ 4, body="x")])
+    s.save_update(check(b, later), [_record("b1", "Story", link=None, fp=fp ^ 4, body="x")])
     return a, b, c
 
 
@@ -116,12 +103,12 @@ def test_migration_9_replaces_the_band_indexes_of_an_old_database(db_url: str) -
         # feed c's copy, 13 days after a's (inside the window): a's cluster
         fp = 0x0123_4567_89AB_CDEF ^ (1 << 40)
         at = T0 + timedelta(days=13)
-        new = s.save_update(_check(c, at), [_record("c1", "S", link=None, fp=fp, body="y")])
+        new = s.save_update(check(c, at), [_record("c1", "S", link=None, fp=fp, body="y")])
         first = s.stories(StoryQuery(limit=None))[-1]
         assert s.get_story(new.new[0]).cluster_id == first.cluster_id == first.id
         # 15 days after the other feeds' copies: outside the window, a cluster of its own
         at = T0 + timedelta(days=18)
-        new = s.save_update(_check(c, at), [_record("c2", "S", link=None, fp=fp, body="z")])
+        new = s.save_update(check(c, at), [_record("c2", "S", link=None, fp=fp, body="z")])
         assert s.get_story(new.new[0]).cluster_id == new.new[0]
     finally:
         s.close()
@@ -143,7 +130,7 @@ def test_the_band_lookup_seeks_to_the_window_on_sqlite(sqlite_url: str) -> None:
         event.listen(s.engine, "before_cursor_execute", capture)
         feed = s.feeds()[2].id
         record = _record("c1", "S", link=None, fp=0x0123_4567_89AB_CDEF ^ 1, body="y")
-        s.save_update(_check(feed, T0 + timedelta(days=1)), [record])
+        s.save_update(check(feed, T0 + timedelta(days=1)), [record])
         event.remove(s.engine, "before_cursor_execute", capture)
         assert len(seen) == 1
         with s.engine.connect() as c:
@@ -167,7 +154,7 @@ def test_a_new_story_is_written_once(db_url: str) -> None:
         a, b, _ = _feeds(s, 3)
         fp = 0x0F0F_0000_FFFF_1234
         a1, a2 = s.save_update(
-            _check(a),
+            check(a),
             [
                 _record("a1", "Resolver outage", link="https://n.example/1", fp=None, body="dns"),
                 _record("a2", "Registry fines", link=None, fp=fp, body="registry fined heavily"),
@@ -180,7 +167,7 @@ def test_a_new_story_is_written_once(db_url: str) -> None:
 
         event.listen(s.engine, "before_cursor_execute", capture)
         got = s.save_update(
-            _check(b, T0 + timedelta(hours=1)),
+            check(b, T0 + timedelta(hours=1)),
             [
                 # a's story by URL, a's by SimHash, a new one twice in the batch, one alone
                 _record("b1", "Outage", link="https://n.example/1", fp=None, body="resolver"),
@@ -201,7 +188,7 @@ def test_a_new_story_is_written_once(db_url: str) -> None:
         assert [st.id for st in s.stories(StoryQuery(text="phishing"))] == [b5.id]
         # and the next ids follow on
         more = s.save_update(
-            _check(b, T0 + timedelta(hours=2)),
+            check(b, T0 + timedelta(hours=2)),
             [_record("b6", "Later", link=None, fp=None, body="later")],
         )
         assert more.new[0] > b5.id
@@ -250,7 +237,7 @@ def test_postgresql_gathers_statistics_the_server_has_not(pg_url: str) -> None:
                         body=f"body {n}",
                     )
                 )
-            s.save_update(_check(feeds[poll % 4], T0 + timedelta(minutes=poll)), records)
+            s.save_update(check(feeds[poll % 4], T0 + timedelta(minutes=poll)), records)
         event.remove(s.engine, "before_cursor_execute", capture)
         assert _analyzed(s)
         if autovacuum == "off":
