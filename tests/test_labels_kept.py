@@ -87,3 +87,24 @@ def test_labels_of_a_topic_gone_from_the_taxonomy_are_skipped(
         assert [(e.doc.title, e.topics) for e in examples] == [(STORIES[1][0], ("Cybercrime",))]
         assert "Retired Topic" in caplog.text
         assert len(app.labelled()) == 2  # kept in the database all the same
+
+
+def test_feed_categories_teach_from_the_newest_stories_only(
+    env: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`train` reads the newest CATEGORY_STORIES stories for feed-category examples, not
+    the whole store (gigabytes of text at 300,000 stories)."""
+    from aggregator import learning
+
+    seed_stories(env / "data")
+    with make_app(_settings(env)) as app:
+
+        def taught() -> list[str]:
+            cats = [e for e in app.learning.examples() if e.source == "feed-category"]
+            return sorted(t for e in cats for t in e.topics)
+
+        every = taught()
+        assert "DNS" in every and "New TLDs" in every
+        monkeypatch.setattr(learning, "CATEGORY_STORIES", 1)  # the newest: the gTLD round
+        assert taught() == ["New TLDs"]
