@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_store import check
+from test_store import check, draft
 
 from aggregator.store import SqlStore, open_store
 from aggregator.store.dialect import MIGRATIONS
 from aggregator.types import (
     FeedSource,
     Prediction,
-    StoryDraft,
     StoryQuery,
     StoryRecord,
     TopicScore,
@@ -35,19 +34,13 @@ def _record(n: int, feed: int, rng: random.Random, link: str | None) -> StoryRec
     text = " ".join(rng.choice(WORDS) for _ in range(6))
     topics = rng.sample(TOPICS, rng.randint(0, 2))
     return StoryRecord(
-        draft=StoryDraft(
-            key=f"v1:guid:{feed}-{n}",
-            guid=f"{feed}-{n}",
+        draft=draft(
+            f"v1:guid:{feed}-{n}",
+            f"Story {n} {rng.choice(WORDS)}",
             link=link,
-            canonical_url=link,
-            title=f"Story {n} {rng.choice(WORDS)}",
-            author=None,
-            published=published,
-            updated=None,
             summary=text,
-            content=None,
-            categories=(),
-            content_hash=f"h{n}",
+            h=f"h{n}",
+            published=published,
         ),
         prediction=Prediction(
             topics=tuple(TopicScore(topic=t, score=0.5 + 0.1 * i) for i, t in enumerate(topics)),

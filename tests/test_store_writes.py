@@ -11,31 +11,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from test_store import check
+from test_store import check, draft
 
 from aggregator.store import SqlStore, open_store
 from aggregator.store.dialect import MIGRATIONS
-from aggregator.types import FeedSource, StoryDraft, StoryQuery, StoryRecord
+from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def _record(key: str, title: str, *, link: str | None, fp: int | None, body: str) -> StoryRecord:
     return StoryRecord(
-        draft=StoryDraft(
-            key=key,
-            guid=key,
-            link=link,
-            canonical_url=link,
-            title=title,
-            author=None,
-            published=None,
-            updated=None,
-            summary=body,
-            content=None,
-            categories=(),
-            content_hash=f"h-{key}",
-        ),
+        draft=draft(key, title, link=link, summary=body, h=f"h-{key}"),
         fingerprint=fp,
         text=body,
     )
