@@ -457,7 +457,12 @@ def feeds_remove(
         feed = _resolve_feed(a, url)
         kept = a.remove_feed(feed.url if feed is not None else url)
     shown = display_url(feed.url if feed is not None else url)
-    note = f" (the labels of {kept} stories are kept for training)" if kept else ""
+    note = (
+        f" (the labels of {kept} {'story are' if kept == 1 else 'stories are'} kept for"
+        " training, and return to their stories if you add the feed again)"
+        if kept
+        else ""
+    )
     out.print(f"removed: {shown}{note}", highlight=False)
 
 

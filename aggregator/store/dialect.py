@@ -501,6 +501,17 @@ def _m9_band_date_indexes(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_story_fp_band{i}")
 
 
+def _m10_label_archive_index(conn: Connection) -> None:
+    """``ix_label_archive_feed_url``: a poll that stores new stories of a feed looks in
+    the label archive for their labels (a removed feed added again), by feed URL. A hash
+    index on PostgreSQL, where a B-tree entry is limited to ~2.7 kB and a feed URL,
+    adopted from a server's redirect, is not."""
+    using = "USING hash " if conn.dialect.name == "postgresql" else ""
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS ix_label_archive_feed_url ON label_archive {using}(feed_url)"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -511,6 +522,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "the story keys each feed's latest document lists", _m7_listed_keys),
     (8, "an index of each cluster's first story by date", _m8_list_indexes),
     (9, "SimHash band indexes by date", _m9_band_date_indexes),
+    (10, "label archive index by feed URL", _m10_label_archive_index),
 ]
 
 

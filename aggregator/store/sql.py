@@ -84,6 +84,7 @@ from .tables import (
 )
 
 _STORY = tables.table(StoryRow)
+_ARCHIVE = tables.table(LabelArchiveRow)
 FC = columns(FeedRow)
 SC = columns(StoryRow)
 TC = columns(TopicRow)
@@ -807,11 +808,24 @@ class SqlStore:
             new_rows = [row for row, _ in fresh]
             followers = self._assign_clusters(conn, new_rows, check.feed_id, check.at)
             self._insert_stories(conn, fresh, followers)
+            restored = self._restore_archived_labels(conn, feed_url, fresh, topic_ids, check.at)
             topic_rows: list[dict[str, Any]] = []
             for new_row, rec in fresh:
+                labels = restored.get(new_row.id or 0, {})
+                topic_rows.extend(
+                    {
+                        "story_id": new_row.id,
+                        "topic_id": tid,
+                        "score": 1.0,
+                        "source": "user",
+                        "model_version": None,
+                    }
+                    for tid, value in labels.items()
+                    if value
+                )
                 if rec.prediction is None:
                     continue
-                seen: set[int] = set()
+                seen: set[int] = set(labels)  # the user's word, either way, wins
                 for ts in rec.prediction.topics:
                     tid = topic_ids.get(ts.topic)
                     if tid is not None and tid not in seen:
@@ -849,6 +863,68 @@ class SqlStore:
             self._apply_checks(conn, [(check, feed_url)], len(new_ids), len(updated_ids))
         self._keep_statistics(len(new_ids) + len(updated_ids))
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
+
+    @staticmethod
+    def _restore_archived_labels(
+        conn: Any,
+        feed_url: str,
+        fresh: Sequence[tuple[NewStory, StoryRecord]],
+        topic_ids: dict[str, int],
+        now: datetime,
+    ) -> dict[int, dict[int, bool]]:
+        """Labels come back with their story: a new story whose feed URL and link match
+        an archived labelled story (its feed was removed, and has been added again) gets
+        the user's labels from the archive, which no longer holds them. Returns the
+        restored labels by story id (topic id -> the label's value).
+
+        Archived rows of one link apply oldest first, so the newest word on a topic wins;
+        a topic no longer in the taxonomy stays archived (as ``train`` skips it)."""
+        by_link = {row.link: row.id for row, _ in fresh if row.link and row.id is not None}
+        if not by_link:
+            return {}
+        url = without_credentials(feed_url)
+        found = [
+            r
+            for chunk in chunks(sorted(by_link), 500)
+            for r in conn.execute(
+                select(_ARCHIVE.c.id, _ARCHIVE.c.link, _ARCHIVE.c.positive, _ARCHIVE.c.negative)
+                .where(_ARCHIVE.c.feed_url == url, _ARCHIVE.c.link.in_(chunk))
+                .order_by(_ARCHIVE.c.id)
+            )
+        ]
+        if not found:
+            return {}
+        by_name = {k.lower(): v for k, v in topic_ids.items()}
+        restored: dict[int, dict[int, bool]] = defaultdict(dict)
+        emptied: list[int] = []
+        for arch_id, link, positive, negative in found:
+            story_id = by_link[link]
+            left: tuple[list[str], list[str]] = ([], [])
+            for names, value, keep in ((positive, True, left[0]), (negative, False, left[1])):
+                for name in names or ():
+                    tid = by_name.get(str(name).lower())
+                    if tid is None:
+                        keep.append(name)
+                    else:
+                        restored[story_id][tid] = value
+            if left[0] or left[1]:
+                conn.execute(
+                    update(_ARCHIVE)
+                    .where(_ARCHIVE.c.id == arch_id)
+                    .values(positive=left[0], negative=left[1])
+                )
+            else:
+                emptied.append(int(arch_id))
+        label_rows = [
+            {"story_id": sid, "topic_id": tid, "value": value, "created": now}
+            for sid, labels in restored.items()
+            for tid, value in labels.items()
+        ]
+        if label_rows:
+            conn.execute(insert(tables.table(LabelRow)), label_rows)
+        for chunk in chunks(emptied, 500):
+            conn.execute(delete(_ARCHIVE).where(_ARCHIVE.c.id.in_(chunk)))
+        return dict(restored)
 
     def _keep_statistics(self, written: int) -> None:
         """PostgreSQL: ANALYZE the tables a poll writes when the server has no statistics

@@ -1,0 +1,179 @@
+"""Labels are kept until withdrawn, even across `feeds remove`: the labels of a removed
+feed's stories wait in the label archive, and come back onto the stories when the feed
+is added again and its stories return (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixture)
+from test_store import check, draft, pred, store  # noqa: F401  (store: fixture)
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.store import open_store
+from aggregator.types import FeedSource, StoryQuery, StoryRecord
+
+T1 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+FEED = "https://a.example/feed"
+
+
+def _save(st, feed_id: int, key: str, *topics: tuple[str, float], at: datetime = T1) -> int:  # type: ignore[no-untyped-def]
+    rec = StoryRecord(
+        draft=draft(key, f"Story {key} about resolvers", link=f"https://a.example/{key}"),
+        prediction=pred(*topics),
+    )
+    (sid,) = st.save_update(check(feed_id, at=at), [rec]).new
+    return int(sid)
+
+
+def _topics(st, story_id: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    (story,) = st.get_stories([story_id])
+    return {t.topic: t.source for t in story.topics}
+
+
+def _archive(st) -> list[tuple[str, list[str], list[str]]]:  # type: ignore[no-untyped-def]
+    return [
+        (ls.story.link, list(ls.positive), list(ls.negative))
+        for ls in st.labelled_stories()
+        if ls.story.id < 0
+    ]
+
+
+def test_labels_come_back_with_their_story_when_the_feed_is_added_again(store) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    feed = store.get_feed(FEED)
+    one = _save(store, feed.id, "one", ("Cybersecurity", 0.9))
+    two = _save(store, feed.id, "two", ("Cybersecurity", 0.9))
+    _save(store, feed.id, "three", ("Cybersecurity", 0.9))
+    store.add_labels(one, ["DNS"], ["Cybersecurity"], T1)
+    store.add_labels(two, [], ["DNS"], T1)
+    assert store.remove_feed(FEED, T1) == 2
+    assert len(_archive(store)) == 2
+
+    later = T1 + timedelta(days=3)
+    again, created = store.add_feed(FeedSource(url=FEED), later)
+    assert created
+    # the model now gives both stories Cybersecurity and IPv4 Markets
+    back = _save(store, again.id, "one", ("Cybersecurity", 0.9), ("IPv4 Markets", 0.8), at=later)
+    assert _topics(store, back) == {"DNS": "user", "IPv4 Markets": "model"}
+    assert store.story_labels(back) == (("DNS",), ("Cybersecurity",))
+    # the archive gave it up: training reads the label once, from the story
+    assert _archive(store) == [("https://a.example/two", [], ["DNS"])]
+    assert [ls.story.id for ls in store.labelled_stories()] == [back, -2]
+
+    # a story the archive has no label for is the model's alone; "two" comes back later
+    fresh = _save(store, again.id, "four", ("DNS", 0.9), at=later)
+    assert _topics(store, fresh) == {"DNS": "model"}
+    back2 = _save(store, again.id, "two", ("DNS", 0.7), ("Cybersecurity", 0.6), at=later)
+    assert _topics(store, back2) == {"Cybersecurity": "model"}
+    assert store.story_labels(back2) == ((), ("DNS",))
+    assert _archive(store) == []
+    # and the topic filter sees the user's DNS
+    assert [s.id for s in store.stories(StoryQuery(topics=("DNS",)))] == [fresh, back]
+
+
+def test_only_the_same_feed_gets_them_and_unknown_topics_stay_archived(store) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    feed = store.get_feed(FEED)
+    sid = _save(store, feed.id, "one", ("DNS", 0.9))
+    store.add_labels(sid, ["Cybersecurity"], [], T1)
+    store.remove_feed(FEED, T1)
+    with store.engine.begin() as c:  # a label of a topic the taxonomy has dropped since
+        c.execute(
+            text("UPDATE label_archive SET positive = :p"),
+            {"p": '["Cybersecurity", "Retired Topic"]'},
+        )
+
+    # another feed with a story at the same link: not the removed feed's story
+    other = store.get_feed("https://b.example/feed")
+    elsewhere = _save(store, other.id, "one", ("DNS", 0.9))
+    assert store.story_labels(elsewhere) == ((), ())
+    assert len(_archive(store)) == 1
+
+    again, _ = store.add_feed(FeedSource(url=FEED), T1)
+    back = _save(store, again.id, "one", ("DNS", 0.9))
+    assert store.story_labels(back) == (("Cybersecurity",), ())
+    assert _archive(store) == [("https://a.example/one", ["Retired Topic"], [])]
+
+
+def test_a_private_feed_added_again_gets_its_labels_back(db_url: str) -> None:
+    """The archive keeps the feed URL without its password; the feed comes back with it."""
+    url = "https://ann:hunter2@members.example/feed"
+    st = open_store(db_url)
+    try:
+        st.sync_topics([("DNS", None)])
+        feed, _ = st.add_feed(FeedSource(url=url), T1)
+        sid = _save(st, feed.id, "one")
+        st.add_labels(sid, ["DNS"], [], T1)
+        st.remove_feed(url, T1)
+        again, _ = st.add_feed(FeedSource(url=url), T1)
+        back = _save(st, again.id, "one")
+        assert st.story_labels(back) == (("DNS",), ())
+    finally:
+        st.close()
+
+
+def test_migration_10_indexes_the_archive_by_feed_url(db_url: str) -> None:
+    st = open_store(db_url)
+    with st.engine.begin() as c:  # a version-9 database
+        c.execute(text("DROP INDEX ix_label_archive_feed_url"))
+        c.execute(text("DELETE FROM schema_version WHERE version = 10"))
+    st.close()
+    st = open_store(db_url)
+    try:
+        with st.engine.connect() as c:
+            names = {ix["name"] for ix in inspect(c).get_indexes("label_archive")}
+            assert "ix_label_archive_feed_url" in names
+            assert c.execute(text("SELECT max(version) FROM schema_version")).scalar() == 10
+    finally:
+        st.close()
+
+
+def _rss(*guids: str) -> bytes:
+    items = "".join(
+        f"<item><title>Registry {g} signs its zone with DNSSEC</title><guid>{g}</guid>"
+        f"<link>http://example.org/{g}</link><description>Resolvers validate the {g} "
+        "zone's DNSSEC signatures.</description>"
+        f"<pubDate>Mon, 0{i + 1} Sep 2025 08:00:00 GMT</pubDate></item>"
+        for i, g in enumerate(guids)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Registry news</title>'
+        f"<link>http://example.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+def test_remove_then_add_through_the_app_and_a_real_server(tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
+    """The user's path: poll, label, `feeds remove`, `feeds add`, poll: the stories are
+    stored anew, and the labelled one carries the user's labels again."""
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
+    )
+    url = server.route("/feed", body=_rss("a", "b"))
+    with make_app(s) as app:
+        app.add_feed(url, discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True)] == [2]
+        story = next(st for st in app.stories(StoryQuery()) if st.link.endswith("/a"))
+        app.label(story.id, ["IPv4 Markets"], ["DNS"])
+        assert app.remove_feed(url) == 1
+        assert app.stories(StoryQuery()) == []
+
+        app.add_feed(url, discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True)] == [2]
+        back = next(st for st in app.stories(StoryQuery()) if st.link.endswith("/a"))
+        assert app.story_labels(back.id) == (("IPv4 Markets",), ("DNS",))
+        topics = {t.topic: t.source for t in back.topics}
+        assert topics.get("IPv4 Markets") == "user" and "DNS" not in topics
+        assert [ls.story.id for ls in app.labelled()] == [back.id]
+
+
+def test_feeds_remove_says_the_labels_will_return(env: Path, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    (sid, *_) = seed_stories(env / "data", classify=False)
+    code, _, err = run(capsys, "label", str(sid), "+DNS")
+    assert code == 0, err
+    code, out, err = run(capsys, "feeds", "remove", "https://news.example/feed")
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "the labels of 1 story are kept for training" in said
+    assert "return to their stories if you add the feed again" in said
