@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from . import modeldir
 from .credentials import display_url
 from .errors import ConfigError
 from .types import FeedSource
@@ -95,8 +96,10 @@ class Settings:
     @property
     def active_models_dir(self) -> Path:
         """The models directory whose ``classifier/`` is used: the user's trained model
-        when there is one, else the one shipped in ``models/``."""
-        if (self.trained_models_dir / "classifier" / "manifest.json").exists():
+        when there is one, else the one shipped in ``models/``. A ``train`` killed in the
+        middle of putting its model in place is finished first (:mod:`.modeldir`)."""
+        classifier = self.trained_models_dir / "classifier"
+        if (classifier / "manifest.json").exists() or modeldir.recover(classifier):
             return self.trained_models_dir
         return self.models_dir
 

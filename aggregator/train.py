@@ -16,14 +16,11 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import platform
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from aggregator import modeldir
 from aggregator.classify import (
     FORMAT_VERSION,
     MODEL_FILE,
@@ -547,7 +545,7 @@ def _train(
     for e in examples:
         by_source[e.source] = by_source.get(e.source, 0) + 1
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    tmp = modeldir.tmp_dir(out_dir)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -588,7 +586,7 @@ def _train(
         manifest["scorer"] = {"file": SCORER_FILE, "sha256": file_sha256(scorer_path)}
         _write_json(tmp / REPORT_FILE, report)
         _write_json(tmp / MANIFEST_FILE, manifest)
-        _swap_into_place(tmp, out_dir)
+        modeldir.swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -648,44 +646,6 @@ def _summary(report: EvalReport) -> dict[str, Any]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``tmp`` with two renames; the old artifact survives as
-    ``.<name>.old-<pid>`` until the new one is in place. SIGINT and SIGTERM wait for the
-    two renames (where they can be held back): a handler that raises between them would
-    leave no artifact at ``out_dir``, the user's model set aside and the shipped one in
-    use."""
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if old.exists():
-        shutil.rmtree(old)
-    with _signals_held():
-        if out_dir.exists():
-            out_dir.rename(old)
-        try:
-            tmp.rename(out_dir)
-        except BaseException:
-            if old.exists() and not out_dir.exists():
-                old.rename(out_dir)
-            raise
-    if old.exists():
-        shutil.rmtree(old)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM are delivered after the block, not inside it (POSIX, main
-    thread; elsewhere a no-op)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # -- command line -----------------------------------------------------------------------

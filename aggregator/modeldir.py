@@ -1,0 +1,120 @@
+"""Putting a trained model in place, and finding it again after a crash.
+
+``aggregator train`` writes the new artifact beside the old one (``.classifier.tmp-PID``)
+and swaps it in with two renames, the old one set aside as ``.classifier.old-PID`` until
+the new one is in place. Signals wait for the renames; a hard stop between them (SIGKILL,
+the OOM killer, a power cut) cannot, and left no ``classifier/``: every command then
+used the shipped model, silently, and the user's model sat in a hidden directory.
+:func:`recover` finishes such a swap the next time the model directory is looked at.
+
+Cheap to import (``config`` uses it on every command).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+def tmp_dir(out_dir: Path) -> Path:
+    """Where this process writes a new artifact for ``out_dir``."""
+    return out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+
+
+def swap_into_place(tmp: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``tmp`` with two renames; the old artifact survives as
+    ``.<name>.old-<pid>`` until the new one is in place. SIGINT and SIGTERM wait for the
+    two renames (where they can be held back): a handler that raises between them would
+    leave no artifact at ``out_dir``, the user's model set aside and the shipped one in
+    use. A hard stop there is mended by :func:`recover`."""
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if old.exists():
+        shutil.rmtree(old)
+    with _signals_held():
+        if out_dir.exists():
+            out_dir.rename(old)
+        try:
+            tmp.rename(out_dir)
+        except BaseException:
+            if old.exists() and not out_dir.exists():
+                old.rename(out_dir)
+            raise
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def recover(out_dir: Path) -> Path | None:
+    """When ``out_dir`` holds no artifact and a swap into it was cut short by a process
+    that is gone, finish it: the complete new artifact when there is one (its manifest
+    is written last), else the old one put back. Returns what was moved into place, or
+    None. Leftovers of dead processes that were not needed are deleted; those of a live
+    process (a ``train`` under way) are left alone."""
+    if (out_dir / MANIFEST).exists() or not out_dir.parent.is_dir():
+        return None
+    new: list[Path] = []
+    old: list[Path] = []
+    for p in out_dir.parent.iterdir():
+        for prefix, found in ((f".{out_dir.name}.tmp-", new), (f".{out_dir.name}.old-", old)):
+            pid = p.name.removeprefix(prefix)
+            if pid != p.name and pid.isdigit() and not _alive(int(pid)):
+                found.append(p)
+    if not new and not old:
+        return None
+    complete = [p for p in new if (p / MANIFEST).exists()]
+    complete.sort(key=lambda p: (p / MANIFEST).stat().st_mtime_ns)
+    previous = [p for p in old if (p / MANIFEST).exists()]
+    previous.sort(key=lambda p: (p / MANIFEST).stat().st_mtime_ns)
+    chosen: Path | None = (complete or previous)[-1] if complete or previous else None
+    moved = None
+    if chosen is not None:
+        try:
+            if out_dir.exists():  # an empty or partial directory left in the way
+                shutil.rmtree(out_dir)
+            chosen.rename(out_dir)
+            moved = out_dir
+            what = "the new model" if chosen in complete else "the previous model"
+            log.warning("model: a swap cut short by a crash was finished: %s is in place", what)
+        except OSError as e:  # another process recovering at the same moment, say
+            log.debug("model: could not recover %s: %s", chosen, e)
+            return None
+    for p in [*new, *old]:
+        if p != chosen:
+            shutil.rmtree(p, ignore_errors=True)
+    return moved
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM are delivered after the block, not inside it (POSIX, main
+    thread; elsewhere a no-op)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
