@@ -203,10 +203,9 @@ class App:
         pipeline's speed, no scikit-learn import) when it checks out, else the pipeline.
         Explanations, evaluation and label suggestions use :attr:`classifier`."""
         if self._predictor is None:
-            from .scoring import load_scorer
-
-            scorer = load_scorer(self.settings.active_models_dir, self.taxonomy)
-            self._predictor = scorer if scorer is not None else self.classifier
+            self._predictor = load_predictor(
+                self.settings, self.taxonomy, pipeline=lambda: self.classifier
+            )
         return self._predictor
 
     def reload_classifier(self) -> None:
@@ -585,6 +584,27 @@ def _export_title(query: StoryQuery) -> str:
     if query.text:
         parts.append(f"“{query.text}”")
     return " — ".join(parts)
+
+
+def load_predictor(
+    settings: Settings,
+    taxonomy: Taxonomy,
+    *,
+    pipeline: Callable[[], Classifier] | None = None,
+) -> Classifier | Scorer:
+    """The model in use as :attr:`App.predictor` has it (the numpy scorer, else the
+    pipeline), without a store: ``aggregator classify`` needs no database, and opening
+    one created a data directory wherever it ran."""
+    from .scoring import load_scorer
+
+    scorer = load_scorer(settings.active_models_dir, taxonomy)
+    if scorer is not None:
+        return scorer
+    if pipeline is not None:
+        return pipeline()
+    from .classify import Classifier
+
+    return Classifier.load(settings.active_models_dir, taxonomy=taxonomy)
 
 
 def make_app(settings: Settings | None = None, *, now: Callable[[], datetime] = utc_now) -> App:

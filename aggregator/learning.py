@@ -11,13 +11,12 @@ in ``models/seeds/``. A user's model is written beside the database
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .types import Document, Example, Prediction, Story, StoryQuery
+from .types import Example, Story, StoryQuery
 
 if TYPE_CHECKING:
     from .app import App
@@ -78,9 +77,6 @@ class Learning:
         self.app = app
 
     # --- classify ---------------------------------------------------------------------
-
-    def classify(self, docs: Sequence[Document]) -> list[Prediction]:
-        return self.app.predictor.predict(docs)
 
     # --- training data ------------------------------------------------------------------
 

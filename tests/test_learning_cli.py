@@ -210,6 +210,25 @@ def classify_bytes(
     return run(capsys, "classify", str(src))
 
 
+def test_classify_needs_no_database(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """classify is the model alone: it made a data directory and a database wherever it
+    ran, and failed where none could be made or the database was down."""
+    code, out, err = run(capsys, "classify", "--text", "DNSSEC key rollover at the root zone")
+    assert code == 0, err
+    assert "DNS" in {t["topic"] for t in json.loads(out)["topics"]}
+    assert not (env / "data").exists()
+    code, out, err = run(
+        capsys,
+        "--database-url",
+        "postgresql+psycopg://nobody@127.0.0.1:9/none",
+        "classify",
+        "--text",
+        "DNSSEC key rollover at the root zone",
+    )
+    assert code == 0, err
+    assert json.loads(out)["id"] == "text"
+
+
 @pytest.mark.parametrize("stdin", [False, True], ids=["file", "stdin"])
 def test_classify_invalid_utf8_is_one_bad_line(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: bool

@@ -21,7 +21,9 @@ from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
+from ..app import load_predictor
 from ..errors import ConfigError
+from ..taxonomy import Taxonomy
 from ..types import Document
 from .common import (
     PollFmt,
@@ -30,6 +32,7 @@ from .common import (
     err,
     open_app,
     out,
+    settings,
     story_json,
 )
 
@@ -129,39 +132,40 @@ def classify(
         raise ConfigError("give a FILE of JSON Lines (or - for stdin), or --text")
     if file is not None and text is not None:
         raise ConfigError("give a FILE or --text, not both")
-    with open_app() as a:
-        learning = a.learning
-        if text is not None:
-            # a headline is read as one, with the title's weight (as in JSON Lines input)
-            if not text.strip():
-                raise ConfigError("--text is empty: nothing to classify")
-            title, _, body = text.strip().partition("\n")
-            (pred,) = learning.classify([Document(id="text", title=title, summary=body.strip())])
-            _emit_prediction("text", pred)
-            return
-        assert file is not None
-        # Bytes, not text: _read_jsonl_docs decodes line by line (a bad line stays one line).
-        stream = sys.stdin.buffer if file == "-" else _open_input(Path(file))
-        bad = 0
-        batch: list[tuple[Any, Document]] = []
-        try:
-            for _, item in _read_jsonl_docs(_input_lines(stream), "stdin" if file == "-" else file):
-                if item is None:  # the writer is slow: answer what it sent before waiting
-                    _classify_batch(learning, batch)
-                    batch = []
-                    continue
-                if isinstance(item, str):
-                    err.print(f"[red]error:[/] {esc(item)}", highlight=False)
-                    bad += 1
-                    continue
-                batch.append(item)
-                if len(batch) >= CLASSIFY_BATCH:
-                    _classify_batch(learning, batch)
-                    batch = []
-            _classify_batch(learning, batch)
-        finally:
-            if file != "-":
-                stream.close()
+    # The model alone: no store is opened (nor a data directory made where it runs).
+    s = settings()
+    model = load_predictor(s, Taxonomy.load(s.taxonomy_path))
+    if text is not None:
+        # a headline is read as one, with the title's weight (as in JSON Lines input)
+        if not text.strip():
+            raise ConfigError("--text is empty: nothing to classify")
+        title, _, body = text.strip().partition("\n")
+        (pred,) = model.predict([Document(id="text", title=title, summary=body.strip())])
+        _emit_prediction("text", pred)
+        return
+    assert file is not None
+    # Bytes, not text: _read_jsonl_docs decodes line by line (a bad line stays one line).
+    stream = sys.stdin.buffer if file == "-" else _open_input(Path(file))
+    bad = 0
+    batch: list[tuple[Any, Document]] = []
+    try:
+        for _, item in _read_jsonl_docs(_input_lines(stream), "stdin" if file == "-" else file):
+            if item is None:  # the writer is slow: answer what it sent before waiting
+                _classify_batch(model, batch)
+                batch = []
+                continue
+            if isinstance(item, str):
+                err.print(f"[red]error:[/] {esc(item)}", highlight=False)
+                bad += 1
+                continue
+            batch.append(item)
+            if len(batch) >= CLASSIFY_BATCH:
+                _classify_batch(model, batch)
+                batch = []
+        _classify_batch(model, batch)
+    finally:
+        if file != "-":
+            stream.close()
     if bad:
         raise typer.Exit(1)
 
@@ -211,10 +215,10 @@ def _open_input(path: Path) -> BinaryIO:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
 
 
-def _classify_batch(learning: Any, batch: list[tuple[Any, Document]]) -> None:
+def _classify_batch(model: Any, batch: list[tuple[Any, Document]]) -> None:
     # a full disk or a closed pipe while writing is cli.main's to report
     if batch:
-        preds = learning.classify([doc for _, doc in batch])
+        preds = model.predict([doc for _, doc in batch])
         for (doc_id, _), pred in zip(batch, preds, strict=True):
             _emit_prediction(doc_id, pred)
         sys.stdout.flush()
