@@ -68,6 +68,8 @@ SEARCHABLE = [
     ("Registrar fined over WHOIS accuracy", "The registrar disputes the fine"),
     ("C++ resolver library released", "Supports example.com style zones"),
     ("Domain prices rise", "Registries blame inflation; rollovers delayed"),
+    ("Göran Marby leaves ICANN", "Telefónica and São Paulo operators react"),
+    ("WHO warns of pandemic-themed phishing", "It says the lures use its logo"),
 ]
 
 
@@ -85,6 +87,13 @@ SEARCHABLE = [
         ("example.com", ["C++ resolver library released"]),
         ("C++", ["C++ resolver library released"]),
         ('"unbalanced', []),
+        ("goran", ["Göran Marby leaves ICANN"]),
+        ("Göran marby", ["Göran Marby leaves ICANN"]),
+        ("telefonica OR paulo", ["Göran Marby leaves ICANN"]),
+        ("telefó*", ["Göran Marby leaves ICANN"]),
+        ("who", ["WHO warns of pandemic-themed phishing"]),
+        ('"says the lures"', ["WHO warns of pandemic-themed phishing"]),
+        ("it", ["WHO warns of pandemic-themed phishing"]),
     ],
     ids=[
         "word",
@@ -98,6 +107,13 @@ SEARCHABLE = [
         "domain",
         "punctuation",
         "unbalanced-quote",
+        "diacritics-folded",
+        "diacritics-typed",
+        "diacritics-or",
+        "diacritics-prefix",
+        "stop-word",
+        "phrase-with-stop-word",
+        "stop-word-it",
     ],
 )
 def test_search_means_the_same_on_both_backends(

@@ -5,7 +5,9 @@ index (FTS5 vs tsvector) and the full-text filter. Everything else is shared SQL
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +40,8 @@ from sqlmodel import SQLModel
 
 from ..errors import ConfigError, StoreError
 from . import tables
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A PostgreSQL URL that points at something which accepts TCP but never answers (a
@@ -347,6 +351,7 @@ def _m6_titles(conn: Connection) -> None:
                 (sid, title, search_text(summary, content, full))
                 for sid, title, summary, content, full in rows
             ],
+            config="english",  # what vectors were before migration 11, which rebuilds them
         )
 
 
@@ -512,6 +517,66 @@ def _m10_label_archive_index(conn: Connection) -> None:
     )
 
 
+def _m11_search_config(conn: Connection) -> None:
+    """PostgreSQL: the search configuration :data:`SEARCH_CONFIG` (``english`` without
+    stop words), and every story's search vector rebuilt with it from text folded by
+    :func:`fold_diacritics`, so that a search finds what SQLite's index finds (``who``,
+    ``Goran`` for ``Göran``). A one-time pass over the stories, a page at a time (~1 s
+    per 2,000 stories)."""
+    if conn.dialect.name != "postgresql":
+        return
+    from .rows import search_text  # rows imports this module: only at run time
+
+    if conn.execute(text("SELECT to_regclass('pg_catalog.pg_ts_dict')")).scalar() is None:
+        return  # pragma: no cover - every PostgreSQL has it
+    if not conn.execute(
+        text("SELECT 1 FROM pg_ts_dict WHERE dictname = :d"), {"d": _SEARCH_DICT}
+    ).first():
+        conn.exec_driver_sql(
+            f"CREATE TEXT SEARCH DICTIONARY {_SEARCH_DICT} "
+            "(TEMPLATE = pg_catalog.snowball, Language = english)"
+        )
+    if not conn.execute(
+        text("SELECT 1 FROM pg_ts_config WHERE cfgname = :c"), {"c": SEARCH_CONFIG}
+    ).first():
+        conn.exec_driver_sql(
+            f"CREATE TEXT SEARCH CONFIGURATION {SEARCH_CONFIG} (COPY = pg_catalog.english)"
+        )
+        conn.exec_driver_sql(
+            f"ALTER TEXT SEARCH CONFIGURATION {SEARCH_CONFIG} "
+            f"ALTER MAPPING FOR {_STEMMED_TOKENS} WITH {_SEARCH_DICT}"
+        )
+    c = tables.table(tables.StoryRow).c
+    stories = int(
+        conn.execute(select(func.count()).select_from(tables.table(tables.StoryRow))).scalar() or 0
+    )
+    if stories > 20_000:
+        log.warning(
+            "store: rebuilding the search index of %d stories for the new search rules "
+            "(once; about %d s)",
+            stories,
+            stories // 2000,
+        )
+    last = 0
+    while True:  # keyset pages: every story is read once, never all at once
+        page = conn.execute(
+            select(c.id, c.title, c.summary, c.content, c.full_text)
+            .where(c.id > last)
+            .order_by(c.id)
+            .limit(1000)
+        ).all()
+        if not page:
+            break
+        last = page[-1][0]
+        write_search_index(
+            conn,
+            [
+                (sid, title, search_text(summary, content, full))
+                for sid, title, summary, content, full in page
+            ],
+        )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -523,6 +588,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "an index of each cluster's first story by date", _m8_list_indexes),
     (9, "SimHash band indexes by date", _m9_band_date_indexes),
     (10, "label archive index by feed URL", _m10_label_archive_index),
+    (11, "PostgreSQL search without stop words, diacritics folded", _m11_search_config),
 ]
 
 
@@ -616,10 +682,11 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
     characters only, quoted: nothing a user types is tsquery syntax."""
 
     def term(body: str, prefix: bool) -> ColumnElement[Any]:
+        body = fold_diacritics(body)
         if not prefix:
-            return func.phraseto_tsquery("english", body)
+            return func.phraseto_tsquery(SEARCH_CONFIG, body)
         words = " <-> ".join(f"'{w}'" for w in _LEXEME.findall(body))
-        return func.to_tsquery("english", words + ":*")
+        return func.to_tsquery(SEARCH_CONFIG, words + ":*")
 
     def all_of(group: list[tuple[str, bool]]) -> ColumnElement[Any]:
         q = term(*group[0])
@@ -639,15 +706,53 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
 PG_SEARCH_BODY_MAX = 400_000
 
 
-def pg_search_vector(title: Any, body: Any) -> ColumnElement[Any]:
-    """PostgreSQL: a story's search vector, its title weighted A and its body B."""
-    english: ColumnElement[Any] = literal_column("'english'")
-    return func.setweight(func.to_tsvector(english, title), literal_column("'A'")).op("||")(
-        func.setweight(func.to_tsvector(english, body), literal_column("'B'"))
+#: PostgreSQL's text search configuration for stories (store migration 11): ``english``
+#: (its parser and Snowball stemmer) without a stop-word list. SQLite's FTS5 index, with
+#: the Porter stemmer, keeps every word: with ``english``'s stop words a search for
+#: ``who`` (the health agency) or ``it`` found nothing on PostgreSQL.
+SEARCH_CONFIG = "aggregator_english"
+_SEARCH_DICT = "aggregator_english_stem"
+#: The token types ``english`` stems (the rest, numbers, hosts, URLs, go to ``simple``).
+_STEMMED_TOKENS = "asciiword, asciihword, hword_asciipart, word, hword, hword_part"
+
+
+def _latin(c: str) -> bool:
+    return c < "\u0250" or "\u1e00" <= c < "\u1f00"
+
+
+def fold_diacritics(text: str) -> str:
+    """``text`` with the diacritics of Latin letters removed (``Göran`` -> ``Goran``,
+    ``Telefónica`` -> ``Telefonica``), as SQLite's ``unicode61 remove_diacritics 2``
+    tokenizer folds them in the FTS5 index; other scripts are left alone (``й`` stays
+    ``й``, as it does there). PostgreSQL folds nothing by itself (``unaccent`` is an
+    extension a server may lack), so both the stored vectors and the queries are folded
+    here, and a search means the same on both backends."""
+    if text.isascii():
+        return text
+    out: list[str] = []
+    base = ""
+    for c in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(c):
+            if _latin(base):
+                continue  # a diacritic on a Latin letter
+        else:
+            base = c
+        out.append(c)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def pg_search_vector(title: Any, body: Any, config: str = SEARCH_CONFIG) -> ColumnElement[Any]:
+    """PostgreSQL: a story's search vector, its title weighted A and its body B (both
+    folded by :func:`fold_diacritics` before they are bound)."""
+    cfg: ColumnElement[Any] = literal_column(f"'{config}'")
+    return func.setweight(func.to_tsvector(cfg, title), literal_column("'A'")).op("||")(
+        func.setweight(func.to_tsvector(cfg, body), literal_column("'B'"))
     )
 
 
-def write_search_index(conn: Connection, items: Sequence[tuple[int, str, str]]) -> None:
+def write_search_index(
+    conn: Connection, items: Sequence[tuple[int, str, str]], *, config: str = SEARCH_CONFIG
+) -> None:
     """(story id, title, plain-text body) for each story written; executemany."""
     if not items:
         return
@@ -661,10 +766,15 @@ def write_search_index(conn: Connection, items: Sequence[tuple[int, str, str]]) 
         )
     else:
         story = table("story", column("id"), column("search"))
-        vector = pg_search_vector(bindparam("t", type_=Text), bindparam("b", type_=Text))
+        vector = pg_search_vector(
+            bindparam("t", type_=Text), bindparam("b", type_=Text), config=config
+        )
         conn.execute(
             update(story).where(story.c.id == bindparam("sid")).values(search=vector),
-            [{"sid": i, "t": t, "b": b[:PG_SEARCH_BODY_MAX]} for i, t, b in items],
+            [
+                {"sid": i, "t": fold_diacritics(t), "b": fold_diacritics(b[:PG_SEARCH_BODY_MAX])}
+                for i, t, b in items
+            ],
         )
 
 

@@ -999,8 +999,9 @@ class SqlStore:
                 row.model_version = rec.prediction.model_version
             v = {n: getattr(row, n) for n in _STORY_COLUMNS}
             if conn.dialect.name != "sqlite":
-                v["search_title"] = row.title
-                v["search_body"] = _index_text(row, rec)[: dialect.PG_SEARCH_BODY_MAX]
+                v["search_title"] = dialect.fold_diacritics(row.title)
+                body = _index_text(row, rec)[: dialect.PG_SEARCH_BODY_MAX]
+                v["search_body"] = dialect.fold_diacritics(body)
             values.append(v)
         if conn.dialect.name == "sqlite":
             conn.execute(insert(_STORY), values)
