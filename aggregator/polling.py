@@ -48,7 +48,14 @@ from urllib.parse import urlsplit
 
 from . import schedule
 from .credentials import display_url
-from .errors import ExtractError, FeedError, FetchError, NotFoundError, ParseError
+from .errors import (
+    AggregatorError,
+    ExtractError,
+    FeedError,
+    FetchError,
+    NotFoundError,
+    ParseError,
+)
 from .types import (
     Article,
     ExtractionStatus,
@@ -81,6 +88,8 @@ STOP_CHECK = 0.1
 CANCEL_WAIT = 1.0
 
 LEASE = timedelta(minutes=15)
+#: How often a poll renews the leases of the feeds it still holds (by ``app.now()``).
+RENEW_EVERY = LEASE / 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -283,11 +292,35 @@ class Poller:
                 pending.add(feed.id)
             self._submit(loop, lambda: fetch_all(batch))
 
+        renewed_at = app.now()
+
+        def renew() -> None:
+            """Extend the leases of the feeds this poll still holds, every RENEW_EVERY:
+            feeds queued behind a slow host (``per_host`` requests at a time) can wait
+            longer than a lease, and another daemon took the expired ones and polled
+            them at the same time as this one."""
+            nonlocal renewed_at
+            now = app.now()
+            if not pending or now - renewed_at < RENEW_EVERY:
+                return
+            renewed_at = now
+            try:
+                held_still = app.store.renew_leases(sorted(pending), app.owner, now + LEASE)
+            except AggregatorError as e:  # the store's trouble surfaces where it is written
+                log.warning("could not renew the leases of %d feeds: %s", len(pending), e)
+                return
+            if held_still < len(pending):
+                log.warning(
+                    "%d of this poll's %d feed leases had expired",
+                    len(pending) - held_still,
+                    len(pending),
+                )
+
         def next_event() -> tuple[str, Feed, Any] | None:
-            """The next outcome, or None once ``stop`` is set."""
-            if stop is None:
-                return events.get()
-            while not stop.is_set():
+            """The next outcome, or None once ``stop`` is set; renews the leases while
+            it waits."""
+            while stop is None or not stop.is_set():
+                renew()
                 try:
                     return events.get(timeout=STOP_CHECK)
                 except queue.Empty:

@@ -314,6 +314,16 @@ class SqlStore:
         except SQLAlchemyError as e:
             raise StoreError(brief(e)) from e
 
+    def _one_at_a_time(self, s: Session) -> None:
+        """PostgreSQL: wait until no other process is adding feeds or topics (a
+        transaction-level advisory lock), so that what this transaction reads next is
+        what it may insert into. Several daemons started at once each found the
+        taxonomy's topics and feeds.yaml's new feeds missing and inserted them: all but
+        one died with "duplicate key value violates unique constraint". (SQLite: the
+        IMMEDIATE write lock excludes every other writer already.)"""
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(7261002)"))
+
     # --- topics -------------------------------------------------------------------------
 
     def sync_topics(self, topics: Sequence[tuple[str, str | None]]) -> None:
@@ -324,6 +334,7 @@ class SqlStore:
         if set(topics) <= stored:
             return
         with self._write() as s:
+            self._one_at_a_time(s)
             existing = {r.name: r for r in s.exec(mselect(TopicRow))}
             for name, description in topics:
                 row = existing.get(name)
@@ -364,6 +375,7 @@ class SqlStore:
         run."""
         added = changed = 0
         with self._write() as s:
+            self._one_at_a_time(s)
             rows: dict[str, FeedRow] = {}
             by_key: dict[str, FeedRow] = {}
             stored = list(s.exec(mselect(FeedRow)))
@@ -414,6 +426,7 @@ class SqlStore:
 
     def add_feed(self, source: FeedSource, now: datetime) -> tuple[Feed, bool]:
         with self._write() as s:
+            self._one_at_a_time(s)
             row = s.exec(mselect(FeedRow).where(_feed_ref(source.url))).first()
             created = row is None
             if row is None:
@@ -663,6 +676,22 @@ class SqlStore:
                 .where(col(FC.id).in_(list(feed_ids)), FC.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
             )
+
+    def renew_leases(self, feed_ids: Sequence[int], owner: str, until: datetime) -> int:
+        """Extend ``owner``'s leases on ``feed_ids`` to ``until`` (a poll still holding
+        them); returns how many it still held."""
+        if not feed_ids:
+            return 0
+        renewed = 0
+        with self._write() as s:
+            for chunk in chunks(sorted(feed_ids), 500):
+                done = s.execute(
+                    update(FeedRow)
+                    .where(col(FC.id).in_(chunk), FC.lease_owner == owner)
+                    .values(lease_until=until)
+                )
+                renewed += int(done.rowcount or 0)  # type: ignore[attr-defined]
+        return renewed
 
     def release_dead_leases(self, host: str, now: datetime) -> int:
         """Release the leases of crashed processes of this host: owners are
@@ -1438,7 +1467,20 @@ class SqlStore:
         with self._write() as s:
             topic_ids = self._topic_map(s)
             names = {v: k for k, v in topic_ids.items()}
+            # Stories deleted since the caller read them (`feeds remove`, a prune, while
+            # `train` classified them) are skipped: their topics would violate the
+            # foreign key, and the whole re-tag failed. PostgreSQL: the others are
+            # locked against deletion until this commits (SQLite: the write lock).
+            wanted = sorted({story_id for story_id, _ in items})
+            present: set[int] = set()
+            for chunk in chunks(wanted, 500):
+                q = select(_STORY.c.id).where(_STORY.c.id.in_(chunk)).order_by(_STORY.c.id)
+                if self.dialect == "postgresql":
+                    q = q.with_for_update(key_share=True)
+                present.update(int(i) for i in s.execute(q).scalars())
             for story_id, pred in items:
+                if story_id not in present:
+                    continue
                 before = {
                     names.get(t)
                     for t in s.execute(
