@@ -18,6 +18,12 @@ one error line in the log (the traceback at debug level, ``-vv``), and the next 
 tried after ``RETRY_SLEEP``, doubling after each failure in a row up to ``max_sleep``.
 The feeds that cycle held are handed back when the database lets it (see
 ``App.update_due``). Anything else is a bug and ends the daemon.
+
+What an operator must act on is logged at WARNING, the default level, so that a healthy
+daemon is silent and a journal shows only news: a feed that starts failing (once, not
+at every retry), one that recovers, one marked gone (410) or disabled by the 30-day
+rule, and a failed cycle. Each cycle's totals and every feed's update are at INFO
+(``-v``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -32,7 +39,9 @@ from types import FrameType
 
 from .app import App
 from .config import describe_span
+from .credentials import display_url
 from .errors import AggregatorError
+from .types import UpdateResult
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +116,12 @@ def run_daemon(
     if threading.current_thread() is threading.main_thread():
         stopper.install()
     log.info("daemon started owner=%s", app.owner)
+    health = FeedHealth(app.policy.disable_after)
     cycles = failures = 0
     last_prune: datetime | None = None
     while not stopper.stopped:
         try:
-            polled = _cycle(app, extract, stopper)
+            polled = _cycle(app, extract, stopper, health)
         except AggregatorError as e:
             failures += 1
             polled = 0
@@ -146,17 +156,60 @@ def run_daemon(
     return cycles
 
 
-def _cycle(app: App, extract: bool, stopper: Stopper) -> int:
+class FeedHealth:
+    """Which feeds this daemon has seen failing, so that a failure is a warning once,
+    when it starts (or when the daemon first meets it), not at every backed-off retry,
+    and the recovery is one too."""
+
+    def __init__(self, disable_after: timedelta) -> None:
+        self.disable_after = disable_after
+        self.failing: set[int] = set()
+
+    def note(self, res: UpdateResult) -> None:
+        shown = display_url(res.url)
+        if res.status == "error":
+            if res.feed_status == "gone":
+                log.warning("feed %s is gone (HTTP 410): no longer polled; %s", shown, res.error)
+            elif res.feed_status == "disabled":
+                log.warning(
+                    "feed %s disabled after failing for %s: no longer polled (`aggregator "
+                    "feeds enable` turns it back on); %s",
+                    shown,
+                    describe_span(self.disable_after),
+                    res.error,
+                )
+            elif res.feed_id not in self.failing:
+                log.warning("feed %s failing: %s (retried with backoff)", shown, res.error)
+            self.failing.add(res.feed_id)
+        elif res.feed_id in self.failing and res.status != "skipped":
+            self.failing.discard(res.feed_id)
+            log.warning("feed %s recovered", shown)
+
+
+def _cycle(app: App, extract: bool, stopper: Stopper, health: FeedHealth | None = None) -> int:
     """One poll of the due feeds; returns how many were polled."""
+    started = time.monotonic()
     updates = app.update_due(extract=extract, stop=stopper.event)
-    polled = 0
+    polled = new = errors = 0
     try:
-        for _ in updates:
+        for res in updates:
             polled += 1
+            new += res.new
+            errors += res.status == "error"
+            if health is not None:
+                health.note(res)
             if stopper.stopped:
                 break
     finally:
         updates.close()  # cancels the fetches, releases the leases of feeds not stored
+    if polled:
+        log.info(
+            "poll cycle: %d feeds, %d new stories, %d errors in %.1fs",
+            polled,
+            new,
+            errors,
+            time.monotonic() - started,
+        )
     return polled
 
 

@@ -768,6 +768,7 @@ class Poller:
             error=check.last_error if check.outcome == "error" else None,
             ms=check.ms,
             next_check=check.next_check,
+            feed_status=check.status,
             warnings=warnings,
         )
 

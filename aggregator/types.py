@@ -246,6 +246,9 @@ class UpdateResult:
     ms: int = 0
     next_check: datetime | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: The feed's state after this update: "active", "error", "gone" (410) or
+    #: "disabled" (the 30-day rule); None where unknown.
+    feed_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,6 +19,7 @@ from httpserver import LocalServer
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.daemon import Stopper, run_daemon, seconds_until
+from aggregator.types import FeedSource
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Daemon feed</title>
 <link>http://example.org/</link><item><title>DNS resolver operators meet</title>
@@ -189,3 +190,77 @@ def test_sigterm_mid_poll_cancels_the_fetches_quietly(tmp_path: Path, server: Lo
     with make_app(Settings.from_env(env)) as app:
         assert app.due_count() == 50
         assert not [f for f in app.feeds() if f.last_check is not None]
+
+
+def test_the_daemon_warns_once_when_a_feed_starts_failing(
+    tmp_path: Path, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At the default level (WARNING) a daemon said nothing at all, not even that a feed
+    had stopped answering; at INFO it said so at every retry."""
+    import logging
+
+    from test_update import Clock
+
+    from aggregator.daemon import FeedHealth
+
+    url = server.route("/feed.xml", status=500, body=b"oops", content_type="text/plain")
+    clock = Clock()
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, extract=False)
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    with make_app(s, now=clock) as app:
+        app.store.add_feed(FeedSource(url=url), app.now())
+        assert run_daemon(app, stopper=Stopper(), max_cycles=2, max_sleep=0.01) == 2
+        warned = [r.getMessage() for r in caplog.records]
+        assert warned == [
+            f"feed {url} failing: HTTP 500 Internal Server Error (retried with backoff)"
+        ]
+
+        health = FeedHealth(app.policy.disable_after)
+        caplog.clear()
+        for _ in range(3):  # retries: no news
+            clock.advance(days=1)
+            for res in app.update_due(all_feeds=True):
+                health.note(res)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"feed {url} failing: HTTP 500 Internal Server Error (retried with backoff)"
+        ]
+        caplog.clear()
+        server.route("/feed.xml", body=RSS)
+        for res in app.update_due(all_feeds=True):
+            health.note(res)
+        assert [r.getMessage() for r in caplog.records] == [f"feed {url} recovered"]
+        caplog.clear()
+        server.route("/feed.xml", status=410, body=b"gone", content_type="text/plain")
+        for res in app.update_due(all_feeds=True):
+            health.note(res)
+        (gone,) = [r.getMessage() for r in caplog.records]
+        assert gone.startswith(f"feed {url} is gone (HTTP 410): no longer polled")
+
+
+def test_the_daemon_warns_when_the_30_day_rule_disables_a_feed(
+    tmp_path: Path, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from test_update import Clock
+
+    from aggregator.daemon import FeedHealth
+
+    url = server.route("/down.xml", status=503, body=b"down", content_type="text/plain")
+    clock = Clock()
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, extract=False)
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    with make_app(s, now=clock) as app:
+        app.store.add_feed(FeedSource(url=url), app.now())
+        health = FeedHealth(app.policy.disable_after)
+        for days in (0, 10, 21):  # failing since day 0; day 31 is past the 30 days
+            clock.advance(days=days)
+            for res in app.update_due(all_feeds=True):
+                health.note(res)
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 2, warned
+        assert warned[0].startswith(f"feed {url} failing: HTTP 503")
+        assert warned[1].startswith(
+            f"feed {url} disabled after failing for 30 days: no longer polled "
+            "(`aggregator feeds enable` turns it back on)"
+        )
