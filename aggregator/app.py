@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -456,9 +456,17 @@ class App:
     # --- queries ------------------------------------------------------------------------
 
     def stories(self, query: StoryQuery) -> list[Story]:
+        return self.store.stories(self._named(query))
+
+    def iter_stories(self, query: StoryQuery, *, chunk: int = 500) -> Iterator[Story]:
+        """``stories(query)`` in bounded memory: the matching ids now, the stories
+        ``chunk`` at a time as they are consumed (``Store.iter_stories``)."""
+        return self.store.iter_stories(self._named(query), chunk=chunk)
+
+    def _named(self, query: StoryQuery) -> StoryQuery:
         if query.topics:
             query = replace(query, topics=tuple(self._topic_name(t) for t in query.topics))
-        return self.store.stories(query)
+        return query
 
     def story(self, story_id: int) -> Story:
         return self.store.get_story(story_id)
@@ -569,10 +577,38 @@ class App:
                 f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
             )
         stories = self.stories(query)
+        name = self._export_name(query, title)
+        return render(stories, fmt, title=name, self_url=self_url, updated=self.now())
+
+    def export_to(
+        self,
+        write: Callable[[str], object],
+        query: StoryQuery,
+        fmt: ExportFormat,
+        *,
+        title: str | None = None,
+        chunk: int = 500,
+    ) -> None:
+        """Write what ``export`` returns, in bounded memory: the matching ids once, then
+        two passes over their stories, ``chunk`` at a time, one for what the document's
+        head and entry ids need (``export.Outline``: the links, the newest date), one
+        writing the entries as they come."""
+        from .export import outline, write_feed
+
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(
+                f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
+            )
+        ids = self.store.matching_ids(self._named(query))
+        name = self._export_name(query, title)
+        facts = outline(self.store.stories_by_ids(ids, chunk=chunk))
+        stories = self.store.stories_by_ids(ids, chunk=chunk)
+        write_feed(stories, fmt, write, outline=facts, title=name, updated=self.now())
+
+    def _export_name(self, query: StoryQuery, title: str | None) -> str:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
         topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
-        name = title or _export_title(replace(query, topics=topics))
-        return render(stories, fmt, title=name, self_url=self_url, updated=self.now())
+        return title or _export_title(replace(query, topics=topics))
 
 
 def _export_title(query: StoryQuery) -> str:

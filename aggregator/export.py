@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -33,6 +34,9 @@ from .types import Story
 ATOM_NS = "http://www.w3.org/2005/Atom"
 TOPIC_SCHEME = "aggregator:topic"
 GENERATOR = "aggregator"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+DC_CREATOR = f"{{{DC_NS}}}creator"
+XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
 def _http(url: str | None) -> str | None:
@@ -60,12 +64,15 @@ def _ids(stories: Sequence[Story]) -> list[str]:
     canonical-URL test keeps that choice the same in every export, whichever of the
     stories sharing the link it holds."""
     links = Counter(_http(s.link) for s in stories)
-    return [
-        link
-        if link and s.canonical_url is not None and links[link] == 1
-        else f"urn:aggregator:story:{s.id}:{s.key}"
-        for s, link in ((s, _http(s.link)) for s in stories)
-    ]
+    return [_entry_id(s, links) for s in stories]
+
+
+def _entry_id(s: Story, links: Counter[str | None]) -> str:
+    """``s``'s entry id (see ``_ids``), given how often each link occurs in the document."""
+    link = _http(s.link)
+    if link and s.canonical_url is not None and links[link] == 1:
+        return link
+    return f"urn:aggregator:story:{s.id}:{s.key}"
 
 
 def _summary_html(story: Story) -> str | None:
@@ -136,59 +143,119 @@ def render(
     raise ValueError(f"unknown format {fmt!r}")
 
 
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    """An Atom element under ``parent``."""
+    el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _atom_feed(*, title: str, updated: datetime, self_url: str | None) -> ET.Element:
+    """The Atom document's root with its own elements, before the entries."""
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    self_url = _http(self_url)
+    _sub(feed, "id", self_url or f"urn:aggregator:export:{title}")
+    _sub(feed, "title", title)
+    _sub(feed, "updated", _iso(updated))
+    _sub(feed, "generator", GENERATOR)
+    if self_url:
+        _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    return feed
+
+
+def _atom_entry(feed: ET.Element, s: Story, entry_id: str) -> None:
+    entry = _sub(feed, "entry")
+    _sub(entry, "id", entry_id)
+    _sub(entry, "title", s.title)
+    link = _http(s.link)
+    if link:
+        _sub(entry, "link", rel="alternate", href=link)
+    _sub(entry, "updated", _iso(s.date))
+    if s.published:
+        _sub(entry, "published", _iso(s.published))
+    author = _sub(entry, "author")
+    _sub(author, "name", s.author or s.feed_title or s.feed_url)
+    for t in s.topics:
+        _sub(
+            entry,
+            "category",
+            term=t.topic,
+            scheme=TOPIC_SCHEME,
+            label=f"{t.topic} ({t.score:.2f})",
+        )
+    summary = _summary_html(s)
+    if summary:
+        _sub(entry, "summary", summary, type="html")
+    content = _content_html(s)
+    if content and content != summary:
+        _sub(entry, "content", content, type="html")
+    source = _sub(entry, "source")
+    feed_link = _http(s.feed_url)
+    _sub(source, "id", feed_link or f"urn:aggregator:feed:{s.feed_id}")
+    _sub(source, "title", s.feed_title or feed_link or f"feed {s.feed_id}")
+    if feed_link:
+        _sub(source, "link", rel="self", href=feed_link)
+
+
 def render_atom(
     stories: Sequence[Story], *, title: str, updated: datetime, self_url: str | None = None
 ) -> str:
     ET.register_namespace("", ATOM_NS)
-
-    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
-        if text is not None:
-            el.text = text
-        return el
-
-    feed = ET.Element(f"{{{ATOM_NS}}}feed")
-    self_url = _http(self_url)
-    sub(feed, "id", self_url or f"urn:aggregator:export:{title}")
-    sub(feed, "title", title)
-    sub(feed, "updated", _iso(_newest(stories, updated)))
-    sub(feed, "generator", GENERATOR)
-    if self_url:
-        sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    feed = _atom_feed(title=title, updated=_newest(stories, updated), self_url=self_url)
     for s, entry_id in zip(stories, _ids(stories), strict=True):
-        entry = sub(feed, "entry")
-        sub(entry, "id", entry_id)
-        sub(entry, "title", s.title)
-        link = _http(s.link)
-        if link:
-            sub(entry, "link", rel="alternate", href=link)
-        sub(entry, "updated", _iso(s.date))
-        if s.published:
-            sub(entry, "published", _iso(s.published))
-        author = sub(entry, "author")
-        sub(author, "name", s.author or s.feed_title or s.feed_url)
-        for t in s.topics:
-            sub(
-                entry,
-                "category",
-                term=t.topic,
-                scheme=TOPIC_SCHEME,
-                label=f"{t.topic} ({t.score:.2f})",
-            )
-        summary = _summary_html(s)
-        if summary:
-            sub(entry, "summary", summary, type="html")
-        content = _content_html(s)
-        if content and content != summary:
-            sub(entry, "content", content, type="html")
-        source = sub(entry, "source")
-        feed_link = _http(s.feed_url)
-        sub(source, "id", feed_link or f"urn:aggregator:feed:{s.feed_id}")
-        sub(source, "title", s.feed_title or feed_link or f"feed {s.feed_id}")
-        if feed_link:
-            sub(source, "link", rel="self", href=feed_link)
+        _atom_entry(feed, s, entry_id)
     ET.indent(_xml_safe(feed))
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
+    return XML_DECLARATION + ET.tostring(feed, encoding="unicode") + "\n"
+
+
+def _rss_channel(
+    *, title: str, last_build: datetime, self_url: str | None, home_url: str | None
+) -> tuple[ET.Element, ET.Element]:
+    """The RSS document's root and channel with the channel's own elements."""
+    rss = ET.Element("rss", version="2.0")
+    channel = ET.SubElement(rss, "channel")
+    ET.SubElement(channel, "title").text = title
+    home_url, self_url = _http(home_url), _http(self_url)
+    ET.SubElement(channel, "link").text = home_url or self_url or "urn:aggregator"
+    ET.SubElement(channel, "description").text = f"{title}: merged, deduplicated and tagged"
+    ET.SubElement(channel, "generator").text = GENERATOR
+    # The newest story's date, as Atom's <updated>: the time of rendering would change
+    # the bytes, and so serve's ETag, every second.
+    ET.SubElement(channel, "lastBuildDate").text = format_datetime(last_build, usegmt=True)
+    if self_url:
+        ET.SubElement(
+            channel, f"{{{ATOM_NS}}}link", href=self_url, rel="self", type="application/rss+xml"
+        )
+    return rss, channel
+
+
+def _rss_item(channel: ET.Element, s: Story, entry_id: str) -> None:
+    item = ET.SubElement(channel, "item")
+    ET.SubElement(item, "title").text = s.title
+    link = _http(s.link)
+    if link:
+        ET.SubElement(item, "link").text = link
+    # isPermaLink="true" says the guid is the item's URL (RSS 2.0), and readers open it.
+    guid = ET.SubElement(item, "guid", isPermaLink="true" if entry_id == link else "false")
+    guid.text = entry_id
+    ET.SubElement(item, "pubDate").text = format_datetime(s.date, usegmt=True)
+    if s.author:
+        # RSS 2.0 has no author-name element (only an e-mail address); use Dublin Core.
+        ET.SubElement(item, DC_CREATOR).text = s.author
+    for t in s.topics:
+        ET.SubElement(item, "category", domain=TOPIC_SCHEME).text = t.topic
+    desc = _summary_html(s) or _content_html(s)
+    if desc:
+        ET.SubElement(item, "description").text = desc
+    feed_link = _http(s.feed_url)
+    if feed_link:  # RSS requires the url attribute
+        ET.SubElement(item, "source", url=feed_link).text = s.feed_title or feed_link
+
+
+def _rss_namespaces() -> None:
+    ET.register_namespace("atom", ATOM_NS)
+    ET.register_namespace("dc", DC_NS)
 
 
 def render_rss(
@@ -199,48 +266,61 @@ def render_rss(
     self_url: str | None = None,
     home_url: str | None = None,
 ) -> str:
-    ET.register_namespace("atom", ATOM_NS)
-    rss = ET.Element("rss", version="2.0")
-    channel = ET.SubElement(rss, "channel")
-    ET.SubElement(channel, "title").text = title
-    home_url, self_url = _http(home_url), _http(self_url)
-    ET.SubElement(channel, "link").text = home_url or self_url or "urn:aggregator"
-    ET.SubElement(channel, "description").text = f"{title}: merged, deduplicated and tagged"
-    ET.SubElement(channel, "generator").text = GENERATOR
-    # The newest story's date, as Atom's <updated>: the time of rendering would change
-    # the bytes, and so serve's ETag, every second.
-    last_build = _newest(stories, updated)
-    ET.SubElement(channel, "lastBuildDate").text = format_datetime(last_build, usegmt=True)
-    if self_url:
-        ET.SubElement(
-            channel, f"{{{ATOM_NS}}}link", href=self_url, rel="self", type="application/rss+xml"
-        )
+    _rss_namespaces()
+    rss, channel = _rss_channel(
+        title=title, last_build=_newest(stories, updated), self_url=self_url, home_url=home_url
+    )
     for s, entry_id in zip(stories, _ids(stories), strict=True):
-        item = ET.SubElement(channel, "item")
-        ET.SubElement(item, "title").text = s.title
-        link = _http(s.link)
-        if link:
-            ET.SubElement(item, "link").text = link
-        # isPermaLink="true" says the guid is the item's URL (RSS 2.0), and readers open it.
-        guid = ET.SubElement(item, "guid", isPermaLink="true" if entry_id == link else "false")
-        guid.text = entry_id
-        ET.SubElement(item, "pubDate").text = format_datetime(s.date, usegmt=True)
-        if s.author:
-            ET.SubElement(item, "dc_creator").text = s.author
-        for t in s.topics:
-            ET.SubElement(item, "category", domain=TOPIC_SCHEME).text = t.topic
-        desc = _summary_html(s) or _content_html(s)
-        if desc:
-            ET.SubElement(item, "description").text = desc
-        feed_link = _http(s.feed_url)
-        if feed_link:  # RSS requires the url attribute
-            ET.SubElement(item, "source", url=feed_link).text = s.feed_title or feed_link
-    # RSS 2.0 has no author-name element (only an e-mail address); use Dublin Core.
-    for el in rss.iter("dc_creator"):
-        el.tag = "{http://purl.org/dc/elements/1.1/}creator"
-    ET.register_namespace("dc", "http://purl.org/dc/elements/1.1/")
+        _rss_item(channel, s, entry_id)
     ET.indent(_xml_safe(rss))
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(rss, encoding="unicode") + "\n"
+    return XML_DECLARATION + ET.tostring(rss, encoding="unicode") + "\n"
+
+
+def _json_item(s: Story, entry_id: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": entry_id, "title": s.title}
+    link = _http(s.link)
+    if link:
+        item["url"] = link
+    content = _content_html(s)
+    if content:
+        item["content_html"] = content
+    else:
+        item["content_text"] = html_to_text(s.summary or "") or s.title
+    summary = s.summary and one_line(html_to_text(s.summary), 500)
+    if summary:
+        item["summary"] = summary
+    if s.published:
+        item["date_published"] = _iso(s.published)
+    else:
+        item["date_published"] = _iso(s.first_seen)
+    if s.author:
+        item["authors"] = [{"name": s.author}]
+    if s.topics:
+        item["tags"] = [t.topic for t in s.topics]
+    item["_aggregator"] = {
+        "story_id": s.id,
+        "feed": s.feed_url,
+        "feed_title": s.feed_title,
+        "topics": [
+            {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
+        ],
+    }
+    return item
+
+
+def _json_doc(*, title: str, self_url: str | None, home_url: str | None) -> dict[str, Any]:
+    """The JSON Feed document without its items."""
+    doc: dict[str, Any] = {"version": "https://jsonfeed.org/version/1.1", "title": title}
+    home_url, self_url = _http(home_url), _http(self_url)
+    if home_url:
+        doc["home_page_url"] = home_url
+    if self_url:
+        doc["feed_url"] = self_url
+    return doc
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(_json_safe(value), ensure_ascii=False, indent=2)
 
 
 def render_json(
@@ -250,42 +330,126 @@ def render_json(
     self_url: str | None = None,
     home_url: str | None = None,
 ) -> str:
-    items: list[dict[str, Any]] = []
-    for s, entry_id in zip(stories, _ids(stories), strict=True):
-        item: dict[str, Any] = {"id": entry_id, "title": s.title}
-        link = _http(s.link)
-        if link:
-            item["url"] = link
-        content = _content_html(s)
-        if content:
-            item["content_html"] = content
-        else:
-            item["content_text"] = html_to_text(s.summary or "") or s.title
-        summary = s.summary and one_line(html_to_text(s.summary), 500)
-        if summary:
-            item["summary"] = summary
-        if s.published:
-            item["date_published"] = _iso(s.published)
-        else:
-            item["date_published"] = _iso(s.first_seen)
-        if s.author:
-            item["authors"] = [{"name": s.author}]
-        if s.topics:
-            item["tags"] = [t.topic for t in s.topics]
-        item["_aggregator"] = {
-            "story_id": s.id,
-            "feed": s.feed_url,
-            "feed_title": s.feed_title,
-            "topics": [
-                {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
-            ],
-        }
-        items.append(item)
-    doc: dict[str, Any] = {"version": "https://jsonfeed.org/version/1.1", "title": title}
-    home_url, self_url = _http(home_url), _http(self_url)
-    if home_url:
-        doc["home_page_url"] = home_url
-    if self_url:
-        doc["feed_url"] = self_url
+    items = [_json_item(s, entry_id) for s, entry_id in zip(stories, _ids(stories), strict=True)]
+    doc = _json_doc(title=title, self_url=self_url, home_url=home_url)
     doc["items"] = items
-    return json.dumps(_json_safe(doc), ensure_ascii=False, indent=2) + "\n"
+    return _dumps(doc) + "\n"
+
+
+# --- streamed: the same bytes, written as the stories come ----------------------------------
+
+
+@dataclass(slots=True)
+class Outline:
+    """What a document needs from all of its stories before its first entry: how often
+    each link occurs (the entry ids, ``_ids``), the newest date (the feed's date) and
+    whether any story has an author (RSS declares the Dublin Core namespace on its
+    root). ``outline`` gathers it in a first pass over the stories."""
+
+    links: Counter[str | None] = field(default_factory=Counter)
+    newest: datetime | None = None
+    authors: bool = False
+
+    def add(self, s: Story) -> None:
+        self.links[_http(s.link)] += 1
+        if self.newest is None or s.date > self.newest:
+            self.newest = s.date
+        self.authors = self.authors or bool(s.author)
+
+
+def outline(stories: Iterable[Story]) -> Outline:
+    found = Outline()
+    for s in stories:
+        found.add(s)
+    return found
+
+
+def _batches(
+    stories: Iterable[Story], links: Counter[str | None], size: int
+) -> Iterator[list[tuple[Story, str]]]:
+    batch: list[tuple[Story, str]] = []
+    for s in stories:
+        batch.append((s, _entry_id(s, links)))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """``text`` after the first ``start`` and before the last ``end``."""
+    return text[text.index(start) + len(start) : text.rindex(end)]
+
+
+def write_feed(
+    stories: Iterable[Story],
+    fmt: str,
+    write: Callable[[str], object],
+    *,
+    outline: Outline,
+    title: str,
+    updated: datetime,
+    self_url: str | None = None,
+    home_url: str | None = None,
+    batch: int = 100,
+) -> None:
+    """Write what ``render`` returns for the same stories, ``batch`` entries at a time:
+    memory holds one batch, whatever the number of stories. ``outline`` is the
+    ``Outline`` of the same stories (a first pass over them).
+
+    Each batch is an ElementTree (or JSON) document of its own, serialized as ``render``
+    does and cut out of its root: ``ET.indent`` indents an entry by its depth alone, and
+    the namespace prefixes are the registered ones, so the pieces are the whole
+    document's. The head is cut from a document holding a stand-in entry (in RSS with
+    an author, so that the root declares what the entries use)."""
+    if fmt not in ("atom", "rss", "json"):
+        raise ValueError(f"unknown format {fmt!r}")
+    newest = outline.newest or updated
+    entries = _batches(stories, outline.links, batch)
+    if fmt == "atom":
+        ET.register_namespace("", ATOM_NS)
+        feed = _atom_feed(title=title, updated=newest, self_url=self_url)
+        _sub(feed, "entry")
+        ET.indent(_xml_safe(feed))
+        head = ET.tostring(feed, encoding="unicode")
+        write(XML_DECLARATION + head[: head.index("\n  <entry")])
+        for part in entries:
+            ET.register_namespace("", ATOM_NS)
+            root = ET.Element(f"{{{ATOM_NS}}}feed")
+            for s, entry_id in part:
+                _atom_entry(root, s, entry_id)
+            ET.indent(_xml_safe(root))
+            write(_between(ET.tostring(root, encoding="unicode"), ">", "\n</feed>"))
+        write("\n</feed>\n")
+    elif fmt == "rss":
+        _rss_namespaces()
+        rss, channel = _rss_channel(
+            title=title, last_build=newest, self_url=self_url, home_url=home_url
+        )
+        stand_in = ET.SubElement(channel, "item")
+        if outline.authors:
+            ET.SubElement(stand_in, DC_CREATOR)
+        ET.indent(_xml_safe(rss))
+        head = ET.tostring(rss, encoding="unicode")
+        write(XML_DECLARATION + head[: head.index("\n    <item")])
+        for part in entries:
+            _rss_namespaces()
+            root = ET.Element("rss", version="2.0")
+            channel = ET.SubElement(root, "channel")
+            for s, entry_id in part:
+                _rss_item(channel, s, entry_id)
+            ET.indent(_xml_safe(root))
+            write(_between(ET.tostring(root, encoding="unicode"), "<channel>", "\n  </channel>"))
+        write("\n  </channel>\n</rss>\n")
+    else:
+        doc = _json_doc(title=title, self_url=self_url, home_url=home_url)
+        doc["items"] = []
+        empty = _dumps(doc)  # ... "items": []\n}
+        first = True
+        for part in entries:
+            items = [_json_item(s, entry_id) for s, entry_id in part]
+            body = _between(_dumps({"items": items}), '"items": [', "\n  ]\n}")
+            write((empty[: -len("]\n}")] if first else ",") + body)
+            first = False
+        write(empty + "\n" if first else "\n  ]\n}\n")

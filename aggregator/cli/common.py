@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -197,6 +198,19 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def emit_json_items(items: Iterable[Any], batch: int = 100) -> None:
+    """What ``emit_json(list(items))`` writes, ``batch`` items at a time: each batch
+    dumped as a list of its own and cut out of its brackets (an item's indentation
+    depends on its depth alone), so memory holds one batch, not the whole list."""
+    first = True
+    it = iter(items)
+    while part := list(itertools.islice(it, batch)):
+        text = json.dumps(part, ensure_ascii=False, indent=2)  # "[\n  {...}\n]"
+        sys.stdout.write(("[" if first else ",") + text[1:-2])
+        first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
+
+
 # What a terminal would act on rather than show: C0 and C1 controls (ESC starts colour,
 # screen-clearing and title-setting sequences, and U+009B is a one-character CSI) and the
 # bidi embedding/override/isolate controls, which reorder the rest of the line.
@@ -224,12 +238,18 @@ def csv_text(value: str | None) -> str | None:
     return "'" + value if value and value.startswith(_FORMULA_START) else value
 
 
-def emit_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+def emit_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> None:
+    """The rows as CSV under a header line, written as they come (``rows`` may be a
+    generator: it is never held whole)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow(r)
+        if buf.tell() >= 1 << 16:
+            sys.stdout.write(buf.getvalue())
+            buf.seek(0)
+            buf.truncate()
     sys.stdout.write(buf.getvalue())
 
 
@@ -337,6 +357,26 @@ SearchOpt = Annotated[
     str | None,
     typer.Option("--search", "-q", help="Full-text search over title, summary and text."),
 ]
+
+
+def write_streamed(render: Callable[[Callable[[str], object]], None], output: Path | None) -> None:
+    """``render(write)`` to stdout, or to ``output`` as ``_write`` does: into a
+    temporary file beside it, renamed into place once whole. A failure part way (the
+    store, a full disk, Ctrl-C) removes the temporary file and leaves ``output`` as it
+    was, whatever ``render`` had written."""
+    if output is None or str(output) == "-":
+        render(sys.stdout.write)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            render(f.write)
+        tmp.replace(output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    err.print(f"wrote {output}", highlight=False)
 
 
 def _write(text: str, output: Path | None) -> None:

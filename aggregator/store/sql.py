@@ -1217,91 +1217,7 @@ class SqlStore:
         stories (``_recent_page``); otherwise every match sorted by (sort_date, id)
         alone. A feed filter is resolved to feed ids first."""
         with self._read() as s:
-            topic_ids: list[int] = []
-            if query.topics:
-                topic_rows = s.exec(
-                    mselect(TopicRow).where(
-                        func.lower(TC.name).in_([t.lower() for t in query.topics])
-                    )
-                ).all()
-                if len(topic_rows) != len({t.lower() for t in query.topics}):
-                    known = {r.name.lower() for r in topic_rows}
-                    missing = [t for t in query.topics if t.lower() not in known]
-                    raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
-                topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
-            feed_ids: list[int] = []
-            if query.feed:
-                # A feed by its URL as stories and `feeds list` show it: the password
-                # (bare, ``***`` or any other) makes no difference, so none can be tested.
-                wanted = without_credentials(query.feed)
-                by_url = [
-                    int(i)
-                    for i, url in s.execute(select(FC.id, FC.url))
-                    if without_credentials(url) == wanted
-                ]
-                # or by name or title (substring, case-insensitive), resolved here on the
-                # feed table: as a condition on each story's feed it could use no index,
-                # and a small feed's list read every story of the store
-                needle = f"%{query.feed.lower()}%"
-                feed_ids = list(
-                    s.execute(
-                        select(FC.id).where(
-                            or_(
-                                col(FC.id).in_(by_url),
-                                func.lower(FC.name).like(needle),
-                                func.lower(FC.title).like(needle),
-                            )
-                        )
-                    ).scalars()
-                )
-
-            def matches(
-                story: Any, *, earlier: bool = False, min_id: int | None = None
-            ) -> list[Any]:
-                """The filters on ``story``; a topic's or a search's stories as a list of
-                ids, only from ``min_id`` on when given (``_recent_page``)."""
-                conds: list[Any] = []
-                for tid in topic_ids:
-                    tagged = select(STC.story_id).where(STC.topic_id == tid)
-                    if min_id is None:
-                        conds.append(story.c.id.in_(tagged))
-                    else:  # "+ 0": a filter on the date index's walk (_recent_page)
-                        tagged = tagged.where(STC.story_id >= min_id)
-                        conds.append((story.c.id + 0).in_(tagged))
-                if query.feed:
-                    # An earlier copy is looked for on the cluster's index, a recent page
-                    # on the date index: "+ 0" keeps SQLite (no statistics) from walking
-                    # a big feed's stories instead
-                    off_index = earlier or min_id is not None
-                    feed_id = story.c.feed_id + 0 if off_index else story.c.feed_id
-                    conds.append(feed_id.in_(feed_ids))
-                if query.since:
-                    conds.append(story.c.sort_date >= query.since)
-                if query.until:
-                    conds.append(story.c.sort_date < query.until)
-                if query.text:
-                    conds.append(
-                        dialect.search_filter(self.dialect, query.text, story, min_id=min_id)
-                    )
-                return conds
-
-            def where(story: Any, min_id: int | None = None) -> list[Any]:
-                """``matches`` on ``story``, and its cluster shows it: no earlier copy
-                matches as well. ``min_id``: neither the stories looked at nor their
-                clusters' other copies have a smaller id (``_recent_page``)."""
-                # FIRST_OF_CLUSTER as an expression: alone, ix_story_first_sort serves it
-                first = or_(story.c.cluster_id.is_(None), story.c.cluster_id == story.c.id)
-                conds = matches(story, min_id=min_id)
-                if not conds:
-                    return [first]
-                other = _STORY.alias("earlier")
-                earlier = select(other.c.id).where(
-                    other.c.cluster_id == story.c.cluster_id,
-                    other.c.id < story.c.id,
-                    *matches(other, earlier=True, min_id=min_id),
-                )
-                return [*conds, or_(first, ~earlier.exists())]
-
+            where = self._where(s, query)
             newest_first = (_STORY.c.sort_date.desc(), _STORY.c.id.desc())
             with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
             if query.limit is None and not query.offset:
@@ -1322,6 +1238,124 @@ class SqlStore:
             q = q.order_by(*newest_first)
             rows = s.execute(q).all()
             return self._to_stories(s, rows)
+
+    def matching_ids(self, query: StoryQuery) -> list[int]:
+        """The ids of the stories ``stories(query)`` returns, in the same order: the
+        same conditions, sorted and cut with nothing but (sort_date, id) in hand."""
+        with self._read() as s:
+            where = self._where(s, query)
+            with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
+            q = (
+                select(_STORY.c.id)
+                .select_from(with_feed)
+                .where(*where(_STORY))
+                .order_by(_STORY.c.sort_date.desc(), _STORY.c.id.desc())
+            )
+            if query.offset:
+                q = q.offset(query.offset)
+            if query.limit is not None:
+                q = q.limit(query.limit)
+            return [int(i) for i in s.execute(q).scalars()]
+
+    def stories_by_ids(self, ids: Sequence[int], *, chunk: int = 500) -> Iterator[Story]:
+        """The stories of ``ids`` in that order, read ``chunk`` at a time, each chunk in
+        a read session of its own (no transaction held open while the caller writes
+        them out); a story deleted meanwhile is skipped."""
+        for part in chunks(list(ids), chunk):
+            with self._read() as s:
+                found = {st.id: st for st in self._select_stories(s, col(SC.id).in_(part))}
+            yield from (found[i] for i in part if i in found)
+
+    def iter_stories(self, query: StoryQuery, *, chunk: int = 500) -> Iterator[Story]:
+        """What ``stories(query)`` returns (``limit=None``: every match), in bounded
+        memory: the matching ids first (read now, so an unknown topic raises here), then
+        the stories ``chunk`` at a time as the iterator is consumed."""
+        return self.stories_by_ids(self.matching_ids(query), chunk=chunk)
+
+    def _where(self, s: Session, query: StoryQuery) -> Callable[..., list[Any]]:
+        """``where(story, min_id=None)``: the conditions on ``story`` (the story table or
+        an alias of it) of the rows ``query`` lists, one per cluster (see ``stories``).
+        Unknown topics raise NotFoundError; a feed filter is resolved to feed ids here."""
+        topic_ids: list[int] = []
+        if query.topics:
+            topic_rows = s.exec(
+                mselect(TopicRow).where(func.lower(TC.name).in_([t.lower() for t in query.topics]))
+            ).all()
+            if len(topic_rows) != len({t.lower() for t in query.topics}):
+                known = {r.name.lower() for r in topic_rows}
+                missing = [t for t in query.topics if t.lower() not in known]
+                raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
+            topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
+        feed_ids: list[int] = []
+        if query.feed:
+            # A feed by its URL as stories and `feeds list` show it: the password
+            # (bare, ``***`` or any other) makes no difference, so none can be tested.
+            wanted = without_credentials(query.feed)
+            by_url = [
+                int(i)
+                for i, url in s.execute(select(FC.id, FC.url))
+                if without_credentials(url) == wanted
+            ]
+            # or by name or title (substring, case-insensitive), resolved here on the
+            # feed table: as a condition on each story's feed it could use no index,
+            # and a small feed's list read every story of the store
+            needle = f"%{query.feed.lower()}%"
+            feed_ids = list(
+                s.execute(
+                    select(FC.id).where(
+                        or_(
+                            col(FC.id).in_(by_url),
+                            func.lower(FC.name).like(needle),
+                            func.lower(FC.title).like(needle),
+                        )
+                    )
+                ).scalars()
+            )
+
+        def matches(story: Any, *, earlier: bool = False, min_id: int | None = None) -> list[Any]:
+            """The filters on ``story``; a topic's or a search's stories as a list of
+            ids, only from ``min_id`` on when given (``_recent_page``)."""
+            conds: list[Any] = []
+            for tid in topic_ids:
+                tagged = select(STC.story_id).where(STC.topic_id == tid)
+                if min_id is None:
+                    conds.append(story.c.id.in_(tagged))
+                else:  # "+ 0": a filter on the date index's walk (_recent_page)
+                    tagged = tagged.where(STC.story_id >= min_id)
+                    conds.append((story.c.id + 0).in_(tagged))
+            if query.feed:
+                # An earlier copy is looked for on the cluster's index, a recent page
+                # on the date index: "+ 0" keeps SQLite (no statistics) from walking
+                # a big feed's stories instead
+                off_index = earlier or min_id is not None
+                feed_id = story.c.feed_id + 0 if off_index else story.c.feed_id
+                conds.append(feed_id.in_(feed_ids))
+            if query.since:
+                conds.append(story.c.sort_date >= query.since)
+            if query.until:
+                conds.append(story.c.sort_date < query.until)
+            if query.text:
+                conds.append(dialect.search_filter(self.dialect, query.text, story, min_id=min_id))
+            return conds
+
+        def where(story: Any, min_id: int | None = None) -> list[Any]:
+            """``matches`` on ``story``, and its cluster shows it: no earlier copy
+            matches as well. ``min_id``: neither the stories looked at nor their
+            clusters' other copies have a smaller id (``_recent_page``)."""
+            # FIRST_OF_CLUSTER as an expression: alone, ix_story_first_sort serves it
+            first = or_(story.c.cluster_id.is_(None), story.c.cluster_id == story.c.id)
+            conds = matches(story, min_id=min_id)
+            if not conds:
+                return [first]
+            other = _STORY.alias("earlier")
+            earlier = select(other.c.id).where(
+                other.c.cluster_id == story.c.cluster_id,
+                other.c.id < story.c.id,
+                *matches(other, earlier=True, min_id=min_id),
+            )
+            return [*conds, or_(first, ~earlier.exists())]
+
+        return where
 
     def _recent_page(
         self, s: Session, query: StoryQuery, where: Callable[[Any, int | None], list[Any]]
