@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from aggregator.config import YAML_LOADER
 from aggregator.errors import ConfigError
 
 __all__ = ["Taxonomy", "TopicDef", "normalize_category"]
@@ -84,7 +85,7 @@ class Taxonomy:
         except OSError as e:
             raise ConfigError(f"cannot read taxonomy {path}: {e.strerror or e}") from e
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=YAML_LOADER)
         except yaml.YAMLError as e:
             raise ConfigError(f"taxonomy {path} is not valid YAML: {e}") from e
         return cls.from_mapping(data, source=str(path))
