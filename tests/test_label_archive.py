@@ -125,7 +125,8 @@ def test_migration_10_indexes_the_archive_by_feed_url(db_url: str) -> None:
         with st.engine.connect() as c:
             names = {ix["name"] for ix in inspect(c).get_indexes("label_archive")}
             assert "ix_label_archive_feed_url" in names
-            assert c.execute(text("SELECT max(version) FROM schema_version")).scalar() == 10
+            done = set(c.execute(text("SELECT version FROM schema_version")).scalars())
+            assert 10 in done
     finally:
         st.close()
 
@@ -177,3 +178,54 @@ def test_feeds_remove_says_the_labels_will_return(env: Path, capsys) -> None:  #
     said = " ".join(out.split())
     assert "the labels of 1 story are kept for training" in said
     assert "return to their stories if you add the feed again" in said
+
+
+def test_on_postgresql_a_poll_write_and_feeds_remove_take_turns(pg_url: str) -> None:
+    """`feeds remove` reads the labels to archive, then deletes the stories. A poll
+    committing in between (restoring archived labels onto returning stories) had its
+    labels deleted unarchived. Each now waits for the other on the feed's row: shown here
+    with a second connection holding the row as either side would."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    st = open_store(pg_url)
+    other = create_engine(pg_url)
+    try:
+        st.sync_topics([("DNS", None)])
+        feed, _ = st.add_feed(FeedSource(url=FEED), T1)
+        sid = _save(st, feed.id, "one")
+        st.add_labels(sid, ["DNS"], [], T1)
+
+        done: list[object] = []
+        with other.begin() as c:  # a poll of the feed, mid-transaction
+            c.execute(text("SELECT url FROM feed WHERE id = :i FOR NO KEY UPDATE"), {"i": feed.id})
+            remover = threading.Thread(target=lambda: done.append(st.remove_feed(FEED, T1)))
+            remover.start()
+            remover.join(0.5)
+            assert remover.is_alive()  # waits for the poll to commit
+        remover.join(10)
+        assert done == [1]
+
+        feed, _ = st.add_feed(FeedSource(url=FEED), T1)
+        failed: list[BaseException] = []
+
+        def poll() -> None:
+            try:
+                _save(st, feed.id, "two")
+            except BaseException as e:
+                failed.append(e)
+
+        with other.begin() as c:  # `feeds remove`, mid-transaction
+            c.execute(text("SELECT id FROM feed WHERE id = :i FOR UPDATE"), {"i": feed.id})
+            writer = threading.Thread(target=poll)
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive()  # waits for the removal
+            c.execute(text("DELETE FROM feed WHERE id = :i"), {"i": feed.id})
+        writer.join(10)
+        assert [type(e).__name__ for e in failed] == ["NotFoundError"]
+        assert st.stories(StoryQuery()) == []
+    finally:
+        other.dispose()
+        st.close()

@@ -107,6 +107,12 @@ _KNOWN = select(SC.key, SC.content_hash).where(
 # A feed's columns but its listed keys (only prune reads those; up to tens of KB a feed)
 _FEED_POLL_COLS = [c for c in FEED.c if c.name != "listed"]
 _FEED_URL = select(FC.url).where(FC.id == bindparam("fid"))
+# PostgreSQL: a poll's write of a feed and `feeds remove` of it take turns on the feed's
+# row (SQLite's writers take turns anyway). Otherwise the removal, which reads the labels
+# to archive and then deletes the stories, could miss labels a concurrent poll had just
+# restored from the archive onto returning stories, and delete them with the stories.
+# FOR NO KEY UPDATE: the poll updates the row later in its transaction.
+_FEED_URL_LOCKED = _FEED_URL.with_for_update(key_share=True)
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
 
 # What a Story is built from (rows.story_from_row), as Core rows
@@ -440,7 +446,9 @@ class SqlStore:
         label archive with the text training reads (returns how many stories had
         labels)."""
         with self._write() as s:
-            row = s.exec(mselect(FeedRow).where(_feed_ref(url))).first()
+            # after a poll writing this feed (see _FEED_URL_LOCKED), whose stories and
+            # restored labels are then read here
+            row = s.exec(mselect(FeedRow).where(_feed_ref(url)).with_for_update()).first()
             if row is None:
                 raise NotFoundError(f"no feed with URL {url}")
             kept = self._labels_of(s, SC.feed_id == row.id)
@@ -791,7 +799,7 @@ class SqlStore:
         topics, the search index, clusters, the feed's new state and a fetch-log row."""
         with self._write() as s:
             conn = s.connection()
-            feed_url = conn.execute(_FEED_URL, {"fid": check.feed_id}).scalar()
+            feed_url = conn.execute(_FEED_URL_LOCKED, {"fid": check.feed_id}).scalar()
             if feed_url is None:
                 raise NotFoundError(f"no feed {check.feed_id}")
             topic_ids = self._topic_map(s)
