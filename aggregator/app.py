@@ -133,7 +133,7 @@ class App:
             max_interval=settings.max_interval,
             disable_after=settings.disable_after,
         )
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{lease_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._taxonomy: Taxonomy | None = None
         self._classifier: Classifier | None = None
         self._predictor: Classifier | Scorer | None = None
@@ -230,7 +230,7 @@ class App:
         It also releases the leases of this host's crashed polls (kill -9 leaves them
         for 15 minutes), so that their feeds are due again at once."""
         self._start_fetcher()
-        if n := self.store.release_dead_leases(socket.gethostname(), self.now()):
+        if n := self.store.release_dead_leases(lease_host(), self.now()):
             log.info("released %d feed leases of ended processes on this host", n)
 
     def _start_fetcher(self) -> Future[Fetcher]:
@@ -620,6 +620,19 @@ def _export_title(query: StoryQuery) -> str:
     if query.text:
         parts.append(f"“{query.text}”")
     return " — ".join(parts)
+
+
+def lease_host() -> str:
+    """This machine as lease owners name it (``App.owner`` is ``HOST:pid:tag``): the host
+    name and, on Linux, the PID namespace. A pid means something only in its namespace,
+    and containers may share a host name (Docker with ``--network host``): a daemon that
+    released the leases of "its host's" ended pids released those of a live daemon in
+    another container, whose feeds were then polled twice."""
+    name = socket.gethostname()
+    try:
+        return f"{name}/pidns-{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:  # not Linux, or /proc not mounted
+        return name
 
 
 def load_predictor(

@@ -812,14 +812,22 @@ def test_leases_of_ended_processes_on_this_host_are_released(store) -> None:  # 
 def test_a_poll_starts_by_releasing_this_hosts_dead_leases(tmp_path, sqlite_url) -> None:  # type: ignore[no-untyped-def]
     import socket
 
-    from aggregator.app import make_app
+    from aggregator.app import lease_host, make_app
     from aggregator.config import Settings
 
     s = Settings.from_env({}, data_dir=tmp_path, database_url=sqlite_url, extract=False)
     with make_app(s, now=lambda: T0) as app:
-        app.store.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
-        owner = f"{socket.gethostname()}:{_ended_pid()}:gone"
-        assert app.store.claim_due(T0, owner=owner, lease=timedelta(minutes=15))
+        assert app.owner.startswith(f"{lease_host()}:")
+        app.store.upsert_feeds([FeedSource(url=f"https://{h}.example/feed") for h in "abc"], T0)
+        ended = _ended_pid()
+        # the same host name, pids of other PID namespaces (other containers): their
+        # pids say nothing about processes here, so their leases stay
+        for owner in (
+            f"{lease_host()}:{ended}:gone",
+            f"{socket.gethostname()}/pidns-1:{ended}:container",
+            f"{socket.gethostname()}:{ended}:older-aggregator",
+        ):
+            assert app.store.claim_due(T0, owner=owner, lease=timedelta(minutes=15), limit=1)
         assert app.due_count() == 0
         app.prepare_poll()
         assert app.due_count() == 1
