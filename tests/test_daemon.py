@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from proclines import Output
 
 from aggregator.app import make_app
 from aggregator.config import Settings
@@ -68,14 +69,16 @@ def test_sigterm_stops_a_real_daemon_cleanly(tmp_path: Path, server: LocalServer
         stderr=subprocess.PIPE,
         text=True,
     )
+    output = Output(proc)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not server.requests_for("/feed.xml"):
             time.sleep(0.1)
         assert server.requests_for("/feed.xml"), "the daemon never polled"
-        time.sleep(1.0)  # let it store the feed and go to sleep
+        # it stored the feed and went to sleep (a fixed second's wait before)
+        assert output.wait_for_err("sleeping "), output.err
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = output.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

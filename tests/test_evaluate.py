@@ -164,7 +164,10 @@ def test_help_says_what_a_gold_file_needs(capsys: pytest.CaptureFixture[str]) ->
 def test_gold_evaluation_is_compared_with_the_previous_model_version(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    models = small_models_dir(env, monkeypatch, shipped=True)
+    # every 30th seed (~200), not every 8th: train fits twice, and what is checked is the
+    # comparison with the shipped model, not how well the new one scores (that it scores
+    # some gold topic differently is asserted below)
+    models = small_models_dir(env, monkeypatch, shipped=True, every=30)
     shipped = json.loads((models / "classifier" / "manifest.json").read_text())["model_version"]
     shipped_cv = json.loads((models / "classifier" / "report.json").read_text())["cv"]
     gold = write_gold(env / "gold.jsonl", GOLD)
@@ -269,8 +272,9 @@ def test_gold_evaluation_is_compared_with_the_previous_model_version(
 def test_cross_validation_is_recorded_and_compared_across_models(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # cross-validation trains five times per run: fewer seeds still
-    models = small_models_dir(env, monkeypatch, shipped=False, every=30)
+    # cross-validation trains five times per run: fewer seeds still (every 60th, ~100:
+    # what is checked is the recording and the comparison, not how well the models score)
+    models = small_models_dir(env, monkeypatch, shipped=False, every=60)
     ids = seed_stories(env / "data", [(t, x, ()) for t, x in STORIES], classify=False)
     for story_id, change in zip(ids, LABELS, strict=True):
         code, _, err = run(capsys, "label", str(story_id), change)
@@ -287,7 +291,8 @@ def test_cross_validation_is_recorded_and_compared_across_models(
     assert first["data"]["what"] == first["label"] == "cv over 6 user labels"
     assert first["compared_with"] is None
 
-    # fewer seeds, same labels: a different model, compared on the same labels
+    # fewer seeds, same labels: a different model, compared on the same labels (at every
+    # 60th seed the first file keeps 5 lines: all of them go)
     seed_file = sorted((models / "seeds").glob("*.jsonl"))[0]
     seed_file.write_text(
         "\n".join(seed_file.read_text(encoding="utf-8").splitlines()[:-5]) + "\n",

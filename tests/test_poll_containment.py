@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from httpserver import LocalServer, Request
+from proclines import Output
 from sqlalchemy import create_engine, text
 from test_update import Clock
 
@@ -322,6 +323,7 @@ def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
         stderr=subprocess.PIPE,
         text=True,
     )
+    output = Output(proc)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (
@@ -329,14 +331,15 @@ def test_a_real_daemon_keeps_running_after_a_poisoned_feed(
         ):
             time.sleep(0.1)
         assert server.requests_for("/bad.xml"), "the daemon never polled"
-        time.sleep(1.5)  # let it store the feeds and go to sleep
+        # it stored the feeds and went to sleep (a fixed 1.5 s wait before)
+        output.wait_for_err("sleeping ")
         assert proc.poll() is None, "the daemon exited after a poisoned feed"
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = output.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     assert proc.returncode == 0, err
     # contained, but visible: one error line, and the traceback at debug level (-vv)
     assert "could not store: StoreError" in err and "Traceback" in err
@@ -499,6 +502,7 @@ def test_a_real_daemon_survives_feeds_remove_mid_fetch(
         stderr=subprocess.PIPE,
         text=True,
     )
+    output = Output(proc)
     try:
         wait_for_request(server, "/slow.xml", timeout=60)
         removed = subprocess.run(
@@ -506,14 +510,15 @@ def test_a_real_daemon_survives_feeds_remove_mid_fetch(
         )
         assert removed.returncode == 0, removed.stderr
         removed_now.set()
-        time.sleep(3)  # the slow answer arrives, and the daemon goes to sleep
+        # the slow answer arrives, and the daemon goes to sleep (a fixed 3 s wait before)
+        output.wait_for_err("sleeping ")
         assert proc.poll() is None, "the daemon exited after a feed was removed"
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = output.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     assert proc.returncode == 0, err
     assert f"feed update feed={slow} dropped: feed removed during the poll" in err
     assert f"feed update feed={good} status=ok" in err

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from httpserver import LocalServer, closed_port
+from httpserver import LocalServer, Request, closed_port
 from sqlalchemy import create_engine, text
 from test_poll_containment import sql
 
@@ -127,6 +127,20 @@ def terminate_backends(pg_url: str) -> int:
         engine.dispose()
 
 
+def cut_mid_fetch(forwarder: Forwarder) -> Callable[[Request], bytes]:
+    """A feed body that cuts the database off while its (first) request is being served:
+    the poll is mid-fetch then, whatever its pace (a fixed delay and a timer raced it)."""
+    served = threading.Event()
+
+    def serve(_: Request) -> bytes:
+        if not served.is_set():
+            served.set()
+            forwarder.cut()
+        return RSS
+
+    return serve
+
+
 def wait_for(what: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -165,7 +179,7 @@ def test_feeds_a_failed_poll_could_not_hand_back_are_polled_once_it_is_back(
     # The database goes away while a feed is being fetched: its outcome cannot be stored,
     # nor its lease released. Until now the lease stayed for its 15 minutes, and the same
     # daemon skipped the feed all that time; now the next poll hands it back first.
-    slow = server.route("/slow.xml", body=RSS, delay=1.5)
+    slow = server.route("/slow.xml", body=cut_mid_fetch(forwarder))
     s = Settings.from_env(
         {},
         database_url=through(pg_url, forwarder),
@@ -176,11 +190,8 @@ def test_feeds_a_failed_poll_could_not_hand_back_are_polled_once_it_is_back(
     with make_app(s) as app:
         app.add_feed(slow, discover=False)
         updates = app.update_due()
-        cut = threading.Timer(0.5, forwarder.cut)
-        cut.start()
         with pytest.raises(StoreError):
             list(updates)
-        cut.join()
         # the fetch was done, nothing stored, the lease still the poll's
         assert len(server.requests_for("/slow.xml")) == 1
         assert sql(pg_url, "SELECT lease_owner, last_check FROM feed") == [(app.owner, None)]
@@ -200,7 +211,7 @@ def test_feeds_a_failed_poll_could_not_hand_back_are_handed_back_on_closing(
 ) -> None:
     # A daemon stopped after the database came back, before its next poll: the other
     # daemons get the feed now, not when the lease expires.
-    slow = server.route("/slow.xml", body=RSS, delay=1.0)
+    slow = server.route("/slow.xml", body=cut_mid_fetch(forwarder))
     s = Settings.from_env(
         {},
         database_url=through(pg_url, forwarder),
@@ -210,11 +221,8 @@ def test_feeds_a_failed_poll_could_not_hand_back_are_handed_back_on_closing(
     )
     with make_app(s) as app:
         app.add_feed(slow, discover=False)
-        cut = threading.Timer(0.3, forwarder.cut)
-        cut.start()
         with pytest.raises(StoreError):
             list(app.update_due())
-        cut.join()
         forwarder.restore()
         assert sql(pg_url, "SELECT lease_owner FROM feed") == [(app.owner,)]
     assert sql(pg_url, "SELECT lease_owner FROM feed") == [(None,)]
@@ -295,16 +303,15 @@ def test_a_daemon_whose_database_is_unreachable_at_start_says_so_in_one_line(
 def test_a_poll_that_loses_its_database_says_so_and_the_next_poll_takes_its_feeds(
     pg_url: str, forwarder: Forwarder, tmp_path: Path, server: LocalServer
 ) -> None:
-    slow = server.route("/slow.xml", body=RSS, delay=1.0)
+    slow = server.route("/slow.xml", body=cut_mid_fetch(forwarder))
     env = daemon_env(tmp_path, through(pg_url, forwarder), [slow])
     poll = [sys.executable, "-m", "aggregator", "poll", "--no-extract", "--format", "json"]
     proc = subprocess.Popen(
         poll, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for(lambda: server.in_flight == 1)
-        forwarder.cut()
         _out, err = proc.communicate(timeout=30)
+        assert len(server.requests_for("/slow.xml")) == 1  # cut while it was fetched
     finally:
         if proc.poll() is None:
             proc.kill()

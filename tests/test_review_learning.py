@@ -246,7 +246,9 @@ def test_a_reader_that_goes_away_ends_classify_quietly(env: Path) -> None:
 def test_train_again_with_nothing_new_keeps_the_model(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small_models_dir(env, monkeypatch, shipped=False, every=30)
+    # every 60th seed (~100): keeping or fitting again does not depend on the model's size,
+    # and this trains three times
+    small_models_dir(env, monkeypatch, shipped=False, every=60)
     ids = seed_stories(env / "data", STORIES, classify=False)
     code, _, err = run(capsys, "label", str(ids[4]), "+Networks")
     assert code == 0, err
@@ -281,6 +283,26 @@ def test_train_again_with_nothing_new_keeps_the_model(
     assert json.loads(manifest.read_text())["model_version"] != version
 
 
+def wait_until_fitting(proc: subprocess.Popen[str]) -> None:
+    """Until `train` is fitting. Nothing in the command imports scikit-learn's linear
+    models before `train` begins (aggregator.train does, then reads its examples in a few
+    tens of ms and fits for tens of seconds): wait until they are mapped into the process,
+    then a second more. Without /proc: the fixed wait this replaced."""
+    maps = Path(f"/proc/{proc.pid}/maps")
+    if not maps.exists():
+        time.sleep(6)
+        return
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if "/sklearn/linear_model/" in maps.read_text(errors="replace"):
+                break
+        except OSError:  # the process is ending
+            break
+        time.sleep(0.02)
+    time.sleep(1.0)  # the last imports, the examples: fitting by now
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_train_stopped_by_a_signal_says_so_and_leaves_the_model_in_use(
@@ -298,7 +320,7 @@ def test_train_stopped_by_a_signal_says_so_and_leaves_the_model_in_use(
         cwd=REPO,
         text=True,
     )
-    time.sleep(6)  # started, fitting
+    wait_until_fitting(proc)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     # before: SIGTERM killed it without a word (status -15), Ctrl-C exited 130 silently

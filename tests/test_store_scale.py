@@ -5,11 +5,13 @@ without JIT. Every page must be exactly the slice of the whole list it stands fo
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from dbfixtures import fresh_pg_url
 from test_store import check, draft
 
 from aggregator.store import SqlStore, open_store
@@ -91,10 +93,37 @@ QUERIES = [
 ]
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def filled_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database filled by ``_fill(Random(7))``, shared by the page tests of its backend:
+    they only read it (and set the window, which only reads use), so each of the 20 gets
+    the same store it would have filled itself."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("filled") / "data" / "aggregator.db"
+        url = f"sqlite:///{path.as_posix()}"
+    else:
+        url = request.getfixturevalue("pg_url_module")
+    s = open_store(url)
+    try:
+        _fill(s, random.Random(7))
+    finally:
+        s.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def pg_url_module(_pg_databases: Any) -> Iterator[str]:
+    """As ``pg_url``, for the tests of one module."""
+    with fresh_pg_url(_pg_databases) as url:
+        yield url
+
+
 @pytest.mark.parametrize("window", [2000, 25], ids=["window-holds-all", "small-window"])
 @pytest.mark.parametrize("query", QUERIES, ids=range(len(QUERIES)))
 def test_every_page_is_its_slice_of_the_whole_list(
-    db_url: str, query: StoryQuery, window: int, monkeypatch: pytest.MonkeyPatch
+    filled_url: str, query: StoryQuery, window: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite a filtered page is first looked for among the newest stories: with a
     window smaller than the store, some pages are found there and the rest are not and
@@ -102,9 +131,8 @@ def test_every_page_is_its_slice_of_the_whole_list(
     from aggregator.store import sql
 
     monkeypatch.setattr(sql, "_RECENT_WINDOW", window)
-    s = open_store(db_url)
+    s = open_store(filled_url)
     try:
-        _fill(s, random.Random(7))
         whole = [st.id for st in s.stories(replace(query, limit=None))]
         assert whole, "the query matches something"
         assert len(set(whole)) == len(whole)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -234,9 +235,15 @@ def test_importing_taxonomy_stays_light() -> None:
 _SEPARATORS = st.sampled_from([" ", "-", "_", ".", "/", "  ", ""])
 
 
+@functools.cache
+def _shipped() -> Taxonomy:
+    """The shipped taxonomy, read once for all of hypothesis's examples (a frozen value)."""
+    return Taxonomy.load(SHIPPED)
+
+
 @given(st.data())
 def test_every_alias_survives_case_and_punctuation_noise(data: st.DataObject) -> None:
-    taxonomy = Taxonomy.load(SHIPPED)
+    taxonomy = _shipped()
     topic = data.draw(st.sampled_from(taxonomy.topics))
     alias = data.draw(st.sampled_from((topic.name, topic.id, *topic.aliases)))
     noisy = "".join(
