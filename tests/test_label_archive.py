@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, text
 from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixture)
+from test_prune import _archive as archive_rss
 from test_store import check, draft, pred, store  # noqa: F401  (store: fixture)
 
 from aggregator.app import make_app
@@ -131,27 +132,13 @@ def test_migration_10_indexes_the_archive_by_feed_url(db_url: str) -> None:
         st.close()
 
 
-def _rss(*guids: str) -> bytes:
-    items = "".join(
-        f"<item><title>Registry {g} signs its zone with DNSSEC</title><guid>{g}</guid>"
-        f"<link>http://example.org/{g}</link><description>Resolvers validate the {g} "
-        "zone's DNSSEC signatures.</description>"
-        f"<pubDate>Mon, 0{i + 1} Sep 2025 08:00:00 GMT</pubDate></item>"
-        for i, g in enumerate(guids)
-    )
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>Registry news</title>'
-        f"<link>http://example.org/</link>{items}</channel></rss>"
-    ).encode()
-
-
 def test_remove_then_add_through_the_app_and_a_real_server(tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
     """The user's path: poll, label, `feeds remove`, `feeds add`, poll: the stories are
     stored anew, and the labelled one carries the user's labels again."""
     s = Settings.from_env(
         {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
     )
-    url = server.route("/feed", body=_rss("a", "b"))
+    url = server.route("/feed", body=archive_rss("a", "b"))
     with make_app(s) as app:
         app.add_feed(url, discover=False)
         assert [r.new for r in app.update_due(all_feeds=True)] == [2]
