@@ -572,10 +572,7 @@ class App:
     ) -> str:
         from .export import render
 
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(
-                f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
-            )
+        _check_format(fmt)
         stories = self.stories(query)
         name = self._export_name(query, title)
         return render(stories, fmt, title=name, self_url=self_url, updated=self.now())
@@ -595,10 +592,7 @@ class App:
         writing the entries as they come."""
         from .export import outline, write_feed
 
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(
-                f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}"
-            )
+        _check_format(fmt)
         ids = self.store.matching_ids(self._named(query))
         name = self._export_name(query, title)
         facts = outline(self.store.stories_by_ids(ids, chunk=chunk))
@@ -609,6 +603,11 @@ class App:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
         topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
         return title or _export_title(replace(query, topics=topics))
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
 
 
 def _export_title(query: StoryQuery) -> str:
