@@ -327,11 +327,12 @@ def check_feed_url(url: str) -> str:
 
 def feed_key(url: str) -> str:
     """What two subscription URLs must share to be the same feed: http and https, the
-    host's case and trailing dot, a default port, a trailing slash and a fragment make no
+    host's case and trailing dot, the spelling of an internationalised host (``bücher``
+    or ``xn--bcher-kva``), a default port, a trailing slash and a fragment make no
     difference (sites serve one feed at both, and readers treat them as one); the
     credentials, the path's case and the query do."""
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").rstrip(".")
+    host = _ascii_host((parts.hostname or "").rstrip("."))
     if ":" in host:
         host = f"[{host}]"
     try:
@@ -343,6 +344,20 @@ def feed_key(url: str) -> str:
     if port not in (None, 80, 443):
         netloc += f":{port}"
     return urlunsplit(("", netloc, parts.path.rstrip("/"), parts.query, ""))
+
+
+def _ascii_host(host: str) -> str:
+    """An internationalised host name in its ASCII form (IDNA 2008 with UTS #46 mapping,
+    as httpx resolves it: ``faß.de`` is ``xn--fa-hia.de``, not ``fass.de``); anything
+    else, including what is not a valid IDN, as it is."""
+    if host.isascii():
+        return host
+    import idna  # httpx's own dependency; only for the rare non-ASCII host
+
+    try:
+        return str(idna.encode(host, uts46=True).decode("ascii"))
+    except idna.IDNAError:
+        return host
 
 
 def _interval(value: Any, where: str) -> timedelta:

@@ -93,6 +93,22 @@ def test_the_same_feed_spelled_twice_is_an_error(other: str) -> None:
     assert len(parse_feeds_yaml("- https://a.example/f\n- https://a.example/F?x=1\n")) == 2
 
 
+@pytest.mark.parametrize(
+    ("first", "other"),
+    [
+        ("https://bücher.example/f", "https://xn--bcher-kva.example/f"),
+        ("https://xn--bcher-kva.example/f", "https://BÜCHER.example./f/"),
+        ("https://faß.de/f", "https://xn--fa-hia.de/f"),  # IDNA 2008, as httpx resolves
+    ],
+)
+def test_an_internationalised_host_is_one_feed_in_either_spelling(first: str, other: str) -> None:
+    """Its Unicode and its ASCII (punycode) spelling name one host: two feeds were made."""
+    with pytest.raises(ConfigError, match=r"feed #2: .* listed twice, first as feed #1"):
+        parse_feeds_yaml(f"feeds:\n  - {first}\n  - {other}\n")
+    # faß.de is not fass.de (IDNA 2003 mapped ß to ss)
+    assert len(parse_feeds_yaml("- https://faß.de/f\n- https://fass.de/f\n")) == 2
+
+
 def test_the_file_kind_is_read_from_its_content(tmp_path: Path) -> None:
     yaml_as_xml = tmp_path / "feeds.xml"
     yaml_as_xml.write_text("feeds:\n  - url: https://a.example/f\n")
@@ -311,6 +327,10 @@ def test_known_feed_finds_the_same_feed_spelled_differently(tmp_path: Path) -> N
     for spelled in ("http://blog.example/feed", "https://blog.example:443/feed/#x"):
         assert known_feed([spelled], feeds) is not None
     assert known_feed(["https://blog.example/feed/comments"], feeds) is None
+    with make_app(s) as app:
+        app.store.add_feed(FeedSource(url="https://bücher.example/feed"), app.now())
+        feeds = app.feeds()
+    assert known_feed(["https://xn--bcher-kva.example/feed/"], feeds) is not None
 
 
 # --------------------------------------------------------------------------- CLI
