@@ -38,6 +38,7 @@ from aggregator.scoring import (
     artifact_paths,
     file_sha256,
     predictions,
+    uncertain_topics,
 )
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Document, Prediction, TopicScore, TopicSource
@@ -356,22 +357,12 @@ class Classifier:
         """How unsure the model is about each document, in [0, 1]: 1 when some topic's
         score sits exactly on its threshold, 0 when every score is at 0 or 1. Label the
         most uncertain stories first (uncertainty sampling)."""
-        return [u for u, _ in self.uncertain_topics(docs)]
+        return [u for u, _, _ in self.uncertain_topics(docs)]
 
-    def uncertain_topics(self, docs: Sequence[Document]) -> list[tuple[float, TopicScore]]:
-        """Per document, :meth:`uncertainty` and the topic it comes from, with that
-        topic's score: what a label on the story would settle."""
-        if not docs:
-            return []
-        s = self.scores(docs)
-        thr = self._thr
-        span = np.where(s >= thr, 1.0 - thr, thr)
-        closeness = np.clip(1.0 - np.abs(s - thr) / np.maximum(span, 1e-9), 0.0, 1.0)
-        worst = closeness.argmax(axis=1)
-        return [
-            (float(closeness[i, j]), TopicScore(topic=self.topics[j], score=float(s[i, j])))
-            for i, j in enumerate(worst)
-        ]
+    def uncertain_topics(self, docs: Sequence[Document]) -> list[tuple[float, TopicScore, float]]:
+        """Per document, :meth:`uncertainty`, the topic it comes from with that topic's
+        score, and its threshold: what a label on the story would settle."""
+        return uncertain_topics(self.scores(docs), self._thr, self.topics) if docs else []
 
     # -- explanation ------------------------------------------------------------------
 

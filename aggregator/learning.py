@@ -291,16 +291,12 @@ class Learning:
         pool = [s for s in self.app.stories(StoryQuery(limit=SUGGEST_POOL)) if s.id not in labelled]
         if not pool:
             return []
-        clf = self.app.classifier
-        found = clf.uncertain_topics([self.app.document(s) for s in pool])
+        # the numpy scorer when the artifact has one: the same scores, ~2x the speed
+        found = self.app.predictor.uncertain_topics([self.app.document(s) for s in pool])
         ranked = sorted(zip(pool, found, strict=True), key=lambda p: (-p[1][0], -p[0].id))
         return [
             Suggestion(
-                story=story,
-                uncertainty=u,
-                topic=about.topic,
-                score=about.score,
-                threshold=clf.thresholds[about.topic],
+                story=story, uncertainty=u, topic=about.topic, score=about.score, threshold=t
             )
-            for story, (u, about) in ranked[:n]
+            for story, (u, about, t) in ranked[:n]
         ]

@@ -564,6 +564,10 @@ class Scorer:
         z, zr, _, _ = self._decisions(docs)
         return self._calibrate(z, zr)
 
+    def uncertain_topics(self, docs: Sequence[Document]) -> list[tuple[float, TopicScore, float]]:
+        """What ``Classifier.uncertain_topics`` returns for ``docs``."""
+        return uncertain_topics(self.scores(docs), self.thr, self.topics) if docs else []
+
     def predict(self, docs: Sequence[Document]) -> list[Prediction]:
         """What ``Classifier.predict`` returns for ``docs``."""
         if not docs:
@@ -572,6 +576,26 @@ class Scorer:
         scores = self._calibrate(z, zr)
         rule = (scores >= self.thr) & (self._calibrate(z0, zr0) < self.thr / 2)
         return predictions(docs, scores, rule, self.thr, self.topics, self.taxonomy, self.version)
+
+
+def uncertain_topics(
+    scores: np.ndarray, thresholds: np.ndarray, topics: Sequence[str]
+) -> list[tuple[float, TopicScore, float]]:
+    """Per row of ``scores``, as ``Classifier`` and ``Scorer`` both give it: how unsure
+    the model is, in [0, 1] (1 when some topic's score sits exactly on its threshold, 0
+    when every score is at 0 or 1), the topic that comes from with its score, and that
+    topic's threshold: what a label on the story would settle."""
+    span = np.where(scores >= thresholds, 1.0 - thresholds, thresholds)
+    closeness = np.clip(1.0 - np.abs(scores - thresholds) / np.maximum(span, 1e-9), 0.0, 1.0)
+    worst = closeness.argmax(axis=1)
+    return [
+        (
+            float(closeness[i, j]),
+            TopicScore(topic=topics[j], score=float(scores[i, j])),
+            float(thresholds[j]),
+        )
+        for i, j in enumerate(worst)
+    ]
 
 
 def predictions(

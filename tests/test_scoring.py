@@ -131,6 +131,13 @@ def test_scorer_reproduces_the_pipeline_on_every_seed(shipped: Classifier) -> No
     assert any(t.source == "rule" for p in ours for t in p.topics)
     assert [t.source for t in ours[-1].topics].count("feed-category") == 2
 
+    # and `label --suggest`'s uncertainty (the scorer serves it now): the same topic,
+    # score and threshold per story, the same ranking
+    mine, pipeline = scorer.uncertain_topics(docs), shipped.uncertain_topics(docs)
+    assert [(t.topic, thr) for _, t, thr in mine] == [(t.topic, thr) for _, t, thr in pipeline]
+    np.testing.assert_allclose([u for u, _, _ in mine], [u for u, _, _ in pipeline], atol=1e-4)
+    assert scorer.uncertain_topics([]) == []
+
 
 def test_save_and_load_round_trip(shipped: Classifier, tmp_path: Path) -> None:
     scorer = Scorer.from_pipeline(shipped.pipeline, shipped.manifest, shipped.taxonomy)
