@@ -1150,3 +1150,35 @@ def test_a_feed_respelled_in_the_file_is_the_same_feed(store) -> None:  # type: 
         0,
         0,
     )
+
+
+def test_story_ids_are_never_given_twice(store, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """SQLite gives max(rowid) + 1: `feeds remove` of the feed with the newest stories
+    gave their ids to the next poll's, and `show 3` named another story than listed."""
+    from sqlalchemy import text
+
+    a = store.get_feed("https://a.example/feed")
+    b = store.get_feed("https://b.example/feed")
+    (first,) = store.save_update(check(a.id), [StoryRecord(draft=draft("1", "One"))]).new
+    newest = store.save_update(
+        check(b.id), [StoryRecord(draft=draft(k, f"Story {k}")) for k in ("2", "3")]
+    ).new
+    store.remove_feed(b.url, T0)
+    (after,) = store.save_update(check(a.id), [StoryRecord(draft=draft("4", "Four"))]).new
+    assert after > max(newest) > first
+
+    # a store from before migration 12 starts from its largest id then
+    if db_url.startswith("sqlite"):
+        with store.engine.begin() as c:
+            c.execute(text("DROP TABLE store_meta"))
+            c.execute(text("DELETE FROM schema_version WHERE version = 12"))
+        store.close()
+        again = open_store(db_url)
+        try:
+            feed = again.get_feed("https://a.example/feed")
+            again.remove_feed("https://a.example/feed", T0)
+            feed, _ = again.add_feed(FeedSource(url=feed.url), T0)
+            (last,) = again.save_update(check(feed.id), [StoryRecord(draft=draft("5", "5"))]).new
+            assert last > after
+        finally:
+            again.close()

@@ -577,6 +577,46 @@ def _m11_search_config(conn: Connection) -> None:
         )
 
 
+def _m12_story_id_floor(conn: Connection) -> None:
+    """SQLite: ``store_meta``, where the store keeps the largest story id it has given
+    (see :func:`keep_story_ids`), so that ids are never given twice."""
+    if conn.dialect.name != "sqlite":
+        return
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    )
+    keep_story_ids(conn)
+
+
+def keep_story_ids(conn: Connection) -> None:
+    """SQLite, before stories are deleted: remember the largest story id given so far.
+    New stories take the ids after the larger of it and the largest stored one
+    (:func:`last_story_id`): SQLite gives max(rowid) + 1, so deleting the newest stories
+    (``feeds remove``) gave their ids to the next poll's, and ``show 123`` or
+    ``label 123`` named another story than the one a user had listed. (PostgreSQL's
+    sequence never goes back.)"""
+    if conn.dialect.name != "sqlite":
+        return
+    largest = conn.exec_driver_sql("SELECT max(id) FROM story").scalar()
+    if largest is not None:
+        conn.exec_driver_sql(
+            "INSERT INTO store_meta (key, value) VALUES ('story_id_floor', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            (int(largest),),
+        )
+
+
+_LAST_STORY_ID = text(
+    "SELECT max(coalesce((SELECT max(id) FROM story), 0), "
+    "coalesce((SELECT value FROM store_meta WHERE key = 'story_id_floor'), 0))"
+)
+
+
+def last_story_id(conn: Connection) -> int:
+    """SQLite: the largest story id ever given (see :func:`keep_story_ids`)."""
+    return int(conn.execute(_LAST_STORY_ID).scalar() or 0)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -589,6 +629,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (9, "SimHash band indexes by date", _m9_band_date_indexes),
     (10, "label archive index by feed URL", _m10_label_archive_index),
     (11, "PostgreSQL search without stop words, diacritics folded", _m11_search_config),
+    (12, "SQLite: story ids never given twice", _m12_story_id_floor),
 ]
 
 

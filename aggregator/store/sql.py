@@ -175,7 +175,6 @@ _STATS_SCALE = 0.2
 
 # A new story is inserted whole, with its id (SqlStore._insert_stories)
 _STORY_COLUMNS = [c.name for c in _STORY.c]
-_MAX_STORY_ID = select(func.max(_STORY.c.id))
 _NEXT_STORY_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('story', 'id')) FROM generate_series(1, :n)"
 )
@@ -472,6 +471,7 @@ class SqlStore:
                 )
             conn = s.connection()
             gone = conn.execute(select(SC.id, SC.cluster_id).where(SC.feed_id == row.id)).all()
+            dialect.keep_story_ids(conn)
             dialect.delete_search_index(conn, [int(i) for i, _ in gone])
             s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
             self._rehome_clusters(conn, sorted(int(i) for i, c in gone if c == i))
@@ -570,6 +570,7 @@ class SqlStore:
                 ids = [int(i) for i, _ in gone]
                 if not ids:
                     continue
+                dialect.keep_story_ids(conn)
                 dialect.delete_search_index(conn, ids)
                 conn.execute(delete(_STORY).where(_STORY.c.id.in_(ids)))
                 self._rehome_clusters(conn, [int(i) for i, c in gone if c == i])
@@ -1021,9 +1022,9 @@ class SqlStore:
         if not fresh:
             return
         if conn.dialect.name == "sqlite":
-            # The writer holds BEGIN IMMEDIATE, so nothing else inserts: the ids SQLite
-            # would give (max(rowid) + 1 on, the table has no AUTOINCREMENT).
-            last = int(conn.execute(_MAX_STORY_ID).scalar() or 0)
+            # The writer holds BEGIN IMMEDIATE, so nothing else inserts: the ids after
+            # the largest ever given (deleted ones are not given again).
+            last = dialect.last_story_id(conn)
             ids = list(range(last + 1, last + 1 + len(fresh)))
         else:
             ids = sorted(conn.execute(_NEXT_STORY_IDS, {"n": len(fresh)}).scalars())
