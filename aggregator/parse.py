@@ -30,7 +30,7 @@ Choices worth knowing:
   the common ones (where a name is ambiguous, the reading news feeds mean: ``IST`` is
   India, ``BST`` British summer time) and :func:`_zoned_date` turns them into numeric
   offsets for feedparser's own RFC 822 and W3C-DTF parsers. A name it does not know stays
-  UTC, as before.
+  UTC, as before. A date without a zone is UTC (feedparser lost it when it had a day name).
 - Every string in the result is valid Unicode holding only characters XML 1.0 allows
   (``textutil.xml_chars``): a lone surrogate (JSON's ``"\\ud800"``, XML's ``&#xd800;``)
   becomes U+FFFD, other control characters are dropped (HTML after sanitising too: nh3
@@ -119,6 +119,9 @@ _ZONED = re.compile(
     r"(?P<stamp>.*\d)\s*(?:(?P<name>[A-Za-z]{3,4})|(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})"
     r"(?::?(?P<m>[0-5]\d))?)\s*",
     re.ASCII,
+)
+_UNZONED_RFC822 = re.compile(
+    r"[A-Za-z]{3,9},?\s+\d{1,2}\s+[A-Za-z]{3,9}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?", re.ASCII
 )
 _HTML_PAGE = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 _JSON_TYPES = ("application/feed+json", "application/json")
@@ -523,9 +526,16 @@ def _zoned(value: str) -> tuple[str, ...]:
 
 def _zoned_date(value: str) -> Any:
     """A feedparser date handler (tried before its own): a date :func:`_zoned` rewrites,
-    read by feedparser's RFC 822 or W3C-DTF parser; None leaves it to the others."""
+    read by feedparser's RFC 822 or W3C-DTF parser; None leaves it to the others.
+
+    An RFC 822 date with a day name and a time but no zone (``Fri, 27 Nov 2026
+    10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
+    JSON Feed reader reads it: feedparser's own parser counts the day name as the
+    missing zone and returns nothing."""
     forms = _zoned(value)
     if not forms:
+        if _UNZONED_RFC822.fullmatch(value.strip()):
+            return _parse_date_rfc822(f"{value.strip()} +0000")
         return None
     return _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
 
