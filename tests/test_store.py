@@ -1182,3 +1182,32 @@ def test_story_ids_are_never_given_twice(store, db_url: str) -> None:  # type: i
             assert last > after
         finally:
             again.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_connections_detect_a_vanished_server(pg_url: str) -> None:
+    """TCP keepalives on every connection (30 s idle, 3 probes 10 s apart): a server gone
+    without closing the connection held a query for the OS default of two hours; a URL's
+    own settings win."""
+    import socket
+
+    def keepalive_of(url: str) -> tuple[int, int, int, int]:
+        st = open_store(url)
+        try:
+            with st.engine.connect() as c:
+                fd = c.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+                sock = socket.socket(fileno=fd)
+                try:
+                    return (
+                        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+                    )
+                finally:
+                    sock.detach()  # the connection's socket stays open
+        finally:
+            st.close()
+
+    assert keepalive_of(pg_url) == (1, 30, 10, 3)
+    assert keepalive_of(f"{pg_url}?keepalives_idle=120")[1] == 120

@@ -49,6 +49,19 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # per address, and every pool reconnection after it. libpq counts whole seconds, at
 # least 2.
 PG_CONNECT_TIMEOUT_S = 10
+# TCP keepalives on PostgreSQL connections (libpq's, unless the URL sets its own): a
+# server that vanishes without closing the connection (a network partition, a host that
+# lost power, a NAT or firewall that dropped the flow) left a query waiting for an answer
+# for the operating system's default of two hours of silence plus its probes, and a
+# daemon in it could neither poll nor stop. Now the connection fails after ~1 minute
+# (30 s idle, then 3 probes 10 s apart), the cycle is logged as failed, and the next one
+# reconnects.
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def make_engine(url: str, *, connect_timeout: int = PG_CONNECT_TIMEOUT_S) -> Engine:
@@ -61,10 +74,10 @@ def make_engine(url: str, *, connect_timeout: int = PG_CONNECT_TIMEOUT_S) -> Eng
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         connect_args: dict[str, Any] = {}
         parsed = make_url(url)
-        if parsed.get_driver_name() in ("psycopg", "psycopg2") and (
-            "connect_timeout" not in parsed.query
-        ):
-            connect_args["connect_timeout"] = connect_timeout
+        if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+            if "connect_timeout" not in parsed.query:
+                connect_args["connect_timeout"] = connect_timeout
+            connect_args.update({k: v for k, v in PG_KEEPALIVES.items() if k not in parsed.query})
         engine = create_engine(
             parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
         )
