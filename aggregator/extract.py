@@ -23,7 +23,7 @@ import unicodedata
 import trafilatura
 
 from aggregator.errors import ExtractError
-from aggregator.textutil import xml_chars
+from aggregator.textutil import page_media_type, xml_chars
 from aggregator.types import Article
 
 __all__ = ["MIN_TEXT_CHARS", "NOT_THE_STORY", "decode_html", "extract_article", "mentions_story"]
@@ -126,8 +126,7 @@ def extract_article(
     does not mention the story (:func:`mentions_story`), and for a ``content_type`` that
     is not a web page's (a PDF, an image, JSON: trafilatura would read the HTML inside a
     JSON string as a page)."""
-    media_type = (content_type or "").partition(";")[0].strip().lower()
-    if media_type and "html" not in media_type and not media_type.endswith("xml"):
+    if (media_type := page_media_type(content_type)) is not None:
         raise ExtractError(url, f"not an HTML page ({_one_line(media_type)})")
     text = decode_html(html, url, content_type)
     if "&#" in text:

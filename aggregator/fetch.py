@@ -58,6 +58,7 @@ from aggregator.errors import ConfigError, FetchError
 from aggregator.freshness import cache_lifetime, parse_retry_after
 from aggregator.http11 import Http11Transport
 from aggregator.netstream import AsyncioBackend
+from aggregator.textutil import page_media_type
 from aggregator.types import CacheState, FetchResult, utc_now
 
 __all__ = [
@@ -540,17 +541,19 @@ class Fetcher:
             headers["If-None-Match"] = cache.etag
         if cache is not None and cache.last_modified:
             headers["If-Modified-Since"] = cache.last_modified
-        return await self._fetch(url, headers, cache)
+        return await self._fetch(url, headers, cache, page=False)
 
     async def fetch_page(self, url: str) -> FetchResult:
-        """Fetch an article page (HTML); same limits, never conditional."""
-        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None)
+        """Fetch an article page (HTML); same limits, never conditional. A response whose
+        ``Content-Type`` is not a web page's (a PDF, an image, audio: see
+        :func:`~aggregator.textutil.page_media_type`) is refused before its body is read."""
+        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True)
 
     async def _fetch(
-        self, url: str, headers: dict[str, str], cache: CacheState | None
+        self, url: str, headers: dict[str, str], cache: CacheState | None, *, page: bool
     ) -> FetchResult:
         try:
-            return await self._follow(url, headers, cache)
+            return await self._follow(url, headers, cache, page)
         except FetchError:
             raise
         except _Refused as e:
@@ -559,7 +562,7 @@ class Fetcher:
             raise FetchError(url, _describe(e)) from e
 
     async def _follow(
-        self, url: str, headers: dict[str, str], cache: CacheState | None
+        self, url: str, headers: dict[str, str], cache: CacheState | None, page: bool
     ) -> FetchResult:
         opts = self.options
         loop = asyncio.get_running_loop()
@@ -576,7 +579,7 @@ class Fetcher:
                 deadline = asyncio.timeout(opts.timeout - spent)
                 try:
                     async with deadline:
-                        outcome = await self._exchange(url, target, sent, cache)
+                        outcome = await self._exchange(url, target, sent, cache, page)
                 except TimeoutError:
                     if not deadline.expired():
                         raise  # an OS-level timeout; reported like other network errors
@@ -612,7 +615,12 @@ class Fetcher:
         return target
 
     async def _exchange(
-        self, url: str, target: httpx.URL, headers: dict[str, str], cache: CacheState | None
+        self,
+        url: str,
+        target: httpx.URL,
+        headers: dict[str, str],
+        cache: CacheState | None,
+        page: bool,
     ) -> _Final | _Redirect:
         if self._preflight:
             addresses = await self._resolver.resolve(target.raw_host.decode("ascii"))
@@ -654,6 +662,9 @@ class Fetcher:
                 return _Final(status, response.headers, b"")
             if not 200 <= status < 300:
                 raise self._status_error(url, response)
+            if page and (media := page_media_type(response.headers.get("content-type"))):
+                # (not read: a podcast's mp3 or a report's PDF is megabytes of no use)
+                raise FetchError(url, _one_line(f"not an HTML page ({media})"))
             return _Final(status, response.headers, await self._read_body(url, response))
         finally:
             await response.aclose()

@@ -71,6 +71,16 @@ def html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def page_media_type(content_type: str | None) -> str | None:
+    """The media type of ``content_type`` if a response with it cannot be a web page
+    (a PDF, an image, audio); None when it may be one: none given, an HTML or an XML
+    type. The rule both the page fetch and the extractor apply."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if not media_type or "html" in media_type or media_type.endswith("xml"):
+        return None
+    return media_type
+
+
 def one_line(text: str, limit: int | None = None) -> str:
     s = " ".join(text.split())
     if limit is not None and len(s) > limit:
