@@ -459,7 +459,8 @@ class Fetcher:
     ``fetch(url, cache)`` sends If-None-Match / If-Modified-Since from ``cache`` and
     returns status "not_modified" for a 304; a 200 carries ``body_hash`` (sha256 of
     the decoded body) for the caller to compare with ``cache.body_hash``.
-    ``fetch_page(url)`` is the same exchange for article pages. Every failure is a
+    ``fetch_page(url)`` is the same exchange, unconditional; ``fetch_article(url)`` too, for
+    a story's page, refusing what is not a web page before its body. Every failure is a
     :class:`FetchError`. ``elapsed_ms`` counts network time, not time queued for a slot.
     """
 
@@ -544,9 +545,15 @@ class Fetcher:
         return await self._fetch(url, headers, cache, page=False)
 
     async def fetch_page(self, url: str) -> FetchResult:
-        """Fetch an article page (HTML); same limits, never conditional. A response whose
-        ``Content-Type`` is not a web page's (a PDF, an image, audio: see
-        :func:`~aggregator.textutil.page_media_type`) is refused before its body is read."""
+        """Fetch a page, whatever it turns out to be (``feeds add`` looks at what a URL
+        is: a feed, JSON Feed included, or a web page); same limits, never conditional."""
+        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=False)
+
+    async def fetch_article(self, url: str) -> FetchResult:
+        """Fetch a story's article page (HTML) for extraction, as :meth:`fetch_page`; a
+        response whose ``Content-Type`` is not a web page's (a PDF, an image, audio:
+        see :func:`~aggregator.textutil.page_media_type`) is refused before its body is
+        read."""
         return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True)
 
     async def _fetch(

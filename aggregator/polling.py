@@ -536,7 +536,7 @@ class Poller:
             link = p.draft.link
             assert link is not None
             try:
-                page = await fetcher.fetch_page(link)
+                page = await fetcher.fetch_article(link)
                 art, fp = await asyncio.wrap_future(
                     pool.submit(
                         extract_job,
