@@ -81,5 +81,10 @@ class StoreError(AggregatorError):
     """Wraps SQLAlchemy / driver errors."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database cannot answer now (unreachable, restarting, locked): the request was
+    fine and may be made again."""
+
+
 class NotFoundError(StoreError):
     """A story, feed or topic that does not exist."""

@@ -188,7 +188,11 @@ def _atom_entry(feed: ET.Element, s: Story, entry_id: str) -> None:
     if summary:
         _sub(entry, "summary", summary, type="html")
     content = _content_html(s)
-    if content and content != summary:
+    if not link:
+        # An entry with no alternate link must have content (RFC 4287 §4.1.1.1): a
+        # link-less RSS item with only a description gave an entry validators refuse.
+        _sub(entry, "content", content or summary or "", type="html")
+    elif content and content != summary:
         _sub(entry, "content", content, type="html")
     source = _sub(entry, "source")
     feed_link = _http(s.feed_url)

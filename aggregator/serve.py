@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .app import App
 from .config import parse_when
-from .errors import AggregatorError, ConfigError
+from .errors import AggregatorError, ConfigError, StoreUnavailableError
 from .types import StoryQuery
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,21 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def _error(self, status: HTTPStatus, message: str) -> None:
-            self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8")
+        def _error(
+            self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+        ) -> None:
+            self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8", headers)
+
+        def _unavailable(self, e: StoreUnavailableError) -> None:
+            # The database, not the request: locked, or PostgreSQL restarting. A 400 told
+            # readers their URL was wrong (and the index page got no answer at all);
+            # 503 with Retry-After says come back, and the server keeps serving.
+            log.warning("cannot read the stories: %s", e)
+            self._error(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly",
+                {"Retry-After": "30"},
+            )
 
         def do_HEAD(self) -> None:
             self.do_GET()
@@ -140,6 +153,9 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                     limit=limit,
                 )
                 body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]
+            except StoreUnavailableError as e:
+                self._unavailable(e)
+                return
             except (AggregatorError, ValueError) as e:
                 self._error(HTTPStatus.BAD_REQUEST, str(e))
                 return
@@ -171,7 +187,12 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
 
         def _index(self) -> None:
             rows = []
-            for t in app.topics():
+            try:
+                topics = app.topics()
+            except StoreUnavailableError as e:
+                self._unavailable(e)
+                return
+            for t in topics:
                 q = quote(t.name, safe="")
                 rows.append(
                     f"<li>{html.escape(t.name)} ({t.stories}): "

@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -360,19 +361,26 @@ SearchOpt = Annotated[
 
 
 def write_streamed(render: Callable[[Callable[[str], object]], None], output: Path | None) -> None:
-    """``render(write)`` to stdout, or to ``output`` as ``_write`` does: into a
-    temporary file beside it, renamed into place once whole. A failure part way (the
-    store, a full disk, Ctrl-C) removes the temporary file and leaves ``output`` as it
-    was, whatever ``render`` had written."""
+    """``render(write)`` to stdout, or to ``output``: into a temporary file beside it,
+    renamed into place once whole. A failure part way (the store, a full disk, Ctrl-C)
+    removes the temporary file and leaves ``output`` as it was, whatever ``render`` had
+    written. A named pipe or device (``-o /dev/stdout``) is written in place, and a
+    symbolic link keeps pointing at the file it names, which is replaced."""
     if output is None or str(output) == "-":
         render(sys.stdout.write)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
+    if _not_a_file(output):
+        with output.open("w", encoding="utf-8") as f:
+            render(f.write)
+        err.print(f"wrote {output}", highlight=False)
+        return
+    target = _through_link(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:
             render(f.write)
-        tmp.replace(output)
+        tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -380,11 +388,27 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
 
 
 def _write(text: str, output: Path | None) -> None:
-    if output is None or str(output) == "-":
-        sys.stdout.write(text)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(output)
-    err.print(f"wrote {output}", highlight=False)
+    """``text`` to stdout or ``output``, as ``write_streamed`` writes."""
+
+    def render(write: Callable[[str], object]) -> None:
+        write(text)
+
+    write_streamed(render, output)
+
+
+def _not_a_file(output: Path) -> bool:
+    """Whether ``output`` is there and neither a regular file nor a directory: a named
+    pipe, ``/dev/stdout``, a device. Those are written where they are; a temporary
+    file renamed over one replaced the pipe a reader was waiting on (or, as root,
+    ``/dev/stdout`` itself) with a regular file."""
+    try:
+        mode = output.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _through_link(output: Path) -> Path:
+    """The file a symbolic link ``output`` points to, so that the rename replaces that
+    file and leaves the link in place (it replaced the link with a copy)."""
+    return output.resolve() if output.is_symlink() else output

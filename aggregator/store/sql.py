@@ -34,14 +34,22 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
 from ..config import feed_key
 from ..credentials import without_credentials
 from ..dedupe import listing_digest, scheme_twin
-from ..errors import ConfigError, NotFoundError, StoreError
+from ..errors import ConfigError, NotFoundError, StoreError, StoreUnavailableError
 from ..types import (
     Feed,
     FeedCheck,
@@ -274,6 +282,24 @@ def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
     return rec.text
 
 
+# SQLite result codes (the low byte) that mean "not now" rather than "not so":
+# BUSY, LOCKED, IOERR, CANTOPEN, PROTOCOL.
+_SQLITE_UNAVAILABLE = {5, 6, 10, 14, 15}
+
+
+def _store_error(e: SQLAlchemyError) -> StoreError:
+    """``e`` as a StoreError: a StoreUnavailableError when the database could not answer
+    (PostgreSQL unreachable or restarting, a lost connection, the pool exhausted, SQLite
+    locked), which ``serve`` answers with 503 instead of blaming the request."""
+    unavailable = isinstance(e, DisconnectionError | PoolTimeoutError) or (
+        isinstance(e, DBAPIError) and e.connection_invalidated
+    )
+    if isinstance(e, OperationalError | InterfaceError):
+        code = getattr(e.orig, "sqlite_errorcode", None)
+        unavailable = unavailable or code is None or code & 0xFF in _SQLITE_UNAVAILABLE
+    return (StoreUnavailableError if unavailable else StoreError)(brief(e))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LabelledStory:
     story: Story
@@ -307,7 +333,7 @@ class SqlStore:
             with Session(self.engine) as s:
                 yield s
         except SQLAlchemyError as e:
-            raise StoreError(brief(e)) from e
+            raise _store_error(e) from e
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -317,7 +343,7 @@ class SqlStore:
         except IntegrityError as e:
             raise StoreError(f"constraint violated: {brief(e)}") from e
         except SQLAlchemyError as e:
-            raise StoreError(brief(e)) from e
+            raise _store_error(e) from e
 
     def _one_at_a_time(self, s: Session) -> None:
         """PostgreSQL: wait until no other process is adding feeds or topics (a

@@ -1,0 +1,177 @@
+"""``serve`` and ``export`` as a feed reader and a script meet them: a database that
+cannot answer (503, and the server keeps serving), Atom entries without a link, and
+``export -o`` into a named pipe or through a symbolic link."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import create_engine, text
+from test_config_serve import _store_stories
+from test_export_safety import story
+from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.export import ATOM_NS, render
+from aggregator.serve import FeedServer
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+A = f"{{{ATOM_NS}}}"
+
+
+def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def _pg_connections(db_url: str, allow: bool) -> None:
+    """PostgreSQL refusing (and dropping) connections to the test's database, as while
+    it restarts; or taking them again."""
+    base, name = db_url.rsplit("/", 1)
+    engine = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+            if not allow:
+                c.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                    ),
+                    {"n": name},
+                )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["first-request", "after-a-200"])
+def test_a_database_that_cannot_answer_gets_503_and_the_server_keeps_serving(
+    db_url: str, tmp_path: Path, warm: bool
+) -> None:
+    """SQLite locked by another process, PostgreSQL refusing connections (a restart): a
+    503 with Retry-After, not a 400 blaming the reader's URL (nor, for the index page, a
+    dropped connection); once the database is back the same server answers 200."""
+    sqlite = db_url.startswith("sqlite")
+    url = db_url + "?timeout=0.2" if sqlite else db_url
+    s = Settings.from_env({"AGGREGATOR_DATABASE_URL": url}, data_dir=tmp_path / "data")
+    with make_app(s, now=lambda: NOW) as a:
+        _store_stories(a, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+        with FeedServer(a) as srv:
+            if warm:
+                assert _get(srv.url + "/feed.atom")[0] == 200
+            lock = (
+                sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+                if sqlite
+                else None
+            )
+            try:
+                if lock is not None:
+                    # Another process's exclusive lock; WAL lets it in only while no
+                    # other connection (the server's idle ones too) is open.
+                    a.store.engine.dispose()
+                    lock.execute("PRAGMA locking_mode=EXCLUSIVE")
+                    lock.execute("BEGIN EXCLUSIVE")
+                else:
+                    _pg_connections(db_url, allow=False)
+                for path in ("/feed.atom?topic=DNS", "/topics/DNS.json", "/"):
+                    code, headers, body = _get(srv.url + path)
+                    assert (code, body) == (
+                        503,
+                        b"the database is unavailable; try again shortly\n",
+                    ), path
+                    assert headers["Retry-After"] == "30"
+            finally:
+                if lock is not None:
+                    lock.close()  # ends the exclusive transaction
+                else:
+                    _pg_connections(db_url, allow=True)
+            code, _, body = _get(srv.url + "/feed.atom")
+            assert code == 200 and b"KSK" in body
+            # bad input is still the request's fault (PostgreSQL refuses a NUL)
+            assert _get(srv.url + "/feed.atom?feed=%00")[0] == (200 if sqlite else 400)
+            assert _get(srv.url + "/feed.atom?topic=Gardening")[0] == 400
+
+
+@pytest.mark.parametrize(
+    ("summary", "content", "full_text"),
+    [("<p>Only a description</p>", None, None), (None, "<p>Short content</p>", None)],
+    ids=["summary-only", "short-content-only"],
+)
+def test_atom_entry_without_a_link_has_content(
+    summary: str | None, content: str | None, full_text: str | None
+) -> None:
+    """RFC 4287 §4.1.1.1: an entry with no alternate link must have atom:content. A
+    link-less RSS item (only a guid and a description) gave an entry with a summary and
+    nothing else, which validators refuse."""
+    s = story(
+        key="v2:guid:abc",
+        link=None,
+        canonical_url=None,
+        title="No link",
+        author="Ann",
+        feed_title="Feed",
+        feed_url="https://feed.example/rss",
+        categories=(),
+        topics=(),
+        summary=summary,
+        content=content,
+        full_text=full_text,
+    )
+    root = etree.fromstring(render([s], "atom", title="t", updated=NOW).encode())
+    (entry,) = root.findall(f"{A}entry")
+    assert entry.find(f"{A}link[@rel='alternate']") is None
+    assert entry.findtext(f"{A}content") == (summary or content)
+    # an entry with a link is written as before: its summary alone
+    linked = story(link="https://site.example/a", summary=summary, content=content)
+    root = etree.fromstring(render([linked], "atom", title="t", updated=NOW).encode())
+    assert root.find(f"{A}entry/{A}content") is None
+
+
+def test_export_into_a_named_pipe_writes_the_pipe(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``export -o PIPE`` (or ``-o /dev/stdout``): the document goes to the reader on the
+    pipe. It was written to ``PIPE.tmp`` and renamed over the pipe, which became a
+    regular file (as root, ``-o /dev/stdout`` replaced /dev/stdout itself)."""
+    pipe = env / "feed.pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        code, out, err = run(capsys, "export", "--format", "json", "-o", str(pipe))
+        assert stat.S_ISFIFO(pipe.stat().st_mode), "the pipe was replaced by a file"
+        got = os.read(reader, 1 << 16).decode()
+    finally:
+        os.close(reader)
+    assert (code, out, err) == (0, "", f"wrote {pipe}\n")
+    assert got.startswith('{\n  "version": "https://jsonfeed.org/version/1.1"')
+    assert not (env / "feed.pipe.tmp").exists()
+
+
+def test_export_through_a_symbolic_link_keeps_the_link(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``-o ~/feed.atom`` where that is a link to the web server's copy: the copy is
+    replaced, the link stays (the rename replaced the link with a file of its own)."""
+    served = env / "www" / "feed.atom"
+    served.parent.mkdir()
+    served.write_text("old\n")
+    link = env / "feed.atom"
+    link.symlink_to(served)
+    code, _, err = run(capsys, "export", "-o", str(link))
+    assert (code, err) == (0, f"wrote {link}\n")
+    assert link.is_symlink()
+    assert served.read_text().startswith("<?xml")
+    assert sorted(p.name for p in served.parent.iterdir()) == ["feed.atom"]
