@@ -45,6 +45,11 @@ from .types import UpdateResult
 
 log = logging.getLogger(__name__)
 
+#: After each cycle (extraction on), at most this many stories stored without their
+#: article's text (a ``poll --no-extract`` before) get it, newest first: a backlog drains
+#: a batch at a time without holding up the polling.
+EXTRACT_BACKLOG = 50
+
 #: The least a daemon sleeps after a cycle that polled nothing (seconds).
 IDLE_SLEEP = 1.0
 #: The first wait after a failed cycle (seconds); it doubles with each failure in a row,
@@ -138,6 +143,8 @@ def run_daemon(
         if retention is not None and due and not failures and not stopper.stopped:
             last_prune = app.now()
             _prune(app, retention)
+        if extract and app.settings.extract and not failures and not stopper.stopped:
+            _extract_backlog(app)
         if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
             break
         if not failures:
@@ -211,6 +218,21 @@ def _cycle(app: App, extract: bool, stopper: Stopper, health: FeedHealth | None 
             time.monotonic() - started,
         )
     return polled
+
+
+def _extract_backlog(app: App) -> None:
+    try:
+        done = app.extract_waiting(EXTRACT_BACKLOG)
+    except AggregatorError as e:
+        log.error("extracting stories stored without their article failed: %s", e)
+        return
+    if done.tried:
+        log.info(
+            "extracted %d of %d stories stored without their article's text (%d failed)",
+            done.extracted,
+            done.tried,
+            done.failed,
+        )
 
 
 def _prune(app: App, retention: timedelta) -> None:

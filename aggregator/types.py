@@ -291,6 +291,18 @@ class StoryRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractionUpdate:
+    """What extracting a stored story's page gave (``aggregator extract``)."""
+
+    story_id: int
+    status: ExtractionStatus
+    full_text: str | None = None
+    error: str | None = None
+    fingerprint: int | None = None  # over the title and the full text
+    prediction: Prediction | None = None  # topics over the full text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedCheck:
     """The outcome of one poll of one feed; the store applies it atomically with the
     stories. The app decides every value (see schedule.py); the store only writes."""

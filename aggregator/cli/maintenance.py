@@ -1,4 +1,5 @@
-"""Maintenance commands: ``prune`` (story retention)."""
+"""Maintenance commands: ``prune`` (story retention) and ``extract`` (article text for
+stories stored without it)."""
 
 from __future__ import annotations
 
@@ -83,4 +84,35 @@ def prune(
             else ""
         ),
         highlight=False,
+    )
+
+
+@app.command()
+def extract(
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most N stories, newest first.")
+    ] = 500,
+    failed: Annotated[
+        bool,
+        typer.Option("--failed", help="Also try again the stories whose page failed before."),
+    ] = False,
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """Fetch and extract the article pages of stored stories still waiting for them:
+    those a poll stored without extraction (`poll --no-extract`), and with --failed those
+    whose page failed. Their topics are recomputed over the full text."""
+    if limit < 1:
+        raise ConfigError("--limit takes a positive number")
+    with open_app() as a:
+        done = a.extract_waiting(limit, failed=failed)
+    if fmt == PollFmt.json:
+        emit_json({"tried": done.tried, "extracted": done.extracted, "failed": done.failed})
+        return
+    if not done.tried:
+        out.print("No stories are waiting for their article's text.")
+        return
+    kept = done.tried - done.extracted - done.failed
+    out.print(
+        f"extracted {done.extracted} of {done.tried} stories; {done.failed} failed "
+        f"(`show ID` says why), {kept} kept their feed's longer text"
     )

@@ -601,6 +601,15 @@ def _m12_story_id_floor(conn: Connection) -> None:
     keep_story_ids(conn)
 
 
+def _m13_pending_index(conn: Connection) -> None:
+    """``ix_story_pending``: the stories still waiting for their article's text, which
+    the daemon looks for after every cycle (``SqlStore.waiting_extractions``)."""
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_story_pending ON story (id) "
+        "WHERE extraction_status = 'pending'"
+    )
+
+
 def keep_story_ids(conn: Connection) -> None:
     """SQLite, before stories are deleted: remember the largest story id given so far.
     New stories take the ids after the larger of it and the largest stored one
@@ -643,6 +652,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (10, "label archive index by feed URL", _m10_label_archive_index),
     (11, "PostgreSQL search without stop words, diacritics folded", _m11_search_config),
     (12, "SQLite: story ids never given twice", _m12_story_id_floor),
+    (13, "an index of the stories waiting for their article", _m13_pending_index),
 ]
 
 
