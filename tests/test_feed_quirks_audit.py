@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
-import pytest
 from httpserver import LocalServer
+from test_update import Clock, app, clock  # noqa: F401  (app, clock: fixtures)
 
-from aggregator.app import App, make_app
-from aggregator.config import Settings
+from aggregator.app import App
 from aggregator.parse import parse_feed
 from aggregator.types import StoryQuery
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-    def advance(self, **kw: float) -> None:
-        self.t += timedelta(**kw)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
-    s = Settings.from_env(
-        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
-    )
-    with make_app(s, now=clock) as a:
-        yield a
 
 
 def _rss(items: str) -> bytes:
@@ -49,7 +21,9 @@ def _rss(items: str) -> bytes:
 
 
 def test_an_rfc822_date_with_a_day_name_and_no_zone_is_read_as_utc(
-    app: App, server: LocalServer, clock: Clock
+    app: App,  # noqa: F811
+    server: LocalServer,
+    clock: Clock,  # noqa: F811
 ) -> None:
     """``Fri, 27 Nov 2026 10:00:00`` (no zone) lost its date in RSS and Atom: feedparser
     took the day name for the missing zone. Without the day name, and in JSON Feed, the
