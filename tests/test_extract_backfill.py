@@ -129,3 +129,22 @@ def test_migration_13_indexes_the_waiting_stories(db_url: str) -> None:
         assert "ix_story_pending" in names
     finally:
         st.close()
+
+
+def test_aggregator_extract_0_turns_extraction_off_for_poll(
+    env: Path,  # noqa: F811
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AGGREGATOR_EXTRACT=0 (a README setting) was ignored by `poll` and `daemon`, which
+    extracted unless given --no-extract."""
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    monkeypatch.setenv("AGGREGATOR_EXTRACT", "0")
+    url = _feed(server)
+    assert run(capsys, "feeds", "add", "--no-discover", url)[0] == 0
+    code, _, err = run(capsys, "poll", "--all", "--quiet")
+    assert code == 0, err
+    assert not server.requests_for("/page/a")
+    code, out, _ = run(capsys, "stories", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 2

@@ -161,7 +161,7 @@ def poll(
         results, due = run_poll(
             a,
             all_feeds=all_feeds,
-            extract=not no_extract,
+            extract=a.settings.extract and not no_extract,  # AGGREGATOR_EXTRACT=0 too
             quiet=quiet,
             as_json=fmt == PollFmt.json,
             stop=stopper.event,
@@ -583,7 +583,7 @@ def daemon(
     with open_app() as a:
         a.prepare_poll()
         _sync_feeds(a)
-        run_daemon(a, extract=not no_extract, max_sleep=max_sleep)
+        run_daemon(a, extract=a.settings.extract and not no_extract, max_sleep=max_sleep)
 
 
 @app.command()
