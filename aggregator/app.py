@@ -42,13 +42,10 @@ from .store import LabelledStory, Store, TopicInfo, open_store
 from .taxonomy import Taxonomy
 from .textutil import html_to_text
 from .types import (
-    Article,
     Document,
-    ExtractionUpdate,
     Feed,
     FeedSource,
     Story,
-    StoryDraft,
     StoryQuery,
     UpdateResult,
     utc_now,
@@ -538,59 +535,10 @@ class App:
         topics and fingerprint recomputed over the full text (your labels stay), the
         search index updated. A page whose text is shorter than the feed's leaves the
         feed's text standing (``skipped``); one that fails is ``failed`` with why."""
-        from .jobs import Prepared
-        from .polling import Poller
-
         stories = self.store.waiting_extractions(limit, failed=failed)
         if not stories:
             return ExtractionTally()
-        prepared = {
-            str(st.id): Prepared(
-                draft=StoryDraft(
-                    key=str(st.id),  # unique here (feed keys are unique per feed only)
-                    guid=st.guid,
-                    link=st.link,
-                    canonical_url=st.canonical_url,
-                    title=st.title,
-                    author=st.author,
-                    published=st.published,
-                    updated=None,
-                    summary=st.summary,
-                    content=st.content,
-                    categories=st.categories,
-                    content_hash="",
-                ),
-                summary_text=html_to_text(st.summary or ""),
-                body_text=html_to_text(st.content) if st.content else "",
-                needs_extraction=True,
-                fingerprint=None,
-                prediction=None,
-            )
-            for st in stories
-        }
-        loop, fetcher = self._ensure_fetcher()
-        model = self._model_ref()
-        got = loop.run(Poller(self)._extract_many(fetcher, list(prepared.values()), model))
-        updates: list[ExtractionUpdate] = []
-        for key, p in prepared.items():
-            ex = got[key]
-            if isinstance(ex.article, Article):
-                if len(ex.article.text) <= len(p.body_text or p.summary_text):
-                    updates.append(ExtractionUpdate(story_id=int(key), status="skipped"))
-                    continue
-                updates.append(
-                    ExtractionUpdate(
-                        story_id=int(key),
-                        status="ok",
-                        full_text=ex.article.text,
-                        fingerprint=ex.fingerprint,
-                        prediction=ex.prediction,
-                    )
-                )
-            else:
-                updates.append(
-                    ExtractionUpdate(story_id=int(key), status="failed", error=ex.article.message)
-                )
+        updates = Poller(self).extract_stored(stories)
         self.store.save_extractions(updates)
         return ExtractionTally(
             tried=len(updates),

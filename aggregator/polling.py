@@ -59,10 +59,13 @@ from .errors import (
 from .types import (
     Article,
     ExtractionStatus,
+    ExtractionUpdate,
     Feed,
     FeedCheck,
     FetchResult,
     Prediction,
+    Story,
+    StoryDraft,
     StoryRecord,
     UpdateResult,
 )
@@ -120,6 +123,17 @@ class PollStats:
 
     ahead_peak: int = 0
     parsing_peak: int = 0
+
+
+def _outcome(p: Prepared, ex: Extracted) -> tuple[ExtractionStatus, str | None, str | None]:
+    """What extracting a story's page gave it: ("ok", the article's text) when that is
+    longer than the feed's own; ("skipped", None) when not (a teaser, a paywall: the
+    feed's text stands); ("failed", None, why) when there is no article."""
+    if isinstance(ex.article, ExtractError):
+        return "failed", None, ex.article.message
+    if len(ex.article.text) <= len(p.body_text or p.summary_text):
+        return "skipped", None, None
+    return "ok", ex.article.text, None
 
 
 class Poller:
@@ -584,6 +598,59 @@ class Poller:
             k: Extracted(article=a, fingerprint=fp, prediction=new_pred.get(k)) for k, a, fp in got
         }
 
+    def extract_stored(self, stories: Sequence[Story]) -> list[ExtractionUpdate]:
+        """Extract the article pages of stored stories (``App.extract_waiting``) as a
+        poll extracts a new story's: the same fetcher and limits, the extractor and the
+        classifier in the workers, the same rule for a page shorter than the feed."""
+        from .jobs import Prepared
+        from .textutil import html_to_text
+
+        prepared = {
+            str(st.id): Prepared(
+                draft=StoryDraft(
+                    key=str(st.id),  # unique here (feed keys are unique per feed only)
+                    guid=st.guid,
+                    link=st.link,
+                    canonical_url=st.canonical_url,
+                    title=st.title,
+                    author=st.author,
+                    published=st.published,
+                    updated=None,
+                    summary=st.summary,
+                    content=st.content,
+                    categories=st.categories,
+                    content_hash="",
+                ),
+                summary_text=html_to_text(st.summary or ""),
+                body_text=html_to_text(st.content) if st.content else "",
+                needs_extraction=True,
+                fingerprint=None,
+                prediction=None,
+            )
+            for st in stories
+            if st.link
+        }
+        if not prepared:
+            return []
+        loop, fetcher = self.app._ensure_fetcher()
+        model = self.app._model_ref()
+        got = loop.run(self._extract_many(fetcher, list(prepared.values()), model))
+        updates = []
+        for key, p in prepared.items():
+            status, full_text, error = _outcome(p, got[key])
+            ok = status == "ok"
+            updates.append(
+                ExtractionUpdate(
+                    story_id=int(key),
+                    status=status,
+                    full_text=full_text,
+                    error=error,
+                    fingerprint=got[key].fingerprint if ok else None,
+                    prediction=got[key].prediction if ok else None,
+                )
+            )
+        return updates
+
     def _finish(
         self,
         feed: Feed,
@@ -604,19 +671,12 @@ class Poller:
             full_text = error = None
             prediction, fingerprint = p.prediction, p.fingerprint
             status: ExtractionStatus = "skipped"
-            if (
-                ex is not None
-                and isinstance(ex.article, Article)
-                and len(ex.article.text) <= len(p.body_text or p.summary_text)
-            ):
-                pass  # the page gave less than the feed (a teaser, a paywall): feed text stands
-            elif ex is not None and isinstance(ex.article, Article):
-                full_text, status = ex.article.text, "ok"
-                prediction = ex.prediction or prediction
-                fingerprint = ex.fingerprint or fingerprint
-                n_extracted += 1
-            elif ex is not None and isinstance(ex.article, ExtractError):
-                status, error = "failed", ex.article.message
+            if ex is not None:
+                status, full_text, error = _outcome(p, ex)
+                if status == "ok":
+                    prediction = ex.prediction or prediction
+                    fingerprint = ex.fingerprint or fingerprint
+                    n_extracted += 1
             elif p.needs_extraction and not extract:
                 status = "pending"
             text = "\n".join(t for t in (p.summary_text, p.body_text, full_text) if t)
