@@ -36,7 +36,9 @@ class FetchError(FeedError):
     """Network, TLS, HTTP status, refused address, size or time cap.
 
     ``http_status`` is set for HTTP error responses; ``retry_after_s`` when the server
-    asked us to come back later (429/503 Retry-After); ``gone`` for 410.
+    asked us to come back later (429/503 Retry-After); ``gone`` for 410; ``unanswered``
+    when no answer came at all (the connection failed, or the request outlasted its
+    deadline): what tells a host that is down or hanging from one that answers badly.
     """
 
     def __init__(
@@ -47,11 +49,13 @@ class FetchError(FeedError):
         http_status: int | None = None,
         retry_after_s: float | None = None,
         gone: bool = False,
+        unanswered: bool = False,
     ) -> None:
         super().__init__(url, message)
         self.http_status = http_status
         self.retry_after_s = retry_after_s
         self.gone = gone
+        self.unanswered = unanswered
 
     def __reduce__(self) -> tuple[object, ...]:
         return (self.__class__, (self.url, self.message), self.__dict__)

@@ -363,6 +363,20 @@ def _describe(exc: BaseException) -> str:
     return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
+def _unanswered(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server gave no answer: it could not be reached, or it
+    stopped sending (not a malformed answer, which is an answer)."""
+    return isinstance(
+        exc,
+        httpx.TimeoutException
+        | httpx.ConnectError
+        | httpcore.TimeoutException
+        | httpcore.ConnectError
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
 # Everything network input can make httpx, httpcore or the OS raise. Anything else
 # escaping fetch() is a bug in this module and should propagate.
 _NETWORK_ERRORS: tuple[type[Exception], ...] = (
@@ -566,7 +580,7 @@ class Fetcher:
         except _Refused as e:
             raise FetchError(url, str(e)) from e
         except _NETWORK_ERRORS as e:
-            raise FetchError(url, _describe(e)) from e
+            raise FetchError(url, _describe(e), unanswered=_unanswered(e)) from e
 
     async def _follow(
         self, url: str, headers: dict[str, str], cache: CacheState | None, page: bool
@@ -590,7 +604,9 @@ class Fetcher:
                 except TimeoutError:
                     if not deadline.expired():
                         raise  # an OS-level timeout; reported like other network errors
-                    raise FetchError(url, f"timed out after {opts.timeout:g} s") from None
+                    raise FetchError(
+                        url, f"timed out after {opts.timeout:g} s", unanswered=True
+                    ) from None
                 finally:
                     spent += loop.time() - started
             if isinstance(outcome, _Final):
