@@ -147,6 +147,10 @@ class App:
         # Feeds a poll could not hand back (the database was gone when it ended): the
         # next poll releases them first, rather than waiting out the 15-minute leases.
         self._kept_leases: set[int] = set()
+        # Article hosts that left a page unanswered or asked to be left alone: host ->
+        # (until when, by time.monotonic(); why). The polls and extractions of this App
+        # send them no article requests until then (``Poller._extract_many``).
+        self.stalled_hosts: dict[str, tuple[float, str]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -65,6 +65,9 @@ class Settings:
     parse_timeout_s: float = 60.0  # one feed's parse job in a worker (killed past it)
     extract: bool = True
     extract_timeout_s: float = 15.0
+    # How long one feed's article pages may take in all before its stories are stored
+    # without the rest, which wait for a later try (the daemon's, or `aggregator extract`).
+    extract_budget_s: float = 120.0
     extract_min_chars: int = 600  # feed content shorter than this gets its page fetched
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     # Story retention: None keeps everything; else the daemon (daily) and `aggregator
@@ -150,6 +153,8 @@ class Settings:
                 values["parse_timeout_s"] = float(v)
             if (v := get("EXTRACT_TIMEOUT")) is not None:
                 values["extract_timeout_s"] = float(v)
+            if (v := get("EXTRACT_BUDGET")) is not None:
+                values["extract_budget_s"] = float(v)
             if (v := get("DEFAULT_INTERVAL")) is not None:
                 values["default_interval"] = timedelta(minutes=float(v))
             if (v := get("KEEP_PER_FEED")) is not None:
@@ -164,8 +169,10 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if self.timeout_s <= 0 or self.parse_timeout_s <= 0 or self.extract_timeout_s <= 0:
+        if min(self.timeout_s, self.parse_timeout_s, self.extract_timeout_s) <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.extract_budget_s <= 0:
+            raise ConfigError("the article budget must be positive")
         if self.max_body_bytes < 1024:
             raise ConfigError("max body must be at least 1 KiB")
         if self.per_host < 1 or self.max_connections < 1:

@@ -90,6 +90,13 @@ STOP_CHECK = 0.1
 #: How long a poll that ends early waits for its cancelled tasks to unwind (seconds).
 CANCEL_WAIT = 1.0
 
+#: How long a host that left an article page unanswered, or asked to be left alone, gets
+#: no more article requests from the App (seconds).
+STALLED_FOR = 300.0
+
+#: The statuses by which a server asks to be left alone for a while.
+_BACK_OFF_STATUSES = frozenset({429, 503})
+
 LEASE = timedelta(minutes=15)
 #: How often a poll renews the leases of the feeds it still holds (by ``app.now()``).
 RENEW_EVERY = LEASE / 3
@@ -98,11 +105,14 @@ RENEW_EVERY = LEASE / 3
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Extracted:
     """What extraction gave one story: the article (or why not), and the fingerprint and
-    topics recomputed over its full text."""
+    topics recomputed over its full text. ``deferred``: the page was not fetched (its
+    host was not answering, or the feed's article budget ran out); ``article`` then
+    says why."""
 
     article: Article | ExtractError
     fingerprint: int | None = None
     prediction: Prediction | None = None
+    deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +135,17 @@ class PollStats:
     parsing_peak: int = 0
 
 
-def _outcome(p: Prepared, ex: Extracted) -> tuple[ExtractionStatus, str | None, str | None]:
+def _outcome(
+    p: Prepared, ex: Extracted, *, final: bool = False
+) -> tuple[ExtractionStatus, str | None, str | None]:
     """What extracting a story's page gave it: ("ok", the article's text) when that is
     longer than the feed's own; ("skipped", None) when not (a teaser, a paywall: the
-    feed's text stands); ("failed", None, why) when there is no article."""
+    feed's text stands); ("failed", None, why) when there is no article. A deferred page
+    leaves the story ("pending", None, why) for a later try, or, when this was that
+    later try (``final``), ("failed", None, why)."""
+    if ex.deferred and not final:
+        assert isinstance(ex.article, ExtractError)
+        return "pending", None, ex.article.message
     if isinstance(ex.article, ExtractError):
         return "failed", None, ex.article.message
     if len(ex.article.text) <= len(p.body_text or p.summary_text):
@@ -146,6 +163,9 @@ class Poller:
         # be destroyed with the loop, they printed "Task was destroyed but it is pending!"
         # and, from their finally blocks, "Event loop is closed", one per feed.
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Per host, the article requests the poll sends at once (the fetcher's per-host
+        # limit): a page queued here sees that its host stalled before sending anything.
+        self._article_gates: dict[str, asyncio.Semaphore] = {}
 
     def run(
         self,
@@ -541,16 +561,57 @@ class Poller:
     async def _extract_many(
         self, fetcher: Fetcher, stories: Sequence[Prepared], model: ModelRef | None
     ) -> dict[str, Extracted]:
+        """Fetch and extract the article pages of ``stories`` (one feed's, or stored
+        ones), then classify the texts found, in the worker processes.
+
+        Two rules keep a slow or dead host from holding the feed, and so its stories,
+        for many deadlines in a row (50 articles behind a hanging host, two at a time,
+        took the feed ~500 s):
+
+        - a host that leaves a page unanswered (the connection fails, or the request
+          outlasts its deadline) or asks to be left alone (429, 503) gets no more
+          article requests for ``STALLED_FOR`` (``App.stalled_hosts``: shared by the
+          App's polls, so a dead host costs one deadline, not one per feed): its
+          remaining pages are *deferred*;
+        - whatever is not fetched after ``extract_budget_s`` is deferred too (a page
+          being extracted already is let finish: the extractor has its own limit).
+
+        A deferred page was not fetched; :func:`_outcome` decides what that makes its
+        story."""
         from .jobs import classify_job, document, extract_job
 
         pool = self.app._ensure_pool()
-        timeout = self.app.settings.extract_timeout_s
+        settings = self.app.settings
+        timeout = settings.extract_timeout_s
+        gates = self._article_gates
+        extracting: set[asyncio.Task[Any]] = set()
 
-        async def one(p: Prepared) -> tuple[str, Article | ExtractError, int | None]:
+        async def fetch(link: str) -> Extracted | FetchResult:
+            host = _host(link)
+            async with gates.setdefault(host, asyncio.Semaphore(fetcher.options.per_host)):
+                if (why := self._stalled(host)) is not None:
+                    return Extracted(article=ExtractError(link, why), deferred=True)
+                try:
+                    return await fetcher.fetch_article(link)
+                except FetchError as e:
+                    if e.unanswered or e.http_status in _BACK_OFF_STATUSES:
+                        what = "asked to be left alone" if not e.unanswered else "did not answer"
+                        why = f"not fetched: {host} {what} for another page ({e.message})"
+                        self.app.stalled_hosts.setdefault(
+                            host, (time.monotonic() + STALLED_FOR, why)
+                        )
+                    return Extracted(article=ExtractError(link, f"page fetch failed: {e.message}"))
+
+        async def one(p: Prepared) -> Extracted:
             link = p.draft.link
             assert link is not None
+            page = await fetch(link)
+            if isinstance(page, Extracted):
+                return page
+            task = asyncio.current_task()
+            assert task is not None
+            extracting.add(task)  # past the budget, let finish
             try:
-                page = await fetcher.fetch_article(link)
                 art, fp = await asyncio.wrap_future(
                     pool.submit(
                         extract_job,
@@ -561,21 +622,40 @@ class Poller:
                         timeout=timeout,
                     )
                 )
-            except FetchError as e:
-                return p.draft.key, ExtractError(link, f"page fetch failed: {e.message}"), None
             except TimeoutError:
-                return p.draft.key, ExtractError(link, f"extraction took over {timeout:g} s"), None
+                return Extracted(article=ExtractError(link, f"extraction took over {timeout:g} s"))
             except WorkerDiedError as e:
-                return p.draft.key, ExtractError(link, f"the extractor crashed ({e})"), None
+                return Extracted(article=ExtractError(link, f"the extractor crashed ({e})"))
             except ExtractError as e:
-                return p.draft.key, e, None
+                return Extracted(article=e)
             if art is None:
-                return p.draft.key, ExtractError(link, "no article text found on the page"), None
-            return p.draft.key, art, fp
+                return Extracted(article=ExtractError(link, "no article text found on the page"))
+            return Extracted(article=art, fingerprint=fp)
 
-        got = await asyncio.gather(*(one(p) for p in stories))
+        tasks = {asyncio.ensure_future(one(p)): p for p in stories}
+        try:
+            _, late = await asyncio.wait(tasks, timeout=settings.extract_budget_s)
+            for task in late - extracting:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        finally:  # this call itself cancelled (the poll is ending): so are its pages
+            for task in tasks:
+                task.cancel()
+        over = f"not fetched: the feed's article pages took over {settings.extract_budget_s:g} s"
+        got: list[tuple[str, Extracted]] = [
+            (
+                p.draft.key,
+                Extracted(article=ExtractError(p.draft.link or "", over), deferred=True)
+                if task.cancelled()
+                else task.result(),
+            )
+            for task, p in tasks.items()
+        ]
+        if deferred := sum(ex.deferred for _, ex in got):
+            log.info("%d article pages left for a later try", deferred)
         by_key = {p.draft.key: p for p in stories}
-        texts = [(k, a) for k, a, _ in got if isinstance(a, Article)]
+        texts = [(k, ex.article) for k, ex in got if isinstance(ex.article, Article)]
         preds: list[Prediction] | None = None
         if texts and model is not None:
             docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
@@ -594,14 +674,25 @@ class Poller:
                     what,
                 )
         new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
-        return {
-            k: Extracted(article=a, fingerprint=fp, prediction=new_pred.get(k)) for k, a, fp in got
-        }
+        return {k: replace(ex, prediction=new_pred.get(k)) for k, ex in got}
+
+    def _stalled(self, host: str) -> str | None:
+        """Why ``host`` gets no article requests now, or None when it does."""
+        entry = self.app.stalled_hosts.get(host)
+        if entry is not None and entry[0] <= time.monotonic():
+            del self.app.stalled_hosts[host]
+            return None
+        return entry[1] if entry else None
 
     def extract_stored(self, stories: Sequence[Story]) -> list[ExtractionUpdate]:
         """Extract the article pages of stored stories (``App.extract_waiting``) as a
         poll extracts a new story's: the same fetcher and limits, the extractor and the
-        classifier in the workers, the same rule for a page shorter than the feed."""
+        classifier in the workers, the same rule for a page shorter than the feed.
+
+        This is a deferred page's later try: one deferred again is ``failed`` with why
+        (so nothing waits for ever); but a story whose host this App saw stall is left
+        out, untouched, until the host's ``STALLED_FOR`` is over (the daemon's
+        extraction right after the poll that deferred it is not a later try)."""
         from .jobs import Prepared
         from .textutil import html_to_text
 
@@ -628,7 +719,7 @@ class Poller:
                 prediction=None,
             )
             for st in stories
-            if st.link
+            if st.link and self._stalled(_host(st.link)) is None
         }
         if not prepared:
             return []
@@ -637,7 +728,7 @@ class Poller:
         got = loop.run(self._extract_many(fetcher, list(prepared.values()), model))
         updates = []
         for key, p in prepared.items():
-            status, full_text, error = _outcome(p, got[key])
+            status, full_text, error = _outcome(p, got[key], final=True)
             ok = status == "ok"
             updates.append(
                 ExtractionUpdate(
@@ -665,7 +756,7 @@ class Poller:
         should the store fail, the FeedCheck recording that as the feed's error (Removed
         if it failed because the feed was deleted meanwhile)."""
         records: list[StoryRecord] = []
-        n_extracted = 0
+        n_extracted = n_deferred = 0
         for p in fresh:
             ex = extracted.get(p.draft.key)
             full_text = error = None
@@ -677,6 +768,7 @@ class Poller:
                     prediction = ex.prediction or prediction
                     fingerprint = ex.fingerprint or fingerprint
                     n_extracted += 1
+                n_deferred += ex.deferred
             elif p.needs_extraction and not extract:
                 status = "pending"
             text = "\n".join(t for t in (p.summary_text, p.body_text, full_text) if t)
@@ -724,6 +816,7 @@ class Poller:
             len(saved.new),
             len(saved.updated),
             n_extracted,
+            deferred=n_deferred,
             warnings=parsed.feed.warnings,
         )
 
@@ -815,6 +908,8 @@ class Poller:
         new: int,
         updated: int,
         extracted: int,
+        *,
+        deferred: int = 0,
         warnings: tuple[str, ...] = (),
     ) -> UpdateResult:
         return UpdateResult(
@@ -825,12 +920,17 @@ class Poller:
             new=new,
             updated=updated,
             extracted=extracted,
+            deferred=deferred,
             error=check.last_error if check.outcome == "error" else None,
             ms=check.ms,
             next_check=check.next_check,
             feed_status=check.status,
             warnings=warnings,
         )
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 def _ms(t0: float) -> int:

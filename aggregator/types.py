@@ -242,6 +242,9 @@ class UpdateResult:
     new: int = 0
     updated: int = 0
     extracted: int = 0
+    #: New or changed stories stored without their article page, which waits for a later
+    #: try: its host was not answering, or the feed's article budget ran out.
+    deferred: int = 0
     error: str | None = None
     ms: int = 0
     next_check: datetime | None = None

@@ -127,6 +127,12 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     failed = [r for r in results if r.status == "error"]
     new = sum(r.new for r in results)
     out.print(f"{len(results)} feeds, {new} new stories, {len(failed)} failed")
+    if deferred := sum(r.deferred for r in results):
+        out.print(
+            f"{deferred} stories were stored without their article page, which did not come"
+            " in time (a slow or unanswering site); the daemon fetches them later, or run"
+            " `aggregator extract`."
+        )
 
 
 @app.command()
@@ -177,6 +183,7 @@ def poll(
                         "new": r.new,
                         "updated": r.updated,
                         "extracted": r.extracted,
+                        "deferred": r.deferred,
                         "error": r.error,
                         "ms": r.ms,
                         "next_check": _dt(r.next_check),
