@@ -551,16 +551,28 @@ class App:
         )
 
     def retag(self, batch: int = 500) -> tuple[int, int]:
-        """Re-classify every stored story with the current model; returns (seen, changed)."""
-        ids = self.store.story_ids()
-        changed = 0
-        for i in range(0, len(ids), batch):
-            stories = self.store.get_stories(ids[i : i + batch])
-            preds = self.predictor.predict([self.document(s) for s in stories])
-            changed += self.store.set_predictions(
-                [(s.id, p) for s, p in zip(stories, preds, strict=True)]
-            )
-        return len(ids), changed
+        """Re-classify every stored story with the current model; returns (seen, changed).
+
+        A daemon polling meanwhile may store stories its workers classified with the
+        previous model just before it was replaced, after the ids to re-tag were read:
+        so stories stored since are looked at too, until none are left that another
+        model tagged."""
+        predictor = self.predictor
+        seen = changed = last = 0
+        while ids := self.store.story_ids(after=last):
+            for i in range(0, len(ids), batch):
+                stories = self.store.get_stories(ids[i : i + batch])
+                if last:  # stored since the first pass: the new model's already, mostly
+                    stories = [s for s in stories if s.model_version != predictor.version]
+                if not stories:
+                    continue
+                preds = predictor.predict([self.document(s) for s in stories])
+                seen += len(stories)
+                changed += self.store.set_predictions(
+                    [(s.id, p) for s, p in zip(stories, preds, strict=True)]
+                )
+            last = ids[-1]
+        return seen, changed
 
     # --- retention ----------------------------------------------------------------------
 

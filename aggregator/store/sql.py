@@ -1528,9 +1528,12 @@ class SqlStore:
         with self._read() as s:
             return int(s.execute(select(func.count()).select_from(_STORY)).scalar_one())
 
-    def story_ids(self) -> list[int]:
+    def story_ids(self, *, after: int = 0) -> list[int]:
+        """Every story's id above ``after``, ascending (ids are never given twice, so
+        ``after`` = the largest id seen means "stored since")."""
         with self._read() as s:
-            return [int(i) for i in s.execute(select(SC.id).order_by(SC.id)).scalars()]
+            query = select(SC.id).where(col(SC.id) > after).order_by(SC.id)
+            return [int(i) for i in s.execute(query).scalars()]
 
     def waiting_extractions(self, limit: int, *, failed: bool = False) -> list[Story]:
         """Stories with a link whose article text is still to be fetched (stored by a poll
