@@ -125,6 +125,16 @@ _FEED_URL = select(FC.url).where(FC.id == bindparam("fid"))
 # FOR NO KEY UPDATE: the poll updates the row later in its transaction.
 _FEED_URL_LOCKED = _FEED_URL.with_for_update(key_share=True)
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
+# PostgreSQL: a user's label and `feeds remove` take turns on the story's feed row too.
+# Otherwise a label written after the removal archived the feed's labels was deleted
+# with its story, unarchived. FOR KEY SHARE: polls of the feed (FOR NO KEY UPDATE) do
+# not wait for labels, nor labels for them.
+_STORY_FEED_SHARED = (
+    select(FC.id)
+    .join(_STORY, _STORY.c.feed_id == FC.id)
+    .where(_STORY.c.id == bindparam("sid"))
+    .with_for_update(read=True, key_share=True, of=FEED)
+)
 
 # What a Story is built from (rows.story_from_row), as Core rows
 _STORY_READ = (
@@ -251,6 +261,14 @@ def _dead_owner_on(host: str, owner: str) -> bool:
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         return False
     return False
+
+
+def _lock_story_feed(s: Session, story_id: int) -> None:
+    """Take the story's feed row (``_STORY_FEED_SHARED``) for a label write, or raise
+    NotFoundError when the story is not there (any more: a removal that held the row
+    has committed)."""
+    if s.execute(_STORY_FEED_SHARED, {"sid": story_id}).first() is None:
+        raise NotFoundError(f"no story {story_id}")
 
 
 def _reactivate(row: FeedRow, now: datetime) -> None:
@@ -1652,8 +1670,7 @@ class SqlStore:
         self, story_id: int, positive: Sequence[str], negative: Sequence[str], now: datetime
     ) -> None:
         with self._write() as s:
-            if s.get(StoryRow, story_id) is None:
-                raise NotFoundError(f"no story {story_id}")
+            _lock_story_feed(s, story_id)
             topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
             for name, value in [(p, True) for p in positive] + [(n, False) for n in negative]:
                 tid = topic_ids.get(name.lower())
@@ -1677,8 +1694,7 @@ class SqlStore:
         then come from the model again (the caller writes them). Returns how many labels
         there were."""
         with self._write() as s:
-            if s.get(StoryRow, story_id) is None:
-                raise NotFoundError(f"no story {story_id}")
+            _lock_story_feed(s, story_id)
             topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
             tids = []
             for name in topics:
