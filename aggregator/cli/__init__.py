@@ -13,11 +13,13 @@ while writing the output is one line, exit 1.
 from __future__ import annotations
 
 import errno
+import inspect
 import io
 import os
 import sys
 from collections.abc import Sequence
 
+import typer
 from rich.markup import escape as esc
 
 from ..errors import AggregatorError, ConfigError, NotFoundError
@@ -25,6 +27,22 @@ from . import commands, learning, maintenance  # noqa: F401  (importing register
 from .common import app, err, state
 
 __all__ = ["app", "main"]
+
+
+def _one_line_summaries(group: typer.Typer) -> None:
+    """Give each command, as listed by ``--help``, the first paragraph of its docstring
+    as one line that the table wraps: typer kept the docstring's own line breaks there,
+    so the list of commands read as ragged fragments."""
+    for info in group.registered_commands:
+        if info.short_help is None and info.callback is not None:
+            doc = info.help or inspect.getdoc(info.callback) or ""
+            info.short_help = " ".join(doc.split("\n\n", 1)[0].split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _one_line_summaries(sub.typer_instance)
+
+
+_one_line_summaries(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,38 @@
+"""`aggregator --help` lists each command with its docstring's first paragraph as one
+line that the table wraps (typer kept the docstring's line breaks, so the list read as
+ragged fragments), for the commands of `feeds` too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_cli_errors import aggregator
+
+
+def _rows(help_text: str) -> dict[str, str]:
+    """The Commands panel as {command: its summary}, at 200 columns (one line each)."""
+    panel = help_text.split("Commands", 1)[1]
+    rows = {}
+    for line in panel.splitlines():
+        cells = line.strip("│ ╰─╯").split(None, 1)
+        if len(cells) == 2:
+            rows[cells[0]] = cells[1].rstrip(" │")
+    return rows
+
+
+def test_each_command_is_listed_with_one_summary_line(tmp_path: Path) -> None:
+    shown = aggregator(tmp_path, "--help")
+    assert shown.returncode == 0, shown.stderr
+    rows = _rows(shown.stdout)
+    assert rows["demo"] == (
+        "Offline demo: serve bundled sample feeds on 127.0.0.1, run the whole pipeline into"
+        " a temporary database, print the tagged stories and write a merged Atom feed."
+    )
+    assert rows["train"].startswith(
+        "Retrain the classifier from your labels, feed categories and the seed examples, then"
+    )
+    assert {"poll", "stories", "label", "explain", "extract", "feeds"} <= set(rows)
+
+    feeds = _rows(aggregator(tmp_path, "feeds", "--help").stdout)
+    assert feeds["enable"].startswith("Turn feeds back on after the 30-day rule disabled them")
+    assert "each is due at once, its error count cleared." in feeds["enable"]
