@@ -39,7 +39,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -548,7 +548,8 @@ class Poller:
                 return self._finish(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self.app._ensure_fetcher()
             model = self.app._model_ref()
-            fut = self._submit(loop, lambda: self._extract_many(fetcher, to_extract, model))
+            known = self._extracted_already(to_extract)
+            fut = self._submit(loop, lambda: self._extract_many(fetcher, to_extract, model, known))
             fut.add_done_callback(
                 lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
             )
@@ -558,11 +559,24 @@ class Poller:
             return self._finish(feed, result, parsed, fresh, f.result(), extract, t0)
         raise AssertionError(kind)
 
+    def _extracted_already(self, stories: Sequence[Prepared]) -> dict[str, str]:
+        """The article texts stored already for these stories' canonical URLs (another
+        feed's story of the same article), by URL: read in the store's thread."""
+        return self.app.store.extracted_texts(
+            [p.draft.canonical_url for p in stories if p.draft.canonical_url]
+        )
+
     async def _extract_many(
-        self, fetcher: Fetcher, stories: Sequence[Prepared], model: ModelRef | None
+        self,
+        fetcher: Fetcher,
+        stories: Sequence[Prepared],
+        model: ModelRef | None,
+        known: Mapping[str, str],
     ) -> dict[str, Extracted]:
         """Fetch and extract the article pages of ``stories`` (one feed's, or stored
-        ones), then classify the texts found, in the worker processes.
+        ones), then classify the texts found, in the worker processes. A page whose
+        text is ``known`` (by canonical URL: the same article in a site's main feed and
+        its topic feeds) is not fetched again; its text is used as extracted.
 
         Two rules keep a slow or dead host from holding the feed, and so its stories,
         for many deadlines in a row (50 articles behind a hanging host, two at a time,
@@ -578,6 +592,7 @@ class Poller:
 
         A deferred page was not fetched; :func:`_outcome` decides what that makes its
         story."""
+        from .dedupe import simhash
         from .jobs import classify_job, document, extract_job
 
         pool = self.app._ensure_pool()
@@ -605,6 +620,9 @@ class Poller:
         async def one(p: Prepared) -> Extracted:
             link = p.draft.link
             assert link is not None
+            if (text := known.get(p.draft.canonical_url or "")) is not None:
+                fingerprint = simhash(f"{p.draft.title}\n{text}")  # as extract_job's
+                return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
             page = await fetch(link)
             if isinstance(page, Extracted):
                 return page
@@ -725,7 +743,9 @@ class Poller:
             return []
         loop, fetcher = self.app._ensure_fetcher()
         model = self.app._model_ref()
-        got = loop.run(self._extract_many(fetcher, list(prepared.values()), model))
+        waiting = list(prepared.values())
+        known = self._extracted_already(waiting)
+        got = loop.run(self._extract_many(fetcher, waiting, model, known))
         updates = []
         for key, p in prepared.items():
             status, full_text, error = _outcome(p, got[key], final=True)

@@ -842,6 +842,27 @@ class SqlStore:
                 out.update(dict(rows))
         return out
 
+    def extracted_texts(self, urls: Sequence[str]) -> dict[str, str]:
+        """The article text extracted already for each of these canonical URLs that has
+        one (by any feed's story: the same article in a site's main feed and its topic
+        feeds), the latest where several have."""
+        out: dict[str, str] = {}
+        if not urls:
+            return out
+        with self._read() as s:
+            for chunk in chunks(sorted(set(urls)), 500):
+                rows = s.execute(
+                    select(SC.canonical_url, SC.full_text)
+                    .where(
+                        col(SC.canonical_url).in_(chunk),
+                        SC.extraction_status == "ok",
+                        col(SC.full_text).is_not(None),
+                    )
+                    .order_by(SC.id)
+                )
+                out.update({url: text for url, text in rows if url and text})
+        return out
+
     def save_update(self, check: FeedCheck, records: Sequence[StoryRecord]) -> SaveResult:
         """Write one feed's poll atomically: its stories (insert or update by key), their
         topics, the search index, clusters, the feed's new state and a fetch-log row."""
