@@ -86,18 +86,51 @@ def make_engine(url: str, *, connect_timeout: int = PG_CONNECT_TIMEOUT_S) -> Eng
     raise StoreError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://")
 
 
+#: Our sessions' bounds on waiting, where the server, the role or the URL (``options=-c
+#: lock_timeout=…``) sets none (PostgreSQL's default for both is 0, no limit):
+#:
+#: - ``lock_timeout``: a statement waiting this long for a lock fails. Without it, a row
+#:   or table lock held by a stuck session (an interactive ``psql`` left mid-transaction,
+#:   a frozen process) held the daemon's write, hence the daemon, for as long; now that
+#:   feed's store fails, is recorded and retried, and the other feeds go on. A migration
+#:   that cannot get its table lock fails with PostgreSQL's message instead of hanging
+#:   (and queueing every other session behind its lock request); waiting for another
+#:   process's migration is not limited (``migrate``).
+#: - ``idle_in_transaction_session_timeout``: a session of ours that stops inside a
+#:   transaction (the process frozen: SIGSTOP, a VM paused, a debugger) is ended by the
+#:   server, releasing its locks for the other daemons. Our transactions never idle
+#:   between statements for more than a moment.
+PG_SESSION_LIMITS = {
+    "lock_timeout": "60s",
+    "idle_in_transaction_session_timeout": "5min",
+}
+
+
 def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:
     """No JIT compilation for our statements: they are short, but the planner's cost for
     a correlated subquery (the story lists' "no earlier copy matches") runs past
     ``jit_above_cost`` on a big store, and compiling then took longer than the query
     (90 ms of a 120 ms topic page at 30,000 stories, over a second on a cold backend).
-    A SET rather than a startup option, which connection poolers refuse."""
+    Then ``PG_SESSION_LIMITS`` where nothing set them. SETs rather than startup options,
+    which connection poolers refuse."""
+    statements = ["SET jit = off"]
     try:
         with dbapi_conn.cursor() as cur:
-            cur.execute("SET jit = off")
+            for name, value in PG_SESSION_LIMITS.items():
+                cur.execute(f"SHOW {name}")
+                row = cur.fetchone()
+                if row is not None and str(row[0]) == "0":
+                    statements.append(f"SET {name} = '{value}'")
         dbapi_conn.commit()
-    except Exception:  # a server without the setting: keep its default
+    except Exception:  # a server without the settings: keep its defaults
         dbapi_conn.rollback()
+    for statement in statements:
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute(statement)
+            dbapi_conn.commit()
+        except Exception:
+            dbapi_conn.rollback()
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -672,7 +705,12 @@ def migrate(engine: Engine) -> int:
         return latest
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
         if conn.dialect.name == "postgresql":
+            # Waiting for another process's migration (minutes on a big store) is not
+            # a stuck lock: no lock_timeout for that wait, the session's for the rest.
+            limit = conn.execute(text("SHOW lock_timeout")).scalar()
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
+            conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": limit})
         tables.table(tables.SchemaVersionRow).create(conn, checkfirst=True)
         done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
         _refuse_newer(done, latest)

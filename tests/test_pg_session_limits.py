@@ -1,0 +1,89 @@
+"""PostgreSQL sessions of ours have a lock_timeout (60 s) and an
+idle_in_transaction_session_timeout (5 min) where the server, the role or the URL sets
+none. Before, a lock held by a stuck session (a `psql` left mid-transaction, a frozen
+process) held the daemon's write, hence the daemon, for as long as it lasted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import closing
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from test_label_archive import T1
+from test_store import check, draft
+
+from aggregator.errors import StoreError
+from aggregator.store import open_store
+from aggregator.types import FeedSource, StoryRecord
+
+pytestmark = pytest.mark.postgres
+
+
+def _with_options(url: str, options: str) -> str:
+    return make_url(url).update_query_dict({"options": options}).render_as_string(False)
+
+
+def _setting(store: object, name: str) -> str:
+    with store.engine.connect() as c:  # type: ignore[attr-defined]
+        return str(c.execute(text(f"SHOW {name}")).scalar())
+
+
+def test_our_sessions_bound_lock_waits_and_idle_transactions(pg_url: str) -> None:
+    with closing(open_store(pg_url)) as st:
+        assert _setting(st, "lock_timeout") == "1min"
+        assert _setting(st, "idle_in_transaction_session_timeout") == "5min"
+    # what the URL (or the server, or the role) sets is kept
+    with closing(open_store(_with_options(pg_url, "-c lock_timeout=1500"))) as st:
+        assert _setting(st, "lock_timeout") == "1500ms"
+        assert _setting(st, "idle_in_transaction_session_timeout") == "5min"
+
+
+def test_a_write_behind_a_stuck_lock_fails_instead_of_waiting_for_ever(pg_url: str) -> None:
+    url = _with_options(pg_url, "-c lock_timeout=1000")
+    other = create_engine(pg_url)
+    try:
+        with closing(open_store(url)) as st:
+            feed, _ = st.add_feed(FeedSource(url="https://a.example/feed"), T1)
+            with other.begin() as c:  # a session stuck mid-transaction on the feed's row
+                c.execute(text("SELECT id FROM feed WHERE id = :i FOR UPDATE"), {"i": feed.id})
+                t0 = time.monotonic()
+                with pytest.raises(StoreError, match="lock timeout"):
+                    st.save_update(check(feed.id), [StoryRecord(draft=draft("k", "A story"))])
+                assert time.monotonic() - t0 < 30
+            # the lock gone, the same write goes through
+            assert (
+                len(st.save_update(check(feed.id), [StoryRecord(draft=draft("k", "A"))]).new) == 1
+            )
+    finally:
+        other.dispose()
+
+
+def test_waiting_for_another_processs_migration_is_not_limited(pg_url: str) -> None:
+    url = _with_options(pg_url, "-c lock_timeout=500")
+    other = create_engine(pg_url)
+    opened: list[object] = []
+    failed: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(open_store(url))
+        except BaseException as e:
+            failed.append(e)
+
+    try:
+        with other.begin() as c:  # another process migrating this (empty) database
+            c.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
+            opener = threading.Thread(target=open_it)
+            opener.start()
+            opener.join(2.0)  # four lock_timeouts
+            assert opener.is_alive() and not failed
+        opener.join(60)
+        assert not failed and len(opened) == 1
+        st = opened[0]
+        assert _setting(st, "lock_timeout") == "500ms"  # the session's own limit again
+        st.close()  # type: ignore[attr-defined]
+    finally:
+        other.dispose()
