@@ -75,6 +75,8 @@ class Settings:
     # every story a user labelled.
     retention: timedelta | None = None
     keep_per_feed: int = 200
+    # The public URL `serve` is reached at behind a reverse proxy (parse_base_url).
+    base_url: str | None = None
 
     @property
     def url(self) -> str:
@@ -163,6 +165,8 @@ class Settings:
             raise ConfigError(f"bad {ENV_PREFIX}* setting: {e}") from e
         if (v := get("RETENTION")) is not None:
             values["retention"] = parse_span(v, name=ENV_PREFIX + "RETENTION")
+        if (v := get("BASE_URL")) is not None:
+            values["base_url"] = v
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
@@ -185,6 +189,8 @@ class Settings:
             raise ConfigError("retention must be a positive span such as 180d")
         if self.database_url:
             check_database_url(self.database_url)
+        if self.base_url:
+            parse_base_url(self.base_url)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -284,6 +290,43 @@ def check_database_url(url: str) -> None:
         raise ConfigError(
             f"database driver {driver!r} ({shown}) is not available: use {use}"
         ) from e
+
+
+def parse_base_url(url: str) -> str:
+    """The public URL of ``aggregator serve`` behind a reverse proxy, path prefix included
+    (``https://news.example.org/feeds/``), without its trailing slash: request paths are
+    appended to it. It goes into every feed's self link, so it must be one a reader can
+    follow: http or https, a host, no query or fragment (the request's own follow it), no
+    user name or password (every reader would see them), no space or control character."""
+    url = url.strip()
+    shown = repr(display_url(url))
+    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
+        raise ConfigError(f"base URL {shown} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # an unclosed "[" of an IPv6 address
+        raise ConfigError(f"cannot read the base URL {shown}: {e}") from e
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"base URL {shown} must start with http:// or https://")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"base URL {shown} must not hold a user name or password: "
+            "every served feed would show them"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"base URL {shown} has no host")
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or past 65535
+        port_ok = False
+    if not port_ok:
+        raise ConfigError(f"base URL {shown}: the port must be a number from 1 to 65535")
+    if "?" in url or "#" in url:
+        raise ConfigError(
+            f"base URL {shown} must not have a query or fragment: "
+            "each request's own path and query are appended to it"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
 # --- feeds.yaml / OPML -------------------------------------------------------------------

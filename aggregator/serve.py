@@ -5,31 +5,54 @@ Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parame
 ``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date) and ``limit`` (100;
 0 or more than 1000 gives 1000);
 ``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
-Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2); the body is gzipped
+Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2) and a Last-Modified
+date (§8.8.2, for clients that keep only dates); the body is gzipped
 for clients that accept it (every feed reader does; merged feeds with full text compress
 ~5x), with its own ETag (``"…-gzip"``: a strong validator names one representation) and
 ``Vary: Accept-Encoding``. Rendering goes through ``App.export``; this module only speaks
 HTTP.
+
+Behind a reverse proxy, ``base_url`` is the public URL (``https://news.example.org/feeds/``)
+that self links and the index page's links start with; the proxy passes requests on with
+that prefix removed (``/feeds/feed.atom`` arrives as ``/feed.atom``). X-Forwarded-* and
+``Forwarded`` (RFC 7239) are not read: any client can send them, so trusting them would
+let a client choose the links written into feeds that readers and caches keep, and the
+public URL of a feed server is known when it is deployed.
+
+A client holds a thread while it is connected, so each connection gets ``timeout`` seconds
+to send a whole request head (an idle or dribbling client is dropped) and to take each
+response, and at most ``max_connections`` are served at once; one more waits a moment
+for a slot, then is answered 503 with Retry-After rather than queued behind clients that
+may be idle.
 """
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import hashlib
 import html
+import io
 import logging
+import math
 import re
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .app import App
-from .config import parse_when
+from .config import parse_base_url, parse_when
 from .errors import AggregatorError, ConfigError, StoreUnavailableError
-from .types import StoryQuery
+from .types import Story, StoryQuery
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +65,10 @@ _FEED_PATH = re.compile(r"^/(?:feed|topics/(?P<topic>[^/]+))\.(?P<fmt>atom|rss|j
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 GZIP_MIN_BYTES = 1024  # smaller bodies gain less than the header costs
+TIMEOUT_S = 30.0  # for a request head, and for each write of a response
+MAX_CONNECTIONS = 64
+BUSY_WAIT_S = 0.25  # for a slot, before a 503
+_BUSY = b"too many connections; try again shortly\n"
 
 
 def accepts_gzip(header: str | None) -> bool:
@@ -90,10 +117,79 @@ def _matches(if_none_match: str | None, tags: set[str]) -> bool:
     return False
 
 
-def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
+def last_modified(stories: Sequence[Story], now: datetime) -> datetime | None:
+    """The Last-Modified date of a feed of ``stories`` (RFC 9110 §8.8.2): the latest time
+    one of them was dated or first stored. The feed's own date (its newest story's) is not
+    enough: a merged feed gains stories dated before it (a feed polled an hour after it
+    posted), and a client sending only If-Modified-Since would get a 304 past them. Whole
+    seconds, as an HTTP-date carries; never later than ``now`` (§8.8.2.1), which a story
+    dated in the future would make it. None for no stories: no date can be given, and
+    If-Modified-Since is then not evaluated (§13.1.3)."""
+    newest = max((max(s.date, s.first_seen) for s in stories), default=None)
+    if newest is None:
+        return None
+    return min(newest.astimezone(UTC), now).replace(microsecond=0)
+
+
+def _http_date(values: list[str] | None) -> datetime | None:
+    """An If-Modified-Since field as an aware UTC datetime: an IMF-fixdate or the obsolete
+    RFC 850 and asctime forms (RFC 9110 §5.6.7), which are in GMT. None, so the field is
+    ignored (§13.1.3), for a value that is not a date or for more than one field."""
+    if not values or len(values) > 1:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(values[0])
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # past year 9999 too
+        return None
+
+
+class _HeadReader(io.RawIOBase):
+    """A handler's connection as read, each read ending by ``deadline``. The socket
+    timeout alone bounds each wait, so a client sending a byte every 29 s would hold its
+    thread through a 64 KiB request line and 100 header lines; the handler sets one
+    deadline for the wait for a request and its whole head."""
+
+    def __init__(self, conn: socket.socket, timeout: float) -> None:
+        super().__init__()
+        self._conn, self._timeout = conn, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no whole request in time")
+        self._conn.settimeout(left)
+        try:
+            return self._conn.recv_into(buffer)
+        finally:
+            self._conn.settimeout(self._timeout)  # what the response's writes may take
+
+
+def make_handler(
+    app: App, *, base_url: str | None = None, timeout: float = TIMEOUT_S
+) -> type[BaseHTTPRequestHandler]:
+    public = parse_base_url(base_url) if base_url else None
+    seconds = timeout
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "aggregator"
         protocol_version = "HTTP/1.1"
+        timeout = seconds  # the socket's (StreamRequestHandler.setup), for the writes
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile.close()  # the plain reader, replaced by one keeping a deadline
+            self._head = _HeadReader(self.connection, timeout)
+            self.rfile = io.BufferedReader(self._head)
+
+        def handle_one_request(self) -> None:
+            # Reset per request: a kept-alive connection gets as long for the next one.
+            self._head.deadline = time.monotonic() + timeout
+            super().handle_one_request()
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s " + format, self.address_string(), *args)
@@ -152,6 +248,10 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                     since=parse_when(params.get("since", [None])[0], option="since"),
                     limit=limit,
                 )
+                # The date is read before the body: a story stored between the two reads
+                # can then only make Last-Modified older than the body, and the next
+                # If-Modified-Since fetches it again instead of a 304 past it.
+                modified = last_modified(app.stories(query), app.now())
                 body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]
             except StoreUnavailableError as e:
                 self._unavailable(e)
@@ -165,8 +265,17 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             )
             etag = f'"{digest}-gzip"' if zipped else f'"{digest}"'
             headers = {"ETag": etag, "Cache-Control": "max-age=300", "Vary": "Accept-Encoding"}
-            # Either coding of the same body satisfies the client's cached copy; "*" any.
-            if _matches(self.headers.get("If-None-Match"), {f'"{digest}"', f'"{digest}-gzip"'}):
+            if modified is not None:
+                headers["Last-Modified"] = email.utils.format_datetime(modified, usegmt=True)
+            if_none_match = self.headers.get("If-None-Match")
+            if if_none_match is not None:
+                # Either coding of the same body satisfies the client's cached copy; "*" any.
+                fresh = _matches(if_none_match, {f'"{digest}"', f'"{digest}-gzip"'})
+            else:
+                # Only without If-None-Match, the more exact validator (RFC 9110 §13.2.2).
+                since = _http_date(self.headers.get_all("If-Modified-Since"))
+                fresh = modified is not None and since is not None and modified <= since
+            if fresh:
                 self.send_response(HTTPStatus.NOT_MODIFIED)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -179,11 +288,19 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, body, CONTENT_TYPES[fmt], headers)
 
         def _self_url(self) -> str:
+            """The URL this request reached, for a feed's self link: the public base URL
+            when there is one, else the Host the client named (right for a client
+            connecting directly, not behind a proxy). Path and query only from the
+            request target, which may be absolute-form (RFC 9112 §3.2.2)."""
+            url = urlsplit(self.path)
+            target = url.path + (f"?{url.query}" if url.query else "")
+            if public is not None:
+                return public + target
             host = self.headers.get("Host")
             if not host:
                 addr = self.server.server_address
                 host = _hostport(addr[0], addr[1]) if isinstance(addr, tuple) else str(addr)
-            return f"http://{host}{self.path}"
+            return f"http://{host}{target}"
 
         def _index(self) -> None:
             rows = []
@@ -192,17 +309,21 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
             except StoreUnavailableError as e:
                 self._unavailable(e)
                 return
+            # Root-relative links, unless there is a public URL: behind a proxy at
+            # /feeds/ they must carry its prefix.
+            home = html.escape(public or "")
             for t in topics:
                 q = quote(t.name, safe="")
                 rows.append(
                     f"<li>{html.escape(t.name)} ({t.stories}): "
-                    f'<a href="/topics/{q}.atom">Atom</a> · <a href="/topics/{q}.rss">RSS</a> · '
-                    f'<a href="/topics/{q}.json">JSON</a></li>'
+                    f'<a href="{home}/topics/{q}.atom">Atom</a> · '
+                    f'<a href="{home}/topics/{q}.rss">RSS</a> · '
+                    f'<a href="{home}/topics/{q}.json">JSON</a></li>'
                 )
             page = (
                 "<!doctype html><meta charset=utf-8><title>aggregator feeds</title>"
-                "<h1>aggregator</h1><p>All stories: <a href=/feed.atom>Atom</a> · "
-                "<a href=/feed.rss>RSS</a> · <a href=/feed.json>JSON Feed</a></p>"
+                f'<h1>aggregator</h1><p>All stories: <a href="{home}/feed.atom">Atom</a> · '
+                f'<a href="{home}/feed.rss">RSS</a> · <a href="{home}/feed.json">JSON Feed</a></p>'
                 "<h2>By topic</h2><ul>" + "".join(rows) + "</ul>"
             )
             self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
@@ -211,7 +332,70 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
 
 
 class _Server(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` at once. One more waits up to
+    BUSY_WAIT_S for a slot (a handler finishing: a client that closed its connection
+    frees its slot a moment later), then is answered 503 with Retry-After (nginx's
+    ``limit_conn`` answer), and so is every next one at once until a slot is free again.
+    Not a longer wait: a slot can be held by an idle client for the whole timeout, and an
+    accept loop waiting for one leaves every later client, and shutdown, behind it."""
+
     daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        max_connections: int,
+        retry_after: int,
+    ) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._busy = (
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            f"Retry-After: {retry_after}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(_BUSY)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode() + _BUSY
+        self._refusing = False  # full at the last look: no waiting, one log line
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(timeout=0 if self._refusing else BUSY_WAIT_S):
+            self._refuse(request)
+            return
+        self._refusing = False
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread started to release it
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        if not self._refusing:
+            self._refusing = True
+            log.warning(
+                "serving %d connections already: answering 503 until one ends",
+                self.max_connections,
+            )
+        try:
+            # Never blocks the accepting thread: a new connection's empty send buffer
+            # takes the whole answer. The request already sent is read, as a close with
+            # unread input is a reset, which may erase the answer before the client reads
+            # it (RFC 9112 §9.6).
+            request.setblocking(False)
+            request.send(self._busy)
+            request.recv(65536)
+        except OSError:
+            pass  # nothing more has arrived (BlockingIOError), or the client is gone
+        self.shutdown_request(request)
 
 
 class _Server6(_Server):
@@ -222,13 +406,31 @@ def _hostport(host: object, port: object) -> str:
     return f"[{host!s}]:{port!s}" if ":" in str(host) else f"{host!s}:{port!s}"
 
 
-def listen(app: App, host: str, port: int) -> ThreadingHTTPServer:
+def listen(
+    app: App,
+    host: str,
+    port: int,
+    *,
+    base_url: str | None = None,
+    timeout: float = TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
+) -> ThreadingHTTPServer:
     """A server bound to ``host``:``port`` (an IPv6 address such as ``::1`` too). An address
     that cannot be used (the port taken, a name that does not resolve, a port past 65535)
-    is one ConfigError naming it, not a traceback from socketserver."""
+    is one ConfigError naming it, not a traceback from socketserver; so is a bad
+    ``base_url`` (``config.parse_base_url``)."""
+    if timeout <= 0 or max_connections < 1:
+        raise ConfigError("the timeout must be positive and max connections at least 1")
     server = _Server6 if ":" in host else _Server
+    handler = make_handler(app, base_url=base_url, timeout=timeout)
     try:
-        return server((host, port), make_handler(app))
+        return server(
+            (host, port),
+            handler,
+            max_connections=max_connections,
+            # A slot held by an idle client is free again within the timeout.
+            retry_after=max(1, math.ceil(timeout)),
+        )
     except (OSError, OverflowError) as e:
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ConfigError(f"cannot listen on {_hostport(host, port)}: {why}") from e
@@ -240,10 +442,27 @@ def _url(httpd: ThreadingHTTPServer) -> str:
 
 
 class FeedServer:
-    """``with FeedServer(app, port=0) as s: s.url``: serves on a background thread."""
+    """``with FeedServer(app, port=0) as s: s.url``: serves on a background thread. The
+    keywords are ``listen``'s."""
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.httpd = listen(app, host, port)
+    def __init__(
+        self,
+        app: App,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        base_url: str | None = None,
+        timeout: float = TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.httpd = listen(
+            app,
+            host,
+            port,
+            base_url=base_url,
+            timeout=timeout,
+            max_connections=max_connections,
+        )
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -264,9 +483,10 @@ def serve_forever(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
+    base_url: str | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> None:
-    httpd = listen(app, host, port)
+    httpd = listen(app, host, port, base_url=base_url)
     if announce:
         announce(_url(httpd) + "/")
     try:

@@ -597,12 +597,27 @@ def daemon(
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port (0: any free port).")] = 8080,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Public URL behind a reverse proxy, e.g. https://news.example.org/feeds/ "
+            "(env AGGREGATOR_BASE_URL): self links and the index page's links start with it; "
+            "the proxy passes requests on without that path prefix.",
+        ),
+    ] = None,
 ) -> None:
     """Serve merged feeds over HTTP: /feed.atom, /feed.rss, /feed.json (?topic=&feed=&q=&since=)."""
     from ..serve import serve_forever
 
-    with open_app() as a:
-        serve_forever(a, host=host, port=port, announce=lambda url: err.print(f"serving on {url}"))
+    with open_app(base_url=base_url) as a:
+        serve_forever(
+            a,
+            host=host,
+            port=port,
+            base_url=a.settings.base_url,
+            announce=lambda url: err.print(f"serving on {url}"),
+        )
 
 
 @app.command()
