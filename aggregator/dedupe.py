@@ -20,10 +20,46 @@ Identity of an entry within one document, strongest first:
 
 A source is skipped for an entry when it does not identify anything: a guid or link that
 equals the feed's own URL or home page, or one shared by several entries of the same
-document whose text differs (some feeds repeat one link or guid for every item). Such
-entries fall through to the next source. Entries with the same key and the same text are
-one entry repeated, and collapse to the first. The check only sees one document: a feed
-that repeats a guid across polls but never twice in one document is not detected here.
+document that may be different items (some feeds repeat one link or guid for every
+item): entries whose text differs, unless they are versions of one item — the same
+title, link and enclosures and the same publication date, only the text (and
+``updated``) edited: a publisher listing an older and an edited copy (RFC 4287 §4.1.1:
+entries with the same id are the same entry). Such entries fall through to the next
+source. The check only sees one document: a feed that repeats a guid across polls but
+never twice in one document is not detected here. (Versions were refused until keys 4-7
+came: a store that met them then holds each copy under its link or text and keeps those
+stories, while the item goes on under its guid.)
+
+Entries that get the same key are one item repeated and give one draft: the copy updated
+last, then published last, then with the most text (:func:`_preferred`) — never by
+position, so copies listed in another order on the next poll change nothing. Unless
+something the key does not cover tells them apart: for a guid, another link or
+enclosure; for a link, another enclosure; for a content hash (entries with neither guid
+nor link: podcast episodes all titled "Weekly news roundup" with no text, notices with
+one boilerplate line), another enclosure or publication date. Then each is an item of
+its own. The one listed as oldest (earliest date, undated ones last) keeps the shared
+key: it is the one a store polled before saw alone and holds under that key. Each other
+one takes the first of these keys that no other item of the document could take:
+
+4. ``v1:link:<canonical link>`` (for items that shared a guid);
+5. ``v1:enclosure:<canonical URL of its first enclosure>`` — a podcast episode is its
+   media file, which stays when the publisher edits the date;
+6. ``v1:title-date:<sha1 of the title>:<publication date>`` (FeedDemon's rule for items
+   without a guid; hashing title and content alone, as Miniflux does, folds such items
+   into one);
+7. ``v1:variant:<sha1 of the shared key and what tells the item apart>``, unique by
+   construction.
+
+Keys 4-7 came within ``v1`` because they change no key a store holds: they go only to
+entries that used to fold into another entry's draft and so were never stored. Items
+nothing tells apart (the same text, no enclosure, no date) stay one story: a key from
+their position would change with every item published above them. Limits: an item keyed
+by its text alone gets a new key when its text is edited (keying it by an enclosure
+instead would change stored keys: that needs a new scheme and a migration); a date edit
+that makes another item of a group the oldest moves the shared key to that one, and the
+item that had it is stored once more under its fallback; and when the oldest item
+leaves the document, the next oldest takes over the shared key, found stored unchanged
+(the same text), while its own story is no longer listed for pruning.
 
 A link refused as identity is no cross-feed key either: such a draft's ``canonical_url``
 is None (its ``link`` is kept). The store clusters stories by canonical URL, so a link
@@ -44,7 +80,8 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from html import unescape
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -277,45 +314,182 @@ def _unwrap(canonical: str) -> str | None:
 # --- identity -----------------------------------------------------------------------------
 
 _TAG = re.compile(r"<[^>]*>")
+_NEVER = datetime.min.replace(tzinfo=UTC)  # sorts before every date
 
 
 def story_drafts(parsed: ParsedFeed) -> list[StoryDraft]:
-    """One draft per distinct entry of ``parsed``, keyed as the module docstring says."""
+    """One draft per distinct item of ``parsed``, keyed as the module docstring says.
+
+    Each entry first gets its key from sources 1-3; the entries that share a key are
+    then told apart into items (:func:`_items`), and each item but the oldest takes a
+    fallback key (:func:`_fallbacks`). Nothing here depends on the order of the entries:
+    a document listing the same entries in another order gives the same drafts."""
     entries = parsed.entries
     hashes = [content_hash(e.title, e.summary, e.content) for e in entries]
     links = [canonicalize_url(e.link) if e.link else None for e in entries]
-    guids = [e.guid for e in entries]
     own = {canonicalize_url(url) for url in (parsed.url, parsed.link) if url}
-    guid_ok = _identifying(guids, hashes, own)
-    link_ok = _identifying(links, hashes, own)
+    guid_ok = _identifying([e.guid for e in entries], entries, hashes, links, own)
+    link_ok = _identifying(links, entries, hashes, links, own)
 
-    drafts: dict[str, StoryDraft] = {}
-    for i, entry in enumerate(entries):
+    shared: dict[str, list[int]] = {}  # key -> the entries it is the key of, in order
+    for i in range(len(entries)):
         if guid_ok[i]:
-            key = f"{KEY_VERSION}:guid:{guids[i]}"
+            key = f"{KEY_VERSION}:guid:{entries[i].guid}"
         elif link_ok[i]:
             key = f"{KEY_VERSION}:link:{links[i]}"
         else:
             key = f"{KEY_VERSION}:hash:{hashes[i]}"
-        # A key shared by entries with different text was refused above, so a repeated
-        # key is the same entry repeated: keep the first.
-        if key not in drafts:
-            url = links[i] if link_ok[i] else None  # see the module docstring
-            drafts[key] = _draft(key, entry, url, hashes[i])
-    return list(drafts.values())
+        shared.setdefault(key, []).append(i)
 
+    chosen: list[tuple[int, str, int]] = []  # (first position, key, the copy drafted)
+    # the items that take a fallback key: (first position, shared key, what tells the
+    # item apart, the copy drafted, its fallback keys)
+    split: list[tuple[int, str, tuple[str, ...], int, list[str]]] = []
+    proposed: Counter[str] = Counter()  # how many items could take each fallback key
+    for key, indices in shared.items():
+        if len(indices) == 1:
+            chosen.append((indices[0], key, indices[0]))
+            continue
+        items = _items(key, indices, entries, links)
+        oldest = _oldest(items, entries)
+        for sig, copies in items.items():
+            best = _preferred(copies, entries, hashes)
+            fallbacks = (
+                _fallbacks(key, entries[best], links[best], link_ok[best]) if len(items) > 1 else []
+            )
+            proposed.update(fallbacks)
+            if sig == oldest:
+                chosen.append((copies[0], key, best))
+            else:
+                split.append((copies[0], key, sig, best, fallbacks))
+    for position, key, sig, best, fallbacks in split:
+        # A fallback another item could also take would tell neither apart.
+        unique = (k for k in fallbacks if proposed[k] == 1 and k not in shared)
+        variant = f"{KEY_VERSION}:variant:{_sha1(chr(0x1F).join((key, *sig)))}"
+        chosen.append((position, next(unique, variant), best))
 
-def _identifying(values: list[str | None], hashes: list[str], own: set[str]) -> list[bool]:
-    """Whether each value identifies its entry: present, not the feed's own URL or home
-    page, and not shared with an entry whose text differs."""
-    texts: defaultdict[str, set[str]] = defaultdict(set)
-    for value, digest in zip(values, hashes, strict=True):
-        if value is not None:
-            texts[value].add(digest)
+    chosen.sort()
     return [
-        value is not None and len(texts[value]) == 1 and _as_url(value) not in own
-        for value in values
+        _draft(key, entries[i], links[i] if link_ok[i] else None, hashes[i])  # see docstring
+        for _, key, i in chosen
     ]
+
+
+def _identifying(
+    values: list[str | None],
+    entries: tuple[ParsedEntry, ...],
+    hashes: list[str],
+    links: list[str | None],
+    own: set[str],
+) -> list[bool]:
+    """Whether each value identifies its entry: present, not the feed's own URL or home
+    page, and carried only by copies or versions of one item (:func:`_one_item`)."""
+    carriers: defaultdict[str, list[int]] = defaultdict(list)
+    for i, value in enumerate(values):
+        if value is not None:
+            carriers[value].append(i)
+    one_item = {
+        value: _one_item(indices, entries, hashes, links) for value, indices in carriers.items()
+    }
+    return [value is not None and one_item[value] and _as_url(value) not in own for value in values]
+
+
+def _one_item(
+    indices: list[int],
+    entries: tuple[ParsedEntry, ...],
+    hashes: list[str],
+    links: list[str | None],
+) -> bool:
+    """Whether the entries at ``indices`` (carrying one guid or link) may all be one item:
+    the same text, or versions of one item — the same title, link, enclosures and
+    publication date, only the text (and ``updated``) edited. Different texts with no
+    date to agree on may as well be different items under a reused guid: they are not."""
+    if len({hashes[i] for i in indices}) == 1:
+        return True
+    if any(entries[i].published is None for i in indices):
+        return False
+    versions = {
+        (entries[i].title, links[i], _enclosures(entries[i]), entries[i].published) for i in indices
+    }
+    return len(versions) == 1
+
+
+def _items(
+    key: str, indices: list[int], entries: tuple[ParsedEntry, ...], links: list[str | None]
+) -> dict[tuple[str, ...], list[int]]:
+    """The entries at ``indices``, which share ``key``, grouped into items by what tells
+    items apart that ``key`` does not already cover: for a guid, the link and the
+    enclosures; for a link, the enclosures; for a content hash, the enclosures and the
+    publication date. (Under one guid or link, another date is the same item re-dated.)"""
+    kind = key.split(":", 2)[1]
+    items: dict[tuple[str, ...], list[int]] = {}
+    for i in indices:
+        entry = entries[i]
+        enclosures = " ".join(_enclosures(entry))
+        sig: tuple[str, ...]
+        if kind == "guid":
+            sig = (links[i] or "", enclosures)
+        elif kind == "link":
+            sig = (enclosures,)
+        else:
+            sig = (enclosures, entry.published.isoformat() if entry.published else "")
+        items.setdefault(sig, []).append(i)
+    return items
+
+
+def _oldest(
+    items: dict[tuple[str, ...], list[int]], entries: tuple[ParsedEntry, ...]
+) -> tuple[str, ...]:
+    """The item listed as oldest, which keeps the key its entries share: the earliest
+    publication date, undated items last (a date too far ahead is dropped by the parser,
+    so "no date" is as likely new as old), then by what tells them apart. Not the
+    position: the order of a document is no evidence of age (Atom defines none)."""
+
+    def age(sig: tuple[str, ...]) -> tuple[bool, datetime, tuple[str, ...]]:
+        dates = [d for i in items[sig] if (d := entries[i].published) is not None]
+        return (not dates, min(dates, default=_NEVER), sig)
+
+    return min(items, key=age)
+
+
+def _preferred(indices: list[int], entries: tuple[ParsedEntry, ...], hashes: list[str]) -> int:
+    """The copy to draft among copies or versions of one item: updated last, then
+    published last (RFC 4287 §4.1.1: entries with one id are one entry, and a reader may
+    show only the one updated last), then the one with more text (an edit usually adds;
+    parse.py keeps the longest content for the same reason), then any other difference.
+    Never the position: copies listed in another order on the next poll must not make
+    an "update" each time."""
+
+    def preference(i: int) -> tuple[object, ...]:
+        e = entries[i]
+        text = sum(len(_plain_text(part)) for part in (e.summary, e.content) if part)
+        fields = (e.link, e.guid, e.author, e.summary, e.content)
+        updated, published = e.updated or _NEVER, e.published or _NEVER
+        return (updated, published, text, hashes[i], *(f or "" for f in fields), e.categories)
+
+    return max(indices, key=preference) if len(indices) > 1 else indices[0]
+
+
+def _fallbacks(key: str, entry: ParsedEntry, link: str | None, link_ok: bool) -> list[str]:
+    """The keys, strongest first, that an item which shared ``key`` with others may take
+    (sources 4-6 of the module docstring)."""
+    keys = []
+    if link_ok and key.startswith(f"{KEY_VERSION}:guid:"):
+        keys.append(f"{KEY_VERSION}:link:{link}")
+    if entry.enclosures:
+        keys.append(f"{KEY_VERSION}:enclosure:{_enclosures(entry)[0]}")
+    if entry.published is not None:
+        date = entry.published.isoformat()
+        keys.append(f"{KEY_VERSION}:title-date:{_sha1(entry.title)}:{date}")
+    return keys
+
+
+def _enclosures(entry: ParsedEntry) -> tuple[str, ...]:
+    return tuple(canonicalize_url(url) for url in entry.enclosures)
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def content_hash(title: str, summary: str | None, content: str | None) -> str:
@@ -361,15 +535,16 @@ def _as_url(value: str) -> str:
     )
 
 
-_TWIN_PREFIXES = (f"{KEY_VERSION}:guid:", f"{KEY_VERSION}:link:", "")
+_TWIN_PREFIXES = (*(f"{KEY_VERSION}:{kind}:" for kind in ("guid", "link", "enclosure")), "")
 _SCHEMES = {"http://": "https://", "https://": "http://"}
 
 
 def scheme_twin(value: str) -> str | None:
     """``value`` with ``http://`` and ``https://`` swapped, for a story key of the form
-    ``v1:guid:http…`` / ``v1:link:http…`` or a URL starting with the (lower-case) scheme;
-    None for anything else (hash keys, non-URL guids). Nothing else is changed: the twin
-    of ``http://x:443/a`` keeps its port, and ``HTTP://x`` has no twin."""
+    ``v1:guid:http…`` / ``v1:link:http…`` / ``v1:enclosure:http…`` or a URL starting with
+    the (lower-case) scheme; None for anything else (hash keys, non-URL guids). Nothing
+    else is changed: the twin of ``http://x:443/a`` keeps its port, and ``HTTP://x`` has
+    no twin."""
     for prefix in _TWIN_PREFIXES:
         if value.startswith(prefix):
             rest = value[len(prefix) :]
