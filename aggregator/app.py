@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .jobs import ModelRef
     from .learning import Learning
     from .scoring import Scorer
+    from .status import Status
     from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -354,6 +355,23 @@ class App:
 
     def story_count(self) -> int:
         return self.store.story_count()
+
+    def status(self) -> Status:
+        """The install at a glance (``aggregator status``): the store's counts of feeds,
+        stories, extractions, labels and leases, and the model in use (from its
+        manifest: nothing is loaded)."""
+        from sqlalchemy.engine import make_url
+
+        from .status import Status, model_summary
+
+        models = self.settings.active_models_dir
+        yours = models == self.settings.trained_models_dir
+        history = self.settings.evaluations_path
+        return Status(
+            store=self.store.summary(self.now()),
+            model=model_summary(models, yours=yours, history=history),
+            database=make_url(self.settings.url).render_as_string(hide_password=True),
+        )
 
     def sync_topics(self) -> None:
         self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics])

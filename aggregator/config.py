@@ -44,6 +44,10 @@ def _env_bool(value: str) -> bool:
     raise ConfigError(f"expected a boolean (1/0, true/false), got {value!r}")
 
 
+#: The ``aggregator evaluate`` history's file name (``Settings.evaluations_path``).
+EVALUATIONS_FILE = "evaluations.json"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every knob, with the defaults DESIGN.md promises users."""
@@ -101,6 +105,12 @@ class Settings:
     def trained_models_dir(self) -> Path:
         """Where ``aggregator train`` writes the user's model (beside the database)."""
         return self.data_dir / "models"
+
+    @property
+    def evaluations_path(self) -> Path:
+        """The history of ``aggregator evaluate`` results (beside the user's model, outside
+        ``classifier/``, which training replaces as a whole)."""
+        return self.trained_models_dir / EVALUATIONS_FILE
 
     @property
     def active_models_dir(self) -> Path:

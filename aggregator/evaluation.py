@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from aggregator.classify import REPORT_FILE, Classifier
+from aggregator.config import EVALUATIONS_FILE
 from aggregator.errors import ConfigError, ModelError
 from aggregator.examples import example_from_line, jsonl_lines
 from aggregator.scoring import artifact_paths, file_sha256
@@ -409,9 +410,8 @@ def examples_sha256(examples: Sequence[Example]) -> str:
 
 # -- evaluation history -----------------------------------------------------------------
 
-#: Beside the user's model (``DATA_DIR/models/``), outside ``classifier/``, which
-#: training replaces as a whole.
-HISTORY_FILE = "evaluations.json"
+#: Beside the user's model (``DATA_DIR/models/``): ``Settings.evaluations_path``.
+HISTORY_FILE = EVALUATIONS_FILE
 HISTORY_FORMAT = 1
 #: Records kept (one per model version and data); the oldest go first.
 HISTORY_KEEP = 200

@@ -183,7 +183,6 @@ class Learning:
         and compared with the latest evaluation of the same data (the same file bytes, or
         the same labels) by a different model version."""
         from .evaluation import (
-            HISTORY_FILE,
             EvalData,
             EvalHistory,
             EvalRecord,
@@ -224,7 +223,7 @@ class Learning:
             report = replace(
                 cross_validate(user, self.app.taxonomy, also_train_on=rest), label=data.what
             )
-        history = EvalHistory(self.app.settings.trained_models_dir / HISTORY_FILE)
+        history = EvalHistory(self.app.settings.evaluations_path)
         previous = history.previous(data, model_version)
         history.add(
             EvalRecord(model_version=model_version, data=data, at=self.app.now(), report=report)

@@ -1,15 +1,20 @@
-"""Maintenance commands: ``prune`` (story retention) and ``extract`` (article text for
-stories stored without it)."""
+"""Maintenance commands: ``prune`` (story retention), ``extract`` (article text for
+stories stored without it) and ``status`` (the install at a glance)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
 from ..config import describe_span, parse_span
 from ..errors import ConfigError
-from .common import PollFmt, app, emit_json, open_app, out, settings
+from .common import PollFmt, _ago, _dt, app, emit_json, open_app, out, settings
+
+if TYPE_CHECKING:
+    from ..status import Status
 
 
 @app.command()
@@ -116,3 +121,124 @@ def extract(
         f"extracted {done.extracted} of {done.tried} stories; {done.failed} failed "
         f"(`show ID` says why), {kept} kept their feed's longer text"
     )
+
+
+@app.command()
+def status(
+    fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+) -> None:
+    """The install at a glance: the database, feeds by state and what is due, who is
+    polling, stories and their articles, your labels, and the model in use with its
+    cross-validated scores."""
+    with open_app() as a:
+        st = a.status()
+        now = a.now()
+    if fmt == PollFmt.json:
+        emit_json(_status_json(st))
+        return
+    s, m = st.store, st.model
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    size = f", {_size(s.size_bytes)}" if s.size_bytes is not None else ""
+    backend = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(s.backend, s.backend)
+    t.add_row("database", Text(f"{backend}, schema {s.schema_version}{size}: {st.database}"))
+    enabled = sum(n for k, n in s.feeds.items() if k != "off")
+    states = [
+        f"{s.feeds[k]:,} {label}"
+        for k, label in (
+            ("active", "active"),
+            ("error", "failing"),
+            ("gone", "gone (410)"),
+            ("disabled", "disabled (30 days of errors)"),
+        )
+        if s.feeds.get(k)
+    ]
+    off = f"; {s.feeds['off']:,} off in feeds.yaml" if s.feeds.get("off") else ""
+    t.add_row("feeds", f"{enabled:,}: " + (", ".join(states) or "none") + off)
+    polling = f"{s.due_now:,} due now; last check {_ago(s.last_check, now)}"
+    if s.leases:
+        held = ", ".join(f"{owner} ({n:,})" for owner, n in sorted(s.leases.items()))
+        polling += f"; polling now: {held}"
+    t.add_row("polling", Text(polling))
+    t.add_row("stories", f"{s.stories:,}; {s.new_last_day:,} new in the last 24 hours")
+    x = s.extraction
+    articles = (
+        f"{x.get('ok', 0):,} extracted, {x.get('skipped', 0):,} with the feed's text, "
+        f"{x.get('pending', 0):,} waiting, {x.get('failed', 0):,} failed"
+    )
+    if x.get("pending") or x.get("failed"):
+        articles += " (`aggregator extract [--failed]`)"
+    t.add_row("articles", articles)
+    archived = f"; {s.archived_stories:,} archived from removed feeds" if s.archived_stories else ""
+    t.add_row("labels", f"{s.labelled_stories:,} stories labelled by you{archived}")
+    if m.error:
+        model = f"{'yours' if m.yours else 'shipped'}: {m.error} ({m.path})"
+    else:
+        model = f"yours, trained {_ago(m.trained, now)}" if m.yours else "shipped"
+        model += f", {m.version}"
+        if m.micro_f1 is not None and m.macro_f1 is not None:
+            on = f" {m.examples:,}" if m.examples else ""
+            model += (
+                f"; F1 on its own{on} training examples (cross-validated): micro "
+                f"{m.micro_f1:.3f}, macro {m.macro_f1:.3f}"
+            )
+        if (e := m.evaluated) is not None:
+            model += (
+                f"; evaluated {_ago(e.at, now)} on {e.what}: micro F1 {e.micro_f1:.3f},"
+                f" macro {e.macro_f1:.3f}"
+            )
+        else:
+            model += "; `aggregator evaluate` measures it on your own labelled stories"
+    t.add_row("model", Text(model))
+    out.print(t)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    raise AssertionError
+
+
+def _status_json(st: Status) -> dict[str, Any]:
+    s, m = st.store, st.model
+    return {
+        "database": {
+            "backend": s.backend,
+            "url": st.database,
+            "schema_version": s.schema_version,
+            "size_bytes": s.size_bytes,
+        },
+        "feeds": {
+            "by_status": dict(sorted(s.feeds.items())),
+            "due_now": s.due_now,
+            "last_check": _dt(s.last_check),
+            "leases": dict(sorted(s.leases.items())),
+        },
+        "stories": {
+            "total": s.stories,
+            "new_last_day": s.new_last_day,
+            "extraction": dict(sorted(s.extraction.items())),
+        },
+        "labels": {"stories": s.labelled_stories, "archived_stories": s.archived_stories},
+        "model": {
+            "path": str(m.path),
+            "yours": m.yours,
+            "version": m.version,
+            "trained": _dt(m.trained) if m.yours else None,
+            "cv_examples": m.examples,
+            "cv_micro_f1": m.micro_f1,
+            "cv_macro_f1": m.macro_f1,
+            "evaluated": None
+            if m.evaluated is None
+            else {
+                "at": _dt(m.evaluated.at),
+                "data": m.evaluated.what,
+                "micro_f1": m.evaluated.micro_f1,
+                "macro_f1": m.evaluated.macro_f1,
+            },
+            "error": m.error,
+        },
+    }

@@ -25,12 +25,14 @@ from ..types import (
 )
 from .dialect import PG_CONNECT_TIMEOUT_S
 from .sql import FetchLogEntry, LabelledStory, SqlStore, TopicInfo
+from .summary import StoreSummary
 
 __all__ = [
     "FetchLogEntry",
     "LabelledStory",
     "SqlStore",
     "Store",
+    "StoreSummary",
     "TopicInfo",
     "open_store",
 ]
@@ -86,6 +88,7 @@ class Store(Protocol):
     def cluster_members(self, story: Story) -> list[Story]: ...
     def story_ids(self, *, after: int = 0) -> list[int]: ...
     def story_count(self) -> int: ...
+    def summary(self, now: datetime) -> StoreSummary: ...
     def get_stories(self, ids: Sequence[int]) -> list[Story]: ...
     def set_predictions(self, items: Sequence[tuple[int, Prediction]]) -> int: ...
     def prune_stories(

@@ -82,6 +82,7 @@ from .rows import (
     story_from_row,
     utc,
 )
+from .summary import StoreSummary, summarize
 from .tables import (
     FeedRow,
     FetchLogRow,
@@ -1562,6 +1563,13 @@ class SqlStore:
             return []
         with self._read() as s:
             return self._select_stories(s, SC.cluster_id == story.cluster_id, SC.id != story.id)
+
+    def summary(self, now: datetime) -> StoreSummary:
+        """Counts of feeds, stories, extractions, labels and leases, the schema version
+        and the database's size, for ``aggregator status``."""
+        with self._read() as s:
+            path = self.engine.url.database if self.dialect == "sqlite" else None
+            return summarize(s, self.dialect, now, path if path != ":memory:" else None)
 
     def story_count(self) -> int:
         with self._read() as s:
