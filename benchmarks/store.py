@@ -658,6 +658,7 @@ def read_paths(app: App) -> list[tuple[str, Callable[[App], int]]]:
             "prune --older-than 180d --dry-run",
             lambda a: a.store.prune_stories(NOW - timedelta(days=180), 200, dry_run=True),
         ),
+        ("status (store summary + model manifest)", lambda a: a.status().store.stories),
         ("next_due", lambda a: int(a.store.next_due() is not None)),
         ("due_feed_ids", lambda a: len(a.store.due_feed_ids(NOW))),
         ("claim_due + release (1,000 feeds)", claim),
