@@ -623,12 +623,24 @@ class App:
         title: str | None = None,
         self_url: str | None = None,
     ) -> str:
+        return self.export_document(query, fmt, title=title, self_url=self_url)[0]
+
+    def export_document(
+        self,
+        query: StoryQuery,
+        fmt: ExportFormat,
+        *,
+        title: str | None = None,
+        self_url: str | None = None,
+    ) -> tuple[str, list[Story]]:
+        """What ``export`` returns, and the stories it holds (``serve`` dates its response
+        by them: one read gives both)."""
         from .export import render
 
         _check_format(fmt)
         stories = self.stories(query)
         name = self._export_name(query, title)
-        return render(stories, fmt, title=name, self_url=self_url, updated=self.now())
+        return render(stories, fmt, title=name, self_url=self_url, updated=self.now()), stories
 
     def export_to(
         self,

@@ -248,11 +248,9 @@ def make_handler(
                     since=parse_when(params.get("since", [None])[0], option="since"),
                     limit=limit,
                 )
-                # The date is read before the body: a story stored between the two reads
-                # can then only make Last-Modified older than the body, and the next
-                # If-Modified-Since fetches it again instead of a 304 past it.
-                modified = last_modified(app.stories(query), app.now())
-                body = app.export(query, fmt, self_url=self._self_url()).encode("utf-8")  # type: ignore[arg-type]
+                text, shown = app.export_document(query, fmt, self_url=self._self_url())  # type: ignore[arg-type]
+                body = text.encode("utf-8")
+                modified = last_modified(shown, app.now())
             except StoreUnavailableError as e:
                 self._unavailable(e)
                 return
