@@ -1,10 +1,11 @@
 """The HTTP layer: turns a URL into a :class:`~aggregator.types.FetchResult` or a
 :class:`~aggregator.errors.FetchError`, and nothing else.
 
-It owns conditional GET, the wall-clock deadline, the body cap (before and after
-decompression), manual redirects, Retry-After, caching hints, the global and per-host
-concurrency limits, and the refusal of non-public addresses. It does not parse feeds,
-touch the store or retry: a failure is one ``FetchError`` the caller records.
+It owns conditional GET, the wall-clock deadline, the body cap (on the raw body and on
+what every decoding step produces), manual redirects, Retry-After, caching hints, the
+global and per-host concurrency limits, and the refusal of non-public addresses. It does
+not parse feeds, touch the store or retry: a failure is one ``FetchError`` the caller
+records.
 
 Address safety. Every hop is checked: literal IP hosts (in any form the C resolver
 accepts, such as ``2130706433`` or ``0x7f.1``) before connecting; host names when the
@@ -13,9 +14,10 @@ fetcher's own resolver (:class:`_Resolver`: threads of its own, one lookup per n
 time, so a dead name server delays only the feeds of its names), refuses if ANY address
 is non-public, and connects to the addresses it checked, so DNS rebinding cannot slip in
 between check and connect. When the environment configures a proxy (``HTTP_PROXY`` and
-friends, honoured through httpx ``trust_env``), the proxy resolves names itself; each hop
-is then resolved and checked here first, which leaves a rebinding gap between our lookup
-and the proxy's.
+friends, with ``trust_env``), the proxy resolves names itself; each hop is then resolved
+and checked here first, which leaves a rebinding gap between our lookup and the proxy's.
+A request no proxy takes (a ``NO_PROXY`` host, a scheme without a proxy) still goes
+through the checking backend, pinned (:func:`_proxy_mounts`).
 
 Credentials. A feed URL may carry HTTP Basic credentials (``https://user:pass@host/feed``,
 as private feeds are often given). They are sent as an ``Authorization`` header, never in
@@ -39,7 +41,7 @@ import ipaddress
 import logging
 import socket
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +83,9 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_STATUSES = frozenset({301, 308})
+#: Most content codings a response may stack, as in curl (CVE-2022-32206) and urllib3
+#: (CVE-2025-66418): servers apply one, rarely two, and each is a decoding step per read.
+_MAX_CODINGS = 5
 
 
 # --------------------------------------------------------------------------- options
@@ -289,6 +294,43 @@ async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
             return
 
 
+def _proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """httpx ``mounts`` for the proxies the environment configures: a proxy transport per
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY``, and None (no proxy) for each
+    ``NO_PROXY`` host, with the patterns httpx itself derives (``get_environment_proxies``,
+    after curl's rules); ``NO_PROXY=*`` means no proxy at all.
+
+    httpx reads the environment only when it builds the client's default transport, and
+    a request no proxy takes goes to that default. Ours is the checking one; httpx's
+    resolved the name again when connecting, so with any proxy variable set a NO_PROXY
+    host, or every http:// feed under HTTPS_PROXY alone, could rebind past the check to
+    an internal address. So we build the mounts and give the client our transport."""
+    env = urllib.request.getproxies()
+    no_proxy = [host.strip() for host in env.get("no", "").split(",") if host.strip()]
+    if "*" in no_proxy:
+        return {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        if proxy := env.get(scheme):
+            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(
+                proxy=proxy if "://" in proxy else f"http://{proxy}", limits=limits
+            )
+    for host in no_proxy:
+        try:
+            ip: IPAddress | None = ipaddress.ip_address(host.split("/")[0])
+        except ValueError:
+            ip = None
+        if "://" in host:
+            mounts[host] = None
+        elif isinstance(ip, ipaddress.IPv6Address):
+            mounts[f"all://[{host}]"] = None
+        elif ip is not None or host.lower() == "localhost":
+            mounts[f"all://{host}"] = None
+        else:  # a domain: itself and its subdomains
+            mounts[f"all://*{host}"] = None
+    return mounts
+
+
 # --------------------------------------------------------------------------- limits
 
 
@@ -489,30 +531,28 @@ class Fetcher:
         # serve them all; as many again leave room for lookups still stuck in getaddrinfo
         # after their feeds' deadlines have passed.
         self._resolver = _Resolver(2 * opts.max_connections)
-        env_proxies = urllib.request.getproxies() if opts.trust_env else {}
-        # With a proxy the proxy connects, so names are checked before each hop instead.
-        self._preflight = any(env_proxies.get(k) for k in ("http", "https", "all"))
-        # Without a proxy: our HTTP/1.1 transport (aggregator.http11) on connections the
-        # checking backend opens. With one: httpx's transports, mounted from the env.
-        self._direct = (
-            None
-            if self._preflight
-            else Http11Transport(
-                _CheckingBackend(opts, self._resolver),
-                functools.partial(httpx.create_ssl_context, trust_env=opts.trust_env),
-                keep_per_origin=opts.per_host,
-                idle_origins=_IDLE_ORIGINS,
-            )
+        limits = httpx.Limits(
+            max_connections=opts.max_connections,
+            max_keepalive_connections=opts.max_connections,
         )
+        # Every request no proxy takes: our HTTP/1.1 transport (aggregator.http11) on
+        # connections the checking backend opens. The others: httpx's proxy transports.
+        self._direct = Http11Transport(
+            _CheckingBackend(opts, self._resolver),
+            functools.partial(httpx.create_ssl_context, trust_env=opts.trust_env),
+            keep_per_origin=opts.per_host,
+            idle_origins=_IDLE_ORIGINS,
+        )
+        proxies = _proxy_mounts(limits) if opts.trust_env else {}
+        # With a proxy the proxy connects, so names are checked before each hop instead.
+        self._preflight = any(transport is not None for transport in proxies.values())
         self._client = _Client(
             transport=self._direct,
+            mounts=proxies,
             trust_env=opts.trust_env,
             follow_redirects=False,
             http2=False,
-            limits=httpx.Limits(
-                max_connections=opts.max_connections,
-                max_keepalive_connections=opts.max_connections,
-            ),
+            limits=limits,
             timeout=httpx.Timeout(
                 opts.timeout,
                 connect=min(opts.connect_timeout, opts.timeout),
@@ -632,6 +672,10 @@ class Fetcher:
             raise FetchError(url, _one_line(f"unsupported URL scheme{hop}: {scheme}"))
         if not target.host:
             raise FetchError(url, f"URL without a host{hop}")
+        # httpx takes any integer as a port: connect() then raised OverflowError (not a
+        # FetchError) past 65535 or below 0, and port 0 became the scheme's default.
+        if target.port is not None and not 0 < target.port < 65536:
+            raise FetchError(url, f"invalid URL{hop}: port {target.port} out of range")
         ip = parse_ip_host(target.host)
         if ip is not None:
             _check_all(self.options, target.host, [ip])
@@ -648,7 +692,7 @@ class Fetcher:
         if self._preflight:
             addresses = await self._resolver.resolve(target.raw_host.decode("ascii"))
             _check_all(self.options, target.host, addresses)
-        if self._direct is not None:
+        if not self._preflight:
             # Straight to our transport: the client's send() wraps it in auth, redirect,
             # cookie and event-hook layers this fetcher does not use (~8 % of the fetch
             # loop's CPU on an all-304 poll). The request carries the client's default
@@ -658,7 +702,7 @@ class Fetcher:
             request = httpx.Request("GET", target, headers=merged, extensions=self._timeouts)
             response = await self._direct.handle_async_request(request)
             response.request = request
-        else:  # through a proxy: httpx's own transports, mounted from the environment
+        else:  # httpx routes it: to a proxy's transport, or (not proxied) to ours
             request = self._client.build_request("GET", target, headers=headers)
             try:
                 response = await self._client.send(request, stream=True)
@@ -710,30 +754,44 @@ class Fetcher:
         )
 
     async def _read_body(self, url: str, response: httpx.Response) -> bytes:
-        """Stream the body, counting raw and decoded bytes against the cap as they come;
-        decoding is ours (bounded per step) because httpx inflates a chunk in one go."""
+        """Stream the body, counting the raw bytes and the output of every decoding step
+        against the cap as they come; decoding is ours (bounded per step) because httpx
+        inflates a chunk in one go.
+
+        Every step counts, not only the last: in ``gzip, br`` a gzip stream that ends at
+        once (what follows it is ignored) or opens with a long header comment swallows
+        whatever the brotli step expands to, and 13 KB of brotli inflated gigabytes for
+        nothing, synchronously, so that the deadline could not stop it. At most
+        ``_MAX_CODINGS`` steps, so the work per read stays bounded too."""
         limit = self.options.max_body
         declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
             raise FetchError(url, f"body too large: Content-Length {declared} > {limit} bytes")
-        decoder = decoder_for(response.headers.get_list("content-encoding", split_commas=True))
+        codings = [c for c in response.headers.get_list("content-encoding", split_commas=True) if c]
+        if len(codings) > _MAX_CODINGS:
+            raise FetchError(
+                url, f"too many content codings: {len(codings)} (at most {_MAX_CODINGS})"
+            )
+        # Content-Encoding lists the codings in the order applied: undone in reverse.
+        steps = [decoder_for([coding]) for coding in reversed(codings)]
+        sizes = [0] * (len(steps) + 1)  # the raw body, then each step's output
         chunks: list[bytes] = []
-        raw = size = 0
 
-        def take(pieces: Iterator[bytes]) -> None:
-            nonlocal size
+        def take(level: int, pieces: Iterable[bytes]) -> None:
             for piece in pieces:
-                size += len(piece)
-                if size > limit:
-                    raise FetchError(url, f"body too large: more than {limit} bytes decoded")
-                chunks.append(piece)
+                sizes[level] += len(piece)
+                if sizes[level] > limit:
+                    decoded = " decoded" if level else ""
+                    raise FetchError(url, f"body too large: more than {limit} bytes{decoded}")
+                if level < len(steps):
+                    take(level + 1, steps[level].feed(piece))
+                else:
+                    chunks.append(piece)
 
         async for chunk in response.aiter_raw():
-            raw += len(chunk)
-            if raw > limit:
-                raise FetchError(url, f"body too large: more than {limit} bytes")
-            take(decoder.feed(chunk))
-        take(decoder.finish())
+            take(0, (chunk,))
+        for level, step in enumerate(steps, 1):
+            take(level, step.finish())
         return b"".join(chunks)
 
     def _result(
