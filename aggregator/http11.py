@@ -246,7 +246,10 @@ class _Body(httpx.AsyncByteStream):
             size_line = await conn.line(self._timeout)
             digits = size_line.split(b";", 1)[0].strip()
             try:
-                if not digits or len(digits) > 16:
+                # 1-16 hex digits only: int(_, 16) also reads "-5" (a negative size made
+                # _sized yield empty pieces for ever, never awaiting, so no deadline
+                # fired and no other feed ran), "+5", "0x5" and "5_0".
+                if not digits or len(digits) > 16 or digits.strip(b"0123456789abcdefABCDEF"):
                     raise ValueError
                 size = int(digits, 16)
             except ValueError:
