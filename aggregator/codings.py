@@ -127,40 +127,17 @@ class _Brotli:
         return iter(())
 
 
-class _Chain:
-    """Content-Encoding lists codings in the order applied; undo them in reverse."""
-
-    def __init__(self, decoders: list[Decoder]) -> None:
-        self._decoders = decoders
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        return self._through(0, data)
-
-    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
-        if index == len(self._decoders):
-            yield data
-            return
-        for piece in self._decoders[index].feed(data):
-            yield from self._through(index + 1, piece)
-
-    def finish(self) -> Iterator[bytes]:
-        for index, decoder in enumerate(self._decoders):
-            for piece in decoder.finish():
-                yield from self._through(index + 1, piece)
-
-
-def decoder_for(codings: list[str]) -> Decoder:
-    decoders: list[Decoder] = []
-    for coding in reversed([c.strip().lower() for c in codings]):
-        if coding in ("gzip", "x-gzip"):
-            decoders.append(_Zlib(gzip=True))
-        elif coding == "deflate":
-            decoders.append(_Zlib(gzip=False))
-        elif coding == "br":
-            if not _BROTLI_BOUNDED:
-                raise DecodeError("brotli body but brotli >= 1.2 is not installed")
-            decoders.append(_Brotli())
-        # "identity" and unknown tokens pass through, as in httpx and browsers.
-    if not decoders:
-        return _Identity()
-    return decoders[0] if len(decoders) == 1 else _Chain(decoders)
+def decoder_for(coding: str) -> Decoder:
+    """The decoder of one content coding (the fetcher chains them, one step per coding
+    listed, each step's output counted against the body cap)."""
+    coding = coding.strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        return _Zlib(gzip=True)
+    if coding == "deflate":
+        return _Zlib(gzip=False)
+    if coding == "br":
+        if not _BROTLI_BOUNDED:
+            raise DecodeError("brotli body but brotli >= 1.2 is not installed")
+        return _Brotli()
+    # "identity" and unknown tokens pass through, as in httpx and browsers.
+    return _Identity()

@@ -773,7 +773,7 @@ class Fetcher:
                 url, f"too many content codings: {len(codings)} (at most {_MAX_CODINGS})"
             )
         # Content-Encoding lists the codings in the order applied: undone in reverse.
-        steps = [decoder_for([coding]) for coding in reversed(codings)]
+        steps = [decoder_for(coding) for coding in reversed(codings)]
         sizes = [0] * (len(steps) + 1)  # the raw body, then each step's output
         chunks: list[bytes] = []
 

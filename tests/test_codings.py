@@ -30,7 +30,7 @@ FORMS = [
 
 
 def decode(coding: str, chunks: Iterable[bytes]) -> bytes:
-    d = decoder_for([coding])
+    d = decoder_for(coding)
     out = [piece for chunk in chunks for piece in d.feed(chunk)]
     out.extend(d.finish())
     return b"".join(out)
@@ -80,7 +80,7 @@ def test_bomb_comes_out_in_bounded_pieces(
     yields more than _PIECE bytes, however the reads were cut."""
     bomb = encode(b"\0" * (4 * 1024 * 1024))
     assert len(bomb) < 10_000
-    d = decoder_for([coding])
+    d = decoder_for(coding)
     chunks = [bomb] if first is None else [bomb[:first], bomb[first:]]
     sizes = [len(piece) for chunk in chunks for piece in d.feed(chunk)]
     assert list(d.finish()) == []
