@@ -19,22 +19,32 @@ tried after ``RETRY_SLEEP``, doubling after each failure in a row up to ``max_sl
 The feeds that cycle held are handed back when the database lets it (see
 ``App.update_due``). Anything else is a bug and ends the daemon.
 
+It follows the feeds file (feeds.yaml or OPML, given by ``feeds``): when the file
+changes (its modification time, size or inode; looked at about once a second, a cheap
+``stat``) or on SIGHUP, it is synced again, as the daemon's start synced it: feeds added,
+changed feeds updated, none deleted (``feeds remove`` deletes). A file that does not
+load (a YAML error half-way through an edit) is logged and changes nothing; the next
+save is tried again.
+
 What an operator must act on is logged at WARNING, the default level, so that a healthy
 daemon is silent and a journal shows only news: a feed that starts failing (once, not
 at every retry), one that recovers, one marked gone (410) or disabled by the 30-day
-rule, and a failed cycle. Each cycle's totals and every feed's update are at INFO
+rule, a failed cycle, and the feeds file synced again or refused (its editor is
+waiting to see that). Each cycle's totals and every feed's update are at INFO
 (``-v``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 from .app import App
@@ -57,6 +67,8 @@ IDLE_SLEEP = 1.0
 RETRY_SLEEP = 5.0
 #: How often a daemon with a retention setting prunes old stories.
 PRUNE_EVERY = timedelta(days=1)
+#: How often a sleeping daemon looks at the feeds file (seconds).
+WATCH_EVERY = 1.0
 
 
 class Stopper:
@@ -65,10 +77,13 @@ class Stopper:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signal: int | None = None
+        self.hangup = threading.Event()  # SIGHUP: sync the feeds file again
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._handle)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda signum, frame: self.hangup.set())
 
     @contextmanager
     def installed(self) -> Iterator[Stopper]:
@@ -78,7 +93,10 @@ class Stopper:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        handled = [signal.SIGTERM, signal.SIGINT]
+        if hasattr(signal, "SIGHUP"):
+            handled.append(signal.SIGHUP)
+        previous = {sig: signal.getsignal(sig) for sig in handled}
         self.install()
         try:
             yield self
@@ -111,20 +129,27 @@ def run_daemon(
     max_cycles: int | None = None,
     idle_sleep: float = IDLE_SLEEP,
     retry_sleep: float = RETRY_SLEEP,
+    feeds: Path | None = None,
 ) -> int:
     """Run until stopped; returns the number of cycles run (failed ones included). Sleeps
     until the next feed is due, at most ``max_sleep`` and, after a cycle that polled
     nothing, at least ``idle_sleep``; after a failed cycle, ``retry_sleep`` doubled for
     each failure in a row before it (at most ``max_sleep``, at least ``idle_sleep``). A
-    stop signal ends the sleep, and the poll, at once."""
+    stop signal ends the sleep, and the poll, at once. ``feeds``: the feeds file to
+    follow (synced already by the caller, as it was at the start); a change to it, or
+    SIGHUP, ends the sleep and syncs it."""
     stopper = stopper or Stopper()
     if threading.current_thread() is threading.main_thread():
         stopper.install()
+    watch = FeedsFile(feeds) if feeds is not None else None
     log.info("daemon started owner=%s", app.owner)
     health = FeedHealth(app.policy.disable_after)
     cycles = failures = 0
     last_prune: datetime | None = None
     while not stopper.stopped:
+        if watch is not None:
+            watch.sync_if_changed(app, force=stopper.hangup.is_set())
+            stopper.hangup.clear()
         try:
             polled = _cycle(app, extract, stopper, health)
         except AggregatorError as e:
@@ -158,9 +183,66 @@ def run_daemon(
                 wait = max(wait, idle_sleep)
         if wait > 0:
             log.info("sleeping %.0fs until the next %s", wait, "try" if failures else "feed is due")
-            stopper.event.wait(wait)
+            _sleep(wait, stopper, watch)
     log.info("daemon stopped%s", f" by signal {stopper.signal}" if stopper.signal else "")
     return cycles
+
+
+def _sleep(wait: float, stopper: Stopper, watch: FeedsFile | None) -> None:
+    """Sleep ``wait`` seconds, or until a stop signal; with a feeds file to follow, until
+    it changes or SIGHUP too (looked at every ``WATCH_EVERY``), so that a feed added to
+    it is polled at once."""
+    if watch is None:
+        stopper.event.wait(wait)
+        return
+    until = time.monotonic() + wait
+    while (left := until - time.monotonic()) > 0:
+        if stopper.event.wait(min(left, WATCH_EVERY)):
+            return
+        if stopper.hangup.is_set() or watch.changed():
+            return
+
+
+class FeedsFile:
+    """The feeds file as the daemon last synced it, known by its modification time, size
+    and inode (an editor saving by rename gives a new inode)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def changed(self) -> bool:
+        return self._stamp() != self.seen
+
+    def sync_if_changed(self, app: App, *, force: bool = False) -> None:
+        """Sync the file again if it changed since the last look (or ``force``). A file
+        gone leaves the feeds as they are; one that does not load is logged, and so is
+        what a sync added and updated."""
+        stamp = self._stamp()
+        if stamp == self.seen and not force:
+            return
+        self.seen = stamp
+        if stamp is None:
+            log.warning("feeds file %s is gone: the feeds stay as they are", self.path)
+            return
+        try:
+            added, updated = app.sync_feeds(self.path)
+        except AggregatorError as e:
+            log.error(
+                "feeds file %s not applied, the feeds stay as they were (fix it and save "
+                "again, or send SIGHUP): %s",
+                self.path,
+                e,
+            )
+            return
+        log.warning("feeds file %s synced: %d feeds added, %d updated", self.path, added, updated)
 
 
 class FeedHealth:

@@ -590,7 +590,12 @@ def daemon(
     with open_app() as a:
         a.prepare_poll()
         _sync_feeds(a)
-        run_daemon(a, extract=a.settings.extract and not no_extract, max_sleep=max_sleep)
+        run_daemon(
+            a,
+            extract=a.settings.extract and not no_extract,
+            max_sleep=max_sleep,
+            feeds=a.settings.feeds_path,
+        )
 
 
 @app.command()

@@ -1,0 +1,79 @@
+"""The daemon follows its feeds file: a feed added to feeds.yaml while it runs is synced
+and polled within about a second (it was only read at the daemon's start, so a new feed
+waited for a restart), a broken edit is logged and changes nothing, and SIGHUP syncs the
+file again. The real `aggregator daemon` in a subprocess, a real local server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from httpserver import LocalServer
+from proclines import Output
+
+RSS = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>{t}</title>'
+    "<item><title>{t} story</title><guid>{t}-1</guid></item></channel></rss>"
+)
+
+
+def test_the_daemon_syncs_its_feeds_file_when_it_changes(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    one = server.route("/one.xml", body=RSS.format(t="one").encode())
+    two = server.route("/two.xml", body=RSS.format(t="two").encode())
+    three = server.route("/three.xml", body=RSS.format(t="three").encode())
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {one}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    env.update(
+        AGGREGATOR_DATA_DIR=str(tmp_path / "data"),
+        AGGREGATOR_FEEDS=str(feeds),
+        AGGREGATOR_ALLOW_PRIVATE_ADDRESSES="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "-v", "daemon", "--no-extract", "--max-sleep", "300"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output = Output(proc)
+    try:
+        assert output.wait_for_err("sleeping "), output.err
+        assert server.requests_for("/one.xml") and not server.requests_for("/two.xml")
+
+        # An edit: the new feed is synced and polled at once, not after the 300 s sleep.
+        feeds.write_text(f"feeds:\n  - url: {one}\n  - url: {two}\n", encoding="utf-8")
+        assert output.wait_for_err("synced: 1 feeds added, 0 updated", timeout=30), output.err
+        assert output.wait_for_err("two.xml status=ok", timeout=30), output.err
+
+        # A broken edit changes nothing and the daemon goes on.
+        feeds.write_text("feeds:\n  - url: [unclosed\n", encoding="utf-8")
+        assert output.wait_for_err("not applied, the feeds stay as they were", timeout=30)
+
+        # Fixed, and SIGHUP'd too: synced again (the change alone would do).
+        feeds.write_text(f"feeds:\n  - url: {one}\n  - url: {three}\n", encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        assert output.wait_for_err("synced: 1 feeds added, 0 updated", count=2, timeout=30)
+        assert output.wait_for_err("three.xml status=ok", timeout=30), output.err
+        assert proc.poll() is None  # SIGHUP did not end it
+
+        proc.send_signal(signal.SIGTERM)
+        _out, err = output.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    # a feed left out of the file is not deleted (`feeds remove` deletes)
+    listed = subprocess.run(
+        [sys.executable, "-m", "aggregator", "stories", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "two story" in listed.stdout and "three story" in listed.stdout
