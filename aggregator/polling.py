@@ -55,6 +55,7 @@ from .errors import (
     FetchError,
     NotFoundError,
     ParseError,
+    StoreUnavailableError,
 )
 from .types import (
     Article,
@@ -430,6 +431,8 @@ class Poller:
                         outcome = self._handle(kind, feed, payload, events, extract, t0)
                     except FeedError as e:
                         outcome = self._error_check(feed, e, t0)
+                    except StoreUnavailableError:
+                        raise  # the database's, not this feed's (see _finish)
                     except Exception as e:  # this feed's alone: recorded, the poll goes on
                         outcome = self._contained(feed, "internal error", e, t0)
                     if isinstance(outcome, FeedCheck):
@@ -826,6 +829,12 @@ class Poller:
             check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
         try:
             saved = self.app.store.save_update(check, records)
+        except StoreUnavailableError:
+            # The database, not this feed (unreachable, restarting, locked past its
+            # timeout): the poll ends as database trouble and hands its feeds back,
+            # rather than recording an error, a backoff and a "failing" warning on a
+            # healthy feed that happened to be the one being written.
+            raise
         except Exception as e:  # rolled back with its transaction: nothing of it was stored
             if self._removed(feed):
                 return Removed(feed.id)

@@ -8,14 +8,18 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import closing
+from pathlib import Path
 
 import pytest
+from httpserver import LocalServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from test_label_archive import T1
 from test_store import check, draft
 
-from aggregator.errors import StoreError
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.errors import StoreError, StoreUnavailableError
 from aggregator.store import open_store
 from aggregator.types import FeedSource, StoryRecord
 
@@ -85,5 +89,41 @@ def test_waiting_for_another_processs_migration_is_not_limited(pg_url: str) -> N
         st = opened[0]
         assert _setting(st, "lock_timeout") == "500ms"  # the session's own limit again
         st.close()  # type: ignore[attr-defined]
+    finally:
+        other.dispose()
+
+
+def test_a_database_that_cannot_answer_is_not_blamed_on_the_feed_being_written(
+    pg_url: str, tmp_path: Path, server: LocalServer
+) -> None:
+    """The story table locked by another session past our lock_timeout: the feed whose
+    stories were being written used to get the error ("could not store", an error
+    count, a backoff, a "failing" warning) although nothing was wrong with it. The poll
+    now ends as database trouble, and the feed is polled again as it was."""
+    url = server.route(
+        "/f.xml",
+        body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>One</title><guid>g1</guid></item></channel></rss>",
+    )
+    settings = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        database_url=_with_options(pg_url, "-c lock_timeout=1000"),
+        allow_private_addresses=True,
+        workers=1,
+        extract=False,
+    )
+    other = create_engine(pg_url)
+    try:
+        with make_app(settings) as app:
+            app.add_feed(url, discover=False)
+            with other.begin() as c:  # another session holds the story table
+                c.execute(text("LOCK TABLE story IN EXCLUSIVE MODE"))
+                with pytest.raises(StoreUnavailableError, match="lock timeout"):
+                    list(app.update_due(all_feeds=True))
+            (feed,) = app.feeds()
+            assert (feed.status, feed.error_count, feed.last_error) == ("active", 0, None)
+            (res,) = app.update_due(all_feeds=True)  # the lock gone: stored as usual
+            assert (res.status, res.new) == ("ok", 1)
     finally:
         other.dispose()
