@@ -39,6 +39,8 @@ class FetchError(FeedError):
     asked us to come back later (429/503 Retry-After); ``gone`` for 410; ``unanswered``
     when no answer came at all (the connection failed, or the request outlasted its
     deadline): what tells a host that is down or hanging from one that answers badly.
+    ``host`` names the host that answered so (or did not answer): after a redirect, not
+    the URL's own.
     """
 
     def __init__(
@@ -50,12 +52,14 @@ class FetchError(FeedError):
         retry_after_s: float | None = None,
         gone: bool = False,
         unanswered: bool = False,
+        host: str | None = None,
     ) -> None:
         super().__init__(url, message)
         self.http_status = http_status
         self.retry_after_s = retry_after_s
         self.gone = gone
         self.unanswered = unanswered
+        self.host = host
 
     def __reduce__(self) -> tuple[object, ...]:
         return (self.__class__, (self.url, self.message), self.__dict__)

@@ -641,12 +641,24 @@ class Fetcher:
                 try:
                     async with deadline:
                         outcome = await self._exchange(url, target, sent, cache, page)
-                except TimeoutError:
-                    if not deadline.expired():
-                        raise  # an OS-level timeout; reported like other network errors
+                except TimeoutError as e:
+                    if not deadline.expired():  # an OS-level timeout
+                        raise FetchError(
+                            url, _describe(e), unanswered=True, host=target.host
+                        ) from e
                     raise FetchError(
-                        url, f"timed out after {opts.timeout:g} s", unanswered=True
+                        url,
+                        f"timed out after {opts.timeout:g} s",
+                        unanswered=True,
+                        host=target.host,
                     ) from None
+                except FetchError as e:  # this hop's answer (an HTTP status, a cap)
+                    e.host = e.host or target.host
+                    raise
+                except _NETWORK_ERRORS as e:
+                    raise FetchError(
+                        url, _describe(e), unanswered=_unanswered(e), host=target.host
+                    ) from e
                 finally:
                     spent += loop.time() - started
             if isinstance(outcome, _Final):

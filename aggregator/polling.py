@@ -613,10 +613,14 @@ class Poller:
                     return await fetcher.fetch_article(link)
                 except FetchError as e:
                     if e.unanswered or e.http_status in _BACK_OFF_STATUSES:
+                        # The host that failed, which after a redirect (a link through
+                        # a tracker) is not the link's: a redirector is not stalled for
+                        # one dead site behind it.
+                        failed = (e.host or host).lower()
                         what = "asked to be left alone" if not e.unanswered else "did not answer"
-                        why = f"not fetched: {host} {what} for another page ({e.message})"
+                        why = f"not fetched: {failed} {what} for another page ({e.message})"
                         self.app.stalled_hosts.setdefault(
-                            host, (time.monotonic() + STALLED_FOR, why)
+                            failed, (time.monotonic() + STALLED_FOR, why)
                         )
                     return Extracted(article=ExtractError(link, f"page fetch failed: {e.message}"))
 

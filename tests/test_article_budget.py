@@ -207,3 +207,23 @@ def test_poll_says_what_waits(tmp_path: Path, server: LocalServer) -> None:
     table = " ".join(run("b", "poll", "--all").stdout.split())
     assert "2 stories were stored without their article page" in table
     assert "run `aggregator extract`" in table
+
+
+def test_a_redirector_is_not_stalled_for_one_dead_site_behind_it(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    # Links through a tracker (the host alias "localhost") redirecting to a site
+    # (127.0.0.1): pages hanging there stall the site, not the tracker, whose other links
+    # are still fetched (a link is held back by its own host's stall only).
+    dead = _pages(server, "127.0.0.1", "dead", 2, hang=True)
+    good = _pages(server, "127.0.0.1", "good", 2, body=article_page().encode())
+    links = []
+    for i, target in enumerate(dead + good):
+        server.redirect(f"/r/{i}", target)
+        links.append(server.url(f"/r/{i}", host="localhost"))
+    url = _feed(server, links)
+    with make_app(_settings(tmp_path, timeout_s=1.0)) as app:
+        app.add_feed(url, discover=False)
+        (r,) = app.update_due(all_feeds=True)
+        assert (r.new, r.extracted) == (4, 2)
+        assert set(app.stalled_hosts) == {"127.0.0.1"}
