@@ -258,8 +258,10 @@ def parse_when(
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as e:
+        # The option named, as the errors above and parse_span's do: given --since and
+        # --until, the quoted value alone left the user to work out which one it was.
         raise ConfigError(
-            f"cannot read {value!r} as a time: use 7d, 24h, 30m, 2w or 2026-11-01"
+            f"{option}: cannot read {value!r} as a time: use 7d, 24h, 30m, 2w or 2026-11-01"
         ) from e
     try:
         return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape as esc
@@ -15,11 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..app import App, make_app
-from ..config import Settings
+from ..config import Settings, feed_key, load_feed_list
 from ..credentials import display_url
-from ..errors import AggregatorError, ConfigError
+from ..errors import AggregatorError, ConfigError, NotFoundError
 from ..textutil import html_to_text, one_line
-from ..types import Feed, Story, StoryQuery, UpdateResult
+from ..types import Feed, FeedSource, Story, StoryQuery, UpdateResult
 from .common import (
     COMPACT_BELOW,
     ExportFmt,
@@ -43,6 +44,7 @@ from .common import (
     feed_json,
     feeds_app,
     for_terminal,
+    largest_story_id,
     open_app,
     out,
     prepare_data_dir,
@@ -280,6 +282,8 @@ def show(
 ) -> None:
     """Show one story: metadata, topics with their source, text, and other sources."""
     with open_app() as a:
+        if not 0 < story_id <= largest_story_id(a.settings):
+            raise NotFoundError(f"no story {story_id}")
         s = a.story(story_id)
         others = a.also_covered(s)
         added, removed = a.story_labels(story_id)
@@ -303,7 +307,9 @@ def show(
     feed = for_terminal(s.feed_title or s.feed_url)
     out.print(f"[cyan]#{s.id}[/] · {esc(feed)} · {s.date:%Y-%m-%d %H:%M} UTC", highlight=False)
     if s.link:
-        out.print(for_terminal(s.link), highlight=False, markup=False)
+        # soft_wrap: the link is one line, however long; cut at the console's width (80
+        # in a pipe) it could be neither clicked nor copied whole
+        out.print(for_terminal(s.link), highlight=False, markup=False, soft_wrap=True)
     if s.author:
         out.print(f"by {for_terminal(s.author)}", highlight=False, markup=False)
     if s.categories:
@@ -322,12 +328,22 @@ def show(
     status = s.extraction_status + (f": {s.extraction_error}" if s.extraction_error else "")
     out.print(f"\n[dim]full text: {esc(for_terminal(status))}[/]")  # may quote a server
     if s.full_text:
-        out.print(for_terminal(one_line(s.full_text, 1200)), highlight=False, markup=False)
+        text = one_line(s.full_text)
+        shown = one_line(text, 1200)
+        out.print(for_terminal(shown), highlight=False, markup=False)
+        if shown != text:  # cut, with "…": say how much is left, and where it is
+            left = len(text) - len(shown) + 1
+            out.print(
+                f"[dim]({left:,} more characters: `aggregator show {s.id} --format json`"
+                " has them all)[/]",
+                highlight=False,
+            )
     if others:
         out.print("\nalso covered by:")
         for o in others:
-            line = f"  #{o.id} {o.feed_title or o.feed_url} {o.link or ''}"
-            out.print(for_terminal(line), highlight=False, markup=False)
+            # the indent outside for_terminal, which collapses whitespace (it was lost)
+            line = for_terminal(f"#{o.id} {o.feed_title or o.feed_url} {o.link or ''}")
+            out.print("  " + line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -336,7 +352,11 @@ def topics(
 ) -> None:
     """List the taxonomy's topics with how many stories carry each."""
     with open_app() as a:
-        infos = a.topics()
+        # The taxonomy's topics in its order: the store keeps the row of one taken out
+        # of it, which was listed here while `stories -t` called it unknown (see
+        # `aggregator topics`), and lists one added later last.
+        order = {t.name: i for i, t in enumerate(a.taxonomy.topics)}
+        infos = sorted((t for t in a.topics() if t.name in order), key=lambda t: order[t.name])
     rows = [{"topic": t.name, "stories": t.stories, "description": t.description} for t in infos]
     if fmt == Fmt.json:
         emit_json(rows)
@@ -344,7 +364,9 @@ def topics(
         emit_csv(rows, ["topic", "stories", "description"])
     else:
         t = Table(expand=False)
-        t.add_column("topic", style="green")
+        # no_wrap: a name is what `stories -t` takes, whole at any width (40 columns cut
+        # "Cybersecurity" to "Cybersecur…"); the description folds instead
+        t.add_column("topic", style="green", no_wrap=True)
         t.add_column("stories", justify="right")
         t.add_column("description", max_width=80, overflow="fold")
         for r in rows:
@@ -359,33 +381,62 @@ def topics(
 def feeds_list(
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
 ) -> None:
-    """Every feed with its status, last success, errors and next check."""
+    """Every feed with its id, status, last success, errors and next check."""
     with open_app() as a:
         if a.settings.feeds_path.exists():
             a.sync_feeds()
         feeds = a.feeds()
-    rows = [feed_json(f) for f in feeds]
+    rows = [_feed_row(f) for f in feeds]
     if fmt == Fmt.json:
         emit_json(rows)
         return
     if fmt == Fmt.csv:
-        emit_csv(rows, list(rows[0]) if rows else ["url"])
+        emit_csv((_csv_feed_row(r) for r in rows), list(rows[0]) if rows else ["url"])
         return
     out.print(feeds_table(feeds, datetime.now(UTC), width=out.width))
 
 
-_STATUS_STYLE = {"active": "green", "error": "yellow", "gone": "red", "disabled": "dim"}
+def _feed_row(f: Feed) -> dict[str, Any]:
+    """``feed_json`` and, after its fields (CSV columns keep their places), what the user
+    set or needs: the ``id`` that `feeds remove` and `feeds enable` take, the ``topics``
+    hint and the ``interval`` in minutes (null: adaptive), as feeds.yaml gives them."""
+    minutes = f.interval.total_seconds() / 60 if f.interval is not None else None
+    return {
+        **feed_json(f),
+        "id": f.id,
+        "topics": list(f.topics),
+        "interval": int(minutes) if minutes is not None and minutes.is_integer() else minutes,
+    }
+
+
+def _csv_feed_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for a spreadsheet: a feed's author chooses its title and a server its error
+    text, so a cell a spreadsheet would run as a formula gets a leading ' (as `stories
+    --format csv` does); topics joined by "; "."""
+    text = {k: csv_text(row[k]) for k in ("name", "title", "last_error")}
+    return {**row, **text, "topics": "; ".join(row["topics"])}
+
+
+_STATUS_STYLE = {
+    "active": "green",
+    "error": "yellow",
+    "gone": "red",
+    "disabled": "dim",
+    "off": "dim",
+}
 
 
 def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -> Table:
     """Feeds with status, stories, last success, errors, next check and last error. Under
     ``COMPACT_BELOW`` columns the last error goes under the feed's name, where it has
-    the feed column's width instead of the few columns left at the right edge."""
+    the feed column's width instead of the few columns left at the right edge, and the
+    id (what `feeds remove ID` takes) goes before the name instead of in a column."""
     compact = width is not None and width < COMPACT_BELOW
     t = Table(expand=False)
     if compact:
         t.add_column("feed / last error", min_width=20, ratio=1, overflow="fold")
     else:
+        t.add_column("id", justify="right", no_wrap=True)
         t.add_column("feed", max_width=22, overflow="ellipsis", no_wrap=True)
     t.add_column("status", no_wrap=True)
     t.add_column("stories", justify="right")

@@ -281,6 +281,9 @@ def _packed(entries: list[str], width: int) -> str:
 
 #: Below this many columns the stories table puts each story's topics under its title.
 COMPACT_BELOW = 100
+#: The least the story column keeps beside a feed column: a few words of a title, and
+#: a topic with its score ("Policy & Regulation 0.95") whole.
+STORY_MIN = 24
 
 
 def stories_table(
@@ -288,24 +291,32 @@ def stories_table(
 ) -> Table:
     """The stories as a table for people. Given the console ``width``: under
     ``COMPACT_BELOW`` columns, four columns (dates without the time, topics on the
-    lines under the title), so that titles keep ~40 columns of 80."""
+    lines under the title), so that titles keep ~40 columns of 80; where even that
+    leaves the story less than ``STORY_MIN`` (under ~63 columns), three, the feed on the
+    line under the title. Dates are UTC, as `show` and the JSON's are, and say so."""
     t = Table(title=title, show_lines=False, expand=False)
     t.add_column("id", justify="right", style="cyan", no_wrap=True)
-    t.add_column("date", no_wrap=True)
+    t.add_column("date (UTC)", no_wrap=True)
     if width is not None and width < COMPACT_BELOW:
-        t.add_column("feed", max_width=14, no_wrap=True, overflow="ellipsis")
-        t.add_column("story", overflow="fold")
         ids = max((len(str(s.id)) for s in stories), default=1)
-        room = max(width - ids - 10 - 14 - 13, 16)  # the other columns, borders, padding
+        room = width - ids - 10 - 14 - 13  # the other columns, borders, padding
+        # At 40 columns the id, date and feed columns left the story one column: each
+        # title ran down the screen a letter per line.
+        feed_column = room >= STORY_MIN
+        if feed_column:
+            t.add_column("feed", max_width=14, no_wrap=True, overflow="ellipsis")
+        else:
+            room = width - ids - 10 - 10
+        t.add_column("story", overflow="fold")
         for s in stories:
+            feed = for_terminal(s.feed_title or s.feed_url)
             cell = Text(for_terminal(s.title))  # data, never rich markup ("[Webinar] …")
-            cell.append("\n" + (_packed(_topic_entries(s, 4), room) or "—"), style="green")
-            t.add_row(
-                str(s.id),
-                s.date.strftime("%Y-%m-%d"),
-                Text(for_terminal(s.feed_title or s.feed_url)),
-                cell,
-            )
+            if not feed_column:
+                cell.append("\n" + feed, style="dim")
+            topics = _packed(_topic_entries(s, 4), max(room, 16)) or "—"
+            cell.append("\n" + topics, style="green")
+            beside = [Text(feed)] if feed_column else []
+            t.add_row(str(s.id), s.date.strftime("%Y-%m-%d"), *beside, cell)
         return t
     t.add_column("feed", max_width=18, no_wrap=True, overflow="ellipsis")
     # The title takes what the other columns leave: it is what people read.
@@ -322,6 +333,18 @@ def stories_table(
     return t
 
 
+#: The largest integer SQLite and PostgreSQL (bigint) take as a parameter.
+MAX_SQL_INTEGER = 2**63 - 1
+
+
+def largest_story_id(s: Settings) -> int:
+    """The largest id a story can have in the store ``s`` names: PostgreSQL's story.id
+    is an INTEGER (32 bits), SQLite's a 64-bit rowid. A number past it is no story,
+    and asking the database for it failed instead (an OverflowError traceback from
+    SQLite's driver, "integer out of range" and exit 1 from PostgreSQL's)."""
+    return 2**31 - 1 if (s.database_url or "").startswith("postgresql") else MAX_SQL_INTEGER
+
+
 def build_query(
     topic: list[str] | None,
     feed: str | None,
@@ -332,11 +355,23 @@ def build_query(
 ) -> StoryQuery:
     if limit < 0:
         raise ConfigError("--limit must be 0 (no limit) or more")
+    if limit > MAX_SQL_INTEGER:
+        # Past a 64-bit LIMIT: a traceback from SQLite's driver, "bigint out of range"
+        # (exit 1, as if the store had failed) from PostgreSQL's.
+        raise ConfigError(f"--limit {limit} is too large: 0 means no limit")
+    now = datetime.now(UTC)  # one "now" for both: --since 7d --until 7d is empty too
+    after = parse_when(since, now=now, option="--since")
+    before = parse_when(until, now=now, option="--until")
+    if after is not None and before is not None and after >= before:
+        # Newer than the one and older than the other: an empty range, which listed
+        # nothing and exited 0 as if there were no such stories (--since 1d --until 3d
+        # reads naturally as "from one to three days ago").
+        raise ConfigError(f"--since {since} is not before --until {until}: no story can match")
     return StoryQuery(
         topics=tuple(topic or ()),
         feed=feed,
-        since=parse_when(since, option="--since"),
-        until=parse_when(until, option="--until"),
+        since=after,
+        until=before,
         text=search,
         limit=None if limit == 0 else limit,
     )
@@ -351,7 +386,12 @@ FeedOpt = Annotated[
     typer.Option("--feed", "-f", help="Only stories of feeds whose URL, name or title matches."),
 ]
 SinceOpt = Annotated[
-    str | None, typer.Option("--since", "-s", help="Newer than: 7d, 24h, 30m, 2w or an ISO date.")
+    str | None,
+    typer.Option(
+        "--since",
+        "-s",
+        help="Newer than: 7d, 24h, 30m, 2w or an ISO date (UTC unless it gives a zone).",
+    ),
 ]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Older than: same forms as --since.")]
 SearchOpt = Annotated[
