@@ -446,21 +446,26 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
     if not compact:
         t.add_column("last error", max_width=60, overflow="fold")
     for f in feeds:
-        style = _STATUS_STYLE.get(f.status, "")
-        name = Text(f.title or f.name or display_url(f.url))  # data, never rich markup
+        # A feed feeds.yaml turns off (`enabled: false`) is never polled: it was listed
+        # as "active" and "due" (its status is the last poll's, kept for when it is on).
+        status = f.status if f.enabled else "off"
+        style = _STATUS_STYLE.get(status, "")
+        # data, never rich markup; a name from feeds.yaml may hold "\e[2J" too
+        name = Text(for_terminal(f.title or f.name or display_url(f.url)))
         cells = [
-            f"[{style}]{f.status}[/]",
+            f"[{style}]{status}[/]",
             str(f.stories),
             _ago(f.last_success, now),
             str(f.error_count),
-            _next_check(f.next_check, now) if f.status in ("active", "error") else "—",
+            _next_check(f.next_check, now) if status in ("active", "error") else "—",
         ]
         if compact:
+            name = Text(f"#{f.id} ", style="dim") + name
             if f.last_error:
                 name.append("\n" + for_terminal(f.last_error), style="yellow")
             t.add_row(name, *cells)
         else:
-            t.add_row(name, *cells, Text(for_terminal(f.last_error or "")))
+            t.add_row(str(f.id), name, *cells, Text(for_terminal(f.last_error or "")))
     return t
 
 
@@ -497,17 +502,31 @@ def feeds_add(
             what = "added" if added.created else "already present"
             found_on = added.discovered_from
             via = f" (found on {display_url(found_on)})" if found_on else ""
-            out.print(f"{what}: {display_url(added.feed.url)}{via}", highlight=False)
+            # not markup: `?tags[]=dns` is a URL, and `[/]` in one raised MarkupError
+            out.print(f"{what}: {display_url(added.feed.url)}{via}", markup=False, highlight=False)
+            if not added.created and _password(url) not in (None, _password(added.feed.url)):
+                # a new password is the same feed (config.feed_key), kept as it was
+                err.print(
+                    "note: it is there with another password, which is kept: write the new"
+                    " one in feeds.yaml (the next sync takes it)",
+                    markup=False,
+                    highlight=False,
+                )
     if failed == len(urls):
         raise typer.Exit(2)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url.strip()).password
+    except ValueError:  # not a URL: it has none
+        return None
 
 
 def _resolve_feed(a: App, ref: str) -> Feed | None:
     """The feed ``ref`` names: its id, its URL as stored or as `feeds list` shows it
     (the password as ``***``), or spelled another way (http/https, host case, a trailing
     slash). None leaves the store to look further (the URL it was subscribed under)."""
-    from ..config import feed_key
-
     feeds = a.feeds()
     if ref.isdigit():
         return next((f for f in feeds if f.id == int(ref)), None)
@@ -527,15 +546,23 @@ def feeds_remove(
     """Remove a feed and its stories."""
     with open_app() as a:
         feed = _resolve_feed(a, url)
-        kept = a.remove_feed(feed.url if feed is not None else url)
-    shown = display_url(feed.url if feed is not None else url)
+        removed = feed.url if feed is not None else url
+        kept = a.remove_feed(removed)
+        listed = _file_entries(a).get(feed_key(removed))
     note = (
         f" (the labels of {kept} {'story are' if kept == 1 else 'stories are'} kept for"
         " training, and return to their stories if you add the feed again)"
         if kept
         else ""
     )
-    out.print(f"removed: {shown}{note}", highlight=False)
+    out.print(f"removed: {display_url(removed)}{note}", markup=False, highlight=False)
+    if listed is not None:
+        err.print(
+            f"note: it is still listed in {a.settings.feeds_path}, so the next sync (poll,"
+            " daemon, feeds list) adds it back, without its stories: delete it there too",
+            markup=False,
+            highlight=False,
+        )
 
 
 @feeds_app.command("enable")
@@ -546,10 +573,32 @@ def feeds_enable(
     each is due at once, its error count cleared. (feeds.yaml's `enabled: false` wins
     again at the next sync: set it to true there instead.)"""
     with open_app() as a:
+        entries = _file_entries(a)
         for ref in refs:
             found = _resolve_feed(a, ref)
             feed = a.enable_feed(found.id if found is not None else ref)
-            out.print(f"enabled: {display_url(feed.url)}", highlight=False)
+            out.print(f"enabled: {display_url(feed.url)}", markup=False, highlight=False)
+            listed = entries.get(feed_key(feed.url))
+            if listed is not None and not listed.enabled:
+                err.print(
+                    f"note: {a.settings.feeds_path} gives it enabled: false, so the next"
+                    " sync (poll, daemon, feeds list) turns it off again: set it to true"
+                    " there",
+                    markup=False,
+                    highlight=False,
+                )
+
+
+def _file_entries(a: App) -> dict[str, FeedSource]:
+    """The feeds file's entries by ``feed_key``, which the next sync applies again:
+    `feeds remove` and `feeds enable` were undone by them without a word. Empty when
+    there is no file or it cannot be read (the next sync reports that)."""
+    path = a.settings.feeds_path
+    try:
+        sources = load_feed_list(path).sources if path.exists() else ()
+    except ConfigError:
+        return {}
+    return {feed_key(s.url): s for s in sources}
 
 
 @feeds_app.command("import")
@@ -563,8 +612,6 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yam
     trailing slash) is updated, not added twice. Prints what was added, updated, left
     unchanged and skipped, with each skipped entry and why.
     """
-    from ..config import load_feed_list
-
     listing = load_feed_list(path)
     with open_app() as a:
         added, changed = a.import_feeds(listing)
@@ -583,17 +630,27 @@ def feeds_export(
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
 ) -> None:
-    """Write every feed as OPML 2.0 (topics as folders, the site as htmlUrl); credentials
-    in a feed URL are kept, as this is your own subscription list."""
+    """Write every feed as OPML 2.0 (topics as folders, the site as htmlUrl, an interval
+    and enabled: false as aggregator: attributes); credentials in a feed URL are kept, as
+    this is your own subscription list."""
     from ..config import to_opml
-    from ..types import FeedSource
 
     with open_app() as a:
+        # synced first, as `feeds list` is: a feeds.yaml not yet polled exported nothing
+        if a.settings.feeds_path.exists():
+            a.sync_feeds()
         feeds = a.feeds()
-    text = to_opml(
-        [FeedSource(url=f.url, name=f.name or f.title, topics=f.topics) for f in feeds],
-        sites={f.url: f.site for f in feeds if f.site},
-    )
+    sources = [
+        FeedSource(
+            url=f.url,
+            name=f.name or f.title,
+            topics=f.topics,
+            interval=f.interval,
+            enabled=f.enabled,
+        )
+        for f in feeds
+    ]
+    text = to_opml(sources, sites={f.url: f.site for f in feeds if f.site})
     _write(text, output)
 
 
