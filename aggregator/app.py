@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import schedule
-from .config import FeedList, Settings, check_feed_url, feed_key, load_feeds
+from .config import FeedList, Settings, check_feed_url, describe_span, feed_key, load_feeds
+from .credentials import display_url
 from .errors import (
     AggregatorError,
     ConfigError,
@@ -326,9 +327,24 @@ class App:
     # --- feeds --------------------------------------------------------------------------
 
     def sync_feeds(self, path: Path | None = None) -> tuple[int, int]:
-        """Add or update the feeds of feeds.yaml / OPML in the store (never deletes)."""
+        """Add or update the feeds of feeds.yaml / OPML in the store (never deletes). An
+        ``interval`` outside the schedule's bounds is polled at the bound, with a warning
+        (it was clamped silently: ``interval: 1m`` meant every 5 minutes)."""
         path = path or self.settings.feeds_path
         sources = load_feeds(path)
+        low, high = self.policy.min_interval, self.policy.max_interval
+        for src in sources:
+            if src.interval is not None and not low <= src.interval <= high:
+                bound = low if src.interval < low else high
+                log.warning(
+                    "%s: feed %s: interval %s is %s the schedule's %s, so it is polled every %s",
+                    path,
+                    src.name or display_url(src.url),
+                    _span(src.interval),
+                    "below" if bound == low else "above",
+                    "floor" if bound == low else "ceiling",
+                    _span(bound),
+                )
         return self.store.upsert_feeds(sources, self.now())
 
     def import_feeds(self, listing: FeedList) -> tuple[int, int]:
@@ -668,6 +684,12 @@ class App:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
         topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
         return title or _export_title(replace(query, topics=topics))
+
+
+def _span(span: timedelta) -> str:
+    """A polling interval for messages: minutes under an hour, else hours or days."""
+    minutes = span.total_seconds() / 60
+    return f"{minutes:g} min" if minutes < 60 else describe_span(span)
 
 
 @dataclass(frozen=True, slots=True)
