@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from . import schedule
 from .config import FeedList, Settings, check_feed_url, describe_span, feed_key, load_feeds
@@ -357,7 +358,9 @@ class App:
         for src in listing.sources:
             known = existing.get(feed_key(src.url))
             if known is not None:
-                src = replace(src, url=known.url)
+                # The stored spelling, with the file's password: a new one is the same
+                # subscription (feed_key), and keeping the old made the import a no-op.
+                src = replace(src, url=_with_password_of(known.url, src.url))
                 if listing.kind == "opml":
                     src = replace(
                         src,
@@ -684,6 +687,18 @@ class App:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
         topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
         return title or _export_title(replace(query, topics=topics))
+
+
+def _with_password_of(url: str, other: str) -> str:
+    """``url`` with ``other``'s user info when ``other`` gives a password (the same
+    user, as ``feed_key`` requires); else ``url`` as it is."""
+    given = urlsplit(other)
+    if given.password is None:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = given.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 def _span(span: timedelta) -> str:
