@@ -948,7 +948,7 @@ class Poller:
         return UpdateResult(
             feed_id=feed.id,
             url=check.url or feed.url,
-            title=check.title or feed.title or feed.name,
+            title=feed.name or check.title or feed.title,  # the name you gave it first
             status=check.outcome,
             new=new,
             updated=updated,

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+from rich.cells import cell_len, set_cell_size
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
@@ -393,7 +394,16 @@ def feeds_list(
     if fmt == Fmt.csv:
         emit_csv((_csv_feed_row(r) for r in rows), list(rows[0]) if rows else ["url"])
         return
-    out.print(feeds_table(feeds, datetime.now(UTC), width=out.width))
+    now = datetime.now(UTC)
+    if len(feeds) > PLAIN_ABOVE:
+        out.print(feeds_lines(feeds, now, width=out.width), soft_wrap=True, end="")
+    else:
+        out.print(feeds_table(feeds, now, width=out.width))
+
+
+#: Above this many feeds, `feeds list` prints plain aligned columns instead of a rich
+#: table, which took ~1.3 ms a row to lay out (10,000 feeds: 19 s; plain: under 1 s).
+PLAIN_ABOVE = 500
 
 
 def _feed_row(f: Feed) -> dict[str, Any]:
@@ -450,8 +460,7 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
         # as "active" and "due" (its status is the last poll's, kept for when it is on).
         status = f.status if f.enabled else "off"
         style = _STATUS_STYLE.get(status, "")
-        # data, never rich markup; a name from feeds.yaml may hold "\e[2J" too
-        name = Text(for_terminal(f.title or f.name or display_url(f.url)))
+        name = Text(_feed_name(f))
         cells = [
             f"[{style}]{status}[/]",
             str(f.stories),
@@ -467,6 +476,48 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
         else:
             t.add_row(str(f.id), name, *cells, Text(for_terminal(f.last_error or "")))
     return t
+
+
+def _feed_name(f: Feed) -> str:
+    """How a feed is named in lists: the name you gave it (feeds.yaml, ``--name``), else
+    its own title, else its URL (credentials hidden). Data, never rich markup; a name
+    from feeds.yaml may hold "\\e[2J" too."""
+    return for_terminal(f.name or f.title or display_url(f.url))
+
+
+def feeds_lines(feeds: list[Feed], now: datetime, *, width: int | None = None) -> Text:
+    """What :func:`feeds_table` shows, as plain aligned columns in one Text, for long
+    lists (a rich table lays them out a row at a time). The name is cut to 30 columns;
+    the last error ends the line, or under ``COMPACT_BELOW`` columns goes on the next
+    one, and the terminal wraps it."""
+    compact = width is not None and width < COMPACT_BELOW
+    head = ("id", "feed", "status", "stories", "last ok", "errors", "next check")
+    rows: list[tuple[tuple[str, ...], str]] = []
+    for f in feeds:
+        status = f.status if f.enabled else "off"
+        name = _feed_name(f)
+        if cell_len(name) > 30:
+            name = set_cell_size(name, 29) + "…"
+        when = _next_check(f.next_check, now) if status in ("active", "error") else "—"
+        row = (str(f.id), name, status, str(f.stories), _ago(f.last_success, now))
+        rows.append(((*row, str(f.error_count), when), for_terminal(f.last_error or "")))
+    widths = [max(cell_len(r[i]) for r in [head, *(cols for cols, _ in rows)]) for i in range(7)]
+
+    def cell(i: int, value: str) -> str:
+        pad = " " * (widths[i] - cell_len(value))
+        return pad + value if i in (0, 3, 5) else value + pad  # numbers to the right
+
+    text = Text("  ".join(cell(i, v) for i, v in enumerate(head)), style="bold")
+    text.append("" if compact else "  last error")
+    for cols, error in rows:
+        text.append("\n" + "  ".join(cell(i, v) for i, v in enumerate(cols[:2])) + "  ")
+        text.append(cell(2, cols[2]), style=_STATUS_STYLE.get(cols[2], ""))
+        tail = "  " + "  ".join(cell(i, cols[i]) for i in range(3, 7))
+        text.append(tail if error and not compact else tail.rstrip())
+        if error:
+            text.append(("\n    " if compact else "  ") + error, style="yellow")
+    text.append("\n")
+    return text
 
 
 def _next_check(v: datetime | None, now: datetime) -> str:
