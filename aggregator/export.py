@@ -19,6 +19,7 @@ hold them, so the documents are made safe here whatever the stories contain.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,7 +73,18 @@ def _entry_id(s: Story, links: Counter[str | None]) -> str:
     link = _http(s.link)
     if link and s.canonical_url is not None and links[link] == 1:
         return link
-    return f"urn:aggregator:story:{s.id}:{s.key}"
+    return f"urn:aggregator:story:{s.id}:{_iri_safe(s.key)}"
+
+
+#: What an IRI may not hold (RFC 3987 §2.2: spaces, controls and ``<>"{}|\^` ``): a guid
+#: such as "Weekly update 12" made the Atom id, and the JSON Feed id, an invalid IRI that
+#: strict readers refused. Everything else (non-ASCII letters included) stays as it is,
+#: so an id that was valid keeps its spelling.
+_NOT_IN_IRI = re.compile(r'[\x00-\x20\x7f<>"{}|\\^`]')
+
+
+def _iri_safe(text: str) -> str:
+    return _NOT_IN_IRI.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
 
 
 def _summary_html(story: Story) -> str | None:
