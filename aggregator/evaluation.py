@@ -367,9 +367,15 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
     ``title``, one without ``"topics"`` at all (in gold data a missing field is a mistake,
     and scoring that story as off-topic would quietly count every topic the model gives it
     as wrong) and, given the ``taxonomy``, one naming a topic it does not have. Also for a
-    file without a single story, which would otherwise score zero everywhere."""
+    file without a single story, which would otherwise score zero everywhere, and for a
+    story (the same title, text and categories) given again with other topics: one of
+    the two answers is wrong. A story given again with the same topics (two gold files joined)
+    is counted once, with a warning: it weighed twice in every score."""
     path = Path(path)
     examples = []
+    # a story is its title, text and feed categories: all three decide what it is given
+    first: dict[tuple[object, ...], tuple[int, frozenset[str]]] = {}
+    repeated: list[int] = []
     for number, line in jsonl_lines(path):
         where = f"{path}:{number}"
         # every gold story is fully labelled, whatever "source" its line names
@@ -386,7 +392,34 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
                 f"{where}: unknown topic{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(repr(t) for t in unknown)} (see `aggregator topics`)"
             )
+        doc = example.doc
+        topics = frozenset(
+            taxonomy.canonical(t) if taxonomy is not None else t for t in example.topics
+        )
+        key = (doc.title, doc.summary, doc.text, doc.categories)
+        seen = first.setdefault(key, (number, topics))
+        if seen[0] != number:
+            if seen[1] != topics:
+                raise ConfigError(
+                    f"{where}: the story of line {seen[0]} again, with other topics "
+                    f"({', '.join(sorted(topics)) or 'none'} here, "
+                    f"{', '.join(sorted(seen[1])) or 'none'} there)"
+                )
+            repeated.append(number)
+            continue
         examples.append(example)
+    if repeated:
+        lines = ", ".join(map(str, repeated[:10]))
+        if len(repeated) > 10:
+            lines += f" and {len(repeated) - 10} more"
+        log.warning(
+            "%s: line%s %s repeat%s stories of earlier lines (same title and text, same "
+            "topics); each story is counted once",
+            path,
+            "s" if len(repeated) > 1 else "",
+            lines,
+            "" if len(repeated) > 1 else "s",
+        )
     if not examples:
         raise ConfigError(
             f'{path}: no labelled stories (expected one {{"title", "text", "topics"}} per line)'

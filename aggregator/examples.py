@@ -23,6 +23,7 @@ from aggregator.types import Document, Example, ExampleSource
 __all__ = [
     "example_from_line",
     "examples_from_feed_categories",
+    "json_error",
     "jsonl_lines",
     "load_seed_examples",
     "read_examples",
@@ -49,6 +50,11 @@ def jsonl_lines(path: Path) -> list[tuple[int, str]]:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # what PowerShell's `>` and Notepad's "Unicode" write
+        raise ConfigError(
+            f"{path}:1: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8"
+        )
     body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
     try:
         text = body.decode("utf-8")
@@ -58,6 +64,13 @@ def jsonl_lines(path: Path) -> list[tuple[int, str]]:
             f"{path}:{line}: not UTF-8 text (byte 0x{body[e.start]:02x} at offset {e.start})"
         ) from e
     return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
+def json_error(e: json.JSONDecodeError) -> str:
+    """What is wrong with a line that is not JSON, and where in it: the column alone
+    (the message's own "line 1 column 21 (char 20)" pointed at a line of the file that
+    was not meant, and "Unterminated string starting at" ends in its own "at")."""
+    return f"{e.msg.removesuffix(' at')} at column {e.colno}"
 
 
 def example_from_line(
@@ -70,7 +83,9 @@ def example_from_line(
     every topic the model gives it as wrong)."""
     try:
         row = json.loads(line)
-    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{where}: not JSON ({json_error(e)})") from e
+    except ValueError as e:  # an integer too long to convert
         raise ConfigError(f"{where}: not JSON: {e}") from e
     except RecursionError as e:
         raise ConfigError(f"{where}: not JSON: nested too deeply") from e
@@ -87,6 +102,14 @@ def example_from_line(
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{name}' must be a list of strings")
         fields[name] = value
+    denied = {t.strip().casefold() for t in fields["negative"]}
+    both = [t for t in fields["topics"] if t.strip().casefold() in denied]
+    if both:
+        # scored (and trained) as given, the denial quietly lost
+        raise ConfigError(
+            f"{where}: {', '.join(repr(t) for t in both)} "
+            f"{'is' if len(both) == 1 else 'are'} both in 'topics' and in 'negative'"
+        )
     row_source = row.get("source", source)
     if row_source not in ("seed", "user", "feed-category"):
         row_source = source

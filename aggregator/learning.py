@@ -85,19 +85,26 @@ class Learning:
         ``CATEGORY_STORIES`` stories), seed.
 
         A labelled story's feed categories still count for the topics its labels leave
-        open (a second, feed-category example of the same story). Labels of topics the
-        taxonomy no longer has are skipped with a warning, and kept."""
+        open (a second, feed-category example of the same story), and so do those of the
+        other copies of its cluster: a label speaks for the story, whichever feed's copy
+        it was given on. Labels of topics the taxonomy no longer has are skipped with a
+        warning, and kept."""
         from .examples import load_seed_examples
 
         taxonomy = self.app.taxonomy
         out: list[Example] = []
-        labels: dict[int, set[str]] = {}
+        labels: dict[int, set[str]] = {}  # by cluster (a story alone is its own)
         dropped: set[str] = set()
         for ls in self.app.labelled():
             dropped.update(t for t in (*ls.positive, *ls.negative) if taxonomy.get(t) is None)
             positive = tuple(t for t in ls.positive if taxonomy.get(t) is not None)
             negative = tuple(t for t in ls.negative if taxonomy.get(t) is not None)
-            labels[ls.story.id] = {taxonomy.canonical(t) for t in (*positive, *negative)}
+            # Keyed by cluster: a -DNS on the second feed's copy of a story went on
+            # teaching DNS through the first copy's feed category (the same text taught
+            # both ways), the copy the newest stories list for the whole cluster.
+            labels.setdefault(_cluster(ls.story), set()).update(
+                taxonomy.canonical(t) for t in (*positive, *negative)
+            )
             if positive or negative:
                 out.append(
                     Example(
@@ -108,14 +115,14 @@ class Learning:
                     )
                 )
             if ls.story.id < 0:  # archived with a removed feed: not among stored stories
-                out.extend(self._category_example(ls.story, labels[ls.story.id]))
+                out.extend(self._category_example(ls.story, labels[_cluster(ls.story)]))
         if dropped:
             log.warning(
                 "user labels of topics no longer in the taxonomy are skipped: %s",
                 ", ".join(sorted(dropped)),
             )
         for story in self.app.stories(StoryQuery(limit=CATEGORY_STORIES)):
-            out.extend(self._category_example(story, labels.get(story.id, set())))
+            out.extend(self._category_example(story, labels.get(_cluster(story), set())))
         out.extend(load_seed_examples(self.app.settings.models_dir))
         return out
 
@@ -202,7 +209,8 @@ class Learning:
             user = [e for e in everything if e.source == "user"]
             if len(user) < 5:
                 raise ConfigError(
-                    f"only {len(user)} labelled stories: give at least 5 labels "
+                    f"only {len(user)} labelled {'story' if len(user) == 1 else 'stories'}: "
+                    "give at least 5 labels "
                     "(`aggregator label ID +Topic`) or pass a labelled file"
                 )
             # the whole recipe: each fold also trains on the other sources, as `train` does,
@@ -286,8 +294,14 @@ class Learning:
         each with the topic whose score sits nearest its threshold."""
         if n < 1:
             raise ConfigError("--suggest takes a positive number")
-        labelled = {ls.story.id for ls in self.app.labelled()}
-        pool = [s for s in self.app.stories(StoryQuery(limit=SUGGEST_POOL)) if s.id not in labelled]
+        # by cluster: the newest stories list a cluster's first copy, which was suggested
+        # when the user had labelled another feed's copy of the same story
+        labelled = {_cluster(ls.story) for ls in self.app.labelled()}
+        pool = [
+            s
+            for s in self.app.stories(StoryQuery(limit=SUGGEST_POOL))
+            if _cluster(s) not in labelled
+        ]
         if not pool:
             return []
         # the numpy scorer when the artifact has one: the same scores, ~2x the speed
@@ -299,3 +313,9 @@ class Learning:
             )
             for story, (u, about, t) in ranked[:n]
         ]
+
+
+def _cluster(story: Story) -> int:
+    """The id of the cluster the story is in: the same story in other feeds (one canonical
+    URL, or near-identical text) shares it; a story alone, or archived, is its own."""
+    return story.cluster_id if story.cluster_id is not None and story.id > 0 else story.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import math
 import os
 import select
 import signal
@@ -22,7 +23,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..app import load_predictor
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFoundError
+from ..examples import json_error
 from ..taxonomy import Taxonomy
 from ..types import Document
 from .common import (
@@ -30,6 +32,8 @@ from .common import (
     app,
     emit_json,
     err,
+    for_terminal,
+    largest_story_id,
     open_app,
     out,
     settings,
@@ -57,6 +61,12 @@ def _read_jsonl_docs(
         n += 1
         if n == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
+        elif n == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # what PowerShell's `>` writes: every line would be one error, none classified
+            raise ConfigError(
+                f"{name} line 1: UTF-16 text (it starts with a UTF-16 byte-order mark); "
+                "classify reads UTF-8"
+            )
         if not raw.strip():
             continue
         try:
@@ -66,9 +76,9 @@ def _read_jsonl_docs(
             yield n, f"{name} line {n}: not valid UTF-8 (byte 0x{bad:02x} at offset {e.start})"
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_float=_Fraction)
         except json.JSONDecodeError as e:
-            yield n, f"{name} line {n}: not valid JSON ({e.msg} at column {e.colno})"
+            yield n, f"{name} line {n}: not valid JSON ({json_error(e)})"
             continue
         except ValueError:  # an integer past Python's 4300-digit conversion limit
             yield n, f"{name} line {n}: not valid JSON (a number is too long)"
@@ -100,6 +110,30 @@ def _read_jsonl_docs(
             categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
         )
         yield n, (doc_id, doc)
+
+
+class _Fraction(float):
+    """A JSON number with a fraction or an exponent, and its text as written: the id is
+    echoed exactly as given ("1e5" came back as 100000.0, "1.10" as 1.1, and digits past
+    a double's 17 were lost)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _Fraction:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _as_written(value: Any) -> str:
+    """``value`` as JSON (ASCII), its fractional numbers as they were written."""
+    if isinstance(value, _Fraction) and math.isfinite(value):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_as_written(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_as_written(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def _finite(value: Any) -> bool:
@@ -230,7 +264,7 @@ def _emit_prediction(doc_id: Any, pred: Any) -> None:
     ]
     # ASCII with \u escapes: valid UTF-8 whatever the ids hold (a lone surrogate such as
     # "\ud800" is legal JSON but cannot be encoded) and whatever stdout's encoding is.
-    sys.stdout.write(json.dumps({"id": doc_id, "topics": topics}) + "\n")
+    sys.stdout.write(f'{{"id": {_as_written(doc_id)}, "topics": {json.dumps(topics)}}}\n')
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
@@ -297,7 +331,7 @@ def label(
             for g in ranked:
                 t.add_row(
                     str(g.story.id),
-                    Text(g.story.title),
+                    Text(for_terminal(g.story.title)),  # a feed's words, not our escapes
                     g.topic,
                     f"{g.score:.2f} / {g.threshold:.2f}",
                 )
@@ -308,21 +342,50 @@ def label(
             raise ConfigError(
                 "usage: aggregator label ID +Topic -Topic [--forget Topic] …  (or --suggest N)"
             )
+        if not 0 < story_id <= largest_story_id(a.settings):
+            # past the id column: the database was asked anyway (an OverflowError
+            # traceback from SQLite's driver, "integer out of range" and exit 1 from
+            # PostgreSQL's, as if the store had failed)
+            raise NotFoundError(f"no story {story_id}")
         pos: list[str] = []
         neg: list[str] = []
-        for c in changes or ():
+        for i, c in enumerate(changes or ()):
             if len(c) < 2 or c[0] not in "+-":
-                raise ConfigError(f"{c!r}: write +Topic to add a topic or -Topic to remove it")
+                raise ConfigError(
+                    f"{c!r}: write +Topic to add a topic or -Topic to remove it"
+                    + _unquoted_hint(changes or [], i)
+                )
             (pos if c[0] == "+" else neg).append(c[1:].strip())
+        added, removed = a.story_labels(story_id)
         story = a.label(story_id, pos, neg, forget or ())
+        for name in dict.fromkeys(a.taxonomy.canonical(t) for t in forget or ()):
+            if name not in (*added, *removed):
+                # nothing to withdraw (a mistyped id, say) did nothing and said nothing
+                err.print(
+                    f"note: story {story_id} had no label on {name} to withdraw",
+                    highlight=False,
+                    markup=False,
+                )
     if fmt == PollFmt.json:
         emit_json(story_json(story))
     else:
-        out.print(f"#{story.id} {story.title}", highlight=False, markup=False)
+        out.print(f"#{story.id} {for_terminal(story.title)}", highlight=False, markup=False)
         out.print(
             "topics: "
             + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in story.topics) or "none")
         )
+
+
+def _unquoted_hint(changes: list[str], bad: int) -> str:
+    """For ``changes[bad]``, neither +Topic nor -Topic: after a +Topic or -Topic it is
+    most likely part of a topic name with spaces that the shell split, so the hint shows
+    that name quoted, up to the next +Topic or -Topic."""
+    signed = [i for i, c in enumerate(changes) if c[:1] in "+-" and len(c) > 1]
+    start = max((i for i in signed if i < bad), default=None)
+    if start is None:
+        return ""
+    end = min((i for i in signed if i > bad), default=len(changes))
+    return f'; quote a name with spaces: "{" ".join(changes[start:end])}"'
 
 
 class _Stopped(Exception):
@@ -532,6 +595,8 @@ def explain(
     of it), with the model's own score, threshold and the terms that pushed it up or
     down."""
     with open_app() as a:
+        if not 0 < story_id <= largest_story_id(a.settings):
+            raise NotFoundError(f"no story {story_id}")  # as `label` (and `show`) say it
         story, exps = a.learning.explain(story_id)
     if fmt == PollFmt.json:
         emit_json(
@@ -556,7 +621,7 @@ def explain(
             }
         )
         return
-    out.print(f"[bold]#{story.id} {esc(story.title)}[/]", highlight=False)
+    out.print(f"[bold]#{story.id} {esc(for_terminal(story.title))}[/]", highlight=False)
     if not exps:
         out.print("No topic was given or came close.")
     for e in exps:
@@ -573,15 +638,23 @@ def explain(
         if e.removed_by_label or e.source in ("user", "feed-category") or e.model_given != e.given:
             line += f"; the model alone would {'give' if e.model_given else 'not give'} it"
         out.print(line)
-        if e.terms_up:
-            out.print(
-                "  up:   " + ", ".join(f"{w} (+{v:.2f})" for w, v in e.terms_up),
-                highlight=False,
-                markup=False,
-            )
-        if e.terms_down:
-            out.print(
-                "  down: " + ", ".join(f"{w} ({v:.2f})" for w, v in e.terms_down),
-                highlight=False,
-                markup=False,
-            )
+        for head, terms in (("  up:   ", e.terms_up), ("  down: ", e.terms_down)):
+            for row in _term_lines(head, terms, out.width):
+                out.print(row, highlight=False, markup=False)
+
+
+def _term_lines(head: str, terms: Iterable[tuple[str, float]], width: int) -> list[str]:
+    """``head`` and the terms ("dnssec (+1.32)"), as many to a line as fit in ``width``,
+    the next lines indented under the first term. The console wrapped them wherever the
+    edge fell, so "seed phrases [Domain Names]:" ended one line and its "cctld (+1.44)"
+    began the next, reading as a term of its own. Terms that move the score by less than
+    the 0.01 shown are left out: "very.long.example.com (+0.00)" explained nothing."""
+    shown = [f"{for_terminal(w)} ({v:+.2f})" for w, v in terms if round(v, 2) != 0]
+    rows: list[str] = []
+    for i, term in enumerate(shown):
+        term += "," if i < len(shown) - 1 else ""
+        if rows and len(rows[-1]) + 1 + len(term) <= width:
+            rows[-1] += " " + term
+        else:
+            rows.append((head if not rows else " " * len(head)) + term)
+    return rows
