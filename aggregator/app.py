@@ -505,9 +505,18 @@ class App:
         return self.store.iter_stories(self._named(query), chunk=chunk)
 
     def _named(self, query: StoryQuery) -> StoryQuery:
-        if query.topics:
-            query = replace(query, topics=tuple(self._topic_name(t) for t in query.topics))
-        return query
+        """``query`` with its topics as the taxonomy names them; every unknown one named
+        in one ConfigError (naming the first alone cost a run per typo)."""
+        if not query.topics:
+            return query
+        found = {t: self.taxonomy.get(t) for t in query.topics}
+        unknown = [t for t, topic in found.items() if topic is None]
+        if unknown:
+            names = ", ".join(repr(t) for t in unknown)
+            raise ConfigError(
+                f"unknown topic{'s' if len(unknown) > 1 else ''} {names} (see `aggregator topics`)"
+            )
+        return replace(query, topics=tuple(t.name for t in found.values() if t is not None))
 
     def story(self, story_id: int) -> Story:
         return self.store.get_story(story_id)
@@ -516,7 +525,12 @@ class App:
         return self.store.cluster_members(story)
 
     def topics(self) -> list[TopicInfo]:
-        return self.store.topics()
+        """The taxonomy's topics in its order, with their stories counted as the topic's
+        listing shows them. The store keeps the row of a topic taken out of the taxonomy:
+        `topics` and serve's index listed it, while `-t` and its links answered
+        "unknown topic"."""
+        stored = {t.name: t for t in self.store.topics()}
+        return [stored[t.name] for t in self.taxonomy.topics if t.name in stored]
 
     def _topic_name(self, name: str) -> str:
         topic = self.taxonomy.get(name)

@@ -359,6 +359,7 @@ def test_one_story_reads_the_same_in_each_format(
         "published",
         "first_seen",
         "topics",
+        "feed_id",
     ]
     assert listed["published"] == "2026-11-01T09:05:07Z"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed["first_seen"])

@@ -98,8 +98,9 @@ def test_a_database_that_cannot_answer_gets_503_and_the_server_keeps_serving(
                     _pg_connections(db_url, allow=True)
             code, _, body = _get(srv.url + "/feed.atom")
             assert code == 200 and b"KSK" in body
-            # bad input is still the request's fault (PostgreSQL refuses a NUL)
-            assert _get(srv.url + "/feed.atom?feed=%00")[0] == (200 if sqlite else 400)
+            # bad input is still the request's fault; a NUL in ?feed= never reaches the
+            # database (feeds are matched in Python): no feed has it, an empty feed
+            assert _get(srv.url + "/feed.atom?feed=%00")[0] == 200
             assert _get(srv.url + "/feed.atom?topic=Gardening")[0] == 400
 
 

@@ -237,10 +237,15 @@ def stories(
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="At most N stories; 0 means no limit.")
     ] = 50,
+    offset: Annotated[
+        int,
+        typer.Option("--offset", help="Skip the first N stories (--limit 50 --offset 50: page 2)."),
+    ] = 0,
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
 ) -> None:
-    """Query stored stories, newest first, one per cluster of duplicates."""
-    q = build_query(topic, feed, since, until, search, limit)
+    """Query stored stories, newest first (ties by id, so pages neither overlap nor skip),
+    one per cluster of duplicates."""
+    q = build_query(topic, feed, since, until, search, limit, offset)
     if fmt != Fmt.table and q.limit is None:
         # Every match: streamed, a few hundred stories in memory at a time (a list of
         # them all, texts and all, took 600 MB for 42,000 stories).
@@ -271,9 +276,8 @@ def _emit_stories(found: Iterable[Story], fmt: Fmt) -> None:
         }
         for s in found
     )
-    emit_csv(
-        rows, ["id", "published", "first_seen", "feed", "feed_title", "title", "link", "topics"]
-    )
+    fields = ["id", "published", "first_seen", "feed", "feed_title", "title", "link", "topics"]
+    emit_csv(rows, [*fields, "feed_id"])  # a new column goes last: the others keep their places
 
 
 @app.command()
@@ -351,13 +355,10 @@ def show(
 def topics(
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
 ) -> None:
-    """List the taxonomy's topics with how many stories carry each."""
+    """List the taxonomy's topics with how many stories `stories -t TOPIC` lists for each
+    (one per cluster of duplicates)."""
     with open_app() as a:
-        # The taxonomy's topics in its order: the store keeps the row of one taken out
-        # of it, which was listed here while `stories -t` called it unknown (see
-        # `aggregator topics`), and lists one added later last.
-        order = {t.name: i for i, t in enumerate(a.taxonomy.topics)}
-        infos = sorted((t for t in a.topics() if t.name in order), key=lambda t: order[t.name])
+        infos = a.topics()  # the taxonomy's, in its order (App.topics)
     rows = [{"topic": t.name, "stories": t.stories, "description": t.description} for t in infos]
     if fmt == Fmt.json:
         emit_json(rows)

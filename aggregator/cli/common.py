@@ -165,6 +165,9 @@ def _ago(v: datetime | None, now: datetime | None = None) -> str:
 
 
 def story_json(s: Story) -> dict[str, Any]:
+    """A story's stable fields (README, "Scripting contract"): new ones only ever go at
+    the end. ``feed_id`` is `feeds list`'s ``id``: ``feed`` has no credentials while
+    `feeds list` shows ``user:***``, so only the id joins the two for a private feed."""
     return {
         "id": s.id,
         "title": s.title,
@@ -176,6 +179,7 @@ def story_json(s: Story) -> dict[str, Any]:
         "topics": [
             {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
         ],
+        "feed_id": s.feed_id,
     }
 
 
@@ -352,6 +356,7 @@ def build_query(
     until: str | None,
     search: str | None,
     limit: int,
+    offset: int = 0,
 ) -> StoryQuery:
     if limit < 0:
         raise ConfigError("--limit must be 0 (no limit) or more")
@@ -359,6 +364,10 @@ def build_query(
         # Past a 64-bit LIMIT: a traceback from SQLite's driver, "bigint out of range"
         # (exit 1, as if the store had failed) from PostgreSQL's.
         raise ConfigError(f"--limit {limit} is too large: 0 means no limit")
+    if offset < 0:
+        raise ConfigError("--offset must be 0 or more")
+    if offset > MAX_SQL_INTEGER:  # as for --limit: a 64-bit OFFSET at most
+        raise ConfigError(f"--offset {offset} is too large")
     now = datetime.now(UTC)  # one "now" for both: --since 7d --until 7d is empty too
     after = parse_when(since, now=now, option="--since")
     before = parse_when(until, now=now, option="--until")
@@ -374,6 +383,7 @@ def build_query(
         until=before,
         text=search,
         limit=None if limit == 0 else limit,
+        offset=offset,
     )
 
 
@@ -383,7 +393,13 @@ TopicOpt = Annotated[
 ]
 FeedOpt = Annotated[
     str | None,
-    typer.Option("--feed", "-f", help="Only stories of feeds whose URL, name or title matches."),
+    typer.Option(
+        "--feed",
+        "-f",
+        help="Only stories of this feed: its id (see `feeds list`), its URL (http or https,"
+        " any host case, credentials or none), or a part of its name, title or URL"
+        " (case-insensitive).",
+    ),
 ]
 SinceOpt = Annotated[
     str | None,

@@ -1,0 +1,456 @@
+"""The query filters a demanding user leans on, through the real store (SQLite and
+PostgreSQL), the real CLI in-process and a real ``serve``: ``--feed`` by id, by the URL
+spelled another way, by a part of the URL, with ``%`` and ``_`` taken literally; paging
+with ``--offset`` over stories that share a date; ``feed_id`` in story JSON and CSV to
+join ``feeds list``; ``topics`` counting what ``stories -t`` lists; every unknown topic
+named at once; and ``serve``'s index listing only the taxonomy's topics."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_cli_read_audit import story
+from test_learning_cli import run
+from test_store import check
+
+from aggregator.app import App, make_app
+from aggregator.config import REPO_MODELS_DIR, Settings
+from aggregator.serve import FeedServer
+from aggregator.store import SqlStore, open_store
+from aggregator.taxonomy import Taxonomy
+from aggregator.types import FeedSource, StoryQuery, StoryRecord
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+#: One date shared by many stories: a page boundary falls between equals.
+SAME = NOW - timedelta(hours=2)
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's environment on ``db_url``: the data directory in tmp_path, an empty
+    feeds file; the data directory is returned (SQLite keeps its file there)."""
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_MODELS_DIR", raising=False)
+    if db_url.startswith("sqlite"):
+        monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("AGGREGATOR_DATABASE_URL", db_url)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    (tmp_path / "data").mkdir()
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def app(cli: Path) -> Iterator[App]:
+    """An App on the CLI's store, to seed it through the real write path."""
+    with make_app(Settings.from_env()) as a:
+        yield a
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlStore]:
+    s = open_store(db_url)
+    s.sync_topics([("DNS", None), ("Cybersecurity", None)])
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def add(st: SqlStore, url: str, name: str | None, records: Sequence[StoryRecord]) -> list[int]:
+    """A feed subscribed with its stories, as a first poll stores them; their ids."""
+    feed, _ = st.add_feed(FeedSource(url=url, name=name), NOW)
+    return [int(i) for i in st.save_update(check(feed.id, at=NOW), list(records)).new]
+
+
+def ids(st: SqlStore, **query: object) -> list[int]:
+    return [s.id for s in st.stories(StoryQuery(**query))]  # type: ignore[arg-type]
+
+
+# --- --feed --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def feeds(store: SqlStore) -> dict[str, list[int]]:
+    """Feeds whose names, titles and URLs overlap in the ways that went wrong: a name with
+    a digit in it, a path under another feed's, a password, ``%`` and ``_``, a name in
+    letters beyond ASCII."""
+    return {
+        "alpha": add(store, "https://Alpha.example/feed/", "Alpha News", [story("a1", "KSK")]),
+        "comments": add(
+            store, "https://alpha.example/feed/comments", "Alpha talk", [story("c1", "Re: KSK")]
+        ),
+        "private": add(
+            store, "https://ann:hunter2@members.example/feed", "Club", [story("p1", "Members")]
+        ),
+        "digits": add(store, "https://digits.example/rss", "Top 1 of 2", [story("d1", "Ten")]),
+        "percent": add(store, "https://deals.example/feed", "100% Deals", [story("s1", "Sale")]),
+        "umlaut": add(store, "https://netz.example/feed", "ÜBERSICHT Netz", [story("u1", "Netz")]),
+    }
+
+
+def test_a_feed_id_matches_that_feed_and_nothing_else(
+    store: SqlStore, feeds: dict[str, list[int]]
+) -> None:
+    """`feeds list` shows ids and `feeds remove 3` takes one, but `--feed 3` was a
+    substring of names and titles: the feed with id 1 was never found by it, "Top 1 of
+    2" was found by `--feed 1` and `--feed 2`."""
+    feed_of = {s.id: s.feed_id for s in store.stories(StoryQuery(limit=None))}
+    for name, stories in feeds.items():
+        assert ids(store, feed=str(feed_of[stories[0]])) == stories, name
+    assert ids(store, feed="999") == []  # no such feed: no stories, not a name match
+    assert ids(store, feed="9" * 5000) == []  # past any id (and int()'s digit limit)
+
+
+@pytest.mark.parametrize(
+    ("ref", "feed"),
+    [
+        ("https://alpha.example/feed/", "alpha"),
+        ("http://alpha.example/feed/", "alpha"),
+        ("https://ALPHA.EXAMPLE/feed", "alpha"),
+        ("https://alpha.example:443/feed", "alpha"),
+        ("https://someone:x@alpha.example/feed/", "alpha"),
+        ("https://members.example/feed", "private"),
+        ("http://members.example/feed/", "private"),
+        ("https://ann:***@members.example/feed", "private"),
+        ("https://ann@Members.Example/feed", "private"),
+    ],
+    ids=[
+        "host-lowercase",
+        "http",
+        "host-case-no-slash",
+        "default-port",
+        "with-credentials",
+        "private-without",
+        "private-http-slash",
+        "private-as-listed",
+        "private-user-only",
+    ],
+)
+def test_a_feed_url_spelled_another_way_matches_that_feed(
+    store: SqlStore, feeds: dict[str, list[int]], ref: str, feed: str
+) -> None:
+    """What `config.feed_key` treats as one subscription is one `--feed`: http for
+    https, the host's case, a trailing slash, credentials or none. Only the host's case
+    of the stored URL was forgiven by nothing; and a URL naming one feed is that feed,
+    not every feed whose URL starts with it (the comments feed under it)."""
+    assert ids(store, feed=ref) == feeds[feed]
+
+
+def test_a_feed_moved_by_a_redirect_matches_by_the_url_subscribed(store: SqlStore) -> None:
+    """feeds.yaml keeps the URL subscribed after a permanent redirect is adopted; `feeds
+    remove` takes it, and so does `--feed`."""
+    (sid,) = add(store, "https://old.example/feed", None, [story("m1", "Moved")])
+    feed = store.get_feed("https://old.example/feed")
+    store.save_update(check(feed.id, url="https://new.example/feed"), [])
+    assert store.get_feed(feed.id).url == "https://new.example/feed"
+    assert ids(store, feed="http://old.example/feed/") == [sid]
+    assert ids(store, feed="https://new.example/feed") == [sid]
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("alpha.example", ["alpha", "comments"]),
+        ("ALPHA.example/feed/COMM", ["comments"]),
+        ("members.example", ["private"]),
+        ("alpha news", ["alpha"]),
+        ("übersicht", ["umlaut"]),
+        ("%", ["percent"]),
+        ("100%", ["percent"]),
+        ("_", []),
+        ("a_pha", []),
+        ("100\\%", []),
+        ("\\", []),
+        ("hunter2", []),
+        ("ann", []),
+        ("club", ["private"]),
+    ],
+    ids=[
+        "host",
+        "path-part-any-case",
+        "host-of-private",
+        "name",
+        "name-beyond-ascii",
+        "percent-alone",
+        "percent-in-name",
+        "underscore-alone",
+        "underscore-inside",
+        "escaped-percent",
+        "backslash",
+        "password",
+        "user-name",
+        "private-by-name",
+    ],
+)
+def test_a_feed_by_part_of_its_name_title_or_url(
+    store: SqlStore, feeds: dict[str, list[int]], ref: str, expected: list[str]
+) -> None:
+    """The help says URL, name or title; a part of the URL matched nothing. `%` matched
+    every named feed and `_` any character (the database's LIKE wildcards), a backslash
+    escaped on PostgreSQL only; SQLite's lower() folded no letter beyond ASCII. The URL
+    is matched without its credentials: `serve`'s `?feed=` must not tell a password."""
+    want = sorted(i for name in expected for i in feeds[name])
+    assert sorted(ids(store, feed=ref, limit=None)) == want
+
+
+def test_serve_feed_parameter_takes_an_id_and_a_literal_percent(app: App) -> None:
+    """`serve` resolves `?feed=` as the CLI does (one store method for both)."""
+    add(app.store, "https://alpha.example/feed", "Alpha", [story("a", "Alpha story")])
+    add(app.store, "https://deals.example/feed", "100% Deals", [story("d", "Deals story")])
+    (deals,) = [f for f in app.feeds() if f.name == "100% Deals"]
+    with FeedServer(app) as srv:
+        for param, expected in [(str(deals.id), ["Deals story"]), ("%25", ["Deals story"])]:
+            code, body = _get(f"{srv.url}/feed.json?feed={param}")
+            assert code == 200, body
+            assert [i["title"] for i in json.loads(body)["items"]] == expected, param
+
+
+# --- --offset ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def many(store: SqlStore) -> list[int]:
+    """2,100 stories in two feeds, 300 to a date (so pages end between equals), the
+    newest half of them tagged DNS; every 6th of feed A's has a copy in feed B. Enough
+    that SQLite looks for a filtered page among the newest stories (``_recent_page``)."""
+    a: list[StoryRecord] = []
+    b: list[StoryRecord] = []
+    for i in range(1800):
+        link = f"https://a.example/{i}"
+        when = SAME - timedelta(days=6 - i // 300)
+        topics = [("DNS", 0.9)] if i >= 900 else [("Cybersecurity", 0.8)]
+        a.append(
+            story(
+                f"a{i}", f"Root zone {i}", published=when, link=link, canonical=link, topics=topics
+            )
+        )
+        if i % 6 == 0:
+            b.append(story(f"b{i}", f"Root zone {i}", published=when, canonical=link))
+    out: list[int] = []
+    for url, name, records in [
+        ("https://a.example/feed", "Alpha", a),
+        ("https://b.example/feed", "Bravo", b),
+    ]:
+        feed, _ = store.add_feed(FeedSource(url=url, name=name), NOW)
+        for start in range(0, len(records), 500):
+            out += store.save_update(check(feed.id, at=NOW), records[start : start + 500]).new
+    return out
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"topics": ("DNS",)},
+        {"feed": "bravo"},
+        {"text": "root"},
+        {"since": SAME - timedelta(days=3)},
+    ],
+    ids=["all", "topic", "feed", "search", "since"],
+)
+def test_pages_neither_overlap_nor_skip_over_equal_dates(
+    store: SqlStore, many: list[int], query: dict[str, object]
+) -> None:
+    """Page after page (`--limit 70 --offset 70k`) is the whole list, in order: ties on
+    the date are broken by id, in every way the store finds a page."""
+    whole = ids(store, **query, limit=None)
+    assert len(whole) > 140
+    paged: list[int] = []
+    for offset in range(0, len(whole) + 70, 70):
+        paged += ids(store, **query, limit=70, offset=offset)
+    assert paged == whole
+    assert ids(store, **query, limit=None, offset=70) == whole[70:]
+    assert store.matching_ids(StoryQuery(**query, limit=None, offset=70)) == whole[70:]  # type: ignore[arg-type]
+
+
+def test_stories_offset_pages_through_the_cli(app: App, capsys: pytest.CaptureFixture[str]) -> None:
+    """`stories` had no --offset (StoryQuery had one): a script could read only the
+    first page. Pages of 2 of five stories of one date, in JSON and CSV, and streamed
+    (`--limit 0`)."""
+    add(
+        app.store,
+        "https://a.example/feed",
+        "Alpha",
+        [story(str(i), f"Story {i}", published=SAME) for i in range(5)],
+    )
+    code, out, _ = run(capsys, "stories", "--format", "json", "--limit", "0")
+    whole = [s["id"] for s in json.loads(out)]
+    assert len(whole) == 5 and whole == sorted(whole, reverse=True)
+    pages = []
+    for offset in (0, 2, 4, 6):
+        code, out, err = run(
+            capsys, "stories", "--format", "json", "--limit", "2", "--offset", str(offset)
+        )
+        assert (code, err) == (0, "")
+        pages.append([s["id"] for s in json.loads(out)])
+    assert pages == [whole[0:2], whole[2:4], whole[4:], []]
+    code, out, _ = run(capsys, "stories", "--format", "json", "--limit", "0", "--offset", "3")
+    assert [s["id"] for s in json.loads(out)] == whole[3:]
+    code, out, _ = run(capsys, "stories", "--format", "csv", "-n", "1", "--offset", "1")
+    assert [int(line.split(",")[0]) for line in out.splitlines()[1:]] == whole[1:2]
+    code, out, _ = run(capsys, "stories", "--limit", "1", "--offset", "4")
+    assert "Story 0" in out and "Story 1" not in out  # the oldest id of the five
+
+
+@pytest.mark.parametrize(
+    ("offset", "message"),
+    [
+        ("-1", "--offset must be 0 or more"),
+        (str(2**63), f"--offset {2**63} is too large"),
+    ],
+    ids=["negative", "beyond-any-store"],
+)
+def test_a_bad_offset_is_bad_input(
+    cli: Path, capsys: pytest.CaptureFixture[str], offset: str, message: str
+) -> None:
+    code, out, err = run(capsys, "stories", "--offset", offset)
+    assert (code, out, err) == (2, "", f"error: {message}\n")
+
+
+# --- feed_id -------------------------------------------------------------------------------
+
+
+def test_story_output_joins_feeds_list_by_feed_id(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A private feed's stories carry its URL without credentials, `feeds list` shows it
+    with `ann:***`: neither string is the other, so nothing joined them. `feed_id`, the
+    last field of each story (JSON and CSV), is `feeds list`'s `id`."""
+    (sid,) = add(app.store, "https://ann:hunter2@members.example/feed", "Club", [story("p", "M")])
+    add(app.store, "https://members.example/feed", "Public", [story("q", "Public")])
+    _, out, _ = run(capsys, "feeds", "list", "--format", "json")
+    by_id = {f["id"]: f for f in json.loads(out)}
+    _, out, _ = run(capsys, "stories", "--format", "json")
+    listed = json.loads(out)
+    assert all(list(s)[-1] == "feed_id" for s in listed)
+    (mine,) = [s for s in listed if s["id"] == sid]
+    assert by_id[mine["feed_id"]]["url"] == "https://ann:***@members.example/feed"
+    assert mine["feed"] == "https://members.example/feed"
+    _, out, _ = run(capsys, "stories", "--format", "csv")
+    header, *rows = out.splitlines()
+    assert header.split(",")[-1] == "feed_id"
+    assert {int(r.split(",")[0]): int(r.split(",")[-1]) for r in rows}[sid] == mine["feed_id"]
+
+
+# --- topics counts -------------------------------------------------------------------------
+
+
+def test_topics_counts_what_the_topic_listing_shows(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A story three feeds carried is one line of `stories -t DNS` and was three in
+    `topics` (DNS 11, the listing 10). A cluster counts once however many copies have
+    the topic, and when only a later copy has it."""
+    root = "https://a.example/root-zone"
+    late = "https://a.example/late"
+    add(
+        app.store,
+        "https://a.example/feed",
+        "A",
+        [
+            story("1", "Root zone", link=root, canonical=root),
+            story("2", "Late tag", link=late, canonical=late, topics=[("Cybersecurity", 0.8)]),
+            story("3", "Alone"),
+        ],
+    )
+    add(
+        app.store,
+        "https://b.example/feed",
+        "B",
+        [
+            story("1", "Root zone", link=root + "?b", canonical=root),
+            story("2", "Late tag", link=late + "?b", canonical=late),
+        ],
+    )
+    add(
+        app.store,
+        "https://c.example/feed",
+        "C",
+        [
+            story("1", "Root zone", link=root + "?c", canonical=root),
+        ],
+    )
+    _, out, _ = run(capsys, "topics", "--format", "json")
+    counts = {t["topic"]: t["stories"] for t in json.loads(out)}
+    for topic in ("DNS", "Cybersecurity"):
+        _, out, _ = run(capsys, "stories", "-t", topic, "--format", "json", "--limit", "0")
+        assert counts[topic] == len(json.loads(out)), topic
+    assert (counts["DNS"], counts["Cybersecurity"]) == (3, 1)
+
+
+# --- unknown topics ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["stories", "export"])
+def test_every_unknown_topic_is_named_at_once(
+    cli: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`-t Nope -t DNS -t Bad` named Nope alone: fixed, the next run named Bad."""
+    code, out, err = run(capsys, command, "-t", "Nope", "-t", "dns", "-t", "Bad")
+    assert (code, out) == (2, "")
+    assert err == "error: unknown topics 'Nope', 'Bad' (see `aggregator topics`)\n"
+    code, out, err = run(capsys, command, "-t", "Nope", "-t", "Nope")
+    assert err == "error: unknown topic 'Nope' (see `aggregator topics`)\n"
+
+
+def test_serve_names_every_unknown_topic(app: App) -> None:
+    with FeedServer(app) as srv:
+        code, body = _get(f"{srv.url}/topics/Nope.atom?topic=Bad")
+    assert (code, body) == (400, b"unknown topics 'Bad', 'Nope' (see `aggregator topics`)\n")
+
+
+# --- serve's index -------------------------------------------------------------------------
+
+
+def test_serve_index_lists_only_the_taxonomys_topics(tmp_path: Path, db_url: str) -> None:
+    """A topic taken out of taxonomy.yaml keeps its row in the store: the index page
+    listed it, with links that answered 400. `App.topics()` now gives the taxonomy's
+    topics in its order, for `topics` and the index alike."""
+    url = None if db_url.startswith("sqlite") else db_url
+    full = Settings.from_env({}, data_dir=tmp_path / "data", database_url=url)
+    with make_app(full) as a:
+        add(
+            a.store,
+            "https://a.example/feed",
+            "A",
+            [
+                story("1", "Remote work", topics=[("Coronavirus", 0.9)]),
+                story("2", "KSK", topics=[("DNS", 0.9)]),
+            ],
+        )
+    taxonomy = (REPO_MODELS_DIR / "taxonomy.yaml").read_text(encoding="utf-8")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "taxonomy.yaml").write_text(
+        taxonomy[: taxonomy.index("  - id: coronavirus")], encoding="utf-8"
+    )
+    names = [t.name for t in Taxonomy.load(models / "taxonomy.yaml").topics]
+    cut = Settings.from_env({}, data_dir=tmp_path / "data", database_url=url, models_dir=models)
+    with make_app(cut) as a:
+        assert [t.name for t in a.topics()] == names
+        with FeedServer(a) as srv:
+            code, body = _get(srv.url + "/")
+            assert code == 200
+            page = body.decode()
+            assert "Coronavirus" not in page
+            assert "DNS (1)" in page
+            links = [part.split('"', 1)[0] for part in page.split('href="')[1:]]
+            assert len(links) == 3 + 3 * len(names)
+            for link in links:
+                assert _get(srv.url + link)[0] == 200, link
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
