@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_cli_read_audit import cli  # noqa: F401  (fixture)
 from test_evaluate import GOLD, small_models_dir
 from test_learning_cli import classify_bytes, env, run, seed_stories
 from test_store import check
@@ -22,22 +23,6 @@ from aggregator.config import Settings
 from aggregator.types import FeedSource, Prediction, StoryDraft, StoryRecord
 
 __all__ = ["env"]  # the fixture, shared with test_learning_cli
-
-
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str | None:
-    """The CLI's environment for ``db_url``: the data directory and an empty feeds file
-    in tmp_path, the database (None: SQLite in the data directory)."""
-    url = None if db_url.startswith("sqlite") else db_url
-    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
-    monkeypatch.delenv("AGGREGATOR_MODELS_DIR", raising=False)
-    if url is None:
-        monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
-    else:
-        monkeypatch.setenv("AGGREGATOR_DATABASE_URL", url)
-    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
-    return url
 
 
 # --- label / explain: ids no store can hold ------------------------------------------------
@@ -52,7 +37,10 @@ def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str | N
     ids=["label", "forget", "explain"],
 )
 def test_an_id_no_store_can_hold_is_no_story(
-    cli: str | None, capsys: pytest.CaptureFixture[str], argv: list[str], story_id: str
+    cli: str | None,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    story_id: str,
 ) -> None:
     """Before: an OverflowError traceback on SQLite (exit 1), "error: integer out of
     range" (exit 1, as if the store had failed) on PostgreSQL past 2^31 - 1."""
@@ -170,7 +158,9 @@ def seed_twins(data_dir: Path, url: str | None) -> list[int]:
 
 
 def test_a_label_on_one_copy_of_a_story_speaks_for_its_cluster(
-    cli: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli: str | None,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The user says the second feed's copy is not about DNS: before, `train` still
     learned DNS from the first copy's feed category (the same text, taught both ways) and
