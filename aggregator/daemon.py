@@ -50,7 +50,7 @@ from types import FrameType
 from .app import App
 from .config import describe_span
 from .credentials import display_url
-from .errors import AggregatorError
+from .errors import AggregatorError, ConfigError
 from .types import UpdateResult
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,7 @@ class FeedsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seen = self._stamp()
+        self.unsynced = False  # a sync the database refused, to try again
 
     def _stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -226,21 +227,25 @@ class FeedsFile:
         gone leaves the feeds as they are; one that does not load is logged, and so is
         what a sync added and updated."""
         stamp = self._stamp()
-        if stamp == self.seen and not force:
+        if stamp == self.seen and not force and not self.unsynced:
             return
-        self.seen = stamp
+        self.seen, self.unsynced = stamp, False
         if stamp is None:
             log.warning("feeds file %s is gone: the feeds stay as they are", self.path)
             return
         try:
             added, updated = app.sync_feeds(self.path)
-        except AggregatorError as e:
+        except ConfigError as e:  # the file's fault: wait for the next save
             log.error(
                 "feeds file %s not applied, the feeds stay as they were (fix it and save "
                 "again, or send SIGHUP): %s",
                 self.path,
                 e,
             )
+            return
+        except AggregatorError as e:  # the database's: tried again before the next cycle
+            self.unsynced = True
+            log.error("feeds file %s could not be synced now (tried again): %s", self.path, e)
             return
         log.warning("feeds file %s synced: %d feeds added, %d updated", self.path, added, updated)
 

@@ -77,3 +77,37 @@ def test_the_daemon_syncs_its_feeds_file_when_it_changes(
         check=True,
     )
     assert "two story" in listed.stdout and "three story" in listed.stdout
+
+
+def test_a_sync_the_database_refused_is_tried_again(tmp_path: Path) -> None:
+    """The file was fine but the database could not take it (locked here): the change
+    is not forgotten as a broken edit would be, but synced at the next look."""
+    import sqlite3
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+    from aggregator.daemon import FeedsFile
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - url: https://a.example/feed\n", encoding="utf-8")
+    db = tmp_path / "data" / "aggregator.db"
+    settings = Settings.from_env({}, data_dir=tmp_path / "data").with_(
+        database_url=f"sqlite:///{db}?timeout=0.2"
+    )
+    with make_app(settings) as app:
+        app.sync_feeds(feeds)
+        watch = FeedsFile(feeds)
+        feeds.write_text(
+            "feeds:\n  - url: https://a.example/feed\n  - url: https://b.example/feed\n",
+            encoding="utf-8",
+        )
+        lock = sqlite3.connect(db, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            watch.sync_if_changed(app)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert watch.unsynced and len(app.feeds()) == 1
+        watch.sync_if_changed(app)  # the file unchanged since: tried again all the same
+        assert not watch.unsynced and len(app.feeds()) == 2
