@@ -509,14 +509,7 @@ class App:
         in one ConfigError (naming the first alone cost a run per typo)."""
         if not query.topics:
             return query
-        found = {t: self.taxonomy.get(t) for t in query.topics}
-        unknown = [t for t, topic in found.items() if topic is None]
-        if unknown:
-            names = ", ".join(repr(t) for t in unknown)
-            raise ConfigError(
-                f"unknown topic{'s' if len(unknown) > 1 else ''} {names} (see `aggregator topics`)"
-            )
-        return replace(query, topics=tuple(t.name for t in found.values() if t is not None))
+        return replace(query, topics=tuple(self._topic_names(query.topics)))
 
     def story(self, story_id: int) -> Story:
         return self.store.get_story(story_id)
@@ -532,11 +525,17 @@ class App:
         stored = {t.name: t for t in self.store.topics()}
         return [stored[t.name] for t in self.taxonomy.topics if t.name in stored]
 
-    def _topic_name(self, name: str) -> str:
-        topic = self.taxonomy.get(name)
-        if topic is None:
-            raise ConfigError(f"unknown topic {name!r} (see `aggregator topics`)")
-        return topic.name
+    def _topic_names(self, names: Sequence[str]) -> list[str]:
+        """The taxonomy's spelling of each of ``names``; every unknown one named in one
+        ConfigError (naming the first alone cost a run per typo)."""
+        found = {t: self.taxonomy.get(t) for t in names}
+        unknown = [t for t, topic in found.items() if topic is None]
+        if unknown:
+            listed = ", ".join(repr(t) for t in unknown)
+            raise ConfigError(
+                f"unknown topic{'s' if len(unknown) > 1 else ''} {listed} (see `aggregator topics`)"
+            )
+        return [topic.name for t in names if (topic := found[t]) is not None]
 
     # --- labels and the model -------------------------------------------------------------
 
@@ -549,9 +548,9 @@ class App:
     ) -> Story:
         """Record labels (``positive`` topics apply, ``negative`` do not); ``forget``
         withdraws earlier ones, and the model decides those topics again."""
-        pos = [self._topic_name(t) for t in positive]
-        neg = [self._topic_name(t) for t in negative]
-        gone = [self._topic_name(t) for t in forget]
+        named = self._topic_names([*positive, *negative, *forget])
+        pos, neg = named[: len(positive)], named[len(positive) : len(positive) + len(negative)]
+        gone = named[len(positive) + len(negative) :]
         if set(pos) & set(neg):
             raise ConfigError("a topic cannot be both added and removed")
         if set(gone) & (set(pos) | set(neg)):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_cli_read_audit import story
-from test_learning_cli import run
+from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixture)
 from test_store import check
 
 from aggregator.app import App, make_app
@@ -454,3 +454,16 @@ def _get(url: str) -> tuple[int, bytes]:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def test_label_names_every_unknown_topic_at_once(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`label 42 +Nope -Bad` named only the first unknown topic, as `-t` did."""
+    (sid, *_) = seed_stories(env / "data", classify=False)
+    code, _, err = run(capsys, "label", str(sid), "+DNS", "+Nope", "-Bad", "--forget", "Gone")
+    assert code == 2
+    assert "unknown topics 'Nope', 'Bad', 'Gone'" in " ".join(err.split())
+    code, _, err = run(capsys, "label", str(sid), "+dns")
+    assert code == 0, err
