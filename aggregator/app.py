@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from . import schedule
+from .articles import Articles
 from .config import FeedList, Settings, check_feed_url, describe_span, feed_key, load_feeds
 from .credentials import display_url
 from .errors import (
@@ -152,7 +153,7 @@ class App:
         self._kept_leases: set[int] = set()
         # Article hosts that left a page unanswered or asked to be left alone: host ->
         # (until when, by time.monotonic(); why). The polls and extractions of this App
-        # send them no article requests until then (``Poller._extract_many``).
+        # send them no article requests until then (``Articles.extract``).
         self.stalled_hosts: dict[str, tuple[float, str]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -592,7 +593,7 @@ class App:
         stories = self.store.waiting_extractions(limit, failed=failed)
         if not stories:
             return ExtractionTally()
-        updates = Poller(self).extract_stored(stories)
+        updates = Articles(self).extract_stored(stories)
         self.store.save_extractions(updates)
         return ExtractionTally(
             tried=len(updates),

@@ -1,0 +1,300 @@
+"""Article pages: fetching and extracting the pages of a poll's new stories
+(``Articles.extract``, which the poll pipeline runs on the App's event loop) and of
+stored stories still waiting for theirs (``Articles.extract_stored``, for
+``App.extract_waiting``).
+
+It owns the rules that keep a slow or dead host from holding a feed (stalled hosts, the
+per-feed budget), the reuse of an article already extracted for another feed's story,
+and :func:`outcome`, the one rule for what a page gives a story, shared by a poll and a
+later extraction. Like :mod:`aggregator.polling` it borrows the App's fetcher, worker
+pool and store, and imports nothing heavy at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import ExtractError, FetchError
+from .types import (
+    Article,
+    ExtractionStatus,
+    ExtractionUpdate,
+    FetchResult,
+    Prediction,
+    Story,
+    StoryDraft,
+)
+from .workers import WorkerDiedError
+
+if TYPE_CHECKING:
+    from .app import App
+    from .fetch import Fetcher
+    from .jobs import ModelRef, Prepared
+
+log = logging.getLogger(__name__)
+
+#: How long a host that left an article page unanswered, or asked to be left alone, gets
+#: no more article requests from the App (seconds).
+STALLED_FOR = 300.0
+
+#: The statuses by which a server asks to be left alone for a while.
+_BACK_OFF_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extracted:
+    """What extraction gave one story: the article (or why not), and the fingerprint and
+    topics recomputed over its full text. ``deferred``: the page was not fetched (its
+    host was not answering, or the feed's article budget ran out); ``article`` then
+    says why."""
+
+    article: Article | ExtractError
+    fingerprint: int | None = None
+    prediction: Prediction | None = None
+    deferred: bool = False
+
+
+def outcome(
+    p: Prepared, ex: Extracted, *, final: bool = False
+) -> tuple[ExtractionStatus, str | None, str | None]:
+    """What extracting a story's page gave it: ("ok", the article's text) when that is
+    longer than the feed's own; ("skipped", None) when not (a teaser, a paywall: the
+    feed's text stands); ("failed", None, why) when there is no article. A deferred page
+    leaves the story ("pending", None, why) for a later try, or, when this was that
+    later try (``final``), ("failed", None, why)."""
+    if ex.deferred and not final:
+        assert isinstance(ex.article, ExtractError)
+        return "pending", None, ex.article.message
+    if isinstance(ex.article, ExtractError):
+        return "failed", None, ex.article.message
+    if len(ex.article.text) <= len(p.body_text or p.summary_text):
+        return "skipped", None, None
+    return "ok", ex.article.text, None
+
+
+class Articles:
+    """The article pages of one poll, or of one run over stored stories. The stalls it
+    finds are the App's (``App.stalled_hosts``), shared by its polls and extractions."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        # Per host, the article requests sent at once (the fetcher's per-host limit): a
+        # page queued here sees that its host stalled before sending anything.
+        self._gates: dict[str, asyncio.Semaphore] = {}
+
+    def known(self, stories: Sequence[Prepared]) -> dict[str, str]:
+        """The article texts stored already for these stories' canonical URLs (another
+        feed's story of the same article), by URL: read in the store's thread."""
+        return self.app.store.extracted_texts(
+            [p.draft.canonical_url for p in stories if p.draft.canonical_url]
+        )
+
+    async def extract(
+        self,
+        fetcher: Fetcher,
+        stories: Sequence[Prepared],
+        model: ModelRef | None,
+        known: Mapping[str, str],
+    ) -> dict[str, Extracted]:
+        """Fetch and extract the article pages of ``stories`` (one feed's, or stored
+        ones), then classify the texts found, in the worker processes. A page whose
+        text is ``known`` (by canonical URL: the same article in a site's main feed and
+        its topic feeds) is not fetched again; its text is used as extracted.
+
+        Two rules keep a slow or dead host from holding the feed, and so its stories,
+        for many deadlines in a row (50 articles behind a hanging host, two at a time,
+        took the feed ~500 s):
+
+        - a host that leaves a page unanswered (the connection fails, or the request
+          outlasts its deadline) or asks to be left alone (429, 503) gets no more
+          article requests for ``STALLED_FOR`` (``App.stalled_hosts``: shared by the
+          App's polls, so a dead host costs one deadline, not one per feed): its
+          remaining pages are *deferred*;
+        - whatever is not fetched after ``extract_budget_s`` is deferred too (a page
+          being extracted already is let finish: the extractor has its own limit).
+
+        A deferred page was not fetched; :func:`outcome` decides what that makes its
+        story."""
+        from .dedupe import simhash
+        from .jobs import classify_job, document, extract_job
+
+        pool = self.app._ensure_pool()
+        settings = self.app.settings
+        timeout = settings.extract_timeout_s
+        gates = self._gates
+        extracting: set[asyncio.Task[Any]] = set()
+
+        async def fetch(link: str) -> Extracted | FetchResult:
+            host = _host(link)
+            async with gates.setdefault(host, asyncio.Semaphore(fetcher.options.per_host)):
+                if (why := self.stalled(host)) is not None:
+                    return Extracted(article=ExtractError(link, why), deferred=True)
+                try:
+                    return await fetcher.fetch_article(link)
+                except FetchError as e:
+                    if e.unanswered or e.http_status in _BACK_OFF_STATUSES:
+                        # The host that failed, which after a redirect (a link through
+                        # a tracker) is not the link's: a redirector is not stalled for
+                        # one dead site behind it.
+                        failed = (e.host or host).lower()
+                        what = "asked to be left alone" if not e.unanswered else "did not answer"
+                        why = f"not fetched: {failed} {what} for another page ({e.message})"
+                        self.app.stalled_hosts.setdefault(
+                            failed, (time.monotonic() + STALLED_FOR, why)
+                        )
+                    return Extracted(article=ExtractError(link, f"page fetch failed: {e.message}"))
+
+        async def one(p: Prepared) -> Extracted:
+            link = p.draft.link
+            assert link is not None
+            if (text := known.get(p.draft.canonical_url or "")) is not None:
+                fingerprint = simhash(f"{p.draft.title}\n{text}")  # as extract_job's
+                return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
+            page = await fetch(link)
+            if isinstance(page, Extracted):
+                return page
+            task = asyncio.current_task()
+            assert task is not None
+            extracting.add(task)  # past the budget, let finish
+            try:
+                art, fp = await asyncio.wrap_future(
+                    pool.submit(
+                        extract_job,
+                        page.body,
+                        page.final_url,
+                        p.draft.title,
+                        page.content_type,
+                        timeout=timeout,
+                    )
+                )
+            except TimeoutError:
+                return Extracted(article=ExtractError(link, f"extraction took over {timeout:g} s"))
+            except WorkerDiedError as e:
+                return Extracted(article=ExtractError(link, f"the extractor crashed ({e})"))
+            except ExtractError as e:
+                return Extracted(article=e)
+            if art is None:
+                return Extracted(article=ExtractError(link, "no article text found on the page"))
+            return Extracted(article=art, fingerprint=fp)
+
+        tasks = {asyncio.ensure_future(one(p)): p for p in stories}
+        try:
+            _, late = await asyncio.wait(tasks, timeout=settings.extract_budget_s)
+            for task in late - extracting:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        finally:  # this call itself cancelled (the poll is ending): so are its pages
+            for task in tasks:
+                task.cancel()
+        over = f"not fetched: the feed's article pages took over {settings.extract_budget_s:g} s"
+        got: list[tuple[str, Extracted]] = [
+            (
+                p.draft.key,
+                Extracted(article=ExtractError(p.draft.link or "", over), deferred=True)
+                if task.cancelled()
+                else task.result(),
+            )
+            for task, p in tasks.items()
+        ]
+        if deferred := sum(ex.deferred for _, ex in got):
+            log.info("%d article pages left for a later try", deferred)
+        by_key = {p.draft.key: p for p in stories}
+        texts = [(k, ex.article) for k, ex in got if isinstance(ex.article, Article)]
+        preds: list[Prediction] | None = None
+        if texts and model is not None:
+            docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
+            limit = self.app.settings.parse_timeout_s
+            try:
+                preds, error = await asyncio.wrap_future(
+                    pool.submit(classify_job, docs, model, timeout=limit)
+                )
+                self.app._note_model_error(error)
+            except (TimeoutError, WorkerDiedError) as e:
+                # The stories keep the topics their feed text was given in the parse job.
+                what = f"took over {limit:g} s" if isinstance(e, TimeoutError) else f"crashed ({e})"
+                log.warning(
+                    "classifying %d extracted articles %s; they keep their feed text's topics",
+                    len(docs),
+                    what,
+                )
+        new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
+        return {k: replace(ex, prediction=new_pred.get(k)) for k, ex in got}
+
+    def stalled(self, host: str) -> str | None:
+        """Why ``host`` gets no article requests now, or None when it does."""
+        entry = self.app.stalled_hosts.get(host)
+        if entry is not None and entry[0] <= time.monotonic():
+            del self.app.stalled_hosts[host]
+            return None
+        return entry[1] if entry else None
+
+    def extract_stored(self, stories: Sequence[Story]) -> list[ExtractionUpdate]:
+        """Extract the article pages of stored stories (``App.extract_waiting``) as a
+        poll extracts a new story's: the same fetcher and limits, the extractor and the
+        classifier in the workers, the same rule for a page shorter than the feed.
+
+        This is a deferred page's later try: one deferred again is ``failed`` with why
+        (so nothing waits for ever); but a story whose host this App saw stall is left
+        out, untouched, until the host's ``STALLED_FOR`` is over (the daemon's
+        extraction right after the poll that deferred it is not a later try)."""
+        from .jobs import Prepared
+        from .textutil import html_to_text
+
+        prepared = {
+            str(st.id): Prepared(
+                draft=StoryDraft(
+                    key=str(st.id),  # unique here (feed keys are unique per feed only)
+                    guid=st.guid,
+                    link=st.link,
+                    canonical_url=st.canonical_url,
+                    title=st.title,
+                    author=st.author,
+                    published=st.published,
+                    updated=None,
+                    summary=st.summary,
+                    content=st.content,
+                    categories=st.categories,
+                    content_hash="",
+                ),
+                summary_text=html_to_text(st.summary or ""),
+                body_text=html_to_text(st.content) if st.content else "",
+                needs_extraction=True,
+                fingerprint=None,
+                prediction=None,
+            )
+            for st in stories
+            if st.link and self.stalled(_host(st.link)) is None
+        }
+        if not prepared:
+            return []
+        loop, fetcher = self.app._ensure_fetcher()
+        model = self.app._model_ref()
+        waiting = list(prepared.values())
+        known = self.known(waiting)
+        got = loop.run(self.extract(fetcher, waiting, model, known))
+        updates = []
+        for key, p in prepared.items():
+            status, full_text, error = outcome(p, got[key], final=True)
+            ok = status == "ok"
+            updates.append(
+                ExtractionUpdate(
+                    story_id=int(key),
+                    status=status,
+                    full_text=full_text,
+                    error=error,
+                    fingerprint=got[key].fingerprint if ok else None,
+                    prediction=got[key].prediction if ok else None,
+                )
+            )
+        return updates
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
