@@ -16,26 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from httpserver import LocalServer
-from test_extract_pipeline import ARTICLE, TITLE, article_page
+from test_extract_pipeline import ARTICLE, article_page
+from test_extraction_audit import rss as _feed
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.types import Story, StoryQuery
-
-
-def _feed(server: LocalServer, links: list[str]) -> str:
-    items = "".join(
-        f"<item><title>s{i} {TITLE}</title><link>{link}</link><guid>g{i}</guid>"
-        "<description>Teaser.</description></item>"
-        for i, link in enumerate(links)
-    )
-    return server.route(
-        "/feed",
-        body=(
-            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}'
-            "</channel></rss>"
-        ).encode(),
-    )
 
 
 def _pages(server: LocalServer, host: str, name: str, n: int, **route: Any) -> list[str]:
