@@ -54,6 +54,7 @@ class Taxonomy:
     version: str
     topics: tuple[TopicDef, ...]
     _by_key: dict[str, TopicDef] = field(init=False, repr=False, compare=False)
+    _by_spelling: dict[str, TopicDef] = field(init=False, repr=False, compare=False)
     _by_alias: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,14 @@ class Taxonomy:
                 if key and topic.name not in by_alias.setdefault(key, []):
                     by_alias[key].append(topic.name)
         object.__setattr__(self, "_by_key", by_key)
+        # A name or id however it is spelled ("Policy and Regulation", "policy-and-
+        # regulation"), where that spelling names one topic only.
+        spellings: dict[str, list[TopicDef]] = {}
+        for topic in self.topics:
+            for key in {normalize_category(topic.name), normalize_category(topic.id)} - {""}:
+                spellings.setdefault(key, []).append(topic)
+        by_spelling = {k: ts[0] for k, ts in spellings.items() if len(ts) == 1}
+        object.__setattr__(self, "_by_spelling", by_spelling)
         object.__setattr__(self, "_by_alias", {k: tuple(v) for k, v in by_alias.items()})
 
     # -- construction ---------------------------------------------------------------
@@ -115,8 +124,10 @@ class Taxonomy:
         return tuple(t.name for t in self.topics)
 
     def get(self, name_or_id: str) -> TopicDef | None:
-        """The topic with this name or id (case-insensitive), else None."""
-        return self._by_key.get(name_or_id.strip().casefold())
+        """The topic with this name or id (case-insensitive; and spelled with "and" for
+        "&", other spacing or punctuation, as feed categories are matched), else None."""
+        found = self._by_key.get(name_or_id.strip().casefold())
+        return found or self._by_spelling.get(normalize_category(name_or_id))
 
     def __getitem__(self, name_or_id: str) -> TopicDef:
         topic = self.get(name_or_id)
