@@ -4,10 +4,11 @@ is added again and its stories return (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixture)
 from test_prune import _archive as archive_rss
 from test_store import check, draft, pred, store  # noqa: F401  (store: fixture)
@@ -195,24 +196,36 @@ def test_on_postgresql_a_poll_write_and_feeds_remove_take_turns(pg_url: str) -> 
         assert done == [1]
 
         feed, _ = st.add_feed(FeedSource(url=FEED), T1)
-        failed: list[BaseException] = []
-
-        def poll() -> None:
-            try:
-                _save(st, feed.id, "two")
-            except BaseException as e:
-                failed.append(e)
-
-        with other.begin() as c:  # `feeds remove`, mid-transaction
-            c.execute(text("SELECT id FROM feed WHERE id = :i FOR UPDATE"), {"i": feed.id})
-            writer = threading.Thread(target=poll)
-            writer.start()
-            writer.join(0.5)
-            assert writer.is_alive()  # waits for the removal
-            c.execute(text("DELETE FROM feed WHERE id = :i"), {"i": feed.id})
-        writer.join(10)
+        failed = write_during_removal(other, feed.id, lambda: _save(st, feed.id, "two"))
         assert [type(e).__name__ for e in failed] == ["NotFoundError"]
         assert st.stories(StoryQuery()) == []
     finally:
         other.dispose()
         st.close()
+
+
+def write_during_removal(
+    other: Engine, feed_id: int, write: Callable[[], object]
+) -> list[BaseException]:
+    """Run ``write`` on a thread while ``other`` holds the feed's row as `feeds remove`
+    does mid-transaction; check that it waits, then delete the feed and return what the
+    write raised once the removal committed."""
+    import threading
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as e:
+            failed.append(e)
+
+    with other.begin() as c:
+        c.execute(text("SELECT id FROM feed WHERE id = :i FOR UPDATE"), {"i": feed_id})
+        writer = threading.Thread(target=run)
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive()  # waits for the removal
+        c.execute(text("DELETE FROM feed WHERE id = :i"), {"i": feed_id})
+    writer.join(10)
+    return failed

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import create_engine, text
-from test_label_archive import FEED, T1, _archive, _save
+from test_label_archive import FEED, T1, _archive, _save, write_during_removal
 
 from aggregator.store import open_store
 from aggregator.types import FeedSource
@@ -22,22 +22,7 @@ def test_a_label_waits_for_a_removal_and_then_finds_no_story(pg_url: str) -> Non
         st.sync_topics([("DNS", None)])
         feed, _ = st.add_feed(FeedSource(url=FEED), T1)
         sid = _save(st, feed.id, "one")
-        failed: list[BaseException] = []
-
-        def label() -> None:
-            try:
-                st.add_labels(sid, ["DNS"], [], T1)
-            except BaseException as e:
-                failed.append(e)
-
-        with other.begin() as c:  # `feeds remove`, mid-transaction
-            c.execute(text("SELECT id FROM feed WHERE id = :i FOR UPDATE"), {"i": feed.id})
-            labeller = threading.Thread(target=label)
-            labeller.start()
-            labeller.join(0.5)
-            assert labeller.is_alive()  # waits for the removal
-            c.execute(text("DELETE FROM feed WHERE id = :i"), {"i": feed.id})
-        labeller.join(10)
+        failed = write_during_removal(other, feed.id, lambda: st.add_labels(sid, ["DNS"], [], T1))
         assert [type(e).__name__ for e in failed] == ["NotFoundError"]
     finally:
         other.dispose()
