@@ -128,9 +128,9 @@ def test_every_page_is_its_slice_of_the_whole_list(
     """On SQLite a filtered page is first looked for among the newest stories: with a
     window smaller than the store, some pages are found there and the rest are not and
     are gathered from every match; either way each page is its slice of the list."""
-    from aggregator.store import sql
+    from aggregator.store import queries
 
-    monkeypatch.setattr(sql, "_RECENT_WINDOW", window)
+    monkeypatch.setattr(queries, "_RECENT_WINDOW", window)
     s = open_store(filled_url)
     try:
         whole = [st.id for st in s.stories(replace(query, limit=None))]
@@ -246,9 +246,9 @@ def test_postgresql_connections_run_without_jit(pg_url: str) -> None:
 def test_sqlite_finds_a_page_among_the_newest_stories_when_they_hold_it(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aggregator.store import sql
+    from aggregator.store import queries
 
-    monkeypatch.setattr(sql, "_RECENT_WINDOW", 25)
+    monkeypatch.setattr(queries, "_RECENT_WINDOW", 25)
     found: list[list[int] | None] = []
     recent_page = SqlStore._recent_page
 

@@ -255,7 +255,7 @@ def _m4_simhash_v2(conn: Connection) -> None:
     # process that opens a new store (the poll's main process never needs it).
     from ..dedupe import simhash
     from ..textutil import html_to_text
-    from .sql import NEAR_DUP_WINDOW
+    from .writes import NEAR_DUP_WINDOW
 
     since = newest - NEAR_DUP_WINDOW
     ids = conn.execute(select(c.id).where(has_fp, c.first_seen >= since)).scalars().all()

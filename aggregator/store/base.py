@@ -1,0 +1,244 @@
+"""The store's common ground: the column handles and statements every part uses, the
+sessions (a read, or one write transaction with driver errors as ``StoreError``), the
+topic map, and reading stories, labels and topics back as ``aggregator.types``
+objects. It decides nothing and owns no table's writes but the topic rows of one story
+(``_write_topics``) and the clusters a deletion leaves (``_rehome_clusters``), which
+several parts share.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, func, select, text, update
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlmodel import Session, col
+from sqlmodel import select as mselect
+
+from ..errors import StoreError, StoreUnavailableError
+from ..types import Prediction, Story, TopicScore
+from . import dialect, tables
+from .rows import FEED, brief, chunks, story_from_row
+from .tables import (
+    FeedRow,
+    FetchLogRow,
+    LabelArchiveRow,
+    LabelRow,
+    StoryRow,
+    StoryTopicRow,
+    TopicRow,
+    columns,
+)
+
+_STORY = tables.table(StoryRow)
+_ARCHIVE = tables.table(LabelArchiveRow)
+FC = columns(FeedRow)
+SC = columns(StoryRow)
+TC = columns(TopicRow)
+STC = columns(StoryTopicRow)
+LC = columns(LabelRow)
+LGC = columns(FetchLogRow)
+
+# What a Story is built from (rows.story_from_row), as Core rows
+_STORY_READ = (
+    *_STORY.c,
+    FC.url.label("feed_url"),
+    FC.title.label("feed_title"),
+    FC.name.label("feed_name"),
+)
+_TOPICS_OF = select(STC.story_id, STC.topic_id, STC.score, STC.source).where(
+    col(STC.story_id).in_(bindparam("ids", expanding=True))
+)
+
+
+# SQLite result codes (the low byte) that mean "not now" rather than "not so":
+# BUSY, LOCKED, IOERR, CANTOPEN, PROTOCOL.
+_SQLITE_UNAVAILABLE = {5, 6, 10, 14, 15}
+
+
+def _store_error(e: SQLAlchemyError) -> StoreError:
+    """``e`` as a StoreError: a StoreUnavailableError when the database could not answer
+    (PostgreSQL unreachable or restarting, a lost connection, the pool exhausted, SQLite
+    locked), which ``serve`` answers with 503 instead of blaming the request."""
+    unavailable = isinstance(e, DisconnectionError | PoolTimeoutError) or (
+        isinstance(e, DBAPIError) and e.connection_invalidated
+    )
+    if isinstance(e, OperationalError | InterfaceError):
+        code = getattr(e.orig, "sqlite_errorcode", None)
+        unavailable = unavailable or code is None or code & 0xFF in _SQLITE_UNAVAILABLE
+    return (StoreUnavailableError if unavailable else StoreError)(brief(e))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelledStory:
+    story: Story
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+
+
+class StoreBase:
+    """Sessions and the shared readers and writers the store's parts (``sql.SqlStore``)
+    are built on."""
+
+    def __init__(self, url: str, *, connect_timeout: int = dialect.PG_CONNECT_TIMEOUT_S) -> None:
+        try:
+            self.engine: Engine = dialect.make_engine(url, connect_timeout=connect_timeout)
+            dialect.migrate(self.engine)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot open database: {brief(e)}") from e
+        self.dialect = self.engine.dialect.name
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._topic_ids: dict[str, int] = {}
+        # PostgreSQL: stories written by this process since the planner's statistics were
+        # last looked at, and how many more before the next look (_keep_statistics)
+        self._written = 0
+        self._next_stats_check = 1
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine) as s:
+                yield s
+        except SQLAlchemyError as e:
+            raise _store_error(e) from e
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with Session(self._writer) as s, s.begin():
+                yield s
+        except IntegrityError as e:
+            raise StoreError(f"constraint violated: {brief(e)}") from e
+        except SQLAlchemyError as e:
+            raise _store_error(e) from e
+
+    def _one_at_a_time(self, s: Session) -> None:
+        """PostgreSQL: wait until no other process is adding feeds or topics (a
+        transaction-level advisory lock), so that what this transaction reads next is
+        what it may insert into. Several daemons started at once each found the
+        taxonomy's topics and feeds.yaml's new feeds missing and inserted them: all but
+        one died with "duplicate key value violates unique constraint". (SQLite: the
+        IMMEDIATE write lock excludes every other writer already.)"""
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(7261002)"))
+
+    def _topic_map(self, s: Session) -> dict[str, int]:
+        if not self._topic_ids:
+            self._topic_ids = {r.name: r.id for r in s.exec(mselect(TopicRow)) if r.id}
+        return self._topic_ids
+
+    def _to_stories(self, s: Session, rows: Sequence[Any]) -> list[Story]:
+        """Stories from rows of ``_STORY_READ`` (Core rows: building ORM objects cost
+        more than the query for a long list)."""
+        ids = [r.id for r in rows]
+        topics: dict[int, list[TopicScore]] = defaultdict(list)
+        names = {v: k for k, v in self._topic_map(s).items()}
+        for chunk in chunks(ids, 500):
+            for story_id, topic_id, score, source in s.execute(_TOPICS_OF, {"ids": chunk}):
+                topics[story_id].append(
+                    TopicScore(topic=names.get(topic_id, "?"), score=score, source=source)
+                )
+        out = []
+        for row in rows:
+            ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
+            out.append(story_from_row(row, row.feed_url, row.feed_title or row.feed_name, ts))
+        return out
+
+    def _select_stories(self, s: Session, *conds: Any) -> list[Story]:
+        q = (
+            select(*_STORY_READ)
+            .select_from(_STORY.join(FEED, FEED.c.id == _STORY.c.feed_id))
+            .where(*conds)
+            .order_by(_STORY.c.id)
+        )
+        return self._to_stories(s, s.execute(q).all())
+
+    def _labels_of(self, s: Session, *conds: Any) -> list[LabelledStory]:
+        names = {v: k for k, v in self._topic_map(s).items()}
+        by_story: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        q = mselect(LabelRow).order_by(LC.id)
+        if conds:
+            q = q.join(StoryRow, col(SC.id) == LC.story_id).where(*conds)
+        for r in s.exec(q):
+            by_story[r.story_id][0 if r.value else 1].append(names[r.topic_id])
+        stories = {
+            st.id: st
+            for chunk in chunks(list(by_story), 500)
+            for st in self._select_stories(s, col(SC.id).in_(chunk))
+        }
+        return [
+            LabelledStory(story=stories[i], positive=tuple(p), negative=tuple(n))
+            for i, (p, n) in by_story.items()
+            if i in stories
+        ]
+
+    def _write_topics(
+        self, s: Session, story_id: int, pred: Prediction, topic_ids: dict[str, int]
+    ) -> None:
+        labels = dict(s.execute(select(LC.topic_id, LC.value).where(LC.story_id == story_id)).all())
+        s.execute(delete(StoryTopicRow).where(col(STC.story_id) == story_id))
+        written: set[int] = set()
+        for ts in pred.topics:
+            tid = topic_ids.get(ts.topic)
+            if tid is None or tid in written or labels.get(tid) is False:
+                continue
+            if labels.get(tid) is True:
+                continue  # the user's label is written below
+            written.add(tid)
+            s.add(
+                StoryTopicRow(
+                    story_id=story_id,
+                    topic_id=tid,
+                    score=float(ts.score),
+                    source=ts.source,
+                    model_version=pred.model_version,
+                )
+            )
+        for tid, value in labels.items():
+            if value:
+                s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
+
+    @staticmethod
+    def _rehome_clusters(conn: Any, deleted_roots: Sequence[int]) -> None:
+        """After stories are deleted: a cluster whose id was one of theirs (its first
+        story) moves to its smallest remaining member id. Queries show a story only when
+        ``cluster_id = id``, so otherwise other feeds' copies of a removed feed's story
+        vanished from every list and export; and new stories join a cluster by its
+        ``cluster_id``, which stays the first (smallest) member's id this way."""
+        moves: list[dict[str, int]] = []
+        for chunk in chunks(list(deleted_roots), 500):
+            for old, new in conn.execute(
+                select(_STORY.c.cluster_id, func.min(_STORY.c.id))
+                .where(_STORY.c.cluster_id.in_(chunk))
+                .group_by(_STORY.c.cluster_id)
+            ).all():
+                moves.append({"old": int(old), "new": int(new)})
+        if moves:
+            conn.execute(
+                update(_STORY)
+                .where(_STORY.c.cluster_id == bindparam("old"))
+                .values(cluster_id=bindparam("new")),
+                moves,
+            )
+
+    def get_stories(self, ids: Sequence[int]) -> list[Story]:
+        out: list[Story] = []
+        with self._read() as s:
+            for chunk in chunks(list(ids), 500):
+                out.extend(self._select_stories(s, col(SC.id).in_(chunk)))
+        return out

@@ -1,0 +1,363 @@
+"""Feed rows: subscriptions (feeds.yaml, ``feeds add``/``enable``/``remove``), what is
+due, the leases that keep several daemons off one feed, and the fetch log. A feed's
+polling state is written with its stories by ``writes.PollWrites``, not here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, update
+from sqlmodel import col
+from sqlmodel import select as mselect
+
+from ..config import feed_key
+from ..credentials import without_credentials
+from ..errors import NotFoundError
+from ..types import Feed, FeedSource
+from . import dialect
+from .base import FC, LGC, SC, StoreBase
+from .rows import FEED, aware, chunks, feed_from_row, new_feed_row, utc
+from .tables import FeedRow, FetchLogRow, LabelArchiveRow, StoryRow, UTCDateTime
+
+# A feed's columns but its listed keys (only prune reads those; up to tens of KB a feed)
+_FEED_POLL_COLS = [c for c in FEED.c if c.name != "listed"]
+
+
+def _feed_ref(ref: int | str) -> Any:
+    """A feed by id, or by URL: its current one or the one it was subscribed under."""
+    if isinstance(ref, int):
+        return FC.id == ref
+    return or_(FC.url == ref, FC.source_url == ref)
+
+
+def _dead_owner_on(host: str, owner: str) -> bool:
+    """Whether a lease owner ``host:pid:tag`` is a process of ``host`` that has ended."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3:
+        return False
+    name, pid_text, _ = parts
+    if name != host or not pid_text.isdigit() or int(pid_text) <= 0:
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # PermissionError: it runs, as another user
+        return False
+    return False
+
+
+def _reactivate(row: FeedRow, now: datetime) -> None:
+    if row.status in ("disabled", "gone", "error"):
+        row.status = "active"
+    row.error_count, row.first_error_at, row.next_check = 0, None, now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchLogEntry:
+    at: datetime
+    outcome: str
+    http_status: int | None
+    ms: int
+    new: int
+    updated: int
+    error: str | None
+
+
+class FeedStore(StoreBase):
+    """Subscriptions, leases and the fetch log."""
+
+    def upsert_feeds(self, sources: Sequence[FeedSource], now: datetime) -> tuple[int, int]:
+        """Add the sources' feeds and update the settings they carry (name, topics,
+        interval, enabled). A feed is found by its URL or by the URL it was subscribed
+        under before a permanent redirect was adopted, else as the same feed spelled
+        differently (``config.feed_key``: http or https, host case, a trailing slash),
+        which then takes the source's spelling, as the user has edited the URL (a feed a
+        redirect moved keeps its URL: the spelling becomes the one it was subscribed
+        under, which is matched by its key too, so it is not added again). Only the
+        user's settings are compared: the 30-day rule's ``disabled`` status stays until
+        the file turns the feed from ``enabled: false`` to true or ``feeds enable`` is
+        run."""
+        added = changed = 0
+        with self._write() as s:
+            self._one_at_a_time(s)
+            rows: dict[str, FeedRow] = {}
+            by_key: dict[str, FeedRow] = {}
+            stored = list(s.exec(mselect(FeedRow)))
+            for r in stored:
+                rows[r.url] = r
+                if r.source_url:
+                    rows.setdefault(r.source_url, r)
+                by_key.setdefault(feed_key(r.url), r)
+            for r in stored:  # the subscribed URL respelled, after a redirect moved the feed
+                if r.source_url:
+                    by_key.setdefault(feed_key(r.source_url), r)
+            for src in sources:
+                row = rows.get(src.url)
+                updated = False  # counted once, respelled or with new settings or both
+                if row is None and (row := by_key.get(feed_key(src.url))) is not None:
+                    rows[src.url] = row
+                    if row.source_url:  # url is where a redirect moved it: it stays there
+                        row.source_url = src.url
+                    else:
+                        row.url = src.url
+                    updated = True
+                interval_s = int(src.interval.total_seconds()) if src.interval else None
+                if row is None:
+                    rows[src.url] = row = new_feed_row(src, now)
+                    s.add(row)
+                    added += 1
+                    continue
+                new = (src.name, list(src.topics), interval_s, src.enabled)
+                if (row.name, row.topics, row.interval_s, row.enabled) != new:
+                    if src.enabled and not row.enabled:
+                        _reactivate(row, now)
+                    row.name, row.topics, row.interval_s, row.enabled = new
+                    updated = True
+                changed += updated
+        return added, changed
+
+    def enable_feed(self, ref: int | str, now: datetime) -> Feed:
+        """Turn a feed back on, whatever stopped it (``enabled: false``, the 30-day rule,
+        410 Gone): due at once, its error count cleared."""
+        with self._write() as s:
+            row = s.exec(mselect(FeedRow).where(_feed_ref(ref))).first()
+            if row is None:
+                raise NotFoundError(f"no feed {ref}")
+            row.enabled = True
+            _reactivate(row, now)
+            s.flush()
+            return feed_from_row(row, 0)
+
+    def add_feed(self, source: FeedSource, now: datetime) -> tuple[Feed, bool]:
+        with self._write() as s:
+            self._one_at_a_time(s)
+            row = s.exec(mselect(FeedRow).where(_feed_ref(source.url))).first()
+            created = row is None
+            if row is None:
+                row = new_feed_row(source, now)
+                s.add(row)
+                s.flush()
+            return feed_from_row(row, 0), created
+
+    def remove_feed(self, url: str, now: datetime) -> int:
+        """Delete a feed and its stories; the labels users gave any of them move to the
+        label archive with the text training reads (returns how many stories had
+        labels)."""
+        with self._write() as s:
+            # after a poll writing this feed (see _FEED_URL_LOCKED), whose stories and
+            # restored labels are then read here
+            row = s.exec(mselect(FeedRow).where(_feed_ref(url)).with_for_update()).first()
+            if row is None:
+                raise NotFoundError(f"no feed with URL {url}")
+            kept = self._labels_of(s, SC.feed_id == row.id)
+            for ls in kept:
+                st = ls.story
+                s.add(
+                    LabelArchiveRow(
+                        feed_url=without_credentials(row.url),  # kept forever: no password
+                        link=st.link,
+                        title=st.title,
+                        summary=st.summary,
+                        content=st.content,
+                        full_text=st.full_text,
+                        categories=list(st.categories),
+                        positive=list(ls.positive),
+                        negative=list(ls.negative),
+                        published=st.published,
+                        first_seen=st.first_seen,
+                        archived=now,
+                    )
+                )
+            conn = s.connection()
+            gone = conn.execute(select(SC.id, SC.cluster_id).where(SC.feed_id == row.id)).all()
+            dialect.keep_story_ids(conn)
+            dialect.delete_search_index(conn, [int(i) for i, _ in gone])
+            s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
+            self._rehome_clusters(conn, sorted(int(i) for i, c in gone if c == i))
+            s.delete(row)
+        return len(kept)
+
+    def feeds(self) -> list[Feed]:
+        with self._read() as s:
+            counts = dict(s.execute(select(SC.feed_id, func.count()).group_by(SC.feed_id)).all())
+            # Core rows, as claim_due reads them: ORM objects cost more than the count
+            rows = s.execute(select(*_FEED_POLL_COLS).order_by(FEED.c.id)).all()
+            return [feed_from_row(r, counts.get(r.id, 0)) for r in rows]
+
+    def get_feed(self, ref: int | str) -> Feed:
+        with self._read() as s:
+            row = s.exec(mselect(FeedRow).where(_feed_ref(ref))).first()
+            if row is None:
+                raise NotFoundError(f"no feed {ref}")
+            n = s.execute(
+                select(func.count()).select_from(StoryRow).where(SC.feed_id == row.id)
+            ).scalar_one()
+            return feed_from_row(row, int(n))
+
+    @staticmethod
+    def _due(now: datetime, include_not_due: bool) -> Any:
+        q = select(FC.id).where(
+            FC.enabled == True,  # noqa: E712
+            col(FC.status).in_(("active", "error")),
+            or_(col(FC.lease_until).is_(None), col(FC.lease_until) < now),
+        )
+        if not include_not_due:
+            q = q.where(or_(col(FC.next_check).is_(None), col(FC.next_check) <= now))
+        # a server's Retry-After binds `poll --all` and `feeds enable` too
+        q = q.where(or_(col(FC.not_before).is_(None), col(FC.not_before) <= now))
+        return q.order_by(col(FC.next_check).asc().nulls_first(), FC.id)
+
+    def due_feed_ids(
+        self, now: datetime, *, limit: int | None = None, include_not_due: bool = False
+    ) -> list[int]:
+        """The ids ``claim_due`` would lease now, most overdue first, without leasing
+        them: a poll claims them a chunk at a time as it makes room."""
+        q = self._due(now, include_not_due)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._read() as s:
+            return list(s.execute(q).scalars())
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease: timedelta,
+        limit: int | None = None,
+        include_not_due: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> list[Feed]:
+        """Lease due feeds to ``owner`` so that several daemons never poll one feed at once.
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the IMMEDIATE write lock. A lease
+        that is not released (a daemon died) expires after ``lease``. With ``ids``, only
+        those of them still due and not leased to anyone else."""
+        with self._write() as s:
+            q = self._due(now, include_not_due)
+            if ids is not None:
+                if not ids:
+                    return []
+                q = q.where(col(FC.id).in_(list(ids)))
+            if limit is not None:
+                q = q.limit(limit)
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            ids = list(s.execute(q).scalars())
+            if not ids:
+                return []
+            s.execute(
+                update(FeedRow)
+                .where(col(FC.id).in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            # Core rows, not ORM objects: the same attributes at a fraction of the cost
+            # (a poll of 1,000 feeds claims them all)
+            rows = s.execute(select(*_FEED_POLL_COLS).where(FEED.c.id.in_(ids))).all()
+            by_id = {r.id: r for r in rows}
+            return [feed_from_row(by_id[i], 0) for i in ids]
+
+    def release(self, feed_ids: Sequence[int], owner: str) -> None:
+        if not feed_ids:
+            return
+        with self._write() as s:
+            s.execute(
+                update(FeedRow)
+                .where(col(FC.id).in_(list(feed_ids)), FC.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def renew_leases(self, feed_ids: Sequence[int], owner: str, until: datetime) -> int:
+        """Extend ``owner``'s leases on ``feed_ids`` to ``until`` (a poll still holding
+        them); returns how many it still held."""
+        if not feed_ids:
+            return 0
+        renewed = 0
+        with self._write() as s:
+            for chunk in chunks(sorted(feed_ids), 500):
+                done = s.execute(
+                    update(FeedRow)
+                    .where(col(FC.id).in_(chunk), FC.lease_owner == owner)
+                    .values(lease_until=until)
+                )
+                renewed += int(done.rowcount or 0)  # type: ignore[attr-defined]
+        return renewed
+
+    def release_dead_leases(self, host: str, now: datetime) -> int:
+        """Release the leases of crashed processes of this host: owners are
+        ``host:pid:tag`` (``App.owner``); those named ``host`` whose pid no longer runs
+        would otherwise keep their unstored feeds from every poll until the leases
+        expire. Other hosts' leases are never touched (their pids mean nothing here).
+        Returns how many feeds were released."""
+        with self._read() as s:
+            owners = s.execute(
+                select(FC.lease_owner)
+                .where(col(FC.lease_owner).is_not(None), col(FC.lease_until) > now)
+                .distinct()
+            ).scalars()
+            dead = sorted(o for o in owners if o and _dead_owner_on(host, o))
+        if not dead:
+            return 0
+        with self._write() as s:
+            done = s.execute(
+                update(FeedRow)
+                .where(col(FC.lease_owner).in_(dead))
+                .values(lease_owner=None, lease_until=None)
+            )
+            return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
+    def next_due(self) -> datetime | None:
+        """When the next enabled feed can be claimed: the earliest over the active and
+        error feeds of the latest of its ``next_check``, ``not_before`` (a server's
+        Retry-After) and ``lease_until`` (another daemon's, or a dead one's, lease). A
+        past time means something is due now. Ignoring leases and ``not_before`` made a
+        daemon beside another one busy-loop: the feeds the other held stayed "due"."""
+        nc, nb, lu = FC.next_check, FC.not_before, FC.lease_until
+        # CASE, not greatest()/max(): SQLite's scalar max() is NULL if any argument is.
+        checked = case((and_(nb.is_not(None), or_(nc.is_(None), nb > nc)), nb), else_=nc)
+        claimable = case(
+            (and_(lu.is_not(None), or_(checked.is_(None), lu > checked)), lu), else_=checked
+        )
+        with self._read() as s:
+            v = s.execute(
+                select(func.min(type_coerce(claimable, UTCDateTime))).where(
+                    FC.enabled == True,  # noqa: E712
+                    col(FC.status).in_(("active", "error")),
+                )
+            ).scalar_one_or_none()
+            return utc(v)
+
+    def fetch_log(self, feed_id: int, limit: int = 20) -> list[FetchLogEntry]:
+        with self._read() as s:
+            rows = s.exec(
+                mselect(FetchLogRow)
+                .where(LGC.feed_id == feed_id)
+                .order_by(col(LGC.at).desc(), col(LGC.id).desc())
+                .limit(limit)
+            )
+            return [
+                FetchLogEntry(
+                    at=aware(r.at),
+                    outcome=r.outcome,
+                    http_status=r.http_status,
+                    ms=r.ms,
+                    new=r.new,
+                    updated=r.updated,
+                    error=r.error,
+                )
+                for r in rows
+            ]
+
+    def post_dates(self, feed_id: int, since: datetime) -> list[datetime]:
+        """Dates (published, else first seen) of the feed's stories since ``since``, for
+        adaptive polling."""
+        with self._read() as s:
+            rows = s.execute(
+                select(SC.sort_date).where(SC.feed_id == feed_id, col(SC.sort_date) >= since)
+            ).scalars()
+            return sorted(aware(r) for r in rows if r is not None)

@@ -1,0 +1,181 @@
+"""The user's labels (kept forever: archived with their text when their feed is removed)
+and the model's re-tags of stored stories (``train``), which never override a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, delete, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as mselect
+
+from ..credentials import without_credentials
+from ..errors import ConfigError, NotFoundError
+from ..types import Prediction, Story
+from .base import _STORY, FC, LC, SC, STC, LabelledStory, StoreBase
+from .rows import FEED, chunks
+from .tables import LabelArchiveRow, LabelRow, StoryRow, StoryTopicRow
+
+# PostgreSQL: a user's label and `feeds remove` take turns on the story's feed row too.
+# Otherwise a label written after the removal archived the feed's labels was deleted
+# with its story, unarchived. FOR KEY SHARE: polls of the feed (FOR NO KEY UPDATE) do
+# not wait for labels, nor labels for them.
+_STORY_FEED_SHARED = (
+    select(FC.id)
+    .join(_STORY, _STORY.c.feed_id == FC.id)
+    .where(_STORY.c.id == bindparam("sid"))
+    .with_for_update(read=True, key_share=True, of=FEED)
+)
+
+
+def _archived_story(r: LabelArchiveRow) -> Story:
+    first_seen = r.first_seen or r.archived
+    assert r.id is not None and first_seen is not None
+    return Story(
+        id=-r.id,
+        feed_id=0,
+        feed_url=without_credentials(r.feed_url),
+        feed_title=None,
+        key=f"archived:{r.id}",
+        guid=None,
+        link=r.link,
+        canonical_url=None,
+        title=r.title,
+        author=None,
+        published=r.published,
+        first_seen=first_seen,
+        summary=r.summary,
+        content=r.content,
+        full_text=r.full_text,
+        extraction_status="skipped",
+        extraction_error=None,
+        categories=tuple(r.categories or ()),
+    )
+
+
+def _lock_story_feed(s: Session, story_id: int) -> None:
+    """Take the story's feed row (``_STORY_FEED_SHARED``) for a label write, or raise
+    NotFoundError when the story is not there (any more: a removal that held the row
+    has committed)."""
+    if s.execute(_STORY_FEED_SHARED, {"sid": story_id}).first() is None:
+        raise NotFoundError(f"no story {story_id}")
+
+
+class Labels(StoreBase):
+    """Labels and re-tags."""
+
+    def add_labels(
+        self, story_id: int, positive: Sequence[str], negative: Sequence[str], now: datetime
+    ) -> None:
+        with self._write() as s:
+            _lock_story_feed(s, story_id)
+            topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
+            for name, value in [(p, True) for p in positive] + [(n, False) for n in negative]:
+                tid = topic_ids.get(name.lower())
+                if tid is None:
+                    raise ConfigError(f"unknown topic {name!r} (see `aggregator topics`)")
+                row = s.exec(
+                    mselect(LabelRow).where(LC.story_id == story_id, LC.topic_id == tid)
+                ).first()
+                if row is None:
+                    s.add(LabelRow(story_id=story_id, topic_id=tid, value=value, created=now))
+                else:
+                    row.value, row.created = value, now
+                s.execute(
+                    delete(StoryTopicRow).where(and_(STC.story_id == story_id, STC.topic_id == tid))
+                )
+                if value:
+                    s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
+
+    def forget_labels(self, story_id: int, topics: Sequence[str]) -> int:
+        """Withdraw the user's labels (either way) of ``topics`` on a story; its topics
+        then come from the model again (the caller writes them). Returns how many labels
+        there were."""
+        with self._write() as s:
+            _lock_story_feed(s, story_id)
+            topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
+            tids = []
+            for name in topics:
+                tid = topic_ids.get(name.lower())
+                if tid is None:
+                    raise ConfigError(f"unknown topic {name!r} (see `aggregator topics`)")
+                tids.append(tid)
+            gone = s.execute(
+                delete(LabelRow).where(and_(LC.story_id == story_id, col(LC.topic_id).in_(tids)))
+            ).rowcount  # type: ignore[attr-defined]
+            s.execute(
+                delete(StoryTopicRow).where(
+                    and_(
+                        STC.story_id == story_id,
+                        col(STC.topic_id).in_(tids),
+                        STC.source == "user",
+                    )
+                )
+            )
+            return int(gone or 0)
+
+    def labelled_stories(self) -> list[LabelledStory]:
+        """Every story a user labelled, then the archived ones of removed feeds (their
+        ``story.id`` is minus the archive row's id: no stored story has it)."""
+        with self._read() as s:
+            out = self._labels_of(s)
+            for r in s.exec(mselect(LabelArchiveRow).order_by(col(LabelArchiveRow.id))):
+                out.append(
+                    LabelledStory(
+                        story=_archived_story(r),
+                        positive=tuple(r.positive),
+                        negative=tuple(r.negative),
+                    )
+                )
+        return out
+
+    def story_labels(self, story_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The topics a user gave the story (+) and took from it (-)."""
+        with self._read() as s:
+            found = self._labels_of(s, SC.id == story_id)
+        return (found[0].positive, found[0].negative) if found else ((), ())
+
+    def set_predictions(self, items: Sequence[tuple[int, Prediction]]) -> int:
+        """Replace model topics of the given stories (user labels stay); returns how many
+        stories' topic sets changed."""
+        changed = 0
+        with self._write() as s:
+            topic_ids = self._topic_map(s)
+            names = {v: k for k, v in topic_ids.items()}
+            # Stories deleted since the caller read them (`feeds remove`, a prune, while
+            # `train` classified them) are skipped: their topics would violate the
+            # foreign key, and the whole re-tag failed. PostgreSQL: the others are
+            # locked against deletion until this commits (SQLite: the write lock).
+            wanted = sorted({story_id for story_id, _ in items})
+            present: set[int] = set()
+            for chunk in chunks(wanted, 500):
+                q = select(_STORY.c.id).where(_STORY.c.id.in_(chunk)).order_by(_STORY.c.id)
+                if self.dialect == "postgresql":
+                    q = q.with_for_update(key_share=True)
+                present.update(int(i) for i in s.execute(q).scalars())
+            for story_id, pred in items:
+                if story_id not in present:
+                    continue
+                before = {
+                    names.get(t)
+                    for t in s.execute(
+                        select(STC.topic_id).where(STC.story_id == story_id)
+                    ).scalars()
+                }
+                self._write_topics(s, story_id, pred, topic_ids)
+                s.execute(
+                    update(StoryRow)
+                    .where(col(SC.id) == story_id)
+                    .values(model_version=pred.model_version)
+                )
+                s.flush()
+                after = {
+                    names.get(t)
+                    for t in s.execute(
+                        select(STC.topic_id).where(STC.story_id == story_id)
+                    ).scalars()
+                }
+                changed += before != after
+        return changed

@@ -1,0 +1,414 @@
+"""Reading stories back: the filtered, one-per-cluster lists of ``stories``, ``export``
+and ``serve`` (topic, feed, dates, search, pages), single stories and their copies,
+topics with their counts, and the summary ``status`` shows. Nothing here writes but
+``sync_topics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Integer, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Session, col
+from sqlmodel import select as mselect
+
+from ..config import feed_key
+from ..credentials import without_credentials
+from ..errors import NotFoundError
+from ..types import Story, StoryQuery
+from . import dialect, tables
+from .base import _STORY, _STORY_READ, FC, SC, STC, TC, StoreBase
+from .rows import FEED, chunks
+from .summary import StoreSummary, summarize
+from .tables import StoryTopicRow, TopicRow
+
+# SQLite: how many of the newest stories a filtered page is first looked for among,
+# and at most (SqlStore._recent_page)
+_RECENT_WINDOW = 2000
+_RECENT_MAX = 50_000
+
+
+def _feeds_named(s: Session, ref: str) -> list[int]:
+    """The ids of the feeds ``--feed ref`` (and ``serve``'s ``?feed=``) names, in the
+    first of these ways that names any:
+
+    1. digits: the feed with that id, as `feeds list` shows it and `feeds remove` takes
+       it (a number was a substring of names, so ``--feed 1`` found "Top 1", never feed
+       1);
+    2. a URL: the feeds whose URL, or the URL they were subscribed under before a
+       redirect was adopted, is the same subscription (``config.feed_key``: http or
+       https, the host's case, a trailing slash, a default port), credentials or none
+       (so none can be guessed through it), and not the feeds under it
+       (``…/feed/comments``);
+    3. a case-insensitive part of the name, the title or the URL without credentials
+       (``example.org``).
+
+    Matched here rather than with LIKE: ``%`` and ``_`` are text, not wildcards, and
+    ``str.casefold`` folds every letter the same on both databases (SQLite's lower()
+    folds ASCII only). A password is never matched, so ``?feed=`` tells none. A few
+    ms for 1,000 feeds."""
+    rows = s.execute(select(FC.id, FC.url, FC.source_url, FC.name, FC.title)).all()
+    if ref.isascii() and ref.isdigit():
+        # past 19 digits no id (and past 4,300 int() refuses: a ValueError)
+        wanted = int(ref) if len(ref.lstrip("0")) <= 19 else None
+        return [int(r.id) for r in rows if r.id == wanted]
+    key = feed_key(without_credentials(ref))  # not remembered: any client's text
+    if key.startswith("//"):  # it has a host: a URL, which may name a subscription
+        same = [
+            int(r.id)
+            for r in rows
+            if any(u and _subscription(u) == key for u in (r.url, r.source_url))
+        ]
+        if same:
+            return same
+    needle = ref.casefold()
+    return [
+        int(r.id)
+        for r in rows
+        if any(
+            needle in text.casefold()
+            for text in (r.name, r.title, without_credentials(r.url))
+            if text is not None
+        )
+    ]
+
+
+@lru_cache(maxsize=8192)
+def _subscription(url: str) -> str:
+    """``feed_key`` of ``url`` without its credentials, remembered: computed for every
+    feed's URL at each ``--feed`` it took 10 ms at 1,000 feeds, and feeds change
+    rarely (``serve`` answers many ``?feed=`` requests)."""
+    return feed_key(without_credentials(url))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicInfo:
+    name: str
+    description: str | None
+    stories: int
+
+
+class StoryQueries(StoreBase):
+    """Topics and the story lists."""
+
+    def sync_topics(self, topics: Sequence[tuple[str, str | None]]) -> None:
+        """Add the taxonomy's new topics and update descriptions; a read when nothing
+        changed (every command syncs, and a query must not wait for a write lock)."""
+        with self._read() as s:
+            stored = {(r.name, r.description) for r in s.exec(mselect(TopicRow))}
+        if set(topics) <= stored:
+            return
+        with self._write() as s:
+            self._one_at_a_time(s)
+            existing = {r.name: r for r in s.exec(mselect(TopicRow))}
+            for name, description in topics:
+                row = existing.get(name)
+                if row is None:
+                    s.add(TopicRow(name=name, description=description))
+                elif row.description != description:
+                    row.description = description
+        self._topic_ids.clear()
+
+    def topics(self) -> list[TopicInfo]:
+        """Every stored topic with its stories counted as ``stories`` lists them: one per
+        cluster of duplicates that has the topic on any copy. Counting every tagged copy
+        said DNS 11 where `stories -t DNS` listed 10.
+
+        The tagged rows are counted (an index scan), less each cluster's extra tagged
+        copies, looked for only in the clusters that have copies (~6 % of the stories):
+        counting distinct clusters over every tagged row read every story's row, 1.8 s
+        at 300,000 stories on SQLite. At 300,000 stories: ~115 ms on SQLite and ~350 ms
+        on PostgreSQL, against ~40 and ~70 ms for the count of copies (see
+        ``_in_clusters_with_copies``)."""
+        with self._read() as s:
+            counts = dict(
+                s.execute(select(STC.topic_id, func.count()).group_by(STC.topic_id)).all()
+            )
+            extra = (
+                select(STC.topic_id, func.count() - func.count(_STORY.c.cluster_id.distinct()))
+                .select_from(_STORY.join(tables.table(StoryTopicRow), STC.story_id == _STORY.c.id))
+                .where(self._in_clusters_with_copies(_STORY))
+                .group_by(STC.topic_id)
+            )
+            for topic_id, n in s.execute(extra):
+                counts[topic_id] -= n
+            rows = s.exec(mselect(TopicRow).order_by(TC.id)).all()
+            return [
+                TopicInfo(name=r.name, description=r.description, stories=counts.get(r.id, 0))
+                for r in rows
+            ]
+
+    def _in_clusters_with_copies(self, story: Any) -> Any:
+        """Whether ``story`` belongs to a cluster of two or more, found from the cluster
+        index alone. SQLite's holds each row's id: its copies (``cluster_id != id``) are
+        one pass over it. PostgreSQL's does not, so the clusters counted twice or more
+        there (an index-only scan), as an array: as ``IN (subquery)`` the planner
+        guessed a third of all clusters and read the whole story table for their
+        stories (530-890 ms at 300,000 stories, against 320-360 ms; the rest is
+        fetching the ~35,000 rows of those clusters for their ids)."""
+        other = _STORY.alias("other")
+        if self.dialect == "sqlite":
+            copies = select(other.c.cluster_id).where(other.c.cluster_id != other.c.id)
+            return story.c.cluster_id.in_(copies)
+        many = (
+            select(other.c.cluster_id)
+            .group_by(other.c.cluster_id)
+            .having(func.count() > 1)
+            .subquery("many")
+        )
+        ids = select(func.array_agg(many.c.cluster_id)).scalar_subquery()
+        return story.c.cluster_id == func.any(cast(ids, ARRAY(Integer)))
+
+    def stories(self, query: StoryQuery) -> list[Story]:
+        """The stories matching ``query``, newest first, one per cluster: its first
+        (smallest id) story *among those matching* — the cluster's own first story when
+        nothing filters; with ``--feed B``, feed B's copy of a story feed A had first; a
+        topic, date or search filter finds a story through any of its copies.
+
+        A copy is shown when no earlier copy of its cluster matches (a correlated NOT
+        EXISTS on the cluster index, only for rows that are not their cluster's first), so
+        the query still walks the date index and stops at ``limit``; a window function
+        over every match cost seconds for a big topic.
+
+        A page is found as ids, then read in full (see ``benchmarks/store.py`` for what
+        each step saves on a store of 300,000 stories): the unfiltered list from
+        ``ix_story_first_sort``; on SQLite a filtered page first among the newest
+        stories (``_recent_page``); otherwise every match sorted by (sort_date, id)
+        alone. A feed filter is resolved to feed ids first."""
+        with self._read() as s:
+            where = self._where(s, query)
+            newest_first = (_STORY.c.sort_date.desc(), _STORY.c.id.desc())
+            with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
+            if query.limit is None and not query.offset:
+                q = select(*_STORY_READ).select_from(with_feed).where(*where(_STORY))
+            elif (ids := self._recent_page(s, query, where)) is not None:
+                q = select(*_STORY_READ).select_from(with_feed).where(_STORY.c.id.in_(ids))
+            else:
+                # A page: its ids first, sorted and cut with nothing but (sort_date, id) in
+                # hand, then those rows in full. Sorting the full rows of every match
+                # (texts and all) to keep 50 was most of a topic or search query's time.
+                page = select(_STORY.c.id).where(*where(_STORY)).order_by(*newest_first)
+                if query.offset:
+                    page = page.offset(query.offset)
+                if query.limit is not None:
+                    page = page.limit(query.limit)
+                sub = page.subquery("page")
+                q = select(*_STORY_READ).select_from(with_feed.join(sub, sub.c.id == _STORY.c.id))
+            q = q.order_by(*newest_first)
+            rows = s.execute(q).all()
+            return self._to_stories(s, rows)
+
+    def matching_ids(self, query: StoryQuery) -> list[int]:
+        """The ids of the stories ``stories(query)`` returns, in the same order: the
+        same conditions, sorted and cut with nothing but (sort_date, id) in hand."""
+        with self._read() as s:
+            where = self._where(s, query)
+            with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
+            q = (
+                select(_STORY.c.id)
+                .select_from(with_feed)
+                .where(*where(_STORY))
+                .order_by(_STORY.c.sort_date.desc(), _STORY.c.id.desc())
+            )
+            if query.offset:
+                q = q.offset(query.offset)
+            if query.limit is not None:
+                q = q.limit(query.limit)
+            return [int(i) for i in s.execute(q).scalars()]
+
+    def stories_by_ids(self, ids: Sequence[int], *, chunk: int = 500) -> Iterator[Story]:
+        """The stories of ``ids`` in that order, read ``chunk`` at a time, each chunk in
+        a read session of its own (no transaction held open while the caller writes
+        them out); a story deleted meanwhile is skipped."""
+        for part in chunks(list(ids), chunk):
+            with self._read() as s:
+                found = {st.id: st for st in self._select_stories(s, col(SC.id).in_(part))}
+            yield from (found[i] for i in part if i in found)
+
+    def iter_stories(self, query: StoryQuery, *, chunk: int = 500) -> Iterator[Story]:
+        """What ``stories(query)`` returns (``limit=None``: every match), in bounded
+        memory: the matching ids first (read now, so an unknown topic raises here), then
+        the stories ``chunk`` at a time as the iterator is consumed."""
+        return self.stories_by_ids(self.matching_ids(query), chunk=chunk)
+
+    def _where(self, s: Session, query: StoryQuery) -> Callable[..., list[Any]]:
+        """``where(story, min_id=None)``: the conditions on ``story`` (the story table or
+        an alias of it) of the rows ``query`` lists, one per cluster (see ``stories``).
+        Unknown topics raise NotFoundError; a feed filter is resolved to feed ids here."""
+        topic_ids: list[int] = []
+        if query.topics:
+            topic_rows = s.exec(
+                mselect(TopicRow).where(func.lower(TC.name).in_([t.lower() for t in query.topics]))
+            ).all()
+            if len(topic_rows) != len({t.lower() for t in query.topics}):
+                known = {r.name.lower() for r in topic_rows}
+                missing = [t for t in query.topics if t.lower() not in known]
+                raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
+            topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
+        # Resolved here on the feed table: as a condition on each story's feed it could
+        # use no index, and a small feed's list read every story of the store
+        feed_ids = _feeds_named(s, query.feed) if query.feed else []
+
+        def matches(story: Any, *, earlier: bool = False, min_id: int | None = None) -> list[Any]:
+            """The filters on ``story``; a topic's or a search's stories as a list of
+            ids, only from ``min_id`` on when given (``_recent_page``)."""
+            conds: list[Any] = []
+            for tid in topic_ids:
+                tagged = select(STC.story_id).where(STC.topic_id == tid)
+                if min_id is None:
+                    conds.append(story.c.id.in_(tagged))
+                else:  # "+ 0": a filter on the date index's walk (_recent_page)
+                    tagged = tagged.where(STC.story_id >= min_id)
+                    conds.append((story.c.id + 0).in_(tagged))
+            if query.feed:
+                # An earlier copy is looked for on the cluster's index, a recent page
+                # on the date index: "+ 0" keeps SQLite (no statistics) from walking
+                # a big feed's stories instead
+                off_index = earlier or min_id is not None
+                feed_id = story.c.feed_id + 0 if off_index else story.c.feed_id
+                conds.append(feed_id.in_(feed_ids))
+            if query.since:
+                conds.append(story.c.sort_date >= query.since)
+            if query.until:
+                conds.append(story.c.sort_date < query.until)
+            if query.text:
+                conds.append(dialect.search_filter(self.dialect, query.text, story, min_id=min_id))
+            return conds
+
+        def where(story: Any, min_id: int | None = None) -> list[Any]:
+            """``matches`` on ``story``, and its cluster shows it: no earlier copy
+            matches as well. ``min_id``: neither the stories looked at nor their
+            clusters' other copies have a smaller id (``_recent_page``)."""
+            # FIRST_OF_CLUSTER as an expression: alone, ix_story_first_sort serves it
+            first = or_(story.c.cluster_id.is_(None), story.c.cluster_id == story.c.id)
+            conds = matches(story, min_id=min_id)
+            if not conds:
+                return [first]
+            other = _STORY.alias("earlier")
+            earlier = select(other.c.id).where(
+                other.c.cluster_id == story.c.cluster_id,
+                other.c.id < story.c.id,
+                *matches(other, earlier=True, min_id=min_id),
+            )
+            return [*conds, or_(first, ~earlier.exists())]
+
+        return where
+
+    def _recent_page(
+        self, s: Session, query: StoryQuery, where: Callable[[Any, int | None], list[Any]]
+    ) -> list[int] | None:
+        """SQLite, a filtered page: its ids looked for among the newest stories of the
+        date range, or None when too few match there to be worth it. A first window of
+        ``_RECENT_WINDOW`` stories (20 per story the page needs, if more), then, when
+        it held at least a quarter of the page, one sized by the share of it that
+        matched, up to ``_RECENT_MAX``.
+
+        SQLite has no statistics to choose by: given a topic or a search it gathered
+        every story having it, read each one and sorted them all, whether the topic
+        tags a fifth of the store (60,000 rows read to show 50) or a hundred stories.
+        A rare filter fails the windows (a few ms each) and is gathered as before,
+        which is cheap for it. PostgreSQL's planner has per-topic and per-word
+        statistics and chooses well by itself."""
+        if self.dialect != "sqlite" or query.limit is None:
+            return None
+        if not (query.topics or query.feed or query.text):
+            return None  # unfiltered: ix_story_first_sort is the list itself
+        need = query.offset + query.limit
+        size = max(_RECENT_WINDOW, 20 * need)
+        for _ in range(2):
+            if size > _RECENT_MAX:
+                return None
+            ids = self._page_within(s, query, where, size, need)
+            if ids is None:
+                return None
+            if len(ids) == need:
+                return ids[query.offset :]
+            if len(ids) * 4 < need:
+                return None  # a rare filter: gathering its matches is cheap
+            size = size * need // len(ids) * 3 // 2
+        return None
+
+    @staticmethod
+    def _page_within(
+        s: Session,
+        query: StoryQuery,
+        where: Callable[[Any, int | None], list[Any]],
+        size: int,
+        need: int,
+    ) -> list[int] | None:
+        """The first ``need`` ids of the list among the ``size`` newest stories of the
+        date range (from the ``size``-th newest one's date on), walking the date index
+        newest first; None when the range holds fewer (or undated ones within reach).
+        Exact when ``need`` are found: every story before that date sorts after every
+        story from it on."""
+        c = _STORY.c
+        newest_first = (c.sort_date.desc(), c.id.desc())
+        dated = [c.sort_date >= query.since] if query.since else []
+        dated += [c.sort_date < query.until] if query.until else []
+        edge = s.execute(
+            select(c.sort_date).where(*dated).order_by(*newest_first).offset(size - 1).limit(1)
+        ).scalar()
+        if edge is None:  # a small range, or undated stories (sorted last) within reach
+            return None
+        window = [*dated, c.sort_date >= edge]
+        # The smallest id among them and the other copies of their clusters: the topic's
+        # and the search's lists are read from there on, and "+ 0" keeps them (and the
+        # feed's) off the plan's lead, so that the date index leads (on the id, min()
+        # walked the table from its start).
+        copies = _STORY.alias("copies")
+        clusters = select(c.cluster_id).where(*window, c.cluster_id != c.id)
+        lows = s.execute(
+            select(
+                select(func.min(c.id + 0)).where(*window).scalar_subquery(),
+                select(func.min(copies.c.id + 0))
+                .where(copies.c.cluster_id.in_(clusters))
+                .scalar_subquery(),
+            )
+        ).one()
+        if lows[0] is None:
+            return None
+        lowest = int(min(i for i in lows if i is not None))
+        return list(
+            s.execute(
+                select(c.id)
+                .where(*window, *where(_STORY, lowest))
+                .order_by(*newest_first)
+                .limit(need)
+            ).scalars()
+        )
+
+    def get_story(self, story_id: int) -> Story:
+        with self._read() as s:
+            found = self._select_stories(s, SC.id == story_id)
+            if not found:
+                raise NotFoundError(f"no story {story_id}")
+            return found[0]
+
+    def cluster_members(self, story: Story) -> list[Story]:
+        if story.cluster_id is None:
+            return []
+        with self._read() as s:
+            return self._select_stories(s, SC.cluster_id == story.cluster_id, SC.id != story.id)
+
+    def summary(self, now: datetime) -> StoreSummary:
+        """Counts of feeds, stories, extractions, labels and leases, the schema version
+        and the database's size, for ``aggregator status``."""
+        with self._read() as s:
+            path = self.engine.url.database if self.dialect == "sqlite" else None
+            return summarize(s, self.dialect, now, path if path != ":memory:" else None)
+
+    def story_count(self) -> int:
+        with self._read() as s:
+            return int(s.execute(select(func.count()).select_from(_STORY)).scalar_one())
+
+    def story_ids(self, *, after: int = 0) -> list[int]:
+        """Every story's id above ``after``, ascending (ids are never given twice, so
+        ``after`` = the largest id seen means "stored since")."""
+        with self._read() as s:
+            query = select(SC.id).where(col(SC.id) > after).order_by(SC.id)
+            return [int(i) for i in s.execute(query).scalars()]

@@ -1,0 +1,116 @@
+"""Retention: ``prune`` deletes old stories a batch per transaction, keeping each feed's
+newest, those its feed still lists and those a user labelled; ``compact`` gives the
+space back on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+
+from ..dedupe import listing_digest
+from ..errors import StoreError
+from . import dialect
+from .base import _STORY, LC, StoreBase
+from .rows import FEED, brief, chunks, utc
+
+
+class Retention(StoreBase):
+    """Pruning and compacting."""
+
+    def prune_stories(
+        self, before: datetime, keep_per_feed: int, *, dry_run: bool = False, batch: int = 500
+    ) -> int:
+        """Delete the stories first seen and dated before ``before``, except each feed's
+        ``keep_per_feed`` newest, every story its feed's latest document still lists
+        (deleted, it would come back as new at the document's next change: a feed listing
+        its whole archive would bring it all back once per retention period) and every
+        story a user labelled (kept until withdrawn: training reads them). Returns how many were
+        deleted (or, with ``dry_run``, would be). Deletes ``batch`` stories per
+        transaction, so a poll writing meanwhile waits for one batch at most; the label
+        check is repeated inside each one."""
+        dated = func.coalesce(_STORY.c.sort_date, _STORY.c.first_seen)
+        rank = (
+            func.row_number()
+            .over(partition_by=_STORY.c.feed_id, order_by=(dated.desc(), _STORY.c.id.desc()))
+            .label("rank")
+        )
+        story = (_STORY.c.id, _STORY.c.feed_id, _STORY.c.key, _STORY.c.first_seen)
+        ranked = select(*story, dated.label("dated"), rank).subquery()
+        with self._read() as s:
+            rows = s.execute(
+                select(ranked.c.id, ranked.c.feed_id, ranked.c.key)
+                .where(
+                    ranked.c.rank > keep_per_feed,
+                    ranked.c.first_seen < utc(before),
+                    ranked.c.dated < utc(before),
+                    ~select(LC.story_id).where(LC.story_id == ranked.c.id).exists(),
+                )
+                .order_by(ranked.c.id)
+            ).all()
+            feed_ids = {int(r.feed_id) for r in rows}
+            listings = s.execute(
+                select(FEED.c.id, FEED.c.listed).where(
+                    FEED.c.id.in_(feed_ids), FEED.c.listed.is_not(None)
+                )
+            ).all()
+        listed = {int(fid): frozenset(digests.split()) for fid, digests in listings}
+        candidates = [
+            int(r.id)
+            for r in rows
+            if listing_digest(r.key) not in listed.get(int(r.feed_id), frozenset())
+        ]
+        if dry_run:
+            return len(candidates)
+        deleted = 0
+        for chunk in chunks(candidates, batch):
+            with self._write() as s:
+                conn = s.connection()
+                # PostgreSQL: lock the rows before looking for labels, in a statement of
+                # its own. A label given meanwhile holds a key-share lock on its story
+                # until it commits; the check below, a later statement, then sees it (a
+                # check in the DELETE itself would not, and the cascade would delete the
+                # label). A label given after this waits and then finds no story.
+                # (SQLite: the write transaction excludes every other writer already.)
+                conn.execute(
+                    select(_STORY.c.id)
+                    .where(_STORY.c.id.in_(chunk))
+                    .order_by(_STORY.c.id)
+                    .with_for_update()
+                )
+                gone = conn.execute(
+                    select(_STORY.c.id, _STORY.c.cluster_id).where(
+                        _STORY.c.id.in_(chunk),
+                        ~select(LC.story_id).where(LC.story_id == _STORY.c.id).exists(),
+                    )
+                ).all()
+                ids = [int(i) for i, _ in gone]
+                if not ids:
+                    continue
+                dialect.keep_story_ids(conn)
+                dialect.delete_search_index(conn, ids)
+                conn.execute(delete(_STORY).where(_STORY.c.id.in_(ids)))
+                self._rehome_clusters(conn, [int(i) for i, c in gone if c == i])
+                deleted += len(ids)
+        return deleted
+
+    def compact(self) -> None:
+        """Give the space of deleted stories back to the file system (SQLite: merge the
+        search index's segments, then VACUUM; PostgreSQL's autovacuum does this itself)."""
+        if self.dialect != "sqlite":
+            return
+        import sqlite3
+
+        raw = self.engine.raw_connection()
+        try:
+            # The driver connection runs in autocommit (dialect.make_engine), which VACUUM
+            # needs: SQLAlchemy's Connection would BEGIN first.
+            conn = raw.driver_connection
+            assert conn is not None
+            conn.execute("INSERT INTO story_fts(story_fts) VALUES ('optimize')")
+            conn.execute("VACUUM")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot compact the database: {brief(e)}") from e
+        finally:
+            raw.close()
