@@ -560,7 +560,7 @@ _WORD = re.compile(r"\w+")
 _SHINGLE = 3
 
 #: The fingerprint scheme. Stored fingerprints are only comparable within one scheme: a
-#: new one needs a store migration that recomputes the recent ones (see store.dialect,
+#: new one needs a store migration that recomputes the recent ones (see store.migrations,
 #: migration 4, which moved stores from scheme 1 to 2).
 SIMHASH_VERSION = 2
 

@@ -223,7 +223,7 @@ class StoryQuery:
     """Filters for ``Store.stories``; empty fields do not filter."""
 
     topics: tuple[str, ...] = ()
-    feed: str | None = None  # feed id, URL, or part of a name, title or URL (store.queries._feeds_named)
+    feed: str | None = None  # an id, a URL, a part of a name, title or URL (queries._feeds_named)
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None  # full-text search

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from test_store import T0, check, draft
 
 from aggregator.store import open_store
-from aggregator.store.dialect import SEARCH_CONFIG, fold_diacritics
+from aggregator.store.search import SEARCH_CONFIG, fold_diacritics
 from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 TITLES = ["WHO warns of pandemic-themed phishing", "Göran Marby leaves ICANN"]

@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.errors import ConfigError, NotFoundError, StoreError
 from aggregator.store import open_store
-from aggregator.store.dialect import fts5_query
+from aggregator.store.search import fts5_query
 from aggregator.types import (
     FeedCheck,
     FeedSource,

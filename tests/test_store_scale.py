@@ -15,7 +15,7 @@ from dbfixtures import fresh_pg_url
 from test_store import check, draft
 
 from aggregator.store import SqlStore, open_store
-from aggregator.store.dialect import MIGRATIONS
+from aggregator.store.migrations import MIGRATIONS
 from aggregator.types import (
     FeedSource,
     Prediction,

@@ -14,7 +14,7 @@ from sqlalchemy import event, text
 from test_store import check, draft
 
 from aggregator.store import SqlStore, open_store
-from aggregator.store.dialect import MIGRATIONS
+from aggregator.store.migrations import MIGRATIONS
 from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -29,7 +29,7 @@ from sqlmodel import select as mselect
 
 from ..errors import StoreError, StoreUnavailableError
 from ..types import Prediction, Story, TopicScore
-from . import dialect, tables
+from . import dialect, migrations, tables
 from .rows import FEED, brief, chunks, story_from_row
 from .tables import (
     FeedRow,
@@ -95,7 +95,7 @@ class StoreBase:
     def __init__(self, url: str, *, connect_timeout: int = dialect.PG_CONNECT_TIMEOUT_S) -> None:
         try:
             self.engine: Engine = dialect.make_engine(url, connect_timeout=connect_timeout)
-            dialect.migrate(self.engine)
+            migrations.migrate(self.engine)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open database: {brief(e)}") from e
         self.dialect = self.engine.dialect.name

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ..types import ExtractionUpdate, Story
-from . import dialect
+from . import dialect, search
 from .base import _STORY, StoreBase
 from .rows import chunks, search_text, signed64
 
@@ -84,5 +84,5 @@ class Extractions(StoreBase):
                         (it.story_id, title, search_text(summary, content, it.full_text))
                     )
                 written += 1
-            dialect.write_search_index(conn, indexed)
+            search.write_search_index(conn, indexed)
         return written

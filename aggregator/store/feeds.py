@@ -19,7 +19,7 @@ from ..config import feed_key
 from ..credentials import without_credentials
 from ..errors import NotFoundError
 from ..types import Feed, FeedSource
-from . import dialect
+from . import dialect, search
 from .base import FC, LGC, SC, StoreBase
 from .rows import FEED, aware, chunks, feed_from_row, new_feed_row, utc
 from .tables import FeedRow, FetchLogRow, LabelArchiveRow, StoryRow, UTCDateTime
@@ -177,7 +177,7 @@ class FeedStore(StoreBase):
             conn = s.connection()
             gone = conn.execute(select(SC.id, SC.cluster_id).where(SC.feed_id == row.id)).all()
             dialect.keep_story_ids(conn)
-            dialect.delete_search_index(conn, [int(i) for i, _ in gone])
+            search.delete_search_index(conn, [int(i) for i, _ in gone])
             s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
             self._rehome_clusters(conn, sorted(int(i) for i, c in gone if c == i))
             s.delete(row)

@@ -21,7 +21,7 @@ from ..config import feed_key
 from ..credentials import without_credentials
 from ..errors import NotFoundError
 from ..types import Story, StoryQuery
-from . import dialect, tables
+from . import search, tables
 from .base import _STORY, _STORY_READ, FC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
@@ -277,7 +277,7 @@ class StoryQueries(StoreBase):
             if query.until:
                 conds.append(story.c.sort_date < query.until)
             if query.text:
-                conds.append(dialect.search_filter(self.dialect, query.text, story, min_id=min_id))
+                conds.append(search.search_filter(self.dialect, query.text, story, min_id=min_id))
             return conds
 
         def where(story: Any, min_id: int | None = None) -> list[Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 
 from ..dedupe import listing_digest
 from ..errors import StoreError
-from . import dialect
+from . import dialect, search
 from .base import _STORY, LC, StoreBase
 from .rows import FEED, brief, chunks, utc
 
@@ -89,7 +89,7 @@ class Retention(StoreBase):
                 if not ids:
                     continue
                 dialect.keep_story_ids(conn)
-                dialect.delete_search_index(conn, ids)
+                search.delete_search_index(conn, ids)
                 conn.execute(delete(_STORY).where(_STORY.c.id.in_(ids)))
                 self._rehome_clusters(conn, [int(i) for i, c in gone if c == i])
                 deleted += len(ids)

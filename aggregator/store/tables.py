@@ -96,7 +96,7 @@ class StoryRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("feed_id", "key", name="uq_story_feed_key"),
         Index("ix_story_sort", "sort_date"),
-        # migration 8 (dialect._m8_list_indexes) adds it to older databases
+        # migration 8 (migrations._m8_list_indexes) adds it to older databases
         Index(
             "ix_story_first_sort",
             "sort_date",
@@ -111,7 +111,7 @@ class StoryRow(SQLModel, table=True):
         # with the value was read to test its date: a 16-bit band matches N / 65,536
         # stories, so the look-up grew with the store (6 ms of a 35-story save at
         # 300,000 on SQLite, 0.8 ms at 30,000). Migration 9
-        # (dialect._m9_band_date_indexes) puts them in older databases.
+        # (migrations._m9_band_date_indexes) puts them in older databases.
         *(Index(f"ix_story_fp_band{i}_seen", f"fp_band{i}", "first_seen") for i in range(4)),
     )
 

@@ -37,7 +37,7 @@ from ..credentials import without_credentials
 from ..dedupe import scheme_twin
 from ..errors import NotFoundError
 from ..types import FeedCheck, SaveResult, StoryRecord
-from . import dialect, tables
+from . import dialect, search, tables
 from .base import _ARCHIVE, _STORY, FC, SC, StoreBase
 from .rows import (
     CHECK_UPDATE,
@@ -132,7 +132,7 @@ _PG_STORY = Table(
     Column("search", TSVECTOR),
 )
 _PG_INSERT_STORY = insert(_PG_STORY).values(
-    search=dialect.pg_search_vector(
+    search=search.pg_search_vector(
         bindparam("search_title", type_=Text), bindparam("search_body", type_=Text)
     )
 )
@@ -280,7 +280,7 @@ class PollWrites(StoreBase):
                 if rec.prediction is not None:
                     self._write_topics(s, row.id, rec.prediction, topic_ids)
                     row.model_version = rec.prediction.model_version
-            dialect.write_search_index(
+            search.write_search_index(
                 conn,
                 [
                     (row.id, row.title, _index_text(row, rec))
@@ -429,9 +429,9 @@ class PollWrites(StoreBase):
                 row.model_version = rec.prediction.model_version
             v = {n: getattr(row, n) for n in _STORY_COLUMNS}
             if conn.dialect.name != "sqlite":
-                v["search_title"] = dialect.fold_diacritics(row.title)
-                body = _index_text(row, rec)[: dialect.PG_SEARCH_BODY_MAX]
-                v["search_body"] = dialect.fold_diacritics(body)
+                v["search_title"] = search.fold_diacritics(row.title)
+                body = _index_text(row, rec)[: search.PG_SEARCH_BODY_MAX]
+                v["search_body"] = search.fold_diacritics(body)
             values.append(v)
         if conn.dialect.name == "sqlite":
             conn.execute(insert(_STORY), values)

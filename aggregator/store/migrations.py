@@ -1,0 +1,546 @@
+"""The schema's numbered migrations, append only: each runs once, in its own
+transaction, recorded in ``schema_version``; ``migrate`` runs those not done yet, safely
+from several processes at once, and refuses a database a newer aggregator migrated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    distinct,
+    exists,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel
+
+from ..errors import StoreError
+from . import tables
+from .dialect import keep_story_ids, simhash_bands
+from .search import SEARCH_CONFIG, SEARCH_DICT, STEMMED_TOKENS, write_search_index
+
+log = logging.getLogger(__name__)
+
+
+def _m1_initial(conn: Connection) -> None:
+    # create_all builds the tables as the models stand today; later migrations therefore
+    # add their columns only when missing, so old and new databases end up the same.
+    SQLModel.metadata.create_all(conn, tables=[tables.table(t) for t in _TABLES])
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS story_fts USING fts5("
+            "title, body, tokenize = 'porter unicode61 remove_diacritics 2')"
+        )
+    else:
+        conn.exec_driver_sql("ALTER TABLE story ADD COLUMN IF NOT EXISTS search tsvector")
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_story_search ON story USING GIN (search)"
+        )
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _m2_simhash_bands(conn: Connection) -> None:
+    have = _columns(conn, "story")
+    for i in range(4):
+        if f"fp_band{i}" not in have:
+            conn.exec_driver_sql(f"ALTER TABLE story ADD COLUMN fp_band{i} INTEGER")
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_story_fp_band{i} ON story (fp_band{i})"
+        )
+    rows = conn.execute(text("SELECT id, fingerprint FROM story WHERE fingerprint IS NOT NULL"))
+    for story_id, fp in rows.all():
+        conn.execute(
+            text(
+                "UPDATE story SET fp_band0=:b0, fp_band1=:b1, fp_band2=:b2, fp_band3=:b3 "
+                "WHERE id=:id"
+            ),
+            {"id": story_id, **simhash_bands(fp)},
+        )
+
+
+def _m3_poll_interval(conn: Connection) -> None:
+    if "poll_interval_s" not in _columns(conn, "feed"):
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN poll_interval_s INTEGER")
+
+
+def _m4_simhash_v2(conn: Connection) -> None:
+    """Fingerprints move from SimHash scheme 1 to 2 (``dedupe.SIMHASH_VERSION``). Only
+    stories of the last ``NEAR_DUP_WINDOW`` are ever compared, counted back from the
+    newest story stored (no clock is read): their fingerprints are recomputed from the
+    text stored with them, the extracted article where there is one, else the feed's
+    text, as the parse and extraction jobs compute them. Older fingerprints, never
+    compared again, are cleared rather than left in a scheme nothing else speaks."""
+    story = tables.table(tables.StoryRow)
+    c = story.c
+    has_fp = c.fingerprint.is_not(None)
+    newest = conn.execute(select(func.max(c.first_seen)).where(has_fp)).scalar()
+    if newest is None:
+        return
+    # Imported only with fingerprints to recompute: numpy would add ~15 MB to every
+    # process that opens a new store (the poll's main process never needs it).
+    from ..dedupe import simhash
+    from ..textutil import html_to_text
+    from .writes import NEAR_DUP_WINDOW
+
+    since = newest - NEAR_DUP_WINDOW
+    ids = conn.execute(select(c.id).where(has_fp, c.first_seen >= since)).scalars().all()
+    cols = (c.id, c.title, c.summary, c.content, c.full_text, c.extraction_status)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        values = []
+        for sid, title, summary, content, full_text, status in conn.execute(
+            select(*cols).where(c.id.in_(chunk))
+        ):
+            fp: int | None = None
+            if status == "ok" and full_text:
+                fp = simhash(f"{title}\n{full_text}") or None
+            if fp is None:
+                body = (html_to_text(content) if content else "") or html_to_text(summary or "")
+                fp = simhash(f"{title}\n{body}") if body else None
+            if fp is None:
+                values.append(
+                    {"id": sid, "fp": None, "b0": None, "b1": None, "b2": None, "b3": None}
+                )
+            else:
+                signed = fp - (1 << 64) if fp >= 1 << 63 else fp
+                values.append({"id": sid, "fp": signed, **simhash_bands(fp)})
+        conn.execute(
+            text(
+                "UPDATE story SET fingerprint=:fp, fp_band0=:b0, fp_band1=:b1, fp_band2=:b2, "
+                "fp_band3=:b3 WHERE id=:id"
+            ),
+            values,
+        )
+    conn.execute(
+        story.update()
+        .where(has_fp, c.first_seen < since)
+        .values(fingerprint=None, fp_band0=None, fp_band1=None, fp_band2=None, fp_band3=None)
+    )
+
+
+_TABLES = (
+    tables.SchemaVersionRow,
+    tables.FeedRow,
+    tables.StoryRow,
+    tables.TopicRow,
+    tables.StoryTopicRow,
+    tables.LabelRow,
+    tables.FetchLogRow,
+    tables.LabelArchiveRow,
+)
+
+
+def _m5_feeds_and_label_archive(conn: Connection) -> None:
+    """``feed.source_url`` remembers the subscribed URL across an adopted redirect,
+    ``feed.not_before`` a server's Retry-After (which ``poll --all`` must honour too),
+    ``label_archive`` the labels of removed feeds' stories; and the 30-day rule now
+    only sets the status: ``enabled`` is the user's setting alone
+    (clearing it made every feeds.yaml sync take the file's ``enabled: true`` for the
+    user turning the feed back on)."""
+    have = _columns(conn, "feed")
+    if "source_url" not in have:
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN source_url TEXT")
+    if "not_before" not in have:
+        kind = "TIMESTAMP" if conn.dialect.name == "postgresql" else "DATETIME"  # naive UTC
+        conn.exec_driver_sql(f"ALTER TABLE feed ADD COLUMN not_before {kind}")
+    conn.execute(text("UPDATE feed SET enabled = :t WHERE status = 'disabled'"), {"t": True})
+    tables.table(tables.LabelArchiveRow).create(conn, checkfirst=True)
+
+
+# parse.FUTURE_SLACK when migration 6 was written: a migration keeps the meaning it
+# shipped with, whatever the parser's value becomes later.
+_M6_FUTURE_SLACK = timedelta(days=1)
+
+
+def _m6_repair_session7_rows(conn: Connection) -> None:
+    """Rows written before session 7's fixes, brought to what the fixed code writes. Each
+    step selects only rows that are still wrong, so running it again changes nothing.
+
+    1. Titles keep only the characters XML 1.0 allows (``textutil.xml_chars``, which
+       the parser now applies): control characters are dropped. Their search rows are
+       rewritten.
+    2. A date more than a day after the story was read is treated as missing, as
+       ``parse.FUTURE_SLACK`` now has it: ``published`` falls back to a trusted
+       ``updated`` (the parser's fallback) or None, and ``sort_date`` to ``first_seen``.
+       "Read" is the last time the story could have been written (its feed's last
+       success), not ``first_seen``: a story re-saved after an edit carries the edit's
+       date, which was not in the future then.
+    3. A link refused as a story's identity is no cluster key (``dedupe``'s module
+       docstring): ``canonical_url`` is cleared where the key says so (a ``v1:hash:``
+       key: guid and link were both refused), where stories of one feed with different
+       texts share the URL and the story's key is not that URL's link key, and where
+       the URL is the feed's own (home page or feed URL). Same-feed stories with the
+       same text keep a shared URL: a guid that changes on every poll while the link
+       stays is one story. Then clusters are rebuilt, see :func:`_m6_recluster`.
+    """
+    story = tables.table(tables.StoryRow)
+    if conn.execute(select(story.c.id).limit(1)).first() is None:
+        return  # a new database: nothing to repair, nothing to import
+    _m6_titles(conn)
+    _m6_future_dates(conn)
+    _m6_shared_links(conn)
+
+
+def _m6_titles(conn: Connection) -> None:
+    from ..textutil import xml_chars
+    from .rows import search_text  # rows imports this module: only at run time
+
+    c = tables.table(tables.StoryRow).c
+    fixed: list[dict[str, Any]] = []
+    last = 0
+    while True:  # keyset pages: every title is read once, never all at once
+        page = conn.execute(
+            select(c.id, c.title).where(c.id > last).order_by(c.id).limit(5000)
+        ).all()
+        if not page:
+            break
+        last = page[-1][0]
+        fixed.extend(
+            {"sid": sid, "t": clean} for sid, title in page if (clean := xml_chars(title)) != title
+        )
+    for start in range(0, len(fixed), 500):
+        chunk = fixed[start : start + 500]
+        conn.execute(
+            update(tables.table(tables.StoryRow))
+            .where(c.id == bindparam("sid"))
+            .values(title=bindparam("t")),
+            chunk,
+        )
+        rows = conn.execute(
+            select(c.id, c.title, c.summary, c.content, c.full_text).where(
+                c.id.in_([v["sid"] for v in chunk])
+            )
+        )
+        write_search_index(
+            conn,
+            [
+                (sid, title, search_text(summary, content, full))
+                for sid, title, summary, content, full in rows
+            ],
+            config="english",  # what vectors were before migration 11, which rebuilds them
+        )
+
+
+def _m6_future_dates(conn: Connection) -> None:
+    story, feed = tables.table(tables.StoryRow), tables.table(tables.FeedRow)
+    c = story.c
+    # Only a date after first_seen can be ahead of when it was read; the exact test
+    # needs the feed's last success as well and runs below.
+    rows = conn.execute(
+        select(c.id, c.published, c.updated, c.first_seen, feed.c.last_success)
+        .join_from(story, feed, feed.c.id == c.feed_id)
+        .where(or_(c.published > c.first_seen, c.updated > c.first_seen))
+    ).all()
+    values: list[dict[str, Any]] = []
+    for sid, published, updated, first_seen, last_success in rows:
+        if first_seen is None:
+            continue
+        latest = max(first_seen, last_success or first_seen) + _M6_FUTURE_SLACK
+        trusted_updated = updated if updated is not None and updated <= latest else None
+        trusted = published if published is not None and published <= latest else None
+        new_published = trusted or trusted_updated
+        if (new_published, trusted_updated) != (published, updated):
+            values.append(
+                {
+                    "sid": sid,
+                    "p": new_published,
+                    "u": trusted_updated,
+                    "d": new_published or first_seen,
+                }
+            )
+    if values:
+        conn.execute(
+            update(story)
+            .where(c.id == bindparam("sid"))
+            .values(published=bindparam("p"), updated=bindparam("u"), sort_date=bindparam("d")),
+            values,
+        )
+
+
+def _m6_shared_links(conn: Connection) -> None:
+    story, feed = tables.table(tables.StoryRow), tables.table(tables.FeedRow)
+    c = story.c
+    has_url = c.canonical_url.is_not(None)
+    affected: set[int] = set()
+    if conn.execute(select(c.id).where(has_url).limit(1)).first() is not None:
+        # Imported only with URLs to check: dedupe brings numpy (see _m4_simhash_v2).
+        from ..dedupe import KEY_VERSION, canonicalize_url
+
+        link_key = literal(f"{KEY_VERSION}:link:") + c.canonical_url
+        affected.update(
+            conn.execute(select(c.id).where(has_url, c.key.like(f"{KEY_VERSION}:hash:%"))).scalars()
+        )
+        shared = (
+            select(c.feed_id, c.canonical_url)
+            .where(has_url)
+            .group_by(c.feed_id, c.canonical_url)
+            .having(func.count() > 1, func.count(distinct(c.content_hash)) > 1)
+            .subquery()
+        )
+        affected.update(
+            conn.execute(
+                select(c.id)
+                .join_from(
+                    story,
+                    shared,
+                    and_(shared.c.feed_id == c.feed_id, shared.c.canonical_url == c.canonical_url),
+                )
+                .where(c.key != link_key)
+            ).scalars()
+        )
+        own: dict[int, set[str]] = {}
+        for fid, *urls in conn.execute(
+            select(feed.c.id, feed.c.url, feed.c.source_url, feed.c.redirect_url, feed.c.site)
+        ):
+            own[fid] = {canonicalize_url(u) for u in urls if u}
+        candidates = sorted(set().union(*own.values()))
+        for start in range(0, len(candidates), 500):
+            for sid, fid, url in conn.execute(
+                select(c.id, c.feed_id, c.canonical_url).where(
+                    c.canonical_url.in_(candidates[start : start + 500])
+                )
+            ):
+                if url in own.get(fid, ()):
+                    affected.add(sid)
+    _m6_recluster(conn, sorted(affected))
+
+
+def _m6_recluster(conn: Connection, affected: list[int]) -> None:
+    """The ``affected`` stories lose their canonical URL and each starts its own
+    cluster (their URL was what put them in one; a SimHash match they may also have had
+    is not looked for again: shown twice is better than hidden). A cluster whose named
+    story is gone from it (one of these, or a story deleted by ``feeds remove`` before
+    it re-homed clusters) moves to its smallest remaining member, as
+    ``SqlStore._rehome_clusters`` does: queries show a story only when
+    ``cluster_id = id``."""
+    story = tables.table(tables.StoryRow)
+    c = story.c
+    for start in range(0, len(affected), 500):
+        conn.execute(
+            update(story)
+            .where(c.id.in_(affected[start : start + 500]))
+            .values(canonical_url=None, cluster_id=None)
+        )
+    root = story.alias("root")
+    named = exists().where(root.c.id == c.cluster_id, root.c.cluster_id == root.c.id)
+    moves = [
+        {"old": int(old), "new": int(new)}
+        for old, new in conn.execute(
+            select(c.cluster_id, func.min(c.id))
+            .where(c.cluster_id.is_not(None), ~named)
+            .group_by(c.cluster_id)
+        )
+    ]
+    if moves:
+        conn.execute(
+            update(story)
+            .where(c.cluster_id == bindparam("old"))
+            .values(cluster_id=bindparam("new")),
+            moves,
+        )
+    for start in range(0, len(affected), 500):
+        conn.execute(
+            update(story).where(c.id.in_(affected[start : start + 500])).values(cluster_id=c.id)
+        )
+
+
+def _m7_listed_keys(conn: Connection) -> None:
+    """``feed.listed``: which keys the latest document lists, which prune spares."""
+    if "listed" not in _columns(conn, "feed"):
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN listed TEXT")
+
+
+def _m8_list_indexes(conn: Connection) -> None:
+    """``ix_story_first_sort``: each cluster's first story by (sort_date, id), what an
+    unfiltered list walks (see ``tables.FIRST_OF_CLUSTER``). ``create_all`` in migration 1
+    gives new databases the same index."""
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_story_first_sort ON story (sort_date, id, cluster_id) "
+        f"WHERE {tables.FIRST_OF_CLUSTER}"
+    )
+
+
+def _m9_band_date_indexes(conn: Connection) -> None:
+    """``ix_story_fp_band{i}_seen`` on (band, first_seen) in place of migration 2's
+    indexes on the band alone: a poll's near-duplicate look-up reads only the stories of
+    the window it compares (``tables.StoryRow``). The old indexes serve nothing the new
+    ones do not (their leading column), and each cost every insert an entry."""
+    for i in range(4):
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS ix_story_fp_band{i}_seen ON story (fp_band{i}, first_seen)"
+        )
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS ix_story_fp_band{i}")
+
+
+def _m10_label_archive_index(conn: Connection) -> None:
+    """``ix_label_archive_feed_url``: a poll that stores new stories of a feed looks in
+    the label archive for their labels (a removed feed added again), by feed URL. A hash
+    index on PostgreSQL, where a B-tree entry is limited to ~2.7 kB and a feed URL,
+    adopted from a server's redirect, is not."""
+    using = "USING hash " if conn.dialect.name == "postgresql" else ""
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS ix_label_archive_feed_url ON label_archive {using}(feed_url)"
+    )
+
+
+def _m11_search_config(conn: Connection) -> None:
+    """PostgreSQL: the search configuration :data:`SEARCH_CONFIG` (``english`` without
+    stop words), and every story's search vector rebuilt with it from text folded by
+    :func:`fold_diacritics`, so that a search finds what SQLite's index finds (``who``,
+    ``Goran`` for ``Göran``). A one-time pass over the stories, a page at a time (~1 s
+    per 2,000 stories)."""
+    if conn.dialect.name != "postgresql":
+        return
+    from .rows import search_text  # rows imports this module: only at run time
+
+    if conn.execute(text("SELECT to_regclass('pg_catalog.pg_ts_dict')")).scalar() is None:
+        return  # pragma: no cover - every PostgreSQL has it
+    if not conn.execute(
+        text("SELECT 1 FROM pg_ts_dict WHERE dictname = :d"), {"d": SEARCH_DICT}
+    ).first():
+        conn.exec_driver_sql(
+            f"CREATE TEXT SEARCH DICTIONARY {SEARCH_DICT} "
+            "(TEMPLATE = pg_catalog.snowball, Language = english)"
+        )
+    if not conn.execute(
+        text("SELECT 1 FROM pg_ts_config WHERE cfgname = :c"), {"c": SEARCH_CONFIG}
+    ).first():
+        conn.exec_driver_sql(
+            f"CREATE TEXT SEARCH CONFIGURATION {SEARCH_CONFIG} (COPY = pg_catalog.english)"
+        )
+        conn.exec_driver_sql(
+            f"ALTER TEXT SEARCH CONFIGURATION {SEARCH_CONFIG} "
+            f"ALTER MAPPING FOR {STEMMED_TOKENS} WITH {SEARCH_DICT}"
+        )
+    c = tables.table(tables.StoryRow).c
+    stories = int(
+        conn.execute(select(func.count()).select_from(tables.table(tables.StoryRow))).scalar() or 0
+    )
+    if stories > 20_000:
+        log.warning(
+            "store: rebuilding the search index of %d stories for the new search rules "
+            "(once; about %d s)",
+            stories,
+            stories // 2000,
+        )
+    last = 0
+    while True:  # keyset pages: every story is read once, never all at once
+        page = conn.execute(
+            select(c.id, c.title, c.summary, c.content, c.full_text)
+            .where(c.id > last)
+            .order_by(c.id)
+            .limit(1000)
+        ).all()
+        if not page:
+            break
+        last = page[-1][0]
+        write_search_index(
+            conn,
+            [
+                (sid, title, search_text(summary, content, full))
+                for sid, title, summary, content, full in page
+            ],
+        )
+
+
+def _m12_story_id_floor(conn: Connection) -> None:
+    """SQLite: ``store_meta``, where the store keeps the largest story id it has given
+    (see :func:`keep_story_ids`), so that ids are never given twice."""
+    if conn.dialect.name != "sqlite":
+        return
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    )
+    keep_story_ids(conn)
+
+
+def _m13_pending_index(conn: Connection) -> None:
+    """``ix_story_pending``: the stories still waiting for their article's text, which
+    the daemon looks for after every cycle (``SqlStore.waiting_extractions``)."""
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_story_pending ON story (id) "
+        "WHERE extraction_status = 'pending'"
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial schema with full-text index", _m1_initial),
+    (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
+    (3, "remember each feed's base polling interval", _m3_poll_interval),
+    (4, "SimHash scheme 2 fingerprints", _m4_simhash_v2),
+    (5, "feed source URL and Retry-After, label archive", _m5_feeds_and_label_archive),
+    (6, "repair rows written before session 7's fixes", _m6_repair_session7_rows),
+    (7, "the story keys each feed's latest document lists", _m7_listed_keys),
+    (8, "an index of each cluster's first story by date", _m8_list_indexes),
+    (9, "SimHash band indexes by date", _m9_band_date_indexes),
+    (10, "label archive index by feed URL", _m10_label_archive_index),
+    (11, "PostgreSQL search without stop words, diacritics folded", _m11_search_config),
+    (12, "SQLite: story ids never given twice", _m12_story_id_floor),
+    (13, "an index of the stories waiting for their article", _m13_pending_index),
+]
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema up to date; returns the version. Safe to run concurrently from
+    several processes (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE). A schema
+    already up to date is seen with a plain read first, so that opening the store for a
+    query never waits for another process's write lock."""
+    latest = MIGRATIONS[-1][0]
+    try:
+        with engine.connect() as conn:
+            done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+    except DBAPIError:  # no schema_version table yet: a new database
+        done = set()
+    _refuse_newer(done, latest)
+    if done >= {version for version, _, _ in MIGRATIONS}:
+        return latest
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            # Waiting for another process's migration (minutes on a big store) is not
+            # a stuck lock: no lock_timeout for that wait, the session's for the rest.
+            limit = conn.execute(text("SHOW lock_timeout")).scalar()
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
+            conn.execute(text("SELECT pg_advisory_xact_lock(7261001)"))
+            conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": limit})
+        tables.table(tables.SchemaVersionRow).create(conn, checkfirst=True)
+        done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
+        _refuse_newer(done, latest)
+        for version, description, fn in MIGRATIONS:
+            if version in done:
+                continue
+            fn(conn)
+            conn.execute(
+                text(
+                    "INSERT INTO schema_version (version, applied, description) "
+                    "VALUES (:v, CURRENT_TIMESTAMP, :d)"
+                ),
+                {"v": version, "d": description},
+            )
+        return latest
+
+
+def _refuse_newer(done: set[int], latest: int) -> None:
+    if done and max(done) > latest:
+        # A newer aggregator migrated it: writing with this one would mix schemes
+        # (fingerprints, keys) that the newer code no longer reads.
+        raise StoreError(
+            f"the database is at schema version {max(done)}, newer than this "
+            f"aggregator knows (up to {latest}): upgrade aggregator to use it"
+        )
