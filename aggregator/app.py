@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import schedule
 from .articles import Articles
-from .config import FeedList, Settings, check_feed_url, describe_span, feed_key, load_feeds
+from .config import Settings, describe_span
 from .credentials import display_url
 from .errors import (
     AggregatorError,
@@ -40,6 +40,7 @@ from .errors import (
     ModelError,
     NotFoundError,
 )
+from .feedlist import FeedList, check_feed_url, feed_key, load_feeds
 from .polling import Poller, PollStats
 from .store import LabelledStory, Store, TopicInfo, open_store
 from .taxonomy import Taxonomy

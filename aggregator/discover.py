@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .config import check_feed_url, feed_key
 from .credentials import display_url
 from .errors import ConfigError, FetchError
+from .feedlist import check_feed_url, feed_key
 from .types import Feed, FetchResult
 
 __all__ = ["Discovery", "discover_feeds", "find_feed", "known_feed", "looks_like_html"]

@@ -17,16 +17,10 @@ from test_store import check
 
 from aggregator.app import App, make_app
 from aggregator.cli import main
-from aggregator.config import (
-    Settings,
-    load_feeds,
-    parse_feeds_yaml,
-    parse_opml,
-    parse_when,
-    to_opml,
-)
+from aggregator.config import Settings, parse_when
 from aggregator.errors import ConfigError
 from aggregator.export import render
+from aggregator.feedlist import load_feeds, parse_feeds_yaml, parse_opml, to_opml
 from aggregator.serve import GZIP_MIN_BYTES, FeedServer, accepts_gzip
 from aggregator.types import (
     FeedCheck,

@@ -18,8 +18,9 @@ from httpserver import LocalServer
 from test_learning_cli import env, run  # noqa: F401  (fixture)
 
 from aggregator.app import make_app
-from aggregator.config import Settings, load_feed_list, parse_feeds_yaml, read_opml
+from aggregator.config import Settings
 from aggregator.errors import ConfigError
+from aggregator.feedlist import load_feed_list, parse_feeds_yaml, read_opml
 from aggregator.types import Feed
 
 

@@ -16,16 +16,10 @@ from httpserver import LocalServer
 from test_learning_cli import run
 
 from aggregator.app import make_app
-from aggregator.config import (
-    Settings,
-    load_feeds,
-    parse_feeds_yaml,
-    parse_opml,
-    read_opml,
-    to_opml,
-)
+from aggregator.config import Settings
 from aggregator.discover import discover_feeds, find_feed, known_feed
 from aggregator.errors import ConfigError
+from aggregator.feedlist import load_feeds, parse_feeds_yaml, parse_opml, read_opml, to_opml
 from aggregator.fetch import Fetcher, FetchOptions
 from aggregator.types import FeedSource, FetchResult
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aggregator.app import make_app
-from aggregator.config import Settings, load_feed_list
+from aggregator.config import Settings
+from aggregator.feedlist import load_feed_list
 
 
 def test_an_import_with_a_new_password_updates_the_feed(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_a_feed_id_matches_that_feed_and_nothing_else(
 def test_a_feed_url_spelled_another_way_matches_that_feed(
     store: SqlStore, feeds: dict[str, list[int]], ref: str, feed: str
 ) -> None:
-    """What `config.feed_key` treats as one subscription is one `--feed`: http for
+    """What `feedlist.feed_key` treats as one subscription is one `--feed`: http for
     https, the host's case, a trailing slash, credentials or none. Only the host's case
     of the stored URL was forgiven by nothing; and a URL naming one feed is that feed,
     not every feed whose URL starts with it (the comments feed under it)."""

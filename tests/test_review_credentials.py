@@ -143,7 +143,7 @@ def test_feeds_add_with_credentials_is_not_the_feed_without_them(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Credentials make a feed URL another subscription (config.feed_key): the login
+    """Credentials make a feed URL another subscription (feedlist.feed_key): the login
     given to a feed first added without it is not reported as already present."""
     monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
     bare = server.route("/members.xml", body=FEED)

@@ -17,9 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..app import App, make_app
-from ..config import Settings, feed_key, load_feed_list
+from ..config import Settings
 from ..credentials import display_url
 from ..errors import AggregatorError, ConfigError, NotFoundError
+from ..feedlist import feed_key, load_feed_list
 from ..textutil import html_to_text, one_line
 from ..types import Feed, FeedSource, Story, StoryQuery, UpdateResult
 from .common import (
@@ -557,7 +558,7 @@ def feeds_add(
             # not markup: `?tags[]=dns` is a URL, and `[/]` in one raised MarkupError
             out.print(f"{what}: {display_url(added.feed.url)}{via}", markup=False, highlight=False)
             if not added.created and _password(url) not in (None, _password(added.feed.url)):
-                # a new password is the same feed (config.feed_key), kept as it was
+                # a new password is the same feed (feedlist.feed_key), kept as it was
                 err.print(
                     "note: it is there with another password, which is kept: write the new"
                     " one in feeds.yaml (the next sync takes it)",
@@ -685,7 +686,7 @@ def feeds_export(
     """Write every feed as OPML 2.0 (topics as folders, the site as htmlUrl, an interval
     and enabled: false as aggregator: attributes); credentials in a feed URL are kept, as
     this is your own subscription list."""
-    from ..config import to_opml
+    from ..feedlist import to_opml
 
     with open_app() as a:
         # synced first, as `feeds list` is: a feeds.yaml not yet polled exported nothing

@@ -15,9 +15,9 @@ from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, updat
 from sqlmodel import col
 from sqlmodel import select as mselect
 
-from ..config import feed_key
 from ..credentials import without_credentials
 from ..errors import NotFoundError
+from ..feedlist import feed_key
 from ..types import Feed, FeedSource
 from . import dialect, search
 from .base import FC, LGC, SC, StoreBase
@@ -76,7 +76,7 @@ class FeedStore(StoreBase):
         """Add the sources' feeds and update the settings they carry (name, topics,
         interval, enabled). A feed is found by its URL or by the URL it was subscribed
         under before a permanent redirect was adopted, else as the same feed spelled
-        differently (``config.feed_key``: http or https, host case, a trailing slash),
+        differently (``feedlist.feed_key``: http or https, host case, a trailing slash),
         which then takes the source's spelling, as the user has edited the URL (a feed a
         redirect moved keeps its URL: the spelling becomes the one it was subscribed
         under, which is matched by its key too, so it is not added again). Only the

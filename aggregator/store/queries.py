@@ -17,9 +17,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
-from ..config import feed_key
 from ..credentials import without_credentials
 from ..errors import NotFoundError
+from ..feedlist import feed_key
 from ..types import Story, StoryQuery
 from . import search, tables
 from .base import _STORY, _STORY_READ, FC, SC, STC, TC, StoreBase
@@ -41,7 +41,7 @@ def _feeds_named(s: Session, ref: str) -> list[int]:
        it (a number was a substring of names, so ``--feed 1`` found "Top 1", never feed
        1);
     2. a URL: the feeds whose URL, or the URL they were subscribed under before a
-       redirect was adopted, is the same subscription (``config.feed_key``: http or
+       redirect was adopted, is the same subscription (``feedlist.feed_key``: http or
        https, the host's case, a trailing slash, a default port), credentials or none
        (so none can be guessed through it), and not the feeds under it
        (``…/feed/comments``);
