@@ -11,6 +11,20 @@ from aggregator.types import utc_now
 
 __all__ = ["cache_lifetime", "parse_retry_after"]
 
+#: RFC 9111 §1.2.2: delta-seconds beyond 2**31 are taken as 2**31 (68 years).
+DELTA_MAX = 2**31
+
+
+def _delta_seconds(value: str) -> int | None:
+    """A delta-seconds value (RFC 9111 §1.2.2: ASCII digits only), capped at DELTA_MAX;
+    None otherwise. ``str.isdigit`` also takes '²' or '٣', which ``int()`` refuses or
+    reads, and ``int()`` refuses over 4,300 digits: a header value must not fail a feed."""
+    v = value.strip()
+    if not v or not v.isascii() or not v.isdigit():
+        return None
+    v = v.lstrip("0") or "0"
+    return DELTA_MAX if len(v) > len(str(DELTA_MAX)) else min(int(v), DELTA_MAX)
+
 
 def _http_date(value: str | None) -> datetime | None:
     if not value:
@@ -30,14 +44,14 @@ def parse_retry_after(
     from ``now``. None when absent or unparseable; never negative."""
     if value is None or not value.strip():
         return None
-    v = value.strip()
-    if v.isdigit():
-        return float(int(v))
-    when = _http_date(v)
+    seconds = _delta_seconds(value)
+    if seconds is not None:
+        return float(seconds)
+    when = _http_date(value.strip())
     if when is None:
         return None
     reference = _http_date(date) or now or utc_now()
-    return max(0.0, (when - reference).total_seconds())
+    return min(max(0.0, (when - reference).total_seconds()), float(DELTA_MAX))
 
 
 def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> timedelta | None:
@@ -59,8 +73,8 @@ def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> t
     if "no-store" in directives or "no-cache" in directives:
         return timedelta(0)
     for name in ("s-maxage", "max-age"):
-        if directives.get(name, "").isdigit():
-            lifetime = float(directives[name])
+        if (seconds := _delta_seconds(directives.get(name, ""))) is not None:
+            lifetime = float(seconds)
             break
     if lifetime is None and "expires" in lower:
         expires = _http_date(lower["expires"])
@@ -68,8 +82,8 @@ def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> t
         lifetime = 0.0 if expires is None else (expires - reference).total_seconds()
     if lifetime is None:
         return None
-    age = lower.get("age", "").strip()
-    if age.isdigit():
-        lifetime -= int(age)
+    age = _delta_seconds(lower.get("age", ""))
+    if age is not None:
+        lifetime -= age
     # RFC 9111 1.2.2: treat delta-seconds beyond 2**31 as 2**31 (and keep timedelta sane).
-    return timedelta(seconds=min(max(0.0, lifetime), float(2**31)))
+    return timedelta(seconds=min(max(0.0, lifetime), float(DELTA_MAX)))

@@ -344,10 +344,15 @@ def _rss_author(raw: object) -> str | None:
     return " ".join((match.group(1) if match else author).split())
 
 
+_TTL_MAX_MINUTES = 366 * 24 * 60
+
+
 def _ttl(feed: Mapping[str, Any]) -> timedelta | None:
     minutes = _positive_int(feed.get("ttl"))
     if minutes is not None:
-        return timedelta(minutes=minutes)
+        # at most a year (the schedule clamps to a day anyway): 13 digits or more
+        # overflowed timedelta, and the feed failed on every poll
+        return timedelta(minutes=min(minutes, _TTL_MAX_MINUTES))
     period = _PERIODS.get(str(feed.get("sy_updateperiod") or "").strip().lower())
     if period is None:
         return None

@@ -692,9 +692,12 @@ class Poller:
         deferred: int = 0,
         warnings: tuple[str, ...] = (),
     ) -> UpdateResult:
+        url = check.url or feed.url
+        if url != feed.url and (taken := self._redirect_taken(feed, url)) is not None:
+            url, warnings = feed.url, (*warnings, taken)
         return UpdateResult(
             feed_id=feed.id,
-            url=check.url or feed.url,
+            url=url,
             title=feed.name or check.title or feed.title,  # the name you gave it first
             status=check.outcome,
             new=new,
@@ -707,6 +710,24 @@ class Poller:
             feed_status=check.status,
             warnings=warnings,
         )
+
+    def _redirect_taken(self, feed: Feed, target: str) -> str | None:
+        """After a permanent redirect was to be adopted: why it was not, when another
+        subscription has that URL already (the store keeps each URL to one feed). The two
+        are then one feed fetched twice, which only the user can settle."""
+        try:
+            if self.app.store.get_feed(feed.id).url == target:
+                return None
+            other = self.app.store.get_feed(target)
+        except NotFoundError:
+            return None
+        message = (
+            f"moved permanently to {display_url(target)}, which is feed {other.id} "
+            "already: the two subscriptions are one feed (remove one with "
+            "`aggregator feeds remove`)"
+        )
+        log.warning("feed update feed=%s: %s", display_url(feed.url), message)
+        return message
 
 
 def _ms(t0: float) -> int:

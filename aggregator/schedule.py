@@ -11,7 +11,8 @@ Rules (DESIGN.md "Limits a user can rely on"):
 - errors: exponential backoff from the interval, capped at max, with the same jitter and
   clamp so feeds failing together do not retry together (never before 90 % of the
   backoff); Retry-After (429/503) is a floor that jitter only pushes later (by up to
-  10 %); 410 Gone marks the feed gone; a feed failing for 30 days is disabled (kept);
+  10 %), honoured up to a week (Policy.max_retry_after); 410 Gone marks the feed gone;
+  a feed failing for 30 days is disabled (kept);
 - permanent redirects (301/308) are adopted only after the same target was seen on 3 polls
   spanning at least a day, so a maintenance redirect does not lose the feed; 302/307
   never rewrite the URL (RFC 9110 §15.4).
@@ -37,6 +38,9 @@ class Policy:
     max_interval: timedelta = timedelta(hours=24)
     disable_after: timedelta = timedelta(days=30)
     jitter: float = 0.1
+    #: The longest Retry-After honoured: a server's "come back in 2120" (or a typo of
+    #: 20 digits) must not lock a feed out for good, nor overflow the clock arithmetic.
+    max_retry_after: timedelta = timedelta(days=7)
     redirect_polls: int = 3
     redirect_span: timedelta = timedelta(days=1)
 
@@ -56,7 +60,10 @@ def adaptive_interval(
     """The base interval before jitter."""
     if override is not None:
         return _clamp(override, policy)
-    recent = [d for d in post_dates if now - RATE_WINDOW <= d <= now + timedelta(hours=1)]
+    # Distinct instants: a feed stamping every entry with its build time, or the backlog
+    # first seen by one poll (the stored date of an undated entry), is one instant, not
+    # n posts within the hour (which polled such feeds every 5 minutes).
+    recent = {d for d in post_dates if now - RATE_WINDOW <= d <= now + timedelta(hours=1)}
     if len(recent) >= 2:
         # n posts since the oldest recent one: a mean gap of span / n; poll twice per gap.
         # The span, not the whole window, because a feed only holds its newest entries.
@@ -64,9 +71,11 @@ def adaptive_interval(
         interval = span / (2 * len(recent))
     elif len(recent) == 1:
         interval = policy.default_interval
-    elif post_dates:
+    elif post_dates and max(post_dates) < now - RATE_WINDOW:
         interval = policy.max_interval  # a feed that has been quiet for two weeks
     else:
+        # nothing known, or dates only ahead of the clock (local time labelled GMT):
+        # those say nothing of the rate and are no sign of a quiet feed
         interval = policy.default_interval
     for hint in hints:
         if hint is not None and hint > interval:
@@ -189,7 +198,10 @@ def after_error(
     if isinstance(error, FetchError):
         http_status = error.http_status
         if error.retry_after_s is not None:
-            retry_after = timedelta(seconds=error.retry_after_s)
+            # capped before it becomes a timedelta (which overflows past ~2.7 million
+            # years, and now + it past the year 9999); max() first turns a NaN into 0
+            seconds = min(max(0.0, error.retry_after_s), policy.max_retry_after.total_seconds())
+            retry_after = timedelta(seconds=seconds)
         if error.gone:
             status = "gone"
     if status != "gone" and now - first >= policy.disable_after:
