@@ -276,7 +276,7 @@ def test_page_charset_from_the_http_header(
 def test_feeds_list_says_due_rather_than_a_past_time() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from aggregator.cli.commands import _next_check
+    from aggregator.cli.feeds import _next_check
 
     now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     assert _next_check(now - timedelta(hours=3), now) == "due"

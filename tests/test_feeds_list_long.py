@@ -11,7 +11,7 @@ from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 from test_store import check
 
 from aggregator.app import make_app
-from aggregator.cli.commands import PLAIN_ABOVE
+from aggregator.cli.feeds import PLAIN_ABOVE
 from aggregator.config import Settings
 from aggregator.types import FeedSource
 

@@ -591,7 +591,7 @@ def test_feeds_table_shows_the_whole_last_error_at_any_width(width: int) -> None
 
     from rich.console import Console
 
-    from aggregator.cli.commands import feeds_table
+    from aggregator.cli.feeds import feeds_table
     from aggregator.types import Feed
 
     now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

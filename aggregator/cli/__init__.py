@@ -23,7 +23,7 @@ import typer
 from rich.markup import escape as esc
 
 from ..errors import AggregatorError, ConfigError, NotFoundError
-from . import commands, learning, maintenance  # noqa: F401  (importing registers the commands)
+from . import commands, feeds, learning, maintenance  # noqa: F401  (importing registers the commands)
 from .common import app, err, state
 
 __all__ = ["app", "main"]
