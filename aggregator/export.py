@@ -41,19 +41,22 @@ XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
 def _http(url: str | None) -> str | None:
-    """``url`` (made XML-safe, as it will be written) if it is an absolute http(s) URL,
-    else None. The scheme must be the very first characters: a browser skips leading
-    spaces and control characters and drops tabs and newlines, so ``" javascript:"`` or
-    ``java<TAB>script:`` would still run."""
+    """``url`` (made XML-safe and IRI-safe, as it will be written) if it is an absolute
+    http(s) URL, else None. The scheme must be the very first characters: a browser skips
+    leading spaces and control characters and drops tabs and newlines, so
+    ``" javascript:"`` or ``java<TAB>script:`` would still run."""
     if not url:
         return None
     url = xml_chars(url)
     if not url[:8].lower().startswith(("http://", "https://")):
         return None
     try:
-        return url if urlsplit(url).netloc else None
+        netloc = urlsplit(url).netloc
     except ValueError:  # an unbalanced IPv6 bracket
         return None
+    # Escaped as a browser escapes it before following it: a feed's link with a space or
+    # a quote made the href, the RSS permalink guid and the entry id invalid IRIs.
+    return _iri_safe(url) if netloc else None
 
 
 def _ids(stories: Sequence[Story]) -> list[str]:
@@ -76,11 +79,15 @@ def _entry_id(s: Story, links: Counter[str | None]) -> str:
     return f"urn:aggregator:story:{s.id}:{_iri_safe(s.key)}"
 
 
-#: What an IRI may not hold (RFC 3987 §2.2: spaces, controls and ``<>"{}|\^` ``): a guid
-#: such as "Weekly update 12" made the Atom id, and the JSON Feed id, an invalid IRI that
-#: strict readers refused. Everything else (non-ASCII letters included) stays as it is,
-#: so an id that was valid keeps its spelling.
-_NOT_IN_IRI = re.compile(r'[\x00-\x20\x7f<>"{}|\\^`]')
+#: What an IRI may not hold (RFC 3987 §2.2: spaces, C0 and C1 controls, ``<>"{}|\^` ``,
+#: the noncharacters, U+FFFD among them (what the parser puts for a lone surrogate), and
+#: a "%" that starts no escape): a guid such as "Weekly update 12" made the Atom id,
+#: and the JSON Feed id, an invalid IRI that strict readers refused; so did a link with a
+#: space or a quote. Everything else (non-ASCII letters included) stays as it is, so an id
+#: that was valid keeps its spelling.
+_NOT_IN_IRI = re.compile(
+    r'[\x00-\x20\x7f-\x9f<>"{}|\\^`\ufdd0-\ufdef\ufff0-\uffff]|%(?![0-9A-Fa-f]{2})'
+)
 
 
 def _iri_safe(text: str) -> str:
@@ -167,7 +174,7 @@ def _atom_feed(*, title: str, updated: datetime, self_url: str | None) -> ET.Ele
     """The Atom document's root with its own elements, before the entries."""
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     self_url = _http(self_url)
-    _sub(feed, "id", self_url or f"urn:aggregator:export:{title}")
+    _sub(feed, "id", self_url or f"urn:aggregator:export:{_iri_safe(xml_chars(title))}")
     _sub(feed, "title", title)
     _sub(feed, "updated", _iso(updated))
     _sub(feed, "generator", GENERATOR)

@@ -51,7 +51,7 @@ import xml.sax
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from html import escape
+from html import escape, unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -241,7 +241,12 @@ def _xml_feed(
     feed_link = _first_link(_alternates(feed), url)
     base = url if is_atom or feed_link is None else feed_link
     feed_authors = _atom_authors(feed) if is_atom else None
-    entries = tuple(_xml_entry(dict(e), base, is_atom, feed_authors, latest) for e in raw_entries)
+    # feedparser's loose parser (after the strict one gave up) leaves the text of some
+    # elements entity-escaped: authors, and RSS categories ("Cats &amp; Dogs")
+    loose = broken
+    entries = tuple(
+        _xml_entry(dict(e), base, is_atom, feed_authors, latest, loose=loose) for e in raw_entries
+    )
 
     warnings: list[str] = []
     if problem is not None:
@@ -259,7 +264,13 @@ def _xml_feed(
 
 
 def _xml_entry(
-    e: dict[str, Any], base: str, is_atom: bool, feed_authors: str | None, latest: datetime
+    e: dict[str, Any],
+    base: str,
+    is_atom: bool,
+    feed_authors: str | None,
+    latest: datetime,
+    *,
+    loose: bool = False,
 ) -> ParsedEntry:
     content_detail = max(e.get("content") or [{}], key=lambda c: len(c.get("value") or ""))
     content = _html_of(content_detail, base)
@@ -276,16 +287,22 @@ def _xml_entry(
     candidates += _alternates(e)
     if not is_atom:  # RSS: <guid isPermaLink="true"> doubles as the link; an Atom id never
         candidates.append(e.get("link"))
+    author = (_atom_authors(e) or feed_authors) if is_atom else _rss_author(e.get("author"))
+    categories = _unique(t.get("label") or t.get("term") for t in e.get("tags") or [])
+    if loose:  # element text left escaped (Atom's category attributes are decoded)
+        author = unescape(author) if author else author
+        if not is_atom:
+            categories = _unique(unescape(c) for c in categories)
     return ParsedEntry(
         guid=_clean_str(e.get("id")),
         link=_first_link(candidates, base),
         title=_text_of(e.get("title_detail"), is_atom) or _fallback_title(summary or content),
-        author=(_atom_authors(e) or feed_authors) if is_atom else _rss_author(e.get("author")),
+        author=author,
         published=published or updated,
         updated=updated,
         summary=summary,
         content=content,
-        categories=_unique(t.get("label") or t.get("term") for t in e.get("tags") or []),
+        categories=categories,
         enclosures=_links(
             (link.get("href") for link in links if link.get("rel") == "enclosure"), base
         ),

@@ -69,6 +69,16 @@ TIMEOUT_S = 30.0  # for a request head, and for each write of a response
 MAX_CONNECTIONS = 64
 BUSY_WAIT_S = 0.25  # for a slot, before a 503
 _BUSY = b"too many connections; try again shortly\n"
+# A Host value (RFC 9110 §7.2: uri-host [":" port]): a bracketed IPv6 literal, or a name
+# or IPv4 address of the characters a URI's reg-name may hold. Anything else (a space, a
+# quote, "/" or "@") would make the self link, and so the Atom feed's id, no valid URL.
+_HOST = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?"
+)
+# What a URI's path and query may hold as they are (RFC 3986 §3.3, §3.4; "%" when it
+# starts an escape): the rest of a request target is percent-escaped in the self link.
+_TARGET_SAFE = "/?:@!$&'()*+,;=%"
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def accepts_gzip(header: str | None) -> bool:
@@ -226,6 +236,9 @@ def make_handler(
             self.do_GET()
 
         def do_GET(self) -> None:
+            if public is None and not self._host_ok():
+                self._error(HTTPStatus.BAD_REQUEST, "invalid Host header")
+                return
             url = urlsplit(self.path)
             if url.path in ("/", "/index.html"):
                 self._index()
@@ -285,6 +298,13 @@ def make_handler(
                 headers["Content-Encoding"] = "gzip"
             self._send(HTTPStatus.OK, body, CONTENT_TYPES[fmt], headers)
 
+        def _host_ok(self) -> bool:
+            """Whether Host can start the self link: one field, empty or a valid value
+            (RFC 9112 §3.2 answers anything else with 400). With a public URL the links
+            do not come from Host, and a proxy's value is not checked."""
+            hosts = [h.strip() for h in self.headers.get_all("Host") or []]
+            return len(hosts) <= 1 and all(not h or _HOST.fullmatch(h) for h in hosts)
+
         def _self_url(self) -> str:
             """The URL this request reached, for a feed's self link: the public base URL
             when there is one, else the Host the client named (right for a client
@@ -292,9 +312,14 @@ def make_handler(
             request target, which may be absolute-form (RFC 9112 §3.2.2)."""
             url = urlsplit(self.path)
             target = url.path + (f"?{url.query}" if url.query else "")
+            # http.server decodes the request line as Latin-1: its bytes, escaped where a
+            # URI may not hold them as they are (quotes, braces, non-ASCII), so the self
+            # link and the Atom feed id built from it are valid IRIs.
+            target = quote(target.encode("latin-1", "replace"), safe=_TARGET_SAFE)
+            target = _BARE_PERCENT.sub("%25", target)
             if public is not None:
                 return public + target
-            host = self.headers.get("Host")
+            host = (self.headers.get("Host") or "").strip()  # valid: do_GET checked it
             if not host:
                 addr = self.server.server_address
                 host = _hostport(addr[0], addr[1]) if isinstance(addr, tuple) else str(addr)
