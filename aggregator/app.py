@@ -666,15 +666,20 @@ class App:
         *,
         title: str | None = None,
         self_url: str | None = None,
+        home_url: str | None = None,
     ) -> tuple[str, list[Story]]:
         """What ``export`` returns, and the stories it holds (``serve`` dates its response
-        by them: one read gives both)."""
+        by them: one read gives both). ``home_url``: the website of the feed (RSS's
+        channel link, JSON Feed's home_page_url)."""
         from .export import render
 
         _check_format(fmt)
         stories = self.stories(query)
         name = self._export_name(query, title)
-        return render(stories, fmt, title=name, self_url=self_url, updated=self.now()), stories
+        text = render(
+            stories, fmt, title=name, self_url=self_url, home_url=home_url, updated=self.now()
+        )
+        return text, stories
 
     def export_to(
         self,

@@ -261,7 +261,12 @@ def make_handler(
                     since=parse_when(params.get("since", [None])[0], option="since"),
                     limit=limit,
                 )
-                text, shown = app.export_document(query, fmt, self_url=self._self_url())  # type: ignore[arg-type]
+                text, shown = app.export_document(
+                    query,
+                    fmt,  # type: ignore[arg-type]
+                    self_url=self._self_url(),
+                    home_url=self._self_url("/"),  # the index page: the feeds' website
+                )
                 body = text.encode("utf-8")
                 modified = last_modified(shown, app.now())
             except StoreUnavailableError as e:
@@ -305,18 +310,20 @@ def make_handler(
             hosts = [h.strip() for h in self.headers.get_all("Host") or []]
             return len(hosts) <= 1 and all(not h or _HOST.fullmatch(h) for h in hosts)
 
-        def _self_url(self) -> str:
-            """The URL this request reached, for a feed's self link: the public base URL
-            when there is one, else the Host the client named (right for a client
-            connecting directly, not behind a proxy). Path and query only from the
-            request target, which may be absolute-form (RFC 9112 §3.2.2)."""
-            url = urlsplit(self.path)
-            target = url.path + (f"?{url.query}" if url.query else "")
-            # http.server decodes the request line as Latin-1: its bytes, escaped where a
-            # URI may not hold them as they are (quotes, braces, non-ASCII), so the self
-            # link and the Atom feed id built from it are valid IRIs.
-            target = quote(target.encode("latin-1", "replace"), safe=_TARGET_SAFE)
-            target = _BARE_PERCENT.sub("%25", target)
+        def _self_url(self, target: str | None = None) -> str:
+            """The URL this request reached, for a feed's self link (or, with ``target``,
+            that path on this server): the public base URL when there is one, else the
+            Host the client named (right for a client connecting directly, not behind a
+            proxy). Path and query only from the request target, which may be
+            absolute-form (RFC 9112 §3.2.2)."""
+            if target is None:
+                url = urlsplit(self.path)
+                target = url.path + (f"?{url.query}" if url.query else "")
+                # http.server decodes the request line as Latin-1: its bytes, escaped
+                # where a URI may not hold them as they are (quotes, braces, non-ASCII),
+                # so the self link and the Atom feed id built from it are valid IRIs.
+                target = quote(target.encode("latin-1", "replace"), safe=_TARGET_SAFE)
+                target = _BARE_PERCENT.sub("%25", target)
             if public is not None:
                 return public + target
             host = (self.headers.get("Host") or "").strip()  # valid: do_GET checked it

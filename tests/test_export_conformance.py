@@ -466,10 +466,14 @@ def test_served_feeds_conform_and_link_to_themselves(app: App, fmt: str) -> None
         )
     assert status == 200
     self_url = f"http://feeds.example:8080{path}"
+    home = "http://feeds.example:8080/"  # the index page, the feeds' website
     if fmt == "json":
         doc = json.loads(body)
         assert doc["feed_url"] == self_url and len(doc["items"]) == 9
+        assert doc["home_page_url"] == home
         return
+    if fmt == "rss":
+        assert strict(body).findtext("channel/link") == home
     root = strict(body)
     parsed = read_back(body)
     assert len(parsed.entries) == 9
