@@ -3,8 +3,9 @@
 Owns the stages of a poll (claim, fetch, parse / identify / classify, diff, extract,
 store; the list is in :meth:`aggregator.app.App.update_due`'s docstring), the two memory
 bounds that keep fetching from running ahead of the parsers and the store
-(:class:`PollStats` records their peaks), the batching of story-less outcomes into one
-transaction, and turning each feed's outcome into a ``FeedCheck`` / ``UpdateResult``.
+(:class:`PollStats` records their peaks), and the batching of story-less outcomes into
+one transaction; what each feed's outcome becomes (its records, ``FeedCheck`` and
+``UpdateResult``, written) is the work of :mod:`aggregator.outcomes`, a mixin of the ``Poller``.
 
 It must not own resources: the store, the fetcher and its event-loop thread, the worker
 pool and the model are the App's, borrowed through the App for one poll and never closed
@@ -39,36 +40,34 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from . import schedule
-from .articles import Articles, Extracted, outcome
+from .articles import Articles
 from .credentials import display_url
 from .errors import (
     AggregatorError,
     FeedError,
-    NotFoundError,
     ParseError,
     StoreUnavailableError,
 )
+from .outcomes import Outcomes, Removed, _ms
 from .types import (
-    ExtractionStatus,
     Feed,
     FeedCheck,
     FetchResult,
-    StoryRecord,
     UpdateResult,
 )
 from .workers import WorkerDiedError
 
 if TYPE_CHECKING:
     from .app import App, _Loop
-    from .jobs import ParseOutcome, Prepared
+    from .jobs import ParseOutcome
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,15 +88,6 @@ LEASE = timedelta(minutes=15)
 RENEW_EVERY = LEASE / 3
 
 
-@dataclass(frozen=True, slots=True)
-class Removed:
-    """A feed deleted while the poll had it: nothing of it was stored, nothing is yielded,
-    but its places and its entry among the feeds in flight are given back like any
-    other's."""
-
-    feed_id: int
-
-
 @dataclass(slots=True)
 class PollStats:
     """The most one poll held at once: feeds between the start of their fetch and their
@@ -109,7 +99,7 @@ class PollStats:
     parsing_peak: int = 0
 
 
-class Poller:
+class Poller(Outcomes):
     """The update pipeline of one App: :meth:`run` is the body of ``App.update_due``."""
 
     def __init__(self, app: App) -> None:
@@ -515,225 +505,3 @@ class Poller:
             result, parsed, fresh, f = payload
             return self._finish(feed, result, parsed, fresh, f.result(), extract, t0)
         raise AssertionError(kind)
-
-    def _finish(
-        self,
-        feed: Feed,
-        result: FetchResult,
-        parsed: ParseOutcome,
-        fresh: Sequence[Prepared],
-        extracted: dict[str, Extracted],
-        extract: bool,
-        t0: float,
-    ) -> UpdateResult | FeedCheck | Removed:
-        """Store one feed's stories and state in one transaction: its UpdateResult, or,
-        should the store fail, the FeedCheck recording that as the feed's error (Removed
-        if it failed because the feed was deleted meanwhile)."""
-        records: list[StoryRecord] = []
-        n_extracted = n_deferred = 0
-        for p in fresh:
-            ex = extracted.get(p.draft.key)
-            full_text = error = None
-            prediction, fingerprint = p.prediction, p.fingerprint
-            status: ExtractionStatus = "skipped"
-            if ex is not None:
-                status, full_text, error = outcome(p, ex)
-                if status == "ok":
-                    prediction = ex.prediction or prediction
-                    fingerprint = ex.fingerprint or fingerprint
-                    n_extracted += 1
-                n_deferred += ex.deferred
-            elif p.needs_extraction and not extract:
-                status = "pending"
-            text = "\n".join(t for t in (p.summary_text, p.body_text, full_text) if t)
-            records.append(
-                StoryRecord(
-                    draft=p.draft,
-                    full_text=full_text,
-                    extraction_status=status,
-                    extraction_error=error,
-                    prediction=prediction,
-                    fingerprint=fingerprint,
-                    text=text,
-                )
-            )
-        now = self.app.now()
-        # The document's own dates show the posting rate best; stored dates stand in for
-        # feeds that carry none.
-        post_dates = list(parsed.post_dates)
-        if len(post_dates) < 2:
-            post_dates = sorted({*post_dates, *self._post_dates(feed)})
-        check = schedule.after_success(
-            feed,
-            result,
-            outcome="ok",
-            now=now,
-            policy=self.app.policy,
-            post_dates=post_dates,
-            ttl=parsed.feed.ttl,
-            title=parsed.feed.title,
-            site=parsed.feed.link,
-            ms=_ms(t0),
-        )
-        check = replace(check, listed=parsed.listed)
-        if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
-            check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
-        try:
-            saved = self.app.store.save_update(check, records)
-        except StoreUnavailableError:
-            # The database, not this feed (unreachable, restarting, locked past its
-            # timeout): the poll ends as database trouble and hands its feeds back,
-            # rather than recording an error, a backoff and a "failing" warning on a
-            # healthy feed that happened to be the one being written.
-            raise
-        except Exception as e:  # rolled back with its transaction: nothing of it was stored
-            if self._removed(feed):
-                return Removed(feed.id)
-            return self._contained(feed, "could not store", e, t0)
-        return self._result(
-            feed,
-            check,
-            len(saved.new),
-            len(saved.updated),
-            n_extracted,
-            deferred=n_deferred,
-            warnings=parsed.feed.warnings,
-        )
-
-    def _post_dates(self, feed: Feed) -> list[datetime]:
-        return self.app.store.post_dates(feed.id, self.app.now() - schedule.RATE_WINDOW)
-
-    def _error_check(self, feed: Feed, error: FeedError, t0: float) -> FeedCheck:
-        check = schedule.after_error(
-            feed,
-            error,
-            now=self.app.now(),
-            policy=self.app.policy,
-            post_dates=self._post_dates(feed),
-            ms=_ms(t0),
-        )
-        # An error message may quote the feed (e.g. a lone surrogate the store cannot
-        # encode): recording the error must not fail on the very data that caused it.
-        return replace(check, last_error=_storable(check.last_error))
-
-    def _contained(self, feed: Feed, what: str, error: Exception, t0: float) -> FeedCheck:
-        """An unexpected exception while taking up one feed's outcome, as that feed's error
-        (status error, error count, backoff): one error line in the log (its traceback at
-        debug level, ``-vv``) and the message on the feed, so that a bug stays visible
-        without burying a poll's output in tracebacks; it stops only this feed. Its stories
-        were not stored: the store writes a feed in one transaction, rolled back by the
-        exception. Logged once the check is built: when building it fails too (it reads
-        the store), the database is the problem, reported by whoever gets that error."""
-        detail = str(error).strip().splitlines()
-        message = f"{what}: {type(error).__name__}" + (f": {detail[0]}" if detail else "")
-        check = self._error_check(feed, FeedError(feed.url, message[:500]), t0)
-        shown = display_url(feed.url)
-        log.error("feed update feed=%s failed: %s: %s", shown, what, type(error).__name__)
-        log.debug("traceback of the failed update of %s", shown, exc_info=error)
-        return check
-
-    def _save_checks(
-        self, quick: Sequence[tuple[Feed, FeedCheck]], started: dict[int, float]
-    ) -> list[UpdateResult | Removed]:
-        """Write story-less outcomes in one transaction; should that fail, one feed at a
-        time, so that a feed whose state cannot be written costs only itself (recorded as
-        its error) and a feed deleted meanwhile is dropped. Recording an error failing is
-        not one feed's problem: it propagates."""
-        try:
-            self.app.store.save_checks([c for _, c in quick])
-        except Exception:
-            log.debug(
-                "writing %d outcomes failed; writing them one at a time", len(quick), exc_info=True
-            )
-            return [self._save_check(f, c, started[f.id]) for f, c in quick]
-        return [self._result(f, c, 0, 0, 0) for f, c in quick]
-
-    def _save_check(self, feed: Feed, check: FeedCheck, t0: float) -> UpdateResult | Removed:
-        """One story-less outcome on its own."""
-        store = self.app.store
-        try:
-            store.save_checks([check])
-        except Exception as e:
-            if self._removed(feed):
-                return Removed(feed.id)
-            if check.outcome == "error":
-                raise
-            check = self._contained(feed, "could not store", e, t0)
-            try:
-                store.save_checks([check])
-            except Exception:
-                if self._removed(feed):
-                    return Removed(feed.id)
-                raise
-        return self._result(feed, check, 0, 0, 0)
-
-    def _removed(self, feed: Feed) -> bool:
-        """Whether ``feed`` was deleted (``aggregator feeds remove``) while this poll had
-        it, asked after a write failed: then there is nowhere to store its outcome or an
-        error, and it is dropped from the poll. (That failure used to be taken for the
-        database's: removing a feed a daemon was polling made the daemon exit.)"""
-        try:
-            self.app.store.get_feed(feed.id)
-        except NotFoundError:
-            log.info(
-                "feed update feed=%s dropped: feed removed during the poll", display_url(feed.url)
-            )
-            return True
-        return False
-
-    def _result(
-        self,
-        feed: Feed,
-        check: FeedCheck,
-        new: int,
-        updated: int,
-        extracted: int,
-        *,
-        deferred: int = 0,
-        warnings: tuple[str, ...] = (),
-    ) -> UpdateResult:
-        url = check.url or feed.url
-        if url != feed.url and (taken := self._redirect_taken(feed, url)) is not None:
-            url, warnings = feed.url, (*warnings, taken)
-        return UpdateResult(
-            feed_id=feed.id,
-            url=url,
-            title=feed.name or check.title or feed.title,  # the name you gave it first
-            status=check.outcome,
-            new=new,
-            updated=updated,
-            extracted=extracted,
-            deferred=deferred,
-            error=check.last_error if check.outcome == "error" else None,
-            ms=check.ms,
-            next_check=check.next_check,
-            feed_status=check.status,
-            warnings=warnings,
-        )
-
-    def _redirect_taken(self, feed: Feed, target: str) -> str | None:
-        """After a permanent redirect was to be adopted: why it was not, when another
-        subscription has that URL already (the store keeps each URL to one feed). The two
-        are then one feed fetched twice, which only the user can settle."""
-        try:
-            if self.app.store.get_feed(feed.id).url == target:
-                return None
-            other = self.app.store.get_feed(target)
-        except NotFoundError:
-            return None
-        message = (
-            f"moved permanently to {display_url(target)}, which is feed {other.id} "
-            "already: the two subscriptions are one feed (remove one with "
-            "`aggregator feeds remove`)"
-        )
-        log.warning("feed update feed=%s: %s", display_url(feed.url), message)
-        return message
-
-
-def _ms(t0: float) -> int:
-    return int((time.monotonic() - t0) * 1000)
-
-
-def _storable(text: str | None) -> str | None:
-    """``text`` with what UTF-8 cannot encode (lone surrogates) escaped."""
-    return text if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
