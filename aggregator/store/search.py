@@ -1,6 +1,7 @@
 """Full-text search on both databases: the user's query language (words, "phrases",
--exclusions, prefix*), turned into an FTS5 MATCH on SQLite and a tsquery on PostgreSQL;
-writing and deleting index entries; folding diacritics the same way on both.
+prefix*, OR; nothing else is syntax), turned into an FTS5 MATCH on SQLite and a tsquery
+on PostgreSQL; writing and deleting index entries; folding diacritics the same way on
+both.
 """
 
 from __future__ import annotations
@@ -18,7 +19,36 @@ from ..errors import ConfigError
 from . import tables
 
 _WORD = re.compile(r'"[^"]+"|[^\s"]+')
-_LEXEME = re.compile(r"\w+")
+# Control characters are no text to look for (both indexes read them as spaces); a NUL
+# cut FTS5's MATCH string short ("unterminated string") and PostgreSQL refuses it
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Words one search may hold (a phrase's words count): PostgreSQL builds a tsquery term
+#: by term and a phrase word by word, and 50,000 exceeded its stack depth ("stack depth
+#: limit exceeded", read as the database being unavailable); a longer query is pasted
+#: text, not a search.
+MAX_WORDS = 1000
+#: PostgreSQL's longest word (MAXSTRLEN): a longer one is dropped from vectors and
+#: queries alike, so ``dns <3,000 x>`` found every story with ``dns`` there, nothing on
+#: SQLite.
+MAX_WORD_BYTES = 2047
+
+
+def _words(body: str) -> list[str]:
+    """The words of a term as both indexes cut it: runs of letters and digits, with the
+    combining marks inside them (a Hindi word is one word, its vowel signs in it);
+    ``_``, ``'``, ``-``, ``.`` and the rest separate words, as in FTS5's ``unicode61``
+    and PostgreSQL's parser (``a_b`` is ``a`` then ``b`` on both)."""
+    words: list[str] = []
+    word: list[str] = []
+    for c in body:
+        if c.isalnum() or (word and unicodedata.category(c)[0] == "M"):
+            word.append(c)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    return words
 
 
 def search_terms(user_query: str) -> list[list[tuple[str, bool]]]:
@@ -26,21 +56,41 @@ def search_terms(user_query: str) -> list[list[tuple[str, bool]]]:
     SQLite and PostgreSQL: OR-ed groups of AND-ed ``(text, prefix)`` terms. A term is a
     word or a "quoted phrase"; ``term*`` is a prefix search and ``OR`` between terms an
     operator; every other character is text, not syntax (``ipv4-market``, ``-fined``,
-    ``example.com``, ``C++``). A query with no word in it is a ConfigError (bad input)."""
+    ``example.com``, ``C++``), control characters spaces. A query with no word in it, more
+    than :data:`MAX_WORDS` words or a word longer than PostgreSQL indexes is a ConfigError
+    (bad input)."""
     groups: list[list[tuple[str, bool]]] = [[]]
-    for tok in _WORD.findall(user_query):
+    for tok in _WORD.findall(_CONTROL.sub(" ", user_query)):
         if tok == "OR":
             if groups[-1]:
                 groups.append([])
             continue
         prefix = tok.endswith("*") and len(tok) > 1
         body = tok.strip('"').rstrip("*").replace('"', "")
-        if _LEXEME.search(body):
+        if _words(body):
             groups[-1].append((body, prefix))
     found = [g for g in groups if g]
     if not found:
-        raise ConfigError(f"search {user_query!r} has no words to look for")
+        raise ConfigError(f"search {_shown(user_query)} has no words to look for")
+    words = [w for group in found for body, _ in group for w in _words(body)]
+    if len(words) > MAX_WORDS:
+        raise ConfigError(
+            f"search {_shown(user_query)} has {len(words):,} words to look for; at most "
+            f"{MAX_WORDS:,} are allowed"
+        )
+    longest = max(words, key=lambda w: len(w.encode()))
+    if len(longest.encode()) > MAX_WORD_BYTES:
+        raise ConfigError(
+            f"search {_shown(user_query)} has a word of {len(longest):,} characters; "
+            f"a word to look for is at most {MAX_WORD_BYTES:,} bytes long"
+        )
     return found
+
+
+def _shown(user_query: str) -> str:
+    """The query as an error message quotes it: on one line, cut short."""
+    shown = repr(user_query)
+    return shown if len(shown) <= 60 else shown[:50] + f"... ({len(user_query):,} characters)"
 
 
 def fts5_query(user_query: str) -> str:
@@ -64,20 +114,20 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
         body = fold_diacritics(body)
         if not prefix:
             return func.phraseto_tsquery(SEARCH_CONFIG, body)
-        words = " <-> ".join(f"'{w}'" for w in _LEXEME.findall(body))
+        words = " <-> ".join(f"'{w}'" for w in _words(body))
         return func.to_tsquery(SEARCH_CONFIG, words + ":*")
 
-    def all_of(group: list[tuple[str, bool]]) -> ColumnElement[Any]:
-        q = term(*group[0])
-        for t in group[1:]:
-            q = q.op("&&")(term(*t))
-        return q
+    def joined(op: str, parts: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+        # a balanced tree: nested one by one, 1,000 terms exceeded Python's recursion
+        # limit compiling the statement (and 50,000 crashed the interpreter)
+        while len(parts) > 1:
+            pairs = [a.op(op)(b) for a, b in zip(parts[::2], parts[1::2], strict=False)]
+            parts = pairs + parts[len(pairs) * 2 :]
+        return parts[0]
 
-    groups = search_terms(user_query)
-    q = all_of(groups[0])
-    for group in groups[1:]:
-        q = q.op("||")(all_of(group))
-    return q
+    return joined(
+        "||", [joined("&&", [term(*t) for t in group]) for group in search_terms(user_query)]
+    )
 
 
 # PostgreSQL: how much of a story's body goes into its search vector (a tsvector holds
