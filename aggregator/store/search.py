@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+import regex
 from sqlalchemy import Text, bindparam, column, func, literal_column, select, table, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -33,22 +34,26 @@ MAX_WORDS = 1000
 MAX_WORD_BYTES = 2047
 
 
+#: A word as both indexes cut text into words: a letter or digit, then letters, digits
+#: and the combining marks inside a word (a Hindi word is one word, its vowel signs in
+#: it); ``_``, ``'``, ``-``, ``.``, ``@`` and the rest separate words, as in FTS5's
+#: ``unicode61`` (``a_b``, ``example.com`` and ``CVE-2024-1234`` are several words).
+_WORD_CHARS = regex.compile(r"[\p{L}\p{N}][\p{L}\p{N}\p{M}]*")
+
+
 def _words(body: str) -> list[str]:
-    """The words of a term as both indexes cut it: runs of letters and digits, with the
-    combining marks inside them (a Hindi word is one word, its vowel signs in it);
-    ``_``, ``'``, ``-``, ``.`` and the rest separate words, as in FTS5's ``unicode61``
-    and PostgreSQL's parser (``a_b`` is ``a`` then ``b`` on both)."""
-    words: list[str] = []
-    word: list[str] = []
-    for c in body:
-        if c.isalnum() or (word and unicodedata.category(c)[0] == "M"):
-            word.append(c)
-        elif word:
-            words.append("".join(word))
-            word = []
-    if word:
-        words.append("".join(word))
-    return words
+    """The words of ``body`` (:data:`_WORD_CHARS`)."""
+    return _WORD_CHARS.findall(body)  # type: ignore[no-any-return]
+
+
+def pg_index_text(text: str) -> str:
+    """PostgreSQL: ``text`` as the words FTS5 cuts it into (folded by
+    :func:`fold_diacritics`), one space apart, for ``to_tsvector`` and
+    ``phraseto_tsquery``. PostgreSQL's own parser keeps a host, an e-mail address, a URL,
+    a version or a signed number as one token (``example.com``, ``-2024`` in
+    ``CVE-2024-1234``), so ``example`` or ``2024`` found those stories on SQLite only;
+    given the words, both databases index the same ones (store migration 14)."""
+    return " ".join(_WORD_CHARS.findall(fold_diacritics(text)))
 
 
 def search_terms(user_query: str) -> list[list[tuple[str, bool]]]:
@@ -111,9 +116,9 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
     characters only, quoted: nothing a user types is tsquery syntax."""
 
     def term(body: str, prefix: bool) -> ColumnElement[Any]:
-        body = fold_diacritics(body)
         if not prefix:
-            return func.phraseto_tsquery(SEARCH_CONFIG, body)
+            return func.phraseto_tsquery(SEARCH_CONFIG, pg_index_text(body))
+        body = fold_diacritics(body)
         words = " <-> ".join(f"'{w}'" for w in _words(body))
         return func.to_tsquery(SEARCH_CONFIG, words + ":*")
 
@@ -136,9 +141,10 @@ PG_SEARCH_BODY_MAX = 400_000
 
 
 #: PostgreSQL's text search configuration for stories (store migration 11): ``english``
-#: (its parser and Snowball stemmer) without a stop-word list. SQLite's FTS5 index, with
-#: the Porter stemmer, keeps every word: with ``english``'s stop words a search for
-#: ``who`` (the health agency) or ``it`` found nothing on PostgreSQL.
+#: without a stop-word list, stemming with Porter's stemmer (migration 14), as SQLite's
+#: FTS5 index does. FTS5 keeps every word: with ``english``'s stop words a search for
+#: ``who`` (the health agency) or ``it`` found nothing on PostgreSQL; and with Snowball's
+#: ``english`` stemmer ``sky`` found "skies" there only, ``new`` "news" on SQLite only.
 SEARCH_CONFIG = "aggregator_english"
 SEARCH_DICT = "aggregator_english_stem"
 #: The token types ``english`` stems (the rest, numbers, hosts, URLs, go to ``simple``).
@@ -201,7 +207,7 @@ def write_search_index(
         conn.execute(
             update(story).where(story.c.id == bindparam("sid")).values(search=vector),
             [
-                {"sid": i, "t": fold_diacritics(t), "b": fold_diacritics(b[:PG_SEARCH_BODY_MAX])}
+                {"sid": i, "t": pg_index_text(t), "b": pg_index_text(b[:PG_SEARCH_BODY_MAX])}
                 for i, t, b in items
             ],
         )
