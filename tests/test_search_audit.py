@@ -99,7 +99,21 @@ SAME: list[tuple[str, list[int]]] = [
     ("domain\x00", [13]),  # control characters are spaces
     ("\x1bdomain\x7f", [13]),
     ("dom\x00ain", []),
+    # AND (what a space means) and NOT (leave out) are operators in capitals
+    ("domain AND running", [13]),
+    ("domain NOT cafe", [13]),
+    ("domain NOT running", []),
+    ("cafe NOT straße", [16]),
+    ("cafe NOT strass*", [5]),
+    ('cafe NOT "plain cafe"', [5]),
+    ("cafe NOT office OR domain", [13, 16]),
+    ("domain OR cafe NOT istanbul", [13]),
+    ("domain not", []),  # lowercase not is a word
+    ("domain and running", []),  # and so is lowercase and
+    ("domain NOT", [13]),  # NOT before nothing leaves nothing out
 ]
+
+NOTHING_BUT_NOT = ["NOT domain", "NOT domain NOT cafe", "domain OR NOT cafe"]
 
 NO_WORDS = ["*", '""', '"" ""', "OR", "🎉", "_", "\x00", "-", "'", "\u0301", "\x1b\x7f"]
 
@@ -135,6 +149,9 @@ def test_a_query_without_words_is_bad_input(db_url: str) -> None:
     try:
         for typed in NO_WORDS:
             with pytest.raises(ConfigError, match="has no words to look for"):
+                st.stories(StoryQuery(text=typed))
+        for typed in NOTHING_BUT_NOT:
+            with pytest.raises(ConfigError, match="needs a word to look for as well"):
                 st.stories(StoryQuery(text=typed))
     finally:
         st.close()

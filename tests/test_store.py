@@ -499,8 +499,9 @@ def test_naive_datetimes_are_refused(store) -> None:  # type: ignore[no-untyped-
         ("example.com OR icann", '"example.com" OR "icann"'),
         ('"new gTLD" round*', '"new gTLD" "round"*'),
         ('bad"quote', '"bad" "quote"'),
+        ("NOT spam dns AND icann", '"dns" "icann" NOT "spam"'),
     ],
-    ids=["word", "hyphen", "or", "phrase-prefix", "stray-quote"],
+    ids=["word", "hyphen", "or", "phrase-prefix", "stray-quote", "not-and"],
 )
 def test_fts5_query_is_safe(typed: str, expected: str) -> None:
     assert fts5_query(typed) == expected

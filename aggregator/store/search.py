@@ -1,5 +1,5 @@
 """Full-text search on both databases: the user's query language (words, "phrases",
-prefix*, OR; nothing else is syntax), turned into an FTS5 MATCH on SQLite and a tsquery
+prefix*, OR, AND, NOT; nothing else is syntax), turned into an FTS5 MATCH on SQLite and a tsquery
 on PostgreSQL; writing and deleting index entries; folding diacritics the same way on
 both.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import regex
 from sqlalchemy import Text, bindparam, column, func, literal_column, select, table, text, update
@@ -56,28 +56,51 @@ def pg_index_text(text: str) -> str:
     return " ".join(_WORD_CHARS.findall(fold_diacritics(text)))
 
 
-def search_terms(user_query: str) -> list[list[tuple[str, bool]]]:
+class Term(NamedTuple):
+    """One term of a search: a word or a phrase (``body``), a prefix search or not, and
+    whether it is excluded (``NOT term``)."""
+
+    body: str
+    prefix: bool = False
+    negated: bool = False
+
+
+def search_terms(user_query: str) -> list[list[Term]]:
     """What a user types, read once for both backends so that a search means the same on
-    SQLite and PostgreSQL: OR-ed groups of AND-ed ``(text, prefix)`` terms. A term is a
-    word or a "quoted phrase"; ``term*`` is a prefix search and ``OR`` between terms an
-    operator; every other character is text, not syntax (``ipv4-market``, ``-fined``,
-    ``example.com``, ``C++``), control characters spaces. A query with no word in it, more
-    than :data:`MAX_WORDS` words or a word longer than PostgreSQL indexes is a ConfigError
-    (bad input)."""
-    groups: list[list[tuple[str, bool]]] = [[]]
+    SQLite and PostgreSQL: OR-ed groups of AND-ed terms. A term is a word or a "quoted
+    phrase"; ``term*`` is a prefix search; ``OR`` between terms, ``AND`` (what a space
+    means anyway) and ``NOT term`` (the stories without it) are operators when written in
+    capitals; every other character is text, not syntax (``ipv4-market``, ``-fined``,
+    ``example.com``, ``C++``), control characters spaces. A query with no word in it, a
+    group of only excluded terms, more than :data:`MAX_WORDS` words or a word longer than
+    PostgreSQL indexes is a ConfigError (bad input)."""
+    groups: list[list[Term]] = [[]]
+    negate = False
     for tok in _WORD.findall(_CONTROL.sub(" ", user_query)):
         if tok == "OR":
             if groups[-1]:
                 groups.append([])
+            negate = False
+            continue
+        if tok == "AND":
+            continue
+        if tok == "NOT":
+            negate = True
             continue
         prefix = tok.endswith("*") and len(tok) > 1
         body = tok.strip('"').rstrip("*").replace('"', "")
         if _words(body):
-            groups[-1].append((body, prefix))
+            groups[-1].append(Term(body, prefix, negate))
+        negate = False
     found = [g for g in groups if g]
     if not found:
         raise ConfigError(f"search {_shown(user_query)} has no words to look for")
-    words = [w for group in found for body, _ in group for w in _words(body)]
+    if any(all(t.negated for t in g) for g in found):
+        raise ConfigError(
+            f"search {_shown(user_query)}: NOT leaves out the stories with a word; it "
+            "needs a word to look for as well (`ransomware NOT lockbit`)"
+        )
+    words = [w for group in found for t in group for w in _words(t.body)]
     if len(words) > MAX_WORDS:
         raise ConfigError(
             f"search {_shown(user_query)} has {len(words):,} words to look for; at most "
@@ -101,9 +124,16 @@ def _shown(user_query: str) -> str:
 def fts5_query(user_query: str) -> str:
     """Turn what a user types into a safe FTS5 query: every term quoted (so '-', ':' and
     '.' in 'ipv4-market' or 'example.com' are not syntax), AND-ed, ``term*`` kept as a
-    prefix search, ``OR`` kept as an operator (FTS5's AND binds tighter, as in tsquery)."""
+    prefix search, ``OR`` kept as an operator (FTS5's AND binds tighter, as in tsquery),
+    each excluded term after its group's others as ``NOT "term"`` (FTS5's NOT needs a
+    left operand and binds tightest: ``a b NOT c`` is a, b and not c)."""
+
+    def quoted(t: Term) -> str:
+        return f'"{t.body}"' + ("*" if t.prefix else "")
+
     return " OR ".join(
-        " ".join(f'"{body}"' + ("*" if prefix else "") for body, prefix in group)
+        " ".join(quoted(t) for t in group if not t.negated)
+        + "".join(f" NOT {quoted(t)}" for t in group if t.negated)
         for group in search_terms(user_query)
     )
 
@@ -115,12 +145,14 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
     two backends answered differently). The words passed to ``to_tsquery`` are word
     characters only, quoted: nothing a user types is tsquery syntax."""
 
-    def term(body: str, prefix: bool) -> ColumnElement[Any]:
-        if not prefix:
-            return func.phraseto_tsquery(SEARCH_CONFIG, pg_index_text(body))
-        body = fold_diacritics(body)
-        words = " <-> ".join(f"'{w}'" for w in _words(body))
-        return func.to_tsquery(SEARCH_CONFIG, words + ":*")
+    def term(t: Term) -> ColumnElement[Any]:
+        q: ColumnElement[Any]
+        if not t.prefix:
+            q = func.phraseto_tsquery(SEARCH_CONFIG, pg_index_text(t.body))
+        else:
+            words = " <-> ".join(f"'{w}'" for w in _words(fold_diacritics(t.body)))
+            q = func.to_tsquery(SEARCH_CONFIG, words + ":*")
+        return func.tsquery_not(q) if t.negated else q  # !! q
 
     def joined(op: str, parts: list[ColumnElement[Any]]) -> ColumnElement[Any]:
         # a balanced tree: nested one by one, 1,000 terms exceeded Python's recursion
@@ -131,7 +163,7 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
         return parts[0]
 
     return joined(
-        "||", [joined("&&", [term(*t) for t in group]) for group in search_terms(user_query)]
+        "||", [joined("&&", [term(t) for t in group]) for group in search_terms(user_query)]
     )
 
 
