@@ -8,6 +8,7 @@ files it is pointed at, and must stay cheap to import (the CLI loads it on every
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -32,17 +33,38 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_MODELS_DIR = PACKAGE_DIR.parent / "models"
 
 
-def _env_bool(value: str) -> bool:
+def _env_bool(value: str, name: str) -> bool:
     v = value.strip().lower()
     if v in {"1", "true", "yes", "on"}:
         return True
     if v in {"0", "false", "no", "off", ""}:
         return False
-    raise ConfigError(f"expected a boolean (1/0, true/false), got {value!r}")
+    raise ConfigError(f"{ENV_PREFIX}{name}: expected a boolean (1/0, true/false), got {value!r}")
 
 
 #: The ``aggregator evaluate`` history's file name (``Settings.evaluations_path``).
 EVALUATIONS_FILE = "evaluations.json"
+
+
+#: The polling interval's default bounds (DESIGN.md: [5 min, 24 h])
+MIN_INTERVAL = timedelta(minutes=5)
+MAX_INTERVAL = timedelta(hours=24)
+#: The settings in seconds, by the variable that sets them (also the name errors use:
+#: the CLI's own flags check their values themselves).
+_SECONDS = {
+    "timeout_s": f"{ENV_PREFIX}TIMEOUT",
+    "parse_timeout_s": f"{ENV_PREFIX}PARSE_TIMEOUT",
+    "extract_timeout_s": f"{ENV_PREFIX}EXTRACT_TIMEOUT",
+    "extract_budget_s": f"{ENV_PREFIX}EXTRACT_BUDGET",
+}
+#: The counts, with their bounds: a typo (a few zeros too many) must not start 100,000
+#: worker processes or open a million connections.
+_COUNTS = {
+    "workers": (f"{ENV_PREFIX}WORKERS", 1, 256),
+    "per_host": (f"{ENV_PREFIX}PER_HOST", 1, 64),
+    "max_connections": (f"{ENV_PREFIX}MAX_CONNECTIONS", 1, 4096),
+    "max_body_bytes": (f"{ENV_PREFIX}MAX_BODY_BYTES", 1024, 1 << 30),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,8 +82,8 @@ class Settings:
     per_host: int = 2
     max_connections: int = 64
     default_interval: timedelta = timedelta(minutes=60)
-    min_interval: timedelta = timedelta(minutes=5)
-    max_interval: timedelta = timedelta(hours=24)
+    min_interval: timedelta = MIN_INTERVAL
+    max_interval: timedelta = MAX_INTERVAL
     disable_after: timedelta = timedelta(days=30)
     parse_timeout_s: float = 60.0  # one feed's parse job in a worker (killed past it)
     extract: bool = True
@@ -142,34 +164,40 @@ class Settings:
         if (v := get("MODELS_DIR")) is not None:
             values["models_dir"] = Path(v)
         if (v := get("ALLOW_PRIVATE_ADDRESSES")) is not None:
-            values["allow_private_addresses"] = _env_bool(v)
+            values["allow_private_addresses"] = _env_bool(v, "ALLOW_PRIVATE_ADDRESSES")
         if (v := get("USER_AGENT")) is not None:
             values["user_agent"] = v
         if (v := get("EXTRACT")) is not None:
-            values["extract"] = _env_bool(v)
-        try:
-            if (v := get("TIMEOUT")) is not None:
-                values["timeout_s"] = float(v)
-            if (v := get("MAX_BODY_BYTES")) is not None:
-                values["max_body_bytes"] = int(v)
-            if (v := get("PER_HOST")) is not None:
-                values["per_host"] = int(v)
-            if (v := get("MAX_CONNECTIONS")) is not None:
-                values["max_connections"] = int(v)
-            if (v := get("WORKERS")) is not None:
-                values["workers"] = int(v)
-            if (v := get("PARSE_TIMEOUT")) is not None:
-                values["parse_timeout_s"] = float(v)
-            if (v := get("EXTRACT_TIMEOUT")) is not None:
-                values["extract_timeout_s"] = float(v)
-            if (v := get("EXTRACT_BUDGET")) is not None:
-                values["extract_budget_s"] = float(v)
-            if (v := get("DEFAULT_INTERVAL")) is not None:
-                values["default_interval"] = timedelta(minutes=float(v))
-            if (v := get("KEEP_PER_FEED")) is not None:
-                values["keep_per_feed"] = int(v)
-        except ValueError as e:
-            raise ConfigError(f"bad {ENV_PREFIX}* setting: {e}") from e
+            values["extract"] = _env_bool(v, "EXTRACT")
+
+        def number(name: str, key: str, kind: type[int] | type[float], what: str) -> None:
+            if (v := get(name)) is None:
+                return
+            try:
+                values[key] = kind(v.strip())
+            except (ValueError, OverflowError):
+                raise ConfigError(f"{ENV_PREFIX}{name}: expected {what}, got {v!r}") from None
+
+        seconds, whole = "a number of seconds", "a whole number"
+        number("TIMEOUT", "timeout_s", float, seconds)
+        number("MAX_BODY_BYTES", "max_body_bytes", int, f"{whole} of bytes")
+        number("PER_HOST", "per_host", int, whole)
+        number("MAX_CONNECTIONS", "max_connections", int, whole)
+        number("WORKERS", "workers", int, whole)
+        number("PARSE_TIMEOUT", "parse_timeout_s", float, seconds)
+        number("EXTRACT_TIMEOUT", "extract_timeout_s", float, seconds)
+        number("EXTRACT_BUDGET", "extract_budget_s", float, seconds)
+        number("KEEP_PER_FEED", "keep_per_feed", int, whole)
+        number("DEFAULT_INTERVAL", "default_interval", float, "a number of minutes")
+        if "default_interval" in values:  # minutes; checked before timedelta overflows
+            minutes = values["default_interval"]
+            low, high = (t.total_seconds() / 60 for t in (MIN_INTERVAL, MAX_INTERVAL))
+            if not low <= minutes <= high:  # NaN too
+                raise ConfigError(
+                    f"{ENV_PREFIX}DEFAULT_INTERVAL must be between {low:,g} and {high:,g} "
+                    f"minutes, got {get('DEFAULT_INTERVAL')!r}"
+                )
+            values["default_interval"] = timedelta(minutes=minutes)
         if (v := get("RETENTION")) is not None:
             values["retention"] = parse_span(v, name=ENV_PREFIX + "RETENTION")
         if (v := get("BASE_URL")) is not None:
@@ -180,18 +208,18 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if min(self.timeout_s, self.parse_timeout_s, self.extract_timeout_s) <= 0:
-            raise ConfigError("timeouts must be positive")
-        if self.extract_budget_s <= 0:
-            raise ConfigError("the article budget must be positive")
-        if self.max_body_bytes < 1024:
-            raise ConfigError("max body must be at least 1 KiB")
-        if self.per_host < 1 or self.max_connections < 1:
-            raise ConfigError("concurrency limits must be at least 1")
-        if self.workers < 1:
-            raise ConfigError("workers must be at least 1")
+        for key, name in _SECONDS.items():
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value > 0):  # NaN and infinity too
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
+        for key, (name, low, high) in _COUNTS.items():
+            value = getattr(self, key)
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
         if self.keep_per_feed < 0:
-            raise ConfigError("keep per feed must be 0 or more")
+            raise ConfigError(
+                f"{ENV_PREFIX}KEEP_PER_FEED must be 0 or more, got {self.keep_per_feed:,}"
+            )
         if self.retention is not None and self.retention <= timedelta(0):
             raise ConfigError("retention must be a positive span such as 180d")
         if self.database_url:

@@ -55,10 +55,13 @@ def test_settings_precedence(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"AGGREGATOR_TIMEOUT": "soon"}, "bad AGGREGATOR_"),
-        ({"AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "perhaps"}, "boolean"),
-        ({"AGGREGATOR_PER_HOST": "0"}, "at least 1"),
-        ({"AGGREGATOR_PARSE_TIMEOUT": "0"}, "timeouts must be positive"),
+        ({"AGGREGATOR_TIMEOUT": "soon"}, "AGGREGATOR_TIMEOUT: expected a number of seconds"),
+        (
+            {"AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "perhaps"},
+            "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES: expected a boolean",
+        ),
+        ({"AGGREGATOR_PER_HOST": "0"}, "AGGREGATOR_PER_HOST must be between 1 and 64"),
+        ({"AGGREGATOR_PARSE_TIMEOUT": "0"}, "AGGREGATOR_PARSE_TIMEOUT must be a positive"),
     ],
     ids=["timeout", "bool", "per-host", "parse-timeout"],
 )
