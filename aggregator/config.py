@@ -74,6 +74,9 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str | None = None
     feeds_path: Path = Path("feeds.yaml")
+    # Whether the feeds file was named (AGGREGATOR_FEEDS, --feeds): then it must exist;
+    # the default ./feeds.yaml may be absent (the feeds are then the database's own).
+    feeds_given: bool = False
     models_dir: Path = REPO_MODELS_DIR
     allow_private_addresses: bool = False
     user_agent: str | None = None
@@ -161,6 +164,7 @@ class Settings:
             values["database_url"] = v
         if (v := get("FEEDS")) is not None:
             values["feeds_path"] = Path(v)
+            values["feeds_given"] = True
         if (v := get("MODELS_DIR")) is not None:
             values["models_dir"] = Path(v)
         if (v := get("ALLOW_PRIVATE_ADDRESSES")) is not None:
@@ -203,6 +207,8 @@ class Settings:
         if (v := get("BASE_URL")) is not None:
             values["base_url"] = v
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("feeds_path") is not None:
+            values.setdefault("feeds_given", True)
         settings = cls(**values)
         settings.validate()
         return settings

@@ -24,6 +24,10 @@ __all__ = ["Discovery", "discover_feeds", "find_feed", "known_feed", "looks_like
 
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 _GENERIC_JSON = "application/json"
+# RSS 1.0 is RDF, and sites announce it as such; but the type also names other RDF
+# (FOAF, DOAP): such a link is taken only once its document proves to be RSS 1.0.
+_RDF = "application/rdf+xml"
+_RSS1_NS = b"purl.org/rss/1.0/"
 
 
 class _Done(Exception):
@@ -47,7 +51,7 @@ class _LinkFinder(HTMLParser):
             self.base = values["href"]
         elif tag == "link" and "alternate" in values.get("rel", "").lower().split():
             kind = values.get("type", "").split(";")[0].strip().lower()
-            if values.get("href") and (kind in _FEED_TYPES or kind == _GENERIC_JSON):
+            if values.get("href") and (kind in _FEED_TYPES or kind in (_GENERIC_JSON, _RDF)):
                 self.links.append((kind, values["href"], values.get("title", "")))
 
     def handle_endtag(self, tag: str) -> None:
@@ -66,22 +70,25 @@ def _is_comments_feed(url: str, title: str) -> bool:
     return bool(_COMMENTS_TITLE.search(title) or _COMMENTS_PATH.search(url))
 
 
-def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool]]:
-    """(absolute URL, is a comments feed) for each feed link, unique, best first."""
+def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
+    """(absolute URL, is a comments feed, is an RDF link to check) for each feed link,
+    unique, best first."""
     finder = _LinkFinder()
     with contextlib.suppress(_Done):
         finder.feed(html.decode("utf-8", errors="replace"))
         finder.close()
     base = urljoin(base_url, finder.base) if finder.base else base_url
-    specific: list[tuple[str, bool]] = []
-    generic: list[tuple[str, bool]] = []
+    specific: list[tuple[str, bool, bool]] = []
+    generic: list[tuple[str, bool, bool]] = []
     for kind, href, title in finder.links:
         absolute = urljoin(base, href)
         parts = urlsplit(absolute)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             continue
-        link = (absolute, _is_comments_feed(absolute, title))
-        if kind == _GENERIC_JSON:
+        link = (absolute, _is_comments_feed(absolute, title), kind == _RDF)
+        if kind == _RDF:
+            generic.append(link)
+        elif kind == _GENERIC_JSON:
             if "/wp-json/" not in parts.path:
                 generic.append(link)
         else:
@@ -95,11 +102,12 @@ def discover_feeds(html: bytes, base_url: str) -> list[str]:
     """Feed URLs a page advertises with <link rel="alternate">, absolute and unique.
 
     RSS, Atom and JSON Feed links come in document order, then plain
-    ``application/json`` ones (older JSON Feeds), minus WordPress REST API links
+    ``application/json`` ones (older JSON Feeds) and ``application/rdf+xml`` ones (RSS
+    1.0, or other RDF: ``find_feed`` checks), minus WordPress REST API links
     (``/wp-json/``), which use that type on nearly every WordPress page; comment feeds
     (by title or ``/comments/feed``) come last, whatever their place in the page.
     """
-    return list(dict.fromkeys(url for url, _ in _alternates(html, base_url)))
+    return list(dict.fromkeys(url for url, _, _ in _alternates(html, base_url)))
 
 
 # Where sites without a <link rel="alternate"> usually keep their feed: WordPress /feed,
@@ -153,10 +161,16 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
             )
         return Discovery(url=url, seen_as=_seen(url, page))
     links = _alternates(page.body, page.final_url)
-    main = [u for u, comments in links if not comments]
-    if main:
-        found = _logged_in(main[0], url)
-        return Discovery(url=found, found_from=url, seen_as=(found,))
+    for link, _, rdf in [x for x in links if not x[1]]:
+        found = _logged_in(link, url)
+        if not rdf:
+            return Discovery(url=found, found_from=url, seen_as=(found,))
+        try:
+            result = fetch_page(found)
+        except FetchError:
+            continue
+        if _RSS1_NS in result.body[:4096] and _looks_like_feed(result.body, None):
+            return Discovery(url=found, found_from=url, seen_as=_seen(found, result))
     tried: list[str] = []
     for candidate in (_logged_in(u, url) for u in _probe_urls(page.final_url)):
         tried.append(urlsplit(candidate).path)
@@ -168,8 +182,8 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
             break  # 5xx, 429, a timeout: the site is not asked again for a guess
         if _looks_like_feed(result.body, result.content_type):
             return Discovery(url=candidate, found_from=url, seen_as=_seen(candidate, result))
-    if links:
-        found = _logged_in(links[0][0], url)
+    if comments := [u for u, _, rdf in links if not rdf]:
+        found = _logged_in(comments[0], url)
         return Discovery(url=found, found_from=url, seen_as=(found,))
     raise ConfigError(
         f"{display_url(url)} is an HTML page that links to no feed "

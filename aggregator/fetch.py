@@ -60,7 +60,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = f"aggregator/{__version__} (+https://github.com/aggregator; feed fetcher)"
+# No contact URL: the project has no public home a site's operator could visit; an
+# install that wants to be reachable sets AGGREGATOR_USER_AGENT (README).
+DEFAULT_USER_AGENT = f"aggregator/{__version__} (feed fetcher)"
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "

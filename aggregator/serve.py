@@ -254,11 +254,17 @@ def make_handler(
             fmt = m.group("fmt")
             try:
                 limit = _limit(params.get("limit", [str(DEFAULT_LIMIT)])[0])
+                now = app.now()  # one "now" for both, as the CLI reads them
+                since = parse_when(params.get("since", [None])[0], now=now, option="since")
+                until = parse_when(params.get("until", [None])[0], now=now, option="until")
+                if since is not None and until is not None and since >= until:
+                    raise ConfigError("since is not before until: no story can match")
                 query = StoryQuery(
                     topics=tuple(topics),
                     feed=params.get("feed", [None])[0],
                     text=params.get("q", [None])[0],
-                    since=parse_when(params.get("since", [None])[0], option="since"),
+                    since=since,
+                    until=until,
                     limit=limit,
                 )
                 text, shown = app.export_document(

@@ -60,6 +60,7 @@ def test_a_private_feed_is_polled_and_its_password_is_never_shown(
     assert server.requests_for("/members.xml")[0].headers["authorization"].startswith("Basic ")
 
     monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "none.yaml").write_text("feeds: []\n")  # named, so it must exist
     monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "none.yaml"))
     monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
     for argv in (

@@ -333,6 +333,8 @@ def test_known_feed_finds_the_same_feed_spelled_differently(tmp_path: Path) -> N
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    # a feeds file with no feeds: a file named by AGGREGATOR_FEEDS must exist
+    (tmp_path / "none.yaml").write_text("feeds: []\n", encoding="utf-8")
     monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "none.yaml"))
     return tmp_path
 
@@ -443,3 +445,35 @@ def test_feeds_add_refuses_what_is_neither_a_feed_nor_a_page(server: LocalServer
     ):
         url = server.route(path, body=body, content_type=ctype)
         assert find_feed(url, fetcher_for(server)).url == url
+
+
+RSS1 = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns="http://purl.org/rss/1.0/"><channel rdf:about="x"><title>T</title></channel>
+</rdf:RDF>"""
+FOAF = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns:foaf="http://xmlns.com/foaf/0.1/"><foaf:Person><foaf:name>A</foaf:name></foaf:Person>
+</rdf:RDF>"""
+
+
+def test_an_rss_1_0_feed_linked_as_rdf_is_found_and_other_rdf_is_not(
+    server: LocalServer,
+) -> None:
+    """RSS 1.0 is announced as application/rdf+xml, a type other RDF (FOAF, DOAP) has
+    too: such a link is taken once its document proves to be RSS 1.0."""
+    server.route("/foaf.rdf", body=FOAF, content_type="application/rdf+xml")
+    server.route("/news.rdf", body=RSS1, content_type="application/rdf+xml")
+    rdf = '<link rel="alternate" type="application/rdf+xml" href="{}">'
+    url = server.route(
+        "/a/", body=page(rdf.format("/foaf.rdf"), rdf.format("/news.rdf")), content_type=HTML
+    )
+    found = find_feed(url, fetcher_for(server))
+    assert found.url == server.url("/news.rdf")
+    only_foaf = server.route("/b/", body=page(rdf.format("/foaf.rdf")), content_type=HTML)
+    with pytest.raises(ConfigError, match="links to no feed"):
+        find_feed(only_foaf, fetcher_for(server))
+    # a page's RSS 2.0 link still comes before an RDF one, unfetched
+    both = '<link rel="alternate" type="application/rss+xml" href="/c/feed">'
+    url = server.route("/c/", body=page(rdf.format("/news.rdf"), both), content_type=HTML)
+    assert find_feed(url, fetcher_for(server)).url == server.url("/c/feed")

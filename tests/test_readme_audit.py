@@ -1,5 +1,5 @@
-"""What a new user following README.md runs into: product behaviour that does not match
-what README promises, pinned as strict xfails until the code is fixed.
+"""What a new user following README.md runs into: behaviour README promises, checked as
+a user meets it (each was found not to match, and fixed).
 
 The real CLI in a subprocess (``python -m aggregator``), against the bundled demo server
 on 127.0.0.1 where a feed is needed.
@@ -39,12 +39,6 @@ def demo() -> Iterator[DemoServer]:
         yield server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discover.py takes rel=alternate links of type rss+xml, atom+xml, feed+json and "
-    "json only: an RSS 1.0 feed announced as application/rdf+xml (the demo's Address "
-    "Ledger pages) is not found, and feeds add says the page links to no feed",
-)
 def test_feeds_add_follows_a_pages_rss_1_0_link(tmp_path: Path, demo: DemoServer) -> None:
     page = demo.url("/pages/ipv6-passes-half-of-traffic.html")
     result = aggregator(
@@ -72,11 +66,6 @@ def test_poll_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
     assert "feeds file not found: nosuch.yaml" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feeds list syncs --feeds only when the file exists: a missing file given with "
-    "--feeds lists the database's feeds as if it were fine, where poll and daemon refuse it",
-)
 def test_feeds_list_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
     tmp_path: Path,
 ) -> None:
@@ -86,16 +75,29 @@ def test_feeds_list_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="demo --keep DIR keeps the feeds of the previous run, whose demo server (and "
-    "port) is gone: a second run polls them too and reports each as failing",
-)
-def test_demo_keep_run_twice_polls_only_the_demo_feeds(tmp_path: Path) -> None:
+def test_demo_keep_refuses_a_directory_holding_a_database(tmp_path: Path) -> None:
+    """A second `demo --keep DIR` would poll the first run's feeds too, whose demo server
+    (and port) is gone, and report each as failing; and a directory holding a database
+    may be a real one. So it is refused, with nothing changed."""
     keep = tmp_path / "demo-db"
-    for _ in range(2):
-        result = aggregator(
-            tmp_path, "demo", "--keep", str(keep), "-o", str(tmp_path / "merged.atom")
-        )
-        assert result.returncode == 0, result.stderr
-    assert "0 failed" in result.stdout, result.stdout
+    out = str(tmp_path / "merged.atom")
+    first = aggregator(tmp_path, "demo", "--keep", str(keep), "-o", out)
+    assert first.returncode == 0, first.stderr
+    assert "0 failed" in first.stdout
+    before = (keep / "aggregator.db").stat().st_mtime_ns
+    second = aggregator(tmp_path, "demo", "--keep", str(keep), "-o", out)
+    assert second.returncode == 2
+    assert "holds a database already" in second.stderr
+    assert (keep / "aggregator.db").stat().st_mtime_ns == before
+
+
+def test_a_feeds_file_named_by_the_environment_must_exist(tmp_path: Path) -> None:
+    """AGGREGATOR_FEEDS naming a file that is not there (a systemd unit with a typo) is
+    an error, as --feeds is: `poll` said "No feeds are due" and a daemon idled for ever.
+    The default ./feeds.yaml may still be absent."""
+    env = {"AGGREGATOR_FEEDS": str(tmp_path / "nosuch.yaml")}
+    for argv in (["poll"], ["feeds", "list"]):
+        result = aggregator(tmp_path, *argv, env=env)
+        assert result.returncode == 2, result.stdout
+        assert "feeds file not found:" in result.stderr and "nosuch.yaml" in result.stderr
+    assert aggregator(tmp_path, "feeds", "list").returncode == 0  # no ./feeds.yaml: fine

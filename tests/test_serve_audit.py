@@ -4,6 +4,7 @@ cannot answer (503, and the server keeps serving), Atom entries without a link, 
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -176,3 +177,23 @@ def test_export_through_a_symbolic_link_keeps_the_link(
     assert link.is_symlink()
     assert served.read_text().startswith("<?xml")
     assert sorted(p.name for p in served.parent.iterdir()) == ["feed.atom"]
+
+
+def test_until_bounds_a_served_feed_as_it_bounds_stories(tmp_path: Path) -> None:
+    """``?until=`` as `stories --until` reads it (serve ignored it, README said so); a
+    ``since`` not before ``until`` is bad input, as on the command line."""
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(s, now=lambda: NOW) as a:
+        _store_stories(
+            a, "https://a.example/feed", [("1", "https://a.example/1", "Old KSK")], day=20
+        )
+        _store_stories(
+            a, "https://b.example/feed", [("2", "https://b.example/2", "New KSK")], day=27
+        )
+        with FeedServer(a) as srv:
+            code, _, body = _get(srv.url + "/feed.json?until=2026-11-25")
+            assert code == 200
+            assert [i["title"] for i in json.loads(body)["items"]] == ["Old KSK"]
+            code, _, body = _get(srv.url + "/feed.json?since=3d&until=7d")
+            assert code == 400 and b"since is not before until" in body
+            assert _get(srv.url + "/feed.json?until=whenever")[0] == 400

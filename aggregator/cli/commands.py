@@ -44,21 +44,13 @@ from .common import (
     open_app,
     out,
     prepare_data_dir,
-    state,
     stories_table,
     story_json,
+    sync_feeds_file,
     write_streamed,
 )
 
 # --- poll ----------------------------------------------------------------------------------
-
-
-def _sync_feeds(a: App) -> None:
-    path = a.settings.feeds_path
-    if path.exists():
-        a.sync_feeds(path)
-    elif state.feeds is not None:
-        raise ConfigError(f"feeds file not found: {path}")
 
 
 def run_poll(
@@ -161,7 +153,7 @@ def poll(
     # The handlers cover the App's closing too: a second signal must not kill it there.
     with Stopper().installed() as stopper, open_app() as a:
         a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
-        _sync_feeds(a)
+        sync_feeds_file(a)
         results, due = run_poll(
             a,
             all_feeds=all_feeds,
@@ -414,7 +406,7 @@ def daemon(
 
     with open_app() as a:
         a.prepare_poll()
-        _sync_feeds(a)
+        sync_feeds_file(a)
         run_daemon(
             a,
             extract=a.settings.extract and not no_extract,
@@ -465,6 +457,11 @@ def demo(
 
     from ..demo_server import DemoServer
 
+    kept = Settings.from_env({}, data_dir=keep).sqlite_path if keep is not None else None
+    if kept is not None and kept.exists():
+        # An earlier demo's feeds were served on a port that is gone: polled again, each
+        # would fail. And a directory holding a database may be someone's real one.
+        raise ConfigError(f"{keep} holds a database already: give --keep an empty or new directory")
     with tempfile.TemporaryDirectory(prefix="aggregator-demo-") as tmp, DemoServer() as server:
         data_dir = keep or Path(tmp)
         feeds_file = Path(tmp) / "feeds.yaml"

@@ -112,6 +112,19 @@ def settings(**overrides: Any) -> Settings:
     )
 
 
+def sync_feeds_file(a: App) -> None:
+    """Sync the feeds file into the database (``poll``, ``daemon``, ``feeds list`` and
+    ``feeds export``). The default ./feeds.yaml may be absent: the feeds are then those
+    ``feeds add`` and ``feeds import`` stored. A file named by ``--feeds`` or
+    ``AGGREGATOR_FEEDS`` must exist: a daemon given a mistyped path idled without a
+    word."""
+    path = a.settings.feeds_path
+    if path.exists():
+        a.sync_feeds(path)
+    elif a.settings.feeds_given:
+        raise ConfigError(f"feeds file not found: {path}")
+
+
 def prepare_data_dir(s: Settings) -> None:
     """Create the directory the SQLite file goes in: one that cannot be made (a read-only
     parent, a file in the way, /proc/x) is one clear ConfigError, not an OSError traceback

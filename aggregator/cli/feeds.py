@@ -32,6 +32,7 @@ from .common import (
     for_terminal,
     open_app,
     out,
+    sync_feeds_file,
 )
 
 
@@ -41,8 +42,7 @@ def feeds_list(
 ) -> None:
     """Every feed with its id, status, last success, errors and next check."""
     with open_app() as a:
-        if a.settings.feeds_path.exists():
-            a.sync_feeds()
+        sync_feeds_file(a)
         feeds = a.feeds()
     rows = [_feed_row(f) for f in feeds]
     if fmt == Fmt.json:
@@ -345,8 +345,7 @@ def feeds_export(
 
     with open_app() as a:
         # synced first, as `feeds list` is: a feeds.yaml not yet polled exported nothing
-        if a.settings.feeds_path.exists():
-            a.sync_feeds()
+        sync_feeds_file(a)
         feeds = a.feeds()
     sources = [
         FeedSource(
