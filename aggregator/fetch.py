@@ -219,6 +219,18 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _wait(seconds: float) -> str:
+    """A server's Retry-After as people read it: ``30 s``, ``5 min``, ``1.5 h``, ``3 days``
+    (``2.14748e+09 s`` said nothing)."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
+    return f"{seconds / 86400:,.0f} days"
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return "connect timed out"
@@ -592,7 +604,7 @@ class Fetcher:
                 now=self._now(),
             )
             if retry_after is not None:
-                message += f" (retry after {retry_after:g} s)"
+                message += f" (retry after {_wait(retry_after)})"
         return FetchError(
             url, message, http_status=status, retry_after_s=retry_after, gone=status == 410
         )

@@ -512,3 +512,21 @@ def test_permanent_redirect_adopted_with_credentials_only_within_their_origin(
     assert {r.path for r in server.requests} == {"/new"}
     sent = {(r.host, "authorization" in r.headers) for r in server.requests_for("/new")}
     assert sent == {("127.0.0.1", True), ("localhost", False)}
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("30", "(retry after 30 s)"),
+        ("900", "(retry after 15 min)"),
+        ("172800", "(retry after 2 days)"),
+    ],
+)
+def test_the_error_says_how_long_the_server_asked_to_wait(
+    app: App, server: LocalServer, value: str, said: str
+) -> None:
+    """In people's units: 2.14748e+09 s said nothing."""
+    url = server.route("/busy", status=429, headers={"Retry-After": value})
+    app.add_feed(url, discover=False)
+    r = poll(app)[url]
+    assert r.error == f"HTTP 429 Too Many Requests {said}"
