@@ -212,7 +212,7 @@ def test_retention_settings_from_the_environment() -> None:
     assert Settings.from_env({}).retention is None
     with pytest.raises(ConfigError, match="AGGREGATOR_RETENTION"):
         Settings.from_env({"AGGREGATOR_RETENTION": "ninety days"})
-    with pytest.raises(ConfigError, match="keep per feed"):
+    with pytest.raises(ConfigError, match="AGGREGATOR_KEEP_PER_FEED must be 0 or more"):
         Settings.from_env({"AGGREGATOR_KEEP_PER_FEED": "-1"})
 
 
