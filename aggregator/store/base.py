@@ -156,7 +156,8 @@ class StoreBase:
         out = []
         for row in rows:
             ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
-            out.append(story_from_row(row, row.feed_url, row.feed_title or row.feed_name, ts))
+            # the name you gave the feed before its own title, as `feeds list` shows it
+            out.append(story_from_row(row, row.feed_url, row.feed_name or row.feed_title, ts))
         return out
 
     def _select_stories(self, s: Session, *conds: Any) -> list[Story]:
