@@ -15,19 +15,18 @@ failed poll could not hand back).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from . import schedule
@@ -41,6 +40,7 @@ from .errors import (
     NotFoundError,
 )
 from .feedlist import FeedList, check_feed_url, feed_key, load_feeds
+from .loopthread import LoopThread
 from .polling import Poller, PollStats
 from .store import LabelledStory, Store, TopicInfo, open_store
 from .taxonomy import Taxonomy
@@ -65,7 +65,6 @@ if TYPE_CHECKING:
     from .workers import WorkerPool
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 EXPORT_FORMATS = ("atom", "rss", "json")
 ExportFormat = Literal["atom", "rss", "json"]
@@ -76,55 +75,6 @@ class AddedFeed:
     feed: Feed
     created: bool
     discovered_from: str | None = None
-
-
-class _Loop:
-    """An asyncio event loop on its own thread, running the fetcher; the rest of the app
-    stays synchronous and hands it coroutines."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fetch-loop", daemon=True)
-        self.thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.submit(coro).result()
-
-    def cancel_all(self, timeout: float = 1.0) -> None:
-        """Cancel every task still on the loop (a poll whose consumer walked away) and
-        wait up to ``timeout`` for them to unwind there. A task still pending when the
-        loop closes is destroyed half-way: "Task was destroyed but it is pending!", and
-        its finally blocks fail with "Event loop is closed", one of each per feed."""
-
-        async def cancel() -> None:
-            me = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not me]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=timeout)
-
-        self._run_briefly(cancel(), timeout + 1)
-
-    def _run_briefly(self, coro: Coroutine[Any, Any, None], timeout: float) -> None:
-        """Run ``coro`` on the loop for at most ``timeout`` seconds, on the way out."""
-        if self.loop.is_closed() or not self.thread.is_alive():
-            coro.close()
-            return
-        try:
-            self.submit(coro).result(timeout=timeout)
-        except Exception:  # closing must not mask the original error
-            log.debug("finishing the loop's work failed", exc_info=True)
-
-    def close(self) -> None:
-        self.cancel_all()
-        self._run_briefly(self.loop.shutdown_asyncgens(), 1.0)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()
 
 
 class App:
@@ -143,7 +93,7 @@ class App:
         self._classifier: Classifier | None = None
         self._predictor: Classifier | Scorer | None = None
         self._model_error: ModelError | None = None
-        self._loop: _Loop | None = None
+        self._loop: LoopThread | None = None
         self._fetcher: Fetcher | None = None
         self._fetcher_future: Future[Fetcher] | None = None
         self.last_poll_stats = PollStats()
@@ -247,7 +197,7 @@ class App:
         poll starts this before it claims its feeds, so the two overlap."""
         with self._lock:
             if self._loop is None:
-                self._loop = _Loop()
+                self._loop = LoopThread()
             if self._fetcher_future is None:
                 self._fetcher_future = self._loop.submit(self._new_fetcher())
             return self._fetcher_future
@@ -267,7 +217,7 @@ class App:
         await fetcher.__aenter__()
         return fetcher
 
-    def _ensure_fetcher(self) -> tuple[_Loop, Fetcher]:
+    def _ensure_fetcher(self) -> tuple[LoopThread, Fetcher]:
         started = self._start_fetcher()
         try:
             fetcher = started.result()

@@ -66,8 +66,9 @@ from .types import (
 from .workers import WorkerDiedError
 
 if TYPE_CHECKING:
-    from .app import App, _Loop
+    from .app import App
     from .jobs import ParseOutcome
+    from .loopthread import LoopThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -412,7 +413,7 @@ class Poller(Outcomes):
                 finally:
                     app._hand_back(sorted(pending), quiet=failed)
 
-    def _submit(self, loop: _Loop, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
+    def _submit(self, loop: LoopThread, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
         """Run ``make()`` on the loop as one of this poll's tasks. The coroutine is made
         there, so that a task cancelled before its first step leaves none un-awaited."""
 
@@ -427,7 +428,7 @@ class Poller(Outcomes):
 
         return loop.submit(tracked())
 
-    def _cancel_tasks(self, loop: _Loop) -> None:
+    def _cancel_tasks(self, loop: LoopThread) -> None:
         """Cancel this poll's fetches and page extractions and wait (at most
         ``CANCEL_WAIT``) for them to unwind on the loop: their places and host slots are
         given back there, their connections closed, and none is left pending when the
