@@ -132,7 +132,9 @@ class App:
             self._loop.close()
             self._loop = None
         if self._pool is not None:
-            self._pool.close()
+            # Nothing takes up a result once the App closes: the bodies a stopped poll
+            # left queued are not parsed, nor those being parsed waited for.
+            self._pool.close(kill_running=True)
             self._pool = None
         if self._kept_leases:  # the database may be back; else they expire (15 min)
             with contextlib.suppress(AggregatorError):
@@ -533,18 +535,22 @@ class App:
             categories=story.categories,
         )
 
-    def extract_waiting(self, limit: int = 500, *, failed: bool = False) -> ExtractionTally:
+    def extract_waiting(
+        self, limit: int = 500, *, failed: bool = False, stop: threading.Event | None = None
+    ) -> ExtractionTally:
         """Fetch and extract the article pages of stored stories still waiting for them
         (``pending``: stored by ``poll --no-extract``; with ``failed``, those whose page
         failed before too), newest first, at most ``limit``, as a poll extracts a new
         story's: the same fetcher and limits, the extractor in the worker processes, the
         topics and fingerprint recomputed over the full text (your labels stay), the
         search index updated. A page whose text is shorter than the feed's leaves the
-        feed's text standing (``skipped``); one that fails is ``failed`` with why."""
+        feed's text standing (``skipped``); one that fails is ``failed`` with why. Once
+        ``stop`` is set (a daemon told to stop) the pages are not waited for and nothing is
+        written: the stories stay waiting."""
         stories = self.store.waiting_extractions(limit, failed=failed)
         if not stories:
             return ExtractionTally()
-        updates = Articles(self).extract_stored(stories)
+        updates = Articles(self).extract_stored(stories, stop=stop)
         self.store.save_extractions(updates)
         return ExtractionTally(
             tried=len(updates),

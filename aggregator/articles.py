@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
     from .jobs import ModelRef, Prepared
 
 log = logging.getLogger(__name__)
+
+#: How often extracting stored stories looks at a stop event while pages are fetched
+#: (seconds), as a poll does (``polling.STOP_CHECK``).
+STOP_CHECK = 0.1
 
 #: How long a host that left an article page unanswered, or asked to be left alone, gets
 #: no more article requests from the App (seconds).
@@ -235,7 +241,9 @@ class Articles:
             return None
         return entry[1] if entry else None
 
-    def extract_stored(self, stories: Sequence[Story]) -> list[ExtractionUpdate]:
+    def extract_stored(
+        self, stories: Sequence[Story], *, stop: threading.Event | None = None
+    ) -> list[ExtractionUpdate]:
         """Extract the article pages of stored stories (``App.extract_waiting``) as a
         poll extracts a new story's: the same fetcher and limits, the extractor and the
         classifier in the workers, the same rule for a page shorter than the feed.
@@ -278,7 +286,18 @@ class Articles:
         model = self.app._model_ref()
         waiting = list(prepared.values())
         known = self.known(waiting)
-        got = loop.run(self.extract(fetcher, waiting, model, known))
+        pages = loop.submit(self.extract(fetcher, waiting, model, known))
+        while True:
+            try:
+                got = pages.result(timeout=None if stop is None else STOP_CHECK)
+                break
+            except FutureTimeoutError:
+                if stop is not None and stop.is_set():
+                    # A daemon told to stop: not after the pages' deadlines (up to the
+                    # article budget, longer than systemd waits before SIGKILL). Nothing
+                    # is written: the stories stay pending for the next start.
+                    pages.cancel()
+                    return []
         updates = []
         for key, p in prepared.items():
             status, full_text, error = outcome(p, got[key], final=True)

@@ -2,6 +2,11 @@
 ``aggregator poll``), sleep until the next feed is due, and stop cleanly on SIGTERM or
 SIGINT: the feed being stored is finished, fetches in flight are cancelled, feeds not yet
 stored are handed back (their leases released) for the next run or another daemon.
+The stop is one WARNING line; a second SIGTERM/SIGINT during it exits at once (128 +
+the signal's number), as ``kill -9`` would, which the database survives (one
+transaction per feed; the next start releases the leases left). The worker processes
+ignore these signals (systemd's stop sends SIGTERM to every process of the service):
+they end with the daemon.
 
 With a retention setting (``AGGREGATOR_RETENTION``) it also prunes old stories after
 its first cycle and then once every :data:`PRUNE_EVERY`; a failed prune is logged and
@@ -72,12 +77,18 @@ WATCH_EVERY = 1.0
 
 
 class Stopper:
-    """Turns SIGTERM/SIGINT into an event the loop checks between feeds and while asleep."""
+    """Turns SIGTERM/SIGINT into an event the loop checks between feeds and while asleep.
 
-    def __init__(self) -> None:
+    With ``second_signal_exits`` (the daemon's), a second SIGTERM/SIGINT while stopping
+    ends the process at once, exit status 128 + the signal's number, as ``kill -9``
+    would: each feed is one transaction, so the database is whole, and the leases of
+    the feeds it held are released by the next start on this host."""
+
+    def __init__(self, *, second_signal_exits: bool = False) -> None:
         self.event = threading.Event()
         self.signal: int | None = None
         self.hangup = threading.Event()  # SIGHUP: sync the feeds file again
+        self.second_signal_exits = second_signal_exits
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,6 +117,13 @@ class Stopper:
                     signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.second_signal_exits:
+            if self.event.is_set():
+                log.warning("signal %d while stopping: exiting now", signum)
+                os._exit(128 + signum)
+            # The stop can take a few seconds (the feed being stored, the work in the
+            # worker processes): say so, and how not to wait.
+            log.warning("stopping on signal %d (send it again to exit at once)", signum)
         self.signal = signum
         self.event.set()
 
@@ -138,7 +156,8 @@ def run_daemon(
     stop signal ends the sleep, and the poll, at once. ``feeds``: the feeds file to
     follow (synced already by the caller, as it was at the start); a change to it, or
     SIGHUP, ends the sleep and syncs it."""
-    stopper = stopper or Stopper()
+    if stopper is None:  # the command's own: its handlers stay through the App's closing
+        stopper = Stopper(second_signal_exits=True)
     if threading.current_thread() is threading.main_thread():
         stopper.install()
     watch = FeedsFile(feeds) if feeds is not None else None
@@ -169,7 +188,7 @@ def run_daemon(
             last_prune = app.now()
             _prune(app, retention)
         if extract and app.settings.extract and not failures and not stopper.stopped:
-            _extract_backlog(app)
+            _extract_backlog(app, stopper.event)
         if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
             break
         if not failures:
@@ -307,9 +326,9 @@ def _cycle(app: App, extract: bool, stopper: Stopper, health: FeedHealth | None 
     return polled
 
 
-def _extract_backlog(app: App) -> None:
+def _extract_backlog(app: App, stop: threading.Event) -> None:
     try:
-        done = app.extract_waiting(EXTRACT_BACKLOG)
+        done = app.extract_waiting(EXTRACT_BACKLOG, stop=stop)
     except AggregatorError as e:
         log.error("extracting stories stored without their article failed: %s", e)
         return

@@ -39,7 +39,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -108,6 +108,7 @@ class WorkerPool:
         self._lock = threading.Lock()  # guards _queue and _closing
         self._queue: deque[_Task] = deque()
         self._closing = False
+        self._kill_running = False  # close(kill_running=True): abandon the tasks running
         self._failure: BaseException | None = None  # what stopped the dispatcher
         self._stillborn = 0  # workers in a row that died before their first task
         self._wake_r, self._wake_w = socket.socketpair()
@@ -137,11 +138,17 @@ class WorkerPool:
         self._wake()
         return future
 
-    def close(self, *, cancel_pending: bool = False) -> None:
+    def close(self, *, cancel_pending: bool = False, kill_running: bool = False) -> None:
         """Stop accepting tasks, finish queued ones (or cancel them), stop the workers and
-        wait for them to exit. Idempotent."""
+        wait for them to exit. Idempotent. ``kill_running`` (which cancels the queued
+        ones too) does not wait for the tasks being run either: their workers are killed
+        and their futures raise ``CancelledError``. For an owner that will not take up
+        the results (a poll stopped by SIGTERM left up to four bodies per worker to
+        parse, each up to its time limit, which delayed the exit for nothing)."""
+        cancel_pending = cancel_pending or kill_running
         with self._lock:
             self._closing = True
+            self._kill_running = self._kill_running or kill_running
             cancelled = list(self._queue) if cancel_pending else []
             if cancel_pending:
                 self._queue.clear()
@@ -182,6 +189,12 @@ class WorkerPool:
             while True:
                 self._dispatch()
                 busy = [w for w in self._workers if w.task is not None]
+                with self._lock:
+                    abandon = self._kill_running
+                if abandon:
+                    for worker in busy:
+                        self._abandon(worker)
+                    busy = []
                 with self._lock:
                     if self._closing and not self._queue and not busy:
                         break
@@ -271,6 +284,15 @@ class WorkerPool:
             self._workers[index] = self._replace(worker)
             message = f"{task.name} exceeded its {task.timeout:g} s limit; its worker was killed"
             task.future.set_exception(TimeoutError(message))
+
+    def _abandon(self, worker: _Worker) -> None:
+        """Kill a worker in the middle of its task (the pool is closing, and nobody
+        takes up the result); ``_stop_workers`` finds it dead."""
+        task = worker.task
+        assert task is not None
+        worker.task = worker.deadline = None
+        _terminate(worker)
+        task.future.set_exception(CancelledError(f"{task.name}: the worker pool was closed"))
 
     def _wait_time(self, busy: list[_Worker]) -> float | None:
         deadlines = [w.deadline for w in busy if w.deadline is not None]
@@ -377,7 +399,18 @@ def _pythonpath() -> str:
     return f"{_PACKAGE_ROOT}{os.pathsep}{rest}" if rest else _PACKAGE_ROOT
 
 
-_CHILD = "from aggregator.workers import _worker_entry; _worker_entry()"
+#: Signals a worker ignores: its parent's to act on (see ``_worker_main``).
+_PARENTS_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+# The parent's signals are ignored first thing, so that a stop arriving while a worker
+# starts (a pool starts on a poll's first body) does not kill it half-way either.
+_CHILD = (
+    "import signal; [signal.signal(getattr(signal, s), signal.SIG_IGN) for s in"
+    " ('SIGINT', 'SIGTERM', 'SIGHUP') if hasattr(signal, s)]"
+    "; from aggregator.workers import _worker_entry; _worker_entry()"
+)
 
 
 # --- worker process -----------------------------------------------------------------------
@@ -415,7 +448,16 @@ def _worker_entry() -> None:
 
 
 def _worker_main(conn: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    # Stopping is the parent's to handle: Ctrl-C (and a terminal's hang-up) reaches the
+    # terminal's whole process group, and systemd's stop (KillMode=control-group, the
+    # default) sends SIGTERM to every process of the service at once, as `kill -TERM
+    # -PGID` does. A worker that died of it mid-task failed its task, so a daemon being
+    # stopped recorded the feed it was parsing as "the parser crashed" (an error, a
+    # backoff, a warning). A worker still ends with its parent: the pool stops it, or it
+    # reads end-of-file, or its watchdog sees the parent gone; a hung one is killed
+    # (SIGKILL) at its deadline. ``_CHILD`` ignores them before its first import too.
+    for sig in _PARENTS_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     _return_freed_memory()
     while True:
         try:
