@@ -63,6 +63,23 @@ def test_a_data_directory_that_cannot_be_made(
     assert_one_clear_line(aggregator(tmp_path, "--data-dir", data_dir, "stories"), *expected)
 
 
+@pytest.mark.parametrize("kind", ["directory", "text-file"])
+def test_a_database_path_that_is_no_database(tmp_path: Path, kind: str) -> None:
+    """A directory, or a file of something else, where the SQLite file goes: one line
+    naming it, exit 2 (the store said "unable to open database file", exit 1)."""
+    db = tmp_path / "data" / "aggregator.db"
+    if kind == "directory":
+        db.mkdir(parents=True)
+        expected = f"cannot use {db} as the database: it is a directory"
+    else:
+        db.parent.mkdir()
+        db.write_text("feeds:\n")
+        expected = f"cannot use {db} as the database: it is not a SQLite file"
+    for argv in (["stories"], ["daemon"]):
+        assert_one_clear_line(aggregator(tmp_path, *argv), expected)
+    assert db.exists() and (kind == "directory" or db.read_text() == "feeds:\n")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_data_directory_under_a_read_only_one(tmp_path: Path) -> None:
     locked = tmp_path / "locked"

@@ -128,7 +128,8 @@ def sync_feeds_file(a: App) -> None:
 def prepare_data_dir(s: Settings) -> None:
     """Create the directory the SQLite file goes in: one that cannot be made (a read-only
     parent, a file in the way, /proc/x) is one clear ConfigError, not an OSError traceback
-    from deep in the store."""
+    from deep in the store; so is a database path that is a directory or a file that is
+    not SQLite's (the store said "unable to open database file", exit 1)."""
     path = s.sqlite_path
     if path is None:
         return
@@ -142,6 +143,17 @@ def prepare_data_dir(s: Settings) -> None:
         if e.filename and str(e.filename) != str(where):
             because += f" ({e.filename})"
         raise ConfigError(f"cannot create the data directory {where}: {because}") from e
+    if path.is_dir():
+        raise ConfigError(f"cannot use {path} as the database: it is a directory")
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as e:
+        raise ConfigError(f"cannot read the database {path}: {e.strerror or e}") from e
+    if head and head != b"SQLite format 3\x00":  # SQLite's header; an empty file is new
+        raise ConfigError(f"cannot use {path} as the database: it is not a SQLite file")
 
 
 @contextmanager
