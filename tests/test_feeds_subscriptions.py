@@ -477,3 +477,18 @@ def test_an_rss_1_0_feed_linked_as_rdf_is_found_and_other_rdf_is_not(
     both = '<link rel="alternate" type="application/rss+xml" href="/c/feed">'
     url = server.route("/c/", body=page(rdf.format("/news.rdf"), both), content_type=HTML)
     assert find_feed(url, fetcher_for(server)).url == server.url("/c/feed")
+
+
+def test_feeds_add_refused_says_why_once_and_how_to_allow_it(
+    env: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "not added URL: cannot add URL: refused …" said the URL twice and not what to do
+    about a loopback or private address."""
+    url = server.route("/feed", body=RSS, content_type="application/rss+xml")
+    code, _, err = run(capsys, "feeds", "add", url)
+    assert code == 2
+    line = " ".join(err.split())
+    assert line == (
+        f"not added {url}: refused loopback address 127.0.0.1 "
+        "(AGGREGATOR_ALLOW_PRIVATE_ADDRESSES=1 allows such addresses)"
+    )

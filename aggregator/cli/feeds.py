@@ -203,8 +203,12 @@ def feeds_add(
                     url, name=name if len(urls) == 1 else None, discover=not no_discover
                 )
             except AggregatorError as e:
-                why = for_terminal(str(e))  # may quote a server
-                err.print(f"[red]not added[/] {esc(display_url(url))}: {esc(why)}", highlight=False)
+                shown = display_url(url)
+                why = str(e).removeprefix(f"cannot add {shown}: ")  # said once, below
+                if why.startswith("refused ") and " address " in why:
+                    why += " (AGGREGATOR_ALLOW_PRIVATE_ADDRESSES=1 allows such addresses)"
+                why = for_terminal(why)  # may quote a server
+                err.print(f"[red]not added[/] {esc(shown)}: {esc(why)}", highlight=False)
                 failed += 1
                 continue
             what = "added" if added.created else "already present"
