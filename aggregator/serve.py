@@ -376,6 +376,9 @@ class _Server(ThreadingHTTPServer):
     accept loop waiting for one leaves every later client, and shutdown, behind it."""
 
     daemon_threads = True
+    # The listen backlog: socketserver's 5 refused the sixth of a burst of connections
+    # (feed readers refreshing together) before the accept loop could take them up.
+    request_queue_size = 128
 
     def __init__(
         self,
