@@ -30,6 +30,10 @@ class Retention(StoreBase):
         deleted (or, with ``dry_run``, would be). Deletes ``batch`` stories per
         transaction, so a poll writing meanwhile waits for one batch at most; the label
         check is repeated inside each one."""
+        # No feed has 2⁶³ stories: a larger ``keep_per_feed`` keeps them all, as any
+        # above a feed's count does (it overflowed: "bigint out of range" on PostgreSQL,
+        # an OverflowError on SQLite)
+        keep_per_feed = min(keep_per_feed, 2**63 - 1)
         dated = func.coalesce(_STORY.c.sort_date, _STORY.c.first_seen)
         rank = (
             func.row_number()

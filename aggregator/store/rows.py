@@ -96,14 +96,24 @@ CHECK_UPDATE = (
             bindparam("last_success", type_=FEED.c.last_success.type), FEED.c.last_success
         ),
         etag=case(
-            (bindparam("cache", type_=Boolean) == true(), bindparam("etag")), else_=FEED.c.etag
+            (
+                bindparam("cache", type_=Boolean) == true(),
+                bindparam("etag", type_=FEED.c.etag.type),
+            ),
+            else_=FEED.c.etag,
         ),
         last_modified=case(
-            (bindparam("cache", type_=Boolean) == true(), bindparam("last_modified")),
+            (
+                bindparam("cache", type_=Boolean) == true(),
+                bindparam("last_modified", type_=FEED.c.last_modified.type),
+            ),
             else_=FEED.c.last_modified,
         ),
         body_hash=case(
-            (bindparam("cache", type_=Boolean) == true(), bindparam("body_hash")),
+            (
+                bindparam("cache", type_=Boolean) == true(),
+                bindparam("body_hash", type_=FEED.c.body_hash.type),
+            ),
             else_=FEED.c.body_hash,
         ),
     )

@@ -21,8 +21,11 @@ from . import tables
 
 _WORD = re.compile(r'"[^"]+"|[^\s"]+')
 # Control characters are no text to look for (both indexes read them as spaces); a NUL
-# cut FTS5's MATCH string short ("unterminated string") and PostgreSQL refuses it
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# cut FTS5's MATCH string short ("unterminated string") and PostgreSQL refuses it. Nor
+# are lone surrogates (what argv holds for bytes that are not UTF-8): SQLite's MATCH
+# string could not be encoded (a traceback) while PostgreSQL, given only word characters,
+# looked for the rest
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 #: Words one search may hold (a phrase's words count): PostgreSQL builds a tsquery term
 #: by term and a phrase word by word, and 50,000 exceeded its stack depth ("stack depth
 #: limit exceeded", read as the database being unavailable); a longer query is pasted
@@ -168,8 +171,50 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
 
 
 # PostgreSQL: how much of a story's body goes into its search vector (a tsvector holds
-# at most 1 MB)
+# at most 1 MB; see pg_index_texts for the cut by size)
 PG_SEARCH_BODY_MAX = 400_000
+#: The size a story's vector is kept within: PostgreSQL's largest tsvector is 1 MB - 1
+#: (1,048,575 bytes), and the estimate (``_fit``) leaves ~48 KB for what it cannot see
+#: (a word that PostgreSQL's lower-casing makes longer).
+PG_VECTOR_BUDGET = 1_000_000
+
+
+def pg_index_texts(title: str, body: str) -> tuple[str, str]:
+    """PostgreSQL: a story's title and body as :func:`pg_index_text` gives them to its
+    search vector, the body's first :data:`PG_SEARCH_BODY_MAX` characters, and both cut
+    (title first, then body) to the words a vector of :data:`PG_VECTOR_BUDGET` bytes
+    holds. 400,000 characters were thought to fit 1 MB, but a character of Chinese is
+    three bytes and each distinct word costs ~9 bytes more: a long Chinese article made a
+    vector of 1.2 MB ("string is too long for tsvector"), and its feed's poll was lost on
+    PostgreSQL while SQLite stored it (and a title, never cut, could do the same). A
+    search still finds what the first 1 MB of a story's words hold."""
+    title_words, room = _fit(pg_index_text(title).split(" "), PG_VECTOR_BUDGET)
+    body_words, _ = _fit(pg_index_text(body[:PG_SEARCH_BODY_MAX]).split(" "), room)
+    return " ".join(title_words), " ".join(body_words)
+
+
+def _fit(words: list[str], budget: int) -> tuple[list[str], int]:
+    """The first of ``words`` whose tsvector is surely within ``budget`` bytes, and the
+    budget left. A vector holds each distinct lexeme (at most the lower-cased word: the
+    stemmer only shortens) with a 4-byte entry, a byte of alignment and a 2-byte count,
+    and 2 bytes per position, at most 256 positions a lexeme; so every word costs at
+    most its bytes + 9. Texts within that bound (nearly all) are not looked at further."""
+    if words == [""]:
+        return [], budget
+    bound = sum(map(len, words)) * 4 + 9 * len(words)  # UTF-8: at most 4 bytes a character
+    if bound <= budget:
+        return words, budget - bound
+    used = 0
+    seen: dict[str, int] = {}
+    for i, word in enumerate(words):
+        lexeme = word.lower()
+        n = seen.get(lexeme, 0)
+        cost = len(lexeme.encode()) + 9 if n == 0 else (2 if n < 256 else 0)
+        if used + cost > budget:
+            return words[:i], budget - used
+        seen[lexeme] = n + 1
+        used += cost
+    return words, budget - used
 
 
 #: PostgreSQL's text search configuration for stories (store migration 11): ``english``
@@ -239,8 +284,9 @@ def write_search_index(
         conn.execute(
             update(story).where(story.c.id == bindparam("sid")).values(search=vector),
             [
-                {"sid": i, "t": pg_index_text(t), "b": pg_index_text(b[:PG_SEARCH_BODY_MAX])}
+                {"sid": i, "t": title, "b": body}
                 for i, t, b in items
+                for title, body in [pg_index_texts(t, b)]
             ],
         )
 

@@ -2,11 +2,13 @@
 imports these; the store converts rows to ``aggregator.types`` before returning.
 
 Datetimes are stored as naive UTC and come back timezone-aware through ``UTCDateTime``,
-so SQLite (which has no time zones) and PostgreSQL behave the same.
+so SQLite (which has no time zones) and PostgreSQL behave the same; text goes in through
+``StoredText``, which both can store.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +40,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: What one of the databases cannot store in text: U+0000, which PostgreSQL refuses ("text
+#: fields cannot contain NUL") while SQLite keeps it, and lone surrogates, which UTF-8
+#: cannot encode (both drivers raise UnicodeEncodeError, not even a database error).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """``value`` as both databases store it: U+0000 dropped (nothing a reader could see,
+    as ``textutil.xml_chars`` drops it from feeds), a lone surrogate as U+FFFD (a
+    character was there, mangled). One scan and no copy when there is neither."""
+    if value.isascii():  # O(1) in CPython; then only a NUL can be there (a memchr)
+        return value.replace("\x00", "") if "\x00" in value else value
+    if _UNSTORABLE.search(value) is None:
+        return value
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+
+
+class StoredText(TypeDecorator[str]):
+    """Text that both databases store alike (:func:`storable_text`). The parser cleans
+    what feeds bring; this covers everything else that reaches a text column: a
+    feeds.yaml name written ``"\\0"``, a server's reason phrase or ETag quoted in an
+    error or kept as a validator, a name given on the command line in bytes that are
+    not UTF-8. On PostgreSQL each of those failed the write, and an error that could
+    not be recorded ended the whole poll, where SQLite stored it."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return storable_text(value) if isinstance(value, str) else value
+
+
 def _dt(**kw: Any) -> Any:
     return Field(default=None, sa_type=UTCDateTime, **kw)
 
@@ -46,23 +80,23 @@ class FeedRow(SQLModel, table=True):
     __tablename__ = "feed"
 
     id: int | None = Field(default=None, primary_key=True)
-    url: str = Field(sa_type=Text, unique=True)
+    url: str = Field(sa_type=StoredText, unique=True)
     # The URL the user subscribed to (feeds.yaml, OPML, `feeds add`) once a permanent
     # redirect has moved ``url`` away from it: syncing feeds.yaml still finds the feed.
-    source_url: str | None = Field(default=None, sa_type=Text)
-    name: str | None = Field(default=None, sa_type=Text)
-    title: str | None = Field(default=None, sa_type=Text)
-    site: str | None = Field(default=None, sa_type=Text)
+    source_url: str | None = Field(default=None, sa_type=StoredText)
+    name: str | None = Field(default=None, sa_type=StoredText)
+    title: str | None = Field(default=None, sa_type=StoredText)
+    site: str | None = Field(default=None, sa_type=StoredText)
     topics: list[str] = Field(default_factory=list, sa_type=JSON)
     status: str = Field(default="active")
     enabled: bool = Field(default=True)
-    etag: str | None = Field(default=None, sa_type=Text)
-    last_modified: str | None = Field(default=None, sa_type=Text)
+    etag: str | None = Field(default=None, sa_type=StoredText)
+    last_modified: str | None = Field(default=None, sa_type=StoredText)
     body_hash: str | None = None
     # dedupe.listing_digest of each key the latest parsed document lists, space-separated
     # (None until a document is parsed): prune spares these stories, which the document
     # would otherwise bring back as new at its next change
-    listed: str | None = Field(default=None, sa_type=Text)
+    listed: str | None = Field(default=None, sa_type=StoredText)
     interval_s: int | None = None  # user override
     poll_interval_s: int | None = None  # the base interval last chosen (before jitter)
     next_check: datetime | None = _dt(index=True)
@@ -72,8 +106,8 @@ class FeedRow(SQLModel, table=True):
     last_success: datetime | None = _dt()
     error_count: int = 0
     first_error_at: datetime | None = _dt()
-    last_error: str | None = Field(default=None, sa_type=Text)
-    redirect_url: str | None = Field(default=None, sa_type=Text)
+    last_error: str | None = Field(default=None, sa_type=StoredText)
+    redirect_url: str | None = Field(default=None, sa_type=StoredText)
     redirect_count: int = 0
     redirect_first_seen: datetime | None = _dt()
     lease_owner: str | None = None
@@ -117,21 +151,21 @@ class StoryRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     feed_id: int = Field(foreign_key="feed.id", index=True, ondelete="CASCADE")
-    key: str = Field(sa_type=Text)
-    guid: str | None = Field(default=None, sa_type=Text)
-    link: str | None = Field(default=None, sa_type=Text)
-    canonical_url: str | None = Field(default=None, sa_type=Text, index=True)
-    title: str = Field(sa_type=Text)
-    author: str | None = Field(default=None, sa_type=Text)
+    key: str = Field(sa_type=StoredText)
+    guid: str | None = Field(default=None, sa_type=StoredText)
+    link: str | None = Field(default=None, sa_type=StoredText)
+    canonical_url: str | None = Field(default=None, sa_type=StoredText, index=True)
+    title: str = Field(sa_type=StoredText)
+    author: str | None = Field(default=None, sa_type=StoredText)
     published: datetime | None = _dt()
     updated: datetime | None = _dt()
     first_seen: datetime | None = _dt()
     sort_date: datetime | None = _dt()  # published, else first_seen
-    summary: str | None = Field(default=None, sa_type=Text)
-    content: str | None = Field(default=None, sa_type=Text)
-    full_text: str | None = Field(default=None, sa_type=Text)
+    summary: str | None = Field(default=None, sa_type=StoredText)
+    content: str | None = Field(default=None, sa_type=StoredText)
+    full_text: str | None = Field(default=None, sa_type=StoredText)
     extraction_status: str = "pending"
-    extraction_error: str | None = Field(default=None, sa_type=Text)
+    extraction_error: str | None = Field(default=None, sa_type=StoredText)
     categories: list[str] = Field(default_factory=list, sa_type=JSON)
     content_hash: str = ""
     fingerprint: int | None = Field(default=None, sa_type=BigInteger)
@@ -150,7 +184,7 @@ class TopicRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
-    description: str | None = Field(default=None, sa_type=Text)
+    description: str | None = Field(default=None, sa_type=StoredText)
 
 
 class StoryTopicRow(SQLModel, table=True):
@@ -186,12 +220,12 @@ class LabelArchiveRow(SQLModel, table=True):
     __tablename__ = "label_archive"
 
     id: int | None = Field(default=None, primary_key=True)
-    feed_url: str = Field(sa_type=Text)
-    link: str | None = Field(default=None, sa_type=Text)
-    title: str = Field(sa_type=Text)
-    summary: str | None = Field(default=None, sa_type=Text)
-    content: str | None = Field(default=None, sa_type=Text)
-    full_text: str | None = Field(default=None, sa_type=Text)
+    feed_url: str = Field(sa_type=StoredText)
+    link: str | None = Field(default=None, sa_type=StoredText)
+    title: str = Field(sa_type=StoredText)
+    summary: str | None = Field(default=None, sa_type=StoredText)
+    content: str | None = Field(default=None, sa_type=StoredText)
+    full_text: str | None = Field(default=None, sa_type=StoredText)
     categories: list[str] = Field(default_factory=list, sa_type=JSON)
     positive: list[str] = Field(default_factory=list, sa_type=JSON)
     negative: list[str] = Field(default_factory=list, sa_type=JSON)
@@ -214,7 +248,7 @@ class FetchLogRow(SQLModel, table=True):
     ms: int = 0
     new: int = 0
     updated: int = 0
-    error: str | None = Field(default=None, sa_type=Text)
+    error: str | None = Field(default=None, sa_type=StoredText)
 
 
 class SchemaVersionRow(SQLModel, table=True):

@@ -429,9 +429,9 @@ class PollWrites(StoreBase):
                 row.model_version = rec.prediction.model_version
             v = {n: getattr(row, n) for n in _STORY_COLUMNS}
             if conn.dialect.name != "sqlite":
-                v["search_title"] = search.pg_index_text(row.title)
-                body = _index_text(row, rec)[: search.PG_SEARCH_BODY_MAX]
-                v["search_body"] = search.pg_index_text(body)
+                v["search_title"], v["search_body"] = search.pg_index_texts(
+                    row.title, _index_text(row, rec)
+                )
             values.append(v)
         if conn.dialect.name == "sqlite":
             conn.execute(insert(_STORY), values)
