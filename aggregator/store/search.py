@@ -6,12 +6,12 @@ both.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import regex
 from sqlalchemy import Text, bindparam, column, func, literal_column, select, table, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,16 +37,22 @@ MAX_WORDS = 1000
 MAX_WORD_BYTES = 2047
 
 
-#: A word as both indexes cut text into words: a letter or digit, then letters, digits
-#: and the combining marks inside a word (a Hindi word is one word, its vowel signs in
-#: it); ``_``, ``'``, ``-``, ``.``, ``@`` and the rest separate words, as in FTS5's
-#: ``unicode61`` (``a_b``, ``example.com`` and ``CVE-2024-1234`` are several words).
-_WORD_CHARS = regex.compile(r"[\p{L}\p{N}][\p{L}\p{N}\p{M}]*")
+@functools.cache
+def _word_chars() -> Any:
+    """A word as both indexes cut text into words: a letter or digit, then letters, digits
+    and the combining marks inside a word (a Hindi word is one word, its vowel signs in
+    it); ``_``, ``'``, ``-``, ``.``, ``@`` and the rest separate words, as in FTS5's
+    ``unicode61`` (``a_b``, ``example.com`` and ``CVE-2024-1234`` are several words).
+    ``regex`` for its Unicode classes, imported and compiled on first use: every command
+    opens the store, few search (~15 ms of start-up)."""
+    import regex
+
+    return regex.compile(r"[\p{L}\p{N}][\p{L}\p{N}\p{M}]*")
 
 
 def _words(body: str) -> list[str]:
-    """The words of ``body`` (:data:`_WORD_CHARS`)."""
-    return _WORD_CHARS.findall(body)  # type: ignore[no-any-return]
+    """The words of ``body`` (:func:`_word_chars`)."""
+    return _word_chars().findall(body)  # type: ignore[no-any-return]
 
 
 def pg_index_text(text: str) -> str:
@@ -56,7 +62,7 @@ def pg_index_text(text: str) -> str:
     a version or a signed number as one token (``example.com``, ``-2024`` in
     ``CVE-2024-1234``), so ``example`` or ``2024`` found those stories on SQLite only;
     given the words, both databases index the same ones (store migration 14)."""
-    return " ".join(_WORD_CHARS.findall(fold_diacritics(text)))
+    return " ".join(_words(fold_diacritics(text)))
 
 
 class Term(NamedTuple):
