@@ -138,3 +138,19 @@ def test_a_database_url_the_store_cannot_open(
 )
 def test_a_span_too_large_for_a_date(tmp_path: Path, argv: list[str], expected: str) -> None:
     assert_one_clear_line(aggregator(tmp_path, *argv), expected)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--show", "5", "--format", "json"], "--show lists stories after the poll's table"),
+        (["--show", "5", "--quiet"], "--quiet has none"),
+        (["--show", "-1"], "--show takes a number of stories, 0 or more"),
+    ],
+    ids=["json", "quiet", "negative"],
+)
+def test_poll_show_that_would_print_nothing_is_bad_input(
+    tmp_path: Path, argv: list[str], expected: str
+) -> None:
+    """`--show N` with `--format json` or `--quiet` was silently ignored."""
+    assert_one_clear_line(aggregator(tmp_path, "poll", *argv), expected)

@@ -150,6 +150,12 @@ def poll(
     """
     from ..daemon import Stopper
 
+    if show and (quiet or fmt == PollFmt.json):
+        # --show prints a table after the poll's; both say there is none (it was ignored)
+        with_what = "--quiet" if quiet else "--format json"
+        raise ConfigError(f"--show lists stories after the poll's table; {with_what} has none")
+    if show < 0:
+        raise ConfigError("--show takes a number of stories, 0 or more")
     # The handlers cover the App's closing too: a second signal must not kill it there.
     with Stopper().installed() as stopper, open_app() as a:
         a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
