@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, select, text, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -191,28 +191,16 @@ class StoreBase:
     def _write_topics(
         self, s: Session, story_id: int, pred: Prediction, topic_ids: dict[str, int]
     ) -> None:
-        labels = dict(s.execute(select(LC.topic_id, LC.value).where(LC.story_id == story_id)).all())
+        labels = {
+            int(tid): bool(value)
+            for tid, value in s.execute(
+                select(LC.topic_id, LC.value).where(LC.story_id == story_id)
+            ).all()
+        }
         s.execute(delete(StoryTopicRow).where(col(STC.story_id) == story_id))
-        written: set[int] = set()
-        for ts in pred.topics:
-            tid = topic_ids.get(ts.topic)
-            if tid is None or tid in written or labels.get(tid) is False:
-                continue
-            if labels.get(tid) is True:
-                continue  # the user's label is written below
-            written.add(tid)
-            s.add(
-                StoryTopicRow(
-                    story_id=story_id,
-                    topic_id=tid,
-                    score=float(ts.score),
-                    source=ts.source,
-                    model_version=pred.model_version,
-                )
-            )
-        for tid, value in labels.items():
-            if value:
-                s.add(StoryTopicRow(story_id=story_id, topic_id=tid, score=1.0, source="user"))
+        rows = topic_rows(story_id, pred, topic_ids, labels)
+        if rows:
+            s.execute(insert(tables.table(StoryTopicRow)), rows)
 
     @staticmethod
     def _rehome_clusters(conn: Any, deleted_roots: Sequence[int]) -> None:
@@ -243,3 +231,40 @@ class StoreBase:
             for chunk in chunks(list(ids), 500):
                 out.extend(self._select_stories(s, col(SC.id).in_(chunk)))
         return out
+
+
+def topic_rows(
+    story_id: int, pred: Prediction, topic_ids: dict[str, int], labels: dict[int, bool]
+) -> list[dict[str, Any]]:
+    """The story_topic rows of a story given ``pred`` and the user's ``labels`` (topic id:
+    given or taken): the model's topics the user did not decide, then the user's given
+    ones (``StoreBase._write_topics`` for one story, ``Labels.set_predictions`` for a
+    batch)."""
+    rows: list[dict[str, Any]] = []
+    seen = set(labels)  # the user's word, either way, wins
+    for ts in pred.topics:
+        tid = topic_ids.get(ts.topic)
+        if tid is None or tid in seen:
+            continue
+        seen.add(tid)
+        rows.append(
+            {
+                "story_id": story_id,
+                "topic_id": tid,
+                "score": float(ts.score),
+                "source": ts.source,
+                "model_version": pred.model_version,
+            }
+        )
+    rows.extend(
+        {
+            "story_id": story_id,
+            "topic_id": tid,
+            "score": 1.0,
+            "source": "user",
+            "model_version": None,
+        }
+        for tid, value in labels.items()
+        if value
+    )
+    return rows
