@@ -234,15 +234,15 @@ class StoreBase:
 
 
 def topic_rows(
-    story_id: int, pred: Prediction, topic_ids: dict[str, int], labels: dict[int, bool]
+    story_id: int, pred: Prediction | None, topic_ids: dict[str, int], labels: dict[int, bool]
 ) -> list[dict[str, Any]]:
-    """The story_topic rows of a story given ``pred`` and the user's ``labels`` (topic id:
-    given or taken): the model's topics the user did not decide, then the user's given
-    ones (``StoreBase._write_topics`` for one story, ``Labels.set_predictions`` for a
-    batch)."""
+    """The story_topic rows of a story given ``pred`` (None: no model's topics) and the
+    user's ``labels`` (topic id: given or taken): the model's topics the user did not
+    decide, then the user's given ones (a poll's new stories, ``StoreBase._write_topics``
+    for one story, ``Labels.set_predictions`` for a batch)."""
     rows: list[dict[str, Any]] = []
     seen = set(labels)  # the user's word, either way, wins
-    for ts in pred.topics:
+    for ts in pred.topics if pred is not None else ():
         tid = topic_ids.get(ts.topic)
         if tid is None or tid in seen:
             continue
@@ -253,7 +253,7 @@ def topic_rows(
                 "topic_id": tid,
                 "score": float(ts.score),
                 "source": ts.source,
-                "model_version": pred.model_version,
+                "model_version": pred.model_version if pred is not None else None,
             }
         )
     rows.extend(

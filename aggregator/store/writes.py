@@ -38,7 +38,7 @@ from ..dedupe import scheme_twin
 from ..errors import NotFoundError
 from ..types import FeedCheck, SaveResult, StoryRecord
 from . import dialect, search, tables
-from .base import _ARCHIVE, _STORY, FC, SC, StoreBase
+from .base import _ARCHIVE, _STORY, FC, SC, StoreBase, topic_rows
 from .rows import (
     CHECK_UPDATE,
     FEED,
@@ -239,38 +239,16 @@ class PollWrites(StoreBase):
             followers = self._assign_clusters(conn, new_rows, check.feed_id, check.at)
             self._insert_stories(conn, fresh, followers)
             restored = self._restore_archived_labels(conn, feed_url, fresh, topic_ids, check.at)
-            topic_rows: list[dict[str, Any]] = []
-            for new_row, rec in fresh:
-                labels = restored.get(new_row.id or 0, {})
-                topic_rows.extend(
-                    {
-                        "story_id": new_row.id,
-                        "topic_id": tid,
-                        "score": 1.0,
-                        "source": "user",
-                        "model_version": None,
-                    }
-                    for tid, value in labels.items()
-                    if value
+            new_topics = [
+                row
+                for new_row, rec in fresh
+                if new_row.id is not None
+                for row in topic_rows(
+                    new_row.id, rec.prediction, topic_ids, restored.get(new_row.id, {})
                 )
-                if rec.prediction is None:
-                    continue
-                seen: set[int] = set(labels)  # the user's word, either way, wins
-                for ts in rec.prediction.topics:
-                    tid = topic_ids.get(ts.topic)
-                    if tid is not None and tid not in seen:
-                        seen.add(tid)
-                        topic_rows.append(
-                            {
-                                "story_id": new_row.id,
-                                "topic_id": tid,
-                                "score": float(ts.score),
-                                "source": ts.source,
-                                "model_version": rec.prediction.model_version,
-                            }
-                        )
-            if topic_rows:
-                conn.execute(insert(tables.table(StoryTopicRow)), topic_rows)
+            ]
+            if new_topics:
+                conn.execute(insert(tables.table(StoryTopicRow)), new_topics)
             # PostgreSQL: the new rows got their search vector with the INSERT
             indexed: list[tuple[StoryRow | NewStory, StoryRecord]] = [*changed]
             if self.dialect == "sqlite":
