@@ -24,23 +24,13 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from test_learning_cli import run
 
 from aggregator.app import make_app
-from aggregator.cli import main
 from aggregator.config import Settings
 from aggregator.types import UpdateResult
 
 DEMO_PAGES = Path(__file__).resolve().parents[1] / "aggregator" / "demo" / "pages"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @dataclass
