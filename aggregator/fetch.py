@@ -8,7 +8,10 @@ not parse feeds, touch the store or retry: a failure is one ``FetchError`` the c
 records.
 
 Address safety: every hop's host is resolved once and vetted before connecting
-(:mod:`aggregator.connect`).
+(:mod:`aggregator.connect`). The concurrency slots are :mod:`aggregator.hostslots`', the
+words a failure is told in :mod:`aggregator.fetchfailures`', and the cookie-less client and
+the draining of unneeded bodies :mod:`aggregator.fetchclient`'s; none of them imports this
+module.
 
 Credentials. A feed URL may carry HTTP Basic credentials (``https://user:pass@host/feed``,
 as private feeds are often given). They are sent as an ``Authorization`` header, never in
@@ -25,28 +28,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import hashlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 from urllib.parse import unquote
 
-import httpcore
 import httpx
 
 from aggregator import __version__
 from aggregator.addresses import IPAddress, IPNetwork, address_refusal, parse_ip_host
-from aggregator.codings import ACCEPT_ENCODING, DecodeError, decoder_for
+from aggregator.codings import ACCEPT_ENCODING, decoder_for
 from aggregator.connect import CheckingBackend, Refused, Resolver, check_all, proxy_mounts
 from aggregator.credentials import display_url
 from aggregator.errors import ConfigError, FetchError
+from aggregator.fetchclient import _Client, _drain
+from aggregator.fetchfailures import _NETWORK_ERRORS, _describe, _one_line, _unanswered, _wait
 from aggregator.freshness import cache_lifetime, parse_retry_after
+from aggregator.hostslots import _Slots
 from aggregator.http11 import Http11Transport
 from aggregator.textutil import page_media_type
 from aggregator.types import CacheState, FetchResult, utc_now
@@ -152,134 +156,6 @@ class FetchStats:
 _IDLE_ORIGINS = 256
 
 
-async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
-    """Read a body we do not need (304, redirect) to its end, so that the connection goes
-    back to the pool for the host's next feed; closing a response mid-message drops the
-    connection, and an all-304 poll would then reconnect for every feed."""
-    seen = 0
-    async for chunk in response.aiter_raw():
-        seen += len(chunk)
-        if seen > limit:  # not worth reading: let the connection go
-            return
-
-
-# --------------------------------------------------------------------------- limits
-
-
-@dataclass(slots=True)
-class _Host:
-    semaphore: asyncio.Semaphore
-    users: int = 0
-    active: int = 0
-
-
-class _Slots:
-    """Global and per-host concurrency limits.
-
-    The per-host slot is taken FIRST: a burst to one slow host then waits without
-    holding global slots, so it cannot starve other hosts. Hosts nobody uses are
-    forgotten, so thousands of feeds do not leave thousands of semaphores behind.
-    """
-
-    def __init__(self, per_host: int, total: int) -> None:
-        self._per_host = per_host
-        self._total = asyncio.Semaphore(total)
-        self._hosts: dict[str, _Host] = {}
-        self.requests = 0
-        self.in_flight = 0
-        self.peak = 0
-        self.peak_host = 0
-
-    @contextlib.asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        entry = self._hosts.get(host)
-        if entry is None:
-            entry = self._hosts[host] = _Host(asyncio.Semaphore(self._per_host))
-        entry.users += 1
-        try:
-            async with entry.semaphore, self._total:
-                entry.active += 1
-                self.in_flight += 1
-                self.requests += 1
-                self.peak = max(self.peak, self.in_flight)
-                self.peak_host = max(self.peak_host, entry.active)
-                try:
-                    yield
-                finally:
-                    entry.active -= 1
-                    self.in_flight -= 1
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._hosts[host]
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _wait(seconds: float) -> str:
-    """A server's Retry-After as people read it: ``30 s``, ``5 min``, ``1.5 h``, ``3 days``
-    (``2.14748e+09 s`` said nothing)."""
-    if seconds < 120:
-        return f"{seconds:g} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h".replace(".0 h", " h")
-    return f"{seconds / 86400:,.0f} days"
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, httpx.ReadTimeout):
-        return "read timed out (server stopped sending)"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return _one_line(f"cannot connect: {exc}")
-    if isinstance(exc, httpx.ProtocolError):
-        return _one_line(f"bad HTTP response: {exc}")
-    if isinstance(exc, httpx.InvalidURL):
-        return _one_line(f"invalid URL: {exc}")
-    if isinstance(exc, DecodeError):
-        return _one_line(str(exc))
-    return _one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-
-
-def _unanswered(exc: BaseException) -> bool:
-    """Whether ``exc`` means the server gave no answer: it could not be reached, or it
-    stopped sending (not a malformed answer, which is an answer)."""
-    return isinstance(
-        exc,
-        httpx.TimeoutException
-        | httpx.ConnectError
-        | httpcore.TimeoutException
-        | httpcore.ConnectError
-        | ConnectionError
-        | TimeoutError,
-    )
-
-
-# Everything network input can make httpx, httpcore or the OS raise. Anything else
-# escaping fetch() is a bug in this module and should propagate.
-_NETWORK_ERRORS: tuple[type[Exception], ...] = (
-    httpx.HTTPError,
-    httpx.InvalidURL,
-    httpx.StreamError,
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.ProxyError,
-    httpcore.UnsupportedProtocol,
-    OSError,
-    UnicodeError,
-    DecodeError,
-)
-
-
 # --------------------------------------------------------------------------- fetcher
 
 
@@ -327,30 +203,6 @@ class _Final:
     status: int
     headers: httpx.Headers
     body: bytes
-
-
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing. Across thousands of feeds a jar only grows and
-    leaks one site's state into the next request; and httpx hands every response to
-    the jar, which even with a refusing policy built urllib request/response adapters
-    for each one (~7 % of an all-304 poll's CPU)."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _Client(httpx.AsyncClient):
-    """httpx's client with :class:`_NoCookies` as its (fixed) jar."""
-
-    _no_cookies = _NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        pass
 
 
 class Fetcher:

@@ -1,10 +1,15 @@
-"""Feed documents -> :class:`ParsedFeed`: RSS 0.9x/1.0/2.0 and Atom via feedparser, JSON Feed
-1.0/1.1 by hand, plus :func:`html_to_text`.
+"""Feed documents -> :class:`ParsedFeed`: RSS 0.9x/1.0/2.0 and Atom via feedparser (or its
+lxml fast path, fastparse.py), JSON Feed 1.0/1.1 by hand (jsonfeed.py), plus
+:func:`html_to_text`.
 
-Owns: turning one fetched body into normalised data — timezone-aware UTC datetimes, absolute
-http(s) links only, HTML cleaned with nh3 (allowlisted tags, http/https/mailto URLs,
-``rel="noopener noreferrer"``, relative URLs resolved), plain-text titles, de-duplicated
-categories, the publisher's polling hint (``ttl``) and non-fatal warnings.
+Owns: :func:`parse_feed`, the one entry point, which tells the formats apart; and for RSS
+and Atom, turning feedparser-shaped dictionaries into normalised data — timezone-aware UTC
+datetimes, absolute http(s) links only, HTML cleaned with nh3 (allowlisted tags,
+http/https/mailto URLs, ``rel="noopener noreferrer"``, relative URLs resolved), plain-text
+titles, de-duplicated categories, the publisher's polling hint (``ttl``) and non-fatal
+warnings. The cleaning of values is :mod:`aggregator.feedclean`'s and the reading of dates
+:mod:`aggregator.feeddates`', shared with the JSON Feed reader (:mod:`aggregator.jsonfeed`);
+the choices below hold for every format.
 
 Must not: do any I/O. feedparser is handed a ``BytesIO`` — never a URL, and never the raw
 bytes, because ``feedparser.parse(bytes)`` first tries ``open(bytes)`` as a *file path*.
@@ -24,13 +29,9 @@ Choices worth knowing:
   it is treated as missing, so the story sorts by when it was first seen instead of
   heading every listing (and passing every ``since``) until the year 2099. A day absorbs
   clocks and time zones that are merely wrong; nothing else about the entry is recorded.
-- RFC 822 dates know a handful of North American zone names; feedparser (and the email
-  module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers
-  write ``CEST``, ``IST``, ``AEST``, ``JST``... and ``GMT+2``: :data:`_ZONE_HOURS` names
-  the common ones (where a name is ambiguous, the reading news feeds mean: ``IST`` is
-  India, ``BST`` British summer time) and :func:`_zoned_date` turns them into numeric
-  offsets for feedparser's own RFC 822 and W3C-DTF parsers. A name it does not know stays
-  UTC, as before. A date without a zone is UTC (feedparser lost it when it had a day name).
+- Zone names beyond RFC 822's (``CEST``, ``IST``, ``AEST``... and ``GMT+2``) are read at
+  their offset, a name not known stays UTC, and a date without a zone is UTC
+  (:mod:`aggregator.feeddates`, which registers a date handler with feedparser).
 - Every string in the result is valid Unicode holding only characters XML 1.0 allows
   (``textutil.xml_chars``): a lone surrogate (JSON's ``"\\ud800"``, XML's ``&#xd800;``)
   becomes U+FFFD, other control characters are dropped (HTML after sanitising too: nh3
@@ -41,61 +42,36 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import calendar
-import functools
 import io
-import json
-import math
 import re
 import xml.sax
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from html import escape, unescape
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from html import unescape
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
-import nh3
-from feedparser.datetimes.rfc822 import _parse_date_rfc822
-from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 
 from aggregator import fastparse
 from aggregator.errors import ParseError
-from aggregator.textutil import DROP_WITH_CONTENT as _DROP_WITH_CONTENT
-from aggregator.textutil import html_to_text, nh3_clean, xml_chars
+from aggregator.feedclean import (
+    _clean_str,
+    _fallback_title,
+    _first_link,
+    _join,
+    _links,
+    _sanitize,
+    _text_to_html,
+    _unique,
+)
+from aggregator.feeddates import _struct_time_utc, _trusted  # registers feedparser's handler
+from aggregator.jsonfeed import _parse_json_feed
+from aggregator.textutil import html_to_text, xml_chars
 from aggregator.types import ParsedEntry, ParsedFeed, utc_now
 
 __all__ = ["FUTURE_SLACK", "html_to_text", "parse_feed"]
 
 FUTURE_SLACK = timedelta(days=1)
-
-_LINK_SCHEMES = frozenset({"http", "https"})
-_HTML_URL_SCHEMES = {"http", "https", "mailto"}
-
-_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details",
-    "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6",
-    "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small",
-    "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
-    "time", "tr", "u", "ul", "var",
-}  # fmt: skip
-# Only href/src carry URLs: nh3 checks their scheme and rewrites them when relative.
-_ATTRIBUTES = {
-    "a": {"href", "title", "hreflang"},
-    "img": {"src", "alt", "title", "width", "height"},
-    "abbr": {"title"},
-    "ol": {"start"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan", "scope"},
-    "time": {"datetime"},
-}
-# A URL that says "scheme:" once character references and the whitespace/control characters
-# browsers ignore are removed (WHATWG URL: tab/newline stripped, C0/space trimmed).
-_REF = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|(colon|Tab|NewLine));?")
-_IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
-_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
-_NAMED = {"colon": ":", "Tab": "\t", "NewLine": "\n"}
 
 _PERIODS = {
     "hourly": timedelta(hours=1),
@@ -104,25 +80,6 @@ _PERIODS = {
     "monthly": timedelta(days=30),
     "yearly": timedelta(days=365),
 }
-_FALLBACK_TITLE_WORDS = 12
-# Zone names RFC 822 does not define (it has UT, GMT, Z, the North American ones and the
-# military letters, which feedparser and the email module know), in hours east of UTC.
-_ZONE_HOURS = {
-    "utc": 0, "wet": 0, "west": 1, "bst": 1, "ist": 5.5, "cet": 1, "cest": 2, "met": 1,
-    "mest": 2, "eet": 2, "eest": 3, "msk": 3, "sast": 2, "cat": 2, "eat": 3, "wat": 1,
-    "pkt": 5, "npt": 5.75, "ict": 7, "wib": 7, "hkt": 8, "sgt": 8, "pht": 8, "awst": 8,
-    "jst": 9, "kst": 9, "acst": 9.5, "acdt": 10.5, "aest": 10, "aedt": 11, "nzst": 12,
-    "nzdt": 13, "hst": -10, "akst": -9, "akdt": -8, "nst": -3.5, "ndt": -2.5, "brt": -3,
-    "art": -3,
-}  # fmt: skip
-_ZONED = re.compile(
-    r"(?P<stamp>.*\d)\s*(?:(?P<name>[A-Za-z]{3,4})|(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})"
-    r"(?::?(?P<m>[0-5]\d))?)\s*",
-    re.ASCII,
-)
-_UNZONED_RFC822 = re.compile(
-    r"[A-Za-z]{3,9},?\s+\d{1,2}\s+[A-Za-z]{3,9}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?", re.ASCII
-)
 _HTML_PAGE = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 _JSON_TYPES = ("application/feed+json", "application/json")
 # Numeric character references to a surrogate (U+D800-U+DFFF) or past U+10FFFF, as
@@ -395,304 +352,6 @@ def _xml_error(problem: object) -> str:
         where = f"line {problem.getLineNumber()}, column {problem.getColumnNumber()}"
         return f"{problem.getMessage()} ({where})"
     return str(problem)
-
-
-def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
-    """``value``, unless it is later than ``latest`` (see FUTURE_SLACK)."""
-    return None if value is None or value > latest else value
-
-
-def _struct_time_utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:  # feedparser normalises dates to a UTC struct_time
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-# --- JSON Feed ----------------------------------------------------------------------------
-
-
-def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
-    try:
-        doc = json.loads(body)  # detects UTF-8/16/32 and skips a UTF-8 BOM (RFC 8259)
-    except (ValueError, RecursionError) as e:
-        raise ParseError(url, f"not a feed: invalid JSON: {e}") from e
-    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise ParseError(url, "not a feed: JSON document has no 'items' list")
-    declared = doc.get("version")
-    version = {"1": "json10", "1.1": "json11"}.get(
-        declared.rsplit("/", 1)[-1] if isinstance(declared, str) else "", "json"
-    )
-    warnings = [] if version != "json" else [f"unknown JSON Feed version: {declared!r}"]
-    feed_authors = _json_authors(doc)
-    home = _first_link([_str(doc.get("home_page_url"))], url)
-    entries = [
-        _json_entry(i, home or url, feed_authors, latest)
-        for i in doc["items"]
-        if isinstance(i, dict)
-    ]
-    if skipped := len(doc["items"]) - len(entries):
-        warnings.append(f"skipped {skipped} item{'s' if skipped > 1 else ''}: not a JSON object")
-    return ParsedFeed(
-        url=url,
-        version=version,
-        title=_plain(doc.get("title")),
-        link=home,
-        description=_plain(doc.get("description")),
-        entries=tuple(entries),
-        warnings=tuple(warnings),
-    )
-
-
-def _json_entry(
-    item: Mapping[str, Any], base: str, feed_authors: str | None, latest: datetime
-) -> ParsedEntry:
-    html = _str(item.get("content_html"))
-    text = _str(item.get("content_text"))
-    if html and not html.isspace():
-        content: str | None = _sanitize(html, base)
-    else:
-        content = _text_to_html(text) if text and not text.isspace() else None
-    summary_text = _str(item.get("summary"))
-    summary = _text_to_html(summary_text) if summary_text and not summary_text.isspace() else None
-    guid = _json_id(item.get("id"))
-    tags = item.get("tags")
-    attachments = item.get("attachments")
-    updated = _trusted(_iso_utc(item.get("date_modified")), latest)
-    return ParsedEntry(
-        guid=guid,
-        link=_first_link([_str(item.get("url")), _str(item.get("external_url"))], base),
-        title=_plain(item.get("title")) or _fallback_title(summary or content),
-        author=_json_authors(item) or feed_authors,
-        published=_trusted(_iso_utc(item.get("date_published")), latest) or updated,
-        updated=updated,
-        summary=summary,
-        content=content,
-        categories=_unique(tag for tag in tags if isinstance(tag, str))
-        if isinstance(tags, list)
-        else (),
-        enclosures=_links((_str(a.get("url")) for a in attachments if isinstance(a, dict)), base)
-        if isinstance(attachments, list)
-        else (),
-    )
-
-
-def _json_id(raw: object) -> str | None:
-    """An item's id: a string per spec; some publishers emit numbers, which are the same
-    id written as a JSON number (``12``, ``12.0`` and ``1.2e1`` are all "12")."""
-    if isinstance(raw, bool) or (isinstance(raw, float) and not math.isfinite(raw)):
-        return None
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if isinstance(raw, str | int | float):
-        return _clean_str(str(raw))
-    return None
-
-
-def _json_authors(obj: Mapping[str, Any]) -> str | None:
-    authors = obj.get("authors")  # 1.1
-    if not isinstance(authors, list):
-        authors = [obj.get("author")]  # 1.0
-    names = _unique(_str(a.get("name")) for a in authors if isinstance(a, dict))
-    return ", ".join(names) or None
-
-
-def _iso_utc(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    parsed: datetime | None = None
-    for text in (*_zoned(value), value):  # a zone name the email module reads as UTC first
-        try:
-            parsed = datetime.fromisoformat(text.strip().upper())  # RFC 3339 per JSON Feed
-            break
-        except ValueError:
-            try:
-                parsed = parsedate_to_datetime(text)  # some publishers use RFC 822 dates
-                break
-            except (TypeError, ValueError, IndexError):
-                continue
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        return None
-
-
-def _zoned(value: str) -> tuple[str, ...]:
-    """``value`` with its zone name (one of :data:`_ZONE_HOURS`) or ``GMT±h[:mm]`` offset
-    written as a numeric offset, RFC 822 style (``... +0200``) and ISO style
-    (``...+02:00``); empty when it ends in neither."""
-    match = _ZONED.fullmatch(value.strip())
-    if match is None:
-        return ()
-    if match["name"] is not None:
-        hours = _ZONE_HOURS.get(match["name"].lower())
-        if hours is None:
-            return ()
-        minutes = round(hours * 60)
-    else:
-        minutes = int(match["h"]) * 60 + int(match["m"] or 0)
-        if match["sign"] == "-":
-            minutes = -minutes
-    if abs(minutes) > 14 * 60:  # no zone is further from UTC
-        return ()
-    sign, (hh, mm) = "-" if minutes < 0 else "+", divmod(abs(minutes), 60)
-    stamp = match["stamp"]
-    return f"{stamp} {sign}{hh:02d}{mm:02d}", f"{stamp}{sign}{hh:02d}:{mm:02d}"
-
-
-def _zoned_date(value: str) -> Any:
-    """A feedparser date handler (tried before its own): a date :func:`_zoned` rewrites,
-    read by feedparser's RFC 822 or W3C-DTF parser; None leaves it to the others.
-
-    An RFC 822 date with a day name and a time but no zone (``Fri, 27 Nov 2026
-    10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
-    JSON Feed reader reads it: feedparser's own parser counts the day name as the
-    missing zone and returns nothing."""
-    forms = _zoned(value)
-    if not forms:
-        if _UNZONED_RFC822.fullmatch(value.strip()):
-            return _parse_date_rfc822(f"{value.strip()} +0000")
-        return None
-    return _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
-
-
-feedparser.registerDateHandler(_zoned_date)
-
-
-# --- shared helpers -----------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _cleaner(base: str) -> nh3.Cleaner:
-    """One nh3 Cleaner per base URL (few per feed); relative href/src are resolved by
-    ammonia itself, much faster than a per-attribute Python callback."""
-    relative: Any = "deny"  # without an absolute base a relative URL can only mislead
-    if _is_http(base):
-        relative = ("rewrite_with_base", base)
-    try:
-        return _new_cleaner(relative)
-    except ValueError:  # ammonia rejected the base URL
-        return _new_cleaner("deny")
-
-
-def _new_cleaner(relative: Any) -> nh3.Cleaner:
-    return nh3.Cleaner(
-        tags=_TAGS,
-        clean_content_tags=_DROP_WITH_CONTENT,
-        attributes=_ATTRIBUTES,
-        url_schemes=_HTML_URL_SCHEMES,
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-        url_relative=relative,
-    )
-
-
-def _sanitize(html: str, base: str) -> str | None:
-    return xml_chars(nh3_clean(_cleaner(base), html)).strip() or None
-
-
-def _text_to_html(text: str) -> str:
-    paragraphs = (p.strip() for p in re.split(r"\n\s*\n", xml_chars(text)))
-    return "".join(
-        "<p>" + escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs if p
-    )
-
-
-def _fallback_title(html: str | None) -> str:
-    words = html_to_text(html).split() if html else []
-    if not words:
-        return "(untitled)"
-    more = len(words) > _FALLBACK_TITLE_WORDS
-    return " ".join(words[:_FALLBACK_TITLE_WORDS]) + ("…" if more else "")
-
-
-def _first_link(candidates: Iterable[str | None], base: str) -> str | None:
-    for candidate in candidates:
-        link = _http_url(candidate, base)
-        if link is not None:
-            return link
-    return None
-
-
-def _links(candidates: Iterable[str | None], base: str) -> tuple[str, ...]:
-    links = (_http_url(candidate, base) for candidate in candidates)
-    return tuple(dict.fromkeys(link for link in links if link is not None))
-
-
-def _http_url(raw: object, base: str) -> str | None:
-    """``raw`` resolved against ``base`` if it is, or becomes, an http(s) URL; else None.
-
-    Checks the scheme both as written and as a browser would read it (character references
-    decoded, ignored characters removed) so ``jav&#x61;script:`` and ``java\\tscript:`` are
-    refused even when a later consumer decodes once more.
-    """
-    if not isinstance(raw, str):
-        return None
-    link = xml_chars(raw).strip()
-    if not link:
-        return None
-    probe = _IGNORED_IN_URL.sub("", _REF.sub(_ref_char, link)).lower()
-    scheme = _SCHEME.match(probe)
-    if scheme is not None and scheme.group(1) not in _LINK_SCHEMES:
-        return None
-    absolute = _join(base, link)
-    if absolute is None or not _is_http(absolute):
-        return None
-    return absolute
-
-
-def _ref_char(match: re.Match[str]) -> str:
-    decimal, hexadecimal, name = match.groups()
-    if name:
-        return _NAMED[name]
-    try:
-        return chr(int(decimal) if decimal else int(hexadecimal, 16))
-    except (ValueError, OverflowError):
-        return ""
-
-
-def _is_http(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in _LINK_SCHEMES and bool(parts.netloc)
-
-
-def _join(base: str, ref: str) -> str | None:
-    try:
-        return urljoin(base, ref)
-    except ValueError:  # e.g. an unbalanced IPv6 bracket
-        return None
-
-
-def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
-    """Stripped, non-empty, first spelling kept, compared case-insensitively."""
-    seen: dict[str, str] = {}
-    for value in values:
-        if isinstance(value, str):
-            text = " ".join(xml_chars(value).split())
-            if text and text.casefold() not in seen:
-                seen[text.casefold()] = text
-    return tuple(seen.values())
-
-
-def _str(value: object) -> str | None:
-    return xml_chars(value) if isinstance(value, str) else None
-
-
-def _clean_str(value: object) -> str | None:
-    return xml_chars(value).strip() or None if isinstance(value, str) else None
-
-
-def _plain(value: object) -> str | None:
-    return " ".join(xml_chars(value).split()) or None if isinstance(value, str) else None
 
 
 def _positive_int(value: object) -> int | None:

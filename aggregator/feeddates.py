@@ -1,0 +1,131 @@
+"""Dates in feeds -> timezone-aware UTC datetimes, for both readers: :mod:`aggregator.parse`
+(RSS, Atom, through feedparser or the fast path) and :mod:`aggregator.jsonfeed`.
+
+Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 3339 dates
+(and the RFC 822 ones some publishers write instead); feedparser's UTC ``struct_time`` as a
+datetime; and the refusal of a date later than the latest one trusted (the caller's time of
+parsing plus ``parse.FUTURE_SLACK``), which then counts as missing.
+
+RFC 822 dates know a handful of North American zone names; feedparser (and the email
+module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
+``CEST``, ``IST``, ``AEST``, ``JST``... and ``GMT+2``: :data:`_ZONE_HOURS` names the common
+ones (where a name is ambiguous, the reading news feeds mean: ``IST`` is India, ``BST``
+British summer time) and :func:`_zoned_date` turns them into numeric offsets for
+feedparser's own RFC 822 and W3C-DTF parsers. A name it does not know stays UTC, as
+before. A date without a zone is UTC (feedparser lost it when it had a day name).
+
+Importing this module registers :func:`_zoned_date` with feedparser, for the whole process
+(the fast path reads dates with feedparser's handlers too); parse.py imports it before any
+feed is parsed. Must not: do any I/O, or know about entries, feeds or their formats.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import feedparser
+from feedparser.datetimes.rfc822 import _parse_date_rfc822
+from feedparser.datetimes.w3dtf import _parse_date_w3dtf
+
+# Zone names RFC 822 does not define (it has UT, GMT, Z, the North American ones and the
+# military letters, which feedparser and the email module know), in hours east of UTC.
+_ZONE_HOURS = {
+    "utc": 0, "wet": 0, "west": 1, "bst": 1, "ist": 5.5, "cet": 1, "cest": 2, "met": 1,
+    "mest": 2, "eet": 2, "eest": 3, "msk": 3, "sast": 2, "cat": 2, "eat": 3, "wat": 1,
+    "pkt": 5, "npt": 5.75, "ict": 7, "wib": 7, "hkt": 8, "sgt": 8, "pht": 8, "awst": 8,
+    "jst": 9, "kst": 9, "acst": 9.5, "acdt": 10.5, "aest": 10, "aedt": 11, "nzst": 12,
+    "nzdt": 13, "hst": -10, "akst": -9, "akdt": -8, "nst": -3.5, "ndt": -2.5, "brt": -3,
+    "art": -3,
+}  # fmt: skip
+_ZONED = re.compile(
+    r"(?P<stamp>.*\d)\s*(?:(?P<name>[A-Za-z]{3,4})|(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})"
+    r"(?::?(?P<m>[0-5]\d))?)\s*",
+    re.ASCII,
+)
+_UNZONED_RFC822 = re.compile(
+    r"[A-Za-z]{3,9},?\s+\d{1,2}\s+[A-Za-z]{3,9}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?", re.ASCII
+)
+
+
+def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
+    """``value``, unless it is later than ``latest`` (see FUTURE_SLACK)."""
+    return None if value is None or value > latest else value
+
+
+def _struct_time_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:  # feedparser normalises dates to a UTC struct_time
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _iso_utc(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    parsed: datetime | None = None
+    for text in (*_zoned(value), value):  # a zone name the email module reads as UTC first
+        try:
+            parsed = datetime.fromisoformat(text.strip().upper())  # RFC 3339 per JSON Feed
+            break
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(text)  # some publishers use RFC 822 dates
+                break
+            except (TypeError, ValueError, IndexError):
+                continue
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _zoned(value: str) -> tuple[str, ...]:
+    """``value`` with its zone name (one of :data:`_ZONE_HOURS`) or ``GMT±h[:mm]`` offset
+    written as a numeric offset, RFC 822 style (``... +0200``) and ISO style
+    (``...+02:00``); empty when it ends in neither."""
+    match = _ZONED.fullmatch(value.strip())
+    if match is None:
+        return ()
+    if match["name"] is not None:
+        hours = _ZONE_HOURS.get(match["name"].lower())
+        if hours is None:
+            return ()
+        minutes = round(hours * 60)
+    else:
+        minutes = int(match["h"]) * 60 + int(match["m"] or 0)
+        if match["sign"] == "-":
+            minutes = -minutes
+    if abs(minutes) > 14 * 60:  # no zone is further from UTC
+        return ()
+    sign, (hh, mm) = "-" if minutes < 0 else "+", divmod(abs(minutes), 60)
+    stamp = match["stamp"]
+    return f"{stamp} {sign}{hh:02d}{mm:02d}", f"{stamp}{sign}{hh:02d}:{mm:02d}"
+
+
+def _zoned_date(value: str) -> Any:
+    """A feedparser date handler (tried before its own): a date :func:`_zoned` rewrites,
+    read by feedparser's RFC 822 or W3C-DTF parser; None leaves it to the others.
+
+    An RFC 822 date with a day name and a time but no zone (``Fri, 27 Nov 2026
+    10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
+    JSON Feed reader reads it: feedparser's own parser counts the day name as the
+    missing zone and returns nothing."""
+    forms = _zoned(value)
+    if not forms:
+        if _UNZONED_RFC822.fullmatch(value.strip()):
+            return _parse_date_rfc822(f"{value.strip()} +0000")
+        return None
+    return _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
+
+
+feedparser.registerDateHandler(_zoned_date)

@@ -1,0 +1,128 @@
+"""JSON Feed 1.0/1.1 documents -> :class:`~aggregator.types.ParsedFeed`, read by hand:
+:func:`aggregator.parse.parse_feed` hands a body here when it or its Content-Type says JSON.
+
+Owns: the JSON Feed shape: ``items`` (an item that is not a JSON object is skipped, with a
+warning), the version, ids written as JSON numbers, the authors of 1.0 (``author``) and 1.1
+(``authors``), titles as plain text (as its spec says), ``content_html`` before
+``content_text``, ``summary`` as text, attachments as enclosures, and ``home_page_url`` as
+the base of relative links before the feed URL (the format defines no base).
+
+Must not: do any I/O, or import :mod:`aggregator.parse` (which imports it). Cleaning the
+values is :mod:`aggregator.feedclean`'s and reading dates :mod:`aggregator.feeddates`', as
+for RSS and Atom.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aggregator.errors import ParseError
+from aggregator.feedclean import (
+    _clean_str,
+    _fallback_title,
+    _first_link,
+    _links,
+    _sanitize,
+    _text_to_html,
+    _unique,
+)
+from aggregator.feeddates import _iso_utc, _trusted
+from aggregator.textutil import xml_chars
+from aggregator.types import ParsedEntry, ParsedFeed
+
+
+def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
+    try:
+        doc = json.loads(body)  # detects UTF-8/16/32 and skips a UTF-8 BOM (RFC 8259)
+    except (ValueError, RecursionError) as e:
+        raise ParseError(url, f"not a feed: invalid JSON: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise ParseError(url, "not a feed: JSON document has no 'items' list")
+    declared = doc.get("version")
+    version = {"1": "json10", "1.1": "json11"}.get(
+        declared.rsplit("/", 1)[-1] if isinstance(declared, str) else "", "json"
+    )
+    warnings = [] if version != "json" else [f"unknown JSON Feed version: {declared!r}"]
+    feed_authors = _json_authors(doc)
+    home = _first_link([_str(doc.get("home_page_url"))], url)
+    entries = [
+        _json_entry(i, home or url, feed_authors, latest)
+        for i in doc["items"]
+        if isinstance(i, dict)
+    ]
+    if skipped := len(doc["items"]) - len(entries):
+        warnings.append(f"skipped {skipped} item{'s' if skipped > 1 else ''}: not a JSON object")
+    return ParsedFeed(
+        url=url,
+        version=version,
+        title=_plain(doc.get("title")),
+        link=home,
+        description=_plain(doc.get("description")),
+        entries=tuple(entries),
+        warnings=tuple(warnings),
+    )
+
+
+def _json_entry(
+    item: Mapping[str, Any], base: str, feed_authors: str | None, latest: datetime
+) -> ParsedEntry:
+    html = _str(item.get("content_html"))
+    text = _str(item.get("content_text"))
+    if html and not html.isspace():
+        content: str | None = _sanitize(html, base)
+    else:
+        content = _text_to_html(text) if text and not text.isspace() else None
+    summary_text = _str(item.get("summary"))
+    summary = _text_to_html(summary_text) if summary_text and not summary_text.isspace() else None
+    guid = _json_id(item.get("id"))
+    tags = item.get("tags")
+    attachments = item.get("attachments")
+    updated = _trusted(_iso_utc(item.get("date_modified")), latest)
+    return ParsedEntry(
+        guid=guid,
+        link=_first_link([_str(item.get("url")), _str(item.get("external_url"))], base),
+        title=_plain(item.get("title")) or _fallback_title(summary or content),
+        author=_json_authors(item) or feed_authors,
+        published=_trusted(_iso_utc(item.get("date_published")), latest) or updated,
+        updated=updated,
+        summary=summary,
+        content=content,
+        categories=_unique(tag for tag in tags if isinstance(tag, str))
+        if isinstance(tags, list)
+        else (),
+        enclosures=_links((_str(a.get("url")) for a in attachments if isinstance(a, dict)), base)
+        if isinstance(attachments, list)
+        else (),
+    )
+
+
+def _json_id(raw: object) -> str | None:
+    """An item's id: a string per spec; some publishers emit numbers, which are the same
+    id written as a JSON number (``12``, ``12.0`` and ``1.2e1`` are all "12")."""
+    if isinstance(raw, bool) or (isinstance(raw, float) and not math.isfinite(raw)):
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, str | int | float):
+        return _clean_str(str(raw))
+    return None
+
+
+def _json_authors(obj: Mapping[str, Any]) -> str | None:
+    authors = obj.get("authors")  # 1.1
+    if not isinstance(authors, list):
+        authors = [obj.get("author")]  # 1.0
+    names = _unique(_str(a.get("name")) for a in authors if isinstance(a, dict))
+    return ", ".join(names) or None
+
+
+def _str(value: object) -> str | None:
+    return xml_chars(value) if isinstance(value, str) else None
+
+
+def _plain(value: object) -> str | None:
+    return " ".join(xml_chars(value).split()) or None if isinstance(value, str) else None
