@@ -52,7 +52,7 @@ _UNZONED_RFC822 = re.compile(
 
 
 def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
-    """``value``, unless it is later than ``latest`` (see FUTURE_SLACK)."""
+    """``value``, unless it is later than ``latest`` (see parse.FUTURE_SLACK)."""
     return None if value is None or value > latest else value
 
 

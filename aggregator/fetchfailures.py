@@ -66,7 +66,7 @@ def _unanswered(exc: BaseException) -> bool:
 
 
 # Everything network input can make httpx, httpcore or the OS raise. Anything else
-# escaping fetch() is a bug in this module and should propagate.
+# escaping fetch() is a bug in aggregator.fetch and should propagate.
 _NETWORK_ERRORS: tuple[type[Exception], ...] = (
     httpx.HTTPError,
     httpx.InvalidURL,
