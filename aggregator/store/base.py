@@ -66,18 +66,37 @@ _TOPICS_OF = select(STC.story_id, STC.topic_id, STC.score, STC.source).where(
 # SQLite result codes (the low byte) that mean "not now" rather than "not so":
 # BUSY, LOCKED, IOERR, CANTOPEN, PROTOCOL.
 _SQLITE_UNAVAILABLE = {5, 6, 10, 14, 15}
+# PostgreSQL SQLSTATEs that mean the same (Appendix A of its manual): connection
+# exceptions (08), insufficient resources (53: disk full, out of memory, too many
+# connections), operator intervention (57: shutdown, statement timeout, cannot connect
+# now), system errors (58), a lock not available (55P03, lock_timeout) and the
+# transaction rollbacks a retry cures (40001 serialization failure, 40P01 deadlock).
+# Anything else the server says is about what was asked: class 54 (program limit
+# exceeded, e.g. an index row too large for one item's long guid) counted as
+# unavailable, so that one item ended every poll, for every feed, as database trouble.
+_PG_UNAVAILABLE_CLASSES = {"08", "53", "57", "58"}
+_PG_UNAVAILABLE = {"55P03", "40001", "40P01"}
 
 
 def _store_error(e: SQLAlchemyError) -> StoreError:
     """``e`` as a StoreError: a StoreUnavailableError when the database could not answer
     (PostgreSQL unreachable or restarting, a lost connection, the pool exhausted, SQLite
-    locked), which ``serve`` answers with 503 instead of blaming the request."""
+    locked, a PostgreSQL statement or lock timeout), which ``serve`` answers with 503
+    instead of blaming the request, and a poll with handing its feeds back instead of
+    recording errors on them; otherwise a plain StoreError, which a poll records on the
+    one feed whose write failed."""
     unavailable = isinstance(e, DisconnectionError | PoolTimeoutError) or (
         isinstance(e, DBAPIError) and e.connection_invalidated
     )
     if isinstance(e, OperationalError | InterfaceError):
         code = getattr(e.orig, "sqlite_errorcode", None)
-        unavailable = unavailable or code is None or code & 0xFF in _SQLITE_UNAVAILABLE
+        state = getattr(e.orig, "sqlstate", None)  # psycopg's; None when raised client-side
+        if isinstance(state, str) and len(state) == 5:
+            unavailable = (
+                unavailable or state[:2] in _PG_UNAVAILABLE_CLASSES or state in _PG_UNAVAILABLE
+            )
+        else:
+            unavailable = unavailable or code is None or code & 0xFF in _SQLITE_UNAVAILABLE
     return (StoreUnavailableError if unavailable else StoreError)(brief(e))
 
 
