@@ -24,7 +24,7 @@ import yaml
 from .config import SPAN, SPAN_UNITS, YAML_LOADER
 from .credentials import display_url, without_credentials
 from .errors import ConfigError
-from .types import FeedSource
+from .types import MAX_FEED_URL_BYTES, FeedSource
 
 _FEED_FIELDS = ("url", "name", "topics", "interval", "enabled")
 _OPML_SUFFIXES = (".opml", ".xml")
@@ -51,8 +51,14 @@ class FeedList:
 
 def check_feed_url(url: str) -> str:
     """``url`` stripped, or a ConfigError saying why it cannot be a feed's URL: http(s)
-    only, with a host, a port in range and no spaces (the error shows no password)."""
+    only, with a host, a port in range, no spaces and at most MAX_FEED_URL_BYTES (the
+    error shows no password)."""
     url = url.strip()
+    size = len(url.encode("utf-8", "surrogatepass"))
+    if size > MAX_FEED_URL_BYTES:
+        raise ConfigError(
+            f"{display_url(url)[:80]!r}… is longer than {MAX_FEED_URL_BYTES:,} bytes ({size:,})"
+        )
     shown = display_url(url)
     scheme, sep, _ = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https"):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import FeedError, FetchError
-from .types import Feed, FeedCheck, FetchResult, UpdateStatus
+from .types import MAX_FEED_URL_BYTES, Feed, FeedCheck, FetchResult, UpdateStatus
 
 RATE_WINDOW = timedelta(days=14)
 
@@ -232,6 +232,8 @@ def _redirect_state(
     target = result.permanent_redirect
     if not target or target == feed.url:
         return None, None, 0, None
+    if len(target.encode("utf-8", "surrogatepass")) > MAX_FEED_URL_BYTES:
+        return None, None, 0, None  # followed on every poll, never a subscription's URL
     if target == feed.redirect_url and feed.redirect_first_seen is not None:
         count, first = feed.redirect_count + 1, feed.redirect_first_seen
     else:

@@ -23,6 +23,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# The longest feed URL taken (as UTF-8): what sitemaps and most software allow, and under
+# PostgreSQL's 2,704-byte limit on an index entry (the feed table's unique URL), which a
+# few kilobytes of query string would pass: on SQLite such a feed could be added, on
+# PostgreSQL not, and a permanent redirect to one failed to store on every poll.
+MAX_FEED_URL_BYTES = 2048
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeedSource:
     """One feed as the user configured it (feeds.yaml, OPML or ``feeds add``)."""
