@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from test_label_archive import T1
 from test_schedule import NOW, P0, feed, ok
+from test_store import check, draft
 
 from aggregator import schedule
 from aggregator.errors import ConfigError
 from aggregator.feedlist import check_feed_url, parse_feeds_yaml
 from aggregator.store import open_store
-from aggregator.types import MAX_FEED_URL_BYTES, FeedSource
+from aggregator.types import MAX_FEED_URL_BYTES, FeedSource, StoryQuery, StoryRecord
 
 
 def _url(n_bytes: int) -> str:
@@ -92,3 +93,27 @@ def test_the_longest_feed_url_allowed_is_stored_on_both_backends(
     with closing(open_store(url)) as st:
         added, _ = st.add_feed(FeedSource(url=longest), T1)
         assert added.url == longest
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_story_link_of_several_kilobytes_is_stored_and_matched_across_feeds(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A story's canonical URL is indexed for finding the same link in other feeds; on
+    PostgreSQL a B-tree entry cannot hold a long one, so the index is a hash index there
+    (migration 15), as the label archive's feed URL index has been since migration 10."""
+    url = str(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
+    link = "https://news.example/story?t=" + secrets.token_urlsafe(6000)
+    with closing(open_store(url)) as st:
+        a, _ = st.add_feed(FeedSource(url="https://a.example/feed"), T1)
+        b, _ = st.add_feed(FeedSource(url="https://b.example/feed"), T1)
+        st.save_update(check(a.id), [StoryRecord(draft=draft("v1:guid:a1", "One", link=link))])
+        st.save_update(
+            check(b.id), [StoryRecord(draft=draft("v1:guid:b1", "Another title", link=link))]
+        )
+        (one,) = st.stories(StoryQuery(feed=str(a.id)))
+        (other,) = st.stories(StoryQuery(feed=str(b.id)))
+        assert one.link == other.link == link
+        assert one.cluster_id == other.cluster_id is not None

@@ -498,6 +498,19 @@ def _m14_search_words(conn: Connection) -> None:
     _rebuild_pg_search(conn)
 
 
+def _m15_story_url_hash_index(conn: Connection) -> None:
+    """PostgreSQL: ``ix_story_canonical_url`` a hash index. A poll looks stories up by
+    canonical URL (equality only: the same link in another feed, an article already
+    extracted); a B-tree entry is limited to ~2.7 kB, so a story whose link carried a few
+    kilobytes of token could not be stored, and its feed's update failed on every poll
+    (the label archive's feed URL index is a hash index for the same reason, migration
+    10)."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_story_canonical_url")
+    conn.exec_driver_sql("CREATE INDEX ix_story_canonical_url ON story USING hash (canonical_url)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -513,6 +526,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (12, "SQLite: story ids never given twice", _m12_story_id_floor),
     (13, "an index of the stories waiting for their article", _m13_pending_index),
     (14, "PostgreSQL search by the words SQLite's index cuts, Porter stems", _m14_search_words),
+    (
+        15,
+        "PostgreSQL: story URLs indexed by hash, whatever their length",
+        _m15_story_url_hash_index,
+    ),
 ]
 
 
