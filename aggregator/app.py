@@ -4,8 +4,17 @@
 fetcher (on an event-loop thread), the worker pool and the classifier, and is a context
 manager. ``App.update_due`` is the entry point of the per-feed update pipeline (its
 docstring lists the stages), which lives in :mod:`aggregator.polling` and borrows these
-resources for one poll; feeds, queries, export, labelling and re-tagging are thin calls
-into the store and the other stages.
+resources for one poll; queries, retention and ``extract_waiting`` are thin calls into
+the store and the other stages.
+
+``App`` is put together here from this module's class and one mixin per group of calls
+that belong together and to nothing else, each over the attributes it declares:
+
+- ``subscriptions.Subscriptions``: feeds.yaml / OPML synced and imported, feeds added,
+  removed, enabled and listed (``AddedFeed``);
+- ``exporting.Exporting``: a query's stories as one Atom, RSS or JSON Feed document
+  (``EXPORT_FORMATS``);
+- ``labelling.Labelling``: labels, the ``Document`` the model reads, re-tagging.
 
 It must not grow the pipeline back: no fetch / parse / extract orchestration here, only
 the resources it needs (``_ensure_fetcher``, ``_ensure_pool``, ``_model_ref``) and the
@@ -25,30 +34,25 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
 from . import schedule
 from .articles import Articles
-from .config import Settings, describe_span
-from .credentials import display_url
+from .config import Settings
 from .errors import (
     AggregatorError,
     ConfigError,
     ModelError,
     NotFoundError,
 )
-from .feedlist import FeedList, check_feed_url, feed_key, load_feeds
+from .exporting import EXPORT_FORMATS, Exporting
+from .labelling import Labelling
 from .loopthread import LoopThread
 from .polling import Poller, PollStats
-from .store import LabelledStory, Store, TopicInfo, open_store
+from .store import Store, TopicInfo, open_store
+from .subscriptions import AddedFeed, Subscriptions
 from .taxonomy import Taxonomy
-from .textutil import html_to_text
 from .types import (
-    Document,
-    Feed,
-    FeedSource,
     Story,
     StoryQuery,
     UpdateResult,
@@ -66,18 +70,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("atom", "rss", "json")
-ExportFormat = Literal["atom", "rss", "json"]
 
+class App(Subscriptions, Exporting, Labelling):
+    """The service layer: see the module's docstring for its parts."""
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AddedFeed:
-    feed: Feed
-    created: bool
-    discovered_from: str | None = None
-
-
-class App:
     def __init__(self, settings: Settings, store: Store, *, now: Callable[[], datetime]) -> None:
         self.settings = settings
         self.store = store
@@ -279,106 +275,6 @@ class App:
             self._kept_leases.difference_update(kept)
             log.info("handed back %d feeds an earlier poll could not", len(kept))
 
-    # --- feeds --------------------------------------------------------------------------
-
-    def sync_feeds(self, path: Path | None = None) -> tuple[int, int]:
-        """Add or update the feeds of feeds.yaml / OPML in the store (never deletes). An
-        ``interval`` outside the schedule's bounds is polled at the bound, with a warning
-        (it was clamped silently: ``interval: 1m`` meant every 5 minutes)."""
-        path = path or self.settings.feeds_path
-        sources = load_feeds(path)
-        low, high = self.policy.min_interval, self.policy.max_interval
-        for src in sources:
-            if src.interval is not None and not low <= src.interval <= high:
-                bound = low if src.interval < low else high
-                log.warning(
-                    "%s: feed %s: interval %s is %s the schedule's %s, so it is polled every %s",
-                    path,
-                    src.name or display_url(src.url),
-                    _span(src.interval),
-                    "below" if bound == low else "above",
-                    "floor" if bound == low else "ceiling",
-                    _span(bound),
-                )
-        return self.store.upsert_feeds(sources, self.now())
-
-    def import_feeds(self, listing: FeedList) -> tuple[int, int]:
-        """Add or update the feeds of an imported list; returns (added, updated). A feed
-        already here under another spelling keeps its stored URL; one from OPML, which
-        has no interval or enabled, keeps those (and its name and topics when the file
-        gives none)."""
-        existing = {feed_key(f.url): f for f in self.feeds()}
-        sources = []
-        for src in listing.sources:
-            known = existing.get(feed_key(src.url))
-            if known is not None:
-                # The stored spelling, with the file's password: a new one is the same
-                # subscription (feed_key), and keeping the old made the import a no-op.
-                src = replace(src, url=_with_password_of(known.url, src.url))
-                if listing.kind == "opml":
-                    src = replace(
-                        src,
-                        name=src.name or known.name,
-                        topics=src.topics or known.topics,
-                        interval=known.interval,
-                        enabled=known.enabled,
-                    )
-            sources.append(src)
-        return self.store.upsert_feeds(sources, self.now())
-
-    def story_count(self) -> int:
-        return self.store.story_count()
-
-    def status(self) -> Status:
-        """The install at a glance (``aggregator status``): the store's counts of feeds,
-        stories, extractions, labels and leases, and the model in use (from its
-        manifest: nothing is loaded)."""
-        from sqlalchemy.engine import make_url
-
-        from .status import Status, model_summary
-
-        models = self.settings.active_models_dir
-        yours = models == self.settings.trained_models_dir
-        history = self.settings.evaluations_path
-        return Status(
-            store=self.store.summary(self.now()),
-            model=model_summary(models, yours=yours, history=history),
-            database=make_url(self.settings.url).render_as_string(hide_password=True),
-        )
-
-    def sync_topics(self) -> None:
-        self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics])
-
-    def feeds(self) -> list[Feed]:
-        return self.store.feeds()
-
-    def add_feed(self, url: str, *, name: str | None = None, discover: bool = True) -> AddedFeed:
-        """Add a feed; when ``url`` is a web page, find its feed (discover.find_feed: the
-        page's ``<link rel="alternate">``, else the usual feed paths). A feed already
-        there under another spelling (http/https, a trailing slash, host case) or about
-        to move to this URL is reported as present, not added twice."""
-        from .discover import Discovery, find_feed, known_feed
-
-        found = Discovery(url=check_feed_url(url), seen_as=(url,))
-        if discover:
-            loop, fetcher = self._ensure_fetcher()
-            found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u)))
-        feed = known_feed({url, found.url, *found.seen_as}, self.store.feeds())
-        created = False
-        if feed is None:
-            source = FeedSource(url=found.url, name=name)
-            feed, created = self.store.add_feed(source, self.now())
-        return AddedFeed(feed=feed, created=created, discovered_from=found.found_from)
-
-    def remove_feed(self, url: str) -> int:
-        """Remove a feed and its stories; returns how many of them carried user labels,
-        which stay in the label archive for training."""
-        return self.store.remove_feed(url, self.now())
-
-    def enable_feed(self, ref: int | str) -> Feed:
-        """Turn a stopped feed (disabled by hand or by the 30-day rule, or gone) back on."""
-        return self.store.enable_feed(ref, self.now())
-
     # --- the update pipeline ------------------------------------------------------------
 
     def update_due(
@@ -448,7 +344,50 @@ class App:
         """How many feeds a poll would take now (not leased to another daemon)."""
         return len(self.store.due_feed_ids(self.now(), include_not_due=all_feeds))
 
+    def extract_waiting(
+        self, limit: int = 500, *, failed: bool = False, stop: threading.Event | None = None
+    ) -> ExtractionTally:
+        """Fetch and extract the article pages of stored stories still waiting for them
+        (``pending``: stored by ``poll --no-extract``; with ``failed``, those whose page
+        failed before too), newest first, at most ``limit``, as a poll extracts a new
+        story's: the same fetcher and limits, the extractor in the worker processes, the
+        topics and fingerprint recomputed over the full text (your labels stay), the
+        search index updated. A page whose text is shorter than the feed's leaves the
+        feed's text standing (``skipped``); one that fails is ``failed`` with why. Once
+        ``stop`` is set (a daemon told to stop) the pages are not waited for and nothing is
+        written: the stories stay waiting."""
+        stories = self.store.waiting_extractions(limit, failed=failed)
+        if not stories:
+            return ExtractionTally()
+        updates = Articles(self).extract_stored(stories, stop=stop)
+        self.store.save_extractions(updates)
+        return ExtractionTally(
+            tried=len(updates),
+            extracted=sum(u.status == "ok" for u in updates),
+            failed=sum(u.status == "failed" for u in updates),
+        )
+
     # --- queries ------------------------------------------------------------------------
+
+    def story_count(self) -> int:
+        return self.store.story_count()
+
+    def status(self) -> Status:
+        """The install at a glance (``aggregator status``): the store's counts of feeds,
+        stories, extractions, labels and leases, and the model in use (from its
+        manifest: nothing is loaded)."""
+        from sqlalchemy.engine import make_url
+
+        from .status import Status, model_summary
+
+        models = self.settings.active_models_dir
+        yours = models == self.settings.trained_models_dir
+        history = self.settings.evaluations_path
+        return Status(
+            store=self.store.summary(self.now()),
+            model=model_summary(models, yours=yours, history=history),
+            database=make_url(self.settings.url).render_as_string(hide_password=True),
+        )
 
     def stories(self, query: StoryQuery) -> list[Story]:
         return self.store.stories(self._named(query))
@@ -479,6 +418,9 @@ class App:
         stored = {t.name: t for t in self.store.topics()}
         return [stored[t.name] for t in self.taxonomy.topics if t.name in stored]
 
+    def sync_topics(self) -> None:
+        self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics])
+
     def _topic_names(self, names: Sequence[str]) -> list[str]:
         """The taxonomy's spelling of each of ``names``; every unknown one named in one
         ConfigError (naming the first alone cost a run per typo)."""
@@ -490,97 +432,6 @@ class App:
                 f"unknown topic{'s' if len(unknown) > 1 else ''} {listed} (see `aggregator topics`)"
             )
         return [topic.name for t in names if (topic := found[t]) is not None]
-
-    # --- labels and the model -------------------------------------------------------------
-
-    def label(
-        self,
-        story_id: int,
-        positive: Sequence[str],
-        negative: Sequence[str],
-        forget: Sequence[str] = (),
-    ) -> Story:
-        """Record labels (``positive`` topics apply, ``negative`` do not); ``forget``
-        withdraws earlier ones, and the model decides those topics again."""
-        named = self._topic_names([*positive, *negative, *forget])
-        pos, neg = named[: len(positive)], named[len(positive) : len(positive) + len(negative)]
-        gone = named[len(positive) + len(negative) :]
-        if set(pos) & set(neg):
-            raise ConfigError("a topic cannot be both added and removed")
-        if set(gone) & (set(pos) | set(neg)):
-            raise ConfigError("a topic cannot be both labelled and forgotten")
-        if pos or neg:
-            self.store.add_labels(story_id, pos, neg, self.now())
-        if gone and self.store.forget_labels(story_id, gone):
-            story = self.store.get_story(story_id)
-            (pred,) = self.predictor.predict([self.document(story)])
-            self.store.set_predictions([(story_id, pred)])
-        return self.store.get_story(story_id)
-
-    def story_labels(self, story_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(topics you added, topics you removed) on one story."""
-        return self.store.story_labels(story_id)
-
-    def labelled(self) -> list[LabelledStory]:
-        return self.store.labelled_stories()
-
-    def document(self, story: Story) -> Document:
-        summary = html_to_text(story.summary or "")
-        body = story.full_text or html_to_text(story.content or "")
-        return Document(
-            id=str(story.id),
-            title=story.title,
-            summary=summary,
-            text=body if body != summary else "",
-            categories=story.categories,
-        )
-
-    def extract_waiting(
-        self, limit: int = 500, *, failed: bool = False, stop: threading.Event | None = None
-    ) -> ExtractionTally:
-        """Fetch and extract the article pages of stored stories still waiting for them
-        (``pending``: stored by ``poll --no-extract``; with ``failed``, those whose page
-        failed before too), newest first, at most ``limit``, as a poll extracts a new
-        story's: the same fetcher and limits, the extractor in the worker processes, the
-        topics and fingerprint recomputed over the full text (your labels stay), the
-        search index updated. A page whose text is shorter than the feed's leaves the
-        feed's text standing (``skipped``); one that fails is ``failed`` with why. Once
-        ``stop`` is set (a daemon told to stop) the pages are not waited for and nothing is
-        written: the stories stay waiting."""
-        stories = self.store.waiting_extractions(limit, failed=failed)
-        if not stories:
-            return ExtractionTally()
-        updates = Articles(self).extract_stored(stories, stop=stop)
-        self.store.save_extractions(updates)
-        return ExtractionTally(
-            tried=len(updates),
-            extracted=sum(u.status == "ok" for u in updates),
-            failed=sum(u.status == "failed" for u in updates),
-        )
-
-    def retag(self, batch: int = 500) -> tuple[int, int]:
-        """Re-classify every stored story with the current model; returns (seen, changed).
-
-        A daemon polling meanwhile may store stories its workers classified with the
-        previous model just before it was replaced, after the ids to re-tag were read:
-        so stories stored since are looked at too, until none are left that another
-        model tagged."""
-        predictor = self.predictor
-        seen = changed = last = 0
-        while ids := self.store.story_ids(after=last):
-            for i in range(0, len(ids), batch):
-                stories = self.store.get_stories(ids[i : i + batch])
-                if last:  # stored since the first pass: the new model's already, mostly
-                    stories = [s for s in stories if s.model_version != predictor.version]
-                if not stories:
-                    continue
-                preds = predictor.predict([self.document(s) for s in stories])
-                seen += len(stories)
-                changed += self.store.set_predictions(
-                    [(s.id, p) for s, p in zip(stories, preds, strict=True)]
-                )
-            last = ids[-1]
-        return seen, changed
 
     # --- retention ----------------------------------------------------------------------
 
@@ -603,85 +454,6 @@ class App:
     def compact(self) -> None:
         self.store.compact()
 
-    # --- export -------------------------------------------------------------------------
-
-    def export(
-        self,
-        query: StoryQuery,
-        fmt: ExportFormat,
-        *,
-        title: str | None = None,
-        self_url: str | None = None,
-    ) -> str:
-        return self.export_document(query, fmt, title=title, self_url=self_url)[0]
-
-    def export_document(
-        self,
-        query: StoryQuery,
-        fmt: ExportFormat,
-        *,
-        title: str | None = None,
-        self_url: str | None = None,
-        home_url: str | None = None,
-    ) -> tuple[str, list[Story]]:
-        """What ``export`` returns, and the stories it holds (``serve`` dates its response
-        by them: one read gives both). ``home_url``: the website of the feed (RSS's
-        channel link, JSON Feed's home_page_url)."""
-        from .export import render
-
-        _check_format(fmt)
-        stories = self.stories(query)
-        name = self._export_name(query, title)
-        text = render(
-            stories, fmt, title=name, self_url=self_url, home_url=home_url, updated=self.now()
-        )
-        return text, stories
-
-    def export_to(
-        self,
-        write: Callable[[str], object],
-        query: StoryQuery,
-        fmt: ExportFormat,
-        *,
-        title: str | None = None,
-        chunk: int = 500,
-    ) -> None:
-        """Write what ``export`` returns, in bounded memory: the matching ids once, then
-        two passes over their stories, ``chunk`` at a time, one for what the document's
-        head and entry ids need (``export.Outline``: the links, the newest date), one
-        writing the entries as they come."""
-        from .export import outline, write_feed
-
-        _check_format(fmt)
-        ids = self.store.matching_ids(self._named(query))
-        name = self._export_name(query, title)
-        facts = outline(self.store.stories_by_ids(ids, chunk=chunk))
-        stories = self.store.stories_by_ids(ids, chunk=chunk)
-        write_feed(stories, fmt, write, outline=facts, title=name, updated=self.now())
-
-    def _export_name(self, query: StoryQuery, title: str | None) -> str:
-        # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
-        topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
-        return title or _export_title(replace(query, topics=topics))
-
-
-def _with_password_of(url: str, other: str) -> str:
-    """``url`` with ``other``'s user info when ``other`` gives a password (the same
-    user, as ``feed_key`` requires); else ``url`` as it is."""
-    given = urlsplit(other)
-    if given.password is None:
-        return url
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    userinfo = given.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
-
-
-def _span(span: timedelta) -> str:
-    """A polling interval for messages: minutes under an hour, else hours or days."""
-    minutes = span.total_seconds() / 60
-    return f"{minutes:g} min" if minutes < 60 else describe_span(span)
-
 
 @dataclass(frozen=True, slots=True)
 class ExtractionTally:
@@ -691,22 +463,6 @@ class ExtractionTally:
     tried: int = 0
     extracted: int = 0
     failed: int = 0
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
-
-
-def _export_title(query: StoryQuery) -> str:
-    parts = ["aggregator"]
-    if query.topics:
-        parts.append(" + ".join(query.topics))
-    if query.feed:
-        parts.append(f"feed {query.feed}")
-    if query.text:
-        parts.append(f"“{query.text}”")
-    return " — ".join(parts)
 
 
 def lease_host() -> str:

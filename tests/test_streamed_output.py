@@ -16,10 +16,11 @@ from test_export_safety import story as dirty_story
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 from test_store import check, draft, pred
 
-from aggregator.app import App, ExportFormat, make_app
+from aggregator.app import App, make_app
 from aggregator.cli.common import write_streamed
 from aggregator.config import Settings
 from aggregator.export import outline, render, write_feed
+from aggregator.exporting import ExportFormat
 from aggregator.store import SqlStore, Store
 from aggregator.types import FeedSource, Story, StoryQuery, StoryRecord, TopicScore
 

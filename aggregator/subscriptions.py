@@ -1,0 +1,149 @@
+"""The App's feed subscriptions: the feeds of feeds.yaml / OPML synced or imported into
+the store (never deleting one), a feed added (found from a web page when need be),
+removed, turned back on, and the feeds listed; with ``AddedFeed``, what an addition did.
+
+A mixin of :class:`aggregator.app.App`, which owns the store, the settings, the clock, the
+schedule's policy and the fetcher that discovery borrows (declared below for mypy). Must
+not poll, schedule or write SQL (``polling``, ``schedule`` and the store do), nor import
+:mod:`aggregator.app`, which imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from . import schedule
+from .config import Settings, describe_span
+from .credentials import display_url
+from .feedlist import FeedList, check_feed_url, feed_key, load_feeds
+from .store import Store
+from .types import Feed, FeedSource
+
+if TYPE_CHECKING:
+    from .fetch import Fetcher
+    from .loopthread import LoopThread
+
+# The App's logger: a feed list's warnings were logged under this name before this module
+# was split from app.py, and stay so (operators filter on it).
+log = logging.getLogger("aggregator.app")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddedFeed:
+    feed: Feed
+    created: bool
+    discovered_from: str | None = None
+
+
+class Subscriptions:
+    """Feed management for :class:`~aggregator.app.App`, over its store."""
+
+    settings: Settings
+    store: Store
+    now: Callable[[], datetime]
+    policy: schedule.Policy
+
+    if TYPE_CHECKING:
+
+        def _ensure_fetcher(self) -> tuple[LoopThread, Fetcher]: ...
+
+    # --- feeds --------------------------------------------------------------------------
+
+    def sync_feeds(self, path: Path | None = None) -> tuple[int, int]:
+        """Add or update the feeds of feeds.yaml / OPML in the store (never deletes). An
+        ``interval`` outside the schedule's bounds is polled at the bound, with a warning
+        (it was clamped silently: ``interval: 1m`` meant every 5 minutes)."""
+        path = path or self.settings.feeds_path
+        sources = load_feeds(path)
+        low, high = self.policy.min_interval, self.policy.max_interval
+        for src in sources:
+            if src.interval is not None and not low <= src.interval <= high:
+                bound = low if src.interval < low else high
+                log.warning(
+                    "%s: feed %s: interval %s is %s the schedule's %s, so it is polled every %s",
+                    path,
+                    src.name or display_url(src.url),
+                    _span(src.interval),
+                    "below" if bound == low else "above",
+                    "floor" if bound == low else "ceiling",
+                    _span(bound),
+                )
+        return self.store.upsert_feeds(sources, self.now())
+
+    def import_feeds(self, listing: FeedList) -> tuple[int, int]:
+        """Add or update the feeds of an imported list; returns (added, updated). A feed
+        already here under another spelling keeps its stored URL; one from OPML, which
+        has no interval or enabled, keeps those (and its name and topics when the file
+        gives none)."""
+        existing = {feed_key(f.url): f for f in self.feeds()}
+        sources = []
+        for src in listing.sources:
+            known = existing.get(feed_key(src.url))
+            if known is not None:
+                # The stored spelling, with the file's password: a new one is the same
+                # subscription (feed_key), and keeping the old made the import a no-op.
+                src = replace(src, url=_with_password_of(known.url, src.url))
+                if listing.kind == "opml":
+                    src = replace(
+                        src,
+                        name=src.name or known.name,
+                        topics=src.topics or known.topics,
+                        interval=known.interval,
+                        enabled=known.enabled,
+                    )
+            sources.append(src)
+        return self.store.upsert_feeds(sources, self.now())
+
+    def feeds(self) -> list[Feed]:
+        return self.store.feeds()
+
+    def add_feed(self, url: str, *, name: str | None = None, discover: bool = True) -> AddedFeed:
+        """Add a feed; when ``url`` is a web page, find its feed (discover.find_feed: the
+        page's ``<link rel="alternate">``, else the usual feed paths). A feed already
+        there under another spelling (http/https, a trailing slash, host case) or about
+        to move to this URL is reported as present, not added twice."""
+        from .discover import Discovery, find_feed, known_feed
+
+        found = Discovery(url=check_feed_url(url), seen_as=(url,))
+        if discover:
+            loop, fetcher = self._ensure_fetcher()
+            found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u)))
+        feed = known_feed({url, found.url, *found.seen_as}, self.store.feeds())
+        created = False
+        if feed is None:
+            source = FeedSource(url=found.url, name=name)
+            feed, created = self.store.add_feed(source, self.now())
+        return AddedFeed(feed=feed, created=created, discovered_from=found.found_from)
+
+    def remove_feed(self, url: str) -> int:
+        """Remove a feed and its stories; returns how many of them carried user labels,
+        which stay in the label archive for training."""
+        return self.store.remove_feed(url, self.now())
+
+    def enable_feed(self, ref: int | str) -> Feed:
+        """Turn a stopped feed (disabled by hand or by the 30-day rule, or gone) back on."""
+        return self.store.enable_feed(ref, self.now())
+
+
+def _with_password_of(url: str, other: str) -> str:
+    """``url`` with ``other``'s user info when ``other`` gives a password (the same
+    user, as ``feed_key`` requires); else ``url`` as it is."""
+    given = urlsplit(other)
+    if given.password is None:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = given.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+
+def _span(span: timedelta) -> str:
+    """A polling interval for messages: minutes under an hour, else hours or days."""
+    minutes = span.total_seconds() / 60
+    return f"{minutes:g} min" if minutes < 60 else describe_span(span)
