@@ -371,3 +371,26 @@ def parse_base_url(url: str) -> str:
             "each request's own path and query are appended to it"
         )
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def parse_public_url(url: str, what: str) -> str:
+    """``url`` stripped, where it names where a document lives for its readers (``export
+    --url``, ``--home-url``: it is written into the document): an absolute http(s) URL
+    with a host, a valid port, no user name or password (every reader would see them)
+    and no space or control character; ``what`` names the option in the error."""
+    url = url.strip()
+    shown = repr(display_url(url))
+    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
+        raise ConfigError(f"{what} {shown} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port != 0
+    except ValueError:  # an unclosed "[", a port that is not a number or past 65535
+        parts, port_ok = None, False
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} must be an absolute http(s) URL, got {shown}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{what} {shown} must not hold a user name or password")
+    if not port_ok:
+        raise ConfigError(f"{what} {shown}: the port must be a number from 1 to 65535")
+    return url

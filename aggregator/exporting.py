@@ -82,12 +82,15 @@ class Exporting:
         fmt: ExportFormat,
         *,
         title: str | None = None,
+        self_url: str | None = None,
+        home_url: str | None = None,
         chunk: int = 500,
     ) -> None:
         """Write what ``export`` returns, in bounded memory: the matching ids once, then
         two passes over their stories, ``chunk`` at a time, one for what the document's
         head and entry ids need (``export.Outline``: the links, the newest date), one
-        writing the entries as they come."""
+        writing the entries as they come. ``self_url``, ``home_url``: where the document
+        will be published, and the website it belongs to (as ``export_document``)."""
         from .export import outline, write_feed
 
         _check_format(fmt)
@@ -95,7 +98,16 @@ class Exporting:
         name = self._export_name(query, title)
         facts = outline(self.store.stories_by_ids(ids, chunk=chunk))
         stories = self.store.stories_by_ids(ids, chunk=chunk)
-        write_feed(stories, fmt, write, outline=facts, title=name, updated=self.now())
+        write_feed(
+            stories,
+            fmt,
+            write,
+            outline=facts,
+            title=name,
+            updated=self.now(),
+            self_url=self_url,
+            home_url=home_url,
+        )
 
     def _export_name(self, query: StoryQuery, title: str | None) -> str:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").

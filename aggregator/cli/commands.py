@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..app import App, make_app
-from ..config import Settings
+from ..config import Settings, parse_public_url
 from ..credentials import display_url
 from ..errors import ConfigError, NotFoundError
 from ..textutil import html_to_text, one_line
@@ -407,13 +407,35 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Where the file will be published (an absolute http(s) URL): the feed's "
+            "self link and Atom id, and RSS's channel link unless --home-url is given.",
+        ),
+    ] = None,
+    home_url: Annotated[
+        str | None,
+        typer.Option(
+            "--home-url",
+            help="The website the feed belongs to: RSS's channel link, JSON Feed's home_page_url.",
+        ),
+    ] = None,
 ) -> None:
     """Write a merged, deduplicated feed of the matching stories."""
     q = build_query(topic, feed, since, until, search, limit)
+    self_url = parse_public_url(url, "--url") if url is not None else None
+    home = parse_public_url(home_url, "--home-url") if home_url is not None else None
     with open_app() as a:
         # Written as it is rendered, a few hundred stories in memory at a time: the whole
         # document as one string took 1.4 GB for 42,000 stories.
-        write_streamed(lambda write: a.export_to(write, q, fmt.value, title=title), output)
+        write_streamed(
+            lambda write: a.export_to(
+                write, q, fmt.value, title=title, self_url=self_url, home_url=home
+            ),
+            output,
+        )
 
 
 @app.command()
