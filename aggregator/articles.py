@@ -127,8 +127,8 @@ class Articles:
 
         A deferred page was not fetched; :func:`outcome` decides what that makes its
         story."""
-        from .dedupe import simhash
         from .jobs import classify_job, document, extract_job
+        from .neardup import simhash
 
         pool = self.app._ensure_pool()
         settings = self.app.settings
@@ -160,7 +160,7 @@ class Articles:
             link = p.draft.link
             assert link is not None
             if (text := known.get(p.draft.canonical_url or "")) is not None:
-                fingerprint = simhash(f"{p.draft.title}\n{text}")  # as extract_job's
+                fingerprint = simhash(f"{p.draft.title}\n{text}") or None  # as extract_job's
                 return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
             page = await fetch(link)
             if isinstance(page, Extracted):

@@ -1,10 +1,10 @@
-"""Story identity and near-duplicate keys. Pure functions: no I/O, no clock, no store.
+"""Story identity and canonical URLs. Pure functions: no I/O, no clock, no store.
 
 Owns: URL canonicalisation (:func:`canonicalize_url`), the versioned identity of an entry
 inside its feed (:func:`story_drafts`), the content hash that says "this story changed",
-and the keys used to cluster the same story across feeds (:func:`simhash`,
-:func:`hamming`, :func:`title_key`), and the http<->https twin of a key or canonical URL
-(:func:`scheme_twin`).
+and the http<->https twin of a key or canonical URL (:func:`scheme_twin`). The
+near-duplicate keys that cluster one story across feeds by its text (SimHash, title
+keys) are :mod:`aggregator.neardup`'s.
 
 Must not: fetch (so redirectors that hide their target, such as t.co or
 feedproxy.google.com/~r/..., stay as they are — parse.py prefers feedburner:origLink),
@@ -78,29 +78,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
-import zlib
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from html import unescape
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aggregator.types import ParsedEntry, ParsedFeed, StoryDraft
 
-if TYPE_CHECKING:
-    import numpy as np
-
 __all__ = [
-    "SIMHASH_VERSION",
     "canonicalize_url",
     "content_hash",
-    "hamming",
     "listing_digest",
     "scheme_twin",
-    "simhash",
     "story_drafts",
-    "title_key",
 ]
 
 KEY_VERSION = "v1"
@@ -156,7 +146,13 @@ def canonicalize_url(url: str) -> str:
     segments removed, fragment dropped (except ``#!`` routes, which name distinct pages).
     Paths are otherwise kept as they are: ``/a``, ``/a/`` and ``/a/index.html`` may be
     different pages. Anything else is returned stripped but unchanged. Never raises;
-    ``canonicalize_url(canonicalize_url(u)) == canonicalize_url(u)``.
+    ``canonicalize_url(canonicalize_url(u)) == canonicalize_url(u)``; whatever it changes
+    comes out as an http(s) URL with a host.
+
+    Also kept apart, as possibly different pages: ``m.`` and ``www.`` hosts, AMP paths
+    and ``?amp=1`` (CMS conventions, not rules), ``ref=`` (a branch or section as often
+    as a tracker), userinfo. Copies of one article under such URLs meet by SimHash. Each
+    rule here is part of the stored ``v1:link:`` keys: changing one re-keys stories.
     """
     current = url.strip()
     for _ in range(_MAX_UNWRAP):
@@ -222,9 +218,13 @@ def _host(host: str) -> str | None:
     if host.isascii():
         return host
     try:
-        return host.encode("idna").decode("ascii")
+        encoded = host.encode("idna").decode("ascii")
     except UnicodeError:  # not a valid IDN: leave the whole URL as it is
         return None
+    # The codec reads "\u3002", "\uff0e" and "\uff61" as dots (RFC 3490 §3.1), so one
+    # ending the host comes out as the trailing "." stripped above: strip it here too,
+    # or the canonical form of "example.com\u3002" would not be a fixed point.
+    return encoded.rstrip(".") or None
 
 
 def _quote(text: str, safe: frozenset[str]) -> str:
@@ -306,7 +306,12 @@ def _unwrap(canonical: str) -> str | None:
         candidates = [unquote(parts.query)]
     for candidate in candidates:
         target = candidate.strip()
-        if target.lower().startswith(("http://", "https://")) and len(target) < len(canonical):
+        if (
+            target.lower().startswith(("http://", "https://"))
+            and len(target) < len(canonical)
+            # a target with no host ("https:///x") is no URL: the wrapper stays the link
+            and _normalise(target) is not None
+        ):
             return target
     return None
 
@@ -552,93 +557,3 @@ def scheme_twin(value: str) -> str | None:
                 if rest.startswith(scheme) and len(rest) > len(scheme):
                     return prefix + other + rest[len(scheme) :]
     return None
-
-
-# --- near duplicates ----------------------------------------------------------------------
-
-_WORD = re.compile(r"\w+")
-_SHINGLE = 3
-
-#: The fingerprint scheme. Stored fingerprints are only comparable within one scheme: a
-#: new one needs a store migration that recomputes the recent ones (see store.migrations,
-#: migration 4, which moved stores from scheme 1 to 2).
-SIMHASH_VERSION = 2
-
-# numpy is imported by simhash itself: the store imports this module (scheme_twin), and
-# the poll's main process stays without numpy (~15 MB; see tests/test_store.py).
-_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser, in place on uint64 (multiplication wraps): every input bit
-    reaches every output bit."""
-    u64 = x.dtype.type  # numpy.uint64
-    x ^= x >> u64(30)
-    x *= u64(_MIX1)
-    x ^= x >> u64(27)
-    x *= u64(_MIX2)
-    x ^= x >> u64(31)
-    return x
-
-
-def _rotl(x: np.ndarray, r: int) -> np.ndarray:
-    u64 = x.dtype.type
-    rotated: np.ndarray = (x << u64(r)) | (x >> u64(64 - r))
-    return rotated
-
-
-def simhash(text: str) -> int:
-    """64-bit SimHash (Charikar) over word 3-shingles of ``text``, case-folded.
-
-    Near-identical texts get hashes a few bits apart (see :func:`hamming`); 0 for text
-    without words. Scheme 2: each word's CRC-32 (UTF-8) is spread to 64 bits by
-    SplitMix64's finaliser; a shingle's hash is the finaliser over its words' hashes,
-    rotated by 0, 21 and 42 bits and XOR-ed. Values are stable across processes and
-    versions (nothing depends on Python's per-process ``hash``). Scheme 1 hashed each
-    shingle's text with BLAKE2b: 1.8x the CPU on the fetch benchmark's story texts.
-    """
-    words = _WORD.findall(text.casefold())
-    n = len(words)
-    if not n:
-        return 0
-    import numpy as np
-
-    u64 = np.uint64
-    try:
-        crcs = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=u64, count=n)
-    except UnicodeEncodeError:  # lone surrogates, as JSON's "\\ud800" can give
-        crcs = np.fromiter(
-            (zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words), dtype=u64, count=n
-        )
-    h = _mix64(crcs)
-    if n >= _SHINGLE:
-        x = h[:-2] ^ _rotl(h[1:-1], 21) ^ _rotl(h[2:], 42)
-    elif n == 2:
-        x = h[:-1] ^ _rotl(h[1:], 21)
-    else:
-        x = h
-    x = _mix64(x)
-    # For each of the 64 bit positions (byte-major, least significant bit first, as the
-    # machine's little-endian bytes are), count the shingle hashes that set it; the
-    # majority decides the bit.
-    octets = x.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)
-    bits = np.unpackbits(octets, axis=1, bitorder="little")
-    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(x)
-    return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little")
-
-
-def hamming(a: int, b: int) -> int:
-    """Number of differing bits between two SimHash values."""
-    return (a ^ b).bit_count()
-
-
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
-def title_key(title: str) -> str:
-    """A title normalised for similarity: NFKD without accents, case-folded, punctuation
-    and runs of whitespace collapsed to single spaces. Site suffixes such as " - Site"
-    are kept: stripping them would also cut real titles."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(_NOT_WORD.sub(" ", bare.casefold()).split())

@@ -121,7 +121,8 @@ def parse_job(
     already, unchanged: they are left out before any of that per-story work (a feed that
     changed usually has one new item among dozens). ``now``: the app's clock, against which
     dates too far in the future are not trusted (see :func:`aggregator.parse.parse_feed`)."""
-    from .dedupe import listing_digest, simhash, story_drafts
+    from .dedupe import listing_digest, story_drafts
+    from .neardup import simhash
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
@@ -146,7 +147,8 @@ def parse_job(
                 summary_text=summary,
                 body_text=content,
                 needs_extraction=bool(d.link) and len(body_text) < min_chars,
-                fingerprint=simhash(f"{d.title}\n{body_text}") if body_text else None,
+                # 0: a text without words (an emoji post), a match for every other one
+                fingerprint=(simhash(f"{d.title}\n{body_text}") or None) if body_text else None,
                 prediction=preds[i] if preds is not None else None,
             )
         )
@@ -166,11 +168,11 @@ def extract_job(
     mention the story's ``title`` (a consent or paywall page) is refused with
     :class:`~aggregator.errors.ExtractError`, so it neither stands in for the story nor
     clusters it with the other stories given the same notice."""
-    from .dedupe import simhash
     from .extract import extract_article
+    from .neardup import simhash
 
     art = extract_article(html, url, content_type, title=title)
-    return art, (simhash(f"{title}\n{art.text}") if art is not None else None)
+    return art, ((simhash(f"{title}\n{art.text}") or None) if art is not None else None)
 
 
 def classify_job(

@@ -18,15 +18,12 @@ from hypothesis import strategies as st
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.dedupe import (
-    SIMHASH_VERSION,
     canonicalize_url,
     content_hash,
-    hamming,
     scheme_twin,
-    simhash,
     story_drafts,
-    title_key,
 )
+from aggregator.neardup import SIMHASH_VERSION, hamming, simhash, title_key
 from aggregator.parse import parse_feed
 from aggregator.types import ParsedEntry, ParsedFeed, StoryQuery
 
@@ -551,14 +548,16 @@ def test_scheme_twin(value: str, twin: str | None) -> None:
 
 
 def test_importing_dedupe_stays_light() -> None:
-    """The store imports dedupe (scheme_twin); numpy loads only with simhash."""
+    """The store imports dedupe (scheme_twin) and neardup's title rules; numpy loads
+    only with simhash."""
     import subprocess
     import sys
 
     code = (
         "import sys; from aggregator.dedupe import scheme_twin; "
+        "from aggregator.neardup import series_apart; assert series_apart('a 1', 'a 2'); "
         "assert 'numpy' not in sys.modules; "
-        "from aggregator.dedupe import simhash; assert simhash('a b c d') != 0; "
+        "from aggregator.neardup import simhash; assert simhash('a b c d') != 0; "
         "assert 'numpy' in sys.modules"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -558,7 +558,7 @@ def test_migration_4_moves_recent_fingerprints_to_simhash_scheme_2(db_url: str) 
     still find their near duplicates; older ones are cleared."""
     from sqlalchemy import text
 
-    from aggregator.dedupe import simhash
+    from aggregator.neardup import simhash
 
     s = open_store(db_url)
     s.sync_topics([])

@@ -81,7 +81,7 @@ def _m3_poll_interval(conn: Connection) -> None:
 
 
 def _m4_simhash_v2(conn: Connection) -> None:
-    """Fingerprints move from SimHash scheme 1 to 2 (``dedupe.SIMHASH_VERSION``). Only
+    """Fingerprints move from SimHash scheme 1 to 2 (``neardup.SIMHASH_VERSION``). Only
     stories of the last ``NEAR_DUP_WINDOW`` are ever compared, counted back from the
     newest story stored (no clock is read): their fingerprints are recomputed from the
     text stored with them, the extracted article where there is one, else the feed's
@@ -95,7 +95,7 @@ def _m4_simhash_v2(conn: Connection) -> None:
         return
     # Imported only with fingerprints to recompute: numpy would add ~15 MB to every
     # process that opens a new store (the poll's main process never needs it).
-    from ..dedupe import simhash
+    from ..neardup import simhash
     from ..textutil import html_to_text
     from .writes import NEAR_DUP_WINDOW
 
