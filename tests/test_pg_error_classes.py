@@ -4,8 +4,8 @@ which are about the data being written (StoreError: contained to the one feed).
 
 Before, every OperationalError from PostgreSQL counted as unavailable, including SQLSTATE
 class 54 (program limit exceeded): one item with a long, incompressible guid ("index row
-size 8024 exceeds btree version 4 maximum 2704") ended every poll, for every feed, as
-database trouble, for as long as the feed listed it."""
+size 8024 exceeds btree version 4 maximum 2704", before migration 16) ended every poll,
+for every feed, as database trouble, for as long as the feed listed it."""
 
 from __future__ import annotations
 
@@ -64,14 +64,21 @@ def test_a_lost_connection_is_still_unavailable(pg_url: str) -> None:
 
 
 def test_an_index_limit_on_one_feed_is_that_feeds_error(pg_url: str) -> None:
+    """Our own indexes hold values of any length now (migrations 15 and 16); an index a
+    database administrator added (here on story titles) still has the B-tree's limit,
+    and one long title must cost its own feed's write only."""
     rng = random.Random(7)
-    long_key = "v1:guid:" + base64.b64encode(rng.randbytes(6000)).decode()
+    long_title = base64.b64encode(rng.randbytes(6000)).decode()
     with closing(open_store(pg_url)) as st:
+        with st.engine.begin() as c:
+            c.execute(text("CREATE INDEX ix_dba_story_title ON story (title)"))
         feed, _ = st.add_feed(FeedSource(url="https://a.example/feed"), T1)
+        other, _ = st.add_feed(FeedSource(url="https://b.example/feed"), T1)
         with pytest.raises(StoreError) as caught:
-            st.save_update(check(feed.id), [StoryRecord(draft=draft(long_key, "A story"))])
+            st.save_update(check(feed.id), [StoryRecord(draft=draft("v1:guid:1", long_title))])
         assert not isinstance(caught.value, StoreUnavailableError)
         assert "index row size" in str(caught.value)
+        st.save_update(check(other.id), [StoryRecord(draft=draft("v1:guid:2", "Short"))])
 
 
 def test_store_error_keeps_non_postgres_classes() -> None:

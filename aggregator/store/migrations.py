@@ -511,6 +511,21 @@ def _m15_story_url_hash_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_story_canonical_url ON story USING hash (canonical_url)")
 
 
+def _m16_story_key_digest_index(conn: Connection) -> None:
+    """PostgreSQL: a story's key unique within its feed by its digest, ``(feed_id,
+    md5(key))``, and looked up through a hash index. A B-tree entry is limited to ~2.7 kB,
+    so an item with a guid (or, without one, a link) of a few kilobytes failed its feed's
+    whole update on every poll; SQLite took it. A unique index cannot be a hash index;
+    an expression index on the digest can be unique, and it changes no stored key."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql("ALTER TABLE story DROP CONSTRAINT IF EXISTS uq_story_feed_key")
+    conn.exec_driver_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS uq_story_feed_key_md5 ON story (feed_id, md5(key))"
+    )
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_story_key ON story USING hash (key)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -530,6 +545,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         15,
         "PostgreSQL: story URLs indexed by hash, whatever their length",
         _m15_story_url_hash_index,
+    ),
+    (
+        16,
+        "PostgreSQL: story keys unique by digest, whatever their length",
+        _m16_story_key_digest_index,
     ),
 ]
 
