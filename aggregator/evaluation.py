@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -278,11 +278,15 @@ def evaluate(
     *,
     topics: Sequence[str] | None = None,
     label: str = "",
+    scored: Callable[[int, int], None] | None = None,
+    batch: int = 500,
 ) -> EvalReport:
     """Score ``classifier.predict`` against labelled examples. Only (story, topic) pairs
     whose truth is known count: all topics for seed examples, the listed positives and
     negatives for user and feed-category examples. ``topics`` restricts the report to
-    those topics (e.g. the label space of an external test set)."""
+    those topics (e.g. the label space of an external test set). ``scored(done, total)``
+    is told after each ``batch`` of examples is predicted (a prediction does not depend
+    on the rest of its batch, so the batches change nothing but memory)."""
     names = list(classifier.topics)
     if topics is not None:
         wanted = {classifier.taxonomy.canonical(t) for t in topics}
@@ -290,11 +294,15 @@ def evaluate(
     Y, K = label_arrays(examples, names, classifier.taxonomy)
     P = np.zeros_like(Y)
     col = {n: j for j, n in enumerate(names)}
-    for i, pred in enumerate(classifier.predict([e.doc for e in examples])):
-        for ts in pred.topics:
-            j = col.get(ts.topic)
-            if j is not None:
-                P[i, j] = True
+    for start in range(0, len(examples), batch):
+        part = examples[start : start + batch]
+        for i, pred in enumerate(classifier.predict([e.doc for e in part]), start):
+            for ts in pred.topics:
+                j = col.get(ts.topic)
+                if j is not None:
+                    P[i, j] = True
+        if scored is not None:
+            scored(start + len(part), len(examples))
     return report_from_arrays(names, Y, K, P, label)
 
 

@@ -6,6 +6,10 @@ Training data, strongest first: labels users gave (``aggregator label``), stored
 whose feed categories map to a topic through the taxonomy's aliases, and the seed examples
 in ``models/seeds/``. A user's model is written beside the database
 (``DATA_DIR/models/classifier``) and wins over the shipped one from then on.
+
+``train`` and ``evaluate`` take minutes: they report their stages to a
+:class:`~aggregator.train.Progress` callable the front end passes (the CLI draws it on
+stderr); nothing here prints.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
     from .app import App
     from .classify import TopicExplanation
     from .evaluation import EvalData, EvalRecord, EvalReport, ReportDelta
-    from .train import TrainReport
+    from .train import Progress, TrainReport
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,25 @@ class Learning:
         out.extend(load_seed_examples(self.app.settings.models_dir))
         return out
 
+    def _collect(self, progress: Progress) -> list[Example]:
+        """:meth:`examples`, reported as stage ``examples`` with what it found."""
+        from .train import Step
+
+        progress(Step(stage="examples", done=0, total=None, note="labels, feed categories, seeds"))
+        found = self.examples()
+        count = {"user": 0, "feed-category": 0, "seed": 0}
+        for e in found:
+            count[e.source] += 1
+        note = ", ".join(
+            (
+                _count(count["user"], "label"),
+                _count(count["feed-category"], "feed-category story", "feed-category stories"),
+                _count(count["seed"], "seed"),
+            )
+        )
+        progress(Step(stage="examples", done=len(found), total=len(found), note=note))
+        return found
+
     def _category_example(self, story: Story, labelled: set[str]) -> list[Example]:
         """The story's feed categories mapped to topics, less those a user labelled."""
         if not story.categories:
@@ -151,18 +174,23 @@ class Learning:
             return None
         return version if isinstance(version, str) else None
 
-    def train(self, *, retag: bool = True, force: bool = False) -> TrainOutcome:
+    def train(
+        self, *, retag: bool = True, force: bool = False, progress: Progress | None = None
+    ) -> TrainOutcome:
         """Retrain from all sources into the data directory, then re-tag stored stories.
 
         When the model in use was trained on exactly these examples (the same labels,
         feed categories, seeds, taxonomy and recipe: the same model version), fitting
         again would write the same model after minutes of work: it is kept (unless
-        ``force``), and the stories are still re-tagged."""
+        ``force``), and the stories are still re-tagged. ``progress`` hears of the
+        stages (see :data:`~aggregator.train.Stage`): ``examples``, the training's, then
+        ``retag``."""
         from .evaluation import load_report
-        from .train import model_version, train, trained_report
+        from .train import Step, model_version, no_progress, train, trained_report
 
+        report_step = progress or no_progress
         active = self.app.settings.active_models_dir
-        examples = self.examples()
+        examples = self._collect(report_step)
         kept = None if force else trained_report(active, model_version(examples, self.app.taxonomy))
         if kept is not None:
             report, previous = kept, None
@@ -170,11 +198,18 @@ class Learning:
             # the model being replaced: the user's previous one, or the shipped one
             previous = load_report(active, section="cv")
             out_dir = self.app.settings.trained_models_dir / "classifier"
-            report = train(examples, self.app.taxonomy, out_dir)
+            report = train(examples, self.app.taxonomy, out_dir, progress=report_step)
             self.app.reload_classifier()
         seen = changed = 0
         if retag:
+            # App.retag reports nothing as it goes: the stage shows the stories there
+            # are, then how many it looked at
+            total = self.app.story_count()
+            note = f"{total:,} stories"
+            report_step(Step(stage="retag", done=0, total=total or None, note=note))
             seen, changed = self.app.retag()
+            note = f"{seen:,} stories, {changed:,} changed topics"
+            report_step(Step(stage="retag", done=seen, total=seen, note=note))
         return TrainOutcome(
             report=report,
             previous=previous,
@@ -183,12 +218,13 @@ class Learning:
             unchanged=kept is not None,
         )
 
-    def evaluate(self, gold: Path | None = None) -> Evaluation:
+    def evaluate(self, gold: Path | None = None, *, progress: Progress | None = None) -> Evaluation:
         """Against a gold JSONL file ({"title", "text", "topics"} on every line), or by
         5-fold cross-validation over the users' labels. The result is recorded in the
         evaluation history beside the user's model (``DATA_DIR/models/evaluations.json``)
         and compared with the latest evaluation of the same data (the same file bytes, or
-        the same labels) by a different model version."""
+        the same labels) by a different model version. ``progress`` hears of stage
+        ``score`` (the gold stories), or ``examples`` then ``cv``."""
         from .evaluation import (
             EvalData,
             EvalHistory,
@@ -197,15 +233,23 @@ class Learning:
             examples_sha256,
             read_gold,
         )
-        from .train import cross_validate
+        from .train import Step, cross_validate, no_progress
 
+        report_step = progress or no_progress
         if gold is not None:
             # before loading the model: bad input fails fast
             examples, data = read_gold(gold, self.app.taxonomy)
+            n = len(examples)
+            report_step(Step(stage="score", done=0, total=n, note="loading the model"))
             model_version = self.app.classifier.version
-            report = evaluate(self.app.classifier, examples, label=data.what)
+
+            def scored(done: int, total: int) -> None:
+                note = f"{done:,}/{total:,} stories"
+                report_step(Step(stage="score", done=done, total=total, note=note))
+
+            report = evaluate(self.app.classifier, examples, label=data.what, scored=scored)
         else:
-            everything = self.examples()
+            everything = self._collect(report_step)
             user = [e for e in everything if e.source == "user"]
             if len(user) < 5:
                 raise ConfigError(
@@ -229,7 +273,8 @@ class Learning:
             # when `train` ran since the last labels
             model_version = self.app.predictor.version
             report = replace(
-                cross_validate(user, self.app.taxonomy, also_train_on=rest), label=data.what
+                cross_validate(user, self.app.taxonomy, also_train_on=rest, progress=report_step),
+                label=data.what,
             )
         history = EvalHistory(self.app.settings.evaluations_path)
         previous = history.previous(data, model_version)
@@ -313,6 +358,10 @@ class Learning:
             )
             for story, (u, about, t) in ranked[:n]
         ]
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def _cluster(story: Story) -> int:

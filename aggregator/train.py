@@ -7,7 +7,9 @@ from ``models/taxonomy.yaml`` and ``models/seeds/*.jsonl``; the reports it write
 :mod:`aggregator.evaluation`'s. It imports :mod:`aggregator.classify` so that training and
 prediction read stories through the same :func:`~aggregator.classify.text_for`.
 It never touches the store: callers turn stored labels into :class:`Example` objects
-(reading them from files is :mod:`aggregator.examples`'s, re-exported here).
+(reading them from files is :mod:`aggregator.examples`'s, re-exported here). It never
+prints either: how far a fit has come goes, as :class:`Step` objects, to the
+:class:`Progress` callable a front end passes in (the CLI draws them).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import joblib
 import numpy as np
@@ -67,12 +69,16 @@ from aggregator.types import Example
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "Progress",
+    "Stage",
+    "Step",
     "TrainReport",
     "cross_validate",
     "examples_from_feed_categories",
     "load_seed_examples",
     "main",
     "model_version",
+    "no_progress",
     "read_examples",
     "train",
     "trained_report",
@@ -110,6 +116,110 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # share of examples kept back for the held-out scores in the manifest (0 = none)
     "holdout": 0.2,
 }
+
+
+# -- progress -----------------------------------------------------------------------------
+
+#: The stages of the long commands, in the order ``train`` goes through them:
+#: ``examples`` (collecting them), ``heldout`` (a model on ~80 % of them, scored on the
+#: rest, for the manifest's held-out scores), then the model itself: ``features``
+#: (vectorising the texts), ``folds`` (its out-of-fold scores, which calibration and
+#: thresholds are chosen on), ``heads`` (the final per-topic heads and the relevance
+#: gate), ``thresholds``, ``write`` (the artifact); then ``retag`` (stored stories).
+#: ``evaluate`` goes through ``examples`` and ``cv`` (cross-validation over the users'
+#: labels), or ``score`` (the stories of a gold file).
+Stage = Literal[
+    "examples",
+    "heldout",
+    "features",
+    "folds",
+    "heads",
+    "thresholds",
+    "write",
+    "retag",
+    "cv",
+    "score",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """How far a stage has come: ``done`` of ``total`` units (None: not known yet).
+    A stage is reported once as it starts (``done`` 0) and again as units complete;
+    it is over when ``done == total`` or the next stage starts. The units are whatever
+    makes the bar move evenly (heads fitted, stories scored); ``note`` says in words
+    where the stage is ("fold 2/5", "1,500/9,000 stories"), for people."""
+
+    stage: Stage
+    done: int
+    total: int | None
+    note: str = ""
+
+
+class Progress(Protocol):
+    """Told of each :class:`Step` of a long piece of work, in the thread doing it; it
+    must be quick (it is called once per head fitted). The front end draws it (the CLI
+    as a rich display on stderr); the library never prints."""
+
+    def __call__(self, step: Step, /) -> None: ...
+
+
+def no_progress(step: Step, /) -> None:
+    """The default :class:`Progress`: nobody is watching."""
+
+
+# (phase of one fit, units done, units in that phase, note): see _fit_all
+_FitTick = Callable[[Literal["features", "folds", "heads", "thresholds"], int, int, str], None]
+
+
+def _no_tick(phase: str, done: int, total: int, note: str) -> None:
+    pass
+
+
+_PHASES = {
+    "features": "features",
+    "folds": "cross-validation",
+    "heads": "final heads",
+    "thresholds": "thresholds",
+}
+
+
+def _fit_within(
+    progress: Progress,
+    stage: Stage,
+    start: int,
+    total: int,
+    shape: tuple[int, int],
+    note: str | None = None,
+) -> _FitTick:
+    """A tick that reports one :func:`_fit_all` (of ``shape``, see :func:`_fit_shape`)
+    as units ``start`` to ``start + (folds + 1) * heads`` of ``stage``, which has
+    ``total``: a fit inside a bigger stage (the held-out check, a fold of ``cv``).
+    The note is ``note`` if given, else where the fit is and in which phase ("fold
+    2/5, cross-validation"), the number first: it is what a narrow screen keeps."""
+    folds, per_round = shape
+
+    def tick(
+        phase: Literal["features", "folds", "heads", "thresholds"], done: int, units: int, at: str
+    ) -> None:
+        if phase == "folds":
+            counted = done
+        elif phase == "heads":
+            counted = folds * per_round + done
+        elif phase == "thresholds":
+            counted = (folds + 1) * per_round
+        else:  # the features come before any head
+            counted = 0
+        progress(
+            Step(
+                stage=stage,
+                done=start + counted,
+                total=total,
+                note=note if note is not None else f"{at}, {_PHASES[phase]}",
+            )
+        )
+
+    return tick
 
 
 # -- the recipe -------------------------------------------------------------------------
@@ -275,20 +385,35 @@ class _Fitted:
     names: tuple[str, ...] = field(default_factory=tuple)
 
 
+def _fit_shape(n: int, params: Mapping[str, Any], taxonomy: Taxonomy) -> tuple[int, int]:
+    """(out-of-fold folds, heads per round) of :func:`_fit_all` on ``n`` examples: it
+    fits ``(folds + 1) * heads`` logistic regressions, nearly all of its time."""
+    folds = max(2, min(int(params["cv_folds"]), n))
+    return folds, len(taxonomy.names) + bool(params["gate"])
+
+
 def _fit_all(
     examples: Sequence[Example],
     taxonomy: Taxonomy,
     params: Mapping[str, Any],
     random_state: int,
+    tick: _FitTick = _no_tick,
 ) -> _Fitted:
+    """Fit the whole recipe on ``examples``. ``tick`` hears of each phase: the features
+    (0 then 1 of 1), each head of each out-of-fold round (``folds * heads`` units), each
+    final head (``heads`` units, the gate last), the thresholds (0 then 1 of 1)."""
     names = taxonomy.names
     Y, K = label_arrays(examples, names, taxonomy)
     texts = [text_for(e.doc) for e in examples]
     sw = params["source_weights"]
     w = np.asarray([float(sw.get(e.source, 1.0)) for e in examples])
 
+    n = len(examples)
+    folds, per_round = _fit_shape(n, params, taxonomy)
+    tick("features", 0, 1, f"{n:,} texts")
     features = _features(params, taxonomy)
     X = sp.csr_matrix(features.fit_transform(texts), dtype=np.float32)
+    tick("features", 1, 1, f"{n:,} texts")
     for _, transformer in features.transformer_list:
         if hasattr(transformer, "stop_words_"):
             transformer.stop_words_ = None  # only for introspection; bloats the pickle
@@ -303,29 +428,33 @@ def _fit_all(
     # to belong to no topic teach the gate, not the heads.
     in_pop: np.ndarray = (rel_y | ~rel_known) if gate else np.ones(len(examples), dtype=bool)
 
-    n = len(examples)
-    folds = max(2, min(int(params["cv_folds"]), n))
     rng = np.random.RandomState(random_state)
     fold_of = rng.permutation(n) % folds
     Z = np.zeros((n, len(names)))
     Zr = np.zeros(n)
+    units = folds * per_round
     for f in range(folds):
         tr = fold_of != f
         te = ~tr
+        note = f"fold {f + 1}/{folds}"
+        tick("folds", f * per_round, units, note)
         for j in range(len(names)):
             rows = tr & K[:, j] & in_pop
             coef, b = _fit_head(X[rows], Y[rows, j], w[rows], params, random_state)
             Z[te, j] = X[te] @ coef + b
+            tick("folds", f * per_round + j + 1, units, note)
         if gate:
             rows = tr & rel_known
             coef, b = _fit_head(X[rows], rel_y[rows], w[rows], params, random_state)
             Zr[te] = X[te] @ coef + b
+            tick("folds", (f + 1) * per_round, units, note)
 
     # Final heads on everything; calibration from the out-of-fold decisions.
     coefs = np.zeros((len(names), X.shape[1]))
     intercepts = np.zeros(len(names))
     calibration = np.zeros((len(names), 2))
     for j in range(len(names)):
+        tick("heads", j, per_round, f"topic {j + 1}/{len(names)}")
         rows = K[:, j] & in_pop
         coefs[j], intercepts[j] = _fit_head(X[rows], Y[rows, j], w[rows], params, random_state)
         calibration[j] = _platt(Z[rows, j], Y[rows, j], w[rows])
@@ -335,13 +464,16 @@ def _fit_all(
         calibration=calibration,
     )
     if gate:
+        tick("heads", len(names), per_round, "relevance gate")
         rows = rel_known
         gcoef, gb = _fit_head(X[rows], rel_y[rows], w[rows], params, random_state)
         heads.gate_coef = gcoef.astype(np.float16)
         heads.gate_intercept = gb
         heads.gate_calibration = _platt(Zr[rows], rel_y[rows], w[rows])
+    tick("heads", per_round, per_round, f"{len(names)} topics" + (" and the gate" if gate else ""))
     oof = heads.calibrate(Z, Zr if gate else None)
 
+    tick("thresholds", 0, 1, f"{len(names)} topics")
     bounds = (float(params["threshold_bounds"][0]), float(params["threshold_bounds"][1]))
     thresholds = {}
     for j, name in enumerate(names):
@@ -356,6 +488,7 @@ def _fit_all(
             ),
             4,
         )
+    tick("thresholds", 1, 1, f"{len(names)} topics")
     pipeline = Pipeline([("features", features), ("heads", heads)])
     return _Fitted(pipeline, thresholds, oof, Y, K, names)
 
@@ -429,6 +562,7 @@ def train(
     *,
     params: Mapping[str, Any] | None = None,
     random_state: int = 0,
+    progress: Progress = no_progress,
 ) -> TrainReport:
     """Fit the pipeline on ``examples`` and write ``out_dir/{model.joblib, manifest.json,
     report.json}`` atomically (a crash leaves the previous artifact in place).
@@ -438,7 +572,8 @@ def train(
     examples. Scores are Platt-calibrated and thresholds chosen on out-of-fold scores;
     with ``holdout`` > 0 the manifest also carries scores of a model trained without a
     stratified share of the examples, measured on that share. Same inputs and
-    ``random_state`` give the same scores.
+    ``random_state`` give the same scores. ``progress`` hears of the stages
+    ``heldout``, ``features``, ``folds``, ``heads``, ``thresholds`` and ``write``.
     """
     started = time.perf_counter()
     if not examples:
@@ -447,7 +582,7 @@ def train(
     # One BLAS thread: sums are then reduced in a fixed order (same inputs -> same bytes),
     # and the solver's small dense operations do not fight the daemon's other workers.
     with threadpool_limits(limits=1):
-        return _train(examples, taxonomy, Path(out_dir), p, random_state, started)
+        return _train(examples, taxonomy, Path(out_dir), p, random_state, started, progress)
 
 
 def model_version(
@@ -514,6 +649,7 @@ def _train(
     p: dict[str, Any],
     random_state: int,
     started: float,
+    progress: Progress,
 ) -> TrainReport:
     names = taxonomy.names
     data_hash = _data_hash(examples)
@@ -532,10 +668,21 @@ def _train(
         if mask.any() and (~mask).sum() >= 10:
             part = [e for e, m in zip(examples, mask, strict=True) if not m]
             kept = [e for e, m in zip(examples, mask, strict=True) if m]
-            fitted_part = _fit_all(part, taxonomy, p, random_state)
+            shape = _fit_shape(len(part), p, taxonomy)
+            units = (shape[0] + 1) * shape[1] + 1  # the heads, then scoring the rest
+            heldout_tick = _fit_within(progress, "heldout", 0, units, shape)
+            fitted_part = _fit_all(part, taxonomy, p, random_state, heldout_tick)
+            note = f"scoring {len(kept):,} held-out examples"
+            progress(Step(stage="heldout", done=units - 1, total=units, note=note))
             heldout = evaluate(_in_memory(fitted_part, taxonomy, version), kept, label="held-out")
+            progress(Step(stage="heldout", done=units, total=units, note=note))
 
-    fitted = _fit_all(examples, taxonomy, p, random_state)
+    def tick(
+        phase: Literal["features", "folds", "heads", "thresholds"], done: int, total: int, at: str
+    ) -> None:
+        progress(Step(stage=phase, done=done, total=total, note=at))
+
+    fitted = _fit_all(examples, taxonomy, p, random_state, tick)
     thr = np.asarray([fitted.thresholds[n] for n in names])
     cv = report_from_arrays(
         names, fitted.Y, fitted.K, fitted.oof_scores >= thr, "cross-validated (out-of-fold)"
@@ -545,6 +692,7 @@ def _train(
     for e in examples:
         by_source[e.source] = by_source.get(e.source, 0) + 1
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    progress(Step(stage="write", done=0, total=1))
     tmp = modeldir.tmp_dir(out_dir)
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -590,6 +738,7 @@ def _train(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    progress(Step(stage="write", done=1, total=1, note=f"{size / 1e6:.1f} MB"))
     seconds = time.perf_counter() - started
     log.info("trained model=%s examples=%d s=%.1f", version, len(examples), seconds)
     return TrainReport(
@@ -613,11 +762,13 @@ def cross_validate(
     params: Mapping[str, Any] | None = None,
     folds: int = 5,
     random_state: int = 0,
+    progress: Progress = no_progress,
 ) -> EvalReport:
     """Per-topic scores of the whole recipe (thresholds included) by k-fold
     cross-validation over ``examples`` (e.g. the users' labels). ``also_train_on``
     (e.g. seeds and feed-category examples) joins every training fold but is never
-    scored, so the report says how well the full recipe predicts ``examples``."""
+    scored, so the report says how well the full recipe predicts ``examples``.
+    ``progress`` hears of stage ``cv``: each fold is a whole training, heads and all."""
     if len(examples) < folds:
         raise ConfigError(f"need at least {folds} examples to cross-validate")
     p = _merge_params({**(params or {}), "holdout": 0})
@@ -626,16 +777,30 @@ def cross_validate(
     P = np.zeros_like(Y)
     fold_of = np.random.RandomState(random_state).permutation(len(examples)) % folds
     col = {n: j for j, n in enumerate(names)}
+    # per fold: its training's heads, then scoring the held-out labels (one unit)
+    shapes = [
+        _fit_shape(len(also_train_on) + int((fold_of != f).sum()), p, taxonomy)
+        for f in range(folds)
+    ]
+    units = [(inner + 1) * heads + 1 for inner, heads in shapes]
+    total = sum(units)
     with threadpool_limits(limits=1):
         for f in range(folds):
+            start = sum(units[:f])
+            note = f"fold {f + 1}/{folds}"
+            tick = _fit_within(progress, "cv", start, total, shapes[f], note=f"{note}: fitting")
             part = [e for e, k in zip(examples, fold_of, strict=True) if k != f]
-            fitted = _fit_all([*also_train_on, *part], taxonomy, p, random_state)
+            fitted = _fit_all([*also_train_on, *part], taxonomy, p, random_state, tick)
             clf = _in_memory(fitted, taxonomy, "cv")
             test_idx = np.flatnonzero(fold_of == f)
+            scored = f"{len(test_idx):,} labelled {'story' if len(test_idx) == 1 else 'stories'}"
+            note += f": scoring {scored}"
+            progress(Step(stage="cv", done=start + units[f] - 1, total=total, note=note))
             test_docs = [examples[int(i)].doc for i in test_idx]
             for i, pred in zip(test_idx, clf.predict(test_docs), strict=True):
                 for ts in pred.topics:
                     P[i, col[ts.topic]] = True
+            progress(Step(stage="cv", done=start + units[f], total=total, note=note))
     return report_from_arrays(names, Y, K, P, f"{folds}-fold cross-validation")
 
 

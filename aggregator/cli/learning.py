@@ -1,4 +1,7 @@
-"""Classifier commands: classify, label, train, evaluate, explain."""
+"""Classifier commands: classify, label, train, evaluate, explain. ``train`` and
+``evaluate`` draw the stages the library reports (:class:`~aggregator.train.Step`) as a
+rich display on stderr, as ``poll`` draws its bar: on a terminal only, and not with
+``--quiet`` or ``--format json``; stdout carries the result alone."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 from rich.markup import escape as esc
@@ -39,6 +42,9 @@ from .common import (
     settings,
     story_json,
 )
+
+if TYPE_CHECKING:
+    from ..train import Progress, Stage, Step
 
 # --- the classifier: classify / label / train / evaluate / explain ---------------------------
 
@@ -418,6 +424,108 @@ def _stopped_by_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+#: What each stage is called on the screen (the library's names are for code).
+_STAGE_TITLES: dict[Stage, str] = {
+    "examples": "collecting examples",
+    "heldout": "held-out check",
+    "features": "vectorising the texts",
+    "folds": "cross-validation",
+    "heads": "fitting the final model",
+    "thresholds": "choosing thresholds",
+    "write": "writing the model",
+    "retag": "re-tagging stored stories",
+    "cv": "cross-validating labels",
+    "score": "scoring gold stories",
+}
+
+
+@contextmanager
+def _stages(show: bool) -> Iterator[Progress]:
+    """A :class:`~aggregator.train.Progress` that draws each stage as a row on stderr
+    (``err``): its name, a bar, the time it has taken and is likely still to take, and
+    the library's note ("fold 2/5"); a finished stage keeps its row, ticked, until the
+    work is done and the display goes (transient, as ``poll``'s bar: stdout's summary
+    follows on a clean screen). Without ``show``, a no-op."""
+
+    def ignore(step: Step, /) -> None:
+        pass
+
+    if not show:
+        yield ignore
+        return
+    from rich.progress import (
+        BarColumn,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TaskID,
+        TextColumn,
+    )
+    from rich.progress import Progress as Display
+    from rich.table import Column
+
+    class Time(ProgressColumn):
+        """The time a stage took, or has taken so far and, once rich can tell, about
+        how much is left: "1:23 ~0:41 left"."""
+
+        def render(self, task: Task) -> Text:
+            spent = task.finished_time if task.finished else task.elapsed
+            shown = _clock(spent or 0.0)
+            if not task.finished and task.time_remaining is not None:
+                shown += f" ~{_clock(task.time_remaining)} left"
+            return Text(shown, style="progress.elapsed")
+
+    # The note gets what the other columns leave, cut short with "…": rich squeezed
+    # every column alike on an 80-column terminal, the times and the bar to one cell.
+    titles = max(len(t) for t in _STAGE_TITLES.values())
+    room = err.width - (2 + titles + 1 + 8 + 1 + 16 + 1)
+    with Display(
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=8),
+        Time(table_column=Column(width=16, no_wrap=True)),
+        # the library's words, not rich markup
+        TextColumn(
+            "{task.fields[note]}",
+            markup=False,
+            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(room, 8)),
+        ),
+        console=err,
+        transient=True,
+    ) as view:
+        rows: dict[str, TaskID] = {}
+        last: dict[str, Step] = {}
+
+        def report(step: Step, /) -> None:
+            row = rows.get(step.stage)
+            if row is None:
+                for stage, earlier in rows.items():  # a stage is over once the next starts
+                    whole = last[stage].total or 1  # an open-ended one too
+                    view.update(earlier, total=whole, completed=whole)
+                row = view.add_task(_STAGE_TITLES[step.stage], total=step.total, note="")
+                rows[step.stage] = row
+            last[step.stage] = step
+            view.update(row, total=step.total, completed=step.done, note=step.note)
+
+        yield report
+
+
+def _clock(seconds: float) -> str:
+    """1:05, or 1:02:05 past the hour."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        help="Print the result only: no progress display on stderr (a terminal gets one).",
+    ),
+]
+
+
 @app.command()
 def train(
     no_retag: Annotated[
@@ -430,17 +538,25 @@ def train(
             help="Train even when the model in use was trained on exactly the same examples.",
         ),
     ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Retrain the classifier from your labels, feed categories and the seed examples,
     then re-tag stored stories whose topics change. When nothing changed since the model
-    in use was trained (labels, feed categories, seeds), that model is kept."""
+    in use was trained (labels, feed categories, seeds), that model is kept.
+
+    On a terminal, stderr shows each stage as it goes (collecting examples, the held-out
+    check, cross-validation, the final model, thresholds, writing, re-tagging)."""
     learning: Any = None
     before: str | None = None
     try:
-        with _stopped_by_signals(), open_app() as a, err.status("training…"):
+        with (
+            _stopped_by_signals(),
+            open_app() as a,
+            _stages(not quiet and err.is_terminal) as progress,
+        ):
             learning = a.learning
             before = learning.version_in_use()
-            outcome = learning.train(retag=not no_retag, force=force)
+            outcome = learning.train(retag=not no_retag, force=force, progress=progress)
     except _Stopped as stop:
         # the new model is swapped in whole or not at all (a temporary directory, then
         # renames); what stopped is the fitting or the re-tagging after it
@@ -504,17 +620,20 @@ def evaluate(
         ),
     ] = None,
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
+    quiet: QuietOpt = False,
 ) -> None:
     """Per-topic precision / recall / F1 (micro and macro) against a gold file, or by
-    5-fold cross-validation over your labels.
+    5-fold cross-validation over your labels (minutes: on a terminal, stderr shows the
+    fold it is in).
 
     Each run is recorded beside your model (DATA_DIR/models/evaluations.json) and compared
     with the latest evaluation of the same data (the same file contents, or the same
     labels) by a different model version: micro/macro deltas and the topics whose F1
     changed. JSON: the report plus "model_version", "data" and "compared_with" (null when
     there is nothing to compare with)."""
-    with open_app() as a:
-        ev = a.learning.evaluate(gold)
+    show = not quiet and fmt != PollFmt.json and err.is_terminal  # as poll decides
+    with open_app() as a, _stages(show) as progress:
+        ev = a.learning.evaluate(gold, progress=progress)
     rep, prev, delta = ev.report, ev.previous, ev.delta
     if fmt == PollFmt.json:
         data = {
