@@ -81,26 +81,45 @@ class Labelling:
             categories=story.categories,
         )
 
-    def retag(self, batch: int = 500) -> tuple[int, int]:
-        """Re-classify every stored story with the current model; returns (seen, changed).
+    def retag(
+        self,
+        batch: int = 500,
+        *,
+        every: bool = False,
+        progress: Callable[[int, int], object] | None = None,
+    ) -> tuple[int, int]:
+        """Re-classify the stored stories another model (or none) tagged with the current
+        model, every stored story with ``every``; returns (seen, changed). ``progress``
+        hears (stories looked at, stories to look at) after each batch.
+
+        A story the model in use tagged is left as it is: its text has not changed since
+        (a new text, an article extracted, is classified again as it is stored), so the
+        same model gives the same topics, and ``train`` keeping the model in use spent
+        minutes re-tagging every story for no change. ``train --force`` asks for every
+        story.
 
         A daemon polling meanwhile may store stories its workers classified with the
         previous model just before it was replaced, after the ids to re-tag were read:
         so stories stored since are looked at too, until none are left that another
         model tagged."""
         predictor = self.predictor
-        seen = changed = last = 0
-        while ids := self.store.story_ids(after=last):
+        seen = changed = last = looked = total = 0
+        skip = None if every else predictor.version
+        while ids := self.store.story_ids(after=last, not_version=skip):
+            total += len(ids)
             for i in range(0, len(ids), batch):
                 stories = self.store.get_stories(ids[i : i + batch])
-                if last:  # stored since the first pass: the new model's already, mostly
-                    stories = [s for s in stories if s.model_version != predictor.version]
-                if not stories:
-                    continue
-                preds = predictor.predict([self.document(s) for s in stories])
-                seen += len(stories)
-                changed += self.store.set_predictions(
-                    [(s.id, p) for s, p in zip(stories, preds, strict=True)]
-                )
+                looked += len(ids[i : i + batch])
+                # tagged meanwhile (by the daemon's workers, with the new model)
+                stories = [s for s in stories if every or s.model_version != predictor.version]
+                if stories:
+                    preds = predictor.predict([self.document(s) for s in stories])
+                    seen += len(stories)
+                    changed += self.store.set_predictions(
+                        [(s.id, p) for s, p in zip(stories, preds, strict=True)]
+                    )
+                if progress is not None:
+                    progress(looked, total)
             last = ids[-1]
+            skip = predictor.version  # stored since the first pass: the new model's, mostly
         return seen, changed

@@ -202,12 +202,16 @@ class Learning:
             self.app.reload_classifier()
         seen = changed = 0
         if retag:
-            # App.retag reports nothing as it goes: the stage shows the stories there
-            # are, then how many it looked at
-            total = self.app.story_count()
-            note = f"{total:,} stories"
-            report_step(Step(stage="retag", done=0, total=total or None, note=note))
-            seen, changed = self.app.retag()
+            report_step(
+                Step(stage="retag", done=0, total=None, note="stories another model tagged")
+            )
+
+            def looked(done: int, total: int) -> None:
+                note = f"{done:,}/{total:,} stories"
+                report_step(Step(stage="retag", done=done, total=total, note=note))
+
+            # the stories the model in use tagged are left alone, unless forced
+            seen, changed = self.app.retag(every=force, progress=looked)
             note = f"{seen:,} stories, {changed:,} changed topics"
             report_step(Step(stage="retag", done=seen, total=seen, note=note))
         return TrainOutcome(

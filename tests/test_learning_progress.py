@@ -98,7 +98,8 @@ def test_train_reports_every_stage_in_order(
     assert any(s.note == "fold 3/5, cross-validation" for s in heldout)
     assert of(steps, "write")[-1].note == f"{outcome.report.size_bytes / 1e6:.1f} MB"
     retag = of(steps, "retag")
-    assert retag[0].total == len(STORIES) and retag[-1].done == outcome.retagged
+    # a new model: every story was tagged by another one
+    assert retag[1].total == len(STORIES) and retag[-1].done == outcome.retagged == len(STORIES)
 
     # watching changes nothing: the same examples, unwatched, give the same model
     with make_app(Settings.from_env()) as app:
@@ -109,8 +110,11 @@ def test_train_reports_every_stage_in_order(
     # nothing new to learn: the model is kept, so there is nothing to fit or write
     steps.clear()
     with make_app(Settings.from_env()) as app:
-        assert app.learning.train(progress=steps.append).unchanged
+        kept = app.learning.train(progress=steps.append)
+    assert kept.unchanged
     assert stages(steps) == ["examples", "retag"]
+    # ... and no story to re-tag: the model in use tagged them all
+    assert kept.retagged == 0 and of(steps, "retag")[-1].done == 0
     steps.clear()
     with make_app(Settings.from_env()) as app:
         app.learning.train(retag=False, progress=steps.append)

@@ -406,9 +406,14 @@ class StoryQueries(StoreBase):
         with self._read() as s:
             return int(s.execute(select(func.count()).select_from(_STORY)).scalar_one())
 
-    def story_ids(self, *, after: int = 0) -> list[int]:
+    def story_ids(self, *, after: int = 0, not_version: str | None = None) -> list[int]:
         """Every story's id above ``after``, ascending (ids are never given twice, so
-        ``after`` = the largest id seen means "stored since")."""
+        ``after`` = the largest id seen means "stored since"); with ``not_version``, only
+        the stories another model version (or none) tagged."""
         with self._read() as s:
             query = select(SC.id).where(col(SC.id) > after).order_by(SC.id)
+            if not_version is not None:
+                query = query.where(
+                    or_(col(SC.model_version).is_(None), col(SC.model_version) != not_version)
+                )
             return [int(i) for i in s.execute(query).scalars()]
