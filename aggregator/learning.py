@@ -8,7 +8,7 @@ in ``models/seeds/``. A user's model is written beside the database
 (``DATA_DIR/models/classifier``) and wins over the shipped one from then on.
 
 ``train`` and ``evaluate`` take minutes: they report their stages to a
-:class:`~aggregator.train.Progress` callable the front end passes (the CLI draws it on
+:class:`~aggregator.progress.Progress` callable the front end passes (the CLI draws it on
 stderr); nothing here prints.
 """
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from .app import App
     from .classify import TopicExplanation
     from .evaluation import EvalData, EvalRecord, EvalReport, ReportDelta
-    from .train import Progress, TrainReport
+    from .progress import Progress
+    from .train import TrainReport
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class Learning:
 
     def _collect(self, progress: Progress) -> list[Example]:
         """:meth:`examples`, reported as stage ``examples`` with what it found."""
-        from .train import Step
+        from .progress import Step
 
         progress(Step(stage="examples", done=0, total=None, note="labels, feed categories, seeds"))
         found = self.examples()
@@ -183,10 +184,11 @@ class Learning:
         feed categories, seeds, taxonomy and recipe: the same model version), fitting
         again would write the same model after minutes of work: it is kept (unless
         ``force``), and the stories are still re-tagged. ``progress`` hears of the
-        stages (see :data:`~aggregator.train.Stage`): ``examples``, the training's, then
+        stages (see :data:`~aggregator.progress.Stage`): ``examples``, the training's, then
         ``retag``."""
         from .evaluation import load_report
-        from .train import Step, model_version, no_progress, train, trained_report
+        from .progress import Step, no_progress
+        from .train import model_version, train, trained_report
 
         report_step = progress or no_progress
         active = self.app.settings.active_models_dir
@@ -237,7 +239,8 @@ class Learning:
             examples_sha256,
             read_gold,
         )
-        from .train import Step, cross_validate, no_progress
+        from .progress import Step, no_progress
+        from .train import cross_validate
 
         report_step = progress or no_progress
         if gold is not None:

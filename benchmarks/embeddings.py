@@ -2,7 +2,7 @@
 
 The shipped model learns only from seed examples we wrote; the usual bridge from a few
 thousand such examples to real news is a pretrained representation. This script adds one
-to the real training recipe (:func:`aggregator.train._fit_all`, same seeds, same
+to the real training recipe (:func:`aggregator.recipe._fit_all`, same seeds, same
 thresholds chosen on the seeds) as one more feature block, and scores each variant on
 topics-dev and off-topic exactly as ``benchmarks/classify.py`` scores the shipped model:
 
@@ -48,9 +48,10 @@ import scipy.sparse as sp  # noqa: E402
 from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # noqa: E402
 
-import aggregator.train as recipe  # noqa: E402
+import aggregator.recipe as recipe  # noqa: E402
 from aggregator.classify import text_for  # noqa: E402
 from aggregator.evaluation import evaluate  # noqa: E402
+from aggregator.examples import load_seed_examples  # noqa: E402
 from aggregator.taxonomy import Taxonomy  # noqa: E402
 from aggregator.types import Document, Example  # noqa: E402
 
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     space = [taxonomy.canonical(t) for t in label_map["our_topics"]]
     dev = [Example(doc=_doc(r), topics=tuple(r["topics"])) for r in _rows("topics-dev.jsonl")]
     off = [_doc(r) for r in _rows("offtopic-dev.jsonl")]
-    seeds = recipe.load_seed_examples(REPO / "models")
+    seeds = load_seed_examples(REPO / "models")
     sets = {"seeds": [e.doc for e in seeds], "dev": [e.doc for e in dev], "off": off}
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,10 +22,10 @@ from aggregator.classify import (
 )
 from aggregator.errors import ConfigError, ModelError
 from aggregator.evaluation import EvalReport, TopicMetrics, evaluate, load_report
+from aggregator.recipe import _platt
 from aggregator.scoring import file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.train import (
-    _platt,
     cross_validate,
     examples_from_feed_categories,
     load_seed_examples,

@@ -25,7 +25,7 @@ from test_learning_cli import STORIES, env, run, seed_stories
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.evaluation import evaluate, read_gold
-from aggregator.train import Step
+from aggregator.progress import Step
 
 __all__ = ["env"]  # the fixture, shared with test_learning_cli
 

@@ -1,24 +1,19 @@
 """Classifier commands: classify, label, train, evaluate, explain. ``train`` and
-``evaluate`` draw the stages the library reports (:class:`~aggregator.train.Step`) as a
-rich display on stderr, as ``poll`` draws its bar: on a terminal only, and not with
-``--quiet`` or ``--format json``; stdout carries the result alone."""
+``evaluate`` draw the stages the library reports (:class:`~aggregator.progress.Step`) as
+a rich display on stderr, as ``poll`` draws its bar: on a terminal only, and not with
+``--quiet`` or ``--format json``; stdout carries the result alone. The display is
+:mod:`aggregator.cli.stages`'s; ``classify``'s JSON Lines reading and writing is
+:mod:`aggregator.cli.jsonlines`'s."""
 
 from __future__ import annotations
 
-import codecs
-import io
-import json
-import math
-import os
-import select
 import signal
-import stat
 import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape as esc
@@ -27,7 +22,6 @@ from rich.text import Text
 
 from ..app import load_predictor
 from ..errors import ConfigError, NotFoundError
-from ..examples import json_error
 from ..taxonomy import Taxonomy
 from ..types import Document
 from .common import (
@@ -42,112 +36,18 @@ from .common import (
     settings,
     story_json,
 )
-
-if TYPE_CHECKING:
-    from ..train import Progress, Stage, Step
+from .jsonlines import (
+    _classify_batch,
+    _emit_prediction,
+    _input_lines,
+    _open_input,
+    _read_jsonl_docs,
+)
+from .stages import _stages
 
 # --- the classifier: classify / label / train / evaluate / explain ---------------------------
 
 CLASSIFY_BATCH = 2000
-
-
-def _read_jsonl_docs(
-    lines: Iterable[bytes | None], name: str
-) -> Iterator[tuple[int, tuple[Any, Document] | str | None]]:
-    """(line number, (id as given, Document)) per good line, (line number, error) per bad
-    one. Lines come in as bytes and are decoded one by one, so a line that is not UTF-8 is
-    one bad line, not the end of the batch; a UTF-8 byte-order mark before line 1 is
-    skipped. A line without an id gets its line number as a string ("3"). A None in
-    ``lines`` (the input has nothing more for now) is passed on as (last line, None)."""
-    n = 0
-    for raw in lines:
-        if raw is None:
-            yield n, None
-            continue
-        n += 1
-        if n == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        elif n == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            # what PowerShell's `>` writes: every line would be one error, none classified
-            raise ConfigError(
-                f"{name} line 1: UTF-16 text (it starts with a UTF-16 byte-order mark); "
-                "classify reads UTF-8"
-            )
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            bad = raw[e.start]
-            yield n, f"{name} line {n}: not valid UTF-8 (byte 0x{bad:02x} at offset {e.start})"
-            continue
-        try:
-            obj = json.loads(line, parse_float=_Fraction)
-        except json.JSONDecodeError as e:
-            yield n, f"{name} line {n}: not valid JSON ({json_error(e)})"
-            continue
-        except ValueError:  # an integer past Python's 4300-digit conversion limit
-            yield n, f"{name} line {n}: not valid JSON (a number is too long)"
-            continue
-        except RecursionError:
-            yield n, f"{name} line {n}: not valid JSON (nested too deeply)"
-            continue
-        if not isinstance(obj, dict):
-            yield n, f"{name} line {n}: expected a JSON object"
-            continue
-        title, text = obj.get("title"), obj.get("text", obj.get("summary", ""))
-        if not isinstance(title, str) and not isinstance(text, str):
-            yield n, f"{name} line {n}: needs a string 'title' or 'text'"
-            continue
-        if not "".join(v for v in (title, text) if isinstance(v, str)).strip():
-            yield n, f"{name} line {n}: no text to classify ('title' and 'text' are empty)"
-            continue
-        # The id is echoed exactly as given (42 stays a number, null stays null); only
-        # non-finite numbers (1e400, NaN) are refused: they have no JSON spelling to echo.
-        doc_id = obj.get("id", str(n))
-        if not isinstance(doc_id, str) and not _finite(doc_id):
-            yield n, f"{name} line {n}: 'id' must be a finite number"
-            continue
-        cats = obj.get("categories") or []
-        doc = Document(
-            id=str(doc_id),
-            title=title if isinstance(title, str) else "",
-            summary=text if isinstance(text, str) else "",
-            categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
-        )
-        yield n, (doc_id, doc)
-
-
-class _Fraction(float):
-    """A JSON number with a fraction or an exponent, and its text as written: the id is
-    echoed exactly as given ("1e5" came back as 100000.0, "1.10" as 1.1, and digits past
-    a double's 17 were lost)."""
-
-    text: str
-
-    def __new__(cls, text: str) -> _Fraction:
-        number = super().__new__(cls, text)
-        number.text = text
-        return number
-
-
-def _as_written(value: Any) -> str:
-    """``value`` as JSON (ASCII), its fractional numbers as they were written."""
-    if isinstance(value, _Fraction) and math.isfinite(value):
-        return value.text
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {_as_written(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_as_written(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def _finite(value: Any) -> bool:
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
-        return False
-    return True
 
 
 @app.command()
@@ -208,69 +108,6 @@ def classify(
             stream.close()
     if bad:
         raise typer.Exit(1)
-
-
-def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
-    """The lines of ``stream`` as bytes, with a None whenever the next line has not
-    arrived yet, so that the lines read so far are classified and written out before
-    waiting: a script that sends one story and waits for its answer (a co-process, a
-    ``tail -f`` pipe) gets it at once, while input that is already there (a file, a fast
-    pipe) is still classified in full batches. Files and streams without a pollable file
-    descriptor are read as they are."""
-    try:
-        fd = stream.fileno()
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        select.select([fd], [], [], 0)  # pipes cannot be polled everywhere (Windows)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        yield from stream
-        return
-    if regular:
-        yield from stream
-        return
-    buf = bytearray()
-    sent = False  # lines went out since the last None
-    while True:
-        if sent and not select.select([fd], [], [], 0)[0]:
-            sent = False
-            yield None
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        buf += chunk
-        if b"\n" not in chunk:
-            continue  # a long line still arriving
-        *lines, rest = buf.split(b"\n")
-        buf = rest
-        for line in lines:
-            yield bytes(line) + b"\n"
-        sent = True
-    if buf:
-        yield bytes(buf)
-
-
-def _open_input(path: Path) -> BinaryIO:
-    try:
-        return path.open("rb")
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
-
-
-def _classify_batch(model: Any, batch: list[tuple[Any, Document]]) -> None:
-    # a full disk or a closed pipe while writing is cli.main's to report
-    if batch:
-        preds = model.predict([doc for _, doc in batch])
-        for (doc_id, _), pred in zip(batch, preds, strict=True):
-            _emit_prediction(doc_id, pred)
-        sys.stdout.flush()
-
-
-def _emit_prediction(doc_id: Any, pred: Any) -> None:
-    topics = [
-        {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in pred.topics
-    ]
-    # ASCII with \u escapes: valid UTF-8 whatever the ids hold (a lone surrogate such as
-    # "\ud800" is legal JSON but cannot be encoded) and whatever stdout's encoding is.
-    sys.stdout.write(f'{{"id": {_as_written(doc_id)}, "topics": {json.dumps(topics)}}}\n')
 
 
 @app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": False})
@@ -422,99 +259,6 @@ def _stopped_by_signals() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-#: What each stage is called on the screen (the library's names are for code).
-_STAGE_TITLES: dict[Stage, str] = {
-    "examples": "collecting examples",
-    "heldout": "held-out check",
-    "features": "vectorising the texts",
-    "folds": "cross-validation",
-    "heads": "fitting the final model",
-    "thresholds": "choosing thresholds",
-    "write": "writing the model",
-    "retag": "re-tagging stored stories",
-    "cv": "cross-validating labels",
-    "score": "scoring gold stories",
-}
-
-
-@contextmanager
-def _stages(show: bool) -> Iterator[Progress]:
-    """A :class:`~aggregator.train.Progress` that draws each stage as a row on stderr
-    (``err``): its name, a bar, the time it has taken and is likely still to take, and
-    the library's note ("fold 2/5"); a finished stage keeps its row, ticked, until the
-    work is done and the display goes (transient, as ``poll``'s bar: stdout's summary
-    follows on a clean screen). Without ``show``, a no-op."""
-
-    def ignore(step: Step, /) -> None:
-        pass
-
-    if not show:
-        yield ignore
-        return
-    from rich.progress import (
-        BarColumn,
-        ProgressColumn,
-        SpinnerColumn,
-        Task,
-        TaskID,
-        TextColumn,
-    )
-    from rich.progress import Progress as Display
-    from rich.table import Column
-
-    class Time(ProgressColumn):
-        """The time a stage took, or has taken so far and, once rich can tell, about
-        how much is left: "1:23 ~0:41 left"."""
-
-        def render(self, task: Task) -> Text:
-            spent = task.finished_time if task.finished else task.elapsed
-            shown = _clock(spent or 0.0)
-            if not task.finished and task.time_remaining is not None:
-                shown += f" ~{_clock(task.time_remaining)} left"
-            return Text(shown, style="progress.elapsed")
-
-    # The note gets what the other columns leave, cut short with "…": rich squeezed
-    # every column alike on an 80-column terminal, the times and the bar to one cell.
-    titles = max(len(t) for t in _STAGE_TITLES.values())
-    room = err.width - (2 + titles + 1 + 8 + 1 + 16 + 1)
-    with Display(
-        SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("{task.description}", table_column=Column(no_wrap=True)),
-        BarColumn(bar_width=8),
-        Time(table_column=Column(width=16, no_wrap=True)),
-        # the library's words, not rich markup
-        TextColumn(
-            "{task.fields[note]}",
-            markup=False,
-            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(room, 8)),
-        ),
-        console=err,
-        transient=True,
-    ) as view:
-        rows: dict[str, TaskID] = {}
-        last: dict[str, Step] = {}
-
-        def report(step: Step, /) -> None:
-            row = rows.get(step.stage)
-            if row is None:
-                for stage, earlier in rows.items():  # a stage is over once the next starts
-                    whole = last[stage].total or 1  # an open-ended one too
-                    view.update(earlier, total=whole, completed=whole)
-                row = view.add_task(_STAGE_TITLES[step.stage], total=step.total, note="")
-                rows[step.stage] = row
-            last[step.stage] = step
-            view.update(row, total=step.total, completed=step.done, note=step.note)
-
-        yield report
-
-
-def _clock(seconds: float) -> str:
-    """1:05, or 1:02:05 past the hour."""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 QuietOpt = Annotated[

@@ -1,0 +1,189 @@
+"""``aggregator classify``'s JSON Lines: reading stories from a file or stdin line by line
+(bytes decoded one line at a time, so a bad line is one error, not the end of the batch;
+lines handed on as soon as a slow writer sends them) and writing one prediction per line,
+each id echoed exactly as it was given.
+
+Owns the line format and its errors, which name the input and the line; the command
+itself, and loading the model, are :mod:`aggregator.cli.learning`'s. Must stay light (the
+CLI imports it on every command): the standard library, errors, examples and types only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import math
+import os
+import select
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import ConfigError
+from ..examples import json_error
+from ..types import Document
+
+
+def _read_jsonl_docs(
+    lines: Iterable[bytes | None], name: str
+) -> Iterator[tuple[int, tuple[Any, Document] | str | None]]:
+    """(line number, (id as given, Document)) per good line, (line number, error) per bad
+    one. Lines come in as bytes and are decoded one by one, so a line that is not UTF-8 is
+    one bad line, not the end of the batch; a UTF-8 byte-order mark before line 1 is
+    skipped. A line without an id gets its line number as a string ("3"). A None in
+    ``lines`` (the input has nothing more for now) is passed on as (last line, None)."""
+    n = 0
+    for raw in lines:
+        if raw is None:
+            yield n, None
+            continue
+        n += 1
+        if n == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        elif n == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # what PowerShell's `>` writes: every line would be one error, none classified
+            raise ConfigError(
+                f"{name} line 1: UTF-16 text (it starts with a UTF-16 byte-order mark); "
+                "classify reads UTF-8"
+            )
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad = raw[e.start]
+            yield n, f"{name} line {n}: not valid UTF-8 (byte 0x{bad:02x} at offset {e.start})"
+            continue
+        try:
+            obj = json.loads(line, parse_float=_Fraction)
+        except json.JSONDecodeError as e:
+            yield n, f"{name} line {n}: not valid JSON ({json_error(e)})"
+            continue
+        except ValueError:  # an integer past Python's 4300-digit conversion limit
+            yield n, f"{name} line {n}: not valid JSON (a number is too long)"
+            continue
+        except RecursionError:
+            yield n, f"{name} line {n}: not valid JSON (nested too deeply)"
+            continue
+        if not isinstance(obj, dict):
+            yield n, f"{name} line {n}: expected a JSON object"
+            continue
+        title, text = obj.get("title"), obj.get("text", obj.get("summary", ""))
+        if not isinstance(title, str) and not isinstance(text, str):
+            yield n, f"{name} line {n}: needs a string 'title' or 'text'"
+            continue
+        if not "".join(v for v in (title, text) if isinstance(v, str)).strip():
+            yield n, f"{name} line {n}: no text to classify ('title' and 'text' are empty)"
+            continue
+        # The id is echoed exactly as given (42 stays a number, null stays null); only
+        # non-finite numbers (1e400, NaN) are refused: they have no JSON spelling to echo.
+        doc_id = obj.get("id", str(n))
+        if not isinstance(doc_id, str) and not _finite(doc_id):
+            yield n, f"{name} line {n}: 'id' must be a finite number"
+            continue
+        cats = obj.get("categories") or []
+        doc = Document(
+            id=str(doc_id),
+            title=title if isinstance(title, str) else "",
+            summary=text if isinstance(text, str) else "",
+            categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
+        )
+        yield n, (doc_id, doc)
+
+
+class _Fraction(float):
+    """A JSON number with a fraction or an exponent, and its text as written: the id is
+    echoed exactly as given ("1e5" came back as 100000.0, "1.10" as 1.1, and digits past
+    a double's 17 were lost)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _Fraction:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _as_written(value: Any) -> str:
+    """``value`` as JSON (ASCII), its fractional numbers as they were written."""
+    if isinstance(value, _Fraction) and math.isfinite(value):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_as_written(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_as_written(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """The lines of ``stream`` as bytes, with a None whenever the next line has not
+    arrived yet, so that the lines read so far are classified and written out before
+    waiting: a script that sends one story and waits for its answer (a co-process, a
+    ``tail -f`` pipe) gets it at once, while input that is already there (a file, a fast
+    pipe) is still classified in full batches. Files and streams without a pollable file
+    descriptor are read as they are."""
+    try:
+        fd = stream.fileno()
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        select.select([fd], [], [], 0)  # pipes cannot be polled everywhere (Windows)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        yield from stream
+        return
+    if regular:
+        yield from stream
+        return
+    buf = bytearray()
+    sent = False  # lines went out since the last None
+    while True:
+        if sent and not select.select([fd], [], [], 0)[0]:
+            sent = False
+            yield None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        buf += chunk
+        if b"\n" not in chunk:
+            continue  # a long line still arriving
+        *lines, rest = buf.split(b"\n")
+        buf = rest
+        for line in lines:
+            yield bytes(line) + b"\n"
+        sent = True
+    if buf:
+        yield bytes(buf)
+
+
+def _open_input(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+
+
+def _classify_batch(model: Any, batch: list[tuple[Any, Document]]) -> None:
+    # a full disk or a closed pipe while writing is cli.main's to report
+    if batch:
+        preds = model.predict([doc for _, doc in batch])
+        for (doc_id, _), pred in zip(batch, preds, strict=True):
+            _emit_prediction(doc_id, pred)
+        sys.stdout.flush()
+
+
+def _emit_prediction(doc_id: Any, pred: Any) -> None:
+    topics = [
+        {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in pred.topics
+    ]
+    # ASCII with \u escapes: valid UTF-8 whatever the ids hold (a lone surrogate such as
+    # "\ud800" is legal JSON but cannot be encoded) and whatever stdout's encoding is.
+    sys.stdout.write(f'{{"id": {_as_written(doc_id)}, "topics": {json.dumps(topics)}}}\n')
