@@ -340,57 +340,43 @@ def parse_base_url(url: str) -> str:
     """The public URL of ``aggregator serve`` behind a reverse proxy, path prefix included
     (``https://news.example.org/feeds/``), without its trailing slash: request paths are
     appended to it. It goes into every feed's self link, so it must be one a reader can
-    follow: http or https, a host, no query or fragment (the request's own follow it), no
-    user name or password (every reader would see them), no space or control character."""
-    url = url.strip()
-    shown = repr(display_url(url))
-    if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
-        raise ConfigError(f"base URL {shown} must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-    except ValueError as e:  # an unclosed "[" of an IPv6 address
-        raise ConfigError(f"cannot read the base URL {shown}: {e}") from e
-    if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"base URL {shown} must start with http:// or https://")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(
-            f"base URL {shown} must not hold a user name or password: "
-            "every served feed would show them"
-        )
-    if not parts.hostname:
-        raise ConfigError(f"base URL {shown} has no host")
-    try:
-        port_ok = parts.port != 0
-    except ValueError:  # not a number, or past 65535
-        port_ok = False
-    if not port_ok:
-        raise ConfigError(f"base URL {shown}: the port must be a number from 1 to 65535")
+    follow (:func:`parse_public_url`), and it has no query or fragment (the request's own
+    follow it)."""
+    url = parse_public_url(url, "base URL")
     if "?" in url or "#" in url:
         raise ConfigError(
-            f"base URL {shown} must not have a query or fragment: "
+            f"base URL {display_url(url)!r} must not have a query or fragment: "
             "each request's own path and query are appended to it"
         )
+    parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
 def parse_public_url(url: str, what: str) -> str:
-    """``url`` stripped, where it names where a document lives for its readers (``export
-    --url``, ``--home-url``: it is written into the document): an absolute http(s) URL
-    with a host, a valid port, no user name or password (every reader would see them)
-    and no space or control character; ``what`` names the option in the error."""
+    """``url`` stripped, where it names where a document lives for its readers (``serve
+    --base-url``, ``export --url``, ``--home-url``: it is written into feeds that readers
+    keep): http or https, a host, a valid port, no user name or password (every reader
+    would see them), no space or control character; ``what`` names it in the error."""
     url = url.strip()
     shown = repr(display_url(url))
     if any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url):
         raise ConfigError(f"{what} {shown} must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
-        port_ok = parts.port != 0
-    except ValueError:  # an unclosed "[", a port that is not a number or past 65535
-        parts, port_ok = None, False
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what} must be an absolute http(s) URL, got {shown}")
+    except ValueError as e:  # an unclosed "[" of an IPv6 address
+        raise ConfigError(f"cannot read {what} {shown}: {e}") from e
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{what} {shown} must start with http:// or https://")
     if parts.username is not None or parts.password is not None:
-        raise ConfigError(f"{what} {shown} must not hold a user name or password")
+        raise ConfigError(
+            f"{what} {shown} must not hold a user name or password: every reader would see them"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{what} {shown} has no host")
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or past 65535
+        port_ok = False
     if not port_ok:
         raise ConfigError(f"{what} {shown}: the port must be a number from 1 to 65535")
     return url

@@ -74,19 +74,21 @@ def test_export_to_a_file_takes_the_same_urls(
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "why"),
     [
-        ("--url", "feeds/dns.xml"),
-        ("--url", "javascript:alert(1)"),
-        ("--home-url", "ftp://news.example.org/"),
-        ("--url", "https://"),
+        (("--url", "feeds/dns.xml"), "--url 'feeds/dns.xml' must start with http:// or https://"),
+        (("--url", "javascript:alert(1)"), "must start with http:// or https://"),
+        (("--home-url", "ftp://news.example.org/"), "--home-url 'ftp://news.example.org/' must"),
+        (("--url", "https://"), "--url 'https://' has no host"),
+        (("--url", "https://ann:pw@news.example.org/f"), "must not hold a user name or password"),
     ],
-    ids=["relative", "javascript", "ftp-home", "no-host"],
+    ids=["relative", "javascript", "ftp-home", "no-host", "password"],
 )
 def test_export_refuses_a_url_that_is_not_absolute_http(
-    capsys: pytest.CaptureFixture[str], env: Path, args: tuple[str, str]
+    capsys: pytest.CaptureFixture[str], env: Path, args: tuple[str, str], why: str
 ) -> None:
     code, out, err = run(capsys, "export", *args)
     assert code == 2
     assert out == ""
-    assert "absolute http(s) URL" in err
+    assert why in err
+    assert "pw" not in err
