@@ -540,6 +540,26 @@ def _default_taxonomy(artifact: Path) -> Taxonomy:
     raise ModelError(f"no taxonomy.yaml beside {artifact}; pass the taxonomy explicitly")
 
 
+def _taxonomy_change(trained_for: object, taxonomy: Taxonomy) -> str:
+    """What differs between the topics a model was trained for and the taxonomy's, in
+    words ("topics added: X; removed: Y"): two hashes told a user who had edited
+    taxonomy.yaml nothing about which edit mattered."""
+    if not isinstance(trained_for, list) or not all(isinstance(t, str) for t in trained_for):
+        return "its topics are not recorded"
+    added = [t for t in taxonomy.names if t not in trained_for]
+    removed = [t for t in trained_for if t not in taxonomy.names]
+    said = [
+        f"{what}: {', '.join(names)}"
+        for what, names in (("added", added), ("removed", removed))
+        if names
+    ]
+    if said:
+        return "topics " + "; ".join(said)
+    if tuple(trained_for) != taxonomy.names:
+        return "topics reordered"
+    return "the same topics, other ids or seed phrases"
+
+
 def _check_manifest(manifest: dict[str, Any], taxonomy: Taxonomy, artifact: Path) -> None:
     libs = manifest.get("libraries", {})
     trained_with = libs.get("scikit-learn") if isinstance(libs, dict) else None
@@ -553,7 +573,8 @@ def _check_manifest(manifest: dict[str, Any], taxonomy: Taxonomy, artifact: Path
     if not isinstance(tax, dict) or tax.get("hash") != taxonomy.hash:
         raise ModelError(
             f"classifier at {artifact} was trained for a different taxonomy "
-            f"(hash {str(tax.get('hash') if isinstance(tax, dict) else None)[:12]}, "
+            f"({_taxonomy_change(manifest.get('topics'), taxonomy)}; "
+            f"hash {str(tax.get('hash') if isinstance(tax, dict) else None)[:12]}, "
             f"current {taxonomy.hash[:12]}); {RETRAIN_HINT}"
         )
     topics = manifest.get("topics")

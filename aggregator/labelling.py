@@ -10,18 +10,23 @@ A mixin of :class:`aggregator.app.App`, over its store, clock, topic names and p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .store import LabelledStory, Store
+from .taxonomy import normalize_category
 from .textutil import html_to_text
 from .types import Document, Story
 
 if TYPE_CHECKING:
     from .classify import Classifier
     from .scoring import Scorer
+    from .taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
 
 
 class Labelling:
@@ -35,6 +40,9 @@ class Labelling:
         @property
         def predictor(self) -> Classifier | Scorer: ...
 
+        @property
+        def taxonomy(self) -> Taxonomy: ...
+
         def _topic_names(self, names: Sequence[str]) -> list[str]: ...
 
     # --- labels and the model -------------------------------------------------------------
@@ -47,21 +55,100 @@ class Labelling:
         forget: Sequence[str] = (),
     ) -> Story:
         """Record labels (``positive`` topics apply, ``negative`` do not); ``forget``
-        withdraws earlier ones, and the model decides those topics again."""
-        named = self._topic_names([*positive, *negative, *forget])
+        withdraws earlier ones, and the model decides those topics again.
+
+        A label stays under the name its topic had when it was given. So that the
+        taxonomy can change under them (see :meth:`forget_targets`): ``forget`` also
+        takes the name of a topic since removed or renamed, as the story's labels spell
+        it, and a new word on a renamed topic replaces the story's label under its old
+        name (``show`` listed "+DNS Security" and "-DNS Abuse and Security" side by
+        side). When the model in use does not load (the taxonomy was edited after it was
+        trained), the labels are withdrawn all the same and a warning says so (the
+        command failed, having withdrawn them): the story keeps its other topics until
+        a re-tag (``aggregator train``) decides them."""
+        targets, unknown = self._forget_plan(story_id, forget)
+        named = self._topic_names([*positive, *negative, *unknown])  # unknown ones: raises
         pos, neg = named[: len(positive)], named[len(positive) : len(positive) + len(negative)]
-        gone = named[len(positive) + len(negative) :]
+        gone = [name for name, _ in targets]
         if set(pos) & set(neg):
             raise ConfigError("a topic cannot be both added and removed")
         if set(gone) & (set(pos) | set(neg)):
             raise ConfigError("a topic cannot be both labelled and forgotten")
+        replaced = self._renamed_labels(story_id, {*pos, *neg})
+        withdraw = list(dict.fromkeys([*(n for _, ns in targets for n in ns), *replaced]))
         if pos or neg:
             self.store.add_labels(story_id, pos, neg, self.now())
-        if gone and self.store.forget_labels(story_id, gone):
+        if withdraw and self.store.forget_labels(story_id, withdraw):
             story = self.store.get_story(story_id)
-            (pred,) = self.predictor.predict([self.document(story)])
-            self.store.set_predictions([(story_id, pred)])
+            try:
+                (pred,) = self.predictor.predict([self.document(story)])
+            except ModelError as e:
+                log.warning(
+                    "story %d: label withdrawn, but the model in use cannot decide its "
+                    "topics again; it keeps the others until `aggregator train` re-tags "
+                    "it (%s)",
+                    story_id,
+                    e,
+                )
+            else:
+                self.store.set_predictions([(story_id, pred)])
         return self.store.get_story(story_id)
+
+    def forget_targets(
+        self, story_id: int, names: Sequence[str]
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """What ``label --forget`` of ``names`` withdraws on a story: per topic named,
+        its name and the story's labels on it, as they are stored (a label given
+        before the topic was renamed is under the old name); () when the story has no
+        label on it. A name the taxonomy no longer has (a topic removed, or renamed)
+        is looked for among the story's labels: it was refused as an unknown topic, so
+        such a label could never be withdrawn and the story showed the topic for good.
+        A name that is no topic at all is left out: :meth:`label` refuses it, with every
+        other unknown topic of the command in one error."""
+        return self._forget_plan(story_id, names)[0]
+
+    def _forget_plan(
+        self, story_id: int, names: Sequence[str]
+    ) -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+        """(:meth:`forget_targets`' answer, the names that are no topic at all)."""
+        if not names:
+            return [], []
+        taxonomy = self.taxonomy
+        added, removed = self.store.story_labels(story_id)
+        labels = [*added, *removed]
+        current = set(taxonomy.names)
+        targets: dict[str, tuple[str, ...]] = {}
+        unknown: list[str] = []
+        for name in names:
+            topic = taxonomy.get(name)
+            if topic is None:
+                key = normalize_category(name)
+                stale = [n for n in labels if n not in current and normalize_category(n) == key]
+                if stale:
+                    targets.setdefault(stale[0], tuple(stale))
+                else:
+                    unknown.append(name)
+                continue
+            mine = [
+                n
+                for n in labels
+                if n == topic.name or (n not in current and taxonomy.resolve(n) == topic)
+            ]
+            targets.setdefault(topic.name, tuple(mine))
+        return list(targets.items()), unknown
+
+    def _renamed_labels(self, story_id: int, topics: set[str]) -> list[str]:
+        """The story's labels under an earlier name of one of ``topics`` (renamed since)."""
+        if not topics:
+            return []
+        taxonomy = self.taxonomy
+        current = set(taxonomy.names)
+        added, removed = self.store.story_labels(story_id)
+        return [
+            n
+            for n in (*added, *removed)
+            if n not in current and (t := taxonomy.resolve(n)) is not None and t.name in topics
+        ]
 
     def story_labels(self, story_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(topics you added, topics you removed) on one story."""

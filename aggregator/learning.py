@@ -15,7 +15,8 @@ stderr); nothing here prints.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .classify import TopicExplanation
     from .evaluation import EvalData, EvalRecord, EvalReport, ReportDelta
     from .progress import Progress
+    from .taxonomy import Taxonomy
     from .train import TrainReport
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class TrainOutcome:
     # the model in use was already trained on exactly these examples: it was kept, and
     # ``report`` is its own (``previous`` is then None)
     unchanged: bool = False
+    # topics with fewer positive examples than the recipe tunes a threshold for, and how
+    # many they have (a topic just added: 0), in taxonomy order
+    thin: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def delta(self) -> ReportDelta | None:
@@ -92,8 +97,13 @@ class Learning:
         A labelled story's feed categories still count for the topics its labels leave
         open (a second, feed-category example of the same story), and so do those of the
         other copies of its cluster: a label speaks for the story, whichever feed's copy
-        it was given on. Labels of topics the taxonomy no longer has are skipped with a
-        warning, and kept."""
+        it was given on.
+
+        The taxonomy may have changed since a label was given or a seed written: a
+        topic renamed (its old name among its aliases, or spelled like its id) is read
+        under its new name, and a label under the new name wins over one under the old;
+        labels of a topic removed are skipped with a warning, and kept; seeds keep the
+        topics the taxonomy still has (they failed the whole `train` before)."""
         from .examples import load_seed_examples
 
         taxonomy = self.app.taxonomy
@@ -101,15 +111,12 @@ class Learning:
         labels: dict[int, set[str]] = {}  # by cluster (a story alone is its own)
         dropped: set[str] = set()
         for ls in self.app.labelled():
-            dropped.update(t for t in (*ls.positive, *ls.negative) if taxonomy.get(t) is None)
-            positive = tuple(t for t in ls.positive if taxonomy.get(t) is not None)
-            negative = tuple(t for t in ls.negative if taxonomy.get(t) is not None)
+            positive, negative, gone = _current_labels(taxonomy, ls.positive, ls.negative)
+            dropped.update(gone)
             # Keyed by cluster: a -DNS on the second feed's copy of a story went on
             # teaching DNS through the first copy's feed category (the same text taught
             # both ways), the copy the newest stories list for the whole cluster.
-            labels.setdefault(_cluster(ls.story), set()).update(
-                taxonomy.canonical(t) for t in (*positive, *negative)
-            )
+            labels.setdefault(_cluster(ls.story), set()).update((*positive, *negative))
             if positive or negative:
                 out.append(
                     Example(
@@ -128,7 +135,8 @@ class Learning:
             )
         for story in self.app.stories(StoryQuery(limit=CATEGORY_STORIES)):
             out.extend(self._category_example(story, labels.get(_cluster(story), set())))
-        out.extend(load_seed_examples(self.app.settings.models_dir))
+        models = self.app.settings.models_dir
+        out.extend(_current_seeds(taxonomy, load_seed_examples(models), models / "seeds"))
         return out
 
     def _collect(self, progress: Progress) -> list[Example]:
@@ -188,11 +196,23 @@ class Learning:
         ``retag``."""
         from .evaluation import load_report
         from .progress import Step, no_progress
-        from .train import model_version, train, trained_report
+        from .train import DEFAULT_PARAMS, model_version, train, trained_report
 
         report_step = progress or no_progress
         active = self.app.settings.active_models_dir
         examples = self._collect(report_step)
+        # A topic just added to the taxonomy has no seeds and no labels: the model
+        # learns nothing for it, and nothing said so.
+        thin = _thin_topics(examples, self.app.taxonomy, int(DEFAULT_PARAMS["min_positives"]))
+        if thin:
+            log.warning(
+                "too few examples to learn %s (%s): the model gives %s rarely if ever until "
+                "you label stories with %s (`aggregator label ID +Topic`); feed categories "
+                "still tag %s through the aliases",
+                _count(len(thin), "topic"),
+                ", ".join(f"{t}: {n}" for t, n in thin.items()),
+                *(("it",) * 3 if len(thin) == 1 else ("them",) * 3),
+            )
         kept = None if force else trained_report(active, model_version(examples, self.app.taxonomy))
         if kept is not None:
             report, previous = kept, None
@@ -222,6 +242,7 @@ class Learning:
             retagged=seen,
             changed=changed,
             unchanged=kept is not None,
+            thin=thin,
         )
 
     def evaluate(self, gold: Path | None = None, *, progress: Progress | None = None) -> Evaluation:
@@ -365,6 +386,87 @@ class Learning:
             )
             for story, (u, about, t) in ranked[:n]
         ]
+
+
+def _thin_topics(examples: Sequence[Example], taxonomy: Taxonomy, minimum: int) -> dict[str, int]:
+    """The taxonomy's topics with fewer than ``minimum`` positive examples, with their
+    counts, in taxonomy order."""
+    count = dict.fromkeys(taxonomy.names, 0)
+    for e in examples:
+        for name in e.topics:
+            topic = taxonomy.get(name)
+            if topic is not None:
+                count[topic.name] += 1
+    return {t: n for t, n in count.items() if n < minimum}
+
+
+def _current_labels(
+    taxonomy: Taxonomy, positive: Sequence[str], negative: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], set[str]]:
+    """A story's labels as the taxonomy names their topics now: (positive, negative,
+    names of topics it no longer has). A label stays under the name its topic had when
+    it was given; one under the topic's current name was given since, and wins (a
+    +DNS Security from before the rename and a -DNS Abuse and Security after it taught
+    the topic as given)."""
+    word: dict[str, bool] = {}
+    gone: set[str] = set()
+    current = set(taxonomy.names)
+    for recent in (False, True):
+        for names, value in ((positive, True), (negative, False)):
+            for name in names:
+                if (name in current) is recent:
+                    topic = taxonomy.resolve(name)
+                    if topic is None:
+                        gone.add(name)
+                    else:
+                        word[topic.name] = value
+    return (
+        tuple(t for t, v in word.items() if v),
+        tuple(t for t, v in word.items() if not v),
+        gone,
+    )
+
+
+def _current_seeds(taxonomy: Taxonomy, seeds: list[Example], where: Path) -> list[Example]:
+    """The seed examples with their topics as the taxonomy names them now. Ours were
+    written for the shipped taxonomy: after a user renamed or removed a topic, every
+    `train` and `evaluate` failed with "examples name unknown topics". A renamed topic's
+    seeds count for it when its old name is among its aliases (or spelled like its id);
+    a seed keeps the topics the taxonomy still has, and stays fully labelled over them
+    (a story only about a topic removed is now one about none of them)."""
+    unknown: dict[str, int] = {}
+    read_as: dict[str, str] = {}
+    out: list[Example] = []
+    for e in seeds:
+        if all(taxonomy.get(t) is not None for t in (*e.topics, *e.negative)):
+            out.append(e)  # as it was: the same examples keep the same model version
+            continue
+        kept: tuple[list[str], list[str]] = ([], [])
+        for row, keep in ((e.topics, kept[0]), (e.negative, kept[1])):
+            for name in row:
+                topic = taxonomy.resolve(name)
+                if topic is None:
+                    unknown[name] = unknown.get(name, 0) + 1
+                    continue
+                if topic.name != name and taxonomy.get(name) is None:
+                    read_as[name] = topic.name
+                if topic.name not in keep:
+                    keep.append(topic.name)
+        out.append(replace(e, topics=tuple(kept[0]), negative=tuple(kept[1])))
+    if read_as:
+        log.info(
+            "seed examples' topics read through the taxonomy's aliases: %s",
+            ", ".join(f"{old} as {new}" for old, new in sorted(read_as.items())),
+        )
+    if unknown:
+        log.warning(
+            "seed examples in %s name topics the taxonomy no longer has (%s): those "
+            "labels are skipped; to keep a renamed topic's seeds, list its old name "
+            "among its aliases",
+            where,
+            ", ".join(f"{name} in {n:,}" for name, n in sorted(unknown.items())),
+        )
+    return out
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

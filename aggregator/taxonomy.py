@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,25 @@ __all__ = ["Taxonomy", "TopicDef", "normalize_category"]
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+#: A name is typed on command lines, listed in tables and stored in a unique index
+#: (PostgreSQL's btree refuses a key over ~2,700 bytes: every command then failed with
+#: "index row size exceeds btree maximum").
+MAX_NAME = 100
+# Lines and controls a terminal acts on, and the bidirectional overrides that make a
+# name read other than it is stored ("trojan source", CVE-2021-42574).
+_BAD_NAME_CHARS = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def normalize_category(value: str) -> str:
     """The key a feed category string is matched by: case, whitespace and punctuation
-    removed, "&" read as "and" ("Policy & Regulation" == "policy-and-regulation")."""
+    removed, "&" read as "and" ("Policy & Regulation" == "policy-and-regulation").
+    Letters beyond ASCII are kept (with their accents): they were dropped, so a topic
+    named "Безопасность" had no key at all and its own name was no alias of it."""
     text = unicodedata.normalize("NFKC", value).casefold().replace("&", " and ")
-    return _NON_ALNUM.sub("", text)
+    if text.isascii():  # nearly every category: one regular expression
+        return _NON_ALNUM.sub("", text)
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LMN")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,20 +100,33 @@ class Taxonomy:
     @classmethod
     def load(cls, path: Path) -> Taxonomy:
         """Read and validate a taxonomy YAML file; :class:`ConfigError` if it is
-        missing, not YAML or malformed."""
+        missing, not YAML or malformed, in one line naming the file and the line."""
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read taxonomy {path}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            line = _text_line(e.object, e.start)
+            raise ConfigError(f"taxonomy {path}, line {line}: not UTF-8 text") from e
+        loader = YAML_LOADER(text)
         try:
-            data = yaml.load(text, Loader=YAML_LOADER)
+            node = loader.get_single_node()
+            data = None if node is None else loader.construct_document(node)
+        except yaml.MarkedYAMLError as e:
+            raise ConfigError(f"taxonomy {path}{_yaml_problem(e)}") from e
         except yaml.YAMLError as e:
             raise ConfigError(f"taxonomy {path} is not valid YAML: {e}") from e
-        return cls.from_mapping(data, source=str(path))
+        finally:
+            loader.dispose()
+        _no_repeated_keys(node, f"taxonomy {path}")
+        return cls.from_mapping(data, source=f"taxonomy {path}", lines=_topic_lines(node))
 
     @classmethod
-    def from_mapping(cls, data: object, *, source: str = "taxonomy") -> Taxonomy:
-        """Validate the parsed YAML structure (``{version, topics: [...]}``)."""
+    def from_mapping(
+        cls, data: object, *, source: str = "taxonomy", lines: Sequence[int] = ()
+    ) -> Taxonomy:
+        """Validate the parsed YAML structure (``{version, topics: [...]}``). ``lines``:
+        the line each topic starts on, for the errors (a file has 33 topics)."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: expected a mapping with 'version' and 'topics'")
         unknown = set(data) - {"version", "topics"}
@@ -113,7 +138,39 @@ class Taxonomy:
         raw_topics = data.get("topics")
         if not isinstance(raw_topics, list) or not raw_topics:
             raise ConfigError(f"{source}: 'topics' must be a non-empty list")
-        topics = tuple(_topic(raw, f"{source}: topics[{i}]") for i, raw in enumerate(raw_topics))
+
+        def at(i: int) -> str:
+            return f"topics[{i}]" + (f", line {lines[i]}" if i < len(lines) else "")
+
+        topics = tuple(_topic(raw, f"{source}: {at(i)}") for i, raw in enumerate(raw_topics))
+        # Topics one spelling could mean are refused here, naming both: the constructor
+        # said only "clashes", with neither file nor line, and names that differ only in
+        # "&"/"and", spacing or punctuation were taken, then matched neither by `-t` nor
+        # by a feed category spelled that way (it mapped to both).
+        for spelled in (False, True):  # the same id or name first, then spellings
+            seen: dict[str, tuple[int, str]] = {}
+            for i, t in enumerate(topics):
+                name, slug = f"name {t.name!r}", f"id {t.id!r}"
+                keys: dict[str, str] = {}
+                if spelled:
+                    keys[normalize_category(t.name)] = name
+                    keys.setdefault(normalize_category(t.id), slug)
+                else:
+                    keys = {f"id {t.id}": slug, f"name {t.name.casefold()}": name}
+                for key, what in keys.items():
+                    j, other = seen.setdefault(key, (i, what))
+                    if j == i:
+                        continue
+                    if not spelled:
+                        raise ConfigError(
+                            f"{source}: {at(i)}: {what} is taken by {at(j)} ({other}): each "
+                            "topic needs its own id and name, whatever their case"
+                        )
+                    raise ConfigError(
+                        f"{source}: {at(i)}: {what} and the {other} of {at(j)} are one "
+                        "topic to `-t`, labels and feed categories, which ignore case, "
+                        "spacing and punctuation; rename one"
+                    )
         return cls(str(version), topics)
 
     # -- queries --------------------------------------------------------------------
@@ -148,6 +205,17 @@ class Taxonomy:
             raise ConfigError(f"unknown topic {name_or_id!r}")
         return topic.name
 
+    def resolve(self, name: str) -> TopicDef | None:
+        """The topic a name from an earlier taxonomy means now (a stored label, a seed
+        example): the topic it names (see :meth:`get`), else the one topic whose
+        aliases claim it, as a renamed topic keeps its old name among its aliases;
+        None for a topic removed (or an alias several topics claim)."""
+        found = self.get(name)
+        if found is not None:
+            return found
+        claimed = self._by_alias.get(normalize_category(name), ())
+        return self._by_key[claimed[0].casefold()] if len(claimed) == 1 else None
+
     def topics_for_categories(self, categories: Iterable[str]) -> tuple[str, ...]:
         """Topic names that feed categories map to through the aliases (and the topics'
         own names and ids), in taxonomy order, without duplicates."""
@@ -176,8 +244,9 @@ def _topic(raw: Any, where: str) -> TopicDef:
     name = raw.get("name")
     if not isinstance(topic_id, str) or not _ID_RE.match(topic_id):
         raise ConfigError(f"{where}: 'id' must be a lower-case slug like 'domain-names'")
-    if not isinstance(name, str) or not name.strip() or name != name.strip():
+    if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where} ({topic_id}): 'name' must be a non-empty string")
+    _check_name(name, f"{where} ({topic_id})")
     description = raw.get("description", "")
     if description is None:
         description = ""
@@ -190,6 +259,86 @@ def _topic(raw: Any, where: str) -> TopicDef:
         aliases=_strings(raw.get("aliases"), f"{where} ({topic_id}).aliases"),
         seeds=_strings(raw.get("seeds"), f"{where} ({topic_id}).seeds"),
     )
+
+
+def _check_name(name: str, where: str) -> None:
+    """A name is what users type (`-t`, `label +Topic`, `/topics/NAME.rss`) and what
+    every output prints: one line of text that means one topic however it is spelled."""
+    if name != name.strip():
+        raise ConfigError(f"{where}: 'name' {name!r} starts or ends with spaces")
+    if len(name) > MAX_NAME:
+        raise ConfigError(
+            f"{where}: 'name' is {len(name):,} characters long; at most {MAX_NAME} "
+            "(put the rest in 'description')"
+        )
+    for ch in name:
+        if unicodedata.category(ch) in _BAD_NAME_CHARS or ch in _BIDI_CONTROLS:
+            raise ConfigError(
+                f"{where}: 'name' {name!r} holds a control character (U+{ord(ch):04X}); "
+                "a name is one line of plain text"
+            )
+    if ";" in name:
+        # the stories CSV lists a story's topics as "DNS:0.950;Privacy:0.810"
+        raise ConfigError(f"{where}: 'name' {name!r} holds ';', which separates topics in CSV")
+    if not normalize_category(name):
+        raise ConfigError(
+            f"{where}: 'name' {name!r} has no letter or digit: feed categories and `-t` "
+            "ignore punctuation, so nothing could name it"
+        )
+
+
+def _yaml_problem(e: yaml.MarkedYAMLError) -> str:
+    """What is wrong and where (", line L, column C: not valid YAML: what (context)"):
+    PyYAML's own text spans four lines and names the file "<unicode string>"."""
+    mark = e.problem_mark or e.context_mark
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = " ".join(str(e.problem or e.context or "").split())
+    context = " ".join(str(e.context or "").split()) if e.problem else ""
+    if context and e.context_mark is not None and e.context_mark.line != getattr(mark, "line", -1):
+        context += f" that starts on line {e.context_mark.line + 1}"
+    return f"{where}: not valid YAML: {what}" + (f" ({context})" if context else "")
+
+
+def _no_repeated_keys(node: Any, source: str) -> None:
+    """Refuse a key given twice in one mapping: YAML keeps the last value silently, so
+    a second ``aliases:`` under a topic dropped the first list, and a second ``topics:``
+    every topic above it."""
+    stack = [node]
+    seen: set[int] = set()  # a YAML alias is the same node again, and may hold itself
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in n.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        raise ConfigError(
+                            f"{source}, line {line}: {key.value!r} is given twice in one "
+                            f"mapping (first on line {first[key.value]}); YAML would keep "
+                            "only the last"
+                        )
+                    first[key.value] = line
+                stack.append(value)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+
+
+def _topic_lines(node: Any) -> list[int]:
+    """The line each item of the top-level ``topics`` list starts on (1-based)."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if getattr(key, "value", None) == "topics" and isinstance(value, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _text_line(data: bytes, offset: int) -> int:
+    """The 1-based line of byte ``offset`` in ``data``."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

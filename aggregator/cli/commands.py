@@ -303,6 +303,7 @@ def show(
         s = a.story(story_id)
         others = a.also_covered(s)
         added, removed = a.story_labels(story_id)
+        stale = [m for t in dict.fromkeys((*added, *removed)) if (m := _label_now(a, t))]
     if fmt == PollFmt.json:
         data = story_json(s)
         data.update(
@@ -338,6 +339,14 @@ def show(
     if added or removed:
         marks = [f"+{t}" for t in added] + [f"-{t}" for t in removed]
         out.print("your labels: " + ", ".join(marks), highlight=False, markup=False)
+        if stale:
+            # A label keeps the name its topic had: after an edit of taxonomy.yaml the
+            # story listed a topic that `topics` did not and `-t` refused, unexplained.
+            out.print(
+                f"[dim]({esc('; '.join(stale))}; `aggregator label {s.id} --forget TOPIC` "
+                "withdraws a label)[/]",
+                highlight=False,
+            )
     summary = "\n".join(for_terminal(line) for line in html_to_text(s.summary or "").splitlines())
     if summary:
         out.print("\n" + summary, highlight=False, markup=False)
@@ -360,6 +369,18 @@ def show(
             # the indent outside for_terminal, which collapses whitespace (it was lost)
             line = for_terminal(f"#{o.id} {o.feed_title or o.feed_url} {o.link or ''}")
             out.print("  " + line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _label_now(a: App, name: str) -> str:
+    """What a label's topic is now, when taxonomy.yaml no longer names it so: "X is Y
+    now" (renamed: learnt as Y), "X is no longer a topic (kept, not learnt)"; "" for a
+    topic of the taxonomy."""
+    if name in a.taxonomy.names:
+        return ""
+    topic = a.taxonomy.resolve(name)
+    if topic is not None:
+        return f"{name} is {topic.name} now"
+    return f"{name} is no longer a topic (kept, not learnt)"
 
 
 @app.command()

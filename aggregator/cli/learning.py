@@ -199,10 +199,10 @@ def label(
                     + _unquoted_hint(changes or [], i)
                 )
             (pos if c[0] == "+" else neg).append(c[1:].strip())
-        added, removed = a.story_labels(story_id)
+        targets = a.forget_targets(story_id, forget or ())
         story = a.label(story_id, pos, neg, forget or ())
-        for name in dict.fromkeys(a.taxonomy.canonical(t) for t in forget or ()):
-            if name not in (*added, *removed):
+        for name, withdrawn in targets:
+            if not withdrawn:
                 # nothing to withdraw (a mistyped id, say) did nothing and said nothing
                 err.print(
                     f"note: story {story_id} had no label on {name} to withdraw",

@@ -94,7 +94,12 @@ class Labels(StoreBase):
     def forget_labels(self, story_id: int, topics: Sequence[str]) -> int:
         """Withdraw the user's labels (either way) of ``topics`` on a story; its topics
         then come from the model again (the caller writes them). Returns how many labels
-        there were."""
+        there were.
+
+        The story is marked as tagged by no model until the caller writes its topics: a
+        caller that cannot (the model in use does not load) leaves it for the next
+        re-tag, which skipped it as tagged by the model in use, so a topic a "-Topic"
+        label had kept off it never came back."""
         with self._write() as s:
             _lock_story_feed(s, story_id)
             topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
@@ -116,6 +121,8 @@ class Labels(StoreBase):
                     )
                 )
             )
+            if gone:
+                s.execute(update(_STORY).where(_STORY.c.id == story_id).values(model_version=None))
             return int(gone or 0)
 
     def labelled_stories(self) -> list[LabelledStory]:
