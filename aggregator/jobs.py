@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 from .textutil import html_to_text
 from .types import Article, Document, ParsedFeed, Prediction, StoryDraft
 
@@ -75,7 +75,12 @@ def _classifier(ref: ModelRef) -> Classifier | Scorer:
     model = _models.get(key)
     if model is None:
         _models.clear()  # a retrained model replaces the old one
-        taxonomy = Taxonomy.load(Path(ref.taxonomy_path))
+        try:
+            taxonomy = Taxonomy.load(Path(ref.taxonomy_path))
+        except ConfigError as e:
+            # taxonomy.yaml broken while a daemon runs: the model cannot be used, as
+            # when the model is broken (stories stored untagged), not every feed failing
+            raise ModelError(str(e)) from e
         model = load_scorer(Path(ref.models_dir), taxonomy)
         if model is None:
             from .classify import Classifier

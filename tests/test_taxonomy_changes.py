@@ -403,18 +403,9 @@ def test_odd_topic_names_work_in_queries_labels_and_served_feeds(
 
 
 def test_a_name_with_capitals_beyond_ascii_is_found_by_its_stories(
-    db_env: Path, db_url: str, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+    db_env: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if db_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="store/queries.py _where: matches topic names with SQL lower(), "
-                "which SQLite applies to ASCII only: 'unknown topic(s): Безопасность' for "
-                "`-t`, export and serve, though App._named gave the exact stored name",
-            )
-        )
+    # SQLite's lower() folds ASCII only: "unknown topic(s): Безопасность" there, before
     (story,) = store([OFF])
     odd = [{"id": "bezopasnost", "name": "Безопасность"}, {"id": "ubr", "name": "Über"}]
     _write_taxonomy(db_env / "models", [*TOPICS, *odd])
@@ -800,13 +791,6 @@ def test_a_long_running_process_names_a_topic_added_since_it_started(env: Path) 
         assert [t.topic for t in serving.story(story).topics] == [QUANTUM["name"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="jobs.py _classifier: Taxonomy.load's ConfigError is not a ModelError, so a "
-    "taxonomy.yaml broken while a daemon runs fails every feed ('internal error: "
-    "ConfigError') and stores nothing; wrap it as ModelError, as Classifier.load does",
-)
 def test_a_taxonomy_broken_while_polling_stores_the_stories_untagged(
     env: Path, server: LocalServer
 ) -> None:

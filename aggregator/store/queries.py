@@ -242,12 +242,13 @@ class StoryQueries(StoreBase):
         Unknown topics raise NotFoundError; a feed filter is resolved to feed ids here."""
         topic_ids: list[int] = []
         if query.topics:
-            topic_rows = s.exec(
-                mselect(TopicRow).where(func.lower(TC.name).in_([t.lower() for t in query.topics]))
-            ).all()
-            if len(topic_rows) != len({t.lower() for t in query.topics}):
-                known = {r.name.lower() for r in topic_rows}
-                missing = [t for t in query.topics if t.lower() not in known]
+            # Compared in Python: SQLite's lower() folds ASCII only, so "Безопасность"
+            # was an unknown topic there (the topic table is the taxonomy: a few dozen rows)
+            wanted = {t.casefold() for t in query.topics}
+            topic_rows = [r for r in s.exec(mselect(TopicRow)).all() if r.name.casefold() in wanted]
+            if len(topic_rows) != len(wanted):
+                known = {r.name.casefold() for r in topic_rows}
+                missing = [t for t in query.topics if t.casefold() not in known]
                 raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
             topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
         # Resolved here on the feed table: as a condition on each story's feed it could
