@@ -89,6 +89,7 @@ class App(Subscriptions, Exporting, Labelling):
         self._classifier: Classifier | None = None
         self._predictor: Classifier | Scorer | None = None
         self._model_error: ModelError | None = None
+        self._model_error_stamp: tuple[int, ...] = ()
         self._loop: LoopThread | None = None
         self._fetcher: Fetcher | None = None
         self._fetcher_future: Future[Fetcher] | None = None
@@ -324,7 +325,12 @@ class App(Subscriptions, Exporting, Labelling):
         from .jobs import ModelRef
 
         if self._model_error is not None:
-            return None
+            if self._model_stamp() == self._model_error_stamp:
+                return None
+            # `aggregator train` wrote a model, or taxonomy.yaml was edited, since the
+            # model failed: a daemon tries again instead of storing every story untagged
+            # until it is restarted
+            self.reload_classifier()
         return ModelRef(
             models_dir=str(self.settings.active_models_dir.resolve()),
             taxonomy_path=str(self.settings.taxonomy_path.resolve()),
@@ -335,7 +341,24 @@ class App(Subscriptions, Exporting, Labelling):
             # Said once per run; stories are stored untagged and `aggregator train` (or a
             # fixed model) re-tags them later.
             self._model_error = ModelError(message)
+            self._model_error_stamp = self._model_stamp()
             log.warning("stories stored untagged: %s", message)
+
+    def _model_stamp(self) -> tuple[int, ...]:
+        """When the model in use and the taxonomy were last written (0: missing)."""
+        from .scoring import MANIFEST_FILE, artifact_paths
+
+        paths = (
+            artifact_paths(self.settings.active_models_dir) / MANIFEST_FILE,
+            self.settings.taxonomy_path,
+        )
+        stamps = []
+        for path in paths:
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
 
     def next_due(self) -> datetime | None:
         return self.store.next_due()

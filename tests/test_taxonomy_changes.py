@@ -552,14 +552,10 @@ def test_a_topic_added_polls_untagged_once_then_trains_from_two_labels(
     assert given["source"] == "user" and given["threshold"] == 0.5  # too few to tune
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="app.py: App._model_error, once set, keeps _model_ref() None for the App's life: "
-    "a daemon that met a model of the old taxonomy stores every story untagged until it is "
-    "restarted, also after `aggregator train` wrote a model that fits",
-)
 def test_a_daemon_tags_again_once_a_model_fits_the_taxonomy(env: Path, server: LocalServer) -> None:
+    """App._model_error, once set, kept the model away for the App's life: a daemon that
+    met a model of the old taxonomy stored every story untagged until it was restarted,
+    also after `aggregator train` wrote a model that fits."""
     a = server.route("/a.xml", body=_rss([("a1", *SEC[:2], "infosec")]))
     (env / "feeds.yaml").write_text(f"feeds:\n  - url: {a}\n")
     edit_taxonomy(env, "add")
