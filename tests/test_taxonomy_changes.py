@@ -770,14 +770,10 @@ def test_stories_labelled_under_the_old_name_are_listed_under_the_new(
     assert [s["id"] for s in json.loads(out)] == [pol]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="store/base.py _topic_map: the topic ids are read once per store, so a daemon or "
-    "`serve` started before a topic was added shows its stories' new topic as '?' (and "
-    "writes.py drops it from the stories it stores); re-read the map on a miss",
-)
 def test_a_long_running_process_names_a_topic_added_since_it_started(env: Path) -> None:
+    """The topic ids were read once per store, so a daemon or `serve` started before a
+    topic was added showed its stories' new topic as '?' (and a poll dropped it from the
+    stories it stored); the map is read again on a miss."""
     (story,) = store([OFF])
     with open_app() as serving:  # `aggregator serve`, started before the edit
         assert serving.story(story).topics == ()

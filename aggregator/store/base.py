@@ -9,7 +9,7 @@ several parts share.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -156,22 +156,34 @@ class StoreBase:
         if self.dialect == "postgresql":
             s.execute(text("SELECT pg_advisory_xact_lock(7261002)"))
 
-    def _topic_map(self, s: Session) -> dict[str, int]:
-        if not self._topic_ids:
+    def _topic_map(self, s: Session, names: Iterable[str] = ()) -> dict[str, int]:
+        """Topic ids by name, read once per store and again when one of ``names`` is
+        missing: a topic added to the taxonomy since a daemon or `serve` started (by
+        another process's sync) was dropped from the stories it stored, and shown as
+        "?" on those another process stored."""
+        if not self._topic_ids or any(n not in self._topic_ids for n in names):
             self._topic_ids = {r.name: r.id for r in s.exec(mselect(TopicRow)) if r.id}
         return self._topic_ids
+
+    def _topic_names(self, s: Session, ids: Iterable[int]) -> dict[int, str]:
+        """Topic names by id, for ``ids`` (read again when one is missing)."""
+        names = {v: k for k, v in self._topic_map(s).items()}
+        if any(i not in names for i in ids):
+            self._topic_ids = {}
+            names = {v: k for k, v in self._topic_map(s).items()}
+        return names
 
     def _to_stories(self, s: Session, rows: Sequence[Any]) -> list[Story]:
         """Stories from rows of ``_STORY_READ`` (Core rows: building ORM objects cost
         more than the query for a long list)."""
         ids = [r.id for r in rows]
         topics: dict[int, list[TopicScore]] = defaultdict(list)
-        names = {v: k for k, v in self._topic_map(s).items()}
-        for chunk in chunks(ids, 500):
-            for story_id, topic_id, score, source in s.execute(_TOPICS_OF, {"ids": chunk}):
-                topics[story_id].append(
-                    TopicScore(topic=names.get(topic_id, "?"), score=score, source=source)
-                )
+        found = [row for chunk in chunks(ids, 500) for row in s.execute(_TOPICS_OF, {"ids": chunk})]
+        names = self._topic_names(s, {topic_id for _, topic_id, _, _ in found})
+        for story_id, topic_id, score, source in found:
+            topics[story_id].append(
+                TopicScore(topic=names.get(topic_id, "?"), score=score, source=source)
+            )
         out = []
         for row in rows:
             ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
@@ -189,12 +201,13 @@ class StoreBase:
         return self._to_stories(s, s.execute(q).all())
 
     def _labels_of(self, s: Session, *conds: Any) -> list[LabelledStory]:
-        names = {v: k for k, v in self._topic_map(s).items()}
         by_story: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
         q = mselect(LabelRow).order_by(LC.id)
         if conds:
             q = q.join(StoryRow, col(SC.id) == LC.story_id).where(*conds)
-        for r in s.exec(q):
+        labels = s.exec(q).all()
+        names = self._topic_names(s, {r.topic_id for r in labels})
+        for r in labels:
             by_story[r.story_id][0 if r.value else 1].append(names[r.topic_id])
         stories = {
             st.id: st

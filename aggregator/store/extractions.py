@@ -49,7 +49,9 @@ class Extractions(StoreBase):
         written = 0
         with self._write() as s:
             conn = s.connection()
-            topic_ids = self._topic_map(s)
+            topic_ids = self._topic_map(
+                s, {t.topic for it in items if it.prediction for t in it.prediction.topics}
+            )
             wanted = sorted({it.story_id for it in items})
             present: dict[int, tuple[str, str | None, str | None]] = {}
             for chunk in chunks(wanted, 500):

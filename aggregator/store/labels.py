@@ -73,7 +73,8 @@ class Labels(StoreBase):
     ) -> None:
         with self._write() as s:
             _lock_story_feed(s, story_id)
-            topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
+            known = self._topic_map(s, [*positive, *negative])
+            topic_ids = {k.lower(): v for k, v in known.items()}
             for name, value in [(p, True) for p in positive] + [(n, False) for n in negative]:
                 tid = topic_ids.get(name.lower())
                 if tid is None:
@@ -102,7 +103,7 @@ class Labels(StoreBase):
         label had kept off it never came back."""
         with self._write() as s:
             _lock_story_feed(s, story_id)
-            topic_ids = {k.lower(): v for k, v in self._topic_map(s).items()}
+            topic_ids = {k.lower(): v for k, v in self._topic_map(s, topics).items()}
             tids = []
             for name in topics:
                 tid = topic_ids.get(name.lower())
@@ -158,7 +159,7 @@ class Labels(StoreBase):
         changed = 0
         latest = dict(items)  # a story given twice: the last prediction, as before
         with self._write() as s:
-            topic_ids = self._topic_map(s)
+            topic_ids = self._topic_map(s, {t.topic for p in latest.values() for t in p.topics})
             conn = s.connection()
             for chunk in chunks(sorted(latest), 500):
                 # Stories deleted since the caller read them (`feeds remove`, a prune,

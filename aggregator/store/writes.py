@@ -196,7 +196,9 @@ class PollWrites(StoreBase):
             feed_url = conn.execute(_FEED_URL_LOCKED, {"fid": check.feed_id}).scalar()
             if feed_url is None:
                 raise NotFoundError(f"no feed {check.feed_id}")
-            topic_ids = self._topic_map(s)
+            topic_ids = self._topic_map(
+                s, {t.topic for r in records if r.prediction for t in r.prediction.topics}
+            )
             # Which keys are stored already, in Core; ORM rows only for those (a poll sends
             # mostly new stories: the parse job left out the unchanged ones). A key's
             # http<->https twin is looked up in the same query: a stored twin is this
