@@ -2,10 +2,11 @@
 :func:`aggregator.parse.parse_feed` hands a body here when it or its Content-Type says JSON.
 
 Owns: the JSON Feed shape: ``items`` (an item that is not a JSON object is skipped, with a
-warning), the version, ids written as JSON numbers, the authors of 1.0 (``author``) and 1.1
-(``authors``), titles as plain text (as its spec says), ``content_html`` before
-``content_text``, ``summary`` as text, attachments as enclosures, and ``home_page_url`` as
-the base of relative links before the feed URL (the format defines no base).
+warning), the version, ids written as JSON numbers (of any length), the authors of 1.0
+(``author``) and 1.1 (``authors``), titles as plain text (as its spec says),
+``content_html`` before ``content_text``, ``summary`` as text, attachments as enclosures,
+and ``home_page_url`` as the base of relative links before the feed URL (the format
+defines no base).
 
 Must not: do any I/O, or import :mod:`aggregator.parse` (which imports it). Cleaning the
 values is :mod:`aggregator.feedclean`'s and reading dates :mod:`aggregator.feeddates`', as
@@ -37,7 +38,8 @@ from aggregator.types import ParsedEntry, ParsedFeed
 
 def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
     try:
-        doc = json.loads(body)  # detects UTF-8/16/32 and skips a UTF-8 BOM (RFC 8259)
+        # detects UTF-8/16/32 and skips a UTF-8 BOM (RFC 8259)
+        doc = json.loads(body, parse_int=_json_int)
     except (ValueError, RecursionError) as e:
         raise ParseError(url, f"not a feed: invalid JSON: {e}") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
@@ -98,6 +100,16 @@ def _json_entry(
         if isinstance(attachments, list)
         else (),
     )
+
+
+def _json_int(digits: str) -> int | str:
+    """A JSON integer as an int, or as its digits past the 4,300 that ``int()`` converts
+    (CVE-2020-10735): ``json.loads`` raised on one such number, in an item's ``id`` or
+    anywhere else, and the whole feed failed on every poll."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 def _json_id(raw: object) -> str | None:
