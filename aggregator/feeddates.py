@@ -3,8 +3,9 @@
 
 Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 3339 dates
 (and the RFC 822 ones some publishers write instead); feedparser's UTC ``struct_time`` as a
-datetime; and the refusal of a date later than the latest one trusted (the caller's time of
-parsing plus ``parse.FUTURE_SLACK``), which then counts as missing.
+datetime; the refusal of a date later than the latest one trusted (the caller's time of
+parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
+of what its own parsers would make another date of (:data:`_NOT_A_DATE`).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -46,6 +47,19 @@ _ZONED = re.compile(
     r"(?::?(?P<m>[0-5]\d))?)\s*",
     re.ASCII,
 )
+#: What feedparser's last resort, its ISO 8601 reader, makes another date of: a year of
+#: five digits or more (``10000-01-01`` was 2010-11-01), a Unix time in seconds or
+#: milliseconds (``1718431200`` was 2017-07-03), or (read by its RFC 822 and W3C-DTF
+#: parsers) an offset of a day or more (``+99:99`` moved a date four days). Python's
+#: parsers, which the JSON Feed reader uses, find no date in them; nor does this module.
+_NOT_A_DATE = re.compile(
+    r"\s*(?:[+-]?\d{5,}-.*|\d{9,10}|\d{13}|.*\d\s*[+-](?:2[4-9]|[3-9]\d):?\d\d)\s*",
+    re.ASCII | re.DOTALL,
+)
+#: A date handler's answer for "no date": feedparser takes the first answer and has no
+#: other way to be told. No datetime has a year 0, so :func:`_struct_time_utc` reads it
+#: as missing, as it reads feedparser's own year 0 (``0000-01-01``).
+_NO_DATE = (0, 1, 1, 0, 0, 0, 0, 1, 0)
 _UNZONED_RFC822 = re.compile(
     r"[A-Za-z]{3,9},?\s+\d{1,2}\s+[A-Za-z]{3,9}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?", re.ASCII
 )
@@ -114,12 +128,15 @@ def _zoned(value: str) -> tuple[str, ...]:
 
 def _zoned_date(value: str) -> Any:
     """A feedparser date handler (tried before its own): a date :func:`_zoned` rewrites,
-    read by feedparser's RFC 822 or W3C-DTF parser; None leaves it to the others.
+    read by feedparser's RFC 822 or W3C-DTF parser; :data:`_NO_DATE` for what its
+    parsers would misread (:data:`_NOT_A_DATE`); None leaves it to the others.
 
     An RFC 822 date with a day name and a time but no zone (``Fri, 27 Nov 2026
     10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
     JSON Feed reader reads it: feedparser's own parser counts the day name as the
     missing zone and returns nothing."""
+    if _NOT_A_DATE.fullmatch(value):
+        return _NO_DATE
     forms = _zoned(value)
     if not forms:
         if _UNZONED_RFC822.fullmatch(value.strip()):
