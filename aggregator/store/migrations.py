@@ -430,9 +430,11 @@ def _m11_search_config(conn: Connection) -> None:
     _rebuild_pg_search(conn)
 
 
-def _rebuild_pg_search(conn: Connection) -> None:
-    """PostgreSQL: every story's search vector written again by the current
-    ``write_search_index``, a page at a time (~1 s per 2,000 stories)."""
+def _rebuild_pg_search(conn: Connection, *, non_ascii_only: bool = False) -> None:
+    """Every story's search index entry written again by the current
+    ``write_search_index``, a page at a time (PostgreSQL: ~1 s per 2,000 stories); with
+    ``non_ascii_only``, only those whose text is not all ASCII (the others are written
+    as they were)."""
     from .rows import search_text  # rows imports this module: only at run time
 
     c = tables.table(tables.StoryRow).c
@@ -457,13 +459,14 @@ def _rebuild_pg_search(conn: Connection) -> None:
         if not page:
             break
         last = page[-1][0]
-        write_search_index(
-            conn,
-            [
-                (sid, title, search_text(summary, content, full))
-                for sid, title, summary, content, full in page
-            ],
-        )
+        items = [
+            (sid, title, search_text(summary, content, full))
+            for sid, title, summary, content, full in page
+        ]
+        if non_ascii_only:
+            items = [(sid, t, b) for sid, t, b in items if not (t.isascii() and b.isascii())]
+        if items:
+            write_search_index(conn, items)
 
 
 def _m12_story_id_floor(conn: Connection) -> None:
@@ -526,6 +529,14 @@ def _m16_story_key_digest_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_story_key ON story USING hash (key)")
 
 
+def _m17_sqlite_search_words(conn: Connection) -> None:
+    """SQLite: the search index entries of stories with text beyond ASCII written again,
+    as ``search.fts5_index_text`` cuts them: FTS5 knows Unicode 6.1 only, so ``🧵Thread``
+    or ``100₽`` was one word, and ``thread`` found the story on PostgreSQL only."""
+    if conn.dialect.name == "sqlite":
+        _rebuild_pg_search(conn, non_ascii_only=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -551,6 +562,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "PostgreSQL: story keys unique by digest, whatever their length",
         _m16_story_key_digest_index,
     ),
+    (17, "SQLite: search by the words PostgreSQL's index holds", _m17_sqlite_search_words),
 ]
 
 

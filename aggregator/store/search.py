@@ -1,7 +1,7 @@
 """Full-text search on both databases: the user's query language (words, "phrases",
 prefix*, OR, AND, NOT; nothing else is syntax), turned into an FTS5 MATCH on SQLite and a tsquery
-on PostgreSQL; writing and deleting index entries; folding diacritics the same way on
-both.
+on PostgreSQL; writing and deleting index entries, both indexes given text cut into words
+as this module cuts it; folding diacritics the same way on both.
 """
 
 from __future__ import annotations
@@ -63,6 +63,27 @@ def pg_index_text(text: str) -> str:
     ``CVE-2024-1234``), so ``example`` or ``2024`` found those stories on SQLite only;
     given the words, both databases index the same ones (store migration 14)."""
     return " ".join(_words(fold_diacritics(text)))
+
+
+def fts5_index_text(text: str) -> str:
+    """SQLite: ``text`` for the FTS5 index and its queries, every character that is not
+    ASCII, a letter, a digit or a mark (:func:`_word_chars`) made a space. FTS5's
+    ``unicode61`` knows Unicode 6.1 only: a character assigned since (most emoji in use,
+    ``₽``, ``₿``) or a private-use one is a letter to it, so ``🧵Thread`` or ``100₽`` was
+    one word on SQLite, and ``thread`` or ``100`` found the story on PostgreSQL only
+    (whose index is given the words, :func:`pg_index_text`). ASCII is left as it is:
+    both cut it alike, and a query's FTS5 string stays what it was."""
+    if text.isascii():
+        return text
+    return _not_in_words().sub(" ", text)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _not_in_words() -> Any:
+    """A run of characters that are neither ASCII nor in a word (:func:`_word_chars`)."""
+    import regex
+
+    return regex.compile(r"[^\x00-\x7f\p{L}\p{N}\p{M}]+")
 
 
 class Term(NamedTuple):
@@ -131,14 +152,15 @@ def _shown(user_query: str) -> str:
 
 
 def fts5_query(user_query: str) -> str:
-    """Turn what a user types into a safe FTS5 query: every term quoted (so '-', ':' and
-    '.' in 'ipv4-market' or 'example.com' are not syntax), AND-ed, ``term*`` kept as a
-    prefix search, ``OR`` kept as an operator (FTS5's AND binds tighter, as in tsquery),
-    each excluded term after its group's others as ``NOT "term"`` (FTS5's NOT needs a
-    left operand and binds tightest: ``a b NOT c`` is a, b and not c)."""
+    """Turn what a user types into a safe FTS5 query: every term quoted, in the characters
+    the index holds (:func:`fts5_index_text`; so '-', ':' and '.' in 'ipv4-market' or
+    'example.com' are not syntax), AND-ed, ``term*`` kept as a prefix search, ``OR`` kept
+    as an operator (FTS5's AND binds tighter, as in tsquery), each excluded term after its
+    group's others as ``NOT "term"`` (FTS5's NOT needs a left operand and binds tightest:
+    ``a b NOT c`` is a, b and not c)."""
 
     def quoted(t: Term) -> str:
-        return f'"{t.body}"' + ("*" if t.prefix else "")
+        return f'"{fts5_index_text(t.body)}"' + ("*" if t.prefix else "")
 
     return " OR ".join(
         " ".join(quoted(t) for t in group if not t.negated)
@@ -280,7 +302,7 @@ def write_search_index(
         )
         conn.execute(
             text("INSERT INTO story_fts (rowid, title, body) VALUES (:id, :t, :b)"),
-            [{"id": i, "t": t, "b": b} for i, t, b in items],
+            [{"id": i, "t": fts5_index_text(t), "b": fts5_index_text(b)} for i, t, b in items],
         )
     else:
         story = table("story", column("id"), column("search"))
