@@ -364,3 +364,34 @@ def test_a_date_feedparser_would_misread_is_no_date(fast: bool) -> None:
         assert [e.published for e in feed.entries] == expected
     feed = parse_feed(json_feed.encode(), "https://site.example/feed.json", now=AT)
     assert [e.published for e in feed.entries][: len(MISREAD_DATES)] == [None] * len(MISREAD_DATES)
+
+
+_ALPHABET = st.sampled_from(
+    list("ab Z09.-_'")
+    + list("’—«»·×÷ªº¹½ ​‍⁠")
+    + list("éßğþ")
+    + list("жΩ日本語ह्िँ")
+    + list("🧵₽₿\ue000")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(_ALPHABET, max_size=40))
+def test_fts5_index_text_skips_only_what_fts5_already_cuts(text: str) -> None:
+    """The fast path of ``fts5_index_text`` (text with nothing FTS5 misreads is left as
+    it is) gives FTS5 the same words as cutting every character outside words."""
+    import sqlite3
+
+    from aggregator.store.search import _not_in_words, fts5_index_text
+
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(x, tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+    words = []
+    for version in (fts5_index_text(text), _not_in_words().sub(" ", text)):
+        db.execute("DELETE FROM t")
+        db.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (version,))
+        words.append([r[0] for r in db.execute("SELECT term FROM v ORDER BY offset")])
+    assert words[0] == words[1]
