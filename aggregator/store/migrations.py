@@ -427,10 +427,10 @@ def _m11_search_config(conn: Connection) -> None:
             f"ALTER TEXT SEARCH CONFIGURATION {SEARCH_CONFIG} "
             f"ALTER MAPPING FOR {STEMMED_TOKENS} WITH {SEARCH_DICT}"
         )
-    _rebuild_pg_search(conn)
+    _rebuild_search(conn)
 
 
-def _rebuild_pg_search(conn: Connection, *, non_ascii_only: bool = False) -> None:
+def _rebuild_search(conn: Connection, *, non_ascii_only: bool = False) -> None:
     """Every story's search index entry written again by the current
     ``write_search_index``, a page at a time (PostgreSQL: ~1 s per 2,000 stories); with
     ``non_ascii_only``, only those whose text is not all ASCII (the others are written
@@ -498,7 +498,7 @@ def _m14_search_words(conn: Connection) -> None:
     if conn.dialect.name != "postgresql":
         return
     conn.exec_driver_sql(f"ALTER TEXT SEARCH DICTIONARY {SEARCH_DICT} (Language = porter)")
-    _rebuild_pg_search(conn)
+    _rebuild_search(conn)
 
 
 def _m15_story_url_hash_index(conn: Connection) -> None:
@@ -534,7 +534,7 @@ def _m17_sqlite_search_words(conn: Connection) -> None:
     as ``search.fts5_index_text`` cuts them: FTS5 knows Unicode 6.1 only, so ``🧵Thread``
     or ``100₽`` was one word, and ``thread`` found the story on PostgreSQL only."""
     if conn.dialect.name == "sqlite":
-        _rebuild_pg_search(conn, non_ascii_only=True)
+        _rebuild_search(conn, non_ascii_only=True)
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
