@@ -442,7 +442,14 @@ class App(Subscriptions, Exporting, Labelling):
         return [stored[t.name] for t in self.taxonomy.topics if t.name in stored]
 
     def sync_topics(self) -> None:
-        self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics])
+        """The store's topics as the taxonomy has them; a topic renamed (its old name kept
+        among its aliases) keeps its stories, labels and tags under the new name."""
+
+        def renamed(name: str) -> str | None:
+            topic = self.taxonomy.resolve(name)
+            return None if topic is None else topic.name
+
+        self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics], renamed)
 
     def _topic_names(self, names: Sequence[str]) -> list[str]:
         """The taxonomy's spelling of each of ``names``; every unknown one named in one

@@ -98,11 +98,12 @@ class Labelling:
         self, story_id: int, names: Sequence[str]
     ) -> list[tuple[str, tuple[str, ...]]]:
         """What ``label --forget`` of ``names`` withdraws on a story: per topic named,
-        its name and the story's labels on it, as they are stored (a label given
-        before the topic was renamed is under the old name); () when the story has no
-        label on it. A name the taxonomy no longer has (a topic removed, or renamed)
-        is looked for among the story's labels: it was refused as an unknown topic, so
-        such a label could never be withdrawn and the story showed the topic for good.
+        its name and the story's labels on it, as they are stored (a renamed topic's
+        labels are moved to its new name by ``sync_topics``, the old name is looked for
+        too); () when the story has no label on it. A name the taxonomy no longer has (a
+        topic removed, or renamed) is looked for among the story's labels: it was
+        refused as an unknown topic, so such a label could never be withdrawn and the
+        story showed the topic for good.
         A name that is no topic at all is left out: :meth:`label` refuses it, with every
         other unknown topic of the command in one error."""
         return self._forget_plan(story_id, names)[0]

@@ -8,7 +8,7 @@ is, the store writes it atomically with that feed's stories.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -42,7 +42,11 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # topics
-    def sync_topics(self, topics: Sequence[tuple[str, str | None]]) -> None: ...
+    def sync_topics(
+        self,
+        topics: Sequence[tuple[str, str | None]],
+        renamed: Callable[[str], str | None] | None = None,
+    ) -> None: ...
     def topics(self) -> list[TopicInfo]: ...
 
     # feeds

@@ -1,7 +1,7 @@
 """Reading stories back: the filtered, one-per-cluster lists of ``stories``, ``export``
 and ``serve`` (topic, feed, dates, search, pages), single stories and their copies,
 topics with their counts, and the summary ``status`` shows. Nothing here writes but
-``sync_topics``.
+``sync_topics`` (which also carries a renamed topic's labels and tags over).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, or_, select
+from sqlalchemy import Integer, cast, delete, func, insert, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
@@ -22,10 +22,10 @@ from ..errors import NotFoundError
 from ..feedlist import feed_key
 from ..types import Story, StoryQuery
 from . import search, tables
-from .base import _STORY, _STORY_READ, FC, SC, STC, TC, StoreBase
+from .base import _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
-from .tables import StoryTopicRow, TopicRow
+from .tables import LabelRow, StoryTopicRow, TopicRow
 
 # SQLite: how many of the newest stories a filtered page is first looked for among,
 # and at most (SqlStore._recent_page)
@@ -86,6 +86,31 @@ def _subscription(url: str) -> str:
     return feed_key(without_credentials(url))
 
 
+def _merge_topic(s: Session, old: int, new: int) -> None:
+    """Move topic ``old``'s labels and tags onto topic ``new``: on a story that has a
+    label of each, the one of ``new`` stays; a labelled story's tag is its label's (a
+    user's tag, or none for "-Topic"); on the others, a tag of ``new`` stays."""
+    labelled_new = select(LC.story_id).where(LC.topic_id == new)
+    s.execute(delete(LabelRow).where(LC.topic_id == old, col(LC.story_id).in_(labelled_new)))
+    s.execute(update(LabelRow).where(LC.topic_id == old).values(topic_id=new))
+    s.execute(
+        delete(StoryTopicRow).where(
+            col(STC.topic_id).in_([old, new]), col(STC.story_id).in_(labelled_new)
+        )
+    )
+    s.execute(
+        insert(StoryTopicRow).from_select(
+            ["story_id", "topic_id", "score", "source"],
+            select(LC.story_id, LC.topic_id, literal(1.0), literal("user")).where(
+                LC.topic_id == new, LC.value == true()
+            ),
+        )
+    )
+    tagged_new = select(STC.story_id).where(STC.topic_id == new)
+    s.execute(delete(StoryTopicRow).where(STC.topic_id == old, col(STC.story_id).in_(tagged_new)))
+    s.execute(update(StoryTopicRow).where(STC.topic_id == old).values(topic_id=new))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopicInfo:
     name: str
@@ -96,22 +121,54 @@ class TopicInfo:
 class StoryQueries(StoreBase):
     """Topics and the story lists."""
 
-    def sync_topics(self, topics: Sequence[tuple[str, str | None]]) -> None:
+    def sync_topics(
+        self,
+        topics: Sequence[tuple[str, str | None]],
+        renamed: Callable[[str], str | None] | None = None,
+    ) -> None:
         """Add the taxonomy's new topics and update descriptions; a read when nothing
-        changed (every command syncs, and a query must not wait for a write lock)."""
+        changed (every command syncs, and a query must not wait for a write lock).
+
+        ``renamed`` gives, for a stored topic the taxonomy no longer names, the topic it
+        was renamed to (``Taxonomy.resolve``: the old name kept among the aliases), or
+        None. Such a row takes the new name, with its labels and tags: the store keyed
+        topics by name, so a rename made a new row and `stories -t NewName` missed every
+        story labelled under the old one. Where the new name has a row already (renamed
+        before this was done) the two are merged: a label under the new name wins over
+        one under the old, a user's tag over the model's, and the old row goes."""
+        names = {name for name, _ in topics}
         with self._read() as s:
-            stored = {(r.name, r.description) for r in s.exec(mselect(TopicRow))}
-        if set(topics) <= stored:
+            rows = s.exec(mselect(TopicRow)).all()
+        stored = {(r.name, r.description) for r in rows}
+        moves = {
+            r.name: new
+            for r in rows
+            if r.name not in names and renamed is not None
+            if (new := renamed(r.name)) is not None and new in names
+        }
+        if set(topics) <= stored and not moves:
             return
         with self._write() as s:
             self._one_at_a_time(s)
             existing = {r.name: r for r in s.exec(mselect(TopicRow))}
+            for old, new in moves.items():
+                row = existing.pop(old, None)
+                if row is None or row.id is None:
+                    continue  # another process moved it first
+                into = existing.get(new)
+                if into is None or into.id is None:
+                    row.name = new
+                    existing[new] = row
+                    s.flush()
+                else:
+                    _merge_topic(s, row.id, into.id)
+                    s.delete(row)
             for name, description in topics:
-                row = existing.get(name)
-                if row is None:
+                found = existing.get(name)
+                if found is None:
                     s.add(TopicRow(name=name, description=description))
-                elif row.description != description:
-                    row.description = description
+                elif found.description != description:
+                    found.description = description
         self._topic_ids.clear()
 
     def topics(self) -> list[TopicInfo]:
