@@ -388,6 +388,10 @@ def test_every_command_answers_the_same_on_sqlite_and_postgresql(
         (models / "seeds" / f.name).write_text("\n".join(lines[::60]) + "\n", encoding="utf-8")
     shutil.copytree(repo / "models" / "classifier", models / "classifier")
     monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    # wide enough for a line holding the data directory's path, which differs between
+    # the two (and is longer under pytest-xdist): a line folded in the path compared
+    # unequal
+    monkeypatch.setenv("COLUMNS", "500")
 
     outputs: dict[str, list[tuple[str, int, str, str]]] = {}
 
