@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from ..credentials import without_credentials
+from ..neardup import title_hash
 from ..types import (
     Feed,
     FeedCheck,
@@ -175,6 +176,7 @@ class NewStory:
         self.fp_band1: int | None = None
         self.fp_band2: int | None = None
         self.fp_band3: int | None = None
+        self.title_hash: int | None = None
         self.cluster_id: int | None = None
         self.model_version: str | None = None
 
@@ -199,6 +201,7 @@ def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> Non
     bands = dialect.simhash_bands(rec.fingerprint) if rec.fingerprint is not None else {}
     row.fp_band0, row.fp_band1 = bands.get("b0"), bands.get("b1")
     row.fp_band2, row.fp_band3 = bands.get("b2"), bands.get("b3")
+    row.title_hash = title_hash(d.title)
 
 
 def band(row: StoryRow | NewStory, i: int) -> int | None:

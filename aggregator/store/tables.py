@@ -147,6 +147,9 @@ class StoryRow(SQLModel, table=True):
         # 300,000 on SQLite, 0.8 ms at 30,000). Migration 9
         # (migrations._m9_band_date_indexes) puts them in older databases.
         *(Index(f"ix_story_fp_band{i}_seen", f"fp_band{i}", "first_seen") for i in range(4)),
+        # The look-up of copies under the same title (SqlStore._match_by_title); migration
+        # 18 (migrations._m18_title_hash) adds it to older databases
+        Index("ix_story_title_hash_seen", "title_hash", "first_seen"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -175,6 +178,9 @@ class StoryRow(SQLModel, table=True):
     fp_band1: int | None = None
     fp_band2: int | None = None
     fp_band3: int | None = None
+    # neardup.title_hash of the title: copies of a story under its title, whose text is
+    # too far for the bands (a dateline or an editor's note added), are found by it
+    title_hash: int | None = Field(default=None, sa_type=BigInteger)
     cluster_id: int | None = Field(default=None, index=True)
     model_version: str | None = None
 

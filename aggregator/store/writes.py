@@ -36,7 +36,7 @@ from sqlmodel import select as mselect
 from ..credentials import without_credentials
 from ..dedupe import scheme_twin
 from ..errors import NotFoundError
-from ..neardup import series_apart
+from ..neardup import series_apart, title_key
 from ..types import FeedCheck, SaveResult, StoryRecord
 from . import dialect, search, tables
 from .base import _ARCHIVE, _STORY, FC, SC, StoreBase, topic_rows
@@ -55,6 +55,10 @@ from .tables import FetchLogRow, LabelRow, StoryRow, StoryTopicRow
 
 NEAR_DUP_WINDOW = timedelta(days=14)
 NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
+# SimHash bits between copies under the same title (neardup.title_hash) that are one
+# story: a dateline or an editor's note added to a press release moves it 4-12 bits,
+# while two texts that merely share a title are ~32 apart (16 is 4 standard deviations)
+NEAR_DUP_TITLE_MAX_DISTANCE = 12
 
 
 # Statements run for every feed of a poll, built once (with expanding IN parameters):
@@ -98,6 +102,14 @@ _BAND_MATCHES = union_all(
         )
         for i in range(4)
     )
+)
+# Copies under the same title among recent stories of other feeds (_match_by_title)
+_TITLE_MATCHES = select(SC.title_hash, SC.cluster_id, SC.fingerprint, SC.title).where(
+    col(SC.title_hash).in_(bindparam("hashes", expanding=True)),
+    SC.feed_id != bindparam("feed_id"),
+    col(SC.cluster_id).is_not(None),
+    col(SC.fingerprint).is_not(None),
+    col(SC.first_seen) >= bindparam("since"),
 )
 # PostgreSQL's planner statistics (SqlStore._keep_statistics): for each table a poll
 # writes, its row count at its last ANALYZE (-1: never; 0 also when none has run since it
@@ -501,7 +513,38 @@ class PollWrites(StoreBase):
             )
             if match is not None:
                 row.cluster_id = match
+        alone = [r for r in pending if r.cluster_id is None and r.title_hash is not None]
+        if alone:
+            self._match_by_title(conn, alone, feed_id, since)
         return followers
+
+    @staticmethod
+    def _match_by_title(conn: Any, rows: Sequence[NewStory], feed_id: int, since: datetime) -> None:
+        """Rows the bands left without a cluster, against the recent stories of other
+        feeds under the same title (``neardup.title_hash``, its words compared again): the
+        nearest within ``NEAR_DUP_TITLE_MAX_DISTANCE`` SimHash bits gives its cluster. A
+        syndicated press release with a dateline added is one story with the original; a
+        column that keeps its title from week to week has other text, far apart."""
+        cands: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        for group in chunks(list(rows), 500):
+            hashes = sorted({r.title_hash for r in group if r.title_hash is not None})
+            params = {"feed_id": feed_id, "since": since, "hashes": hashes}
+            for h, cluster, fp, title in conn.execute(_TITLE_MATCHES, params).all():
+                cands[int(h)].append((int(cluster), int(fp), title))
+        mask = (1 << 64) - 1
+        for row in rows:
+            found = cands.get(row.title_hash) if row.title_hash is not None else None
+            if not found or row.fingerprint is None:
+                continue
+            fp, key = row.fingerprint & mask, title_key(row.title)
+            near = [
+                (((other & mask) ^ fp).bit_count(), cluster)
+                for cluster, other, title in found
+                if title_key(title) == key
+            ]
+            best = min(near, default=None)
+            if best is not None and best[0] <= NEAR_DUP_TITLE_MAX_DISTANCE:
+                row.cluster_id = best[1]
 
     @staticmethod
     def _own_clusters(
