@@ -114,8 +114,11 @@ def title_key(title: str) -> str:
     """A title normalised for similarity: NFKD without accents, case-folded, punctuation
     and runs of whitespace collapsed to single spaces. Site suffixes such as " - Site"
     are kept: stripping them would also cut real titles."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if title.isascii():  # most titles: NFKD changes nothing and there are no marks
+        bare = title
+    else:
+        decomposed = unicodedata.normalize("NFKD", title)
+        bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(_NOT_WORD.sub(" ", bare.casefold()).split())
 
 
