@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from test_evaluate import GOLD, small_models_dir, write_gold
+from test_evaluate import GOLD, LABELLED_TOPICS, small_models_dir, write_gold
 from test_learning_cli import STORIES, env, run, seed_stories
 
 from aggregator.app import make_app
@@ -62,7 +62,7 @@ def labelled_store(env: Path, capsys: pytest.CaptureFixture[str], labels: int = 
 def test_train_reports_every_stage_in_order(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small_models_dir(env, monkeypatch, shipped=False, every=30)
+    small_models_dir(env, monkeypatch, shipped=False, every=30, topics=LABELLED_TOPICS)
     labelled_store(env, capsys)
     steps: list[Step] = []
     with make_app(Settings.from_env()) as app:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_evaluate import GOLD, small_models_dir
+from test_evaluate import GOLD, LABELLED_TOPICS, small_models_dir
 from test_learning_cli import STORIES, env, run, seed_stories
 
 from aggregator.app import make_app
@@ -248,7 +248,7 @@ def test_train_again_with_nothing_new_keeps_the_model(
 ) -> None:
     # every 60th seed (~100): keeping or fitting again does not depend on the model's size,
     # and this trains three times
-    small_models_dir(env, monkeypatch, shipped=False, every=60)
+    small_models_dir(env, monkeypatch, shipped=False, every=60, topics=LABELLED_TOPICS)
     ids = seed_stories(env / "data", STORIES, classify=False)
     code, _, err = run(capsys, "label", str(ids[4]), "+Networks")
     assert code == 0, err
