@@ -59,10 +59,21 @@ def small_models_dir(
     shipped model was trained for every topic)."""
     import shutil
 
-    import yaml
-
     assert not (shipped and topics)
     models = env / "models"
+    write_models_dir(models, every=every, topics=topics)
+    if shipped:
+        shutil.copytree(REPO / "models" / "classifier", models / "classifier")
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    return models
+
+
+def write_models_dir(models: Path, *, every: int, topics: tuple[str, ...] | None) -> None:
+    """``models``: taxonomy.yaml and seeds/ as :func:`small_models_dir` describes them."""
+    import shutil
+
+    import yaml
+
     (models / "seeds").mkdir(parents=True)
     shutil.copy(REPO / "models" / "taxonomy.yaml", models / "taxonomy.yaml")
     if topics is not None:
@@ -81,10 +92,6 @@ def small_models_dir(
                     kept.append(json.dumps({**seed, "topics": mine}, ensure_ascii=False))
             lines = kept
         (models / "seeds" / f.name).write_text("\n".join(lines[::every]) + "\n", encoding="utf-8")
-    if shipped:
-        shutil.copytree(REPO / "models" / "classifier", models / "classifier")
-    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
-    return models
 
 
 STORIES = [
