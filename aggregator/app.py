@@ -319,14 +319,18 @@ class App(Subscriptions, Exporting, Labelling):
         """
         yield from Poller(self).run(all_feeds=all_feeds, extract=extract, limit=limit, stop=stop)
 
-    def _model_ref(self) -> ModelRef | None:
-        """The model for worker jobs, or None once it failed to load this run (the App
-        owns that memory: ``reload_classifier`` forgets it)."""
+    def _model_ref(self) -> ModelRef:
+        """The model for worker jobs; once it failed to load this run, the feed
+        categories alone (the App owns that memory: ``reload_classifier`` forgets it)."""
         from .jobs import ModelRef
 
         if self._model_error is not None:
             if self._model_stamp() == self._model_error_stamp:
-                return None
+                return ModelRef(
+                    models_dir=str(self.settings.active_models_dir.resolve()),
+                    taxonomy_path=str(self.settings.taxonomy_path.resolve()),
+                    categories_only=True,
+                )
             # `aggregator train` wrote a model, or taxonomy.yaml was edited, since the
             # model failed: a daemon tries again instead of storing every story untagged
             # until it is restarted
@@ -338,11 +342,12 @@ class App(Subscriptions, Exporting, Labelling):
 
     def _note_model_error(self, message: str | None) -> None:
         if message and self._model_error is None:
-            # Said once per run; stories are stored untagged and `aggregator train` (or a
+            # Said once per run; stories get only the topics their feed categories name
+            # (none when taxonomy.yaml is unreadable too), and `aggregator train` (or a
             # fixed model) re-tags them later.
             self._model_error = ModelError(message)
             self._model_error_stamp = self._model_stamp()
-            log.warning("stories stored untagged: %s", message)
+            log.warning("no model: stories get only their feed categories' topics: %s", message)
 
     def _model_stamp(self) -> tuple[int, ...]:
         """When the model in use and the taxonomy were last written (0: missing)."""

@@ -214,7 +214,7 @@ class Articles:
         by_key = {p.draft.key: p for p in stories}
         texts = [(k, ex.article) for k, ex in got if isinstance(ex.article, Article)]
         preds: list[Prediction] | None = None
-        if texts and model is not None:
+        if texts and model is not None and not model.categories_only:
             docs = [document(by_key[k].draft, by_key[k].summary_text, a.text) for k, a in texts]
             limit = self.app.settings.parse_timeout_s
             try:

@@ -9,7 +9,7 @@ the database: HTML to plain text, the SimHash fingerprint, and classification.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -17,21 +17,34 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError, ModelError
 from .textutil import html_to_text
-from .types import Article, Document, ParsedFeed, Prediction, StoryDraft
+from .types import (
+    CATEGORIES_ONLY,
+    Article,
+    Document,
+    ParsedFeed,
+    Prediction,
+    StoryDraft,
+    TopicScore,
+)
 
 if TYPE_CHECKING:
     from .classify import Classifier
     from .scoring import Scorer
+    from .taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRef:
-    """Where a worker finds the classifier (it loads it once and keeps it)."""
+    """Where a worker finds the classifier (it loads it once and keeps it).
+    ``categories_only``: the model failed to load this run, so stories get only the
+    topics their feed categories name through the taxonomy's aliases (which need no
+    model), until ``train`` writes one."""
 
     models_dir: str
     taxonomy_path: str
+    categories_only: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +92,8 @@ def _classifier(ref: ModelRef) -> Classifier | Scorer:
             taxonomy = Taxonomy.load(Path(ref.taxonomy_path))
         except ConfigError as e:
             # taxonomy.yaml broken while a daemon runs: the model cannot be used, as
-            # when the model is broken (stories stored untagged), not every feed failing
+            # when the model is broken (stories stored untagged: by_categories cannot
+            # read it either), not every feed failing
             raise ModelError(str(e)) from e
         model = load_scorer(Path(ref.models_dir), taxonomy)
         if model is None:
@@ -93,12 +107,50 @@ def _classifier(ref: ModelRef) -> Classifier | Scorer:
 def classify_docs(
     docs: list[Document], model: ModelRef | None
 ) -> tuple[list[Prediction] | None, str | None]:
+    """The model's predictions, or why there are none; without a model (it failed to
+    load, now or earlier this run), the topics the feed categories name alone."""
     if model is None or not docs:
         return None, None
+    if model.categories_only:
+        return by_categories(docs, model), None
     try:
         return _classifier(model).predict(docs), None
     except ModelError as e:
-        return None, str(e)
+        return by_categories(docs, model), str(e)
+
+
+_taxonomies: dict[tuple[str, int, int], Taxonomy] = {}
+
+
+def by_categories(docs: Sequence[Document], ref: ModelRef) -> list[Prediction] | None:
+    """Each document's topics from its feed categories through the taxonomy's aliases
+    (source "feed-category", as a model gives them), marked as given by no model
+    (:data:`~aggregator.types.CATEGORIES_ONLY`: the next re-tag takes them up). A
+    model that does not fit an edited taxonomy is refused, yet the aliases of the edit
+    apply at once. None when the taxonomy cannot be read either."""
+    from .scoring import FEED_CATEGORY_SCORE
+    from .taxonomy import Taxonomy
+
+    try:
+        st = Path(ref.taxonomy_path).stat()
+        key = (ref.taxonomy_path, st.st_mtime_ns, st.st_size)
+        taxonomy = _taxonomies.get(key)
+        if taxonomy is None:
+            taxonomy = Taxonomy.load(Path(ref.taxonomy_path))
+            _taxonomies.clear()
+            _taxonomies[key] = taxonomy
+    except (OSError, ConfigError):
+        return None
+    return [
+        Prediction(
+            topics=tuple(
+                TopicScore(topic=name, score=FEED_CATEGORY_SCORE, source="feed-category")
+                for name in taxonomy.topics_for_categories(doc.categories)
+            ),
+            model_version=CATEGORIES_ONLY,
+        )
+        for doc in docs
+    ]
 
 
 def document(d: StoryDraft, summary: str, body: str) -> Document:

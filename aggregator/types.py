@@ -185,6 +185,12 @@ class TopicScore:
     source: TopicSource = "model"
 
 
+#: ``Prediction.model_version`` (and a stored story's) for topics given without a model: the
+#: ones its feed categories name, while the model in use fails to load (see
+#: ``jobs.by_categories``); a re-tag by a model takes such stories up
+CATEGORIES_ONLY = "feed-categories"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
     """Topics given to one story; ``topics`` sorted by score, highest first."""

@@ -4,6 +4,7 @@ import scikit-learn; a damaged or stale scorer is ignored in favour of the pipel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -200,6 +201,34 @@ def test_worker_falls_back_to_the_pipeline_without_a_scorer(tmp_path: Path) -> N
     preds, error = classify_docs([doc], ref)
     assert error is None and preds is not None
     assert preds == Classifier.load(models).predict([doc])
+
+
+def test_without_a_model_a_worker_gives_the_feed_categories_topics(tmp_path: Path) -> None:
+    """A model that does not load (here: not there) still lets the taxonomy's aliases
+    tag the stories, marked as given by no model; the error is said too. Once the App
+    knows (``categories_only``), the model is not tried again; without a readable
+    taxonomy there is nothing to give."""
+    from aggregator.types import CATEGORIES_ONLY
+
+    models = _copy(tmp_path)
+    shutil.rmtree(models / "classifier")
+    ref = ModelRef(models_dir=str(models), taxonomy_path=str(models / "taxonomy.yaml"))
+    docs = [
+        Document(id="1", title="Registrar news", categories=("Domain Names", "infosec")),
+        Document(id="2", title="Ransomware gang hits hospital"),
+    ]
+    preds, error = classify_docs(docs, ref)
+    assert error is not None and "no classifier" in error
+    assert preds is not None
+    assert [[(t.topic, t.score, t.source) for t in p.topics] for p in preds] == [
+        [("Cybersecurity", 1.0, "feed-category"), ("Domain Names", 1.0, "feed-category")],
+        [],
+    ]
+    assert {p.model_version for p in preds} == {CATEGORIES_ONLY}
+    quiet = dataclasses.replace(ref, categories_only=True)
+    assert classify_docs(docs, quiet) == (preds, None)
+    (models / "taxonomy.yaml").write_text("topics: [unclosed\n")
+    assert classify_docs(docs, quiet) == (None, None)
 
 
 def _reference_text_for(doc: Document) -> str:

@@ -488,7 +488,7 @@ def _aggregator(env: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_topic_added_polls_untagged_once_then_trains_from_two_labels(
+def test_a_topic_added_is_given_by_its_aliases_at_once_then_trains_from_two_labels(
     env: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a = server.route("/a.xml", body=_rss([("a1", *SEC[:2], "infosec")]))
@@ -501,26 +501,30 @@ def test_a_topic_added_polls_untagged_once_then_trains_from_two_labels(
     server.route("/a.xml", body=_rss([("a2", *PQC[:2], "PQC"), ("a1", *SEC[:2], "infosec")]))
     server.route("/b.xml", body=_rss([("b2", "Quantum-safe TLS", "Post-quantum.", "pqc")]))
     done = _aggregator(env, "poll", "--all", "--quiet")
-    # both feeds stored their stories, untagged, and said why once (not once per feed)
+    # both feeds stored their stories with the topics their feed categories name (the
+    # new topic's aliases need no model), and said why once (not once per feed)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("stories stored untagged") == 1, done.stderr
+    assert done.stderr.count("stories get only their feed categories' topics") == 1
     assert "different taxonomy" in done.stderr and "aggregator train" in done.stderr
     assert "topics added: Quantum-safe Cryptography;" in done.stderr  # which edit mattered
     assert "Traceback" not in done.stderr
 
     code, out, _ = run(capsys, "stories", "--format", "json")
     by_title = {s["title"]: s for s in json.loads(out)}
-    assert by_title[PQC[0]]["topics"] == [] and by_title["Quantum-safe TLS"]["topics"] == []
+    by_alias = [{"topic": QUANTUM["name"], "score": 1.0, "source": "feed-category"}]
+    assert by_title[PQC[0]]["topics"] == by_title["Quantum-safe TLS"]["topics"] == by_alias
     assert by_title[SEC[0]]["topics"]  # tagged by the first poll
     code, out, _ = run(capsys, "topics", "--format", "json")
     assert json.loads(out)[-1] == {
         "topic": QUANTUM["name"],
-        "stories": 0,
+        "stories": 2,
         "description": QUANTUM["description"],
     }
     code, out, _ = run(capsys, "stories", "-t", "quantum-safe-cryptography", "--format", "json")
-    assert (code, json.loads(out)) == (0, [])
+    assert code == 0 and {s["title"] for s in json.loads(out)} == {PQC[0], "Quantum-safe TLS"}
     pqc = by_title[PQC[0]]["id"]
+    code, out, _ = run(capsys, "show", str(pqc), "--format", "json")
+    assert json.loads(out)["model_version"] == "feed-categories"  # no model: a re-tag takes it
     code, _, err = run(capsys, "explain", str(pqc))
     assert code == 1 and err.count("\n") == 1 and "retrain" in err
 
@@ -565,7 +569,8 @@ def test_a_daemon_tags_again_once_a_model_fits_the_taxonomy(env: Path, server: L
     with make_app(settings) as daemon:
         daemon.sync_feeds(env / "feeds.yaml")
         assert [r.status for r in daemon.update_due(all_feeds=True, extract=False)] == ["ok"]
-        assert daemon.stories(StoryQuery(limit=10))[0].topics == ()
+        (first,) = daemon.stories(StoryQuery(limit=10))  # no model: its category alone
+        assert [(t.topic, t.source) for t in first.topics] == [("Security", "feed-category")]
         with make_app(settings) as other:  # `aggregator train` meanwhile
             other.learning.train(retag=False)
         server.route("/a.xml", body=_rss([("a2", *DOM[:2], "domain names")]))
