@@ -34,6 +34,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import schedule
@@ -86,6 +87,8 @@ class App(Subscriptions, Exporting, Labelling):
         )
         self.owner = f"{lease_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._taxonomy: Taxonomy | None = None
+        self._taxonomy_stamp: tuple[int, int] | None = None  # taxonomy.yaml when read
+        self._taxonomy_lock = threading.Lock()
         self._classifier: Classifier | None = None
         self._predictor: Classifier | Scorer | None = None
         self._model_error: ModelError | None = None
@@ -141,8 +144,37 @@ class App(Subscriptions, Exporting, Labelling):
     @property
     def taxonomy(self) -> Taxonomy:
         if self._taxonomy is None:
+            stamp = _file_stamp(self.settings.taxonomy_path)  # before: a change then is seen
             self._taxonomy = Taxonomy.load(self.settings.taxonomy_path)
+            self._taxonomy_stamp = stamp
         return self._taxonomy
+
+    def refresh_taxonomy(self) -> bool:
+        """For a long-running process (the daemon at each cycle, `serve` at each
+        request): read taxonomy.yaml again if it changed since it was read, sync its
+        topics to the store (a renamed one's labels and tags carried over) and forget the
+        model (the next use loads one, or gives feed categories only if it no longer
+        fits). They read it once, so a topic added was "unknown" to `serve` until it was
+        restarted. A file that no longer loads is logged once and the taxonomy in use
+        kept; the store unavailable is raised, and the next call tries again. A stat
+        when nothing changed. Returns whether the taxonomy changed."""
+        if self._taxonomy is None:
+            return False  # not read yet: its first use reads the file as it is
+        stamp = _file_stamp(self.settings.taxonomy_path)
+        with self._taxonomy_lock:
+            if stamp == self._taxonomy_stamp:
+                return False
+            try:
+                taxonomy = Taxonomy.load(self.settings.taxonomy_path)
+            except ConfigError as e:
+                self._taxonomy_stamp = stamp  # said once per edit
+                log.warning("taxonomy.yaml changed but does not load; its topics stay: %s", e)
+                return False
+            self._sync_topics(taxonomy)
+            self._taxonomy, self._taxonomy_stamp = taxonomy, stamp
+            self.reload_classifier()
+        log.info("taxonomy.yaml read again: %d topics", len(taxonomy))
+        return True
 
     @property
     def classifier(self) -> Classifier:
@@ -449,12 +481,14 @@ class App(Subscriptions, Exporting, Labelling):
     def sync_topics(self) -> None:
         """The store's topics as the taxonomy has them; a topic renamed (its old name kept
         among its aliases) keeps its stories, labels and tags under the new name."""
+        self._sync_topics(self.taxonomy)
 
+    def _sync_topics(self, taxonomy: Taxonomy) -> None:
         def renamed(name: str) -> str | None:
-            topic = self.taxonomy.resolve(name)
+            topic = taxonomy.resolve(name)
             return None if topic is None else topic.name
 
-        self.store.sync_topics([(t.name, t.description) for t in self.taxonomy.topics], renamed)
+        self.store.sync_topics([(t.name, t.description) for t in taxonomy.topics], renamed)
 
     def _topic_names(self, names: Sequence[str]) -> list[str]:
         """The taxonomy's spelling of each of ``names``; every unknown one named in one
@@ -554,3 +588,12 @@ __all__ = [
     "NotFoundError",
     "make_app",
 ]
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big ``path`` was last written; None when it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)

@@ -169,6 +169,10 @@ def run_daemon(
         if watch is not None:
             watch.sync_if_changed(app, force=stopper.hangup.is_set())
             stopper.hangup.clear()
+        try:  # taxonomy.yaml edited while running: its topics, without a restart
+            app.refresh_taxonomy()
+        except AggregatorError as e:  # the store, for the sync: the next cycle tries again
+            log.error("taxonomy.yaml changed; its topics could not be synced yet: %s", e)
         try:
             polled = _cycle(app, extract, stopper, health)
         except AggregatorError as e:

@@ -28,6 +28,7 @@ may be idle.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import gzip
 import hashlib
@@ -239,6 +240,10 @@ def make_handler(
             if public is None and not self._host_ok():
                 self._error(HTTPStatus.BAD_REQUEST, "invalid Host header")
                 return
+            # taxonomy.yaml edited while serving: a topic added is no longer "unknown"
+            # (a store error here: the request's own read says so, and the next retries)
+            with contextlib.suppress(AggregatorError):
+                app.refresh_taxonomy()
             url = urlsplit(self.path)
             if url.path in ("/", "/index.html"):
                 self._index()
