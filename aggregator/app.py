@@ -356,20 +356,17 @@ class App(Subscriptions, Exporting, Labelling):
         categories alone (the App owns that memory: ``reload_classifier`` forgets it)."""
         from .jobs import ModelRef
 
-        if self._model_error is not None:
-            if self._model_stamp() == self._model_error_stamp:
-                return ModelRef(
-                    models_dir=str(self.settings.active_models_dir.resolve()),
-                    taxonomy_path=str(self.settings.taxonomy_path.resolve()),
-                    categories_only=True,
-                )
+        failed = self._model_error is not None
+        if failed and self._model_stamp() != self._model_error_stamp:
             # `aggregator train` wrote a model, or taxonomy.yaml was edited, since the
-            # model failed: a daemon tries again instead of storing every story untagged
-            # until it is restarted
+            # model failed: a daemon tries again instead of giving every story its feed
+            # categories alone until it is restarted
             self.reload_classifier()
+            failed = False
         return ModelRef(
             models_dir=str(self.settings.active_models_dir.resolve()),
             taxonomy_path=str(self.settings.taxonomy_path.resolve()),
+            categories_only=failed,
         )
 
     def _note_model_error(self, message: str | None) -> None:
