@@ -36,7 +36,7 @@ from sqlmodel import select as mselect
 from ..credentials import without_credentials
 from ..dedupe import scheme_twin
 from ..errors import NotFoundError
-from ..neardup import series_apart, title_key
+from ..neardup import hamming, series_apart, title_key
 from ..types import FeedCheck, SaveResult, StoryRecord
 from . import dialect, search, tables
 from .base import _ARCHIVE, _STORY, FC, SC, StoreBase, topic_rows
@@ -57,7 +57,8 @@ NEAR_DUP_WINDOW = timedelta(days=14)
 NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
 # SimHash bits between copies under the same title (neardup.title_hash) that are one
 # story: a dateline or an editor's note added to a press release moves it 4-12 bits,
-# while two texts that merely share a title are ~32 apart (16 is 4 standard deviations)
+# while two texts that merely share a title are ~32 apart (12 is 5 standard deviations
+# below that)
 NEAR_DUP_TITLE_MAX_DISTANCE = 12
 
 
@@ -538,7 +539,7 @@ class PollWrites(StoreBase):
                 continue
             fp, key = row.fingerprint & mask, title_key(row.title)
             near = [
-                (((other & mask) ^ fp).bit_count(), cluster)
+                (hamming(other & mask, fp), cluster)
                 for cluster, other, title in found
                 if title_key(title) == key
             ]
