@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from proclines import Output
 from test_resilience_postgres import wait_for
 
 from aggregator.app import make_app
@@ -145,14 +146,17 @@ def test_a_real_daemon_outlives_a_disk_that_refuses_writes(
         stderr=subprocess.PIPE,
         text=True,
     )
+    output = Output(proc)
     try:
         # the feed is being fetched when the disk fills: its outcome cannot be written,
         # nor its error, nor its lease released
         wait_for(lambda: server.in_flight == 1)
         soft, hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (4096, hard))
-        time.sleep(2.0)  # a few tries against the full disk
-        assert proc.poll() is None, proc.communicate()[1]
+        # a try against the full disk (waited for: a fixed 2 s passed before the outcome
+        # was stored on a loaded machine, which then wrote it with space again)
+        assert output.wait_for_err("poll cycle failed"), output.err
+        assert proc.poll() is None, output.err
         lease_owner, *_ = feed_row()
         assert lease_owner is not None  # kept: the daemon could not hand it back
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (soft, hard))  # space again
@@ -160,11 +164,11 @@ def test_a_real_daemon_outlives_a_disk_that_refuses_writes(
         wait_for(lambda: feed_row() == (None, "active", 0, 1), timeout=15)
         assert len(server.requests_for("/slow.xml")) == 2
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
+        _out, err = output.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            output.communicate(timeout=30)
     assert proc.returncode == 0, err
     lines = err.splitlines()
     failed = [line for line in lines if "poll cycle failed" in line]
