@@ -50,6 +50,7 @@ from .exporting import EXPORT_FORMATS, Exporting
 from .labelling import Labelling
 from .loopthread import LoopThread
 from .polling import Poller, PollStats
+from .predictor import load_predictor
 from .store import Store, TopicInfo, open_store
 from .subscriptions import AddedFeed, Subscriptions
 from .taxonomy import Taxonomy
@@ -542,27 +543,6 @@ def lease_host() -> str:
         return f"{name}/pidns-{os.stat('/proc/self/ns/pid').st_ino}"
     except OSError:  # not Linux, or /proc not mounted
         return name
-
-
-def load_predictor(
-    settings: Settings,
-    taxonomy: Taxonomy,
-    *,
-    pipeline: Callable[[], Classifier] | None = None,
-) -> Classifier | Scorer:
-    """The model in use as :attr:`App.predictor` has it (the numpy scorer, else the
-    pipeline), without a store: ``aggregator classify`` needs no database, and opening
-    one created a data directory wherever it ran."""
-    from .scoring import load_scorer
-
-    scorer = load_scorer(settings.active_models_dir, taxonomy)
-    if scorer is not None:
-        return scorer
-    if pipeline is not None:
-        return pipeline()
-    from .classify import Classifier
-
-    return Classifier.load(settings.active_models_dir, taxonomy=taxonomy)
 
 
 def make_app(settings: Settings | None = None, *, now: Callable[[], datetime] = utc_now) -> App:

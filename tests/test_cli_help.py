@@ -36,3 +36,35 @@ def test_each_command_is_listed_with_one_summary_line(tmp_path: Path) -> None:
     feeds = _rows(aggregator(tmp_path, "feeds", "--help").stdout)
     assert feeds["enable"].startswith("Turn feeds back on after the 30-day rule disabled them")
     assert "each is due at once, its error count cleared." in feeds["enable"]
+
+
+def test_help_and_classify_start_without_the_store(tmp_path: Path) -> None:
+    """The CLI imported the App (SQLAlchemy, SQLModel: most of a second) before any
+    command ran, for `--help` and for `classify` too, which opens no store. Those run
+    without importing it now; a command that reads the store imports it when it runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from aggregator.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = {'sqlalchemy', 'sqlmodel', 'aggregator.app', 'aggregator.store'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+
+    def loaded(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "AGGREGATOR_DATA_DIR": str(tmp_path / "data")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert loaded("--help") == "[]"
+    assert loaded("classify", "--text", "Registrar suspends phishing domains") == "[]"
+    assert not (tmp_path / "data").exists()  # nor a data directory made
+    assert "sqlalchemy" in loaded("topics")

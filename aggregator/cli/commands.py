@@ -8,14 +8,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from ..app import App, make_app
 from ..config import Settings, parse_public_url
 from ..credentials import display_url
 from ..errors import ConfigError, NotFoundError
@@ -50,6 +49,9 @@ from .common import (
     sync_feeds_file,
     write_streamed,
 )
+
+if TYPE_CHECKING:
+    from ..app import App
 
 #: Stories per table when `stories --limit 0` prints every match as a table
 TABLE_CHUNK = 500
@@ -540,6 +542,8 @@ def demo(
             allow_private_addresses=True,
         )
         prepare_data_dir(s)
+        from ..app import make_app
+
         with make_app(s) as a:
             a.prepare_poll()
             a.sync_feeds(feeds_file)

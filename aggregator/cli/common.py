@@ -16,18 +16,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..app import App, make_app
 from ..config import Settings, parse_when
 from ..credentials import display_url
 from ..errors import ConfigError
 from ..types import Feed, Story, StoryQuery
+
+if TYPE_CHECKING:
+    from ..app import App
 
 app = typer.Typer(
     name="aggregator",
@@ -158,6 +160,8 @@ def prepare_data_dir(s: Settings) -> None:
 
 @contextmanager
 def open_app(**overrides: Any) -> Iterator[App]:
+    from ..app import make_app  # here: `--help` and `classify` need no store
+
     s = settings(**overrides)
     prepare_data_dir(s)
     with make_app(s) as a:

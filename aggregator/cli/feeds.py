@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -13,7 +13,6 @@ from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from ..app import App
 from ..credentials import display_url
 from ..errors import AggregatorError, ConfigError
 from ..feedlist import feed_key, load_feed_list
@@ -34,6 +33,9 @@ from .common import (
     out,
     sync_feeds_file,
 )
+
+if TYPE_CHECKING:
+    from ..app import App
 
 
 @feeds_app.command("list")

@@ -20,8 +20,8 @@ from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from ..app import load_predictor
 from ..errors import ConfigError, NotFoundError
+from ..predictor import load_predictor
 from ..taxonomy import Taxonomy
 from ..types import Document
 from .common import (
