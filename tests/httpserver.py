@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import brotli
 
+HOLD_LIMIT = 10.0  # seconds a `hold_until` route waits for its crowd at most
+
 Body = bytes | Callable[["Request"], bytes]
 
 
@@ -58,6 +60,10 @@ class Route:
     etag: str | None = None
     last_modified: str | None = None
     delay: float = 0.0  # seconds before answering
+    # Answer only once this many requests are in flight at once (or after HOLD_LIMIT s),
+    # then wait `delay`: a concurrency peak that does not depend on how fast a loaded
+    # machine opens connections.
+    hold_until: int | None = None
     dribble: float | None = None  # send the body one byte per this many seconds
     hang: bool = False  # never answer
     encoding: str | None = None  # "gzip" | "deflate" | "br", if Accept-Encoding allows
@@ -130,7 +136,10 @@ class _Handler(BaseHTTPRequestHandler):
             owner._leave(request)
 
     def _answer(self, route: Route, request: Request) -> None:
-        stop = self.server.owner._stop
+        owner = self.server.owner
+        stop = owner._stop
+        if route.hold_until is not None:
+            owner._hold(route.hold_until)
         if route.delay and stop.wait(route.delay):
             return
         if route.hang:
@@ -230,6 +239,7 @@ class LocalServer:
         self.tls = tls  # serve HTTPS with this server-side context
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified on every request
         self._stop = threading.Event()
         self._connections: set[socket.socket] = set()
         self.connections_opened = 0  # accepted since start (keep-alive reuse shows here)
@@ -259,6 +269,8 @@ class LocalServer:
 
     def stop(self) -> None:
         self._stop.set()  # releases hanging and dribbling handlers
+        with self._arrived:
+            self._arrived.notify_all()  # and held ones
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -334,8 +346,14 @@ class LocalServer:
             self.max_in_flight = 0
             self.max_in_flight_by_host = {}
 
+    def _hold(self, count: int) -> None:
+        with self._arrived:
+            self._arrived.wait_for(
+                lambda: self.max_in_flight >= count or self._stop.is_set(), HOLD_LIMIT
+            )
+
     def _enter(self, request: Request) -> None:
-        with self._lock:
+        with self._arrived:
             self._log.append(request)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
@@ -343,6 +361,7 @@ class LocalServer:
             self._host_in_flight[request.host] = now
             peak = max(self.max_in_flight_by_host.get(request.host, 0), now)
             self.max_in_flight_by_host[request.host] = peak
+            self._arrived.notify_all()
 
     def _leave(self, request: Request) -> None:
         with self._lock:

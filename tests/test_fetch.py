@@ -631,7 +631,9 @@ def test_per_host_limit_does_not_block_other_hosts(server: LocalServer) -> None:
 
 
 def test_global_limit_with_64_in_flight(server: LocalServer) -> None:
-    server.route("/slow", body=FEED, delay=0.3)
+    # Held until 64 are in flight, then 0.3 s more: time for a 65th to arrive if the
+    # limit let one through (a fixed delay alone gave 53 on a loaded CI machine).
+    server.route("/slow", body=FEED, hold_until=64, delay=0.3)
 
     async def go() -> Any:
         async with Fetcher(options(per_host=100)) as fetcher:
@@ -667,7 +669,7 @@ def test_connections_are_reused_across_feeds_of_a_host(server: LocalServer) -> N
 
 
 def test_global_limit_across_hosts(server: LocalServer) -> None:
-    server.route("/slow", body=FEED, delay=0.1)
+    server.route("/slow", body=FEED, hold_until=3, delay=0.1)
     urls = [server.url("/slow", host=h) for h in ("localhost", "127.0.0.1")] * 6
 
     async def go() -> None:
