@@ -489,14 +489,26 @@ class App(Subscriptions, Exporting, Labelling):
         self.store.sync_topics([(t.name, t.description) for t in taxonomy.topics], renamed)
 
     def _topic_names(self, names: Sequence[str]) -> list[str]:
-        """The taxonomy's spelling of each of ``names``; every unknown one named in one
-        ConfigError (naming the first alone cost a run per typo)."""
-        found = {t: self.taxonomy.get(t) for t in names}
-        unknown = [t for t, topic in found.items() if topic is None]
-        if unknown:
-            listed = ", ".join(repr(t) for t in unknown)
+        """The taxonomy's spelling of each of ``names``: a topic's name or id, or an alias
+        only one topic claims (a renamed topic keeps its old name among its aliases, so
+        ``label +OldName`` and ``-t OldName`` still work); every unknown one named in one
+        ConfigError (naming the first alone cost a run per typo), an alias several
+        topics claim with those topics."""
+        taxonomy = self.taxonomy
+        found = {t: taxonomy.resolve(t) for t in names}
+        problems = []
+        for name, topic in found.items():
+            if topic is None:
+                claimants = taxonomy.claimants(name)
+                problems.append(
+                    f"{name!r} (an alias of {', '.join(claimants)}: name one)"
+                    if claimants
+                    else repr(name)
+                )
+        if problems:
             raise ConfigError(
-                f"unknown topic{'s' if len(unknown) > 1 else ''} {listed} (see `aggregator topics`)"
+                f"unknown topic{'s' if len(problems) > 1 else ''} {', '.join(problems)} "
+                "(see `aggregator topics`)"
             )
         return [topic.name for t in names if (topic := found[t]) is not None]
 

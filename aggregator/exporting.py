@@ -111,7 +111,7 @@ class Exporting:
 
     def _export_name(self, query: StoryQuery, title: str | None) -> str:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
-        topics = tuple(t.name if (t := self.taxonomy.get(q)) else q for q in query.topics)
+        topics = tuple(t.name if (t := self.taxonomy.resolve(q)) else q for q in query.topics)
         return title or _export_title(replace(query, topics=topics))
 
 

@@ -216,6 +216,10 @@ class Taxonomy:
         claimed = self._by_alias.get(normalize_category(name), ())
         return self._by_key[claimed[0].casefold()] if len(claimed) == 1 else None
 
+    def claimants(self, alias: str) -> tuple[str, ...]:
+        """Names of the topics whose aliases claim ``alias``, in taxonomy order."""
+        return self.topics_for_categories([alias])
+
     def topics_for_categories(self, categories: Iterable[str]) -> tuple[str, ...]:
         """Topic names that feed categories map to through the aliases (and the topics'
         own names and ids), in taxonomy order, without duplicates."""

@@ -401,6 +401,24 @@ def test_every_unknown_topic_is_named_at_once(
     assert err == "error: unknown topic 'Nope' (see `aggregator topics`)\n"
 
 
+def test_an_alias_names_its_topic_unless_several_claim_it(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A feed-category alias one topic claims names that topic (a renamed topic keeps its
+    old name among its aliases, and `-t OldName` answered "unknown topic"); one that
+    several topics claim is refused with their names."""
+    add(app.store, "https://a.example/feed", "A", [story("1", "KSK", topics=[("DNS", 0.9)])])
+    expected = run(capsys, "stories", "-t", "DNS", "--format", "json")
+    assert expected[0] == 0 and len(json.loads(expected[1])) == 1
+    assert run(capsys, "stories", "-t", "Domain Name System", "--format", "json") == expected
+    code, out, err = run(capsys, "stories", "-t", "ransomware", "-t", "Nope")
+    assert (code, out) == (2, "")
+    assert " ".join(err.split()) == (
+        "error: unknown topics 'ransomware' (an alias of Cyberattack, Threat Intelligence, "
+        "Malware: name one), 'Nope' (see `aggregator topics`)"
+    )
+
+
 def test_serve_names_every_unknown_topic(app: App) -> None:
     with FeedServer(app) as srv:
         code, body = _get(f"{srv.url}/topics/Nope.atom?topic=Bad")

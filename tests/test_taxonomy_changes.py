@@ -546,10 +546,10 @@ def test_a_topic_added_is_given_by_its_aliases_at_once_then_trains_from_two_labe
     }
     # re-tagged by the new model: the other story's alias applies now
     assert tagged == {PQC[0]: "user", "Quantum-safe TLS": "feed-category"}
-    code, out, _ = run(capsys, "export", "--topic", "PQC", "--format", "json")
-    assert code == 2  # an alias is a feed category, not a topic's name
     code, out, _ = run(capsys, "export", "--topic", QUANTUM["name"], "--format", "json")
     assert {i["title"] for i in json.loads(out)["items"]} == {PQC[0], "Quantum-safe TLS"}
+    # an alias only this topic claims names it (a renamed topic's old name is one)
+    assert run(capsys, "export", "--topic", "PQC", "--format", "json")[1] == out
     code, out, err = run(capsys, "explain", str(pqc), "--format", "json")
     assert code == 0, err
     (given,) = [t for t in json.loads(out)["topics"] if t["topic"] == QUANTUM["name"]]
@@ -702,6 +702,13 @@ def test_a_renamed_topic_keeps_its_labels_and_seeds_under_its_new_name(
         app.label(sec, [], [], ["Regulation"])
         assert app.story_labels(sec) == ((), ())
         assert "Policy & Regulation" not in {t.topic for t in app.story(sec).topics}
+
+        # the old name still names the topic: `label +OldName` was "unknown topic"
+        app.label(sec, ["Policy & Regulation"], [])
+        assert app.story_labels(sec) == (("Regulation",), ())
+    code, out, err = run(capsys, "stories", "-t", "policy & regulation", "--format", "json")
+    assert (code, err) == (0, "")
+    assert {s["id"] for s in json.loads(out)} >= {sec}
 
 
 def test_a_rename_that_drops_the_old_name_skips_those_seed_labels_with_a_warning(
