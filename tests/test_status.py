@@ -12,7 +12,7 @@ from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixtur
 from test_store import T0, check, draft
 
 from aggregator.store import open_store
-from aggregator.types import FeedSource, StoryRecord
+from aggregator.types import CATEGORIES_ONLY, FeedSource, Prediction, StoryRecord
 
 
 def test_the_store_summary_counts_what_it_holds(db_url: str) -> None:
@@ -46,6 +46,7 @@ def test_the_store_summary_counts_what_it_holds(db_url: str) -> None:
         assert s.stories == 4 and s.new_last_day == 3
         assert s.extraction == {"ok": 1, "pending": 1, "failed": 1, "skipped": 1}
         assert (s.labelled_stories, s.archived_stories) == (1, 1)
+        assert s.tagged_by == {"": 4}  # stored with no prediction
         assert s.last_check is not None
     finally:
         st.close()
@@ -81,3 +82,37 @@ def test_status_through_the_cli(
     assert model["evaluated"]["data"].startswith("gold.jsonl")
     assert 0 <= model["evaluated"]["micro_f1"] <= 1
     assert status["feeds"]["by_status"] == {"active": 1}
+    assert status["stories"]["tagged_by"] == {model["version"]: 6}
+    assert "not yet tagged" not in text and "another model" not in text
+
+
+def test_status_counts_the_stories_the_model_in_use_has_not_tagged(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Stories stored while no model loaded carry only their feed categories' topics
+    until `train` re-tags them: status said nothing of them."""
+    first, second, third, *_ = seed_stories(env / "data")
+    st = open_store(f"sqlite:///{env / 'data' / 'aggregator.db'}")
+    try:
+        st.set_predictions(
+            [
+                (first, Prediction(topics=(), model_version=CATEGORIES_ONLY)),
+                (second, Prediction(topics=(), model_version=CATEGORIES_ONLY)),
+                (third, Prediction(topics=(), model_version="clf-older")),
+            ]
+        )
+    finally:
+        st.close()
+    code, out, err = run(capsys, "status")
+    assert code == 0, err
+    assert (
+        "stories 6; 6 new in the last 24 hours; 2 not yet tagged by a model and 1 tagged by "
+        "another model: `aggregator train` tags them with this one"
+    ) in " ".join(out.split())
+    status = json.loads(run(capsys, "status", "--format", "json")[1])
+    assert status["stories"]["tagged_by"] == {
+        CATEGORIES_ONLY: 2,
+        "clf-older": 1,
+        status["model"]["version"]: 3,
+    }

@@ -11,10 +11,12 @@ from rich.text import Text
 
 from ..config import describe_span, parse_span
 from ..errors import ConfigError
+from ..types import CATEGORIES_ONLY
 from .common import PollFmt, _ago, _dt, app, emit_json, open_app, out, settings
 
 if TYPE_CHECKING:
     from ..status import Status
+    from ..store.summary import StoreSummary
 
 
 @app.command()
@@ -161,7 +163,7 @@ def status(
         held = ", ".join(f"{owner} ({n:,})" for owner, n in sorted(s.leases.items()))
         polling += f"; polling now: {held}"
     t.add_row("polling", Text(polling))
-    t.add_row("stories", f"{s.stories:,}; {s.new_last_day:,} new in the last 24 hours")
+    t.add_row("stories", _stories_line(s, None if m.error else m.version))
     x = s.extraction
     articles = (
         f"{x.get('ok', 0):,} extracted, {x.get('skipped', 0):,} with the feed's text, "
@@ -194,6 +196,25 @@ def status(
     out.print(t)
 
 
+def _stories_line(s: StoreSummary, model: str | None) -> str:
+    """How many stories, how many new, and how many the model in use (``model``) has not
+    tagged: stored with no model (feed categories only) or tagged by another one."""
+    line = f"{s.stories:,}; {s.new_last_day:,} new in the last 24 hours"
+    if model is None:
+        return line
+    untagged = (CATEGORIES_ONLY, "")  # stored with no model in use; a label withdrawn
+    waiting = sum(s.tagged_by.get(v, 0) for v in untagged)
+    other = sum(n for v, n in s.tagged_by.items() if v not in (model, *untagged))
+    parts = []
+    if waiting:
+        parts.append(f"{waiting:,} not yet tagged by a model")
+    if other:
+        parts.append(f"{other:,} tagged by another model")
+    if parts:
+        line += f"; {' and '.join(parts)}: `aggregator train` tags them with this one"
+    return line
+
+
 def _size(n: int) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -221,6 +242,7 @@ def _status_json(st: Status) -> dict[str, Any]:
             "total": s.stories,
             "new_last_day": s.new_last_day,
             "extraction": dict(sorted(s.extraction.items())),
+            "tagged_by": dict(sorted(s.tagged_by.items())),
         },
         "labels": {"stories": s.labelled_stories, "archived_stories": s.archived_stories},
         "model": {

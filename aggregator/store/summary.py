@@ -43,6 +43,9 @@ class StoreSummary:
     new_last_day: int = 0  # first seen in the 24 hours before ``now``
     #: Stories by extraction status ("ok", "skipped", "pending", "failed").
     extraction: dict[str, int] = field(default_factory=dict)
+    #: Stories by the version of the model that tagged them ("feed-categories": stored
+    #: with no model in use; "" for none at all).
+    tagged_by: dict[str, int] = field(default_factory=dict)
     labelled_stories: int = 0
     archived_stories: int = 0  # removed feeds' labelled stories, kept for training
 
@@ -97,6 +100,12 @@ def summarize(
             str(status): int(n)
             for status, n in session.execute(
                 select(st.extraction_status, func.count()).group_by(st.extraction_status)
+            )
+        },
+        tagged_by={
+            str(version or ""): int(n)
+            for version, n in session.execute(
+                select(st.model_version, func.count()).group_by(st.model_version)
             )
         },
         labelled_stories=scalar(select(func.count(func.distinct(_LABEL.c.story_id)))),
