@@ -321,6 +321,27 @@ def test_changed_feed_stores_only_new_and_changed_entries(app: App, server: Loca
     assert titles == ["a", "b, corrected", "c", "d"]
 
 
+def test_a_long_feeds_worker_hears_of_every_entry_it_lists(app: App, server: LocalServer) -> None:
+    """The parse worker skips the entries stored unchanged, but heard only of the feed's
+    500 newest stories: a feed listing 1,200 re-parsed and re-classified 700 unchanged
+    ones at every change. It now hears of as many as the latest document listed."""
+    titles = [f"s{i}" for i in range(1200)]
+    url = server.route("/feed", body=rss(*titles))
+    feed = app.add_feed(url, discover=False).feed
+    (r1,) = list(app.update_due(all_feeds=True))
+    assert (r1.status, r1.new) == ("ok", 1200)
+    known = app.store.recent_story_hashes(feed.id)  # what the poll gives the worker
+    assert len(known) == 1200
+    titles[700] = "s700, corrected"
+    body = rss(*titles)
+    redone = parse_job(body, url, "application/rss+xml", known=known)
+    assert [p.draft.title for p in redone.stories] == ["s700, corrected"]
+    assert len(app.store.recent_story_hashes(feed.id, limit=10)) == 10
+    server.route("/feed", body=body)
+    (r2,) = list(app.update_due(all_feeds=True))
+    assert (r2.status, r2.new, r2.updated) == ("ok", 0, 1)
+
+
 def test_parse_job_skips_entries_stored_unchanged() -> None:
     body = rss("a", "b", "c")
     every = parse_job(body, "http://example.org/feed", "application/rss+xml")

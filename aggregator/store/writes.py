@@ -83,6 +83,9 @@ _RECENT_HASHES = (
     .order_by(col(SC.id).desc())
     .limit(bindparam("limit"))
 )
+_LISTED_CHARS = select(func.length(FC.listed)).where(FC.id == bindparam("fid"))
+RECENT_HASHES_MIN = 500  # stories whose hashes a parse worker gets, at least
+LISTED_DIGEST_CHARS = 17  # one dedupe.listing_digest and its separating space in feed.listed
 _URL_CLUSTERS = (
     select(SC.canonical_url, func.min(SC.cluster_id))
     .where(
@@ -163,10 +166,16 @@ def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
 class PollWrites(StoreBase):
     """A poll's writes and look-ups."""
 
-    def recent_story_hashes(self, feed_id: int, limit: int = 500) -> dict[str, str]:
+    def recent_story_hashes(self, feed_id: int, limit: int | None = None) -> dict[str, str]:
         """key -> content hash of the feed's ``limit`` newest stories: what a parse worker
-        needs to skip the entries it would only find unchanged."""
+        needs to skip the entries it would only find unchanged. By default as many as
+        the feed's latest document listed, and at least RECENT_HASHES_MIN (a fixed 500
+        left a feed of 10,000 entries re-parsing and re-classifying 9,500 unchanged
+        ones at every change)."""
         with self._read() as s:
+            if limit is None:
+                chars = s.execute(_LISTED_CHARS, {"fid": feed_id}).scalar() or 0
+                limit = max(RECENT_HASHES_MIN, (chars + 1) // LISTED_DIGEST_CHARS + 50)
             rows = s.execute(_RECENT_HASHES, {"feed_id": feed_id, "limit": limit}).all()
         return dict(rows)
 
