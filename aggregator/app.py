@@ -381,7 +381,7 @@ class App(Subscriptions, Exporting, Labelling):
 
     def _model_stamp(self) -> tuple[int, ...]:
         """When the model in use and the taxonomy were last written (0: missing)."""
-        from .scoring import MANIFEST_FILE, artifact_paths
+        from .manifest import MANIFEST_FILE, artifact_paths
 
         paths = (
             artifact_paths(self.settings.active_models_dir) / MANIFEST_FILE,

@@ -20,10 +20,15 @@ from typing import Any
 
 import sklearn
 
-from aggregator.classify import FORMAT_VERSION, MODEL_FILE
 from aggregator.evaluation import EvalReport, load_report
+from aggregator.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    artifact_paths,
+    file_sha256,
+)
 from aggregator.recipe import _merge_params
-from aggregator.scoring import MANIFEST_FILE, artifact_paths, file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
 

@@ -16,7 +16,6 @@ term contributions add up to its decision value).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,18 +24,19 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from aggregator.analyzers import PhraseIndex, normalize_for_chars, text_for
-from aggregator.errors import ConfigError, ModelError
-from aggregator.scoring import (
+from aggregator.errors import ModelError
+from aggregator.manifest import (
     ARTIFACT_DIRNAME,
-    FEED_CATEGORY_SCORE,
     FORMAT_VERSION,
-    MANIFEST_FILE,
-    artifact_paths,
-    file_sha256,
+    MODEL_FILE,
+    RETRAIN_HINT,
+    check_artifact,
+)
+from aggregator.scoring import (
+    FEED_CATEGORY_SCORE,
     predictions,
     uncertain_topics,
 )
@@ -57,14 +57,7 @@ __all__ = [
     "text_for",
 ]
 
-#: Sub-directory of ``models/`` (or of a data directory) that holds one artifact.
-MODEL_FILE = "model.joblib"
 REPORT_FILE = "report.json"
-RETRAIN_HINT = (
-    "retrain with `aggregator train` (it writes DATA_DIR/models/classifier, which is used "
-    "whenever it exists); `make model` / `python -m aggregator.train` rebuilds only the "
-    "shipped model in models/"
-)
 #: ``explain``'s "nearly given": a score below its threshold by at most NEAR_MARGIN *and*
 #: at least NEAR_FRACTION of the threshold. The margin alone listed hopeless topics:
 #: thresholds go down to ~0.1, so a score of 0.0004 was "near" a 0.145 threshold.
@@ -269,35 +262,8 @@ class Classifier:
         directory. ``taxonomy`` defaults to ``taxonomy.yaml`` next to the artifact
         directory. Every failure is a :class:`ModelError` saying how to fix it.
         """
-        artifact = artifact_paths(models_dir)
-        manifest_path = artifact / MANIFEST_FILE
+        artifact, manifest, taxonomy = check_artifact(models_dir, taxonomy)
         model_path = artifact / MODEL_FILE
-        if not manifest_path.is_file():
-            raise ModelError(
-                f"no classifier at {artifact} (missing {MANIFEST_FILE}); {RETRAIN_HINT}"
-            )
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ModelError(f"unreadable manifest {manifest_path}: {e}; {RETRAIN_HINT}") from e
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-            raise ModelError(
-                f"classifier at {artifact} has artifact format "
-                f"{manifest.get('format') if isinstance(manifest, dict) else '?'}, "
-                f"this version reads {FORMAT_VERSION}; {RETRAIN_HINT}"
-            )
-        if taxonomy is None:
-            taxonomy = _default_taxonomy(artifact)
-        _check_manifest(manifest, taxonomy, artifact)
-        if not model_path.is_file():
-            raise ModelError(f"classifier at {artifact} lacks {MODEL_FILE}; {RETRAIN_HINT}")
-        artifact_info = manifest.get("artifact")
-        expected = artifact_info.get("sha256") if isinstance(artifact_info, dict) else None
-        if expected != file_sha256(model_path):
-            raise ModelError(
-                f"{model_path} does not match its manifest checksum (corrupt or replaced); "
-                f"{RETRAIN_HINT}"
-            )
         import joblib
 
         try:
@@ -528,62 +494,3 @@ def _block_slice(features: Any, block: str) -> slice | None:
             return slice(start, start + width)
         start += width
     return None
-
-
-def _default_taxonomy(artifact: Path) -> Taxonomy:
-    for candidate in (artifact / "taxonomy.yaml", artifact.parent / "taxonomy.yaml"):
-        if candidate.is_file():
-            try:
-                return Taxonomy.load(candidate)
-            except ConfigError as e:
-                raise ModelError(f"cannot load the taxonomy for {artifact}: {e}") from e
-    raise ModelError(f"no taxonomy.yaml beside {artifact}; pass the taxonomy explicitly")
-
-
-def _taxonomy_change(trained_for: object, taxonomy: Taxonomy) -> str:
-    """What differs between the topics a model was trained for and the taxonomy's, in
-    words ("topics added: X; removed: Y"): two hashes told a user who had edited
-    taxonomy.yaml nothing about which edit mattered."""
-    if not isinstance(trained_for, list) or not all(isinstance(t, str) for t in trained_for):
-        return "its topics are not recorded"
-    added = [t for t in taxonomy.names if t not in trained_for]
-    removed = [t for t in trained_for if t not in taxonomy.names]
-    said = [
-        f"{what}: {', '.join(names)}"
-        for what, names in (("added", added), ("removed", removed))
-        if names
-    ]
-    if said:
-        return "topics " + "; ".join(said)
-    if tuple(trained_for) != taxonomy.names:
-        return "topics reordered"
-    return "the same topics, other ids or seed phrases"
-
-
-def _check_manifest(manifest: dict[str, Any], taxonomy: Taxonomy, artifact: Path) -> None:
-    libs = manifest.get("libraries", {})
-    trained_with = libs.get("scikit-learn") if isinstance(libs, dict) else None
-    if trained_with != sklearn.__version__:
-        raise ModelError(
-            f"classifier at {artifact} was trained with scikit-learn {trained_with}, "
-            f"this is {sklearn.__version__}; pickles are not portable across versions, "
-            f"{RETRAIN_HINT}"
-        )
-    tax = manifest.get("taxonomy", {})
-    if not isinstance(tax, dict) or tax.get("hash") != taxonomy.hash:
-        raise ModelError(
-            f"classifier at {artifact} was trained for a different taxonomy "
-            f"({_taxonomy_change(manifest.get('topics'), taxonomy)}; "
-            f"hash {str(tax.get('hash') if isinstance(tax, dict) else None)[:12]}, "
-            f"current {taxonomy.hash[:12]}); {RETRAIN_HINT}"
-        )
-    topics = manifest.get("topics")
-    thresholds = manifest.get("thresholds")
-    if (
-        not isinstance(topics, list)
-        or not isinstance(thresholds, dict)
-        or "model_version" not in manifest
-        or any(t not in thresholds for t in topics)
-        or tuple(topics) != taxonomy.names
-    ):
-        raise ModelError(f"manifest in {artifact} is incomplete; {RETRAIN_HINT}")

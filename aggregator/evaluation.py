@@ -21,7 +21,7 @@ from aggregator.classify import REPORT_FILE, Classifier
 from aggregator.config import EVALUATIONS_FILE
 from aggregator.errors import ConfigError, ModelError
 from aggregator.examples import example_from_line, jsonl_lines
-from aggregator.scoring import artifact_paths, file_sha256
+from aggregator.manifest import artifact_paths, file_sha256
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
 

@@ -76,7 +76,8 @@ _models: dict[tuple[str, str, float], Classifier | Scorer] = {}
 def _classifier(ref: ModelRef) -> Classifier | Scorer:
     """The model for ``ref``, loaded once per process: its numpy-only scorer when the
     artifact has a valid one (no scikit-learn in the workers), else the pipeline."""
-    from .scoring import MANIFEST_FILE, artifact_paths, load_scorer
+    from .manifest import MANIFEST_FILE, artifact_paths, check_artifact
+    from .scoring import load_scorer
     from .taxonomy import Taxonomy
 
     manifest = artifact_paths(Path(ref.models_dir)) / MANIFEST_FILE
@@ -97,6 +98,9 @@ def _classifier(ref: ModelRef) -> Classifier | Scorer:
             raise ModelError(str(e)) from e
         model = load_scorer(Path(ref.models_dir), taxonomy)
         if model is None:
+            # why not, told without importing scikit-learn (~50 MB a worker) when the
+            # artifact is unusable anyway; the pipeline when only its scorer is
+            check_artifact(Path(ref.models_dir), taxonomy, checksum=False)
             from .classify import Classifier
 
             model = Classifier.load(Path(ref.models_dir), taxonomy=taxonomy)

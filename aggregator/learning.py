@@ -174,7 +174,7 @@ class Learning:
         """The version of the model in use, from its manifest (None if unreadable)."""
         import json
 
-        from .scoring import MANIFEST_FILE, artifact_paths
+        from .manifest import MANIFEST_FILE, artifact_paths
 
         path = artifact_paths(self.app.settings.active_models_dir) / MANIFEST_FILE
         try:

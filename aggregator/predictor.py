@@ -25,11 +25,14 @@ def load_predictor(
     """The model in use as :attr:`App.predictor` has it (the numpy scorer, else the
     pipeline), without a store: ``aggregator classify`` needs no database, and opening
     one created a data directory wherever it ran."""
+    from .manifest import check_artifact
     from .scoring import load_scorer
 
     scorer = load_scorer(settings.active_models_dir, taxonomy)
     if scorer is not None:
         return scorer
+    # why there is no model, told without importing scikit-learn
+    check_artifact(settings.active_models_dir, taxonomy, checksum=False)
     if pipeline is not None:
         return pipeline()
     from .classify import Classifier

@@ -21,7 +21,6 @@ Must not import scikit-learn or SciPy, directly or through another module.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -39,6 +38,13 @@ from aggregator.analyzers import (
     text_for,
 )
 from aggregator.errors import ModelError
+from aggregator.manifest import (
+    ARTIFACT_DIRNAME,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    artifact_paths,
+    file_sha256,
+)
 from aggregator.scorerfeatures import Features, _Block
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Document, Prediction, TopicScore, TopicSource
@@ -55,34 +61,11 @@ __all__ = [
     "predictions",
 ]
 
-#: Sub-directory of ``models/`` (or of a data directory) that holds one artifact.
-ARTIFACT_DIRNAME = "classifier"
-MANIFEST_FILE = "manifest.json"
-#: Bumped whenever the pickled pipeline's classes change shape; older artifacts are
-#: refused with a retrain hint rather than unpickled into the wrong code.
-FORMAT_VERSION = 1
 SCORER_FILE = "scorer.npz"
 #: Bumped whenever the arrays in ``scorer.npz`` change meaning.
 SCORER_FORMAT = 1
 #: A topic named by the publisher's own feed category is a statement, not a guess.
 FEED_CATEGORY_SCORE = 1.0
-
-
-def artifact_paths(models_dir: Path) -> Path:
-    """The artifact directory for ``models_dir``: the directory itself when it holds a
-    manifest, else its ``classifier/`` sub-directory."""
-    models_dir = Path(models_dir)
-    if (models_dir / MANIFEST_FILE).is_file():
-        return models_dir
-    return models_dir / ARTIFACT_DIRNAME
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_scorer(models_dir: Path, taxonomy: Taxonomy) -> Scorer | None:

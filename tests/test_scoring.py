@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from aggregator.analyzers import PhraseIndex, char_wb_grams, normalize_for_chars, word_grams
 from aggregator.classify import Classifier
+from aggregator.errors import ModelError
 from aggregator.jobs import ModelRef, classify_docs
 from aggregator.scoring import SCORER_FILE, Scorer, load_scorer
 from aggregator.taxonomy import Taxonomy
@@ -191,6 +192,55 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("broken", ["no model", "taxonomy edited"])
+def test_a_model_that_cannot_load_is_told_without_importing_scikit_learn(
+    tmp_path: Path, broken: str
+) -> None:
+    """Without a usable model, a worker (and `classify`, and the App) imported
+    scikit-learn and SciPy (~50 MB a process, the poll's tree past its 300 MB) only for
+    the pipeline's loader to say why: no manifest, a taxonomy edited since training."""
+    models = _copy(tmp_path)
+    if broken == "no model":
+        shutil.rmtree(models / "classifier")
+        why = "missing manifest.json"
+    else:
+        with (models / "taxonomy.yaml").open("a", encoding="utf-8") as f:
+            f.write("\n  - id: gardening\n    name: Gardening\n    seeds: [tomatoes]\n")
+        why = "trained for a different taxonomy (topics added: Gardening"
+    code = f"""
+import sys
+from pathlib import Path
+from aggregator.config import Settings
+from aggregator.errors import ModelError
+from aggregator.jobs import ModelRef, classify_docs
+from aggregator.predictor import load_predictor
+from aggregator.taxonomy import Taxonomy
+from aggregator.types import Document
+models = {str(models)!r}
+ref = ModelRef(models_dir=models, taxonomy_path=models + "/taxonomy.yaml")
+preds, error = classify_docs([Document(id="1", title="x", categories=("infosec",))], ref)
+assert [t.topic for t in preds[0].topics] == ["Cybersecurity"], preds
+print(error)
+settings = Settings.from_env(
+    {{}}, data_dir=Path({str(tmp_path / "data")!r}), models_dir=Path(models)
+)
+try:
+    load_predictor(settings, Taxonomy.load(settings.taxonomy_path))
+except ModelError as e:
+    print(e)
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("sklearn", "scipy"))
+assert not leaked, leaked
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2 and all(why in line for line in lines), out.stdout
+    with pytest.raises(ModelError, match=why.replace("(", r"\(")):
+        Classifier.load(models)  # the pipeline's loader says the same
 
 
 def test_worker_falls_back_to_the_pipeline_without_a_scorer(tmp_path: Path) -> None:
