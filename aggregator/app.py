@@ -496,20 +496,22 @@ class App(Subscriptions, Exporting, Labelling):
         topics claim with those topics."""
         taxonomy = self.taxonomy
         found = {t: taxonomy.resolve(t) for t in names}
-        problems = []
+        unknown, ambiguous = [], []
         for name, topic in found.items():
             if topic is None:
                 claimants = taxonomy.claimants(name)
-                problems.append(
-                    f"{name!r} (an alias of {', '.join(claimants)}: name one)"
-                    if claimants
-                    else repr(name)
-                )
-        if problems:
-            raise ConfigError(
-                f"unknown topic{'s' if len(problems) > 1 else ''} {', '.join(problems)} "
-                "(see `aggregator topics`)"
-            )
+                if claimants:
+                    ambiguous.append(
+                        f"{name!r} is an alias of several topics ({', '.join(claimants)}): name one"
+                    )
+                else:
+                    unknown.append(repr(name))
+        if unknown:
+            plural = "s" if len(unknown) > 1 else ""
+            said = f"unknown topic{plural} {', '.join(unknown)} (see `aggregator topics`)"
+            ambiguous.insert(0, said)
+        if ambiguous:
+            raise ConfigError("; ".join(ambiguous))
         return [topic.name for t in names if (topic := found[t]) is not None]
 
     # --- retention ----------------------------------------------------------------------

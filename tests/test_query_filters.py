@@ -414,8 +414,8 @@ def test_an_alias_names_its_topic_unless_several_claim_it(
     code, out, err = run(capsys, "stories", "-t", "ransomware", "-t", "Nope")
     assert (code, out) == (2, "")
     assert " ".join(err.split()) == (
-        "error: unknown topics 'ransomware' (an alias of Cyberattack, Threat Intelligence, "
-        "Malware: name one), 'Nope' (see `aggregator topics`)"
+        "error: unknown topic 'Nope' (see `aggregator topics`); 'ransomware' is an alias of "
+        "several topics (Cyberattack, Threat Intelligence, Malware): name one"
     )
 
 
