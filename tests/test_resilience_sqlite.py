@@ -115,6 +115,101 @@ def test_a_daemon_outlives_a_write_lock_held_past_the_busy_timeout(
     assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)
 
 
+def _hold_the_write_lock(db: Path) -> subprocess.Popen[str]:
+    """Another process in the middle of a long write: it holds SQLite's write lock until
+    its stdin closes."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None)"
+            "; c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def _one_story(data: Path) -> int:
+    from aggregator.types import FeedCheck, FeedSource, StoryDraft, StoryRecord
+
+    with make_app(Settings.from_env({}, data_dir=data)) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://news.example/feed"), app.now())
+        draft = StoryDraft(
+            key="k", guid="k", link="https://news.example/1", canonical_url=None,
+            title="Registry operators meet", author=None, published=None, updated=None,
+            summary="DNSSEC key rollovers.", content=None, categories=(), content_hash="h",
+        )  # fmt: skip
+        check = FeedCheck(
+            feed_id=feed.id, at=app.now(), outcome="ok", next_check=app.now(), status="active",
+            error_count=0, first_error_at=None, last_error=None, success=True,
+        )  # fmt: skip
+        (story,) = app.store.save_update(check, [StoryRecord(draft=draft)]).new
+        return int(story)
+
+
+def _label(data: Path, story: int, *, url: str | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "AGGREGATOR_DATA_DIR": str(data)}
+    if url is not None:
+        env["AGGREGATOR_DATABASE_URL"] = url
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "label", str(story), "+DNS"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_ctrl_c_while_waiting_for_the_write_lock_ends_the_command_at_once(
+    tmp_path: Path,
+) -> None:
+    """SQLite waited for another writer's lock in C for the whole busy timeout (30 s):
+    Ctrl-C on `label` while a daemon wrote did nothing for up to 30 s, and the command
+    then failed with "database is locked". The wait now goes in slices of 0.1 s."""
+    data = tmp_path / "data"
+    story = _one_story(data)
+    holder = _hold_the_write_lock(data / "aggregator.db")
+    try:
+        label = _label(data, story)
+        time.sleep(3)  # it starts in ~1 s; still running, it is waiting for the lock
+        assert label.poll() is None, label.communicate()
+        stopped = time.monotonic()
+        label.send_signal(signal.SIGINT)
+        _, err = label.communicate(timeout=30)
+        took = time.monotonic() - stopped
+    finally:
+        holder.communicate("", timeout=10)
+    assert label.returncode == 130 and took < 3, (label.returncode, took, err)
+
+
+def test_a_write_waits_for_the_lock_and_gives_up_after_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    story = _one_story(data)
+    db = data / "aggregator.db"
+    holder = _hold_the_write_lock(db)
+    try:
+        started = time.monotonic()
+        label = _label(data, story, url=f"sqlite:///{db.as_posix()}?timeout=1.5")
+        _, err = label.communicate(timeout=60)
+        took = time.monotonic() - started
+        assert label.returncode == 1 and err.strip() == "error: database is locked", err
+        assert took >= 1.5, took  # the whole timeout, not one slice of it
+        waiting = _label(data, story)  # the lock is given up while it waits: it goes on
+        time.sleep(2.5)
+    finally:
+        holder.communicate("", timeout=10)
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert "DNS 1.00 (user)" in out
+
+
 @pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="Linux only")
 def test_a_real_daemon_outlives_a_disk_that_refuses_writes(
     tmp_path: Path, server: LocalServer

@@ -7,6 +7,8 @@ The schema's migrations are in ``migrations.py``, the full-text index and filter
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.engine import Connection, make_url
 from ..errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+LOCK_SLICE_MS = 100  # how long SQLite waits for the write lock before Python looks again
 # A PostgreSQL URL that points at something which accepts TCP but never answers (a
 # firewall, a wrong port) would otherwise hold the open for psycopg's default of 130 s
 # per address, and every pool reconnection after it. libpq counts whole seconds, at
@@ -153,9 +156,40 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "DEFERRED":  # readers: WAL never makes them wait
+            conn.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            _begin_in_slices(conn, mode, busy_ms)
 
     return engine
+
+
+def _begin_in_slices(conn: Connection, mode: str, busy_ms: int) -> None:
+    """``BEGIN IMMEDIATE`` (the write lock), waiting for another writer in slices of
+    LOCK_SLICE_MS so that a signal is handled between them: SQLite's own wait ran in C
+    for the whole busy timeout (30 s), and Ctrl-C on `label` while a daemon wrote did
+    nothing until then, and then failed with "database is locked". The last try, once
+    the timeout is nearly spent, goes through SQLAlchemy, whose "database is locked"
+    the store reports as it always did."""
+    raw = conn.connection.driver_connection
+    if raw is None or busy_ms <= LOCK_SLICE_MS:
+        conn.exec_driver_sql(f"BEGIN {mode}")
+        return
+    deadline = time.monotonic() + busy_ms / 1000
+    raw.execute(f"PRAGMA busy_timeout={LOCK_SLICE_MS}")
+    try:
+        while time.monotonic() + LOCK_SLICE_MS / 1000 < deadline:
+            try:
+                raw.execute(f"BEGIN {mode}")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e):
+                    break  # not the lock: the last try reports it
+        left = round((deadline - time.monotonic()) * 1000)
+        raw.execute(f"PRAGMA busy_timeout={max(1, left)}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
 def is_sqlite(engine: Engine) -> bool:
