@@ -263,6 +263,9 @@ class App(Subscriptions, Exporting, Labelling):
             assert self._loop is not None
             return self._loop, fetcher
 
+    def _workers(self) -> int:
+        return self.settings.workers
+
     def _ensure_pool(self) -> WorkerPool:
         with self._lock:
             if self._pool is None:

@@ -240,3 +240,37 @@ def classify_job(
     docs: list[Document], model: ModelRef
 ) -> tuple[list[Prediction] | None, str | None]:
     return classify_docs(docs, model)
+
+
+#: What a re-tag sends a worker of one stored story: its id, title, summary and content
+#: (HTML), extracted text and feed categories.
+StoredText = tuple[int, str, str | None, str | None, str | None, tuple[str, ...]]
+
+
+def stored_document(
+    story_id: int,
+    title: str,
+    summary: str | None,
+    content: str | None,
+    full_text: str | None,
+    categories: tuple[str, ...],
+) -> Document:
+    """What the model reads of a stored story (``App.document``): plain text of its
+    summary, and its extracted text, else its content's plain text, unless that only
+    repeats the summary."""
+    summary_text = html_to_text(summary or "")
+    body = full_text or html_to_text(content or "")
+    return Document(
+        id=str(story_id),
+        title=title,
+        summary=summary_text,
+        text=body if body != summary_text else "",
+        categories=categories,
+    )
+
+
+def retag_job(stories: list[StoredText], model: ModelRef) -> list[Prediction]:
+    """A re-tag's batch in a worker: the stories' documents (their plain text is most of
+    the work beside scoring) and the model's predictions. A model that does not load
+    raises :class:`ModelError`: a re-tag never falls back to feed categories."""
+    return _classifier(model).predict([stored_document(*s) for s in stories])
