@@ -13,7 +13,9 @@ stories through the same :func:`~aggregator.classify.text_for`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +68,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "holdout": 0.2,
 }
 
+
+#: Threads fitting one round's logistic regressions (the GIL caps what more would give).
+FIT_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 # (phase of one fit, units done, units in that phase, note): see _fit_all
 _FitTick = Callable[[Literal["features", "folds", "heads", "thresholds"], int, int, str], None]
@@ -130,6 +135,14 @@ def _features(params: Mapping[str, Any], taxonomy: Taxonomy) -> FeatureUnion:
         )
         weights["phrases"] = float(params["phrase_weight"])
     return FeatureUnion(blocks, transformer_weights=weights)
+
+
+def _one_thread_each() -> None:
+    """A fitting thread's own limits: one BLAS and one OpenMP thread (as ``train`` sets
+    for itself), so its sums run in the same order as the calling thread's would."""
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    threadpool_limits(limits=1)
 
 
 def _fit_head(
@@ -248,6 +261,7 @@ def _fit_all(
     params: Mapping[str, Any],
     random_state: int,
     tick: _FitTick = _no_tick,
+    threads: int = FIT_THREADS,
 ) -> _Fitted:
     """Fit the whole recipe on ``examples``. ``tick`` hears of each phase: the features
     (0 then 1 of 1), each head of each out-of-fold round (``folds * heads`` units), each
@@ -283,43 +297,56 @@ def _fit_all(
     Z = np.zeros((n, len(names)))
     Zr = np.zeros(n)
     units = folds * per_round
-    for f in range(folds):
-        tr = fold_of != f
-        te = ~tr
-        note = f"fold {f + 1}/{folds}"
-        tick("folds", f * per_round, units, note)
-        for j in range(len(names)):
-            rows = tr & K[:, j] & in_pop
-            coef, b = _fit_head(X[rows], Y[rows, j], w[rows], params, random_state)
-            Z[te, j] = X[te] @ coef + b
-            tick("folds", f * per_round + j + 1, units, note)
-        if gate:
-            rows = tr & rel_known
-            coef, b = _fit_head(X[rows], rel_y[rows], w[rows], params, random_state)
-            Zr[te] = X[te] @ coef + b
-            tick("folds", (f + 1) * per_round, units, note)
 
-    # Final heads on everything; calibration from the out-of-fold decisions.
-    coefs = np.zeros((len(names), X.shape[1]))
-    intercepts = np.zeros(len(names))
-    calibration = np.zeros((len(names), 2))
-    for j in range(len(names)):
-        tick("heads", j, per_round, f"topic {j + 1}/{len(names)}")
-        rows = K[:, j] & in_pop
-        coefs[j], intercepts[j] = _fit_head(X[rows], Y[rows, j], w[rows], params, random_state)
-        calibration[j] = _platt(Z[rows, j], Y[rows, j], w[rows])
-    heads = TopicHeads(
-        coef=coefs.astype(np.float16),
-        intercept=intercepts,
-        calibration=calibration,
-    )
-    if gate:
-        tick("heads", len(names), per_round, "relevance gate")
-        rows = rel_known
-        gcoef, gb = _fit_head(X[rows], rel_y[rows], w[rows], params, random_state)
-        heads.gate_coef = gcoef.astype(np.float16)
-        heads.gate_intercept = gb
-        heads.gate_calibration = _platt(Zr[rows], rel_y[rows], w[rows])
+    def head(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+        return _fit_head(X[rows], y[rows], w[rows], params, random_state)
+
+    # Each round's heads are independent: they are fitted on ``threads`` threads (the
+    # solver releases the GIL for part of its work), and taken up in order. Each thread
+    # uses one BLAS and one OpenMP thread as the caller does (``train``'s
+    # threadpool_limits; an OpenMP limit is per thread), so that its sums run in the
+    # same order: the model is the same bytes as a one-thread fit's.
+    with ThreadPoolExecutor(threads, initializer=_one_thread_each) as pool:
+        for f in range(folds):
+            tr = fold_of != f
+            te = ~tr
+            note = f"fold {f + 1}/{folds}"
+            tick("folds", f * per_round, units, note)
+            jobs = [(tr & K[:, j] & in_pop, Y[:, j]) for j in range(len(names))]
+            if gate:
+                jobs.append((tr & rel_known, rel_y))
+            for j, (coef, b) in enumerate(pool.map(lambda job: head(*job), jobs)):
+                if j < len(names):
+                    Z[te, j] = X[te] @ coef + b
+                else:
+                    Zr[te] = X[te] @ coef + b
+                tick("folds", f * per_round + j + 1, units, note)
+
+        # Final heads on everything; calibration from the out-of-fold decisions.
+        coefs = np.zeros((len(names), X.shape[1]))
+        intercepts = np.zeros(len(names))
+        calibration = np.zeros((len(names), 2))
+        jobs = [(K[:, j] & in_pop, Y[:, j]) for j in range(len(names))]
+        if gate:
+            jobs.append((rel_known, rel_y))
+        fitted_heads = pool.map(lambda job: head(*job), jobs)
+        for j in range(len(names)):
+            tick("heads", j, per_round, f"topic {j + 1}/{len(names)}")
+            rows = K[:, j] & in_pop
+            coefs[j], intercepts[j] = next(fitted_heads)
+            calibration[j] = _platt(Z[rows, j], Y[rows, j], w[rows])
+        heads = TopicHeads(
+            coef=coefs.astype(np.float16),
+            intercept=intercepts,
+            calibration=calibration,
+        )
+        if gate:
+            tick("heads", len(names), per_round, "relevance gate")
+            rows = rel_known
+            gcoef, gb = next(fitted_heads)
+            heads.gate_coef = gcoef.astype(np.float16)
+            heads.gate_intercept = gb
+            heads.gate_calibration = _platt(Zr[rows], rel_y[rows], w[rows])
     tick("heads", per_round, per_round, f"{len(names)} topics" + (" and the gate" if gate else ""))
     oof = heads.calibrate(Z, Zr if gate else None)
 
