@@ -56,6 +56,7 @@ from .app import App
 from .config import describe_span
 from .credentials import display_url
 from .errors import AggregatorError, ConfigError
+from .lockwait import lock_waits_end_when
 from .types import UpdateResult
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,13 @@ class Stopper:
     def installed(self) -> Iterator[Stopper]:
         """Handle SIGTERM/SIGINT inside the block, then put the previous handlers back (a
         command run in-process, as in tests, must not leave its handler behind). Off the
-        main thread, where Python allows no handlers, the block runs without them."""
+        main thread, where Python allows no handlers, the block runs without them.
+        Inside the block, a write waiting for another process's SQLite write lock gives
+        up at the signal."""
+        with lock_waits_end_when(self.event):
+            yield from self._installed()
+
+    def _installed(self) -> Iterator[Stopper]:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
@@ -165,48 +172,55 @@ def run_daemon(
     health = FeedHealth(app.policy.disable_after)
     cycles = failures = 0
     last_prune: datetime | None = None
-    while not stopper.stopped:
-        if watch is not None:
-            watch.sync_if_changed(app, force=stopper.hangup.is_set())
-            stopper.hangup.clear()
-        try:  # taxonomy.yaml edited while running: its topics, without a restart
-            app.refresh_taxonomy()
-        except AggregatorError as e:  # the store, for the sync: the next cycle tries again
-            log.error("taxonomy.yaml changed; its topics could not be synced yet: %s", e)
-        try:
-            polled = _cycle(app, extract, stopper, health)
-        except AggregatorError as e:
-            failures += 1
-            polled = 0
-            wait = max(idle_sleep, min(max_sleep, retry_sleep * 2 ** min(failures - 1, 20)))
-            log.error("poll cycle failed (trying again in %.0fs): %s", wait, e)
-            log.debug("traceback of the failed poll cycle", exc_info=e)
-        else:
-            if failures:
-                log.warning("poll cycle succeeded again after %d failed", failures)
-            failures = 0
-        cycles += 1
-        retention = app.settings.retention
-        due = last_prune is None or app.now() - last_prune >= PRUNE_EVERY
-        if retention is not None and due and not failures and not stopper.stopped:
-            last_prune = app.now()
-            _prune(app, retention)
-        if extract and app.settings.extract and not failures and not stopper.stopped:
-            _extract_backlog(app, stopper.event)
-        if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
-            break
-        if not failures:
+    # A write waiting for another process's SQLite write lock gives up at the stop
+    # signal (it waited up to the 30 s busy timeout)
+    with lock_waits_end_when(stopper.event):
+        while not stopper.stopped:
+            if watch is not None:
+                watch.sync_if_changed(app, force=stopper.hangup.is_set())
+                stopper.hangup.clear()
+            try:  # taxonomy.yaml edited while running: its topics, without a restart
+                app.refresh_taxonomy()
+            except AggregatorError as e:  # the store, for the sync: the next cycle tries again
+                log.error("taxonomy.yaml changed; its topics could not be synced yet: %s", e)
             try:
-                wait = seconds_until(app.next_due(), app.now(), max_sleep)
-            except AggregatorError as e:  # the database went away after the cycle
-                failures = 1
-                wait = max(idle_sleep, min(max_sleep, retry_sleep))
-                log.error("reading the next due time failed (trying again in %.0fs): %s", wait, e)
-            if not polled:
-                wait = max(wait, idle_sleep)
-        if wait > 0:
-            log.info("sleeping %.0fs until the next %s", wait, "try" if failures else "feed is due")
-            _sleep(wait, stopper, watch)
+                polled = _cycle(app, extract, stopper, health)
+            except AggregatorError as e:
+                failures += 1
+                polled = 0
+                wait = max(idle_sleep, min(max_sleep, retry_sleep * 2 ** min(failures - 1, 20)))
+                log.error("poll cycle failed (trying again in %.0fs): %s", wait, e)
+                log.debug("traceback of the failed poll cycle", exc_info=e)
+            else:
+                if failures:
+                    log.warning("poll cycle succeeded again after %d failed", failures)
+                failures = 0
+            cycles += 1
+            retention = app.settings.retention
+            due = last_prune is None or app.now() - last_prune >= PRUNE_EVERY
+            if retention is not None and due and not failures and not stopper.stopped:
+                last_prune = app.now()
+                _prune(app, retention)
+            if extract and app.settings.extract and not failures and not stopper.stopped:
+                _extract_backlog(app, stopper.event)
+            if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
+                break
+            if not failures:
+                try:
+                    wait = seconds_until(app.next_due(), app.now(), max_sleep)
+                except AggregatorError as e:  # the database went away after the cycle
+                    failures = 1
+                    wait = max(idle_sleep, min(max_sleep, retry_sleep))
+                    log.error(
+                        "reading the next due time failed (trying again in %.0fs): %s", wait, e
+                    )
+                if not polled:
+                    wait = max(wait, idle_sleep)
+            if wait > 0:
+                log.info(
+                    "sleeping %.0fs until the next %s", wait, "try" if failures else "feed is due"
+                )
+                _sleep(wait, stopper, watch)
     log.info("daemon stopped%s", f" by signal {stopper.signal}" if stopper.signal else "")
     return cycles
 

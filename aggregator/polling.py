@@ -123,7 +123,28 @@ class Poller(Outcomes):
         """Poll the due feeds once, yielding one ``UpdateResult`` per feed as it finishes
         (the stages are listed in ``App.update_due``'s docstring); sets
         ``app.last_poll_stats``. Once ``stop`` is set the poll ends as soon as the feed
-        being stored is, even while waiting for fetches; the rest is handed back."""
+        being stored is, even while waiting for fetches; the rest is handed back. A write
+        waiting for another process's SQLite write lock when ``stop`` is set gives up
+        (it waited up to the 30 s busy timeout), and the poll ends as stopped."""
+        if stop is None:
+            yield from self._run(all_feeds=all_feeds, extract=extract, limit=limit, stop=None)
+            return
+        with self.app.store.lock_waits_end_when(stop):
+            try:
+                yield from self._run(all_feeds=all_feeds, extract=extract, limit=limit, stop=stop)
+            except StoreUnavailableError as e:
+                if not stop.is_set():
+                    raise
+                log.info("poll stopped: %s", e)
+
+    def _run(
+        self,
+        *,
+        all_feeds: bool,
+        extract: bool | None,
+        limit: int | None,
+        stop: threading.Event | None,
+    ) -> Generator[UpdateResult, None, None]:
         app = self.app
         extract = app.settings.extract if extract is None else extract
         app._start_fetcher()  # built on the loop thread while this one claims

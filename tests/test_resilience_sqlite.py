@@ -187,6 +187,37 @@ def test_ctrl_c_while_waiting_for_the_write_lock_ends_the_command_at_once(
     assert label.returncode == 130 and took < 3, (label.returncode, took, err)
 
 
+def test_poll_stopped_while_waiting_for_the_write_lock_says_so_at_once(tmp_path: Path) -> None:
+    """`poll` turns SIGINT into an event (the feed being stored is finished first), so a
+    write waiting for the lock ran to the busy timeout: it now gives up at the signal."""
+    data = tmp_path / "data"
+    _one_story(data)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    holder = _hold_the_write_lock(data / "aggregator.db")
+    try:
+        poll = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "poll", "--all"],
+            env={
+                **os.environ,
+                "AGGREGATOR_DATA_DIR": str(data),
+                "AGGREGATOR_FEEDS": str(tmp_path / "feeds.yaml"),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)  # it starts in ~1 s; still running, it is waiting for the lock
+        assert poll.poll() is None, poll.communicate()
+        stopped = time.monotonic()
+        poll.send_signal(signal.SIGINT)
+        _, err = poll.communicate(timeout=40)
+        took = time.monotonic() - stopped
+    finally:
+        holder.communicate("", timeout=10)
+    assert (poll.returncode, took < 3) == (130, True), (poll.returncode, took, err)
+    assert "poll interrupted: stopped while waiting for another process's write lock" in err
+
+
 def test_a_write_waits_for_the_lock_and_gives_up_after_the_busy_timeout(
     tmp_path: Path,
 ) -> None:
@@ -208,6 +239,43 @@ def test_a_write_waits_for_the_lock_and_gives_up_after_the_busy_timeout(
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
     assert "DNS 1.00 (user)" in out
+
+
+def test_a_daemon_told_to_stop_while_waiting_for_the_write_lock_stops_at_once(
+    tmp_path: Path, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop signal sets the daemon's event, and the feed being stored is finished
+    first: a write waiting for another process's lock ran to the whole busy timeout
+    (30 s) before the daemon could stop, then logged a failed cycle. It now gives up at
+    the stop, and the poll ends as stopped."""
+    url = server.route("/f.xml", body=RSS)
+    db = tmp_path / "data" / "aggregator.db"
+    s = Settings.from_env(
+        {}, data_dir=tmp_path / "data", allow_private_addresses=True, extract=False
+    )
+    stopper = Stopper()
+    cycles: list[int] = []
+    with make_app(s) as app:
+        app.add_feed(url, discover=False)
+        holder = _hold_the_write_lock(db)
+        try:
+            caplog.set_level(logging.DEBUG, logger="aggregator")
+            daemon = threading.Thread(
+                target=lambda: cycles.append(run_daemon(app, stopper=stopper, max_sleep=0.5))
+            )
+            daemon.start()
+            time.sleep(1.5)  # the poll's first write (its claim) waits for the lock
+            assert daemon.is_alive() and not server.requests_for("/f.xml")
+            stopped = time.monotonic()
+            stopper.event.set()
+            daemon.join(timeout=40)
+            took = time.monotonic() - stopped
+        finally:
+            holder.communicate("", timeout=10)
+    assert not daemon.is_alive() and took < 3, took
+    assert cycles == [1]
+    assert "poll stopped: stopped while waiting for another process's write lock" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 @pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="Linux only")

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..config import Settings, parse_public_url
 from ..credentials import display_url
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, NotFoundError, StoreUnavailableError
 from ..textutil import html_to_text, one_line
 from ..types import Story, StoryQuery, UpdateResult
 from .common import (
@@ -52,6 +52,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..daemon import Stopper
 
 #: Stories per table when `stories --limit 0` prints every match as a table
 TABLE_CHUNK = 500
@@ -163,7 +164,20 @@ def poll(
     if show < 0:
         raise ConfigError("--show takes a number of stories, 0 or more")
     # The handlers cover the App's closing too: a second signal must not kill it there.
-    with Stopper().installed() as stopper, open_app() as a:
+    with Stopper().installed() as stopper:
+        try:
+            _poll_and_report(stopper, all_feeds, no_extract, quiet, fmt, show)
+        except StoreUnavailableError as e:
+            if not stopper.stopped:  # the database's trouble, not the signal's
+                raise
+            err.print(f"[yellow]poll interrupted:[/] {esc(str(e))}", highlight=False)
+            raise typer.Exit(128 + (stopper.signal or signal.SIGINT)) from None
+
+
+def _poll_and_report(
+    stopper: Stopper, all_feeds: bool, no_extract: bool, quiet: bool, fmt: PollFmt, show: int
+) -> None:
+    with open_app() as a:
         a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
         sync_feeds_file(a)
         results, due = run_poll(

@@ -8,7 +8,9 @@ is, the store writes it atomically with that feed's stories.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -40,6 +42,7 @@ __all__ = [
 
 class Store(Protocol):
     def close(self) -> None: ...
+    def lock_waits_end_when(self, stop: threading.Event) -> AbstractContextManager[None]: ...
 
     # topics
     def sync_topics(

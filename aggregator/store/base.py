@@ -8,6 +8,7 @@ several parts share.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
 from ..errors import StoreError, StoreUnavailableError
+from ..lockwait import lock_waits_end_when
 from ..types import Prediction, Story, TopicScore
 from . import dialect, migrations, tables
 from .rows import FEED, brief, chunks, story_from_row
@@ -127,6 +129,17 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def lock_waits_end_when(self, stop: threading.Event) -> Iterator[None]:
+        """SQLite: inside the block, a write waiting for another process's write lock
+        gives up once ``stop`` is set (see :mod:`aggregator.lockwait`). PostgreSQL's
+        waits are the server's, bounded by the sessions' ``lock_timeout``."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        with lock_waits_end_when(stop):
+            yield
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

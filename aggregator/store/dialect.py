@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailableError
+from ..lockwait import stop_requested
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 LOCK_SLICE_MS = 100  # how long SQLite waits for the write lock before Python looks again
@@ -185,6 +186,10 @@ def _begin_in_slices(conn: Connection, mode: str, busy_ms: int) -> None:
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e):
                     break  # not the lock: the last try reports it
+            if stop_requested():  # a stop signal: see aggregator.lockwait
+                raise StoreUnavailableError(
+                    "stopped while waiting for another process's write lock"
+                )
         left = round((deadline - time.monotonic()) * 1000)
         raw.execute(f"PRAGMA busy_timeout={max(1, left)}")
         conn.exec_driver_sql(f"BEGIN {mode}")
