@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,19 +69,7 @@ def test_a_daemon_outlives_a_write_lock_held_past_the_busy_timeout(
     try:
         with make_app(s) as app:
             app.add_feed(url, discover=False)
-            holder = subprocess.Popen(  # another process, in the middle of a long write
-                [
-                    sys.executable,
-                    "-c",
-                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None)"
-                    "; c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
-                    str(db),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            holder = _hold_the_write_lock(db)  # another process, in a long write
             caplog.set_level(logging.DEBUG, logger="aggregator")
             daemon = threading.Thread(
                 target=lambda: cycles.append(
@@ -165,6 +154,24 @@ def _label(data: Path, story: int, *, url: str | None = None) -> subprocess.Pope
     )
 
 
+def _interrupted_while_locked(
+    data: Path, start: Callable[[], subprocess.Popen[str]]
+) -> tuple[int, float, str]:
+    """A command started while another process holds the write lock, then SIGINT once
+    it waits for it: (its exit status, seconds from the signal to its end, stderr)."""
+    holder = _hold_the_write_lock(data / "aggregator.db")
+    try:
+        command = start()
+        time.sleep(3)  # it starts in ~1 s; still running, it is waiting for the lock
+        assert command.poll() is None, command.communicate()
+        stopped = time.monotonic()
+        command.send_signal(signal.SIGINT)
+        _, err = command.communicate(timeout=40)
+        return command.returncode, time.monotonic() - stopped, err
+    finally:
+        holder.communicate("", timeout=10)
+
+
 def test_ctrl_c_while_waiting_for_the_write_lock_ends_the_command_at_once(
     tmp_path: Path,
 ) -> None:
@@ -173,18 +180,8 @@ def test_ctrl_c_while_waiting_for_the_write_lock_ends_the_command_at_once(
     then failed with "database is locked". The wait now goes in slices of 0.1 s."""
     data = tmp_path / "data"
     story = _one_story(data)
-    holder = _hold_the_write_lock(data / "aggregator.db")
-    try:
-        label = _label(data, story)
-        time.sleep(3)  # it starts in ~1 s; still running, it is waiting for the lock
-        assert label.poll() is None, label.communicate()
-        stopped = time.monotonic()
-        label.send_signal(signal.SIGINT)
-        _, err = label.communicate(timeout=30)
-        took = time.monotonic() - stopped
-    finally:
-        holder.communicate("", timeout=10)
-    assert label.returncode == 130 and took < 3, (label.returncode, took, err)
+    code, took, err = _interrupted_while_locked(data, lambda: _label(data, story))
+    assert code == 130 and took < 3, (code, took, err)
 
 
 def test_poll_stopped_while_waiting_for_the_write_lock_says_so_at_once(tmp_path: Path) -> None:
@@ -193,28 +190,22 @@ def test_poll_stopped_while_waiting_for_the_write_lock_says_so_at_once(tmp_path:
     data = tmp_path / "data"
     _one_story(data)
     (tmp_path / "feeds.yaml").write_text("feeds: []\n")
-    holder = _hold_the_write_lock(data / "aggregator.db")
-    try:
-        poll = subprocess.Popen(
+    env = {
+        **os.environ,
+        "AGGREGATOR_DATA_DIR": str(data),
+        "AGGREGATOR_FEEDS": str(tmp_path / "feeds.yaml"),
+    }
+    code, took, err = _interrupted_while_locked(
+        data,
+        lambda: subprocess.Popen(
             [sys.executable, "-m", "aggregator", "poll", "--all"],
-            env={
-                **os.environ,
-                "AGGREGATOR_DATA_DIR": str(data),
-                "AGGREGATOR_FEEDS": str(tmp_path / "feeds.yaml"),
-            },
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
-        time.sleep(3)  # it starts in ~1 s; still running, it is waiting for the lock
-        assert poll.poll() is None, poll.communicate()
-        stopped = time.monotonic()
-        poll.send_signal(signal.SIGINT)
-        _, err = poll.communicate(timeout=40)
-        took = time.monotonic() - stopped
-    finally:
-        holder.communicate("", timeout=10)
-    assert (poll.returncode, took < 3) == (130, True), (poll.returncode, took, err)
+        ),
+    )
+    assert (code, took < 3) == (130, True), (code, took, err)
     assert "poll interrupted: stopped while waiting for another process's write lock" in err
 
 
