@@ -206,9 +206,8 @@ class Labelling:
         predictor = self.predictor
         seen = changed = last = looked = total = 0
         skip = None if every else predictor.version
-        pool: WorkerPool | None = None
-        model: ModelRef | None = None
-        ahead: deque[tuple[list[Story], Future[list[Prediction]] | None]] = deque()
+        workers: tuple[WorkerPool, ModelRef] | None = None
+        ahead: deque[tuple[list[Story], Future[list[Prediction]]]] = deque()
 
         def write(stories: list[Story], preds: Sequence[Prediction]) -> None:
             nonlocal seen, changed
@@ -220,12 +219,13 @@ class Labelling:
         def finish_oldest() -> None:
             stories, future = ahead.popleft()
             preds: Sequence[Prediction] | None = None
-            if future is not None:
-                try:
-                    preds = future.result()
-                except (ModelError, WorkerDiedError, TimeoutError, RuntimeError) as e:
-                    log.debug("re-tag: a worker could not classify a batch (%s)", e)
-            if preds is None:
+            try:
+                preds = future.result()
+            except (ModelError, WorkerDiedError, TimeoutError, RuntimeError) as e:
+                log.debug("re-tag: a worker could not classify a batch (%s)", e)
+            # A worker that read another model from disk (a `train` swapped one in
+            # meanwhile) would leave its stories for the next pass, again and again.
+            if preds is None or any(p.model_version != predictor.version for p in preds):
                 preds = predictor.predict([self.document(s) for s in stories])
             write(stories, preds)
 
@@ -233,21 +233,21 @@ class Labelling:
             while ids := self.store.story_ids(after=last, not_version=skip):
                 total += len(ids)
                 if (
-                    pool is None
+                    workers is None
                     and in_workers_from is not None
                     and total >= in_workers_from
                     and self._workers() > 1
                 ):
-                    pool, model = self._ensure_pool(), self._model_ref()
+                    workers = self._ensure_pool(), self._model_ref()
                 for i in range(0, len(ids), batch):
                     stories = self.store.get_stories(ids[i : i + batch])
                     looked += len(ids[i : i + batch])
                     # tagged meanwhile (by the daemon's workers, with the new model)
                     stories = [s for s in stories if every or s.model_version != predictor.version]
                     if stories:
-                        if pool is not None and model is not None:
+                        if workers is not None:
                             texts = [_stored_text(s) for s in stories]
-                            ahead.append((stories, pool.submit(retag_job, texts, model)))
+                            ahead.append((stories, workers[0].submit(retag_job, texts, workers[1])))
                             while len(ahead) > self._workers():
                                 finish_oldest()
                         else:
@@ -260,8 +260,7 @@ class Labelling:
                 skip = predictor.version  # stored since the first pass: the new model's, mostly
         finally:
             for _, future in ahead:
-                if future is not None:
-                    future.cancel()
+                future.cancel()
         return seen, changed
 
 
