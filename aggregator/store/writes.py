@@ -34,7 +34,7 @@ from sqlmodel import col
 from sqlmodel import select as mselect
 
 from ..credentials import without_credentials
-from ..dedupe import scheme_twin
+from ..dedupe import listing_digest, scheme_twin
 from ..errors import NotFoundError
 from ..neardup import hamming, series_apart, title_key
 from ..types import FeedCheck, SaveResult, StoryRecord
@@ -85,7 +85,8 @@ _RECENT_HASHES = (
 )
 _LISTED_CHARS = select(func.length(FC.listed)).where(FC.id == bindparam("fid"))
 RECENT_HASHES_MIN = 500  # stories whose hashes a parse worker gets, at least
-LISTED_DIGEST_CHARS = 17  # one dedupe.listing_digest and its separating space in feed.listed
+# one digest and its separating space in feed.listed (what check.listed is joined into)
+LISTED_DIGEST_CHARS = len(listing_digest("")) + 1
 _URL_CLUSTERS = (
     select(SC.canonical_url, func.min(SC.cluster_id))
     .where(
