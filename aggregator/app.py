@@ -499,22 +499,19 @@ class App(Subscriptions, Exporting, Labelling):
         topics claim with those topics."""
         taxonomy = self.taxonomy
         found = {t: taxonomy.resolve(t) for t in names}
-        unknown, ambiguous = [], []
-        for name, topic in found.items():
-            if topic is None:
-                claimants = taxonomy.claimants(name)
-                if claimants:
-                    ambiguous.append(
-                        f"{name!r} is an alias of several topics ({', '.join(claimants)}): name one"
-                    )
-                else:
-                    unknown.append(repr(name))
+        missing = [name for name, topic in found.items() if topic is None]
+        unknown = [repr(name) for name in missing if not taxonomy.claimants(name)]
+        problems = []
         if unknown:
             plural = "s" if len(unknown) > 1 else ""
-            said = f"unknown topic{plural} {', '.join(unknown)} (see `aggregator topics`)"
-            ambiguous.insert(0, said)
-        if ambiguous:
-            raise ConfigError("; ".join(ambiguous))
+            problems.append(f"unknown topic{plural} {', '.join(unknown)} (see `aggregator topics`)")
+        problems += [
+            f"{name!r} is an alias of several topics ({', '.join(claimants)}): name one"
+            for name in missing
+            if (claimants := taxonomy.claimants(name))
+        ]
+        if problems:
+            raise ConfigError("; ".join(problems))
         return [topic.name for t in names if (topic := found[t]) is not None]
 
     # --- retention ----------------------------------------------------------------------
