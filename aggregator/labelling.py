@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 #: Stories to re-tag from which the worker processes classify them: below it, starting
 #: them (numpy and the model in each) costs about what they would save.
 RETAG_IN_WORKERS = 2_000
+#: A worker's time for one batch (~0.3 s for 500 stories): past it, the worker is
+#: replaced and the batch is classified in the command.
+RETAG_BATCH_LIMIT_S = 120.0
 
 
 class Labelling:
@@ -247,7 +250,10 @@ class Labelling:
                     if stories:
                         if workers is not None:
                             texts = [_stored_text(s) for s in stories]
-                            ahead.append((stories, workers[0].submit(retag_job, texts, workers[1])))
+                            job = workers[0].submit(
+                                retag_job, texts, workers[1], timeout=RETAG_BATCH_LIMIT_S
+                            )
+                            ahead.append((stories, job))
                             while len(ahead) > self._workers():
                                 finish_oldest()
                         else:
