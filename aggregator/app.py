@@ -93,7 +93,7 @@ class App(Subscriptions, Exporting, Labelling):
         self._classifier: Classifier | None = None
         self._predictor: Classifier | Scorer | None = None
         self._model_error: ModelError | None = None
-        self._model_error_stamp: tuple[int, ...] = ()
+        self._model_error_stamp: tuple[tuple[int, int] | None, ...] = ()
         self._loop: LoopThread | None = None
         self._fetcher: Fetcher | None = None
         self._fetcher_future: Future[Fetcher] | None = None
@@ -382,21 +382,13 @@ class App(Subscriptions, Exporting, Labelling):
             self._model_error_stamp = self._model_stamp()
             log.warning("no model: stories get only their feed categories' topics: %s", message)
 
-    def _model_stamp(self) -> tuple[int, ...]:
-        """When the model in use and the taxonomy were last written (0: missing)."""
+    def _model_stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """When and how big the model in use and the taxonomy were last written (None:
+        missing)."""
         from .manifest import MANIFEST_FILE, artifact_paths
 
-        paths = (
-            artifact_paths(self.settings.active_models_dir) / MANIFEST_FILE,
-            self.settings.taxonomy_path,
-        )
-        stamps = []
-        for path in paths:
-            try:
-                stamps.append(path.stat().st_mtime_ns)
-            except OSError:
-                stamps.append(0)
-        return tuple(stamps)
+        manifest = artifact_paths(self.settings.active_models_dir) / MANIFEST_FILE
+        return (_file_stamp(manifest), _file_stamp(self.settings.taxonomy_path))
 
     def next_due(self) -> datetime | None:
         return self.store.next_due()

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from aggregator.classify import (
     Classifier,
@@ -140,8 +141,6 @@ def _features(params: Mapping[str, Any], taxonomy: Taxonomy) -> FeatureUnion:
 def _one_thread_each() -> None:
     """A fitting thread's own limits: one BLAS and one OpenMP thread (as ``train`` sets
     for itself), so its sums run in the same order as the calling thread's would."""
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
     threadpool_limits(limits=1)
 
 
