@@ -10,7 +10,10 @@ Must not: fetch (so redirectors that hide their target, such as t.co or
 feedproxy.google.com/~r/..., stay as they are — parse.py prefers feedburner:origLink),
 import sibling modules (parse, extract, ...), or change what an existing key means:
 the ``v1:`` prefix is the identity scheme's version, and a new scheme must get a new prefix
-plus a migration, never a silent change (stored stories would be duplicated).
+plus a migration, never a silent change (stored stories would be duplicated). A change of
+the canonical form within ``v1`` comes with a store migration that brings the stored
+canonical URLs and the keys made of them to it (migration 20: more tracking parameters,
+IDNA 2008).
 
 Identity of an entry within one document, strongest first:
 
@@ -98,6 +101,17 @@ KEY_VERSION = "v1"
 # --- URL canonicalisation -----------------------------------------------------------------
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+#: Tracking parameters dropped since store migration 20, which brings stored keys and
+#: canonical URLs to the rule: AT Internet's ``xtor`` (most French news sites' RSS links),
+#: Webtrends' ``WT.*``, comScore's ``ns_*``, Yahoo's consent ``guccounter`` / ``guce_*``,
+#: and a few campaign ids only trackers use.
+TRACKING_PARAMS_SINCE_M20 = (
+    "xtor", "at_platform", "at_creation", "at_variant", "at_format", "at_send_date",
+    "at_link", "at_emailtype", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname",
+    "ns_fee", "_openstat", "ocid", "icid", "sc_cid", "guccounter", "guce_referrer",
+    "guce_referrer_sig", "__twitter_impression", "_branch_match_id",
+)  # fmt: skip
+TRACKING_PREFIXES_SINCE_M20 = ("wt.",)
 _TRACKING_PARAMS = frozenset(
     {
         "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid",
@@ -105,9 +119,13 @@ _TRACKING_PARAMS = frozenset(
         "__hstc", "__hssc", "__hsfp", "hsctatracking", "mkt_tok", "_ga", "_gl", "oly_anon_id",
         "oly_enc_id", "vero_id", "vero_conv", "wickedid", "rb_clickid", "s_cid", "ref_src",
         "ref_url", "at_medium", "at_campaign", "spm", "cmpid", "ncid", "sr_share",
+        *TRACKING_PARAMS_SINCE_M20,
     }
 )  # fmt: skip
-_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "piwik_", "matomo_", "_hs", "hsa_", "ga_")
+_TRACKING_PREFIXES = (
+    "utm_", "pk_", "mtm_", "piwik_", "matomo_", "_hs", "hsa_", "ga_",
+    *TRACKING_PREFIXES_SINCE_M20,
+)  # fmt: skip
 # Hosts whose only job is to bounce to the URL held in a query parameter:
 # host -> (path of the redirect endpoint, or None for any path; parameters holding the target)
 _REDIRECTORS: dict[str, tuple[str | None, tuple[str, ...]]] = {
@@ -152,7 +170,8 @@ def canonicalize_url(url: str) -> str:
     Also kept apart, as possibly different pages: ``m.`` and ``www.`` hosts, AMP paths
     and ``?amp=1`` (CMS conventions, not rules), ``ref=`` (a branch or section as often
     as a tracker), userinfo. Copies of one article under such URLs meet by SimHash. Each
-    rule here is part of the stored ``v1:link:`` keys: changing one re-keys stories.
+    rule here is part of the stored ``v1:link:`` keys: changing one re-keys stories, so it
+    comes with a store migration (``store/rekey.py``).
     """
     current = url.strip()
     for _ in range(_MAX_UNWRAP):
@@ -217,14 +236,33 @@ def _host(host: str) -> str | None:
         return None
     if host.isascii():
         return host
-    try:
-        encoded = host.encode("idna").decode("ascii")
-    except UnicodeError:  # not a valid IDN: leave the whole URL as it is
+    encoded = idn_ascii(host)
+    if encoded is None:  # not a valid IDN: leave the whole URL as it is
         return None
-    # The codec reads "\u3002", "\uff0e" and "\uff61" as dots (RFC 3490 §3.1), so one
-    # ending the host comes out as the trailing "." stripped above: strip it here too,
-    # or the canonical form of "example.com\u3002" would not be a fixed point.
+    # Both IDNAs read "\u3002", "\uff0e" and "\uff61" as dots, so one ending the host
+    # comes out as the trailing "." stripped above: strip it here too, or the canonical
+    # form of "example.com\u3002" would not be a fixed point.
     return encoded.rstrip(".") or None
+
+
+def idn_ascii(host: str) -> str | None:
+    """A non-ASCII host name in its ASCII form, as registries and browsers read it: IDNA
+    2008 with UTS #46 mapping, non-transitional (since store migration 20). So ``faß.de``
+    is ``xn--fa-hia.de``, the domain DENIC registers, not ``fass.de``, another domain
+    that IDNA 2003 made of it (and the same for Greek final sigma and the joiners of
+    Persian and Indic names). A name IDNA 2008 refuses but IDNA 2003 took (a symbol such
+    as ``☃.net``) is read as IDNA 2003 reads it, as before; None for what neither takes
+    (not a host name: the URL is left as it is)."""
+    import idna  # httpx's own dependency; only for the rare non-ASCII host
+
+    try:
+        return str(idna.encode(host, uts46=True, transitional=False).decode("ascii"))
+    except (idna.IDNAError, UnicodeError):
+        pass
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def _quote(text: str, safe: frozenset[str]) -> str:

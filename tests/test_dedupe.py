@@ -49,6 +49,14 @@ CASES = [
     ("hubspot", "https://example.com/a?_hsenc=1&_hsmi=2&__hstc=3", "https://example.com/a"),
     ("misc-tracking", "https://example.com/a?igshid=1&yclid=2&ref_src=3", "https://example.com/a"),
     ("encoded-tracking-key", "https://example.com/a?%75tm_source=x", "https://example.com/a"),
+    ("at-internet", "https://example.fr/a.html?xtor=RSS-3208&p=2", "https://example.fr/a.html?p=2"),
+    ("webtrends", "https://example.com/a?WT.mc_id=rss&wt.tsrc=x", "https://example.com/a"),
+    ("comscore", "https://example.com/a?ns_mchannel=rss&ns_source=feed", "https://example.com/a"),
+    (
+        "yahoo-consent",
+        "https://example.com/a?guccounter=1&guce_referrer=x",
+        "https://example.com/a",
+    ),
     ("sorted-query", "https://example.com/s?b=2&a=1&c=3", "https://example.com/s?a=1&b=2&c=3"),
     ("repeated-keys", "https://example.com/s?t=b&t=a", "https://example.com/s?t=a&t=b"),
     ("empty-pairs", "https://example.com/s?&a=1&&", "https://example.com/s?a=1"),
@@ -61,6 +69,10 @@ CASES = [
     ("space-encoded", "https://example.com/a b", "https://example.com/a%20b"),
     ("unicode-path", "https://example.com/café", "https://example.com/caf%C3%A9"),
     ("idn-host", "https://Bücher.example/a", "https://xn--bcher-kva.example/a"),
+    # IDNA 2008, as DENIC registers it and browsers resolve it: faß.de is not fass.de
+    ("idna-2008-sharp-s", "https://faß.de/a", "https://xn--fa-hia.de/a"),
+    ("idna-2008-final-sigma", "https://βόλος.gr/a", "https://xn--nxasmm1c.gr/a"),
+    ("idna-2003-symbol", "https://☃.net/a", "https://xn--n3h.net/a"),  # refused by 2008
     ("dot-segments", "https://example.com/a/./b/../c", "https://example.com/a/c"),
     ("trailing-slash-kept", "https://example.com/a/", "https://example.com/a/"),
     ("index-html-kept", "https://example.com/a/index.html", "https://example.com/a/index.html"),

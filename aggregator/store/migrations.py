@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 from ..errors import StoreError
 from . import tables
 from .dialect import keep_story_ids, simhash_bands
+from .rekey import _m20_canonical_urls
 from .repairs import _m6_repair_session7_rows
 from .search import SEARCH_CONFIG, SEARCH_DICT, STEMMED_TOKENS, write_search_index
 
@@ -375,14 +376,13 @@ def _m19_sqlite_marks_in_words(conn: Connection) -> None:
     measured), the old one dropped and the new one renamed."""
     if conn.dialect.name != "sqlite":
         return
-    made = conn.execute(
-        text("SELECT sql FROM sqlite_master WHERE name = 'story_fts'")
-    ).scalar()
+    made = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'story_fts'")).scalar()
     if made is not None and "categories" in made:
         return
     conn.exec_driver_sql("DROP TABLE IF EXISTS story_fts_new")
     conn.exec_driver_sql(
-        f'CREATE VIRTUAL TABLE story_fts_new USING fts5(title, body, tokenize = "{SQLITE_TOKENIZE}")'
+        "CREATE VIRTUAL TABLE story_fts_new USING fts5(title, body, "
+        f'tokenize = "{SQLITE_TOKENIZE}")'
     )
     if made is not None:
         stories = conn.execute(text("SELECT count(*) FROM story_fts")).scalar() or 0
@@ -428,6 +428,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (17, "SQLite: search by the words PostgreSQL's index holds", _m17_sqlite_search_words),
     (18, "a hash of each story's title, for copies under the same title", _m18_title_hash),
     (19, "SQLite: a word's combining marks are in the word", _m19_sqlite_marks_in_words),
+    (20, "canonical URLs and link keys: more trackers dropped, IDNA 2008", _m20_canonical_urls),
 ]
 
 
