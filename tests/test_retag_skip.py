@@ -83,7 +83,36 @@ def _tags(app: App) -> dict[int, list[tuple[str, float, str]]]:
     }
 
 
-@pytest.mark.parametrize("worker_model", ["loads", "gone"])
+def _another_model_under_the_same_stamp(models: Path) -> None:
+    """The model's files rewritten as another model's (the same weights under another
+    version, as a `train` in another process would leave them), the manifest's stamp
+    (mtime, size) kept: the App goes on with the model it loaded, a worker starting now
+    loads this one."""
+    import json
+    import os
+
+    from aggregator.manifest import MANIFEST_FILE, artifact_paths, file_sha256
+    from aggregator.scoring import load_scorer
+    from aggregator.taxonomy import Taxonomy
+
+    manifest_path = artifact_paths(models) / MANIFEST_FILE
+    before = manifest_path.stat()
+    scorer = load_scorer(models, Taxonomy.load(models / "taxonomy.yaml"))
+    assert scorer is not None
+    manifest = manifest_path.read_text(encoding="utf-8")
+    scorer_path = artifact_paths(models) / json.loads(manifest)["scorer"]["file"]
+    old_sha, old_version = file_sha256(scorer_path), scorer.version
+    scorer.version = old_version[:4] + "0" * (len(old_version) - 4)  # same length
+    assert scorer.version != old_version
+    scorer.save(scorer_path)
+    manifest = manifest.replace(f'"{old_sha}"', f'"{file_sha256(scorer_path)}"')
+    manifest_path.write_text(manifest.replace(f'"{old_version}"', f'"{scorer.version}"'))
+    assert manifest_path.stat().st_size == before.st_size
+    os.utime(manifest_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert load_scorer(models, Taxonomy.load(models / "taxonomy.yaml")) is not None
+
+
+@pytest.mark.parametrize("worker_model", ["loads", "gone", "another"])
 def test_a_large_retag_runs_in_the_workers_and_tags_as_the_app_does(
     tmp_path: Path, db_url: str, worker_model: str
 ) -> None:
@@ -101,6 +130,8 @@ def test_a_large_retag_runs_in_the_workers_and_tags_as_the_app_does(
         version = app.predictor.version  # loaded here before the workers start
         if worker_model == "gone":
             shutil.rmtree(models / "classifier")
+        elif worker_model == "another":
+            _another_model_under_the_same_stamp(models)
         calls: list[tuple[int, int]] = []
         seen, changed = app.retag(
             batch=7, in_workers_from=50, progress=lambda d, t: calls.append((d, t))
