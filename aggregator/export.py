@@ -142,6 +142,17 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """Where the other pages of a paged feed are (RFC 5005 §3): its first page (the
+    subscription URL, which is also the Atom feed's id on every page), the page before
+    and the page after this one (None at either end)."""
+
+    first: str
+    previous: str | None = None
+    next: str | None = None
+
+
 def render(
     stories: Sequence[Story],
     fmt: str,
@@ -150,16 +161,25 @@ def render(
     updated: datetime,
     self_url: str | None = None,
     home_url: str | None = None,
+    pages: Pages | None = None,
 ) -> str:
     if fmt == "atom":
-        return render_atom(stories, title=title, updated=updated, self_url=self_url)
+        return render_atom(stories, title=title, updated=updated, self_url=self_url, pages=pages)
     if fmt == "rss":
         return render_rss(
-            stories, title=title, updated=updated, self_url=self_url, home_url=home_url
+            stories, title=title, updated=updated, self_url=self_url, home_url=home_url, pages=pages
         )
     if fmt == "json":
-        return render_json(stories, title=title, self_url=self_url, home_url=home_url)
+        return render_json(stories, title=title, self_url=self_url, home_url=home_url, pages=pages)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _page_links(pages: Pages | None) -> list[tuple[str, str]]:
+    """(rel, href) of the links to the other pages, as Atom and RSS write them."""
+    if pages is None or (pages.previous is None and pages.next is None):
+        return []  # one page: the feed is not paged
+    links = [("first", pages.first), ("previous", pages.previous), ("next", pages.next)]
+    return [(rel, href) for rel, url in links if url and (href := _http(url))]
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -170,16 +190,22 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return el
 
 
-def _atom_feed(*, title: str, updated: datetime, self_url: str | None) -> ET.Element:
-    """The Atom document's root with its own elements, before the entries."""
+def _atom_feed(
+    *, title: str, updated: datetime, self_url: str | None, pages: Pages | None = None
+) -> ET.Element:
+    """The Atom document's root with its own elements, before the entries. Every page of
+    a paged feed has the first page's URL as its id: they are one feed."""
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     self_url = _http(self_url)
-    _sub(feed, "id", self_url or f"urn:aggregator:export:{_iri_safe(xml_chars(title))}")
+    feed_id = _http(pages.first) if pages is not None else self_url
+    _sub(feed, "id", feed_id or f"urn:aggregator:export:{_iri_safe(xml_chars(title))}")
     _sub(feed, "title", title)
     _sub(feed, "updated", _iso(updated))
     _sub(feed, "generator", GENERATOR)
     if self_url:
         _sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    for rel, href in _page_links(pages):
+        _sub(feed, "link", rel=rel, href=href, type="application/atom+xml")
     return feed
 
 
@@ -222,10 +248,17 @@ def _atom_entry(feed: ET.Element, s: Story, entry_id: str) -> None:
 
 
 def render_atom(
-    stories: Sequence[Story], *, title: str, updated: datetime, self_url: str | None = None
+    stories: Sequence[Story],
+    *,
+    title: str,
+    updated: datetime,
+    self_url: str | None = None,
+    pages: Pages | None = None,
 ) -> str:
     ET.register_namespace("", ATOM_NS)
-    feed = _atom_feed(title=title, updated=_newest(stories, updated), self_url=self_url)
+    feed = _atom_feed(
+        title=title, updated=_newest(stories, updated), self_url=self_url, pages=pages
+    )
     for s, entry_id in zip(stories, _ids(stories), strict=True):
         _atom_entry(feed, s, entry_id)
     ET.indent(_xml_safe(feed))
@@ -233,7 +266,12 @@ def render_atom(
 
 
 def _rss_channel(
-    *, title: str, last_build: datetime, self_url: str | None, home_url: str | None
+    *,
+    title: str,
+    last_build: datetime,
+    self_url: str | None,
+    home_url: str | None,
+    pages: Pages | None = None,
 ) -> tuple[ET.Element, ET.Element]:
     """The RSS document's root and channel with the channel's own elements."""
     rss = ET.Element("rss", version="2.0")
@@ -250,6 +288,8 @@ def _rss_channel(
         ET.SubElement(
             channel, f"{{{ATOM_NS}}}link", href=self_url, rel="self", type="application/rss+xml"
         )
+    for rel, href in _page_links(pages):
+        ET.SubElement(channel, f"{{{ATOM_NS}}}link", href=href, rel=rel, type="application/rss+xml")
     return rss, channel
 
 
@@ -288,10 +328,15 @@ def render_rss(
     updated: datetime,
     self_url: str | None = None,
     home_url: str | None = None,
+    pages: Pages | None = None,
 ) -> str:
     _rss_namespaces()
     rss, channel = _rss_channel(
-        title=title, last_build=_newest(stories, updated), self_url=self_url, home_url=home_url
+        title=title,
+        last_build=_newest(stories, updated),
+        self_url=self_url,
+        home_url=home_url,
+        pages=pages,
     )
     for s, entry_id in zip(stories, _ids(stories), strict=True):
         _rss_item(channel, s, entry_id)
@@ -331,14 +376,20 @@ def _json_item(s: Story, entry_id: str) -> dict[str, Any]:
     return item
 
 
-def _json_doc(*, title: str, self_url: str | None, home_url: str | None) -> dict[str, Any]:
-    """The JSON Feed document without its items."""
+def _json_doc(
+    *, title: str, self_url: str | None, home_url: str | None, pages: Pages | None = None
+) -> dict[str, Any]:
+    """The JSON Feed document without its items. JSON Feed has one link between pages,
+    ``next_url``; ``feed_url`` is the subscription's, the first page's."""
     doc: dict[str, Any] = {"version": "https://jsonfeed.org/version/1.1", "title": title}
     home_url, self_url = _http(home_url), _http(self_url)
     if home_url:
         doc["home_page_url"] = home_url
-    if self_url:
-        doc["feed_url"] = self_url
+    feed_url = _http(pages.first) if pages is not None else self_url
+    if feed_url:
+        doc["feed_url"] = feed_url
+    if pages is not None and (next_url := _http(pages.next)):
+        doc["next_url"] = next_url
     return doc
 
 
@@ -352,9 +403,10 @@ def render_json(
     title: str,
     self_url: str | None = None,
     home_url: str | None = None,
+    pages: Pages | None = None,
 ) -> str:
     items = [_json_item(s, entry_id) for s, entry_id in zip(stories, _ids(stories), strict=True)]
-    doc = _json_doc(title=title, self_url=self_url, home_url=home_url)
+    doc = _json_doc(title=title, self_url=self_url, home_url=home_url, pages=pages)
     doc["items"] = items
     return _dumps(doc) + "\n"
 

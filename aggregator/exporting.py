@@ -20,6 +20,7 @@ from .store import Store
 from .types import Story, StoryQuery
 
 if TYPE_CHECKING:
+    from .export import Pages
     from .taxonomy import Taxonomy
 
 EXPORT_FORMATS = ("atom", "rss", "json")
@@ -61,17 +62,25 @@ class Exporting:
         title: str | None = None,
         self_url: str | None = None,
         home_url: str | None = None,
+        pages: Callable[[list[Story]], Pages | None] | None = None,
     ) -> tuple[str, list[Story]]:
         """What ``export`` returns, and the stories it holds (``serve`` dates its response
         by them: one read gives both). ``home_url``: the website of the feed (RSS's
-        channel link, JSON Feed's home_page_url)."""
+        channel link, JSON Feed's home_page_url); ``pages``: the links to the other pages
+        of a paged feed, given the stories of this one."""
         from .export import render
 
         _check_format(fmt)
         stories = self.stories(query)
         name = self._export_name(query, title)
         text = render(
-            stories, fmt, title=name, self_url=self_url, home_url=home_url, updated=self.now()
+            stories,
+            fmt,
+            title=name,
+            self_url=self_url,
+            home_url=home_url,
+            updated=self.now(),
+            pages=pages(stories) if pages is not None else None,
         )
         return text, stories
 

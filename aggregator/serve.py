@@ -2,8 +2,9 @@
 sources, deduplicated".
 
 Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parameters
-``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date) and ``limit`` (100;
-0 or more than 1000 gives 1000);
+``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date), ``limit`` (100;
+0 or more than 1000 gives 1000) and ``offset`` (pages linked as RFC 5005 §3 has it,
+:func:`page_links`);
 ``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
 Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2) and a Last-Modified
 date (§8.8.2, for clients that keep only dates); the body is gzipped
@@ -45,11 +46,12 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from .app import App
 from .config import parse_base_url, parse_when
 from .errors import AggregatorError, ConfigError, StoreUnavailableError
+from .export import Pages
 from .types import Story, StoryQuery
 
 if TYPE_CHECKING:
@@ -65,6 +67,8 @@ CONTENT_TYPES = {
 _FEED_PATH = re.compile(r"^/(?:feed|topics/(?P<topic>[^/]+))\.(?P<fmt>atom|rss|json)$")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: The furthest a page starts: paging deeper walks that many stories on every request.
+MAX_OFFSET = 100_000
 GZIP_MIN_BYTES = 1024  # smaller bodies gain less than the header costs
 TIMEOUT_S = 30.0  # for a request head, and for each write of a response
 MAX_CONNECTIONS = 64
@@ -115,6 +119,49 @@ def _limit(value: str) -> int:
     if n < 0:
         raise ConfigError("limit must be a whole number, 0 for no limit")
     return MAX_LIMIT if n == 0 else min(n, MAX_LIMIT)
+
+
+def _offset(value: str) -> int:
+    """The ``offset`` parameter: how many stories the page skips (what the CLI's
+    ``--offset`` does), from 0 to MAX_OFFSET."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= MAX_OFFSET:
+        raise ConfigError(f"offset must be a whole number from 0 to {MAX_OFFSET:,}")
+    return n
+
+
+def _at_offset(url: str, offset: int) -> str:
+    """``url`` with its ``offset`` parameter set to ``offset`` (none for 0), the other
+    parameters kept as they were written: the first page's URL is the one a reader
+    subscribed to, byte for byte."""
+    parts = urlsplit(url)
+    pairs = [
+        p for p in parts.query.split("&") if p and unquote_plus(p.partition("=")[0]) != "offset"
+    ]
+    if offset:
+        pairs.append(f"offset={offset}")
+    return urlunsplit(parts._replace(query="&".join(pairs)))
+
+
+def page_links(url: str, offset: int, limit: int) -> Callable[[Sequence[Story]], Pages]:
+    """The links of a page of ``limit`` stories from ``offset`` to the feed's other pages
+    (RFC 5005 §3): a next page when this one is full, a previous one after the first.
+    Pages are by position, newest first: a story stored meanwhile moves the rest one
+    place down, so a reader walking back meets one of them twice (readers drop repeated
+    entry ids), never misses one; pruning can make it skip stories."""
+
+    def pages(stories: Sequence[Story]) -> Pages:
+        full = len(stories) >= limit and offset + limit <= MAX_OFFSET
+        return Pages(
+            first=_at_offset(url, 0),
+            previous=_at_offset(url, max(0, offset - limit)) if offset else None,
+            next=_at_offset(url, offset + limit) if full else None,
+        )
+
+    return pages
 
 
 def _matches(if_none_match: str | None, tags: set[str]) -> bool:
@@ -259,6 +306,7 @@ def make_handler(
             fmt = m.group("fmt")
             try:
                 limit = _limit(params.get("limit", [str(DEFAULT_LIMIT)])[0])
+                offset = _offset(params.get("offset", ["0"])[0])
                 now = app.now()  # one "now" for both, as the CLI reads them
                 since = parse_when(params.get("since", [None])[0], now=now, option="since")
                 until = parse_when(params.get("until", [None])[0], now=now, option="until")
@@ -271,12 +319,15 @@ def make_handler(
                     since=since,
                     until=until,
                     limit=limit,
+                    offset=offset,
                 )
+                self_url = self._self_url()
                 text, shown = app.export_document(
                     query,
                     fmt,  # type: ignore[arg-type]
-                    self_url=self._self_url(),
+                    self_url=self_url,
                     home_url=self._self_url("/"),  # the index page: the feeds' website
+                    pages=page_links(self_url, offset, limit),
                 )
                 body = text.encode("utf-8")
                 modified = last_modified(shown, app.now())

@@ -197,3 +197,55 @@ def test_until_bounds_a_served_feed_as_it_bounds_stories(tmp_path: Path) -> None
             code, _, body = _get(srv.url + "/feed.json?since=3d&until=7d")
             assert code == 400 and b"since is not before until" in body
             assert _get(srv.url + "/feed.json?until=whenever")[0] == 400
+
+
+def test_a_served_feed_pages_back_through_its_stories(tmp_path: Path) -> None:
+    """``?offset=`` skips stories as `stories --offset` does, and each page links to the
+    others (RFC 5005 §3): Atom and RSS with first / previous / next links, JSON Feed with
+    ``next_url``; a reader following them meets every story once. Every page is one feed:
+    the Atom id and JSON Feed's ``feed_url`` are the first page's URL."""
+    titles = [f"Story {i}" for i in range(7)]
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(s, now=lambda: NOW) as a:
+        _store_stories(
+            a,
+            "https://a.example/feed",
+            [(f"k{i}", f"https://a.example/{i}", t) for i, t in enumerate(titles)],
+        )
+        newest_first = titles[::-1]
+        with FeedServer(a) as srv:
+            subscribed = srv.url + "/topics/DNS.json?feed=a%2Eexample&limit=3"
+            url, seen, pages = subscribed, [], 0
+            while url:
+                code, _, body = _get(url)
+                assert code == 200
+                doc = json.loads(body)
+                assert doc["feed_url"] == subscribed  # as the reader wrote it
+                seen += [i["title"] for i in doc["items"]]
+                url, pages = doc.get("next_url"), pages + 1
+            assert (seen, pages) == (newest_first, 3)
+
+            code, _, body = _get(srv.url + "/feed.atom?topic=DNS&limit=3&offset=3")
+            feed = etree.fromstring(body)
+            links = {link.get("rel"): link.get("href") for link in feed.iter(A + "link")}
+            base = srv.url + "/feed.atom?topic=DNS&limit=3"
+            assert {r: links.get(r) for r in ("first", "previous", "next")} == {
+                "first": base,
+                "previous": base,
+                "next": base + "&offset=6",
+            }
+            assert feed.findtext(A + "id") == base
+            assert [e.findtext(A + "title") for e in feed.iter(A + "entry")] == newest_first[3:6]
+
+            code, _, body = _get(srv.url + "/feed.rss?limit=3&offset=6")  # the last page
+            channel = etree.fromstring(body).find("channel")
+            rels = {link.get("rel") for link in channel.iter(A + "link")}
+            assert rels == {"self", "first", "previous"}
+            assert [i.findtext("title") for i in channel.iter("item")] == newest_first[6:]
+
+            code, _, body = _get(srv.url + "/feed.atom?limit=10")  # one page: not paged
+            rels = {link.get("rel") for link in etree.fromstring(body).iter(A + "link")}
+            assert "next" not in rels and "first" not in rels
+            for bad in ("-1", "x", "100001"):
+                code, _, body = _get(srv.url + f"/feed.json?offset={bad}")
+                assert code == 400 and b"offset must be a whole number" in body
