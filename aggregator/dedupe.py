@@ -236,7 +236,7 @@ def _host(host: str) -> str | None:
         return None
     if host.isascii():
         return host
-    encoded = idn_ascii(host)
+    encoded = _idn_ascii(host)
     if encoded is None:  # not a valid IDN: leave the whole URL as it is
         return None
     # Both IDNAs read "\u3002", "\uff0e" and "\uff61" as dots, so one ending the host
@@ -245,7 +245,7 @@ def _host(host: str) -> str | None:
     return encoded.rstrip(".") or None
 
 
-def idn_ascii(host: str) -> str | None:
+def _idn_ascii(host: str) -> str | None:
     """A non-ASCII host name in its ASCII form, as registries and browsers read it: IDNA
     2008 with UTS #46 mapping, non-transitional (since store migration 20). So ``faß.de``
     is ``xn--fa-hia.de``, the domain DENIC registers, not ``fass.de``, another domain
