@@ -44,6 +44,7 @@ FORMS = {
         "https://presse.example.fr/quatre.html?ns_source=rss",
     ),
 }
+EPISODE_PAGE = "https://presse.example.fr/episode.html"
 ENCLOSURE = (
     "v1:enclosure:https://cdn.example/ep.mp3",
     "v1:enclosure:https://cdn.example/ep.mp3?xtor=1",
@@ -81,7 +82,9 @@ def test_an_older_stores_links_and_keys_take_todays_canonical_form(db_url: str) 
         st.save_update(
             check(feed.id),
             [
-                StoryRecord(draft=draft(ENCLOSURE[1], "Episode", h="e")),
+                StoryRecord(
+                    draft=draft(ENCLOSURE[1], "Episode", link=EPISODE_PAGE + "?xtor=2", h="e")
+                ),
                 StoryRecord(draft=draft("v1:link:" + FORMS["Quatre"][0], "Quatre copy", h="q")),
             ],
         )
@@ -99,7 +102,7 @@ def test_an_older_stores_links_and_keys_take_todays_canonical_form(db_url: str) 
             assert rows[title] == ("v1:link:" + FORMS[title][0], FORMS[title][0]), title
         # its canonical URL moves, its key would be another story's: it stays
         assert rows["Quatre"] == ("v1:link:" + FORMS["Quatre"][1], FORMS["Quatre"][0])
-        assert rows["Episode"][0] == ENCLOSURE[0]
+        assert rows["Episode"] == (ENCLOSURE[0], EPISODE_PAGE)  # its key and its URL
         assert _listed(st, feed_id) == {
             *(listing_digest("v1:link:" + FORMS[t][0]) for t in ("Un", "Zwei", "Trois")),
             listing_digest("v1:link:" + FORMS["Quatre"][1]),

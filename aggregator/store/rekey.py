@@ -56,7 +56,7 @@ def _m20_canonical_urls(conn: Connection) -> None:
                 urls.append({"sid": sid, "u": new_url})
                 if key == _LINK + url:
                     new_key = _LINK + str(new_url)
-            elif key.startswith(_ENCLOSURE) and _maybe_changed(key, None):
+            if key.startswith(_ENCLOSURE) and _maybe_changed(key, None):
                 new_key = _ENCLOSURE + canonicalize_url(key[len(_ENCLOSURE) :])
             if new_key != key and new_key not in keys[int(fid)]:
                 keys[int(fid)][new_key] = (sid, key)
