@@ -340,6 +340,34 @@ def test_export_twice_gives_the_same_bytes(
         assert "https://a.example/1" in outputs[fmt][0]
 
 
+def test_export_offset_writes_the_page_stories_offset_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``export --offset`` skips stories as ``stories --offset`` does (and as ``serve``'s
+    ``?offset=``): the same stories, newest first; a negative offset is bad input."""
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    with make_app(Settings.from_env()) as app:
+        _store_stories(
+            app,
+            "https://a.example/feed",
+            [(str(i), f"https://a.example/{i}", f"Story {i}") for i in range(5)],
+        )
+
+    def cli(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        return int(done.value.code or 0), capsys.readouterr().out
+
+    code, out = cli("export", "--format", "json", "--limit", "2", "--offset", "2")
+    assert code == 0
+    exported = [i["title"] for i in json.loads(out)["items"]]
+    code, out = cli("stories", "--format", "json", "--limit", "2", "--offset", "2")
+    assert exported == [s["title"] for s in json.loads(out)] == ["Story 2", "Story 1"]
+    assert cli("export", "--offset", "-1")[0] == 2
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

@@ -440,6 +440,10 @@ def export(
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="At most N stories; 0 means no limit.")
     ] = 100,
+    offset: Annotated[
+        int,
+        typer.Option("--offset", help="Skip the first N stories (as `stories --offset`)."),
+    ] = 0,
     title: Annotated[str | None, typer.Option("--title", help="The merged feed's title.")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
@@ -461,7 +465,7 @@ def export(
     ] = None,
 ) -> None:
     """Write a merged, deduplicated feed of the matching stories."""
-    q = build_query(topic, feed, since, until, search, limit)
+    q = build_query(topic, feed, since, until, search, limit, offset)
     self_url = parse_public_url(url, "--url") if url is not None else None
     home = parse_public_url(home_url, "--home-url") if home_url is not None else None
     with open_app() as a:
