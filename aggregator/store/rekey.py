@@ -28,9 +28,20 @@ def _m20_canonical_urls(conn: Connection) -> None:
     its link's host is not ASCII (IDNA 2003 and 2008 differ there, and only the link
     tells how). A key whose new form the feed already holds (a copy stored under it) is
     left as it is: that story is still listed by nobody and pruned in time. Only rows
-    that may have changed are canonicalised (``_maybe_changed``): a pass over a million
+    that may have changed are canonicalised (``maybe_changed``): a pass over a million
     stories reads their URLs once, a page at a time."""
-    from ..dedupe import canonicalize_url
+    from ..dedupe import TRACKING_PARAMS_SINCE_M20, TRACKING_PREFIXES_SINCE_M20, canonicalize_url
+
+    def maybe_changed(url: str, link: str | None) -> bool:
+        """Whether the rules of migration 20 may change ``url`` (a canonical URL or a key
+        holding one): a parameter they drop is in it, or its link's host is not ASCII."""
+        if link is not None and not link.isascii():
+            return True
+        query = url.partition("?")[2].lower()
+        return bool(query) and any(
+            n in TRACKING_PARAMS_SINCE_M20 or n.startswith(TRACKING_PREFIXES_SINCE_M20)
+            for n in {pair.partition("=")[0] for pair in query.split("&")}
+        )
 
     c = tables.table(tables.StoryRow).c
     urls: list[dict[str, Any]] = []
@@ -48,7 +59,7 @@ def _m20_canonical_urls(conn: Connection) -> None:
         last = page[-1][0]
         for sid, fid, key, link, url in page:
             new_url = url
-            if url is not None and _maybe_changed(url, link):
+            if url is not None and maybe_changed(url, link):
                 idn = link is not None and not link.isascii()
                 new_url = canonicalize_url(link if idn else url)
             new_key = key
@@ -56,7 +67,7 @@ def _m20_canonical_urls(conn: Connection) -> None:
                 urls.append({"sid": sid, "u": new_url})
                 if key == _LINK + url:
                     new_key = _LINK + str(new_url)
-            if key.startswith(_ENCLOSURE) and _maybe_changed(key, None):
+            if key.startswith(_ENCLOSURE) and maybe_changed(key, None):
                 new_key = _ENCLOSURE + canonicalize_url(key[len(_ENCLOSURE) :])
             if new_key != key and new_key not in keys[int(fid)]:
                 keys[int(fid)][new_key] = (sid, key)
@@ -69,22 +80,6 @@ def _m20_canonical_urls(conn: Connection) -> None:
         )
     for fid, moves in keys.items():
         _move_keys(conn, fid, moves)
-
-
-def _maybe_changed(url: str, link: str | None) -> bool:
-    """Whether the rules of migration 20 may change ``url`` (a canonical URL or a key
-    holding one): a parameter they drop is in it, or its link's host is not ASCII."""
-    from ..dedupe import TRACKING_PARAMS_SINCE_M20, TRACKING_PREFIXES_SINCE_M20
-
-    if link is not None and not link.isascii():
-        return True
-    query = url.partition("?")[2].lower()
-    if not query:
-        return False
-    names = {pair.partition("=")[0] for pair in query.split("&")}
-    return any(
-        n in TRACKING_PARAMS_SINCE_M20 or n.startswith(TRACKING_PREFIXES_SINCE_M20) for n in names
-    )
 
 
 def _move_keys(conn: Connection, feed_id: int, moves: dict[str, tuple[int, str]]) -> None:
