@@ -337,8 +337,9 @@ class App(Subscriptions, Exporting, Labelling):
            trafilatura on them in worker processes (time-limited per page) and classify
            those stories again with their full text;
         6. store: stories, topics, search index, clusters and the feed's next state in
-           one transaction, so a crash loses at most the feed in flight. Outcomes without
-           stories (304s, errors) are written several at a time.
+           one transaction, shared by the feeds parsed meanwhile (up to
+           ``outcomes.GROUP_MAX``), so a crash loses at most those feeds, none half
+           written. Outcomes without stories (304s, errors) are written several at a time.
 
         This thread only talks to the database; everything CPU-heavy runs in the pool.
         A ``FeedError`` is recorded on its feed (error count, backoff, last error) and the

@@ -3,8 +3,8 @@
 SIGINT: the feed being stored is finished, fetches in flight are cancelled, feeds not yet
 stored are handed back (their leases released) for the next run or another daemon.
 The stop is one WARNING line; a second SIGTERM/SIGINT during it exits at once (128 +
-the signal's number), as ``kill -9`` would, which the database survives (one
-transaction per feed; the next start releases the leases left). The worker processes
+the signal's number), as ``kill -9`` would, which the database survives (each feed
+whole in one transaction; the next start releases the leases left). The worker processes
 ignore these signals (systemd's stop sends SIGTERM to every process of the service):
 they end with the daemon.
 

@@ -1,5 +1,5 @@
 """What a poll makes of each feed's outcome: its stories as records, the feed's next
-state (``schedule``), written in one transaction (``Store.save_update``), or story-less
+state (``schedule``), written a few feeds a transaction (``Store.save_updates``), or story-less
 outcomes (304s, unchanged bodies, errors) in batches; an exception while taking up one
 feed's outcome contained as that feed's error; and the ``UpdateResult`` shown for it.
 
@@ -30,6 +30,7 @@ from .types import (
     Feed,
     FeedCheck,
     FetchResult,
+    SaveResult,
     StoryRecord,
     UpdateResult,
 )
@@ -37,10 +38,18 @@ from .types import (
 if TYPE_CHECKING:
     from .app import App
     from .jobs import ParseOutcome, Prepared
+    from .polling import PollStats
 
 # The poll's own logger: what a feed's update did is logged under one name, as it was
 # before this module was split from polling.py (operators filter on it).
 log = logging.getLogger("aggregator.polling")
+
+#: At most this many feeds' updates are stored in one transaction. A commit is most of
+#: what storing a feed costs SQLite (the search index's new segment, every page touched);
+#: a group shares it. Bounded, so that the writer's lock is held for well under a second
+#: (a CLI ``label`` or ``feeds add`` waits for it) and a failing group is cheap to retry
+#: one feed at a time.
+GROUP_MAX = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +61,25 @@ class Removed:
     feed_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A feed's parsed (and extracted) outcome, to be stored with others (``_store``)."""
+
+    feed: Feed
+    check: FeedCheck
+    records: list[StoryRecord]
+    extracted: int
+    deferred: int
+    warnings: tuple[str, ...]
+    t0: float
+
+
 class Outcomes:
     """Outcome handling for :class:`~aggregator.polling.Poller`, over its ``app``."""
 
     app: App
 
-    def _finish(
+    def _ready(
         self,
         feed: Feed,
         result: FetchResult,
@@ -66,10 +88,9 @@ class Outcomes:
         extracted: dict[str, Extracted],
         extract: bool,
         t0: float,
-    ) -> UpdateResult | FeedCheck | Removed:
-        """Store one feed's stories and state in one transaction: its UpdateResult, or,
-        should the store fail, the FeedCheck recording that as the feed's error (Removed
-        if it failed because the feed was deleted meanwhile)."""
+    ) -> Ready:
+        """One feed's stories as records and its next state, ready to be stored
+        (:meth:`_store`)."""
         records: list[StoryRecord] = []
         n_extracted = n_deferred = 0
         for p in fresh:
@@ -119,8 +140,43 @@ class Outcomes:
         check = replace(check, listed=parsed.listed)
         if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
             check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
+        return Ready(feed, check, records, n_extracted, n_deferred, parsed.feed.warnings, t0)
+
+    def _store(
+        self, ready: Sequence[Ready], stats: PollStats
+    ) -> list[UpdateResult | FeedCheck | Removed]:
+        """Store feeds' stories and state, up to ``GROUP_MAX`` feeds a transaction: for
+        each its UpdateResult, or, should the store fail, the FeedCheck recording that as
+        the feed's error (Removed if it failed because the feed was deleted meanwhile).
+        A group that fails is written again one feed at a time, so that a feed whose
+        stories cannot be stored costs only itself."""
+        out: list[UpdateResult | FeedCheck | Removed] = []
+        for start in range(0, len(ready), GROUP_MAX):
+            group = ready[start : start + GROUP_MAX]
+            if len(group) > 1:
+                stats.transactions += 1
+                try:
+                    saved = self.app.store.save_updates([(r.check, r.records) for r in group])
+                except StoreUnavailableError:
+                    raise  # the database's, not the feeds' (see _store_one)
+                except Exception:  # rolled back: nothing of the group was stored
+                    log.debug(
+                        "storing %d feeds' updates failed; storing them one at a time",
+                        len(group),
+                        exc_info=True,
+                    )
+                else:
+                    stats.stored += len(group)
+                    out.extend(self._stored(r, s) for r, s in zip(group, saved, strict=True))
+                    continue
+            for r in group:
+                stats.transactions += 1
+                out.append(self._store_one(r, stats))
+        return out
+
+    def _store_one(self, r: Ready, stats: PollStats) -> UpdateResult | FeedCheck | Removed:
         try:
-            saved = self.app.store.save_update(check, records)
+            saved = self.app.store.save_update(r.check, r.records)
         except StoreUnavailableError:
             # The database, not this feed (unreachable, restarting, locked past its
             # timeout): the poll ends as database trouble and hands its feeds back,
@@ -128,17 +184,21 @@ class Outcomes:
             # healthy feed that happened to be the one being written.
             raise
         except Exception as e:  # rolled back with its transaction: nothing of it was stored
-            if self._removed(feed):
-                return Removed(feed.id)
-            return self._contained(feed, "could not store", e, t0)
+            if self._removed(r.feed):
+                return Removed(r.feed.id)
+            return self._contained(r.feed, "could not store", e, r.t0)
+        stats.stored += 1
+        return self._stored(r, saved)
+
+    def _stored(self, r: Ready, saved: SaveResult) -> UpdateResult:
         return self._result(
-            feed,
-            check,
+            r.feed,
+            r.check,
             len(saved.new),
             len(saved.updated),
-            n_extracted,
-            deferred=n_deferred,
-            warnings=parsed.feed.warnings,
+            r.extracted,
+            deferred=r.deferred,
+            warnings=r.warnings,
         )
 
     def _post_dates(self, feed: Feed) -> list[datetime]:

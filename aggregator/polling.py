@@ -56,7 +56,7 @@ from .errors import (
     ParseError,
     StoreUnavailableError,
 )
-from .outcomes import Outcomes, Removed, _ms
+from .outcomes import Outcomes, Ready, Removed, _ms
 from .types import (
     Feed,
     FeedCheck,
@@ -93,11 +93,14 @@ RENEW_EVERY = LEASE / 3
 class PollStats:
     """The most one poll held at once: feeds between the start of their fetch and their
     stored outcome (``ahead_peak``), and bodies handed to the workers whose outcomes the
-    store thread had not taken up yet (``parsing_peak``). The two memory bounds of
-    ``update_due``."""
+    store thread had not taken up yet (``parsing_peak``), the two memory bounds of
+    ``update_due``; and the feeds whose stories it stored (``stored``) in how many
+    transactions (``transactions``: a group of feeds in one, see ``outcomes.GROUP_MAX``)."""
 
     ahead_peak: int = 0
     parsing_peak: int = 0
+    stored: int = 0
+    transactions: int = 0
 
 
 class Poller(Outcomes):
@@ -386,6 +389,7 @@ class Poller(Outcomes):
                         break
                 quick: list[tuple[Feed, FeedCheck]] = []
                 done: list[UpdateResult | Removed] = []
+                ready: list[Ready] = []
                 for kind, feed, payload in batch:
                     if feed.id not in pending:  # recorded already: never written twice
                         continue
@@ -397,13 +401,22 @@ class Poller(Outcomes):
                     except FeedError as e:
                         outcome = self._error_check(feed, e, t0)
                     except StoreUnavailableError:
-                        raise  # the database's, not this feed's (see _finish)
+                        raise  # the database's, not this feed's (see _store_one)
                     except Exception as e:  # this feed's alone: recorded, the poll goes on
                         outcome = self._contained(feed, "internal error", e, t0)
-                    if isinstance(outcome, FeedCheck):
+                    if isinstance(outcome, Ready):
+                        ready.append(outcome)
+                    elif isinstance(outcome, FeedCheck):
                         quick.append((feed, outcome))
                     elif outcome is not None:
                         done.append(outcome)
+                # Feeds with stories, a few a transaction; one whose write failed comes
+                # back as its error, written with the story-less outcomes.
+                for stored, r in zip(self._store(ready, stats), ready, strict=True):
+                    if isinstance(stored, FeedCheck):
+                        quick.append((r.feed, stored))
+                    else:
+                        done.append(stored)
                 if quick:
                     done.extend(self._save_checks(quick, started))
                 for res in done:
@@ -480,10 +493,9 @@ class Poller(Outcomes):
         events: queue.Queue[tuple[str, Feed, Any]],
         extract: bool,
         t0: float,
-    ) -> UpdateResult | FeedCheck | Removed | None:
-        """One event of one feed: a FeedCheck to write in a batch, an UpdateResult already
-        written (or Removed: the feed was deleted meanwhile), or None while the feed is
-        still in flight."""
+    ) -> Ready | FeedCheck | None:
+        """One event of one feed: a FeedCheck to write in a batch, its stories Ready to
+        be stored with the batch's others, or None while the feed is still in flight."""
         if kind == "error":
             raise payload  # a FeedError is recorded by the caller; anything else is a bug
         if kind == "unchanged":
@@ -513,7 +525,7 @@ class Poller(Outcomes):
             fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
             to_extract = [p for p in fresh if extract and p.needs_extraction]
             if not to_extract:
-                return self._finish(feed, result, parsed, fresh, {}, extract, t0)
+                return self._ready(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self.app._ensure_fetcher()
             model = self.app._model_ref()
             known = self.articles.known(to_extract)
@@ -525,5 +537,5 @@ class Poller(Outcomes):
             return None
         if kind == "extracted":
             result, parsed, fresh, f = payload
-            return self._finish(feed, result, parsed, fresh, f.result(), extract, t0)
+            return self._ready(feed, result, parsed, fresh, f.result(), extract, t0)
         raise AssertionError(kind)

@@ -1416,7 +1416,9 @@ def print_report(a: argparse.Namespace, s: dict[str, Any]) -> None:
     print(f"classifier model during our polls: {model}")
     print(f"our fetcher: {child['fetch']}")
     if "poll" in child:  # the most the first poll held at once (its memory bounds)
-        print(f"our first poll held at most: {child['poll']}")
+        # ahead_peak / parsing_peak: the most it held; stored / transactions: feeds with
+        # stories and the transactions they were written in
+        print(f"our first poll: {child['poll']}")
     for name in ("ours-1", "ours-2", "reader-1"):
         if name in ph and ph[name]["errors"]:
             print(f"{name} errors (first 5): {ph[name]['errors']}")

@@ -200,6 +200,67 @@ def test_a_failure_after_the_stories_were_written_rolls_all_of_them_back(
     assert_search_index_matches_stories(db_url)
 
 
+def test_feeds_parsed_meanwhile_are_stored_together_and_each_is_whole(
+    app: App, server: LocalServer, db_url: str
+) -> None:
+    # Answers held back together arrive together: the store thread takes several parsed
+    # feeds at once and writes them a group to a transaction (a commit for several feeds,
+    # not one each). Each feed's stories, topics, search entries and state are all there,
+    # a story two feeds share is one cluster across the group.
+    urls = [
+        server.route(f"/g{i}.xml", body=rss(f"g{i}", f"Story {i}a", f"Story {i}b"), delay=0.3)
+        for i in range(24)
+    ]
+    shared = rss("shared", "Shared story").replace(b"example.org/shared/0", b"example.org/g0/0")
+    urls.append(server.route("/shared.xml", body=shared, delay=0.3))
+    for u in urls:
+        app.add_feed(u, discover=False)
+
+    results = list(app.update_due())
+
+    assert set(statuses(results).values()) == {"ok"} and len(results) == 25
+    stats = app.last_poll_stats
+    assert stats.stored == 25
+    assert stats.transactions < stats.stored  # some were written together
+    feeds = by_url(app)
+    assert [feeds[u].stories for u in urls] == [2] * 24 + [1]
+    assert all(feeds[u].etag is None and feeds[u].last_success is not None for u in urls)
+    for u in urls:
+        assert [o for o, _ in fetch_log(db_url, feeds[u].id)] == ["ok"]
+    ((clusters,),) = sql(db_url, "SELECT count(DISTINCT cluster_id) FROM story")
+    assert clusters == 48  # the shared story joined g0's first story's cluster
+    assert_search_index_matches_stories(db_url)
+
+
+def test_a_feed_the_store_refuses_in_a_group_costs_only_itself(
+    app: App, server: LocalServer, db_url: str
+) -> None:
+    # The group's transaction fails as a whole; its feeds are written again one at a time,
+    # so only the feed whose story cannot be stored is recorded as failing.
+    urls = [
+        server.route(
+            f"/g{i}.xml",
+            body=rss(f"g{i}", f"Story {i}", "poison" if i == 7 else f"Other {i}"),
+            delay=0.3,
+        )
+        for i in range(16)
+    ]
+    for u in urls:
+        app.add_feed(u, discover=False)
+    poison(db_url, "poison_story", "INSERT", "story", "NEW.title = 'poison'")
+
+    results = list(app.update_due())
+
+    assert statuses(results) == {u: "error" if u == urls[7] else "ok" for u in urls}
+    feeds = by_url(app)
+    assert [feeds[u].stories for u in urls] == [0 if u == urls[7] else 2 for u in urls]
+    bad = feeds[urls[7]]
+    assert bad.error_count == 1 and (bad.last_error or "").startswith("could not store: ")
+    assert [o for o, _ in fetch_log(db_url, bad.id)] == ["error"]
+    assert app.last_poll_stats.stored == 15
+    assert_search_index_matches_stories(db_url)
+
+
 def test_a_story_less_outcome_the_store_refuses_costs_only_its_feed(
     app: App, server: LocalServer, clock: Clock, db_url: str
 ) -> None:
