@@ -27,6 +27,7 @@ transports.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -47,6 +48,12 @@ MAX_LINE = 4 * 1024
 _PIECE = 64 * 1024
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+
+# RFC 9112 section 2.2: a line may end in a bare LF, any CR before it ignored. A head ends
+# at its first empty line, whatever each line's ending: "HTTP/1.1 200 OK\n\r\n" is a
+# whole head (a script's bare LF under a server's CRLF), and what follows it is the body.
+_EOL = re.compile(rb"\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 _CORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.ConnectTimeout, httpx.ConnectTimeout),
@@ -131,7 +138,7 @@ class _Head:
     __slots__ = ("chunked", "close", "headers", "length", "reason", "status", "version")
 
     def __init__(self, raw: bytes) -> None:
-        lines = raw.split(b"\r\n") if b"\r\n" in raw else raw.split(b"\n")
+        lines = _EOL.split(raw)
         parts = lines[0].split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise _framing_error(f"bad status line {lines[0][:80]!r}")
@@ -433,16 +440,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
         buf = conn.protocol.buffer
         start = 0
         while True:
-            end = buf.find(b"\r\n\r\n", start)
-            bare = buf.find(b"\n\n", start, end if end >= 0 else len(buf))
-            if bare >= 0:  # bare LF line ends (and before any CRLF CRLF)
-                end, size = bare, 2
-            else:
-                size = 4
+            found = _HEAD_END.search(buf, start)
+            end = found.start() if found else -1
             if end > MAX_HEAD or (end < 0 and len(buf) > MAX_HEAD):
                 raise httpx.RemoteProtocolError(f"response head longer than {MAX_HEAD} bytes")
-            if end >= 0:
-                return conn.take(end + size)[:end]
+            if found:
+                return conn.take(found.end())[:end]
             if conn.protocol.eof:
                 if not buf and conn.reused:
                     raise _Stale()

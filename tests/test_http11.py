@@ -155,6 +155,21 @@ def test_sloppy_but_unambiguous_heads_are_read() -> None:
     assert got[2][1] == b"ok"
 
 
+def test_a_head_ends_at_its_first_empty_line_whatever_the_line_ends() -> None:
+    # A script's bare LF under a server's CRLF: the head is "HTTP/1.1 200 OK\n\r\n" and
+    # the body starts after it (it was read from the first CRLF CRLF, two bytes late, so
+    # the rest of the body was left on the connection to be read as the next response).
+    answers = [
+        b"HTTP/1.1 200 OK\n\r\n\r\nhello" + Scripted.CLOSE,
+        b"HTTP/1.1 200 OK\nContent-Length: 4\r\nETag: \"e\"\r\n\r\nbody",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok",
+    ]
+    got, _ = _run(answers, ["/", "/", "/"])
+    assert got[0][1] == b"\r\nhello"
+    assert got[1][1] == b"body" and got[1][2]["etag"] == '"e"'
+    assert got[2][1] == b"ok"
+
+
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
