@@ -149,23 +149,25 @@ class _Head:
         self.status = int(status)
         self.reason = parts[2].strip() if len(parts) > 2 else b""
         headers: list[tuple[bytes, bytes]] = []
-        length: bytes | None = None
-        coding = b""
-        connection = b""
         for line in lines[1:]:
             if line[:1] in (b" ", b"\t"):  # obsolete line folding: part of the last value
                 if not headers:
                     raise _framing_error("folded line before any header")
                 name, value = headers[-1]
-                headers[-1] = (name, value + b" " + line.strip())
+                more = line.strip()
+                headers[-1] = (name, value + b" " + more if value and more else value or more)
                 continue
             name, sep, value = line.partition(b":")
             if not sep or not name or name != name.strip():
                 if not line.strip():
                     continue
                 raise _framing_error(f"bad header line {line[:80]!r}")
-            value = value.strip(b" \t\r")
-            headers.append((name, value))
+            headers.append((name, value.strip(b" \t\r")))
+        length: bytes | None = None
+        coding = b""
+        connection = b""
+        # Read once folded lines are joined: a folded Transfer-Encoding is still one.
+        for name, value in headers:
             lower = name.lower()
             if lower == b"content-length":
                 # RFC 9110 8.6: a list of identical values (as some proxies send) is one

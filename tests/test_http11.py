@@ -147,12 +147,27 @@ def test_sloppy_but_unambiguous_heads_are_read() -> None:
         b"HTTP/1.1 200\nContent-Length: 2\nX-Folded: one\n two\n\nok",  # bare LF, no reason
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",  # RFC 9110 8.6
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Empty:\r\n folded\r\n \r\n\r\nok",
     ]
-    got, _ = _run(answers, ["/", "/", "/"])
+    got, _ = _run(answers, ["/", "/", "/", "/"])
     assert got[0][1] == b"ok"
     assert got[0][2]["x-folded"] == "one two"
     assert got[1][1] == b"ok"
     assert got[2][1] == b"ok"
+    assert got[3][1] == b"ok" and got[3][2]["x-empty"] == "folded"  # no space added
+
+
+def test_a_folded_framing_header_frames_the_body() -> None:
+    # The framing is read after folded lines are joined: "Transfer-Encoding:" with
+    # "chunked" on the next line is a chunked body, not one running to the close.
+    answers = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length:\r\n\t3\r\n\r\nyes",
+        OK,
+    ]
+    got, server = _run(answers, ["/", "/", "/"])
+    assert [(g[0], g[1]) for g in got] == [(200, b"ok"), (200, b"yes"), (200, b"hello")]
+    assert server.connections == 1  # each body was framed exactly: the connection was kept
 
 
 def test_a_head_ends_at_its_first_empty_line_whatever_the_line_ends() -> None:
@@ -161,7 +176,7 @@ def test_a_head_ends_at_its_first_empty_line_whatever_the_line_ends() -> None:
     # the rest of the body was left on the connection to be read as the next response).
     answers = [
         b"HTTP/1.1 200 OK\n\r\n\r\nhello" + Scripted.CLOSE,
-        b"HTTP/1.1 200 OK\nContent-Length: 4\r\nETag: \"e\"\r\n\r\nbody",
+        b'HTTP/1.1 200 OK\nContent-Length: 4\r\nETag: "e"\r\n\r\nbody',
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\n\nok",
     ]
     got, _ = _run(answers, ["/", "/", "/"])
