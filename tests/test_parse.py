@@ -630,3 +630,57 @@ def test_json_feed_future_dates_are_not_trusted() -> None:
 def test_the_wall_clock_is_the_default_now() -> None:
     body = rss("<item><title>t</title><pubDate>Fri, 01 Jan 2999 00:00:00 GMT</pubDate></item>")
     assert parse_feed(body, URL).entries[0].published is None
+
+
+# Any JSON value where a JSON Feed has a field: the wrong type, nesting, numbers of any
+# size, empty containers. A publisher's mistake is skipped or read as far as it makes
+# sense, never an exception other than ParseError (which refuses the whole document).
+_JSON_ANY = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "x", "https://example.org/a", "/rel", "2025-06-03T09:05:00Z", "\ud800"])
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_JSON_FEED_KEYS = ["version", "title", "home_page_url", "description", "author", "authors"]
+_JSON_ITEM_KEYS = [
+    *("id", "url", "external_url", "title", "content_html", "content_text", "summary"),
+    *("date_published", "date_modified", "author", "authors", "tags", "attachments"),
+]
+_PERSON_OR_ATTACHMENT = st.dictionaries(
+    st.sampled_from(["name", "url", "mime_type", "size_in_bytes", "title", "avatar"]),
+    _JSON_ANY,
+    max_size=4,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    feed=st.dictionaries(st.sampled_from(_JSON_FEED_KEYS), _JSON_ANY, max_size=4),
+    items=st.lists(
+        st.dictionaries(
+            st.sampled_from(_JSON_ITEM_KEYS),
+            _JSON_ANY | st.lists(_PERSON_OR_ATTACHMENT, max_size=2),
+            max_size=7,
+        )
+        | _JSON_ANY,
+        max_size=3,
+    ),
+)
+def test_any_json_value_in_any_json_feed_field_parses_or_is_refused(
+    feed: dict[str, object], items: list[object]
+) -> None:
+    from aggregator.dedupe import story_drafts
+
+    body = json.dumps({**feed, "items": items}).encode()
+    try:
+        parsed = parse_feed(body, URL, content_type="application/feed+json")
+    except ParseError:
+        return
+    assert_clean(parsed)
+    assert len(story_drafts(parsed)) <= len(items)
