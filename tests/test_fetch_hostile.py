@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import brotli
 import pytest
 from httpserver import LocalServer, closed_port
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aggregator.errors import FetchError
 from aggregator.fetch import Fetcher, FetchOptions
@@ -379,3 +381,46 @@ def test_a_negative_chunk_size_is_refused_within_the_deadline(server: LocalServe
     except subprocess.TimeoutExpired:
         pytest.fail("the fetch outlived its 1 s deadline by 9 s")
     assert "bad chunk size" in child.stdout, child.stderr
+
+
+# --------------------------------------------------------------------------- generated
+
+# Weighted toward the forms that parse to a host and port (the http scheme, the server's
+# port), so that most examples get as far as the address check.
+_SCHEMES = ["http://"] * 8 + ["https://", "HTTP://", "http:/", "http:", "//", "http:\\\\"]
+_SCHEMES += ["", "ftp://", "javascript:", "data:text/xml,", "file://", " http://", "http://\t"]
+_HOSTS = ["{internal}"] * 4 + ["{public}", "localhost", "[::1]", "[::ffff:{internal}]", "[::1"]
+_HOSTS += ["0x7f.0.0.2", "2130706434", "127.1", "%31%32%37.0.0.2", "user:pw@{internal}"]
+_HOSTS += ["{public}@{internal}", "{internal}#@{public}", "例え.テスト", "a..b", "", "%zz"]
+_HOSTS += ["{public}.", "xn--", "{internal}\u3002", "[fe80::1%25eth0]", "127.0.0.2."]
+_PORTS = [":{port}"] * 8 + ["", ":0", ":99999", ":abc", ":", ":+80", ": 80"]
+_PATHS = ["/feed.xml"] * 4 + ["", "/%00", "/\x7f", "/é", "/sp ace", "?q=1#frag", "/../../x"]
+_PATHS += ["/%2e%2e/", "\\..\\x", "/\r\nX: y", "/" + "a" * 3000]
+
+
+@pytest.mark.filterwarnings("ignore")
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.sampled_from(_SCHEMES),
+    st.sampled_from(_HOSTS),
+    st.sampled_from(_PORTS),
+    st.sampled_from(_PATHS),
+    st.sampled_from([301, 302, 307, 308]),
+)
+def test_a_generated_redirect_target_is_followed_or_refused_and_never_reaches_inside(
+    server: LocalServer, trap: Trap, scheme: str, host: str, port: str, path: str, status: int
+) -> None:
+    """Any Location, put together from the spellings attackers and broken servers use:
+    the fetch ends in a result or a FetchError, never another exception, and never with a
+    connection to the internal address."""
+    fill = {"public": PUBLIC, "internal": INTERNAL, "port": server.port}
+    location = (scheme + host + port + path).format(**fill)
+    raw = f"HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+    url = server.route("/hop", raw=raw.encode("utf-8"))
+    with contextlib.suppress(FetchError):
+        run(fetch(url, timeout=2.0))
+    assert trap.connections == 0, location
