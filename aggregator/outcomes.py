@@ -1,7 +1,8 @@
-"""What a poll makes of each feed's outcome: its stories as records, the feed's next
-state (``schedule``), written a few feeds a transaction (``Store.save_updates``), or story-less
-outcomes (304s, unchanged bodies, errors) in batches; an exception while taking up one
-feed's outcome contained as that feed's error; and the ``UpdateResult`` shown for it.
+"""What a poll makes of each feed's outcome: its stories as records and the feed's next
+state (``schedule``), written a few feeds a transaction (``Store.save_updates``), or
+story-less outcomes (304s, unchanged bodies, errors) in batches; an exception while taking
+up one feed's outcome contained as that feed's error; and the ``UpdateResult`` shown for
+it.
 
 A mixin of :class:`aggregator.polling.Poller`, which owns the stages before (fetching,
 parsing, extracting); like it, it borrows the App's store and never imports
