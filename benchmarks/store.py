@@ -39,7 +39,9 @@ What it does, for each backend (``--backend sqlite|postgresql|both``):
    clusters), on a freshly opened store. The records are made before the clock starts;
    the figure is stories/s and the median ms per call. Afterwards the stories, their
    fetch-log rows and the feeds' state are put back as they were, so ``--reuse`` times
-   the same store again.
+   the same store again. With ``--group G`` the same calls are timed again, right after,
+   as the poll writes feeds parsed meanwhile: ``save_updates`` of G feeds a transaction
+   (the store put back in between), and the ratio printed.
 
 4. prints a table (query, backend, cold ms, warm median ms, rows) and, with ``--json
    FILE``, writes the figures there.
@@ -490,9 +492,10 @@ _POLL_STATE = [
 ]
 
 
-def write_rate(url: str, args: argparse.Namespace) -> dict[str, Any]:
+def write_rate(url: str, args: argparse.Namespace, group: int = 1) -> dict[str, Any]:
     """A poll's writes into the built store (``--writes`` calls of 35 new stories, each
-    to another feed), then the store put back as it was. See the module docstring."""
+    to another feed; ``group`` feeds a transaction), then the store put back as it was.
+    See the module docstring."""
     from sqlalchemy import text
 
     store = open_store(url)
@@ -530,10 +533,14 @@ def write_rate(url: str, args: argparse.Namespace) -> dict[str, Any]:
             calls.append((check, records))
         times = []
         t0 = time.perf_counter()
-        for check, records in calls:
+        for start in range(0, len(calls), group):
+            part = calls[start : start + group]
             t = time.perf_counter()
-            store.save_update(check, records)
-            times.append(time.perf_counter() - t)
+            if group == 1:
+                store.save_update(*part[0])
+            else:
+                store.save_updates(part)
+            times.append((time.perf_counter() - t) / len(part))
         total = time.perf_counter() - t0
     finally:
         store.close()
@@ -541,6 +548,7 @@ def write_rate(url: str, args: argparse.Namespace) -> dict[str, Any]:
     n = sum(len(r) for _, r in calls)
     return {
         "calls": len(calls),
+        "group": group,
         "stories": n,
         "seconds": round(total, 2),
         "stories_per_s": round(n / total) if total else 0,
@@ -711,6 +719,12 @@ def main(argv: list[str] | None = None) -> int:
         default=100,
         help="time a poll of this many feeds writing 35 new stories each (0: no writes)",
     )
+    p.add_argument(
+        "--group",
+        type=int,
+        default=8,
+        help="time the writes again, this many feeds a transaction (1: not)",
+    )
     p.add_argument("--seed", type=int, default=20261101)
     p.add_argument("--json", help="write the results to this file")
     args = p.parse_args(argv)
@@ -747,6 +761,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"median {w['median_ms_per_call']} ms a call",
                         file=sys.stderr,
                     )
+                if args.writes > 0 and args.group > 1:
+                    g = write_rate(url, args, args.group)
+                    meta[backend]["grouped_writes"] = g
+                    print(
+                        f"  save_updates, {args.group} polls a transaction: "
+                        f"{g['stories_per_s']:,} stories/s, "
+                        f"median {g['median_ms_per_call']} ms a feed",
+                        file=sys.stderr,
+                    )
     finally:
         if cleanup:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -765,6 +788,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"\nwrite rate, {backend}, {args.stories:,} stories stored: {w['calls']} "
                 f"save_update calls of {PER_CALL} new stories, {w['stories_per_s']:,} "
                 f"stories/s (median {w['median_ms_per_call']} ms a call)"
+            )
+        g = meta.get(backend, {}).get("grouped_writes")
+        if w and g:
+            print(
+                f"write rate, {backend}, the same calls {g['group']} a transaction "
+                f"(save_updates): {g['stories_per_s']:,} stories/s, "
+                f"{g['stories_per_s'] / max(w['stories_per_s'], 1):.2f}x one a transaction"
             )
     if args.json:
         Path(args.json).write_text(
