@@ -263,21 +263,27 @@ ATOM_CATEGORY = st.tuples(TEXT, st.sampled_from(["", "http://example.com/s"]), T
 )
 
 
+# What a feed and an entry both have.
+ATOM_COMMON = [
+    text_construct("title"),
+    text_construct("rights"),
+    ATOM_LINK,
+    URLISH.map(lambda u: element("id", u)),
+    DATE.map(lambda d: element("updated", d)),
+    ATOM_PERSON,
+    ATOM_CATEGORY,
+]
+
+
 @st.composite
 def atom_entry(draw: st.DrawFn) -> str:
     parts = draw(
         st.lists(
             st.one_of(
-                text_construct("title"),
+                *ATOM_COMMON,
                 text_construct("summary"),
                 text_construct("content"),
-                text_construct("rights"),
-                ATOM_LINK,
-                URLISH.map(lambda u: element("id", u)),
                 DATE.map(lambda d: element("published", d)),
-                DATE.map(lambda d: element("updated", d)),
-                ATOM_PERSON,
-                ATOM_CATEGORY,
                 TEXT.map(lambda t: element("dc:subject", t)),
             ),
             max_size=9,
@@ -291,14 +297,8 @@ def atom(draw: st.DrawFn) -> bytes:
     head = draw(
         st.lists(
             st.one_of(
-                text_construct("title"),
+                *ATOM_COMMON,
                 text_construct("subtitle"),
-                text_construct("rights"),
-                ATOM_LINK,
-                URLISH.map(lambda u: element("id", u)),
-                DATE.map(lambda d: element("updated", d)),
-                ATOM_PERSON,
-                ATOM_CATEGORY,
                 TEXT.map(lambda t: element("generator", t)),
                 URLISH.map(lambda u: element("icon", u)),
                 URLISH.map(lambda u: element("logo", u)),
