@@ -104,83 +104,70 @@ def element(name: str, text: str = "", attrs: str = "") -> str:
     return f"<{name}{attrs}>{text}</{name}>"
 
 
-@st.composite
-def rss_item(draw: st.DrawFn) -> str:
-    parts = draw(
-        st.lists(
-            st.one_of(
-                TEXT.map(lambda t: element("title", t)),
-                URLISH.map(lambda u: element("link", u)),
-                TEXT.map(lambda t: element("description", t)),
-                TEXT.map(lambda t: element("content:encoded", t)),
-                st.tuples(URLISH, st.sampled_from(["", "true", "false", "TRUE"])).map(
-                    lambda g: element("guid", g[0], attr("isPermaLink", g[1]) if g[1] else "")
-                ),
-                DATE.map(lambda d: element("pubDate", d)),
-                DATE.map(lambda d: element("dc:date", d)),
-                TEXT.map(lambda t: element("dc:creator", t)),
-                TEXT.map(lambda t: element("author", t)),
-                st.tuples(TEXT, st.sampled_from(["", "http://example.com/cats"])).map(
-                    lambda c: element("category", c[0], attr("domain", c[1]) if c[1] else "")
-                ),
-                TEXT.map(lambda t: element("dc:subject", t)),
-                URLISH.map(lambda u: element("comments", u)),
-                st.tuples(URLISH, st.sampled_from(["audio/mpeg", "", "image/png"])).map(
-                    lambda e: f'<enclosure{attr("url", e[0])} length="123"{attr("type", e[1])}/>'
-                ),
-                st.tuples(URLISH, st.sampled_from(["alternate", "self", "enclosure", ""])).map(
-                    lambda a: (
-                        f"<atom:link{attr('href', a[0])}"
-                        + (attr("rel", a[1]) if a[1] else "")
-                        + "/>"
-                    )
-                ),
-                URLISH.map(lambda u: element("feedburner:origLink", u)),
-                URLISH.map(lambda u: element("wfw:commentRss", u)),
-                st.integers(0, 99).map(lambda n: element("slash:comments", str(n))),
-            ),
-            max_size=9,
-        )
-    )
-    return "".join(parts)
+def any_of(*parts: st.SearchStrategy[str], max_size: int) -> st.SearchStrategy[str]:
+    """Up to ``max_size`` of ``parts``, in any order, repeats allowed."""
+    return st.lists(st.one_of(*parts), max_size=max_size).map("".join)
 
 
-@st.composite
-def rss_channel(draw: st.DrawFn) -> str:
-    parts = draw(
-        st.lists(
-            st.one_of(
-                TEXT.map(lambda t: element("title", t)),
-                URLISH.map(lambda u: element("link", u)),
-                TEXT.map(lambda t: element("description", t)),
-                st.sampled_from(["en", "en-US", "de", ""]).map(lambda t: element("language", t)),
-                st.sampled_from(["60", "x", ""]).map(lambda t: element("ttl", t)),
-                DATE.map(lambda d: element("pubDate", d)),
-                DATE.map(lambda d: element("lastBuildDate", d)),
-                TEXT.map(lambda t: element("generator", t)),
-                TEXT.map(lambda t: element("copyright", t)),
-                TEXT.map(lambda t: element("managingEditor", t)),
-                TEXT.map(lambda t: element("webMaster", t)),
-                st.sampled_from(["hourly", "daily", "weekly", "bogus"]).map(
-                    lambda t: element("sy:updatePeriod", t)
-                ),
-                st.sampled_from(["1", "2", "x"]).map(lambda t: element("sy:updateFrequency", t)),
-                st.tuples(URLISH, TEXT).map(
-                    lambda i: (
-                        "<image>"
-                        + element("url", i[0])
-                        + element("title", i[1])
-                        + element("link", i[0])
-                        + "</image>"
-                    )
-                ),
-                URLISH.map(lambda u: f'<atom:link rel="self"{attr("href", u)}/>'),
-                TEXT.map(lambda t: element("category", t)),
-            ),
-            max_size=8,
+RSS_ITEM = any_of(
+    TEXT.map(lambda t: element("title", t)),
+    URLISH.map(lambda u: element("link", u)),
+    TEXT.map(lambda t: element("description", t)),
+    TEXT.map(lambda t: element("content:encoded", t)),
+    st.tuples(URLISH, st.sampled_from(["", "true", "false", "TRUE"])).map(
+        lambda g: element("guid", g[0], attr("isPermaLink", g[1]) if g[1] else "")
+    ),
+    DATE.map(lambda d: element("pubDate", d)),
+    DATE.map(lambda d: element("dc:date", d)),
+    TEXT.map(lambda t: element("dc:creator", t)),
+    TEXT.map(lambda t: element("author", t)),
+    st.tuples(TEXT, st.sampled_from(["", "http://example.com/cats"])).map(
+        lambda c: element("category", c[0], attr("domain", c[1]) if c[1] else "")
+    ),
+    TEXT.map(lambda t: element("dc:subject", t)),
+    URLISH.map(lambda u: element("comments", u)),
+    st.tuples(URLISH, st.sampled_from(["audio/mpeg", "", "image/png"])).map(
+        lambda e: f'<enclosure{attr("url", e[0])} length="123"{attr("type", e[1])}/>'
+    ),
+    st.tuples(URLISH, st.sampled_from(["alternate", "self", "enclosure", ""])).map(
+        lambda a: f"<atom:link{attr('href', a[0])}" + (attr("rel", a[1]) if a[1] else "") + "/>"
+    ),
+    URLISH.map(lambda u: element("feedburner:origLink", u)),
+    URLISH.map(lambda u: element("wfw:commentRss", u)),
+    st.integers(0, 99).map(lambda n: element("slash:comments", str(n))),
+    max_size=9,
+)
+
+
+RSS_CHANNEL = any_of(
+    TEXT.map(lambda t: element("title", t)),
+    URLISH.map(lambda u: element("link", u)),
+    TEXT.map(lambda t: element("description", t)),
+    st.sampled_from(["en", "en-US", "de", ""]).map(lambda t: element("language", t)),
+    st.sampled_from(["60", "x", ""]).map(lambda t: element("ttl", t)),
+    DATE.map(lambda d: element("pubDate", d)),
+    DATE.map(lambda d: element("lastBuildDate", d)),
+    TEXT.map(lambda t: element("generator", t)),
+    TEXT.map(lambda t: element("copyright", t)),
+    TEXT.map(lambda t: element("managingEditor", t)),
+    TEXT.map(lambda t: element("webMaster", t)),
+    st.sampled_from(["hourly", "daily", "weekly", "bogus"]).map(
+        lambda t: element("sy:updatePeriod", t)
+    ),
+    st.sampled_from(["1", "2", "x"]).map(lambda t: element("sy:updateFrequency", t)),
+    st.tuples(URLISH, TEXT).map(
+        lambda i: (
+            "<image>"
+            + element("url", i[0])
+            + element("title", i[1])
+            + element("link", i[0])
+            + "</image>"
         )
-    )
-    return "".join(parts)
+    ),
+    URLISH.map(lambda u: f'<atom:link rel="self"{attr("href", u)}/>'),
+    TEXT.map(lambda t: element("category", t)),
+    max_size=8,
+)
 
 
 NAMESPACES = (
@@ -196,8 +183,8 @@ NAMESPACES = (
 
 @st.composite
 def rss20(draw: st.DrawFn) -> bytes:
-    channel = draw(rss_channel())
-    items = draw(st.lists(rss_item(), max_size=4))
+    channel = draw(RSS_CHANNEL)
+    items = draw(st.lists(RSS_ITEM, max_size=4))
     version = draw(st.sampled_from(["2.0", "0.91", "0.92"]))
     body = "".join(f"<item>{i}</item>" for i in items)
     return (
@@ -208,8 +195,8 @@ def rss20(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def rss10(draw: st.DrawFn) -> bytes:
-    channel = draw(rss_channel())
-    items = draw(st.lists(st.tuples(URLISH, rss_item()), max_size=4))
+    channel = draw(RSS_CHANNEL)
+    items = draw(st.lists(st.tuples(URLISH, RSS_ITEM), max_size=4))
     seq = "".join(f"<rdf:li{attr('rdf:resource', u)}/>" for u, _ in items)
     body = "".join(f"<item{attr('rdf:about', u)}>{i}</item>" for u, i in items)
     return (
@@ -275,44 +262,36 @@ ATOM_COMMON = [
 ]
 
 
-@st.composite
-def atom_entry(draw: st.DrawFn) -> str:
-    parts = draw(
-        st.lists(
-            st.one_of(
-                *ATOM_COMMON,
-                text_construct("summary"),
-                text_construct("content"),
-                DATE.map(lambda d: element("published", d)),
-                TEXT.map(lambda t: element("dc:subject", t)),
-            ),
-            max_size=9,
-        )
-    )
-    return "".join(parts)
+ATOM_ENTRY = any_of(
+    *ATOM_COMMON,
+    text_construct("summary"),
+    text_construct("content"),
+    DATE.map(lambda d: element("published", d)),
+    TEXT.map(lambda t: element("dc:subject", t)),
+    max_size=9,
+)
+
+
+ATOM_HEAD = any_of(
+    *ATOM_COMMON,
+    text_construct("subtitle"),
+    TEXT.map(lambda t: element("generator", t)),
+    URLISH.map(lambda u: element("icon", u)),
+    URLISH.map(lambda u: element("logo", u)),
+    max_size=8,
+)
 
 
 @st.composite
 def atom(draw: st.DrawFn) -> bytes:
-    head = draw(
-        st.lists(
-            st.one_of(
-                *ATOM_COMMON,
-                text_construct("subtitle"),
-                TEXT.map(lambda t: element("generator", t)),
-                URLISH.map(lambda u: element("icon", u)),
-                URLISH.map(lambda u: element("logo", u)),
-            ),
-            max_size=8,
-        )
-    )
-    entries = draw(st.lists(atom_entry(), max_size=4))
+    head = draw(ATOM_HEAD)
+    entries = draw(st.lists(ATOM_ENTRY, max_size=4))
     base = draw(st.sampled_from(["", ' xml:base="https://base.example.net/dir/"']))
     lang = draw(st.sampled_from(["", ' xml:lang="en"']))
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<feed xmlns="http://www.w3.org/2005/Atom" {NAMESPACES}{base}{lang}>'
-        + "".join(head)
+        + head
         + "".join(f"<entry>{e}</entry>" for e in entries)
         + "</feed>"
     ).encode()
