@@ -74,6 +74,8 @@ TIMEOUT_S = 30.0  # for a request head, and for each write of a response
 MAX_CONNECTIONS = 64
 BUSY_WAIT_S = 0.25  # for a slot, before a 503
 _BUSY = b"too many connections; try again shortly\n"
+#: The methods served (``Allow`` of a 405 and of OPTIONS).
+_ALLOWED = "GET, HEAD, OPTIONS"
 # A Host value (RFC 9110 §7.2: uri-host [":" port]): a bracketed IPv6 literal, or a name
 # or IPv4 address of the characters a URI's reg-name may hold. Anything else (a space, a
 # quote, "/" or "@") would make the self link, and so the Atom feed's id, no valid URL.
@@ -282,6 +284,23 @@ def make_handler(
 
         def do_HEAD(self) -> None:
             self.do_GET()
+
+        def _not_allowed(self) -> None:
+            # A read-only server (RFC 9110 15.5.6: 405 names the methods that are). The
+            # request's body is not read, so the connection ends with the answer: read
+            # as the next request, the body would be answered 400.
+            self.close_connection = True
+            self._error(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                f"{self.command} is not allowed: feeds are read with GET",
+                {"Allow": _ALLOWED, "Connection": "close"},
+            )
+
+        do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed
+
+        def do_OPTIONS(self) -> None:
+            self.close_connection = True  # as above: a body, if any, is not read
+            self._send(HTTPStatus.OK, b"", "text/plain", {"Allow": _ALLOWED, "Connection": "close"})
 
         def do_GET(self) -> None:
             if public is None and not self._host_ok():

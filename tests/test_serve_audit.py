@@ -295,3 +295,32 @@ def test_any_query_is_served_or_refused_never_a_server_error(tmp_path: Path) -> 
 
             check()
             assert _get(srv.url + "/feed.json")[0] == 200
+
+
+def test_a_method_other_than_get_is_answered_405_with_the_allowed_ones(tmp_path: Path) -> None:
+    """POST, PUT, PATCH, DELETE: 405 naming the allowed methods (they were 501, which says
+    the server does not know the method at all), and the connection ends with it, its body
+    unread; OPTIONS lists them; a method nobody defined stays 501."""
+    import http.client
+
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(s, now=lambda: NOW) as a, FeedServer(a) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        for method in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS", "BREW"):
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                conn.request(method, "/feed.atom", body=b"x=1" * 1000)
+                r = conn.getresponse()
+                body = r.read()
+                if method == "OPTIONS":
+                    assert r.status == 200 and body == b""
+                elif method == "BREW":
+                    assert r.status == 501
+                    continue
+                else:
+                    assert r.status == 405 and b"feeds are read with GET" in body
+                assert r.getheader("Allow") == "GET, HEAD, OPTIONS"
+                assert r.getheader("Connection") == "close"
+            finally:
+                conn.close()
+        assert _get(srv.url + "/feed.atom")[0] == 200  # and GET is served as before
