@@ -285,22 +285,30 @@ def make_handler(
         def do_HEAD(self) -> None:
             self.do_GET()
 
+        def send_response(self, code: int, message: str | None = None) -> None:
+            super().send_response(code, message)
+            # A request body is never read (no route takes one): the connection ends
+            # with this answer, or the body would be read as the next request (a GET
+            # with a body made the request pipelined after it go unanswered).
+            headers = getattr(self, "headers", None)  # None: the head did not parse
+            if headers is not None and (
+                "Transfer-Encoding" in headers
+                or headers.get("Content-Length", "0").strip() not in ("", "0")
+            ):
+                self.send_header("Connection", "close")
+
         def _not_allowed(self) -> None:
-            # A read-only server (RFC 9110 15.5.6: 405 names the methods that are). The
-            # request's body is not read, so the connection ends with the answer: read
-            # as the next request, the body would be answered 400.
-            self.close_connection = True
+            # A read-only server (RFC 9110 15.5.6: 405 names the methods that are).
             self._error(
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 f"{self.command} is not allowed: feeds are read with GET",
-                {"Allow": _ALLOWED, "Connection": "close"},
+                {"Allow": _ALLOWED},
             )
 
         do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed
 
         def do_OPTIONS(self) -> None:
-            self.close_connection = True  # as above: a body, if any, is not read
-            self._send(HTTPStatus.OK, b"", "text/plain", {"Allow": _ALLOWED, "Connection": "close"})
+            self._send(HTTPStatus.OK, b"", "text/plain", {"Allow": _ALLOWED})
 
         def do_GET(self) -> None:
             if public is None and not self._host_ok():
