@@ -30,7 +30,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -321,9 +321,11 @@ class App(Subscriptions, Exporting, Labelling):
         extract: bool | None = None,
         limit: int | None = None,
         stop: threading.Event | None = None,
+        feed_ids: Collection[int] | None = None,
     ) -> Generator[UpdateResult, None, None]:
-        """Poll the due feeds (every enabled feed with ``all_feeds``) once and yield one
-        ``UpdateResult`` per feed as it finishes. Stages, per feed:
+        """Poll the due feeds (every enabled feed with ``all_feeds``; with ``feed_ids``,
+        those of them that are enabled, due or not) once and yield one ``UpdateResult``
+        per feed as it finishes. Stages, per feed:
 
         1. claim: lease the feed so that no other daemon polls it meanwhile (a chunk of
            feeds at a time, as the poll makes room);
@@ -354,7 +356,9 @@ class App(Subscriptions, Exporting, Labelling):
         and the feeds not stored are handed back (their leases released), as they are
         when the consumer closes the generator early.
         """
-        yield from Poller(self).run(all_feeds=all_feeds, extract=extract, limit=limit, stop=stop)
+        yield from Poller(self).run(
+            all_feeds=all_feeds, extract=extract, limit=limit, stop=stop, feed_ids=feed_ids
+        )
 
     def _model_ref(self) -> ModelRef:
         """The model for worker jobs; once it failed to load this run, the feed
@@ -394,9 +398,22 @@ class App(Subscriptions, Exporting, Labelling):
     def next_due(self) -> datetime | None:
         return self.store.next_due()
 
-    def due_count(self, *, all_feeds: bool = False) -> int:
+    def due_count(self, *, all_feeds: bool = False, feed_ids: Collection[int] | None = None) -> int:
         """How many feeds a poll would take now (not leased to another daemon)."""
-        return len(self.store.due_feed_ids(self.now(), include_not_due=all_feeds))
+        return len(self.due_ids(all_feeds=all_feeds, feed_ids=feed_ids))
+
+    def due_ids(
+        self, *, all_feeds: bool = False, feed_ids: Collection[int] | None = None
+    ) -> list[int]:
+        """The ids of the feeds a poll would take now, most overdue first: the due ones
+        (every enabled one with ``all_feeds``), or those of ``feed_ids`` that are
+        enabled, due or not; none leased to another daemon or held back by a server's
+        Retry-After."""
+        ids = self.store.due_feed_ids(self.now(), include_not_due=all_feeds or feed_ids is not None)
+        if feed_ids is None:
+            return ids
+        wanted = set(feed_ids)
+        return [i for i in ids if i in wanted]
 
     def extract_waiting(
         self, limit: int = 500, *, failed: bool = False, stop: threading.Event | None = None

@@ -40,10 +40,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Collection, Coroutine, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -122,19 +123,24 @@ class Poller(Outcomes):
         extract: bool | None,
         limit: int | None,
         stop: threading.Event | None = None,
+        feed_ids: Collection[int] | None = None,
     ) -> Generator[UpdateResult, None, None]:
-        """Poll the due feeds once, yielding one ``UpdateResult`` per feed as it finishes
-        (the stages are listed in ``App.update_due``'s docstring); sets
+        """Poll the due feeds (or ``feed_ids``, see ``App.update_due``) once, yielding one
+        ``UpdateResult`` per feed as it finishes (the stages are listed in
+        ``App.update_due``'s docstring); sets
         ``app.last_poll_stats``. Once ``stop`` is set the poll ends as soon as the feed
         being stored is, even while waiting for fetches; the rest is handed back. A write
         waiting for another process's SQLite write lock when ``stop`` is set gives up
         (it waited up to the 30 s busy timeout), and the poll ends as stopped."""
+        run = partial(
+            self._run, all_feeds=all_feeds, extract=extract, limit=limit, feed_ids=feed_ids
+        )
         if stop is None:
-            yield from self._run(all_feeds=all_feeds, extract=extract, limit=limit, stop=None)
+            yield from run(stop=None)
             return
         with self.app.store.lock_waits_end_when(stop):
             try:
-                yield from self._run(all_feeds=all_feeds, extract=extract, limit=limit, stop=stop)
+                yield from run(stop=stop)
             except StoreUnavailableError as e:
                 if not stop.is_set():
                     raise
@@ -147,8 +153,10 @@ class Poller(Outcomes):
         extract: bool | None,
         limit: int | None,
         stop: threading.Event | None,
+        feed_ids: Collection[int] | None,
     ) -> Generator[UpdateResult, None, None]:
         app = self.app
+        everything = all_feeds or feed_ids is not None  # due or not
         extract = app.settings.extract if extract is None else extract
         app._start_fetcher()  # built on the loop thread while this one claims
         # Before claiming anything: a pool that failed last time is replaced, and the
@@ -161,7 +169,7 @@ class Poller(Outcomes):
         # a sixth of an all-304 poll); several daemons on one database share a large
         # backlog instead of the first one leasing all of it; and a lease never runs out
         # on a feed still queued behind a long poll.
-        candidates = app.store.due_feed_ids(app.now(), limit=limit, include_not_due=all_feeds)
+        candidates = app.due_ids(all_feeds=all_feeds, feed_ids=feed_ids)[:limit]
         chunk = max(2 * app.settings.max_connections, 16)
         taken = 0
 
@@ -173,7 +181,7 @@ class Poller(Outcomes):
                 taken += len(ids)
                 # others may have leased or polled some meanwhile: those are skipped
                 got = app.store.claim_due(
-                    app.now(), owner=app.owner, lease=LEASE, include_not_due=all_feeds, ids=ids
+                    app.now(), owner=app.owner, lease=LEASE, include_not_due=everything, ids=ids
                 )
             return got
 

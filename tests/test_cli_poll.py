@@ -190,3 +190,36 @@ def _checked(db: Path) -> list[str]:
     except sqlite3.OperationalError:  # the schema is still being created
         return []
     return [url for (url,) in rows]
+
+
+def test_poll_feed_polls_only_the_named_feeds_due_or_not(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """`poll --feed` (id or URL, repeatable): just those feeds, due or not, as after a fix
+    to one feed; a name that is no feed is an error before anything is polled; a feed
+    that is turned off is not polled, and the reason is given."""
+    a, b, c = (server.route(f"/{n}.xml", body=RSS) for n in ("a", "b", "c"))
+    env = _env(tmp_path, a, b, c)
+    first = _aggregator(env, "poll", "--format", "json")
+    assert first.returncode == 0, first.stderr
+    assert len(json.loads(first.stdout)) == 3  # none is due now
+
+    got = _aggregator(env, "poll", "--feed", b, "--feed", "3", "--feed", b, "--format", "json")
+    assert got.returncode == 0, got.stderr
+    assert sorted(r["url"] for r in json.loads(got.stdout)) == [b, c]
+
+    table = _aggregator(env, "poll", "--feed", "1")
+    assert table.returncode == 0 and "No feeds are due" not in table.stdout
+
+    unknown = _aggregator(env, "poll", "--feed", server.url("/nope.xml"))
+    assert unknown.returncode == 2
+    assert "no feed" in unknown.stderr and "feeds list" in unknown.stderr
+
+    (tmp_path / "feeds.yaml").write_text(
+        f"feeds:\n  - url: {a}\n  - url: {b}\n    enabled: false\n  - url: {c}\n",
+        encoding="utf-8",
+    )
+    off = _aggregator(env, "poll", "--feed", b, "--format", "json")
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout) == []
+    assert "not polled" in off.stderr and "enabled: false" in off.stderr

@@ -19,7 +19,7 @@ from ..config import Settings, parse_public_url
 from ..credentials import display_url
 from ..errors import ConfigError, NotFoundError, StoreUnavailableError
 from ..textutil import html_to_text, one_line
-from ..types import Story, StoryQuery, UpdateResult
+from ..types import Feed, Story, StoryQuery, UpdateResult
 from .common import (
     ExportFmt,
     FeedOpt,
@@ -44,6 +44,7 @@ from .common import (
     open_app,
     out,
     prepare_data_dir,
+    resolve_feed,
     stories_table,
     story_json,
     sync_feeds_file,
@@ -68,6 +69,7 @@ def run_poll(
     quiet: bool,
     as_json: bool,
     stop: threading.Event | None = None,
+    feed_ids: Sequence[int] | None = None,
 ) -> tuple[list[UpdateResult], int]:
     """Poll once, with a progress bar on a terminal; returns the results and how many
     feeds were due when the poll began. Once ``stop`` is set the poll ends as the
@@ -76,7 +78,7 @@ def run_poll(
 
     results: list[UpdateResult] = []
     show_progress = not quiet and not as_json and err.is_terminal
-    total = a.due_count(all_feeds=all_feeds)
+    total = a.due_count(all_feeds=all_feeds, feed_ids=feed_ids)
     if stop is not None and stop.is_set():  # stopped before it began: claim nothing
         return results, total
     with Progress(
@@ -91,12 +93,35 @@ def run_poll(
     ) as progress:
         task = progress.add_task("poll", total=total or None, new=0, errors=0)
         new = errors = 0
-        for r in a.update_due(all_feeds=all_feeds, extract=extract, stop=stop):
+        for r in a.update_due(all_feeds=all_feeds, extract=extract, stop=stop, feed_ids=feed_ids):
             results.append(r)
             new += r.new
             errors += r.status == "error"
             progress.update(task, advance=1, new=new, errors=errors)
     return results, total
+
+
+def _named_feeds(a: App, refs: Sequence[str]) -> list[Feed]:
+    """The feeds ``poll --feed`` names, each once; a name that is no feed is an error
+    before anything is polled."""
+    found: dict[int, Feed] = {}
+    for ref in refs:
+        f = resolve_feed(a, ref)
+        if f is None:
+            raise ConfigError(f"no feed {ref!r} (see `aggregator feeds list`)")
+        found.setdefault(f.id, f)
+    return list(found.values())
+
+
+def _why_not_polled(f: Feed) -> str:
+    if not f.enabled:
+        return "it is turned off in the feeds file (enabled: false)"
+    if f.status not in ("active", "error"):
+        return f"it is {f.status} (`aggregator feeds enable {f.id}` turns it back on)"
+    return (
+        "another daemon is polling it, or its server asked for no request before a time"
+        " that has not come (Retry-After; `feeds list` shows the next check)"
+    )
 
 
 def print_poll_summary(results: Sequence[UpdateResult]) -> None:
@@ -147,8 +172,17 @@ def poll(
     show: Annotated[
         int, typer.Option("--show", help="Then list the N newest tagged stories (0: none).")
     ] = 0,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feed",
+            help="Poll only this feed, due or not (its id or URL, as `feeds list` shows"
+            " it); repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Run one update cycle over due feeds (all feeds with --all) and exit.
+    """Run one update cycle over due feeds (all feeds with --all, the named ones with
+    --feed) and exit.
 
     Exits 1 only when every polled feed failed; each failure is reported on its own line.
     SIGINT (Ctrl-C) or SIGTERM stops the poll as it stops the daemon: fetches in flight are
@@ -166,7 +200,7 @@ def poll(
     # The handlers cover the App's closing too: a second signal must not kill it there.
     with Stopper().installed() as stopper:
         try:
-            _poll_and_report(stopper, all_feeds, no_extract, quiet, fmt, show)
+            _poll_and_report(stopper, all_feeds, no_extract, quiet, fmt, show, feed)
         except StoreUnavailableError as e:
             if not stopper.stopped:  # the database's trouble, not the signal's
                 raise
@@ -175,11 +209,18 @@ def poll(
 
 
 def _poll_and_report(
-    stopper: Stopper, all_feeds: bool, no_extract: bool, quiet: bool, fmt: PollFmt, show: int
+    stopper: Stopper,
+    all_feeds: bool,
+    no_extract: bool,
+    quiet: bool,
+    fmt: PollFmt,
+    show: int,
+    refs: list[str] | None,
 ) -> None:
     with open_app() as a:
         a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
         sync_feeds_file(a)
+        named = _named_feeds(a, refs) if refs else None
         results, due = run_poll(
             a,
             all_feeds=all_feeds,
@@ -187,7 +228,16 @@ def _poll_and_report(
             quiet=quiet,
             as_json=fmt == PollFmt.json,
             stop=stopper.event,
+            feed_ids=None if named is None else [f.id for f in named],
         )
+        if named is not None and not stopper.stopped:
+            polled = {r.feed_id for r in results}
+            for f in named:
+                if f.id not in polled:
+                    err.print(
+                        f"not polled: {esc(display_url(f.url))}: {_why_not_polled(f)}",
+                        highlight=False,
+                    )
         interrupted = stopper.stopped
         if fmt == PollFmt.json:
             emit_json(
@@ -217,7 +267,7 @@ def _poll_and_report(
         else:
             if results:
                 print_poll_summary(results)
-            elif not interrupted:
+            elif not interrupted and named is None:
                 out.print("No feeds are due. Use --all to poll every feed now.")
             if show and not interrupted:
                 stories = a.stories(StoryQuery(limit=show))

@@ -497,3 +497,19 @@ def _through_link(output: Path) -> Path:
     """The file a symbolic link ``output`` points to, so that the rename replaces that
     file and leaves the link in place (it replaced the link with a copy)."""
     return output.resolve() if output.is_symlink() else output
+
+
+def resolve_feed(a: App, ref: str) -> Feed | None:
+    """The feed ``ref`` names: its id, its URL as stored or as `feeds list` shows it
+    (the password as ``***``), or spelled another way (http/https, host case, a trailing
+    slash). None leaves the store to look further (the URL it was subscribed under)."""
+    from ..feedlist import feed_key  # YAML and XML parsers: not on every command's path
+
+    feeds = a.feeds()
+    if ref.isdigit():
+        return next((f for f in feeds if f.id == int(ref)), None)
+    for f in feeds:
+        if ref in (f.url, display_url(f.url)):
+            return f
+    key = feed_key(ref)
+    return next((f for f in feeds if feed_key(f.url) == key), None)

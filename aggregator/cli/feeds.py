@@ -31,6 +31,7 @@ from .common import (
     for_terminal,
     open_app,
     out,
+    resolve_feed,
     sync_feeds_file,
 )
 
@@ -237,20 +238,6 @@ def _password(url: str) -> str | None:
         return None
 
 
-def _resolve_feed(a: App, ref: str) -> Feed | None:
-    """The feed ``ref`` names: its id, its URL as stored or as `feeds list` shows it
-    (the password as ``***``), or spelled another way (http/https, host case, a trailing
-    slash). None leaves the store to look further (the URL it was subscribed under)."""
-    feeds = a.feeds()
-    if ref.isdigit():
-        return next((f for f in feeds if f.id == int(ref)), None)
-    for f in feeds:
-        if ref in (f.url, display_url(f.url)):
-            return f
-    key = feed_key(ref)
-    return next((f for f in feeds if feed_key(f.url) == key), None)
-
-
 @feeds_app.command("remove")
 def feeds_remove(
     url: Annotated[
@@ -259,7 +246,7 @@ def feeds_remove(
 ) -> None:
     """Remove a feed and its stories."""
     with open_app() as a:
-        feed = _resolve_feed(a, url)
+        feed = resolve_feed(a, url)
         removed = feed.url if feed is not None else url
         kept = a.remove_feed(removed)
         listed = _file_entries(a).get(feed_key(removed))
@@ -289,7 +276,7 @@ def feeds_enable(
     with open_app() as a:
         entries = _file_entries(a)
         for ref in refs:
-            found = _resolve_feed(a, ref)
+            found = resolve_feed(a, ref)
             feed = a.enable_feed(found.id if found is not None else ref)
             out.print(f"enabled: {display_url(feed.url)}", markup=False, highlight=False)
             listed = entries.get(feed_key(feed.url))
