@@ -176,6 +176,7 @@ def poll(
         list[str] | None,
         typer.Option(
             "--feed",
+            metavar="ID|URL",
             help="Poll only this feed, due or not (its id or URL, as `feeds list` shows"
             " it); repeatable.",
         ),
