@@ -418,7 +418,12 @@ def build_query(
 
 TopicOpt = Annotated[
     list[str] | None,
-    typer.Option("--topic", "-t", help="Only stories with this topic (repeat: all of them)."),
+    typer.Option(
+        "--topic",
+        "-t",
+        metavar="TOPIC",
+        help="Only stories with this topic (repeat: all of them).",
+    ),
 ]
 FeedOpt = Annotated[
     str | None,

@@ -188,7 +188,8 @@ def _next_check(v: datetime | None, now: datetime) -> str:
 @feeds_app.command("add")
 def feeds_add(
     urls: Annotated[
-        list[str], typer.Argument(help="Feed URLs, or site URLs whose page links to a feed.")
+        list[str],
+        typer.Argument(metavar="URL", help="Feed URLs, or site URLs whose page links to a feed."),
     ],
     name: Annotated[
         str | None, typer.Option("--name", help="Display name (with a single URL).")
@@ -268,7 +269,10 @@ def feeds_remove(
 
 @feeds_app.command("enable")
 def feeds_enable(
-    refs: Annotated[list[str], typer.Argument(help="Feeds by URL (current or subscribed) or id.")],
+    refs: Annotated[
+        list[str],
+        typer.Argument(metavar="ID|URL", help="Feeds by URL (current or subscribed) or id."),
+    ],
 ) -> None:
     """Turn feeds back on after the 30-day rule disabled them or a 410 marked them gone:
     each is due at once, its error count cleared. (feeds.yaml's `enabled: false` wins

@@ -115,7 +115,10 @@ def label(
     story_id: Annotated[int | None, typer.Argument(help="Story id.")] = None,
     changes: Annotated[
         list[str] | None,
-        typer.Argument(help="+Topic adds a topic, -Topic removes it (quote names with spaces)."),
+        typer.Argument(
+            metavar="±TOPIC",
+            help="+Topic adds a topic, -Topic removes it (quote names with spaces).",
+        ),
     ] = None,
     suggest: Annotated[
         int | None,
@@ -127,6 +130,7 @@ def label(
         list[str] | None,
         typer.Option(
             "--forget",
+            metavar="TOPIC",
             help="Withdraw your label on this topic (repeatable): the model decides it again.",
         ),
     ] = None,
