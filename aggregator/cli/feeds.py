@@ -189,7 +189,7 @@ def _next_check(v: datetime | None, now: datetime) -> str:
 def feeds_add(
     urls: Annotated[
         list[str],
-        typer.Argument(metavar="URL", help="Feed URLs, or site URLs whose page links to a feed."),
+        typer.Argument(metavar="url", help="Feed URLs, or site URLs whose page links to a feed."),
     ],
     name: Annotated[
         str | None, typer.Option("--name", help="Display name (with a single URL).")
@@ -271,7 +271,7 @@ def feeds_remove(
 def feeds_enable(
     refs: Annotated[
         list[str],
-        typer.Argument(metavar="ID|URL", help="Feeds by URL (current or subscribed) or id."),
+        typer.Argument(metavar="id|url", help="Feeds by URL (current or subscribed) or id."),
     ],
 ) -> None:
     """Turn feeds back on after the 30-day rule disabled them or a 410 marked them gone:

@@ -116,7 +116,7 @@ def label(
     changes: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="±TOPIC",
+            metavar="±topic",
             help="+Topic adds a topic, -Topic removes it (quote names with spaces).",
         ),
     ] = None,
