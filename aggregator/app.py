@@ -351,8 +351,8 @@ class App(Subscriptions, Exporting, Labelling):
         traceback at debug level; only a failure to record it propagates. A feed removed
         meanwhile (``feeds remove``) is dropped from the poll.
 
-        Once ``stop`` is set (the daemon's SIGTERM), the poll ends as soon as the feed
-        being stored is, without waiting for the fetches in flight: they are cancelled
+        Once ``stop`` is set (the daemon's SIGTERM), the poll ends as soon as the feeds
+        being stored are, without waiting for the fetches in flight: they are cancelled
         and the feeds not stored are handed back (their leases released), as they are
         when the consumer closes the generator early.
         """

@@ -1,6 +1,6 @@
 """The daemon: poll due feeds forever through ``App.update_due`` (the same code path as
 ``aggregator poll``), sleep until the next feed is due, and stop cleanly on SIGTERM or
-SIGINT: the feed being stored is finished, fetches in flight are cancelled, feeds not yet
+SIGINT: the feeds being stored are finished, fetches in flight are cancelled, feeds not yet
 stored are handed back (their leases released) for the next run or another daemon.
 The stop is one WARNING line; a second SIGTERM/SIGINT during it exits at once (128 +
 the signal's number), as ``kill -9`` would, which the database survives (each feed
@@ -128,7 +128,7 @@ class Stopper:
             if self.event.is_set():
                 log.warning("signal %d while stopping: exiting now", signum)
                 os._exit(128 + signum)
-            # The stop can take a few seconds (the feed being stored, the work in the
+            # The stop can take a few seconds (the feeds being stored, the work in the
             # worker processes): say so, and how not to wait.
             log.warning("stopping on signal %d (send it again to exit at once)", signum)
         self.signal = signum

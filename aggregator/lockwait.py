@@ -22,7 +22,7 @@ _STOPS: list[threading.Event] = []
 def lock_waits_end_when(stop: threading.Event) -> Iterator[None]:
     """Inside the block, a write of this process waiting for another process's SQLite
     write lock gives up once ``stop`` is set. A command's or daemon's stop signal sets an
-    event (the feed being stored is finished first), and such a wait ran to the whole
+    event (the feeds being stored are finished first), and such a wait ran to the whole
     busy timeout (30 s). Ctrl-C where it raises KeyboardInterrupt needs none of this."""
     _STOPS.append(stop)
     try:

@@ -128,8 +128,8 @@ class Poller(Outcomes):
         """Poll the due feeds (or ``feed_ids``, see ``App.update_due``) once, yielding one
         ``UpdateResult`` per feed as it finishes (the stages are listed in
         ``App.update_due``'s docstring); sets
-        ``app.last_poll_stats``. Once ``stop`` is set the poll ends as soon as the feed
-        being stored is, even while waiting for fetches; the rest is handed back. A write
+        ``app.last_poll_stats``. Once ``stop`` is set the poll ends as soon as the feeds
+        being stored are, even while waiting for fetches; the rest is handed back. A write
         waiting for another process's SQLite write lock when ``stop`` is set gives up
         (it waited up to the 30 s busy timeout), and the poll ends as stopped."""
         run = partial(
