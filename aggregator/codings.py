@@ -11,11 +11,24 @@ import brotli
 
 __all__ = ["ACCEPT_ENCODING", "DecodeError", "Decoder", "decoder_for"]
 
+_GZIP_MAGIC = b"\x1f\x8b"
 _PIECE = 64 * 1024  # largest decoded piece produced at once, whatever the ratio
 # Bounded brotli output needs brotli >= 1.2 (output_buffer_limit); without it we do not
 # advertise br rather than risk a decompression bomb.
 _BROTLI_BOUNDED = hasattr(brotli.Decompressor(), "can_accept_more_data")
 ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI_BOUNDED else "gzip, deflate"
+
+
+def _ended_stream() -> zlib._Decompress:
+    """A gzip decompressor at the end of an empty member, with nothing after it."""
+    c = zlib.compressobj(wbits=zlib.MAX_WBITS | 16)
+    d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    d.decompress(c.compress(b"") + c.flush())
+    assert d.eof and not d.unused_data
+    return d
+
+
+_ENDED = _ended_stream()
 
 
 class DecodeError(Exception):
@@ -49,11 +62,21 @@ class _Zlib:
         # may end after its first byte, so the start is held until two bytes have come.
         self._sniffing = not gzip
         self._held = b""
+        # gzip: bytes after a member's end. Another member (RFC 1952 §2.2: a gzip file is a
+        # series of members; `cat a.gz b.gz` and some servers' chunked writers make them)
+        # is decoded too, as gzip(1) and Python's gzip do; anything else after a member is
+        # ignored, as zlib's own trailing bytes are.
+        self._after = b""
+        self._ignoring = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if not data:
             return
         self._started = True
+        if self._gzip and self._d.eof:  # after a member: another one, or bytes ignored
+            if not self._ignoring:
+                yield from self._next_members(data)
+            return
         if self._sniffing:
             data = self._held + data
             if len(data) < 2:
@@ -61,6 +84,8 @@ class _Zlib:
                 return
             self._choose(data)
         yield from self._inflate(data)
+        if self._gzip:
+            yield from self._next_members()
 
     def finish(self) -> Iterator[bytes]:
         if self._sniffing and self._held:
@@ -81,8 +106,28 @@ class _Zlib:
         if not zlib_header:
             self._d = zlib.decompressobj(-zlib.MAX_WBITS)
 
+    def _next_members(self, data: bytes = b"") -> Iterator[bytes]:
+        """After a gzip member's end (``data``: bytes read since): start the next member if
+        the bytes after the end begin with the gzip magic, wait while they may (one byte so
+        far), else ignore them and all that follows."""
+        self._after += data
+        while self._d.eof and not self._ignoring:
+            after = self._after + self._d.unused_data
+            # A fresh object stands in until the next member starts, so that unused_data
+            # is not counted twice when one byte has to wait for the next read.
+            self._d = _ENDED
+            if len(after) < len(_GZIP_MAGIC) and _GZIP_MAGIC.startswith(after):
+                self._after = after
+                return
+            self._after = b""
+            if not after.startswith(_GZIP_MAGIC):
+                self._ignoring = True
+                return
+            self._d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            yield from self._inflate(after)
+
     def _inflate(self, data: bytes) -> Iterator[bytes]:
-        while not self._d.eof:  # bytes after the end of the stream are ignored
+        while not self._d.eof:  # bytes after the end: see _next_members
             try:
                 out = self._d.decompress(data, _PIECE)
             except zlib.error as e:

@@ -93,3 +93,43 @@ def test_truncated_deflate_is_an_error() -> None:
         body = encode(BODY)
         with pytest.raises(DecodeError, match="truncated deflate body"):
             decode("deflate", [body[:1], body[1:-4]])
+
+
+# gzip bodies of several members (RFC 1952 §2.2), as `cat a.gz b.gz` and some servers'
+# chunked writers make them: every member is decoded, as gzip(1) and Python's gzip do.
+MEMBERS = [BODY[:700], BODY[700:701], b"", BODY[701:]]
+
+
+def test_every_gzip_member_is_decoded_at_every_split_point() -> None:
+    body = b"".join(gzip.compress(part) for part in MEMBERS)
+    assert gzip.decompress(body) == BODY
+    for cut in range(len(body) + 1):
+        assert decode("gzip", split_at(body, cut)) == BODY, cut
+    assert decode("gzip", (body[i : i + 1] for i in range(len(body)))) == BODY
+
+
+@pytest.mark.parametrize(
+    "after", [b"\0\0\0\0", b"\x1f", b"\x1f\x00garbage", b"<html>", b"\n"], ids=repr
+)
+def test_bytes_after_the_last_gzip_member_are_ignored(after: bytes) -> None:
+    body = gzip.compress(BODY[:500]) + gzip.compress(BODY[500:]) + after
+    for cut in range(len(body) - 40, len(body) + 1):
+        assert decode("gzip", split_at(body, cut)) == BODY, cut
+    # Once ignoring, a later member is not looked for either (it may be anything).
+    assert decode("gzip", [body, gzip.compress(b"more")]) == BODY
+
+
+def test_a_truncated_later_gzip_member_is_an_error() -> None:
+    body = gzip.compress(BODY[:500]) + gzip.compress(BODY[500:])
+    for end in (len(body) - 4, len(gzip.compress(BODY[:500])) + 2):
+        with pytest.raises(DecodeError, match="truncated gzip body"):
+            decode("gzip", [body[:end]])
+
+
+def test_a_bomb_split_into_members_comes_out_in_bounded_pieces() -> None:
+    bomb = gzip.compress(b"\0" * (1024 * 1024)) * 4
+    d = decoder_for("gzip")
+    sizes = [len(piece) for piece in d.feed(bomb)]
+    assert list(d.finish()) == []
+    assert max(sizes) <= codings._PIECE
+    assert sum(sizes) == 4 * 1024 * 1024

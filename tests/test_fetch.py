@@ -491,6 +491,19 @@ def test_raw_deflate_and_stacked_codings(server: LocalServer) -> None:
     assert run(fetch(url)).body == FEED
 
 
+def test_every_member_of_a_gzip_body_is_read(server: LocalServer) -> None:
+    """A gzip body of several members (`cat head.gz items.gz`, or a server compressing
+    each chunk it writes) is the whole feed; httpx reads only the first member, which
+    here would be a feed cut after its channel's title."""
+    feed = FEED + b"<!--" + b" " * 4000 + b"-->"
+    cut = feed.index(b"</title>") + len(b"</title>")
+    members = gzip.compress(feed[:cut]) + gzip.compress(feed[cut:])
+    url = server.route("/members", body=members, headers={"Content-Encoding": "gzip"})
+    assert run(fetch(url, max_body=len(feed))).body == feed
+    # The cap counts the decoded bytes of all members.
+    assert "body too large" in fetch_error(url, max_body=len(feed) - 1).message
+
+
 def _compress(data: bytes, coding: str) -> bytes:
     if coding == "gzip":
         return gzip.compress(data, compresslevel=9)
