@@ -529,7 +529,13 @@ class Poller(Outcomes):
             except WorkerDiedError as e:  # e.g. a parser crash on a hostile document
                 raise ParseError(feed.url, f"the parser crashed on this feed ({e})") from e
             self.app._note_model_error(parsed.model_error)
-            known = self.app.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
+            # A feed never polled with success has no stories (they are written only with
+            # a success, in one transaction): no query for the 1,000 feeds of a first poll.
+            known = (
+                self.app.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
+                if feed.last_success is not None
+                else {}
+            )
             fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
             to_extract = [p for p in fresh if extract and p.needs_extraction]
             if not to_extract:
