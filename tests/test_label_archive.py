@@ -229,3 +229,39 @@ def write_during_removal(
         c.execute(text("DELETE FROM feed WHERE id = :i"), {"i": feed_id})
     writer.join(10)
     return failed
+
+
+def test_a_group_write_gives_labels_back_only_to_their_feed(store) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The poll writes several feeds in one transaction, asking the archive once which of
+    their URLs it holds labels for: the returning feed's story gets its labels back, a
+    story of another feed in the same group with the same link does not, and each feed's
+    fetch-log row counts its own stories."""
+    feed = store.get_feed(FEED)
+    one = _save(store, feed.id, "one", ("Cybersecurity", 0.9))
+    store.add_labels(one, ["DNS"], [], T1)
+    assert store.remove_feed(FEED, T1) == 1
+
+    later = T1 + timedelta(days=1)
+    again, _ = store.add_feed(FeedSource(url=FEED), later)
+    other = store.get_feed("https://b.example/feed")
+
+    def rec(key: str) -> StoryRecord:
+        return StoryRecord(
+            draft=draft(key, f"Story {key} about resolvers", link="https://a.example/one"),
+            prediction=pred(("Cybersecurity", 0.9)),
+        )
+
+    first, second, third = store.save_updates(
+        [
+            (check(other.id, at=later), [rec("one"), rec("b-two")]),
+            (check(again.id, at=later), [rec("one")]),
+            (check(other.id, at=later + timedelta(minutes=5)), []),
+        ]
+    )
+    (back,) = second.new
+    assert _topics(store, back) == {"DNS": "user", "Cybersecurity": "model"}
+    assert all(_topics(store, sid) == {"Cybersecurity": "model"} for sid in first.new)
+    assert _archive(store) == []
+    assert [(e.new, e.updated) for e in store.fetch_log(other.id)] == [(0, 0), (2, 0)]
+    assert [(e.new, e.updated) for e in store.fetch_log(again.id)] == [(1, 0)]
+    assert third.new == ()

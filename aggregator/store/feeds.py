@@ -150,7 +150,7 @@ class FeedStore(StoreBase):
         label archive with the text training reads (returns how many stories had
         labels)."""
         with self._write() as s:
-            # after a poll writing this feed (see _FEED_URL_LOCKED), whose stories and
+            # after a poll writing this feed (see writes._FEED_URLS_LOCKED), whose stories and
             # restored labels are then read here
             row = s.exec(mselect(FeedRow).where(_feed_ref(url)).with_for_update()).first()
             if row is None:

@@ -299,15 +299,23 @@ def pg_search_vector(title: Any, body: Any, config: str = SEARCH_CONFIG) -> Colu
 
 
 def write_search_index(
-    conn: Connection, items: Sequence[tuple[int, str, str]], *, config: str = SEARCH_CONFIG
+    conn: Connection,
+    items: Sequence[tuple[int, str, str]],
+    *,
+    config: str = SEARCH_CONFIG,
+    new: bool = False,
 ) -> None:
-    """(story id, title, plain-text body) for each story written; executemany."""
+    """(story id, title, plain-text body) for each story written; executemany. ``new``:
+    the stories were inserted in this transaction, so SQLite's index has no entry of
+    theirs to replace (story ids are never given twice, and a story's entry goes with
+    it: :func:`delete_search_index`)."""
     if not items:
         return
     if conn.dialect.name == "sqlite":
-        conn.execute(
-            text("DELETE FROM story_fts WHERE rowid = :id"), [{"id": i} for i, _, _ in items]
-        )
+        if not new:
+            conn.execute(
+                text("DELETE FROM story_fts WHERE rowid = :id"), [{"id": i} for i, _, _ in items]
+            )
         conn.execute(
             text("INSERT INTO story_fts (rowid, title, body) VALUES (:id, :t, :b)"),
             [{"id": i, "t": fts5_index_text(t), "b": fts5_index_text(b)} for i, t, b in items],

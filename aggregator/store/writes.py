@@ -9,7 +9,7 @@ docs/design-notes.md, "The store's hot path is Core, not the ORM").
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,13 +67,23 @@ NEAR_DUP_TITLE_MAX_DISTANCE = 12
 _KNOWN = select(SC.key, SC.content_hash).where(
     SC.feed_id == bindparam("feed_id"), col(SC.key).in_(bindparam("keys", expanding=True))
 )
-_FEED_URL = select(FC.url).where(FC.id == bindparam("fid"))
 # PostgreSQL: a poll's write of a feed and `feeds remove` of it take turns on the feed's
 # row (SQLite's writers take turns anyway). Otherwise the removal, which reads the labels
 # to archive and then deletes the stories, could miss labels a concurrent poll had just
 # restored from the archive onto returning stories, and delete them with the stories.
-# FOR NO KEY UPDATE: the poll updates the row later in its transaction.
-_FEED_URL_LOCKED = _FEED_URL.with_for_update(key_share=True)
+# FOR NO KEY UPDATE: the poll updates the row later in its transaction. The rows of a
+# group's feeds are locked in one statement, in id order.
+_FEED_URLS_LOCKED = (
+    select(FC.id, FC.url)
+    .where(col(FC.id).in_(bindparam("fids", expanding=True)))
+    .order_by(FC.id)  # rows locked in one order by every writer
+    .with_for_update(key_share=True)
+)
+_ARCHIVED_FEED_URLS = (
+    select(_ARCHIVE.c.feed_url)
+    .where(_ARCHIVE.c.feed_url.in_(bindparam("urls", expanding=True)))
+    .distinct()
+)
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
 
 
@@ -227,18 +237,60 @@ class PollWrites(StoreBase):
         segment and every page the transaction touched, so one commit for several feeds
         costs less than one each (the poll's commits were half of its store time)."""
         results: list[SaveResult] = []
+        if not updates:
+            return results
         with self._write() as s:
+            conn = s.connection()
+            # Once for the group: the feeds' rows (locked), which of their URLs have
+            # archived labels, and after the stories, the feeds' new state and log rows.
+            urls = dict(
+                conn.execute(
+                    _FEED_URLS_LOCKED, {"fids": sorted({c.feed_id for c, _ in updates})}
+                ).all()
+            )
+            missing = [c.feed_id for c, _ in updates if c.feed_id not in urls]
+            if missing:
+                raise NotFoundError(f"no feed {missing[0]}")
+            archived = self._archived_feed_urls(conn, urls.values())
             for check, records in updates:
-                results.append(self._save_one(s, check, records))
+                url = urls[check.feed_id]
+                results.append(
+                    self._save_one(s, check, records, url, without_credentials(url) in archived)
+                )
+            self._apply_checks(
+                conn,
+                [
+                    (check, urls[check.feed_id], len(r.new), len(r.updated))
+                    for (check, _), r in zip(updates, results, strict=True)
+                ],
+            )
         self._keep_statistics(sum(len(r.new) + len(r.updated) for r in results))
         return results
 
-    def _save_one(self, s: Any, check: FeedCheck, records: Sequence[StoryRecord]) -> SaveResult:
-        """One feed's part of :meth:`save_updates`, in its transaction."""
+    @staticmethod
+    def _archived_feed_urls(conn: Any, urls: Iterable[str]) -> set[str]:
+        """Which of these feed URLs (without credentials, as the archive keeps them) have
+        archived labels: nearly always none, and then no story of the group needs the
+        archive looked up (:meth:`_restore_archived_labels`)."""
+        wanted = sorted({without_credentials(u) for u in urls})
+        return {
+            url
+            for chunk in chunks(wanted, 500)
+            for (url,) in conn.execute(_ARCHIVED_FEED_URLS, {"urls": chunk})
+        }
+
+    def _save_one(
+        self,
+        s: Any,
+        check: FeedCheck,
+        records: Sequence[StoryRecord],
+        feed_url: str,
+        archived: bool,
+    ) -> SaveResult:
+        """One feed's stories, in :meth:`save_updates`'s transaction (``feed_url``: the
+        feed's URL now, its row locked; ``archived``: labels of stories of that URL are
+        in the archive). The feed's state is written after the group's stories."""
         conn = s.connection()
-        feed_url = conn.execute(_FEED_URL_LOCKED, {"fid": check.feed_id}).scalar()
-        if feed_url is None:
-            raise NotFoundError(f"no feed {check.feed_id}")
         topic_ids = self._topic_map(
             s, {t.topic for r in records if r.prediction for t in r.prediction.topics}
         )
@@ -282,7 +334,11 @@ class PollWrites(StoreBase):
         new_rows = [row for row, _ in fresh]
         followers = self._assign_clusters(conn, new_rows, check.feed_id, check.at)
         self._insert_stories(conn, fresh, followers)
-        restored = self._restore_archived_labels(conn, feed_url, fresh, topic_ids, check.at)
+        restored = (
+            self._restore_archived_labels(conn, feed_url, fresh, topic_ids, check.at)
+            if archived
+            else {}
+        )
         new_topics = [
             row
             for new_row, rec in fresh
@@ -293,26 +349,24 @@ class PollWrites(StoreBase):
         ]
         if new_topics:
             conn.execute(insert(tables.table(StoryTopicRow)), new_topics)
-        # PostgreSQL: the new rows got their search vector with the INSERT
-        indexed: list[tuple[StoryRow | NewStory, StoryRecord]] = [*changed]
-        if self.dialect == "sqlite":
-            indexed = [*fresh, *changed]
         for row, rec in changed:  # rare: a story whose text changed
             assert row.id is not None
             if rec.prediction is not None:
                 self._write_topics(s, row.id, rec.prediction, topic_ids)
                 row.model_version = rec.prediction.model_version
+        # PostgreSQL: the new rows got their search vector with the INSERT
+        if self.dialect == "sqlite":
+            search.write_search_index(
+                conn,
+                [(row.id, row.title, _index_text(row, rec)) for row, rec in fresh if row.id],
+                new=True,
+            )
         search.write_search_index(
             conn,
-            [
-                (row.id, row.title, _index_text(row, rec))
-                for row, rec in indexed
-                if row.id is not None
-            ],
+            [(row.id, row.title, _index_text(row, rec)) for row, rec in changed if row.id],
         )
         new_ids = [row.id for row, _ in fresh if row.id is not None]
         updated_ids = [row.id for row, _ in changed if row.id is not None]
-        self._apply_checks(conn, [(check, feed_url)], len(new_ids), len(updated_ids))
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
 
     @staticmethod
@@ -476,7 +530,7 @@ class PollWrites(StoreBase):
             missing = [c.feed_id for c in checks if c.feed_id not in urls]
             if missing:
                 raise NotFoundError(f"no feed {missing[0]}")
-            self._apply_checks(conn, [(c, urls[c.feed_id]) for c in checks], 0, 0)
+            self._apply_checks(conn, [(c, urls[c.feed_id], 0, 0) for c in checks])
 
     def _assign_clusters(
         self, conn: Any, rows: Sequence[NewStory], feed_id: int, now: datetime
@@ -588,15 +642,14 @@ class PollWrites(StoreBase):
             row.cluster_id = leader.cluster_id
 
     @staticmethod
-    def _apply_checks(
-        conn: Any, checks: Sequence[tuple[FeedCheck, str]], new: int, updated: int
-    ) -> None:
-        """Apply outcomes (each with its feed's current URL) with Core statements: one
+    def _apply_checks(conn: Any, checks: Sequence[tuple[FeedCheck, str, int, int]]) -> None:
+        """Apply outcomes (each with its feed's current URL and its counts of new and
+        updated stories, for the fetch log) with Core statements: one
         executemany UPDATE of the polling state, the rare URL adoption and learnt title or
         site, the fetch-log rows and one prune. (The ORM unit of work for one feed row
         and one log row was a tenth of a first poll's store time.)"""
-        conn.execute(CHECK_UPDATE, [check_params(c) for c, _ in checks])
-        for check, url in checks:
+        conn.execute(CHECK_UPDATE, [check_params(c) for c, _, _, _ in checks])
+        for check, url, _, _ in checks:
             extra: dict[str, Any] = {}
             if check.url and check.url != url:
                 clash = conn.execute(_FEED_ID_BY_URL, {"url": check.url}).first()
@@ -625,7 +678,7 @@ class PollWrites(StoreBase):
                     "updated": updated,
                     "error": c.last_error if c.outcome == "error" else None,
                 }
-                for c, _ in checks
+                for c, _, new, updated in checks
             ],
         )
-        prune_fetch_log(conn, sorted({c.feed_id for c, _ in checks}))
+        prune_fetch_log(conn, sorted({c.feed_id for c, _, _, _ in checks}))
