@@ -22,7 +22,7 @@ from . import schedule
 from .config import Settings, describe_span
 from .credentials import display_url
 from .feedlist import FeedList, check_feed_url, feed_key, load_feeds
-from .store import Store
+from .store import FetchLogEntry, Store
 from .types import Feed, FeedSource
 
 if TYPE_CHECKING:
@@ -126,9 +126,29 @@ class Subscriptions:
         which stay in the label archive for training."""
         return self.store.remove_feed(url, self.now())
 
+    def feed_history(self, feed: Feed, log: int) -> FeedHistory:
+        """What `feeds show` prints beside the feed: its newest ``log`` fetch-log rows
+        (at most the ``FETCH_LOG_KEEP`` kept), and its stories dated in the last 7 and 30
+        days, the posting rate its adaptive interval follows."""
+        now = self.now()
+        dates = self.store.post_dates(feed.id, now - timedelta(days=30))
+        week = now - timedelta(days=7)
+        return FeedHistory(
+            log=self.store.fetch_log(feed.id, limit=log) if log > 0 else [],
+            posted_7d=sum(1 for d in dates if d >= week),
+            posted_30d=len(dates),
+        )
+
     def enable_feed(self, ref: int | str) -> Feed:
         """Turn a stopped feed (disabled by hand or by the 30-day rule, or gone) back on."""
         return self.store.enable_feed(ref, self.now())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHistory:
+    log: list[FetchLogEntry]  # newest first
+    posted_7d: int
+    posted_30d: int
 
 
 def _with_password_of(url: str, other: str) -> str:

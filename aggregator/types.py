@@ -50,6 +50,10 @@ class CacheState:
     body_hash: str | None = None
 
 
+#: Fetch-log rows kept per feed (the store prunes older ones; `feeds show --log` lists them).
+FETCH_LOG_KEEP = 50
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feed:
     """A stored feed with its polling state."""
@@ -77,6 +81,8 @@ class Feed:
     redirect_first_seen: datetime | None
     stories: int = 0
     poll_interval: timedelta | None = None  # the base interval last chosen (no jitter)
+    not_before: datetime | None = None  # no request before (Retry-After)
+    source_url: str | None = None  # the URL first subscribed, when a redirect moved it
 
     @property
     def cache(self) -> CacheState:

@@ -10,7 +10,8 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -410,3 +411,69 @@ def test_edits_to_feeds_yaml_reach_the_next_sync(
     feeds_yaml.write_text(f"feeds:\n  - {{url: '{a}/', name: New}}\n")
     (row,) = [r for r in _listed(capsys) if r["url"] == a + "/"]
     assert row["enabled"] is True and row["status"] == "active" and row["stories"] == 1
+
+
+def test_feeds_show_tells_why_a_feed_is_quiet(
+    env: Path,  # noqa: F811
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fetch log was kept (the newest 50 fetches of each feed) and shown nowhere: a
+    user asking why a feed is quiet had the last error only. `feeds show` gives the
+    state, the Retry-After, a pending permanent redirect and the fetches."""
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    url = server.route("/f.xml", body=_rss("Registry news"))
+    (env / "feeds.yaml").write_text(f"feeds:\n  - url: {url}\n    name: Registry\n")
+    code, _, err = run(capsys, "poll", "--all", "--no-extract", "--format", "json")
+    assert code == 0, err
+    server.route("/f.xml", status=503, body=b"busy", headers={"Retry-After": "4"})
+    code, _, err = run(capsys, "poll", "--all", "--no-extract", "--format", "json")
+    (feed_id,) = [r["id"] for r in _listed(capsys)]
+
+    code, out, err = run(capsys, "feeds", "show", str(feed_id), "--format", "json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["id"], shown["name"], shown["status"], shown["error_count"]) == (
+        feed_id,
+        "Registry",
+        "error",
+        1,
+    )
+    assert shown["not_before"] is not None and shown["first_error_at"] is not None
+    # undated: its date is when it was first seen
+    assert (shown["posted_7d"], shown["stories"], shown["redirect"]) == (1, 1, None)
+    assert [(e["outcome"], e["http_status"], e["new"]) for e in shown["log"]] == [
+        ("error", 503, 0),
+        ("ok", 200, 1),
+    ]
+    assert "503" in shown["log"][0]["error"]
+    # the same feed by URL, as `feeds list` shows it, in a table
+    code, out, err = run(capsys, "feeds", "show", url, "--log", "1")
+    assert code == 0, err
+    assert "Registry" in out and "Retry-After" in out and "1 in a row" in out
+    assert "latest fetches" in out and out.count("503") >= 2 and " ok " not in out
+    code, out, err = run(capsys, "feeds", "show", str(feed_id), "--log", "0")
+    assert code == 0 and "latest fetches" not in out, err
+
+    # a permanent redirect not adopted yet: where to, and the rule (once the server's
+    # Retry-After has passed: `poll --feed` honours it too)
+    until = datetime.fromisoformat(shown["not_before"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.05)
+    server.route("/g.xml", body=_rss("Registry news"))
+    server.redirect("/f.xml", server.url("/g.xml"), status=301)
+    code, _, err = run(capsys, "poll", "--feed", str(feed_id), "--no-extract")
+    code, out, err = run(capsys, "feeds", "show", str(feed_id), "--format", "json")
+    redirect = json.loads(out)["redirect"]
+    assert redirect["url"] == server.url("/g.xml") and redirect["seen"] == 1
+    code, out, err = run(capsys, "feeds", "show", str(feed_id))
+    words = " ".join(out.split())
+    assert "moving to" in words and "seen 3 times over at least 1d" in words
+
+    code, out, err = run(capsys, "feeds", "show", "999")
+    assert code == 2 and "not found: no feed 999" in err
+    code, out, err = run(capsys, "feeds", "show", "https://nowhere.example/feed")
+    assert code == 2 and "not found" in err
+    code, out, err = run(capsys, "feeds", "show", str(feed_id), "--format", "csv")
+    assert code == 2 and "table or json" in err

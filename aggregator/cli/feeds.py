@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
 from rich.cells import cell_len, set_cell_size
+from rich.console import Group
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
@@ -16,11 +17,12 @@ from rich.text import Text
 from ..credentials import display_url
 from ..errors import AggregatorError, ConfigError
 from ..feedlist import feed_key, load_feed_list
-from ..types import Feed, FeedSource
+from ..types import FETCH_LOG_KEEP, Feed, FeedSource
 from .common import (
     COMPACT_BELOW,
     Fmt,
     _ago,
+    _dt,
     _write,
     csv_text,
     emit_csv,
@@ -36,7 +38,9 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from .. import schedule
     from ..app import App
+    from ..subscriptions import FeedHistory
 
 
 @feeds_app.command("list")
@@ -183,6 +187,195 @@ def feeds_lines(feeds: list[Feed], now: datetime, *, width: int | None = None) -
 def _next_check(v: datetime | None, now: datetime) -> str:
     """When a feed is checked next: "in 2h", or "due" once that time has come."""
     return "due" if v is not None and v <= now else _ago(v, now)
+
+
+@feeds_app.command("show")
+def feeds_show(
+    ref: Annotated[
+        str,
+        typer.Argument(metavar="id|url", help="The feed's id or URL (current or subscribed)."),
+    ],
+    log: Annotated[
+        int,
+        typer.Option(
+            "--log",
+            min=0,
+            metavar="N",
+            help=f"How many of the newest fetches to list (0: none; {FETCH_LOG_KEEP} are kept).",
+        ),
+    ] = 10,
+    fmt: Annotated[Fmt, typer.Option("--format", help="table or json.")] = Fmt.table,
+) -> None:
+    """One feed in full, for finding out why it is quiet or failing: its state, polling
+    interval and next check, Retry-After, a pending permanent redirect, the stories it
+    posted lately, and its latest fetches with their outcome, HTTP status, time and
+    error."""
+    if fmt == Fmt.csv:
+        raise ConfigError("feeds show: --format is table or json")
+    with open_app() as a:
+        sync_feeds_file(a)
+        feed = resolve_feed(a, ref) or a.store.get_feed(int(ref) if ref.isdigit() else ref)
+        history = a.feed_history(feed, log)
+        policy = a.policy
+    if fmt == Fmt.json:
+        emit_json(_feed_detail_json(feed, history))
+        return
+    out.print(_feed_detail(feed, history, policy, datetime.now(UTC)))
+
+
+def _minutes(v: timedelta | None) -> float | int | None:
+    if v is None:
+        return None
+    m = v.total_seconds() / 60
+    return int(m) if m.is_integer() else round(m, 2)
+
+
+def _feed_detail_json(f: Feed, h: FeedHistory) -> dict[str, Any]:
+    """`feeds list --format json`'s row of the feed and, after it, the rest of its state
+    and its fetch log (README, "Scripting contract")."""
+    return {
+        **_feed_row(f),
+        "site": f.site,
+        "subscribed_as": display_url(f.source_url) if f.source_url else None,
+        "poll_interval": _minutes(f.poll_interval),
+        "not_before": _dt(f.not_before),
+        "first_error_at": _dt(f.first_error_at),
+        "redirect": (
+            {
+                "url": display_url(f.redirect_url),
+                "seen": f.redirect_count,
+                "first_seen": _dt(f.redirect_first_seen),
+            }
+            if f.redirect_url
+            else None
+        ),
+        "etag": f.etag,
+        "last_modified": f.last_modified,
+        "posted_7d": h.posted_7d,
+        "posted_30d": h.posted_30d,
+        "log": [
+            {
+                "at": _dt(e.at),
+                "outcome": e.outcome,
+                "http_status": e.http_status,
+                "ms": e.ms,
+                "new": e.new,
+                "updated": e.updated,
+                "error": e.error,
+            }
+            for e in h.log
+        ],
+    }
+
+
+def _span(v: timedelta) -> str:
+    """A polling interval for people: "5m", "2h 15m", "1d"."""
+    minutes = round(v.total_seconds() / 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (mins, "m")) if n]
+    return " ".join(parts) or "0m"
+
+
+def _feed_detail(f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime) -> Group:
+    status = f.status if f.enabled else "off"
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+
+    def fact(name: str, value: str | Text) -> None:
+        facts.add_row(name, value if isinstance(value, Text) else Text(value))
+
+    fact("url", for_terminal(display_url(f.url)))
+    if f.source_url and f.source_url != f.url:
+        fact("subscribed as", for_terminal(display_url(f.source_url)))
+    if f.title:
+        fact("title", for_terminal(f.title))
+    if f.site:
+        fact("site", for_terminal(f.site))
+    if f.topics:
+        fact("topics (hint)", for_terminal("; ".join(f.topics)))
+    state = Text(status, style=_STATUS_STYLE.get(status, ""))
+    if not f.enabled:
+        state.append(" (enabled: false in the feeds file)", style="dim")
+    elif f.status in ("gone", "disabled"):
+        state.append(f" (`aggregator feeds enable {f.id}` turns it back on)", style="dim")
+    fact("status", state)
+    fact(
+        "stories",
+        f"{f.stories} stored; {h.posted_7d} dated in the last 7 days, {h.posted_30d} in 30",
+    )
+    bounds = f"between {_span(policy.min_interval)} and {_span(policy.max_interval)}"
+    if f.interval is not None:
+        interval = f"{_span(f.interval)}, set in the feeds file ({bounds})"
+    elif f.poll_interval is not None:
+        interval = f"{_span(f.poll_interval)}, adaptive ({bounds}, from the posting rate)"
+    else:
+        interval = f"adaptive ({bounds}); chosen after the first success"
+    fact("interval", interval)
+    fact("last check", _when(f.last_check, now))
+    fact("last success", _when(f.last_success, now))
+    if status in ("active", "error"):
+        fact("next check", _when(f.next_check, now, due=True))
+    if f.not_before is not None and f.not_before > now:
+        fact("not before", f"{_when(f.not_before, now)}: the server's Retry-After")
+    if f.error_count or f.last_error:
+        errors = Text(str(f.error_count))
+        if f.first_error_at is not None and f.error_count:
+            errors.append(f" in a row, since {_when(f.first_error_at, now)}")
+        fact("errors", errors)
+    if f.last_error:
+        fact("last error", Text(for_terminal(f.last_error), style="yellow"))
+    if f.redirect_url:
+        fact("moving to", for_terminal(display_url(f.redirect_url)))
+        fact(
+            "redirect seen",
+            f"{f.redirect_count} {'time' if f.redirect_count == 1 else 'times'} since"
+            f" {_when(f.redirect_first_seen, now)}; a permanent redirect is adopted once"
+            f" seen {policy.redirect_polls} times over at least"
+            f" {_span(policy.redirect_span)}",
+        )
+    validators = [n for n, v in (("ETag", f.etag), ("Last-Modified", f.last_modified)) if v]
+    fact(
+        "validators", ", ".join(validators) if validators else "none (every check is a full fetch)"
+    )
+    title = Text(f"#{f.id} ", style="dim") + Text(_feed_name(f), style="bold")
+    parts: list[Any] = [title, facts]
+    if h.log:
+        log = Table(title="latest fetches, newest first", title_justify="left", expand=False)
+        with_errors = any(e.error for e in h.log)
+        for name, right in (
+            ("when", False),
+            ("outcome", False),
+            ("HTTP", True),
+            ("ms", True),
+            ("new", True),
+            ("upd", True),
+            *((("error", False),) if with_errors else ()),
+        ):
+            log.add_column(name, justify="right" if right else "left", no_wrap=name != "error")
+        for e in h.log:
+            style = {"error": "red", "ok": "green"}.get(e.outcome, "")
+            log.add_row(
+                _when(e.at, now),
+                Text(e.outcome, style=style),
+                str(e.http_status) if e.http_status is not None else "—",
+                str(e.ms),
+                str(e.new),
+                str(e.updated),
+                *((Text(for_terminal(e.error or ""), style="yellow"),) if with_errors else ()),
+            )
+        parts.append(log)
+    return Group(*parts)
+
+
+def _when(v: datetime | None, now: datetime, *, due: bool = False) -> str:
+    """A time as the UTC minute and how far from now: "2026-11-30 16:05 (3h ago)"."""
+    if v is None:
+        return "never" if not due else "—"
+    if due and v <= now:
+        return "due now"
+    return f"{v.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({_ago(v, now)})"
 
 
 @feeds_app.command("add")

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from ..credentials import without_credentials
 from ..neardup import title_hash
 from ..types import (
+    FETCH_LOG_KEEP,
     Feed,
     FeedCheck,
     FeedSource,
@@ -37,7 +38,6 @@ from . import dialect, tables
 from .tables import FeedRow, FetchLogRow, StoryRow, columns
 
 LGC = columns(FetchLogRow)
-FETCH_LOG_KEEP = 50
 
 
 def signed64(v: int | None) -> int | None:
@@ -262,6 +262,8 @@ def feed_from_row(r: FeedRow | Row[Any], stories: int) -> Feed:
         redirect_count=r.redirect_count,
         redirect_first_seen=r.redirect_first_seen,
         stories=stories,
+        not_before=r.not_before,
+        source_url=r.source_url,
     )
 
 
