@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 def feeds_list(
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
 ) -> None:
-    """Every feed with its id, status, last success, errors and next check."""
+    """Every feed with its id, status, last success, errors and next check (`feeds show
+    ID` for one in full, with its latest fetches)."""
     with open_app() as a:
         sync_feeds_file(a)
         feeds = a.feeds()
