@@ -223,3 +223,11 @@ def test_poll_feed_polls_only_the_named_feeds_due_or_not(
     assert off.returncode == 0, off.stderr
     assert json.loads(off.stdout) == []
     assert "not polled" in off.stderr and "enabled: false" in off.stderr
+
+    # a server's Retry-After holds a named feed back too, and the reason says until when
+    server.route("/c.xml", status=429, body=b"slow down", headers={"Retry-After": "3600"})
+    assert _aggregator(env, "poll", "--feed", c).returncode == 1  # its only feed failed
+    held = _aggregator(env, "poll", "--feed", c, "--format", "json")
+    assert held.returncode == 0 and json.loads(held.stdout) == [], held.stderr
+    assert "not polled" in held.stderr and "no request before" in held.stderr
+    assert "(Retry-After)" in held.stderr

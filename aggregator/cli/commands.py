@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -113,15 +114,18 @@ def _named_feeds(a: App, refs: Sequence[str]) -> list[Feed]:
     return list(found.values())
 
 
-def _why_not_polled(f: Feed) -> str:
+def _why_not_polled(f: Feed, now: datetime) -> str:
+    """Why a feed named with ``--feed`` was not polled (``f`` as it was before the poll)."""
     if not f.enabled:
         return "it is turned off in the feeds file (enabled: false)"
     if f.status not in ("active", "error"):
         return f"it is {f.status} (`aggregator feeds enable {f.id}` turns it back on)"
-    return (
-        "another daemon is polling it, or its server asked for no request before a time"
-        " that has not come (Retry-After; `feeds list` shows the next check)"
-    )
+    if f.not_before is not None and f.not_before > now:
+        return (
+            "its server asked for no request before"
+            f" {f.not_before.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (Retry-After)"
+        )
+    return "another daemon is polling it (it holds the feed's lease)"
 
 
 def print_poll_summary(results: Sequence[UpdateResult]) -> None:
@@ -222,6 +226,7 @@ def _poll_and_report(
         a.prepare_poll()  # the HTTP stack loads while feeds.yaml is synced
         sync_feeds_file(a)
         named = _named_feeds(a, refs) if refs else None
+        now = a.now()  # the time the named feeds were read at
         results, due = run_poll(
             a,
             all_feeds=all_feeds,
@@ -236,7 +241,7 @@ def _poll_and_report(
             for f in named:
                 if f.id not in polled:
                     err.print(
-                        f"not polled: {esc(display_url(f.url))}: {_why_not_polled(f)}",
+                        f"not polled: {esc(display_url(f.url))}: {_why_not_polled(f, now)}",
                         highlight=False,
                     )
         interrupted = stopper.stopped
