@@ -471,9 +471,21 @@ class App(Subscriptions, Exporting, Labelling):
     def _named(self, query: StoryQuery) -> StoryQuery:
         """``query`` with its topics as the taxonomy names them; every unknown one named
         in one ConfigError (naming the first alone cost a run per typo)."""
-        if not query.topics:
+        if not (query.topics or query.any_topics or query.not_topics):
             return query
-        return replace(query, topics=tuple(self._topic_names(query.topics)))
+        every, any_, none = (
+            tuple(self._topic_names(names))
+            for names in (query.topics, query.any_topics, query.not_topics)
+        )
+        # Wanted and left out: an empty list, as if there were no such stories.
+        clash = sorted(set(every) & set(none))
+        if not clash and any_ and set(any_) <= set(none):
+            clash = sorted(any_)
+        if clash:
+            raise ConfigError(
+                f"{', '.join(map(repr, clash))}: both wanted and left out, no story can match"
+            )
+        return replace(query, topics=every, any_topics=any_, not_topics=none)
 
     def story(self, story_id: int) -> Story:
         return self.store.get_story(story_id)

@@ -120,8 +120,17 @@ class Exporting:
 
     def _export_name(self, query: StoryQuery, title: str | None) -> str:
         # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
-        topics = tuple(t.name if (t := self.taxonomy.resolve(q)) else q for q in query.topics)
-        return title or _export_title(replace(query, topics=topics))
+        def named(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(t.name if (t := self.taxonomy.resolve(q)) else q for q in names)
+
+        return title or _export_title(
+            replace(
+                query,
+                topics=named(query.topics),
+                any_topics=named(query.any_topics),
+                not_topics=named(query.not_topics),
+            )
+        )
 
 
 def _check_format(fmt: str) -> None:
@@ -133,6 +142,10 @@ def _export_title(query: StoryQuery) -> str:
     parts = ["aggregator"]
     if query.topics:
         parts.append(" + ".join(query.topics))
+    if query.any_topics:
+        parts.append(" or ".join(query.any_topics))
+    if query.not_topics:
+        parts.append("not " + ", ".join(query.not_topics))
     if query.feed:
         parts.append(f"feed {query.feed}")
     if query.text:

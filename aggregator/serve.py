@@ -2,7 +2,8 @@
 sources, deduplicated".
 
 Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parameters
-``topic`` (repeatable), ``feed``, ``q``, ``since`` (7d, 24h, ISO date), ``limit`` (100;
+``topic`` (repeatable: all of them), ``any_topic`` (repeatable: at least one),
+``not_topic`` (repeatable: none of them), ``feed``, ``q``, ``since`` (7d, 24h, ISO date), ``limit`` (100;
 0 or more than 1000 gives 1000) and ``offset`` (pages linked as RFC 5005 §3 has it,
 :func:`page_links`);
 ``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
@@ -341,6 +342,8 @@ def make_handler(
                     raise ConfigError("since is not before until: no story can match")
                 query = StoryQuery(
                     topics=tuple(topics),
+                    any_topics=tuple(params.get("any_topic", [])),
+                    not_topics=tuple(params.get("not_topic", [])),
                     feed=params.get("feed", [None])[0],
                     text=params.get("q", [None])[0],
                     since=since,

@@ -241,13 +241,15 @@ class Story:
 class StoryQuery:
     """Filters for ``Store.stories``; empty fields do not filter."""
 
-    topics: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()  # every one of them
     feed: str | None = None  # an id, a URL, a part of a name, title or URL (queries._feeds_named)
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None  # full-text search
     limit: int | None = 50  # None = no limit
     offset: int = 0
+    any_topics: tuple[str, ...] = ()  # at least one of them
+    not_topics: tuple[str, ...] = ()  # none of them
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,9 +22,11 @@ from ..errors import ConfigError, NotFoundError, StoreUnavailableError
 from ..textutil import html_to_text, one_line
 from ..types import Feed, Story, StoryQuery, UpdateResult
 from .common import (
+    AnyTopicOpt,
     ExportFmt,
     FeedOpt,
     Fmt,
+    NotTopicOpt,
     PollFmt,
     SearchOpt,
     SinceOpt,
@@ -299,6 +301,8 @@ def _poll_and_report(
 @app.command()
 def stories(
     topic: TopicOpt = None,
+    any_topic: AnyTopicOpt = None,
+    not_topic: NotTopicOpt = None,
     feed: FeedOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -314,7 +318,9 @@ def stories(
 ) -> None:
     """Query stored stories, newest first (ties by id, so pages neither overlap nor skip),
     one per cluster of duplicates."""
-    q = build_query(topic, feed, since, until, search, limit, offset)
+    q = build_query(
+        topic, feed, since, until, search, limit, offset, any_topic=any_topic, not_topic=not_topic
+    )
     if fmt != Fmt.table and q.limit is None:
         # Every match: streamed, a few hundred stories in memory at a time (a list of
         # them all, texts and all, took 600 MB for 42,000 stories).
@@ -489,6 +495,8 @@ def export(
         ExportFmt, typer.Option("--format", help="atom, rss or json (JSON Feed 1.1).")
     ] = ExportFmt.atom,
     topic: TopicOpt = None,
+    any_topic: AnyTopicOpt = None,
+    not_topic: NotTopicOpt = None,
     feed: FeedOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -521,7 +529,9 @@ def export(
     ] = None,
 ) -> None:
     """Write a merged, deduplicated feed of the matching stories."""
-    q = build_query(topic, feed, since, until, search, limit, offset)
+    q = build_query(
+        topic, feed, since, until, search, limit, offset, any_topic=any_topic, not_topic=not_topic
+    )
     self_url = parse_public_url(url, "--url") if url is not None else None
     home = parse_public_url(home_url, "--home-url") if home_url is not None else None
     with open_app() as a:

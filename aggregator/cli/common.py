@@ -386,6 +386,9 @@ def build_query(
     search: str | None,
     limit: int,
     offset: int = 0,
+    *,
+    any_topic: list[str] | None = None,
+    not_topic: list[str] | None = None,
 ) -> StoryQuery:
     if limit < 0:
         raise ConfigError("--limit must be 0 (no limit) or more")
@@ -407,6 +410,8 @@ def build_query(
         raise ConfigError(f"--since {since} is not before --until {until}: no story can match")
     return StoryQuery(
         topics=tuple(topic or ()),
+        any_topics=tuple(any_topic or ()),
+        not_topics=tuple(not_topic or ()),
         feed=feed,
         since=after,
         until=before,
@@ -423,6 +428,22 @@ TopicOpt = Annotated[
         "-t",
         metavar="TOPIC",
         help="Only stories with this topic (repeat: all of them).",
+    ),
+]
+AnyTopicOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--any-topic",
+        metavar="TOPIC",
+        help="Only stories with at least one of these topics (repeat the option).",
+    ),
+]
+NotTopicOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--not-topic",
+        metavar="TOPIC",
+        help="Leave out stories with this topic (repeat: with any of them).",
     ),
 ]
 FeedOpt = Annotated[

@@ -297,17 +297,23 @@ class StoryQueries(StoreBase):
         """``where(story, min_id=None)``: the conditions on ``story`` (the story table or
         an alias of it) of the rows ``query`` lists, one per cluster (see ``stories``).
         Unknown topics raise NotFoundError; a feed filter is resolved to feed ids here."""
-        topic_ids: list[int] = []
-        if query.topics:
+        named = (*query.topics, *query.any_topics, *query.not_topics)
+        ids_by_name: dict[str, int] = {}
+        if named:
             # Compared in Python: SQLite's lower() folds ASCII only, so "Безопасность"
             # was an unknown topic there (the topic table is the taxonomy: a few dozen rows)
-            wanted = {t.casefold() for t in query.topics}
-            topic_rows = [r for r in s.exec(mselect(TopicRow)).all() if r.name.casefold() in wanted]
-            if len(topic_rows) != len(wanted):
-                known = {r.name.casefold() for r in topic_rows}
-                missing = [t for t in query.topics if t.casefold() not in known]
+            wanted = {t.casefold() for t in named}
+            ids_by_name = {
+                r.name.casefold(): int(r.id)
+                for r in s.exec(mselect(TopicRow)).all()
+                if r.name.casefold() in wanted and r.id is not None
+            }
+            missing = list(dict.fromkeys(t for t in named if t.casefold() not in ids_by_name))
+            if missing:
                 raise NotFoundError(f"unknown topic(s): {', '.join(missing)}")
-            topic_ids = [int(tr.id) for tr in topic_rows if tr.id is not None]
+        topic_ids = sorted({ids_by_name[t.casefold()] for t in query.topics})
+        any_ids = sorted({ids_by_name[t.casefold()] for t in query.any_topics})
+        not_ids = sorted({ids_by_name[t.casefold()] for t in query.not_topics})
         # Resolved here on the feed table: as a condition on each story's feed it could
         # use no index, and a small feed's list read every story of the store
         feed_ids = _feeds_named(s, query.feed) if query.feed else []
@@ -316,13 +322,26 @@ class StoryQueries(StoreBase):
             """The filters on ``story``; a topic's or a search's stories as a list of
             ids, only from ``min_id`` on when given (``_recent_page``)."""
             conds: list[Any] = []
-            for tid in topic_ids:
-                tagged = select(STC.story_id).where(STC.topic_id == tid)
+
+            def tagged(*topics: int) -> tuple[Any, Any]:
+                """(the story's id, the ids of the stories tagged with any of ``topics``)."""
+                ids = select(STC.story_id).where(
+                    STC.topic_id == topics[0] if len(topics) == 1 else STC.topic_id.in_(topics)
+                )
                 if min_id is None:
-                    conds.append(story.c.id.in_(tagged))
-                else:  # "+ 0": a filter on the date index's walk (_recent_page)
-                    tagged = tagged.where(STC.story_id >= min_id)
-                    conds.append((story.c.id + 0).in_(tagged))
+                    return story.c.id, ids
+                # "+ 0": a filter on the date index's walk (_recent_page)
+                return story.c.id + 0, ids.where(STC.story_id >= min_id)
+
+            for tid in topic_ids:
+                sid, ids = tagged(tid)
+                conds.append(sid.in_(ids))
+            if any_ids:
+                sid, ids = tagged(*any_ids)
+                conds.append(sid.in_(ids))
+            if not_ids:
+                sid, ids = tagged(*not_ids)
+                conds.append(sid.not_in(ids))
             if query.feed:
                 # An earlier copy is looked for on the cluster's index, a recent page
                 # on the date index: "+ 0" keeps SQLite (no statistics) from walking
@@ -374,7 +393,7 @@ class StoryQueries(StoreBase):
         statistics and chooses well by itself."""
         if self.dialect != "sqlite" or query.limit is None:
             return None
-        if not (query.topics or query.feed or query.text):
+        if not (query.topics or query.any_topics or query.not_topics or query.feed or query.text):
             return None  # unfiltered: ix_story_first_sort is the list itself
         need = query.offset + query.limit
         size = max(_RECENT_WINDOW, 20 * need)
