@@ -116,3 +116,32 @@ def test_status_counts_the_stories_the_model_in_use_has_not_tagged(
         "clf-older": 1,
         status["model"]["version"]: 3,
     }
+
+
+def test_status_points_at_the_feeds_that_need_a_look(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A failing feed is counted, and status says where to see which one and why."""
+    seed_stories(env / "data")
+    assert "feeds show" not in " ".join(run(capsys, "status")[1].split())
+    st = open_store(f"sqlite:///{env / 'data' / 'aggregator.db'}")
+    try:
+        (feed,) = st.feeds()
+        failed = check(
+            feed.id,
+            outcome="error",
+            status="error",
+            error_count=1,
+            first_error_at=T0,
+            last_error="HTTP 500 Internal Server Error",
+            success=False,
+        )
+        st.save_checks([failed])
+    finally:
+        st.close()
+    code, out, err = run(capsys, "status")
+    assert code == 0, err
+    assert "feeds 1: 1 failing (`aggregator feeds list`, then `feeds show ID`)" in " ".join(
+        out.split()
+    )

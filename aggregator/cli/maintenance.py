@@ -157,7 +157,13 @@ def status(
         if s.feeds.get(k)
     ]
     off = f"; {s.feeds['off']:,} off in feeds.yaml" if s.feeds.get("off") else ""
-    t.add_row("feeds", f"{enabled:,}: " + (", ".join(states) or "none") + off)
+    # the feeds that need a look: where to see which, and why
+    hint = (
+        " (`aggregator feeds list`, then `feeds show ID`)"
+        if any(s.feeds.get(k) for k in ("error", "gone", "disabled"))
+        else ""
+    )
+    t.add_row("feeds", f"{enabled:,}: " + (", ".join(states) or "none") + off + hint)
     polling = f"{s.due_now:,} due now; last check {_ago(s.last_check, now)}"
     if s.leases:
         held = ", ".join(f"{owner} ({n:,})" for owner, n in sorted(s.leases.items()))
