@@ -471,8 +471,9 @@ def test_feeds_show_tells_why_a_feed_is_quiet(
     words = " ".join(out.split())
     assert "moving to" in words and "seen 3 times over at least 1d" in words
 
-    code, out, err = run(capsys, "feeds", "show", "999")
-    assert code == 2 and "not found: no feed 999" in err
+    for missing in ("999", "9" * 30):  # an id past any integer column: no traceback
+        code, out, err = run(capsys, "feeds", "show", missing)
+        assert code == 2 and f"not found: no feed {missing}" in err, err
     code, out, err = run(capsys, "feeds", "show", "https://nowhere.example/feed")
     assert code == 2 and "not found" in err
     code, out, err = run(capsys, "feeds", "show", str(feed_id), "--format", "csv")

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..credentials import display_url
-from ..errors import AggregatorError, ConfigError
+from ..errors import AggregatorError, ConfigError, NotFoundError
 from ..feedlist import feed_key, load_feed_list
 from ..types import FETCH_LOG_KEEP, Feed, FeedSource
 from .common import (
@@ -215,7 +215,11 @@ def feeds_show(
         raise ConfigError("feeds show: --format is table or json")
     with open_app() as a:
         sync_feeds_file(a)
-        feed = resolve_feed(a, ref) or a.store.get_feed(int(ref) if ref.isdigit() else ref)
+        feed = resolve_feed(a, ref)
+        if feed is None and ref.isdigit():  # an id no feed has (of any size)
+            raise NotFoundError(f"no feed {ref}")
+        if feed is None:  # the URL it was subscribed under, before a redirect moved it
+            feed = a.store.get_feed(ref)
         history = a.feed_history(feed, log)
         policy = a.policy
     if fmt == Fmt.json:
