@@ -3,9 +3,9 @@ sources, deduplicated".
 
 Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parameters
 ``topic`` (repeatable: all of them), ``any_topic`` (repeatable: at least one),
-``not_topic`` (repeatable: none of them), ``feed``, ``q``, ``since`` (7d, 24h, ISO date), ``limit`` (100;
-0 or more than 1000 gives 1000) and ``offset`` (pages linked as RFC 5005 §3 has it,
-:func:`page_links`);
+``not_topic`` (repeatable: none of them), ``feed``, ``q``, ``since`` (7d, 24h, ISO
+date), ``limit`` (100; 0 or more than 1000 gives 1000) and ``offset`` (pages linked
+as RFC 5005 §3 has it, :func:`page_links`);
 ``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
 Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2) and a Last-Modified
 date (§8.8.2, for clients that keep only dates); the body is gzipped
