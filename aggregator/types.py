@@ -83,6 +83,8 @@ class Feed:
     poll_interval: timedelta | None = None  # the base interval last chosen (no jitter)
     not_before: datetime | None = None  # no request before (Retry-After)
     source_url: str | None = None  # the URL first subscribed, when a redirect moved it
+    lease_owner: str | None = None  # the poller ("host:pid:tag") polling it now
+    lease_until: datetime | None = None
 
     @property
     def cache(self) -> CacheState:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from contextlib import closing
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -231,3 +231,20 @@ def test_poll_feed_polls_only_the_named_feeds_due_or_not(
     assert held.returncode == 0 and json.loads(held.stdout) == [], held.stderr
     assert "not polled" in held.stderr and "no request before" in held.stderr
     assert "(Retry-After)" in held.stderr
+
+    # a feed another host's daemon is polling (its lease): named, with when the lease ends
+    with make_app(Settings.from_env(env)) as app:
+        assert app.store.claim_due(
+            app.now(),
+            owner="elsewhere.example:41:daemon",
+            lease=timedelta(minutes=15),
+            include_not_due=True,
+            ids=[1],
+        )
+    busy = _aggregator(env, "poll", "--feed", "1", "--format", "json")
+    assert busy.returncode == 0 and json.loads(busy.stdout) == [], busy.stderr
+    assert "elsewhere.example:41:daemon is polling it (its lease ends" in busy.stderr
+    shown = _aggregator(env, "feeds", "show", "1", "--format", "json")
+    assert json.loads(shown.stdout)["lease"]["owner"] == "elsewhere.example:41:daemon"
+    table = _aggregator(env, "feeds", "show", "1")
+    assert "polling now" in table.stdout and "elsewhere.example:41:daemon" in table.stdout

@@ -127,7 +127,10 @@ def _why_not_polled(f: Feed, now: datetime) -> str:
             "its server asked for no request before"
             f" {f.not_before.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (Retry-After)"
         )
-    return "another daemon is polling it (it holds the feed's lease)"
+    if f.lease_owner and f.lease_until is not None and f.lease_until > now:
+        ends = f.lease_until.astimezone(UTC)
+        return f"{f.lease_owner} is polling it (its lease ends {ends:%H:%M:%S} UTC)"
+    return "another poller took it first"
 
 
 def print_poll_summary(results: Sequence[UpdateResult]) -> None:

@@ -244,6 +244,11 @@ def _feed_detail_json(f: Feed, h: FeedHistory) -> dict[str, Any]:
         "subscribed_as": display_url(f.source_url) if f.source_url else None,
         "poll_interval": _minutes(f.poll_interval),
         "not_before": _dt(f.not_before),
+        "lease": (
+            {"owner": f.lease_owner, "until": _dt(f.lease_until)}
+            if f.lease_owner and f.lease_until is not None
+            else None
+        ),
         "first_error_at": _dt(f.first_error_at),
         "redirect": (
             {
@@ -324,6 +329,11 @@ def _feed_detail(f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime
         fact("next check", _when(f.next_check, now, due=True))
     if f.not_before is not None and f.not_before > now:
         fact("not before", f"{_when(f.not_before, now)}: the server's Retry-After")
+    if f.lease_owner and f.lease_until is not None and f.lease_until > now:
+        fact(
+            "polling now",
+            f"{for_terminal(f.lease_owner)} (its lease ends {_when(f.lease_until, now)})",
+        )
     if f.error_count or f.last_error:
         errors = Text(str(f.error_count))
         if f.first_error_at is not None and f.error_count:

@@ -264,6 +264,8 @@ def feed_from_row(r: FeedRow | Row[Any], stories: int) -> Feed:
         stories=stories,
         not_before=r.not_before,
         source_url=r.source_url,
+        lease_owner=r.lease_owner,
+        lease_until=r.lease_until,
     )
 
 
