@@ -126,6 +126,11 @@ class Subscriptions:
         which stay in the label archive for training."""
         return self.store.remove_feed(url, self.now())
 
+    def feed(self, ref: int | str) -> Feed:
+        """A feed by id, or by URL: its current one or the one it was subscribed under
+        (NotFoundError when none)."""
+        return self.store.get_feed(ref)
+
     def feed_history(self, feed: Feed, log: int) -> FeedHistory:
         """What `feeds show` prints beside the feed: its newest ``log`` fetch-log rows
         (at most the ``FETCH_LOG_KEEP`` kept), and its stories dated in the last 7 and 30

@@ -219,7 +219,7 @@ def feeds_show(
         if feed is None and ref.isdigit():  # an id no feed has (of any size)
             raise NotFoundError(f"no feed {ref}")
         if feed is None:  # the URL it was subscribed under, before a redirect moved it
-            feed = a.store.get_feed(ref)
+            feed = a.feed(ref)
         history = a.feed_history(feed, log)
         policy = a.policy
     if fmt == Fmt.json:
