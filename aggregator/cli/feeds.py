@@ -75,12 +75,11 @@ def _feed_row(f: Feed) -> dict[str, Any]:
     """``feed_json`` and, after its fields (CSV columns keep their places), what the user
     set or needs: the ``id`` that `feeds remove` and `feeds enable` take, the ``topics``
     hint and the ``interval`` in minutes (null: adaptive), as feeds.yaml gives them."""
-    minutes = f.interval.total_seconds() / 60 if f.interval is not None else None
     return {
         **feed_json(f),
         "id": f.id,
         "topics": list(f.topics),
-        "interval": int(minutes) if minutes is not None and minutes.is_integer() else minutes,
+        "interval": _minutes(f.interval),
     }
 
 
@@ -229,10 +228,11 @@ def feeds_show(
 
 
 def _minutes(v: timedelta | None) -> float | int | None:
+    """A span in minutes for JSON: whole minutes as an integer (45, not 45.0)."""
     if v is None:
         return None
     m = v.total_seconds() / 60
-    return int(m) if m.is_integer() else round(m, 2)
+    return int(m) if m.is_integer() else m
 
 
 def _feed_detail_json(f: Feed, h: FeedHistory) -> dict[str, Any]:
