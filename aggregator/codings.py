@@ -127,7 +127,7 @@ class _Zlib:
             yield from self._inflate(after)
 
     def _inflate(self, data: bytes) -> Iterator[bytes]:
-        while not self._d.eof:  # bytes after the end: see _next_members
+        while not self._d.eof:  # past the end: ignored (gzip: _next_members looks)
             try:
                 out = self._d.decompress(data, _PIECE)
             except zlib.error as e:
