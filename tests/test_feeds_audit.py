@@ -344,6 +344,21 @@ def test_feeds_list_shows_ids_topics_and_feeds_turned_off(
     assert by_url["https://a.example/f"]["topics"] == "DNS"
     assert by_url["https://b.example/f"]["id"] == str(b["id"])
 
+    # --status: only the feeds in that state, as the list shows it ("off" included)
+    def listed(*argv: str) -> list[object]:
+        code, out, err = run(capsys, "feeds", "list", "--format", "json", *argv)
+        assert code == 0, err
+        return [r["url"] for r in json.loads(out)]
+
+    assert listed("--status", "off") == ["https://b.example/f"]
+    assert listed("--status", "active") == ["https://a.example/f"]
+    assert listed("--status", "active", "--status", "off") == list(rows)
+    assert listed("--status", "error") == []
+    code, out, err = run(capsys, "feeds", "list", "--status", "gone", "--status", "error")
+    assert code == 0 and out.strip() == "No feed is error or gone.", err
+    code, out, err = run(capsys, "feeds", "list", "--status", "failing")
+    assert code == 2 and "--status" in err
+
 
 def test_feeds_list_csv_defuses_formulas_from_feed_titles(
     env: Path,  # noqa: F811

@@ -142,6 +142,7 @@ def test_status_points_at_the_feeds_that_need_a_look(
         st.close()
     code, out, err = run(capsys, "status")
     assert code == 0, err
-    assert "feeds 1: 1 failing (`aggregator feeds list`, then `feeds show ID`)" in " ".join(
-        out.split()
+    assert (
+        "feeds 1: 1 failing (`aggregator feeds list --status error`, then `feeds show ID`)"
+        in " ".join(out.split())
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -43,15 +44,46 @@ if TYPE_CHECKING:
     from ..subscriptions import FeedHistory
 
 
+class ListedStatus(StrEnum):
+    """A feed's status as `feeds list` shows it: ``off`` for one feeds.yaml turns off."""
+
+    active = "active"
+    error = "error"
+    gone = "gone"
+    disabled = "disabled"
+    off = "off"
+
+
+def _listed_status(f: Feed) -> str:
+    # A feed feeds.yaml turns off (`enabled: false`) is never polled: it was listed as
+    # "active" and "due" (its status is the last poll's, kept for when it is on).
+    return f.status if f.enabled else "off"
+
+
 @feeds_app.command("list")
 def feeds_list(
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
+    status: Annotated[
+        list[ListedStatus] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Only feeds with this status: active, error (failing), gone (410), disabled"
+            " (30 days of errors) or off (in feeds.yaml); repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Every feed with its id, status, last success, errors and next check (`feeds show
     ID` for one in full, with its latest fetches)."""
     with open_app() as a:
         sync_feeds_file(a)
         feeds = a.feeds()
+    if status:
+        wanted = {str(s) for s in status}
+        feeds = [f for f in feeds if _listed_status(f) in wanted]
+        if not feeds and fmt == Fmt.table:
+            out.print(f"No feed is {' or '.join(sorted(wanted))}.")
+            return
     rows = [_feed_row(f) for f in feeds]
     if fmt == Fmt.json:
         emit_json(rows)
@@ -120,9 +152,7 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
     if not compact:
         t.add_column("last error", max_width=60, overflow="fold")
     for f in feeds:
-        # A feed feeds.yaml turns off (`enabled: false`) is never polled: it was listed
-        # as "active" and "due" (its status is the last poll's, kept for when it is on).
-        status = f.status if f.enabled else "off"
+        status = _listed_status(f)
         style = _STATUS_STYLE.get(status, "")
         name = Text(_feed_name(f))
         cells = [
@@ -158,7 +188,7 @@ def feeds_lines(feeds: list[Feed], now: datetime, *, width: int | None = None) -
     head = ("id", "feed", "status", "stories", "last ok", "errors", "next check")
     rows: list[tuple[tuple[str, ...], str]] = []
     for f in feeds:
-        status = f.status if f.enabled else "off"
+        status = _listed_status(f)
         name = _feed_name(f)
         if cell_len(name) > 30:
             name = set_cell_size(name, 29) + "…"
@@ -288,7 +318,7 @@ def _span(v: timedelta) -> str:
 
 
 def _feed_detail(f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime) -> Group:
-    status = f.status if f.enabled else "off"
+    status = _listed_status(f)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")

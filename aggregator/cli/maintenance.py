@@ -158,11 +158,8 @@ def status(
     ]
     off = f"; {s.feeds['off']:,} off in feeds.yaml" if s.feeds.get("off") else ""
     # the feeds that need a look: where to see which, and why
-    hint = (
-        " (`aggregator feeds list`, then `feeds show ID`)"
-        if any(s.feeds.get(k) for k in ("error", "gone", "disabled"))
-        else ""
-    )
+    look = " ".join(f"--status {k}" for k in ("error", "gone", "disabled") if s.feeds.get(k))
+    hint = f" (`aggregator feeds list {look}`, then `feeds show ID`)" if look else ""
     t.add_row("feeds", f"{enabled:,}: " + (", ".join(states) or "none") + off + hint)
     polling = f"{s.due_now:,} due now; last check {_ago(s.last_check, now)}"
     if s.leases:
