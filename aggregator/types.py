@@ -86,6 +86,16 @@ class Feed:
     lease_owner: str | None = None  # the poller ("host:pid:tag") polling it now
     lease_until: datetime | None = None
 
+    def held_until(self, now: datetime) -> datetime | None:
+        """When the server's Retry-After lets the feed be asked again, if not yet."""
+        return self.not_before if self.not_before is not None and self.not_before > now else None
+
+    def polled_by(self, now: datetime) -> tuple[str, datetime] | None:
+        """The poller holding the feed's lease now, and when the lease ends."""
+        if self.lease_owner and self.lease_until is not None and self.lease_until > now:
+            return self.lease_owner, self.lease_until
+        return None
+
     @property
     def cache(self) -> CacheState:
         return CacheState(

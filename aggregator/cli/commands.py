@@ -122,14 +122,14 @@ def _why_not_polled(f: Feed, now: datetime) -> str:
         return "it is turned off in the feeds file (enabled: false)"
     if f.status not in ("active", "error"):
         return f"it is {f.status} (`aggregator feeds enable {f.id}` turns it back on)"
-    if f.not_before is not None and f.not_before > now:
+    if (held := f.held_until(now)) is not None:
         return (
             "its server asked for no request before"
-            f" {f.not_before.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (Retry-After)"
+            f" {held.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (Retry-After)"
         )
-    if f.lease_owner and f.lease_until is not None and f.lease_until > now:
-        ends = f.lease_until.astimezone(UTC)
-        return f"{f.lease_owner} is polling it (its lease ends {ends:%H:%M:%S} UTC)"
+    if (lease := f.polled_by(now)) is not None:
+        owner, ends = lease
+        return f"{owner} is polling it (its lease ends {ends.astimezone(UTC):%H:%M:%S} UTC)"
     return "another poller took it first"
 
 

@@ -357,13 +357,11 @@ def _feed_detail(f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime
     fact("last success", _when(f.last_success, now))
     if status in ("active", "error"):
         fact("next check", _when(f.next_check, now, due=True))
-    if f.not_before is not None and f.not_before > now:
-        fact("not before", f"{_when(f.not_before, now)}: the server's Retry-After")
-    if f.lease_owner and f.lease_until is not None and f.lease_until > now:
-        fact(
-            "polling now",
-            f"{for_terminal(f.lease_owner)} (its lease ends {_when(f.lease_until, now)})",
-        )
+    if (held := f.held_until(now)) is not None:
+        fact("not before", f"{_when(held, now)}: the server's Retry-After")
+    if (lease := f.polled_by(now)) is not None:
+        owner, ends = lease
+        fact("polling now", f"{for_terminal(owner)} (its lease ends {_when(ends, now)})")
     if f.error_count or f.last_error:
         errors = Text(str(f.error_count))
         if f.first_error_at is not None and f.error_count:
