@@ -233,7 +233,7 @@ class PollWrites(StoreBase):
         """Several feeds' polls in one transaction, each written as :meth:`save_update`
         writes it, in order (a later feed's stories cluster with an earlier one's): all
         of them or, should one fail, none. The poll groups the feeds parsed meanwhile
-        (``polling.GROUP_MAX``): a commit is where SQLite writes the search index's new
+        (``outcomes.GROUP_MAX``): a commit is where SQLite writes the search index's new
         segment and every page the transaction touched, so one commit for several feeds
         costs less than one each (the poll's commits were half of its store time)."""
         results: list[SaveResult] = []
