@@ -483,8 +483,8 @@ class Fetcher:
         nothing, synchronously, so that the deadline could not stop it. At most
         ``_MAX_CODINGS`` steps, so the work per read stays bounded too."""
         limit = self.options.max_body
-        declared = response.headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > limit:
+        declared = _declared_length(response.headers)
+        if declared is not None and declared > limit:
             raise FetchError(url, f"body too large: Content-Length {declared} > {limit} bytes")
         codings = [c for c in response.headers.get_list("content-encoding", split_commas=True) if c]
         if len(codings) > _MAX_CODINGS:
@@ -552,3 +552,18 @@ class Fetcher:
             "fetched url=%s status=%s ms=%d", display_url(url), outcome.status, result.elapsed_ms
         )
         return result
+
+
+def _declared_length(headers: httpx.Headers) -> int | None:
+    """The body's Content-Length, for refusing a body too large before reading it: None
+    where the response has none, or a Transfer-Encoding (which frames the body instead,
+    RFC 9112 §6.3), or one that is not ASCII digits (``str.isdigit`` also takes '²',
+    which ``int()`` refuses, or '٣'). Past 19 digits it is no size a body can have:
+    ``int()`` refuses over 4,300 digits, and 2**63 bounds it."""
+    if "transfer-encoding" in headers:
+        return None
+    value = headers.get("content-length", "").strip()
+    if not value.isascii() or not value.isdigit():
+        return None
+    digits = value.lstrip("0") or "0"
+    return 2**63 if len(digits) > 19 else int(digits)

@@ -65,7 +65,7 @@ def recover(out_dir: Path) -> Path | None:
     for p in out_dir.parent.iterdir():
         for prefix, found in ((f".{out_dir.name}.tmp-", new), (f".{out_dir.name}.old-", old)):
             pid = p.name.removeprefix(prefix)
-            if pid != p.name and pid.isdigit() and not _alive(int(pid)):
+            if pid != p.name and pid.isascii() and pid.isdigit() and not _alive(int(pid)):
                 found.append(p)
     if not new and not old:
         return None

@@ -486,7 +486,9 @@ def test_feeds_show_tells_why_a_feed_is_quiet(
     words = " ".join(out.split())
     assert "moving to" in words and "seen 3 times over at least 1d" in words
 
-    for missing in ("999", "9" * 30):  # an id past any integer column: no traceback
+    # an id past any integer column: no traceback; a digit not ASCII is no id
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(feed_id))
+    for missing in ("999", "9" * 30, fullwidth):
         code, out, err = run(capsys, "feeds", "show", missing)
         assert code == 2 and f"not found: no feed {missing}" in err, err
     code, out, err = run(capsys, "feeds", "show", "https://nowhere.example/feed")

@@ -557,6 +557,25 @@ def test_malformed_responses(server: LocalServer, raw: bytes) -> None:
     fetch_error(server.route("/raw", raw=raw))
 
 
+@pytest.mark.parametrize(
+    "length",
+    [
+        pytest.param("²".encode(), id="superscript"),  # str.isdigit, but int() refuses it
+        pytest.param("٣".encode(), id="arabic-indic"),  # str.isdigit, and int() reads 3
+        pytest.param(b"9" * 5000, id="5000-digits"),  # past int()'s 4,300 digits
+    ],
+)
+def test_an_ignored_content_length_is_only_ascii_digits(server: LocalServer, length: bytes) -> None:
+    """Transfer-Encoding frames the body, so a Content-Length beside it is ignored
+    (RFC 9112 §6.3); read for the early size check, it is ASCII digits or nothing."""
+    raw = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+        + length
+        + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    assert run(fetch(server.route("/raw", raw=raw), max_body=10)).body == b"hello"
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -114,6 +114,16 @@ def test_a_train_under_way_is_left_alone(tmp_path: Path, sleeper: int) -> None:
     assert (s.trained_models_dir / f".classifier.tmp-{sleeper}" / "which").exists()
 
 
+def test_a_name_that_only_looks_like_a_pid_is_left_alone(tmp_path: Path) -> None:
+    """No process wrote ".classifier.tmp-²" ('²' passes ``str.isdigit``; ``int()``
+    refuses it): a stranger's directory, not a crashed swap, and no traceback."""
+    s = _settings(tmp_path)
+    for name in (".classifier.tmp-²", ".classifier.old-٣"):
+        _artifact(s.trained_models_dir / name, "stranger")
+    assert s.active_models_dir == s.models_dir  # the shipped one
+    assert len(os.listdir(s.trained_models_dir)) == 2
+
+
 def test_nothing_to_recover(tmp_path: Path) -> None:
     s = _settings(tmp_path)
     assert s.active_models_dir == s.models_dir

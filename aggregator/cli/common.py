@@ -532,7 +532,7 @@ def resolve_feed(a: App, ref: str) -> Feed | None:
     from ..feedlist import feed_key  # YAML and XML parsers: not on every command's path
 
     feeds = a.feeds()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # str.isdigit also takes "６" or "²"
         return next((f for f in feeds if f.id == int(ref)), None)
     for f in feeds:
         if ref in (f.url, display_url(f.url)):

@@ -245,7 +245,7 @@ def feeds_show(
     with open_app() as a:
         sync_feeds_file(a)
         feed = resolve_feed(a, ref)
-        if feed is None and ref.isdigit():  # an id no feed has (of any size)
+        if feed is None and ref.isascii() and ref.isdigit():  # an id no feed has (of any size)
             raise NotFoundError(f"no feed {ref}")
         if feed is None:  # the URL it was subscribed under, before a redirect moved it
             feed = a.feed(ref)
