@@ -146,8 +146,8 @@ def _export_title(query: StoryQuery) -> str:
         parts.append(" or ".join(query.any_topics))
     if query.not_topics:
         parts.append("not " + ", ".join(query.not_topics))
-    if query.feed:
-        parts.append(f"feed {query.feed}")
+    if query.feeds:
+        parts.append(("feed " if len(query.feeds) == 1 else "feeds ") + ", ".join(query.feeds))
     if query.text:
         parts.append(f"“{query.text}”")
     return " — ".join(parts)

@@ -344,7 +344,7 @@ def make_handler(
                     topics=tuple(topics),
                     any_topics=tuple(params.get("any_topic", [])),
                     not_topics=tuple(params.get("not_topic", [])),
-                    feed=params.get("feed", [None])[0],
+                    feeds=tuple(params.get("feed", [])),
                     text=params.get("q", [None])[0],
                     since=since,
                     until=until,

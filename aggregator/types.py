@@ -254,7 +254,8 @@ class StoryQuery:
     """Filters for ``Store.stories``; empty fields do not filter."""
 
     topics: tuple[str, ...] = ()  # every one of them
-    feed: str | None = None  # an id, a URL, a part of a name, title or URL (queries._feeds_named)
+    #: any of them: each an id, a URL, a part of a name, title or URL (queries._feeds_named)
+    feeds: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None  # full-text search

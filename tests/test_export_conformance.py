@@ -535,7 +535,7 @@ def test_an_author_in_a_feed_feedparser_reads_loosely_is_not_escaped_twice(
     app.add_feed(server.route("/loose.xml", body=body), discover=False)
     assert {r.error for r in app.update_due(all_feeds=True)} == {None}
     # its own copy (the hostile feed's copy of the same story is the cluster's first)
-    loose = app.stories(replace(ALL, feed="/loose.xml"))
+    loose = app.stories(replace(ALL, feeds=("/loose.xml",)))
     story = next(s for s in loose if s.title.startswith("Close"))
     assert (story.author, story.categories) == ("Ann O'Neil & Co", ("Cats & Dogs",))
 

@@ -39,8 +39,8 @@ def test_stories_carry_the_name_you_gave_their_feed(app: App, server: LocalServe
     by_feed = {s.feed_url: s for s in app.stories(StoryQuery(limit=None))}
     assert by_feed[named].feed_title == "Verisign Blog"
     assert by_feed[plain].feed_title == "Blog"  # no name: the feed's own title
-    doc = json.loads(app.export(StoryQuery(limit=None, feed=named), "json"))
+    doc = json.loads(app.export(StoryQuery(limit=None, feeds=(named,)), "json"))
     assert [i["_aggregator"]["feed_title"] for i in doc["items"]] == ["Verisign Blog"]
-    atom = ET.fromstring(app.export(StoryQuery(limit=None, feed=named), "atom"))
+    atom = ET.fromstring(app.export(StoryQuery(limit=None, feeds=(named,)), "atom"))
     a = f"{{{ATOM_NS}}}"
     assert atom.findtext(f"{a}entry/{a}source/{a}title") == "Verisign Blog"

@@ -113,7 +113,7 @@ def test_a_story_link_of_several_kilobytes_is_stored_and_matched_across_feeds(
         st.save_update(
             check(b.id), [StoryRecord(draft=draft("v1:guid:b1", "Another title", link=link))]
         )
-        (one,) = st.stories(StoryQuery(feed=str(a.id)))
-        (other,) = st.stories(StoryQuery(feed=str(b.id)))
+        (one,) = st.stories(StoryQuery(feeds=(str(a.id),)))
+        (other,) = st.stories(StoryQuery(feeds=(str(b.id),)))
         assert one.link == other.link == link
         assert one.cluster_id == other.cluster_id is not None

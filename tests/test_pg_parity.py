@@ -484,6 +484,8 @@ def test_every_command_answers_the_same_on_sqlite_and_postgresql(
         ["stories", "--format", "json", "--feed", "ÉLAN"],
         ["stories", "--format", "json", "--feed", "ärger"],
         ["stories", "--format", "json", "--feed", "ALPHA"],
+        ["stories", "--format", "json", "--feed", "1", "--feed", "élan", "--feed", "nowhere"],
+        ["stories", "--format", "json", "-f", "alpha", "-f", f"{base}/b.atom", "--limit", "2"],
         ["stories", "--format", "json", "--since", "2025-06-15T06:00:00.25Z"],
         ["stories", "--format", "json", "--since", "2025-06-15T06:00:00.250001Z"],
         ["stories", "--format", "json", "--until", "2025-06-15T06:00:00.75Z"],
@@ -527,6 +529,7 @@ def test_every_command_answers_the_same_on_sqlite_and_postgresql(
         ["export", "--format", "atom"],
         ["export", "--format", "rss", "--topic", "DNS"],
         ["export", "--format", "json", "--feed", "élan", "--limit", "0"],
+        ["export", "--format", "atom", "--feed", "élan", "--feed", "1"],
     ]
     for b in backends:
         for q in queries:

@@ -104,9 +104,9 @@ def test_a_feed_id_matches_that_feed_and_nothing_else(
     2" was found by `--feed 1` and `--feed 2`."""
     feed_of = {s.id: s.feed_id for s in store.stories(StoryQuery(limit=None))}
     for name, stories in feeds.items():
-        assert ids(store, feed=str(feed_of[stories[0]])) == stories, name
-    assert ids(store, feed="999") == []  # no such feed: no stories, not a name match
-    assert ids(store, feed="9" * 5000) == []  # past any id (and int()'s digit limit)
+        assert ids(store, feeds=(str(feed_of[stories[0]]),)) == stories, name
+    assert ids(store, feeds=("999",)) == []  # no such feed: no stories, not a name match
+    assert ids(store, feeds=("9" * 5000,)) == []  # past any id (and int()'s digit limit)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_a_feed_url_spelled_another_way_matches_that_feed(
     https, the host's case, a trailing slash, credentials or none. Only the host's case
     of the stored URL was forgiven by nothing; and a URL naming one feed is that feed,
     not every feed whose URL starts with it (the comments feed under it)."""
-    assert ids(store, feed=ref) == feeds[feed]
+    assert ids(store, feeds=(ref,)) == feeds[feed]
 
 
 def test_a_feed_moved_by_a_redirect_matches_by_the_url_subscribed(store: SqlStore) -> None:
@@ -151,8 +151,23 @@ def test_a_feed_moved_by_a_redirect_matches_by_the_url_subscribed(store: SqlStor
     feed = store.get_feed("https://old.example/feed")
     store.save_update(check(feed.id, url="https://new.example/feed"), [])
     assert store.get_feed(feed.id).url == "https://new.example/feed"
-    assert ids(store, feed="http://old.example/feed/") == [sid]
-    assert ids(store, feed="https://new.example/feed") == [sid]
+    assert ids(store, feeds=("http://old.example/feed/",)) == [sid]
+    assert ids(store, feeds=("https://new.example/feed",)) == [sid]
+
+
+def test_several_feeds_give_the_stories_of_any_of_them(
+    store: SqlStore, feeds: dict[str, list[int]]
+) -> None:
+    """`--feed A --feed B` (and `?feed=A&feed=B`): the stories of either, newest first,
+    each once though two refs name its feed; a ref that names no feed adds none."""
+    feed_of = {s.id: s.feed_id for s in store.stories(StoryQuery(limit=None))}
+    alpha_id = str(feed_of[feeds["alpha"][0]])
+    want = sorted(feeds["alpha"] + feeds["percent"] + feeds["umlaut"], reverse=True)
+    refs = (alpha_id, "100%", "https://alpha.example/feed/", "übersicht", "999", "nowhere")
+    assert sorted(ids(store, feeds=refs, limit=None), reverse=True) == want
+    assert len(ids(store, feeds=refs, limit=None)) == len(want)
+    assert ids(store, feeds=("999", "nowhere")) == []
+    assert ids(store, feeds=()) == ids(store)  # no feed named: no filter
 
 
 @pytest.mark.parametrize(
@@ -198,7 +213,7 @@ def test_a_feed_by_part_of_its_name_title_or_url(
     escaped on PostgreSQL only; SQLite's lower() folded no letter beyond ASCII. The URL
     is matched without its credentials: `serve`'s `?feed=` must not tell a password."""
     want = sorted(i for name in expected for i in feeds[name])
-    assert sorted(ids(store, feed=ref, limit=None)) == want
+    assert sorted(ids(store, feeds=(ref,), limit=None)) == want
 
 
 def test_serve_feed_parameter_takes_an_id_and_a_literal_percent(app: App) -> None:
@@ -211,6 +226,12 @@ def test_serve_feed_parameter_takes_an_id_and_a_literal_percent(app: App) -> Non
             code, body = _get(f"{srv.url}/feed.json?feed={param}")
             assert code == 200, body
             assert [i["title"] for i in json.loads(body)["items"]] == expected, param
+        code, body = _get(f"{srv.url}/feed.json?feed=alpha&feed={deals.id}&limit=1")
+        doc = json.loads(body)
+        assert code == 200 and [i["title"] for i in doc["items"]] == ["Deals story"], body
+        assert "feed=alpha&feed=" in doc["next_url"]  # the next page keeps both feeds
+        code, body = _get(doc["next_url"])
+        assert code == 200 and [i["title"] for i in json.loads(body)["items"]] == ["Alpha story"]
 
 
 # --- --offset ------------------------------------------------------------------------------
@@ -250,11 +271,12 @@ def many(store: SqlStore) -> list[int]:
     [
         {},
         {"topics": ("DNS",)},
-        {"feed": "bravo"},
+        {"feeds": ("bravo",)},
+        {"feeds": ("bravo", "alpha")},
         {"text": "root"},
         {"since": SAME - timedelta(days=3)},
     ],
-    ids=["all", "topic", "feed", "search", "since"],
+    ids=["all", "topic", "feed", "feeds", "search", "since"],
 )
 def test_pages_neither_overlap_nor_skip_over_equal_dates(
     store: SqlStore, many: list[int], query: dict[str, object]
@@ -269,6 +291,27 @@ def test_pages_neither_overlap_nor_skip_over_equal_dates(
     assert paged == whole
     assert ids(store, **query, limit=None, offset=70) == whole[70:]
     assert store.matching_ids(StoryQuery(**query, limit=None, offset=70)) == whole[70:]  # type: ignore[arg-type]
+
+
+def test_feed_repeated_on_stories_and_export(app: App, capsys: pytest.CaptureFixture[str]) -> None:
+    """`-f A -f B`: the stories of either feed, as JSON, a table and CSV, and an export
+    titled after both (one `--feed` took one feed: two feeds took two runs and a merge)."""
+    add(app.store, "https://a.example/feed", "Alpha", [story("a", "Alpha story")])
+    add(app.store, "https://b.example/feed", "Bravo", [story("b", "Bravo story")])
+    add(app.store, "https://c.example/feed", "Charlie", [story("c", "Charlie story")])
+    code, out, err = run(capsys, "stories", "--format", "json", "-f", "alpha", "--feed", "3")
+    assert code == 0 and sorted(s["title"] for s in json.loads(out)) == [
+        "Alpha story",
+        "Charlie story",
+    ], err
+    code, out, _ = run(capsys, "stories", "--format", "csv", "-f", "bravo", "-f", "nowhere")
+    assert code == 0 and [line.split(",")[5] for line in out.splitlines()[1:]] == ["Bravo story"]
+    code, out, _ = run(capsys, "stories", "-f", "bravo", "-f", "charlie")
+    assert "Bravo story" in out and "Charlie story" in out and "Alpha story" not in out
+    code, out, _ = run(capsys, "export", "--format", "json", "-f", "Alpha", "-f", "Bravo")
+    doc = json.loads(out)
+    assert doc["title"] == "aggregator — feeds Alpha, Bravo"
+    assert sorted(i["title"] for i in doc["items"]) == ["Alpha story", "Bravo story"]
 
 
 def test_stories_offset_pages_through_the_cli(app: App, capsys: pytest.CaptureFixture[str]) -> None:

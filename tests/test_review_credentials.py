@@ -129,10 +129,10 @@ def test_stories_of_a_private_feed_by_its_url_as_shown(db_url: str) -> None:
         sid = _save(store, store.get_feed(url).id, "k1", at=now)
         (story,) = store.stories(StoryQuery())
         for shown in (story.feed_url, "https://ann:***@members.example/feed", url):
-            assert [s.id for s in store.stories(StoryQuery(feed=shown))] == [sid], shown
-        guessed = store.stories(StoryQuery(feed="https://ann:hunter3@members.example/feed"))
+            assert [s.id for s in store.stories(StoryQuery(feeds=(shown,)))] == [sid], shown
+        guessed = store.stories(StoryQuery(feeds=("https://ann:hunter3@members.example/feed",)))
         assert [s.id for s in guessed] == [sid]  # no password oracle
-        assert store.stories(StoryQuery(feed="https://other.example/feed")) == []
+        assert store.stories(StoryQuery(feeds=("https://other.example/feed",))) == []
     finally:
         store.close()
 

@@ -355,8 +355,8 @@ def test_query_filters(store) -> None:  # type: ignore[no-untyped-def]
         "DNSSEC rollover planned",
     ]
     assert titles(StoryQuery(topics=("cybersecurity", "dns"))) == ["DNSSEC rollover planned"]
-    assert titles(StoryQuery(feed="beta")) == ["Ransomware hits registrar"]
-    assert titles(StoryQuery(feed="https://a.example/feed")) == [
+    assert titles(StoryQuery(feeds=("beta",))) == ["Ransomware hits registrar"]
+    assert titles(StoryQuery(feeds=("https://a.example/feed",))) == [
         "IPv4 prices climb",
         "DNSSEC rollover planned",
     ]
@@ -1091,8 +1091,8 @@ def test_filters_find_a_story_through_any_copy_and_show_it_once(store) -> None: 
         return [s.id for s in store.stories(StoryQuery(limit=None, **kw))]  # type: ignore[arg-type]
 
     assert ids() == [first]
-    assert ids(feed="Beta") == [copy]
-    assert ids(feed="Alpha") == [first]
+    assert ids(feeds=("Beta",)) == [copy]
+    assert ids(feeds=("Alpha",)) == [first]
     assert ids(topics=("DNS",)) == [copy]
     assert ids(topics=("IPv4 Markets",)) == [first]
     assert ids(since=T0 - timedelta(days=1)) == [copy]

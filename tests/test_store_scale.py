@@ -83,13 +83,13 @@ QUERIES = [
     StoryQuery(),
     StoryQuery(topics=("DNS",)),
     StoryQuery(topics=("DNS", "Cybersecurity")),
-    StoryQuery(feed="Feed b"),
-    StoryQuery(feed="https://c.example/feed", topics=("IPv4 Markets",)),
+    StoryQuery(feeds=("Feed b",)),
+    StoryQuery(feeds=("https://c.example/feed",), topics=("IPv4 Markets",)),
     StoryQuery(since=T0 - timedelta(hours=5)),
     StoryQuery(since=T0 - timedelta(hours=9), until=T0 - timedelta(hours=3)),
     StoryQuery(text="ransomware"),
     StoryQuery(text="regist*", topics=("DNS",)),
-    StoryQuery(text='"registry registrar" OR phishing', feed="Feed a"),
+    StoryQuery(text='"registry registrar" OR phishing', feeds=("Feed a",)),
 ]
 
 

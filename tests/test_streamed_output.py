@@ -71,11 +71,11 @@ QUERIES = {
     "all": StoryQuery(limit=None),
     "topic": StoryQuery(topics=("DNS",), limit=None),
     "two-topics": StoryQuery(topics=("DNS", "IPv4 Markets"), limit=None),
-    "feed": StoryQuery(feed="Beta", limit=None),
+    "feed": StoryQuery(feeds=("Beta",), limit=None),
     "search": StoryQuery(text="resolver", limit=None),
     "since": StoryQuery(since=T0 + timedelta(hours=3), limit=None),
     "topic-feed-until": StoryQuery(
-        topics=("Cybersecurity",), feed="beta", until=T0 + timedelta(hours=9), limit=None
+        topics=("Cybersecurity",), feeds=("beta",), until=T0 + timedelta(hours=9), limit=None
     ),
     "search-since": StoryQuery(text="registry", since=T0 + timedelta(hours=2), limit=None),
     "page": StoryQuery(limit=7, offset=3),

@@ -380,7 +380,7 @@ def largest_story_id(s: Settings) -> int:
 
 def build_query(
     topic: list[str] | None,
-    feed: str | None,
+    feed: list[str] | None,
     since: str | None,
     until: str | None,
     search: str | None,
@@ -412,7 +412,7 @@ def build_query(
         topics=tuple(topic or ()),
         any_topics=tuple(any_topic or ()),
         not_topics=tuple(not_topic or ()),
-        feed=feed,
+        feeds=tuple(feed or ()),
         since=after,
         until=before,
         text=search,
@@ -447,13 +447,13 @@ NotTopicOpt = Annotated[
     ),
 ]
 FeedOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--feed",
         "-f",
         help="Only stories of this feed: its id (see `feeds list`), its URL (http or https,"
         " any host case, credentials or none), or a part of its name, title or URL"
-        " (case-insensitive).",
+        " (case-insensitive). Repeat it: stories of any of them.",
     ),
 ]
 SinceOpt = Annotated[

@@ -316,7 +316,7 @@ class StoryQueries(StoreBase):
         not_ids = sorted({ids_by_name[t.casefold()] for t in query.not_topics})
         # Resolved here on the feed table: as a condition on each story's feed it could
         # use no index, and a small feed's list read every story of the store
-        feed_ids = _feeds_named(s, query.feed) if query.feed else []
+        feed_ids = sorted({i for ref in query.feeds for i in _feeds_named(s, ref)})
 
         def matches(story: Any, *, earlier: bool = False, min_id: int | None = None) -> list[Any]:
             """The filters on ``story``; a topic's or a search's stories as a list of
@@ -342,7 +342,7 @@ class StoryQueries(StoreBase):
             if not_ids:
                 sid, ids = tagged(*not_ids)
                 conds.append(sid.not_in(ids))
-            if query.feed:
+            if query.feeds:
                 # An earlier copy is looked for on the cluster's index, a recent page
                 # on the date index: "+ 0" keeps SQLite (no statistics) from walking
                 # a big feed's stories instead
@@ -393,7 +393,7 @@ class StoryQueries(StoreBase):
         statistics and chooses well by itself."""
         if self.dialect != "sqlite" or query.limit is None:
             return None
-        if not (query.topics or query.any_topics or query.not_topics or query.feed or query.text):
+        if not (query.topics or query.any_topics or query.not_topics or query.feeds or query.text):
             return None  # unfiltered: ix_story_first_sort is the list itself
         need = query.offset + query.limit
         size = max(_RECENT_WINDOW, 20 * need)
