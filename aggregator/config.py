@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -266,6 +266,13 @@ def describe_span(span: timedelta) -> str:
         return f"{days:g} day{'s' if days != 1 else ''}"
     hours = span.total_seconds() / 3600
     return f"{hours:g} hour{'s' if hours != 1 else ''}"
+
+
+def feed_refs(refs: Iterable[str]) -> tuple[str, ...]:
+    """``StoryQuery.feeds`` of the ``--feed`` options (or ``?feed=`` parameters) given:
+    an empty one (an HTML form's empty field) names no feed and filters nothing, as no
+    option does; as a part of a name it matched every feed."""
+    return tuple(r for r in refs if r.strip())
 
 
 def parse_when(

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from .app import App
-from .config import parse_base_url, parse_when
+from .config import feed_refs, parse_base_url, parse_when
 from .errors import AggregatorError, ConfigError, StoreUnavailableError
 from .export import Pages
 from .types import Story, StoryQuery
@@ -344,7 +344,7 @@ def make_handler(
                     topics=tuple(topics),
                     any_topics=tuple(params.get("any_topic", [])),
                     not_topics=tuple(params.get("not_topic", [])),
-                    feeds=tuple(params.get("feed", [])),
+                    feeds=feed_refs(params.get("feed", [])),
                     text=params.get("q", [None])[0],
                     since=since,
                     until=until,

@@ -226,7 +226,9 @@ def test_serve_feed_parameter_takes_an_id_and_a_literal_percent(app: App) -> Non
             code, body = _get(f"{srv.url}/feed.json?feed={param}")
             assert code == 200, body
             assert [i["title"] for i in json.loads(body)["items"]] == expected, param
-        code, body = _get(f"{srv.url}/feed.json?feed=alpha&feed={deals.id}&limit=1")
+        code, body = _get(f"{srv.url}/feed.json?feed=")  # a form's empty field
+        assert code == 200 and len(json.loads(body)["items"]) == 2, body
+        code, body = _get(f"{srv.url}/feed.json?feed=alpha&feed={deals.id}&feed=&limit=1")
         doc = json.loads(body)
         assert code == 200 and [i["title"] for i in doc["items"]] == ["Deals story"], body
         assert "feed=alpha&feed=" in doc["next_url"]  # the next page keeps both feeds
@@ -306,8 +308,10 @@ def test_feed_repeated_on_stories_and_export(app: App, capsys: pytest.CaptureFix
     ], err
     code, out, _ = run(capsys, "stories", "--format", "csv", "-f", "bravo", "-f", "nowhere")
     assert code == 0 and [line.split(",")[5] for line in out.splitlines()[1:]] == ["Bravo story"]
-    code, out, _ = run(capsys, "stories", "-f", "bravo", "-f", "charlie")
+    code, out, _ = run(capsys, "stories", "-f", "bravo", "-f", "charlie", "-f", "")
     assert "Bravo story" in out and "Charlie story" in out and "Alpha story" not in out
+    code, out, _ = run(capsys, "stories", "--format", "json", "-f", "", "-f", " ")
+    assert len(json.loads(out)) == 3  # an empty ref names no feed: no filter, as without
     code, out, _ = run(capsys, "export", "--format", "json", "-f", "Alpha", "-f", "Bravo")
     doc = json.loads(out)
     assert doc["title"] == "aggregator — feeds Alpha, Bravo"

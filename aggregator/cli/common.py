@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..config import Settings, parse_when
+from ..config import Settings, feed_refs, parse_when
 from ..credentials import display_url
 from ..errors import ConfigError
 from ..types import Feed, Story, StoryQuery
@@ -412,7 +412,7 @@ def build_query(
         topics=tuple(topic or ()),
         any_topics=tuple(any_topic or ()),
         not_topics=tuple(not_topic or ()),
-        feeds=tuple(feed or ()),
+        feeds=feed_refs(feed or ()),
         since=after,
         until=before,
         text=search,
