@@ -6,7 +6,9 @@ Routes: ``/feed.atom``, ``/feed.rss``, ``/feed.json`` with optional query parame
 ``not_topic`` (repeatable: none of them), ``feed``, ``q``, ``since`` (7d, 24h, ISO
 date), ``limit`` (100; 0 or more than 1000 gives 1000) and ``offset`` (pages linked
 as RFC 5005 §3 has it, :func:`page_links`);
-``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds.
+``/topics/<Topic>.atom`` (or .rss / .json) as a shorthand; ``/`` lists the topic feeds
+(and names the merged ones in ``<link rel="alternate">`` for feed autodiscovery);
+``/topics.opml`` is every topic's feed as OPML, for a reader to import at once.
 Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2) and a Last-Modified
 date (§8.8.2, for clients that keep only dates); the body is gzipped
 for clients that accept it (every feed reader does; merged feeds with full text compress
@@ -53,7 +55,8 @@ from .app import App
 from .config import feed_refs, parse_base_url, parse_when
 from .errors import AggregatorError, ConfigError, StoreUnavailableError
 from .export import Pages
-from .types import Story, StoryQuery
+from .feedlist import to_opml
+from .types import FeedSource, Story, StoryQuery
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -65,6 +68,7 @@ CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
     "json": "application/feed+json; charset=utf-8",
 }
+OPML_TYPE = "text/x-opml; charset=utf-8"
 _FEED_PATH = re.compile(r"^/(?:feed|topics/(?P<topic>[^/]+))\.(?P<fmt>atom|rss|json)$")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -323,6 +327,9 @@ def make_handler(
             if url.path in ("/", "/index.html"):
                 self._index()
                 return
+            if url.path == "/topics.opml":
+                self._topics_opml(parse_qs(url.query))
+                return
             m = _FEED_PATH.match(url.path)
             if not m:
                 self._error(HTTPStatus.NOT_FOUND, "not found; try /feed.atom?topic=DNS")
@@ -367,6 +374,12 @@ def make_handler(
             except (AggregatorError, ValueError) as e:
                 self._error(HTTPStatus.BAD_REQUEST, str(e))
                 return
+            self._send_validated(body, CONTENT_TYPES[fmt], modified)
+
+        def _send_validated(self, body: bytes, ctype: str, modified: datetime | None) -> None:
+            """``body`` with its validators (a strong ETag over it, Last-Modified when
+            ``modified``), or 304 to a client whose copy is the same; gzipped when the
+            client takes it and it is worth it."""
             digest = hashlib.sha256(body).hexdigest()[:32]
             zipped = len(body) >= GZIP_MIN_BYTES and accepts_gzip(
                 self.headers.get("Accept-Encoding")
@@ -393,7 +406,7 @@ def make_handler(
             if zipped:
                 body = gzip.compress(body, compresslevel=6, mtime=0)
                 headers["Content-Encoding"] = "gzip"
-            self._send(HTTPStatus.OK, body, CONTENT_TYPES[fmt], headers)
+            self._send(HTTPStatus.OK, body, ctype, headers)
 
         def _host_ok(self) -> bool:
             """Whether Host can start the self link: one field, empty or a valid value
@@ -424,6 +437,32 @@ def make_handler(
                 host = _hostport(addr[0], addr[1]) if isinstance(addr, tuple) else str(addr)
             return f"http://{host}{target}"
 
+        def _topics_opml(self, params: dict[str, list[str]]) -> None:
+            """Every topic's feed (and the merged feed of all stories) as OPML 2.0, so a
+            reader subscribes to all of them in one import: in a folder "aggregator",
+            each ``xmlUrl`` absolute (a reader resolves no relative one), in the format
+            ``?format=`` names (atom, rss or json; atom by default)."""
+            fmt = params.get("format", ["atom"])[0]
+            if fmt not in CONTENT_TYPES:
+                self._error(HTTPStatus.BAD_REQUEST, f"format is atom, rss or json, not {fmt!r}")
+                return
+            try:
+                topics = app.topics()
+            except StoreUnavailableError as e:
+                self._unavailable(e)
+                return
+            home = self._self_url("/")
+            paths = [(f"/feed.{fmt}", "All stories")] + [
+                (f"/topics/{quote(t.name, safe='')}.{fmt}", t.name) for t in topics
+            ]
+            sources = [
+                FeedSource(url=self._self_url(path), name=name, topics=("aggregator",))
+                for path, name in paths
+            ]
+            sites = {s.url: home for s in sources}
+            text = to_opml(sources, "aggregator topics", sites=sites)
+            self._send_validated(text.encode("utf-8"), OPML_TYPE, None)
+
         def _index(self) -> None:
             rows = []
             try:
@@ -442,10 +481,20 @@ def make_handler(
                     f'<a href="{home}/topics/{q}.rss">RSS</a> · '
                     f'<a href="{home}/topics/{q}.json">JSON</a></li>'
                 )
+            # <link rel="alternate">: a reader given this page's URL finds the feeds
+            # (feed autodiscovery), `aggregator feeds add URL` too
+            alternates = "".join(
+                f'<link rel="alternate" type="{CONTENT_TYPES[fmt].partition(";")[0]}"'
+                f' title="All stories ({name})" href="{home}/feed.{fmt}">'
+                for fmt, name in (("atom", "Atom"), ("rss", "RSS"), ("json", "JSON Feed"))
+            )
             page = (
                 "<!doctype html><meta charset=utf-8><title>aggregator feeds</title>"
-                f'<h1>aggregator</h1><p>All stories: <a href="{home}/feed.atom">Atom</a> · '
+                + alternates
+                + f'<h1>aggregator</h1><p>All stories: <a href="{home}/feed.atom">Atom</a> · '
                 f'<a href="{home}/feed.rss">RSS</a> · <a href="{home}/feed.json">JSON Feed</a></p>'
+                f"<p>Every topic's feed, for a reader to import at once: <a href=\"{home}"
+                '/topics.opml">OPML</a></p>'
                 "<h2>By topic</h2><ul>" + "".join(rows) + "</ul>"
             )
             self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
