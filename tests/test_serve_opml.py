@@ -5,55 +5,23 @@ Real sockets and real HTTP requests."""
 
 from __future__ import annotations
 
-import http.client
 import json
-from collections.abc import Iterator
-from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import feedparser
 import pytest
-from test_config_serve import _store_stories
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+from test_serve_proxy import PUBLIC, _request, app, clock  # noqa: F401  (app, clock: fixtures)
 
-from aggregator.app import App, make_app
-from aggregator.config import Settings
+from aggregator.app import App
 from aggregator.feedlist import read_opml
 from aggregator.serve import FeedServer
 
-PUBLIC = "https://news.example.org/feeds/"
 
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    with make_app(Settings.from_env({}, data_dir=tmp_path / "served")) as a:
-        _store_stories(
-            a,
-            "https://a.example/feed",
-            [("1", "https://a.example/1", "KSK rollover"), ("2", "https://a.example/2", "Glue")],
-        )
-        yield a
-
-
-def _request(
-    srv: FeedServer, target: str, *headers: tuple[str, str], method: str = "GET"
-) -> tuple[int, Message, bytes]:
-    host, port = srv.httpd.server_address[:2]
-    conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
-    try:
-        # http.client sends "Accept-Encoding: identity" unless told not to
-        conn.putrequest(method, target, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, resp.msg, resp.read()
-    finally:
-        conn.close()
-
-
-def test_topics_opml_names_every_topic_feed_and_each_one_answers(app: App) -> None:
+def test_topics_opml_names_every_topic_feed_and_each_one_answers(
+    app: App,  # noqa: F811
+) -> None:
     with FeedServer(app) as srv:
         host, port = srv.httpd.server_address[:2]
         code, head, body = _request(srv, "/topics.opml")
@@ -87,7 +55,9 @@ def test_topics_opml_names_every_topic_feed_and_each_one_answers(app: App) -> No
         assert code == 400 and b"atom, rss or json" in body
 
 
-def test_topics_opml_is_cached_like_the_feeds_and_follows_the_public_url(app: App) -> None:
+def test_topics_opml_is_cached_like_the_feeds_and_follows_the_public_url(
+    app: App,  # noqa: F811
+) -> None:
     with FeedServer(app, base_url=PUBLIC) as srv:
         code, head, body = _request(srv, "/topics.opml", ("Host", "127.0.0.1:8080"))
         assert code == 200 and head["ETag"] and "127.0.0.1" not in body.decode()
@@ -101,7 +71,7 @@ def test_topics_opml_is_cached_like_the_feeds_and_follows_the_public_url(app: Ap
 
 
 def test_a_reader_given_the_server_finds_and_imports_its_feeds(
-    app: App,
+    app: App,  # noqa: F811
     env: Path,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
