@@ -55,6 +55,7 @@ from .store import Store, TopicInfo, open_store
 from .subscriptions import AddedFeed, Subscriptions
 from .taxonomy import Taxonomy
 from .types import (
+    ReadMark,
     Story,
     StoryQuery,
     UpdateResult,
@@ -468,6 +469,27 @@ class App(Subscriptions, Exporting, Labelling):
         ``chunk`` at a time as they are consumed (``Store.iter_stories``)."""
         return self.store.iter_stories(self._named(query), chunk=chunk)
 
+    def unread(self, query: StoryQuery, name: str) -> Unread:
+        """The stories matching ``query`` (every one: no limit or offset) first stored
+        since reading list ``name`` last read, newest first; the first time, those of
+        the last ``UNREAD_FIRST``. A story is new once: a copy of it another feed carries
+        later is not (the cluster's first matching copy is what is new or not). Nothing
+        is marked read here: ``mark_read`` with the result's mark, once they are shown."""
+        last = self.store.read_mark(name)
+        after = last[0] if last is not None else ReadMark(since=self.now() - UNREAD_FIRST)
+        wanted = replace(self._named(query), stored_after=after, limit=None, offset=0)
+        ids, mark = self.store.new_story_ids(wanted)
+        return Unread(ids=ids, mark=mark, last_read=last[1] if last is not None else None)
+
+    def unread_stories(self, unread: Unread, *, chunk: int = 500) -> Iterator[Story]:
+        """The stories of ``unread``, read ``chunk`` at a time as they are consumed."""
+        return self.store.stories_by_ids(unread.ids, chunk=chunk)
+
+    def mark_read(self, name: str, unread: Unread) -> None:
+        """Reading list ``name`` has read what ``unread`` listed (and every story stored
+        by then that did not match its filters)."""
+        self.store.save_read_mark(name, unread.mark, self.now())
+
     def _named(self, query: StoryQuery) -> StoryQuery:
         """``query`` with its topics as the taxonomy names them; every unknown one named
         in one ConfigError (naming the first alone cost a run per typo)."""
@@ -556,6 +578,20 @@ class App(Subscriptions, Exporting, Labelling):
 
     def compact(self) -> None:
         self.store.compact()
+
+
+#: What a reading list's first ``stories --new`` lists: the stories stored in the last day.
+UNREAD_FIRST = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unread:
+    """What ``App.unread`` found: the new stories' ids (newest first), the mark to save
+    once they are shown, and when the list last read (None: never)."""
+
+    ids: list[int]
+    mark: ReadMark
+    last_read: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,6 +250,20 @@ class Story:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReadMark:
+    """How far a reading list (``stories --new``) has read: the stories stored by then.
+    SQLite gives story ids in commit order (one writer at a time, and never an id twice),
+    so the largest id then says it. PostgreSQL's writers commit out of id order (a daemon's
+    story 100 may become visible after another's 101), so there it is the snapshot then
+    (``pg_current_snapshot()``), against which each story's inserting transaction is
+    tested. ``since``: no list yet; the stories first stored from then on."""
+
+    story_id: int = 0
+    snapshot: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StoryQuery:
     """Filters for ``Store.stories``; empty fields do not filter."""
 
@@ -263,6 +277,9 @@ class StoryQuery:
     offset: int = 0
     any_topics: tuple[str, ...] = ()  # at least one of them
     not_topics: tuple[str, ...] = ()  # none of them
+    #: only the stories stored after this mark, and not new copies of a story stored
+    #: before it (the cluster's first matching copy is what is new or not)
+    stored_after: ReadMark | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -485,7 +485,7 @@ def test_stories_sharing_a_link_all_stay_visible(
 
     everything = [f"Episode{i}" for i in range(3)] + ["Maintenance", "Outage", "Resolved"]
     assert _titles(app) == sorted(everything)
-    assert _titles(app, feed=server.url("/podcast")) == ["Episode0", "Episode1", "Episode2"]
+    assert _titles(app, feeds=(server.url("/podcast"),)) == ["Episode0", "Episode1", "Episode2"]
     assert _titles(app, text="Maintenance") == ["Maintenance"]
     for story in app.stories(StoryQuery(limit=None)):
         assert story.canonical_url is None and story.link in (home, latest)

@@ -508,7 +508,9 @@ def test_serve_index_lists_only_the_taxonomys_topics(tmp_path: Path, db_url: str
             assert "Coronavirus" not in page
             assert "DNS (1)" in page
             links = [part.split('"', 1)[0] for part in page.split('href="')[1:]]
-            assert len(links) == 3 + 3 * len(names)
+            # the merged feeds (linked and named in <link rel="alternate">), the OPML of
+            # every topic's feed, and each topic's three
+            assert len(links) == 3 + 3 + 1 + 3 * len(names)
             for link in links:
                 assert _get(srv.url + link)[0] == 200, link
 

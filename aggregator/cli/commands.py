@@ -4,6 +4,7 @@ serve, demo. (`feeds` is feeds.py's.)"""
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -311,18 +312,59 @@ def stories(
     until: UntilOpt = None,
     search: SearchOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", help="At most N stories; 0 means no limit.")
-    ] = 50,
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            help="At most N stories (default 50); 0 means no limit.",
+            show_default=False,
+        ),
+    ] = None,
     offset: Annotated[
         int,
         typer.Option("--offset", help="Skip the first N stories (--limit 50 --offset 50: page 2)."),
     ] = 0,
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Only the stories stored since the last `stories --new` (of the same"
+            " --cursor), every one of them; the first time, those of the last day. Then"
+            " they count as read.",
+        ),
+    ] = False,
+    cursor: Annotated[
+        str | None,
+        typer.Option(
+            "--cursor",
+            metavar="NAME",
+            help="The reading list --new keeps its place in (default: default): one per"
+            " set of filters you read by.",
+        ),
+    ] = None,
 ) -> None:
     """Query stored stories, newest first (ties by id, so pages neither overlap nor skip),
     one per cluster of duplicates."""
+    if new or cursor is not None:
+        _new_stories(
+            build_query(
+                topic, feed, since, until, search, 0, any_topic=any_topic, not_topic=not_topic
+            ),
+            _cursor_name(new, cursor, limit, offset),
+            fmt,
+        )
+        return
     q = build_query(
-        topic, feed, since, until, search, limit, offset, any_topic=any_topic, not_topic=not_topic
+        topic,
+        feed,
+        since,
+        until,
+        search,
+        50 if limit is None else limit,
+        offset,
+        any_topic=any_topic,
+        not_topic=not_topic,
     )
     if fmt != Fmt.table and q.limit is None:
         # Every match: streamed, a few hundred stories in memory at a time (a list of
@@ -352,6 +394,54 @@ def stories(
         out.print("No stories match.")
     else:
         out.print(stories_table(found, width=out.width))
+
+
+#: A reading list's name: printable, and short enough to type.
+CURSOR_MAX = 100
+
+
+def _cursor_name(new: bool, cursor: str | None, limit: int | None, offset: int) -> str:
+    """The reading list ``stories --new`` reads, after its options are checked."""
+    if not new:
+        raise ConfigError("--cursor names the reading list of --new: give --new too")
+    if limit is not None or offset:
+        # A part of the new stories, then all of them counted as read, would lose the rest
+        raise ConfigError(
+            "--new lists every story stored since it last read: leave out --limit and --offset"
+        )
+    name = "default" if cursor is None else cursor.strip()
+    if not name or len(name) > CURSOR_MAX or not name.isprintable():
+        raise ConfigError(f"--cursor: a name of 1 to {CURSOR_MAX} printable characters")
+    return name
+
+
+def _new_stories(q: StoryQuery, name: str, fmt: Fmt) -> None:
+    """``stories --new``: the new stories, written as they are read; then, once all are
+    out, they count as read (an output cut short, a closed pipe or a full disk, leaves
+    them new)."""
+    with open_app() as a:
+        unread = a.unread(q, name)
+        found = a.unread_stories(unread)
+        if fmt != Fmt.table:
+            _emit_stories(found, fmt)
+        else:
+            since = (
+                f"since {unread.last_read:%Y-%m-%d %H:%M} UTC"
+                if unread.last_read is not None
+                else "in the last day"
+            )
+            shown = 0
+            while part := list(islice(found, TABLE_CHUNK)):
+                table = stories_table(part, width=out.width)
+                table.show_header = shown == 0
+                if shown == 0:
+                    table.title = f"New {since} (reading list {name!r})"
+                out.print(table)
+                shown += len(part)
+            if not shown:
+                out.print(f"No new stories {since} (reading list {name!r}).", markup=False)
+        sys.stdout.flush()  # all of it written (a full disk fails here), then read
+        a.mark_read(name, unread)
 
 
 def _emit_stories(found: Iterable[Story], fmt: Fmt) -> None:

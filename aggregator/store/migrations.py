@@ -6,6 +6,7 @@ from several processes at once, and refuses a database a newer aggregator migrat
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -16,7 +17,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SAWarning
 from sqlmodel import SQLModel
 
 from ..errors import StoreError
@@ -46,7 +47,11 @@ def _m1_initial(conn: Connection) -> None:
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
-    return {c["name"] for c in inspect(conn).get_columns(table)}
+    with warnings.catch_warnings():
+        # story.stored_by (migration 21) is an xid8, a type SQLAlchemy does not know;
+        # only the names are wanted here
+        warnings.filterwarnings("ignore", "Did not recognize type", SAWarning)
+        return {c["name"] for c in inspect(conn).get_columns(table)}
 
 
 def _m2_simhash_bands(conn: Connection) -> None:
@@ -137,6 +142,7 @@ _TABLES = (
     tables.LabelRow,
     tables.FetchLogRow,
     tables.LabelArchiveRow,
+    tables.ReadCursorRow,
 )
 
 
@@ -401,6 +407,22 @@ def _m19_sqlite_marks_in_words(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE story_fts_new RENAME TO story_fts")
 
 
+def _m21_read_cursors(conn: Connection) -> None:
+    """``read_cursor`` (``stories --new``), and on PostgreSQL ``story.stored_by``: the
+    transaction that inserted the story (``pg_current_xact_id()``, which a story's insert
+    has anyway), tested against a reading list's snapshot. Stories stored before have
+    none and count as read: the column is added without a value, and its default set
+    afterwards, so no existing row is rewritten (a volatile default would rewrite the
+    whole table)."""
+    tables.table(tables.ReadCursorRow).create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE story ADD COLUMN IF NOT EXISTS stored_by xid8")
+        conn.exec_driver_sql(
+            "ALTER TABLE story ALTER COLUMN stored_by SET DEFAULT pg_current_xact_id()"
+        )
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_story_stored_by ON story (stored_by)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -430,6 +452,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (18, "a hash of each story's title, for copies under the same title", _m18_title_hash),
     (19, "SQLite: a word's combining marks are in the word", _m19_sqlite_marks_in_words),
     (20, "canonical URLs and link keys: more trackers dropped, IDNA 2008", _m20_canonical_urls),
+    (21, "reading lists: how far each has read, and who stored each story", _m21_read_cursors),
 ]
 
 

@@ -1,7 +1,8 @@
 """Reading stories back: the filtered, one-per-cluster lists of ``stories``, ``export``
 and ``serve`` (topic, feed, dates, search, pages), single stories and their copies,
-topics with their counts, and the summary ``status`` shows. Nothing here writes but
-``sync_topics`` (which also carries a renamed topic's labels and tags over).
+topics with their counts, the summary ``status`` shows, and reading lists
+(``stories --new``: what each has read). Nothing here writes but ``sync_topics`` (which
+also carries a renamed topic's labels and tags over) and ``save_read_mark``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,42 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, cast, delete, func, insert, literal, or_, select, true, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
 from ..credentials import without_credentials
 from ..errors import NotFoundError
 from ..feedlist import feed_key
-from ..types import Story, StoryQuery
+from ..types import ReadMark, Story, StoryQuery
 from . import search, tables
-from .base import _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
+from .base import _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase, _store_error
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
-from .tables import LabelRow, StoryTopicRow, TopicRow
+from .tables import LabelRow, StoryTopicRow, TopicRow, UTCDateTime
+
+RC = tables.columns(tables.ReadCursorRow)
+# Both databases: INSERT ... ON CONFLICT (SQLite 3.24, PostgreSQL 9.5)
+_SAVE_READ_MARK = text(
+    "INSERT INTO read_cursor (name, story_id, snapshot, updated)"
+    " VALUES (:name, :story_id, :snapshot, :at) ON CONFLICT (name) DO UPDATE SET"
+    " story_id = excluded.story_id, snapshot = excluded.snapshot, updated = excluded.updated"
+).bindparams(bindparam("at", type_=UTCDateTime()))
 
 # SQLite: how many of the newest stories a filtered page is first looked for among,
 # and at most (SqlStore._recent_page)
@@ -264,19 +287,76 @@ class StoryQueries(StoreBase):
         """The ids of the stories ``stories(query)`` returns, in the same order: the
         same conditions, sorted and cut with nothing but (sort_date, id) in hand."""
         with self._read() as s:
-            where = self._where(s, query)
-            with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
-            q = (
-                select(_STORY.c.id)
-                .select_from(with_feed)
-                .where(*where(_STORY))
-                .order_by(_STORY.c.sort_date.desc(), _STORY.c.id.desc())
+            return self._matching_ids(s, query)
+
+    def _matching_ids(self, s: Session, query: StoryQuery) -> list[int]:
+        where = self._where(s, query)
+        with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
+        q = (
+            select(_STORY.c.id)
+            .select_from(with_feed)
+            .where(*where(_STORY))
+            .order_by(_STORY.c.sort_date.desc(), _STORY.c.id.desc())
+        )
+        if query.offset:
+            q = q.offset(query.offset)
+        if query.limit is not None:
+            q = q.limit(query.limit)
+        return [int(i) for i in s.execute(q).scalars()]
+
+    # --- reading lists (stories --new) --------------------------------------------------
+
+    def _stored_after(self, story: Any, mark: ReadMark) -> Any:
+        """The condition that ``story`` was stored after ``mark``."""
+        if mark.since is not None:
+            return story.c.first_seen >= mark.since
+        if mark.snapshot is None:
+            return story.c.id > mark.story_id
+        # Not visible in the mark's snapshot: committed after it, whatever its id. The
+        # lower bound (anything older is visible in it) is what the index can find.
+        t = story.name
+        return text(
+            f"{t}.stored_by >= pg_snapshot_xmin(CAST(:read_mark AS pg_snapshot)) AND NOT"
+            f" pg_visible_in_snapshot({t}.stored_by, CAST(:read_mark AS pg_snapshot))"
+        ).bindparams(read_mark=mark.snapshot)
+
+    def new_story_ids(self, query: StoryQuery) -> tuple[list[int], ReadMark]:
+        """``matching_ids(query)`` and the mark of what this read saw (``ReadMark``), in
+        one snapshot: what a later read after that mark lists is exactly what this one
+        could not see. PostgreSQL: in a REPEATABLE READ transaction, so that both are
+        read in its one snapshot (READ COMMITTED takes one per statement)."""
+        engine = self.engine
+        if self.dialect != "sqlite":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            with Session(engine) as s:
+                if self.dialect == "sqlite":
+                    last = s.execute(select(func.coalesce(func.max(SC.id), 0))).scalar()
+                    mark = ReadMark(story_id=int(last or 0))
+                else:
+                    snap = s.execute(text("SELECT CAST(pg_current_snapshot() AS text)")).scalar()
+                    mark = ReadMark(snapshot=str(snap))
+                return self._matching_ids(s, query), mark
+        except SQLAlchemyError as e:
+            raise _store_error(e) from e
+
+    def read_mark(self, name: str) -> tuple[ReadMark, datetime | None] | None:
+        """How far reading list ``name`` has read, and when it last read; None when it
+        has not read yet."""
+        with self._read() as s:
+            row = s.execute(
+                select(RC.story_id, RC.snapshot, RC.updated).where(RC.name == name)
+            ).first()
+        if row is None:
+            return None
+        return ReadMark(story_id=int(row.story_id or 0), snapshot=row.snapshot), row.updated
+
+    def save_read_mark(self, name: str, mark: ReadMark, now: datetime) -> None:
+        with self._write() as s:
+            s.execute(
+                _SAVE_READ_MARK,
+                {"name": name, "story_id": mark.story_id, "snapshot": mark.snapshot, "at": now},
             )
-            if query.offset:
-                q = q.offset(query.offset)
-            if query.limit is not None:
-                q = q.limit(query.limit)
-            return [int(i) for i in s.execute(q).scalars()]
 
     def stories_by_ids(self, ids: Sequence[int], *, chunk: int = 500) -> Iterator[Story]:
         """The stories of ``ids`` in that order, read ``chunk`` at a time, each chunk in
@@ -364,6 +444,9 @@ class StoryQueries(StoreBase):
             # FIRST_OF_CLUSTER as an expression: alone, ix_story_first_sort serves it
             first = or_(story.c.cluster_id.is_(None), story.c.cluster_id == story.c.id)
             conds = matches(story, min_id=min_id)
+            if query.stored_after is not None:
+                # on the copy shown only: a new copy of a story read before is not new
+                conds.append(self._stored_after(story, query.stored_after))
             if not conds:
                 return [first]
             other = _STORY.alias("earlier")

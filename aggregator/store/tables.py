@@ -257,6 +257,19 @@ class FetchLogRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=StoredText)
 
 
+class ReadCursorRow(SQLModel, table=True):
+    """How far each reading list (``stories --new --cursor NAME``) has read
+    (``types.ReadMark``): the largest story id it saw (SQLite), or the snapshot it read
+    in (PostgreSQL, ``pg_current_snapshot()`` as text)."""
+
+    __tablename__ = "read_cursor"
+
+    name: str = Field(primary_key=True, sa_type=StoredText)
+    story_id: int = Field(default=0, sa_type=BigInteger)
+    snapshot: str | None = Field(default=None, sa_type=Text)
+    updated: datetime | None = _dt()
+
+
 class SchemaVersionRow(SQLModel, table=True):
     __tablename__ = "schema_version"
 

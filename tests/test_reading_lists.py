@@ -1,0 +1,178 @@
+"""``stories --new``: reading lists that keep their place, on SQLite and PostgreSQL, run
+through the CLI on a store seeded through the real write path. The place is kept as
+each database can keep it exactly: SQLite gives story ids in commit order, PostgreSQL's
+writers do not (``test_a_story_committed_late_is_still_new``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from test_cli_read_audit import story
+from test_learning_cli import run
+from test_query_filters import NOW, cli  # noqa: F401  (cli: fixture)
+from test_store import check
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.store.base import _STORY
+from aggregator.types import FeedSource, StoryRecord
+
+
+@pytest.fixture
+def app(cli: Path) -> Iterator[App]:  # noqa: F811
+    with make_app(Settings.from_env()) as a:
+        yield a
+
+
+def save(a: App, url: str, records: list[StoryRecord], *, days_ago: float = 0) -> list[int]:
+    """``records`` stored in feed ``url`` (added if new), first seen ``days_ago``."""
+    at = NOW - timedelta(days=days_ago)
+    feed, _ = a.store.add_feed(FeedSource(url=url), at)
+    return [int(i) for i in a.store.save_update(check(feed.id, at=at), records).new]
+
+
+def new(capsys: pytest.CaptureFixture[str], *options: str) -> list[str]:
+    code, out, err = run(capsys, "stories", "--new", "--format", "json", *options)
+    assert code == 0, err
+    return sorted(s["title"] for s in json.loads(out))
+
+
+def test_new_lists_what_was_stored_since_it_last_read(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(app, "https://a.example/feed", [story("old", "Old")], days_ago=3)
+    save(app, "https://a.example/feed", [story("1", "One"), story("2", "Two")])
+    assert new(capsys) == ["One", "Two"]  # the first time: the last day's
+    assert new(capsys) == []
+    save(app, "https://a.example/feed", [story("3", "Three")])
+    save(app, "https://b.example/feed", [story("4", "Four", link="https://b.example/4")])
+    assert new(capsys) == ["Four", "Three"]
+    code, out, _ = run(capsys, "stories", "--new")
+    assert code == 0 and "No new stories since" in out and "'default'" in out
+    save(app, "https://a.example/feed", [story("5", "Five")])
+    code, out, _ = run(capsys, "stories", "--new")
+    assert "New since" in out and "Five" in out
+    code, out, _ = run(capsys, "stories", "--new", "--format", "csv")
+    assert out.splitlines()[1:] == []
+
+
+def test_reading_lists_keep_their_own_places_and_filters(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cyber = (("Cybersecurity", 0.9),)
+    save(
+        app, "https://a.example/feed", [story("1", "Dns one"), story("2", "Sec one", topics=cyber)]
+    )
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns one"]
+    assert new(capsys) == ["Dns one", "Sec one"]
+    save(
+        app, "https://a.example/feed", [story("3", "Dns two"), story("4", "Sec two", topics=cyber)]
+    )
+    assert new(capsys, "--cursor", "dns", "--topic", "dns") == ["Dns two"]
+    assert new(capsys, "--cursor", "  dns ", "-t", "DNS") == []  # the name, spaces aside
+    assert new(capsys, "-q", "two") == ["Dns two", "Sec two"]
+    assert new(capsys) == []
+    # a filter narrows what is listed, and the list reads past the rest as well
+    save(
+        app,
+        "https://a.example/feed",
+        [story("5", "Dns three"), story("6", "Sec three", topics=cyber)],
+    )
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns three"]
+    assert new(capsys, "--cursor", "dns") == []
+
+
+def test_a_new_copy_of_a_story_read_is_not_new(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cluster's first copy that matches is what is new or not: another source's copy
+    of a story already listed is not news; under `-f B` it is that list's first copy."""
+    same = "https://news.example/registry-outage"
+    save(app, "https://a.example/feed", [story("a", "Registry outage", canonical=same)])
+    assert new(capsys) == ["Registry outage"]
+    assert new(capsys, "--cursor", "b", "-f", "b.example") == []  # no story of B yet
+    copy = story("b", "Registry outage (copy)", link="https://b.example/1", canonical=same)
+    fresh = story("c", "Root zone change", link="https://b.example/2")
+    save(app, "https://b.example/feed", [copy, fresh])
+    assert new(capsys) == ["Root zone change"]
+    assert new(capsys, "--cursor", "b", "-f", "b.example") == [
+        "Registry outage (copy)",
+        "Root zone change",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--new", "--limit", "5"], "leave out --limit and --offset"),
+        (["--new", "-n", "0"], "leave out --limit and --offset"),
+        (["--new", "--offset", "5"], "leave out --limit and --offset"),
+        (["--cursor", "dns"], "give --new too"),
+        (["--new", "--cursor", " "], "printable characters"),
+        (["--new", "--cursor", "a\tb"], "printable characters"),
+        (["--new", "--cursor", "x" * 101], "printable characters"),
+        (["--new", "-t", "Nope"], "unknown topic"),
+    ],
+)
+def test_bad_options_are_refused_and_read_nothing(
+    app: App, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    save(app, "https://a.example/feed", [story("1", "One")])
+    code, _, err = run(capsys, "stories", *options)
+    assert code == 2 and message in err, err
+    assert new(capsys) == ["One"]  # still new
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_output_that_cannot_be_written_leaves_them_new(
+    app: App,
+    cli: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save(app, "https://a.example/feed", [story("1", "One")])
+    for fmt in ("json", "table"):
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run(
+                [sys.executable, "-m", "aggregator", "stories", "--new", "--format", fmt],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                env=dict(os.environ),
+                timeout=120,
+                check=False,
+                text=True,
+            )
+        assert done.returncode == 1, done.stderr
+        assert "cannot write the output: No space left on device" in done.stderr
+    assert new(capsys) == ["One"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_story_committed_late_is_still_new(app: App, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two daemons on PostgreSQL: one has inserted story N and not committed yet when the
+    other's N+1 is committed and listed. N must be listed once it commits; a mark kept
+    as the largest id listed (as on SQLite, where writers take turns) skipped it."""
+    (first,) = save(app, "https://a.example/feed", [story("1", "One")])
+    assert new(capsys) == ["One"]
+    names = [c.name for c in _STORY.c if c.name != "id"]
+    copied = ("'late'" if n == "key" else "NULL" if n == "cluster_id" else n for n in names)
+    insert_late = text(
+        f"INSERT INTO story ({', '.join(names)}) SELECT {', '.join(copied)}"
+        " FROM story WHERE id = :id RETURNING id"
+    )
+    with app.store.engine.connect() as other:  # the other daemon's open transaction
+        late = other.execute(insert_late, {"id": first}).scalar_one()
+        (two,) = save(app, "https://a.example/feed", [story("2", "Two")])
+        assert two > late
+        assert new(capsys) == ["Two"]  # the late one is not committed yet
+        other.commit()
+    assert new(capsys) == ["One"]  # the late copy, titled as the story it was copied from
+    assert new(capsys) == []
