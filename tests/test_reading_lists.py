@@ -88,6 +88,12 @@ def test_reading_lists_keep_their_own_places_and_filters(
     )
     assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns three"]
     assert new(capsys, "--cursor", "dns") == []
+    # status names the lists, with when each last read
+    code, out, _ = run(capsys, "status", "--format", "json")
+    lists = json.loads(out)["reading_lists"]
+    assert sorted(lists) == ["default", "dns"] and all(v.endswith("Z") for v in lists.values())
+    code, out, _ = run(capsys, "status")
+    assert "default read" in out and "dns read" in out
 
 
 def test_a_new_copy_of_a_story_read_is_not_new(

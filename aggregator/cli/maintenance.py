@@ -177,6 +177,9 @@ def status(
     t.add_row("articles", articles)
     archived = f"; {s.archived_stories:,} archived from removed feeds" if s.archived_stories else ""
     t.add_row("labels", f"{s.labelled_stories:,} stories labelled by you{archived}")
+    if s.reading_lists:
+        lists = ", ".join(f"{name} read {_ago(at, now)}" for name, at in s.reading_lists.items())
+        t.add_row("reading", Text(f"{lists} (`stories --new --cursor NAME`)"))
     if m.error:
         model = f"{'yours' if m.yours else 'shipped'}: {m.error} ({m.path})"
     else:
@@ -248,6 +251,7 @@ def _status_json(st: Status) -> dict[str, Any]:
             "tagged_by": dict(sorted(s.tagged_by.items())),
         },
         "labels": {"stories": s.labelled_stories, "archived_stories": s.archived_stories},
+        "reading_lists": {name: _dt(at) for name, at in s.reading_lists.items()},
         "model": {
             "path": str(m.path),
             "yours": m.yours,

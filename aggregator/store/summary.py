@@ -23,6 +23,7 @@ _STORY = tables.table(StoryRow)
 _LABEL = tables.table(LabelRow)
 _ARCHIVE = tables.table(LabelArchiveRow)
 _SCHEMA = tables.table(SchemaVersionRow)
+_READ = tables.table(tables.ReadCursorRow)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +49,8 @@ class StoreSummary:
     tagged_by: dict[str, int] = field(default_factory=dict)
     labelled_stories: int = 0
     archived_stories: int = 0  # removed feeds' labelled stories, kept for training
+    #: Reading lists (``stories --new --cursor NAME``) by name, with when each last read.
+    reading_lists: dict[str, datetime | None] = field(default_factory=dict)
 
 
 def summarize(
@@ -110,6 +113,12 @@ def summarize(
         },
         labelled_stories=scalar(select(func.count(func.distinct(_LABEL.c.story_id)))),
         archived_stories=scalar(select(func.count()).select_from(_ARCHIVE)),
+        reading_lists={
+            str(name): updated
+            for name, updated in session.execute(
+                select(_READ.c.name, _READ.c.updated).order_by(_READ.c.name)
+            )
+        },
     )
 
 
