@@ -93,7 +93,7 @@ def test_reading_lists_keep_their_own_places_and_filters(
     lists = json.loads(out)["reading_lists"]
     assert sorted(lists) == ["default", "dns"] and all(v.endswith("Z") for v in lists.values())
     code, out, _ = run(capsys, "status")
-    assert "default read" in out and "dns read" in out
+    assert code == 0 and "default read" in out and "dns read" in out
 
 
 def test_a_new_copy_of_a_story_read_is_not_new(
