@@ -44,6 +44,7 @@ def test_the_busy_timeout_comes_from_the_url(tmp_path: Path) -> None:
         try:
             with store.engine.connect() as c:
                 assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == ms
+                assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
         finally:
             store.close()
     with pytest.raises(StoreError, match="timeout must be a number of seconds"):

@@ -19,6 +19,13 @@ from ..errors import StoreError, StoreUnavailableError
 from ..lockwait import stop_requested
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: SQLite: WAL pages (4 KiB) after which a commit copies the WAL into the database and
+#: syncs both (the default is 1,000, 4 MB). A first poll of 1,000 feeds writes ~340 MB,
+#: so that was a sync every few commits: at 10,000 its wall time fell ~5 % (benchmark
+#: medians of six alternated runs, 27.0 -> 25.7 s) for a WAL of up to ~40 MB between
+#: copies. Power lost meanwhile can cost more of the latest commits (synchronous=NORMAL
+#: syncs the WAL at a copy), never consistency: a poll's lost work is fetched again.
+SQLITE_WAL_AUTOCHECKPOINT = 10_000
 LOCK_SLICE_MS = 100  # how long SQLite waits for the write lock before Python looks again
 # A PostgreSQL URL that points at something which accepts TCP but never answers (a
 # firewall, a wrong port) would otherwise hold the open for psycopg's default of 130 s
@@ -152,6 +159,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
         cur.close()
 
     @event.listens_for(engine, "begin")
