@@ -142,9 +142,15 @@ class StoreBase:
             yield
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
+    def _read(self, *, one_snapshot: bool = False) -> Iterator[Session]:
+        """A read session. ``one_snapshot``: every statement in it reads the same
+        snapshot of the database. SQLite's read transactions do anyway; PostgreSQL's
+        READ COMMITTED takes one per statement, so there it is REPEATABLE READ."""
+        engine = self.engine
+        if one_snapshot and self.dialect != "sqlite":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
         try:
-            with Session(self.engine) as s:
+            with Session(engine) as s:
                 yield s
         except SQLAlchemyError as e:
             raise _store_error(e) from e

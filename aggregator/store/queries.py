@@ -28,7 +28,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
@@ -37,7 +36,7 @@ from ..errors import NotFoundError
 from ..feedlist import feed_key
 from ..types import ReadMark, Story, StoryQuery
 from . import search, tables
-from .base import _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase, _store_error
+from .base import _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
 from .tables import LabelRow, StoryTopicRow, TopicRow, UTCDateTime
@@ -323,22 +322,15 @@ class StoryQueries(StoreBase):
     def new_story_ids(self, query: StoryQuery) -> tuple[list[int], ReadMark]:
         """``matching_ids(query)`` and the mark of what this read saw (``ReadMark``), in
         one snapshot: what a later read after that mark lists is exactly what this one
-        could not see. PostgreSQL: in a REPEATABLE READ transaction, so that both are
-        read in its one snapshot (READ COMMITTED takes one per statement)."""
-        engine = self.engine
-        if self.dialect != "sqlite":
-            engine = engine.execution_options(isolation_level="REPEATABLE READ")
-        try:
-            with Session(engine) as s:
-                if self.dialect == "sqlite":
-                    last = s.execute(select(func.coalesce(func.max(SC.id), 0))).scalar()
-                    mark = ReadMark(story_id=int(last or 0))
-                else:
-                    snap = s.execute(text("SELECT CAST(pg_current_snapshot() AS text)")).scalar()
-                    mark = ReadMark(snapshot=str(snap))
-                return self._matching_ids(s, query), mark
-        except SQLAlchemyError as e:
-            raise _store_error(e) from e
+        could not see."""
+        with self._read(one_snapshot=True) as s:
+            if self.dialect == "sqlite":
+                last = s.execute(select(func.coalesce(func.max(SC.id), 0))).scalar()
+                mark = ReadMark(story_id=int(last or 0))
+            else:
+                snap = s.execute(text("SELECT CAST(pg_current_snapshot() AS text)")).scalar()
+                mark = ReadMark(snapshot=str(snap))
+            return self._matching_ids(s, query), mark
 
     def read_mark(self, name: str) -> tuple[ReadMark, datetime | None] | None:
         """How far reading list ``name`` has read, and when it last read; None when it
