@@ -182,3 +182,27 @@ def test_a_story_committed_late_is_still_new(app: App, capsys: pytest.CaptureFix
         other.commit()
     assert new(capsys) == ["One"]  # the late copy, titled as the story it was copied from
     assert new(capsys) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_stories_stored_before_migration_21_count_as_read(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Migration 21 adds ``story.stored_by`` with no value for the stories already there
+    (a volatile default would have rewritten the whole table): a list that has read once
+    never lists them; a list's first read finds them by when they were stored."""
+    save(app, "https://a.example/feed", [story("1", "Before")])
+    with app.store.engine.begin() as c:
+        c.execute(text("UPDATE story SET stored_by = NULL"))  # as migration 21 leaves them
+        default = c.execute(
+            text(
+                "SELECT column_default FROM information_schema.columns"
+                " WHERE table_name = 'story' AND column_name = 'stored_by'"
+            )
+        ).scalar_one()
+    assert default == "pg_current_xact_id()"
+    assert new(capsys) == ["Before"]  # the first read: stored in the last day
+    save(app, "https://a.example/feed", [story("2", "After")])
+    assert new(capsys) == ["After"]
+    assert new(capsys) == []
