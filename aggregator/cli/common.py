@@ -451,6 +451,7 @@ FeedOpt = Annotated[
     typer.Option(
         "--feed",
         "-f",
+        metavar="FEED",
         help="Only stories of this feed: its id (see `feeds list`), its URL (http or https,"
         " any host case, credentials or none), or a part of its name, title or URL"
         " (case-insensitive). Repeat it: stories of any of them.",
