@@ -242,6 +242,8 @@ class Story:
     topics: tuple[TopicScore, ...] = ()
     cluster_id: int | None = None
     model_version: str | None = None
+    #: The feeds that carried this story: its cluster's (its copies'), this one's included.
+    sources: int = 1
 
     @property
     def date(self) -> datetime:

@@ -360,7 +360,9 @@ def test_one_story_reads_the_same_in_each_format(
         "first_seen",
         "topics",
         "feed_id",
+        "sources",
     ]
+    assert listed["sources"] == 1
     assert listed["published"] == "2026-11-01T09:05:07Z"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed["first_seen"])
     assert listed["feed"] == "https://alpha.example/feed"  # never the password

@@ -318,6 +318,45 @@ def test_feed_repeated_on_stories_and_export(app: App, capsys: pytest.CaptureFix
     assert sorted(i["title"] for i in doc["items"]) == ["Alpha story", "Bravo story"]
 
 
+def test_a_story_says_how_many_feeds_carried_it(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`stories` shows one story per cluster; how many feeds carried it is what a reader
+    ranks news by (only `show` told, one story at a time). Feeds, not copies: a feed
+    carrying the story twice counts once."""
+    same = "https://news.example/root-zone"
+    add(
+        app.store,
+        "https://a.example/feed",
+        "Alpha",
+        [
+            story("a1", "Root zone change", canonical=same),
+            story("a2", "Root zone change (updated)", link="https://a.example/2", canonical=same),
+            story("a3", "Alone", link="https://a.example/3"),
+        ],
+    )
+    for host in ("b", "c"):
+        copy = story(
+            f"{host}1", "Root zone change", link=f"https://{host}.example/1", canonical=same
+        )
+        add(app.store, f"https://{host}.example/feed", host.upper(), [copy])
+    shown = {s.title: s.sources for s in app.stories(StoryQuery(limit=None))}
+    assert shown == {"Root zone change": 3, "Alone": 1}
+    # a filter that shows another copy: the same cluster, the same count
+    (copy,) = app.stories(StoryQuery(feeds=("c.example",)))
+    assert copy.sources == 3
+    code, out, _ = run(capsys, "stories", "--format", "json")
+    assert code == 0 and {s["title"]: s["sources"] for s in json.loads(out)} == shown
+    code, out, _ = run(capsys, "stories", "--format", "csv")
+    header, *lines = out.splitlines()
+    assert header.endswith(",feed_id,sources") and sorted(line[-2:] for line in lines) == [
+        ",1",
+        ",3",
+    ]
+    code, out, _ = run(capsys, "stories")
+    assert code == 0 and "3 sources" in out and "1 sources" not in out
+
+
 def test_stories_offset_pages_through_the_cli(app: App, capsys: pytest.CaptureFixture[str]) -> None:
     """`stories` had no --offset (StoryQuery had one): a script could read only the
     first page. Pages of 2 of five stories of one date, in JSON and CSV, and streamed
@@ -369,22 +408,22 @@ def test_story_output_joins_feeds_list_by_feed_id(
     app: App, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A private feed's stories carry its URL without credentials, `feeds list` shows it
-    with `ann:***`: neither string is the other, so nothing joined them. `feed_id`, the
-    last field of each story (JSON and CSV), is `feeds list`'s `id`."""
+    with `ann:***`: neither string is the other, so nothing joined them. `feed_id`, added
+    after the other fields of each story (JSON and CSV), is `feeds list`'s `id`."""
     (sid,) = add(app.store, "https://ann:hunter2@members.example/feed", "Club", [story("p", "M")])
     add(app.store, "https://members.example/feed", "Public", [story("q", "Public")])
     _, out, _ = run(capsys, "feeds", "list", "--format", "json")
     by_id = {f["id"]: f for f in json.loads(out)}
     _, out, _ = run(capsys, "stories", "--format", "json")
     listed = json.loads(out)
-    assert all(list(s)[-1] == "feed_id" for s in listed)
+    assert all(list(s)[-2:] == ["feed_id", "sources"] for s in listed)
     (mine,) = [s for s in listed if s["id"] == sid]
     assert by_id[mine["feed_id"]]["url"] == "https://ann:***@members.example/feed"
     assert mine["feed"] == "https://members.example/feed"
     _, out, _ = run(capsys, "stories", "--format", "csv")
     header, *rows = out.splitlines()
-    assert header.split(",")[-1] == "feed_id"
-    assert {int(r.split(",")[0]): int(r.split(",")[-1]) for r in rows}[sid] == mine["feed_id"]
+    assert header.split(",")[-2:] == ["feed_id", "sources"]
+    assert {int(r.split(",")[0]): int(r.split(",")[-2]) for r in rows}[sid] == mine["feed_id"]
 
 
 # --- topics counts -------------------------------------------------------------------------

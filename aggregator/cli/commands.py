@@ -459,7 +459,8 @@ def _emit_stories(found: Iterable[Story], fmt: Fmt) -> None:
         for s in found
     )
     fields = ["id", "published", "first_seen", "feed", "feed_title", "title", "link", "topics"]
-    emit_csv(rows, [*fields, "feed_id"])  # a new column goes last: the others keep their places
+    # a new column goes last: the others keep their places
+    emit_csv(rows, [*fields, "feed_id", "sources"])
 
 
 @app.command()

@@ -209,6 +209,7 @@ def story_json(s: Story) -> dict[str, Any]:
             {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
         ],
         "feed_id": s.feed_id,
+        "sources": s.sources,
     }
 
 
@@ -294,6 +295,15 @@ def _topic_entries(s: Story, limit: int) -> list[str]:
     return entries
 
 
+def _title_cell(s: Story) -> Text:
+    """The story's title (data, never rich markup: "[Webinar] …"), and how many feeds
+    carried it when more than its own."""
+    cell = Text(for_terminal(s.title))
+    if s.sources > 1:
+        cell.append(f" · {s.sources} sources", style="dim")
+    return cell
+
+
 def topics_text(s: Story, limit: int = 4) -> str:
     """One topic per line ("Policy & Regulation 0.95"): a list wrapped across lines
     split names from their scores in narrow columns."""
@@ -343,7 +353,7 @@ def stories_table(
         t.add_column("story", overflow="fold")
         for s in stories:
             feed = for_terminal(s.feed_title or s.feed_url)
-            cell = Text(for_terminal(s.title))  # data, never rich markup ("[Webinar] …")
+            cell = _title_cell(s)
             if not feed_column:
                 cell.append("\n" + feed, style="dim")
             topics = _packed(_topic_entries(s, 4), max(room, 16)) or "—"
@@ -360,7 +370,7 @@ def stories_table(
             str(s.id),
             s.date.strftime("%Y-%m-%d %H:%M"),
             Text(for_terminal(s.feed_title or s.feed_url)),
-            Text(for_terminal(s.title)),
+            _title_cell(s),
             topics_text(s),
         )
     return t

@@ -270,7 +270,11 @@ def feed_from_row(r: FeedRow | Row[Any], stories: int) -> Feed:
 
 
 def story_from_row(
-    r: StoryRow | Row[Any], feed_url: str, feed_title: str | None, topics: tuple[TopicScore, ...]
+    r: StoryRow | Row[Any],
+    feed_url: str,
+    feed_title: str | None,
+    topics: tuple[TopicScore, ...],
+    sources: int = 1,
 ) -> Story:
     """A Story from an ORM row or a Core row of the story table (same attribute names)."""
     assert r.id is not None
@@ -297,6 +301,7 @@ def story_from_row(
         topics=topics,
         cluster_id=r.cluster_id,
         model_version=r.model_version,
+        sources=sources,
     )
 
 
