@@ -54,22 +54,23 @@ LC = columns(LabelRow)
 LGC = columns(FetchLogRow)
 
 # What a Story is built from (rows.story_from_row), as Core rows
+_COPY = _STORY.alias("copy")
 _STORY_READ = (
     *_STORY.c,
     FC.url.label("feed_url"),
     FC.title.label("feed_title"),
     FC.name.label("feed_name"),
+    # the feeds of its cluster, on the cluster index for each story read (no cluster:
+    # none, so the story's own)
+    select(func.count(func.distinct(_COPY.c.feed_id)))
+    .where(_COPY.c.cluster_id == _STORY.c.cluster_id)
+    .correlate(_STORY)
+    .scalar_subquery()
+    .label("sources"),
 )
 _TOPICS_OF = select(STC.story_id, STC.topic_id, STC.score, STC.source).where(
     col(STC.story_id).in_(bindparam("ids", expanding=True))
 )
-# The feeds of each cluster with copies (on the cluster index)
-_CLUSTER_SOURCES = (
-    select(SC.cluster_id, func.count(func.distinct(SC.feed_id)))
-    .where(col(SC.cluster_id).in_(bindparam("clusters", expanding=True)))
-    .group_by(SC.cluster_id)
-)
-
 
 # SQLite result codes (the low byte) that mean "not now" rather than "not so":
 # BUSY, LOCKED, IOERR, CANTOPEN, PROTOCOL.
@@ -209,19 +210,12 @@ class StoreBase:
             topics[story_id].append(
                 TopicScore(topic=names.get(topic_id, "?"), score=score, source=source)
             )
-        clusters = sorted({r.cluster_id for r in rows if r.cluster_id is not None})
-        sources = {
-            int(cluster): int(n)
-            for chunk in chunks(clusters, 500)
-            for cluster, n in s.execute(_CLUSTER_SOURCES, {"clusters": chunk})
-        }
         out = []
         for row in rows:
             ts = tuple(sorted(topics.get(row.id, ()), key=lambda t: (-t.score, t.topic)))
             # the name you gave the feed before its own title, as `feeds list` shows it
             feed = row.feed_name or row.feed_title
-            n = sources.get(row.cluster_id, 1) if row.cluster_id is not None else 1
-            out.append(story_from_row(row, row.feed_url, feed, ts, n))
+            out.append(story_from_row(row, row.feed_url, feed, ts, max(1, row.sources or 0)))
         return out
 
     def _select_stories(self, s: Session, *conds: Any) -> list[Story]:
