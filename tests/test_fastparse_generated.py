@@ -26,6 +26,13 @@ from aggregator.parse import feedparser_headers, parse_feed
 
 URL = "https://feeds.example.org/news/feed"
 EXAMPLES = int(os.environ.get("AGGREGATOR_FUZZ_EXAMPLES", "150"))
+#: CI's run draws the same documents every time (Hypothesis derives them from the test):
+#: the share the fast path accepts varies from draw to draw (Atom's from 0.30 to 0.62 over
+#: twenty random draws of 150, 0.40 in the middle: its generated content is often XHTML,
+#: which the fast path leaves to feedparser), so a random draw failed the one-third bound
+#: about once in twenty runs with no change to the code. This draw accepts 82, 93 and 51
+#: of 150 (RSS 2.0, RSS 1.0, Atom). A longer search (AGGREGATOR_FUZZ_EXAMPLES) draws anew.
+DERANDOMIZE = "AGGREGATOR_FUZZ_EXAMPLES" not in os.environ
 
 # Pieces of element text: each is well-formed XML content on its own.
 FRAGMENTS = [
@@ -312,6 +319,7 @@ def test_generated_documents_parse_as_feedparser_parses_them(
 
     @settings(
         max_examples=EXAMPLES,
+        derandomize=DERANDOMIZE,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
