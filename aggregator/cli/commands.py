@@ -346,26 +346,21 @@ def stories(
 ) -> None:
     """Query stored stories, newest first (ties by id, so pages neither overlap nor skip),
     one per cluster of duplicates."""
-    if new or cursor is not None:
-        _new_stories(
-            build_query(
-                topic, feed, since, until, search, 0, any_topic=any_topic, not_topic=not_topic
-            ),
-            _cursor_name(new, cursor, limit, offset),
-            fmt,
-        )
-        return
+    reading = new or cursor is not None  # a reading list: every new story, no page
     q = build_query(
         topic,
         feed,
         since,
         until,
         search,
-        50 if limit is None else limit,
-        offset,
+        0 if reading else 50 if limit is None else limit,
+        0 if reading else offset,
         any_topic=any_topic,
         not_topic=not_topic,
     )
+    if reading:
+        _new_stories(q, _cursor_name(new, cursor, limit, offset), fmt)
+        return
     if fmt != Fmt.table and q.limit is None:
         # Every match: streamed, a few hundred stories in memory at a time (a list of
         # them all, texts and all, took 600 MB for 42,000 stories).
