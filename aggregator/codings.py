@@ -12,7 +12,7 @@ import brotli
 __all__ = ["ACCEPT_ENCODING", "DecodeError", "Decoder", "decoder_for"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_PIECE = 64 * 1024  # largest decoded piece produced at once, whatever the ratio
+_PIECE = 64 * 1024  # decoded bytes asked for at once (brotli may pass it by one 32 KB block)
 # Bounded brotli output needs brotli >= 1.2 (output_buffer_limit); without it we do not
 # advertise br rather than risk a decompression bomb.
 _BROTLI_BOUNDED = hasattr(brotli.Decompressor(), "can_accept_more_data")
@@ -144,32 +144,73 @@ class _Zlib:
 
 
 class _Brotli:
+    """brotli, never producing more than _PIECE bytes per step. Bytes after the end of
+    the stream are ignored, as after a gzip member and as browsers do."""
+
     def __init__(self) -> None:
         self._d = brotli.Decompressor()
         self._started = False
+        # Input so far: only read again if bytes follow the stream's end in the same read.
+        # The decoder then fails ("decoder failed"), leaves no way to tell where the
+        # stream ended, and cannot go on; so a fresh one reads it all again to find out.
+        self._fed: list[bytes] = []
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         if not data or self._d.is_finished():  # bytes after the end are ignored
             return
         self._started = True
+        done = 0
         try:
-            out: bytes = self._d.process(data, output_buffer_limit=_PIECE)
-            while True:
-                if out:
-                    yield out
-                if self._d.is_finished():
-                    break
-                # New input is allowed only once the decoder has drained its output.
-                out = self._d.process(b"", output_buffer_limit=_PIECE)
-                if not out and self._d.can_accept_more_data():
-                    break
+            for out in _drain(self._d, data):
+                done += len(out)
+                yield out
         except brotli.error as e:
-            raise DecodeError(f"bad brotli body: {e}") from e
+            yield from self._after_end(data, done, e)
+        if self._d.is_finished():
+            self._fed.clear()
+        else:
+            self._fed.append(data)
 
     def finish(self) -> Iterator[bytes]:
         if self._started and not self._d.is_finished():
             raise DecodeError("truncated brotli body")
         return iter(())
+
+    def _after_end(self, data: bytes, done: int, error: brotli.error) -> Iterator[bytes]:
+        """Replay the input to the failed read, then that read byte by byte: if the stream
+        ends inside it, the rest is ignored and the output not yet given (past ``done``
+        bytes of this read) comes out; if it fails first, the body is bad."""
+        d = brotli.Decompressor()
+        try:
+            for chunk in self._fed:
+                for _ in _drain(d, chunk):
+                    pass
+            for i in range(len(data)):
+                for out in _drain(d, data[i : i + 1]):
+                    skip = min(done, len(out))
+                    done -= skip
+                    if skip < len(out):
+                        yield out[skip:]
+                if d.is_finished():
+                    self._d = d
+                    return
+        except brotli.error:
+            pass
+        raise DecodeError(f"bad brotli body: {error}") from error
+
+
+def _drain(d: brotli.Decompressor, data: bytes) -> Iterator[bytes]:
+    """Give ``data`` to ``d`` and every piece it decodes, each at most _PIECE bytes."""
+    out: bytes = d.process(data, output_buffer_limit=_PIECE)
+    while True:
+        if out:
+            yield out
+        if d.is_finished():
+            return
+        # New input is allowed only once the decoder has drained its output.
+        out = d.process(b"", output_buffer_limit=_PIECE)
+        if not out and d.can_accept_more_data():
+            return
 
 
 def decoder_for(coding: str) -> Decoder:

@@ -491,6 +491,16 @@ def test_raw_deflate_and_stacked_codings(server: LocalServer) -> None:
     assert run(fetch(url)).body == FEED
 
 
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_bytes_after_the_compressed_stream_are_ignored(server: LocalServer, coding: str) -> None:
+    """A server that pads a compressed body (a newline, a proxy's footer) sends bytes after
+    the stream's end; browsers ignore them. Under brotli, in the same read as the stream's
+    end, they failed the feed ("decoder failed")."""
+    body = _compress(FEED, coding) + b"\n<!-- served by a proxy -->\n"
+    url = server.route("/padded", body=body, headers={"Content-Encoding": coding})
+    assert run(fetch(url)).body == FEED
+
+
 def test_every_member_of_a_gzip_body_is_read(server: LocalServer) -> None:
     """A gzip body of several members (`cat head.gz items.gz`, or a server compressing
     each chunk it writes) is the whole feed; httpx reads only the first member, which
