@@ -12,8 +12,10 @@ module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishe
 ``CEST``, ``IST``, ``AEST``, ``JST``... and ``GMT+2``: :data:`_ZONE_HOURS` names the common
 ones (where a name is ambiguous, the reading news feeds mean: ``IST`` is India, ``BST``
 British summer time) and :func:`_zoned_date` turns them into numeric offsets for
-feedparser's own RFC 822 and W3C-DTF parsers. A name it does not know stays UTC, as
-before. A date without a zone is UTC (feedparser lost it when it had a day name).
+feedparser's own RFC 822 and W3C-DTF parsers, and RFC 822's own names too when they
+follow an ISO date (``2024-05-01 14:00:00 EDT``), where feedparser dropped them. A name
+it does not know stays UTC, as before. A date without a zone is UTC (feedparser lost it
+when it had a day name).
 
 Importing this module registers :func:`_zoned_date` with feedparser, for the whole process
 (the fast path reads dates with feedparser's handlers too); parse.py imports it before any
@@ -29,7 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import feedparser
-from feedparser.datetimes.rfc822 import _parse_date_rfc822
+from feedparser.datetimes.rfc822 import _parse_date_rfc822, timezone_names
 from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 
 # Zone names RFC 822 does not define (it has UT, GMT, Z, the North American ones and the
@@ -42,6 +44,12 @@ _ZONE_HOURS = {
     "nzdt": 13, "hst": -10, "akst": -9, "akdt": -8, "nst": -3.5, "ndt": -2.5, "brt": -3,
     "art": -3,
 }  # fmt: skip
+#: RFC 822's own names of three or four letters (``GMT``, ``EST``, ``PDT``...), in hours east
+#: of UTC. feedparser reads them only in an RFC 822 date; after an ISO date, as PHP's
+#: ``Y-m-d H:i:s T`` writes them, it dropped the zone (``2024-05-01T14:00:00 PDT`` was
+#: 14:00 UTC) and, with a space before the time, the time too (``2024-05-01 14:00:00 EDT``
+#: was midnight UTC). :func:`_zoned` writes them as offsets like the names above.
+_RFC822_ZONE_HOURS = {name: hours for name, hours in timezone_names.items() if len(name) >= 3}
 _ZONED = re.compile(
     r"(?P<stamp>.*\d)\s*(?:(?P<name>[A-Za-z]{3,4})|(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})"
     r"(?::?(?P<m>[0-5]\d))?)\s*",
@@ -111,7 +119,8 @@ def _zoned(value: str) -> tuple[str, ...]:
     if match is None:
         return ()
     if match["name"] is not None:
-        hours = _ZONE_HOURS.get(match["name"].lower())
+        name = match["name"].lower()
+        hours = _ZONE_HOURS.get(name, _RFC822_ZONE_HOURS.get(name))
         if hours is None:
             return ()
         minutes = round(hours * 60)

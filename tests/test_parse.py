@@ -254,6 +254,11 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
         ("Wed, 01 May 2024 14:00:00 GMT-03:30", "2024-05-01T17:30:00+00:00"),
         ("Wed, 01 May 2024 14:00:00 UTC+0545", "2024-05-01T08:15:00+00:00"),
         ("2024-05-01T14:00:00 CEST", "2024-05-01T12:00:00+00:00"),
+        # RFC 822's names after an ISO date (PHP's "Y-m-d H:i:s T"): the zone was dropped,
+        # and with a space before the time the time too (2024-05-01T00:00 for EDT's)
+        ("2024-05-01 14:00:00 EDT", "2024-05-01T18:00:00+00:00"),
+        ("2024-05-01T14:00:00 PDT", "2024-05-01T21:00:00+00:00"),
+        ("2024-05-01 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
         # RFC 822's own names and numeric offsets are unchanged; unknown names stay UTC.
         ("Wed, 01 May 2024 14:00:00 EDT", "2024-05-01T18:00:00+00:00"),
         ("Wed, 01 May 2024 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
