@@ -5,7 +5,8 @@ Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 
 (and the RFC 822 ones some publishers write instead); feedparser's UTC ``struct_time`` as a
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
-of what its own parsers would make another date of (:data:`_NOT_A_DATE`).
+the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
+what its own parsers would make another date of (:data:`_NOT_A_DATE`).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -70,6 +71,15 @@ _NOT_A_DATE = re.compile(
 _NO_DATE = (0, 1, 1, 0, 0, 0, 0, 1, 0)
 _UNZONED_RFC822 = re.compile(
     r"[A-Za-z]{3,9},?\s+\d{1,2}\s+[A-Za-z]{3,9}\s+\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?", re.ASCII
+)
+#: An ISO date and time with ISO 8601's basic offset (``+0530``, as Java's ``Z`` and PHP's
+#: ``O`` write it): feedparser's W3C-DTF parser reads the minutes from the offset's fifth
+#: character on, so ``+0530`` was +05:00 and ``+0545`` +05:04 (India, Nepal,
+#: Newfoundland, central Australia). Written ``+05:30``, it reads them right.
+_BASIC_OFFSET = re.compile(
+    r"(?P<stamp>\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|\s+)\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)"
+    r"\s*(?P<sign>[+-])(?P<h>\d{2})(?P<m>\d{2})\s*",
+    re.ASCII,
 )
 
 
@@ -143,15 +153,20 @@ def _zoned_date(value: str) -> Any:
     An RFC 822 date with a day name and a time but no zone (``Fri, 27 Nov 2026
     10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
     JSON Feed reader reads it: feedparser's own parser counts the day name as the
-    missing zone and returns nothing."""
+    missing zone and returns nothing. An ISO basic offset is read with its minutes
+    (:data:`_BASIC_OFFSET`)."""
     if _NOT_A_DATE.fullmatch(value):
         return _NO_DATE
     forms = _zoned(value)
-    if not forms:
-        if _UNZONED_RFC822.fullmatch(value.strip()):
-            return _parse_date_rfc822(f"{value.strip()} +0000")
-        return None
-    return _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
+    if forms:
+        read = _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
+    elif _UNZONED_RFC822.fullmatch(value.strip()):
+        read = _parse_date_rfc822(f"{value.strip()} +0000")
+    elif (basic := _BASIC_OFFSET.fullmatch(value)) is not None:
+        read = _parse_date_w3dtf(f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}")
+    else:
+        read = None
+    return read
 
 
 feedparser.registerDateHandler(_zoned_date)
