@@ -6,7 +6,7 @@ Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
-what its own parsers would make another date of (:data:`_NOT_A_DATE`).
+what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -81,6 +81,10 @@ _BASIC_OFFSET = re.compile(
     r"\s*(?P<sign>[+-])(?P<h>\d{2})(?P<m>\d{2})\s*",
     re.ASCII,
 )
+#: A date feedparser's ISO 8601 reader, its last resort, reads only the year of, taking
+#: the month from the clock: four digits followed by neither a digit nor "-" (``2024/06/15``,
+#: ``2024.06.15``, ``2024年6月15日`` were all the 1st of the current month of 2024).
+_YEAR_ONLY = re.compile(r"\d{4}(?![\d-])", re.ASCII)
 
 
 def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
@@ -154,7 +158,8 @@ def _zoned_date(value: str) -> Any:
     10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
     JSON Feed reader reads it: feedparser's own parser counts the day name as the
     missing zone and returns nothing. An ISO basic offset is read with its minutes
-    (:data:`_BASIC_OFFSET`)."""
+    (:data:`_BASIC_OFFSET`); a date of which feedparser would read only the year
+    (:data:`_YEAR_ONLY`) is no date, as for JSON Feed."""
     if _NOT_A_DATE.fullmatch(value):
         return _NO_DATE
     forms = _zoned(value)
@@ -166,7 +171,17 @@ def _zoned_date(value: str) -> Any:
         read = _parse_date_w3dtf(f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}")
     else:
         read = None
+    if read is None and _year_only(value):
+        return _NO_DATE
     return read
+
+
+def _year_only(value: str) -> bool:
+    """Whether feedparser would read only the year of ``value`` (:data:`_YEAR_ONLY`): its
+    W3C-DTF and RFC 822 parsers find no date in it, and its ISO 8601 reader is next."""
+    if _YEAR_ONLY.match(value) is None:
+        return False
+    return not (_parse_date_w3dtf(value) or _parse_date_rfc822(value))
 
 
 feedparser.registerDateHandler(_zoned_date)

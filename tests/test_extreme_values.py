@@ -13,9 +13,9 @@ a whole feed fail for one entry, or took time growing with the square of its len
 - a word glued to an emoji, a currency sign or a private-use character (``🧵Thread``,
   ``100₽``): SQLite's FTS5 (Unicode 6.1 tables) read them as one word with it, so
   ``-q thread`` found the story on PostgreSQL only;
-- a date with a year of five digits, a Unix time or an offset of a day or more:
-  feedparser made another date of it (``10000-01-01`` was 2010-11-01), where the JSON
-  Feed reader found none.
+- a date with a year of five digits, a Unix time or an offset of a day or more, or one
+  of which feedparser read only the year (``2024/06/15``): feedparser made another date
+  of it (``10000-01-01`` was 2010-11-01), where the JSON Feed reader found none.
 
 One feed holding values at every such extreme (a 150,000-character title, 5,000
 categories, 1 MB of content...) is polled and read back whole on both backends too.
@@ -324,6 +324,10 @@ MISREAD_DATES = [
     "2025-06-15T06:00:00-24:00",  # was 2025-06-16T06:00
     "Sun, 15 Jun 2025 06:00:00 +9999",  # was 2025-06-11T01:21
     "Sun, 15 Jun 2025 06:00:00 +2400",  # was 2025-06-14T06:00
+    # only the year read, the month taken from the clock: the 1st of this month in 2024
+    "2024/06/15 06:00:00",
+    "2024.06.15",
+    "2024年6月15日",
 ]
 READ_DATES = [  # and what is read as before
     ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
@@ -331,13 +335,15 @@ READ_DATES = [  # and what is read as before
     ("Sun, 15 Jun 2025 06:00:00 -2330", datetime(2025, 6, 16, 5, 30, tzinfo=UTC)),
     ("20250615", datetime(2025, 6, 15, tzinfo=UTC)),
     ("2025-06-15 06:00:00", datetime(2025, 6, 15, 6, 0, tzinfo=UTC)),
+    ("2025", datetime(2025, 1, 1, tzinfo=UTC)),  # a year alone is read by W3C-DTF's rules
 ]
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-path", "feedparser"])
 def test_a_date_feedparser_would_misread_is_no_date(fast: bool) -> None:
     """feedparser's last resort, its ISO 8601 reader, made another date of what is none:
-    a year of five digits, a Unix time, an offset of a day or more; the story then
+    a year of five digits, a Unix time, an offset of a day or more, a date of which it
+    read only the year and took the month from the clock; the story then
     sorted (and passed ``--since``) as of that date. Such a date is missing, as the
     JSON Feed reader (Python's own parsers) already read it, and the story is dated by
     when it was first seen."""
