@@ -56,6 +56,14 @@ _ZONED = re.compile(
     r"(?::?(?P<m>[0-5]\d))?)\s*",
     re.ASCII,
 )
+#: A time followed by an offset of three digits, its hour unpadded (``10:00:00 -500``, as
+#: a formatter printing the hour with ``%d`` writes it): feedparser took the first two
+#: digits for the hour, so ``-500`` was -50 hours and ``+530`` +53, moving the date two
+#: days. The email module (JSON Feed) read them as -05:00 and +05:30; so does :func:`_zoned`.
+_UNPADDED_OFFSET = re.compile(
+    r"(?P<stamp>.*\d:[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?)\s*(?P<sign>[+-])(?P<h>\d)(?P<m>[0-5]\d)\s*",
+    re.ASCII,
+)
 #: What feedparser's last resort, its ISO 8601 reader, makes another date of: a year of
 #: five digits or more (``10000-01-01`` was 2010-11-01), a Unix time in seconds or
 #: milliseconds (``1718431200`` was 2017-07-03), or (read by its RFC 822 and W3C-DTF
@@ -126,13 +134,14 @@ def _iso_utc(value: object) -> datetime | None:
 
 
 def _zoned(value: str) -> tuple[str, ...]:
-    """``value`` with its zone name (one of :data:`_ZONE_HOURS`) or ``GMT±h[:mm]`` offset
-    written as a numeric offset, RFC 822 style (``... +0200``) and ISO style
-    (``...+02:00``); empty when it ends in neither."""
-    match = _ZONED.fullmatch(value.strip())
+    """``value`` with its zone name (one of :data:`_ZONE_HOURS`), ``GMT±h[:mm]`` or
+    unpadded ``±hmm`` offset (:data:`_UNPADDED_OFFSET`) written as a numeric offset, RFC
+    822 style (``... +0200``) and ISO style (``...+02:00``); empty when it ends in none."""
+    text = value.strip()
+    match = _ZONED.fullmatch(text) or _UNPADDED_OFFSET.fullmatch(text)
     if match is None:
         return ()
-    if match["name"] is not None:
+    if match.groupdict().get("name") is not None:
         name = match["name"].lower()
         hours = _ZONE_HOURS.get(name, _RFC822_ZONE_HOURS.get(name))
         if hours is None:

@@ -263,6 +263,10 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
         ("2024-05-01T14:00:00+0530", "2024-05-01T08:30:00+00:00"),
         ("2024-05-01T14:00:00.000+0545", "2024-05-01T08:15:00+00:00"),
         ("2024-05-01 14:00:00 -0330", "2024-05-01T17:30:00+00:00"),
+        # an offset of three digits, its hour unpadded: feedparser read -500 as -50 hours
+        ("Wed, 01 May 2024 14:00:00 -500", "2024-05-01T19:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00 +530", "2024-05-01T08:30:00+00:00"),
+        ("2024-05-01T14:00:00-700", "2024-05-01T21:00:00+00:00"),
         # RFC 822's own names and numeric offsets are unchanged; unknown names stay UTC.
         ("Wed, 01 May 2024 14:00:00 EDT", "2024-05-01T18:00:00+00:00"),
         ("Wed, 01 May 2024 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
