@@ -77,11 +77,15 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
     with contextlib.suppress(_Done):
         finder.feed(html.decode("utf-8", errors="replace"))
         finder.close()
-    base = urljoin(base_url, finder.base) if finder.base else base_url
+    # A <base href> that is no URL is ignored, as browsers ignore it (HTML: the page's
+    # own URL stays the base).
+    base = (_joined(base_url, finder.base) if finder.base else None) or base_url
     specific: list[tuple[str, bool, bool]] = []
     generic: list[tuple[str, bool, bool]] = []
     for kind, href, title in finder.links:
-        absolute = urljoin(base, href)
+        absolute = _joined(base, href)
+        if absolute is None:
+            continue
         parts = urlsplit(absolute)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             continue
@@ -96,6 +100,19 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
     ordered = [x for x in specific if not x[1]] + [x for x in generic if not x[1]]
     ordered += [x for x in specific + generic if x[1]]
     return list(dict.fromkeys(ordered))
+
+
+def _joined(base: str, href: str) -> str | None:
+    """``href`` resolved against ``base``; None when either does not parse: an
+    unrendered template (``https://[[site_url]]/feed``) or a stray ``[`` made urljoin
+    raise ValueError, and `feeds add` ended in a traceback rather than taking the page's
+    next link."""
+    try:
+        absolute = urljoin(base, href)
+        urlsplit(absolute)
+    except ValueError:
+        return None
+    return absolute
 
 
 def discover_feeds(html: bytes, base_url: str) -> list[str]:

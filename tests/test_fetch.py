@@ -1021,6 +1021,21 @@ BASE = "https://example.com/blog/"
             id="body-links-ignored",
         ),
         pytest.param(b"\xff\xfe not html at all", [], id="garbage"),
+        pytest.param(
+            # an unrendered template and a stray bracket: urljoin raised ValueError, and
+            # `feeds add` ended in a traceback instead of taking the page's good link
+            b'<link rel="alternate" type="application/rss+xml" href="https://[[site_url]]/feed">'
+            b'<link rel="alternate" type="application/rss+xml" href="http://[::1/feed">'
+            b'<link rel="alternate" type="application/atom+xml" href="/atom.xml">',
+            ["https://example.com/atom.xml"],
+            id="malformed-host-skipped",
+        ),
+        pytest.param(
+            b'<base href="http://[::1">'
+            b'<link rel="alternate" type="application/atom+xml" href="atom.xml">',
+            ["https://example.com/blog/atom.xml"],
+            id="malformed-base-ignored",
+        ),
     ],
 )
 def test_discover_feeds(html: bytes, expected: list[str]) -> None:
