@@ -86,9 +86,14 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
         absolute = _joined(base, href)
         if absolute is None:
             continue
-        parts = urlsplit(absolute)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        # A space as browsers request it (the WHATWG URL parser writes it as %20): kept,
+        # it made a subscription under a URL that `feeds add` and `feeds import` refuse.
+        absolute = absolute.replace(" ", "%20")
+        try:
+            check_feed_url(absolute)  # http(s), a host, a port in range, not too long
+        except ConfigError:
             continue
+        parts = urlsplit(absolute)
         link = (absolute, _is_comments_feed(absolute, title), kind == _RDF)
         if kind == _RDF:
             generic.append(link)
@@ -116,7 +121,8 @@ def _joined(base: str, href: str) -> str | None:
 
 
 def discover_feeds(html: bytes, base_url: str) -> list[str]:
-    """Feed URLs a page advertises with <link rel="alternate">, absolute and unique.
+    """Feed URLs a page advertises with <link rel="alternate">, absolute and unique, each
+    one ``check_feed_url`` takes (spaces written %20, as browsers request them).
 
     RSS, Atom and JSON Feed links come in document order, then plain
     ``application/json`` ones (older JSON Feeds) and ``application/rdf+xml`` ones (RSS

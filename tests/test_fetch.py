@@ -1036,6 +1036,15 @@ BASE = "https://example.com/blog/"
             ["https://example.com/blog/atom.xml"],
             id="malformed-base-ignored",
         ),
+        pytest.param(
+            # a space was kept, so the feed was subscribed under a URL that `feeds add`
+            # refuses, and `feeds import` of its own export skipped; a port out of range
+            # was subscribed and failed at every poll
+            b'<link rel="alternate" type="application/rss+xml" href="http://a.example:99999/f">'
+            b'<link rel="alternate" type="application/rss+xml" href="/all news.rss?cat=A B">',
+            ["https://example.com/all%20news.rss?cat=A%20B"],
+            id="spaces-encoded-bad-port-skipped",
+        ),
     ],
 )
 def test_discover_feeds(html: bytes, expected: list[str]) -> None:
