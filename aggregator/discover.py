@@ -258,6 +258,9 @@ def known_feed(urls: Iterable[str], feeds: Sequence[Feed]) -> Feed | None:
 
 
 _PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+# A JSON Feed's version URL, also as PHP's json_encode writes it by default
+# ("https:\/\/jsonfeed.org\/version\/1": Bandcamp's feeds), which was refused as no feed.
+_JSON_FEED_VERSION = re.compile(rb"jsonfeed\.org\\?/version")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 _FEED_STARTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"{", b"[")
 
@@ -294,4 +297,6 @@ def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = Fal
         start = start[after + 1 :].lstrip() if after >= 0 else b""
     if start.startswith((b"<rss", b"<feed", b"<rdf")):
         return True
-    return start.startswith(b"{") and b"jsonfeed.org/version" in (body if whole else start)
+    return (
+        start.startswith(b"{") and _JSON_FEED_VERSION.search(body if whole else start) is not None
+    )

@@ -438,8 +438,11 @@ def test_feeds_add_refuses_what_is_neither_a_feed_nor_a_page(server: LocalServer
     late = b'{"title": "T", "items": [' + b'{"id": "x"},' * 400 + b'{"id": "y"}],'
     late += b' "version": "https://jsonfeed.org/version/1.1"}'
     utf16 = '<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel/></rss>'
+    # PHP's json_encode escapes "/" unless told not to (Bandcamp's feeds): it was refused
+    escaped = rb'{"version":"https:\/\/jsonfeed.org\/version\/1","title":"T","items":[]}'
     for path, body, ctype in (
         ("/late.json", late, "application/json"),
+        ("/escaped.json", escaped, "application/json"),
         ("/utf16.xml", "\ufeff".encode("utf-16-le") + utf16.encode("utf-16-le"), "text/xml"),
         ("/feed.rss", RSS, "application/octet-stream"),
     ):
