@@ -437,17 +437,23 @@ def _html_entity(match: re.Match[str]) -> str:
 
 def _parse_xml(text: str | bytes) -> ET.Element:
     """``ET.fromstring`` as the OPML files people have need it. Blank lines before the
-    XML declaration (PHP scripts print them) are dropped: expat refuses a declaration
-    that is not first. A file expat refuses for an undefined entity, and that has no
-    DTD to declare any, is read again with HTML's named entities as character
-    references: hand-written and CMS-made OPML use ``&eacute;`` and ``&nbsp;``, and one
-    refused the whole file. Raises ``ET.ParseError`` as ``ET.fromstring`` does."""
+    XML declaration (PHP scripts print them), also after a byte-order mark, are dropped:
+    expat refuses a declaration that is not first. A file expat refuses for an undefined
+    entity, and that has no DTD to declare any, is read again with HTML's named entities
+    as character references: hand-written and CMS-made OPML use ``&eacute;`` and
+    ``&nbsp;``, and one refused the whole file. Raises ``ET.ParseError`` as
+    ``ET.fromstring`` does."""
     # Bytes are seen through latin-1, which maps each byte to one character and back:
     # markup and entity references are ASCII in every encoding expat reads but UTF-16,
     # where they do not match and expat's error stands.
     chars = text if isinstance(text, str) else text.decode("latin-1")
-    if not chars.lstrip().startswith("\x00"):  # UTF-16 without a BOM keeps its spaces
-        chars = chars.lstrip()
+    # A UTF-8 byte-order mark stays first, the blank lines after it dropped all the same:
+    # a PHP file saved with one prints it before them.
+    bom = "\ufeff" if isinstance(text, str) else "\xef\xbb\xbf"
+    mark = bom if chars.startswith(bom) else ""
+    rest = chars[len(mark) :]
+    if not rest.lstrip().startswith("\x00"):  # UTF-16 without a BOM keeps its spaces
+        chars = mark + rest.lstrip()
     try:
         return ET.fromstring(_as_given(chars, text))
     except ET.ParseError as e:

@@ -244,6 +244,20 @@ def test_real_world_opml_shapes() -> None:
     assert why.startswith("Maybe: no xmlUrl")
 
 
+def test_a_byte_order_mark_before_the_blank_lines_php_prints(tmp_path: Path) -> None:
+    """A PHP file saved with a BOM prints it before the blank lines, and the whole file
+    was refused ("XML or text declaration not at start of entity") as if they were not
+    there to drop."""
+    opml = '\n\n<?xml version="1.0"?><opml><body><outline text="Caf\u00e9" xmlUrl="https://a/f"/>'
+    opml += "</body></opml>"
+    for text in ("\ufeff" + opml, "\ufeff".encode() + opml.encode()):
+        (src,) = read_opml(text).sources
+        assert (src.url, src.name) == ("https://a/f", "Caf\u00e9")
+    path = tmp_path / "feeds.opml"
+    path.write_bytes("\ufeff".encode() + opml.encode())
+    assert [s.name for s in load_feed_list(path).sources] == ["Caf\u00e9"]
+
+
 def test_hostile_dtds_never_reach_the_network_or_local_files(
     server: LocalServer, tmp_path: Path
 ) -> None:
