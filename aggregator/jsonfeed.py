@@ -3,8 +3,9 @@
 
 Owns: the JSON Feed shape: ``items`` (an item that is not a JSON object is skipped, with a
 warning), the version, ids written as JSON numbers (of any length), the authors of 1.0
-(``author``) and 1.1 (``authors``), titles as plain text (as its spec says),
-``content_html`` before ``content_text``, ``summary`` as text, attachments as enclosures,
+(``author``) and 1.1 (``authors``), titles as plain text (as its spec says; the
+character references WordPress writes there read as characters), ``content_html``
+before ``content_text``, ``summary`` as text (the same), attachments as enclosures,
 and ``home_page_url`` as the base of relative links before the feed URL (the format
 defines no base).
 
@@ -15,8 +16,10 @@ for RSS and Atom.
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -34,6 +37,9 @@ from aggregator.feedclean import (
 from aggregator.feeddates import _iso_utc, _trusted
 from aggregator.textutil import xml_chars
 from aggregator.types import ParsedEntry, ParsedFeed
+
+# A character reference (see _text): decimal, hexadecimal or named, ended by ";".
+_CHAR_REF = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
@@ -78,7 +84,8 @@ def _json_entry(
         content: str | None = _sanitize(html, base)
     else:
         content = _text_to_html(text) if text and not text.isspace() else None
-    summary_text = _str(item.get("summary"))
+    raw_summary = item.get("summary")
+    summary_text = _text(raw_summary) if isinstance(raw_summary, str) else None
     summary = _text_to_html(summary_text) if summary_text and not summary_text.isspace() else None
     guid = _json_id(item.get("id"))
     tags = item.get("tags")
@@ -137,4 +144,13 @@ def _str(value: object) -> str | None:
 
 
 def _plain(value: object) -> str | None:
-    return " ".join(xml_chars(value).split()) or None if isinstance(value, str) else None
+    return " ".join(_text(value).split()) or None if isinstance(value, str) else None
+
+
+def _text(value: str) -> str:
+    """A plain-text field (a title, a summary) with its character references read.
+    Plain text per spec, but WordPress writes its titles and excerpts there as it writes
+    them for HTML (``It&#8217;s``; Kottke's and pxlnv's feeds), and the same site's RSS
+    feed reads them as characters: shown as written, one story had two titles. Only
+    references ended by ";" count: ``AT&T`` and ``R&D`` stay, and so does ``&bogus;``."""
+    return xml_chars(_CHAR_REF.sub(lambda m: html.unescape(m.group()), value))

@@ -173,6 +173,33 @@ def test_json_feed_tolerates_wrong_types() -> None:
     assert (entry.author, entry.published, entry.enclosures) == (None, None, ())
 
 
+def test_json_feed_character_references_in_plain_text_are_read() -> None:
+    """WordPress writes titles and excerpts with character references for curly quotes
+    (``It&#8217;s``; Kottke's and pxlnv's JSON Feeds), which the same site's RSS feed
+    reads as characters: the JSON Feed showed them as written, and the same story had
+    two titles. A bare ``&`` and what names no character stay as they are."""
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Kottke&#8217;s &amp; co",
+            "description": "Links &amp; more",
+            "items": [
+                {
+                    "id": "1",
+                    "title": "It&#8217;s &#x201C;here&#x201D; &mdash; AT&T &bogus; R&D &#1;",
+                    "summary": "Use &lt;div&gt; &amp; more&#8230;",
+                    "content_text": "x",
+                }
+            ],
+        }
+    ).encode()
+    parsed = parse_feed(body, URL)
+    (entry,) = parsed.entries
+    assert (parsed.title, parsed.description) == ("Kottke\u2019s & co", "Links & more")
+    assert entry.title == "It\u2019s \u201chere\u201d \u2014 AT&T &bogus; R&D"
+    assert entry.summary == "<p>Use &lt;div&gt; &amp; more\u2026</p>"
+
+
 @pytest.mark.parametrize(
     ("value", "iso"),
     [
