@@ -327,10 +327,10 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     or a feed: ``feeds add`` tells which). A feed outline's own outlines are feeds too.
     Our ``aggregator:interval`` and ``aggregator:enabled`` attributes (``to_opml``) are
     read back. Files as tools really write them are read: HTML's named entities
-    (``&eacute;``, ``&nbsp;``) where no DTD declares entities, blank lines before the XML
-    declaration, a default namespace. DTD entity expansion is bounded by expat (a
-    "billion laughs" file is an error, not a hang); external entities and DTDs are never
-    loaded."""
+    (``&eacute;``, ``&nbsp;``) and a bare ``&`` where no DTD declares entities, blank
+    lines before the XML declaration, a default namespace. DTD entity expansion is
+    bounded by expat (a "billion laughs" file is an error, not a hang); external entities
+    and DTDs are never loaded."""
     try:
         root = _parse_xml(text)
     except ET.ParseError as e:
@@ -427,6 +427,10 @@ def _local(tag: str) -> str:
 _ENTITY_REF = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
 _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _UNDEFINED_ENTITY = expat_errors.codes[expat_errors.XML_ERROR_UNDEFINED_ENTITY]
+_INVALID_TOKEN = expat_errors.codes[expat_errors.XML_ERROR_INVALID_TOKEN]
+# An "&" that starts no reference (``?a=1&b=2``, ``Tom & Jerry``). In UTF-16, seen
+# through latin-1, every "&" is followed by a NUL: none is taken, and expat's error stands.
+_BARE_AMP = re.compile(r"&(?!\x00|#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z_:][\w.:-]*;)")
 
 
 def _html_entity(match: re.Match[str]) -> str:
@@ -439,10 +443,11 @@ def _parse_xml(text: str | bytes) -> ET.Element:
     """``ET.fromstring`` as the OPML files people have need it. Blank lines before the
     XML declaration (PHP scripts print them), also after a byte-order mark, are dropped:
     expat refuses a declaration that is not first. A file expat refuses for an undefined
-    entity, and that has no DTD to declare any, is read again with HTML's named entities
-    as character references: hand-written and CMS-made OPML use ``&eacute;`` and
-    ``&nbsp;``, and one refused the whole file. Raises ``ET.ParseError`` as
-    ``ET.fromstring`` does."""
+    entity or a bare ``&``, and that has no DTD to declare entities, is read again with
+    HTML's named entities as character references and each bare ``&`` as ``&amp;``:
+    hand-written and CMS-made OPML use ``&eacute;`` and ``&nbsp;``, podcast apps and
+    hand-written files leave ``&`` unescaped in URLs and titles, and one refused the
+    whole file. Raises ``ET.ParseError`` as ``ET.fromstring`` does."""
     # Bytes are seen through latin-1, which maps each byte to one character and back:
     # markup and entity references are ASCII in every encoding expat reads but UTF-16,
     # where they do not match and expat's error stands.
@@ -457,9 +462,11 @@ def _parse_xml(text: str | bytes) -> ET.Element:
     try:
         return ET.fromstring(_as_given(chars, text))
     except ET.ParseError as e:
-        if e.code != _UNDEFINED_ENTITY or "<!doctype" in chars.lower():
+        bare = e.code == _INVALID_TOKEN and _BARE_AMP.search(chars) is not None
+        if not (e.code == _UNDEFINED_ENTITY or bare) or "<!doctype" in chars.lower():
             raise
-    return ET.fromstring(_as_given(_ENTITY_REF.sub(_html_entity, chars), text))
+    repaired = _ENTITY_REF.sub(_html_entity, _BARE_AMP.sub("&amp;", chars))
+    return ET.fromstring(_as_given(repaired, text))
 
 
 def _as_given(chars: str, given: str | bytes) -> str | bytes:

@@ -223,6 +223,25 @@ def test_html_entities_in_titles_do_not_refuse_the_whole_file() -> None:
         read_opml(dtd + ' xmlUrl="https://a/f"/></body></opml>')
 
 
+def test_a_bare_ampersand_does_not_refuse_the_whole_file() -> None:
+    """podStation, Podverse and hand-written files leave ``&`` unescaped in URLs and
+    titles: one refused the whole import ("not well-formed (invalid token)"). Escaped
+    ampersands and references stay as they were; other damage is still an error."""
+    opml = (
+        '<?xml version="1.0"?><opml version="2.0"><body><outline text="Rutherford & Fry"'
+        ' type="rss" xmlUrl="https://a.example/?format=raw&feedname=1&amp;x=&#49;"/>'
+        '<outline text="Caf&eacute; &amp; R&D" xmlUrl="https://b.example/f"/></body></opml>'
+    )
+    for text in (opml, opml.encode()):
+        sources = read_opml(text).sources
+        assert [(s.url, s.name) for s in sources] == [
+            ("https://a.example/?format=raw&feedname=1&x=1", "Rutherford & Fry"),
+            ("https://b.example/f", "Caf\u00e9 & R&D"),
+        ]
+    with pytest.raises(ConfigError, match="not well-formed"):
+        read_opml('<opml><body><outline text="A & B" xmlUrl="https://a/f"<//></body></opml>')
+
+
 def test_real_world_opml_shapes() -> None:
     """A feed outline holding outlines (its children were dropped silently), a blank line
     before the XML declaration (PHP), a default namespace, and a `url` outline without
