@@ -121,7 +121,9 @@ def _iso_utc(value: object) -> datetime | None:
             try:
                 parsed = parsedate_to_datetime(text)  # some publishers use RFC 822 dates
                 break
-            except (TypeError, ValueError, IndexError):
+            # OverflowError: a number of 20 digits where the year or the hour goes (the
+            # email module's datetime() raised it, and the whole JSON Feed was lost)
+            except (TypeError, ValueError, IndexError, OverflowError):
                 continue
     if parsed is None:
         return None

@@ -210,6 +210,9 @@ def test_json_feed_character_references_in_plain_text_are_read() -> None:
         ("Mon, 01 Jul 2024 10:00:00 +0200", "2024-07-01T08:00:00+00:00"),
         ("not a date", None),
         ("", None),
+        # the email module's int() of the year overflowed: OverflowError lost the feed
+        ("Mon, 01 Jan 99999999999999999999 00:00:00 GMT", None),
+        ("01 Jan 2024 99999999999999999999:00:00 GMT", None),
     ],
 )
 def test_json_feed_dates_become_utc(value: str, iso: str | None) -> None:
