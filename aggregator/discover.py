@@ -258,6 +258,9 @@ def known_feed(urls: Iterable[str], feeds: Sequence[Feed]) -> Feed | None:
 
 
 _PROLOG = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+# A DOCTYPE declaration with its internal subset, if any: PHP feed generators declare
+# HTML's entities there (<!DOCTYPE rss [<!ENTITY % HTMLlat1 PUBLIC ...> %HTMLlat1;]>).
+_DOCTYPE = re.compile(rb"<!doctype(?:[^\[>]*\[.*?\])?[^>]*>", re.DOTALL)
 # A JSON Feed's version URL, also as PHP's json_encode writes it by default
 # ("https:\/\/jsonfeed.org\/version\/1": Bandcamp's feeds), which was refused as no feed.
 _JSON_FEED_VERSION = re.compile(rb"jsonfeed\.org\\?/version")
@@ -267,17 +270,29 @@ _FEED_STARTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"{", b"[")
 
 def looks_like_html(body: bytes, content_type: str | None) -> bool:
     """True when a response is an HTML page rather than a feed: judged by the first
-    markup after any BOM, XML declaration and comments, and only when that is
-    inconclusive by the media type (feeds are often mislabelled text/html)."""
+    markup after any BOM, XML declaration and comments (and a feed's DOCTYPE), and only
+    when that is inconclusive by the media type (feeds are often mislabelled text/html)."""
     head = body[:4096].removeprefix(b"\xef\xbb\xbf")
     match = _PROLOG.match(head)
     start = head[match.end() if match else 0 :].lower()
     if start.startswith(_HTML_STARTS):
         return True
-    if start.startswith(_FEED_STARTS):
+    if _after_doctype(start).startswith(_FEED_STARTS):
         return False
     mime = (content_type or "").split(";")[0].strip().lower()
     return mime in ("text/html", "application/xhtml+xml")
+
+
+def _after_doctype(start: bytes) -> bytes:
+    """``start`` (lower-cased, the prolog skipped) past a feed's DOCTYPE and what follows
+    it up to the root element. Its first ">" was taken for the DOCTYPE's end, which in an
+    internal subset it is not: such a feed was refused as neither a feed nor a page, and
+    one labelled text/html (RSS 0.91's DTD too) was taken for a page."""
+    doctype = _DOCTYPE.match(start)
+    if doctype is None:
+        return start
+    after = _PROLOG.match(start, doctype.end())
+    return start[after.end() if after else doctype.end() :]
 
 
 def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = False) -> bool:
@@ -291,10 +306,7 @@ def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = Fal
         text = head.decode("utf-16-be" if big else "utf-16-le", "ignore").lstrip("\ufeff")
         head = text.encode("utf-8")
     match = _PROLOG.match(head)
-    start = head[match.end() if match else 0 :].lower()
-    if start.startswith(b"<!doctype"):  # RSS 0.91's DTD
-        after = start.find(b">")
-        start = start[after + 1 :].lstrip() if after >= 0 else b""
+    start = _after_doctype(head[match.end() if match else 0 :].lower())  # RSS 0.91's DTD
     if start.startswith((b"<rss", b"<feed", b"<rdf")):
         return True
     return (

@@ -440,9 +440,18 @@ def test_feeds_add_refuses_what_is_neither_a_feed_nor_a_page(server: LocalServer
     utf16 = '<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel/></rss>'
     # PHP's json_encode escapes "/" unless told not to (Bandcamp's feeds): it was refused
     escaped = rb'{"version":"https:\/\/jsonfeed.org\/version\/1","title":"T","items":[]}'
+    # PHP generators declare HTML's entities in a DOCTYPE's internal subset, whose first
+    # ">" was taken for the DOCTYPE's end: refused as neither a feed nor a page
+    latin1 = b'<!ENTITY % HTMLlat1 PUBLIC "-//W3C//ENTITIES Latin 1 for XHTML//EN" "x.ent">'
+    rss = RSS.partition(b"?>")[2]
+    subset = b"<?xml version='1.0'?>\n<!DOCTYPE rss [" + latin1 + b" %HTMLlat1;]>\n" + rss
+    netscape = b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd">'
     for path, body, ctype in (
         ("/late.json", late, "application/json"),
         ("/escaped.json", escaped, "application/json"),
+        ("/subset.rss", subset, "application/rss+xml"),
+        ("/subset.php", subset, "text/html"),
+        ("/netscape.php", netscape + rss, "text/html; charset=utf-8"),
         ("/utf16.xml", "\ufeff".encode("utf-16-le") + utf16.encode("utf-16-le"), "text/xml"),
         ("/feed.rss", RSS, "application/octet-stream"),
     ):
