@@ -265,6 +265,9 @@ class ReadMark:
     since: datetime | None = None
 
 
+StoryOrder = Literal["date", "sources", "relevance"]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoryQuery:
     """Filters for ``Store.stories``; empty fields do not filter."""
@@ -282,6 +285,9 @@ class StoryQuery:
     #: only the stories stored after this mark, and not new copies of a story stored
     #: before it (the cluster's first matching copy is what is new or not)
     stored_after: ReadMark | None = None
+    #: "date" (newest first), "sources" (the most feeds carrying it first) or "relevance"
+    #: (the best match of ``text`` first); ties newest first, then by id
+    order: StoryOrder = "date"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

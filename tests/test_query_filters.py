@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -277,8 +278,23 @@ def many(store: SqlStore) -> list[int]:
         {"feeds": ("bravo", "alpha")},
         {"text": "root"},
         {"since": SAME - timedelta(days=3)},
+        {"order": "sources"},
+        {"order": "sources", "topics": ("DNS",)},
+        {"order": "relevance", "text": "root"},
+        {"order": "relevance", "text": "root", "feeds": ("bravo",)},
     ],
-    ids=["all", "topic", "feed", "feeds", "search", "since"],
+    ids=[
+        "all",
+        "topic",
+        "feed",
+        "feeds",
+        "search",
+        "since",
+        "by-sources",
+        "topic-by-sources",
+        "by-relevance",
+        "feed-by-relevance",
+    ],
 )
 def test_pages_neither_overlap_nor_skip_over_equal_dates(
     store: SqlStore, many: list[int], query: dict[str, object]
@@ -355,6 +371,56 @@ def test_a_story_says_how_many_feeds_carried_it(
     ]
     code, out, _ = run(capsys, "stories")
     assert code == 0 and "3 sources" in out and "1 sources" not in out
+
+
+def test_sort_by_sources_puts_the_most_carried_first(store: SqlStore, many: list[int]) -> None:
+    """`--sort sources`: the stories most feeds carried first (here every 6th of feed
+    A's, which B carries too), newest first among equals; the filters as by date."""
+    by_date = ids(store, limit=None)
+    by_sources = store.stories(StoryQuery(limit=None, order="sources"))
+    assert sorted(s.id for s in by_sources) == sorted(by_date)
+    counts = [s.sources for s in by_sources]
+    assert counts == sorted(counts, reverse=True) and counts[0] == 2 and counts[-1] == 1
+    twice = [s.id for s in by_sources if s.sources == 2]
+    assert twice == [i for i in by_date if i in set(twice)]  # newest first among equals
+    dns = store.stories(StoryQuery(topics=("DNS",), limit=10, order="sources"))
+    assert [s.sources for s in dns] == [2] * 10
+    tagged = set(ids(store, topics=("DNS",), limit=None))
+    assert [s.id for s in dns] == [i for i in twice if i in tagged][:10]
+
+
+def test_sort_by_relevance_puts_the_best_match_first(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--sort relevance` with `-q`: a story about the words (in its title) before one
+    that mentions them once in a long text, though that one is newer; without `-q`
+    there is nothing to rank by, which is bad input."""
+    filler = " ".join(f"word{i}" for i in range(300))
+    add(
+        app.store,
+        "https://a.example/feed",
+        "Alpha",
+        [
+            story("about", "Registry outage hits registrars", published=NOW - timedelta(days=2)),
+            replace(
+                story("mention", "Weekly notes", published=NOW - timedelta(hours=3)),
+                text=f"{filler} a registry outage was reported {filler}",
+            ),
+            story("other", "Root zone news", published=NOW - timedelta(hours=1)),
+        ],
+    )
+    by_date = [s.title for s in app.stories(StoryQuery(text="registry outage"))]
+    assert by_date == ["Weekly notes", "Registry outage hits registrars"]
+    ranked = app.stories(StoryQuery(text="registry outage", order="relevance"))
+    assert [s.title for s in ranked] == ["Registry outage hits registrars", "Weekly notes"]
+    code, out, _ = run(
+        capsys, "stories", "-q", "registry outage", "--sort", "relevance", "--format", "json"
+    )
+    assert code == 0 and [s["title"] for s in json.loads(out)] == [s.title for s in ranked]
+    code, out, err = run(capsys, "stories", "--sort", "relevance")
+    assert code == 2 and "-q" in err and not out
+    code, out, err = run(capsys, "stories", "--sort", "size")
+    assert code == 2 and "size" in err
 
 
 def test_stories_offset_pages_through_the_cli(app: App, capsys: pytest.CaptureFixture[str]) -> None:

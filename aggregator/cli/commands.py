@@ -31,6 +31,7 @@ from .common import (
     PollFmt,
     SearchOpt,
     SinceOpt,
+    SortBy,
     TopicOpt,
     UntilOpt,
     _ago,
@@ -325,6 +326,14 @@ def stories(
         typer.Option("--offset", help="Skip the first N stories (--limit 50 --offset 50: page 2)."),
     ] = 0,
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
+    sort: Annotated[
+        SortBy,
+        typer.Option(
+            "--sort",
+            help="date (newest first), sources (the stories most feeds carried first) or"
+            " relevance (the best matches of -q first); ties newest first.",
+        ),
+    ] = SortBy.date,
     new: Annotated[
         bool,
         typer.Option(
@@ -357,6 +366,7 @@ def stories(
         0 if reading else offset,
         any_topic=any_topic,
         not_topic=not_topic,
+        order=sort,
     )
     if reading:
         _new_stories(q, _cursor_name(new, cursor, limit, offset), fmt)

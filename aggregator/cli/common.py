@@ -53,6 +53,12 @@ class Fmt(StrEnum):
     csv = "csv"
 
 
+class SortBy(StrEnum):
+    date = "date"
+    sources = "sources"
+    relevance = "relevance"
+
+
 class PollFmt(StrEnum):
     table = "table"
     json = "json"
@@ -399,7 +405,10 @@ def build_query(
     *,
     any_topic: list[str] | None = None,
     not_topic: list[str] | None = None,
+    order: SortBy = SortBy.date,
 ) -> StoryQuery:
+    if order == SortBy.relevance and not search:
+        raise ConfigError("--sort relevance orders the matches of a search: give -q TEXT too")
     if limit < 0:
         raise ConfigError("--limit must be 0 (no limit) or more")
     if limit > MAX_SQL_INTEGER:
@@ -428,6 +437,7 @@ def build_query(
         text=search,
         limit=None if limit == 0 else limit,
         offset=offset,
+        order=order.value,
     )
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
+    Select,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -36,7 +38,7 @@ from ..errors import NotFoundError
 from ..feedlist import feed_key
 from ..types import ReadMark, Story, StoryQuery
 from . import search, tables
-from .base import _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
+from .base import _COPY, _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
 from .tables import LabelRow, StoryTopicRow, TopicRow, UTCDateTime
@@ -53,6 +55,8 @@ _SAVE_READ_MARK = text(
 # and at most (SqlStore._recent_page)
 _RECENT_WINDOW = 2000
 _RECENT_MAX = 50_000
+#: ``--sort relevance``: a word matched in the title weighs this many times one in the text
+_TITLE_RANK = 5.0
 
 
 def _feeds_named(s: Session, ref: str) -> list[int]:
@@ -263,6 +267,11 @@ class StoryQueries(StoreBase):
             where = self._where(s, query)
             newest_first = (_STORY.c.sort_date.desc(), _STORY.c.id.desc())
             with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
+            if query.order != "date":
+                sub = self._ranked_ids(query, where).subquery("page")
+                q = select(*_STORY_READ).select_from(with_feed.join(sub, sub.c.id == _STORY.c.id))
+                rows = s.execute(q.order_by(sub.c.rank, *newest_first)).all()
+                return self._to_stories(s, rows)
             if query.limit is None and not query.offset:
                 q = select(*_STORY_READ).select_from(with_feed).where(*where(_STORY))
             elif (ids := self._recent_page(s, query, where)) is not None:
@@ -290,6 +299,8 @@ class StoryQueries(StoreBase):
 
     def _matching_ids(self, s: Session, query: StoryQuery) -> list[int]:
         where = self._where(s, query)
+        if query.order != "date":
+            return [int(i) for i in s.execute(self._ranked_ids(query, where)).scalars()]
         with_feed = _STORY.join(FEED, FEED.c.id == _STORY.c.feed_id)
         q = (
             select(_STORY.c.id)
@@ -302,6 +313,52 @@ class StoryQueries(StoreBase):
         if query.limit is not None:
             q = q.limit(query.limit)
         return [int(i) for i in s.execute(q).scalars()]
+
+    def _ranked_ids(self, query: StoryQuery, where: Callable[..., list[Any]]) -> Select[Any]:
+        """The ids of ``query``'s page in its ``order`` other than by date, with their
+        ``rank`` (ascending: the first shown first; ties newest first, then by id).
+
+        ``sources``: the feeds of the story's cluster, counted as ``Story.sources`` is.
+        ``relevance``: SQLite's FTS5 ``bm25`` (a title match weighing ``_TITLE_RANK``
+        times a body match), PostgreSQL's ``ts_rank_cd`` (title words weigh A, the body's
+        B), each database's own measure: equally good matches may come in another order
+        on the other. Every match is ranked before the page is cut, so a filter that
+        matches much of the store costs its every match (``benchmarks/store.py``)."""
+        c = _STORY.c
+        froms: Any = _STORY
+        if query.order == "sources":
+            # Counted only where another copy exists (on the cluster index alone): most
+            # stories have none, and a count of distinct feeds per story read every
+            # match's copies and sorted their feeds, 4x the time on SQLite.
+            other = _STORY.alias("other")
+            shared = select(other.c.id).where(
+                other.c.cluster_id == c.cluster_id, other.c.id != c.id
+            )
+            feeds = (
+                select(func.count(func.distinct(_COPY.c.feed_id)))
+                .where(_COPY.c.cluster_id == c.cluster_id)
+                .scalar_subquery()
+            )
+            rank: Any = case((shared.exists(), -feeds), else_=-1)  # alone: its own feed
+        elif query.text is None:
+            raise ValueError("relevance orders the matches of a full-text search")
+        elif self.dialect == "sqlite":
+            found = search.fts5_ranked(query.text, _TITLE_RANK).subquery("found")
+            froms = _STORY.join(found, found.c.id == c.id)
+            rank = found.c.rank
+        else:
+            rank = -search.pg_rank(query.text, _STORY, _TITLE_RANK)
+        q = (
+            select(c.id, rank.label("rank"))
+            .select_from(froms)
+            .where(*where(_STORY))
+            .order_by(rank, c.sort_date.desc(), c.id.desc())
+        )
+        if query.offset:
+            q = q.offset(query.offset)
+        if query.limit is not None:
+            q = q.limit(query.limit)
+        return q
 
     # --- reading lists (stories --new) --------------------------------------------------
 

@@ -12,7 +12,19 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, column, func, literal_column, select, table, text, update
+from sqlalchemy import (
+    Select,
+    Text,
+    bindparam,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -340,6 +352,28 @@ def delete_search_index(conn: Connection, story_ids: list[int]) -> None:
         conn.execute(
             text("DELETE FROM story_fts WHERE rowid IN (" + ",".join(map(str, story_ids)) + ")")
         )
+
+
+def fts5_ranked(user_query: str, title_weight: float) -> Select[Any]:
+    """SQLite: (``id``, ``rank``) of every story matching the full-text query, ``rank``
+    FTS5's ``bm25`` (lower is better: it is negative) with a title match weighing
+    ``title_weight`` times a body match."""
+    fts = table("story_fts", column("rowid"))
+    match = literal_column("story_fts").op("MATCH")(fts5_query(user_query))
+    bm25 = func.bm25(literal_column("story_fts"), literal(title_weight), literal(1.0))
+    return select(fts.c.rowid.label("id"), bm25.label("rank")).where(match)
+
+
+def pg_rank(user_query: str, story: Any, title_weight: float) -> ColumnElement[float]:
+    """PostgreSQL: how well ``story`` matches the full-text query (higher is better):
+    ``ts_rank_cd`` (words near each other count for more) with a title word (weight A)
+    counting ``title_weight`` times a body word (B), divided by 1 + the log of the
+    story's length in words, as bm25 also prefers the shorter of two stories."""
+    weights: ColumnElement[Any] = literal_column(
+        f"'{{0, 0, {1.0 / title_weight:.6f}, 1}}'::float4[]"
+    )
+    vector: ColumnElement[Any] = literal_column(f"{story.name}.search")
+    return func.ts_rank_cd(weights, vector, pg_tsquery(user_query), literal_column("1"))
 
 
 def search_filter(
