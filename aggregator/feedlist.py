@@ -8,6 +8,7 @@ is pointed at, and must stay cheap to import (the CLI loads it on every command)
 
 import difflib
 import html.entities
+import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -394,6 +395,21 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
 OPML_NS = "urn:aggregator:opml"
 _INTERVAL_ATTR = f"{{{OPML_NS}}}interval"
 _ENABLED_ATTR = f"{{{OPML_NS}}}enabled"
+#: A JSON list of the feed's topics, written when ``category`` cannot hold them all.
+_TOPICS_ATTR = f"{{{OPML_NS}}}topics"
+
+
+def _our_topics(value: str | None) -> list[str]:
+    """``aggregator:topics`` (``to_opml``): the topics in order, or a ConfigError."""
+    if value is None:
+        return []
+    try:
+        topics = json.loads(value)
+    except ValueError:
+        topics = None
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise ConfigError(f"aggregator:topics is a JSON list of names, got {value[:80]!r}")
+    return [t.strip() for t in topics]
 
 
 def _opml_source(
@@ -402,7 +418,8 @@ def _opml_source(
     """One feed outline (``attrs`` with lower-case names) as a FeedSource, or a
     ConfigError saying why it cannot be one."""
     url = check_feed_url(url)
-    topics = [*folders, *_category_topics(attrs.get("category"))]
+    topics = [*_our_topics(attrs.get(_TOPICS_ATTR)), *folders]
+    topics += _category_topics(attrs.get("category"))
     interval_raw = attrs.get(_INTERVAL_ATTR)
     enabled_raw = attrs.get(_ENABLED_ATTR, "true").lower()
     if enabled_raw not in ("true", "false"):
@@ -587,10 +604,13 @@ def to_opml(
         site = (sites or {}).get(s.url)
         if site and site.lower().startswith(("http://", "https://")):
             attrs["htmlUrl"] = _xml_text(site)
-        # "/" and "," delimit OPML categories: a topic holding one stays in its folder only.
+        # "/" and "," delimit OPML categories: a topic holding one stays in its folder only,
+        # and those after the first, which no folder holds, in aggregator:topics too.
         category = ",".join("/" + t for t in topics if not set(t) & {"/", ","})
         if len(topics) > 1 and category:
             attrs["category"] = category
+        if any(set(t) & {"/", ","} for t in topics[1:]):
+            attrs[_TOPICS_ATTR] = json.dumps(topics, ensure_ascii=False)
         if s.interval is not None:  # minutes, as feeds.yaml reads them (never 1e+07)
             minutes = s.interval.total_seconds() / 60
             attrs[_INTERVAL_ATTR] = f"{minutes:.4f}".rstrip("0").rstrip(".")

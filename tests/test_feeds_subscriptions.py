@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -212,6 +213,44 @@ def test_export_reads_back_the_same(tmp_path: Path) -> None:
     assert back["https://c.example/f"].name is None
     assert back["https://d.example/f"].topics == ("DNS",)
     assert text.count('text="DNS"') == 1  # one folder per topic
+
+
+@pytest.mark.parametrize(
+    "topics",
+    [
+        ("Tech", "AI/ML"),
+        ("Registries, registrars", "DNS"),
+        ("DNS", "Names, numbers", "TCP/IP"),
+        ("A/B", "C/D"),
+        ("Tech/AI",),
+    ],
+    ids=repr,
+)
+def test_export_keeps_topics_opml_categories_cannot_hold(
+    tmp_path: Path, topics: tuple[str, ...]
+) -> None:
+    """OPML's ``category`` is comma-separated slash paths: a topic with ``/`` or ``,``
+    other than the folder's was lost from export to import (README: the same topics
+    back). Our ``aggregator:topics`` keeps them; other readers still see the folder."""
+    path = tmp_path / "out.opml"
+    path.write_text(to_opml([FeedSource(url="https://a.example/f", topics=topics)]))
+    (back,) = load_feeds(path)
+    assert back.topics == topics
+    # Without our attribute (another reader's re-export) the folder is still there.
+    plain = re.sub(r' aggregator:topics="[^"]*"', "", path.read_text())
+    assert read_opml(plain).sources[0].topics[0] == topics[0]
+
+
+def test_a_bad_topics_attribute_skips_its_feed_with_the_reason() -> None:
+    bad = (
+        '<opml xmlns:aggregator="urn:aggregator:opml"><body>'
+        '<outline type="rss" xmlUrl="https://a.example/f" aggregator:topics="DNS"/>'
+        '<outline type="rss" xmlUrl="https://b.example/f" aggregator:topics=\'["DNS"]\'/>'
+        "</body></opml>"
+    )
+    listing = read_opml(bad)
+    assert [(s.url, s.topics) for s in listing.sources] == [("https://b.example/f", ("DNS",))]
+    assert len(listing.skipped) == 1 and "aggregator:topics" in listing.skipped[0]
 
 
 # --------------------------------------------------------------------------- discovery
