@@ -298,8 +298,9 @@ def _after_doctype(start: bytes) -> bytes:
 def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = False) -> bool:
     """True for an RSS, Atom, RDF or JSON Feed document (a probe's answer is only taken
     when it is one: many sites answer /feed with their home page or a soft 404). A JSON
-    Feed names its version in its first 4 KiB as publishers write it; ``whole`` looks
-    through the whole body (the URL the user gave, not a guess)."""
+    Feed names its version in its first 4 KiB as publishers write it, or is served as
+    ``application/feed+json``; ``whole`` looks through the whole body (the URL the user
+    gave, not a guess)."""
     head = body[:4096].removeprefix(b"\xef\xbb\xbf")
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):  # UTF-16 XML
         big = head.startswith((b"\xfe\xff", b"\x00<"))
@@ -309,6 +310,9 @@ def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = Fal
     start = _after_doctype(head[match.end() if match else 0 :].lower())  # RSS 0.91's DTD
     if start.startswith((b"<rss", b"<feed", b"<rdf")):
         return True
-    return (
-        start.startswith(b"{") and _JSON_FEED_VERSION.search(body if whole else start) is not None
-    )
+    if not start.startswith(b"{"):
+        return False
+    # Labelled a JSON Feed, it is one even without the version it should name (the
+    # parser reads it, with a warning); a plain JSON object is one only by its version.
+    labelled = (content_type or "").partition(";")[0].strip().lower() == "application/feed+json"
+    return labelled or _JSON_FEED_VERSION.search(body if whole else start) is not None

@@ -493,6 +493,8 @@ def test_feeds_add_refuses_what_is_neither_a_feed_nor_a_page(server: LocalServer
         ("/netscape.php", netscape + rss, "text/html; charset=utf-8"),
         ("/utf16.xml", "\ufeff".encode("utf-16-le") + utf16.encode("utf-16-le"), "text/xml"),
         ("/feed.rss", RSS, "application/octet-stream"),
+        # a JSON Feed without "version" (the parser reads it, with a warning), labelled one
+        ("/unversioned.json", b'{"title": "T", "items": []}', "application/feed+json"),
     ):
         url = server.route(path, body=body, content_type=ctype)
         assert find_feed(url, fetcher_for(server)).url == url
