@@ -7,6 +7,8 @@ datetime; the refusal of a date later than the latest one trusted (the caller's 
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
 what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
+For both readers, a date written year first with ``/`` or ``.``, or ``年月日``
+(:data:`_SLASHED`), is read as the ISO date it means.
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -91,8 +93,21 @@ _BASIC_OFFSET = re.compile(
 )
 #: A date feedparser's ISO 8601 reader, its last resort, reads only the year of, taking
 #: the month from the clock: four digits followed by neither a digit nor "-" (``2024/06/15``,
-#: ``2024.06.15``, ``2024年6月15日`` were all the 1st of the current month of 2024).
+#: ``2024.06.15``, ``2024年6月15日`` were all the 1st of the current month of 2024; they are
+#: read as they say now, :data:`_SLASHED`, and what remains is ``2024/06``, ``2024/13/45``...).
 _YEAR_ONLY = re.compile(r"\d{4}(?![\d-])", re.ASCII)
+#: A date written year, month, day with ``/`` or ``.`` between (``2024/06/15``,
+#: ``2024.6.15 10:00 CEST``, as ``Y/m/d`` and Japanese or Chinese sites write it) or as
+#: ``2024年6月15日``: feedparser read only its year (:data:`_YEAR_ONLY`) and Python's parsers
+#: nothing. With four digits first it can only be year, month, day; :func:`_rewritten`
+#: writes it as the ISO date, and whatever follows it (a time, a zone) is read as after
+#: one. A date with the day or month first (``15/06/2024``, ``06/15/2024``) is not read:
+#: which is which would be a guess.
+_SLASHED = re.compile(
+    r"\s*(?P<y>\d{4})(?:(?P<sep>[/.])|年)(?P<m>\d{1,2})(?(sep)(?P=sep)|月)(?P<d>\d{1,2})(?(sep)|日)"
+    r"(?P<rest>(?:[Tt\s].*)?)",
+    re.ASCII | re.DOTALL,
+)
 
 
 def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
@@ -113,6 +128,7 @@ def _iso_utc(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     parsed: datetime | None = None
+    value = _rewritten(value)
     for text in (*_zoned(value), value):  # a zone name the email module reads as UTC first
         try:
             parsed = datetime.fromisoformat(text.strip().upper())  # RFC 3339 per JSON Feed
@@ -133,6 +149,15 @@ def _iso_utc(value: object) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         return None
+
+
+def _rewritten(value: str) -> str:
+    """``value`` with a date neither reader reads as it is (:data:`_SLASHED`) written as
+    the ISO date it means, for both readers; ``value`` itself otherwise."""
+    slashed = _SLASHED.fullmatch(value)
+    if slashed is None:
+        return value
+    return f"{slashed['y']}-{int(slashed['m']):02d}-{int(slashed['d']):02d}{slashed['rest']}"
 
 
 def _zoned(value: str) -> tuple[str, ...]:
@@ -169,17 +194,21 @@ def _zoned_date(value: str) -> Any:
     10:00:00``) is read as UTC, as feedparser reads it without the day name and as the
     JSON Feed reader reads it: feedparser's own parser counts the day name as the
     missing zone and returns nothing. An ISO basic offset is read with its minutes
-    (:data:`_BASIC_OFFSET`); a date of which feedparser would read only the year
+    (:data:`_BASIC_OFFSET`); a date :func:`_rewritten` rewrites is read as it is
+    rewritten; a date of which feedparser would read only the year
     (:data:`_YEAR_ONLY`) is no date, as for JSON Feed."""
     if _NOT_A_DATE.fullmatch(value):
         return _NO_DATE
-    forms = _zoned(value)
+    text = _rewritten(value)
+    forms = _zoned(text)
     if forms:
         read = _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
-    elif _UNZONED_RFC822.fullmatch(value.strip()):
-        read = _parse_date_rfc822(f"{value.strip()} +0000")
-    elif (basic := _BASIC_OFFSET.fullmatch(value)) is not None:
+    elif _UNZONED_RFC822.fullmatch(text.strip()):
+        read = _parse_date_rfc822(f"{text.strip()} +0000")
+    elif (basic := _BASIC_OFFSET.fullmatch(text)) is not None:
         read = _parse_date_w3dtf(f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}")
+    elif text != value:
+        read = _parse_date_w3dtf(text)
     else:
         read = None
     if read is None and _year_only(value):

@@ -325,9 +325,9 @@ MISREAD_DATES = [
     "Sun, 15 Jun 2025 06:00:00 +9999",  # was 2025-06-11T01:21
     "Sun, 15 Jun 2025 06:00:00 +2400",  # was 2025-06-14T06:00
     # only the year read, the month taken from the clock: the 1st of this month in 2024
-    "2024/06/15 06:00:00",
-    "2024.06.15",
-    "2024年6月15日",
+    "2024/13/45",  # no such month or day
+    "2024/06",  # no day
+    "2024年6月",
 ]
 READ_DATES = [  # and what is read as before
     ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
@@ -336,6 +336,10 @@ READ_DATES = [  # and what is read as before
     ("20250615", datetime(2025, 6, 15, tzinfo=UTC)),
     ("2025-06-15 06:00:00", datetime(2025, 6, 15, 6, 0, tzinfo=UTC)),
     ("2025", datetime(2025, 1, 1, tzinfo=UTC)),  # a year alone is read by W3C-DTF's rules
+    # year, month and day with "/" or "." between (or 年月日): feedparser read only the year
+    ("2024/06/15 06:00:00", datetime(2024, 6, 15, 6, 0, tzinfo=UTC)),
+    ("2024.06.15", datetime(2024, 6, 15, tzinfo=UTC)),
+    ("2024年6月15日", datetime(2024, 6, 15, tzinfo=UTC)),
 ]
 
 

@@ -297,6 +297,17 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
         ("Wed, 01 May 2024 14:00:00 -500", "2024-05-01T19:00:00+00:00"),
         ("Wed, 01 May 2024 14:00 +530", "2024-05-01T08:30:00+00:00"),
         ("2024-05-01T14:00:00-700", "2024-05-01T21:00:00+00:00"),
+        # the year first, then month and day after "/" or "." (or 年月日): feedparser read
+        # only the year, and the month from the clock; a time and zone read as after ISO's
+        ("2024/05/01 14:00:00", "2024-05-01T14:00:00+00:00"),
+        ("2024/5/1", "2024-05-01T00:00:00+00:00"),
+        ("2024.05.01", "2024-05-01T00:00:00+00:00"),
+        ("2024.05.01 14:00 CEST", "2024-05-01T12:00:00+00:00"),
+        ("2024/05/01T14:00:00-03:30", "2024-05-01T17:30:00+00:00"),
+        ("2024/05/01 14:00:00 +0530", "2024-05-01T08:30:00+00:00"),
+        ("2024年5月1日", "2024-05-01T00:00:00+00:00"),
+        ("2024/13/01", None),
+        ("01/05/2024", None),  # day or month first: which is which is a guess, not a reading
         # RFC 822's own names and numeric offsets are unchanged; unknown names stay UTC.
         ("Wed, 01 May 2024 14:00:00 EDT", "2024-05-01T18:00:00+00:00"),
         ("Wed, 01 May 2024 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
