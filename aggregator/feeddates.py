@@ -8,7 +8,9 @@ parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for fee
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
 what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
 For both readers, a date written year first with ``/`` or ``.``, or ``年月日``
-(:data:`_SLASHED`), is read as the ISO date it means.
+(:data:`_SLASHED`), is read as the ISO date it means, and an offset of the hour alone
+(``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at that offset
+(:data:`_SHORT_OFFSET`).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -108,6 +110,18 @@ _SLASHED = re.compile(
     r"(?P<rest>(?:[Tt\s].*)?)",
     re.ASCII | re.DOTALL,
 )
+#: A time followed by an offset of the hour alone (``10:00:00 +2``, ``-05``) or of the hour
+#: and a colon (``Sat, 15 Jun 2024 10:00:00 +02:00``, ``-3:30``): feedparser found no date
+#: in the first (after an ISO date it dropped the offset), and the email module (JSON Feed)
+#: read ``+2`` and ``+02`` as two minutes and ignored an offset with a colon, reading UTC.
+#: :func:`_rewritten` writes it as RFC 822's ``+0200``, which every parser here reads (and
+#: refuses at a day or more, :data:`_NOT_A_DATE`). An ISO date's ``+02:00`` (RFC 3339's
+#: own) is left as it is: both readers read it.
+_SHORT_OFFSET = re.compile(
+    r"(?P<stamp>.*\d:[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?)\s*"
+    r"(?P<sign>[+-])(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?\s*",
+    re.ASCII | re.DOTALL,
+)
 
 
 def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
@@ -153,11 +167,21 @@ def _iso_utc(value: object) -> datetime | None:
 
 def _rewritten(value: str) -> str:
     """``value`` with a date neither reader reads as it is (:data:`_SLASHED`) written as
-    the ISO date it means, for both readers; ``value`` itself otherwise."""
-    slashed = _SLASHED.fullmatch(value)
-    if slashed is None:
-        return value
-    return f"{slashed['y']}-{int(slashed['m']):02d}-{int(slashed['d']):02d}{slashed['rest']}"
+    the ISO date it means and an offset one of them misreads (:data:`_SHORT_OFFSET`) as
+    ``±hhmm``, for both readers; ``value`` itself otherwise."""
+    text = value
+    if (slashed := _SLASHED.fullmatch(text)) is not None:
+        y, m, d = slashed["y"], int(slashed["m"]), int(slashed["d"])
+        text = f"{y}-{m:02d}-{d:02d}{slashed['rest']}"
+    offset = _SHORT_OFFSET.fullmatch(text)
+    if offset is not None and (
+        offset["m"] is None  # +2, -05
+        or len(offset["h"]) == 1  # -3:30
+        or re.search("[A-Za-z]{3}", offset["stamp"], re.ASCII) is not None  # a month's name
+    ):
+        hh, mm = int(offset["h"]), offset["m"] or "00"
+        text = f"{offset['stamp']} {offset['sign']}{hh:02d}{mm}"
+    return text
 
 
 def _zoned(value: str) -> tuple[str, ...]:
@@ -197,9 +221,9 @@ def _zoned_date(value: str) -> Any:
     (:data:`_BASIC_OFFSET`); a date :func:`_rewritten` rewrites is read as it is
     rewritten; a date of which feedparser would read only the year
     (:data:`_YEAR_ONLY`) is no date, as for JSON Feed."""
-    if _NOT_A_DATE.fullmatch(value):
-        return _NO_DATE
     text = _rewritten(value)
+    if _NOT_A_DATE.fullmatch(value) or _NOT_A_DATE.fullmatch(text):
+        return _NO_DATE
     forms = _zoned(text)
     if forms:
         read = _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
@@ -208,7 +232,7 @@ def _zoned_date(value: str) -> Any:
     elif (basic := _BASIC_OFFSET.fullmatch(text)) is not None:
         read = _parse_date_w3dtf(f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}")
     elif text != value:
-        read = _parse_date_w3dtf(text)
+        read = _parse_date_rfc822(text) or _parse_date_w3dtf(text)
     else:
         read = None
     if read is None and _year_only(value):

@@ -297,6 +297,18 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
         ("Wed, 01 May 2024 14:00:00 -500", "2024-05-01T19:00:00+00:00"),
         ("Wed, 01 May 2024 14:00 +530", "2024-05-01T08:30:00+00:00"),
         ("2024-05-01T14:00:00-700", "2024-05-01T21:00:00+00:00"),
+        # an offset with a colon after an RFC 822 date: the email module (JSON Feed) read
+        # it as UTC; of the hour alone: feedparser found no date (after ISO's, it dropped
+        # the offset) and the email module read +2 and +02 as two minutes
+        ("Wed, 01 May 2024 14:00:00 +02:00", "2024-05-01T12:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 -3:30", "2024-05-01T17:30:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00+02:00", "2024-05-01T12:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 +02", "2024-05-01T12:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 +2", "2024-05-01T12:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00 -5", "2024-05-01T19:00:00+00:00"),
+        ("2024-05-01T14:00:00-5", "2024-05-01T19:00:00+00:00"),
+        ("2024-05-01 14:00:00 +10", "2024-05-01T04:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 +30", None),  # a day or more, as +3000 is
         # the year first, then month and day after "/" or "." (or 年月日): feedparser read
         # only the year, and the month from the clock; a time and zone read as after ISO's
         ("2024/05/01 14:00:00", "2024-05-01T14:00:00+00:00"),
