@@ -8,7 +8,8 @@ parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for fee
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
 what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
 For both readers, a date written year first with ``/`` or ``.``, or ``年月日``
-(:data:`_SLASHED`), is read as the ISO date it means, and an offset of the hour alone
+(:data:`_SLASHED`), and ISO 8601's basic format (``20240615T100000Z``, :data:`_BASIC`)
+are read as the ISO date they mean, and an offset of the hour alone
 (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at that offset
 (:data:`_SHORT_OFFSET`).
 
@@ -110,6 +111,19 @@ _SLASHED = re.compile(
     r"(?P<rest>(?:[Tt\s].*)?)",
     re.ASCII | re.DOTALL,
 )
+#: ISO 8601's basic format, a date and time without ``-`` or ``:`` (``20240615T100000Z``,
+#: ``20240615T1000+0530``, as iCalendar and some Java and PHP formatters write it), or only
+#: its date or its time so (``20240615 10:00:00``, ``2024-06-15T100000Z``): feedparser's
+#: ISO 8601 reader read the date and dropped the time and the offset (midnight UTC);
+#: Python's, for JSON Feed, read them. :func:`_rewritten` writes it in the extended
+#: format, with whatever follows the time (a zone, an offset). A basic date before a space
+#: needs a time with ``:`` after it.
+_BASIC = re.compile(
+    r"\s*(?P<y>\d{4})(?P<dash>-?)(?P<mo>\d{2})(?P=dash)(?P<d>\d{2})(?:[Tt]|\s+(?=\d\d:))"
+    r"(?P<time>(?P<H>\d{2})(?::?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,](?P<f>\d+))?)?)?)"
+    r"(?P<rest>(?:\D.*)?)",
+    re.ASCII | re.DOTALL,
+)
 #: A time followed by an offset of the hour alone (``10:00:00 +2``, ``-05``) or of the hour
 #: and a colon (``Sat, 15 Jun 2024 10:00:00 +02:00``, ``-3:30``): feedparser found no date
 #: in the first (after an ISO date it dropped the offset), and the email module (JSON Feed)
@@ -166,13 +180,23 @@ def _iso_utc(value: object) -> datetime | None:
 
 
 def _rewritten(value: str) -> str:
-    """``value`` with a date neither reader reads as it is (:data:`_SLASHED`) written as
-    the ISO date it means and an offset one of them misreads (:data:`_SHORT_OFFSET`) as
-    ``±hhmm``, for both readers; ``value`` itself otherwise."""
+    """``value`` with a date one of the readers misreads or finds none in
+    (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means and an offset one
+    of them misreads (:data:`_SHORT_OFFSET`) as ``±hhmm``, for both readers; ``value``
+    itself otherwise."""
     text = value
     if (slashed := _SLASHED.fullmatch(text)) is not None:
         y, m, d = slashed["y"], int(slashed["m"]), int(slashed["d"])
         text = f"{y}-{m:02d}-{d:02d}{slashed['rest']}"
+    elif (basic := _BASIC.fullmatch(text)) is not None and not (
+        basic["dash"] and ":" in basic["time"]  # the extended format already
+    ):
+        fraction = f".{basic['f']}" if basic["f"] else ""
+        minute, second = basic["M"] or "00", basic["S"] or "00"
+        text = (
+            f"{basic['y']}-{basic['mo']}-{basic['d']}T{basic['H']}:{minute}:{second}{fraction}"
+            f"{basic['rest']}"
+        )
     offset = _SHORT_OFFSET.fullmatch(text)
     if offset is not None and (
         offset["m"] is None  # +2, -05

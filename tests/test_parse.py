@@ -297,6 +297,16 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
         ("Wed, 01 May 2024 14:00:00 -500", "2024-05-01T19:00:00+00:00"),
         ("Wed, 01 May 2024 14:00 +530", "2024-05-01T08:30:00+00:00"),
         ("2024-05-01T14:00:00-700", "2024-05-01T21:00:00+00:00"),
+        # ISO 8601's basic format (iCalendar's 20240501T140000Z): feedparser read only the
+        # date, at midnight, dropping the time and the offset
+        ("20240501T140000Z", "2024-05-01T14:00:00+00:00"),
+        ("20240501T140000+0530", "2024-05-01T08:30:00+00:00"),
+        ("20240501T1400-05", "2024-05-01T19:00:00+00:00"),
+        ("20240501T140000", "2024-05-01T14:00:00+00:00"),
+        ("20240501T140000 EDT", "2024-05-01T18:00:00+00:00"),
+        ("20240501 14:00:00", "2024-05-01T14:00:00+00:00"),
+        ("2024-05-01T140000-0330", "2024-05-01T17:30:00+00:00"),
+        ("20240501", "2024-05-01T00:00:00+00:00"),
         # an offset with a colon after an RFC 822 date: the email module (JSON Feed) read
         # it as UTC; of the hour alone: feedparser found no date (after ISO's, it dropped
         # the offset) and the email module read +2 and +02 as two minutes
