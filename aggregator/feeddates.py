@@ -9,9 +9,9 @@ the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the re
 what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
 For both readers, a date written year first with ``/`` or ``.``, or ``年月日``
 (:data:`_SLASHED`), and ISO 8601's basic format (``20240615T100000Z``, :data:`_BASIC`)
-are read as the ISO date they mean, and an offset of the hour alone
-(``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at that offset
-(:data:`_SHORT_OFFSET`).
+are read as the ISO date they mean, an offset of the hour alone (``+2``, ``-05``) or with
+a colon after an RFC 822 date (``+02:00``) at that offset (:data:`_SHORT_OFFSET`), and a
+two-digit year as RFC 2822 reads it (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -19,7 +19,8 @@ module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishe
 ones (where a name is ambiguous, the reading news feeds mean: ``IST`` is India, ``BST``
 British summer time) and :func:`_zoned_date` turns them into numeric offsets for
 feedparser's own RFC 822 and W3C-DTF parsers, and RFC 822's own names too when they
-follow an ISO date (``2024-05-01 14:00:00 EDT``), where feedparser dropped them. A name
+follow an ISO date (``2024-05-01 14:00:00 EDT``), where feedparser dropped them, and
+feedparser's ``ET``, ``PT``... for the email module, which read them as UTC. A name
 it does not know stays UTC, as before. A date without a zone is UTC (feedparser lost it
 when it had a day name).
 
@@ -50,14 +51,17 @@ _ZONE_HOURS = {
     "nzdt": 13, "hst": -10, "akst": -9, "akdt": -8, "nst": -3.5, "ndt": -2.5, "brt": -3,
     "art": -3,
 }  # fmt: skip
-#: RFC 822's own names of three or four letters (``GMT``, ``EST``, ``PDT``...), in hours east
-#: of UTC. feedparser reads them only in an RFC 822 date; after an ISO date, as PHP's
-#: ``Y-m-d H:i:s T`` writes them, it dropped the zone (``2024-05-01T14:00:00 PDT`` was
-#: 14:00 UTC) and, with a space before the time, the time too (``2024-05-01 14:00:00 EDT``
-#: was midnight UTC). :func:`_zoned` writes them as offsets like the names above.
-_RFC822_ZONE_HOURS = {name: hours for name, hours in timezone_names.items() if len(name) >= 3}
+#: RFC 822's own names of two to four letters (``GMT``, ``EST``, ``PDT``...) and those
+#: feedparser adds (``ET``, ``PT``...), in hours east of UTC. feedparser reads them only in
+#: an RFC 822 date; after an ISO date, as PHP's ``Y-m-d H:i:s T`` writes them, it dropped
+#: the zone (``2024-05-01T14:00:00 PDT`` was 14:00 UTC) and, with a space before the time,
+#: the time too (``2024-05-01 14:00:00 EDT`` was midnight UTC). The email module (JSON
+#: Feed) read ``ET`` and ``PT`` as UTC. :func:`_zoned` writes them as offsets like the
+#: names above, for both readers. (Military letters, whose sign RFC 1123 calls unreliable,
+#: are left as they were.)
+_RFC822_ZONE_HOURS = {name: hours for name, hours in timezone_names.items() if len(name) >= 2}
 _ZONED = re.compile(
-    r"(?P<stamp>.*\d)\s*(?:(?P<name>[A-Za-z]{3,4})|(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})"
+    r"(?P<stamp>.*\d)\s*(?:(?P<name>[A-Za-z]{2,4})|(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})"
     r"(?::?(?P<m>[0-5]\d))?)\s*",
     re.ASCII,
 )
@@ -118,6 +122,15 @@ _SLASHED = re.compile(
 #: Python's, for JSON Feed, read them. :func:`_rewritten` writes it in the extended
 #: format, with whatever follows the time (a zone, an offset). A basic date before a space
 #: needs a time with ``:`` after it.
+#: An RFC 822 date with a two-digit year (``Sat, 15 Jun 75 10:00:00 GMT``, ``15 Jun 24``):
+#: feedparser made 00-89 20xx (so ``75`` was 2075, then refused as future) and the email
+#: module (JSON Feed) made 00-68 20xx. :func:`_rewritten` writes the year as RFC 2822
+#: (section 4.3) reads it, for both readers: 00-49 is 20xx, 50-99 19xx.
+_SHORT_YEAR = re.compile(
+    r"(?P<head>\s*(?:[A-Za-z]{3,9},?\s+)?(?:\d{1,2}\s+[A-Za-z]{3,9}|[A-Za-z]{3,9}\s+\d{1,2}),?\s+)"
+    r"(?P<yy>\d{2})(?P<rest>(?:\s.*)?)",
+    re.ASCII | re.DOTALL,
+)
 _BASIC = re.compile(
     r"\s*(?P<y>\d{4})(?P<dash>-?)(?P<mo>\d{2})(?P=dash)(?P<d>\d{2})(?:[Tt]|\s+(?=\d\d:))"
     r"(?P<time>(?P<H>\d{2})(?::?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,](?P<f>\d+))?)?)?)"
@@ -181,11 +194,14 @@ def _iso_utc(value: object) -> datetime | None:
 
 def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
-    (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means and an offset one
-    of them misreads (:data:`_SHORT_OFFSET`) as ``±hhmm``, for both readers; ``value``
-    itself otherwise."""
+    (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means, a two-digit year
+    (:data:`_SHORT_YEAR`) as its four digits and an offset one of them misreads
+    (:data:`_SHORT_OFFSET`) as ``±hhmm``, for both readers; ``value`` itself otherwise."""
     text = value
-    if (slashed := _SLASHED.fullmatch(text)) is not None:
+    if (short := _SHORT_YEAR.fullmatch(text)) is not None:
+        yy = int(short["yy"])
+        text = f"{short['head']}{yy + (2000 if yy < 50 else 1900)}{short['rest']}"
+    elif (slashed := _SLASHED.fullmatch(text)) is not None:
         y, m, d = slashed["y"], int(slashed["m"]), int(slashed["d"])
         text = f"{y}-{m:02d}-{d:02d}{slashed['rest']}"
     elif (basic := _BASIC.fullmatch(text)) is not None and not (

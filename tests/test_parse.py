@@ -330,6 +330,19 @@ def test_dates_are_utc_and_missing_dates_are_none() -> None:
         ("2024年5月1日", "2024-05-01T00:00:00+00:00"),
         ("2024/13/01", None),
         ("01/05/2024", None),  # day or month first: which is which is a guess, not a reading
+        # a two-digit year is RFC 2822's (4.3): 00-49 is 20xx, 50-99 19xx; feedparser made
+        # 50-89 20xx (then refused as future), the email module (JSON Feed) 50-68
+        ("Wed, 01 May 75 14:00:00 GMT", "1975-05-01T14:00:00+00:00"),
+        ("Wed, 01 May 89 14:00:00 +0200", "1989-05-01T12:00:00+00:00"),
+        ("01 May 50 14:00 EST", "1950-05-01T19:00:00+00:00"),
+        ("Wed, 01 May 99 14:00:00", "1999-05-01T14:00:00+00:00"),
+        ("Wed, 01 May 24 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
+        ("Wed, 01 May 49 14:00:00 GMT", None),  # 2049: later than the latest trusted
+        # RFC 822's two-letter names (ET, PT...) as feedparser reads them: the email module
+        # read them as UTC
+        ("Wed, 01 May 2024 14:00:00 ET", "2024-05-01T19:00:00+00:00"),
+        ("Wed, 01 May 2024 14:00:00 PT", "2024-05-01T22:00:00+00:00"),
+        ("2024-05-01 14:00:00 CT", "2024-05-01T20:00:00+00:00"),
         # RFC 822's own names and numeric offsets are unchanged; unknown names stay UTC.
         ("Wed, 01 May 2024 14:00:00 EDT", "2024-05-01T18:00:00+00:00"),
         ("Wed, 01 May 2024 14:00:00 GMT", "2024-05-01T14:00:00+00:00"),
