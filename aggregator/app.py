@@ -55,6 +55,7 @@ from .store import Store, TopicInfo, open_store
 from .subscriptions import AddedFeed, Subscriptions
 from .taxonomy import Taxonomy
 from .types import (
+    ReadingList,
     ReadMark,
     Story,
     StoryQuery,
@@ -475,20 +476,25 @@ class App(Subscriptions, Exporting, Labelling):
         the last ``UNREAD_FIRST``. A story is new once: a copy of it another feed carries
         later is not (the cluster's first matching copy is what is new or not). Nothing
         is marked read here: ``mark_read`` with the result's mark, once they are shown."""
-        last = self.store.read_mark(name)
-        after = last[0] if last is not None else ReadMark(since=self.now() - UNREAD_FIRST)
+        last = self.store.reading_list(name)
+        after = last.mark if last is not None else ReadMark(since=self.now() - UNREAD_FIRST)
         wanted = replace(self._named(query), stored_after=after, limit=None, offset=0)
         ids, mark = self.store.new_story_ids(wanted)
-        return Unread(ids=ids, mark=mark, last_read=last[1] if last is not None else None)
+        return Unread(ids=ids, mark=mark, last_read=last.last_read if last is not None else None)
+
+    def reading_list(self, name: str) -> ReadingList | None:
+        """Reading list ``name``: how far it has read, when, and what it reads by."""
+        return self.store.reading_list(name)
 
     def unread_stories(self, unread: Unread, *, chunk: int = 500) -> Iterator[Story]:
         """The stories of ``unread``, read ``chunk`` at a time as they are consumed."""
         return self.store.stories_by_ids(unread.ids, chunk=chunk)
 
-    def mark_read(self, name: str, unread: Unread) -> None:
+    def mark_read(self, name: str, unread: Unread, filters: str | None = None) -> None:
         """Reading list ``name`` has read what ``unread`` listed (and every story stored
-        by then that did not match its filters)."""
-        self.store.save_read_mark(name, unread.mark, self.now())
+        by then that did not match its filters); ``filters``, when given, are what it
+        reads by from now on (``ReadingList.filters``)."""
+        self.store.save_read_mark(name, unread.mark, self.now(), filters)
 
     def _named(self, query: StoryQuery) -> StoryQuery:
         """``query`` with its topics as the taxonomy names them; every unknown one named

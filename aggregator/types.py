@@ -265,6 +265,18 @@ class ReadMark:
     since: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadingList:
+    """A reading list (``stories --new --cursor NAME``): how far it has read, when it
+    last read, and the options it reads by (a named list's: the CLI's JSON; None where
+    it keeps none)."""
+
+    name: str
+    mark: ReadMark
+    last_read: datetime | None
+    filters: str | None = None
+
+
 StoryOrder = Literal["date", "sources", "relevance"]
 
 

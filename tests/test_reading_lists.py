@@ -96,6 +96,82 @@ def test_reading_lists_keep_their_own_places_and_filters(
     assert code == 0 and "default read" in out and "dns read" in out
 
 
+def test_a_named_list_reads_by_the_options_it_was_last_given(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cursor dns -t DNS` once, then `--cursor dns` alone each morning: the list keeps
+    its options (a typo-prone alias did before); given others, it reads by those from
+    then on and says so. The default list keeps none: its filters are those given."""
+    cyber = (("Cybersecurity", 0.9),)
+    save(
+        app, "https://a.example/feed", [story("1", "Dns one"), story("2", "Sec one", topics=cyber)]
+    )
+    assert new(capsys, "--cursor", "dns", "-t", "DNS", "--since", "30d") == ["Dns one"]
+    save(
+        app, "https://a.example/feed", [story("3", "Dns two"), story("4", "Sec two", topics=cyber)]
+    )
+    code, out, err = run(capsys, "stories", "--new", "--cursor", "dns")
+    assert code == 0 and "Dns two" in out and "Sec two" not in out and not err
+    assert "reading list 'dns': -t DNS --since 30d" in " ".join(out.split())  # what it reads
+    # a bad option replaces nothing: the list still reads by its own
+    code, _, err = run(capsys, "stories", "--new", "--cursor", "dns", "-t", "Nope")
+    assert code == 2 and "unknown topic" in err
+    save(
+        app,
+        "https://a.example/feed",
+        [story("5", "Dns three"), story("6", "Sec three", topics=cyber)],
+    )
+    assert new(capsys, "--cursor", "dns") == ["Dns three"]
+    # other options: read by them, from now on, with a note
+    save(
+        app,
+        "https://a.example/feed",
+        [story("7", "Dns four"), story("8", "Sec four", topics=cyber)],
+    )
+    code, out, err = run(
+        capsys, "stories", "--new", "--format", "json", "--cursor", "dns", "-t", "Cybersecurity"
+    )
+    assert code == 0 and [s["title"] for s in json.loads(out)] == ["Sec four"]
+    assert "now reads -t Cybersecurity (it read -t DNS --since 30d)" in err
+    save(
+        app,
+        "https://a.example/feed",
+        [story("9", "Dns five"), story("10", "Sec five", topics=cyber)],
+    )
+    assert new(capsys, "--cursor", "dns") == ["Sec five"]
+    # the default list keeps no options: read with none, it lists every story
+    assert new(capsys) == sorted(
+        f"{k} {n}" for k in ("Dns", "Sec") for n in ("one", "two", "three", "four", "five")
+    )
+    assert len(new(capsys, "--cursor", "every")) == 10  # a list read with no option...
+    save(app, "https://a.example/feed", [story("11", "Dns six")])
+    assert new(capsys, "--cursor", "every") == ["Dns six"]  # ...keeps reading every story
+    code, out, _ = run(capsys, "status", "--format", "json")
+    kept = json.loads(out)["reading_list_filters"]
+    assert kept == {"dns": {"topic": ["Cybersecurity"]}, "every": {}}
+    code, out, _ = run(capsys, "status")
+    assert "dns read" in out and "(-t Cybersecurity)" in out and "(every story)" in out
+
+
+def test_options_a_list_cannot_read_back_are_refused(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kept options another version or a hand wrote wrong are an error naming the list,
+    never read as something else (``"DNS"`` for a topic list would be three topics)."""
+    save(app, "https://a.example/feed", [story("1", "One")])
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["One"]
+    for bad in ('{"topic": "DNS"}', "not json", '{"sort": "size"}', '{"colour": "red"}'):
+        with app.store.engine.begin() as c:
+            c.execute(text("UPDATE read_cursor SET filters = :f WHERE name = 'dns'"), {"f": bad})
+        code, out, err = run(capsys, "stories", "--new", "--cursor", "dns")
+        assert code == 2 and "reading list 'dns': its options cannot be read" in err, bad
+        code, out, _ = run(capsys, "status", "--format", "json")
+        assert json.loads(out)["reading_list_filters"] == {"dns": None}
+    # given again, they are kept again
+    save(app, "https://a.example/feed", [story("2", "Two")])
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Two"]
+
+
 def test_a_new_copy_of_a_story_read_is_not_new(
     app: App, capsys: pytest.CaptureFixture[str]
 ) -> None:

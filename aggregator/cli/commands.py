@@ -3,6 +3,8 @@ serve, demo. (`feeds` is feeds.py's.)"""
 
 from __future__ import annotations
 
+import json
+import shlex
 import signal
 import sys
 import threading
@@ -10,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape as esc
@@ -22,6 +24,7 @@ from ..credentials import display_url
 from ..errors import ConfigError, NotFoundError, StoreUnavailableError
 from ..textutil import html_to_text, one_line
 from ..types import Feed, Story, StoryQuery, UpdateResult
+from . import lists
 from .common import (
     AnyTopicOpt,
     ExportFmt,
@@ -355,22 +358,23 @@ def stories(
 ) -> None:
     """Query stored stories, newest first (ties by id, so pages neither overlap nor skip),
     one per cluster of duplicates."""
-    reading = new or cursor is not None  # a reading list: every new story, no page
+    if new or cursor is not None:  # a reading list: every new story, no page
+        name = _cursor_name(new, cursor, limit, offset)
+        given = lists.given_filters(topic, any_topic, not_topic, feed, since, until, search, sort)
+        _new_stories(name, given, fmt, named=cursor is not None)
+        return
     q = build_query(
         topic,
         feed,
         since,
         until,
         search,
-        0 if reading else 50 if limit is None else limit,
-        0 if reading else offset,
+        50 if limit is None else limit,
+        offset,
         any_topic=any_topic,
         not_topic=not_topic,
         order=sort,
     )
-    if reading:
-        _new_stories(q, _cursor_name(new, cursor, limit, offset), fmt)
-        return
     if fmt != Fmt.table and q.limit is None:
         # Every match: streamed, a few hundred stories in memory at a time (a list of
         # them all, texts and all, took 600 MB for 42,000 stories).
@@ -420,16 +424,50 @@ def _cursor_name(new: bool, cursor: str | None, limit: int | None, offset: int) 
     return name
 
 
-def _new_stories(q: StoryQuery, name: str, fmt: Fmt) -> None:
+def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool) -> None:
     """``stories --new``: the new stories, written as they are read; then, once all are
     out, they count as read (an output cut short, a closed pipe or a full disk, leaves
-    them new)."""
+    them new). A list named by ``--cursor`` keeps the options it is read by: read with
+    none, it reads by those it was last given."""
     with open_app() as a:
+        use, keep = given, None
+        if named:
+            kept = a.reading_list(name)
+            saved = None
+            if kept is not None and kept.filters is not None:
+                saved = lists.read_filters(kept.filters)
+                if saved is None and not given:
+                    raise ConfigError(
+                        f"reading list {name!r}: its options cannot be read; give them again"
+                        f" (stories --new --cursor {shlex.quote(name)} -t TOPIC ...)"
+                    )
+            if saved is not None and not given:
+                use = saved
+            elif saved is not None and given != saved:
+                err.print(
+                    f"note: reading list {name!r} now reads {lists.shown(given)}"
+                    f" (it read {lists.shown(saved)})",
+                    markup=False,
+                    highlight=False,
+                )
+            keep = json.dumps(use, ensure_ascii=False)
+        q = build_query(
+            use.get("topic"),
+            use.get("feed"),
+            use.get("since"),
+            use.get("until"),
+            use.get("q"),
+            0,
+            any_topic=use.get("any_topic"),
+            not_topic=use.get("not_topic"),
+            order=SortBy(use.get("sort", "date")),
+        )
         unread = a.unread(q, name)
         found = a.unread_stories(unread)
         if fmt != Fmt.table:
             _emit_stories(found, fmt)
         else:
+            reads = f": {lists.shown(use)}" if named and use else ""
             since = (
                 f"since {unread.last_read:%Y-%m-%d %H:%M} UTC"
                 if unread.last_read is not None
@@ -440,13 +478,13 @@ def _new_stories(q: StoryQuery, name: str, fmt: Fmt) -> None:
                 table = stories_table(part, width=out.width)
                 table.show_header = shown == 0
                 if shown == 0:
-                    table.title = f"New {since} (reading list {name!r})"
+                    table.title = Text(f"New {since} (reading list {name!r}{reads})")
                 out.print(table)
                 shown += len(part)
             if not shown:
-                out.print(f"No new stories {since} (reading list {name!r}).", markup=False)
+                out.print(f"No new stories {since} (reading list {name!r}{reads}).", markup=False)
         sys.stdout.flush()  # all of it written (a full disk fails here), then read
-        a.mark_read(name, unread)
+        a.mark_read(name, unread, keep)
 
 
 def _emit_stories(found: Iterable[Story], fmt: Fmt) -> None:

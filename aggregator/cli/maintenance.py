@@ -12,6 +12,7 @@ from rich.text import Text
 from ..config import describe_span, parse_span
 from ..errors import ConfigError
 from ..types import CATEGORIES_ONLY
+from . import lists
 from .common import PollFmt, _ago, _dt, app, emit_json, open_app, out, settings
 
 if TYPE_CHECKING:
@@ -178,7 +179,10 @@ def status(
     archived = f"; {s.archived_stories:,} archived from removed feeds" if s.archived_stories else ""
     t.add_row("labels", f"{s.labelled_stories:,} stories labelled by you{archived}")
     if s.reading_lists:
-        lists = ", ".join(f"{name} read {_ago(at, now)}" for name, at in s.reading_lists.items())
+        lists = ", ".join(
+            f"{name} read {_ago(at, now)}{_reads(s.reading_list_filters.get(name))}"
+            for name, at in s.reading_lists.items()
+        )
         t.add_row("reading", Text(f"{lists} (`stories --new --cursor NAME`)"))
     if m.error:
         model = f"{'yours' if m.yours else 'shipped'}: {m.error} ({m.path})"
@@ -252,6 +256,9 @@ def _status_json(st: Status) -> dict[str, Any]:
         },
         "labels": {"stories": s.labelled_stories, "archived_stories": s.archived_stories},
         "reading_lists": {name: _dt(at) for name, at in s.reading_lists.items()},
+        "reading_list_filters": {
+            name: lists.read_filters(kept) for name, kept in s.reading_list_filters.items()
+        },
         "model": {
             "path": str(m.path),
             "yours": m.yours,
@@ -271,3 +278,11 @@ def _status_json(st: Status) -> dict[str, Any]:
             "error": m.error,
         },
     }
+
+
+def _reads(kept: str | None) -> str:
+    """What a named reading list reads by, for ``status`` (`` (-t DNS)``)."""
+    if kept is None:
+        return ""
+    filters = lists.read_filters(kept)
+    return f" ({lists.shown(filters) if filters is not None else 'options unreadable'})"

@@ -423,6 +423,12 @@ def _m21_read_cursors(conn: Connection) -> None:
         conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_story_stored_by ON story (stored_by)")
 
 
+def _m22_reading_list_filters(conn: Connection) -> None:
+    """``read_cursor.filters``: the options a named reading list reads by."""
+    if "filters" not in _columns(conn, "read_cursor"):
+        conn.exec_driver_sql("ALTER TABLE read_cursor ADD COLUMN filters TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -453,6 +459,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (19, "SQLite: a word's combining marks are in the word", _m19_sqlite_marks_in_words),
     (20, "canonical URLs and link keys: more trackers dropped, IDNA 2008", _m20_canonical_urls),
     (21, "reading lists: how far each has read, and who stored each story", _m21_read_cursors),
+    (22, "reading lists: the options a named list reads by", _m22_reading_list_filters),
 ]
 
 

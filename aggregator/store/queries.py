@@ -36,7 +36,7 @@ from sqlmodel import select as mselect
 from ..credentials import without_credentials
 from ..errors import NotFoundError
 from ..feedlist import feed_key
-from ..types import ReadMark, Story, StoryQuery
+from ..types import ReadingList, ReadMark, Story, StoryQuery
 from . import search, tables
 from .base import _COPY, _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
@@ -45,10 +45,12 @@ from .tables import LabelRow, StoryTopicRow, TopicRow, UTCDateTime
 
 RC = tables.columns(tables.ReadCursorRow)
 # Both databases: INSERT ... ON CONFLICT (SQLite 3.24, PostgreSQL 9.5)
+# (filters: None keeps the list's own)
 _SAVE_READ_MARK = text(
-    "INSERT INTO read_cursor (name, story_id, snapshot, updated)"
-    " VALUES (:name, :story_id, :snapshot, :at) ON CONFLICT (name) DO UPDATE SET"
-    " story_id = excluded.story_id, snapshot = excluded.snapshot, updated = excluded.updated"
+    "INSERT INTO read_cursor (name, story_id, snapshot, updated, filters)"
+    " VALUES (:name, :story_id, :snapshot, :at, :filters) ON CONFLICT (name) DO UPDATE SET"
+    " story_id = excluded.story_id, snapshot = excluded.snapshot, updated = excluded.updated,"
+    " filters = COALESCE(excluded.filters, read_cursor.filters)"
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 # SQLite: how many of the newest stories a filtered page is first looked for among,
@@ -389,22 +391,37 @@ class StoryQueries(StoreBase):
                 mark = ReadMark(snapshot=str(snap))
             return self._matching_ids(s, query), mark
 
-    def read_mark(self, name: str) -> tuple[ReadMark, datetime | None] | None:
-        """How far reading list ``name`` has read, and when it last read; None when it
-        has not read yet."""
+    def reading_list(self, name: str) -> ReadingList | None:
+        """How far reading list ``name`` has read, when, and what it reads by; None when
+        it has not read yet."""
         with self._read() as s:
             row = s.execute(
-                select(RC.story_id, RC.snapshot, RC.updated).where(RC.name == name)
+                select(RC.story_id, RC.snapshot, RC.updated, RC.filters).where(RC.name == name)
             ).first()
         if row is None:
             return None
-        return ReadMark(story_id=int(row.story_id or 0), snapshot=row.snapshot), row.updated
+        return ReadingList(
+            name=name,
+            mark=ReadMark(story_id=int(row.story_id or 0), snapshot=row.snapshot),
+            last_read=row.updated,
+            filters=row.filters,
+        )
 
-    def save_read_mark(self, name: str, mark: ReadMark, now: datetime) -> None:
+    def save_read_mark(
+        self, name: str, mark: ReadMark, now: datetime, filters: str | None = None
+    ) -> None:
+        """Reading list ``name`` has read up to ``mark``; ``filters``, when given, are what
+        it reads by from now on (None keeps its own)."""
         with self._write() as s:
             s.execute(
                 _SAVE_READ_MARK,
-                {"name": name, "story_id": mark.story_id, "snapshot": mark.snapshot, "at": now},
+                {
+                    "name": name,
+                    "story_id": mark.story_id,
+                    "snapshot": mark.snapshot,
+                    "at": now,
+                    "filters": filters,
+                },
             )
 
     def stories_by_ids(self, ids: Sequence[int], *, chunk: int = 500) -> Iterator[Story]:

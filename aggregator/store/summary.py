@@ -51,6 +51,8 @@ class StoreSummary:
     archived_stories: int = 0  # removed feeds' labelled stories, kept for training
     #: Reading lists (``stories --new --cursor NAME``) by name, with when each last read.
     reading_lists: dict[str, datetime | None] = field(default_factory=dict)
+    #: what each named reading list reads by (the CLI's JSON), where it keeps that
+    reading_list_filters: dict[str, str] = field(default_factory=dict)
 
 
 def summarize(
@@ -63,6 +65,9 @@ def summarize(
     def scalar(query: object) -> int:
         return int(session.execute(query).scalar() or 0)  # type: ignore[call-overload]
 
+    lists = session.execute(
+        select(_READ.c.name, _READ.c.updated, _READ.c.filters).order_by(_READ.c.name)
+    ).all()
     feeds: dict[str, int] = {}
     for enabled, status, n in session.execute(
         select(f.enabled, f.status, func.count()).group_by(f.enabled, f.status)
@@ -113,12 +118,8 @@ def summarize(
         },
         labelled_stories=scalar(select(func.count(func.distinct(_LABEL.c.story_id)))),
         archived_stories=scalar(select(func.count()).select_from(_ARCHIVE)),
-        reading_lists={
-            str(name): updated
-            for name, updated in session.execute(
-                select(_READ.c.name, _READ.c.updated).order_by(_READ.c.name)
-            )
-        },
+        reading_lists={str(name): updated for name, updated, _ in lists},
+        reading_list_filters={str(name): kept for name, _, kept in lists if kept is not None},
     )
 
 

@@ -260,7 +260,7 @@ class FetchLogRow(SQLModel, table=True):
 class ReadCursorRow(SQLModel, table=True):
     """How far each reading list (``stories --new --cursor NAME``) has read
     (``types.ReadMark``): the largest story id it saw (SQLite), or the snapshot it read
-    in (PostgreSQL, ``pg_current_snapshot()`` as text)."""
+    in (PostgreSQL, ``pg_current_snapshot()`` as text); and what it reads by."""
 
     __tablename__ = "read_cursor"
 
@@ -268,6 +268,8 @@ class ReadCursorRow(SQLModel, table=True):
     story_id: int = Field(default=0, sa_type=BigInteger)
     snapshot: str | None = Field(default=None, sa_type=Text)
     updated: datetime | None = _dt()
+    #: the options a named list reads by (the CLI's JSON; store migration 22)
+    filters: str | None = Field(default=None, sa_type=StoredText)
 
 
 class SchemaVersionRow(SQLModel, table=True):

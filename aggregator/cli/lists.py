@@ -1,0 +1,80 @@
+"""The options a reading list (``stories --new --cursor NAME``) is read by: taken from the
+command line as given (``--since 7d`` stays ``7d``, read again at each read), kept as JSON
+in the store for a named list, read back and checked, and shown as the options that give
+them. Used by ``stories`` and ``status``."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from .common import SortBy
+
+#: Each option a list keeps: its key in the JSON, and its flag as shown.
+OPTIONS = (
+    ("topic", "-t"),
+    ("any_topic", "--any-topic"),
+    ("not_topic", "--not-topic"),
+    ("feed", "-f"),
+    ("since", "--since"),
+    ("until", "--until"),
+    ("q", "-q"),
+    ("sort", "--sort"),
+)
+_REPEATED = frozenset({"topic", "any_topic", "not_topic", "feed"})  # lists; the rest strings
+_SORTS = frozenset(s.value for s in SortBy)
+
+
+def given_filters(
+    topic: list[str] | None,
+    any_topic: list[str] | None,
+    not_topic: list[str] | None,
+    feed: list[str] | None,
+    since: str | None,
+    until: str | None,
+    search: str | None,
+    sort: SortBy,
+) -> dict[str, Any]:
+    """The options given, only those (the sort only when not by date)."""
+    given: dict[str, Any] = {
+        "topic": topic or [],
+        "any_topic": any_topic or [],
+        "not_topic": not_topic or [],
+        "feed": feed or [],
+        "since": since,
+        "until": until,
+        "q": search,
+        "sort": None if sort == SortBy.date else sort.value,
+    }
+    return {key: value for key, value in given.items() if value}
+
+
+def read_filters(kept: str) -> dict[str, Any] | None:
+    """A list's options as it kept them, or None when they are not what ``given_filters``
+    writes (the database is shared: another version, or a hand, may have written them)."""
+    try:
+        filters = json.loads(kept)
+    except ValueError:
+        return None
+    if not isinstance(filters, dict):
+        return None
+    for key, value in filters.items():
+        if key in _REPEATED:
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                return None
+        elif key not in {k for k, _ in OPTIONS} or not isinstance(value, str):
+            return None
+    if filters.get("sort", SortBy.date.value) not in _SORTS:
+        return None
+    return filters
+
+
+def shown(filters: dict[str, Any]) -> str:
+    """``filters`` as the options that give them (``-t DNS -q 'root zone'``)."""
+    words: list[str] = []
+    for key, flag in OPTIONS:
+        value = filters.get(key)
+        for v in value if isinstance(value, list) else [value] if value else []:
+            words += [flag, v]
+    return shlex.join(words) if words else "every story"
