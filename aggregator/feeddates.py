@@ -192,11 +192,24 @@ def _iso_utc(value: object) -> datetime | None:
         return None
 
 
+#: The forms nearly every feed writes, which both readers read right: RFC 822 with a
+#: numeric offset under a day or GMT / UT / Z, and RFC 3339. :func:`_rewritten` returns
+#: them at once: its four patterns doubled the time a date took (~3 to ~6 µs).
+_STANDARD = re.compile(
+    r"(?:[A-Za-z]{3}, )?\d{1,2} [A-Za-z]{3} \d{4} \d\d:\d\d(?::\d\d)?"
+    r" (?:[+-](?:0\d|1[0-3])[0-5]\d|GMT|UTC?|Z)"
+    r"|\d{4}-\d\d-\d\d[Tt]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[Zz]|[+-](?:0\d|1[0-3]):[0-5]\d)",
+    re.ASCII,
+)
+
+
 def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
     (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits and an offset one of them misreads
     (:data:`_SHORT_OFFSET`) as ``±hhmm``, for both readers; ``value`` itself otherwise."""
+    if _STANDARD.fullmatch(value):
+        return value
     text = value
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
         yy = int(short["yy"])
