@@ -56,7 +56,7 @@ from .config import feed_refs, parse_base_url, parse_when
 from .errors import AggregatorError, ConfigError, StoreUnavailableError
 from .export import Pages
 from .feedlist import to_opml
-from .types import FeedSource, Story, StoryQuery
+from .types import FeedSource, Story, StoryOrder, StoryQuery
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -114,6 +114,17 @@ def accepts_gzip(header: str | None) -> bool:
         if name in quality:
             return quality[name] > 0
     return False
+
+
+def _order(value: str, search: str | None) -> StoryOrder:
+    """The ``sort`` parameter, as ``stories --sort`` reads it: ``date`` (the default),
+    ``sources`` or ``relevance`` (of ``q``: without one there is nothing to rank by)."""
+    if value == "relevance" and not search:
+        raise ConfigError("sort=relevance orders the matches of a search: give q too")
+    orders: dict[str, StoryOrder] = {"date": "date", "sources": "sources", "relevance": "relevance"}
+    if value not in orders:
+        raise ConfigError("sort is date, sources or relevance")
+    return orders[value]
 
 
 def _limit(value: str) -> int:
@@ -347,12 +358,14 @@ def make_handler(
                 until = parse_when(params.get("until", [None])[0], now=now, option="until")
                 if since is not None and until is not None and since >= until:
                     raise ConfigError("since is not before until: no story can match")
+                search = params.get("q", [None])[0]
                 query = StoryQuery(
+                    order=_order(params.get("sort", ["date"])[0], search),
                     topics=tuple(topics),
                     any_topics=tuple(params.get("any_topic", [])),
                     not_topics=tuple(params.get("not_topic", [])),
                     feeds=feed_refs(params.get("feed", [])),
-                    text=params.get("q", [None])[0],
+                    text=search,
                     since=since,
                     until=until,
                     limit=limit,

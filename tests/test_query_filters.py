@@ -423,6 +423,44 @@ def test_sort_by_relevance_puts_the_best_match_first(
     assert code == 2 and "size" in err
 
 
+def test_export_and_serve_sort_as_stories_does(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`export --sort` and serve's `sort=`: a "most covered today" feed, in that order,
+    its next page keeping the order; a bad order is bad input (exit 2, HTTP 400)."""
+    same = "https://news.example/root-zone"
+    add(
+        app.store,
+        "https://a.example/feed",
+        "Alpha",
+        [
+            story("a1", "Covered twice", canonical=same, published=NOW - timedelta(hours=5)),
+            story("a2", "Newest alone", link="https://a.example/2"),
+        ],
+    )
+    copy = story("b1", "Covered twice", link="https://b.example/1", canonical=same)
+    add(app.store, "https://b.example/feed", "Bravo", [copy])
+    code, out, err = run(capsys, "export", "--format", "json", "--sort", "sources")
+    assert code == 0, err
+    assert [i["title"] for i in json.loads(out)["items"]] == ["Covered twice", "Newest alone"]
+    code, out, _ = run(capsys, "export", "--format", "json")
+    assert [i["title"] for i in json.loads(out)["items"]] == ["Newest alone", "Covered twice"]
+    code, _, err = run(capsys, "export", "--sort", "relevance")
+    assert code == 2 and "-q" in err
+    with FeedServer(app) as srv:
+        code, body = _get(f"{srv.url}/feed.json?sort=sources&limit=1")
+        doc = json.loads(body)
+        assert code == 200 and [i["title"] for i in doc["items"]] == ["Covered twice"], body
+        assert "sort=sources" in doc["next_url"]
+        code, body = _get(doc["next_url"])
+        assert [i["title"] for i in json.loads(body)["items"]] == ["Newest alone"]
+        code, body = _get(f"{srv.url}/feed.atom?q=alone&sort=relevance")
+        assert code == 200 and b"Newest alone" in body
+        for bad in ("sort=size", "sort=relevance"):
+            code, body = _get(f"{srv.url}/feed.atom?{bad}")
+            assert code == 400 and b"sort" in body, bad
+
+
 def test_stories_offset_pages_through_the_cli(app: App, capsys: pytest.CaptureFixture[str]) -> None:
     """`stories` had no --offset (StoryQuery had one): a script could read only the
     first page. Pages of 2 of five stories of one date, in JSON and CSV, and streamed

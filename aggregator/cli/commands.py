@@ -35,6 +35,7 @@ from .common import (
     SearchOpt,
     SinceOpt,
     SortBy,
+    SortOpt,
     TopicOpt,
     UntilOpt,
     _ago,
@@ -329,14 +330,7 @@ def stories(
         typer.Option("--offset", help="Skip the first N stories (--limit 50 --offset 50: page 2)."),
     ] = 0,
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
-    sort: Annotated[
-        SortBy,
-        typer.Option(
-            "--sort",
-            help="date (newest first), sources (the stories most feeds carried first) or"
-            " relevance (the best matches of -q first); ties newest first.",
-        ),
-    ] = SortBy.date,
+    sort: SortOpt = SortBy.date,
     new: Annotated[
         bool,
         typer.Option(
@@ -645,6 +639,7 @@ def export(
         int,
         typer.Option("--offset", help="Skip the first N stories (as `stories --offset`)."),
     ] = 0,
+    sort: SortOpt = SortBy.date,
     title: Annotated[str | None, typer.Option("--title", help="The merged feed's title.")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
@@ -667,7 +662,16 @@ def export(
 ) -> None:
     """Write a merged, deduplicated feed of the matching stories."""
     q = build_query(
-        topic, feed, since, until, search, limit, offset, any_topic=any_topic, not_topic=not_topic
+        topic,
+        feed,
+        since,
+        until,
+        search,
+        limit,
+        offset,
+        any_topic=any_topic,
+        not_topic=not_topic,
+        order=sort,
     )
     self_url = parse_public_url(url, "--url") if url is not None else None
     home = parse_public_url(home_url, "--home-url") if home_url is not None else None

@@ -441,6 +441,14 @@ def build_query(
     )
 
 
+SortOpt = Annotated[
+    SortBy,
+    typer.Option(
+        "--sort",
+        help="date (newest first), sources (the stories most feeds carried first) or"
+        " relevance (the best matches of -q first); ties newest first.",
+    ),
+]
 TopicOpt = Annotated[
     list[str] | None,
     typer.Option(
