@@ -267,6 +267,33 @@ def test_classify_echoes_number_ids_as_written(
         json.loads(line)  # still JSON
 
 
+def test_classify_refuses_an_id_nested_too_deeply_to_echo_as_one_bad_line(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An id nested some 400 to 990 levels deep is JSON the reader takes, but echoing it
+    as written ran out of stack while the answers were written: a RecursionError
+    traceback, and every later line of the input lost."""
+    lines = [
+        '{"id": "a", "title": "DNS outage"}',
+        '{"id": ' + "[" * 700 + "]" * 700 + ', "title": "DNS outage"}',
+        '{"id": ' + '{"k": ' * 700 + "1" + "}" * 700 + ', "title": "DNS outage"}',
+        '{"id": [[[1.10]]], "title": "DNS outage"}',
+        '{"id": "e", "title": "DNS outage"}',
+    ]
+    src = env / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 1
+    assert [line.split(', "topics"')[0] for line in out.splitlines()] == [
+        '{"id": "a"',
+        '{"id": [[[1.10]]]',
+        '{"id": "e"',
+    ]
+    assert err.splitlines() == [
+        f"error: {src} line {n}: 'id' is nested too deeply to echo" for n in (2, 3)
+    ]
+
+
 def test_classify_names_an_unterminated_string_once(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,12 +29,13 @@ from ..types import Document
 
 def _read_jsonl_docs(
     lines: Iterable[bytes | None], name: str
-) -> Iterator[tuple[int, tuple[Any, Document] | str | None]]:
-    """(line number, (id as given, Document)) per good line, (line number, error) per bad
-    one. Lines come in as bytes and are decoded one by one, so a line that is not UTF-8 is
-    one bad line, not the end of the batch; a UTF-8 byte-order mark before line 1 is
-    skipped. A line without an id gets its line number as a string ("3"). A None in
-    ``lines`` (the input has nothing more for now) is passed on as (last line, None)."""
+) -> Iterator[tuple[int, tuple[str, Document] | str | None]]:
+    """(line number, (the id as given, written as JSON, Document)) per good line, (line
+    number, error) per bad one. Lines come in as bytes and are decoded one by one, so a
+    line that is not UTF-8 is one bad line, not the end of the batch; a UTF-8 byte-order
+    mark before line 1 is skipped. A line without an id gets its line number as a string
+    ("3"). A None in ``lines`` (the input has nothing more for now) is passed on as (last
+    line, None)."""
     n = 0
     for raw in lines:
         if raw is None:
@@ -78,11 +79,19 @@ def _read_jsonl_docs(
         if not "".join(v for v in (title, text) if isinstance(v, str)).strip():
             yield n, f"{name} line {n}: no text to classify ('title' and 'text' are empty)"
             continue
-        # The id is echoed exactly as given (42 stays a number, null stays null); only
-        # non-finite numbers (1e400, NaN) are refused: they have no JSON spelling to echo.
+        # The id is echoed exactly as given (42 stays a number, null stays null), and so
+        # written out here, where the line can still be refused: non-finite numbers
+        # (1e400, NaN) have no JSON spelling to echo, and an id nested a few hundred
+        # levels deep (which json.loads takes) ran out of stack as the answers were
+        # written, a traceback that lost the rest of the input.
         doc_id = obj.get("id", str(n))
-        if not isinstance(doc_id, str) and not _finite(doc_id):
+        try:
+            echo = _as_written(doc_id)
+        except ValueError:
             yield n, f"{name} line {n}: 'id' must be a finite number"
+            continue
+        except RecursionError:
+            yield n, f"{name} line {n}: 'id' is nested too deeply to echo"
             continue
         cats = obj.get("categories") or []
         doc = Document(
@@ -91,7 +100,7 @@ def _read_jsonl_docs(
             summary=text if isinstance(text, str) else "",
             categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
         )
-        yield n, (doc_id, doc)
+        yield n, (echo, doc)
 
 
 class _Fraction(float):
@@ -108,22 +117,15 @@ class _Fraction(float):
 
 
 def _as_written(value: Any) -> str:
-    """``value`` as JSON (ASCII), its fractional numbers as they were written."""
+    """``value`` as JSON (ASCII), its fractional numbers as they were written. Raises
+    ValueError for a non-finite number, RecursionError for one nested too deeply."""
     if isinstance(value, _Fraction) and math.isfinite(value):
         return value.text
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(k)}: {_as_written(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_as_written(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def _finite(value: Any) -> bool:
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
-        return False
-    return True
+    return json.dumps(value, allow_nan=False)
 
 
 def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
@@ -171,19 +173,20 @@ def _open_input(path: Path) -> BinaryIO:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
 
 
-def _classify_batch(model: Any, batch: list[tuple[Any, Document]]) -> None:
+def _classify_batch(model: Any, batch: list[tuple[str, Document]]) -> None:
     # a full disk or a closed pipe while writing is cli.main's to report
     if batch:
         preds = model.predict([doc for _, doc in batch])
-        for (doc_id, _), pred in zip(batch, preds, strict=True):
-            _emit_prediction(doc_id, pred)
+        for (echo, _), pred in zip(batch, preds, strict=True):
+            _emit_prediction(echo, pred)
         sys.stdout.flush()
 
 
-def _emit_prediction(doc_id: Any, pred: Any) -> None:
+def _emit_prediction(echo: str, pred: Any) -> None:
+    """One answer line; ``echo`` is the id as JSON (:func:`_as_written`)."""
     topics = [
         {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in pred.topics
     ]
     # ASCII with \u escapes: valid UTF-8 whatever the ids hold (a lone surrogate such as
     # "\ud800" is legal JSON but cannot be encoded) and whatever stdout's encoding is.
-    sys.stdout.write(f'{{"id": {_as_written(doc_id)}, "topics": {json.dumps(topics)}}}\n')
+    sys.stdout.write(f'{{"id": {echo}, "topics": {json.dumps(topics)}}}\n')

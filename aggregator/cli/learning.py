@@ -81,13 +81,13 @@ def classify(
             raise ConfigError("--text is empty: nothing to classify")
         title, _, body = text.strip().partition("\n")
         (pred,) = model.predict([Document(id="text", title=title, summary=body.strip())])
-        _emit_prediction("text", pred)
+        _emit_prediction('"text"', pred)
         return
     assert file is not None
     # Bytes, not text: _read_jsonl_docs decodes line by line (a bad line stays one line).
     stream = sys.stdin.buffer if file == "-" else _open_input(Path(file))
     bad = 0
-    batch: list[tuple[Any, Document]] = []
+    batch: list[tuple[str, Document]] = []
     try:
         for _, item in _read_jsonl_docs(_input_lines(stream), "stdin" if file == "-" else file):
             if item is None:  # the writer is slow: answer what it sent before waiting
