@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from test_cli_read_audit import cli  # noqa: F401  (fixture)
 from test_extract_pipeline import ARTICLE, TITLE, article_page
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 
@@ -148,3 +149,18 @@ def test_aggregator_extract_0_turns_extraction_off_for_poll(
     assert not server.requests_for("/page/a")
     code, out, _ = run(capsys, "stories", "--format", "json")
     assert code == 0 and len(json.loads(out)) == 2
+
+
+@pytest.mark.parametrize("limit", [str(2**63), "99999999999999999999"])
+def test_a_limit_past_a_64_bit_integer_is_bad_input(
+    cli: str | None,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    limit: str,
+) -> None:
+    """As `stories --limit`: an OverflowError traceback from SQLite's driver, "bigint
+    out of range" (exit 1, as if the store had failed) from PostgreSQL's."""
+    code, out, err = run(capsys, "extract", "--limit", limit)
+    assert (code, out) == (2, "")
+    assert err == f"error: --limit {limit} is too large\n"
+    code, out, err = run(capsys, "extract", "--limit", str(2**63 - 1))
+    assert (code, err) == (0, "") and "No stories are waiting" in out

@@ -13,7 +13,17 @@ from ..config import describe_span, parse_span
 from ..errors import ConfigError
 from ..types import CATEGORIES_ONLY
 from . import lists
-from .common import PollFmt, _ago, _dt, app, emit_json, open_app, out, settings
+from .common import (
+    MAX_SQL_INTEGER,
+    PollFmt,
+    _ago,
+    _dt,
+    app,
+    emit_json,
+    open_app,
+    out,
+    settings,
+)
 
 if TYPE_CHECKING:
     from ..status import Status
@@ -111,6 +121,10 @@ def extract(
     whose page failed. Their topics are recomputed over the full text."""
     if limit < 1:
         raise ConfigError("--limit takes a positive number")
+    if limit > MAX_SQL_INTEGER:
+        # as `stories --limit`: past a 64-bit LIMIT, a traceback from SQLite's driver,
+        # "bigint out of range" (exit 1, as if the store had failed) from PostgreSQL's
+        raise ConfigError(f"--limit {limit} is too large")
     with open_app() as a:
         done = a.extract_waiting(limit, failed=failed)
     if fmt == PollFmt.json:
