@@ -432,10 +432,14 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
         raise ConfigError(
             f'{path}: no labelled stories (expected one {{"title", "text", "topics"}} per line)'
         )
+    # A name that is not UTF-8 (Latin-1 bytes from an old archive) reaches Python with a
+    # lone surrogate per such byte, which neither evaluations.json nor stdout can encode
+    # (a traceback after the whole evaluation had run): shown with U+FFFD, as `ls` shows it.
+    name = os.fsencode(path.name).decode("utf-8", "replace")
     data = EvalData(
         kind="gold",
         sha256=file_sha256(path),
-        what=f"{path.name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
+        what=f"{name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
     )
     return examples, data
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -397,6 +398,25 @@ def test_a_gold_story_given_twice_counts_once(
     assert [r.getMessage() for r in caplog.records] == [
         f"{twice}: lines 4, 5 repeat stories of earlier lines (same title and text, same "
         "topics); each story is counted once"
+    ]
+
+
+def test_a_gold_file_whose_name_is_not_utf8_is_evaluated(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file named in Latin-1 ("résumé" from an old archive): its name, in the report's
+    label, could not be written to evaluations.json (a UnicodeEncodeError traceback after
+    the whole evaluation had run)."""
+    name = os.fsdecode(b"r\xe9sum\xe9.jsonl")
+    gold = gold_file(env / name, [json.dumps(r) for r in GOLD[:3]])
+    for fmt in ("json", "table"):
+        code, out, err = run(capsys, "evaluate", str(gold), "--format", fmt)
+        assert code == 0, err
+        out.encode("utf-8")  # strict: the name comes out printable
+        assert "r\ufffdsum\ufffd.jsonl (3 stories)" in out
+    history = json.loads((env / "data" / "models" / "evaluations.json").read_text("utf-8"))
+    assert [r["data"]["what"] for r in history["evaluations"]] == [
+        "r\ufffdsum\ufffd.jsonl (3 stories)"
     ]
 
 
