@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aggregator.errors import ConfigError
-from aggregator.taxonomy import Taxonomy
+from aggregator.taxonomy import Taxonomy, normalize_category
 from aggregator.types import Document, Example, ExampleSource
 
 __all__ = [
@@ -102,8 +102,11 @@ def example_from_line(
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{name}' must be a list of strings")
         fields[name] = value
-    denied = {t.strip().casefold() for t in fields["negative"]}
-    both = [t for t in fields["topics"] if t.strip().casefold() in denied]
+    # compared as the taxonomy matches names: "policy-and-regulation" in 'negative' was
+    # not seen to deny "Policy & Regulation" in 'topics', and the denial was quietly lost
+    # (a name without a letter or digit has no key: it is an unknown topic, said later)
+    denied = {normalize_category(t) for t in fields["negative"]} - {""}
+    both = [t for t in fields["topics"] if normalize_category(t) in denied]
     if both:
         # scored (and trained) as given, the denial quietly lost
         raise ConfigError(

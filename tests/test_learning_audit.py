@@ -360,6 +360,13 @@ def gold_file(path: Path, lines: list[str], *, encoding: str = "utf-8") -> Path:
             id="topic-and-negative",
         ),
         pytest.param(
+            [json.dumps({"title": "Root zone KSK rollover", "topics": ["DNS"]}),
+             json.dumps({"title": "Regulator fines registrar", "topics": ["Policy & Regulation"],
+                         "negative": ["policy-and-regulation"]})],
+            "gold.jsonl:2: 'Policy & Regulation' is both in 'topics' and in 'negative'",
+            id="topic-and-negative-spelled-otherwise",
+        ),
+        pytest.param(
             [json.dumps(GOLD[0]), json.dumps(GOLD[6]),
              json.dumps({**GOLD[0], "topics": ["DNS"]})],
             "gold.jsonl:3: the story of line 1 again, with other topics",
