@@ -504,6 +504,12 @@ def test_feeds_show_tells_why_a_feed_is_quiet(
     assert "latest fetches" in out and out.count("503") >= 2 and " ok " not in out
     code, out, err = run(capsys, "feeds", "show", str(feed_id), "--log", "0")
     assert code == 0 and "latest fetches" not in out, err
+    # more than are kept is all of them (past 2**63 it was SQLite's OverflowError)
+    for many in ("99999999999999999999", "9223372036854775808"):
+        code, out, err = run(
+            capsys, "feeds", "show", str(feed_id), "--format", "json", "--log", many
+        )
+        assert code == 0 and len(json.loads(out)["log"]) == 2, err
 
     # a permanent redirect not adopted yet: where to, and the rule (once the server's
     # Retry-After has passed: `poll --feed` honours it too)

@@ -249,7 +249,8 @@ def feeds_show(
             raise NotFoundError(f"no feed {ref}")
         if feed is None:  # the URL it was subscribed under, before a redirect moved it
             feed = a.feed(ref)
-        history = a.feed_history(feed, log)
+        # no more than are kept: a larger N passed a 64-bit LIMIT (SQLite's OverflowError)
+        history = a.feed_history(feed, min(log, FETCH_LOG_KEEP))
         policy = a.policy
     if fmt == Fmt.json:
         emit_json(_feed_detail_json(feed, history))
