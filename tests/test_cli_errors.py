@@ -154,3 +154,20 @@ def test_poll_show_that_would_print_nothing_is_bad_input(
 ) -> None:
     """`--show N` with `--format json` or `--quiet` was silently ignored."""
     assert_one_clear_line(aggregator(tmp_path, "poll", *argv), expected)
+
+
+def test_classify_from_a_closed_stdin_is_one_clear_line(tmp_path: Path) -> None:
+    """`aggregator classify - <&-` (a cron job or a service with no input): Python then
+    has no sys.stdin at all, and reading it was an AttributeError traceback."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "classify", "-"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert result.returncode == 2 and not result.stdout
+    assert_one_clear_line(result, "standard input is closed")

@@ -72,6 +72,8 @@ def classify(
         raise ConfigError("give a FILE of JSON Lines (or - for stdin), or --text")
     if file is not None and text is not None:
         raise ConfigError("give a FILE or --text, not both")
+    if file == "-" and sys.stdin is None:  # started with fd 0 closed (`<&-`)
+        raise ConfigError("classify -: standard input is closed")
     # The model alone: no store is opened (nor a data directory made where it runs).
     s = settings()
     model = load_predictor(s, Taxonomy.load(s.taxonomy_path))
