@@ -299,10 +299,10 @@ class Fetcher:
     async def fetch(self, url: str, cache: CacheState | None = None) -> FetchResult:
         """Fetch a feed, conditionally when ``cache`` has validators."""
         headers = {"Accept": FEED_ACCEPT}
-        if cache is not None and cache.etag:
-            headers["If-None-Match"] = cache.etag
-        if cache is not None and cache.last_modified:
-            headers["If-Modified-Since"] = cache.last_modified
+        if cache is not None and (etag := _sendable(cache.etag)):
+            headers["If-None-Match"] = etag
+        if cache is not None and (last_modified := _sendable(cache.last_modified)):
+            headers["If-Modified-Since"] = last_modified
         return await self._fetch(url, headers, cache, page=False)
 
     async def fetch_page(self, url: str) -> FetchResult:
@@ -552,6 +552,18 @@ class Fetcher:
             "fetched url=%s status=%s ms=%d", display_url(url), outcome.status, result.elapsed_ms
         )
         return result
+
+
+def _sendable(validator: str | None) -> str | None:
+    """A stored ETag or Last-Modified as it can go back to the server, or None. One a
+    server sent with a bare CR or a NUL in it (an invalid field: RFC 9112 §2.2, RFC 9110
+    §5.5) is kept as sent, and a request header with it is refused (a CR or LF would
+    split it): sent, it failed the feed's every later fetch, for a failed fetch keeps the
+    validators. Left out, the GET is unconditional, as with none, and the next 200
+    brings the server's current one."""
+    if not validator or "\r" in validator or "\n" in validator or "\0" in validator:
+        return None
+    return validator
 
 
 def _declared_length(headers: httpx.Headers) -> int | None:

@@ -155,6 +155,25 @@ def test_last_modified_round_trip_and_change(server: LocalServer) -> None:
     assert third.body_hash != first.body_hash
 
 
+def test_a_validator_that_cannot_be_sent_is_left_out(server: LocalServer) -> None:
+    """An ETag or Last-Modified with a bare CR or a NUL (RFC 9112 §2.2, RFC 9110 §5.5: an
+    invalid field) went back as If-None-Match / If-Modified-Since, which the request
+    check refuses: the feed failed ("request line or header contains CR") on every poll
+    after the first, for good, as a failed fetch keeps the feed's validators."""
+    url = server.route(
+        "/feed.xml",
+        raw=b'HTTP/1.1 200 OK\r\nETag: "v1\r2"\r\nLast-Modified: Mon, 01 Jan\x00 2024 00:00:00'
+        b" GMT\r\nContent-Length: %d\r\n\r\n" % len(FEED) + FEED,
+    )
+    first = run(fetch(url))
+    cache = CacheState(
+        etag=first.etag, last_modified=first.last_modified, body_hash=first.body_hash
+    )
+    assert run(fetch(url, cache)).body == FEED
+    again = server.requests_for("/feed.xml")[1].headers
+    assert "if-none-match" not in again and "if-modified-since" not in again
+
+
 def test_unchanged_body_is_ok_with_equal_hash(server: LocalServer) -> None:
     url = server.route("/feed.xml", body=FEED)  # no validators at all
     first = run(fetch(url))
