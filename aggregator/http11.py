@@ -143,7 +143,9 @@ class _Head:
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise _framing_error(f"bad status line {lines[0][:80]!r}")
         status = parts[1]
-        if len(status) != 3 or not status.isdigit():
+        # 000-099 is no status (RFC 9110 section 15): read as an interim 1xx, it was
+        # skipped and the request waited for another answer until it timed out.
+        if len(status) != 3 or not status.isdigit() or status.startswith(b"0"):
             raise _framing_error(f"bad status code {status[:20]!r}")
         self.version = parts[0]
         self.status = int(status)

@@ -196,6 +196,9 @@ def test_a_head_ends_at_its_first_empty_line_whatever_the_line_ends() -> None:
         (b"HTTP/2 200\r\n\r\n", "status line"),
         (b"ICY 200 OK\r\n\r\n", "status line"),
         (b"HTTP/1.1 2000 OK\r\n\r\n", "status code"),
+        # below 100: was taken for an interim answer, and the request waited for another
+        (b"HTTP/1.1 000 Unknown\r\nContent-Length: 2\r\n\r\nok", "status code"),
+        (b"HTTP/1.1 099 Odd\r\n\r\n", "status code"),
         (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header line"),
         (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "protocol switch"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort" + Scripted.CLOSE, "5 of 10"),
