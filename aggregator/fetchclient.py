@@ -17,7 +17,19 @@ import httpx
 async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
     """Read a body we do not need (304, redirect) to its end, so that the connection goes
     back to the pool for the host's next feed; closing a response mid-message drops the
-    connection, and an all-304 poll would then reconnect for every feed."""
+    connection, and an all-304 poll would then reconnect for every feed.
+
+    A body with neither Content-Length nor Transfer-Encoding (a 304 has none) runs to
+    the close (RFC 9112 section 6.3): its connection cannot be kept, so it is not read.
+    Read, it held the fetch until the server closed, which a keep-alive server that
+    sends a redirect without a length never does: the fetch timed out."""
+    headers = response.headers
+    if (
+        response.status_code not in (204, 304)
+        and "content-length" not in headers
+        and "transfer-encoding" not in headers
+    ):
+        return
     seen = 0
     async for chunk in response.aiter_raw():
         seen += len(chunk)

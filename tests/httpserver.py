@@ -65,7 +65,7 @@ class Route:
     # machine opens connections.
     hold_until: int | None = None
     dribble: float | None = None  # send the body one byte per this many seconds
-    hang: bool = False  # never answer
+    hang: bool = False  # never answer (with raw: send it, then never close)
     encoding: str | None = None  # "gzip" | "deflate" | "br", if Accept-Encoding allows
     chunked: bool = False  # Transfer-Encoding: chunked instead of Content-Length
     raw: bytes | None = None  # write these bytes as the whole response, then close
@@ -142,13 +142,15 @@ class _Handler(BaseHTTPRequestHandler):
             owner._hold(route.hold_until)
         if route.delay and stop.wait(route.delay):
             return
-        if route.hang:
-            stop.wait()
-            self.close_connection = True
-            return
         if route.raw is not None:
             self.wfile.write(route.raw)
             self.wfile.flush()
+            if route.hang:  # then keep the connection open, as a keep-alive server does
+                stop.wait()
+            self.close_connection = True
+            return
+        if route.hang:
+            stop.wait()
             self.close_connection = True
             return
         headers = dict(route.headers)

@@ -251,6 +251,18 @@ def test_redirect_chain(server: LocalServer, first_status: int, permanent: bool)
     assert [r.path for r in server.requests] == ["/a", "/b", "/c"]
 
 
+def test_a_redirect_whose_body_runs_to_the_close_is_followed_at_once(server: LocalServer) -> None:
+    """A redirect with neither Content-Length nor Transfer-Encoding (a script on a
+    keep-alive server) has a body that runs to the close (RFC 9112 §6.3); its connection
+    cannot be kept whatever is read. Its body was read all the same, to keep the
+    connection, and the server kept it open: the fetch timed out with the Location in
+    hand."""
+    server.route("/a", raw=b"HTTP/1.1 302 Found\r\nLocation: /b\r\n\r\nmoved", hang=True)
+    server.route("/b", body=FEED)
+    result = run(fetch(server.url("/a"), timeout=3.0))
+    assert (result.final_url, result.body) == (server.url("/b"), FEED)
+
+
 def _with_login(url: str, login: str = "ann:s%40cret") -> str:
     scheme, rest = url.split("://", 1)
     return f"{scheme}://{login}@{rest}"
