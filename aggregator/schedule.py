@@ -70,7 +70,11 @@ def adaptive_interval(
         span = max(now - min(recent), timedelta(hours=1))
         interval = span / (2 * len(recent))
     elif len(recent) == 1:
-        interval = policy.default_interval
+        # One post says too little of a rate to poll sooner than the default, but the quiet
+        # since it is a bound, as for two or more: a post 10 days ago is at most one post in
+        # 10 days. The default alone polled a blog posting every ~10 days hourly whenever
+        # it had one post in the window, and daily when it had two or none.
+        interval = max(policy.default_interval, (now - min(recent)) / 2)
     elif post_dates and max(post_dates) < now - RATE_WINDOW:
         interval = policy.max_interval  # a feed that has been quiet for two weeks
     else:

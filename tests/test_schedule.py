@@ -82,6 +82,18 @@ def test_adaptive_interval(dates: list[datetime], low: timedelta, high: timedelt
     assert low <= got <= high
 
 
+def test_one_post_in_the_window_long_ago_is_a_slow_feed() -> None:
+    # A blog posting every ~10 days has one post in the two weeks most of the time: it was
+    # polled hourly then (the default), and daily whenever it had two posts there, or none.
+    slow = [NOW - timedelta(days=d) for d in (10, 20, 30, 40)]
+    assert schedule.adaptive_interval(slow, NOW, P) == P.max_interval
+    assert schedule.adaptive_interval(slow[:2], NOW, P) == P.max_interval
+    # one post 4 hours ago: at most one post in 4 hours, so every 2 hours at most
+    assert schedule.adaptive_interval([NOW - timedelta(hours=4)], NOW, P) == timedelta(hours=2)
+    # one just now says nothing of the rate yet: the default, never sooner
+    assert schedule.adaptive_interval([NOW - timedelta(minutes=10)], NOW, P) == timedelta(hours=1)
+
+
 def test_publisher_hints_are_a_floor_and_override_wins() -> None:
     busy = posts(5000, timedelta(days=14))
     assert schedule.adaptive_interval(busy, NOW, P, hints=(timedelta(hours=2), None)) == timedelta(
