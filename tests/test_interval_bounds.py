@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import schedule
 from aggregator.app import make_app
 from aggregator.config import Settings
 
@@ -36,3 +37,34 @@ def test_an_interval_outside_the_bounds_is_a_warning(
         ]
         by_url = {f.url: f for f in app.feeds()}
         assert by_url["https://c.example/feed"].interval is not None
+
+
+def test_an_interval_beyond_what_the_column_holds_is_kept_at_the_bound(
+    tmp_path: Path, db_url: str
+) -> None:
+    # interval_s is PostgreSQL's 32-bit INTEGER: `interval: 100000d` (a typo of 1000d, or
+    # 190 years of minutes) failed the whole sync there with "integer out of range"; and a
+    # fraction of a second was stored as 0, read back as no interval: adaptive, where the
+    # warning said every 5 min
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n"
+        "  - url: https://a.example/feed\n    interval: 100000d\n"
+        "  - url: https://b.example/feed\n    interval: 99999999999\n"
+        "  - url: https://c.example/feed\n    interval: 0.001\n",
+        encoding="utf-8",
+    )
+    s = Settings.from_env({}, data_dir=tmp_path / "data", database_url=db_url)
+    with make_app(s) as app:
+        assert app.sync_feeds(feeds) == (3, 0)
+        by_url = {f.url: f.interval for f in app.feeds()}
+        assert all(i is not None for i in by_url.values()), by_url
+        policy = app.policy
+        for url, bound in [
+            ("https://a.example/feed", policy.max_interval),
+            ("https://b.example/feed", policy.max_interval),
+            ("https://c.example/feed", policy.min_interval),
+        ]:
+            got = schedule.adaptive_interval([], app.now(), policy, override=by_url[url])
+            assert got == bound, url
+        assert app.sync_feeds(feeds) == (0, 0)  # stored as read: nothing changed

@@ -21,7 +21,7 @@ from ..feedlist import feed_key
 from ..types import Feed, FeedSource
 from . import dialect, search
 from .base import FC, LGC, SC, StoreBase
-from .rows import FEED, aware, chunks, feed_from_row, new_feed_row, utc
+from .rows import FEED, aware, chunks, feed_from_row, interval_seconds, new_feed_row, utc
 from .tables import FeedRow, FetchLogRow, LabelArchiveRow, StoryRow, UTCDateTime
 
 # A feed's columns but its listed keys (only prune reads those; up to tens of KB a feed)
@@ -107,7 +107,7 @@ class FeedStore(StoreBase):
                     else:
                         row.url = src.url
                     updated = True
-                interval_s = int(src.interval.total_seconds()) if src.interval else None
+                interval_s = interval_seconds(src.interval)
                 if row is None:
                     rows[src.url] = row = new_feed_row(src, now)
                     s.add(row)

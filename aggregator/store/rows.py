@@ -209,6 +209,21 @@ def band(row: StoryRow | NewStory, i: int) -> int | None:
     return v if isinstance(v, int) else None
 
 
+#: The largest value of ``feed.interval_s``: PostgreSQL's INTEGER (SQLite's holds 64 bits).
+INTERVAL_S_MAX = 2**31 - 1
+
+
+def interval_seconds(interval: timedelta | None) -> int | None:
+    """A user's ``interval`` as ``feed.interval_s`` holds it: whole seconds, at least 1
+    and at most ``INTERVAL_S_MAX`` (68 years). The schedule clamps it to [5 min, 24 h]
+    anyway, but ``interval: 100000d`` failed the whole sync on PostgreSQL ("integer out
+    of range"), and a fraction of a second was stored as 0, which reads back as no
+    interval: adaptive, where the sync's warning said every 5 min."""
+    if interval is None:
+        return None
+    return min(max(1, int(interval.total_seconds())), INTERVAL_S_MAX)
+
+
 def new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
     return FeedRow(
         url=src.url,
@@ -216,7 +231,7 @@ def new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
         topics=list(src.topics),
         enabled=src.enabled,
         status="active",
-        interval_s=int(src.interval.total_seconds()) if src.interval else None,
+        interval_s=interval_seconds(src.interval),
         next_check=now,
         created=now,
     )
