@@ -40,10 +40,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Coroutine, Generator
+from collections.abc import Callable, Collection, Container, Coroutine, Generator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -398,6 +398,7 @@ class Poller(Outcomes):
                 quick: list[tuple[Feed, FeedCheck]] = []
                 done: list[UpdateResult | Removed] = []
                 ready: list[Ready] = []
+                quiet = self._quiet_post_dates(batch, pending)
                 for kind, feed, payload in batch:
                     if feed.id not in pending:  # recorded already: never written twice
                         continue
@@ -405,7 +406,7 @@ class Poller(Outcomes):
                     if kind == "parsed":
                         release_parsing(feed.id)
                     try:
-                        outcome = self._handle(kind, feed, payload, events, extract, t0)
+                        outcome = self._handle(kind, feed, payload, events, extract, t0, quiet)
                     except FeedError as e:
                         outcome = self._error_check(feed, e, t0)
                     except StoreUnavailableError:
@@ -493,6 +494,25 @@ class Poller(Outcomes):
         except TimeoutError:  # the loop thread is stuck: the leases matter more
             log.warning("the poll's fetches did not stop within %g s", CANCEL_WAIT + 1)
 
+    def _quiet_post_dates(
+        self, batch: Sequence[tuple[str, Feed, Any]], pending: Container[int]
+    ) -> dict[int, list[datetime]]:
+        """The post dates ``schedule.after_success`` weighs the last interval against, for
+        the feeds of ``batch`` that are unchanged (a 304, the same body) and have one
+        (adaptive, without errors): one query for them all."""
+        ids = [
+            feed.id
+            for kind, feed, _ in batch
+            if kind == "unchanged"
+            and feed.id in pending
+            and feed.error_count == 0
+            and feed.poll_interval
+            and feed.interval is None
+        ]
+        if not ids:
+            return {}
+        return self.app.store.quiet_post_dates(ids, self.app.now() - schedule.RATE_WINDOW)
+
     def _handle(
         self,
         kind: str,
@@ -501,21 +521,29 @@ class Poller(Outcomes):
         events: queue.Queue[tuple[str, Feed, Any]],
         extract: bool,
         t0: float,
+        quiet: Mapping[int, list[datetime]],
     ) -> Ready | FeedCheck | None:
         """One event of one feed: a FeedCheck to write in a batch, its stories Ready to
-        be stored with the batch's others, or None while the feed is still in flight."""
+        be stored with the batch's others, or None while the feed is still in flight.
+        ``quiet``: the post dates of the batch's unchanged feeds (``_quiet_post_dates``)."""
         if kind == "error":
             raise payload  # a FeedError is recorded by the caller; anything else is a bug
         if kind == "unchanged":
             result: FetchResult = payload
             last = feed.poll_interval if feed.error_count == 0 else None
+            if feed.interval is not None:
+                dates: list[datetime] = []  # feeds.yaml's interval decides
+            elif last:
+                dates = quiet[feed.id]
+            else:
+                dates = self._post_dates(feed)
             return schedule.after_success(
                 feed,
                 result,
                 outcome="not_modified" if result.status == "not_modified" else "unchanged",
                 now=self.app.now(),
                 policy=self.app.policy,
-                post_dates=[] if last else self._post_dates(feed),
+                post_dates=dates,
                 base=last,
                 ms=_ms(t0),
             )

@@ -146,16 +146,24 @@ def after_success(
     ms: int = 0,
     base: timedelta | None = None,
 ) -> FeedCheck:
-    """``base``: an interval already known (a 304 reuses the last one: nothing new was
-    posted, so the rate estimate stands); else computed from ``post_dates``. The wait is
-    ``base`` ± jitter, clamped to [min, max] after the jitter (clamping before it let
-    4.5 min or 26.4 h through); ``interval`` records ``base`` before jitter."""
+    """``base``: the last interval, for a 304 or an unchanged body; else the interval is
+    computed from ``post_dates``. Nothing new was posted then, so the rate can only have
+    fallen: the interval ``post_dates`` (the feed's recent dates and its newest, from
+    ``Store.quiet_post_dates``) give, when longer, else the last one, which may hold a hint
+    only a body gives (``<ttl>``, ``sy:updatePeriod``) and a 304 does not repeat. Reused
+    as it was, a burst's 5 minutes outlived the burst for as long as the feed answered
+    304, where two quiet weeks mean 24 h. The wait is ``base`` ± jitter, clamped to [min,
+    max] after the jitter (clamping before it let 4.5 min or 26.4 h through);
+    ``interval`` records ``base`` before jitter."""
     if base is None or feed.interval is not None:
         base = adaptive_interval(
             post_dates, now, policy, hints=(ttl, result.max_age), override=feed.interval
         )
-    elif result.max_age is not None and result.max_age > base:
-        base = _clamp(result.max_age, policy)
+    else:
+        base = max(
+            _clamp(base, policy),
+            adaptive_interval(post_dates, now, policy, hints=(result.max_age,)),
+        )
     url, r_url, r_count, r_first = _redirect_state(feed, result, now, policy)
     return FeedCheck(
         feed_id=feed.id,

@@ -377,6 +377,35 @@ def test_feeds_yaml_interval_wins_over_max_age_and_ttl(
 
 
 @pytest.mark.parametrize("recovery", ["304", "unchanged-body"])
+def test_a_burst_then_quiet_slows_the_polls_though_the_feed_answers_304(
+    app: App, server: LocalServer, clock: Clock, recovery: str
+) -> None:
+    """Ten posts in the last hour: polled every 5 minutes. Then nothing new, and the
+    server answers 304 (or the same body): the interval used to stay at the burst's 5
+    minutes for as long as that lasted; the quiet since the posts now lengthens it, as a
+    body would have (three days: ~3.6 h; past two weeks: 24 h)."""
+    burst = [(f"p{i}", http_date(T0 - timedelta(minutes=6 * i))) for i in range(10)]
+    etag = '"v1"' if recovery == "304" else None
+    url = server.route("/feed", body=rss(*burst), etag=etag)
+    app.add_feed(url, discover=False)
+    (r,) = poll(app).values()
+    assert r.status == "ok" and r.new == 10
+    assert waited(r, clock) <= timedelta(minutes=5.5)
+    seen: dict[int, timedelta] = {}
+    while clock() < T0 + timedelta(days=16):
+        clock.t = r.next_check  # type: ignore[assignment]
+        (r,) = poll(app).values()
+        assert r.status == ("not_modified" if etag else "unchanged")
+        seen.setdefault(int((clock() - T0) / timedelta(days=1)), waited(r, clock))
+    assert timedelta(hours=3) < seen[3] < timedelta(hours=4.5)
+    assert seen[15] >= timedelta(hours=24 * 0.9)
+    # waits only grow: a 304 never says the feed got busier
+    assert list(seen.values()) == sorted(seen.values()) or all(
+        b >= a * 0.8 for a, b in zip(seen.values(), list(seen.values())[1:], strict=False)
+    )
+
+
+@pytest.mark.parametrize("recovery", ["304", "unchanged-body"])
 def test_a_success_between_failures_restarts_the_30_days(
     app: App, server: LocalServer, clock: Clock, recovery: str
 ) -> None:

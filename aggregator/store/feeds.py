@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, update
+from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
 from sqlmodel import col
 from sqlmodel import select as mselect
 
@@ -352,6 +352,29 @@ class FeedStore(StoreBase):
                 )
                 for r in rows
             ]
+
+    def quiet_post_dates(
+        self, feed_ids: Sequence[int], since: datetime
+    ) -> dict[int, list[datetime]]:
+        """For each of ``feed_ids``: the dates of its stories since ``since`` and its
+        newest date of all (older, when it has been quiet since), sorted; one statement
+        for the feeds of a batch of 304s (``schedule.after_success``), where a query per
+        feed cost ~0.45 ms each."""
+        out: dict[int, set[datetime]] = {i: set() for i in feed_ids}
+        with self._read() as s:
+            for part in chunks(sorted(out), 500):
+                recent = select(SC.feed_id, SC.sort_date).where(
+                    col(SC.feed_id).in_(part), col(SC.sort_date) >= since
+                )
+                newest = (
+                    select(SC.feed_id, type_coerce(func.max(SC.sort_date), UTCDateTime()))
+                    .where(col(SC.feed_id).in_(part))
+                    .group_by(SC.feed_id)
+                )
+                for feed_id, at in s.execute(union_all(recent, newest)).all():
+                    if at is not None:
+                        out[int(feed_id)].add(aware(at))
+        return {i: sorted(dates) for i, dates in out.items()}
 
     def post_dates(self, feed_id: int, since: datetime) -> list[datetime]:
         """Dates (published, else first seen) of the feed's stories since ``since``, for
