@@ -334,7 +334,7 @@ def make_handler(
             # (a store error here: the request's own read says so, and the next retries)
             with contextlib.suppress(AggregatorError):
                 app.refresh_taxonomy()
-            url = urlsplit(self.path)
+            url = urlsplit(self._target())
             if url.path in ("/", "/index.html"):
                 self._index()
                 return
@@ -421,6 +421,18 @@ def make_handler(
                 headers["Content-Encoding"] = "gzip"
             self._send(HTTPStatus.OK, body, ctype, headers)
 
+        def _target(self) -> str:
+            """The request's path and query as a URI. http.server decodes the request
+            line as Latin-1: its bytes, escaped where a URI may not hold them as they are
+            (quotes, braces, non-ASCII), so the self link and the Atom feed id built from
+            it are valid IRIs. The route and the parameters are read from it too: UTF-8
+            sent unescaped (curl given ``?q=Göran``) was read as Latin-1, a search for
+            "GÃ¶ran" under a self link naming "Göran"."""
+            url = urlsplit(self.path)
+            target = url.path + (f"?{url.query}" if url.query else "")
+            target = quote(target.encode("latin-1", "replace"), safe=_TARGET_SAFE)
+            return _BARE_PERCENT.sub("%25", target)
+
         def _host_ok(self) -> bool:
             """Whether Host can start the self link: one field, empty or a valid value
             (RFC 9112 §3.2 answers anything else with 400). With a public URL the links
@@ -435,13 +447,7 @@ def make_handler(
             proxy). Path and query only from the request target, which may be
             absolute-form (RFC 9112 §3.2.2)."""
             if target is None:
-                url = urlsplit(self.path)
-                target = url.path + (f"?{url.query}" if url.query else "")
-                # http.server decodes the request line as Latin-1: its bytes, escaped
-                # where a URI may not hold them as they are (quotes, braces, non-ASCII),
-                # so the self link and the Atom feed id built from it are valid IRIs.
-                target = quote(target.encode("latin-1", "replace"), safe=_TARGET_SAFE)
-                target = _BARE_PERCENT.sub("%25", target)
+                target = self._target()
             if public is not None:
                 return public + target
             host = (self.headers.get("Host") or "").strip()  # valid: do_GET checked it

@@ -339,3 +339,45 @@ def test_a_method_other_than_get_is_answered_405_with_the_allowed_ones(tmp_path:
             assert r.status == 200
         finally:
             conn.close()
+
+
+def _raw_get(url: str, target: bytes) -> tuple[int, bytes]:
+    """A GET of ``target`` sent byte for byte, as curl sends a URL typed with letters
+    beyond ASCII (http.client and urllib refuse to)."""
+    import http.client
+    import socket
+
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        r = http.client.HTTPResponse(sock)
+        r.begin()
+        return r.status, r.read()
+
+
+def test_a_request_target_with_letters_beyond_ascii_is_read_as_its_self_link_says(
+    tmp_path: Path,
+) -> None:
+    """A client that sends UTF-8 unescaped (curl given ``?q=Göran``): the parameters and
+    the topic in the path are read as UTF-8, as the self link escapes them. They were read
+    as Latin-1, so ``q`` searched for "GÃ¶ran" and found nothing, while the feed's own
+    self link (``q=G%C3%B6ran``) named the search for "Göran"."""
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(s, now=lambda: NOW) as a:
+        _store_stories(
+            a,
+            "https://a.example/feed",
+            [("1", "https://a.example/1", "Göran on DNS"), ("2", "https://a.example/2", "KSK")],
+        )
+        with FeedServer(a) as srv:
+            code, body = _raw_get(srv.url, "/topics/DNS.json?q=Göran".encode())
+            assert code == 200, body
+            doc = json.loads(body)
+            assert doc["title"] == "aggregator — DNS — “Göran”"
+            assert [i["title"] for i in doc["items"]] == ["Göran on DNS"]
+            assert doc["feed_url"] == "http://x/topics/DNS.json?q=G%C3%B6ran"
+            # the self link, followed, is the same feed
+            code, _, escaped = _get(srv.url + "/topics/DNS.json?q=G%C3%B6ran")
+            assert code == 200 and json.loads(escaped)["items"] == doc["items"]
+            code, body = _raw_get(srv.url, "/topics/Göran.json".encode())
+            assert code == 400 and "unknown topic 'Göran'".encode() in body, body
