@@ -22,11 +22,13 @@ from pathlib import Path
 import feedparser
 import pytest
 from test_config_serve import _store_stories
+from test_store import check
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.errors import ConfigError
 from aggregator.serve import FeedServer
+from aggregator.types import FeedSource, Prediction, StoryDraft, StoryRecord, TopicScore
 
 NOW = datetime(2026, 11, 28, 12, 0, 30, 250000, tzinfo=UTC)
 PUBLIC = "https://news.example.org/feeds/"
@@ -386,3 +388,72 @@ def test_last_modified_is_never_in_the_future_nor_given_for_no_stories(
         _store_stories(app, "https://a.example/feed", [("1", None, "Soon")], day=29)
         status, headers, _ = _request(srv, "/feed.json")
     assert headers["Last-Modified"] == STORED  # the story says tomorrow; the clock, now
+
+
+def _store_copies(
+    app: App, feed_url: str, stories: list[tuple[str, str, str]], *, day: int
+) -> None:
+    """``(key, link, title)`` rows whose link is their canonical URL, so a story another
+    feed carried under that URL joins its cluster: one more source."""
+    feed, _ = app.store.add_feed(FeedSource(url=feed_url, name=feed_url), app.now())
+    records = [
+        StoryRecord(
+            draft=StoryDraft(
+                key=key,
+                guid=key,
+                link=link,
+                canonical_url=link,
+                title=title,
+                author=None,
+                published=datetime(2026, 11, day, 9, i, tzinfo=UTC),
+                updated=None,
+                summary="<p>x</p>",
+                content=None,
+                categories=(),
+                content_hash=key,
+            ),
+            prediction=Prediction(topics=(TopicScore(topic="DNS", score=0.9),), model_version="t"),
+        )
+        for i, (key, link, title) in enumerate(stories)
+    ]
+    app.store.save_update(check(feed.id, at=app.now()), records)
+
+
+def test_a_page_changed_by_stories_stored_off_it_is_not_answered_304(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A later page (``offset``) moves when a newer story is stored, and a page by
+    ``sort=sources`` when another feed carries one of the stories: their content changes
+    while no story on them was stored since. Their Last-Modified, the newest date of the
+    stories shown, stayed put, and a client sending If-Modified-Since got 304 for a page
+    that now holds other stories. They have no Last-Modified (the ETag still validates)."""
+    with (
+        make_app(Settings.from_env({}, data_dir=tmp_path), now=clock) as app,
+        FeedServer(app) as srv,
+    ):
+        _store_copies(
+            app,
+            "https://a.example/feed",
+            [("1", "https://x.example/1", "KSK rollover"), ("2", "https://x.example/2", "Glue")],
+            day=27,
+        )
+        pages = {"/feed.atom?limit=1&offset=1": "Glue", "/feed.atom?sort=sources&limit=1": "KSK"}
+        before: dict[str, str | None] = {}
+        for path, later in pages.items():
+            status, headers, body = _request(srv, path)
+            assert status == 200 and later.encode() not in body, path
+            before[path] = headers["Last-Modified"]
+        assert _request(srv, "/feed.atom?limit=1")[1]["Last-Modified"] == STORED  # page 1
+        clock.at = NOW + timedelta(hours=1)
+        # a newer story (every later page moves one down) and a second source for KSK
+        _store_copies(app, "https://b.example/feed", [("3", "https://x.example/3", "Zone")], day=28)
+        _store_copies(
+            app, "https://c.example/feed", [("4", "https://x.example/1", "KSK rollover")], day=26
+        )
+        for path, later in pages.items():
+            since = before[path] or STORED  # what it said, or what it would have said
+            status, headers, body = _request(srv, path, ("If-Modified-Since", since))
+            assert status == 200 and later.encode() in body, path
+            assert headers["Last-Modified"] is None, path
+            status, _, _ = _request(srv, path, ("If-None-Match", headers["ETag"]))
+            assert status == 304, path
