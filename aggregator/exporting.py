@@ -63,11 +63,13 @@ class Exporting:
         self_url: str | None = None,
         home_url: str | None = None,
         pages: Callable[[list[Story]], Pages | None] | None = None,
+        updated: datetime | None = None,
     ) -> tuple[str, list[Story]]:
         """What ``export`` returns, and the stories it holds (``serve`` dates its response
         by them: one read gives both). ``home_url``: the website of the feed (RSS's
         channel link, JSON Feed's home_page_url); ``pages``: the links to the other pages
-        of a paged feed, given the stories of this one."""
+        of a paged feed, given the stories of this one; ``updated``: the date of a
+        document without stories (the clock's now unless given)."""
         from .export import render
 
         _check_format(fmt)
@@ -79,7 +81,7 @@ class Exporting:
             title=name,
             self_url=self_url,
             home_url=home_url,
-            updated=self.now(),
+            updated=updated or self.now(),
             pages=pages(stories) if pages is not None else None,
         )
         return text, stories

@@ -250,6 +250,10 @@ def make_handler(
 ) -> type[BaseHTTPRequestHandler]:
     public = parse_base_url(base_url) if base_url else None
     seconds = timeout
+    # The date of a feed without stories (Atom's <updated>, RSS's lastBuildDate): the
+    # request's time changed its body, and so its ETag, every second, and a reader polling
+    # an empty topic never got a 304.
+    started = app.now().replace(microsecond=0)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "aggregator"
@@ -378,6 +382,7 @@ def make_handler(
                     self_url=self_url,
                     home_url=self._self_url("/"),  # the index page: the feeds' website
                     pages=page_links(self_url, offset, limit),
+                    updated=started,
                 )
                 body = text.encode("utf-8")
                 # A date only where the page changes by a story being stored onto it: a

@@ -457,3 +457,19 @@ def test_a_page_changed_by_stories_stored_off_it_is_not_answered_304(
             assert headers["Last-Modified"] is None, path
             status, _, _ = _request(srv, path, ("If-None-Match", headers["ETag"]))
             assert status == 304, path
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss"])
+def test_a_feed_without_stories_keeps_its_etag_as_the_clock_moves(
+    app: App, clock: Clock, fmt: str
+) -> None:
+    """A topic no story has yet: its Atom ``<updated>`` and RSS ``<lastBuildDate>`` were
+    the time of the request, so the body and its ETag changed every second and a reader
+    polling it got 200 forever instead of 304. They are the time the server started."""
+    path = f"/feed.{fmt}?topic=Email"
+    with FeedServer(app) as srv:
+        status, headers, body = _request(srv, path)
+        assert status == 200 and b"<item>" not in body and b"<entry>" not in body
+        clock.at = NOW + timedelta(hours=1)
+        status, again, _ = _request(srv, path, ("If-None-Match", headers["ETag"]))
+        assert (status, again["ETag"]) == (304, headers["ETag"])
