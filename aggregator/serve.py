@@ -423,7 +423,9 @@ def make_handler(
                 self.send_response(HTTPStatus.NOT_MODIFIED)
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", "0")
+                # No Content-Length: a 304 has no content, and may give one only as the 200
+                # would (RFC 9110 §8.6); a cache taking a 304's fields into its stored
+                # response held a feed said to be 0 bytes long.
                 self.end_headers()
                 return
             if zipped:

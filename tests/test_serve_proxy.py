@@ -473,3 +473,31 @@ def test_a_feed_without_stories_keeps_its_etag_as_the_clock_moves(
         clock.at = NOW + timedelta(hours=1)
         status, again, _ = _request(srv, path, ("If-None-Match", headers["ETag"]))
         assert (status, again["ETag"]) == (304, headers["ETag"])
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_304_does_not_say_its_representation_is_empty(app: App, encoding: str) -> None:
+    """RFC 9110 §8.6: a 304 may carry Content-Length only as the 200 would have it. It
+    said 0, and a cache that takes a 304's fields into its stored response (as RFC 7234
+    had them do) then held a feed of zero bytes. Kept-alive connections go on serving."""
+    with FeedServer(app) as srv:
+        sent = ("Accept-Encoding", encoding)
+        status, headers, body = _request(srv, "/feed.atom", sent)
+        assert status == 200 and headers.get("Content-Encoding") == (
+            "gzip" if encoding == "gzip" else None
+        )
+        host, port = srv.httpd.server_address[:2]
+        conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
+        try:
+            for _ in range(2):
+                conn.request(
+                    "GET", "/feed.atom", headers={"If-None-Match": headers["ETag"], **dict([sent])}
+                )
+                r = conn.getresponse()
+                assert (r.status, r.read()) == (304, b"")
+                assert r.getheader("Content-Length") in (None, str(len(body)))
+            conn.request("GET", "/feed.atom", headers=dict([sent]))
+            r = conn.getresponse()
+            assert (r.status, len(r.read())) == (200, len(body))
+        finally:
+            conn.close()
