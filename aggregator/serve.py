@@ -404,14 +404,12 @@ def make_handler(
             ``modified``), or 304 to a client whose copy is the same; gzipped when the
             client takes it and it is worth it."""
             digest = hashlib.sha256(body).hexdigest()[:32]
-            zipped = len(body) >= GZIP_MIN_BYTES and accepts_gzip(
-                self.headers.get("Accept-Encoding")
-            )
+            zipped = len(body) >= GZIP_MIN_BYTES and accepts_gzip(self._list("Accept-Encoding"))
             etag = f'"{digest}-gzip"' if zipped else f'"{digest}"'
             headers = {"ETag": etag, "Cache-Control": "max-age=300", "Vary": "Accept-Encoding"}
             if modified is not None:
                 headers["Last-Modified"] = email.utils.format_datetime(modified, usegmt=True)
-            if_none_match = self.headers.get("If-None-Match")
+            if_none_match = self._list("If-None-Match")
             if if_none_match is not None:
                 # Either coding of the same body satisfies the client's cached copy; "*" any.
                 fresh = _matches(if_none_match, {f'"{digest}"', f'"{digest}-gzip"'})
@@ -432,6 +430,13 @@ def make_handler(
                 body = gzip.compress(body, compresslevel=6, mtime=0)
                 headers["Content-Encoding"] = "gzip"
             self._send(HTTPStatus.OK, body, ctype, headers)
+
+        def _list(self, name: str) -> str | None:
+            """A list field's value, whole: a client or proxy may send one on several
+            lines, which are one list joined by commas (RFC 9110 §5.3); the first alone
+            missed an ETag or a coding named on a later line."""
+            values = self.headers.get_all(name)
+            return ", ".join(values) if values else None
 
         def _target(self) -> str:
             """The request's path and query as a URI. http.server decodes the request

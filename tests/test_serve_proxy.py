@@ -501,3 +501,20 @@ def test_a_304_does_not_say_its_representation_is_empty(app: App, encoding: str)
             assert (r.status, len(r.read())) == (200, len(body))
         finally:
             conn.close()
+
+
+def test_list_fields_sent_on_several_lines_are_read_whole(app: App) -> None:
+    """If-None-Match and Accept-Encoding are lists, which a client or proxy may send as
+    several field lines (RFC 9110 §5.3: the same as one line joined by commas). Only the
+    first line was read: a cache offering two stored ETags, ours on the second line, got
+    200 for a feed that had not changed, and gzip named on a second line was not sent."""
+    with FeedServer(app) as srv:
+        _, headers, _ = _request(srv, "/feed.atom")
+        status, _, _ = _request(
+            srv, "/feed.atom", ("If-None-Match", '"other"'), ("If-None-Match", headers["ETag"])
+        )
+        assert status == 304
+        status, zipped, _ = _request(
+            srv, "/feed.atom", ("Accept-Encoding", "br"), ("Accept-Encoding", "gzip")
+        )
+        assert (status, zipped["Content-Encoding"]) == (200, "gzip")
