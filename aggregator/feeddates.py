@@ -122,6 +122,12 @@ _SLASHED = re.compile(
 #: Python's, for JSON Feed, read them. :func:`_rewritten` writes it in the extended
 #: format, with whatever follows the time (a zone, an offset). A basic date before a space
 #: needs a time with ``:`` after it.
+_BASIC = re.compile(
+    r"\s*(?P<y>\d{4})(?P<dash>-?)(?P<mo>\d{2})(?P=dash)(?P<d>\d{2})(?:[Tt]|\s+(?=\d\d:))"
+    r"(?P<time>(?P<H>\d{2})(?::?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,](?P<f>\d+))?)?)?)"
+    r"(?P<rest>(?:\D.*)?)",
+    re.ASCII | re.DOTALL,
+)
 #: An RFC 822 date with a two-digit year (``Sat, 15 Jun 75 10:00:00 GMT``, ``15 Jun 24``):
 #: feedparser made 00-89 20xx (so ``75`` was 2075, then refused as future) and the email
 #: module (JSON Feed) made 00-68 20xx. :func:`_rewritten` writes the year as RFC 2822
@@ -129,12 +135,6 @@ _SLASHED = re.compile(
 _SHORT_YEAR = re.compile(
     r"(?P<head>\s*(?:[A-Za-z]{3,9},?\s+)?(?:\d{1,2}\s+[A-Za-z]{3,9}|[A-Za-z]{3,9}\s+\d{1,2}),?\s+)"
     r"(?P<yy>\d{2})(?P<rest>(?:\s.*)?)",
-    re.ASCII | re.DOTALL,
-)
-_BASIC = re.compile(
-    r"\s*(?P<y>\d{4})(?P<dash>-?)(?P<mo>\d{2})(?P=dash)(?P<d>\d{2})(?:[Tt]|\s+(?=\d\d:))"
-    r"(?P<time>(?P<H>\d{2})(?::?(?P<M>\d{2})(?::?(?P<S>\d{2})(?:[.,](?P<f>\d+))?)?)?)"
-    r"(?P<rest>(?:\D.*)?)",
     re.ASCII | re.DOTALL,
 )
 #: A time followed by an offset of the hour alone (``10:00:00 +2``, ``-05``) or of the hour

@@ -499,7 +499,9 @@ class Poller(Outcomes):
     ) -> dict[int, list[datetime]]:
         """The post dates ``schedule.after_success`` weighs the last interval against, for
         the feeds of ``batch`` that are unchanged (a 304, the same body) and have one
-        (adaptive, without errors): one query for them all."""
+        (adaptive, without errors) that quiet could still lengthen: one query for them
+        all. (It cost 0.1 ms of CPU a 304, a tenth of an all-304 poll's.)"""
+        longest = self.app.policy.max_interval
         ids = [
             feed.id
             for kind, feed, _ in batch
@@ -507,6 +509,7 @@ class Poller(Outcomes):
             and feed.id in pending
             and feed.error_count == 0
             and feed.poll_interval
+            and feed.poll_interval < longest
             and feed.interval is None
         ]
         if not ids:
@@ -534,7 +537,7 @@ class Poller(Outcomes):
             if feed.interval is not None:
                 dates: list[datetime] = []  # feeds.yaml's interval decides
             elif last:
-                dates = quiet[feed.id]
+                dates = quiet.get(feed.id, [])  # none: at the longest interval already
             else:
                 dates = self._post_dates(feed)
             return schedule.after_success(

@@ -269,18 +269,26 @@ def test_accept_encoding(header: str | None, expected: bool) -> None:
 
 
 def _store_stories(
-    app: App, feed_url: str, stories: list[tuple[str, str | None, str]], *, day: int = 27
+    app: App,
+    feed_url: str,
+    stories: list[tuple[str, str | None, str]],
+    *,
+    day: int = 27,
+    name: str = "A",
+    canonical: bool = False,
 ) -> None:
     """``(key, link, title)`` rows saved straight through the store, as an older version
-    (or a hand) may have written them: no parser in between to refuse a link."""
-    feed, _ = app.store.add_feed(FeedSource(url=feed_url, name="A"), app.now())
+    (or a hand) may have written them: no parser in between to refuse a link.
+    ``canonical``: each link is its row's canonical URL too (a copy of it in another feed
+    joins its cluster)."""
+    feed, _ = app.store.add_feed(FeedSource(url=feed_url, name=name), app.now())
     recs = [
         StoryRecord(
             draft=StoryDraft(
                 key=key,
                 guid=key,
                 link=link,
-                canonical_url=None,
+                canonical_url=link if canonical else None,
                 title=title,
                 author=None,
                 published=datetime(2026, 11, day, 9, i, tzinfo=UTC),

@@ -22,13 +22,11 @@ from pathlib import Path
 import feedparser
 import pytest
 from test_config_serve import _store_stories
-from test_store import check
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.errors import ConfigError
 from aggregator.serve import FeedServer
-from aggregator.types import FeedSource, Prediction, StoryDraft, StoryRecord, TopicScore
 
 NOW = datetime(2026, 11, 28, 12, 0, 30, 250000, tzinfo=UTC)
 PUBLIC = "https://news.example.org/feeds/"
@@ -395,28 +393,8 @@ def _store_copies(
 ) -> None:
     """``(key, link, title)`` rows whose link is their canonical URL, so a story another
     feed carried under that URL joins its cluster: one more source."""
-    feed, _ = app.store.add_feed(FeedSource(url=feed_url, name=feed_url), app.now())
-    records = [
-        StoryRecord(
-            draft=StoryDraft(
-                key=key,
-                guid=key,
-                link=link,
-                canonical_url=link,
-                title=title,
-                author=None,
-                published=datetime(2026, 11, day, 9, i, tzinfo=UTC),
-                updated=None,
-                summary="<p>x</p>",
-                content=None,
-                categories=(),
-                content_hash=key,
-            ),
-            prediction=Prediction(topics=(TopicScore(topic="DNS", score=0.9),), model_version="t"),
-        )
-        for i, (key, link, title) in enumerate(stories)
-    ]
-    app.store.save_update(check(feed.id, at=app.now()), records)
+    rows: list[tuple[str, str | None, str]] = list(stories)
+    _store_stories(app, feed_url, rows, day=day, name=feed_url, canonical=True)
 
 
 def test_a_page_changed_by_stories_stored_off_it_is_not_answered_304(
