@@ -265,3 +265,46 @@ def test_a_group_write_gives_labels_back_only_to_their_feed(store) -> None:  # t
     assert [(e.new, e.updated) for e in store.fetch_log(other.id)] == [(0, 0), (2, 0)]
     assert [(e.new, e.updated) for e in store.fetch_log(again.id)] == [(1, 0)]
     assert third.new == ()
+
+
+def test_stories_sharing_a_link_each_get_their_own_labels_back(store) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A feed linking every item to its home page: the link names no one story, so an
+    archived label goes back to the story with its title too (matched by link alone,
+    both stories' labels went onto one of them). One whose story has not returned waits
+    in the archive; a story whose link is its own gets its labels with an edited title."""
+    feed = store.get_feed(FEED)
+    home = "https://a.example/"
+
+    def rec(key: str, title: str, link: str = home) -> StoryRecord:
+        return StoryRecord(draft=draft(key, title, link=link), prediction=pred(("DNS", 0.9)))
+
+    one, two, own = store.save_update(
+        check(feed.id, at=T1),
+        [
+            rec("one", "Episode 1: resolvers"),
+            rec("two", "Episode 2: registries"),
+            rec("own", "Root zone news", "https://a.example/own"),
+        ],
+    ).new
+    store.add_labels(one, ["Cybersecurity"], [], T1)
+    store.add_labels(two, ["IPv4 Markets"], [], T1)
+    store.add_labels(own, [], ["DNS"], T1)
+    assert store.remove_feed(FEED, T1) == 3
+
+    later = T1 + timedelta(days=1)
+    again, _ = store.add_feed(FeedSource(url=FEED), later)
+    back_two, back_own = store.save_update(
+        check(again.id, at=later),
+        [
+            rec("two", "Episode 2: registries"),
+            rec("own", "Root zone news (updated)", "https://a.example/own"),
+        ],
+    ).new
+    assert store.story_labels(back_two) == (("IPv4 Markets",), ())
+    assert store.story_labels(back_own) == ((), ("DNS",))
+    assert _archive(store) == [(home, ["Cybersecurity"], [])]
+    (back_one,) = store.save_update(
+        check(again.id, at=later), [rec("one", "Episode 1: resolvers")]
+    ).new
+    assert store.story_labels(back_one) == (("Cybersecurity",), ())
+    assert _archive(store) == []

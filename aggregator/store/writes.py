@@ -51,7 +51,7 @@ from .rows import (
     prune_fetch_log,
     search_body,
 )
-from .tables import FetchLogRow, LabelRow, StoryRow, StoryTopicRow
+from .tables import FetchLogRow, LabelRow, StoryRow, StoryTopicRow, storable_text
 
 NEAR_DUP_WINDOW = timedelta(days=14)
 NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate cut-off
@@ -383,8 +383,18 @@ class PollWrites(StoreBase):
         restored labels by story id (topic id -> the label's value).
 
         Archived rows of one link apply oldest first, so the newest word on a topic wins;
-        a topic no longer in the taxonomy stays archived (as ``train`` skips it)."""
-        by_link = {row.link: row.id for row, _ in fresh if row.link and row.id is not None}
+        a topic no longer in the taxonomy stays archived (as ``train`` skips it).
+
+        A link several stories share (a podcast or status feed linking every item to its
+        home page) does not name one story: the archived row then goes to the story with
+        its title too, and waits in the archive until that one returns. Matched by link
+        alone, every label of the link went onto one story, the others' labels lost to
+        it. The link alone still does when it named one labelled story and one returning
+        story (a title edited meanwhile)."""
+        by_link: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for row, _ in fresh:
+            if row.link and row.id is not None:
+                by_link[row.link].append((row.id, storable_text(row.title)))
         if not by_link:
             return {}
         url = without_credentials(feed_url)
@@ -392,18 +402,34 @@ class PollWrites(StoreBase):
             r
             for chunk in chunks(sorted(by_link), 500)
             for r in conn.execute(
-                select(_ARCHIVE.c.id, _ARCHIVE.c.link, _ARCHIVE.c.positive, _ARCHIVE.c.negative)
+                select(
+                    _ARCHIVE.c.id,
+                    _ARCHIVE.c.link,
+                    _ARCHIVE.c.title,
+                    _ARCHIVE.c.positive,
+                    _ARCHIVE.c.negative,
+                )
                 .where(_ARCHIVE.c.feed_url == url, _ARCHIVE.c.link.in_(chunk))
                 .order_by(_ARCHIVE.c.id)
             )
         ]
         if not found:
             return {}
+        archived_titles: dict[str, set[str]] = defaultdict(set)
+        for _, link, title, _, _ in found:
+            archived_titles[link].add(title)
         by_name = {k.lower(): v for k, v in topic_ids.items()}
         restored: dict[int, dict[int, bool]] = defaultdict(dict)
         emptied: list[int] = []
-        for arch_id, link, positive, negative in found:
-            story_id = by_link[link]
+        for arch_id, link, title, positive, negative in found:
+            stories = by_link[link]
+            same = [sid for sid, t in stories if t == title]
+            if same:
+                story_id = same[0]
+            elif len(stories) == 1 and len(archived_titles[link]) == 1:
+                story_id = stories[0][0]
+            else:
+                continue  # its story has not returned (yet)
             left: tuple[list[str], list[str]] = ([], [])
             for names, value, keep in ((positive, True, left[0]), (negative, False, left[1])):
                 for name in names or ():
