@@ -308,3 +308,38 @@ def test_stories_sharing_a_link_each_get_their_own_labels_back(store) -> None:  
     ).new
     assert store.story_labels(back_one) == (("Cybersecurity",), ())
     assert _archive(store) == []
+
+
+def test_a_renamed_topics_archived_labels_come_back_under_its_new_name(store) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A topic renamed (its old name kept among its aliases) while a removed feed's labels
+    wait in the archive: they move to the new name with the stored ones, and come back
+    with their story. Left under the old name, no topic matched them: they stayed in
+    the archive and the story came back unlabelled. Where the story has a label under
+    the new name too, that one wins, as for stored labels."""
+    feed = store.get_feed(FEED)
+    one = _save(store, feed.id, "one", ("DNS", 0.9))
+    two = _save(store, feed.id, "two", ("DNS", 0.9))
+    store.add_labels(one, ["Cybersecurity"], ["DNS"], T1)
+    store.add_labels(two, ["Cybersecurity"], [], T1)
+    assert store.remove_feed(FEED, T1) == 2
+    store.sync_topics([("Security", None), ("IPv4 Markets", None), ("DNS", None)])
+    with store.engine.begin() as c:  # "two" was labelled -Security as well
+        c.execute(
+            text("UPDATE label_archive SET negative = '[\"Security\"]' WHERE link LIKE '%two'")
+        )
+
+    def renamed(name: str) -> str | None:
+        return "Security" if name == "Cybersecurity" else None
+
+    store.sync_topics([("Security", None), ("IPv4 Markets", None), ("DNS", None)], renamed)
+    assert _archive(store) == [
+        ("https://a.example/one", ["Security"], ["DNS"]),
+        ("https://a.example/two", [], ["Security"]),
+    ]
+    later = T1 + timedelta(days=1)
+    again, _ = store.add_feed(FeedSource(url=FEED), later)
+    back = _save(store, again.id, "one", ("DNS", 0.9), at=later)
+    back2 = _save(store, again.id, "two", ("DNS", 0.9), at=later)
+    assert store.story_labels(back) == (("Security",), ("DNS",))
+    assert store.story_labels(back2) == ((), ("Security",))
+    assert _archive(store) == []

@@ -41,7 +41,7 @@ from . import search, tables
 from .base import _COPY, _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
-from .tables import LabelRow, StoryTopicRow, TopicRow, UTCDateTime
+from .tables import LabelArchiveRow, LabelRow, StoryTopicRow, TopicRow, UTCDateTime
 
 RC = tables.columns(tables.ReadCursorRow)
 # Both databases: INSERT ... ON CONFLICT (SQLite 3.24, PostgreSQL 9.5)
@@ -139,6 +139,30 @@ def _merge_topic(s: Session, old: int, new: int) -> None:
     s.execute(update(StoryTopicRow).where(STC.topic_id == old).values(topic_id=new))
 
 
+def _rename_archived(s: Session, old: str, new: str) -> None:
+    """Move the archived labels of topic ``old`` (removed feeds' stories, topics by name)
+    to ``new``, as :func:`_merge_topic` moves the stored ones; a label of ``new`` on the
+    same story wins. Left under the old name they matched no topic when their feed came
+    back: they stayed in the archive, and the story returned without them."""
+    archive = tables.table(LabelArchiveRow)
+    for arch_id, positive, negative in s.execute(
+        select(archive.c.id, archive.c.positive, archive.c.negative)
+    ).all():
+        pos, neg = list(positive or ()), list(negative or ())
+        if old not in pos and old not in neg:
+            continue
+        given = new in pos or new in neg  # the story's label under the new name wins
+
+        def moved(names: list[str], given: bool = given) -> list[str]:
+            return [new if n == old else n for n in names if n != old or not given]
+
+        s.execute(
+            update(archive)
+            .where(archive.c.id == arch_id)
+            .values(positive=moved(pos), negative=moved(neg))
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TopicInfo:
     name: str
@@ -191,6 +215,7 @@ class StoryQueries(StoreBase):
                 else:
                     _merge_topic(s, row.id, into.id)
                     s.delete(row)
+                _rename_archived(s, old, new)
             for name, description in topics:
                 found = existing.get(name)
                 if found is None:
