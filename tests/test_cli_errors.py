@@ -156,6 +156,16 @@ def test_poll_show_that_would_print_nothing_is_bad_input(
     assert_one_clear_line(aggregator(tmp_path, "poll", *argv), expected)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5"])
+def test_a_daemon_max_sleep_that_cannot_work_is_bad_input(tmp_path: Path, value: str) -> None:
+    """`--max-sleep nan` ran the cycle in a loop that never slept (a core at 100%, the
+    database read without pause); 0 or a negative number polled again at once after
+    every cycle that stored something. Each started the daemon without a word."""
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    result = aggregator(tmp_path, "daemon", f"--max-sleep={value}")
+    assert_one_clear_line(result, "--max-sleep must be a positive number of seconds")
+
+
 def test_classify_from_a_closed_stdin_is_one_clear_line(tmp_path: Path) -> None:
     """`aggregator classify - <&-` (a cron job or a service with no input): Python then
     has no sys.stdin at all, and reading it was an AttributeError traceback."""

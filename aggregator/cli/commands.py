@@ -4,6 +4,7 @@ serve, demo. (`feeds` is feeds.py's.)"""
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import signal
 import sys
@@ -698,6 +699,10 @@ def daemon(
     """Poll due feeds forever; stop cleanly on SIGTERM / SIGINT after the work in flight."""
     from ..daemon import run_daemon
 
+    if not (math.isfinite(max_sleep) and max_sleep > 0):
+        # NaN compared false everywhere: the daemon never slept (a core at 100%); 0 or
+        # less polled again at once after every cycle that stored something.
+        raise ConfigError(f"--max-sleep must be a positive number of seconds, got {max_sleep}")
     with open_app() as a:
         a.prepare_poll()
         sync_feeds_file(a)
