@@ -626,11 +626,17 @@ def listen(
     max_connections: int = MAX_CONNECTIONS,
 ) -> ThreadingHTTPServer:
     """A server bound to ``host``:``port`` (an IPv6 address such as ``::1`` too). An address
-    that cannot be used (the port taken, a name that does not resolve, a port past 65535)
-    is one ConfigError naming it, not a traceback from socketserver; so is a bad
-    ``base_url`` (``config.parse_base_url``)."""
+    that cannot be used (the port taken, a name that does not resolve, a port past 65535,
+    an empty host) is one ConfigError naming it, not a traceback from socketserver; so is
+    a bad ``base_url`` (``config.parse_base_url``)."""
     if timeout <= 0 or max_connections < 1:
         raise ConfigError("the timeout must be positive and max connections at least 1")
+    if not host.strip():
+        # The socket takes "" as INADDR_ANY: an empty --host (an unset "$HOST") listened
+        # on every interface, where the default is loopback only.
+        raise ConfigError(
+            "--host is empty: name an address to listen on (0.0.0.0 for every interface)"
+        )
     server = _Server6 if ":" in host else _Server
     handler = make_handler(app, base_url=base_url, timeout=timeout)
     try:

@@ -120,3 +120,17 @@ def test_serve_command_reports_a_busy_port_without_a_traceback(tmp_path: Path) -
     assert done.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("host", ["", " "], ids=["empty", "blank"])
+def test_serve_with_an_empty_host_is_bad_input(tmp_path: Path, host: str) -> None:
+    """`--host ""` (a `--host "$HOST"` whose variable is unset) listened on every
+    interface, 0.0.0.0, where the README promises 127.0.0.1 unless an address is named."""
+    argv = ["--data-dir", str(tmp_path), "serve", "--host", host, "--port", "0"]
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", *argv], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --host is empty: ")
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
