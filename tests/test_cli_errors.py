@@ -166,6 +166,17 @@ def test_a_daemon_max_sleep_that_cannot_work_is_bad_input(tmp_path: Path, value:
     assert_one_clear_line(result, "--max-sleep must be a positive number of seconds")
 
 
+def test_an_error_line_is_printed_as_written_not_as_emoji(tmp_path: Path) -> None:
+    """rich read ``:-1:`` and ``:100:`` in an error line as emoji codes: `serve --port -1`
+    said "cannot listen on 127.0.0.1👎 bind()…", and an entry on line 100 of the feeds
+    file was "feeds.yaml💯 feed #1: …"."""
+    result = aggregator(tmp_path, "serve", "--port", "-1")
+    assert_one_clear_line(result, "cannot listen on 127.0.0.1:-1: ")
+    lines = ["feeds:", *["  # a comment"] * 98, "  - name: no URL"]
+    (tmp_path / "feeds.yaml").write_text("\n".join(lines) + "\n")
+    assert_one_clear_line(aggregator(tmp_path, "feeds", "list"), "feeds.yaml:100: feed #1: ")
+
+
 def test_classify_from_a_closed_stdin_is_one_clear_line(tmp_path: Path) -> None:
     """`aggregator classify - <&-` (a cron job or a service with no input): Python then
     has no sys.stdin at all, and reading it was an AttributeError traceback."""

@@ -41,10 +41,13 @@ app = typer.Typer(
 feeds_app = typer.Typer(help="List, add, remove, import and export feeds.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 
-out = Console(soft_wrap=False)
+# emoji=False: rich reads ":-1:" or ":100:" as emoji codes, also with markup off, and
+# what is printed holds them ("127.0.0.1:-1: bind()", "feeds.yaml:100: feed #1", a
+# story's text); none of ours is one.
+out = Console(soft_wrap=False, emoji=False)
 # soft_wrap: one message is one line, whatever the width (a pipe gets 80 columns), so
 # scripts can grep stderr; the terminal wraps long lines itself.
-err = Console(stderr=True, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 class Fmt(StrEnum):
