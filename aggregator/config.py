@@ -256,6 +256,12 @@ def parse_span(value: str, *, name: str = "--older-than") -> timedelta | None:
         raise ConfigError(f"{name}: {value.strip()} is too long") from e
     if span <= timedelta(0):
         raise ConfigError(f"{name}: {value.strip()} is not a positive span")
+    try:
+        datetime.now(UTC) - span
+    except OverflowError as e:
+        # Refused where it is read: AGGREGATOR_RETENTION=999999999d was taken, and then
+        # every prune failed, the daemon's once a day in its log, naming no setting.
+        raise ConfigError(f"{name}: {value.strip()} reaches before year 1") from e
     return span
 
 

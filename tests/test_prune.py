@@ -200,7 +200,9 @@ def test_parse_span(text: str, span: timedelta | None) -> None:
     assert parse_span(text) == span
 
 
-@pytest.mark.parametrize("text", ["soon", "-5d", "0d", "99999999999w", "2026-01-01"])
+@pytest.mark.parametrize(
+    "text", ["soon", "-5d", "0d", "99999999999w", "2026-01-01", "999999999d", "300000w"]
+)
 def test_bad_spans_are_clear_errors(text: str) -> None:
     with pytest.raises(ConfigError, match="--older-than"):
         parse_span(text)
@@ -214,6 +216,10 @@ def test_retention_settings_from_the_environment() -> None:
         Settings.from_env({"AGGREGATOR_RETENTION": "ninety days"})
     with pytest.raises(ConfigError, match="AGGREGATOR_KEEP_PER_FEED must be 0 or more"):
         Settings.from_env({"AGGREGATOR_KEEP_PER_FEED": "-1"})
+    # A span reaching before year 1 was taken: then every prune failed ("that span
+    # reaches before year 1"), the daemon's once a day in its log, naming no variable.
+    with pytest.raises(ConfigError, match=r"^AGGREGATOR_RETENTION: 999999999d reaches before"):
+        Settings.from_env({"AGGREGATOR_RETENTION": "999999999d"})
 
 
 def _seed_old_stories(data_dir: Path, n: int) -> None:
