@@ -8,7 +8,6 @@ files it is pointed at, and must stay cheap to import (the CLI loads it on every
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -57,6 +56,9 @@ _SECONDS = {
     "extract_timeout_s": f"{ENV_PREFIX}EXTRACT_TIMEOUT",
     "extract_budget_s": f"{ENV_PREFIX}EXTRACT_BUDGET",
 }
+#: The longest any of them may be: a day. Past threading's longest wait (~292 years) a
+#: worker's limit failed every feed of a poll, and no fetch or parse is worth a day.
+MAX_SECONDS = 86_400
 #: The counts, with their bounds: a typo (a few zeros too many) must not start 100,000
 #: worker processes or open a million connections.
 _COUNTS = {
@@ -216,8 +218,11 @@ class Settings:
     def validate(self) -> None:
         for key, name in _SECONDS.items():
             value = getattr(self, key)
-            if not (math.isfinite(value) and value > 0):  # NaN and infinity too
-                raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
+            if not 0 < value <= MAX_SECONDS:  # NaN and infinity too
+                raise ConfigError(
+                    f"{name} must be a positive number of seconds up to {MAX_SECONDS:,} "
+                    f"(a day), got {value:g}"
+                )
         for key, (name, low, high) in _COUNTS.items():
             value = getattr(self, key)
             if not low <= value <= high:

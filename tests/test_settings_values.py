@@ -25,6 +25,12 @@ from aggregator.errors import ConfigError
         ("PARSE_TIMEOUT", "-1", "AGGREGATOR_PARSE_TIMEOUT must be a positive number"),
         ("EXTRACT_TIMEOUT", "nan", "AGGREGATOR_EXTRACT_TIMEOUT must be a positive number"),
         ("EXTRACT_BUDGET", "nan", "AGGREGATOR_EXTRACT_BUDGET must be a positive number"),
+        # Past threading's longest wait, a worker's limit failed every feed of a poll
+        # ("internal error: RuntimeError: worker pool failed: timestamp too large").
+        ("PARSE_TIMEOUT", "1e10", "AGGREGATOR_PARSE_TIMEOUT must be a positive number of"),
+        ("EXTRACT_TIMEOUT", "1e308", "AGGREGATOR_EXTRACT_TIMEOUT must be a positive number"),
+        ("TIMEOUT", "86401", "AGGREGATOR_TIMEOUT must be a positive number of seconds up to"),
+        ("EXTRACT_BUDGET", "1e20", "AGGREGATOR_EXTRACT_BUDGET must be a positive number of"),
         ("DEFAULT_INTERVAL", "nan", "AGGREGATOR_DEFAULT_INTERVAL must be between 5 and 1,440"),
         ("DEFAULT_INTERVAL", "1e300", "AGGREGATOR_DEFAULT_INTERVAL must be between 5 and"),
         ("DEFAULT_INTERVAL", "-5", "AGGREGATOR_DEFAULT_INTERVAL must be between 5 and 1,440"),
@@ -51,6 +57,7 @@ def test_a_bad_number_is_named_by_its_variable(name: str, value: str, expected: 
     ("name", "value", "field", "want"),
     [
         ("TIMEOUT", " 7.5 ", "timeout_s", 7.5),
+        ("PARSE_TIMEOUT", "86400", "parse_timeout_s", 86400.0),
         ("WORKERS", "3", "workers", 3),
         ("WORKERS", "256", "workers", 256),
         ("MAX_BODY_BYTES", "1_000_000", "max_body_bytes", 1_000_000),
