@@ -227,6 +227,16 @@ class Settings:
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ConfigError(f"{name} must be between {low:,} and {high:,}, got {value:,}")
+        if self.user_agent is not None and not all(
+            " " <= c <= "~" or c == "\t" for c in self.user_agent
+        ):
+            # It is every request's User-Agent header: a character beyond ASCII was a
+            # traceback from the HTTP client at the first fetch, a line break failed
+            # every feed as "bad HTTP response".
+            raise ConfigError(
+                f"{ENV_PREFIX}USER_AGENT must be printable ASCII (it is sent as an HTTP "
+                f"header), got {self.user_agent!r}"
+            )
         if self.keep_per_feed < 0:
             raise ConfigError(
                 f"{ENV_PREFIX}KEEP_PER_FEED must be 0 or more, got {self.keep_per_feed:,}"

@@ -11,6 +11,7 @@ import pytest
 from test_cli_errors import aggregator, assert_one_clear_line
 
 from aggregator.config import Settings
+from aggregator.demo_server import DemoServer
 from aggregator.errors import ConfigError
 
 
@@ -76,3 +77,17 @@ def test_the_default_interval_in_minutes_within_the_bounds() -> None:
 def test_the_cli_says_which_variable_in_one_line(tmp_path: Path) -> None:
     result = aggregator(tmp_path, "stories", env={"AGGREGATOR_DEFAULT_INTERVAL": "1e300"})
     assert_one_clear_line(result, "AGGREGATOR_DEFAULT_INTERVAL must be between 5 and 1,440")
+
+
+@pytest.mark.parametrize("agent", ["Bücher-Bot/1.0", "bot/1.0\r\nX-Evil: 1"])
+def test_a_user_agent_that_cannot_be_sent_is_named_by_its_variable(
+    tmp_path: Path, agent: str
+) -> None:
+    """AGGREGATOR_USER_AGENT goes into every request's header: a non-ASCII one was a
+    UnicodeEncodeError traceback from the HTTP client at the first fetch, and one with a
+    line break failed every feed as "bad HTTP response", naming neither the setting."""
+    with DemoServer() as server:
+        (tmp_path / "feeds.yaml").write_text(server.feeds_yaml(), encoding="utf-8")
+        env = {"AGGREGATOR_USER_AGENT": agent, "AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1"}
+        result = aggregator(tmp_path, "poll", "--no-extract", "--quiet", env=env)
+    assert_one_clear_line(result, "AGGREGATOR_USER_AGENT must be printable ASCII")
