@@ -498,7 +498,13 @@ class App(Subscriptions, Exporting, Labelling):
 
     def _named(self, query: StoryQuery) -> StoryQuery:
         """``query`` with its topics as the taxonomy names them; every unknown one named
-        in one ConfigError (naming the first alone cost a run per typo)."""
+        in one ConfigError (naming the first alone cost a run per typo). A query by
+        relevance without a search is one too: there is nothing to rank by."""
+        if query.order == "relevance" and not query.text:
+            raise ConfigError(
+                "sort by relevance orders the matches of a full-text search: give one"
+                " (-q TEXT; q= on serve)"
+            )
         if not (query.topics or query.any_topics or query.not_topics):
             return query
         every, any_, none = (

@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from .app import App
@@ -116,15 +116,13 @@ def accepts_gzip(header: str | None) -> bool:
     return False
 
 
-def _order(value: str, search: str | None) -> StoryOrder:
+def _order(value: str) -> StoryOrder:
     """The ``sort`` parameter, as ``stories --sort`` reads it: ``date`` (the default),
-    ``sources`` or ``relevance`` (of ``q``: without one there is nothing to rank by)."""
-    if value == "relevance" and not search:
-        raise ConfigError("sort=relevance orders the matches of a search: give q too")
-    orders: dict[str, StoryOrder] = {"date": "date", "sources": "sources", "relevance": "relevance"}
-    if value not in orders:
-        raise ConfigError("sort is date, sources or relevance")
-    return orders[value]
+    ``sources`` or ``relevance`` (``App`` refuses it without ``q``)."""
+    for order in get_args(StoryOrder):
+        if value == order:
+            return order  # type: ignore[no-any-return]
+    raise ConfigError("sort is date, sources or relevance")
 
 
 def _limit(value: str) -> int:
@@ -364,7 +362,7 @@ def make_handler(
                     raise ConfigError("since is not before until: no story can match")
                 search = params.get("q", [None])[0]
                 query = StoryQuery(
-                    order=_order(params.get("sort", ["date"])[0], search),
+                    order=_order(params.get("sort", ["date"])[0]),
                     topics=tuple(topics),
                     any_topics=tuple(params.get("any_topic", [])),
                     not_topics=tuple(params.get("not_topic", [])),

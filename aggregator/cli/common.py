@@ -410,8 +410,6 @@ def build_query(
     not_topic: list[str] | None = None,
     order: SortBy = SortBy.date,
 ) -> StoryQuery:
-    if order == SortBy.relevance and not search:
-        raise ConfigError("--sort relevance orders the matches of a search: give -q TEXT too")
     if limit < 0:
         raise ConfigError("--limit must be 0 (no limit) or more")
     if limit > MAX_SQL_INTEGER:

@@ -22,6 +22,7 @@ OPTIONS = (
     ("q", "-q"),
     ("sort", "--sort"),
 )
+_KEYS = frozenset(key for key, _ in OPTIONS)
 _REPEATED = frozenset({"topic", "any_topic", "not_topic", "feed"})  # lists; the rest strings
 _SORTS = frozenset(s.value for s in SortBy)
 
@@ -63,7 +64,7 @@ def read_filters(kept: str) -> dict[str, Any] | None:
         if key in _REPEATED:
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                 return None
-        elif key not in {k for k, _ in OPTIONS} or not isinstance(value, str):
+        elif key not in _KEYS or not isinstance(value, str):
             return None
     if filters.get("sort", SortBy.date.value) not in _SORTS:
         return None
