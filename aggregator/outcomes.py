@@ -306,7 +306,7 @@ class Outcomes:
             updated=updated,
             extracted=extracted,
             deferred=deferred,
-            error=check.last_error if check.outcome == "error" else None,
+            error=check.last_error if check.outcome == "error" else check.reason,
             ms=check.ms,
             next_check=check.next_check,
             feed_status=check.status,

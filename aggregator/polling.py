@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Collection, Container, Coroutine, Generator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -54,6 +54,7 @@ from .credentials import display_url
 from .errors import (
     AggregatorError,
     FeedError,
+    FetchError,
     ParseError,
     StoreUnavailableError,
 )
@@ -233,6 +234,11 @@ class Poller(Outcomes):
         hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
         per_host = app.settings.per_host
         queued = [0]
+        # The hosts that asked, through one feed, to be left alone (a 429, or a 503 with a
+        # Retry-After: ``schedule.host_wait``): until when, and why. Their feeds still
+        # queued are skipped, not requested (touched on the loop thread only); the store
+        # thread holds the host's other feeds for later polls (``Store.hold_host``).
+        waits: dict[str, tuple[datetime, str]] = {}
 
         async def fetch(feed: Feed) -> None:
             host = (urlsplit(feed.url).hostname or "").lower()
@@ -259,11 +265,40 @@ class Poller(Outcomes):
                         del hosts[host]
 
             try:
-                await fetch_admitted(feed, leave_host)
+                if (wait := waits.get(host)) is not None and wait[0] > app.now():
+                    events.put(("skipped", feed, wait))
+                    return
+                await fetch_admitted(feed, host, leave_host)
             finally:
                 leave_host()
 
-        async def fetch_admitted(feed: Feed, leave_host: Callable[[], None]) -> None:
+        def note_wait(feed: Feed, host: str, e: BaseException) -> None:
+            """Remember a host that asked, through ``feed``, to be left alone."""
+            if not isinstance(e, FetchError):
+                return
+            if (wait := schedule.host_wait(e, app.policy)) is None:
+                return
+            asked = (e.host or host).lower()  # after a redirect, the host that answered
+            until = app.now() + wait
+            if asked in waits and waits[asked][0] >= until:
+                return
+            why = (
+                f"not requested: {asked} asked for no request before"
+                f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+                f" (HTTP {e.http_status} for {display_url(feed.url)})"
+            )
+            waits[asked] = (until, why)
+            # nor for article pages (the same site's, often): what asked was the host
+            app.stalled_hosts.setdefault(
+                asked,
+                (
+                    time.monotonic() + wait.total_seconds(),
+                    f"not fetched: {asked} asked to be left alone"
+                    f" (HTTP {e.http_status} for the feed {display_url(feed.url)})",
+                ),
+            )
+
+        async def fetch_admitted(feed: Feed, host: str, leave_host: Callable[[], None]) -> None:
             await ahead.acquire()
             held.add(feed.id)
             stats.ahead_peak = max(stats.ahead_peak, len(held))
@@ -285,6 +320,7 @@ class Poller(Outcomes):
                         )
                 on_fetched(feed, result, known)
             except BaseException as e:  # delivered to the consuming thread as an outcome
+                note_wait(feed, host, e)
                 held.discard(feed.id)
                 ahead.release()
                 if feed.id in parsing_held:
@@ -374,6 +410,7 @@ class Poller(Outcomes):
         begin(feeds)
 
         failed = False
+        hosts_held: dict[str, datetime] = {}  # by _hold_host: each written once
         try:
             while True:
                 if stop is not None and stop.is_set():
@@ -405,6 +442,8 @@ class Poller(Outcomes):
                     t0 = started[feed.id]
                     if kind == "parsed":
                         release_parsing(feed.id)
+                    elif kind == "error":
+                        self._hold_host(feed, payload, hosts_held)
                     try:
                         outcome = self._handle(kind, feed, payload, events, extract, t0, quiet)
                     except FeedError as e:
@@ -494,6 +533,35 @@ class Poller(Outcomes):
         except TimeoutError:  # the loop thread is stuck: the leases matter more
             log.warning("the poll's fetches did not stop within %g s", CANCEL_WAIT + 1)
 
+    def _hold_host(self, feed: Feed, error: BaseException, done: dict[str, datetime]) -> None:
+        """When ``error`` asks for ``feed``'s host to be left alone
+        (``schedule.host_wait``), hold the host's other feeds in the store until then, so
+        that no later poll, of this process or another daemon's, asks it for one; once a
+        host and time (``done``). Failing to is logged, not the feed's error: the feed's
+        own outcome is written next, and the store's trouble surfaces there."""
+        if not isinstance(error, FetchError):
+            return
+        if (wait := schedule.host_wait(error, self.app.policy)) is None:
+            return
+        host = (error.host or urlsplit(feed.url).hostname or "").lower()
+        until = self.app.now() + wait
+        if not host or (host in done and done[host] >= until - timedelta(seconds=1)):
+            return  # held until then already, by another of its feeds
+        done[host] = until
+        try:
+            n = self.app.store.hold_host(host, until)
+        except AggregatorError as e:
+            log.warning("could not hold the feeds of %s: %s", host, e)
+            return
+        log.info(
+            "host %s asked to be left alone (HTTP %s for %s): %d feeds held until %s",
+            host,
+            error.http_status,
+            display_url(feed.url),
+            n,
+            f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+        )
+
     def _quiet_post_dates(
         self, batch: Sequence[tuple[str, Feed, Any]], pending: Container[int]
     ) -> dict[int, list[datetime]]:
@@ -531,6 +599,11 @@ class Poller(Outcomes):
         ``quiet``: the post dates of the batch's unchanged feeds (``_quiet_post_dates``)."""
         if kind == "error":
             raise payload  # a FeedError is recorded by the caller; anything else is a bug
+        if kind == "skipped":
+            until, why = payload
+            return schedule.after_host_wait(
+                feed, until, why, now=self.app.now(), policy=self.app.policy
+            )
         if kind == "unchanged":
             result: FetchResult = payload
             last = feed.poll_interval if feed.error_count == 0 else None

@@ -13,6 +13,9 @@ Rules (DESIGN.md "Limits a user can rely on"):
   backoff); Retry-After (429/503) is a floor that jitter only pushes later (by up to
   10 %), honoured up to a week (Policy.max_retry_after); 410 Gone marks the feed gone;
   a feed failing for 30 days is disabled (kept);
+- a host that answers 429 (its Retry-After, else 5 minutes) or 503 with a Retry-After
+  is asked for none of its feeds before then: they are skipped, not failed
+  (``host_wait``, ``after_host_wait``);
 - permanent redirects (301/308) are adopted only after the same target was seen on 3 polls
   spanning at least a day, so a maintenance redirect does not lose the feed; 302/307
   never rewrite the URL (RFC 9110 §15.4).
@@ -43,6 +46,8 @@ class Policy:
     max_retry_after: timedelta = timedelta(days=7)
     redirect_polls: int = 3
     redirect_span: timedelta = timedelta(days=1)
+    #: How long a host that answered 429 without a Retry-After is left alone.
+    host_wait: timedelta = timedelta(minutes=5)
 
 
 def _clamp(v: timedelta, policy: Policy) -> timedelta:
@@ -234,6 +239,51 @@ def after_error(
         redirect_url=feed.redirect_url,
         redirect_count=feed.redirect_count,
         redirect_first_seen=feed.redirect_first_seen,
+    )
+
+
+def host_wait(error: FeedError, policy: Policy) -> timedelta | None:
+    """How long the host that answered ``error`` gets no request for any of its feeds, or
+    None when the error is this feed's alone. A 429 says the client sends too much, not
+    that one feed is wrong: its Retry-After, else ``policy.host_wait``. A 503 with a
+    Retry-After is the server's overload or maintenance; without one it may be one
+    feed's broken backend. Capped as a feed's own Retry-After is."""
+    if not isinstance(error, FetchError):
+        return None
+    seconds = error.retry_after_s
+    if error.http_status == 429 and seconds is None:
+        seconds = policy.host_wait.total_seconds()
+    elif error.http_status not in (429, 503) or seconds is None:
+        return None
+    seconds = min(max(0.0, seconds), policy.max_retry_after.total_seconds())
+    return timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def after_host_wait(
+    feed: Feed, until: datetime, reason: str, *, now: datetime, policy: Policy
+) -> FeedCheck:
+    """A feed not requested because its host asked, for another of its feeds, for no
+    request before ``until`` (:func:`host_wait`): ``skipped``. Nothing about the feed was
+    learnt, so its state (status, errors, validators, interval) stays as it was; it is
+    due again at ``until``, pushed later by up to the jitter as a Retry-After is, so the
+    host's feeds do not all come back at that instant."""
+    factor = _jitter_factor(feed.id, now, policy)
+    later = 1 + (factor - 1 + policy.jitter) / 2 if policy.jitter > 0 else 1.0
+    wait = max(until - now, timedelta(0))
+    return FeedCheck(
+        feed_id=feed.id,
+        at=now,
+        outcome="skipped",
+        next_check=now + wait * later,
+        not_before=until,
+        status=feed.status,
+        error_count=feed.error_count,
+        first_error_at=feed.first_error_at,
+        last_error=feed.last_error,
+        redirect_url=feed.redirect_url,
+        redirect_count=feed.redirect_count,
+        redirect_first_seen=feed.redirect_first_seen,
+        reason=reason,
     )
 
 

@@ -405,6 +405,8 @@ class FeedCheck:
     not_before: datetime | None = None  # the server's Retry-After, if it gave one
     # dedupe.listing_digest of the keys the document lists (None: not parsed this time)
     listed: tuple[str, ...] | None = None
+    #: Why a "skipped" feed was not requested (its host asked to be left alone).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -151,7 +151,7 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     t.add_column("ms", justify="right")
     t.add_column("error / next check", max_width=72, overflow="fold")
     for r in sorted(results, key=lambda r: (r.status != "error", (r.title or r.url).lower())):
-        style = {"error": "red", "ok": "green"}.get(r.status, "")
+        style = {"error": "red", "ok": "green", "skipped": "yellow"}.get(r.status, "")
         t.add_row(
             Text(r.title or display_url(r.url)),
             f"[{style}]{r.status}[/]" if style else r.status,
@@ -163,8 +163,12 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
         )
     out.print(t)
     failed = [r for r in results if r.status == "error"]
+    skipped = sum(r.status == "skipped" for r in results)
     new = sum(r.new for r in results)
-    out.print(f"{len(results)} feeds, {new} new stories, {len(failed)} failed")
+    out.print(
+        f"{len(results)} feeds, {new} new stories, {len(failed)} failed"
+        + (f", {skipped} skipped (their host asked to be left alone)" if skipped else "")
+    )
     if deferred := sum(r.deferred for r in results):
         out.print(
             f"{deferred} stories were stored without their article page, which did not come"
@@ -301,7 +305,11 @@ def _poll_and_report(
             left = max(due - len(results), 0)
             err.print(f"[yellow]poll interrupted:[/] {left} feeds not polled", highlight=False)
             raise typer.Exit(128 + (stopper.signal or signal.SIGINT))
-        if results and all(r.status == "error" for r in results):
+        # skipped feeds (their host asked to be left alone) were not tried: a poll whose
+        # every other feed failed failed
+        if any(r.status == "error" for r in results) and all(
+            r.status in ("error", "skipped") for r in results
+        ):
             raise typer.Exit(1)
 
 

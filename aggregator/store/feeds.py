@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
 from sqlmodel import col
@@ -288,6 +289,36 @@ class FeedStore(StoreBase):
                 renewed += int(done.rowcount or 0)  # type: ignore[attr-defined]
         return renewed
 
+    def hold_host(self, host: str, until: datetime) -> int:
+        """No request before ``until`` for any enabled feed of ``host`` (its URL's host,
+        compared as the poll's per-host limit compares it), where its own ``not_before``
+        is not later already: the host asked to be left alone (``schedule.host_wait``),
+        and a later poll, by this process or another, must not ask it for another feed
+        meanwhile. Returns how many feeds it held."""
+        host = host.lower()
+        with self._write() as s:
+            rows = s.execute(
+                select(FC.id, FC.url).where(
+                    FC.enabled == True,  # noqa: E712
+                    col(FC.status).in_(("active", "error")),
+                    # a cheap filter first; the host is compared exactly below
+                    func.lower(FC.url).contains(host, autoescape=True),
+                )
+            ).all()
+            ids = sorted(i for i, url in rows if _url_host(url) == host)
+            held = 0
+            for chunk in chunks(ids, 500):
+                done = s.execute(
+                    update(FeedRow)
+                    .where(
+                        col(FC.id).in_(chunk),
+                        or_(col(FC.not_before).is_(None), col(FC.not_before) < until),
+                    )
+                    .values(not_before=until)
+                )
+                held += int(done.rowcount or 0)  # type: ignore[attr-defined]
+        return held
+
     def release_dead_leases(self, host: str, now: datetime) -> int:
         """Release the leases of crashed processes of this host: owners are
         ``host:pid:tag`` (``App.owner``); those named ``host`` whose pid no longer runs
@@ -384,3 +415,11 @@ class FeedStore(StoreBase):
                 select(SC.sort_date).where(SC.feed_id == feed_id, col(SC.sort_date) >= since)
             ).scalars()
             return sorted(aware(r) for r in rows if r is not None)
+
+
+def _url_host(url: str) -> str:
+    """The host of a feed URL, lower-cased; "" when it has none or is malformed."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""

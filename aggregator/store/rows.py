@@ -78,7 +78,10 @@ CHECK_UPDATE = (
     update(FEED)
     .where(FEED.c.id == bindparam("fid"))
     .values(
-        last_check=bindparam("at"),
+        # a feed skipped (its host asked to be left alone) was not checked
+        last_check=func.coalesce(
+            bindparam("checked", type_=FEED.c.last_check.type), FEED.c.last_check
+        ),
         next_check=bindparam("next_check"),
         not_before=bindparam("not_before"),
         status=bindparam("status"),
@@ -126,7 +129,7 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
     cache = c.success and c.outcome in ("ok", "unchanged")
     return {
         "fid": c.feed_id,
-        "at": c.at,
+        "checked": None if c.outcome == "skipped" else c.at,
         "next_check": c.next_check,
         "not_before": c.not_before,
         "status": c.status,

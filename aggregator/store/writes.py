@@ -702,7 +702,8 @@ class PollWrites(StoreBase):
                     "ms": c.ms,
                     "new": new,
                     "updated": updated,
-                    "error": c.last_error if c.outcome == "error" else None,
+                    # an error's message, or why a feed was skipped
+                    "error": c.last_error if c.outcome == "error" else c.reason,
                 }
                 for c, _, new, updated in checks
             ],

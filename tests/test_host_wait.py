@@ -1,0 +1,290 @@
+"""A host that asks, through one feed, to be left alone (429, or 503 with a Retry-After)
+is asked for none of its feeds before then. Before, a 429 with ``Retry-After: 3600`` held
+back only the feed that got it: the same poll went on to ask the host for each of its
+other feeds (and got a 429 for each, all counted as errors), and so did every later
+poll, which is how aggregators get banned. Now the host's feeds still queued in the poll
+are ``skipped`` (not requested, their state untouched) and the store holds its other
+feeds, so no later poll, of this process or another, asks before the time given."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpserver import LocalServer
+
+from aggregator import schedule
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.errors import FeedError, FetchError
+from aggregator.types import StoryQuery
+
+POLICY = schedule.Policy()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def rss(name: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+        f"<item><title>{name} story</title><guid>{name}-1</guid></item></channel></rss>"
+    ).encode()
+
+
+def _feed(server: LocalServer, name: str, host: str, **route: Any) -> str:
+    server.route(f"/{name}.xml", **({"body": rss(name)} | route))
+    return server.url(f"/{name}.xml", host=host)
+
+
+def _hits(server: LocalServer, host: str) -> int:
+    return sum(r.host == host for r in server.requests)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _app(tmp_path: Path, clock: Clock, database_url: str | None = None, **kw: Any) -> App:
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        database_url=database_url,
+        allow_private_addresses=True,
+        per_host=1,  # the host's feeds one after another: the 429 comes first
+        timeout_s=5,
+        **({"extract": False} | kw),
+    )
+    return make_app(s, now=clock)
+
+
+@pytest.fixture
+def hosts(server: LocalServer) -> tuple[list[str], list[str]]:
+    """Four feeds of host "localhost", the first answering 429 with a Retry-After of an
+    hour, and one feed of another host (the same server by its address)."""
+    held = [_feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})]
+    held += [_feed(server, f"l{i}", "localhost") for i in range(3)]
+    other = [_feed(server, "o1", "127.0.0.1")]
+    return held, other
+
+
+def test_a_429_skips_the_hosts_other_feeds_in_the_same_poll(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str, hosts: Any
+) -> None:
+    held, other = hosts
+    with _app(tmp_path, clock, db_url) as app:
+        for url in held + other:
+            app.add_feed(url, discover=False)
+        results = {r.url: r for r in app.update_due(all_feeds=True)}
+        assert len(results) == 5
+        busy = results[held[0]]
+        assert busy.status == "error" and "429" in (busy.error or "")
+        until = clock.t + timedelta(hours=1)
+        for url in held[1:]:
+            r = results[url]
+            assert r.status == "skipped", r
+            assert r.error is not None
+            assert r.error.startswith("not requested: localhost asked for no request before")
+            assert "2026-11-30 13:00:00 UTC" in r.error and "HTTP 429" in r.error
+            assert r.next_check is not None and until <= r.next_check <= until + 0.1 * (
+                until - clock.t
+            )
+            assert r.feed_status == "active" and r.new == 0
+        assert results[other[0]].status == "ok" and results[other[0]].new == 1
+        # one request to the host: the 429; none for its other feeds
+        assert _hits(server, "localhost") == 1
+        assert _hits(server, "127.0.0.1") == 1
+
+        for url in held[1:]:
+            f = app.store.get_feed(url)
+            # nothing was learnt about the feed: not checked, no error, no backoff
+            assert (f.status, f.error_count, f.last_error, f.last_check) == (
+                "active",
+                0,
+                None,
+                None,
+            )
+            assert f.not_before == until
+            (entry,) = app.store.fetch_log(f.id)
+            assert entry.outcome == "skipped"
+            assert entry.error is not None and "asked for no request before" in entry.error
+
+
+def test_the_host_stays_held_for_later_polls_and_other_processes(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str, hosts: Any
+) -> None:
+    held, other = hosts
+    with _app(tmp_path, clock, db_url) as app:
+        ids = [app.add_feed(url, discover=False).feed.id for url in held + other]
+        # only the busy feed and the other host's are polled now
+        polled = list(app.update_due(feed_ids=[ids[0], ids[-1]]))
+        assert sorted(r.status for r in polled) == ["error", "ok"]
+        until = clock.t + timedelta(hours=1)
+        # the host's feeds this poll did not have are held in the store
+        assert [app.store.get_feed(u).not_before for u in held] == [until] * 4
+
+    # Another process, half an hour later, polling everything (`poll --all`): the host
+    # is not asked; the other host is.
+    server.reset()
+    clock.t += timedelta(minutes=30)
+    with _app(tmp_path, clock, db_url) as app:
+        results = list(app.update_due(all_feeds=True))
+        assert [r.url for r in results] == other
+        assert _hits(server, "localhost") == 0
+
+    # The hour is over and the host answers again: its feeds are polled.
+    for i in range(3):
+        server.route(f"/l{i}.xml", body=rss(f"l{i}"))
+    server.route("/busy.xml", body=rss("busy"))
+    clock.t = until + timedelta(minutes=1)
+    with _app(tmp_path, clock, db_url) as app:
+        statuses = {r.url: r.status for r in app.update_due(all_feeds=True)}
+        assert {u: statuses[u] for u in held} == dict.fromkeys(held, "ok")
+        assert all(app.store.get_feed(u).not_before is None for u in held)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "others"),
+    [
+        pytest.param(503, {}, "ok", id="503"),
+        pytest.param(503, {"Retry-After": "600"}, "skipped", id="503-retry-after"),
+        pytest.param(429, {}, "skipped", id="429"),
+    ],
+)
+def test_which_answers_hold_the_host(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,
+    status: int,
+    headers: dict[str, str],
+    others: str,
+) -> None:
+    """A 503 with no Retry-After may be one feed's broken backend: the host's other feeds
+    are asked as usual. With a Retry-After it is the server's, and holds the host; a 429
+    holds it even without one (for five minutes)."""
+    broken = _feed(server, "broken", "localhost", status=status, body=b"no", headers=headers)
+    fine = [_feed(server, f"f{i}", "localhost") for i in range(2)]
+    with _app(tmp_path, clock) as app:
+        for url in [broken, *fine]:
+            app.add_feed(url, discover=False)
+        statuses = {r.url: r.status for r in app.update_due(all_feeds=True)}
+        assert statuses == {broken: "error", fine[0]: others, fine[1]: others}
+        held = [app.store.get_feed(u).not_before for u in fine]
+        wait = {"ok": None, "skipped": timedelta(seconds=600 if headers else 300)}[others]
+        assert held == [None if wait is None else clock.t + wait] * 2
+
+
+def _error(status: int, retry_after_s: float | None) -> FetchError:
+    return FetchError("u", f"HTTP {status}", http_status=status, retry_after_s=retry_after_s)
+
+
+@pytest.mark.parametrize(
+    ("error", "wait"),
+    [
+        pytest.param(_error(429, 3600), timedelta(hours=1), id="429-retry-after"),
+        pytest.param(_error(429, None), POLICY.host_wait, id="429-without-retry-after"),
+        pytest.param(_error(503, 90), timedelta(seconds=90), id="503-retry-after"),
+        pytest.param(_error(503, None), None, id="503-without-retry-after"),
+        pytest.param(_error(500, 60), None, id="500"),
+        pytest.param(_error(429, 0), None, id="429-retry-after-0"),
+        pytest.param(_error(429, 1e12), POLICY.max_retry_after, id="capped"),
+        pytest.param(_error(429, float("nan")), None, id="nan"),
+        pytest.param(FeedError("u", "not a feed"), None, id="not-fetch"),
+    ],
+)
+def test_host_wait(error: FeedError, wait: timedelta | None) -> None:
+    assert schedule.host_wait(error, POLICY) == wait
+
+
+def test_poll_shows_skipped_feeds_and_fails_when_nothing_else_was_tried(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    rest = [_feed(server, f"l{i}", "localhost") for i in range(2)]
+    (tmp_path / "feeds.yaml").write_text(
+        "feeds:\n" + "".join(f"  - url: {u}\n" for u in [busy, *rest]), encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    env.update(
+        AGGREGATOR_DATA_DIR=str(tmp_path / "data"),
+        AGGREGATOR_FEEDS=str(tmp_path / "feeds.yaml"),
+        AGGREGATOR_ALLOW_PRIVATE_ADDRESSES="1",
+        AGGREGATOR_EXTRACT="0",
+        AGGREGATOR_PER_HOST="1",
+        COLUMNS="160",
+    )
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aggregator", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    table = run("poll")
+    # the one feed tried failed, the others were not tried: the poll failed
+    assert table.returncode == 1, table.stderr
+    assert "3 feeds, 0 new stories, 1 failed, 2 skipped" in table.stdout
+    assert table.stdout.count("skipped") >= 3
+
+    server.route("/l0.xml", body=rss("l0"))
+    done = run("poll", "--all", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []  # every feed of the host is held
+    assert _hits(server, "localhost") == 1
+
+
+def test_article_pages_of_a_held_host_wait_too(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    """What asked to be left alone was the host: the same poll fetches none of its
+    article pages either (another feed's stories linking there are stored ``pending``,
+    for a later try)."""
+    from test_extract_pipeline import article_page
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    pages = []
+    for i in range(3):
+        server.route(f"/page{i}", content_type="text/html", body=article_page().encode())
+        pages.append(server.url(f"/page{i}", host="localhost"))
+    items = "".join(
+        f"<item><title>story {i}</title><link>{p}</link><guid>g{i}</guid>"
+        "<description>Teaser.</description></item>"
+        for i, p in enumerate(pages)
+    )
+    # answered after the 429, on another host
+    site = _feed(
+        server,
+        "site",
+        "127.0.0.1",
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}'
+        f"</channel></rss>".encode(),
+        delay=0.5,
+    )
+    with _app(tmp_path, clock, extract=True) as app:
+        for url in (busy, site):
+            app.add_feed(url, discover=False)
+        results = {r.url: r for r in app.update_due(all_feeds=True)}
+        assert results[busy].status == "error"
+        assert (results[site].status, results[site].new, results[site].deferred) == ("ok", 3, 3)
+        assert not any(r.path.startswith("/page") for r in server.requests)
+        for st in app.stories(StoryQuery(limit=None)):
+            assert st.extraction_status == "pending"
+            assert (st.extraction_error or "").startswith(
+                "not fetched: localhost asked to be left alone (HTTP 429 for the feed"
+            )
