@@ -132,8 +132,11 @@ def test_the_host_stays_held_for_later_polls_and_other_processes(
         polled = list(app.update_due(feed_ids=[ids[0], ids[-1]]))
         assert sorted(r.status for r in polled) == ["error", "ok"]
         until = clock.t + timedelta(hours=1)
-        # the host's feeds this poll did not have are held in the store
+        # the host's feeds this poll did not have are held in the store, and `feeds list`
+        # shows them checked next then
         assert [app.store.get_feed(u).not_before for u in held] == [until] * 4
+        for u in held[1:]:
+            assert app.store.get_feed(u).next_check == until
 
     # Another process, half an hour later, polling everything (`poll --all`): the host
     # is not asked; the other host is.

@@ -294,7 +294,8 @@ class FeedStore(StoreBase):
         compared as the poll's per-host limit compares it), where its own ``not_before``
         is not later already: the host asked to be left alone (``schedule.host_wait``),
         and a later poll, by this process or another, must not ask it for another feed
-        meanwhile. Returns how many feeds it held."""
+        meanwhile. Its next check moves to ``until`` when sooner. Returns how many feeds
+        it held."""
         host = host.lower()
         with self._write() as s:
             rows = s.execute(
@@ -314,7 +315,17 @@ class FeedStore(StoreBase):
                         col(FC.id).in_(chunk),
                         or_(col(FC.not_before).is_(None), col(FC.not_before) < until),
                     )
-                    .values(not_before=until)
+                    .values(
+                        not_before=until,
+                        # what `feeds list` shows as its next check, and when it is
+                        next_check=case(
+                            (
+                                or_(col(FC.next_check).is_(None), col(FC.next_check) < until),
+                                until,
+                            ),
+                            else_=FC.next_check,
+                        ),
+                    )
                 )
                 held += int(done.rowcount or 0)  # type: ignore[attr-defined]
         return held
