@@ -384,10 +384,12 @@ def make_handler(
                 )
                 body = text.encode("utf-8")
                 # A date only where the page changes by a story being stored onto it: a
-                # later page moves when a newer story is stored, and one by sources when
-                # another feed carries one of its stories, neither dating the page; their
-                # If-Modified-Since got a 304 for other stories. The ETag holds for them.
-                dated = offset == 0 and query.order != "sources"
+                # later page moves when a newer story is stored, one by sources when
+                # another feed carries one of its stories, and one by relevance when
+                # stories stored off it change how bm25 weighs its words (SQLite), none
+                # dating the page; their If-Modified-Since got a 304 for other stories.
+                # The ETag holds for them.
+                dated = offset == 0 and query.order == "date"
                 modified = last_modified(shown, app.now()) if dated else None
             except StoreUnavailableError as e:
                 self._unavailable(e)
