@@ -4,13 +4,20 @@ an order given to a named list."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from test_cli_read_audit import story
 from test_config_serve import _store_stories
+from test_learning_cli import run
+from test_query_filters import cli  # noqa: F401  (cli: fixture)
+from test_reading_lists import save
 from test_serve_proxy import NOW, STORED, Clock, _request, clock  # noqa: F401  (clock: fixture)
 
-from aggregator.app import make_app
+from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.serve import FeedServer
 
@@ -56,3 +63,40 @@ def test_a_page_by_relevance_reranked_by_stories_stored_off_it_is_not_answered_3
         # by date, the first page keeps its Last-Modified
         status, headers, _ = _request(srv, "/feed.atom?q=alpha%20beta&limit=1")
         assert headers["Last-Modified"] is not None
+
+
+@pytest.fixture
+def app(cli: Path) -> Iterator[App]:  # noqa: F811
+    with make_app(Settings.from_env()) as a:
+        yield a
+
+
+def test_a_named_list_keeps_options_in_bytes_that_are_not_utf8(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argv holds a lone surrogate for each byte that is not UTF-8 (`-q $'one \\xff'`):
+    the search reads it as a space, but keeping the options for the list wrote it as it
+    was, a UnicodeEncodeError traceback on both databases after the stories were
+    shown (exit 1, left new). They are kept as every text is (U+FFFD), and the same
+    options given again are the same, no note."""
+    save(app, "https://a.example/feed", [story("1", "One"), story("2", "Two")])
+    for options in (["-q", "one \udcff"], ["-f", "a.example\udcff"]):
+        name = options[0]
+        code, out, err = run(
+            capsys, "stories", "--new", "--format", "json", "--cursor", name, *options
+        )
+        assert code == 0 and "Traceback" not in err, err
+        listed = [s["title"] for s in json.loads(out)]
+        assert listed == (["One"] if name == "-q" else []), listed
+        save(app, "https://a.example/feed", [story(f"{name}3", "One more")])
+        code, out, err = run(
+            capsys, "stories", "--new", "--format", "json", "--cursor", name, *options
+        )
+        assert code == 0 and not err, err  # the same options: no note
+        listed = [s["title"] for s in json.loads(out)]
+        assert listed == (["One more"] if name == "-q" else []), listed
+    code, out, _ = run(capsys, "status", "--format", "json")
+    assert json.loads(out)["reading_list_filters"] == {
+        "-q": {"q": "one \ufffd"},
+        "-f": {"feed": ["a.example\ufffd"]},
+    }

@@ -37,7 +37,11 @@ def given_filters(
     search: str | None,
     sort: SortBy,
 ) -> dict[str, Any]:
-    """The options given, only those (the sort only when not by date)."""
+    """The options given, only those (the sort only when not by date), each text as the
+    store keeps it (``storable_text``: a lone surrogate, argv's byte that is not UTF-8, as
+    U+FFFD), so that the same options given again compare equal to those kept."""
+    from ..store.tables import storable_text  # here: `--new` opens the store anyway
+
     given: dict[str, Any] = {
         "topic": topic or [],
         "any_topic": any_topic or [],
@@ -48,7 +52,11 @@ def given_filters(
         "q": search,
         "sort": None if sort == SortBy.date else sort.value,
     }
-    return {key: value for key, value in given.items() if value}
+    return {
+        key: [storable_text(v) for v in value] if isinstance(value, list) else storable_text(value)
+        for key, value in given.items()
+        if value
+    }
 
 
 def read_filters(kept: str) -> dict[str, Any] | None:

@@ -41,17 +41,30 @@ from . import search, tables
 from .base import _COPY, _STORY, _STORY_READ, FC, LC, SC, STC, TC, StoreBase
 from .rows import FEED, chunks
 from .summary import StoreSummary, summarize
-from .tables import LabelArchiveRow, LabelRow, StoryTopicRow, TopicRow, UTCDateTime
+from .tables import (
+    LabelArchiveRow,
+    LabelRow,
+    StoredText,
+    StoryTopicRow,
+    TopicRow,
+    UTCDateTime,
+)
 
 RC = tables.columns(tables.ReadCursorRow)
 # Both databases: INSERT ... ON CONFLICT (SQLite 3.24, PostgreSQL 9.5)
-# (filters: None keeps the list's own)
+# (filters: None keeps the list's own). The texts bound as their columns' StoredText: a
+# textual statement applies no column type, and a lone surrogate in a list's options
+# (argv's bytes that are not UTF-8) failed the write on both databases.
 _SAVE_READ_MARK = text(
     "INSERT INTO read_cursor (name, story_id, snapshot, updated, filters)"
     " VALUES (:name, :story_id, :snapshot, :at, :filters) ON CONFLICT (name) DO UPDATE SET"
     " story_id = excluded.story_id, snapshot = excluded.snapshot, updated = excluded.updated,"
     " filters = COALESCE(excluded.filters, read_cursor.filters)"
-).bindparams(bindparam("at", type_=UTCDateTime()))
+).bindparams(
+    bindparam("at", type_=UTCDateTime()),
+    bindparam("name", type_=StoredText()),
+    bindparam("filters", type_=StoredText()),
+)
 
 # SQLite: how many of the newest stories a filtered page is first looked for among,
 # and at most (SqlStore._recent_page)
