@@ -14,7 +14,7 @@ from test_cli_read_audit import story
 from test_config_serve import _store_stories
 from test_learning_cli import run
 from test_query_filters import cli  # noqa: F401  (cli: fixture)
-from test_reading_lists import save
+from test_reading_lists import new, save
 from test_serve_proxy import NOW, STORED, Clock, _request, clock  # noqa: F401  (clock: fixture)
 
 from aggregator.app import App, make_app
@@ -100,3 +100,29 @@ def test_a_named_list_keeps_options_in_bytes_that_are_not_utf8(
         "-q": {"q": "one \ufffd"},
         "-f": {"feed": ["a.example\ufffd"]},
     }
+
+
+def test_sort_by_date_given_to_a_named_list_is_read_by(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list kept with `--sort sources`, then given `--sort date`: other options, so it
+    reads by those from then on, and says so. `--sort date` was the flag's default, taken
+    for no option at all: the list went on by sources, its title saying so."""
+    same = "https://news.example/outage"
+    save(app, "https://a.example/feed", [story("old", "Old")])
+    assert new(capsys, "--cursor", "s", "-t", "DNS", "--sort", "sources") == ["Old"]
+    save(app, "https://a.example/feed", [story("1", "Covered", canonical=same)])
+    save(app, "https://b.example/feed", [story("2", "Covered", link="https://b/2", canonical=same)])
+    save(app, "https://a.example/feed", [story("3", "Newest alone")])
+    code, out, err = run(
+        capsys, "stories", "--new", "--format", "json", "--cursor", "s", "--sort", "date"
+    )
+    assert code == 0 and [s["title"] for s in json.loads(out)] == ["Newest alone", "Covered"]
+    assert "now reads every story (it read -t DNS --sort sources)" in err, err
+    code, out, _ = run(capsys, "status", "--format", "json")
+    assert json.loads(out)["reading_list_filters"] == {"s": {}}
+    # given as kept, the default order is no new option: no note
+    assert new(capsys, "--cursor", "s", "--sort", "date") == []
+    assert new(capsys, "--cursor", "s", "--sort", "sources") == []
+    code, _, err = run(capsys, "stories", "--new", "--cursor", "s", "--sort", "sources")
+    assert code == 0 and not err, err

@@ -31,6 +31,7 @@ from .common import (
     ExportFmt,
     FeedOpt,
     Fmt,
+    GivenSortOpt,
     NotTopicOpt,
     PollFmt,
     SearchOpt,
@@ -339,7 +340,7 @@ def stories(
         typer.Option("--offset", help="Skip the first N stories (--limit 50 --offset 50: page 2)."),
     ] = 0,
     fmt: Annotated[Fmt, typer.Option("--format", help="table, json or csv.")] = Fmt.table,
-    sort: SortOpt = SortBy.date,
+    sort: GivenSortOpt = None,
     new: Annotated[
         bool,
         typer.Option(
@@ -363,8 +364,12 @@ def stories(
     one per cluster of duplicates."""
     if new or cursor is not None:  # a reading list: every new story, no page
         name = _cursor_name(new, cursor, limit, offset)
-        given = lists.given_filters(topic, any_topic, not_topic, feed, since, until, search, sort)
-        _new_stories(name, given, fmt, named=cursor is not None)
+        given = lists.given_filters(
+            topic, any_topic, not_topic, feed, since, until, search, sort or SortBy.date
+        )
+        # `--sort date` alone gives no filter to keep, and is an option all the same
+        told = bool(given) or sort is not None
+        _new_stories(name, given, fmt, named=cursor is not None, told=told)
         return
     q = build_query(
         topic,
@@ -376,7 +381,7 @@ def stories(
         offset,
         any_topic=any_topic,
         not_topic=not_topic,
-        order=sort,
+        order=sort or SortBy.date,
     )
     if fmt != Fmt.table and q.limit is None:
         # Every match: streamed, a few hundred stories in memory at a time (a list of
@@ -427,11 +432,12 @@ def _cursor_name(new: bool, cursor: str | None, limit: int | None, offset: int) 
     return name
 
 
-def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool) -> None:
+def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, told: bool) -> None:
     """``stories --new``: the new stories, written as they are read; then, once all are
     out, they count as read (an output cut short, a closed pipe or a full disk, leaves
     them new). A list named by ``--cursor`` keeps the options it is read by: read with
-    none, it reads by those it was last given."""
+    none (``told``: some were given, ``given`` those of them to keep), it reads by those
+    it was last given."""
     with open_app() as a:
         use, keep = given, None
         if named:
@@ -439,12 +445,12 @@ def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool) -> 
             saved = None
             if kept is not None and kept.filters is not None:
                 saved = lists.read_filters(kept.filters)
-                if saved is None and not given:
+                if saved is None and not told:
                     raise ConfigError(
                         f"reading list {name!r}: its options cannot be read; give them again"
                         f" (stories --new --cursor {shlex.quote(name)} -t TOPIC ...)"
                     )
-            if saved is not None and not given:
+            if saved is not None and not told:
                 use = saved
             elif saved is not None and given != saved:
                 err.print(

@@ -442,13 +442,16 @@ def build_query(
     )
 
 
-SortOpt = Annotated[
-    SortBy,
-    typer.Option(
-        "--sort",
-        help="date (newest first), sources (the stories most feeds carried first) or"
-        " relevance (the best matches of -q first); ties newest first.",
-    ),
+_SORT_HELP = (
+    "date (newest first), sources (the stories most feeds carried first) or"
+    " relevance (the best matches of -q first); ties newest first."
+)
+SortOpt = Annotated[SortBy, typer.Option("--sort", help=_SORT_HELP)]
+#: ``stories --sort``: None when not given, for a reading list (``--new --cursor``) reads
+#: by the options it keeps only when given none, and ``--sort date`` is one.
+GivenSortOpt = Annotated[
+    SortBy | None,
+    typer.Option("--sort", help=_SORT_HELP.replace("first)", "first, the default)", 1)),
 ]
 TopicOpt = Annotated[
     list[str] | None,
