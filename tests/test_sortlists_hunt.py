@@ -126,3 +126,21 @@ def test_sort_by_date_given_to_a_named_list_is_read_by(
     assert new(capsys, "--cursor", "s", "--sort", "sources") == []
     code, _, err = run(capsys, "stories", "--new", "--cursor", "s", "--sort", "sources")
     assert code == 0 and not err, err
+
+
+def test_a_named_lists_options_reach_no_terminal_as_escape_sequences(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list's kept options are shown where it is read (the table's title, the note) and
+    by `status`, from a database others may share: an escape sequence in them (`-q` with
+    ESC, which the search reads as a space) went to the terminal as it was, to recolour
+    it or retitle its window (OSC). They are shown as a story's title is, without them."""
+    save(app, "https://a.example/feed", [story("1", "Zone one")])
+    osc = "\x1b]0;owned\x07"
+    code, out, err = run(capsys, "stories", "--new", "--cursor", "e", "-q", f"zone\x1b[31m{osc}")
+    assert code == 0 and "reading list 'e': -q zone" in out, err
+    assert "\x1b" not in out and "\x07" not in out, out
+    code, out, err = run(capsys, "stories", "--new", "--cursor", "e", "-q", "zone\x9b2J")
+    assert code == 0 and "\x1b" not in err and "\x9b" not in err and "now reads" in err, err
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and "e read" in out and "\x1b" not in out and "\x9b" not in out, out

@@ -9,7 +9,7 @@ import json
 import shlex
 from typing import Any
 
-from .common import SortBy
+from .common import SortBy, for_terminal
 
 #: Each option a list keeps: its key in the JSON, and its flag as shown.
 OPTIONS = (
@@ -80,10 +80,14 @@ def read_filters(kept: str) -> dict[str, Any] | None:
 
 
 def shown(filters: dict[str, Any]) -> str:
-    """``filters`` as the options that give them (``-t DNS -q 'root zone'``)."""
+    """``filters`` as the options that give them (``-t DNS -q 'root zone'``), for a
+    terminal: each value as a story's title is shown (``for_terminal``), without control
+    characters or escape sequences. They are read from the database, which others may
+    share, and went to the terminal as kept (an ESC in ``-q``, which the search reads as
+    a space, recoloured the table or retitled the window)."""
     words: list[str] = []
     for key, flag in OPTIONS:
         value = filters.get(key)
         for v in value if isinstance(value, list) else [value] if value else []:
-            words += [flag, v]
+            words += [flag, for_terminal(v)]
     return shlex.join(words) if words else "every story"
