@@ -20,6 +20,7 @@ from test_serve_proxy import NOW, STORED, Clock, _request, clock  # noqa: F401  
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.serve import FeedServer
+from aggregator.types import FeedSource
 
 
 def test_a_page_by_relevance_reranked_by_stories_stored_off_it_is_not_answered_304(
@@ -144,3 +145,31 @@ def test_a_named_lists_options_reach_no_terminal_as_escape_sequences(
     assert code == 0 and "\x1b" not in err and "\x9b" not in err and "now reads" in err, err
     code, out, _ = run(capsys, "status")
     assert code == 0 and "e read" in out and "\x1b" not in out and "\x9b" not in out, out
+
+
+def test_a_removed_feeds_id_is_never_given_to_another_feed(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--feed 2` is feed 2 and nothing else, and a named list keeps it: SQLite gave a
+    removed newest feed's id to the next feed added (max(rowid) + 1), so a list kept with
+    `-f 2` (and serve's `?feed=2`, `feeds show 2`) went on silently with another feed's
+    stories. Feed ids, like story ids, are never given twice (PostgreSQL's sequence never
+    goes back)."""
+    (one,) = save(app, "https://a.example/feed", [story("1", "A one")])
+    save(app, "https://b.example/feed", [story("2", "B one", link="https://b.example/1")])
+    feed_b = app.store.get_feed("https://b.example/feed").id
+    assert new(capsys, "--cursor", "b", "-f", str(feed_b)) == ["B one"]
+    code, _, err = run(capsys, "feeds", "remove", str(feed_b))
+    assert code == 0, err
+    save(app, "https://c.example/feed", [story("3", "C one", link="https://c.example/1")])
+    app.store.upsert_feeds([FeedSource(url="https://d.example/feed")], NOW)
+    ids = {f.url: f.id for f in app.feeds()}
+    assert feed_b not in ids.values() and len(set(ids.values())) == 3, ids
+    assert new(capsys, "--cursor", "b") == []  # not C's story
+    code, out, _ = run(capsys, "stories", "--format", "json", "-f", str(feed_b))
+    assert code == 0 and json.loads(out) == []
+    # the newest feed removed: the next one added comes after it all the same
+    code, _, err = run(capsys, "feeds", "remove", str(ids["https://d.example/feed"]))
+    assert code == 0, err
+    (added, _) = app.store.add_feed(FeedSource(url="https://e.example/feed"), NOW)
+    assert added.id > ids["https://d.example/feed"] > ids["https://c.example/feed"] > one

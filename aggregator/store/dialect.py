@@ -241,3 +241,33 @@ _LAST_STORY_ID = text(
 def last_story_id(conn: Connection) -> int:
     """SQLite: the largest story id ever given (see :func:`keep_story_ids`)."""
     return int(conn.execute(_LAST_STORY_ID).scalar() or 0)
+
+
+def keep_feed_ids(conn: Connection) -> None:
+    """SQLite, before a feed is deleted: remember the largest feed id given so far, as
+    :func:`keep_story_ids` does for stories. A removed newest feed's id went to the next
+    feed added, so ``--feed 2``, a reading list kept with ``-f 2`` and serve's
+    ``?feed=2`` went on, silently, with another feed's stories."""
+    if conn.dialect.name != "sqlite":
+        return
+    largest = conn.exec_driver_sql("SELECT max(id) FROM feed").scalar()
+    if largest is not None:
+        conn.exec_driver_sql(
+            "INSERT INTO store_meta (key, value) VALUES ('feed_id_floor', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            (int(largest),),
+        )
+
+
+_NEXT_FEED_ID = text(
+    "SELECT max(coalesce((SELECT max(id) FROM feed), 0), "
+    "coalesce((SELECT value FROM store_meta WHERE key = 'feed_id_floor'), 0)) + 1"
+)
+
+
+def next_feed_id(conn: Connection) -> int | None:
+    """SQLite: the id the next feed added takes, after every id ever given (see
+    :func:`keep_feed_ids`); None on PostgreSQL, whose sequence gives it."""
+    if conn.dialect.name != "sqlite":
+        return None
+    return int(conn.execute(_NEXT_FEED_ID).scalar() or 1)

@@ -98,6 +98,7 @@ class FeedStore(StoreBase):
             for r in stored:  # the subscribed URL respelled, after a redirect moved the feed
                 if r.source_url:
                     by_key.setdefault(feed_key(r.source_url), r)
+            next_id = dialect.next_feed_id(s.connection())
             for src in sources:
                 row = rows.get(src.url)
                 updated = False  # counted once, respelled or with new settings or both
@@ -111,6 +112,8 @@ class FeedStore(StoreBase):
                 interval_s = interval_seconds(src.interval)
                 if row is None:
                     rows[src.url] = row = new_feed_row(src, now)
+                    if next_id is not None:  # never a removed feed's (dialect.keep_feed_ids)
+                        row.id, next_id = next_id, next_id + 1
                     s.add(row)
                     added += 1
                     continue
@@ -142,6 +145,8 @@ class FeedStore(StoreBase):
             created = row is None
             if row is None:
                 row = new_feed_row(source, now)
+                # never a removed feed's id (dialect.keep_feed_ids)
+                row.id = dialect.next_feed_id(s.connection())
                 s.add(row)
                 s.flush()
             return feed_from_row(row, 0), created
@@ -178,6 +183,7 @@ class FeedStore(StoreBase):
             conn = s.connection()
             gone = conn.execute(select(SC.id, SC.cluster_id).where(SC.feed_id == row.id)).all()
             dialect.keep_story_ids(conn)
+            dialect.keep_feed_ids(conn)
             search.delete_search_index(conn, [int(i) for i, _ in gone])
             s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
             self._rehome_clusters(conn, sorted(int(i) for i, c in gone if c == i))
