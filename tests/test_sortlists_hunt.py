@@ -173,3 +173,22 @@ def test_a_removed_feeds_id_is_never_given_to_another_feed(
     assert code == 0, err
     (added, _) = app.store.add_feed(FeedSource(url="https://e.example/feed"), NOW)
     assert added.id > ids["https://d.example/feed"] > ids["https://c.example/feed"] > one
+
+
+def test_the_default_list_named_keeps_no_options_either(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cursor default` names the list `stories --new` reads without one, which keeps
+    no options. Named, it kept `-t DNS`: `status` said the default list read by it while
+    `stories --new` read every story of it, and `--cursor default` only DNS."""
+    cyber = (("Cybersecurity", 0.9),)
+    save(
+        app, "https://a.example/feed", [story("1", "Dns one"), story("2", "Sec one", topics=cyber)]
+    )
+    assert new(capsys, "--cursor", "default", "-t", "DNS") == ["Dns one"]
+    code, out, _ = run(capsys, "status", "--format", "json")
+    assert code == 0 and "default" not in json.loads(out)["reading_list_filters"]
+    save(
+        app, "https://a.example/feed", [story("3", "Dns two"), story("4", "Sec two", topics=cyber)]
+    )
+    assert new(capsys, "--cursor", "default") == ["Dns two", "Sec two"]  # as `--new` alone

@@ -369,7 +369,9 @@ def stories(
         )
         # `--sort date` alone gives no filter to keep, and is an option all the same
         told = bool(given) or sort is not None
-        _new_stories(name, given, fmt, named=cursor is not None, told=told)
+        # `--cursor default` is the list `--new` reads without one, which keeps no options
+        # (named, it kept some that `status` showed and `--new` alone did not read by)
+        _new_stories(name, given, fmt, named=name != DEFAULT_LIST, told=told)
         return
     q = build_query(
         topic,
@@ -415,6 +417,8 @@ def stories(
 
 #: A reading list's name: printable, and short enough to type.
 CURSOR_MAX = 100
+#: The reading list of ``stories --new`` without ``--cursor``: it keeps no options.
+DEFAULT_LIST = "default"
 
 
 def _cursor_name(new: bool, cursor: str | None, limit: int | None, offset: int) -> str:
@@ -426,7 +430,7 @@ def _cursor_name(new: bool, cursor: str | None, limit: int | None, offset: int) 
         raise ConfigError(
             "--new lists every story stored since it last read: leave out --limit and --offset"
         )
-    name = "default" if cursor is None else cursor.strip()
+    name = DEFAULT_LIST if cursor is None else cursor.strip()
     if not name or len(name) > CURSOR_MAX or not name.isprintable():
         raise ConfigError(f"--cursor: a name of 1 to {CURSOR_MAX} printable characters")
     return name
