@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from test_cli_read_audit import story
 from test_config_serve import _store_stories
 from test_learning_cli import run
@@ -192,3 +193,27 @@ def test_the_default_list_named_keeps_no_options_either(
         app, "https://a.example/feed", [story("3", "Dns two"), story("4", "Sec two", topics=cyber)]
     )
     assert new(capsys, "--cursor", "default") == ["Dns two", "Sec two"]  # as `--new` alone
+
+
+def test_a_list_whose_kept_options_no_longer_work_says_so(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A topic a list keeps, taken out of the taxonomy since (as its kept options then
+    are): `stories --new --cursor dns`, given no topic, answered "unknown topic 'Gone'"
+    alone. The error names the list and what it reads by, and how to give it others;
+    nothing is read meanwhile."""
+    save(app, "https://a.example/feed", [story("1", "Dns one")])
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns one"]
+    save(app, "https://a.example/feed", [story("2", "Dns two")])
+    with app.store.engine.begin() as c:
+        c.execute(
+            text("UPDATE read_cursor SET filters = :f WHERE name = 'dns'"),
+            {"f": '{"topic": ["Gone"], "since": "7d"}'},
+        )
+    code, out, err = run(capsys, "stories", "--new", "--cursor", "dns")
+    assert code == 2 and not out
+    assert "reading list 'dns' reads -t Gone --since 7d: unknown topic 'Gone'" in err, err
+    assert "stories --new --cursor dns -t TOPIC" in err
+    code, _, err = run(capsys, "stories", "--new", "--cursor", "dns", "-t", "Gone")
+    assert code == 2 and "unknown topic 'Gone'" in err and "reads -t Gone --since" not in err
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns two"]  # still new

@@ -464,18 +464,28 @@ def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, tol
                     highlight=False,
                 )
             keep = json.dumps(use, ensure_ascii=False)
-        q = build_query(
-            use.get("topic"),
-            use.get("feed"),
-            use.get("since"),
-            use.get("until"),
-            use.get("q"),
-            0,
-            any_topic=use.get("any_topic"),
-            not_topic=use.get("not_topic"),
-            order=SortBy(use.get("sort", "date")),
-        )
-        unread = a.unread(q, name)
+        try:
+            q = build_query(
+                use.get("topic"),
+                use.get("feed"),
+                use.get("since"),
+                use.get("until"),
+                use.get("q"),
+                0,
+                any_topic=use.get("any_topic"),
+                not_topic=use.get("not_topic"),
+                order=SortBy(use.get("sort", "date")),
+            )
+            unread = a.unread(q, name)
+        except ConfigError as e:
+            if use is given:
+                raise
+            # The kept options fail (a topic taken out of the taxonomy since): the error
+            # alone named options the command line did not give
+            raise ConfigError(
+                f"reading list {name!r} reads {lists.shown(use)}: {e}; give it other"
+                f" options (stories --new --cursor {shlex.quote(name)} -t TOPIC ...)"
+            ) from e
         found = a.unread_stories(unread)
         if fmt != Fmt.table:
             _emit_stories(found, fmt)
