@@ -217,3 +217,17 @@ def test_a_list_whose_kept_options_no_longer_work_says_so(
     code, _, err = run(capsys, "stories", "--new", "--cursor", "dns", "-t", "Gone")
     assert code == 2 and "unknown topic 'Gone'" in err and "reads -t Gone --since" not in err
     assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns two"]  # still new
+
+
+def test_a_refused_option_prints_no_note_that_the_list_reads_by_it(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Options a named list refuses replace nothing; yet "now reads -t Nope" was printed
+    first, then the error. The note comes once the list reads by them."""
+    save(app, "https://a.example/feed", [story("1", "Dns one")])
+    assert new(capsys, "--cursor", "dns", "-t", "DNS") == ["Dns one"]
+    for bad in (["-t", "Nope"], ["--sort", "relevance"], ["-q", "NOT dns"]):
+        code, out, err = run(capsys, "stories", "--new", "--cursor", "dns", *bad)
+        assert code == 2 and "now reads" not in err and not out, (bad, err)
+    code, _, err = run(capsys, "stories", "--new", "--cursor", "dns", "-t", "Cybersecurity")
+    assert code == 0 and "now reads -t Cybersecurity (it read -t DNS)" in err, err

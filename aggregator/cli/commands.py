@@ -443,7 +443,7 @@ def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, tol
     none (``told``: some were given, ``given`` those of them to keep), it reads by those
     it was last given."""
     with open_app() as a:
-        use, keep = given, None
+        use, keep, note = given, None, None
         if named:
             kept = a.reading_list(name)
             saved = None
@@ -457,12 +457,8 @@ def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, tol
             if saved is not None and not told:
                 use = saved
             elif saved is not None and given != saved:
-                err.print(
-                    f"note: reading list {name!r} now reads {lists.shown(given)}"
-                    f" (it read {lists.shown(saved)})",
-                    markup=False,
-                    highlight=False,
-                )
+                note = f"note: reading list {name!r} now reads {lists.shown(given)}"
+                note += f" (it read {lists.shown(saved)})"
             keep = json.dumps(use, ensure_ascii=False)
         try:
             q = build_query(
@@ -486,6 +482,8 @@ def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, tol
                 f"reading list {name!r} reads {lists.shown(use)}: {e}; give it other"
                 f" options (stories --new --cursor {shlex.quote(name)} -t TOPIC ...)"
             ) from e
+        if note is not None:  # once they are read by: options refused replace nothing
+            err.print(note, markup=False, highlight=False)
         found = a.unread_stories(unread)
         if fmt != Fmt.table:
             _emit_stories(found, fmt)
