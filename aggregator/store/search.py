@@ -162,7 +162,29 @@ def search_terms(user_query: str) -> list[list[Term]]:
             f"search {_shown(user_query)} has a word of {len(longest):,} characters; "
             f"a word to look for is at most {MAX_WORD_BYTES:,} bytes long"
         )
-    return found
+    # A term or a group given twice means what it means once (AND and OR are idempotent)
+    # and only costs: ranked, `the` written 1,000 times took SQLite's bm25 175 s and
+    # PostgreSQL's ts_rank_cd 115 s over 2,000 stories.
+    return [list(g) for g in dict.fromkeys(tuple(dict.fromkeys(g)) for g in found)]
+
+
+#: ``--sort relevance`` ranks by at most this many of a search's terms: ranking costs
+#: each match about its number of terms (PostgreSQL's ts_rank_cd ~33 µs a term, so 1,000
+#: distinct words OR-ed took 95 s over 2,000 stories, and a request to ``serve`` could
+#: hold the database for hours at 300,000), and a long search ranks no better by all of
+#: them.
+RANK_TERMS = 8
+
+
+def rank_terms(user_query: str) -> list[Term] | None:
+    """The terms relevance ranks the matches of a search with more than
+    :data:`RANK_TERMS` terms to find by: its first ``RANK_TERMS`` (not excluded), OR-ed,
+    so that a match with none of them ranks last. None: the search has no more, and is
+    its own ranking query."""
+    wanted = dict.fromkeys(
+        Term(t.body, t.prefix) for g in search_terms(user_query) for t in g if not t.negated
+    )
+    return list(wanted)[:RANK_TERMS] if len(wanted) > RANK_TERMS else None
 
 
 def _shown(user_query: str) -> str:
@@ -179,13 +201,19 @@ def fts5_query(user_query: str) -> str:
     group's others as ``NOT "term"`` (FTS5's NOT needs a left operand and binds tightest:
     ``a b NOT c`` is a, b and not c)."""
 
+    return _fts5_match(search_terms(user_query))
+
+
+def _fts5_match(groups: list[list[Term]]) -> str:
+    """The FTS5 query of OR-ed ``groups`` of AND-ed terms (see :func:`fts5_query`)."""
+
     def quoted(t: Term) -> str:
         return f'"{fts5_index_text(t.body)}"' + ("*" if t.prefix else "")
 
     return " OR ".join(
         " ".join(quoted(t) for t in group if not t.negated)
         + "".join(f" NOT {quoted(t)}" for t in group if t.negated)
-        for group in search_terms(user_query)
+        for group in groups
     )
 
 
@@ -195,6 +223,11 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
     last (``websearch_to_tsquery`` has no prefix search and reads ``-word`` as NOT, so the
     two backends answered differently). The words passed to ``to_tsquery`` are word
     characters only, quoted: nothing a user types is tsquery syntax."""
+    return _pg_tsquery(search_terms(user_query))
+
+
+def _pg_tsquery(groups: list[list[Term]]) -> ColumnElement[Any]:
+    """The tsquery of OR-ed ``groups`` of AND-ed terms (see :func:`pg_tsquery`)."""
 
     def term(t: Term) -> ColumnElement[Any]:
         q: ColumnElement[Any]
@@ -213,9 +246,7 @@ def pg_tsquery(user_query: str) -> ColumnElement[Any]:
             parts = pairs + parts[len(pairs) * 2 :]
         return parts[0]
 
-    return joined(
-        "||", [joined("&&", [term(t) for t in group]) for group in search_terms(user_query)]
-    )
+    return joined("||", [joined("&&", [term(t) for t in group]) for group in groups])
 
 
 # PostgreSQL: how much of a story's body goes into its search vector (a tsvector holds
@@ -359,9 +390,26 @@ def fts5_ranked(user_query: str, title_weight: float) -> Select[Any]:
     FTS5's ``bm25`` (lower is better: it is negative) with a title match weighing
     ``title_weight`` times a body match."""
     fts = table("story_fts", column("rowid"))
-    match = literal_column("story_fts").op("MATCH")(fts5_query(user_query))
     bm25 = func.bm25(literal_column("story_fts"), literal(title_weight), literal(1.0))
-    return select(fts.c.rowid.label("id"), bm25.label("rank")).where(match)
+    few = rank_terms(user_query)
+    if few is None:
+        match = literal_column("story_fts").op("MATCH")(fts5_query(user_query))
+        return select(fts.c.rowid.label("id"), bm25.label("rank")).where(match)
+    # bm25 weighs the terms of the MATCH it runs in: the matches of the search, ranked by
+    # a second MATCH of the few terms (rank_terms); a match with none of them ranks last
+    found = (
+        select(fts.c.rowid.label("id"))
+        .where(literal_column("story_fts").op("MATCH")(fts5_query(user_query)))
+        .subquery("matched")
+    )
+    ranked = (
+        select(fts.c.rowid.label("id"), bm25.label("rank"))
+        .where(literal_column("story_fts").op("MATCH")(_fts5_match([[t] for t in few])))
+        .subquery("ranked")
+    )
+    return select(found.c.id, func.coalesce(ranked.c.rank, 0.0).label("rank")).select_from(
+        found.outerjoin(ranked, ranked.c.id == found.c.id)
+    )
 
 
 def pg_rank(user_query: str, story: Any, title_weight: float) -> ColumnElement[float]:
@@ -373,7 +421,9 @@ def pg_rank(user_query: str, story: Any, title_weight: float) -> ColumnElement[f
         f"'{{0, 0, {1.0 / title_weight:.6f}, 1}}'::float4[]"
     )
     vector: ColumnElement[Any] = literal_column(f"{story.name}.search")
-    return func.ts_rank_cd(weights, vector, pg_tsquery(user_query), literal_column("1"))
+    few = rank_terms(user_query)
+    ranking = pg_tsquery(user_query) if few is None else _pg_tsquery([[t] for t in few])
+    return func.ts_rank_cd(weights, vector, ranking, literal_column("1"))
 
 
 def search_filter(
