@@ -482,6 +482,10 @@ class App(Subscriptions, Exporting, Labelling):
         ids, mark = self.store.new_story_ids(wanted)
         return Unread(ids=ids, mark=mark, last_read=last.last_read if last is not None else None)
 
+    def feed_refs_naming_none(self, refs: Sequence[str]) -> list[str]:
+        """Those of ``refs`` (``--feed`` values) that name no feed now."""
+        return self.store.feed_refs_naming_none(refs)
+
     def reading_list(self, name: str) -> ReadingList | None:
         """Reading list ``name``: how far it has read, when, and what it reads by."""
         return self.store.reading_list(name)

@@ -282,3 +282,32 @@ def test_stories_stored_before_migration_21_count_as_read(
     save(app, "https://a.example/feed", [story("2", "After")])
     assert new(capsys) == ["After"]
     assert new(capsys) == []
+
+
+def test_a_list_kept_with_a_feed_that_names_none_now_says_so(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list kept with `-f b.example` after that feed was removed (or renamed, so the
+    ref no longer matches) read nothing and counted the rest read, silently, at every
+    run: a renamed feed's new stories were passed over for good. When no kept ref names a
+    feed it is an error that names the list and the ref (nothing read); when some do, a
+    note names the others."""
+    save(app, "https://a.example/feed", [story("a1", "Alpha one")])
+    save(app, "https://b.example/feed", [story("b1", "Bravo one")])
+    assert new(capsys, "--cursor", "b", "-f", "b.example") == ["Bravo one"]
+    assert new(capsys, "--cursor", "ab", "-f", "a.example", "-f", "b.example") == [
+        "Alpha one",
+        "Bravo one",
+    ]
+    app.store.remove_feed("https://b.example/feed", NOW)
+    save(app, "https://a.example/feed", [story("a2", "Alpha two")])
+    code, out, err = run(capsys, "stories", "--new", "--cursor", "b")
+    assert code == 2 and not out
+    assert "reading list 'b' reads -f b.example: -f b.example names no feed now" in err, err
+    code, out, err = run(capsys, "stories", "--new", "--format", "json", "--cursor", "ab")
+    assert code == 0, err
+    assert [s["title"] for s in json.loads(out)] == ["Alpha two"]
+    assert "note: reading list 'ab': -f b.example names no feed now" in err, err
+    # given on the command line, a ref that names no feed adds none, as ever
+    code, out, err = run(capsys, "stories", "--new", "--cursor", "b", "-f", "a.example")
+    assert code == 0 and "names no feed" not in err, err

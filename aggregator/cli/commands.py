@@ -436,6 +436,21 @@ def _cursor_name(new: bool, cursor: str | None, limit: int | None, offset: int) 
     return name
 
 
+def _gone_feeds(a: App, name: str, refs: list[str], note: str | None) -> str | None:
+    """A list kept with ``-f`` refs that name no feed now (the feed removed, or renamed
+    so that the ref no longer matches): when none does, a ConfigError, for the list would
+    read nothing and count the feed's new stories read, silently, at every run; when
+    some, a note naming them (added to ``note``)."""
+    gone = a.feed_refs_naming_none(refs)
+    if not gone:
+        return note
+    names = " ".join(shlex.join(["-f", for_terminal(ref)]) for ref in gone)
+    if len(gone) == len([r for r in refs if r]):
+        raise ConfigError(f"{names} names no feed now (removed, or renamed?)")
+    more = f"note: reading list {name!r}: {names} names no feed now (removed, or renamed?)"
+    return more if note is None else f"{note}\n{more}"
+
+
 def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, told: bool) -> None:
     """``stories --new``: the new stories, written as they are read; then, once all are
     out, they count as read (an output cut short, a closed pipe or a full disk, leaves
@@ -472,6 +487,8 @@ def _new_stories(name: str, given: dict[str, Any], fmt: Fmt, *, named: bool, tol
                 not_topic=use.get("not_topic"),
                 order=SortBy(use.get("sort", "date")),
             )
+            if use is not given and (refs := use.get("feed")):
+                note = _gone_feeds(a, name, refs, note)
             unread = a.unread(q, name)
         except ConfigError as e:
             if use is given:

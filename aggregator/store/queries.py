@@ -331,6 +331,12 @@ class StoryQueries(StoreBase):
             rows = s.execute(q).all()
             return self._to_stories(s, rows)
 
+    def feed_refs_naming_none(self, refs: Sequence[str]) -> list[str]:
+        """Those of ``refs`` (``--feed`` values) that name no feed now (``_feeds_named``;
+        an empty one filters nothing, and names none by design)."""
+        with self._read() as s:
+            return [ref for ref in refs if ref and not _feeds_named(s, ref)]
+
     def matching_ids(self, query: StoryQuery) -> list[int]:
         """The ids of the stories ``stories(query)`` returns, in the same order: the
         same conditions, sorted and cut with nothing but (sort_date, id) in hand."""
