@@ -152,4 +152,10 @@ def _export_title(query: StoryQuery) -> str:
         parts.append(("feed " if len(query.feeds) == 1 else "feeds ") + ", ".join(query.feeds))
     if query.text:
         parts.append(f"“{query.text}”")
+    # another order is another feed: without --url its id is made from this title, and
+    # a feed by sources had the id (and the title) of the same stories by date
+    if query.order == "sources":
+        parts.append("most covered first")
+    elif query.order == "relevance":
+        parts.append("best matches first")
     return " — ".join(parts)

@@ -482,9 +482,19 @@ def test_export_and_serve_sort_as_stories_does(
     add(app.store, "https://b.example/feed", "Bravo", [copy])
     code, out, err = run(capsys, "export", "--format", "json", "--sort", "sources")
     assert code == 0, err
-    assert [i["title"] for i in json.loads(out)["items"]] == ["Covered twice", "Newest alone"]
+    by_sources = json.loads(out)
+    assert [i["title"] for i in by_sources["items"]] == ["Covered twice", "Newest alone"]
     code, out, _ = run(capsys, "export", "--format", "json")
-    assert [i["title"] for i in json.loads(out)["items"]] == ["Newest alone", "Covered twice"]
+    by_date = json.loads(out)
+    assert [i["title"] for i in by_date["items"]] == ["Newest alone", "Covered twice"]
+    # another order is another feed, titled so (its id, without --url, is made from it)
+    assert by_sources["title"] == "aggregator — most covered first"
+    assert by_date["title"] == "aggregator"
+    code, out, _ = run(capsys, "export", "--format", "atom", "-q", "alone", "--sort", "relevance")
+    assert "<title>aggregator — “alone” — best matches first</title>" in out
+    code, date_atom, _ = run(capsys, "export", "--format", "atom", "-q", "alone")
+    feed_id = "<id>" + out.split("<id>", 1)[1].split("</id>", 1)[0]
+    assert feed_id not in date_atom
     code, _, err = run(capsys, "export", "--sort", "relevance")
     assert code == 2 and "-q" in err
     with FeedServer(app) as srv:
