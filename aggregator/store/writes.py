@@ -60,6 +60,12 @@ NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate c
 # while two texts that merely share a title are ~32 apart (12 is 5 standard deviations
 # below that)
 NEAR_DUP_TITLE_MAX_DISTANCE = 12
+# Publication dates this far apart make two near-identical texts two stories, not one
+# story's copies: a recurring post (a forum's weekly thread, a newsletter's "this week's
+# issue is out") repeats its title and boilerplate text word for word, and a match hid
+# this week's issue under last week's. Copies of one article (syndicated, mobile, AMP)
+# are published within hours of each other.
+NEAR_DUP_DATES_APART = timedelta(days=1)
 
 
 # Statements run for every feed of a poll, built once (with expanding IN parameters):
@@ -109,7 +115,9 @@ _URL_CLUSTERS = (
 # SQLite's work on it.
 _BAND_MATCHES = union_all(
     *(
-        select(literal(i), SC.cluster_id, SC.fingerprint, SC[f"fp_band{i}"], SC.title).where(
+        select(
+            literal(i), SC.cluster_id, SC.fingerprint, SC[f"fp_band{i}"], SC.title, SC.published
+        ).where(
             SC[f"fp_band{i}"].in_(bindparam(f"values{i}", expanding=True)),
             SC.feed_id != bindparam("feed_id"),
             col(SC.cluster_id).is_not(None),
@@ -119,7 +127,7 @@ _BAND_MATCHES = union_all(
     )
 )
 # Copies under the same title among recent stories of other feeds (_match_by_title)
-_TITLE_MATCHES = select(SC.title_hash, SC.cluster_id, SC.fingerprint, SC.title).where(
+_TITLE_MATCHES = select(SC.title_hash, SC.cluster_id, SC.fingerprint, SC.title, SC.published).where(
     col(SC.title_hash).in_(bindparam("hashes", expanding=True)),
     SC.feed_id != bindparam("feed_id"),
     col(SC.cluster_id).is_not(None),
@@ -164,6 +172,16 @@ _PG_INSERT_STORY = insert(_PG_STORY).values(
         bindparam("search_title", type_=Text), bindparam("search_body", type_=Text)
     )
 )
+
+
+#: A near-duplicate candidate: (its cluster, its fingerprint, its title, its date)
+_Candidate = tuple[int, int, str, datetime | None]
+
+
+def _dated_apart(a: datetime | None, b: datetime | None) -> bool:
+    """Whether two stories' publication dates make them two stories whatever their text
+    (``NEAR_DUP_DATES_APART``); an undated one is judged by its text alone."""
+    return a is not None and b is not None and abs(a - b) >= NEAR_DUP_DATES_APART
 
 
 def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
@@ -563,7 +581,8 @@ class PollWrites(StoreBase):
     ) -> list[tuple[NewStory, NewStory]]:
         """Before the rows are inserted: a row with the canonical URL (or its http<->https
         twin) of a stored story (of any feed), else with a near-identical SimHash among
-        recent stories of other feeds, gets that story's cluster. Returns (row, leader) for
+        recent stories of other feeds published within a day of it (``_dated_apart``),
+        gets that story's cluster. Returns (row, leader) for
         later rows of this batch that share a URL with an earlier, new-cluster row; rows left
         without a cluster start their own (:meth:`_own_clusters`, once ids exist). One query
         for the URLs and one for the four bands, on the connection: through the ORM session
@@ -596,14 +615,16 @@ class PollWrites(StoreBase):
                     pending.append(row)
         if not pending:
             return followers
-        cands: dict[tuple[int, int | None], list[tuple[int, int, str]]] = defaultdict(list)
+        cands: dict[tuple[int, int | None], list[_Candidate]] = defaultdict(list)
         since = now - NEAR_DUP_WINDOW
         for group in chunks(pending, 500):
             params: dict[str, Any] = {"feed_id": feed_id, "since": since}
             for i in range(4):
                 params[f"values{i}"] = sorted({v for r in group if (v := band(r, i)) is not None})
-            for i, cluster, fp, value, title in conn.execute(_BAND_MATCHES, params).all():
-                cands[(int(i), int(value))].append((int(cluster), int(fp), title))
+            for i, cluster, fp, value, title, published in conn.execute(
+                _BAND_MATCHES, params
+            ).all():
+                cands[(int(i), int(value))].append((int(cluster), int(fp), title, published))
         for row in pending:
             assert row.fingerprint is not None
             fp = row.fingerprint & ((1 << 64) - 1)
@@ -611,11 +632,12 @@ class PollWrites(StoreBase):
                 (
                     cluster
                     for i in range(4)
-                    for cluster, other, title in cands.get((i, band(row, i)), ())
+                    for cluster, other, title, published in cands.get((i, band(row, i)), ())
                     if ((other & ((1 << 64) - 1)) ^ fp).bit_count() <= NEAR_DUP_MAX_DISTANCE
                     # one boilerplate paragraph under "Weekly Threat Report #41" and "#42":
                     # near-identical text, but two issues of a series, not one story
                     and not series_apart(row.title, title)
+                    and not _dated_apart(row.published, published)
                 ),
                 None,
             )
@@ -633,12 +655,12 @@ class PollWrites(StoreBase):
         nearest within ``NEAR_DUP_TITLE_MAX_DISTANCE`` SimHash bits gives its cluster. A
         syndicated press release with a dateline added is one story with the original; a
         column that keeps its title from week to week has other text, far apart."""
-        cands: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+        cands: dict[int, list[_Candidate]] = defaultdict(list)
         for group in chunks(list(rows), 500):
             hashes = sorted({r.title_hash for r in group if r.title_hash is not None})
             params = {"feed_id": feed_id, "since": since, "hashes": hashes}
-            for h, cluster, fp, title in conn.execute(_TITLE_MATCHES, params).all():
-                cands[int(h)].append((int(cluster), int(fp), title))
+            for h, cluster, fp, title, published in conn.execute(_TITLE_MATCHES, params).all():
+                cands[int(h)].append((int(cluster), int(fp), title, published))
         mask = (1 << 64) - 1
         for row in rows:
             found = cands.get(row.title_hash) if row.title_hash is not None else None
@@ -647,8 +669,8 @@ class PollWrites(StoreBase):
             fp, key = row.fingerprint & mask, title_key(row.title)
             near = [
                 (hamming(other & mask, fp), cluster)
-                for cluster, other, title in found
-                if title_key(title) == key
+                for cluster, other, title, published in found
+                if title_key(title) == key and not _dated_apart(row.published, published)
             ]
             best = min(near, default=None)
             if best is not None and best[0] <= NEAR_DUP_TITLE_MAX_DISTANCE:

@@ -1,0 +1,139 @@
+"""Hunt: story identity and deduplication edge cases, through the real App, a local
+HTTP server and real SQLite (and PostgreSQL) databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.neardup import hamming, simhash
+from aggregator.store.writes import NEAR_DUP_TITLE_MAX_DISTANCE
+from aggregator.types import StoryQuery, UpdateResult
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _make_app(tmp_path: Path, clock: Clock, database_url: str) -> Iterator[App]:
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        database_url=database_url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=3,
+    )
+    with make_app(s, now=clock) as a:
+        yield a
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
+    yield from _make_app(tmp_path, clock, sqlite_url)
+
+
+@pytest.fixture
+def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    """The App on SQLite, then on PostgreSQL."""
+    yield from _make_app(tmp_path, clock, db_url)
+
+
+def _poll(app: App, clock: Clock, hours: float = 2) -> list[UpdateResult]:
+    results = list(app.update_due(all_feeds=True))
+    clock.t += timedelta(hours=hours)
+    return results
+
+
+def _titles(app: App) -> list[str]:
+    return sorted(s.title for s in app.stories(StoryQuery(limit=None)))
+
+
+def _rss(items: str, link: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>{link}</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+def _item(
+    title: str,
+    *,
+    link: str | None = None,
+    guid: str | None = None,
+    text: str | None = None,
+    date: str | None = None,
+) -> str:
+    parts = [f"<title>{escape(title)}</title>"]
+    if link is not None:
+        parts.append(f"<link>{escape(link)}</link>")
+    if guid is not None:
+        parts.append(f'<guid isPermaLink="false">{escape(guid)}</guid>')
+    if date is not None:
+        parts.append(f"<pubDate>{date}</pubDate>")
+    if text is not None:
+        parts.append(f"<description>{escape(text)}</description>")
+    return f"<item>{''.join(parts)}</item>"
+
+
+THREAD = (
+    "Tell us what you are working on this week! You can be bragging, grousing, sharing "
+    "your passion, or explaining your pain. Talk about your current project or your pet "
+    "project; whatever you want to share."
+)
+TITLE = "What is everyone working on this week?"
+
+
+@pytest.mark.parametrize(
+    "later_text",
+    [
+        pytest.param(THREAD, id="same-text"),
+        pytest.param(f"{THREAD} Posted by the moderators.", id="same-title"),
+    ],
+)
+def test_a_recurring_post_in_two_feeds_is_not_hidden_under_last_weeks(
+    any_app: App, server: LocalServer, clock: Clock, later_text: str
+) -> None:
+    """A forum's weekly thread repeats its title and boilerplate text word for word, a
+    week apart, each issue at its own URL. This week's, first seen in another feed of
+    the site (its "new" feed, last week's in its "hot" one), was a near-duplicate of
+    last week's, by SimHash or by its title, and so hidden: the list showed last
+    week's thread only. Copies of one article are published within hours; issues of a
+    recurring post a week (or a day) apart are two stories."""
+    distance = hamming(simhash(f"{TITLE}\n{THREAD}"), simhash(f"{TITLE}\n{later_text}"))
+    assert distance <= NEAR_DUP_TITLE_MAX_DISTANCE  # the premise: a match by text or title
+    app = any_app
+    last = _item(TITLE, link="https://forum.example/t/101", guid="101", text=THREAD,
+                 date="16 Nov 2026 08:00:00 GMT")  # fmt: skip
+    app.add_feed(server.route("/hot", body=_rss(last, "https://forum.example/hot")), discover=False)
+    _poll(app, clock, hours=24 * 7)
+    this = _item(TITLE, link="https://forum.example/t/202", guid="202", text=later_text,
+                 date="23 Nov 2026 08:00:00 GMT")  # fmt: skip
+    app.add_feed(server.route("/new", body=_rss(this, "https://forum.example/new")), discover=False)
+    _poll(app, clock)
+    links = sorted(s.link or "" for s in app.stories(StoryQuery(limit=None)))
+    assert links == ["https://forum.example/t/101", "https://forum.example/t/202"]
+    # the control: one issue in two feeds, published the same day, is one story
+    copy = _item(TITLE, link="https://mirror.example/t/202", guid="m202", text=later_text,
+                 date="23 Nov 2026 09:30:00 GMT")  # fmt: skip
+    app.add_feed(
+        server.route("/mirror", body=_rss(copy, "https://mirror.example/")), discover=False
+    )
+    _poll(app, clock)
+    assert len(app.stories(StoryQuery(limit=None))) == 2
