@@ -137,3 +137,60 @@ def test_a_recurring_post_in_two_feeds_is_not_hidden_under_last_weeks(
     )
     _poll(app, clock)
     assert len(app.stories(StoryQuery(limit=None))) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("when", ["before-the-lock", "after-the-lock"])
+def test_a_copy_stored_while_its_first_story_is_removed_is_not_hidden(
+    pg_url: str, tmp_path: Path, clock: Clock, server: LocalServer, when: str
+) -> None:
+    """PostgreSQL, where a poll and ``feeds remove`` (or ``prune``) run at once: feed B's
+    copy of feed A's story joined the cluster A's story started, and ``feeds remove A``
+    committed while B's poll was still writing: the removal moved the cluster's other
+    stories to a new first one, but not B's copy, not yet committed, which went in under
+    a cluster no story started: listed nowhere, and every later copy of the story with
+    it (a URL joins its smallest cluster). Now the first story is locked against
+    deletion until the poll commits; one deleted before that is looked for again."""
+    import threading
+
+    from sqlalchemy import event
+
+    app = next(_make_app(tmp_path, clock, pg_url))
+    link, text = "https://wire.example/story", " ".join(f"word{i}" for i in range(60))
+    url_a = server.route(
+        "/a", body=_rss(_item("Registry signs", link=link, guid="a1", text=text), "https://a.x/")
+    )
+    app.add_feed(url_a, discover=False)
+    _poll(app, clock)
+    b = _rss(_item("Registry signs", link=link, guid="b1", text=text), "https://b.x/")
+    app.add_feed(server.route("/b", body=b), discover=False)
+    removal = threading.Thread(target=app.remove_feed, args=(url_a,))
+    seen: list[str] = []
+
+    def between_statements(*args: object) -> None:
+        """Runs ``feeds remove A`` in another session at the chosen point of B's write."""
+        statement = str(args[2])
+        if removal.is_alive() or removal.ident is not None:
+            return
+        if when == "before-the-lock" and seen and "GROUP BY story.canonical_url" in seen[-1]:
+            removal.start()  # right after the URL's cluster was looked up
+            removal.join(10)
+        elif when == "after-the-lock" and statement.startswith("INSERT INTO story "):
+            removal.start()
+            removal.join(2)  # with the lock, it waits for this poll to commit
+        seen.append(statement)
+
+    event.listen(app.store.engine, "before_cursor_execute", between_statements)
+    try:
+        (result,) = _poll(app, clock)
+    finally:
+        event.remove(app.store.engine, "before_cursor_execute", between_statements)
+    removal.join(10)
+    assert result.status == "ok" and result.new == 1
+    assert not removal.is_alive() and removal.ident is not None
+    assert [s.feed_url for s in app.stories(StoryQuery(limit=None))] == [app.feeds()[0].url]
+    # the next copy of the story is listed too
+    app.add_feed(server.route("/c", body=b.replace(b"b1", b"c1")), discover=False)
+    _poll(app, clock)
+    (story,) = app.stories(StoryQuery(limit=None))
+    assert story.sources == 2

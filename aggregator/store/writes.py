@@ -126,6 +126,15 @@ _BAND_MATCHES = union_all(
         for i in range(4)
     )
 )
+# PostgreSQL: the first stories of the stored clusters a poll's new rows join, locked
+# against deletion until it commits (PollWrites._assign_clusters)
+_LOCK_CLUSTERS = (
+    select(SC.id)
+    .where(col(SC.id).in_(bindparam("ids", expanding=True)))
+    .order_by(SC.id)  # rows locked in one order by every writer
+    .with_for_update(read=True, key_share=True)
+)
+_CLUSTER_TRIES = 3
 # Copies under the same title among recent stories of other feeds (_match_by_title)
 _TITLE_MATCHES = select(SC.title_hash, SC.cluster_id, SC.fingerprint, SC.title, SC.published).where(
     col(SC.title_hash).in_(bindparam("hashes", expanding=True)),
@@ -577,6 +586,40 @@ class PollWrites(StoreBase):
             self._apply_checks(conn, [(c, urls[c.feed_id], 0, 0) for c in checks])
 
     def _assign_clusters(
+        self, conn: Any, rows: Sequence[NewStory], feed_id: int, now: datetime
+    ) -> list[tuple[NewStory, NewStory]]:
+        """The rows' clusters (:meth:`_match_clusters`), on PostgreSQL with the first
+        story of each stored cluster they join locked until the poll commits (FOR KEY
+        SHARE). A ``feeds remove`` or ``prune`` committing meanwhile deleted that story
+        and moved its cluster to the next one, without the rows still to be committed
+        here: they went in under a cluster no story started, hidden from every list
+        and export, and so did every later copy of the story (a URL joins its smallest
+        cluster). The lock makes the deletion wait for this poll (its re-homing then
+        sees these rows); a first story deleted before the lock is taken is missing
+        from the answer, and its rows look for their cluster again. (SQLite: the write
+        transaction excludes every other writer already.)"""
+        followers = self._match_clusters(conn, rows, feed_id, now)
+        if conn.dialect.name != "postgresql":
+            return followers
+        for attempt in range(_CLUSTER_TRIES):
+            joined = sorted({r.cluster_id for r in rows if r.cluster_id is not None})
+            if not joined:
+                break
+            alive = {
+                int(i)
+                for chunk in chunks(joined, 500)
+                for i in conn.execute(_LOCK_CLUSTERS, {"ids": chunk}).scalars()
+            }
+            gone = [r for r in rows if r.cluster_id is not None and r.cluster_id not in alive]
+            if not gone:
+                break
+            for row in gone:
+                row.cluster_id = None  # its own cluster, unless a look-up finds another
+            if attempt + 1 < _CLUSTER_TRIES:
+                followers += self._match_clusters(conn, gone, feed_id, now)
+        return followers
+
+    def _match_clusters(
         self, conn: Any, rows: Sequence[NewStory], feed_id: int, now: datetime
     ) -> list[tuple[NewStory, NewStory]]:
         """Before the rows are inserted: a row with the canonical URL (or its http<->https
