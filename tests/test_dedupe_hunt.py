@@ -172,7 +172,8 @@ def test_a_copy_stored_while_its_first_story_is_removed_is_not_hidden(
         statement = str(args[2])
         if removal.is_alive() or removal.ident is not None:
             return
-        if when == "before-the-lock" and seen and "GROUP BY story.canonical_url" in seen[-1]:
+        looked_up = seen and seen[-1].startswith("SELECT story.canonical_url, ")
+        if when == "before-the-lock" and looked_up and "cluster_id" in seen[-1]:
             removal.start()  # right after the URL's cluster was looked up
             removal.join(10)
         elif when == "after-the-lock" and statement.startswith("INSERT INTO story "):
@@ -194,3 +195,37 @@ def test_a_copy_stored_while_its_first_story_is_removed_is_not_hidden(
     _poll(app, clock)
     (story,) = app.stories(StoryQuery(limit=None))
     assert story.sources == 2
+
+
+def test_a_page_a_feed_links_each_day_to_keeps_each_days_story(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A "quote of the day" feed lists one item, linked to the page that shows the day's
+    quote ("/today"): no other item of the document shares the link, so it identifies
+    the item and is its canonical URL. Each day's new item (a new guid, a new text, a
+    new date) joined the cluster of the first day's by that URL and was hidden under it:
+    the list showed the first quote only, for ever. An item of the feed dated a day or
+    more apart is another story; one whose guid changes while its date stays is not,
+    and neither is another feed's item at the URL, whatever its date."""
+    app, page = any_app, "https://site.example/today"
+    url = ""
+    for day, word in ((16, "alpha"), (17, "beta"), (18, "gamma")):
+        text = " ".join(f"{word}{i}" for i in range(40))
+        date = f"{day} Nov 2026 08:00:00 GMT"
+        item = _item(f"Quote of the day: {word}", link=page, guid=f"q{day}", text=text, date=date)
+        url = server.route("/q", body=_rss(item, "https://site.example/"))
+        if day == 16:
+            app.add_feed(url, discover=False)
+        _poll(app, clock, hours=24)
+    titles = [f"Quote of the day: {w}" for w in ("alpha", "beta", "gamma")]
+    assert _titles(app) == titles
+    # the same item under a new guid (a generator making one per fetch): the same story
+    server.route("/q", body=_rss(item.replace("q18", "q18-again"), "https://site.example/"))
+    assert [r.new for r in _poll(app, clock)] == [1]
+    # another feed carrying the page days later (an aggregator dates it when posted)
+    later = _item("Quote of the day: gamma", link=page, guid="x", text=text,
+                  date="23 Nov 2026 08:00:00 GMT")  # fmt: skip
+    app.add_feed(server.route("/agg", body=_rss(later, "https://agg.example/")), discover=False)
+    _poll(app, clock)
+    assert _titles(app) == titles
+    assert [s.sources for s in app.stories(StoryQuery(limit=None))] == [2, 1, 1]

@@ -103,13 +103,9 @@ _LISTED_CHARS = select(func.length(FC.listed)).where(FC.id == bindparam("fid"))
 RECENT_HASHES_MIN = 500  # stories whose hashes a parse worker gets, at least
 # one digest and its separating space in feed.listed (what check.listed is joined into)
 LISTED_DIGEST_CHARS = len(listing_digest("")) + 1
-_URL_CLUSTERS = (
-    select(SC.canonical_url, func.min(SC.cluster_id))
-    .where(
-        col(SC.canonical_url).in_(bindparam("urls", expanding=True)),
-        col(SC.cluster_id).is_not(None),
-    )
-    .group_by(SC.canonical_url)
+_URL_CLUSTERS = select(SC.canonical_url, SC.cluster_id, SC.feed_id, SC.published).where(
+    col(SC.canonical_url).in_(bindparam("urls", expanding=True)),
+    col(SC.cluster_id).is_not(None),
 )
 # The four bands in one statement: a query per band through SQLAlchemy cost more than
 # SQLite's work on it.
@@ -632,23 +628,46 @@ class PollWrites(StoreBase):
         each cost ~0.4 ms more."""
         if not rows:
             return []
-        by_url: dict[str, int] = {}
+        by_url: dict[str, list[tuple[int, int, datetime | None]]] = defaultdict(list)
         urls = {r.canonical_url for r in rows if r.canonical_url}
         # The http<->https twin of a URL is the same article (dedupe.scheme_twin).
         twins = {url: twin for url in urls if (twin := scheme_twin(url)) is not None}
         for chunk in chunks(sorted(urls | set(twins.values())), 500):
-            for url, cluster in conn.execute(_URL_CLUSTERS, {"urls": chunk}).all():
-                by_url[url] = int(cluster)
+            for url, cluster, fid, published in conn.execute(_URL_CLUSTERS, {"urls": chunk}):
+                by_url[url].append((int(cluster), int(fid), published))
+
+        def url_cluster(row: NewStory, url: str | None) -> int | None:
+            """The cluster of the stored stories at ``url``, less those of this feed
+            published a day or more apart from ``row`` (``_dated_apart``): a feed that
+            links each day's item to one page ("https://site/today", a single-item
+            "latest" document, where no other item shows that the link is shared) gives
+            a new story there, which was hidden under the first one. Another feed's
+            story at the URL is the same article, whatever its date (an aggregator's
+            item dated when it was posted there); where the URL's stories are in several
+            clusters (such a page's days), the one published nearest ``row``, else the
+            smallest."""
+
+            def nearest(found: tuple[int, int, datetime | None]) -> tuple[timedelta, int]:
+                cluster, _, published = found
+                if row.published is None or published is None:
+                    return timedelta.max, cluster
+                return abs(row.published - published), cluster
+
+            found = [
+                c
+                for c in by_url.get(url or "", ())
+                if c[1] != feed_id or not _dated_apart(row.published, c[2])
+            ]
+            return min(found, key=nearest)[0] if found else None
+
         leaders: dict[str, NewStory] = {}
         followers: list[tuple[NewStory, NewStory]] = []
         pending: list[NewStory] = []
         for row in rows:
             url = row.canonical_url
             twin = twins.get(url) if url else None
-            if url and url in by_url:
-                row.cluster_id = by_url[url]
-            elif twin and twin in by_url:
-                row.cluster_id = by_url[twin]
+            if (cluster := url_cluster(row, url) or url_cluster(row, twin)) is not None:
+                row.cluster_id = cluster
             elif url and url in leaders:
                 followers.append((row, leaders[url]))
             else:
