@@ -94,11 +94,13 @@ class Articles:
         # page queued here sees that its host stalled before sending anything.
         self._gates: dict[str, asyncio.Semaphore] = {}
 
-    def known(self, stories: Sequence[Prepared]) -> dict[str, str]:
+    def known(self, stories: Sequence[Prepared], feed_id: int | None = None) -> dict[str, str]:
         """The article texts stored already for these stories' canonical URLs (another
-        feed's story of the same article), by URL: read in the store's thread."""
+        feed's story of the same article), by URL: read in the store's thread. ``feed_id``:
+        the feed whose poll the stories are, whose own stored texts are not taken
+        (``SqlStore.extracted_texts``)."""
         return self.app.store.extracted_texts(
-            [p.draft.canonical_url for p in stories if p.draft.canonical_url]
+            [p.draft.canonical_url for p in stories if p.draft.canonical_url], feed_id
         )
 
     async def extract(

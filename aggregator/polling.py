@@ -646,7 +646,7 @@ class Poller(Outcomes):
                 return self._ready(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self.app._ensure_fetcher()
             model = self.app._model_ref()
-            known = self.articles.known(to_extract)
+            known = self.articles.known(to_extract, feed.id)
             pages = self.articles
             fut = self._submit(loop, lambda: pages.extract(fetcher, to_extract, model, known))
             fut.add_done_callback(

@@ -229,3 +229,34 @@ def test_a_page_a_feed_links_each_day_to_keeps_each_days_story(
     _poll(app, clock)
     assert _titles(app) == titles
     assert [s.sources for s in app.stories(StoryQuery(limit=None))] == [2, 1, 1]
+
+
+def test_an_edited_story_fetches_its_page_again(tmp_path: Path, server: LocalServer) -> None:
+    """A poll extracts a story when it is new or its feed text changes (README), so that
+    a corrected article is read again. The edited story found its own stored text by its
+    canonical URL, taken as another feed's extraction of the same article: its page was
+    not fetched, and the story kept the text from before the correction. Another feed's
+    copy of the article still takes the stored text (tests/test_article_reuse.py)."""
+    from test_extract_pipeline import ARTICLE, TITLE, article_page
+
+    corrected = ARTICLE.replace("two years", "three years") + "Corrected: the date. "
+    page = server.route("/2026/dnssec", content_type="text/html", body=article_page().encode())
+
+    def feed(teaser: str) -> str:
+        item = f"<item><title>{TITLE}</title><link>{page}</link><guid>g1</guid>"
+        body = f"{item}<description>{teaser}</description></item>"
+        return server.route("/feed.xml", body=_rss(body, "https://site.example/"))
+
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+    with make_app(s) as app:
+        app.add_feed(feed("Teaser."), discover=False)
+        assert [r.extracted for r in app.update_due(all_feeds=True)] == [1]
+        server.route(
+            "/2026/dnssec", content_type="text/html", body=article_page(corrected).encode()
+        )
+        feed("Teaser, corrected.")
+        (result,) = app.update_due(all_feeds=True)
+        assert (result.updated, result.extracted) == (1, 1)
+        assert len(server.requests_for("/2026/dnssec")) == 2
+        (story,) = app.store.get_stories(app.store.story_ids())
+        assert "three years" in (story.full_text or "")

@@ -223,13 +223,18 @@ class PollWrites(StoreBase):
                 out.update(dict(rows))
         return out
 
-    def extracted_texts(self, urls: Sequence[str]) -> dict[str, str]:
+    def extracted_texts(self, urls: Sequence[str], not_feed: int | None = None) -> dict[str, str]:
         """The article text extracted already for each of these canonical URLs that has
         one (by any feed's story: the same article in a site's main feed and its topic
-        feeds), the latest where several have."""
+        feeds), the latest where several have; with ``not_feed``, by other feeds' stories
+        only. A poll passes its feed: its own stories at the URL are the story it is
+        updating (whose text edit is why the page is read again: taking the text it had
+        left a corrected article uncorrected) or an earlier item at a page the feed
+        links each item to (a "today" page, which shows another text every day)."""
         out: dict[str, str] = {}
         if not urls:
             return out
+        other = [SC.feed_id != not_feed] if not_feed is not None else []
         with self._read() as s:
             for chunk in chunks(sorted(set(urls)), 500):
                 rows = s.execute(
@@ -238,6 +243,7 @@ class PollWrites(StoreBase):
                         col(SC.canonical_url).in_(chunk),
                         SC.extraction_status == "ok",
                         col(SC.full_text).is_not(None),
+                        *other,
                     )
                     .order_by(SC.id)
                 )
