@@ -103,9 +103,21 @@ _LISTED_CHARS = select(func.length(FC.listed)).where(FC.id == bindparam("fid"))
 RECENT_HASHES_MIN = 500  # stories whose hashes a parse worker gets, at least
 # one digest and its separating space in feed.listed (what check.listed is joined into)
 LISTED_DIGEST_CHARS = len(listing_digest("")) + 1
-_URL_CLUSTERS = select(SC.canonical_url, SC.cluster_id, SC.feed_id, SC.published).where(
-    col(SC.canonical_url).in_(bindparam("urls", expanding=True)),
-    col(SC.cluster_id).is_not(None),
+# Each cluster's stories at a URL, by feed, with the range of their dates: one row for
+# the copies a feed that changes an item's guid at every poll gives one URL
+_URL_CLUSTERS = (
+    select(
+        SC.canonical_url,
+        SC.cluster_id,
+        SC.feed_id,
+        func.min(SC.published),
+        func.max(SC.published),
+    )
+    .where(
+        col(SC.canonical_url).in_(bindparam("urls", expanding=True)),
+        col(SC.cluster_id).is_not(None),
+    )
+    .group_by(SC.canonical_url, SC.cluster_id, SC.feed_id)
 )
 # The four bands in one statement: a query per band through SQLAlchemy cost more than
 # SQLite's work on it.
@@ -634,17 +646,20 @@ class PollWrites(StoreBase):
         each cost ~0.4 ms more."""
         if not rows:
             return []
-        by_url: dict[str, list[tuple[int, int, datetime | None]]] = defaultdict(list)
+        # URL -> (cluster, feed, its earliest and latest publication dates there)
+        by_url: dict[str, list[tuple[int, int, datetime | None, datetime | None]]]
+        by_url = defaultdict(list)
         urls = {r.canonical_url for r in rows if r.canonical_url}
         # The http<->https twin of a URL is the same article (dedupe.scheme_twin).
         twins = {url: twin for url in urls if (twin := scheme_twin(url)) is not None}
         for chunk in chunks(sorted(urls | set(twins.values())), 500):
-            for url, cluster, fid, published in conn.execute(_URL_CLUSTERS, {"urls": chunk}):
-                by_url[url].append((int(cluster), int(fid), published))
+            for url, cluster, fid, first, last in conn.execute(_URL_CLUSTERS, {"urls": chunk}):
+                by_url[url].append((int(cluster), int(fid), first, last))
 
         def url_cluster(row: NewStory, url: str | None) -> int | None:
-            """The cluster of the stored stories at ``url``, less those of this feed
-            published a day or more apart from ``row`` (``_dated_apart``): a feed that
+            """The cluster of the stored stories at ``url``, less this feed's whose
+            stories there were published ``NEAR_DUP_DATES_APART`` or more before or
+            after ``row`` (undated ones are not told apart by date): a feed that
             links each day's item to one page ("https://site/today", a single-item
             "latest" document, where no other item shows that the link is shared) gives
             a new story there, which was hidden under the first one. Another feed's
@@ -653,18 +668,20 @@ class PollWrites(StoreBase):
             clusters (such a page's days), the one published nearest ``row``, else the
             smallest."""
 
-            def nearest(found: tuple[int, int, datetime | None]) -> tuple[timedelta, int]:
-                cluster, _, published = found
-                if row.published is None or published is None:
-                    return timedelta.max, cluster
-                return abs(row.published - published), cluster
+            def away(first: datetime | None, last: datetime | None) -> timedelta | None:
+                """How far ``row`` was published from the dates ``first``-``last``
+                (None: either undated)."""
+                if row.published is None or first is None or last is None:
+                    return None
+                return max(first - row.published, row.published - last, timedelta(0))
 
-            found = [
-                c
-                for c in by_url.get(url or "", ())
-                if c[1] != feed_id or not _dated_apart(row.published, c[2])
-            ]
-            return min(found, key=nearest)[0] if found else None
+            found: list[tuple[timedelta, int]] = []
+            for cluster, fid, first, last in by_url.get(url or "", ()):
+                d = away(first, last)
+                if fid == feed_id and d is not None and d >= NEAR_DUP_DATES_APART:
+                    continue  # another item the feed links to the page, a day or more apart
+                found.append((timedelta.max if d is None else d, cluster))
+            return min(found)[1] if found else None
 
         leaders: dict[str, NewStory] = {}
         followers: list[tuple[NewStory, NewStory]] = []
