@@ -137,6 +137,14 @@ def test_a_recurring_post_in_two_feeds_is_not_hidden_under_last_weeks(
     )
     _poll(app, clock)
     assert len(app.stories(StoryQuery(limit=None))) == 2
+    # and so is a copy republished two days later by another site (syndication)
+    late = _item(TITLE, link="https://syndicate.example/202", guid="s202", text=later_text,
+                 date="25 Nov 2026 07:00:00 GMT")  # fmt: skip
+    app.add_feed(
+        server.route("/late", body=_rss(late, "https://syndicate.example/")), discover=False
+    )
+    _poll(app, clock)
+    assert len(app.stories(StoryQuery(limit=None))) == 2
 
 
 @pytest.mark.postgres

@@ -60,12 +60,19 @@ NEAR_DUP_MAX_DISTANCE = 3  # SimHash bits; 3 of 64 is the usual near-duplicate c
 # while two texts that merely share a title are ~32 apart (12 is 5 standard deviations
 # below that)
 NEAR_DUP_TITLE_MAX_DISTANCE = 12
-# Publication dates this far apart make two near-identical texts two stories, not one
-# story's copies: a recurring post (a forum's weekly thread, a newsletter's "this week's
-# issue is out") repeats its title and boilerplate text word for word, and a match hid
-# this week's issue under last week's. Copies of one article (syndicated, mobile, AMP)
-# are published within hours of each other.
-NEAR_DUP_DATES_APART = timedelta(days=1)
+# Publication dates this far apart make two near-identical texts in different feeds two
+# stories, not one story's copies: a recurring post (a forum's weekly thread, a
+# newsletter's "this week's issue is out") repeats its title and boilerplate text word
+# for word, and a match hid this week's issue under last week's. Copies of one article
+# (mobile, AMP, a wire story) come within hours, but a syndicated one (a blog post
+# republished by an industry site) can take a day or two: three days keeps those one
+# story while a weekly post, seven days on, is two. (A daily series differs in the
+# numbers of its title: dedupe.series_apart.)
+NEAR_DUP_DATES_APART = timedelta(days=3)
+# One feed's stories at one URL published this far apart are two stories: a feed that
+# links each day's item to one page ("https://site/today"). A changing guid of one item
+# keeps its date.
+SAME_PAGE_DATES_APART = timedelta(days=1)
 
 
 # Statements run for every feed of a poll, built once (with expanding IN parameters):
@@ -638,7 +645,8 @@ class PollWrites(StoreBase):
     ) -> list[tuple[NewStory, NewStory]]:
         """Before the rows are inserted: a row with the canonical URL (or its http<->https
         twin) of a stored story (of any feed), else with a near-identical SimHash among
-        recent stories of other feeds published within a day of it (``_dated_apart``),
+        recent stories of other feeds published within ``NEAR_DUP_DATES_APART`` of it
+        (``_dated_apart``),
         gets that story's cluster. Returns (row, leader) for
         later rows of this batch that share a URL with an earlier, new-cluster row; rows left
         without a cluster start their own (:meth:`_own_clusters`, once ids exist). One query
@@ -658,7 +666,7 @@ class PollWrites(StoreBase):
 
         def url_cluster(row: NewStory, url: str | None) -> int | None:
             """The cluster of the stored stories at ``url``, less this feed's whose
-            stories there were published ``NEAR_DUP_DATES_APART`` or more before or
+            stories there were published ``SAME_PAGE_DATES_APART`` or more before or
             after ``row`` (undated ones are not told apart by date): a feed that
             links each day's item to one page ("https://site/today", a single-item
             "latest" document, where no other item shows that the link is shared) gives
@@ -678,7 +686,7 @@ class PollWrites(StoreBase):
             found: list[tuple[timedelta, int]] = []
             for cluster, fid, first, last in by_url.get(url or "", ()):
                 d = away(first, last)
-                if fid == feed_id and d is not None and d >= NEAR_DUP_DATES_APART:
+                if fid == feed_id and d is not None and d >= SAME_PAGE_DATES_APART:
                     continue  # another item the feed links to the page, a day or more apart
                 found.append((timedelta.max if d is None else d, cluster))
             return min(found)[1] if found else None
