@@ -207,7 +207,11 @@ def parse_job(
                 draft=d,
                 summary_text=summary,
                 body_text=content,
-                needs_extraction=bool(d.link) and len(body_text) < min_chars,
+                # Only a link that names the story (its canonical URL: dedupe refuses
+                # one every item shares, or the feed's own page) is its article: the
+                # front page all of a feed's items link to, fetched for each, gave every
+                # story the whole page's text and topics.
+                needs_extraction=bool(d.canonical_url) and len(body_text) < min_chars,
                 # 0: a text without words (an emoji post), a match for every other one
                 fingerprint=(simhash(f"{d.title}\n{body_text}") or None) if body_text else None,
                 prediction=preds[i] if preds is not None else None,

@@ -1,0 +1,104 @@
+"""Extraction of article pages, hunted for what a demanding user would call wrong: each
+test is a bug that was, against the real parts (a local HTTP server, a SQLite store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from httpserver import LocalServer
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.types import Story, StoryQuery
+
+HEADLINES = [
+    (
+        "Registry finishes DNSSEC signing of all zones",
+        "The registry said every zone under the country domain is now signed with DNSSEC "
+        "after two years of work by its engineers and the registrars.",
+    ),
+    (
+        "Cloud provider opens datacenter in Madrid region",
+        "The cloud provider opened its new datacenter in the Madrid region with three "
+        "availability zones for customers in Spain and Portugal.",
+    ),
+    (
+        "Router vendor patches critical firmware flaw",
+        "The router vendor released patches for a critical firmware flaw that let attackers "
+        "take over home gateways remotely without credentials.",
+    ),
+]
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+
+
+def _poll_feed(tmp_path: Path, feed: str) -> list[Story]:
+    with make_app(_settings(tmp_path)) as app:
+        app.add_feed(feed, discover=False)
+        assert [r.status for r in app.update_due(all_feeds=True)] == ["ok"]
+        return app.stories(StoryQuery(limit=None))
+
+
+def _home_page() -> bytes:
+    """A site's front page: every headline with its first paragraph, in one article."""
+    sections = "".join(f"<h2>{t}</h2><p>{p} {p}</p>" for t, p in HEADLINES)
+    return (
+        "<html><head><title>News</title></head><body><main><article>"
+        f"{sections}</article></main></body></html>"
+    ).encode()
+
+
+def test_items_that_all_link_to_the_home_page_do_not_take_its_text(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """A feed whose items all link to the site's front page (podcasts, status pages,
+    small blogs' feeds) had that page fetched once per story, and every story whose title
+    the front page mentions took the whole page as its article: each story then read as
+    every other one, and was tagged with their topics (a firmware flaw tagged "DNS" and
+    "Cloud Computing"). Such a link does not name the story (dedupe does not take it as
+    its identity either): the feed's text stands and the page is not fetched."""
+    home = server.route("/", body=_home_page(), content_type="text/html")
+    items = "".join(
+        f"<item><title>{t}</title><link>{home}</link><guid isPermaLink='false'>g{i}</guid>"
+        f"<description>Teaser {i}.</description></item>"
+        for i, (t, _) in enumerate(HEADLINES)
+    )
+    feed = server.route(
+        "/feed",
+        body=(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"<link>{home}</link>{items}</channel></rss>"
+        ).encode(),
+    )
+    stories = _poll_feed(tmp_path, feed)
+    assert len(stories) == 3
+    assert server.requests_for("/") == []
+    for story in stories:
+        assert story.full_text is None
+        assert story.extraction_status == "skipped", story.extraction_error
+
+
+def test_items_sharing_one_link_that_is_not_the_home_page_are_not_extracted(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """The same with a "latest news" page every item links to, which is not the feed's
+    home page."""
+    latest = server.route("/latest", body=_home_page(), content_type="text/html")
+    items = "".join(
+        f"<item><title>{t}</title><link>{latest}</link><guid isPermaLink='false'>g{i}</guid>"
+        f"<description>Teaser {i}.</description></item>"
+        for i, (t, _) in enumerate(HEADLINES)
+    )
+    feed = server.route(
+        "/feed",
+        body=(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"{items}</channel></rss>"
+        ).encode(),
+    )
+    stories = _poll_feed(tmp_path, feed)
+    assert len(stories) == 3
+    assert server.requests_for("/latest") == []
+    assert {s.extraction_status for s in stories} == {"skipped"}
