@@ -438,6 +438,7 @@ class App(Subscriptions, Exporting, Labelling):
             tried=len(updates),
             extracted=sum(u.status == "ok" for u in updates),
             failed=sum(u.status == "failed" for u in updates),
+            left=len(stories) - len(updates),
         )
 
     # --- queries ------------------------------------------------------------------------
@@ -613,11 +614,14 @@ class Unread:
 @dataclass(frozen=True, slots=True)
 class ExtractionTally:
     """What ``App.extract_waiting`` did: stories tried, given their article's text, and
-    failed (the rest kept their feed's text, longer than the page's)."""
+    failed (the rest kept their feed's text, longer than the page's); ``left``: those
+    taken up but not tried, still waiting (their host stalled, or the run's article
+    budget ran out before their turn)."""
 
     tried: int = 0
     extracted: int = 0
     failed: int = 0
+    left: int = 0
 
 
 def lease_host() -> str:

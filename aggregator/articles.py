@@ -58,12 +58,14 @@ class Extracted:
     """What extraction gave one story: the article (or why not), and the fingerprint and
     topics recomputed over its full text. ``deferred``: the page was not fetched (its
     host was not answering, or the feed's article budget ran out); ``article`` then
-    says why."""
+    says why. ``untried``: deferred before its request was even sent (the budget ran
+    out while it waited for its host's turn)."""
 
     article: Article | ExtractError
     fingerprint: int | None = None
     prediction: Prediction | None = None
     deferred: bool = False
+    untried: bool = False
 
 
 def outcome(
@@ -137,12 +139,16 @@ class Articles:
         timeout = settings.extract_timeout_s
         gates = self._gates
         extracting: set[asyncio.Task[Any]] = set()
+        asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
         async def fetch(link: str) -> Extracted | FetchResult:
             host = _host(link)
             async with gates.setdefault(host, asyncio.Semaphore(fetcher.options.per_host)):
                 if (why := self.stalled(host)) is not None:
                     return Extracted(article=ExtractError(link, why), deferred=True)
+                task = asyncio.current_task()
+                assert task is not None
+                asked.add(task)
                 try:
                     return await fetcher.fetch_article(link)
                 except FetchError as e:
@@ -205,7 +211,11 @@ class Articles:
         got: list[tuple[str, Extracted]] = [
             (
                 p.draft.key,
-                Extracted(article=ExtractError(p.draft.link or "", over), deferred=True)
+                Extracted(
+                    article=ExtractError(p.draft.link or "", over),
+                    deferred=True,
+                    untried=task not in asked,
+                )
                 if task.cancelled()
                 else task.result(),
             )
@@ -253,7 +263,12 @@ class Articles:
         This is a deferred page's later try: one deferred again is ``failed`` with why
         (so nothing waits for ever); but a story whose host this App saw stall is left
         out, untouched, until the host's ``STALLED_FOR`` is over (the daemon's
-        extraction right after the poll that deferred it is not a later try)."""
+        extraction right after the poll that deferred it is not a later try), and so is
+        one whose request the run's budget ran out before sending (``untried``): it was
+        not tried at all. (They were ``failed``: `aggregator extract` over a backlog of
+        500 stories failed every one it had not got to in 120 s, none of them tried,
+        and a second run found nothing waiting.) Every run sends some requests, and
+        each of those is settled, so the stories left waiting are fewer each time."""
         from .jobs import Prepared
         from .textutil import html_to_text
 
@@ -302,6 +317,8 @@ class Articles:
                     return []
         updates = []
         for key, p in prepared.items():
+            if got[key].untried:
+                continue
             status, full_text, error = outcome(p, got[key], final=True)
             ok = status == "ok"
             updates.append(

@@ -4,8 +4,11 @@ test is a bug that was, against the real parts (a local HTTP server, a SQLite st
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from httpserver import LocalServer
+from test_extract_pipeline import article_page
+from test_extraction_audit import rss
 
 from aggregator.app import make_app
 from aggregator.config import Settings
@@ -102,3 +105,50 @@ def test_items_sharing_one_link_that_is_not_the_home_page_are_not_extracted(
     assert len(stories) == 3
     assert server.requests_for("/latest") == []
     assert {s.extraction_status for s in stories} == {"skipped"}
+
+
+def test_aggregator_extract_leaves_the_pages_it_did_not_get_to_waiting(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """`aggregator extract` over a backlog longer than its article budget marked every
+    story it had not got to ``failed`` ("the feed's article pages took over 120 s"),
+    none of their pages requested, and the next run said "No stories are waiting": only
+    --failed would ever fetch them. A page whose request was never sent was not tried:
+    it stays ``pending`` for the next run, which gets to it."""
+    pages = [
+        server.route(
+            f"/slow/{i}", content_type="text/html", delay=2.0, body=article_page().encode()
+        )
+        for i in range(6)
+    ]
+    links = [server.url(f"/slow/{i}", host="localhost") for i in range(len(pages))]
+    url = rss(server, links)
+    settings = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        workers=1,
+        per_host=2,
+        extract_budget_s=3.0,
+    )
+    with make_app(settings) as app:
+        app.add_feed(url, discover=False)
+        (r,) = app.update_due(all_feeds=True, extract=False)
+        assert r.new == 6
+        first = app.extract_waiting()
+        # two at a time, 2 s each: the first two are in, the next two were cut in flight
+        # (tried: failed), the rest were never asked for
+        assert first.left >= 1 and first.tried + first.left == 6
+        by_status: dict[str, list[Story]] = {}
+        for st in app.stories(StoryQuery(limit=None)):
+            by_status.setdefault(st.extraction_status, []).append(st)
+        waiting = by_status.get("pending", [])
+        assert len(waiting) == first.left
+        for st in waiting:
+            assert st.link is not None
+            assert server.requests_for(urlsplit(st.link).path) == []
+        for st in by_status.get("failed", []):
+            assert st.link is not None
+            assert server.requests_for(urlsplit(st.link).path) != []
+        second = app.extract_waiting()
+        assert second.tried >= 1 and second.tried + second.left == first.left

@@ -130,13 +130,18 @@ def extract(
     if fmt == PollFmt.json:
         emit_json({"tried": done.tried, "extracted": done.extracted, "failed": done.failed})
         return
-    if not done.tried:
+    if not done.tried and not done.left:
         out.print("No stories are waiting for their article's text.")
         return
     kept = done.tried - done.extracted - done.failed
+    left = (
+        f"; {done.left} were not reached in the time allowed and still wait (run it again)"
+        if done.left
+        else ""
+    )
     out.print(
         f"extracted {done.extracted} of {done.tried} stories; {done.failed} failed "
-        f"(`show ID` says why), {kept} kept their feed's longer text"
+        f"(`show ID` says why), {kept} kept their feed's longer text{left}"
     )
 
 
