@@ -335,4 +335,14 @@ class Articles:
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    """The host of ``url`` as the fetcher names it (``FetchError.host``, under which a
+    stall is noted): httpx's form, lower case, an IDN host in Unicode. The link's own
+    spelling would miss the stalls of hosts a feed writes in punycode
+    ("xn--bcher-kva.de" is stalled as "bücher.de"): every page of such a dead host was
+    requested, each costing its deadline."""
+    import httpx  # the fetcher's already (this module imports nothing heavy at import)
+
+    try:
+        return httpx.URL(url).host.lower()
+    except (httpx.InvalidURL, TypeError):  # its fetch fails at once, stalling nothing
+        return (urlsplit(url).hostname or "").lower()

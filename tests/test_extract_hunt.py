@@ -152,3 +152,29 @@ def test_aggregator_extract_leaves_the_pages_it_did_not_get_to_waiting(
             assert server.requests_for(urlsplit(st.link).path) != []
         second = app.extract_waiting()
         assert second.tried >= 1 and second.tried + second.left == first.left
+
+
+def test_a_host_written_in_punycode_is_stalled_like_any_other(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """A host that does not answer gets no more article requests for a while; but the
+    stall was noted under the host as the fetcher names it ("bücher.invalid") and looked
+    up under the link's spelling ("xn--bcher-kva.invalid", as feeds often write the
+    hosts of .рф or .de sites), so it never applied: every page of a dead IDN host was
+    requested, each costing its deadline. (``.invalid`` never resolves: no answer.)"""
+    links = [f"http://xn--bcher-kva.invalid/a/{i}" for i in range(6)]
+    url = rss(server, links)
+    settings = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, workers=1, per_host=2
+    )
+    with make_app(settings) as app:
+        app.add_feed(url, discover=False)
+        (r,) = app.update_due(all_feeds=True)
+        assert (r.status, r.new, r.deferred) == ("ok", 6, 4)
+        pending = [
+            st for st in app.stories(StoryQuery(limit=None)) if st.extraction_status == "pending"
+        ]
+        assert len(pending) == 4
+        assert all(
+            "did not answer for another page" in (st.extraction_error or "") for st in pending
+        )
