@@ -434,11 +434,12 @@ class App(Subscriptions, Exporting, Labelling):
             return ExtractionTally()
         updates = Articles(self).extract_stored(stories, stop=stop)
         self.store.save_extractions(updates)
+        tried = [u for u in updates if u.status != "pending"]  # pending: deferred again
         return ExtractionTally(
-            tried=len(updates),
-            extracted=sum(u.status == "ok" for u in updates),
-            failed=sum(u.status == "failed" for u in updates),
-            left=len(stories) - len(updates),
+            tried=len(tried),
+            extracted=sum(u.status == "ok" for u in tried),
+            failed=sum(u.status == "failed" for u in tried),
+            left=len(stories) - len(tried),
         )
 
     # --- queries ------------------------------------------------------------------------
@@ -616,7 +617,7 @@ class ExtractionTally:
     """What ``App.extract_waiting`` did: stories tried, given their article's text, and
     failed (the rest kept their feed's text, longer than the page's); ``left``: those
     taken up but not tried, still waiting (their host stalled, or the run's article
-    budget ran out before their turn)."""
+    budget ran out before their turn: see ``Articles.extract_stored``)."""
 
     tried: int = 0
     extracted: int = 0

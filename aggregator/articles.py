@@ -261,7 +261,11 @@ class Articles:
         classifier in the workers, the same rule for a page shorter than the feed.
 
         This is a deferred page's later try: one deferred again is ``failed`` with why
-        (so nothing waits for ever); but a story whose host this App saw stall is left
+        (so nothing waits for ever). A story stored by ``poll --no-extract`` (pending,
+        with no error: never deferred) is on its first try, as in a poll: deferred, it
+        stays ``pending`` with why, for one later try. (It was ``failed``: one page of a
+        host timing out failed each of the host's other pages, never requested, and only
+        ``--failed`` fetched them.) A story whose host this App saw stall is left
         out, untouched, until the host's ``STALLED_FOR`` is over (the daemon's
         extraction right after the poll that deferred it is not a later try), and so is
         one whose request the run's budget ran out before sending (``untried``): it was
@@ -315,11 +319,16 @@ class Articles:
                     # is written: the stories stay pending for the next start.
                     pages.cancel()
                     return []
+        first = {
+            str(st.id)
+            for st in stories
+            if st.extraction_status == "pending" and st.extraction_error is None
+        }
         updates = []
         for key, p in prepared.items():
             if got[key].untried:
                 continue
-            status, full_text, error = outcome(p, got[key], final=True)
+            status, full_text, error = outcome(p, got[key], final=key not in first)
             ok = status == "ok"
             updates.append(
                 ExtractionUpdate(

@@ -135,7 +135,7 @@ def extract(
         return
     kept = done.tried - done.extracted - done.failed
     left = (
-        f"; {done.left} were not reached in the time allowed and still wait (run it again)"
+        f"; {done.left} still wait (their site did not answer or time ran out: run it again)"
         if done.left
         else ""
     )
