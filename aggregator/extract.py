@@ -108,12 +108,14 @@ _BINARY_MAGIC = (b"%PDF", b"PK\x03\x04", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b
 _MAX_REPLACEMENT_SHARE = 0.2
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:+-]+)""", re.IGNORECASE)
 # Numeric character references that may name a character XML 1.0 does not allow (C0
-# controls but tab, LF and CR; surrogates; past U+10FFFF), as candidates checked in
-# _ref_fix. libxml2's HTML parser gives up on the document at one of them ("&#27;" in a
-# paragraph cost the whole article: trafilatura found no text).
+# controls but tab, LF and CR; surrogates; U+FFFE and U+FFFF; past U+10FFFF), as
+# candidates checked in _ref_fix. libxml2's HTML parser gives up on the document at one
+# of them ("&#27;" or "&#65535;" in a paragraph cost the whole article: trafilatura found
+# no text).
 _SUSPECT_REF = re.compile(
-    r"&#(?:[xX]0*([0-8bcefBCEF]|1[0-9a-fA-F]|[dD][89a-fA-F][0-9a-fA-F]{2}|[0-9a-fA-F]{6,})"
-    r"(?![0-9a-fA-F])|0*([0-8]|1[124-9]|2[0-9]|3[01]|5[5-7][0-9]{3}|[0-9]{7,})(?![0-9]));?"
+    r"&#(?:[xX]0*([0-8bcefBCEF]|1[0-9a-fA-F]|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF]"
+    r"|[0-9a-fA-F]{6,})(?![0-9a-fA-F])"
+    r"|0*([0-8]|1[124-9]|2[0-9]|3[01]|5[5-7][0-9]{3}|6553[45]|[0-9]{7,})(?![0-9]));?"
 )
 
 
@@ -364,5 +366,10 @@ def _ref_fix(match: re.Match[str]) -> str:
     """A space for a reference to a character XML does not allow; others stay."""
     hex_digits, digits = match.group(1), match.group(2)
     code = int(hex_digits, 16) if hex_digits else int(digits)
-    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0x10FFFF
+    allowed = (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
     return match.group(0) if allowed else " "
