@@ -646,9 +646,15 @@ class Poller(Outcomes):
                 return self._ready(feed, result, parsed, fresh, {}, extract, t0)
             loop, fetcher = self.app._ensure_fetcher()
             model = self.app._model_ref()
-            known = self.articles.known(to_extract, feed.id)
+            # Another feed's text of the article stands in for a new story's page; not
+            # for an edited story's (the article may have changed with its feed text),
+            # and never the feed's own (its old text, or another day's on a "today"
+            # page): its page was never fetched again.
+            texts = self.articles.known(
+                [p for p in to_extract if p.draft.key not in known], feed.id
+            )
             pages = self.articles
-            fut = self._submit(loop, lambda: pages.extract(fetcher, to_extract, model, known))
+            fut = self._submit(loop, lambda: pages.extract(fetcher, to_extract, model, texts))
             fut.add_done_callback(
                 lambda f: events.put(("extracted", feed, (result, parsed, fresh, f)))
             )

@@ -230,3 +230,34 @@ def test_a_reference_to_u_fffe_or_u_ffff_costs_only_itself(ref: str) -> None:
     article = extract_article(page, "https://news.example/a", "text/html", title=TITLE)
     assert article is not None
     assert "Then it ended." in " ".join(article.text.split())
+
+
+def test_an_edited_story_has_its_page_extracted_again(tmp_path: Path, server: LocalServer) -> None:
+    """ "A poll extracts a story when it is new or its feed text changes": but the text
+    already extracted for an article is reused rather than fetched again (meant for
+    another feed's copy of it), and that found the edited story's own text, so its page,
+    updated with a correction, was never fetched again and the story kept the old
+    article. A story's edit fetches its page; reuse is for new stories."""
+    from test_extract_pipeline import ARTICLE, TITLE
+
+    page = server.route("/a", content_type="text/html", body=article_page().encode())
+
+    def feed(description: str) -> bytes:
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+            f"<title>{TITLE}</title><link>{page}</link><guid>g</guid>"
+            f"<description>{description}</description></item></channel></rss>"
+        ).encode()
+
+    url = server.route("/feed", body=feed("Teaser."))
+    with make_app(_settings(tmp_path)) as app:
+        app.add_feed(url, discover=False)
+        assert [(r.new, r.extracted) for r in app.update_due(all_feeds=True)] == [(1, 1)]
+        correction = ARTICLE + " UPDATE: the registry corrected the figures. "
+        server.route("/a", content_type="text/html", body=article_page(correction).encode())
+        server.route("/feed", body=feed("Teaser, updated with a correction."))
+        assert [(r.updated, r.extracted) for r in app.update_due(all_feeds=True)] == [(1, 1)]
+        (story,) = app.stories(StoryQuery(limit=None))
+    assert len(server.requests_for("/a")) == 2
+    assert story.extraction_status == "ok"
+    assert "the registry corrected the figures" in (story.full_text or "")
