@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,9 @@ class Extracted:
     """What extraction gave one story: the article (or why not), and the fingerprint and
     topics recomputed over its full text. ``deferred``: the page was not fetched (its
     host was not answering, or the feed's article budget ran out); ``article`` then
-    says why. ``untried``: deferred before its request was even sent (the budget ran
-    out while it waited for its host's turn)."""
+    says why. ``untried``: deferred before its request was even sent, or before a
+    worker took up the page (the budget ran out while it waited for its host's turn,
+    or for a worker): nothing was learnt of the page."""
 
     article: Article | ExtractError
     fingerprint: int | None = None
@@ -126,8 +128,11 @@ class Articles:
           article requests for ``STALLED_FOR`` (``App.stalled_hosts``: shared by the
           App's polls, so a dead host costs one deadline, not one per feed): its
           remaining pages are *deferred*;
-        - whatever is not fetched after ``extract_budget_s`` is deferred too (a page
-          being extracted already is let finish: the extractor has its own limit).
+        - whatever is not fetched after ``extract_budget_s`` is deferred too, and so is
+          a page fetched but still queued for a worker (a page being extracted already
+          is let finish: the extractor has its own limit). Every page fetched by then
+          was let finish: pages needing the extractor's whole limit, fetched at once,
+          held their feed for one limit each, in a row, long past the budget.
 
         A deferred page was not fetched; :func:`outcome` decides what that makes its
         story."""
@@ -138,7 +143,8 @@ class Articles:
         settings = self.app.settings
         timeout = settings.extract_timeout_s
         gates = self._gates
-        extracting: set[asyncio.Task[Any]] = set()
+        # Their page's extraction job in the pool: once a worker runs it, let finish.
+        jobs: dict[asyncio.Task[Any], Future[tuple[Article | None, int | None]]] = {}
         asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
         async def fetch(link: str) -> Extracted | FetchResult:
@@ -175,18 +181,16 @@ class Articles:
                 return page
             task = asyncio.current_task()
             assert task is not None
-            extracting.add(task)  # past the budget, let finish
+            job = jobs[task] = pool.submit(
+                extract_job,
+                page.body,
+                page.final_url,
+                p.draft.title,
+                page.content_type,
+                timeout=timeout,
+            )
             try:
-                art, fp = await asyncio.wrap_future(
-                    pool.submit(
-                        extract_job,
-                        page.body,
-                        page.final_url,
-                        p.draft.title,
-                        page.content_type,
-                        timeout=timeout,
-                    )
-                )
+                art, fp = await asyncio.wrap_future(job)
             except TimeoutError:
                 return Extracted(article=ExtractError(link, f"extraction took over {timeout:g} s"))
             except WorkerDiedError as e:
@@ -200,21 +204,26 @@ class Articles:
         tasks = {asyncio.ensure_future(one(p)): p for p in stories}
         try:
             _, late = await asyncio.wait(tasks, timeout=settings.extract_budget_s)
-            for task in late - extracting:
-                task.cancel()
+            for task in late:
+                job = jobs.get(task)
+                if job is None or not (job.running() or job.done()):
+                    task.cancel()  # a queued job with it: the pool skips a cancelled one
             if late:
                 await asyncio.wait(late)
         finally:  # this call itself cancelled (the poll is ending): so are its pages
             for task in tasks:
                 task.cancel()
-        over = f"not fetched: the feed's article pages took over {settings.extract_budget_s:g} s"
+        over = f"the feed's article pages took over {settings.extract_budget_s:g} s"
         got: list[tuple[str, Extracted]] = [
             (
                 p.draft.key,
                 Extracted(
-                    article=ExtractError(p.draft.link or "", over),
+                    article=ExtractError(
+                        p.draft.link or "",
+                        f"not extracted: {over}" if task in jobs else f"not fetched: {over}",
+                    ),
                     deferred=True,
-                    untried=task not in asked,
+                    untried=task not in asked or task in jobs,
                 )
                 if task.cancelled()
                 else task.result(),
@@ -268,11 +277,12 @@ class Articles:
         ``--failed`` fetched them.) A story whose host this App saw stall is left
         out, untouched, until the host's ``STALLED_FOR`` is over (the daemon's
         extraction right after the poll that deferred it is not a later try), and so is
-        one whose request the run's budget ran out before sending (``untried``): it was
-        not tried at all. (They were ``failed``: `aggregator extract` over a backlog of
-        500 stories failed every one it had not got to in 120 s, none of them tried,
-        and a second run found nothing waiting.) Every run sends some requests, and
-        each of those is settled, so the stories left waiting are fewer each time."""
+        one whose request the run's budget ran out before sending, or whose page was
+        still queued for a worker then (``untried``): nothing was learnt of its page.
+        (They were ``failed``: `aggregator extract` over a backlog of 500 stories failed
+        every one it had not got to in 120 s, none of them tried, and a second run found
+        nothing waiting.) Every run sends some requests, and each page a worker takes up
+        is settled, so the stories left waiting are fewer each time."""
         from .jobs import Prepared
         from .textutil import html_to_text
 

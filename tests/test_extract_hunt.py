@@ -261,3 +261,44 @@ def test_an_edited_story_has_its_page_extracted_again(tmp_path: Path, server: Lo
     assert len(server.requests_for("/a")) == 2
     assert story.extraction_status == "ok"
     assert "the registry corrected the figures" in (story.full_text or "")
+
+
+def _slow_page() -> bytes:
+    """A page trafilatura takes seconds over (a table of 100,000 cells)."""
+    table = ("<tr>" + "<td>cell text</td>" * 50 + "</tr>") * 2000
+    return article_page().replace("<body>", f"<body><table>{table}</table>").encode()
+
+
+def test_pages_queued_for_the_extractor_do_not_outlast_the_feeds_budget(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """A feed's pages have the article budget in all, "a page being extracted then is
+    let finish". But every page fetched by then was let finish, also those still queued
+    for a worker: pages the extractor needs its whole time limit for, fetched at once,
+    held their feed for one limit each, in a row (50 such pages, two workers, 15 s:
+    over 6 minutes past a 120 s budget). A page still queued then waits for a later try,
+    as one not fetched does."""
+    body = _slow_page()
+    for i in range(8):
+        server.route(f"/slow/{i}", content_type="text/html", body=body)
+    url = rss(server, [server.url(f"/slow/{i}") for i in range(8)])
+    settings = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        workers=1,
+        per_host=8,
+        extract_timeout_s=1.5,
+        extract_budget_s=2.0,
+    )
+    with make_app(settings) as app:
+        app.add_feed(url, discover=False)
+        (r,) = app.update_due(all_feeds=True)
+        assert (r.status, r.new) == ("ok", 8)
+        # one worker, 1.5 s a page at most: no more than two had started by 2 s
+        assert r.deferred >= 5
+        pending = [
+            st for st in app.stories(StoryQuery(limit=None)) if st.extraction_status == "pending"
+        ]
+        assert len(pending) == r.deferred
+        assert all("took over 2 s" in (st.extraction_error or "") for st in pending)
