@@ -97,6 +97,12 @@ class Articles:
         # Per host, the article requests sent at once (the fetcher's per-host limit): a
         # page queued here sees that its host stalled before sending anything.
         self._gates: dict[str, asyncio.Semaphore] = {}
+        # The pages being fetched, or fetched and not yet extracted: at most as many as
+        # the fetcher has connections, so that fetching waits for the extractor. Pages
+        # were fetched as fast as the network allowed and held, bodies and all, until a
+        # worker took them up (150 pages of 1 MB, one worker: +250 MB within the budget;
+        # thousands, gigabytes), most of them to be deferred unread at the budget.
+        self._held = asyncio.Semaphore(app.settings.max_connections)
 
     def known(self, stories: Sequence[Prepared], feed_id: int | None = None) -> dict[str, str]:
         """The article texts stored already for these stories' canonical URLs (another
@@ -176,30 +182,36 @@ class Articles:
             if (text := known.get(p.draft.canonical_url or "")) is not None:
                 fingerprint = simhash(f"{p.draft.title}\n{text}") or None  # as extract_job's
                 return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
-            page = await fetch(link)
-            if isinstance(page, Extracted):
-                return page
-            task = asyncio.current_task()
-            assert task is not None
-            job = jobs[task] = pool.submit(
-                extract_job,
-                page.body,
-                page.final_url,
-                p.draft.title,
-                page.content_type,
-                timeout=timeout,
-            )
-            try:
-                art, fp = await asyncio.wrap_future(job)
-            except TimeoutError:
-                return Extracted(article=ExtractError(link, f"extraction took over {timeout:g} s"))
-            except WorkerDiedError as e:
-                return Extracted(article=ExtractError(link, f"the extractor crashed ({e})"))
-            except ExtractError as e:
-                return Extracted(article=e)
-            if art is None:
-                return Extracted(article=ExtractError(link, "no article text found on the page"))
-            return Extracted(article=art, fingerprint=fp)
+            # The page is held from its fetch until a worker has extracted it: see _held.
+            async with self._held:
+                page = await fetch(link)
+                if isinstance(page, Extracted):
+                    return page
+                task = asyncio.current_task()
+                assert task is not None
+                job = jobs[task] = pool.submit(
+                    extract_job,
+                    page.body,
+                    page.final_url,
+                    p.draft.title,
+                    page.content_type,
+                    timeout=timeout,
+                )
+                try:
+                    art, fp = await asyncio.wrap_future(job)
+                except TimeoutError:
+                    return Extracted(
+                        article=ExtractError(link, f"extraction took over {timeout:g} s")
+                    )
+                except WorkerDiedError as e:
+                    return Extracted(article=ExtractError(link, f"the extractor crashed ({e})"))
+                except ExtractError as e:
+                    return Extracted(article=e)
+                if art is None:
+                    return Extracted(
+                        article=ExtractError(link, "no article text found on the page")
+                    )
+                return Extracted(article=art, fingerprint=fp)
 
         tasks = {asyncio.ensure_future(one(p)): p for p in stories}
         try:

@@ -302,3 +302,35 @@ def test_pages_queued_for_the_extractor_do_not_outlast_the_feeds_budget(
         ]
         assert len(pending) == r.deferred
         assert all("took over 2 s" in (st.extraction_error or "") for st in pending)
+
+
+def test_pages_waiting_for_the_extractor_are_bounded(tmp_path: Path, server: LocalServer) -> None:
+    """Pages were fetched as fast as the network allowed and held, bodies and all, until
+    a worker took them up: `aggregator extract` over 150 pages of 1 MB with one worker
+    grew the process by 250 MB within its budget, and a run of thousands (``--limit``)
+    by gigabytes, for pages most of which were then deferred unread. At most as many
+    pages as the fetcher has connections are fetched and not yet extracted: fetching
+    waits for the extractor."""
+    body = _slow_page()
+    for i in range(40):
+        server.route(f"/slow/{i}", content_type="text/html", body=body)
+    url = rss(server, [server.url(f"/slow/{i}") for i in range(40)])
+    settings = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        workers=1,
+        per_host=4,
+        max_connections=4,
+        extract_timeout_s=1.5,
+        extract_budget_s=3.0,
+    )
+    with make_app(settings) as app:
+        app.add_feed(url, discover=False)
+        (r,) = app.update_due(all_feeds=True, extract=False)
+        assert r.new == 40
+        done = app.extract_waiting()
+        assert done.tried + done.left == 40
+    fetched = sum(r.path.startswith("/slow/") for r in server.requests)
+    # the four held, and those a worker took up (at most three in 3 s) had their turn
+    assert fetched <= 4 + done.tried + 1
