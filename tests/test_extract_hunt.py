@@ -334,3 +334,36 @@ def test_pages_waiting_for_the_extractor_are_bounded(tmp_path: Path, server: Loc
     fetched = sum(r.path.startswith("/slow/") for r in server.requests)
     # the four held, and those a worker took up (at most three in 3 s) had their turn
     assert fetched <= 4 + done.tried + 1
+
+
+def test_a_failed_story_whose_feed_gives_its_whole_text_is_no_longer_failed(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """A story whose page failed, then edited by its feed to carry its whole text (no
+    page needed any more), stayed ``failed`` with the old error: `status` counted it
+    among the failed pages, and `aggregator extract --failed` fetched its page again at
+    every run. The edit's outcome (the feed's text stands: ``skipped``) is stored."""
+    from test_extract_pipeline import ARTICLE, TITLE
+
+    page = server.route("/gone", content_type="text/html", status=404, body=b"no")
+
+    def feed(description: str) -> bytes:
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item>'
+            f"<title>{TITLE}</title><link>{page}</link><guid>g</guid>"
+            f"<description>{description}</description></item></channel></rss>"
+        ).encode()
+
+    url = server.route("/feed", body=feed("Teaser."))
+    with make_app(_settings(tmp_path)) as app:
+        app.add_feed(url, discover=False)
+        assert [(r.status, r.new, r.error) for r in app.update_due(all_feeds=True)] == [
+            ("ok", 1, None)
+        ]
+        (story,) = app.stories(StoryQuery(limit=None))
+        assert story.extraction_status == "failed"
+        server.route("/feed", body=feed(ARTICLE * 3))
+        assert [r.updated for r in app.update_due(all_feeds=True)] == [1]
+        (story,) = app.stories(StoryQuery(limit=None))
+        assert (story.extraction_status, story.extraction_error) == ("skipped", None)
+        assert app.extract_waiting(failed=True).tried == 0

@@ -194,9 +194,12 @@ def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> Non
     row.categories = list(d.categories)
     row.content_hash = d.content_hash
     # An edited story whose page gave nothing this time (failed, or not fetched) keeps
-    # the article text it had: a transient page error must not erase it.
+    # the article text it had: a transient page error must not erase it. One without
+    # an article text takes the edit's outcome, "skipped" too (the feed now gives its
+    # whole text): a failed story kept its old error, counted among the failed pages,
+    # its page fetched again by every `extract --failed`.
     keep = not is_new and rec.full_text is None and bool(row.full_text)
-    if not keep and (is_new or rec.full_text is not None or rec.extraction_status != "skipped"):
+    if not keep:
         row.full_text = rec.full_text
         row.extraction_status = rec.extraction_status
         row.extraction_error = rec.extraction_error
