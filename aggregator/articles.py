@@ -13,6 +13,7 @@ pool and store, and imports nothing heavy at import time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -153,11 +154,15 @@ class Articles:
         jobs: dict[asyncio.Task[Any], Future[tuple[Article | None, int | None]]] = {}
         asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
-        async def fetch(link: str) -> Extracted | FetchResult:
+        async def fetch(link: str, held: contextlib.AsyncExitStack) -> Extracted | FetchResult:
             host = _host(link)
             async with gates.setdefault(host, asyncio.Semaphore(fetcher.options.per_host)):
                 if (why := self.stalled(host)) is not None:
                     return Extracted(article=ExtractError(link, why), deferred=True)
+                # Its place among the pages held (``_held``, given back by ``held``),
+                # taken once its host's turn has come: pages waiting for a busy host
+                # hold none, so the other hosts' pages are not held up behind them.
+                await held.enter_async_context(self._held)
                 task = asyncio.current_task()
                 assert task is not None
                 asked.add(task)
@@ -183,8 +188,8 @@ class Articles:
                 fingerprint = simhash(f"{p.draft.title}\n{text}") or None  # as extract_job's
                 return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
             # The page is held from its fetch until a worker has extracted it: see _held.
-            async with self._held:
-                page = await fetch(link)
+            async with contextlib.AsyncExitStack() as held:
+                page = await fetch(link, held)
                 if isinstance(page, Extracted):
                     return page
                 task = asyncio.current_task()

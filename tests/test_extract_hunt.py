@@ -367,3 +367,33 @@ def test_a_failed_story_whose_feed_gives_its_whole_text_is_no_longer_failed(
         (story,) = app.stories(StoryQuery(limit=None))
         assert (story.extraction_status, story.extraction_error) == ("skipped", None)
         assert app.extract_waiting(failed=True).tried == 0
+
+
+def test_pages_waiting_for_a_busy_host_do_not_hold_up_other_hosts(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """The bound on pages held (above) must count pages from their host's turn on: pages
+    queued for a busy host (one request at a time there) took every place and another
+    host's page waited behind all of them, past the budget."""
+    for i in range(6):
+        server.route(f"/slow/{i}", content_type="text/html", delay=1.0, body=b"x")
+    links = [server.url(f"/slow/{i}", host="localhost") for i in range(6)]
+    fast = server.route("/fast", content_type="text/html", body=article_page().encode())
+    links.append(fast)  # on 127.0.0.1
+    url = rss(server, links)
+    settings = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        workers=1,
+        per_host=1,
+        max_connections=2,
+        extract_budget_s=2.5,
+    )
+    with make_app(settings) as app:
+        app.add_feed(url, discover=False)
+        (r,) = app.update_due(all_feeds=True)
+        assert r.new == 7
+        by_title = {st.title.split()[0]: st for st in app.stories(StoryQuery(limit=None))}
+    story = by_title["s6"]
+    assert story.extraction_status == "ok", story.extraction_error
