@@ -192,6 +192,11 @@ class Articles:
                 page = await fetch(link, held)
                 if isinstance(page, Extracted):
                     return page
+                if _front_page(page.final_url) and not _front_page(link):
+                    # An article taken down, a region or paywall redirect: the front page
+                    # mentions every headline, and gave each story its text and topics.
+                    why = f"redirected to the site's front page ({page.final_url})"
+                    return Extracted(article=ExtractError(link, why))
                 task = asyncio.current_task()
                 assert task is not None
                 job = jobs[task] = pool.submit(
@@ -368,6 +373,12 @@ class Articles:
                 )
             )
         return updates
+
+
+def _front_page(url: str) -> bool:
+    """Whether ``url`` is a site's front page: its root, without a query."""
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
 
 
 def _host(url: str) -> str:

@@ -397,3 +397,32 @@ def test_pages_waiting_for_a_busy_host_do_not_hold_up_other_hosts(
         by_title = {st.title.split()[0]: st for st in app.stories(StoryQuery(limit=None))}
     story = by_title["s6"]
     assert story.extraction_status == "ok", story.extraction_error
+
+
+def test_a_link_redirected_to_the_sites_front_page_does_not_take_its_text(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """An article link that redirects to the site's front page (an article taken down,
+    a region or paywall redirect) gave its story the front page's text, which mentions
+    every headline: each story read as every other one and took their topics. A page
+    that ends on a site's front page is not the story's: its extraction fails, saying
+    so, and the feed's text stands."""
+    home = server.route("/", body=_home_page(), content_type="text/html")
+    items = "".join(
+        f"<item><title>{t}</title><link>{server.redirect(f'/article/{i}', home)}</link>"
+        f"<guid>g{i}</guid><description>Teaser {i}.</description></item>"
+        for i, (t, _) in enumerate(HEADLINES)
+    )
+    feed = server.route(
+        "/feed",
+        body=(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"{items}</channel></rss>"
+        ).encode(),
+    )
+    stories = _poll_feed(tmp_path, feed)
+    assert len(stories) == 3
+    for story in stories:
+        assert story.full_text is None
+        assert story.extraction_status == "failed"
+        assert "redirected to the site's front page" in (story.extraction_error or "")
