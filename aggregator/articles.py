@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ExtractError, FetchError
+from .feedlist import host_key, url_host
 from .types import (
     Article,
     ExtractionStatus,
@@ -173,7 +174,7 @@ class Articles:
                         # The host that failed, which after a redirect (a link through
                         # a tracker) is not the link's: a redirector is not stalled for
                         # one dead site behind it.
-                        failed = (e.host or host).lower()
+                        failed = host_key(e.host) if e.host else host
                         what = "asked to be left alone" if not e.unanswered else "did not answer"
                         why = f"not fetched: {failed} {what} for another page ({e.message})"
                         self.app.stalled_hosts.setdefault(
@@ -382,14 +383,5 @@ def _front_page(url: str) -> bool:
 
 
 def _host(url: str) -> str:
-    """The host of ``url`` as the fetcher names it (``FetchError.host``, under which a
-    stall is noted): httpx's form, lower case, an IDN host in Unicode. The link's own
-    spelling would miss the stalls of hosts a feed writes in punycode
-    ("xn--bcher-kva.de" is stalled as "bücher.de"): every page of such a dead host was
-    requested, each costing its deadline."""
-    import httpx  # the fetcher's already (this module imports nothing heavy at import)
-
-    try:
-        return httpx.URL(url).host.lower()
-    except (httpx.InvalidURL, TypeError):  # its fetch fails at once, stalling nothing
-        return (urlsplit(url).hostname or "").lower()
+    """The host of a page, as the poll names a host that asked to be left alone."""
+    return url_host(url)

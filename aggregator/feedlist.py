@@ -108,6 +108,22 @@ def feed_key(url: str) -> str:
     return urlunsplit(("", netloc, parts.path.rstrip("/"), parts.query, ""))
 
 
+def host_key(host: str) -> str:
+    """What two spellings of a host name must share to be the same host, as
+    :func:`feed_key` compares them: case, a trailing dot and the form of an
+    internationalised name (httpx names ``xn--bcher-kva.example`` ``bücher.example``)
+    make no difference. A host that asked to be left alone is held by this key."""
+    return _ascii_host(host.lower().rstrip("."))
+
+
+def url_host(url: str) -> str:
+    """The :func:`host_key` of a URL's host; "" when it has none or does not parse."""
+    try:
+        return host_key(urlsplit(url).hostname or "")
+    except ValueError:  # an unclosed "["
+        return ""
+
+
 def _ascii_host(host: str) -> str:
     """An internationalised host name in its ASCII form (IDNA 2008 with UTS #46 mapping,
     as httpx resolves it: ``faß.de`` is ``xn--fa-hia.de``, not ``fass.de``); anything

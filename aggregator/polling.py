@@ -46,7 +46,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from . import schedule
 from .articles import Articles
@@ -58,6 +57,7 @@ from .errors import (
     ParseError,
     StoreUnavailableError,
 )
+from .feedlist import host_key, url_host
 from .outcomes import Outcomes, Ready, Removed, _ms
 from .types import (
     Feed,
@@ -241,7 +241,7 @@ class Poller(Outcomes):
         waits: dict[str, tuple[datetime, str]] = {}
 
         async def fetch(feed: Feed) -> None:
-            host = (urlsplit(feed.url).hostname or "").lower()
+            host = url_host(feed.url)  # one host however the URL spells it (``host_key``)
             gate, users = hosts.setdefault(host, (asyncio.Semaphore(per_host), [0]))
             users[0] += 1
             queued[0] += 1
@@ -278,7 +278,9 @@ class Poller(Outcomes):
                 return
             if (wait := schedule.host_wait(e, app.policy)) is None:
                 return
-            asked = (e.host or host).lower()  # after a redirect, the host that answered
+            # after a redirect, the host that answered; httpx spells an internationalised
+            # name in Unicode, which a feed URL may give in punycode
+            asked = host_key(e.host) if e.host else host
             until = app.now() + wait
             if asked in waits and waits[asked][0] >= until:
                 return
@@ -543,7 +545,7 @@ class Poller(Outcomes):
             return
         if (wait := schedule.host_wait(error, self.app.policy)) is None:
             return
-        host = (error.host or urlsplit(feed.url).hostname or "").lower()
+        host = host_key(error.host) if error.host else url_host(feed.url)
         until = self.app.now() + wait
         if not host or (host in done and done[host] >= until - timedelta(seconds=1)):
             return  # held until then already, by another of its feeds

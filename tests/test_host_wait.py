@@ -291,3 +291,53 @@ def test_article_pages_of_a_held_host_wait_too(
             assert (st.extraction_error or "").startswith(
                 "not fetched: localhost asked to be left alone (HTTP 429 for the feed"
             )
+
+
+@pytest.fixture
+def idn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names under ``.test`` (``bücher.test`` is ``xn--bcher-kva.test`` on the wire)
+    resolve to the test server's address."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.rstrip(".").endswith(".test"):
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize(
+    ("busy_host", "other_hosts"),
+    [
+        pytest.param("xn--bcher-kva.test", ["xn--bcher-kva.test"] * 2, id="punycode"),
+        pytest.param("bücher.test", ["xn--bcher-kva.test", "BÜCHER.test"], id="mixed-idn"),
+        pytest.param("news.test", ["news.test.", "NEWS.test."], id="trailing-dot"),
+    ],
+)
+def test_a_host_is_held_whatever_the_spelling_of_its_name(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,
+    db_url: str,
+    idn: None,
+    busy_host: str,
+    other_hosts: list[str],
+) -> None:
+    """One host, however its feeds' URLs spell it (an internationalised name in
+    punycode or not, any case, a trailing dot): httpx named the host that answered 429
+    ``bücher.test`` while the feed URLs said ``xn--bcher-kva.test``, so the poll went on
+    to ask the host for its other feeds and the store held none of them."""
+    busy = _feed(server, "busy", busy_host, status=429, headers={"Retry-After": "3600"})
+    rest = [_feed(server, f"l{i}", h) for i, h in enumerate(other_hosts)]
+    with _app(tmp_path, clock, db_url) as app:
+        for url in [busy, *rest]:
+            app.add_feed(url, discover=False)
+        statuses = {r.url: r.status for r in app.update_due(all_feeds=True)}
+        assert statuses == {busy: "error"} | dict.fromkeys(rest, "skipped")
+        assert len(server.requests) == 1
+        for url in rest:
+            assert app.store.get_feed(url).not_before == clock.t + timedelta(hours=1)

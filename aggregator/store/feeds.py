@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
 from sqlmodel import col
@@ -18,7 +17,7 @@ from sqlmodel import select as mselect
 
 from ..credentials import without_credentials
 from ..errors import NotFoundError
-from ..feedlist import feed_key
+from ..feedlist import feed_key, host_key, url_host
 from ..types import Feed, FeedSource
 from . import dialect, search
 from .base import FC, LGC, SC, StoreBase
@@ -302,17 +301,17 @@ class FeedStore(StoreBase):
         and a later poll, by this process or another, must not ask it for another feed
         meanwhile. Its next check moves to ``until`` when sooner. Returns how many feeds
         it held."""
-        host = host.lower()
+        host = host_key(host)
         with self._write() as s:
+            # every URL is read: SQL cannot tell that ``BÜCHER.example.`` is
+            # ``xn--bcher-kva.example`` (a substring filter missed such spellings)
             rows = s.execute(
                 select(FC.id, FC.url).where(
                     FC.enabled == True,  # noqa: E712
                     col(FC.status).in_(("active", "error")),
-                    # a cheap filter first; the host is compared exactly below
-                    func.lower(FC.url).contains(host, autoescape=True),
                 )
             ).all()
-            ids = sorted(i for i, url in rows if _url_host(url) == host)
+            ids = sorted(i for i, url in rows if url_host(url) == host)
             held = 0
             for chunk in chunks(ids, 500):
                 done = s.execute(
@@ -432,11 +431,3 @@ class FeedStore(StoreBase):
                 select(SC.sort_date).where(SC.feed_id == feed_id, col(SC.sort_date) >= since)
             ).scalars()
             return sorted(aware(r) for r in rows if r is not None)
-
-
-def _url_host(url: str) -> str:
-    """The host of a feed URL, lower-cased; "" when it has none or is malformed."""
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
