@@ -341,3 +341,42 @@ def test_a_host_is_held_whatever_the_spelling_of_its_name(
         assert len(server.requests) == 1
         for url in rest:
             assert app.store.get_feed(url).not_before == clock.t + timedelta(hours=1)
+
+
+def test_a_feed_added_or_turned_on_during_the_hold_waits_for_it(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """A feed of the held host that no poll had yet (added with ``feeds add`` or
+    feeds.yaml, or turned back on with ``feeds enable``) is held as the host's other
+    feeds are: it was due at once, and the next poll asked the host that had asked for
+    no request before then."""
+    from aggregator.types import FeedSource
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    gone = _feed(server, "gone", "localhost")
+    other = _feed(server, "o1", "127.0.0.1")
+    until = clock.t + timedelta(hours=1)
+    with _app(tmp_path, clock, db_url) as app:
+        busy_id = app.add_feed(busy, discover=False).feed.id
+        app.store.upsert_feeds([FeedSource(url=gone, enabled=False)], clock.t)
+        assert [r.status for r in app.update_due(feed_ids=[busy_id])] == ["error"]
+
+        clock.t += timedelta(minutes=10)
+        added = _feed(server, "added", "LOCALHOST")
+        app.add_feed(added, discover=False)
+        synced = _feed(server, "synced", "localhost")
+        app.store.upsert_feeds(
+            [FeedSource(url=synced), FeedSource(url=gone), FeedSource(url=other)], clock.t
+        )
+        for url in (added, synced, gone):
+            f = app.store.get_feed(url)
+            assert (f.not_before, f.next_check) == (until, until), url
+        assert [r.url for r in app.update_due()] == [other]
+        assert _hits(server, "localhost") == 1
+
+        # `feeds enable` of a feed turned off
+        app.store.upsert_feeds([FeedSource(url=gone, enabled=False)], clock.t)
+        f = app.store.enable_feed(gone, clock.t)
+        assert (f.not_before, f.next_check) == (until, until)
+        assert [r.url for r in app.update_due(all_feeds=True)] == [other]
+        assert _hits(server, "localhost") == 1

@@ -52,10 +52,33 @@ def _dead_owner_on(host: str, owner: str) -> bool:
     return False
 
 
-def _reactivate(row: FeedRow, now: datetime) -> None:
+def _reactivate(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None:
     if row.status in ("disabled", "gone", "error"):
         row.status = "active"
     row.error_count, row.first_error_at, row.next_check = 0, None, now
+    _hold_new(row, now, holds)
+
+
+def _held_hosts(rows: Sequence[tuple[str, datetime | None]], now: datetime) -> dict[str, datetime]:
+    """The hosts that asked to be left alone (``hold_host``), each until when, from
+    ``(url, not_before)`` of the enabled feeds: a host is held while one of its feeds is
+    (a 429 or a 503 with a Retry-After holds the whole host)."""
+    holds: dict[str, datetime] = {}
+    for url, value in rows:
+        if (until := utc(value)) is not None and until > now and (host := url_host(url)):
+            holds[host] = max(until, holds.get(host, until))
+    return holds
+
+
+def _hold_new(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None:
+    """A feed that becomes due now (added, or turned back on) waits for its own
+    Retry-After and for its host's hold (``_held_hosts``): no poll had it when the host
+    asked to be left alone, and asking the host at once is what the host asked not."""
+    own = utc(row.not_before)
+    until = max(own or now, holds.get(url_host(row.url), now))
+    if until > now:
+        row.not_before = until
+        row.next_check = until  # what `feeds list` shows: not "due"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +112,7 @@ class FeedStore(StoreBase):
             rows: dict[str, FeedRow] = {}
             by_key: dict[str, FeedRow] = {}
             stored = list(s.exec(mselect(FeedRow)))
+            holds = _held_hosts([(r.url, r.not_before) for r in stored if r.enabled], now)
             for r in stored:
                 rows[r.url] = r
                 if r.source_url:
@@ -113,13 +137,14 @@ class FeedStore(StoreBase):
                     rows[src.url] = row = new_feed_row(src, now)
                     if next_id is not None:  # never a removed feed's (dialect.keep_feed_ids)
                         row.id, next_id = next_id, next_id + 1
+                    _hold_new(row, now, holds)
                     s.add(row)
                     added += 1
                     continue
                 new = (src.name, list(src.topics), interval_s, src.enabled)
                 if (row.name, row.topics, row.interval_s, row.enabled) != new:
                     if src.enabled and not row.enabled:
-                        _reactivate(row, now)
+                        _reactivate(row, now, holds)
                     row.name, row.topics, row.interval_s, row.enabled = new
                     updated = True
                 changed += updated
@@ -133,7 +158,7 @@ class FeedStore(StoreBase):
             if row is None:
                 raise NotFoundError(f"no feed {ref}")
             row.enabled = True
-            _reactivate(row, now)
+            _reactivate(row, now, self._held_hosts(s, now))
             s.flush()
             return feed_from_row(row, 0)
 
@@ -146,6 +171,7 @@ class FeedStore(StoreBase):
                 row = new_feed_row(source, now)
                 # never a removed feed's id (dialect.keep_feed_ids)
                 row.id = dialect.next_feed_id(s.connection())
+                _hold_new(row, now, self._held_hosts(s, now))
                 s.add(row)
                 s.flush()
             return feed_from_row(row, 0), created
@@ -293,6 +319,17 @@ class FeedStore(StoreBase):
                 )
                 renewed += int(done.rowcount or 0)  # type: ignore[attr-defined]
         return renewed
+
+    @staticmethod
+    def _held_hosts(s: Any, now: datetime) -> dict[str, datetime]:
+        """``_held_hosts`` of the store's feeds (only those held are read)."""
+        rows = s.execute(
+            select(FC.url, FC.not_before).where(
+                FC.enabled == True,  # noqa: E712
+                col(FC.not_before) > now,
+            )
+        ).all()
+        return _held_hosts([(u, nb) for u, nb in rows], now)
 
     def hold_host(self, host: str, until: datetime) -> int:
         """No request before ``until`` for any enabled feed of ``host`` (its URL's host,
