@@ -29,11 +29,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -362,6 +363,23 @@ class App(Subscriptions, Exporting, Labelling):
             all_feeds=all_feeds, extract=extract, limit=limit, stop=stop, feed_ids=feed_ids
         )
 
+    def _stall_held_hosts(self) -> None:
+        """Send no article request to a host the store holds (it answered a poll, of any
+        process, 429 or 503 with a Retry-After: ``Store.held_hosts``) before then: this
+        App's ``stalled_hosts`` knew only the holds its own polls saw, and ``aggregator
+        extract`` or another process's poll fetched the pages of a host that had asked
+        to be left alone."""
+        now = self.now()
+        clock = time.monotonic()
+        for host, until in self.store.held_hosts(now).items():
+            ends = clock + (until - now).total_seconds()
+            if (seen := self.stalled_hosts.get(host)) is None or seen[0] < ends:
+                self.stalled_hosts[host] = (
+                    ends,
+                    f"not fetched: {host} asked to be left alone until"
+                    f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+                )
+
     def _model_ref(self) -> ModelRef:
         """The model for worker jobs; once it failed to load this run, the feed
         categories alone (the App owns that memory: ``reload_classifier`` forgets it)."""
@@ -432,6 +450,7 @@ class App(Subscriptions, Exporting, Labelling):
         stories = self.store.waiting_extractions(limit, failed=failed)
         if not stories:
             return ExtractionTally()
+        self._stall_held_hosts()
         updates = Articles(self).extract_stored(stories, stop=stop)
         self.store.save_extractions(updates)
         tried = [u for u in updates if u.status != "pending"]  # pending: deferred again

@@ -165,6 +165,8 @@ class Poller(Outcomes):
         # otherwise this process would keep those feeds from itself until they expire.
         app._replace_failed_pool()
         app._hand_back_kept_leases()
+        if extract:
+            app._stall_held_hosts()  # the article pages of a host another poll saw held
         # Feeds are leased a chunk at a time, as the poll makes room, not all at once:
         # fetching starts after the first chunk's claim (leasing 1,000 feeds took ~0.1 s,
         # a sixth of an all-304 poll); several daemons on one database share a large

@@ -380,3 +380,80 @@ def test_a_feed_added_or_turned_on_during_the_hold_waits_for_it(
         assert (f.not_before, f.next_check) == (until, until)
         assert [r.url for r in app.update_due(all_feeds=True)] == [other]
         assert _hits(server, "localhost") == 1
+
+
+def test_extract_in_another_process_leaves_a_held_hosts_pages_alone(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """The pages a poll did not fetch because their host was held wait for the hold in
+    ``aggregator extract`` (another process: another App) too: it knew nothing of the
+    hold and fetched every page of the host that had asked to be left alone."""
+    from test_extract_pipeline import article_page
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    pages = []
+    for i in range(3):
+        server.route(f"/page{i}", content_type="text/html", body=article_page().encode())
+        pages.append(server.url(f"/page{i}", host="localhost"))
+    items = "".join(
+        f"<item><title>story {i}</title><link>{p}</link><guid>g{i}</guid>"
+        "<description>Teaser.</description></item>"
+        for i, p in enumerate(pages)
+    )
+    site = _feed(
+        server,
+        "site",
+        "127.0.0.1",
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}'
+        f"</channel></rss>".encode(),
+    )
+    with _app(tmp_path, clock, db_url) as app:  # poll --no-extract
+        for url in (busy, site):
+            app.add_feed(url, discover=False)
+        statuses = sorted(r.status for r in app.update_due(all_feeds=True))
+        assert statuses == ["error", "ok"]
+
+    clock.t += timedelta(minutes=10)
+    with _app(tmp_path, clock, db_url, extract=True) as app:  # aggregator extract
+        tally = app.extract_waiting()
+        assert (tally.tried, tally.extracted) == (0, 0)
+        assert not any(r.path.startswith("/page") for r in server.requests)
+        assert {st.extraction_status for st in app.stories(StoryQuery(limit=None))} == {"pending"}
+
+    clock.t += timedelta(hours=1)  # the hold is over
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        assert app.extract_waiting().tried == 3
+        assert sum(r.path.startswith("/page") for r in server.requests) == 3
+
+
+def test_a_later_poll_of_another_process_fetches_no_page_of_a_held_host(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """``poll`` run by cron is a new process each time: it knew of the hold only through
+    the held feeds, and fetched the held host's pages that another host's feed links."""
+    from test_extract_pipeline import article_page
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    server.route("/page", content_type="text/html", body=article_page().encode())
+    page = server.url("/page", host="localhost")
+    item = f"<item><title>s</title><link>{page}</link><guid>g</guid></item>"
+    site = _feed(
+        server,
+        "site",
+        "127.0.0.1",
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{item}'
+        f"</channel></rss>".encode(),
+    )
+    with _app(tmp_path, clock, db_url) as app:
+        busy_id = app.add_feed(busy, discover=False).feed.id
+        site_id = app.add_feed(site, discover=False).feed.id
+        assert [r.status for r in app.update_due(feed_ids=[busy_id])] == ["error"]
+    clock.t += timedelta(minutes=10)
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        (r,) = app.update_due(feed_ids=[site_id])
+        assert (r.status, r.new, r.deferred) == ("ok", 1, 1)
+        assert not any(q.path == "/page" for q in server.requests)
+        (st,) = app.stories(StoryQuery(limit=None))
+        assert (st.extraction_error or "").startswith(
+            "not fetched: localhost asked to be left alone until 2026-11-30 13:00:00 UTC"
+        )

@@ -320,6 +320,12 @@ class FeedStore(StoreBase):
                 renewed += int(done.rowcount or 0)  # type: ignore[attr-defined]
         return renewed
 
+    def held_hosts(self, now: datetime) -> dict[str, datetime]:
+        """The hosts that asked to be left alone (``hold_host``) and are held still, by
+        ``feedlist.host_key``, each until when."""
+        with self._read() as s:
+            return self._held_hosts(s, now)
+
     @staticmethod
     def _held_hosts(s: Any, now: datetime) -> dict[str, datetime]:
         """``_held_hosts`` of the store's feeds (only those held are read)."""
