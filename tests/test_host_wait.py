@@ -63,9 +63,9 @@ def _app(tmp_path: Path, clock: Clock, database_url: str | None = None, **kw: An
         data_dir=tmp_path,
         database_url=database_url,
         allow_private_addresses=True,
-        per_host=1,  # the host's feeds one after another: the 429 comes first
         timeout_s=5,
-        **({"extract": False} | kw),
+        # per_host 1: the host's feeds one after another, the 429 first
+        **({"extract": False, "per_host": 1} | kw),
     )
     return make_app(s, now=clock)
 
@@ -457,3 +457,29 @@ def test_a_later_poll_of_another_process_fetches_no_page_of_a_held_host(
         assert (st.extraction_error or "").startswith(
             "not fetched: localhost asked to be left alone until 2026-11-30 13:00:00 UTC"
         )
+
+
+def test_a_feed_in_flight_when_its_host_asked_to_be_left_alone_is_held_after_it(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """With ``per_host`` above 1 another feed of the host is being fetched when the 429
+    comes. Its answer is stored as usual, but it is held with the host: it was stored
+    with its usual next check (and no hold), so a poll before the host's time asked the
+    host for it again."""
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    slow = _feed(server, "slow", "localhost", delay=1.0)
+    until = clock.t + timedelta(hours=1)
+    with _app(tmp_path, clock, db_url, per_host=2) as app:
+        for url in (busy, slow):
+            app.add_feed(url, discover=False)
+        results = {r.url: r for r in app.update_due(all_feeds=True)}
+        assert (results[busy].status, results[slow].status) == ("error", "ok")
+        assert results[slow].next_check is not None and results[slow].next_check >= until
+        f = app.store.get_feed(slow)
+        assert f.not_before == until and f.next_check is not None and f.next_check >= until
+        assert f.last_check == clock.t and f.error_count == 0
+
+        clock.t += timedelta(minutes=30)
+        server.reset()
+        assert list(app.update_due(all_feeds=True)) == []
+        assert _hits(server, "localhost") == 0
