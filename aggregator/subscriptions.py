@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 from . import schedule
 from .config import Settings, describe_span
 from .credentials import display_url
-from .feedlist import FeedList, check_feed_url, feed_key, load_feeds
+from .errors import ConfigError
+from .feedlist import FeedList, check_feed_url, feed_key, load_feeds, url_host
 from .store import FetchLogEntry, Store
 from .types import Feed, FeedSource
 
@@ -112,6 +113,7 @@ class Subscriptions:
 
         found = Discovery(url=check_feed_url(url), seen_as=(url,))
         if discover:
+            self._refuse_held_host(found.url)
             loop, fetcher = self._ensure_fetcher()
             found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u)))
         feed = known_feed({url, found.url, *found.seen_as}, self.store.feeds())
@@ -120,6 +122,20 @@ class Subscriptions:
             source = FeedSource(url=found.url, name=name)
             feed, created = self.store.add_feed(source, self.now())
         return AddedFeed(feed=feed, created=created, discovered_from=found.found_from)
+
+    def _refuse_held_host(self, url: str) -> None:
+        """A ConfigError when ``url``'s host asked to be left alone (``Store.held_hosts``):
+        finding its feed takes a request or several (the usual feed paths), which the
+        host asked not to get before then. The feed's own URL may still be added without
+        fetching it; it waits for the hold as the host's other feeds do."""
+        now = self.now()
+        host = url_host(url)
+        if (until := self.store.held_hosts(now).get(host)) is not None:
+            raise ConfigError(
+                f"cannot add {display_url(url)}: {host} asked for no request before"
+                f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; try again then, or add"
+                " the feed's own URL with --no-discover"
+            )
 
     def remove_feed(self, url: str) -> int:
         """Remove a feed and its stories; returns how many of them carried user labels,

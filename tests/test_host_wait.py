@@ -483,3 +483,36 @@ def test_a_feed_in_flight_when_its_host_asked_to_be_left_alone_is_held_after_it(
         server.reset()
         assert list(app.update_due(all_feeds=True)) == []
         assert _hits(server, "localhost") == 0
+
+
+def test_feeds_add_does_not_ask_a_held_host(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """``feeds add`` fetches the URL (and a few usual feed paths) to find the feed: of
+    a held host, it asked the host that had asked for no request before then. It says
+    so instead; ``--no-discover`` adds the feed, which waits for the hold."""
+    from aggregator.errors import ConfigError
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    page = server.route("/", content_type="text/html", body=b"<html><body>hi</body></html>")
+    site = page.replace("127.0.0.1", "LOCALHOST")
+    with _app(tmp_path, clock, db_url) as app:
+        app.add_feed(busy, discover=False)
+        assert [r.status for r in app.update_due()] == ["error"]
+        server.reset()
+        clock.t += timedelta(minutes=5)
+        with pytest.raises(ConfigError) as e:
+            app.add_feed(site)
+        assert str(e.value) == (
+            f"cannot add {site}: localhost asked for no request before"
+            " 2026-11-30 13:00:00 UTC; try again then, or add the feed's own URL with"
+            " --no-discover"
+        )
+        assert server.requests == []
+        added = app.add_feed(site, discover=False)
+        assert added.created and added.feed.not_before == datetime(2026, 11, 30, 13, tzinfo=UTC)
+
+        clock.t += timedelta(hours=1)
+        with pytest.raises(ConfigError, match="links to no feed"):
+            app.add_feed(site)  # asked once the hold is over
+        assert len(server.requests) >= 1
