@@ -296,14 +296,23 @@ class Fetcher:
             peak_host_in_flight=s.peak_host,
         )
 
-    async def fetch(self, url: str, cache: CacheState | None = None) -> FetchResult:
-        """Fetch a feed, conditionally when ``cache`` has validators."""
+    async def fetch(
+        self,
+        url: str,
+        cache: CacheState | None = None,
+        *,
+        admit: Callable[[str], None] | None = None,
+    ) -> FetchResult:
+        """Fetch a feed, conditionally when ``cache`` has validators. ``admit`` is called
+        with the host of each request (a redirect's too) once its connection slot is
+        held, just before it is sent: what it raises propagates, nothing sent (the poll
+        sends no request to a host that asked, meanwhile, to be left alone)."""
         headers = {"Accept": FEED_ACCEPT}
         if cache is not None and (etag := _sendable(cache.etag)):
             headers["If-None-Match"] = etag
         if cache is not None and (last_modified := _sendable(cache.last_modified)):
             headers["If-Modified-Since"] = last_modified
-        return await self._fetch(url, headers, cache, page=False)
+        return await self._fetch(url, headers, cache, page=False, admit=admit)
 
     async def fetch_page(self, url: str) -> FetchResult:
         """Fetch a page, whatever it turns out to be (``feeds add`` looks at what a URL
@@ -318,10 +327,16 @@ class Fetcher:
         return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True)
 
     async def _fetch(
-        self, url: str, headers: dict[str, str], cache: CacheState | None, *, page: bool
+        self,
+        url: str,
+        headers: dict[str, str],
+        cache: CacheState | None,
+        *,
+        page: bool,
+        admit: Callable[[str], None] | None = None,
     ) -> FetchResult:
         try:
-            return await self._follow(url, headers, cache, page)
+            return await self._follow(url, headers, cache, page, admit)
         except FetchError:
             raise
         except Refused as e:
@@ -330,7 +345,12 @@ class Fetcher:
             raise FetchError(url, _describe(e), unanswered=_unanswered(e)) from e
 
     async def _follow(
-        self, url: str, headers: dict[str, str], cache: CacheState | None, page: bool
+        self,
+        url: str,
+        headers: dict[str, str],
+        cache: CacheState | None,
+        page: bool,
+        admit: Callable[[str], None] | None = None,
     ) -> FetchResult:
         opts = self.options
         loop = asyncio.get_running_loop()
@@ -343,6 +363,8 @@ class Fetcher:
         for hop in range(opts.max_redirects + 1):
             sent = headers if login is None else {**headers, "Authorization": login.header}
             async with self._slots.hold(target.host):
+                if admit is not None:
+                    admit(target.host)  # may raise: this request is not sent
                 started = loop.time()
                 deadline = asyncio.timeout(opts.timeout - spent)
                 try:

@@ -105,6 +105,15 @@ class PollStats:
     transactions: int = 0
 
 
+class _HostHeld(Exception):
+    """Raised before a request to a host that asked to be left alone (``waits``): the
+    feed is skipped. ``wait`` is until when, and why."""
+
+    def __init__(self, wait: tuple[datetime, str]) -> None:
+        super().__init__(wait[1])
+        self.wait = wait
+
+
 class Poller(Outcomes):
     """The update pipeline of one App: :meth:`run` is the body of ``App.update_due``."""
 
@@ -302,13 +311,20 @@ class Poller(Outcomes):
                 ),
             )
 
+        def admit(host: str) -> None:
+            """Looked at by the fetcher before each request of a feed is sent, redirects
+            included: a feed that waited in the fetcher for a connection while its host
+            answered 429, or one redirected to a held host, would ask it all the same."""
+            if (wait := waits.get(host_key(host))) is not None and wait[0] > app.now():
+                raise _HostHeld(wait)
+
         async def fetch_admitted(feed: Feed, host: str, leave_host: Callable[[], None]) -> None:
             await ahead.acquire()
             held.add(feed.id)
             stats.ahead_peak = max(stats.ahead_peak, len(held))
             try:
                 try:
-                    result = await fetcher.fetch(feed.url, feed.cache)
+                    result = await fetcher.fetch(feed.url, feed.cache, admit=admit)
                 finally:
                     leave_host()
                 known = None
@@ -323,6 +339,10 @@ class Poller(Outcomes):
                             None, app.store.recent_story_hashes, feed.id
                         )
                 on_fetched(feed, result, known)
+            except _HostHeld as e:  # not requested: skipped, as if it had not been admitted
+                held.discard(feed.id)
+                ahead.release()
+                events.put(("skipped", feed, e.wait))
             except BaseException as e:  # delivered to the consuming thread as an outcome
                 note_wait(feed, host, e)
                 held.discard(feed.id)

@@ -516,3 +516,37 @@ def test_feeds_add_does_not_ask_a_held_host(
         with pytest.raises(ConfigError, match="links to no feed"):
             app.add_feed(site)  # asked once the hold is over
         assert len(server.requests) >= 1
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        # per_host 2, one connection in all: the second feed of the host waits in the
+        # fetcher for the connection the 429 holds, past the poll's check of its host
+        pytest.param({"per_host": 2, "max_connections": 1}, id="queued-in-the-fetcher"),
+        # a feed of another host redirected to the held one
+        pytest.param({}, id="redirect"),
+    ],
+)
+def test_no_request_reaches_a_held_host_once_it_asked(
+    tmp_path: Path, server: LocalServer, clock: Clock, kw: dict[str, Any]
+) -> None:
+    """The poll looked at a feed's host before handing the feed to the fetcher, and only
+    at the host its URL names: a feed queued in the fetcher when the 429 came, or one
+    redirected to the held host, asked it all the same. The host is looked at before
+    each request is sent, redirects included; such a feed is ``skipped``."""
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    if kw:
+        second = _feed(server, "second", "localhost")
+    else:  # asked once the 429 came
+        target = _feed(server, "target", "localhost")
+        server.route("/moved.xml", status=302, headers={"Location": target}, delay=0.5)
+        second = server.url("/moved.xml", host="127.0.0.1")
+    with _app(tmp_path, clock, **kw) as app:
+        for url in (busy, second):
+            app.add_feed(url, discover=False)
+        statuses = {r.url: r.status for r in app.update_due(all_feeds=True)}
+        assert statuses == {busy: "error", second: "skipped"}
+        assert _hits(server, "localhost") == 1
+        f = app.store.get_feed(second)
+        assert (f.error_count, f.last_check) == (0, None)
