@@ -477,12 +477,6 @@ class Poller(Outcomes):
                     except Exception as e:  # this feed's alone: recorded, the poll goes on
                         outcome = self._contained(feed, "internal error", e, t0)
                     if isinstance(outcome, Ready):
-                        outcome = replace(
-                            outcome, check=self._held(feed, outcome.check, hosts_held)
-                        )
-                    elif isinstance(outcome, FeedCheck):
-                        outcome = self._held(feed, outcome, hosts_held)
-                    if isinstance(outcome, Ready):
                         ready.append(outcome)
                     elif isinstance(outcome, FeedCheck):
                         quick.append((feed, outcome))
@@ -591,18 +585,6 @@ class Poller(Outcomes):
             n,
             f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
         )
-
-    def _held(self, feed: Feed, check: FeedCheck, holds: Mapping[str, datetime]) -> FeedCheck:
-        """``check`` held until its host's time when this poll held the host
-        (``_hold_host``): a feed of the host fetched meanwhile (``per_host`` above 1) is
-        stored after the hold was written, and its own outcome (no Retry-After) undid the
-        hold, so that ``poll --all``, or its usual next check, asked the host early."""
-        until = holds.get(url_host(feed.url))
-        if until is None or until <= self.app.now():
-            return check
-        if check.not_before is not None and check.not_before >= until:
-            return check
-        return replace(check, not_before=until, next_check=max(check.next_check, until))
 
     def _quiet_post_dates(
         self, batch: Sequence[tuple[str, Feed, Any]], pending: Container[int]

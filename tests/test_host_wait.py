@@ -550,3 +550,41 @@ def test_no_request_reaches_a_held_host_once_it_asked(
         assert _hits(server, "localhost") == 1
         f = app.store.get_feed(second)
         assert (f.error_count, f.last_check) == (0, None)
+
+
+def test_another_daemons_fetch_of_a_feed_of_the_host_does_not_undo_the_hold(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """Two daemons on one database: one is fetching a feed of the host when the other's
+    poll gets the 429 and holds the host's feeds. The first one's outcome (a 200, no
+    Retry-After) was then written over the hold, and the feed was asked again before
+    the host's time (by ``poll --all`` at once)."""
+    import threading
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    slow = _feed(server, "slow", "localhost", delay=1.5)
+    until = clock.t + timedelta(hours=1)
+    with _app(tmp_path, clock, db_url) as first, _app(tmp_path, clock, db_url) as second:
+        busy_id = first.add_feed(busy, discover=False).feed.id
+        slow_id = first.add_feed(slow, discover=False).feed.id
+        got: list[Any] = []
+        t = threading.Thread(target=lambda: got.extend(first.update_due(feed_ids=[slow_id])))
+        t.start()
+        try:
+            import time
+
+            # the first daemon's request is out
+            deadline = time.monotonic() + 10
+            while not any(r.path == "/slow.xml" for r in server.requests):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert [r.status for r in second.update_due(feed_ids=[busy_id])] == ["error"]
+        finally:
+            t.join(timeout=30)
+        assert [r.status for r in got] == ["ok"]
+        f = second.store.get_feed(slow)
+        assert f.last_check == clock.t and f.error_count == 0
+        assert f.not_before == until and f.next_check is not None and f.next_check >= until
+        server.reset()
+        assert list(second.update_due(all_feeds=True)) == []
+        assert _hits(server, "localhost") == 0

@@ -13,10 +13,12 @@ from sqlalchemy import (
     Boolean,
     Integer,
     Row,
+    and_,
     bindparam,
     case,
     delete,
     func,
+    or_,
     select,
     true,
     update,
@@ -74,6 +76,14 @@ def prune_fetch_log(conn: Any, feed_ids: Sequence[int]) -> None:
 
 
 FEED = tables.table(FeedRow)
+_AT = bindparam("at", type_=FEED.c.not_before.type)
+_NOT_BEFORE = bindparam("not_before", type_=FEED.c.not_before.type)
+_NEXT_CHECK = bindparam("next_check", type_=FEED.c.next_check.type)
+# A hold put on the feed while this poll fetched it (``hold_host``: another poll, of
+# another process too, got its host's 429 meanwhile). A feed is claimed only with no
+# not_before after the claim, so one after the check's time is such a hold: the
+# check's own outcome (a 200 says nothing of the host's wish) must not undo it.
+_HELD_MEANWHILE = and_(FEED.c.not_before.is_not(None), FEED.c.not_before > _AT)
 CHECK_UPDATE = (
     update(FEED)
     .where(FEED.c.id == bindparam("fid"))
@@ -82,8 +92,17 @@ CHECK_UPDATE = (
         last_check=func.coalesce(
             bindparam("checked", type_=FEED.c.last_check.type), FEED.c.last_check
         ),
-        next_check=bindparam("next_check"),
-        not_before=bindparam("not_before"),
+        next_check=case(
+            (and_(_HELD_MEANWHILE, FEED.c.not_before > _NEXT_CHECK), FEED.c.not_before),
+            else_=_NEXT_CHECK,
+        ),
+        not_before=case(
+            (
+                and_(_HELD_MEANWHILE, or_(_NOT_BEFORE.is_(None), FEED.c.not_before > _NOT_BEFORE)),
+                FEED.c.not_before,
+            ),
+            else_=_NOT_BEFORE,
+        ),
         status=bindparam("status"),
         error_count=bindparam("error_count"),
         first_error_at=bindparam("first_error_at"),
@@ -129,6 +148,7 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
     cache = c.success and c.outcome in ("ok", "unchanged")
     return {
         "fid": c.feed_id,
+        "at": c.at,
         "checked": None if c.outcome == "skipped" else c.at,
         "next_check": c.next_check,
         "not_before": c.not_before,
