@@ -185,6 +185,8 @@ class Poller(Outcomes):
         chunk = max(2 * app.settings.max_connections, 16)
         taken = 0
 
+        claimed_at: dict[int, datetime] = {}  # FeedCheck.claimed_at
+
         def claim() -> list[Feed]:
             nonlocal taken
             got: list[Feed] = []
@@ -192,9 +194,11 @@ class Poller(Outcomes):
                 ids = candidates[taken : taken + chunk]
                 taken += len(ids)
                 # others may have leased or polled some meanwhile: those are skipped
+                now = app.now()
                 got = app.store.claim_due(
-                    app.now(), owner=app.owner, lease=LEASE, include_not_due=everything, ids=ids
+                    now, owner=app.owner, lease=LEASE, include_not_due=everything, ids=ids
                 )
+                claimed_at.update(dict.fromkeys((f.id for f in got), now))
             return got
 
         feeds = claim()
@@ -476,6 +480,12 @@ class Poller(Outcomes):
                         raise  # the database's, not this feed's (see _store_one)
                     except Exception as e:  # this feed's alone: recorded, the poll goes on
                         outcome = self._contained(feed, "internal error", e, t0)
+                    # a hold put on the feed meanwhile is kept (``FeedCheck.claimed_at``)
+                    at = claimed_at.get(feed.id)
+                    if isinstance(outcome, Ready):
+                        outcome = replace(outcome, check=replace(outcome.check, claimed_at=at))
+                    elif isinstance(outcome, FeedCheck):
+                        outcome = replace(outcome, claimed_at=at)
                     if isinstance(outcome, Ready):
                         ready.append(outcome)
                     elif isinstance(outcome, FeedCheck):

@@ -407,6 +407,9 @@ class FeedCheck:
     listed: tuple[str, ...] | None = None
     #: Why a "skipped" feed was not requested (its host asked to be left alone).
     reason: str | None = None
+    #: When the poll claimed the feed: a ``not_before`` the store finds later than this
+    #: was put on meanwhile (``Store.hold_host``) and is kept (None: written as it is).
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

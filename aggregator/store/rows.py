@@ -76,14 +76,15 @@ def prune_fetch_log(conn: Any, feed_ids: Sequence[int]) -> None:
 
 
 FEED = tables.table(FeedRow)
-_AT = bindparam("at", type_=FEED.c.not_before.type)
+_CLAIMED = bindparam("claimed_at", type_=FEED.c.not_before.type)
 _NOT_BEFORE = bindparam("not_before", type_=FEED.c.not_before.type)
 _NEXT_CHECK = bindparam("next_check", type_=FEED.c.next_check.type)
-# A hold put on the feed while this poll fetched it (``hold_host``: another poll, of
+# A hold put on the feed while a poll fetched it (``hold_host``: another poll, of
 # another process too, got its host's 429 meanwhile). A feed is claimed only with no
-# not_before after the claim, so one after the check's time is such a hold: the
-# check's own outcome (a 200 says nothing of the host's wish) must not undo it.
-_HELD_MEANWHILE = and_(FEED.c.not_before.is_not(None), FEED.c.not_before > _AT)
+# not_before after the claim, so one after ``FeedCheck.claimed_at`` is such a hold: the
+# check's own outcome (a 200 says nothing of the host's wish) must not undo it. A check
+# without claimed_at (NULL: the comparison is not true) is written as it is.
+_HELD_MEANWHILE = and_(FEED.c.not_before.is_not(None), FEED.c.not_before > _CLAIMED)
 CHECK_UPDATE = (
     update(FEED)
     .where(FEED.c.id == bindparam("fid"))
@@ -148,7 +149,7 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
     cache = c.success and c.outcome in ("ok", "unchanged")
     return {
         "fid": c.feed_id,
-        "at": c.at,
+        "claimed_at": c.claimed_at,
         "checked": None if c.outcome == "skipped" else c.at,
         "next_check": c.next_check,
         "not_before": c.not_before,
