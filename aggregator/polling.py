@@ -305,15 +305,16 @@ class Poller(Outcomes):
                 f" (HTTP {e.http_status} for {display_url(feed.url)})"
             )
             waits[asked] = (until, why)
-            # nor for article pages (the same site's, often): what asked was the host
-            app.stalled_hosts.setdefault(
-                asked,
-                (
-                    time.monotonic() + wait.total_seconds(),
+            # nor for article pages (the same site's, often): what asked was the host.
+            # An earlier, shorter wait of the host (one over already, in the daemon's
+            # App, that no page has looked at yet) gives way: it kept the hour out.
+            ends = time.monotonic() + wait.total_seconds()
+            if (seen := app.stalled_hosts.get(asked)) is None or seen[0] < ends:
+                app.stalled_hosts[asked] = (
+                    ends,
                     f"not fetched: {asked} asked to be left alone"
                     f" (HTTP {e.http_status} for the feed {display_url(feed.url)})",
-                ),
-            )
+                )
 
         def admit(host: str) -> None:
             """Looked at by the fetcher before each request of a feed is sent, redirects

@@ -588,3 +588,38 @@ def test_another_daemons_fetch_of_a_feed_of_the_host_does_not_undo_the_hold(
         server.reset()
         assert list(second.update_due(all_feeds=True)) == []
         assert _hits(server, "localhost") == 0
+
+
+def test_a_hold_replaces_an_article_stall_that_is_over(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    """The daemon's App keeps the hosts whose article pages wait across its polls. A
+    host's earlier, short wait (over now, but not yet looked at) kept its place, so a
+    later 429 asking for an hour did not stop the poll from fetching the host's pages."""
+    import time
+
+    from test_extract_pipeline import article_page
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "1"})
+    server.route("/page", content_type="text/html", body=article_page().encode())
+    page = server.url("/page", host="localhost")
+    item = f"<item><title>s</title><link>{page}</link><guid>g</guid></item>"
+    site = _feed(
+        server,
+        "site",
+        "127.0.0.1",
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{item}'
+        f"</channel></rss>".encode(),
+        delay=0.5,  # answered after the 429
+    )
+    with _app(tmp_path, clock, extract=True) as app:  # one App: the daemon's polls
+        busy_id = app.add_feed(busy, discover=False).feed.id
+        site_id = app.add_feed(site, discover=False).feed.id
+        assert [r.status for r in app.update_due(feed_ids=[busy_id])] == ["error"]
+        time.sleep(1.2)  # the one-second wait is over
+        clock.t += timedelta(minutes=1)
+        server.route("/busy.xml", status=429, headers={"Retry-After": "3600"})
+        got = {r.url: r for r in app.update_due(feed_ids=[busy_id, site_id])}
+        assert got[busy].status == "error"
+        assert (got[site].status, got[site].deferred) == ("ok", 1)
+        assert not any(q.path == "/page" for q in server.requests)
