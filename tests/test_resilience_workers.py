@@ -88,6 +88,8 @@ def test_a_daemon_replaces_workers_killed_as_fast_as_they_start(
             # Killed once they had served (the OOM killer), then their replacements as
             # they came up, three in a row: the pool gives up on them ("exit as they
             # start") rather than respawn forever...
+            # both up (on a loaded machine the second may still be starting)
+            wait_for(lambda: len(workers()) == 2)
             pids = workers()
             assert len(pids) == 2
             fresh = kill_all(pids, then=2)
