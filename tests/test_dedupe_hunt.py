@@ -4,26 +4,18 @@ HTTP server and real SQLite (and PostgreSQL) databases."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from test_dedupe_audit import Clock, _make_app, _poll, _titles
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.neardup import hamming, simhash
 from aggregator.store.writes import NEAR_DUP_TITLE_MAX_DISTANCE
-from aggregator.types import StoryQuery, UpdateResult
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
+from aggregator.types import StoryQuery
 
 
 @pytest.fixture
@@ -31,38 +23,10 @@ def clock() -> Clock:
     return Clock()
 
 
-def _make_app(tmp_path: Path, clock: Clock, database_url: str) -> Iterator[App]:
-    s = Settings.from_env(
-        {},
-        data_dir=tmp_path,
-        database_url=database_url,
-        allow_private_addresses=True,
-        extract=False,
-        timeout_s=3,
-    )
-    with make_app(s, now=clock) as a:
-        yield a
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
-    yield from _make_app(tmp_path, clock, sqlite_url)
-
-
 @pytest.fixture
 def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
     """The App on SQLite, then on PostgreSQL."""
     yield from _make_app(tmp_path, clock, db_url)
-
-
-def _poll(app: App, clock: Clock, hours: float = 2) -> list[UpdateResult]:
-    results = list(app.update_due(all_feeds=True))
-    clock.t += timedelta(hours=hours)
-    return results
-
-
-def _titles(app: App) -> list[str]:
-    return sorted(s.title for s in app.stories(StoryQuery(limit=None)))
 
 
 def _rss(items: str, link: str) -> bytes:

@@ -9,15 +9,14 @@ feeds, so no later poll, of this process or another, asks before the time given.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from httpserver import LocalServer
+from test_cli_poll import _aggregator, _env
 
 from aggregator import schedule
 from aggregator.app import App, make_app
@@ -216,28 +215,10 @@ def test_poll_shows_skipped_feeds_and_fails_when_nothing_else_was_tried(
 ) -> None:
     busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
     rest = [_feed(server, f"l{i}", "localhost") for i in range(2)]
-    (tmp_path / "feeds.yaml").write_text(
-        "feeds:\n" + "".join(f"  - url: {u}\n" for u in [busy, *rest]), encoding="utf-8"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-    env.update(
-        AGGREGATOR_DATA_DIR=str(tmp_path / "data"),
-        AGGREGATOR_FEEDS=str(tmp_path / "feeds.yaml"),
-        AGGREGATOR_ALLOW_PRIVATE_ADDRESSES="1",
-        AGGREGATOR_EXTRACT="0",
-        AGGREGATOR_PER_HOST="1",
-        COLUMNS="160",
-    )
+    env = _env(tmp_path, busy, *rest) | {"AGGREGATOR_PER_HOST": "1", "COLUMNS": "160"}
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "aggregator", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return _aggregator(env, *argv)
 
     table = run("poll")
     # the one feed tried failed, the others were not tried: the poll failed

@@ -221,12 +221,17 @@ def keep_story_ids(conn: Connection) -> None:
     (``feeds remove``) gave their ids to the next poll's, and ``show 123`` or
     ``label 123`` named another story than the one a user had listed. (PostgreSQL's
     sequence never goes back.)"""
+    _keep_id_floor(conn, "story")
+
+
+def _keep_id_floor(conn: Connection, table: str) -> None:
+    """SQLite: store_meta's ``{table}_id_floor`` raised to ``table``'s largest id."""
     if conn.dialect.name != "sqlite":
         return
-    largest = conn.exec_driver_sql("SELECT max(id) FROM story").scalar()
+    largest = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar()
     if largest is not None:
         conn.exec_driver_sql(
-            "INSERT INTO store_meta (key, value) VALUES ('story_id_floor', ?) "
+            f"INSERT INTO store_meta (key, value) VALUES ('{table}_id_floor', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
             (int(largest),),
         )
@@ -248,15 +253,7 @@ def keep_feed_ids(conn: Connection) -> None:
     :func:`keep_story_ids` does for stories. A removed newest feed's id went to the next
     feed added, so ``--feed 2``, a reading list kept with ``-f 2`` and serve's
     ``?feed=2`` went on, silently, with another feed's stories."""
-    if conn.dialect.name != "sqlite":
-        return
-    largest = conn.exec_driver_sql("SELECT max(id) FROM feed").scalar()
-    if largest is not None:
-        conn.exec_driver_sql(
-            "INSERT INTO store_meta (key, value) VALUES ('feed_id_floor', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            (int(largest),),
-        )
+    _keep_id_floor(conn, "feed")
 
 
 _NEXT_FEED_ID = text(
