@@ -51,6 +51,26 @@ def _hits(server: LocalServer, host: str) -> int:
     return sum(r.host == host for r in server.requests)
 
 
+def _busy_and_site(server: LocalServer, delay: float = 0.0) -> tuple[str, str]:
+    """A feed of host "localhost" answering 429 for an hour, and a feed of another host
+    whose three stories link to article pages on "localhost"."""
+    from test_extract_pipeline import article_page
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    pages = []
+    for i in range(3):
+        server.route(f"/page{i}", content_type="text/html", body=article_page().encode())
+        pages.append(server.url(f"/page{i}", host="localhost"))
+    items = "".join(
+        f"<item><title>story {i}</title><link>{p}</link><guid>g{i}</guid>"
+        "<description>Teaser.</description></item>"
+        for i, p in enumerate(pages)
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}'
+    site = _feed(server, "site", "127.0.0.1", body=f"{body}</channel></rss>".encode(), delay=delay)
+    return busy, site
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -239,27 +259,7 @@ def test_article_pages_of_a_held_host_wait_too(
     """What asked to be left alone was the host: the same poll fetches none of its
     article pages either (another feed's stories linking there are stored ``pending``,
     for a later try)."""
-    from test_extract_pipeline import article_page
-
-    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
-    pages = []
-    for i in range(3):
-        server.route(f"/page{i}", content_type="text/html", body=article_page().encode())
-        pages.append(server.url(f"/page{i}", host="localhost"))
-    items = "".join(
-        f"<item><title>story {i}</title><link>{p}</link><guid>g{i}</guid>"
-        "<description>Teaser.</description></item>"
-        for i, p in enumerate(pages)
-    )
-    # answered after the 429, on another host
-    site = _feed(
-        server,
-        "site",
-        "127.0.0.1",
-        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}'
-        f"</channel></rss>".encode(),
-        delay=0.5,
-    )
+    busy, site = _busy_and_site(server, delay=0.5)  # the site answered after the 429
     with _app(tmp_path, clock, extract=True) as app:
         for url in (busy, site):
             app.add_feed(url, discover=False)
@@ -369,25 +369,7 @@ def test_extract_in_another_process_leaves_a_held_hosts_pages_alone(
     """The pages a poll did not fetch because their host was held wait for the hold in
     ``aggregator extract`` (another process: another App) too: it knew nothing of the
     hold and fetched every page of the host that had asked to be left alone."""
-    from test_extract_pipeline import article_page
-
-    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
-    pages = []
-    for i in range(3):
-        server.route(f"/page{i}", content_type="text/html", body=article_page().encode())
-        pages.append(server.url(f"/page{i}", host="localhost"))
-    items = "".join(
-        f"<item><title>story {i}</title><link>{p}</link><guid>g{i}</guid>"
-        "<description>Teaser.</description></item>"
-        for i, p in enumerate(pages)
-    )
-    site = _feed(
-        server,
-        "site",
-        "127.0.0.1",
-        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}'
-        f"</channel></rss>".encode(),
-    )
+    busy, site = _busy_and_site(server)
     with _app(tmp_path, clock, db_url) as app:  # poll --no-extract
         for url in (busy, site):
             app.add_feed(url, discover=False)
