@@ -54,6 +54,24 @@ def _home_page() -> bytes:
     ).encode()
 
 
+def _headlines_feed(server: LocalServer, links: list[str], home: str | None = None) -> str:
+    """A feed of the three HEADLINES, each linking to ``links[i]`` (``home``: the
+    channel's link), with a teaser for text; its URL."""
+    items = "".join(
+        f"<item><title>{t}</title><link>{link}</link><guid isPermaLink='false'>g{i}</guid>"
+        f"<description>Teaser {i}.</description></item>"
+        for i, ((t, _), link) in enumerate(zip(HEADLINES, links, strict=True))
+    )
+    channel = f"<link>{home}</link>" if home else ""
+    return server.route(
+        "/feed",
+        body=(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"{channel}{items}</channel></rss>"
+        ).encode(),
+    )
+
+
 def test_items_that_all_link_to_the_home_page_do_not_take_its_text(
     tmp_path: Path, server: LocalServer
 ) -> None:
@@ -64,18 +82,7 @@ def test_items_that_all_link_to_the_home_page_do_not_take_its_text(
     "Cloud Computing"). Such a link does not name the story (dedupe does not take it as
     its identity either): the feed's text stands and the page is not fetched."""
     home = server.route("/", body=_home_page(), content_type="text/html")
-    items = "".join(
-        f"<item><title>{t}</title><link>{home}</link><guid isPermaLink='false'>g{i}</guid>"
-        f"<description>Teaser {i}.</description></item>"
-        for i, (t, _) in enumerate(HEADLINES)
-    )
-    feed = server.route(
-        "/feed",
-        body=(
-            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-            f"<link>{home}</link>{items}</channel></rss>"
-        ).encode(),
-    )
+    feed = _headlines_feed(server, [home] * len(HEADLINES), home=home)
     stories = _poll_feed(tmp_path, feed)
     assert len(stories) == 3
     assert server.requests_for("/") == []
@@ -90,18 +97,7 @@ def test_items_sharing_one_link_that_is_not_the_home_page_are_not_extracted(
     """The same with a "latest news" page every item links to, which is not the feed's
     home page."""
     latest = server.route("/latest", body=_home_page(), content_type="text/html")
-    items = "".join(
-        f"<item><title>{t}</title><link>{latest}</link><guid isPermaLink='false'>g{i}</guid>"
-        f"<description>Teaser {i}.</description></item>"
-        for i, (t, _) in enumerate(HEADLINES)
-    )
-    feed = server.route(
-        "/feed",
-        body=(
-            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-            f"{items}</channel></rss>"
-        ).encode(),
-    )
+    feed = _headlines_feed(server, [latest] * len(HEADLINES))
     stories = _poll_feed(tmp_path, feed)
     assert len(stories) == 3
     assert server.requests_for("/latest") == []
@@ -408,17 +404,8 @@ def test_a_link_redirected_to_the_sites_front_page_does_not_take_its_text(
     that ends on a site's front page is not the story's: its extraction fails, saying
     so, and the feed's text stands."""
     home = server.route("/", body=_home_page(), content_type="text/html")
-    items = "".join(
-        f"<item><title>{t}</title><link>{server.redirect(f'/article/{i}', home)}</link>"
-        f"<guid>g{i}</guid><description>Teaser {i}.</description></item>"
-        for i, (t, _) in enumerate(HEADLINES)
-    )
-    feed = server.route(
-        "/feed",
-        body=(
-            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-            f"{items}</channel></rss>"
-        ).encode(),
+    feed = _headlines_feed(
+        server, [server.redirect(f"/article/{i}", home) for i in range(len(HEADLINES))]
     )
     stories = _poll_feed(tmp_path, feed)
     assert len(stories) == 3
