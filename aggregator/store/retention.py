@@ -5,7 +5,9 @@ space back on SQLite.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 
@@ -29,7 +31,7 @@ class Retention(StoreBase):
         story a user labelled (kept until withdrawn: training reads them). Returns how many were
         deleted (or, with ``dry_run``, would be). Deletes ``batch`` stories per
         transaction, so a poll writing meanwhile waits for one batch at most; the label
-        check is repeated inside each one."""
+        and listing checks are repeated inside each one."""
         # No feed has 2⁶³ stories: a larger ``keep_per_feed`` keeps them all, as any
         # above a feed's count does (it overflowed: "bigint out of range" on PostgreSQL,
         # an OverflowError on SQLite)
@@ -53,18 +55,7 @@ class Retention(StoreBase):
                 )
                 .order_by(ranked.c.id)
             ).all()
-            feed_ids = {int(r.feed_id) for r in rows}
-            listings = s.execute(
-                select(FEED.c.id, FEED.c.listed).where(
-                    FEED.c.id.in_(feed_ids), FEED.c.listed.is_not(None)
-                )
-            ).all()
-        listed = {int(fid): frozenset(digests.split()) for fid, digests in listings}
-        candidates = [
-            int(r.id)
-            for r in rows
-            if listing_digest(r.key) not in listed.get(int(r.feed_id), frozenset())
-        ]
+            candidates = [int(r.id) for r in _unlisted(s, rows)]
         if dry_run:
             return len(candidates)
         deleted = 0
@@ -83,19 +74,26 @@ class Retention(StoreBase):
                     .order_by(_STORY.c.id)
                     .with_for_update()
                 )
-                gone = conn.execute(
-                    select(_STORY.c.id, _STORY.c.cluster_id).where(
-                        _STORY.c.id.in_(chunk),
-                        ~select(LC.story_id).where(LC.story_id == _STORY.c.id).exists(),
-                    )
-                ).all()
-                ids = [int(i) for i, _ in gone]
+                # The listings again: a poll that committed since the read above may
+                # have found one of these stories listed again in its feed's document.
+                gone = _unlisted(
+                    conn,
+                    conn.execute(
+                        select(
+                            _STORY.c.id, _STORY.c.cluster_id, _STORY.c.feed_id, _STORY.c.key
+                        ).where(
+                            _STORY.c.id.in_(chunk),
+                            ~select(LC.story_id).where(LC.story_id == _STORY.c.id).exists(),
+                        )
+                    ).all(),
+                )
+                ids = [int(r.id) for r in gone]
                 if not ids:
                     continue
                 dialect.keep_story_ids(conn)
                 search.delete_search_index(conn, ids)
                 conn.execute(delete(_STORY).where(_STORY.c.id.in_(ids)))
-                self._rehome_clusters(conn, [int(i) for i, c in gone if c == i])
+                self._rehome_clusters(conn, [int(r.id) for r in gone if r.cluster_id == r.id])
                 deleted += len(ids)
         return deleted
 
@@ -118,3 +116,17 @@ class Retention(StoreBase):
             raise StoreError(f"cannot compact the database: {brief(e)}") from e
         finally:
             raw.close()
+
+
+def _unlisted(conn: Any, rows: Sequence[Any]) -> list[Any]:
+    """Those of ``rows`` (stories with ``id``, ``feed_id`` and ``key``) that their feed's
+    latest document does not list (a feed with no listing stored lists none)."""
+    listed = {
+        int(fid): frozenset(digests.split())
+        for fid, digests in conn.execute(
+            select(FEED.c.id, FEED.c.listed).where(
+                FEED.c.id.in_({int(r.feed_id) for r in rows}), FEED.c.listed.is_not(None)
+            )
+        ).all()
+    }
+    return [r for r in rows if listing_digest(r.key) not in listed.get(int(r.feed_id), ())]
