@@ -1,0 +1,48 @@
+"""Hunt: feeds.yaml synced into a store whose feed a permanent redirect moved, through the
+real App, a real local server and a fixed clock."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from httpserver import LocalServer
+from test_update import Clock, _yaml_app, clock, rss  # noqa: F401  (clock: fixture)
+
+
+def _password_sent(server: LocalServer, path: str) -> str:
+    (request,) = server.requests_for(path)
+    scheme, _, token = request.headers["authorization"].partition(" ")
+    assert scheme == "Basic"
+    return base64.b64decode(token).decode().partition(":")[2]
+
+
+def test_a_new_password_in_feeds_yaml_reaches_a_feed_a_redirect_moved(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,  # noqa: F811
+) -> None:
+    """README: "write a new one into feeds.yaml and the next sync updates the feed". Once
+    a permanent redirect within the origin was adopted (keeping the login), the new
+    password went only to the URL it was subscribed under, and the feed went on being
+    fetched with the old one."""
+    server.route("/new", body=rss("a"))
+    server.redirect("/old", "/new", status=301)
+    login = f"127.0.0.1:{server.port}"
+    old = f"http://reader:old@{login}/old"
+    with _yaml_app(tmp_path, clock, old) as app:
+        for _ in range(4):
+            app.sync_feeds()
+            list(app.update_due(all_feeds=True))
+            clock.advance(hours=10)
+        assert [f.url for f in app.feeds()] == [f"http://reader:old@{login}/new"]
+
+        (tmp_path / "feeds.yaml").write_text(
+            f"feeds:\n  - name: X\n    url: http://reader:new@{login}/old\n"
+        )
+        assert app.sync_feeds() == (0, 1)
+        assert [f.url for f in app.feeds()] == [f"http://reader:new@{login}/new"]
+        server.reset()
+        list(app.update_due(all_feeds=True))
+        assert _password_sent(server, "/new") == "new"
+        assert app.sync_feeds() == (0, 0)  # and the same file is no news next time
