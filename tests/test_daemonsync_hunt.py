@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
 from httpserver import LocalServer
+from test_learning_cli import run
 from test_update import Clock, _yaml_app, clock, rss  # noqa: F401  (clock: fixture)
 
 
@@ -46,3 +48,42 @@ def test_a_new_password_in_feeds_yaml_reaches_a_feed_a_redirect_moved(
         list(app.update_due(all_feeds=True))
         assert _password_sent(server, "/new") == "new"
         assert app.sync_feeds() == (0, 0)  # and the same file is no news next time
+
+
+def test_remove_and_enable_of_a_moved_feed_say_when_feeds_yaml_will_undo_them(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README: `feeds remove` and `feeds enable` "say so on stderr when feeds.yaml will
+    undo them", and a feed is found in the file "by the URL it was listed under before a
+    permanent redirect was adopted". Named by id or by its new URL, a moved feed was
+    looked up in the file by its new URL only: no note, and the next sync added the old
+    URL back as a new feed (or turned the feed off again)."""
+    new = server.route("/new", body=rss("a"))
+    old = server.redirect("/old", new, status=301)
+    with _yaml_app(tmp_path, clock, old) as app:
+        for _ in range(4):
+            app.sync_feeds()
+            list(app.update_due(all_feeds=True))
+            clock.advance(hours=10)
+        (feed,) = app.feeds()
+        assert (feed.url, feed.source_url) == (new, old)
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+
+    (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - {{url: '{old}', enabled: false}}\n")
+    code, out, err = run(capsys, "feeds", "list", "--format", "json")  # syncs the file
+    assert code == 0, err
+    code, out, err = run(capsys, "feeds", "enable", str(feed.id))
+    assert code == 0 and out.startswith(f"enabled: {new}"), err
+    assert "enabled: false" in err and "turns it off again" in err
+
+    (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - {old}\n")
+    code, out, err = run(capsys, "feeds", "remove", new)
+    assert code == 0 and out.startswith(f"removed: {new}"), err
+    assert "still listed in" in err and "adds it back" in err

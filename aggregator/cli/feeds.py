@@ -487,7 +487,8 @@ def feeds_remove(
         feed = resolve_feed(a, url)
         removed = feed.url if feed is not None else url
         kept = a.remove_feed(removed)
-        listed = _file_entries(a).get(feed_key(removed))
+        urls = (removed,) if feed is None else (feed.url, feed.source_url)
+        listed = _listed(_file_entries(a), *urls)
     note = (
         f" (the labels of {kept} {'story are' if kept == 1 else 'stories are'} kept for"
         " training, and return to their stories if you add the feed again)"
@@ -520,7 +521,7 @@ def feeds_enable(
             found = resolve_feed(a, ref)
             feed = a.enable_feed(found.id if found is not None else ref)
             out.print(f"enabled: {display_url(feed.url)}", markup=False, highlight=False)
-            listed = entries.get(feed_key(feed.url))
+            listed = _listed(entries, feed.url, feed.source_url)
             if listed is not None and not listed.enabled:
                 err.print(
                     f"note: {a.settings.feeds_path} gives it enabled: false, so the next"
@@ -529,6 +530,13 @@ def feeds_enable(
                     markup=False,
                     highlight=False,
                 )
+
+
+def _listed(entries: dict[str, FeedSource], *urls: str | None) -> FeedSource | None:
+    """The file's entry for a feed known by ``urls``: its URL and the one it was
+    subscribed under before a permanent redirect moved it, by which the file (still
+    listing that one) finds it at the next sync."""
+    return next((e for u in urls if u and (e := entries.get(feed_key(u))) is not None), None)
 
 
 def _file_entries(a: App) -> dict[str, FeedSource]:
