@@ -82,14 +82,24 @@ class Subscriptions:
         already here under another spelling keeps its stored URL; one from OPML, which
         has no interval or enabled, keeps those (and its name and topics when the file
         gives none)."""
-        existing = {feed_key(f.url): f for f in self.feeds()}
+        # Each feed by its URL and by the one it was subscribed under before a permanent
+        # redirect moved it (its URL first), with that stored spelling: an OPML written
+        # before the move lists the old one, and its feed's settings were reset.
+        existing: dict[str, tuple[Feed, str]] = {}
+        feeds = self.feeds()
+        for f in feeds:
+            existing.setdefault(feed_key(f.url), (f, f.url))
+        for f in feeds:
+            if f.source_url:
+                existing.setdefault(feed_key(f.source_url), (f, f.source_url))
         sources = []
         for src in listing.sources:
-            known = existing.get(feed_key(src.url))
-            if known is not None:
+            found = existing.get(feed_key(src.url))
+            if found is not None:
+                known, spelling = found
                 # The stored spelling, with the file's password: a new one is the same
                 # subscription (feed_key), and keeping the old made the import a no-op.
-                src = replace(src, url=_with_password_of(known.url, src.url))
+                src = replace(src, url=_with_password_of(spelling, src.url))
                 if listing.kind == "opml":
                     src = replace(
                         src,

@@ -4,12 +4,15 @@ real App, a real local server and a fixed clock."""
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
 from test_learning_cli import run
 from test_update import Clock, _yaml_app, clock, rss  # noqa: F401  (clock: fixture)
+
+from aggregator.feedlist import read_opml
 
 
 def _password_sent(server: LocalServer, path: str) -> str:
@@ -87,3 +90,31 @@ def test_remove_and_enable_of_a_moved_feed_say_when_feeds_yaml_will_undo_them(
     code, out, err = run(capsys, "feeds", "remove", new)
     assert code == 0 and out.startswith(f"removed: {new}"), err
     assert "still listed in" in err and "adds it back" in err
+
+
+def test_opml_import_listing_a_moved_feed_by_its_old_url_keeps_its_settings(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,  # noqa: F811
+) -> None:
+    """README: on `feeds import`, "an existing feed keeps the interval, enabled and name
+    the OPML cannot carry". An OPML written before a feed moved (another reader's, or an
+    old export) lists it by the URL it was subscribed under: the import found the feed
+    (by that URL) but not its settings, and reset its interval to adaptive."""
+    new = server.route("/new", body=rss("a"))
+    old = server.redirect("/old", new, status=301)
+    with _yaml_app(tmp_path, clock, old) as app:
+        (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - {{url: '{old}', interval: 2h}}\n")
+        for _ in range(4):
+            app.sync_feeds()
+            list(app.update_due(all_feeds=True))
+            clock.advance(hours=10)
+        (feed,) = app.feeds()
+        assert (feed.url, feed.source_url, feed.interval) == (new, old, timedelta(hours=2))
+        opml = read_opml(
+            f'<opml version="2.0"><body><outline text="Moved" type="rss" xmlUrl="{old}"/>'
+            "</body></opml>"
+        )
+        assert app.import_feeds(opml) == (0, 1)  # named
+        (feed,) = app.feeds()
+        assert (feed.url, feed.name, feed.interval) == (new, "Moved", timedelta(hours=2))
