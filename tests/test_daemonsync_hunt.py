@@ -118,3 +118,32 @@ def test_opml_import_listing_a_moved_feed_by_its_old_url_keeps_its_settings(
         assert app.import_feeds(opml) == (0, 1)  # named
         (feed,) = app.feeds()
         assert (feed.url, feed.name, feed.interval) == (new, "Moved", timedelta(hours=2))
+
+
+def test_feeds_remove_takes_the_old_url_of_a_moved_feed_spelled_another_way(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The sync finds a moved feed by its subscribed URL spelled any way (``feed_key``),
+    and `feeds remove` takes that URL as stored and any spelling of the feed's current
+    one, yet a respelling of the subscribed URL (the file's entry, with a trailing slash)
+    was "no feed"."""
+    new = server.route("/new", body=rss("a"))
+    old = server.redirect("/old", new, status=301)
+    with _yaml_app(tmp_path, clock, old) as app:
+        for _ in range(4):
+            app.sync_feeds()
+            list(app.update_due(all_feeds=True))
+            clock.advance(hours=10)
+        assert [(f.url, f.source_url) for f in app.feeds()] == [(new, old)]
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    code, out, err = run(capsys, "feeds", "remove", old + "/")
+    assert code == 0 and out.startswith(f"removed: {new}"), err
+    with _yaml_app(tmp_path, clock, old) as app:
+        assert app.feeds() == []

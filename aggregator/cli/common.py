@@ -561,7 +561,9 @@ def _through_link(output: Path) -> Path:
 def resolve_feed(a: App, ref: str) -> Feed | None:
     """The feed ``ref`` names: its id, its URL as stored or as `feeds list` shows it
     (the password as ``***``), or spelled another way (http/https, host case, a trailing
-    slash). None leaves the store to look further (the URL it was subscribed under)."""
+    slash), or the URL it was subscribed under before a permanent redirect moved it
+    spelled so too, as the feeds file's sync finds it (the file's entry named no feed
+    once respelled). None leaves the store to look further."""
     from ..feedlist import feed_key  # YAML and XML parsers: not on every command's path
 
     feeds = a.feeds()
@@ -571,4 +573,7 @@ def resolve_feed(a: App, ref: str) -> Feed | None:
         if ref in (f.url, display_url(f.url)):
             return f
     key = feed_key(ref)
-    return next((f for f in feeds if feed_key(f.url) == key), None)
+    found = next((f for f in feeds if feed_key(f.url) == key), None)
+    if found is None:
+        found = next((f for f in feeds if f.source_url and feed_key(f.source_url) == key), None)
+    return found
