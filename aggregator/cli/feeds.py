@@ -138,6 +138,8 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
     the feed column's width instead of the few columns left at the right edge, and the
     id (what `feeds remove ID` takes) goes before the name instead of in a column."""
     compact = width is not None and width < COMPACT_BELOW
+    if compact and width is not None and _compact_width(feeds, now) > width:
+        return _stacked_feeds_table(feeds, now)
     t = Table(expand=False)
     if compact:
         t.add_column("feed / last error", min_width=20, ratio=1, overflow="fold")
@@ -152,16 +154,10 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
     if not compact:
         t.add_column("last error", max_width=60, overflow="fold")
     for f in feeds:
-        status = _listed_status(f)
+        status, *state = _state_cells(f, now)
         style = _STATUS_STYLE.get(status, "")
         name = Text(_feed_name(f))
-        cells = [
-            f"[{style}]{status}[/]",
-            str(f.stories),
-            _ago(f.last_success, now),
-            str(f.error_count),
-            _next_check(f.next_check, now) if status in ("active", "error") else "—",
-        ]
+        cells = [f"[{style}]{status}[/]", *state]
         if compact:
             name = Text(f"#{f.id} ", style="dim") + name
             if f.last_error:
@@ -169,6 +165,51 @@ def feeds_table(feeds: list[Feed], now: datetime, *, width: int | None = None) -
             t.add_row(name, *cells)
         else:
             t.add_row(str(f.id), name, *cells, Text(for_terminal(f.last_error or "")))
+    return t
+
+
+#: The headers of the columns `feeds_table` shows beside the feed, in their order.
+_STATE_HEADS = ("status", "stories", "last ok", "errors", "next check")
+
+
+def _state_cells(f: Feed, now: datetime) -> tuple[str, ...]:
+    """A feed's status, stories, last success, errors and next check, as shown."""
+    status = _listed_status(f)
+    return (
+        status,
+        str(f.stories),
+        _ago(f.last_success, now),
+        str(f.error_count),
+        _next_check(f.next_check, now) if status in ("active", "error") else "—",
+    )
+
+
+def _compact_width(feeds: list[Feed], now: datetime) -> int:
+    """How wide the compact table of ``feeds`` is at the least: its feed column's 20,
+    the other columns whole (they do not wrap: "in 2h", "active"), its 7 borders and
+    12 columns of padding."""
+    cells = [_STATE_HEADS, *(_state_cells(f, now) for f in feeds)]
+    return 20 + sum(max(cell_len(row[i]) for row in cells) for i in range(5)) + 7 + 12
+
+
+def _stacked_feeds_table(feeds: list[Feed], now: datetime) -> Table:
+    """The feeds in one column, for a terminal too narrow for the compact table (under
+    ~76 columns): each feed's id and name, then its state on one line that wraps between
+    its parts, then its last error. The compact table was wider than such a terminal and
+    rich cropped it at the right edge: "next check" lost, the story count "s…"."""
+    t = Table(expand=False)
+    t.add_column("feed / state / last error", overflow="fold")
+    for f in feeds:
+        status, stories, last_ok, errors, next_check = _state_cells(f, now)
+        cell = Text(f"#{f.id} ", style="dim") + Text(_feed_name(f))
+        cell.append("\n")
+        cell.append(status, style=_STATUS_STYLE.get(status, ""))
+        cell.append(
+            f" · {stories} stories · last ok {last_ok} · {errors} errors · next check {next_check}"
+        )
+        if f.last_error:
+            cell.append("\n" + for_terminal(f.last_error), style="yellow")
+        t.add_row(cell)
     return t
 
 

@@ -1,0 +1,67 @@
+"""The read-only commands as a user sees them in a narrow terminal: every column of
+`feeds list` and `topics` whole within the terminal's width, nothing cropped at the
+right edge and no number cut to "1…". The real CLI (``python -m aggregator``, where the
+terminal's width matters) against a real SQLite store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from test_cli_read_audit import aggregator, story
+from test_store import check
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.types import FeedSource
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _seed_feeds(data_dir: Path) -> None:
+    """A quiet feed with a long CJK name and a failing one, its error count and error
+    text long, both with stories."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
+        quiet, _ = app.store.add_feed(
+            FeedSource(url="https://a.example/feed", name="漢字" * 12), NOW
+        )
+        app.store.save_update(
+            check(quiet.id, at=NOW, next_check=NOW + timedelta(hours=3)),
+            [story(f"a{i}", f"Story {i}") for i in range(12)],
+        )
+        failing, _ = app.store.add_feed(FeedSource(url="https://b.example/feed"), NOW)
+        app.store.save_update(
+            check(
+                failing.id,
+                at=NOW,
+                outcome="error",
+                status="error",
+                error_count=123456,
+                last_error="HTTP 503 Service Unavailable",
+                success=False,
+                next_check=NOW + timedelta(hours=5),
+            ),
+            [],
+        )
+
+
+@pytest.mark.parametrize("columns", [40, 50, 60, 74])
+def test_feeds_list_fits_a_narrow_terminal_whole(tmp_path: Path, columns: int) -> None:
+    """Under ~76 columns the compact table (the id and last error under the name) was
+    still wider than the terminal: rich cropped it at the right edge, so at 74 columns
+    "next check" lost its values and the table its right border, at 50 "errors" and
+    "next check" were gone and the story count showed as "s…"."""
+    _seed_feeds(tmp_path / "data")
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    done = aggregator(tmp_path, "feeds", "list", columns=columns)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= columns, done.stdout
+    assert lines[0].rstrip().endswith(("┓", "┐")), done.stdout
+    words = " ".join(done.stdout.replace("│", " ").split())
+    for whole in ("#1", "#2", "active", "error", "12", "123456", "in 2h", "in 4h", "HTTP 503"):
+        assert whole in words, (whole, done.stdout)
+    assert "…" not in done.stdout  # no number, state or name cut short
