@@ -65,3 +65,27 @@ def test_feeds_list_fits_a_narrow_terminal_whole(tmp_path: Path, columns: int) -
     for whole in ("#1", "#2", "active", "error", "12", "123456", "in 2h", "in 4h", "HTTP 503"):
         assert whole in words, (whole, done.stdout)
     assert "…" not in done.stdout  # no number, state or name cut short
+
+
+@pytest.mark.parametrize("columns", [40, 60])
+def test_topics_shows_each_count_whole_in_a_narrow_terminal(tmp_path: Path, columns: int) -> None:
+    """At 40 columns the count column kept 3 cells beside the whole names: 1,234 DNS
+    stories showed as "1…" under a header "st…". A count cut short is a wrong count."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://a.example/feed", name="A"), NOW)
+        records = [story(f"k{i}", f"Resolver note {i}") for i in range(1234)]
+        app.store.save_update(check(feed.id, at=NOW), records)
+    done = aggregator(tmp_path, "topics", columns=columns)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= columns, done.stdout
+    rows = {
+        cells[1].strip(): cells[2].strip()
+        for line in lines
+        if len(cells := line.split("│")) > 3 and cells[1].strip()
+    }
+    assert rows["DNS"] == "1234", done.stdout
+    assert rows["Artificial Intelligence"] == "0", done.stdout
+    assert "stories" in lines[1] + lines[2] + lines[3], done.stdout  # the header whole

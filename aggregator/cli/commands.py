@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
@@ -650,15 +651,30 @@ def topics(
     elif fmt == Fmt.csv:
         emit_csv(rows, ["topic", "stories", "description"])
     else:
+        # The description takes what the whole names and counts leave; with less than
+        # DESCRIPTION_MIN of it (under ~50 columns) it ran down the screen 4 letters a
+        # line, and the count column, squeezed beside it, showed 1,234 stories as "1…".
+        names = max((cell_len(str(r["topic"])) for r in rows), default=0)
+        counts = max((len(str(r["stories"])) for r in rows), default=0)
+        room = out.width - max(names, 5) - max(counts, 7) - 10  # borders, padding
+        described = room >= DESCRIPTION_MIN
         t = Table(expand=False)
         # no_wrap: a name is what `stories -t` takes, whole at any width (40 columns cut
-        # "Cybersecurity" to "Cybersecur…"); the description folds instead
+        # "Cybersecurity" to "Cybersecur…"), and a count is whole or wrong
         t.add_column("topic", style="green", no_wrap=True)
-        t.add_column("stories", justify="right")
-        t.add_column("description", max_width=80, overflow="fold")
+        t.add_column("stories", justify="right", no_wrap=True)
+        if described:
+            t.add_column("description", max_width=80, overflow="fold")
         for r in rows:
-            t.add_row(str(r["topic"]), str(r["stories"]), str(r["description"] or ""))
+            cells = [str(r["topic"]), str(r["stories"])]
+            t.add_row(*cells, *([str(r["description"] or "")] if described else []))
         out.print(t)
+        if not described:
+            out.print("[dim](`--format csv` has the descriptions)[/]")
+
+
+#: The least width `topics` gives the description column, else it leaves it out.
+DESCRIPTION_MIN = 16
 
 
 # --- export / serve / daemon ------------------------------------------------------------------
