@@ -89,3 +89,43 @@ def test_topics_shows_each_count_whole_in_a_narrow_terminal(tmp_path: Path, colu
     assert rows["DNS"] == "1234", done.stdout
     assert rows["Artificial Intelligence"] == "0", done.stdout
     assert "stories" in lines[1] + lines[2] + lines[3], done.stdout  # the header whole
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_feeds_show_gives_each_fetch_whole_in_a_narrow_terminal(
+    tmp_path: Path, columns: int
+) -> None:
+    """`feeds show` is for finding out why a feed fails, but at 80 columns its list of
+    fetches gave the error column one cell: "HTTP 503 Service Unavailable" showed as
+    "…"; at 60 the numbers were "HT…" and "…" too."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://b.example/feed", name="B"), NOW)
+        earlier = NOW - timedelta(hours=2)
+        app.store.save_update(
+            check(feed.id, at=earlier, outcome="not_modified", http_status=304, ms=12345), []
+        )
+        failed = check(
+            feed.id,
+            at=NOW - timedelta(hours=1),
+            outcome="error",
+            status="error",
+            error_count=1,
+            first_error_at=NOW - timedelta(hours=1),
+            last_error="HTTP 503 Service Unavailable",
+            http_status=503,
+            ms=20001,
+            success=False,
+        )
+        app.store.save_update(failed, [])
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    done = aggregator(tmp_path, "feeds", "show", "1", columns=columns)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= columns, done.stdout
+    log = done.stdout[done.stdout.index("latest fetches") :]
+    words = " ".join(log.replace("│", " ").split())
+    for whole in ("not_modified", "304", "12345", "503", "20001", "Service Unavailable"):
+        assert whole in words, (whole, done.stdout)
+    assert "…" not in log, done.stdout

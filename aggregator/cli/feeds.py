@@ -296,7 +296,7 @@ def feeds_show(
     if fmt == Fmt.json:
         emit_json(_feed_detail_json(feed, history))
         return
-    out.print(_feed_detail(feed, history, policy, datetime.now(UTC)))
+    out.print(_feed_detail(feed, history, policy, datetime.now(UTC), width=out.width))
 
 
 def _minutes(v: timedelta | None) -> float | int | None:
@@ -359,7 +359,9 @@ def _span(v: timedelta) -> str:
     return " ".join(parts) or "0m"
 
 
-def _feed_detail(f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime) -> Group:
+def _feed_detail(
+    f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime, width: int | None = None
+) -> Group:
     status = _listed_status(f)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold", no_wrap=True)
@@ -427,31 +429,64 @@ def _feed_detail(f: Feed, h: FeedHistory, policy: schedule.Policy, now: datetime
     title = Text(f"#{f.id} ", style="dim") + Text(_feed_name(f), style="bold")
     parts: list[Any] = [title, facts]
     if h.log:
-        log = Table(title="latest fetches, newest first", title_justify="left", expand=False)
-        with_errors = any(e.error for e in h.log)
-        for name, right in (
-            ("when", False),
-            ("outcome", False),
-            ("HTTP", True),
-            ("ms", True),
-            ("new", True),
-            ("upd", True),
-            *((("error", False),) if with_errors else ()),
-        ):
-            log.add_column(name, justify="right" if right else "left", no_wrap=name != "error")
-        for e in h.log:
-            style = {"error": "red", "ok": "green"}.get(e.outcome, "")
-            log.add_row(
-                _when(e.at, now),
-                Text(e.outcome, style=style),
-                str(e.http_status) if e.http_status is not None else "—",
-                str(e.ms),
-                str(e.new),
-                str(e.updated),
-                *((Text(for_terminal(e.error or ""), style="yellow"),) if with_errors else ()),
-            )
-        parts.append(log)
+        parts.append(_fetch_log(h, now, width))
     return Group(*parts)
+
+
+#: The least width the fetch log gives its error column; with less, each fetch is
+#: listed on lines of its own instead.
+LOG_ERROR_MIN = 24
+
+
+def _fetch_log(h: FeedHistory, now: datetime, width: int | None) -> Table:
+    """The newest fetches as a table, or, where the table would not fit ``width`` with
+    ``LOG_ERROR_MIN`` columns left for the errors, one fetch to a cell: when, then
+    outcome, HTTP status, time and stories, then the error. At 80 columns the table
+    gave a failing feed's error one cell, "…" for "HTTP 503 Service Unavailable", and
+    under ~76 cut the numbers too ("HT…")."""
+    title = "latest fetches, newest first"
+    with_errors = any(e.error for e in h.log)
+    heads = ("when", "outcome", "HTTP", "ms", "new", "upd")
+    rows = [
+        (
+            _when(e.at, now),
+            e.outcome,
+            str(e.http_status) if e.http_status is not None else "—",
+            str(e.ms),
+            str(e.new),
+            str(e.updated),
+        )
+        for e in h.log
+    ]
+    # each column whole with its padding of 2, the borders, and the errors' room
+    need = sum(max(cell_len(r[i]) for r in [heads, *rows]) + 2 for i in range(6)) + 7
+    need += LOG_ERROR_MIN + 3 if with_errors else 0
+    styles = {"error": "red", "ok": "green"}
+    if width is not None and need > width:
+        stacked = Table(title=title, title_justify="left", expand=False)
+        stacked.add_column("fetch", overflow="fold")
+        for e, (when, outcome, http, ms, new, upd) in zip(h.log, rows, strict=True):
+            cell = Text(when + "\n")
+            cell.append(outcome, style=styles.get(outcome, ""))
+            cell.append(f" · HTTP {http} · {ms} ms · {new} new · {upd} updated")
+            if e.error:
+                cell.append("\n" + for_terminal(e.error), style="yellow")
+            stacked.add_row(cell)
+        return stacked
+    log = Table(title=title, title_justify="left", expand=False)
+    for name in heads:
+        right = name not in ("when", "outcome")
+        log.add_column(name, justify="right" if right else "left", no_wrap=True)
+    if with_errors:
+        log.add_column("error")
+    for e, (when, outcome, *numbers) in zip(h.log, rows, strict=True):
+        log.add_row(
+            when,
+            Text(outcome, style=styles.get(outcome, "")),
+            *numbers,
+            *((Text(for_terminal(e.error or ""), style="yellow"),) if with_errors else ()),
+        )
+    return log
 
 
 def _when(v: datetime | None, now: datetime, *, due: bool = False) -> str:
