@@ -129,3 +129,28 @@ def test_feeds_show_gives_each_fetch_whole_in_a_narrow_terminal(
     for whole in ("not_modified", "304", "12345", "503", "20001", "Service Unavailable"):
         assert whole in words, (whole, done.stdout)
     assert "…" not in log, done.stdout
+
+
+def test_explain_packs_wide_terms_by_their_width_on_screen() -> None:
+    """`explain` packs the terms as many to a line as fit the terminal, so that the
+    console never wraps one in two; it counted characters, and a model trained on
+    Chinese or Japanese stories has terms of CJK characters, each two columns wide: at
+    40 columns a line of them ran past the edge and the console broke a term apart."""
+    from rich.console import Console
+
+    from aggregator.cli.learning import _term_lines
+
+    terms = [
+        ("域名注册", 1.32),
+        ("根区", 0.91),
+        ("解析器", 0.5),
+        ("安全扩展", 0.44),
+        ("dnssec", 0.3),
+    ]
+    rows = _term_lines("  up:   ", terms, 40)
+    assert all(cell_len(row) <= 40 for row in rows), rows
+    console = Console(width=40, record=True, color_system=None)
+    for row in rows:
+        console.print(row, highlight=False, markup=False)
+    assert console.export_text().splitlines() == rows  # none wrapped by the console
+    assert " ".join(" ".join(rows).split()).startswith("up: 域名注册 (+1.32), 根区 (+0.91),")

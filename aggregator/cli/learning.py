@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
@@ -517,12 +518,13 @@ def _term_lines(head: str, terms: Iterable[tuple[str, float]], width: int) -> li
     the next lines indented under the first term. The console wrapped them wherever the
     edge fell, so "seed phrases [Domain Names]:" ended one line and its "cctld (+1.44)"
     began the next, reading as a term of its own. Terms that move the score by less than
-    the 0.01 shown are left out: "very.long.example.com (+0.00)" explained nothing."""
+    the 0.01 shown are left out: "very.long.example.com (+0.00)" explained nothing.
+    Widths are the terminal's cells, not characters: a CJK term takes two a character."""
     shown = [f"{for_terminal(w)} ({v:+.2f})" for w, v in terms if round(v, 2) != 0]
     rows: list[str] = []
     for i, term in enumerate(shown):
         term += "," if i < len(shown) - 1 else ""
-        if rows and len(rows[-1]) + 1 + len(term) <= width:
+        if rows and cell_len(rows[-1]) + 1 + cell_len(term) <= width:
             rows[-1] += " " + term
         else:
             rows.append((head if not rows else " " * len(head)) + term)
