@@ -154,3 +154,36 @@ def test_explain_packs_wide_terms_by_their_width_on_screen() -> None:
         console.print(row, highlight=False, markup=False)
     assert console.export_text().splitlines() == rows  # none wrapped by the console
     assert " ".join(" ".join(rows).split()).startswith("up: 域名注册 (+1.32), 根区 (+0.91),")
+
+
+def test_feeds_list_csv_without_feeds_has_every_column(tmp_path: Path) -> None:
+    """The README promises `feeds list`'s CSV the JSON's columns; with no feed to list
+    (none subscribed, or none `--status gone`) the header was "url" alone, so a script
+    that reads the columns by name failed on the day nothing was gone."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
+        app.store.add_feed(FeedSource(url="https://a.example/feed", name="A"), NOW)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    full = aggregator(tmp_path, "feeds", "list", "--format", "csv", columns=80)
+    empty = aggregator(tmp_path, "feeds", "list", "--format", "csv", "--status", "gone", columns=80)
+    assert (full.returncode, empty.returncode) == (0, 0), full.stderr + empty.stderr
+    header = full.stdout.splitlines()[0]
+    assert header.split(",")[:2] == ["url", "name"] and header.endswith("interval")
+    assert empty.stdout.splitlines() == [header]
+
+
+def test_feed_columns_are_the_keys_of_a_listed_feed(tmp_path: Path) -> None:
+    """FEED_COLUMNS, the header of an empty list, names what a listed feed has."""
+    import json
+
+    from aggregator.cli.feeds import FEED_COLUMNS
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with make_app(Settings.from_env({}, data_dir=data_dir)) as app:
+        app.store.add_feed(FeedSource(url="https://a.example/feed", name="A"), NOW)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    done = aggregator(tmp_path, "feeds", "list", "--format", "json", columns=80)
+    assert done.returncode == 0, done.stderr
+    assert tuple(json.loads(done.stdout)[0]) == FEED_COLUMNS

@@ -89,7 +89,8 @@ def feeds_list(
         emit_json(rows)
         return
     if fmt == Fmt.csv:
-        emit_csv((_csv_feed_row(r) for r in rows), list(rows[0]) if rows else ["url"])
+        # the header names every column also when no feed is listed: it was "url" alone
+        emit_csv((_csv_feed_row(r) for r in rows), list(FEED_COLUMNS))
         return
     now = datetime.now(UTC)
     if len(feeds) > PLAIN_ABOVE:
@@ -101,6 +102,13 @@ def feeds_list(
 #: Above this many feeds, `feeds list` prints plain aligned columns instead of a rich
 #: table, which took ~1.3 ms a row to lay out (10,000 feeds: 19 s; plain: under 1 s).
 PLAIN_ABOVE = 500
+
+
+#: The keys of :func:`_feed_row`, in its order: `feeds list`'s JSON keys and CSV columns.
+FEED_COLUMNS = (
+    *("url", "name", "title", "status", "enabled", "last_error", "error_count"),
+    *("last_check", "last_success", "next_check", "stories", "id", "topics", "interval"),
+)
 
 
 def _feed_row(f: Feed) -> dict[str, Any]:
