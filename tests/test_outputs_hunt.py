@@ -187,3 +187,30 @@ def test_feed_columns_are_the_keys_of_a_listed_feed(tmp_path: Path) -> None:
     done = aggregator(tmp_path, "feeds", "list", "--format", "json", columns=80)
     assert done.returncode == 0, done.stderr
     assert tuple(json.loads(done.stdout)[0]) == FEED_COLUMNS
+
+
+@pytest.mark.parametrize("width", [40, 60, 70, 80, 99])
+def test_stories_table_keeps_wide_topic_names_with_their_scores(width: int) -> None:
+    """Under 100 columns the table packs a story's topics under its title, a name never
+    split from its score; it measured in characters, so topics named in CJK (a
+    taxonomy.yaml of one's own), two columns a character, overran the line and rich
+    broke "隐私保护 0.60" in two at 99 columns, and a line began or ended with "·"."""
+    from dataclasses import replace
+
+    from rich.console import Console
+    from test_learning_cli import _story_with_five_topics
+
+    from aggregator.cli.common import stories_table
+    from aggregator.types import TopicScore
+
+    names = ["网络安全", "域名系统", "互联网治理", "隐私保护", "数据", "政策与监管"]
+    topics = tuple(TopicScore(topic=n, score=0.9 - i / 10) for i, n in enumerate(names))
+    s = replace(_story_with_five_topics(), title="Resolver news", topics=topics)
+    console = Console(width=width, record=True, color_system=None)
+    console.print(stories_table([s], width=width))
+    lines = console.export_text().splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    for shown in ("网络安全 0.90", "域名系统 0.80", "互联网治理 0.70", "隐私保护 0.60", "+2 more"):
+        assert sum(shown in line for line in lines) == 1, (shown, lines)
+    cells = [line.split("│")[-2].strip() for line in lines if line.startswith("│")]
+    assert not [c for c in cells if c.startswith("·") or c.endswith("·")], lines

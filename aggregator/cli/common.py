@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -321,10 +322,11 @@ def topics_text(s: Story, limit: int = 4) -> str:
 
 def _packed(entries: list[str], width: int) -> str:
     """Whole "Topic 0.95" entries joined by " · ", a new line where the next would not
-    fit: a name is never split from its score."""
+    fit: a name is never split from its score. Widths are the terminal's cells, not
+    characters: a topic named in CJK takes two a character."""
     lines: list[str] = []
     for e in entries:
-        if lines and len(lines[-1]) + 3 + len(e) <= width:
+        if lines and cell_len(lines[-1]) + 3 + cell_len(e) <= width:
             lines[-1] += " · " + e
         else:
             lines.append(e)
