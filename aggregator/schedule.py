@@ -125,9 +125,14 @@ def error_wait(
     factor = _jitter_factor(feed_id, now, policy)
     out = _clamp(wait * factor, policy)
     if retry_after is not None:
-        later = 1 + (factor - 1 + policy.jitter) / 2 if policy.jitter > 0 else 1.0
-        out = max(out, retry_after * later)
+        out = max(out, retry_after * _later(factor, policy))
     return out
+
+
+def _later(factor: float, policy: Policy) -> float:
+    """A jitter draw ``factor`` in [1 - jitter, 1 + jitter] mapped onto [1, 1 + jitter]:
+    what pushes a server's "not before" later, never sooner."""
+    return 1 + (factor - 1 + policy.jitter) / 2 if policy.jitter > 0 else 1.0
 
 
 def backoff(error_count: int, base: timedelta, policy: Policy) -> timedelta:
@@ -267,8 +272,7 @@ def after_host_wait(
     learnt, so its state (status, errors, validators, interval) stays as it was; it is
     due again at ``until``, pushed later by up to the jitter as a Retry-After is, so the
     host's feeds do not all come back at that instant."""
-    factor = _jitter_factor(feed.id, now, policy)
-    later = 1 + (factor - 1 + policy.jitter) / 2 if policy.jitter > 0 else 1.0
+    later = _later(_jitter_factor(feed.id, now, policy), policy)
     wait = max(until - now, timedelta(0))
     return FeedCheck(
         feed_id=feed.id,

@@ -259,6 +259,14 @@ def test_an_edited_story_has_its_page_extracted_again(tmp_path: Path, server: Lo
     assert "the registry corrected the figures" in (story.full_text or "")
 
 
+def _slow_feed(server: LocalServer, n: int) -> str:
+    """A feed of ``n`` stories, each linking to a page the extractor takes long over."""
+    body = _slow_page()
+    for i in range(n):
+        server.route(f"/slow/{i}", content_type="text/html", body=body)
+    return rss(server, [server.url(f"/slow/{i}") for i in range(n)])
+
+
 def _slow_page() -> bytes:
     """A page trafilatura takes seconds over (a table of 100,000 cells)."""
     table = ("<tr>" + "<td>cell text</td>" * 50 + "</tr>") * 2000
@@ -274,10 +282,7 @@ def test_pages_queued_for_the_extractor_do_not_outlast_the_feeds_budget(
     held their feed for one limit each, in a row (50 such pages, two workers, 15 s:
     over 6 minutes past a 120 s budget). A page still queued then waits for a later try,
     as one not fetched does."""
-    body = _slow_page()
-    for i in range(8):
-        server.route(f"/slow/{i}", content_type="text/html", body=body)
-    url = rss(server, [server.url(f"/slow/{i}") for i in range(8)])
+    url = _slow_feed(server, 8)
     settings = Settings.from_env(
         {},
         data_dir=tmp_path,
@@ -307,10 +312,7 @@ def test_pages_waiting_for_the_extractor_are_bounded(tmp_path: Path, server: Loc
     by gigabytes, for pages most of which were then deferred unread. At most as many
     pages as the fetcher has connections are fetched and not yet extracted: fetching
     waits for the extractor."""
-    body = _slow_page()
-    for i in range(40):
-        server.route(f"/slow/{i}", content_type="text/html", body=body)
-    url = rss(server, [server.url(f"/slow/{i}") for i in range(40)])
+    url = _slow_feed(server, 40)
     settings = Settings.from_env(
         {},
         data_dir=tmp_path,
