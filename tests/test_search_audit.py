@@ -397,3 +397,50 @@ def test_migration_19_makes_an_older_sqlite_index_keep_marks_in_words(sqlite_url
             assert "categories 'L* N* Co M*'" in made.scalar()
     finally:
         st.close()
+
+
+def test_a_phrase_matches_within_the_title_or_within_the_text_never_across(
+    db_url: str,
+) -> None:
+    """A phrase is words next to each other in one field: FTS5 never matches one across
+    its columns, and PostgreSQL's vector (title || body) put the body's first word right
+    after the title's last, so ``"lock abuse"`` found a story titled "... registry lock"
+    whose text began "Abuse ..." there only."""
+    st = open_store(db_url)
+    try:
+        st.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
+        feed = st.get_feed("https://a.example/feed")
+        st.save_update(
+            check(feed.id),
+            [
+                StoryRecord(
+                    draft=draft(
+                        "1", "Registrars offer registry lock", summary="Abuse reports rise again."
+                    )
+                )
+            ],
+        )
+        title = ["Registrars offer registry lock"]
+        found = {
+            q: _found(st, q)
+            for q in (
+                '"registry lock"',
+                '"abuse reports"',
+                '"lock abuse"',
+                '"lock abu*"',
+                "lock-abuse",
+                'registry NOT "lock abuse"',
+                '"registry lock" OR "lock abuse"',
+            )
+        }
+        assert found == {
+            '"registry lock"': title,
+            '"abuse reports"': title,
+            '"lock abuse"': [],
+            '"lock abu*"': [],
+            "lock-abuse": [],
+            'registry NOT "lock abuse"': title,
+            '"registry lock" OR "lock abuse"': title,
+        }
+    finally:
+        st.close()

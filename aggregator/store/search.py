@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     Text,
     bindparam,
+    cast,
     column,
     func,
     literal,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -231,11 +233,13 @@ def _pg_tsquery(groups: list[list[Term]]) -> ColumnElement[Any]:
 
     def term(t: Term) -> ColumnElement[Any]:
         q: ColumnElement[Any]
+        words = _words(fold_diacritics(t.body))
         if not t.prefix:
             q = func.phraseto_tsquery(SEARCH_CONFIG, pg_index_text(t.body))
         else:
-            words = " <-> ".join(f"'{w}'" for w in _words(fold_diacritics(t.body)))
-            q = func.to_tsquery(SEARCH_CONFIG, words + ":*")
+            q = func.to_tsquery(SEARCH_CONFIG, " <-> ".join(f"'{w}'" for w in words) + ":*")
+        if len(words) > 1:
+            q = _in_one_field(q)
         return func.tsquery_not(q) if t.negated else q  # !! q
 
     def joined(op: str, parts: list[ColumnElement[Any]]) -> ColumnElement[Any]:
@@ -247,6 +251,25 @@ def _pg_tsquery(groups: list[list[Term]]) -> ColumnElement[Any]:
         return parts[0]
 
     return joined("||", [joined("&&", [term(t) for t in group]) for group in groups])
+
+
+# a lexeme of a tsquery's text ('word', quotes doubled inside) and its prefix mark
+_TSQUERY_LEXEME = r"('(?:[^']|'')*')(?::(\*))?"
+
+
+def _in_one_field(q: ColumnElement[Any]) -> ColumnElement[Any]:
+    """PostgreSQL: the phrase ``q`` found within the title (weight A) or within the body
+    (B), never across them, as FTS5 matches a phrase within one column: the vector is
+    title || body, which puts the body's first word right after the title's last, so
+    ``"lock abuse"`` found a story titled "... registry lock" whose text began "Abuse"
+    on PostgreSQL only. The lexemes are word characters (``pg_index_text``), so the
+    weights are written into the query's text and it is read back as it stands."""
+
+    def weighted(weight: str) -> ColumnElement[Any]:
+        as_text = cast(q, Text)
+        return cast(func.regexp_replace(as_text, _TSQUERY_LEXEME, rf"\1:\2{weight}", "g"), TSQUERY)
+
+    return weighted("A").op("||")(weighted("B"))
 
 
 # PostgreSQL: how much of a story's body goes into its search vector (a tsvector holds
