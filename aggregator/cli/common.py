@@ -8,7 +8,9 @@ import io
 import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -507,11 +509,12 @@ SearchOpt = Annotated[
 
 
 def write_streamed(render: Callable[[Callable[[str], object]], None], output: Path | None) -> None:
-    """``render(write)`` to stdout, or to ``output``: into a temporary file beside it,
-    renamed into place once whole. A failure part way (the store, a full disk, Ctrl-C)
-    removes the temporary file and leaves ``output`` as it was, whatever ``render`` had
-    written. A named pipe or device (``-o /dev/stdout``) is written in place, and a
-    symbolic link keeps pointing at the file it names, which is replaced."""
+    """``render(write)`` to stdout, or to ``output``: into a temporary file of its own
+    beside it (:func:`_new_beside`), renamed into place once whole. A failure part way
+    (the store, a full disk, Ctrl-C) removes the temporary file and leaves ``output`` as
+    it was, whatever ``render`` had written. A named pipe or device (``-o /dev/stdout``)
+    is written in place, and a symbolic link keeps pointing at the file it names, which
+    is replaced."""
     if output is None or str(output) == "-":
         render(sys.stdout.write)
         return
@@ -522,15 +525,31 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
         return
     target = _through_link(output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
+    fd, tmp = _new_beside(target)
     try:
-        with tmp.open("w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             render(f.write)
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     err.print(f"wrote {output}", highlight=False)
+
+
+def _new_beside(target: Path) -> tuple[int, Path]:
+    """A new file beside ``target``, opened for writing, named ``TARGET.RANDOM.tmp``: two
+    exports to one file at once each write their own (through one ``TARGET.tmp`` the
+    second truncated the first's, renamed it into place half-written, and the first then
+    failed). Created as ``open(target, "w")`` creates a file, 0o666 less the umask, and
+    not with ``tempfile.mkstemp``'s 0o600: renamed into place, it is ``target`` as the
+    user's umask makes their files (an export shared with a group stays readable)."""
+    for _ in range(100):
+        tmp = target.with_name(f"{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def _write(text: str, output: Path | None) -> None:

@@ -1,0 +1,93 @@
+"""Small user-facing inconsistencies, each through the real code: two ``export -o`` to
+one file at once, ``-q ""`` on the command line, formula cells in ``topics --format
+csv``, and ``status`` before a truncated ``model.joblib``."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+
+from aggregator.cli.common import write_streamed
+
+# --- export -o: a temporary file of its own per export -------------------------------------
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Sets the process's umask for the test, and puts the old one back."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+def test_two_exports_to_one_file_at_once_both_write_a_whole_document(tmp_path: Path) -> None:
+    """Both wrote through ``FILE.tmp``: the second truncated the first's half-written
+    file, renamed it into place, and the first then failed (its temporary file gone) or,
+    had it not, would have put the two documents' bytes into one."""
+    target = tmp_path / "all.atom"
+    first_started, second_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    a_doc, b_doc = "<a>" + "x" * 5000 + "</a>\n", "<b>" + "y" * 300 + "</b>\n"
+
+    def first(write: Callable[[str], object]) -> None:
+        write(a_doc[:100])
+        first_started.set()
+        assert second_done.wait(10)  # the second export starts and ends meanwhile
+        write(a_doc[100:])
+
+    def second(write: Callable[[str], object]) -> None:
+        write(b_doc)
+
+    def export_first() -> None:
+        try:
+            write_streamed(first, target)
+        except BaseException as e:  # reported by the test thread
+            errors.append(e)
+
+    t = threading.Thread(target=export_first)
+    t.start()
+    try:
+        assert first_started.wait(10)
+        write_streamed(second, target)
+        assert target.read_text() == b_doc
+    finally:
+        second_done.set()
+        t.join(10)
+    assert errors == []
+    assert target.read_text() == a_doc  # the one renamed last, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["all.atom"]  # no temporary file left
+
+
+def test_an_export_file_is_made_with_the_mode_the_umask_gives(
+    tmp_path: Path, umask: Callable[[int], None]
+) -> None:
+    """As ``open(FILE, "w")`` makes it (0o666 less the umask), not a temporary file's
+    private 0o600: a file shared with a group stays readable by it."""
+    umask(0o027)
+    target = tmp_path / "all.json"
+    write_streamed(lambda write: write("{}\n"), target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    umask(0o002)
+    write_streamed(lambda write: write("{}\n"), target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o664
+
+
+def test_a_failed_export_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "all.atom"
+    target.write_text("the previous export\n")
+
+    def fail(write: Callable[[str], object]) -> None:
+        write("<?xml half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_streamed(fail, target)
+    assert target.read_text() == "the previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["all.atom"]
