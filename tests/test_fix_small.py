@@ -91,3 +91,55 @@ def test_a_failed_export_leaves_no_temporary_file(tmp_path: Path) -> None:
         write_streamed(fail, target)
     assert target.read_text() == "the previous export\n"
     assert [p.name for p in tmp_path.iterdir()] == ["all.atom"]
+
+
+# --- -q "": an empty search is bad input on the command line ----------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("stories", "-q", ""),
+        ("stories", "--search", "   "),
+        ("stories", "-q", "", "--format", "json"),
+        ("stories", "--new", "-q", ""),
+        ("export", "-q", ""),
+    ],
+    ids=["stories", "blank", "json", "new", "export"],
+)
+def test_an_empty_search_is_refused_naming_the_option(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+) -> None:
+    """``-q ""`` listed every story as if no search were given, while ``-q '""'`` and
+    ``-q ' '`` were refused ("has no words to look for"): a search for nothing is a
+    mistake (an unset shell variable), said as ``--limit -1`` is."""
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: --search is empty"), err
+
+
+def test_serve_reads_an_empty_q_or_sort_as_not_given(tmp_path: Path) -> None:
+    """A feed reader's form sends its empty fields (``q=&sort=``): they filter nothing
+    and keep the default order, as an empty ``feed=`` does."""
+    from datetime import UTC, datetime
+
+    from test_config_serve import _store_stories
+    from test_serve_audit import _get
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+    from aggregator.serve import FeedServer
+
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(s, now=lambda: datetime(2026, 11, 28, 12, 0, tzinfo=UTC)) as a:
+        _store_stories(
+            a, "https://a.example/feed", [("1", "https://a.example/1", "A"), ("2", None, "B")]
+        )
+        with FeedServer(a) as srv:
+            expected = _get(srv.url + "/feed.json")
+            assert expected[0] == 200
+            for query in ("q=", "sort=", "q=&sort=", "feed=&q=&sort="):
+                code, _, body = _get(srv.url + "/feed.json?" + query)
+                assert (code, body.count(b'"title"')) == (200, expected[2].count(b'"title"'))

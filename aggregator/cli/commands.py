@@ -46,6 +46,7 @@ from .common import (
     _write,
     app,
     build_query,
+    check_search,
     csv_text,
     emit_csv,
     emit_json,
@@ -365,6 +366,7 @@ def stories(
     one per cluster of duplicates."""
     if new or cursor is not None:  # a reading list: every new story, no page
         name = _cursor_name(new, cursor, limit, offset)
+        check_search(search)  # build_query's check: a reading list keeps no empty -q
         given = lists.given_filters(
             topic, any_topic, not_topic, feed, since, until, search, sort or SortBy.date
         )

@@ -424,6 +424,7 @@ def build_query(
         raise ConfigError("--offset must be 0 or more")
     if offset > MAX_SQL_INTEGER:  # as for --limit: a 64-bit OFFSET at most
         raise ConfigError(f"--offset {offset} is too large")
+    check_search(search)
     now = datetime.now(UTC)  # one "now" for both: --since 7d --until 7d is empty too
     after = parse_when(since, now=now, option="--since")
     before = parse_when(until, now=now, option="--until")
@@ -444,6 +445,15 @@ def build_query(
         offset=offset,
         order=order.value,
     )
+
+
+def check_search(search: str | None) -> None:
+    """``--search`` given empty or blank is bad input (an unset shell variable, most
+    likely), as ``-q '""'`` is: ``-q ""`` listed every story as if no search had been
+    given. ``serve`` reads an empty ``q=`` (a form's empty field) as not given instead,
+    as it reads its other parameters."""
+    if search is not None and not search.strip():
+        raise ConfigError("--search is empty: give the words to look for, or leave it out")
 
 
 _SORT_HELP = (
