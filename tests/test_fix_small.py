@@ -143,3 +143,36 @@ def test_serve_reads_an_empty_q_or_sort_as_not_given(tmp_path: Path) -> None:
             for query in ("q=", "sort=", "q=&sort=", "feed=&q=&sort="):
                 code, _, body = _get(srv.url + "/feed.json?" + query)
                 assert (code, body.count(b'"title"')) == (200, expected[2].count(b'"title"'))
+
+
+# --- topics --format csv: no formula cells --------------------------------------------------
+
+
+def test_topics_csv_guards_cells_a_spreadsheet_would_run(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Topic names and descriptions are the user's taxonomy's, and may come from a
+    shared one: a cell starting with ``=`` ran as a formula where stories' and feeds'
+    CSV put a ``'`` before it."""
+    models = env / "models"
+    models.mkdir()
+    (models / "taxonomy.yaml").write_text(
+        "version: 1\ntopics:\n"
+        "  - id: sums\n    name: '=SUM(1+1)'\n    description: '@cmd|calc'\n"
+        "  - id: dns\n    name: DNS\n    description: '-the resolvers'\n"
+        "  - id: plain\n    name: Plain\n    description: Nothing to guard\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    code, out, err = run(capsys, "topics", "--format", "csv")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "topic,stories,description",
+        "'=SUM(1+1),0,'@cmd|calc",
+        "DNS,0,'-the resolvers",
+        "Plain,0,Nothing to guard",
+    ]
+    code, out, _ = run(capsys, "topics", "--format", "json")  # JSON is data: as written
+    assert code == 0 and '"=SUM(1+1)"' in out and '"@cmd|calc"' in out

@@ -651,7 +651,17 @@ def topics(
     if fmt == Fmt.json:
         emit_json(rows)
     elif fmt == Fmt.csv:
-        emit_csv(rows, ["topic", "stories", "description"])
+        # The taxonomy is the user's, and may be a shared one: its names and descriptions
+        # guarded as stories' titles are (csv_text); JSON keeps them as written.
+        guarded = [
+            {
+                "topic": csv_text(t.name),
+                "stories": t.stories,
+                "description": csv_text(t.description),
+            }
+            for t in infos
+        ]
+        emit_csv(guarded, ["topic", "stories", "description"])
     else:
         # The description takes what the whole names and counts leave; with less than
         # DESCRIPTION_MIN of it (under ~50 columns) it ran down the screen 4 letters a
