@@ -1,6 +1,7 @@
 """What ``aggregator status`` reports: the store's summary (:mod:`.store.summary`) and the
 model in use, read from its manifest without loading it (the model takes ~1 s to load;
-a status command must not)."""
+a status command must not), its file checked against the size and checksum the manifest
+gives."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .manifest import MODEL_FILE, file_sha256
 from .store import StoreSummary
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSummary:
     """The classifier in use: yours (``train``'s, beside the database) or the shipped one.
-    ``error`` says why its manifest could not be read; the other fields are then None."""
+    ``error`` says why its manifest could not be read, or why its model file does not
+    match it; the other fields are then None."""
 
     path: Path
     yours: bool
@@ -57,6 +60,8 @@ def model_summary(models_dir: Path, *, yours: bool, history: Path) -> ModelSumma
         return ModelSummary(path=manifest.parent, yours=yours, error="no model here")
     except (OSError, ValueError) as e:
         return ModelSummary(path=manifest.parent, yours=yours, error=f"unreadable manifest: {e}")
+    if (problem := _model_file_problem(manifest.parent, data)) is not None:
+        return ModelSummary(path=manifest.parent, yours=yours, error=problem)
     cv = (data.get("scores") or {}).get("cv") or {}
 
     def f1(average: str) -> float | None:
@@ -75,6 +80,33 @@ def model_summary(models_dir: Path, *, yours: bool, history: Path) -> ModelSumma
         macro_f1=f1("macro"),
         evaluated=_latest_evaluation(history, version) if version else None,
     )
+
+
+def _model_file_problem(artifact: Path, manifest: dict[str, Any]) -> str | None:
+    """Why ``model.joblib`` is not the file its manifest describes (``train`` writes its
+    size and SHA-256 there), or None. Not unpickled: its size first, which tells a file
+    cut short (a full disk, a copy stopped part way) at no cost, then its checksum, as
+    loading it checks (~10 ms for the shipped 5 MB). status read only the manifest, and
+    reported such a model with its scores until `classify` failed to load it."""
+    retrain = "`aggregator train` writes a new one"
+    info = manifest.get("artifact")
+    info = info if isinstance(info, dict) else {}
+    path = artifact / MODEL_FILE
+    try:
+        size = path.stat().st_size
+        expected = info.get("bytes")
+        if isinstance(expected, int) and size != expected:
+            return (
+                f"{MODEL_FILE} is {size:,} bytes; its manifest says {expected:,} (cut short or"
+                f" replaced); {retrain}"
+            )
+        if file_sha256(path) != info.get("sha256"):
+            return f"{MODEL_FILE} does not match its manifest's checksum (corrupt); {retrain}"
+    except FileNotFoundError:
+        return f"{MODEL_FILE} is missing; {retrain}"
+    except OSError as e:
+        return f"cannot read {MODEL_FILE}: {e}"
+    return None
 
 
 def _latest_evaluation(history: Path, version: str) -> Evaluated | None:

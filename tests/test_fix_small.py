@@ -176,3 +176,64 @@ def test_topics_csv_guards_cells_a_spreadsheet_would_run(
     ]
     code, out, _ = run(capsys, "topics", "--format", "json")  # JSON is data: as written
     assert code == 0 and '"=SUM(1+1)"' in out and '"@cmd|calc"' in out
+
+
+# --- status: a model.joblib that does not match its manifest -------------------------------
+
+
+@pytest.fixture
+def models_copy(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+    """The shipped taxonomy and model, copied to a models directory of the test's own."""
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[1] / "models"
+    models = env / "models"
+    models.mkdir()
+    shutil.copy(shipped / "taxonomy.yaml", models)
+    shutil.copytree(shipped / "classifier", models / "classifier")
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    return models / "classifier" / "model.joblib"
+
+
+def _status_model(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, object], str]:
+    import json
+
+    code, out, err = run(capsys, "status", "--format", "json")
+    assert code == 0, err
+    model = json.loads(out)["model"]
+    code, out, err = run(capsys, "status")
+    assert code == 0, err
+    return model, " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("truncate", "model.joblib is 4,096 bytes; its manifest says"),
+        ("flip", "model.joblib does not match its manifest's checksum"),
+        ("remove", "model.joblib is missing"),
+    ],
+    ids=["truncated", "same-size", "missing"],
+)
+def test_status_says_the_model_file_does_not_match_its_manifest(
+    models_copy: Path, capsys: pytest.CaptureFixture[str], damage: str, said: str
+) -> None:
+    """status read only manifest.json: a model.joblib cut short by a full disk or a
+    copy stopped part way was reported as a good model (and its scores), until the
+    next `classify` or a poll without the scorer failed to load it."""
+    model, _ = _status_model(capsys)
+    assert model["error"] is None and str(model["version"]).startswith("clf-")
+
+    if damage == "truncate":
+        with models_copy.open("r+b") as f:
+            f.truncate(4096)
+    elif damage == "flip":
+        data = bytearray(models_copy.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        models_copy.write_bytes(bytes(data))
+    else:
+        models_copy.unlink()
+    model, table = _status_model(capsys)
+    assert said in str(model["error"]) and "aggregator train" in str(model["error"])
+    assert model["version"] is None  # as for a manifest that cannot be read
+    assert f"model shipped: {said}" in table
