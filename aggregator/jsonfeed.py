@@ -5,9 +5,9 @@ Owns: the JSON Feed shape: ``items`` (an item that is not a JSON object is skipp
 warning), the version, ids written as JSON numbers (of any length), the authors of 1.0
 (``author``) and 1.1 (``authors``), titles as plain text (as its spec says; the
 character references WordPress writes there read as characters), ``content_html``
-before ``content_text``, ``summary`` as text (the same), attachments as enclosures,
-and ``home_page_url`` as the base of relative links before the feed URL (the format
-defines no base).
+before ``content_text`` (which stands in when the HTML sanitises to nothing),
+``summary`` as text (the same), attachments as enclosures, and ``home_page_url`` as the
+base of relative links before the feed URL (the format defines no base).
 
 Must not: do any I/O, or import :mod:`aggregator.parse` (which imports it). Cleaning the
 values is :mod:`aggregator.feedclean`'s and reading dates :mod:`aggregator.feeddates`', as
@@ -80,10 +80,11 @@ def _json_entry(
 ) -> ParsedEntry:
     html = _str(item.get("content_html"))
     text = _str(item.get("content_text"))
-    if html and not html.isspace():
-        content: str | None = _sanitize(html, base)
-    else:
-        content = _text_to_html(text) if text and not text.isspace() else None
+    content = _sanitize(html, base) if html and not html.isspace() else None
+    if content is None and text and not text.isspace():
+        # also when the HTML was only what the sanitiser drops (a video post's iframe):
+        # the text was lost with it and the story titled "(untitled)"
+        content = _text_to_html(text)
     raw_summary = item.get("summary")
     summary_text = _text(raw_summary) if isinstance(raw_summary, str) else None
     summary = _text_to_html(summary_text) if summary_text and not summary_text.isspace() else None
