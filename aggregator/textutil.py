@@ -50,11 +50,96 @@ def nh3_clean(cleaner: nh3.Cleaner, html: str) -> str:
     """``cleaner.clean(html)``, also when ``html`` holds a lone surrogate, which nh3 (Rust
     strings are UTF-8) refuses: retried with :func:`xml_chars` applied. Scanning only then
     keeps the common case to nh3's own pass; its output may still hold control characters
-    (it decodes "&#1;"), so callers that need XML characters clean the result."""
+    (it decodes "&#1;"), so callers that need XML characters clean the result. Elements
+    nested past :data:`_MAX_DEPTH` lose their tags first (:func:`_shallow`)."""
+    html = _shallow(html)
     try:
         return cleaner.clean(html)
     except UnicodeEncodeError:
         return cleaner.clean(xml_chars(html))
+
+
+#: html5ever, under nh3, looks through the open elements at each block's start, so its
+#: time grows with the square of how deeply elements nest: a description of 30,000
+#: unclosed ``<div>``s (150 KB) took ~12 s to sanitise, 100,000 minutes, and the feed's
+#: parse was killed on every poll. No page nests a thousand deep: past that the tags are
+#: dropped and their text kept. HTML of at most :data:`_SCAN_TAGS` tags cannot nest deep
+#: enough to cost much (under a second), and is not scanned: most is far shorter.
+_MAX_DEPTH = 1_000
+_SCAN_TAGS = 5_000
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*?(/?)>")
+#: The start of :data:`_TAG`, which :func:`_too_deep` finds faster (it counts a self-closed
+#: tag as a start tag: more depth, never less, than :class:`_Nesting` counts).
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+#: Elements that hold no others open: the void ones, those an HTML parser closes when the
+#: next one starts (a page of unclosed ``<p>``s or ``<li>``s is not deep), and those
+#: holding only text (a ``<script>``'s code).
+_NOT_NESTING = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+    "rb", "rp", "rt", "tbody", "thead", "tfoot", "script", "style", "textarea", "title",
+    "xmp", "iframe", "noembed", "noframes", "plaintext",
+}  # fmt: skip
+
+
+class _Nesting:
+    """How deep each tag of a document nests, counted as written: a start tag opens an
+    element (unless it is self-closed or one of :data:`_NOT_NESTING`), an end tag closes
+    one of its name that is open (a stray end tag closes nothing, as for the parser)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.open: dict[str, int] = {}
+
+    def level(self, end: str, name: str, closed: str) -> int:
+        """The depth of the element this tag starts or ends; 0 when it nests nothing."""
+        name = name.lower()
+        if closed or name in _NOT_NESTING:
+            return 0
+        if not end:
+            self.depth += 1
+            self.open[name] = self.open.get(name, 0) + 1
+            return self.depth
+        if not self.open.get(name):
+            return 0
+        self.open[name] -= 1
+        self.depth -= 1
+        return self.depth + 1
+
+
+def _too_deep(html: str) -> bool:
+    """Whether an element of ``html`` may nest deeper than :data:`_MAX_DEPTH`, counted
+    as :class:`_Nesting` counts (inlined: it runs on every long text)."""
+    depth, opened, flat = 0, dict[str, int](), _NOT_NESTING
+    for end, name in _TAG_NAME.findall(html):
+        if (name := name.lower()) in flat:
+            continue
+        if not end:
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return True
+            opened[name] = opened.get(name, 0) + 1
+        elif opened.get(name):
+            opened[name] -= 1
+            depth -= 1
+    return False
+
+
+def _shallow(html: str) -> str:
+    """``html`` with the start and end tags of elements nested deeper than
+    :data:`_MAX_DEPTH` removed; ``html`` itself when none is."""
+    if html.count("<") <= _SCAN_TAGS:
+        return html
+    if not _too_deep(html):
+        return html
+    nesting = _Nesting()
+
+    def kept(tag: re.Match[str]) -> str:
+        deep = nesting.level(*tag.groups()) > _MAX_DEPTH
+        # what is dropped with its content is dropped at any depth
+        return "" if deep and tag[2].lower() not in DROP_WITH_CONTENT else tag[0]
+
+    return _TAG.sub(kept, html)
 
 
 def html_to_text(html: str) -> str:
