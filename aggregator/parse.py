@@ -119,7 +119,9 @@ def parse_feed(
         raise ParseError(url, "empty body")
     latest = (now or utc_now()) + FUTURE_SLACK
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if head.startswith(b"{") or (media_type in _JSON_TYPES and not head.startswith(b"<")):
+    # "[": a JSON array (an API's list of posts) is no feed, but JSON: it was reported as
+    # XML that is not well-formed
+    if head.startswith((b"{", b"[")) or (media_type in _JSON_TYPES and not head.startswith(b"<")):
         return _parse_json_feed(body, url, latest)
     return _parse_xml_feed(body, url, content_type, latest, fast=fast)
 

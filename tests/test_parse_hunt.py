@@ -7,6 +7,9 @@ import json
 import time
 from datetime import UTC, datetime
 
+import pytest
+
+from aggregator.errors import ParseError
 from aggregator.parse import html_to_text, parse_feed
 
 URL = "https://feeds.example.org/feed.json"
@@ -61,3 +64,12 @@ def test_deeply_nested_html_is_sanitised_in_linear_time() -> None:
     # what the sanitiser drops with its content is dropped at any depth
     deep = "<div>" * 6_000 + "text <script>alert(1)</script><svg><text>svg</text></svg> end"
     assert html_to_text(deep) == "text end"
+
+
+def test_a_json_array_is_reported_as_json_that_is_not_a_feed() -> None:
+    # An API endpoint's list of posts, served without a JSON type: the error said the
+    # body was not well-formed XML ("syntax error, line 1, column 0").
+    body = b'[{"id": 1, "title": "Post"}]'
+    for content_type in (None, "text/plain"):
+        with pytest.raises(ParseError, match="JSON document has no 'items' list"):
+            parse_feed(body, URL, content_type=content_type, now=NOW)
