@@ -2,7 +2,8 @@
 (RSS, Atom, through feedparser or the fast path) and :mod:`aggregator.jsonfeed`.
 
 Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 3339 dates
-(and the RFC 822 ones some publishers write instead); feedparser's UTC ``struct_time`` as a
+(a leap second as the next second, :data:`_LEAP_SECOND`) and the RFC 822 ones some
+publishers write instead; feedparser's UTC ``struct_time`` as a
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -165,11 +166,19 @@ def _struct_time_utc(value: Any) -> datetime | None:
         return None
 
 
+#: RFC 3339's leap second (``2016-12-31T23:59:60Z``, which its §5.6 allows), which a
+#: datetime cannot hold: :func:`_iso_utc` reads it as the next second, as feedparser
+#: reads it for RSS and Atom (the JSON Feed reader found no date in it).
+_LEAP_SECOND = re.compile(r"(?<=\d-\d\d[Tt ]\d\d:\d\d:)60(?!\d)", re.ASCII)
+
+
 def _iso_utc(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     parsed: datetime | None = None
     value = _rewritten(value)
+    if (leap := _LEAP_SECOND.search(value)) is not None:
+        value = f"{value[: leap.start()]}59{value[leap.end() :]}"
     for text in (*_zoned(value), value):  # a zone name the email module reads as UTC first
         try:
             parsed = datetime.fromisoformat(text.strip().upper())  # RFC 3339 per JSON Feed
@@ -184,9 +193,11 @@ def _iso_utc(value: object) -> datetime | None:
                 continue
     if parsed is None:
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
     try:
+        if leap is not None:
+            parsed += timedelta(seconds=1)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
     except OverflowError:
         return None

@@ -73,3 +73,25 @@ def test_a_json_array_is_reported_as_json_that_is_not_a_feed() -> None:
     for content_type in (None, "text/plain"):
         with pytest.raises(ParseError, match="JSON document has no 'items' list"):
             parse_feed(body, URL, content_type=content_type, now=NOW)
+
+
+# --- dates --------------------------------------------------------------------------------
+
+
+def test_a_json_feed_date_at_a_leap_second_is_read_as_rss_and_atom_read_it() -> None:
+    # RFC 3339 (§5.6) allows a second of 60; feedparser reads it as the next second, the
+    # JSON Feed reader found no date and the story sorted by when it was first seen.
+    items = [
+        {"id": "1", "content_text": "x", "date_published": "2016-12-31T23:59:60Z"},
+        {"id": "2", "content_text": "x", "date_published": "2016-12-31t23:59:60.5+01:00"},
+    ]
+    first, second = parse_feed(json_feed(*items), URL, now=NOW).entries
+    assert first.published == datetime(2017, 1, 1, tzinfo=UTC)
+    assert second.published == datetime(2016, 12, 31, 23, 0, 0, 500_000, tzinfo=UTC)
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>'
+        b"<updated>2016-12-31T23:59:60Z</updated><entry><id>urn:1</id><title>t</title>"
+        b"<updated>2016-12-31T23:59:60Z</updated></entry></feed>"
+    )
+    (entry,) = parse_feed(atom, "https://feeds.example.org/feed.atom", now=NOW).entries
+    assert entry.published == first.published
