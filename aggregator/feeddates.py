@@ -8,11 +8,13 @@ datetime; the refusal of a date later than the latest one trusted (the caller's 
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
 what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
-For both readers, a date written year first with ``/`` or ``.``, or ``年月日``
-(:data:`_SLASHED`), and ISO 8601's basic format (``20240615T100000Z``, :data:`_BASIC`)
-are read as the ISO date they mean, an offset of the hour alone (``+2``, ``-05``) or with
-a colon after an RFC 822 date (``+02:00``) at that offset (:data:`_SHORT_OFFSET`), and a
-two-digit year as RFC 2822 reads it (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
+For both readers, a month named in another language (``Di, 15 Okt 2024``,
+:data:`_MONTH_NAMES`) is read as the English one, a date written year first with ``/``
+or ``.``, or ``年月日`` (:data:`_SLASHED`), and ISO 8601's basic format
+(``20240615T100000Z``, :data:`_BASIC`) are read as the ISO date they mean, an offset of
+the hour alone (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at
+that offset (:data:`_SHORT_OFFSET`), and a two-digit year as RFC 2822 reads it
+(:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -203,20 +205,63 @@ def _iso_utc(value: object) -> datetime | None:
         return None
 
 
-#: The forms nearly every feed writes, which both readers read right: RFC 822 with a
-#: numeric offset under a day or GMT / UT / Z, and RFC 3339. :func:`_rewritten` returns
-#: them at once: its four patterns doubled the time a date took (~3 to ~6 µs).
+#: The forms nearly every feed writes, which both readers read right: RFC 822 (English
+#: names) with a numeric offset under a day or GMT / UT / Z, and RFC 3339.
+#: :func:`_rewritten` returns them at once: its four patterns doubled the time a date
+#: took (~3 to ~6 µs).
 _STANDARD = re.compile(
-    r"(?:[A-Za-z]{3}, )?\d{1,2} [A-Za-z]{3} \d{4} \d\d:\d\d(?::\d\d)?"
+    r"(?:(?i:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?i:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep"
+    r"|Oct|Nov|Dec) \d{4} \d\d:\d\d(?::\d\d)?"
     r" (?:[+-](?:0\d|1[0-3])[0-5]\d|GMT|UTC?|Z)"
     r"|\d{4}-\d\d-\d\d[Tt]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[Zz]|[+-](?:0\d|1[0-3]):[0-5]\d)",
     re.ASCII,
 )
 
 
+#: Month names of other languages, in RFC 822's place (``Di, 15 Okt 2024 10:00:00
+#: +0200``, ``mar., 15 oct. 2024``), as PHP's ``strftime`` and ``date`` write them under a
+#: German, French, Spanish, Italian, Dutch or Portuguese locale: neither reader found a
+#: date in them, and the story had none. Only the names English does not share (feedparser
+#: reads a month by its first three letters: ``Juni``, ``mars``, ``sept.`` already read,
+#: but not after a day name of another language, ``Lun, 15 Jan 2024``, nor ``Tue,15 Jan``).
+_MONTH_NAMES = {
+    name: month
+    for month, names in enumerate(
+        (
+            "ene enero gen gennaio janv janvier januari janeiro",
+            "févr fév février febrero febbraio februari fev fevereiro",
+            "mär mrz märz marzo mrt maart março",
+            "avr avril abr abril aprile",
+            "mai maggio mag mayo mei maio",
+            "juin junio giu giugno junho",
+            "juil juillet julio lug luglio juli julho",
+            "août aout ago agosto augustus",
+            "set septiembre settembre setembro",
+            "okt oktober octubre ott ottobre out outubro",
+            "noviembre novembre novembro",
+            "déc dez dezember décembre dic diciembre dicembre dezembro",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+_ENGLISH_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+_ENGLISH = {name.lower(): month for month, name in enumerate(_ENGLISH_MONTHS, start=1)}
+#: An RFC 822 date whose month (and day) may be named in another language (see
+#: :data:`_MONTH_NAMES`): a day name (any, with "." or ",", dropped: it says nothing the
+#: date does not), the day ("15" or "15."), the month and a four-digit year.
+_NAMED_MONTH = re.compile(
+    r"\s*(?:[^\W\d_]{2,}\.?,?\s*)?(?P<d>\d{1,2})\.?\s+(?P<m>[^\W\d_]{3,9})\.?,?\s+"
+    r"(?P<rest>\d{4}(?!\d).*)",
+    re.DOTALL,
+)
+
+
 def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
-    (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means, a two-digit year
+    (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means, or
+    (:data:`_NAMED_MONTH`) as RFC 822 in English, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits and an offset one of them misreads
     (:data:`_SHORT_OFFSET`) as ``±hhmm``, for both readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
@@ -228,6 +273,10 @@ def _rewritten(value: str) -> str:
     elif (slashed := _SLASHED.fullmatch(text)) is not None:
         y, m, d = slashed["y"], int(slashed["m"]), int(slashed["d"])
         text = f"{y}-{m:02d}-{d:02d}{slashed['rest']}"
+    elif (named := _NAMED_MONTH.fullmatch(text)) is not None and (
+        month := _MONTH_NAMES.get(named["m"].lower()) or _ENGLISH.get(named["m"][:3].lower())
+    ):
+        text = f"{named['d']} {_ENGLISH_MONTHS[month - 1]} {named['rest']}"
     elif (basic := _BASIC.fullmatch(text)) is not None and not (
         basic["dash"] and ":" in basic["time"]  # the extended format already
     ):

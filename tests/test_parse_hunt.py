@@ -95,3 +95,43 @@ def test_a_json_feed_date_at_a_leap_second_is_read_as_rss_and_atom_read_it() -> 
     )
     (entry,) = parse_feed(atom, "https://feeds.example.org/feed.atom", now=NOW).entries
     assert entry.published == first.published
+
+
+def rss_dated(date: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        "<link>https://site.example/</link><item><title>t</title><guid>g</guid>"
+        f"<pubDate>{date}</pubDate></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        # PHP's strftime / date under a German, French, Spanish, Italian, Dutch or
+        # Portuguese locale: the story had no date, in RSS and JSON Feed alike
+        ("Di, 15 Okt 2024 10:00:00 +0200", datetime(2024, 10, 15, 8, tzinfo=UTC)),
+        ("Do, 12. Dez 2024 10:00:00 CET", datetime(2024, 12, 12, 9, tzinfo=UTC)),
+        ("Mi, 15 Mai 2024 10:00:00 GMT", datetime(2024, 5, 15, 10, tzinfo=UTC)),
+        ("15 Mär 2024 10:00:00 +0100", datetime(2024, 3, 15, 9, tzinfo=UTC)),
+        ("mar., 15 oct. 2024 10:00:00 +0200", datetime(2024, 10, 15, 8, tzinfo=UTC)),
+        ("mer, 3 juil. 2024 10:00 +0200", datetime(2024, 7, 3, 8, tzinfo=UTC)),
+        ("jeu., 1 août 2024 10:00:00 +0200", datetime(2024, 8, 1, 8, tzinfo=UTC)),
+        ("lun, 2 déc 2024 10:00:00 +0100", datetime(2024, 12, 2, 9, tzinfo=UTC)),
+        ("vie, 20 dic 2024 10:00:00 +0100", datetime(2024, 12, 20, 9, tzinfo=UTC)),
+        ("ven, 9 ago 2024 10:00:00 +0200", datetime(2024, 8, 9, 8, tzinfo=UTC)),
+        ("gio, 9 mag 2024 10:00:00 +0200", datetime(2024, 5, 9, 8, tzinfo=UTC)),
+        ("wo, 6 mrt 2024 10:00:00 +0100", datetime(2024, 3, 6, 9, tzinfo=UTC)),
+        ("qua, 9 out 2024 10:00:00 -0300", datetime(2024, 10, 9, 13, tzinfo=UTC)),
+        ("Lun, 15 Jan 2024 10:00:00 +0100", datetime(2024, 1, 15, 9, tzinfo=UTC)),
+    ],
+)
+def test_dates_with_month_and_day_names_of_other_languages_are_read(
+    date: str, expected: datetime
+) -> None:
+    for fast in (True, False):
+        (entry,) = parse_feed(rss_dated(date), URL, fast=fast, now=NOW).entries
+        assert entry.published == expected, fast
+    item = {"id": "1", "content_text": "x", "date_published": date}
+    (entry,) = parse_feed(json_feed(item), URL, now=NOW).entries
+    assert entry.published == expected
