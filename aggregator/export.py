@@ -37,6 +37,8 @@ TOPIC_SCHEME = "aggregator:topic"
 GENERATOR = "aggregator"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 DC_CREATOR = f"{{{DC_NS}}}creator"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+CONTENT_ENCODED = f"{{{CONTENT_NS}}}encoded"
 XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
@@ -311,14 +313,25 @@ def _rss_item(channel: ET.Element, s: Story, entry_id: str) -> None:
     desc = _summary_html(s) or _content_html(s)
     if desc:
         ET.SubElement(item, "description").text = desc
+    if (content := _rss_content(s)) is not None:
+        ET.SubElement(item, CONTENT_ENCODED).text = content
     feed_link = _http(s.feed_url)
     if feed_link:  # RSS requires the url attribute
         ET.SubElement(item, "source", url=feed_link).text = s.feed_title or feed_link
 
 
+def _rss_content(s: Story) -> str | None:
+    """The whole story for an RSS item's ``content:encoded`` when its description is not
+    that already, as Atom's ``<content>`` and JSON Feed's ``content_html`` carry it (RSS
+    readers were given the summary alone)."""
+    content = _content_html(s)
+    return content if content and content != (_summary_html(s) or content) else None
+
+
 def _rss_namespaces() -> None:
     ET.register_namespace("atom", ATOM_NS)
     ET.register_namespace("dc", DC_NS)
+    ET.register_namespace("content", CONTENT_NS)
 
 
 def render_rss(
@@ -418,18 +431,21 @@ def render_json(
 class Outline:
     """What a document needs from all of its stories before its first entry: how often
     each link occurs (the entry ids, ``_ids``), the newest date (the feed's date) and
-    whether any story has an author (RSS declares the Dublin Core namespace on its
-    root). ``outline`` gathers it in a first pass over the stories."""
+    whether any story has an author or content beside its summary (RSS declares the
+    Dublin Core and content namespaces on its root). ``outline`` gathers it in a first
+    pass over the stories."""
 
     links: Counter[str | None] = field(default_factory=Counter)
     newest: datetime | None = None
     authors: bool = False
+    contents: bool = False
 
     def add(self, s: Story) -> None:
         self.links[_http(s.link)] += 1
         if self.newest is None or s.date > self.newest:
             self.newest = s.date
         self.authors = self.authors or bool(s.author)
+        self.contents = self.contents or _rss_content(s) is not None
 
 
 def outline(stories: Iterable[Story]) -> Outline:
@@ -505,6 +521,8 @@ def write_feed(
         stand_in = ET.SubElement(channel, "item")
         if outline.authors:
             ET.SubElement(stand_in, DC_CREATOR)
+        if outline.contents:
+            ET.SubElement(stand_in, CONTENT_ENCODED)
         ET.indent(_xml_safe(rss))
         head = ET.tostring(rss, encoding="unicode")
         write(XML_DECLARATION + head[: head.index("\n    <item")])

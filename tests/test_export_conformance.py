@@ -327,6 +327,28 @@ def test_rss_export_of_hostile_stories_conforms_to_the_rss_profile(app: App) -> 
         assert [t.term for t in by_title[title].tags] == ["Policy & Regulation"]
 
 
+def test_rss_export_carries_the_full_content_as_atom_and_json_feed_do(app: App) -> None:
+    """A story's content goes in ``content:encoded`` beside its summary, as Atom's
+    ``<content>`` and JSON Feed's ``content_html`` carry it: RSS readers were given the
+    summary alone."""
+    out = app.export(ALL, "rss", self_url="https://news.example/feed.rss")
+    atom = read_back(app.export(ALL, "atom", self_url="https://news.example/feed.atom"))
+    parsed = read_back(out)
+    in_rss = {e.title: [c.value for c in e.get("content", [])] for e in parsed.entries}
+    # an Atom entry without a link must have content: its summary stands in there
+    linkless = {e.title for e in parsed.entries if not e.get("link")}
+    in_atom = {
+        e.title: [c.value for c in e.get("content", [])] if e.title not in linkless else []
+        for e in atom.entries
+    }
+    assert in_rss == in_atom
+    assert sum(bool(c) for c in in_rss.values()) == 1  # the JSON Feed story with a summary
+    content = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    for item in strict(out).iter("item"):
+        assert len(item.findall(content)) <= 1
+        no_active_html(item.findtext(content) or "")
+
+
 # --- JSON Feed 1.1 ----------------------------------------------------------------------
 
 
