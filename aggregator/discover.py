@@ -246,13 +246,14 @@ def _seen(url: str, result: FetchResult) -> tuple[str, ...]:
 
 def known_feed(urls: Iterable[str], feeds: Sequence[Feed]) -> Feed | None:
     """The feed among ``feeds`` that any of ``urls`` names, spelled as it may be
-    (``feed_key``: http or https, host case, a trailing slash), by its URL or the
-    permanent redirect it is about to adopt; None when it is a new feed."""
+    (``feed_key``: http or https, host case, a trailing slash), by its URL, the
+    permanent redirect it is about to adopt or the URL it was subscribed under before
+    one moved it (as the feeds file's sync and `feeds import` find it: `feeds add
+    --no-discover` of that URL added the feed a second time); None when it is new."""
     keys = {feed_key(u) for u in urls}
     for feed in feeds:
-        if feed_key(feed.url) in keys or (
-            feed.redirect_url and feed_key(feed.redirect_url) in keys
-        ):
+        spellings = (feed.url, feed.redirect_url, feed.source_url)
+        if any(u and feed_key(u) in keys for u in spellings):
             return feed
     return None
 
