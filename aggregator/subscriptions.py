@@ -81,7 +81,7 @@ class Subscriptions:
         """Add or update the feeds of an imported list; returns (added, updated). A feed
         already here under another spelling keeps its stored URL; one from OPML, which
         has no interval or enabled, keeps those (and its name and topics when the file
-        gives none)."""
+        gives none, or as its name just the feed's own title)."""
         # Each feed by its URL and by the one it was subscribed under before a permanent
         # redirect moved it (its URL first), with that stored spelling: an OPML written
         # before the move lists the old one, and its feed's settings were reset.
@@ -101,9 +101,12 @@ class Subscriptions:
                 # subscription (feed_key), and keeping the old made the import a no-op.
                 src = replace(src, url=_with_password_of(spelling, src.url))
                 if listing.kind == "opml":
+                    # OPML names a feed by its own title (other readers, our export of a
+                    # feed never renamed): taken as a name, it pinned the title and a
+                    # round trip reported every such feed updated.
                     src = replace(
                         src,
-                        name=src.name or known.name,
+                        name=known.name if src.name in (None, known.title) else src.name,
                         topics=src.topics or known.topics,
                         interval=known.interval,
                         enabled=known.enabled,

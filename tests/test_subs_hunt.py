@@ -4,14 +4,26 @@ and OPML entries that cannot be imported."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from httpserver import LocalServer
+from test_learning_cli import env, run  # noqa: F401  (fixture)
 from test_store import check
 
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.types import FeedSource
+
+
+def _rss(title: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        "<link>http://news.example/</link><item><title>Registry news</title>"
+        "<link>http://news.example/a</link><guid>g1</guid>"
+        "<description>The registry changed its policy.</description></item></channel></rss>"
+    ).encode()
 
 
 @pytest.mark.parametrize(
@@ -31,3 +43,36 @@ def test_adding_the_url_a_moved_feed_was_subscribed_under_adds_no_second_feed(
         added = app.add_feed(given, discover=False)
         assert not added.created and added.feed.id == feed.id
         assert [f.url for f in app.feeds()] == ["https://www.example.com/feed"]
+
+
+def test_importing_a_feeds_own_title_back_names_nothing(
+    env: Path,  # noqa: F811
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """OPML names a feed by its own title (Feedly, Inoreader, our export of a feed never
+    renamed): imported into the store that has the feed, the title became the feed's
+    name, the round trip said "1 updated", and the name stayed when the feed retitled."""
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    url = server.route("/f.xml", body=_rss("Example News"), content_type="application/rss+xml")
+    assert run(capsys, "feeds", "add", "--no-discover", url)[0] == 0
+    assert run(capsys, "feeds", "add", "--no-discover", "--name", "Mine", url + "?b")[0] == 0
+    server.route("/f.xml?b", body=_rss("Other News"), content_type="application/rss+xml")
+    code, _, err = run(capsys, "poll", "--all", "--no-extract", "--format", "json")
+    assert code == 0, err
+    code, exported, _ = run(capsys, "feeds", "export")
+    (env / "back.opml").write_text(exported)
+    code, out, _ = run(capsys, "feeds", "import", str(env / "back.opml"))
+    assert out.strip() == "0 added, 0 updated, 2 unchanged, 0 skipped"
+    feedly = (
+        f'<opml version="1.0"><body><outline text="Tech">'
+        f'<outline type="rss" text="Example News" title="Example News" xmlUrl="{url}"/>'
+        f'<outline type="rss" text="Other News" title="Other News" xmlUrl="{url}?b"/>'
+        "</outline></body></opml>"
+    )
+    (env / "feedly.opml").write_text(feedly)
+    code, out, _ = run(capsys, "feeds", "import", str(env / "feedly.opml"))
+    assert out.strip() == "0 added, 2 updated, 0 unchanged, 0 skipped"  # the folder
+    rows = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
+    assert [(r["name"], r["topics"]) for r in rows] == [(None, ["Tech"]), ("Mine", ["Tech"])]
