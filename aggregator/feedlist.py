@@ -340,10 +340,11 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     around a feed (outlines without a feed URL) and its ``category`` attribute become its
     ``topics`` hint, so folders survive an export and import. A feed listed again (in a
     second folder) is merged into the first, its topics added; entries that cannot be a
-    feed are skipped with the reason, and so is a ``url`` outline without a type (a page
-    or a feed: ``feeds add`` tells which). A feed outline's own outlines are feeds too.
-    Our ``aggregator:interval`` and ``aggregator:enabled`` attributes (``to_opml``) are
-    read back. Files as tools really write them are read: HTML's named entities
+    feed are skipped with the reason, and so are a ``url`` outline without a type (a page
+    or a feed: ``feeds add`` tells which) and one with only an ``htmlUrl``. A feed
+    outline's own outlines are feeds too. Our ``aggregator:interval`` and
+    ``aggregator:enabled`` attributes (``to_opml``) are read back. Files as tools really
+    write them are read: HTML's named entities
     (``&eacute;``, ``&nbsp;``) and a bare ``&`` where no DTD declares entities, blank
     lines before the XML declaration, a default namespace. DTD entity expansion is
     bounded by expat (a "billion laughs" file is an error, not a hang); external entities
@@ -381,10 +382,19 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
         if not url and kind in ("rss", "atom"):
             url = attrs.get("url") or ""
         if not url:
+            site = attrs.get("htmlurl")
             if attrs.get("url") and not kind and not len(child):
                 skipped.append(
                     f"{label or display_url(attrs['url'])}: no xmlUrl, and a url without "
                     'type="rss" may be a web page (`feeds add URL` finds its feed)'
+                )
+            elif site and kind != "link" and not len(child):
+                # a site without its feed (xmlUrl lost or empty): no folder, and it was
+                # dropped without a word
+                shown = display_url(site)
+                skipped.append(
+                    f"{label or shown}: no xmlUrl, only the site's htmlUrl"
+                    f" (`feeds add {shown}` finds its feed)"
                 )
             stack.append((iter(child), (*folders, label) if label else folders))
             continue

@@ -14,6 +14,7 @@ from test_store import check
 
 from aggregator.app import make_app
 from aggregator.config import Settings
+from aggregator.feedlist import read_opml
 from aggregator.types import FeedSource
 
 
@@ -76,3 +77,20 @@ def test_importing_a_feeds_own_title_back_names_nothing(
     assert out.strip() == "0 added, 2 updated, 0 unchanged, 0 skipped"  # the folder
     rows = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
     assert [(r["name"], r["topics"]) for r in rows] == [(None, ["Tech"]), ("Mine", ["Tech"])]
+
+
+@pytest.mark.parametrize(
+    "outline",
+    [
+        '<outline type="rss" text="Blog" xmlUrl="" htmlUrl="https://blog.example/"/>',
+        '<outline text="Blog" htmlUrl="https://blog.example/"/>',
+    ],
+    ids=["empty-xmlUrl", "htmlUrl-only"],
+)
+def test_an_outline_with_only_the_sites_address_is_skipped_with_why(outline: str) -> None:
+    """An outline naming a site but no feed (a reader that lost the feed's URL, or
+    wrote it empty) was read as an empty folder: not imported, yet "0 skipped"."""
+    listing = read_opml(f'<opml version="2.0"><body>{outline}</body></opml>')
+    assert listing.sources == ()
+    (why,) = listing.skipped
+    assert why.startswith("Blog: no xmlUrl") and "feeds add https://blog.example/" in why
