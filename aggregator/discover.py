@@ -267,6 +267,9 @@ _DOCTYPE = re.compile(rb"<!doctype(?:[^\[>]*\[.*?\])?[^>]*>", re.DOTALL)
 _JSON_FEED_VERSION = re.compile(rb"jsonfeed\.org\\?/version")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 _FEED_STARTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"{", b"[")
+# A feed's root element with a namespace prefix: Atom as XSLT and some Java generators
+# write it (<atom:feed xmlns:atom=…>), refused as "neither a feed nor a web page".
+_PREFIXED_ROOT = re.compile(rb"<[a-z_][\w.-]*:(?:feed|rss)[\s/>]")
 
 
 def looks_like_html(body: bytes, content_type: str | None) -> bool:
@@ -278,7 +281,8 @@ def looks_like_html(body: bytes, content_type: str | None) -> bool:
     start = head[match.end() if match else 0 :].lower()
     if start.startswith(_HTML_STARTS):
         return True
-    if _after_doctype(start).startswith(_FEED_STARTS):
+    after = _after_doctype(start)
+    if after.startswith(_FEED_STARTS) or _PREFIXED_ROOT.match(after):
         return False
     mime = (content_type or "").split(";")[0].strip().lower()
     return mime in ("text/html", "application/xhtml+xml")
@@ -309,7 +313,7 @@ def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = Fal
         head = text.encode("utf-8")
     match = _PROLOG.match(head)
     start = _after_doctype(head[match.end() if match else 0 :].lower())  # RSS 0.91's DTD
-    if start.startswith((b"<rss", b"<feed", b"<rdf")):
+    if start.startswith((b"<rss", b"<feed", b"<rdf")) or _PREFIXED_ROOT.match(start):
         return True
     if not start.startswith(b"{"):
         return False

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from test_feeds_subscriptions import fetcher_for
 from test_learning_cli import env, run  # noqa: F401  (fixture)
 from test_store import check
 
 from aggregator.app import make_app
 from aggregator.config import Settings
+from aggregator.discover import find_feed
 from aggregator.feedlist import read_opml
 from aggregator.types import FeedSource
 
@@ -94,3 +96,22 @@ def test_an_outline_with_only_the_sites_address_is_skipped_with_why(outline: str
     assert listing.sources == ()
     (why,) = listing.skipped
     assert why.startswith("Blog: no xmlUrl") and "feeds add https://blog.example/" in why
+
+
+ATOM_PREFIXED = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n'
+    b'<atom:feed xmlns:atom="http://www.w3.org/2005/Atom"><atom:title>News</atom:title>'
+    b"<atom:id>urn:x</atom:id><atom:updated>2026-11-30T00:00:00Z</atom:updated></atom:feed>"
+)
+
+
+@pytest.mark.parametrize("content_type", ["application/atom+xml", "text/html; charset=utf-8"])
+def test_an_atom_feed_with_a_prefixed_root_is_a_feed(
+    server: LocalServer, content_type: str
+) -> None:
+    """Atom written with a namespace prefix (``<atom:feed>``, as XSLT and some Java
+    generators write it) was refused by `feeds add` as "neither a feed nor a web page
+    (application/atom+xml)", and served as text/html it was taken for a page."""
+    url = server.route("/atom", body=ATOM_PREFIXED, content_type=content_type)
+    found = find_feed(url, fetcher_for(server))
+    assert found.url == url and found.found_from is None
