@@ -22,7 +22,7 @@ from . import schedule
 from .config import Settings, describe_span
 from .credentials import display_url
 from .errors import ConfigError
-from .feedlist import FeedList, check_feed_url, feed_key, load_feeds, url_host
+from .feedlist import FeedList, check_feed_url, feed_key, load_feed_list, url_host
 from .store import FetchLogEntry, Store
 from .types import Feed, FeedSource
 
@@ -59,9 +59,14 @@ class Subscriptions:
     def sync_feeds(self, path: Path | None = None) -> tuple[int, int]:
         """Add or update the feeds of feeds.yaml / OPML in the store (never deletes). An
         ``interval`` outside the schedule's bounds is polled at the bound, with a warning
-        (it was clamped silently: ``interval: 1m`` meant every 5 minutes)."""
+        (it was clamped silently: ``interval: 1m`` meant every 5 minutes). An OPML
+        file's entries that cannot be feeds are warned of too: they were dropped at
+        every sync without a word."""
         path = path or self.settings.feeds_path
-        sources = load_feeds(path)
+        listing = load_feed_list(path)
+        for why in listing.skipped:
+            log.warning("%s: skipped %s", path, why)
+        sources = listing.sources
         low, high = self.policy.min_interval, self.policy.max_interval
         for src in sources:
             if src.interval is not None and not low <= src.interval <= high:

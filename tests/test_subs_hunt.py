@@ -5,6 +5,7 @@ and OPML entries that cannot be imported."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,24 @@ def test_an_atom_feed_with_a_prefixed_root_is_a_feed(
     url = server.route("/atom", body=ATOM_PREFIXED, content_type=content_type)
     found = find_feed(url, fetcher_for(server))
     assert found.url == url and found.found_from is None
+
+
+def test_a_feeds_file_in_opml_says_which_entries_it_leaves_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With OPML as the feeds file (`--feeds subscriptions.opml`), the entries that
+    cannot be feeds were dropped at every sync without a word, where `feeds import` of
+    the same file lists each with why (and feeds.yaml refuses such an entry)."""
+    path = tmp_path / "subscriptions.opml"
+    path.write_text(
+        '<opml version="2.0"><body>'
+        '<outline text="Good" type="rss" xmlUrl="https://a.example/feed"/>'
+        '<outline text="Bad" type="rss" xmlUrl="javascript:alert(1)"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(settings) as app, caplog.at_level(logging.WARNING, logger="aggregator.app"):
+        assert app.sync_feeds(path) == (1, 0)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"{path}: skipped Bad: only http(s) URLs are supported")
