@@ -36,7 +36,8 @@ class _Done(Exception):
 
 class _LinkFinder(HTMLParser):
     """Collects <base href> and <link rel=alternate type=feed-type> until the head ends
-    (rel=alternate is not allowed in the body, and the body is most of the bytes)."""
+    (rel=alternate is not allowed in the body, and the body is most of the bytes; its
+    links are looked for only when the head has none, see ``_alternates``)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -70,13 +71,26 @@ def _is_comments_feed(url: str, title: str) -> bool:
     return bool(_COMMENTS_TITLE.search(title) or _COMMENTS_PATH.search(url))
 
 
+_LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+
+
 def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
     """(absolute URL, is a comments feed, is an RDF link to check) for each feed link,
     unique, best first."""
+    text = html.decode("utf-8", errors="replace")
     finder = _LinkFinder()
     with contextlib.suppress(_Done):
-        finder.feed(html.decode("utf-8", errors="replace"))
+        finder.feed(text)
         finder.close()
+    if not finder.links:
+        # None in the head: CMS plugins and themes write them into the body too, where
+        # Miniflux and feedparser-based readers find them (the page "linked to no
+        # feed"). Only the body's <link> tags are parsed: HTMLParser takes ~1 s a MB.
+        in_body = _LinkFinder()
+        with contextlib.suppress(_Done):
+            in_body.feed("".join(_LINK_TAG.findall(text)))
+            in_body.close()
+        finder.links = in_body.links
     # A <base href> that is no URL is ignored, as browsers ignore it (HTML: the page's
     # own URL stays the base).
     base = (_joined(base_url, finder.base) if finder.base else None) or base_url

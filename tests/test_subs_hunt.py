@@ -20,6 +20,8 @@ from aggregator.discover import find_feed
 from aggregator.feedlist import read_opml
 from aggregator.types import FeedSource
 
+RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
 
 def _rss(title: str) -> bytes:
     return (
@@ -137,3 +139,20 @@ def test_a_feeds_file_in_opml_says_which_entries_it_leaves_out(
         assert app.sync_feeds(path) == (1, 0)
     (line,) = [r.getMessage() for r in caplog.records]
     assert line.startswith(f"{path}: skipped Bad: only http(s) URLs are supported")
+
+
+def test_a_feed_linked_only_in_the_body_is_found(server: LocalServer) -> None:
+    """A page whose CMS writes its <link rel="alternate"> into the body (a plugin, a
+    theme's footer) was "an HTML page that links to no feed" after six probes, where
+    Miniflux and feedparser-based readers find it."""
+    feed = server.route("/news/export.php", body=RSS, content_type="application/rss+xml")
+    site = server.route(
+        "/",
+        body=b"<!doctype html><html><head><title>Site</title></head><body><p>Hello</p>"
+        b'<link rel="alternate" type="application/rss+xml" href="/news/export.php">'
+        b"</body></html>",
+        content_type="text/html; charset=utf-8",
+    )
+    found = find_feed(site, fetcher_for(server))
+    assert (found.url, found.found_from) == (feed, site)
+    assert [r.path for r in server.requests] == ["/"]
