@@ -28,6 +28,10 @@ _GENERIC_JSON = "application/json"
 # (FOAF, DOAP): such a link is taken only once its document proves to be RSS 1.0.
 _RDF = "application/rdf+xml"
 _RSS1_NS = b"purl.org/rss/1.0/"
+# Older sites announce RSS as plain XML (a CGI or PHP path no probe guesses); the types
+# are every other XML document's too: such a link is taken once its document is a feed.
+_XML = ("text/xml", "application/xml")
+_CHECKED = (_RDF, *_XML)
 
 
 class _Done(Exception):
@@ -52,7 +56,7 @@ class _LinkFinder(HTMLParser):
             self.base = values["href"]
         elif tag == "link" and "alternate" in values.get("rel", "").lower().split():
             kind = values.get("type", "").split(";")[0].strip().lower()
-            if values.get("href") and (kind in _FEED_TYPES or kind in (_GENERIC_JSON, _RDF)):
+            if values.get("href") and (kind in _FEED_TYPES or kind in (_GENERIC_JSON, *_CHECKED)):
                 self.links.append((kind, values["href"], values.get("title", "")))
 
     def handle_endtag(self, tag: str) -> None:
@@ -74,9 +78,9 @@ def _is_comments_feed(url: str, title: str) -> bool:
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 
 
-def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
-    """(absolute URL, is a comments feed, is an RDF link to check) for each feed link,
-    unique, best first."""
+def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]]:
+    """(absolute URL, is a comments feed, the type to check its document against (RDF,
+    plain XML) or None) for each feed link, unique, best first."""
     text = html.decode("utf-8", errors="replace")
     finder = _LinkFinder()
     with contextlib.suppress(_Done):
@@ -94,8 +98,8 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
     # A <base href> that is no URL is ignored, as browsers ignore it (HTML: the page's
     # own URL stays the base).
     base = (_joined(base_url, finder.base) if finder.base else None) or base_url
-    specific: list[tuple[str, bool, bool]] = []
-    generic: list[tuple[str, bool, bool]] = []
+    specific: list[tuple[str, bool, str | None]] = []
+    generic: list[tuple[str, bool, str | None]] = []
     for kind, href, title in finder.links:
         absolute = _joined(base, href)
         if absolute is None:
@@ -108,8 +112,8 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, bool]]:
         except ConfigError:
             continue
         parts = urlsplit(absolute)
-        link = (absolute, _is_comments_feed(absolute, title), kind == _RDF)
-        if kind == _RDF:
+        link = (absolute, _is_comments_feed(absolute, title), kind if kind in _CHECKED else None)
+        if kind in _CHECKED:
             generic.append(link)
         elif kind == _GENERIC_JSON:
             if "/wp-json/" not in parts.path:
@@ -139,10 +143,12 @@ def discover_feeds(html: bytes, base_url: str) -> list[str]:
     one ``check_feed_url`` takes (spaces written %20, as browsers request them).
 
     RSS, Atom and JSON Feed links come in document order, then plain
-    ``application/json`` ones (older JSON Feeds) and ``application/rdf+xml`` ones (RSS
-    1.0, or other RDF: ``find_feed`` checks), minus WordPress REST API links
-    (``/wp-json/``), which use that type on nearly every WordPress page; comment feeds
-    (by title or ``/comments/feed``) come last, whatever their place in the page.
+    ``application/json`` ones (older JSON Feeds), ``application/rdf+xml`` ones (RSS
+    1.0, or other RDF: ``find_feed`` checks) and plain XML ones (``text/xml``,
+    ``application/xml``: older sites' RSS, or a sitemap: checked too), minus WordPress
+    REST API links (``/wp-json/``), which use the JSON type on nearly every WordPress
+    page; comment feeds (by title or ``/comments/feed``) come last, whatever their
+    place in the page.
     """
     return list(dict.fromkeys(url for url, _, _ in _alternates(html, base_url)))
 
@@ -198,15 +204,16 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
             )
         return Discovery(url=url, seen_as=_seen(url, page))
     links = _alternates(page.body, page.final_url)
-    for link, _, rdf in [x for x in links if not x[1]]:
+    for link, _, check in [x for x in links if not x[1]]:
         found = _logged_in(link, url)
-        if not rdf:
+        if check is None:
             return Discovery(url=found, found_from=url, seen_as=(found,))
         try:
             result = fetch_page(found)
         except FetchError:
             continue
-        if _RSS1_NS in result.body[:4096] and _looks_like_feed(result.body, None):
+        rss1 = check != _RDF or _RSS1_NS in result.body[:4096]
+        if rss1 and _looks_like_feed(result.body, None):
             return Discovery(url=found, found_from=url, seen_as=_seen(found, result))
     tried: list[str] = []
     for candidate in (_logged_in(u, url) for u in _probe_urls(page.final_url)):
@@ -219,7 +226,7 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
             break  # 5xx, 429, a timeout: the site is not asked again for a guess
         if _looks_like_feed(result.body, result.content_type):
             return Discovery(url=candidate, found_from=url, seen_as=_seen(candidate, result))
-    if comments := [u for u, _, rdf in links if not rdf]:
+    if comments := [u for u, _, check in links if check is None]:
         found = _logged_in(comments[0], url)
         return Discovery(url=found, found_from=url, seen_as=(found,))
     raise ConfigError(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_feeds_subscriptions import fetcher_for
+from test_feeds_subscriptions import fetcher_for, page
 from test_learning_cli import env, run  # noqa: F401  (fixture)
 from test_store import check
 
@@ -156,3 +156,24 @@ def test_a_feed_linked_only_in_the_body_is_found(server: LocalServer) -> None:
     found = find_feed(site, fetcher_for(server))
     assert (found.url, found.found_from) == (feed, site)
     assert [r.path for r in server.requests] == ["/"]
+
+
+@pytest.mark.parametrize("kind", ["text/xml", "application/xml"])
+def test_a_feed_announced_as_plain_xml_is_found_once_it_proves_a_feed(
+    server: LocalServer, kind: str
+) -> None:
+    """Older sites announce their RSS as text/xml or application/xml (a CGI path no
+    probe guesses): the page "linked to no feed". Such a link is taken once its
+    document proves to be a feed, as an RDF one is; other XML is not."""
+    server.route("/sitemap.xml", body=b'<?xml version="1.0"?><urlset/>', content_type=kind)
+    feed = server.route("/cgi-bin/news.cgi", body=RSS, content_type=kind)
+    site = server.route(
+        "/",
+        body=page(
+            f'<link rel="alternate" type="{kind}" title="Sitemap" href="/sitemap.xml">',
+            f'<link rel="alternate" type="{kind}" title="RSS" href="/cgi-bin/news.cgi">',
+        ),
+        content_type="text/html; charset=utf-8",
+    )
+    found = find_feed(site, fetcher_for(server))
+    assert (found.url, found.found_from) == (feed, site)
