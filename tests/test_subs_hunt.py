@@ -177,3 +177,13 @@ def test_a_feed_announced_as_plain_xml_is_found_once_it_proves_a_feed(
     )
     found = find_feed(site, fetcher_for(server))
     assert (found.url, found.found_from) == (feed, site)
+
+
+def test_removing_an_id_no_feed_has_says_so(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`feeds remove 99` said "no feed with URL 99", as if the id had been taken for a
+    URL; `feeds show 99` and `feeds enable 99` say "no feed 99"."""
+    code, _, err = run(capsys, "feeds", "remove", "99")
+    assert code == 2 and err.strip() == "not found: no feed 99"

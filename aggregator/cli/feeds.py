@@ -569,6 +569,8 @@ def feeds_remove(
     """Remove a feed and its stories."""
     with open_app() as a:
         feed = resolve_feed(a, url)
+        if feed is None and url.isascii() and url.isdigit():  # not "no feed with URL 99"
+            raise NotFoundError(f"no feed {url}")
         removed = feed.url if feed is not None else url
         kept = a.remove_feed(removed)
         urls = (removed,) if feed is None else (feed.url, feed.source_url)
