@@ -187,3 +187,19 @@ def test_removing_an_id_no_feed_has_says_so(
     URL; `feeds show 99` and `feeds enable 99` say "no feed 99"."""
     code, _, err = run(capsys, "feeds", "remove", "99")
     assert code == 2 and err.strip() == "not found: no feed 99"
+
+
+def test_a_name_given_to_a_feed_already_present_is_not_dropped_silently(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`feeds add URL --name X` of a feed already there said "already present" and left
+    its name as it was, without a word: the user took the feed for renamed."""
+    assert run(capsys, "feeds", "add", "--no-discover", "https://a.example/feed")[0] == 0
+    code, out, err = run(
+        capsys, "feeds", "add", "--no-discover", "--name", "Alpha", "http://A.example/feed/"
+    )
+    assert code == 0 and out.strip() == "already present: https://a.example/feed"
+    assert "--name" in err and "Alpha" in err
+    (row,) = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
+    assert row["name"] is None

@@ -541,6 +541,15 @@ def feeds_add(
             via = f" (found on {display_url(found_on)})" if found_on else ""
             # not markup: `?tags[]=dns` is a URL, and `[/]` in one raised MarkupError
             out.print(f"{what}: {display_url(added.feed.url)}{via}", markup=False, highlight=False)
+            given = name if len(urls) == 1 else None
+            if not added.created and given is not None and given != added.feed.name:
+                # said "already present" and kept the old name: taken for renamed
+                err.print(
+                    f"note: --name {given!r} is not applied: it names a feed as it is"
+                    " added; give it as `name:` in feeds.yaml instead",
+                    markup=False,
+                    highlight=False,
+                )
             if not added.created and _password(url) not in (None, _password(added.feed.url)):
                 # a new password is the same feed (feedlist.feed_key), kept as it was
                 err.print(
