@@ -84,9 +84,10 @@ class Subscriptions:
 
     def import_feeds(self, listing: FeedList) -> tuple[int, int]:
         """Add or update the feeds of an imported list; returns (added, updated). A feed
-        already here under another spelling keeps its stored URL; one from OPML, which
-        has no interval or enabled, keeps those (and its name and topics when the file
-        gives none, or as its name just the feed's own title)."""
+        already here under another spelling keeps its stored URL; one from OPML keeps
+        its interval and enabled unless the file carries them (our ``aggregator:``
+        attributes: an interval, ``enabled="false"``), and its name and topics when the
+        file gives none (or as its name just the feed's own title)."""
         # Each feed by its URL and by the one it was subscribed under before a permanent
         # redirect moved it (its URL first), with that stored spelling: an OPML written
         # before the move lists the old one, and its feed's settings were reset.
@@ -113,8 +114,10 @@ class Subscriptions:
                         src,
                         name=known.name if src.name in (None, known.title) else src.name,
                         topics=src.topics or known.topics,
-                        interval=known.interval,
-                        enabled=known.enabled,
+                        # our export's aggregator:interval and aggregator:enabled="false"
+                        # (a backup restored): ignored, the file said "unchanged"
+                        interval=src.interval or known.interval,
+                        enabled=known.enabled and src.enabled,
                     )
             sources.append(src)
         return self.store.upsert_feeds(sources, self.now())

@@ -203,3 +203,27 @@ def test_a_name_given_to_a_feed_already_present_is_not_dropped_silently(
     assert "--name" in err and "Alpha" in err
     (row,) = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
     assert row["name"] is None
+
+
+def test_importing_our_own_opml_restores_the_settings_it_carries(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An export carries a feed's interval and `enabled: false` (aggregator:
+    attributes); imported back into a store that has the feed (a backup restored after
+    a mistaken `feeds enable`), they were ignored as if OPML could not carry them:
+    "1 unchanged", the feed still polled. A file silent on them keeps the feed's."""
+    assert run(capsys, "feeds", "add", "--no-discover", "https://a.example/feed")[0] == 0
+    assert run(capsys, "feeds", "add", "--no-discover", "https://b.example/feed")[0] == 0
+    backup = env / "backup.opml"
+    backup.write_text(
+        '<opml xmlns:aggregator="urn:aggregator:opml" version="2.0"><body>'
+        '<outline type="rss" text="https://a.example/feed" xmlUrl="https://a.example/feed"'
+        ' aggregator:interval="120" aggregator:enabled="false"/>'
+        '<outline type="rss" text="https://b.example/feed" xmlUrl="https://b.example/feed"/>'
+        "</body></opml>"
+    )
+    code, out, _ = run(capsys, "feeds", "import", str(backup))
+    assert code == 0 and out.strip() == "0 added, 1 updated, 1 unchanged, 0 skipped"
+    rows = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
+    assert [(r["enabled"], r["interval"]) for r in rows] == [(False, 120), (True, None)]

@@ -651,8 +651,9 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yam
     """Add or update feeds from an OPML or feeds.yaml file.
 
     OPML (Feedly, Inoreader, NewsBlur, Miniflux, FreshRSS): a feed's folders become its
-    topics hint; a feed already here keeps its interval and enabled setting, and its
-    name and topics when the file gives none. feeds.yaml sets all of a feed's settings.
+    topics hint; a feed already here keeps its interval and enabled setting (unless the
+    file is an export of ours carrying them), and its name and topics when the file
+    gives none. feeds.yaml sets all of a feed's settings.
     A feed already here under another spelling of its URL (http/https, host case, a
     trailing slash) is updated, not added twice. Prints what was added, updated, left
     unchanged and skipped, with each skipped entry and why.
