@@ -137,7 +137,9 @@ class Subscriptions:
             self._refuse_held_host(found.url)
             loop, fetcher = self._ensure_fetcher()
             found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u)))
-        feed = known_feed({url, found.url, *found.seen_as}, self.store.feeds())
+        # Not by ``url`` when it is the page the feed was found on: a subscription to the
+        # page itself (failing at every poll) made the feed "already present".
+        feed = known_feed({found.url, *found.seen_as}, self.store.feeds())
         created = False
         if feed is None:
             source = FeedSource(url=found.url, name=name)

@@ -227,3 +227,27 @@ def test_importing_our_own_opml_restores_the_settings_it_carries(
     assert code == 0 and out.strip() == "0 added, 1 updated, 1 unchanged, 0 skipped"
     rows = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
     assert [(r["enabled"], r["interval"]) for r in rows] == [(False, 120), (True, None)]
+
+
+def test_a_sites_feed_is_added_beside_a_subscription_to_the_site_page(
+    env: Path,  # noqa: F811
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A site's page subscribed as if it were its feed (an OPML whose xmlUrl is the
+    site, `--no-discover`) fails every poll; `feeds add SITE` to put it right found the
+    feed, then matched the page's URL to that subscription and said "already present"
+    without adding the feed."""
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    feed = server.route("/feed.xml", body=RSS, content_type="application/rss+xml")
+    site = server.route(
+        "/",
+        body=page('<link rel="alternate" type="application/rss+xml" href="/feed.xml">'),
+        content_type="text/html; charset=utf-8",
+    )
+    assert run(capsys, "feeds", "add", "--no-discover", site)[0] == 0
+    code, out, err = run(capsys, "feeds", "add", site)
+    assert code == 0 and out.strip() == f"added: {feed} (found on {site})", err
+    rows = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
+    assert [r["url"] for r in rows] == [site, feed]
