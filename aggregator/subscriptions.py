@@ -11,7 +11,7 @@ not poll, schedule or write SQL (``polling``, ``schedule`` and the store do), no
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,28 +66,34 @@ class Subscriptions:
         listing = load_feed_list(path)
         for why in listing.skipped:
             log.warning("%s: skipped %s", path, why)
-        sources = listing.sources
+        self._warn_clamped(listing.sources, str(path))
+        return self.store.upsert_feeds(listing.sources, self.now())
+
+    def _warn_clamped(self, sources: Sequence[FeedSource], origin: str) -> None:
+        """A warning for each ``interval`` outside the schedule's bounds."""
         low, high = self.policy.min_interval, self.policy.max_interval
         for src in sources:
             if src.interval is not None and not low <= src.interval <= high:
                 bound = low if src.interval < low else high
                 log.warning(
                     "%s: feed %s: interval %s is %s the schedule's %s, so it is polled every %s",
-                    path,
+                    origin,
                     src.name or display_url(src.url),
                     _span(src.interval),
                     "below" if bound == low else "above",
                     "floor" if bound == low else "ceiling",
                     _span(bound),
                 )
-        return self.store.upsert_feeds(sources, self.now())
 
-    def import_feeds(self, listing: FeedList) -> tuple[int, int]:
+    def import_feeds(self, listing: FeedList, *, origin: str = "import") -> tuple[int, int]:
         """Add or update the feeds of an imported list; returns (added, updated). A feed
         already here under another spelling keeps its stored URL; one from OPML keeps
         its interval and enabled unless the file carries them (our ``aggregator:``
         attributes: an interval, ``enabled="false"``), and its name and topics when the
-        file gives none (or as its name just the feed's own title)."""
+        file gives none (or as its name just the feed's own title). An interval outside
+        the schedule's bounds is warned of, named after ``origin``, as the sync does (it
+        was clamped without a word)."""
+        self._warn_clamped(listing.sources, origin)
         # Each feed by its URL and by the one it was subscribed under before a permanent
         # redirect moved it (its URL first), with that stored spelling: an OPML written
         # before the move lists the old one, and its feed's settings were reset.

@@ -17,7 +17,7 @@ from test_store import check
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.discover import find_feed
-from aggregator.feedlist import read_opml
+from aggregator.feedlist import load_feed_list, read_opml
 from aggregator.types import FeedSource
 
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -251,3 +251,20 @@ def test_a_sites_feed_is_added_beside_a_subscription_to_the_site_page(
     assert code == 0 and out.strip() == f"added: {feed} (found on {site})", err
     rows = json.loads(run(capsys, "feeds", "list", "--format", "json")[1])
     assert [r["url"] for r in rows] == [site, feed]
+
+
+def test_an_imported_interval_outside_the_bounds_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sync of feeds.yaml says when an interval is clamped to the schedule's bounds
+    (`interval: 1m` quietly meant every 5 minutes); `feeds import` of the same file
+    clamped it without a word."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("feeds:\n  - url: https://a.example/feed\n    name: Often\n    interval: 1m\n")
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    with make_app(settings) as app, caplog.at_level(logging.WARNING, logger="aggregator.app"):
+        assert app.import_feeds(load_feed_list(path), origin=str(path)) == (1, 0)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: feed Often: interval 1 min is below the schedule's floor, so it is "
+        "polled every 5 min"
+    ]

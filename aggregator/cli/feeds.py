@@ -660,7 +660,7 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yam
     """
     listing = load_feed_list(path)
     with open_app() as a:
-        added, changed = a.import_feeds(listing)
+        added, changed = a.import_feeds(listing, origin=str(path))
     for why in listing.skipped:
         err.print(f"[yellow]skipped[/] {esc(why)}", highlight=False)
     same = len(listing.sources) - added - changed
