@@ -353,9 +353,11 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
         root = _parse_xml(text)
     except ET.ParseError as e:
         raise ConfigError(f"{origin}: not valid OPML/XML: {e}") from e
-    except ValueError:
+    except (ValueError, LookupError):
         # expat reads UTF-8/16 and single-byte encodings; others it knows by name only
-        # through Python (UTF-16BE without a BOM, Shift_JIS) fail with a bare ValueError.
+        # through Python (UTF-16BE without a BOM, Shift_JIS) fail with a bare ValueError,
+        # and one Python does not know either ("ANSI") with a LookupError (a traceback):
+        # _decoded_root says it cannot read that.
         root = _decoded_root(text, origin)
     if _local(root.tag).lower() != "opml":
         raise ConfigError(f"{origin}: root element is <{root.tag}>, expected <opml>")

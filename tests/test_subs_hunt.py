@@ -17,6 +17,7 @@ from test_store import check
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.discover import find_feed
+from aggregator.errors import ConfigError
 from aggregator.feedlist import load_feed_list, read_opml
 from aggregator.types import FeedSource
 
@@ -268,3 +269,18 @@ def test_an_imported_interval_outside_the_bounds_is_a_warning(
         f"{path}: feed Often: interval 1 min is below the schedule's floor, so it is "
         "polled every 5 min"
     ]
+
+
+@pytest.mark.parametrize("encoding", ["x-mac-roman", "ANSI"])
+def test_an_opml_declaring_an_unknown_encoding_is_one_clear_error(
+    tmp_path: Path, encoding: str
+) -> None:
+    """A declared encoding Python does not know (Windows tools write "ANSI", old Mac
+    ones "x-mac-roman") ended `feeds import` in a LookupError traceback."""
+    path = tmp_path / "subscriptions.opml"
+    path.write_bytes(
+        f'<?xml version="1.0" encoding="{encoding}"?>\n<opml version="1.0"><body>'
+        '<outline text="A" xmlUrl="https://a.example/f"/></body></opml>\n'.encode()
+    )
+    with pytest.raises(ConfigError, match=f"{path}: cannot read it as {encoding}"):
+        load_feed_list(path)
