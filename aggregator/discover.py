@@ -156,7 +156,8 @@ def discover_feeds(html: bytes, base_url: str) -> list[str]:
 # Where sites without a <link rel="alternate"> usually keep their feed: WordPress /feed,
 # Ghost and many others /rss, Jekyll /feed.xml, Hugo /index.xml, /atom.xml and /rss.xml
 # (Drupal, static generators). Tried in order, next to the page and at the site's root,
-# one request at a time, at most _MAX_PROBES, stopping at the first feed.
+# one request at a time, at most _MAX_PROBES, stopping at the first feed. The page's RDF
+# and plain XML links, fetched to see whether they are feeds, are as many at most.
 _PROBE_PATHS = ("feed", "rss", "feed.xml", "atom.xml", "index.xml", "rss.xml")
 _MAX_PROBES = 8
 _NOT_THERE = frozenset({400, 401, 403, 404, 405, 406, 410})
@@ -204,10 +205,14 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
             )
         return Discovery(url=url, seen_as=_seen(url, page))
     links = _alternates(page.body, page.final_url)
+    checked = 0  # RDF / plain XML documents fetched: a request (up to a timeout) each
     for link, _, check in [x for x in links if not x[1]]:
         found = _logged_in(link, url)
         if check is None:
             return Discovery(url=found, found_from=url, seen_as=(found,))
+        if checked == _MAX_PROBES:
+            continue
+        checked += 1
         try:
             result = fetch_page(found)
         except FetchError:

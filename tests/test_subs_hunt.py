@@ -284,3 +284,17 @@ def test_an_opml_declaring_an_unknown_encoding_is_one_clear_error(
     )
     with pytest.raises(ConfigError, match=f"{path}: cannot read it as {encoding}"):
         load_feed_list(path)
+
+
+def test_the_documents_checked_for_a_feed_are_bounded(server: LocalServer) -> None:
+    """Links announced as RDF or plain XML are fetched to see whether they are feeds,
+    one at a time: a page announcing dozens (sitemaps, RDF metadata) cost a request,
+    and up to a timeout, each."""
+    links = [
+        f'<link rel="alternate" type="application/xml" href="/sitemap{i}.xml">' for i in range(30)
+    ]
+    site = server.route("/", body=page(*links), content_type="text/html; charset=utf-8")
+    with pytest.raises(ConfigError, match="links to no feed"):
+        find_feed(site, fetcher_for(server))
+    checked = [r for r in server.requests if r.path.startswith("/sitemap")]
+    assert len(checked) == 8
