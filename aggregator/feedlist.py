@@ -339,12 +339,12 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     the name from ``title`` else ``text`` (none when it is just the URL). The folders
     around a feed (outlines without a feed URL) and its ``category`` attribute become its
     ``topics`` hint, so folders survive an export and import. A feed listed again (in a
-    second folder) is merged into the first, its topics added; entries that cannot be a
-    feed are skipped with the reason, and so are a ``url`` outline without a type (a page
-    or a feed: ``feeds add`` tells which) and one with only an ``htmlUrl``. A feed
-    outline's own outlines are feeds too. Our ``aggregator:interval`` and
-    ``aggregator:enabled`` attributes (``to_opml``) are read back. Files as tools really
-    write them are read: HTML's named entities
+    second folder) is merged into the first, its topics (and a name the first lacks)
+    added; entries that cannot be a feed are skipped with the reason, and so are a
+    ``url`` outline without a type (a page or a feed: ``feeds add`` tells which) and one
+    with only an ``htmlUrl``. A feed outline's own outlines are feeds too. Our
+    ``aggregator:interval`` and ``aggregator:enabled`` attributes (``to_opml``) are read
+    back. Files as tools really write them are read: HTML's named entities
     (``&eacute;``, ``&nbsp;``) and a bare ``&`` where no DTD declares entities, blank
     lines before the XML declaration, a default namespace. DTD entity expansion is
     bounded by expat (a "billion laughs" file is an error, not a hang); external entities
@@ -412,7 +412,8 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
             first = found[key]
             skipped.append(f"{display_url(source.url)}: listed twice, merged into the first")
             topics = tuple(dict.fromkeys([*first.topics, *source.topics]))
-            found[key] = replace(first, topics=topics)
+            # a name only the second entry gives was dropped with it
+            found[key] = replace(first, name=first.name or source.name, topics=topics)
             continue
         found[key] = source
     return FeedList(tuple(found.values()), tuple(skipped), "opml")

@@ -298,3 +298,18 @@ def test_the_documents_checked_for_a_feed_are_bounded(server: LocalServer) -> No
         find_feed(site, fetcher_for(server))
     checked = [r for r in server.requests if r.path.startswith("/sitemap")]
     assert len(checked) == 8
+
+
+def test_a_feed_listed_twice_keeps_the_name_only_the_second_gives() -> None:
+    """A feed listed in two folders is merged into the first entry, its topics added;
+    a name only the second entry gave was dropped with it."""
+    listing = read_opml(
+        '<opml version="2.0"><body>'
+        '<outline text="A"><outline type="rss" xmlUrl="https://a.example/feed"'
+        ' text="https://a.example/feed"/></outline>'
+        '<outline text="B"><outline type="rss" xmlUrl="http://A.example/feed/"'
+        ' text="Alpha News"/></outline>'
+        "</body></opml>"
+    )
+    (src,) = listing.sources
+    assert (src.url, src.name, src.topics) == ("https://a.example/feed", "Alpha News", ("A", "B"))
