@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import schedule
-from .articles import Articles
+from .articles import Articles, Stall
 from .config import Settings
 from .errors import (
     AggregatorError,
@@ -109,7 +109,7 @@ class App(Subscriptions, Exporting, Labelling):
         # Article hosts that left a page unanswered or asked to be left alone: host ->
         # (until when, by time.monotonic(); why). The polls and extractions of this App
         # send them no article requests until then (``Articles.extract``).
-        self.stalled_hosts: dict[str, tuple[float, str]] = {}
+        self.stalled_hosts: dict[str, Stall] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -373,11 +373,12 @@ class App(Subscriptions, Exporting, Labelling):
         clock = time.monotonic()
         for host, until in self.store.held_hosts(now).items():
             ends = clock + (until - now).total_seconds()
-            if (seen := self.stalled_hosts.get(host)) is None or seen[0] < ends:
-                self.stalled_hosts[host] = (
+            if (seen := self.stalled_hosts.get(host)) is None or seen.until < ends:
+                self.stalled_hosts[host] = Stall(
                     ends,
                     f"not fetched: {host} asked to be left alone until"
                     f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+                    held=True,
                 )
 
     def _model_ref(self) -> ModelRef:

@@ -21,10 +21,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import ExtractError, FetchError
+from . import schedule
+from .credentials import display_url
+from .errors import AggregatorError, ExtractError, FetchError
 from .feedlist import host_key, url_host
 from .types import (
     Article,
@@ -48,12 +51,27 @@ log = logging.getLogger(__name__)
 #: (seconds), as a poll does (``polling.STOP_CHECK``).
 STOP_CHECK = 0.1
 
-#: How long a host that left an article page unanswered, or asked to be left alone, gets
-#: no more article requests from the App (seconds).
+#: How long a host that left an article page unanswered, or answered it 503 without a
+#: Retry-After, gets no more article requests from the App (seconds). One that asked to
+#: be left alone (a 429, or a 503 with a Retry-After) gets none for the time it gave
+#: (``schedule.host_wait``).
 STALLED_FOR = 300.0
 
 #: The statuses by which a server asks to be left alone for a while.
 _BACK_OFF_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """Why a host gets no article requests from the App (``App.stalled_hosts``), and
+    until when, by ``time.monotonic()``. ``held``: the host asked to be left alone (a 429
+    or a 503 with a Retry-After, for a page or a feed, or the store holds it:
+    ``schedule.host_wait``); a page it defers was not tried, so a stored story's later
+    try is not spent on it (``Articles.extract_stored``)."""
+
+    until: float
+    why: str
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +81,8 @@ class Extracted:
     host was not answering, or the feed's article budget ran out); ``article`` then
     says why. ``untried``: deferred before its request was even sent, or before a
     worker took up the page (the budget ran out while it waited for its host's turn,
-    or for a worker): nothing was learnt of the page."""
+    or for a worker), or because its host asked to be left alone (``Stall.held``):
+    nothing was learnt of the page."""
 
     article: Article | ExtractError
     fingerprint: int | None = None
@@ -96,6 +115,12 @@ class Articles:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        # The hosts that asked, through a feed or a page, to be left alone: until when
+        # (by ``app.now()``), and why. A poll's (``Poller``) skips its feeds of such a
+        # host still queued, not requesting them.
+        self.waits: dict[str, tuple[datetime, str]] = {}
+        # The holds written to the store (``Store.hold_host``), each once
+        self._stored: dict[str, datetime] = {}
         # Per host, the article requests sent at once (the fetcher's per-host limit): a
         # page queued here sees that its host stalled before sending anything.
         self._gates: dict[str, asyncio.Semaphore] = {}
@@ -158,8 +183,10 @@ class Articles:
         async def fetch(link: str, held: contextlib.AsyncExitStack) -> Extracted | FetchResult:
             host = _host(link)
             async with gates.setdefault(host, asyncio.Semaphore(fetcher.options.per_host)):
-                if (why := self.stalled(host)) is not None:
-                    return Extracted(article=ExtractError(link, why), deferred=True)
+                if (stall := self.stalled(host)) is not None:
+                    return Extracted(
+                        article=ExtractError(link, stall.why), deferred=True, untried=stall.held
+                    )
                 # Its place among the pages held (``_held``, given back by ``held``),
                 # taken once its host's turn has come: pages waiting for a busy host
                 # hold none, so the other hosts' pages are not held up behind them.
@@ -175,11 +202,14 @@ class Articles:
                         # a tracker) is not the link's: a redirector is not stalled for
                         # one dead site behind it.
                         failed = host_key(e.host) if e.host else host
-                        what = "asked to be left alone" if not e.unanswered else "did not answer"
-                        why = f"not fetched: {failed} {what} for another page ({e.message})"
-                        self.app.stalled_hosts.setdefault(
-                            failed, (time.monotonic() + STALLED_FOR, why)
-                        )
+                        if (wait := schedule.host_wait(e, self.app.policy)) is not None:
+                            await self._hold(failed, wait, e)
+                        else:
+                            what = "did not answer" if e.unanswered else "asked to be left alone"
+                            why = f"not fetched: {failed} {what} for another page ({e.message})"
+                            self.app.stalled_hosts.setdefault(
+                                failed, Stall(time.monotonic() + STALLED_FOR, why)
+                            )
                     return Extracted(article=ExtractError(link, f"page fetch failed: {e.message}"))
 
         async def one(p: Prepared) -> Extracted:
@@ -277,13 +307,55 @@ class Articles:
         new_pred = dict(zip([k for k, _ in texts], preds, strict=True)) if preds else {}
         return {k: replace(ex, prediction=new_pred.get(k)) for k, ex in got}
 
-    def stalled(self, host: str) -> str | None:
+    async def _hold(self, host: str, wait: timedelta, e: FetchError) -> None:
+        """``host`` asked, through the page of ``e``, to be left alone for ``wait`` (a
+        429 or a 503 with a Retry-After: ``schedule.host_wait``, as for a feed). What
+        asked was the host: this App sends it no article request before then, the
+        poll's feeds of it still queued are skipped (``waits``), and the store holds its
+        feeds (``Store.hold_host``), which is how a later poll or extraction, of this
+        process or another, knows (``App._stall_held_hosts``). The page got 5 minutes
+        in this process alone, whatever the Retry-After said, and the host's feeds
+        were asked all the same. Failing to write the hold is logged: the page's own
+        outcome is written later, and the store's trouble surfaces there."""
+        until = self.app.now() + wait
+        stamp = f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        ends = time.monotonic() + wait.total_seconds()
+        if (seen := self.app.stalled_hosts.get(host)) is None or seen.until < ends:
+            why = f"not fetched: {host} asked to be left alone until {stamp}"
+            why += f" (HTTP {e.http_status} for another page)"
+            self.app.stalled_hosts[host] = Stall(ends, why, held=True)
+        if (queued := self.waits.get(host)) is None or queued[0] < until:
+            self.waits[host] = (
+                until,
+                f"not requested: {host} asked for no request before {stamp}"
+                f" (HTTP {e.http_status} for the page {display_url(e.url)})",
+            )
+        if host in self._stored and self._stored[host] >= until - timedelta(seconds=1):
+            return  # held until then already, by another of its pages
+        self._stored[host] = until
+        try:
+            n = await asyncio.get_running_loop().run_in_executor(
+                None, self.app.store.hold_host, host, until
+            )
+        except AggregatorError as error:
+            log.warning("could not hold the feeds of %s: %s", host, error)
+            return
+        log.info(
+            "host %s asked to be left alone (HTTP %s for the page %s): %d feeds held until %s",
+            host,
+            e.http_status,
+            display_url(e.url),
+            n,
+            stamp,
+        )
+
+    def stalled(self, host: str) -> Stall | None:
         """Why ``host`` gets no article requests now, or None when it does."""
         entry = self.app.stalled_hosts.get(host)
-        if entry is not None and entry[0] <= time.monotonic():
+        if entry is not None and entry.until <= time.monotonic():
             del self.app.stalled_hosts[host]
             return None
-        return entry[1] if entry else None
+        return entry
 
     def extract_stored(
         self, stories: Sequence[Story], *, stop: threading.Event | None = None
@@ -301,7 +373,8 @@ class Articles:
         out, untouched, until the host's ``STALLED_FOR`` is over (the daemon's
         extraction right after the poll that deferred it is not a later try), and so is
         one whose request the run's budget ran out before sending, or whose page was
-        still queued for a worker then (``untried``): nothing was learnt of its page.
+        still queued for a worker then, or whose host asked, through another page, to be
+        left alone meanwhile (``untried``): nothing was learnt of its page.
         (They were ``failed``: `aggregator extract` over a backlog of 500 stories failed
         every one it had not got to in 120 s, none of them tried, and a second run found
         nothing waiting.) Every run sends some requests, and each page a worker takes up

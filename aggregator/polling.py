@@ -48,7 +48,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import schedule
-from .articles import Articles
+from .articles import Articles, Stall
 from .credentials import display_url
 from .errors import (
     AggregatorError,
@@ -249,11 +249,13 @@ class Poller(Outcomes):
         hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
         per_host = app.settings.per_host
         queued = [0]
-        # The hosts that asked, through one feed, to be left alone (a 429, or a 503 with a
-        # Retry-After: ``schedule.host_wait``): until when, and why. Their feeds still
-        # queued are skipped, not requested (touched on the loop thread only); the store
-        # thread holds the host's other feeds for later polls (``Store.hold_host``).
-        waits: dict[str, tuple[datetime, str]] = {}
+        # The hosts that asked, through one feed or article page, to be left alone (a
+        # 429, or a 503 with a Retry-After: ``schedule.host_wait``): until when, and why.
+        # Their feeds still queued are skipped, not requested (touched on the loop thread
+        # only); the store holds the host's other feeds for later polls
+        # (``Store.hold_host``: written by the store thread for a feed, by
+        # ``Articles._hold`` for a page).
+        waits = self.articles.waits
 
         async def fetch(feed: Feed) -> None:
             host = url_host(feed.url)  # one host however the URL spells it (``host_key``)
@@ -309,11 +311,12 @@ class Poller(Outcomes):
             # An earlier, shorter wait of the host (one over already, in the daemon's
             # App, that no page has looked at yet) gives way: it kept the hour out.
             ends = time.monotonic() + wait.total_seconds()
-            if (seen := app.stalled_hosts.get(asked)) is None or seen[0] < ends:
-                app.stalled_hosts[asked] = (
+            if (seen := app.stalled_hosts.get(asked)) is None or seen.until < ends:
+                app.stalled_hosts[asked] = Stall(
                     ends,
                     f"not fetched: {asked} asked to be left alone"
                     f" (HTTP {e.http_status} for the feed {display_url(feed.url)})",
+                    held=True,
                 )
 
         def admit(host: str) -> None:

@@ -1,0 +1,173 @@
+"""An article page answering 429 (or 503 with a Retry-After) holds its host as a feed's
+does. Before, the page fetcher held the host's pages for five minutes whatever the
+Retry-After said, in its own process only, and never held the host's feeds: another
+process (``aggregator extract``, a daemon) fetched the host's pages at once, and every
+poll asked the host for its feeds before the time the server gave."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpserver import LocalServer
+from test_extract_pipeline import TITLE, article_page
+from test_host_wait import Clock, _app, _feed, _hits
+
+from aggregator.types import Story, StoryQuery
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _site(server: LocalServer, n: int = 3, **page: Any) -> tuple[str, list[str]]:
+    """A feed of host "127.0.0.1" whose ``n`` stories link to article pages of host
+    "localhost", each served with ``page``'s options."""
+    pages = []
+    for i in range(n):
+        server.route(f"/page{i}", **({"content_type": "text/html"} | page))
+        pages.append(server.url(f"/page{i}", host="localhost"))
+    items = "".join(
+        f"<item><title>s{i} {TITLE}</title><link>{p}</link><guid>g{i}</guid>"
+        "<description>Teaser.</description></item>"
+        for i, p in enumerate(pages)
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}'
+    return _feed(server, "site", "127.0.0.1", body=f"{body}</channel></rss>".encode()), pages
+
+
+def _serve_pages(server: LocalServer, n: int = 3) -> None:
+    for i in range(n):
+        server.route(f"/page{i}", content_type="text/html", body=article_page().encode())
+
+
+def _page_hits(server: LocalServer) -> int:
+    return sum(r.path.startswith("/page") for r in server.requests)
+
+
+def _by_status(stories: list[Story]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for st in stories:
+        out[st.extraction_status] = out.get(st.extraction_status, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "wait"),
+    [
+        pytest.param(429, "3600", timedelta(hours=1), id="429-seconds"),
+        pytest.param(429, "DATE+3600", timedelta(hours=1), id="429-http-date"),
+        pytest.param(429, None, timedelta(minutes=5), id="429-without-retry-after"),
+        pytest.param(503, "7200", timedelta(hours=2), id="503-retry-after"),
+        pytest.param(429, "99999999999", timedelta(days=7), id="capped"),
+    ],
+)
+def test_a_page_asking_to_be_left_alone_holds_its_host_for_every_process(
+    tmp_path: Path,
+    server: LocalServer,
+    clock: Clock,
+    db_url: str,
+    status: int,
+    retry_after: str | None,
+    wait: timedelta,
+) -> None:
+    if retry_after == "DATE+3600":
+        retry_after = formatdate(time.time() + 3600, usegmt=True)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    site, _ = _site(server, status=status, headers=headers, body=b"slow down")
+    own = _feed(server, "own", "localhost")  # the page host's own feed
+    until = clock.t + wait
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        site_id = app.add_feed(site, discover=False).feed.id
+        app.add_feed(own, discover=False)
+        (r,) = app.update_due(feed_ids=[site_id])
+        # one page asked (per_host 1), answered 429: the other two wait for the host
+        assert (r.status, r.new, r.deferred) == ("ok", 3, 2)
+        assert _page_hits(server) == 1
+        # the host's feed is held until the time the page's answer gave
+        f = app.store.get_feed(own)
+        assert f.not_before is not None
+        assert abs((f.not_before - until).total_seconds()) <= 10, (f.not_before, until)
+        assert f.next_check == f.not_before
+        # and this App asks the host for no page before then either
+        left = app.stalled_hosts["localhost"].until - time.monotonic()
+        assert wait.total_seconds() - 10 <= left <= wait.total_seconds() + 1
+
+    # Another process, before the time given: neither `aggregator extract` nor a poll
+    # (`poll --all`) asks the host for anything.
+    _serve_pages(server)
+    server.route("/own.xml", body=b"")
+    server.reset()
+    clock.t += wait - timedelta(minutes=1)
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        tally = app.extract_waiting()
+        assert (tally.tried, tally.left) == (0, 2)
+        assert [x.url for x in app.update_due(all_feeds=True)] == [site]
+        assert _hits(server, "localhost") == 0
+        assert _by_status(app.stories(StoryQuery(limit=None))) == {"failed": 1, "pending": 2}
+
+    # The time is over: the pages waiting are fetched.
+    clock.t += timedelta(minutes=2)
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        assert app.extract_waiting().extracted == 2
+        assert _page_hits(server) == 2
+
+
+def test_a_page_hold_leaves_later_tries_waiting_not_failed(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """Stories on their later try (deferred once already) whose host asks, through
+    another of their pages, to be left alone, were ``failed`` unasked; they wait for the
+    hold, as those whose host was held when the run began do."""
+    site, _ = _site(server, status=503, body=b"down")  # no Retry-After: this run only
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        app.add_feed(site, discover=False)
+        (r,) = app.update_due(all_feeds=True)
+        assert (r.new, r.deferred) == (3, 2)
+
+    # `aggregator extract`: the host now answers 429 for an hour
+    for i in range(3):
+        server.route(f"/page{i}", status=429, headers={"Retry-After": "3600"})
+    server.reset()
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        tally = app.extract_waiting()
+        # one page asked: its later try, failed; the other waits for the hour
+        assert (tally.tried, tally.failed, tally.left) == (1, 1, 1)
+        assert _page_hits(server) == 1
+        assert _by_status(app.stories(StoryQuery(limit=None))) == {"failed": 2, "pending": 1}
+
+    _serve_pages(server)
+    clock.t += timedelta(hours=1, minutes=1)
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        assert app.extract_waiting().extracted == 1
+
+
+def test_a_page_hold_skips_the_hosts_feeds_still_queued_in_the_poll(
+    tmp_path: Path, server: LocalServer, clock: Clock
+) -> None:
+    """The poll that got the page's 429 went on to ask the host for its feeds queued
+    behind another (``per_host`` 1): they are ``skipped`` as after a feed's 429."""
+    site, _ = _site(server, n=1, status=429, headers={"Retry-After": "3600"})
+    slow = _feed(server, "slow", "localhost", delay=4.0)
+    queued = _feed(server, "queued", "localhost")
+    with _app(tmp_path, clock, extract=True) as app:
+        for url in (site, slow, queued):
+            app.add_feed(url, discover=False)
+        results = {r.url: r for r in app.update_due(all_feeds=True)}
+        assert {u: r.status for u, r in results.items()} == {
+            site: "ok",
+            slow: "ok",
+            queued: "skipped",
+        }
+        assert (results[queued].error or "").startswith(
+            "not requested: localhost asked for no request before 2026-11-30 13:00:00 UTC"
+        )
+        assert not any(r.path == "/queued.xml" for r in server.requests)
+        f = app.store.get_feed(queued)
+        assert (f.error_count, f.last_check) == (0, None)
+        assert f.not_before == clock.t + timedelta(hours=1)
