@@ -74,6 +74,15 @@ class Stall:
     held: bool = False
 
 
+class _HostHeld(Exception):
+    """Raised before a page's request to a host that asked to be left alone: the page
+    is deferred, not requested."""
+
+    def __init__(self, stall: Stall) -> None:
+        super().__init__(stall.why)
+        self.stall = stall
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Extracted:
     """What extraction gave one story: the article (or why not), and the fingerprint and
@@ -180,6 +189,15 @@ class Articles:
         jobs: dict[asyncio.Task[Any], Future[tuple[Article | None, int | None]]] = {}
         asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
+        def admit(host: str) -> None:
+            """Looked at by the fetcher before each request of a page is sent, redirects
+            included: a page that waited in the fetcher for a connection while its host
+            answered 429 (for a feed or another page), or one redirected to a held host,
+            asked it all the same. (A host that only stalled is not looked at here: a
+            redirector's links to a dead site would then wait for it too.)"""
+            if (stall := self.stalled(host_key(host))) is not None and stall.held:
+                raise _HostHeld(stall)
+
         async def fetch(link: str, held: contextlib.AsyncExitStack) -> Extracted | FetchResult:
             host = _host(link)
             async with gates.setdefault(host, asyncio.Semaphore(fetcher.options.per_host)):
@@ -195,7 +213,11 @@ class Articles:
                 assert task is not None
                 asked.add(task)
                 try:
-                    return await fetcher.fetch_article(link)
+                    return await fetcher.fetch_article(link, admit=admit)
+                except _HostHeld as e:  # not requested
+                    return Extracted(
+                        article=ExtractError(link, e.stall.why), deferred=True, untried=True
+                    )
                 except FetchError as e:
                     if e.unanswered or e.http_status in _BACK_OFF_STATUSES:
                         # The host that failed, which after a redirect (a link through

@@ -319,12 +319,15 @@ class Fetcher:
         is: a feed, JSON Feed included, or a web page); same limits, never conditional."""
         return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=False)
 
-    async def fetch_article(self, url: str) -> FetchResult:
+    async def fetch_article(
+        self, url: str, *, admit: Callable[[str], None] | None = None
+    ) -> FetchResult:
         """Fetch a story's article page (HTML) for extraction, as :meth:`fetch_page`; a
         response whose ``Content-Type`` is not a web page's (a PDF, an image, audio:
         see :func:`~aggregator.textutil.page_media_type`) is refused before its body is
-        read."""
-        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True)
+        read. ``admit``, as for a feed, is called with each request's host, redirects
+        included, before it is sent, and may raise to send none."""
+        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True, admit=admit)
 
     async def _fetch(
         self,

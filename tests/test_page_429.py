@@ -171,3 +171,47 @@ def test_a_page_hold_skips_the_hosts_feeds_still_queued_in_the_poll(
         f = app.store.get_feed(queued)
         assert (f.error_count, f.last_check) == (0, None)
         assert f.not_before == clock.t + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    [
+        # per_host 1: the page waits in the fetcher for the connection the feed's 429
+        # holds, past the page's look at its host
+        pytest.param(False, id="queued-in-the-fetcher"),
+        # the page's link on another host, redirected to the held one
+        pytest.param(True, id="redirect"),
+    ],
+)
+def test_no_page_request_reaches_a_host_once_it_asked(
+    tmp_path: Path, server: LocalServer, clock: Clock, redirect: bool
+) -> None:
+    """A page looked at its host's hold before it was handed to the fetcher, and only
+    at the host its link names: a page queued in the fetcher when the host's feed got
+    the 429, or one redirected to the held host, asked it all the same. The host is
+    looked at before each request is sent, redirects included, as for a feed; the
+    story waits for the hold."""
+    delay = 0.0 if redirect else 4.0  # the 429 comes once the page is queued
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    server.route("/busy.xml", status=429, headers={"Retry-After": "3600"}, delay=delay)
+    server.route("/page", content_type="text/html", body=article_page().encode())
+    page = server.url("/page", host="localhost")
+    if redirect:
+        server.route("/r", status=302, headers={"Location": page}, delay=1.0)
+        page = server.url("/r", host="127.0.0.1")
+    item = f"<item><title>{TITLE}</title><link>{page}</link><guid>g</guid></item>"
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{item}'
+    site = _feed(server, "site", "127.0.0.1", body=f"{body}</channel></rss>".encode())
+    with _app(tmp_path, clock, extract=True) as app:
+        for url in (busy, site):
+            app.add_feed(url, discover=False)
+        results = {r.url: r for r in app.update_due(all_feeds=True)}
+        assert results[busy].status == "error"
+        assert (results[site].status, results[site].new, results[site].deferred) == ("ok", 1, 1)
+        assert not any(r.path == "/page" for r in server.requests)
+        assert _hits(server, "localhost") == 1
+        (st,) = app.stories(StoryQuery(limit=None))
+        assert st.extraction_status == "pending"
+        assert (st.extraction_error or "").startswith(
+            "not fetched: localhost asked to be left alone"
+        )
