@@ -448,10 +448,14 @@ class App(Subscriptions, Exporting, Labelling):
         feed's text standing (``skipped``); one that fails is ``failed`` with why. Once
         ``stop`` is set (a daemon told to stop) the pages are not waited for and nothing is
         written: the stories stay waiting."""
-        stories = self.store.waiting_extractions(limit, failed=failed)
-        if not stories:
-            return ExtractionTally()
         self._stall_held_hosts()
+        clock = time.monotonic()
+        stalled = {host for host, stall in self.stalled_hosts.items() if stall.until > clock}
+        # A held host's stories are passed over, not taken up to be left alone: newer
+        # than the rest, they kept every other story waiting for as long as the hold.
+        stories, passed = self.store.waiting_extractions(limit, failed=failed, passing_over=stalled)
+        if not stories:
+            return ExtractionTally(left=passed)
         updates = Articles(self).extract_stored(stories, stop=stop)
         self.store.save_extractions(updates)
         tried = [u for u in updates if u.status != "pending"]  # pending: deferred again
@@ -459,7 +463,7 @@ class App(Subscriptions, Exporting, Labelling):
             tried=len(tried),
             extracted=sum(u.status == "ok" for u in tried),
             failed=sum(u.status == "failed" for u in tried),
-            left=len(stories) - len(tried),
+            left=len(stories) - len(tried) + passed,
         )
 
     # --- queries ------------------------------------------------------------------------

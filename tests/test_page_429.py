@@ -215,3 +215,31 @@ def test_no_page_request_reaches_a_host_once_it_asked(
         assert (st.extraction_error or "").startswith(
             "not fetched: localhost asked to be left alone"
         )
+
+
+def test_extract_is_not_stuck_behind_a_held_hosts_backlog(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """The newest stories waiting (the daemon takes 50 after each cycle, `extract` 500)
+    were taken up whatever their host, then left alone when it was held: a held host's
+    backlog newer than the rest kept every other story waiting for as long as the hold
+    (up to a week). The held host's stories are passed over and the next ones taken."""
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    server.route("/other-page", content_type="text/html", body=article_page().encode())
+    link = server.url("/other-page", host="127.0.0.1")
+    item = f"<item><title>{TITLE}</title><link>{link}</link><guid>o</guid></item>"
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>O</title>{item}'
+    older = _feed(server, "older", "127.0.0.1", body=f"{body}</channel></rss>".encode())
+    newer, _ = _site(server, body=article_page().encode())
+    with _app(tmp_path, clock, db_url) as app:  # poll --no-extract
+        ids = [app.add_feed(u, discover=False).feed.id for u in (busy, older, newer)]
+        for i in ids:  # one after another: the held host's stories are the newest
+            assert len(list(app.update_due(feed_ids=[i]))) == 1
+
+    clock.t += timedelta(minutes=10)
+    server.reset()
+    with _app(tmp_path, clock, db_url, extract=True) as app:
+        tally = app.extract_waiting(2)
+        assert (tally.tried, tally.extracted, tally.left) == (1, 1, 3)
+        assert _hits(server, "localhost") == 0
+        assert _by_status(app.stories(StoryQuery(limit=None))) == {"ok": 1, "pending": 3}

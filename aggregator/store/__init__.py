@@ -9,7 +9,7 @@ is, the store writes it atomically with that feed's stories.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -74,7 +74,9 @@ class Store(Protocol):
         include_not_due: bool = False,
         ids: Sequence[int] | None = None,
     ) -> list[Feed]: ...
-    def waiting_extractions(self, limit: int, *, failed: bool = False) -> list[Story]: ...
+    def waiting_extractions(
+        self, limit: int, *, failed: bool = False, passing_over: Collection[str] = ()
+    ) -> tuple[list[Story], int]: ...
     def save_extractions(self, items: Sequence[ExtractionUpdate]) -> int: ...
     def release(self, feed_ids: Sequence[int], owner: str) -> None: ...
     def renew_leases(self, feed_ids: Sequence[int], owner: str, until: datetime) -> int: ...

@@ -5,11 +5,12 @@ fingerprint, topics and search index it changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
 
+from ..feedlist import url_host
 from ..types import ExtractionUpdate, Story
 from . import dialect, search
 from .base import _STORY, StoreBase
@@ -19,25 +20,42 @@ from .rows import chunks, search_text, signed64
 class Extractions(StoreBase):
     """Stories waiting for their article text, and writing it."""
 
-    def waiting_extractions(self, limit: int, *, failed: bool = False) -> list[Story]:
+    def waiting_extractions(
+        self, limit: int, *, failed: bool = False, passing_over: Collection[str] = ()
+    ) -> tuple[list[Story], int]:
         """Stories with a link whose article text is still to be fetched (stored by a poll
         without extraction: ``pending``), and with ``failed`` those whose page failed
-        too; newest first, at most ``limit``."""
+        too; newest first, at most ``limit``; and how many of those waiting were passed
+        over because their link's host (``feedlist.url_host``) is one of
+        ``passing_over`` (held or stalled: none of its pages is fetched now). Taken up
+        and left alone, a held host's stories newer than the rest kept every other
+        story waiting for as long as the hold."""
         status = _STORY.c.extraction_status
         # "= 'pending'" as the partial index ix_story_pending says it (store migration
         # 13): the daemon asks after every cycle
         waiting = status.in_(["pending", "failed"]) if failed else status == "pending"
+        query = (
+            select(_STORY.c.id, _STORY.c.link)
+            .where(waiting, _STORY.c.link.is_not(None))
+            .order_by(_STORY.c.id.desc())
+        )
+        ids: list[int] = []
+        passed = 0
         with self._read() as s:
-            ids = list(
-                s.execute(
-                    select(_STORY.c.id)
-                    .where(waiting, _STORY.c.link.is_not(None))
-                    .order_by(_STORY.c.id.desc())
-                    .limit(limit)
-                ).scalars()
-            )
+            if not passing_over:
+                ids = list(s.execute(query.with_only_columns(_STORY.c.id).limit(limit)).scalars())
+            else:  # read a slice at a time, until ``limit`` are found
+                rows = s.execute(query.execution_options(yield_per=500))
+                for sid, link in rows:
+                    if url_host(link) in passing_over:
+                        passed += 1
+                    elif len(ids) < limit:
+                        ids.append(sid)
+                    if len(ids) >= limit:
+                        break
+                rows.close()
         by_id = {st.id: st for st in self.get_stories(ids)}
-        return [by_id[i] for i in ids if i in by_id]
+        return [by_id[i] for i in ids if i in by_id], passed
 
     def save_extractions(self, items: Sequence[ExtractionUpdate]) -> int:
         """Write what extracting stored stories gave (``aggregator extract``): the article
