@@ -243,3 +243,30 @@ def test_extract_is_not_stuck_behind_a_held_hosts_backlog(
         assert (tally.tried, tally.extracted, tally.left) == (1, 1, 3)
         assert _hits(server, "localhost") == 0
         assert _by_status(app.stories(StoryQuery(limit=None))) == {"ok": 1, "pending": 3}
+
+
+def test_a_second_extract_process_leaves_the_host_alone(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """Two `aggregator extract` runs, each a process of its own, then `poll --all`: the
+    first one's page 429 holds the host for the others, its feed included."""
+    import json
+
+    from test_cli_poll import _aggregator, _env
+
+    site, _ = _site(server, status=429, headers={"Retry-After": "3600"}, body=b"slow down")
+    own = _feed(server, "own", "localhost")
+    env = _env(tmp_path, site, own)  # poll --no-extract
+    assert _aggregator(env, "poll").returncode == 0
+    server.reset()
+    first = _aggregator(env, "extract", "--format", "json")
+    assert first.returncode == 0, first.stderr
+    asked = _hits(server, "localhost")
+    assert 1 <= asked <= 2  # the pages sent at once (per_host)
+    second = _aggregator(env, "extract", "--format", "json")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout) == {"tried": 0, "extracted": 0, "failed": 0}
+    polled = _aggregator(env, "poll", "--all", "--format", "json")
+    assert polled.returncode == 0, polled.stderr
+    assert [r["url"] for r in json.loads(polled.stdout)] == [site]
+    assert _hits(server, "localhost") == asked
