@@ -226,6 +226,11 @@ class Articles:
                         failed = host_key(e.host) if e.host else host
                         if (wait := schedule.host_wait(e, self.app.policy)) is not None:
                             await self._hold(failed, wait, e)
+                            # The host asked, not the page: it waits for the hold as the
+                            # host's other pages do, for one later try (it was failed at
+                            # once, and only `extract --failed` asked for it again).
+                            why = f"not fetched: {failed} asked to be left alone ({e.message})"
+                            return Extracted(article=ExtractError(link, why), deferred=True)
                         else:
                             what = "did not answer" if e.unanswered else "asked to be left alone"
                             why = f"not fetched: {failed} {what} for another page ({e.message})"

@@ -86,8 +86,9 @@ def test_a_page_asking_to_be_left_alone_holds_its_host_for_every_process(
         site_id = app.add_feed(site, discover=False).feed.id
         app.add_feed(own, discover=False)
         (r,) = app.update_due(feed_ids=[site_id])
-        # one page asked (per_host 1), answered 429: the other two wait for the host
-        assert (r.status, r.new, r.deferred) == ("ok", 3, 2)
+        # one page asked (per_host 1), answered 429: it and the other two wait for the
+        # host (the host asked, not the page: one later try)
+        assert (r.status, r.new, r.deferred) == ("ok", 3, 3)
         assert _page_hits(server) == 1
         # the host's feed is held until the time the page's answer gave
         f = app.store.get_feed(own)
@@ -106,16 +107,16 @@ def test_a_page_asking_to_be_left_alone_holds_its_host_for_every_process(
     clock.t += wait - timedelta(minutes=1)
     with _app(tmp_path, clock, db_url, extract=True) as app:
         tally = app.extract_waiting()
-        assert (tally.tried, tally.left) == (0, 2)
+        assert (tally.tried, tally.left) == (0, 3)
         assert [x.url for x in app.update_due(all_feeds=True)] == [site]
         assert _hits(server, "localhost") == 0
-        assert _by_status(app.stories(StoryQuery(limit=None))) == {"failed": 1, "pending": 2}
+        assert _by_status(app.stories(StoryQuery(limit=None))) == {"pending": 3}
 
-    # The time is over: the pages waiting are fetched.
+    # The time is over: the pages waiting are fetched, the one that got the 429 too.
     clock.t += timedelta(minutes=2)
     with _app(tmp_path, clock, db_url, extract=True) as app:
-        assert app.extract_waiting().extracted == 2
-        assert _page_hits(server) == 2
+        assert app.extract_waiting().extracted == 3
+        assert _page_hits(server) == 3
 
 
 def test_a_page_hold_leaves_later_tries_waiting_not_failed(
@@ -262,7 +263,9 @@ def test_a_second_extract_process_leaves_the_host_alone(
     first = _aggregator(env, "extract", "--format", "json")
     assert first.returncode == 0, first.stderr
     asked = _hits(server, "localhost")
-    assert 1 <= asked <= 2  # the pages sent at once (per_host)
+    # the pages sent before the first 429 came back: per_host (2) at a time, and the
+    # host's own feed's page, answered at once, may have made room for a third
+    assert 1 <= asked <= 3, [r.path for r in server.requests]
     second = _aggregator(env, "extract", "--format", "json")
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout) == {"tried": 0, "extracted": 0, "failed": 0}
