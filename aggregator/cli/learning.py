@@ -182,7 +182,7 @@ def label(
                 t.add_row(
                     str(g.story.id),
                     Text(for_terminal(g.story.title)),  # a feed's words, not our escapes
-                    g.topic,
+                    Text(g.topic),  # "Policy [beta]" is a name, not rich markup
                     f"{g.score:.2f} / {g.threshold:.2f}",
                 )
             out.print(t)
@@ -222,7 +222,8 @@ def label(
         out.print(f"#{story.id} {for_terminal(story.title)}", highlight=False, markup=False)
         out.print(
             "topics: "
-            + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in story.topics) or "none")
+            + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in story.topics) or "none"),
+            markup=False,  # a topic named "Policy [beta]" lost its "[beta]" as a style
         )
 
 
@@ -336,7 +337,7 @@ def train(
         )
         if not no_retag:
             out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
-        out.print(f"model in use: {r.out_dir}", highlight=False)
+        out.print(f"model in use: {r.out_dir}", highlight=False, markup=False)
         return
     out.print(
         f"trained {r.model_version} on {r.examples} examples "
@@ -357,7 +358,8 @@ def train(
         )
     if not no_retag:
         out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
-    out.print(f"model written to {r.out_dir}", highlight=False)
+    # markup=False: a "[work]" in DATA_DIR was dropped as a style, a "[/old]" raised
+    out.print(f"model written to {r.out_dir}", highlight=False, markup=False)
 
 
 @app.command()
