@@ -67,6 +67,7 @@ class Evaluation:
     model_version: str  # the model evaluated
     data: EvalData  # what it was evaluated on
     previous: EvalRecord | None  # latest evaluation of the same data by another model version
+    recorded: bool = True  # False: the history could not be written (a warning says why)
 
     @property
     def delta(self) -> ReportDelta | None:
@@ -306,10 +307,27 @@ class Learning:
             )
         history = EvalHistory(self.app.settings.evaluations_path)
         previous = history.previous(data, model_version)
-        history.add(
-            EvalRecord(model_version=model_version, data=data, at=self.app.now(), report=report)
+        recorded = True
+        try:
+            history.add(
+                EvalRecord(model_version=model_version, data=data, at=self.app.now(), report=report)
+            )
+        except OSError as e:
+            # The history only informs: a data directory the user may not write, or a
+            # full disk, failed the command after the whole evaluation, its scores unseen.
+            recorded = False
+            log.warning(
+                "evaluation not recorded in %s (%s): the next model is not compared with it",
+                history.path,
+                e.strerror or e,
+            )
+        return Evaluation(
+            report=report,
+            model_version=model_version,
+            data=data,
+            previous=previous,
+            recorded=recorded,
         )
-        return Evaluation(report=report, model_version=model_version, data=data, previous=previous)
 
     # --- explain / suggest --------------------------------------------------------------
 

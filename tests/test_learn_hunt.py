@@ -3,6 +3,8 @@ evaluate and explain met (each test names what went wrong before its fix)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,32 @@ def test_brackets_in_topic_names_and_paths_are_printed_as_they_are(
     code, out, err = run(capsys, "label", "--suggest", "3")
     assert code == 0, err
     assert out.count(" [beta]") == 3, out
+
+
+def test_an_evaluation_that_cannot_be_recorded_is_still_reported(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The history beside the model could not be written (a data directory the user may
+    # read but not write, a full disk): the whole evaluation (minutes of cross-validation)
+    # ran, then one "error: Is a directory" line and exit 1, the scores never shown.
+    store([SEC])  # the data directory and its database, as any install has them
+    history = env / "data" / "models" / "evaluations.json"
+    history.mkdir(parents=True)  # neither read nor replaced: a file that cannot be written
+    gold = env / "gold.jsonl"
+    gold.write_text(
+        '{"title": "Ransomware gang exploits vpn vulnerability", "topics": ["Security"]}\n'
+        '{"title": "Home team wins the cup final", "topics": []}\n'
+    )
+    with caplog.at_level(logging.WARNING, logger="aggregator.learning"):
+        code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["examples"] == 2
+        code, out, err = run(capsys, "evaluate", str(gold))
+        assert code == 0, err
+    assert "Security" in out and "micro" in out
+    assert "recorded for the next" not in out
+    said = [r.getMessage() for r in caplog.records if r.name == "aggregator.learning"]
+    assert len(said) == 2 and all(f"not recorded in {history}" in m for m in said), said
+    assert [p.name for p in history.parent.iterdir()] == ["evaluations.json"]  # no tmp left

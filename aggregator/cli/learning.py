@@ -433,7 +433,8 @@ def evaluate(
     if prev is None or delta is None:
         out.print(
             f"No earlier evaluation of the same data ({ev.data.kind} {ev.data.sha256[:12]}) "
-            "by another model version to compare with; this one is recorded for the next.",
+            "by another model version to compare with"
+            + ("; this one is recorded for the next." if ev.recorded else "."),
             highlight=False,
             markup=False,
         )
