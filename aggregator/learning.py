@@ -111,7 +111,11 @@ class Learning:
         out: list[Example] = []
         labels: dict[int, set[str]] = {}  # by cluster (a story alone is its own)
         dropped: set[str] = set()
-        for ls in self.app.labelled():
+        # By story, not by when each label was written: a label withdrawn and given again
+        # moved its story behind the others, and the same labels made another model
+        # version (`train` fitted again) and other cross-validation data (`evaluate`
+        # found no earlier run of them). Stored stories by id, then archived ones.
+        for ls in sorted(self.app.labelled(), key=lambda ls: (ls.story.id < 0, abs(ls.story.id))):
             positive, negative, gone = _current_labels(taxonomy, ls.positive, ls.negative)
             dropped.update(gone)
             # Keyed by cluster: a -DNS on the second feed's copy of a story went on

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from test_taxonomy_changes import (  # noqa: F401  (env, shipped: fixtures)
+    DOM,
     POL,
     SEC,
     TOPICS,
     _write_taxonomy,
     env,
+    open_app,
     run,
     shipped,
     store,
@@ -74,3 +76,30 @@ def test_an_evaluation_that_cannot_be_recorded_is_still_reported(
     said = [r.getMessage() for r in caplog.records if r.name == "aggregator.learning"]
     assert len(said) == 2 and all(f"not recorded in {history}" in m for m in said), said
     assert [p.name for p in history.parent.iterdir()] == ["evaluations.json"]  # no tmp left
+
+
+def test_the_same_labels_are_the_same_training_data_whatever_their_history(
+    env: Path,  # noqa: F811
+) -> None:
+    # Labels were read in the order their rows were written: withdrawing a label and
+    # giving it again moved its story behind the others, so the very same labels made
+    # another model version (`train` fitted again instead of keeping the model in use)
+    # and other cross-validation data (`evaluate` found no earlier run to compare with).
+    from aggregator.artifact import model_version
+    from aggregator.evaluation import examples_sha256
+
+    sec, dom, pol = store([SEC, DOM, POL])
+    with open_app() as app:
+
+        def data() -> tuple[str, str]:
+            examples = app.learning.examples()
+            user = [e for e in examples if e.source == "user"]
+            return model_version(examples, app.taxonomy), examples_sha256(user)
+
+        app.label(sec, ["Security"], [])
+        app.label(dom, ["Domains"], ["Security"])
+        app.label(pol, [], ["IPv6"])
+        before = data()
+        app.label(sec, [], [], ["Security"])
+        app.label(sec, ["Security"], [])
+        assert data() == before
