@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+#: A dead process's leftover younger than this is not cleared (see clear_leftovers).
+LEFTOVER_AGE_S = 600.0
 
 
 def tmp_dir(out_dir: Path) -> Path:
@@ -60,13 +63,7 @@ def recover(out_dir: Path) -> Path | None:
     process (a ``train`` under way) are left alone."""
     if (out_dir / MANIFEST).exists() or not out_dir.parent.is_dir():
         return None
-    new: list[Path] = []
-    old: list[Path] = []
-    for p in out_dir.parent.iterdir():
-        for prefix, found in ((f".{out_dir.name}.tmp-", new), (f".{out_dir.name}.old-", old)):
-            pid = p.name.removeprefix(prefix)
-            if pid != p.name and pid.isascii() and pid.isdigit() and not _alive(int(pid)):
-                found.append(p)
+    new, old = _leftovers(out_dir)
     if not new and not old:
         return None
     complete = [p for p in new if (p / MANIFEST).exists()]
@@ -90,6 +87,39 @@ def recover(out_dir: Path) -> Path | None:
         if p != chosen:
             shutil.rmtree(p, ignore_errors=True)
     return moved
+
+
+def clear_leftovers(out_dir: Path) -> None:
+    """Delete what swaps into ``out_dir`` by processes that are gone left beside it while
+    it holds a model: the new artifact of a ``train`` killed while writing it, the old
+    one of a ``train`` killed after its swap. :func:`recover` looks only when
+    ``out_dir`` is missing, so each such run kept a whole model's copy for good. Those
+    of a live process (a ``train`` under way) are left alone, and so are those touched in
+    the last :data:`LEFTOVER_AGE_S`: a ``train`` in another PID namespace (a container
+    sharing the data directory) looks dead from here, and writes its model in seconds."""
+    if not (out_dir / MANIFEST).exists() or not out_dir.parent.is_dir():
+        return  # a swap cut short: recover() chooses from them
+    new, old = _leftovers(out_dir)
+    for p in [*new, *old]:
+        try:
+            if time.time() - p.stat().st_mtime < LEFTOVER_AGE_S:
+                continue
+        except OSError:
+            continue  # gone meanwhile
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _leftovers(out_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The new (``.tmp-PID``) and the old (``.old-PID``) artifacts of swaps into
+    ``out_dir`` by processes no longer alive."""
+    new: list[Path] = []
+    old: list[Path] = []
+    for p in out_dir.parent.iterdir():
+        for prefix, found in ((f".{out_dir.name}.tmp-", new), (f".{out_dir.name}.old-", old)):
+            pid = p.name.removeprefix(prefix)
+            if pid != p.name and pid.isascii() and pid.isdigit() and not _alive(int(pid)):
+                found.append(p)
+    return new, old
 
 
 def _alive(pid: int) -> bool:

@@ -208,6 +208,7 @@ def _train(
         by_source[e.source] = by_source.get(e.source, 0) + 1
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     progress(Step(stage="write", done=0, total=1))
+    modeldir.clear_leftovers(out_dir)
     tmp = modeldir.tmp_dir(out_dir)
     if tmp.exists():
         shutil.rmtree(tmp)

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +108,48 @@ def test_the_same_labels_are_the_same_training_data_whatever_their_history(
         app.label(sec, [], [], ["Security"])
         app.label(sec, ["Security"], [])
         assert data() == before
+
+
+def test_a_train_killed_before_its_swap_leaves_no_copy_behind_for_good(
+    env: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # A `train` killed outright while writing (the OOM killer, SIGKILL: nothing a signal
+    # handler can clean up) left its `.classifier.tmp-PID` beside the model in use, and
+    # one killed after its swap the old model as `.classifier.old-PID`: a whole model
+    # each, kept for good (only a missing `classifier/` was ever looked at), so every
+    # killed run cost the disk another copy. The next training removes those of dead
+    # processes (but one just written), and leaves a running one's alone.
+    from aggregator.examples import load_seed_examples
+    from aggregator.taxonomy import Taxonomy
+    from aggregator.train import train
+
+    models = env / "data" / "models"
+    out = models / "classifier"
+    shutil.copytree(env / "models" / "classifier", out)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        left = [models / f".classifier.tmp-{dead.pid}", models / f".classifier.old-{dead.pid}"]
+        running = models / f".classifier.tmp-{alive.pid}"
+        # just written, by a train that may live in another PID namespace (a container)
+        fresh = models / f".classifier.tmp-{dead.pid + 1_000_000}"
+        for p in [*left, running, fresh]:
+            p.mkdir()
+            (p / "model.joblib").write_bytes(b"\0" * 1000)
+        hour_ago = time.time() - 3600
+        for p in [*left, running]:
+            os.utime(p, (hour_ago, hour_ago))
+        train(
+            load_seed_examples(env / "models"),
+            Taxonomy.load(env / "models" / "taxonomy.yaml"),
+            out,
+            params={"cv_folds": 3, "holdout": 0},
+        )
+        assert sorted(p.name for p in models.iterdir()) == sorted(
+            ["classifier", running.name, fresh.name]
+        )
+    finally:
+        alive.kill()
+        alive.wait()
