@@ -145,9 +145,13 @@ class Labelling:
                 stale = [n for n in labels if n not in current and normalize_category(n) == key]
                 if stale:
                     targets.setdefault(stale[0], tuple(stale))
-                else:
+                    continue
+                # an alias only one topic claims, as `+infosec` takes it: it was left out
+                # here, and `--forget infosec` withdrew nothing and said nothing
+                topic = taxonomy.resolve(name)
+                if topic is None:
                     unknown.append(name)
-                continue
+                    continue
             mine = [
                 n
                 for n in labels

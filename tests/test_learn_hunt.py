@@ -153,3 +153,25 @@ def test_a_train_killed_before_its_swap_leaves_no_copy_behind_for_good(
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_label_given_by_an_alias_is_withdrawn_by_it(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `label ID +infosec` labels Security (an alias only Security claims names it), but
+    # `label ID --forget infosec` withdrew nothing, said nothing and exited 0: the
+    # label stayed, and the user believed it gone.
+    (story,) = store([SEC])
+    code, _, err = run(capsys, "label", str(story), "+infosec")
+    assert code == 0, err
+    with open_app() as app:
+        assert app.story_labels(story) == (("Security",), ())
+    code, _, err = run(capsys, "label", str(story), "--forget", "infosec")
+    assert code == 0, err
+    assert "no label" not in err
+    with open_app() as app:
+        assert app.story_labels(story) == ((), ())
+    # and said, as for a topic named, when there is nothing to withdraw
+    code, _, err = run(capsys, "label", str(story), "--forget", "infosec")
+    assert code == 0 and "story 1 had no label on Security to withdraw" in err, err
