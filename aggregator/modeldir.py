@@ -40,8 +40,8 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
     leave no artifact at ``out_dir``, the user's model set aside and the shipped one in
     use. A hard stop there is mended by :func:`recover`."""
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if old.exists():
-        shutil.rmtree(old)
+    if old.exists() or old.is_symlink():
+        _remove(old)
     with _signals_held():
         if out_dir.exists():
             out_dir.rename(old)
@@ -51,8 +51,19 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
             if old.exists() and not out_dir.exists():
                 old.rename(out_dir)
             raise
-    if old.exists():
-        shutil.rmtree(old)
+    if old.exists() or old.is_symlink():
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Delete an artifact set aside: a directory, or a symbolic link to one (a
+    ``classifier/`` linked to a model kept elsewhere), whose target is left alone;
+    ``shutil.rmtree`` refused the link after the new model was in place, failing
+    ``train`` before it re-tagged anything."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
 
 
 def recover(out_dir: Path) -> Path | None:

@@ -175,3 +175,34 @@ def test_a_label_given_by_an_alias_is_withdrawn_by_it(
     # and said, as for a topic named, when there is nothing to withdraw
     code, _, err = run(capsys, "label", str(story), "--forget", "infosec")
     assert code == 0 and "story 1 had no label on Security to withdraw" in err, err
+
+
+def test_a_model_directory_that_is_a_symlink_is_replaced_by_train(
+    env: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # DATA_DIR/models/classifier as a symbolic link to a model kept elsewhere: `train`
+    # put its new model in place, then failed to delete the link it had set aside
+    # ("Cannot call rmtree on a symbolic link", exit 1), so nothing was re-tagged and
+    # the link stayed beside the model as `.classifier.old-PID`.
+    from aggregator.examples import load_seed_examples
+    from aggregator.taxonomy import Taxonomy
+    from aggregator.train import train
+
+    kept = tmp_path / "elsewhere" / "classifier"
+    shutil.copytree(env / "models" / "classifier", kept)
+    before = sorted(p.name for p in kept.iterdir())
+    models = env / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "classifier").symlink_to(kept, target_is_directory=True)
+    report = train(
+        load_seed_examples(env / "models"),
+        Taxonomy.load(env / "models" / "taxonomy.yaml"),
+        models / "classifier",
+        params={"cv_folds": 3, "holdout": 0},
+    )
+    assert [p.name for p in models.iterdir()] == ["classifier"]
+    assert not (models / "classifier").is_symlink()
+    assert (models / "classifier" / "manifest.json").is_file()
+    assert report.out_dir == models / "classifier"
+    assert sorted(p.name for p in kept.iterdir()) == before  # what it pointed to, untouched
