@@ -206,3 +206,23 @@ def test_a_model_directory_that_is_a_symlink_is_replaced_by_train(
     assert (models / "classifier" / "manifest.json").is_file()
     assert report.out_dir == models / "classifier"
     assert sorted(p.name for p in kept.iterdir()) == before  # what it pointed to, untouched
+
+
+def test_text_with_no_title_line_is_read_as_json_lines_read_it(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `--text` reads its first line as the title: a text whose first line is empty (a
+    # story without a title, as `printf '%s\n%s' "$TITLE" "$BODY"` gives one) had its
+    # body read as the title, with the title's weight, and scored otherwise than the
+    # same story in JSON Lines ({"title": "", "text": BODY}).
+    body = "Ransomware gang exploits vpn vulnerability. Attackers deliver malware by phishing."
+    src = env / "in.jsonl"
+    for title in ("", "Registrar raises renewal prices"):
+        src.write_text(json.dumps({"id": "text", "title": title, "text": body}) + "\n")
+        code, as_jsonl, err = run(capsys, "classify", str(src))
+        assert code == 0, err
+        for newline in ("\n", "\r\n"):
+            code, as_text, err = run(capsys, "classify", "--text", f"{title}{newline}{body}")
+            assert code == 0, err
+            assert as_text == as_jsonl, (title, newline)

@@ -82,8 +82,10 @@ def classify(
         # a headline is read as one, with the title's weight (as in JSON Lines input)
         if not text.strip():
             raise ConfigError("--text is empty: nothing to classify")
-        title, _, body = text.strip().partition("\n")
-        (pred,) = model.predict([Document(id="text", title=title, summary=body.strip())])
+        # the first line, even an empty one: stripped first, a story without a title
+        # had its body read as the title (scored otherwise than in JSON Lines)
+        title, _, body = text.partition("\n")
+        (pred,) = model.predict([Document(id="text", title=title.strip(), summary=body.strip())])
         _emit_prediction('"text"', pred)
         return
     assert file is not None
