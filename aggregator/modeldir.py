@@ -140,6 +140,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except OverflowError:  # no process can have it: not a swap of ours, left alone
+        return True
     except OSError:  # exists, owned by someone else
         return True
     return True

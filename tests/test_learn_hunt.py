@@ -226,3 +226,16 @@ def test_text_with_no_title_line_is_read_as_json_lines_read_it(
             code, as_text, err = run(capsys, "classify", "--text", f"{title}{newline}{body}")
             assert code == 0, err
             assert as_text == as_jsonl, (title, newline)
+
+
+def test_a_leftover_named_with_a_number_no_pid_can_be_is_left_alone(tmp_path: Path) -> None:
+    # ".classifier.tmp-99999999999" beside no classifier/: asking whether that process
+    # was alive raised OverflowError, a traceback from every command that looks for the
+    # model (classify, poll, status …). No process wrote it: a stranger's, left alone.
+    from aggregator.config import Settings
+
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    stranger = s.trained_models_dir / ".classifier.tmp-99999999999"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models" / "classifier", stranger)
+    assert s.active_models_dir == s.models_dir  # the shipped one
+    assert [p.name for p in s.trained_models_dir.iterdir()] == [stranger.name]
