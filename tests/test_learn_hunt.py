@@ -52,6 +52,17 @@ def test_brackets_in_topic_names_and_paths_are_printed_as_they_are(
     code, out, err = run(capsys, "label", "--suggest", "3")
     assert code == 0, err
     assert out.count(" [beta]") == 3, out
+    # and where a story's topics and the taxonomy are shown
+    code, out, err = run(capsys, "show", str(ids[0]))
+    assert code == 0, err
+    assert "topics: Policy & Regulation [beta] 1.00 (user)" in out, out
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run(capsys, "topics")
+    assert code == 0, err
+    assert out.count(" [beta]") == len(TOPICS), out
+    code, out, err = run(capsys, "stories", "--limit", "1")
+    assert code == 0, err
+    assert "[beta]" in out, out
 
 
 def test_an_evaluation_that_cannot_be_recorded_is_still_reported(

@@ -590,7 +590,9 @@ def show(
         out.print("feed categories: " + for_terminal(cats), highlight=False, markup=False)
     out.print(
         "topics: "
-        + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in s.topics) or "none")
+        + (", ".join(f"{t.topic} {t.score:.2f} ({t.source})" for t in s.topics) or "none"),
+        highlight=False,
+        markup=False,  # a topic is named in the user's taxonomy: "[beta]" is no style
     )
     if added or removed:
         marks = [f"+{t}" for t in added] + [f"-{t}" for t in removed]
@@ -678,8 +680,11 @@ def topics(
         if described:
             t.add_column("description", max_width=80, overflow="fold")
         for r in rows:
-            cells = [str(r["topic"]), str(r["stories"])]
-            t.add_row(*cells, *([str(r["description"] or "")] if described else []))
+            # Text, not markup: the taxonomy is the user's ("[beta]" is no style)
+            cells: list[Text | str] = [Text(str(r["topic"])), str(r["stories"])]
+            if described:
+                cells.append(Text(str(r["description"] or "")))
+            t.add_row(*cells)
         out.print(t)
         if not described:
             out.print("[dim](`--format csv` has the descriptions)[/]")

@@ -384,7 +384,7 @@ def stories_table(
             s.date.strftime("%Y-%m-%d %H:%M"),
             Text(for_terminal(s.feed_title or s.feed_url)),
             _title_cell(s),
-            topics_text(s),
+            Text(topics_text(s)),  # names from the user's taxonomy, not rich markup
         )
     return t
 
