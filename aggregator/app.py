@@ -603,12 +603,18 @@ class App(Subscriptions, Exporting, Labelling):
     # --- retention ----------------------------------------------------------------------
 
     def prune(
-        self, older_than: timedelta, *, keep_per_feed: int | None = None, dry_run: bool = False
+        self,
+        older_than: timedelta,
+        *,
+        keep_per_feed: int | None = None,
+        dry_run: bool = False,
+        stop: threading.Event | None = None,
     ) -> int:
         """Delete stories first seen and dated more than ``older_than`` ago, except each
         feed's newest ``keep_per_feed`` (default: the setting), what each feed's latest
         document lists and every labelled story; returns how many were (or would be)
-        deleted."""
+        deleted. Once ``stop`` is set (a daemon told to stop) it ends after the batch
+        being deleted (see ``Store.prune_stories``)."""
         keep = self.settings.keep_per_feed if keep_per_feed is None else keep_per_feed
         if keep < 0:
             raise ConfigError("--keep must be 0 or more")
@@ -616,7 +622,7 @@ class App(Subscriptions, Exporting, Labelling):
             before = self.now() - older_than
         except OverflowError as e:
             raise ConfigError("that span reaches before year 1") from e
-        return self.store.prune_stories(before, keep, dry_run=dry_run)
+        return self.store.prune_stories(before, keep, dry_run=dry_run, stop=stop)
 
     def compact(self) -> None:
         self.store.compact()

@@ -200,7 +200,7 @@ def run_daemon(
             due = last_prune is None or app.now() - last_prune >= PRUNE_EVERY
             if retention is not None and due and not failures and not stopper.stopped:
                 last_prune = app.now()
-                _prune(app, retention)
+                _prune(app, retention, stopper.event)
             if extract and app.settings.extract and not failures and not stopper.stopped:
                 _extract_backlog(app, stopper.event)
             if stopper.stopped or (max_cycles is not None and cycles >= max_cycles):
@@ -359,9 +359,12 @@ def _extract_backlog(app: App, stop: threading.Event) -> None:
         )
 
 
-def _prune(app: App, retention: timedelta) -> None:
+def _prune(app: App, retention: timedelta, stop: threading.Event) -> None:
+    """A stop signal ends the prune after the batch being deleted (a store of years of
+    news has tens of thousands of stories to delete at the first one, minutes of work);
+    the rest go at the next start's."""
     try:
-        deleted = app.prune(retention)
+        deleted = app.prune(retention, stop=stop)
     except AggregatorError as e:
         log.error("pruning stories failed (tried again in %s): %s", PRUNE_EVERY, e)
         return

@@ -119,7 +119,13 @@ class Store(Protocol):
     def get_stories(self, ids: Sequence[int]) -> list[Story]: ...
     def set_predictions(self, items: Sequence[tuple[int, Prediction]]) -> int: ...
     def prune_stories(
-        self, before: datetime, keep_per_feed: int, *, dry_run: bool = False, batch: int = 500
+        self,
+        before: datetime,
+        keep_per_feed: int,
+        *,
+        dry_run: bool = False,
+        batch: int = 500,
+        stop: threading.Event | None = None,
     ) -> int: ...
     def compact(self) -> None: ...
 

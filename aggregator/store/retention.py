@@ -5,6 +5,7 @@ space back on SQLite.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,13 @@ class Retention(StoreBase):
     """Pruning and compacting."""
 
     def prune_stories(
-        self, before: datetime, keep_per_feed: int, *, dry_run: bool = False, batch: int = 500
+        self,
+        before: datetime,
+        keep_per_feed: int,
+        *,
+        dry_run: bool = False,
+        batch: int = 500,
+        stop: threading.Event | None = None,
     ) -> int:
         """Delete the stories first seen and dated before ``before``, except each feed's
         ``keep_per_feed`` newest, every story its feed's latest document still lists
@@ -31,7 +38,9 @@ class Retention(StoreBase):
         story a user labelled (kept until withdrawn: training reads them). Returns how many were
         deleted (or, with ``dry_run``, would be). Deletes ``batch`` stories per
         transaction, so a poll writing meanwhile waits for one batch at most; the label
-        and listing checks are repeated inside each one."""
+        and listing checks are repeated inside each one. Once ``stop`` is set (a daemon
+        told to stop) no further batch begins: those deleted stay deleted, the rest wait
+        for the next prune."""
         # No feed has 2⁶³ stories: a larger ``keep_per_feed`` keeps them all, as any
         # above a feed's count does (it overflowed: "bigint out of range" on PostgreSQL,
         # an OverflowError on SQLite)
@@ -60,6 +69,8 @@ class Retention(StoreBase):
             return len(candidates)
         deleted = 0
         for chunk in chunks(candidates, batch):
+            if stop is not None and stop.is_set():
+                break
             with self._write() as s:
                 conn = s.connection()
                 # PostgreSQL: lock the rows before looking for labels, in a statement of
