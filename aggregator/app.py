@@ -456,6 +456,7 @@ class App(Subscriptions, Exporting, Labelling):
         stories, passed = self.store.waiting_extractions(limit, failed=failed, passing_over=stalled)
         if not stories:
             return ExtractionTally(left=passed)
+        self._replace_failed_pool()  # as a poll does: a daemon's backlog comes after one
         updates = Articles(self).extract_stored(stories, stop=stop)
         self.store.save_extractions(updates)
         tried = [u for u in updates if u.status != "pending"]  # pending: deferred again

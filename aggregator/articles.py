@@ -38,7 +38,7 @@ from .types import (
     Story,
     StoryDraft,
 )
-from .workers import WorkerDiedError
+from .workers import PoolFailedError, WorkerDiedError
 
 if TYPE_CHECKING:
     from .app import App
@@ -257,15 +257,15 @@ class Articles:
                     return Extracted(article=ExtractError(link, why))
                 task = asyncio.current_task()
                 assert task is not None
-                job = jobs[task] = pool.submit(
-                    extract_job,
-                    page.body,
-                    page.final_url,
-                    p.draft.title,
-                    page.content_type,
-                    timeout=timeout,
-                )
                 try:
+                    job = jobs[task] = pool.submit(
+                        extract_job,
+                        page.body,
+                        page.final_url,
+                        p.draft.title,
+                        page.content_type,
+                        timeout=timeout,
+                    )
                     art, fp = await asyncio.wrap_future(job)
                 except TimeoutError:
                     return Extracted(
@@ -275,6 +275,15 @@ class Articles:
                     return Extracted(article=ExtractError(link, f"the extractor crashed ({e})"))
                 except ExtractError as e:
                     return Extracted(article=e)
+                except PoolFailedError as e:
+                    # The pool failed for good (its workers exit as they start): not the
+                    # page's doing, and nothing was learnt of it; the next poll or
+                    # extraction starts new workers (``App._replace_failed_pool``).
+                    return Extracted(
+                        article=ExtractError(link, f"not extracted: {e}"),
+                        deferred=True,
+                        untried=True,
+                    )
                 if art is None:
                     return Extracted(
                         article=ExtractError(link, "no article text found on the page")
@@ -323,7 +332,7 @@ class Articles:
                     pool.submit(classify_job, docs, model, timeout=limit)
                 )
                 self.app._note_model_error(error)
-            except (TimeoutError, WorkerDiedError) as e:
+            except (TimeoutError, WorkerDiedError, PoolFailedError) as e:
                 # The stories keep the topics their feed text was given in the parse job.
                 what = f"took over {limit:g} s" if isinstance(e, TimeoutError) else f"crashed ({e})"
                 log.warning(

@@ -46,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
-__all__ = ["RemoteTraceback", "WorkerDiedError", "WorkerPool"]
+__all__ = ["PoolFailedError", "RemoteTraceback", "WorkerDiedError", "WorkerPool"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ _STOP_GRACE_S = 5.0
 
 class WorkerDiedError(RuntimeError):
     """The worker running a task exited without answering (crashed, killed from outside)."""
+
+
+class PoolFailedError(RuntimeError):
+    """The pool stopped for good (its workers exit as they start, or its dispatcher
+    failed): raised by ``submit`` and by the futures it had not answered. Not the task's
+    doing; the owner closes the pool and starts another (see :attr:`WorkerPool.failure`)."""
 
 
 class RemoteTraceback(Exception):
@@ -131,7 +137,7 @@ class WorkerPool:
         future: Future[T] = Future()
         with self._lock:
             if self._failure is not None:
-                raise RuntimeError(f"worker pool failed: {self._failure}") from self._failure
+                raise PoolFailedError(f"worker pool failed: {self._failure}") from self._failure
             if self._closing:
                 raise RuntimeError("cannot submit to a closed WorkerPool")
             self._queue.append(_Task(fn, args, timeout, future))
@@ -238,7 +244,7 @@ class WorkerPool:
                     try:
                         worker = self._workers[index] = self._replace_idle(worker)
                     except BaseException as e:
-                        task.future.set_exception(RuntimeError(f"worker pool failed: {e}"))
+                        task.future.set_exception(PoolFailedError(f"worker pool failed: {e}"))
                         raise
             worker.task = task
             worker.deadline = None if task.timeout is None else time.monotonic() + task.timeout
@@ -345,7 +351,7 @@ class WorkerPool:
             self._failure = error
             queued = list(self._queue)
             self._queue.clear()
-        failure = RuntimeError(f"worker pool failed: {error}")
+        failure = PoolFailedError(f"worker pool failed: {error}")
         for task in queued:
             if task.future.set_running_or_notify_cancel():
                 task.future.set_exception(failure)

@@ -3,6 +3,7 @@ subprocess, a real SQLite file, stopped while it does the work after a cycle."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -11,12 +12,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from httpserver import LocalServer
 from test_daemon_audit import daemon_env, db_rows
 from test_resilience_postgres import wait_for
 from test_store import check, draft, pred
 
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.daemon import Stopper, run_daemon
 from aggregator.store import open_store
-from aggregator.types import FeedSource, StoryRecord
+from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 
 def _old_stories(db: Path, n: int) -> None:
@@ -92,3 +98,43 @@ def test_a_stop_during_the_daily_prune_does_not_wait_for_the_whole_prune(
     assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     with sqlite3.connect(db) as c:  # the search index follows the stories deleted
         c.execute("INSERT INTO story_fts(story_fts) VALUES('integrity-check')")
+
+
+def test_worker_processes_that_cannot_start_do_not_end_the_daemon_in_its_backlog(
+    tmp_path: Path,
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Worker processes that exit as they start (the interpreter upgraded in place under
+    a running daemon, no memory or processes left to start them) fail the pool for
+    good. A poll records that as its feeds' errors and the next one starts new
+    workers; the extraction of stories stored without their page, after each cycle,
+    let the pool's RuntimeError out of the daemon: it ended with a traceback."""
+    # its page comes once the pool has given up on its workers
+    page = server.route("/page", body=b"<html><body><p>An article.</p></body></html>", delay=3)
+    feed = server.route(
+        "/f.xml",
+        body=(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+            f"<item><title>Resolver operators meet</title><guid>g1</guid><link>{page}</link>"
+            "<description>short</description></item></channel></rss>"
+        ).encode(),
+    )
+    s = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+    with make_app(s) as app:
+        app.add_feed(feed, discover=False)
+        assert [r.new for r in app.update_due(extract=False)] == [1]  # stored "pending"
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once
+    caplog.set_level(logging.WARNING, logger="aggregator")
+    with make_app(s) as app:
+        cycles = run_daemon(
+            app, stopper=Stopper(), max_cycles=2, max_sleep=0.2, idle_sleep=0.1, retry_sleep=0.1
+        )
+        assert cycles == 2
+        (story,) = app.stories(StoryQuery(limit=None))
+        # nothing was learnt of its page: it waits for a later try, not failed
+        got = app.story(story.id)
+        assert got.extraction_status == "pending", got.extraction_error
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and all("worker" in e for e in errors), errors
