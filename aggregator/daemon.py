@@ -94,7 +94,15 @@ class Stopper:
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._handle)
-        if hasattr(signal, "SIGHUP"):
+        self.install_hangup()
+
+    def install_hangup(self) -> None:
+        """SIGHUP sets :attr:`hangup`. The daemon installs this first thing: the
+        signal's default action ends the process, and a reload (`systemctl reload`)
+        while it started (a migration, the first sync waiting for a write lock) ended
+        it without a word, an exit systemd counts as clean and does not restart. Off
+        the main thread, where Python allows no handlers, it does nothing."""
+        if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, lambda signum, frame: self.hangup.set())
 
     @contextmanager

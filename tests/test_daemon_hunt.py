@@ -16,6 +16,7 @@ import pytest
 from httpserver import LocalServer
 from test_daemon_audit import daemon_env, db_rows
 from test_resilience_postgres import wait_for
+from test_resilience_sqlite import _hold_the_write_lock
 from test_store import check, draft, pred
 
 from aggregator.app import make_app
@@ -138,3 +139,46 @@ def test_worker_processes_that_cannot_start_do_not_end_the_daemon_in_its_backlog
         assert got.extraction_status == "pending", got.extraction_error
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors and all("worker" in e for e in errors), errors
+
+
+def test_sighup_while_the_daemon_starts_does_not_end_it(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """SIGHUP asks a running daemon to sync its feeds file again (`systemctl reload`,
+    ExecReload=kill -HUP). One that came while it started (a migration, the first
+    sync waiting for another process's write lock) met the signal's default action: the
+    daemon ended without a word, which systemd counts as a clean exit and does not
+    restart. It is taken as what it means: the feeds file synced, the daemon polling."""
+    url = server.route("/f.xml", body=b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>')
+    env = daemon_env(tmp_path, [url])
+    db = tmp_path / "data" / "aggregator.db"
+    subprocess.run(
+        [sys.executable, "-m", "aggregator", "feeds", "list"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    holder = _hold_the_write_lock(db)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "daemon", "--no-extract", "--max-sleep", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # starting: its first sync of the feeds file waits for the write lock
+        wait_for(lambda: any(p.resolve() == db for p in Path(f"/proc/{proc.pid}/fd").iterdir()))
+        proc.send_signal(signal.SIGHUP)
+        holder.communicate("")  # the lock released
+        wait_for(lambda: server.requests_for("/f.xml") or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, f"the daemon ended: {proc.returncode}"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        for p in (proc, holder):
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert proc.returncode == 0, (proc.returncode, err)
+    assert "Traceback" not in err, err

@@ -773,12 +773,14 @@ def daemon(
     ] = 300.0,
 ) -> None:
     """Poll due feeds forever; stop cleanly on SIGTERM / SIGINT after the work in flight."""
-    from ..daemon import run_daemon
+    from ..daemon import Stopper, run_daemon
 
     if not (math.isfinite(max_sleep) and max_sleep > 0):
         # NaN compared false everywhere: the daemon never slept (a core at 100%); 0 or
         # less polled again at once after every cycle that stored something.
         raise ConfigError(f"--max-sleep must be a positive number of seconds, got {max_sleep}")
+    stopper = Stopper(second_signal_exits=True)
+    stopper.install_hangup()  # before the start's work: a reload meanwhile is a sync
     with open_app() as a:
         a.prepare_poll()
         sync_feeds_file(a)
@@ -786,6 +788,7 @@ def daemon(
             a,
             extract=a.settings.extract and not no_extract,
             max_sleep=max_sleep,
+            stopper=stopper,
             feeds=a.settings.feeds_path,
         )
 
