@@ -1046,10 +1046,19 @@ BASE = "https://example.com/blog/"
             [],
             id="ignored",
         ),
+        # rel=alternate is not allowed in the body, but CMS themes and plugins write it
+        # there; it is read only when the head links no feed (session 22: Miniflux and
+        # feedparser-based readers find them, and "links to no feed" was wrong)
         pytest.param(
             b'<head></head><body><link rel="alternate" type="application/rss+xml" href="/b">',
-            [],
-            id="body-links-ignored",
+            ["https://example.com/b"],
+            id="body-links-when-the-head-has-none",
+        ),
+        pytest.param(
+            b'<head><link rel="alternate" type="application/atom+xml" href="/h"></head>'
+            b'<body><link rel="alternate" type="application/rss+xml" href="/b">',
+            ["https://example.com/h"],
+            id="body-links-ignored-when-the-head-has-one",
         ),
         pytest.param(b"\xff\xfe not html at all", [], id="garbage"),
         pytest.param(
