@@ -26,6 +26,17 @@ from aggregator.store import open_store
 from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 
+def _daemon(env: dict[str, str]) -> subprocess.Popen[str]:
+    """``aggregator daemon --no-extract`` in a process of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "daemon", "--no-extract", "--max-sleep", "60"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _old_stories(db: Path, n: int) -> None:
     """``n`` stories first seen and dated 400 days ago, across 10 feeds."""
     old = datetime.now(UTC) - timedelta(days=400)
@@ -67,13 +78,7 @@ def test_a_stop_during_the_daily_prune_does_not_wait_for_the_whole_prune(
     data.mkdir()
     db = data / "aggregator.db"
     _old_stories(db, n)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "daemon", "--no-extract", "--max-sleep", "60"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _daemon(env)
     try:
 
         def pruning() -> bool:
@@ -159,13 +164,7 @@ def test_sighup_while_the_daemon_starts_does_not_end_it(
         capture_output=True,
     )
     holder = _hold_the_write_lock(db)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "daemon", "--no-extract", "--max-sleep", "60"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _daemon(env)
     try:
         # starting: its first sync of the feeds file waits for the write lock
         wait_for(lambda: any(p.resolve() == db for p in Path(f"/proc/{proc.pid}/fd").iterdir()))
