@@ -61,6 +61,27 @@ STALLED_FOR = 300.0
 _BACK_OFF_STATUSES = frozenset({429, 503})
 
 
+def hold_in_store(app: App, host: str, until: datetime, error: FetchError, asked_by: str) -> None:
+    """Hold ``host``'s feeds in the store until ``until`` (``Store.hold_host``): how a
+    later poll or extraction, of this process or another daemon's, knows the host asked,
+    through ``asked_by`` (a feed's or a page's URL), to be left alone. Failing to is
+    logged, not the feed's or page's error: its own outcome is written next, and the
+    store's trouble surfaces there."""
+    try:
+        n = app.store.hold_host(host, until)
+    except AggregatorError as e:
+        log.warning("could not hold the feeds of %s: %s", host, e)
+        return
+    log.info(
+        "host %s asked to be left alone (HTTP %s for %s): %d feeds held until %s",
+        host,
+        error.http_status,
+        asked_by,
+        n,
+        f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Stall:
     """Why a host gets no article requests from the App (``App.stalled_hosts``), and
@@ -369,20 +390,9 @@ class Articles:
         if host in self._stored and self._stored[host] >= until - timedelta(seconds=1):
             return  # held until then already, by another of its pages
         self._stored[host] = until
-        try:
-            n = await asyncio.get_running_loop().run_in_executor(
-                None, self.app.store.hold_host, host, until
-            )
-        except AggregatorError as error:
-            log.warning("could not hold the feeds of %s: %s", host, error)
-            return
-        log.info(
-            "host %s asked to be left alone (HTTP %s for the page %s): %d feeds held until %s",
-            host,
-            e.http_status,
-            display_url(e.url),
-            n,
-            stamp,
+        asked_by = f"the page {display_url(e.url)}"
+        await asyncio.get_running_loop().run_in_executor(
+            None, hold_in_store, self.app, host, until, e, asked_by
         )
 
     def stalled(self, host: str) -> Stall | None:

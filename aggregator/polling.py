@@ -48,7 +48,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import schedule
-from .articles import Articles, Stall
+from .articles import Articles, Stall, hold_in_store
 from .credentials import display_url
 from .errors import (
     AggregatorError,
@@ -586,19 +586,7 @@ class Poller(Outcomes):
         if not host or (host in done and done[host] >= until - timedelta(seconds=1)):
             return  # held until then already, by another of its feeds
         done[host] = until
-        try:
-            n = self.app.store.hold_host(host, until)
-        except AggregatorError as e:
-            log.warning("could not hold the feeds of %s: %s", host, e)
-            return
-        log.info(
-            "host %s asked to be left alone (HTTP %s for %s): %d feeds held until %s",
-            host,
-            error.http_status,
-            display_url(feed.url),
-            n,
-            f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
-        )
+        hold_in_store(self.app, host, until, error, display_url(feed.url))
 
     def _quiet_post_dates(
         self, batch: Sequence[tuple[str, Feed, Any]], pending: Container[int]
