@@ -372,14 +372,19 @@ class App(Subscriptions, Exporting, Labelling):
         now = self.now()
         clock = time.monotonic()
         for host, until in self.store.held_hosts(now).items():
-            ends = clock + (until - now).total_seconds()
-            if (seen := self.stalled_hosts.get(host)) is None or seen.until < ends:
-                self.stalled_hosts[host] = Stall(
-                    ends,
-                    f"not fetched: {host} asked to be left alone until"
-                    f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
-                    held=True,
-                )
+            self.hold_pages(
+                host,
+                clock + (until - now).total_seconds(),
+                f"not fetched: {host} asked to be left alone until"
+                f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            )
+
+    def hold_pages(self, host: str, ends: float, why: str) -> None:
+        """No article request to ``host``, which asked to be left alone, from this App
+        until ``ends`` (by ``time.monotonic()``), saying ``why``; a later hold already
+        known stands, an earlier one gives way."""
+        if (seen := self.stalled_hosts.get(host)) is None or seen.until < ends:
+            self.stalled_hosts[host] = Stall(ends, why, held=True)
 
     def _model_ref(self) -> ModelRef:
         """The model for worker jobs; once it failed to load this run, the feed

@@ -376,11 +376,12 @@ class Articles:
         outcome is written later, and the store's trouble surfaces there."""
         until = self.app.now() + wait
         stamp = f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-        ends = time.monotonic() + wait.total_seconds()
-        if (seen := self.app.stalled_hosts.get(host)) is None or seen.until < ends:
-            why = f"not fetched: {host} asked to be left alone until {stamp}"
-            why += f" (HTTP {e.http_status} for another page)"
-            self.app.stalled_hosts[host] = Stall(ends, why, held=True)
+        self.app.hold_pages(
+            host,
+            time.monotonic() + wait.total_seconds(),
+            f"not fetched: {host} asked to be left alone until {stamp}"
+            f" (HTTP {e.http_status} for another page)",
+        )
         if (queued := self.waits.get(host)) is None or queued[0] < until:
             self.waits[host] = (
                 until,

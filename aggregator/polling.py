@@ -48,7 +48,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import schedule
-from .articles import Articles, Stall, hold_in_store
+from .articles import Articles, hold_in_store
 from .credentials import display_url
 from .errors import (
     AggregatorError,
@@ -310,14 +310,12 @@ class Poller(Outcomes):
             # nor for article pages (the same site's, often): what asked was the host.
             # An earlier, shorter wait of the host (one over already, in the daemon's
             # App, that no page has looked at yet) gives way: it kept the hour out.
-            ends = time.monotonic() + wait.total_seconds()
-            if (seen := app.stalled_hosts.get(asked)) is None or seen.until < ends:
-                app.stalled_hosts[asked] = Stall(
-                    ends,
-                    f"not fetched: {asked} asked to be left alone"
-                    f" (HTTP {e.http_status} for the feed {display_url(feed.url)})",
-                    held=True,
-                )
+            app.hold_pages(
+                asked,
+                time.monotonic() + wait.total_seconds(),
+                f"not fetched: {asked} asked to be left alone"
+                f" (HTTP {e.http_status} for the feed {display_url(feed.url)})",
+            )
 
         def admit(host: str) -> None:
             """Looked at by the fetcher before each request of a feed is sent, redirects
