@@ -65,9 +65,9 @@ def test_a_write_behind_a_stuck_lock_fails_instead_of_waiting_for_ever(pg_url: s
         other.dispose()
 
 
-def test_waiting_for_another_processs_migration_is_not_limited(pg_url: str) -> None:
-    url = _with_options(pg_url, "-c lock_timeout=500")
-    other = create_engine(pg_url)
+def test_waiting_for_another_processs_migration_is_not_limited(empty_pg_url: str) -> None:
+    url = _with_options(empty_pg_url, "-c lock_timeout=500")
+    other = create_engine(empty_pg_url)
     opened: list[object] = []
     failed: list[BaseException] = []
 
