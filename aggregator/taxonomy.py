@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,13 @@ class TopicDef:
     description: str = ""
     aliases: tuple[str, ...] = ()
     seeds: tuple[str, ...] = ()
+
+
+#: Taxonomies parsed by :meth:`Taxonomy.load`, by (path, text): it is immutable, so one
+#: parse serves every load of the same text; the last few texts are kept.
+_LOADED: OrderedDict[tuple[str, str], Taxonomy] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+_LOADED_KEPT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,24 @@ class Taxonomy:
         except UnicodeDecodeError as e:
             line = _text_line(e.object, e.start)
             raise ConfigError(f"taxonomy {path}, line {line}: not UTF-8 text") from e
+        # The file is read every time (a change is never missed); parsing and validating
+        # it is ~25 ms, paid once per text: every App and every re-read of an unchanged
+        # file (the daemon's, `serve`'s, a test process's thousands) gets the same object.
+        key = (str(path), text)
+        with _LOADED_LOCK:
+            loaded = _LOADED.get(key)
+            if loaded is not None and type(loaded) is cls:
+                _LOADED.move_to_end(key)
+                return loaded
+        taxonomy = cls._parse(path, text)
+        with _LOADED_LOCK:
+            _LOADED[key] = taxonomy
+            while len(_LOADED) > _LOADED_KEPT:
+                _LOADED.popitem(last=False)
+        return taxonomy
+
+    @classmethod
+    def _parse(cls, path: Path, text: str) -> Taxonomy:
         loader = YAML_LOADER(text)
         try:
             node = loader.get_single_node()

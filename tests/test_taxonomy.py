@@ -222,6 +222,29 @@ def test_missing_or_unparsable_file_is_a_config_error(tmp_path: Path) -> None:
         Taxonomy.load(bad)
 
 
+def test_a_file_is_read_at_every_load_and_parsed_once_per_text(tmp_path: Path) -> None:
+    """Every App loads the taxonomy: an unchanged file gives the same (immutable) object
+    without parsing it again, and any change, even of the same size at once, is seen."""
+    path = write(tmp_path, SMALL)
+    text = path.read_text(encoding="utf-8")
+    first = Taxonomy.load(path)
+    assert Taxonomy.load(path) is first
+    edited = text.replace("IPv4 Markets", "IPv6 Markets")
+    assert len(edited) == len(text) and edited != text
+    path.write_text(edited, encoding="utf-8")
+    again = Taxonomy.load(path)
+    assert again is not first and "IPv6 Markets" in again.names
+    assert "IPv4 Markets" not in again.names
+    other = tmp_path / "other.yaml"  # the same text elsewhere: its errors name that file
+    other.write_text(edited, encoding="utf-8")
+    assert Taxonomy.load(other) == again
+    path.write_text("topics: [", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"taxonomy\.yaml"):
+        Taxonomy.load(path)  # a broken file is an error, not the last good parse
+    path.write_text(text, encoding="utf-8")
+    assert Taxonomy.load(path) is first
+
+
 def test_importing_taxonomy_stays_light() -> None:
     code = (
         "import sys, aggregator.taxonomy; "
