@@ -4,8 +4,10 @@ ragged fragments), for the commands of `feeds` too."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from test_cli_errors import aggregator
 
 
@@ -68,3 +70,26 @@ def test_help_and_classify_start_without_the_store(tmp_path: Path) -> None:
     assert loaded("classify", "--text", "Registrar suspends phishing domains") == "[]"
     assert not (tmp_path / "data").exists()  # nor a data directory made
     assert "sqlalchemy" in loaded("topics")
+
+
+def test_a_process_calling_main_again_reuses_the_command_and_still_parses_each_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """typer made the click command again at each call of ``main`` (~40 ms: every
+    command's signature read); made once, it still parses every call on its own."""
+    from test_learning_cli import run
+
+    from aggregator.cli import _click_command
+
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    command = _click_command()
+    code, out, _ = run(capsys, "topics", "--format", "json")
+    assert code == 0 and json.loads(out)
+    code, _, err = run(capsys, "topics", "--format", "yaml")
+    assert code == 2 and "yaml" in err
+    code, out, _ = run(capsys, "stories", "--format", "json")
+    assert code == 0 and json.loads(out) == []
+    assert _click_command() is command

@@ -18,8 +18,10 @@ import io
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
+import typer.main
 from rich.markup import escape as esc
 
 from ..errors import AggregatorError, ConfigError, NotFoundError
@@ -44,12 +46,26 @@ def _one_line_summaries(group: typer.Typer) -> None:
 
 _one_line_summaries(app)
 
+_command: Any = None
+
+
+def _click_command() -> Any:
+    """The click command typer makes of ``app``, made once per process: calling ``app``
+    makes it again each time (every command's signature and type hints read, ~40 ms),
+    which a process calling :func:`main` more than once paid at every call (the test
+    suite's in-process commands: ~6 % of its own CPU). With pretty exceptions off, the
+    call is all that typer's ``__call__`` adds."""
+    global _command
+    if _command is None:
+        _command = typer.main.get_command(app)
+    return _command
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point. Usage errors are typer's (exit 2); package errors become one
     line on stderr (exit 2 for bad input, 1 for failed work)."""
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="aggregator")
+        _click_command()(args=list(argv) if argv is not None else None, prog_name="aggregator")
     except AggregatorError as e:
         if state.traceback:
             raise
