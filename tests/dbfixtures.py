@@ -48,7 +48,7 @@ class _PgDatabases:
         self._drops: list[tuple[str, Future[None]]] = []
         self._template: str | None = None
 
-    def _url(self, name: str) -> str:
+    def url(self, name: str) -> str:
         return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
 
     def _create(self, with_schema: bool) -> str:
@@ -69,7 +69,7 @@ class _PgDatabases:
 
             name = self._create(False)
             try:
-                open_store(self._url(name)).close()
+                open_store(self.url(name)).close()
             except BaseException:
                 self._drops.append((name, self._jobs.submit(self._drop, name)))
                 raise
@@ -142,9 +142,8 @@ def fresh_pg_url(databases: _PgDatabases, *, with_schema: bool = True) -> Iterat
         if _require_pg():
             pytest.fail(msg)
         pytest.skip(msg)
-    base = PG_ADMIN.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield databases.url(name)
     finally:
         databases.give_back(name)
 
