@@ -60,9 +60,9 @@ class TopicDef:
     seeds: tuple[str, ...] = ()
 
 
-#: Taxonomies parsed by :meth:`Taxonomy.load`, by (path, text): it is immutable, so one
-#: parse serves every load of the same text; the last few texts are kept.
-_LOADED: OrderedDict[tuple[str, str], Taxonomy] = OrderedDict()
+#: Taxonomies parsed by :meth:`Taxonomy.load`, by (class, path, text): a taxonomy is
+#: immutable, so one parse serves every load of the same text; the last few are kept.
+_LOADED: OrderedDict[tuple[type[Taxonomy], str, str], Taxonomy] = OrderedDict()
 _LOADED_LOCK = threading.Lock()
 _LOADED_KEPT = 8
 
@@ -120,10 +120,9 @@ class Taxonomy:
         # The file is read every time (a change is never missed); parsing and validating
         # it is ~25 ms, paid once per text: every App and every re-read of an unchanged
         # file (the daemon's, `serve`'s, a test process's thousands) gets the same object.
-        key = (str(path), text)
+        key = (cls, str(path), text)
         with _LOADED_LOCK:
-            loaded = _LOADED.get(key)
-            if loaded is not None and type(loaded) is cls:
+            if (loaded := _LOADED.get(key)) is not None:
                 _LOADED.move_to_end(key)
                 return loaded
         taxonomy = cls._parse(path, text)

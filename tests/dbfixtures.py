@@ -71,7 +71,7 @@ class _PgDatabases:
             try:
                 open_store(self.url(name)).close()
             except BaseException:
-                self._drops.append((name, self._jobs.submit(self._drop, name)))
+                self.give_back(name)
                 raise
             self._template = name
         return self._template

@@ -13,6 +13,7 @@ while writing the output is one line, exit 1.
 from __future__ import annotations
 
 import errno
+import functools
 import inspect
 import io
 import os
@@ -46,19 +47,15 @@ def _one_line_summaries(group: typer.Typer) -> None:
 
 _one_line_summaries(app)
 
-_command: Any = None
 
-
+@functools.cache
 def _click_command() -> Any:
     """The click command typer makes of ``app``, made once per process: calling ``app``
     makes it again each time (every command's signature and type hints read, ~40 ms),
     which a process calling :func:`main` more than once paid at every call (the test
     suite's in-process commands: ~6 % of its own CPU). With pretty exceptions off, the
     call is all that typer's ``__call__`` adds."""
-    global _command
-    if _command is None:
-        _command = typer.main.get_command(app)
-    return _command
+    return typer.main.get_command(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
