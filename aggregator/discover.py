@@ -39,25 +39,30 @@ class _Done(Exception):
 
 
 class _LinkFinder(HTMLParser):
-    """Collects <base href> and <link rel=alternate type=feed-type> until the head ends
-    (rel=alternate is not allowed in the body, and the body is most of the bytes; its
-    links are looked for only when the head has none, see ``_alternates``)."""
+    """Collects <html lang>, <base href> and <link rel=alternate type=feed-type> (type,
+    href, title, hreflang) until the head ends (rel=alternate is not allowed in the
+    body, and the body is most of the bytes; its links are looked for only when the head
+    has none, see ``_alternates``)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.base: str | None = None
-        self.links: list[tuple[str, str, str]] = []
+        self.lang = ""
+        self.links: list[tuple[str, str, str, str]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "body":
             raise _Done
         values = {k: (v or "").strip() for k, v in attrs}
-        if tag == "base" and self.base is None and values.get("href"):
+        if tag == "html":
+            self.lang = values.get("lang") or values.get("xml:lang") or ""
+        elif tag == "base" and self.base is None and values.get("href"):
             self.base = values["href"]
         elif tag == "link" and "alternate" in values.get("rel", "").lower().split():
             kind = values.get("type", "").split(";")[0].strip().lower()
             if values.get("href") and (kind in _FEED_TYPES or kind in (_GENERIC_JSON, *_CHECKED)):
-                self.links.append((kind, values["href"], values.get("title", "")))
+                link = (kind, values["href"], values.get("title", ""), values.get("hreflang", ""))
+                self.links.append(link)
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "head":
@@ -75,12 +80,26 @@ def _is_comments_feed(url: str, title: str) -> bool:
     return bool(_COMMENTS_TITLE.search(title) or _COMMENTS_PATH.search(url))
 
 
+def _translation(hreflang: str, lang: str) -> bool:
+    """Whether a link's ``hreflang`` names another language than the page's ``lang``
+    (by primary subtag: ``en-GB`` is ``en``); one without hreflang, or ``x-default``
+    (the one for every language), is the page's own. Sites announce their translations'
+    feeds beside their own (hreflang="de"), often first."""
+    primary = hreflang.split("-")[0].strip().lower()
+    if not primary or primary == "x":  # x-default
+        return False
+    return primary != lang.split("-")[0].strip().lower()
+
+
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 
 
 def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]]:
     """(absolute URL, is a comments feed, the type to check its document against (RDF,
-    plain XML) or None) for each feed link, unique, best first."""
+    plain XML) or None) for each feed link, unique, best first: the main feeds before
+    the comment feeds, each in the page's language (or without ``hreflang``) before
+    translations, each feed type before a type that needs checking, then in document
+    order."""
     text = html.decode("utf-8", errors="replace")
     finder = _LinkFinder()
     with contextlib.suppress(_Done):
@@ -98,9 +117,8 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]
     # A <base href> that is no URL is ignored, as browsers ignore it (HTML: the page's
     # own URL stays the base).
     base = (_joined(base_url, finder.base) if finder.base else None) or base_url
-    specific: list[tuple[str, bool, str | None]] = []
-    generic: list[tuple[str, bool, str | None]] = []
-    for kind, href, title in finder.links:
+    ranked: list[tuple[tuple[bool, bool, bool], tuple[str, bool, str | None]]] = []
+    for kind, href, title, hreflang in finder.links:
         absolute = _joined(base, href)
         if absolute is None:
             continue
@@ -112,17 +130,14 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]
         except ConfigError:
             continue
         parts = urlsplit(absolute)
-        link = (absolute, _is_comments_feed(absolute, title), kind if kind in _CHECKED else None)
-        if kind in _CHECKED:
-            generic.append(link)
-        elif kind == _GENERIC_JSON:
-            if "/wp-json/" not in parts.path:
-                generic.append(link)
-        else:
-            specific.append(link)
-    ordered = [x for x in specific if not x[1]] + [x for x in generic if not x[1]]
-    ordered += [x for x in specific + generic if x[1]]
-    return list(dict.fromkeys(ordered))
+        if kind == _GENERIC_JSON and "/wp-json/" in parts.path:
+            continue
+        comments = _is_comments_feed(absolute, title)
+        link = (absolute, comments, kind if kind in _CHECKED else None)
+        generic = kind in _CHECKED or kind == _GENERIC_JSON
+        ranked.append(((comments, _translation(hreflang, finder.lang), generic), link))
+    ranked.sort(key=lambda x: x[0])  # stable: document order within a rank
+    return list(dict.fromkeys(link for _, link in ranked))
 
 
 def _joined(base: str, href: str) -> str | None:
@@ -147,8 +162,9 @@ def discover_feeds(html: bytes, base_url: str) -> list[str]:
     1.0, or other RDF: ``find_feed`` checks) and plain XML ones (``text/xml``,
     ``application/xml``: older sites' RSS, or a sitemap: checked too), minus WordPress
     REST API links (``/wp-json/``), which use the JSON type on nearly every WordPress
-    page; comment feeds (by title or ``/comments/feed``) come last, whatever their
-    place in the page.
+    page; links to a translation's feed (an ``hreflang`` other than the page's ``<html
+    lang>``) after those to the page's own language's (or without one), and comment feeds
+    (by title or ``/comments/feed``) last, whatever their place in the page.
     """
     return list(dict.fromkeys(url for url, _, _ in _alternates(html, base_url)))
 
@@ -186,11 +202,12 @@ class Discovery:
 def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
     """The feed behind ``url``: ``url`` itself when it answers with a feed (also one
     mislabelled text/html); else the best feed its HTML page links to (the site's main
-    feed before its comment feeds); else the first of a few usual feed paths
-    (``/feed``, ``/rss``, ``/index.xml``…) that answers with a feed, stopping early when
-    the site answers with anything but a 404-like status (5xx, 429, a timeout: it is not
-    asked again for a guess); else a comment feed, the page's only offer. Failures are
-    ConfigErrors saying what was tried."""
+    feed before its comment feeds, the page's language's before a translation's); else
+    the first of a few usual feed paths (``/feed``, ``/rss``, ``/index.xml``…) that
+    answers with a feed, stopping early when the site answers with anything but a
+    404-like status (5xx, 429, a timeout: it is not asked again for a guess); else a
+    comment feed, the page's only offer. Failures are ConfigErrors saying what was
+    tried."""
     url = check_feed_url(url)
     try:
         page = fetch_page(url)

@@ -280,6 +280,55 @@ def test_the_main_feed_comes_before_comment_feeds(html: bytes, expected: list[st
     assert discover_feeds(html, "https://example.com/blog/") == expected
 
 
+_DE = '<link rel="alternate" type="application/rss+xml" hreflang="de" href="/de/feed/">'
+_EN = '<link rel="alternate" type="application/rss+xml" hreflang="en-US" href="/en/feed/">'
+_PLAIN = '<link rel="alternate" type="application/rss+xml" href="/feed/">'
+_ANY = '<link rel="alternate" type="application/rss+xml" hreflang="x-default" href="/all/">'
+
+
+def _langs(lang: str | None, *links: str) -> bytes:
+    tag = "<html>" if lang is None else f'<html lang="{lang}">'
+    return f"<!doctype html>{tag}<head>{''.join(links)}</head><body>x</body></html>".encode()
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # a translation's feed listed first was the one subscribed to
+        pytest.param(_langs(None, _DE, _PLAIN), ["/feed/", "/de/feed/"], id="no-lang"),
+        pytest.param(_langs("en", _DE, _PLAIN), ["/feed/", "/de/feed/"], id="page-en"),
+        pytest.param(_langs("en-GB", _DE, _EN), ["/en/feed/", "/de/feed/"], id="same-language"),
+        pytest.param(_langs("DE-at", _EN, _DE), ["/de/feed/", "/en/feed/"], id="subtag-case"),
+        pytest.param(_langs("fr", _DE, _ANY), ["/all/", "/de/feed/"], id="x-default"),
+        # every one a translation, none the page's: document order
+        pytest.param(_langs("fr", _DE, _EN), ["/de/feed/", "/en/feed/"], id="none-matches"),
+        pytest.param(
+            _langs(
+                "en",
+                _DE,
+                '<link rel="alternate" type="application/rss+xml" title="Comments Feed"'
+                ' href="/comments/feed/">',
+                _PLAIN,
+            ),
+            ["/feed/", "/de/feed/", "/comments/feed/"],
+            id="comments-last",
+        ),
+    ],
+)
+def test_the_page_language_feed_comes_before_translations(html: bytes, expected: list[str]) -> None:
+    """A page announcing its feed and its translations' (``hreflang``): the feed in the
+    page's language, or without ``hreflang``, comes first, whatever their order."""
+    assert discover_feeds(html, "https://example.com/") == [
+        f"https://example.com{p}" for p in expected
+    ]
+
+
+def test_find_feed_takes_the_page_language_feed(server: LocalServer) -> None:
+    url = server.route("/", body=_langs("en", _DE, _PLAIN), content_type=HTML)
+    found = find_feed(url, fetcher_for(server))
+    assert found.url == server.url("/feed/") and found.found_from == url
+
+
 def fetcher_for(server: LocalServer):  # type: ignore[no-untyped-def]
     def fetch_page(url: str) -> FetchResult:
         async def go() -> FetchResult:
