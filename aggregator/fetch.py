@@ -314,10 +314,14 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         return await self._fetch(url, headers, cache, page=False, admit=admit)
 
-    async def fetch_page(self, url: str) -> FetchResult:
+    async def fetch_page(
+        self, url: str, *, admit: Callable[[str], None] | None = None
+    ) -> FetchResult:
         """Fetch a page, whatever it turns out to be (``feeds add`` looks at what a URL
-        is: a feed, JSON Feed included, or a web page); same limits, never conditional."""
-        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=False)
+        is: a feed, JSON Feed included, or a web page); same limits, never conditional.
+        ``admit``, as for a feed, is called with each request's host, redirects
+        included, before it is sent, and may raise to send none."""
+        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=False, admit=admit)
 
     async def fetch_article(
         self, url: str, *, admit: Callable[[str], None] | None = None

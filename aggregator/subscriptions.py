@@ -22,7 +22,7 @@ from . import schedule
 from .config import Settings, describe_span
 from .credentials import display_url
 from .errors import ConfigError
-from .feedlist import FeedList, check_feed_url, feed_key, load_feed_list, url_host
+from .feedlist import FeedList, check_feed_url, feed_key, host_key, load_feed_list, url_host
 from .store import FetchLogEntry, Store
 from .types import Feed, FeedSource
 
@@ -140,9 +140,9 @@ class Subscriptions:
 
         found = Discovery(url=check_feed_url(url), seen_as=(url,))
         if discover:
-            self._refuse_held_host(found.url)
+            admit = self._refuse_held_host(found.url)
             loop, fetcher = self._ensure_fetcher()
-            found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u)))
+            found = find_feed(url, lambda u: loop.run(fetcher.fetch_page(u, admit=admit)))
         # Not by ``url`` when it is the page the feed was found on: a subscription to the
         # page itself (failing at every poll) made the feed "already present".
         feed = known_feed({found.url, *found.seen_as}, self.store.feeds())
@@ -152,19 +152,28 @@ class Subscriptions:
             feed, created = self.store.add_feed(source, self.now())
         return AddedFeed(feed=feed, created=created, discovered_from=found.found_from)
 
-    def _refuse_held_host(self, url: str) -> None:
+    def _refuse_held_host(self, url: str) -> Callable[[str], None]:
         """A ConfigError when ``url``'s host asked to be left alone (``Store.held_hosts``):
         finding its feed takes a request or several (the usual feed paths), which the
         host asked not to get before then. The feed's own URL may still be added without
-        fetching it; it waits for the hold as the host's other feeds do."""
-        now = self.now()
-        host = url_host(url)
-        if (until := self.store.held_hosts(now).get(host)) is not None:
-            raise ConfigError(
-                f"cannot add {display_url(url)}: {host} asked for no request before"
-                f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; try again then, or add"
-                " the feed's own URL with --no-discover"
-            )
+        fetching it; it waits for the hold as the host's other feeds do.
+
+        Returns the fetcher's ``admit`` for discovery's requests, which raises the same
+        for any other held host before a request is sent to it: the page may redirect
+        to one (and the usual paths are then tried there) or link its feed on one."""
+        holds = self.store.held_hosts(self.now())
+
+        def admit(host: str) -> None:
+            host = host_key(host)  # httpx spells an internationalised name in Unicode
+            if (until := holds.get(host)) is not None:
+                raise ConfigError(
+                    f"cannot add {display_url(url)}: {host} asked for no request before"
+                    f" {until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; try again then, or"
+                    " add the feed's own URL with --no-discover"
+                )
+
+        admit(url_host(url))
+        return admit
 
     def remove_feed(self, url: str) -> int:
         """Remove a feed and its stories; returns how many of them carried user labels,

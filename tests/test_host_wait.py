@@ -481,6 +481,39 @@ def test_feeds_add_does_not_ask_a_held_host(
         assert len(server.requests) >= 1
 
 
+@pytest.mark.parametrize("how", ["redirected", "linked"])
+def test_feeds_add_sends_no_request_to_a_held_host_the_site_leads_to(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str, how: str
+) -> None:
+    """Only the host of the URL given was looked at: a site whose page redirects to a
+    held host (then probed there for /feed, /rss…), or links its feed as plain XML on
+    one (fetched to see whether it is a feed), had discovery ask the host that asked for
+    no request before then. It says so instead, naming the host and the time."""
+    from aggregator.errors import ConfigError
+
+    busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
+    server.route("/site/", content_type="text/html", body=b"<html><body>hi</body></html>")
+    if how == "redirected":
+        site = server.redirect("/moved/", server.url("/site/", host="localhost"))
+    else:
+        link = server.url("/site/feed.xml", host="localhost")
+        html = f'<html><head><link rel="alternate" type="text/xml" href="{link}"></head>'
+        site = server.route("/page/", content_type="text/html", body=html.encode())
+    with _app(tmp_path, clock, db_url) as app:
+        app.add_feed(busy, discover=False)
+        assert [r.status for r in app.update_due()] == ["error"]
+        server.reset()
+        clock.t += timedelta(minutes=5)
+        with pytest.raises(ConfigError) as e:
+            app.add_feed(site)
+        assert str(e.value) == (
+            f"cannot add {site}: localhost asked for no request before"
+            " 2026-11-30 13:00:00 UTC; try again then, or add the feed's own URL with"
+            " --no-discover"
+        )
+        assert [r.host for r in server.requests] == ["127.0.0.1"]
+
+
 @pytest.mark.parametrize(
     "kw",
     [
