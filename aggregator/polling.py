@@ -176,6 +176,14 @@ class Poller(Outcomes):
         app._hand_back_kept_leases()
         if extract:
             app._stall_held_hosts()  # the article pages of a host another poll saw held
+        # and the feeds redirected to such a host (its own feeds are not due before then):
+        # the fetcher's admission looked only at the holds this poll had seen
+        for host, held_until in app.store.held_hosts(app.now()).items():
+            self.articles.waits[host] = (
+                held_until,
+                f"not requested: {host} asked for no request before"
+                f" {held_until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            )
         # Feeds are leased a chunk at a time, as the poll makes room, not all at once:
         # fetching starts after the first chunk's claim (leasing 1,000 feeds took ~0.1 s,
         # a sixth of an all-304 poll); several daemons on one database share a large

@@ -21,7 +21,7 @@ from test_cli_poll import _aggregator, _env
 from aggregator import schedule
 from aggregator.app import App, make_app
 from aggregator.config import Settings
-from aggregator.errors import FeedError, FetchError
+from aggregator.errors import ConfigError, FeedError, FetchError
 from aggregator.types import StoryQuery
 
 POLICY = schedule.Policy()
@@ -548,6 +548,37 @@ def test_no_request_reaches_a_held_host_once_it_asked(
         assert (f.error_count, f.last_check) == (0, None)
 
 
+def test_a_redirected_feed_holds_the_host_that_answered_not_its_own(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """A feed of host A (127.0.0.1) redirected to host B (localhost), which answered 429
+    with a Retry-After of an hour: the hold is B's. The feed's own wait was read as a
+    hold of A: `feeds add` of A's site was refused ("127.0.0.1 asked…", which it never
+    did) and A's new feeds waited an hour; and B, with no feed of its own, was held by
+    nothing the store kept, so another process's poll asked it again at once."""
+    target = server.route("/target.xml", status=429, headers={"Retry-After": "3600"})
+    moved = server.redirect("/moved.xml", target.replace("127.0.0.1", "localhost"))
+    server.route("/", content_type="text/html", body=b"<html><body>hi</body></html>")
+    with _app(tmp_path, clock, db_url) as app:
+        app.add_feed(moved, discover=False)
+        assert [r.status for r in app.update_due()] == ["error"]
+        clock.t += timedelta(minutes=5)
+        until = datetime(2026, 11, 30, 13, tzinfo=UTC)
+        assert app.store.held_hosts(clock.t) == {"localhost": until}
+        with pytest.raises(ConfigError, match="links to no feed"):
+            app.add_feed(server.url("/"))  # A is asked: it never asked not to be
+        added = app.add_feed(_feed(server, "a", "127.0.0.1"), discover=False)
+        assert added.feed.not_before is None
+        added = app.add_feed(_feed(server, "b", "localhost"), discover=False)
+        assert added.feed.not_before == until
+        again = server.redirect("/again.xml", target.replace("127.0.0.1", "localhost"))
+        app.add_feed(again, discover=False)
+    server.reset()
+    with _app(tmp_path, clock, db_url) as other:  # another process's poll
+        statuses = {r.url: r.status for r in other.update_due()}
+        assert statuses[again] == "skipped" and _hits(server, "localhost") == 0
+
+
 def test_another_daemons_fetch_of_a_feed_of_the_host_does_not_undo_the_hold(
     tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
 ) -> None:
@@ -619,3 +650,32 @@ def test_a_hold_replaces_an_article_stall_that_is_over(
         assert got[busy].status == "error"
         assert (got[site].status, got[site].deferred) == ("ok", 1)
         assert not any(q.path == "/page" for q in server.requests)
+
+
+def test_migration_23_keeps_the_holds_standing(db_url: str) -> None:
+    """A database from before ``host_hold``: the holds its feeds stand under (their
+    ``not_before``, read as their host's) are kept, not dropped by the upgrade."""
+    from sqlalchemy import text, update
+
+    from aggregator.store import open_store
+    from aggregator.store.tables import FeedRow, table
+    from aggregator.types import FeedSource
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    until = now + timedelta(hours=1)
+    st = open_store(db_url)
+    try:
+        st.add_feed(FeedSource(url="https://Held.example/feed"), now)
+        st.add_feed(FeedSource(url="https://free.example/feed"), now)
+        feed = table(FeedRow)
+        with st.engine.begin() as c:  # a version-22 database, one feed held
+            c.execute(update(feed).where(feed.c.url.like("%Held%")).values(not_before=until))
+            c.execute(text("DROP TABLE host_hold"))
+            c.execute(text("DELETE FROM schema_version WHERE version = 23"))
+    finally:
+        st.close()
+    st = open_store(db_url)
+    try:
+        assert st.held_hosts(now) == {"held.example": until}
+    finally:
+        st.close()

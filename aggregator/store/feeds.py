@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 from sqlmodel import select as mselect
 
@@ -23,7 +25,9 @@ from ..types import Feed, FeedSource
 from . import dialect, search
 from .base import FC, LGC, SC, StoreBase
 from .rows import FEED, aware, chunks, feed_from_row, interval_seconds, new_feed_row, utc
-from .tables import FeedRow, FetchLogRow, LabelArchiveRow, StoryRow, UTCDateTime
+from .tables import FeedRow, FetchLogRow, HostHoldRow, LabelArchiveRow, StoryRow, UTCDateTime, table
+
+HOLD = table(HostHoldRow)
 
 # A feed's columns but its listed keys (only prune reads those; up to tens of KB a feed)
 _FEED_POLL_COLS = [c for c in FEED.c if c.name != "listed"]
@@ -79,20 +83,9 @@ def _login_moved(url: str, was: str, now: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{_userinfo(now)}@{host}"))
 
 
-def _held_hosts(rows: Sequence[tuple[str, datetime | None]], now: datetime) -> dict[str, datetime]:
-    """The hosts that asked to be left alone (``hold_host``), each until when, from
-    ``(url, not_before)`` of the enabled feeds: a host is held while one of its feeds is
-    (a 429 or a 503 with a Retry-After holds the whole host)."""
-    holds: dict[str, datetime] = {}
-    for url, value in rows:
-        if (until := utc(value)) is not None and until > now and (host := url_host(url)):
-            holds[host] = max(until, holds.get(host, until))
-    return holds
-
-
 def _hold_new(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None:
     """A feed that becomes due now (added, or turned back on) waits for its own
-    Retry-After and for its host's hold (``_held_hosts``): no poll had it when the host
+    Retry-After and for its host's hold (``held_hosts``): no poll had it when the host
     asked to be left alone, and asking the host at once is what the host asked not."""
     own = utc(row.not_before)
     until = max(own or now, holds.get(url_host(row.url), now))
@@ -132,7 +125,7 @@ class FeedStore(StoreBase):
             rows: dict[str, FeedRow] = {}
             by_key: dict[str, FeedRow] = {}
             stored = list(s.exec(mselect(FeedRow)))
-            holds = _held_hosts([(r.url, r.not_before) for r in stored if r.enabled], now)
+            holds = self._held_hosts(s, now)
             for r in stored:
                 rows[r.url] = r
                 if r.source_url:
@@ -349,24 +342,33 @@ class FeedStore(StoreBase):
 
     @staticmethod
     def _held_hosts(s: Any, now: datetime) -> dict[str, datetime]:
-        """``_held_hosts`` of the store's feeds (only those held are read)."""
-        rows = s.execute(
-            select(FC.url, FC.not_before).where(
-                FC.enabled == True,  # noqa: E712
-                col(FC.not_before) > now,
-            )
-        ).all()
-        return _held_hosts([(u, nb) for u, nb in rows], now)
+        """The ``host_hold`` rows not over yet. They were read off the enabled feeds'
+        ``not_before``, each as a hold of its URL's host: a feed redirected to a host
+        that answered 429 made its own host look held (its site refused by `feeds add`,
+        its new feeds held), and the host that asked, with no feed of its own, held by
+        nothing."""
+        rows = s.execute(select(HOLD.c.host, HOLD.c.held_until).where(HOLD.c.held_until > now))
+        return {host: until for host, value in rows if (until := utc(value)) is not None}
 
     def hold_host(self, host: str, until: datetime) -> int:
         """No request before ``until`` for any enabled feed of ``host`` (its URL's host,
         compared as the poll's per-host limit compares it), where its own ``not_before``
         is not later already: the host asked to be left alone (``schedule.host_wait``),
         and a later poll, by this process or another, must not ask it for another feed
-        meanwhile. Its next check moves to ``until`` when sooner. Returns how many feeds
-        it held."""
+        meanwhile. Its next check moves to ``until`` when sooner. The host's hold is kept
+        (``held_hosts``) whether it has feeds or not: after a redirect, the host that
+        asked is not the feed's. Returns how many feeds it held."""
         host = host_key(host)
         with self._write() as s:
+            insert = pg_insert if s.connection().dialect.name == "postgresql" else sqlite_insert
+            ins = insert(HOLD).values(host=host, held_until=until)
+            later = case(
+                (HOLD.c.held_until < ins.excluded.held_until, ins.excluded.held_until),
+                else_=HOLD.c.held_until,
+            )
+            s.execute(
+                ins.on_conflict_do_update(index_elements=[HOLD.c.host], set_={"held_until": later})
+            )
             # every URL is read: SQL cannot tell that ``BÜCHER.example.`` is
             # ``xn--bcher-kva.example`` (a substring filter missed such spellings)
             rows = s.execute(

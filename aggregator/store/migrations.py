@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Engine,
@@ -21,10 +22,12 @@ from sqlalchemy.exc import DBAPIError, SAWarning
 from sqlmodel import SQLModel
 
 from ..errors import StoreError
+from ..feedlist import url_host
 from . import tables
 from .dialect import keep_story_ids, simhash_bands
 from .rekey import _m20_canonical_urls
 from .repairs import _m6_repair_session7_rows
+from .rows import utc
 from .search import SEARCH_CONFIG, SEARCH_DICT, STEMMED_TOKENS, write_search_index
 
 log = logging.getLogger(__name__)
@@ -143,6 +146,7 @@ _TABLES = (
     tables.FetchLogRow,
     tables.LabelArchiveRow,
     tables.ReadCursorRow,
+    tables.HostHoldRow,
 )
 
 
@@ -429,6 +433,28 @@ def _m22_reading_list_filters(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE read_cursor ADD COLUMN filters TEXT")
 
 
+def _m23_host_holds(conn: Connection) -> None:
+    """``host_hold``: the hosts that asked to be left alone, by the host that answered.
+    The holds standing are taken over from the feeds' ``not_before``, as they were read
+    (each feed's URL's host; they end within a week)."""
+    tables.table(tables.HostHoldRow).create(conn, checkfirst=True)
+    now = datetime.now(UTC)
+    holds: dict[str, datetime] = {}
+    feed = tables.table(tables.FeedRow)
+    rows = conn.execute(
+        select(feed.c.url, feed.c.not_before).where(
+            feed.c.enabled == True,  # noqa: E712
+            feed.c.not_before > now,
+        )
+    )
+    for url, value in rows:
+        if (until := utc(value)) is not None and (host := url_host(url)):
+            holds[host] = max(until, holds.get(host, until))
+    hold = tables.table(tables.HostHoldRow)
+    if holds and not conn.execute(select(hold.c.host).limit(1)).first():
+        conn.execute(hold.insert(), [{"host": h, "held_until": u} for h, u in holds.items()])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -460,6 +486,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (20, "canonical URLs and link keys: more trackers dropped, IDNA 2008", _m20_canonical_urls),
     (21, "reading lists: how far each has read, and who stored each story", _m21_read_cursors),
     (22, "reading lists: the options a named list reads by", _m22_reading_list_filters),
+    (23, "the hosts that asked to be left alone, by the host that answered", _m23_host_holds),
 ]
 
 

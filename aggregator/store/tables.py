@@ -272,6 +272,18 @@ class ReadCursorRow(SQLModel, table=True):
     filters: str | None = Field(default=None, sa_type=StoredText)
 
 
+class HostHoldRow(SQLModel, table=True):
+    """A host that asked to be left alone (a 429, or a 503 with a Retry-After) and until
+    when (``Store.hold_host``), by ``feedlist.host_key``: the host that answered, which
+    after a redirect is not the feed URL's, and may have no feed of its own (store
+    migration 23; the hold was read off its feeds' ``not_before`` before)."""
+
+    __tablename__ = "host_hold"
+
+    host: str = Field(primary_key=True, sa_type=StoredText)
+    held_until: datetime | None = _dt()
+
+
 class SchemaVersionRow(SQLModel, table=True):
     __tablename__ = "schema_version"
 
