@@ -16,10 +16,13 @@ import logging
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,20 @@ LEFTOVER_AGE_S = 600.0
 def tmp_dir(out_dir: Path) -> Path:
     """Where this process writes a new artifact for ``out_dir``."""
     return out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+
+
+def check_writable(out_dir: Path) -> None:
+    """Raise :class:`~aggregator.errors.ConfigError` unless a model can be written to
+    ``out_dir`` (its parent made if missing, a directory created in it and removed):
+    checked before fitting, since an unwritable destination (a read-only data
+    directory, a file in the way) failed only when the model, minutes of work, was
+    written."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.check-", dir=out_dir.parent):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write the model to {out_dir}: {e.strerror or e}") from e
 
 
 def swap_into_place(tmp: Path, out_dir: Path) -> None:

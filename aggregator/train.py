@@ -150,6 +150,7 @@ def train(
     started = time.perf_counter()
     if not examples:
         raise ConfigError("no training examples")
+    modeldir.check_writable(Path(out_dir))  # before minutes of fitting, not after
     p = _merge_params(params)
     # One BLAS thread: sums are then reduced in a fixed order (same inputs -> same bytes),
     # and the solver's small dense operations do not fight the daemon's other workers.
