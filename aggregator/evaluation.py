@@ -390,20 +390,10 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
         example = replace(
             example_from_line(line, where, f"{path.name}:{number}", gold=True), source="seed"
         )
-        unknown = [
-            t
-            for t in (*example.topics, *example.negative)
-            if taxonomy is not None and t not in taxonomy
-        ]
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown topic{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(repr(t) for t in unknown)} (see `aggregator topics`)"
-            )
+        if taxonomy is not None:
+            example = _named_as_taxonomy(example, taxonomy, where)
         doc = example.doc
-        topics = frozenset(
-            taxonomy.canonical(t) if taxonomy is not None else t for t in example.topics
-        )
+        topics = frozenset(example.topics)
         key = (doc.title, doc.summary, doc.text, doc.categories)
         seen = first.setdefault(key, (number, topics))
         if seen[0] != number:
@@ -442,6 +432,41 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
         what=f"{name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
     )
     return examples, data
+
+
+def _named_as_taxonomy(example: Example, taxonomy: Taxonomy, where: str) -> Example:
+    """``example`` with its topics under the taxonomy's names: a topic's name or id in
+    any case, or an alias only one topic claims, as ``label +infosec`` and ``stories -t``
+    read them (an alias was refused as an unknown topic here alone). :class:`ConfigError`
+    naming the line for unknown names, an alias several topics claim, and a topic both
+    in ``topics`` and in ``negative`` once each is resolved."""
+    names = (*example.topics, *example.negative)
+    found = {t: taxonomy.resolve(t) for t in names}
+    missing = [t for t in dict.fromkeys(names) if found[t] is None]
+    unknown = [t for t in missing if not taxonomy.claimants(t)]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown topic{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(t) for t in unknown)} (see `aggregator topics`)"
+        )
+    if missing:
+        name = missing[0]
+        raise ConfigError(
+            f"{where}: {name!r} is an alias of several topics "
+            f"({', '.join(taxonomy.claimants(name))}): name one"
+        )
+
+    def named(row: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(td.name for t in row if (td := found[t]) is not None))
+
+    topics, negative = named(example.topics), named(example.negative)
+    both = [t for t in topics if t in negative]
+    if both:
+        raise ConfigError(
+            f"{where}: {', '.join(repr(t) for t in both)} "
+            f"{'is' if len(both) == 1 else 'are'} both in 'topics' and in 'negative'"
+        )
+    return replace(example, topics=topics, negative=negative)
 
 
 def examples_sha256(examples: Sequence[Example]) -> str:

@@ -4,6 +4,7 @@ model (tests/test_taxonomy_changes.py's), trained through the real code path."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,53 @@ def test_python_m_train_to_a_place_it_cannot_write_fails_at_once(
     assert done.returncode == 2, done.stderr
     assert f"error: cannot write the model to {env / 'file' / 'classifier'}" in done.stderr
     assert "model " not in done.stdout
+
+
+def test_a_gold_file_may_name_topics_by_their_aliases(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `evaluate GOLD` refused a topic named by its alias ("infosec", "regulation": as
+    # `label ID +infosec` and `stories -t infosec` take it) as an unknown topic, though
+    # everywhere else an alias only one topic claims names that topic.
+    stories = [
+        ("Ransomware gang exploits vpn vulnerability", "Attackers deliver malware."),
+        ("Regulator proposes rules for platforms", "Lawmakers debate the directive."),
+        ("Registrar raises renewal prices", "Domain investors expect domain name sales."),
+        ("Home team wins the cup final", "Fans celebrated downtown."),
+    ]
+
+    def gold(name: str, topics: list[list[str]], negative: list[list[str]]) -> Path:
+        path = env / name
+        path.write_text(
+            "".join(
+                json.dumps({"title": t, "text": x, "topics": p, "negative": n}) + "\n"
+                for (t, x), p, n in zip(stories, topics, negative, strict=True)
+            )
+        )
+        return path
+
+    named = gold(
+        "named.jsonl",
+        [["Security"], ["Policy & Regulation"], ["Domains"], []],
+        [[], [], [], []],
+    )
+    aliased = gold(
+        "aliased.jsonl",
+        [["infosec"], ["regulation", "POLICY & REGULATION"], ["domain names"], []],
+        [[], [], [], []],
+    )
+    reports = []
+    for path in (named, aliased):
+        code, out, err = run(capsys, "evaluate", str(path), "--format", "json")
+        assert code == 0, err
+        reports.append({k: v for k, v in json.loads(out).items() if k not in ("data", "label")})
+    assert reports[0] == reports[1]
+    # a topic in both, however each names it, is still refused, naming the line
+    both = gold("both.jsonl", [["infosec"], [], [], []], [["Security"], [], [], []])
+    code, _, err = run(capsys, "evaluate", str(both))
+    assert code == 2 and f"{both}:1" in err and "Security" in err, err
+    # and an unknown name is still an error naming its line
+    typo = gold("typo.jsonl", [["Security"], [], ["infosek"], []], [[], [], [], []])
+    code, _, err = run(capsys, "evaluate", str(typo))
+    assert code == 2 and f"{typo}:3: unknown topic 'infosek'" in err.replace("\n", ""), err
