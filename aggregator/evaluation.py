@@ -116,11 +116,16 @@ class ReportDelta:
 class EvalReport:
     """Per-topic precision / recall / F1 with micro and macro averages. Macro averages
     run over topics with support (F1 is undefined for a topic nobody has); a topic given
-    without support still costs micro precision."""
+    without support still costs micro precision. With no positives at all (every story
+    off-topic) recall, F1 and the macro averages are undefined (None in :meth:`to_dict`;
+    0.0 in the properties, for deltas), and what such data measures is ``off_topic_given``
+    of ``off_topic``: the stories known to be in no topic, and those given one anyway."""
 
     topics: tuple[TopicMetrics, ...]
     examples: int
     label: str = ""
+    off_topic: int = 0  # stories known to be in no topic (every topic's truth known)
+    off_topic_given: int = 0  # of those, the stories given a topic
 
     @property
     def _totals(self) -> tuple[int, int, int]:
@@ -160,25 +165,43 @@ class EvalReport:
     def macro_f1(self) -> float:
         return self._macro("f1")
 
+    @property
+    def positives(self) -> int:
+        """(story, topic) pairs known to hold: 0 when every story is off-topic."""
+        return self._totals[2]
+
+    @property
+    def off_topic_share(self) -> float | None:
+        """The share of off-topic stories given a topic; None without any."""
+        return self.off_topic_given / self.off_topic if self.off_topic else None
+
     def topic(self, name: str) -> TopicMetrics | None:
         return next((m for m in self.topics if m.topic == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        def r(x: float) -> float:
-            return round(x, 4)
+        def r(x: float, defined: bool = True) -> float | None:
+            return round(x, 4) if defined else None
 
+        _, predicted, support = self._totals
+        share = self.off_topic_share
         return {
             "label": self.label,
             "examples": self.examples,
+            "positives": support,
+            "off_topic": {
+                "stories": self.off_topic,
+                "given_a_topic": self.off_topic_given,
+                "share": None if share is None else round(share, 4),
+            },
             "micro": {
-                "precision": r(self.micro_precision),
-                "recall": r(self.micro_recall),
-                "f1": r(self.micro_f1),
+                "precision": r(self.micro_precision, bool(predicted or support)),
+                "recall": r(self.micro_recall, bool(support)),
+                "f1": r(self.micro_f1, bool(support)),
             },
             "macro": {
-                "precision": r(self.macro_precision),
-                "recall": r(self.macro_recall),
-                "f1": r(self.macro_f1),
+                "precision": r(self.macro_precision, bool(support)),
+                "recall": r(self.macro_recall, bool(support)),
+                "f1": r(self.macro_f1, bool(support)),
             },
             "topics": {
                 m.topic: {
@@ -207,7 +230,14 @@ class EvalReport:
                 for name, m in data["topics"].items()
             )
             label = str(data.get("label", ""))
-            return cls(topics=topics, examples=int(data["examples"]), label=label)
+            off = data.get("off_topic") or {}  # absent from reports before session 24
+            return cls(
+                topics=topics,
+                examples=int(data["examples"]),
+                label=label,
+                off_topic=int(off.get("stories", 0)),
+                off_topic_given=int(off.get("given_a_topic", 0)),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ModelError(f"not an evaluation report: {e!r}") from e
 
@@ -269,7 +299,14 @@ def report_from_arrays(
                 true_positives=int((y & p).sum()),
             )
         )
-    return EvalReport(topics=tuple(metrics), examples=int(Y.shape[0]), label=label)
+    off = K.all(axis=1) & ~Y.any(axis=1) if len(names) else np.zeros(len(Y), dtype=bool)
+    return EvalReport(
+        topics=tuple(metrics),
+        examples=int(Y.shape[0]),
+        label=label,
+        off_topic=int(off.sum()),
+        off_topic_given=int((off & P.any(axis=1)).sum()),
+    )
 
 
 def evaluate(

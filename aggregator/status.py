@@ -38,8 +38,8 @@ class ModelSummary:
 class Evaluated:
     at: datetime
     what: str  # "gold.jsonl (120 stories)", "cv over 12 user labels"
-    micro_f1: float
-    macro_f1: float
+    micro_f1: float | None  # None: data with no story in any topic (F1 undefined)
+    macro_f1: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,9 +122,14 @@ def _latest_evaluation(history: Path, version: str) -> Evaluated | None:
             return Evaluated(
                 at=datetime.fromisoformat(row["at"]),
                 what=str(row["data"]["what"]),
-                micro_f1=float(report["micro"]["f1"]),
-                macro_f1=float(report["macro"]["f1"]),
+                micro_f1=_score(report["micro"]["f1"]),
+                macro_f1=_score(report["macro"]["f1"]),
             )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return None
+
+
+def _score(value: Any) -> float | None:
+    """A recorded score; None where it was undefined (no story in any topic)."""
+    return None if value is None else float(value)

@@ -121,3 +121,54 @@ def test_a_gold_file_may_name_topics_by_their_aliases(
     typo = gold("typo.jsonl", [["Security"], [], ["infosek"], []], [[], [], [], []])
     code, _, err = run(capsys, "evaluate", str(typo))
     assert code == 2 and f"{typo}:3: unknown topic 'infosek'" in err.replace("\n", ""), err
+
+
+def test_a_gold_file_of_off_topic_stories_reports_what_means_something(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Every gold story off-topic ("topics": []): evaluate printed precision, recall and F1
+    # of 0.000 (no positives: they are undefined, and 0 reads as "all wrong") and never
+    # what such a file measures, the share of those stories the model gives a topic.
+    gold = env / "off.jsonl"
+    gold.write_text(
+        "".join(
+            json.dumps({"title": t, "text": x, "topics": []}) + "\n"
+            for t, x in [
+                ("Home team wins the cup final", "Fans celebrated downtown."),
+                ("Chef opens a new restaurant", "Seasonal dishes on the menu."),
+                ("Heavy rain expected this weekend", "Rivers may flood."),
+                # the model's own words: it gives this one a topic
+                ("Ransomware gang exploits vpn vulnerability", "Malware by phishing."),
+            ]
+        )
+    )
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["positives"] == 0
+    assert data["off_topic"] == {"stories": 4, "given_a_topic": 1, "share": 0.25}
+    assert data["micro"] == {"precision": 0.0, "recall": None, "f1": None}
+    assert data["macro"] == {"precision": None, "recall": None, "f1": None}
+    code, out, err = run(capsys, "evaluate", str(gold))
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "off-topic stories given a topic: 1 of 4 (25.0 %)" in text, out
+    assert "undefined" in text and "no story in any topic" in text, out
+    assert "micro" not in text, out
+    # status shows that evaluation for what it was, not as F1 0
+    code, out, err = run(capsys, "status")
+    assert code == 0, err
+    assert "on off.jsonl (4 stories): off-topic stories only" in " ".join(out.split()), out
+    code, out, err = run(capsys, "status", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["model"]["evaluated"]["micro_f1"] is None
+    # and the next model is compared with it on that share, not on F1 0 → 0
+    store([SEC])
+    code, out, err = run(capsys, "train", "--quiet")
+    assert code == 0, err
+    code, out, err = run(capsys, "evaluate", str(gold))
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "off-topic stories given a topic 25.0 % → " in text, out
+    assert "F1" not in text.split("undefined")[1], out

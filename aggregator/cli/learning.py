@@ -410,28 +410,54 @@ def evaluate(
         t.add_column(col_name, justify="left" if col_name == "topic" else "right")
     for m in rep.topics:
         if m.support or m.predicted:
+            # a topic no story has: recall and F1 are undefined, not 0 (see EvalReport)
             t.add_row(
                 esc(m.topic),
                 f"{m.precision:.3f}",
-                f"{m.recall:.3f}",
-                f"{m.f1:.3f}",
+                f"{m.recall:.3f}" if m.support else "–",
+                f"{m.f1:.3f}" if m.support else "–",
                 str(m.support),
             )
-    t.add_row(
-        "[bold]micro[/]",
-        f"{rep.micro_precision:.3f}",
-        f"{rep.micro_recall:.3f}",
-        f"{rep.micro_f1:.3f}",
-        "",
-    )
-    t.add_row(
-        "[bold]macro[/]",
-        f"{rep.macro_precision:.3f}",
-        f"{rep.macro_recall:.3f}",
-        f"{rep.macro_f1:.3f}",
-        "",
-    )
-    out.print(t)
+    if rep.positives:
+        t.add_row(
+            "[bold]micro[/]",
+            f"{rep.micro_precision:.3f}",
+            f"{rep.micro_recall:.3f}",
+            f"{rep.micro_f1:.3f}",
+            "",
+        )
+        t.add_row(
+            "[bold]macro[/]",
+            f"{rep.macro_precision:.3f}",
+            f"{rep.macro_recall:.3f}",
+            f"{rep.macro_f1:.3f}",
+            "",
+        )
+    if t.rows:
+        out.print(t)
+    else:
+        out.print(f"Evaluation of {ev.model_version}: {rep.label}", highlight=False, markup=False)
+    if rep.off_topic:
+        out.print(
+            f"off-topic stories given a topic: {rep.off_topic_given} of {rep.off_topic} "
+            f"({_percent(rep.off_topic_share)})",
+            highlight=False,
+        )
+    if not rep.positives:
+        # 0.000 everywhere read as "all wrong"; with nothing to find there is no score
+        out.print(
+            "precision, recall and F1 are undefined: the data has no story in any topic",
+            highlight=False,
+        )
+    if prev is not None and delta is not None and not rep.positives:
+        out.print(
+            f"vs {prev.model_version} on the same data (evaluated {prev.at:%Y-%m-%d %H:%M %Z}): "
+            f"off-topic stories given a topic {_percent(prev.report.off_topic_share)} → "
+            f"{_percent(rep.off_topic_share)}",
+            highlight=False,
+            markup=False,
+        )
+        return
     if prev is None or delta is None:
         out.print(
             f"No earlier evaluation of the same data ({ev.data.kind} {ev.data.sha256[:12]}) "
@@ -457,6 +483,11 @@ def evaluate(
         was = "no support" if before is None else f"{before:.3f}"
         change = "" if before is None else f" ({now - before:+.3f})"
         out.print(f"  {topic}: {was} → {now:.3f}{change}", highlight=False, markup=False)
+
+
+def _percent(share: float | None) -> str:
+    """ "12.5 %", or "n/a" (a report recorded before off-topic stories were counted)."""
+    return "n/a" if share is None else f"{share * 100:.1f} %"
 
 
 @app.command()

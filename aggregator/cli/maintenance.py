@@ -214,7 +214,10 @@ def status(
                 f"; F1 on its own{on} training examples (cross-validated): micro "
                 f"{m.micro_f1:.3f}, macro {m.macro_f1:.3f}"
             )
-        if (e := m.evaluated) is not None:
+        if (e := m.evaluated) is not None and (e.micro_f1 is None or e.macro_f1 is None):
+            # data with no story in any topic (see `evaluate`): F1 is undefined
+            model += f"; evaluated {_ago(e.at, now)} on {e.what}: off-topic stories only"
+        elif e is not None:
             model += (
                 f"; evaluated {_ago(e.at, now)} on {e.what}: micro F1 {e.micro_f1:.3f},"
                 f" macro {e.macro_f1:.3f}"
