@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aggregator.errors import ConfigError
 from aggregator.taxonomy import Taxonomy, normalize_category
@@ -27,7 +28,22 @@ __all__ = [
     "jsonl_lines",
     "load_seed_examples",
     "read_examples",
+    "story_texts",
 ]
+
+
+def story_texts(row: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A JSON Lines story's text and full text, as the model reads them (the summary and
+    the extracted text of a stored story): ``text``, or ``summary`` where ``text`` is
+    missing, null or empty; and ``full_text`` ("" when missing). ``classify`` and the
+    example and gold files read a line through this one function: each chose its own
+    way (``summary`` first here, ``text`` first there; ``full_text`` read here alone),
+    and the same line scored otherwise in ``classify`` than in ``evaluate``. Values are
+    returned as found: each reader says what it makes of one that is not a string."""
+    text = row.get("text")
+    if text is None or text == "":
+        text = row.get("summary") or ""
+    return text, row.get("full_text") or ""
 
 
 def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example]:
@@ -116,8 +132,7 @@ def example_from_line(
     row_source = row.get("source", source)
     if row_source not in ("seed", "user", "feed-category"):
         row_source = source
-    summary = row.get("summary") or row.get("text") or ""
-    full_text = row.get("full_text") or ""
+    summary, full_text = story_texts(row)
     if not isinstance(summary, str) or not isinstance(full_text, str):
         raise ConfigError(f"{where}: 'text' / 'full_text' must be strings")
     doc = Document(

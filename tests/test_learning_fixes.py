@@ -172,3 +172,43 @@ def test_a_gold_file_of_off_topic_stories_reports_what_means_something(
     text = " ".join(out.split())
     assert "off-topic stories given a topic 25.0 % → " in text, out
     assert "F1" not in text.split("undefined")[1], out
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"text": "Attackers deliver malware by phishing."},
+        # both names of the text: evaluate read 'summary', classify 'text'
+        {"summary": "Domain investors expect domain name sales.", "text": "Malware by phishing."},
+        # an empty 'text' beside a 'summary': classify scored the title alone
+        {"text": "", "summary": "Attackers deliver malware by phishing."},
+        # the page's full text: evaluate read it, classify left it out
+        {
+            "text": "Attackers deliver malware by phishing.",
+            "full_text": "Registrar raises renewal prices for domain names. " * 20,
+        },
+        {"text": "Lawmakers debate the directive.", "categories": ["infosec", "Domains"]},
+    ],
+    ids=["text", "summary-and-text", "empty-text", "full-text", "categories"],
+)
+def test_classify_and_evaluate_read_a_line_alike(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    fields: dict[str, object],
+) -> None:
+    # The same story scored otherwise by `classify` and by `evaluate`: each built the
+    # model's input from the line's fields its own way.
+    from aggregator.evaluation import read_gold
+
+    line = {"title": "Regulator proposes rules for platforms", **fields}
+    src = env / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, **line}) + "\n")
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 0, err
+    classified = {t["topic"]: t["score"] for t in json.loads(out)["topics"]}
+    gold = env / "gold.jsonl"
+    gold.write_text(json.dumps({**line, "topics": []}) + "\n")
+    with open_app() as app:
+        (example,), _ = read_gold(gold, app.taxonomy)
+        (pred,) = app.predictor.predict([example.doc])
+    assert {t.topic: round(t.score, 4) for t in pred.topics} == classified

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import ConfigError
-from ..examples import json_error
+from ..examples import json_error, story_texts
 from ..types import Document
 
 
@@ -72,11 +72,12 @@ def _read_jsonl_docs(
         if not isinstance(obj, dict):
             yield n, f"{name} line {n}: expected a JSON object"
             continue
-        title, text = obj.get("title"), obj.get("text", obj.get("summary", ""))
+        # the fields evaluate reads too (a gold line is scored as classify scores it)
+        title, (text, full_text) = obj.get("title"), story_texts(obj)
         if not isinstance(title, str) and not isinstance(text, str):
             yield n, f"{name} line {n}: needs a string 'title' or 'text'"
             continue
-        if not "".join(v for v in (title, text) if isinstance(v, str)).strip():
+        if not "".join(v for v in (title, text, full_text) if isinstance(v, str)).strip():
             yield n, f"{name} line {n}: no text to classify ('title' and 'text' are empty)"
             continue
         # The id is echoed exactly as given (42 stays a number, null stays null), and so
@@ -98,6 +99,7 @@ def _read_jsonl_docs(
             id=str(doc_id),
             title=title if isinstance(title, str) else "",
             summary=text if isinstance(text, str) else "",
+            text=full_text if isinstance(full_text, str) else "",
             categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
         )
         yield n, (echo, doc)
