@@ -15,8 +15,10 @@ import re
 __all__ = ["display_url", "without_credentials"]
 
 # scheme "://" userinfo "@": the userinfo runs to the authority's last "@" (a raw "@" in
-# a password is invalid but common, and that is how URL parsers split it too).
-_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)([^/?#]*)@")
+# a password is invalid but common, and that is how URL parsers split it too). A
+# ``feed:`` in front (``feed:https://ann:secret@host/``, a browser's subscribe link) is
+# part of the scheme: the password was shown.
+_USERINFO = re.compile(r"((?:[fF][eE][eE][dD]:)?[a-zA-Z][a-zA-Z0-9+.\-]*://)([^/?#]*)@")
 
 
 def display_url(url: str) -> str:

@@ -126,7 +126,9 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]
         # it made a subscription under a URL that `feeds add` and `feeds import` refuse.
         absolute = absolute.replace(" ", "%20")
         try:
-            check_feed_url(absolute)  # http(s), a host, a port in range, not too long
+            # http(s), a host, a port in range, not too long; a feed: link as the
+            # http(s) URL it stands for
+            absolute = check_feed_url(absolute)
         except ConfigError:
             continue
         parts = urlsplit(absolute)

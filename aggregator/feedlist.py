@@ -34,6 +34,7 @@ _BOMS = (
     (b"\xff\xfe", "utf-16-le"),
     (b"\xfe\xff", "utf-16-be"),
 )
+_SCHEME_PREFIX = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _MINUTES = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 # Characters XML 1.0 cannot carry, not even escaped (XML 1.0 §2.2): one in a feed's title
 # would make the exported OPML unreadable by every importer, ours included.
@@ -50,11 +51,29 @@ class FeedList:
     kind: Literal["yaml", "opml"] = "yaml"
 
 
+def unwrap_feed_scheme(url: str) -> str:
+    """``url`` with a ``feed:`` scheme turned into the http(s) URL it stands for, as
+    browsers and feed readers take it: ``feed://host/rss`` is ``http://host/rss``,
+    ``feed:https://host/rss`` (and ``feed://https://host/rss``, as some sites write it)
+    is ``https://host/rss``. Sites publish their "subscribe" links so; anything else,
+    ``feed:`` followed by another scheme included, is returned as it is."""
+    if url[:5].lower() != "feed:":
+        return url
+    rest = url[5:]
+    inner = rest[2:] if rest.startswith("//") else rest
+    if inner[:7].lower() == "http://" or inner[:8].lower() == "https://":
+        return inner
+    if rest.startswith("//") and not _SCHEME_PREFIX.match(inner):
+        return "http:" + rest
+    return url
+
+
 def check_feed_url(url: str) -> str:
     """``url`` stripped, or a ConfigError saying why it cannot be a feed's URL: http(s)
     only, with a host, a port in range, no spaces and at most MAX_FEED_URL_BYTES (the
-    error shows no password)."""
-    url = url.strip()
+    error shows no password). A ``feed:`` URL is taken as the http(s) URL it stands for
+    (:func:`unwrap_feed_scheme`), which is returned."""
+    url = unwrap_feed_scheme(url.strip())
     size = len(url.encode("utf-8", "surrogatepass"))
     if size > MAX_FEED_URL_BYTES:
         raise ConfigError(
@@ -90,10 +109,11 @@ def feed_key(url: str) -> str:
     being polled with the old password), while a login given to a feed first added
     without one is another (a site may serve members more). A URL that does not parse
     is its own key."""
+    url = unwrap_feed_scheme(url.strip())
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:  # an unclosed "[": no feed has it, and lookups must say so
-        return url.strip()
+        return url
     host = _ascii_host((parts.hostname or "").rstrip("."))
     if ":" in host:
         host = f"[{host}]"
@@ -446,7 +466,7 @@ def _opml_source(
 ) -> FeedSource:
     """One feed outline (``attrs`` with lower-case names) as a FeedSource, or a
     ConfigError saying why it cannot be one."""
-    url = check_feed_url(url)
+    given, url = url, check_feed_url(url)
     topics = [*_our_topics(attrs.get(_TOPICS_ATTR)), *folders]
     topics += _category_topics(attrs.get("category"))
     interval_raw = attrs.get(_INTERVAL_ATTR)
@@ -454,7 +474,7 @@ def _opml_source(
     if enabled_raw not in ("true", "false"):
         raise ConfigError(f"aggregator:enabled is true or false, got {enabled_raw!r}")
     # A label that is the URL (to_opml writes it without the password) is no name.
-    unnamed = ("", url, without_credentials(url))
+    unnamed = ("", url, without_credentials(url), given, without_credentials(given))
     return FeedSource(
         url=url,
         name=None if label in unnamed else label,

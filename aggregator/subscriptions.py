@@ -138,7 +138,9 @@ class Subscriptions:
         to move to this URL is reported as present, not added twice."""
         from .discover import Discovery, find_feed, known_feed
 
-        found = Discovery(url=check_feed_url(url), seen_as=(url,))
+        # a feed: URL (a site's "subscribe" link) as the http(s) URL it stands for
+        url = check_feed_url(url)
+        found = Discovery(url=url, seen_as=(url,))
         if discover:
             admit = self._refuse_held_host(found.url)
             loop, fetcher = self._ensure_fetcher()

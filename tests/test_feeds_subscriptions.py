@@ -42,7 +42,8 @@ def test_a_misspelt_top_level_key_is_an_error_not_an_empty_list() -> None:
         ("https://a.example/f x", "spaces"),
         ("https://a.example:99999/f", "bad port"),
         ("a.example/feed", r"add https://"),
-        ("feed://a.example/f", "only http"),
+        ("gopher://a.example/f", "only http"),
+        ("feed:ftp://a.example/f", "only http"),
         ("https://ann:secret@/f", "has no host"),
     ],
 )

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..credentials import display_url
 from ..errors import AggregatorError, ConfigError, NotFoundError
-from ..feedlist import feed_key, load_feed_list
+from ..feedlist import feed_key, load_feed_list, unwrap_feed_scheme
 from ..types import FETCH_LOG_KEEP, Feed, FeedSource
 from .common import (
     COMPACT_BELOW,
@@ -529,7 +529,10 @@ def feeds_add(
                 )
             except AggregatorError as e:
                 shown = display_url(url)
-                why = str(e).removeprefix(f"cannot add {shown}: ")  # said once, below
+                # said once, below (also as the http(s) URL a feed: one stands for)
+                as_http = display_url(unwrap_feed_scheme(url.strip()))
+                why = str(e).removeprefix(f"cannot add {shown}: ")
+                why = why.removeprefix(f"cannot add {as_http}: ")
                 if why.startswith("refused ") and " address " in why:
                     why += " (AGGREGATOR_ALLOW_PRIVATE_ADDRESSES=1 allows such addresses)"
                 why = for_terminal(why)  # may quote a server
@@ -564,7 +567,7 @@ def feeds_add(
 
 def _password(url: str) -> str | None:
     try:
-        return urlsplit(url.strip()).password
+        return urlsplit(unwrap_feed_scheme(url.strip())).password
     except ValueError:  # not a URL: it has none
         return None
 
