@@ -6,6 +6,7 @@ Owns the format of feeds.yaml and of our OPML. Must not do I/O beyond reading th
 is pointed at, and must stay cheap to import (the CLI loads it on every command).
 """
 
+import bisect
 import difflib
 import html.entities
 import json
@@ -169,7 +170,10 @@ def _interval(value: Any, where: str) -> timedelta:
             raise ConfigError(bad)
         amount, unit = float(m.group(1)), SPAN_UNITS[m.group(2).lower()]
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        amount, unit = float(value), "minutes"
+        try:
+            amount, unit = float(value), "minutes"
+        except OverflowError as e:  # an int past float's range: a traceback before
+            raise ConfigError(f"{where}: 'interval' {str(value)[:20]}… is too long") from e
     else:
         raise ConfigError(bad)
     if not math.isfinite(amount) or amount <= 0:
@@ -228,14 +232,60 @@ class _KeyTwice(yaml.YAMLError):
         self.key, self.line, self.first = key, line, first
 
 
+class _BadValue(yaml.YAMLError):
+    """A scalar the safe loader's constructor fails on with a Python error rather than a
+    YAML one (``!!int x``, ``!!bool maybe``, a 5,000-digit number): a traceback before.
+    ``field`` is the key it is the value of, when it is one; ``entry`` the feed entry
+    (0-based) it is in, when known."""
+
+    def __init__(self, node: yaml.ScalarNode, error: Exception) -> None:
+        super().__init__(node.value)
+        self.value: str = node.value
+        self.tag: str = node.tag.rpartition(":")[2]
+        self.line = node.start_mark.line + 1
+        # why, where Python's words say more than the value does: "day is out of range
+        # for month"; an int past Python's 4,300-digit limit for reading one
+        if self.tag == "timestamp" and isinstance(error, ValueError):
+            self.reason = str(error)
+        elif "digits" in str(error):
+            self.reason = "too many digits"
+        else:
+            self.reason = ""
+        self.field: object = None
+        self.entry: int | None = None
+
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
 class _FeedsLoader(YAML_LOADER):  # type: ignore[misc]
     """The safe loader, refusing a mapping key given twice. YAML 1.2 (§3.2.1.1) forbids
     it, yet PyYAML keeps the last silently: a second ``feeds:`` appended to the file
-    dropped every feed listed above it, and ``name:`` twice in an entry dropped one."""
+    dropped every feed listed above it, and ``name:`` twice in an entry dropped one.
+
+    No field of feeds.yaml is a date, so a plain scalar that looks like one is its text,
+    as YAML 1.2's core schema reads it: YAML 1.1 made ``name: 2024-01-01`` a date (an
+    error for a name) and ``name: 2024-02-30`` a ValueError, a traceback. A value the
+    constructor cannot build (``!!int x``) is a :class:`_BadValue`, never a traceback."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in YAML_LOADER.yaml_implicit_resolvers.items()
+    }
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+            if not isinstance(node, yaml.ScalarNode):
+                raise
+            raise _BadValue(node, e) from e
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
         seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
+        for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *base`: the entry's own keys override the merged ones
             key = self.construct_object(key_node, deep=True)
@@ -246,6 +296,14 @@ class _FeedsLoader(YAML_LOADER):  # type: ignore[misc]
                 seen[key] = line
             except TypeError:  # an unhashable key: the base class says so
                 continue
+            if isinstance(value_node, yaml.ScalarNode):
+                # built here, where its key is known, for the error to name the field
+                # (the base class then takes it as built)
+                try:
+                    self.construct_object(value_node)
+                except _BadValue as e:
+                    e.field = key
+                    raise
         return super().construct_mapping(node, deep=deep)
 
 
@@ -255,14 +313,23 @@ def _load_yaml(text: str) -> tuple[Any, list[int]]:
     loader = _FeedsLoader(text)
     try:
         node = loader.get_single_node()
-        data = None if node is None else loader.construct_document(node)
+        listed = node
+        if isinstance(listed, yaml.MappingNode):
+            listed = next(
+                (v for k, v in listed.value if getattr(k, "value", None) == "feeds"), None
+            )
+        lines = (
+            [n.start_mark.line + 1 for n in listed.value]
+            if isinstance(listed, yaml.SequenceNode)
+            else []
+        )
+        try:
+            data = None if node is None else loader.construct_document(node)
+        except _BadValue as e:
+            e.entry = bisect.bisect_right(lines, e.line) - 1 if lines else None
+            raise
     finally:
         loader.dispose()
-    if isinstance(node, yaml.MappingNode):
-        node = next((v for k, v in node.value if getattr(k, "value", None) == "feeds"), None)
-    lines = (
-        [n.start_mark.line + 1 for n in node.value] if isinstance(node, yaml.SequenceNode) else []
-    )
     return data, lines
 
 
@@ -289,6 +356,15 @@ def _yaml_error(origin: str, text: str, e: yaml.MarkedYAMLError) -> str:
     )
 
 
+def _bad_value(origin: str, e: _BadValue) -> str:
+    """``feeds.yaml:4: feed #2: 'interval': cannot read 'x' as !!int`` and why."""
+    entry = f" feed #{e.entry + 1}:" if e.entry is not None and e.entry >= 0 else ""
+    field = f" {str(e.field)!r}:" if e.field is not None else ""
+    value = e.value if len(e.value) <= 40 else e.value[:40] + "…"
+    why = f" ({e.reason[:120]})" if e.reason else ""
+    return f"{origin}:{e.line}:{entry}{field} cannot read {value!r} as !!{e.tag}{why}"
+
+
 def parse_feeds_yaml(text: str, *, origin: str = "feeds.yaml") -> list[FeedSource]:
     """The feeds of a feeds.yaml (see README): a list under ``feeds:``, or a bare list.
     A URL listed twice, also as the same feed spelled differently (``feed_key``), is an
@@ -301,6 +377,8 @@ def parse_feeds_yaml(text: str, *, origin: str = "feeds.yaml") -> list[FeedSourc
             f"{origin}:{e.line}: {str(e.key)!r} is given twice (first on line {e.first}): "
             "only the last would count"
         ) from e
+    except _BadValue as e:
+        raise ConfigError(_bad_value(origin, e)) from None
     except yaml.MarkedYAMLError as e:
         raise ConfigError(_yaml_error(origin, text, e)) from e
     except yaml.YAMLError as e:
