@@ -142,6 +142,12 @@ class Taxonomy:
             raise ConfigError(f"taxonomy {path}{_yaml_problem(e)}") from e
         except yaml.YAMLError as e:
             raise ConfigError(f"taxonomy {path} is not valid YAML: {e}") from e
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+            # a value the safe loader cannot build (`version: 2024-02-30`, `!!int x`):
+            # a traceback before
+            raise ConfigError(
+                f"taxonomy {path}: not valid YAML: a value cannot be read ({e})"
+            ) from e
         finally:
             loader.dispose()
         _no_repeated_keys(node, f"taxonomy {path}")

@@ -222,6 +222,15 @@ def test_missing_or_unparsable_file_is_a_config_error(tmp_path: Path) -> None:
         Taxonomy.load(bad)
 
 
+@pytest.mark.parametrize("value", ["2024-02-30", "!!int x", "!!bool maybe"])
+def test_a_value_yaml_cannot_build_is_a_config_error(tmp_path: Path, value: str) -> None:
+    """`version: 2024-02-30` (a date with no such day) was a ValueError traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"version: {value}\ntopics: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML: a value cannot be read"):
+        Taxonomy.load(bad)
+
+
 def test_a_file_is_read_at_every_load_and_parsed_once_per_text(tmp_path: Path) -> None:
     """Every App loads the taxonomy: an unchanged file gives the same (immutable) object
     without parsing it again, and any change, even of the same size at once, is seen."""
