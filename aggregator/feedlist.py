@@ -442,9 +442,11 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     ``url`` outline without a type (a page or a feed: ``feeds add`` tells which) and one
     with only an ``htmlUrl``. A feed outline's own outlines are feeds too. Our
     ``aggregator:interval`` and ``aggregator:enabled`` attributes (``to_opml``) are read
-    back. Files as tools really write them are read: HTML's named entities
-    (``&eacute;``, ``&nbsp;``) and a bare ``&`` where no DTD declares entities, blank
-    lines before the XML declaration, a default namespace. DTD entity expansion is
+    back, and an http(s) ``htmlUrl`` as the feed's ``site`` (kept until a poll stores the
+    feed's own link, so an export right after an import still has it). Files as tools
+    really write them are read: HTML's named entities (``&eacute;``, ``&nbsp;``) and a
+    bare ``&`` where no DTD declares entities, blank lines before the XML declaration, a
+    default namespace. DTD entity expansion is
     bounded by expat (a "billion laughs" file is an error, not a hang); external entities
     and DTDs are never loaded."""
     try:
@@ -510,8 +512,10 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
             first = found[key]
             skipped.append(f"{display_url(source.url)}: listed twice, merged into the first")
             topics = tuple(dict.fromkeys([*first.topics, *source.topics]))
-            # a name only the second entry gives was dropped with it
-            found[key] = replace(first, name=first.name or source.name, topics=topics)
+            # a name (or site) only the second entry gives was dropped with it
+            found[key] = replace(
+                first, name=first.name or source.name, topics=topics, site=first.site or source.site
+            )
             continue
         found[key] = source
     return FeedList(tuple(found.values()), tuple(skipped), "opml")
@@ -559,7 +563,20 @@ def _opml_source(
         topics=tuple(dict.fromkeys(t for t in topics if t)),
         interval=_interval(interval_raw, "aggregator:interval") if interval_raw else None,
         enabled=enabled_raw == "true",
+        site=_site_url(attrs.get("htmlurl")),
     )
+
+
+def _site_url(value: str | None) -> str | None:
+    """An outline's ``htmlUrl`` when it is an http(s) URL with a host (without a login,
+    which no one needs to see a site's page); else None: a ``javascript:`` or relative
+    one, or one that does not parse, is dropped, not the feed."""
+    if not value:
+        return None
+    try:
+        return without_credentials(check_feed_url(value))
+    except ConfigError:
+        return None
 
 
 def _local(tag: str) -> str:

@@ -39,6 +39,10 @@ class FeedSource:
     topics: tuple[str, ...] = ()
     interval: timedelta | None = None
     enabled: bool = True
+    #: The site's web page as an OPML file names it (``htmlUrl``): stored for a feed whose
+    #: site is not known yet, until a poll stores the one the feed itself gives (its
+    #: ``link``), so that an export after an import keeps it. Not a setting of the user's.
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

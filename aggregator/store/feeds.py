@@ -110,7 +110,8 @@ class FeedStore(StoreBase):
 
     def upsert_feeds(self, sources: Sequence[FeedSource], now: datetime) -> tuple[int, int]:
         """Add the sources' feeds and update the settings they carry (name, topics,
-        interval, enabled). A feed is found by its URL or by the URL it was subscribed
+        interval, enabled), and the site's page an OPML names (``FeedSource.site``) for a
+        feed whose site is not known yet. A feed is found by its URL or by the URL it was subscribed
         under before a permanent redirect was adopted, else as the same feed spelled
         differently (``feedlist.feed_key``: http or https, host case, a trailing slash),
         which then takes the source's spelling, as the user has edited the URL (a feed a
@@ -160,6 +161,10 @@ class FeedStore(StoreBase):
                     if src.enabled and not row.enabled:
                         _reactivate(row, now, holds)
                     row.name, row.topics, row.interval_s, row.enabled = new
+                    updated = True
+                if src.site and not row.site:
+                    # an OPML's htmlUrl, until a poll stores the feed's own link
+                    row.site = src.site
                     updated = True
                 changed += updated
         return added, changed

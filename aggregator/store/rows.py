@@ -259,6 +259,7 @@ def new_feed_row(src: FeedSource, now: datetime) -> FeedRow:
         enabled=src.enabled,
         status="active",
         interval_s=interval_seconds(src.interval),
+        site=src.site,
         next_check=now,
         created=now,
     )
