@@ -317,11 +317,27 @@ _FEED_STARTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf", b"{", b"[")
 _PREFIXED_ROOT = re.compile(rb"<[a-z_][\w.-]*:(?:feed|rss)[\s/>]")
 
 
+def _head(body: bytes) -> bytes:
+    """The first 4 KiB of ``body`` without a UTF-8 byte-order mark, and UTF-16 (with a
+    byte-order mark or without: XML 1.0 Appendix F, also after whitespace) as UTF-8, so
+    that its markup is seen: a UTF-16 feed served as text/html was taken for a page."""
+    head = body[:4096].removeprefix(b"\xef\xbb\xbf")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _UTF16.match(head):
+        big = head.startswith(b"\xfe\xff") or (not head.startswith(b"\xff\xfe") and head[0] == 0)
+        text = head.decode("utf-16-be" if big else "utf-16-le", "ignore").lstrip("\ufeff")
+        head = text.encode("utf-8")
+    return head
+
+
+# UTF-16 without a byte-order mark: a "<" as its first character but whitespace
+_UTF16 = re.compile(rb"(?:[ \t\r\n]\x00)*<\x00|(?:\x00[ \t\r\n])*\x00<")
+
+
 def looks_like_html(body: bytes, content_type: str | None) -> bool:
     """True when a response is an HTML page rather than a feed: judged by the first
     markup after any BOM, XML declaration and comments (and a feed's DOCTYPE), and only
     when that is inconclusive by the media type (feeds are often mislabelled text/html)."""
-    head = body[:4096].removeprefix(b"\xef\xbb\xbf")
+    head = _head(body)
     match = _PROLOG.match(head)
     start = head[match.end() if match else 0 :].lower()
     if start.startswith(_HTML_STARTS):
@@ -351,11 +367,7 @@ def _looks_like_feed(body: bytes, content_type: str | None, *, whole: bool = Fal
     Feed names its version in its first 4 KiB as publishers write it, or is served as
     ``application/feed+json``; ``whole`` looks through the whole body (the URL the user
     gave, not a guess)."""
-    head = body[:4096].removeprefix(b"\xef\xbb\xbf")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):  # UTF-16 XML
-        big = head.startswith((b"\xfe\xff", b"\x00<"))
-        text = head.decode("utf-16-be" if big else "utf-16-le", "ignore").lstrip("\ufeff")
-        head = text.encode("utf-8")
+    head = _head(body)
     match = _PROLOG.match(head)
     start = _after_doctype(head[match.end() if match else 0 :].lower())  # RSS 0.91's DTD
     if start.startswith((b"<rss", b"<feed", b"<rdf")) or _PREFIXED_ROOT.match(start):

@@ -129,10 +129,30 @@ def parse_feed(
 # --- XML (feedparser) ---------------------------------------------------------------------
 
 
+# UTF-16 without a byte-order mark, by its first markup character (XML 1.0 Appendix F:
+# "3C 00 3F 00" is UTF-16LE, "00 3C 00 3F" UTF-16BE), after any whitespace. feedparser
+# tells it only by "<?xml" at the very first byte: one without the declaration, or with a
+# blank line before it, was "not well-formed" unless the Content-Type named UTF-16 and
+# the byte order was the machine's. A NUL is in no UTF-8 or single-byte XML document.
+_UTF16LE_START = re.compile(rb"(?:[ \t\r\n]\x00)*<\x00[?!A-Za-z_:]\x00")
+_UTF16BE_START = re.compile(rb"(?:\x00[ \t\r\n])*\x00<\x00[?!A-Za-z_:]")
+
+
+def _utf16_bom(body: bytes) -> bytes:
+    """``body`` with the byte-order mark UTF-16 without one lacks (which feedparser and
+    lxml then read first, as they read a UTF-16 document that has one); else as it is."""
+    if _UTF16LE_START.match(body):
+        return b"\xff\xfe" + body
+    if _UTF16BE_START.match(body):
+        return b"\xfe\xff" + body
+    return body
+
+
 def _parse_xml_feed(
     body: bytes, url: str, content_type: str | None, latest: datetime, *, fast: bool = True
 ) -> ParsedFeed:
     headers = feedparser_headers(content_type)
+    body = _utf16_bom(body)
     if b"&#" in body:  # both paths get the same bytes, so they still read them identically
         body = _SUSPECT_REF.sub(_charref_fix, body)
     if fast:
