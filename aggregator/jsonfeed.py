@@ -3,8 +3,9 @@
 
 Owns: the JSON Feed shape: ``items`` (an item that is not a JSON object is skipped, with a
 warning), the version, ids written as JSON numbers (of any length), the authors of 1.0
-(``author``) and 1.1 (``authors``), titles as plain text (as its spec says; the
-character references WordPress writes there read as characters), ``content_html``
+(``author``) and 1.1 (``authors``, first unless it names no one), titles as plain text
+(as its spec says; the character references WordPress writes there read as
+characters), ``content_html``
 before ``content_text`` (which stands in when the HTML sanitises to nothing),
 ``summary`` as text (the same), attachments as enclosures, and ``home_page_url`` as the
 base of relative links before the feed URL (the format defines no base).
@@ -133,11 +134,15 @@ def _json_id(raw: object) -> str | None:
 
 
 def _json_authors(obj: Mapping[str, Any]) -> str | None:
-    authors = obj.get("authors")  # 1.1
-    if not isinstance(authors, list):
-        authors = [obj.get("author")]  # 1.0
-    names = _unique(_str(a.get("name")) for a in authors if isinstance(a, dict))
-    return ", ".join(names) or None
+    """The names in 1.1's ``authors``, else in 1.0's ``author``: a 1.1 feed that keeps
+    ``author`` for 1.0 readers may leave ``authors`` empty (``[]``) or without names, and
+    the story had no author (Miniflux reads both too)."""
+    for authors in (obj.get("authors"), [obj.get("author")]):
+        if isinstance(authors, list):
+            names = _unique(_str(a.get("name")) for a in authors if isinstance(a, dict))
+            if names:
+                return ", ".join(names)
+    return None
 
 
 def _str(value: object) -> str | None:

@@ -201,6 +201,41 @@ def test_json_feed_character_references_in_plain_text_are_read() -> None:
 
 
 @pytest.mark.parametrize(
+    ("feed", "item", "author"),
+    [
+        pytest.param({}, {"authors": [], "author": {"name": "Old"}}, "Old", id="item-empty"),
+        pytest.param(
+            {},
+            {"authors": [{"url": "https://a.example/"}], "author": {"name": "Old"}},
+            "Old",
+            id="item-nameless",
+        ),
+        pytest.param({"authors": [], "author": {"name": "Feed"}}, {}, "Feed", id="feed-empty"),
+        pytest.param(
+            {"authors": [], "author": {"name": "Feed"}}, {"authors": []}, "Feed", id="both-empty"
+        ),
+        pytest.param(
+            {}, {"authors": [{"name": "New"}], "author": {"name": "Old"}}, "New", id="new-wins"
+        ),
+    ],
+)
+def test_json_feed_empty_authors_fall_back_to_the_1_0_author(
+    feed: dict[str, object], item: dict[str, object], author: str
+) -> None:
+    """A 1.1 feed that keeps 1.0's ``author`` for older readers, with ``authors`` empty
+    (or naming no one), has its author in ``author``: an empty list named nobody, and the
+    story had no author."""
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            **feed,
+            "items": [{"id": "1", "title": "t", "content_text": "x", **item}],
+        }
+    ).encode()
+    assert parse_feed(body, URL).entries[0].author == author
+
+
+@pytest.mark.parametrize(
     ("value", "iso"),
     [
         ("2024-07-01T10:00:00-07:00", "2024-07-01T17:00:00+00:00"),
