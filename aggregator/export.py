@@ -1,7 +1,9 @@
 """Merged feeds from stories: RSS 2.0, Atom 1.0 (RFC 4287) and JSON Feed 1.1.
 
 Pure rendering: stories in, a document out; no queries, no I/O. Topics become
-categories/tags (with scheme ``aggregator:topic``), so a reader can filter on them.
+categories/tags (with scheme ``aggregator:topic``), so a reader can filter on them; the
+categories the story's own feed gave it follow, without that scheme (JSON Feed: in
+``tags`` too, and in ``_aggregator.categories``, which says which they are).
 The same stories give the same bytes (the feed's date is its newest story's, never the
 clock), so ``serve``'s ETag holds until the content changes.
 
@@ -109,6 +111,18 @@ def _content_html(story: Story) -> str | None:
 
         return "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     return None
+
+
+def _source_categories(story: Story) -> list[str]:
+    """The categories the story's own feed gave it, as a merged feed writes them: one
+    line, non-empty, each once (the parser stores them so; a row written before it did,
+    or by hand, may hold an empty one, which Atom's required ``term`` cannot be)."""
+    seen: dict[str, str] = {}
+    for category in story.categories:
+        text = " ".join(xml_chars(category).split())
+        if text:
+            seen.setdefault(text.casefold(), text)
+    return list(seen.values())
 
 
 def _newest(stories: Sequence[Story], default: datetime) -> datetime:
@@ -231,6 +245,8 @@ def _atom_entry(feed: ET.Element, s: Story, entry_id: str) -> None:
             scheme=TOPIC_SCHEME,
             label=f"{t.topic} ({t.score:.2f})",
         )
+    for category in _source_categories(s):
+        _sub(entry, "category", term=category)
     summary = _summary_html(s)
     if summary:
         _sub(entry, "summary", summary, type="html")
@@ -310,6 +326,8 @@ def _rss_item(channel: ET.Element, s: Story, entry_id: str) -> None:
         ET.SubElement(item, DC_CREATOR).text = s.author
     for t in s.topics:
         ET.SubElement(item, "category", domain=TOPIC_SCHEME).text = t.topic
+    for category in _source_categories(s):
+        ET.SubElement(item, "category").text = category
     desc = _summary_html(s) or _content_html(s)
     if desc:
         ET.SubElement(item, "description").text = desc
@@ -376,8 +394,14 @@ def _json_item(s: Story, entry_id: str) -> dict[str, Any]:
         item["date_published"] = _iso(s.first_seen)
     if s.author:
         item["authors"] = [{"name": s.author}]
-    if s.topics:
-        item["tags"] = [t.topic for t in s.topics]
+    categories = _source_categories(s)
+    # JSON Feed's tags have no scheme: _aggregator's topics and categories tell them
+    # apart. Each tag once, as the document will spell it (a topic first).
+    tags: dict[str, str] = {}
+    for tag in (*(xml_chars(t.topic) for t in s.topics), *categories):
+        tags.setdefault(tag.casefold(), tag)
+    if tags:
+        item["tags"] = list(tags.values())
     item["_aggregator"] = {
         "story_id": s.id,
         "feed": s.feed_url,
@@ -385,6 +409,7 @@ def _json_item(s: Story, entry_id: str) -> dict[str, Any]:
         "topics": [
             {"topic": t.topic, "score": round(t.score, 4), "source": t.source} for t in s.topics
         ],
+        "categories": categories,
     }
     return item
 

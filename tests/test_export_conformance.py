@@ -261,7 +261,8 @@ def test_atom_export_of_hostile_stories_conforms_to_rfc_4287(app: App) -> None:
     assert set(by_title) == set(stories)  # every title, RTL, long and "]]>" ones too
     for title, s in stories.items():
         e = by_title[title]
-        assert [t.term for t in e.tags] == ["Policy & Regulation"]
+        # our topic, then the source's own categories
+        assert [t.term for t in e.tags] == ["Policy & Regulation", *s.categories]
         assert e.updated_parsed[:6] == s.date.timetuple()[:6]
         assert e.author == (s.author or s.feed_title)
     assert LONG_TITLE in by_title
@@ -324,7 +325,7 @@ def test_rss_export_of_hostile_stories_conforms_to_the_rss_profile(app: App) -> 
     assert set(by_title) == set(stories)
     for title, s in stories.items():
         assert by_title[title].published_parsed[:6] == s.date.timetuple()[:6]
-        assert [t.term for t in by_title[title].tags] == ["Policy & Regulation"]
+        assert [t.term for t in by_title[title].tags] == ["Policy & Regulation", *s.categories]
 
 
 def test_rss_export_carries_the_full_content_as_atom_and_json_feed_do(app: App) -> None:
@@ -373,7 +374,7 @@ def test_json_export_of_hostile_stories_conforms_to_json_feed_1_1(app: App) -> N
         if "url" in item:
             assert is_http_iri(item["url"]), item["url"]
         no_active_html(item.get("content_html", ""))
-        assert item["tags"] == ["Policy & Regulation"]
+        assert item["tags"] == ["Policy & Regulation", *stories[item["title"]].categories]
     lone = next(i for i in items if i["title"].startswith("Lone"))
     assert (lone["title"], lone["authors"], lone["summary"]) == (
         "Lone \ufffd surrogate",
@@ -383,6 +384,63 @@ def test_json_export_of_hostile_stories_conforms_to_json_feed_1_1(app: App) -> N
 
 
 # --- what every format shares -----------------------------------------------------------
+
+
+def _categories(document: str, fmt: str) -> dict[str, list[tuple[str | None, str]]]:
+    """Each entry's categories by the start of its link (or its title when it has no
+    link), as (scheme or domain, term): JSON Feed's tags with our topics' scheme taken
+    from ``_aggregator.topics``, which names them."""
+    if fmt == "json":
+        found = {}
+        for i in json.loads(document)["items"]:
+            ours = {t["topic"] for t in i["_aggregator"]["topics"]}
+            assert i["_aggregator"]["categories"] == [t for t in i["tags"] if t not in ours]
+            found[i.get("url") or i["title"]] = [
+                ("aggregator:topic" if t in ours else None, t) for t in i["tags"]
+            ]
+        return found
+    root = strict(document)
+    if fmt == "rss":
+        return {
+            item.findtext("link") or item.findtext("title"): [
+                (c.get("domain"), c.text or "") for c in item.findall("category")
+            ]
+            for item in root.iter("item")
+        }
+    return {
+        next((x.get("href") for x in e.findall(f"{ATOM}link")), None)
+        or e.findtext(f"{ATOM}title"): [
+            (c.get("scheme"), c.get("term") or "") for c in e.findall(f"{ATOM}category")
+        ]
+        for e in root.findall(f"{ATOM}entry")
+    }
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss", "json"])
+def test_the_source_feeds_categories_are_exported_beside_our_topics(app: App, fmt: str) -> None:
+    """A merged feed carried our topics alone: the categories the story's own feed gave
+    it (RSS ``<category>``, Atom ``<category term>``, JSON Feed ``tags``) were stored but
+    dropped, so a reader filtering on the source's tags found nothing. They follow our
+    topics, without our scheme (RSS domain), which still tells the topics apart; the
+    same in the document returned, the one streamed (``aggregator export``) and the one
+    served."""
+    topic = ("aggregator:topic", "Policy & Regulation")
+    returned = app.export(ALL, fmt)
+    streamed: list[str] = []
+    app.export_to(streamed.append, ALL, fmt, chunk=2)
+    with FeedServer(app) as srv:
+        _, served = _raw_get(
+            srv.url,
+            f"GET /feed.{fmt}?limit=0 HTTP/1.1\r\nHost: feeds.example\r\n"
+            "Connection: close\r\n\r\n".encode(),
+        )
+    for document in (returned, "".join(streamed), served):
+        found = _categories(document, fmt)
+        assert found["https://hostile.example/posts/cdata"] == [topic, (None, "Cats & Dogs")]
+        lone = next(v for k, v in found.items() if k.startswith("https://json.example/"))
+        assert lone == [topic, (None, "t\ufffd"), (None, "u")]
+        assert found["https://hostile.example/long"] == [topic]  # no categories of its own
+        assert sum(len(v) for v in found.values()) == len(found) + 3
 
 
 def test_links_a_browser_would_escape_are_written_as_valid_iris(app: App) -> None:
