@@ -125,6 +125,13 @@ def _source_categories(story: Story) -> list[str]:
     return list(seen.values())
 
 
+def _author(story: Story) -> str | None:
+    """The story's author, unless it is nothing but spaces and what ``xml_chars`` drops
+    (a row written before the parser cleaned authors): JSON Feed 1.1's author object must
+    name someone, and an empty Atom ``<name>`` or ``dc:creator`` names no one either."""
+    return story.author if story.author and xml_chars(story.author).strip() else None
+
+
 def _newest(stories: Sequence[Story], default: datetime) -> datetime:
     """The feed's date: its newest story's, ``default`` only for an empty feed."""
     return max((s.date for s in stories), default=default)
@@ -236,7 +243,7 @@ def _atom_entry(feed: ET.Element, s: Story, entry_id: str) -> None:
     if s.published:
         _sub(entry, "published", _iso(s.published))
     author = _sub(entry, "author")
-    _sub(author, "name", s.author or s.feed_title or s.feed_url)
+    _sub(author, "name", _author(s) or s.feed_title or s.feed_url)
     for t in s.topics:
         _sub(
             entry,
@@ -321,9 +328,9 @@ def _rss_item(channel: ET.Element, s: Story, entry_id: str) -> None:
     guid = ET.SubElement(item, "guid", isPermaLink="true" if entry_id == link else "false")
     guid.text = entry_id
     ET.SubElement(item, "pubDate").text = format_datetime(s.date, usegmt=True)
-    if s.author:
+    if author := _author(s):
         # RSS 2.0 has no author-name element (only an e-mail address); use Dublin Core.
-        ET.SubElement(item, DC_CREATOR).text = s.author
+        ET.SubElement(item, DC_CREATOR).text = author
     for t in s.topics:
         ET.SubElement(item, "category", domain=TOPIC_SCHEME).text = t.topic
     for category in _source_categories(s):
@@ -392,8 +399,8 @@ def _json_item(s: Story, entry_id: str) -> dict[str, Any]:
         item["date_published"] = _iso(s.published)
     else:
         item["date_published"] = _iso(s.first_seen)
-    if s.author:
-        item["authors"] = [{"name": s.author}]
+    if author := _author(s):
+        item["authors"] = [{"name": author}]
     categories = _source_categories(s)
     # JSON Feed's tags have no scheme: _aggregator's topics and categories tell them
     # apart. Each tag once, as the document will spell it (a topic first).
@@ -469,7 +476,7 @@ class Outline:
         self.links[_http(s.link)] += 1
         if self.newest is None or s.date > self.newest:
             self.newest = s.date
-        self.authors = self.authors or bool(s.author)
+        self.authors = self.authors or _author(s) is not None
         self.contents = self.contents or _rss_content(s) is not None
 
 

@@ -23,7 +23,7 @@ from lxml import etree
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
-from aggregator.export import ATOM_NS, render
+from aggregator.export import ATOM_NS, outline, render, write_feed
 from aggregator.types import Story, StoryQuery, TopicScore
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -209,3 +209,27 @@ def test_hostile_feeds_are_stored_clean_and_export_well_formed(
     doc = json.loads(app.export(StoryQuery(limit=None), "json").encode("utf-8"))
     assert not any(NOT_XML.search(s) for s in json_strings(doc))
     assert "2099" not in json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    "author", ["  \t", "\x01\x02", "\x00\ufffe \x0b"], ids=["blank", "c0", "mix"]
+)
+def test_an_author_of_nothing_but_what_is_dropped_is_no_author(author: str) -> None:
+    """JSON Feed 1.1: an author object names someone (name, url or avatar). An author of
+    spaces or of characters the export drops (a row written before the parser stripped
+    and cleaned them) gave ``"authors": [{"name": ""}]``, an Atom ``<name/>`` and an empty
+    ``dc:creator``; such a story has no author: JSON Feed leaves ``authors`` out and Atom
+    names the feed, as for a story without one."""
+    stories = [story(author=author), story(id=2, author=None)]
+    doc = json.loads(render(stories, "json", title="Export", updated=NOW))
+    assert ["authors" in item for item in doc["items"]] == [False, False]
+    atom = strict_xml(render(stories, "atom", title="Export", updated=NOW))
+    names = atom.findall(f"{{{ATOM_NS}}}entry/{{{ATOM_NS}}}author/{{{ATOM_NS}}}name")
+    assert [n.text for n in names] == ["Feed\ufffd\ufffd"] * 2
+    rss = render(stories, "rss", title="Export", updated=NOW)
+    assert "dc:creator" not in rss
+    streamed: list[str] = []
+    write_feed(
+        stories, "rss", streamed.append, outline=outline(stories), title="Export", updated=NOW
+    )
+    assert "".join(streamed) == rss
