@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -363,15 +363,15 @@ class App(Subscriptions, Exporting, Labelling):
             all_feeds=all_feeds, extract=extract, limit=limit, stop=stop, feed_ids=feed_ids
         )
 
-    def _stall_held_hosts(self) -> None:
+    def _stall_held_hosts(self, holds: Mapping[str, datetime] | None = None) -> None:
         """Send no article request to a host the store holds (it answered a poll, of any
         process, 429 or 503 with a Retry-After: ``Store.held_hosts``) before then: this
         App's ``stalled_hosts`` knew only the holds its own polls saw, and ``aggregator
         extract`` or another process's poll fetched the pages of a host that had asked
-        to be left alone."""
+        to be left alone. ``holds``: ``Store.held_hosts`` as the caller read it now."""
         now = self.now()
         clock = time.monotonic()
-        for host, until in self.store.held_hosts(now).items():
+        for host, until in (self.store.held_hosts(now) if holds is None else holds).items():
             self.hold_pages(
                 host,
                 clock + (until - now).total_seconds(),

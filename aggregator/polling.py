@@ -174,11 +174,12 @@ class Poller(Outcomes):
         # otherwise this process would keep those feeds from itself until they expire.
         app._replace_failed_pool()
         app._hand_back_kept_leases()
+        holds = app.store.held_hosts(app.now())  # read once, for pages and feeds
         if extract:
-            app._stall_held_hosts()  # the article pages of a host another poll saw held
+            app._stall_held_hosts(holds)  # the article pages of a host another poll saw held
         # and the feeds redirected to such a host (its own feeds are not due before then):
         # the fetcher's admission looked only at the holds this poll had seen
-        for host, held_until in app.store.held_hosts(app.now()).items():
+        for host, held_until in holds.items():
             self.articles.waits[host] = (
                 held_until,
                 f"not requested: {host} asked for no request before"
