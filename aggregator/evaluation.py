@@ -84,15 +84,17 @@ class ReportDelta:
     macro_f1: float
     micro_precision: float
     micro_recall: float
-    # (topic, f1 before or None when it had no support then, f1 now), for each topic
-    # with support in either report
-    topics: tuple[tuple[str, float | None, float], ...]
+    # (topic, f1 before or None when it had no support then, f1 now or None when it has
+    # none now), for each topic with support in either report
+    topics: tuple[tuple[str, float | None, float | None], ...]
 
     @property
-    def changed(self) -> tuple[tuple[str, float | None, float], ...]:
+    def changed(self) -> tuple[tuple[str, float | None, float | None], ...]:
         """The topics whose F1 moved (F1 comes from integer counts, so equal counts give
         equal floats and ``!=`` is exact)."""
-        return tuple(row for row in self.topics if row[1] is None or row[1] != row[2])
+        return tuple(
+            row for row in self.topics if row[1] is None or row[2] is None or row[1] != row[2]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Micro/macro deltas and, per topic whose F1 changed, before / now / delta."""
@@ -104,8 +106,8 @@ class ReportDelta:
             "topics": {
                 t: {
                     "f1_before": None if b is None else round(b, 4),
-                    "f1_now": round(a, 4),
-                    "delta": None if b is None else round(a - b, 4),
+                    "f1_now": None if a is None else round(a, 4),
+                    "delta": None if a is None or b is None else round(a - b, 4),
                 }
                 for t, b, a in self.changed
             },
@@ -203,11 +205,13 @@ class EvalReport:
                 "recall": r(self.macro_recall, bool(support)),
                 "f1": r(self.macro_f1, bool(support)),
             },
+            # per topic as micro: without support recall and F1 are 0/0, and precision
+            # too when the topic was not given either (the table shows them as "–")
             "topics": {
                 m.topic: {
-                    "precision": r(m.precision),
-                    "recall": r(m.recall),
-                    "f1": r(m.f1),
+                    "precision": r(m.precision, bool(m.predicted or m.support)),
+                    "recall": r(m.recall, bool(m.support)),
+                    "f1": r(m.f1, bool(m.support)),
                     "support": m.support,
                     "predicted": m.predicted,
                     "true_positives": m.true_positives,
@@ -250,7 +254,8 @@ class EvalReport:
             b = before.get(m.topic)
             had = b is not None and b.support > 0
             if m.support or had:
-                rows.append((m.topic, b.f1 if b is not None and had else None, m.f1))
+                now = m.f1 if m.support else None  # undefined without support
+                rows.append((m.topic, b.f1 if b is not None and had else None, now))
         return ReportDelta(
             micro_f1=self.micro_f1 - prev.micro_f1,
             macro_f1=self.macro_f1 - prev.macro_f1,

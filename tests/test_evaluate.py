@@ -180,8 +180,9 @@ def test_empty_topics_is_an_off_topic_story(env: Path, capsys: pytest.CaptureFix
     rep = json.loads(out)
     assert rep["examples"] == 1
     assert rep["label"] == "offtopic.jsonl (1 story)"
-    # every topic is known not to apply: none has support
+    # every topic is known not to apply: none has support, so none has a recall or F1
     assert all(m["support"] == 0 for m in rep["topics"].values())
+    assert all(m["recall"] is None and m["f1"] is None for m in rep["topics"].values())
 
 
 def test_help_says_what_a_gold_file_needs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -434,3 +435,44 @@ def test_delta_lists_only_topics_whose_f1_changed() -> None:
     assert delta.to_dict()["topics"] == {"A": {"f1_before": 0.5, "f1_now": 0.75, "delta": 0.25}}
     assert after.compare(after).changed == ()
     assert after.compare(after).to_dict()["topics"] == {}
+
+
+def test_a_topic_without_gold_support_has_no_recall_or_f1_in_json() -> None:
+    # C is given once but no gold story has it: its recall and F1 are undefined (0/0), not
+    # 0.0, which read as "the model missed everything"; its precision (0 of 1) is a score
+    d = report(tp=2).to_dict()
+    assert d["topics"]["C"] == {
+        "precision": 0.0,
+        "recall": None,
+        "f1": None,
+        "support": 0,
+        "predicted": 1,
+        "true_positives": 0,
+    }
+    assert d["topics"]["A"]["recall"] == 0.5 and d["topics"]["A"]["f1"] == 0.5
+    # a topic neither given nor in any gold story: nothing at all is measured
+    idle = EvalReport(
+        topics=(TopicMetrics(topic="D", support=0, predicted=0, true_positives=0),),
+        examples=1,
+    ).to_dict()["topics"]["D"]
+    assert (idle["precision"], idle["recall"], idle["f1"]) == (None, None, None)
+    # macro averages stay over the topics with support (A and B), as documented
+    assert d["macro"]["f1"] == round((0.5 + 0.5) / 2, 4)
+    assert d["macro"]["recall"] == round((0.5 + 0.5) / 2, 4)
+    # the report reads back from its own JSON (report.json, evaluations.json)
+    assert EvalReport.from_dict(json.loads(json.dumps(d))) == report(tp=2)
+
+
+def test_a_topic_that_lost_its_gold_support_has_no_f1_now() -> None:
+    # A had support before and has none now: its F1 now is undefined, not a fall to 0
+    before = report(tp=2)
+    after = EvalReport(
+        topics=(
+            TopicMetrics(topic="A", support=0, predicted=3, true_positives=0),
+            *before.topics[1:],
+        ),
+        examples=10,
+    )
+    assert after.compare(before).to_dict()["topics"] == {
+        "A": {"f1_before": 0.5, "f1_now": None, "delta": None}
+    }

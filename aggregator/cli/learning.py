@@ -481,8 +481,9 @@ def evaluate(
         out.print("F1 changed for:")
     for topic, before, now in changed:
         was = "no support" if before is None else f"{before:.3f}"
-        change = "" if before is None else f" ({now - before:+.3f})"
-        out.print(f"  {topic}: {was} → {now:.3f}{change}", highlight=False, markup=False)
+        is_ = "no support" if now is None else f"{now:.3f}"
+        change = "" if before is None or now is None else f" ({now - before:+.3f})"
+        out.print(f"  {topic}: {was} → {is_}{change}", highlight=False, markup=False)
 
 
 def _percent(share: float | None) -> str:
