@@ -413,8 +413,9 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
 
     UTF-8, with or without a byte-order mark, lines ending in LF or CRLF; only a line feed
     ends a line (U+2028 or U+0085 inside a JSON string is text, not a line break).
-    :class:`ConfigError` naming the line for a line that is not a JSON object with a
-    ``title``, one without ``"topics"`` at all (in gold data a missing field is a mistake,
+    :class:`ConfigError` naming the line for a line that is not a JSON object, one with
+    neither a ``title`` nor a ``text`` (either alone is a story, as ``classify`` reads
+    it), one without ``"topics"`` at all (in gold data a missing field is a mistake,
     and scoring that story as off-topic would quietly count every topic the model gives it
     as wrong) and, given the ``taxonomy``, one naming a topic it does not have. Also for a
     file without a single story, which would otherwise score zero everywhere, and for a

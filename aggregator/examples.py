@@ -2,11 +2,11 @@
 ``models/seeds/``, a user's gold file) and from stored stories whose feed categories map to
 topics.
 
-Owns the file format (``{"title", "text", "topics"}`` per line, with optional
-``summary``, ``full_text``, ``negative``, ``categories``, ``id``, ``source``) and its
-errors, which name the file and line. Must not import scikit-learn (``aggregator
-evaluate`` and the label commands read examples before deciding whether to train) or
-touch the store.
+Owns the file format (``{"title", "text", "topics"}`` per line, ``title`` or ``text``
+possibly missing but not both, with optional ``summary``, ``full_text``, ``negative``,
+``categories``, ``id``, ``source``) and its errors, which name the file and line. Must
+not import scikit-learn (``aggregator evaluate`` and the label commands read examples
+before deciding whether to train) or touch the store.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ def story_texts(row: Mapping[str, Any]) -> tuple[Any, Any]:
 def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example]:
     """Labelled stories from a JSON-lines file: ``{"title", "text", "topics"}`` per line
     (``text`` is the summary; optional ``summary``, ``full_text``, ``negative``,
-    ``categories``, ``id``, ``source``). ``topics: []`` means "belongs to no topic".
-    :class:`ConfigError` on a malformed line."""
+    ``categories``, ``id``, ``source``). ``topics: []`` means "belongs to no topic". A
+    line may have a ``title`` or a ``text`` alone (missing, null or ""), as ``classify``
+    reads it, but not neither: :class:`ConfigError` naming the line, as for any other
+    malformed one."""
     return [
         example_from_line(line, f"{path}:{number}", f"{Path(path).name}:{number}", source=source)
         for number, line in jsonl_lines(path)
@@ -105,8 +107,13 @@ def example_from_line(
         raise ConfigError(f"{where}: not JSON: {e}") from e
     except RecursionError as e:
         raise ConfigError(f"{where}: not JSON: nested too deeply") from e
-    if not isinstance(row, dict) or not isinstance(row.get("title"), str):
-        raise ConfigError(f"{where}: expected an object with a 'title' string")
+    if not isinstance(row, dict):
+        raise ConfigError(f"{where}: expected a JSON object")
+    title = row.get("title")
+    if title is None:
+        title = ""  # a story may be its text alone, as `classify` reads it
+    if not isinstance(title, str):
+        raise ConfigError(f"{where}: 'title' must be a string")
     if gold and "topics" not in row:
         raise ConfigError(
             f'{where}: no "topics"; every gold story needs its topics '
@@ -135,9 +142,12 @@ def example_from_line(
     summary, full_text = story_texts(row)
     if not isinstance(summary, str) or not isinstance(full_text, str):
         raise ConfigError(f"{where}: 'text' / 'full_text' must be strings")
+    if not (title + summary + full_text).strip():
+        # as `classify` refuses such a line: the model would score an empty story
+        raise ConfigError(f"{where}: no 'title' or 'text' (a story needs one of them, not empty)")
     doc = Document(
         id=str(row.get("id") or default_id),
-        title=row["title"],
+        title=title,
         summary=summary,
         text=full_text,
         categories=tuple(fields["categories"]),

@@ -165,6 +165,81 @@ def test_bad_gold_file_is_rejected_with_exit_2(
     assert not (env / "data" / "models" / HISTORY_FILE).exists()  # nothing recorded
 
 
+@pytest.mark.parametrize(
+    ("line", "title", "summary"),
+    [
+        pytest.param({"text": "Signatures expired."}, "", "Signatures expired.", id="text-only"),
+        pytest.param({"title": "DNSSEC failure"}, "DNSSEC failure", "", id="title-only"),
+        pytest.param({"title": None, "summary": "Expired."}, "", "Expired.", id="summary-only"),
+        pytest.param({"title": "", "text": "Expired."}, "", "Expired.", id="empty-title"),
+        pytest.param({"title": "DNSSEC", "text": None}, "DNSSEC", "", id="null-text"),
+        # a page's text alone is a story too, as classify reads it
+        pytest.param({"full_text": "Signatures expired."}, "", "", id="full-text-only"),
+    ],
+)  # fmt: skip
+def test_a_gold_line_needs_a_title_or_a_text_not_both(
+    tmp_path: Path, line: dict[str, object], title: str, summary: str
+) -> None:
+    from aggregator.evaluation import read_gold
+
+    gold = write_gold(tmp_path / "gold.jsonl", [{**line, "topics": ["DNS"]}])
+    (example,), _ = read_gold(gold)
+    assert (example.doc.title, example.doc.summary, example.topics) == (title, summary, ("DNS",))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param({}, id="neither"),
+        pytest.param({"title": "", "text": ""}, id="both-empty"),
+        pytest.param({"title": " ", "text": "\t"}, id="both-blank"),
+        pytest.param({"title": None, "text": None}, id="both-null"),
+    ],
+)
+def test_a_gold_line_without_title_or_text_is_refused_naming_the_line(
+    tmp_path: Path, line: dict[str, object]
+) -> None:
+    from aggregator.errors import ConfigError
+    from aggregator.evaluation import read_gold
+
+    gold = write_gold(tmp_path / "gold.jsonl", [GOLD[0], {**line, "topics": []}])
+    with pytest.raises(ConfigError, match=r"gold\.jsonl:2: no 'title' or 'text'"):
+        read_gold(gold)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        pytest.param({"title": 5, "text": "x"}, "'title' must be a string", id="title-number"),
+        pytest.param({"title": "x", "text": 5}, "'text' / 'full_text' must be", id="text-number"),
+    ],
+)  # fmt: skip
+def test_a_gold_title_or_text_of_another_type_is_still_refused(
+    tmp_path: Path, line: dict[str, object], message: str
+) -> None:
+    from aggregator.errors import ConfigError
+    from aggregator.evaluation import read_gold
+
+    gold = write_gold(tmp_path / "gold.jsonl", [{**line, "topics": []}])
+    with pytest.raises(ConfigError, match=re.escape(f"gold.jsonl:1: {message}")):
+        read_gold(gold)
+
+
+def test_a_gold_file_of_texts_without_titles_is_evaluated(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [{"text": f"{r['title']}. {r['text']}", "topics": r["topics"]} for r in GOLD]
+    gold = write_gold(env / "texts.jsonl", rows)
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["examples"] == len(GOLD)
+    # and a line with neither is one error naming its line, exit 2, nothing recorded
+    write_gold(gold, [*rows, {"title": "", "topics": []}])
+    code, out, err = run(capsys, "evaluate", str(gold))
+    assert code == 2 and f"{gold}:{len(GOLD) + 1}: no 'title' or 'text'" in err.replace("\n", "")
+    assert out == ""
+
+
 def test_missing_gold_file_is_bad_input(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "evaluate", str(env / "nowhere.jsonl"))
     assert code == 2 and "cannot read" in err

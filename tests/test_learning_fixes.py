@@ -188,8 +188,10 @@ def test_a_gold_file_of_off_topic_stories_reports_what_means_something(
             "full_text": "Registrar raises renewal prices for domain names. " * 20,
         },
         {"text": "Lawmakers debate the directive.", "categories": ["infosec", "Domains"]},
+        # no title: evaluate refused the line, classify scored its text
+        {"title": None, "text": "Attackers deliver malware by phishing."},
     ],
-    ids=["text", "summary-and-text", "empty-text", "full-text", "categories"],
+    ids=["text", "summary-and-text", "empty-text", "full-text", "categories", "no-title"],
 )
 def test_classify_and_evaluate_read_a_line_alike(
     env: Path,  # noqa: F811

@@ -369,9 +369,10 @@ def evaluate(
     gold: Annotated[
         Path | None,
         typer.Argument(
-            help='Gold JSON Lines, one {"title", "text", "topics"} per line. Every line must '
-            'have "topics" ([] for a story in no topic): a line without it, or a file without '
-            "stories, is rejected (exit 2). Without a file: cross-validation over your labels."
+            help='Gold JSON Lines, one {"title", "text", "topics"} per line (a title or a text '
+            'alone will do). Every line must have "topics" ([] for a story in no topic): a line '
+            "without it, or without a title or text, or a file without stories, is rejected "
+            "(exit 2). Without a file: cross-validation over your labels."
         ),
     ] = None,
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
