@@ -89,7 +89,7 @@ def test_extract_through_the_cli(
     assert code == 0, err
     code, out, err = run(capsys, "extract", "--format", "json")
     assert code == 0, err
-    assert json.loads(out) == {"tried": 2, "extracted": 1, "failed": 1}
+    assert json.loads(out) == {"tried": 2, "extracted": 1, "failed": 1, "left": 0}
     code, out, _ = run(capsys, "extract")
     assert code == 0 and out.strip() == "No stories are waiting for their article's text."
     code, out, _ = run(capsys, "extract", "--failed")

@@ -128,7 +128,15 @@ def extract(
     with open_app() as a:
         done = a.extract_waiting(limit, failed=failed)
     if fmt == PollFmt.json:
-        emit_json({"tried": done.tried, "extracted": done.extracted, "failed": done.failed})
+        # "left" as the table's "still wait": taken up or passed over, not tried
+        emit_json(
+            {
+                "tried": done.tried,
+                "extracted": done.extracted,
+                "failed": done.failed,
+                "left": done.left,
+            }
+        )
         return
     if not done.tried and not done.left:
         out.print("No stories are waiting for their article's text.")
