@@ -71,6 +71,18 @@ def _busy_and_site(server: LocalServer, delay: float = 0.0) -> tuple[str, str]:
     return busy, site
 
 
+def _site_linking_a_page(server: LocalServer, delay: float = 0.0) -> str:
+    """A feed of host "127.0.0.1" whose one story links to the article page "/page" on
+    "localhost"; ``delay``: the seconds the feed takes to answer."""
+    from test_extract_pipeline import article_page
+
+    server.route("/page", content_type="text/html", body=article_page().encode())
+    page = server.url("/page", host="localhost")
+    item = f"<item><title>s</title><link>{page}</link><guid>g</guid></item>"
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{item}'
+    return _feed(server, "site", "127.0.0.1", body=f"{body}</channel></rss>".encode(), delay=delay)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -394,19 +406,8 @@ def test_a_later_poll_of_another_process_fetches_no_page_of_a_held_host(
 ) -> None:
     """``poll`` run by cron is a new process each time: it knew of the hold only through
     the held feeds, and fetched the held host's pages that another host's feed links."""
-    from test_extract_pipeline import article_page
-
     busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "3600"})
-    server.route("/page", content_type="text/html", body=article_page().encode())
-    page = server.url("/page", host="localhost")
-    item = f"<item><title>s</title><link>{page}</link><guid>g</guid></item>"
-    site = _feed(
-        server,
-        "site",
-        "127.0.0.1",
-        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{item}'
-        f"</channel></rss>".encode(),
-    )
+    site = _site_linking_a_page(server)
     with _app(tmp_path, clock, db_url) as app:
         busy_id = app.add_feed(busy, discover=False).feed.id
         site_id = app.add_feed(site, discover=False).feed.id
@@ -625,20 +626,8 @@ def test_a_hold_replaces_an_article_stall_that_is_over(
     later 429 asking for an hour did not stop the poll from fetching the host's pages."""
     import time
 
-    from test_extract_pipeline import article_page
-
     busy = _feed(server, "busy", "localhost", status=429, headers={"Retry-After": "1"})
-    server.route("/page", content_type="text/html", body=article_page().encode())
-    page = server.url("/page", host="localhost")
-    item = f"<item><title>s</title><link>{page}</link><guid>g</guid></item>"
-    site = _feed(
-        server,
-        "site",
-        "127.0.0.1",
-        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{item}'
-        f"</channel></rss>".encode(),
-        delay=0.5,  # answered after the 429
-    )
+    site = _site_linking_a_page(server, delay=0.5)  # answered after the 429
     with _app(tmp_path, clock, extract=True) as app:  # one App: the daemon's polls
         busy_id = app.add_feed(busy, discover=False).feed.id
         site_id = app.add_feed(site, discover=False).feed.id
