@@ -2,8 +2,9 @@
 (RSS, Atom, through feedparser or the fast path) and :mod:`aggregator.jsonfeed`.
 
 Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 3339 dates
-(a leap second as the next second, :data:`_LEAP_SECOND`) and the RFC 822 ones some
-publishers write instead; feedparser's UTC ``struct_time`` as a
+(a leap second as the next second, :data:`_LEAP_SECOND`), the RFC 822 ones some
+publishers write instead and W3C-DTF's partial ones (``2024-05``, :data:`_PARTIAL`), read
+as feedparser reads them; feedparser's UTC ``struct_time`` as a
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
@@ -174,9 +175,21 @@ def _struct_time_utc(value: Any) -> datetime | None:
 _LEAP_SECOND = re.compile(r"(?<=\d-\d\d[Tt ]\d\d:\d\d:)60(?!\d)", re.ASCII)
 
 
+#: W3C-DTF's partial dates, a year or a year and month (``2024``, ``2024-05``, ``2024-5``):
+#: feedparser reads them (RSS's ``dc:date``, Atom) as the first day of the year or month,
+#: UTC; Python's parsers found no date in them, and a JSON Feed item had none.
+#: :func:`_iso_utc` reads them as feedparser does (a month outside 1-12 is no date).
+_PARTIAL = re.compile(r"\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2}))?\s*", re.ASCII)
+
+
 def _iso_utc(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
+    if (partial := _PARTIAL.fullmatch(value)) is not None:
+        try:
+            return datetime(int(partial["y"]), int(partial["m"] or 1), 1, tzinfo=UTC)
+        except ValueError:  # year 0, month 0 or 13...
+            return None
     parsed: datetime | None = None
     value = _rewritten(value)
     if (leap := _LEAP_SECOND.search(value)) is not None:

@@ -751,6 +751,46 @@ def test_json_feed_future_dates_are_not_trusted() -> None:
     assert entry.published == datetime(2026, 11, 29, 11, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        # W3C-DTF's partial dates, as feedparser reads them for RSS and Atom: the first day
+        # of the month or of the year, UTC (the JSON Feed reader found no date in them)
+        ("2024-05", "2024-05-01T00:00:00+00:00"),
+        ("2024-5", "2024-05-01T00:00:00+00:00"),
+        (" 2024-12 ", "2024-12-01T00:00:00+00:00"),
+        ("2024", "2024-01-01T00:00:00+00:00"),
+        ("2026-11", "2026-11-01T00:00:00+00:00"),
+        # later than the latest trusted (NOW + a day): no date, as for a full date
+        ("2026-12", None),
+        ("2027", None),
+        ("0000", None),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss", "atom", "json"])
+def test_partial_w3cdtf_dates_read_alike_in_every_format(
+    value: str, iso: str | None, form: str
+) -> None:
+    if form == "json":
+        body = json_feed(id="1", title="t", date_published=value, date_modified=value)
+    elif form == "atom":
+        body = (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>t</title>'
+            f"<id>1</id><published>{value}</published><updated>{value}</updated></entry></feed>"
+        ).encode()
+    else:
+        dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        body = rss(f"<item><title>t</title><dc:date>{value}</dc:date></item>", namespaces=dc)
+    (entry,) = parse_feed(body, URL, now=NOW).entries
+    published, updated = (d.isoformat() if d else None for d in (entry.published, entry.updated))
+    assert (published, updated) == (iso, iso)
+
+
+def test_json_feed_partial_date_modified_alone_dates_the_item() -> None:
+    (entry,) = parse_feed(json_feed(id="1", title="t", date_modified="2024-05"), URL).entries
+    assert entry.published == entry.updated == datetime(2024, 5, 1, tzinfo=UTC)
+
+
 def test_the_wall_clock_is_the_default_now() -> None:
     body = rss("<item><title>t</title><pubDate>Fri, 01 Jan 2999 00:00:00 GMT</pubDate></item>")
     assert parse_feed(body, URL).entries[0].published is None
