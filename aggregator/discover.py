@@ -94,13 +94,15 @@ def _translation(hreflang: str, lang: str) -> bool:
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 
 
-def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]]:
+def _alternates(
+    html: bytes, base_url: str, content_type: str | None = None
+) -> list[tuple[str, bool, str | None]]:
     """(absolute URL, is a comments feed, the type to check its document against (RDF,
     plain XML) or None) for each feed link, unique, best first: the main feeds before
     the comment feeds, each in the page's language (or without ``hreflang``) before
     translations, each feed type before a type that needs checking, then in document
     order."""
-    text = html.decode("utf-8", errors="replace")
+    text = _page_text(html, content_type)
     finder = _LinkFinder()
     with contextlib.suppress(_Done):
         finder.feed(text)
@@ -142,6 +144,34 @@ def _alternates(html: bytes, base_url: str) -> list[tuple[str, bool, str | None]
     return list(dict.fromkeys(link for _, link in ranked))
 
 
+_HEADER_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+
+
+def _page_text(html: bytes, content_type: str | None) -> str:
+    """A page's text for its links: UTF-16 when its byte-order mark says so (whatever
+    the Content-Type says, as browsers read it), when it starts with markup in UTF-16
+    (:data:`_UTF16`), or when the Content-Type names UTF-16 and the bytes have NULs
+    (big- or little-endian by where they are; "utf-16" alone is little-endian, as the
+    WHATWG Encoding Standard reads the label); UTF-8 otherwise (every feed link an
+    ASCII-compatible page has reads so). A UTF-16 page read as UTF-8 had a NUL between
+    every two characters, and "linked to no feed"."""
+    if html.startswith(b"\xef\xbb\xbf"):
+        return html[3:].decode("utf-8", "replace")
+    if html.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16-le" if html.startswith(b"\xff\xfe") else "utf-16-be"
+        return html[2:].decode(codec, "replace")
+    start = html[:4096]
+    header = _HEADER_CHARSET.search(content_type or "")
+    label = header.group(1).lower().replace("_", "-") if header else ""
+    if _UTF16.match(start) or (label.startswith("utf-16") and b"\x00" in start):
+        if label in ("utf-16le", "utf-16-le", "utf-16be", "utf-16-be"):
+            big = label.endswith("be")
+        else:  # by the NULs: the high bytes of ASCII markup come first in big-endian
+            big = start[0::2].count(0) > start[1::2].count(0)
+        return html.decode("utf-16-be" if big else "utf-16-le", "replace")
+    return html.decode("utf-8", "replace")
+
+
 def _joined(base: str, href: str) -> str | None:
     """``href`` resolved against ``base``; None when either does not parse: an
     unrendered template (``https://[[site_url]]/feed``) or a stray ``[`` made urljoin
@@ -155,7 +185,7 @@ def _joined(base: str, href: str) -> str | None:
     return absolute
 
 
-def discover_feeds(html: bytes, base_url: str) -> list[str]:
+def discover_feeds(html: bytes, base_url: str, content_type: str | None = None) -> list[str]:
     """Feed URLs a page advertises with <link rel="alternate">, absolute and unique, each
     one ``check_feed_url`` takes (spaces written %20, as browsers request them).
 
@@ -167,8 +197,9 @@ def discover_feeds(html: bytes, base_url: str) -> list[str]:
     page; links to a translation's feed (an ``hreflang`` other than the page's ``<html
     lang>``) after those to the page's own language's (or without one), and comment feeds
     (by title or ``/comments/feed``) last, whatever their place in the page.
+    ``content_type`` (the HTTP header), when given, may name the page's charset (UTF-16).
     """
-    return list(dict.fromkeys(url for url, _, _ in _alternates(html, base_url)))
+    return list(dict.fromkeys(url for url, _, _ in _alternates(html, base_url, content_type)))
 
 
 # Where sites without a <link rel="alternate"> usually keep their feed: WordPress /feed,
@@ -223,7 +254,7 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
                 f"{display_url(url)} answers with neither a feed nor a web page ({kind})"
             )
         return Discovery(url=url, seen_as=_seen(url, page))
-    links = _alternates(page.body, page.final_url)
+    links = _alternates(page.body, page.final_url, page.content_type)
     checked = 0  # RDF / plain XML documents fetched: a request (up to a timeout) each
     for link, _, check in [x for x in links if not x[1]]:
         found = _logged_in(link, url)

@@ -159,6 +159,57 @@ def test_a_feed_linked_only_in_the_body_is_found(server: LocalServer) -> None:
     assert [r.path for r in server.requests] == ["/"]
 
 
+_UTF16_PAGE = (
+    '\n<!doctype html><html lang="fr"><head><meta charset="utf-16"><title>Café</title>'
+    '<link rel="alternate" type="application/rss+xml" title="Café » Flux" href="/fil/rss.php">'
+    "</head><body><p>Élan</p></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "content_type"),
+    [
+        ("utf-16-le", True, "text/html"),
+        ("utf-16-be", True, "text/html; charset=utf-16"),
+        ("utf-16-le", True, "text/html; charset=iso-8859-1"),  # the BOM wins, as in browsers
+        ("utf-16-le", False, "text/html; charset=utf-16"),
+        ("utf-16-le", False, "text/html; charset=UTF-16LE"),
+        ("utf-16-be", False, "text/html; charset=utf-16be"),
+        ("utf-16-be", False, "text/html; charset=utf-16"),
+        ("utf-16-le", False, "text/html"),
+        ("utf-16-be", False, None),
+    ],
+)
+def test_a_utf16_page_s_feed_link_is_found(
+    server: LocalServer, encoding: str, bom: bool, content_type: str | None
+) -> None:
+    """A UTF-16 page (Windows tools save HTML so), with a byte-order mark or without,
+    its charset in the Content-Type or not: its <link rel="alternate"> was read as
+    UTF-8, every other byte a NUL, and the page "linked to no feed"."""
+    feed = server.route("/fil/rss.php", body=RSS, content_type="application/rss+xml")
+    body = ("\ufeff" if bom else "") + _UTF16_PAGE
+    site = server.route("/", body=body.encode(encoding), content_type=content_type)
+    found = find_feed(site, fetcher_for(server))
+    assert (found.url, found.found_from) == (feed, site)
+    assert [r.path for r in server.requests] == ["/"]
+
+
+def test_feeds_add_finds_the_feed_of_a_utf16_page(
+    env: Path,  # noqa: F811
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    feed = server.route("/fil/rss.php", body=RSS, content_type="application/rss+xml")
+    site = server.route(
+        "/", body=_UTF16_PAGE.encode("utf-16"), content_type="text/html; charset=utf-16"
+    )
+    code, out, err = run(capsys, "feeds", "add", site)
+    assert code == 0, err
+    assert out.startswith(f"added: {feed} (found on {site})")
+
+
 @pytest.mark.parametrize("kind", ["text/xml", "application/xml"])
 def test_a_feed_announced_as_plain_xml_is_found_once_it_proves_a_feed(
     server: LocalServer, kind: str
