@@ -73,7 +73,7 @@ from aggregator.feedclean import (
 )
 from aggregator.feeddates import _struct_time_utc, _trusted  # registers feedparser's handler
 from aggregator.jsonfeed import _parse_json_feed
-from aggregator.textutil import html_to_text, xml_chars
+from aggregator.textutil import html_to_text, title_text, xml_chars
 from aggregator.types import ParsedEntry, ParsedFeed, utc_now
 
 __all__ = ["FUTURE_SLACK", "html_to_text", "parse_feed"]
@@ -321,12 +321,13 @@ def _html_of(detail: Mapping[str, Any], base: str) -> str | None:
 
 def _text_of(detail: Mapping[str, Any] | None, is_atom: bool) -> str:
     """One line of plain text. Atom says whether a text construct is HTML; for RSS
-    feedparser guesses, and a literal "<script>" in a title is better dropped than shown."""
+    feedparser guesses, and a literal "<script>" in a title is better dropped than shown
+    (alone when never closed, with the words after it kept: :func:`title_text`)."""
     if not detail or not detail.get("value"):
         return ""
     value: str = xml_chars(detail["value"])
     if not is_atom or "html" in (detail.get("type") or ""):
-        value = html_to_text(value)
+        value = title_text(value)
     return " ".join(value.split())
 
 

@@ -156,6 +156,34 @@ def html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+#: A start or end tag of an element :data:`DROP_WITH_CONTENT` drops with its content.
+_DROPPED_TAG = re.compile(
+    r"<(?P<end>/?)(?P<name>" + "|".join(sorted(DROP_WITH_CONTENT)) + r")(?=[\s/>])[^<>]*>",
+    re.IGNORECASE,
+)
+
+
+def title_text(html: str) -> str:
+    """One line of text of a title that may be HTML (an RSS title, an Atom ``type="html"``
+    one): :func:`html_to_text`, but a start tag of an element dropped with its content
+    (``<template>``, ``<script>``...) that no end tag of its name follows is dropped
+    alone. Such a tag in a title names the element ("Using the <template> element"):
+    taken for markup, it hid the rest of the title ("Using the"), or all of it (the story
+    was titled with its summary's first words). A closed one is still dropped whole."""
+    if "<" not in html:
+        return html_to_text(html)
+    last_end: dict[str, int] = {}
+    for tag in _DROPPED_TAG.finditer(html):
+        if tag["end"]:
+            last_end[tag["name"].lower()] = tag.start()
+
+    def kept(tag: re.Match[str]) -> str:
+        closed = tag["end"] or tag.start() < last_end.get(tag["name"].lower(), -1)
+        return tag[0] if closed else ""
+
+    return " ".join(html_to_text(_DROPPED_TAG.sub(kept, html)).split())
+
+
 def page_media_type(content_type: str | None) -> str | None:
     """The media type of ``content_type`` if a response with it cannot be a web page
     (a PDF, an image, audio); None when it may be one: none given, an HTML or an XML

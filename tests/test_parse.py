@@ -470,6 +470,36 @@ def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
 
 
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        # a <template>'s content is not shown (as in a browser), the text around it is
+        pytest.param("&lt;template&gt;x&lt;/template&gt;Real title", "Real title", id="escaped"),
+        pytest.param("<![CDATA[<template>x</template>Real title]]>", "Real title", id="cdata"),
+        pytest.param("<![CDATA[<template><p>x</p></template>Real]]>", "Real", id="blocks"),
+        pytest.param("<![CDATA[<TEMPLATE>x</Template >Real]]>", "Real", id="case"),
+        # a <template> (or <script>...) never closed is a title naming the element, not
+        # markup: everything after it was dropped ("Using the"), or the whole title, the
+        # story then titled with its summary's first words
+        pytest.param("<![CDATA[Using the <template> element]]>", "Using the element", id="open"),
+        pytest.param("Real &lt;template&gt; title", "Real title", id="open-escaped"),
+        pytest.param("&lt;template&gt;Real title", "Real title", id="open-first"),
+        pytest.param("<![CDATA[Why <script> tags matter]]>", "Why tags matter", id="script"),
+        pytest.param("<![CDATA[Styling <button type=x> well]]>", "Styling well", id="button"),
+        pytest.param("<![CDATA[<template>a</template>b <template/> c]]>", "b c", id="both"),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_template_element_in_a_title(title: str, text: str, fast: bool) -> None:
+    body = rss(f"<item><title>{title}</title><description>Summary words</description></item>")
+    assert parse_feed(body, URL, fast=fast).entries[0].title == text
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><id>1</id>'
+        f'<title type="html">{title}</title><summary>Summary words</summary></entry></feed>'
+    ).encode()
+    assert parse_feed(atom, URL).entries[0].title == text
+
+
 # --- properties -----------------------------------------------------------------------------
 
 
