@@ -208,7 +208,8 @@ def test_hostile_feeds_are_stored_clean_and_export_well_formed(
             assert root.findtext(f"{{{ATOM_NS}}}updated") == "2026-11-28T12:00:00Z"
     doc = json.loads(app.export(StoryQuery(limit=None), "json").encode("utf-8"))
     assert not any(NOT_XML.search(s) for s in json_strings(doc))
-    assert "2099" not in json.dumps(doc)
+    # the date, not "2099" alone: the server's random port may hold those digits
+    assert "2099-01-01" not in json.dumps(doc)
 
 
 @pytest.mark.parametrize(
