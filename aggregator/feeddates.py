@@ -8,7 +8,9 @@ as feedparser reads them; feedparser's UTC ``struct_time`` as a
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
-what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`).
+what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`,
+:func:`_moved_by_iso8601`: ``2024-13``, ``2024-02-30``, ``T25:00``), with ISO 8601's week
+dates (:data:`_WEEK`) read as the JSON Feed reader reads them.
 For both readers, a month named in another language (``Di, 15 Okt 2024``,
 :data:`_MONTH_NAMES`) is read as the English one, a date written year first with ``/``
 or ``.``, or ``年月日`` (:data:`_SLASHED`), and ISO 8601's basic format
@@ -42,6 +44,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import feedparser
+from feedparser.datetimes.iso8601 import _iso8601_matches
 from feedparser.datetimes.rfc822 import _parse_date_rfc822, timezone_names
 from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 
@@ -153,6 +156,15 @@ _SHORT_OFFSET = re.compile(
     r"(?P<sign>[+-])(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?\s*",
     re.ASCII | re.DOTALL,
 )
+
+
+#: ISO 8601's week dates (``2024-W10``, ``2024-W10-3``, ``2024W10``, with a time or not):
+#: feedparser's ISO 8601 reader read only their year and took the month from the clock
+#: (``2024-W10`` was the 1st of the current month of 2024); the JSON Feed reader read them
+#: (Python's ``fromisoformat``) as the Monday, or the day given, of that week.
+#: :func:`_zoned_date` reads them as :func:`_iso_utc` does, and a week or day that does
+#: not exist (``2024-W53``, ``2024-W10-8``) is no date.
+_WEEK = re.compile(r"\s*\d{4}-?W\d\d(?:-?\d)?(?:[Tt].*)?", re.ASCII | re.DOTALL)
 
 
 def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
@@ -346,7 +358,12 @@ def _zoned_date(value: str) -> Any:
     missing zone and returns nothing. An ISO basic offset is read with its minutes
     (:data:`_BASIC_OFFSET`); a date :func:`_rewritten` rewrites is read as it is
     rewritten; a date of which feedparser would read only the year
-    (:data:`_YEAR_ONLY`) is no date, as for JSON Feed."""
+    (:data:`_YEAR_ONLY`), or which its ISO 8601 reader would move
+    (:func:`_moved_by_iso8601`), is no date, as for JSON Feed; a week date
+    (:data:`_WEEK`) is read as for JSON Feed."""
+    if _WEEK.fullmatch(value):
+        week = _iso_utc(value)
+        return _NO_DATE if week is None else week.utctimetuple()
     text = _rewritten(value)
     if _NOT_A_DATE.fullmatch(value) or _NOT_A_DATE.fullmatch(text):
         return _NO_DATE
@@ -361,7 +378,7 @@ def _zoned_date(value: str) -> Any:
         read = _parse_date_rfc822(text) or _parse_date_w3dtf(text)
     else:
         read = None
-    if read is None and _year_only(value):
+    if read is None and (_year_only(value) or _moved_by_iso8601(value)):
         return _NO_DATE
     return read
 
@@ -370,6 +387,51 @@ def _year_only(value: str) -> bool:
     """Whether feedparser would read only the year of ``value`` (:data:`_YEAR_ONLY`): its
     W3C-DTF and RFC 822 parsers find no date in it, and its ISO 8601 reader is next."""
     if _YEAR_ONLY.match(value) is None:
+        return False
+    return not (_parse_date_w3dtf(value) or _parse_date_rfc822(value))
+
+
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_SPACE_DIGIT = re.compile(r"\s+\d", re.ASCII)
+
+
+def _moved_by_iso8601(value: str) -> bool:
+    """Whether feedparser's ISO 8601 reader, its last resort, would read ``value`` as
+    another date than it says: it hands what it matched to ``mktime``, which moves an
+    impossible month, day, day of the year, hour, minute or second to a real one
+    (``2024-13`` was 2025-01-01, ``2024-00`` 2023-12-01, ``2024-02-30`` March 1st,
+    ``T25:00`` 01:00 the next day), takes the month from the clock when it matched only
+    the year (``2024-Q1``), and drops a time after a space that it cannot read
+    (``2024-06-15 25:00:00`` was midnight). Such a date is no date, as for JSON Feed,
+    whose reader finds none in them. Hour 24 too: W3C-DTF and RFC 3339 stop at 23. A
+    leap second (``:60``) is read as the next second (see :data:`_LEAP_SECOND`)."""
+    if not value[:1].isdigit() and not value.startswith("-"):  # RFC 822's, most often
+        return False
+    try:  # RFC 3339's, most often: a date Python reads has no impossible field
+        datetime.fromisoformat(value)
+        return False
+    except ValueError:
+        pass
+    match = next((m for m in (match(value) for match in _iso8601_matches) if m), None)
+    if match is None or match.end() == 0:
+        return False
+    field = {k: int(v) for k, v in match.groupdict().items() if v and v.isdigit()}
+    year = field.get("year") or 2000  # none given (or ``00``): one with February 29th
+    month, day, ordinal = field.get("month"), field.get("day"), field.get("ordinal")
+    if month is not None:
+        moved = not 1 <= month <= 12 or (
+            day is not None
+            and not 1 <= day <= _DAYS[month - 1] + (month == 2 and calendar.isleap(year))
+        )
+    elif day is not None:  # ---DD: the month is the clock's
+        moved = not 1 <= day <= 31
+    elif ordinal is not None:
+        moved = not 1 <= ordinal <= (366 if calendar.isleap(year) else 365)
+    else:  # the year alone, followed by what the reader did not read
+        moved = "year" in field and bool(value[match.end() :].strip())
+    moved = moved or field.get("hour", 0) > 23 or field.get("minute", 0) > 59
+    moved = moved or field.get("second", 0) > 60 or field.get("tzmin", 0) > 59
+    if not moved and _SPACE_DIGIT.match(value, match.end()) is None:
         return False
     return not (_parse_date_w3dtf(value) or _parse_date_rfc822(value))
 

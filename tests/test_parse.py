@@ -816,6 +816,69 @@ def test_partial_w3cdtf_dates_read_alike_in_every_format(
     assert (published, updated) == (iso, iso)
 
 
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        # an impossible month, day, hour, minute or day of the year is no date: feedparser's
+        # ISO 8601 reader moved it (2024-13 was 2025-01-01, 2024-02-30 March 1st), as the
+        # JSON Feed reader did not
+        pytest.param("2024-13", None, id="month-13"),
+        pytest.param("2024-00", None, id="month-0"),
+        pytest.param("2024-13-01", None, id="month-13-day"),
+        pytest.param("2024-00-10", None, id="month-0-day"),
+        pytest.param("2024-02-30", None, id="feb-30"),
+        pytest.param("2023-02-29", None, id="feb-29-not-leap"),
+        pytest.param("2024-06-00", None, id="day-0"),
+        pytest.param("2024-06-32", None, id="day-32"),
+        pytest.param("2024-04-31T10:00:00Z", None, id="apr-31-time"),
+        pytest.param("20240230T100000Z", None, id="basic-feb-30"),
+        pytest.param("2024-06-15T25:00:00Z", None, id="hour-25"),
+        pytest.param("2024-06-15T25:00Z", None, id="hour-25-no-seconds"),
+        pytest.param("2024-06-15 25:00:00", None, id="hour-25-space"),
+        pytest.param("2024-06-15T24:00:00Z", None, id="hour-24"),
+        pytest.param("2024-06-15T10:61:00Z", None, id="minute-61"),
+        pytest.param("2024-06-15T10:00:61Z", None, id="second-61"),
+        pytest.param("2024-Q1", None, id="quarter"),
+        # ISO 8601's week dates: Monday of the week (or the day given), UTC; the 1st of the
+        # current month before
+        pytest.param("2024-W10", "2024-03-04T00:00:00+00:00", id="week"),
+        pytest.param("2024W10", "2024-03-04T00:00:00+00:00", id="week-basic"),
+        pytest.param("2024-W10-3", "2024-03-06T00:00:00+00:00", id="week-day"),
+        pytest.param("2024-W10-3T10:00:00+02:00", "2024-03-06T08:00:00+00:00", id="week-time"),
+        pytest.param("2020-W53", "2020-12-28T00:00:00+00:00", id="week-53"),
+        pytest.param("2024-W53", None, id="week-53-none"),
+        pytest.param("2024-W00", None, id="week-0"),
+        pytest.param("2024-W10-8", None, id="week-day-8"),
+        # still read: a leap day, the last day of a month, a leap second, an RFC 822 date
+        pytest.param("2024-02-29", "2024-02-29T00:00:00+00:00", id="leap-day"),
+        pytest.param("2024-04-30T23:59:59Z", "2024-04-30T23:59:59+00:00", id="apr-30"),
+        pytest.param("2016-12-31T23:59:60Z", "2017-01-01T00:00:00+00:00", id="leap-second"),
+        pytest.param("Sat, 15 Jun 2024 10:00:00 GMT", "2024-06-15T10:00:00+00:00", id="rfc822"),
+        # impossible RFC 822 dates were no date already, on every path
+        pytest.param("Wed, 31 Apr 2024 10:00:00 GMT", None, id="rfc822-apr-31"),
+        pytest.param("Sat, 15 Jun 2024 25:00:00 GMT", None, id="rfc822-hour-25"),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_impossible_and_week_dates_read_alike_in_every_format(
+    value: str, iso: str | None, form: str
+) -> None:
+    fast = form != "rss-feedparser"
+    if form == "json":
+        body = json_feed(id="1", title="t", date_published=value, date_modified=value)
+    elif form == "atom":
+        body = (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>t</title>'
+            f"<id>1</id><published>{value}</published><updated>{value}</updated></entry></feed>"
+        ).encode()
+    else:
+        dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        body = rss(f"<item><title>t</title><dc:date>{value}</dc:date></item>", namespaces=dc)
+    (entry,) = parse_feed(body, URL, now=NOW, fast=fast).entries
+    published, updated = (d.isoformat() if d else None for d in (entry.published, entry.updated))
+    assert (published, updated) == (iso, iso)
+
+
 def test_json_feed_partial_date_modified_alone_dates_the_item() -> None:
     (entry,) = parse_feed(json_feed(id="1", title="t", date_modified="2024-05"), URL).entries
     assert entry.published == entry.updated == datetime(2024, 5, 1, tzinfo=UTC)
