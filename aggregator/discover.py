@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from .charsets import UTF16_MARKUP, utf16_codec
 from .credentials import display_url
 from .errors import ConfigError, FetchError
 from .feedlist import check_feed_url, feed_key
@@ -144,32 +145,19 @@ def _alternates(
     return list(dict.fromkeys(link for _, link in ranked))
 
 
-_HEADER_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
-
-
 def _page_text(html: bytes, content_type: str | None) -> str:
     """A page's text for its links: UTF-16 when its byte-order mark says so (whatever
-    the Content-Type says, as browsers read it), when it starts with markup in UTF-16
-    (:data:`_UTF16`), or when the Content-Type names UTF-16 and the bytes have NULs
-    (big- or little-endian by where they are; "utf-16" alone is little-endian, as the
-    WHATWG Encoding Standard reads the label); UTF-8 otherwise (every feed link an
-    ASCII-compatible page has reads so). A UTF-16 page read as UTF-8 had a NUL between
+    the Content-Type says, as browsers read it), or without one as
+    :func:`~aggregator.charsets.utf16_codec` tells it (markup in UTF-16, or a UTF-16
+    charset in the Content-Type and NULs in the bytes); UTF-8 otherwise (every feed link
+    an ASCII-compatible page has reads so). A UTF-16 page read as UTF-8 had a NUL between
     every two characters, and "linked to no feed"."""
     if html.startswith(b"\xef\xbb\xbf"):
         return html[3:].decode("utf-8", "replace")
     if html.startswith((b"\xff\xfe", b"\xfe\xff")):
         codec = "utf-16-le" if html.startswith(b"\xff\xfe") else "utf-16-be"
         return html[2:].decode(codec, "replace")
-    start = html[:4096]
-    header = _HEADER_CHARSET.search(content_type or "")
-    label = header.group(1).lower().replace("_", "-") if header else ""
-    if _UTF16.match(start) or (label.startswith("utf-16") and b"\x00" in start):
-        if label in ("utf-16le", "utf-16-le", "utf-16be", "utf-16-be"):
-            big = label.endswith("be")
-        else:  # by the NULs: the high bytes of ASCII markup come first in big-endian
-            big = start[0::2].count(0) > start[1::2].count(0)
-        return html.decode("utf-16-be" if big else "utf-16-le", "replace")
-    return html.decode("utf-8", "replace")
+    return html.decode(utf16_codec(html, content_type) or "utf-8", "replace")
 
 
 def _joined(base: str, href: str) -> str | None:
@@ -353,15 +341,11 @@ def _head(body: bytes) -> bytes:
     byte-order mark or without: XML 1.0 Appendix F, also after whitespace) as UTF-8, so
     that its markup is seen: a UTF-16 feed served as text/html was taken for a page."""
     head = body[:4096].removeprefix(b"\xef\xbb\xbf")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _UTF16.match(head):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or UTF16_MARKUP.match(head):
         big = head.startswith(b"\xfe\xff") or (not head.startswith(b"\xff\xfe") and head[0] == 0)
         text = head.decode("utf-16-be" if big else "utf-16-le", "ignore").lstrip("\ufeff")
         head = text.encode("utf-8")
     return head
-
-
-# UTF-16 without a byte-order mark: a "<" as its first character but whitespace
-_UTF16 = re.compile(rb"(?:[ \t\r\n]\x00)*<\x00|(?:\x00[ \t\r\n])*\x00<")
 
 
 def looks_like_html(body: bytes, content_type: str | None) -> bool:

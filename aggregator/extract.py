@@ -1,6 +1,7 @@
 """Article pages -> :class:`Article`: the main text of a story's web page, via trafilatura.
 
-Owns: decoding the page bytes (BOM; then UTF-8 if the bytes are UTF-8, whatever the
+Owns: decoding the page bytes (BOM; then UTF-16 without one, as feed discovery reads it,
+:mod:`aggregator.charsets`; then UTF-8 if the bytes are UTF-8, whatever the
 labels say; then the HTTP ``Content-Type`` charset, then ``<meta charset>`` / XML
 declaration, read as browsers read those labels (WHATWG Encoding Standard); else the
 legacy encoding the bytes read best in), refusing what is not an HTML page (by its
@@ -22,6 +23,7 @@ import unicodedata
 
 import trafilatura
 
+from aggregator.charsets import utf16_codec
 from aggregator.errors import ExtractError
 from aggregator.textutil import page_media_type, xml_chars
 from aggregator.types import Article
@@ -271,7 +273,8 @@ def _fold_suffix(word: str) -> str:
 
 
 def decode_html(html: bytes, url: str = "", content_type: str | None = None) -> str:
-    """Decode a page: its BOM; else UTF-8 when the bytes are mostly valid multi-byte UTF-8
+    """Decode a page: its BOM; else UTF-16 when :func:`~aggregator.charsets.utf16_codec`
+    tells it without one; else UTF-8 when the bytes are mostly valid multi-byte UTF-8
     (whatever the labels say); else the charset of ``content_type`` (the HTTP header),
     else what the page declares; else, bytes neither UTF-8 nor declared, the encoding
     they read best in (:func:`_detected_encoding`). Raise :class:`ExtractError` for
@@ -279,7 +282,16 @@ def decode_html(html: bytes, url: str = "", content_type: str | None = None) -> 
     for bom, encoding in _BOMS:
         if html.startswith(bom):
             return html[len(bom) :].decode(encoding, "replace")
-    if html[:4096].startswith(_BINARY_MAGIC) or b"\x00" in html[:4096]:
+    if html[:4096].startswith(_BINARY_MAGIC):
+        raise ExtractError(url, "not text: binary content")
+    # UTF-16 without a BOM (markup in UTF-16, or a UTF-16 charset and NULs), as feed
+    # discovery reads it: its NULs were taken for binary data, and the page refused.
+    if (utf16 := utf16_codec(html, content_type)) is not None:
+        text = html.decode(utf16, "replace")
+        if "<" not in text[:2048]:  # NULs under a UTF-16 label, but no markup in them
+            raise ExtractError(url, "not text: binary content")
+        return _checked(text, url)
+    if b"\x00" in html[:4096]:
         raise ExtractError(url, "not text: binary content")
     header = _HEADER_CHARSET.search(content_type or "")
     labels = [_encoding(header.group(1)) if header else None, _declared_encoding(html)]

@@ -5,8 +5,11 @@ all, as pages in the wild are. Each case encodes a known text and must read it b
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+from httpserver import LocalServer
+from test_extract_pipeline import ARTICLE, article_page, poll
 
 from aggregator.errors import ExtractError
 from aggregator.extract import decode_html, extract_article
@@ -193,3 +196,43 @@ def test_a_reference_to_a_control_character_costs_only_itself(ref: str, kept: st
     assert article is not None
     assert f"Then {kept}".rstrip() in " ".join(article.text.split())
     assert not any(ord(c) < 0x20 and c not in "\n\t" for c in article.text)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content_type"),
+    [
+        pytest.param("utf-16-le", "text/html; charset=utf-16", id="le-utf-16"),
+        pytest.param("utf-16-be", "text/html; charset=utf-16", id="be-utf-16"),
+        pytest.param("utf-16-le", "text/html; charset=UTF-16LE", id="le-utf-16le"),
+        pytest.param("utf-16-be", "text/html; charset=utf-16be", id="be-utf-16be"),
+        pytest.param("utf-16-le", "text/html", id="le-markup-only"),
+        pytest.param("utf-16-be", "text/html", id="be-markup-only"),
+    ],
+)
+def test_a_utf16_article_without_a_byte_order_mark_is_extracted(
+    tmp_path: Path, server: LocalServer, encoding: str, content_type: str
+) -> None:
+    """A UTF-16 page without a byte-order mark (its charset in the Content-Type, or
+    markup that starts in UTF-16) was refused as "not text: binary content" for its
+    NULs, and the story had no full text. Read as feed discovery reads such a page."""
+    text = ARTICLE + "Le café “déjà vu” à Zürich. "
+    page = '\n<!doctype html><meta charset="utf-16">' + article_page(text)
+    results, stories = poll(
+        tmp_path, server, [{"body": page.encode(encoding), "content_type": content_type}]
+    )
+    assert results == [("ok", 1)]
+    story = stories["s0"]
+    assert story.extraction_status == "ok", story.extraction_error
+    assert story.full_text and "Le café “déjà vu” à Zürich." in story.full_text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"%PDF-1.7\x00" + bytes(range(1, 256)) * 40, id="magic"),
+        pytest.param(bytes(range(256)) * 40, id="no-markup"),
+    ],
+)
+def test_binary_data_under_a_utf16_label_is_still_refused(body: bytes) -> None:
+    with pytest.raises(ExtractError, match="not text: binary content"):
+        decode_html(body, "https://x.example/a", "text/html; charset=utf-16")
