@@ -392,7 +392,7 @@ def _year_only(value: str) -> bool:
 
 
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_SPACE_DIGIT = re.compile(r"\s+\d", re.ASCII)
+_DIGIT = re.compile(r"\d", re.ASCII)
 
 
 def _moved_by_iso8601(value: str) -> bool:
@@ -401,10 +401,11 @@ def _moved_by_iso8601(value: str) -> bool:
     impossible month, day, day of the year, hour, minute or second to a real one
     (``2024-13`` was 2025-01-01, ``2024-00`` 2023-12-01, ``2024-02-30`` March 1st,
     ``T25:00`` 01:00 the next day), takes the month from the clock when it matched only
-    the year (``2024-Q1``), and drops a time after a space that it cannot read
-    (``2024-06-15 25:00:00`` was midnight). Such a date is no date, as for JSON Feed,
-    whose reader finds none in them. Hour 24 too: W3C-DTF and RFC 3339 stop at 23. A
-    leap second (``:60``) is read as the next second (see :data:`_LEAP_SECOND`)."""
+    the year (``2024-Q1``), and drops a time (or a day) that it cannot read after what it
+    matched (``2024-06-15 25:00:00`` and ``2024-01-1T25:00:00Z`` were midnight). Such a
+    date is no date, as for JSON Feed, whose reader finds none in them. Hour 24 too:
+    W3C-DTF and RFC 3339 stop at 23. A leap second (``:60``) is read as the next second
+    (see :data:`_LEAP_SECOND`)."""
     if not value[:1].isdigit() and not value.startswith("-"):  # RFC 822's, most often
         return False
     try:  # RFC 3339's, most often: a date Python reads has no impossible field
@@ -431,8 +432,8 @@ def _moved_by_iso8601(value: str) -> bool:
         moved = "year" in field and bool(value[match.end() :].strip())
     moved = moved or field.get("hour", 0) > 23 or field.get("minute", 0) > 59
     moved = moved or field.get("second", 0) > 60 or field.get("tzmin", 0) > 59
-    if not moved and _SPACE_DIGIT.match(value, match.end()) is None:
-        return False
+    if not moved and ("hour" in field or _DIGIT.search(value, match.end()) is None):
+        return False  # else it read the date and dropped a time, or a day, after it
     return not (_parse_date_w3dtf(value) or _parse_date_rfc822(value))
 
 

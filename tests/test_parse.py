@@ -835,6 +835,8 @@ def test_partial_w3cdtf_dates_read_alike_in_every_format(
         pytest.param("2024-06-15T25:00:00Z", None, id="hour-25"),
         pytest.param("2024-06-15T25:00Z", None, id="hour-25-no-seconds"),
         pytest.param("2024-06-15 25:00:00", None, id="hour-25-space"),
+        pytest.param("2024-01-1T25:00:00Z", None, id="hour-25-one-digit-day"),
+        pytest.param("2024-01-1 24:00:00", None, id="hour-24-one-digit-day-space"),
         pytest.param("2024-06-15T24:00:00Z", None, id="hour-24"),
         pytest.param("2024-06-15T10:61:00Z", None, id="minute-61"),
         pytest.param("2024-06-15T10:00:61Z", None, id="second-61"),
