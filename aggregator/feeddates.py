@@ -2,7 +2,8 @@
 (RSS, Atom, through feedparser or the fast path) and :mod:`aggregator.jsonfeed`.
 
 Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 3339 dates
-(a leap second as the next second, :data:`_LEAP_SECOND`), the RFC 822 ones some
+(a leap second as the next second, :data:`_LEAP_SECOND`; a fraction of a second
+dropped, as feedparser drops it for RSS and Atom), the RFC 822 ones some
 publishers write instead and W3C-DTF's partial ones (``2024-05``, :data:`_PARTIAL`), read
 as feedparser reads them; feedparser's UTC ``struct_time`` as a
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
@@ -223,6 +224,7 @@ def _iso_utc(value: object) -> datetime | None:
     try:
         if leap is not None:
             parsed += timedelta(seconds=1)
+        parsed = parsed.replace(microsecond=0)  # whole seconds, as feedparser reads them
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)

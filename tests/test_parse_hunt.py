@@ -87,7 +87,8 @@ def test_a_json_feed_date_at_a_leap_second_is_read_as_rss_and_atom_read_it() -> 
     ]
     first, second = parse_feed(json_feed(*items), URL, now=NOW).entries
     assert first.published == datetime(2017, 1, 1, tzinfo=UTC)
-    assert second.published == datetime(2016, 12, 31, 23, 0, 0, 500_000, tzinfo=UTC)
+    # (whole seconds, as feedparser reads RSS and Atom: the fraction is dropped)
+    assert second.published == datetime(2016, 12, 31, 23, 0, 0, tzinfo=UTC)
     atom = (
         b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>'
         b"<updated>2016-12-31T23:59:60Z</updated><entry><id>urn:1</id><title>t</title>"
