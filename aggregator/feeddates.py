@@ -100,7 +100,9 @@ _UNZONED_RFC822 = re.compile(
 #: An ISO date and time with ISO 8601's basic offset (``+0530``, as Java's ``Z`` and PHP's
 #: ``O`` write it): feedparser's W3C-DTF parser reads the minutes from the offset's fifth
 #: character on, so ``+0530`` was +05:00 and ``+0545`` +05:04 (India, Nepal,
-#: Newfoundland, central Australia). Written ``+05:30``, it reads them right.
+#: Newfoundland, central Australia). Written ``+05:30``, it reads them right;
+#: :func:`_rewritten` writes it so (and a space before it gone: Python's parser found no
+#: date in ``10:00:00.5 +0200``).
 _BASIC_OFFSET = re.compile(
     r"(?P<stamp>\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|\s+)\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)"
     r"\s*(?P<sign>[+-])(?P<h>\d{2})(?P<m>\d{2})\s*",
@@ -150,14 +152,24 @@ _SHORT_YEAR = re.compile(
 #: in the first (after an ISO date it dropped the offset), and the email module (JSON Feed)
 #: read ``+2`` and ``+02`` as two minutes and ignored an offset with a colon, reading UTC.
 #: :func:`_rewritten` writes it as RFC 822's ``+0200``, which every parser here reads (and
-#: refuses at a day or more, :data:`_NOT_A_DATE`). An ISO date's ``+02:00`` (RFC 3339's
-#: own) is left as it is: both readers read it.
+#: refuses at a day or more, :data:`_NOT_A_DATE`); after an ISO date (:data:`_ISO_DATE`),
+#: as RFC 3339's ``+02:00``, which both readers read after a fraction of a second too.
 _SHORT_OFFSET = re.compile(
     r"(?P<stamp>.*\d:[0-5]\d(?::[0-5]\d(?:[.,]\d+)?)?)\s*"
     r"(?P<sign>[+-])(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?\s*",
     re.ASCII | re.DOTALL,
 )
 
+#: A fraction of a second written with a comma, as ISO 8601 allows (``10:00:00,5+02:00``):
+#: feedparser's W3C-DTF parser found no date in it and its ISO 8601 reader dropped the
+#: offset after it (10:00 UTC, not 08:00) or, after a space, the time (midnight).
+#: :func:`_rewritten` writes it with a dot, for both readers.
+_COMMA_FRACTION = re.compile(r"(?<=\d:[0-5]\d:[0-6]\d),(?=\d)", re.ASCII)
+#: An ISO date first (``2024-06-15``): :func:`_rewritten` writes an offset after it
+#: (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as RFC 3339's ``+02:00``, which
+#: Python's parser reads after a fraction of a second too (``10:00:00.5+02`` and
+#: ``10:00:00.5 +0200`` were no date in JSON Feed).
+_ISO_DATE = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}", re.ASCII)
 
 #: ISO 8601's week dates (``2024-W10``, ``2024-W10-3``, ``2024W10``, with a time or not):
 #: feedparser's ISO 8601 reader read only their year and took the month from the clock
@@ -289,11 +301,13 @@ def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
     (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means, or
     (:data:`_NAMED_MONTH`) as RFC 822 in English, a two-digit year
-    (:data:`_SHORT_YEAR`) as its four digits and an offset one of them misreads
-    (:data:`_SHORT_OFFSET`) as ``±hhmm``, for both readers; ``value`` itself otherwise."""
+    (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
+    (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
+    (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
+    ISO date, for both readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
-    text = value
+    text = _COMMA_FRACTION.sub(".", value)
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
         yy = int(short["yy"])
         text = f"{short['head']}{yy + (2000 if yy < 50 else 1900)}{short['rest']}"
@@ -314,13 +328,18 @@ def _rewritten(value: str) -> str:
             f"{basic['rest']}"
         )
     offset = _SHORT_OFFSET.fullmatch(text)
-    if offset is not None and (
+    if offset is not None and _ISO_DATE.match(offset["stamp"]):
+        hh, mm = int(offset["h"]), offset["m"] or "00"
+        text = f"{offset['stamp']}{offset['sign']}{hh:02d}:{mm}"
+    elif offset is not None and (
         offset["m"] is None  # +2, -05
         or len(offset["h"]) == 1  # -3:30
         or re.search("[A-Za-z]{3}", offset["stamp"], re.ASCII) is not None  # a month's name
     ):
         hh, mm = int(offset["h"]), offset["m"] or "00"
         text = f"{offset['stamp']} {offset['sign']}{hh:02d}{mm}"
+    elif (basic := _BASIC_OFFSET.fullmatch(text)) is not None:
+        text = f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}"
     return text
 
 
@@ -374,8 +393,6 @@ def _zoned_date(value: str) -> Any:
         read = _parse_date_rfc822(forms[0]) or _parse_date_w3dtf(forms[1])
     elif _UNZONED_RFC822.fullmatch(text.strip()):
         read = _parse_date_rfc822(f"{text.strip()} +0000")
-    elif (basic := _BASIC_OFFSET.fullmatch(text)) is not None:
-        read = _parse_date_w3dtf(f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}")
     elif text != value:
         read = _parse_date_rfc822(text) or _parse_date_w3dtf(text)
     else:

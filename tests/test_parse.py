@@ -909,6 +909,21 @@ def _dated_in(form: str, value: str) -> tuple[str | None, str | None]:
         pytest.param(
             "2024-06-15T10:00:00.123456789+02:00", "2024-06-15T08:00:00+00:00", id="nanoseconds"
         ),
+        # a fraction written with a comma, as ISO 8601 allows: feedparser dropped the offset
+        # after it (10:00 UTC, two hours off) or, after a space, the time (midnight); an
+        # offset of the hour alone after a fraction was no date in JSON Feed
+        pytest.param("2024-06-15T10:00:00,5+02:00", "2024-06-15T08:00:00+00:00", id="comma"),
+        pytest.param("2024-06-15T10:00:00,5Z", "2024-06-15T10:00:00+00:00", id="comma-z"),
+        pytest.param("2024-06-15T10:00:00,5+0200", "2024-06-15T08:00:00+00:00", id="comma-basic"),
+        pytest.param("2024-06-15T10:00:00,5+02", "2024-06-15T08:00:00+00:00", id="comma-hour"),
+        pytest.param("2024-06-15T10:00:00,5 +0200", "2024-06-15T08:00:00+00:00", id="comma-sp"),
+        pytest.param("2024-06-15T10:00:00,5 CEST", "2024-06-15T08:00:00+00:00", id="comma-cest"),
+        pytest.param("2024-06-15 10:00:00,5+02:00", "2024-06-15T08:00:00+00:00", id="comma-space"),
+        pytest.param("2024-06-15 10:00:00,5", "2024-06-15T10:00:00+00:00", id="comma-no-zone"),
+        pytest.param("2024-06-15T10:00:00.5+02:00", "2024-06-15T08:00:00+00:00", id="dot"),
+        pytest.param("2024-06-15T10:00:00.5+0200", "2024-06-15T08:00:00+00:00", id="dot-basic"),
+        pytest.param("2024-06-15T10:00:00.5+02", "2024-06-15T08:00:00+00:00", id="dot-hour"),
+        pytest.param("2024-06-15T10:00:00.5-3:30", "2024-06-15T13:30:00+00:00", id="dot-h-mm"),
     ],
 )
 @pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
