@@ -4,8 +4,9 @@
 Owns: zone names RFC 822 does not define, read at their offset; JSON Feed's RFC 3339 dates
 (a leap second as the next second, :data:`_LEAP_SECOND`; a fraction of a second
 dropped, as feedparser drops it for RSS and Atom), the RFC 822 ones some
-publishers write instead and W3C-DTF's partial ones (``2024-05``, :data:`_PARTIAL`), read
-as feedparser reads them; feedparser's UTC ``struct_time`` as a
+publishers write instead, W3C-DTF's partial ones (``2024-05``, :data:`_PARTIAL`) and ISO
+dates with a month or day of one digit (``2024-6-5``, :data:`_UNPADDED_DATE`), read as
+feedparser reads them; feedparser's UTC ``struct_time`` as a
 datetime; the refusal of a date later than the latest one trusted (the caller's time of
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
@@ -207,6 +208,16 @@ _LEAP_SECOND = re.compile(r"(?<=\d-\d\d[Tt ]\d\d:\d\d:)60(?!\d)", re.ASCII)
 _PARTIAL = re.compile(r"\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2}))?\s*", re.ASCII)
 
 
+#: An ISO date with a month or day of one digit (``2024-6-15``, ``2024-01-1T10:00:00Z``,
+#: as publishers' ``Y-n-j`` writes them): feedparser reads them for RSS and Atom (its
+#: W3C-DTF parser takes one or two digits); Python's parser found no date, and a JSON
+#: Feed item had none. With the year first the order is ISO's, year, month, day:
+#: :func:`_iso_utc` writes the two digits, whatever follows (a time, a zone) kept.
+_UNPADDED_DATE = re.compile(
+    r"(?P<y>\s*\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?P<rest>(?:[Tt\s].*)?)", re.ASCII | re.DOTALL
+)
+
+
 def _iso_utc(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
@@ -217,6 +228,9 @@ def _iso_utc(value: object) -> datetime | None:
             return None
     parsed: datetime | None = None
     value = _rewritten(value)
+    if (unpadded := _UNPADDED_DATE.fullmatch(value)) is not None:
+        month, day = int(unpadded["m"]), int(unpadded["d"])
+        value = f"{unpadded['y']}-{month:02d}-{day:02d}{unpadded['rest']}"
     if (leap := _LEAP_SECOND.search(value)) is not None:
         value = f"{value[: leap.start()]}59{value[leap.end() :]}"
     for text in (*_zoned(value), value):  # a zone name the email module reads as UTC first

@@ -924,6 +924,17 @@ def _dated_in(form: str, value: str) -> tuple[str | None, str | None]:
         pytest.param("2024-06-15T10:00:00.5+0200", "2024-06-15T08:00:00+00:00", id="dot-basic"),
         pytest.param("2024-06-15T10:00:00.5+02", "2024-06-15T08:00:00+00:00", id="dot-hour"),
         pytest.param("2024-06-15T10:00:00.5-3:30", "2024-06-15T13:30:00+00:00", id="dot-h-mm"),
+        # a month or day of one digit, as publishers write them (feedparser reads them;
+        # JSON Feed found no date)
+        pytest.param("2024-6-15", "2024-06-15T00:00:00+00:00", id="one-digit-month"),
+        pytest.param("2024-01-1", "2024-01-01T00:00:00+00:00", id="one-digit-day"),
+        pytest.param("2024-6-15T10:00:00Z", "2024-06-15T10:00:00+00:00", id="one-digit-z"),
+        pytest.param("2024-6-5 10:00:00", "2024-06-05T10:00:00+00:00", id="one-digit-space"),
+        pytest.param("2024-6-15T10:00:00+02:00", "2024-06-15T08:00:00+00:00", id="one-digit-tz"),
+        pytest.param("2024-6-15T10:00:00 CEST", "2024-06-15T08:00:00+00:00", id="one-digit-cest"),
+        pytest.param("2024-6-15T10:00:00,5+02", "2024-06-15T08:00:00+00:00", id="one-digit-frac"),
+        pytest.param("2024-2-30", None, id="one-digit-feb-30"),
+        pytest.param("2024-2-3T25:00:00Z", None, id="one-digit-hour-25"),
     ],
 )
 @pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
