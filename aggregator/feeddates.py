@@ -16,7 +16,8 @@ dates (:data:`_WEEK`) read as the JSON Feed reader reads them.
 For both readers, a month named in another language (``Di, 15 Okt 2024``,
 :data:`_MONTH_NAMES`) is read as the English one, a date written year first with ``/``
 or ``.``, or ``年月日`` (:data:`_SLASHED`), and ISO 8601's basic format
-(``20240615T100000Z``, :data:`_BASIC`) are read as the ISO date they mean, an offset of
+(``20240615T100000Z``, :data:`_BASIC`) and ordinal dates (``2024-166``, :data:`_ORDINAL`)
+are read as the ISO date they mean, an offset of
 the hour alone (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at
 that offset (:data:`_SHORT_OFFSET`), and a two-digit year as RFC 2822 reads it
 (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
@@ -139,6 +140,13 @@ _BASIC = re.compile(
     r"(?P<rest>(?:\D.*)?)",
     re.ASCII | re.DOTALL,
 )
+#: ISO 8601's ordinal dates, the year and the day of the year (``2024-166``,
+#: ``2024-012T10:00:00Z``): feedparser's W3C-DTF parser read the day as a month
+#: (``2024-012`` was December 1st, ``2024-001`` January 1st by chance, ``2024-100`` no
+#: date) and Python's parser found no date. :func:`_rewritten` writes the calendar date
+#: it names, whatever follows (a time, a zone) kept; a day the year does not have
+#: (``2023-366``, ``2024-000``) is left, no date for either reader.
+_ORDINAL = re.compile(r"\s*(?P<y>\d{4})-(?P<o>\d{3})(?P<rest>(?:[Tt\s].*)?)", re.ASCII | re.DOTALL)
 #: An RFC 822 date with a two-digit year (``Sat, 15 Jun 75 10:00:00 GMT``, ``15 Jun 24``):
 #: feedparser made 00-89 20xx (so ``75`` was 2075, then refused as future) and the email
 #: module (JSON Feed) made 00-68 20xx. :func:`_rewritten` writes the year as RFC 2822
@@ -313,7 +321,8 @@ _NAMED_MONTH = re.compile(
 
 def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
-    (:data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it means, or
+    (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
+    means, or
     (:data:`_NAMED_MONTH`) as RFC 822 in English, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
@@ -325,6 +334,10 @@ def _rewritten(value: str) -> str:
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
         yy = int(short["yy"])
         text = f"{short['head']}{yy + (2000 if yy < 50 else 1900)}{short['rest']}"
+    elif (ordinal := _ORDINAL.fullmatch(text)) is not None and (
+        date := _ordinal_date(int(ordinal["y"]), int(ordinal["o"]))
+    ):
+        text = f"{date}{ordinal['rest']}"
     elif (slashed := _SLASHED.fullmatch(text)) is not None:
         y, m, d = slashed["y"], int(slashed["m"]), int(slashed["d"])
         text = f"{y}-{m:02d}-{d:02d}{slashed['rest']}"
@@ -355,6 +368,14 @@ def _rewritten(value: str) -> str:
     elif (basic := _BASIC_OFFSET.fullmatch(text)) is not None:
         text = f"{basic['stamp']}{basic['sign']}{basic['h']}:{basic['m']}"
     return text
+
+
+def _ordinal_date(year: int, day: int) -> str | None:
+    """The ISO calendar date of day ``day`` of ``year`` (:data:`_ORDINAL`); None when
+    the year has no such day."""
+    if year == 0 or not 1 <= day <= (366 if calendar.isleap(year) else 365):
+        return None
+    return (datetime(year, 1, 1) + timedelta(days=day - 1)).date().isoformat()
 
 
 def _zoned(value: str) -> tuple[str, ...]:

@@ -935,6 +935,16 @@ def _dated_in(form: str, value: str) -> tuple[str | None, str | None]:
         pytest.param("2024-6-15T10:00:00,5+02", "2024-06-15T08:00:00+00:00", id="one-digit-frac"),
         pytest.param("2024-2-30", None, id="one-digit-feb-30"),
         pytest.param("2024-2-3T25:00:00Z", None, id="one-digit-hour-25"),
+        # ISO 8601's ordinal dates, the day of the year: feedparser read the day as a month
+        # (2024-012 was December 1st, 2024-100 no date), JSON Feed found no date
+        pytest.param("2024-001", "2024-01-01T00:00:00+00:00", id="ordinal-1"),
+        pytest.param("2024-012", "2024-01-12T00:00:00+00:00", id="ordinal-12"),
+        pytest.param("2024-166T10:00:00+02:00", "2024-06-14T08:00:00+00:00", id="ordinal-time"),
+        pytest.param("2024-366", "2024-12-31T00:00:00+00:00", id="ordinal-366-leap"),
+        pytest.param("2023-366", None, id="ordinal-366"),
+        pytest.param("2024-000", None, id="ordinal-0"),
+        pytest.param("2024-367", None, id="ordinal-367"),
+        pytest.param("2024-400T10:00:00Z", None, id="ordinal-400-time"),
     ],
 )
 @pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
