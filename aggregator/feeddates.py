@@ -11,7 +11,8 @@ datetime; the refusal of a date later than the latest one trusted (the caller's 
 parsing plus ``parse.FUTURE_SLACK``), which then counts as missing; and, for feedparser,
 the minutes of an ISO basic offset (``+0530``, :data:`_BASIC_OFFSET`) and the refusal of
 what its own parsers would make another date of (:data:`_NOT_A_DATE`, :data:`_YEAR_ONLY`,
-:func:`_moved_by_iso8601`: ``2024-13``, ``2024-02-30``, ``T25:00``), with ISO 8601's week
+:func:`_moved_by_iso8601`: ``2024-13``, ``2024-02-30``, ``T25:00``; a time without a day,
+:data:`_TIME_WITHOUT_DAY`), with ISO 8601's week
 dates (:data:`_WEEK`) read as the JSON Feed reader reads them.
 For both readers, a month named in another language (``Di, 15 Okt 2024``,
 :data:`_MONTH_NAMES`) is read as the English one, a date written year first with ``/``
@@ -187,6 +188,14 @@ _ISO_DATE = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}", re.ASCII)
 #: :func:`_zoned_date` reads them as :func:`_iso_utc` does, and a week or day that does
 #: not exist (``2024-W53``, ``2024-W10-8``) is no date.
 _WEEK = re.compile(r"\s*\d{4}-?W\d\d(?:-?\d)?(?:[Tt].*)?", re.ASCII | re.DOTALL)
+
+#: A time after a year, or a year and month, and no day (``2024-01T10:00:00Z``,
+#: ``2024-1 10:00``, ``2024T10:00Z``): ISO 8601 and W3C-DTF put a time only after a
+#: full date. feedparser's W3C-DTF parser made it the 1st (of January), a day the
+#: publisher did not name; the JSON Feed reader found no date. :func:`_zoned_date`
+#: finds none either: whether the day (or the month) was lost or never meant, the 1st
+#: is a guess, and the time of first sight a better one.
+_TIME_WITHOUT_DAY = re.compile(r"\s*\d{4}(?:-\d{1,2})?(?:[Tt]|\s+)\d.*", re.ASCII | re.DOTALL)
 
 
 def _trusted(value: datetime | None, latest: datetime) -> datetime | None:
@@ -415,11 +424,14 @@ def _zoned_date(value: str) -> Any:
     (:data:`_BASIC_OFFSET`); a date :func:`_rewritten` rewrites is read as it is
     rewritten; a date of which feedparser would read only the year
     (:data:`_YEAR_ONLY`), or which its ISO 8601 reader would move
-    (:func:`_moved_by_iso8601`), is no date, as for JSON Feed; a week date
-    (:data:`_WEEK`) is read as for JSON Feed."""
+    (:func:`_moved_by_iso8601`), and a time without a day (:data:`_TIME_WITHOUT_DAY`)
+    are no date, as for JSON Feed; a week date (:data:`_WEEK`) is read as for JSON
+    Feed."""
     if _WEEK.fullmatch(value):
         week = _iso_utc(value)
         return _NO_DATE if week is None else week.utctimetuple()
+    if _TIME_WITHOUT_DAY.fullmatch(value):
+        return _NO_DATE
     text = _rewritten(value)
     if _NOT_A_DATE.fullmatch(value) or _NOT_A_DATE.fullmatch(text):
         return _NO_DATE
