@@ -231,7 +231,8 @@ _PARTIAL = re.compile(r"\s*(?P<y>\d{4})(?:-(?P<m>\d{1,2}))?\s*", re.ASCII)
 #: Feed item had none. With the year first the order is ISO's, year, month, day:
 #: :func:`_iso_utc` writes the two digits, whatever follows (a time, a zone) kept.
 _UNPADDED_DATE = re.compile(
-    r"(?P<y>\s*\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?P<rest>(?:[Tt\s].*)?)", re.ASCII | re.DOTALL
+    r"(?P<y>\s*\d{4})-(?=\d-|\d\d-\d(?!\d))(?P<m>\d{1,2})-(?P<d>\d{1,2})(?P<rest>(?:[Tt\s].*)?)",
+    re.ASCII | re.DOTALL,
 )
 
 
