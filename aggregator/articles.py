@@ -68,7 +68,7 @@ def hold_in_store(app: App, host: str, until: datetime, error: FetchError, asked
     logged, not the feed's or page's error: its own outcome is written next, and the
     store's trouble surfaces there."""
     try:
-        n = app.store.hold_host(host, until)
+        n = app.store.hold_host(host, until, now=app.now())
     except AggregatorError as e:
         log.warning("could not hold the feeds of %s: %s", host, e)
         return

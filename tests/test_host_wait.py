@@ -668,3 +668,43 @@ def test_migration_23_keeps_the_holds_standing(db_url: str) -> None:
         assert st.held_hosts(now) == {"held.example": until}
     finally:
         st.close()
+
+
+def test_holds_that_are_over_are_deleted_when_a_hold_is_written(db_url: str) -> None:
+    """``host_hold`` kept every host that had ever asked to be left alone, its hold over
+    long ago: a daemon's table grew for as long as it ran. Writing a hold deletes the
+    ones over (the only place rows are added, so the table holds the live ones)."""
+    from sqlalchemy import select
+
+    from aggregator.store import open_store
+    from aggregator.store.tables import HostHoldRow, table
+
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    hold = table(HostHoldRow)
+    st = open_store(db_url)
+    try:
+        for i in range(20):  # each over by the next hour
+            st.hold_host(f"h{i}.example", now + timedelta(minutes=i + 1), now=now)
+        st.hold_host("long.example", now + timedelta(hours=3), now=now)
+        with st.engine.begin() as c:  # a row no hold reads
+            c.execute(hold.insert().values(host="null.example", held_until=None))
+        later = now + timedelta(hours=1)
+        st.hold_host("new.example", later + timedelta(hours=1), now=later)
+        with st.engine.connect() as c:
+            assert sorted(c.execute(select(hold.c.host)).scalars()) == [
+                "long.example",
+                "new.example",
+            ]
+        assert st.held_hosts(later) == {
+            "long.example": now + timedelta(hours=3),
+            "new.example": later + timedelta(hours=1),
+        }
+        # a host whose hold is over and which asks again is held anew
+        again = later + timedelta(minutes=90)
+        st.hold_host("new.example", later + timedelta(hours=5), now=again)
+        assert st.held_hosts(again) == {
+            "long.example": now + timedelta(hours=3),
+            "new.example": later + timedelta(hours=5),
+        }
+    finally:
+        st.close()

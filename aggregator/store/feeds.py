@@ -355,16 +355,22 @@ class FeedStore(StoreBase):
         rows = s.execute(select(HOLD.c.host, HOLD.c.held_until).where(HOLD.c.held_until > now))
         return {host: until for host, value in rows if (until := utc(value)) is not None}
 
-    def hold_host(self, host: str, until: datetime) -> int:
+    def hold_host(self, host: str, until: datetime, *, now: datetime) -> int:
         """No request before ``until`` for any enabled feed of ``host`` (its URL's host,
         compared as the poll's per-host limit compares it), where its own ``not_before``
         is not later already: the host asked to be left alone (``schedule.host_wait``),
         and a later poll, by this process or another, must not ask it for another feed
         meanwhile. Its next check moves to ``until`` when sooner. The host's hold is kept
         (``held_hosts``) whether it has feeds or not: after a redirect, the host that
-        asked is not the feed's. Returns how many feeds it held."""
+        asked is not the feed's. The holds over by ``now`` are deleted here, where
+        holds are written (migration 23 aside, the only place): nothing reads them, and a
+        daemon's table kept a row for every host that had ever asked. Returns how many
+        feeds it held."""
         host = host_key(host)
         with self._write() as s:
+            s.execute(
+                delete(HOLD).where(or_(HOLD.c.held_until.is_(None), HOLD.c.held_until <= now))
+            )
             insert = pg_insert if s.connection().dialect.name == "postgresql" else sqlite_insert
             ins = insert(HOLD).values(host=host, held_until=until)
             later = case(
