@@ -123,7 +123,13 @@ class StoreBase:
     def __init__(self, url: str, *, connect_timeout: int = dialect.PG_CONNECT_TIMEOUT_S) -> None:
         try:
             self.engine: Engine = dialect.make_engine(url, connect_timeout=connect_timeout)
-            migrations.migrate(self.engine)
+            try:
+                migrations.migrate(self.engine)
+            except BaseException:
+                # no store to close: the connection the pool kept is closed here (a
+                # database from a newer aggregator left PostgreSQL's open)
+                self.engine.dispose()
+                raise
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open database: {brief(e)}") from e
         self.dialect = self.engine.dialect.name
