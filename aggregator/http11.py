@@ -52,6 +52,8 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 # RFC 9112 section 2.2: a line may end in a bare LF, any CR before it ignored. A head ends
 # at its first empty line, whatever each line's ending: "HTTP/1.1 200 OK\n\r\n" is a
 # whole head (a script's bare LF under a server's CRLF), and what follows it is the body.
+_STATUS_START = b"HTTP/1."
+_BLANKS = b" \t\r\x0b\x0c"  # what bytes.split() drops before a status line
 _EOL = re.compile(rb"\r?\n")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
@@ -444,6 +446,14 @@ class Http11Transport(httpx.AsyncBaseTransport):
         buf = conn.protocol.buffer
         start = 0
         while True:
+            # A head starts "HTTP/1." (after blanks _Head skips; it refuses anything
+            # else): bytes that cannot begin one (another protocol's greeting,
+            # "SSH-2.0-...", "220 ... ESMTP") are refused as they come, not once a head
+            # that never ends has timed out.
+            lead = bytes(buf[:80]).lstrip(_BLANKS)
+            if lead[: len(_STATUS_START)] != _STATUS_START[: len(lead)]:
+                first = bytes(buf[:80]).split(b"\n", 1)[0].rstrip(b"\r")
+                raise _framing_error(f"bad status line {first!r}")
             found = _HEAD_END.search(buf, start)
             end = found.start() if found else -1
             if end > MAX_HEAD or (end < 0 and len(buf) > MAX_HEAD):

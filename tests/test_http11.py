@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -211,6 +212,18 @@ def test_malformed_responses_are_protocol_errors(answer: bytes, message: str) ->
     got, _ = _run([answer])
     assert isinstance(got[0], httpx.RemoteProtocolError), got[0]
     assert message in str(got[0])
+
+
+def test_another_protocols_greeting_is_refused_at_once() -> None:
+    # An SSH or SMTP server greets first, then waits for the client's line: the head
+    # never ends, and the fetch waited out the read timeout, told as a server that
+    # "stopped sending". What can never become a status line is refused as it comes.
+    for greeting in (b"SSH-2.0-OpenSSH_9.6\r\n", b"220 mail.example.com ESMTP"):
+        started = time.monotonic()
+        got, _ = _run([greeting, OK])  # (the second answer keeps the connection open)
+        assert isinstance(got[0], httpx.RemoteProtocolError), got[0]
+        assert "status line" in str(got[0])
+        assert time.monotonic() - started < 2
 
 
 def test_a_kept_alive_connection_closed_by_the_server_is_replaced() -> None:
