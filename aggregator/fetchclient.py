@@ -9,15 +9,23 @@ import :mod:`aggregator.fetch`, which imports it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
+#: Longest a body nobody needs is waited for (a redirect's comes with its head).
+_DRAIN_S = 1.0
 
-async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
+
+async def _drain(
+    response: httpx.Response, limit: int = 64 * 1024, within: float = _DRAIN_S
+) -> None:
     """Read a body we do not need (304, redirect) to its end, so that the connection goes
     back to the pool for the host's next feed; closing a response mid-message drops the
-    connection, and an all-304 poll would then reconnect for every feed.
+    connection, and an all-304 poll would then reconnect for every feed. Never raises
+    for the body: at most ``limit`` bytes for at most ``within`` seconds, and a body that
+    ends badly, or not in time, only costs the connection.
 
     A body with neither Content-Length nor Transfer-Encoding (a 304 has none) runs to
     the close (RFC 9112 section 6.3): its connection cannot be kept, so it is not read.
@@ -31,10 +39,17 @@ async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
     ):
         return
     seen = 0
-    async for chunk in response.aiter_raw():
-        seen += len(chunk)
-        if seen > limit:  # not worth reading: let the connection go
-            return
+    # Best effort: the answer is the status and headers, already in hand. A body cut
+    # short or badly framed failed the whole fetch, and one declared and never sent
+    # held it for the read timeout; now the connection is dropped with the response.
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in response.aiter_raw():
+                seen += len(chunk)
+                if seen > limit:  # not worth reading: let the connection go
+                    return
+    except (httpx.HTTPError, TimeoutError):  # (the fetch's own deadline cancels instead)
+        return
 
 
 class _NoCookies(httpx.Cookies):

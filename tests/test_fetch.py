@@ -263,6 +263,30 @@ def test_a_redirect_whose_body_runs_to_the_close_is_followed_at_once(server: Loc
     assert (result.final_url, result.body) == (server.url("/b"), FEED)
 
 
+@pytest.mark.parametrize(
+    ("rest", "hang"),
+    [
+        pytest.param(b"Content-Length: 100\r\n\r\nshort", False, id="cut-short"),
+        pytest.param(b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", True, id="bad-chunks"),
+        pytest.param(b"Content-Length: 100\r\n\r\n", True, id="never-sent"),
+    ],
+)
+def test_a_redirect_is_followed_whatever_its_body(
+    server: LocalServer, rest: bytes, hang: bool
+) -> None:
+    """A redirect's body is read only so that its connection can be kept; the Location
+    is the answer. A body cut short or badly framed failed the whole fetch, and one
+    declared and never sent held it until the deadline."""
+    raw = b"HTTP/1.1 301 Moved Permanently\r\nLocation: /b\r\n" + rest
+    server.route("/a", raw=raw, hang=hang)
+    server.route("/b", body=FEED)
+    started = time.monotonic()
+    result = run(fetch(server.url("/a"), timeout=5.0))
+    assert (result.final_url, result.body) == (server.url("/b"), FEED)
+    assert result.permanent_redirect == server.url("/b")
+    assert time.monotonic() - started < 3
+
+
 def _with_login(url: str, login: str = "ann:s%40cret") -> str:
     scheme, rest = url.split("://", 1)
     return f"{scheme}://{login}@{rest}"
