@@ -77,6 +77,9 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_STATUSES = frozenset({301, 308})
+#: Success answers that carry a part (206, to a Range) or a delta (226, to A-IM) of the
+#: representation, never asked for here.
+_PARTIAL_STATUSES = frozenset({206, 226})
 #: Most content codings a response may stack, as in curl (CVE-2022-32206) and urllib3
 #: (CVE-2025-66418): servers apply one, rarely two, and each is a decoding step per read.
 _MAX_CODINGS = 5
@@ -477,6 +480,13 @@ class Fetcher:
                 return _Final(status, response.headers, b"")
             if not 200 <= status < 300:
                 raise self._status_error(url, response)
+            if status in _PARTIAL_STATUSES:
+                # No Range (nor A-IM) was sent: this is not the whole body, and taken for
+                # it, its validators would have the server answer 304 to it from then on.
+                reason = _one_line(f"HTTP {status} {response.reason_phrase}".strip())
+                raise FetchError(
+                    url, f"{reason} to a request for the whole body", http_status=status
+                )
             if page and (media := page_media_type(response.headers.get("content-type"))):
                 # (not read: a podcast's mp3 or a report's PDF is megabytes of no use)
                 raise FetchError(url, _one_line(f"not an HTML page ({media})"))

@@ -188,6 +188,22 @@ def test_304_to_unconditional_request_is_an_error(server: LocalServer) -> None:
     assert error.http_status == 304
 
 
+@pytest.mark.parametrize("status", [206, 226])
+def test_part_of_a_body_is_not_taken_for_the_feed(server: LocalServer, status: int) -> None:
+    """The fetcher sends no Range (nor A-IM): a 206's body is a part of the feed, a 226's
+    a delta. Taken as the feed, its ETag was kept, and the server's 304s to it then held
+    the feed at that part (the XML parser recovers a cut-off feed as far as it goes)."""
+    url = server.route(
+        "/feed.xml",
+        status=status,
+        body=FEED[:40],
+        headers={"ETag": '"whole"', "Content-Range": f"bytes 0-39/{len(FEED)}"},
+    )
+    error = fetch_error(url)
+    assert error.http_status == status
+    assert f"HTTP {status}" in error.message
+
+
 # --------------------------------------------------------------------------- HTTP errors
 
 
