@@ -31,6 +31,11 @@ def _ended_stream() -> zlib._Decompress:
 _ENDED = _ended_stream()
 
 
+#: Registered compressions (RFC 9110 §8.4.1, RFC 8878) not decoded here, and so not in
+#: ACCEPT_ENCODING: a body in one of them is refused, not passed through as unknown.
+_NOT_DECODED = frozenset({"compress", "x-compress", "zstd"})
+
+
 class DecodeError(Exception):
     pass
 
@@ -225,5 +230,8 @@ def decoder_for(coding: str) -> Decoder:
         if not _BROTLI_BOUNDED:
             raise DecodeError("brotli body but brotli >= 1.2 is not installed")
         return _Brotli()
+    if coding in _NOT_DECODED:
+        # Compressed all the same: handed on as it is, it was the parser's "not well-formed".
+        raise DecodeError(f"unsupported content coding {coding!r} (not asked for)")
     # "identity" and unknown tokens pass through, as in httpx and browsers.
     return _Identity()

@@ -562,6 +562,24 @@ def test_raw_deflate_and_stacked_codings(server: LocalServer) -> None:
     assert run(fetch(url)).body == FEED
 
 
+@pytest.mark.parametrize("coding", ["zstd", "compress", "x-compress", "gzip, zstd"])
+def test_a_compression_not_decoded_here_is_an_error(server: LocalServer, coding: str) -> None:
+    """Not asked for (Accept-Encoding), yet sent by misconfigured servers: the body was
+    handed on still compressed, and the feed's error was the parser's "not well-formed"."""
+    url = server.route(
+        "/z", body=b"\x28\xb5\x2f\xfd compressed", headers={"Content-Encoding": coding}
+    )
+    error = fetch_error(url)
+    assert "unsupported content coding" in error.message
+    assert coding.split(", ")[-1] in error.message
+
+
+def test_an_unknown_content_coding_passes_through(server: LocalServer) -> None:
+    # A charset or a made-up word where a coding belongs (as browsers read it too).
+    url = server.route("/odd", body=FEED, headers={"Content-Encoding": "utf-8, identity"})
+    assert run(fetch(url)).body == FEED
+
+
 @pytest.mark.parametrize("coding", ["gzip", "br"])
 def test_bytes_after_the_compressed_stream_are_ignored(server: LocalServer, coding: str) -> None:
     """A server that pads a compressed body (a newline, a proxy's footer) sends bytes after
