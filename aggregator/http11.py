@@ -8,8 +8,9 @@ transport writes that request in one piece and reads the response off the connec
 buffer (:mod:`aggregator.netstream`), with the framing of RFC 9112 section 6:
 
 * no body for HEAD, 1xx, 204 and 304; interim 1xx responses are skipped;
-* ``Transfer-Encoding`` (chunked last) wins over ``Content-Length``; conflicting
-  lengths are an error; without either, the body runs to the end of the connection;
+* ``Transfer-Encoding`` (chunked, the only transfer coding read) wins over
+  ``Content-Length``; conflicting lengths are an error; without either, the body runs to
+  the end of the connection;
 * a connection is kept for the next request to the same origin only when the response
   was HTTP/1.1, did not say ``Connection: close`` and its body was read to the end;
 * a kept-alive connection the server closed meanwhile is not reused, and a request that
@@ -189,8 +190,14 @@ class _Head:
         self.chunked = False
         self.length: int | None = None
         if coding:
-            codings = [c.strip() for c in coding.lower().split(b",") if c.strip()]
-            self.chunked = bool(codings) and codings[-1] == b"chunked"
+            # Only chunked, once: no other transfer coding is asked for (we send no TE),
+            # and none is decoded here (it would be handed on still gzipped); a second
+            # chunked is chunked data inside the chunks. "identity" (RFC 2616) is none.
+            codings = [c.strip() for c in coding.lower().split(b",")]
+            codings = [c for c in codings if c and c != b"identity"]
+            if codings not in ([], [b"chunked"]):
+                raise _framing_error(f"unsupported transfer coding {coding[:40]!r}")
+            self.chunked = bool(codings)
         elif length is not None:
             if len(length) > 18 or not length.isdigit():
                 raise _framing_error(f"bad Content-Length {length[:20]!r}")

@@ -194,6 +194,21 @@ def test_a_head_ends_at_its_first_empty_line_whatever_the_line_ends() -> None:
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok", "conflicting"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n", "chunk size"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokay\r\n", "chunk longer"),
+        # transfer codings other than chunked, never asked for (no TE header): the body
+        # was handed on still gzipped, or chunked once more
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "transfer coding",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok" + Scripted.CLOSE,
+            "transfer coding",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\nok\r\n0\r\n\r\n",
+            "transfer coding",
+        ),
         (b"HTTP/2 200\r\n\r\n", "status line"),
         (b"ICY 200 OK\r\n\r\n", "status line"),
         (b"HTTP/1.1 2000 OK\r\n\r\n", "status code"),
