@@ -29,6 +29,12 @@ def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
     yield from _make_app(tmp_path, clock, db_url)
 
 
+@pytest.fixture
+def pg_app(tmp_path: Path, clock: Clock, pg_url: str) -> Iterator[App]:
+    """The App on PostgreSQL only, closed after the test."""
+    yield from _make_app(tmp_path, clock, pg_url)
+
+
 def _rss(items: str, link: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
@@ -114,7 +120,7 @@ def test_a_recurring_post_in_two_feeds_is_not_hidden_under_last_weeks(
 @pytest.mark.postgres
 @pytest.mark.parametrize("when", ["before-the-lock", "after-the-lock"])
 def test_a_copy_stored_while_its_first_story_is_removed_is_not_hidden(
-    pg_url: str, tmp_path: Path, clock: Clock, server: LocalServer, when: str
+    pg_app: App, clock: Clock, server: LocalServer, when: str
 ) -> None:
     """PostgreSQL, where a poll and ``feeds remove`` (or ``prune``) run at once: feed B's
     copy of feed A's story joined the cluster A's story started, and ``feeds remove A``
@@ -127,7 +133,7 @@ def test_a_copy_stored_while_its_first_story_is_removed_is_not_hidden(
 
     from sqlalchemy import event
 
-    app = next(_make_app(tmp_path, clock, pg_url))
+    app = pg_app
     link, text = "https://wire.example/story", " ".join(f"word{i}" for i in range(60))
     url_a = server.route(
         "/a", body=_rss(_item("Registry signs", link=link, guid="a1", text=text), "https://a.x/")
