@@ -120,7 +120,18 @@ class WorkerPool:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._workers = [self._start_worker() for _ in range(self._size)]
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(self._size):
+                self._workers.append(self._start_worker())
+        except BaseException:
+            # one that cannot start (fork refused): those started, and the sockets, were
+            # left to the garbage collector (a worker process, ResourceWarnings)
+            for worker in self._workers:
+                _terminate(worker)
+            self._wake_r.close()
+            self._wake_w.close()
+            raise
         self._thread = threading.Thread(target=self._run, name="worker-pool", daemon=True)
         self._thread.start()
 

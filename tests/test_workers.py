@@ -265,3 +265,36 @@ def test_workers_import_tasks_from_the_parents_sys_path(
 
     with WorkerPool(1) as pool:
         assert pool.submit(elsewhere_tasks.triple, 14).result(timeout=10) == 42
+
+
+def test_a_pool_whose_workers_cannot_all_start_leaves_nothing_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second worker cannot be started (fork refused: the process limit reached): the
+    constructor's error is raised, and the worker it had started is stopped and waited
+    for, and its sockets closed. They were left behind: a worker process (a zombie once
+    it saw its socket close) and three sockets, which the garbage collector closed with
+    "ResourceWarning: unclosed <socket.socket ...>"."""
+    import errno
+    import gc
+    import subprocess
+    import warnings
+
+    real_popen, started = subprocess.Popen, []
+
+    def popen(*args: object, **kwargs: object) -> object:
+        if started:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        process = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(OSError, match="Resource temporarily unavailable"):
+            WorkerPool(2)
+        gc.collect()
+    monkeypatch.undo()
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+    assert len(started) == 1 and _gone(started[0])
