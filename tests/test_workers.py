@@ -251,6 +251,8 @@ def test_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
 
 
 def test_workers_import_tasks_from_the_parents_sys_path(
