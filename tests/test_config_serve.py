@@ -191,6 +191,7 @@ def test_serve_merged_feeds_with_conditional_get(tmp_path: Path) -> None:
             with pytest.raises(urllib.error.HTTPError) as e304:
                 urllib.request.urlopen(req)
             assert e304.value.code == 304
+            e304.value.close()  # its response, and the socket it reads
             assert (
                 b'"version": "https://jsonfeed.org/version/1.1"'
                 in urllib.request.urlopen(srv.url + "/feed.json").read()
@@ -216,9 +217,11 @@ def test_serve_merged_feeds_with_conditional_get(tmp_path: Path) -> None:
                 with pytest.raises(urllib.error.HTTPError) as again:
                     urllib.request.urlopen(req)
                 assert again.value.code == 304
+                again.value.close()
             with pytest.raises(urllib.error.HTTPError) as bad:
                 urllib.request.urlopen(srv.url + "/feed.atom?topic=Gardening")
             assert bad.value.code == 400
+            bad.value.close()
             assert b"Domain Names" in urllib.request.urlopen(srv.url + "/").read()
 
 
@@ -321,6 +324,7 @@ def test_conditional_get_holds_across_seconds(tmp_path: Path, fmt: str) -> None:
             with pytest.raises(urllib.error.HTTPError) as again:
                 urllib.request.urlopen(req)
             assert again.value.code == 304
+            again.value.close()  # its response, and the socket it reads
     if fmt == "rss":
         assert b"<lastBuildDate>Fri, 27 Nov 2026 09:00:00 GMT</lastBuildDate>" in body
 
