@@ -279,13 +279,16 @@ def test_early_close_drops_the_connection_and_streams_are_bounded() -> None:
 
 def test_read_timeout_while_waiting_for_the_head() -> None:
     async def go() -> None:
-        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        accepted: list[asyncio.StreamWriter] = []  # never answered, closed at the end
+        server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         transport = Http11Transport(AsyncioBackend(), ssl.create_default_context)
         async with httpx.AsyncClient(transport=transport, timeout=0.3) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(f"http://127.0.0.1:{port}/")
         server.close()
+        for writer in accepted:
+            writer.close()
 
     asyncio.run(go())
 
