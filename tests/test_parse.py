@@ -816,6 +816,24 @@ def test_partial_w3cdtf_dates_read_alike_in_every_format(
     assert (published, updated) == (iso, iso)
 
 
+def _dated_in(form: str, value: str) -> tuple[str | None, str | None]:
+    """The published and updated dates (ISO) of an item dated ``value`` in ``form``:
+    RSS's ``dc:date`` on the fast path or feedparser's, Atom, or JSON Feed."""
+    if form == "json":
+        body = json_feed(id="1", title="t", date_published=value, date_modified=value)
+    elif form == "atom":
+        body = (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>t</title>'
+            f"<id>1</id><published>{value}</published><updated>{value}</updated></entry></feed>"
+        ).encode()
+    else:
+        dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        body = rss(f"<item><title>t</title><dc:date>{value}</dc:date></item>", namespaces=dc)
+    (entry,) = parse_feed(body, URL, now=NOW, fast=form != "rss-feedparser").entries
+    published, updated = (d.isoformat() if d else None for d in (entry.published, entry.updated))
+    return published, updated
+
+
 @pytest.mark.parametrize(
     ("value", "iso"),
     [
@@ -865,38 +883,7 @@ def test_partial_w3cdtf_dates_read_alike_in_every_format(
 def test_impossible_and_week_dates_read_alike_in_every_format(
     value: str, iso: str | None, form: str
 ) -> None:
-    fast = form != "rss-feedparser"
-    if form == "json":
-        body = json_feed(id="1", title="t", date_published=value, date_modified=value)
-    elif form == "atom":
-        body = (
-            '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>t</title>'
-            f"<id>1</id><published>{value}</published><updated>{value}</updated></entry></feed>"
-        ).encode()
-    else:
-        dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
-        body = rss(f"<item><title>t</title><dc:date>{value}</dc:date></item>", namespaces=dc)
-    (entry,) = parse_feed(body, URL, now=NOW, fast=fast).entries
-    published, updated = (d.isoformat() if d else None for d in (entry.published, entry.updated))
-    assert (published, updated) == (iso, iso)
-
-
-def _dated_in(form: str, value: str) -> tuple[str | None, str | None]:
-    """The published and updated dates (ISO) of an item dated ``value`` in ``form``:
-    RSS's ``dc:date`` on the fast path or feedparser's, Atom, or JSON Feed."""
-    if form == "json":
-        body = json_feed(id="1", title="t", date_published=value, date_modified=value)
-    elif form == "atom":
-        body = (
-            '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>t</title>'
-            f"<id>1</id><published>{value}</published><updated>{value}</updated></entry></feed>"
-        ).encode()
-    else:
-        dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
-        body = rss(f"<item><title>t</title><dc:date>{value}</dc:date></item>", namespaces=dc)
-    (entry,) = parse_feed(body, URL, now=NOW, fast=form != "rss-feedparser").entries
-    published, updated = (d.isoformat() if d else None for d in (entry.published, entry.updated))
-    return published, updated
+    assert _dated_in(form, value) == (iso, iso)
 
 
 @pytest.mark.parametrize(
