@@ -28,6 +28,7 @@ transports.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import ssl
 from collections import OrderedDict
@@ -37,7 +38,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from aggregator.netstream import AsyncioBackend, AsyncioStream
+from aggregator.netstream import AsyncioBackend, AsyncioStream, finish_closing
 
 __all__ = ["Http11Transport"]
 
@@ -84,10 +85,11 @@ class _Stale(Exception):
 
 
 class _Connection:
-    __slots__ = ("idle_since", "protocol", "reused", "stream", "transport")
+    __slots__ = ("closing", "idle_since", "protocol", "reused", "stream", "transport")
 
-    def __init__(self, stream: AsyncioStream) -> None:
+    def __init__(self, stream: AsyncioStream, closing: set[AsyncioStream]) -> None:
         self.stream = stream
+        self.closing = closing  # the transport's TLS connections still shutting down
         self.protocol = stream.protocol
         self.transport = stream.transport
         self.reused = False
@@ -100,6 +102,10 @@ class _Connection:
 
     def close(self) -> None:
         self.transport.close()
+        stream = self.stream
+        if stream.closing_tls and stream not in self.closing:
+            self.closing.add(stream)
+            self.protocol.on_lost = functools.partial(self.closing.discard, stream)
 
     # -- reading off the protocol's buffer
 
@@ -340,6 +346,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle_origins = idle_origins
         self._origins: OrderedDict[tuple[bytes, bytes, int], _Origin] = OrderedDict()
         self._closed = False
+        # Closed TLS connections whose shutdown is under way: aclose lets them finish.
+        self._closing: set[AsyncioStream] = set()
 
     # -- connections
 
@@ -388,7 +396,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         except (httpcore.TimeoutException, httpcore.NetworkError) as e:
             raise _as_httpx(e) from e
         assert isinstance(stream, AsyncioStream)
-        return _Connection(stream)
+        return _Connection(stream, self._closing)
 
     # -- one exchange
 
@@ -482,6 +490,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
         for origin in origins.values():
             for conn in origin.idle:
                 conn.close()
+        # Closing a TLS connection only starts its shutdown; a loop that ends before it
+        # finishes leaves the socket to the garbage collector.
+        await finish_closing(list(self._closing))
 
 
 async def _message(request: httpx.Request) -> bytes:

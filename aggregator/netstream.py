@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
 
-__all__ = ["AsyncioBackend", "AsyncioStream"]
+__all__ = ["AsyncioBackend", "AsyncioStream", "finish_closing"]
 
 #: Stop reading from the socket while this much is buffered and unread (the rest waits
 #: in the kernel, as it does with a plain socket read; 64 connections each buffering a
 #: whole feed cost the poll ~20 MB).
 _HIGH_WATER = 64 * 1024
+#: How long closing waits for TLS shutdowns (the server's close_notify) before aborting.
+TLS_CLOSE_S = 1.0
 
 
 class _Protocol(asyncio.Protocol):
@@ -38,6 +40,9 @@ class _Protocol(asyncio.Protocol):
         self.writing_paused = False
         self._read_waiter: asyncio.Future[None] | None = None
         self._write_waiter: asyncio.Future[None] | None = None
+        self.lost = False  # connection_lost was called: the socket is closed
+        self.on_lost: Callable[[], None] | None = None
+        self._lost_waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -57,6 +62,11 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
+        self.lost = True
+        if self._lost_waiter is not None and not self._lost_waiter.done():
+            self._lost_waiter.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost()
         if exc is not None:
             self.error = exc
         self._wake_reader()
@@ -73,6 +83,14 @@ class _Protocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.resume_reading()
         return data
+
+    def lost_future(self) -> asyncio.Future[None]:
+        """Done once the transport has called connection_lost."""
+        if self._lost_waiter is None:
+            self._lost_waiter = asyncio.get_running_loop().create_future()
+            if self.lost:
+                self._lost_waiter.set_result(None)
+        return self._lost_waiter
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -159,8 +177,23 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             if p.error is not None:
                 raise httpcore.WriteError(str(p.error))
 
+    @property
+    def closing_tls(self) -> bool:
+        """Closed while a TLS shutdown is still under way: closing a TLS transport only
+        starts the close_notify exchange, and the socket stays open until the server
+        answers (or asyncio's 30 s shutdown timeout); a loop that ends first leaves it
+        to the garbage collector ("unclosed transport", "unclosed socket")."""
+        t = self._transport
+        return (
+            t.is_closing()
+            and not self._protocol.lost
+            and t.get_extra_info("ssl_object") is not None
+        )
+
     async def aclose(self) -> None:
         self._transport.close()
+        if self.closing_tls:
+            await finish_closing([self])
 
     async def start_tls(
         self,
@@ -202,6 +235,21 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             p = self._protocol
             return bool(p.buffer) or p.eof or t.is_closing()
         return None
+
+
+async def finish_closing(streams: Iterable[AsyncioStream], timeout: float = TLS_CLOSE_S) -> None:
+    """Wait up to ``timeout`` for closed ``streams`` to finish closing (their TLS
+    shutdowns, all at once), then abort the ones still open, and let the loop run the
+    aborts' callbacks, which close the sockets."""
+    streams = [s for s in streams if not s.protocol.lost]
+    if not streams:
+        return
+    await asyncio.wait([s.protocol.lost_future() for s in streams], timeout=timeout)
+    stragglers = [s for s in streams if not s.protocol.lost]
+    for s in stragglers:
+        s.transport.abort()
+    if stragglers:
+        await asyncio.sleep(0)  # abort() closes the socket in a callback: let it run
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):

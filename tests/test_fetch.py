@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import gzip
 import hashlib
 import ipaddress
@@ -17,6 +18,7 @@ import subprocess
 import threading
 import time
 import tracemalloc
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Iterator
@@ -978,6 +980,56 @@ def test_large_https_body_arrives_whole(tls_server: LocalServer) -> None:
     tls_server.route("/big.xml", body=body, content_type="application/octet-stream")
     result = run(fetch(tls_server.url("/big.xml", host="localhost")))
     assert result.body == body
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_connections_are_closed_before_the_loop_ends(
+    scheme: str, request: pytest.FixtureRequest
+) -> None:
+    # Closing a TLS connection only starts its shutdown (close_notify, then the server's
+    # answer): asyncio.run ended the loop first and left the socket to the garbage
+    # collector ("unclosed transport <_SelectorSocketTransport>", "unclosed socket").
+    s: LocalServer = request.getfixturevalue("tls_server" if scheme == "https" else "server")
+    s.route("/feed.xml", body=FEED)
+    for _ in range(10):  # a race with the server's answer: it was lost most times
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert run(fetch(s.url("/feed.xml", host="localhost"))).body == FEED
+            gc.collect()
+        assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_tls_shutdown_the_server_never_answers_is_cut_short(tls_server: LocalServer) -> None:
+    assert tls_server.tls is not None
+    context = tls_server.tls
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:  # answers one request, then neither reads nor closes
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += tls.recv(4096)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(FEED) + FEED)
+            done.wait(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"https://localhost:{listener.getsockname()[1]}/feed.xml"
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            start = time.monotonic()
+            assert run(fetch(url)).body == FEED
+            elapsed = time.monotonic() - start
+            gc.collect()
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+    assert elapsed < 2.5  # waited about a second for the answer, then aborted
 
 
 def test_environment_proxy_is_used_and_targets_still_checked(
