@@ -703,9 +703,9 @@ def serve_forever(
     announce: Callable[[str], None] | None = None,
 ) -> None:
     httpd = listen(app, host, port, base_url=base_url)
-    if announce:
-        announce(_url(httpd) + "/")
     try:
+        if announce:  # inside: a broken stdout pipe here must not leave the socket open
+            announce(_url(httpd) + "/")
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -3,11 +3,15 @@ parameter, weak validators in If-None-Match, and listening addresses that cannot
 
 from __future__ import annotations
 
+import gc
+import os
 import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +93,32 @@ def test_serve_on_a_port_in_use_is_one_clear_error(app: App) -> None:
             serve_forever(app, host="127.0.0.1", port=port)
     with pytest.raises(ConfigError, match=r"^cannot listen on no-such-host\.invalid:0: "):
         serve_forever(app, host="no-such-host.invalid", port=0)
+
+
+def test_serve_closes_its_socket_when_announcing_fails(app: App) -> None:
+    # `aggregator serve | head -0`: printing the address meets a broken pipe.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    announced: list[str] = []
+
+    def announce(url: str) -> None:
+        announced.append(url)
+        os.write(write_end, url.encode())
+
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with pytest.raises(BrokenPipeError):
+                serve_forever(app, host="127.0.0.1", port=0, announce=announce)
+            gc.collect()
+    finally:
+        os.close(write_end)
+    # It was left to the garbage collector: "ResourceWarning: unclosed <socket.socket ...>"
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+    port = urllib.parse.urlsplit(announced[0]).port
+    assert port
+    with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+        probe.connect(("127.0.0.1", port))  # the listening socket was closed
 
 
 def test_serve_on_ipv6_loopback(app: App) -> None:
