@@ -681,7 +681,7 @@ def make_app(settings: Settings | None = None, *, now: Callable[[], datetime] = 
     app = App(settings, store, now=now)
     try:
         app.sync_topics()
-    except AggregatorError:
+    except BaseException:  # not only AggregatorError: a Ctrl-C here left the store open
         app.close()
         raise
     return app

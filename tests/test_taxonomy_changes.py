@@ -845,3 +845,16 @@ def test_a_taxonomy_broken_while_polling_stores_the_stories_untagged(
         (env / "models" / "taxonomy.yaml").write_text("version: 1\ntopics: [unclosed\n")
         (result,) = daemon.update_due(all_feeds=True, extract=False)
         assert (result.status, result.new) == ("ok", 1), result.error
+
+
+def test_make_app_closes_the_store_when_syncing_topics_fails_otherwise(tmp_path: Path) -> None:
+    """The store was closed only on an AggregatorError; anything else (a Ctrl-C, or the
+    ValueError a NUL byte in a models path given in code makes) left it open. No file
+    the taxonomy loader reads raises other than ConfigError, so the NUL byte stands in."""
+    settings = Settings.from_env({}, data_dir=tmp_path, models_dir=tmp_path / "models\0")
+    # ``info`` keeps the traceback, and so the App, alive: the GC cannot close it for us.
+    with pytest.raises(ValueError, match="null byte") as info:
+        make_app(settings)
+    # SQLite removes the WAL files when its last connection closes.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.db"]
+    assert info.type is ValueError
