@@ -115,6 +115,59 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert server.connections == 1  # the trailers were consumed: the connection is clean
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b"1\r\na\r\n3\nbcd\n2;x=y\r\nef\r\n01\r\ng\r\n1\r\nh\r\n1\r\ni\r\n0\r\nT: t\r\n\r\n",
+            b"abcdefghi",
+        ),
+        (b"1\r\na\r\n1\r\nb\r\n1\r\ncX\r\n1\r\nd\r\n0\r\n\r\n", "chunk longer"),
+        (b"1\r\na\r\n1\r\nb\r\n-1\r\nc\r\n0\r\n\r\n", "chunk size"),
+        (b"1\r\na\r\n1\r\nb\r\n1\r\nc\r\n", "inside a chunked body"),
+    ],
+)
+def test_chunked_body_split_at_every_byte(body: bytes, expected: bytes | str) -> None:
+    # Each answer arrives in two writes, split at every byte of the body in turn: what
+    # the buffer holds whole at a time must not change what is read or refused.
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    splits = list(range(len(head), len(head) + len(body)))
+    todo = list(splits)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        at = todo.pop(0)
+        answer = head + body
+        writer.write(answer[:at])
+        await writer.drain()
+        await asyncio.sleep(0.002)  # let the first part be read on its own
+        writer.write(answer[at:])
+        await writer.drain()
+        writer.close()
+
+    async def go() -> list[Any]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        out: list[Any] = []
+        try:
+            async with _client() as client:
+                for _ in splits:
+                    try:
+                        out.append((await client.get(url, headers={"Connection": "close"})).content)
+                    except httpx.HTTPError as e:
+                        out.append(e)
+        finally:
+            server.close()
+        return out
+
+    for at, got in zip(splits, asyncio.run(go()), strict=True):
+        if isinstance(expected, bytes):
+            assert got == expected, at
+        else:
+            assert isinstance(got, httpx.RemoteProtocolError), (at, got)
+            assert expected in str(got), (at, got)
+
+
 def test_transfer_encoding_wins_over_content_length() -> None:
     body = (
         b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
