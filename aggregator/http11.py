@@ -139,6 +139,49 @@ class _Connection:
             await self.wait(timeout)
 
 
+# A chunk-size line in its plain form: 1-16 hex digits, no extension, CRLF or LF.
+_PLAIN_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})\r?\n")
+
+
+def _whole_chunks(conn: _Connection) -> bytes:
+    """The data of the whole chunks at the start of the buffer, joined, removed from it.
+
+    A body of many small chunks (a server writing a feed one byte per chunk) costs a
+    pass of :meth:`_Body._chunked` and a piece through httpx for each; this takes every
+    chunk the buffer already holds whole in one pass instead, up to ``_PIECE`` bytes of
+    data. Only chunks in the plain form are taken (size line of hex digits, data, CRLF
+    or LF), each of which the careful reader would read the same; at anything else (an
+    extension, the last chunk, a partial or malformed chunk) it stops, and that chunk is
+    left to the careful reader, which raises on bad framing as before.
+    """
+    buf = conn.protocol.buffer
+    match = _PLAIN_SIZE.match
+    pieces: list[bytearray] = []
+    total = 0
+    pos = 0
+    end = len(buf)
+    while (m := match(buf, pos)) is not None:
+        size = int(m[1], 16)
+        start = m.end()
+        stop = start + size
+        if size == 0 or total + size > _PIECE or stop >= end:
+            break
+        if buf[stop] == 10:  # b"\n"
+            after = stop + 1
+        elif buf[stop] == 13 and stop + 1 < end and buf[stop + 1] == 10:  # b"\r\n"
+            after = stop + 2
+        else:
+            break
+        pieces.append(buf[start:stop])
+        total += size
+        pos = after
+    if not pos:
+        return b""
+    data = b"".join(pieces)
+    conn.protocol.skip(pos)
+    return data
+
+
 def _framing_error(message: str) -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError(f"malformed response: {message}")
 
@@ -269,6 +312,13 @@ class _Body(httpx.AsyncByteStream):
 
     async def _chunked(self, conn: _Connection) -> AsyncIterator[bytes]:
         while True:
+            batch = _whole_chunks(conn)
+            if batch:
+                yield batch
+                continue
+            # The buffer does not start with a whole chunk in the plain form: read one
+            # chunk the careful way (waiting for its bytes, streaming a large one, and
+            # raising on bad framing), then look at the buffer again.
             size_line = await conn.line(self._timeout)
             digits = size_line.split(b";", 1)[0].strip()
             try:

@@ -77,12 +77,17 @@ class _Protocol(asyncio.Protocol):
         """Up to ``n`` buffered bytes, removed from the buffer; reading resumes once the
         buffer has drained to a quarter of the high-water mark."""
         data = bytes(self.buffer[:n])
+        self.skip(n)
+        return data
+
+    def skip(self, n: int) -> None:
+        """Remove up to ``n`` buffered bytes unread (a caller that has copied them out
+        itself); reading resumes as after :meth:`take`."""
         del self.buffer[:n]
         if self.reading_paused and len(self.buffer) <= _HIGH_WATER // 4:
             self.reading_paused = False
             if self.transport is not None:
                 self.transport.resume_reading()
-        return data
 
     def lost_future(self) -> asyncio.Future[None]:
         """Done once the transport has called connection_lost."""

@@ -115,6 +115,36 @@ def test_chunked_body_with_extensions_and_trailers() -> None:
     assert server.connections == 1  # the trailers were consumed: the connection is clean
 
 
+def test_many_small_chunks_are_read_in_pieces_of_at_most_64k() -> None:
+    # A body of 1-byte chunks is read a buffer's worth at a time, not a piece per chunk;
+    # chunks in other forms (an extension, LF line ends, one larger than a piece) and the
+    # trailers after them are read as before, and the connection stays clean.
+    tiny = b"".join(b"1\r\n%c\r\n" % (i % 26 + 97) for i in range(100_000))
+    data = bytes(i % 26 + 97 for i in range(100_000))
+    large = b"L" * 70_000
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + tiny
+        + b"%x\r\n%s\r\n" % (len(large), large)
+        + b"3;ext=1\r\nxyz\r\n003\n123\n"
+        + tiny
+        + b"0\r\nX-Trailer: t\r\n\r\n"
+    )
+
+    async def go() -> tuple[list[bytes], int, int]:
+        async with Scripted([answer, OK]) as server, _client() as client:
+            async with client.stream("GET", server.url) as r:
+                pieces = [piece async for piece in r.aiter_raw()]
+            again = await client.get(server.url)
+            return pieces, again.status_code, server.connections
+
+    pieces, status, connections = asyncio.run(go())
+    assert b"".join(pieces) == data + large + b"xyz123" + data
+    assert max(len(p) for p in pieces) <= 64 * 1024
+    assert len(pieces) < 1_000  # not one per chunk
+    assert (status, connections) == (200, 1)
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
