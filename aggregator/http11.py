@@ -129,10 +129,10 @@ class _Connection:
         """One line of a chunked body (size line or trailer), without its line end."""
         buf = self.protocol.buffer
         while True:
-            end = buf.find(b"\n")
+            end = buf.find(b"\n", 0, MAX_LINE + 2)
             if end >= 0:
                 return self.take(end + 1).rstrip(b"\r\n")
-            if len(buf) > MAX_LINE:
+            if len(buf) > MAX_LINE + 1:  # no line end within the limit, however it arrived
                 raise httpx.RemoteProtocolError("chunked body: line too long")
             if self.protocol.eof:
                 raise self.closed_error("server closed the connection inside a chunked body")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aggregator.http11 import MAX_HEAD, Http11Transport
+from aggregator.http11 import MAX_HEAD, MAX_LINE, Http11Transport
 from aggregator.netstream import AsyncioBackend
 
 
@@ -304,6 +304,17 @@ def test_a_head_ends_at_its_first_empty_line_whatever_the_line_ends() -> None:
         (b"HTTP/1.1 200 OK\r\n" + Scripted.CLOSE, "inside the response head"),
         (Scripted.CLOSE, "without sending a response"),
         (b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n", "longer than"),
+        # a chunk-size or trailer line past the limit, its line end in the same read
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2;x=" + b"a" * MAX_LINE + b"\r\nok\r\n0\r\n\r\n",
+            "line too long",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\nok\r\n0\r\nX: " + b"a" * MAX_LINE + b"\r\n\r\n",
+            "line too long",
+        ),
     ],
 )
 def test_malformed_responses_are_protocol_errors(answer: bytes, message: str) -> None:
