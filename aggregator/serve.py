@@ -42,6 +42,7 @@ import logging
 import math
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -587,6 +588,16 @@ class _Server(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client gone (a reset, a closed pipe) or too slow to take its answer is not
+        # the server's error: socketserver printed a traceback on stderr for each one, so
+        # a server's log filled with them. Anything else is a bug and is printed whole.
+        e = sys.exc_info()[1]
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            log.debug("%s: connection ended: %s", client_address, e)
+            return
+        super().handle_error(request, client_address)
 
     def _refuse(self, request: socket.socket) -> None:
         if not self._refusing:
