@@ -45,6 +45,7 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -219,6 +220,41 @@ def _http_date(values: list[str] | None) -> datetime | None:
         return None
 
 
+class _Dates:
+    """The Last-Modified each feed URL was last answered with, and the body then (its
+    digest). A feed changes with no story in it newer than that date: a story re-tagged
+    into a topic (a label; its topics recomputed over the full text ``extract`` fetched
+    after it was stored), a story's text updated. Dated by its stories alone, such a
+    change got a 304 from a client keeping only the date, request after request. So a
+    body unlike the one answered last is dated when the server first answers it (no
+    earlier than its stories); one not answered since the server started, no earlier
+    than the start (the server cannot know what changed before). At most ``size`` URLs
+    (by their hash) are kept, the least recently asked for dropped first: one asked for
+    again is then dated no earlier than that moment."""
+
+    def __init__(self, started: datetime, size: int = 4096) -> None:
+        self._floor, self._size = started, size
+        self._seen: OrderedDict[bytes, tuple[str, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def modified(self, url: str, digest: str, stories: datetime, now: datetime) -> datetime:
+        key = hashlib.sha256(url.encode("utf-8", "surrogatepass")).digest()
+        now = now.astimezone(UTC).replace(microsecond=0)
+        with self._lock:
+            seen = self._seen.pop(key, None)
+            if seen is None:
+                when = max(stories, min(self._floor, now))
+            elif seen[0] == digest:
+                when = seen[1]
+            else:
+                when = max(stories, now)
+            self._seen[key] = (digest, when)
+            if len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+                self._floor = now
+            return when
+
+
 class _HeadReader(io.RawIOBase):
     """A handler's connection as read, each read ending by ``deadline``. The socket
     timeout alone bounds each wait, so a client sending a byte every 29 s would hold its
@@ -253,6 +289,7 @@ def make_handler(
     # request's time changed its body, and so its ETag, every second, and a reader polling
     # an empty topic never got a 304.
     started = app.now().replace(microsecond=0)
+    dates = _Dates(started.astimezone(UTC))
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "aggregator"
@@ -398,13 +435,18 @@ def make_handler(
             except (AggregatorError, ValueError) as e:
                 self._error(HTTPStatus.BAD_REQUEST, str(e))
                 return
-            self._send_validated(body, CONTENT_TYPES[fmt], modified)
+            self._send_validated(body, CONTENT_TYPES[fmt], modified, self_url)
 
-        def _send_validated(self, body: bytes, ctype: str, modified: datetime | None) -> None:
+        def _send_validated(
+            self, body: bytes, ctype: str, modified: datetime | None, url: str = ""
+        ) -> None:
             """``body`` with its validators (a strong ETag over it, Last-Modified when
-            ``modified``), or 304 to a client whose copy is the same; gzipped when the
+            ``modified``: no earlier than when this body of ``url`` was first answered,
+            :class:`_Dates`), or 304 to a client whose copy is the same; gzipped when the
             client takes it and it is worth it."""
             digest = hashlib.sha256(body).hexdigest()[:32]
+            if modified is not None:
+                modified = dates.modified(url, digest, modified, app.now())
             zipped = len(body) >= GZIP_MIN_BYTES and accepts_gzip(self._list("Accept-Encoding"))
             etag = f'"{digest}-gzip"' if zipped else f'"{digest}"'
             headers = {"ETag": etag, "Cache-Control": "max-age=300", "Vary": "Accept-Encoding"}

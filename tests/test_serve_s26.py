@@ -1,13 +1,16 @@
 """``aggregator serve`` against clients as they are met (session 26): clients that reset
-their connection. Real sockets on 127.0.0.1, a real SQLite store."""
+their connection, and If-Modified-Since on a feed that changes without a newer story.
+Real sockets on 127.0.0.1, a real SQLite store."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import struct
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -16,13 +19,29 @@ from test_config_serve import _store_stories
 from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.serve import FeedServer
+from aggregator.types import StoryQuery
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
+class Clock:
+    """The app's clock, moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    with make_app(Settings.from_env({}, data_dir=tmp_path), now=lambda: NOW) as a:
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
+    with make_app(Settings.from_env({}, data_dir=tmp_path), now=clock) as a:
         _store_stories(
             a,
             "https://a.example/feed",
@@ -67,3 +86,39 @@ def test_a_client_resetting_its_connection_prints_no_traceback(
             assert sock.recv(12) == b"HTTP/1.1 200"
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception occurred" not in err, err
+
+
+def _get(srv: FeedServer, path: str, *headers: tuple[str, str]) -> tuple[int, Message, bytes]:
+    host, port = srv.httpd.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.msg, resp.read()
+    finally:
+        conn.close()
+
+
+def test_a_story_retagged_into_a_topic_feed_is_not_hidden_by_a_304(app: App, clock: Clock) -> None:
+    """A topic feed changes with no story newer than its Last-Modified: a story stored
+    with the others is re-tagged into it (a label; the topics recomputed over the full
+    text that `extract` fetched later). Its Last-Modified did not move, so a client that
+    keeps only the date got 304 after 304 and never saw the story; a feed that changes
+    gets a later Last-Modified, while one that does not keeps its own."""
+    retagged = app.stories(StoryQuery(limit=None))[5]
+    app.label(retagged.id, [], ["DNS"])
+    with FeedServer(app) as srv:
+        status, headers, body = _get(srv, "/topics/DNS.atom")
+        assert status == 200 and retagged.title.encode() not in body
+        since = headers["Last-Modified"]
+        assert _get(srv, "/topics/DNS.atom", ("If-Modified-Since", since))[0] == 304
+        clock.at = NOW + timedelta(minutes=5)
+        app.label(retagged.id, ["DNS"], [])
+        status, headers, body = _get(srv, "/topics/DNS.atom", ("If-Modified-Since", since))
+        assert status == 200 and retagged.title.encode() in body
+        assert headers["Last-Modified"] == "Sat, 28 Nov 2026 12:05:00 GMT"
+        again = _get(srv, "/topics/DNS.atom", ("If-Modified-Since", headers["Last-Modified"]))
+        assert again[0] == 304
