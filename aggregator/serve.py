@@ -307,6 +307,25 @@ def make_handler(
             self._head.deadline = time.monotonic() + timeout
             super().handle_one_request()
 
+        def parse_request(self) -> bool:
+            # RFC 9112 §2.2: empty lines before a request line are ignored (a client
+            # ending its last request with one CRLF too many); http.server closed the
+            # connection unanswered, losing the request after them. Bounded by the
+            # head's deadline, as any line.
+            line: bytes = getattr(self, "raw_requestline", b"")  # typeshed does not declare it
+            if line in (b"\r\n", b"\n"):
+                while line in (b"\r\n", b"\n"):
+                    line = self.rfile.readline(65537)
+                self.raw_requestline = line
+                if not line:
+                    self.close_connection = True
+                    return False
+                if len(line) > 65536:  # as http.server checks the first
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                    return False
+            return super().parse_request()
+
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 

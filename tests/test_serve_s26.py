@@ -5,6 +5,7 @@ Real sockets on 127.0.0.1, a real SQLite store."""
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import struct
 import time
@@ -122,3 +123,32 @@ def test_a_story_retagged_into_a_topic_feed_is_not_hidden_by_a_304(app: App, clo
         assert headers["Last-Modified"] == "Sat, 28 Nov 2026 12:05:00 GMT"
         again = _get(srv, "/topics/DNS.atom", ("If-Modified-Since", headers["Last-Modified"]))
         assert again[0] == 304
+
+
+def _responses(sock: socket.socket) -> list[bytes]:
+    """The status lines of the answers on ``sock`` until the server closes it (a body
+    does not end with a line break: an answer after it starts mid-line)."""
+    data = b""
+    sock.settimeout(10)
+    while chunk := sock.recv(65536):
+        data += chunk
+    return re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", data)
+
+
+def test_an_empty_line_before_a_request_line_is_ignored(app: App) -> None:
+    """RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request
+    line (a client ending its previous request with one CRLF too many). The connection
+    was closed without an answer, losing the request sent after the empty line."""
+    with FeedServer(app) as srv:
+        with _connect(srv) as sock:
+            sock.sendall(b"\r\nGET /feed.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            assert _responses(sock) == [b"HTTP/1.1 200 OK"]
+        with _connect(srv) as sock:
+            sock.sendall(
+                b"GET /feed.json HTTP/1.1\r\nHost: a\r\n\r\n\r\n"
+                b"GET /topics/DNS.rss HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            )
+            assert _responses(sock) == [b"HTTP/1.1 200 OK"] * 2
+        with _connect(srv) as sock:  # the line after them is bounded as the first is
+            sock.sendall(b"\r\nGET /feed.json?q=" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n")
+            assert _responses(sock) == [b"HTTP/1.1 414 Request-URI Too Long"]
