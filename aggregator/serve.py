@@ -326,6 +326,19 @@ def make_handler(
                     return False
             return super().parse_request()
 
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # http.server refuses a request line's version (HTTP/2.0 from a client
+            # speaking h2c, a garbled one) before it takes it as the request's, and so
+            # answered as to HTTP/0.9: the page alone, without a status line or headers,
+            # which a client reads as garbage. A line of three words names a version:
+            # the answer is HTTP/1.1's (RFC 9112 §2.3).
+            words = getattr(self, "requestline", "").split()
+            if self.request_version == "HTTP/0.9" and len(words) >= 3:
+                self.request_version = "HTTP/1.1"
+            super().send_error(code, message, explain)
+
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 

@@ -152,3 +152,28 @@ def test_an_empty_line_before_a_request_line_is_ignored(app: App) -> None:
         with _connect(srv) as sock:  # the line after them is bounded as the first is
             sock.sendall(b"\r\nGET /feed.json?q=" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n")
             assert _responses(sock) == [b"HTTP/1.1 414 Request-URI Too Long"]
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        (b"PRI * HTTP/2.0", b"HTTP/1.1 505"),  # h2c prior knowledge
+        (b"GET /feed.atom HTTP/2.0", b"HTTP/1.1 505"),
+        (b"GET /feed.atom HTTP/1.x", b"HTTP/1.1 400"),
+        (b"GET /feed.atom HTP/1.1", b"HTTP/1.1 400"),
+    ],
+)
+def test_a_request_line_with_a_version_refused_is_answered_with_a_status_line(
+    app: App, line: bytes, status: bytes
+) -> None:
+    """A request line whose version http.server refuses was answered as HTTP/0.9: an
+    HTML page with no status line and no headers, which a client reads as garbage; it
+    gets its 505 or 400 as any other error (RFC 9112 §2.3, RFC 9110 §15.6.6)."""
+    with FeedServer(app) as srv, _connect(srv) as sock:
+        sock.sendall(line + b"\r\nHost: a\r\n\r\n")
+        sock.settimeout(10)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(status + b" "), data[:200]
+    assert b"\r\nConnection: close\r\n" in data.partition(b"\r\n\r\n")[0]
