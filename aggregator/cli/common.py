@@ -524,7 +524,7 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
     (the store, a full disk, Ctrl-C) removes the temporary file and leaves ``output`` as
     it was, whatever ``render`` had written. A named pipe or device (``-o /dev/stdout``)
     is written in place, and a symbolic link keeps pointing at the file it names, which
-    is replaced."""
+    is replaced. A directory is refused (ConfigError) before ``render`` runs."""
     if output is None or str(output) == "-":
         render(sys.stdout.write)
         return
@@ -534,6 +534,11 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
         err.print(f"wrote {output}", highlight=False)
         return
     target = _through_link(output)
+    if target.name in ("", "..") or target.is_dir():
+        # Refused before any work: ``-o .`` (or ``-o ""``, ``-o /``) raised ValueError
+        # from the temporary name, and ``-o DIR`` rendered the whole document, then
+        # failed to rename its temporary file over the directory, naming that file.
+        raise ConfigError(f"-o {output} is a directory: name the file to write")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_beside(target)
     try:
