@@ -539,8 +539,14 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
         # from the temporary name, and ``-o DIR`` rendered the whole document, then
         # failed to rename its temporary file over the directory, naming that file.
         raise ConfigError(f"-o {output} is a directory: name the file to write")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _new_beside(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _new_beside(target)
+    except OSError as e:
+        # Named as given: the error named the temporary file beside it (``No such file or
+        # directory: /sys/x.atom.5c1f….tmp``), or a file on the way as if it should not
+        # exist (``File exists: notes``).
+        raise _cannot_write(output, e) from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             render(f.write)
@@ -549,6 +555,15 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
         tmp.unlink(missing_ok=True)
         raise
     err.print(f"wrote {output}", highlight=False)
+
+
+def _cannot_write(output: Path, e: OSError) -> OSError:
+    """``e`` as the CLI reports it (its ``strerror`` alone: no file name, and no errno,
+    which ``main`` would read as a full disk while writing stdout), naming ``output``."""
+    reason = e.strerror or str(e)
+    if isinstance(e, FileExistsError):  # mkdir met a file where a directory must be
+        reason = f"{e.filename} is not a directory"
+    return OSError(None, f"cannot write {output}: {reason}")
 
 
 def _new_beside(target: Path) -> tuple[int, Path]:
