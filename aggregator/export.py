@@ -103,14 +103,23 @@ def _summary_html(story: Story) -> str | None:
 
 
 def _content_html(story: Story) -> str | None:
-    if story.content:
-        return story.content
+    """The story's whole text as HTML: the feed's content or the article extracted from
+    its page, whichever holds more text. The feed's content came first whatever its
+    length, and a feed giving a teaser (``content:encoded``, Atom ``<content>``, a JSON
+    Feed's ``content_html``: the stories whose pages are read) kept the article out of
+    every export. The article is stored only when longer than the feed's text, but an
+    edited story keeps its article when the edit gives the whole text (``fill_row``)."""
+    article = None
     if story.full_text:
         paragraphs = [p for p in story.full_text.split("\n") if p.strip()]
         from html import escape
 
-        return "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return None
+        article = "".join(f"<p>{escape(p)}</p>" for p in paragraphs) or None
+    if not story.content or (
+        article and len(story.full_text or "") > len(html_to_text(story.content))
+    ):
+        return article
+    return story.content
 
 
 def _source_categories(story: Story) -> list[str]:

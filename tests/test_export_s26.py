@@ -4,11 +4,26 @@ back when it is read (feedparser, the project's parser) or polled as a feed agai
 
 from __future__ import annotations
 
+import html
+import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import feedparser
 import pytest
+from httpserver import LocalServer
+from test_extract_pipeline import TITLE, article_page
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.export import render
+from aggregator.textutil import html_to_text
+from aggregator.types import Story, StoryQuery
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 # --- -o FILE ------------------------------------------------------------------------------
 
@@ -61,3 +76,108 @@ def test_export_to_a_place_it_cannot_write_names_the_file_given(
         assert not target.parent.is_dir() or not list(target.parent.glob("merged.atom*"))
     assert sorted(p.name for p in env.iterdir()) == ["data", "feeds.yaml", "notes"]
     assert (env / "notes").read_text() == "a file, not a directory\n"
+
+
+# --- the whole text a story's page gave ---------------------------------------------------
+
+
+def test_the_text_extracted_from_the_page_is_exported_over_the_feeds_teaser(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """README: a merged feed carries "its whole text" where "the feed or the page gave
+    more". A story whose feed gave a short text (RSS ``content:encoded``, Atom
+    ``<content>``, a JSON Feed's ``content_html``) has its page extracted, and the
+    article is stored only when longer than that text; but the export wrote the feed's
+    teaser whenever there was one, so the page's text reached no reader (only stories
+    of an RSS feed with a bare ``<description>`` had theirs). Every format carries it,
+    and polling the exported file as a feed gives it back."""
+    page = server.route("/page/0", body=article_page().encode(), content_type="text/html")
+    rss = (
+        '<?xml version="1.0"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title>'
+        f"<item><title>{TITLE}</title><link>{page}</link><guid>g0</guid>"
+        "<description>Teaser.</description><content:encoded><![CDATA[<p>A short teaser of "
+        "the DNSSEC story.</p>]]></content:encoded></item></channel></rss>"
+    ).encode()
+    s = Settings.from_env({}, data_dir=tmp_path / "a", allow_private_addresses=True, workers=1)
+    with make_app(s, now=lambda: NOW) as a:
+        a.add_feed(server.route("/feed.xml", body=rss), discover=False)
+        assert [(r.status, r.new) for r in a.update_due(all_feeds=True)] == [("ok", 1)]
+        (story,) = a.stories(StoryQuery(limit=None))
+        assert story.extraction_status == "ok" and story.full_text
+        assert story.content == "<p>A short teaser of the DNSSEC story.</p>"
+        first = story.full_text.split("\n")[0]
+        documents = {}
+        for fmt in ("atom", "rss", "json"):
+            streamed: list[str] = []
+            a.export_to(streamed.append, StoryQuery(limit=None), fmt)
+            documents[fmt] = "".join(streamed)
+            assert documents[fmt] == a.export(StoryQuery(limit=None), fmt)
+    atom = feedparser.parse(documents["atom"].encode())
+    rss_back = feedparser.parse(documents["rss"].encode())
+    for parsed in (atom, rss_back):
+        assert parsed.bozo == 0
+        (entry,) = parsed.entries
+        assert [c.value for c in entry.content] == [html_escape_paragraphs(story.full_text)]
+        assert entry.summary == "Teaser."
+    (item,) = json.loads(documents["json"])["items"]
+    assert item["content_html"] == html_escape_paragraphs(story.full_text)
+    # polled back as a feed: the article is the story's text
+    for fmt, content_type in CONTENT_TYPES.items():
+        route = server.route(
+            f"/export.{fmt}", body=documents[fmt].encode(), content_type=content_type
+        )
+        s2 = Settings.from_env(
+            {}, data_dir=tmp_path / fmt, allow_private_addresses=True, extract=False
+        )
+        with make_app(s2, now=lambda: NOW) as b:
+            b.add_feed(route, discover=False)
+            assert [(r.status, r.new) for r in b.update_due(all_feeds=True)] == [("ok", 1)]
+            (back,) = b.stories(StoryQuery(limit=None))
+            assert first in html_to_text(back.content or ""), (fmt, content_type, back.content)
+
+
+def test_a_feeds_whole_text_longer_than_an_older_article_stays_the_content() -> None:
+    """An edited story keeps the article its page gave when the edit gives the whole
+    text in the feed (``fill_row``): then the feed's content, the longer, is exported."""
+    whole = "<p>" + "The feed now gives the whole article. " * 60 + "</p>"
+    old = story_with(content=whole, full_text="An older, shorter article text.")
+    for fmt in ("atom", "rss", "json"):
+        document = render([old], fmt, title="t", updated=NOW)
+        assert "The feed now gives the whole article." in document
+        assert "An older, shorter article text." not in document
+
+
+CONTENT_TYPES = {
+    "atom": "application/atom+xml",
+    "rss": "application/rss+xml",
+    "json": "application/feed+json",
+}
+
+
+def html_escape_paragraphs(text: str) -> str:
+    return "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n") if p.strip())
+
+
+def story_with(**fields: Any) -> Story:
+    base: dict[str, Any] = {
+        "id": 1,
+        "feed_id": 1,
+        "feed_url": "https://feed.example/rss",
+        "feed_title": "Feed",
+        "key": "v1:guid:g",
+        "guid": "g",
+        "link": "https://site.example/a",
+        "canonical_url": "https://site.example/a",
+        "title": "Title",
+        "author": None,
+        "published": NOW,
+        "first_seen": NOW,
+        "summary": "<p>Teaser.</p>",
+        "content": None,
+        "full_text": None,
+        "extraction_status": "ok",
+        "extraction_error": None,
+        "categories": (),
+    }
+    return Story(**{**base, **fields})
