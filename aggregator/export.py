@@ -254,13 +254,10 @@ def _atom_entry(feed: ET.Element, s: Story, entry_id: str) -> None:
     author = _sub(entry, "author")
     _sub(author, "name", _author(s) or s.feed_title or s.feed_url)
     for t in s.topics:
-        _sub(
-            entry,
-            "category",
-            term=t.topic,
-            scheme=TOPIC_SCHEME,
-            label=f"{t.topic} ({t.score:.2f})",
-        )
+        # No label: a reader names the category by its label before its term (ours
+        # does), and one holding the score ("DNS (0.95)") made the topic another category
+        # to an aggregator polling this feed, which lost the topic. RSS has no label.
+        _sub(entry, "category", term=t.topic, scheme=TOPIC_SCHEME)
     for category in _source_categories(s):
         _sub(entry, "category", term=category)
     summary = _summary_html(s)

@@ -20,6 +20,7 @@ from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.export import render
+from aggregator.parse import parse_feed
 from aggregator.textutil import html_to_text
 from aggregator.types import Story, StoryQuery
 
@@ -146,6 +147,52 @@ def test_a_feeds_whole_text_longer_than_an_older_article_stays_the_content() -> 
         document = render([old], fmt, title="t", updated=NOW)
         assert "The feed now gives the whole article." in document
         assert "An older, shorter article text." not in document
+
+
+# --- topics, polled back --------------------------------------------------------------------
+
+TAGGED_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Reg</title>
+<link>https://reg.example/</link>
+<item><title>Root zone signed again</title><link>https://reg.example/1</link><guid>r1</guid>
+<description>The root zone was re-signed.</description><category>Registry news</category>
+<pubDate>Fri, 27 Nov 2026 10:00:00 GMT</pubDate></item>
+<item><title>New resolver policy</title><link>https://reg.example/2</link><guid>r2</guid>
+<description>A resolver operator changed its policy.</description>
+<pubDate>Fri, 27 Nov 2026 11:00:00 GMT</pubDate></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("fmt", ["atom", "rss", "json"])
+def test_an_exported_feed_polled_by_another_store_keeps_its_topics(
+    tmp_path: Path, server: LocalServer, fmt: str
+) -> None:
+    """A merged feed subscribed to by another aggregator (ours: a hub exporting per-topic
+    feeds): Atom wrote each topic's score into its category's ``label``
+    (``label="DNS (0.95)"``), which the parser rightly prefers as the category's name,
+    so the stories came back with the category "DNS (0.95)" and without the topic DNS
+    (``--topic DNS`` found none of them), where RSS and JSON Feed kept it. The topic's
+    name and the story's own categories come back exactly, in every format."""
+    s = Settings.from_env({}, data_dir=tmp_path / "a", allow_private_addresses=True, extract=False)
+    with make_app(s, now=lambda: NOW) as a:
+        a.add_feed(server.route("/reg.xml", body=TAGGED_RSS), discover=False)
+        assert [r.error for r in a.update_due(all_feeds=True)] == [None]
+        for story in a.stories(StoryQuery(limit=None)):
+            a.label(story.id, ["DNS"], [])
+        stories = a.stories(StoryQuery(limit=None))
+        sent = {x.title: (*(t.topic for t in x.topics), *x.categories) for x in stories}
+        assert all(x.topics[0].topic == "DNS" for x in stories)
+        streamed: list[str] = []
+        a.export_to(streamed.append, StoryQuery(limit=None), fmt)
+        document = "".join(streamed)
+    parsed = parse_feed(document.encode(), f"https://hub.example/feed.{fmt}", now=NOW)
+    assert {e.title: e.categories for e in parsed.entries} == sent
+    route = server.route(f"/hub.{fmt}", body=document.encode(), content_type=CONTENT_TYPES[fmt])
+    s2 = Settings.from_env({}, data_dir=tmp_path / "b", allow_private_addresses=True, extract=False)
+    with make_app(s2, now=lambda: NOW) as b:
+        b.add_feed(route, discover=False)
+        assert [(r.status, r.new) for r in b.update_due(all_feeds=True)] == [("ok", 2)]
+        tagged = b.stories(StoryQuery(topics=("DNS",), limit=None))
+        assert sorted(x.title for x in tagged) == sorted(sent)
 
 
 CONTENT_TYPES = {
