@@ -79,6 +79,24 @@ def test_export_to_a_place_it_cannot_write_names_the_file_given(
     assert (env / "notes").read_text() == "a file, not a directory\n"
 
 
+def test_a_failed_export_leaves_no_directory_it_made(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``-o`` makes the directories its file goes in (``-o site/feeds/all.atom``), before
+    the export runs: one that then failed (an unknown topic, the store, Ctrl-C) left
+    them behind, empty, though it wrote nothing. Those it made go again; one that was
+    there already stays, and a successful export keeps what it made."""
+    (env / "site").mkdir()
+    target = env / "site" / "feeds" / "2026" / "all.atom"
+    code, out, err = run(capsys, "export", "--topic", "no-such-topic", "-o", str(target))
+    assert (code, out) == (2, "") and "unknown topic" in err
+    assert list((env / "site").iterdir()) == []
+    code, out, err = run(capsys, "export", "-o", str(target))
+    assert (code, out, err) == (0, "", f"wrote {target}\n")
+    assert [p.name for p in target.parent.iterdir()] == ["all.atom"]
+
+
 # --- the whole text a story's page gave ---------------------------------------------------
 
 

@@ -524,7 +524,8 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
     (the store, a full disk, Ctrl-C) removes the temporary file and leaves ``output`` as
     it was, whatever ``render`` had written. A named pipe or device (``-o /dev/stdout``)
     is written in place, and a symbolic link keeps pointing at the file it names, which
-    is replaced. A directory is refused (ConfigError) before ``render`` runs."""
+    is replaced. A directory is refused (ConfigError) before ``render`` runs; the
+    directories made for the file are removed again when it fails."""
     if output is None or str(output) == "-":
         render(sys.stdout.write)
         return
@@ -539,10 +540,12 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
         # from the temporary name, and ``-o DIR`` rendered the whole document, then
         # failed to rename its temporary file over the directory, naming that file.
         raise ConfigError(f"-o {output} is a directory: name the file to write")
+    made = _missing_dirs(target.parent)  # made for the file: gone again should it fail
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _new_beside(target)
     except OSError as e:
+        _remove_dirs(made)
         # Named as given: the error named the temporary file beside it (``No such file or
         # directory: /sys/x.atom.5c1f….tmp``), or a file on the way as if it should not
         # exist (``File exists: notes``).
@@ -553,8 +556,28 @@ def write_streamed(render: Callable[[Callable[[str], object]], None], output: Pa
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        _remove_dirs(made)
         raise
     err.print(f"wrote {output}", highlight=False)
+
+
+def _missing_dirs(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that are not there, deepest first."""
+    missing: list[Path] = []
+    while not os.path.lexists(directory) and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _remove_dirs(made: list[Path]) -> None:
+    """Removes the directories ``write_streamed`` made (deepest first), as long as they
+    are empty: a failed export left them behind, though it wrote nothing in them."""
+    for directory in made:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
 
 
 def _cannot_write(output: Path, e: OSError) -> OSError:
