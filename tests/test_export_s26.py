@@ -97,6 +97,22 @@ def test_a_failed_export_leaves_no_directory_it_made(
     assert [p.name for p in target.parent.iterdir()] == ["all.atom"]
 
 
+def test_export_to_a_file_with_a_long_name_writes_it(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A file name of 239 to 255 bytes is a valid name, but the temporary file written
+    beside it (``NAME.RANDOM.tmp``, 17 bytes more) is not: the export failed with
+    ``File name too long``. The temporary name is cut to fit; the file is written."""
+    limit = os.pathconf(env, "PC_NAME_MAX")
+    for name in ("a" * (limit - 5) + ".atom", "é" * ((limit - 5) // 2) + ".atom"):
+        target = env / name
+        code, out, err = run(capsys, "export", "-o", str(target))
+        assert (code, out, err) == (0, "", f"wrote {target}\n")
+        assert target.read_text(encoding="utf-8").startswith("<?xml")
+    assert sorted(p.suffix for p in env.iterdir()) == ["", ".atom", ".atom", ".yaml"]
+
+
 # --- the whole text a story's page gave ---------------------------------------------------
 
 

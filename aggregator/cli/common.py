@@ -589,15 +589,26 @@ def _cannot_write(output: Path, e: OSError) -> OSError:
     return OSError(None, f"cannot write {output}: {reason}")
 
 
+#: The most bytes of the output's name a temporary file beside it keeps (NAME_MAX is
+#: 255 on the usual file systems; the temporary name adds 17).
+_TMP_STEM = 200
+
+
 def _new_beside(target: Path) -> tuple[int, Path]:
     """A new file beside ``target``, opened for writing, named ``TARGET.RANDOM.tmp``: two
     exports to one file at once each write their own (through one ``TARGET.tmp`` the
     second truncated the first's, renamed it into place half-written, and the first then
     failed). Created as ``open(target, "w")`` creates a file, 0o666 less the umask, and
     not with ``tempfile.mkstemp``'s 0o600: renamed into place, it is ``target`` as the
-    user's umask makes their files (an export shared with a group stays readable)."""
+    user's umask makes their files (an export shared with a group stays readable).
+    A name too long to take the 17 bytes more is cut to fit (at 200 bytes): the export
+    to a valid name of 239 to 255 bytes failed with "File name too long"."""
+    name = target.name
+    if len(name.encode(errors="surrogateescape")) > _TMP_STEM:
+        cut = name.encode(errors="surrogateescape")[:_TMP_STEM]
+        name = cut.decode(errors="ignore")  # not half a UTF-8 character
     for _ in range(100):
-        tmp = target.with_name(f"{target.name}.{secrets.token_hex(6)}.tmp")
+        tmp = target.with_name(f"{name}.{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
