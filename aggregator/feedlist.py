@@ -449,6 +449,7 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     default namespace. DTD entity expansion is
     bounded by expat (a "billion laughs" file is an error, not a hang); external entities
     and DTDs are never loaded."""
+    text = _bom_over_declaration(text)
     try:
         root = _parse_xml(text)
     except ET.ParseError as e:
@@ -637,6 +638,21 @@ def _as_given(chars: str, given: str | bytes) -> str | bytes:
 
 
 _DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["'][^>]*\?>""")
+
+
+def _bom_over_declaration(text: str | bytes) -> str | bytes:
+    """``text`` without its XML declaration when it starts with a UTF-8 byte-order mark
+    and declares another encoding: the mark says how the bytes are encoded (XML 1.0
+    Appendix F; libxml2 and browsers read it so). Notepad's "UTF-8" adds one and keeps
+    the ``encoding="ISO-8859-1"`` the file was first written with, which expat obeyed:
+    every accented name came in garbled, without a word."""
+    if not isinstance(text, bytes) or not text.startswith(b"\xef\xbb\xbf"):
+        return text
+    rest = text[3:].lstrip()
+    declared = _DECLARED.match(rest)
+    if declared is None or declared.group(1).lower().replace(b"-", b"") == b"utf8":
+        return text
+    return b"\xef\xbb\xbf" + rest[declared.end() :]
 
 
 def _decoded_root(text: str | bytes, origin: str) -> ET.Element:
