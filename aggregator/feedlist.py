@@ -441,9 +441,10 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     added; entries that cannot be a feed are skipped with the reason, and so are a
     ``url`` outline without a type (a page or a feed: ``feeds add`` tells which) and one
     with only an ``htmlUrl``. A feed outline's own outlines are feeds too. Our
-    ``aggregator:interval`` and ``aggregator:enabled`` attributes (``to_opml``) are read
-    back, and an http(s) ``htmlUrl`` as the feed's ``site`` (kept until a poll stores the
-    feed's own link, so an export right after an import still has it). Files as tools
+    ``aggregator:interval``, ``aggregator:enabled`` and ``aggregator:named``
+    attributes (``to_opml``) are read back, and an http(s) ``htmlUrl`` as the feed's
+    ``site`` (kept until a poll stores the feed's own link, so an export right after an
+    import still has it). Files as tools
     really write them are read: HTML's named entities (``&eacute;``, ``&nbsp;``) and a
     bare ``&`` where no DTD declares entities, blank lines before the XML declaration, a
     default namespace. DTD entity expansion is
@@ -529,6 +530,8 @@ _INTERVAL_ATTR = f"{{{OPML_NS}}}interval"
 _ENABLED_ATTR = f"{{{OPML_NS}}}enabled"
 #: A JSON list of the feed's topics, written when ``category`` cannot hold them all.
 _TOPICS_ATTR = f"{{{OPML_NS}}}topics"
+#: ``"false"`` on a feed you never named: its ``title`` is the feed's own, not a name.
+_NAMED_ATTR = f"{{{OPML_NS}}}named"
 
 
 def _our_topics(value: str | None) -> list[str]:
@@ -556,8 +559,11 @@ def _opml_source(
     enabled_raw = attrs.get(_ENABLED_ATTR, "true").lower()
     if enabled_raw not in ("true", "false"):
         raise ConfigError(f"aggregator:enabled is true or false, got {enabled_raw!r}")
-    # A label that is the URL (to_opml writes it without the password) is no name.
+    # A label that is the URL (to_opml writes it without the password) is no name, nor
+    # one our export marks as the feed's own title (aggregator:named="false").
     unnamed = ("", url, without_credentials(url), given, without_credentials(given))
+    if attrs.get(_NAMED_ATTR, "").lower() == "false":
+        label = ""
     return FeedSource(
         url=url,
         name=None if label in unnamed else label,
@@ -730,6 +736,7 @@ def to_opml(
     title: str = "aggregator feeds",
     *,
     sites: Mapping[str, str] | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> str:
     """OPML 2.0 as Feedly, Inoreader, Miniflux and FreshRSS import it: each feed an
     ``<outline type="rss">`` with ``text``, ``title``, ``xmlUrl`` and, from ``sites``
@@ -740,7 +747,10 @@ def to_opml(
     without them a move to a new machine lost every interval and turned the feeds you
     had turned off back on. Characters XML cannot carry are dropped. Credentials in a
     feed URL are kept in ``xmlUrl``: this is the user's own subscription list; ``text``,
-    which other readers show as the feed's name until they fetch it, has none."""
+    which other readers show as the feed's name until they fetch it, has none. A feed
+    without a name is labelled with its own title from ``titles`` (feed URL -> title),
+    marked ``aggregator:named="false"``: taken for a name, it pinned the old title on a
+    feed moved to a new machine."""
     ET.register_namespace("aggregator", OPML_NS)
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
@@ -757,9 +767,10 @@ def to_opml(
                 )
             parent = folders[topics[0]]
         name = _xml_text(s.name or "").strip()
-        attrs = {"type": "rss", "text": name or _xml_text(without_credentials(s.url))}
-        if name:
-            attrs["title"] = name
+        own = "" if name else _xml_text((titles or {}).get(s.url) or "").strip()
+        attrs = {"type": "rss", "text": name or own or _xml_text(without_credentials(s.url))}
+        if name or own:
+            attrs["title"] = name or own
         attrs["xmlUrl"] = _xml_text(s.url)
         site = (sites or {}).get(s.url)
         if site and site.lower().startswith(("http://", "https://")):
@@ -776,6 +787,8 @@ def to_opml(
             attrs[_INTERVAL_ATTR] = f"{minutes:.4f}".rstrip("0").rstrip(".")
         if not s.enabled:
             attrs[_ENABLED_ATTR] = "false"
+        if own:
+            attrs[_NAMED_ATTR] = "false"
         ET.SubElement(parent, "outline", attrs)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

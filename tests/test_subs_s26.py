@@ -4,11 +4,31 @@ database, the real CLI and a real local HTTP server."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from httpserver import LocalServer
+from test_learning_cli import env, run  # noqa: F401  (fixture)
 
 from aggregator.feedlist import load_feed_list, read_opml
+
+
+def _rss(title: str, guid: str = "g1") -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>http://news.example/</link><item><title>Registry changes its DNS policy</title>"
+        f"<link>http://news.example/{guid}</link><guid>{guid}</guid>"
+        "<description>The registry changed its DNS policy.</description>"
+        "</item></channel></rss>"
+    ).encode()
+
+
+def _listed(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    code, out, err = run(capsys, "feeds", "list", "--format", "json")
+    assert code == 0, err
+    rows: list[dict[str, object]] = json.loads(out)
+    return rows
 
 
 @pytest.mark.parametrize("declared", ["ISO-8859-1", "windows-1252", "US-ASCII", "UTF-16"])
@@ -32,3 +52,43 @@ def test_a_utf8_byte_order_mark_wins_over_the_declared_encoding(
     path = tmp_path / "feedly.opml"
     path.write_bytes(raw)
     assert load_feed_list(path).sources == listing.sources
+
+
+def test_an_unnamed_feed_exported_and_imported_into_a_fresh_data_dir_stays_unnamed(
+    env: Path,  # noqa: F811
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README promises an export imported into a fresh data directory gives the same
+    names. A feed you never named was exported under its own title as its name, and the
+    import took that for a name you gave: the moved feed kept its old title for ever
+    (in `feeds list`, stories' `feed_title` and the merged feeds) when the site retitled."""
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    url = server.route("/f.xml", body=_rss("Example News"), content_type="application/rss+xml")
+    named = server.route("/g.xml", body=_rss("Other", "g2"), content_type="application/rss+xml")
+    assert run(capsys, "feeds", "add", "--no-discover", url)[0] == 0
+    assert run(capsys, "feeds", "add", "--no-discover", "--name", "Mine", named)[0] == 0
+    code, _, err = run(capsys, "poll", "--all", "--no-extract", "--format", "json")
+    assert code == 0, err
+    code, exported, err = run(capsys, "feeds", "export")
+    assert code == 0, err
+    # other readers still see the feed's title until they fetch it
+    assert 'text="Example News"' in exported
+    (env / "feeds.opml").write_text(exported)
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(env / "fresh"))
+    code, out, err = run(capsys, "feeds", "import", str(env / "feeds.opml"))
+    assert (code, out.strip()) == (0, "2 added, 0 updated, 0 unchanged, 0 skipped"), err
+    assert [(r["url"], r["name"]) for r in _listed(capsys)] == [(url, None), (named, "Mine")]
+    server.route("/f.xml", body=_rss("Example News, renamed"), content_type="application/rss+xml")
+    code, _, err = run(capsys, "poll", "--all", "--no-extract", "--format", "json")
+    assert code == 0, err
+    rows = _listed(capsys)
+    assert [(r["name"], r["title"]) for r in rows] == [
+        (None, "Example News, renamed"),
+        ("Mine", "Other"),
+    ]
+    # and back into the data directory it came from: nothing changes
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(env / "data"))
+    code, out, err = run(capsys, "feeds", "import", str(env / "feeds.opml"))
+    assert (code, out.strip()) == (0, "0 added, 0 updated, 2 unchanged, 0 skipped"), err

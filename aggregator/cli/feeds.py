@@ -691,12 +691,16 @@ def feeds_export(
     sources = [
         FeedSource(
             url=f.url,
-            name=f.name or f.title,
+            name=f.name,
             topics=f.topics,
             interval=f.interval,
             enabled=f.enabled,
         )
         for f in feeds
     ]
-    text = to_opml(sources, sites={f.url: f.site for f in feeds if f.site})
+    text = to_opml(
+        sources,
+        sites={f.url: f.site for f in feeds if f.site},
+        titles={f.url: f.title for f in feeds if f.title},
+    )
     _write(text, output)
