@@ -5,13 +5,16 @@ database, the real CLI and a real local HTTP server."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
 from test_learning_cli import env, run  # noqa: F401  (fixture)
+from test_store import T0, check, draft, pred, store  # noqa: F401  (store: fixture)
 
 from aggregator.feedlist import load_feed_list, read_opml
+from aggregator.types import FeedSource, StoryRecord
 
 
 def _rss(title: str, guid: str = "g1") -> bytes:
@@ -92,3 +95,44 @@ def test_an_unnamed_feed_exported_and_imported_into_a_fresh_data_dir_stays_unnam
     monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(env / "data"))
     code, out, err = run(capsys, "feeds", "import", str(env / "feeds.opml"))
     assert (code, out.strip()) == (0, "0 added, 0 updated, 2 unchanged, 0 skipped"), err
+
+
+@pytest.mark.parametrize("how", ["feeds add", "feeds.yaml"])
+@pytest.mark.parametrize(
+    "again",
+    ["http://a.example/feed", "https://A.example/feed/", "https://u:pw@a.example:443/feed"],
+    ids=["http", "host-case-slash", "login-port"],
+)
+def test_labels_come_back_when_the_feed_is_added_again_spelled_another_way(
+    store,  # noqa: F811
+    again: str,
+    how: str,
+) -> None:  # type: ignore[no-untyped-def]
+    """`feeds remove` promises the labels "return to their stories if you add the feed
+    again"; added again as the same feed spelled another way (http or https, host case, a
+    trailing slash, a login: one subscription by ``feed_key``), as a site's page or
+    another feeds.yaml writes it, its returning stories came back without them, which
+    stayed in the archive for ever, matched by the exact URL only."""
+    feed = store.get_feed("https://a.example/feed")
+    first = _archive_save(store, feed.id, "one")
+    store.add_labels(first, ["DNS"], ["Cybersecurity"], T0)
+    assert store.remove_feed("https://a.example/feed", T0) == 1
+    later = T0 + timedelta(days=3)
+    if how == "feeds add":
+        readded, created = store.add_feed(FeedSource(url=again), later)
+        assert created
+    else:
+        assert store.upsert_feeds([FeedSource(url=again)], later) == (1, 0)
+        readded = store.get_feed(again)
+    back = _archive_save(store, readded.id, "one", at=later)
+    assert store.story_labels(back) == (("DNS",), ("Cybersecurity",))
+    assert [ls.story.id for ls in store.labelled_stories()] == [back]
+
+
+def _archive_save(st, feed_id: int, key: str, at: datetime = T0) -> int:  # type: ignore[no-untyped-def]
+    rec = StoryRecord(
+        draft=draft(key, f"Story {key} about resolvers", link=f"https://a.example/{key}"),
+        prediction=pred(("DNS", 0.4)),
+    )
+    (sid,) = st.save_update(check(feed_id, at=at), [rec]).new
+    return int(sid)

@@ -23,7 +23,7 @@ from ..errors import NotFoundError
 from ..feedlist import feed_key, host_key, url_host
 from ..types import Feed, FeedSource
 from . import dialect, search
-from .base import FC, LGC, SC, StoreBase
+from .base import _ARCHIVE, FC, LGC, SC, StoreBase
 from .rows import FEED, aware, chunks, feed_from_row, interval_seconds, new_feed_row, utc
 from .tables import FeedRow, FetchLogRow, HostHoldRow, LabelArchiveRow, StoryRow, UTCDateTime, table
 
@@ -94,6 +94,24 @@ def _hold_new(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None:
         row.next_check = until  # what `feeds list` shows: not "due"
 
 
+def _relink_archive(conn: Any, urls: Sequence[str]) -> None:
+    """Point the archived labels of a removed feed at ``urls``, the feeds just added,
+    when one is that feed spelled another way (``feed_key``: http or https, host case, a
+    trailing slash, a login): a returning story finds its labels by its feed's URL as
+    the archive keeps it (without credentials), and the feed added again as a site's
+    page or another feeds.yaml spells it got them back never. Once an addition: the
+    archive holds a URL per removed feed with labels, a handful."""
+    wanted = {feed_key(plain): plain for plain in map(without_credentials, urls)}
+    if not wanted:
+        return
+    for (archived,) in conn.execute(select(_ARCHIVE.c.feed_url).distinct()).all():
+        plain = wanted.get(feed_key(archived))
+        if plain is not None and plain != archived:
+            conn.execute(
+                update(_ARCHIVE).where(_ARCHIVE.c.feed_url == archived).values(feed_url=plain)
+            )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchLogEntry:
     at: datetime
@@ -121,6 +139,7 @@ class FeedStore(StoreBase):
         the file turns the feed from ``enabled: false`` to true or ``feeds enable`` is
         run."""
         added = changed = 0
+        new_urls: list[str] = []
         with self._write() as s:
             self._one_at_a_time(s)
             rows: dict[str, FeedRow] = {}
@@ -154,6 +173,7 @@ class FeedStore(StoreBase):
                         row.id, next_id = next_id, next_id + 1
                     _hold_new(row, now, holds)
                     s.add(row)
+                    new_urls.append(row.url)
                     added += 1
                     continue
                 new = (src.name, list(src.topics), interval_s, src.enabled)
@@ -167,6 +187,7 @@ class FeedStore(StoreBase):
                     row.site = src.site
                     updated = True
                 changed += updated
+            _relink_archive(s.connection(), new_urls)
         return added, changed
 
     def enable_feed(self, ref: int | str, now: datetime) -> Feed:
@@ -193,6 +214,7 @@ class FeedStore(StoreBase):
                 _hold_new(row, now, self._held_hosts(s, now))
                 s.add(row)
                 s.flush()
+                _relink_archive(s.connection(), [row.url])
             return feed_from_row(row, 0), created
 
     def remove_feed(self, url: str, now: datetime) -> int:
