@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .charsets import UTF16_MARKUP, utf16_codec
-from .credentials import display_url
+from .credentials import display_url, without_credentials
 from .errors import ConfigError, FetchError
 from .feedlist import check_feed_url, feed_key
 from .types import Feed, FetchResult
@@ -242,7 +242,14 @@ def find_feed(url: str, fetch_page: Callable[[str], FetchResult]) -> Discovery:
                 f"{display_url(url)} answers with neither a feed nor a web page ({kind})"
             )
         return Discovery(url=url, seen_as=_seen(url, page))
-    links = _alternates(page.body, page.final_url, page.content_type)
+    # A link to the page itself (a theme's placeholder ``href="#"``) is no feed: this
+    # page is HTML, and subscribed to, it failed at every poll.
+    here = {feed_key(without_credentials(u)) for u in (url, page.final_url)}
+    links = [
+        x
+        for x in _alternates(page.body, page.final_url, page.content_type)
+        if feed_key(x[0]) not in here
+    ]
     checked = 0  # RDF / plain XML documents fetched: a request (up to a timeout) each
     for link, _, check in [x for x in links if not x[1]]:
         found = _logged_in(link, url)

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from test_feeds_subscriptions import fetcher_for, page
 from test_learning_cli import env, run  # noqa: F401  (fixture)
 from test_store import T0, check, draft, pred, store  # noqa: F401  (store: fixture)
 
+from aggregator.discover import find_feed
 from aggregator.feedlist import load_feed_list, read_opml
 from aggregator.types import FeedSource, StoryRecord
 
@@ -136,3 +138,22 @@ def _archive_save(st, feed_id: int, key: str, at: datetime = T0) -> int:  # type
     )
     (sid,) = st.save_update(check(feed_id, at=at), [rec]).new
     return int(sid)
+
+
+@pytest.mark.parametrize("href", ["#", "", ".", "/blog/", "http://127.0.0.1/blog"])
+def test_a_feed_link_to_the_page_itself_is_not_taken_for_its_feed(
+    server: LocalServer, href: str
+) -> None:
+    """Themes write a placeholder feed link (``href="#"``, the page's own address): the
+    page just read is HTML, yet `feeds add` subscribed to it ("added: …/blog/ (found on
+    …/blog/)"), and the subscription failed at every poll. The page's other links and
+    the usual feed paths are tried instead."""
+    href = href.replace("http://127.0.0.1", server.url("").rstrip("/"))
+    blog = server.route(
+        "/blog/",
+        body=page(f'<link rel="alternate" type="application/rss+xml" href="{href}">'),
+        content_type="text/html",
+    )
+    feed = server.route("/blog/feed", body=_rss("Blog"), content_type="application/rss+xml")
+    found = find_feed(blog, fetcher_for(server))
+    assert (found.url, found.found_from) == (feed, blog)
