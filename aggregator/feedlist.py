@@ -12,6 +12,7 @@ import html.entities
 import json
 import math
 import re
+import reprlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,11 @@ _MINUTES = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 # Characters XML 1.0 cannot carry, not even escaped (XML 1.0 §2.2): one in a feed's title
 # would make the exported OPML unreadable by every importer, ours included.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# A value quoted in an error, bounded: YAML aliases nest a list in itself billions of times
+# in a few hundred bytes, and repr() of it ran out of memory.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxtuple = 2, 4, 4, 4
+_SHOWN.maxstring = _SHOWN.maxother = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +167,8 @@ def _ascii_host(host: str) -> str:
 
 def _interval(value: Any, where: str) -> timedelta:
     """Minutes as a number (``30``), or a span as ``--since`` reads it (``30m``, ``2h``)."""
-    bad = f"{where}: 'interval' is minutes (30) or a span such as 30m, 2h or 1d, got {value!r}"
+    shown = _SHOWN.repr(value)
+    bad = f"{where}: 'interval' is minutes (30) or a span such as 30m, 2h or 1d, got {shown}"
     if isinstance(value, str) and _MINUTES.match(value):
         value = float(value)
     if isinstance(value, str):
@@ -204,7 +211,7 @@ def _source_from_mapping(item: Any, where: str) -> FeedSource:
     name = item.get("name")
     if name is not None and not isinstance(name, str):
         # YAML reads `name: 2600` as a number and `name: yes` as true: say how to keep it
-        raise ConfigError(f"{where}: 'name' must be a string, got {name!r}: quote it")
+        raise ConfigError(f"{where}: 'name' must be a string, got {_SHOWN.repr(name)}: quote it")
     topics_raw = item.get("topics") or []
     if isinstance(topics_raw, str):
         topics_raw = [topics_raw]

@@ -5,6 +5,7 @@ database, the real CLI and a real local HTTP server."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from test_learning_cli import env, run  # noqa: F401  (fixture)
 from test_store import T0, check, draft, pred, store  # noqa: F401  (store: fixture)
 
 from aggregator.discover import find_feed
+from aggregator.errors import ConfigError
 from aggregator.feedlist import load_feed_list, read_opml
 from aggregator.types import FeedSource, StoryRecord
 
@@ -157,3 +159,25 @@ def test_a_feed_link_to_the_page_itself_is_not_taken_for_its_feed(
     feed = server.route("/blog/feed", body=_rss("Blog"), content_type="application/rss+xml")
     found = find_feed(blog, fetcher_for(server))
     assert (found.url, found.found_from) == (feed, blog)
+
+
+@pytest.mark.parametrize("depth", [5, 9])
+@pytest.mark.parametrize("field", ["name", "interval"])
+def test_a_billion_laughs_feeds_yaml_is_a_quick_short_error(
+    tmp_path: Path, field: str, depth: int
+) -> None:
+    """YAML aliases nest a list in itself billions of times in a few hundred bytes (the
+    loader shares them, which is cheap); the error for such a `name:` or `interval:`
+    printed the whole value: `poll`, `feeds list` and the daemon's sync ran out of memory
+    on a 434-byte file (9 levels), and 5 levels made a 4 MB error line."""
+    levels = ["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, depth)]
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds:\n  - url: https://a.example/f\n    {field}: [{', '.join(levels)}]\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as e:
+        load_feed_list(path)
+    assert time.monotonic() - started < 5
+    message = str(e.value)
+    assert message.startswith(f"{path}:2: feed #1: '{field}'") and "[['lol'" in message
+    assert len(message) - len(str(path)) < 300
