@@ -299,12 +299,24 @@ class PollWrites(StoreBase):
             missing = [c.feed_id for c, _ in updates if c.feed_id not in urls]
             if missing:
                 raise NotFoundError(f"no feed {missing[0]}")
-            archived = self._archived_feed_urls(conn, urls.values())
+            # and the URL a permanent redirect sends a feed to: a feed removed there and
+            # added again under the URL it was subscribed under has its labels archived
+            # under that one
+            seen_as = {
+                c.feed_id: list(
+                    dict.fromkeys(
+                        without_credentials(u)
+                        for u in (urls[c.feed_id], c.url, c.redirect_url)
+                        if u
+                    )
+                )
+                for c, _ in updates
+            }
+            archived = self._archived_feed_urls(conn, [u for us in seen_as.values() for u in us])
             for check, records in updates:
                 url = urls[check.feed_id]
-                results.append(
-                    self._save_one(s, check, records, url, without_credentials(url) in archived)
-                )
+                labelled = [u for u in seen_as[check.feed_id] if u in archived]
+                results.append(self._save_one(s, check, records, url, labelled))
             self._apply_checks(
                 conn,
                 [
@@ -333,11 +345,12 @@ class PollWrites(StoreBase):
         check: FeedCheck,
         records: Sequence[StoryRecord],
         feed_url: str,
-        archived: bool,
+        archived: Sequence[str],
     ) -> SaveResult:
         """One feed's stories, in :meth:`save_updates`'s transaction (``feed_url``: the
-        feed's URL now, its row locked; ``archived``: labels of stories of that URL are
-        in the archive). The feed's state is written after the group's stories."""
+        feed's URL now, its row locked; ``archived``: the URLs it is known by, now or
+        redirected to, that labels of stories are archived under). The feed's state is
+        written after the group's stories."""
         conn = s.connection()
         topic_ids = self._topic_map(
             s, {t.topic for r in records if r.prediction for t in r.prediction.topics}
@@ -383,7 +396,7 @@ class PollWrites(StoreBase):
         followers = self._assign_clusters(conn, new_rows, check.feed_id, check.at)
         self._insert_stories(conn, fresh, followers)
         restored = (
-            self._restore_archived_labels(conn, feed_url, fresh, topic_ids, check.at)
+            self._restore_archived_labels(conn, archived, fresh, topic_ids, check.at)
             if archived
             else {}
         )
@@ -420,15 +433,16 @@ class PollWrites(StoreBase):
     @staticmethod
     def _restore_archived_labels(
         conn: Any,
-        feed_url: str,
+        feed_urls: Sequence[str],
         fresh: Sequence[tuple[NewStory, StoryRecord]],
         topic_ids: dict[str, int],
         now: datetime,
     ) -> dict[int, dict[int, bool]]:
-        """Labels come back with their story: a new story whose feed URL and link match
-        an archived labelled story (its feed was removed, and has been added again) gets
-        the user's labels from the archive, which no longer holds them. Returns the
-        restored labels by story id (topic id -> the label's value).
+        """Labels come back with their story: a new story whose feed URL (one of
+        ``feed_urls``, as the archive keeps them: its URL, or where a permanent redirect
+        sends it) and link match an archived labelled story (its feed was removed, and has
+        been added again) gets the user's labels from the archive, which no longer holds
+        them. Returns the restored labels by story id (topic id -> the label's value).
 
         Archived rows of one link apply oldest first, so the newest word on a topic wins;
         a topic no longer in the taxonomy stays archived (as ``train`` skips it).
@@ -445,7 +459,6 @@ class PollWrites(StoreBase):
                 by_link[row.link].append((row.id, storable_text(row.title)))
         if not by_link:
             return {}
-        url = without_credentials(feed_url)
         found = [
             r
             for chunk in chunks(sorted(by_link), 500)
@@ -457,7 +470,7 @@ class PollWrites(StoreBase):
                     _ARCHIVE.c.positive,
                     _ARCHIVE.c.negative,
                 )
-                .where(_ARCHIVE.c.feed_url == url, _ARCHIVE.c.link.in_(chunk))
+                .where(_ARCHIVE.c.feed_url.in_(feed_urls), _ARCHIVE.c.link.in_(chunk))
                 .order_by(_ARCHIVE.c.id)
             )
         ]
