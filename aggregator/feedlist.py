@@ -457,7 +457,7 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
     default namespace. DTD entity expansion is
     bounded by expat (a "billion laughs" file is an error, not a hang); external entities
     and DTDs are never loaded."""
-    text = _bom_over_declaration(text)
+    text = _utf16_as_text(_bom_over_declaration(text))
     try:
         root = _parse_xml(text)
     except ET.ParseError as e:
@@ -666,6 +666,26 @@ def _bom_over_declaration(text: str | bytes) -> str | bytes:
     if declared is None or declared.group(1).lower().replace(b"-", b"") == b"utf8":
         return text
     return b"\xef\xbb\xbf" + rest[declared.end() :]
+
+
+def _utf16_as_text(text: str | bytes) -> str | bytes:
+    """UTF-16 bytes (with a byte-order mark, or markup as XML 1.0 Appendix F tells it
+    without one) as text, so that ``_parse_xml`` repairs a bare ``&`` and HTML's named
+    entities in them as it does in every other encoding: Windows tools save OPML as
+    "Unicode", and such a file was refused whole. Bytes that do not decode stay bytes,
+    for expat to say where."""
+    if not isinstance(text, bytes):
+        return text
+    if text.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16"  # the mark says which order, and is dropped
+    elif text.startswith((b"\x00<", b"<\x00")):
+        codec = "utf-16-be" if text.startswith(b"\x00") else "utf-16-le"
+    else:
+        return text
+    try:
+        return text.decode(codec)
+    except UnicodeDecodeError:
+        return text
 
 
 def _decoded_root(text: str | bytes, origin: str) -> ET.Element:

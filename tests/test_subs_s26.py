@@ -210,3 +210,31 @@ def test_labels_come_back_when_a_moved_feed_is_added_again_under_its_old_url(
     ).new
     assert store.story_labels(back) == (("DNS",), ("Cybersecurity",))
     assert [ls.story.id for ls in store.labelled_stories()] == [back]
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom"),
+    [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-16-le", b"")],
+    ids=["le-bom", "be-bom", "le-no-bom"],
+)
+def test_a_utf16_opml_with_a_bare_ampersand_or_an_html_entity_is_read(
+    tmp_path: Path, codec: str, bom: bytes
+) -> None:
+    """Windows tools save OPML as "Unicode" (UTF-16), and podcast directories write
+    "News & Politics" and `&nbsp;` unescaped: read as UTF-8 or Latin-1 text is, such a
+    file was refused whole ("not well-formed (invalid token)"), where the same file in
+    UTF-8 was read."""
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n'
+        '<opml version="1.0"><body><outline text="News & Politics">'
+        '<outline type="rss" text="Caf&eacute;&nbsp;Crème" xmlUrl="https://a.example/f?a=1&b=2"/>'
+        "</outline></body></opml>"
+    )
+    path = tmp_path / "podcasts.opml"
+    path.write_bytes(bom + text.encode(codec))
+    (source,) = load_feed_list(path).sources
+    assert (source.url, source.name, source.topics) == (
+        "https://a.example/f?a=1&b=2",
+        "Café\xa0Crème",
+        ("News & Politics",),
+    )
