@@ -104,6 +104,11 @@ class Subscriptions:
         for f in feeds:
             if f.source_url:
                 existing.setdefault(feed_key(f.source_url), (f, f.source_url))
+        # and by the URL a permanent redirect is about to move it to, under its own URL
+        # (other readers' files follow the move first): it was added a second time
+        for f in feeds:
+            if f.redirect_url:
+                existing.setdefault(feed_key(f.redirect_url), (f, f.url))
         sources = []
         for src in listing.sources:
             found = existing.get(feed_key(src.url))

@@ -15,6 +15,8 @@ from test_feeds_subscriptions import fetcher_for, page
 from test_learning_cli import env, run  # noqa: F401  (fixture)
 from test_store import T0, check, draft, pred, store  # noqa: F401  (store: fixture)
 
+from aggregator.app import make_app
+from aggregator.config import Settings
 from aggregator.discover import find_feed
 from aggregator.errors import ConfigError
 from aggregator.feedlist import load_feed_list, read_opml
@@ -238,3 +240,29 @@ def test_a_utf16_opml_with_a_bare_ampersand_or_an_html_entity_is_read(
         "Café\xa0Crème",
         ("News & Politics",),
     )
+
+
+@pytest.mark.parametrize("how", ["feeds import", "feeds.yaml"])
+def test_a_feed_about_to_move_is_not_added_again_under_its_new_url(
+    tmp_path: Path, how: str
+) -> None:
+    """A feed whose permanent redirect is seen but not yet adopted (it takes a few polls)
+    is the feed at the new URL, as `feeds add` knows it ("already present"); an OPML
+    from another reader, which already follows the move, or feeds.yaml edited to the new
+    URL added it a second time, and the redirect was then never adopted (the URL is
+    another feed's): two feeds polled for one for ever."""
+    old, new = "https://a.example/feed", "https://feeds.example.net/a"
+    with make_app(Settings.from_env({}, data_dir=tmp_path / "data")) as app:
+        app.store.upsert_feeds([FeedSource(url=old)], app.now())
+        feed = app.store.get_feed(old)
+        app.store.save_update(check(feed.id, redirect_url=new, redirect_count=1), [])
+        if how == "feeds import":
+            listing = read_opml(
+                f'<opml><body><outline type="rss" text="A" xmlUrl="{new}"/></body></opml>'
+            )
+            assert app.import_feeds(listing) == (0, 1)
+        else:
+            path = tmp_path / "feeds.yaml"
+            path.write_text(f"feeds:\n  - url: {new}\n    name: A\n")
+            assert app.sync_feeds(path) == (0, 1)
+        assert [(f.id, f.name) for f in app.feeds()] == [(feed.id, "A")]

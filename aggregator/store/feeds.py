@@ -154,6 +154,11 @@ class FeedStore(StoreBase):
             for r in stored:  # the subscribed URL respelled, after a redirect moved the feed
                 if r.source_url:
                     by_key.setdefault(feed_key(r.source_url), r)
+            # the URL a permanent redirect is about to move a feed to (as `feeds add` finds
+            # it): listed, it made a second feed, and the move then never happened
+            for r in stored:
+                if r.redirect_url:
+                    by_key.setdefault(feed_key(r.redirect_url), r)
             next_id = dialect.next_feed_id(s.connection())
             for src in sources:
                 row = rows.get(src.url)
