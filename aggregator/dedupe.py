@@ -58,7 +58,10 @@ entries that used to fold into another entry's draft and so were never stored. I
 nothing tells apart (the same text, no enclosure, no date) stay one story: a key from
 their position would change with every item published above them. Limits: an item keyed
 by its text alone gets a new key when its text is edited (keying it by an enclosure
-instead would change stored keys: that needs a new scheme and a migration); a date edit
+instead would change stored keys: that needs a new scheme and a migration; the store
+takes a new story without a link for the one its feed no longer lists under the same
+title and date with near-identical text, and moves that one's key: see
+``PollWrites._unlisted_versions``); a date edit
 that makes another item of a group the oldest moves the shared key to that one, and the
 item that had it is stored once more under its fallback; and when the oldest item
 leaves the document, the next oldest takes over the shared key, found stored unchanged

@@ -50,6 +50,7 @@ from .rows import (
     fill_row,
     prune_fetch_log,
     search_body,
+    utc,
 )
 from .tables import FetchLogRow, LabelRow, StoryRow, StoryTopicRow, storable_text
 
@@ -106,6 +107,15 @@ _RECENT_HASHES = (
     .order_by(col(SC.id).desc())
     .limit(bindparam("limit"))
 )
+# A feed's newest stories, for the new ones without a link that may be one of them under
+# a new key (PollWrites._unlisted_versions)
+_NEWEST_OF_FEED = (
+    select(SC.id, SC.key, SC.canonical_url, SC.title, SC.published, SC.content_hash, SC.fingerprint)
+    .where(SC.feed_id == bindparam("feed_id"))
+    .order_by(col(SC.id).desc())
+    .limit(bindparam("limit"))
+)
+UNLISTED_VERSIONS_LOOKED_AT = 200
 _LISTED_CHARS = select(func.length(FC.listed)).where(FC.id == bindparam("fid"))
 RECENT_HASHES_MIN = 500  # stories whose hashes a parse worker gets, at least
 # one digest and its separating space in feed.listed (what check.listed is joined into)
@@ -206,6 +216,11 @@ def _dated_apart(a: datetime | None, b: datetime | None) -> bool:
     """Whether two stories' publication dates make them two stories whatever their text
     (``NEAR_DUP_DATES_APART``); an undated one is judged by its text alone."""
     return a is not None and b is not None and abs(a - b) >= NEAR_DUP_DATES_APART
+
+
+def _kind(key: str) -> str:
+    """The source of a story key (``v1:guid:…`` -> ``guid``; dedupe's key scheme)."""
+    return key.split(":", 2)[1] if key.count(":") >= 2 else ""
 
 
 def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
@@ -377,6 +392,14 @@ class PollWrites(StoreBase):
                 mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
             )
         }
+        found = {
+            rec.draft.key
+            for rec in records
+            if rec.draft.key in existing or twins.get(rec.draft.key) in existing
+        }
+        versions = self._unlisted_versions(
+            s, check, [r for r in records if r.draft.key not in found], set(existing)
+        )
         fresh: list[tuple[NewStory, StoryRecord]] = []
         changed: list[tuple[StoryRow, StoryRecord]] = []
         for rec in records:
@@ -385,6 +408,9 @@ class PollWrites(StoreBase):
                 row = existing.get(twins[rec.draft.key])
                 if row is not None:
                     row.key = rec.draft.key  # later polls find it directly
+            if row is None and rec.draft.key in versions:
+                row = versions[rec.draft.key]
+                row.key = rec.draft.key
             if row is None:
                 new = NewStory(check.feed_id, rec.draft.key, rec.draft.title, check.at)
                 fill_row(new, rec, is_new=True)
@@ -429,6 +455,82 @@ class PollWrites(StoreBase):
         new_ids = [row.id for row, _ in fresh if row.id is not None]
         updated_ids = [row.id for row, _ in changed if row.id is not None]
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
+
+    @staticmethod
+    def _unlisted_versions(
+        s: Any, check: FeedCheck, records: Sequence[StoryRecord], stored: set[str]
+    ) -> dict[str, StoryRow]:
+        """New records without a link that are a stored story of the feed under a new key
+        (record key -> that story's row, to update and re-key): a story among the feed's
+        newest that its document no longer lists (``check.listed``), also without a link,
+        under the same title (:func:`~aggregator.neardup.title_key`) and publication date,
+        with the same text or one near it (``NEAR_DUP_TITLE_MAX_DISTANCE`` SimHash bits
+        when dated, ``NEAR_DUP_MAX_DISTANCE`` when not, and then only for an item keyed
+        by its text: undated episodes of a podcast, each under its own guid, share title
+        and text), both keyed by guid or text (not by the keys ``dedupe`` gives items
+        that collide in one document). Such an item is keyed by its
+        guid or its text: a guid that carries the time of each fetch, or a typo fixed in
+        an item keyed by its text, gave it a new key at every such poll, and with no link
+        to cluster the copies by (one feed's stories never cluster by their text), the
+        item was listed once per key. ``stored``: keys of this poll's stories found
+        stored already, which are not taken."""
+        wanted = [
+            r
+            for r in records
+            if r.draft.canonical_url is None
+            and _kind(r.draft.key) in ("guid", "hash")
+            # undated: only an edit of a text-keyed item (items under one guid each that
+            # share title and text, such as podcast episodes, have nothing else to tell
+            # an old one from a new one)
+            and (r.draft.published is not None or _kind(r.draft.key) == "hash")
+        ]
+        if not wanted or check.listed is None:
+            return {}
+        listed = set(check.listed)
+        sent = {r.draft.key for r in records}
+        candidates = [
+            c
+            for c in s.connection().execute(
+                _NEWEST_OF_FEED,
+                {"feed_id": check.feed_id, "limit": UNLISTED_VERSIONS_LOOKED_AT},
+            )
+            if c.canonical_url is None
+            and _kind(c.key) in ("guid", "hash")
+            and c.key not in stored
+            and c.key not in sent
+            and listing_digest(c.key) not in listed
+        ]
+        if not candidates:
+            return {}
+        mask = (1 << 64) - 1
+        taken: dict[str, int] = {}
+        used: set[int] = set()
+        for rec in wanted:
+            d = rec.draft
+            key = title_key(d.title)
+            limit = NEAR_DUP_TITLE_MAX_DISTANCE if d.published else NEAR_DUP_MAX_DISTANCE
+            best: tuple[int, int] | None = None  # (distance, -id): nearest, then newest
+            for c in candidates:
+                if c.id in used or utc(c.published) != d.published or title_key(c.title) != key:
+                    continue
+                if c.content_hash == d.content_hash:
+                    distance = 0
+                elif c.fingerprint is not None and rec.fingerprint is not None:
+                    distance = hamming(int(c.fingerprint) & mask, rec.fingerprint & mask)
+                else:
+                    continue
+                if distance <= limit and (best is None or (distance, -c.id) < best):
+                    best = (distance, -int(c.id))
+            if best is not None:
+                taken[d.key] = -best[1]
+                used.add(-best[1])
+        if not taken:
+            return {}
+        rows = {
+            row.id: row
+            for row in s.exec(mselect(StoryRow).where(col(SC.id).in_(sorted(taken.values()))))
+        }
+        return {key: rows[story_id] for key, story_id in taken.items()}
 
     @staticmethod
     def _restore_archived_labels(

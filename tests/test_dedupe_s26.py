@@ -1,0 +1,178 @@
+"""Session 26 hunt: story identity, deduplication and re-polls, through the real App, a
+local HTTP server and real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from html import escape
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+from test_dedupe_audit import Clock, _make_app, _poll
+
+from aggregator.app import App
+from aggregator.types import StoryQuery
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    """The App on SQLite, then on PostgreSQL."""
+    yield from _make_app(tmp_path, clock, db_url)
+
+
+def _rss(items: str, link: str = "https://status.example/") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>{link}</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+def _item(
+    title: str,
+    *,
+    text: str,
+    link: str | None = None,
+    guid: str | None = None,
+    date: str | None = None,
+) -> str:
+    parts = [f"<title>{escape(title)}</title>"]
+    if link is not None:
+        parts.append(f"<link>{escape(link)}</link>")
+    if guid is not None:
+        parts.append(f'<guid isPermaLink="false">{escape(guid)}</guid>')
+    if date is not None:
+        parts.append(f"<pubDate>{date}</pubDate>")
+    parts.append(f"<description>{escape(text)}</description>")
+    return f"<item>{''.join(parts)}</item>"
+
+
+NOTICE = (
+    "The registry's provisioning system will be unavailable on Saturday between 02:00 and "
+    "04:00 UTC while the database cluster is moved to new hardware in the second data "
+    "centre. Registrars should expect EPP sessions to be refused during the window and "
+    "queued transfers to be processed once the system is back. Zone publication and DNS "
+    "resolution are not affected by this work. We will post an update here when the "
+    "maintenance has finished and all services are confirmed to be running normally."
+)
+
+
+def _summary(item: str) -> str:
+    return item.split("<description>")[1].split("</description>")[0].replace("&#x27;", "'")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            _item("Planned maintenance", text=NOTICE, date="20 Nov 2026 08:00:00 GMT"),
+            _item(
+                "Planned maintenance",
+                text=NOTICE.replace("Registrars", "Registrar's"),
+                date="20 Nov 2026 08:00:00 GMT",
+            ),
+            id="text-keyed-typo-fixed",
+        ),
+        pytest.param(
+            _item("Planned maintenance", text=NOTICE),
+            _item("Planned maintenance", text=NOTICE.replace("this work.", "this work!")),
+            id="text-keyed-undated-punctuation-fixed",
+        ),
+        pytest.param(
+            _item(
+                "Planned maintenance",
+                text=NOTICE,
+                guid="n-1764600000",
+                date="20 Nov 2026 08:00:00 GMT",
+            ),
+            _item(
+                "Planned maintenance",
+                text=NOTICE,
+                guid="n-1764607200",
+                date="20 Nov 2026 08:00:00 GMT",
+            ),
+            id="guid-with-a-timestamp",
+        ),
+    ],
+)
+def test_an_item_without_a_link_is_one_story_when_its_key_changes(
+    any_app: App, server: LocalServer, clock: Clock, first: str, second: str
+) -> None:
+    """An item without a link is keyed by its guid, else by its text: a feed whose
+    guids carry the time of the fetch, or a publisher fixing a typo in an item keyed by
+    its text, gave the item a new key at the next poll. Nothing clusters one feed's
+    stories by their text, and there was no link to cluster them by: the same notice
+    was listed twice (once more at every poll of a rotating guid). The story the
+    document no longer lists, under the same title and date, with the same or
+    near-identical text, is that item: it is updated and takes the new key."""
+    app = any_app
+    app.add_feed(server.route("/status", body=_rss(first)), discover=False)
+    assert [r.new for r in _poll(app, clock)] == [1]
+    server.route("/status", body=_rss(second))
+    (result,) = _poll(app, clock)
+    assert (result.new, len(app.stories(StoryQuery(limit=None)))) == (0, 1)
+    (story,) = app.store.get_stories(app.store.story_ids())  # stored once
+    assert story.summary == _summary(second)
+
+
+WEEK_LATER = NOTICE.replace("Saturday", "Sunday")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            _item("Planned maintenance", text=NOTICE, date="13 Nov 2026 08:00:00 GMT"),
+            _item("Planned maintenance", text=WEEK_LATER, date="20 Nov 2026 08:00:00 GMT"),
+            id="next-weeks-notice",
+        ),
+        pytest.param(
+            _item("Planned maintenance", text=NOTICE, date="20 Nov 2026 08:00:00 GMT"),
+            _item("Planned maintenance", text=WEEK_LATER, date="20 Nov 2026 08:00:00 GMT")
+            + _item("Planned maintenance", text=NOTICE, date="20 Nov 2026 08:00:00 GMT"),
+            id="still-listed",
+        ),
+        pytest.param(
+            _item("Planned maintenance", text=NOTICE, date="20 Nov 2026 08:00:00 GMT"),
+            _item("Emergency maintenance", text=NOTICE, date="20 Nov 2026 08:00:00 GMT"),
+            id="another-title",
+        ),
+    ],
+)
+def test_items_without_a_link_that_are_two_stories_stay_two(
+    any_app: App, server: LocalServer, clock: Clock, first: str, second: str
+) -> None:
+    """The other side: a notice repeated a week later, an item the document still lists
+    beside the new one, or another title is another story, stored and listed."""
+    app = any_app
+    app.add_feed(server.route("/status", body=_rss(first)), discover=False)
+    _poll(app, clock)
+    server.route("/status", body=_rss(second))
+    (result,) = _poll(app, clock)
+    assert (result.new, result.updated) == (1, 0)
+    assert len(app.stories(StoryQuery(limit=None))) == 2
+
+
+def test_undated_episodes_sharing_title_and_text_are_each_a_story(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """Podcast episodes under one title and text, with their own guids but no link and
+    no date: the episode the document no longer lists is not the new one."""
+
+    def episode(n: int) -> str:
+        enclosure = f'<enclosure url="https://cdn.example/ep{n}.mp3" type="audio/mpeg"/>'
+        item = _item("Weekly news roundup", text="This week's news.", guid=f"ep{n}")
+        return item.replace("</item>", f"{enclosure}</item>")
+
+    app = any_app
+    app.add_feed(server.route("/pod", body=_rss(episode(1) + episode(2))), discover=False)
+    _poll(app, clock)
+    server.route("/pod", body=_rss(episode(2) + episode(3)))
+    (result,) = _poll(app, clock)
+    assert (result.new, result.updated) == (1, 0)
+    assert len(app.store.story_ids()) == 3
