@@ -97,6 +97,7 @@ __all__ = [
     "listing_digest",
     "scheme_twin",
     "story_drafts",
+    "title_date_key",
 ]
 
 KEY_VERSION = "v1"
@@ -525,9 +526,13 @@ def _fallbacks(key: str, entry: ParsedEntry, link: str | None, link_ok: bool) ->
     if entry.enclosures:
         keys.append(f"{KEY_VERSION}:enclosure:{_enclosures(entry)[0]}")
     if entry.published is not None:
-        date = entry.published.isoformat()
-        keys.append(f"{KEY_VERSION}:title-date:{_sha1(entry.title)}:{date}")
+        keys.append(title_date_key(entry.title, entry.published))
     return keys
+
+
+def title_date_key(title: str, published: datetime) -> str:
+    """The ``v1:title-date:`` key of an item (source 6 of the module docstring)."""
+    return f"{KEY_VERSION}:title-date:{_sha1(title)}:{published.isoformat()}"
 
 
 def _enclosures(entry: ParsedEntry) -> tuple[str, ...]:

@@ -176,3 +176,50 @@ def test_undated_episodes_sharing_title_and_text_are_each_a_story(
     (result,) = _poll(app, clock)
     assert (result.new, result.updated) == (1, 0)
     assert len(app.store.story_ids()) == 3
+
+
+def test_a_page_a_feed_without_guids_links_each_day_to_keeps_each_days_story(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A "quote of the day" feed without guids lists one item, linked to the page of
+    the day's quote: its link is its key. Each day's item (another title, text and date)
+    was taken for an edit of the first day's story, which it overwrote: the feed's
+    earlier quotes were lost, though the README says such a feed keeps every day's
+    story. An item dated a day or more from the stored one with another text is another
+    story; an edit (the text near, whatever the date) still updates it."""
+    app, page = any_app, "https://site.example/today"
+    url = ""
+    for day, word in ((16, "alpha"), (17, "beta"), (18, "gamma")):
+        text = " ".join(f"{word}{i}" for i in range(60))
+        date = f"{day} Nov 2026 08:00:00 GMT"
+        item = _item(f"Quote of the day: {word}", link=page, text=text, date=date)
+        url = server.route("/q", body=_rss(item, "https://site.example/"))
+        if day == 16:
+            app.add_feed(url, discover=False)
+        assert [(r.new, r.updated) for r in _poll(app, clock, hours=24)] == [(1, 0)]
+    titles = [f"Quote of the day: {w}" for w in ("alpha", "beta", "gamma")]
+    assert sorted(s.title for s in app.stories(StoryQuery(limit=None))) == titles
+    # the day's quote corrected and re-dated a day later: an edit, not another story
+    text = " ".join(f"gamma{i}" for i in range(60)).replace("gamma7 ", "delta7 ")
+    item = _item("Quote of the day: gamma", link=page, text=text, date="19 Nov 2026 09:00:00 GMT")
+    server.route("/q", body=_rss(item, "https://site.example/"))
+    assert [(r.new, r.updated) for r in _poll(app, clock, hours=24)] == [(0, 1)]
+    assert len(app.store.story_ids()) == 3
+
+
+def test_a_live_page_linked_under_one_title_stays_one_story(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """The other side: a live blog without a guid, rewritten and re-dated every day
+    under its title, is one story, updated."""
+    app, page = any_app, "https://news.example/live/election"
+    for day, word in ((16, "alpha"), (17, "beta")):
+        text = " ".join(f"{word}{i}" for i in range(60))
+        item = _item("Live: election results", link=page, text=text,
+                     date=f"{day} Nov 2026 08:00:00 GMT")  # fmt: skip
+        url = server.route("/live", body=_rss(item, "https://news.example/"))
+        if day == 16:
+            app.add_feed(url, discover=False)
+        _poll(app, clock, hours=24)
+    (story,) = app.store.get_stories(app.store.story_ids())
+    assert (story.summary or "").startswith("beta0")

@@ -34,7 +34,7 @@ from sqlmodel import col
 from sqlmodel import select as mselect
 
 from ..credentials import without_credentials
-from ..dedupe import listing_digest, scheme_twin
+from ..dedupe import listing_digest, scheme_twin, title_date_key
 from ..errors import NotFoundError
 from ..neardup import hamming, series_apart, title_key
 from ..types import FeedCheck, SaveResult, StoryRecord
@@ -212,10 +212,13 @@ _PG_INSERT_STORY = insert(_PG_STORY).values(
 _Candidate = tuple[int, int, str, datetime | None]
 
 
-def _dated_apart(a: datetime | None, b: datetime | None) -> bool:
+def _dated_apart(
+    a: datetime | None, b: datetime | None, apart: timedelta = NEAR_DUP_DATES_APART
+) -> bool:
     """Whether two stories' publication dates make them two stories whatever their text
-    (``NEAR_DUP_DATES_APART``); an undated one is judged by its text alone."""
-    return a is not None and b is not None and abs(a - b) >= NEAR_DUP_DATES_APART
+    (``apart``: by default ``NEAR_DUP_DATES_APART``); an undated one is judged by its
+    text alone."""
+    return a is not None and b is not None and abs(a - b) >= apart
 
 
 def _kind(key: str) -> str:
@@ -392,6 +395,7 @@ class PollWrites(StoreBase):
                 mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
             )
         }
+        self._another_days_item(s, check.feed_id, records, existing)
         found = {
             rec.draft.key
             for rec in records
@@ -455,6 +459,48 @@ class PollWrites(StoreBase):
         new_ids = [row.id for row, _ in fresh if row.id is not None]
         updated_ids = [row.id for row, _ in changed if row.id is not None]
         return SaveResult(new=tuple(new_ids), updated=tuple(updated_ids))
+
+    @staticmethod
+    def _another_days_item(
+        s: Any, feed_id: int, records: Sequence[StoryRecord], existing: dict[str, StoryRow]
+    ) -> None:
+        """Records keyed by a link whose stored story is another item at that page: the
+        two dated ``SAME_PAGE_DATES_APART`` or more apart, under other titles
+        (:func:`~aggregator.neardup.title_key`: not a live blog updated under its title)
+        and with texts far apart (past ``NEAR_DUP_TITLE_MAX_DISTANCE`` SimHash bits, when
+        both have one: not an edit that also fixed the title). A feed without guids
+        that links each day's one item to one page ("/today") gives each day's item the
+        key of the page, and the next day's overwrote the stored one as an edit: the
+        feed's earlier items were lost. The stored story moves to its own
+        ``v1:title-date:`` key (out of ``existing``, so the record is stored as a new
+        story under the page's key)."""
+        mask = (1 << 64) - 1
+        moved: list[StoryRow] = []
+        for rec in records:
+            d, row = rec.draft, existing.get(rec.draft.key)
+            if row is None or _kind(d.key) != "link" or row.content_hash == d.content_hash:
+                continue
+            published = utc(row.published)
+            if published is None or not _dated_apart(published, d.published, SAME_PAGE_DATES_APART):
+                continue
+            if title_key(row.title) == title_key(d.title):
+                continue  # a live blog's day, or an edit
+            if row.fingerprint is not None and rec.fingerprint is not None:
+                near = hamming(row.fingerprint & mask, rec.fingerprint & mask)
+                if near <= NEAR_DUP_TITLE_MAX_DISTANCE:
+                    continue  # an edit that also fixed the title
+            key = title_date_key(row.title, published)
+            if (
+                key in existing
+                or s.connection().execute(_KNOWN, {"feed_id": feed_id, "keys": [key]}).first()
+            ):
+                key = f"{key}:{row.id}"
+            del existing[d.key]
+            row.key = key
+            existing[key] = row
+            moved.append(row)
+        if moved:
+            s.flush()  # the new stories go in under the keys these rows had, with Core
 
     @staticmethod
     def _unlisted_versions(
