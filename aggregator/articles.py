@@ -199,8 +199,8 @@ class Articles:
 
         A deferred page was not fetched; :func:`outcome` decides what that makes its
         story."""
+        from . import neardup
         from .jobs import classify_job, document, extract_job
-        from .neardup import simhash
 
         pool = self.app._ensure_pool()
         settings = self.app.settings
@@ -264,7 +264,7 @@ class Articles:
             link = p.draft.link
             assert link is not None
             if (text := known.get(p.draft.canonical_url or "")) is not None:
-                fingerprint = simhash(f"{p.draft.title}\n{text}") or None  # as extract_job's
+                fingerprint = neardup.fingerprint(p.draft.title, text)  # as extract_job's
                 return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
             # The page is held from its fetch until a worker has extracted it: see _held.
             async with contextlib.AsyncExitStack() as held:

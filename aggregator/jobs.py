@@ -183,7 +183,7 @@ def parse_job(
     changed usually has one new item among dozens). ``now``: the app's clock, against which
     dates too far in the future are not trusted (see :func:`aggregator.parse.parse_feed`)."""
     from .dedupe import listing_digest, story_drafts
-    from .neardup import simhash
+    from .neardup import fingerprint
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
@@ -212,8 +212,9 @@ def parse_job(
                 # front page all of a feed's items link to, fetched for each, gave every
                 # story the whole page's text and topics.
                 needs_extraction=bool(d.canonical_url) and len(body_text) < min_chars,
-                # 0: a text without words (an emoji post), a match for every other one
-                fingerprint=(simhash(f"{d.title}\n{body_text}") or None) if body_text else None,
+                # None: a text without words (an emoji post) or too short to tell stories
+                # apart (neardup.fingerprint)
+                fingerprint=fingerprint(d.title, body_text) if body_text else None,
                 prediction=preds[i] if preds is not None else None,
             )
         )
@@ -234,10 +235,10 @@ def extract_job(
     :class:`~aggregator.errors.ExtractError`, so it neither stands in for the story nor
     clusters it with the other stories given the same notice."""
     from .extract import extract_article
-    from .neardup import simhash
+    from .neardup import fingerprint
 
     art = extract_article(html, url, content_type, title=title)
-    return art, ((simhash(f"{title}\n{art.text}") or None) if art is not None else None)
+    return art, (fingerprint(title, art.text) if art is not None else None)
 
 
 def classify_job(

@@ -16,14 +16,17 @@ import hashlib
 import re
 import unicodedata
 import zlib
+from itertools import islice
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "FINGERPRINT_MIN_WORDS",
     "SIMHASH_VERSION",
     "TITLE_MATCH_MIN_WORDS",
+    "fingerprint",
     "hamming",
     "series_apart",
     "simhash",
@@ -100,6 +103,27 @@ def simhash(text: str) -> int:
     bits = np.unpackbits(octets, axis=1, bitorder="little")
     majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(x)
     return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little")
+
+
+#: Words a story's title and text need together before the story gets a fingerprint
+#: (:func:`fingerprint`). Twice :data:`TITLE_MATCH_MIN_WORDS`: a title too short to match
+#: by, with a line of boilerplate ("Weekly roundup" / "Read more") or itself again as
+#: the text, is equal in two sites' unrelated posts of one day, and SimHash over so few
+#: words cannot tell their stories apart.
+FINGERPRINT_MIN_WORDS = 8
+
+
+def fingerprint(title: str, text: str) -> int | None:
+    """The SimHash a story's copies are found by (:func:`simhash` over its title and
+    ``text``), or None: for a text without words, a match for every other one, and for
+    fewer than :data:`FINGERPRINT_MIN_WORDS` words in all. Such a story clusters by its
+    URL only (a story shown twice is better than one hidden)."""
+    joined = f"{title}\n{text}"
+    if sum(1 for _ in islice(_WORD.finditer(joined), FINGERPRINT_MIN_WORDS)) < (
+        FINGERPRINT_MIN_WORDS
+    ):
+        return None
+    return simhash(joined) or None
 
 
 def hamming(a: int, b: int) -> int:

@@ -223,3 +223,25 @@ def test_a_live_page_linked_under_one_title_stays_one_story(
         _poll(app, clock, hours=24)
     (story,) = app.store.get_stories(app.store.story_ids())
     assert (story.summary or "").startswith("beta0")
+
+
+@pytest.mark.parametrize(
+    "text", ["Read more", "Continue reading →", "Weekly roundup", "Weekly roundup."]
+)
+def test_two_sites_posts_under_a_short_title_and_a_boilerplate_line_stay_apart(
+    any_app: App, server: LocalServer, clock: Clock, text: str
+) -> None:
+    """Two sites' "Weekly roundup" posts of one Friday, each feed giving a line of
+    boilerplate (or the title again) as the text: their SimHashes, over three or four
+    words, were equal, so the second site's post joined the first's cluster and was
+    hidden. Titles this short are not matched by title (TITLE_MATCH_MIN_WORDS), and a
+    text this short does not tell two stories apart either: each is shown."""
+    app = any_app
+    for site, hour in (("a", 8), ("b", 15)):
+        item = _item("Weekly roundup", text=text, guid=f"{site}1",
+                     link=f"https://{site}.example/2026/11/20/roundup",
+                     date=f"20 Nov 2026 {hour:02d}:00:00 GMT")  # fmt: skip
+        body = _rss(item, f"https://{site}.example/")
+        app.add_feed(server.route(f"/{site}", body=body), discover=False)
+    _poll(app, clock)
+    assert len(app.stories(StoryQuery(limit=None))) == 2
