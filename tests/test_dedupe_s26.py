@@ -245,3 +245,30 @@ def test_two_sites_posts_under_a_short_title_and_a_boilerplate_line_stay_apart(
         app.add_feed(server.route(f"/{site}", body=body), discover=False)
     _poll(app, clock)
     assert len(app.stories(StoryQuery(limit=None))) == 2
+
+
+def test_an_item_without_a_guid_edited_and_re_dated_is_updated(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """The other side of a "today" page: an item keyed by its link whose title typo is
+    fixed, teaser rewritten in part (14 SimHash bits away) and date moved a day on is
+    the same story, updated, not another day's item."""
+    before = (
+        "The registry signed every zone it runs on Monday, the first to do so in Europe. "
+        "Registrars were told last month. The move follows two years of tests with resolvers."
+    )
+    after = before.replace("last month", "in October").replace(
+        "with resolvers.", "with large resolvers and ISPs."
+    )
+    link = "https://site.example/2026/11/registry"
+    app = any_app
+    first = _item("Registy signs every zone", link=link, text=before,
+                  date="18 Nov 2026 10:00:00 GMT")  # fmt: skip
+    app.add_feed(server.route("/f", body=_rss(first, "https://site.example/")), discover=False)
+    _poll(app, clock)
+    fixed = _item("Registry signs every zone", link=link, text=after,
+                  date="19 Nov 2026 12:00:00 GMT")  # fmt: skip
+    server.route("/f", body=_rss(fixed, "https://site.example/"))
+    assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 1)]
+    (story,) = app.store.get_stories(app.store.story_ids())
+    assert (story.title, story.summary) == ("Registry signs every zone", after)

@@ -8,6 +8,7 @@ docs/design-notes.md, "The store's hot path is Core, not the ORM").
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ from .rows import (
     fill_row,
     prune_fetch_log,
     search_body,
+    search_text,
     utc,
 )
 from .tables import FetchLogRow, LabelRow, StoryRow, StoryTopicRow, storable_text
@@ -219,6 +221,20 @@ def _dated_apart(
     (``apart``: by default ``NEAR_DUP_DATES_APART``); an undated one is judged by its
     text alone."""
     return a is not None and b is not None and abs(a - b) >= apart
+
+
+_WORDS = re.compile(r"\w+")
+#: The share of their words (:func:`_shared_words`) under which a story at a link and the
+#: next item at it, dated a day or more apart under another title, are two items
+#: (PollWrites._another_days_item): an edited teaser keeps most of its words (~0.75 for a
+#: sentence of three rewritten), another day's quote shares only the title's boilerplate.
+ANOTHER_ITEM_MAX_SHARED_WORDS = 0.5
+
+
+def _shared_words(a: str, b: str) -> float:
+    """The Jaccard index of the two texts' sets of words (case-folded)."""
+    x, y = set(_WORDS.findall(a.casefold())), set(_WORDS.findall(b.casefold()))
+    return len(x & y) / len(x | y) if x | y else 1.0
 
 
 def _kind(key: str) -> str:
@@ -467,14 +483,14 @@ class PollWrites(StoreBase):
         """Records keyed by a link whose stored story is another item at that page: the
         two dated ``SAME_PAGE_DATES_APART`` or more apart, under other titles
         (:func:`~aggregator.neardup.title_key`: not a live blog updated under its title)
-        and with texts far apart (past ``NEAR_DUP_TITLE_MAX_DISTANCE`` SimHash bits, when
-        both have one: not an edit that also fixed the title). A feed without guids
+        and sharing under ``ANOTHER_ITEM_MAX_SHARED_WORDS`` of their words (title and
+        feed text: not an edit that fixed the title and some of the text, even re-dated;
+        SimHash puts such an edit of a short teaser past 12 bits). A feed without guids
         that links each day's one item to one page ("/today") gives each day's item the
         key of the page, and the next day's overwrote the stored one as an edit: the
         feed's earlier items were lost. The stored story moves to its own
         ``v1:title-date:`` key (out of ``existing``, so the record is stored as a new
         story under the page's key)."""
-        mask = (1 << 64) - 1
         moved: list[StoryRow] = []
         for rec in records:
             d, row = rec.draft, existing.get(rec.draft.key)
@@ -485,10 +501,10 @@ class PollWrites(StoreBase):
                 continue
             if title_key(row.title) == title_key(d.title):
                 continue  # a live blog's day, or an edit
-            if row.fingerprint is not None and rec.fingerprint is not None:
-                near = hamming(row.fingerprint & mask, rec.fingerprint & mask)
-                if near <= NEAR_DUP_TITLE_MAX_DISTANCE:
-                    continue  # an edit that also fixed the title
+            before = f"{row.title}\n{search_text(row.summary, row.content, None)}"
+            after = f"{d.title}\n{search_text(d.summary, d.content, None)}"
+            if _shared_words(before, after) >= ANOTHER_ITEM_MAX_SHARED_WORDS:
+                continue  # an edit that also fixed the title (and maybe re-dated it)
             key = title_date_key(row.title, published)
             if (
                 key in existing
