@@ -275,7 +275,16 @@ def _fit_all(
     folds, per_round = _fit_shape(n, params, taxonomy)
     tick("features", 0, 1, f"{n:,} texts")
     features = _features(params, taxonomy)
-    X = sp.csr_matrix(features.fit_transform(texts), dtype=np.float32)
+    try:
+        X = sp.csr_matrix(features.fit_transform(texts), dtype=np.float32)
+    except ValueError as e:
+        # scikit-learn's "After pruning, no terms remain. Try a lower min_df": a few
+        # examples (a taxonomy of the user's own, taught by a handful of labels) with no
+        # word in common; a traceback, exit 1, said nothing a user could act on
+        raise ConfigError(
+            f"too few examples to learn from ({n:,}, no word found in two of them): "
+            "label more stories (`aggregator label ID +Topic`) or add seed examples"
+        ) from e
     tick("features", 1, 1, f"{n:,} texts")
     for _, transformer in features.transformer_list:
         if hasattr(transformer, "stop_words_"):
