@@ -57,19 +57,27 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
     leave no artifact at ``out_dir``, the user's model set aside and the shipped one in
     use. A hard stop there is mended by :func:`recover`."""
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if old.exists() or old.is_symlink():
+    if _present(old):
         _remove(old)
     with _signals_held():
-        if out_dir.exists():
+        # a link whose target is gone (a model kept on a disk since removed) is set
+        # aside too: exists() is False for it, and renaming the new model onto it failed
+        # ("Not a directory") after the whole fit
+        if _present(out_dir):
             out_dir.rename(old)
         try:
             tmp.rename(out_dir)
         except BaseException:
-            if old.exists() and not out_dir.exists():
+            if _present(old) and not _present(out_dir):
                 old.rename(out_dir)
             raise
-    if old.exists() or old.is_symlink():
+    if _present(old):
         _remove(old)
+
+
+def _present(path: Path) -> bool:
+    """Something is at ``path``: a file, a directory, or a link (one to nothing too)."""
+    return path.exists() or path.is_symlink()
 
 
 def _remove(path: Path) -> None:

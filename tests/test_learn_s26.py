@@ -6,13 +6,28 @@ real code path."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from test_evaluate import env, write_models_dir
 from test_learning_cli import run, seed_stories
+from test_taxonomy_changes import SEC, shipped, store
 
-__all__ = ["env"]  # the fixture, shared with test_evaluate
+__all__ = ["env", "shipped"]  # the fixtures, shared with test_evaluate, test_taxonomy_changes
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, shipped: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """test_taxonomy_changes' ``env``: its tiny models directory (taxonomy, seeds and a
+    model trained on them) copied, a data directory, an empty feeds file."""
+    shutil.copytree(shipped, tmp_path / "models")
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(tmp_path / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n")
+    return tmp_path
 
 
 def models_without_seeds(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -67,3 +82,24 @@ def test_train_and_evaluate_on_too_few_labels_say_so_without_a_traceback(
     assert "error: too few examples to learn from" in err, err
     after = json.loads((env / "data" / "models" / "classifier" / "manifest.json").read_text())
     assert after == version
+
+
+def test_a_classifier_link_to_a_model_gone_is_replaced_by_train(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # DATA_DIR/models/classifier a symbolic link to a model kept elsewhere, since
+    # deleted (or on a disk not mounted): `train` fitted, then failed when it came to
+    # put its model in place ("error: Not a directory: …/.classifier.tmp-PID", exit 1),
+    # the new model thrown away. Such a link is replaced, as one to a model is.
+    store([SEC])
+    models = tiny / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "classifier").symlink_to(tiny / "gone", target_is_directory=True)
+    code, out, err = run(capsys, "train", "--quiet")
+    assert code == 0, (out, err)
+    assert [p.name for p in models.iterdir()] == ["classifier"]
+    assert not (models / "classifier").is_symlink()
+    assert (models / "classifier" / "manifest.json").is_file()
+    assert not (tiny / "gone").exists()
+    code, out, err = run(capsys, "status", "--format", "json")
+    assert json.loads(out)["model"]["yours"] is True, out
