@@ -41,8 +41,12 @@ def check_writable(out_dir: Path) -> None:
     ``out_dir`` (its parent made if missing, a directory created in it and removed):
     checked before fitting, since an unwritable destination (a read-only data
     directory, a file in the way) failed only when the model, minutes of work, was
-    written."""
+    written. A file at ``out_dir`` itself (not a link, which is replaced) is not
+    replaced: the new model was swapped in and the file, set aside, could not be
+    deleted as a directory would be (exit 1 after the whole fit, nothing re-tagged)."""
     try:
+        if not out_dir.is_symlink() and out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(f"cannot write the model to {out_dir}: a file is in the way")
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.check-", dir=out_dir.parent):
             pass

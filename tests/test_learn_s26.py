@@ -103,3 +103,22 @@ def test_a_classifier_link_to_a_model_gone_is_replaced_by_train(
     assert not (tiny / "gone").exists()
     code, out, err = run(capsys, "status", "--format", "json")
     assert json.loads(out)["model"]["yours"] is True, out
+
+
+def test_train_with_a_file_in_the_models_place_fails_before_fitting(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A regular file at DATA_DIR/models/classifier: `train` fitted the whole model,
+    # swapped it in, then failed to delete the file it had set aside ("error: Not a
+    # directory: …/.classifier.old-PID", exit 1, nothing re-tagged, the file left as a
+    # hidden leftover for good). README: a file in the way is one "cannot write the
+    # model" line at once, exit 2.
+    store([SEC])
+    models = tiny / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "classifier").write_text("my notes\n")
+    code, out, err = run(capsys, "train", "--quiet")
+    assert code == 2, (out, err)
+    assert f"error: cannot write the model to {models / 'classifier'}" in err.replace("\n", "")
+    assert [p.name for p in models.iterdir()] == ["classifier"]
+    assert (models / "classifier").read_text() == "my notes\n"
