@@ -122,3 +122,17 @@ def test_train_with_a_file_in_the_models_place_fails_before_fitting(
     assert f"error: cannot write the model to {models / 'classifier'}" in err.replace("\n", "")
     assert [p.name for p in models.iterdir()] == ["classifier"]
     assert (models / "classifier").read_text() == "my notes\n"
+
+
+def test_classify_echoes_an_id_of_minus_zero_as_written(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: "`id` comes back exactly as given". -0.0 did, but the integer -0 came back
+    # as 0 (in a nested id too): a script matching answers by id, as written, lost them.
+    written = ["-0", "[-0, 0, -0.0]", '{"n": -0}', "-12"]
+    src = env / "in.jsonl"
+    src.write_text("".join(f'{{"id": {w}, "title": "DNS outage"}}\n' for w in written))
+    code, out, err = run(capsys, "classify", str(src))
+    assert (code, err) == (0, "")
+    echoed = [line.split(', "topics"')[0].removeprefix('{"id": ') for line in out.splitlines()]
+    assert echoed == written

@@ -59,7 +59,7 @@ def _read_jsonl_docs(
             yield n, f"{name} line {n}: not valid UTF-8 (byte 0x{bad:02x} at offset {e.start})"
             continue
         try:
-            obj = json.loads(line, parse_float=_Fraction)
+            obj = json.loads(line, parse_float=_Fraction, parse_int=_int)
         except json.JSONDecodeError as e:
             yield n, f"{name} line {n}: not valid JSON ({json_error(e)})"
             continue
@@ -118,11 +118,23 @@ class _Fraction(float):
         return number
 
 
+class _MinusZero(int):
+    """The integer ``-0``: Python has no negative zero, and it came back as ``0``."""
+
+
+def _int(text: str) -> int:
+    """A JSON integer: ``int(text)``, but ``-0`` marked so that it is echoed as written
+    (the one integer ``int`` does not spell back as JSON wrote it)."""
+    return _MinusZero(0) if text == "-0" else int(text)
+
+
 def _as_written(value: Any) -> str:
     """``value`` as JSON (ASCII), its fractional numbers as they were written. Raises
     ValueError for a non-finite number, RecursionError for one nested too deeply."""
     if isinstance(value, _Fraction) and math.isfinite(value):
         return value.text
+    if isinstance(value, _MinusZero):
+        return "-0"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(k)}: {_as_written(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
