@@ -12,6 +12,8 @@ Cheap to import (``config`` uses it on every command).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -63,6 +65,7 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     if _present(old):
         _remove(old)
+    _sync(tmp)  # on disk before it is renamed into place: see _complete
     with _signals_held():
         # a link whose target is gone (a model kept on a disk since removed) is set
         # aside too: exists() is False for it, and renaming the new model onto it failed
@@ -77,6 +80,16 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
             raise
     if _present(old):
         _remove(old)
+
+
+def _sync(artifact: Path) -> None:
+    """Flush the files of ``artifact`` and the directory itself to disk."""
+    for path in [*sorted(artifact.iterdir()), artifact]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _present(path: Path) -> bool:
@@ -106,7 +119,7 @@ def recover(out_dir: Path) -> Path | None:
     new, old = _leftovers(out_dir)
     if not new and not old:
         return None
-    complete = [p for p in new if (p / MANIFEST).exists()]
+    complete = [p for p in new if _complete(p)]
     complete.sort(key=lambda p: (p / MANIFEST).stat().st_mtime_ns)
     previous = [p for p in old if (p / MANIFEST).exists()]
     previous.sort(key=lambda p: (p / MANIFEST).stat().st_mtime_ns)
@@ -127,6 +140,26 @@ def recover(out_dir: Path) -> Path | None:
         if p != chosen:
             shutil.rmtree(p, ignore_errors=True)
     return moved
+
+
+def _complete(artifact: Path) -> bool:
+    """The new artifact of a swap cut short is all there: its manifest (written last)
+    reads, and the files it lists match their checksums. After a power cut a manifest
+    may be on disk while the files written before it are not, or only in part: that
+    torn model was put in place, and the previous one deleted."""
+    try:
+        manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
+        listed = [manifest["artifact"], manifest["scorer"]]
+        for entry in listed:
+            digest = hashlib.sha256()
+            with (artifact / str(entry["file"])).open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != entry["sha256"]:
+                return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
 
 
 def clear_leftovers(out_dir: Path) -> None:

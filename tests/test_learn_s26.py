@@ -6,6 +6,7 @@ real code path."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 from test_evaluate import env, write_models_dir
 from test_learning_cli import run, seed_stories
 from test_taxonomy_changes import SEC, shipped, store
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.types import Document
 
 __all__ = ["env", "shipped"]  # the fixtures, shared with test_evaluate, test_taxonomy_changes
 
@@ -136,3 +141,29 @@ def test_classify_echoes_an_id_of_minus_zero_as_written(
     assert (code, err) == (0, "")
     echoed = [line.split(', "topics"')[0].removeprefix('{"id": ') for line in out.splitlines()]
     assert echoed == written
+
+
+def test_a_swap_cut_short_by_a_power_cut_keeps_the_previous_model_over_a_torn_new_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # README: a train stopped between its two renames ("SIGKILL, the OOM killer, a power
+    # cut") is finished by the next command, "the new model if it was complete, else the
+    # previous one". Complete meant a manifest there: after a power cut the new model's
+    # files may be cut short (written, not yet on disk), and that torn model was put in
+    # place and the previous one deleted, no model left that loads.
+    from test_modeldir import _artifact, _dead_pid
+
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    pid = _dead_pid()
+    _artifact(s.trained_models_dir / f".classifier.old-{pid}", "old")
+    torn = _artifact(s.trained_models_dir / f".classifier.tmp-{pid}", "new")
+    model = torn / "model.joblib"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING, logger="aggregator.modeldir"):
+        assert s.active_models_dir == s.trained_models_dir
+    assert (s.trained_models_dir / "classifier" / "which").read_text() == "old"
+    assert "the previous model is in place" in caplog.text
+    assert sorted(p.name for p in s.trained_models_dir.iterdir()) == ["classifier"]
+    with make_app(s) as app:  # and it loads
+        (pred,) = app.classifier.predict([Document(id="1", title="DNSSEC fails", summary="")])
+        assert pred.model_version == app.classifier.version
