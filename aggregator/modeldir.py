@@ -136,8 +136,12 @@ def recover(out_dir: Path) -> Path | None:
         except OSError as e:  # another process recovering at the same moment, say
             log.debug("model: could not recover %s: %s", chosen, e)
             return None
+    # The rest of the swap just finished goes; another's only once old enough to be a
+    # crash's (see clear_leftovers): before the first model, a `train` in another
+    # container, writing its model, had it deleted by any command run meanwhile.
+    pid = chosen.name.rsplit("-", 1)[1] if moved is not None and chosen is not None else None
     for p in [*new, *old]:
-        if p != chosen:
+        if p != chosen and (p.name.rsplit("-", 1)[1] == pid or _stale(p)):
             shutil.rmtree(p, ignore_errors=True)
     return moved
 
@@ -174,12 +178,17 @@ def clear_leftovers(out_dir: Path) -> None:
         return  # a swap cut short: recover() chooses from them
     new, old = _leftovers(out_dir)
     for p in [*new, *old]:
-        try:
-            if time.time() - p.stat().st_mtime < LEFTOVER_AGE_S:
-                continue
-        except OSError:
-            continue  # gone meanwhile
-        shutil.rmtree(p, ignore_errors=True)
+        if _stale(p):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _stale(leftover: Path) -> bool:
+    """Untouched for :data:`LEFTOVER_AGE_S`: no ``train`` is writing it, even one whose
+    process this one cannot see."""
+    try:
+        return time.time() - leftover.stat().st_mtime >= LEFTOVER_AGE_S
+    except OSError:
+        return False  # gone meanwhile
 
 
 def _leftovers(out_dir: Path) -> tuple[list[Path], list[Path]]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from test_evaluate import env, write_models_dir
 from test_learning_cli import run, seed_stories
 from test_taxonomy_changes import SEC, shipped, store
 
+from aggregator import modeldir
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.types import Document
@@ -167,3 +170,29 @@ def test_a_swap_cut_short_by_a_power_cut_keeps_the_previous_model_over_a_torn_ne
     with make_app(s) as app:  # and it loads
         (pred,) = app.classifier.predict([Document(id="1", title="DNSSEC fails", summary="")])
         assert pred.model_version == app.classifier.version
+
+
+def test_a_first_train_elsewhere_writing_its_model_is_left_alone(tmp_path: Path) -> None:
+    # README: a train in another container sharing the data directory looks gone from
+    # here, so what looks left over is removed once 10 minutes old. That held beside a
+    # model in use; before the first model, any command (a daemon's poll) deleted the
+    # other container's model as it was being written, failing its `train` at the end.
+    from test_modeldir import _artifact, _dead_pid
+
+    s = Settings.from_env({}, data_dir=tmp_path / "data")
+    writing = s.trained_models_dir / f".classifier.tmp-{_dead_pid()}"
+    writing.mkdir(parents=True)
+    (writing / "model.joblib").write_bytes(b"half")  # no manifest yet
+    assert s.active_models_dir == s.models_dir  # the shipped one, for now
+    assert (writing / "model.joblib").read_bytes() == b"half"
+    # once it is 10 minutes old it is a crash's leftover, and goes
+    old = time.time() - modeldir.LEFTOVER_AGE_S - 60
+    os.utime(writing, (old, old))
+    assert s.active_models_dir == s.models_dir
+    assert not writing.exists()
+    # the leftovers of the very swap that is finished go at once, whatever their age
+    pid = _dead_pid()
+    _artifact(s.trained_models_dir / f".classifier.old-{pid}", "old")
+    (s.trained_models_dir / f".classifier.tmp-{pid}").mkdir()
+    assert s.active_models_dir == s.trained_models_dir
+    assert sorted(p.name for p in s.trained_models_dir.iterdir()) == ["classifier"]
