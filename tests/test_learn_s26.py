@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from aggregator import modeldir
 from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.types import Document
+
+REPO = Path(__file__).resolve().parents[1]
 
 __all__ = ["env", "shipped"]  # the fixtures, shared with test_evaluate, test_taxonomy_changes
 
@@ -196,3 +200,39 @@ def test_a_first_train_elsewhere_writing_its_model_is_left_alone(tmp_path: Path)
     (s.trained_models_dir / f".classifier.tmp-{pid}").mkdir()
     assert s.active_models_dir == s.trained_models_dir
     assert sorted(p.name for p in s.trained_models_dir.iterdir()) == ["classifier"]
+
+
+def test_classify_reads_a_non_blocking_stdin_in_full(env: Path) -> None:
+    # Standard input left non-blocking by the program that made it (an event loop's pipe,
+    # a terminal a crashed program left so): `classify -` failed at once, before any
+    # line came, with "error: Resource temporarily unavailable", exit 1.
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    environ = {**os.environ, "AGGREGATOR_DATA_DIR": str(env / "data")}
+    environ["AGGREGATOR_FEEDS"] = str(env / "feeds.yaml")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "classify", "-"],
+        stdin=read_end,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+        cwd=REPO,
+    )
+    os.close(read_end)
+    assert proc.stdout is not None
+    try:
+        # the second line is written once the first is answered: classify then reads a
+        # pipe with nothing in it
+        os.write(write_end, b'{"id": 0, "title": "DNS outage"}\n')
+        first = proc.stdout.readline()
+        time.sleep(0.5)
+        if proc.poll() is None:
+            os.write(write_end, b'{"id": 1, "title": "DNS outage"}\n')
+        os.close(write_end)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, err) == (0, b"")
+    assert [json.loads(line)["id"] for line in [first, *out.splitlines()]] == [0, 1]

@@ -165,7 +165,7 @@ def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
         if sent and not select.select([fd], [], [], 0)[0]:
             sent = False
             yield None
-        chunk = os.read(fd, 1 << 16)
+        chunk = _read(fd)
         if not chunk:
             break
         buf += chunk
@@ -178,6 +178,17 @@ def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
         sent = True
     if buf:
         yield bytes(buf)
+
+
+def _read(fd: int) -> bytes:
+    """Up to 64 KiB from ``fd``, waiting for them: an input left non-blocking by the
+    program that made it (an event loop's pipe) failed the command with "Resource
+    temporarily unavailable" as soon as it had nothing to read."""
+    while True:
+        try:
+            return os.read(fd, 1 << 16)
+        except BlockingIOError:
+            select.select([fd], [], [])
 
 
 def _open_input(path: Path) -> BinaryIO:
