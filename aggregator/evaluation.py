@@ -20,8 +20,8 @@ import numpy as np
 from aggregator.classify import REPORT_FILE, Classifier
 from aggregator.config import EVALUATIONS_FILE
 from aggregator.errors import ConfigError, ModelError
-from aggregator.examples import example_from_line, jsonl_lines
-from aggregator.manifest import artifact_paths, file_sha256
+from aggregator.examples import example_from_line, jsonl_lines, read_file
+from aggregator.manifest import artifact_paths
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
 
@@ -427,7 +427,11 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
     # a story is its title, text and feed categories: all three decide what it is given
     first: dict[tuple[object, ...], tuple[int, frozenset[str]]] = {}
     repeated: list[int] = []
-    for number, line in jsonl_lines(path):
+    # Read once: the stories and the hash that names the data come from the same bytes.
+    # Read again for the hash, a pipe (`evaluate <(zcat gold.jsonl.gz)`) gave nothing,
+    # so every gold file from a pipe was "the same data", and a named pipe hung.
+    raw = read_file(path)
+    for number, line in jsonl_lines(path, raw):
         where = f"{path}:{number}"
         # every gold story is fully labelled, whatever "source" its line names
         example = replace(
@@ -471,7 +475,7 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
     name = os.fsencode(path.name).decode("utf-8", "replace")
     data = EvalData(
         kind="gold",
-        sha256=file_sha256(path),
+        sha256=hashlib.sha256(raw).hexdigest(),
         what=f"{name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
     )
     return examples, data

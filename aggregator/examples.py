@@ -28,6 +28,7 @@ __all__ = [
     "jsonl_lines",
     "load_seed_examples",
     "read_examples",
+    "read_file",
     "story_texts",
 ]
 
@@ -59,15 +60,22 @@ def read_examples(path: Path, *, source: ExampleSource = "seed") -> list[Example
     ]
 
 
-def jsonl_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, line) for each non-blank line of a UTF-8 JSON-lines file, with or
-    without a byte-order mark, lines ending in LF or CRLF. Only a line feed ends a line:
-    U+2028 or U+0085 inside a JSON string is text (``str.splitlines`` broke such a line in
-    two). :class:`ConfigError` naming the file (and the line, for bytes not UTF-8)."""
+def read_file(path: Path) -> bytes:
+    """The bytes of ``path``; :class:`ConfigError` naming it when it cannot be read."""
     try:
-        raw = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def jsonl_lines(path: Path, raw: bytes | None = None) -> list[tuple[int, str]]:
+    """(line number, line) for each non-blank line of a UTF-8 JSON-lines file (its bytes
+    ``raw`` when already read), with or without a byte-order mark, lines ending in LF or
+    CRLF. Only a line feed ends a line: U+2028 or U+0085 inside a JSON string is text
+    (``str.splitlines`` broke such a line in two). :class:`ConfigError` naming the file
+    (and the line, for bytes not UTF-8)."""
+    if raw is None:
+        raw = read_file(path)
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # what PowerShell's `>` and Notepad's "Unicode" write
         raise ConfigError(

@@ -5,6 +5,7 @@ real code path."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -236,3 +237,28 @@ def test_classify_reads_a_non_blocking_stdin_in_full(env: Path) -> None:
             proc.wait()
     assert (proc.returncode, err) == (0, b"")
     assert [json.loads(line)["id"] for line in [first, *out.splitlines()]] == [0, 1]
+
+
+def test_a_gold_file_read_from_a_pipe_is_known_by_its_bytes(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `aggregator evaluate <(zcat gold.jsonl.gz)`: the file was read for its stories,
+    # then read again for the hash that tells one gold file from another, and a pipe
+    # gives nothing the second time: every gold file from a pipe was "the same data" (the
+    # empty file's hash), and a model was compared with one evaluated on other stories.
+    import threading
+
+    seen = []
+    for topics in (["Security"], []):
+        gold = json.dumps({"title": "Ransomware gang hits hospital", "topics": topics}) + "\n"
+        fifo = tiny / f"gold-{len(seen)}.jsonl"
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=lambda f=fifo, g=gold: f.write_text(g))
+        writer.start()
+        code, out, err = run(capsys, "evaluate", str(fifo), "--format", "json")
+        writer.join(10)
+        assert code == 0, err
+        data = json.loads(out)["data"]
+        assert data["sha256"] == hashlib.sha256(gold.encode()).hexdigest()
+        seen.append(data["sha256"])
+    assert seen[0] != seen[1]
