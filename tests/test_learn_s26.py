@@ -262,3 +262,23 @@ def test_a_gold_file_read_from_a_pipe_is_known_by_its_bytes(
         assert data["sha256"] == hashlib.sha256(gold.encode()).hexdigest()
         seen.append(data["sha256"])
     assert seen[0] != seen[1]
+
+
+@pytest.mark.parametrize("argv", [["--text", "DNS outage"], ["in.jsonl"]], ids=["text", "file"])
+def test_classify_with_stdout_closed_says_so_in_one_line(env: Path, argv: list[str]) -> None:
+    # `aggregator classify … >&-` (a service started without an output): an
+    # AttributeError traceback ("'NoneType' object has no attribute 'write'").
+    (env / "in.jsonl").write_text('{"id": 1, "title": "DNS outage"}\n')
+    environ = {**os.environ, "AGGREGATOR_DATA_DIR": str(env / "data")}
+    environ["AGGREGATOR_FEEDS"] = str(env / "feeds.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", "classify", *argv],
+        stderr=subprocess.PIPE,
+        env=environ,
+        cwd=env,
+        preexec_fn=lambda: os.close(1),
+        timeout=120,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "error: cannot write the output: standard output is closed\n"

@@ -75,6 +75,9 @@ def classify(
         raise ConfigError("give a FILE or --text, not both")
     if file == "-" and sys.stdin is None:  # started with fd 0 closed (`<&-`)
         raise ConfigError("classify -: standard input is closed")
+    if sys.stdout is None:  # started with fd 1 closed (`>&-`): a traceback at the answer
+        err.print("[red]error:[/] cannot write the output: standard output is closed")
+        raise typer.Exit(1)
     # The model alone: no store is opened (nor a data directory made where it runs).
     s = settings()
     model = load_predictor(s, Taxonomy.load(s.taxonomy_path))
