@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from test_evaluate import env, write_models_dir
-from test_learning_cli import run, seed_stories
+from test_learning_cli import STORIES, run, seed_stories
 from test_taxonomy_changes import SEC, shipped, store
 
 from aggregator import modeldir
@@ -273,6 +273,30 @@ def test_classify_with_stdout_closed_says_so_in_one_line(env: Path, argv: list[s
     environ["AGGREGATOR_FEEDS"] = str(env / "feeds.yaml")
     done = subprocess.run(
         [sys.executable, "-m", "aggregator", "classify", *argv],
+        stderr=subprocess.PIPE,
+        env=environ,
+        cwd=env,
+        preexec_fn=lambda: os.close(1),
+        timeout=120,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "error: cannot write the output: standard output is closed\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["explain", "1"], ["label", "1", "+DNS"], ["label", "--suggest", "2"]],
+    ids=["explain", "label", "suggest"],
+)
+def test_json_with_stdout_closed_says_so_in_one_line(env: Path, argv: list[str]) -> None:
+    # `aggregator explain 1 --format json >&-`: every --format json answer died with an
+    # AttributeError traceback ("'NoneType' object has no attribute 'write'"), exit 1.
+    seed_stories(env / "data", STORIES[:2])
+    environ = {**os.environ, "AGGREGATOR_DATA_DIR": str(env / "data")}
+    environ["AGGREGATOR_FEEDS"] = str(env / "feeds.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", *argv, "--format", "json"],
         stderr=subprocess.PIPE,
         env=environ,
         cwd=env,

@@ -4,6 +4,7 @@ and rendering helpers (tables, JSON, CSV) with stable field names."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import itertools
 import json
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.cells import cell_len
@@ -241,8 +242,17 @@ def feed_json(f: Feed) -> dict[str, Any]:
     }
 
 
+def stdout() -> TextIO:
+    """``sys.stdout``; OSError (one ``error:`` line from ``cli.main``, exit 1) when the
+    command was started with it closed (``>&-``): Python has none then, and every JSON
+    answer died with an AttributeError traceback."""
+    if sys.stdout is None:
+        raise OSError(errno.EBADF, "cannot write the output: standard output is closed")
+    return sys.stdout
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    stdout().write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def emit_json_items(items: Iterable[Any], batch: int = 100) -> None:
@@ -251,11 +261,12 @@ def emit_json_items(items: Iterable[Any], batch: int = 100) -> None:
     depends on its depth alone), so memory holds one batch, not the whole list."""
     first = True
     it = iter(items)
+    stream = stdout()
     while part := list(itertools.islice(it, batch)):
         text = json.dumps(part, ensure_ascii=False, indent=2)  # "[\n  {...}\n]"
-        sys.stdout.write(("[" if first else ",") + text[1:-2])
+        stream.write(("[" if first else ",") + text[1:-2])
         first = False
-    sys.stdout.write("[]\n" if first else "\n]\n")
+    stream.write("[]\n" if first else "\n]\n")
 
 
 # What a terminal would act on rather than show: C0 and C1 controls (ESC starts colour,
