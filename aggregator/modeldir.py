@@ -12,6 +12,7 @@ Cheap to import (``config`` uses it on every command).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -83,13 +84,21 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
 
 
 def _sync(artifact: Path) -> None:
-    """Flush the files of ``artifact`` and the directory itself to disk."""
+    """Flush the files of ``artifact`` and the directory itself to disk. Where the file
+    system cannot (EINVAL for a directory on some network and FUSE file systems), the
+    model is put in place all the same: :func:`_complete` still guards a recovery. A
+    write that failed (EIO, a full disk) fails the swap."""
     for path in [*sorted(artifact.iterdir()), artifact]:
-        fd = os.open(path, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            if e.errno in (errno.EIO, errno.ENOSPC, errno.EDQUOT):
+                raise
+            log.debug("model: cannot flush %s to disk: %s", path, e)
 
 
 def _present(path: Path) -> bool:
