@@ -162,7 +162,8 @@ def _complete(artifact: Path) -> bool:
     torn model was put in place, and the previous one deleted."""
     try:
         manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
-        listed = [manifest["artifact"], manifest["scorer"]]
+        # the numpy scorer beside the pipeline, where the artifact has one
+        listed = [manifest["artifact"], *([manifest["scorer"]] if "scorer" in manifest else [])]
         for entry in listed:
             digest = hashlib.sha256()
             with (artifact / str(entry["file"])).open("rb") as f:
