@@ -65,9 +65,12 @@ def summarize(
     def scalar(query: object) -> int:
         return int(session.execute(query).scalar() or 0)  # type: ignore[call-overload]
 
-    lists = session.execute(
-        select(_READ.c.name, _READ.c.updated, _READ.c.filters).order_by(_READ.c.name)
-    ).all()
+    # Sorted here, by code point: ORDER BY name followed the database's collation on
+    # PostgreSQL (en_US: alpha, Beta, Zeta), SQLite's is by code point (Beta, Zeta, alpha)
+    lists = sorted(
+        session.execute(select(_READ.c.name, _READ.c.updated, _READ.c.filters)).all(),
+        key=lambda r: str(r.name),
+    )
     feeds: dict[str, int] = {}
     for enabled, status, n in session.execute(
         select(f.enabled, f.status, func.count()).group_by(f.enabled, f.status)

@@ -1,0 +1,103 @@
+"""The query side of the CLI (`stories`, `show`, `topics`, `status`) as a demanding user
+meets it on SQLite and on PostgreSQL, found in session 26: the real CLI in-process
+against real stores (a PostgreSQL database with a collation other than C where the
+database's ordering of text shows)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dbfixtures import PG_ADMIN, _admin_engine
+from test_learning_cli import run
+
+_names = itertools.count()
+
+
+@contextlib.contextmanager
+def collated_pg_url() -> Iterator[str]:
+    """A new PostgreSQL database sorting text by the ICU locale en-US (as a cluster set up
+    with ``initdb --locale=en_US.UTF-8`` does: ``alpha`` before ``Zeta``), unlike the C
+    collation of the test server's template; dropped afterwards."""
+    from sqlalchemy import text
+
+    name = f"aggregator_test_icu_{os.getpid()}_{next(_names)}"
+    engine = _admin_engine()
+    try:
+        with engine.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            c.execute(
+                text(
+                    f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu '
+                    "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+                )
+            )
+        try:
+            yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+        finally:
+            with engine.connect() as c:
+                c.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :n AND pid <> pg_backend_pid()"
+                    ),
+                    {"n": name},
+                )
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def use(home: Path, url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's environment on ``url`` (None: the SQLite default in ``home``)."""
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    (home / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+    monkeypatch.setenv("AGGREGATOR_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("AGGREGATOR_FEEDS", str(home / "feeds.yaml"))
+    monkeypatch.delenv("AGGREGATOR_MODELS_DIR", raising=False)
+    if url is None:
+        monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("AGGREGATOR_DATABASE_URL", url)
+
+
+# --- status: reading lists in the same order on both -----------------------------------------
+
+
+@pytest.mark.postgres
+def test_status_lists_reading_lists_in_the_same_order_on_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` listed the reading lists as the database sorted their names: by code
+    point on SQLite, by the database's collation on PostgreSQL (en_US: ``alpha``,
+    ``Beta``, ``Zeta``, where SQLite gives ``Beta``, ``Zeta``, ``alpha``), so the
+    table and the JSON's ``reading_lists`` came in another order on each."""
+    names = ["alpha", "Zeta", "_x", "Beta", "émile"]
+    seen: dict[str, tuple[list[str], list[str], str]] = {}
+    with collated_pg_url() as pg:
+        for backend, url in (("sqlite", None), ("postgresql", pg)):
+            use(tmp_path / backend, url, monkeypatch)
+            for name in names:
+                code, _, err = run(capsys, "stories", "--new", "--cursor", name, "--format", "json")
+                assert code == 0, err
+            code, out, err = run(capsys, "status", "--format", "json")
+            assert code == 0, err
+            st = json.loads(out)
+            monkeypatch.setenv("COLUMNS", "400")
+            code, table, err = run(capsys, "status")
+            monkeypatch.delenv("COLUMNS")
+            assert code == 0, err
+            (line,) = [ln for ln in table.splitlines() if ln.startswith("reading")]
+            order = [w for w in line.split() if w in names]
+            seen[backend] = (
+                list(st["reading_lists"]),
+                list(st["reading_list_filters"]),
+                " ".join(order),
+            )
+    assert seen["sqlite"] == seen["postgresql"]
+    assert seen["sqlite"][0] == sorted(names)
