@@ -101,3 +101,52 @@ def test_status_lists_reading_lists_in_the_same_order_on_both(
             )
     assert seen["sqlite"] == seen["postgresql"]
     assert seen["sqlite"][0] == sorted(names)
+
+
+# --- CSV: the topics column guarded as the titles are ----------------------------------------
+
+
+def test_stories_csv_guards_a_topic_a_spreadsheet_would_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """taxonomy.yaml may name a topic ``@Risk`` or ``+Plus`` (a name needs a letter or
+    digit, nothing more), and `topics --format csv` guards such a name as a title is
+    guarded; but `stories --format csv` wrote the story's topics as they were
+    (``@Risk:0.950;DNS:0.900``), a cell a spreadsheet runs as a formula."""
+    import csv
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    import yaml
+    from test_cli_read_audit import story
+    from test_store import check
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+    from aggregator.types import FeedSource
+
+    use(tmp_path, None, monkeypatch)
+    models = tmp_path / "models"
+    models.mkdir()
+    topics = [
+        {"id": "risk", "name": "@Risk", "description": "=1+1 risk"},
+        {"id": "plus", "name": "+Plus"},
+        {"id": "dns", "name": "DNS"},
+    ]
+    (models / "taxonomy.yaml").write_text(yaml.safe_dump({"version": 1, "topics": topics}))
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    now = datetime.now(UTC).replace(microsecond=0)
+    with make_app(Settings.from_env()) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://a.example/feed"), now)
+        records = [
+            story("k1", "Risky", topics=(("@Risk", 0.95), ("DNS", 0.9))),
+            story("k2", "Plus", topics=(("+Plus", 0.8),), published=now - timedelta(hours=2)),
+        ]
+        app.store.save_update(check(feed.id, at=now), records)
+    code, out, err = run(capsys, "stories", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["topics"] for r in rows] == ["'@Risk:0.950;DNS:0.900", "'+Plus:0.800"]
+    code, out, err = run(capsys, "topics", "--format", "csv")  # as topics guards them
+    assert code == 0, err
+    assert [r["topic"] for r in csv.DictReader(io.StringIO(out))] == ["'@Risk", "'+Plus", "DNS"]

@@ -538,7 +538,8 @@ def _emit_stories(found: Iterable[Story], fmt: Fmt) -> None:
             **story_json(s),
             "title": csv_text(s.title),
             "feed_title": csv_text(s.feed_title),
-            "topics": ";".join(f"{t.topic}:{t.score:.3f}" for t in s.topics),
+            # the taxonomy may name a topic "@Risk": guarded as `topics --format csv` is
+            "topics": csv_text(";".join(f"{t.topic}:{t.score:.3f}" for t in s.topics)),
         }
         for s in found
     )
