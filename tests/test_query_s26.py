@@ -150,3 +150,34 @@ def test_stories_csv_guards_a_topic_a_spreadsheet_would_run(
     code, out, err = run(capsys, "topics", "--format", "csv")  # as topics guards them
     assert code == 0, err
     assert [r["topic"] for r in csv.DictReader(io.StringIO(out))] == ["'@Risk", "'+Plus", "DNS"]
+
+
+# --- topics: a description is shown without what a terminal acts on -------------------------
+
+
+def test_topics_table_drops_escape_sequences_from_descriptions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """taxonomy.yaml checks a topic's name for control characters, not its description,
+    and the `topics` table printed the description as written: a shared taxonomy's
+    ``"\\e]0;…\\a"`` retitled the terminal window, ``"\\e[31m"`` recoloured it and
+    U+202E reversed the rest of the line. The table now shows descriptions as it shows
+    titles (README: control characters and escape sequences dropped); JSON and CSV keep
+    them as written."""
+    import yaml
+
+    use(tmp_path, None, monkeypatch)
+    models = tmp_path / "models"
+    models.mkdir()
+    evil = "Evil \x1b]0;pwned\x07 \x1b[31mred\x1b[0m \u202eesrever\x9b2J"
+    topic = {"id": "dns", "name": "DNS", "description": evil}
+    (models / "taxonomy.yaml").write_text(yaml.safe_dump({"version": 1, "topics": [topic]}))
+    monkeypatch.setenv("AGGREGATOR_MODELS_DIR", str(models))
+    monkeypatch.setenv("COLUMNS", "120")
+    code, out, err = run(capsys, "topics")
+    assert code == 0, err
+    assert not any(c in out for c in "\x1b\x07\x9b\u202e"), repr(out)
+    assert "Evil  red esrever" in out  # the sequences gone, the text kept
+    code, out, err = run(capsys, "topics", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)[0]["description"] == evil

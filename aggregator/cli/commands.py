@@ -684,7 +684,8 @@ def topics(
             # Text, not markup: the taxonomy is the user's ("[beta]" is no style)
             cells: list[Text | str] = [Text(str(r["topic"])), str(r["stories"])]
             if described:
-                cells.append(Text(str(r["description"] or "")))
+                # taxonomy.yaml checks names, not descriptions, for control characters
+                cells.append(Text(for_terminal(str(r["description"] or ""))))
             t.add_row(*cells)
         out.print(t)
         if not described:
