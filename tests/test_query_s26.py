@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from dbfixtures import PG_ADMIN, _admin_engine
+from httpserver import LocalServer
 from test_learning_cli import run
 
 _names = itertools.count()
@@ -181,3 +182,50 @@ def test_topics_table_drops_escape_sequences_from_descriptions(
     code, out, err = run(capsys, "topics", "--format", "json")
     assert code == 0, err
     assert json.loads(out)[0]["description"] == evil
+
+
+# --- a story dated in the year 1 (Go's and .NET's zero time, as Hugo writes it) ---------------
+
+
+def test_a_story_dated_year_one_shows_its_whole_year(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    server: LocalServer,
+) -> None:
+    """Hugo dates a page without a date ``Mon, 01 Jan 0001 00:00:00 +0000`` (Go's zero
+    time), which is read as it is. The table and `show` wrote the year with strftime,
+    which does not pad it: "1-01-01 00:00", a date of no known form, where the JSON said
+    0001-01-01T00:00:00Z."""
+    from datetime import UTC, datetime
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+
+    rss = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>Hugo site</title>'
+        b"<link>https://hugo.example/</link><item><title>A page without a date</title>"
+        b"<link>https://hugo.example/page/</link>"
+        b"<pubDate>Mon, 01 Jan 0001 00:00:00 +0000</pubDate></item></channel></rss>"
+    )
+    url = server.route("/index.xml", body=rss, content_type="application/rss+xml")
+    use(tmp_path, None, monkeypatch)
+    monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", "1")
+    (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - url: {url}\n", encoding="utf-8")
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with make_app(Settings.from_env(), now=lambda: at) as app:
+        app.sync_feeds()
+        (result,) = list(app.update_due(all_feeds=True, extract=False))
+    assert (result.status, result.new) == ("ok", 1)
+    code, out, err = run(capsys, "stories", "--format", "json")
+    assert code == 0, err
+    (listed,) = json.loads(out)
+    assert listed["published"] == "0001-01-01T00:00:00Z"
+    for columns, shown in (("120", "0001-01-01 00:00"), ("80", "0001-01-01")):
+        monkeypatch.setenv("COLUMNS", columns)
+        code, out, err = run(capsys, "stories")
+        assert code == 0, err
+        assert f"│ {shown} │" in out, out
+    code, out, err = run(capsys, "show", str(listed["id"]))
+    assert code == 0, err
+    assert "· 0001-01-01 00:00 UTC" in out, out

@@ -48,6 +48,7 @@ from .common import (
     build_query,
     check_search,
     csv_text,
+    day,
     emit_csv,
     emit_json,
     emit_json_items,
@@ -579,7 +580,7 @@ def show(
     # Story text is data from the web: shown without what a terminal would act on.
     out.print(f"[bold]{esc(for_terminal(s.title))}[/]", highlight=False)
     feed = for_terminal(s.feed_title or s.feed_url)
-    out.print(f"[cyan]#{s.id}[/] · {esc(feed)} · {s.date:%Y-%m-%d %H:%M} UTC", highlight=False)
+    out.print(f"[cyan]#{s.id}[/] · {esc(feed)} · {day(s.date, time=True)} UTC", highlight=False)
     if s.link:
         # soft_wrap: the link is one line, however long; cut at the console's width (80
         # in a pipe) it could be neither clicked nor copied whole

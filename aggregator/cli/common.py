@@ -206,6 +206,12 @@ def _ago(v: datetime | None, now: datetime | None = None) -> str:
     return f"in {txt}" if future else f"{txt} ago"
 
 
+def day(v: datetime, *, time: bool = False) -> str:
+    """``v`` as YYYY-MM-DD (and HH:MM), the year in four digits: strftime's ``%Y`` gives
+    the year 1 (Go's zero time, which Hugo dates a page without a date by) as "1"."""
+    return f"{v.year:04d}-{v:%m-%d}" + (f" {v:%H:%M}" if time else "")
+
+
 def story_json(s: Story) -> dict[str, Any]:
     """A story's stable fields (README, "Scripting contract"): new ones only ever go at
     the end. ``feed_id`` is `feeds list`'s ``id``: ``feed`` has no credentials while
@@ -383,7 +389,7 @@ def stories_table(
             topics = _packed(_topic_entries(s, 4), max(room, 16)) or "—"
             cell.append("\n" + topics, style="green")
             beside = [Text(feed)] if feed_column else []
-            t.add_row(str(s.id), s.date.strftime("%Y-%m-%d"), *beside, cell)
+            t.add_row(str(s.id), day(s.date), *beside, cell)
         return t
     t.add_column("feed", max_width=18, no_wrap=True, overflow="ellipsis")
     # The title takes what the other columns leave: it is what people read.
@@ -392,7 +398,7 @@ def stories_table(
     for s in stories:
         t.add_row(
             str(s.id),
-            s.date.strftime("%Y-%m-%d %H:%M"),
+            day(s.date, time=True),
             Text(for_terminal(s.feed_title or s.feed_url)),
             _title_cell(s),
             Text(topics_text(s)),  # names from the user's taxonomy, not rich markup
