@@ -229,3 +229,65 @@ def test_a_story_dated_year_one_shows_its_whole_year(
     code, out, err = run(capsys, "show", str(listed["id"]))
     assert code == 0, err
     assert "· 0001-01-01 00:00 UTC" in out, out
+
+
+# --- an output encoding that cannot hold the text ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stories", "--format", "json"],
+        ["stories", "--format", "csv"],
+        ["stories"],
+        ["show", "1"],
+        ["stories", "--new"],
+    ],
+    ids=["json", "csv", "table", "show", "new"],
+)
+def test_an_output_encoding_without_the_characters_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """Under a locale whose encoding lacks a title's characters (ISO-8859-1, ASCII; a
+    file on a system set so), Python's stdout cannot encode them: every command that
+    printed such a story ended in a UnicodeEncodeError traceback. It is now one
+    ``error: cannot write the output`` line naming the way out (a UTF-8 locale or
+    PYTHONIOENCODING=utf-8), exit 1, and `stories --new` leaves the stories new."""
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    from test_cli_read_audit import story
+    from test_store import check
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+    from aggregator.types import FeedSource
+
+    use(tmp_path, None, monkeypatch)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with make_app(Settings.from_env()) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://a.example/feed"), now)
+        app.store.save_update(check(feed.id, at=now), [story("k1", "東京 DNS outage")])
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1", "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", *argv],
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    err = done.stderr.decode("latin-1")
+    assert done.returncode == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: cannot write the output:") and "PYTHONIOENCODING" in err
+    if argv[-1] == "--new":  # left new: read whole by an output that holds them
+        env["PYTHONIOENCODING"] = "utf-8"
+        again = subprocess.run(
+            [sys.executable, "-m", "aggregator", "stories", "--new", "--format", "json"],
+            capture_output=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+        assert [s["title"] for s in json.loads(again.stdout)] == ["東京 DNS outage"]

@@ -12,6 +12,7 @@ while writing the output is one line, exit 1.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import functools
 import inspect
@@ -69,6 +70,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         kind = "not found" if isinstance(e, NotFoundError) else "error"
         err.print(f"[red]{kind}:[/] {esc(str(e))}", highlight=False)
         raise SystemExit(2 if isinstance(e, ConfigError | NotFoundError) else 1) from None
+    except UnicodeEncodeError as e:
+        # stdout's encoding (a locale's ISO-8859-1 or ASCII) lacks a story's characters,
+        # or rich's "…": a traceback, from any command printing such a story
+        if state.traceback or not _is_stdout_encoding(e.encoding):
+            raise
+        _drop_stdout()
+        what = ascii(e.object[e.start : e.end][:10])
+        err.print(
+            f"[red]error:[/] cannot write the output: its encoding ({esc(e.encoding)}) has no"
+            f" {esc(what)}; use a UTF-8 locale, or set PYTHONIOENCODING=utf-8",
+            highlight=False,
+        )
+        raise SystemExit(1) from None
     except OSError as e:
         # A full disk or a quota while writing the output (or any other OS error no
         # command turned into one of ours): one line, not a traceback. (A closed pipe,
@@ -85,6 +99,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _is_stdout_encoding(name: str) -> bool:
+    """Whether the codec ``name`` is the one stdout writes with."""
+    try:
+        return codecs.lookup(name).name == codecs.lookup(sys.stdout.encoding or "").name
+    except (LookupError, AttributeError, ValueError):
+        return False
 
 
 def _drop_stdout() -> None:
