@@ -291,3 +291,48 @@ def test_an_output_encoding_without_the_characters_is_one_error_line(
             timeout=60,
         )
         assert [s["title"] for s in json.loads(again.stdout)] == ["東京 DNS outage"]
+
+
+# --- stories --new: two reads of one list at once ----------------------------------------------
+
+
+def test_a_read_that_ends_last_does_not_move_the_list_back(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reads of one reading list at once (cron's `stories --new --cursor digest` and
+    the user's own): the one that began first, and so saw less, ended last and saved its
+    older place over the other's, so the stories only the other had listed were listed
+    again at the next read. The place only moves forward now."""
+    from datetime import UTC, datetime
+
+    from test_cli_read_audit import story
+    from test_store import check
+
+    from aggregator.app import make_app
+    from aggregator.config import Settings
+    from aggregator.types import FeedSource, StoryQuery
+
+    use(tmp_path, None if db_url.startswith("sqlite") else db_url, monkeypatch)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with make_app(Settings.from_env()) as a:
+        feed, _ = a.store.add_feed(FeedSource(url="https://a.example/feed"), now)
+
+        def save(*keys: str) -> None:
+            a.store.save_update(check(feed.id, at=now), [story(k, k) for k in keys])
+
+        def titles(ids: list[int]) -> list[str]:
+            return sorted(s.title for s in a.store.get_stories(ids))
+
+        everything = StoryQuery(limit=None)
+        save("one")
+        first = a.unread(everything, "digest")
+        a.mark_read("digest", first)
+        save("two")
+        slow = a.unread(everything, "digest")  # begins, sees "two"
+        save("three")
+        quick = a.unread(everything, "digest")  # begins later, sees "two" and "three"
+        assert titles(quick.ids) == ["three", "two"]
+        a.mark_read("digest", quick)  # ends first
+        a.mark_read("digest", slow)  # ends last, with the older place
+        save("four")
+        assert titles(a.unread(everything, "digest").ids) == ["four"]

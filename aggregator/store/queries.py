@@ -51,20 +51,41 @@ from .tables import (
 )
 
 RC = tables.columns(tables.ReadCursorRow)
-# Both databases: INSERT ... ON CONFLICT (SQLite 3.24, PostgreSQL 9.5)
-# (filters: None keeps the list's own). The texts bound as their columns' StoredText: a
-# textual statement applies no column type, and a lone surrogate in a list's options
-# (argv's bytes that are not UTF-8) failed the write on both databases.
-_SAVE_READ_MARK = text(
-    "INSERT INTO read_cursor (name, story_id, snapshot, updated, filters)"
-    " VALUES (:name, :story_id, :snapshot, :at, :filters) ON CONFLICT (name) DO UPDATE SET"
-    " story_id = excluded.story_id, snapshot = excluded.snapshot, updated = excluded.updated,"
-    " filters = COALESCE(excluded.filters, read_cursor.filters)"
-).bindparams(
-    bindparam("at", type_=UTCDateTime()),
-    bindparam("name", type_=StoredText()),
-    bindparam("filters", type_=StoredText()),
-)
+#: Whether the place being saved is at or past the list's (``excluded`` against
+#: ``read_cursor``): two reads of one list at once (cron's and the user's) ended in either
+#: order, and the one that began first, ending last, moved the list back to its place,
+#: so the stories only the other had listed were listed again. SQLite: by story id;
+#: PostgreSQL: by snapshot (a later one's xmax, then xmin, is never smaller); a place
+#: kept as an id before store migration 21 is always passed.
+_MARK_ADVANCES = {
+    "sqlite": "excluded.story_id >= read_cursor.story_id",
+    "postgresql": "read_cursor.snapshot IS NULL OR excluded.snapshot IS NULL OR"
+    " (pg_snapshot_xmax(CAST(excluded.snapshot AS pg_snapshot)),"
+    " pg_snapshot_xmin(CAST(excluded.snapshot AS pg_snapshot))) >="
+    " (pg_snapshot_xmax(CAST(read_cursor.snapshot AS pg_snapshot)),"
+    " pg_snapshot_xmin(CAST(read_cursor.snapshot AS pg_snapshot)))",
+}
+
+
+def _save_read_mark(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT on both databases (SQLite 3.24, PostgreSQL 9.5): the place
+    only moves forward (``_MARK_ADVANCES``); when it read and its options (filters: None
+    keeps the list's own) are the latest read's. The texts bound as their columns'
+    StoredText: a textual statement applies no column type, and a lone surrogate in a
+    list's options (argv's bytes that are not UTF-8) failed the write on both databases."""
+    ahead = _MARK_ADVANCES[dialect]
+    return text(
+        "INSERT INTO read_cursor (name, story_id, snapshot, updated, filters)"
+        " VALUES (:name, :story_id, :snapshot, :at, :filters) ON CONFLICT (name) DO UPDATE SET"
+        f" story_id = CASE WHEN {ahead} THEN excluded.story_id ELSE read_cursor.story_id END,"
+        f" snapshot = CASE WHEN {ahead} THEN excluded.snapshot ELSE read_cursor.snapshot END,"
+        " updated = excluded.updated, filters = COALESCE(excluded.filters, read_cursor.filters)"
+    ).bindparams(
+        bindparam("at", type_=UTCDateTime()),
+        bindparam("name", type_=StoredText()),
+        bindparam("filters", type_=StoredText()),
+    )
+
 
 # SQLite: how many of the newest stories a filtered page is first looked for among,
 # and at most (SqlStore._recent_page)
@@ -458,7 +479,7 @@ class StoryQueries(StoreBase):
         it reads by from now on (None keeps its own)."""
         with self._write() as s:
             s.execute(
-                _SAVE_READ_MARK,
+                _save_read_mark(self.dialect),
                 {
                     "name": name,
                     "story_id": mark.story_id,
