@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -208,6 +210,8 @@ class Articles:
         gates = self._gates
         # Their page's extraction job in the pool: once a worker runs it, let finish.
         jobs: dict[asyncio.Task[Any], Future[tuple[Article | None, int | None]]] = {}
+        # The page each story's link was redirected to, by story key
+        landed: dict[str, str] = {}
         asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
         def admit(host: str) -> None:
@@ -276,6 +280,8 @@ class Articles:
                     # mentions every headline, and gave each story its text and topics.
                     why = f"redirected to the site's front page ({page.final_url})"
                     return Extracted(article=ExtractError(link, why))
+                if page.final_url != link:
+                    landed[p.draft.key] = page.final_url
                 task = asyncio.current_task()
                 assert task is not None
                 try:
@@ -340,6 +346,7 @@ class Articles:
             )
             for task, p in tasks.items()
         ]
+        got = _one_page_for_many(got, landed)
         if deferred := sum(ex.deferred for _, ex in got):
             log.info("%d article pages left for a later try", deferred)
         by_key = {p.draft.key: p for p in stories}
@@ -496,10 +503,46 @@ class Articles:
         return updates
 
 
+def _one_page_for_many(
+    got: list[tuple[str, Extracted]], landed: Mapping[str, str]
+) -> list[tuple[str, Extracted]]:
+    """``got`` with no article for the stories whose links were redirected to one page
+    together (``landed``: by story key, the page its link was redirected to): a site
+    sending its article links to its home page or a section page ("/news/"), which
+    mentions every headline, gave each story that page's text and the others' topics.
+    (A deferred one is left for its later try.)"""
+    shared = Counter(landed.values())
+    return [
+        (key, ex)
+        if (page := landed.get(key)) is None or shared[page] < 2 or ex.deferred
+        else (
+            key,
+            Extracted(
+                article=ExtractError(
+                    ex.article.url,
+                    f"redirected to the same page as {shared[page] - 1} other stories ({page})",
+                )
+            ),
+        )
+        for key, ex in got
+    ]
+
+
+# A front page's path: an index file, under a language's home ("/en/", "/en-us/index.php")
+_INDEX_FILE = re.compile(r"(?:index|default|home)(?:\.[a-z]{2,5})?", re.IGNORECASE)
+_LANGUAGE = re.compile(r"[a-z]{2}(?:[-_][a-z]{2,4})?", re.IGNORECASE)
+
+
 def _front_page(url: str) -> bool:
-    """Whether ``url`` is a site's front page: its root, without a query."""
+    """Whether ``url`` is a site's front page: its root, an index file or a language's
+    home page ("/", "/index.html", "/en/", "/en-us/index.php"), without a query."""
     parts = urlsplit(url)
-    return parts.path in ("", "/") and not parts.query
+    if parts.query:
+        return False
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and _INDEX_FILE.fullmatch(segments[-1]):
+        segments.pop()
+    return not segments or (len(segments) == 1 and _LANGUAGE.fullmatch(segments[0]) is not None)
 
 
 def _host(url: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from httpserver import LocalServer
 from test_extract import PAYWALL
+from test_extract_hunt import _headlines_feed, _home_page, _poll_feed
 from test_extract_pipeline import TITLE, poll
 
 from aggregator.extract import NOT_THE_STORY
@@ -43,3 +45,38 @@ def test_a_paywall_keeping_the_headline_is_not_stored_as_the_article(
         assert story.full_text is None, story.full_text
         assert story.extraction_status == "failed"
         assert story.extraction_error == NOT_THE_STORY
+
+
+def _redirected_headlines(server: LocalServer, targets: list[str]) -> str:
+    """A feed of the three HEADLINES whose article links ``/a/i`` redirect to
+    ``targets[i]``, each serving the site's front page (every headline with its first
+    paragraph); its URL."""
+    for target in set(targets):
+        server.route(target, body=_home_page(), content_type="text/html")
+    links = [server.redirect(f"/a/{i}", server.url(t)) for i, t in enumerate(targets)]
+    return _headlines_feed(server, links)
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [
+        pytest.param(["/en/", "/index.html", "/en-us/index.php"], id="front-page-addresses"),
+        pytest.param(["/news/"] * 3, id="one-page-for-all"),
+    ],
+)
+def test_links_redirected_to_one_page_do_not_all_take_its_text(
+    tmp_path: Path, server: LocalServer, targets: list[str]
+) -> None:
+    """A site that redirects its article links to its home page (articles taken down, a
+    region or consent redirect) at another address than "/" ("/en/", "/index.html"), or
+    all to one section page: every story took that page, which mentions every
+    headline, as its article (status ok, the same text for all), and with it the
+    topics of the others (a firmware flaw tagged "DNS" and "Cloud Computing"). Only a
+    redirect to "/" itself was recognised."""
+    feed = _redirected_headlines(server, targets)
+    stories = _poll_feed(tmp_path, feed)
+    assert len(stories) == 3
+    for story in stories:
+        assert story.full_text is None, story.title
+        assert story.extraction_status == "failed"
+        assert story.extraction_error and "redirected to" in story.extraction_error
