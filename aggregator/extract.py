@@ -20,6 +20,7 @@ import codecs
 import math
 import re
 import unicodedata
+from typing import Any
 
 import trafilatura
 
@@ -137,7 +138,7 @@ def extract_article(
         text = _SUSPECT_REF.sub(_ref_fix, text)
     try:
         doc = trafilatura.bare_extraction(
-            text,
+            _parsed(text),
             url=url,
             favor_precision=True,
             include_comments=False,
@@ -333,6 +334,38 @@ def decode_html(html: bytes, url: str = "", content_type: str | None = None) -> 
     if detected is None:
         raise ExtractError(url, "not text: undecodable bytes")
     return _checked(html.decode(detected, "replace"), url)
+
+
+def _parsed(text: str) -> Any:
+    """The page as trafilatura's own loader (``trafilatura.utils.load_html``) reads it,
+    but without libxml2's default limit of 256 nested elements (``huge_tree``, libxml2's
+    XML_PARSE_HUGE: 2,048). A page whose paragraphs each leave a tag open (``<p><font>``)
+    nests one level deeper per paragraph: libxml2 stopped reading past ~125 of them, and
+    the rest of the article was dropped without a word. Where this parse gives no tree,
+    or one trafilatura's loader would reject, the text goes to that loader unchanged."""
+    from lxml.html import HTMLParser, fromstring  # type: ignore[import-untyped]
+    from trafilatura.utils import is_dubious_html, repair_faulty_html
+
+    parser = HTMLParser(  # trafilatura's own parser's options, and huge_tree
+        collect_ids=False,
+        default_doctype=False,
+        encoding="utf-8",
+        remove_comments=True,
+        remove_pis=True,
+        huge_tree=True,
+    )
+    beginning = text[:50].lower()
+    repaired = repair_faulty_html(text, beginning)
+    try:
+        try:
+            tree = fromstring(repaired, parser=parser)
+        except ValueError:  # a str with an encoding declaration: lxml wants bytes
+            tree = fromstring(repaired.encode("utf-8", "surrogatepass"), parser=parser)
+    except Exception:  # lxml's own error on this page: trafilatura's loader has its way
+        return text
+    if tree is None or len(tree) < 1 or (is_dubious_html(beginning) and len(tree) < 2):
+        return text
+    return tree
 
 
 def _checked(text: str, url: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from httpserver import LocalServer
 from test_extract import PAYWALL
 from test_extract_hunt import _headlines_feed, _home_page, _poll_feed
-from test_extract_pipeline import TITLE, poll
+from test_extract_pipeline import ARTICLE, TITLE, poll
 
 from aggregator.extract import NOT_THE_STORY
 
@@ -80,3 +80,25 @@ def test_links_redirected_to_one_page_do_not_all_take_its_text(
         assert story.full_text is None, story.title
         assert story.extraction_status == "failed"
         assert story.extraction_error and "redirected to" in story.extraction_error
+
+
+def test_a_long_article_with_unclosed_tags_is_read_to_its_end(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """An article whose paragraphs each leave a tag open (``<p><font>``, as old CMSes
+    and hand-written pages do) nests one level deeper per paragraph. libxml2 stops
+    reading a document at 256 levels by default: past ~125 paragraphs the rest of the
+    article was silently dropped, and the truncated text stored as the article ("ok").
+    Browsers show it all; so does the extractor now, up to 2,048 levels."""
+    paragraphs = "".join(f"<p><font size=2>Paragraph {i}: {ARTICLE[:120]}" for i in range(300))
+    page = (
+        f"<html><head><title>s0 {TITLE}</title></head><body><article><h1>s0 {TITLE}</h1>"
+        f"{paragraphs}<p>The last laggards moved over on Sunday.</p></article></body></html>"
+    )
+    results, stories = poll(tmp_path, server, [{"body": page.encode()}])
+    assert results == [("ok", 1)]
+    story = stories["s0"]
+    assert story.extraction_status == "ok", story.extraction_error
+    assert story.full_text is not None
+    assert story.full_text.count("Paragraph ") == 300
+    assert "The last laggards moved over on Sunday." in story.full_text
