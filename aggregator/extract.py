@@ -5,7 +5,7 @@ Owns: decoding the page bytes (BOM; then UTF-16 without one, as feed discovery r
 labels say; then the HTTP ``Content-Type`` charset, then ``<meta charset>`` / XML
 declaration, read as browsers read those labels (WHATWG Encoding Standard); else the
 legacy encoding the bytes read best in), refusing what is not an HTML page (by its
-``Content-Type`` or its bytes), and running trafilatura tuned for
+``Content-Type`` or its bytes, a feed included), and running trafilatura tuned for
 precision (no comments, no tables, no links or images), plus the "too little text to be
 an article" cut-off and the "this text is not about the story" check
 (:func:`mentions_story`).
@@ -47,6 +47,12 @@ _DECLARED = re.compile(
     re.IGNORECASE,
 )
 _HEAD_BYTES = 64 * 1024
+# A document whose root is a feed's (RSS, Atom, RSS 1.0), after any XML declaration,
+# comments, processing instructions and doctype.
+_FEED_ROOT = re.compile(
+    r"(?:\s|<\?[^<>]*\?>|<!--(?:[^-]|-(?!->))*-->|<![^<>-][^<>]*>)*<(rss|feed|rdf:rdf)[\s/>]",
+    re.IGNORECASE,
+)
 _MIN_GUESS_EVIDENCE = 3  # bytes invalid in UTF-8 before an undeclared encoding is guessed
 _BODY_START = re.compile(rb"<body[\s>]", re.IGNORECASE)
 # WHATWG Encoding Standard: browsers decode these labels with a superset, and pages rely
@@ -134,6 +140,10 @@ def extract_article(
     if (media_type := page_media_type(content_type)) is not None:
         raise ExtractError(url, f"not an HTML page ({_one_line(media_type)})")
     text = decode_html(html, url, content_type)
+    if (feed := _FEED_ROOT.match(text[:_HEAD_BYTES])) is not None:
+        # a feed served as XML: read as a page, its elements' text was glued together
+        # and the entries' escaped markup came out as text ("<p>The registry said...")
+        raise ExtractError(url, f"not an HTML page (a feed: <{feed.group(1)}>)")
     if "&#" in text:
         text = _SUSPECT_REF.sub(_ref_fix, text)
     try:

@@ -186,12 +186,19 @@ def title_text(html: str) -> str:
 
 def page_media_type(content_type: str | None) -> str | None:
     """The media type of ``content_type`` if a response with it cannot be a web page
-    (a PDF, an image, audio); None when it may be one: none given, an HTML or an XML
-    type. The rule both the page fetch and the extractor apply."""
+    (a PDF, an image, audio, a feed); None when it may be one: none given, an HTML or
+    another XML type. The rule both the page fetch and the extractor apply."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type in _FEED_TYPES:
+        return media_type
     if not media_type or "html" in media_type or media_type.endswith("xml"):
         return None
     return media_type
+
+
+# XML types that are a feed, never a web page: their text read as a page came out with
+# the feed's elements glued together and the entries' escaped markup in it.
+_FEED_TYPES = frozenset({"application/atom+xml", "application/rss+xml", "application/rdf+xml"})
 
 
 def one_line(text: str, limit: int | None = None) -> str:

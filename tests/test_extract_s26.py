@@ -102,3 +102,31 @@ def test_a_long_article_with_unclosed_tags_is_read_to_its_end(
     assert story.full_text is not None
     assert story.full_text.count("Paragraph ") == 300
     assert "The last laggards moved over on Sunday." in story.full_text
+
+
+def _atom(title: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>Site</title><entry><title>{title}</title>"
+        f'<content type="html">&lt;p&gt;{ARTICLE * 2}&lt;/p&gt;</content></entry></feed>'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/atom+xml", "text/xml; charset=utf-8", "application/xml"]
+)
+def test_a_link_to_a_feed_is_not_read_as_an_article(
+    tmp_path: Path, server: LocalServer, content_type: str
+) -> None:
+    """A story linking to a feed (a directory's "new podcast" item, an entry's own Atom
+    document): trafilatura read the Atom document's text with its elements glued
+    together ("...of all zonesThe registry said...", the site's title stuck to the
+    entry's) and that was stored as the article. A feed is not a web page: refused as
+    a PDF or JSON is, with why."""
+    page = {"body": _atom(f"s0 {TITLE}"), "content_type": content_type}
+    results, stories = poll(tmp_path, server, [page])
+    assert results == [("ok", 1)]
+    story = stories["s0"]
+    assert story.full_text is None, story.full_text
+    assert story.extraction_status == "failed"
+    assert story.extraction_error and "not an HTML page" in story.extraction_error
