@@ -18,7 +18,6 @@ import logging
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -210,8 +209,9 @@ class Articles:
         gates = self._gates
         # Their page's extraction job in the pool: once a worker runs it, let finish.
         jobs: dict[asyncio.Task[Any], Future[tuple[Article | None, int | None]]] = {}
-        # The page each story's link was redirected to, by story key
-        landed: dict[str, str] = {}
+        # The page each story's link was redirected to, and the story's article (its
+        # canonical URL), by story key
+        landed: dict[str, tuple[str, str]] = {}
         asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
         def admit(host: str) -> None:
@@ -281,7 +281,7 @@ class Articles:
                     why = f"redirected to the site's front page ({page.final_url})"
                     return Extracted(article=ExtractError(link, why))
                 if page.final_url != link:
-                    landed[p.draft.key] = page.final_url
+                    landed[p.draft.key] = (page.final_url, p.draft.canonical_url or link)
                 task = asyncio.current_task()
                 assert task is not None
                 try:
@@ -504,28 +504,25 @@ class Articles:
 
 
 def _one_page_for_many(
-    got: list[tuple[str, Extracted]], landed: Mapping[str, str]
+    got: list[tuple[str, Extracted]], landed: Mapping[str, tuple[str, str]]
 ) -> list[tuple[str, Extracted]]:
-    """``got`` with no article for the stories whose links were redirected to one page
-    together (``landed``: by story key, the page its link was redirected to): a site
-    sending its article links to its home page or a section page ("/news/"), which
-    mentions every headline, gave each story that page's text and the others' topics.
-    (A deferred one is left for its later try.)"""
-    shared = Counter(landed.values())
-    return [
-        (key, ex)
-        if (page := landed.get(key)) is None or shared[page] < 2 or ex.deferred
-        else (
-            key,
-            Extracted(
-                article=ExtractError(
-                    ex.article.url,
-                    f"redirected to the same page as {shared[page] - 1} other stories ({page})",
-                )
-            ),
-        )
-        for key, ex in got
-    ]
+    """``got`` with no article for the stories of different articles whose links were
+    redirected to one page together (``landed``: by story key, the page its link was
+    redirected to and the story's canonical URL): a site sending its article links to
+    its home page or a section page ("/news/"), which mentions every headline, gave each
+    story that page's text and the others' topics. Stories of one article (two feeds'
+    copies) share its page rightly. (A deferred one is left for its later try.)"""
+    articles: dict[str, set[str]] = {}
+    for page, article in landed.values():
+        articles.setdefault(page, set()).add(article)
+    out = []
+    for key, ex in got:
+        page = landed[key][0] if key in landed else ""
+        if not ex.deferred and (others := len(articles.get(page, ())) - 1) > 0:
+            why = f"redirected to the same page as {others} other stories ({page})"
+            ex = Extracted(article=ExtractError(ex.article.url, why))
+        out.append((key, ex))
+    return out
 
 
 # A front page's path: an index file, under a language's home ("/en/", "/en-us/index.php")

@@ -10,9 +10,12 @@ import pytest
 from httpserver import LocalServer
 from test_extract import PAYWALL
 from test_extract_hunt import _headlines_feed, _home_page, _poll_feed
-from test_extract_pipeline import ARTICLE, TITLE, poll
+from test_extract_pipeline import ARTICLE, TITLE, article_page, poll
 
+from aggregator.app import make_app
+from aggregator.config import Settings
 from aggregator.extract import NOT_THE_STORY
+from aggregator.types import StoryQuery
 
 
 def _paywall_page(title: str, teaser: str = "") -> bytes:
@@ -130,3 +133,28 @@ def test_a_link_to_a_feed_is_not_read_as_an_article(
     assert story.full_text is None, story.full_text
     assert story.extraction_status == "failed"
     assert story.extraction_error and "not an HTML page" in story.extraction_error
+
+
+def test_one_article_in_two_feeds_redirected_to_its_page_is_read_for_both(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """Two feeds carrying the same article (a site's main feed and a topic feed), its
+    link redirected to its page (http to https, a tracker): `aggregator extract` took the
+    two stories' one page for a page every link leads to, and failed both."""
+    page = server.route("/final/a", body=article_page().encode(), content_type="text/html")
+    link = server.redirect("/a", page)
+    settings = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+    with make_app(settings) as app:
+        for i in range(2):
+            feed = (
+                f'<?xml version="1.0"?><rss version="2.0"><channel><title>F{i}</title>'
+                f"<item><title>{TITLE}</title><link>{link}</link><guid>g{i}</guid>"
+                "<description>Teaser.</description></item></channel></rss>"
+            )
+            app.add_feed(server.route(f"/feed{i}", body=feed.encode()), discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True, extract=False)] == [1, 1]
+        done = app.extract_waiting()
+        assert (done.tried, done.extracted, done.failed) == (2, 2, 0)
+        (story,) = app.stories(StoryQuery(limit=None))  # one story, two sources
+        for copy in (story, *app.also_covered(story)):
+            assert copy.extraction_status == "ok", copy.extraction_error
