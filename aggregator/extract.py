@@ -17,6 +17,7 @@ the store, or keep state between calls: it runs in worker processes.
 from __future__ import annotations
 
 import codecs
+import json
 import math
 import re
 import unicodedata
@@ -53,6 +54,7 @@ _FEED_ROOT = re.compile(
     r"(?:\s|<\?[^<>]*\?>|<!--(?:[^-]|-(?!->))*-->|<![^<>-][^<>]*>)*<(rss|feed|rdf:rdf)[\s/>]",
     re.IGNORECASE,
 )
+_JSON_START = re.compile(r"\s*[\[{]")
 _MIN_GUESS_EVIDENCE = 3  # bytes invalid in UTF-8 before an undeclared encoding is guessed
 _BODY_START = re.compile(rb"<body[\s>]", re.IGNORECASE)
 # WHATWG Encoding Standard: browsers decode these labels with a superset, and pages rely
@@ -144,6 +146,10 @@ def extract_article(
         # a feed served as XML: read as a page, its elements' text was glued together
         # and the entries' escaped markup came out as text ("<p>The registry said...")
         raise ExtractError(url, f"not an HTML page (a feed: <{feed.group(1)}>)")
+    if _JSON_START.match(text) and _is_json(text):
+        # JSON served with no type, or as text/html (PHP's default): trafilatura read
+        # the HTML inside its strings, and stored JSON's escapes ("It\\u2019s") as text
+        raise ExtractError(url, "not an HTML page (JSON)")
     if "&#" in text:
         text = _SUSPECT_REF.sub(_ref_fix, text)
     try:
@@ -376,6 +382,14 @@ def _parsed(text: str) -> Any:
     if tree is None or len(tree) < 1 or (is_dubious_html(beginning) and len(tree) < 2):
         return text
     return tree
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or cut short, or nested past reading
+        return False
+    return True
 
 
 def _checked(text: str, url: str) -> str:

@@ -4,6 +4,7 @@ store, the worker processes)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,21 @@ def test_one_article_in_two_feeds_redirected_to_its_page_is_read_for_both(
         (story,) = app.stories(StoryQuery(limit=None))  # one story, two sources
         for copy in (story, *app.also_covered(story)):
             assert copy.extraction_status == "ok", copy.extraction_error
+
+
+@pytest.mark.parametrize("content_type", [None, "text/html; charset=utf-8"])
+def test_json_served_without_its_type_is_not_read_as_an_article(
+    tmp_path: Path, server: LocalServer, content_type: str | None
+) -> None:
+    """A story linking to a JSON document served with no Content-Type, or as text/html
+    (PHP's default): trafilatura read the HTML inside its strings, and the article was
+    stored with JSON's escapes as its text ("It\\u2019s \\u201cquoted\\u201d"). Refused
+    by its bytes as it is by its type."""
+    document = {"id": 12, "body": article_page("It’s “quoted” — " + ARTICLE)}
+    page = {"body": json.dumps(document).encode(), "content_type": content_type}
+    results, stories = poll(tmp_path, server, [page])
+    assert results == [("ok", 1)]
+    story = stories["s0"]
+    assert story.full_text is None, story.full_text
+    assert story.extraction_status == "failed"
+    assert story.extraction_error == "not an HTML page (JSON)"
