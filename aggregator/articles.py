@@ -212,6 +212,9 @@ class Articles:
         # The page each story's link was redirected to, and the story's article (its
         # canonical URL), by story key
         landed: dict[str, tuple[str, str]] = {}
+        # The story's article (its canonical URL) and what its title says (_title_words)
+        # of each page fetched and extracted
+        fetched: dict[str, tuple[str, frozenset[str]]] = {}
         asked: set[asyncio.Task[Any]] = set()  # their page's request was sent
 
         def admit(host: str) -> None:
@@ -315,6 +318,10 @@ class Articles:
                     return Extracted(
                         article=ExtractError(link, "no article text found on the page")
                     )
+                fetched[p.draft.key] = (
+                    p.draft.canonical_url or link,
+                    _title_words(p.draft.title),
+                )
                 return Extracted(article=art, fingerprint=fp)
 
         tasks = {asyncio.ensure_future(one(p)): p for p in stories}
@@ -346,7 +353,7 @@ class Articles:
             )
             for task, p in tasks.items()
         ]
-        got = _one_page_for_many(got, landed)
+        got = _one_page_for_many(got, landed, fetched)
         if deferred := sum(ex.deferred for _, ex in got):
             log.info("%d article pages left for a later try", deferred)
         by_key = {p.draft.key: p for p in stories}
@@ -504,25 +511,52 @@ class Articles:
 
 
 def _one_page_for_many(
-    got: list[tuple[str, Extracted]], landed: Mapping[str, tuple[str, str]]
+    got: list[tuple[str, Extracted]],
+    landed: Mapping[str, tuple[str, str]],
+    fetched: Mapping[str, tuple[str, frozenset[str]]],
 ) -> list[tuple[str, Extracted]]:
     """``got`` with no article for the stories of different articles whose links were
     redirected to one page together (``landed``: by story key, the page its link was
-    redirected to and the story's canonical URL): a site sending its article links to
-    its home page or a section page ("/news/"), which mentions every headline, gave each
-    story that page's text and the others' topics. Stories of one article (two feeds'
-    copies) share its page rightly. (A deferred one is left for its later try.)"""
-    articles: dict[str, set[str]] = {}
+    redirected to and the story's canonical URL), or whose pages gave the same text to
+    stories of different titles too (``fetched``: by story key, the canonical URL and
+    title words of a story whose page was fetched and extracted). A site sending its
+    article links to its home page or a section page ("/news/"), or serving one page at
+    every link (a "not found" page answered 200 with the latest headlines, a
+    script-built site's shell), gave each story that page's text, which mentions every
+    headline, and the others' topics. Stories of one article (two feeds' copies) share
+    its page rightly. (A deferred one is left for its later try.)"""
+    by_page: dict[str, set[str]] = {}
     for page, article in landed.values():
-        articles.setdefault(page, set()).add(article)
+        by_page.setdefault(page, set()).add(article)
+    by_text: dict[str, tuple[set[str], set[frozenset[str]]]] = {}
+    for key, ex in got:
+        if key in fetched and isinstance(ex.article, Article):
+            urls, titles = by_text.setdefault(ex.article.text, (set(), set()))
+            urls.add(fetched[key][0])
+            titles.add(fetched[key][1])
     out = []
     for key, ex in got:
         page = landed[key][0] if key in landed else ""
-        if not ex.deferred and (others := len(articles.get(page, ())) - 1) > 0:
+        if not ex.deferred and (others := len(by_page.get(page, ())) - 1) > 0:
             why = f"redirected to the same page as {others} other stories ({page})"
+            ex = Extracted(article=ExtractError(ex.article.url, why))
+        elif (
+            key in fetched
+            and isinstance(ex.article, Article)
+            and len(by_text[ex.article.text][1]) > 1
+            and (others := len(by_text[ex.article.text][0]) - 1) > 0
+        ):
+            why = f"the page gave the same text as {others} other stories' pages"
             ex = Extracted(article=ExtractError(ex.article.url, why))
         out.append((key, ex))
     return out
+
+
+def _title_words(title: str) -> frozenset[str]:
+    """The words of four letters or more of a story's title, case-folded: two stories
+    whose titles differ in them are about different things (copies of one story may
+    differ in a prefix, a number or punctuation)."""
+    return frozenset(w for w in re.findall(r"\w{4,}", title.casefold()) if not w.isdigit())
 
 
 # A front page's path: an index file, under a language's home ("/en/", "/en-us/index.php")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from httpserver import LocalServer
 from test_extract import PAYWALL
-from test_extract_hunt import _headlines_feed, _home_page, _poll_feed
+from test_extract_hunt import HEADLINES, _headlines_feed, _home_page, _poll_feed
 from test_extract_pipeline import ARTICLE, TITLE, article_page, poll
 
 from aggregator.app import make_app
@@ -177,3 +177,31 @@ def test_json_served_without_its_type_is_not_read_as_an_article(
     assert story.full_text is None, story.full_text
     assert story.extraction_status == "failed"
     assert story.extraction_error == "not an HTML page (JSON)"
+
+
+def test_a_page_served_at_every_link_is_no_storys_article(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """A site serving one page at every article URL, without a redirect (a "page not
+    found" answered 200 with the latest headlines, a script-built site's shell page
+    with the front page in it): each story took that page, which mentions every
+    headline, as its article, the same text for all. Pages of different stories with
+    the same text are none of them's article."""
+    soft_404 = (
+        "<html><head><title>Page not found</title></head><body><main>"
+        "<h1>Sorry, we couldn't find that page</h1><p>The page you were looking for may "
+        "have moved or no longer exists. Try searching our archive or browse the latest "
+        "stories below.</p><h2>Latest news</h2>"
+        + "".join(f"<h3>{t}</h3><p>{p}</p>" for t, p in HEADLINES)
+        + "</main></body></html>"
+    ).encode()
+    links = [
+        server.route(f"/a/{i}", body=soft_404, content_type="text/html")
+        for i in range(len(HEADLINES))
+    ]
+    stories = _poll_feed(tmp_path, _headlines_feed(server, links))
+    assert len(stories) == 3
+    for story in stories:
+        assert story.full_text is None, story.title
+        assert story.extraction_status == "failed"
+        assert story.extraction_error and "the same text as" in story.extraction_error
