@@ -458,12 +458,16 @@ class App(Subscriptions, Exporting, Labelling):
         stalled = {host for host, stall in self.stalled_hosts.items() if stall.until > clock}
         # A held host's stories are passed over, not taken up to be left alone: newer
         # than the rest, they kept every other story waiting for as long as the hold.
-        stories, passed = self.store.waiting_extractions(limit, failed=failed, passing_over=stalled)
-        if not stories:
-            return ExtractionTally(left=passed)
-        self._replace_failed_pool()  # as a poll does: a daemon's backlog comes after one
-        updates = Articles(self).extract_stored(stories, stop=stop)
-        self.store.save_extractions(updates)
+        # held for this run: another daemon's (or `extract`'s) takes the next ones
+        with self.store.claim_extractions(limit, failed=failed, passing_over=stalled) as (
+            stories,
+            passed,
+        ):
+            if not stories:
+                return ExtractionTally(left=passed)
+            self._replace_failed_pool()  # as a poll does: a daemon's backlog comes after one
+            updates = Articles(self).extract_stored(stories, stop=stop)
+            self.store.save_extractions(updates)
         tried = [u for u in updates if u.status != "pending"]  # pending: deferred again
         return ExtractionTally(
             tried=len(tried),

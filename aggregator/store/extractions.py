@@ -5,16 +5,22 @@ fingerprint, topics and search index it changes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..feedlist import url_host
 from ..types import ExtractionUpdate, Story
 from . import dialect, search
-from .base import _STORY, StoreBase
+from .base import _STORY, StoreBase, _store_error
 from .rows import chunks, search_text, signed64
+
+# A story's claim (``claim_extractions``): the two-key form, a space of its own beside
+# the one-key locks of migrations and subscriptions (7261001, 7261002)
+_TRY_CLAIM = text("SELECT pg_try_advisory_lock(7261003, CAST(:id AS integer))")
 
 
 class Extractions(StoreBase):
@@ -30,10 +36,57 @@ class Extractions(StoreBase):
         ``passing_over`` (held or stalled: none of its pages is fetched now). Taken up
         and left alone, a held host's stories newer than the rest kept every other
         story waiting for as long as the hold."""
+        return self._waiting(limit, failed, passing_over, None)
+
+    @contextmanager
+    def claim_extractions(
+        self, limit: int, *, failed: bool = False, passing_over: Collection[str] = ()
+    ) -> Iterator[tuple[list[Story], int]]:
+        """``waiting_extractions``, the stories held for the block: on PostgreSQL no
+        other process's claim gets them until it ends. Several daemons on one store each
+        took the same newest stories after their cycle, and every page was fetched once
+        per daemon. A story is held by a session-level advisory lock on a connection of
+        the block's own (a process that dies lets go with its session); one another
+        process holds, or finished while this one looked, is passed over for the next.
+        SQLite: no claim (one daemon per database file)."""
+        if self.dialect != "postgresql":
+            yield self.waiting_extractions(limit, failed=failed, passing_over=passing_over)
+            return
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as e:
+            raise _store_error(e) from e
+        try:
+
+            def take(story_id: int) -> bool:
+                return bool(conn.execute(_TRY_CLAIM, {"id": story_id}).scalar())
+
+            try:
+                stories, passed = self._waiting(limit, failed, passing_over, take)
+            except SQLAlchemyError as e:
+                raise _store_error(e) from e
+            yield stories, passed
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            except SQLAlchemyError:  # gone with its session, or never to be reused
+                conn.invalidate()
+            conn.close()
+
+    def _waiting(
+        self,
+        limit: int,
+        failed: bool,
+        passing_over: Collection[str],
+        take: Callable[[int], bool] | None,
+    ) -> tuple[list[Story], int]:
+        """``waiting_extractions``; with ``take``, only the stories it takes (and, read
+        again once taken, still waiting)."""
         status = _STORY.c.extraction_status
         # "= 'pending'" as the partial index ix_story_pending says it (store migration
         # 13): the daemon asks after every cycle
-        waiting = status.in_(["pending", "failed"]) if failed else status == "pending"
+        states = ["pending", "failed"] if failed else ["pending"]
+        waiting = status.in_(states) if failed else status == "pending"
         query = (
             select(_STORY.c.id, _STORY.c.link)
             .where(waiting, _STORY.c.link.is_not(None))
@@ -42,20 +95,22 @@ class Extractions(StoreBase):
         ids: list[int] = []
         passed = 0
         with self._read() as s:
-            if not passing_over:
+            if not passing_over and take is None:
                 ids = list(s.execute(query.with_only_columns(_STORY.c.id).limit(limit)).scalars())
             else:  # read a slice at a time, until ``limit`` are found
                 rows = s.execute(query.execution_options(yield_per=500))
                 for sid, link in rows:
                     if url_host(link) in passing_over:
                         passed += 1
-                    elif len(ids) < limit:
+                    elif len(ids) < limit and (take is None or take(int(sid))):
                         ids.append(sid)
                     if len(ids) >= limit:
                         break
                 rows.close()
         by_id = {st.id: st for st in self.get_stories(ids)}
-        return [by_id[i] for i in ids if i in by_id], passed
+        return [
+            st for i in ids if (st := by_id.get(i)) is not None and st.extraction_status in states
+        ], passed
 
     def save_extractions(self, items: Sequence[ExtractionUpdate]) -> int:
         """Write what extracting stored stories gave (``aggregator extract``): the article

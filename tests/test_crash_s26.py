@@ -1,0 +1,106 @@
+"""Crash safety and several processes on one store (session 26): real local servers, a
+real SQLite file or PostgreSQL database, nothing of the project mocked."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer, Request, Route
+from sqlalchemy import create_engine, text
+
+from aggregator.app import ExtractionTally, make_app
+from aggregator.config import Settings
+
+
+def rows(url: str, statement: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as c:
+            return [tuple(r) for r in c.execute(text(statement)).all()]
+    finally:
+        engine.dispose()
+
+
+def settings(tmp_path: Path, url: str) -> Settings:
+    return Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=10,
+        workers=1,
+    )
+
+
+def article(request: Request) -> bytes:
+    words = " ".join(
+        f"Operators of recursive resolvers met to discuss DNSSEC validation failures ({i})."
+        for i in range(30)
+    )
+    return (
+        f"<html><head><title>{request.path}</title></head><body><article>"
+        f"<h1>{request.path}</h1><p>{words}</p><p>{words}</p></article></body></html>"
+    ).encode()
+
+
+def serve_pages(server: LocalServer, delay: float) -> None:
+    """Every ``/page/…`` path of ``server`` is an article, answered after ``delay``."""
+    files = server._file_route
+
+    def route(path: str) -> Route:
+        if path.startswith("/page/"):
+            return Route(body=article, content_type="text/html", delay=delay)
+        return files(path)
+
+    server._file_route = route  # type: ignore[method-assign]
+
+
+def linking_feed(server: LocalServer, name: str, n: int) -> str:
+    items = "".join(
+        f"<item><title>Resolver operators meet, part {i}</title><guid>{name}-{i}</guid>"
+        f"<link>{server.url(f'/page/{name}/{i}.html')}</link>"
+        f"<description>DNS ({i}).</description></item>"
+        for i in range(n)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+        f"{items}</channel></rss>"
+    ).encode()
+    return server.route(f"/{name}.xml", body=body)
+
+
+@pytest.mark.postgres
+def test_daemons_extracting_the_backlog_together_fetch_each_page_once(
+    tmp_path: Path, pg_url: str, server: LocalServer
+) -> None:
+    # Every daemon sharing a PostgreSQL store extracts up to 50 stories stored without
+    # their article after each cycle. Each took the same newest 50: every page was
+    # fetched once per daemon (the publishers asked N times, the backlog drained no
+    # faster than with one daemon), and their writes overwrote each other's.
+    serve_pages(server, delay=0.3)
+    feed = linking_feed(server, "backlog", 12)
+    s = settings(tmp_path, pg_url)
+    with make_app(s) as first, make_app(s) as second:
+        first.add_feed(feed, discover=False)
+        assert [r.new for r in first.update_due(extract=False)] == [12]
+        tallies: list[ExtractionTally] = []
+        barrier = threading.Barrier(2)
+
+        def extract(app_: object) -> None:
+            barrier.wait()
+            tallies.append(app_.extract_waiting(50))  # type: ignore[attr-defined]
+
+        threads = [threading.Thread(target=extract, args=(a,)) for a in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    pages = Counter(r.path for r in server.requests if r.path.startswith("/page/"))
+    assert len(pages) == 12
+    assert max(pages.values()) == 1, pages
+    assert sum(t.tried for t in tallies) == 12
+    assert rows(pg_url, "SELECT extraction_status, count(*) FROM story GROUP BY 1") == [("ok", 12)]
