@@ -213,7 +213,13 @@ class Poller(Outcomes):
         feeds = claim()
         if not feeds:
             return
-        loop, fetcher = app._ensure_fetcher()
+        try:
+            loop, fetcher = app._ensure_fetcher()
+        except BaseException:
+            # Nothing was fetched: the feeds go back now, not when their leases expire
+            # (the error is the caller's to report).
+            app._hand_back([f.id for f in feeds], quiet=True)
+            raise
         events: queue.Queue[tuple[str, Feed, Any]] = queue.Queue()
         started: dict[int, float] = {}
         pending: set[int] = set()

@@ -104,3 +104,21 @@ def test_daemons_extracting_the_backlog_together_fetch_each_page_once(
     assert max(pages.values()) == 1, pages
     assert sum(t.tried for t in tallies) == 12
     assert rows(pg_url, "SELECT extraction_status, count(*) FROM story GROUP BY 1") == [("ok", 12)]
+
+
+def test_a_poll_that_cannot_start_fetching_hands_its_leases_back(
+    tmp_path: Path, sqlite_url: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The feeds are leased before the HTTP client is built; building it failed (here on
+    # a proxy variable httpx refuses) and the poll ended with every feed it had leased
+    # still held: 15 minutes in which no other daemon, and no poll on another host,
+    # could take them.
+    feeds = [linking_feed(server, f"f{i}", 1) for i in range(3)]
+    monkeypatch.setenv("HTTP_PROXY", "ftp://proxy.invalid:21")
+    with make_app(settings(tmp_path, sqlite_url)) as app:
+        for url in feeds:
+            app.add_feed(url, discover=False)
+        with pytest.raises(Exception, match="proxy"):
+            list(app.update_due())
+        assert rows(sqlite_url, "SELECT count(*) FROM feed WHERE lease_owner IS NOT NULL") == [(0,)]
+    assert server.requests == []
