@@ -30,6 +30,7 @@ import httpcore
 import httpx
 
 from aggregator.addresses import IPAddress, parse_ip_host
+from aggregator.errors import ConfigError
 from aggregator.netstream import AsyncioBackend
 
 
@@ -178,9 +179,17 @@ def proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.AsyncBaseTransport | N
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
     for scheme in ("http", "https", "all"):
         if proxy := env.get(scheme):
-            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(
-                proxy=proxy if "://" in proxy else f"http://{proxy}", limits=limits
-            )
+            try:
+                mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(
+                    proxy=proxy if "://" in proxy else f"http://{proxy}", limits=limits
+                )
+            except (ValueError, ImportError) as e:
+                # a scheme httpx has no transport for; socks5:// without its SOCKS extra.
+                # A traceback ended the daemon at its first cycle; httpx's URL in the
+                # message hides a password.
+                raise ConfigError(
+                    f"{scheme.upper()}_PROXY in the environment cannot be used: {e}"
+                ) from e
     for host in no_proxy:
         try:
             ip: IPAddress | None = ipaddress.ip_address(host.split("/")[0])

@@ -3,12 +3,17 @@ real SQLite file or PostgreSQL database, nothing of the project mocked."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer, Request, Route
+from proclines import Output
 from sqlalchemy import create_engine, text
 
 from aggregator.app import ExtractionTally, make_app
@@ -121,4 +126,52 @@ def test_a_poll_that_cannot_start_fetching_hands_its_leases_back(
         with pytest.raises(Exception, match="proxy"):
             list(app.update_due())
         assert rows(sqlite_url, "SELECT count(*) FROM feed WHERE lease_owner IS NOT NULL") == [(0,)]
+    assert server.requests == []
+
+
+def test_a_daemon_given_a_proxy_it_cannot_use_says_so_and_keeps_running(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    # ALL_PROXY=socks5://… without httpx's SOCKS extra, or a scheme httpx has no
+    # transport for: building the HTTP client raised ImportError / ValueError, and the
+    # daemon died at its first cycle with a traceback (`poll` printed one too).
+    feed = linking_feed(server, "proxied", 1)
+    (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - url: {feed}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    env.update(
+        AGGREGATOR_DATA_DIR=str(tmp_path / "data"),
+        AGGREGATOR_FEEDS=str(tmp_path / "feeds.yaml"),
+        AGGREGATOR_ALLOW_PRIVATE_ADDRESSES="1",
+        HTTP_PROXY="ftp://user:secret@proxy.invalid:21",
+    )
+    poll = subprocess.run(
+        [sys.executable, "-m", "aggregator", "poll", "--no-extract"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert poll.returncode == 2, poll.stderr
+    assert "Traceback" not in poll.stderr
+    assert poll.stderr.count("\n") == 1 and "HTTP_PROXY" in poll.stderr, poll.stderr
+    assert "secret" not in poll.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "daemon", "--no-extract"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output = Output(proc)
+    try:
+        assert output.wait_for_err("poll cycle failed", timeout=30), output.err
+        assert proc.poll() is None, output.err
+        proc.send_signal(signal.SIGTERM)
+        _out, err = output.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
     assert server.requests == []
