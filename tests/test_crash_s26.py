@@ -175,3 +175,55 @@ def test_a_daemon_given_a_proxy_it_cannot_use_says_so_and_keeps_running(
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert server.requests == []
+
+
+def shared_feed(server: LocalServer, name: str, n: int) -> str:
+    """A feed whose ``n`` stories are the same articles every such feed lists (one link
+    each, a guid of its own)."""
+    items = "".join(
+        f"<item><title>Shared story {j}: resolver operators meet</title>"
+        f"<guid>{name}-{j}</guid><link>http://example.org/shared/{j}</link>"
+        f"<description>Operators met to discuss DNSSEC ({j}), in {name}.</description></item>"
+        for j in range(n)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+        f"{items}</channel></rss>"
+    ).encode()
+    return server.route(f"/{name}.xml", body=body)
+
+
+@pytest.mark.postgres
+def test_daemons_storing_copies_of_one_article_at_once_make_one_cluster(
+    tmp_path: Path, pg_url: str, server: LocalServer
+) -> None:
+    # Two daemons each storing a feed's copy of the same new article: neither saw the
+    # other's uncommitted row, and each started a cluster of its own, so the story was
+    # listed (and exported) twice for good. On SQLite the writers take turns.
+    urls = [shared_feed(server, f"f{i}", 20) for i in range(8)]
+    s = settings(tmp_path, pg_url)
+    with make_app(s) as first, make_app(s) as second:
+        ids = [first.add_feed(u, discover=False).feed.id for u in urls]
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2)
+
+        def poll(app_: object, mine: list[int]) -> None:
+            barrier.wait()
+            try:
+                list(app_.update_due(feed_ids=mine))  # type: ignore[attr-defined]
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [
+            threading.Thread(target=poll, args=(first, ids[0::2])),
+            threading.Thread(target=poll, args=(second, ids[1::2])),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+    assert rows(
+        pg_url,
+        "SELECT count(*), count(DISTINCT canonical_url), count(DISTINCT cluster_id) FROM story",
+    ) == [(160, 20, 20)]

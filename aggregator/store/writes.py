@@ -8,6 +8,7 @@ docs/design-notes.md, "The store's hot path is Core, not the ORM").
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -162,6 +163,15 @@ _LOCK_CLUSTERS = (
     .with_for_update(read=True, key_share=True)
 )
 _CLUSTER_TRIES = 3
+# PostgreSQL: the article URLs a poll's transaction stores, locked until it commits (the
+# two-key advisory locks of class 7261004), each once and in one order by every writer.
+# Two daemons storing copies of one new article at once each looked for its cluster
+# without seeing the other's uncommitted row, and each started one: the story was
+# listed twice for good. Now the second waits, then finds the first's row.
+_LOCK_URLS = text(
+    "SELECT count(pg_advisory_xact_lock(7261004, k))"
+    " FROM (SELECT DISTINCT unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS u"
+)
 # Copies under the same title among recent stories of other feeds (_match_by_title)
 _TITLE_MATCHES = select(SC.title_hash, SC.cluster_id, SC.fingerprint, SC.title, SC.published).where(
     col(SC.title_hash).in_(bindparam("hashes", expanding=True)),
@@ -347,6 +357,8 @@ class PollWrites(StoreBase):
                 for c, _ in updates
             }
             archived = self._archived_feed_urls(conn, [u for us in seen_as.values() for u in us])
+            if self.dialect == "postgresql":
+                _lock_story_urls(conn, [r.draft.canonical_url for _, rs in updates for r in rs])
             for check, records in updates:
                 url = urls[check.feed_id]
                 labelled = [u for u in seen_as[check.feed_id] if u in archived]
@@ -1001,3 +1013,21 @@ class PollWrites(StoreBase):
             ],
         )
         prune_fetch_log(conn, sorted({c.feed_id for c, _, _, _ in checks}))
+
+
+def _lock_story_urls(conn: Any, urls: Iterable[str | None]) -> None:
+    """Take ``_LOCK_URLS`` for ``urls``: a key per URL without its scheme, since an
+    ``http://`` and an ``https://`` copy are one article (``dedupe.scheme_twin``)."""
+    keys = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(url.split("://", 1)[-1].encode(), digest_size=4).digest(),
+                "big",
+                signed=True,
+            )
+            for url in urls
+            if url
+        }
+    )
+    if keys:
+        conn.execute(_LOCK_URLS, {"keys": keys})
