@@ -227,3 +227,50 @@ def test_daemons_storing_copies_of_one_article_at_once_make_one_cluster(
         pg_url,
         "SELECT count(*), count(DISTINCT canonical_url), count(DISTINCT cluster_id) FROM story",
     ) == [(160, 20, 20)]
+
+
+def copied_feed(server: LocalServer, name: str, n: int) -> str:
+    """A feed carrying ``n`` articles every such feed carries word for word, each at a
+    link of its own (a syndicated text: no URL in common)."""
+    items = "".join(
+        f"<item><title>Registry {j} rotates its signing keys</title>"
+        f"<guid>{name}-{j}</guid><link>http://{name}.example.org/news/{j}</link>"
+        "<pubDate>Mon, 30 Nov 2026 12:00:00 GMT</pubDate>"
+        f"<description>The registry of zone {j} rotated its key signing key on Monday, "
+        f"the {j}th rollover since it signed the zone, and asked resolver operators "
+        "to check that their trust anchors follow RFC 5011 before the old key is "
+        f"revoked; operators of zone {j} reported no validation failures.</description></item>"
+        for j in range(n)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+        f"{items}</channel></rss>"
+    ).encode()
+    return server.route(f"/{name}.xml", body=body)
+
+
+@pytest.mark.postgres
+def test_daemons_storing_copies_of_one_text_at_once_make_one_cluster(
+    tmp_path: Path, pg_url: str, server: LocalServer
+) -> None:
+    # As above, for copies that share no URL but their text (near-duplicates found by
+    # SimHash bands and by title).
+    urls = [copied_feed(server, f"f{i}", 12) for i in range(8)]
+    s = settings(tmp_path, pg_url)
+    with make_app(s) as first, make_app(s) as second:
+        ids = [first.add_feed(u, discover=False).feed.id for u in urls]
+        barrier = threading.Barrier(2)
+
+        def poll(app_: object, mine: list[int]) -> None:
+            barrier.wait()
+            list(app_.update_due(feed_ids=mine))  # type: ignore[attr-defined]
+
+        threads = [
+            threading.Thread(target=poll, args=(first, ids[0::2])),
+            threading.Thread(target=poll, args=(second, ids[1::2])),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert rows(pg_url, "SELECT count(*), count(DISTINCT cluster_id) FROM story") == [(96, 12)]

@@ -38,7 +38,7 @@ from sqlmodel import select as mselect
 from ..credentials import without_credentials
 from ..dedupe import listing_digest, scheme_twin, title_date_key
 from ..errors import NotFoundError
-from ..neardup import hamming, series_apart, title_key
+from ..neardup import hamming, series_apart, title_hash, title_key
 from ..types import FeedCheck, SaveResult, StoryRecord
 from . import dialect, search, tables
 from .base import _ARCHIVE, _STORY, FC, SC, StoreBase, topic_rows
@@ -163,12 +163,13 @@ _LOCK_CLUSTERS = (
     .with_for_update(read=True, key_share=True)
 )
 _CLUSTER_TRIES = 3
-# PostgreSQL: the article URLs a poll's transaction stores, locked until it commits (the
-# two-key advisory locks of class 7261004), each once and in one order by every writer.
-# Two daemons storing copies of one new article at once each looked for its cluster
-# without seeing the other's uncommitted row, and each started one: the story was
-# listed twice for good. Now the second waits, then finds the first's row.
-_LOCK_URLS = text(
+# PostgreSQL: what a poll's transaction looks its stories' clusters up by (article URLs,
+# SimHash bands, title hashes), locked until it commits (the two-key advisory locks of
+# class 7261004), each once and in one order by every writer. Two daemons storing
+# copies of one new article at once each looked for its cluster without seeing the
+# other's uncommitted row, and each started one: the story was listed twice for good.
+# Now the second waits, then finds the first's row.
+_LOCK_CLUSTER_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(7261004, k))"
     " FROM (SELECT DISTINCT unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS u"
 )
@@ -358,7 +359,7 @@ class PollWrites(StoreBase):
             }
             archived = self._archived_feed_urls(conn, [u for us in seen_as.values() for u in us])
             if self.dialect == "postgresql":
-                _lock_story_urls(conn, [r.draft.canonical_url for _, rs in updates for r in rs])
+                _lock_story_keys(conn, [r for _, rs in updates for r in rs])
             for check, records in updates:
                 url = urls[check.feed_id]
                 labelled = [u for u in seen_as[check.feed_id] if u in archived]
@@ -1015,19 +1016,26 @@ class PollWrites(StoreBase):
         prune_fetch_log(conn, sorted({c.feed_id for c, _, _, _ in checks}))
 
 
-def _lock_story_urls(conn: Any, urls: Iterable[str | None]) -> None:
-    """Take ``_LOCK_URLS`` for ``urls``: a key per URL without its scheme, since an
-    ``http://`` and an ``https://`` copy are one article (``dedupe.scheme_twin``)."""
+def _lock_story_keys(conn: Any, records: Iterable[StoryRecord]) -> None:
+    """Take ``_LOCK_CLUSTER_KEYS`` for what ``records`` are clustered by (``_match_clusters``):
+    the canonical URL without its scheme (an ``http://`` and an ``https://`` copy are
+    one article, ``dedupe.scheme_twin``), each SimHash band and the title's hash. Keys
+    that collide only make two writers take turns."""
+    names: set[str] = set()
+    for r in records:
+        if url := r.draft.canonical_url:
+            names.add("u" + url.split("://", 1)[-1])
+        if r.fingerprint is not None:
+            names.update(f"{b}:{v}" for b, v in dialect.simhash_bands(r.fingerprint).items())
+        if (h := title_hash(r.draft.title)) is not None:
+            names.add(f"t:{h}")
     keys = sorted(
         {
             int.from_bytes(
-                hashlib.blake2b(url.split("://", 1)[-1].encode(), digest_size=4).digest(),
-                "big",
-                signed=True,
+                hashlib.blake2b(name.encode(), digest_size=4).digest(), "big", signed=True
             )
-            for url in urls
-            if url
+            for name in names
         }
     )
     if keys:
-        conn.execute(_LOCK_URLS, {"keys": keys})
+        conn.execute(_LOCK_CLUSTER_KEYS, {"keys": keys})
