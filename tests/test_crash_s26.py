@@ -274,3 +274,19 @@ def test_daemons_storing_copies_of_one_text_at_once_make_one_cluster(
         for t in threads:
             t.join(timeout=60)
     assert rows(pg_url, "SELECT count(*), count(DISTINCT cluster_id) FROM story") == [(96, 12)]
+
+
+@pytest.mark.postgres
+def test_a_poll_storing_thousands_of_stories_at_once_stays_within_the_lock_table(
+    tmp_path: Path, pg_url: str, server: LocalServer
+) -> None:
+    # The locks a poll's transaction takes on what it clusters by live in the server's
+    # shared lock table (max_locks_per_transaction × max_connections: 6,400 slots by
+    # default): one per URL, band and title ran out of it ("out of shared memory") on a
+    # first poll of feeds listing their archives.
+    urls = [copied_feed(server, f"big{i}", 8000) for i in range(1)]
+    with make_app(settings(tmp_path, pg_url)) as app:
+        for url in urls:
+            app.add_feed(url, discover=False)
+        results = list(app.update_due())
+    assert sorted((r.status, r.new) for r in results) == [("ok", 8000)]

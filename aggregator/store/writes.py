@@ -168,7 +168,12 @@ _CLUSTER_TRIES = 3
 # class 7261004), each once and in one order by every writer. Two daemons storing
 # copies of one new article at once each looked for its cluster without seeing the
 # other's uncommitted row, and each started one: the story was listed twice for good.
-# Now the second waits, then finds the first's row.
+# Now the second waits, then finds the first's row. The keys fall into
+# ``CLUSTER_LOCKS`` locks: each lock lives in the server's shared lock table
+# (max_locks_per_transaction x max_connections, 6,400 by default), which one lock per
+# key ran out of ("out of shared memory") on a first poll of archives. Keys sharing a
+# lock only make two writers take turns.
+CLUSTER_LOCKS = 64
 _LOCK_CLUSTER_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(7261004, k))"
     " FROM (SELECT DISTINCT unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS u"
@@ -1019,8 +1024,8 @@ class PollWrites(StoreBase):
 def _lock_story_keys(conn: Any, records: Iterable[StoryRecord]) -> None:
     """Take ``_LOCK_CLUSTER_KEYS`` for what ``records`` are clustered by (``_match_clusters``):
     the canonical URL without its scheme (an ``http://`` and an ``https://`` copy are
-    one article, ``dedupe.scheme_twin``), each SimHash band and the title's hash. Keys
-    that collide only make two writers take turns."""
+    one article, ``dedupe.scheme_twin``), each SimHash band and the title's hash, in
+    ``CLUSTER_LOCKS`` locks."""
     names: set[str] = set()
     for r in records:
         if url := r.draft.canonical_url:
@@ -1031,9 +1036,8 @@ def _lock_story_keys(conn: Any, records: Iterable[StoryRecord]) -> None:
             names.add(f"t:{h}")
     keys = sorted(
         {
-            int.from_bytes(
-                hashlib.blake2b(name.encode(), digest_size=4).digest(), "big", signed=True
-            )
+            int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
+            % CLUSTER_LOCKS
             for name in names
         }
     )
