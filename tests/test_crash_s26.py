@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from httpserver import LocalServer, Request, Route
+from httpserver import LocalServer, Request, Route, closed_port
 from proclines import Output
 from sqlalchemy import create_engine, text
 
@@ -290,3 +290,32 @@ def test_a_poll_storing_thousands_of_stories_at_once_stays_within_the_lock_table
             app.add_feed(url, discover=False)
         results = list(app.update_due())
     assert sorted((r.status, r.new) for r in results) == [("ok", 8000)]
+
+
+@pytest.mark.postgres
+def test_extracting_a_large_backlog_stays_within_the_lock_table(
+    tmp_path: Path, pg_url: str, server: LocalServer
+) -> None:
+    # `aggregator extract --limit 20000`: one claim lock per story held ran out of the
+    # server's shared lock table ("out of shared memory") before a page was fetched.
+    port = closed_port()
+    items = "".join(
+        f"<item><title>Story {i}</title><guid>g{i}</guid>"
+        f"<link>http://127.0.0.1:{port}/page/{i}</link></item>"
+        for i in range(14000)
+    )
+    feed = server.route(
+        "/many.xml",
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>m</title>{items}'
+        "</channel></rss>".encode(),
+    )
+    stop = threading.Event()
+    stop.set()  # claimed, then stopped at once: nothing fetched, nothing written
+    with make_app(settings(tmp_path, pg_url)) as app:
+        app.add_feed(feed, discover=False)
+        assert [r.new for r in app.update_due(extract=False)] == [14000]
+        tally = app.extract_waiting(20000, stop=stop)
+    assert tally.tried == 0
+    assert rows(pg_url, "SELECT extraction_status, count(*) FROM story GROUP BY 1") == [
+        ("pending", 14000)
+    ]

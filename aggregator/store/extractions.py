@@ -19,7 +19,10 @@ from .base import _STORY, StoreBase, _store_error
 from .rows import chunks, search_text, signed64
 
 # A story's claim (``claim_extractions``): the two-key form, a space of its own beside
-# the one-key locks of migrations and subscriptions (7261001, 7261002)
+# the one-key locks of migrations and subscriptions (7261001, 7261002). Stories share
+# ``CLAIM_LOCKS`` locks by id: each lock held lives in the server's shared lock table
+# (6,400 by default), which `extract --limit 20000` would run out of.
+CLAIM_LOCKS = 1024
 _TRY_CLAIM = text("SELECT pg_try_advisory_lock(7261003, CAST(:id AS integer))")
 
 
@@ -48,7 +51,8 @@ class Extractions(StoreBase):
         per daemon. A story is held by a session-level advisory lock on a connection of
         the block's own (a process that dies lets go with its session); one another
         process holds, or finished while this one looked, is passed over for the next.
-        SQLite: no claim (one daemon per database file)."""
+        SQLite: no claim (one daemon per database file). Stories share ``CLAIM_LOCKS``
+        locks: one held elsewhere passes over the others of its lock too."""
         if self.dialect != "postgresql":
             yield self.waiting_extractions(limit, failed=failed, passing_over=passing_over)
             return
@@ -59,7 +63,7 @@ class Extractions(StoreBase):
         try:
 
             def take(story_id: int) -> bool:
-                return bool(conn.execute(_TRY_CLAIM, {"id": story_id}).scalar())
+                return bool(conn.execute(_TRY_CLAIM, {"id": story_id % CLAIM_LOCKS}).scalar())
 
             try:
                 stories, passed = self._waiting(limit, failed, passing_over, take)
