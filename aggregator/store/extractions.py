@@ -61,9 +61,13 @@ class Extractions(StoreBase):
         except SQLAlchemyError as e:
             raise _store_error(e) from e
         try:
+            tried: dict[int, bool] = {}  # a lock asked for once: at most CLAIM_LOCKS trips
 
             def take(story_id: int) -> bool:
-                return bool(conn.execute(_TRY_CLAIM, {"id": story_id % CLAIM_LOCKS}).scalar())
+                lock = story_id % CLAIM_LOCKS
+                if lock not in tried:
+                    tried[lock] = bool(conn.execute(_TRY_CLAIM, {"id": lock}).scalar())
+                return tried[lock]
 
             try:
                 stories, passed = self._waiting(limit, failed, passing_over, take)
