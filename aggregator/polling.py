@@ -174,6 +174,10 @@ class Poller(Outcomes):
         # otherwise this process would keep those feeds from itself until they expire.
         app._replace_failed_pool()
         app._hand_back_kept_leases()
+        # the clock stepped back since feeds were checked: their waits from now, not
+        # from where the old clock put them (Store.rebase_clock)
+        if n := app.store.rebase_clock(app.now()):
+            log.warning("the clock went back: %d feeds' next checks moved back with it", n)
         holds = app.store.held_hosts(app.now())  # read once, for pages and feeds
         if extract:
             app._stall_held_hosts(holds)  # the article pages of a host another poll saw held

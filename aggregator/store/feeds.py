@@ -29,6 +29,11 @@ from .tables import FeedRow, FetchLogRow, HostHoldRow, LabelArchiveRow, StoryRow
 
 HOLD = table(HostHoldRow)
 
+#: How far ahead of the clock a feed's last check may be before ``rebase_clock`` takes it
+#: for the clock having stepped back: pollers on hosts whose clocks differ by seconds
+#: should not rewrite each other's schedules.
+CLOCK_SLACK = timedelta(minutes=1)
+
 # A feed's columns but its listed keys (only prune reads those; up to tens of KB a feed)
 _FEED_POLL_COLS = [c for c in FEED.c if c.name != "listed"]
 
@@ -438,6 +443,50 @@ class FeedStore(StoreBase):
                 )
                 held += int(done.rowcount or 0)  # type: ignore[attr-defined]
         return held
+
+    def rebase_clock(self, now: datetime) -> int:
+        """After the clock stepped back (an NTP correction, a restored VM): the feeds
+        last checked after ``now`` (by more than ``CLOCK_SLACK``) get their next check
+        and Retry-After moved back by as much, to the wait they were given measured from
+        ``now``, and their last check to ``now``; the host holds as much as the largest
+        such step. Left as the old clock set them, a feed polled daily waited the step
+        on top of its day (three days back: four days without a poll). Their last check
+        set to ``now``, a second call finds nothing to move. Returns how many feeds
+        moved."""
+        with self._read() as s:
+            rows = s.execute(
+                select(FC.id, FC.last_check, FC.next_check, FC.not_before).where(
+                    col(FC.last_check) > now + CLOCK_SLACK
+                )
+            ).all()
+        if not rows:
+            return 0
+        step = timedelta(0)
+        with self._write() as s:
+            for feed_id, checked, next_check, not_before in rows:
+                shift = utc(checked) - now  # type: ignore[operator]
+                step = max(step, shift)
+                nc, nb = utc(next_check), utc(not_before)
+                s.execute(
+                    update(FeedRow)
+                    .where(col(FC.id) == feed_id, col(FC.last_check) == checked)
+                    .values(
+                        last_check=now,
+                        next_check=None if nc is None else max(now, nc - shift),
+                        not_before=None if nb is None else max(now, nb - shift),
+                    )
+                )
+            holds = s.execute(
+                select(HOLD.c.host, HOLD.c.held_until).where(HOLD.c.held_until > now)
+            ).all()
+            for host, value in holds:
+                if (until := utc(value)) is not None:
+                    s.execute(
+                        update(HOLD)
+                        .where(HOLD.c.host == host)
+                        .values(held_until=max(now, until - step))
+                    )
+        return len(rows)
 
     def release_dead_leases(self, host: str, now: datetime) -> int:
         """Release the leases of crashed processes of this host: owners are
