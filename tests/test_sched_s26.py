@@ -61,3 +61,29 @@ def test_a_clock_stepped_back_leaves_no_feed_waiting_past_its_interval(
         [again] = list(app.update_due())
         assert again.status == "unchanged"
         assert len([q for q in server.requests if q.path == "/daily.xml"]) == 2
+
+
+def test_a_304_after_an_error_keeps_the_publishers_ttl(
+    tmp_path: Path, server: LocalServer, db_url: str
+) -> None:
+    """A feed whose <ttl> asks for a day, answering 304 after one failed poll: the 304
+    dropped the last interval (it held the <ttl>, which a 304 does not repeat) because
+    the feed had an error, and the feed was then polled hourly, against the publisher's
+    wish, for as long as it answered 304."""
+    body = RSS.replace(b"<title>F</title>", b"<title>F</title><ttl>1440</ttl>")
+    url = server.route("/ttl.xml", body=body, etag='"v1"')
+    clock = Clock()
+    with _app(tmp_path, clock, db_url) as app:
+        app.add_feed(url, discover=False)
+        [r] = list(app.update_due())
+        assert r.status == "ok" and r.next_check is not None
+        assert r.next_check - clock.t >= timedelta(hours=21)
+        server.route("/ttl.xml", status=500, body=b"down")
+        clock.t = r.next_check
+        [r] = list(app.update_due())
+        assert r.status == "error" and r.next_check is not None
+        server.route("/ttl.xml", body=body, etag='"v1"')
+        clock.t = r.next_check
+        [r] = list(app.update_due())
+        assert r.status == "not_modified" and r.next_check is not None
+        assert r.next_check - clock.t >= timedelta(hours=21)
