@@ -8,7 +8,8 @@ Rules (DESIGN.md "Limits a user can rely on"):
   max-age / Expires), clamped to [min, max] (5 min .. 24 h); the wait is that interval
   with up to ±10 % jitter so feeds added together spread out, clamped again after the
   jitter so it never leaves [min, max];
-- errors: exponential backoff from the interval, capped at max, with the same jitter and
+- errors: exponential backoff from the interval (the last one chosen, hints included,
+  when longer than the posting rate's), capped at max, with the same jitter and
   clamp so feeds failing together do not retry together (never before 90 % of the
   backoff); Retry-After (429/503) is a floor that jitter only pushes later (by up to
   10 %), honoured up to a week (Policy.max_retry_after); 410 Gone marks the feed gone;
@@ -214,6 +215,11 @@ def after_error(
     count = feed.error_count + 1
     first = feed.first_error_at or now
     base = adaptive_interval(post_dates, now, policy, override=feed.interval)
+    if feed.interval is None and feed.poll_interval is not None:
+        # backoff slows a feed down: from the interval it last had, which holds the
+        # publisher's hints (<ttl>, max-age), not the posting rate alone, which asked a
+        # server in trouble every 30 minutes where a healthy poll waited a day
+        base = max(base, _clamp(feed.poll_interval, policy))
     retry_after = None
     http_status = None
     status: str = "error"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,4 +87,39 @@ def test_a_304_after_an_error_keeps_the_publishers_ttl(
         clock.t = r.next_check
         [r] = list(app.update_due())
         assert r.status == "not_modified" and r.next_check is not None
+        assert r.next_check - clock.t >= timedelta(hours=21)
+
+
+def _busy_rss(now: datetime, ttl: str = "") -> bytes:
+    """Ten stories posted in the hours before ``now`` (an adaptive interval of half an
+    hour), and ``ttl``, the channel's <ttl> element if any."""
+    items = "".join(
+        f"<item><title>s{i}</title><guid>s{i}</guid>"
+        f"<pubDate>{format_datetime(now - timedelta(hours=i + 1))}</pubDate></item>"
+        for i in range(10)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>{ttl}'
+        f"{items}</channel></rss>"
+    ).encode()
+
+
+def test_a_failing_feed_is_not_polled_sooner_than_a_healthy_one(
+    tmp_path: Path, server: LocalServer, db_url: str
+) -> None:
+    """A feed whose publisher asks for a day (<ttl>1440</ttl>) but posts often: the
+    first error backed off from the posting rate alone (half an hour), so a server in
+    trouble was asked every 30 minutes, then 1 h, 2 h..., where a healthy poll waited a
+    day. The backoff starts from the interval the feed last had."""
+    clock = Clock()
+    url = server.route("/busy.xml", body=_busy_rss(clock.t, "<ttl>1440</ttl>"))
+    with _app(tmp_path, clock, db_url) as app:
+        app.add_feed(url, discover=False)
+        [r] = list(app.update_due())
+        assert r.status == "ok" and r.next_check is not None
+        assert r.next_check - clock.t >= timedelta(hours=21)
+        server.route("/busy.xml", status=500, body=b"down")
+        clock.t = r.next_check
+        [r] = list(app.update_due())
+        assert r.status == "error" and r.next_check is not None
         assert r.next_check - clock.t >= timedelta(hours=21)
