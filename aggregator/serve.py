@@ -41,6 +41,7 @@ import io
 import logging
 import math
 import re
+import signal
 import socket
 import sys
 import threading
@@ -787,7 +788,13 @@ def serve_forever(
     base_url: str | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> None:
+    """Serve until SIGINT (Ctrl-C) or SIGTERM, then close the socket; the caller closes
+    ``app``. SIGTERM is how systemd, Docker and Kubernetes stop a service: it died of it
+    (exit 143) with the store left open, where Ctrl-C returned and exited 0."""
     httpd = listen(app, host, port, base_url=base_url)
+    # only the main thread may set a handler (FeedServer and tests serve from others)
+    watching = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if watching else None
     try:
         if announce:  # inside: a broken stdout pipe here must not leave the socket open
             announce(_url(httpd) + "/")
@@ -795,4 +802,11 @@ def serve_forever(
     except KeyboardInterrupt:
         pass
     finally:
+        if watching:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
         httpd.server_close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: out of ``serve_forever``'s wait, to the same clean stop."""
+    raise KeyboardInterrupt

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -164,3 +165,33 @@ def test_serve_with_an_empty_host_is_bad_input(tmp_path: Path, host: str) -> Non
     assert done.stderr.startswith("error: --host is empty: ")
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_stops_cleanly_on_sigterm_as_on_ctrl_c(tmp_path: Path, signum: int) -> None:
+    """systemd, Docker and Kubernetes stop a service with SIGTERM: `serve` died of the
+    signal (143) with its store left open, where Ctrl-C closed it and exited 0."""
+    argv = ["--data-dir", str(tmp_path), "serve", "--port", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        # a child of a non-interactive shell may inherit SIGINT ignored: let it have it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        with urllib.request.urlopen(url + "feed.json", timeout=10) as r:
+            assert r.status == 200
+        proc.send_signal(signum)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in rest
+    # the store was closed: SQLite folds its write-ahead log back and removes it
+    assert not (tmp_path / "aggregator.db-wal").exists()
