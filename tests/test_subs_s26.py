@@ -266,3 +266,22 @@ def test_a_feed_about_to_move_is_not_added_again_under_its_new_url(
             path.write_text(f"feeds:\n  - url: {new}\n    name: A\n")
             assert app.sync_feeds(path) == (0, 1)
         assert [(f.id, f.name) for f in app.feeds()] == [(feed.id, "A")]
+
+
+def test_skipped_opml_entries_are_printed_without_terminal_controls(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """XML allows C1 controls (U+009B is a terminal's CSI) and bidi overrides in an
+    outline's title: the "skipped" lines printed them raw, so a shared OPML file could
+    recolour or rewrite the user's terminal, where every other table filters them."""
+    opml = (
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline text="Evil\u009b2J\u202eNews" url="https://news.example/"/>'
+        "</body></opml>"
+    )
+    (env / "hostile.opml").write_text(opml, encoding="utf-8")
+    code, _, err = run(capsys, "feeds", "import", str(env / "hostile.opml"))
+    assert code == 0, err
+    assert "skipped" in err and "EvilNews" in err.replace("2J", "")
+    assert "\u009b" not in err and "\u202e" not in err

@@ -665,7 +665,8 @@ def feeds_import(path: Annotated[Path, typer.Argument(help="An OPML or feeds.yam
     with open_app() as a:
         added, changed = a.import_feeds(listing, origin=str(path))
     for why in listing.skipped:
-        err.print(f"[yellow]skipped[/] {esc(why)}", highlight=False)
+        # the file's titles and URLs: XML allows C1 controls (a terminal's CSI) in them
+        err.print(f"[yellow]skipped[/] {esc(for_terminal(why))}", highlight=False)
     same = len(listing.sources) - added - changed
     out.print(
         f"{added} added, {changed} updated, {same} unchanged, {len(listing.skipped)} skipped",
