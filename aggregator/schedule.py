@@ -33,6 +33,11 @@ from .errors import FeedError, FetchError
 from .types import MAX_FEED_URL_BYTES, Feed, FeedCheck, FetchResult, UpdateStatus
 
 RATE_WINDOW = timedelta(days=14)
+#: The share of the quiet since a feed's newest post that its interval is at least, when
+#: two or more posts give it a rate: the quiet read as if ten posts had come in it, polled
+#: twice a gap (one post bounds it by half the quiet), so a burst of ten and then nothing
+#: is bounded no more than by its own rate.
+QUIET_SHARE = 1 / 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +80,12 @@ def adaptive_interval(
         # The span, not the whole window, because a feed only holds its newest entries.
         span = max(now - min(recent), timedelta(hours=1))
         interval = span / (2 * len(recent))
+        # The quiet since the newest post bounds it too, more loosely than one post's
+        # (QUIET_SHARE): a feed that posted every half hour for two weeks and then stopped
+        # kept its half hour until its posts left the window, ~50 requests a day for
+        # nothing; now 3.6 h after three quiet days and 8.4 h after a week, a quiet
+        # night's 2 h changing nothing.
+        interval = max(interval, (now - max(recent)) * QUIET_SHARE)
     elif len(recent) == 1:
         # One post says too little of a rate to poll sooner than the default, but the quiet
         # since it is a bound, as for two or more: a post 10 days ago is at most one post in

@@ -94,6 +94,23 @@ def test_one_post_in_the_window_long_ago_is_a_slow_feed() -> None:
     assert schedule.adaptive_interval([NOW - timedelta(minutes=10)], NOW, P) == timedelta(hours=1)
 
 
+def test_a_busy_feed_gone_quiet_slows_down_within_days() -> None:
+    """A feed that posted every ~30 minutes for two weeks and then stopped kept its ~30
+    minute interval until its posts left the two-week window, being asked ~50 times a day
+    for a week and more with nothing new; the README promises hours after a few quiet
+    days. The quiet since the newest post bounds the rate as it does for one post, more
+    loosely (a steady feed's quiet night must not slow it)."""
+
+    def stopped(quiet: timedelta) -> list[datetime]:
+        return [NOW - quiet - timedelta(days=14) * i / 700 for i in range(700)]
+
+    assert schedule.adaptive_interval(stopped(timedelta(0)), NOW, P) < timedelta(minutes=30)
+    # a quiet night: still polled at its rate
+    assert schedule.adaptive_interval(stopped(timedelta(hours=2)), NOW, P) <= timedelta(minutes=30)
+    assert schedule.adaptive_interval(stopped(timedelta(days=3)), NOW, P) >= timedelta(hours=3.5)
+    assert schedule.adaptive_interval(stopped(timedelta(days=7)), NOW, P) >= timedelta(hours=8)
+
+
 def test_publisher_hints_are_a_floor_and_override_wins() -> None:
     busy = posts(5000, timedelta(days=14))
     assert schedule.adaptive_interval(busy, NOW, P, hints=(timedelta(hours=2), None)) == timedelta(
