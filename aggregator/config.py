@@ -265,6 +265,12 @@ def parse_span(value: str, *, name: str = "--older-than") -> timedelta | None:
     m = SPAN.match(value)
     if not m:
         raise ConfigError(f"{name}: cannot read {value!r} as a span: use 180d, 26w or 12h")
+    if m.group(2).lower() == "m":
+        # `--since 30m` is minutes; a retention of `6m` read so deleted every story older
+        # than six minutes, where a user meant six months
+        raise ConfigError(
+            f"{name}: {value.strip()} could be minutes or months: say 180d, 26w or 12h"
+        )
     try:
         span = timedelta(**{SPAN_UNITS[m.group(2).lower()]: float(m.group(1))})
     except OverflowError as e:
