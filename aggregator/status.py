@@ -60,12 +60,17 @@ def model_summary(models_dir: Path, *, yours: bool, history: Path) -> ModelSumma
         return ModelSummary(path=manifest.parent, yours=yours, error="no model here")
     except (OSError, ValueError) as e:
         return ModelSummary(path=manifest.parent, yours=yours, error=f"unreadable manifest: {e}")
+    if not isinstance(data, dict):
+        # JSON, but not the object `train` writes: reading it as one was a traceback
+        return ModelSummary(
+            path=manifest.parent, yours=yours, error="unreadable manifest: not a JSON object"
+        )
     if (problem := _model_file_problem(manifest.parent, data)) is not None:
         return ModelSummary(path=manifest.parent, yours=yours, error=problem)
-    cv = (data.get("scores") or {}).get("cv") or {}
+    cv = _object(_object(data.get("scores")).get("cv"))
 
     def f1(average: str) -> float | None:
-        value = (cv.get(average) or {}).get("f1")
+        value = _object(cv.get(average)).get("f1")
         return float(value) if isinstance(value, int | float) else None
 
     examples = cv.get("examples")
@@ -80,6 +85,12 @@ def model_summary(models_dir: Path, *, yours: bool, history: Path) -> ModelSumma
         macro_f1=f1("macro"),
         evaluated=_latest_evaluation(history, version) if version else None,
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` where it is a JSON object, else an empty one: a manifest's scores of
+    another shape are unknown scores, not a traceback."""
+    return value if isinstance(value, dict) else {}
 
 
 def _model_file_problem(artifact: Path, manifest: dict[str, Any]) -> str | None:

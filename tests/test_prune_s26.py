@@ -88,3 +88,46 @@ def test_prune_older_than_6m_deletes_nothing(
     assert code == 2 and "minutes or months" in err and "Traceback" not in err
     with make_app(Settings.from_env({}, data_dir=env / "data")) as a:
         assert a.story_count() == 5
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        pytest.param("[]", id="a-list"),
+        pytest.param("null", id="null"),
+        pytest.param({"cv": [0.9]}, id="cv-a-list"),
+        pytest.param({"cv": {"micro": 0.9, "macro": "high"}}, id="f1s-not-objects"),
+    ],
+)
+def test_status_with_a_manifest_of_another_shape_is_a_clear_answer(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    manifest: str | dict[str, object],
+) -> None:
+    """A manifest that is JSON but not the object `train` writes (edited, or written by
+    something else) was a traceback (AttributeError) from `status`, which reads it
+    without loading the model; `classify` says the model cannot be used."""
+    import json
+    import shutil
+
+    shipped = Path(__file__).parent.parent / "models" / "classifier"
+    mine = env / "data" / "models" / "classifier"
+    shutil.copytree(shipped, mine)
+    if isinstance(manifest, dict):  # the shipped manifest with its scores replaced
+        data = json.loads((mine / "manifest.json").read_text(encoding="utf-8"))
+        data["scores"] = manifest
+        text = json.dumps(data)
+    else:
+        text = manifest
+    (mine / "manifest.json").write_text(text, encoding="utf-8")
+    for fmt in ("table", "json"):
+        code, out, err = run(capsys, "status", "--format", fmt)
+        assert code == 0, err
+        assert "Traceback" not in err
+    model = json.loads(out)["model"]
+    assert model["yours"] is True
+    if isinstance(manifest, dict):  # the model is usable: only its scores are unknown
+        assert model["error"] is None and model["version"]
+        assert model["cv_micro_f1"] is None
+    else:
+        assert "manifest" in model["error"]
