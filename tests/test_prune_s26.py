@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
-from test_store import check, draft
+from test_store import T0, check, draft
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings, parse_span
@@ -131,3 +131,37 @@ def test_status_with_a_manifest_of_another_shape_is_a_clear_answer(
         assert model["cv_micro_f1"] is None
     else:
         assert "manifest" in model["error"]
+
+
+def test_the_status_counts_are_of_one_moment(db_url: str) -> None:
+    """`status` reads its counts in several statements; on PostgreSQL each took its own
+    snapshot (READ COMMITTED), so a poll committing meanwhile gave a total that the counts
+    by extraction state and by model did not add up to. One snapshot now, as on SQLite."""
+    from sqlalchemy import event
+
+    from aggregator.store import open_store
+    from aggregator.types import FeedSource
+
+    st = open_store(db_url)
+    try:
+        feed, _ = st.add_feed(FeedSource(url="https://a.example/feed"), T0)
+        st.save_update(check(feed.id), [StoryRecord(draft=draft("k0", "Zero"))])
+        n = 0
+
+        def poll_meanwhile(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+            nonlocal n
+            if "extraction_status" in statement and "GROUP BY" in statement and n < 2:
+                n += 1  # a poll commits between the total and the counts by state
+                rec = StoryRecord(draft=draft(f"k{n}", f"Story {n}"), extraction_status="ok")
+                st.save_update(check(feed.id), [rec])
+
+        event.listen(st.engine, "before_cursor_execute", poll_meanwhile)
+        try:
+            s = st.summary(T0 + timedelta(minutes=1))
+        finally:
+            event.remove(st.engine, "before_cursor_execute", poll_meanwhile)
+        assert n >= 1
+        assert sum(s.extraction.values()) == s.stories == sum(s.tagged_by.values())
+        assert s.stories == 1
+    finally:
+        st.close()

@@ -688,8 +688,10 @@ class StoryQueries(StoreBase):
 
     def summary(self, now: datetime) -> StoreSummary:
         """Counts of feeds, stories, extractions, labels and leases, the schema version
-        and the database's size, for ``aggregator status``."""
-        with self._read() as s:
+        and the database's size, for ``aggregator status``: of one snapshot (on
+        PostgreSQL a poll committing between two counts made the total and the counts by
+        extraction state or model disagree)."""
+        with self._read(one_snapshot=True) as s:
             path = self.engine.url.database if self.dialect == "sqlite" else None
             return summarize(s, self.dialect, now, path if path != ":memory:" else None)
 
