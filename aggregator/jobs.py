@@ -9,6 +9,7 @@ the database: HTML to plain text, the SimHash fingerprint, and classification.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -68,6 +69,9 @@ class ParseOutcome:
     # dedupe.listing_digest of every entry's key, unchanged ones included: what the
     # document lists, which pruning must spare
     listed: tuple[str, ...] = ()
+    #: The document ends before its root element closes (cut short: a server's script
+    #: dying mid-output), so it lists only part of the feed: see ``FeedCheck.listed_cut``.
+    listed_cut: bool = False
 
 
 _models: dict[tuple[str, str, float], Classifier | Scorer] = {}
@@ -167,6 +171,11 @@ def document(d: StoryDraft, summary: str, body: str) -> Document:
     )
 
 
+#: The end tag of an RSS, Atom or RDF document's root (NULs taken out first, so that
+#: UTF-16 reads as ASCII here)
+_ROOT_CLOSED = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>", re.I)
+
+
 def parse_job(
     body: bytes,
     url: str,
@@ -224,6 +233,7 @@ def parse_job(
         post_dates=[e.published for e in parsed.entries if e.published],
         model_error=error,
         listed=listed,
+        listed_cut=bool(parsed.warnings) and not _ROOT_CLOSED.search(body.replace(b"\0", b"")),
     )
 
 

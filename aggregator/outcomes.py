@@ -138,7 +138,7 @@ class Outcomes:
             site=parsed.feed.link,
             ms=_ms(t0),
         )
-        check = replace(check, listed=parsed.listed)
+        check = replace(check, listed=parsed.listed, listed_cut=parsed.listed_cut)
         if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
             check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
         return Ready(feed, check, records, n_extracted, n_deferred, parsed.feed.warnings, t0)

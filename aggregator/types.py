@@ -409,6 +409,11 @@ class FeedCheck:
     not_before: datetime | None = None  # the server's Retry-After, if it gave one
     # dedupe.listing_digest of the keys the document lists (None: not parsed this time)
     listed: tuple[str, ...] | None = None
+    #: The document was cut short (it ends before its root element closes): ``listed``
+    #: is added to the feed's listing instead of replacing it. Replaced, the next prune
+    #: deleted every story past the cut, and the next whole document brought them back
+    #: as new.
+    listed_cut: bool = False
     #: Why a "skipped" feed was not requested (its host asked to be left alone).
     reason: str | None = None
     #: When the poll claimed the feed: a ``not_before`` the store finds later than this

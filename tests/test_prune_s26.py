@@ -165,3 +165,33 @@ def test_the_status_counts_are_of_one_moment(db_url: str) -> None:
         assert s.stories == 1
     finally:
         st.close()
+
+
+def test_a_document_cut_short_does_not_let_prune_delete_what_it_lists(
+    app: App,
+    clock: Clock,
+    server,  # type: ignore[no-untyped-def]
+) -> None:
+    """A feed's document cut short (a server's script dying mid-output: a complete HTTP
+    answer of half a feed) is read as far as it goes, not well-formed. Its listing
+    replaced the whole one, so the next prune deleted every story past the cut, and the
+    feed's next whole document brought them all back as new. Such a document adds to the
+    listing; the next whole one replaces it."""
+    items = [(g, f"Story {g} about resolvers", i + 1) for i, g in enumerate("abcde")]
+    whole = _rss(*items)
+    url = server.route("/a", body=whole)
+    app.add_feed(url, discover=False)
+    assert [r.new for r in app.update_due(all_feeds=True)] == [5]
+    clock.advance(days=400)
+    server.route("/a", body=whole[: whole.index(b"<item><title>Story c")])
+    assert [(r.status, r.new) for r in app.update_due(all_feeds=True)] == [("ok", 0)]
+    assert app.prune(timedelta(days=180), keep_per_feed=0) == 0
+    clock.advance(days=1)
+    server.route("/a", body=whole + b"\n")
+    assert [(r.status, r.new) for r in app.update_due(all_feeds=True)] == [("ok", 0)]
+    assert app.store.story_count() == 5
+    # a whole document that no longer lists "a" and "b": they go
+    clock.advance(days=1)
+    server.route("/a", body=_rss(*items[2:]))
+    list(app.update_due(all_feeds=True))
+    assert app.prune(timedelta(days=180), keep_per_feed=0) == 2

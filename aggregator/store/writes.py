@@ -998,7 +998,13 @@ class PollWrites(StoreBase):
             if check.success and check.site:
                 extra["site"] = check.site
             if check.success and check.listed is not None:
-                extra["listed"] = " ".join(check.listed)
+                listed = check.listed
+                if check.listed_cut:  # what the part read lists, and what was listed before
+                    before = conn.execute(
+                        select(FEED.c.listed).where(FEED.c.id == check.feed_id)
+                    ).scalar()
+                    listed = tuple(dict.fromkeys([*(before or "").split(), *listed]))
+                extra["listed"] = " ".join(listed)
             if extra:
                 conn.execute(update(FEED).where(FEED.c.id == check.feed_id).values(**extra))
         conn.execute(
