@@ -174,6 +174,16 @@ def document(d: StoryDraft, summary: str, body: str) -> Document:
 #: The end tag of an RSS, Atom or RDF document's root (NULs taken out first, so that
 #: UTF-16 reads as ASCII here)
 _ROOT_CLOSED = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>", re.I)
+_ENTRY_OPENS = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s>/]", re.I)
+_ENTRY_CLOSES = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.I)
+
+
+def _last(pattern: re.Pattern[bytes], text: bytes) -> int:
+    """Where ``pattern`` last matches in ``text`` (-1: nowhere)."""
+    last = -1
+    for m in pattern.finditer(text):
+        last = m.start()
+    return last
 
 
 def parse_job(
@@ -196,6 +206,16 @@ def parse_job(
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
+    xml = body.replace(b"\0", b"")
+    cut = (
+        bool(parsed.warnings)
+        and not parsed.version.startswith("json")
+        and not _ROOT_CLOSED.search(xml)
+    )
+    if cut and parsed.entries and _last(_ENTRY_OPENS, xml) > _last(_ENTRY_CLOSES, xml):
+        # The entry the cut falls in is read as far as it went (no guid, link or title:
+        # stored as a new "(untitled)" story keyed by its text); a whole document brings it.
+        parsed = replace(parsed, entries=parsed.entries[:-1])
     drafts = story_drafts(parsed)
     listed = tuple(listing_digest(d.key) for d in drafts)
     if known:
@@ -233,7 +253,7 @@ def parse_job(
         post_dates=[e.published for e in parsed.entries if e.published],
         model_error=error,
         listed=listed,
-        listed_cut=bool(parsed.warnings) and not _ROOT_CLOSED.search(body.replace(b"\0", b"")),
+        listed_cut=cut,
     )
 
 

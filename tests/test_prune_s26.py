@@ -14,7 +14,7 @@ from test_store import T0, check, draft
 from aggregator.app import App, make_app
 from aggregator.config import Settings, parse_span
 from aggregator.errors import ConfigError
-from aggregator.types import StoryRecord
+from aggregator.types import StoryQuery, StoryRecord
 
 
 class Clock:
@@ -195,3 +195,24 @@ def test_a_document_cut_short_does_not_let_prune_delete_what_it_lists(
     server.route("/a", body=_rss(*items[2:]))
     list(app.update_due(all_feeds=True))
     assert app.prune(timedelta(days=180), keep_per_feed=0) == 2
+
+
+def test_the_entry_a_document_is_cut_in_is_not_stored(
+    app: App,
+    clock: Clock,
+    server,  # type: ignore[no-untyped-def]
+) -> None:
+    """Cut short inside an item, the loose parser gave that item as far as it went (here
+    with no guid, link or title): it was stored as a new story, "(untitled)", keyed by its
+    text, and stayed. The entry the cut falls in is left out; the whole document brings
+    it."""
+    items = [(g, f"Story {g} about resolvers", i + 1) for i, g in enumerate("abcde")]
+    whole = _rss(*items)
+    url = server.route("/a", body=whole[: whole.index(b"<item><title>Story c") + 30])
+    app.add_feed(url, discover=False)
+    assert [(r.status, r.new) for r in app.update_due(all_feeds=True)] == [("ok", 2)]
+    clock.advance(days=1)
+    server.route("/a", body=whole)
+    assert [(r.status, r.new) for r in app.update_due(all_feeds=True)] == [("ok", 3)]
+    titles = sorted(s.title for s in app.stories(StoryQuery(limit=None)))
+    assert titles == [f"Story {g} about resolvers" for g in "abcde"]
