@@ -163,15 +163,46 @@ _DROPPED_TAG = re.compile(
 )
 
 
+#: HTML's elements (with the obsolete ones publishers still write), as tag names.
+_HTML_ELEMENTS = {
+    "a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "base",
+    "basefont", "bdi", "bdo", "big", "blink", "blockquote", "body", "br", "button",
+    "canvas", "caption", "center", "cite", "code", "col", "colgroup", "data", "datalist",
+    "dd", "del", "details", "dfn", "dialog", "dir", "div", "dl", "dt", "em", "embed",
+    "fieldset", "figcaption", "figure", "font", "footer", "form", "frame", "frameset", "h1",
+    "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr", "html", "i", "iframe",
+    "img", "input", "ins", "kbd", "label", "legend", "li", "link", "main", "map", "mark",
+    "marquee", "menu", "meta", "meter", "nav", "nobr", "noembed", "noframes", "noscript",
+    "object", "ol", "optgroup", "option", "output", "p", "param", "picture", "plaintext",
+    "pre", "progress", "q", "rb", "rp", "rt", "rtc", "ruby", "s", "samp", "script",
+    "search", "section", "select", "slot", "small", "source", "span", "strike", "strong",
+    "style", "sub", "summary", "sup", "svg", "math", "table", "tbody", "td", "template",
+    "textarea", "tfoot", "th", "thead", "time", "title", "tr", "track", "tt", "u", "ul",
+    "var", "video", "wbr", "xmp",
+}  # fmt: skip
+#: The ``<`` of a start or end tag (as an HTML parser reads its name: up to a space, "/" or
+#: ">"), which :func:`_as_text` keeps as text when the name is no HTML element.
+_UNKNOWN_TAG = re.compile(r"<(?=/?([A-Za-z][^\s/>]*))")
+
+
+def _as_text(tag: re.Match[str]) -> str:
+    name = tag[1].lower()
+    return "<" if name in _HTML_ELEMENTS or "-" in name else "&lt;"
+
+
 def title_text(html: str) -> str:
     """One line of text of a title that may be HTML (an RSS title, an Atom ``type="html"``
     one): :func:`html_to_text`, but a start tag of an element dropped with its content
     (``<template>``, ``<script>``...) that no end tag of its name follows is dropped
     alone. Such a tag in a title names the element ("Using the <template> element"):
     taken for markup, it hid the rest of the title ("Using the"), or all of it (the story
-    was titled with its summary's first words). A closed one is still dropped whole."""
+    was titled with its summary's first words). A closed one is still dropped whole.
+    A tag whose name is no HTML element (nor a custom element's, which has a "-") is
+    text: titles name generics and components ("Using Vec<T> in Rust", "<Suspense>"),
+    and read as tags they were dropped ("Using Vec in Rust")."""
     if "<" not in html:
         return html_to_text(html)
+    html = _UNKNOWN_TAG.sub(_as_text, html)
     last_end: dict[str, int] = {}
     for tag in _DROPPED_TAG.finditer(html):
         if tag["end"]:
