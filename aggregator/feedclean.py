@@ -16,6 +16,7 @@ which import it.
 from __future__ import annotations
 
 import functools
+import html
 import re
 from collections.abc import Iterable
 from html import escape
@@ -54,6 +55,8 @@ _IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
 _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 _NAMED = {"colon": ":", "Tab": "\t", "NewLine": "\n"}
 _FALLBACK_TITLE_WORDS = 12
+# A character reference (see _char_refs): decimal, hexadecimal or named, ended by ";".
+_CHAR_REF = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,6 +172,16 @@ def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
             if text and text.casefold() not in seen:
                 seen[text.casefold()] = text
     return tuple(seen.values())
+
+
+def _char_refs(value: str) -> str:
+    """A plain-text value (a JSON Feed title, a category) with its character references
+    read: publishers escape such values for HTML before writing them to the feed
+    (``It&#8217;s``, ``News &amp;amp; Views``). Only references ended by ";" count:
+    ``AT&T`` and ``R&D`` stay, and so does ``&bogus;``."""
+    if "&" not in value:
+        return value
+    return xml_chars(_CHAR_REF.sub(lambda m: html.unescape(m.group()), value))
 
 
 def _clean_str(value: object) -> str | None:

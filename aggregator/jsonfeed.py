@@ -17,16 +17,15 @@ for RSS and Atom.
 
 from __future__ import annotations
 
-import html
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from aggregator.errors import ParseError
 from aggregator.feedclean import (
+    _char_refs,
     _clean_str,
     _fallback_title,
     _first_link,
@@ -38,9 +37,6 @@ from aggregator.feedclean import (
 from aggregator.feeddates import _iso_utc, _trusted
 from aggregator.textutil import xml_chars
 from aggregator.types import ParsedEntry, ParsedFeed
-
-# A character reference (see _text): decimal, hexadecimal or named, ended by ";".
-_CHAR_REF = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
@@ -159,4 +155,4 @@ def _text(value: str) -> str:
     them for HTML (``It&#8217;s``; Kottke's and pxlnv's feeds), and the same site's RSS
     feed reads them as characters: shown as written, one story had two titles. Only
     references ended by ";" count: ``AT&T`` and ``R&D`` stay, and so does ``&bogus;``."""
-    return xml_chars(_CHAR_REF.sub(lambda m: html.unescape(m.group()), value))
+    return xml_chars(_char_refs(value))

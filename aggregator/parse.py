@@ -62,6 +62,7 @@ from feedparser.util import FeedParserDict
 from aggregator import fastparse
 from aggregator.errors import ParseError
 from aggregator.feedclean import (
+    _char_refs,
     _clean_str,
     _fallback_title,
     _first_link,
@@ -274,11 +275,13 @@ def _xml_entry(
     if not is_atom:  # RSS: <guid isPermaLink="true"> doubles as the link; an Atom id never
         candidates.append(e.get("link"))
     author = (_atom_authors(e) or feed_authors) if is_atom else _rss_author(e.get("author"))
-    categories = _unique(t.get("label") or t.get("term") for t in e.get("tags") or [])
+    labels = [t.get("label") or t.get("term") for t in e.get("tags") or []]
     if loose:  # element text left escaped (Atom's category attributes are decoded)
         author = unescape(author) if author else author
         if not is_atom:
-            categories = _unique(unescape(c) for c in categories)
+            labels = [unescape(c) if isinstance(c, str) else c for c in labels]
+    # escaped for HTML by the publisher too, like RSS titles: "News &amp; Views"
+    categories = _unique(_char_refs(c) if isinstance(c, str) else c for c in labels)
     return ParsedEntry(
         guid=_clean_str(e.get("id")),
         link=_first_link(candidates, base),

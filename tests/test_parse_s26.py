@@ -42,3 +42,27 @@ def test_rss_title_keeps_angle_brackets_that_are_no_html_element(
     body = rss(f"<item><title>{written}</title><link>https://blog.example.org/a</link></item>")
     (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
     assert entry.title == shown
+
+
+ATOM = "https://feeds.example.org/atom.xml"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_categories_written_with_character_references_read_as_characters(fast: bool) -> None:
+    # CMSs escape a category's name for HTML and then for XML (or inside CDATA): the story
+    # was filed under "News &amp; Views", and the merged feed said "News &amp;amp; Views".
+    body = rss(
+        "<item><title>a</title><link>https://blog.example.org/a</link>"
+        "<category><![CDATA[News &amp; Views]]></category>"
+        "<category>Caf&amp;eacute; &amp;#8217;s</category><category>AT&amp;T</category></item>"
+    )
+    (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
+    assert entry.categories == ("News & Views", "Café ’s", "AT&T")
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><entry><title>e</title>'
+        b"<id>x</id><updated>2024-01-01T00:00:00Z</updated>"
+        b'<category term="Q &amp;amp; A"/><category term="x" label="R &amp;amp; D"/>'
+        b"</entry></feed>"
+    )
+    (entry,) = parse_feed(atom, ATOM, fast=fast, now=NOW).entries
+    assert entry.categories == ("Q & A", "R & D")
