@@ -114,9 +114,13 @@ def _name(tag: str) -> tuple[str, bool]:
 def _attributes(items: list[tuple[str, str]], prefixes: dict[str, str]) -> dict[str, str]:
     """feedparser's attrs_d: each attribute under its name with feedparser's prefix, then
     under its qname as written (expat runs with namespace_prefixes on); names lower-cased,
-    rel/type values lower-cased. ``prefixes``: namespace URI -> the document's prefix."""
+    rel/type values lower-cased. ``prefixes``: namespace URI -> the document's prefix.
+    Declines a name that is not ASCII: XML 1.0's fifth edition (libxml2) allows characters
+    in names (U+FEFF, U+3001...) that expat, on its fourth, calls an invalid token."""
     raw: dict[str, str] = {}
     for key, value in items:
+        if not key.isascii():
+            raise Decline
         if key[0] == "{":
             uri, _, local = key[1:].partition("}")
             prefix = _MATCH.get(uri.lower(), "")
@@ -188,6 +192,8 @@ class ReplayBase:
         if self.data.count(b"xmlns") != len(nsmap):
             raise Decline
         for prefix, uri in nsmap.items():  # document order (libxml2's nsDef list)
+            if prefix is not None and not prefix.isascii():
+                raise Decline  # a name expat may refuse (see _attributes)
             lower = uri.lower()
             if lower not in _ALLOWED_NS:
                 raise Decline
