@@ -14,7 +14,8 @@ same bytes), a DOCTYPE or entity declaration, a document lxml does not parse wit
 recovery, a root other than ``rss`` / ``rdf:RDF`` / Atom 1.0 ``feed``, a namespace outside
 a short allowlist (or declared below the root), ``xml:base`` below the root, an element
 without a replayed handler, child elements or unusual ``type`` / ``mode`` / ``src`` on
-text constructs (XHTML content included), RSS ``source``, contributors, images inside items.
+text constructs (XHTML content included), RSS ``source``, contributors, images inside items,
+a name (attribute, namespace prefix, processing instruction target) that is not ASCII.
 A handler replays feedparser's in full or raises ``Decline``. Must not do I/O or know about
 ``ParsedFeed``.
 
@@ -45,6 +46,10 @@ __all__ = ["RawFeed", "extract"]
 _ENABLED = str(getattr(feedparser, "__version__", "")).startswith("6.0.")
 _DECLARATION = re.compile(rb"<!(?!--)")
 _FIRST_ELEMENT = re.compile(rb"<\w")
+#: A processing instruction whose target is not ASCII: XML 1.0's fifth edition (libxml2)
+#: allows characters in names (U+FEFF, U+3001...) that expat, on its fourth, calls an
+#: invalid token (feedparser then recovers, with a warning).
+_NON_ASCII_PI = re.compile(rb"<\?[^\s?>]*[\x80-\xff]")
 
 
 def extract(body: bytes, headers: dict[str, str]) -> RawFeed | None:
@@ -58,6 +63,8 @@ def extract(body: bytes, headers: dict[str, str]) -> RawFeed | None:
         return None
     if result.get("bozo") or not result.get("encoding"):
         return None  # an encoding warning or override: feedparser's words, not ours
+    if b"<?" in data and _NON_ASCII_PI.search(data):
+        return None
     start = _FIRST_ELEMENT.search(data)
     if start is None or _DECLARATION.search(data, 0, start.start() + 1):
         return None  # no element, or DOCTYPE / ENTITY (feedparser rewrites those)

@@ -91,3 +91,22 @@ def test_fast_path_declines_namespace_prefixes_expat_refuses() -> None:
     fast = parse_feed(body, URL, fast=True, now=NOW)
     assert fast == parse_feed(body, URL, fast=False, now=NOW)
     assert fast.warnings
+
+
+@pytest.mark.parametrize(
+    "pi",
+    ['<?xm\ufeffl version="1.0"?>', "<?x\u3001y a?>"],
+    ids=["declaration", "before-root"],
+)
+@pytest.mark.parametrize("where", ["prolog", "item"])
+def test_fast_path_declines_processing_instruction_targets_expat_refuses(
+    pi: str, where: str
+) -> None:
+    before, inside = (pi, "") if where == "prolog" else ("", pi)
+    body = (
+        f'{before}<rss version="2.0"><channel><title>T</title><item><title>a</title>{inside}'
+        "</item></channel></rss>"
+    ).encode()
+    fast = parse_feed(body, URL, fast=True, now=NOW)
+    assert fast == parse_feed(body, URL, fast=False, now=NOW)
+    assert fast.warnings
