@@ -74,7 +74,7 @@ from aggregator.feedclean import (
 )
 from aggregator.feeddates import _struct_time_utc, _trusted  # registers feedparser's handler
 from aggregator.jsonfeed import _parse_json_feed
-from aggregator.textutil import html_to_text, title_text, xml_chars
+from aggregator.textutil import has_html_tag, html_to_text, title_text, xml_chars
 from aggregator.types import ParsedEntry, ParsedFeed, utc_now
 
 __all__ = ["FUTURE_SLACK", "html_to_text", "parse_feed"]
@@ -260,13 +260,13 @@ def _xml_entry(
     loose: bool = False,
 ) -> ParsedEntry:
     content_detail = max(e.get("content") or [{}], key=lambda c: len(c.get("value") or ""))
-    content = _html_of(content_detail, base)
+    content = _html_of(content_detail, base, is_atom)
     summary_detail = e.get("summary_detail") or {}
     summary: str | None
     if content is not None and summary_detail.get("value") == content_detail.get("value"):
         summary = content  # the same text in both (common in RSS): sanitise once
     else:
-        summary = _html_of(summary_detail, base)
+        summary = _html_of(summary_detail, base, is_atom)
     published = _trusted(_struct_time_utc(e.get("published_parsed")), latest)
     updated = _trusted(_struct_time_utc(e.get("updated_parsed")), latest)
     links = e.get("links") or []
@@ -311,13 +311,16 @@ def _alternates(element: Mapping[str, Any]) -> list[str | None]:
     return [link["href"] for link in links]
 
 
-def _html_of(detail: Mapping[str, Any], base: str) -> str | None:
+def _html_of(detail: Mapping[str, Any], base: str, is_atom: bool = True) -> str | None:
     value = detail.get("value")
     if not value or value.isspace():
         return None
     kind = detail.get("type") or "text/html"
-    if "html" not in kind:  # text/plain: literal text, so escape instead of parsing
-        return _text_to_html(value) or None
+    # RSS says nothing of a type: text/plain is feedparser's guess (closing tags from its
+    # own list), which called show notes of "<br>"s or with an <iframe> text, and a
+    # <description> after <itunes:summary> was shown as its HTML source.
+    if "html" not in kind and (is_atom or not has_html_tag(value)):
+        return _text_to_html(value) or None  # literal text, so escape instead of parsing
     scope = detail.get("base")  # the xml:base in scope, possibly relative
     return _sanitize(value, (_join(base, scope) or base) if scope else base)
 

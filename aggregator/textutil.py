@@ -185,6 +185,14 @@ _HTML_ELEMENTS = {
 _UNKNOWN_TAG = re.compile(r"<(?=/?([A-Za-z][^\s/>]*))")
 
 
+def has_html_tag(text: str) -> bool:
+    """Whether ``text`` holds a start or end tag of an HTML element (``<br>``, ``</p>``,
+    ``<iframe ...>``): ``Vec<T>`` or ``a < b`` does not."""
+    return "<" in text and any(
+        name.lower() in _HTML_ELEMENTS for name in _UNKNOWN_TAG.findall(text)
+    )
+
+
 def _as_text(tag: re.Match[str]) -> str:
     name = tag[1].lower()
     return "<" if name in _HTML_ELEMENTS or "-" in name else "&lt;"

@@ -110,3 +110,49 @@ def test_fast_path_declines_processing_instruction_targets_expat_refuses(
     fast = parse_feed(body, URL, fast=True, now=NOW)
     assert fast == parse_feed(body, URL, fast=False, now=NOW)
     assert fast.warnings
+
+
+PODCAST = (
+    '<?xml version="1.0"?><rss version="2.0" '
+    'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>P</title>'
+    "<link>https://pod.example.org/</link>{}</channel></rss>"
+)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize(
+    ("notes", "stored"),
+    [
+        (
+            '<p>Notes</p><iframe src="https://player.example/1"></iframe>',
+            "<p>Notes</p>",
+        ),
+        ("Show notes<br>Line two", "Show notes<br>Line two"),
+    ],
+    ids=["iframe", "br"],
+)
+def test_rss_description_after_itunes_summary_is_html(fast: bool, notes: str, stored: str) -> None:
+    # A podcast item with <itunes:summary> before <description>: feedparser files the
+    # description as content of type text/plain unless its guess calls it HTML (closing
+    # tags of its own list only), and the show notes were shown as their HTML source.
+    item = (
+        "<item><title>Ep 1</title><link>https://pod.example.org/1</link>"
+        f"<itunes:summary>Plain summary</itunes:summary><description><![CDATA[{notes}]]>"
+        "</description></item>"
+    )
+    body = PODCAST.format(item).encode()
+    (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
+    assert entry.summary == "<p>Plain summary</p>"
+    assert entry.content == stored
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_rss_plain_text_with_angle_brackets_stays_text(fast: bool) -> None:
+    item = (
+        "<item><title>Ep 2</title><link>https://pod.example.org/2</link>"
+        "<itunes:summary>Why Vec&lt;T&gt; beats a &lt; b\n\nSecond part</itunes:summary>"
+        "<description>Same Vec&lt;T&gt; text</description></item>"
+    )
+    (entry,) = parse_feed(PODCAST.format(item).encode(), URL, fast=fast, now=NOW).entries
+    assert entry.summary == "<p>Why Vec&lt;T&gt; beats a &lt; b</p><p>Second part</p>"
+    assert entry.content == "<p>Same Vec&lt;T&gt; text</p>"
