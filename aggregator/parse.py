@@ -53,6 +53,7 @@ import xml.sax
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from html import unescape
+from html.entities import name2codepoint
 from typing import Any
 
 import feedparser
@@ -161,6 +162,13 @@ def _parse_xml_feed(
         raw = fastparse.extract(body, headers)
         if raw is not None:
             return _xml_feed(url, raw.version, raw.feed, raw.entries, None, body, latest)
+    escaped = body
+    if b"&" in body and not body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        escaped = _BARE_AMP.sub(_escape_bare_amp, body)  # identity on a well-formed document
+    if escaped != body:
+        body, note = escaped, "not well-formed, recovered: a bare '&' read as text"
+    else:
+        note = None
     try:
         doc = feedparser.parse(
             io.BytesIO(body),
@@ -172,6 +180,8 @@ def _parse_xml_feed(
         raise ParseError(url, f"feedparser failed: {type(e).__name__}: {e}") from e
 
     problem = doc.get("bozo_exception") if doc.get("bozo") else None
+    if problem is None and note is not None:
+        problem = note
     return _xml_feed(
         url,
         doc.get("version") or "",
@@ -181,6 +191,24 @@ def _parse_xml_feed(
         body,
         latest,
     )
+
+
+# A "&" before a name with no ";" (CDATA sections, comments and PIs are passed over): XML forbids
+# it, and feedparser's loose parser, which then reads the document, took "&T" in "AT&T"
+# for an unknown reference and wrote it "&T;" ("AT&T; and R&D;", "Q&A;"). Escaped, the
+# document may be well-formed (a warning says it was not). A name HTML knows without ";"
+# ("&copy") is left to feedparser, which reads it as the character; so is "& " (text).
+_BARE_AMP = re.compile(
+    rb"<!\[CDATA\[(?:.*?\]\]>|.*)|<!--(?:.*?-->|.*)|<\?(?:.*?\?>|.*)|&([A-Za-z_:][\w.:-]*+)(?!;)",
+    re.DOTALL,
+)
+
+
+def _escape_bare_amp(match: re.Match[bytes]) -> bytes:
+    text, name = match.group(), match.group(1)
+    if text[0] == 0x3C or name.decode("ascii") in name2codepoint:
+        return text  # "<": a CDATA section, comment or processing instruction
+    return b"&amp;" + name
 
 
 def _charref_fix(match: re.Match[bytes]) -> bytes:
@@ -392,6 +420,8 @@ def _ttl(feed: Mapping[str, Any]) -> timedelta | None:
 
 
 def _describe(problem: object) -> str:
+    if isinstance(problem, str):
+        return problem
     if isinstance(problem, xml.sax.SAXException | feedparser.UndeclaredNamespace):
         return f"not well-formed, recovered: {_xml_error(problem)}"
     return f"{type(problem).__name__}: {problem}"

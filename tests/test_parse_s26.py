@@ -156,3 +156,37 @@ def test_rss_plain_text_with_angle_brackets_stays_text(fast: bool) -> None:
     (entry,) = parse_feed(PODCAST.format(item).encode(), URL, fast=fast, now=NOW).entries
     assert entry.summary == "<p>Why Vec&lt;T&gt; beats a &lt; b</p><p>Second part</p>"
     assert entry.content == "<p>Same Vec&lt;T&gt; text</p>"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_bare_ampersands_are_not_read_as_references(fast: bool) -> None:
+    # A bare "&" makes the document not well-formed; feedparser's loose parser then read
+    # "&T" as an unknown reference and wrote it "&T;": "AT&T; and R&D;", "Q&A;".
+    body = rss(
+        "<item><title>AT&T and R&D</title><link>https://blog.example.org/?a=1&b=2</link>"
+        "<author>Tom&Jerry</author><category>Q&A</category>"
+        "<description>Q&A here &amp; there &copy; <![CDATA[<b>M&M</b>]]></description></item>"
+    )
+    (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
+    assert entry.title == "AT&T and R&D"
+    assert entry.link == "https://blog.example.org/?a=1&b=2"
+    assert entry.author == "Tom&Jerry"
+    assert entry.categories == ("Q&A",)
+    assert entry.summary == "Q&amp;A here &amp; there © <b>M&amp;M</b>"
+
+
+def test_declared_entities_are_still_read() -> None:
+    body = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY site "Example Co">]>'
+        b'<rss version="2.0"><channel><title>&site;</title>'
+        b"<item><title>From &site; &amp; R&D</title></item></channel></rss>"
+    )
+    feed = parse_feed(body, URL, now=NOW)
+    assert feed.title == "Example Co"
+    assert feed.entries[0].title == "From Example Co & R&D"
+    assert feed.warnings == ("not well-formed, recovered: a bare '&' read as text",)
+
+
+def test_ampersand_in_xml_declaration_is_left_alone() -> None:
+    body = rss("<item><title>a</title></item>").replace(b'version="1.0"', b'version="1.&x0"')
+    assert parse_feed(body, URL, fast=True, now=NOW) == parse_feed(body, URL, fast=False, now=NOW)
