@@ -16,7 +16,7 @@ from httpserver import LocalServer, Request, Route, closed_port
 from proclines import Output
 from sqlalchemy import create_engine, text
 
-from aggregator.app import ExtractionTally, make_app
+from aggregator.app import App, ExtractionTally, make_app
 from aggregator.config import Settings
 
 
@@ -64,6 +64,37 @@ def serve_pages(server: LocalServer, delay: float) -> None:
     server._file_route = route  # type: ignore[method-assign]
 
 
+def _rss(title: str, items: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        f"{items}</channel></rss>"
+    ).encode()
+
+
+def _poll_together(first: App, second: App, ids: list[int]) -> list[BaseException]:
+    """Two daemons' polls started at the same moment, each of every other feed of
+    ``ids``; what either raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def poll(app_: App, mine: list[int]) -> None:
+        barrier.wait()
+        try:
+            list(app_.update_due(feed_ids=mine))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [
+        threading.Thread(target=poll, args=(first, ids[0::2])),
+        threading.Thread(target=poll, args=(second, ids[1::2])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return errors
+
+
 def linking_feed(server: LocalServer, name: str, n: int) -> str:
     items = "".join(
         f"<item><title>Resolver operators meet, part {i}</title><guid>{name}-{i}</guid>"
@@ -71,11 +102,7 @@ def linking_feed(server: LocalServer, name: str, n: int) -> str:
         f"<description>DNS ({i}).</description></item>"
         for i in range(n)
     )
-    body = (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
-        f"{items}</channel></rss>"
-    ).encode()
-    return server.route(f"/{name}.xml", body=body)
+    return server.route(f"/{name}.xml", body=_rss(name, items))
 
 
 @pytest.mark.postgres
@@ -186,11 +213,7 @@ def shared_feed(server: LocalServer, name: str, n: int) -> str:
         f"<description>Operators met to discuss DNSSEC ({j}), in {name}.</description></item>"
         for j in range(n)
     )
-    body = (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
-        f"{items}</channel></rss>"
-    ).encode()
-    return server.route(f"/{name}.xml", body=body)
+    return server.route(f"/{name}.xml", body=_rss(name, items))
 
 
 @pytest.mark.postgres
@@ -204,25 +227,7 @@ def test_daemons_storing_copies_of_one_article_at_once_make_one_cluster(
     s = settings(tmp_path, pg_url)
     with make_app(s) as first, make_app(s) as second:
         ids = [first.add_feed(u, discover=False).feed.id for u in urls]
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(2)
-
-        def poll(app_: object, mine: list[int]) -> None:
-            barrier.wait()
-            try:
-                list(app_.update_due(feed_ids=mine))  # type: ignore[attr-defined]
-            except BaseException as e:
-                errors.append(e)
-
-        threads = [
-            threading.Thread(target=poll, args=(first, ids[0::2])),
-            threading.Thread(target=poll, args=(second, ids[1::2])),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert errors == []
+        assert _poll_together(first, second, ids) == []
     assert rows(
         pg_url,
         "SELECT count(*), count(DISTINCT canonical_url), count(DISTINCT cluster_id) FROM story",
@@ -242,11 +247,7 @@ def copied_feed(server: LocalServer, name: str, n: int) -> str:
         f"revoked; operators of zone {j} reported no validation failures.</description></item>"
         for j in range(n)
     )
-    body = (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
-        f"{items}</channel></rss>"
-    ).encode()
-    return server.route(f"/{name}.xml", body=body)
+    return server.route(f"/{name}.xml", body=_rss(name, items))
 
 
 @pytest.mark.postgres
@@ -259,20 +260,7 @@ def test_daemons_storing_copies_of_one_text_at_once_make_one_cluster(
     s = settings(tmp_path, pg_url)
     with make_app(s) as first, make_app(s) as second:
         ids = [first.add_feed(u, discover=False).feed.id for u in urls]
-        barrier = threading.Barrier(2)
-
-        def poll(app_: object, mine: list[int]) -> None:
-            barrier.wait()
-            list(app_.update_due(feed_ids=mine))  # type: ignore[attr-defined]
-
-        threads = [
-            threading.Thread(target=poll, args=(first, ids[0::2])),
-            threading.Thread(target=poll, args=(second, ids[1::2])),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        assert _poll_together(first, second, ids) == []
     assert rows(pg_url, "SELECT count(*), count(DISTINCT cluster_id) FROM story") == [(96, 12)]
 
 
@@ -306,8 +294,7 @@ def test_extracting_a_large_backlog_stays_within_the_lock_table(
     )
     feed = server.route(
         "/many.xml",
-        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>m</title>{items}'
-        "</channel></rss>".encode(),
+        body=_rss("m", items),
     )
     stop = threading.Event()
     stop.set()  # claimed, then stopped at once: nothing fetched, nothing written
