@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_config_serve import _store_stories
+from test_serve_proxy import Clock
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
@@ -23,16 +24,6 @@ from aggregator.serve import FeedServer
 from aggregator.types import StoryQuery
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The app's clock, moved by the test."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
