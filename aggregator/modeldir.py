@@ -13,7 +13,6 @@ Cheap to import (``config`` uses it on every command).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -160,16 +159,14 @@ def _complete(artifact: Path) -> bool:
     reads, and the files it lists match their checksums. After a power cut a manifest
     may be on disk while the files written before it are not, or only in part: that
     torn model was put in place, and the previous one deleted."""
+    from .manifest import file_sha256  # here: modeldir is on every command's start-up path
+
     try:
         manifest = json.loads((artifact / MANIFEST).read_text(encoding="utf-8"))
         # the numpy scorer beside the pipeline, where the artifact has one
         listed = [manifest["artifact"], *([manifest["scorer"]] if "scorer" in manifest else [])]
         for entry in listed:
-            digest = hashlib.sha256()
-            with (artifact / str(entry["file"])).open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            if digest.hexdigest() != entry["sha256"]:
+            if file_sha256(artifact / str(entry["file"])) != entry["sha256"]:
                 return False
     except (OSError, ValueError, KeyError, TypeError):
         return False
