@@ -24,9 +24,9 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,23 +63,57 @@ def _http(url: str | None) -> str | None:
     return _iri_safe(url) if netloc else None
 
 
-def _ids(stories: Sequence[Story]) -> list[str]:
+def _ids(stories: Sequence[Story], owners: Mapping[str, int] | None = None) -> list[str]:
     """Each story's entry id: its link, which readers have remembered it by, unless the
     link does not identify it (a feed that points every item at its home page: the store
-    leaves such a story without a canonical URL) or another story in the document has the
-    same link. Ids must be unique within a feed (RFC 4287 §4.2.6; a reader keeps one of
-    two RSS items with the same guid), so those get a URN of the story instead; the
-    canonical-URL test keeps that choice the same in every export, whichever of the
-    stories sharing the link it holds."""
-    links = Counter(_http(s.link) for s in stories)
-    return [_entry_id(s, links) for s in stories]
+    leaves such a story without a canonical URL), it was the id of another story first,
+    or another story in the document may have it too. ``owners`` maps canonical URLs to
+    the cluster of the first story stored at each (``Store.first_clusters_at``): a
+    "today" page's later items, each a story of its own at the first day's URL, were
+    given the id a reader had for the first day's story (and so never shown), or a URN
+    when they were in one document with it, the first day's story too. Ids must be
+    unique within a feed (RFC 4287 §4.2.6; a reader keeps one of two RSS items with the
+    same guid), so the others get a URN of the story instead; both tests keep that
+    choice the same in every export, whichever of the stories sharing the link it
+    holds."""
+    held = _held((c for s in stories if (c := _claim(s))), owners)
+    return [_entry_id(s, held, owners) for s in stories]
 
 
-def _entry_id(s: Story, links: Counter[str | None]) -> str:
-    """``s``'s entry id (see ``_ids``), given how often each link occurs in the document."""
+#: A story's claim to its link as its entry id: the link (as written), its canonical
+#: URL and its cluster.
+_Claim = tuple[str, str, int]
+
+
+def _claim(s: Story) -> _Claim | None:
     link = _http(s.link)
-    if link and s.canonical_url is not None and links[link] == 1:
-        return link
+    if link is None or s.canonical_url is None:
+        return None
+    return link, s.canonical_url, s.id if s.cluster_id is None else s.cluster_id
+
+
+def _owns(claim: _Claim, owners: Mapping[str, int] | None) -> bool:
+    _, url, cluster = claim
+    return owners is None or owners.get(url, cluster) == cluster
+
+
+def _held(claims: Iterable[_Claim], owners: Mapping[str, int] | None) -> Counter[str]:
+    """How many stories of a document, given by their claims, may have each link as id."""
+    return Counter(claim[0] for claim in claims if _owns(claim, owners))
+
+
+def _entry_id(s: Story, held: Counter[str], owners: Mapping[str, int] | None = None) -> str:
+    """``s``'s entry id (see ``_ids``), given ``_held`` of the document's stories. A URN
+    names the story by its row id (never given twice) and its key; a story at another's
+    URL by its row id and the second it was first stored instead: its key moves (a
+    "today" page's item is keyed by the page until the next day's comes, then by its
+    title and date, ``v1:title-date:``), and each move gave it a new id, which a reader
+    showed as another story."""
+    claim = _claim(s)
+    if claim is not None and not _owns(claim, owners):
+        return f"urn:aggregator:story:{s.id}:{s.first_seen.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    if claim is not None and held[claim[0]] == 1:
+        return claim[0]
     return f"urn:aggregator:story:{s.id}:{_iri_safe(s.key)}"
 
 
@@ -194,15 +228,28 @@ def render(
     self_url: str | None = None,
     home_url: str | None = None,
     pages: Pages | None = None,
+    owners: Mapping[str, int] | None = None,
 ) -> str:
+    """``owners``: see ``_ids``; without it a link that is the one story's of the
+    document with it is its id."""
     if fmt == "atom":
-        return render_atom(stories, title=title, updated=updated, self_url=self_url, pages=pages)
+        return render_atom(
+            stories, title=title, updated=updated, self_url=self_url, pages=pages, owners=owners
+        )
     if fmt == "rss":
         return render_rss(
-            stories, title=title, updated=updated, self_url=self_url, home_url=home_url, pages=pages
+            stories,
+            title=title,
+            updated=updated,
+            self_url=self_url,
+            home_url=home_url,
+            pages=pages,
+            owners=owners,
         )
     if fmt == "json":
-        return render_json(stories, title=title, self_url=self_url, home_url=home_url, pages=pages)
+        return render_json(
+            stories, title=title, self_url=self_url, home_url=home_url, pages=pages, owners=owners
+        )
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -285,12 +332,13 @@ def render_atom(
     updated: datetime,
     self_url: str | None = None,
     pages: Pages | None = None,
+    owners: Mapping[str, int] | None = None,
 ) -> str:
     ET.register_namespace("", ATOM_NS)
     feed = _atom_feed(
         title=title, updated=_newest(stories, updated), self_url=self_url, pages=pages
     )
-    for s, entry_id in zip(stories, _ids(stories), strict=True):
+    for s, entry_id in zip(stories, _ids(stories, owners), strict=True):
         _atom_entry(feed, s, entry_id)
     ET.indent(_xml_safe(feed))
     return XML_DECLARATION + ET.tostring(feed, encoding="unicode") + "\n"
@@ -373,6 +421,7 @@ def render_rss(
     self_url: str | None = None,
     home_url: str | None = None,
     pages: Pages | None = None,
+    owners: Mapping[str, int] | None = None,
 ) -> str:
     _rss_namespaces()
     rss, channel = _rss_channel(
@@ -382,7 +431,7 @@ def render_rss(
         home_url=home_url,
         pages=pages,
     )
-    for s, entry_id in zip(stories, _ids(stories), strict=True):
+    for s, entry_id in zip(stories, _ids(stories, owners), strict=True):
         _rss_item(channel, s, entry_id)
     ET.indent(_xml_safe(rss))
     return XML_DECLARATION + ET.tostring(rss, encoding="unicode") + "\n"
@@ -455,8 +504,10 @@ def render_json(
     self_url: str | None = None,
     home_url: str | None = None,
     pages: Pages | None = None,
+    owners: Mapping[str, int] | None = None,
 ) -> str:
-    items = [_json_item(s, entry_id) for s, entry_id in zip(stories, _ids(stories), strict=True)]
+    ids = _ids(stories, owners)
+    items = [_json_item(s, entry_id) for s, entry_id in zip(stories, ids, strict=True)]
     doc = _json_doc(title=title, self_url=self_url, home_url=home_url, pages=pages)
     doc["items"] = items
     return _dumps(doc) + "\n"
@@ -467,19 +518,23 @@ def render_json(
 
 @dataclass(slots=True)
 class Outline:
-    """What a document needs from all of its stories before its first entry: how often
-    each link occurs (the entry ids, ``_ids``), the newest date (the feed's date) and
+    """What a document needs from all of its stories before its first entry: their
+    claims to their links (the entry ids, ``_ids``), the newest date (the feed's date) and
     whether any story has an author or content beside its summary (RSS declares the
     Dublin Core and content namespaces on its root). ``outline`` gathers it in a first
     pass over the stories."""
 
-    links: Counter[str | None] = field(default_factory=Counter)
+    #: The stories' claims to their links as entry ids, and (the caller fills it in from
+    #: the store) the cluster of the first story at each of their canonical URLs.
+    claims: Counter[_Claim] = field(default_factory=Counter)
+    owners: dict[str, int] | None = None
     newest: datetime | None = None
     authors: bool = False
     contents: bool = False
 
     def add(self, s: Story) -> None:
-        self.links[_http(s.link)] += 1
+        if claim := _claim(s):
+            self.claims[claim] += 1
         if self.newest is None or s.date > self.newest:
             self.newest = s.date
         self.authors = self.authors or _author(s) is not None
@@ -494,11 +549,12 @@ def outline(stories: Iterable[Story]) -> Outline:
 
 
 def _batches(
-    stories: Iterable[Story], links: Counter[str | None], size: int
+    stories: Iterable[Story], found: Outline, size: int
 ) -> Iterator[list[tuple[Story, str]]]:
     batch: list[tuple[Story, str]] = []
+    held = _held(found.claims.elements(), found.owners)
     for s in stories:
-        batch.append((s, _entry_id(s, links)))
+        batch.append((s, _entry_id(s, held, found.owners)))
         if len(batch) == size:
             yield batch
             batch = []
@@ -535,7 +591,7 @@ def write_feed(
     if fmt not in ("atom", "rss", "json"):
         raise ValueError(f"unknown format {fmt!r}")
     newest = outline.newest or updated
-    entries = _batches(stories, outline.links, batch)
+    entries = _batches(stories, outline, batch)
     if fmt == "atom":
         ET.register_namespace("", ATOM_NS)
         feed = _atom_feed(title=title, updated=newest, self_url=self_url)

@@ -83,6 +83,9 @@ class Exporting:
             home_url=home_url,
             updated=updated or self.now(),
             pages=pages(stories) if pages is not None else None,
+            owners=self.store.first_clusters_at(
+                [s.canonical_url for s in stories if s.canonical_url]
+            ),
         )
         return text, stories
 
@@ -108,6 +111,7 @@ class Exporting:
         ids = self.store.matching_ids(self._named(query))
         name = self._export_name(query, title)
         facts = outline(self.store.stories_by_ids(ids, chunk=chunk))
+        facts.owners = self.store.first_clusters_at(sorted({url for _, url, _ in facts.claims}))
         stories = self.store.stories_by_ids(ids, chunk=chunk)
         write_feed(
             stories,

@@ -358,6 +358,24 @@ class StoryQueries(StoreBase):
         with self._read() as s:
             return [ref for ref in refs if ref and not _feeds_named(s, ref)]
 
+    def first_clusters_at(self, urls: Sequence[str]) -> dict[str, int]:
+        """For each of ``urls`` stored as a story's canonical URL, the cluster (its first
+        story's id) of the first story stored at it. Exports give that cluster the URL as
+        its entry id and every later story at it (a "today" page's next day's item)
+        another (``export._entry_id``)."""
+        found: dict[str, tuple[int, int]] = {}
+        for part in chunks(sorted(set(urls)), 500):
+            with self._read() as s:
+                rows = s.execute(
+                    select(SC.canonical_url, SC.id, SC.cluster_id).where(
+                        col(SC.canonical_url).in_(part)
+                    )
+                ).all()
+            for url, story_id, cluster_id in rows:
+                if url not in found or story_id < found[url][0]:
+                    found[url] = (story_id, story_id if cluster_id is None else cluster_id)
+        return {url: cluster for url, (_, cluster) in found.items()}
+
     def matching_ids(self, query: StoryQuery) -> list[int]:
         """The ids of the stories ``stories(query)`` returns, in the same order: the
         same conditions, sorted and cut with nothing but (sort_date, id) in hand."""

@@ -1,0 +1,95 @@
+"""Session 27 hunt: exports and ``serve``: entry ids across exports, and requests as a
+demanding client sends them. Real SQLite files, a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+from test_config_serve import _store_stories
+from test_dedupe_audit import Clock, _make_app, _poll
+from test_dedupe_s26 import _item, _rss
+
+from aggregator.app import App
+from aggregator.types import StoryQuery
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
+    yield from _make_app(tmp_path, clock, sqlite_url)
+
+
+@pytest.fixture
+def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    """The App on SQLite, then on PostgreSQL."""
+    yield from _make_app(tmp_path, clock, db_url)
+
+
+def _entry_ids(app: App, query: StoryQuery) -> set[tuple[str, str]]:
+    """(title, entry id) of each entry of ``query``'s export in each format, RSS streamed
+    (``aggregator export --limit 0``)."""
+    found: set[tuple[str, str]] = set()
+    for item in json.loads(app.export(query, "json"))["items"]:
+        found.add((item["title"], item["id"]))
+    for entry in ET.fromstring(app.export(query, "atom").encode()).iter(f"{ATOM}entry"):
+        found.add((entry.findtext(f"{ATOM}title") or "", entry.findtext(f"{ATOM}id") or ""))
+    for item in ET.fromstring(_streamed(app, query, "rss").encode()).iter("item"):
+        found.add((item.findtext("title") or "", item.findtext("guid") or ""))
+    return found
+
+
+def _streamed(app: App, query: StoryQuery, fmt: str) -> str:
+    out = io.StringIO()
+    app.export_to(out.write, query, fmt, chunk=2)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def test_a_today_pages_stories_keep_one_entry_id_each_across_exports(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A "quote of the day" feed links each day's item to one page ("/today"): the store
+    keeps each day's story, all at that canonical URL. The first day's export gave its
+    story the page as id; the next day's gave the new story that id when it was alone in
+    the document (``limit=1``: a reader took it for the story it had, and never showed
+    it), and a URN with the story's key otherwise, which changed again when the store
+    moved the key off the page (``v1:title-date:``). Each story now has one id in every
+    export, format and page, and no two stories share one."""
+    page = "https://site.example/today"
+    seen: set[tuple[str, str]] = set()
+    for day, word in ((16, "alpha"), (17, "beta"), (18, "gamma")):
+        text = " ".join(f"{word}{i}" for i in range(60))
+        item = _item(f"Quote: {word}", link=page, text=text, date=f"{day} Nov 2026 08:00:00 GMT")
+        url = server.route("/q", body=_rss(item, "https://site.example/"))
+        if day == 16:
+            app.add_feed(url, discover=False)
+        _poll(app, clock, hours=24)
+        for limit in (None, 1):
+            seen |= _entry_ids(app, StoryQuery(limit=limit))
+    ids = dict(seen)
+    assert len(ids) == len(seen) == 3, sorted(seen)  # one id per story
+    assert len(set(ids.values())) == 3, ids  # none shared
+    assert ids["Quote: alpha"] == page  # the first story keeps the id it was given
+
+
+def test_the_first_cluster_at_a_url_is_the_first_storys(any_app: App) -> None:
+    """``Store.first_clusters_at``, which the ids above are chosen by, on both databases:
+    another feed's copy of the story joins its cluster and changes nothing; a URL no
+    story has is not in the answer."""
+    url = "https://news.example/2026/ksk"
+    _store_stories(any_app, "https://a.example/feed", [("a", url, "KSK")], canonical=True)
+    _store_stories(any_app, "https://b.example/feed", [("b", url, "KSK")], canonical=True)
+    first, copy = sorted(any_app.store.story_ids())
+    assert any_app.store.get_story(copy).cluster_id == first
+    assert any_app.store.first_clusters_at([url, "https://news.example/none"]) == {url: first}
