@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from sqlalchemy import event
 from test_config_serve import _store_stories
 from test_dedupe_audit import Clock, _make_app, _poll
 from test_dedupe_s26 import _item, _rss
@@ -93,3 +94,20 @@ def test_the_first_cluster_at_a_url_is_the_first_storys(any_app: App) -> None:
     first, copy = sorted(any_app.store.story_ids())
     assert any_app.store.get_story(copy).cluster_id == first
     assert any_app.store.first_clusters_at([url, "https://news.example/none"]) == {url: first}
+
+
+def test_a_query_naming_many_feeds_reads_the_feed_table_once(app: App) -> None:
+    """Each ``--feed`` value read every feed row again (one SELECT per value), so the
+    work grew as values times feeds in statements too."""
+    _store_stories(app, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+    seen: list[str] = []
+
+    def statement(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(app.store.engine, "before_cursor_execute", statement)
+    try:
+        app.stories(StoryQuery(feeds=(*(f"x{i}" for i in range(50)), "a.example")))
+    finally:
+        event.remove(app.store.engine, "before_cursor_execute", statement)
+    assert sum(s.startswith("SELECT feed.id, feed.url") for s in seen) == 1, seen
