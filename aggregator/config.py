@@ -298,8 +298,9 @@ def describe_span(span: timedelta) -> str:
 def feed_refs(refs: Iterable[str]) -> tuple[str, ...]:
     """``StoryQuery.feeds`` of the ``--feed`` options (or ``?feed=`` parameters) given:
     an empty one (an HTML form's empty field) names no feed and filters nothing, as no
-    option does; as a part of a name it matched every feed."""
-    return tuple(r for r in refs if r.strip())
+    option does; as a part of a name it matched every feed. Each once: a feed named
+    again is the same filter (the export's title named it each time)."""
+    return tuple(dict.fromkeys(r for r in refs if r.strip()))
 
 
 def parse_when(

@@ -15,8 +15,10 @@ from sqlalchemy import event
 from test_config_serve import _store_stories
 from test_dedupe_audit import Clock, _make_app, _poll
 from test_dedupe_s26 import _item, _rss
+from test_serve_s26 import _get
 
 from aggregator.app import App
+from aggregator.serve import FeedServer
 from aggregator.types import StoryQuery
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -94,6 +96,22 @@ def test_the_first_cluster_at_a_url_is_the_first_storys(any_app: App) -> None:
     first, copy = sorted(any_app.store.story_ids())
     assert any_app.store.get_story(copy).cluster_id == first
     assert any_app.store.first_clusters_at([url, "https://news.example/none"]) == {url: first}
+
+
+def test_thousands_of_feed_values_are_one_clear_400(app: App) -> None:
+    """``?feed=`` given 6,000 times (a URL well within the request line's 64 KiB) made
+    the server match each value against every feed: seconds of CPU with a few hundred
+    feeds, a thread and a read transaction held all along. More than ``MAX_FEEDS``
+    different values is a 400 saying so; the same feed named again and again is that
+    feed, once (the title named it 6,000 times)."""
+    _store_stories(app, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+    with FeedServer(app) as srv:
+        many = "&".join(f"feed=x{i}" for i in range(6000))
+        status, _, body = _get(srv, f"/feed.json?{many}")
+        assert (status, body) == (400, b"at most 100 different feed values, not 6000\n")
+        status, _, body = _get(srv, "/feed.json?" + "&".join(["feed=1"] * 6000))
+        assert status == 200 and json.loads(body)["title"] == "aggregator — feed 1"
+        assert _get(srv, "/feed.json?" + "&".join(f"feed=x{i}" for i in range(100)))[0] == 200
 
 
 def test_a_query_naming_many_feeds_reads_the_feed_table_once(app: App) -> None:
