@@ -125,9 +125,14 @@ class Exporting:
         )
 
     def _export_name(self, query: StoryQuery, title: str | None) -> str:
-        # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS").
+        # The taxonomy's spelling of each topic (``?topic=dns`` titles the feed "DNS"),
+        # each once: ``/topics/DNS.atom?topic=dns`` was "DNS + DNS".
         def named(names: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(t.name if (t := self.taxonomy.resolve(q)) else q for q in names)
+            seen: dict[str, str] = {}
+            for q in names:
+                name = t.name if (t := self.taxonomy.resolve(q)) else q
+                seen.setdefault(name.casefold(), name)
+            return tuple(seen.values())
 
         return title or _export_title(
             replace(

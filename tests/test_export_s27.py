@@ -129,3 +129,19 @@ def test_a_query_naming_many_feeds_reads_the_feed_table_once(app: App) -> None:
     finally:
         event.remove(app.store.engine, "before_cursor_execute", statement)
     assert sum(s.startswith("SELECT feed.id, feed.url") for s in seen) == 1, seen
+
+
+def test_a_topic_named_twice_is_named_once_in_the_title(app: App) -> None:
+    """``/topics/DNS.atom?topic=dns`` (a form adding the topic its page is about) and
+    ``export --topic DNS --topic dns`` are the DNS feed, titled "aggregator — DNS + DNS"
+    (and, without ``--url``, given another Atom id than the DNS feed's). A topic is named
+    once, however often and however it is spelled."""
+    _store_stories(app, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+    query = StoryQuery(
+        topics=("DNS", "dns"), any_topics=("DNS", "Dns"), not_topics=("Spam", "spam")
+    )
+    title = json.loads(app.export(query, "json"))["title"]
+    assert title == "aggregator — DNS — DNS — not Spam"
+    with FeedServer(app) as srv:
+        status, _, body = _get(srv, "/topics/DNS.json?topic=dns")
+        assert status == 200 and json.loads(body)["title"] == "aggregator — DNS"
