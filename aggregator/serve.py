@@ -97,6 +97,8 @@ _HOST = re.compile(
 # starts an escape): the rest of a request target is percent-escaped in the self link.
 _TARGET_SAFE = "/?:@!$&'()*+,;=%"
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# A time's UTC offset whose "+" the query's form decoding read as a space.
+_OFFSET_AS_SPACE = re.compile(r"(?<=\d) (?=\d\d(?::?\d\d)?$)")
 
 
 def accepts_gzip(header: str | None) -> bool:
@@ -120,6 +122,19 @@ def accepts_gzip(header: str | None) -> bool:
         if name in quality:
             return quality[name] > 0
     return False
+
+
+def _when(value: str | None, now: datetime, name: str) -> datetime | None:
+    """The ``since`` or ``until`` parameter, as ``parse_when`` reads it. A "+" in a query
+    is a space (form encoding), so an ISO 8601 time typed into a URL as it is written,
+    ``2026-11-27T10:00:00+01:00``, arrived as ``…10:00:00 01:00`` and was refused: a
+    space where its offset's sign belongs is read as that "+"."""
+    try:
+        return parse_when(value, now=now, option=name)
+    except ConfigError:
+        if value is None or not _OFFSET_AS_SPACE.search(value.strip()):
+            raise
+        return parse_when(_OFFSET_AS_SPACE.sub("+", value.strip()), now=now, option=name)
 
 
 def _order(value: str) -> StoryOrder:
@@ -430,8 +445,8 @@ def make_handler(
                 limit = _limit(params.get("limit", [str(DEFAULT_LIMIT)])[0])
                 offset = _offset(params.get("offset", ["0"])[0])
                 now = app.now()  # one "now" for both, as the CLI reads them
-                since = parse_when(params.get("since", [None])[0], now=now, option="since")
-                until = parse_when(params.get("until", [None])[0], now=now, option="until")
+                since = _when(params.get("since", [None])[0], now, "since")
+                until = _when(params.get("until", [None])[0], now, "until")
                 if since is not None and until is not None and since >= until:
                     raise ConfigError("since is not before until: no story can match")
                 search = params.get("q", [None])[0]

@@ -145,3 +145,21 @@ def test_a_topic_named_twice_is_named_once_in_the_title(app: App) -> None:
     with FeedServer(app) as srv:
         status, _, body = _get(srv, "/topics/DNS.json?topic=dns")
         assert status == 200 and json.loads(body)["title"] == "aggregator — DNS"
+
+
+@pytest.mark.parametrize("offset", ["+01:00", "+0100", "+01"])
+def test_a_date_with_an_offset_written_as_it_is_is_read(app: App, offset: str) -> None:
+    """``?since=2026-11-27T10:01:00+01:00``, an ISO 8601 time as a user types it into a
+    URL, was refused (400, "cannot read '2026-11-27T10:01:00 01:00'"): the query's
+    form decoding reads "+" as a space. A space where an offset's sign belongs is read as
+    the "+" it was; the escaped form (%2B) is read as before."""
+    stories = [(str(i), f"https://a.example/{i}", f"KSK {i}") for i in range(3)]
+    _store_stories(app, "https://a.example/feed", stories)  # published 09:00, 09:01, 09:02
+    with FeedServer(app) as srv:
+        for name in ("since", "until"):
+            titles = []
+            for value in (f"2026-11-27T10:01:00{offset}", "2026-11-27T10:01:00%2B01:00"):
+                status, _, body = _get(srv, f"/feed.json?{name}={value}")
+                assert status == 200, body
+                titles.append([i["title"] for i in json.loads(body)["items"]])
+            assert titles[0] == titles[1] and 0 < len(titles[0]) < 3, titles
