@@ -41,7 +41,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from aggregator.fastparse_replay import UNKNOWN, Decline, RawFeed, ReplayBase, map_type
 
-__all__ = ["RawFeed", "extract"]
+__all__ = ["RawFeed", "extract", "guid_is_permalink"]
 
 _ENABLED = str(getattr(feedparser, "__version__", "")).startswith("6.0.")
 _DECLARATION = re.compile(rb"<!(?!--)")
@@ -318,7 +318,7 @@ class _Replay(ReplayBase):
         self._pop("link")
 
     def start_guid(self, attrs: dict[str, str]) -> None:
-        self.guidislink = attrs.get("ispermalink", "true") == "true"
+        self.guidislink = guid_is_permalink(attrs)
         self._push("id", 1)
 
     def end_guid(self) -> None:
@@ -390,6 +390,15 @@ class _Replay(ReplayBase):
         value = self._pop_content("content")
         if copy_to_summary:
             self._save("summary", value)
+
+
+def guid_is_permalink(attrs: dict[str, str]) -> bool:
+    """Whether an RSS ``<guid>`` with (lower-cased) attributes ``attrs`` is the item's link:
+    unless ``isPermaLink`` says otherwise. feedparser compares the value with ``"true"``
+    exactly, so ``"True"`` (a boolean printed by Python or .NET) made the guid no link and
+    an item with only a guid had none; the value is read as XML Schema's boolean, its
+    case and surrounding spaces aside. parse.py gives feedparser this reading too."""
+    return attrs.get("ispermalink", "true").strip().lower() in ("true", "1")
 
 
 def _enforce_href(attrs: dict[str, str]) -> None:

@@ -1,0 +1,46 @@
+"""Feed parsing bugs found in session 27: each test is a user-visible failure that was
+fixed, checked on both the lxml fast path and feedparser."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from aggregator.parse import parse_feed
+
+URL = "https://feeds.example.org/rss.xml"
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def rss(items: str, *, encoding: str = "utf-8", extra: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"{extra}><channel>'
+        f"<title>T</title><link>https://blog.example.org/</link>{items}</channel></rss>"
+    ).encode(encoding)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize("flag", ["True", "TRUE", " true ", "1"])
+def test_permalink_guid_flag_is_read_whatever_its_case(flag: str, fast: bool) -> None:
+    # Templates that print a boolean as Python or .NET do write isPermaLink="True": the
+    # guid was taken for no link, and an item with only a guid had no link to open.
+    body = rss(
+        f'<item><title>a</title><guid isPermaLink="{flag}">https://blog.example.org/p/1</guid>'
+        "</item>"
+    )
+    (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
+    assert entry.link == "https://blog.example.org/p/1"
+    assert entry.guid == "https://blog.example.org/p/1"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize("flag", ["false", "False", "FALSE", "0", "no"])
+def test_guid_that_says_it_is_no_permalink_is_still_no_link(flag: str, fast: bool) -> None:
+    body = rss(
+        f'<item><title>a</title><guid isPermaLink="{flag}">https://blog.example.org/p/1</guid>'
+        "</item>"
+    )
+    (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
+    assert entry.link is None
+    assert entry.guid == "https://blog.example.org/p/1"
