@@ -201,16 +201,24 @@ def _parse_xml_feed(
 # for an unknown reference and wrote it "&T;" ("AT&T; and R&D;", "Q&A;"). Escaped, the
 # document may be well-formed (a warning says it was not). A name HTML knows without ";"
 # ("&copy") is left to feedparser, which reads it as the character; so is "& " (text).
+# The runs of ISO-2022 (JP, KR, CN) in a set other than ASCII are passed over too: from an
+# ESC that selects one (all but "ESC ( B" and "ESC ( J") to the next ESC, and from SO to
+# SI. Their bytes are 0x21-0x7E, so a Greek letter in ISO-2022-JP is "&" and a letter
+# ("β" is "&B", as in "β版"): escaped, the run no longer decoded, and every Japanese
+# string of the feed came out as escape codes. (ESC, SO and SI are in no XML document
+# otherwise; the multi-byte encodings without shifts put no "&" inside a character.)
 _BARE_AMP = re.compile(
-    rb"<!\[CDATA\[(?:.*?\]\]>|.*)|<!--(?:.*?-->|.*)|<\?(?:.*?\?>|.*)|&([A-Za-z_:][\w.:-]*+)(?!;)",
+    rb"<!\[CDATA\[(?:.*?\]\]>|.*)|<!--(?:.*?-->|.*)|<\?(?:.*?\?>|.*)"
+    rb"|\x1b(?!\([BJ])[^\x1b]*+|\x0e[^\x0f]*+"
+    rb"|&([A-Za-z_:][\w.:-]*+)(?!;)",
     re.DOTALL,
 )
 
 
 def _escape_bare_amp(match: re.Match[bytes]) -> bytes:
     text, name = match.group(), match.group(1)
-    if text[0] == 0x3C or name.decode("ascii") in name2codepoint:
-        return text  # "<": a CDATA section, comment or processing instruction
+    if name is None or name.decode("ascii") in name2codepoint:
+        return text  # a CDATA section, comment, processing instruction or ISO-2022 run
     return b"&amp;" + name
 
 

@@ -44,3 +44,32 @@ def test_guid_that_says_it_is_no_permalink_is_still_no_link(flag: str, fast: boo
     (entry,) = parse_feed(body, URL, fast=fast, now=NOW).entries
     assert entry.link is None
     assert entry.guid == "https://blog.example.org/p/1"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize(
+    ("encoding", "title"),
+    [
+        ("iso-2022-jp", "β版を公開 αβγ Ω"),
+        ("iso-2022-jp-ext", "β版 ｦﾁ ﾆｭｰｽ"),  # half-width katakana: "ｦﾁ" is ESC ( I "&A"
+        ("shift_jis", "β版を公開 αβγ Ω"),
+        ("euc-jp", "β版を公開 αβγ Ω"),
+    ],
+    ids=["iso-2022-jp", "iso-2022-jp-ext", "shift_jis", "euc-jp"],
+)
+def test_bare_ampersand_repair_keeps_text_in_legacy_japanese_encodings(
+    encoding: str, title: str, fast: bool
+) -> None:
+    # ISO-2022-JP writes Greek letters as "&" and a letter ("β" is ESC $ B "&B"), as in
+    # "β版" (beta release): with a bare "&" elsewhere in the feed, the repair escaped them
+    # too and every Japanese string in the feed came out as escape codes ("$B&B&G<(B").
+    body = rss(
+        f"<item><title>{title}</title><link>https://blog.example.org/a</link>"
+        "<description>AT&T の発表</description></item>",
+        encoding=encoding,
+    )
+    feed = parse_feed(body, URL, fast=fast, now=NOW)
+    (entry,) = feed.entries
+    assert entry.title == title
+    assert entry.summary == "AT&amp;T の発表"
+    assert feed.warnings == ("not well-formed, recovered: a bare '&' read as text",)
