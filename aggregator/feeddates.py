@@ -20,7 +20,8 @@ or ``.``, or ``年月日`` (:data:`_SLASHED`), and ISO 8601's basic format
 (``20240615T100000Z``, :data:`_BASIC`) and ordinal dates (``2024-166``, :data:`_ORDINAL`)
 are read as the ISO date they mean, an offset of
 the hour alone (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at
-that offset (:data:`_SHORT_OFFSET`), and a two-digit year as RFC 2822 reads it
+that offset (:data:`_SHORT_OFFSET`), a time on the twelve-hour clock at its hour
+(:data:`_TWELVE_HOUR`: ``10:00 PM`` is 22:00), and a two-digit year as RFC 2822 reads it
 (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
@@ -181,6 +182,26 @@ _COMMA_FRACTION = re.compile(r"(?<=\d:[0-5]\d:[0-6]\d),(?=\d)", re.ASCII)
 #: ``10:00:00.5 +0200`` were no date in JSON Feed).
 _ISO_DATE = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}", re.ASCII)
 
+#: A time on the twelve-hour clock (``10:00 PM``, ``9:05 p.m.``, ``10:00:30pm``), as
+#: publishers' ``g:i A`` and ``%I:%M %p`` write it: every reader here read the hour as on
+#: the 24-hour clock and dropped the ``PM`` (or found no date), so an evening story was
+#: dated twelve hours early. :func:`_rewritten` writes it on the 24-hour clock; an hour
+#: outside 1-12 is left as written.
+_TWELVE_HOUR = re.compile(
+    r"(?<![\d:])(?P<h>\d{1,2}):(?P<m>[0-5]\d)(?::(?P<s>[0-6]\d))?\s*(?P<half>[AaPp])\.?[Mm]\.?"
+    r"(?![A-Za-z])",
+    re.ASCII,
+)
+
+
+def _24_hour(match: re.Match[str]) -> str:
+    hour = int(match["h"])
+    if not 1 <= hour <= 12:
+        return match.group()
+    hour = hour % 12 + (12 if match["half"] in "Pp" else 0)
+    return f"{hour:02d}:{match['m']}:{match['s'] or '00'}"
+
+
 #: ISO 8601's week dates (``2024-W10``, ``2024-W10-3``, ``2024W10``, with a time or not):
 #: feedparser's ISO 8601 reader read only their year and took the month from the clock
 #: (``2024-W10`` was the 1st of the current month of 2024); the JSON Feed reader read them
@@ -333,14 +354,15 @@ def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
     (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
     means, or
-    (:data:`_NAMED_MONTH`) as RFC 822 in English, a two-digit year
+    (:data:`_NAMED_MONTH`) as RFC 822 in English, a time on the twelve-hour clock
+    (:data:`_TWELVE_HOUR`) on the 24-hour one, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
     ISO date, for both readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
-    text = _COMMA_FRACTION.sub(".", value)
+    text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", value))
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
         yy = int(short["yy"])
         text = f"{short['head']}{yy + (2000 if yy < 50 else 1900)}{short['rest']}"

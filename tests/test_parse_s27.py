@@ -3,6 +3,7 @@ fixed, checked on both the lxml fast path and feedparser."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -73,3 +74,47 @@ def test_bare_ampersand_repair_keeps_text_in_legacy_japanese_encodings(
     assert entry.title == title
     assert entry.summary == "AT&amp;T の発表"
     assert feed.warnings == ("not well-formed, recovered: a bare '&' read as text",)
+
+
+def json_feed(**item: object) -> bytes:
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [item]}).encode()
+
+
+def dated_in(form: str, value: str) -> tuple[str | None, str | None]:
+    """The published and updated dates (ISO) of an item dated ``value`` in ``form``: RSS
+    on the fast path or feedparser's, Atom, or JSON Feed."""
+    if form == "json":
+        body = json_feed(id="1", title="t", date_published=value, date_modified=value)
+    elif form == "atom":
+        body = (
+            '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>t</title>'
+            f"<id>1</id><published>{value}</published><updated>{value}</updated></entry></feed>"
+        ).encode()
+    else:
+        body = rss(
+            f"<item><title>t</title><pubDate>{value}</pubDate><dc:date>{value}</dc:date></item>",
+            extra=' xmlns:dc="http://purl.org/dc/elements/1.1/"',
+        )
+    (entry,) = parse_feed(body, URL, now=NOW, fast=form != "rss-feedparser").entries
+    published, updated = (d.isoformat() if d else None for d in (entry.published, entry.updated))
+    return published, updated
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Mon, 01 Jan 2024 10:00 PM GMT", "2024-01-01T22:00:00+00:00", id="pm"),
+        pytest.param("Mon, 01 Jan 2024 10:00 AM GMT", "2024-01-01T10:00:00+00:00", id="am"),
+        pytest.param("Mon, 01 Jan 2024 10:00:30 pm +0200", "2024-01-01T20:00:30+00:00", id="pm-tz"),
+        pytest.param("Mon, 01 Jan 2024 12:30 AM GMT", "2024-01-01T00:30:00+00:00", id="12-am"),
+        pytest.param("Mon, 01 Jan 2024 12:30 PM GMT", "2024-01-01T12:30:00+00:00", id="12-pm"),
+        pytest.param("Mon, 01 Jan 2024 9:05 p.m. EST", "2024-01-02T02:05:00+00:00", id="p.m."),
+        pytest.param("01 Jan 2024 10:00PM", "2024-01-01T22:00:00+00:00", id="no-space"),
+        pytest.param("2024-01-01 10:00:00 PM", "2024-01-01T22:00:00+00:00", id="iso-pm"),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_twelve_hour_times_are_read_with_their_am_or_pm(value: str, iso: str, form: str) -> None:
+    # "10:00 PM" was read as 10:00 by every reader (or lost): the story was dated twelve
+    # hours early, under the morning's news.
+    assert dated_in(form, value) == (iso, iso)
