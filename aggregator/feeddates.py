@@ -21,7 +21,8 @@ or ``.``, or ``年月日`` (:data:`_SLASHED`), and ISO 8601's basic format
 are read as the ISO date they mean, an offset of
 the hour alone (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at
 that offset (:data:`_SHORT_OFFSET`), a time on the twelve-hour clock at its hour
-(:data:`_TWELVE_HOUR`: ``10:00 PM`` is 22:00), and a two-digit year as RFC 2822 reads it
+(:data:`_TWELVE_HOUR`: ``10:00 PM`` is 22:00), RFC 850's ``06-Nov-94`` as RFC 822's
+``06 Nov 1994`` (:data:`_DASHED`), and a two-digit year as RFC 2822 reads it
 (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
@@ -202,6 +203,15 @@ def _24_hour(match: re.Match[str]) -> str:
     return f"{hour:02d}:{match['m']}:{match['s'] or '00'}"
 
 
+#: RFC 850's date, its day, month and year joined by "-" (``Sunday, 06-Nov-94 08:49:37
+#: GMT``, HTTP's obsolete form, and PHP's ``DATE_COOKIE`` and ``DATE_RFC850``, which some
+#: feeds use for ``pubDate``): the email module (JSON Feed) read it, feedparser found no
+#: date. :func:`_rewritten` writes it with spaces, as RFC 822 (then a two-digit year as
+#: :data:`_SHORT_YEAR` reads it).
+_DASHED = re.compile(
+    r"(?<![\w-])(?P<d>\d{1,2})-(?P<m>[A-Za-z]{3,9})-(?P<y>\d{4}|\d{2})(?![\w-])", re.ASCII
+)
+
 #: ISO 8601's week dates (``2024-W10``, ``2024-W10-3``, ``2024W10``, with a time or not):
 #: feedparser's ISO 8601 reader read only their year and took the month from the clock
 #: (``2024-W10`` was the 1st of the current month of 2024); the JSON Feed reader read them
@@ -354,7 +364,8 @@ def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
     (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
     means, or
-    (:data:`_NAMED_MONTH`) as RFC 822 in English, a time on the twelve-hour clock
+    (:data:`_NAMED_MONTH`) and RFC 850's (:data:`_DASHED`) as RFC 822 in English, a
+    time on the twelve-hour clock
     (:data:`_TWELVE_HOUR`) on the 24-hour one, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
@@ -363,6 +374,8 @@ def _rewritten(value: str) -> str:
     if _STANDARD.fullmatch(value):
         return value
     text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", value))
+    if "-" in text:
+        text = _DASHED.sub(r"\g<d> \g<m> \g<y>", text)
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
         yy = int(short["yy"])
         text = f"{short['head']}{yy + (2000 if yy < 50 else 1900)}{short['rest']}"

@@ -118,3 +118,23 @@ def test_twelve_hour_times_are_read_with_their_am_or_pm(value: str, iso: str, fo
     # "10:00 PM" was read as 10:00 by every reader (or lost): the story was dated twelve
     # hours early, under the morning's news.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Sunday, 06-Nov-94 08:49:37 GMT", "1994-11-06T08:49:37+00:00", id="rfc850"),
+        # PHP's DATE_COOKIE ("l, d-M-Y H:i:s T"), which some feeds use for pubDate
+        pytest.param(
+            "Saturday, 15-Jun-2024 10:00:00 UTC", "2024-06-15T10:00:00+00:00", id="cookie"
+        ),
+        pytest.param("Sat, 15-Jun-24 10:00:00 +0200", "2024-06-15T08:00:00+00:00", id="short-day"),
+        pytest.param("15-Jun-2024 10:00:00 CEST", "2024-06-15T08:00:00+00:00", id="no-day-name"),
+        pytest.param("31-Apr-2024 10:00:00 GMT", None, id="apr-31"),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_rfc850_dates_with_dashes_are_read(value: str, iso: str | None, form: str) -> None:
+    # RFC 850's "06-Nov-94" (HTTP's obsolete date, PHP's DATE_COOKIE and DATE_RFC850):
+    # the JSON Feed reader read it, feedparser found no date, and the story had none.
+    assert dated_in(form, value) == (iso, iso)
