@@ -22,7 +22,8 @@ are read as the ISO date they mean, an offset of
 the hour alone (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00``) at
 that offset (:data:`_SHORT_OFFSET`), a time on the twelve-hour clock at its hour
 (:data:`_TWELVE_HOUR`: ``10:00 PM`` is 22:00), RFC 850's ``06-Nov-94`` as RFC 822's
-``06 Nov 1994`` (:data:`_DASHED`), and a two-digit year as RFC 2822 reads it
+``06 Nov 1994`` (:data:`_DASHED`), a date written month first (``January 15, 2024``,
+:data:`_MONTH_FIRST`) as ``15 Jan 2024``, and a two-digit year as RFC 2822 reads it
 (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
@@ -359,12 +360,31 @@ _NAMED_MONTH = re.compile(
     re.DOTALL,
 )
 
+#: A date written month first, as US sites print it (``January 15, 2024 10:00 AM``,
+#: ``Jun 15, 2024``, ``Saturday, June 15th, 2024``): feedparser found no date in it (nor,
+#: with a day name or ``15th``, the email module), and the story had none. The month is
+#: named, so the order is certain; :func:`_rewritten` writes it as RFC 822's ``15 Jan
+#: 2024 ...``, whatever follows the year (a time, a zone) kept. A comma or ``st``, ``nd``,
+#: ``rd``, ``th`` after the day is required: ``Jun 15 2024`` was read already.
+_MONTH_FIRST = re.compile(
+    r"\s*(?:[^\W\d_]{2,}\.?,?\s+)?(?P<m>[^\W\d_]{3,9})\.?\s+(?P<d>\d{1,2})(?:(?:st|nd|rd|th),?|,)\s*"
+    r"(?P<rest>\d{4}(?!\d).*)",
+    re.DOTALL,
+)
+
+
+def _month(name: str) -> int | None:
+    """The month ``name`` names (English, by its first three letters, or
+    :data:`_MONTH_NAMES`), or None."""
+    return _MONTH_NAMES.get(name.lower()) or _ENGLISH.get(name[:3].lower())
+
 
 def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
     (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
     means, or
-    (:data:`_NAMED_MONTH`) and RFC 850's (:data:`_DASHED`) as RFC 822 in English, a
+    (:data:`_NAMED_MONTH`), RFC 850's (:data:`_DASHED`) and one written month first
+    (:data:`_MONTH_FIRST`) as RFC 822 in English, a
     time on the twelve-hour clock
     (:data:`_TWELVE_HOUR`) on the 24-hour one, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
@@ -386,10 +406,10 @@ def _rewritten(value: str) -> str:
     elif (slashed := _SLASHED.fullmatch(text)) is not None:
         y, m, d = slashed["y"], int(slashed["m"]), int(slashed["d"])
         text = f"{y}-{m:02d}-{d:02d}{slashed['rest']}"
-    elif (named := _NAMED_MONTH.fullmatch(text)) is not None and (
-        month := _MONTH_NAMES.get(named["m"].lower()) or _ENGLISH.get(named["m"][:3].lower())
-    ):
+    elif (named := _NAMED_MONTH.fullmatch(text)) is not None and (month := _month(named["m"])):
         text = f"{named['d']} {_ENGLISH_MONTHS[month - 1]} {named['rest']}"
+    elif (first := _MONTH_FIRST.fullmatch(text)) is not None and (month := _month(first["m"])):
+        text = f"{first['d']} {_ENGLISH_MONTHS[month - 1]} {first['rest']}"
     elif (basic := _BASIC.fullmatch(text)) is not None and not (
         basic["dash"] and ":" in basic["time"]  # the extended format already
     ):

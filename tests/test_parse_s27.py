@@ -138,3 +138,33 @@ def test_rfc850_dates_with_dashes_are_read(value: str, iso: str | None, form: st
     # RFC 850's "06-Nov-94" (HTTP's obsolete date, PHP's DATE_COOKIE and DATE_RFC850):
     # the JSON Feed reader read it, feedparser found no date, and the story had none.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Jan 15, 2024 10:00:00 GMT", "2024-01-15T10:00:00+00:00", id="short"),
+        pytest.param("January 15, 2024 10:00 PM", "2024-01-15T22:00:00+00:00", id="long-pm"),
+        pytest.param("Jun 15, 2024 10:00:00 PM EDT", "2024-06-16T02:00:00+00:00", id="edt"),
+        pytest.param("Saturday, June 15, 2024 10:00", "2024-06-15T10:00:00+00:00", id="day-name"),
+        pytest.param("June 15th, 2024 10:00 +0200", "2024-06-15T08:00:00+00:00", id="ordinal"),
+        pytest.param("Sept. 5, 2024 10:00 GMT", "2024-09-05T10:00:00+00:00", id="sept"),
+        pytest.param("Juni 15, 2024 10:00 CEST", "2024-06-15T08:00:00+00:00", id="german"),
+        pytest.param("Feb 30, 2024 10:00 GMT", None, id="feb-30"),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_month_first_dates_are_read(value: str, iso: str | None, form: str) -> None:
+    # "January 15, 2024 10:00 AM", as US sites print dates: no reader found a date in
+    # most of them (the story sorted by when it was first seen).
+    assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom"])
+@pytest.mark.parametrize(
+    "value", ["Jan 15, 2024", "January 15th, 2024", "Monday, January 15, 2024"]
+)
+def test_month_first_day_alone_is_read_as_midnight(value: str, form: str) -> None:
+    # as feedparser reads "15 Jan 2024" and "Jan 15 2024"
+    midnight = "2024-01-15T00:00:00+00:00"
+    assert dated_in(form, value) == (midnight, midnight)
