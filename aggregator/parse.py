@@ -40,6 +40,8 @@ Choices worth knowing:
 - An RSS ``<guid>`` is the item's link unless ``isPermaLink`` says otherwise, its value
   read in any case (``"True"``): importing this module gives feedparser 6.0 the fast
   path's reading (:func:`fastparse.guid_is_permalink`), for the whole process.
+- A ``media:description`` is plain text unless ``type="html"``, as Media RSS says (a
+  YouTube video's text); feedparser 6.0 is given that reading, for the whole process.
 - Every string in the result is valid Unicode holding only characters XML 1.0 allows
   (``textutil.xml_chars``): a lone surrogate (JSON's ``"\\ud800"``, XML's ``&#xd800;``)
   becomes U+FFFD, other control characters are dropped (HTML after sanitising too: nh3
@@ -520,7 +522,18 @@ def _start_guid(self: Any, attrs_d: dict[str, str]) -> None:
     self.push("id", 1)
 
 
+def _start_media_description(self: Any, attrs_d: dict[str, str]) -> None:
+    """feedparser 6.0's ``_start_media_description``, with the type Media RSS gives it:
+    ``"plain"`` unless ``type="html"``. feedparser read it as HTML, so a YouTube video's
+    text (plain, in lines) ran together and a ``<stdio.h>`` in it was dropped as a tag.
+    (For RSS, feedparser still guesses whether plain text is HTML, and so does
+    :func:`_html_of`.) The fast path declines Media RSS."""
+    kind = "html" if attrs_d.get("type", "").strip().lower() == "html" else "plain"
+    self._start_description({**attrs_d, "type": kind})
+
+
 if str(getattr(feedparser, "__version__", "")).startswith("6.0."):  # the version copied
     _FeedParserMixin._sync_author_detail = _sync_author_detail
     _FeedParserMixin._start_guid = _start_guid
     _FeedParserMixin._start_id = _start_guid
+    _FeedParserMixin._start_media_description = _start_media_description

@@ -168,3 +168,54 @@ def test_month_first_day_alone_is_read_as_midnight(value: str, form: str) -> Non
     # as feedparser reads "15 Jan 2024" and "Jan 15 2024"
     midnight = "2024-01-15T00:00:00+00:00"
     assert dated_in(form, value) == (midnight, midnight)
+
+
+YOUTUBE = "https://www.youtube.com/feeds/videos.xml?channel_id=UC1"
+
+
+def youtube(description: str, attributes: str = "") -> bytes:
+    """An entry of a YouTube channel's feed (Atom, the video's text in Media RSS)."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns:yt="http://www.youtube.com/xml/'
+        'schemas/2015" xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/'
+        '2005/Atom"><id>yt:channel:UC1</id><title>Chan</title><entry><id>yt:video:abc</id>'
+        "<yt:videoId>abc</yt:videoId><title>Video</title>"
+        '<link rel="alternate" href="https://www.youtube.com/watch?v=abc"/>'
+        "<published>2024-06-15T10:00:00+00:00</published><media:group>"
+        "<media:title>Video</media:title>"
+        '<media:thumbnail url="https://i1.ytimg.com/vi/abc/hqdefault.jpg"/>'
+        f"<media:description{attributes}>{description}</media:description>"
+        "</media:group></entry></feed>"
+    ).encode()
+
+
+def test_media_description_is_plain_text_unless_typed_html() -> None:
+    # Media RSS: media:description is "plain" unless type="html". A YouTube video's text
+    # was read as HTML: its lines ran together and "<stdio.h>" (written "&lt;stdio.h&gt;")
+    # was dropped as an unknown tag.
+    text = (
+        "Chapters:\n00:00 Intro\n01:23 Why &lt;stdio.h&gt; &amp; printf\n\n"
+        "Links: https://example.com/x?a=1&amp;b=2"
+    )
+    (entry,) = parse_feed(youtube(text), YOUTUBE, now=NOW).entries
+    assert entry.summary == (
+        "<p>Chapters:<br>00:00 Intro<br>01:23 Why &lt;stdio.h&gt; &amp; printf</p>"
+        "<p>Links: https://example.com/x?a=1&amp;b=2</p>"
+    )
+    (entry,) = parse_feed(youtube(text, ' type="plain"'), YOUTUBE, now=NOW).entries
+    assert entry.summary is not None and "&lt;stdio.h&gt;" in entry.summary
+    html = "&lt;p&gt;A &lt;b&gt;bold&lt;/b&gt; move&lt;/p&gt;"
+    (entry,) = parse_feed(youtube(html, ' type="html"'), YOUTUBE, now=NOW).entries
+    assert entry.summary == "<p>A <b>bold</b> move</p>"
+
+
+def test_rss_media_description_with_markup_is_still_read_as_html() -> None:
+    # RSS guesses whether text is HTML, for media:description too
+    body = rss(
+        "<item><title>a</title><link>https://blog.example.org/a</link>"
+        "<media:description>&lt;p&gt;A &lt;b&gt;bold&lt;/b&gt; move&lt;/p&gt;</media:description>"
+        "</item>",
+        extra=' xmlns:media="http://search.yahoo.com/mrss/"',
+    )
+    (entry,) = parse_feed(body, URL, now=NOW).entries
+    assert entry.summary == "<p>A <b>bold</b> move</p>"
