@@ -23,7 +23,9 @@ the hour alone (``+2``, ``-05``) or with a colon after an RFC 822 date (``+02:00
 that offset (:data:`_SHORT_OFFSET`), a time on the twelve-hour clock at its hour
 (:data:`_TWELVE_HOUR`: ``10:00 PM`` is 22:00), RFC 850's ``06-Nov-94`` as RFC 822's
 ``06 Nov 1994`` (:data:`_DASHED`), a date written month first (``January 15, 2024``,
-:data:`_MONTH_FIRST`) as ``15 Jan 2024``, and a two-digit year as RFC 2822 reads it
+:data:`_MONTH_FIRST`) as ``15 Jan 2024``, a zone between the time and the year (Java's
+``Sat Jun 15 10:00:00 CEST 2024``, :data:`_ZONE_BEFORE_YEAR`) at its offset, and a
+two-digit year as RFC 2822 reads it
 (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
@@ -372,6 +374,18 @@ _MONTH_FIRST = re.compile(
     re.DOTALL,
 )
 
+#: A zone between the time and the year, as Java's ``Date.toString()`` and Unix date(1)
+#: write it (``Sat Jun 15 10:00:00 CEST 2024``): feedparser's asctime reader read only
+#: RFC 822's names there, a name of :data:`_ZONE_HOURS` (``CEST``, ``JST``, ``IST``) as
+#: UTC, hours off, and the email module (JSON Feed) read them all as UTC. :func:`_rewritten`
+#: writes it as RFC 822 (``15 Jun 2024 10:00:00 CEST``), where the zone is read.
+_ZONE_BEFORE_YEAR = re.compile(
+    r"\s*(?:[A-Za-z]{3,9},?\s+)?(?P<m>[A-Za-z]{3,9})\s+(?P<d>\d{1,2})\s+"
+    r"(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+(?P<zone>[A-Za-z]{2,5}(?:[+-]\d{1,2}(?::?\d\d)?)?)\s+"
+    r"(?P<y>\d{4})\s*",
+    re.ASCII,
+)
+
 
 def _month(name: str) -> int | None:
     """The month ``name`` names (English, by its first three letters, or
@@ -384,7 +398,8 @@ def _rewritten(value: str) -> str:
     (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
     means, or
     (:data:`_NAMED_MONTH`), RFC 850's (:data:`_DASHED`) and one written month first
-    (:data:`_MONTH_FIRST`) as RFC 822 in English, a
+    (:data:`_MONTH_FIRST`) or with the zone before the year (:data:`_ZONE_BEFORE_YEAR`)
+    as RFC 822 in English, a
     time on the twelve-hour clock
     (:data:`_TWELVE_HOUR`) on the 24-hour one, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
@@ -410,6 +425,8 @@ def _rewritten(value: str) -> str:
         text = f"{named['d']} {_ENGLISH_MONTHS[month - 1]} {named['rest']}"
     elif (first := _MONTH_FIRST.fullmatch(text)) is not None and (month := _month(first["m"])):
         text = f"{first['d']} {_ENGLISH_MONTHS[month - 1]} {first['rest']}"
+    elif (java := _ZONE_BEFORE_YEAR.fullmatch(text)) is not None and (month := _month(java["m"])):
+        text = f"{java['d']} {_ENGLISH_MONTHS[month - 1]} {java['y']} {java['time']} {java['zone']}"
     elif (basic := _BASIC.fullmatch(text)) is not None and not (
         basic["dash"] and ":" in basic["time"]  # the extended format already
     ):

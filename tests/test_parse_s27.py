@@ -219,3 +219,26 @@ def test_rss_media_description_with_markup_is_still_read_as_html() -> None:
     )
     (entry,) = parse_feed(body, URL, now=NOW).entries
     assert entry.summary == "<p>A <b>bold</b> move</p>"
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Sat Jun 15 10:00:00 CEST 2024", "2024-06-15T08:00:00+00:00", id="cest"),
+        pytest.param("Sat Jun 15 10:00:00 JST 2024", "2024-06-15T01:00:00+00:00", id="jst"),
+        pytest.param("Sat Jun 15 10:00:00 IST 2024", "2024-06-15T04:30:00+00:00", id="ist"),
+        pytest.param("Sat Jun 15 10:00:00 GMT+02:00 2024", "2024-06-15T08:00:00+00:00", id="gmt+2"),
+        # read right already
+        pytest.param("Sat Jun 15 10:00:00 EDT 2024", "2024-06-15T14:00:00+00:00", id="edt"),
+        pytest.param("Sat Jun 15 10:00:00 +0200 2024", "2024-06-15T08:00:00+00:00", id="offset"),
+        pytest.param("Sat Jun 15 10:00:00 2024", "2024-06-15T10:00:00+00:00", id="asctime"),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_zone_name_before_the_year_is_read_at_its_offset(
+    value: str, iso: str | None, form: str
+) -> None:
+    # Java's Date.toString() and Unix date(1) put the zone before the year: a name RFC
+    # 822 does not define (CEST, JST, IST) was read as UTC there, hours off, though it
+    # is read at its offset after the time ("Sat, 15 Jun 2024 10:00:00 CEST").
+    assert dated_in(form, value) == (iso, iso)
