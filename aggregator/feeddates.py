@@ -386,6 +386,12 @@ _ZONE_BEFORE_YEAR = re.compile(
     re.ASCII,
 )
 
+#: A comment after the date (``... +0200 (CEST)``), which RFC 822 allows and JavaScript's
+#: ``Date.toString()`` writes (``GMT+0900 (Japan Standard Time)``): the email module (JSON
+#: Feed) then dropped the offset (nine hours off) or found no date after an ISO date, and
+#: every reader read a zone name before one as UTC. :func:`_rewritten` drops it.
+_TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*\Z")
+
 
 def _month(name: str) -> int | None:
     """The month ``name`` names (English, by its first three letters, or
@@ -405,10 +411,13 @@ def _rewritten(value: str) -> str:
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
-    ISO date, for both readers; ``value`` itself otherwise."""
+    ISO date, and a comment after it dropped (:data:`_TRAILING_COMMENT`), for both
+    readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
     text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", value))
+    if text.rstrip().endswith(")"):
+        text = _TRAILING_COMMENT.sub("", text)
     if "-" in text:
         text = _DASHED.sub(r"\g<d> \g<m> \g<y>", text)
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:

@@ -242,3 +242,36 @@ def test_zone_name_before_the_year_is_read_at_its_offset(
     # 822 does not define (CEST, JST, IST) was read as UTC there, hours off, though it
     # is read at its offset after the time ("Sat, 15 Jun 2024 10:00:00 CEST").
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        # JavaScript's Date.toString()
+        pytest.param(
+            "Sat Jun 15 2024 19:00:00 GMT+0900 (Japan Standard Time)",
+            "2024-06-15T10:00:00+00:00",
+            id="javascript",
+        ),
+        pytest.param(
+            "Sat Jun 15 2024 19:00:00 GMT+0900 (日本標準時)",
+            "2024-06-15T10:00:00+00:00",
+            id="js-ja",
+        ),
+        pytest.param(
+            "Sat, 15 Jun 2024 10:00:00 CEST (Central European Summer Time)",
+            "2024-06-15T08:00:00+00:00",
+            id="name",
+        ),
+        pytest.param("2024-06-15T10:00:00+02:00 (CEST)", "2024-06-15T08:00:00+00:00", id="iso"),
+        pytest.param(
+            "Sat, 15 Jun 2024 10:00:00 +0200 (CEST)", "2024-06-15T08:00:00+00:00", id="ok"
+        ),
+    ],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_a_comment_after_the_zone_is_ignored(value: str, iso: str, form: str) -> None:
+    # RFC 822 allows a comment, "(...)", after the zone, and JavaScript's Date.toString()
+    # writes one: the JSON Feed reader then dropped the offset (19:00 UTC, nine hours
+    # off), and a zone name before one was read as UTC by every reader.
+    assert dated_in(form, value) == (iso, iso)
