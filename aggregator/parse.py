@@ -17,7 +17,9 @@ Must not know about story identity (dedupe.py), the store or HTTP.
 
 Choices worth knowing:
 
-- Relative links resolve against the element's ``xml:base`` (feedparser applies it), then
+- Relative links resolve against the element's ``xml:base`` (feedparser applies it; that
+  of the ``<div>`` Atom XHTML content sits in, which feedparser removes, is kept:
+  :func:`_pop_content`), then
   for RSS and JSON Feed the site link (channel ``<link>``, ``home_page_url``: neither format
   defines a base, and the site is what publishers mean), then the feed URL (the retrieval
   URI of RFC 3986 §5.1.3, which is also Atom's rule).
@@ -63,6 +65,7 @@ from typing import Any
 
 import feedparser
 from feedparser.mixin import _FeedParserMixin
+from feedparser.urls import _urljoin
 from feedparser.util import FeedParserDict
 
 from aggregator import fastparse
@@ -532,8 +535,55 @@ def _start_media_description(self: Any, attrs_d: dict[str, str]) -> None:
     self._start_description({**attrs_d, "type": kind})
 
 
+_XHTML_DIV_BASE = re.compile(r'<div\b[^>]*?\sxml:base="([^"]*)"')
+
+
+def _enclosing_div(pieces: list[Any]) -> str | None:
+    """The start tag of the ``<div>`` feedparser 6.0's ``pop`` removes from an Atom XHTML
+    construct's ``pieces`` (all of the content nested in it), or None: its test, line
+    for line."""
+    pieces = [p.decode("utf-8") if isinstance(p, bytes) else p for p in pieces]
+    while pieces and len(pieces) > 1 and not pieces[-1].strip():
+        del pieces[-1]
+    while pieces and len(pieces) > 1 and not pieces[0].strip():
+        del pieces[0]
+    if not pieces or pieces[-1] != "</div>":
+        return None
+    first = pieces[0]
+    if first != "<div>" and not first.startswith("<div "):
+        return None
+    depth = 0
+    for piece in pieces[:-1]:
+        if piece.startswith("</"):
+            depth -= 1
+            if depth == 0:
+                return None
+        elif piece.startswith("<") and not piece.endswith("/>"):
+            depth += 1
+    return str(first)
+
+
+_feedparser_pop_content = _FeedParserMixin.pop_content
+
+
+def _pop_content(self: Any, tag: str) -> Any:
+    """feedparser 6.0's ``pop_content``, after taking the ``xml:base`` of the ``<div>`` an
+    Atom XHTML construct sits in (which ``pop`` then removes, with its attributes) into
+    the construct's ``base``, against which :func:`_html_of` resolves its links: they
+    were resolved against the feed's URL, links to pages that do not exist. The fast
+    path declines XHTML constructs."""
+    params = self.contentparams
+    if params.get("type") == "application/xhtml+xml" and self.elementstack:
+        start = _enclosing_div(self.elementstack[-1][2])
+        found = _XHTML_DIV_BASE.match(start) if start else None
+        if found is not None:
+            params["base"] = _urljoin(params.get("base") or "", unescape(found.group(1)))
+    return _feedparser_pop_content(self, tag)
+
+
 if str(getattr(feedparser, "__version__", "")).startswith("6.0."):  # the version copied
     _FeedParserMixin._sync_author_detail = _sync_author_detail
     _FeedParserMixin._start_guid = _start_guid
     _FeedParserMixin._start_id = _start_guid
     _FeedParserMixin._start_media_description = _start_media_description
+    _FeedParserMixin.pop_content = _pop_content

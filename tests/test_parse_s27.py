@@ -275,3 +275,41 @@ def test_a_comment_after_the_zone_is_ignored(value: str, iso: str, form: str) ->
     # writes one: the JSON Feed reader then dropped the offset (19:00 UTC, nine hours
     # off), and a zone name before one was read as UTC by every reader.
     assert dated_in(form, value) == (iso, iso)
+
+
+def atom_xhtml(div_attributes: str, feed_attributes: str = "") -> bytes:
+    return (
+        f'<feed xmlns="http://www.w3.org/2005/Atom"{feed_attributes}><title>A</title>'
+        "<id>x</id><updated>2024-01-01T00:00:00Z</updated><entry><title>e</title><id>y</id>"
+        '<updated>2024-01-01T00:00:00Z</updated><link href="https://blog.example.org/a"/>'
+        '<summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"'
+        f'{div_attributes}><a href="s.html">s</a></div></summary>'
+        '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"'
+        f'{div_attributes}><p><a href="one.html">one</a><img src="img/x.png"/></p></div>'
+        "</content></entry></feed>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("feed_attributes", "div_attributes", "base"),
+    [
+        ("", ' xml:base="https://cdn.example.com/posts/"', "https://cdn.example.com/posts/"),
+        (' xml:base="https://e.org/blog/"', ' xml:base="posts/"', "https://e.org/blog/posts/"),
+        (' xml:base="https://e.org/blog/"', "", "https://e.org/blog/"),
+        ("", ' xml:base="https://e.org/?a=1&amp;b=2"', "https://e.org/"),
+    ],
+    ids=["absolute", "relative", "feed-only", "escaped"],
+)
+def test_xml_base_on_the_xhtml_div_resolves_its_links(
+    feed_attributes: str, div_attributes: str, base: str
+) -> None:
+    # Atom's xhtml content sits in a <div>, and an xml:base there applies to the links
+    # inside it: feedparser drops the div, and they were resolved against the feed's URL
+    # (https://feeds.example.org/one.html, a page that does not exist).
+    body = atom_xhtml(div_attributes, feed_attributes)
+    (entry,) = parse_feed(body, "https://feeds.example.org/atom.xml", now=NOW).entries
+    assert entry.content == (
+        f'<p><a href="{base}one.html" rel="noopener noreferrer">one</a>'
+        f'<img src="{base}img/x.png"></p>'
+    )
+    assert entry.summary == f'<a href="{base}s.html" rel="noopener noreferrer">s</a>'
