@@ -170,9 +170,7 @@ def _parse_xml_feed(
         raw = fastparse.extract(body, headers)
         if raw is not None:
             return _xml_feed(url, raw.version, raw.feed, raw.entries, None, body, latest)
-    escaped = body
-    if b"&" in body and not body.startswith((b"\xff\xfe", b"\xfe\xff")):
-        escaped = _BARE_AMP.sub(_escape_bare_amp, body)  # identity on a well-formed document
+    escaped = _bare_amps_escaped(body) if b"&" in body else body
     if escaped != body:
         body, note = escaped, "not well-formed, recovered: a bare '&' read as text"
     else:
@@ -218,6 +216,22 @@ _BARE_AMP = re.compile(
     rb"|&([A-Za-z_:][\w.:-]*+)(?!;)",
     re.DOTALL,
 )
+
+
+def _bare_amps_escaped(body: bytes) -> bytes:
+    """``body`` with its bare "&"s escaped (:data:`_BARE_AMP`); the same bytes when it has
+    none (a well-formed document). UTF-16 (with its byte-order mark, :func:`_utf16_bom`)
+    is read as UTF-8 for the search and written back as it came: skipped, feedparser's
+    loose parser read "AT&T" as "AT&T;"."""
+    codec = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(body[:2])
+    if codec is None:
+        return _BARE_AMP.sub(_escape_bare_amp, body)
+    try:
+        utf8 = body[2:].decode(codec).encode("utf-8")
+    except UnicodeError:  # a lone surrogate: left to feedparser, as it is
+        return body
+    escaped = _BARE_AMP.sub(_escape_bare_amp, utf8)
+    return body if escaped == utf8 else body[:2] + escaped.decode("utf-8").encode(codec)
 
 
 def _escape_bare_amp(match: re.Match[bytes]) -> bytes:

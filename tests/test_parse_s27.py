@@ -313,3 +313,20 @@ def test_xml_base_on_the_xhtml_div_resolves_its_links(
         f'<img src="{base}img/x.png"></p>'
     )
     assert entry.summary == f'<a href="{base}s.html" rel="noopener noreferrer">s</a>'
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_bare_ampersand_is_read_as_text_in_utf16(encoding: str, fast: bool) -> None:
+    # The repair of a bare "&" skipped UTF-16 documents: feedparser's loose parser read
+    # "AT&T" as a reference and wrote "AT&T;" (without a byte-order mark, too).
+    body = rss(
+        "<item><title>AT&T und R&D – 日本</title><link>https://blog.example.org/a</link>"
+        "<category>Q&A</category></item>",
+        encoding=encoding,
+    )
+    feed = parse_feed(body, URL, fast=fast, now=NOW)
+    (entry,) = feed.entries
+    assert entry.title == "AT&T und R&D – 日本"
+    assert entry.categories == ("Q&A",)
+    assert feed.warnings == ("not well-formed, recovered: a bare '&' read as text",)
