@@ -501,12 +501,15 @@ class Poller(Outcomes):
                         raise  # the database's, not this feed's (see _store_one)
                     except Exception as e:  # this feed's alone: recorded, the poll goes on
                         outcome = self._contained(feed, "internal error", e, t0)
-                    # a hold put on the feed meanwhile is kept (``FeedCheck.claimed_at``)
-                    at = claimed_at.get(feed.id)
+                    # a hold put on the feed meanwhile is kept (``FeedCheck.claimed_at``),
+                    # and a lease another poll took over meanwhile (``claimed_by``)
+                    at, by = claimed_at.get(feed.id), app.owner
                     if isinstance(outcome, Ready):
-                        outcome = replace(outcome, check=replace(outcome.check, claimed_at=at))
+                        outcome = replace(
+                            outcome, check=replace(outcome.check, claimed_at=at, claimed_by=by)
+                        )
                     elif isinstance(outcome, FeedCheck):
-                        outcome = replace(outcome, claimed_at=at)
+                        outcome = replace(outcome, claimed_at=at, claimed_by=by)
                     if isinstance(outcome, Ready):
                         ready.append(outcome)
                     elif isinstance(outcome, FeedCheck):
@@ -517,6 +520,9 @@ class Poller(Outcomes):
                 # back as its error, written with the story-less outcomes.
                 for stored, r in zip(self._store(ready, stats), ready, strict=True):
                     if isinstance(stored, FeedCheck):
+                        stored = replace(
+                            stored, claimed_at=r.check.claimed_at, claimed_by=app.owner
+                        )
                         quick.append((r.feed, stored))
                     else:
                         done.append(stored)

@@ -419,6 +419,11 @@ class FeedCheck:
     #: When the poll claimed the feed: a ``not_before`` the store finds later than this
     #: was put on meanwhile (``Store.hold_host``) and is kept (None: written as it is).
     claimed_at: datetime | None = None
+    #: The lease owner (``App.owner``) whose poll this is: the feed's lease is released
+    #: only when it is still this owner's (None: released whoever holds it). A poll whose
+    #: lease lapsed and was taken over by another writes its outcome late, and cleared
+    #: the new holder's lease while that one still fetched the feed.
+    claimed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -85,6 +85,15 @@ _NEXT_CHECK = bindparam("next_check", type_=FEED.c.next_check.type)
 # check's own outcome (a 200 says nothing of the host's wish) must not undo it. A check
 # without claimed_at (NULL: the comparison is not true) is written as it is.
 _HELD_MEANWHILE = and_(FEED.c.not_before.is_not(None), FEED.c.not_before > _CLAIMED)
+# The lease is released only when it is still the poll's own (``FeedCheck.claimed_by``;
+# a check without one releases whoever holds it): a lapsed lease another poll took over
+# stays that poll's.
+_CLAIMED_BY = bindparam("claimed_by", type_=FEED.c.lease_owner.type)
+_LEASE_KEPT = and_(
+    _CLAIMED_BY.is_not(None),
+    FEED.c.lease_owner.is_not(None),
+    FEED.c.lease_owner != _CLAIMED_BY,
+)
 CHECK_UPDATE = (
     update(FEED)
     .where(FEED.c.id == bindparam("fid"))
@@ -111,8 +120,8 @@ CHECK_UPDATE = (
         redirect_url=bindparam("redirect_url"),
         redirect_count=bindparam("redirect_count"),
         redirect_first_seen=bindparam("redirect_first_seen"),
-        lease_owner=None,
-        lease_until=None,
+        lease_owner=case((_LEASE_KEPT, FEED.c.lease_owner), else_=None),
+        lease_until=case((_LEASE_KEPT, FEED.c.lease_until), else_=None),
         poll_interval_s=func.coalesce(
             bindparam("poll_interval_s", type_=Integer), FEED.c.poll_interval_s
         ),
@@ -150,6 +159,7 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
     return {
         "fid": c.feed_id,
         "claimed_at": c.claimed_at,
+        "claimed_by": c.claimed_by,
         "checked": None if c.outcome == "skipped" else c.at,
         "next_check": c.next_check,
         "not_before": c.not_before,
