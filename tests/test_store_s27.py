@@ -18,6 +18,7 @@ from aggregator.app import make_app
 from aggregator.config import Settings
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
+from aggregator.types import FeedSource
 
 LEASE = timedelta(minutes=15)
 
@@ -82,3 +83,24 @@ def test_a_poll_whose_lease_was_taken_over_leaves_the_new_lease(
             poller.join(timeout=10)
         assert not poller.is_alive() and [r.new for r in out] == [1]
         assert app.store.get_feed(feed.id).lease_owner == "elsewhere:7:b"
+
+
+# --- `status`: what is due now -------------------------------------------------------------
+
+
+def test_status_due_now_is_what_a_poll_would_claim(store: SqlStore) -> None:  # noqa: F811
+    # "due now" counted the feeds a poll in progress holds, which `status` shows beside
+    # it as "polling now": 2 due and 2 polled read as 4 waiting, and no poll could claim
+    # any of them. It is now what a poll would take: due, not leased (a lapsed lease is
+    # no lease), enabled and neither gone nor disabled.
+    store.upsert_feeds([FeedSource(url=f"https://{h}.example/feed") for h in "cdef"], T0)
+    a, b, c, d, e, f = store.due_feed_ids(T0)
+    assert store.claim_due(T0, owner="h:1:x", lease=LEASE, ids=[a, b])
+    lapsed = T0 - LEASE - timedelta(minutes=1)
+    assert store.claim_due(lapsed, owner="h:2:y", lease=LEASE, ids=[c], include_not_due=True)
+    store.save_checks([check(d, outcome="error", status="gone", next_check=T0)])
+    store.save_checks([check(e, outcome="error", status="disabled", next_check=T0)])
+    s = store.summary(T0 + timedelta(minutes=1))
+    assert s.leases == {"h:1:x": 2}
+    assert store.due_feed_ids(T0 + timedelta(minutes=1)) == [c, f]
+    assert s.due_now == 2

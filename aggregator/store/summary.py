@@ -77,12 +77,15 @@ def summarize(
     ):
         key = status if enabled else "off"
         feeds[key] = feeds.get(key, 0) + int(n)
+    # what a poll would claim now (``FeedStore._due``): a feed a poll holds is shown
+    # under ``leases``, and counted here too it read as waiting twice over
     due_now = scalar(
         select(func.count())
         .select_from(_FEED)
         .where(
             f.enabled.is_(True),
             f.status.in_(["active", "error"]),
+            or_(f.lease_until.is_(None), f.lease_until < now),
             or_(f.next_check.is_(None), f.next_check <= now),
             or_(f.not_before.is_(None), f.not_before <= now),
         )
