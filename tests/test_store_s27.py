@@ -104,3 +104,35 @@ def test_status_due_now_is_what_a_poll_would_claim(store: SqlStore) -> None:  # 
     assert s.leases == {"h:1:x": 2}
     assert store.due_feed_ids(T0 + timedelta(minutes=1)) == [c, f]
     assert s.due_now == 2
+
+
+# --- the clock stepped back ------------------------------------------------------------------
+
+
+def test_a_clock_stepped_back_moves_when_a_feed_began_failing(store: SqlStore) -> None:  # noqa: F811
+    # A feed failing since a day before its last check, the clock then stepped back 3
+    # days: its first error stayed where the old clock put it, 2 days ahead of the
+    # clock, so the 30-day rule (now - first_error_at) counted 3 days short and `feeds
+    # show` said "failing since" a time to come. It moves with the last check; as does
+    # when a permanent redirect was first seen (adopted after a span of polls).
+    fid = store.due_feed_ids(T0)[0]
+    failing = check(
+        fid,
+        outcome="error",
+        status="error",
+        error_count=4,
+        first_error_at=T0 - timedelta(days=1),
+        last_error="HTTP 503",
+        success=False,
+        redirect_url="https://a.example/moved",
+        redirect_count=2,
+        redirect_first_seen=T0 - timedelta(hours=5),
+    )
+    store.save_checks([failing])
+    now = T0 - timedelta(days=3)
+    assert store.rebase_clock(now) == 1
+    feed = store.get_feed(fid)
+    assert feed.last_check == now
+    assert feed.first_error_at == now - timedelta(days=1)
+    assert feed.redirect_first_seen == now - timedelta(hours=5)
+    assert store.rebase_clock(now) == 0

@@ -450,20 +450,31 @@ class FeedStore(StoreBase):
         and Retry-After moved back by as much, to the wait they were given measured from
         ``now``, and their last check to ``now``; the host holds as much as the largest
         such step. Left as the old clock set them, a feed polled daily waited the step
-        on top of its day (three days back: four days without a poll). Their last check
-        set to ``now``, a second call finds nothing to move. Returns how many feeds
-        moved."""
+        on top of its day (three days back: four days without a poll). When such a feed
+        began failing and first met its pending permanent redirect move back with its
+        last check: left ahead of the clock, the 30-day rule and the redirect's span
+        counted the step short. Their last check set to ``now``, a second call finds
+        nothing to move. Returns how many feeds moved."""
         with self._read() as s:
             rows = s.execute(
-                select(FC.id, FC.last_check, FC.next_check, FC.not_before).where(
-                    col(FC.last_check) > now + CLOCK_SLACK
-                )
+                select(
+                    FC.id,
+                    FC.last_check,
+                    FC.next_check,
+                    FC.not_before,
+                    FC.first_error_at,
+                    FC.redirect_first_seen,
+                ).where(col(FC.last_check) > now + CLOCK_SLACK)
             ).all()
         if not rows:
             return 0
         step = timedelta(0)
+
+        def back(at: datetime | None, shift: timedelta) -> datetime | None:
+            return None if (t := utc(at)) is None else min(now, t - shift)
+
         with self._write() as s:
-            for feed_id, checked, next_check, not_before in rows:
+            for feed_id, checked, next_check, not_before, failing, redirected in rows:
                 shift = utc(checked) - now  # type: ignore[operator]
                 step = max(step, shift)
                 nc, nb = utc(next_check), utc(not_before)
@@ -474,6 +485,8 @@ class FeedStore(StoreBase):
                         last_check=now,
                         next_check=None if nc is None else max(now, nc - shift),
                         not_before=None if nb is None else max(now, nb - shift),
+                        first_error_at=back(failing, shift),
+                        redirect_first_seen=back(redirected, shift),
                     )
                 )
             holds = s.execute(
