@@ -394,10 +394,12 @@ class Poller(Outcomes):
             """Extend the leases of the feeds this poll still holds, every RENEW_EVERY:
             feeds queued behind a slow host (``per_host`` requests at a time) can wait
             longer than a lease, and another daemon took the expired ones and polled
-            them at the same time as this one."""
+            them at the same time as this one. At once when the clock stepped back
+            since: counted from the old clock's time, the next renewal waited for the
+            step, while ``Store.rebase_clock`` moved the leases back by it."""
             nonlocal renewed_at
             now = app.now()
-            if not pending or now - renewed_at < RENEW_EVERY:
+            if not pending or timedelta(0) <= now - renewed_at < RENEW_EVERY:
                 return
             renewed_at = now
             try:

@@ -136,3 +136,62 @@ def test_a_clock_stepped_back_moves_when_a_feed_began_failing(store: SqlStore) -
     assert feed.first_error_at == now - timedelta(days=1)
     assert feed.redirect_first_seen == now - timedelta(hours=5)
     assert store.rebase_clock(now) == 0
+
+
+def test_a_clock_stepped_back_moves_the_leases_the_old_clock_gave(store: SqlStore) -> None:  # noqa: F811
+    # A lease the old clock gave ends, by the clock stepped back 3 days, 3 days and 15
+    # minutes from now: a poll that died holding it (on another host, whose pid this one
+    # cannot ask about) kept the feed from every poll for 3 days. It moves back by the
+    # step; a lease given since, by the clock as it is, stays.
+    store.upsert_feeds([FeedSource(url="https://c.example/feed")], T0)
+    checked, dead, fresh = store.due_feed_ids(T0)
+    store.save_checks([check(checked, at=T0)])
+    assert store.claim_due(T0, owner="elsewhere:9:dead", lease=LEASE, ids=[dead])
+    now = T0 - timedelta(days=3)
+    assert store.claim_due(now, owner="here:1:new", lease=LEASE, ids=[fresh], include_not_due=True)
+    assert store.rebase_clock(now) == 1
+    held = {f.id: (f.lease_owner, f.lease_until) for f in store.feeds()}
+    assert held[dead] == ("elsewhere:9:dead", now + LEASE)
+    assert held[fresh] == ("here:1:new", now + LEASE)
+    assert held[checked] == (None, None)
+    assert dead in store.due_feed_ids(now + LEASE + timedelta(seconds=1), include_not_due=True)
+
+
+def test_a_poll_renews_its_leases_at_once_when_the_clock_steps_back(
+    tmp_path: Path, db_url: str, server: LocalServer
+) -> None:
+    # The poll renewed its leases when RENEW_EVERY had passed since the last renewal,
+    # by the clock: stepped back 3 days, not for 3 days, and a lease moved back by the
+    # step (rebase_clock, another process's poll) lapsed while the poll still held it.
+    answer = threading.Event()
+
+    def slow(_: Request) -> bytes:
+        answer.wait(10)
+        return rss("slow", "Slow story")
+
+    url = server.route("/slow.xml", body=slow)
+    clock = Clock()
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=10,
+    )
+    with make_app(s, now=clock) as app:
+        feed = app.add_feed(url, discover=False).feed
+        out: list[Any] = []
+        poller = threading.Thread(target=lambda: out.extend(app.update_due()))
+        poller.start()
+        try:
+            assert wait_until(lambda: server.requests_for("/slow.xml"))
+            assert app.store.get_feed(feed.id).lease_until == clock.t + LEASE
+            clock.t -= timedelta(days=3)
+            assert wait_until(
+                lambda: app.store.get_feed(feed.id).lease_until == clock.t + LEASE, timeout=3
+            )
+        finally:
+            answer.set()
+            poller.join(timeout=10)
+        assert [r.new for r in out] == [1]

@@ -453,8 +453,12 @@ class FeedStore(StoreBase):
         on top of its day (three days back: four days without a poll). When such a feed
         began failing and first met its pending permanent redirect move back with its
         last check: left ahead of the clock, the 30-day rule and the redirect's span
-        counted the step short. Their last check set to ``now``, a second call finds
-        nothing to move. Returns how many feeds moved."""
+        counted the step short. A lease ending more than that step from ``now`` was
+        given by the old clock (one given since ends within a lease's length) and moves
+        back by the step: a poll that died holding it, on a host whose pids this one
+        cannot ask about, kept its feeds from every poll for the step. Their last check
+        set to ``now``, a second call finds nothing to move. Returns how many feeds
+        moved."""
         with self._read() as s:
             rows = s.execute(
                 select(
@@ -488,6 +492,17 @@ class FeedStore(StoreBase):
                         first_error_at=back(failing, shift),
                         redirect_first_seen=back(redirected, shift),
                     )
+                )
+            # the largest shift: the step at least (the feed checked last, by the old
+            # clock, was checked at most as late as it read when it stepped)
+            leases = s.execute(
+                select(FC.id, FC.lease_until).where(col(FC.lease_until) > now + step)
+            ).all()
+            for feed_id, until in leases:
+                s.execute(
+                    update(FeedRow)
+                    .where(col(FC.id) == feed_id, col(FC.lease_until) == until)
+                    .values(lease_until=utc(until) - step)  # type: ignore[operator]
                 )
             holds = s.execute(
                 select(HOLD.c.host, HOLD.c.held_until).where(HOLD.c.held_until > now)
