@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from httpserver import LocalServer, Request
+from sqlalchemy import create_engine, text
 from test_pg_daemons_audit import rss, wait_until
 from test_store import T0, check, store  # noqa: F401  (store: fixture)
 from test_update import Clock
@@ -195,3 +197,49 @@ def test_a_poll_renews_its_leases_at_once_when_the_clock_steps_back(
             answer.set()
             poller.join(timeout=10)
         assert [r.new for r in out] == [1]
+
+
+@pytest.mark.postgres
+def test_two_polls_rebasing_the_clock_at_once_move_the_host_holds_once(pg_url: str) -> None:
+    # Two daemons starting a poll after the clock stepped back both read the feeds to
+    # move; the second's moves found them moved (each is guarded by its last check)
+    # but it moved the host holds back by the step again: a day back, a host's 2-hour
+    # hold ended at once, and the host was asked again. Holds move by the feeds a call
+    # itself moved.
+    first, second = open_store(pg_url), open_store(pg_url)
+    engine = create_engine(pg_url)
+    try:
+        first.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
+        (fid,) = first.due_feed_ids(T0)
+        first.save_checks([check(fid, at=T0)])
+        first.hold_host("b.example", T0 + timedelta(hours=2), now=T0)
+        now = T0 - timedelta(days=1)
+        moved: list[int] = []
+        with engine.connect() as c:
+            c.execute(text("SELECT id FROM feed FOR UPDATE"))  # both wait to write
+            threads = [
+                threading.Thread(target=lambda st=st: moved.append(st.rebase_clock(now)))
+                for st in (first, second)
+            ]
+            for t in threads:
+                t.start()
+            assert wait_until(
+                lambda: (
+                    c.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                        )
+                    ).scalar()
+                    == 2
+                )
+            )
+            c.rollback()
+        for t in threads:
+            t.join(timeout=10)
+        assert sorted(moved) == [0, 1]
+        assert first.held_hosts(now) == {"b.example": now + timedelta(hours=2)}
+    finally:
+        first.close()
+        second.close()
+        engine.dispose()

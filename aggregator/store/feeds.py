@@ -477,12 +477,12 @@ class FeedStore(StoreBase):
         def back(at: datetime | None, shift: timedelta) -> datetime | None:
             return None if (t := utc(at)) is None else min(now, t - shift)
 
+        moved = 0
         with self._write() as s:
             for feed_id, checked, next_check, not_before, failing, redirected in rows:
                 shift = utc(checked) - now  # type: ignore[operator]
-                step = max(step, shift)
                 nc, nb = utc(next_check), utc(not_before)
-                s.execute(
+                done = s.execute(
                     update(FeedRow)
                     .where(col(FC.id) == feed_id, col(FC.last_check) == checked)
                     .values(
@@ -493,6 +493,13 @@ class FeedStore(StoreBase):
                         redirect_first_seen=back(redirected, shift),
                     )
                 )
+                # only the feeds this call moved: another process's poll may have moved
+                # them since they were read here, and the holds and leases with them
+                if done.rowcount:  # type: ignore[attr-defined]
+                    moved += 1
+                    step = max(step, shift)
+            if not moved:
+                return 0
             # the largest shift: the step at least (the feed checked last, by the old
             # clock, was checked at most as late as it read when it stepped)
             leases = s.execute(
@@ -514,7 +521,7 @@ class FeedStore(StoreBase):
                         .where(HOLD.c.host == host)
                         .values(held_until=max(now, until - step))
                     )
-        return len(rows)
+        return moved
 
     def release_dead_leases(self, host: str, now: datetime) -> int:
         """Release the leases of crashed processes of this host: owners are
