@@ -132,7 +132,7 @@ def test_a_clock_stepped_back_moves_when_a_feed_began_failing(store: SqlStore) -
     )
     store.save_checks([failing])
     now = T0 - timedelta(days=3)
-    assert store.rebase_clock(now) == 1
+    assert store.rebase_clock(now) == 2  # and the feed never checked
     feed = store.get_feed(fid)
     assert feed.last_check == now
     assert feed.first_error_at == now - timedelta(days=1)
@@ -151,7 +151,7 @@ def test_a_clock_stepped_back_moves_the_leases_the_old_clock_gave(store: SqlStor
     assert store.claim_due(T0, owner="elsewhere:9:dead", lease=LEASE, ids=[dead])
     now = T0 - timedelta(days=3)
     assert store.claim_due(now, owner="here:1:new", lease=LEASE, ids=[fresh], include_not_due=True)
-    assert store.rebase_clock(now) == 1
+    assert store.rebase_clock(now) == 3  # and the two never checked
     held = {f.id: (f.lease_owner, f.lease_until) for f in store.feeds()}
     assert held[dead] == ("elsewhere:9:dead", now + LEASE)
     assert held[fresh] == ("here:1:new", now + LEASE)
@@ -243,3 +243,16 @@ def test_two_polls_rebasing_the_clock_at_once_move_the_host_holds_once(pg_url: s
         first.close()
         second.close()
         engine.dispose()
+
+
+def test_a_clock_stepped_back_leaves_no_feed_added_before_it_waiting(store: SqlStore) -> None:  # noqa: F811
+    # A feed added (due at once) just before the clock stepped back 3 days had never
+    # been checked, so rebase_clock passed it over: its first poll waited the 3 days.
+    # It moves back by the step the checked feeds show, as the host holds do.
+    checked, added = store.due_feed_ids(T0)
+    store.save_checks([check(checked, at=T0)])
+    now = T0 - timedelta(days=3)
+    assert added not in store.due_feed_ids(now)
+    assert store.rebase_clock(now) == 2
+    assert store.due_feed_ids(now) == [added]
+    assert store.rebase_clock(now) == 0

@@ -453,7 +453,9 @@ class FeedStore(StoreBase):
         on top of its day (three days back: four days without a poll). When such a feed
         began failing and first met its pending permanent redirect move back with its
         last check: left ahead of the clock, the 30-day rule and the redirect's span
-        counted the step short. A lease ending more than that step from ``now`` was
+        counted the step short. The feeds never checked move back by the largest
+        step (a feed added just before waited the step for its first poll), as the
+        host holds do. A lease ending more than that step from ``now`` was
         given by the old clock (one given since ends within a lease's length) and moves
         back by the step: a poll that died holding it, on a host whose pids this one
         cannot ask about, kept its feeds from every poll for the step. Their last check
@@ -500,6 +502,24 @@ class FeedStore(StoreBase):
                     step = max(step, shift)
             if not moved:
                 return 0
+            # the feeds never checked yet, due when the old clock added them (or held
+            # as their host was): by the step the checked ones show, as the holds
+            fresh = s.execute(
+                select(FC.id, FC.next_check, FC.not_before).where(
+                    col(FC.last_check).is_(None), col(FC.next_check) > now + CLOCK_SLACK
+                )
+            ).all()
+            for feed_id, next_check, not_before in fresh:
+                nb = utc(not_before)
+                done = s.execute(
+                    update(FeedRow)
+                    .where(col(FC.id) == feed_id, col(FC.next_check) == next_check)
+                    .values(
+                        next_check=max(now, utc(next_check) - step),  # type: ignore[operator]
+                        not_before=None if nb is None else max(now, nb - step),
+                    )
+                )
+                moved += int(done.rowcount or 0)  # type: ignore[attr-defined]
             # the largest shift: the step at least (the feed checked last, by the old
             # clock, was checked at most as late as it read when it stepped)
             leases = s.execute(
