@@ -4,6 +4,7 @@ of the project is mocked."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from httpserver import LocalServer, Request
 from sqlalchemy import create_engine, text
+from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 from test_pg_daemons_audit import rss, wait_until
 from test_store import T0, check, store  # noqa: F401  (store: fixture)
 from test_update import Clock
@@ -256,3 +258,30 @@ def test_a_clock_stepped_back_leaves_no_feed_added_before_it_waiting(store: SqlS
     assert store.rebase_clock(now) == 2
     assert store.due_feed_ids(now) == [added]
     assert store.rebase_clock(now) == 0
+
+
+# --- `feeds show --format json`: the lease --------------------------------------------------
+
+
+def test_feeds_show_json_gives_no_lease_once_it_has_lapsed(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The table said nothing of a lease that had run out (its poller died an hour ago),
+    # but the JSON gave it as the poller holding the feed: a script waiting for the
+    # feed to be free waited for a lease no one holds. It is null, as in the table.
+    with make_app(Settings.from_env({}, data_dir=env / "data")) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://news.example/feed"), app.now())
+        lapsed = app.now() - timedelta(hours=1)
+        owner = "elsewhere.example:41:daemon"
+        assert app.store.claim_due(
+            lapsed, owner=owner, lease=LEASE, include_not_due=True, ids=[feed.id]
+        )
+    code, out, err = run(capsys, "feeds", "show", str(feed.id), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["lease"] is None
+    with make_app(Settings.from_env({}, data_dir=env / "data")) as app:
+        now = app.now()
+        assert app.store.claim_due(now, owner=owner, lease=LEASE, ids=[feed.id])
+    code, out, err = run(capsys, "feeds", "show", str(feed.id), "--format", "json")
+    assert json.loads(out)["lease"]["owner"] == owner

@@ -301,10 +301,11 @@ def feeds_show(
         # no more than are kept: a larger N passed a 64-bit LIMIT (SQLite's OverflowError)
         history = a.feed_history(feed, min(log, FETCH_LOG_KEEP))
         policy = a.policy
+    now = datetime.now(UTC)
     if fmt == Fmt.json:
-        emit_json(_feed_detail_json(feed, history))
+        emit_json(_feed_detail_json(feed, history, now))
         return
-    out.print(_feed_detail(feed, history, policy, datetime.now(UTC), width=out.width))
+    out.print(_feed_detail(feed, history, policy, now, width=out.width))
 
 
 def _minutes(v: timedelta | None) -> float | int | None:
@@ -315,20 +316,18 @@ def _minutes(v: timedelta | None) -> float | int | None:
     return int(m) if m.is_integer() else m
 
 
-def _feed_detail_json(f: Feed, h: FeedHistory) -> dict[str, Any]:
+def _feed_detail_json(f: Feed, h: FeedHistory, now: datetime) -> dict[str, Any]:
     """`feeds list --format json`'s row of the feed and, after it, the rest of its state
-    and its fetch log (README, "Scripting contract")."""
+    and its fetch log (README, "Scripting contract"); its lease only while it runs, as
+    the table shows it (a lapsed one holds the feed from no poll)."""
+    lease = f.polled_by(now)
     return {
         **_feed_row(f),
         "site": f.site,
         "subscribed_as": display_url(f.source_url) if f.source_url else None,
         "poll_interval": _minutes(f.poll_interval),
         "not_before": _dt(f.not_before),
-        "lease": (
-            {"owner": f.lease_owner, "until": _dt(f.lease_until)}
-            if f.lease_owner and f.lease_until is not None
-            else None
-        ),
+        "lease": {"owner": lease[0], "until": _dt(lease[1])} if lease is not None else None,
         "first_error_at": _dt(f.first_error_at),
         "redirect": (
             {
