@@ -176,7 +176,8 @@ def after_success(
     as it was, a burst's 5 minutes outlived the burst for as long as the feed answered
     304, where two quiet weeks mean 24 h. The wait is ``base`` ± jitter, clamped to [min,
     max] after the jitter (clamping before it let 4.5 min or 26.4 h through);
-    ``interval`` records ``base`` before jitter."""
+    ``interval`` records ``base`` before jitter. A 304 or an unchanged body keeps the last
+    document's warnings as ``last_error`` (:func:`_document_warnings`)."""
     if base is None or feed.interval is not None:
         base = adaptive_interval(
             post_dates, now, policy, hints=(ttl, result.max_age), override=feed.interval
@@ -195,7 +196,7 @@ def after_success(
         status="active",
         error_count=0,
         first_error_at=None,
-        last_error=None,
+        last_error=_document_warnings(feed) if outcome != "ok" else None,
         http_status=result.http_status,
         ms=ms,
         url=url,
@@ -210,6 +211,17 @@ def after_success(
         success=True,
         interval=base,
     )
+
+
+def _document_warnings(feed: Feed) -> str | None:
+    """What a 304 or the same body again keeps of the feed's ``last_error``: the warnings
+    of the document last parsed (a not-well-formed feed recovered, recorded by the success
+    that parsed it), which the unchanged document still deserves; cleared, they showed
+    until the next poll only. Not when the last check was no success (its error, or what
+    ``feeds enable`` left of one): an unchanged answer ends that."""
+    if feed.error_count or feed.last_success is None or feed.last_success != feed.last_check:
+        return None
+    return feed.last_error
 
 
 def after_error(

@@ -1,0 +1,98 @@
+"""Fetching and what a poll makes of its answers, session 27: end to end with a real HTTP
+server on 127.0.0.1, a real SQLite file and the App's clock injected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=5
+    )
+    with make_app(s, now=clock) as a:
+        yield a
+
+
+RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+    b"<item><title>one</title><guid>g1</guid></item></channel></rss>"
+)
+#: Not well-formed (a bare "&"), its item recoverable: stored, with a warning.
+RECOVERABLE = RSS.replace(b"<title>one</title>", b"<title>A & B</title>")
+
+
+def _feed_error(app: App) -> str | None:
+    [feed] = app.feeds()
+    return feed.last_error
+
+
+@pytest.mark.parametrize("validator", ["etag", "none"], ids=["304", "same-body"])
+def test_a_recovered_feeds_warning_outlives_the_polls_that_find_it_unchanged(
+    app: App, server: LocalServer, clock: Clock, validator: str
+) -> None:
+    """A feed that is not well-formed but recoverable is stored with the problem as its
+    ``last_error`` (``feeds list`` shows it). The next poll that found the document
+    unchanged (a 304, or the same body again) cleared it, though the document was the
+    same broken one: the warning showed for an hour and was gone. It stays for as long
+    as the document does, and goes with the first one that parses cleanly."""
+    url = server.route(
+        "/recoverable.xml", body=RECOVERABLE, etag='"v1"' if validator == "etag" else None
+    )
+    app.add_feed(url, discover=False)
+    [first] = app.update_due()
+    assert first.status == "ok"
+    warning = _feed_error(app)
+    assert warning is not None and "not well-formed" in warning
+    clock.t += timedelta(days=1)
+    [again] = app.update_due()
+    assert again.status == ("not_modified" if validator == "etag" else "unchanged")
+    assert _feed_error(app) == warning
+    # the publisher fixes the feed: the warning goes
+    server.route("/recoverable.xml", body=RSS, etag='"v2"' if validator == "etag" else None)
+    clock.t += timedelta(days=1)
+    [fixed] = app.update_due()
+    assert fixed.status == "ok"
+    assert _feed_error(app) is None
+
+
+def test_a_304_after_a_failed_poll_still_clears_the_error(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    """What a failed poll left as ``last_error`` (an HTTP 500) is no warning about the
+    document: the next 304 clears it, as before."""
+    url = server.route("/feed.xml", body=RSS, etag='"v1"')
+    app.add_feed(url, discover=False)
+    [first] = app.update_due()
+    assert first.status == "ok" and _feed_error(app) is None
+    server.route("/feed.xml", status=500, body=b"oops", content_type="text/plain")
+    clock.t += timedelta(days=1)
+    [failed] = app.update_due()
+    assert failed.status == "error" and "500" in (_feed_error(app) or "")
+    server.route("/feed.xml", body=RSS, etag='"v1"')
+    clock.t += timedelta(days=1)
+    [again] = app.update_due()
+    assert again.status == "not_modified"
+    assert _feed_error(app) is None
