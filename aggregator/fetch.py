@@ -464,11 +464,9 @@ class Fetcher:
         try:
             status = response.status_code
             if status in _REDIRECT_STATUSES:
-                location = response.headers.get("location")
-                if not location:
-                    raise FetchError(url, f"HTTP {status} redirect without a Location header")
+                location = _location(url, status, response.headers)
                 try:
-                    joined = target.join(location.strip())
+                    joined = target.join(location)
                 except httpx.InvalidURL as e:
                     raise FetchError(url, _one_line(f"invalid URL in redirect: {e}")) from e
                 await _drain(response)
@@ -591,6 +589,22 @@ class Fetcher:
             "fetched url=%s status=%s ms=%d", display_url(url), outcome.status, result.elapsed_ms
         )
         return result
+
+
+def _location(url: str, status: int, headers: httpx.Headers) -> str:
+    """A redirect's target as its Location header gives it. The header sent twice with
+    one value (an application and the proxy in front of it both setting it) is that
+    value; read as one header, it was the two joined by a comma, and the fetch asked
+    for that. Two that disagree name no target (Chrome refuses them too:
+    ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION)."""
+    locations = {v.strip() for v in headers.get_list("location")} - {""}
+    if not locations:
+        raise FetchError(url, f"HTTP {status} redirect without a Location header")
+    if len(locations) > 1:
+        raise FetchError(
+            url, f"HTTP {status} redirect with {len(locations)} different Location headers"
+        )
+    return locations.pop()
 
 
 def _sendable(validator: str | None) -> str | None:

@@ -3,6 +3,7 @@ server on 127.0.0.1, a real SQLite file and the App's clock injected."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,9 @@ from httpserver import LocalServer
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
+from aggregator.errors import FetchError
+from aggregator.fetch import Fetcher, FetchOptions
+from aggregator.types import FetchResult
 
 
 class Clock:
@@ -96,3 +100,48 @@ def test_a_304_after_a_failed_poll_still_clears_the_error(
     [again] = app.update_due()
     assert again.status == "not_modified"
     assert _feed_error(app) is None
+
+
+# --------------------------------------------------------------------------- the fetcher
+
+
+def _fetch(url: str) -> FetchResult:
+    async def main() -> FetchResult:
+        options = FetchOptions(allowed_networks=("127.0.0.1/32",), timeout=5.0)
+        async with Fetcher(options) as fetcher:
+            return await fetcher.fetch(url)
+
+    return asyncio.run(main())
+
+
+def test_a_redirect_repeating_its_location_is_followed(server: LocalServer) -> None:
+    """A Location header sent twice with the same value (an application and the proxy in
+    front of it both setting it; browsers follow it) was read as one value of the two
+    joined by a comma: the fetch asked for "/feed.xml,%20/feed.xml" and failed with a
+    404, and a 301 would have been adopted as the feed's new URL so."""
+    target = server.route("/feed.xml", body=RSS)
+    url = server.route(
+        "/old.xml",
+        raw=b"HTTP/1.1 301 Moved Permanently\r\nLocation: /feed.xml\r\n"
+        b"Location: /feed.xml\r\nContent-Length: 0\r\n\r\n",
+    )
+    result = _fetch(url)
+    assert (result.http_status, result.final_url, result.body) == (200, target, RSS)
+    assert result.permanent_redirect == target
+    assert [r.path for r in server.requests] == ["/old.xml", "/feed.xml"]
+
+
+def test_a_redirect_with_two_different_locations_is_refused(server: LocalServer) -> None:
+    """Two Location headers that disagree (Chrome refuses them:
+    ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION) name no target: the fetch fails saying so,
+    not by asking for the two joined by a comma."""
+    server.route("/feed.xml", body=RSS)
+    url = server.route(
+        "/old.xml",
+        raw=b"HTTP/1.1 302 Found\r\nLocation: /feed.xml\r\n"
+        b"Location: /other.xml\r\nContent-Length: 0\r\n\r\n",
+    )
+    with pytest.raises(FetchError) as info:
+        _fetch(url)
+    assert info.value.message == "HTTP 302 redirect with 2 different Location headers"
+    assert [r.path for r in server.requests] == ["/old.xml"]
