@@ -562,7 +562,7 @@ class Fetcher:
         headers = outcome.headers
         not_modified = outcome.status == 304
         etag = headers.get("etag")
-        last_modified = headers.get("last-modified")
+        last_modified = _one_date(headers.get_list("last-modified"))
         if not_modified and cache is not None:
             etag = etag or cache.etag
             last_modified = last_modified or cache.last_modified
@@ -605,6 +605,15 @@ def _location(url: str, status: int, headers: httpx.Headers) -> str:
             url, f"HTTP {status} redirect with {len(locations)} different Location headers"
         )
     return locations.pop()
+
+
+def _one_date(values: list[str]) -> str | None:
+    """A Last-Modified as it can go back as If-Modified-Since: the header sent twice with
+    one date (the application's and the web server's) is that date, not the two joined
+    by a comma, which matched no server's and cost a whole download every poll. Two
+    dates that disagree are none: either could have the server answer 304 to a change."""
+    dates = {v.strip() for v in values} - {""}
+    return dates.pop() if len(dates) == 1 else None
 
 
 def _sendable(validator: str | None) -> str | None:

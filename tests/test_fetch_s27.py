@@ -15,7 +15,7 @@ from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.errors import FetchError
 from aggregator.fetch import Fetcher, FetchOptions
-from aggregator.types import FetchResult
+from aggregator.types import CacheState, FetchResult
 
 
 class Clock:
@@ -105,11 +105,11 @@ def test_a_304_after_a_failed_poll_still_clears_the_error(
 # --------------------------------------------------------------------------- the fetcher
 
 
-def _fetch(url: str) -> FetchResult:
+def _fetch(url: str, cache: CacheState | None = None) -> FetchResult:
     async def main() -> FetchResult:
         options = FetchOptions(allowed_networks=("127.0.0.1/32",), timeout=5.0)
         async with Fetcher(options) as fetcher:
-            return await fetcher.fetch(url)
+            return await fetcher.fetch(url, cache)
 
     return asyncio.run(main())
 
@@ -145,3 +145,27 @@ def test_a_redirect_with_two_different_locations_is_refused(server: LocalServer)
         _fetch(url)
     assert info.value.message == "HTTP 302 redirect with 2 different Location headers"
     assert [r.path for r in server.requests] == ["/old.xml"]
+
+
+def test_a_last_modified_sent_twice_still_makes_the_next_request_conditional(
+    server: LocalServer,
+) -> None:
+    """A Last-Modified header sent twice with one date (the application's and the web
+    server's) was kept as the two joined by a comma, which is no date: sent back as
+    If-Modified-Since, no server could match it, and the feed was downloaded whole on
+    every poll, never a 304. It is kept as the one date; two different dates are no
+    validator (either could make the server answer 304 to a changed feed)."""
+    date = "Tue, 01 Dec 2026 10:00:00 GMT"
+    raw = (
+        b"HTTP/1.1 200 OK\r\nLast-Modified: %s\r\nLast-Modified: %s\r\nContent-Length: %d\r\n\r\n%s"
+    )
+    url = server.route("/twice.xml", raw=raw % (date.encode(), date.encode(), len(RSS), RSS))
+    first = _fetch(url)
+    assert first.last_modified == date
+    server.route("/twice.xml", body=RSS, last_modified=date)  # as a server compares it
+    again = _fetch(url, CacheState(last_modified=first.last_modified))
+    assert again.status == "not_modified"
+    assert server.requests[-1].headers["if-modified-since"] == date
+    other = "Mon, 30 Nov 2026 10:00:00 GMT"
+    url = server.route("/two.xml", raw=raw % (date.encode(), other.encode(), len(RSS), RSS))
+    assert _fetch(url).last_modified is None
