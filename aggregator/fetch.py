@@ -498,11 +498,15 @@ class Fetcher:
         message = _one_line(f"HTTP {status} {response.reason_phrase}".strip())
         retry_after = None
         if status in (429, 503):
-            retry_after = parse_retry_after(
-                response.headers.get("retry-after"),
-                date=response.headers.get("date"),
-                now=self._now(),
-            )
+            # Each Retry-After on its own: sent twice (an application's and a CDN's), the
+            # two joined by a comma were no delay at all. The longest is the polite one.
+            date, now = response.headers.get("date"), self._now()
+            waits = [
+                wait
+                for value in response.headers.get_list("retry-after")
+                if (wait := parse_retry_after(value, date=date, now=now)) is not None
+            ]
+            retry_after = max(waits, default=None)
             if retry_after is not None:
                 message += f" (retry after {_wait(retry_after)})"
         return FetchError(

@@ -169,3 +169,27 @@ def test_a_last_modified_sent_twice_still_makes_the_next_request_conditional(
     other = "Mon, 30 Nov 2026 10:00:00 GMT"
     url = server.route("/two.xml", raw=raw % (date.encode(), other.encode(), len(RSS), RSS))
     assert _fetch(url).last_modified is None
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [("3600", 3600.0), ("60", 3600.0), ("soon", 3600.0)],
+    ids=["same", "shorter", "unreadable"],
+)
+def test_a_retry_after_sent_twice_is_honoured(
+    server: LocalServer, second: str, expected: float
+) -> None:
+    """A 429 whose Retry-After came twice (the application's and a CDN's) was read as
+    the two joined by a comma, which is no delay: the server's hour became the default
+    five minutes of a 429 without one (a 503's, no hold at all), and the host was asked
+    twelve times as often as it had said. The longest wait given is kept."""
+    url = server.route(
+        "/busy.xml",
+        raw=b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\n"
+        b"Retry-After: %s\r\nContent-Length: 0\r\n\r\n" % second.encode(),
+    )
+    with pytest.raises(FetchError) as info:
+        _fetch(url)
+    assert info.value.http_status == 429
+    assert info.value.retry_after_s == expected
+    assert info.value.message == "HTTP 429 Too Many Requests (retry after 60 min)"
