@@ -32,7 +32,7 @@ import functools
 import hashlib
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -310,7 +310,7 @@ class Fetcher:
         with the host of each request (a redirect's too) once its connection slot is
         held, just before it is sent: what it raises propagates, nothing sent (the poll
         sends no request to a host that asked, meanwhile, to be left alone)."""
-        headers = {"Accept": FEED_ACCEPT}
+        headers: dict[str, str | bytes] = {"Accept": FEED_ACCEPT}
         if cache is not None and (etag := _sendable(cache.etag)):
             headers["If-None-Match"] = etag
         if cache is not None and (last_modified := _sendable(cache.last_modified)):
@@ -339,7 +339,7 @@ class Fetcher:
     async def _fetch(
         self,
         url: str,
-        headers: dict[str, str],
+        headers: Mapping[str, str | bytes],
         cache: CacheState | None,
         *,
         page: bool,
@@ -357,7 +357,7 @@ class Fetcher:
     async def _follow(
         self,
         url: str,
-        headers: dict[str, str],
+        headers: Mapping[str, str | bytes],
         cache: CacheState | None,
         page: bool,
         admit: Callable[[str], None] | None = None,
@@ -436,7 +436,7 @@ class Fetcher:
         self,
         url: str,
         target: httpx.URL,
-        headers: dict[str, str],
+        headers: Mapping[str, str | bytes],
         cache: CacheState | None,
         page: bool,
     ) -> _Final | _Redirect:
@@ -449,12 +449,12 @@ class Fetcher:
             # loop's CPU on an all-304 poll). The request carries the client's default
             # headers and timeouts all the same.
             merged = self._client.headers.copy()
-            merged.update(headers)
+            merged.update(_raw(headers))
             request = httpx.Request("GET", target, headers=merged, extensions=self._timeouts)
             response = await self._direct.handle_async_request(request)
             response.request = request
         else:  # httpx routes it: to a proxy's transport, or (not proxied) to ours
-            request = self._client.build_request("GET", target, headers=headers)
+            request = self._client.build_request("GET", target, headers=_raw(headers))
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.InvalidURL as e:
@@ -565,8 +565,8 @@ class Fetcher:
     ) -> FetchResult:
         headers = outcome.headers
         not_modified = outcome.status == 304
-        etag = headers.get("etag")
-        last_modified = _one_date(headers.get_list("last-modified"))
+        etag = ", ".join(_validators(headers, b"etag")) or None
+        last_modified = _one_date(_validators(headers, b"last-modified"))
         if not_modified and cache is not None:
             etag = etag or cache.etag
             last_modified = last_modified or cache.last_modified
@@ -620,16 +620,41 @@ def _one_date(values: list[str]) -> str | None:
     return dates.pop() if len(dates) == 1 else None
 
 
-def _sendable(validator: str | None) -> str | None:
+def _raw(headers: Mapping[str, str | bytes]) -> list[tuple[bytes, bytes]]:
+    """Request headers as bytes: a validator goes as the bytes it came as (``_sendable``)."""
+    return [
+        (name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+        for name, value in headers.items()
+    ]
+
+
+def _validators(headers: httpx.Headers, name: bytes) -> list[str]:
+    """Each value of an ETag or Last-Modified header, its bytes one character each
+    (ISO-8859-1), so that it goes back byte for byte (:func:`_sendable`). An entity tag
+    may hold bytes past ASCII (RFC 9110 §8.8.3, obs-text; a server building it from a
+    file name or a title sends them): as httpx decodes headers (UTF-8 when they all are,
+    else ISO-8859-1) nothing told how to send it back, and sending it failed."""
+    return [value.decode("latin-1") for key, value in headers.raw if key.lower() == name]
+
+
+def _sendable(validator: str | None) -> bytes | None:
     """A stored ETag or Last-Modified as it can go back to the server, or None. One a
     server sent with a bare CR or a NUL in it (an invalid field: RFC 9112 §2.2, RFC 9110
     §5.5) is kept as sent, and a request header with it is refused (a CR or LF would
     split it): sent, it failed the feed's every later fetch, for a failed fetch keeps the
     validators. Left out, the GET is unconditional, as with none, and the next 200
-    brings the server's current one."""
+    brings the server's current one.
+
+    Its bytes are its characters' (ISO-8859-1, as :func:`_validators` keeps them): as a
+    str httpx sends only ASCII, and one past it raised UnicodeEncodeError, again on
+    every later fetch. One stored before holding more than ISO-8859-1 can (decoded from
+    UTF-8 by httpx) goes as UTF-8, its likeliest bytes."""
     if not validator or "\r" in validator or "\n" in validator or "\0" in validator:
         return None
-    return validator
+    try:
+        return validator.encode("latin-1")
+    except UnicodeEncodeError:
+        return validator.encode("utf-8", "backslashreplace")
 
 
 def _declared_length(headers: httpx.Headers) -> int | None:

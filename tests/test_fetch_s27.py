@@ -193,3 +193,41 @@ def test_a_retry_after_sent_twice_is_honoured(
     assert info.value.http_status == 429
     assert info.value.retry_after_s == expected
     assert info.value.message == "HTTP 429 Too Many Requests (retry after 60 min)"
+
+
+@pytest.mark.parametrize(
+    ("etag", "last_modified"),
+    [
+        ('"café"', None),  # sent as the byte E9 (ISO-8859-1)
+        ('"cafÃ©"', None),  # sent as C3 A9: "café" in UTF-8, as most servers would
+        (None, "Mär, 01 Dec 2026 10:00:00 GMT"),
+    ],
+    ids=["etag-latin-1", "etag-utf-8", "last-modified"],
+)
+def test_a_validator_with_a_byte_past_ascii_goes_back_as_it_came(
+    server: LocalServer, etag: str | None, last_modified: str | None
+) -> None:
+    """An entity tag may hold bytes past ASCII (RFC 9110 §8.8.3: obs-text), and servers
+    that build it from a file name or a title send them. It was stored as httpx decoded
+    it, and sending it back as If-None-Match raised UnicodeEncodeError: every later
+    fetch of the feed failed, for good (a failed fetch keeps the validators). It goes
+    back as the bytes that came, and the server can answer 304."""
+    url = server.route("/feed.xml", body=RSS, etag=etag, last_modified=last_modified)
+    first = _fetch(url)
+    assert first.status == "ok"
+    again = _fetch(url, CacheState(etag=first.etag, last_modified=first.last_modified))
+    # (the test server reads request headers as ISO-8859-1, byte for byte)
+    seen = server.requests[-1].headers
+    assert (seen.get("if-none-match"), seen.get("if-modified-since")) == (etag, last_modified)
+    assert again.status == "not_modified"
+
+
+def test_a_non_ascii_etag_stored_before_is_no_failure(server: LocalServer) -> None:
+    """An ETag stored as httpx decoded it (UTF-8 bytes read as "é", before validators
+    were kept byte for byte), as some databases hold one: the fetch goes on, answered
+    200 (those are not the server's bytes), and brings the validator as it should be."""
+    url = server.route("/feed.xml", body=RSS, etag='"cafÃ©"')
+    result = _fetch(url, CacheState(etag='"café"'))
+    assert (result.status, result.etag) == ("ok", '"cafÃ©"')
+    stored_wide = _fetch(url, CacheState(etag='"日本"'))  # nothing ISO-8859-1 can hold
+    assert stored_wide.status == "ok"
