@@ -442,7 +442,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
             if https:
                 if self._ssl is None:
                     self._ssl = self._make_ssl()
-                stream = await stream.start_tls(self._ssl, server_hostname=host, timeout=timeout)
+                # A name written with the root's dot ("example.com.") is verified and
+                # sent in SNI without it, which RFC 6066 §3 forbids there and no
+                # certificate names; browsers and curl do the same.
+                name = host.rstrip(".") or host
+                stream = await stream.start_tls(self._ssl, server_hostname=name, timeout=timeout)
         except (httpcore.TimeoutException, httpcore.NetworkError) as e:
             raise _as_httpx(e) from e
         assert isinstance(stream, AsyncioStream)

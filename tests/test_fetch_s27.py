@@ -4,12 +4,15 @@ server on 127.0.0.1, a real SQLite file and the App's clock injected."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from httpserver import LocalServer
+from test_fetch import tls_server  # noqa: F401  (a fixture: HTTPS for "localhost")
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
@@ -231,3 +234,23 @@ def test_a_non_ascii_etag_stored_before_is_no_failure(server: LocalServer) -> No
     assert (result.status, result.etag) == ("ok", '"cafÃ©"')
     stored_wide = _fetch(url, CacheState(etag='"日本"'))  # nothing ISO-8859-1 can hold
     assert stored_wide.status == "ok"
+
+
+def test_an_https_host_written_with_its_trailing_dot_is_verified_without_it(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``https://example.com./feed`` (a fully qualified name, the root's dot written out)
+    is the same host, and browsers and curl fetch it. The name went into the TLS
+    handshake with its dot, which SNI does not allow (RFC 6066 §3) and which no
+    certificate names: "Hostname mismatch", every poll. The dot stays in the URL and the
+    Host header; the handshake gets the name without it."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:  # the OS resolver
+        return real("localhost" if host == "localhost." else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    https: LocalServer = request.getfixturevalue("tls_server")  # test_fetch's
+    https.route("/feed.xml", body=RSS)
+    result = _fetch(https.url("/feed.xml", host="localhost."))
+    assert (result.status, result.body) == ("ok", RSS)
