@@ -451,8 +451,8 @@ class App(Subscriptions, Exporting, Labelling):
         topics and fingerprint recomputed over the full text (your labels stay), the
         search index updated. A page whose text is shorter than the feed's leaves the
         feed's text standing (``skipped``); one that fails is ``failed`` with why. Once
-        ``stop`` is set (a daemon told to stop) the pages are not waited for and nothing is
-        written: the stories stay waiting."""
+        ``stop`` is set (a daemon told to stop, Ctrl-C on `extract`) no page is waited
+        for: those extracted by then are written, the others stay waiting, untouched."""
         self._stall_held_hosts()
         clock = time.monotonic()
         stalled = {host for host, stall in self.stalled_hosts.items() if stall.until > clock}

@@ -18,9 +18,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -177,6 +176,8 @@ class Articles:
         stories: Sequence[Prepared],
         model: ModelRef | None,
         known: Mapping[str, str],
+        *,
+        stop: threading.Event | None = None,
     ) -> dict[str, Extracted]:
         """Fetch and extract the article pages of ``stories`` (one feed's, or stored
         ones), then classify the texts found, in the worker processes. A page whose
@@ -199,7 +200,11 @@ class Articles:
           held their feed for one limit each, in a row, long past the budget.
 
         A deferred page was not fetched; :func:`outcome` decides what that makes its
-        story."""
+        story.
+
+        Once ``stop`` is set (looked at every ``STOP_CHECK`` s) no page is waited for,
+        not even one being extracted: they are all ``untried``, and the pages finished by
+        then are returned as they are (their texts classified)."""
         from . import neardup
         from .jobs import classify_job, document, extract_job
 
@@ -325,18 +330,24 @@ class Articles:
                 return Extracted(article=art, fingerprint=fp)
 
         tasks = {asyncio.ensure_future(one(p)): p for p in stories}
+        stopped = False
         try:
-            _, late = await asyncio.wait(tasks, timeout=settings.extract_budget_s)
+            late = await _unfinished(tasks, settings.extract_budget_s, stop)
+            stopped = stop is not None and stop.is_set()
             for task in late:
                 job = jobs.get(task)
-                if job is None or not (job.running() or job.done()):
+                if stopped or job is None or not (job.running() or job.done()):
                     task.cancel()  # a queued job with it: the pool skips a cancelled one
             if late:
                 await asyncio.wait(late)
         finally:  # this call itself cancelled (the poll is ending): so are its pages
             for task in tasks:
                 task.cancel()
-        over = f"the feed's article pages took over {settings.extract_budget_s:g} s"
+        over = (
+            "stopped"
+            if stopped
+            else f"the feed's article pages took over {settings.extract_budget_s:g} s"
+        )
         got: list[tuple[str, Extracted]] = [
             (
                 p.draft.key,
@@ -346,7 +357,7 @@ class Articles:
                         f"not extracted: {over}" if task in jobs else f"not fetched: {over}",
                     ),
                     deferred=True,
-                    untried=task not in asked or task in jobs,
+                    untried=stopped or task not in asked or task in jobs,
                 )
                 if task.cancelled()
                 else task.result(),
@@ -474,18 +485,11 @@ class Articles:
         model = self.app._model_ref()
         waiting = list(prepared.values())
         known = self.known(waiting)
-        pages = loop.submit(self.extract(fetcher, waiting, model, known))
-        while True:
-            try:
-                got = pages.result(timeout=None if stop is None else STOP_CHECK)
-                break
-            except FutureTimeoutError:
-                if stop is not None and stop.is_set():
-                    # A daemon told to stop: not after the pages' deadlines (up to the
-                    # article budget, longer than systemd waits before SIGKILL). Nothing
-                    # is written: the stories stay pending for the next start.
-                    pages.cancel()
-                    return []
+        # Told to stop (the daemon's SIGTERM, Ctrl-C on `aggregator extract`), the run
+        # waits for no page (up to the article budget, longer than systemd waits before
+        # SIGKILL): the pages not finished stay waiting, untouched (``untried``), and
+        # those finished are written. (Nothing was: their work was thrown away.)
+        got = loop.submit(self.extract(fetcher, waiting, model, known, stop=stop)).result()
         first = {
             str(st.id)
             for st in stories
@@ -508,6 +512,22 @@ class Articles:
                 )
             )
         return updates
+
+
+async def _unfinished(
+    tasks: Collection[asyncio.Task[Any]], budget: float, stop: threading.Event | None
+) -> set[asyncio.Task[Any]]:
+    """Those of ``tasks`` not done after ``budget`` seconds, or once ``stop`` is set
+    (looked at every ``STOP_CHECK`` s)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + budget
+    late = set(tasks)
+    while late and not (stop is not None and stop.is_set()):
+        left = until - loop.time()
+        if left <= 0:
+            break
+        _, late = await asyncio.wait(late, timeout=left if stop is None else min(left, STOP_CHECK))
+    return late
 
 
 def _one_page_for_many(

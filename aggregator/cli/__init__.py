@@ -4,8 +4,9 @@ Thin by design: every command builds Settings, opens the App, calls one method a
 renders. Start-up stays light: scikit-learn, trafilatura, feedparser and httpx are only
 imported by the commands that need them. Errors from the package become one line on
 stderr (``--traceback`` shows the rest); exit codes: 0 ok, 1 the work failed (e.g. every
-feed failed), 2 bad input or configuration, 130 / 143 ``poll`` stopped by SIGINT / SIGTERM
-(what it polled is kept and printed; the rest is handed back for the next run). A
+feed failed), 2 bad input or configuration, 130 / 143 ``poll`` or ``extract`` stopped by
+SIGINT / SIGTERM (what it polled or extracted is kept and printed; the rest is handed back
+for the next run). A
 closed pipe (``| head``) ends a command quietly with 1 (typer's handling); a full disk
 while writing the output is one line, exit 1.
 """

@@ -3,14 +3,16 @@ stories stored without it) and ``status`` (the install at a glance)."""
 
 from __future__ import annotations
 
+import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
 from ..config import describe_span, parse_span
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreUnavailableError
 from ..types import CATEGORIES_ONLY
 from . import lists
 from .common import (
@@ -20,12 +22,14 @@ from .common import (
     _dt,
     app,
     emit_json,
+    err,
     open_app,
     out,
     settings,
 )
 
 if TYPE_CHECKING:
+    from ..app import ExtractionTally
     from ..status import Status
     from ..store.summary import StoreSummary
 
@@ -118,15 +122,41 @@ def extract(
 ) -> None:
     """Fetch and extract the article pages of stored stories still waiting for them:
     those a poll stored without extraction (`poll --no-extract`), and with --failed those
-    whose page failed. Their topics are recomputed over the full text."""
+    whose page failed. Their topics are recomputed over the full text.
+
+    SIGINT (Ctrl-C) or SIGTERM stops it without waiting for the pages in flight: those
+    extracted are stored and reported, the rest still wait, and the exit status is 128 +
+    the signal's number (130, 143).
+    """
+    from ..daemon import Stopper
+
     if limit < 1:
         raise ConfigError("--limit takes a positive number")
     if limit > MAX_SQL_INTEGER:
         # as `stories --limit`: past a 64-bit LIMIT, a traceback from SQLite's driver,
         # "bigint out of range" (exit 1, as if the store had failed) from PostgreSQL's
         raise ConfigError(f"--limit {limit} is too large")
-    with open_app() as a:
-        done = a.extract_waiting(limit, failed=failed)
+    # The handlers cover the App's closing too: a second signal must not kill it there.
+    with Stopper().installed() as stopper:
+        try:
+            with open_app() as a:
+                done = a.extract_waiting(limit, failed=failed, stop=stopper.event)
+        except StoreUnavailableError as e:
+            if not stopper.stopped:  # the database's trouble, not the signal's
+                raise
+            err.print(f"[yellow]extract interrupted:[/] {esc(str(e))}", highlight=False)
+            raise typer.Exit(128 + (stopper.signal or signal.SIGINT)) from None
+    _report_extraction(done, fmt)
+    if stopper.stopped:
+        # Ctrl-C ended it with no word (typer's exit 130), what it had extracted lost
+        err.print(
+            "[yellow]extract interrupted:[/] the pages not extracted still wait",
+            highlight=False,
+        )
+        raise typer.Exit(128 + (stopper.signal or signal.SIGINT))
+
+
+def _report_extraction(done: ExtractionTally, fmt: PollFmt) -> None:
     if fmt == PollFmt.json:
         # "left" as the table's "still wait": taken up or passed over, not tried
         emit_json(

@@ -1,0 +1,135 @@
+"""Article extraction, hunted in session 27 for what a demanding user would call wrong:
+each test is a bug that was, against the real parts (a local HTTP server, a SQLite
+store, the worker processes, the real CLI in a subprocess)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer, Request
+from test_daemon_audit import daemon_env, db_rows
+from test_extract_pipeline import TITLE, article_page
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.types import StoryQuery
+
+
+class _SecondPageHangs:
+    """Route bodies for article pages: the first page asked for is served, every later
+    one hangs (until :meth:`release`). ``second`` is set once a second page is asked
+    for: with one connection in all (``max_connections``), a page is held from its
+    request until a worker has extracted it, so by then the first page's text is
+    extracted and waits to be written."""
+
+    def __init__(self) -> None:
+        self.second = threading.Event()
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        self._served = 0
+
+    def __call__(self, request: Request) -> bytes:
+        with self._lock:
+            self._served += 1
+            first = self._served == 1
+        if first:
+            return article_page().encode()
+        self.second.set()
+        self._released.wait(30)
+        return b""
+
+    def release(self) -> None:
+        self._released.set()
+
+
+@pytest.fixture
+def pages() -> Iterator[_SecondPageHangs]:
+    p = _SecondPageHangs()
+    yield p
+    p.release()
+
+
+def _two_story_feed(server: LocalServer, pages: _SecondPageHangs) -> str:
+    items = ""
+    for name in ("a", "b"):
+        link = server.route(f"/page/{name}", body=pages, content_type="text/html")
+        items += (
+            f"<item><title>{name} {TITLE}</title><link>{link}</link><guid>{name}</guid>"
+            "<description>Teaser.</description></item>"
+        )
+    return server.route(
+        "/feed",
+        body=(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}'
+            "</channel></rss>"
+        ).encode(),
+    )
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        {}, data_dir=tmp_path, allow_private_addresses=True, workers=1, max_connections=1
+    )
+
+
+def test_a_stopped_extraction_keeps_the_pages_it_finished(
+    tmp_path: Path, server: LocalServer, pages: _SecondPageHangs
+) -> None:
+    """A stop (the daemon's SIGTERM, Ctrl-C on `aggregator extract`) threw away the
+    pages already fetched and extracted: nothing was written, and the next run fetched
+    them all again. The finished ones are written; the rest stay waiting, untouched."""
+    url = _two_story_feed(server, pages)
+    stop = threading.Event()
+    threading.Thread(target=lambda: pages.second.wait(30) and stop.set(), daemon=True).start()
+    with make_app(_settings(tmp_path)) as app:
+        app.add_feed(url, discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True, extract=False)] == [2]
+        done = app.extract_waiting(stop=stop)
+        assert stop.is_set()
+        stories = app.stories(StoryQuery(limit=None))
+    assert (done.tried, done.extracted, done.failed, done.left) == (1, 1, 0, 1)
+    got = sorted((st.extraction_status, st.extraction_error, bool(st.full_text)) for st in stories)
+    assert got == [("ok", None, True), ("pending", None, False)]
+
+
+def test_ctrl_c_on_extract_stores_what_it_extracted_and_exits_130(
+    tmp_path: Path, server: LocalServer, pages: _SecondPageHangs
+) -> None:
+    """Ctrl-C on `aggregator extract` ended it with no word, whatever it had extracted
+    lost. Now: the pages done are stored, the summary says so, one line on stderr says
+    it was interrupted, exit 130 (as `poll`)."""
+    url = _two_story_feed(server, pages)
+    env = {**daemon_env(tmp_path, []), "AGGREGATOR_WORKERS": "1", "AGGREGATOR_MAX_CONNECTIONS": "1"}
+    with make_app(_settings(tmp_path / "data")) as app:
+        app.add_feed(url, discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True, extract=False)] == [2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "extract"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert pages.second.wait(60), "the second page was never asked for"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "extract interrupted" in err
+    assert " ".join(out.split()).startswith("extracted 1 of 1 stories"), out
+    statuses = db_rows(
+        tmp_path / "data" / "aggregator.db",
+        "SELECT extraction_status FROM story ORDER BY extraction_status",
+    )
+    assert statuses == [("ok",), ("pending",)]
