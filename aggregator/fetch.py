@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import functools
 import hashlib
 import ipaddress
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Self
-from urllib.parse import unquote
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import httpx
 
@@ -52,7 +53,7 @@ from aggregator.fetchfailures import _NETWORK_ERRORS, _describe, _one_line, _una
 from aggregator.freshness import cache_lifetime, parse_retry_after
 from aggregator.hostslots import _Slots
 from aggregator.http11 import Http11Transport
-from aggregator.textutil import page_media_type
+from aggregator.textutil import meta_refresh, page_media_type
 from aggregator.types import CacheState, FetchResult, utc_now
 
 __all__ = [
@@ -73,6 +74,11 @@ FEED_ACCEPT = (
     "application/json;q=0.8, */*;q=0.5"
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+#: An article page's ``<meta http-equiv="refresh">`` within this many seconds is a
+#: redirect (``Fetcher.fetch_article``); news sites reload their pages after minutes.
+REFRESH_FOLLOWED_S = 10
+#: How many such refreshes in a row an article fetch follows.
+MAX_REFRESHES = 2
 
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -333,8 +339,24 @@ class Fetcher:
         response whose ``Content-Type`` is not a web page's (a PDF, an image, audio:
         see :func:`~aggregator.textutil.page_media_type`) is refused before its body is
         read. ``admit``, as for a feed, is called with each request's host, redirects
-        included, before it is sent, and may raise to send none."""
-        return await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True, admit=admit)
+        included, before it is sent, and may raise to send none.
+
+        A page that sends the browser on at once with ``<meta http-equiv="refresh">``
+        (within ``REFRESH_FOLLOWED_S``: a tracker's or a consent interstitial, a site
+        moved without HTTP redirects) is followed as a redirect, ``MAX_REFRESHES``
+        times at most: its own text is a line or two ("Redirecting..."), and the story
+        failed with no article found. A later refresh (an article page reloading to the
+        front page after minutes idle) is not a redirect."""
+        result = await self._fetch(url, {"Accept": PAGE_ACCEPT}, None, page=True, admit=admit)
+        for _ in range(MAX_REFRESHES):
+            target = _refresh_target(result)
+            if target is None:
+                break
+            moved = await self._fetch(target, {"Accept": PAGE_ACCEPT}, None, page=True, admit=admit)
+            result = dataclasses.replace(
+                moved, url=url, elapsed_ms=result.elapsed_ms + moved.elapsed_ms
+            )
+        return result
 
     async def _fetch(
         self,
@@ -635,6 +657,21 @@ def _validators(headers: httpx.Headers, name: bytes) -> list[str]:
     file name or a title sends them): as httpx decodes headers (UTF-8 when they all are,
     else ISO-8859-1) nothing told how to send it back, and sending it failed."""
     return [value.decode("latin-1") for key, value in headers.raw if key.lower() == name]
+
+
+def _refresh_target(page: FetchResult) -> str | None:
+    """Where an article page's ``<meta http-equiv="refresh">`` sends a browser within
+    ``REFRESH_FOLLOWED_S`` (an absolute http(s) URL), or None: none, later, elsewhere
+    than the web, or the page itself."""
+    if page_media_type(page.content_type) is not None:
+        return None
+    refresh = meta_refresh(page.body)
+    if refresh is None or refresh[0] > REFRESH_FOLLOWED_S:
+        return None
+    target = urldefrag(urljoin(page.final_url, refresh[1])).url
+    if urlsplit(target).scheme.lower() not in ("http", "https"):
+        return None
+    return None if target == urldefrag(page.final_url).url else target
 
 
 def _sendable(validator: str | None) -> bytes | None:

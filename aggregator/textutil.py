@@ -235,6 +235,48 @@ def page_media_type(content_type: str | None) -> str | None:
     return media_type
 
 
+# A <meta> or <noscript> tag, opening or closing ([^<>]: linear on "<meta<meta<meta...")
+_REFRESH_TAGS = re.compile(rb"<(/?)(meta|noscript)\b([^<>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(rb"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+# WHATWG HTML, "shared declarative refresh steps": a time, then ";" or "," (or spaces),
+# then an optional "url=", then the URL, quoted or not.
+_REFRESH = re.compile(
+    r"""\s*(\d+)(?:\.[\d.]*)?(?:[\s;,]+(?:url\s*=\s*)?(?:"([^"]*)|'([^']*)|(.*)))?""",
+    re.IGNORECASE | re.DOTALL,
+)
+_REFRESH_SCAN_BYTES = 64 * 1024
+
+
+def meta_refresh(html: bytes) -> tuple[int, str] | None:
+    """The first ``<meta http-equiv="refresh" content="N; url=...">`` of a page's first
+    64 KiB that names a URL, as (N seconds, the URL as written, entities decoded); None
+    when there is none. One inside ``<noscript>`` does not count: browsers that run
+    scripts (every reader's) ignore it, and sites use it to send script-less clients
+    to a "turn JavaScript on" page."""
+    hidden = 0
+    for tag in _REFRESH_TAGS.finditer(html, 0, _REFRESH_SCAN_BYTES):
+        closing, name = tag.group(1), tag.group(2).lower()
+        if name == b"noscript":
+            hidden = max(0, hidden - 1) if closing else hidden + 1
+            continue
+        if hidden or closing:
+            continue
+        attributes: dict[bytes, bytes] = {}
+        for a in _ATTRIBUTE.finditer(tag.group(3)):
+            value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or b""
+            attributes.setdefault(a.group(1).lower(), value)
+        if attributes.get(b"http-equiv", b"").strip().lower() != b"refresh":
+            continue
+        content = unescape(attributes.get(b"content", b"").decode("utf-8", "replace"))
+        match = _REFRESH.match(content)
+        if match is None:
+            continue
+        url = next((g for g in match.groups()[1:] if g is not None), "").strip()
+        if url:
+            return int(match.group(1)), url
+    return None
+
+
 # XML types that are a feed, never a web page: their text read as a page came out with
 # the feed's elements glued together and the entries' escaped markup in it.
 _FEED_TYPES = frozenset({"application/atom+xml", "application/rss+xml", "application/rdf+xml"})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from httpserver import LocalServer, Request
 from test_daemon_audit import daemon_env, db_rows
-from test_extract_pipeline import TITLE, article_page
+from test_extract_pipeline import TITLE, article_page, poll
 
 from aggregator.app import make_app
 from aggregator.config import Settings
@@ -133,3 +133,60 @@ def test_ctrl_c_on_extract_stores_what_it_extracted_and_exits_130(
         "SELECT extraction_status FROM story ORDER BY extraction_status",
     )
     assert statuses == [("ok",), ("pending",)]
+
+
+def _refresh_page(content: str, quote: str = '"') -> bytes:
+    return (
+        "<html><head><title>Redirecting</title>"
+        f"<meta http-equiv={quote}Refresh{quote} content={quote}{content}{quote}>"
+        "</head><body><p>Redirecting you to the article...</p></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param("0; url={target}", id="url="),
+        pytest.param("0;URL='{target}'", id="quoted"),
+        pytest.param("1, {target}", id="comma-no-url="),
+    ],
+)
+def test_a_page_that_refreshes_to_the_article_gives_the_article(
+    tmp_path: Path, server: LocalServer, content: str
+) -> None:
+    """A link to an interstitial page that sends the browser on with ``<meta
+    http-equiv="refresh" content="0; url=...">`` (a tracker, a consent or "you are
+    leaving" page, a site moved without HTTP redirects): browsers go on to the article;
+    the extractor read the interstitial's two lines, and the story failed with "no
+    article text found on the page"."""
+    target = server.route("/real/article", body=article_page().encode(), content_type="text/html")
+    page = {"body": _refresh_page(content.format(target="/real/article"))}
+    results, stories = poll(tmp_path, server, [page])
+    assert results == [("ok", 1)]
+    story = stories["s0"]
+    assert story.extraction_status == "ok", story.extraction_error
+    assert story.full_text and "signed with DNSSEC" in story.full_text
+    assert len(server.requests_for("/real/article")) == 1, target
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param('<meta http-equiv="refresh" content="600; url=/">', id="later"),
+        pytest.param(
+            '<noscript><meta http-equiv="refresh" content="0; url=/"></noscript>', id="noscript"
+        ),
+    ],
+)
+def test_an_article_page_refreshing_later_or_without_scripts_is_read_as_it_is(
+    tmp_path: Path, server: LocalServer, head: str
+) -> None:
+    """News sites' article pages often reload to their front page after minutes idle
+    (``content="600; url=/"``), and some send script-less clients to a "turn JavaScript
+    on" page from a ``<noscript>``: neither is a redirect, and the article is read."""
+    home = server.route("/", body=b"<html><body>front</body></html>", content_type="text/html")
+    page = {"body": article_page(head=head).encode()}
+    results, stories = poll(tmp_path, server, [page])
+    assert results == [("ok", 1)]
+    assert stories["s0"].extraction_status == "ok", stories["s0"].extraction_error
+    assert not server.requests_for("/"), home
