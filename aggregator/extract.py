@@ -5,7 +5,8 @@ Owns: decoding the page bytes (BOM; then UTF-16 without one, as feed discovery r
 labels say; then the HTTP ``Content-Type`` charset, then ``<meta charset>`` / XML
 declaration, read as browsers read those labels (WHATWG Encoding Standard); else the
 legacy encoding the bytes read best in), refusing what is not an HTML page (by its
-``Content-Type`` or its bytes, a feed included), and running trafilatura tuned for
+``Content-Type`` or its bytes, a feed included) but plain text (whose text is the
+article), and running trafilatura tuned for
 precision (no comments, no tables, no links or images), plus the "too little text to be
 an article" cut-off and the "this text is not about the story" check
 (:func:`mentions_story`).
@@ -27,7 +28,7 @@ import trafilatura
 
 from aggregator.charsets import utf16_codec
 from aggregator.errors import ExtractError
-from aggregator.textutil import page_media_type, xml_chars
+from aggregator.textutil import PLAIN_TEXT, page_media_type, xml_chars
 from aggregator.types import Article
 
 __all__ = ["MIN_TEXT_CHARS", "NOT_THE_STORY", "decode_html", "extract_article", "mentions_story"]
@@ -138,7 +139,8 @@ def extract_article(
     that cannot be read as text, and, when the story's ``title`` is given, for text that
     does not mention the story (:func:`mentions_story`), and for a ``content_type`` that
     is not a web page's (a PDF, an image, JSON: trafilatura would read the HTML inside a
-    JSON string as a page)."""
+    JSON string as a page). Plain text (``text/plain`` that is no markup) is the article
+    itself, a paragraph a line."""
     if (media_type := page_media_type(content_type)) is not None:
         raise ExtractError(url, f"not an HTML page ({_one_line(media_type)})")
     text = decode_html(html, url, content_type)
@@ -150,6 +152,10 @@ def extract_article(
         # JSON served with no type, or as text/html (PHP's default): trafilatura read
         # the HTML inside its strings, and stored JSON's escapes ("It\\u2019s") as text
         raise ExtractError(url, "not an HTML page (JSON)")
+    if _media_type(content_type) == PLAIN_TEXT and not _MARKUP_START.match(text):
+        # An advisory, an RFC, a mailing-list post: the text is the article, and
+        # trafilatura, reading it as a page, found none.
+        return _checked_article(_plain_paragraphs(text), url, title, None, None)
     if "&#" in text:
         text = _SUSPECT_REF.sub(_ref_fix, text)
     try:
@@ -165,18 +171,42 @@ def extract_article(
         )
     except Exception as e:  # a crash on one hostile page must cost only that page
         raise ExtractError(url, f"extraction failed: {type(e).__name__}: {e}") from e
-    body = xml_chars(getattr(doc, "text", None) or "").strip()
+    return _checked_article(
+        getattr(doc, "text", None) or "",
+        url,
+        title,
+        _clean(getattr(doc, "title", None)),
+        _clean(getattr(doc, "author", None)),
+    )
+
+
+def _checked_article(
+    text: str, url: str, title: str | None, page_title: str | None, author: str | None
+) -> Article | None:
+    """The article of ``text`` when it is long enough to be one, and (``title`` given)
+    mentions the story."""
+    body = xml_chars(text).strip()
     if len(body) < MIN_TEXT_CHARS:
         return None
-    page_title = _clean(getattr(doc, "title", None))
     if title is not None and not mentions_story(_without_headline(body, title, page_title), title):
         raise ExtractError(url, NOT_THE_STORY)
-    return Article(
-        url=url,
-        text=body,
-        title=page_title,
-        author=_clean(getattr(doc, "author", None)),
-    )
+    return Article(url=url, text=body, title=page_title, author=author)
+
+
+_MARKUP_START = re.compile(r"\s*<[!?a-zA-Z]")
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").partition(";")[0].strip().lower()
+
+
+def _plain_paragraphs(text: str) -> str:
+    """Plain text as the extractor gives a page's: a paragraph a line (the lines of a
+    paragraph are wrapped at ~72 columns in advisories and RFCs), split at blank lines."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text))
+    return "\n".join(p for p in paragraphs if p)
 
 
 # --- does the text belong to the story? ----------------------------------------------------

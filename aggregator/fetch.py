@@ -53,7 +53,7 @@ from aggregator.fetchfailures import _NETWORK_ERRORS, _describe, _one_line, _una
 from aggregator.freshness import cache_lifetime, parse_retry_after
 from aggregator.hostslots import _Slots
 from aggregator.http11 import Http11Transport
-from aggregator.textutil import meta_refresh, page_media_type
+from aggregator.textutil import PLAIN_TEXT, meta_refresh, page_media_type
 from aggregator.types import CacheState, FetchResult, utc_now
 
 __all__ = [
@@ -663,7 +663,8 @@ def _refresh_target(page: FetchResult) -> str | None:
     """Where an article page's ``<meta http-equiv="refresh">`` sends a browser within
     ``REFRESH_FOLLOWED_S`` (an absolute http(s) URL), or None: none, later, elsewhere
     than the web, or the page itself."""
-    if page_media_type(page.content_type) is not None:
+    media_type = (page.content_type or "").partition(";")[0].strip().lower()
+    if page_media_type(media_type) is not None or media_type == PLAIN_TEXT:
         return None
     refresh = meta_refresh(page.body)
     if refresh is None or refresh[0] > REFRESH_FOLLOWED_S:

@@ -226,13 +226,19 @@ def title_text(html: str) -> str:
 def page_media_type(content_type: str | None) -> str | None:
     """The media type of ``content_type`` if a response with it cannot be a web page
     (a PDF, an image, audio, a feed); None when it may be one: none given, an HTML or
-    another XML type. The rule both the page fetch and the extractor apply."""
+    another XML type, or plain text (an advisory, an RFC: its text is the article). The
+    rule both the page fetch and the extractor apply."""
     media_type = (content_type or "").partition(";")[0].strip().lower()
     if media_type in _FEED_TYPES:
         return media_type
     if not media_type or "html" in media_type or media_type.endswith("xml"):
         return None
+    if media_type == PLAIN_TEXT:
+        return None
     return media_type
+
+
+PLAIN_TEXT = "text/plain"
 
 
 # A <meta> or <noscript> tag, opening or closing ([^<>]: linear on "<meta<meta<meta...")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from httpserver import LocalServer, Request
 from test_daemon_audit import daemon_env, db_rows
-from test_extract_pipeline import TITLE, article_page, poll
+from test_extract_pipeline import ARTICLE, TITLE, article_page, poll
 
 from aggregator.app import make_app
 from aggregator.config import Settings
@@ -190,3 +191,35 @@ def test_an_article_page_refreshing_later_or_without_scripts_is_read_as_it_is(
     assert results == [("ok", 1)]
     assert stories["s0"].extraction_status == "ok", stories["s0"].extraction_error
     assert not server.requests_for("/"), home
+
+
+ADVISORY = (
+    "Registry Security Advisory [2 December 2026]\n"
+    "=============================================\n\n"
+    "Registry finishes DNSSEC signing of all zones (Severity: Low)\n"
+    "==============================================================\n\n"
+    + textwrap.fill(ARTICLE, 72)
+    + "\n\nThe last laggards were moved over the weekend without incident.\n"
+)
+
+
+def test_an_article_served_as_plain_text_is_read(tmp_path: Path, server: LocalServer) -> None:
+    """Security advisories (OpenSSL's, many vendors'), RFCs and mailing-list posts are
+    served as ``text/plain``: the story failed "not an HTML page (text/plain)", where a
+    browser shows the text. The text is the article, its wrapped lines joined into
+    paragraphs; one that is HTML after all (a misconfigured server) is read as a page."""
+    pages = [
+        {"body": ADVISORY.encode(), "content_type": "text/plain; charset=utf-8"},
+        {"body": article_page().encode(), "content_type": "text/plain"},
+    ]
+    results, stories = poll(tmp_path, server, pages)
+    assert results == [("ok", 2)]
+    for key in ("s0", "s1"):
+        story = stories[key]
+        assert story.extraction_status == "ok", story.extraction_error
+        assert story.full_text and "signed with DNSSEC" in story.full_text
+        assert "<" not in story.full_text
+    lines = (stories["s0"].full_text or "").splitlines()
+    assert lines[0] == "Registry Security Advisory [2 December 2026] " + "=" * 45
+    assert " ".join(ARTICLE.split()) in lines
+    assert lines[-1] == "The last laggards were moved over the weekend without incident."
