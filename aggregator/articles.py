@@ -161,14 +161,21 @@ class Articles:
         # thousands, gigabytes), most of them to be deferred unread at the budget.
         self._held = asyncio.Semaphore(app.settings.max_connections)
 
-    def known(self, stories: Sequence[Prepared], feed_id: int | None = None) -> dict[str, str]:
-        """The article texts stored already for these stories' canonical URLs (another
-        feed's story of the same article), by URL: read in the store's thread. ``feed_id``:
-        the feed whose poll the stories are, whose own stored texts are not taken
-        (``SqlStore.extracted_texts``)."""
-        return self.app.store.extracted_texts(
+    def known(self, stories: Sequence[Prepared], feed_id: int) -> dict[str, str]:
+        """The article texts stored already for these stories' canonical URLs by
+        another feed's story of the same article, by story key: read in the store's
+        thread. ``feed_id``: the stories' feed, whose own stored texts are not taken
+        (``SqlStore.extracted_texts``): an earlier item at a page the feed links each
+        item to (a "today" page, which shows another text every day), or the story's
+        own text before its edit."""
+        by_url = self.app.store.extracted_texts(
             [p.draft.canonical_url for p in stories if p.draft.canonical_url], feed_id
         )
+        return {
+            p.draft.key: text
+            for p in stories
+            if (text := by_url.get(p.draft.canonical_url or "")) is not None
+        }
 
     async def extract(
         self,
@@ -180,9 +187,10 @@ class Articles:
         stop: threading.Event | None = None,
     ) -> dict[str, Extracted]:
         """Fetch and extract the article pages of ``stories`` (one feed's, or stored
-        ones), then classify the texts found, in the worker processes. A page whose
-        text is ``known`` (by canonical URL: the same article in a site's main feed and
-        its topic feeds) is not fetched again; its text is used as extracted.
+        ones), then classify the texts found, in the worker processes. A story whose
+        article's text is ``known`` (by story key: another feed's story of the same
+        article, as a site's main feed and its topic feeds carry it, :meth:`known`) has
+        its page not fetched again; that text is used as extracted.
 
         Two rules keep a slow or dead host from holding the feed, and so its stories,
         for many deadlines in a row (50 articles behind a hanging host, two at a time,
@@ -275,7 +283,7 @@ class Articles:
         async def one(p: Prepared) -> Extracted:
             link = p.draft.link
             assert link is not None
-            if (text := known.get(p.draft.canonical_url or "")) is not None:
+            if (text := known.get(p.draft.key)) is not None:
                 fingerprint = neardup.fingerprint(p.draft.title, text)  # as extract_job's
                 return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
             # The page is held from its fetch until a worker has extracted it: see _held.
@@ -484,7 +492,14 @@ class Articles:
         loop, fetcher = self.app._ensure_fetcher()
         model = self.app._model_ref()
         waiting = list(prepared.values())
-        known = self.known(waiting)
+        # Each story takes no text of its own feed's, as in a poll: a feed linking each
+        # day's item to one page ("/today") gave a story stored without its page the
+        # text an earlier day's story had got there, and the page was not fetched.
+        by_feed: dict[int, list[Prepared]] = {}
+        for st in stories:
+            if (p := prepared.get(str(st.id))) is not None:
+                by_feed.setdefault(st.feed_id, []).append(p)
+        known = {k: t for fid, ps in by_feed.items() for k, t in self.known(ps, fid).items()}
         # Told to stop (the daemon's SIGTERM, Ctrl-C on `aggregator extract`), the run
         # waits for no page (up to the article budget, longer than systemd waits before
         # SIGKILL): the pages not finished stay waiting, untouched (``untried``), and

@@ -19,6 +19,7 @@ from test_extract_pipeline import ARTICLE, TITLE, article_page, poll
 
 from aggregator.app import make_app
 from aggregator.config import Settings
+from aggregator.types import StoryQuery
 
 
 class _SecondPageHangs:
@@ -196,3 +197,46 @@ def test_an_article_served_as_plain_text_is_read(tmp_path: Path, server: LocalSe
     assert lines[0] == "Registry Security Advisory [2 December 2026] " + "=" * 45
     assert " ".join(ARTICLE.split()) in lines
     assert lines[-1] == "The last laggards were moved over the weekend without incident."
+
+
+def _today_feed(server: LocalServer, guid: str, title: str, published: str) -> str:
+    """A feed listing one item, today's, linking to the page that shows it ("/today")."""
+    link = server.url("/today")
+    return server.route(
+        "/daily.xml",
+        body=(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Daily</title>'
+            f"<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>"
+            f"<pubDate>{published}</pubDate><description>Teaser.</description></item>"
+            "</channel></rss>"
+        ).encode(),
+    )
+
+
+def test_extracting_a_stored_story_does_not_take_its_own_feeds_older_text(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """A feed that links each day's item to one page ("/today"): a story stored without
+    its page (`poll --no-extract`, or deferred: its host stalled, the feed's budget ran
+    out) was given, by `aggregator extract` or the daemon's drain, the text an earlier
+    day's story of the same feed had got from that page, as if it were another feed's
+    copy of the article; the page was not even fetched. A poll never takes its own
+    feed's texts; neither does a later extraction now."""
+    monday = "The registry signed every zone on Monday. " * 8
+    tuesday = "The registry said resolvers validated every signed zone on Tuesday. " * 8
+    page = server.route("/today", body=article_page(monday).encode(), content_type="text/html")
+    settings = Settings.from_env({}, data_dir=tmp_path, allow_private_addresses=True, workers=1)
+    with make_app(settings) as app:
+        url = _today_feed(server, "d1", TITLE, "Mon, 30 Nov 2026 08:00:00 GMT")
+        app.add_feed(url, discover=False)
+        assert [r.new for r in app.update_due(all_feeds=True)] == [1]
+        server.route("/today", body=article_page(tuesday).encode(), content_type="text/html")
+        _today_feed(server, "d2", f"Tuesday: {TITLE}", "Tue, 01 Dec 2026 08:00:00 GMT")
+        assert [r.new for r in app.update_due(all_feeds=True, extract=False)] == [1]
+        done = app.extract_waiting()
+        stories = {st.title: st for st in app.stories(StoryQuery(limit=None))}
+    assert (done.tried, done.extracted) == (1, 1)
+    assert "on Monday" in (stories[TITLE].full_text or "")
+    second = stories[f"Tuesday: {TITLE}"]
+    assert second.full_text and "on Tuesday" in second.full_text, second.full_text
+    assert len(server.requests_for("/today")) == 2, page
