@@ -5,11 +5,13 @@ previous one on the same data. Never touches the store or trains anything."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -602,16 +604,61 @@ class EvalHistory:
         return None
 
     def add(self, record: EvalRecord) -> None:
-        """Record an evaluation (written to a temporary file, then renamed into place)."""
+        """Record an evaluation: the history is read and rewritten under a lock, so that
+        two ``evaluate`` runs finishing together each keep their record (each wrote the
+        history it had read, one record lost); the new file is flushed to disk before it
+        is renamed into place, and the rename after, so a power cut leaves the old history
+        or the new one, never an empty file."""
         key = (record.model_version, record.data.kind, record.data.sha256)
-        kept = [r for r in self.records() if (r.model_version, r.data.kind, r.data.sha256) != key]
-        kept = [*kept, record][-HISTORY_KEEP:]
-        body = {"format": HISTORY_FORMAT, "evaluations": [r.to_dict() for r in kept]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        with _locked(self.path.parent):
+            kept = [
+                r for r in self.records() if (r.model_version, r.data.kind, r.data.sha256) != key
+            ]
+            kept = [*kept, record][-HISTORY_KEEP:]
+            body = {"format": HISTORY_FORMAT, "evaluations": [r.to_dict() for r in kept]}
+            text = json.dumps(body, indent=1, ensure_ascii=False) + "\n"
+            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+            try:
+                with tmp.open("w", encoding="utf-8") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk left half a file behind
+                raise
+            _fsync_dir(self.path.parent)
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory`` itself (the models directory) in the
+    block: no lock file is left beside the model. Where the file system refuses a lock
+    on a directory (some network file systems), the block runs unlocked, as before."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError as e:
+        log.debug("evaluation history: cannot lock %s: %s", directory, e)
+        yield
+        return
+    try:
         try:
-            tmp.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk left half a file behind
-            raise
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:
+            log.debug("evaluation history: cannot lock %s: %s", directory, e)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Flush the rename to disk; a file system that cannot sync a directory is let be."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        log.debug("evaluation history: cannot flush %s to disk: %s", directory, e)
