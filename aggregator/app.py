@@ -596,11 +596,14 @@ class App(Subscriptions, Exporting, Labelling):
         taxonomy = self.taxonomy
         found = {t: taxonomy.resolve(t) for t in names}
         missing = [name for name, topic in found.items() if topic is None]
-        unknown = [repr(name) for name in missing if not taxonomy.claimants(name)]
+        unknown = [name for name in missing if not taxonomy.claimants(name)]
         problems = []
         if unknown:
             plural = "s" if len(unknown) > 1 else ""
-            problems.append(f"unknown topic{plural} {', '.join(unknown)} (see `aggregator topics`)")
+            problems.append(
+                f"unknown topic{plural} {', '.join(map(repr, unknown))} (see `aggregator topics`)"
+                + taxonomy.did_you_mean(unknown)
+            )
         problems += [
             f"{name!r} is an alias of several topics ({', '.join(claimants)}): name one"
             for name in missing

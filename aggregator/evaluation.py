@@ -497,6 +497,7 @@ def _named_as_taxonomy(example: Example, taxonomy: Taxonomy, where: str) -> Exam
         raise ConfigError(
             f"{where}: unknown topic{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(repr(t) for t in unknown)} (see `aggregator topics`)"
+            + taxonomy.did_you_mean(unknown)
         )
     if missing:
         name = missing[0]

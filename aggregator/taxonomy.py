@@ -7,6 +7,7 @@ import scikit-learn, numpy or anything from the classifier.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -46,6 +47,11 @@ def normalize_category(value: str) -> str:
     if text.isascii():  # nearly every category: one regular expression
         return _NON_ALNUM.sub("", text)
     return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LMN")
+
+
+#: How alike (difflib's ratio) an unknown topic name and a topic's spelling must be for
+#: the error to suggest the topic: "Secrity" and "privcy" (0.9), not "Nope" (no topic).
+NEAREST_CUTOFF = 0.8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,6 +253,36 @@ class Taxonomy:
             return found
         claimed = self._by_alias.get(normalize_category(name), ())
         return self._by_key[claimed[0].casefold()] if len(claimed) == 1 else None
+
+    def nearest(self, name: str) -> str | None:
+        """The topic an unknown ``name`` most likely misspells, for a "did you mean"
+        hint: the topic whose name, id or alias (one only that topic claims) is spelled
+        most alike, past a similarity of :data:`NEAREST_CUTOFF`; a topic's own name or
+        id first. None when nothing is that close."""
+        key = normalize_category(name)
+        if not key:
+            return None
+        spellings: dict[str, str] = {}
+        for topic in self.topics:
+            for own in (topic.name, topic.id):
+                spellings.setdefault(normalize_category(own), topic.name)
+        for alias, claimants in self._by_alias.items():
+            if len(claimants) == 1:
+                spellings.setdefault(alias, claimants[0])
+        spellings.pop("", None)
+        close = difflib.get_close_matches(key, spellings, n=1, cutoff=NEAREST_CUTOFF)
+        return spellings[close[0]] if close else None
+
+    def did_you_mean(self, unknown: Sequence[str]) -> str:
+        """The end of an "unknown topic" error naming the topics ``unknown`` names most
+        likely misspell (see :meth:`nearest`): ": did you mean DNS?", or, of several,
+        ": did you mean DNS for 'Dnss', Privacy for 'privcy'?"; "" when none is near."""
+        near = [(name, topic) for name in unknown if (topic := self.nearest(name)) is not None]
+        if not near:
+            return ""
+        if len(unknown) == 1:
+            return f": did you mean {near[0][1]}?"
+        return f": did you mean {', '.join(f'{t} for {n!r}' for n, t in near)}?"
 
     def claimants(self, alias: str) -> tuple[str, ...]:
         """Names of the topics whose aliases claim ``alias``, in taxonomy order."""

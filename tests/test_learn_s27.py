@@ -8,9 +8,13 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from test_evaluate import GOLD_A, rec
+import pytest
+from test_evaluate import GOLD_A, env, rec
+from test_learning_cli import run, seed_stories
 
 from aggregator.evaluation import HISTORY_FILE, EvalHistory
+
+__all__ = ["env"]  # the fixture, shared with test_evaluate
 
 
 def _add_many(path: str, prefix: str, n: int) -> None:
@@ -36,3 +40,37 @@ def test_two_evaluations_recorded_at_once_both_stay_in_the_history(tmp_path: Pat
     got = {r.model_version for r in EvalHistory(path).records()}
     assert got == {f"{p}{i}" for p in "ac" for i in range(n)}
     assert sorted(q.name for q in path.parent.iterdir()) == [HISTORY_FILE]  # no tmp left
+
+
+def test_a_misspelt_topic_is_refused_naming_the_nearest_one(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `label ID +Secrity` said only "unknown topic 'Secrity' (see `aggregator topics`)":
+    # a list of 30 topics and their aliases to read through for a one-letter slip.
+    (story, *_) = seed_stories(env / "data", classify=False)
+    code, _, err = run(capsys, "label", str(story), "+Secrity")
+    assert code == 2
+    assert err == (
+        "error: unknown topic 'Secrity' (see `aggregator topics`): did you mean Cybersecurity?\n"
+    )
+    code, _, err = run(capsys, "label", str(story), "+Dnss", "-Nope", "-privcy")
+    assert code == 2
+    assert err == (
+        "error: unknown topics 'Dnss', 'Nope', 'privcy' (see `aggregator topics`): "
+        "did you mean DNS for 'Dnss', Privacy for 'privcy'?\n"
+    )
+    # a topic's own name is the nearest, though an alias several topics claim is nearer
+    code, _, err = run(capsys, "stories", "-t", "Malwar")
+    assert code == 2 and err.endswith("did you mean Malware?\n"), err
+    code, _, err = run(capsys, "label", str(story), "+Nope")  # nothing near: as before
+    assert err == "error: unknown topic 'Nope' (see `aggregator topics`)\n"
+    code, out, err = run(capsys, "label", str(story), "+dns")  # any case, as before
+    assert code == 0 and "DNS" in out, err
+    gold = env / "gold.jsonl"  # and a gold file's topics, before the model loads
+    gold.write_text(
+        '{"title": "Cup final", "topics": []}\n{"title": "Leak", "topics": ["Privcy"]}\n'
+    )
+    code, _, err = run(capsys, "evaluate", str(gold))
+    assert code == 2 and err.endswith(
+        ":2: unknown topic 'Privcy' (see `aggregator topics`): did you mean Privacy?\n"
+    ), err
