@@ -5,6 +5,7 @@ real code path."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from pathlib import Path
 
@@ -74,3 +75,35 @@ def test_a_misspelt_topic_is_refused_naming_the_nearest_one(
     assert code == 2 and err.endswith(
         ":2: unknown topic 'Privcy' (see `aggregator topics`): did you mean Privacy?\n"
     ), err
+
+
+def test_classify_refuses_a_field_of_the_wrong_type_as_evaluate_does(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A line whose categories were one string ("DNS": a feed category maps to its topic
+    # with score 1.0), or whose title or text was a number, was classified as if the
+    # field were missing: other topics than `evaluate` gives the same line (which
+    # refuses it), and not a word said. Each is now one bad line, named.
+    rows = [
+        {"id": 1, "title": "Outage", "categories": "DNS"},
+        {"id": 2, "title": "Outage", "categories": ["DNS", 7]},
+        {"id": 3, "title": 2024, "text": "Resolvers failed."},
+        {"id": 4, "title": "Outage", "text": ["Resolvers failed."]},
+        {"id": 5, "title": "Outage", "full_text": {"p": "Resolvers failed."}},
+        {"id": 6, "title": "Outage", "categories": ["DNS"]},  # good
+        {"id": 7, "title": None, "text": "Resolvers failed.", "categories": None},  # good
+    ]
+    src = env / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 1
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [6, 7]
+    said = " ".join(err.split())
+    for n, what in [
+        (1, "'categories' must be a list of strings"),
+        (2, "'categories' must be a list of strings"),
+        (3, "'title' must be a string"),
+        (4, "'text' must be a string"),
+        (5, "'full_text' must be a string"),
+    ]:
+        assert f"in.jsonl line {n}: {what}" in said, said

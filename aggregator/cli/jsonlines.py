@@ -74,10 +74,16 @@ def _read_jsonl_docs(
             continue
         # the fields evaluate reads too (a gold line is scored as classify scores it)
         title, (text, full_text) = obj.get("title"), story_texts(obj)
-        if not isinstance(title, str) and not isinstance(text, str):
-            yield n, f"{name} line {n}: needs a string 'title' or 'text'"
+        cats = obj.get("categories")
+        # refused, as evaluate refuses them: read as missing, a line's categories given
+        # as one string ("DNS", a feed category worth its topic) or a title that is a
+        # number were quietly dropped, and the line got other topics than in evaluate
+        wrong = _wrong_type(title=title, text=text, full_text=full_text, categories=cats)
+        if wrong:
+            yield n, f"{name} line {n}: {wrong}"
             continue
-        if not "".join(v for v in (title, text, full_text) if isinstance(v, str)).strip():
+        title = title or ""
+        if not (title + text + full_text).strip():
             yield n, f"{name} line {n}: no text to classify ('title' and 'text' are empty)"
             continue
         # The id is echoed exactly as given (42 stays a number, null stays null), and so
@@ -94,15 +100,26 @@ def _read_jsonl_docs(
         except RecursionError:
             yield n, f"{name} line {n}: 'id' is nested too deeply to echo"
             continue
-        cats = obj.get("categories") or []
         doc = Document(
             id=str(doc_id),
-            title=title if isinstance(title, str) else "",
-            summary=text if isinstance(text, str) else "",
-            text=full_text if isinstance(full_text, str) else "",
-            categories=tuple(str(c) for c in cats) if isinstance(cats, list) else (),
+            title=title,
+            summary=text,
+            text=full_text,
+            categories=tuple(cats or ()),
         )
         yield n, (echo, doc)
+
+
+def _wrong_type(*, title: Any, text: Any, full_text: Any, categories: Any) -> str | None:
+    """What is wrong with a line's fields (null or missing ones are empty), or None."""
+    for field, value in (("title", title), ("text", text), ("full_text", full_text)):
+        if value is not None and not isinstance(value, str):
+            return f"'{field}' must be a string"
+    if categories is not None and (
+        not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)
+    ):
+        return "'categories' must be a list of strings"
+    return None
 
 
 class _Fraction(float):
