@@ -70,9 +70,10 @@ def read_file(path: Path) -> bytes:
 
 def jsonl_lines(path: Path, raw: bytes | None = None) -> list[tuple[int, str]]:
     """(line number, line) for each non-blank line of a UTF-8 JSON-lines file (its bytes
-    ``raw`` when already read), with or without a byte-order mark, lines ending in LF or
-    CRLF. Only a line feed ends a line: U+2028 or U+0085 inside a JSON string is text
-    (``str.splitlines`` broke such a line in two). :class:`ConfigError` naming the file
+    ``raw`` when already read), with or without a byte-order mark (at the start of any
+    line: files joined with ``cat``), lines ending in LF or CRLF. Only a line feed ends
+    a line: U+2028 or U+0085 inside a JSON string is text (``str.splitlines`` broke such
+    a line in two). :class:`ConfigError` naming the file
     (and the line, for bytes not UTF-8)."""
     if raw is None:
         raw = read_file(path)
@@ -89,7 +90,10 @@ def jsonl_lines(path: Path, raw: bytes | None = None) -> list[tuple[int, str]]:
         raise ConfigError(
             f"{path}:{line}: not UTF-8 text (byte 0x{body[e.start]:02x} at offset {e.start})"
         ) from e
-    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+    # a BOM at the start of any line: files saved with one and joined (`cat`) have the
+    # second's there, and the whole file was refused as "not JSON" at that line
+    lines = (line.removeprefix("\ufeff") for line in text.split("\n"))
+    return [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
 
 
 def json_error(e: json.JSONDecodeError) -> str:

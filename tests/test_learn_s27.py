@@ -107,3 +107,29 @@ def test_classify_refuses_a_field_of_the_wrong_type_as_evaluate_does(
         (5, "'full_text' must be a string"),
     ]:
         assert f"in.jsonl line {n}: {what}" in said, said
+
+
+def test_files_joined_with_cat_keep_each_ones_byte_order_mark_readable(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `cat monday.jsonl tuesday.jsonl | aggregator classify -`, each file saved by
+    # Notepad or PowerShell (UTF-8 with a BOM): the first file's BOM was skipped, the
+    # second's began a line, which was "not valid JSON (Unexpected UTF-8 BOM (decode
+    # using utf-8-sig) at column 1)"; a gold file joined so was refused whole.
+    bom = b"\xef\xbb\xbf"
+    part = bom + b'{"id": 1, "title": "DNS outage at the registry"}\r\n'
+    src = env / "in.jsonl"
+    src.write_bytes(part + part.replace(b'"id": 1', b'"id": 2'))
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 0, err
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
+    gold = env / "gold.jsonl"
+    gold.write_bytes(
+        bom
+        + b'{"title": "DNS outage at the registry", "topics": ["DNS"]}\r\n'
+        + bom
+        + b'{"title": "Home team wins the cup final", "topics": []}\r\n'
+    )
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["examples"] == 2

@@ -33,7 +33,7 @@ def _read_jsonl_docs(
     """(line number, (the id as given, written as JSON, Document)) per good line, (line
     number, error) per bad one. Lines come in as bytes and are decoded one by one, so a
     line that is not UTF-8 is one bad line, not the end of the batch; a UTF-8 byte-order
-    mark before line 1 is skipped. A line without an id gets its line number as a string
+    mark at the start of a line is skipped. A line without an id gets its line number as a string
     ("3"). A None in ``lines`` (the input has nothing more for now) is passed on as (last
     line, None)."""
     n = 0
@@ -42,7 +42,9 @@ def _read_jsonl_docs(
             yield n, None
             continue
         n += 1
-        if n == 1 and raw.startswith(codecs.BOM_UTF8):
+        if raw.startswith(codecs.BOM_UTF8):
+            # on any line: files saved with one and joined (`cat a.jsonl b.jsonl`) have
+            # the second's BOM at the start of a line, which was "not valid JSON"
             raw = raw[len(codecs.BOM_UTF8) :]
         elif n == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             # what PowerShell's `>` writes: every line would be one error, none classified
