@@ -406,7 +406,9 @@ class EvalData:
         return cls(kind=kind, sha256=str(data["sha256"]), what=str(data["what"]))
 
 
-def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Example], EvalData]:
+def read_gold(
+    path: Path, taxonomy: Taxonomy | None = None, *, raw: bytes | None = None
+) -> tuple[list[Example], EvalData]:
     """A gold file: JSON Lines of ``{"title", "text", "topics"}``, fully labelled (topics
     not listed are known not to apply; ``"topics": []`` is a story in no topic), read as
     :func:`~aggregator.examples.read_examples` reads examples (``summary``, ``full_text``
@@ -423,7 +425,8 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
     file without a single story, which would otherwise score zero everywhere, and for a
     story (the same title, text and categories) given again with other topics: one of
     the two answers is wrong. A story given again with the same topics (two gold files joined)
-    is counted once, with a warning: it weighed twice in every score."""
+    is counted once, with a warning: it weighed twice in every score. ``raw``: the
+    file's bytes, already read (standard input, ``path`` then only naming it)."""
     path = Path(path)
     examples = []
     # a story is its title, text and feed categories: all three decide what it is given
@@ -432,7 +435,8 @@ def read_gold(path: Path, taxonomy: Taxonomy | None = None) -> tuple[list[Exampl
     # Read once: the stories and the hash that names the data come from the same bytes.
     # Read again for the hash, a pipe (`evaluate <(zcat gold.jsonl.gz)`) gave nothing,
     # so every gold file from a pipe was "the same data", and a named pipe hung.
-    raw = read_file(path)
+    if raw is None:
+        raw = read_file(path)
     for number, line in jsonl_lines(path, raw):
         where = f"{path}:{number}"
         # every gold story is fully labelled, whatever "source" its line names

@@ -250,13 +250,20 @@ class Learning:
             thin=thin,
         )
 
-    def evaluate(self, gold: Path | None = None, *, progress: Progress | None = None) -> Evaluation:
+    def evaluate(
+        self,
+        gold: Path | None = None,
+        *,
+        progress: Progress | None = None,
+        gold_bytes: bytes | None = None,
+    ) -> Evaluation:
         """Against a gold JSONL file ({"title", "text", "topics"} on every line), or by
         5-fold cross-validation over the users' labels. The result is recorded in the
         evaluation history beside the user's model (``DATA_DIR/models/evaluations.json``)
         and compared with the latest evaluation of the same data (the same file bytes, or
         the same labels) by a different model version. ``progress`` hears of stage
-        ``score`` (the gold stories), or ``examples`` then ``cv``."""
+        ``score`` (the gold stories), or ``examples`` then ``cv``. ``gold_bytes``: the
+        gold file's bytes, already read (standard input; ``gold`` names it)."""
         from .evaluation import (
             EvalData,
             EvalHistory,
@@ -271,7 +278,7 @@ class Learning:
         report_step = progress or no_progress
         if gold is not None:
             # before loading the model: bad input fails fast
-            examples, data = read_gold(gold, self.app.taxonomy)
+            examples, data = read_gold(gold, self.app.taxonomy, raw=gold_bytes)
             n = len(examples)
             report_step(Step(stage="score", done=0, total=n, note="loading the model"))
             model_version = self.app.classifier.version

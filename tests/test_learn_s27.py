@@ -5,8 +5,11 @@ real code path."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import multiprocessing
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,24 @@ def test_files_joined_with_cat_keep_each_ones_byte_order_mark_readable(
     code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
     assert code == 0, err
     assert json.loads(out)["examples"] == 2
+
+
+def test_evaluate_reads_a_gold_file_from_stdin_as_classify_does(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `zcat gold.jsonl.gz | aggregator evaluate -` said "cannot read -: No such file or
+    # directory", though `classify -` reads stdin and the help gives no other way.
+    gold = (
+        b'{"title": "Ransomware gang exploits vpn vulnerability", "topics": ["Security"]}\n'
+        b'{"title": "Home team wins the cup final", "topics": []}\n'
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gold), encoding="utf-8"))
+    code, out, err = run(capsys, "evaluate", "-", "--format", "json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["examples"] == 2
+    assert got["data"]["sha256"] == hashlib.sha256(gold).hexdigest()  # the bytes read
+    assert got["data"]["what"] == "stdin (2 stories)"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"title": "x"}\n')))
+    code, _, err = run(capsys, "evaluate", "-")
+    assert code == 2 and 'stdin:1: no "topics"' in err, err

@@ -375,7 +375,7 @@ def evaluate(
             help='Gold JSON Lines, one {"title", "text", "topics"} per line (a title or a text '
             'alone will do). Every line must have "topics" ([] for a story in no topic): a line '
             "without it, or without a title or text, or a file without stories, is rejected "
-            "(exit 2). Without a file: cross-validation over your labels."
+            "(exit 2); - reads stdin. Without a file: cross-validation over your labels."
         ),
     ] = None,
     fmt: Annotated[PollFmt, typer.Option("--format", help="table or json.")] = PollFmt.table,
@@ -391,8 +391,13 @@ def evaluate(
     changed. JSON: the report plus "model_version", "data" and "compared_with" (null when
     there is nothing to compare with)."""
     show = not quiet and fmt != PollFmt.json and err.is_terminal  # as poll decides
+    gold_bytes = None
+    if gold is not None and str(gold) == "-":  # as `classify -` reads it
+        if sys.stdin is None:  # started with fd 0 closed (`<&-`)
+            raise ConfigError("evaluate -: standard input is closed")
+        gold, gold_bytes = Path("stdin"), sys.stdin.buffer.read()
     with open_app() as a, _stages(show) as progress:
-        ev = a.learning.evaluate(gold, progress=progress)
+        ev = a.learning.evaluate(gold, progress=progress, gold_bytes=gold_bytes)
     rep, prev, delta = ev.report, ev.previous, ev.delta
     if fmt == PollFmt.json:
         data = {
