@@ -202,7 +202,7 @@ def parse_job(
     changed usually has one new item among dozens). ``now``: the app's clock, against which
     dates too far in the future are not trusted (see :func:`aggregator.parse.parse_feed`)."""
     from .dedupe import listing_digest, story_drafts
-    from .neardup import fingerprint
+    from .neardup import BOILERPLATE_LOOKED_AT, boilerplate, fingerprint
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
@@ -216,15 +216,19 @@ def parse_job(
         # The entry the cut falls in is read as far as it went (no guid, link or title:
         # stored as a new "(untitled)" story keyed by its text); a whole document brings it.
         parsed = replace(parsed, entries=parsed.entries[:-1])
-    drafts = story_drafts(parsed)
-    listed = tuple(listing_digest(d.key) for d in drafts)
-    if known:
-        drafts = [d for d in drafts if known.get(d.key) != d.content_hash]
-    texts = []
-    for d in drafts:
-        summary = html_to_text(d.summary or "")
-        content = html_to_text(d.content) if d.content else ""
-        texts.append((summary, content))
+    every = story_drafts(parsed)
+    listed = tuple(listing_digest(d.key) for d in every)
+    drafts = [d for d in every if known.get(d.key) != d.content_hash] if known else every
+    texts = [_texts(d) for d in drafts]
+    # What the document repeats under its items, left out of their fingerprints: read
+    # in the stories fingerprinted and a few of the others (neardup.boilerplate).
+    read = [(d.title, c or s) for d, (s, c) in zip(drafts, texts, strict=True)]
+    if drafts and len(drafts) < len(every):
+        fingerprinted = {d.key for d in drafts}  # one draft per key
+        for d in [d for d in every if d.key not in fingerprinted][:BOILERPLATE_LOOKED_AT]:
+            summary, content = _texts(d)
+            read.append((d.title, content or summary))
+    shared = boilerplate(read)
     preds, error = classify_docs(
         [document(d, s, c or s) for d, (s, c) in zip(drafts, texts, strict=True)], model
     )
@@ -243,7 +247,7 @@ def parse_job(
                 needs_extraction=bool(d.canonical_url) and len(body_text) < min_chars,
                 # None: a text without words (an emoji post) or too short to tell stories
                 # apart (neardup.fingerprint)
-                fingerprint=fingerprint(d.title, body_text) if body_text else None,
+                fingerprint=fingerprint(d.title, body_text, shared) if body_text else None,
                 prediction=preds[i] if preds is not None else None,
             )
         )
@@ -255,6 +259,11 @@ def parse_job(
         listed=listed,
         listed_cut=cut,
     )
+
+
+def _texts(d: StoryDraft) -> tuple[str, str]:
+    """The plain text of a draft's summary and content ("" for none)."""
+    return html_to_text(d.summary or ""), html_to_text(d.content) if d.content else ""
 
 
 def extract_job(

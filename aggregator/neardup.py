@@ -1,7 +1,8 @@
 """Near-duplicate keys: the SimHash fingerprint of a story's text (:func:`simhash`, its
 scheme :data:`SIMHASH_VERSION`), the distance between two (:func:`hamming`), a title
-normalised for comparison (:func:`title_key`) and the rule that keeps issues of a
-numbered series apart (:func:`series_apart`). Pure functions: no I/O, no clock, no store.
+normalised for comparison (:func:`title_key`), the sentences a document repeats under
+its items (:func:`boilerplate`, left out of fingerprints) and the rule that keeps issues
+of a numbered series apart (:func:`series_apart`). Pure functions: no I/O, no clock, no store.
 
 Must not: import numpy at module level (the store's process may import this module for
 :func:`series_apart`; numpy loads with the first :func:`simhash`), or change what a
@@ -16,6 +17,7 @@ import hashlib
 import re
 import unicodedata
 import zlib
+from collections.abc import Iterable
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -23,9 +25,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "BOILERPLATE_LOOKED_AT",
     "FINGERPRINT_MIN_WORDS",
     "SIMHASH_VERSION",
     "TITLE_MATCH_MIN_WORDS",
+    "boilerplate",
     "fingerprint",
     "hamming",
     "series_apart",
@@ -113,17 +117,56 @@ def simhash(text: str) -> int:
 FINGERPRINT_MIN_WORDS = 8
 
 
-def fingerprint(title: str, text: str) -> int | None:
+def fingerprint(title: str, text: str, boilerplate: frozenset[str] = frozenset()) -> int | None:
     """The SimHash a story's copies are found by (:func:`simhash` over its title and
-    ``text``), or None: for a text without words, a match for every other one, and for
-    fewer than :data:`FINGERPRINT_MIN_WORDS` words in all. Such a story clusters by its
-    URL only (a story shown twice is better than one hidden)."""
+    ``text``, less the sentences of ``text`` that are in ``boilerplate``: see
+    :func:`boilerplate`), or None: for a text without words, a match for every other one,
+    and for fewer than :data:`FINGERPRINT_MIN_WORDS` words in all. Such a story clusters
+    by its URL only (a story shown twice is better than one hidden)."""
+    if boilerplate:
+        text = "\n".join(s for s in _sentences(text) if title_key(s) not in boilerplate)
     joined = f"{title}\n{text}"
     if sum(1 for _ in islice(_WORD.finditer(joined), FINGERPRINT_MIN_WORDS)) < (
         FINGERPRINT_MIN_WORDS
     ):
         return None
     return simhash(joined) or None
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _sentences(text: str) -> list[str]:
+    """The sentences of ``text``: its lines (one per block element, as
+    ``textutil.html_to_text`` gives them) cut after ".", "!", "?" or "…"."""
+    return [s for line in text.splitlines() for s in _SENTENCE_END.split(line) if s]
+
+
+#: Other stories of a document that :func:`boilerplate` reads besides those it is
+#: wanted for: what a site puts under every item is in each of them, and reading every
+#: entry of a long full-text document again at each poll that brings one new item would
+#: cost more than its parse.
+BOILERPLATE_LOOKED_AT = 8
+
+
+def boilerplate(stories: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The sentences (as :func:`title_key` gives them) that the texts of one document's
+    stories, as (title, text) pairs, repeat under two or more different titles: a site's
+    newsletter sign-up, cookie notice, "Read more on ..." line or "About us" paragraph
+    under every item. They say nothing about the story, and two of its stories of one
+    day with a one-line teaser each above 140 words of them were SimHash near-duplicates
+    (2 bits apart), one hidden under the other; a syndicated copy under another site's
+    footer was too far from the original to be found. :func:`fingerprint` leaves them
+    out. Texts under one title (copies or versions of one story) are not compared: their
+    shared text is the story's own."""
+    first_title: dict[str, str] = {}  # sentence -> the first title it was seen under
+    repeated: set[str] = set()
+    for title, text in stories:
+        tkey = title_key(title)
+        for sentence in {title_key(s) for s in _sentences(text)}:
+            if sentence and first_title.setdefault(sentence, tkey) != tkey:
+                repeated.add(sentence)
+    return frozenset(repeated)
 
 
 def hamming(a: int, b: int) -> int:

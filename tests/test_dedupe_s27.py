@@ -1,0 +1,177 @@
+"""Session 27 hunt: near-duplicates and story identity against what real feeds carry
+(boilerplate under every item, ...), through the real App, a local HTTP server and real
+SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from html import escape
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+from test_dedupe_audit import Clock, _make_app, _poll, _titles
+
+from aggregator.app import App
+from aggregator.neardup import boilerplate, fingerprint, hamming
+from aggregator.store.writes import NEAR_DUP_MAX_DISTANCE
+from aggregator.types import StoryQuery
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    """The App on SQLite, then on PostgreSQL."""
+    yield from _make_app(tmp_path, clock, db_url)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
+    yield from _make_app(tmp_path, clock, sqlite_url)
+
+
+def _rss(items: str, link: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        f"<link>{link}</link><description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+def _item(
+    title: str,
+    *,
+    text: str,
+    link: str | None = None,
+    guid: str | None = None,
+    date: str = "20 Nov 2026 09:00:00 GMT",
+) -> str:
+    parts = [f"<title>{escape(title)}</title>", f"<pubDate>{date}</pubDate>"]
+    if link is not None:
+        parts.append(f"<link>{escape(link)}</link>")
+    if guid is not None:
+        parts.append(f'<guid isPermaLink="false">{escape(guid)}</guid>')
+    parts.append(f"<description>{escape(text)}</description>")
+    return f"<item>{''.join(parts)}</item>"
+
+
+# --- boilerplate under every item -------------------------------------------------------------
+
+#: What one site's feeds put under every item: a newsletter sign-up, a cookie notice, a
+#: "Read more on ..." line and the publisher's "About" paragraph (137 words).
+SITE_BOILERPLATE = (
+    "<p>Sign up for our free daily newsletter to get the latest internet industry news, "
+    "analysis and interviews delivered to your inbox every morning. You can unsubscribe at "
+    "any time.</p><p>We use cookies to personalise content and ads, to provide social media "
+    "features and to analyse our traffic. We also share information about your use of our "
+    "site with our advertising and analytics partners, who may combine it with other "
+    "information you have provided to them.</p><p>Read more on Example Tech News, the "
+    "leading source of news on domains, hosting, cloud and the business of the internet. "
+    "Follow us on Mastodon, LinkedIn and Bluesky.</p><p>About Example Media: Example Media "
+    "publishes news and research on the internet infrastructure industry for registrars, "
+    "registries, hosting providers and investors in more than 90 countries. Send tips, "
+    "corrections and press releases to news@example.com.</p>"
+)
+#: Another site's footer, under its syndicated copies
+WIRE_BOILERPLATE = (
+    "<p>Distributed by Industry Wire. Republished with permission; all rights reserved by "
+    "the original publisher.</p><p>Get Industry Wire's morning briefing: the day's stories "
+    "on registries, registrars, hosting and cloud, every weekday at 7am.</p>"
+)
+#: (title, teaser): one site's stories of one day
+STORIES = {
+    "verisign": (
+        "Verisign reports rise in .com registrations",
+        "Verisign said .com registrations rose 2% in the third quarter, led by demand from Asia.",
+    ),
+    "cloudflare": (
+        "Cloudflare outage hits edge network for two hours",
+        "A faulty configuration change took parts of Cloudflare's edge offline on Tuesday.",
+    ),
+    "hosting": (
+        "Hosting firm acquires rival in cloud deal",
+        "The Dutch hosting company agreed to buy a smaller rival to expand its cloud business.",
+    ),
+    "phishing": (
+        "Phishing campaign abuses free subdomains",
+        "Researchers found thousands of phishing pages on free subdomains of a hosting platform.",
+    ),
+    "tls": (
+        "Browser makers drop support for old TLS",
+        "Chrome and Firefox will stop connecting to sites that only offer TLS 1.0 or 1.1.",
+    ),
+}
+
+
+def _site_item(name: str, footer: str = SITE_BOILERPLATE, site: str = "news.example") -> str:
+    title, teaser = STORIES[name]
+    return _item(
+        title, text=f"<p>{teaser}</p>{footer}", link=f"https://{site}/2026/11/{name}", guid=name
+    )
+
+
+def test_two_stories_of_one_site_sharing_its_boilerplate_are_two_stories(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A site's main feed and its security feed put the same 137 words of newsletter
+    sign-up, cookie notice, "Read more on ..." and "About us" under a one-sentence teaser.
+    The SimHashes of two of its stories of one day (an acquisition, a phishing report)
+    were 2 bits apart, a near-duplicate: the phishing report was hidden under the
+    acquisition. What every item of a document repeats says nothing about its story:
+    the fingerprint leaves it out, and the two are two stories."""
+    footed = [
+        fingerprint(STORIES[n][0], f"{STORIES[n][1]}\n{SITE_BOILERPLATE}")
+        for n in ("hosting", "phishing")
+    ]
+    assert hamming(*footed) <= NEAR_DUP_MAX_DISTANCE  # the premise  # type: ignore[arg-type]
+    main = "".join(_site_item(n) for n in ("verisign", "cloudflare", "hosting"))
+    app.add_feed(server.route("/main", body=_rss(main, "https://news.example/")), discover=False)
+    security = server.route("/security", body=_rss(_site_item("tls"), "https://news.example/"))
+    app.add_feed(security, discover=False)
+    _poll(app, clock)
+    # the phishing report comes alone among the feed's stories stored already
+    both = _site_item("phishing") + _site_item("tls")
+    server.route("/security", body=_rss(both, "https://news.example/"))
+    assert sorted(r.new for r in _poll(app, clock)) == [0, 1]
+    assert _titles(app) == sorted(title for title, _ in STORIES.values())
+
+
+def test_a_syndicated_copy_under_other_boilerplate_is_one_story(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    """The acquisition story republished by a wire under its own footer (with its other
+    stories) was 32 SimHash bits from the site's copy, under the same title: two
+    stories. Without the footers their texts are the same: one story."""
+    main = "".join(_site_item(n) for n in ("verisign", "cloudflare", "hosting"))
+    app.add_feed(server.route("/main", body=_rss(main, "https://news.example/")), discover=False)
+    _poll(app, clock)
+    wire = "".join(_site_item(n, WIRE_BOILERPLATE, "wire.example") for n in ("hosting", "tls"))
+    app.add_feed(server.route("/wire", body=_rss(wire, "https://wire.example/")), discover=False)
+    _poll(app, clock)
+    assert _titles(app) == sorted(
+        STORIES[n][0] for n in ("verisign", "cloudflare", "hosting", "tls")
+    )
+    (hosting,) = [s for s in app.stories(StoryQuery(limit=None)) if s.link.endswith("hosting")]
+    assert [s.link for s in app.also_covered(hosting)] == ["https://wire.example/2026/11/hosting"]
+
+
+def test_boilerplate_is_what_texts_under_other_titles_repeat() -> None:
+    """Sentences (title_key) repeated under two titles, in plain text or one per line;
+    not what copies of one story under one title share, nor a sentence once."""
+    footer = "Read more on Example News. Sign up for our newsletter!"
+    found = boilerplate(
+        [
+            ("Registry signs every zone", f"The registry signed its zones. {footer}"),
+            ("Resolver outage in Europe", f"A resolver failed on Monday.\n{footer}"),
+            ("Resolver outage in Europe", "A resolver failed on Monday.\nIt is back."),
+            ("Resolver outage in Europe!", "It is back."),  # one title, as title_key has it
+        ]
+    )
+    assert found == {"read more on example news", "sign up for our newsletter"}
+    text = f"A resolver failed on Monday. {footer}"
+    title = "Resolver outage in Europe"
+    assert fingerprint(title, text, found) == fingerprint(title, "A resolver failed on Monday.")
+    assert fingerprint(title, text, frozenset()) == fingerprint(title, text)
