@@ -29,7 +29,8 @@ title, link and enclosures and the same publication date, only the text (and
 ``updated``) edited: a publisher listing an older and an edited copy (RFC 4287 §4.1.1:
 entries with the same id are the same entry). Such entries fall through to the next
 source. The check only sees one document: a feed that repeats a guid across polls but
-never twice in one document is not detected here. (Versions were refused until keys 4-7
+never twice in one document is not detected here (the store tells the stored story from
+the new one: ``PollWrites._reused_guids``). (Versions were refused until keys 4-7
 came: a store that met them then holds each copy under its link or text and keeps those
 stories, while the item goes on under its guid.)
 

@@ -175,3 +175,49 @@ def test_boilerplate_is_what_texts_under_other_titles_repeat() -> None:
     title = "Resolver outage in Europe"
     assert fingerprint(title, text, found) == fingerprint(title, "A resolver failed on Monday.")
     assert fingerprint(title, text, frozenset()) == fingerprint(title, text)
+
+
+# --- a guid reused for another story ----------------------------------------------------------
+
+
+def _numbered(n: int, guid: str) -> str:
+    """Story ``n`` of a feed that numbers its items by their place in the list."""
+    words = " ".join(f"w{n}x{i}" for i in range(30))  # texts far apart (SimHash)
+    return _item(
+        f"Registry news number {n} of the week",
+        text=f"Text of story {n}: {words}",
+        link=f"https://site.example/news/{n}",
+        guid=guid,
+        date=f"20 Nov 2026 {8 + n:02d}:00:00 GMT",
+    )
+
+
+def test_a_guid_reused_for_another_story_keeps_both_stories(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A feed that numbers its items by their place in the list ("1" the newest) gives
+    each stored story's guid to the next story at the next poll. The stored stories were
+    overwritten each by the next: the new story came in as an edit of the one before it
+    (with its id, first-seen time, labels and cluster), and the oldest, stored again as
+    new at the URL its row had just left, joined that row's cluster and was hidden.
+    A guid whose stored story is at another link under another title with other text is
+    another item: the stored story keeps its row, re-keyed to the guid it now has (its
+    link says which), and the new story is new."""
+    app = any_app
+    url = server.route("/f", body=_rss(_numbered(1, "1") + _numbered(0, "2"), "https://s/"))
+    app.add_feed(url, discover=False)
+    _poll(app, clock)
+    before = {s.title: s.id for s in app.stories(StoryQuery(limit=None))}
+    shifted = _numbered(2, "1") + _numbered(1, "2") + _numbered(0, "3")
+    server.route("/f", body=_rss(shifted, "https://s/"))
+    assert [r.new for r in _poll(app, clock)] == [1]
+    stories = app.store.get_stories(app.store.story_ids())
+    assert sorted(s.title for s in stories) == [
+        f"Registry news number {n} of the week" for n in range(3)
+    ]
+    after = {s.title: s.id for s in app.stories(StoryQuery(limit=None))}
+    assert len(after) == 3 and all(after[title] == i for title, i in before.items())
+    for story in stories:
+        assert story.link == f"https://site.example/news/{story.title.split()[3]}"
+    # the next poll, with nothing new, changes nothing
+    assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 0)]

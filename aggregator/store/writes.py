@@ -36,7 +36,7 @@ from sqlmodel import col
 from sqlmodel import select as mselect
 
 from ..credentials import without_credentials
-from ..dedupe import listing_digest, scheme_twin, title_date_key
+from ..dedupe import KEY_VERSION, listing_digest, scheme_twin, title_date_key
 from ..errors import NotFoundError
 from ..neardup import hamming, series_apart, title_hash, title_key
 from ..types import FeedCheck, SaveResult, StoryRecord
@@ -430,6 +430,7 @@ class PollWrites(StoreBase):
             )
         }
         self._another_days_item(s, check.feed_id, records, existing)
+        self._reused_guids(s, check.feed_id, records, existing, twins)
         found = {
             rec.draft.key
             for rec in records
@@ -535,6 +536,73 @@ class PollWrites(StoreBase):
             moved.append(row)
         if moved:
             s.flush()  # the new stories go in under the keys these rows had, with Core
+
+    @staticmethod
+    def _reused_guids(
+        s: Any,
+        feed_id: int,
+        records: Sequence[StoryRecord],
+        existing: dict[str, StoryRow],
+        twins: dict[str, str],
+    ) -> None:
+        """Records keyed by a guid whose stored story is another item: at another link
+        (not its http<->https twin), under another title (:func:`~aggregator.neardup.
+        title_key`: not a story moved to a fixed slug) and sharing under
+        ``ANOTHER_ITEM_MAX_SHARED_WORDS`` of their words (not an edit of all three). A
+        feed that numbers its items by their place in the list gives each stored
+        story's guid to the next story at the next poll: the new one overwrote the
+        stored one as an edit (taking its id, first-seen time, labels and cluster), down
+        the list, and the oldest, stored again at the URL its row had just left, joined
+        that row's cluster and was hidden. The stored story moves out of ``existing`` to
+        the key of a record of this poll at its link (the guid it has now), else to its
+        ``v1:link:`` key (dedupe's key 4, with its id appended should that be taken); the
+        record at the reused guid is stored as a new story. (``twins``: the records'
+        keys' http<->https twins, under which a record finds its stored story.)"""
+        moved: list[StoryRow] = []
+        for rec in records:
+            d, row = rec.draft, existing.get(rec.draft.key)
+            if row is None or _kind(d.key) != "guid" or row.content_hash == d.content_hash:
+                continue
+            if not (row.canonical_url and d.canonical_url) or d.canonical_url in (
+                row.canonical_url,
+                scheme_twin(row.canonical_url),
+            ):
+                continue  # the same page, or no page to tell the items apart by
+            if title_key(row.title) == title_key(d.title):
+                continue  # the story moved to another URL
+            before = f"{row.title}\n{search_text(row.summary, row.content, None)}"
+            after = f"{d.title}\n{search_text(d.summary, d.content, None)}"
+            if _shared_words(before, after) >= ANOTHER_ITEM_MAX_SHARED_WORDS:
+                continue  # an edit of its link, title and text
+            del existing[d.key]
+            moved.append(row)
+        if not moved:
+            return
+        # Out of the guids first (each key is unique in its feed), then to the guids
+        # that are theirs now.
+        sent = {r.draft.key for r in records}
+        taken: set[str] = set()
+        conn = s.connection()
+        for row in moved:
+            key = f"{KEY_VERSION}:link:{row.canonical_url}"
+            if (
+                key in sent
+                or key in existing
+                or key in taken
+                or conn.execute(_KNOWN, {"feed_id": feed_id, "keys": [key]}).first()
+            ):
+                key = f"{key}:{row.id}"
+            row.key = key
+            taken.add(key)
+        s.flush()
+        by_url = {row.canonical_url: row for row in reversed(moved)}
+        for rec in records:
+            d = rec.draft
+            if d.key in existing or twins.get(d.key) in existing or not d.canonical_url:
+                continue
+            if (row := by_url.pop(d.canonical_url, None)) is not None:
+                row.key = d.key
+                existing[d.key] = row
 
     @staticmethod
     def _unlisted_versions(
