@@ -221,3 +221,31 @@ def test_a_guid_reused_for_another_story_keeps_both_stories(
         assert story.link == f"https://site.example/news/{story.title.split()[3]}"
     # the next poll, with nothing new, changes nothing
     assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 0)]
+
+
+def test_a_guid_a_feed_gives_each_days_item_at_one_page_keeps_each_days_story(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A "quote of the day" feed whose one item keeps its guid ("quote-of-the-day") and
+    its link (the page of the day's quote) while its title, text and date change each
+    day: each day's quote was taken for an edit of the first day's story and overwrote
+    it, the feed's earlier quotes lost. The feed without guids, keyed by the page, keeps
+    each day's story (session 26); so does this one now. An edit (the text near, under
+    the same guid, whatever the date) still updates the story."""
+    app, page = any_app, "https://site.example/today"
+    url = ""
+    for day, word in ((16, "alpha"), (17, "beta"), (18, "gamma")):
+        text = " ".join(f"{word}{i}" for i in range(60))
+        item = _item(f"Quote of the day: {word}", text=text, link=page,
+                     guid="quote-of-the-day", date=f"{day} Nov 2026 08:00:00 GMT")  # fmt: skip
+        url = server.route("/q", body=_rss(item, "https://site.example/"))
+        if day == 16:
+            app.add_feed(url, discover=False)
+        assert [(r.new, r.updated) for r in _poll(app, clock, hours=24)] == [(1, 0)]
+    assert _titles(app) == [f"Quote of the day: {w}" for w in ("alpha", "beta", "gamma")]
+    text = " ".join(f"gamma{i}" for i in range(60)).replace("gamma7 ", "delta7 ")
+    item = _item("Quote of the day: gamma", text=text, link=page, guid="quote-of-the-day",
+                 date="19 Nov 2026 09:00:00 GMT")  # fmt: skip
+    server.route("/q", body=_rss(item, "https://site.example/"))
+    assert [(r.new, r.updated) for r in _poll(app, clock, hours=24)] == [(0, 1)]
+    assert len(app.store.story_ids()) == 3

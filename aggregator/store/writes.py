@@ -429,8 +429,8 @@ class PollWrites(StoreBase):
                 mselect(StoryRow).where(SC.feed_id == check.feed_id, col(SC.key).in_(chunk))
             )
         }
-        self._another_days_item(s, check.feed_id, records, existing)
         self._reused_guids(s, check.feed_id, records, existing, twins)
+        self._another_days_item(s, check.feed_id, records, existing)
         found = {
             rec.draft.key
             for rec in records
@@ -499,7 +499,7 @@ class PollWrites(StoreBase):
     def _another_days_item(
         s: Any, feed_id: int, records: Sequence[StoryRecord], existing: dict[str, StoryRow]
     ) -> None:
-        """Records keyed by a link whose stored story is another item at that page: the
+        """Records keyed by a link or a guid whose stored story is another item: the
         two dated ``SAME_PAGE_DATES_APART`` or more apart, under other titles
         (:func:`~aggregator.neardup.title_key`: not a live blog updated under its title)
         and sharing under ``ANOTHER_ITEM_MAX_SHARED_WORDS`` of their words (title and
@@ -507,13 +507,17 @@ class PollWrites(StoreBase):
         SimHash puts such an edit of a short teaser past 12 bits). A feed without guids
         that links each day's one item to one page ("/today") gives each day's item the
         key of the page, and the next day's overwrote the stored one as an edit: the
-        feed's earlier items were lost. The stored story moves to its own
+        feed's earlier items were lost; so did a feed whose one item keeps its guid
+        ("quote-of-the-day") as well as its link (an item whose guid goes to another link
+        is :meth:`_reused_guids`'s, run first). The stored story moves to its own
         ``v1:title-date:`` key (out of ``existing``, so the record is stored as a new
-        story under the page's key)."""
+        story under the page's or the guid's key)."""
         moved: list[StoryRow] = []
         for rec in records:
             d, row = rec.draft, existing.get(rec.draft.key)
-            if row is None or _kind(d.key) != "link" or row.content_hash == d.content_hash:
+            if row is None or row.content_hash == d.content_hash:
+                continue
+            if _kind(d.key) not in ("link", "guid"):
                 continue
             published = utc(row.published)
             if published is None or not _dated_apart(published, d.published, SAME_PAGE_DATES_APART):
