@@ -249,3 +249,30 @@ def test_a_guid_a_feed_gives_each_days_item_at_one_page_keeps_each_days_story(
     server.route("/q", body=_rss(item, "https://site.example/"))
     assert [(r.new, r.updated) for r in _poll(app, clock, hours=24)] == [(0, 1)]
     assert len(app.store.story_ids()) == 3
+
+
+def test_a_story_a_generator_stamps_with_each_days_guid_and_date_is_shown_once(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A generated feed (a scraper's) gives its item a new guid and the time of the
+    fetch as its date at each fetch, with the same link, title and text. Polled once a
+    day, each copy was dated a day from the stored ones at the page, taken for another
+    day's item of a "today" page and given a cluster of its own: the story was listed
+    once more every day. The same text at the page is the same story, whatever its
+    date; another text a day apart is still another day's item."""
+    page = "https://site.example/2026/11/registry-signs-every-zone"
+    text = " ".join(f"alpha{i}" for i in range(40))
+    for day in (16, 17, 18):
+        item = _item("Registry signs every zone it runs", text=text, link=page,
+                     guid=f"g-{day}", date=f"{day} Nov 2026 08:00:00 GMT")  # fmt: skip
+        url = server.route("/f", body=_rss(item, "https://site.example/"))
+        if day == 16:
+            app.add_feed(url, discover=False)
+        _poll(app, clock, hours=24)
+    (story,) = app.stories(StoryQuery(limit=None))
+    assert len(app.also_covered(story)) == 2  # stored three times, shown once
+    other = _item("Registry signs every zone it runs", text=text.replace("alpha", "beta"),
+                  link=page, guid="g-19", date="19 Nov 2026 08:00:00 GMT")  # fmt: skip
+    server.route("/f", body=_rss(other, "https://site.example/"))
+    _poll(app, clock, hours=24)
+    assert len(app.stories(StoryQuery(limit=None))) == 2

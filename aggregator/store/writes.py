@@ -123,13 +123,14 @@ _LISTED_CHARS = select(func.length(FC.listed)).where(FC.id == bindparam("fid"))
 RECENT_HASHES_MIN = 500  # stories whose hashes a parse worker gets, at least
 # one digest and its separating space in feed.listed (what check.listed is joined into)
 LISTED_DIGEST_CHARS = len(listing_digest("")) + 1
-# Each cluster's stories at a URL, by feed, with the range of their dates: one row for
-# the copies a feed that changes an item's guid at every poll gives one URL
+# Each cluster's stories at a URL, by feed and text, with the range of their dates: one
+# row for the copies a feed that changes an item's guid at every poll gives one URL
 _URL_CLUSTERS = (
     select(
         SC.canonical_url,
         SC.cluster_id,
         SC.feed_id,
+        SC.content_hash,
         func.min(SC.published),
         func.max(SC.published),
     )
@@ -137,7 +138,7 @@ _URL_CLUSTERS = (
         col(SC.canonical_url).in_(bindparam("urls", expanding=True)),
         col(SC.cluster_id).is_not(None),
     )
-    .group_by(SC.canonical_url, SC.cluster_id, SC.feed_id)
+    .group_by(SC.canonical_url, SC.cluster_id, SC.feed_id, SC.content_hash)
 )
 # The four bands in one statement: a query per band through SQLAlchemy cost more than
 # SQLite's work on it.
@@ -921,15 +922,17 @@ class PollWrites(StoreBase):
         each cost ~0.4 ms more."""
         if not rows:
             return []
-        # URL -> (cluster, feed, its earliest and latest publication dates there)
-        by_url: dict[str, list[tuple[int, int, datetime | None, datetime | None]]]
+        # URL -> (cluster, feed, text, its earliest and latest publication dates there)
+        by_url: dict[str, list[tuple[int, int, str, datetime | None, datetime | None]]]
         by_url = defaultdict(list)
         urls = {r.canonical_url for r in rows if r.canonical_url}
         # The http<->https twin of a URL is the same article (dedupe.scheme_twin).
         twins = {url: twin for url in urls if (twin := scheme_twin(url)) is not None}
         for chunk in chunks(sorted(urls | set(twins.values())), 500):
-            for url, cluster, fid, first, last in conn.execute(_URL_CLUSTERS, {"urls": chunk}):
-                by_url[url].append((int(cluster), int(fid), first, last))
+            for url, cluster, fid, digest, first, last in conn.execute(
+                _URL_CLUSTERS, {"urls": chunk}
+            ):
+                by_url[url].append((int(cluster), int(fid), digest, first, last))
 
         def url_cluster(row: NewStory, url: str | None) -> int | None:
             """The cluster of the stored stories at ``url``, less this feed's whose
@@ -939,9 +942,12 @@ class PollWrites(StoreBase):
             "latest" document, where no other item shows that the link is shared) gives
             a new story there, which was hidden under the first one. Another feed's
             story at the URL is the same article, whatever its date (an aggregator's
-            item dated when it was posted there); where the URL's stories are in several
-            clusters (such a page's days), the one published nearest ``row``, else the
-            smallest."""
+            item dated when it was posted there), and so is this feed's story there
+            with ``row``'s text (content hash), whatever its date: a generator that
+            stamps its item with a new guid and the time of each fetch, polled once a
+            day, had the story listed once more each day. Where the URL's stories are
+            in several clusters (such a page's days), the one published nearest
+            ``row``, else the smallest."""
 
             def away(first: datetime | None, last: datetime | None) -> timedelta | None:
                 """How far ``row`` was published from the dates ``first``-``last``
@@ -951,9 +957,14 @@ class PollWrites(StoreBase):
                 return max(first - row.published, row.published - last, timedelta(0))
 
             found: list[tuple[timedelta, int]] = []
-            for cluster, fid, first, last in by_url.get(url or "", ()):
+            for cluster, fid, digest, first, last in by_url.get(url or "", ()):
                 d = away(first, last)
-                if fid == feed_id and d is not None and d >= SAME_PAGE_DATES_APART:
+                if (
+                    fid == feed_id
+                    and d is not None
+                    and d >= SAME_PAGE_DATES_APART
+                    and digest != row.content_hash
+                ):
                     continue  # another item the feed links to the page, a day or more apart
                 found.append((timedelta.max if d is None else d, cluster))
             return min(found)[1] if found else None
