@@ -221,6 +221,39 @@ def test_a_guid_reused_for_another_story_keeps_both_stories(
         assert story.link == f"https://site.example/news/{story.title.split()[3]}"
     # the next poll, with nothing new, changes nothing
     assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 0)]
+    # a list of three: the oldest leaves it as the others move down, and keeps its story
+    server.route(
+        "/f", body=_rss(_numbered(3, "1") + _numbered(2, "2") + _numbered(1, "3"), "https://s/")
+    )
+    assert [r.new for r in _poll(app, clock)] == [1]
+    assert len(app.stories(StoryQuery(limit=None))) == len(app.store.story_ids()) == 4
+
+
+def test_a_story_rewritten_under_its_guid_at_a_new_link_is_updated(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """The other side: a breaking story rewritten under its guid (WordPress's "?p=123")
+    with a new title, a new slug and a new text is the same post, updated: nothing else
+    in the document is at its old link, and nothing stored at its new one."""
+    app, guid = any_app, "https://site.example/?p=123"
+    first = _item("Explosion reported at chemical plant", guid=guid,
+                  link="https://site.example/2026/11/explosion-reported",
+                  text="Emergency services are responding to reports of an explosion.")  # fmt: skip
+    others = _numbered(1, "https://site.example/?p=120")
+    app.add_feed(server.route("/f", body=_rss(first + others, "https://s/")), discover=False)
+    _poll(app, clock)
+    text = (
+        "Five workers died when a reactor vessel burst on Thursday night, the fire brigade "
+        "said; the plant will stay shut pending an inquiry."
+    )
+    rewritten = _item("Five dead in chemical plant blast", guid=guid, text=text,
+                      link="https://site.example/2026/11/five-dead-in-plant-blast")  # fmt: skip
+    server.route("/f", body=_rss(rewritten + others, "https://s/"))
+    assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 1)]
+    assert sorted(s.title for s in app.store.get_stories(app.store.story_ids())) == [
+        "Five dead in chemical plant blast",
+        "Registry news number 1 of the week",
+    ]
 
 
 def test_a_guid_a_feed_gives_each_days_item_at_one_page_keeps_each_days_story(

@@ -553,7 +553,10 @@ class PollWrites(StoreBase):
         """Records keyed by a guid whose stored story is another item: at another link
         (not its http<->https twin), under another title (:func:`~aggregator.neardup.
         title_key`: not a story moved to a fixed slug) and sharing under
-        ``ANOTHER_ITEM_MAX_SHARED_WORDS`` of their words (not an edit of all three). A
+        ``ANOTHER_ITEM_MAX_SHARED_WORDS`` of their words (not an edit of all three), and
+        moved on: another record of this poll is at the stored story's link, or another
+        stored story the poll found at the record's (a story rewritten under its guid
+        with a new slug leaves nothing at either, and is updated). A
         feed that numbers its items by their place in the list gives each stored
         story's guid to the next story at the next poll: the new one overwrote the
         stored one as an edit (taking its id, first-seen time, labels and cluster), down
@@ -563,6 +566,15 @@ class PollWrites(StoreBase):
         ``v1:link:`` key (dedupe's key 4, with its id appended should that be taken); the
         record at the reused guid is stored as a new story. (``twins``: the records'
         keys' http<->https twins, under which a record finds its stored story.)"""
+        # page -> the keys of this poll's records there, and of the stored stories they found
+        listed: defaultdict[str, set[str]] = defaultdict(set)
+        for r in records:
+            if r.draft.canonical_url:
+                listed[r.draft.canonical_url].add(r.draft.key)
+        held: defaultdict[str, set[str]] = defaultdict(set)
+        for key, found in existing.items():
+            if found.canonical_url:
+                held[found.canonical_url].add(key)
         moved: list[StoryRow] = []
         for rec in records:
             d, row = rec.draft, existing.get(rec.draft.key)
@@ -573,6 +585,11 @@ class PollWrites(StoreBase):
                 scheme_twin(row.canonical_url),
             ):
                 continue  # the same page, or no page to tell the items apart by
+            if not (
+                listed.get(row.canonical_url, set()) - {d.key}
+                or held.get(d.canonical_url, set()) - {d.key}
+            ):
+                continue  # nothing else at either page: a story rewritten under its guid
             if title_key(row.title) == title_key(d.title):
                 continue  # the story moved to another URL
             before = f"{row.title}\n{search_text(row.summary, row.content, None)}"
