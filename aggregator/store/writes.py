@@ -509,8 +509,9 @@ class PollWrites(StoreBase):
         that links each day's one item to one page ("/today") gives each day's item the
         key of the page, and the next day's overwrote the stored one as an edit: the
         feed's earlier items were lost; so did a feed whose one item keeps its guid
-        ("quote-of-the-day") as well as its link (an item whose guid goes to another link
-        is :meth:`_reused_guids`'s, run first). The stored story moves to its own
+        ("quote-of-the-day") as well as its link (a guid given to another story while its
+        stored one moved on in the list is :meth:`_reused_guids`'s, run first). The
+        stored story moves to its own
         ``v1:title-date:`` key (out of ``existing``, so the record is stored as a new
         story under the page's or the guid's key)."""
         moved: list[StoryRow] = []
