@@ -494,7 +494,11 @@ class Fetcher:
                 await _drain(response)
                 return _Redirect(status, self._checked(url, joined))
             if status == 304:
-                if cache is None or not (cache.etag or cache.last_modified):
+                # What was sent decides, not what is stored: a stored validator that
+                # cannot be sent (``_sendable``) left the request unconditional, and a 304
+                # to it taken for "unchanged" kept that validator, and the feed unread, for
+                # good (RFC 9110 §15.4.5: a 304 answers a conditional GET only).
+                if cache is None or not _conditional(headers):
                     raise FetchError(url, "HTTP 304 to an unconditional request", http_status=304)
                 await _drain(response)
                 return _Final(status, response.headers, b"")
@@ -640,6 +644,11 @@ def _one_date(values: list[str]) -> str | None:
     dates that disagree are none: either could have the server answer 304 to a change."""
     dates = {v.strip() for v in values} - {""}
     return dates.pop() if len(dates) == 1 else None
+
+
+def _conditional(headers: Mapping[str, str | bytes]) -> bool:
+    """Whether a request with ``headers`` was a conditional GET (a validator went out)."""
+    return any(name.lower() in ("if-none-match", "if-modified-since") for name in headers)
 
 
 def _raw(headers: Mapping[str, str | bytes]) -> list[tuple[bytes, bytes]]:
