@@ -5,11 +5,22 @@ nothing of the project is mocked."""
 
 from __future__ import annotations
 
-import pytest
-from httpserver import LocalServer
-from test_fetch_s27 import RSS, _fetch
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+from httpserver import LocalServer, Request
+from test_fetch_s27 import RSS, _fetch
+from test_pg_daemons_audit import wait_until
+from test_poll_containment import poison
+from test_update import Clock
+
+from aggregator.app import make_app
+from aggregator.config import Settings
 from aggregator.errors import FetchError
+from aggregator.store import open_store
 from aggregator.types import CacheState
 
 NOT_MODIFIED = b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 0\r\n\r\n'
@@ -31,3 +42,50 @@ def test_a_304_to_a_request_sent_without_validators_is_no_unchanged_feed(
     # sent conditionally, the same 304 is the feed unchanged
     server.route("/feed.xml", body=RSS, etag='"v1"')
     assert _fetch(url, CacheState(etag='"v1"')).status == "not_modified"
+
+
+def test_a_could_not_store_error_leaves_the_lease_another_poll_took_over(
+    tmp_path: Path, db_url: str, server: LocalServer
+) -> None:
+    """A poll whose lease lapsed and was taken over writes its outcome late; when that
+    write fails and the failure is recorded instead ("could not store"), the fallback
+    write was a new check without the poll's ``claimed_by`` and released the lease
+    whoever held it: a third poll could take the feed the second still fetched."""
+    answer, held = threading.Event(), threading.Event()
+
+    def body(_: Request) -> bytes:
+        if held.is_set():
+            answer.wait(10)
+        return RSS
+
+    url = server.route("/feed.xml", body=body)
+    clock = Clock()
+    s = Settings.from_env(
+        {}, data_dir=tmp_path, database_url=db_url, allow_private_addresses=True, extract=False
+    )
+    with make_app(s, now=clock) as app:
+        feed = app.add_feed(url, discover=False).feed
+        assert [r.status for r in app.update_due()] == ["ok"]
+        # the same body again is a story-less outcome, which the store now refuses
+        poison(db_url, "poison_log", "INSERT", "fetch_log", "NEW.outcome <> 'error'")
+        held.set()
+        clock.t += timedelta(days=1)
+        out: list[Any] = []
+        poller = threading.Thread(target=lambda: out.extend(app.update_due()))
+        poller.start()
+        try:
+            assert wait_until(lambda: len(server.requests_for("/feed.xml")) == 2)
+            other = open_store(db_url)  # another daemon, finding the lease over
+            try:
+                later = clock.t + timedelta(minutes=16)
+                assert other.claim_due(
+                    later, owner="elsewhere:7:b", lease=timedelta(minutes=15), ids=[feed.id]
+                )
+            finally:
+                other.close()
+        finally:
+            answer.set()
+            poller.join(timeout=10)
+        assert not poller.is_alive()
+        assert [(r.status, (r.error or "")[:16]) for r in out] == [("error", "could not store:")]
+        assert app.store.get_feed(feed.id).lease_owner == "elsewhere:7:b"
