@@ -25,6 +25,7 @@ Rules (DESIGN.md "Limits a user can rely on"):
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -246,13 +247,17 @@ def after_error(
     retry_after = None
     http_status = None
     status: str = "error"
+    message = error.message
     if isinstance(error, FetchError):
         http_status = error.http_status
         if error.retry_after_s is not None:
             # capped before it becomes a timedelta (which overflows past ~2.7 million
             # years, and now + it past the year 9999); max() first turns a NaN into 0
-            seconds = min(max(0.0, error.retry_after_s), policy.max_retry_after.total_seconds())
+            cap = policy.max_retry_after.total_seconds()
+            seconds = min(max(0.0, error.retry_after_s), cap)
             retry_after = timedelta(seconds=seconds)
+            if error.retry_after_s > cap:
+                message = _capped(message, policy.max_retry_after)
         if error.gone:
             status = "gone"
     if status != "gone" and now - first >= policy.disable_after:
@@ -267,13 +272,30 @@ def after_error(
         status=status,  # type: ignore[arg-type]
         error_count=count,
         first_error_at=first,
-        last_error=error.message,
+        last_error=message,
         http_status=http_status,
         ms=ms,
         redirect_url=feed.redirect_url,
         redirect_count=feed.redirect_count,
         redirect_first_seen=feed.redirect_first_seen,
     )
+
+
+#: The wait a fetch error's message ends with (``aggregator.fetch``'s 429 and 503).
+_RETRY_AFTER = re.compile(r" \(retry after ([^()]*)\)$")
+
+
+def _capped(message: str, cap: timedelta) -> str:
+    """A 429/503's message when its Retry-After is past ``cap``: the wait that applies,
+    and what the server asked. "retry after 24,855 days" (a date in the year 9999) read
+    as a feed locked out for 68 years, when it is retried after 7 days."""
+    days = cap / timedelta(days=1)
+    honoured = f"{days:g} days" if days >= 2 else f"{cap / timedelta(hours=1):g} h"
+    found = _RETRY_AFTER.search(message)
+    if found is None:
+        return f"{message} (retry after {honoured}, the most honoured)"
+    asked = found[1]
+    return f"{message[: found.start()]} (retry after {honoured}, the most honoured; asked: {asked})"
 
 
 def host_wait(error: FeedError, policy: Policy) -> timedelta | None:

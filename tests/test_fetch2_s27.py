@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 from httpserver import LocalServer, Request
-from test_fetch_s27 import RSS, _fetch
+from test_fetch_s27 import RSS, Clock, _fetch, app, clock  # noqa: F401  (app, clock: fixtures)
 from test_pg_daemons_audit import wait_until
 from test_poll_containment import poison
-from test_update import Clock
 
-from aggregator.app import make_app
+from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.errors import FetchError
 from aggregator.store import open_store
@@ -59,25 +58,25 @@ def test_a_could_not_store_error_leaves_the_lease_another_poll_took_over(
         return RSS
 
     url = server.route("/feed.xml", body=body)
-    clock = Clock()
+    ticks = Clock()
     s = Settings.from_env(
         {}, data_dir=tmp_path, database_url=db_url, allow_private_addresses=True, extract=False
     )
-    with make_app(s, now=clock) as app:
-        feed = app.add_feed(url, discover=False).feed
-        assert [r.status for r in app.update_due()] == ["ok"]
+    with make_app(s, now=ticks) as poll:
+        feed = poll.add_feed(url, discover=False).feed
+        assert [r.status for r in poll.update_due()] == ["ok"]
         # the same body again is a story-less outcome, which the store now refuses
         poison(db_url, "poison_log", "INSERT", "fetch_log", "NEW.outcome <> 'error'")
         held.set()
-        clock.t += timedelta(days=1)
+        ticks.t += timedelta(days=1)
         out: list[Any] = []
-        poller = threading.Thread(target=lambda: out.extend(app.update_due()))
+        poller = threading.Thread(target=lambda: out.extend(poll.update_due()))
         poller.start()
         try:
             assert wait_until(lambda: len(server.requests_for("/feed.xml")) == 2)
             other = open_store(db_url)  # another daemon, finding the lease over
             try:
-                later = clock.t + timedelta(minutes=16)
+                later = ticks.t + timedelta(minutes=16)
                 assert other.claim_due(
                     later, owner="elsewhere:7:b", lease=timedelta(minutes=15), ids=[feed.id]
                 )
@@ -88,4 +87,30 @@ def test_a_could_not_store_error_leaves_the_lease_another_poll_took_over(
             poller.join(timeout=10)
         assert not poller.is_alive()
         assert [(r.status, (r.error or "")[:16]) for r in out] == [("error", "could not store:")]
-        assert app.store.get_feed(feed.id).lease_owner == "elsewhere:7:b"
+        assert poll.store.get_feed(feed.id).lease_owner == "elsewhere:7:b"
+
+
+def test_a_retry_after_past_the_cap_is_reported_as_the_wait_honoured(
+    app: App,  # noqa: F811
+    server: LocalServer,
+    clock: Clock,  # noqa: F811
+) -> None:
+    """A 503 asking for a retry in the year 9999 is honoured for 7 days at most, but
+    the feed's error (``feeds list``, ``feeds show``, the poll's line) said "retry after
+    24,855 days": the user read the feed as locked out for 68 years. It says the wait
+    that applies, and what the server asked."""
+    url = server.route(
+        "/feed.xml",
+        status=503,
+        headers={"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+        content_type="text/plain",
+    )
+    app.add_feed(url, discover=False)
+    [result] = app.update_due()
+    expected = (
+        "HTTP 503 Service Unavailable (retry after 7 days, the most honoured; asked: 24,855 days)"
+    )
+    assert result.error == expected
+    [feed] = app.feeds()
+    assert feed.last_error == expected
+    assert feed.not_before == clock.t + timedelta(days=7)
