@@ -134,6 +134,11 @@ def example_from_line(
     fields: dict[str, list[str]] = {}
     for name in ("topics", "negative", "categories"):
         value = row.get(name, [])
+        if value is None and name == "categories":
+            # null is none, as `classify` reads it: a gold line a script wrote for a
+            # story without feed categories refused the whole file (null topics stay
+            # an error in gold data, where they are a story left unlabelled)
+            value = []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{name}' must be a list of strings")
         fields[name] = value
