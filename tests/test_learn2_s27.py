@@ -11,7 +11,32 @@ import pytest
 from test_evaluate import env
 from test_learning_cli import run
 
+from aggregator.evaluation import HISTORY_FILE
+
 __all__ = ["env"]  # the fixture, shared with test_evaluate
+
+
+def test_evaluate_json_says_whether_the_run_was_recorded(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `evaluate --format json` whose history could not be written (a read-only data
+    # directory, a full disk) gave the same JSON as one recorded: a script comparing
+    # models run after run could not tell that the next one would have nothing to
+    # compare with.
+    gold = env / "gold.jsonl"
+    gold.write_text(
+        '{"title": "Ransomware gang exploits vpn vulnerability", "topics": ["Security"]}\n'
+        '{"title": "Home team wins the cup final", "topics": []}\n'
+    )
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["recorded"] is True
+    history = env / "data" / "models" / HISTORY_FILE
+    history.unlink()
+    history.mkdir()  # a file that cannot be replaced
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["recorded"] is False
 
 
 def test_null_categories_are_missing_ones_in_evaluate_as_in_classify(

@@ -388,8 +388,9 @@ def evaluate(
     Each run is recorded beside your model (DATA_DIR/models/evaluations.json) and compared
     with the latest evaluation of the same data (the same file contents, or the same
     labels) by a different model version: micro/macro deltas and the topics whose F1
-    changed. JSON: the report plus "model_version", "data" and "compared_with" (null when
-    there is nothing to compare with)."""
+    changed. JSON: the report plus "model_version", "data", "compared_with" (null when
+    there is nothing to compare with) and "recorded" (false when the history could not be
+    written)."""
     show = not quiet and fmt != PollFmt.json and err.is_terminal  # as poll decides
     gold_bytes = None
     if gold is not None and str(gold) == "-":  # as `classify -` reads it
@@ -405,6 +406,9 @@ def evaluate(
             "model_version": ev.model_version,
             "data": ev.data.to_dict(),
             "compared_with": None,
+            # false: the history could not be written (a warning on stderr says why), and
+            # no later run is compared with this one; a script could not tell before
+            "recorded": ev.recorded,
         }
         if prev is not None and delta is not None:
             data["compared_with"] = {
