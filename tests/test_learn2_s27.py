@@ -5,15 +5,59 @@ fix), through the real CLI with the shipped model."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from test_evaluate import env
 from test_learning_cli import run
 
+from aggregator.cli.jsonlines import MAX_LINE_BYTES
 from aggregator.evaluation import HISTORY_FILE
 
 __all__ = ["env"]  # the fixture, shared with test_evaluate
+
+
+def _huge_input() -> bytes:
+    """Three lines, the second one byte over the cap (its line feed not counted)."""
+    head, tail = b'{"id": 2, "title": "', b'"}'
+    huge = head + b"a" * (MAX_LINE_BYTES + 1 - len(head) - len(tail)) + tail + b"\n"
+    assert len(huge) == MAX_LINE_BYTES + 2
+    return b'{"id": 1, "title": "DNS outage"}\n' + huge + b'{"id": 3, "title": "DNS outage"}\n'
+
+
+def test_a_line_over_the_cap_is_one_bad_line_and_the_rest_is_classified(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A line was read whole before anything looked at it: `head -c 2G /dev/zero | tr
+    # '\0' a | aggregator classify -` grew without bound until the machine swapped or
+    # the command was killed, the lines after it never answered.
+    data = _huge_input()
+    src = env / "in.jsonl"
+    src.write_bytes(data)
+    code, out, err = run(capsys, "classify", str(src))
+    assert code == 1
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 3]
+    said = " ".join(err.split())
+    assert "in.jsonl line 2: longer than 16 MiB; skipped" in said, said
+    # and from a pipe, the line arriving in pieces
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        with open(write_end, "wb") as w:
+            w.write(data)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with open(read_end, encoding="utf-8") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        code, out, err = run(capsys, "classify", "-")
+    writer.join()
+    assert code == 1
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 3]
+    assert "stdin line 2: longer than 16 MiB; skipped" in " ".join(err.split()), err
 
 
 def test_evaluate_json_says_whether_the_run_was_recorded(

@@ -26,9 +26,22 @@ from ..errors import ConfigError
 from ..examples import json_error, story_texts
 from ..types import Document
 
+#: The longest line read (its line feed not counted): a story with the text of a page as
+#: large as the fetcher takes (10 MiB) fits, written as JSON with its escapes. A longer
+#: line is one bad line, read past without being kept (it was read whole: `head -c 2G
+#: /dev/zero | tr '\0' a | aggregator classify -` grew without bound).
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+class _Overlong:
+    """A line longer than :data:`MAX_LINE_BYTES`, read past."""
+
+
+OVERLONG = _Overlong()
+
 
 def _read_jsonl_docs(
-    lines: Iterable[bytes | None], name: str
+    lines: Iterable[bytes | _Overlong | None], name: str
 ) -> Iterator[tuple[int, tuple[str, Document] | str | None]]:
     """(line number, (the id as given, written as JSON, Document)) per good line, (line
     number, error) per bad one. Lines come in as bytes and are decoded one by one, so a
@@ -42,6 +55,9 @@ def _read_jsonl_docs(
             yield n, None
             continue
         n += 1
+        if isinstance(raw, _Overlong):
+            yield n, f"{name} line {n}: longer than {MAX_LINE_BYTES >> 20} MiB; skipped"
+            continue
         if raw.startswith(codecs.BOM_UTF8):
             # on any line: files saved with one and joined (`cat a.jsonl b.jsonl`) have
             # the second's BOM at the start of a line, which was "not valid JSON"
@@ -161,24 +177,26 @@ def _as_written(value: Any) -> str:
     return json.dumps(value, allow_nan=False)
 
 
-def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+def _input_lines(stream: BinaryIO) -> Iterator[bytes | _Overlong | None]:
     """The lines of ``stream`` as bytes, with a None whenever the next line has not
     arrived yet, so that the lines read so far are classified and written out before
     waiting: a script that sends one story and waits for its answer (a co-process, a
     ``tail -f`` pipe) gets it at once, while input that is already there (a file, a fast
     pipe) is still classified in full batches. Files and streams without a pollable file
-    descriptor are read as they are."""
+    descriptor are read as they are. A line longer than :data:`MAX_LINE_BYTES` is
+    :data:`OVERLONG`, its bytes dropped as they come."""
     try:
         fd = stream.fileno()
         regular = stat.S_ISREG(os.fstat(fd).st_mode)
         select.select([fd], [], [], 0)  # pipes cannot be polled everywhere (Windows)
     except (OSError, ValueError, io.UnsupportedOperation):
-        yield from stream
+        yield from _stream_lines(stream)
         return
     if regular:
-        yield from stream
+        yield from _stream_lines(stream)
         return
     buf = bytearray()
+    over = False  # the line arriving is past the cap: dropped up to its line feed
     sent = False  # lines went out since the last None
     while True:
         if sent and not select.select([fd], [], [], 0)[0]:
@@ -187,16 +205,39 @@ def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
         chunk = _read(fd)
         if not chunk:
             break
+        if over:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            over, chunk = False, chunk[end + 1 :]
+            yield OVERLONG
+            sent = True
         buf += chunk
-        if b"\n" not in chunk:
-            continue  # a long line still arriving
-        *lines, rest = buf.split(b"\n")
-        buf = rest
-        for line in lines:
-            yield bytes(line) + b"\n"
-        sent = True
-    if buf:
+        if b"\n" in chunk:
+            *lines, rest = buf.split(b"\n")
+            buf = bytearray(rest)
+            for line in lines:
+                yield OVERLONG if len(line) > MAX_LINE_BYTES else bytes(line) + b"\n"
+            sent = True
+        if len(buf) > MAX_LINE_BYTES:  # a long line still arriving, too long to keep
+            buf.clear()
+            over = True
+    if over or len(buf) > MAX_LINE_BYTES:
+        yield OVERLONG
+    elif buf:
         yield bytes(buf)
+
+
+def _stream_lines(stream: BinaryIO) -> Iterator[bytes | _Overlong]:
+    """The lines of a file (or a stream that cannot be polled), each no longer than
+    :data:`MAX_LINE_BYTES` kept; a longer one is :data:`OVERLONG`."""
+    while line := stream.readline(MAX_LINE_BYTES + 2):
+        if len(line.removesuffix(b"\n")) <= MAX_LINE_BYTES:
+            yield line
+            continue
+        while not line.endswith(b"\n") and (line := stream.readline(1 << 16)):
+            pass  # the rest of the line, read past
+        yield OVERLONG
 
 
 def _read(fd: int) -> bytes:
