@@ -134,10 +134,10 @@ def example_from_line(
     fields: dict[str, list[str]] = {}
     for name in ("topics", "negative", "categories"):
         value = row.get(name, [])
-        if value is None and name == "categories":
-            # null is none, as `classify` reads it: a gold line a script wrote for a
-            # story without feed categories refused the whole file (null topics stay
-            # an error in gold data, where they are a story left unlabelled)
+        if value is None and name != "topics":
+            # null is none, as `classify` reads categories: a gold line a script wrote
+            # for a story without feed categories, or with no topic denied, refused the
+            # whole file (null topics stay an error: in gold data, a story unlabelled)
             value = []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{name}' must be a list of strings")

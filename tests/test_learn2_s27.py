@@ -102,3 +102,22 @@ def test_null_categories_are_missing_ones_in_evaluate_as_in_classify(
     got = json.loads(out)
     assert got["examples"] == 1
     assert got["micro"]["f1"] in (1.0, None)  # scored as classify scored it
+
+
+def test_null_negative_is_none_in_a_gold_file(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `"negative": null`, as a script exporting labels from a table with an empty column
+    # writes it, refused the whole gold file ("line 1: 'negative' must be a list of
+    # strings"); `"topics": null` is still an error there, a story left unlabelled.
+    gold = env / "gold.jsonl"
+    gold.write_text(
+        '{"title": "Ransomware gang exploits vpn vulnerability", "topics": ["Security"], '
+        '"negative": null}\n{"title": "Home team wins the cup final", "topics": []}\n'
+    )
+    code, out, err = run(capsys, "evaluate", str(gold), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["examples"] == 2
+    gold.write_text('{"title": "Home team wins the cup final", "topics": null}\n')
+    code, out, err = run(capsys, "evaluate", str(gold))
+    assert code == 2 and "gold.jsonl:1: 'topics' must be a list of strings" in err, err
