@@ -25,6 +25,7 @@ from .types import (
     ParsedFeed,
     Prediction,
     StoryDraft,
+    StoryVersion,
     TopicScore,
 )
 
@@ -192,15 +193,18 @@ def parse_job(
     content_type: str | None,
     model: ModelRef | None = None,
     min_chars: int = 600,
-    known: Mapping[str, str] | None = None,
+    known: Mapping[str, StoryVersion | str] | None = None,
     now: datetime | None = None,
 ) -> ParseOutcome:
     """Bytes -> the feed, its stories with their identities, plain text, fingerprints and
     topics (from the feed's own text; stories whose page is extracted are classified again
-    with the full text). Entries whose key ``known`` maps to their content hash are stored
-    already, unchanged: they are left out before any of that per-story work (a feed that
-    changed usually has one new item among dozens). ``now``: the app's clock, against which
-    dates too far in the future are not trusted (see :func:`aggregator.parse.parse_feed`)."""
+    with the full text). Entries whose key ``known`` maps to their version
+    (``StoryDraft.version``: text and article; a bare content hash compares the text
+    alone) are stored already, unchanged: they are left out before any of that per-story
+    work (a feed that changed usually has one new item among dozens). A corrected link
+    is a change: the stored story's link, and its page, are the wrong ones. ``now``: the
+    app's clock, against which dates too far in the future are not trusted (see
+    :func:`aggregator.parse.parse_feed`)."""
     from .dedupe import listing_digest, story_drafts
     from .neardup import BOILERPLATE_LOOKED_AT, boilerplate, fingerprint
     from .parse import parse_feed
@@ -218,7 +222,11 @@ def parse_job(
         parsed = replace(parsed, entries=parsed.entries[:-1])
     every = story_drafts(parsed)
     listed = tuple(listing_digest(d.key) for d in every)
-    drafts = [d for d in every if known.get(d.key) != d.content_hash] if known else every
+    drafts = (
+        [d for d in every if known.get(d.key) not in (d.version, d.content_hash)]
+        if known
+        else every
+    )
     texts = [_texts(d) for d in drafts]
     # What the document repeats under its items, left out of their fingerprints: read
     # in the stories fingerprinted and a few of the others (neardup.boilerplate).

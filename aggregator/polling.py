@@ -63,6 +63,7 @@ from .types import (
     Feed,
     FeedCheck,
     FetchResult,
+    StoryVersion,
     UpdateResult,
 )
 from .workers import WorkerDiedError
@@ -361,7 +362,7 @@ class Poller(Outcomes):
                         # what the feed's stories were, so the worker skips the entries it
                         # would only find unchanged (read off the loop, in its executor)
                         known = await asyncio.get_running_loop().run_in_executor(
-                            None, app.store.recent_story_hashes, feed.id
+                            None, app.store.recent_story_versions, feed.id
                         )
                 on_fetched(feed, result, known)
             except _HostHeld as e:  # not requested: skipped, as if it had not been admitted
@@ -430,7 +431,9 @@ class Poller(Outcomes):
                 result.body_hash is not None and result.body_hash == feed.body_hash
             )
 
-        def on_fetched(feed: Feed, result: FetchResult, known: dict[str, str] | None) -> None:
+        def on_fetched(
+            feed: Feed, result: FetchResult, known: dict[str, StoryVersion] | None
+        ) -> None:
             if unchanged(feed, result):
                 held.discard(feed.id)
                 ahead.release()
@@ -688,11 +691,12 @@ class Poller(Outcomes):
             # A feed never polled with success has no stories (they are written only with
             # a success, in one transaction): no query for the 1,000 feeds of a first poll.
             known = (
-                self.app.store.known_stories(feed.id, [p.draft.key for p in parsed.stories])
+                self.app.store.known_versions(feed.id, [p.draft.key for p in parsed.stories])
                 if feed.last_success is not None
                 else {}
             )
-            fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.content_hash]
+            # an edited text or a corrected link (the same text at another article)
+            fresh = [p for p in parsed.stories if known.get(p.draft.key) != p.draft.version]
             to_extract = [p for p in fresh if extract and p.needs_extraction]
             if not to_extract:
                 return self._ready(feed, result, parsed, fresh, {}, extract, t0)

@@ -16,6 +16,8 @@ FeedStatus = Literal["active", "error", "gone", "disabled"]
 UpdateStatus = Literal["ok", "not_modified", "unchanged", "error", "skipped"]
 ExtractionStatus = Literal["pending", "ok", "skipped", "failed"]
 TopicSource = Literal["model", "feed-category", "rule", "user"]
+#: A stored story's (content hash, canonical URL): :attr:`StoryDraft.version`
+StoryVersion = tuple[str, str | None]
 
 
 def utc_now() -> datetime:
@@ -188,6 +190,12 @@ class StoryDraft:
     content: str | None
     categories: tuple[str, ...]
     content_hash: str
+
+    @property
+    def version(self) -> StoryVersion:
+        """What a stored story under this key must match to be unchanged: its text and
+        its article (a feed correcting an item's link changes no text)."""
+        return (self.content_hash, self.canonical_url)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,6 +26,7 @@ from ..types import (
     Story,
     StoryQuery,
     StoryRecord,
+    StoryVersion,
 )
 from .dialect import PG_CONNECT_TIMEOUT_S
 from .sql import FetchLogEntry, LabelledStory, SqlStore, TopicInfo
@@ -96,10 +97,14 @@ class Store(Protocol):
 
     # stories
     def known_stories(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]: ...
+    def known_versions(self, feed_id: int, keys: Sequence[str]) -> dict[str, StoryVersion]: ...
     def extracted_texts(
         self, urls: Sequence[str], not_feed: int | None = None
     ) -> dict[str, str]: ...
     def recent_story_hashes(self, feed_id: int, limit: int | None = None) -> dict[str, str]: ...
+    def recent_story_versions(
+        self, feed_id: int, limit: int | None = None
+    ) -> dict[str, StoryVersion]: ...
     def save_update(self, check: FeedCheck, records: Sequence[StoryRecord]) -> SaveResult: ...
     def save_updates(
         self, updates: Sequence[tuple[FeedCheck, Sequence[StoryRecord]]]

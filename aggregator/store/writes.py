@@ -39,7 +39,7 @@ from ..credentials import without_credentials
 from ..dedupe import KEY_VERSION, listing_digest, scheme_twin, title_date_key
 from ..errors import NotFoundError
 from ..neardup import hamming, series_apart, title_hash, title_key
-from ..types import FeedCheck, SaveResult, StoryRecord
+from ..types import FeedCheck, SaveResult, StoryRecord, StoryVersion
 from . import dialect, search, tables
 from .base import _ARCHIVE, _STORY, FC, SC, StoreBase, topic_rows
 from .rows import (
@@ -81,7 +81,8 @@ SAME_PAGE_DATES_APART = timedelta(days=1)
 
 # Statements run for every feed of a poll, built once (with expanding IN parameters):
 # building them per call cost more Python time than SQLite spent running them.
-_KNOWN = select(SC.key, SC.content_hash).where(
+# (key, content hash, canonical URL): a story's version (StoryDraft.version)
+_KNOWN = select(SC.key, SC.content_hash, SC.canonical_url).where(
     SC.feed_id == bindparam("feed_id"), col(SC.key).in_(bindparam("keys", expanding=True))
 )
 # PostgreSQL: a poll's write of a feed and `feeds remove` of it take turns on the feed's
@@ -104,8 +105,8 @@ _ARCHIVED_FEED_URLS = (
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
 
 
-_RECENT_HASHES = (
-    select(SC.key, SC.content_hash)
+_RECENT_VERSIONS = (
+    select(SC.key, SC.content_hash, SC.canonical_url)
     .where(SC.feed_id == bindparam("feed_id"))
     .order_by(col(SC.id).desc())
     .limit(bindparam("limit"))
@@ -270,28 +271,40 @@ def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
 class PollWrites(StoreBase):
     """A poll's writes and look-ups."""
 
-    def recent_story_hashes(self, feed_id: int, limit: int | None = None) -> dict[str, str]:
-        """key -> content hash of the feed's ``limit`` newest stories: what a parse worker
-        needs to skip the entries it would only find unchanged. By default as many as
-        the feed's latest document listed, and at least RECENT_HASHES_MIN (a fixed 500
-        left a feed of 10,000 entries re-parsing and re-classifying 9,500 unchanged
-        ones at every change)."""
+    def recent_story_versions(
+        self, feed_id: int, limit: int | None = None
+    ) -> dict[str, StoryVersion]:
+        """key -> version (content hash, canonical URL) of the feed's ``limit`` newest
+        stories: what a parse worker needs to skip the entries it would only find
+        unchanged. By default as many as the feed's latest document listed, and at least
+        RECENT_HASHES_MIN (a fixed 500 left a feed of 10,000 entries re-parsing and
+        re-classifying 9,500 unchanged ones at every change)."""
         with self._read() as s:
             if limit is None:
                 chars = s.execute(_LISTED_CHARS, {"fid": feed_id}).scalar() or 0
                 limit = max(RECENT_HASHES_MIN, (chars + 1) // LISTED_DIGEST_CHARS + 50)
-            rows = s.execute(_RECENT_HASHES, {"feed_id": feed_id, "limit": limit}).all()
-        return dict(rows)
+            rows = s.execute(_RECENT_VERSIONS, {"feed_id": feed_id, "limit": limit}).all()
+        return {key: (digest, url) for key, digest, url in rows}
 
-    def known_stories(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]:
+    def recent_story_hashes(self, feed_id: int, limit: int | None = None) -> dict[str, str]:
+        """key -> content hash of :meth:`recent_story_versions`."""
+        return {k: v[0] for k, v in self.recent_story_versions(feed_id, limit).items()}
+
+    def known_versions(self, feed_id: int, keys: Sequence[str]) -> dict[str, StoryVersion]:
+        """key -> version (content hash, canonical URL) of the feed's stories stored under
+        these keys."""
         if not keys:
             return {}
-        out: dict[str, str] = {}
+        out: dict[str, StoryVersion] = {}
         with self._read() as s:
             for chunk in chunks(list(keys), 500):
                 rows = s.execute(_KNOWN, {"feed_id": feed_id, "keys": chunk}).all()
-                out.update(dict(rows))
+                out.update({key: (digest, url) for key, digest, url in rows})
         return out
+
+    def known_stories(self, feed_id: int, keys: Sequence[str]) -> dict[str, str]:
+        """key -> content hash of :meth:`known_versions`."""
+        return {k: v[0] for k, v in self.known_versions(feed_id, keys).items()}
 
     def extracted_texts(self, urls: Sequence[str], not_feed: int | None = None) -> dict[str, str]:
         """The article text extracted already for each of these canonical URLs that has
@@ -421,7 +434,7 @@ class PollWrites(StoreBase):
         stored = [
             key
             for chunk in chunks([*keys, *twins.values()], 500)
-            for key, _ in conn.execute(_KNOWN, {"feed_id": check.feed_id, "keys": chunk})
+            for key, *_ in conn.execute(_KNOWN, {"feed_id": check.feed_id, "keys": chunk})
         ]
         existing = {
             row.key: row
