@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from ..credentials import without_credentials
+from ..dedupe import scheme_twin
 from ..neardup import title_hash
 from ..types import (
     FETCH_LOG_KEEP,
@@ -217,6 +218,11 @@ class NewStory:
 
 def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> None:
     d = rec.draft
+    # The feed corrected the story's link: the text its old page gave is another
+    # article's (or none), so it is not kept as the story's below. The http<->https
+    # twin of its URL is the same page (dedupe.scheme_twin).
+    url = d.canonical_url
+    moved = url is not None and row.canonical_url not in (url, scheme_twin(url))
     row.guid, row.link, row.canonical_url = d.guid, d.link, d.canonical_url
     row.title, row.author = d.title, d.author
     row.published, row.updated = d.published, d.updated
@@ -229,7 +235,7 @@ def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> Non
     # an article text takes the edit's outcome, "skipped" too (the feed now gives its
     # whole text): a failed story kept its old error, counted among the failed pages,
     # its page fetched again by every `extract --failed`.
-    keep = not is_new and rec.full_text is None and bool(row.full_text)
+    keep = not is_new and not moved and rec.full_text is None and bool(row.full_text)
     if not keep:
         row.full_text = rec.full_text
         row.extraction_status = rec.extraction_status
