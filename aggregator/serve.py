@@ -418,6 +418,9 @@ def make_handler(
             self._send(HTTPStatus.OK, b"", "text/plain", {"Allow": _ALLOWED})
 
         def do_GET(self) -> None:
+            if not self._target_ok():
+                self._error(HTTPStatus.BAD_REQUEST, "invalid request target")
+                return
             if public is None and not self._host_ok():
                 self._error(HTTPStatus.BAD_REQUEST, "invalid Host header")
                 return
@@ -548,6 +551,17 @@ def make_handler(
             target = url.path + (f"?{url.query}" if url.query else "")
             target = quote(target.encode("latin-1", "replace"), safe=_TARGET_SAFE)
             return _BARE_PERCENT.sub("%25", target)
+
+        def _target_ok(self) -> bool:
+            """Whether the request target is a URI ``urlsplit`` reads. An absolute-form
+            one with an IPv6 literal left open (``http://[::1/feed.atom``) raised
+            ValueError in the handler: the connection closed unanswered, and a
+            traceback went to stderr for each such request."""
+            try:
+                urlsplit(self.path)
+            except ValueError:
+                return False
+            return True
 
         def _host_ok(self) -> bool:
             """Whether Host can start the self link: one field, empty or a valid value
