@@ -96,6 +96,8 @@ _HOST = re.compile(
 # What a URI's path and query may hold as they are (RFC 3986 §3.3, §3.4; "%" when it
 # starts an escape): the rest of a request target is percent-escaped in the self link.
 _TARGET_SAFE = "/?:@!$&'()*+,;=%"
+#: The schemes of an absolute-form request target served (any other is a 400).
+_SCHEMES = ("http", "https")
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # A time's UTC offset whose "+" the query's form decoding read as a space.
 _OFFSET_AS_SPACE = re.compile(r"(?<=\d) (?=\d\d(?::?\d\d)?$)")
@@ -424,6 +426,9 @@ def make_handler(
             if public is None and not self._host_ok():
                 self._error(HTTPStatus.BAD_REQUEST, "invalid Host header")
                 return
+            if public is None and not self._origin_ok():
+                self._error(HTTPStatus.BAD_REQUEST, "invalid host in the request target")
+                return
             # taxonomy.yaml edited while serving: a topic added is no longer "unknown"
             # (a store error here: the request's own read says so, and the next retries)
             with contextlib.suppress(AggregatorError):
@@ -570,16 +575,33 @@ def make_handler(
             hosts = [h.strip() for h in self.headers.get_all("Host") or []]
             return len(hosts) <= 1 and all(not h or _HOST.fullmatch(h) for h in hosts)
 
+        def _origin_ok(self) -> bool:
+            """Whether an absolute-form target, which names the host instead of Host
+            (RFC 9112 §3.2.2), can start the self link: an http(s) URI with a valid
+            host, without userinfo (RFC 9110 §4.2.4 makes that an error)."""
+            origin = self._origin()
+            return origin is None or (origin[0] in _SCHEMES and bool(_HOST.fullmatch(origin[1])))
+
+        def _origin(self) -> tuple[str, str] | None:
+            """The scheme and authority of an absolute-form request target (``GET
+            http://feeds.example/feed.atom``, as a client speaking to a proxy sends it);
+            None for an origin-form one (``GET /feed.atom``)."""
+            url = urlsplit(self.path)  # do_GET checked it reads
+            return (url.scheme.lower(), url.netloc) if url.scheme else None
+
         def _self_url(self, target: str | None = None) -> str:
             """The URL this request reached, for a feed's self link (or, with ``target``,
             that path on this server): the public base URL when there is one, else the
             Host the client named (right for a client connecting directly, not behind a
-            proxy). Path and query only from the request target, which may be
-            absolute-form (RFC 9112 §3.2.2)."""
+            proxy). An absolute-form request target names scheme and host itself, and
+            RFC 9112 §3.2.2 has the server ignore Host then: the self link named Host's
+            host, not the one the client asked for."""
             if target is None:
                 target = self._target()
             if public is not None:
                 return public + target
+            if (origin := self._origin()) is not None:  # valid: do_GET checked it
+                return f"{origin[0]}://{origin[1]}{target}"
             host = (self.headers.get("Host") or "").strip()  # valid: do_GET checked it
             if not host:
                 addr = self.server.server_address
