@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from test_config_serve import _store_stories
 from test_dedupe_audit import Clock, _make_app
+from test_export_s27 import _entry_ids
 from test_serve_audit import _raw_get
 
 from aggregator.app import App
 from aggregator.serve import FeedServer
+from aggregator.store import open_store
+from aggregator.types import StoryQuery
+
+PAGE = "https://site.example/today"
 
 
 @pytest.fixture
@@ -25,6 +32,57 @@ def clock() -> Clock:
 @pytest.fixture
 def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
     yield from _make_app(tmp_path, clock, sqlite_url)
+
+
+@pytest.fixture
+def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    """The App on SQLite, then on PostgreSQL."""
+    yield from _make_app(tmp_path, clock, db_url)
+
+
+def _two_days_of_a_today_page(app: App, clock: Clock) -> set[tuple[str, str]]:
+    """A feed linking each day's item to ``PAGE``, stored on two days (two stories, two
+    clusters, one URL); the (title, entry id) pairs its exports give, whole and
+    ``limit=1``."""
+    _store_stories(app, "https://site.example/feed", [("a", PAGE, "Alpha")], day=16, canonical=True)
+    clock.t += timedelta(days=1)
+    _store_stories(app, "https://site.example/feed", [("b", PAGE, "Beta")], day=17, canonical=True)
+    alpha, beta = (app.store.get_story(i) for i in sorted(app.store.story_ids()))
+    assert alpha.cluster_id != beta.cluster_id  # two stories, not two copies of one
+    return _entry_ids(app, StoryQuery()) | _entry_ids(app, StoryQuery(limit=1))
+
+
+def _prune_the_first(app: App, clock: Clock) -> set[tuple[str, str]]:
+    clock.t += timedelta(days=2)
+    assert app.prune(timedelta(days=1), keep_per_feed=1) == 1  # Alpha, the older
+    return _entry_ids(app, StoryQuery()) | _entry_ids(app, StoryQuery(limit=1))
+
+
+def test_a_later_story_at_a_url_keeps_its_id_once_the_first_is_gone(
+    any_app: App, clock: Clock
+) -> None:
+    """A "today" page's first story has the page as entry id, the next day's a URN of
+    its own. Once the first was pruned (or went with its feed), the next became the
+    first story at the page and took the page as id: a reader that had the first day's
+    story under it took the next day's for that one (and dropped the URN it showed it
+    by). The store now keeps, with each story, whether another's was at its URL first."""
+    before = dict(_two_days_of_a_today_page(any_app, clock))
+    assert before["Alpha"] == PAGE and before["Beta"].startswith("urn:"), before
+    after = _prune_the_first(any_app, clock)
+    assert after == {("Beta", before["Beta"])}
+
+
+def test_migration_24_marks_the_stories_at_another_storys_url(
+    any_app: App, clock: Clock, db_url: str
+) -> None:
+    """A database from before migration 24 gets the mark from the stories it holds, as
+    the ids were chosen then (the first story stored at each URL keeps it)."""
+    before = dict(_two_days_of_a_today_page(any_app, clock))
+    with any_app.store.engine.begin() as c:  # as version 23 stored it
+        c.execute(text("ALTER TABLE story DROP COLUMN later_at_url"))
+        c.execute(text("DELETE FROM schema_version WHERE version = 24"))
+    open_store(db_url).close()
+    assert _prune_the_first(any_app, clock) == {("Beta", before["Beta"])}
 
 
 def test_an_absolute_form_target_names_the_self_links_host(app: App) -> None:

@@ -455,6 +455,24 @@ def _m23_host_holds(conn: Connection) -> None:
         conn.execute(hold.insert(), [{"host": h, "held_until": u} for h, u in holds.items()])
 
 
+def _m24_later_at_url(conn: Connection) -> None:
+    """``story.later_at_url``: a story stored where another cluster's story was first
+    (``Store.first_clusters_at``), given as the ids were chosen until now: every story
+    at a URL that is not in the cluster of the URL's smallest story id."""
+    if "later_at_url" not in _columns(conn, "story"):
+        conn.exec_driver_sql(
+            "ALTER TABLE story ADD COLUMN later_at_url BOOLEAN NOT NULL DEFAULT false"
+        )
+    # Only URLs holding more than one cluster, each looked up by the URL index
+    conn.exec_driver_sql(
+        "UPDATE story SET later_at_url = true WHERE canonical_url IN ("
+        " SELECT canonical_url FROM story WHERE canonical_url IS NOT NULL"
+        " GROUP BY canonical_url HAVING count(DISTINCT coalesce(cluster_id, id)) > 1)"
+        " AND coalesce(cluster_id, id) <> (SELECT coalesce(f.cluster_id, f.id) FROM story f"
+        " WHERE f.canonical_url = story.canonical_url ORDER BY f.id LIMIT 1)"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -487,6 +505,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (21, "reading lists: how far each has read, and who stored each story", _m21_read_cursors),
     (22, "reading lists: the options a named list reads by", _m22_reading_list_filters),
     (23, "the hosts that asked to be left alone, by the host that answered", _m23_host_holds),
+    (24, "which stories came to a URL another story had first", _m24_later_at_url),
 ]
 
 

@@ -373,20 +373,25 @@ class StoryQueries(StoreBase):
 
     def first_clusters_at(self, urls: Sequence[str]) -> dict[str, int]:
         """For each of ``urls`` stored as a story's canonical URL, the cluster (its first
-        story's id) of the first story stored at it. Exports give that cluster the URL as
-        its entry id and every later story at it (a "today" page's next day's item)
-        another (``export._entry_id``)."""
+        story's id) of the first story stored at it, or 0 (no cluster's) once that story
+        is gone (pruned, its feed removed) and only later ones are left. Exports give
+        that cluster the URL as its entry id and every later story at it (a "today"
+        page's next day's item) another (``export._entry_id``): taken by the earliest
+        left, the next day's story took the id a reader had for the first day's."""
         found: dict[str, tuple[int, int]] = {}
         for part in chunks(sorted(set(urls)), 500):
             with self._read() as s:
                 rows = s.execute(
-                    select(SC.canonical_url, SC.id, SC.cluster_id).where(
+                    select(SC.canonical_url, SC.id, SC.cluster_id, SC.later_at_url).where(
                         col(SC.canonical_url).in_(part)
                     )
                 ).all()
-            for url, story_id, cluster_id in rows:
-                if url not in found or story_id < found[url][0]:
-                    found[url] = (story_id, story_id if cluster_id is None else cluster_id)
+            for url, story_id, cluster_id, later in rows:
+                first = (story_id, story_id if cluster_id is None else cluster_id)
+                if later:
+                    found.setdefault(url, (2**63, 0))
+                elif url not in found or story_id < found[url][0]:
+                    found[url] = first
         return {url: cluster for url, (_, cluster) in found.items()}
 
     def matching_ids(self, query: StoryQuery) -> list[int]:

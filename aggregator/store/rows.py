@@ -214,6 +214,7 @@ class NewStory:
         self.title_hash: int | None = None
         self.cluster_id: int | None = None
         self.model_version: str | None = None
+        self.later_at_url = False
 
 
 def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> None:

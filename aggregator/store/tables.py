@@ -12,7 +12,17 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.schema import Column
@@ -183,6 +193,10 @@ class StoryRow(SQLModel, table=True):
     title_hash: int | None = Field(default=None, sa_type=BigInteger)
     cluster_id: int | None = Field(default=None, index=True)
     model_version: str | None = None
+    # Stored at a canonical URL where another cluster's story was first (a "today"
+    # page's next day's item): exports give the URL as entry id to the first story
+    # only (Store.first_clusters_at), also once that one is pruned or its feed removed
+    later_at_url: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class TopicRow(SQLModel, table=True):
