@@ -601,12 +601,12 @@ def make_handler(
             if public is not None:
                 return public + target
             if (origin := self._origin()) is not None:  # valid: do_GET checked it
-                return f"{origin[0]}://{origin[1]}{target}"
+                return f"{origin[0]}://{_authority(*origin)}{target}"
             host = (self.headers.get("Host") or "").strip()  # valid: do_GET checked it
             if not host:
                 addr = self.server.server_address
                 host = _hostport(addr[0], addr[1]) if isinstance(addr, tuple) else str(addr)
-            return f"http://{host}{target}"
+            return f"http://{_authority('http', host)}{target}"
 
         def _topics_opml(self, params: dict[str, list[str]]) -> None:
             """Every topic's feed (and the merged feed of all stories) as OPML 2.0, so a
@@ -755,6 +755,29 @@ class _Server(ThreadingHTTPServer):
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
+
+
+#: The port a scheme's URI leaves out (RFC 9110 §4.2).
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ESCAPE_OR_TEXT = re.compile(r"%[0-9A-Fa-f]{2}|[^%]+")
+
+
+def _authority(scheme: str, host: str) -> str:
+    """A request's ``host[:port]`` as a self link, and so an Atom feed id, should name
+    it (RFC 4287 §4.2.6.1, RFC 3986 §6.2.2-6.2.3): the name in lowercase (escapes in
+    uppercase), no port when empty or the scheme's default. ``Host: Feeds.Example:80``
+    gave the feed another id than ``Host: feeds.example``: a reader took it for another
+    feed."""
+    name, port = host, ""
+    head, colon, tail = host.rpartition(":")
+    if colon and "]" not in tail:  # a port, not the end of an IPv6 literal
+        name, port = head, tail
+    name = _ESCAPE_OR_TEXT.sub(
+        lambda m: m[0].upper() if m[0].startswith("%") else m[0].lower(), name
+    )
+    if not port or int(port) == _DEFAULT_PORTS.get(scheme):
+        return name
+    return f"{name}:{int(port)}"
 
 
 def _hostport(host: object, port: object) -> str:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from test_config_serve import _store_stories
 from test_dedupe_audit import Clock, _make_app
+from test_export_conformance import _raw_get as _request_bytes
 from test_export_s27 import _entry_ids
 from test_serve_audit import _raw_get
 
@@ -22,6 +23,7 @@ from aggregator.store import open_store
 from aggregator.types import StoryQuery
 
 PAGE = "https://site.example/today"
+FEED = "http://feeds.example/feed.json"
 
 
 @pytest.fixture
@@ -110,3 +112,26 @@ def test_a_target_with_an_ipv6_literal_left_open_is_a_400(app: App) -> None:
         for bad in (b"http://[::1/feed.json", b"http://[/feed.json?limit=1"):
             status, body = _raw_get(srv.url, bad)
             assert (status, body) == (400, b"invalid request target\n"), bad
+
+
+def test_a_self_link_names_its_host_in_one_spelling(app: App) -> None:
+    """The Atom feed id is the self link, and ``Host: Feeds.Example:80`` (a client that
+    keeps the case typed, or names the default port) gave another id than ``Host:
+    feeds.example`` for the same feed: a reader seeing both took them for two feeds.
+    RFC 4287 §4.2.6.1 asks for the host in lowercase and no default port; so does RFC
+    3986 §6.2.3 for the URI."""
+    cases = [
+        (b"/feed.json", b"feeds.example", FEED),
+        (b"/feed.json", b"Feeds.EXAMPLE:80", FEED),
+        (b"/feed.json", b"feeds.example:", FEED),
+        (b"HTTP://Feeds.Example:80/feed.json", b"x", FEED),
+        (b"https://Feeds.Example:443/feed.json", b"x", "https://feeds.example/feed.json"),
+        (b"/feed.json", b"[::1]:8080", "http://[::1]:8080/feed.json"),
+    ]
+    with FeedServer(app) as srv:
+        for target, host, url in cases:
+            status, body = _request_bytes(
+                srv.url,
+                b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n",
+            )
+            assert (status, json.loads(body)["feed_url"]) == (200, url), host
