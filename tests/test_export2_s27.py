@@ -135,3 +135,18 @@ def test_a_self_link_names_its_host_in_one_spelling(app: App) -> None:
                 b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n",
             )
             assert (status, json.loads(body)["feed_url"]) == (200, url), host
+
+
+def test_a_story_moved_onto_another_storys_url_leaves_it_its_id(any_app: App) -> None:
+    """A stored story whose item now links to the page another story was first at (a
+    feed's link corrected onto a page another feed's story has): the earlier-stored
+    story took that page as entry id, and the story that had it got a URN, so a reader
+    took the moved story for the one it had. The moved story now counts as later."""
+    page = "https://news.example/2026/ksk"
+    _store_stories(any_app, "https://a.example/feed", [("a", "https://a.example/x", "Alpha")])
+    _store_stories(any_app, "https://b.example/feed", [("b", page, "Beta")], canonical=True)
+    before = dict(_entry_ids(any_app, StoryQuery()))
+    assert before["Beta"] == page
+    _store_stories(any_app, "https://a.example/feed", [("a", page, "Alpha")], canonical=True)
+    after = dict(_entry_ids(any_app, StoryQuery()) | _entry_ids(any_app, StoryQuery(limit=1)))
+    assert after["Beta"] == page and after["Alpha"].startswith("urn:"), after

@@ -193,8 +193,8 @@ class StoryRow(SQLModel, table=True):
     title_hash: int | None = Field(default=None, sa_type=BigInteger)
     cluster_id: int | None = Field(default=None, index=True)
     model_version: str | None = None
-    # Stored at a canonical URL where another cluster's story was first (a "today"
-    # page's next day's item): exports give the URL as entry id to the first story
+    # Stored at (or moved to) a canonical URL where another cluster's story was first
+    # (a "today" page's next day's item): exports give the URL as entry id to the first story
     # only (Store.first_clusters_at), also once that one is pruned or its feed removed
     later_at_url: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 

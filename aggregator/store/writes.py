@@ -268,6 +268,25 @@ def _index_text(row: StoryRow | NewStory, rec: StoryRecord) -> str:
     return rec.text
 
 
+def _mark_later_at_url(conn: Any, row: StoryRow) -> None:
+    """``row``, a stored story moved to another canonical URL (its item's link changed),
+    is later at it when another cluster's story is there (``later_at_url``): kept as it
+    was, it took the URL as entry id from that story when its row id was the smaller."""
+    cluster = row.id if row.cluster_id is None else row.cluster_id
+    row.later_at_url = row.canonical_url is not None and (
+        conn.execute(
+            select(SC.id)
+            .where(
+                SC.canonical_url == row.canonical_url,
+                SC.id != row.id,
+                func.coalesce(SC.cluster_id, SC.id) != cluster,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 class PollWrites(StoreBase):
     """A poll's writes and look-ups."""
 
@@ -469,7 +488,10 @@ class PollWrites(StoreBase):
                 fill_row(new, rec, is_new=True)
                 fresh.append((new, rec))
             else:
+                was = row.canonical_url
                 fill_row(row, rec, is_new=False)
+                if row.canonical_url != was:
+                    _mark_later_at_url(conn, row)
                 changed.append((row, rec))
         new_rows = [row for row, _ in fresh]
         followers = self._assign_clusters(conn, new_rows, check.feed_id, check.at)
