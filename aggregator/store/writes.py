@@ -1039,7 +1039,7 @@ class PollWrites(StoreBase):
                     pending.append(row)
             # Another cluster's story is at the URL already (one that joins a cluster by
             # its text below is marked too: the stories at its URL are its feed's)
-            at_url = {c for c, _, _, _ in by_url.get(url or "", ())}
+            at_url = {c for c, *_ in by_url.get(url or "", ())}
             row.later_at_url = bool(at_url - {row.cluster_id})
         if not pending:
             return followers
