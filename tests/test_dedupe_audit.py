@@ -367,6 +367,7 @@ def _make_app(tmp_path: Path, clock: Clock, database_url: str) -> Iterator[App]:
         allow_private_addresses=True,
         extract=False,
         timeout_s=3,
+        workers=1,  # a few small feeds: a second worker process only cost its start
     )
     with make_app(s, now=clock) as a:
         yield a
