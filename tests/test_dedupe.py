@@ -435,7 +435,12 @@ def clock() -> Clock:
 @pytest.fixture
 def app(tmp_path: Path, clock: Clock) -> Iterator[App]:
     s = Settings.from_env(
-        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
+        {},
+        data_dir=tmp_path,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=3,
+        workers=1,  # a few small feeds: a second worker process only cost its start
     )
     with make_app(s, now=clock) as a:
         yield a
