@@ -26,7 +26,8 @@ that offset (:data:`_SHORT_OFFSET`), a time on the twelve-hour clock at its hour
 :data:`_MONTH_FIRST`) as ``15 Jan 2024``, a zone between the time and the year (Java's
 ``Sat Jun 15 10:00:00 CEST 2024``, :data:`_ZONE_BEFORE_YEAR`) at its offset, and a
 two-digit year as RFC 2822 reads it
-(:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024).
+(:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024). A day with no time (``Sat, 15 Jun
+2024``) is midnight UTC for both (:data:`_DAY_ALONE`).
 
 RFC 822 dates know a handful of North American zone names; feedparser (and the email
 module, for JSON Feed) read any other name as UTC and refuse ``GMT+2``. Publishers write
@@ -270,6 +271,17 @@ _UNPADDED_DATE = re.compile(
 )
 
 
+#: An RFC 822 day with no time (``Sat, 15 Jun 2024``, ``Jun 15 2024``, and ``June 15th,
+#: 2024`` once :func:`_rewritten`): feedparser reads it for RSS and Atom as midnight UTC;
+#: the email module found no date in it, and a JSON Feed item had none. :func:`_iso_utc`
+#: reads it as feedparser does.
+_DAY_ALONE = re.compile(
+    r"\s*(?:[A-Za-z]{2,9}\.?,?\s+)?(?:(?P<d>\d{1,2})\s+(?P<m>[A-Za-z]{3,9})"
+    r"|(?P<m2>[A-Za-z]{3,9})\s+(?P<d2>\d{1,2}))\s+(?P<y>\d{4})\s*",
+    re.ASCII,
+)
+
+
 def _iso_utc(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
@@ -283,6 +295,13 @@ def _iso_utc(value: object) -> datetime | None:
     if (unpadded := _UNPADDED_DATE.fullmatch(value)) is not None:
         month, day = int(unpadded["m"]), int(unpadded["d"])
         value = f"{unpadded['y']}-{month:02d}-{day:02d}{unpadded['rest']}"
+    if (alone := _DAY_ALONE.fullmatch(value)) is not None:
+        named = _month(alone["m"] or alone["m2"])
+        try:
+            d = int(alone["d"] or alone["d2"])
+            return None if named is None else datetime(int(alone["y"]), named, d, tzinfo=UTC)
+        except ValueError:  # 31 Apr, year 0...
+            return None
     if (leap := _LEAP_SECOND.search(value)) is not None:
         value = f"{value[: leap.start()]}59{value[leap.end() :]}"
     for text in (*_zoned(value), value):  # a zone name the email module reads as UTC first
