@@ -412,6 +412,15 @@ _ZONE_BEFORE_YEAR = re.compile(
 _TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*\Z")
 
 
+#: A zone's name after a numeric offset (``2024-06-15T10:00:00-04:00 EDT``, ``... -0400
+#: EDT``), as PHP's ``c T`` and ``O T`` write them: the JSON Feed reader found no date in
+#: them, nor, with a space before the offset, did feedparser. The offset says it already
+#: (and where the two disagree, the offset is the clock's): :func:`_rewritten` drops the name.
+_NAME_AFTER_OFFSET = re.compile(
+    r"(?P<stamp>.*\d\s*(?:[+-]\d\d:?[0-5]\d|[Zz]))\s+[A-Za-z]{2,5}\s*", re.ASCII | re.DOTALL
+)
+
+
 def _month(name: str) -> int | None:
     """The month ``name`` names (English, by its first three letters, or
     :data:`_MONTH_NAMES`), or None."""
@@ -430,13 +439,16 @@ def _rewritten(value: str) -> str:
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
-    ISO date, and a comment after it dropped (:data:`_TRAILING_COMMENT`), for both
+    ISO date, and a comment or a zone's name after it dropped (:data:`_TRAILING_COMMENT`,
+    :data:`_NAME_AFTER_OFFSET`), for both
     readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
     text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", value))
     if text.rstrip().endswith(")"):
         text = _TRAILING_COMMENT.sub("", text)
+    if (named := _NAME_AFTER_OFFSET.fullmatch(text)) is not None:
+        text = named["stamp"]
     if "-" in text:
         text = _DASHED.sub(r"\g<d> \g<m> \g<y>", text)
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:

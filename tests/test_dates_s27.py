@@ -19,3 +19,23 @@ def test_a_day_without_a_time_is_midnight_in_every_format(value: str, form: str)
     # in it, and the same story sorted by when it was first seen.
     midnight = "2024-06-15T00:00:00+00:00"
     assert dated_in(form, value) == (midnight, midnight)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("2024-06-15T10:00:00-04:00 EDT", "2024-06-15T14:00:00+00:00", id="iso-edt"),
+        pytest.param("2024-06-15T10:00:00+02:00 CEST", "2024-06-15T08:00:00+00:00", id="iso-cest"),
+        pytest.param("2024-06-15T10:00:00Z UTC", "2024-06-15T10:00:00+00:00", id="iso-z-utc"),
+        pytest.param("2024-06-15 10:00:00 -0400 EDT", "2024-06-15T14:00:00+00:00", id="php-O-T"),
+        # the offset is what the publisher's clock says; a name contradicting it is ignored
+        pytest.param(
+            "2024-06-15T10:00:00+00:00 EDT", "2024-06-15T10:00:00+00:00", id="offset-wins"
+        ),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_zone_name_after_the_offset_is_ignored(value: str, iso: str, form: str) -> None:
+    # PHP's "c T" and "Y-m-d H:i:s O T" write the offset, then the zone's name: the JSON
+    # Feed reader (and, after a space before the offset, every reader) found no date.
+    assert dated_in(form, value) == (iso, iso)
