@@ -199,6 +199,17 @@ _TWELVE_HOUR = re.compile(
 )
 
 
+#: A time written with dots after a date with its month named (``Sat, 15 Jun 2024
+#: 10.00.00 GMT``, ``15 Jun 2024 9.05 pm``), as Finnish, Danish or Italian locales write
+#: it: the email module (JSON Feed) read it, feedparser found no date for RSS and Atom.
+#: :func:`_rewritten` writes it with colons, for both readers.
+_DOTTED_TIME = re.compile(
+    r"(?P<head>.*[A-Za-z].*?\d{2,4},?\s+)(?P<h>\d{1,2})\.(?P<m>[0-5]\d)(?:\.(?P<s>[0-6]\d))?"
+    r"(?P<rest>(?:\s.*)?)",
+    re.ASCII | re.DOTALL,
+)
+
+
 def _24_hour(match: re.Match[str]) -> str:
     hour = int(match["h"])
     if not 1 <= hour <= 12:
@@ -435,7 +446,8 @@ def _rewritten(value: str) -> str:
     (:data:`_MONTH_FIRST`) or with the zone before the year (:data:`_ZONE_BEFORE_YEAR`)
     as RFC 822 in English, a
     time on the twelve-hour clock
-    (:data:`_TWELVE_HOUR`) on the 24-hour one, a two-digit year
+    (:data:`_TWELVE_HOUR`) on the 24-hour one, one with dots (:data:`_DOTTED_TIME`) with
+    colons, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
@@ -444,7 +456,11 @@ def _rewritten(value: str) -> str:
     readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
-    text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", value))
+    text = value
+    if "." in text and (dotted := _DOTTED_TIME.fullmatch(text)) is not None:
+        seconds = f":{dotted['s']}" if dotted["s"] else ""
+        text = f"{dotted['head']}{dotted['h']}:{dotted['m']}{seconds}{dotted['rest']}"
+    text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", text))
     if text.rstrip().endswith(")"):
         text = _TRAILING_COMMENT.sub("", text)
     if (named := _NAME_AFTER_OFFSET.fullmatch(text)) is not None:

@@ -39,3 +39,18 @@ def test_a_zone_name_after_the_offset_is_ignored(value: str, iso: str, form: str
     # PHP's "c T" and "Y-m-d H:i:s O T" write the offset, then the zone's name: the JSON
     # Feed reader (and, after a space before the offset, every reader) found no date.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Sat, 15 Jun 2024 10.00.00 GMT", "2024-06-15T10:00:00+00:00", id="hms"),
+        pytest.param("15 Jun 2024 10.30 +0200", "2024-06-15T08:30:00+00:00", id="hm-offset"),
+        pytest.param("Sat, 15 Jun 2024 9.05 pm CEST", "2024-06-15T19:05:00+00:00", id="pm"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_time_written_with_dots_is_read(value: str, iso: str, form: str) -> None:
+    # "10.00.00", as Finnish, Danish or Italian locales write a time: the JSON Feed reader
+    # (the email module) read it, feedparser found no date for RSS and Atom.
+    assert dated_in(form, value) == (iso, iso)
