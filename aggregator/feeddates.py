@@ -210,6 +210,13 @@ _DOTTED_TIME = re.compile(
 )
 
 
+#: "at", "@" or a comma between the year and the time (``Tuesday, March 5th, 2024 at 10:00
+#: AM``, ``March 5, 2024 @ 10:00 am``, ``March 5, 2024, 10:00``), as WordPress themes'
+#: ``F j, Y \a\t g:i a`` print a date: no reader found a date in it. :func:`_rewritten`
+#: writes a space.
+_AT_TIME = re.compile(r"(?<=\d{4})(?:\s*,)?\s+(?:(?i:at)\s+|@\s*)?(?=\d{1,2}[:.][0-5]\d)", re.ASCII)
+
+
 def _24_hour(match: re.Match[str]) -> str:
     hour = int(match["h"])
     if not 1 <= hour <= 12:
@@ -446,7 +453,8 @@ def _rewritten(value: str) -> str:
     (:data:`_MONTH_FIRST`) or with the zone before the year (:data:`_ZONE_BEFORE_YEAR`)
     as RFC 822 in English, a
     time on the twelve-hour clock
-    (:data:`_TWELVE_HOUR`) on the 24-hour one, one with dots (:data:`_DOTTED_TIME`) with
+    (:data:`_TWELVE_HOUR`) on the 24-hour one, a time after "at" (:data:`_AT_TIME`) or
+    written with dots (:data:`_DOTTED_TIME`) with
     colons, a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
@@ -456,7 +464,7 @@ def _rewritten(value: str) -> str:
     readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
-    text = value
+    text = _AT_TIME.sub(" ", value)
     if "." in text and (dotted := _DOTTED_TIME.fullmatch(text)) is not None:
         seconds = f":{dotted['s']}" if dotted["s"] else ""
         text = f"{dotted['head']}{dotted['h']}:{dotted['m']}{seconds}{dotted['rest']}"

@@ -54,3 +54,21 @@ def test_a_time_written_with_dots_is_read(value: str, iso: str, form: str) -> No
     # "10.00.00", as Finnish, Danish or Italian locales write a time: the JSON Feed reader
     # (the email module) read it, feedparser found no date for RSS and Atom.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param(
+            "Tuesday, March 5th, 2024 at 10:00 AM", "2024-03-05T10:00:00+00:00", id="wordpress"
+        ),
+        pytest.param("March 5, 2024 at 10:00 pm EST", "2024-03-06T03:00:00+00:00", id="pm-est"),
+        pytest.param("5 March 2024 at 10:00", "2024-03-05T10:00:00+00:00", id="day-first"),
+        pytest.param("March 5, 2024 @ 10:00 am", "2024-03-05T10:00:00+00:00", id="at-sign"),
+        pytest.param("March 5, 2024, 10:00 AM", "2024-03-05T10:00:00+00:00", id="comma"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_at_between_the_day_and_the_time_is_read(value: str, iso: str, form: str) -> None:
+    # "F j, Y \a\t g:i a", as WordPress themes print a date: no reader found one.
+    assert dated_in(form, value) == (iso, iso)
