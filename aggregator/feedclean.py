@@ -88,6 +88,34 @@ def _sanitize(html: str, base: str) -> str | None:
     return xml_chars(nh3_clean(_cleaner(base), html)).strip() or None
 
 
+def _xml_bases_applied(markup: str, base: str) -> str:
+    """``markup`` (Atom XHTML content, ``base`` its own base) with the relative links
+    (``href``, ``src``) of the elements under an ``xml:base`` inside it resolved against
+    that base, which nests (``<p xml:base="https://cdn.example.com/posts/"><a
+    href="one.html">``): they were resolved against ``base``, links to pages that do not
+    exist. The markup comes back unchanged when no element has one."""
+    if "xml:base" not in markup:
+        return markup
+    from lxml.etree import LxmlError  # type: ignore[import-untyped]
+    from lxml.html import fragment_fromstring, tostring  # type: ignore[import-untyped]
+
+    try:
+        root = fragment_fromstring(markup, create_parent="div")
+    except (LxmlError, ValueError):
+        return markup
+    bases = {root: base}
+    for element in root.iterdescendants():
+        scope = bases[element.getparent()]
+        if isinstance(element.tag, str) and (own := element.attrib.pop("xml:base", None)):
+            scope = _join(scope, own) or scope
+        bases[element] = scope
+        for name in ("href", "src") if scope != base else ():
+            if (value := element.get(name)) is not None and (joined := _join(scope, value)):
+                element.set(name, joined)
+    head = escape(root.text or "", quote=False)
+    return head + "".join(tostring(child, encoding="unicode") for child in root)
+
+
 def _text_to_html(text: str) -> str:
     paragraphs = (p.strip() for p in re.split(r"\n\s*\n", xml_chars(text)))
     return "".join(

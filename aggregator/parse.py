@@ -19,7 +19,8 @@ Choices worth knowing:
 
 - Relative links resolve against the element's ``xml:base`` (feedparser applies it; that
   of the ``<div>`` Atom XHTML content sits in, which feedparser removes, is kept:
-  :func:`_pop_content`), then
+  :func:`_pop_content`, and those of elements inside it apply to their links:
+  ``feedclean._xml_bases_applied``), then
   for RSS and JSON Feed the site link (channel ``<link>``, ``home_page_url``: neither format
   defines a base, and the site is what publishers mean), then the feed URL (the retrieval
   URI of RFC 3986 §5.1.3, which is also Atom's rule).
@@ -80,6 +81,7 @@ from aggregator.feedclean import (
     _sanitize,
     _text_to_html,
     _unique,
+    _xml_bases_applied,
 )
 from aggregator.feeddates import _struct_time_utc, _trusted  # registers feedparser's handler
 from aggregator.jsonfeed import _parse_json_feed
@@ -380,7 +382,10 @@ def _html_of(detail: Mapping[str, Any], base: str, is_atom: bool = True) -> str 
     if "html" not in kind and (is_atom or not has_html_tag(value)):
         return _text_to_html(value) or None  # literal text, so escape instead of parsing
     scope = detail.get("base")  # the xml:base in scope, possibly relative
-    return _sanitize(value, (_join(base, scope) or base) if scope else base)
+    base = (_join(base, scope) or base) if scope else base
+    if kind == "application/xhtml+xml":  # and those of elements inside it
+        value = _xml_bases_applied(value, base)
+    return _sanitize(value, base)
 
 
 def _text_of(detail: Mapping[str, Any] | None, is_atom: bool) -> str:

@@ -5,7 +5,9 @@ Atom, JSON Feed)."""
 from __future__ import annotations
 
 import pytest
-from test_parse_s27 import dated_in
+from test_parse_s27 import NOW, dated_in
+
+from aggregator.parse import parse_feed
 
 FORMS = ["rss-fast", "rss-feedparser", "atom", "json"]
 
@@ -72,3 +74,40 @@ def test_a_time_written_with_dots_is_read(value: str, iso: str, form: str) -> No
 def test_at_between_the_day_and_the_time_is_read(value: str, iso: str, form: str) -> None:
     # "F j, Y \a\t g:i a", as WordPress themes print a date: no reader found one.
     assert dated_in(form, value) == (iso, iso)
+
+
+def atom_inner_bases(div_base: str = "") -> bytes:
+    return (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>x</id>'
+        "<updated>2024-01-01T00:00:00Z</updated><entry><title>e</title><id>y</id>"
+        '<updated>2024-01-01T00:00:00Z</updated><link href="https://blog.example.org/a"/>'
+        f'<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"{div_base}>'
+        '<p xml:base="https://cdn.example.com/posts/"><a href="one.html">one</a>'
+        '<span xml:base="sub/"><img src="x.png"/></span></p><a href="two.html">two</a>'
+        "</div></content></entry></feed>"
+    ).encode()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize(
+    ("div_base", "outer"),
+    [
+        ("", "https://feeds.example.org/"),
+        (' xml:base="https://e.org/blog/"', "https://e.org/blog/"),
+    ],
+    ids=["feed-url", "div-base"],
+)
+def test_xml_base_on_an_element_inside_xhtml_content_resolves_its_links(
+    div_base: str, outer: str, fast: bool
+) -> None:
+    # An xml:base on an element inside Atom XHTML content applies to the links in that
+    # element (and nests): they were resolved against the content's own base, links to
+    # pages that do not exist.
+    body = atom_inner_bases(div_base)
+    (entry,) = parse_feed(body, "https://feeds.example.org/atom.xml", fast=fast, now=NOW).entries
+    cdn = "https://cdn.example.com/posts/"
+    assert entry.content == (
+        f'<p><a href="{cdn}one.html" rel="noopener noreferrer">one</a>'
+        f'<span><img src="{cdn}sub/x.png"></span></p>'
+        f'<a href="{outer}two.html" rel="noopener noreferrer">two</a>'
+    )
