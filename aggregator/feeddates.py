@@ -432,10 +432,14 @@ _TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*\Z")
 
 #: A zone's name after a numeric offset (``2024-06-15T10:00:00-04:00 EDT``, ``... -0400
 #: EDT``), as PHP's ``c T`` and ``O T`` write them: the JSON Feed reader found no date in
-#: them, nor, with a space before the offset, did feedparser. The offset says it already
-#: (and where the two disagree, the offset is the clock's): :func:`_rewritten` drops the name.
+#: them, nor, with a space before the offset, did feedparser. Likewise a zone's id in
+#: brackets (``2024-06-15T10:00:00+02:00[Europe/Berlin]``), as Java's
+#: ``ZonedDateTime.toString()`` and RFC 9557 write it, which the JSON Feed reader found
+#: no date in. The offset says it already (and where the two disagree, the offset is the
+#: clock's): :func:`_rewritten` drops the name.
 _NAME_AFTER_OFFSET = re.compile(
-    r"(?P<stamp>.*\d\s*(?:[+-]\d\d:?[0-5]\d|[Zz]))\s+[A-Za-z]{2,5}\s*", re.ASCII | re.DOTALL
+    r"(?P<stamp>.*\d\s*(?:[+-]\d\d:?[0-5]\d|[Zz]))(?:\s+[A-Za-z]{2,5}|(?:\[[^\[\]]*\])+)\s*",
+    re.ASCII | re.DOTALL,
 )
 
 

@@ -111,3 +111,24 @@ def test_xml_base_on_an_element_inside_xhtml_content_resolves_its_links(
         f'<span><img src="{cdn}sub/x.png"></span></p>'
         f'<a href="{outer}two.html" rel="noopener noreferrer">two</a>'
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param(
+            "2024-06-15T10:00:00+02:00[Europe/Berlin]", "2024-06-15T08:00:00+00:00", id="java"
+        ),
+        pytest.param("2024-06-15T10:00:00Z[UTC]", "2024-06-15T10:00:00+00:00", id="utc"),
+        pytest.param(
+            "2024-06-15T10:00:00.5-04:00[America/New_York][u-ca=iso8601]",
+            "2024-06-15T14:00:00+00:00",
+            id="rfc9557-tags",
+        ),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_bracketed_zone_after_the_offset_is_ignored(value: str, iso: str, form: str) -> None:
+    # Java's ZonedDateTime.toString() and RFC 9557 put the zone's id in brackets after
+    # the offset: the JSON Feed reader found no date in it.
+    assert dated_in(form, value) == (iso, iso)
