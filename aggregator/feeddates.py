@@ -392,9 +392,11 @@ _ENGLISH_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
 _ENGLISH = {name.lower(): month for month, name in enumerate(_ENGLISH_MONTHS, start=1)}
 #: An RFC 822 date whose month (and day) may be named in another language (see
 #: :data:`_MONTH_NAMES`): a day name (any, with "." or ",", dropped: it says nothing the
-#: date does not), the day ("15" or "15."), the month and a four-digit year.
+#: date does not), the day ("15" or "15.", or "15th" or "15th of", as British sites write
+#: it: no reader found a date in ``15th June 2024``), the month and a four-digit year.
 _NAMED_MONTH = re.compile(
-    r"\s*(?:[^\W\d_]{2,}\.?,?\s*)?(?P<d>\d{1,2})\.?\s+(?P<m>[^\W\d_]{3,9})\.?,?\s+"
+    r"\s*(?:[^\W\d_]{2,}\.?,?\s*)?(?P<d>\d{1,2})(?:\.|(?i:st|nd|rd|th)(?:\s+(?i:of))?)?\s+"
+    r"(?P<m>[^\W\d_]{3,9})\.?,?\s+"
     r"(?P<rest>\d{4}(?!\d).*)",
     re.DOTALL,
 )

@@ -132,3 +132,21 @@ def test_a_bracketed_zone_after_the_offset_is_ignored(value: str, iso: str, form
     # Java's ZonedDateTime.toString() and RFC 9557 put the zone's id in brackets after
     # the offset: the JSON Feed reader found no date in it.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Sat, 15th Jun 2024 10:00:00 GMT", "2024-06-15T10:00:00+00:00", id="rfc822"),
+        pytest.param("1st June 2024 10:00 BST", "2024-06-01T09:00:00+00:00", id="bst"),
+        pytest.param("Saturday 22nd June 2024", "2024-06-22T00:00:00+00:00", id="day-alone"),
+        pytest.param("3rd of June, 2024 at 9:30 pm", "2024-06-03T21:30:00+00:00", id="of"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_day_written_as_an_ordinal_before_the_month_is_read(
+    value: str, iso: str, form: str
+) -> None:
+    # "15th June 2024", as British sites print a date (PHP's "jS F Y"): no reader found
+    # one, though "June 15th, 2024" was read.
+    assert dated_in(form, value) == (iso, iso)
