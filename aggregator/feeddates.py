@@ -217,6 +217,13 @@ _DOTTED_TIME = re.compile(
 _AT_TIME = re.compile(r"(?<=\d{4})(?:\s*,)?\s+(?:(?i:at)\s+|@\s*)?(?=\d{1,2}[:.][0-5]\d)", re.ASCII)
 
 
+#: A space other than ASCII's (U+202F, which ICU 72 writes before "PM" in Node's and
+#: Java's dates, ``10:00\u202fPM``; U+00A0): the patterns here, ASCII, did not see it
+#: as one, and every reader dropped the "PM" (twelve hours early). :func:`_rewritten`
+#: writes it as a space.
+_UNICODE_SPACE = re.compile(r"(?![\t\n\r ])\s")
+
+
 def _24_hour(match: re.Match[str]) -> str:
     hour = int(match["h"])
     if not 1 <= hour <= 12:
@@ -454,23 +461,21 @@ def _month(name: str) -> int | None:
 def _rewritten(value: str) -> str:
     """``value`` with a date one of the readers misreads or finds none in
     (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
-    means, or
-    (:data:`_NAMED_MONTH`), RFC 850's (:data:`_DASHED`) and one written month first
-    (:data:`_MONTH_FIRST`) or with the zone before the year (:data:`_ZONE_BEFORE_YEAR`)
-    as RFC 822 in English, a
-    time on the twelve-hour clock
-    (:data:`_TWELVE_HOUR`) on the 24-hour one, a time after "at" (:data:`_AT_TIME`) or
-    written with dots (:data:`_DOTTED_TIME`) with
-    colons, a two-digit year
+    means; one with another language's month or an ordinal day (:data:`_NAMED_MONTH`),
+    RFC 850's (:data:`_DASHED`) and one written month first (:data:`_MONTH_FIRST`) or
+    with the zone before the year (:data:`_ZONE_BEFORE_YEAR`) as RFC 822 in English; a
+    time on the twelve-hour clock (:data:`_TWELVE_HOUR`) on the 24-hour one (after any
+    space, :data:`_UNICODE_SPACE`), a time after "at" (:data:`_AT_TIME`) or written
+    with dots (:data:`_DOTTED_TIME`) with colons; a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
     (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
     ISO date, and a comment or a zone's name after it dropped (:data:`_TRAILING_COMMENT`,
-    :data:`_NAME_AFTER_OFFSET`), for both
-    readers; ``value`` itself otherwise."""
+    :data:`_NAME_AFTER_OFFSET`), for both readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
-    text = _AT_TIME.sub(" ", value)
+    text = value if value.isascii() else _UNICODE_SPACE.sub(" ", value)
+    text = _AT_TIME.sub(" ", text)
     if "." in text and (dotted := _DOTTED_TIME.fullmatch(text)) is not None:
         seconds = f":{dotted['s']}" if dotted["s"] else ""
         text = f"{dotted['head']}{dotted['h']}:{dotted['m']}{seconds}{dotted['rest']}"

@@ -150,3 +150,18 @@ def test_a_day_written_as_an_ordinal_before_the_month_is_read(
     # "15th June 2024", as British sites print a date (PHP's "jS F Y"): no reader found
     # one, though "June 15th, 2024" was read.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("June 15, 2024 10:00\u202fPM", "2024-06-15T22:00:00+00:00", id="nnbsp"),
+        pytest.param("Sat, 15 Jun 2024 9:05\u202fpm GMT", "2024-06-15T21:05:00+00:00", id="rfc822"),
+        pytest.param("2024-06-15 10:00:00\u00a0PM", "2024-06-15T22:00:00+00:00", id="nbsp"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_pm_after_a_no_break_space_is_read(value: str, iso: str, form: str) -> None:
+    # ICU 72 (Node's and Java's toLocaleString, macOS) writes U+202F before "PM": every
+    # reader dropped the "PM", and an evening story was dated twelve hours early.
+    assert dated_in(form, value) == (iso, iso)
