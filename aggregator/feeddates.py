@@ -432,6 +432,17 @@ _ZONE_BEFORE_YEAR = re.compile(
     re.ASCII,
 )
 
+#: A zone after the year of C's asctime (``Sat Jun 15 10:00:00 2024 +0200``, as
+#: ``%a %b %d %H:%M:%S %Y %z`` writes it): feedparser's asctime reader wants the zone
+#: before the year, and took ``+0200`` for the year (the year 200) or found no date; the
+#: email module (JSON Feed) read it. :func:`_rewritten` writes it as RFC 822.
+_ZONE_AFTER_YEAR = re.compile(
+    r"\s*(?:[A-Za-z]{3,9},?\s+)?(?P<m>[A-Za-z]{3,9})\s+(?P<d>\d{1,2})\s+"
+    r"(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+(?P<y>\d{4})\s+"
+    r"(?P<zone>[A-Za-z]{1,5}(?:[+-]\d{1,2}(?::?\d\d)?)?|[+-]\d{4})\s*",
+    re.ASCII,
+)
+
 #: A comment after the date (``... +0200 (CEST)``), which RFC 822 allows and JavaScript's
 #: ``Date.toString()`` writes (``GMT+0900 (Japan Standard Time)``): the email module (JSON
 #: Feed) then dropped the offset (nine hours off) or found no date after an ISO date, and
@@ -463,7 +474,8 @@ def _rewritten(value: str) -> str:
     (:data:`_ORDINAL`, :data:`_SLASHED`, :data:`_BASIC`) written as the ISO date it
     means; one with another language's month or an ordinal day (:data:`_NAMED_MONTH`),
     RFC 850's (:data:`_DASHED`) and one written month first (:data:`_MONTH_FIRST`) or
-    with the zone before the year (:data:`_ZONE_BEFORE_YEAR`) as RFC 822 in English; a
+    with the zone before the year (:data:`_ZONE_BEFORE_YEAR`) or after it in asctime
+    (:data:`_ZONE_AFTER_YEAR`) as RFC 822 in English; a
     time on the twelve-hour clock (:data:`_TWELVE_HOUR`) on the 24-hour one (after any
     space, :data:`_UNICODE_SPACE`), a time after "at" (:data:`_AT_TIME`) or written
     with dots (:data:`_DOTTED_TIME`) with colons; a two-digit year
@@ -502,6 +514,8 @@ def _rewritten(value: str) -> str:
         text = f"{first['d']} {_ENGLISH_MONTHS[month - 1]} {first['rest']}"
     elif (java := _ZONE_BEFORE_YEAR.fullmatch(text)) is not None and (month := _month(java["m"])):
         text = f"{java['d']} {_ENGLISH_MONTHS[month - 1]} {java['y']} {java['time']} {java['zone']}"
+    elif (asc := _ZONE_AFTER_YEAR.fullmatch(text)) is not None and (month := _month(asc["m"])):
+        text = f"{asc['d']} {_ENGLISH_MONTHS[month - 1]} {asc['y']} {asc['time']} {asc['zone']}"
     elif (basic := _BASIC.fullmatch(text)) is not None and not (
         basic["dash"] and ":" in basic["time"]  # the extended format already
     ):

@@ -165,3 +165,20 @@ def test_pm_after_a_no_break_space_is_read(value: str, iso: str, form: str) -> N
     # ICU 72 (Node's and Java's toLocaleString, macOS) writes U+202F before "PM": every
     # reader dropped the "PM", and an evening story was dated twelve hours early.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Sat Jun 15 10:00:00 2024 +0200", "2024-06-15T08:00:00+00:00", id="offset"),
+        pytest.param("Sat Jun  5 10:00:00 2024 -0400", "2024-06-05T14:00:00+00:00", id="minus"),
+        pytest.param("Sat Jun 15 10:00:00 2024 GMT", "2024-06-15T10:00:00+00:00", id="gmt"),
+        pytest.param("Sat Jun 15 10:00:00 2024 CEST", "2024-06-15T08:00:00+00:00", id="cest"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_asctime_with_the_zone_after_the_year_is_read(value: str, iso: str, form: str) -> None:
+    # C's asctime with the zone after it ("%a %b %d %H:%M:%S %Y %z"): feedparser took
+    # "+0200" for the year (the year 200, a story sorted below all others) or found no
+    # date; the JSON Feed reader read it.
+    assert dated_in(form, value) == (iso, iso)
