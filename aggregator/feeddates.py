@@ -181,6 +181,10 @@ _SHORT_OFFSET = re.compile(
 #: offset after it (10:00 UTC, not 08:00) or, after a space, the time (midnight).
 #: :func:`_rewritten` writes it with a dot, for both readers.
 _COMMA_FRACTION = re.compile(r"(?<=\d:[0-5]\d:[0-6]\d),(?=\d)", re.ASCII)
+#: A fraction of a second after an RFC 822 date's time (``Sat, 15 Jun 2024 10:00:00.123
+#: +0200``, as some JavaScript and .NET formatters write it): no reader found a date in
+#: it. :func:`_rewritten` drops it, as both readers drop one after an ISO date.
+_RFC822_FRACTION = re.compile(r"(?<=[A-Za-z]\s\d{4}\s\d\d:\d\d:\d\d)\.\d+(?=\s|\Z)", re.ASCII)
 #: An ISO date first (``2024-06-15``): :func:`_rewritten` writes an offset after it
 #: (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as RFC 3339's ``+02:00``, which
 #: Python's parser reads after a fraction of a second too (``10:00:00.5+02`` and
@@ -480,7 +484,8 @@ def _rewritten(value: str) -> str:
     space, :data:`_UNICODE_SPACE`), a time after "at" (:data:`_AT_TIME`) or written
     with dots (:data:`_DOTTED_TIME`) with colons; a two-digit year
     (:data:`_SHORT_YEAR`) as its four digits, a comma before a fraction of a second
-    (:data:`_COMMA_FRACTION`) as a dot and an offset one of them misreads
+    (:data:`_COMMA_FRACTION`) as a dot (after an RFC 822 date dropped,
+    :data:`_RFC822_FRACTION`) and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
     ISO date, and a comment or a zone's name after it dropped (:data:`_TRAILING_COMMENT`,
     :data:`_NAME_AFTER_OFFSET`), for both readers; ``value`` itself otherwise."""
@@ -492,6 +497,8 @@ def _rewritten(value: str) -> str:
         seconds = f":{dotted['s']}" if dotted["s"] else ""
         text = f"{dotted['head']}{dotted['h']}:{dotted['m']}{seconds}{dotted['rest']}"
     text = _TWELVE_HOUR.sub(_24_hour, _COMMA_FRACTION.sub(".", text))
+    if "." in text:
+        text = _RFC822_FRACTION.sub("", text)
     if text.rstrip().endswith(")"):
         text = _TRAILING_COMMENT.sub("", text)
     if (named := _NAME_AFTER_OFFSET.fullmatch(text)) is not None:

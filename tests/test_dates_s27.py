@@ -182,3 +182,12 @@ def test_asctime_with_the_zone_after_the_year_is_read(value: str, iso: str, form
     # "+0200" for the year (the year 200, a story sorted below all others) or found no
     # date; the JSON Feed reader read it.
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    "value", ["Sat, 15 Jun 2024 10:00:00.123 +0200", "15 June 2024 10:00:00.5 CEST"]
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_fraction_of_a_second_in_an_rfc822_date_is_dropped(value: str, form: str) -> None:
+    # as after an ISO date: no reader found a date in "10:00:00.123 +0200"
+    assert dated_in(form, value) == ("2024-06-15T08:00:00+00:00",) * 2
