@@ -206,9 +206,11 @@ _TWELVE_HOUR = re.compile(
 #: A time written with dots after a date with its month named (``Sat, 15 Jun 2024
 #: 10.00.00 GMT``, ``15 Jun 2024 9.05 pm``), as Finnish, Danish or Italian locales write
 #: it: the email module (JSON Feed) read it, feedparser found no date for RSS and Atom.
-#: :func:`_rewritten` writes it with colons, for both readers.
+#: :func:`_rewritten` writes it with colons, for both readers. (The date before it is
+#: bounded, so a long value is read in linear time.)
 _DOTTED_TIME = re.compile(
-    r"(?P<head>.*[A-Za-z].*?\d{2,4},?\s+)(?P<h>\d{1,2})\.(?P<m>[0-5]\d)(?:\.(?P<s>[0-6]\d))?"
+    r"(?P<head>.{0,40}?[A-Za-z].{0,40}?\d{2,4},?\s+)(?P<h>\d{1,2})\.(?P<m>[0-5]\d)"
+    r"(?:\.(?P<s>[0-6]\d))?"
     r"(?P<rest>(?:\s.*)?)",
     re.ASCII | re.DOTALL,
 )
