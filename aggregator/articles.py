@@ -134,7 +134,7 @@ def outcome(
         return "pending", None, ex.article.message
     if isinstance(ex.article, ExtractError):
         return "failed", None, ex.article.message
-    if len(ex.article.text) <= len(p.body_text or p.summary_text):
+    if len(ex.article.text) <= p.own_chars:
         return "skipped", None, None
     return "ok", ex.article.text, None
 
@@ -460,10 +460,30 @@ class Articles:
         nothing waiting.) Every run sends some requests, and each page a worker takes up
         is settled, so the stories left waiting are fewer each time."""
         from .jobs import Prepared
+        from .neardup import boilerplate, without_boilerplate
         from .textutil import html_to_text
 
-        prepared = {
-            str(st.id): Prepared(
+        texts = {
+            st.id: (html_to_text(st.summary or ""), html_to_text(st.content) if st.content else "")
+            for st in stories
+            if st.link and self.stalled(_host(st.link)) is None
+        }
+        # What a feed's stories of this run repeat under their titles, as the poll's
+        # document did (a poll --no-extract stores a feed's teasers above its footer
+        # together): not their text, which the page's must be longer than.
+        read: dict[int, list[tuple[str, str]]] = {}
+        for st in stories:
+            if st.id in texts:
+                summary_text, body_text = texts[st.id]
+                read.setdefault(st.feed_id, []).append((st.title, body_text or summary_text))
+        shared = {fid: boilerplate(pairs) for fid, pairs in read.items()}
+        prepared: dict[str, Prepared] = {}
+        for st in stories:
+            if st.id not in texts:
+                continue
+            summary_text, body_text = texts[st.id]
+            own = without_boilerplate(body_text or summary_text, shared[st.feed_id])
+            prepared[str(st.id)] = Prepared(
                 draft=StoryDraft(
                     key=str(st.id),  # unique here (feed keys are unique per feed only)
                     guid=st.guid,
@@ -478,15 +498,13 @@ class Articles:
                     categories=st.categories,
                     content_hash="",
                 ),
-                summary_text=html_to_text(st.summary or ""),
-                body_text=html_to_text(st.content) if st.content else "",
+                summary_text=summary_text,
+                body_text=body_text,
+                own_chars=len(own),
                 needs_extraction=True,
                 fingerprint=None,
                 prediction=None,
             )
-            for st in stories
-            if st.link and self.stalled(_host(st.link)) is None
-        }
         if not prepared:
             return []
         loop, fetcher = self.app._ensure_fetcher()

@@ -56,6 +56,11 @@ class Prepared:
     draft: StoryDraft
     summary_text: str
     body_text: str  # plain text of the feed's full content ("" when it carries none)
+    #: The length of the feed's text for the story (its content's, else its summary's)
+    #: less what its document repeats under other items (``neardup.boilerplate``): a
+    #: site's footer under a one-line teaser is no text of the story's. Below
+    #: ``min_chars`` the page is fetched, and its article must be longer to be taken.
+    own_chars: int
     needs_extraction: bool
     fingerprint: int | None
     prediction: Prediction | None
@@ -206,7 +211,7 @@ def parse_job(
     app's clock, against which dates too far in the future are not trusted (see
     :func:`aggregator.parse.parse_feed`)."""
     from .dedupe import listing_digest, story_drafts
-    from .neardup import BOILERPLATE_LOOKED_AT, boilerplate, fingerprint
+    from .neardup import BOILERPLATE_LOOKED_AT, boilerplate, fingerprint, without_boilerplate
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
@@ -243,19 +248,21 @@ def parse_job(
     stories = []
     for i, (d, (summary, content)) in enumerate(zip(drafts, texts, strict=True)):
         body_text = content or summary
+        own = without_boilerplate(body_text, shared)
         stories.append(
             Prepared(
                 draft=d,
                 summary_text=summary,
                 body_text=content,
+                own_chars=len(own),
                 # Only a link that names the story (its canonical URL: dedupe refuses
                 # one every item shares, or the feed's own page) is its article: the
                 # front page all of a feed's items link to, fetched for each, gave every
                 # story the whole page's text and topics.
-                needs_extraction=bool(d.canonical_url) and len(body_text) < min_chars,
+                needs_extraction=bool(d.canonical_url) and len(own) < min_chars,
                 # None: a text without words (an emoji post) or too short to tell stories
                 # apart (neardup.fingerprint)
-                fingerprint=fingerprint(d.title, body_text, shared) if body_text else None,
+                fingerprint=fingerprint(d.title, own) if body_text else None,
                 prediction=preds[i] if preds is not None else None,
             )
         )

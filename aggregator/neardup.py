@@ -36,6 +36,7 @@ __all__ = [
     "simhash",
     "title_hash",
     "title_key",
+    "without_boilerplate",
 ]
 
 _WORD = re.compile(r"\w+")
@@ -123,9 +124,7 @@ def fingerprint(title: str, text: str, boilerplate: frozenset[str] = frozenset()
     :func:`boilerplate`), or None: for a text without words, a match for every other one,
     and for fewer than :data:`FINGERPRINT_MIN_WORDS` words in all. Such a story clusters
     by its URL only (a story shown twice is better than one hidden)."""
-    if boilerplate:
-        text = "\n".join(s for s in _sentences(text) if title_key(s) not in boilerplate)
-    joined = f"{title}\n{text}"
+    joined = f"{title}\n{without_boilerplate(text, boilerplate)}"
     if sum(1 for _ in islice(_WORD.finditer(joined), FINGERPRINT_MIN_WORDS)) < (
         FINGERPRINT_MIN_WORDS
     ):
@@ -134,6 +133,14 @@ def fingerprint(title: str, text: str, boilerplate: frozenset[str] = frozenset()
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def without_boilerplate(text: str, boilerplate: frozenset[str]) -> str:
+    """``text`` less its sentences that are in ``boilerplate`` (:func:`boilerplate`), one
+    sentence a line; ``text`` itself when there is none to leave out."""
+    if not boilerplate:
+        return text
+    return "\n".join(s for s in _sentences(text) if title_key(s) not in boilerplate)
 
 
 def _sentences(text: str) -> list[str]:
