@@ -284,7 +284,8 @@ class Articles:
             link = p.draft.link
             assert link is not None
             if (text := known.get(p.draft.key)) is not None:
-                fingerprint = neardup.fingerprint(p.draft.title, text)  # as extract_job's
+                # as extract_job's
+                fingerprint = neardup.fingerprint(p.draft.title, text, p.boilerplate)
                 return Extracted(article=Article(url=link, text=text), fingerprint=fingerprint)
             # The page is held from its fetch until a worker has extracted it: see _held.
             async with contextlib.AsyncExitStack() as held:
@@ -307,6 +308,7 @@ class Articles:
                         page.final_url,
                         p.draft.title,
                         page.content_type,
+                        p.boilerplate,
                         timeout=timeout,
                     )
                     art, fp = await asyncio.wrap_future(job)
@@ -501,6 +503,7 @@ class Articles:
                 summary_text=summary_text,
                 body_text=body_text,
                 own_chars=len(own),
+                boilerplate=shared[st.feed_id],
                 needs_extraction=True,
                 fingerprint=None,
                 prediction=None,

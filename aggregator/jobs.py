@@ -61,6 +61,10 @@ class Prepared:
     #: site's footer under a one-line teaser is no text of the story's. Below
     #: ``min_chars`` the page is fetched, and its article must be longer to be taken.
     own_chars: int
+    #: The document's boilerplate (``neardup.boilerplate``), left out of the page's
+    #: fingerprint too: a company's releases carry their "About" and safe-harbor text
+    #: on their pages as in its feed. One set per document, shared by its stories.
+    boilerplate: frozenset[str]
     needs_extraction: bool
     fingerprint: int | None
     prediction: Prediction | None
@@ -255,6 +259,7 @@ def parse_job(
                 summary_text=summary,
                 body_text=content,
                 own_chars=len(own),
+                boilerplate=shared,
                 # Only a link that names the story (its canonical URL: dedupe refuses
                 # one every item shares, or the feed's own page) is its article: the
                 # front page all of a feed's items link to, fetched for each, gave every
@@ -282,17 +287,22 @@ def _texts(d: StoryDraft) -> tuple[str, str]:
 
 
 def extract_job(
-    html: bytes, url: str, title: str, content_type: str | None = None
+    html: bytes,
+    url: str,
+    title: str,
+    content_type: str | None = None,
+    boilerplate: frozenset[str] = frozenset(),
 ) -> tuple[Article | None, int | None]:
-    """The page's article text and the story's fingerprint over it. Text that does not
-    mention the story's ``title`` (a consent or paywall page) is refused with
-    :class:`~aggregator.errors.ExtractError`, so it neither stands in for the story nor
-    clusters it with the other stories given the same notice."""
+    """The page's article text and the story's fingerprint over it, less the sentences
+    of ``boilerplate`` (its feed document's, :func:`aggregator.neardup.boilerplate`).
+    Text that does not mention the story's ``title`` (a consent or paywall page) is
+    refused with :class:`~aggregator.errors.ExtractError`, so it neither stands in for
+    the story nor clusters it with the other stories given the same notice."""
     from .extract import extract_article
     from .neardup import fingerprint
 
     art = extract_article(html, url, content_type, title=title)
-    return art, (fingerprint(title, art.text) if art is not None else None)
+    return art, (fingerprint(title, art.text, boilerplate) if art is not None else None)
 
 
 def classify_job(
