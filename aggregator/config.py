@@ -323,7 +323,8 @@ def parse_when(
         except OverflowError as e:
             raise ConfigError(f"{option} {value.strip()} is too far back") from e
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        # RFC 3339 (5.6) allows a lower-case "z", which fromisoformat refuses
+        dt = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", value.strip()))
     except ValueError as e:
         # The option named, as the errors above and parse_span's do: given --since and
         # --until, the quoted value alone left the user to work out which one it was.

@@ -1,0 +1,50 @@
+"""The query and feed-management CLI as a demanding user meets it, found in session 27:
+the real CLI in-process against a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_cli_read_audit import story
+from test_learning_cli import run
+from test_query_s26 import use
+from test_store import check
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.types import FeedSource
+
+
+def _two_stories(home: Path, monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """A SQLite store with stories "old" (two days back) and "new" (an hour back); the
+    time the new one was published."""
+    use(home, None, monkeypatch)
+    now = datetime.now(UTC).replace(microsecond=0, second=0)
+    with make_app(Settings.from_env()) as app:
+        feed, _ = app.store.add_feed(FeedSource(url="https://a.example/feed"), now)
+        records = [
+            story("k1", "old", published=now - timedelta(days=2)),
+            story("k2", "new", published=now - timedelta(hours=1)),
+        ]
+        app.store.save_update(check(feed.id, at=now), records)
+    return now - timedelta(hours=1)
+
+
+# --- --since / --until: RFC 3339's lower-case "z" -------------------------------------------
+
+
+def test_since_and_until_read_a_lower_case_z_as_utc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RFC 3339 (section 5.6) lets "T" and "Z" be written in lower case, and a lower-case
+    "t" was read, but ``--since 2026-12-02T10:00z`` was bad input (exit 2) where
+    ``…T10:00Z`` worked."""
+    new = _two_stories(tmp_path, monkeypatch)
+    at = (new - timedelta(hours=1)).strftime("%Y-%m-%dt%H:%M")
+    for option, titles in (("--since", ["new"]), ("--until", ["old"])):
+        code, out, err = run(capsys, "stories", option, f"{at}z", "--format", "json")
+        assert code == 0, err
+        assert [s["title"] for s in json.loads(out)] == titles
