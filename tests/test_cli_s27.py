@@ -48,3 +48,22 @@ def test_since_and_until_read_a_lower_case_z_as_utc(
         code, out, err = run(capsys, "stories", option, f"{at}z", "--format", "json")
         assert code == 0, err
         assert [s["title"] for s in json.loads(out)] == titles
+
+
+# --- feeds add: --name with several URLs ----------------------------------------------------
+
+
+def test_feeds_add_refuses_a_name_given_with_several_urls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``feeds add --name X URL1 URL2`` added both feeds unnamed and exited 0: the name
+    the user gave was dropped without a word. It names one feed, so it is bad input
+    (exit 2) before anything is added."""
+    use(tmp_path, None, monkeypatch)
+    urls = ("https://p.example/a", "https://p.example/b")
+    code, _, err = run(capsys, "feeds", "add", "--no-discover", "--name", "Mine", *urls)
+    assert code == 2
+    assert "--name" in err and "one URL" in err
+    code, out, err = run(capsys, "feeds", "list", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == []

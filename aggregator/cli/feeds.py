@@ -512,13 +512,16 @@ def feeds_add(
         typer.Argument(metavar="url", help="Feed URLs, or site URLs whose page links to a feed."),
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="Display name (with a single URL).")
+        str | None, typer.Option("--name", help="Display name (with one URL only).")
     ] = None,
     no_discover: Annotated[
         bool, typer.Option("--no-discover", help="Add the URL as is, without fetching it.")
     ] = False,
 ) -> None:
     """Add feeds to the database (feeds.yaml is not rewritten)."""
+    if name is not None and len(urls) > 1:
+        # it was dropped without a word, every feed added unnamed
+        raise ConfigError("--name names one feed: give it with one URL")
     failed = 0
     with open_app() as a:
         for url in urls:
