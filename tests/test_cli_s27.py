@@ -67,3 +67,20 @@ def test_feeds_add_refuses_a_name_given_with_several_urls(
     code, out, err = run(capsys, "feeds", "list", "--format", "json")
     assert code == 0, err
     assert json.loads(out) == []
+
+
+# --- feeds show: the formats its help offers ------------------------------------------------
+
+
+def test_feeds_show_help_offers_only_the_formats_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`feeds show --help` listed ``<table|json|csv>`` and `--format csv` then refused
+    with "--format is table or json": the help offered a format the command has not
+    (the refusal stays)."""
+    use(tmp_path, None, monkeypatch)
+    code, out, err = run(capsys, "feeds", "show", "--help")
+    assert code == 0, err
+    assert "table|json" in out and "csv" not in out
+    code, _, err = run(capsys, "feeds", "show", "1", "--format", "csv")
+    assert code == 2 and "table or json" in err

@@ -283,7 +283,10 @@ def feeds_show(
             help=f"How many of the newest fetches to list (0: none; {FETCH_LOG_KEEP} are kept).",
         ),
     ] = 10,
-    fmt: Annotated[Fmt, typer.Option("--format", help="table or json.")] = Fmt.table,
+    fmt: Annotated[
+        # the choices it writes: its help offered csv too, which it then refused
+        Fmt, typer.Option("--format", metavar="<table|json>", help="table or json.")
+    ] = Fmt.table,
 ) -> None:
     """One feed in full, for finding out why it is quiet or failing: its state, polling
     interval and next check, Retry-After, a pending permanent redirect, the stories it
