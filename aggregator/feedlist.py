@@ -110,9 +110,10 @@ def feed_key(url: str) -> str:
     """What two subscription URLs must share to be the same feed: http and https, the
     host's case and trailing dot, the spelling of an internationalised host (``bücher``
     or ``xn--bcher-kva``), a default port, a trailing slash and a fragment make no
-    difference (sites serve one feed at both, and readers treat them as one); the user
-    name, the path's case and the query do. The password does not: a new one written
-    into feeds.yaml is the same subscription (it made a second feed, and the first kept
+    difference (sites serve one feed at both, and readers treat them as one), nor does
+    an unreserved character percent-encoded or not (``%7E`` or ``~``, RFC 3986 6.2.2);
+    the user name, the path's case and the query do. The password does not: a new one
+    written into feeds.yaml is the same subscription (it made a second feed, and the first kept
     being polled with the old password), while a login given to a feed first added
     without one is another (a site may serve members more). A URL that does not parse
     is its own key."""
@@ -132,7 +133,21 @@ def feed_key(url: str) -> str:
     netloc = (userinfo.partition(":")[0] + "@" if userinfo else "") + host
     if port not in (None, 80, 443):
         netloc += f":{port}"
-    return urlunsplit(("", netloc, parts.path.rstrip("/"), parts.query, ""))
+    path, query = _PCT.sub(_pct, parts.path.rstrip("/")), _PCT.sub(_pct, parts.query)
+    return urlunsplit(("", netloc, path, query, ""))
+
+
+#: A percent-encoded octet (RFC 3986 2.1)
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+#: RFC 3986 2.3: what needs no encoding, and means the same encoded or not
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _pct(m: re.Match[str]) -> str:
+    """An encoded octet as RFC 3986 6.2.2 compares it: an unreserved character decoded
+    (``%7E`` is ``~``), any other with its hex upper-cased (``%2f`` is ``%2F``)."""
+    c = chr(int(m.group(1), 16))
+    return c if c in _UNRESERVED else m.group(0).upper()
 
 
 def host_key(host: str) -> str:

@@ -84,3 +84,24 @@ def test_feeds_show_help_offers_only_the_formats_it_writes(
     assert "table|json" in out and "csv" not in out
     code, _, err = run(capsys, "feeds", "show", "1", "--format", "csv")
     assert code == 2 and "table or json" in err
+
+
+# --- feeds add: a percent-encoded spelling of the same URL ----------------------------------
+
+
+def test_feeds_add_knows_a_percent_encoded_spelling_of_a_subscribed_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``https://x.example/%7Euser/feed`` is ``https://x.example/~user/feed`` (RFC 3986
+    6.2.2: percent-encoded unreserved characters, and the case of the hex digits, make
+    no difference), but `feeds add` subscribed to both, and the feed was polled twice."""
+    use(tmp_path, None, monkeypatch)
+    code, out, err = run(capsys, "feeds", "add", "--no-discover", "https://x.example/~user/feed")
+    assert code == 0 and out.startswith("added:"), err
+    for spelling in ("https://x.example/%7Euser/feed", "https://x.example/%7euser/%66eed"):
+        code, out, err = run(capsys, "feeds", "add", "--no-discover", spelling)
+        assert code == 0, err
+        assert out.startswith("already present: https://x.example/~user/feed"), out
+    # what is not unreserved stays encoded: %2F is no "/"
+    code, out, err = run(capsys, "feeds", "add", "--no-discover", "https://x.example/~user%2Ffeed")
+    assert code == 0 and out.startswith("added:"), err
