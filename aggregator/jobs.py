@@ -215,7 +215,13 @@ def parse_job(
     app's clock, against which dates too far in the future are not trusted (see
     :func:`aggregator.parse.parse_feed`)."""
     from .dedupe import listing_digest, story_drafts
-    from .neardup import BOILERPLATE_LOOKED_AT, boilerplate, fingerprint, without_boilerplate
+    from .neardup import (
+        BOILERPLATE_LOOKED_AT,
+        boilerplate_of,
+        fingerprint,
+        keyed_sentences,
+        without_keyed,
+    )
     from .parse import parse_feed
 
     parsed = parse_feed(body, url, content_type=content_type, now=now)
@@ -239,20 +245,21 @@ def parse_job(
     texts = [_texts(d) for d in drafts]
     # What the document repeats under its items, left out of their fingerprints: read
     # in the stories fingerprinted and a few of the others (neardup.boilerplate).
-    read = [(d.title, c or s) for d, (s, c) in zip(drafts, texts, strict=True)]
+    keyed = [keyed_sentences(c or s) for s, c in texts]  # split and keyed once
+    read = [(d.title, k) for d, k in zip(drafts, keyed, strict=True)]
     if drafts and len(drafts) < len(every):
         fingerprinted = {d.key for d in drafts}  # one draft per key
         for d in [d for d in every if d.key not in fingerprinted][:BOILERPLATE_LOOKED_AT]:
             summary, content = _texts(d)
-            read.append((d.title, content or summary))
-    shared = boilerplate(read)
+            read.append((d.title, keyed_sentences(content or summary)))
+    shared = boilerplate_of(read)
     preds, error = classify_docs(
         [document(d, s, c or s) for d, (s, c) in zip(drafts, texts, strict=True)], model
     )
     stories = []
     for i, (d, (summary, content)) in enumerate(zip(drafts, texts, strict=True)):
         body_text = content or summary
-        own = without_boilerplate(body_text, shared)
+        own = without_keyed(keyed[i], shared) if shared else body_text
         stories.append(
             Prepared(
                 draft=d,

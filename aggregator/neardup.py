@@ -140,13 +140,46 @@ def without_boilerplate(text: str, boilerplate: frozenset[str]) -> str:
     sentence a line; ``text`` itself when there is none to leave out."""
     if not boilerplate:
         return text
-    return "\n".join(s for s in _sentences(text) if title_key(s) not in boilerplate)
+    return without_keyed(keyed_sentences(text), boilerplate)
+
+
+#: A text's sentences, each with the key :func:`boilerplate` compares it by.
+Keyed = list[tuple[str, str]]
+
+
+def keyed_sentences(text: str) -> Keyed:
+    """``text``'s sentences and their keys, for a caller that both looks for its
+    document's boilerplate (:func:`boilerplate_of`) and leaves it out
+    (:func:`without_keyed`): each sentence is split and keyed once."""
+    return [(s, _sentence_key(s)) for s in _sentences(text)]
+
+
+def without_keyed(keyed: Keyed, boilerplate: frozenset[str]) -> str:
+    """:func:`without_boilerplate` of a text given as :func:`keyed_sentences`, for a
+    non-empty ``boilerplate``."""
+    return "\n".join(s for s, key in keyed if key not in boilerplate)
 
 
 def _sentences(text: str) -> list[str]:
     """The sentences of ``text``: its lines (one per block element, as
     ``textutil.html_to_text`` gives them) cut after ".", "!", "?" or "…"."""
     return [s for line in text.splitlines() for s in _SENTENCE_END.split(line) if s]
+
+
+def _sentence_key(sentence: str) -> str:
+    """A sentence as :func:`boilerplate` compares it: case-folded, its runs of what is
+    neither letter nor digit one space, as :func:`title_key` has it but without
+    decomposing accented letters (what a site repeats under its items is repeated as
+    written). Each sentence of a document's texts is keyed, so this is kept cheap: the
+    decomposition, per character, cost a full-text document's parse job a quarter more
+    CPU, and ASCII text (most) goes through a byte table instead of the pattern."""
+    if sentence.isascii():
+        return " ".join(sentence.encode().lower().translate(_ASCII_NOT_WORD).decode().split())
+    return " ".join(_NOT_WORD.sub(" ", sentence.casefold()).split())
+
+
+#: What ``_NOT_WORD`` replaces in ASCII text (all but letters and digits), as a table.
+_ASCII_NOT_WORD = bytes(c if chr(c).isalnum() else 32 for c in range(256))
 
 
 #: Other stories of a document that :func:`boilerplate` reads besides those it is
@@ -166,11 +199,16 @@ def boilerplate(stories: Iterable[tuple[str, str]]) -> frozenset[str]:
     footer was too far from the original to be found. :func:`fingerprint` leaves them
     out. Texts under one title (copies or versions of one story) are not compared: their
     shared text is the story's own."""
+    return boilerplate_of((title, keyed_sentences(text)) for title, text in stories)
+
+
+def boilerplate_of(stories: Iterable[tuple[str, Keyed]]) -> frozenset[str]:
+    """:func:`boilerplate` of texts given as :func:`keyed_sentences`."""
     first_title: dict[str, str] = {}  # sentence -> the first title it was seen under
     repeated: set[str] = set()
-    for title, text in stories:
+    for title, keyed in stories:
         tkey = title_key(title)
-        for sentence in {title_key(s) for s in _sentences(text)}:
+        for sentence in {key for _, key in keyed}:
             if sentence and first_title.setdefault(sentence, tkey) != tkey:
                 repeated.add(sentence)
     return frozenset(repeated)
