@@ -30,13 +30,16 @@ __all__ = [
     "SIMHASH_VERSION",
     "TITLE_MATCH_MIN_WORDS",
     "boilerplate",
+    "boilerplate_of",
     "fingerprint",
     "hamming",
+    "keyed_sentences",
     "series_apart",
     "simhash",
     "title_hash",
     "title_key",
     "without_boilerplate",
+    "without_keyed",
 ]
 
 _WORD = re.compile(r"\w+")
@@ -190,7 +193,8 @@ BOILERPLATE_LOOKED_AT = 8
 
 
 def boilerplate(stories: Iterable[tuple[str, str]]) -> frozenset[str]:
-    """The sentences (as :func:`title_key` gives them) that the texts of one document's
+    """The sentences (keyed as ``_sentence_key`` has them: for ASCII text the form
+    :func:`title_key` gives) that the texts of one document's
     stories, as (title, text) pairs, repeat under two or more different titles: a site's
     newsletter sign-up, cookie notice, "Read more on ..." line or "About us" paragraph
     under every item. They say nothing about the story, and two of its stories of one
