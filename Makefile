@@ -36,7 +36,7 @@ test: install-dev
 	$(BIN)/ruff check aggregator tests benchmarks
 	$(BIN)/ruff format --check aggregator tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n auto --dist worksteal
+	$(BIN)/pytest -q -n auto --dist worksteal --durations=20
 
 ## Rebuild the shipped classifier in models/classifier/ from models/seeds + taxonomy.
 model: install
