@@ -287,6 +287,68 @@ def _mark_later_at_url(conn: Any, row: StoryRow) -> None:
     )
 
 
+def _kin(row: StoryRow, other: Any) -> bool:
+    """Whether ``other``, a story of ``row``'s cluster, is a copy of ``row`` by what
+    clusters stories (``PollWrites._match_clusters``) other than a URL ``row`` no longer
+    has: ``row``'s URL (or its http<->https twin), its text (the same content hash; from
+    another feed, a SimHash within ``NEAR_DUP_MAX_DISTANCE`` bits, or within
+    ``NEAR_DUP_TITLE_MAX_DISTANCE`` under the same title), and not dated apart."""
+    url = row.canonical_url
+    if url is not None and other.canonical_url in (url, scheme_twin(url)):
+        return True
+    if other.content_hash == row.content_hash:
+        return True
+    if other.feed_id == row.feed_id or row.fingerprint is None or other.fingerprint is None:
+        return False  # one feed's stories never cluster by their text
+    if _dated_apart(utc(row.published), utc(other.published)):
+        return False
+    mask = (1 << 64) - 1
+    bits = hamming(int(row.fingerprint) & mask, int(other.fingerprint) & mask)
+    if bits <= NEAR_DUP_MAX_DISTANCE and not series_apart(row.title, other.title):
+        return True
+    return (
+        title_hash(row.title) is not None
+        and title_key(row.title) == title_key(other.title)
+        and bits <= NEAR_DUP_TITLE_MAX_DISTANCE
+    )
+
+
+def _leave_cluster_of_url(conn: Any, row: StoryRow, was: str) -> None:
+    """``row``, a stored story whose item now links elsewhere (its link corrected from
+    ``was``), and the stories of its cluster that were there only by the URL it left.
+    A story clusters by its URL when it is stored, and an update never looked again: a
+    story linked by mistake to another feed's story's page stayed in that story's
+    cluster after the publisher corrected the link, hidden from every list and export
+    (or, stored first, kept the other story hidden under it). Now a story that is no
+    copy of any other of its cluster (:func:`_kin`) starts its own; when it started the
+    cluster, the stories that are no copy of it start their own (the smallest id first,
+    as a deletion re-homes a cluster). Joining the cluster of the new URL is left to the
+    stories stored there later: a story that moved onto another's page keeps its own
+    (see ``_mark_later_at_url``)."""
+    assert row.id is not None
+    cluster = row.id if row.cluster_id is None else row.cluster_id
+    others = conn.execute(
+        select(
+            SC.id,
+            SC.feed_id,
+            SC.canonical_url,
+            SC.content_hash,
+            SC.fingerprint,
+            SC.title,
+            SC.published,
+        ).where(SC.cluster_id == cluster, SC.id != row.id)
+    ).all()
+    if not others:
+        return
+    if cluster != row.id:
+        if not any(_kin(row, other) for other in others):
+            row.cluster_id = row.id
+        return
+    strays = sorted(int(other.id) for other in others if not _kin(row, other))
+    for chunk in chunks(strays, 500):
+        conn.execute(update(_STORY).where(col(SC.id).in_(chunk)).values(cluster_id=strays[0]))
+
+
 class PollWrites(StoreBase):
     """A poll's writes and look-ups."""
 
@@ -491,6 +553,8 @@ class PollWrites(StoreBase):
                 was = row.canonical_url
                 fill_row(row, rec, is_new=False)
                 if row.canonical_url != was:
+                    if was is not None and row.canonical_url != scheme_twin(was):
+                        _leave_cluster_of_url(conn, row, was)
                     _mark_later_at_url(conn, row)
                 changed.append((row, rec))
         new_rows = [row for row, _ in fresh]
