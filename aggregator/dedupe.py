@@ -13,7 +13,7 @@ the ``v1:`` prefix is the identity scheme's version, and a new scheme must get a
 plus a migration, never a silent change (stored stories would be duplicated). A change of
 the canonical form within ``v1`` comes with a store migration that brings the stored
 canonical URLs and the keys made of them to it (migration 20: more tracking parameters,
-IDNA 2008).
+IDNA 2008; migration 25: cache-busters).
 
 Identity of an entry within one document, strongest first:
 
@@ -117,6 +117,12 @@ TRACKING_PARAMS_SINCE_M20 = (
     "guce_referrer_sig", "__twitter_impression", "_branch_match_id",
 )  # fmt: skip
 TRACKING_PREFIXES_SINCE_M20 = ("wt.",)
+#: Cache-busters dropped since store migration 25: a value that changes at every request
+#: (jQuery's ``_=<milliseconds>``, a CDN's ``cachebuster=``) names no other page, and a
+#: feed stamping its items' links with one gave each item a new canonical URL at every
+#: poll: an item without a guid was stored again at each poll (its key is its link), and
+#: one with a guid was re-written, classified again and its page fetched again.
+CACHE_BUSTERS_SINCE_M25 = ("_", "cachebuster", "cache_buster", "cachebust", "nocache", "no_cache")
 _TRACKING_PARAMS = frozenset(
     {
         "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid",
@@ -124,7 +130,7 @@ _TRACKING_PARAMS = frozenset(
         "__hstc", "__hssc", "__hsfp", "hsctatracking", "mkt_tok", "_ga", "_gl", "oly_anon_id",
         "oly_enc_id", "vero_id", "vero_conv", "wickedid", "rb_clickid", "s_cid", "ref_src",
         "ref_url", "at_medium", "at_campaign", "spm", "cmpid", "ncid", "sr_share",
-        *TRACKING_PARAMS_SINCE_M20,
+        *TRACKING_PARAMS_SINCE_M20, *CACHE_BUSTERS_SINCE_M25,
     }
 )  # fmt: skip
 _TRACKING_PREFIXES = (
@@ -165,8 +171,9 @@ def canonicalize_url(url: str) -> str:
 
     For absolute http(s) URLs: redirector wrappers unwrapped, scheme and host lower-cased,
     IDN hosts in punycode, default port and empty query dropped, tracking parameters
-    removed and the rest sorted, percent-encoding normalised (RFC 3986 §6.2.2), dot
-    segments removed, fragment dropped (except ``#!`` routes, which name distinct pages).
+    and cache-busters (``_=``) removed and the rest sorted, percent-encoding normalised
+    (RFC 3986 §6.2.2), dot segments removed, fragment dropped (except ``#!`` routes,
+    which name distinct pages).
     Paths are otherwise kept as they are: ``/a``, ``/a/`` and ``/a/index.html`` may be
     different pages. Anything else is returned stripped but unchanged. Never raises;
     ``canonicalize_url(canonicalize_url(u)) == canonicalize_url(u)``; whatever it changes

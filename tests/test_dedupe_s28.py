@@ -5,14 +5,21 @@ real SQLite and PostgreSQL databases."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
+from sqlalchemy import text
 from test_dedupe_audit import Clock, _make_app, _poll, _titles
 from test_dedupe_s27 import _item, _rss
+from test_store import T0, check
 
 from aggregator.app import App
+from aggregator.dedupe import canonicalize_url, listing_digest, story_drafts
+from aggregator.parse import parse_feed
+from aggregator.store import open_store
+from aggregator.types import FeedSource, StoryRecord
 
 
 @pytest.fixture
@@ -104,3 +111,104 @@ def test_a_copy_of_a_story_keeps_its_cluster_when_its_link_is_corrected(
     _feed(server, "/a", ZONE, _words("alpha"), RIGHT + "-corrected", "a1")
     _poll(app, clock)
     assert _titles(app) == [ZONE]
+
+
+# --- cache-busters on links -------------------------------------------------------------------
+
+ARTICLE = "https://news.example/2026/11/registry-signs-every-zone"
+
+
+@pytest.mark.parametrize(
+    ("link", "canonical"),
+    [
+        (f"{ARTICLE}?_=1764672000123", ARTICLE),
+        (f"{ARTICLE}?id=3&_=1764672000123", f"{ARTICLE}?id=3"),
+        (f"{ARTICLE}?cachebuster=8812&utm_source=rss", ARTICLE),
+        (f"{ARTICLE}?nocache=1", ARTICLE),
+        (f"{ARTICLE}?__=1", f"{ARTICLE}?__=1"),  # not jQuery's: kept
+    ],
+    ids=["jquery", "with-id", "cachebuster", "nocache", "double-underscore"],
+)
+def test_a_cache_buster_is_no_part_of_a_canonical_url(link: str, canonical: str) -> None:
+    assert canonicalize_url(link) == canonical
+    assert canonicalize_url(canonical) == canonical
+
+
+def _stamped(stamp: int, guid: bool) -> bytes:
+    items = "".join(
+        _item(
+            title,
+            text=_words(word),
+            link=f"{ARTICLE}-{n}?_={stamp}",
+            guid=f"g{n}" if guid else None,
+        )
+        for n, (title, word) in enumerate(((ZONE, "alpha"), (OUTAGE, "beta")))
+    )
+    return _rss(items, "https://news.example/")
+
+
+def test_a_feed_stamping_its_links_with_a_cache_buster_stores_each_story_once(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A feed without guids whose generator stamps every link with the time of the
+    request (jQuery's ``?_=<ms>``): each item's key is its link, which was new at every
+    poll, so every story was stored again at every poll, and listed once per poll."""
+    app = any_app
+    app.add_feed(server.route("/f", body=_stamped(1, guid=False)), discover=False)
+    assert [r.new for r in _poll(app, clock)] == [2]
+    for stamp in (2, 3):
+        server.route("/f", body=_stamped(stamp, guid=False))
+        assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 0)]
+    assert _titles(app) == [ZONE, OUTAGE]
+
+
+def test_a_story_whose_link_carries_a_cache_buster_is_not_rewritten(
+    app: App, server: LocalServer, clock: Clock
+) -> None:
+    """With guids: the new canonical URL at every poll counted as a corrected link, so
+    each story was re-written, classified again (and its page fetched again) at every
+    poll. An unchanged story is left alone."""
+    app.add_feed(server.route("/f", body=_stamped(1, guid=True)), discover=False)
+    assert [r.new for r in _poll(app, clock)] == [2]
+    server.route("/f", body=_stamped(2, guid=True))
+    assert [(r.new, r.updated) for r in _poll(app, clock)] == [(0, 0)]
+
+
+def test_migration_25_moves_the_stored_links_and_keys_off_their_cache_busters(
+    db_url: str,
+) -> None:
+    """A store from before migration 25 holds such a feed's stories under links with
+    their cache-buster: the migration brings them to today's canonical form, so the next
+    poll finds them instead of storing each again."""
+    body = _stamped(7, guid=False)
+    drafts = story_drafts(parse_feed(body, "https://news.example/feed"))
+    records = [StoryRecord(draft=d) for d in drafts]
+    listed = tuple(listing_digest(d.key) for d in drafts)
+    with closing(open_store(db_url)) as st:
+        feed, _ = st.add_feed(FeedSource(url="https://news.example/feed"), T0)
+        st.save_update(check(feed.id, listed=listed), records)
+        with st.engine.begin() as c:  # as version 24 stored them
+            for d in drafts:
+                old = f"{d.canonical_url}?_=6"
+                c.execute(
+                    text("UPDATE story SET key = :k, canonical_url = :u WHERE title = :t"),
+                    {"k": "v1:link:" + old, "u": old, "t": d.title},
+                )
+            older = [listing_digest(f"{d.key}?_=6") for d in drafts]
+            c.execute(
+                text("UPDATE feed SET listed = :l WHERE id = :f"),
+                {"l": " ".join(older), "f": feed.id},
+            )
+            c.execute(text("DELETE FROM schema_version WHERE version = 25"))
+        feed_id = feed.id
+    with closing(open_store(db_url)) as st:
+        with st.engine.connect() as c:
+            rows = set(c.execute(text("SELECT key, canonical_url FROM story")).all())
+            now_listed = c.execute(
+                text("SELECT listed FROM feed WHERE id = :f"), {"f": feed_id}
+            ).scalar()
+        assert rows == {(d.key, d.canonical_url) for d in drafts}
+        assert set(now_listed.split()) == set(listed)
+        before = st.story_count()
+        assert st.save_update(check(feed_id, at=T0, listed=listed), records).new == ()
+        assert st.story_count() == before

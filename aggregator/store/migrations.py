@@ -25,7 +25,7 @@ from ..errors import StoreError
 from ..feedlist import url_host
 from . import tables
 from .dialect import keep_story_ids, simhash_bands
-from .rekey import _m20_canonical_urls
+from .rekey import _m20_canonical_urls, _m25_cache_busters
 from .repairs import _m6_repair_session7_rows
 from .rows import utc
 from .search import SEARCH_CONFIG, SEARCH_DICT, STEMMED_TOKENS, write_search_index
@@ -506,6 +506,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (22, "reading lists: the options a named list reads by", _m22_reading_list_filters),
     (23, "the hosts that asked to be left alone, by the host that answered", _m23_host_holds),
     (24, "which stories came to a URL another story had first", _m24_later_at_url),
+    (25, "canonical URLs and link keys: cache-busters dropped", _m25_cache_busters),
 ]
 
 

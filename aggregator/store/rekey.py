@@ -1,8 +1,8 @@
-"""Migration 20: stored canonical URLs and the story keys made of them brought to the
-canonical form of ``dedupe.canonicalize_url`` since this migration (more tracking
-parameters dropped; hosts in IDNA 2008). Without it a feed keyed by links (RSS 0.91, no
-guids) would give every stored story again under its new key, and an article would no
-longer meet its stored copies by URL.
+"""Migrations 20 and 25: stored canonical URLs and the story keys made of them brought
+to the canonical form of ``dedupe.canonicalize_url`` since each migration (20: more
+tracking parameters dropped, hosts in IDNA 2008; 25: cache-busters dropped). Without it
+a feed keyed by links (RSS 0.91, no guids) would give every stored story again under its
+new key, and an article would no longer meet its stored copies by URL.
 """
 
 from __future__ import annotations
@@ -30,16 +30,36 @@ def _m20_canonical_urls(conn: Connection) -> None:
     left as it is: that story is still listed by nobody and pruned in time. Only rows
     that may have changed are canonicalised (``maybe_changed``): a pass over a million
     stories reads their URLs once, a page at a time."""
-    from ..dedupe import TRACKING_PARAMS_SINCE_M20, TRACKING_PREFIXES_SINCE_M20, canonicalize_url
+    from ..dedupe import TRACKING_PARAMS_SINCE_M20, TRACKING_PREFIXES_SINCE_M20
+
+    _recanonicalise(conn, TRACKING_PARAMS_SINCE_M20, TRACKING_PREFIXES_SINCE_M20, idn=True)
+
+
+def _m25_cache_busters(conn: Connection) -> None:
+    """Migration 20's pass for the cache-busters dropped since migration 25 (``_=``,
+    ``cachebuster=``, ...): a feed keyed by links that stamps them with one finds its
+    stored stories under the keys it gives now, instead of storing each again."""
+    from ..dedupe import CACHE_BUSTERS_SINCE_M25
+
+    _recanonicalise(conn, CACHE_BUSTERS_SINCE_M25, (), idn=False)
+
+
+def _recanonicalise(
+    conn: Connection, params: tuple[str, ...], prefixes: tuple[str, ...], *, idn: bool
+) -> None:
+    """The stories whose canonical URL (or enclosure key) holds one of ``params`` (or a
+    parameter starting with one of ``prefixes``), or with ``idn`` whose link's host is
+    not ASCII, canonicalised again, as ``_m20_canonical_urls`` says."""
+    from ..dedupe import canonicalize_url
 
     def maybe_changed(url: str, link: str | None) -> bool:
-        """Whether the rules of migration 20 may change ``url`` (a canonical URL or a key
-        holding one): a parameter they drop is in it, or its link's host is not ASCII."""
-        if link is not None and not link.isascii():
+        """Whether the new rules may change ``url`` (a canonical URL or a key holding
+        one): a parameter they drop is in it, or (``idn``) its link's host is not ASCII."""
+        if idn and link is not None and not link.isascii():
             return True
         query = url.partition("?")[2].lower()
         return bool(query) and any(
-            n in TRACKING_PARAMS_SINCE_M20 or n.startswith(TRACKING_PREFIXES_SINCE_M20)
+            n in params or n.startswith(prefixes)
             for n in {pair.partition("=")[0] for pair in query.split("&")}
         )
 
@@ -60,8 +80,8 @@ def _m20_canonical_urls(conn: Connection) -> None:
         for sid, fid, key, link, url in page:
             new_url = url
             if url is not None and maybe_changed(url, link):
-                idn = link is not None and not link.isascii()
-                new_url = canonicalize_url(link if idn else url)
+                from_link = idn and link is not None and not link.isascii()
+                new_url = canonicalize_url(link if from_link else url)
             new_key = key
             if new_url != url:
                 urls.append({"sid": sid, "u": new_url})
