@@ -212,3 +212,24 @@ def test_migration_25_moves_the_stored_links_and_keys_off_their_cache_busters(
         before = st.story_count()
         assert st.save_update(check(feed_id, at=T0, listed=listed), records).new == ()
         assert st.story_count() == before
+
+
+# --- new stories of one poll at a URL and its http<->https twin -------------------------------
+
+
+def test_two_new_items_at_the_http_and_https_urls_of_one_page_are_one_story(
+    any_app: App, server: LocalServer, clock: Clock
+) -> None:
+    """A feed moving to https lists an article under its http:// link and again, under
+    another guid, under its https:// one. Stored on two polls, the second copy joins the
+    first's cluster (the twin of its URL is stored: ``dedupe.scheme_twin``); met in one
+    poll, as new rows of one batch, it was matched by its URL alone and started a cluster
+    of its own: the article was listed twice."""
+    app, path = any_app, "/2026/11/registry-signs-every-zone"
+    items = "".join(
+        _item(ZONE, text=_words("alpha"), link=f"{scheme}://news.example{path}", guid=guid)
+        for scheme, guid in (("http", "old-1"), ("https", "new-1"))
+    )
+    app.add_feed(server.route("/f", body=_rss(items, "https://news.example/")), discover=False)
+    assert [r.new for r in _poll(app, clock)] == [2]
+    assert _titles(app) == [ZONE]

@@ -1033,7 +1033,8 @@ class PollWrites(StoreBase):
         recent stories of other feeds published within ``NEAR_DUP_DATES_APART`` of it
         (``_dated_apart``),
         gets that story's cluster. Returns (row, leader) for
-        later rows of this batch that share a URL with an earlier, new-cluster row; rows left
+        later rows of this batch that share a URL (or its http<->https twin) with an
+        earlier, new-cluster row; rows left
         without a cluster start their own (:meth:`_own_clusters`, once ids exist). One query
         for the URLs and one for the four bands, on the connection: through the ORM session
         each cost ~0.4 ms more."""
@@ -1096,6 +1097,8 @@ class PollWrites(StoreBase):
                 row.cluster_id = cluster
             elif url and url in leaders:
                 followers.append((row, leaders[url]))
+            elif twin and twin in leaders:  # a batch's copies at http:// and https://
+                followers.append((row, leaders[twin]))
             else:
                 if url:
                     leaders[url] = row
