@@ -243,6 +243,8 @@ class Outcomes:
         not one feed's problem: it propagates."""
         try:
             self.app.store.save_checks([c for _, c in quick])
+        except StoreUnavailableError:
+            raise  # the database's, not the feeds' (see _store_one)
         except Exception:
             log.debug(
                 "writing %d outcomes failed; writing them one at a time", len(quick), exc_info=True
@@ -255,6 +257,10 @@ class Outcomes:
         store = self.app.store
         try:
             store.save_checks([check])
+        except StoreUnavailableError:
+            # locked past the busy timeout (a `prune --vacuum`), unreachable: tried again
+            # by the next poll, never this feed's error (it was written once the lock went)
+            raise
         except Exception as e:
             if self._removed(feed):
                 return Removed(feed.id)

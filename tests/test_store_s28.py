@@ -1,0 +1,108 @@
+"""Session 28: the store, leases and daemons on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpserver import LocalServer, Request
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.errors import StoreUnavailableError
+from aggregator.types import FeedCheck
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Store</title>
+<link>http://example.org/</link><item><title>Registry operators meet</title>
+<link>http://example.org/a</link><guid>a</guid><description>Operators met to discuss
+DNSSEC key rollovers.</description></item></channel></rss>"""
+
+
+def _settings(tmp_path: Path, url: str) -> Settings:
+    return Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=url,
+        allow_private_addresses=True,
+        extract=False,
+    )
+
+
+def _polled(feed_id: int, at: datetime, **kw: Any) -> FeedCheck:
+    """A feed's state as a successful poll at ``at`` leaves it."""
+    base: dict[str, Any] = {
+        "feed_id": feed_id,
+        "at": at,
+        "outcome": "ok",
+        "next_check": at + timedelta(hours=1),
+        "status": "active",
+        "error_count": 0,
+        "first_error_at": None,
+        "last_error": None,
+        "success": True,
+    }
+    return FeedCheck(**(base | kw))
+
+
+class _ReleaseOnLog(logging.Handler):
+    """Rolls ``holder`` back (another connection's write lock goes) when a record
+    matching ``marker`` is logged: the moment a write that failed is tried again."""
+
+    def __init__(self, holder: sqlite3.Connection, marker: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.holder, self.marker = holder, marker
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.marker in record.getMessage() and self.holder.in_transaction:
+            self.holder.rollback()
+
+
+def test_an_unchanged_feeds_outcome_meeting_a_locked_database_is_no_feed_error(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """`prune --vacuum` (or any long write) holds SQLite's write lock past a poll's busy
+    timeout just as the poll writes its story-less outcomes (a 304, an unchanged body):
+    the database's trouble, to be tried again, never a "could not store" error, error
+    count and backoff recorded on a healthy feed (the lock had gone by the time that
+    error was written)."""
+    db = tmp_path / "data" / "aggregator.db"
+    holder: sqlite3.Connection | None = None
+    taking = threading.Event()
+
+    def body(_: Request) -> bytes:
+        if taking.is_set() and holder is not None and not holder.in_transaction:
+            holder.execute("BEGIN IMMEDIATE")  # after the claim, before the outcome's write
+        return RSS
+
+    url = server.route("/f.xml", body=body)
+    s = _settings(tmp_path, f"sqlite:///{db.as_posix()}?timeout=0.3")
+    with make_app(s) as app:
+        feed_id = app.add_feed(url, discover=False).feed.id
+        now = app.now()
+        # polled before: this body is the one seen last time (an "unchanged" outcome)
+        app.store.save_checks([_polled(feed_id, now, body_hash=hashlib.sha256(RSS).hexdigest())])
+        holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        handler = _ReleaseOnLog(holder, "could not store")
+        logging.getLogger("aggregator").addHandler(handler)
+        try:
+            taking.set()
+            with pytest.raises(StoreUnavailableError, match="locked"):
+                list(app.update_due(all_feeds=True))
+        finally:
+            logging.getLogger("aggregator").removeHandler(handler)
+            if holder.in_transaction:
+                holder.rollback()
+            holder.close()
+            taking.clear()
+        (feed,) = app.feeds()
+        assert (feed.status, feed.error_count, feed.last_error) == ("active", 0, None)
+        # tried again: the next poll takes the feed up (its lease handed back) and stores it
+        (again,) = app.update_due(all_feeds=True)
+        assert (again.status, again.error) == ("unchanged", None)
+        assert len(server.requests_for("/f.xml")) == 2
