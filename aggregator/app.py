@@ -53,6 +53,7 @@ from .loopthread import LoopThread
 from .polling import Poller, PollStats
 from .predictor import load_predictor
 from .store import Store, TopicInfo, open_store
+from .store.feeds import process_stamp
 from .subscriptions import AddedFeed, Subscriptions
 from .taxonomy import Taxonomy
 from .types import (
@@ -89,7 +90,11 @@ class App(Subscriptions, Exporting, Labelling):
             max_interval=settings.max_interval,
             disable_after=settings.disable_after,
         )
-        self.owner = f"{lease_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # ``host:pid:tag@stamp``: the stamp tells this process from a later one given its
+        # pid (``Store.release_dead_leases``)
+        stamp = process_stamp(os.getpid())
+        tag = uuid.uuid4().hex[:8] + (f"@{stamp}" if stamp else "")
+        self.owner = f"{lease_host()}:{os.getpid()}:{tag}"
         self._taxonomy: Taxonomy | None = None
         self._taxonomy_stamp: tuple[int, int] | None = None  # taxonomy.yaml when read
         self._taxonomy_lock = threading.Lock()

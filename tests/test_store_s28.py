@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import pytest
 from httpserver import LocalServer, Request
 
-from aggregator.app import make_app
+from aggregator.app import lease_host, make_app
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailableError
-from aggregator.types import FeedCheck
+from aggregator.store.feeds import process_stamp
+from aggregator.types import FeedCheck, FeedSource
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Store</title>
 <link>http://example.org/</link><item><title>Registry operators meet</title>
@@ -106,3 +113,45 @@ def test_an_unchanged_feeds_outcome_meeting_a_locked_database_is_no_feed_error(
         (again,) = app.update_due(all_feeds=True)
         assert (again.status, again.error) == ("unchanged", None)
         assert len(server.requests_for("/f.xml")) == 2
+
+
+def test_a_restarted_daemon_with_its_old_pid_releases_its_dead_predecessors_leases(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A container's daemon is pid 1 again after a restart (and the kernel may give its
+    new PID namespace the old one's number), a rebooted machine gives its pids out again:
+    the dead daemon's leases named a pid that runs, the live process's, and held its feeds
+    for the whole 15 minutes. Told apart by when the process that has the pid started;
+    a live process's leases (this one's, another's) and other hosts' stay."""
+    s = _settings(tmp_path, db_url)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
+    try:
+        with make_app(s, now=lambda: T0) as app:
+            me, here = os.getpid(), lease_host()
+            mine, other = process_stamp(me), process_stamp(child.pid)
+            assert mine is not None and other is not None
+            assert app.owner.startswith(f"{here}:{me}:") and app.owner.endswith(f"@{mine}")
+            boot, ticks = mine.split(".")
+            owners = [
+                # dead: this pid's earlier process (a restart), the child's pid in a boot before
+                f"{here}:{me}:0badcafe@{boot}.{int(ticks) - 1}",
+                f"{here}:{child.pid}:0badcafe@00000000.{other.split('.')[1]}",
+                # live: this process, another one, and an owner without a stamp that names
+                # this pid (an older aggregator's: nothing tells)
+                app.owner,
+                f"{here}:{child.pid}:5ca1ab1e@{other}",
+                f"{here}:{me}:5ca1ab1e",
+                # another host's: its pids mean nothing here
+                f"elsewhere/pidns-1:{me}:0badcafe@{boot}.{int(ticks) - 1}",
+            ]
+            sources = [FeedSource(url=f"https://h{i}.example/feed") for i in range(len(owners))]
+            app.store.upsert_feeds(sources, T0)
+            for owner in owners:
+                assert app.store.claim_due(T0, owner=owner, lease=timedelta(minutes=15), limit=1)
+            assert app.due_count() == 0
+            app.prepare_poll()
+            held = [app.store.get_feed(x.url).lease_owner for x in sources]
+            assert held == [None, None, *owners[2:]]
+            assert app.due_count() == 2
+    finally:
+        child.communicate(b"")

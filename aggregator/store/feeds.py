@@ -45,14 +45,43 @@ def _feed_ref(ref: int | str) -> Any:
     return or_(FC.url == ref, FC.source_url == ref)
 
 
+def process_stamp(pid: int) -> str | None:
+    """When process ``pid`` started, as ``BOOT.TICKS`` (Linux: the first 8 digits of
+    this boot's id and the clock ticks from boot to the process's start), which no
+    other process that ever has this pid shares; None when ``/proc`` cannot tell (no such
+    process, not Linux). ``App.owner`` ends with its own (``host:pid:tag@stamp``), so that
+    ``release_dead_leases`` tells a lease of an ended process from one of the live
+    process given its pid since: a container's daemon is pid 1 again after a restart (in
+    a PID namespace that may reuse the old one's number), and a machine's reboot gives
+    its pids out again, and the dead daemon's leases were taken for the live process's,
+    holding its feeds for the whole 15 minutes."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip().replace("-", "")[:8]
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the fields after the command, which is in parentheses and may hold anything
+    fields = stat.rpartition(")")[2].split()
+    if len(fields) < 20 or not fields[19].isdigit() or not boot:
+        return None
+    return f"{boot}.{fields[19]}"  # field 22, starttime: the 20th after the command
+
+
 def _dead_owner_on(host: str, owner: str) -> bool:
-    """Whether a lease owner ``host:pid:tag`` is a process of ``host`` that has ended."""
+    """Whether a lease owner ``host:pid:tag`` is a process of ``host`` that has ended: no
+    process has its pid, or (a tag ending ``@stamp``) the one that has it is another
+    that started later (``process_stamp``)."""
     parts = owner.rsplit(":", 2)
     if len(parts) != 3:
         return False
-    name, pid_text, _ = parts
+    name, pid_text, tag = parts
     if name != host or not pid_text.isdigit() or int(pid_text) <= 0:
         return False
+    stamp = tag.rpartition("@")[2] if "@" in tag else None
+    if stamp and (now_there := process_stamp(int(pid_text))) is not None:
+        return now_there != stamp
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:
@@ -545,10 +574,12 @@ class FeedStore(StoreBase):
 
     def release_dead_leases(self, host: str, now: datetime) -> int:
         """Release the leases of crashed processes of this host: owners are
-        ``host:pid:tag`` (``App.owner``); those named ``host`` whose pid no longer runs
-        would otherwise keep their unstored feeds from every poll until the leases
-        expire. Other hosts' leases are never touched (their pids mean nothing here).
-        Returns how many feeds were released."""
+        ``host:pid:tag@stamp`` (``App.owner``); those named ``host`` whose pid no longer
+        runs, or runs another process than the one that started at ``stamp``
+        (``process_stamp``: a restarted container's daemon, pid 1 again), would otherwise
+        keep their unstored feeds from every poll until the leases expire. Other hosts'
+        leases are never touched (their pids mean nothing here). Returns how many feeds
+        were released."""
         with self._read() as s:
             owners = s.execute(
                 select(FC.lease_owner)
