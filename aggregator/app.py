@@ -229,6 +229,12 @@ class App(Subscriptions, Exporting, Labelling):
         It also releases the leases of this host's crashed polls (kill -9 leaves them
         for 15 minutes), so that their feeds are due again at once."""
         self._start_fetcher()
+        self._release_dead_leases()
+
+    def _release_dead_leases(self) -> None:
+        """Release the leases of this host's ended polls (``Store.release_dead_leases``):
+        at a start, and before each poll claims, since a ``poll`` killed beside a running
+        daemon left its feeds to that daemon only once the leases expired (15 min)."""
         if n := self.store.release_dead_leases(lease_host(), self.now()):
             log.info("released %d feed leases of ended processes on this host", n)
 

@@ -175,6 +175,7 @@ class Poller(Outcomes):
         # otherwise this process would keep those feeds from itself until they expire.
         app._replace_failed_pool()
         app._hand_back_kept_leases()
+        app._release_dead_leases()  # and those of this host's polls that ended (kill -9)
         # the clock stepped back since feeds were checked: their waits from now, not
         # from where the old clock put them (Store.rebase_clock)
         if n := app.store.rebase_clock(app.now()):

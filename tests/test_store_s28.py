@@ -155,3 +155,27 @@ def test_a_restarted_daemon_with_its_old_pid_releases_its_dead_predecessors_leas
             assert app.due_count() == 2
     finally:
         child.communicate(b"")
+
+
+def test_a_running_daemons_next_poll_takes_up_the_feeds_of_a_poll_killed_beside_it(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    """`aggregator poll` run by hand beside the daemon (or a second daemon on the host)
+    is killed (-9, the OOM killer) holding feeds: only a start released a dead process's
+    leases, so the daemon, started long before, left those feeds for the whole 15
+    minutes. Each poll releases them before it claims."""
+    urls = [server.route(f"/f{i}.xml", etag='"v1"') for i in range(2)]  # 304s
+    s = _settings(tmp_path, f"sqlite:///{(tmp_path / 'a.db').as_posix()}")
+    with make_app(s) as app:
+        app.prepare_poll()  # the daemon's start
+        ids = [app.add_feed(u, discover=False).feed.id for u in urls]
+        app.store.save_checks(
+            [_polled(i, app.now() - timedelta(hours=2), etag='"v1"') for i in ids]
+        )
+        killed = subprocess.Popen([sys.executable, "-c", "pass"])
+        killed.wait()
+        dead = f"{lease_host()}:{killed.pid}:0badcafe"
+        assert app.store.claim_due(app.now(), owner=dead, lease=timedelta(minutes=15), ids=ids[:1])
+        polled = sorted(r.feed_id for r in app.update_due())
+        assert polled == ids
+        assert [app.store.get_feed(i).lease_owner for i in ids] == [None, None]
