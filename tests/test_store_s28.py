@@ -20,6 +20,7 @@ from httpserver import LocalServer, Request
 from aggregator.app import lease_host, make_app
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailableError
+from aggregator.store import open_store
 from aggregator.store.feeds import process_stamp
 from aggregator.types import FeedCheck, FeedSource
 
@@ -179,3 +180,42 @@ def test_a_running_daemons_next_poll_takes_up_the_feeds_of_a_poll_killed_beside_
         polled = sorted(r.feed_id for r in app.update_due())
         assert polled == ids
         assert [app.store.get_feed(i).lease_owner for i in ids] == [None, None]
+
+
+def test_compacting_beside_a_running_daemon_leaves_no_write_ahead_log_the_size_of_the_database(
+    tmp_path: Path,
+) -> None:
+    """`prune --vacuum` rewrites the database into the write-ahead log; with a daemon's
+    connections open the file was never removed, nor shrunk (SQLite reuses it as it is),
+    so a database of 10 GB pruned to 6 GB took 16 GB on the disk for as long as the daemon ran. The
+    log is checkpointed and truncated once the VACUUM is done."""
+    db = tmp_path / "a.db"
+    url = f"sqlite:///{db.as_posix()}"
+    daemon = open_store(url)  # a running daemon's store: its connection stays open
+    try:
+        with daemon.engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE junk (x BLOB)")
+            c.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)"
+                " INSERT INTO junk SELECT randomblob(4000) FROM n"
+            )
+        with daemon.engine.begin() as c:  # pruned: half of it goes
+            c.exec_driver_sql("DELETE FROM junk WHERE rowid % 2 = 0")
+        with daemon.engine.connect() as c:  # as the daemon's writes do, once the log is long
+            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = db.stat().st_size
+        assert before > 10_000_000
+        cli = open_store(url)  # `aggregator prune --vacuum`
+        try:
+            cli.compact()
+        finally:
+            cli.close()
+        wal = Path(f"{db}-wal")
+        assert db.stat().st_size < 0.7 * before
+        assert not wal.exists() or wal.stat().st_size < 1_000_000, wal.stat().st_size
+        with daemon.engine.begin() as c:  # the daemon goes on writing
+            c.exec_driver_sql("INSERT INTO junk VALUES (x'00')")
+        with daemon.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    finally:
+        daemon.close()

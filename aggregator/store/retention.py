@@ -110,7 +110,8 @@ class Retention(StoreBase):
 
     def compact(self) -> None:
         """Give the space of deleted stories back to the file system (SQLite: merge the
-        search index's segments, then VACUUM; PostgreSQL's autovacuum does this itself)."""
+        search index's segments, VACUUM, then copy the write-ahead log into the file and
+        empty it; PostgreSQL's autovacuum does this itself)."""
         if self.dialect != "sqlite":
             return
         import sqlite3
@@ -123,6 +124,13 @@ class Retention(StoreBase):
             assert conn is not None
             conn.execute("INSERT INTO story_fts(story_fts) VALUES ('optimize')")
             conn.execute("VACUUM")
+            # VACUUM wrote the compacted database into the write-ahead log. The last
+            # connection to close copies it back and deletes the log, but beside a
+            # running daemon none is the last: the file kept its old size and the log
+            # the new one for as long as the daemon ran (SQLite reuses the log, never
+            # shrinks it). Copied back and emptied now; a reader in the way (the busy
+            # timeout over) leaves it to the daemon's next checkpoint, as before.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as e:
             raise StoreError(f"cannot compact the database: {brief(e)}") from e
         finally:
