@@ -219,3 +219,27 @@ def test_compacting_beside_a_running_daemon_leaves_no_write_ahead_log_the_size_o
             assert c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     finally:
         daemon.close()
+
+
+def test_no_start_stamp_is_read_from_another_pid_namespaces_proc() -> None:
+    """A process in a PID namespace of its own whose ``/proc`` is still the parent's
+    (``unshare --pid --fork`` without ``--mount-proc``) read its stamp off the parent's
+    process of its pid number: a live daemon's leases could then look ended to another
+    process of its namespace, and be polled twice. Such a ``/proc`` gives no stamp
+    (the pid alone is judged, as before)."""
+    probe = (
+        "import os; from aggregator.store.feeds import process_stamp;"
+        " print(os.getpid(), process_stamp(os.getpid()))"
+    )
+    try:
+        done = subprocess.run(
+            ["unshare", "--pid", "--fork", sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        pytest.skip("no unshare(1)")
+    if done.returncode and "Operation not permitted" in done.stderr:
+        pytest.skip("no PID namespaces for this user")
+    assert done.stdout.split() == ["1", "None"], done.stderr

@@ -48,14 +48,19 @@ def _feed_ref(ref: int | str) -> Any:
 def process_stamp(pid: int) -> str | None:
     """When process ``pid`` started, as ``BOOT.TICKS`` (Linux: the first 8 digits of
     this boot's id and the clock ticks from boot to the process's start), which no
-    other process that ever has this pid shares; None when ``/proc`` cannot tell (no such
-    process, not Linux). ``App.owner`` ends with its own (``host:pid:tag@stamp``), so that
-    ``release_dead_leases`` tells a lease of an ended process from one of the live
-    process given its pid since: a container's daemon is pid 1 again after a restart (in
-    a PID namespace that may reuse the old one's number), and a machine's reboot gives
-    its pids out again, and the dead daemon's leases were taken for the live process's,
-    holding its feeds for the whole 15 minutes."""
+    other process that ever has this pid shares; None when ``/proc`` cannot tell (no
+    such process, not Linux, a ``/proc`` of another PID namespace). ``App.owner`` ends
+    with its own (``host:pid:tag@stamp``), so that ``release_dead_leases`` tells a lease
+    of an ended process from one of the live process given its pid since: a container's
+    daemon is pid 1 again after a restart (in a PID namespace that may reuse the old
+    one's number), and a machine's reboot gives its pids out again, and the dead
+    daemon's leases were taken for the live process's, holding its feeds for the whole
+    15 minutes."""
     try:
+        # a /proc of another PID namespace (``unshare --pid`` without mounting one) names
+        # other processes by these numbers: their starts say nothing of ours
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return None
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
             boot = f.read().strip().replace("-", "")[:8]
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
