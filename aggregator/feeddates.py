@@ -24,7 +24,9 @@ that offset (:data:`_SHORT_OFFSET`), a time on the twelve-hour clock at its hour
 (:data:`_TWELVE_HOUR`: ``10:00 PM`` is 22:00), RFC 850's ``06-Nov-94`` as RFC 822's
 ``06 Nov 1994`` (:data:`_DASHED`), a date written month first (``January 15, 2024``,
 :data:`_MONTH_FIRST`) as ``15 Jan 2024``, a zone between the time and the year (Java's
-``Sat Jun 15 10:00:00 CEST 2024``, :data:`_ZONE_BEFORE_YEAR`) at its offset, and a
+``Sat Jun 15 10:00:00 CEST 2024``, :data:`_ZONE_BEFORE_YEAR`) at its offset, an IANA
+zone's identifier (``2024-03-01 10:00 Europe/Berlin``, :data:`_IANA_ZONE`) at the offset
+it had that day, and a
 two-digit year as RFC 2822 reads it
 (:data:`_SHORT_YEAR`: ``75`` is 1975, ``24`` 2024). A day with no time (``Sat, 15 Jun
 2024``) is midnight UTC for both (:data:`_DAY_ALONE`).
@@ -48,10 +50,12 @@ feed is parsed. Must not: do any I/O, or know about entries, feeds or their form
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import feedparser
 from feedparser.datetimes.iso8601 import _iso8601_matches
@@ -464,9 +468,49 @@ _TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*\Z")
 #: no date in. The offset says it already (and where the two disagree, the offset is the
 #: clock's): :func:`_rewritten` drops the name.
 _NAME_AFTER_OFFSET = re.compile(
-    r"(?P<stamp>.*\d\s*(?:[+-]\d\d:?[0-5]\d|[Zz]))(?:\s+[A-Za-z]{2,5}|(?:\[[^\[\]]*\])+)\s*",
+    r"(?P<stamp>.*\d\s*(?:[+-]\d\d:?[0-5]\d|[Zz]))"
+    r"(?:\s+(?:[A-Za-z]{2,5}|[A-Za-z][\w+-]*(?:/[\w+-]+)+)|(?:\[[^\[\]]*\])+)\s*",
     re.ASCII | re.DOTALL,
 )
+
+#: An IANA zone's identifier after the time and no offset (``2024-03-01 10:00
+#: Europe/Berlin``, as PHP's ``e`` writes it, and ``2024-07-01T10:00:00[Europe/Paris]``,
+#: RFC 9557's brackets without the offset): feedparser read the time as UTC (an hour or
+#: two off, America/* five to eight) and the JSON Feed reader found no date.
+#: :func:`_rewritten` writes the offset the zone had at that time of that day (its summer
+#: time too), from the system's zone database (or the ``tzdata`` package); a name neither
+#: knows is left as it was.
+_IANA_ZONE = re.compile(
+    r"(?P<stamp>.*\d)(?:\s+(?P<zone>[A-Za-z][\w+-]*(?:/[\w+-]+)+)|\[(?P<bracketed>[A-Za-z][\w+-]*"
+    r"(?:/[\w+-]+)+)\])\s*",
+    re.ASCII | re.DOTALL,
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _iana_zone(name: str) -> ZoneInfo | None:
+    """The zone named ``name`` (:data:`_IANA_ZONE`), or None: unknown names too are kept,
+    so a feed repeating one costs one look-up in the zone database."""
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # not found, not a key, a directory
+        return None
+
+
+def _iana_offset(text: str) -> str:
+    """``text`` with an IANA zone's identifier after its time (:data:`_IANA_ZONE`)
+    written as the offset it had then, RFC 822 style (`` +0100``); else as it is."""
+    match = _IANA_ZONE.fullmatch(text)
+    if match is None:
+        return text
+    zone = _iana_zone(match["zone"] or match["bracketed"])
+    local = _iso_utc(match["stamp"]) if zone is not None else None  # no zone: UTC
+    if zone is None or local is None:
+        return text
+    offset = zone.utcoffset(local.replace(tzinfo=None))
+    minutes = round(offset.total_seconds() / 60) if offset is not None else 0
+    sign, (hh, mm) = "-" if minutes < 0 else "+", divmod(abs(minutes), 60)
+    return f"{match['stamp']} {sign}{hh:02d}{mm:02d}"
 
 
 def _month(name: str) -> int | None:
@@ -490,7 +534,8 @@ def _rewritten(value: str) -> str:
     :data:`_RFC822_FRACTION`) and an offset one of them misreads
     (:data:`_SHORT_OFFSET`, :data:`_BASIC_OFFSET`) as ``±hhmm``, or ``±hh:mm`` after an
     ISO date, and a comment or a zone's name after it dropped (:data:`_TRAILING_COMMENT`,
-    :data:`_NAME_AFTER_OFFSET`), for both readers; ``value`` itself otherwise."""
+    :data:`_NAME_AFTER_OFFSET`), or an IANA zone's identifier without one written as the
+    offset it had (:data:`_IANA_ZONE`), for both readers; ``value`` itself otherwise."""
     if _STANDARD.fullmatch(value):
         return value
     text = value if value.isascii() else _UNICODE_SPACE.sub(" ", value)
@@ -505,6 +550,8 @@ def _rewritten(value: str) -> str:
         text = _TRAILING_COMMENT.sub("", text)
     if (named := _NAME_AFTER_OFFSET.fullmatch(text)) is not None:
         text = named["stamp"]
+    elif "/" in text:
+        text = _iana_offset(text)
     if "-" in text:
         text = _DASHED.sub(r"\g<d> \g<m> \g<y>", text)
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
