@@ -272,7 +272,8 @@ class _Replay(ReplayBase):
         self._push("created", 1)
 
     def end_created(self) -> None:
-        self._pop("created")  # created_parsed is not read
+        value = self._pop("created")
+        self._save("created_parsed", _date(value), overwrite=True)
 
     def start_category(self, attrs: dict[str, str]) -> None:
         self._add_tag(

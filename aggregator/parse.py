@@ -26,7 +26,8 @@ Choices worth knowing:
   URI of RFC 3986 §5.1.3, which is also Atom's rule).
 - RSS titles are read as HTML (the spec does not say; publishers put markup and entities
   in them), Atom titles as their ``type`` says, JSON Feed titles as plain text (its spec).
-- ``published`` falls back to ``updated`` (Atom only requires ``updated``; RSS 1.0's
+- ``published`` falls back to the date the entry was created (``dcterms:created``, Atom
+  0.3's ``<created>``), then to ``updated`` (Atom only requires ``updated``; RSS 1.0's
   ``dc:date`` arrives as ``updated``), so an entry lacks a date only when it has none.
 - A date more than a day (:data:`FUTURE_SLACK`) after the time of parsing is not trusted:
   it is treated as missing, so the story sorts by when it was first seen instead of
@@ -328,6 +329,7 @@ def _xml_entry(
     else:
         summary = _html_of(summary_detail, base, is_atom)
     published = _trusted(_struct_time_utc(e.get("published_parsed")), latest)
+    created = _trusted(_struct_time_utc(e.get("created_parsed")), latest)
     updated = _trusted(_struct_time_utc(e.get("updated_parsed")), latest)
     links = e.get("links") or []
     candidates = [e.get("feedburner_origlink")]  # the publisher's URL behind feedproxy
@@ -347,7 +349,7 @@ def _xml_entry(
         link=_first_link(candidates, base),
         title=_text_of(e.get("title_detail"), is_atom) or _fallback_title(summary or content),
         author=author,
-        published=published or updated,
+        published=published or created or updated,
         updated=updated,
         summary=summary,
         content=content,

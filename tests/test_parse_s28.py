@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_parse_s27 import NOW, dated_in
+from test_parse_s27 import NOW, URL, dated_in
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
+from aggregator.parse import parse_feed
 from aggregator.types import StoryQuery
 
 FORMS = ["rss-fast", "rss-feedparser", "atom", "json"]
@@ -93,3 +94,65 @@ def test_a_story_dated_in_an_iana_zone_is_stored_at_its_utc_time(
     assert result.status == "ok" and result.new == 1
     (story,) = app.stories(StoryQuery(limit=10))
     assert story.published == datetime(2024, 7, 1, 8, tzinfo=UTC)
+
+
+DCTERMS = ' xmlns:dcterms="http://purl.org/dc/terms/"'
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize(
+    ("dates", "published", "updated"),
+    [
+        pytest.param(
+            "<dcterms:created>2024-03-01T10:00:00Z</dcterms:created>",
+            "2024-03-01T10:00:00+00:00",
+            None,
+            id="created-alone",
+        ),
+        pytest.param(
+            "<dcterms:modified>2024-03-05T10:00:00Z</dcterms:modified>"
+            "<dcterms:created>2024-03-01T10:00:00Z</dcterms:created>",
+            "2024-03-01T10:00:00+00:00",
+            "2024-03-05T10:00:00+00:00",
+            id="created-before-modified",
+        ),
+        pytest.param(
+            "<dcterms:created>2024-03-01T10:00:00Z</dcterms:created>"
+            "<pubDate>Sat, 02 Mar 2024 10:00:00 GMT</pubDate>",
+            "2024-03-02T10:00:00+00:00",
+            None,
+            id="pubdate-first",
+        ),
+        pytest.param(
+            "<dcterms:created>2099-03-01T10:00:00Z</dcterms:created>",
+            None,
+            None,
+            id="future-untrusted",
+        ),
+    ],
+)
+def test_dcterms_created_dates_an_item(
+    dates: str, published: str | None, updated: str | None, fast: bool
+) -> None:
+    # an item dated only by dcterms:created (Dublin Core feeds of repositories and
+    # libraries) had no date, and sorted by when it was first seen; beside
+    # dcterms:modified, the item was dated by its last edit
+    body = rss_item(
+        f"<item><title>t</title><link>https://blog.example.org/a</link>{dates}</item>", DCTERMS
+    )
+    (entry,) = parse_feed(body, URL, now=NOW, fast=fast).entries
+    got = tuple(d.isoformat() if d else None for d in (entry.published, entry.updated))
+    assert got == (published, updated)
+
+
+def test_atom_03_created_dates_an_entry() -> None:
+    # Atom 0.3's <created> and <modified> (feedparser reads that version; the fast path
+    # leaves it to feedparser)
+    body = (
+        b'<feed version="0.3" xmlns="http://purl.org/atom/ns#"><title>T</title>'
+        b"<entry><title>t</title><id>1</id><modified>2024-03-05T10:00:00Z</modified>"
+        b"<created>2024-03-01T10:00:00Z</created></entry></feed>"
+    )
+    (entry,) = parse_feed(body, URL, now=NOW).entries
+    assert entry.published == datetime(2024, 3, 1, 10, tzinfo=UTC)
+    assert entry.updated == datetime(2024, 3, 5, 10, tzinfo=UTC)
