@@ -336,7 +336,7 @@ def _xml_entry(
     candidates += _alternates(e)
     if not is_atom:  # RSS: <guid isPermaLink="true"> doubles as the link; an Atom id never
         candidates.append(e.get("link"))
-    author = (_atom_authors(e) or feed_authors) if is_atom else _rss_author(e.get("author"))
+    author = (_atom_authors(e) or feed_authors) if is_atom else _rss_authors(e)
     labels = [t.get("label") or t.get("term") for t in e.get("tags") or []]
     if loose:  # element text left escaped (Atom's category attributes are decoded)
         author = unescape(author) if author else author
@@ -408,6 +408,30 @@ def _atom_authors(element: Mapping[str, Any]) -> str | None:
 
 
 _SPACE = re.compile(r"\s")
+
+
+def _rss_authors(entry: Mapping[str, Any]) -> str | None:
+    """Every author of an RSS item, as :func:`_atom_authors` names Atom's: feedparser keeps
+    the last one's text as ``author`` (read by :func:`_rss_author`) and each one's name or
+    address in ``authors``, so a story by two people (WordPress's Co-Authors Plus writes a
+    ``dc:creator`` for each) was credited to the second alone. Those before the last are
+    read from feedparser's split (:func:`_split_author`)."""
+    last = _rss_author(entry.get("author"))
+    details = entry.get("authors") or []
+    if len(details) < 2:
+        return last
+    return ", ".join(_unique((*map(_split_author, details[:-1]), last))) or None
+
+
+def _split_author(detail: Mapping[str, Any]) -> str | None:
+    """The name (else the address) of one of an RSS item's authors as feedparser split it.
+    Its pattern takes at most four letters of a TLD, so ``bo@news.online (Bo Ng)`` was
+    split into ``bo@news.onli`` and ``ne (Bo Ng``: such a name, a ``(`` left open, is
+    written back after the address and read as :func:`_rss_author` reads the last."""
+    name, email = _clean_str(detail.get("name")), _clean_str(detail.get("email"))
+    if name and email and name.count("(") > name.count(")"):
+        return _rss_author(f"{email}{name})")
+    return name or email
 
 
 def _rss_author(raw: object) -> str | None:

@@ -156,3 +156,62 @@ def test_atom_03_created_dates_an_entry() -> None:
     (entry,) = parse_feed(body, URL, now=NOW).entries
     assert entry.published == datetime(2024, 3, 1, 10, tzinfo=UTC)
     assert entry.updated == datetime(2024, 3, 5, 10, tzinfo=UTC)
+
+
+DC = ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize(
+    ("authors", "shown"),
+    [
+        # WordPress's Co-Authors Plus writes one dc:creator per author
+        pytest.param(
+            "<dc:creator>Ann Lee</dc:creator><dc:creator>Bo Ng</dc:creator>",
+            "Ann Lee, Bo Ng",
+            id="two-creators",
+        ),
+        pytest.param(
+            "<dc:creator>Ann Lee</dc:creator><dc:creator>Bo Ng</dc:creator>"
+            "<dc:creator>Ann Lee</dc:creator>",
+            "Ann Lee, Bo Ng",
+            id="repeated",
+        ),
+        pytest.param(
+            "<author>cy@example.com (Cy Dee)</author><dc:creator>Cy Dee</dc:creator>",
+            "Cy Dee",
+            id="same-person-twice",
+        ),
+        pytest.param(
+            "<author>cy@example.com (Cy Dee)</author><dc:creator>Ann Lee</dc:creator>",
+            "Cy Dee, Ann Lee",
+            id="author-and-creator",
+        ),
+        pytest.param(
+            "<dc:creator>Ann Lee</dc:creator><dc:creator></dc:creator>", "Ann Lee", id="empty"
+        ),
+        pytest.param(
+            "<dc:creator>editor@example.com</dc:creator><dc:creator>Bo Ng</dc:creator>",
+            "editor@example.com, Bo Ng",
+            id="address-only",
+        ),
+        pytest.param(
+            "<dc:creator>Ann Lee</dc:creator><author>bo@example.museum (Bo Ng)</author>",
+            "Ann Lee, Bo Ng",
+            id="long-tld-last",
+        ),
+        pytest.param(
+            "<author>bo@news.online (Bo Ng)</author><dc:creator>Ann Lee</dc:creator>",
+            "Bo Ng, Ann Lee",
+            id="long-tld-first",
+        ),
+    ],
+)
+def test_every_author_of_an_rss_item_is_kept(authors: str, shown: str, fast: bool) -> None:
+    # only the last of an item's authors was kept: a story by two people was credited to
+    # the second alone
+    body = rss_item(
+        f"<item><title>t</title><link>https://blog.example.org/a</link>{authors}</item>", DC
+    )
+    (entry,) = parse_feed(body, URL, now=NOW, fast=fast).entries
+    assert entry.author == shown
