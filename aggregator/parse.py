@@ -336,7 +336,10 @@ def _xml_entry(
     candidates += _alternates(e)
     if not is_atom:  # RSS: <guid isPermaLink="true"> doubles as the link; an Atom id never
         candidates.append(e.get("link"))
-    author = (_atom_authors(e) or feed_authors) if is_atom else _rss_authors(e)
+    if is_atom:  # RFC 4287 4.2.1: its own, else its source's (a planet's), else the feed's
+        author = _atom_authors(e) or _atom_authors(e.get("source") or {}) or feed_authors
+    else:
+        author = _rss_authors(e)
     labels = [t.get("label") or t.get("term") for t in e.get("tags") or []]
     if loose:  # element text left escaped (Atom's category attributes are decoded)
         author = unescape(author) if author else author

@@ -215,3 +215,48 @@ def test_every_author_of_an_rss_item_is_kept(authors: str, shown: str, fast: boo
     )
     (entry,) = parse_feed(body, URL, now=NOW, fast=fast).entries
     assert entry.author == shown
+
+
+def atom(entry: str, feed: str = "", base: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"{base}><title>Planet</title>'
+        "<id>urn:planet</id><updated>2024-03-01T10:00:00Z</updated>"
+        f'<link href="https://planet.example.org/"/>{feed}'
+        f"<entry><title>t</title><id>urn:e1</id><updated>2024-03-01T10:00:00Z</updated>{entry}"
+        "</entry></feed>"
+    ).encode()
+
+
+SOURCE = (
+    "<source><id>urn:blog</id><title>Ann's blog</title>"
+    '<link href="https://ann.example.org/"/><author><name>Ann Lee</name></author></source>'
+)
+
+
+@pytest.mark.parametrize(
+    ("entry", "feed", "shown"),
+    [
+        # RFC 4287 4.2.1: an entry's own authors, else its source's, else the feed's
+        pytest.param(SOURCE, "<author><name>Planet Team</name></author>", "Ann Lee", id="source"),
+        pytest.param(SOURCE, "", "Ann Lee", id="source-no-feed-author"),
+        pytest.param(
+            f"<author><name>Bo Ng</name></author>{SOURCE}",
+            "<author><name>Planet Team</name></author>",
+            "Bo Ng",
+            id="own-first",
+        ),
+        pytest.param(
+            "<source><id>urn:blog</id><title>Blog</title></source>",
+            "<author><name>Planet Team</name></author>",
+            "Planet Team",
+            id="source-without-author",
+        ),
+    ],
+)
+def test_an_atom_entry_without_authors_is_credited_to_its_sources(
+    entry: str, feed: str, shown: str
+) -> None:
+    # a planet (an aggregated Atom feed) names each post's author in its <source>: every
+    # post was credited to the planet's own author, or to no one
+    (parsed,) = parse_feed(atom(entry, feed), URL, now=NOW).entries
+    assert parsed.author == shown
