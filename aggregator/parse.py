@@ -77,6 +77,7 @@ from aggregator.feedclean import (
     _clean_str,
     _fallback_title,
     _first_link,
+    _http_url,
     _join,
     _links,
     _sanitize,
@@ -336,6 +337,8 @@ def _xml_entry(
     candidates += _alternates(e)
     if not is_atom:  # RSS: <guid isPermaLink="true"> doubles as the link; an Atom id never
         candidates.append(e.get("link"))
+    else:  # out-of-line content is at its src (RFC 4287 4.1.3.2), the entry's only address
+        candidates += (_content_src(c, base) for c in e.get("content") or [])
     if is_atom:  # RFC 4287 4.2.1: its own, else its source's (a planet's), else the feed's
         author = _atom_authors(e) or _atom_authors(e.get("source") or {}) or feed_authors
     else:
@@ -361,6 +364,13 @@ def _xml_entry(
             (link.get("href") for link in links if link.get("rel") == "enclosure"), base
         ),
     )
+
+
+def _content_src(detail: Mapping[str, Any], base: str) -> str | None:
+    """The http(s) URL of an Atom ``<content src>``, resolved against its ``xml:base``
+    (feedparser leaves it as written), or None."""
+    scope = detail.get("base")
+    return _http_url(detail.get("src"), (_join(base, scope) or base) if scope else base)
 
 
 def _alternates(element: Mapping[str, Any]) -> list[str | None]:

@@ -260,3 +260,53 @@ def test_an_atom_entry_without_authors_is_credited_to_its_sources(
     # post was credited to the planet's own author, or to no one
     (parsed,) = parse_feed(atom(entry, feed), URL, now=NOW).entries
     assert parsed.author == shown
+
+
+@pytest.mark.parametrize(
+    ("entry", "base", "link"),
+    [
+        pytest.param(
+            '<content type="text/html" src="https://ann.example.org/post/1"/>',
+            "",
+            "https://ann.example.org/post/1",
+            id="absolute",
+        ),
+        pytest.param(
+            '<content type="text/html" src="/post/1"/>',
+            "",
+            "https://feeds.example.org/post/1",
+            id="relative-to-the-feed",
+        ),
+        pytest.param(
+            '<content type="text/html" src="post/1" xml:base="https://ann.example.org/blog/"/>',
+            "",
+            "https://ann.example.org/blog/post/1",
+            id="its-xml-base",
+        ),
+        pytest.param(
+            '<content type="text/html" src="post/1"/>',
+            ' xml:base="https://ann.example.org/b/"',
+            "https://ann.example.org/b/post/1",
+            id="the-feed-xml-base",
+        ),
+        # an alternate link says where the entry is: it comes first
+        pytest.param(
+            '<link href="https://ann.example.org/post/1.html"/>'
+            '<content type="application/pdf" src="https://ann.example.org/post/1.pdf"/>',
+            "",
+            "https://ann.example.org/post/1.html",
+            id="alternate-first",
+        ),
+        pytest.param(
+            '<content type="text/html" src="javascript:alert(1)"/>', "", None, id="not-http"
+        ),
+    ],
+)
+def test_atom_content_src_is_the_link_of_an_entry_without_one(
+    entry: str, base: str, link: str | None
+) -> None:
+    # RFC 4287 4.1.3.2: out-of-line content lives at its src, and an entry with content
+    # needs no alternate link. Such an entry had no link, nor any text: a story nobody
+    # could open.
+    (parsed,) = parse_feed(atom(entry, base=base), URL, now=NOW).entries
+    assert parsed.link == link
