@@ -7,8 +7,10 @@ warning), the version, ids written as JSON numbers (of any length), the authors 
 (as its spec says; the character references WordPress writes there read as
 characters), ``content_html``
 before ``content_text`` (which stands in when the HTML sanitises to nothing),
-``summary`` as text (the same), attachments as enclosures, and ``home_page_url`` as the
-base of relative links before the feed URL (the format defines no base).
+``summary`` as text (the same), attachments as enclosures, an id that is an absolute
+http(s) URL as the link of an item without ``url`` or ``external_url``, and
+``home_page_url`` as the base of relative links before the feed URL (the format defines
+no base).
 
 Must not: do any I/O, or import :mod:`aggregator.parse` (which imports it). Cleaning the
 values is :mod:`aggregator.feedclean`'s and reading dates :mod:`aggregator.feeddates`', as
@@ -22,6 +24,7 @@ import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aggregator.errors import ParseError
 from aggregator.feedclean import (
@@ -91,7 +94,9 @@ def _json_entry(
     updated = _trusted(_iso_utc(item.get("date_modified")), latest)
     return ParsedEntry(
         guid=guid,
-        link=_first_link([_str(item.get("url")), _str(item.get("external_url"))], base),
+        link=_first_link(
+            [_str(item.get("url")), _str(item.get("external_url")), _absolute_http(guid)], base
+        ),
         title=_plain(item.get("title")) or _fallback_title(summary or content),
         author=_json_authors(item) or feed_authors,
         published=_trusted(_iso_utc(item.get("date_published")), latest) or updated,
@@ -105,6 +110,17 @@ def _json_entry(
         if isinstance(attachments, list)
         else (),
     )
+
+
+def _absolute_http(value: str | None) -> str | None:
+    """``value`` when it is an absolute http(s) URL, else None: an item's id stands in for
+    its link (the spec: "Ideally, the id is the full URL of the resource"), as an RSS
+    guid does, but a relative id ("1", "/p/1") is no address."""
+    try:
+        scheme = urlsplit(value).scheme.lower() if value is not None else ""
+    except ValueError:  # an unbalanced IPv6 bracket
+        return None
+    return value if scheme in ("http", "https") else None
 
 
 def _json_int(digits: str) -> int | str:

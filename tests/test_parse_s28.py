@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import LocalServer
-from test_parse_s27 import NOW, URL, dated_in
+from test_parse_s27 import NOW, URL, dated_in, json_feed
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
@@ -310,3 +310,37 @@ def test_atom_content_src_is_the_link_of_an_entry_without_one(
     # could open.
     (parsed,) = parse_feed(atom(entry, base=base), URL, now=NOW).entries
     assert parsed.link == link
+
+
+@pytest.mark.parametrize(
+    ("item", "link"),
+    [
+        pytest.param(
+            {"id": "https://blog.example.org/p/1"}, "https://blog.example.org/p/1", id="url-id"
+        ),
+        pytest.param(
+            {"id": "https://blog.example.org/p/1", "url": "https://blog.example.org/p/1.html"},
+            "https://blog.example.org/p/1.html",
+            id="url-first",
+        ),
+        pytest.param(
+            {"id": "https://blog.example.org/p/1", "external_url": "https://news.example/a"},
+            "https://news.example/a",
+            id="external-url-first",
+        ),
+        # not an address: no link is made of it
+        pytest.param({"id": "1"}, None, id="number"),
+        pytest.param({"id": "/p/1"}, None, id="relative"),
+        pytest.param({"id": "urn:uuid:0f6c3a64-52a4-4a02-9b1e-2f4bd0f1c5aa"}, None, id="urn"),
+        pytest.param({"id": "javascript:alert(1)"}, None, id="script"),
+        pytest.param({"id": "http://[::1/p/1"}, None, id="bad-ipv6"),
+    ],
+)
+def test_a_json_feed_item_id_that_is_an_http_url_is_its_link_when_it_has_none(
+    item: dict[str, str], link: str | None
+) -> None:
+    # JSON Feed: "Ideally, the id is the full URL of the resource described by the item".
+    # An item with such an id and no url had no link, as an RSS item whose guid is its
+    # address has one; it could not be opened.
+    (entry,) = parse_feed(json_feed(content_text="x", **item), URL, now=NOW).entries
+    assert entry.link == link
