@@ -445,11 +445,13 @@ _ZONE_BEFORE_YEAR = re.compile(
 #: A zone after the year of C's asctime (``Sat Jun 15 10:00:00 2024 +0200``, as
 #: ``%a %b %d %H:%M:%S %Y %z`` writes it): feedparser's asctime reader wants the zone
 #: before the year, and took ``+0200`` for the year (the year 200) or found no date; the
-#: email module (JSON Feed) read it. :func:`_rewritten` writes it as RFC 822.
+#: email module (JSON Feed) read it. So is asctime without its day name (``Nov  6
+#: 08:49:37 1994``, ``%b %e %H:%M:%S %Y``), zone or not: feedparser found no date in it.
+#: :func:`_rewritten` writes it as RFC 822.
 _ZONE_AFTER_YEAR = re.compile(
     r"\s*(?:[A-Za-z]{3,9},?\s+)?(?P<m>[A-Za-z]{3,9})\s+(?P<d>\d{1,2})\s+"
-    r"(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+(?P<y>\d{4})\s+"
-    r"(?P<zone>[A-Za-z]{1,5}(?:[+-]\d{1,2}(?::?\d\d)?)?|[+-]\d{4})\s*",
+    r"(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+(?P<y>\d{4})"
+    r"(?:\s+(?P<zone>[A-Za-z]{1,5}(?:[+-]\d{1,2}(?::?\d\d)?)?|[+-]\d{4}))?\s*",
     re.ASCII,
 )
 
@@ -571,7 +573,8 @@ def _rewritten(value: str) -> str:
     elif (java := _ZONE_BEFORE_YEAR.fullmatch(text)) is not None and (month := _month(java["m"])):
         text = f"{java['d']} {_ENGLISH_MONTHS[month - 1]} {java['y']} {java['time']} {java['zone']}"
     elif (asc := _ZONE_AFTER_YEAR.fullmatch(text)) is not None and (month := _month(asc["m"])):
-        text = f"{asc['d']} {_ENGLISH_MONTHS[month - 1]} {asc['y']} {asc['time']} {asc['zone']}"
+        zone = f" {asc['zone']}" if asc["zone"] else ""
+        text = f"{asc['d']} {_ENGLISH_MONTHS[month - 1]} {asc['y']} {asc['time']}{zone}"
     elif (basic := _BASIC.fullmatch(text)) is not None and not (
         basic["dash"] and ":" in basic["time"]  # the extended format already
     ):

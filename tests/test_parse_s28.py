@@ -344,3 +344,19 @@ def test_a_json_feed_item_id_that_is_an_http_url_is_its_link_when_it_has_none(
     # address has one; it could not be opened.
     (entry,) = parse_feed(json_feed(content_text="x", **item), URL, now=NOW).entries
     assert entry.link == link
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Nov  6 08:49:37 1994", "1994-11-06T08:49:37+00:00", id="no-day-name"),
+        pytest.param("Nov 6 08:49 2024", "2024-11-06T08:49:00+00:00", id="no-seconds"),
+        pytest.param("Sun Nov  6 08:49:37 1994", "1994-11-06T08:49:37+00:00", id="asctime"),
+        pytest.param("Nov  6 08:49:37 2024 +0200", "2024-11-06T06:49:37+00:00", id="zone"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_asctime_without_the_day_name_is_read(value: str, iso: str, form: str) -> None:
+    # C's asctime without its day name ("%b %e %H:%M:%S %Y"): the JSON Feed reader read
+    # it, RSS and Atom had no date
+    assert dated_in(form, value) == (iso, iso)
