@@ -161,10 +161,13 @@ _ORDINAL = re.compile(r"\s*(?P<y>\d{4})-(?P<o>\d{3})(?P<rest>(?:[Tt\s].*)?)", re
 #: An RFC 822 date with a two-digit year (``Sat, 15 Jun 75 10:00:00 GMT``, ``15 Jun 24``):
 #: feedparser made 00-89 20xx (so ``75`` was 2075, then refused as future) and the email
 #: module (JSON Feed) made 00-68 20xx. :func:`_rewritten` writes the year as RFC 2822
-#: (section 4.3) reads it, for both readers: 00-49 is 20xx, 50-99 19xx.
+#: (section 4.3) reads it, for both readers: 00-49 is 20xx, 50-99 19xx. So is such a
+#: year padded to four digits (``0024``, as a formatter's ``yyyy`` writes the year 24 a
+#: two-digit year was taken for): feedparser dated the story in the year 24, the email
+#: module in 2024.
 _SHORT_YEAR = re.compile(
     r"(?P<head>\s*(?:[A-Za-z]{3,9},?\s+)?(?:\d{1,2}\s+[A-Za-z]{3,9}|[A-Za-z]{3,9}\s+\d{1,2}),?\s+)"
-    r"(?P<yy>\d{2})(?P<rest>(?:\s.*)?)",
+    r"(?:00)?(?P<yy>\d{2})(?P<rest>(?:\s.*)?)",
     re.ASCII | re.DOTALL,
 )
 #: A time followed by an offset of the hour alone (``10:00:00 +2``, ``-05``) or of the hour
@@ -370,7 +373,7 @@ def _iso_utc(value: object) -> datetime | None:
 #: took (~3 to ~6 µs).
 _STANDARD = re.compile(
     r"(?:(?i:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?i:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep"
-    r"|Oct|Nov|Dec) \d{4} \d\d:\d\d(?::\d\d)?"
+    r"|Oct|Nov|Dec) (?!00)\d{4} \d\d:\d\d(?::\d\d)?"
     r" (?:[+-](?:0\d|1[0-3])[0-5]\d|GMT|UTC?|Z)"
     r"|\d{4}-\d\d-\d\d[Tt]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[Zz]|[+-](?:0\d|1[0-3]):[0-5]\d)",
     re.ASCII,
@@ -559,7 +562,7 @@ def _rewritten(value: str) -> str:
     if (short := _SHORT_YEAR.fullmatch(text)) is not None:
         yy = int(short["yy"])
         text = f"{short['head']}{yy + (2000 if yy < 50 else 1900)}{short['rest']}"
-    elif (ordinal := _ORDINAL.fullmatch(text)) is not None and (
+    if (ordinal := _ORDINAL.fullmatch(text)) is not None and (
         date := _ordinal_date(int(ordinal["y"]), int(ordinal["o"]))
     ):
         text = f"{date}{ordinal['rest']}"

@@ -360,3 +360,20 @@ def test_asctime_without_the_day_name_is_read(value: str, iso: str, form: str) -
     # C's asctime without its day name ("%b %e %H:%M:%S %Y"): the JSON Feed reader read
     # it, RSS and Atom had no date
     assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        pytest.param("Fri, 01 Mar 0024 10:00:00 GMT", "2024-03-01T10:00:00+00:00", id="0024"),
+        pytest.param("01 Mar 0075 10:00 +0000", "1975-03-01T10:00:00+00:00", id="0075"),
+        pytest.param("Mar 1, 0024 10:00 AM", "2024-03-01T10:00:00+00:00", id="month-first"),
+        pytest.param("Mar 1, 24 10:00 AM", "2024-03-01T10:00:00+00:00", id="month-first-24"),
+        pytest.param("Mar 1, 24", "2024-03-01T00:00:00+00:00", id="month-first-day-alone"),
+    ],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_two_digit_year_padded_to_four_is_read_as_two(value: str, iso: str, form: str) -> None:
+    # a formatter given a two-digit year pads it ("yyyy" of the year 24: "0024"): RSS and
+    # Atom dated the story in the year 24, the JSON Feed reader (the email module) in 2024
+    assert dated_in(form, value) == (iso, iso)
