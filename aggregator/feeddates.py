@@ -485,9 +485,13 @@ _NAME_AFTER_OFFSET = re.compile(
 #: :func:`_rewritten` writes the offset the zone had at that time of that day (its summer
 #: time too), from the system's zone database (or the ``tzdata`` package); a name neither
 #: knows is left as it was.
+#: An identifier has two or three parts (``America/Argentina/Buenos_Aires``) of at most
+#: 14 characters (tz-link.html's rule): a key of many parts made zoneinfo's look-up in the
+#: ``tzdata`` package import one module per part, and the parse failed with
+#: RecursionError.
 _IANA_ZONE = re.compile(
-    r"(?P<stamp>.*\d)(?:\s+(?P<zone>[A-Za-z][\w+-]*(?:/[\w+-]+)+)|\[(?P<bracketed>[A-Za-z][\w+-]*"
-    r"(?:/[\w+-]+)+)\])\s*",
+    r"(?P<stamp>.*\d)(?:\s+(?P<zone>[A-Za-z][\w+-]{0,13}(?:/[\w+-]{1,14}){1,2})"
+    r"|\[(?P<bracketed>[A-Za-z][\w+-]{0,13}(?:/[\w+-]{1,14}){1,2})\])\s*",
     re.ASCII | re.DOTALL,
 )
 

@@ -74,6 +74,21 @@ def test_an_iana_zone_name_is_read_at_its_offset_on_that_day(
     assert dated_in(form, value) == (iso, iso)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-03-01 10:00 " + "a/" * 2000 + "b",  # zoneinfo imported a module per part
+        "2024-03-01 10:00 Europe/" + "B" * 5000,
+        "2024-03-01 10:00 America/Argentina",  # a directory of the zone database
+        "2024-03-01 10:00 ../../etc/passwd",
+    ],
+    ids=["many-parts", "long-part", "directory", "path"],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_hostile_zone_name_is_no_zone(value: str, form: str) -> None:
+    dated_in(form, value)  # parses, whatever it reads
+
+
 @pytest.mark.parametrize("form", FORMS)
 def test_an_unknown_zone_name_with_a_slash_stays_as_before(form: str) -> None:
     # not a zone the system knows: read as before (UTC for RSS and Atom)
