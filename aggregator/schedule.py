@@ -215,14 +215,13 @@ def after_success(
 
 
 def _document_warnings(feed: Feed) -> str | None:
-    """What a 304 or the same body again keeps of the feed's ``last_error``: the warnings
+    """What a 304 or the same body again shows as the feed's ``last_error``: the warnings
     of the document last parsed (a not-well-formed feed recovered, recorded by the success
-    that parsed it), which the unchanged document still deserves; cleared, they showed
-    until the next poll only. Not when the last check was no success (its error, or what
-    ``feeds enable`` left of one): an unchanged answer ends that."""
-    if feed.error_count or feed.last_success is None or feed.last_success != feed.last_check:
-        return None
-    return feed.last_error
+    that parsed it, and kept in ``Feed.warnings``), which the unchanged document still
+    deserves. Read off ``last_error``, they showed until the next poll only, and after a
+    failed poll (which replaces ``last_error`` with its error) not at all; an unchanged
+    answer ends that error, not the document's warnings."""
+    return feed.warnings
 
 
 def after_error(

@@ -91,6 +91,9 @@ class Feed:
     source_url: str | None = None  # the URL first subscribed, when a redirect moved it
     lease_owner: str | None = None  # the poller ("host:pid:tag") polling it now
     lease_until: datetime | None = None
+    #: The warnings of the document last parsed (what its success left as
+    #: ``last_error``), or None: what a 304 or the same body again shows.
+    warnings: str | None = None
 
     def held_until(self, now: datetime) -> datetime | None:
         """When the server's Retry-After lets the feed be asked again, if not yet."""

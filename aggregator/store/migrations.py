@@ -473,6 +473,18 @@ def _m24_later_at_url(conn: Connection) -> None:
     )
 
 
+def _m26_feed_warnings(conn: Connection) -> None:
+    """``feed.warnings``: the warnings of each feed's last parsed document, taken from its
+    ``last_error`` where that still holds them (the last check was a success, the error
+    count is nought: what a 304 kept of them until now)."""
+    if "warnings" not in _columns(conn, "feed"):
+        conn.exec_driver_sql("ALTER TABLE feed ADD COLUMN warnings TEXT")
+    conn.exec_driver_sql(
+        "UPDATE feed SET warnings = last_error WHERE last_error IS NOT NULL"
+        " AND error_count = 0 AND last_success IS NOT NULL AND last_success = last_check"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -507,6 +519,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (23, "the hosts that asked to be left alone, by the host that answered", _m23_host_holds),
     (24, "which stories came to a URL another story had first", _m24_later_at_url),
     (25, "canonical URLs and link keys: cache-busters dropped", _m25_cache_busters),
+    (26, "the warnings of each feed's last parsed document", _m26_feed_warnings),
 ]
 
 

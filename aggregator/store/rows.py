@@ -118,6 +118,14 @@ CHECK_UPDATE = (
         error_count=bindparam("error_count"),
         first_error_at=bindparam("first_error_at"),
         last_error=bindparam("last_error"),
+        # a parsed document's warnings (its success's last_error), kept until the next
+        warnings=case(
+            (
+                bindparam("parsed", type_=Boolean) == true(),
+                bindparam("last_error", type_=FEED.c.warnings.type),
+            ),
+            else_=FEED.c.warnings,
+        ),
         redirect_url=bindparam("redirect_url"),
         redirect_count=bindparam("redirect_count"),
         redirect_first_seen=bindparam("redirect_first_seen"),
@@ -168,6 +176,7 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
         "error_count": c.error_count,
         "first_error_at": c.first_error_at,
         "last_error": c.last_error,
+        "parsed": c.success and c.outcome == "ok",
         "redirect_url": c.redirect_url,
         "redirect_count": c.redirect_count,
         "redirect_first_seen": c.redirect_first_seen,
@@ -326,6 +335,7 @@ def feed_from_row(r: FeedRow | Row[Any], stories: int) -> Feed:
         source_url=r.source_url,
         lease_owner=r.lease_owner,
         lease_until=r.lease_until,
+        warnings=r.warnings,
     )
 
 

@@ -117,6 +117,10 @@ class FeedRow(SQLModel, table=True):
     error_count: int = 0
     first_error_at: datetime | None = _dt()
     last_error: str | None = Field(default=None, sa_type=StoredText)
+    # The warnings of the document last parsed (``last_error`` of the success that parsed
+    # it, None when it parsed cleanly): a 304 or the same body again shows them again in
+    # ``last_error``, also after a failed poll replaced them there (migration 25).
+    warnings: str | None = Field(default=None, sa_type=StoredText)
     redirect_url: str | None = Field(default=None, sa_type=StoredText)
     redirect_count: int = 0
     redirect_first_seen: datetime | None = _dt()

@@ -1,0 +1,148 @@
+"""Fetching and what a poll makes of its answers, session 28: end to end with a real HTTP
+server on 127.0.0.1, real SQLite files (and the local PostgreSQL where the SQL matters)
+and the App's clock injected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from httpserver import LocalServer
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _app(tmp_path: Path, clock: Clock, database_url: str | None = None) -> App:
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        database_url=database_url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=5,
+        workers=1,
+    )
+    return make_app(s, now=clock)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    with _app(tmp_path, clock, db_url) as a:
+        yield a
+
+
+RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+    b"<item><title>one</title><guid>g1</guid></item></channel></rss>"
+)
+#: Not well-formed (a bare "&"), its item recoverable: stored, with a warning.
+RECOVERABLE = RSS.replace(b"<title>one</title>", b"<title>A & B</title>")
+
+
+def _feed_error(app: App) -> str | None:
+    [feed] = app.feeds()
+    return feed.last_error
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+@pytest.mark.parametrize("validator", ["etag", "none"], ids=["304", "same-body"])
+def test_a_documents_warning_comes_back_after_a_failed_poll(
+    app: App, server: LocalServer, clock: Clock, validator: str
+) -> None:
+    """A recoverable, not well-formed feed shows its problem as ``last_error`` for as long
+    as the document stays the same (session 27). A poll that failed in between (a 500,
+    a timeout) replaced it with the error, and the next 304, or the same body again,
+    cleared that: the warning was gone for good although the document was still the
+    broken one, and nothing but a change of the document could bring it back (a 304
+    says nothing of the document)."""
+    etag = '"v1"' if validator == "etag" else None
+    url = server.route("/recoverable.xml", body=RECOVERABLE, etag=etag)
+    app.add_feed(url, discover=False)
+    [first] = app.update_due()
+    assert first.status == "ok"
+    warning = _feed_error(app)
+    assert warning is not None and "not well-formed" in warning
+    server.route("/recoverable.xml", status=500, body=b"oops", content_type="text/plain")
+    clock.t += timedelta(days=1)
+    [failed] = app.update_due()
+    assert failed.status == "error" and "500" in (_feed_error(app) or "")
+    server.route("/recoverable.xml", body=RECOVERABLE, etag=etag)
+    clock.t += timedelta(days=1)
+    [again] = app.update_due()
+    assert again.status == ("not_modified" if validator == "etag" else "unchanged")
+    assert _feed_error(app) == warning
+    # and a document that parses cleanly still ends it
+    server.route("/recoverable.xml", body=RSS, etag='"v2"' if etag else None)
+    clock.t += timedelta(days=1)
+    [fixed] = app.update_due()
+    assert fixed.status == "ok" and _feed_error(app) is None
+    server.route("/recoverable.xml", status=500, body=b"oops", content_type="text/plain")
+    clock.t += timedelta(days=1)
+    assert [r.status for r in app.update_due()] == ["error"]
+    server.route("/recoverable.xml", body=RSS, etag='"v2"' if etag else None)
+    clock.t += timedelta(days=1)
+    [clean] = app.update_due()
+    assert clean.status == ("not_modified" if validator == "etag" else "unchanged")
+    assert _feed_error(app) is None
+
+
+def test_migration_26_keeps_the_warnings_a_304_would_have_kept(db_url: str) -> None:
+    """A database from before ``feed.warnings``: a feed whose ``last_error`` holds its
+    document's warnings (its last check a success) keeps them for the next 304; a
+    feed's error is no warning."""
+    from sqlalchemy import text, update
+
+    from aggregator.store import open_store
+    from aggregator.store.tables import FeedRow, table
+    from aggregator.types import FeedSource
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    st = open_store(db_url)
+    try:
+        warned = st.add_feed(FeedSource(url="https://warned.example/feed"), now)[0].id
+        failing = st.add_feed(FeedSource(url="https://failing.example/feed"), now)[0].id
+        feed = table(FeedRow)
+        with st.engine.begin() as c:  # a version-25 database
+            c.execute(
+                update(feed)
+                .where(feed.c.id == warned)
+                .values(last_error="not well-formed", last_check=now, last_success=now)
+            )
+            c.execute(
+                update(feed)
+                .where(feed.c.id == failing)
+                .values(
+                    last_error="HTTP 500",
+                    error_count=1,
+                    last_check=now,
+                    last_success=now - timedelta(days=1),
+                )
+            )
+            c.execute(text("ALTER TABLE feed DROP COLUMN warnings"))
+            c.execute(text("DELETE FROM schema_version WHERE version = 26"))
+    finally:
+        st.close()
+    st = open_store(db_url)
+    try:
+        assert st.get_feed(warned).warnings == "not well-formed"
+        assert st.get_feed(failing).warnings is None
+    finally:
+        st.close()
