@@ -57,10 +57,11 @@ def parse_retry_after(
 def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> timedelta | None:
     """How long from now the response stays fresh, from Cache-Control and Expires.
 
-    RFC 9111: no-store/no-cache mean zero; s-maxage beats max-age (we are a shared
-    cache: one fetch serves every reader of a merged feed); either beats Expires, which
-    is measured from the Date header (else ``now``) and counts as expired when
-    unparseable. The Age header is subtracted. None when the response says nothing.
+    RFC 9111: no-store/no-cache mean zero (a no-cache naming fields does not); s-maxage
+    beats max-age (we are a shared cache: one fetch serves every reader of a merged
+    feed); either beats Expires, which is measured from the Date header (else ``now``)
+    and counts as expired when unparseable. The Age header is subtracted. None when the
+    response says nothing.
     """
     lower = {k.lower(): v for k, v in headers.items()}
     directives: dict[str, str] = {}
@@ -70,7 +71,10 @@ def cache_lifetime(headers: Mapping[str, str], now: datetime | None = None) -> t
         if name and name not in directives:
             directives[name] = value.strip().strip('"')
     lifetime: float | None = None
-    if "no-store" in directives or "no-cache" in directives:
+    # no-cache naming fields (no-cache="Set-Cookie", as AWS load balancers send with
+    # their cookie) is the qualified form: only those fields need revalidating, the
+    # response stays fresh (RFC 9111 5.2.2.4). Read as a bare no-cache, it lost max-age.
+    if "no-store" in directives or directives.get("no-cache") == "":
         return timedelta(0)
     for name in ("s-maxage", "max-age"):
         if (seconds := _delta_seconds(directives.get(name, ""))) is not None:

@@ -4,6 +4,7 @@ and the App's clock injected."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from httpserver import LocalServer
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
+from aggregator.fetch import Fetcher, FetchOptions
+from aggregator.types import CacheState, FetchResult
 
 
 class Clock:
@@ -146,3 +149,37 @@ def test_migration_26_keeps_the_warnings_a_304_would_have_kept(db_url: str) -> N
         assert st.get_feed(failing).warnings is None
     finally:
         st.close()
+
+
+# --------------------------------------------------------------------------- caching hints
+
+
+def _fetch(url: str, cache: CacheState | None = None) -> FetchResult:
+    async def main() -> FetchResult:
+        options = FetchOptions(allowed_networks=("127.0.0.1/32",), timeout=5.0)
+        async with Fetcher(options) as fetcher:
+            return await fetcher.fetch(url, cache)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "seconds"),
+    [
+        pytest.param('max-age=7200, no-cache="Set-Cookie"', 7200, id="qualified"),
+        pytest.param('no-cache="set-cookie", max-age=7200', 7200, id="qualified-first"),
+        pytest.param("no-cache=Set-Cookie, max-age=7200", 7200, id="unquoted"),
+        pytest.param("max-age=7200, no-cache", 0, id="unqualified"),
+        pytest.param('max-age=7200, no-cache=""', 0, id="no-fields"),
+    ],
+)
+def test_a_no_cache_naming_fields_keeps_the_max_age(
+    server: LocalServer, cache_control: str, seconds: int
+) -> None:
+    """``no-cache`` with field names (``no-cache="Set-Cookie"``, which AWS load balancers
+    add to every response that sets their cookie) asks a cache to revalidate only those
+    fields (RFC 9111 §5.2.2.4, the qualified form); the response itself stays fresh for
+    its max-age. It was read as a bare ``no-cache``: no freshness at all, and the
+    publisher's hint of how often to come back was lost."""
+    url = server.route("/feed.xml", body=RSS, headers={"Cache-Control": cache_control})
+    assert _fetch(url).max_age == timedelta(seconds=seconds)
