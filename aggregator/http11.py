@@ -14,7 +14,8 @@ buffer (:mod:`aggregator.netstream`), with the framing of RFC 9112 section 6:
 * a connection is kept for the next request to the same origin only when the response
   was HTTP/1.1, did not say ``Connection: close`` and its body was read to the end;
 * a kept-alive connection the server closed meanwhile is not reused, and a request that
-  finds it closed before any byte of the answer is retried once on a new connection.
+  finds it closed before any byte of the answer, or answered 408 (the server's notice
+  that it is closing the idle connection), is retried once on a new connection.
 
 It is lenient where servers commonly are sloppy (bare LF line ends, folded header
 lines, no reason phrase) and strict where a mistake would corrupt the next response on
@@ -81,7 +82,8 @@ def _as_httpx(e: Exception) -> Exception:
 
 
 class _Stale(Exception):
-    """A reused connection turned out closed before any byte of the answer arrived."""
+    """A reused connection turned out closed before any byte of the answer arrived, or
+    its server's notice of closing it (a 408) came instead of the answer."""
 
 
 class _Connection:
@@ -505,6 +507,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
         while True:
             raw = await self._read_head(conn, read_timeout)
             head = _Head(raw)
+            if head.status == 408 and conn.reused:
+                # A server ending an idle kept-alive connection may say so with a 408
+                # before closing it; our request crossed it on the wire and was never
+                # read. Not an answer: the request goes again on a new connection, as
+                # Chromium and Go retry it. (A 408 on a new connection is an answer.)
+                raise _Stale()
             if head.status >= 200:
                 return head
             if head.status == 101:

@@ -8,12 +8,15 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from httpserver import LocalServer
+from test_http11 import Scripted
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
+from aggregator.errors import FetchError
 from aggregator.fetch import Fetcher, FetchOptions
 from aggregator.types import CacheState, FetchResult
 
@@ -183,3 +186,46 @@ def test_a_no_cache_naming_fields_keeps_the_max_age(
     publisher's hint of how often to come back was lost."""
     url = server.route("/feed.xml", body=RSS, headers={"Cache-Control": cache_control})
     assert _fetch(url).max_age == timedelta(seconds=seconds)
+
+
+# --------------------------------------------------------------------------- keep-alive
+
+
+def _answer(status: bytes, body: bytes, close: bool = False) -> bytes:
+    head = b"HTTP/1.1 " + status + b"\r\nContent-Length: %d\r\n" % len(body)
+    return head + (b"Connection: close\r\n" if close else b"") + b"\r\n" + body
+
+
+def test_a_408_on_a_kept_alive_connection_is_its_close_and_the_request_goes_again() -> None:
+    """A server whose keep-alive timeout ends an idle connection may say so with a 408
+    Request Timeout before closing it (Jetty, HAProxy, Node's request timeout); when our
+    next request on that connection crossed it on the wire, the 408 is the server's
+    close, not an answer to the request, and the request goes out again on a new
+    connection, as for a connection found closed (Chromium and Go do the same). It was
+    recorded as the feed's error, "HTTP 408 Request Timeout"."""
+
+    async def main() -> tuple[list[Any], Scripted]:
+        answers = [
+            _answer(b"408 Request Timeout", b"", close=True) + Scripted.CLOSE,
+            _answer(b"200 OK", RSS),
+            _answer(b"408 Request Timeout", b"", close=True) + Scripted.CLOSE,
+            _answer(b"200 OK", RSS),
+        ]
+        async with Scripted(answers) as server:
+            options = FetchOptions(allowed_networks=("127.0.0.1/32",), timeout=5.0)
+            out: list[Any] = []
+            async with Fetcher(options) as fetcher:
+                for path in ("/a.xml", "/b.xml", "/c.xml"):
+                    try:
+                        out.append(await fetcher.fetch(server.url + path))
+                    except FetchError as e:
+                        out.append(e)
+            return out, server
+
+    got, server = asyncio.run(main())
+    # on a new connection a 408 is the server's answer to the request
+    assert isinstance(got[0], FetchError) and got[0].http_status == 408
+    assert [(r.http_status, r.body) for r in got[1:]] == [(200, RSS), (200, RSS)]
+    assert server.connections == 3
+    paths = [r.split(b" ")[1] for r in server.requests]
+    assert paths == [b"/a.xml", b"/b.xml", b"/c.xml", b"/c.xml"]  # /c.xml twice: retried
