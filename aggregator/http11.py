@@ -9,8 +9,8 @@ buffer (:mod:`aggregator.netstream`), with the framing of RFC 9112 section 6:
 
 * no body for HEAD, 1xx, 204 and 304; interim 1xx responses are skipped;
 * ``Transfer-Encoding`` (chunked, the only transfer coding read) wins over
-  ``Content-Length``; conflicting lengths are an error; without either, the body runs to
-  the end of the connection;
+  ``Content-Length`` (``identity`` is none, and leaves it the framing); conflicting
+  lengths are an error; without either, the body runs to the end of the connection;
 * a connection is kept for the next request to the same origin only when the response
   was HTTP/1.1, did not say ``Connection: close`` and its body was read to the end;
 * a kept-alive connection the server closed meanwhile is not reused, and a request that
@@ -249,7 +249,10 @@ class _Head:
             if codings not in ([], [b"chunked"]):
                 raise _framing_error(f"unsupported transfer coding {coding[:40]!r}")
             self.chunked = bool(codings)
-        elif length is not None:
+        # "identity" alone is no transfer coding: the Content-Length frames the body
+        # (RFC 2616 4.4). Set aside, the body ran to the close, which a kept-alive
+        # connection never reaches: the fetch waited out its read timeout.
+        if not self.chunked and length is not None:
             if len(length) > 18 or not length.isdigit():
                 raise _framing_error(f"bad Content-Length {length[:20]!r}")
             self.length = int(length)

@@ -5,6 +5,7 @@ and the App's clock injected."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,3 +230,26 @@ def test_a_408_on_a_kept_alive_connection_is_its_close_and_the_request_goes_agai
     assert server.connections == 3
     paths = [r.split(b" ")[1] for r in server.requests]
     assert paths == [b"/a.xml", b"/b.xml", b"/c.xml", b"/c.xml"]  # /c.xml twice: retried
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def test_transfer_encoding_identity_leaves_the_content_length_framing(
+    server: LocalServer,
+) -> None:
+    """``Transfer-Encoding: identity`` (RFC 2616's name for no transfer coding, still sent
+    by old servers and proxies) is no transfer coding, and the body is the
+    Content-Length's (RFC 2616 §4.4). It was taken for a Transfer-Encoding all the same,
+    which set the Content-Length aside: the body ran to the close, and a keep-alive
+    server never closes, so the fetch waited for its read timeout and failed the feed."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+    url = server.route(
+        "/identity.xml",
+        raw=head + b"Transfer-Encoding: identity\r\nContent-Length: %d\r\n\r\n" % len(RSS) + RSS,
+        hang=True,  # the connection stays open, as a keep-alive server's does
+    )
+    started = time.monotonic()
+    result = _fetch(url)
+    assert (result.http_status, result.body) == (200, RSS)
+    assert time.monotonic() - started < 2
