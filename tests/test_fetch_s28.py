@@ -199,8 +199,8 @@ def _answer(status: bytes, body: bytes, close: bool = False) -> bytes:
 
 def test_a_408_on_a_kept_alive_connection_is_its_close_and_the_request_goes_again() -> None:
     """A server whose keep-alive timeout ends an idle connection may say so with a 408
-    Request Timeout before closing it (Jetty, HAProxy, Node's request timeout); when our
-    next request on that connection crossed it on the wire, the 408 is the server's
+    Request Timeout before closing it; when our next request on that connection
+    crossed it on the wire, the 408 is the server's
     close, not an answer to the request, and the request goes out again on a new
     connection, as for a connection found closed (Chromium and Go do the same). It was
     recorded as the feed's error, "HTTP 408 Request Timeout"."""
