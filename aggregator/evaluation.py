@@ -578,6 +578,15 @@ class EvalHistory:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # What this history has warned about: one `evaluate` reads the file twice (the
+        # run to compare with, then again under the lock to add its own), and a corrupt
+        # file was "unreadable, starting afresh" twice in one run.
+        self._warned: set[str] = set()
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
 
     def records(self) -> list[EvalRecord]:
         """Oldest first. A missing file is an empty history; an unreadable one, or an
@@ -590,14 +599,14 @@ class EvalHistory:
         except FileNotFoundError:
             return []
         except (OSError, ValueError, KeyError, TypeError) as e:
-            log.warning("evaluation history %s unreadable, starting afresh: %s", self.path, e)
+            self._warn(f"evaluation history {self.path} unreadable, starting afresh: {e}")
             return []
         out = []
         for row in rows:
             try:
                 out.append(EvalRecord.from_dict(row))
             except (ModelError, ValueError, KeyError, TypeError) as e:
-                log.warning("skipping a bad record in %s: %r", self.path, e)
+                self._warn(f"skipping a bad record in {self.path}: {e!r}")
         return out
 
     def previous(self, data: EvalData, model_version: str) -> EvalRecord | None:
