@@ -521,7 +521,10 @@ def feeds_add(
         bool, typer.Option("--no-discover", help="Add the URL as is, without fetching it.")
     ] = False,
 ) -> None:
-    """Add feeds to the database (feeds.yaml is not rewritten)."""
+    """Add feeds to the database (feeds.yaml is not rewritten).
+
+    A URL that cannot be added is one line on stderr; the others are still added, and
+    the exit status is 2 (as for that URL alone)."""
     if name is not None and len(urls) > 1:
         # it was dropped without a word, every feed added unnamed
         raise ConfigError("--name names one feed: give it with one URL")
@@ -566,7 +569,9 @@ def feeds_add(
                     markup=False,
                     highlight=False,
                 )
-    if failed == len(urls):
+    if failed:
+        # Any URL not added, as when it is the only one: with others added, a script
+        # exited 0 and could not tell that one was left out.
         raise typer.Exit(2)
 
 
@@ -617,12 +622,21 @@ def feeds_enable(
 ) -> None:
     """Turn feeds back on after the 30-day rule disabled them or a 410 marked them gone:
     each is due at once, its error count cleared. (feeds.yaml's `enabled: false` wins
-    again at the next sync: set it to true there instead.)"""
+    again at the next sync: set it to true there instead.) A ref no feed has is one
+    `not found` line; the others are still enabled, and the exit status is 2."""
+    missing = 0
     with open_app() as a:
         entries = _file_entries(a)
         for ref in refs:
             found = resolve_feed(a, ref)
-            feed = a.enable_feed(found.id if found is not None else ref)
+            try:
+                feed = a.enable_feed(found.id if found is not None else ref)
+            except NotFoundError as e:
+                # the rest are still enabled: the first ref no feed had ended the command,
+                # the feeds named after it left off without a word
+                err.print(f"[red]not found:[/] {esc(str(e))}", highlight=False)
+                missing += 1
+                continue
             out.print(f"enabled: {display_url(feed.url)}", markup=False, highlight=False)
             listed = _listed(entries, feed.url, feed.source_url)
             if listed is not None and not listed.enabled:
@@ -633,6 +647,8 @@ def feeds_enable(
                     markup=False,
                     highlight=False,
                 )
+    if missing:
+        raise typer.Exit(2)  # as for one ref alone: `not found` is exit 2
 
 
 def _listed(entries: dict[str, FeedSource], *urls: str | None) -> FeedSource | None:
