@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
+import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
 from aggregator.classify import REPORT_FILE, Classifier
 from aggregator.config import EVALUATIONS_FILE
 from aggregator.errors import ConfigError, ModelError
-from aggregator.examples import example_from_line, jsonl_lines, read_file
+from aggregator.examples import example_from_line, iter_jsonl_lines, read_file
 from aggregator.manifest import artifact_paths
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
@@ -33,9 +36,11 @@ __all__ = [
     "EvalHistory",
     "EvalRecord",
     "EvalReport",
+    "GoldFile",
     "ReportDelta",
     "TopicMetrics",
     "evaluate",
+    "evaluate_stream",
     "examples_sha256",
     "label_arrays",
     "load_report",
@@ -350,6 +355,53 @@ def evaluate(
     return report_from_arrays(names, Y, K, P, label)
 
 
+def evaluate_stream(
+    classifier: Classifier,
+    examples: Iterable[Example],
+    *,
+    total: int,
+    label: str = "",
+    scored: Callable[[int, int], None] | None = None,
+    batch: int = 2000,
+) -> EvalReport:
+    """:func:`evaluate` over ``examples`` read as they come (``total`` of them: a
+    :meth:`GoldFile.stories`), ``batch`` at a time, so that memory holds one batch.
+    Every figure of a report is made of counts, summed over the batches: the report is
+    the one :func:`evaluate` gives for them all at once."""
+    it = iter(examples)
+    found: EvalReport | None = None
+    done = 0
+    while part := list(itertools.islice(it, batch)):
+
+        def told(n: int, _: int, base: int = done) -> None:
+            if scored is not None:
+                scored(base + n, total)
+
+        report = evaluate(classifier, part, label=label, scored=told)
+        found = report if found is None else _summed(found, report)
+        done += len(part)
+    return found if found is not None else evaluate(classifier, [], label=label)
+
+
+def _summed(a: EvalReport, b: EvalReport) -> EvalReport:
+    """Two reports over the same topics and different stories as one."""
+    return replace(
+        a,
+        topics=tuple(
+            replace(
+                m,
+                support=m.support + n.support,
+                predicted=m.predicted + n.predicted,
+                true_positives=m.true_positives + n.true_positives,
+            )
+            for m, n in zip(a.topics, b.topics, strict=True)
+        ),
+        examples=a.examples + b.examples,
+        off_topic=a.off_topic + b.off_topic,
+        off_topic_given=a.off_topic_given + b.off_topic_given,
+    )
+
+
 # -- labels -----------------------------------------------------------------------------
 
 
@@ -413,7 +465,10 @@ def read_gold(
     not listed are known not to apply; ``"topics": []`` is a story in no topic), read as
     :func:`~aggregator.examples.read_examples` reads examples (``summary``, ``full_text``
     and ``categories`` too), except that every story is fully labelled whatever its
-    ``source`` says.
+    ``source`` says. ``raw``: the file's bytes, already read (``path`` then only naming
+    it). Every story in memory at once: ``aggregator evaluate`` reads a file of any size
+    through :class:`GoldFile` instead, a line at a time; the stories, the checks and the
+    data's identity are the same.
 
     UTF-8, with or without a byte-order mark, lines ending in LF or CRLF; only a line feed
     ends a line (U+2028 or U+0085 inside a JSON string is text, not a line break).
@@ -425,66 +480,160 @@ def read_gold(
     file without a single story, which would otherwise score zero everywhere, and for a
     story (the same title, text and categories) given again with other topics: one of
     the two answers is wrong. A story given again with the same topics (two gold files joined)
-    is counted once, with a warning: it weighed twice in every score. ``raw``: the
-    file's bytes, already read (standard input, ``path`` then only naming it)."""
-    path = Path(path)
-    examples = []
-    # a story is its title, text and feed categories: all three decide what it is given
-    first: dict[tuple[object, ...], tuple[int, frozenset[str]]] = {}
-    repeated: list[int] = []
-    # Read once: the stories and the hash that names the data come from the same bytes.
-    # Read again for the hash, a pipe (`evaluate <(zcat gold.jsonl.gz)`) gave nothing,
-    # so every gold file from a pipe was "the same data", and a named pipe hung.
-    if raw is None:
-        raw = read_file(path)
-    for number, line in jsonl_lines(path, raw):
-        where = f"{path}:{number}"
-        # every gold story is fully labelled, whatever "source" its line names
-        example = replace(
-            example_from_line(line, where, f"{path.name}:{number}", gold=True), source="seed"
-        )
-        if taxonomy is not None:
-            example = _named_as_taxonomy(example, taxonomy, where)
-        doc = example.doc
-        topics = frozenset(example.topics)
-        key = (doc.title, doc.summary, doc.text, doc.categories)
-        seen = first.setdefault(key, (number, topics))
-        if seen[0] != number:
+    is counted once, with a warning: it weighed twice in every score."""
+    with GoldFile(Path(path), io.BytesIO(read_file(path) if raw is None else raw)) as gold:
+        data = gold.check(taxonomy)
+        return list(gold.stories(taxonomy)), data
+
+
+class GoldFile:
+    """A gold file (see :func:`read_gold`) read twice, a line at a time: :meth:`check`
+    reads it through, checking every line, hashing its bytes and counting its stories
+    (before the model loads: bad input fails fast), then :meth:`stories` gives them
+    again to be scored. Memory holds a line and, per story, a 16-byte digest of it (to
+    find a story given again), never the file: one of gigabytes was read whole (its
+    bytes, its text, its lines and every story at once). A stream that cannot be read
+    twice (standard input, a pipe: ``evaluate <(zcat gold.jsonl.gz)``) is copied to a
+    temporary file as :meth:`check` reads it. Read once for both the stories and the
+    hash: read again for the hash, a pipe gave nothing, so every gold file from a pipe
+    was "the same data", and a named pipe hung."""
+
+    def __init__(self, path: Path, stream: BinaryIO | None = None) -> None:
+        self.path = Path(path)
+        self._given = stream
+        self._stream: BinaryIO | None = None
+        self._copy: BinaryIO | None = None
+        self._repeats: set[bytes] = set()  # digests of the stories given again
+        self._start: int | None = 0  # where to read again from; None: from the copy
+        # (the copy, a temporary file, is closed by __exit__ after the second read)
+        self.count = 0
+
+    def __enter__(self) -> GoldFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for f in (self._copy, None if self._given is not None else self._stream):
+            if f is not None:
+                f.close()
+
+    def _lines(self) -> Iterator[bytes]:
+        """The file's lines as bytes, read as they are needed; :class:`ConfigError`
+        naming the file when it cannot be read."""
+        if self._stream is None:
+            try:
+                self._stream = self._given or self.path.open("rb")
+            except OSError as e:
+                raise ConfigError(f"cannot read {self.path}: {e.strerror or e}") from e
+            try:  # where it starts: stdin may be a file read past its start
+                self._start = self._stream.tell() if self._stream.seekable() else None
+            except OSError:
+                self._start = None
+            if self._start is None:  # a pipe, read once: kept for the second read
+                self._copy = tempfile.TemporaryFile(prefix="aggregator-gold-")  # noqa: SIM115
+        try:
+            yield from self._stream
+        except OSError as e:
+            raise ConfigError(f"cannot read {self.path}: {e.strerror or e}") from e
+
+    def _examples(
+        self, lines: Iterable[bytes], taxonomy: Taxonomy | None
+    ) -> Iterator[tuple[int, bytes, Example]]:
+        for number, line in iter_jsonl_lines(self.path, lines):
+            where = f"{self.path}:{number}"
+            # every gold story is fully labelled, whatever "source" its line names
+            example = replace(
+                example_from_line(line, where, f"{self.path.name}:{number}", gold=True),
+                source="seed",
+            )
+            if taxonomy is not None:
+                example = _named_as_taxonomy(example, taxonomy, where)
+            yield number, _story_digest(example), example
+
+    def check(self, taxonomy: Taxonomy | None = None) -> EvalData:
+        """Read the file through: every line checked (see :func:`read_gold`), its bytes
+        hashed, its stories counted; what it holds, to record the evaluation under."""
+        digest = hashlib.sha256()
+
+        def hashed() -> Iterator[bytes]:
+            for raw in self._lines():
+                digest.update(raw)
+                if self._copy is not None:
+                    self._copy.write(raw)
+                yield raw
+
+        # a story is its title, text and feed categories: all three decide what it is
+        # given; by digest, so that memory holds no story's text
+        first: dict[bytes, tuple[int, frozenset[str]]] = {}
+        topic_sets: dict[frozenset[str], frozenset[str]] = {}  # one of each, shared
+        repeated: list[int] = []  # the first ten, to name them
+        repeats = 0
+        for number, key, example in self._examples(hashed(), taxonomy):
+            topics = frozenset(example.topics)
+            topics = topic_sets.setdefault(topics, topics)
+            seen = first.setdefault(key, (number, topics))
+            if seen[0] == number:
+                self.count += 1
+                continue
             if seen[1] != topics:
                 raise ConfigError(
-                    f"{where}: the story of line {seen[0]} again, with other topics "
-                    f"({', '.join(sorted(topics)) or 'none'} here, "
+                    f"{self.path}:{number}: the story of line {seen[0]} again, with other "
+                    f"topics ({', '.join(sorted(topics)) or 'none'} here, "
                     f"{', '.join(sorted(seen[1])) or 'none'} there)"
                 )
-            repeated.append(number)
-            continue
-        examples.append(example)
-    if repeated:
-        lines = ", ".join(map(str, repeated[:10]))
-        if len(repeated) > 10:
-            lines += f" and {len(repeated) - 10} more"
-        log.warning(
-            "%s: line%s %s repeat%s stories of earlier lines (same title and text, same "
-            "topics); each story is counted once",
-            path,
-            "s" if len(repeated) > 1 else "",
-            lines,
-            "" if len(repeated) > 1 else "s",
+            self._repeats.add(key)
+            repeats += 1
+            if len(repeated) < 10:
+                repeated.append(number)
+        if repeats:
+            lines = ", ".join(map(str, repeated))
+            if repeats > 10:
+                lines += f" and {repeats - 10} more"
+            log.warning(
+                "%s: line%s %s repeat%s stories of earlier lines (same title and text, same "
+                "topics); each story is counted once",
+                self.path,
+                "s" if repeats > 1 else "",
+                lines,
+                "" if repeats > 1 else "s",
+            )
+        if not self.count:
+            raise ConfigError(
+                f"{self.path}: no labelled stories "
+                '(expected one {"title", "text", "topics"} per line)'
+            )
+        # A name that is not UTF-8 (Latin-1 bytes from an old archive) reaches Python with
+        # a lone surrogate per such byte, which neither evaluations.json nor stdout can
+        # encode (a traceback after the whole evaluation had run): shown with U+FFFD, as
+        # `ls` shows it.
+        name = os.fsencode(self.path.name).decode("utf-8", "replace")
+        n = self.count
+        return EvalData(
+            kind="gold",
+            sha256=digest.hexdigest(),
+            what=f"{name} ({n} {'story' if n == 1 else 'stories'})",
         )
-    if not examples:
-        raise ConfigError(
-            f'{path}: no labelled stories (expected one {{"title", "text", "topics"}} per line)'
-        )
-    # A name that is not UTF-8 (Latin-1 bytes from an old archive) reaches Python with a
-    # lone surrogate per such byte, which neither evaluations.json nor stdout can encode
-    # (a traceback after the whole evaluation had run): shown with U+FFFD, as `ls` shows it.
-    name = os.fsencode(path.name).decode("utf-8", "replace")
-    data = EvalData(
-        kind="gold",
-        sha256=hashlib.sha256(raw).hexdigest(),
-        what=f"{name} ({len(examples)} {'story' if len(examples) == 1 else 'stories'})",
-    )
-    return examples, data
+
+    def stories(self, taxonomy: Taxonomy | None = None) -> Iterator[Example]:
+        """After :meth:`check`: each story of the file once, in order (a story given
+        again is skipped), read again a line at a time."""
+        source = self._copy if self._copy is not None else self._stream
+        assert source is not None, "check() first"
+        source.seek(self._start or 0)
+        seen_again: set[bytes] = set()
+        for _, key, example in self._examples(source, taxonomy):
+            if key in self._repeats:
+                if key in seen_again:
+                    continue
+                seen_again.add(key)
+            yield example
+
+
+def _story_digest(example: Example) -> bytes:
+    """What makes two gold lines one story (title, text, full text, categories), as 16
+    bytes."""
+    doc = example.doc
+    key = json.dumps([doc.title, doc.summary, doc.text, doc.categories], ensure_ascii=False)
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _named_as_taxonomy(example: Example, taxonomy: Taxonomy, where: str) -> Example:

@@ -12,8 +12,9 @@ before deciding whether to train) or touch the store.
 from __future__ import annotations
 
 import codecs
+import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from aggregator.types import Document, Example, ExampleSource
 __all__ = [
     "example_from_line",
     "examples_from_feed_categories",
+    "iter_jsonl_lines",
     "json_error",
     "jsonl_lines",
     "load_seed_examples",
@@ -77,23 +79,41 @@ def jsonl_lines(path: Path, raw: bytes | None = None) -> list[tuple[int, str]]:
     (and the line, for bytes not UTF-8)."""
     if raw is None:
         raw = read_file(path)
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        # what PowerShell's `>` and Notepad's "Unicode" write
-        raise ConfigError(
-            f"{path}:1: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8"
-        )
-    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = body.count(b"\n", 0, e.start) + 1
-        raise ConfigError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{body[e.start]:02x} at offset {e.start})"
-        ) from e
-    # a BOM at the start of any line: files saved with one and joined (`cat`) have the
-    # second's there, and the whole file was refused as "not JSON" at that line
-    lines = (line.removeprefix("\ufeff") for line in text.split("\n"))
-    return [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    return list(iter_jsonl_lines(path, io.BytesIO(raw)))
+
+
+def iter_jsonl_lines(path: Path, stream: Iterable[bytes]) -> Iterator[tuple[int, str]]:
+    """:func:`jsonl_lines` read from ``stream`` a line at a time (its lines, each ending
+    in its line feed but the last; ``path`` names it in errors), so that memory holds
+    one line, not the file: a gold file of gigabytes was read whole, decoded whole and
+    split whole before its first story was looked at.
+    A UTF-8 sequence never holds a line feed, so decoding line by line reads the same
+    text as decoding the whole."""
+    offset = 0  # of the line, in the file after its byte-order mark
+    for number, raw_line in enumerate(stream, 1):
+        line = raw_line.removesuffix(b"\n")
+        if number == 1:
+            if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                # what PowerShell's `>` and Notepad's "Unicode" write
+                raise ConfigError(
+                    f"{path}:1: UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8"
+                )
+            if line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
+                raw_line = raw_line[len(codecs.BOM_UTF8) :]
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            at = offset + e.start
+            raise ConfigError(
+                f"{path}:{number}: not UTF-8 text (byte 0x{line[e.start]:02x} at offset {at})"
+            ) from e
+        offset += len(raw_line)
+        # a BOM at the start of any line: files saved with one and joined (`cat`) have the
+        # second's there, and the whole file was refused as "not JSON" at that line
+        text = text.removeprefix("\ufeff")
+        if text.strip():
+            yield number, text
 
 
 def json_error(e: json.JSONDecodeError) -> str:

@@ -14,11 +14,12 @@ stderr); nothing here prints.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import ConfigError
 from .types import Example, Story, StoryQuery
@@ -256,6 +257,7 @@ class Learning:
         *,
         progress: Progress | None = None,
         gold_bytes: bytes | None = None,
+        gold_stream: BinaryIO | None = None,
     ) -> Evaluation:
         """Against a gold JSONL file ({"title", "text", "topics"} on every line), or by
         5-fold cross-validation over the users' labels. The result is recorded in the
@@ -263,31 +265,42 @@ class Learning:
         and compared with the latest evaluation of the same data (the same file bytes, or
         the same labels) by a different model version. ``progress`` hears of stage
         ``score`` (the gold stories), or ``examples`` then ``cv``. ``gold_bytes``: the
-        gold file's bytes, already read (standard input; ``gold`` names it)."""
+        gold file's bytes, already read, or ``gold_stream`` its stream (standard input;
+        ``gold`` names either). The gold file is read a line at a time, twice (checked
+        before the model loads, then scored), so memory does not grow with its texts."""
         from .evaluation import (
             EvalData,
             EvalHistory,
             EvalRecord,
-            evaluate,
+            GoldFile,
+            evaluate_stream,
             examples_sha256,
-            read_gold,
         )
         from .progress import Step, no_progress
         from .train import cross_validate
 
         report_step = progress or no_progress
         if gold is not None:
-            # before loading the model: bad input fails fast
-            examples, data = read_gold(gold, self.app.taxonomy, raw=gold_bytes)
-            n = len(examples)
-            report_step(Step(stage="score", done=0, total=n, note="loading the model"))
-            model_version = self.app.classifier.version
+            if gold_bytes is not None:
+                gold_stream = io.BytesIO(gold_bytes)
+            with GoldFile(gold, gold_stream) as gold_file:
+                # before loading the model: bad input fails fast
+                data = gold_file.check(self.app.taxonomy)
+                n = gold_file.count
+                report_step(Step(stage="score", done=0, total=n, note="loading the model"))
+                model_version = self.app.classifier.version
 
-            def scored(done: int, total: int) -> None:
-                note = f"{done:,}/{total:,} stories"
-                report_step(Step(stage="score", done=done, total=total, note=note))
+                def scored(done: int, total: int) -> None:
+                    note = f"{done:,}/{total:,} stories"
+                    report_step(Step(stage="score", done=done, total=total, note=note))
 
-            report = evaluate(self.app.classifier, examples, label=data.what, scored=scored)
+                report = evaluate_stream(
+                    self.app.classifier,
+                    gold_file.stories(self.app.taxonomy),
+                    total=n,
+                    label=data.what,
+                    scored=scored,
+                )
         else:
             everything = self._collect(report_step)
             user = [e for e in everything if e.source == "user"]

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import sys
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_evaluate import GOLD_A, rec
@@ -91,3 +96,71 @@ def test_feeds_enable_enables_every_feed_named_and_exits_2_for_one_it_cannot_fin
     assert "not found: no feed 999" in err
     code, out, _ = run(capsys, "feeds", "list", "--format", "json")
     assert [f["enabled"] for f in json.loads(out)] == [True, True]
+
+
+# --- evaluate: a gold file is read a line at a time -----------------------------------------
+
+
+class _GoldPipe(io.RawIOBase):
+    """A pipe's read end, made up as it is read: ``lines`` JSON lines, each ``size``
+    bytes long, all the same story (counted once). Not seekable, as a pipe is not.
+    ``held``: the memory Python took (tracemalloc's, when traced) between the first
+    read and the end of the data: before the model loads, as the gold file is checked
+    first."""
+
+    def __init__(self, lines: int, size: int) -> None:
+        row = {"title": "Registry signs the root zone", "topics": ["DNS"], "text": ""}
+        pad = size - len(json.dumps(row)) - 1
+        text = "dnssec " * (pad // 7) + "x" * (pad % 7)
+        self.line = (json.dumps({**row, "text": text}) + "\n").encode()
+        assert len(self.line) == size
+        self.left = lines * size  # bytes still to give
+        self.held: int | None = None
+        self.before: int | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.before is None and tracemalloc.is_tracing():
+            self.before = tracemalloc.get_traced_memory()[0]
+        if not self.left:
+            if self.held is None and self.before is not None and tracemalloc.is_tracing():
+                self.held = tracemalloc.get_traced_memory()[0] - self.before
+                tracemalloc.stop()  # the rest at full speed
+            return 0
+        at = (len(self.line) - self.left % len(self.line)) % len(self.line)
+        n = min(len(buffer), self.left, len(self.line) - at)
+        buffer[:n] = memoryview(self.line)[at : at + n]
+        self.left -= n
+        return n
+
+
+def test_evaluate_reads_a_gold_file_a_line_at_a_time(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`evaluate -` read standard input whole, decoded it whole and split it whole
+    before the first story was looked at (a file named on the command line too): a gold
+    file of gigabytes needed several times its size in memory. It is read a line at a
+    time now (from a pipe, copied to a temporary file for the second read): once 16 MB
+    of gold data have come through a pipe, a quarter of that is held, and the report
+    is the same."""
+    use(tmp_path, None, monkeypatch)
+    size, lines = 256 * 1024, 64
+    pipe = _GoldPipe(lines, size)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(pipe)))
+    tracemalloc.start()
+    try:
+        code, out, err = run(capsys, "evaluate", "-", "--format", "json")
+    finally:
+        tracemalloc.stop()
+    assert code == 0, err
+    assert pipe.held is not None and pipe.held < size * lines / 4, pipe.held
+    report = json.loads(out)
+    assert report["examples"] == 1 and report["label"] == "stdin (1 story)"
+    assert report["topics"]["DNS"]["support"] == 1
+    assert f"lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and {lines - 11} more repeat" in caplog.text
+    assert report["data"]["sha256"] == hashlib.sha256(pipe.line * lines).hexdigest()

@@ -392,13 +392,15 @@ def evaluate(
     there is nothing to compare with) and "recorded" (false when the history could not be
     written)."""
     show = not quiet and fmt != PollFmt.json and err.is_terminal  # as poll decides
-    gold_bytes = None
+    stream = None
     if gold is not None and str(gold) == "-":  # as `classify -` reads it
         if sys.stdin is None:  # started with fd 0 closed (`<&-`)
             raise ConfigError("evaluate -: standard input is closed")
-        gold, gold_bytes = Path("stdin"), sys.stdin.buffer.read()
+        # read a line at a time (kept in a temporary file for the second read), not
+        # whole: a gold file of gigabytes was held in memory, several times over
+        gold, stream = Path("stdin"), sys.stdin.buffer
     with open_app() as a, _stages(show) as progress:
-        ev = a.learning.evaluate(gold, progress=progress, gold_bytes=gold_bytes)
+        ev = a.learning.evaluate(gold, progress=progress, gold_stream=stream)
     rep, prev, delta = ev.report, ev.previous, ev.delta
     if fmt == PollFmt.json:
         data = {
