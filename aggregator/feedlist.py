@@ -14,7 +14,7 @@ import math
 import re
 import reprlib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ import yaml
 from .config import SPAN, SPAN_UNITS, YAML_LOADER
 from .credentials import display_url, without_credentials
 from .errors import ConfigError
+from .taxonomy import normalize_category
 from .types import MAX_FEED_URL_BYTES, FeedSource
 
 _FEED_FIELDS = ("url", "name", "topics", "interval", "enabled")
@@ -242,7 +243,7 @@ def _source_from_mapping(item: Any, where: str) -> FeedSource:
         name=name.strip() or None if isinstance(name, str) else None,
         # blank and repeated topics dropped, as read_opml drops them: kept, they made an
         # OPML round trip report the feed as changed
-        topics=tuple(dict.fromkeys(t.strip() for t in topics_raw if t.strip())),
+        topics=unique_topics(t.strip() for t in topics_raw),
         interval=interval,
         enabled=enabled,
     )
@@ -448,6 +449,19 @@ def parse_feeds_yaml(text: str, *, origin: str = "feeds.yaml") -> list[FeedSourc
     return sources
 
 
+def unique_topics(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` without blanks and without a topic named again in another spelling,
+    each under its first: a topic is found however it is spelled (``normalize_category``:
+    case, spaces, punctuation, "&" for "and"), so a folder "DNS" and a ``category`` of
+    "/dns" on one feed were stored as two topics. A name without a letter or digit has
+    no such key, and is matched exactly."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if name:
+            seen.setdefault(normalize_category(name) or f"\0{name}", name)
+    return tuple(seen.values())
+
+
 def _category_topics(value: str | None) -> list[str]:
     """OPML 2.0 ``category``: comma-separated, slash-delimited paths (``/DNS,/Tech/IPv6``)."""
     return [part.strip() for item in (value or "").split(",") for part in item.split("/")]
@@ -535,7 +549,7 @@ def read_opml(text: str | bytes, *, origin: str = "OPML") -> FeedList:
         if key in found:
             first = found[key]
             skipped.append(f"{display_url(source.url)}: listed twice, merged into the first")
-            topics = tuple(dict.fromkeys([*first.topics, *source.topics]))
+            topics = unique_topics([*first.topics, *source.topics])
             # a name (or site) only the second entry gives was dropped with it
             found[key] = replace(
                 first, name=first.name or source.name, topics=topics, site=first.site or source.site
@@ -589,7 +603,7 @@ def _opml_source(
     return FeedSource(
         url=url,
         name=None if label in unnamed else label,
-        topics=tuple(dict.fromkeys(t for t in topics if t)),
+        topics=unique_topics(topics),
         interval=_interval(interval_raw, "aggregator:interval") if interval_raw else None,
         enabled=enabled_raw == "true",
         site=_site_url(attrs.get("htmlurl")),

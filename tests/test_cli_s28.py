@@ -98,6 +98,48 @@ def test_feeds_enable_enables_every_feed_named_and_exits_2_for_one_it_cannot_fin
     assert [f["enabled"] for f in json.loads(out)] == [True, True]
 
 
+# --- OPML / feeds.yaml: one topic however it is spelled ---------------------------------------
+
+
+def test_opml_topics_spelled_in_another_case_are_one_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A feed in a folder "DNS" whose ``category`` says ``/dns`` (Inoreader writes both),
+    or listed again under a folder "Policy and Regulation" beside "Policy & Regulation",
+    was stored with the topic twice ("DNS; dns"), though a topic is found however it is
+    spelled (taxonomy.yaml, `-t`): each is one topic, under its first spelling. feeds.yaml
+    likewise."""
+    use(tmp_path, None, monkeypatch)
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline text="DNS"><outline type="rss" text="A" category="/dns,/Security"'
+        ' xmlUrl="https://a.example/feed"/></outline>'
+        '<outline text="Policy &amp; Regulation"><outline type="rss" text="B"'
+        ' xmlUrl="https://b.example/feed"/></outline>'
+        '<outline text="policy and regulation"><outline type="rss" text="B"'
+        ' xmlUrl="https://b.example/feed"/></outline>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "feeds", "import", str(opml))
+    assert code == 0, err
+    code, out, err = run(capsys, "feeds", "list", "--format", "json")
+    assert code == 0, err
+    assert {f["url"]: f["topics"] for f in json.loads(out)} == {
+        "https://a.example/feed": ["DNS", "Security"],
+        "https://b.example/feed": ["Policy & Regulation"],
+    }
+    (tmp_path / "feeds.yaml").write_text(
+        "feeds:\n  - {url: 'https://c.example/feed', topics: [IPv6, ipv6, ' IPV6 ', Other]}\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, "feeds", "list", "--format", "json")
+    assert code == 0, err
+    topics = {f["url"]: f["topics"] for f in json.loads(out)}
+    assert topics["https://c.example/feed"] == ["IPv6", "Other"]
+
+
 # --- evaluate: a gold file is read a line at a time -----------------------------------------
 
 
