@@ -153,8 +153,8 @@ class _GoldPipe(io.RawIOBase):
     def __init__(self, lines: int, size: int) -> None:
         row = {"title": "Registry signs the root zone", "topics": ["DNS"], "text": ""}
         pad = size - len(json.dumps(row)) - 1
-        text = "dnssec " * (pad // 7) + "x" * (pad % 7)
-        self.line = (json.dumps({**row, "text": text}) + "\n").encode()
+        # one long word: cheap to score, as the point is the reading
+        self.line = (json.dumps({**row, "text": "x" * pad}) + "\n").encode()
         assert len(self.line) == size
         self.left = lines * size  # bytes still to give
         self.held: int | None = None
@@ -187,11 +187,11 @@ def test_evaluate_reads_a_gold_file_a_line_at_a_time(
     """`evaluate -` read standard input whole, decoded it whole and split it whole
     before the first story was looked at (a file named on the command line too): a gold
     file of gigabytes needed several times its size in memory. It is read a line at a
-    time now (from a pipe, copied to a temporary file for the second read): once 16 MB
-    of gold data have come through a pipe, a quarter of that is held, and the report
-    is the same."""
+    time now (from a pipe, copied to a temporary file for the second read): once 8 MB
+    of gold data have come through a pipe, a quarter of that is held (it was all of
+    it, and more), and the report is the same."""
     use(tmp_path, None, monkeypatch)
-    size, lines = 256 * 1024, 64
+    size, lines = 128 * 1024, 64
     pipe = _GoldPipe(lines, size)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(pipe)))
     tracemalloc.start()
