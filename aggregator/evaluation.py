@@ -498,9 +498,14 @@ class GoldFile:
     hash: read again for the hash, a pipe gave nothing, so every gold file from a pipe
     was "the same data", and a named pipe hung."""
 
-    def __init__(self, path: Path, stream: BinaryIO | None = None) -> None:
+    def __init__(
+        self, path: Path, stream: BinaryIO | None = None, *, spool_dir: Path | None = None
+    ) -> None:
         self.path = Path(path)
         self._given = stream
+        # where the copy of a pipe goes: the system's temporary directory is often a
+        # tmpfs (RAM), which held a gold file of gigabytes in memory after all
+        self._spool_dir = spool_dir
         self._stream: BinaryIO | None = None
         self._copy: BinaryIO | None = None
         self._repeats: set[bytes] = set()  # digests of the stories given again
@@ -529,7 +534,7 @@ class GoldFile:
             except OSError:
                 self._start = None
             if self._start is None:  # a pipe, read once: kept for the second read
-                self._copy = tempfile.TemporaryFile(prefix="aggregator-gold-")  # noqa: SIM115
+                self._copy = _spool(self._spool_dir)
         try:
             yield from self._stream
         except OSError as e:
@@ -626,6 +631,17 @@ class GoldFile:
                     continue
                 seen_again.add(key)
             yield example
+
+
+def _spool(directory: Path | None) -> BinaryIO:
+    """A nameless temporary file in ``directory``, else (none given, or one that cannot
+    be written: a read-only data directory) in the system's temporary directory."""
+    if directory is not None:
+        try:
+            return tempfile.TemporaryFile(prefix=".aggregator-gold-", dir=directory)
+        except OSError as e:
+            log.debug("gold file copy: cannot write in %s (%s); the system's instead", directory, e)
+    return tempfile.TemporaryFile(prefix="aggregator-gold-")
 
 
 def _story_digest(example: Example) -> bytes:

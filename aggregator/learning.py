@@ -283,7 +283,8 @@ class Learning:
         if gold is not None:
             if gold_bytes is not None:
                 gold_stream = io.BytesIO(gold_bytes)
-            with GoldFile(gold, gold_stream) as gold_file:
+            # a pipe's copy beside the database, not in a /tmp that may be RAM
+            with GoldFile(gold, gold_stream, spool_dir=self.app.settings.data_dir) as gold_file:
                 # before loading the model: bad input fails fast
                 data = gold_file.check(self.app.taxonomy)
                 n = gold_file.count

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 import tracemalloc
 from pathlib import Path
@@ -206,3 +207,38 @@ def test_evaluate_reads_a_gold_file_a_line_at_a_time(
     assert report["topics"]["DNS"]["support"] == 1
     assert f"lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and {lines - 11} more repeat" in caplog.text
     assert report["data"]["sha256"] == hashlib.sha256(pipe.line * lines).hexdigest()
+
+
+def test_evaluate_keeps_its_copy_of_a_piped_gold_file_in_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The copy of a gold file read from a pipe went to the system's temporary directory,
+    which is often a tmpfs (RAM): a gold file of gigabytes held in memory after all. It
+    is made in the data directory, beside the database; where that cannot be written,
+    in the system's."""
+    use(tmp_path, None, monkeypatch)
+    where: list[str] = []
+
+    def open_files() -> list[str]:
+        fds = list(Path("/proc/self/fd").iterdir())
+        return [os.readlink(fd) for fd in fds if fd.exists()]
+
+    class Watched(_GoldPipe):
+        def readinto(self, buffer: Any) -> int:
+            n = super().readinto(buffer)
+            if not n and not where:  # the end: the copy is open by now
+                where.extend(open_files())
+            return n
+
+    before = set(open_files())  # pytest's own capture files among them
+
+    pipe = Watched(4, 1024)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(pipe)))
+    code, out, err = run(capsys, "evaluate", "-", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["examples"] == 1
+    data = str(tmp_path / "data")
+    # an open file without a name (unlinked, or O_TMPFILE): the copy, not the database
+    copies = [w for w in where if w.endswith(" (deleted)") and w not in before]
+    assert copies and all(w.startswith(data + "/") for w in copies), where
+    assert not [p for p in (tmp_path / "data").iterdir() if "gold" in p.name]  # none left
