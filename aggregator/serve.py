@@ -25,7 +25,8 @@ public URL of a feed server is known when it is deployed.
 
 A client holds a thread while it is connected, so each connection gets ``timeout`` seconds
 to send a whole request head (an idle or dribbling client is dropped) and to take each
-response, and at most ``max_connections`` are served at once; one more waits a moment
+WRITE_BYTES of a response (a whole feed of some megabytes may take a slow reader
+longer), and at most ``max_connections`` are served at once; one more waits a moment
 for a slot, then is answered 503 with Retry-After rather than queued behind clients that
 may be idle.
 """
@@ -82,6 +83,8 @@ MAX_OFFSET = 100_000
 MAX_FEEDS = 100
 GZIP_MIN_BYTES = 1024  # smaller bodies gain less than the header costs
 TIMEOUT_S = 30.0  # for a request head, and for each write of a response
+#: A response's body is written in parts of this size, each within the timeout.
+WRITE_BYTES = 64 * 1024
 MAX_CONNECTIONS = 64
 BUSY_WAIT_S = 0.25  # for a slot, before a 503
 _BUSY = b"too many connections; try again shortly\n"
@@ -373,7 +376,13 @@ def make_handler(
                 self.send_header(k, v)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(body)
+                # A part at a time: Python bounds one sendall's time as a whole, so a
+                # body written at once had to reach the client within the timeout, and
+                # a feed of some megabytes never reached a reader on a slow link. The
+                # timeout is between two writes, as nginx's send_timeout.
+                view = memoryview(body)
+                for start in range(0, len(view), WRITE_BYTES):
+                    self.wfile.write(view[start : start + WRITE_BYTES])
 
         def _error(
             self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None

@@ -1,0 +1,89 @@
+"""``aggregator serve`` against clients as they are met (session 28): a reader taking a
+large feed slowly, requests whose Host is missing or spelt with escapes, methods the
+server knows but does not allow. Real sockets on 127.0.0.1, a real SQLite store."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from test_config_serve import _store_stories
+from test_serve_proxy import Clock
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.serve import FeedServer
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    with make_app(Settings.from_env({}, data_dir=tmp_path), now=Clock(NOW)) as a:
+        _store_stories(
+            a,
+            "https://a.example/feed",
+            [(str(i), f"https://a.example/{i}", f"KSK rollover {i}") for i in range(5)],
+        )
+        yield a
+
+
+def _connect(srv: FeedServer) -> socket.socket:
+    host, port = srv.httpd.server_address[:2]
+    return socket.create_connection((str(host), int(port)), timeout=10)
+
+
+def _exchange(srv: FeedServer, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """``request`` sent byte for byte; the status, headers (names in lowercase) and body
+    of the answer, read to the connection's end."""
+    with _connect(srv) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+def test_a_large_feed_reaches_a_reader_that_takes_it_slowly(app: App) -> None:
+    """The timeout bounds each wait for the client to take more of a response (nginx's
+    ``send_timeout``: between two writes), not the whole response: the body was written
+    in one ``sendall``, which Python bounds as a whole, so a feed of some megabytes never
+    reached a reader slower than its size over the timeout (30 s: a 6 MB feed, without
+    gzip, to a reader on a 1 Mbit/s link), and it got a cut body, request after request.
+    Here 1.6 MB (a feed's long name, written twice in each of 10 entries, makes the body
+    large without a large store) to a reader taking 32 KiB every 10 ms, about 0.5 s,
+    with a 0.25 s timeout. The listening socket's send buffer is made small (accepted
+    sockets inherit it), as a real network's are next to the time a slow link takes:
+    loopback's grow to megabytes."""
+    _store_stories(
+        app,
+        "https://big.example/feed",
+        [(f"b{i}", f"https://big.example/{i}", f"Big {i}") for i in range(10)],
+        day=28,
+        name="n" * 80_000,
+    )
+    with FeedServer(app, timeout=0.25) as srv:
+        srv.httpd.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        with _connect(srv) as sock:
+            sock.sendall(
+                b"GET /feed.atom?feed=https://big.example/feed HTTP/1.1\r\n"
+                b"Host: a\r\nConnection: close\r\n\r\n"
+            )
+            data = b""
+            while chunk := sock.recv(32768, socket.MSG_WAITALL):
+                data += chunk
+                time.sleep(0.01)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"Content-Length: (\d+)", head)
+        assert head.startswith(b"HTTP/1.1 200") and length, head
+        assert int(length[1]) > 1_600_000
+        assert len(body) == int(length[1])
+        assert body.rstrip().endswith(b"</feed>")
