@@ -99,6 +99,8 @@ _HOST = re.compile(
 # What a URI's path and query may hold as they are (RFC 3986 §3.3, §3.4; "%" when it
 # starts an escape): the rest of a request target is percent-escaped in the self link.
 _TARGET_SAFE = "/?:@!$&'()*+,;=%"
+#: The versions whose requests may leave Host out (RFC 9112 §3.2 requires it of HTTP/1.1).
+_NO_HOST = ("HTTP/0.9", "HTTP/1.0")
 #: The schemes of an absolute-form request target served (any other is a 400).
 _SCHEMES = ("http", "https")
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -432,6 +434,12 @@ def make_handler(
             if not self._target_ok():
                 self._error(HTTPStatus.BAD_REQUEST, "invalid request target")
                 return
+            if "Host" not in self.headers and self.request_version not in _NO_HOST:
+                # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without
+                # Host, behind a proxy too; it was served, its links naming the address
+                # listened on.
+                self._error(HTTPStatus.BAD_REQUEST, "no Host header: HTTP/1.1 requires one")
+                return
             if public is None and not self._host_ok():
                 self._error(HTTPStatus.BAD_REQUEST, "invalid Host header")
                 return
@@ -579,8 +587,9 @@ def make_handler(
 
         def _host_ok(self) -> bool:
             """Whether Host can start the self link: one field, empty or a valid value
-            (RFC 9112 §3.2 answers anything else with 400). With a public URL the links
-            do not come from Host, and a proxy's value is not checked."""
+            (RFC 9112 §3.2 answers anything else with 400), or none from an HTTP/1.0
+            client (do_GET refuses an HTTP/1.1 request without one). With a public URL
+            the links do not come from Host, and a proxy's value is not checked."""
             hosts = [h.strip() for h in self.headers.get_all("Host") or []]
             return len(hosts) <= 1 and all(not h or _HOST.fullmatch(h) for h in hosts)
 

@@ -87,3 +87,27 @@ def test_a_large_feed_reaches_a_reader_that_takes_it_slowly(app: App) -> None:
         assert int(length[1]) > 1_600_000
         assert len(body) == int(length[1])
         assert body.rstrip().endswith(b"</feed>")
+
+
+@pytest.mark.parametrize(
+    "base_url", [None, "https://news.example/feeds/"], ids=["direct", "proxied"]
+)
+def test_an_http_1_1_request_without_host_is_a_400(app: App, base_url: str | None) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host
+    field (only HTTP/1.0 may leave it out). It was served, its links naming the address
+    the server listens on. HTTP/1.0 without Host is still served."""
+    with FeedServer(app, base_url=base_url) as srv:
+        status, _, body = _exchange(
+            srv, b"GET /feed.json?limit=1 HTTP/1.1\r\nConnection: close\r\n\r\n"
+        )
+        assert (status, body) == (400, b"no Host header: HTTP/1.1 requires one\n")
+        status, _, body = _exchange(
+            srv, b"GET http://feeds.example/feed.json HTTP/1.1\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 400, body
+        status, _, body = _exchange(srv, b"GET /feed.json?limit=1 HTTP/1.0\r\n\r\n")
+        assert status == 200 and b'"items"' in body
+        status, _, body = _exchange(
+            srv, b"GET /feed.json?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 200 and b'"items"' in body
