@@ -778,21 +778,32 @@ class _Server6(_Server):
 #: The port a scheme's URI leaves out (RFC 9110 §4.2).
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ESCAPE_OR_TEXT = re.compile(r"%[0-9A-Fa-f]{2}|[^%]+")
+#: What an escape in a host names as well as the character itself (RFC 3986 §2.3).
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _host_part(m: re.Match[str]) -> str:
+    """A run of a host's text in lowercase, or an escape: the character for one of an
+    unreserved character (``%66`` is "f", RFC 3986 §6.2.2.2), else in uppercase."""
+    text = m[0]
+    if not text.startswith("%"):
+        return text.lower()
+    char = chr(int(text[1:], 16))
+    return char.lower() if char in _UNRESERVED else text.upper()
 
 
 def _authority(scheme: str, host: str) -> str:
     """A request's ``host[:port]`` as a self link, and so an Atom feed id, should name
-    it (RFC 4287 §4.2.6.1, RFC 3986 §6.2.2-6.2.3): the name in lowercase (escapes in
-    uppercase), no port when empty or the scheme's default. ``Host: Feeds.Example:80``
-    gave the feed another id than ``Host: feeds.example``: a reader took it for another
-    feed."""
+    it (RFC 4287 §4.2.6.1, RFC 3986 §6.2.2-6.2.3): the name in lowercase, an escape of
+    an unreserved character decoded (others in uppercase), no port when empty or the
+    scheme's default. ``Host: Feeds.Example:80`` or ``Host: %66eeds.example`` gave the
+    feed another id than ``Host: feeds.example``: a reader took it for another feed. A
+    trailing dot stays: RFC 3986 makes ``feeds.example.`` another URI."""
     name, port = host, ""
     head, colon, tail = host.rpartition(":")
     if colon and "]" not in tail:  # a port, not the end of an IPv6 literal
         name, port = head, tail
-    name = _ESCAPE_OR_TEXT.sub(
-        lambda m: m[0].upper() if m[0].startswith("%") else m[0].lower(), name
-    )
+    name = _ESCAPE_OR_TEXT.sub(_host_part, name)
     if not port or int(port) == _DEFAULT_PORTS.get(scheme):
         return name
     return f"{name}:{int(port)}"

@@ -4,6 +4,7 @@ server knows but does not allow. Real sockets on 127.0.0.1, a real SQLite store.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -111,3 +112,29 @@ def test_an_http_1_1_request_without_host_is_a_400(app: App, base_url: str | Non
             srv, b"GET /feed.json?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
         )
         assert status == 200 and b'"items"' in body
+
+
+def test_a_host_spelt_with_escapes_gives_the_feed_its_one_id(app: App) -> None:
+    """``Host: %66eeds.example`` (an escaped letter, which RFC 3986 §6.2.2.2 says is the
+    letter) gave the feed another self link, and so another Atom id, than ``Host:
+    feeds.example``: a reader seeing both took them for two feeds. The host's case was
+    already made one (session 27); its escaped unreserved characters are now decoded
+    too, in Host and in a target naming the URL whole. An escape of anything else stays
+    an escape, in uppercase. A trailing dot (``feeds.example.``) is left as sent: RFC
+    3986 makes it another URI, and the self link must be one the client can fetch."""
+    cases = [
+        (b"/feed.json", b"%66eeds.example", "http://feeds.example/feed.json"),
+        (b"/feed.json", b"%46EEDS%2eexample:80", "http://feeds.example/feed.json"),
+        (b"/feed.json", b"f%7e%2D%5F.example", "http://f~-_.example/feed.json"),
+        (b"http://%66eeds.example/feed.json", b"x", "http://feeds.example/feed.json"),
+        (b"/feed.json", b"caf%c3%a9.example", "http://caf%C3%A9.example/feed.json"),
+        (b"/feed.json", b"a%21b.example", "http://a%21b.example/feed.json"),
+        (b"/feed.json", b"feeds.example.", "http://feeds.example./feed.json"),
+    ]
+    with FeedServer(app) as srv:
+        for target, host, url in cases:
+            status, _, body = _exchange(
+                srv,
+                b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n",
+            )
+            assert (status, json.loads(body)["feed_url"]) == (200, url), host
