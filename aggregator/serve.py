@@ -425,7 +425,9 @@ def make_handler(
                 {"Allow": _ALLOWED},
             )
 
-        do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed
+        # TRACE and CONNECT too: RFC 9110 defines them (§9.3.8, §9.3.6), and http.server
+        # answered them 501, which says the method is not known at all.
+        do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = do_CONNECT = _not_allowed
 
         def do_OPTIONS(self) -> None:
             self._send(HTTPStatus.OK, b"", "text/plain", {"Allow": _ALLOWED})

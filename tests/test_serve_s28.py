@@ -138,3 +138,26 @@ def test_a_host_spelt_with_escapes_gives_the_feed_its_one_id(app: App) -> None:
                 b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n",
             )
             assert (status, json.loads(body)["feed_url"]) == (200, url), host
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"TRACE /feed.atom HTTP/1.1", b"CONNECT feeds.example:443 HTTP/1.1"],
+    ids=["TRACE", "CONNECT"],
+)
+def test_a_method_http_defines_but_the_server_does_not_allow_is_a_405(
+    app: App, line: bytes
+) -> None:
+    """TRACE and CONNECT are methods RFC 9110 defines (§9.3.8, §9.3.6): like POST they
+    get 405 naming the allowed methods (§15.5.6). They got 501 ("not implemented", for a
+    method the server does not know at all) as an HTML page; a method nobody defined
+    still does."""
+    with FeedServer(app) as srv:
+        status, fields, body = _exchange(srv, line + b"\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert (status, fields["allow"]) == (405, "GET, HEAD, OPTIONS")
+        assert fields["content-type"] == "text/plain; charset=utf-8"
+        assert body == line.split()[0] + b" is not allowed: feeds are read with GET\n"
+        status, _, _ = _exchange(
+            srv, b"BREW /feed.atom HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 501
