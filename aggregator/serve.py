@@ -10,7 +10,8 @@ gives 1000) and ``offset`` (pages linked as RFC 5005 §3 has it, :func:`page_lin
 (and names the merged ones in ``<link rel="alternate">`` for feed autodiscovery);
 ``/topics.opml`` is every topic's feed as OPML, for a reader to import at once.
 Conditional GET with a strong ETag over the body (RFC 9110 §13.1.2) and a Last-Modified
-date (§8.8.2, for clients that keep only dates); the body is gzipped
+date (§8.8.2, for clients that keep only dates), and 412 to a false If-Match or
+If-Unmodified-Since (§13.1.1, §13.1.4); the body is gzipped
 for clients that accept it (every feed reader does; merged feeds with full text compress
 ~5x), with its own ETag (``"…-gzip"``: a strong validator names one representation) and
 ``Vary: Accept-Encoding``. Rendering goes through ``App.export``; this module only speaks
@@ -535,6 +536,16 @@ def make_handler(
             headers = {"ETag": etag, "Cache-Control": "max-age=300", "Vary": "Accept-Encoding"}
             if modified is not None:
                 headers["Last-Modified"] = email.utils.format_datetime(modified, usegmt=True)
+            if not self._preconditions_hold({f'"{digest}"', f'"{digest}-gzip"'}, modified):
+                # The validators, so the client knows what the feed is now; not
+                # Cache-Control, which would let a cache keep the 412.
+                current = {k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")}
+                self._error(
+                    HTTPStatus.PRECONDITION_FAILED,
+                    "the feed is not as the request's condition has it",
+                    current,
+                )
+                return
             if_none_match = self._list("If-None-Match")
             if if_none_match is not None:
                 # Either coding of the same body satisfies the client's cached copy; "*" any.
@@ -556,6 +567,18 @@ def make_handler(
                 body = gzip.compress(body, compresslevel=6, mtime=0)
                 headers["Content-Encoding"] = "gzip"
             self._send(HTTPStatus.OK, body, ctype, headers)
+
+        def _preconditions_hold(self, tags: set[str], modified: datetime | None) -> bool:
+            """Whether If-Match names one of ``tags`` (strong comparison, RFC 9110
+            §13.1.1: a weak tag never matches) or is ``*``; without it, whether the
+            feed is unmodified since If-Unmodified-Since (§13.1.4: ignored for a feed
+            with no date, or a value that is no date). A server MUST evaluate both,
+            before If-None-Match (§13.2.2); they were ignored."""
+            if_match = self._list("If-Match")
+            if if_match is not None:
+                return any(t.strip() == "*" or t.strip() in tags for t in if_match.split(","))
+            since = _http_date(self.headers.get_all("If-Unmodified-Since"))
+            return modified is None or since is None or modified <= since
 
         def _list(self, name: str) -> str | None:
             """A list field's value, whole: a client or proxy may send one on several

@@ -161,3 +161,45 @@ def test_a_method_http_defines_but_the_server_does_not_allow_is_a_405(
             srv, b"BREW /feed.atom HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
         )
         assert status == 501
+
+
+def test_if_match_and_if_unmodified_since_are_evaluated(app: App) -> None:
+    """RFC 9110 §13.1.1 and §13.1.4: a server MUST evaluate If-Match (a strong
+    comparison: a weak tag never matches) and, without it, If-Unmodified-Since, and
+    answer 412 when the condition is false (a client asking for the feed only as it
+    still is, to page through it consistently). Both were ignored: the client got
+    whatever the feed had become, with a 200."""
+    get = b"GET /feed.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+    with FeedServer(app) as srv:
+        status, fields, body = _exchange(srv, get + b"\r\n")
+        assert status == 200
+        etag, modified = fields["etag"], fields["last-modified"]
+        ok = [
+            b"If-Match: " + etag.encode(),
+            b'If-Match: "other", ' + etag.encode(),
+            b"If-Match: *",
+            b"If-Unmodified-Since: " + modified.encode(),
+            b"If-Unmodified-Since: Sun, 29 Nov 2026 12:00:00 GMT",
+            b"If-Unmodified-Since: not a date",
+            # If-Match decides; If-Unmodified-Since is then not read (§13.2.2)
+            b"If-Match: "
+            + etag.encode()
+            + b"\r\nIf-Unmodified-Since: Sun, 01 Jan 2006 0:00:00 GMT",
+        ]
+        for field in ok:
+            status, _, again = _exchange(srv, get + field + b"\r\n\r\n")
+            assert (status, again) == (200, body), field
+        failed = [
+            b'If-Match: "other"',
+            b"If-Match: W/" + etag.encode(),
+            b"If-Unmodified-Since: Fri, 27 Nov 2026 12:00:00 GMT",
+            # If-Match is evaluated before If-None-Match: a 412, not a 304
+            b'If-Match: "other"\r\nIf-None-Match: ' + etag.encode(),
+        ]
+        for field in failed:
+            status, fields, text = _exchange(srv, get + field + b"\r\n\r\n")
+            assert (fields["etag"], "cache-control" in fields) == (etag, False)
+            assert (status, text) == (
+                412,
+                b"the feed is not as the request's condition has it\n",
+            ), field
