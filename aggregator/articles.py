@@ -462,7 +462,7 @@ class Articles:
         nothing waiting.) Every run sends some requests, and each page a worker takes up
         is settled, so the stories left waiting are fewer each time."""
         from .jobs import Prepared
-        from .neardup import boilerplate, without_boilerplate
+        from .neardup import BOILERPLATE_LOOKED_AT, boilerplate, without_boilerplate
         from .textutil import html_to_text
 
         texts = {
@@ -472,12 +472,25 @@ class Articles:
         }
         # What a feed's stories of this run repeat under their titles, as the poll's
         # document did (a poll --no-extract stores a feed's teasers above its footer
-        # together): not their text, which the page's must be longer than.
+        # together): not their text, which the page's must be longer than. Read in a few
+        # of the feed's other stored stories too, as the poll reads the document's other
+        # entries: a story taken up alone (`extract --limit 1`, the last of its feed
+        # still waiting) had the feed's footer counted as its own text, and its article,
+        # longer than the teaser but not than teaser and footer, was skipped.
         read: dict[int, list[tuple[str, str]]] = {}
         for st in stories:
             if st.id in texts:
                 summary_text, body_text = texts[st.id]
                 read.setdefault(st.feed_id, []).append((st.title, body_text or summary_text))
+        taken: dict[int, list[int]] = {}
+        for st in stories:
+            if st.feed_id in read:
+                taken.setdefault(st.feed_id, []).append(st.id)
+        for fid, others in self.app.store.feed_neighbours(taken, BOILERPLATE_LOOKED_AT).items():
+            read[fid] += [
+                (title, html_to_text(content) if content else html_to_text(summary or ""))
+                for title, summary, content in others
+            ]
         shared = {fid: boilerplate(pairs) for fid, pairs in read.items()}
         prepared: dict[str, Prepared] = {}
         for st in stories:

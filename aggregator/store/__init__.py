@@ -9,7 +9,7 @@ is, the store writes it atomically with that feed's stories.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -81,6 +81,9 @@ class Store(Protocol):
     def claim_extractions(
         self, limit: int, *, failed: bool = False, passing_over: Collection[str] = ()
     ) -> AbstractContextManager[tuple[list[Story], int]]: ...
+    def feed_neighbours(
+        self, stories: Mapping[int, Collection[int]], per_feed: int
+    ) -> dict[int, list[tuple[str, str | None, str | None]]]: ...
     def save_extractions(self, items: Sequence[ExtractionUpdate]) -> int: ...
     def release(self, feed_ids: Sequence[int], owner: str) -> None: ...
     def renew_leases(self, feed_ids: Sequence[int], owner: str, until: datetime) -> int: ...

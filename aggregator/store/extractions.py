@@ -5,7 +5,7 @@ fingerprint, topics and search index it changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -119,6 +119,29 @@ class Extractions(StoreBase):
         return [
             st for i in ids if (st := by_id.get(i)) is not None and st.extraction_status in states
         ], passed
+
+    def feed_neighbours(
+        self, stories: Mapping[int, Collection[int]], per_feed: int
+    ) -> dict[int, list[tuple[str, str | None, str | None]]]:
+        """(title, summary, content) of each feed's ``per_feed`` newest stories but the
+        given ones, by feed id (``stories``: the ids taken up, by their feed's): what
+        tells a feed's footer from its stories' own text (``neardup.boilerplate``) when
+        few of its stories are taken up together (``Articles.extract_stored``)."""
+        out: dict[int, list[tuple[str, str | None, str | None]]] = {}
+        if per_feed <= 0:
+            return out
+        with self._read() as s:
+            for feed_id, ids in stories.items():
+                query = (
+                    select(_STORY.c.title, _STORY.c.summary, _STORY.c.content)
+                    .where(_STORY.c.feed_id == feed_id)
+                    .order_by(_STORY.c.id.desc())
+                    .limit(per_feed)
+                )
+                if ids:
+                    query = query.where(_STORY.c.id.not_in(sorted(ids)))
+                out[feed_id] = [(t, sm, c) for t, sm, c in s.execute(query)]
+        return out
 
     def save_extractions(self, items: Sequence[ExtractionUpdate]) -> int:
         """Write what extracting stored stories gave (``aggregator extract``): the article
