@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from httpserver import LocalServer
@@ -70,3 +71,81 @@ def test_a_story_extracted_alone_has_its_feeds_footer_left_out(
         assert (done.tried, done.extracted) == (1, 1)
         statuses = sorted(st.extraction_status for st in app.stories(StoryQuery(limit=None)))
         assert statuses == ["ok", "ok", "pending"]
+
+
+_HOLDER = """
+import sys
+from aggregator.store import open_store
+st = open_store(sys.argv[1])
+with st.claim_extractions(int(sys.argv[2])) as (stories, _):
+    print(" ".join(str(s.id) for s in stories), flush=True)
+    sys.stdin.readline()
+st.close()
+"""
+
+
+def _pending_stories(url: str, n: int) -> list[int]:
+    from test_store import T0, check, draft
+
+    from aggregator.store import open_store
+    from aggregator.types import FeedSource, StoryRecord
+
+    st = open_store(url)
+    try:
+        st.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
+        feed = st.get_feed("https://a.example/feed")
+        records = [
+            StoryRecord(
+                draft=draft(str(i), f"Story {i}", link=f"https://a.example/{i}"),
+                extraction_status="pending",
+            )
+            for i in range(n)
+        ]
+        st.save_update(check(feed.id), records)
+        return sorted(s.id for s in st.waiting_extractions(n)[0])
+    finally:
+        st.close()
+
+
+def test_sqlite_extraction_claims_keep_two_processes_off_one_story(tmp_path: Path) -> None:
+    """`aggregator extract` while the daemon runs on the same SQLite file: each took the
+    same newest waiting stories (a claim held on PostgreSQL only), and every page was
+    fetched twice. Another process's claim now passes its stories over on SQLite too,
+    and a process that dies lets go of them."""
+    import subprocess
+    import sys
+
+    from aggregator.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    ids = _pending_stories(url, 5)
+    assert len(ids) == 5
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *sys.path])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, url, "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None
+        held = sorted(int(i) for i in holder.stdout.readline().split())
+        assert held == ids[-2:]  # newest first
+        st = open_store(url)
+        try:
+            with st.claim_extractions(10) as (stories, _):
+                assert sorted(s.id for s in stories) == ids[:3]
+                with st.claim_extractions(10) as (again, _):  # one process's two runs too
+                    assert again == []
+            holder.kill()  # dies holding its claim: the claim goes with it
+            holder.wait(10)
+            with st.claim_extractions(10) as (stories, _):
+                assert sorted(s.id for s in stories) == ids
+        finally:
+            st.close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)

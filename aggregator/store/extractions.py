@@ -5,6 +5,10 @@ fingerprint, topics and search index it changes.
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import struct
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,12 +22,62 @@ from . import dialect, search
 from .base import _STORY, StoreBase, _store_error
 from .rows import chunks, search_text, signed64
 
+log = logging.getLogger(__name__)
+
 # A story's claim (``claim_extractions``): the two-key form, a space of its own beside
 # the one-key locks of migrations and subscriptions (7261001, 7261002). Stories share
 # ``CLAIM_LOCKS`` locks by id: each lock held lives in the server's shared lock table
 # (6,400 by default), which `extract --limit 20000` would run out of.
 CLAIM_LOCKS = 1024
 _TRY_CLAIM = text("SELECT pg_try_advisory_lock(7261003, CAST(:id AS integer))")
+
+
+@contextmanager
+def _sqlite_claims(database: str | None) -> Iterator[Callable[[int], bool] | None]:
+    """SQLite: a claim's ``take`` (story id -> whether this claim now holds it), or None
+    where stories cannot be claimed. A story is held by a write lock on its own byte of
+    ``<database>-claims``, an open file description lock (Linux ``F_OFD_SETLK``): one
+    claim's locks keep another's off, in this process or another (unlike POSIX record
+    locks, which a process holds once for all its descriptors), and they go with the
+    descriptor, closed at the block's end or by the kernel when the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield None
+        return
+
+    ofd = getattr(fcntl, "F_OFD_SETLK", None)
+    if (
+        ofd is None
+        or struct.calcsize("P") != 8  # struct flock as packed below: 64-bit Linux
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        yield None
+        return
+    try:
+        fd = os.open(f"{database}-claims", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:  # a read-only directory: no claim, as before
+        log.debug("no extraction claims beside %s: %s", database, e)
+        yield None
+        return
+
+    def take(story_id: int) -> bool:
+        # struct flock: l_type, l_whence, l_start, l_len, l_pid (0, as OFD locks want)
+        lock = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, story_id, 1, 0)
+        try:
+            fcntl.fcntl(fd, ofd, lock)
+        except OSError as e:
+            # held by another claim; else no such lock here (a kernel before 3.15): the
+            # story is taken unclaimed, as before
+            return e.errno not in (errno.EAGAIN, errno.EACCES)
+        return True
+
+    try:
+        yield take
+    finally:
+        os.close(fd)  # every lock of the claim with it
 
 
 class Extractions(StoreBase):
@@ -51,8 +105,22 @@ class Extractions(StoreBase):
         per daemon. A story is held by a session-level advisory lock on a connection of
         the block's own (a process that dies lets go with its session); one another
         process holds, or finished while this one looked, is passed over for the next.
-        SQLite: no claim (one daemon per database file). Stories share ``CLAIM_LOCKS``
-        locks: one held elsewhere passes over the others of its lock too."""
+        Stories share ``CLAIM_LOCKS`` locks: one held elsewhere passes over the others of
+        its lock too. SQLite: the same, by a lock on the story's own byte of a file beside
+        the database (:func:`_sqlite_claims`): `aggregator extract` run while the daemon
+        ran took the same stories; where no such lock can be had (an in-memory
+        database, a system without open-file-description locks), no claim."""
+        if self.dialect == "sqlite":
+            with _sqlite_claims(self.engine.url.database) as take_one:
+                if take_one is None:
+                    yield self.waiting_extractions(limit, failed=failed, passing_over=passing_over)
+                else:
+                    try:
+                        claimed = self._waiting(limit, failed, passing_over, take_one)
+                    except SQLAlchemyError as e:
+                        raise _store_error(e) from e
+                    yield claimed
+            return
         if self.dialect != "postgresql":
             yield self.waiting_extractions(limit, failed=failed, passing_over=passing_over)
             return
