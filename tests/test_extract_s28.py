@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from httpserver import LocalServer
 from test_extract_pipeline import ARTICLE, TITLE, article_page
 
 from aggregator.app import make_app
 from aggregator.config import Settings
+from aggregator.store import Store
+from aggregator.store.search import SEARCH_CONFIG
 from aggregator.types import StoryQuery
 
 # A site's footer under every item of its feed: ~900 characters, longer than the article
@@ -149,3 +152,104 @@ def test_sqlite_extraction_claims_keep_two_processes_off_one_story(tmp_path: Pat
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+COMPAT_TITLES = [
+    "ＤＮＳ outage hits Ｃｌｏｕｄ provider",
+    "ｶﾞｲﾄﾞ of the Ｔｏｋｙｏ ｒｅｇｉｓｔｒｙ",
+    "Plain DNS resolver news",
+]
+
+
+def _titled(url: str, titles: list[str]) -> Store:
+    from test_store import T0, check, draft
+
+    from aggregator.store import open_store
+    from aggregator.types import FeedSource, StoryRecord
+
+    st = open_store(url)
+    st.upsert_feeds([FeedSource(url="https://a.example/feed")], T0)
+    feed = st.get_feed("https://a.example/feed")
+    st.save_update(
+        check(feed.id),
+        [StoryRecord(draft=draft(str(i), t, summary="body")) for i, t in enumerate(titles)],
+    )
+    return st
+
+
+def _found(st: Store, typed: str) -> list[int]:
+    return sorted(
+        COMPAT_TITLES.index(s.title) for s in st.stories(StoryQuery(text=typed, limit=None))
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("dns", [0, 2]),
+        ("ＤＮＳ", [0, 2]),
+        ("cloud", [0]),
+        ("Ｃｌｏ*", [0]),
+        ("ＤＮＳ＂ｏｕｔａｇｅ", [0]),  # a full-width quote is no syntax either
+        ("tokyo registry", [1]),
+        ('"Tokyo registry"', [1]),
+        ("reg*", [1]),
+        ("ガイド", [1]),
+        ("ｶﾞｲﾄﾞ", [1]),
+    ],
+    ids=[
+        "dns",
+        "fullwidth-dns",
+        "cloud",
+        "fullwidth-prefix",
+        "fullwidth-quote",
+        "words",
+        "phrase",
+        "prefix",
+        "katakana",
+        "halfwidth-katakana",
+    ],
+)
+def test_full_width_letters_are_searched_as_plain_ones(
+    db_url: str, typed: str, found: list[int]
+) -> None:
+    """``ＤＮＳ`` (Chinese, Japanese and Korean sites write Latin full-width) and ``ｶﾞｲﾄﾞ``
+    (half-width katakana) were indexed as they stand on both databases: ``dns`` or
+    ``ガイド`` did not find those stories, and ``ＤＮＳ`` found only them."""
+    st = _titled(db_url, COMPAT_TITLES)
+    try:
+        assert _found(st, typed) == found
+    finally:
+        st.close()
+
+
+def test_migration_27_folds_the_index_entries_written_before(db_url: str) -> None:
+    from sqlalchemy import text
+
+    from aggregator.store import open_store
+
+    st = _titled(db_url, COMPAT_TITLES)
+    with st.engine.begin() as c:  # what a version-26 store holds: the forms as they are
+        if st.dialect == "sqlite":
+            c.execute(
+                text(
+                    "UPDATE story_fts SET title = "
+                    "(SELECT title FROM story WHERE id = story_fts.rowid)"
+                )
+            )
+        else:
+            c.execute(
+                text(
+                    "UPDATE story SET search = setweight(to_tsvector("
+                    f"'{SEARCH_CONFIG}', title), 'A')"
+                )
+            )
+        c.execute(text("DELETE FROM schema_version WHERE version = 27"))
+    assert _found(st, "ｒｅｇｉｓｔｒｙ") == []  # the old entry: not found by the folded query
+    st.close()
+    st = open_store(db_url)
+    try:
+        assert _found(st, "dns") == [0, 2]
+        assert _found(st, "ｒｅｇｉｓｔｒｙ") == _found(st, "registry") == [1]
+    finally:
+        st.close()

@@ -28,7 +28,13 @@ from .dialect import keep_story_ids, simhash_bands
 from .rekey import _m20_canonical_urls, _m25_cache_busters
 from .repairs import _m6_repair_session7_rows
 from .rows import utc
-from .search import SEARCH_CONFIG, SEARCH_DICT, STEMMED_TOKENS, write_search_index
+from .search import (
+    COMPAT_FORMS,
+    SEARCH_CONFIG,
+    SEARCH_DICT,
+    STEMMED_TOKENS,
+    write_search_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +242,17 @@ def _m11_search_config(conn: Connection) -> None:
     _rebuild_search(conn)
 
 
-def _rebuild_search(conn: Connection, *, non_ascii_only: bool = False) -> None:
+def _rebuild_search(
+    conn: Connection,
+    *,
+    non_ascii_only: bool = False,
+    only: Callable[[str], bool] | None = None,
+) -> None:
     """Every story's search index entry written again by the current
     ``write_search_index``, a page at a time (PostgreSQL: ~1 s per 2,000 stories); with
-    ``non_ascii_only``, only those whose text is not all ASCII (the others are written
-    as they were)."""
+    ``non_ascii_only``, only those whose text is not all ASCII; with ``only``, only
+    those with a stored text (title, summary, content, full text) it is true of (the
+    others are written as they were)."""
     from .rows import search_text  # rows imports this module: only at run time
 
     c = tables.table(tables.StoryRow).c
@@ -268,6 +280,7 @@ def _rebuild_search(conn: Connection, *, non_ascii_only: bool = False) -> None:
         items = [
             (sid, title, search_text(summary, content, full))
             for sid, title, summary, content, full in page
+            if only is None or any(only(t) for t in (title, summary, content, full) if t)
         ]
         if non_ascii_only:
             items = [(sid, t, b) for sid, t, b in items if not (t.isascii() and b.isascii())]
@@ -341,6 +354,14 @@ def _m17_sqlite_search_words(conn: Connection) -> None:
     or ``100₽`` was one word, and ``thread`` found the story on PostgreSQL only."""
     if conn.dialect.name == "sqlite":
         _rebuild_search(conn, non_ascii_only=True)
+
+
+def _m27_search_compat_forms(conn: Connection) -> None:
+    """Both databases: the search index entries of stories with full-width letters or
+    digits or half-width katakana written again, folded as ``search.fold_forms`` folds
+    them (``ＤＮＳ`` is ``DNS``): ``dns`` did not find them, and now ``ＤＮＳ`` is
+    searched as ``dns``."""
+    _rebuild_search(conn, only=lambda t: not t.isascii() and COMPAT_FORMS.search(t) is not None)
 
 
 def _m18_title_hash(conn: Connection) -> None:
@@ -520,6 +541,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (24, "which stories came to a URL another story had first", _m24_later_at_url),
     (25, "canonical URLs and link keys: cache-busters dropped", _m25_cache_busters),
     (26, "the warnings of each feed's last parsed document", _m26_feed_warnings),
+    (27, "search: full-width letters and half-width katakana folded", _m27_search_compat_forms),
 ]
 
 

@@ -69,6 +69,25 @@ def _words(body: str) -> list[str]:
     return _word_chars().findall(body)  # type: ignore[no-any-return]
 
 
+# Full-width Latin letters and digits (``ＤＮＳ``, ``ＩＰｖ６``: Chinese, Japanese and Korean
+# sites write them beside their own script) and half-width katakana: compatibility
+# characters both indexes kept as they were, so ``dns`` did not find ``ＤＮＳ``. Not the
+# full-width punctuation (a separator to both indexes as it is, and in all CJK text:
+# such text keeps its fast path), nor the Latin ligatures (``ﬁ``: tests/test_search_audit
+# pins ``ﬁnancial`` as finding only itself).
+COMPAT_FORMS = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9f]+")
+
+
+def fold_forms(text: str) -> str:
+    """``text`` with its full-width letters and digits and half-width katakana
+    (:data:`COMPAT_FORMS`) as NFKC has them (``ＤＮＳ`` -> ``DNS``, ``ｶﾞ`` -> ``ガ``), the
+    rest as it is: both indexes and their queries read text through it
+    (:func:`pg_index_text`, :func:`fts5_index_text`)."""
+    if text.isascii() or not COMPAT_FORMS.search(text):
+        return text
+    return COMPAT_FORMS.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+
+
 def pg_index_text(text: str) -> str:
     """PostgreSQL: ``text`` as the words FTS5 cuts it into (folded by
     :func:`fold_diacritics`), one space apart, for ``to_tsvector`` and
@@ -76,7 +95,7 @@ def pg_index_text(text: str) -> str:
     a version or a signed number as one token (``example.com``, ``-2024`` in
     ``CVE-2024-1234``), so ``example`` or ``2024`` found those stories on SQLite only;
     given the words, both databases index the same ones (store migration 14)."""
-    return " ".join(_words(fold_diacritics(text)))
+    return " ".join(_words(fold_diacritics(fold_forms(text))))
 
 
 def fts5_index_text(text: str) -> str:
@@ -87,7 +106,10 @@ def fts5_index_text(text: str) -> str:
     one word on SQLite, and ``thread`` or ``100`` found the story on PostgreSQL only
     (whose index is given the words, :func:`pg_index_text`). ASCII is left as it is:
     both cut it alike, and a query's FTS5 string stays what it was."""
-    if text.isascii() or not _MAYBE_NOT_IN_WORDS.search(text):
+    if text.isascii():
+        return text
+    text = fold_forms(text)
+    if not _MAYBE_NOT_IN_WORDS.search(text):
         return text
     return _not_in_words().sub(" ", text)  # type: ignore[no-any-return]
 
@@ -233,7 +255,7 @@ def _pg_tsquery(groups: list[list[Term]]) -> ColumnElement[Any]:
 
     def term(t: Term) -> ColumnElement[Any]:
         q: ColumnElement[Any]
-        words = _words(fold_diacritics(t.body))
+        words = _words(fold_diacritics(fold_forms(t.body)))
         if not t.prefix:
             q = func.phraseto_tsquery(SEARCH_CONFIG, pg_index_text(t.body))
         else:
