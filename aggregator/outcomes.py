@@ -144,14 +144,18 @@ class Outcomes:
         return Ready(feed, check, records, n_extracted, n_deferred, parsed.feed.warnings, t0)
 
     def _store(
-        self, ready: Sequence[Ready], stats: PollStats
-    ) -> list[UpdateResult | FeedCheck | Removed]:
-        """Store feeds' stories and state, up to ``GROUP_MAX`` feeds a transaction: for
-        each its UpdateResult, or, should the store fail, the FeedCheck recording that as
-        the feed's error (Removed if it failed because the feed was deleted meanwhile).
-        A group that fails is written again one feed at a time, so that a feed whose
-        stories cannot be stored costs only itself."""
-        out: list[UpdateResult | FeedCheck | Removed] = []
+        self,
+        ready: Sequence[Ready],
+        stats: PollStats,
+        out: list[UpdateResult | FeedCheck | Removed],
+    ) -> None:
+        """Store feeds' stories and state, up to ``GROUP_MAX`` feeds a transaction,
+        appending to ``out``, in ``ready``'s order, for each its UpdateResult, or, should
+        the store fail, the FeedCheck recording that as the feed's error (Removed if it
+        failed because the feed was deleted meanwhile). A group that fails is written
+        again one feed at a time, so that a feed whose stories cannot be stored costs only
+        itself. When the database fails (``StoreUnavailableError``, raised), ``out``
+        holds what was taken up before: those feeds were committed, and are reported."""
         for start in range(0, len(ready), GROUP_MAX):
             group = ready[start : start + GROUP_MAX]
             if len(group) > 1:
@@ -173,7 +177,6 @@ class Outcomes:
             for r in group:
                 stats.transactions += 1
                 out.append(self._store_one(r, stats))
-        return out
 
     def _store_one(self, r: Ready, stats: PollStats) -> UpdateResult | FeedCheck | Removed:
         try:
@@ -235,12 +238,16 @@ class Outcomes:
         return check
 
     def _save_checks(
-        self, quick: Sequence[tuple[Feed, FeedCheck]], started: dict[int, float]
-    ) -> list[UpdateResult | Removed]:
-        """Write story-less outcomes in one transaction; should that fail, one feed at a
-        time, so that a feed whose state cannot be written costs only itself (recorded as
-        its error) and a feed deleted meanwhile is dropped. Recording an error failing is
-        not one feed's problem: it propagates."""
+        self,
+        quick: Sequence[tuple[Feed, FeedCheck]],
+        started: dict[int, float],
+        out: list[UpdateResult | Removed],
+    ) -> None:
+        """Write story-less outcomes in one transaction, appending their results to
+        ``out``; should that fail, one feed at a time, so that a feed whose state cannot
+        be written costs only itself (recorded as its error) and a feed deleted meanwhile
+        is dropped. Recording an error failing is not one feed's problem: it propagates
+        (``out`` then holds the feeds written before)."""
         try:
             self.app.store.save_checks([c for _, c in quick])
         except StoreUnavailableError:
@@ -249,8 +256,10 @@ class Outcomes:
             log.debug(
                 "writing %d outcomes failed; writing them one at a time", len(quick), exc_info=True
             )
-            return [self._save_check(f, c, started[f.id]) for f, c in quick]
-        return [self._result(f, c, 0, 0, 0) for f, c in quick]
+            for f, c in quick:
+                out.append(self._save_check(f, c, started[f.id]))
+            return
+        out.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
 
     def _save_check(self, feed: Feed, check: FeedCheck, t0: float) -> UpdateResult | Removed:
         """One story-less outcome on its own."""

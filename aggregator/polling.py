@@ -523,8 +523,17 @@ class Poller(Outcomes):
                     elif outcome is not None:
                         done.append(outcome)
                 # Feeds with stories, a few a transaction; one whose write failed comes
-                # back as its error, written with the story-less outcomes.
-                for stored, r in zip(self._store(ready, stats), ready, strict=True):
+                # back as its error, written with the story-less outcomes. The database
+                # failing part way (StoreUnavailableError) ends the poll, but only once
+                # the feeds committed before it are yielded: the poll's output and the
+                # daemon's counts missed feeds whose stories were stored.
+                unavailable: StoreUnavailableError | None = None
+                taken_up: list[UpdateResult | FeedCheck | Removed] = []
+                try:
+                    self._store(ready, stats, taken_up)
+                except StoreUnavailableError as e:
+                    unavailable = e
+                for stored, r in zip(taken_up, ready, strict=False):  # those taken up
                     if isinstance(stored, FeedCheck):
                         stored = replace(
                             stored, claimed_at=r.check.claimed_at, claimed_by=app.owner
@@ -532,8 +541,11 @@ class Poller(Outcomes):
                         quick.append((r.feed, stored))
                     else:
                         done.append(stored)
-                if quick:
-                    done.extend(self._save_checks(quick, started))
+                if quick and unavailable is None:
+                    try:
+                        self._save_checks(quick, started, done)
+                    except StoreUnavailableError as e:
+                        unavailable = e
                 for res in done:
                     pending.discard(res.feed_id)
                     if res.feed_id in held:
@@ -551,6 +563,8 @@ class Poller(Outcomes):
                         f" error={res.error!r}" if res.error else "",
                     )
                     yield res
+                if unavailable is not None:  # the feeds not written are handed back below
+                    raise unavailable
         except Exception:
             failed = True  # the caller reports it: handing back failing is not news
             raise

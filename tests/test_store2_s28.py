@@ -1,0 +1,147 @@
+"""Session 28: the poll pipeline and the daemon's scheduling (polling, daemon, feed rows)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpserver import LocalServer
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from aggregator.app import make_app
+from aggregator.config import Settings
+from aggregator.errors import StoreUnavailableError
+from aggregator.types import FeedCheck, UpdateResult
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _rss(*items: str) -> bytes:
+    entries = "".join(
+        f"<item><title>Registry note {i}</title><link>http://example.org/{i}</link>"
+        f"<guid>{i}</guid><description>Operators met about DNSSEC key rollovers, {i}."
+        "</description></item>"
+        for i in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Store</title>'
+        f"<link>http://example.org/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+def _settings(tmp_path: Path, url: str) -> Settings:
+    return Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        database_url=url,
+        allow_private_addresses=True,
+        extract=False,
+    )
+
+
+def _polled(feed_id: int, at: datetime, **kw: Any) -> FeedCheck:
+    """A feed's state as a successful poll at ``at`` leaves it."""
+    base: dict[str, Any] = {
+        "feed_id": feed_id,
+        "at": at,
+        "outcome": "ok",
+        "next_check": at + timedelta(hours=1),
+        "status": "active",
+        "error_count": 0,
+        "first_error_at": None,
+        "last_error": None,
+        "success": True,
+    }
+    return FeedCheck(**(base | kw))
+
+
+def _wait_for(cond: Any, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("stopped", [False, True], ids=["database-locked", "stop-signal"])
+def test_feeds_stored_in_a_batch_whose_story_less_write_fails_are_still_reported(
+    tmp_path: Path, server: LocalServer, stopped: bool
+) -> None:
+    """A batch stores its feeds with stories first, then writes its story-less outcomes
+    (304s, unchanged bodies, errors) in one transaction. When that second write met the
+    database's trouble (SQLite locked past the busy timeout by a `prune --vacuum`, or a
+    stop signal ending the wait for the lock), the feeds whose stories had been committed
+    were never yielded: `aggregator poll` (stopped by Ctrl-C, it reports what was polled)
+    and the daemon's cycle counted neither the feed nor its new stories. They are
+    reported, then the error ends the poll (or the stop, quietly)."""
+    db = tmp_path / "data" / "aggregator.db"
+    first, moved, quiet = _rss("a"), _rss("a", "b"), _rss("q")
+    state = {"body": first}
+    stories = server.route("/stories.xml", body=lambda _: state["body"], delay=0.15)
+    fast = server.route("/fast.xml", body=quiet)
+    slow = server.route("/slow.xml", body=quiet, delay=0.3)
+    s = _settings(tmp_path, f"sqlite:///{db.as_posix()}?timeout=0.3")
+    stop = threading.Event()
+    holder: sqlite3.Connection | None = None
+    armed, taken = threading.Event(), threading.Event()
+
+    def take_lock(session: Session) -> None:
+        if holder is None or taken.is_set() or not armed.is_set():
+            return
+        if holder.execute("SELECT count(*) FROM story").fetchone()[0] < 2:
+            return  # not the commit that stored the new story
+        holder.execute("BEGIN IMMEDIATE")  # the next write waits for it
+        taken.set()
+        if stopped:
+            stop.set()
+
+    with make_app(s) as app:
+        ids = {u: app.add_feed(u, discover=False).feed.id for u in (stories, fast, slow)}
+        # polled before: the worker pool is up, and two feeds' bodies are the ones seen last
+        (warm,) = app.update_due(feed_ids=[ids[stories]])
+        assert warm.new == 1
+        digest = hashlib.sha256(quiet).hexdigest()
+        app.store.save_checks(
+            [
+                _polled(ids[u], app.now() - timedelta(hours=2), body_hash=digest)
+                for u in (fast, slow)
+            ]
+        )
+        state["body"] = moved
+        holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        event.listen(Session, "after_commit", take_lock)
+        results: list[UpdateResult] = []
+
+        def consume() -> None:
+            for r in app.update_due(all_feeds=True, stop=stop):
+                results.append(r)
+                if r.feed_id == ids[fast]:
+                    # the other two finish meanwhile, and are taken up in one batch
+                    _wait_for(lambda: server.requests_for("/slow.xml"))
+                    armed.set()
+                    time.sleep(0.6)
+
+        try:
+            if stopped:
+                consume()  # the poll ends as stopped, quietly
+            else:
+                with pytest.raises(StoreUnavailableError, match="locked"):
+                    consume()
+        finally:
+            event.remove(Session, "after_commit", take_lock)
+            if holder.in_transaction:
+                holder.rollback()
+            holder.close()
+        assert taken.is_set()
+        done = {r.feed_id: r for r in results}
+        assert sorted(done) == sorted([ids[fast], ids[stories]])
+        assert (done[ids[stories]].status, done[ids[stories]].new) == ("ok", 1)
+        assert app.store.get_feed(ids[stories]).stories == 2
+        # the feed whose outcome was not written is polled again
+        assert ids[slow] in {r.feed_id for r in app.update_due(all_feeds=True)}
