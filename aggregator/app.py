@@ -433,7 +433,9 @@ class App(Subscriptions, Exporting, Labelling):
         return (_file_stamp(manifest), _file_stamp(self.settings.taxonomy_path))
 
     def next_due(self) -> datetime | None:
-        return self.store.next_due()
+        """When the next feed can be claimed (``Store.next_due``): the leases of this
+        host's ended processes do not count, as the next poll releases them first."""
+        return self.store.next_due(host=lease_host())
 
     def due_count(self, *, all_feeds: bool = False, feed_ids: Collection[int] | None = None) -> int:
         """How many feeds a poll would take now (not leased to another daemon)."""

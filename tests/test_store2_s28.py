@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,10 +17,10 @@ from httpserver import LocalServer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from aggregator.app import make_app
+from aggregator.app import lease_host, make_app
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailableError
-from aggregator.types import FeedCheck, UpdateResult
+from aggregator.types import FeedCheck, FeedSource, UpdateResult
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -145,3 +147,40 @@ def test_feeds_stored_in_a_batch_whose_story_less_write_fails_are_still_reported
         assert app.store.get_feed(ids[stories]).stories == 2
         # the feed whose outcome was not written is polled again
         assert ids[slow] in {r.feed_id for r in app.update_due(all_feeds=True)}
+
+
+def _ended_pid() -> int:
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
+def test_a_sleeping_daemon_wakes_for_the_feeds_a_dead_local_poll_left_leased(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A `poll` killed (-9, the OOM killer) beside a running daemon while the daemon's
+    cycle ran left its feeds leased for 15 minutes: the cycle had released the dead
+    polls' leases before claiming, and `next_due` then counted the dead poll's lease, so
+    the daemon slept --max-sleep (300 s by default) before its next cycle released them.
+    A lease of an ended process of this host is no wait; a live process's lease (this
+    App's, or another host's) still is."""
+    s = _settings(tmp_path, db_url)
+    with make_app(s, now=lambda: T0) as app:
+        ids = [
+            app.store.add_feed(FeedSource(url=f"https://n{i}.example/feed"), T0)[0].id
+            for i in range(3)
+        ]
+        app.store.save_checks([_polled(i, T0 - timedelta(hours=2)) for i in ids])  # due now
+        lease = timedelta(minutes=15)
+        dead = f"{lease_host()}:{_ended_pid()}:0badcafe"
+        assert app.store.claim_due(T0, owner=dead, lease=lease, ids=ids[:1])
+        other = "elsewhere/pidns-1:1:0badcafe"  # another host's: its pids mean nothing here
+        assert app.store.claim_due(T0, owner=other, lease=lease, ids=ids[1:2])
+        assert app.store.claim_due(T0, owner=app.owner, lease=lease, ids=ids[2:])
+        due = app.next_due()
+        assert due is not None and due <= T0
+        assert app.store.next_due() == T0 + lease  # judged by no host: every lease counts
+        # the dead lease released, the live ones bind
+        app.store.release(ids[:1], dead)
+        app.store.save_checks([_polled(ids[0], T0, next_check=T0 + timedelta(hours=1))])
+        assert app.next_due() == T0 + lease

@@ -602,19 +602,28 @@ class FeedStore(StoreBase):
             )
             return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
-    def next_due(self) -> datetime | None:
+    def next_due(self, *, host: str | None = None) -> datetime | None:
         """When the next enabled feed can be claimed: the earliest over the active and
         error feeds of the latest of its ``next_check``, ``not_before`` (a server's
         Retry-After) and ``lease_until`` (another daemon's, or a dead one's, lease). A
         past time means something is due now. Ignoring leases and ``not_before`` made a
-        daemon beside another one busy-loop: the feeds the other held stayed "due"."""
-        nc, nb, lu = FC.next_check, FC.not_before, FC.lease_until
-        # CASE, not greatest()/max(): SQLite's scalar max() is NULL if any argument is.
-        checked = case((and_(nb.is_not(None), or_(nc.is_(None), nb > nc)), nb), else_=nc)
-        claimable = case(
-            (and_(lu.is_not(None), or_(checked.is_(None), lu > checked)), lu), else_=checked
-        )
+        daemon beside another one busy-loop: the feeds the other held stayed "due".
+        With ``host`` (``App.owner``'s), the leases of that host's ended processes
+        (``release_dead_leases`` judges them so) are no wait: the next poll releases
+        them before it claims, and a daemon whose cycle ran while a `poll` beside it was
+        killed slept until --max-sleep (or the lease's end) before that poll came."""
+        nc, nb, lu, lo = FC.next_check, FC.not_before, FC.lease_until, FC.lease_owner
         with self._read() as s:
+            dead: list[str] = []
+            if host is not None:
+                owners = s.execute(select(lo).where(col(lo).is_not(None)).distinct()).scalars()
+                dead = sorted(o for o in owners if o and _dead_owner_on(host, o))
+            leased = and_(lu.is_not(None), col(lo).not_in(dead)) if dead else lu.is_not(None)
+            # CASE, not greatest()/max(): SQLite's scalar max() is NULL if any argument is.
+            checked = case((and_(nb.is_not(None), or_(nc.is_(None), nb > nc)), nb), else_=nc)
+            claimable = case(
+                (and_(leased, or_(checked.is_(None), lu > checked)), lu), else_=checked
+            )
             v = s.execute(
                 select(func.min(type_coerce(claimable, UTCDateTime))).where(
                     FC.enabled == True,  # noqa: E712
