@@ -67,7 +67,9 @@ class Subscriptions:
         for why in listing.skipped:
             log.warning("%s: skipped %s", path, why)
         self._warn_clamped(listing.sources, str(path))
-        return self.store.upsert_feeds(listing.sources, self.now())
+        return self.store.upsert_feeds(
+            listing.sources, self.now(), min_interval=self.policy.min_interval
+        )
 
     def _warn_clamped(self, sources: Sequence[FeedSource], origin: str) -> None:
         """A warning for each ``interval`` outside the schedule's bounds."""
@@ -131,7 +133,7 @@ class Subscriptions:
                         enabled=known.enabled and src.enabled,
                     )
             sources.append(src)
-        return self.store.upsert_feeds(sources, self.now())
+        return self.store.upsert_feeds(sources, self.now(), min_interval=self.policy.min_interval)
 
     def feeds(self) -> list[Feed]:
         return self.store.feeds()

@@ -184,3 +184,60 @@ def test_a_sleeping_daemon_wakes_for_the_feeds_a_dead_local_poll_left_leased(
         app.store.release(ids[:1], dead)
         app.store.save_checks([_polled(ids[0], T0, next_check=T0 + timedelta(hours=1))])
         assert app.next_due() == T0 + lease
+
+
+def test_an_interval_shortened_in_the_feeds_file_brings_the_next_check_forward(
+    tmp_path: Path, db_url: str
+) -> None:
+    """`interval: 24h` changed to `interval: 30m` in feeds.yaml (the daemon syncs it at
+    once) left the feed's next check where the old interval put it, up to a day away:
+    the new interval counts from the last check. A longer interval, or a feed failing
+    (its backoff), a server's Retry-After and a feed never polled stay as they were."""
+    s = _settings(tmp_path, db_url)
+    feeds = tmp_path / "feeds.yaml"
+
+    def write(*intervals: str) -> None:
+        feeds.write_text(
+            "feeds:\n"
+            + "".join(
+                f"  - url: https://{h}.example/feed\n    interval: {i}\n"
+                for h, i in zip("abcd", intervals, strict=True)
+            )
+        )
+
+    clock = [T0]
+    with make_app(s, now=lambda: clock[0]) as app:
+        write("24h", "24h", "24h", "24h")
+        app.sync_feeds(feeds)
+        by_url = {f.url: f.id for f in app.feeds()}
+        a, b, c, d = (by_url[f"https://{h}.example/feed"] for h in "abcd")
+        day = T0 + timedelta(hours=24)
+        app.store.save_checks(
+            [
+                _polled(a, T0, next_check=day),
+                _polled(b, T0, next_check=day),
+                _polled(
+                    c,
+                    T0,
+                    outcome="error",
+                    success=False,
+                    status="error",
+                    error_count=3,
+                    first_error_at=T0 - timedelta(hours=5),
+                    last_error="HTTP 500",
+                    next_check=day,
+                ),
+                _polled(d, T0, next_check=day, not_before=T0 + timedelta(hours=2)),
+            ]
+        )
+        clock[0] = T0 + timedelta(minutes=10)
+        write("30m", "2d", "1h", "1h")
+        app.sync_feeds(feeds)
+        got = {f.id: f for f in app.feeds()}
+        assert got[a].next_check == T0 + timedelta(minutes=30)
+        assert got[b].next_check == day  # longer: the next poll's schedule takes it up
+        assert got[c].next_check == day  # failing: its backoff stands
+        assert got[d].next_check == T0 + timedelta(hours=2)  # its Retry-After binds
+        assert app.due_count() == 0
+        clock[0] = T0 + timedelta(minutes=31)
+        assert app.due_count() == 1

@@ -103,6 +103,18 @@ def _reactivate(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None
     _hold_new(row, now, holds)
 
 
+def _shortened(row: FeedRow, interval: timedelta) -> None:
+    """A polled feed whose feeds.yaml ``interval`` became ``interval``: its next check at
+    most that long after its last one (no sooner than its Retry-After). The old
+    interval's next check stood, up to a day after `interval: 24h` became `30m`, until
+    that poll came. A failing feed keeps its backoff."""
+    checked, due = utc(row.last_check), utc(row.next_check)
+    if checked is None or due is None or row.status != "active":
+        return
+    if (sooner := checked + interval) < due:
+        row.next_check = max(sooner, utc(row.not_before) or sooner)
+
+
 def _userinfo(url: str) -> str:
     """The ``user:password`` of ``url`` ("" when it has none)."""
     return urlsplit(url).netloc.rpartition("@")[0]
@@ -165,7 +177,13 @@ class FetchLogEntry:
 class FeedStore(StoreBase):
     """Subscriptions, leases and the fetch log."""
 
-    def upsert_feeds(self, sources: Sequence[FeedSource], now: datetime) -> tuple[int, int]:
+    def upsert_feeds(
+        self,
+        sources: Sequence[FeedSource],
+        now: datetime,
+        *,
+        min_interval: timedelta = timedelta(0),
+    ) -> tuple[int, int]:
         """Add the sources' feeds and update the settings they carry (name, topics,
         interval, enabled), and the site's page an OPML names (``FeedSource.site``) for a
         feed whose site is not known yet. A feed is found by its URL or by the URL it was subscribed
@@ -176,7 +194,9 @@ class FeedStore(StoreBase):
         under, which is matched by its key too, so it is not added again). Only the
         user's settings are compared: the 30-day rule's ``disabled`` status stays until
         the file turns the feed from ``enabled: false`` to true or ``feeds enable`` is
-        run."""
+        run. An ``interval`` made shorter brings a polled feed's next check forward
+        (``_shortened``; at least ``min_interval``, the schedule's floor, after its last
+        check)."""
         added = changed = 0
         new_urls: list[str] = []
         with self._write() as s:
@@ -224,6 +244,8 @@ class FeedStore(StoreBase):
                 if (row.name, row.topics, row.interval_s, row.enabled) != new:
                     if src.enabled and not row.enabled:
                         _reactivate(row, now, holds)
+                    elif interval_s is not None and interval_s != row.interval_s:
+                        _shortened(row, max(timedelta(seconds=interval_s), min_interval))
                     row.name, row.topics, row.interval_s, row.enabled = new
                     updated = True
                 if src.site and not row.site:
