@@ -459,7 +459,11 @@ class PollWrites(StoreBase):
             }
             archived = self._archived_feed_urls(conn, [u for us in seen_as.values() for u in us])
             if self.dialect == "postgresql":
-                _lock_story_keys(conn, [r for _, rs in updates for r in rs])
+                _lock_story_keys(
+                    conn,
+                    [r for _, rs in updates for r in rs],
+                    [u for c, rs in updates for u in self._stored_urls(conn, c.feed_id, rs)],
+                )
             for check, records in updates:
                 url = urls[check.feed_id]
                 labelled = [u for u in seen_as[check.feed_id] if u in archived]
@@ -473,6 +477,20 @@ class PollWrites(StoreBase):
             )
         self._keep_statistics(sum(len(r.new) + len(r.updated) for r in results))
         return results
+
+    @staticmethod
+    def _stored_urls(conn: Any, feed_id: int, records: Sequence[StoryRecord]) -> set[str]:
+        """The canonical URLs the feed's stories stored under the records' keys (or their
+        http<->https twins) have now, where the record gives another: the URLs those
+        stories leave (``_leave_cluster_of_url``), for ``_lock_story_keys``."""
+        now = {r.draft.key: r.draft.canonical_url for r in records}
+        keys = {*now, *(t for k in now if (t := scheme_twin(k)) is not None)}
+        return {
+            url
+            for chunk in chunks(sorted(keys), 500)
+            for key, _, url in conn.execute(_KNOWN, {"feed_id": feed_id, "keys": chunk})
+            if url is not None and url != now.get(key)
+        }
 
     @staticmethod
     def _archived_feed_urls(conn: Any, urls: Iterable[str]) -> set[str]:
@@ -1234,12 +1252,16 @@ class PollWrites(StoreBase):
         prune_fetch_log(conn, sorted({c.feed_id for c, _, _, _ in checks}))
 
 
-def _lock_story_keys(conn: Any, records: Iterable[StoryRecord]) -> None:
+def _lock_story_keys(conn: Any, records: Iterable[StoryRecord], left: Iterable[str] = ()) -> None:
     """Take ``_LOCK_CLUSTER_KEYS`` for what ``records`` are clustered by (``_match_clusters``):
     the canonical URL without its scheme (an ``http://`` and an ``https://`` copy are
     one article, ``dedupe.scheme_twin``), each SimHash band and the title's hash, in
-    ``CLUSTER_LOCKS`` locks."""
-    names: set[str] = set()
+    ``CLUSTER_LOCKS`` locks; and for ``left``, the URLs stored stories leave (their
+    links corrected). A story leaving a cluster it joined by its old URL splits that
+    cluster (``_leave_cluster_of_url``): a copy another daemon stored at the old URL
+    meanwhile, without waiting, joined the cluster as it was and stayed hidden under
+    the story that had left."""
+    names: set[str] = {"u" + url.split("://", 1)[-1] for url in left}
     for r in records:
         if url := r.draft.canonical_url:
             names.add("u" + url.split("://", 1)[-1])

@@ -1,0 +1,108 @@
+"""Session 28 hunt (2): story identity and clusters with several daemons on one
+PostgreSQL database, and entry ids that outlive the story that gave them. Real
+databases, real concurrent connections; nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+
+import pytest
+from sqlalchemy import create_engine, text
+from test_pg_daemons_audit import sql
+from test_store import check, draft
+
+from aggregator.store import open_store
+from aggregator.store.sql import SqlStore
+from aggregator.types import FeedSource, StoryRecord
+
+
+def _waiting(url: str) -> int:
+    """Backends of this database waiting for a lock."""
+    return int(
+        sql(
+            url,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )[0][0]
+    )
+
+
+def _until(what: Callable[[], bool], timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if what():
+            return True
+        time.sleep(0.02)
+    return what()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[SqlStore]:
+    st = open_store(pg_url)
+    st.upsert_feeds(
+        [FeedSource(url=f"https://{n}.example/feed", name=n) for n in ("a", "b", "c")],
+        check(1).at,
+    )
+    yield st
+    st.close()
+
+
+# --- a story leaving the cluster of the URL it had, while another daemon stores there ----
+
+PAGE = "https://news.example/2026/11/registry-signs-every-zone"
+MOVED = "https://news.example/2026/11/resolver-outage-in-europe"
+
+
+def test_a_copy_stored_at_a_url_a_story_is_leaving_meanwhile_joins_the_right_cluster(
+    pg_store: SqlStore, pg_url: str
+) -> None:
+    """Feed A's story was linked by mistake to feed B's story's page, and stored first:
+    B's story is in its cluster. A's link is corrected, and while that update splits the
+    cluster (B's story starts its own), a second daemon stores feed C's copy of B's
+    story at the page. The update locked only the URL it moves to, so the copy looked
+    the page up without waiting: it joined the old cluster, A's, and was hidden under a
+    story about something else for good. Now the update locks the URL it leaves too: the
+    copy waits, then joins B's story."""
+    st = pg_store
+    a, b, c = (st.get_feed(f"https://{n}.example/feed") for n in ("a", "b", "c"))
+    assert a is not None and b is not None and c is not None
+    outage = "Resolver outage hits Europe for two hours"
+    zone = "Registry signs every zone it runs"
+    st.save_update(check(a.id), [StoryRecord(draft=draft("a1", outage, link=PAGE, h="ha"))])
+    st.save_update(check(b.id), [StoryRecord(draft=draft("b1", zone, link=PAGE, h="hb"))])
+    ((zone_id, first),) = sql(pg_url, "SELECT id, cluster_id FROM story WHERE key = 'b1'")
+    assert first != zone_id  # in A's story's cluster, by the URL
+
+    engine = create_engine(pg_url)
+    errors: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> threading.Thread:
+        def target() -> None:
+            try:
+                work()
+            except BaseException as e:
+                errors.append(e)
+
+        t = threading.Thread(target=target)
+        t.start()
+        return t
+
+    with closing(open_store(pg_url)) as other, engine.connect() as holder:
+        # B's story's row held, so that A's update stops in the middle of its split
+        holder.execute(text(f"SELECT id FROM story WHERE id = {zone_id} FOR UPDATE"))
+        moved = StoryRecord(draft=draft("a1", outage, link=MOVED, h="ha"))
+        update = run(lambda: st.save_update(check(a.id), [moved]))
+        assert _until(lambda: _waiting(pg_url) >= 1)
+        copy = StoryRecord(draft=draft("c1", zone, link=PAGE, h="hb"))
+        store_copy = run(lambda: other.save_update(check(c.id), [copy]))
+        _until(lambda: not store_copy.is_alive() or _waiting(pg_url) >= 2)
+        holder.rollback()
+        update.join(10)
+        store_copy.join(10)
+    engine.dispose()
+    assert not errors
+    assert sql(pg_url, "SELECT cluster_id FROM story WHERE key = 'c1'") == [(zone_id,)]
+    assert sql(pg_url, "SELECT cluster_id FROM story WHERE key = 'b1'") == [(zone_id,)]
