@@ -86,7 +86,11 @@ _Claim = tuple[str, str, int]
 
 
 def _claim(s: Story) -> _Claim | None:
-    link = _http(s.link)
+    """``s``'s claim: its link, or the link its cluster had as id before ``s`` became its
+    first story (``Story.entry_link``: the cluster's first story was pruned, or its feed
+    removed, and readers know the story by that id, not by this copy's link)."""
+    own = s.cluster_id is None or s.cluster_id == s.id
+    link = _http(s.entry_link if own and s.entry_link else s.link)
     if link is None or s.canonical_url is None:
         return None
     return link, s.canonical_url, s.id if s.cluster_id is None else s.cluster_id

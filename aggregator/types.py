@@ -259,6 +259,9 @@ class Story:
     model_version: str | None = None
     #: The feeds that carried this story: its cluster's (its copies'), this one's included.
     sources: int = 1
+    #: The link its cluster was exported under (as entry id) before this story became the
+    #: cluster's first, its first story before deleted; None: its own link
+    entry_link: str | None = None
 
     @property
     def date(self) -> datetime:

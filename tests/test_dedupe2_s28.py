@@ -4,19 +4,26 @@ databases, real concurrent connections; nothing of ours is mocked."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from httpserver import LocalServer
 from sqlalchemy import create_engine, text
+from test_dedupe_audit import Clock, _make_app, _poll
+from test_dedupe_s27 import _item, _rss
 from test_pg_daemons_audit import sql
 from test_store import check, draft
 
+from aggregator.app import App
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
-from aggregator.types import FeedSource, StoryRecord
+from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 
 def _waiting(url: str) -> int:
@@ -106,3 +113,60 @@ def test_a_copy_stored_at_a_url_a_story_is_leaving_meanwhile_joins_the_right_clu
     assert not errors
     assert sql(pg_url, "SELECT cluster_id FROM story WHERE key = 'c1'") == [(zone_id,)]
     assert sql(pg_url, "SELECT cluster_id FROM story WHERE key = 'b1'") == [(zone_id,)]
+
+
+# --- a cluster's entry id once its first story is gone --------------------------------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
+    """The App on SQLite, then on PostgreSQL."""
+    yield from _make_app(tmp_path, clock, db_url)
+
+
+def _ids(app: App) -> list[str]:
+    doc = json.loads(app.export(StoryQuery(limit=None), "json"))
+    return [item["id"] for item in doc["items"]]
+
+
+def _one_feed(server: LocalServer, path: str, link: str) -> str:
+    item = _item(ZONE, text=" ".join(f"alpha{i}" for i in range(40)), link=link, guid=path)
+    return server.route(path, body=_rss(item, f"https://{path.strip('/')}.example/"))
+
+
+ZONE = "Registry signs every zone it runs"
+
+
+@pytest.mark.parametrize("how", ["remove", "prune"])
+def test_a_clusters_entry_id_outlives_its_first_story(
+    any_app: App, server: LocalServer, clock: Clock, how: str
+) -> None:
+    """Feed A's story and feed B's copy of it (its link with tracking parameters) are one
+    story, exported under A's link as id. A's feed is removed (or its story pruned): the
+    cluster moved to B's copy, exported under B's link as written, so every reader
+    showed the story again as new. It keeps the id the cluster had."""
+    app = any_app
+    url_a = _one_feed(server, "/a", PAGE)
+    app.add_feed(url_a, discover=False)
+    _poll(app, clock)
+    app.add_feed(_one_feed(server, "/b", PAGE + "?utm_source=rss&utm_medium=feed"),
+                 discover=False)  # fmt: skip
+    _poll(app, clock)
+    assert _ids(app) == [PAGE]
+    if how == "remove":
+        app.remove_feed(url_a)
+    else:
+        (first,) = [s for s in app.store.get_stories(app.store.story_ids()) if s.link == PAGE]
+        server.route("/a", body=_rss("", "https://a.example/"))  # no longer listed
+        _poll(app, clock)
+        assert app.store.prune_stories(datetime(2030, 1, 1, tzinfo=UTC), 0) == 1
+        assert app.store.get_stories([first.id]) == []
+    assert _ids(app) == [PAGE]
+    buf: list[str] = []
+    app.export_to(buf.append, StoryQuery(limit=None), "json")
+    assert [i["id"] for i in json.loads("".join(buf))["items"]] == [PAGE]

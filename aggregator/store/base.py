@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -268,26 +268,37 @@ class StoreBase:
             s.execute(insert(tables.table(StoryTopicRow)), rows)
 
     @staticmethod
-    def _rehome_clusters(conn: Any, deleted_roots: Sequence[int]) -> None:
+    def _rehome_clusters(conn: Any, deleted_roots: Mapping[int, str | None]) -> None:
         """After stories are deleted: a cluster whose id was one of theirs (its first
         story) moves to its smallest remaining member id. Queries show a story only when
         ``cluster_id = id``, so otherwise other feeds' copies of a removed feed's story
         vanished from every list and export; and new stories join a cluster by its
-        ``cluster_id``, which stays the first (smallest) member's id this way."""
-        moves: list[dict[str, int]] = []
-        for chunk in chunks(list(deleted_roots), 500):
+        ``cluster_id``, which stays the first (smallest) member's id this way.
+
+        ``deleted_roots`` maps each deleted first story to the link its cluster was
+        exported under (:func:`root_link`), which the new first story keeps as its
+        ``entry_link``: exported under its own link (a copy's, tracking parameters and
+        all), the story was shown again as new by every reader of the export."""
+        moves: list[dict[str, Any]] = []
+        for chunk in chunks(sorted(deleted_roots), 500):
             for old, new in conn.execute(
                 select(_STORY.c.cluster_id, func.min(_STORY.c.id))
                 .where(_STORY.c.cluster_id.in_(chunk))
                 .group_by(_STORY.c.cluster_id)
             ).all():
-                moves.append({"old": int(old), "new": int(new)})
+                moves.append({"old": int(old), "new": int(new), "link": deleted_roots[int(old)]})
         if moves:
             conn.execute(
                 update(_STORY)
                 .where(_STORY.c.cluster_id == bindparam("old"))
                 .values(cluster_id=bindparam("new")),
-                moves,
+                [{"old": m["old"], "new": m["new"]} for m in moves],
+            )
+            conn.execute(
+                update(_STORY)
+                .where(_STORY.c.id == bindparam("new"))
+                .values(entry_link=bindparam("root_link")),
+                [{"new": m["new"], "root_link": m["link"]} for m in moves],
             )
 
     def get_stories(self, ids: Sequence[int]) -> list[Story]:
@@ -296,6 +307,12 @@ class StoreBase:
             for chunk in chunks(list(ids), 500):
                 out.extend(self._select_stories(s, col(SC.id).in_(chunk)))
         return out
+
+
+def root_link(link: str | None, entry_link: str | None) -> str | None:
+    """The link a cluster's first story, with these ``link`` and ``entry_link``, is
+    exported under (``export._claim``), for ``StoreBase._rehome_clusters``."""
+    return entry_link or link
 
 
 def topic_rows(

@@ -23,7 +23,7 @@ from ..errors import NotFoundError
 from ..feedlist import feed_key, host_key, url_host
 from ..types import Feed, FeedSource
 from . import dialect, search
-from .base import _ARCHIVE, FC, LGC, SC, StoreBase
+from .base import _ARCHIVE, FC, LGC, SC, StoreBase, root_link
 from .rows import FEED, aware, chunks, feed_from_row, interval_seconds, new_feed_row, utc
 from .tables import FeedRow, FetchLogRow, HostHoldRow, LabelArchiveRow, StoryRow, UTCDateTime, table
 
@@ -313,12 +313,16 @@ class FeedStore(StoreBase):
                     )
                 )
             conn = s.connection()
-            gone = conn.execute(select(SC.id, SC.cluster_id).where(SC.feed_id == row.id)).all()
+            gone = conn.execute(
+                select(SC.id, SC.cluster_id, SC.link, SC.entry_link).where(SC.feed_id == row.id)
+            ).all()
             dialect.keep_story_ids(conn)
             dialect.keep_feed_ids(conn)
-            search.delete_search_index(conn, [int(i) for i, _ in gone])
+            search.delete_search_index(conn, [int(i) for i, *_ in gone])
             s.execute(delete(StoryRow).where(col(SC.feed_id) == row.id))
-            self._rehome_clusters(conn, sorted(int(i) for i, c in gone if c == i))
+            self._rehome_clusters(
+                conn, {int(i): root_link(link, el) for i, c, link, el in gone if c == i}
+            )
             s.delete(row)
         return len(kept)
 

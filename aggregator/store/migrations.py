@@ -506,6 +506,15 @@ def _m26_feed_warnings(conn: Connection) -> None:
     )
 
 
+def _m28_entry_link(conn: Connection) -> None:
+    """``story.entry_link``: the link a cluster's first story exports as its entry id in
+    place of its own, taken over from the first story before it when that one was
+    deleted (``StoreBase._rehome_clusters``). Empty: the links of first stories deleted
+    until now are gone with them."""
+    if "entry_link" not in _columns(conn, "story"):
+        conn.exec_driver_sql("ALTER TABLE story ADD COLUMN entry_link TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema with full-text index", _m1_initial),
     (2, "SimHash bands for near-duplicate lookup", _m2_simhash_bands),
@@ -542,6 +551,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (25, "canonical URLs and link keys: cache-busters dropped", _m25_cache_busters),
     (26, "the warnings of each feed's last parsed document", _m26_feed_warnings),
     (27, "search: full-width letters and half-width katakana folded", _m27_search_compat_forms),
+    (28, "the link a cluster's entry id keeps once its first story is gone", _m28_entry_link),
 ]
 
 

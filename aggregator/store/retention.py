@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from ..dedupe import listing_digest
 from ..errors import StoreError
 from . import dialect, search
-from .base import _STORY, LC, StoreBase
+from .base import _STORY, LC, StoreBase, root_link
 from .rows import FEED, brief, chunks, utc
 
 
@@ -91,7 +91,12 @@ class Retention(StoreBase):
                     conn,
                     conn.execute(
                         select(
-                            _STORY.c.id, _STORY.c.cluster_id, _STORY.c.feed_id, _STORY.c.key
+                            _STORY.c.id,
+                            _STORY.c.cluster_id,
+                            _STORY.c.feed_id,
+                            _STORY.c.key,
+                            _STORY.c.link,
+                            _STORY.c.entry_link,
                         ).where(
                             _STORY.c.id.in_(chunk),
                             ~select(LC.story_id).where(LC.story_id == _STORY.c.id).exists(),
@@ -104,7 +109,14 @@ class Retention(StoreBase):
                 dialect.keep_story_ids(conn)
                 search.delete_search_index(conn, ids)
                 conn.execute(delete(_STORY).where(_STORY.c.id.in_(ids)))
-                self._rehome_clusters(conn, [int(r.id) for r in gone if r.cluster_id == r.id])
+                self._rehome_clusters(
+                    conn,
+                    {
+                        int(r.id): root_link(r.link, r.entry_link)
+                        for r in gone
+                        if r.cluster_id == r.id
+                    },
+                )
                 deleted += len(ids)
         return deleted
 

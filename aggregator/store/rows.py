@@ -224,6 +224,7 @@ class NewStory:
         self.cluster_id: int | None = None
         self.model_version: str | None = None
         self.later_at_url = False
+        self.entry_link: str | None = None
 
 
 def fill_row(row: StoryRow | NewStory, rec: StoryRecord, *, is_new: bool) -> None:
@@ -372,6 +373,7 @@ def story_from_row(
         cluster_id=r.cluster_id,
         model_version=r.model_version,
         sources=sources,
+        entry_link=r.entry_link,
     )
 
 

@@ -201,6 +201,10 @@ class StoryRow(SQLModel, table=True):
     # (a "today" page's next day's item): exports give the URL as entry id to the first story
     # only (Store.first_clusters_at), also once that one is pruned or its feed removed
     later_at_url: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The link a cluster's first story took over as its entry id (export._claim) from the
+    # first story before it, deleted (pruned, its feed removed): readers know the story
+    # by that id, and a copy's own link (tracking parameters and all) showed it again
+    entry_link: str | None = None
 
 
 class TopicRow(SQLModel, table=True):
