@@ -170,3 +170,68 @@ def test_a_clusters_entry_id_outlives_its_first_story(
     buf: list[str] = []
     app.export_to(buf.append, StoryQuery(limit=None), "json")
     assert [i["id"] for i in json.loads("".join(buf))["items"]] == [PAGE]
+
+
+def test_a_copy_of_a_leaving_clusters_other_story_stored_meanwhile_joins_the_right_cluster(
+    pg_store: SqlStore, pg_url: str
+) -> None:
+    """As above, but the second daemon's copy matches, by its text, a story that joined
+    the cluster by its text (feed C's copy of B's story, at another URL): it is in the
+    cluster only through B's story, which the update moves out. The update locked
+    nothing of that story's, so the copy joined the old cluster meanwhile and was
+    hidden under A's story. Now the update locks what every story of the cluster it
+    splits is clustered by."""
+    st = pg_store
+    st.upsert_feeds([FeedSource(url="https://d.example/feed", name="d")], check(1).at)
+    a, b, c, d = (st.get_feed(f"https://{n}.example/feed") for n in ("a", "b", "c", "d"))
+    assert a is not None and b is not None and c is not None and d is not None
+    outage = "Resolver outage hits Europe for two hours"
+    zone = "Registry signs every zone it runs"
+    fp = 0x5A5A_1234_F0F0_0F0F
+    other = "https://mirror.example/registry-signs-every-zone"
+    st.save_update(check(a.id), [StoryRecord(draft=draft("a1", outage, link=PAGE, h="ha"))])
+    st.save_update(
+        check(b.id), [StoryRecord(draft=draft("b1", zone, link=PAGE, h="hb"), fingerprint=fp)]
+    )
+    st.save_update(
+        check(c.id),
+        [StoryRecord(draft=draft("c1", zone, link=other, h="hc"), fingerprint=fp ^ 1)],
+    )
+    ((zone_id, first),) = sql(pg_url, "SELECT id, cluster_id FROM story WHERE key = 'b1'")
+    assert sql(pg_url, "SELECT cluster_id FROM story WHERE key = 'c1'") == [(first,)]
+
+    engine = create_engine(pg_url)
+    errors: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> threading.Thread:
+        def target() -> None:
+            try:
+                work()
+            except BaseException as e:
+                errors.append(e)
+
+        t = threading.Thread(target=target)
+        t.start()
+        return t
+
+    with closing(open_store(pg_url)) as second, engine.connect() as holder:
+        holder.execute(text(f"SELECT id FROM story WHERE id = {zone_id} FOR UPDATE"))
+        moved = StoryRecord(draft=draft("a1", outage, link=MOVED, h="ha"))
+        update = run(lambda: st.save_update(check(a.id), [moved]))
+        assert _until(lambda: _waiting(pg_url) >= 1)
+        copy = StoryRecord(
+            draft=draft("d1", zone, link="https://wire.example/zones", h="hd"),
+            fingerprint=fp ^ 0x20,
+        )
+        store_copy = run(lambda: second.save_update(check(d.id), [copy]))
+        _until(lambda: not store_copy.is_alive() or _waiting(pg_url) >= 2)
+        holder.rollback()
+        update.join(10)
+        store_copy.join(10)
+    engine.dispose()
+    assert not errors
+    assert sql(pg_url, "SELECT key, cluster_id FROM story WHERE key <> 'a1' ORDER BY key") == [
+        ("b1", zone_id),
+        ("c1", zone_id),
+        ("d1", zone_id),
+    ]

@@ -103,6 +103,15 @@ _ARCHIVED_FEED_URLS = (
     .distinct()
 )
 _FEED_ID_BY_URL = select(FC.id).where(FC.url == bindparam("url"))
+# PostgreSQL: a feed's stored stories under these keys, with their URL and cluster, and
+# what the stories of those clusters are clustered by (PollWrites._clusters_left)
+_LEAVING = select(SC.key, SC.canonical_url, func.coalesce(SC.cluster_id, SC.id)).where(
+    SC.feed_id == bindparam("feed_id"), col(SC.key).in_(bindparam("keys", expanding=True))
+)
+_CLUSTER_KEYS = select(SC.canonical_url, SC.fingerprint, SC.title).where(
+    col(SC.cluster_id).in_(bindparam("clusters", expanding=True))
+    | col(SC.id).in_(bindparam("clusters", expanding=True))
+)
 
 
 _RECENT_VERSIONS = (
@@ -462,7 +471,7 @@ class PollWrites(StoreBase):
                 _lock_story_keys(
                     conn,
                     [r for _, rs in updates for r in rs],
-                    [u for c, rs in updates for u in self._stored_urls(conn, c.feed_id, rs)],
+                    [m for c, rs in updates for m in self._clusters_left(conn, c.feed_id, rs)],
                 )
             for check, records in updates:
                 url = urls[check.feed_id]
@@ -479,18 +488,27 @@ class PollWrites(StoreBase):
         return results
 
     @staticmethod
-    def _stored_urls(conn: Any, feed_id: int, records: Sequence[StoryRecord]) -> set[str]:
-        """The canonical URLs the feed's stories stored under the records' keys (or their
-        http<->https twins) have now, where the record gives another: the URLs those
-        stories leave (``_leave_cluster_of_url``), for ``_lock_story_keys``."""
+    def _clusters_left(conn: Any, feed_id: int, records: Sequence[StoryRecord]) -> list[Any]:
+        """The stories (canonical URL, fingerprint, title) of the clusters the feed's
+        stored stories may leave in this poll (``_leave_cluster_of_url``: one stored
+        under a record's key, or its http<->https twin, at a URL the record no longer
+        gives), the leaving ones included, for ``_lock_story_keys``: the split moves
+        them, and a copy of any of them stored meanwhile must wait for it."""
         now = {r.draft.key: r.draft.canonical_url for r in records}
         keys = {*now, *(t for k in now if (t := scheme_twin(k)) is not None)}
-        return {
-            url
-            for chunk in chunks(sorted(keys), 500)
-            for key, _, url in conn.execute(_KNOWN, {"feed_id": feed_id, "keys": chunk})
-            if url is not None and url != now.get(key)
-        }
+        clusters = sorted(
+            {
+                int(cluster)
+                for chunk in chunks(sorted(keys), 500)
+                for key, url, cluster in conn.execute(_LEAVING, {"feed_id": feed_id, "keys": chunk})
+                if url is not None and url != now.get(key)
+            }
+        )
+        return [
+            row
+            for chunk in chunks(clusters, 500)
+            for row in conn.execute(_CLUSTER_KEYS, {"clusters": chunk}).all()
+        ]
 
     @staticmethod
     def _archived_feed_urls(conn: Any, urls: Iterable[str]) -> set[str]:
@@ -1252,22 +1270,29 @@ class PollWrites(StoreBase):
         prune_fetch_log(conn, sorted({c.feed_id for c, _, _, _ in checks}))
 
 
-def _lock_story_keys(conn: Any, records: Iterable[StoryRecord], left: Iterable[str] = ()) -> None:
+def _lock_story_keys(
+    conn: Any,
+    records: Iterable[StoryRecord],
+    stored: Iterable[tuple[str | None, int | None, str]] = (),
+) -> None:
     """Take ``_LOCK_CLUSTER_KEYS`` for what ``records`` are clustered by (``_match_clusters``):
     the canonical URL without its scheme (an ``http://`` and an ``https://`` copy are
     one article, ``dedupe.scheme_twin``), each SimHash band and the title's hash, in
-    ``CLUSTER_LOCKS`` locks; and for ``left``, the URLs stored stories leave (their
-    links corrected). A story leaving a cluster it joined by its old URL splits that
-    cluster (``_leave_cluster_of_url``): a copy another daemon stored at the old URL
-    meanwhile, without waiting, joined the cluster as it was and stayed hidden under
-    the story that had left."""
-    names: set[str] = {"u" + url.split("://", 1)[-1] for url in left}
-    for r in records:
-        if url := r.draft.canonical_url:
+    ``CLUSTER_LOCKS`` locks; and for what the ``stored`` stories (canonical URL,
+    fingerprint, title) are clustered by: those of the clusters the poll may split
+    (``PollWrites._clusters_left``). A story whose link is corrected leaves the cluster
+    it joined by its old URL (``_leave_cluster_of_url``), and the stories there only by
+    that URL move to a cluster of their own: a copy of one of them that another daemon
+    stored meanwhile, without waiting, joined the cluster as it was and stayed hidden
+    for good under the story that had left."""
+    names: set[str] = set()
+    items = [(r.draft.canonical_url, r.fingerprint, r.draft.title) for r in records]
+    for url, fingerprint, title in [*items, *stored]:
+        if url:
             names.add("u" + url.split("://", 1)[-1])
-        if r.fingerprint is not None:
-            names.update(f"{b}:{v}" for b, v in dialect.simhash_bands(r.fingerprint).items())
-        if (h := title_hash(r.draft.title)) is not None:
+        if fingerprint is not None:
+            names.update(f"{b}:{v}" for b, v in dialect.simhash_bands(fingerprint).items())
+        if (h := title_hash(title)) is not None:
             names.add(f"t:{h}")
     keys = sorted(
         {
