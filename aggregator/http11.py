@@ -228,6 +228,10 @@ class _Head:
             if lower == b"content-length":
                 # RFC 9110 8.6: a list of identical values (as some proxies send) is one
                 values = {v.strip() for v in value.split(b",")} if b"," in value else {value}
+                if any(not v.isdigit() for v in values):
+                    # "5," or "5, x": no list of lengths that disagree, but a member
+                    # that is none (refused as h11 does; RFC 9112 6.3 item 5)
+                    raise _framing_error(f"bad Content-Length {value[:20]!r}")
                 if length is not None:
                     values.add(length)
                 if len(values) > 1:
