@@ -14,8 +14,10 @@ buffer (:mod:`aggregator.netstream`), with the framing of RFC 9112 section 6:
 * a connection is kept for the next request to the same origin only when the response
   was HTTP/1.1, did not say ``Connection: close`` and its body was read to the end;
 * a kept-alive connection the server closed meanwhile is not reused, and a request that
-  finds it closed before any byte of the answer, or answered 408 (the server's notice
-  that it is closing the idle connection), is retried once on a new connection.
+  finds it closed before any byte of the answer, answered 408 (the server's notice
+  that it is closing the idle connection) or answered with bytes that cannot start a
+  response (what a broken server sent after a 304's head), is retried once on a new
+  connection.
 
 It is lenient where servers commonly are sloppy (bare LF line ends, folded header
 lines, no reason phrase) and strict where a mistake would corrupt the next response on
@@ -536,6 +538,14 @@ class Http11Transport(httpx.AsyncBaseTransport):
             # that never ends has timed out.
             lead = bytes(buf[:80]).lstrip(_BLANKS)
             if lead[: len(_STATUS_START)] != _STATUS_START[: len(lead)]:
+                if conn.reused:
+                    # On a kept-alive connection these are the last answer's leftovers:
+                    # a broken server's body after a 304 (or to a HEAD), sent in a later
+                    # segment than its head, so that the connection looked clean when
+                    # it was taken. Read as this answer, a feed that is fine failed
+                    # with "bad status line b'<rss...'": the request goes again on a
+                    # new connection, once, as for a connection the server closed.
+                    raise _Stale()
                 first = bytes(buf[:80]).split(b"\n", 1)[0].rstrip(b"\r")
                 raise _framing_error(f"bad status line {first!r}")
             found = _HEAD_END.search(buf, start)
