@@ -139,9 +139,13 @@ class Outcomes:
             ms=_ms(t0),
         )
         check = replace(check, listed=parsed.listed, listed_cut=parsed.listed_cut)
-        if parsed.feed.warnings:  # stored, but the user should know the feed is not well-formed
-            check = replace(check, last_error="; ".join(parsed.feed.warnings)[:1000])
-        return Ready(feed, check, records, n_extracted, n_deferred, parsed.feed.warnings, t0)
+        warnings = parsed.feed.warnings
+        if warnings:  # stored, but the user should know the feed is not well-formed
+            check = replace(check, last_error="; ".join(warnings)[:1000])
+        check, taken = self._redirect_taken(feed, check)
+        if taken is not None:
+            warnings = (*warnings, taken)
+        return Ready(feed, check, records, n_extracted, n_deferred, warnings, t0)
 
     def _store(
         self,
@@ -248,6 +252,14 @@ class Outcomes:
         be written costs only itself (recorded as its error) and a feed deleted meanwhile
         is dropped. Recording an error failing is not one feed's problem: it propagates
         (``out`` then holds the feeds written before)."""
+        taken: dict[int, str] = {}
+        settled = []
+        for f, c in quick:
+            c, why = self._redirect_taken(f, c)
+            if why is not None:
+                taken[f.id] = why
+            settled.append((f, c))
+        quick = settled
         try:
             self.app.store.save_checks([c for _, c in quick])
         except StoreUnavailableError:
@@ -257,12 +269,17 @@ class Outcomes:
                 "writing %d outcomes failed; writing them one at a time", len(quick), exc_info=True
             )
             for f, c in quick:
-                out.append(self._save_check(f, c, started[f.id]))
+                out.append(self._save_check(f, c, started[f.id], taken.get(f.id)))
             return
-        out.extend(self._result(f, c, 0, 0, 0) for f, c in quick)
+        out.extend(
+            self._result(f, c, 0, 0, 0, warnings=(taken[f.id],) if f.id in taken else ())
+            for f, c in quick
+        )
 
-    def _save_check(self, feed: Feed, check: FeedCheck, t0: float) -> UpdateResult | Removed:
-        """One story-less outcome on its own."""
+    def _save_check(
+        self, feed: Feed, check: FeedCheck, t0: float, taken: str | None = None
+    ) -> UpdateResult | Removed:
+        """One story-less outcome on its own (``taken``: its :meth:`_redirect_taken`)."""
         store = self.app.store
         try:
             store.save_checks([check])
@@ -285,7 +302,8 @@ class Outcomes:
                 if self._removed(feed):
                     return Removed(feed.id)
                 raise
-        return self._result(feed, check, 0, 0, 0)
+            taken = None  # its error was written, not the check that said it
+        return self._result(feed, check, 0, 0, 0, warnings=(taken,) if taken else ())
 
     def _removed(self, feed: Feed) -> bool:
         """Whether ``feed`` was deleted (``aggregator feeds remove``) while this poll had
@@ -313,8 +331,8 @@ class Outcomes:
         warnings: tuple[str, ...] = (),
     ) -> UpdateResult:
         url = check.url or feed.url
-        if url != feed.url and (taken := self._redirect_taken(feed, url)) is not None:
-            url, warnings = feed.url, (*warnings, taken)
+        if url != feed.url and not self._moved(feed, url):
+            url = feed.url  # taken meanwhile: the next poll says so (``_redirect_taken``)
         return UpdateResult(
             feed_id=feed.id,
             url=url,
@@ -331,23 +349,65 @@ class Outcomes:
             warnings=warnings,
         )
 
-    def _redirect_taken(self, feed: Feed, target: str) -> str | None:
-        """After a permanent redirect was to be adopted: why it was not, when another
-        subscription has that URL already (the store keeps each URL to one feed). The two
-        are then one feed fetched twice, which only the user can settle."""
+    def _moved(self, feed: Feed, url: str) -> bool:
+        """Whether the store moved ``feed`` to ``url`` (rare: an adopted redirect)."""
         try:
-            if self.app.store.get_feed(feed.id).url == target:
-                return None
+            return self.app.store.get_feed(feed.id).url == url
+        except NotFoundError:
+            return False
+
+    def _redirect_taken(self, feed: Feed, check: FeedCheck) -> tuple[FeedCheck, str | None]:
+        """``check`` as it is written, and why a permanent redirect it adopts is not,
+        when another subscription has that URL already (the store keeps each URL to one
+        feed). The two are then one feed fetched twice, which only the user can settle:
+        said on the feed, as its ``last_error`` beside the document's warnings (`feeds
+        list`, `feeds show`), and the redirect kept pending, so that every poll says it
+        again until one of the two is removed and the next adopts the URL. (Only the
+        poll that dropped the redirect said it; the feed showed nothing, and the poll
+        three more after.) A note from such a poll is taken off the warnings a 304 or an
+        unchanged body carries over (``schedule._document_warnings``)."""
+        kept = _without_redirect_note(check.last_error) if check.success else check.last_error
+        if kept != check.last_error:
+            check = replace(check, last_error=kept)
+        target = check.url
+        if not target or target == feed.url:
+            return check, None
+        try:
             other = self.app.store.get_feed(target)
         except NotFoundError:
-            return None
+            return check, None
+        if other.id == feed.id or other.url != target:
+            return check, None  # the store moves it (the URL a moved feed was subscribed as)
         message = (
-            f"moved permanently to {display_url(target)}, which is feed {other.id} "
+            f"{_MOVED_TO} {display_url(target)}, which is feed {other.id} "
             "already: the two subscriptions are one feed (remove one with "
             "`aggregator feeds remove`)"
         )
         log.warning("feed update feed=%s: %s", display_url(feed.url), message)
-        return message
+        seen = feed.redirect_count + 1 if feed.redirect_url == target else 1
+        check = replace(
+            check,
+            url=None,
+            redirect_url=target,
+            redirect_count=seen,
+            redirect_first_seen=feed.redirect_first_seen or check.at,
+            last_error="; ".join(filter(None, (check.last_error, message)))[:1000],
+        )
+        return check, message
+
+
+#: How :meth:`Outcomes._redirect_taken`'s note starts.
+_MOVED_TO = "moved permanently to"
+
+
+def _without_redirect_note(text: str | None) -> str | None:
+    """``text`` (a feed's warnings) without a note of :meth:`Outcomes._redirect_taken`."""
+    if not text or _MOVED_TO not in text:
+        return text
+    parts = text.split("; ")
+    kept = [p for p in parts if not (p.startswith(_MOVED_TO) and ", which is feed " in p)]
+    # (a note's own text has no "; ": only the parts before a note's start are kept whole)
+    return "; ".join(kept) or None
 
 
 def _ms(t0: float) -> int:

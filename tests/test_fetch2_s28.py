@@ -4,9 +4,17 @@ and polls end to end with real SQLite files."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
 import httpx
 import pytest
+from httpserver import LocalServer
 from test_http11 import OK, Scripted, _run
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
 
 
 @pytest.mark.parametrize(
@@ -45,3 +53,77 @@ def test_garbage_on_a_new_connection_is_still_refused() -> None:
     assert isinstance(got[0], httpx.RemoteProtocolError), got[0]
     assert "status line" in str(got[0])
     assert server.connections == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def _app(tmp_path: Path, clock: Clock, database_url: str | None = None) -> App:
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        database_url=database_url,
+        allow_private_addresses=True,
+        extract=False,
+        timeout_s=5,
+        workers=1,
+    )
+    return make_app(s, now=clock)
+
+
+@pytest.mark.parametrize("changing", [False, True], ids=["same-body", "new-body"])
+def test_a_redirect_to_another_subscription_is_said_on_the_feed_every_poll(
+    tmp_path: Path, server: LocalServer, changing: bool
+) -> None:
+    """A feed moved permanently to the URL of another subscription cannot take that URL
+    (the store keeps a URL to one feed): the poll that would have adopted it said so,
+    once, and stored nothing of it: the pending redirect was dropped, so `feeds list`
+    and `feeds show` never told, and the warning came back only after three more polls
+    over a day. It is now the feed's last error (its warning: the feed still works) and
+    the redirect stays pending, so every poll says it until one of the two is removed;
+    then the next poll adopts the URL and the warning goes."""
+    polls = [0]
+
+    def body(_: Any) -> bytes:
+        n = polls[0] if changing else 0
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>N</title>'
+            f"<item><title>s{n}</title><guid>g{n}</guid></item></channel></rss>"
+        ).encode()
+
+    new = server.route("/new.xml", body=body)
+    old = server.redirect("/old.xml", new, status=301)
+    clock = Clock()
+    with _app(tmp_path, clock) as app:
+        app.add_feed(new, discover=False)
+        app.add_feed(old, discover=False)
+        feed = app.store.get_feed(old)
+        other = app.store.get_feed(new)
+        for i in range(4):
+            polls[0] = i
+            results = {r.feed_id: r for r in app.update_due(all_feeds=True)}
+            stored = app.store.get_feed(feed.id)
+            assert stored.url == old
+            assert stored.status == "active"
+            if i < 2:  # seen, not yet to be adopted
+                assert not results[feed.id].warnings
+                assert stored.last_error is None
+            else:
+                said = f"which is feed {other.id} already"
+                assert any(said in w for w in results[feed.id].warnings), results[feed.id]
+                assert stored.last_error is not None and said in stored.last_error
+                assert stored.redirect_url == new
+            clock.t += timedelta(hours=13)
+        app.remove_feed(new)  # (its count of labelled stories: none)
+        assert [f.id for f in app.feeds()] == [feed.id]
+        polls[0] = 9
+        (result,) = app.update_due(all_feeds=True)
+        moved = app.store.get_feed(feed.id)
+        assert (moved.url, moved.redirect_url) == (new, None)
+        assert not result.warnings and moved.last_error is None
+        assert moved.warnings is None
