@@ -84,8 +84,9 @@ def _as_httpx(e: Exception) -> Exception:
 
 
 class _Stale(Exception):
-    """A reused connection turned out closed before any byte of the answer arrived, or
-    its server's notice of closing it (a 408) came instead of the answer."""
+    """A reused connection turned out closed before any byte of the answer arrived, its
+    server's notice of closing it (a 408) came instead of the answer, or what came
+    cannot start one (the last answer's leftovers, :meth:`Http11Transport._read_head`)."""
 
 
 class _Connection:
