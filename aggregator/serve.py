@@ -104,14 +104,21 @@ _TARGET_SAFE = "/?:@!$&'()*+,;=%"
 _NO_HOST = ("HTTP/0.9", "HTTP/1.0")
 #: The schemes of an absolute-form request target served (any other is a 400).
 _SCHEMES = ("http", "https")
+#: A q-value (RFC 9110 §12.4.2): 0 to 1, with at most three decimals.
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # A time's UTC offset whose "+" the query's form decoding read as a space.
 _OFFSET_AS_SPACE = re.compile(r"(?<=\d) (?=\d\d(?::?\d\d)?$)")
 
 
 def accepts_gzip(header: str | None) -> bool:
-    """Whether an Accept-Encoding value admits gzip (RFC 9110 §12.5.3): listed, or
-    covered by ``*``, with a q-value above zero."""
+    """Whether to send gzip for an Accept-Encoding value (RFC 9110 §12.5.3): gzip is
+    acceptable (listed, or covered by ``*``, with a q-value above zero) and the client
+    does not prefer the body uncoded, ``identity`` (or ``*`` standing for it) weighing
+    more than gzip; at a tie, and where identity is not named at all, gzip, the smaller
+    body. A q-value not of RFC 9110 §12.4.2's form (0 to 1, at most three decimals)
+    counts as 0. Only gzip's q-value was looked at: ``gzip;q=0.1, identity``, gzip only
+    if nothing better, got gzip."""
     if not header:
         return False
     quality: dict[str, float] = {}
@@ -121,15 +128,12 @@ def accepts_gzip(header: str | None) -> bool:
         for param in params.split(";"):
             key, _, value = param.strip().partition("=")
             if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
+                value = value.strip()
+                q = float(value) if _QVALUE.fullmatch(value) else 0.0
         quality[name.strip().lower()] = q
-    for name in ("gzip", "x-gzip", "*"):
-        if name in quality:
-            return quality[name] > 0
-    return False
+    gzip_q = next((quality[n] for n in ("gzip", "x-gzip", "*") if n in quality), 0.0)
+    identity_q = next((quality[n] for n in ("identity", "*") if n in quality), 0.0)
+    return gzip_q > 0 and gzip_q >= identity_q
 
 
 def _when(value: str | None, now: datetime, name: str) -> datetime | None:

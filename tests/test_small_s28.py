@@ -1,0 +1,83 @@
+"""Session 28, exporter/server and CLI polish: content-coding negotiation by q-value, a
+Host naming a port no TCP connection has, and the CLI's words and exit statuses. Real
+sockets, real SQLite files, the real CLI."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from test_config_serve import _store_stories
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+from aggregator.serve import GZIP_MIN_BYTES, FeedServer, accepts_gzip
+
+NOW = datetime(2026, 11, 28, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    with make_app(Settings.from_env({}, data_dir=tmp_path), now=lambda: NOW) as a:
+        _store_stories(
+            a,
+            "https://a.example/feed",
+            [("1", "https://a.example/1", "KSK rollover"), ("2", "https://a.example/2", "Glue")],
+        )
+        yield a
+
+
+def _raw(srv: FeedServer, head: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request whose head is sent byte for byte (``head`` without the blank line)."""
+    host, port = srv.httpd.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=10) as sock:
+        sock.sendall(head + b"\r\nConnection: close\r\n\r\n")
+        r = http.client.HTTPResponse(sock)
+        r.begin()
+        return r.status, r.msg, r.read()
+
+
+# --- Accept-Encoding: the coding the client prefers --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        # identity listed above gzip: the client prefers no coding (RFC 9110 §12.5.3)
+        ("gzip;q=0.1, identity", False),
+        ("identity;q=0.9, gzip;q=0.5", False),
+        ("gzip;q=0.5, *;q=1", False),  # "*" covers identity, not listed itself
+        ("gzip;q=0.5, identity;q=0.5", True),  # a tie: the smaller body
+        ("gzip;q=0.1, identity;q=0", True),
+        ("identity;q=0, *;q=0.2", True),  # gzip by "*", identity refused
+        ("GZIP;Q=0.3, Identity;q=0.2", True),
+        ("gzip;q=1.5", False),  # no q-value (RFC 9110 §12.4.2: 0 to 1, 3 decimals)
+        ("gzip;q=nan", False),
+        ("gzip;q=inf", False),
+        ("gzip;q=0.0001", False),
+        ("gzip;q=0.001", True),
+    ],
+)
+def test_accept_encoding_weighs_gzip_against_identity(header: str, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+def test_a_client_preferring_identity_gets_the_feed_uncompressed(app: App) -> None:
+    """``Accept-Encoding: gzip;q=0.1, identity`` (gzip only if nothing better) got gzip:
+    only gzip's q-value was looked at."""
+    with FeedServer(app) as srv:
+        status, headers, body = _raw(
+            srv, b"GET /feed.json HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0.1, identity"
+        )
+        assert status == 200 and len(body) >= GZIP_MIN_BYTES
+        assert headers.get("Content-Encoding") is None and body.startswith(b"{")
+        status, headers, zipped = _raw(
+            srv, b"GET /feed.json HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip, identity;q=0.5"
+        )
+        assert (status, headers.get("Content-Encoding")) == (200, "gzip")
+        assert gzip.decompress(zipped) == body
