@@ -94,8 +94,12 @@ _ALLOWED = "GET, HEAD, OPTIONS"
 # A Host value (RFC 9110 §7.2: uri-host [":" port]): a bracketed IPv6 literal, or a name
 # or IPv4 address of the characters a URI's reg-name may hold. Anything else (a space, a
 # quote, "/" or "@") would make the self link, and so the Atom feed's id, no valid URL.
+# A port, when given, is one a TCP connection can have (1 to 65535, leading zeros aside):
+# ``Host: a:99999`` gave a self link nobody can fetch.
 _HOST = re.compile(
-    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?"
+    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)"
+    r"(?::(?:0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+    r"|6553[0-5]))?)?"
 )
 # What a URI's path and query may hold as they are (RFC 3986 §3.3, §3.4; "%" when it
 # starts an escape): the rest of a request target is percent-escaped in the self link.

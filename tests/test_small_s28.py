@@ -81,3 +81,34 @@ def test_a_client_preferring_identity_gets_the_feed_uncompressed(app: App) -> No
         )
         assert (status, headers.get("Content-Encoding")) == (200, "gzip")
         assert gzip.decompress(zipped) == body
+
+
+# --- Host: a port no connection can have -------------------------------------------------
+
+
+@pytest.mark.parametrize("port", [b"99999", b"65536", b"0", b"00000", b"9" * 5000])
+def test_a_host_port_out_of_range_is_a_bad_request(app: App, port: bytes) -> None:
+    """``Host: a:99999`` was served, its self link (and so the Atom feed's id) naming a
+    port no client can connect to (0 too); 5,000 digits passed Python's int() limit in
+    building the link, a 400 quoting Python's message. RFC 9112 §3.2: a 400, as for any
+    invalid Host; in an absolute-form request target too."""
+    with FeedServer(app) as srv:
+        status, _, body = _raw(srv, b"GET /feed.json HTTP/1.1\r\nHost: a:" + port)
+        assert (status, body) == (400, b"invalid Host header\n")
+        status, _, _ = _raw(srv, b"GET http://a:" + port + b"/feed.json HTTP/1.1\r\nHost: a")
+        assert status == 400
+
+
+@pytest.mark.parametrize(
+    ("port", "link"),
+    [
+        (b"", "http://a/"),
+        (b"80", "http://a/"),
+        (b"65535", "http://a:65535/"),
+        (b"0081", "http://a:81/"),
+    ],
+)
+def test_a_host_port_in_range_is_served(app: App, port: bytes, link: str) -> None:
+    with FeedServer(app) as srv:
+        status, _, body = _raw(srv, b"GET /feed.json HTTP/1.1\r\nHost: a:" + port)
+        assert status == 200 and f'"home_page_url": "{link}"'.encode() in body, body
