@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from test_config_serve import _store_stories
+from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+from test_store import check
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
@@ -112,3 +114,45 @@ def test_a_host_port_in_range_is_served(app: App, port: bytes, link: str) -> Non
     with FeedServer(app) as srv:
         status, _, body = _raw(srv, b"GET /feed.json HTTP/1.1\r\nHost: a:" + port)
         assert status == 200 and f'"home_page_url": "{link}"'.encode() in body, body
+
+
+# --- the CLI's words ----------------------------------------------------------------------
+
+
+def test_a_narrow_feeds_list_says_1_story_and_1_error(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The feeds list of a terminal under ~76 columns, one feed a line: it said
+    "1 stories · … · 1 errors"."""
+    with make_app(Settings.from_env({}, data_dir=env / "data")) as a:
+        _store_stories(a, "https://a.example/feed", [("1", "https://a.example/1", "KSK")])
+        _store_stories(
+            a,
+            "https://b.example/feed",
+            [("2", "https://b.example/2", "Glue"), ("3", "https://b.example/3", "NS")],
+            name="B",
+        )
+        feed = next(f for f in a.feeds() if f.url == "https://a.example/feed")
+        a.store.save_checks(
+            [
+                check(
+                    feed.id,
+                    at=datetime.now(UTC),
+                    outcome="error",
+                    status="error",
+                    error_count=1,
+                    last_error="HTTP 503",
+                    success=False,
+                    next_check=datetime.now(UTC),
+                )
+            ]
+        )
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, err = run(capsys, "feeds", "list")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "· 1 story · " in text and "· 1 error · " in text, out
+    assert "· 2 stories · " in text and "· 0 errors · " in text, out
+    assert "1 stories" not in text and "1 errors" not in text, out

@@ -47,6 +47,7 @@ from .common import (
     app,
     build_query,
     check_search,
+    counted,
     csv_text,
     day,
     emit_csv,
@@ -300,14 +301,19 @@ def _poll_and_report(
                 if stories:
                     out.print(
                         stories_table(
-                            stories, title=f"Newest {len(stories)} stories", width=out.width
+                            stories,
+                            title=f"Newest {counted(len(stories), 'story', 'stories')}",
+                            width=out.width,
                         )
                     )
         if interrupted:
             # due - polled: the feeds left when it stopped (another process may have
             # polled a few of them meanwhile; the count is what this run did not do)
             left = max(due - len(results), 0)
-            err.print(f"[yellow]poll interrupted:[/] {left} feeds not polled", highlight=False)
+            err.print(
+                f"[yellow]poll interrupted:[/] {counted(left, 'feed')} not polled",
+                highlight=False,
+            )
             raise typer.Exit(128 + (stopper.signal or signal.SIGINT))
         # skipped feeds (their host asked to be left alone) were not tried: a poll whose
         # every other feed failed failed

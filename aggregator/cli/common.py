@@ -184,6 +184,11 @@ def open_app(**overrides: Any) -> Iterator[App]:
 # --- rendering helpers ---------------------------------------------------------------------
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun that goes with it: "1 story", "2 stories", "0 errors"."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _dt(v: datetime | None) -> str | None:
     return v.isoformat().replace("+00:00", "Z") if v else None
 

@@ -28,6 +28,7 @@ from ..types import Document
 from .common import (
     PollFmt,
     app,
+    counted,
     emit_json,
     err,
     for_terminal,
@@ -341,7 +342,10 @@ def train(
             + (f"; held out: micro-F1 {r.heldout.micro_f1:.3f}" if r.heldout else "")
         )
         if not no_retag:
-            out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
+            out.print(
+                f"re-tagged {counted(outcome.retagged, 'story', 'stories')}:"
+                f" {outcome.changed} changed topics"
+            )
         out.print(f"model in use: {r.out_dir}", highlight=False, markup=False)
         return
     out.print(
@@ -362,7 +366,10 @@ def train(
             f"macro-F1 {p.macro_f1:.3f} → {r.cv.macro_f1:.3f} ({d.macro_f1:+.3f})"
         )
     if not no_retag:
-        out.print(f"re-tagged {outcome.retagged} stories: {outcome.changed} changed topics")
+        out.print(
+            f"re-tagged {counted(outcome.retagged, 'story', 'stories')}:"
+            f" {outcome.changed} changed topics"
+        )
     # markup=False: a "[work]" in DATA_DIR was dropped as a style, a "[/old]" raised
     out.print(f"model written to {r.out_dir}", highlight=False, markup=False)
 
