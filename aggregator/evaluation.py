@@ -486,6 +486,10 @@ def read_gold(
         return list(gold.stories(taxonomy)), data
 
 
+#: How often (in bytes read) :meth:`GoldFile.check` reports its progress.
+PROGRESS_BYTES = 1 << 20
+
+
 class GoldFile:
     """A gold file (see :func:`read_gold`) read twice, a line at a time: :meth:`check`
     reads it through, checking every line, hashing its bytes and counting its stories
@@ -512,6 +516,7 @@ class GoldFile:
         self._start: int | None = 0  # where to read again from; None: from the copy
         # (the copy, a temporary file, is closed by __exit__ after the second read)
         self.count = 0
+        self.size: int | None = None  # the bytes to read, once open; None from a pipe
 
     def __enter__(self) -> GoldFile:
         return self
@@ -535,6 +540,12 @@ class GoldFile:
                 self._start = None
             if self._start is None:  # a pipe, read once: kept for the second read
                 self._copy = _spool(self._spool_dir)
+            else:  # what there is to read, for the progress of the first read
+                try:
+                    self.size = max(self._stream.seek(0, os.SEEK_END) - self._start, 0)
+                    self._stream.seek(self._start)
+                except OSError:
+                    self.size = None
         try:
             yield from self._stream
         except OSError as e:
@@ -554,16 +565,35 @@ class GoldFile:
                 example = _named_as_taxonomy(example, taxonomy, where)
             yield number, _story_digest(example), example
 
-    def check(self, taxonomy: Taxonomy | None = None) -> EvalData:
+    def check(
+        self,
+        taxonomy: Taxonomy | None = None,
+        *,
+        read: Callable[[int, int | None], None] | None = None,
+    ) -> EvalData:
         """Read the file through: every line checked (see :func:`read_gold`), its bytes
-        hashed, its stories counted; what it holds, to record the evaluation under."""
+        hashed, its stories counted; what it holds, to record the evaluation under.
+        ``read(done, size)`` hears how many bytes have been read (of :attr:`size`, None
+        from a pipe): as it starts, every ``PROGRESS_BYTES`` and at the end. Of a file of
+        gigabytes, minutes went by with nothing on the screen."""
         digest = hashlib.sha256()
+        done = 0
 
         def hashed() -> Iterator[bytes]:
-            for raw in self._lines():
+            nonlocal done
+            lines = self._lines()
+            first = next(lines, None)  # opens the stream: its size is known then
+            if read is not None:
+                read(0, self.size)
+            shown = 0
+            for raw in itertools.chain(() if first is None else (first,), lines):
                 digest.update(raw)
                 if self._copy is not None:
                     self._copy.write(raw)
+                done += len(raw)
+                if read is not None and done - shown >= PROGRESS_BYTES:
+                    shown = done
+                    read(done, self.size)
                 yield raw
 
         # a story is its title, text and feed categories: all three decide what it is
@@ -601,6 +631,8 @@ class GoldFile:
                 lines,
                 "" if repeats > 1 else "s",
             )
+        if read is not None:
+            read(done, self.size)
         if not self.count:
             raise ConfigError(
                 f"{self.path}: no labelled stories "

@@ -285,8 +285,16 @@ class Learning:
                 gold_stream = io.BytesIO(gold_bytes)
             # a pipe's copy beside the database, not in a /tmp that may be RAM
             with GoldFile(gold, gold_stream, spool_dir=self.app.settings.data_dir) as gold_file:
+
+                def reading(done: int, size: int | None) -> None:
+                    # the first read, before a story is scored: minutes for gigabytes,
+                    # which showed nothing at all
+                    of = f" of {size / 1e6:,.1f}" if size is not None else ""
+                    note = f"checking the file: {done / 1e6:,.1f}{of} MB"
+                    report_step(Step(stage="score", done=0, total=None, note=note))
+
                 # before loading the model: bad input fails fast
-                data = gold_file.check(self.app.taxonomy)
+                data = gold_file.check(self.app.taxonomy, read=reading)
                 n = gold_file.count
                 report_step(Step(stage="score", done=0, total=n, note="loading the model"))
                 model_version = self.app.classifier.version

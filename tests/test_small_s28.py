@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
+import os
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,11 +15,14 @@ from pathlib import Path
 
 import pytest
 from test_config_serve import _store_stories
+from test_evaluate import GOLD, small_models_dir, write_gold
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 from test_store import check
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
+from aggregator.evaluation import PROGRESS_BYTES, GoldFile
+from aggregator.progress import Step
 from aggregator.serve import GZIP_MIN_BYTES, FeedServer, accepts_gzip
 
 NOW = datetime(2026, 11, 28, 12, 0, 30, tzinfo=UTC)
@@ -156,3 +161,54 @@ def test_a_narrow_feeds_list_says_1_story_and_1_error(
     assert "· 1 story · " in text and "· 1 error · " in text, out
     assert "· 2 stories · " in text and "· 0 errors · " in text, out
     assert "1 stories" not in text and "1 errors" not in text, out
+
+
+# --- evaluate: the first read of a gold file is shown --------------------------------------
+
+
+def test_reading_a_gold_file_through_reports_the_bytes_read(tmp_path: Path) -> None:
+    """``evaluate GOLD.jsonl`` reads the file through (checking every line) before the
+    model loads; of gigabytes, that took minutes with nothing on the screen, the stage
+    display starting only at "loading the model". The read is told in bytes, of the
+    file's size, as it starts, every PROGRESS_BYTES and at the end."""
+    line = json.dumps({"title": "KSK rollover", "text": "x" * 2000, "topics": ["DNS"]})
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(line.replace("KSK", f"KSK {i}") for i in range(1500)) + "\n")
+    size = gold.stat().st_size
+    told: list[tuple[int, int | None]] = []
+    with GoldFile(gold) as g:
+        g.check(None, read=lambda done, total: told.append((done, total)))
+        assert g.count == 1500 and len(list(g.stories(None))) == 1500
+    assert told[0] == (0, size) and told[-1] == (size, size)
+    assert len(told) >= 2 + size // PROGRESS_BYTES
+    assert [d for d, _ in told] == sorted(d for d, _ in told)
+
+
+def test_reading_a_piped_gold_file_reports_bytes_read(tmp_path: Path) -> None:
+    """From a pipe the size is not known: the bytes read so far, no total."""
+    body = b'{"title": "KSK", "text": "rollover", "topics": ["DNS"]}\n'
+    r_fd, w_fd = os.pipe()
+    with os.fdopen(w_fd, "wb") as w:
+        w.write(body)
+    told: list[tuple[int, int | None]] = []
+    with open(r_fd, "rb") as r, GoldFile(tmp_path / "stdin", r, spool_dir=tmp_path) as g:
+        g.check(None, read=lambda done, total: told.append((done, total)))
+        assert [e.doc.title for e in g.stories(None)] == ["KSK"]
+    assert told == [(0, None), (len(body), None)]
+
+
+def test_evaluate_tells_the_first_read_in_its_scoring_stage(
+    env: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The read is told on the "score" row, before "loading the model"."""
+    small_models_dir(env, monkeypatch, shipped=True)
+    gold = write_gold(env / "gold.jsonl", GOLD)
+    size = gold.stat().st_size
+    steps: list[Step] = []
+    with make_app(Settings.from_env()) as app:
+        app.learning.evaluate(gold, progress=steps.append)
+    notes = [s.note for s in steps]
+    assert notes[0] == f"checking the file: 0.0 of {size / 1e6:,.1f} MB"
+    assert notes.index("loading the model") == 2, notes
+    assert {s.stage for s in steps} == {"score"}
