@@ -17,6 +17,7 @@ import pytest
 from test_config_serve import _store_stories
 from test_evaluate import GOLD, small_models_dir, write_gold
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
+from test_prune import _seed_old_stories
 from test_store import check
 
 from aggregator.app import App, make_app
@@ -212,3 +213,20 @@ def test_evaluate_tells_the_first_read_in_its_scoring_stage(
     assert notes[0] == f"checking the file: 0.0 of {size / 1e6:,.1f} MB"
     assert notes.index("loading the model") == 2, notes
     assert {s.stage for s in steps} == {"score"}
+
+
+def test_prune_says_1_story(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`prune` said "would delete 1 stories …; 2 stories stored", "deleted 1 stories …;
+    1 stories now stored"."""
+    _seed_old_stories(env / "data", 2)
+    code, out, err = run(capsys, "prune", "--older-than", "180d", "--keep", "1", "--dry-run")
+    text = " ".join(out.split())
+    assert code == 0, err
+    assert text.startswith("would delete 1 story first seen") and "; 2 stories stored" in text
+    code, out, err = run(capsys, "prune", "--older-than", "180d", "--keep", "1")
+    text = " ".join(out.split())
+    assert code == 0, err
+    assert text.startswith("deleted 1 story first seen") and "; 1 story now stored" in text, out

@@ -185,8 +185,8 @@ def open_app(**overrides: Any) -> Iterator[App]:
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:
-    """``n`` and the noun that goes with it: "1 story", "2 stories", "0 errors"."""
-    return f"{n} {one if n == 1 else many or one + 's'}"
+    """``n`` and the noun that goes with it: "1 story", "2,000 stories", "0 errors"."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def _dt(v: datetime | None) -> str | None:

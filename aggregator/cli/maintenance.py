@@ -21,6 +21,7 @@ from .common import (
     _ago,
     _dt,
     app,
+    counted,
     emit_json,
     err,
     open_app,
@@ -95,10 +96,11 @@ def prune(
         return
     verb = "would delete" if dry_run else "deleted"
     out.print(
-        f"{verb} {deleted:,} stories first seen and dated over {describe_span(span)} ago "
+        f"{verb} {counted(deleted, 'story', 'stories')} first seen and dated over"
+        f" {describe_span(span)} ago "
         f"(what feeds still list, each feed's newest {keep_n:,} and every labelled story "
         "kept); "
-        f"{remaining:,} stories {'now ' if not dry_run else ''}stored"
+        f"{counted(remaining, 'story', 'stories')} {'now ' if not dry_run else ''}stored"
         + ("; database compacted" if vacuumed else "")
         + (
             "; PostgreSQL's autovacuum reclaims the space"
@@ -234,7 +236,8 @@ def status(
         articles += " (`aggregator extract [--failed]`)"
     t.add_row("articles", articles)
     archived = f"; {s.archived_stories:,} archived from removed feeds" if s.archived_stories else ""
-    t.add_row("labels", f"{s.labelled_stories:,} stories labelled by you{archived}")
+    labelled = counted(s.labelled_stories, "story", "stories")
+    t.add_row("labels", f"{labelled} labelled by you{archived}")
     if s.reading_lists:
         lists = ", ".join(
             f"{name} read {_ago(at, now)}{_reads(s.reading_list_filters.get(name))}"
