@@ -51,8 +51,11 @@ def _parse_json_feed(body: bytes, url: str, latest: datetime) -> ParsedFeed:
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise ParseError(url, "not a feed: JSON document has no 'items' list")
     declared = doc.get("version")
+    # the last segment of the URL: also written with a trailing "/" or spaces around it,
+    # which warned "unknown JSON Feed version" on every poll
     version = {"1": "json10", "1.1": "json11"}.get(
-        declared.rsplit("/", 1)[-1] if isinstance(declared, str) else "", "json"
+        declared.strip().rstrip("/").rsplit("/", 1)[-1] if isinstance(declared, str) else "",
+        "json",
     )
     warnings = [] if version != "json" else [f"unknown JSON Feed version: {declared!r}"]
     feed_authors = _json_authors(doc)
