@@ -46,6 +46,9 @@ Choices worth knowing:
   path's reading (:func:`fastparse.guid_is_permalink`), for the whole process.
 - A ``media:description`` is plain text unless ``type="html"``, as Media RSS says (a
   YouTube video's text); feedparser 6.0 is given that reading, for the whole process.
+- An RSS item's ``<itunes:summary>`` is its summary and its ``<description>`` its
+  content (without ``content:encoded``), in either order: feedparser 6.0 is given that
+  reading (:func:`_start_itunes_summary`), for the whole process.
 - Every string in the result is valid Unicode holding only characters XML 1.0 allows
   (``textutil.xml_chars``): a lone surrogate (JSON's ``"\\ud800"``, XML's ``&#xd800;``)
   becomes U+FFFD, other control characters are dropped (HTML after sanitising too: nh3
@@ -593,6 +596,24 @@ def _start_media_description(self: Any, attrs_d: dict[str, str]) -> None:
     self._start_description({**attrs_d, "type": kind})
 
 
+def _start_itunes_summary(self: Any, attrs_d: dict[str, str]) -> None:
+    """feedparser 6.0's ``_start_itunes_summary``, after filing an item's summary read
+    before (its ``<description>``) as content when it has none: feedparser files a second
+    summary-like element as content, so with ``<description>`` first the short iTunes
+    summary became the story's content and the whole text its summary (the other order
+    gave the description as content already). An item's ``<itunes:summary>`` is now its
+    summary and its description its content, in either order. The fast path declines
+    the iTunes namespace. (feedparser takes an AttributeError raised by a handler for
+    "no handler": the element's text would be lost without a word.)"""
+    context = self._get_context()
+    if self.inentry and "summary" in context and not self.hasContent:
+        detail = context.pop("summary_detail", None) or FeedParserDict()
+        detail["value"] = context.pop("summary")
+        context.setdefault("content", []).append(detail)
+        self.hasContent = 1
+    self._start_summary(attrs_d)
+
+
 _XHTML_DIV_BASE = re.compile(r'<div\b[^>]*?\sxml:base="([^"]*)"')
 
 
@@ -644,4 +665,5 @@ if str(getattr(feedparser, "__version__", "")).startswith("6.0."):  # the versio
     _FeedParserMixin._start_guid = _start_guid
     _FeedParserMixin._start_id = _start_guid
     _FeedParserMixin._start_media_description = _start_media_description
+    _FeedParserMixin._start_itunes_summary = _start_itunes_summary
     _FeedParserMixin.pop_content = _pop_content

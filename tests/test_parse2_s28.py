@@ -37,3 +37,39 @@ def test_json_feed_version_url_with_a_trailing_slash_is_known(version: str) -> N
     parsed = parse_feed(json.dumps(doc).encode(), FEED_URL, now=NOW)
     assert parsed.version == ("json11" if "1.1" in version else "json10")
     assert parsed.warnings == ()
+
+
+DESCRIPTION = "<p>The whole story: what happened, who said what, and what comes next.</p>"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize("order", ["description-first", "itunes-first"])
+def test_description_is_the_content_and_itunes_summary_the_summary_in_either_order(
+    fast: bool, order: str
+) -> None:
+    # feedparser files a second summary-like element as content: with <description>
+    # first, the short iTunes summary became the story's content and the full text its
+    # summary (itunes:summary first, the description was content already)
+    parts = [
+        f"<description><![CDATA[{DESCRIPTION}]]></description>",
+        "<itunes:summary>Short summary</itunes:summary>",
+    ]
+    if order == "itunes-first":
+        parts.reverse()
+    body = rss_item("<title>Ep 1</title><link>https://blog.example.org/1</link>" + "".join(parts))
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.summary == "<p>Short summary</p>"
+    assert entry.content == DESCRIPTION
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_content_encoded_still_wins_over_a_description_before_itunes_summary(fast: bool) -> None:
+    body = rss_item(
+        "<title>Ep 2</title><link>https://blog.example.org/2</link>"
+        "<description>Teaser</description><itunes:summary>Short summary</itunes:summary>"
+        f'<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<![CDATA[{DESCRIPTION}<p>More.</p>]]></content:encoded>"
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.content == DESCRIPTION + "<p>More.</p>"
+    assert entry.summary == "<p>Short summary</p>"
