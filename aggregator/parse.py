@@ -356,7 +356,9 @@ def _xml_entry(
     return ParsedEntry(
         guid=_clean_str(e.get("id")),
         link=_first_link(candidates, base),
-        title=_text_of(e.get("title_detail"), is_atom) or _fallback_title(summary or content),
+        title=_text_of(e.get("title_detail"), is_atom)
+        or _itunes_title(e)
+        or _fallback_title(summary or content),
         author=author,
         published=published or created or updated,
         updated=updated,
@@ -367,6 +369,13 @@ def _xml_entry(
             (link.get("href") for link in links if link.get("rel") == "enclosure"), base
         ),
     )
+
+
+def _itunes_title(entry: Mapping[str, Any]) -> str:
+    """An item's ``<itunes:title>``, read as an RSS title is: podcast hosts write the
+    episode's title only there at times, and the story was "(untitled)"."""
+    value = entry.get("itunes_title")
+    return _text_of({"value": value}, False) if isinstance(value, str) else ""
 
 
 def _content_src(detail: Mapping[str, Any], base: str) -> str | None:

@@ -73,3 +73,24 @@ def test_content_encoded_still_wins_over_a_description_before_itunes_summary(fas
     (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
     assert entry.content == DESCRIPTION + "<p>More.</p>"
     assert entry.summary == "<p>Short summary</p>"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_an_item_titled_only_by_itunes_title_has_that_title(fast: bool) -> None:
+    # it was "(untitled)", or its description's first words
+    body = rss_item(
+        "<itunes:title>Episode 5: Q&amp;A  with\n the team</itunes:title>"
+        "<link>https://blog.example.org/5</link><description>Show notes</description>"
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.title == "Episode 5: Q&A with the team"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_the_item_title_wins_over_itunes_title(fast: bool) -> None:
+    body = rss_item(
+        "<title>Ep. 5 - Full title</title><itunes:title>Episode 5</itunes:title>"
+        "<link>https://blog.example.org/5</link>"
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.title == "Ep. 5 - Full title"
