@@ -365,10 +365,21 @@ def _xml_entry(
         summary=summary,
         content=content,
         categories=categories,
-        enclosures=_links(
-            (link.get("href") for link in links if link.get("rel") == "enclosure"), base
-        ),
+        enclosures=_enclosures(e, links, base),
     )
+
+
+def _enclosures(entry: Mapping[str, Any], links: list[Any], base: str) -> tuple[str, ...]:
+    """An entry's enclosures (``<enclosure>``, Atom's rel=enclosure), else its Media RSS
+    ``<media:content>`` URLs (each rendition of a ``<media:group>``, in order): a podcast
+    episode or news video given only that way had none, and episodes told apart by their
+    media file alone (no guid, link, text or other date) were folded into one story.
+    Thumbnails are a preview, not the item's media."""
+    found = _links((link.get("href") for link in links if link.get("rel") == "enclosure"), base)
+    if found:
+        return found
+    media = entry.get("media_content") or []
+    return _links((m.get("url") for m in media if isinstance(m, Mapping)), base)
 
 
 def _itunes_title(entry: Mapping[str, Any]) -> str:

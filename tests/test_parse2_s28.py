@@ -8,6 +8,7 @@ import json
 import pytest
 from test_parse_s27 import NOW
 
+from aggregator.dedupe import story_drafts
 from aggregator.parse import parse_feed
 
 FEED_URL = "https://feeds.example.org/feed"
@@ -94,3 +95,44 @@ def test_the_item_title_wins_over_itunes_title(fast: bool) -> None:
     )
     (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
     assert entry.title == "Ep. 5 - Full title"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_media_content_is_an_enclosure_of_an_item_without_one(fast: bool) -> None:
+    body = rss_item(
+        "<title>Launch</title><link>https://blog.example.org/launch</link>"
+        '<media:group><media:content url="/video/launch-720.mp4" type="video/mp4"/>'
+        '<media:content url="https://cdn.example.org/launch-1080.mp4" type="video/mp4"/>'
+        '</media:group><media:thumbnail url="https://cdn.example.org/launch.jpg"/>'
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.enclosures == (
+        "https://blog.example.org/video/launch-720.mp4",
+        "https://cdn.example.org/launch-1080.mp4",
+    )
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_an_rss_enclosure_still_comes_alone_before_media_content(fast: bool) -> None:
+    # the enclosure is the item's media file, its key when it has no guid or link
+    body = rss_item(
+        '<title>Ep</title><enclosure url="https://cdn.example.org/ep.mp3" type="audio/mpeg"'
+        ' length="1"/><media:content url="https://cdn.example.org/ep-cover.jpg"'
+        ' medium="image"/>'
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.enclosures == ("https://cdn.example.org/ep.mp3",)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_episodes_told_apart_only_by_media_content_are_one_story_each(fast: bool) -> None:
+    # no guid, no link, one title, one date and no text (a podcast host's "Weekly news
+    # roundup"): only their media files tell the episodes apart, given as media:content,
+    # and all but one were lost, folded into one story
+    episodes = "</item><item>".join(
+        "<title>Weekly news roundup</title><pubDate>Fri, 01 Mar 2024 10:00:00 GMT</pubDate>"
+        f'<media:content url="https://cdn.example.org/ep{n}.mp3" type="audio/mpeg"/>'
+        for n in (1, 2, 3)
+    )
+    drafts = story_drafts(parse_feed(rss_item(episodes), FEED_URL, fast=fast, now=NOW))
+    assert len({d.key for d in drafts}) == 3
