@@ -437,10 +437,14 @@ _MONTH_FIRST = re.compile(
 #: write it (``Sat Jun 15 10:00:00 CEST 2024``): feedparser's asctime reader read only
 #: RFC 822's names there, a name of :data:`_ZONE_HOURS` (``CEST``, ``JST``, ``IST``) as
 #: UTC, hours off, and the email module (JSON Feed) read them all as UTC. :func:`_rewritten`
-#: writes it as RFC 822 (``15 Jun 2024 10:00:00 CEST``), where the zone is read.
+#: writes it as RFC 822 (``15 Jun 2024 10:00:00 CEST``), where the zone is read. An IANA
+#: zone's identifier there (``Fri Mar  1 10:00:00 Europe/Berlin 2024``: date(1) with
+#: ``TZ=Europe/Berlin``) was read as UTC, an hour or more off: it is written after the
+#: year too, where :data:`_IANA_ZONE` reads it.
 _ZONE_BEFORE_YEAR = re.compile(
     r"\s*(?:[A-Za-z]{3,9},?\s+)?(?P<m>[A-Za-z]{3,9})\s+(?P<d>\d{1,2})\s+"
-    r"(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+(?P<zone>[A-Za-z]{2,5}(?:[+-]\d{1,2}(?::?\d\d)?)?)\s+"
+    r"(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+(?P<zone>[A-Za-z]{2,5}(?:[+-]\d{1,2}(?::?\d\d)?)?"
+    r"|[A-Za-z][\w+-]{0,13}(?:/[\w+-]{1,14}){1,2})\s+"
     r"(?P<y>\d{4})\s*",
     re.ASCII,
 )
@@ -579,6 +583,8 @@ def _rewritten(value: str) -> str:
         text = f"{first['d']} {_ENGLISH_MONTHS[month - 1]} {first['rest']}"
     elif (java := _ZONE_BEFORE_YEAR.fullmatch(text)) is not None and (month := _month(java["m"])):
         text = f"{java['d']} {_ENGLISH_MONTHS[month - 1]} {java['y']} {java['time']} {java['zone']}"
+        if "/" in java["zone"]:
+            text = _iana_offset(text)
     elif (asc := _ZONE_AFTER_YEAR.fullmatch(text)) is not None and (month := _month(asc["m"])):
         zone = f" {asc['zone']}" if asc["zone"] else ""
         text = f"{asc['d']} {_ENGLISH_MONTHS[month - 1]} {asc['y']} {asc['time']}{zone}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_parse_s27 import NOW
+from test_parse_s27 import NOW, dated_in
 
 from aggregator.dedupe import story_drafts
 from aggregator.parse import parse_feed
@@ -136,3 +136,29 @@ def test_episodes_told_apart_only_by_media_content_are_one_story_each(fast: bool
     )
     drafts = story_drafts(parse_feed(rss_item(episodes), FEED_URL, fast=fast, now=NOW))
     assert len({d.key for d in drafts}) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("Fri Mar  1 10:00:00 Europe/Berlin 2024", "2024-03-01T09:00:00+00:00"),
+        ("Mon Jul 01 10:00:00 Europe/Berlin 2024", "2024-07-01T08:00:00+00:00"),
+        ("Fri Mar 1 10:00 America/New_York 2024", "2024-03-01T15:00:00+00:00"),
+        ("Mar 1 10:00:00 America/Argentina/Buenos_Aires 2024", "2024-03-01T13:00:00+00:00"),
+    ],
+    ids=["cet", "cest", "no-seconds", "three-parts-no-day-name"],
+)
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_an_iana_zone_between_the_time_and_the_year_is_read_at_its_offset(
+    value: str, iso: str, form: str
+) -> None:
+    # Unix date(1) with TZ set to a zone's identifier, and Java's Date.toString() given
+    # one, write it there: read as UTC, an hour or more off
+    assert dated_in(form, value) == (iso, iso)
+
+
+@pytest.mark.parametrize("form", ["rss-fast", "rss-feedparser", "atom", "json"])
+def test_an_unknown_zone_identifier_before_the_year_leaves_the_date_at_utc(form: str) -> None:
+    # as a name of no zone is read there (RSS 2.0's "a zone not known is UTC")
+    utc = "2024-03-01T10:00:00+00:00"
+    assert dated_in(form, "Fri Mar  1 10:00:00 Mars/Olympus_Mons 2024") == (utc, utc)
