@@ -46,6 +46,8 @@ Choices worth knowing:
   path's reading (:func:`fastparse.guid_is_permalink`), for the whole process.
 - A ``media:description`` is plain text unless ``type="html"``, as Media RSS says (a
   YouTube video's text); feedparser 6.0 is given that reading, for the whole process.
+  An item's is its summary only when it has no text of its own: it describes the item's
+  media (a news photo's caption, which was the story's content or summary).
 - An RSS item's ``<itunes:summary>`` is its summary and its ``<description>`` its
   content (without ``content:encoded``), in either order: feedparser 6.0 is given that
   reading (:func:`_start_itunes_summary`), for the whole process.
@@ -326,7 +328,10 @@ def _xml_entry(
 ) -> ParsedEntry:
     content_detail = max(e.get("content") or [{}], key=lambda c: len(c.get("value") or ""))
     content = _html_of(content_detail, base, is_atom)
+    # a media:description only when the item has no text of its own (a YouTube video's)
     summary_detail = e.get("summary_detail") or {}
+    if not summary_detail and not e.get("content"):
+        summary_detail = e.get("media_description_detail") or {}
     summary: str | None
     if content is not None and summary_detail.get("value") == content_detail.get("value"):
         summary = content  # the same text in both (common in RSS): sanitise once
@@ -613,7 +618,22 @@ def _start_media_description(self: Any, attrs_d: dict[str, str]) -> None:
     (For RSS, feedparser still guesses whether plain text is HTML, and so does
     :func:`_html_of`.) The fast path declines Media RSS."""
     kind = "html" if attrs_d.get("type", "").strip().lower() == "html" else "plain"
-    self._start_description({**attrs_d, "type": kind})
+    if not self.inentry:
+        self._start_description({**attrs_d, "type": kind})
+        return
+    # An item's is kept apart (``media_description``): it describes the item's media (a
+    # news photo's caption), so it is the summary only of an item with no text of its
+    # own (:func:`_xml_entry`). As a second summary-like element feedparser made it the
+    # story's content, and before the <description> its summary.
+    self.push_content("media_description", {**attrs_d, "type": kind}, "text/plain", 1)
+
+
+def _end_media_description(self: Any) -> None:
+    """feedparser 6.0's ``_end_media_description``, for :func:`_start_media_description`."""
+    if not self.inentry:
+        self._end_description()
+        return
+    self.pop_content("media_description")
 
 
 def _start_itunes_summary(self: Any, attrs_d: dict[str, str]) -> None:
@@ -685,5 +705,6 @@ if str(getattr(feedparser, "__version__", "")).startswith("6.0."):  # the versio
     _FeedParserMixin._start_guid = _start_guid
     _FeedParserMixin._start_id = _start_guid
     _FeedParserMixin._start_media_description = _start_media_description
+    _FeedParserMixin._end_media_description = _end_media_description
     _FeedParserMixin._start_itunes_summary = _start_itunes_summary
     _FeedParserMixin.pop_content = _pop_content

@@ -162,3 +162,47 @@ def test_an_unknown_zone_identifier_before_the_year_leaves_the_date_at_utc(form:
     # as a name of no zone is read there (RSS 2.0's "a zone not known is UTC")
     utc = "2024-03-01T10:00:00+00:00"
     assert dated_in(form, "Fri Mar  1 10:00:00 Mars/Olympus_Mons 2024") == (utc, utc)
+
+
+PHOTO = (
+    '<media:content url="https://cdn.example.org/photo.jpg" medium="image">'
+    "<media:credit>Jane Doe/Agency</media:credit>"
+    "<media:description>Crowds outside the court on Monday.</media:description>"
+    "</media:content>"
+)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+@pytest.mark.parametrize("order", ["photo-last", "photo-first"])
+def test_a_photo_caption_is_neither_the_story_text_nor_its_summary(fast: bool, order: str) -> None:
+    # news feeds (the New York Times', AP's) give the photo's caption as media:description
+    # beside the item's <description>: feedparser made the caption the story's content
+    # (photo last) or its summary (photo first)
+    parts = [f"<description>{DESCRIPTION[3:-4]}</description>", PHOTO]
+    if order == "photo-first":
+        parts.reverse()
+    body = rss_item(
+        "<title>Verdict</title><link>https://blog.example.org/v</link>" + "".join(parts)
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.summary == DESCRIPTION[3:-4]
+    assert entry.content is None
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_media_description_is_the_summary_of_an_item_without_text(fast: bool) -> None:
+    body = rss_item("<title>Clip</title><link>https://blog.example.org/c</link>" + PHOTO)
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.summary == "<p>Crowds outside the court on Monday.</p>"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_a_photo_caption_is_no_summary_of_an_item_with_only_content_encoded(fast: bool) -> None:
+    body = rss_item(
+        "<title>Verdict</title><link>https://blog.example.org/v</link>"
+        '<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<![CDATA[{DESCRIPTION}]]></content:encoded>{PHOTO}"
+    )
+    (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
+    assert entry.content == DESCRIPTION
+    assert entry.summary is None
