@@ -6,7 +6,8 @@ warning), the version, ids written as JSON numbers (of any length), the authors 
 (``author``) and 1.1 (``authors``, first unless it names no one), titles as plain text
 (as its spec says; the character references WordPress writes there read as
 characters), ``content_html``
-before ``content_text`` (which stands in when the HTML sanitises to nothing),
+before ``content_text`` (which stands in when the HTML sanitises to nothing, or to
+nothing shown: ``<p></p>``),
 ``summary`` as text (the same), attachments as enclosures, an id that is an absolute
 http(s) URL as the link of an item without ``url`` or ``external_url``, and
 ``home_page_url`` as the base of relative links before the feed URL (the format defines
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -38,7 +40,7 @@ from aggregator.feedclean import (
     _unique,
 )
 from aggregator.feeddates import _iso_utc, _trusted
-from aggregator.textutil import xml_chars
+from aggregator.textutil import html_to_text, xml_chars
 from aggregator.types import ParsedEntry, ParsedFeed
 
 
@@ -84,7 +86,10 @@ def _json_entry(
     html = _str(item.get("content_html"))
     text = _str(item.get("content_text"))
     content = _sanitize(html, base) if html and not html.isspace() else None
-    if content is None and text and not text.isspace():
+    has_text = bool(text and not text.isspace())
+    if content is not None and has_text and _blank(content):
+        content = None  # "<p></p>": the text was lost and the story "(untitled)"
+    if content is None and text and has_text:
         # also when the HTML was only what the sanitiser drops (a video post's iframe):
         # the text was lost with it and the story titled "(untitled)"
         content = _text_to_html(text)
@@ -113,6 +118,14 @@ def _json_entry(
         if isinstance(attachments, list)
         else (),
     )
+
+
+_MEDIA_TAG = re.compile(r"<(?:img|video|audio|picture|source|svg|object|embed|iframe)\b", re.I)
+
+
+def _blank(html: str) -> bool:
+    """Whether sanitised ``html`` shows nothing: no text and no image or other media."""
+    return not html_to_text(html).strip() and _MEDIA_TAG.search(html) is None
 
 
 def _absolute_http(value: str | None) -> str | None:

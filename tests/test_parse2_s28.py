@@ -206,3 +206,28 @@ def test_a_photo_caption_is_no_summary_of_an_item_with_only_content_encoded(fast
     (entry,) = parse_feed(body, FEED_URL, fast=fast, now=NOW).entries
     assert entry.content == DESCRIPTION
     assert entry.summary is None
+
+
+@pytest.mark.parametrize("html", ["<p></p>", "<div> </div>", "<p><br></p>", "<script>x()</script>"])
+def test_json_feed_content_text_stands_in_for_html_with_no_text(html: str) -> None:
+    # a CMS writing an empty paragraph for a post it publishes as text: the story had no
+    # text and was "(untitled)", though content_text gave it
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "T",
+        "items": [{"id": "1", "content_html": html, "content_text": "Real text of the post"}],
+    }
+    (entry,) = parse_feed(json.dumps(doc).encode(), FEED_URL, now=NOW).entries
+    assert entry.content == "<p>Real text of the post</p>"
+    assert entry.title == "Real text of the post"
+
+
+def test_json_feed_html_with_only_an_image_is_still_the_content() -> None:
+    html = '<p><img src="https://blog.example.org/i.jpg"></p>'
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "T",
+        "items": [{"id": "1", "content_html": html, "content_text": "A photo"}],
+    }
+    (entry,) = parse_feed(json.dumps(doc).encode(), FEED_URL, now=NOW).entries
+    assert entry.content is not None and "<img" in entry.content
