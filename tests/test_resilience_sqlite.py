@@ -155,15 +155,25 @@ def _label(data: Path, story: int, *, url: str | None = None) -> subprocess.Pope
     )
 
 
+def _has_open(pid: int, path: Path) -> bool:
+    return any(p.resolve() == path.resolve() for p in Path(f"/proc/{pid}/fd").iterdir())
+
+
 def _interrupted_while_locked(
     data: Path, start: Callable[[], subprocess.Popen[str]]
 ) -> tuple[int, float, str]:
     """A command started while another process holds the write lock, then SIGINT once
     it waits for it: (its exit status, seconds from the signal to its end, stderr)."""
-    holder = _hold_the_write_lock(data / "aggregator.db")
+    db = data / "aggregator.db"
+    holder = _hold_the_write_lock(db)
     try:
         command = start()
-        time.sleep(3)  # it starts in ~1 s; still running, it is waiting for the lock
+        # Once it has the database open it has its handlers, and its first write waits
+        # for the lock. (A fixed 3 s wait raced its start-up on a loaded machine: the
+        # signal came while Python imported, before `poll` turned it into a stop, and it
+        # ended as Ctrl-C during start-up does, 130 or -2, without a word.)
+        wait_for(lambda: command.poll() is not None or _has_open(command.pid, db))
+        time.sleep(0.5)  # into the wait (the stop is seen there however late it comes)
         assert command.poll() is None, command.communicate()
         stopped = time.monotonic()
         command.send_signal(signal.SIGINT)
