@@ -65,6 +65,9 @@ class Route:
     # machine opens connections.
     hold_until: int | None = None
     dribble: float | None = None  # send the body one byte per this many seconds
+    # with dribble: once this is set, the rest of the body at once (a fetch kept going,
+    # as slow as it likes, until the test has done what it does mid-fetch)
+    dribble_until: threading.Event | None = None
     hang: bool = False  # never answer (with raw: send it, then never close)
     encoding: str | None = None  # "gzip" | "deflate" | "br", if Accept-Encoding allows
     chunked: bool = False  # Transfer-Encoding: chunked instead of Content-Length
@@ -188,6 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if route.dribble is not None:
             for i in range(len(body)):
+                if route.dribble_until is not None and route.dribble_until.is_set():
+                    self.wfile.write(body[i:])
+                    break
                 self.wfile.write(body[i : i + 1])
                 self.wfile.flush()
                 if stop.wait(route.dribble):

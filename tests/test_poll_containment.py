@@ -544,17 +544,15 @@ def test_a_real_daemon_survives_feeds_remove_mid_fetch(
     tmp_path: Path, server: LocalServer, sqlite_url: str
 ) -> None:
     removed_now = threading.Event()
-
-    def answer_once_removed(_: Request) -> bytes:
-        # mid-fetch until `feeds remove` has returned (a fixed delay raced the CLI's
-        # start-up on a loaded machine, and the answer was stored first)
-        removed_now.wait(60)
-        time.sleep(0.2)
-        return rss("slow", "Slow")
-
-    slow = server.route("/slow.xml", body=answer_once_removed)
+    # Mid-fetch until `feeds remove` has returned (a fixed delay raced the CLI's start-up
+    # on a loaded machine, and the answer was stored first). The answer comes a byte a
+    # second till then: one held back whole met the fetch's 10 s read timeout when the
+    # CLI's start-up took longer than that on a loaded machine.
+    slow = server.route(
+        "/slow.xml", body=rss("slow", "Slow"), dribble=1.0, dribble_until=removed_now
+    )
     good = server.route("/good.xml", body=rss("good", "Good"))
-    env = _daemon_env(tmp_path, slow, good)
+    env = {**_daemon_env(tmp_path, slow, good), "AGGREGATOR_TIMEOUT": "120"}  # whole fetch
     aggregator = [sys.executable, "-m", "aggregator"]
     proc = subprocess.Popen(
         [*aggregator, "-v", "daemon", "--no-extract", "--max-sleep", "60"],
