@@ -184,9 +184,10 @@ def open_app(**overrides: Any) -> Iterator[App]:
 # --- rendering helpers ---------------------------------------------------------------------
 
 
-def counted(n: int, one: str, many: str | None = None) -> str:
-    """``n`` and the noun that goes with it: "1 story", "2,000 stories", "0 errors"."""
-    return f"{n:,} {one if n == 1 else many or one + 's'}"
+def counted(n: int, one: str, many: str | None = None, *, grouped: bool = True) -> str:
+    """``n`` and the noun that goes with it: "1 story", "2,000 stories", "0 errors"
+    (``grouped=False``: "2000 stories", as a table beside it has the figure)."""
+    return (f"{n:,}" if grouped else str(n)) + f" {one if n == 1 else many or one + 's'}"
 
 
 def _dt(v: datetime | None) -> str | None:

@@ -214,8 +214,8 @@ def _stacked_feeds_table(feeds: list[Feed], now: datetime) -> Table:
         cell.append("\n")
         cell.append(status, style=_STATUS_STYLE.get(status, ""))
         cell.append(
-            f" · {counted(int(stories), 'story', 'stories')} · last ok {last_ok}"
-            f" · {counted(int(errors), 'error')} · next check {next_check}"
+            f" · {counted(int(stories), 'story', 'stories', grouped=False)} · last ok {last_ok}"
+            f" · {counted(int(errors), 'error', grouped=False)} · next check {next_check}"
         )
         if f.last_error:
             cell.append("\n" + for_terminal(f.last_error), style="yellow")
