@@ -231,9 +231,11 @@ class _Head:
             if lower == b"content-length":
                 # RFC 9110 8.6: a list of identical values (as some proxies send) is one
                 values = {v.strip() for v in value.split(b",")} if b"," in value else {value}
-                if any(not v.isdigit() for v in values):
+                if len(values) > 1 and any(not v.isdigit() for v in values):
                     # "5," or "5, x": no list of lengths that disagree, but a member
-                    # that is none (refused as h11 does; RFC 9112 6.3 item 5)
+                    # that is none (refused as h11 does; RFC 9112 6.3 item 5). A lone
+                    # value is judged where it is used: beside Transfer-Encoding it is
+                    # ignored, whatever it holds
                     raise _framing_error(f"bad Content-Length {value[:20]!r}")
                 if length is not None:
                     values.add(length)
