@@ -164,10 +164,11 @@ _ORDINAL = re.compile(r"\s*(?P<y>\d{4})-(?P<o>\d{3})(?P<rest>(?:[Tt\s].*)?)", re
 #: (section 4.3) reads it, for both readers: 00-49 is 20xx, 50-99 19xx. So is such a
 #: year padded to four digits (``0024``, as a formatter's ``yyyy`` writes the year 24 a
 #: two-digit year was taken for): feedparser dated the story in the year 24, the email
-#: module in 2024.
+#: module in 2024. But ``0001``, Go's zero time (Hugo's ``Mon, 01 Jan 0001``, a page
+#: without a date), is the year 1 as written.
 _SHORT_YEAR = re.compile(
     r"(?P<head>\s*(?:[A-Za-z]{3,9},?\s+)?(?:\d{1,2}\s+[A-Za-z]{3,9}|[A-Za-z]{3,9}\s+\d{1,2}),?\s+)"
-    r"(?:00)?(?P<yy>\d{2})(?P<rest>(?:\s.*)?)",
+    r"(?:00(?!01\b))?(?P<yy>\d{2})(?P<rest>(?:\s.*)?)",
     re.ASCII | re.DOTALL,
 )
 #: A time followed by an offset of the hour alone (``10:00:00 +2``, ``-05``) or of the hour
