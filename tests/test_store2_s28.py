@@ -16,11 +16,11 @@ import pytest
 from httpserver import LocalServer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from test_store_s28 import _polled, _settings
 
 from aggregator.app import lease_host, make_app
-from aggregator.config import Settings
 from aggregator.errors import StoreUnavailableError
-from aggregator.types import FeedCheck, FeedSource, UpdateResult
+from aggregator.types import FeedSource, UpdateResult
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -36,32 +36,6 @@ def _rss(*items: str) -> bytes:
         '<?xml version="1.0"?><rss version="2.0"><channel><title>Store</title>'
         f"<link>http://example.org/</link>{entries}</channel></rss>"
     ).encode()
-
-
-def _settings(tmp_path: Path, url: str) -> Settings:
-    return Settings.from_env(
-        {},
-        data_dir=tmp_path / "data",
-        database_url=url,
-        allow_private_addresses=True,
-        extract=False,
-    )
-
-
-def _polled(feed_id: int, at: datetime, **kw: Any) -> FeedCheck:
-    """A feed's state as a successful poll at ``at`` leaves it."""
-    base: dict[str, Any] = {
-        "feed_id": feed_id,
-        "at": at,
-        "outcome": "ok",
-        "next_check": at + timedelta(hours=1),
-        "status": "active",
-        "error_count": 0,
-        "first_error_at": None,
-        "last_error": None,
-        "success": True,
-    }
-    return FeedCheck(**(base | kw))
 
 
 def _wait_for(cond: Any, timeout: float = 5.0) -> None:
