@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col
+from sqlmodel import Session, col
 from sqlmodel import select as mselect
 
 from ..credentials import without_credentials
@@ -94,6 +94,15 @@ def _dead_owner_on(host: str, owner: str) -> bool:
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         return False
     return False
+
+
+def _dead_owners(s: Session, host: str, *where: Any) -> list[str]:
+    """The lease owners (of the feeds ``where`` selects) that are ended processes of
+    ``host`` (``_dead_owner_on``), sorted."""
+    owners = s.execute(
+        select(FC.lease_owner).where(col(FC.lease_owner).is_not(None), *where).distinct()
+    ).scalars()
+    return sorted(o for o in owners if o and _dead_owner_on(host, o))
 
 
 def _reactivate(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None:
@@ -612,12 +621,7 @@ class FeedStore(StoreBase):
         leases are never touched (their pids mean nothing here). Returns how many feeds
         were released."""
         with self._read() as s:
-            owners = s.execute(
-                select(FC.lease_owner)
-                .where(col(FC.lease_owner).is_not(None), col(FC.lease_until) > now)
-                .distinct()
-            ).scalars()
-            dead = sorted(o for o in owners if o and _dead_owner_on(host, o))
+            dead = _dead_owners(s, host, col(FC.lease_until) > now)
         if not dead:
             return 0
         with self._write() as s:
@@ -640,10 +644,7 @@ class FeedStore(StoreBase):
         killed slept until --max-sleep (or the lease's end) before that poll came."""
         nc, nb, lu, lo = FC.next_check, FC.not_before, FC.lease_until, FC.lease_owner
         with self._read() as s:
-            dead: list[str] = []
-            if host is not None:
-                owners = s.execute(select(lo).where(col(lo).is_not(None)).distinct()).scalars()
-                dead = sorted(o for o in owners if o and _dead_owner_on(host, o))
+            dead = _dead_owners(s, host) if host is not None else []
             leased = and_(lu.is_not(None), col(lo).not_in(dead)) if dead else lu.is_not(None)
             # CASE, not greatest()/max(): SQLite's scalar max() is NULL if any argument is.
             checked = case((and_(nb.is_not(None), or_(nc.is_(None), nb > nc)), nb), else_=nc)
