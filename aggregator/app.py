@@ -56,6 +56,7 @@ from .store import Store, TopicInfo, open_store
 from .store.feeds import process_stamp
 from .subscriptions import AddedFeed, Subscriptions
 from .taxonomy import Taxonomy
+from .textutil import counted
 from .types import (
     ReadingList,
     ReadMark,
@@ -182,7 +183,7 @@ class App(Subscriptions, Exporting, Labelling):
             self._sync_topics(taxonomy)
             self._taxonomy, self._taxonomy_stamp = taxonomy, stamp
             self.reload_classifier()
-        log.info("taxonomy.yaml read again: %d topics", len(taxonomy))
+        log.info("taxonomy.yaml read again: %s", counted(len(taxonomy), "topic"))
         return True
 
     @property
@@ -312,8 +313,8 @@ class App(Subscriptions, Exporting, Labelling):
             self._kept_leases.update(feed_ids)
             log.log(
                 logging.INFO if quiet else logging.WARNING,
-                "could not hand back %d feeds (the next poll tries again): %s",
-                len(feed_ids),
+                "could not hand back %s (the next poll tries again): %s",
+                counted(len(feed_ids), "feed"),
                 e,
             )
 
@@ -324,7 +325,7 @@ class App(Subscriptions, Exporting, Labelling):
             kept = sorted(self._kept_leases)
             self.store.release(kept, self.owner)
             self._kept_leases.difference_update(kept)
-            log.info("handed back %d feeds an earlier poll could not", len(kept))
+            log.info("handed back %s an earlier poll could not", counted(len(kept), "feed"))
 
     # --- the update pipeline ------------------------------------------------------------
 

@@ -57,6 +57,7 @@ from .config import describe_span
 from .credentials import display_url
 from .errors import AggregatorError, ConfigError
 from .lockwait import lock_waits_end_when
+from .textutil import counted
 from .types import UpdateResult
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,9 @@ class FeedsFile:
             self.unsynced = True
             log.error("feeds file %s could not be synced now (tried again): %s", self.path, e)
             return
-        log.warning("feeds file %s synced: %d feeds added, %d updated", self.path, added, updated)
+        log.warning(
+            "feeds file %s synced: %s added, %d updated", self.path, counted(added, "feed"), updated
+        )
 
 
 class FeedHealth:
@@ -343,10 +346,10 @@ def _cycle(app: App, extract: bool, stopper: Stopper, health: FeedHealth | None 
         updates.close()  # cancels the fetches, releases the leases of feeds not stored
     if polled:
         log.info(
-            "poll cycle: %d feeds, %d new stories, %d errors in %.1fs",
-            polled,
-            new,
-            errors,
+            "poll cycle: %s, %s, %s in %.1fs",
+            counted(polled, "feed"),
+            counted(new, "new story", "new stories"),
+            counted(errors, "error"),
             time.monotonic() - started,
         )
     return polled
@@ -360,9 +363,10 @@ def _extract_backlog(app: App, stop: threading.Event) -> None:
         return
     if done.tried:
         log.info(
-            "extracted %d of %d stories stored without their article's text (%d failed)",
+            "extracted %d of %s stored without %s article's text (%d failed)",
             done.extracted,
-            done.tried,
+            counted(done.tried, "story", "stories"),
+            "its" if done.tried == 1 else "their",
             done.failed,
         )
 
@@ -376,4 +380,6 @@ def _prune(app: App, retention: timedelta, stop: threading.Event) -> None:
     except AggregatorError as e:
         log.error("pruning stories failed (tried again in %s): %s", PRUNE_EVERY, e)
         return
-    log.info("pruned %d stories older than %s", deleted, describe_span(retention))
+    log.info(
+        "pruned %s older than %s", counted(deleted, "story", "stories"), describe_span(retention)
+    )

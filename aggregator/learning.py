@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import ConfigError
+from .textutil import counted
 from .types import Example, Story, StoryQuery
 
 if TYPE_CHECKING:
@@ -156,9 +157,9 @@ class Learning:
             count[e.source] += 1
         note = ", ".join(
             (
-                _count(count["user"], "label"),
-                _count(count["feed-category"], "feed-category story", "feed-category stories"),
-                _count(count["seed"], "seed"),
+                counted(count["user"], "label"),
+                counted(count["feed-category"], "feed-category story", "feed-category stories"),
+                counted(count["seed"], "seed"),
             )
         )
         progress(Step(stage="examples", done=len(found), total=len(found), note=note))
@@ -215,7 +216,7 @@ class Learning:
                 "too few examples to learn %s (%s): the model gives %s rarely if ever until "
                 "you label stories with %s (`aggregator label ID +Topic`); feed categories "
                 "still tag %s through the aliases",
-                _count(len(thin), "topic"),
+                counted(len(thin), "topic"),
                 ", ".join(f"{t}: {n}" for t, n in thin.items()),
                 *(("it",) * 3 if len(thin) == 1 else ("them",) * 3),
             )
@@ -518,10 +519,6 @@ def _current_seeds(taxonomy: Taxonomy, seeds: list[Example], where: Path) -> lis
             ", ".join(f"{name} in {n:,}" for name, n in sorted(unknown.items())),
         )
     return out
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def _cluster(story: Story) -> int:

@@ -59,6 +59,7 @@ from .errors import (
 )
 from .feedlist import host_key, url_host
 from .outcomes import Outcomes, Ready, Removed, _ms
+from .textutil import counted
 from .types import (
     Feed,
     FeedCheck,
@@ -179,7 +180,10 @@ class Poller(Outcomes):
         # the clock stepped back since feeds were checked: their waits from now, not
         # from where the old clock put them (Store.rebase_clock)
         if n := app.store.rebase_clock(app.now()):
-            log.warning("the clock went back: %d feeds' next checks moved back with it", n)
+            log.warning(
+                "the clock went back: %s moved back with it",
+                "1 feed's next check" if n == 1 else f"{n:,} feeds' next checks",
+            )
         holds = app.store.held_hosts(app.now())  # read once, for pages and feeds
         if extract:
             app._stall_held_hosts(holds)  # the article pages of a host another poll saw held
@@ -407,7 +411,9 @@ class Poller(Outcomes):
             try:
                 held_still = app.store.renew_leases(sorted(pending), app.owner, now + LEASE)
             except AggregatorError as e:  # the store's trouble surfaces where it is written
-                log.warning("could not renew the leases of %d feeds: %s", len(pending), e)
+                log.warning(
+                    "could not renew the leases of %s: %s", counted(len(pending), "feed"), e
+                )
                 return
             if held_still < len(pending):
                 log.warning(
@@ -570,7 +576,11 @@ class Poller(Outcomes):
             raise
         finally:
             if pending:  # stopped early (SIGTERM, an exception): hand the rest back
-                log.info("poll stopped with %d feeds not stored; handing them back", len(pending))
+                log.info(
+                    "poll stopped with %s not stored; handing %s back",
+                    counted(len(pending), "feed"),
+                    "it" if len(pending) == 1 else "them",
+                )
                 try:
                     self._cancel_tasks(loop)
                 finally:

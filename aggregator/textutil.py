@@ -288,6 +288,13 @@ def meta_refresh(html: bytes) -> tuple[int, str] | None:
 _FEED_TYPES = frozenset({"application/atom+xml", "application/rss+xml", "application/rdf+xml"})
 
 
+def counted(n: int, one: str, many: str | None = None, *, grouped: bool = True) -> str:
+    """``n`` and the noun that goes with it: "1 story", "2,000 stories", "0 errors"
+    (``grouped=False``: "2000 stories", as a table beside it has the figure). Here, not in
+    the CLI, so the daemon's log lines and the library's messages count alike."""
+    return (f"{n:,}" if grouped else str(n)) + f" {one if n == 1 else many or one + 's'}"
+
+
 def one_line(text: str, limit: int | None = None) -> str:
     s = " ".join(text.split())
     if limit is not None and len(s) > limit:

@@ -85,7 +85,7 @@ def test_poll_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, server: Lo
     # the bar's last frame: feeds done of the total, new stories and errors so far
     assert "polling" in terminal and "2/2" in terminal, terminal
     assert "1 new · 1 errors" in terminal, terminal
-    assert "2 feeds, 1 new stories, 1 failed" in stdout.decode()
+    assert "2 feeds, 1 new story, 1 failed" in stdout.decode()
     # not a terminal (a pipe, as in scripts): no bar, no control sequences
     piped = _aggregator(env, "poll", "--all")
     assert "polling" not in piped.stderr and "\x1b[" not in piped.stderr
@@ -171,7 +171,7 @@ def test_a_signal_stops_a_poll_mid_fetch_and_hands_its_leases_back(
     if fmt == "json":
         assert [(r["url"], r["status"], r["new"]) for r in json.loads(stdout)] == [(fast, "ok", 1)]
     else:
-        assert "1 feeds, 1 new stories, 0 failed" in stdout
+        assert "1 feed, 1 new story, 0 failed" in stdout
     # nothing more was stored, and every lease was handed back
     assert _checked(db) == [fast]
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:

@@ -48,7 +48,7 @@ def test_the_daemon_syncs_its_feeds_file_when_it_changes(
 
         # An edit: the new feed is synced and polled at once, not after the 300 s sleep.
         feeds.write_text(f"feeds:\n  - url: {one}\n  - url: {two}\n", encoding="utf-8")
-        assert output.wait_for_err("synced: 1 feeds added, 0 updated", timeout=30), output.err
+        assert output.wait_for_err("synced: 1 feed added, 0 updated", timeout=30), output.err
         assert output.wait_for_err("two.xml status=ok", timeout=30), output.err
 
         # A broken edit changes nothing and the daemon goes on.
@@ -58,7 +58,7 @@ def test_the_daemon_syncs_its_feeds_file_when_it_changes(
         # Fixed, and SIGHUP'd too: synced again (the change alone would do).
         feeds.write_text(f"feeds:\n  - url: {one}\n  - url: {three}\n", encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
-        assert output.wait_for_err("synced: 1 feeds added, 0 updated", count=2, timeout=30)
+        assert output.wait_for_err("synced: 1 feed added, 0 updated", count=2, timeout=30)
         assert output.wait_for_err("three.xml status=ok", timeout=30), output.err
         assert proc.poll() is None  # SIGHUP did not end it
 

@@ -94,7 +94,7 @@ def test_extract_through_the_cli(
     assert code == 0 and out.strip() == "No stories are waiting for their article's text."
     code, out, _ = run(capsys, "extract", "--failed")
     assert code == 0
-    assert " ".join(out.split()).startswith("extracted 0 of 1 stories; 1 failed")
+    assert " ".join(out.split()).startswith("extracted 0 of 1 story; 1 failed")
     assert run(capsys, "extract", "--limit", "0")[0] == 2
 
 

@@ -110,7 +110,7 @@ def test_ctrl_c_on_extract_stores_what_it_extracted_and_exits_130(
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "extract interrupted" in err
-    assert " ".join(out.split()).startswith("extracted 1 of 1 stories"), out
+    assert " ".join(out.split()).startswith("extracted 1 of 1 story;"), out
     statuses = db_rows(
         tmp_path / "data" / "aggregator.db",
         "SELECT extraction_status, extraction_error, full_text IS NOT NULL FROM story"

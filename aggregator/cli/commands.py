@@ -171,14 +171,17 @@ def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     skipped = sum(r.status == "skipped" for r in results)
     new = sum(r.new for r in results)
     out.print(
-        f"{len(results)} feeds, {new} new stories, {len(failed)} failed"
-        + (f", {skipped} skipped (their host asked to be left alone)" if skipped else "")
+        f"{counted(len(results), 'feed')}, {counted(new, 'new story', 'new stories')},"
+        f" {len(failed):,} failed"
+        + (f", {skipped:,} skipped (their host asked to be left alone)" if skipped else "")
     )
     if deferred := sum(r.deferred for r in results):
+        were = "story was" if deferred == 1 else "stories were"
+        their = "its" if deferred == 1 else "their"
         out.print(
-            f"{deferred} stories were stored without their article page, which did not come"
-            " in time (a slow or unanswering site); the daemon fetches them later, or run"
-            " `aggregator extract`."
+            f"{deferred:,} {were} stored without {their} article page, which did not come"
+            " in time (a slow or unanswering site); the daemon fetches "
+            f"{'it' if deferred == 1 else 'them'} later, or run `aggregator extract`."
         )
 
 
@@ -868,6 +871,12 @@ def demo(
             results, _ = run_poll(a, all_feeds=True, extract=True, quiet=False, as_json=False)
             print_poll_summary(results)
             found = a.stories(StoryQuery(limit=None))
-            out.print(stories_table(found, title=f"{len(found)} stories, tagged", width=out.width))
+            out.print(
+                stories_table(
+                    found,
+                    title=f"{counted(len(found), 'story', 'stories')}, tagged",
+                    width=out.width,
+                )
+            )
             text = a.export(StoryQuery(limit=None), "atom", title="aggregator demo — all topics")
         _write(text, output)

@@ -30,6 +30,7 @@ from rich.text import Text
 from ..config import Settings, feed_refs, parse_when
 from ..credentials import display_url
 from ..errors import ConfigError
+from ..textutil import counted as counted  # re-exported: the commands import it from here
 from ..types import Feed, Story, StoryQuery
 
 if TYPE_CHECKING:
@@ -182,12 +183,6 @@ def open_app(**overrides: Any) -> Iterator[App]:
 
 
 # --- rendering helpers ---------------------------------------------------------------------
-
-
-def counted(n: int, one: str, many: str | None = None, *, grouped: bool = True) -> str:
-    """``n`` and the noun that goes with it: "1 story", "2,000 stories", "0 errors"
-    (``grouped=False``: "2000 stories", as a table beside it has the figure)."""
-    return (f"{n:,}" if grouped else str(n)) + f" {one if n == 1 else many or one + 's'}"
 
 
 def _dt(v: datetime | None) -> str | None:

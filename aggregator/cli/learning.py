@@ -332,7 +332,7 @@ def train(
     if outcome.unchanged:
         out.print(
             f"nothing new to learn: the model in use, {r.model_version}, was trained on "
-            f"exactly these {r.examples} examples "
+            f"exactly these {counted(r.examples, 'example')} "
             f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}); kept "
             "(--force trains it again)",
             highlight=False,
@@ -349,7 +349,7 @@ def train(
         out.print(f"model in use: {r.out_dir}", highlight=False, markup=False)
         return
     out.print(
-        f"trained {r.model_version} on {r.examples} examples "
+        f"trained {r.model_version} on {counted(r.examples, 'example')} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}) in {r.seconds:.1f} s"
     )
     out.print(

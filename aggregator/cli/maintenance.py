@@ -175,13 +175,15 @@ def _report_extraction(done: ExtractionTally, fmt: PollFmt) -> None:
         return
     kept = done.tried - done.extracted - done.failed
     left = (
-        f"; {done.left} still wait (their site did not answer or time ran out: run it again)"
+        f"; {done.left:,} still {'waits (its' if done.left == 1 else 'wait (their'} site did"
+        " not answer or time ran out: run it again)"
         if done.left
         else ""
     )
     out.print(
-        f"extracted {done.extracted} of {done.tried} stories; {done.failed} failed "
-        f"(`show ID` says why), {kept} kept their feed's longer text{left}"
+        f"extracted {done.extracted:,} of {counted(done.tried, 'story', 'stories')};"
+        f" {done.failed:,} failed (`show ID` says why), {kept:,} kept"
+        f" {'its' if kept == 1 else 'their'} feed's longer text{left}"
     )
 
 
@@ -250,9 +252,9 @@ def status(
         model = f"yours, trained {_ago(m.trained, now)}" if m.yours else "shipped"
         model += f", {m.version}"
         if m.micro_f1 is not None and m.macro_f1 is not None:
-            on = f" {m.examples:,}" if m.examples else ""
+            on = counted(m.examples, "training example") if m.examples else "training examples"
             model += (
-                f"; F1 on its own{on} training examples (cross-validated): micro "
+                f"; F1 on its own {on} (cross-validated): micro "
                 f"{m.micro_f1:.3f}, macro {m.macro_f1:.3f}"
             )
         if (e := m.evaluated) is not None and (e.micro_f1 is None or e.macro_f1 is None):

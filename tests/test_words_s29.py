@@ -1,0 +1,71 @@
+"""Session 29: what the CLI and the daemon say, in words a reader takes at face value.
+
+A count printed beside a noun agrees with it ("1 feed", "2 feeds", "1,000 stories"), in
+the poll's and extract's summaries and the daemon's log lines as in the rest of the CLI.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aggregator.app import ExtractionTally
+from aggregator.cli.commands import print_poll_summary
+from aggregator.cli.common import PollFmt
+from aggregator.cli.maintenance import _report_extraction
+from aggregator.textutil import counted
+from aggregator.types import UpdateResult
+
+
+@pytest.mark.parametrize(
+    ("n", "one", "many", "grouped", "expected"),
+    [
+        (0, "story", "stories", True, "0 stories"),
+        (1, "story", "stories", True, "1 story"),
+        (2, "feed", None, True, "2 feeds"),
+        (1, "feed", None, True, "1 feed"),
+        (12345, "story", "stories", True, "12,345 stories"),
+        (12345, "error", None, False, "12345 errors"),
+    ],
+    ids=["zero", "one", "two", "one-regular", "grouped", "ungrouped"],
+)
+def test_counted(n: int, one: str, many: str | None, grouped: bool, expected: str) -> None:
+    assert counted(n, one, many, grouped=grouped) == expected
+
+
+def _result(n: int, *, new: int = 0, deferred: int = 0, status: str = "ok") -> UpdateResult:
+    return UpdateResult(
+        feed_id=n,
+        url=f"https://feeds.example/{n}.xml",
+        title=f"feed {n}",
+        status=status,  # type: ignore[arg-type]
+        new=new,
+        deferred=deferred,
+    )
+
+
+def _said(capsys: pytest.CaptureFixture[str]) -> str:
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_poll_summary_agrees_with_its_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    print_poll_summary([_result(1, new=1, deferred=1)])
+    said = _said(capsys)
+    assert "1 feed, 1 new story, 0 failed" in said, said
+    assert "1 story was stored without its article page" in said, said
+
+    print_poll_summary([_result(1, new=2, deferred=2), _result(2, status="error")])
+    said = _said(capsys)
+    assert "2 feeds, 2 new stories, 1 failed" in said, said
+    assert "2 stories were stored without their article page" in said, said
+
+
+def test_extract_summary_agrees_with_its_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    _report_extraction(ExtractionTally(tried=1, extracted=1, left=1), PollFmt.table)
+    said = _said(capsys)
+    assert said.startswith("extracted 1 of 1 story; 0 failed"), said
+    assert "0 kept their feed's longer text; 1 still waits (" in said, said
+
+    _report_extraction(ExtractionTally(tried=3, extracted=1, failed=1, left=2), PollFmt.table)
+    said = _said(capsys)
+    assert said.startswith("extracted 1 of 3 stories; 1 failed"), said
+    assert "1 kept its feed's longer text; 2 still wait (" in said, said
