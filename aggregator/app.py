@@ -46,6 +46,7 @@ from .errors import (
     ConfigError,
     ModelError,
     NotFoundError,
+    UnknownTopicError,
 )
 from .exporting import EXPORT_FORMATS, Exporting
 from .labelling import Labelling
@@ -624,7 +625,9 @@ class App(Subscriptions, Exporting, Labelling):
             if (claimants := taxonomy.claimants(name))
         ]
         if problems:
-            raise ConfigError("; ".join(problems))
+            # a topic no spelling names is not there (serve: 404); an alias several
+            # topics claim names too many (400)
+            raise (UnknownTopicError if unknown else ConfigError)("; ".join(problems))
         return [topic.name for t in names if (topic := found[t]) is not None]
 
     # --- retention ----------------------------------------------------------------------

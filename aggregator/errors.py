@@ -20,6 +20,11 @@ class ConfigError(AggregatorError, ValueError):
     """Bad feeds.yaml / OPML, settings or CLI input."""
 
 
+class UnknownTopicError(ConfigError):
+    """A topic named that the taxonomy does not have: bad input to the CLI (exit 2, as
+    any ConfigError), a resource that does not exist to ``serve`` (404, not 400)."""
+
+
 class FeedError(AggregatorError):
     """A problem with one feed; recorded on that feed, never fatal to the cycle."""
 

@@ -58,7 +58,13 @@ from urllib.parse import parse_qs, quote, unquote, unquote_plus, urlsplit, urlun
 
 from .app import App
 from .config import feed_refs, parse_base_url, parse_when
-from .errors import AggregatorError, ConfigError, StoreUnavailableError
+from .errors import (
+    AggregatorError,
+    ConfigError,
+    NotFoundError,
+    StoreUnavailableError,
+    UnknownTopicError,
+)
 from .export import Pages
 from .feedlist import to_opml
 from .types import FeedSource, Story, StoryOrder, StoryQuery
@@ -523,6 +529,11 @@ def make_handler(
                 modified = last_modified(shown, app.now()) if dated else None
             except StoreUnavailableError as e:
                 self._unavailable(e)
+                return
+            except (UnknownTopicError, NotFoundError) as e:
+                # A topic the taxonomy lacks names no resource (RFC 9110 §15.5.5); 400 says
+                # the request itself is malformed, which bad parameters still get.
+                self._error(HTTPStatus.NOT_FOUND, str(e))
                 return
             except (AggregatorError, ValueError) as e:
                 self._error(HTTPStatus.BAD_REQUEST, str(e))

@@ -650,9 +650,19 @@ def test_an_alias_names_its_topic_unless_several_claim_it(
 
 
 def test_serve_names_every_unknown_topic(app: App) -> None:
+    """A topic the taxonomy does not have is a resource that does not exist: 404 (RFC 9110
+    §15.5.5), with the body naming every unknown topic (it was 400, which says the request
+    itself is malformed). An ambiguous alias and a bad parameter stay 400."""
     with FeedServer(app) as srv:
         code, body = _get(f"{srv.url}/topics/Nope.atom?topic=Bad")
-    assert (code, body) == (400, b"unknown topics 'Bad', 'Nope' (see `aggregator topics`)\n")
+        assert (code, body) == (404, b"unknown topics 'Bad', 'Nope' (see `aggregator topics`)\n")
+        for path in ("/feed.json?any_topic=Nope", "/feed.rss?not_topic=Nope"):
+            code, body = _get(srv.url + path)
+            assert (code, body) == (404, b"unknown topic 'Nope' (see `aggregator topics`)\n")
+        code, body = _get(f"{srv.url}/topics/DNS.atom?topic=ransomware")
+        assert code == 400 and b"'ransomware' is an alias of several topics" in body, body
+        code, body = _get(f"{srv.url}/topics/DNS.atom?since=yesterdayish")
+        assert code == 400, body
 
 
 # --- serve's index -------------------------------------------------------------------------
