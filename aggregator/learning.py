@@ -241,7 +241,7 @@ class Learning:
 
             # the stories the model in use tagged are left alone, unless forced
             seen, changed = self.app.retag(every=force, progress=looked)
-            note = f"{seen:,} stories, {changed:,} changed topics"
+            note = f"{counted(seen, 'story', 'stories')}, {changed:,} with changed topics"
             report_step(Step(stage="retag", done=seen, total=seen, note=note))
         return TrainOutcome(
             report=report,

@@ -36,6 +36,7 @@ from aggregator.classify import (
 from aggregator.errors import ConfigError
 from aggregator.evaluation import label_arrays
 from aggregator.taxonomy import Taxonomy
+from aggregator.textutil import counted
 from aggregator.types import Example
 
 __all__ = ["DEFAULT_PARAMS"]
@@ -355,10 +356,15 @@ def _fit_all(
             heads.gate_coef = gcoef.astype(np.float16)
             heads.gate_intercept = gb
             heads.gate_calibration = _platt(Zr[rows], rel_y[rows], w[rows])
-    tick("heads", per_round, per_round, f"{len(names)} topics" + (" and the gate" if gate else ""))
+    tick(
+        "heads",
+        per_round,
+        per_round,
+        counted(len(names), "topic") + (" and the gate" if gate else ""),
+    )
     oof = heads.calibrate(Z, Zr if gate else None)
 
-    tick("thresholds", 0, 1, f"{len(names)} topics")
+    tick("thresholds", 0, 1, counted(len(names), "topic"))
     bounds = (float(params["threshold_bounds"][0]), float(params["threshold_bounds"][1]))
     thresholds = {}
     for j, name in enumerate(names):
@@ -373,7 +379,7 @@ def _fit_all(
             ),
             4,
         )
-    tick("thresholds", 1, 1, f"{len(names)} topics")
+    tick("thresholds", 1, 1, counted(len(names), "topic"))
     pipeline = Pipeline([("features", features), ("heads", heads)])
     return _Fitted(pipeline, thresholds, oof, Y, K, names)
 

@@ -84,7 +84,7 @@ def test_poll_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, server: Lo
     terminal = b"".join(chunks).decode("utf-8", "replace")
     # the bar's last frame: feeds done of the total, new stories and errors so far
     assert "polling" in terminal and "2/2" in terminal, terminal
-    assert "1 new · 1 errors" in terminal, terminal
+    assert "1 new · 1 error " in terminal, terminal
     assert "2 feeds, 1 new story, 1 failed" in stdout.decode()
     # not a terminal (a pipe, as in scripts): no bar, no control sequences
     piped = _aggregator(env, "poll", "--all")

@@ -265,7 +265,7 @@ def test_train_again_with_nothing_new_keeps_the_model(
     text = " ".join(out.split())
     assert f"nothing new to learn: the model in use, {version}" in text
     # the model in use tagged every story when it was trained: none to re-tag
-    assert "re-tagged 0 stories: 0 changed topics" in text
+    assert "re-tagged 0 stories: 0 with changed topics" in text
     after = manifest.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert time.monotonic() - started < 30

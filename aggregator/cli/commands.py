@@ -100,19 +100,19 @@ def run_poll(
         TextColumn("[bold]polling"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[new]} new · {task.fields[errors]} errors"),
+        TextColumn("{task.fields[new]} new · {task.fields[errors]}"),
         TimeElapsedColumn(),
         console=err,
         disable=not show_progress,
         transient=True,
     ) as progress:
-        task = progress.add_task("poll", total=total or None, new=0, errors=0)
+        task = progress.add_task("poll", total=total or None, new=0, errors=counted(0, "error"))
         new = errors = 0
         for r in a.update_due(all_feeds=all_feeds, extract=extract, stop=stop, feed_ids=feed_ids):
             results.append(r)
             new += r.new
             errors += r.status == "error"
-            progress.update(task, advance=1, new=new, errors=errors)
+            progress.update(task, advance=1, new=new, errors=counted(errors, "error"))
     return results, total
 
 

@@ -333,7 +333,7 @@ def train(
         out.print(
             f"nothing new to learn: the model in use, {r.model_version}, was trained on "
             f"exactly these {counted(r.examples, 'example')} "
-            f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}); kept "
+            f"({', '.join(f'{k} {v:,}' for k, v in sorted(r.by_source.items()))}); kept "
             "(--force trains it again)",
             highlight=False,
         )
@@ -344,13 +344,13 @@ def train(
         if not no_retag:
             out.print(
                 f"re-tagged {counted(outcome.retagged, 'story', 'stories')}:"
-                f" {outcome.changed} changed topics"
+                f" {outcome.changed:,} with changed topics"
             )
         out.print(f"model in use: {r.out_dir}", highlight=False, markup=False)
         return
     out.print(
         f"trained {r.model_version} on {counted(r.examples, 'example')} "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(r.by_source.items()))}) in {r.seconds:.1f} s"
+        f"({', '.join(f'{k} {v:,}' for k, v in sorted(r.by_source.items()))}) in {r.seconds:.1f} s"
     )
     out.print(
         f"cross-validated: micro-F1 {r.cv.micro_f1:.3f}, macro-F1 {r.cv.macro_f1:.3f}"
@@ -368,7 +368,7 @@ def train(
     if not no_retag:
         out.print(
             f"re-tagged {counted(outcome.retagged, 'story', 'stories')}:"
-            f" {outcome.changed} changed topics"
+            f" {outcome.changed:,} with changed topics"
         )
     # markup=False: a "[work]" in DATA_DIR was dropped as a style, a "[/old]" raised
     out.print(f"model written to {r.out_dir}", highlight=False, markup=False)
