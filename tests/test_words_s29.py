@@ -7,6 +7,7 @@ the poll's and extract's summaries and the daemon's log lines as in the rest of 
 from __future__ import annotations
 
 import pytest
+from test_learning_cli import run
 
 from aggregator.app import ExtractionTally
 from aggregator.cli.commands import print_poll_summary
@@ -69,3 +70,17 @@ def test_extract_summary_agrees_with_its_counts(capsys: pytest.CaptureFixture[st
     said = _said(capsys)
     assert said.startswith("extracted 1 of 3 stories; 1 failed"), said
     assert "1 kept its feed's longer text; 2 still wait (" in said, said
+
+
+def test_daemon_help_says_how_it_stops(capsys: pytest.CaptureFixture[str]) -> None:
+    """`daemon --help` said it stops "after the work in flight": it does not wait for the
+    fetches in flight, it cancels them and hands their feeds back (as `poll` says of
+    itself, and README), and it said nothing of following the feeds file."""
+    code, out, err = run(capsys, "daemon", "--help")
+    assert code == 0, err
+    said = " ".join(out.replace("│", " ").split())
+    assert "after the work in flight" not in said, said
+    assert "following the feeds file" in said and "SIGHUP" in said, said
+    assert "fetches in flight are cancelled" in said, said
+    assert "the feeds not yet stored are handed back" in said, said
+    assert "the exit status is 0" in said and "130, 143" in said, said

@@ -784,7 +784,13 @@ def daemon(
         float, typer.Option("--max-sleep", help="Wake at least this often (seconds).")
     ] = 300.0,
 ) -> None:
-    """Poll due feeds forever; stop cleanly on SIGTERM / SIGINT after the work in flight."""
+    """Poll due feeds forever, following the feeds file (synced again when it changes
+    and on SIGHUP), until SIGTERM / SIGINT stops it cleanly.
+
+    A stop finishes the feeds being stored; fetches in flight are cancelled, the feeds not
+    yet stored are handed back for the next run, and the exit status is 0. A second
+    SIGTERM / SIGINT while it stops exits at once (128 + the signal's number: 130, 143).
+    """
     from ..daemon import Stopper, run_daemon
 
     if not (math.isfinite(max_sleep) and max_sleep > 0):
