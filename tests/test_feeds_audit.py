@@ -392,7 +392,7 @@ def test_feeds_list_shows_ids_topics_and_feeds_turned_off(
     assert listed("--status", "active", "--status", "off") == list(rows)
     assert listed("--status", "error") == []
     code, out, err = run(capsys, "feeds", "list", "--status", "gone", "--status", "error")
-    assert code == 0 and out.strip() == "No feed is error or gone.", err
+    assert code == 0 and out.strip() == "No feed has the status error or gone.", err
     code, out, err = run(capsys, "feeds", "list", "--status", "failing")
     assert code == 2 and "--status" in err
 

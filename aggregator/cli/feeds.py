@@ -83,7 +83,8 @@ def feeds_list(
         wanted = {str(s) for s in status}
         feeds = [f for f in feeds if _listed_status(f) in wanted]
         if not feeds and fmt == Fmt.table:
-            out.print(f"No feed is {' or '.join(sorted(wanted))}.")
+            # the statuses as the list's column shows them: "No feed is error" was no sentence
+            out.print(f"No feed has the status {' or '.join(sorted(wanted))}.")
             return
     rows = [_feed_row(f) for f in feeds]
     if fmt == Fmt.json:
