@@ -29,6 +29,7 @@ from . import schedule
 from .credentials import display_url
 from .errors import AggregatorError, ExtractError, FetchError
 from .feedlist import host_key, url_host
+from .textutil import counted
 from .types import (
     Article,
     ExtractionStatus,
@@ -607,7 +608,8 @@ def _one_page_for_many(
     for key, ex in got:
         page = landed[key][0] if key in landed else ""
         if not ex.deferred and (others := len(by_page.get(page, ())) - 1) > 0:
-            why = f"redirected to the same page as {others} other stories ({page})"
+            shared = counted(others, "other story", "other stories")
+            why = f"redirected to the same page as {shared} ({page})"
             ex = Extracted(article=ExtractError(ex.article.url, why))
         elif (
             key in fetched
@@ -615,7 +617,8 @@ def _one_page_for_many(
             and len(by_text[ex.article.text][1]) > 1
             and (others := len(by_text[ex.article.text][0]) - 1) > 0
         ):
-            why = f"the page gave the same text as {others} other stories' pages"
+            pages = "other story's page" if others == 1 else "other stories' pages"
+            why = f"the page gave the same text as {others:,} {pages}"
             ex = Extracted(article=ExtractError(ex.article.url, why))
         out.append((key, ex))
     return out

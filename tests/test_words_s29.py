@@ -84,3 +84,30 @@ def test_daemon_help_says_how_it_stops(capsys: pytest.CaptureFixture[str]) -> No
     assert "fetches in flight are cancelled" in said, said
     assert "the feeds not yet stored are handed back" in said, said
     assert "the exit status is 0" in said and "130, 143" in said, said
+
+
+def test_a_page_shared_with_one_other_story_says_so_in_the_singular() -> None:
+    """Why a story got no article, as `show` prints it: "redirected to the same page as 1
+    other stories" and "the same text as 1 other stories' pages" for the commonest case,
+    two stories (an article link and another both sent to the home page)."""
+    from aggregator.articles import Extracted, _one_page_for_many
+    from aggregator.types import Article
+
+    def got(n: int) -> list[tuple[str, Extracted]]:
+        return [(f"k{i}", Extracted(article=Article(url=f"https://s.example/{i}", text="Same")))
+                for i in range(n)]  # fmt: skip
+
+    def whys(n: int, *, redirected: bool) -> set[str]:
+        landed = {f"k{i}": ("https://s.example/", f"https://s.example/{i}") for i in range(n)}
+        fetched = {f"k{i}": (f"https://s.example/{i}", frozenset({f"t{i}"})) for i in range(n)}
+        done = _one_page_for_many(got(n), landed if redirected else {}, fetched)
+        return {str(ex.article.message) for _, ex in done}  # type: ignore[union-attr]
+
+    assert whys(2, redirected=True) == {
+        "redirected to the same page as 1 other story (https://s.example/)"
+    }
+    assert whys(3, redirected=True) == {
+        "redirected to the same page as 2 other stories (https://s.example/)"
+    }
+    assert whys(2, redirected=False) == {"the page gave the same text as 1 other story's page"}
+    assert whys(3, redirected=False) == {"the page gave the same text as 2 other stories' pages"}
