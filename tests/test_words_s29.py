@@ -6,8 +6,10 @@ the poll's and extract's summaries and the daemon's log lines as in the rest of 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from test_learning_cli import run
+from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 
 from aggregator.app import ExtractionTally
 from aggregator.cli.commands import print_poll_summary
@@ -111,3 +113,41 @@ def test_a_page_shared_with_one_other_story_says_so_in_the_singular() -> None:
     }
     assert whys(2, redirected=False) == {"the page gave the same text as 1 other story's page"}
     assert whys(3, redirected=False) == {"the page gave the same text as 2 other stories' pages"}
+
+
+def test_a_poll_that_polls_nothing_says_why_and_offers_all_only_where_it_helps(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`poll --all` with nothing to poll said "No feeds are due. Use --all to poll every
+    feed now.", to the command given --all; so did `poll` with no feed at all, or with
+    every feed turned off, where --all polls nothing either."""
+    monkeypatch.delenv("AGGREGATOR_ALLOW_PRIVATE_ADDRESSES", raising=False)
+
+    def said(*argv: str) -> str:
+        code, out, err = run(capsys, "poll", *argv)
+        assert code == 0, err
+        return " ".join(out.split())
+
+    for argv in ((), ("--all",)):
+        assert said(*argv) == (
+            "No feeds yet: add one with `aggregator feeds add URL`, or list them in the"
+            f" feeds file ({env / 'feeds.yaml'})."
+        ), argv
+    (env / "feeds.yaml").write_text(
+        "feeds:\n  - {url: 'http://127.0.0.1:9/off.xml', enabled: false}\n"
+    )
+    for argv in ((), ("--all",)):
+        assert said(*argv) == (
+            "No feed is on: each is turned off in the feeds file, gone (HTTP 410) or"
+            " disabled after 30 days of errors (see `aggregator feeds list`)."
+        ), argv
+    # a feed polled once (loopback is refused: an error at once, retried later) is not
+    # due: --all is the way to poll it now, and it does
+    (env / "feeds.yaml").write_text("feeds:\n  - {url: 'http://127.0.0.1:9/on.xml'}\n")
+    code, _, err = run(capsys, "poll")
+    assert code == 1, err  # every feed failed
+    assert said() == "No feeds are due. Use --all to poll every feed now."
+    code, out, err = run(capsys, "poll", "--all")
+    assert code == 1 and "1 feed, 0 new stories, 1 failed" in " ".join(out.split()), err

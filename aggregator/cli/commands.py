@@ -145,6 +145,29 @@ def _why_not_polled(f: Feed, now: datetime) -> str:
     return "another poller took it first"
 
 
+def _nothing_polled(a: App, all_feeds: bool) -> str:
+    """Why a poll of the due feeds (or of all, with ``--all``) polled none. "Use --all" only
+    where --all would poll one: it was said to `poll --all` itself, and with no feed."""
+    if not all_feeds and a.due_count(all_feeds=True):
+        return "No feeds are due. Use --all to poll every feed now."
+    feeds = a.feeds()
+    if not feeds:
+        return (
+            "No feeds yet: add one with `aggregator feeds add URL`, or list them in the"
+            f" feeds file ({a.settings.feeds_path})."
+        )
+    if not any(f.enabled and f.status in ("active", "error") for f in feeds):
+        return (
+            "No feed is on: each is turned off in the feeds file, gone (HTTP 410) or"
+            " disabled after 30 days of errors (see `aggregator feeds list`)."
+        )
+    # on, but none to take now: another poll holds them, or their server's Retry-After
+    return (
+        "No feed can be polled now: another poll is polling them, or their server asked"
+        " for no request yet (see `aggregator feeds list`)."
+    )
+
+
 def print_poll_summary(results: Sequence[UpdateResult]) -> None:
     t = Table(title="Feeds polled", expand=False)
     # The feed's name gives way to the error, which is what a failed row is read for.
@@ -298,7 +321,9 @@ def _poll_and_report(
             if results:
                 print_poll_summary(results)
             elif not interrupted and named is None:
-                out.print("No feeds are due. Use --all to poll every feed now.")
+                out.print(
+                    _nothing_polled(a, all_feeds), markup=False, highlight=False, soft_wrap=True
+                )
             if show and not interrupted:
                 stories = a.stories(StoryQuery(limit=show))
                 if stories:
