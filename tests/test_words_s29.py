@@ -151,3 +151,19 @@ def test_a_poll_that_polls_nothing_says_why_and_offers_all_only_where_it_helps(
     assert said() == "No feeds are due. Use --all to poll every feed now."
     code, out, err = run(capsys, "poll", "--all")
     assert code == 1 and "1 feed, 0 new stories, 1 failed" in " ".join(out.split()), err
+
+
+def test_poll_help_says_show_lists_the_newest_stories_and_not_with_quiet_or_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`poll --help` said --show lists "the N newest tagged stories", as if it filtered
+    on tags (it lists the newest stories, with their topics, tagged or not), and not
+    that --show with --quiet or --format json is refused (bad input, exit 2)."""
+    code, out, err = run(capsys, "poll", "--help")
+    assert code == 0, err
+    said = " ".join(out.replace("│", " ").split())
+    assert "newest tagged stories" not in said, said
+    assert "the N newest stories with their topics" in said, said
+    assert "not with --quiet or --format json" in said, said
+    code, _, err = run(capsys, "poll", "--show", "3", "--quiet")
+    assert code == 2 and "--show lists stories after the poll's table" in err, err

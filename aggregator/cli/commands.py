@@ -221,7 +221,12 @@ def poll(
         PollFmt, typer.Option("--format", help="table for people, json for scripts.")
     ] = PollFmt.table,
     show: Annotated[
-        int, typer.Option("--show", help="Then list the N newest tagged stories (0: none).")
+        int,
+        typer.Option(
+            "--show",
+            help="Then list the N newest stories with their topics (0: none; not with"
+            " --quiet or --format json).",
+        ),
     ] = 0,
     feed: Annotated[
         list[str] | None,
