@@ -2,9 +2,11 @@
 wall-clock limit.
 
 Owns: worker processes, each a fresh interpreter (never a fork: the app also runs threads
-and asyncio) that imports only this module until its first task; handing queued tasks to
-idle workers; killing a worker whose task overruns its limit (that task's future gets
-``TimeoutError``) and starting a replacement; clean shutdown.
+and asyncio) that imports only this module until its first task, started when a task
+waits and no worker is idle (up to the pool's size: none for a pool given no task, one
+for a pool given one task at a time); handing queued tasks to idle workers; killing a
+worker whose task overruns its limit (that task's future gets ``TimeoutError``) and
+starting a replacement; clean shutdown.
 
 Must not: know what the tasks are (they are top-level, picklable functions), or let one
 task's overrun or crash reach any other task.
@@ -18,7 +20,9 @@ child unless told not to, and they bring nothing a pipe and ``subprocess`` do no
 Shape: one dispatcher thread owns the workers. Each worker has its own pipe and runs one
 task at a time; the dispatcher waits on those pipes plus a wake-up socket (``submit``,
 ``close``) with a timeout set by the nearest deadline. A task's limit counts from when a
-worker starts it, not from ``submit``. Workers end with the parent even without ``close``:
+worker starts it, not from ``submit`` (nor from its worker's start: a worker says
+``_READY`` once it has started, and one that dies before saying it is one that cannot
+start, whose task goes to its replacement). Workers end with the parent even without ``close``:
 an idle one reads end-of-file on its pipe, a busy one's watchdog thread sees it
 re-parented (within a second) and exits.
 """
@@ -54,6 +58,7 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 _STOP = b""  # an empty message tells a worker to exit
+_READY = b"ready"  # a worker's first message: it started (a reply is a pickle, b"\x80...")
 _STOP_GRACE_S = 5.0
 
 
@@ -98,10 +103,12 @@ class _Worker:
     task: _Task | None = None
     deadline: float | None = None
     served: int = 0  # tasks answered
+    ready: bool = False  # its _READY came: it started, and reads its tasks
 
 
 class WorkerPool:
-    """``processes`` workers (default: CPU count) running tasks given to :meth:`submit`.
+    """Up to ``processes`` workers (default: CPU count) running tasks given to
+    :meth:`submit`, each started when a task waits and no worker is idle.
 
     Use as a context manager, or call :meth:`close`. Thread-safe: submit from any thread.
     """
@@ -120,18 +127,10 @@ class WorkerPool:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        # Started by the dispatcher as tasks wait for one, up to ``_size``: a pool that is
+        # given one task at a time runs one process (an idle worker cost ~0.05 s of CPU
+        # and 17 MB to start; a third of those the test suite started never had a task).
         self._workers: list[_Worker] = []
-        try:
-            for _ in range(self._size):
-                self._workers.append(self._start_worker())
-        except BaseException:
-            # one that cannot start (fork refused): those started, and the sockets, were
-            # left to the garbage collector (a worker process, ResourceWarnings)
-            for worker in self._workers:
-                _terminate(worker)
-            self._wake_r.close()
-            self._wake_w.close()
-            raise
         self._thread = threading.Thread(target=self._run, name="worker-pool", daemon=True)
         self._thread.start()
 
@@ -185,7 +184,8 @@ class WorkerPool:
 
     @property
     def pids(self) -> tuple[int, ...]:
-        """Process ids of the current workers (after ``close``: of the last ones)."""
+        """Process ids of the current workers: none before the first task, at most one
+        per task given at once (after ``close``: of the last ones)."""
         return tuple(w.pid for w in list(self._workers))
 
     def __enter__(self) -> WorkerPool:
@@ -222,7 +222,9 @@ class WorkerPool:
                         self._drain_wake()
                         continue
                     index = conns.index(obj)  # type: ignore[arg-type]
-                    if self._workers[index].task is not None:
+                    if not self._workers[index].ready:
+                        self._started(index)
+                    elif self._workers[index].task is not None:
                         self._collect(self._workers[index])
                     else:  # an idle worker's pipe speaks only at its end: it died
                         self._workers[index] = self._replace_idle(self._workers[index])
@@ -236,9 +238,17 @@ class WorkerPool:
             self._stop_workers()
 
     def _dispatch(self) -> None:
-        for index, worker in enumerate(self._workers):
-            if worker.task is not None:
-                continue
+        index = 0
+        while True:
+            while index < len(self._workers) and self._workers[index].task is not None:
+                index += 1
+            if index == len(self._workers):  # no idle worker: start one if a task waits
+                with self._lock:
+                    waiting = bool(self._queue)
+                if not waiting or len(self._workers) >= self._size:
+                    return
+                # one that cannot start (fork refused) fails the pool: see ``_run``
+                self._workers.append(self._start_worker())
             task = self._next_task()
             if task is None:
                 return
@@ -247,18 +257,48 @@ class WorkerPool:
             except Exception as e:  # unpicklable function or arguments: the caller's error
                 task.future.set_exception(e)
                 continue
-            while True:
+            self._give(index, task, payload)
+
+    def _give(self, index: int, task: _Task, payload: bytes) -> None:
+        """Send ``task`` to the worker at ``index``, or to its replacement if it is dead.
+        Its limit runs from now if the worker has started, else from its ``_READY``."""
+        worker = self._workers[index]
+        while True:
+            try:
+                worker.conn.send_bytes(payload)
+                break
+            except OSError:  # the worker died while idle: the task deserves a live one
                 try:
-                    worker.conn.send_bytes(payload)
-                    break
-                except OSError:  # the worker died while idle: the task deserves a live one
-                    try:
-                        worker = self._workers[index] = self._replace_idle(worker)
-                    except BaseException as e:
-                        task.future.set_exception(PoolFailedError(f"worker pool failed: {e}"))
-                        raise
-            worker.task = task
-            worker.deadline = None if task.timeout is None else time.monotonic() + task.timeout
+                    worker = self._workers[index] = self._replace_idle(worker)
+                except BaseException as e:
+                    task.future.set_exception(PoolFailedError(f"worker pool failed: {e}"))
+                    raise
+        worker.task = task
+        worker.deadline = _deadline(task) if worker.ready else None
+
+    def _started(self, index: int) -> None:
+        """The first message of the worker at ``index``: its ``_READY``, or its end. One
+        that died before it could read a task (it cannot start) is replaced as one that
+        died idle, and the task it was given goes to the replacement: the task did not
+        run, so it is not the task's failure (``WorkerDiedError``)."""
+        worker = self._workers[index]
+        try:
+            worker.conn.recv_bytes()
+        except (EOFError, OSError):
+            task = worker.task
+            worker.task = worker.deadline = None
+            try:
+                self._workers[index] = self._replace_idle(worker)
+            except BaseException as e:
+                if task is not None:
+                    task.future.set_exception(PoolFailedError(f"worker pool failed: {e}"))
+                raise
+            if task is not None:
+                self._give(index, task, pickle.dumps((task.fn, task.args), pickle.HIGHEST_PROTOCOL))
+            return
+        worker.ready = True
+        if worker.task is not None:
+            worker.deadline = _deadline(worker.task)
 
     def _next_task(self) -> _Task | None:
         with self._lock:
@@ -381,6 +421,10 @@ class WorkerPool:
                 pass
 
 
+def _deadline(task: _Task) -> float | None:
+    return None if task.timeout is None else time.monotonic() + task.timeout
+
+
 def _join(process: subprocess.Popen[bytes], timeout: float) -> int | None:
     """The process's exit code once it exits within ``timeout`` seconds, else None."""
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -476,6 +520,10 @@ def _worker_main(conn: Connection) -> None:
     for sig in _PARENTS_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     _return_freed_memory()
+    try:
+        conn.send_bytes(_READY)
+    except OSError:  # the parent is gone
+        return
     while True:
         try:
             data = conn.recv_bytes()

@@ -5,6 +5,7 @@ bodies, a bad Location, refused private addresses and feed discovery."""
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -449,11 +450,13 @@ def test_parse_over_its_limit_kills_the_worker_and_fails_only_that_feed(
     with make_app(strict, now=clock) as a:
         for url in urls:
             a.add_feed(url, discover=False)
-        pids = a._ensure_pool().pids
+        pid = a._ensure_pool().submit(os.getpid).result(timeout=30)  # its one worker
+        assert a._ensure_pool().pids == (pid,)
         results = list(a.update_due(all_feeds=True))
         assert [r.status for r in results] == ["error"] * 3
         assert all("parsing took over 1e-06 s" in (r.error or "") for r in results)
-        assert a._ensure_pool().pids != pids  # killed and replaced
+        pids = a._ensure_pool().pids
+        assert len(pids) == 1 and pid not in pids  # killed and replaced
         assert a.stories(StoryQuery(limit=10)) == []
     with make_app(Settings.from_env({}, **base), now=clock) as a:
         results = list(a.update_due(all_feeds=True))

@@ -19,7 +19,7 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.parse import parse_feed
-from aggregator.workers import RemoteTraceback, WorkerDiedError, WorkerPool
+from aggregator.workers import PoolFailedError, RemoteTraceback, WorkerDiedError, WorkerPool
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 
@@ -91,7 +91,10 @@ def test_submit_from_another_thread(pool: WorkerPool) -> None:
 
 def test_overrun_times_out_kills_the_worker_and_spares_the_rest() -> None:
     with WorkerPool(2) as pool:
+        warm = [pool.submit(time.sleep, 0.2) for _ in range(2)]  # two at once: two workers
+        assert [f.result(timeout=10) for f in warm] == [None, None]
         before = set(pool.pids)
+        assert len(before) == 2
         started = time.monotonic()
         hung = pool.submit(time.sleep, 30, timeout=0.5)
         fine = pool.submit(time.sleep, 1.0, timeout=5)  # runs beside it, longer than 0.5 s
@@ -116,7 +119,8 @@ def test_timeout_counts_from_start_not_from_submit() -> None:
 
 def test_a_crashed_worker_is_replaced() -> None:
     with WorkerPool(1) as pool:
-        (pid,) = pool.pids
+        pid = pool.submit(os.getpid).result(timeout=10)
+        assert pool.pids == (pid,)
         with pytest.raises(WorkerDiedError, match="code 3"):
             pool.submit(os._exit, 3).result(timeout=10)
         assert _gone(pid)
@@ -125,7 +129,8 @@ def test_a_crashed_worker_is_replaced() -> None:
 
 def test_a_worker_killed_while_idle_is_replaced() -> None:
     with WorkerPool(1) as pool:
-        (pid,) = pool.pids
+        pid = pool.submit(os.getpid).result(timeout=10)
+        assert pool.pids == (pid,)
         os.kill(pid, 9)
         assert _gone(pid)
         assert pool.submit(pow, 4, 2).result(timeout=10) == 16
@@ -134,21 +139,24 @@ def test_a_worker_killed_while_idle_is_replaced() -> None:
 def test_workers_that_cannot_start_fail_the_tasks_instead_of_respawning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once
-    # a task given at once dies with its worker
-    with WorkerPool(1) as pool, pytest.raises(RuntimeError, match="exit"):
-        pool.submit(pow, 2, 2).result(timeout=10)
     with WorkerPool(1) as pool:
-        time.sleep(0.3)  # the dispatcher sees them die while idle
+        pid = pool.submit(os.getpid).result(timeout=10)  # one that started and served
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # every new worker exits at once
+        os.kill(pid, 9)
+        time.sleep(0.3)  # the dispatcher sees its replacements die while idle
         with pytest.raises(RuntimeError, match="exit as they start"):
             pool.submit(pow, 2, 2).result(timeout=10)
+    # a task given at once: the workers started for it die before they can take it
+    with WorkerPool(1) as pool, pytest.raises(RuntimeError, match="exit as they start"):
+        pool.submit(pow, 2, 2).result(timeout=10)
 
 
 def test_close_finishes_queued_tasks_and_leaves_no_children() -> None:
     pool = WorkerPool(2)
-    pids = pool.pids
     futures = [pool.submit(time.sleep, 0.05) for _ in range(6)]
     pool.close()
+    pids = pool.pids  # the workers started for them
+    assert len(pids) == 2
     assert all(f.done() and f.result() is None for f in futures)
     assert all(_gone(pid) for pid in pids)
     assert not {c.pid for c in multiprocessing.active_children()} & set(pids)
@@ -159,11 +167,12 @@ def test_close_finishes_queued_tasks_and_leaves_no_children() -> None:
 
 def test_leaving_the_block_with_an_error_cancels_queued_tasks() -> None:
     pool = WorkerPool(1)
-    pids = pool.pids
     running = pool.submit(time.sleep, 0.3)
     queued = [pool.submit(pow, 2, 2) for _ in range(3)]
     time.sleep(0.1)
     pool.__exit__(KeyError, KeyError("boom"), None)  # what a with-block does on an error
+    pids = pool.pids  # the worker started for the running task
+    assert len(pids) == 1
     assert running.result(timeout=1) is None
     for future in queued:
         with pytest.raises(CancelledError):
@@ -225,7 +234,8 @@ sys.path.insert(0, {repo!r})
 from aggregator.workers import WorkerPool
 
 pool = WorkerPool(2)
-pool.submit(time.sleep, 60)  # one worker busy, one idle
+pool.submit(time.sleep, 60)  # one worker busy,
+pool.submit(time.sleep, 0).result()  # one started beside it for this, idle after it
 print(*pool.pids, flush=True)
 time.sleep(60)
 """
@@ -273,9 +283,10 @@ def test_a_pool_whose_workers_cannot_all_start_leaves_nothing_open(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The second worker cannot be started (fork refused: the process limit reached): the
-    constructor's error is raised, and the worker it had started is stopped and waited
-    for, and its sockets closed. They were left behind: a worker process (a zombie once
-    it saw its socket close) and three sockets, which the garbage collector closed with
+    error fails the pool and its tasks (it was the constructor's, when the constructor
+    started every worker), and the worker it had started is stopped and waited for, and
+    its sockets closed. They were left behind: a worker process (a zombie once it saw its
+    socket close) and three sockets, which the garbage collector closed with
     "ResourceWarning: unclosed <socket.socket ...>"."""
     import errno
     import gc
@@ -294,8 +305,13 @@ def test_a_pool_whose_workers_cannot_all_start_leaves_nothing_open(
     monkeypatch.setattr(subprocess, "Popen", popen)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        with pytest.raises(OSError, match="Resource temporarily unavailable"):
-            WorkerPool(2)
+        pool = WorkerPool(2)
+        futures = [pool.submit(time.sleep, 0.5) for _ in range(2)]  # two at once: two workers
+        for future in futures:
+            with pytest.raises(PoolFailedError, match="Resource temporarily unavailable"):
+                future.result(timeout=10)
+        assert isinstance(pool.failure, OSError)
+        pool.close()
         gc.collect()
     monkeypatch.undo()
     assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
