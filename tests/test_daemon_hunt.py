@@ -117,8 +117,9 @@ def test_worker_processes_that_cannot_start_do_not_end_the_daemon_in_its_backlog
     good. A poll records that as its feeds' errors and the next one starts new
     workers; the extraction of stories stored without their page, after each cycle,
     let the pool's RuntimeError out of the daemon: it ended with a traceback."""
-    # its page comes once the pool has given up on its workers
-    page = server.route("/page", body=b"<html><body><p>An article.</p></body></html>", delay=3)
+    # its page's extraction job is the pool's first task: the workers started for it die
+    # before they take it, and the pool gives up on them
+    page = server.route("/page", body=b"<html><body><p>An article.</p></body></html>")
     feed = server.route(
         "/f.xml",
         body=(
