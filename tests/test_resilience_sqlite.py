@@ -318,6 +318,8 @@ def test_a_real_daemon_outlives_a_disk_that_refuses_writes(
         wait_for(lambda: server.in_flight == 1)
         soft, hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (4096, hard))
+        # the next fetch is answered at once: the delay was there to catch this one
+        server.route("/slow.xml", body=RSS)
         # a try against the full disk (waited for: a fixed 2 s passed before the outcome
         # was stored on a loaded machine, which then wrote it with space again)
         assert output.wait_for_err("poll cycle failed"), output.err
