@@ -261,7 +261,8 @@ class WorkerPool:
 
     def _give(self, index: int, task: _Task, payload: bytes) -> None:
         """Send ``task`` to the worker at ``index``, or to its replacement if it is dead.
-        Its limit runs from now if the worker has started, else from its ``_READY``."""
+        Its limit runs from now, and again from the worker's ``_READY`` if it has not
+        started yet (so a start that hangs is still cut off)."""
         worker = self._workers[index]
         while True:
             try:
@@ -274,7 +275,7 @@ class WorkerPool:
                     task.future.set_exception(PoolFailedError(f"worker pool failed: {e}"))
                     raise
         worker.task = task
-        worker.deadline = _deadline(task) if worker.ready else None
+        worker.deadline = _deadline(task)
 
     def _started(self, index: int) -> None:
         """The first message of the worker at ``index``: its ``_READY``, or its end. One

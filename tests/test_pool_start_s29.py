@@ -5,10 +5,13 @@ starts one however many the pool may have, and a pool never runs more than its s
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from httpserver import LocalServer
 
 from aggregator.app import make_app
@@ -99,3 +102,24 @@ def test_a_poll_with_one_body_to_parse_starts_one_worker_and_an_all_304_poll_non
         assert [r.status for r in results] == ["not_modified"] * 3
         assert app._pool is None
         assert worker_processes() - before == set()
+
+
+def test_a_worker_whose_start_hangs_is_cut_off_by_its_tasks_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's limit runs again from its worker's start, and from when it was given to
+    a worker not started yet too: an interpreter that never starts (a hung import)
+    does not hold its task for ever."""
+    hangs = tmp_path / "hangs"
+    hangs.write_text("#!/bin/sh\nexec sleep 60\n")
+    hangs.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(hangs))
+    with WorkerPool(1) as pool:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"exceeded its 0\.5 s limit"):
+            pool.submit(pow, 2, 2, timeout=0.5).result(timeout=10)
+        assert time.monotonic() - started < 5
+        monkeypatch.undo()
+        (pid,) = pool.pids  # its replacement, which hangs too (it would not stop)
+        os.kill(pid, signal.SIGKILL)
+        assert pool.submit(pow, 3, 2, timeout=30).result(timeout=30) == 9  # a real one again
