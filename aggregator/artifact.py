@@ -18,17 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sklearn
-
 from aggregator.evaluation import EvalReport, load_report
 from aggregator.manifest import (
     FORMAT_VERSION,
     MANIFEST_FILE,
     MODEL_FILE,
+    _sklearn_version,
     artifact_paths,
     file_sha256,
 )
-from aggregator.recipe import _merge_params
+from aggregator.params import _merge_params
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
 
@@ -82,7 +81,9 @@ def model_version(
 
 def _version(data_hash: str, taxonomy: Taxonomy, p: Mapping[str, Any], random_state: int) -> str:
     version_key = json.dumps(
-        [FORMAT_VERSION, data_hash, taxonomy.hash, p, random_state, sklearn.__version__],
+        # the installed scikit-learn's version as its metadata says it (what `import
+        # sklearn` would: the manifest's check compares the two), without importing it
+        [FORMAT_VERSION, data_hash, taxonomy.hash, p, random_state, _sklearn_version()],
         sort_keys=True,
     )
     return "clf-" + hashlib.sha256(version_key.encode()).hexdigest()[:12]

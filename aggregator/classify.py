@@ -32,6 +32,7 @@ from aggregator.manifest import (
     ARTIFACT_DIRNAME,
     FORMAT_VERSION,
     MODEL_FILE,
+    REPORT_FILE,
     RETRAIN_HINT,
     check_artifact,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "FORMAT_VERSION",
     "NEAR_FRACTION",
     "NEAR_MARGIN",
+    "REPORT_FILE",
     "Classifier",
     "PhraseFeatures",
     "TopicExplanation",
@@ -57,7 +59,6 @@ __all__ = [
     "text_for",
 ]
 
-REPORT_FILE = "report.json"
 #: ``explain``'s "nearly given": a score below its threshold by at most NEAR_MARGIN *and*
 #: at least NEAR_FRACTION of the threshold. The margin alone listed hopeless topics:
 #: thresholds go down to ~0.1, so a score of 0.0004 was "near" a 0.145 threshold.

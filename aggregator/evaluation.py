@@ -18,17 +18,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
 
-from aggregator.classify import REPORT_FILE, Classifier
 from aggregator.config import EVALUATIONS_FILE
 from aggregator.errors import ConfigError, ModelError
 from aggregator.examples import example_from_line, iter_jsonl_lines, read_file
-from aggregator.manifest import artifact_paths
+from aggregator.manifest import REPORT_FILE, artifact_paths
 from aggregator.taxonomy import Taxonomy
 from aggregator.types import Example
+
+if TYPE_CHECKING:  # scikit-learn: `train` keeping a model reads its report without it
+    from aggregator.classify import Classifier
 
 __all__ = [
     "HISTORY_FILE",

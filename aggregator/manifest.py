@@ -26,6 +26,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "MODEL_FILE",
+    "REPORT_FILE",
     "RETRAIN_HINT",
     "artifact_paths",
     "check_artifact",
@@ -36,6 +37,7 @@ __all__ = [
 ARTIFACT_DIRNAME = "classifier"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.joblib"
+REPORT_FILE = "report.json"
 #: Bumped whenever the pickled pipeline's classes change shape; older artifacts are
 #: refused with a retrain hint rather than unpickled into the wrong code.
 FORMAT_VERSION = 1

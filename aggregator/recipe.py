@@ -1,8 +1,8 @@
 """The training recipe: features (word and character TF-IDF, seed-phrase counts), per-topic
 linear heads on partially known labels and the relevance gate, out-of-fold Platt
 calibration and per-topic thresholds, fitted in memory on a list of examples
-(:func:`_fit_all`); its parameters (:data:`DEFAULT_PARAMS`) and the stratified held-out
-split.
+(:func:`_fit_all`), and the stratified held-out split. Its parameters
+(:data:`DEFAULT_PARAMS`, re-exported here) are :mod:`aggregator.params`'s.
 
 :mod:`aggregator.train` runs it and writes what it fitted; this module writes no file,
 never touches the store and never prints: how far a fit has come goes to the tick its
@@ -12,7 +12,6 @@ stories through the same :func:`~aggregator.classify.text_for`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,41 +34,13 @@ from aggregator.classify import (
 )
 from aggregator.errors import ConfigError
 from aggregator.evaluation import label_arrays
+from aggregator.params import DEFAULT_PARAMS
+from aggregator.params import _merge_params as _merge_params  # train's, tests'
 from aggregator.taxonomy import Taxonomy
 from aggregator.textutil import counted
 from aggregator.types import Example
 
 __all__ = ["DEFAULT_PARAMS"]
-
-#: Every knob of the recipe; ``train(params=...)`` overrides any subset and the merged
-#: values are written to the manifest.
-DEFAULT_PARAMS: dict[str, Any] = {
-    # word uni+bigrams and character 3-5-grams inside words, both sublinear TF-IDF
-    "word_ngrams": [1, 2],
-    "word_min_df": 2,
-    "word_max_features": 40_000,
-    "char_ngrams": [3, 5],
-    "char_min_df": 2,
-    "char_max_features": 40_000,
-    # one feature per topic counting its taxonomy seed phrases, with this weight
-    "phrase_weight": 1.0,
-    # logistic regression per topic
-    "C": 4.0,
-    "class_weight": "balanced",
-    "solver": "lbfgs",
-    # relevance gate: score = P(internet-industry story) * P(topic | such a story)
-    "gate": True,
-    # label strength by source (users first, then feed categories, then our seeds)
-    "source_weights": {"user": 3.0, "feed-category": 1.0, "seed": 1.0},
-    # thresholds: chosen per topic on out-of-fold scores, maximising F-beta
-    "cv_folds": 5,
-    "threshold_beta": 0.75,  # leaning to precision: a wrong tag costs more than a missing one
-    "threshold_bounds": [0.1, 0.9],
-    "min_positives": 3,  # fewer known positives: threshold 0.5, no tuning
-    # share of examples kept back for the held-out scores in the manifest (0 = none)
-    "holdout": 0.2,
-}
-
 
 #: Threads fitting one round's logistic regressions (the GIL caps what more would give).
 FIT_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -80,18 +51,6 @@ _FitTick = Callable[[Literal["features", "folds", "heads", "thresholds"], int, i
 
 def _no_tick(phase: str, done: int, total: int, note: str) -> None:
     pass
-
-
-def _merge_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    merged = json.loads(json.dumps(DEFAULT_PARAMS))
-    for key, value in (params or {}).items():
-        if key not in merged:
-            raise ConfigError(f"unknown training parameter {key!r}")
-        if isinstance(merged[key], dict) and isinstance(value, Mapping):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return dict(json.loads(json.dumps(merged)))
 
 
 def _features(params: Mapping[str, Any], taxonomy: Taxonomy) -> FeatureUnion:

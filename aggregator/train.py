@@ -45,11 +45,10 @@ from aggregator.artifact import (
     model_version,
     trained_report,
 )
-from aggregator.classify import REPORT_FILE
 from aggregator.errors import ConfigError, ModelError
 from aggregator.evaluation import EvalReport, evaluate, label_arrays, report_from_arrays
 from aggregator.examples import examples_from_feed_categories, load_seed_examples, read_examples
-from aggregator.manifest import FORMAT_VERSION, MODEL_FILE
+from aggregator.manifest import FORMAT_VERSION, MODEL_FILE, REPORT_FILE
 from aggregator.progress import Progress, Stage, Step, no_progress
 from aggregator.recipe import (
     DEFAULT_PARAMS,

@@ -269,6 +269,25 @@ def test_train_again_with_nothing_new_keeps_the_model(
     after = manifest.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert time.monotonic() - started < 30
+    # ... and kept without importing scikit-learn or SciPy: a fresh `aggregator train`
+    # paid ~1.7 s of its ~3 s for them (aggregator.train, for a version and a report)
+    script = (
+        "import sys\n"
+        "from aggregator.cli import main\n"
+        "try:\n"
+        "    main(['train'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "leaked = sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'})\n"
+        "print('leaked:', leaked)\n"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"nothing new to learn: the model in use, {version}" in " ".join(fresh.stdout.split())
+    assert fresh.stdout.splitlines()[-1] == "leaked: []", fresh.stdout
+    assert manifest.stat().st_ino == before.st_ino
 
     code, out, err = run(capsys, "train", "--force", "--no-retag")
     assert code == 0, err
@@ -286,9 +305,9 @@ def test_train_again_with_nothing_new_keeps_the_model(
 
 def wait_until_fitting(proc: subprocess.Popen[str]) -> None:
     """Until `train` is fitting. Nothing in the command imports scikit-learn's linear
-    models before `train` begins (aggregator.train does, then reads its examples in a few
-    tens of ms and fits for tens of seconds): wait until they are mapped into the process,
-    then a second more. Without /proc: the fixed wait this replaced."""
+    models before `train` begins (aggregator.train does, once the examples are read and
+    there is something to fit, then fits for tens of seconds): wait until they are mapped
+    into the process, then a second more. Without /proc: the fixed wait this replaced."""
     maps = Path(f"/proc/{proc.pid}/maps")
     if not maps.exists():
         time.sleep(6)
