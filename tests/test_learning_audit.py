@@ -187,8 +187,8 @@ def test_train_counts_no_feed_category_example_a_label_overrules(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What `train` prints: the twin's feed category no longer counts once the other
-    copy's label settles the topic (every 60th seed: a few seconds)."""
-    small_models_dir(env, monkeypatch, shipped=False, every=60)
+    copy's label settles the topic (every 400th seed: a second or two)."""
+    small_models_dir(env, monkeypatch, shipped=False, every=400)
     _, second = seed_twins(env / "data", None)
     code, out, err = run(capsys, "label", str(second), "-DNS")
     assert code == 0, err
