@@ -17,6 +17,7 @@ from test_learning_cli import run, seed_stories
 
 from aggregator.evaluation import (
     HISTORY_FILE,
+    HISTORY_FORMAT,
     HISTORY_KEEP,
     EvalData,
     EvalHistory,
@@ -489,11 +490,19 @@ def test_history_is_capped_and_survives_a_broken_file(
     h.path.write_text("{not json", encoding="utf-8")
     assert h.records() == []
     assert "unreadable" in caplog.text
-    for i in range(HISTORY_KEEP + 3):
+    h.add(rec("v0", GOLD_A, 0))  # over the broken file
+    assert [r.model_version for r in h.records()] == ["v0"]
+    # full, as HISTORY_KEEP adds leave it: written at once (each add rewrites the whole
+    # file, pretty-printed by the pure-Python JSON encoder: ~3 s for 200 adds)
+    full = [rec(f"v{i}", GOLD_A, i).to_dict() for i in range(HISTORY_KEEP)]
+    h.path.write_text(json.dumps({"format": HISTORY_FORMAT, "evaluations": full}), "utf-8")
+    assert [r.model_version for r in h.records()] == [f"v{i}" for i in range(HISTORY_KEEP)]
+    for i in range(HISTORY_KEEP, HISTORY_KEEP + 3):
         h.add(rec(f"v{i}", GOLD_A, i))
     kept = h.records()
     assert len(kept) == HISTORY_KEEP
     assert kept[0].model_version == "v3"  # the oldest went first
+    assert [r.model_version for r in kept] == [f"v{i}" for i in range(3, HISTORY_KEEP + 3)]
     raw = json.loads(h.path.read_text(encoding="utf-8"))
     raw["evaluations"].insert(0, {"model_version": "broken"})
     h.path.write_text(json.dumps(raw), encoding="utf-8")
