@@ -295,7 +295,12 @@ class Outcomes:
             # written as the outcome would have been: a hold put on meanwhile stays
             # (``claimed_at``), and so does a lease another poll took over (``claimed_by``)
             failed = self._contained(feed, "could not store", e, t0)
-            check = replace(failed, claimed_at=check.claimed_at, claimed_by=check.claimed_by)
+            check = replace(
+                failed,
+                claimed_at=check.claimed_at,
+                claimed_by=check.claimed_by,
+                claimed=check.claimed,
+            )
             try:
                 store.save_checks([check])
             except Exception:

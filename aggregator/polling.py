@@ -61,6 +61,7 @@ from .feedlist import host_key, url_host
 from .outcomes import Outcomes, Ready, Removed, _ms
 from .textutil import counted
 from .types import (
+    ClaimedSettings,
     Feed,
     FeedCheck,
     FetchResult,
@@ -514,14 +515,22 @@ class Poller(Outcomes):
                     except Exception as e:  # this feed's alone: recorded, the poll goes on
                         outcome = self._contained(feed, "internal error", e, t0)
                     # a hold put on the feed meanwhile is kept (``FeedCheck.claimed_at``),
-                    # and a lease another poll took over meanwhile (``claimed_by``)
+                    # a lease another poll took over meanwhile (``claimed_by``), and the
+                    # user's interval set meanwhile (``claimed``)
                     at, by = claimed_at.get(feed.id), app.owner
+                    read = ClaimedSettings(
+                        interval=feed.interval,
+                        min_interval=app.policy.min_interval,
+                    )
                     if isinstance(outcome, Ready):
                         outcome = replace(
-                            outcome, check=replace(outcome.check, claimed_at=at, claimed_by=by)
+                            outcome,
+                            check=replace(
+                                outcome.check, claimed_at=at, claimed_by=by, claimed=read
+                            ),
                         )
                     elif isinstance(outcome, FeedCheck):
-                        outcome = replace(outcome, claimed_at=at, claimed_by=by)
+                        outcome = replace(outcome, claimed_at=at, claimed_by=by, claimed=read)
                     if isinstance(outcome, Ready):
                         ready.append(outcome)
                     elif isinstance(outcome, FeedCheck):
@@ -542,7 +551,10 @@ class Poller(Outcomes):
                 for stored, r in zip(taken_up, ready, strict=False):  # those taken up
                     if isinstance(stored, FeedCheck):
                         stored = replace(
-                            stored, claimed_at=r.check.claimed_at, claimed_by=app.owner
+                            stored,
+                            claimed_at=r.check.claimed_at,
+                            claimed_by=app.owner,
+                            claimed=r.check.claimed,
                         )
                         quick.append((r.feed, stored))
                     else:

@@ -395,6 +395,16 @@ class ExtractionUpdate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedSettings:
+    """What a poll read, at its claim, of a feed's state that a user command also sets,
+    and the schedule's floor: the store compares them with the row's when it writes the
+    poll's outcome (``FeedCheck.claimed``), so that a change made meanwhile is kept."""
+
+    interval: timedelta | None  # Feed.interval: the user's override (feeds.yaml)
+    min_interval: timedelta = timedelta(0)  # Policy.min_interval
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedCheck:
     """The outcome of one poll of one feed; the store applies it atomically with the
     stories. The app decides every value (see schedule.py); the store only writes."""
@@ -438,6 +448,12 @@ class FeedCheck:
     #: lease lapsed and was taken over by another writes its outcome late, and cleared
     #: the new holder's lease while that one still fetched the feed.
     claimed_by: str | None = None
+    #: What the poll read of the user's settings at its claim (None: written as it is).
+    #: A feeds.yaml ``interval`` changed meanwhile is applied to the next check as the
+    #: sync applies it when no poll has the feed: the outcome's next check was computed
+    #: from the interval the poll had read, a day's wait after `interval: 24h` became
+    #: `30m`.
+    claimed: ClaimedSettings | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

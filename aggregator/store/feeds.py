@@ -24,7 +24,16 @@ from ..feedlist import feed_key, host_key, url_host
 from ..types import Feed, FeedSource
 from . import dialect, search
 from .base import _ARCHIVE, FC, LGC, SC, StoreBase, root_link
-from .rows import FEED, aware, chunks, feed_from_row, interval_seconds, new_feed_row, utc
+from .rows import (
+    FEED,
+    aware,
+    chunks,
+    feed_from_row,
+    interval_seconds,
+    new_feed_row,
+    shortened,
+    utc,
+)
 from .tables import FeedRow, FetchLogRow, HostHoldRow, LabelArchiveRow, StoryRow, UTCDateTime, table
 
 HOLD = table(HostHoldRow)
@@ -117,11 +126,9 @@ def _shortened(row: FeedRow, interval: timedelta) -> None:
     most that long after its last one (no sooner than its Retry-After). The old
     interval's next check stood, up to a day after `interval: 24h` became `30m`, until
     that poll came. A failing feed keeps its backoff."""
-    checked, due = utc(row.last_check), utc(row.next_check)
-    if checked is None or due is None or row.status != "active":
-        return
-    if (sooner := checked + interval) < due:
-        row.next_check = max(sooner, utc(row.not_before) or sooner)
+    checked, due, not_before = utc(row.last_check), utc(row.next_check), utc(row.not_before)
+    if (sooner := shortened(row.status, checked, due, not_before, interval)) is not None:
+        row.next_check = sooner
 
 
 def _userinfo(url: str) -> str:

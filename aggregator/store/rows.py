@@ -29,6 +29,7 @@ from ..dedupe import scheme_twin
 from ..neardup import title_hash
 from ..types import (
     FETCH_LOG_KEEP,
+    ClaimedSettings,
     Feed,
     FeedCheck,
     FeedSource,
@@ -187,6 +188,53 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
         "last_modified": c.last_modified,
         "body_hash": c.body_hash,
     }
+
+
+_INTERVALS = select(
+    FEED.c.id,
+    FEED.c.interval_s,
+    FEED.c.status,
+    FEED.c.last_check,
+    FEED.c.next_check,
+    FEED.c.not_before,
+).where(FEED.c.id.in_(bindparam("fids", expanding=True)), FEED.c.interval_s.is_not(None))
+
+
+def shortened(
+    status: str,
+    checked: datetime | None,
+    due: datetime | None,
+    not_before: datetime | None,
+    interval: timedelta,
+) -> datetime | None:
+    """The next check of a feed whose ``interval`` was made shorter, or None when it
+    stands: at most that long after its last check (no sooner than its Retry-After).
+    A failing feed keeps its backoff."""
+    if checked is None or due is None or status != "active":
+        return None
+    if (sooner := checked + interval) < due:
+        return max(sooner, not_before or sooner)
+    return None
+
+
+def keep_user_intervals(conn: Any, claimed: dict[int, ClaimedSettings]) -> None:
+    """After the poll's outcomes are written: a feed whose ``interval`` the user changed
+    while the poll had it (``claimed``, what the poll read at its claim, differs from the
+    row) gets it applied as the feeds.yaml sync applies it when no poll has the feed
+    (``shortened``, no sooner than the schedule's floor): the poll computed its next
+    check from the interval it read, a day's wait after `24h` became `30m`. Run in the
+    poll's transaction, on the rows its UPDATE holds."""
+    for part in chunks(sorted(claimed), 500):
+        for fid, interval_s, status, checked, due, not_before in conn.execute(
+            _INTERVALS, {"fids": part}
+        ).all():
+            read = claimed[fid]
+            if interval_s == interval_seconds(read.interval):
+                continue
+            interval = max(timedelta(seconds=interval_s), read.min_interval)
+            sooner = shortened(status, utc(checked), utc(due), utc(not_before), interval)
+            if sooner is not None:
+                conn.execute(update(FEED).where(FEED.c.id == fid).values(next_check=sooner))
 
 
 class NewStory:

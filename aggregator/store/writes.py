@@ -50,6 +50,7 @@ from .rows import (
     check_params,
     chunks,
     fill_row,
+    keep_user_intervals,
     prune_fetch_log,
     search_body,
     search_text,
@@ -1228,6 +1229,9 @@ class PollWrites(StoreBase):
         site, the fetch-log rows and one prune. (The ORM unit of work for one feed row
         and one log row was a tenth of a first poll's store time.)"""
         conn.execute(CHECK_UPDATE, [check_params(c) for c, _, _, _ in checks])
+        claimed = {c.feed_id: c.claimed for c, _, _, _ in checks if c.claimed is not None}
+        if claimed:
+            keep_user_intervals(conn, claimed)
         for check, url, _, _ in checks:
             extra: dict[str, Any] = {}
             if check.url and check.url != url:

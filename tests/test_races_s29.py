@@ -1,0 +1,125 @@
+"""A user's change to a feed while a poll has it in flight is not undone by the poll's
+outcome. The feed's answer is held by the local server until the test has made the
+change through a second App (as another `aggregator` command would, on the same SQLite
+file or PostgreSQL database); then the poll stores its outcome and the change must still
+hold: a shorter feeds.yaml ``interval`` brings the next check forward as the sync does
+when no poll is running, and `feeds enable` of a failing feed keeps it cleared and due."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpserver import LocalServer, Request
+
+from aggregator.app import App, make_app
+from aggregator.config import Settings
+
+RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>'
+    b"<item><title>one</title><guid>g1</guid></item></channel></rss>"
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _app(tmp_path: Path, clock: Clock, database_url: str) -> App:
+    s = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        database_url=database_url,
+        feeds_path=tmp_path / "feeds.yaml",
+        allow_private_addresses=True,
+        timeout_s=10,
+        extract=False,
+        workers=1,
+    )
+    return make_app(s, now=clock)
+
+
+class Meanwhile:
+    """A route body that, once armed, runs ``change`` (the user's command) before the
+    answer is sent: the poll has claimed and is fetching the feed all along."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.change: Callable[[], Any] | None = None
+        self.errors: list[BaseException] = []
+        self.ran = 0
+
+    def __call__(self, request: Request) -> bytes:
+        change, self.change = self.change, None
+        if change is not None:
+            try:
+                change()
+                self.ran += 1
+            except BaseException as e:  # reported by the test, not lost in the server
+                self.errors.append(e)
+        return self.body
+
+
+def test_an_interval_shortened_during_the_poll_brings_the_next_check_forward(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    meanwhile = Meanwhile(RSS)
+    url = server.route("/f.xml", body=meanwhile)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {url}\n    interval: 24h\n")
+    with _app(tmp_path, clock, db_url) as app, _app(tmp_path, clock, db_url) as user:
+        app.sync_feeds()
+
+        def shorten() -> None:
+            feeds.write_text(f"feeds:\n  - url: {url}\n    interval: 30m\n")
+            user.sync_feeds()
+
+        meanwhile.change = shorten
+        (result,) = list(app.update_due())
+        assert meanwhile.errors == [] and meanwhile.ran == 1
+        assert result.status == "ok"
+        feed = app.store.get_feed(url)
+        assert feed.interval == timedelta(minutes=30)
+        # the 24 h the poll read at its claim gave ~a day; the user's 30 min apply
+        assert feed.next_check == clock.t + timedelta(minutes=30)
+        # and so they do when the sync comes after the poll (the rule matched)
+        feeds.write_text(f"feeds:\n  - url: {url}\n    interval: 10m\n")
+        user.sync_feeds()
+        assert app.store.get_feed(url).next_check == clock.t + timedelta(minutes=10)
+
+
+def test_an_interval_lengthened_during_the_poll_changes_nothing_the_poll_wrote(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """As when the sync comes after the poll: a longer interval applies from the next
+    poll on; the next check the poll computed stands."""
+    meanwhile = Meanwhile(RSS)
+    url = server.route("/f.xml", body=meanwhile)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {url}\n    interval: 30m\n")
+    with _app(tmp_path, clock, db_url) as app, _app(tmp_path, clock, db_url) as user:
+        app.sync_feeds()
+
+        def lengthen() -> None:
+            feeds.write_text(f"feeds:\n  - url: {url}\n    interval: 24h\n")
+            user.sync_feeds()
+
+        meanwhile.change = lengthen
+        (result,) = list(app.update_due())
+        assert meanwhile.errors == [] and meanwhile.ran == 1
+        feed = app.store.get_feed(url)
+        assert feed.interval == timedelta(hours=24)
+        assert result.next_check == feed.next_check
+        assert clock.t + timedelta(minutes=27) <= feed.next_check <= clock.t + timedelta(minutes=33)
