@@ -516,10 +516,11 @@ class Poller(Outcomes):
                         outcome = self._contained(feed, "internal error", e, t0)
                     # a hold put on the feed meanwhile is kept (``FeedCheck.claimed_at``),
                     # a lease another poll took over meanwhile (``claimed_by``), and the
-                    # user's interval set meanwhile (``claimed``)
+                    # user's interval or `feeds enable` of meanwhile (``claimed``)
                     at, by = claimed_at.get(feed.id), app.owner
                     read = ClaimedSettings(
                         interval=feed.interval,
+                        error_count=feed.error_count,
                         min_interval=app.policy.min_interval,
                     )
                     if isinstance(outcome, Ready):

@@ -401,6 +401,7 @@ class ClaimedSettings:
     poll's outcome (``FeedCheck.claimed``), so that a change made meanwhile is kept."""
 
     interval: timedelta | None  # Feed.interval: the user's override (feeds.yaml)
+    error_count: int  # Feed.error_count: `feeds enable` clears it
     min_interval: timedelta = timedelta(0)  # Policy.min_interval
 
 
@@ -450,9 +451,11 @@ class FeedCheck:
     claimed_by: str | None = None
     #: What the poll read of the user's settings at its claim (None: written as it is).
     #: A feeds.yaml ``interval`` changed meanwhile is applied to the next check as the
-    #: sync applies it when no poll has the feed: the outcome's next check was computed
-    #: from the interval the poll had read, a day's wait after `interval: 24h` became
-    #: `30m`.
+    #: sync applies it when no poll has the feed; a failing feed that `feeds enable`
+    #: cleared meanwhile keeps its cleared state (its fetch, begun before, is logged).
+    #: The outcome written back what the poll had read: a day's wait after `interval:
+    #: 24h` became `30m`, and the error count, first error and backoff `feeds enable`
+    #: had just cleared (the 30-day rule disabling the feed again at once).
     claimed: ClaimedSettings | None = None
 
 

@@ -123,3 +123,40 @@ def test_an_interval_lengthened_during_the_poll_changes_nothing_the_poll_wrote(
         assert feed.interval == timedelta(hours=24)
         assert result.next_check == feed.next_check
         assert clock.t + timedelta(minutes=27) <= feed.next_check <= clock.t + timedelta(minutes=33)
+
+
+def test_feeds_enable_during_the_poll_is_not_undone_by_its_error(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    meanwhile = Meanwhile(b"broken")
+    url = server.route("/f.xml", status=500, body=meanwhile)
+    with _app(tmp_path, clock, db_url) as app, _app(tmp_path, clock, db_url) as user:
+        app.add_feed(url, discover=False)
+        for _ in range(3):  # failing: three errors, backing off
+            list(app.update_due(all_feeds=True))
+            clock.t += timedelta(hours=1)
+        failing = app.store.get_feed(url)
+        assert failing.status == "error" and failing.error_count == 3
+        assert failing.first_error_at is not None
+
+        def enable() -> None:
+            user.enable_feed(url)
+
+        meanwhile.change = enable
+        clock.t += timedelta(days=30)  # and this error would have disabled it
+        (result,) = list(app.update_due(all_feeds=True))
+        assert meanwhile.errors == [] and meanwhile.ran == 1
+        assert result.status == "error"  # the poll's own outcome, as it was fetched
+        feed = app.store.get_feed(url)
+        # as `feeds enable` left it: on, its error count cleared, due at once
+        assert feed.status == "active" and feed.enabled
+        assert feed.error_count == 0 and feed.first_error_at is None
+        assert feed.next_check is not None and feed.next_check <= clock.t
+        assert feed.lease_owner is None  # released all the same
+        assert feed.last_check == clock.t  # and checked (its fetch log says how)
+        assert [e.outcome for e in app.store.fetch_log(feed.id, limit=1)] == ["error"]
+        # the next poll counts from there: one error, not the fourth
+        (again,) = list(app.update_due())
+        assert again.status == "error"
+        after = app.store.get_feed(url)
+        assert after.error_count == 1 and after.first_error_at == clock.t

@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    false,
     func,
     or_,
     select,
@@ -96,6 +97,23 @@ _LEASE_KEPT = and_(
     FEED.c.lease_owner.is_not(None),
     FEED.c.lease_owner != _CLAIMED_BY,
 )
+# A failing feed whose error count is no longer the one the poll read at its claim
+# (``FeedCheck.claimed``): `feeds enable` cleared it meanwhile (or a poll that took over
+# a lapsed lease wrote its own outcome). An error (or a skip) the poll fetched before that
+# is not written over it: the feed stays as the enable left it, on and due at once, its
+# fetch in the fetch log. A success is written as it is (the state enable asked for).
+_CLAIMED_ERRORS = bindparam("claimed_error_count", type_=Integer)
+_SETTLED_MEANWHILE = and_(
+    bindparam("success", type_=Boolean) == false(),
+    _CLAIMED_ERRORS.is_not(None),
+    FEED.c.error_count != _CLAIMED_ERRORS,
+)
+
+
+def _unless_settled(value: Any, column: Any) -> Any:
+    return case((_SETTLED_MEANWHILE, column), else_=value)
+
+
 CHECK_UPDATE = (
     update(FEED)
     .where(FEED.c.id == bindparam("fid"))
@@ -106,6 +124,16 @@ CHECK_UPDATE = (
         ),
         next_check=case(
             (and_(_HELD_MEANWHILE, FEED.c.not_before > _NEXT_CHECK), FEED.c.not_before),
+            # settled meanwhile: due when enable made it, or at the server's Retry-After
+            (
+                and_(
+                    _SETTLED_MEANWHILE,
+                    _NOT_BEFORE.is_not(None),
+                    or_(FEED.c.next_check.is_(None), FEED.c.next_check < _NOT_BEFORE),
+                ),
+                _NOT_BEFORE,
+            ),
+            (_SETTLED_MEANWHILE, FEED.c.next_check),
             else_=_NEXT_CHECK,
         ),
         not_before=case(
@@ -115,10 +143,14 @@ CHECK_UPDATE = (
             ),
             else_=_NOT_BEFORE,
         ),
-        status=bindparam("status"),
-        error_count=bindparam("error_count"),
-        first_error_at=bindparam("first_error_at"),
-        last_error=bindparam("last_error"),
+        status=_unless_settled(bindparam("status", type_=FEED.c.status.type), FEED.c.status),
+        error_count=_unless_settled(bindparam("error_count", type_=Integer), FEED.c.error_count),
+        first_error_at=_unless_settled(
+            bindparam("first_error_at", type_=FEED.c.first_error_at.type), FEED.c.first_error_at
+        ),
+        last_error=_unless_settled(
+            bindparam("last_error", type_=FEED.c.last_error.type), FEED.c.last_error
+        ),
         # a parsed document's warnings (its success's last_error), kept until the next
         warnings=case(
             (
@@ -187,6 +219,8 @@ def check_params(c: FeedCheck) -> dict[str, Any]:
         "etag": c.etag,
         "last_modified": c.last_modified,
         "body_hash": c.body_hash,
+        "success": c.success,
+        "claimed_error_count": c.claimed.error_count if c.claimed is not None else None,
     }
 
 
