@@ -521,6 +521,7 @@ class Poller(Outcomes):
                     read = ClaimedSettings(
                         interval=feed.interval,
                         error_count=feed.error_count,
+                        url=feed.url,
                         min_interval=app.policy.min_interval,
                     )
                     if isinstance(outcome, Ready):

@@ -402,6 +402,7 @@ class ClaimedSettings:
 
     interval: timedelta | None  # Feed.interval: the user's override (feeds.yaml)
     error_count: int  # Feed.error_count: `feeds enable` clears it
+    url: str | None = None  # Feed.url: feeds.yaml may respell it (a new password)
     min_interval: timedelta = timedelta(0)  # Policy.min_interval
 
 
@@ -453,9 +454,11 @@ class FeedCheck:
     #: A feeds.yaml ``interval`` changed meanwhile is applied to the next check as the
     #: sync applies it when no poll has the feed; a failing feed that `feeds enable`
     #: cleared meanwhile keeps its cleared state (its fetch, begun before, is logged).
-    #: The outcome written back what the poll had read: a day's wait after `interval:
+    #: The outcome wrote back what the poll had read: a day's wait after `interval:
     #: 24h` became `30m`, and the error count, first error and backoff `feeds enable`
     #: had just cleared (the 30-day rule disabling the feed again at once).
+    #: A permanent redirect the poll adopts keeps a new password written into feeds.yaml
+    #: meanwhile (``store.rows.login_moved``): it moved the feed with the old one.
     claimed: ClaimedSettings | None = None
 
 

@@ -3,10 +3,12 @@ outcome. The feed's answer is held by the local server until the test has made t
 change through a second App (as another `aggregator` command would, on the same SQLite
 file or PostgreSQL database); then the poll stores its outcome and the change must still
 hold: a shorter feeds.yaml ``interval`` brings the next check forward as the sync does
-when no poll is running, and `feeds enable` of a failing feed keeps it cleared and due."""
+when no poll is running, `feeds enable` of a failing feed keeps it cleared and due, and a
+new password written into feeds.yaml goes with the feed when the poll adopts a redirect."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,3 +162,41 @@ def test_feeds_enable_during_the_poll_is_not_undone_by_its_error(
         assert again.status == "error"
         after = app.store.get_feed(url)
         assert after.error_count == 1 and after.first_error_at == clock.t
+
+
+def test_a_new_password_written_during_the_poll_that_adopts_a_redirect_is_kept(
+    tmp_path: Path, server: LocalServer, clock: Clock, db_url: str
+) -> None:
+    """The poll that adopts a permanent redirect moves the feed to the target with the
+    login it fetched it with; a new password written into feeds.yaml meanwhile (the same
+    subscription, respelled by the sync) was lost, the feed polled with the old one."""
+    meanwhile = Meanwhile(RSS)
+    server.route("/new.xml", body=meanwhile)
+    server.redirect("/old.xml", "/new.xml", status=301)
+    host = f"127.0.0.1:{server.port}"
+    old, new = f"http://me:old@{host}/old.xml", f"http://me:new@{host}/old.xml"
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {old}\n")
+    with _app(tmp_path, clock, db_url) as app, _app(tmp_path, clock, db_url) as user:
+        app.sync_feeds()
+        for _ in range(2):  # the redirect seen twice, over more than a day
+            list(app.update_due(all_feeds=True))
+            clock.t += timedelta(hours=13)
+        assert app.store.get_feed(old).redirect_count == 2
+
+        def new_password() -> None:
+            feeds.write_text(f"feeds:\n  - url: {new}\n")
+            assert user.sync_feeds() == (0, 1)
+
+        meanwhile.change = new_password
+        list(app.update_due(all_feeds=True))  # the third: adopted
+        assert meanwhile.errors == [] and meanwhile.ran == 1
+        feed = app.store.get_feed(new)
+        assert feed.url == f"http://me:new@{host}/new.xml"
+        assert feed.source_url == new
+        # and the next sync finds it as it is, by the URL it was subscribed under
+        assert user.sync_feeds() == (0, 0)
+        # and the next poll asks the new URL with the new password
+        list(app.update_due(all_feeds=True))
+        sent = server.requests_for("/new.xml")[-1].headers["authorization"]
+        assert sent == "Basic " + base64.b64encode(b"me:new").decode()

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,6 +29,7 @@ from .rows import (
     chunks,
     feed_from_row,
     interval_seconds,
+    login_moved,
     new_feed_row,
     shortened,
     utc,
@@ -131,25 +131,6 @@ def _shortened(row: FeedRow, interval: timedelta) -> None:
         row.next_check = sooner
 
 
-def _userinfo(url: str) -> str:
-    """The ``user:password`` of ``url`` ("" when it has none)."""
-    return urlsplit(url).netloc.rpartition("@")[0]
-
-
-def _login_moved(url: str, was: str, now: str) -> str:
-    """``url``, where a permanent redirect moved a feed subscribed as ``was``, with the
-    login of its respelled subscription ``now`` when it carries ``was``'s (an adopted
-    redirect within the origin keeps the login; one to another origin has none): a new
-    password written into feeds.yaml is the same subscription (``feed_key``), and kept
-    only on ``was`` it never reached the URL polled, which went on failing with the old."""
-    login = _userinfo(was)
-    if not login or _userinfo(url) != login or _userinfo(now) == login:
-        return url
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{_userinfo(now)}@{host}"))
-
-
 def _hold_new(row: FeedRow, now: datetime, holds: dict[str, datetime]) -> None:
     """A feed that becomes due now (added, or turned back on) waits for its own
     Retry-After and for its host's hold (``held_hosts``): no poll had it when the host
@@ -241,7 +222,7 @@ class FeedStore(StoreBase):
                 if row is None and (row := by_key.get(feed_key(src.url))) is not None:
                     rows[src.url] = row
                     if row.source_url:  # url is where a redirect moved it: it stays there
-                        row.url = _login_moved(row.url, row.source_url, src.url)
+                        row.url = login_moved(row.url, row.source_url, src.url)
                         row.source_url = src.url
                     else:
                         row.url = src.url

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import (
     Boolean,
@@ -269,6 +270,25 @@ def keep_user_intervals(conn: Any, claimed: dict[int, ClaimedSettings]) -> None:
             sooner = shortened(status, utc(checked), utc(due), utc(not_before), interval)
             if sooner is not None:
                 conn.execute(update(FEED).where(FEED.c.id == fid).values(next_check=sooner))
+
+
+def _userinfo(url: str) -> str:
+    """The ``user:password`` of ``url`` ("" when it has none)."""
+    return urlsplit(url).netloc.rpartition("@")[0]
+
+
+def login_moved(url: str, was: str, now: str) -> str:
+    """``url``, where a permanent redirect moved a feed subscribed as ``was``, with the
+    login of its respelled subscription ``now`` when it carries ``was``'s (an adopted
+    redirect within the origin keeps the login; one to another origin has none): a new
+    password written into feeds.yaml is the same subscription (``feed_key``), and kept
+    only on ``was`` it never reached the URL polled, which went on failing with the old."""
+    login = _userinfo(was)
+    if not login or _userinfo(url) != login or _userinfo(now) == login:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{_userinfo(now)}@{host}"))
 
 
 class NewStory:

@@ -51,6 +51,7 @@ from .rows import (
     chunks,
     fill_row,
     keep_user_intervals,
+    login_moved,
     prune_fetch_log,
     search_body,
     search_text,
@@ -1235,9 +1236,13 @@ class PollWrites(StoreBase):
         for check, url, _, _ in checks:
             extra: dict[str, Any] = {}
             if check.url and check.url != url:
-                clash = conn.execute(_FEED_ID_BY_URL, {"url": check.url}).first()
+                moved = check.url
+                if check.claimed is not None and check.claimed.url not in (None, url):
+                    # respelled by the sync meanwhile: the new password goes along
+                    moved = login_moved(moved, check.claimed.url, url)
+                clash = conn.execute(_FEED_ID_BY_URL, {"url": moved}).first()
                 if clash is None:
-                    extra["url"] = check.url
+                    extra["url"] = moved
                     # SET sees the row as it was: the first URL subscribed stays known
                     extra["source_url"] = func.coalesce(FEED.c.source_url, FEED.c.url)
             if check.success and check.title:
