@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -183,30 +184,47 @@ def no_active_html(html: str) -> None:
         assert url.startswith(("http://", "https://", "mailto:")), html
 
 
-@pytest.fixture
-def app(tmp_path: Path, server: LocalServer) -> Iterator[App]:
+@pytest.fixture(scope="module")
+def _polled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data directory holding the hostile feeds polled through the real pipeline and
+    every story labelled, made once for the module; its server keeps serving them, for a
+    test that polls again. Each test gets a copy of it (``app``): none sees another's
+    writes, and the poll (worker processes started for three feeds) is not redone 20 times."""
+    data = tmp_path_factory.mktemp("polled") / "data"
     s = Settings.from_env(
-        {}, data_dir=tmp_path, allow_private_addresses=True, extract=False, timeout_s=3
+        {}, data_dir=data, allow_private_addresses=True, extract=False, timeout_s=3
+    )
+    with LocalServer(root=Path(__file__).parent / "data") as server:
+        with make_app(s, now=lambda: NOW) as a:
+            a.add_feed(server.route("/hostile.xml", body=HOSTILE_RSS), discover=False)
+            a.add_feed(
+                server.route("/a.atom", body=HOSTILE_ATOM, content_type="application/atom+xml"),
+                discover=False,
+            )
+            a.add_feed(
+                server.route("/j.json", body=HOSTILE_JSON, content_type="application/feed+json"),
+                discover=False,
+            )
+            results = list(a.update_due(all_feeds=True))
+            assert sorted((r.status, r.new, r.error) for r in results) == [
+                ("ok", 2, None),
+                ("ok", 2, None),
+                ("ok", 6, None),
+            ]
+            # A topic whose name needs escaping in XML, on every story.
+            for story in a.stories(StoryQuery(limit=None)):
+                a.label(story.id, ["Policy & Regulation"], [])
+        yield data
+
+
+@pytest.fixture
+def app(tmp_path: Path, _polled: Path) -> Iterator[App]:
+    """An App on a copy of ``_polled``'s data directory, for this test alone."""
+    data = shutil.copytree(_polled, tmp_path / "data")
+    s = Settings.from_env(
+        {}, data_dir=data, allow_private_addresses=True, extract=False, timeout_s=3
     )
     with make_app(s, now=lambda: NOW) as a:
-        a.add_feed(server.route("/hostile.xml", body=HOSTILE_RSS), discover=False)
-        a.add_feed(
-            server.route("/a.atom", body=HOSTILE_ATOM, content_type="application/atom+xml"),
-            discover=False,
-        )
-        a.add_feed(
-            server.route("/j.json", body=HOSTILE_JSON, content_type="application/feed+json"),
-            discover=False,
-        )
-        results = list(a.update_due(all_feeds=True))
-        assert sorted((r.status, r.new, r.error) for r in results) == [
-            ("ok", 2, None),
-            ("ok", 2, None),
-            ("ok", 6, None),
-        ]
-        # A topic whose name needs escaping in XML, on every story.
-        for story in a.stories(StoryQuery(limit=None)):
-            a.label(story.id, ["Policy & Regulation"], [])
         yield a
 
 
