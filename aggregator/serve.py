@@ -920,7 +920,11 @@ class FeedServer:
             timeout=timeout,
             max_connections=max_connections,
         )
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # The accept loop looks for shutdown() between waits: at the default half second,
+        # leaving every `with FeedServer(...)` took ~0.5 s (a test-suite's worth of them).
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
