@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from clockedapp import Clock, any_app, clock
 from httpserver import LocalServer
 from sqlalchemy import create_engine, text
-from test_dedupe_audit import Clock, _make_app, _poll
+from test_dedupe_audit import _poll
 from test_dedupe_s27 import _item, _rss
 from test_pg_daemons_audit import sql
 from test_store import check, draft
@@ -24,6 +24,8 @@ from aggregator.app import App
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from aggregator.types import FeedSource, StoryQuery, StoryRecord
+
+__all__ = ["any_app", "clock"]  # the fixtures (clockedapp)
 
 
 def _waiting(url: str) -> int:
@@ -116,17 +118,6 @@ def test_a_copy_stored_at_a_url_a_story_is_leaving_meanwhile_joins_the_right_clu
 
 
 # --- a cluster's entry id once its first story is gone --------------------------------------
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
 
 
 def _ids(app: App) -> list[str]:

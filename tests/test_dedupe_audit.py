@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html import escape
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from clockedapp import Clock, _make_app, any_app, app, clock
 from httpserver import LocalServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.app import App, make_app
-from aggregator.config import Settings
+from aggregator.app import App
 from aggregator.dedupe import canonicalize_url, story_drafts
 from aggregator.neardup import hamming, series_apart, simhash
 from aggregator.parse import parse_feed
 from aggregator.store.writes import NEAR_DUP_MAX_DISTANCE
 from aggregator.types import ParsedEntry, ParsedFeed, StoryQuery, UpdateResult
+
+# the fixtures (clockedapp); Clock and _make_app still importable from here
+__all__ = ["Clock", "_make_app", "any_app", "app", "clock"]
 
 # --- canonical URLs ---------------------------------------------------------------------------
 
@@ -344,44 +345,6 @@ def test_a_url_guid_that_is_no_permalink_is_the_identity_as_given() -> None:
 
 
 # --- through the App ---------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def _make_app(tmp_path: Path, clock: Clock, database_url: str) -> Iterator[App]:
-    s = Settings.from_env(
-        {},
-        data_dir=tmp_path,
-        database_url=database_url,
-        allow_private_addresses=True,
-        extract=False,
-        timeout_s=3,
-        workers=1,  # a few small feeds: a second worker process only cost its start
-    )
-    with make_app(s, now=clock) as a:
-        yield a
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
-    yield from _make_app(tmp_path, clock, sqlite_url)
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
 
 
 def _poll(app: App, clock: Clock, hours: float = 2) -> list[UpdateResult]:

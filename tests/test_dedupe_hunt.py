@@ -8,8 +8,9 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from clockedapp import Clock, _make_app, any_app, clock
 from httpserver import LocalServer
-from test_dedupe_audit import Clock, _make_app, _poll, _titles
+from test_dedupe_audit import _poll, _titles
 
 from aggregator.app import App, make_app
 from aggregator.config import Settings
@@ -17,16 +18,7 @@ from aggregator.neardup import hamming, simhash
 from aggregator.store.writes import NEAR_DUP_TITLE_MAX_DISTANCE
 from aggregator.types import StoryQuery
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
+__all__ = ["any_app", "clock"]  # the fixtures (clockedapp)
 
 
 @pytest.fixture

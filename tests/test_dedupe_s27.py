@@ -4,34 +4,18 @@ SQLite and PostgreSQL databases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from html import escape
-from pathlib import Path
 
-import pytest
+from clockedapp import Clock, any_app, app, clock
 from httpserver import LocalServer
-from test_dedupe_audit import Clock, _make_app, _poll, _titles
+from test_dedupe_audit import _poll, _titles
 
 from aggregator.app import App
 from aggregator.neardup import boilerplate, fingerprint, hamming
 from aggregator.store.writes import NEAR_DUP_MAX_DISTANCE
 from aggregator.types import StoryQuery
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
-    yield from _make_app(tmp_path, clock, sqlite_url)
+__all__ = ["any_app", "app", "clock"]  # the fixtures (clockedapp)
 
 
 def _rss(items: str, link: str) -> bytes:

@@ -4,14 +4,13 @@ real SQLite and PostgreSQL databases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 
 import pytest
+from clockedapp import Clock, any_app, app, clock
 from httpserver import LocalServer
 from sqlalchemy import text
-from test_dedupe_audit import Clock, _make_app, _poll, _titles
+from test_dedupe_audit import _poll, _titles
 from test_dedupe_s27 import _item, _rss
 from test_store import T0, check
 
@@ -21,21 +20,7 @@ from aggregator.parse import parse_feed
 from aggregator.store import open_store
 from aggregator.types import FeedSource, StoryRecord
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
-    yield from _make_app(tmp_path, clock, sqlite_url)
+__all__ = ["any_app", "app", "clock"]  # the fixtures (clockedapp)
 
 
 def _words(word: str, n: int = 40) -> str:

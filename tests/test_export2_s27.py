@@ -5,14 +5,11 @@ SQLite files and the local PostgreSQL, a real HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
+from clockedapp import Clock, any_app, app, clock
 from sqlalchemy import text
 from test_config_serve import _store_stories
-from test_dedupe_audit import Clock, _make_app
 from test_export_conformance import _raw_get as _request_bytes
 from test_export_s27 import _entry_ids
 from test_serve_audit import _raw_get
@@ -22,24 +19,10 @@ from aggregator.serve import FeedServer
 from aggregator.store import open_store
 from aggregator.types import StoryQuery
 
+__all__ = ["any_app", "app", "clock"]  # the fixtures (clockedapp)
+
 PAGE = "https://site.example/today"
 FEED = "http://feeds.example/feed.json"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
-    yield from _make_app(tmp_path, clock, sqlite_url)
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
 
 
 def _two_days_of_a_today_page(app: App, clock: Clock) -> set[tuple[str, str]]:

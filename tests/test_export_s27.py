@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from clockedapp import Clock, any_app, app, clock
 from httpserver import LocalServer
 from sqlalchemy import event
 from test_config_serve import _store_stories
-from test_dedupe_audit import Clock, _make_app, _poll
+from test_dedupe_audit import _poll
 from test_dedupe_s26 import _item, _rss
 from test_serve_s26 import _get
 
@@ -21,23 +20,9 @@ from aggregator.app import App
 from aggregator.serve import FeedServer
 from aggregator.types import StoryQuery
 
+__all__ = ["any_app", "app", "clock"]  # the fixtures (clockedapp)
+
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path: Path, clock: Clock, sqlite_url: str) -> Iterator[App]:
-    yield from _make_app(tmp_path, clock, sqlite_url)
-
-
-@pytest.fixture
-def any_app(tmp_path: Path, clock: Clock, db_url: str) -> Iterator[App]:
-    """The App on SQLite, then on PostgreSQL."""
-    yield from _make_app(tmp_path, clock, db_url)
 
 
 def _entry_ids(app: App, query: StoryQuery) -> set[tuple[str, str]]:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from clockedapp import Clock, any_app, app, clock
 from httpserver import LocalServer
 from sqlalchemy import create_engine, text
-from test_dedupe_audit import Clock, _item, _poll, _rss, _titles, any_app, app, clock
+from test_dedupe_audit import _item, _poll, _rss, _titles
 
 from aggregator.app import App
 from aggregator.neardup import TITLE_MATCH_MIN_WORDS, hamming, simhash, title_hash, title_key
 from aggregator.store.writes import NEAR_DUP_MAX_DISTANCE, NEAR_DUP_TITLE_MAX_DISTANCE
 from aggregator.types import StoryQuery
 
-__all__ = ["any_app", "app", "clock"]
+__all__ = ["any_app", "app", "clock"]  # the fixtures (clockedapp)
 
 # Written for this test.
 TITLE = "Registry operator launches a lock service for high-value domain names"
