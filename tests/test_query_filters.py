@@ -7,15 +7,19 @@ named at once; and ``serve``'s index listing only the taxonomy's topics."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from dbfixtures import fresh_pg_url
+from sqlalchemy import event
 from test_cli_read_audit import story
 from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixture)
 from test_store import check
@@ -28,6 +32,7 @@ from aggregator.taxonomy import Taxonomy
 from aggregator.types import FeedSource, StoryQuery, StoryRecord
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+T = TypeVar("T")
 #: One date shared by many stories: a page boundary falls between equals.
 SAME = NOW - timedelta(hours=2)
 
@@ -65,6 +70,45 @@ def store(db_url: str) -> Iterator[SqlStore]:
         s.close()
 
 
+@contextlib.contextmanager
+def _read_only_store(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    fill: Callable[[SqlStore], T],
+) -> Iterator[tuple[SqlStore, T]]:
+    """A store of its own on ``request.param``'s database, set up as ``store`` sets one up
+    and filled by ``fill``, then reopened so that the database refuses any write (SQLite
+    ``PRAGMA query_only``, PostgreSQL ``default_transaction_read_only``): the tests of a
+    module share it, and one that wrote to it would fail rather than change another's."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            path = tmp_path_factory.mktemp("shared") / "data" / "aggregator.db"
+            url = f"sqlite:///{path.as_posix()}"
+        else:
+            url = stack.enter_context(fresh_pg_url(request.getfixturevalue("_pg_databases")))
+        s = open_store(url)
+        stack.callback(s.close)
+        s.sync_topics([("DNS", None), ("Cybersecurity", None)])
+        made = fill(s)
+        read_only = (
+            "PRAGMA query_only = ON"
+            if request.param == "sqlite"
+            else "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+        )
+
+        @event.listens_for(s.engine, "connect")
+        def _refuse_writes(dbapi_connection: Any, record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(read_only)
+            cursor.close()
+
+        s.engine.dispose()  # the connections the filling opened: no write from here on
+        yield s, made
+
+
+_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
 def add(st: SqlStore, url: str, name: str | None, records: Sequence[StoryRecord]) -> list[int]:
     """A feed subscribed with its stories, as a first poll stores them; their ids."""
     feed, _ = st.add_feed(FeedSource(url=url, name=name), NOW)
@@ -78,8 +122,7 @@ def ids(st: SqlStore, **query: object) -> list[int]:
 # --- --feed --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def feeds(store: SqlStore) -> dict[str, list[int]]:
+def _feeds(store: SqlStore) -> dict[str, list[int]]:
     """Feeds whose names, titles and URLs overlap in the ways that went wrong: a name with
     a digit in it, a path under another feed's, a password, ``%`` and ``_``, a name in
     letters beyond ASCII."""
@@ -97,17 +140,37 @@ def feeds(store: SqlStore) -> dict[str, list[int]]:
     }
 
 
+@pytest.fixture(scope="module", params=_BACKENDS)
+def _feeds_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SqlStore, dict[str, list[int]]]]:
+    """``_feeds``' store, made once per database for the --feed tests, which only read it
+    (25 tests on each database: the store and its six feeds were made for each)."""
+    with _read_only_store(request, tmp_path_factory, _feeds) as made:
+        yield made
+
+
+@pytest.fixture
+def feeds_store(_feeds_store: tuple[SqlStore, dict[str, list[int]]]) -> SqlStore:
+    return _feeds_store[0]
+
+
+@pytest.fixture
+def feeds(_feeds_store: tuple[SqlStore, dict[str, list[int]]]) -> dict[str, list[int]]:
+    return _feeds_store[1]
+
+
 def test_a_feed_id_matches_that_feed_and_nothing_else(
-    store: SqlStore, feeds: dict[str, list[int]]
+    feeds_store: SqlStore, feeds: dict[str, list[int]]
 ) -> None:
     """`feeds list` shows ids and `feeds remove 3` takes one, but `--feed 3` was a
     substring of names and titles: the feed with id 1 was never found by it, "Top 1 of
     2" was found by `--feed 1` and `--feed 2`."""
-    feed_of = {s.id: s.feed_id for s in store.stories(StoryQuery(limit=None))}
+    feed_of = {s.id: s.feed_id for s in feeds_store.stories(StoryQuery(limit=None))}
     for name, stories in feeds.items():
-        assert ids(store, feeds=(str(feed_of[stories[0]]),)) == stories, name
-    assert ids(store, feeds=("999",)) == []  # no such feed: no stories, not a name match
-    assert ids(store, feeds=("9" * 5000,)) == []  # past any id (and int()'s digit limit)
+        assert ids(feeds_store, feeds=(str(feed_of[stories[0]]),)) == stories, name
+    assert ids(feeds_store, feeds=("999",)) == []  # no such feed: no stories, not a name match
+    assert ids(feeds_store, feeds=("9" * 5000,)) == []  # past any id (and int()'s digit limit)
 
 
 @pytest.mark.parametrize(
@@ -136,13 +199,13 @@ def test_a_feed_id_matches_that_feed_and_nothing_else(
     ],
 )
 def test_a_feed_url_spelled_another_way_matches_that_feed(
-    store: SqlStore, feeds: dict[str, list[int]], ref: str, feed: str
+    feeds_store: SqlStore, feeds: dict[str, list[int]], ref: str, feed: str
 ) -> None:
     """What `feedlist.feed_key` treats as one subscription is one `--feed`: http for
     https, the host's case, a trailing slash, credentials or none. Only the host's case
     of the stored URL was forgiven by nothing; and a URL naming one feed is that feed,
     not every feed whose URL starts with it (the comments feed under it)."""
-    assert ids(store, feeds=(ref,)) == feeds[feed]
+    assert ids(feeds_store, feeds=(ref,)) == feeds[feed]
 
 
 def test_a_feed_moved_by_a_redirect_matches_by_the_url_subscribed(store: SqlStore) -> None:
@@ -157,18 +220,18 @@ def test_a_feed_moved_by_a_redirect_matches_by_the_url_subscribed(store: SqlStor
 
 
 def test_several_feeds_give_the_stories_of_any_of_them(
-    store: SqlStore, feeds: dict[str, list[int]]
+    feeds_store: SqlStore, feeds: dict[str, list[int]]
 ) -> None:
     """`--feed A --feed B` (and `?feed=A&feed=B`): the stories of either, newest first,
     each once though two refs name its feed; a ref that names no feed adds none."""
-    feed_of = {s.id: s.feed_id for s in store.stories(StoryQuery(limit=None))}
+    feed_of = {s.id: s.feed_id for s in feeds_store.stories(StoryQuery(limit=None))}
     alpha_id = str(feed_of[feeds["alpha"][0]])
     want = sorted(feeds["alpha"] + feeds["percent"] + feeds["umlaut"], reverse=True)
     refs = (alpha_id, "100%", "https://alpha.example/feed/", "übersicht", "999", "nowhere")
-    assert sorted(ids(store, feeds=refs, limit=None), reverse=True) == want
-    assert len(ids(store, feeds=refs, limit=None)) == len(want)
-    assert ids(store, feeds=("999", "nowhere")) == []
-    assert ids(store, feeds=()) == ids(store)  # no feed named: no filter
+    assert sorted(ids(feeds_store, feeds=refs, limit=None), reverse=True) == want
+    assert len(ids(feeds_store, feeds=refs, limit=None)) == len(want)
+    assert ids(feeds_store, feeds=("999", "nowhere")) == []
+    assert ids(feeds_store, feeds=()) == ids(feeds_store)  # no feed named: no filter
 
 
 @pytest.mark.parametrize(
@@ -207,14 +270,14 @@ def test_several_feeds_give_the_stories_of_any_of_them(
     ],
 )
 def test_a_feed_by_part_of_its_name_title_or_url(
-    store: SqlStore, feeds: dict[str, list[int]], ref: str, expected: list[str]
+    feeds_store: SqlStore, feeds: dict[str, list[int]], ref: str, expected: list[str]
 ) -> None:
     """The help says URL, name or title; a part of the URL matched nothing. `%` matched
     every named feed and `_` any character (the database's LIKE wildcards), a backslash
     escaped on PostgreSQL only; SQLite's lower() folded no letter beyond ASCII. The URL
     is matched without its credentials: `serve`'s `?feed=` must not tell a password."""
     want = sorted(i for name in expected for i in feeds[name])
-    assert sorted(ids(store, feeds=(ref,), limit=None)) == want
+    assert sorted(ids(feeds_store, feeds=(ref,), limit=None)) == want
 
 
 def test_serve_feed_parameter_takes_an_id_and_a_literal_percent(app: App) -> None:
@@ -240,8 +303,7 @@ def test_serve_feed_parameter_takes_an_id_and_a_literal_percent(app: App) -> Non
 # --- --offset ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def many(store: SqlStore) -> list[int]:
+def _many(store: SqlStore) -> list[int]:
     """2,100 stories in two feeds, 300 to a date (so pages end between equals), the
     newest half of them tagged DNS; every 6th of feed A's has a copy in feed B. Enough
     that SQLite looks for a filtered page among the newest stories (``_recent_page``)."""
@@ -269,6 +331,25 @@ def many(store: SqlStore) -> list[int]:
     return out
 
 
+@pytest.fixture(scope="module", params=_BACKENDS)
+def _many_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SqlStore, list[int]]]:
+    """``_many``'s store, made once per database for the tests that only read it."""
+    with _read_only_store(request, tmp_path_factory, _many) as made:
+        yield made
+
+
+@pytest.fixture
+def many_store(_many_store: tuple[SqlStore, list[int]]) -> SqlStore:
+    return _many_store[0]
+
+
+@pytest.fixture
+def many(_many_store: tuple[SqlStore, list[int]]) -> list[int]:
+    return _many_store[1]
+
+
 #: Every way the store finds a page, by name.
 PAGE_QUERIES: dict[str, dict[str, object]] = {
     "all": {},
@@ -284,20 +365,22 @@ PAGE_QUERIES: dict[str, dict[str, object]] = {
 }
 
 
-def test_pages_neither_overlap_nor_skip_over_equal_dates(store: SqlStore, many: list[int]) -> None:
+def test_pages_neither_overlap_nor_skip_over_equal_dates(
+    many_store: SqlStore, many: list[int]
+) -> None:
     """Page after page (`--limit 70 --offset 70k`) is the whole list, in order: ties on
     the date are broken by id, in every way the store finds a page (one store of 2,100
     stories read every way: the queries only read it)."""
     for name, query in PAGE_QUERIES.items():
-        whole = ids(store, **query, limit=None)
+        whole = ids(many_store, **query, limit=None)
         assert len(whole) > 140, name
         paged: list[int] = []
         for offset in range(0, len(whole) + 70, 70):
-            paged += ids(store, **query, limit=70, offset=offset)
+            paged += ids(many_store, **query, limit=70, offset=offset)
         assert paged == whole, name
-        assert ids(store, **query, limit=None, offset=70) == whole[70:], name
+        assert ids(many_store, **query, limit=None, offset=70) == whole[70:], name
         assert (
-            store.matching_ids(StoryQuery(**query, limit=None, offset=70)) == whole[70:]  # type: ignore[arg-type]
+            many_store.matching_ids(StoryQuery(**query, limit=None, offset=70)) == whole[70:]  # type: ignore[arg-type]
         ), name
 
 
@@ -363,19 +446,19 @@ def test_a_story_says_how_many_feeds_carried_it(
     assert code == 0 and "3 sources" in out and "1 sources" not in out
 
 
-def test_sort_by_sources_puts_the_most_carried_first(store: SqlStore, many: list[int]) -> None:
+def test_sort_by_sources_puts_the_most_carried_first(many_store: SqlStore, many: list[int]) -> None:
     """`--sort sources`: the stories most feeds carried first (here every 6th of feed
     A's, which B carries too), newest first among equals; the filters as by date."""
-    by_date = ids(store, limit=None)
-    by_sources = store.stories(StoryQuery(limit=None, order="sources"))
+    by_date = ids(many_store, limit=None)
+    by_sources = many_store.stories(StoryQuery(limit=None, order="sources"))
     assert sorted(s.id for s in by_sources) == sorted(by_date)
     counts = [s.sources for s in by_sources]
     assert counts == sorted(counts, reverse=True) and counts[0] == 2 and counts[-1] == 1
     twice = [s.id for s in by_sources if s.sources == 2]
     assert twice == [i for i in by_date if i in set(twice)]  # newest first among equals
-    dns = store.stories(StoryQuery(topics=("DNS",), limit=10, order="sources"))
+    dns = many_store.stories(StoryQuery(topics=("DNS",), limit=10, order="sources"))
     assert [s.sources for s in dns] == [2] * 10
-    tagged = set(ids(store, topics=("DNS",), limit=None))
+    tagged = set(ids(many_store, topics=("DNS",), limit=None))
     assert [s.id for s in dns] == [i for i in twice if i in tagged][:10]
 
 
