@@ -4,20 +4,24 @@ terminal, and CSV whose cells a spreadsheet will not run as formulas."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dbfixtures import fresh_pg_url
+from readonly import BACKENDS, refuse_writes
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
 from test_store import check
 
-from aggregator.app import make_app
+from aggregator.app import App, make_app
 from aggregator.config import Settings
 from aggregator.types import (
     FeedSource,
@@ -73,6 +77,26 @@ SEARCHABLE = [
 ]
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def searchable_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[App]:
+    """An App on ``SEARCHABLE`` seeded once per database for the 18 searches, which only
+    read it (each seeded a database of its own and opened two Apps on it); its store
+    refuses writes from then on (readonly.py)."""
+    data = tmp_path_factory.mktemp("searchable") / "data"
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{(data / 'aggregator.db').as_posix()}"
+        else:
+            url = stack.enter_context(fresh_pg_url(request.getfixturevalue("_pg_databases")))
+        seed(data, url, SEARCHABLE)
+        s = Settings.from_env({}, data_dir=data, database_url=url)
+        app = stack.enter_context(make_app(s, now=lambda: NOW))
+        refuse_writes(app.store.engine)
+        yield app
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
@@ -117,14 +141,11 @@ SEARCHABLE = [
     ],
 )
 def test_search_means_the_same_on_both_backends(
-    db_url: str, tmp_path: Path, typed: str, expected: list[str]
+    searchable_app: App, typed: str, expected: list[str]
 ) -> None:
-    seed(tmp_path / "data", db_url, SEARCHABLE)
-    s = Settings.from_env({}, data_dir=tmp_path / "data", database_url=db_url)
     from aggregator.types import StoryQuery
 
-    with make_app(s, now=lambda: NOW) as app:
-        found = sorted(x.title for x in app.stories(StoryQuery(text=typed, limit=None)))
+    found = sorted(x.title for x in searchable_app.stories(StoryQuery(text=typed, limit=None)))
     assert found == expected
 
 

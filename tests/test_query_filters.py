@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from dbfixtures import fresh_pg_url
-from sqlalchemy import event
+from readonly import BACKENDS, refuse_writes
 from test_cli_read_audit import story
 from test_learning_cli import env, run, seed_stories  # noqa: F401  (env: fixture)
 from test_store import check
@@ -77,9 +77,8 @@ def _read_only_store(
     fill: Callable[[SqlStore], T],
 ) -> Iterator[tuple[SqlStore, T]]:
     """A store of its own on ``request.param``'s database, set up as ``store`` sets one up
-    and filled by ``fill``, then reopened so that the database refuses any write (SQLite
-    ``PRAGMA query_only``, PostgreSQL ``default_transaction_read_only``): the tests of a
-    module share it, and one that wrote to it would fail rather than change another's."""
+    and filled by ``fill``, then refusing writes (readonly.py): the tests of the module
+    share it, and one that wrote to it would fail rather than change another's."""
     with contextlib.ExitStack() as stack:
         if request.param == "sqlite":
             path = tmp_path_factory.mktemp("shared") / "data" / "aggregator.db"
@@ -90,23 +89,8 @@ def _read_only_store(
         stack.callback(s.close)
         s.sync_topics([("DNS", None), ("Cybersecurity", None)])
         made = fill(s)
-        read_only = (
-            "PRAGMA query_only = ON"
-            if request.param == "sqlite"
-            else "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
-        )
-
-        @event.listens_for(s.engine, "connect")
-        def _refuse_writes(dbapi_connection: Any, record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute(read_only)
-            cursor.close()
-
-        s.engine.dispose()  # the connections the filling opened: no write from here on
+        refuse_writes(s.engine)
         yield s, made
-
-
-_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def add(st: SqlStore, url: str, name: str | None, records: Sequence[StoryRecord]) -> list[int]:
@@ -140,7 +124,7 @@ def _feeds(store: SqlStore) -> dict[str, list[int]]:
     }
 
 
-@pytest.fixture(scope="module", params=_BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def _feeds_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[SqlStore, dict[str, list[int]]]]:
@@ -331,7 +315,7 @@ def _many(store: SqlStore) -> list[int]:
     return out
 
 
-@pytest.fixture(scope="module", params=_BACKENDS)
+@pytest.fixture(scope="module", params=BACKENDS)
 def _many_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[SqlStore, list[int]]]:
