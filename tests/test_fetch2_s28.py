@@ -4,17 +4,15 @@ and polls end to end with real SQLite files."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from httpserver import LocalServer
+from test_fetch_s28 import Clock, _app
 from test_http11 import OK, Scripted, _run
-
-from aggregator.app import App, make_app
-from aggregator.config import Settings
 
 
 @pytest.mark.parametrize(
@@ -53,27 +51,6 @@ def test_garbage_on_a_new_connection_is_still_refused() -> None:
     assert isinstance(got[0], httpx.RemoteProtocolError), got[0]
     assert "status line" in str(got[0])
     assert server.connections == 1
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
-def _app(tmp_path: Path, clock: Clock, database_url: str | None = None) -> App:
-    s = Settings.from_env(
-        {},
-        data_dir=tmp_path,
-        database_url=database_url,
-        allow_private_addresses=True,
-        extract=False,
-        timeout_s=5,
-        workers=1,
-    )
-    return make_app(s, now=clock)
 
 
 @pytest.mark.parametrize("changing", [False, True], ids=["same-body", "new-body"])
