@@ -19,6 +19,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from readonly import refuse_writes
 from test_config_serve import _store_stories
 
 from aggregator.app import App, make_app
@@ -29,15 +30,32 @@ from aggregator.serve import MAX_LIMIT, FeedServer, serve_forever
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
+def _store_five(a: App) -> None:
+    _store_stories(
+        a,
+        "https://a.example/feed",
+        [(str(i), f"https://a.example/{i}", f"Story {i}") for i in range(5)],
+    )
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
     with make_app(Settings.from_env({}, data_dir=tmp_path), now=lambda: NOW) as a:
-        _store_stories(
-            a,
-            "https://a.example/feed",
-            [(str(i), f"https://a.example/{i}", f"Story {i}") for i in range(5)],
-        )
+        _store_five(a)
         yield a
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
+    """``app``'s five stories served once for the seven limit cases, which only read
+    them (each made the App, stored the stories and started a server); the store
+    refuses writes (readonly.py)."""
+    data = tmp_path_factory.mktemp("served")
+    with make_app(Settings.from_env({}, data_dir=data), now=lambda: NOW) as a:
+        _store_five(a)
+        refuse_writes(a.store.engine)
+        with FeedServer(a) as srv:
+            yield srv
 
 
 def _get(url: str, **headers: str) -> tuple[int, bytes]:
@@ -61,9 +79,8 @@ def _get(url: str, **headers: str) -> tuple[int, bytes]:
     ],
     ids=["default", "two", "zero-no-limit", "over-max", "negative", "not-a-number", "blank"],
 )
-def test_limit_parameter(app: App, query: str, status: int, entries: int) -> None:
-    with FeedServer(app) as srv:
-        code, body = _get(f"{srv.url}/feed.atom?{query}")
+def test_limit_parameter(served: FeedServer, query: str, status: int, entries: int) -> None:
+    code, body = _get(f"{served.url}/feed.atom?{query}")
     assert code == status, body
     if status == 200:
         assert len(feedparser.parse(body).entries) == entries
