@@ -28,5 +28,8 @@ def refuse_writes(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(statement)
         cursor.close()
+        # psycopg opened a transaction for the SET, and a SET rolled back is undone: the
+        # session stayed read-only for its first transaction only
+        dbapi_connection.commit()
 
     engine.dispose()
