@@ -2,8 +2,10 @@
 traceback: a data directory that cannot be made, a database URL the store could not open,
 a --since / --until span too large for a date.
 
-The real ``python -m aggregator`` in a subprocess, so that whatever reaches the terminal
-(a traceback included) is what the test reads.
+The CLI's ``main`` as ``python -m aggregator`` runs it, in the test process (tests/clirun.py:
+what reaches file descriptors 1 and 2, and the log, is what the test reads, so a traceback
+printed or logged fails it, and one raised fails the test at once); a closed stdin is a
+real process's.
 """
 
 from __future__ import annotations
@@ -11,29 +13,34 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clirun import in_process
+
+Aggregator = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def aggregator(
-    cwd: Path, *argv: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-    environ.update(
-        AGGREGATOR_DATA_DIR=str(cwd / "data"),
-        AGGREGATOR_FEEDS=str(cwd / "feeds.yaml"),
-        COLUMNS="200",
-        **(env or {}),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *argv],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@pytest.fixture
+def aggregator(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Aggregator:
+    """``aggregator(cwd, *argv, env=None)``: the CLI on the data directory and feeds file
+    in ``cwd``, run from there, with ``env`` added to the environment."""
+    run = in_process(monkeypatch, capfd)
+
+    def aggregator(
+        cwd: Path, *argv: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+        environ.update(
+            AGGREGATOR_DATA_DIR=str(cwd / "data"),
+            AGGREGATOR_FEEDS=str(cwd / "feeds.yaml"),
+            COLUMNS="200",
+            **(env or {}),
+        )
+        return run(environ, *argv, cwd=cwd)
+
+    return aggregator
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -57,14 +64,16 @@ def assert_one_clear_line(result: subprocess.CompletedProcess[str], *expected: s
     ids=["is-a-file", "under-a-file", "proc"],
 )
 def test_a_data_directory_that_cannot_be_made(
-    tmp_path: Path, data_dir: str, expected: list[str]
+    aggregator: Aggregator, tmp_path: Path, data_dir: str, expected: list[str]
 ) -> None:
     (tmp_path / "a-file").write_text("not a directory\n")
     assert_one_clear_line(aggregator(tmp_path, "--data-dir", data_dir, "stories"), *expected)
 
 
 @pytest.mark.parametrize("kind", ["directory", "text-file"])
-def test_a_database_path_that_is_no_database(tmp_path: Path, kind: str) -> None:
+def test_a_database_path_that_is_no_database(
+    aggregator: Aggregator, tmp_path: Path, kind: str
+) -> None:
     """A directory, or a file of something else, where the SQLite file goes: one line
     naming it, exit 2 (the store said "unable to open database file", exit 1)."""
     db = tmp_path / "data" / "aggregator.db"
@@ -81,7 +90,7 @@ def test_a_database_path_that_is_no_database(tmp_path: Path, kind: str) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_a_data_directory_under_a_read_only_one(tmp_path: Path) -> None:
+def test_a_data_directory_under_a_read_only_one(aggregator: Aggregator, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
@@ -92,7 +101,7 @@ def test_a_data_directory_under_a_read_only_one(tmp_path: Path) -> None:
     assert_one_clear_line(result, "cannot create the data directory", "Permission denied")
 
 
-def test_the_demo_keep_directory_is_checked_too(tmp_path: Path) -> None:
+def test_the_demo_keep_directory_is_checked_too(aggregator: Aggregator, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x\n")
     result = aggregator(tmp_path, "demo", "--keep", "a-file/db", "-o", str(tmp_path / "o.atom"))
     assert_one_clear_line(result, "cannot create the data directory a-file/db")
@@ -113,7 +122,7 @@ def test_the_demo_keep_directory_is_checked_too(tmp_path: Path) -> None:
 )
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_a_database_url_the_store_cannot_open(
-    tmp_path: Path, url: str, expected: list[str], how: str
+    aggregator: Aggregator, tmp_path: Path, url: str, expected: list[str], how: str
 ) -> None:
     if how == "flag":
         result = aggregator(tmp_path, "--database-url", url, "stories")
@@ -136,7 +145,9 @@ def test_a_database_url_the_store_cannot_open(
     ],
     ids=["stories-since", "export-since", "until-weeks", "iso-before-year-1"],
 )
-def test_a_span_too_large_for_a_date(tmp_path: Path, argv: list[str], expected: str) -> None:
+def test_a_span_too_large_for_a_date(
+    aggregator: Aggregator, tmp_path: Path, argv: list[str], expected: str
+) -> None:
     assert_one_clear_line(aggregator(tmp_path, *argv), expected)
 
 
@@ -150,14 +161,16 @@ def test_a_span_too_large_for_a_date(tmp_path: Path, argv: list[str], expected: 
     ids=["json", "quiet", "negative"],
 )
 def test_poll_show_that_would_print_nothing_is_bad_input(
-    tmp_path: Path, argv: list[str], expected: str
+    aggregator: Aggregator, tmp_path: Path, argv: list[str], expected: str
 ) -> None:
     """`--show N` with `--format json` or `--quiet` was silently ignored."""
     assert_one_clear_line(aggregator(tmp_path, "poll", *argv), expected)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "0", "-5"])
-def test_a_daemon_max_sleep_that_cannot_work_is_bad_input(tmp_path: Path, value: str) -> None:
+def test_a_daemon_max_sleep_that_cannot_work_is_bad_input(
+    aggregator: Aggregator, tmp_path: Path, value: str
+) -> None:
     """`--max-sleep nan` ran the cycle in a loop that never slept (a core at 100%, the
     database read without pause); 0 or a negative number polled again at once after
     every cycle that stored something. Each started the daemon without a word."""
@@ -166,7 +179,9 @@ def test_a_daemon_max_sleep_that_cannot_work_is_bad_input(tmp_path: Path, value:
     assert_one_clear_line(result, "--max-sleep must be a positive number of seconds")
 
 
-def test_an_error_line_is_printed_as_written_not_as_emoji(tmp_path: Path) -> None:
+def test_an_error_line_is_printed_as_written_not_as_emoji(
+    aggregator: Aggregator, tmp_path: Path
+) -> None:
     """rich read ``:-1:`` and ``:100:`` in an error line as emoji codes: `serve --port -1`
     said "cannot listen on 127.0.0.1👎 bind()…", and an entry on line 100 of the feeds
     file was "feeds.yaml💯 feed #1: …"."""
