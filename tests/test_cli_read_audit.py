@@ -1,8 +1,9 @@
 """The read side of the CLI (`stories`, `show`, `topics`) as a demanding daily user meets
 it: a date range given backwards, a limit or an id no store can hold, a terminal 40
 columns wide, a link longer than a line, a story's text cut short, a topic the taxonomy
-no longer has. The real CLI (in-process, or ``python -m aggregator`` where the terminal's
-width matters) against a real store, on SQLite and PostgreSQL where the store answers."""
+no longer has. The real CLI in-process (as ``python -m aggregator`` runs it, tests/clirun.py,
+where the terminal's width matters) against a real store, on SQLite and PostgreSQL where the
+store answers."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import json
 import os
 import re
 import subprocess
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from clirun import in_process
 from rich.cells import cell_len
 from test_learning_cli import run
 from test_store import check
@@ -77,20 +78,23 @@ def seed(data_dir: Path, url: str | None, feeds: dict[str, Sequence[StoryRecord]
     return ids
 
 
-def aggregator(cwd: Path, *argv: str, columns: int) -> subprocess.CompletedProcess[str]:
-    """``python -m aggregator`` on the data directory in ``cwd``, its output a pipe to a
-    terminal ``columns`` wide (what COLUMNS tells rich)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-    environ.update(AGGREGATOR_DATA_DIR=str(cwd / "data"), COLUMNS=str(columns))
-    environ.update(AGGREGATOR_FEEDS=str(cwd / "feeds.yaml"), TERM="dumb", NO_COLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *argv],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+Aggregator = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def aggregator(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Aggregator:
+    """``aggregator(cwd, *argv, columns)``: the CLI on the data directory in ``cwd``, as
+    ``python -m aggregator`` runs it (in this process, tests/clirun.py), its output a pipe
+    to a terminal ``columns`` wide (what COLUMNS tells rich)."""
+    run = in_process(monkeypatch, capfd)
+
+    def aggregator(cwd: Path, *argv: str, columns: int) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+        environ.update(AGGREGATOR_DATA_DIR=str(cwd / "data"), COLUMNS=str(columns))
+        environ.update(AGGREGATOR_FEEDS=str(cwd / "feeds.yaml"), TERM="dumb", NO_COLOR="1")
+        return run(environ, *argv, cwd=cwd)
+
+    return aggregator
 
 
 @pytest.fixture
@@ -186,7 +190,9 @@ def test_show_an_id_no_story_can_have(
 
 
 @pytest.mark.parametrize("columns", [40, 50])
-def test_a_narrow_terminal_keeps_each_title_readable(tmp_path: Path, columns: int) -> None:
+def test_a_narrow_terminal_keeps_each_title_readable(
+    aggregator: Aggregator, tmp_path: Path, columns: int
+) -> None:
     """At 40 columns the id, date and feed columns left the story one column: each title
     ran down the screen a letter per line. Below that the feed goes under the title."""
     seed(
@@ -208,7 +214,7 @@ def test_a_narrow_terminal_keeps_each_title_readable(tmp_path: Path, columns: in
     assert any("Law 0.80" in c for c in cells), done.stdout
 
 
-def test_the_table_says_its_dates_are_utc(tmp_path: Path) -> None:
+def test_the_table_says_its_dates_are_utc(aggregator: Aggregator, tmp_path: Path) -> None:
     """`show` says UTC and JSON ends its dates with Z; the table's dates were bare, read
     as local time by anyone east or west of Greenwich."""
     published = datetime(2026, 11, 1, 23, 30, tzinfo=UTC)
@@ -227,7 +233,7 @@ def test_the_table_says_its_dates_are_utc(tmp_path: Path) -> None:
 # --- show ------------------------------------------------------------------------------------
 
 
-def test_show_prints_each_link_on_one_line(tmp_path: Path) -> None:
+def test_show_prints_each_link_on_one_line(aggregator: Aggregator, tmp_path: Path) -> None:
     """A link longer than the terminal (a pipe: 80 columns) was cut into lines, so it
     could be neither clicked nor copied, and `show 42 | grep https` found a fragment."""
     long = "https://alpha.example/2026/11/" + "a-long-slug-for-a-story" * 10 + "?utm_source=x"
@@ -313,7 +319,9 @@ def test_topics_lists_what_topic_filters_accept(
     assert code == 2 and "unknown topic 'Coronavirus'" in err
 
 
-def test_topics_keeps_each_name_whole_in_a_narrow_terminal(tmp_path: Path) -> None:
+def test_topics_keeps_each_name_whole_in_a_narrow_terminal(
+    aggregator: Aggregator, tmp_path: Path
+) -> None:
     """A name is what `stories -t` takes: at 40 columns "Cybersecurity" showed as
     "Cybersecur…", and "Artificial Intelligence" as "Artificial…", to make room for the
     descriptions."""
