@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from clirun import in_process
 from httpserver import LocalServer
 from test_extract_pipeline import ARTICLE, article_page
 from test_extraction_audit import rss as _feed
@@ -166,8 +167,15 @@ def test_a_feeds_pages_have_an_overall_budget(tmp_path: Path, server: LocalServe
         )
 
 
-def test_poll_says_what_waits(tmp_path: Path, server: LocalServer) -> None:
+def test_poll_says_what_waits(
+    tmp_path: Path,
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The two polls run the CLI's main in this process (tests/clirun.py)."""
     url = _feed(server, _pages(server, "localhost", "busy", 4, status=503))
+    aggregator = in_process(monkeypatch, capfd)
 
     def run(data: str, *argv: str) -> subprocess.CompletedProcess[str]:
         (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - url: {url}\n", encoding="utf-8")
@@ -179,14 +187,7 @@ def test_poll_says_what_waits(tmp_path: Path, server: LocalServer) -> None:
             AGGREGATOR_WORKERS="1",
             COLUMNS="200",
         )
-        done = subprocess.run(
-            [sys.executable, "-m", "aggregator", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = aggregator(env, *argv)
         assert done.returncode == 0, done.stderr
         return done
 
