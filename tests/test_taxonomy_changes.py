@@ -12,13 +12,13 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from clirun import Run, in_process
 from httpserver import LocalServer
 
 from aggregator.app import App, make_app
@@ -468,7 +468,9 @@ def _rss(items: list[tuple[str, str, str, str]]) -> bytes:
     ).encode()
 
 
-def _aggregator(env: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+def _aggregator(run: Run, env: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m aggregator`` on ``env`` with private addresses, no extraction, one
+    worker, run by ``run`` (tests/clirun.py: the CLI's main in this process)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     environ.update(
         AGGREGATOR_DATA_DIR=str(env / "data"),
@@ -478,29 +480,28 @@ def _aggregator(env: Path, *argv: str) -> subprocess.CompletedProcess[str]:
         AGGREGATOR_EXTRACT="0",
         AGGREGATOR_WORKERS="1",
     )
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *argv],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run(environ, *argv)
 
 
 def test_a_topic_added_is_given_by_its_aliases_at_once_then_trains_from_two_labels(
-    env: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+    env: Path,
+    server: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
+    """The polls and the train run the CLI's main in this process (tests/clirun.py), their
+    log on stderr as a process's; capfd reads the worker processes' output too."""
+    cli = in_process(monkeypatch, capfd)
     a = server.route("/a.xml", body=_rss([("a1", *SEC[:2], "infosec")]))
     b = server.route("/b.xml", body=_rss([("b1", *DOM[:2], "domain names")]))
     (env / "feeds.yaml").write_text(f"feeds:\n  - url: {a}\n  - url: {b}\n")
-    done = _aggregator(env, "poll", "--quiet")
+    done = _aggregator(cli, env, "poll", "--quiet")
     assert done.returncode == 0, done.stderr
 
     edit_taxonomy(env, "add")  # the shipped model knows nothing of it
     server.route("/a.xml", body=_rss([("a2", *PQC[:2], "PQC"), ("a1", *SEC[:2], "infosec")]))
     server.route("/b.xml", body=_rss([("b2", "Quantum-safe TLS", "Post-quantum.", "pqc")]))
-    done = _aggregator(env, "poll", "--all", "--quiet")
+    done = _aggregator(cli, env, "poll", "--all", "--quiet")
     # both feeds stored their stories with the topics their feed categories name (the
     # new topic's aliases need no model), and said why once (not once per feed)
     assert done.returncode == 0, done.stderr
@@ -509,35 +510,35 @@ def test_a_topic_added_is_given_by_its_aliases_at_once_then_trains_from_two_labe
     assert "topics added: Quantum-safe Cryptography;" in done.stderr  # which edit mattered
     assert "Traceback" not in done.stderr
 
-    code, out, _ = run(capsys, "stories", "--format", "json")
+    code, out, _ = run(capfd, "stories", "--format", "json")
     by_title = {s["title"]: s for s in json.loads(out)}
     by_alias = [{"topic": QUANTUM["name"], "score": 1.0, "source": "feed-category"}]
     assert by_title[PQC[0]]["topics"] == by_title["Quantum-safe TLS"]["topics"] == by_alias
     assert by_title[SEC[0]]["topics"]  # tagged by the first poll
-    code, out, _ = run(capsys, "topics", "--format", "json")
+    code, out, _ = run(capfd, "topics", "--format", "json")
     assert json.loads(out)[-1] == {
         "topic": QUANTUM["name"],
         "stories": 2,
         "description": QUANTUM["description"],
     }
-    code, out, _ = run(capsys, "stories", "-t", "quantum-safe-cryptography", "--format", "json")
+    code, out, _ = run(capfd, "stories", "-t", "quantum-safe-cryptography", "--format", "json")
     assert code == 0 and {s["title"] for s in json.loads(out)} == {PQC[0], "Quantum-safe TLS"}
     pqc = by_title[PQC[0]]["id"]
-    code, out, _ = run(capsys, "show", str(pqc), "--format", "json")
+    code, out, _ = run(capfd, "show", str(pqc), "--format", "json")
     assert json.loads(out)["model_version"] == "feed-categories"  # no model: a re-tag takes it
-    code, _, err = run(capsys, "explain", str(pqc))
+    code, _, err = run(capfd, "explain", str(pqc))
     assert code == 1 and err.count("\n") == 1 and "retrain" in err
 
     # two examples of the new topic: the user's label and the other story's feed category
-    assert run(capsys, "label", str(pqc), f"+{QUANTUM['name']}")[0] == 0
-    done = _aggregator(env, "train", "--quiet")
+    assert run(capfd, "label", str(pqc), f"+{QUANTUM['name']}")[0] == 0
+    done = _aggregator(cli, env, "train", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "too few examples to learn 1 topic (Quantum-safe Cryptography: 2)" in done.stderr
     manifest = json.loads((env / "data" / "models" / "classifier" / "manifest.json").read_text())
     assert manifest["topics"][-1] == QUANTUM["name"]
     assert manifest["data"]["positives"][QUANTUM["name"]] == 2
 
-    code, out, _ = run(capsys, "stories", "-t", QUANTUM["name"], "--format", "json")
+    code, out, _ = run(capfd, "stories", "-t", QUANTUM["name"], "--format", "json")
     tagged = {
         s["title"]: t["source"]
         for s in json.loads(out)
@@ -546,11 +547,11 @@ def test_a_topic_added_is_given_by_its_aliases_at_once_then_trains_from_two_labe
     }
     # re-tagged by the new model: the other story's alias applies now
     assert tagged == {PQC[0]: "user", "Quantum-safe TLS": "feed-category"}
-    code, out, _ = run(capsys, "export", "--topic", QUANTUM["name"], "--format", "json")
+    code, out, _ = run(capfd, "export", "--topic", QUANTUM["name"], "--format", "json")
     assert {i["title"] for i in json.loads(out)["items"]} == {PQC[0], "Quantum-safe TLS"}
     # an alias only this topic claims names it (a renamed topic's old name is one)
-    assert run(capsys, "export", "--topic", "PQC", "--format", "json")[1] == out
-    code, out, err = run(capsys, "explain", str(pqc), "--format", "json")
+    assert run(capfd, "export", "--topic", "PQC", "--format", "json")[1] == out
+    code, out, err = run(capfd, "explain", str(pqc), "--format", "json")
     assert code == 0, err
     (given,) = [t for t in json.loads(out)["topics"] if t["topic"] == QUANTUM["name"]]
     assert given["source"] == "user" and given["threshold"] == 0.5  # too few to tune
