@@ -1,36 +1,39 @@
 """What a new user following README.md runs into: behaviour README promises, checked as
 a user meets it (each was found not to match, and fixed).
 
-The real CLI in a subprocess (``python -m aggregator``), against the bundled demo server
-on 127.0.0.1 where a feed is needed.
+The real CLI as ``python -m aggregator`` runs it (its ``main``, in the test process:
+tests/clirun.py), against the bundled demo server on 127.0.0.1 where a feed is needed.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from clirun import in_process
 
 from aggregator.demo_server import DemoServer
 
+Aggregator = Callable[..., subprocess.CompletedProcess[str]]
 
-def aggregator(
-    cwd: Path, *argv: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-    environ.update(AGGREGATOR_DATA_DIR=str(cwd / "data"), COLUMNS="200", **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *argv],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+@pytest.fixture
+def aggregator(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Aggregator:
+    """``aggregator(cwd, *argv, env=None)``: the CLI on the data directory in ``cwd``, run
+    from there, with ``env`` added to the environment."""
+    run = in_process(monkeypatch, capfd)
+
+    def aggregator(
+        cwd: Path, *argv: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+        environ.update(AGGREGATOR_DATA_DIR=str(cwd / "data"), COLUMNS="200", **(env or {}))
+        return run(environ, *argv, cwd=cwd)
+
+    return aggregator
 
 
 @pytest.fixture
@@ -39,7 +42,9 @@ def demo() -> Iterator[DemoServer]:
         yield server
 
 
-def test_feeds_add_follows_a_pages_rss_1_0_link(tmp_path: Path, demo: DemoServer) -> None:
+def test_feeds_add_follows_a_pages_rss_1_0_link(
+    aggregator: Aggregator, tmp_path: Path, demo: DemoServer
+) -> None:
     page = demo.url("/pages/ipv6-passes-half-of-traffic.html")
     result = aggregator(
         tmp_path, "feeds", "add", page, env={"AGGREGATOR_ALLOW_PRIVATE_ADDRESSES": "1"}
@@ -48,7 +53,9 @@ def test_feeds_add_follows_a_pages_rss_1_0_link(tmp_path: Path, demo: DemoServer
     assert demo.url("/feeds/addressledger.rdf") in result.stdout
 
 
-def test_feeds_add_follows_a_pages_rss_2_0_link(tmp_path: Path, demo: DemoServer) -> None:
+def test_feeds_add_follows_a_pages_rss_2_0_link(
+    aggregator: Aggregator, tmp_path: Path, demo: DemoServer
+) -> None:
     """The same page layout with an application/rss+xml link works (the control case)."""
     page = demo.url("/pages/dnssec-algorithm-rollover.html")
     result = aggregator(
@@ -59,6 +66,7 @@ def test_feeds_add_follows_a_pages_rss_2_0_link(tmp_path: Path, demo: DemoServer
 
 
 def test_poll_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
+    aggregator: Aggregator,
     tmp_path: Path,
 ) -> None:
     result = aggregator(tmp_path, "--feeds", "nosuch.yaml", "poll")
@@ -67,6 +75,7 @@ def test_poll_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
 
 
 def test_feeds_list_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
+    aggregator: Aggregator,
     tmp_path: Path,
 ) -> None:
     result = aggregator(tmp_path, "--feeds", "nosuch.yaml", "feeds", "list")
@@ -75,7 +84,9 @@ def test_feeds_list_refuses_a_feeds_file_given_with_feeds_that_does_not_exist(
 
 
 @pytest.mark.slow
-def test_demo_keep_refuses_a_directory_holding_a_database(tmp_path: Path) -> None:
+def test_demo_keep_refuses_a_directory_holding_a_database(
+    aggregator: Aggregator, tmp_path: Path
+) -> None:
     """A second `demo --keep DIR` would poll the first run's feeds too, whose demo server
     (and port) is gone, and report each as failing; and a directory holding a database
     may be a real one. So it is refused, with nothing changed."""
@@ -91,7 +102,9 @@ def test_demo_keep_refuses_a_directory_holding_a_database(tmp_path: Path) -> Non
     assert (keep / "aggregator.db").stat().st_mtime_ns == before
 
 
-def test_a_feeds_file_named_by_the_environment_must_exist(tmp_path: Path) -> None:
+def test_a_feeds_file_named_by_the_environment_must_exist(
+    aggregator: Aggregator, tmp_path: Path
+) -> None:
     """AGGREGATOR_FEEDS naming a file that is not there (a systemd unit with a typo) is
     an error, as --feeds is: `poll` said "No feeds are due" and a daemon idled for ever.
     The default ./feeds.yaml may still be absent."""
