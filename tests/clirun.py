@@ -13,19 +13,23 @@ environment at interpreter start, imports or a crash keep a real process.
     assert done.returncode == 2 and done.stdout == ""
 
 The way tests/test_cli_poll.py's ``poll --feed`` test runs it, plus: the working
-directory, and logging set up afresh by the CLI's own ``basicConfig`` (pytest's handlers
-on the root logger made it a no-op, so a warning or a logged traceback went to pytest's
-log instead of stderr). With ``capfd``, what reaches file descriptors 1 and 2 (a worker
-process's output, say) is read too, as a subprocess's pipes read it.
+directory; a time limit (a command outliving it raises ``subprocess.TimeoutExpired``, as
+``subprocess.run(timeout=...)`` did, instead of holding the test for ever); and logging
+set up afresh by the CLI's own ``basicConfig`` (pytest's handlers on the root logger made
+it a no-op, so a warning or a logged traceback went to pytest's log instead of stderr).
+With ``capfd``, what reaches file descriptors 1 and 2 (a worker process's output, say) is
+read too, as a subprocess's pipes read it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -39,7 +43,7 @@ def in_process(monkeypatch: pytest.MonkeyPatch, capture: pytest.CaptureFixture[s
     process would have had (variables not in it are removed for the call)."""
 
     def run(
-        env: Mapping[str, str], *argv: str, cwd: Path | None = None
+        env: Mapping[str, str], *argv: str, cwd: Path | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         capture.readouterr()
         root = logging.getLogger()
@@ -53,12 +57,16 @@ def in_process(monkeypatch: pytest.MonkeyPatch, capture: pytest.CaptureFixture[s
                 m.chdir(cwd)
             m.setattr(root, "handlers", [])
             root.setLevel(logging.WARNING)
+            previous = signal.signal(signal.SIGALRM, _timed_out(argv, timeout))
+            signal.setitimer(signal.ITIMER_REAL, timeout)
             try:
                 main(list(argv))
                 code = 0
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
             finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
                 for handler in root.handlers:
                     handler.close()
                 root.setLevel(level)
@@ -66,3 +74,14 @@ def in_process(monkeypatch: pytest.MonkeyPatch, capture: pytest.CaptureFixture[s
         return subprocess.CompletedProcess(["aggregator", *argv], code, got.out, got.err)
 
     return run
+
+
+def _timed_out(argv: tuple[str, ...], timeout: float) -> Callable[[int, FrameType | None], None]:
+    """A SIGALRM handler failing the command that outlived ``timeout`` (a subprocess's
+    ``timeout=``): a command that should have ended at once, a daemon or a server, fails
+    the test instead of holding it for ever."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise subprocess.TimeoutExpired(["aggregator", *argv], timeout)
+
+    return handler

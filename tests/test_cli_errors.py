@@ -38,7 +38,7 @@ def aggregator(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str
             COLUMNS="200",
             **(env or {}),
         )
-        return run(environ, *argv, cwd=cwd)
+        return run(environ, *argv, cwd=cwd, timeout=60)
 
     return aggregator
 

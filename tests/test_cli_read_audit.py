@@ -92,7 +92,7 @@ def aggregator(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str
         environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
         environ.update(AGGREGATOR_DATA_DIR=str(cwd / "data"), COLUMNS=str(columns))
         environ.update(AGGREGATOR_FEEDS=str(cwd / "feeds.yaml"), TERM="dumb", NO_COLOR="1")
-        return run(environ, *argv, cwd=cwd)
+        return run(environ, *argv, cwd=cwd, timeout=60)
 
     return aggregator
 
