@@ -9,13 +9,12 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from clirun import in_process
 from dbfixtures import fresh_pg_url
 from readonly import BACKENDS, refuse_writes
 from test_learning_cli import env, run  # noqa: F401  (env: fixture)
@@ -173,14 +172,19 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("columns", [60, 80, 120])
-def test_table_strips_control_characters_of_stories(tmp_path: Path, columns: int) -> None:
+def test_table_strips_control_characters_of_stories(
+    tmp_path: Path,
+    columns: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI's main as ``python -m aggregator`` runs it, in this process (tests/clirun.py),
+    its stdout a pipe to a terminal ``columns`` wide."""
     seed(tmp_path / "data", None, HOSTILE)
-    done = subprocess.run(
-        [sys.executable, "-m", "aggregator", "--data-dir", str(tmp_path / "data"), "stories"],
-        capture_output=True,
-        text=True,
+    done = in_process(monkeypatch, capfd)(
+        {**os.environ, "COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1"},
+        *("--data-dir", str(tmp_path / "data"), "stories"),
         timeout=60,
-        env={**os.environ, "COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1"},
     )
     assert done.returncode == 0, done.stderr
     for bad in ("\x1b", "\x07", "\x08", "\r", "\x9b", "\u202e", "\u202c"):
