@@ -21,6 +21,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from clirun import in_process
 from test_config_serve import _store_stories
 
 from aggregator.app import App, make_app
@@ -182,23 +183,20 @@ def test_base_url_setting_flag_beats_environment() -> None:
     assert Settings.from_env({}).base_url is None
 
 
-def test_serve_command_takes_base_url(tmp_path: Path) -> None:
+def test_serve_command_takes_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     """The real command: ``--base-url`` beats AGGREGATOR_BASE_URL, and a bad one is one
-    line on stderr and exit status 2."""
+    line on stderr and exit status 2 (the CLI's main in this process, tests/clirun.py: it
+    ends before serving; the server that serves is a process, stopped by SIGTERM)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     env["AGGREGATOR_BASE_URL"] = "https://env.example/"
-    argv = [sys.executable, "-m", "aggregator", "--data-dir", str(tmp_path), "serve"]
-    bad = subprocess.run(
-        [*argv, "--port", "0", "--base-url", "ftp://x/"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    serve = ["--data-dir", str(tmp_path), "serve", "--port", "0"]
+    bad = in_process(monkeypatch, capfd)(env, *serve, "--base-url", "ftp://x/", timeout=60)
     assert bad.returncode == 2
     assert bad.stderr == "error: base URL 'ftp://x/' must start with http:// or https://\n"
     proc = subprocess.Popen(
-        [*argv, "--port", "0", "--base-url", PUBLIC],
+        [sys.executable, "-m", "aggregator", *serve, "--base-url", PUBLIC],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
