@@ -246,17 +246,23 @@ def test_a_story_dated_year_one_shows_its_whole_year(
     ids=["json", "csv", "table", "show", "new"],
 )
 def test_an_output_encoding_without_the_characters_is_one_error_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    argv: list[str],
 ) -> None:
     """Under a locale whose encoding lacks a title's characters (ISO-8859-1, ASCII; a
     file on a system set so), Python's stdout cannot encode them: every command that
     printed such a story ended in a UnicodeEncodeError traceback. It is now one
     ``error: cannot write the output`` line naming the way out (a UTF-8 locale or
-    PYTHONIOENCODING=utf-8), exit 1, and `stories --new` leaves the stories new."""
+    PYTHONIOENCODING=utf-8), exit 1, and `stories --new` leaves the stories new. (The
+    command under the locale is a process, its stdout a real pipe; the read afterwards
+    runs the CLI's main in this process, tests/clirun.py.)"""
     import subprocess
     import sys
     from datetime import UTC, datetime
 
+    from clirun import in_process
     from test_cli_read_audit import story
     from test_store import check
 
@@ -283,13 +289,8 @@ def test_an_output_encoding_without_the_characters_is_one_error_line(
     assert err.startswith("error: cannot write the output:") and "PYTHONIOENCODING" in err
     if argv[-1] == "--new":  # left new: read whole by an output that holds them
         env["PYTHONIOENCODING"] = "utf-8"
-        again = subprocess.run(
-            [sys.executable, "-m", "aggregator", "stories", "--new", "--format", "json"],
-            capture_output=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
+        read = in_process(monkeypatch, capfd)
+        again = read(env, "stories", "--new", "--format", "json", cwd=tmp_path, timeout=60)
         assert [s["title"] for s in json.loads(again.stdout)] == ["東京 DNS outage"]
 
 
