@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_cli_errors import aggregator
+from test_cli_errors import Aggregator, aggregator  # noqa: F401  (aggregator: fixture)
 
 
 def _rows(help_text: str) -> dict[str, str]:
@@ -22,7 +22,10 @@ def _rows(help_text: str) -> dict[str, str]:
     return rows
 
 
-def test_each_command_is_listed_with_one_summary_line(tmp_path: Path) -> None:
+def test_each_command_is_listed_with_one_summary_line(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     shown = aggregator(tmp_path, "--help")
     assert shown.returncode == 0, shown.stderr
     rows = _rows(shown.stdout)

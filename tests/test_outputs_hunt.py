@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
-from test_cli_read_audit import aggregator, story
+from test_cli_read_audit import Aggregator, aggregator, story  # noqa: F401  (aggregator: fixture)
 from test_store import check
 
 from aggregator.app import make_app
@@ -49,7 +49,11 @@ def _seed_feeds(data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("columns", [40, 50, 60, 74])
-def test_feeds_list_fits_a_narrow_terminal_whole(tmp_path: Path, columns: int) -> None:
+def test_feeds_list_fits_a_narrow_terminal_whole(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+    columns: int,
+) -> None:
     """Under ~76 columns the compact table (the id and last error under the name) was
     still wider than the terminal: rich cropped it at the right edge, so at 74 columns
     "next check" lost its values and the table its right border, at 50 "errors" and
@@ -68,7 +72,11 @@ def test_feeds_list_fits_a_narrow_terminal_whole(tmp_path: Path, columns: int) -
 
 
 @pytest.mark.parametrize("columns", [40, 60])
-def test_topics_shows_each_count_whole_in_a_narrow_terminal(tmp_path: Path, columns: int) -> None:
+def test_topics_shows_each_count_whole_in_a_narrow_terminal(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+    columns: int,
+) -> None:
     """At 40 columns the count column kept 3 cells beside the whole names: 1,234 DNS
     stories showed as "1…" under a header "st…". A count cut short is a wrong count."""
     data_dir = tmp_path / "data"
@@ -93,7 +101,9 @@ def test_topics_shows_each_count_whole_in_a_narrow_terminal(tmp_path: Path, colu
 
 @pytest.mark.parametrize("columns", [40, 60, 80])
 def test_feeds_show_gives_each_fetch_whole_in_a_narrow_terminal(
-    tmp_path: Path, columns: int
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+    columns: int,
 ) -> None:
     """`feeds show` is for finding out why a feed fails, but at 80 columns its list of
     fetches gave the error column one cell: "HTTP 503 Service Unavailable" showed as
@@ -156,7 +166,10 @@ def test_explain_packs_wide_terms_by_their_width_on_screen() -> None:
     assert " ".join(" ".join(rows).split()).startswith("up: 域名注册 (+1.32), 根区 (+0.91),")
 
 
-def test_feeds_list_csv_without_feeds_has_every_column(tmp_path: Path) -> None:
+def test_feeds_list_csv_without_feeds_has_every_column(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     """The README promises `feeds list`'s CSV the JSON's columns; with no feed to list
     (none subscribed, or none `--status gone`) the header was "url" alone, so a script
     that reads the columns by name failed on the day nothing was gone."""
@@ -173,7 +186,10 @@ def test_feeds_list_csv_without_feeds_has_every_column(tmp_path: Path) -> None:
     assert empty.stdout.splitlines() == [header]
 
 
-def test_feed_columns_are_the_keys_of_a_listed_feed(tmp_path: Path) -> None:
+def test_feed_columns_are_the_keys_of_a_listed_feed(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     """FEED_COLUMNS, the header of an empty list, names what a listed feed has."""
     import json
 

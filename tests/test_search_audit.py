@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_cli_errors import aggregator, assert_one_clear_line
+from test_cli_errors import Aggregator, aggregator, assert_one_clear_line  # noqa: F401  (aggregator: fixture)
 from test_config_serve import _store_stories
 from test_serve_audit import NOW, _get
 from test_store import T0, check, draft
@@ -277,7 +277,10 @@ def test_text_in_the_title_summary_or_full_text_is_found_until_deleted(db_url: s
         st.close()
 
 
-def test_the_cli_says_what_is_wrong_with_a_search_in_one_line(tmp_path: Path) -> None:
+def test_the_cli_says_what_is_wrong_with_a_search_in_one_line(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     (tmp_path / "feeds.yaml").write_text("feeds: []\n")
     for typed, says in [
         ("_", "has no words to look for"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cli_errors import aggregator, assert_one_clear_line
+from test_cli_errors import Aggregator, aggregator, assert_one_clear_line  # noqa: F401  (aggregator: fixture)
 
 from aggregator.config import Settings
 from aggregator.demo_server import DemoServer
@@ -74,14 +74,19 @@ def test_the_default_interval_in_minutes_within_the_bounds() -> None:
     assert s.default_interval.total_seconds() == 90 * 60
 
 
-def test_the_cli_says_which_variable_in_one_line(tmp_path: Path) -> None:
+def test_the_cli_says_which_variable_in_one_line(
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     result = aggregator(tmp_path, "stories", env={"AGGREGATOR_DEFAULT_INTERVAL": "1e300"})
     assert_one_clear_line(result, "AGGREGATOR_DEFAULT_INTERVAL must be between 5 and 1,440")
 
 
 @pytest.mark.parametrize("agent", ["Bücher-Bot/1.0", "bot/1.0\r\nX-Evil: 1"])
 def test_a_user_agent_that_cannot_be_sent_is_named_by_its_variable(
-    tmp_path: Path, agent: str
+    aggregator: Aggregator,  # noqa: F811
+    tmp_path: Path,
+    agent: str,
 ) -> None:
     """AGGREGATOR_USER_AGENT goes into every request's header: a non-ASCII one was a
     UnicodeEncodeError traceback from the HTTP client at the first fetch, and one with a
