@@ -3,8 +3,8 @@
 feeds allowed. A test module uses the fixtures by importing them and naming them in
 its ``__all__`` (``from clockedapp import any_app, clock``), as it would a helper.
 
-Other test files keep clocks and Apps of their own where theirs differ (another
-starting date, another timeout, extraction on): those are not these."""
+Tests that start on another date take ``Clock(start)``; other test files keep Apps of
+their own where theirs differ (another timeout, extraction on)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from aggregator.config import Settings
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    """Now is ``clock.t``, which the test moves; it starts at ``start``."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)) -> None:
+        self.t = start
 
     def __call__(self) -> datetime:
         return self.t

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from clockedapp import Clock
 from httpserver import LocalServer
 from hypothesis import given, provisional, settings
 from hypothesis import strategies as st
@@ -419,17 +420,9 @@ def test_hamming() -> None:
 # --- identity and clusters through the App ----------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clockedapp import Clock
 from httpserver import LocalServer
 from test_http11 import Scripted
 
@@ -22,17 +23,9 @@ from aggregator.fetch import Fetcher, FetchOptions
 from aggregator.types import CacheState, FetchResult
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
 
 
 def _app(tmp_path: Path, clock: Clock, database_url: str | None = None) -> App:

@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from clockedapp import Clock
 from httpserver import LocalServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -105,17 +106,9 @@ def _title_date_key(title: str, day: int) -> str:
 # --- through the App -------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture

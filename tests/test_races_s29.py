@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clockedapp import Clock
 from httpserver import LocalServer, Request
 
 from aggregator.app import App, make_app
@@ -26,17 +27,9 @@ RSS = (
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
 
 
 def _app(tmp_path: Path, clock: Clock, database_url: str) -> App:
