@@ -12,16 +12,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clirun import in_process
 from httpserver import LocalServer
 
 from aggregator.app import make_app
-from aggregator.cli import main
 from aggregator.config import Settings
 
 RSS = (
@@ -194,31 +193,6 @@ def _checked(db: Path) -> list[str]:
     return [url for (url,) in rows]
 
 
-def _in_process(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``_aggregator`` in this process: the ``main`` that ``python -m aggregator`` runs,
-    with the same environment, its exit status and what it wrote (an interpreter's start
-    and the CLI's imports were ~0.9 s of each command's ~1 s)."""
-
-    def run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        with monkeypatch.context() as m:
-            for name in [n for n in os.environ if n not in env]:
-                m.delenv(name)
-            for name, value in env.items():
-                m.setenv(name, value)
-            try:
-                main(list(argv))
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
-        got = capsys.readouterr()
-        return subprocess.CompletedProcess(["aggregator", *argv], code, got.out, got.err)
-
-    return run
-
-
 def test_poll_feed_polls_only_the_named_feeds_due_or_not(
     tmp_path: Path,
     server: LocalServer,
@@ -229,7 +203,7 @@ def test_poll_feed_polls_only_the_named_feeds_due_or_not(
     to one feed; a name that is no feed is an error before anything is polled; a feed
     that is turned off is not polled, and the reason is given. The commands run in this
     process (the other tests here start the CLI as a process)."""
-    _aggregator = _in_process(monkeypatch, capsys)
+    _aggregator = in_process(monkeypatch, capsys)
     a, b = (server.route(f"/{n}.xml", body=RSS) for n in ("a", "b"))
     # c on a host of its own (the server by another name): its 429 below holds its host
     server.route("/c.xml", body=RSS)
