@@ -487,13 +487,17 @@ class Poller(Outcomes):
                 batch = [first]
                 # Take what else arrives within a few milliseconds: story-less outcomes
                 # (304s, errors) are written in one transaction per batch, and 64 fetches
-                # in flight finish in a trickle, not all at once.
+                # in flight finish in a trickle, not all at once. Not once every feed
+                # under way has its outcome here: a feed gives one at a time, so nothing
+                # more can come (a poll of one feed waited BATCH_WAIT for nothing).
                 until = time.monotonic() + BATCH_WAIT
-                while len(batch) < 256:
+                given = {first[1].id}
+                while len(batch) < 256 and not pending <= given:
                     try:
                         batch.append(events.get(timeout=max(until - time.monotonic(), 0)))
                     except queue.Empty:
                         break
+                    given.add(batch[-1][1].id)
                 quick: list[tuple[Feed, FeedCheck]] = []
                 done: list[UpdateResult | Removed] = []
                 ready: list[Ready] = []
