@@ -850,7 +850,9 @@ def test_a_sqlite_url_without_a_file_is_refused(url: str) -> None:
 
 
 def test_a_postgresql_server_that_never_answers_times_out() -> None:
-    """A port that accepts TCP but never speaks: one clear StoreError, not a hang."""
+    """A port that accepts TCP but never speaks: one clear StoreError, not a hang, after
+    one connect timeout (the first read's failure was taken for a new database's missing
+    table, and a second connection waited out the timeout again: 20 s by default)."""
     import socket
     import time
 
@@ -861,7 +863,7 @@ def test_a_postgresql_server_that_never_answers_times_out() -> None:
         started = time.monotonic()
         with pytest.raises(StoreError, match="cannot open database"):
             open_store(f"postgresql://postgres@127.0.0.1:{port}/x", connect_timeout=2)
-        assert time.monotonic() - started < 4.5
+        assert time.monotonic() - started < 3.5  # 2 s (libpq's least), not twice that
 
 
 def _story_state(s) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]

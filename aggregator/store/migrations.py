@@ -561,11 +561,14 @@ def migrate(engine: Engine) -> int:
     already up to date is seen with a plain read first, so that opening the store for a
     query never waits for another process's write lock."""
     latest = MIGRATIONS[-1][0]
-    try:
-        with engine.connect() as conn:
+    # Only the read may fail for a new database: a connection that fails is the server's
+    # (not answering, refusing the login), and trying a second one waited out the
+    # connect timeout twice.
+    with engine.connect() as conn:
+        try:
             done = {row[0] for row in conn.execute(text("SELECT version FROM schema_version"))}
-    except DBAPIError:  # no schema_version table yet: a new database
-        done = set()
+        except DBAPIError:  # no schema_version table yet: a new database
+            done = set()
     _refuse_newer(done, latest)
     if done >= {version for version, _, _ in MIGRATIONS}:
         return latest
