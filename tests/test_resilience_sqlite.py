@@ -230,12 +230,18 @@ def test_a_write_waits_for_the_lock_and_gives_up_after_the_busy_timeout(
     try:
         started = time.monotonic()
         label = _label(data, story, url=f"sqlite:///{db.as_posix()}?timeout=1.5")
+        # meanwhile, one with the default timeout: the lock is given up while it waits,
+        # and it goes on (started after the first one ended, it cost that one's start-up)
+        waiting = _label(data, story)
         _, err = label.communicate(timeout=60)
         took = time.monotonic() - started
         assert label.returncode == 1 and err.strip() == "error: database is locked", err
         assert took >= 1.5, took  # the whole timeout, not one slice of it
-        waiting = _label(data, story)  # the lock is given up while it waits: it goes on
-        time.sleep(2.5)
+        # by now it has the database open and its write waits for the lock (a fixed
+        # 2.5 s from its start gave it about a second of that, less on a loaded machine)
+        wait_for(lambda: waiting.poll() is not None or _has_open(waiting.pid, db))
+        time.sleep(0.5)
+        assert waiting.poll() is None, waiting.communicate()
     finally:
         holder.communicate("", timeout=10)
     out, err = waiting.communicate(timeout=60)
